@@ -1,0 +1,391 @@
+/*
+ * core.h - the one public header of CryoNav's core module.
+ *
+ * Everything that flows through CryoNav is defined here: error codes, the clock,
+ * logging, 4x4 rigid poses, the transform graph that answers "AToB" for any two
+ * named coordinate frames (the PLUS way), the frame (one B-mode image plus the
+ * poses valid at its acquisition time plus the analysis results that ride with
+ * it), the preallocated reference-counted frame pool, latency statistics, and a
+ * few JSON helpers whose errors name file, line and key.
+ *
+ * Conventions (libuv-like): opaque handles with _new/_free pairs, functions named
+ * cn_<noun>_<verb>, errors returned as negative CN_E* codes (cn_strerror names
+ * them). No global mutable state: every long-lived thing is a handle.
+ *
+ * Units: millimetres for lengths (suffix _mm where not obvious), nanoseconds on
+ * the monotonic clock for time (t_ns), degrees Celsius for temperature (temp_c).
+ * Matrices are 4x4 row-major, as PLUS writes them in sequence files; a matrix
+ * named AToB maps a point expressed in frame A into frame B.
+ */
+#ifndef CN_CORE_H
+#define CN_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ errors */
+
+enum {
+    CN_OK = 0,
+    CN_EINVAL = -1,       /* an argument or an input value is invalid */
+    CN_ENOMEM = -2,       /* out of memory, or a fixed capacity is exhausted */
+    CN_EIO = -3,          /* read/write/system call failed */
+    CN_ENOENT = -4,       /* file, key, frame or transform not found */
+    CN_EPARSE = -5,       /* malformed input text or bytes */
+    CN_ERANGE = -6,       /* value outside its allowed range */
+    CN_EAGAIN = -7,       /* nothing available now, try later */
+    CN_ETIMEDOUT = -8,    /* waited too long */
+    CN_ECLOSED = -9,      /* the other end has stopped / been closed */
+    CN_EUNSUPPORTED = -10 /* valid but not handled (e.g. a pixel type) */
+};
+
+/* A short English name for an error code ("invalid argument", ...). */
+const char *cn_strerror(int err);
+
+/* ------------------------------------------------------------------ clock */
+
+int64_t cn_clock_mono_ns(void);   /* CLOCK_MONOTONIC */
+int64_t cn_clock_wall_ns(void);   /* CLOCK_REALTIME, ns since 1970 */
+void cn_clock_sleep_ns(int64_t ns);
+
+/* ------------------------------------------------------------------ logging */
+
+typedef enum { CN_LOG_DEBUG = 0, CN_LOG_INFO, CN_LOG_WARN, CN_LOG_ERROR } cn_log_level;
+
+/* A logger is a handle (no global logger). All functions accept NULL, which
+ * means "stderr, level INFO". Thread-safe: one line is written atomically. */
+typedef struct cn_log cn_log;
+
+cn_log *cn_log_new(FILE *out, cn_log_level min_level);
+void cn_log_free(cn_log *lg);
+void cn_log_set_level(cn_log *lg, cn_log_level min_level);
+/* Writes "[level] module: message\n". */
+void cn_log_write(cn_log *lg, cn_log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void cn_log_vwrite(cn_log *lg, cn_log_level level, const char *module, const char *fmt,
+                   va_list ap);
+#define cn_log_error(lg, mod, ...) cn_log_write((lg), CN_LOG_ERROR, (mod), __VA_ARGS__)
+#define cn_log_warn(lg, mod, ...) cn_log_write((lg), CN_LOG_WARN, (mod), __VA_ARGS__)
+#define cn_log_info(lg, mod, ...) cn_log_write((lg), CN_LOG_INFO, (mod), __VA_ARGS__)
+#define cn_log_debug(lg, mod, ...) cn_log_write((lg), CN_LOG_DEBUG, (mod), __VA_ARGS__)
+
+/* ------------------------------------------------------------------ 4x4 poses */
+
+/* Row-major 4x4: m[r*4 + c]. The last row is 0 0 0 1 for rigid/affine poses. */
+typedef struct {
+    double m[16];
+} cn_mat4;
+
+typedef struct {
+    double x, y, z;
+} cn_vec3;
+
+cn_mat4 cn_mat4_identity(void);
+cn_mat4 cn_mat4_mul(const cn_mat4 *a, const cn_mat4 *b); /* a * b */
+/* General inverse; returns CN_EINVAL when singular (|det| < 1e-12). */
+int cn_mat4_invert(const cn_mat4 *a, cn_mat4 *out);
+cn_vec3 cn_mat4_apply_point(const cn_mat4 *a, cn_vec3 p);
+cn_vec3 cn_mat4_apply_dir(const cn_mat4 *a, cn_vec3 d);  /* ignores translation */
+cn_mat4 cn_mat4_translation(double x, double y, double z);
+cn_mat4 cn_mat4_rotation_axis_angle(cn_vec3 axis, double angle_rad);
+cn_mat4 cn_mat4_scale(double sx, double sy, double sz);
+bool cn_mat4_is_finite(const cn_mat4 *a);
+/* Largest absolute element difference. */
+double cn_mat4_max_abs_diff(const cn_mat4 *a, const cn_mat4 *b);
+
+/* Quaternion (w, x, y, z) of the rotation part of a rigid pose; the rotation
+ * part is orthonormalised first, so a slightly scaled matrix still works. */
+void cn_mat4_to_quat(const cn_mat4 *a, double q[4]);
+cn_mat4 cn_mat4_from_quat_trans(const double q[4], cn_vec3 t);
+/* Rigid interpolation: slerp of rotation, lerp of translation, s in [0, 1]. */
+cn_mat4 cn_mat4_interpolate(const cn_mat4 *a, const cn_mat4 *b, double s);
+
+cn_vec3 cn_vec3_add(cn_vec3 a, cn_vec3 b);
+cn_vec3 cn_vec3_sub(cn_vec3 a, cn_vec3 b);
+cn_vec3 cn_vec3_scale(cn_vec3 a, double s);
+double cn_vec3_dot(cn_vec3 a, cn_vec3 b);
+cn_vec3 cn_vec3_cross(cn_vec3 a, cn_vec3 b);
+double cn_vec3_norm(cn_vec3 a);
+cn_vec3 cn_vec3_normalize(cn_vec3 a);
+
+/* ------------------------------------------------------------------ transform graph */
+
+#define CN_FRAME_NAME_MAX 32 /* frame names like "Probe", "Tracker" (no "To" inside) */
+#define CN_XFORM_NAME_MAX 64 /* transform names like "ProbeToTracker" */
+
+/* Splits "ProbeToTracker" into "Probe" and "Tracker". PLUS rule: a frame name never
+ * contains "To", so the split is at the only "To" followed by an upper-case letter.
+ * Returns CN_EINVAL for names that are not of the AToB form. */
+int cn_xform_name_split(const char *name, char from[CN_FRAME_NAME_MAX], char to[CN_FRAME_NAME_MAX]);
+
+/* The graph keeps, for every known edge AToB, a short time history of poses so a
+ * query at any time interpolates between the two bracketing samples (slerp+lerp).
+ * Queries compose and invert edges along the shortest path (breadth first). */
+typedef struct cn_xform_graph cn_xform_graph;
+
+cn_xform_graph *cn_xform_graph_new(void);
+void cn_xform_graph_free(cn_xform_graph *g);
+/* Adds a timed sample of edge AToB ("ProbeToTracker"). valid=false records that the
+ * tracker lost the tool at that time. A static transform (calibration) is set with
+ * t_ns = CN_XFORM_STATIC and applies at every time. */
+#define CN_XFORM_STATIC INT64_MIN
+int cn_xform_graph_set(cn_xform_graph *g, const char *name, const cn_mat4 *m, int64_t t_ns,
+                       bool valid);
+/* Answers from->to at time t_ns. Returns CN_OK, CN_ENOENT when no path joins the two
+ * frames, CN_EAGAIN when a needed edge has no valid sample near t_ns (lost tool, or
+ * t_ns further than max_extrapolate_ns outside the history). */
+int cn_xform_graph_get(const cn_xform_graph *g, const char *from, const char *to, int64_t t_ns,
+                       cn_mat4 *out);
+/* Same, with the name "AToB". */
+int cn_xform_graph_get_named(const cn_xform_graph *g, const char *name, int64_t t_ns, cn_mat4 *out);
+/* How far outside its sample history an edge may be held (default 200 ms). */
+void cn_xform_graph_set_max_extrapolate(cn_xform_graph *g, int64_t ns);
+/* Number of distinct edges. */
+int cn_xform_graph_edge_count(const cn_xform_graph *g);
+
+/* ------------------------------------------------------------------ analysis results */
+
+/* Results ride with the frame as plain fixed-size structs: the hot path never
+ * allocates. Points are in image millimetres (x to the right from the left image
+ * edge, y down from the transducer face) unless the field name says otherwise. */
+
+typedef struct {
+    float x, y;
+} cn_pt2;
+
+#define CN_CONTOUR_MAX 256
+#define CN_ICE_PTS_MAX 256
+#define CN_ISO_MAX 4
+
+typedef struct {
+    bool found;
+    bool tip_hidden;   /* tip in ice shadow: tip is the last reliable one */
+    float confidence;  /* 0..1 */
+    cn_pt2 tip_mm;
+    cn_pt2 dir;        /* unit vector, from entry towards tip */
+} cn_needle_result;
+
+typedef struct {
+    bool found;
+    float confidence;
+    int n;
+    cn_pt2 pts_mm[CN_CONTOUR_MAX];
+} cn_contour;
+
+typedef struct {
+    bool found;        /* a visible rim was seen in this frame */
+    float confidence;
+    int64_t t_ns;      /* acquisition time of the frame the points came from */
+    int n;
+    cn_pt2 pts_mm[CN_ICE_PTS_MAX];
+} cn_ice_front;
+
+typedef struct {
+    float temp_c;      /* 0, -20, -40 ... */
+    int n;
+    cn_pt2 pts_mm[CN_CONTOUR_MAX];
+    float radius_mm;   /* equivalent radius about the probe axis */
+} cn_isotherm;
+
+typedef enum {
+    CN_PHASE_IDLE = 0,
+    CN_PHASE_APPROACH,
+    CN_PHASE_FREEZE,
+    CN_PHASE_THAW,
+    CN_PHASE_WITHDRAWN
+} cn_phase;
+
+const char *cn_phase_name(cn_phase p);
+
+typedef struct {
+    cn_phase phase;
+    int cycle;               /* 1-based freeze cycle, 0 before the first */
+    double phase_elapsed_s;  /* time in the current phase */
+    double coverage;         /* fraction of the target at <= -20 C (0..1), <0 unknown */
+    uint32_t alarms;         /* bit set of CN_ALARM_* (defined by guidance) */
+} cn_guidance_state;
+
+typedef struct {
+    cn_needle_result needle;
+    cn_contour nerve;
+    cn_ice_front ice;
+    int n_iso;
+    cn_isotherm iso[CN_ISO_MAX];
+    cn_guidance_state guidance;
+} cn_analysis;
+
+/* Ground truth a simulator knows about the frame (for tests and `cryonav eval`). */
+typedef struct {
+    bool valid;
+    double t_scene_s;        /* scenario time */
+    cn_phase phase;
+    int cycle;
+    /* nerve: ellipse in image mm */
+    cn_pt2 nerve_center_mm;
+    float nerve_rx_mm, nerve_ry_mm;
+    /* needle */
+    bool needle_in;          /* needle inserted (visible in plane) */
+    cn_pt2 needle_tip_mm;
+    cn_pt2 needle_dir;       /* unit, entry -> tip */
+    cn_pt2 needle_entry_mm;  /* where the shaft enters the image (skin or edge) */
+    /* ice: ellipse around the active segment; rim = visible (transducer-side) arc */
+    bool ice_present;
+    float ice_radius_mm;     /* radial ice thickness from the probe axis */
+    cn_pt2 ice_center_mm;
+    float ice_a_mm, ice_b_mm; /* semi-axes along / across the shaft */
+    int rim_n;
+    cn_pt2 rim_mm[CN_ICE_PTS_MAX];
+} cn_truth;
+
+/* ------------------------------------------------------------------ frame + pool */
+
+#define CN_POSES_MAX 8
+
+typedef struct {
+    char name[CN_XFORM_NAME_MAX]; /* "ProbeToTracker" */
+    cn_mat4 m;
+    bool valid;
+} cn_pose;
+
+typedef enum { CN_FRAME_OK = 0, CN_FRAME_INVALID = 1 } cn_frame_status;
+
+typedef struct cn_frame_pool cn_frame_pool;
+
+/* One B-mode image and everything known about it. Frames live in a pool; never
+ * allocate one yourself. The pixel buffer holds max_w * max_h bytes; the image
+ * uses width * height of it (stride == width). */
+typedef struct cn_frame {
+    /* image */
+    uint8_t *pixels;
+    int width, height;
+    double spacing_mm[2];      /* x (lateral), y (axial) */
+    double transducer_px[2];   /* pixel at the centre of the transducer face */
+    /* time */
+    uint64_t seq;              /* sequence number from the source */
+    int64_t t_acq_ns;          /* acquisition, monotonic */
+    int64_t wall_ns;           /* acquisition, wall clock */
+    int64_t t_analysed_ns;     /* when the analysis finished (0 if not analysed) */
+    int64_t t_sent_ns;         /* when a network sink sent it */
+    int64_t t_shown_ns;        /* when the viewer drew it */
+    cn_frame_status status;
+    /* poses valid at t_acq_ns */
+    int n_poses;
+    cn_pose poses[CN_POSES_MAX];
+    /* results and, from a simulator, ground truth */
+    bool analysed;
+    cn_analysis analysis;
+    cn_truth truth;
+    /* private to the pool */
+    cn_frame_pool *pool_;
+    int index_;
+} cn_frame;
+
+/* count frames, each with room for max_w x max_h pixels, allocated once. */
+cn_frame_pool *cn_frame_pool_new(int count, int max_w, int max_h);
+/* Frees the pool and returns CN_OK; when frames are still referenced it frees
+ * nothing and returns CN_EAGAIN (a caller bug that must not become a use-after-free). */
+int cn_frame_pool_free(cn_frame_pool *pool);
+/* A free frame with one reference, its metadata cleared; NULL when every frame is
+ * in use (never blocks, never allocates). */
+cn_frame *cn_frame_pool_acquire(cn_frame_pool *pool);
+int cn_frame_pool_available(cn_frame_pool *pool);
+int cn_frame_pool_capacity(const cn_frame_pool *pool);
+int cn_frame_pool_max_width(const cn_frame_pool *pool);
+int cn_frame_pool_max_height(const cn_frame_pool *pool);
+void cn_frame_ref(cn_frame *f);
+/* Drops one reference; the last one returns the frame to its pool. */
+void cn_frame_unref(cn_frame *f);
+/* Sets the image size; CN_ERANGE when it does not fit the pool's buffers. */
+int cn_frame_set_size(cn_frame *f, int width, int height);
+/* Adds or replaces the pose named name; CN_ENOMEM when CN_POSES_MAX are used. */
+int cn_frame_set_pose(cn_frame *f, const char *name, const cn_mat4 *m, bool valid);
+/* The pose named name, or NULL. */
+const cn_pose *cn_frame_get_pose(const cn_frame *f, const char *name);
+/* Copies everything but the pool bookkeeping (pixels included) from src to dst. */
+int cn_frame_copy(cn_frame *dst, const cn_frame *src);
+
+/* ------------------------------------------------------------------ statistics */
+
+/* Keeps the last `capacity` samples (e.g. latencies in ms) and answers percentiles
+ * over them. Thread-safe. */
+typedef struct cn_stats cn_stats;
+cn_stats *cn_stats_new(int capacity);
+void cn_stats_free(cn_stats *s);
+void cn_stats_add(cn_stats *s, double v);
+/* p in [0, 100]; NAN when empty. */
+double cn_stats_percentile(cn_stats *s, double p);
+int64_t cn_stats_count(cn_stats *s);   /* all samples ever added */
+double cn_stats_mean(cn_stats *s);     /* over the kept samples */
+void cn_stats_reset(cn_stats *s);
+
+/* ------------------------------------------------------------------ JSON config helpers */
+
+/* CryoNav's configuration is JSON read with jansson. These helpers read typed
+ * values by dotted path ("sim.nerve.depth_mm") and, on error, write one message
+ * that names the file, the line of the key and the key, e.g.
+ *   config/session.json:12: sim.nerve.depth_mm: expected a number, got a string
+ * The document type is opaque so that users of core need not include jansson. */
+typedef struct cn_json cn_json;
+
+/* Loads and parses path. On error returns NULL and fills err (file:line:col: reason). */
+cn_json *cn_json_load(const char *path, char *err, size_t err_len);
+/* Parses text; `label` names it in messages. */
+cn_json *cn_json_parse(const char *text, const char *label, char *err, size_t err_len);
+void cn_json_free(cn_json *doc);
+const char *cn_json_label(const cn_json *doc);
+
+/* Each getter returns CN_OK and sets *out; CN_ENOENT when the key is absent
+ * (out untouched, no message: the caller's default stands); CN_EINVAL with a
+ * message in err when the value has the wrong type or is out of [min, max]. */
+int cn_json_get_number(const cn_json *doc, const char *path, double min, double max, double *out,
+                       char *err, size_t err_len);
+int cn_json_get_int(const cn_json *doc, const char *path, long min, long max, long *out,
+                    char *err, size_t err_len);
+int cn_json_get_bool(const cn_json *doc, const char *path, bool *out, char *err, size_t err_len);
+int cn_json_get_string(const cn_json *doc, const char *path, char *out, size_t out_len, char *err,
+                       size_t err_len);
+/* Reads an array of n numbers into out (exactly n). */
+int cn_json_get_numbers(const cn_json *doc, const char *path, double *out, int n, char *err,
+                        size_t err_len);
+/* true when the path exists. */
+bool cn_json_has(const cn_json *doc, const char *path);
+/* Checks that the object at path (or the root for "") has only keys from the
+ * NULL-terminated list `allowed`; an unknown key (a typo) is an error that names it. */
+int cn_json_check_keys(const cn_json *doc, const char *path, const char *const *allowed, char *err,
+                       size_t err_len);
+/* Number of elements of the array at path, or a negative error. */
+int cn_json_array_size(const cn_json *doc, const char *path);
+/* Writes a formatted error naming the key at path, with its line: used by modules
+ * that validate values themselves ("must be smaller than ..."). */
+void cn_json_error(const cn_json *doc, const char *path, char *err, size_t err_len,
+                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The underlying jansson json_t* of the value at path (NULL when absent): for
+ * modules that link jansson themselves and walk lists of objects. */
+void *cn_json_raw(const cn_json *doc, const char *path);
+
+/* ------------------------------------------------------------------ small utilities */
+
+/* Copies at most dst_len-1 bytes and always terminates. Returns strlen(src). */
+size_t cn_strlcpy(char *dst, const char *src, size_t dst_len);
+/* Reads a whole (small) file; caller frees. NULL + errno on failure. */
+char *cn_file_read_all(const char *path, size_t *len_out);
+/* Deterministic PRNG (xoshiro256**) for simulators and tests. */
+typedef struct {
+    uint64_t s[4];
+} cn_rng;
+void cn_rng_seed(cn_rng *r, uint64_t seed);
+uint64_t cn_rng_next(cn_rng *r);
+double cn_rng_uniform(cn_rng *r);   /* [0, 1) */
+double cn_rng_normal(cn_rng *r);    /* N(0, 1) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_CORE_H */

@@ -1,0 +1,403 @@
+/* json_config.c - typed reads of a JSON configuration with errors a user can act on.
+ *
+ * jansson parses the document and reports the line of a syntax error, but its
+ * values do not remember where they came from. To name the line of a key whose
+ * value is wrong (a string where a number belongs, a typo'd key), we keep the
+ * text and re-scan it with a tiny tokenizer that tracks the current key path;
+ * the scan runs only when there is an error to report, never on the happy path.
+ * Paths are dotted with optional indices: "sim.nerve.depth_mm", "protocols[1].name". */
+#include "core/core.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cn_json {
+    json_t *root;
+    char *text;
+    char label[512];
+};
+
+static cn_json *wrap(json_t *root, const char *text, const char *label)
+{
+    cn_json *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->root = root;
+    d->text = strdup(text);
+    cn_strlcpy(d->label, label ? label : "(config)", sizeof d->label);
+    if (!d->text) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+cn_json *cn_json_parse(const char *text, const char *label, char *err, size_t err_len)
+{
+    json_error_t je;
+    json_t *root = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, err_len, "%s:%d:%d: invalid JSON: %s", label ? label : "(config)", je.line,
+                 je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, err_len, "%s:1: the configuration must be a JSON object ({...})",
+                 label ? label : "(config)");
+        json_decref(root);
+        return NULL;
+    }
+    cn_json *d = wrap(root, text, label);
+    if (!d) {
+        json_decref(root);
+        snprintf(err, err_len, "%s: out of memory", label);
+    }
+    return d;
+}
+
+cn_json *cn_json_load(const char *path, char *err, size_t err_len)
+{
+    size_t len = 0;
+    char *text = cn_file_read_all(path, &len);
+    if (!text) {
+        snprintf(err, err_len, "%s: cannot read configuration file: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (strlen(text) != len) {
+        snprintf(err, err_len, "%s: not a text file (contains a NUL byte)", path);
+        free(text);
+        return NULL;
+    }
+    cn_json *d = cn_json_parse(text, path, err, err_len);
+    free(text);
+    return d;
+}
+
+void cn_json_free(cn_json *d)
+{
+    if (!d)
+        return;
+    json_decref(d->root);
+    free(d->text);
+    free(d);
+}
+
+const char *cn_json_label(const cn_json *d) { return d->label; }
+
+/* Walks the path in the jansson tree. */
+static json_t *lookup(const cn_json *d, const char *path)
+{
+    json_t *cur = d->root;
+    if (!path || !*path)
+        return cur;
+    const char *p = path;
+    char seg[128];
+    while (*p && cur) {
+        size_t n = strcspn(p, ".[");
+        if (n >= sizeof seg)
+            return NULL;
+        if (n > 0) {
+            memcpy(seg, p, n);
+            seg[n] = 0;
+            if (!json_is_object(cur))
+                return NULL;
+            cur = json_object_get(cur, seg);
+            p += n;
+        }
+        while (cur && *p == '[') {
+            char *end;
+            long idx = strtol(p + 1, &end, 10);
+            if (*end != ']' || !json_is_array(cur))
+                return NULL;
+            cur = json_array_get(cur, (size_t)idx);
+            p = end + 1;
+        }
+        if (*p == '.')
+            p++;
+    }
+    return cur;
+}
+
+/* ---- locating the line of a key: a minimal JSON scanner that tracks the path. */
+
+typedef struct {
+    bool is_obj;
+    long index;          /* arrays: current element index */
+    char key[128];       /* objects: current key */
+} level;
+
+static void build_path(const level *st, int depth, char *out, size_t len)
+{
+    out[0] = 0;
+    size_t used = 0;
+    for (int i = 0; i < depth; i++) {
+        int w;
+        if (st[i].is_obj)
+            w = snprintf(out + used, len - used, "%s%s", used ? "." : "", st[i].key);
+        else
+            w = snprintf(out + used, len - used, "[%ld]", st[i].index);
+        if (w < 0 || (size_t)w >= len - used)
+            return;
+        used += (size_t)w;
+    }
+}
+
+/* Line (1-based) where the key of `path` is written, or where its value starts
+ * for array elements; 0 when not found. */
+static int line_of(const char *text, const char *path)
+{
+    level st[64];
+    int depth = 0, line = 1;
+    bool expect_key = false;
+    char cur[1024];
+    for (const char *p = text; *p; p++) {
+        char c = *p;
+        if (c == '\n') {
+            line++;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == 64)
+                return 0;
+            st[depth].is_obj = (c == '{');
+            st[depth].index = 0;
+            st[depth].key[0] = 0;
+            depth++;
+            expect_key = (c == '{');
+            if (c == '[') { /* the first element's value starts here */
+                build_path(st, depth, cur, sizeof cur);
+                const char *q = p + 1;
+                int l2 = line;
+                while (*q && isspace((unsigned char)*q)) {
+                    if (*q == '\n')
+                        l2++;
+                    q++;
+                }
+                if (strcmp(cur, path) == 0 && *q != ']')
+                    return l2;
+            }
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            if (depth > 0)
+                depth--;
+            expect_key = false;
+            continue;
+        }
+        if (c == ',') {
+            if (depth > 0 && st[depth - 1].is_obj)
+                expect_key = true;
+            else if (depth > 0) {
+                st[depth - 1].index++;
+                build_path(st, depth, cur, sizeof cur);
+                if (strcmp(cur, path) == 0) { /* the element starts at the next token */
+                    int l2 = line;
+                    for (const char *q = p + 1; *q && isspace((unsigned char)*q); q++)
+                        l2 += (*q == '\n');
+                    return l2;
+                }
+            }
+            continue;
+        }
+        if (c == '"') {
+            const char *start = p + 1;
+            p++;
+            while (*p && *p != '"') {
+                if (*p == '\\' && p[1])
+                    p++;
+                if (*p == '\n')
+                    line++;
+                p++;
+            }
+            if (!*p)
+                return 0;
+            if (expect_key && depth > 0 && st[depth - 1].is_obj) {
+                size_t n = (size_t)(p - start);
+                if (n >= sizeof st[0].key)
+                    n = sizeof st[0].key - 1;
+                memcpy(st[depth - 1].key, start, n);
+                st[depth - 1].key[n] = 0;
+                expect_key = false;
+                build_path(st, depth, cur, sizeof cur);
+                if (strcmp(cur, path) == 0)
+                    return line;
+            }
+        }
+    }
+    return 0;
+}
+
+void cn_json_error(const cn_json *d, const char *path, char *err, size_t err_len, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = line_of(d->text, path);
+    if (line > 0)
+        snprintf(err, err_len, "%s:%d: %s: %s", d->label, line, path, msg);
+    else
+        snprintf(err, err_len, "%s: %s: %s", d->label, path, msg);
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER:
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "?";
+}
+
+bool cn_json_has(const cn_json *d, const char *path) { return lookup(d, path) != NULL; }
+
+void *cn_json_raw(const cn_json *d, const char *path) { return lookup(d, path); }
+
+int cn_json_get_number(const cn_json *d, const char *path, double min, double max, double *out,
+                       char *err, size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_number(v)) {
+        cn_json_error(d, path, err, err_len, "expected a number, got %s", type_name(v));
+        return CN_EINVAL;
+    }
+    double x = json_number_value(v);
+    if (!isfinite(x) || x < min || x > max) {
+        cn_json_error(d, path, err, err_len, "%g is outside the allowed range [%g, %g]", x, min, max);
+        return CN_EINVAL;
+    }
+    *out = x;
+    return CN_OK;
+}
+
+int cn_json_get_int(const cn_json *d, const char *path, long min, long max, long *out, char *err,
+                    size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_integer(v)) {
+        cn_json_error(d, path, err, err_len, "expected a whole number, got %s",
+                      json_is_real(v) ? "a fractional number" : type_name(v));
+        return CN_EINVAL;
+    }
+    json_int_t x = json_integer_value(v);
+    if (x < min || x > max) {
+        cn_json_error(d, path, err, err_len, "%lld is outside the allowed range [%ld, %ld]",
+                      (long long)x, min, max);
+        return CN_EINVAL;
+    }
+    *out = (long)x;
+    return CN_OK;
+}
+
+int cn_json_get_bool(const cn_json *d, const char *path, bool *out, char *err, size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_boolean(v)) {
+        cn_json_error(d, path, err, err_len, "expected true or false, got %s", type_name(v));
+        return CN_EINVAL;
+    }
+    *out = json_is_true(v);
+    return CN_OK;
+}
+
+int cn_json_get_string(const cn_json *d, const char *path, char *out, size_t out_len, char *err,
+                       size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_string(v)) {
+        cn_json_error(d, path, err, err_len, "expected a string, got %s", type_name(v));
+        return CN_EINVAL;
+    }
+    const char *s = json_string_value(v);
+    if (strlen(s) >= out_len) {
+        cn_json_error(d, path, err, err_len, "string longer than %zu characters", out_len - 1);
+        return CN_EINVAL;
+    }
+    cn_strlcpy(out, s, out_len);
+    return CN_OK;
+}
+
+int cn_json_get_numbers(const cn_json *d, const char *path, double *out, int n, char *err,
+                        size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_array(v) || json_array_size(v) != (size_t)n) {
+        cn_json_error(d, path, err, err_len, "expected an array of %d numbers", n);
+        return CN_EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *e = json_array_get(v, (size_t)i);
+        if (!json_is_number(e) || !isfinite(json_number_value(e))) {
+            cn_json_error(d, path, err, err_len, "element %d is not a finite number", i);
+            return CN_EINVAL;
+        }
+        out[i] = json_number_value(e);
+    }
+    return CN_OK;
+}
+
+int cn_json_check_keys(const cn_json *d, const char *path, const char *const *allowed, char *err,
+                       size_t err_len)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_object(v)) {
+        cn_json_error(d, path && *path ? path : "(root)", err, err_len, "expected an object, got %s",
+                      type_name(v));
+        return CN_EINVAL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val)
+    {
+        (void)val;
+        bool ok = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0)
+                ok = true;
+        if (!ok) {
+            char full[512], known[512] = "";
+            snprintf(full, sizeof full, "%s%s%s", path && *path ? path : "", path && *path ? "." : "",
+                     key);
+            size_t used = 0;
+            for (const char *const *a = allowed; *a && used < sizeof known - 40; a++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
+                                         a == allowed ? "" : ", ", *a);
+            cn_json_error(d, full, err, err_len, "unknown key (known keys: %s)", known);
+            return CN_EINVAL;
+        }
+    }
+    return CN_OK;
+}
+
+int cn_json_array_size(const cn_json *d, const char *path)
+{
+    json_t *v = lookup(d, path);
+    if (!v)
+        return CN_ENOENT;
+    if (!json_is_array(v))
+        return CN_EINVAL;
+    return (int)json_array_size(v);
+}

@@ -1,0 +1,115 @@
+/* stats.c - a ring of the last N samples with percentiles on demand.
+ * Percentiles sort a copy: O(N log N) per query, which is fine for the few queries
+ * a second a viewer or a benchmark makes, and keeps add() O(1) on the hot path. */
+#include "core/core.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cn_stats {
+    pthread_mutex_t mu;
+    int cap, n, head;
+    int64_t total;
+    double *v, *scratch;
+};
+
+cn_stats *cn_stats_new(int capacity)
+{
+    if (capacity <= 0)
+        return NULL;
+    cn_stats *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->v = malloc(sizeof(double) * (size_t)capacity);
+    s->scratch = malloc(sizeof(double) * (size_t)capacity);
+    if (!s->v || !s->scratch) {
+        free(s->v);
+        free(s->scratch);
+        free(s);
+        return NULL;
+    }
+    s->cap = capacity;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+void cn_stats_free(cn_stats *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->v);
+    free(s->scratch);
+    free(s);
+}
+
+void cn_stats_add(cn_stats *s, double v)
+{
+    pthread_mutex_lock(&s->mu);
+    s->v[s->head] = v;
+    s->head = (s->head + 1) % s->cap;
+    if (s->n < s->cap)
+        s->n++;
+    s->total++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double cn_stats_percentile(cn_stats *s, double p)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->n;
+    if (n == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return NAN;
+    }
+    memcpy(s->scratch, s->v, sizeof(double) * (size_t)n);
+    qsort(s->scratch, (size_t)n, sizeof(double), cmp_double);
+    if (p < 0)
+        p = 0;
+    if (p > 100)
+        p = 100;
+    /* Linear interpolation between closest ranks. */
+    double pos = p / 100.0 * (n - 1);
+    int i = (int)floor(pos);
+    double frac = pos - i;
+    double r = s->scratch[i];
+    if (i + 1 < n)
+        r += frac * (s->scratch[i + 1] - s->scratch[i]);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+int64_t cn_stats_count(cn_stats *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t t = s->total;
+    pthread_mutex_unlock(&s->mu);
+    return t;
+}
+
+double cn_stats_mean(cn_stats *s)
+{
+    pthread_mutex_lock(&s->mu);
+    double sum = 0;
+    for (int i = 0; i < s->n; i++)
+        sum += s->v[i];
+    double m = s->n ? sum / s->n : NAN;
+    pthread_mutex_unlock(&s->mu);
+    return m;
+}
+
+void cn_stats_reset(cn_stats *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->n = s->head = 0;
+    s->total = 0;
+    pthread_mutex_unlock(&s->mu);
+}

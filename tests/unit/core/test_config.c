@@ -1,0 +1,138 @@
+/* JSON configuration: syntax errors name file, line and column; type and range
+ * errors and unknown keys name file, line and key; missing files say so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+static const char *doc_text =
+    "{\n"
+    "  \"source\": \"sim\",\n"
+    "  \"sim\": {\n"
+    "    \"seed\": 7,\n"
+    "    \"depth_mm\": \"forty\",\n"
+    "    \"fps\": 2000,\n"
+    "    \"nerve\": {\"diameter_mm\": 7.5, \"fascicels\": 9},\n"
+    "    \"cycles\": [[150, 0],\n"
+    "               [90, \"x\"]],\n"
+    "    \"flag\": true\n"
+    "  }\n"
+    "}\n";
+
+static void test_typed_reads(void **st)
+{
+    (void)st;
+    char err[512] = "";
+    cn_json *d = cn_json_parse(doc_text, "session.json", err, sizeof err);
+    assert_non_null(d);
+    long seed = 0;
+    assert_int_equal(cn_json_get_int(d, "sim.seed", 0, 100, &seed, err, sizeof err), CN_OK);
+    assert_int_equal(seed, 7);
+    double dia = 0;
+    assert_int_equal(cn_json_get_number(d, "sim.nerve.diameter_mm", 1, 20, &dia, err, sizeof err), CN_OK);
+    assert_true(dia == 7.5);
+    bool flag = false;
+    assert_int_equal(cn_json_get_bool(d, "sim.flag", &flag, err, sizeof err), CN_OK);
+    assert_true(flag);
+    char src[16];
+    assert_int_equal(cn_json_get_string(d, "source", src, sizeof src, err, sizeof err), CN_OK);
+    assert_string_equal(src, "sim");
+    double c[2];
+    assert_int_equal(cn_json_get_numbers(d, "sim.cycles[0]", c, 2, err, sizeof err), CN_OK);
+    assert_true(c[0] == 150 && c[1] == 0);
+    assert_int_equal(cn_json_array_size(d, "sim.cycles"), 2);
+    /* Absent keys are not errors: the caller's default stands. */
+    double untouched = 3;
+    assert_int_equal(cn_json_get_number(d, "sim.missing", 0, 1, &untouched, err, sizeof err), CN_ENOENT);
+    assert_true(untouched == 3);
+    cn_json_free(d);
+}
+
+static void test_errors_name_line_and_key(void **st)
+{
+    (void)st;
+    char err[512];
+    cn_json *d = cn_json_parse(doc_text, "session.json", err, sizeof err);
+    double x;
+    assert_int_equal(cn_json_get_number(d, "sim.depth_mm", 1, 300, &x, err, sizeof err), CN_EINVAL);
+    assert_string_equal(err, "session.json:5: sim.depth_mm: expected a number, got a string");
+    assert_int_equal(cn_json_get_number(d, "sim.fps", 1, 200, &x, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "session.json:6: sim.fps: 2000 is outside the allowed range"));
+    double c[2];
+    assert_int_equal(cn_json_get_numbers(d, "sim.cycles[1]", c, 2, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "session.json:9: sim.cycles[1]: element 1 is not a finite number"));
+    const char *nerve_keys[] = {"diameter_mm", "fascicles", NULL};
+    assert_int_equal(cn_json_check_keys(d, "sim.nerve", nerve_keys, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "session.json:7: sim.nerve.fascicels: unknown key"));
+    assert_non_null(strstr(err, "fascicles")); /* the known keys are listed */
+    long n;
+    assert_int_equal(cn_json_get_int(d, "sim.nerve.diameter_mm", 0, 9, &n, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "expected a whole number, got a fractional number"));
+    cn_json_free(d);
+}
+
+static void test_syntax_errors(void **st)
+{
+    (void)st;
+    char err[512];
+    assert_null(cn_json_parse("{\n  \"a\": 1,\n  \"b\": }\n", "bad.json", err, sizeof err));
+    assert_non_null(strstr(err, "bad.json:3:"));
+    assert_non_null(strstr(err, "invalid JSON"));
+    assert_null(cn_json_parse("[1, 2]", "arr.json", err, sizeof err));
+    assert_non_null(strstr(err, "must be a JSON object"));
+    assert_null(cn_json_parse("{\"a\": 1, \"a\": 2}", "dup.json", err, sizeof err));
+    assert_non_null(strstr(err, "dup.json:"));
+}
+
+static void test_files(void **st)
+{
+    (void)st;
+    char err[512];
+    assert_null(cn_json_load("/nonexistent/dir/session.json", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/dir/session.json: cannot read configuration file"));
+    char path[] = "/tmp/cn_test_config_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    const char bin[] = "{\"a\":\0 1}";
+    assert_int_equal(write(fd, bin, sizeof bin), (ssize_t)sizeof bin);
+    close(fd);
+    assert_null(cn_json_load(path, err, sizeof err));
+    assert_non_null(strstr(err, "NUL"));
+    FILE *f = fopen(path, "w");
+    fputs("{\"viewer\": {\"width\": 640}}", f);
+    fclose(f);
+    cn_json *d = cn_json_load(path, err, sizeof err);
+    assert_non_null(d);
+    assert_string_equal(cn_json_label(d), path);
+    cn_json_free(d);
+    unlink(path);
+}
+
+/* The shipped default configuration parses. */
+static void test_default_config_parses(void **st)
+{
+    (void)st;
+    char err[512] = "";
+    cn_json *d = cn_json_load(CN_SOURCE_DIR "/config/session.json", err, sizeof err);
+    if (!d)
+        print_error("%s\n", err);
+    assert_non_null(d);
+    cn_json_free(d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_typed_reads),   cmocka_unit_test(test_errors_name_line_and_key),
+        cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_files),
+        cmocka_unit_test(test_default_config_parses),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

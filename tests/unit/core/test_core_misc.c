@@ -1,0 +1,84 @@
+/* Statistics percentiles, the deterministic PRNG, error names, logging levels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/core.h"
+
+static void test_stats(void **st)
+{
+    (void)st;
+    cn_stats *s = cn_stats_new(100);
+    assert_true(isnan(cn_stats_percentile(s, 50)));
+    for (int i = 1; i <= 100; i++)
+        cn_stats_add(s, i);
+    assert_true(fabs(cn_stats_percentile(s, 50) - 50.5) < 1e-9);
+    assert_true(fabs(cn_stats_percentile(s, 99) - 99.01) < 1e-9);
+    assert_true(cn_stats_percentile(s, 0) == 1 && cn_stats_percentile(s, 100) == 100);
+    /* The window keeps the last 100 samples. */
+    for (int i = 0; i < 100; i++)
+        cn_stats_add(s, 1000);
+    assert_true(cn_stats_percentile(s, 0) == 1000);
+    assert_int_equal(cn_stats_count(s), 200);
+    cn_stats_reset(s);
+    assert_int_equal(cn_stats_count(s), 0);
+    cn_stats_free(s);
+}
+
+static void test_rng(void **st)
+{
+    (void)st;
+    cn_rng a, b;
+    cn_rng_seed(&a, 42);
+    cn_rng_seed(&b, 42);
+    for (int i = 0; i < 1000; i++)
+        assert_true(cn_rng_next(&a) == cn_rng_next(&b));
+    cn_rng_seed(&b, 43);
+    assert_true(cn_rng_next(&a) != cn_rng_next(&b));
+    double sum = 0, sum2 = 0;
+    int n = 200000;
+    for (int i = 0; i < n; i++) {
+        double x = cn_rng_normal(&a);
+        sum += x;
+        sum2 += x * x;
+        double u = cn_rng_uniform(&a);
+        assert_true(u >= 0 && u < 1);
+    }
+    assert_true(fabs(sum / n) < 0.01);
+    assert_true(fabs(sum2 / n - 1) < 0.02);
+}
+
+static void test_strerror_and_log(void **st)
+{
+    (void)st;
+    assert_string_equal(cn_strerror(CN_ENOENT), "not found");
+    assert_string_equal(cn_strerror(12345), "unknown error");
+    assert_string_equal(cn_phase_name(CN_PHASE_FREEZE), "freeze");
+    char buf[512] = "";
+    FILE *f = fmemopen(buf, sizeof buf, "w");
+    cn_log *lg = cn_log_new(f, CN_LOG_WARN);
+    cn_log_info(lg, "test", "hidden %d", 1);
+    cn_log_error(lg, "test", "shown %d", 2);
+    cn_log_free(lg);
+    fclose(f);
+    assert_null(strstr(buf, "hidden"));
+    assert_non_null(strstr(buf, "cryonav error: test: shown 2"));
+    char small[4];
+    assert_int_equal(cn_strlcpy(small, "abcdef", sizeof small), 6);
+    assert_string_equal(small, "abc");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_strerror_and_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,154 @@
+/* Frame pool: preallocation, exhaustion without blocking, reference counts under
+ * two threads passing frames back and forth, poses and copies. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+static void test_acquire_exhaust_release(void **st)
+{
+    (void)st;
+    cn_frame_pool *p = cn_frame_pool_new(3, 64, 32);
+    assert_non_null(p);
+    cn_frame *a = cn_frame_pool_acquire(p), *b = cn_frame_pool_acquire(p), *c = cn_frame_pool_acquire(p);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_ptr_not_equal(a->pixels, b->pixels);
+    assert_null(cn_frame_pool_acquire(p)); /* exhausted: NULL, never blocks */
+    assert_int_equal(cn_frame_pool_available(p), 0);
+    assert_int_equal(cn_frame_pool_free(p), CN_EAGAIN); /* refuses while frames are out */
+    cn_frame_ref(b);
+    cn_frame_unref(b);
+    assert_int_equal(cn_frame_pool_available(p), 0); /* still one reference */
+    cn_frame_unref(b);
+    assert_int_equal(cn_frame_pool_available(p), 1);
+    cn_frame *d = cn_frame_pool_acquire(p);
+    assert_ptr_equal(d, b); /* recycled, metadata cleared */
+    assert_int_equal(d->n_poses, 0);
+    assert_int_equal(cn_frame_set_size(d, 65, 32), CN_ERANGE);
+    assert_int_equal(cn_frame_set_size(d, 64, 32), CN_OK);
+    cn_frame_unref(a);
+    cn_frame_unref(c);
+    cn_frame_unref(d);
+    assert_int_equal(cn_frame_pool_free(p), CN_OK);
+    assert_null(cn_frame_pool_new(0, 10, 10));
+    assert_null(cn_frame_pool_new(2, -1, 10));
+}
+
+static void test_poses_and_copy(void **st)
+{
+    (void)st;
+    cn_frame_pool *p = cn_frame_pool_new(2, 8, 8);
+    cn_frame *a = cn_frame_pool_acquire(p), *b = cn_frame_pool_acquire(p);
+    cn_mat4 m = cn_mat4_translation(1, 2, 3);
+    for (int i = 0; i < CN_POSES_MAX; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "Tool%dToTracker", i);
+        assert_int_equal(cn_frame_set_pose(a, name, &m, true), CN_OK);
+    }
+    assert_int_equal(cn_frame_set_pose(a, "OneTooManyToTracker", &m, true), CN_ENOMEM);
+    m.m[3] = 7;
+    assert_int_equal(cn_frame_set_pose(a, "Tool3ToTracker", &m, false), CN_OK); /* replace */
+    const cn_pose *ps = cn_frame_get_pose(a, "Tool3ToTracker");
+    assert_non_null(ps);
+    assert_false(ps->valid);
+    assert_true(ps->m.m[3] == 7);
+    assert_null(cn_frame_get_pose(a, "Missing"));
+    cn_frame_set_size(a, 8, 8);
+    memset(a->pixels, 0xAB, 64);
+    a->seq = 42;
+    assert_int_equal(cn_frame_copy(b, a), CN_OK);
+    assert_int_equal(b->seq, 42);
+    assert_ptr_not_equal(b->pixels, a->pixels);
+    assert_int_equal(b->pixels[63], 0xAB);
+    assert_int_equal(b->n_poses, CN_POSES_MAX);
+    cn_frame_unref(b); /* b's own pool bookkeeping survived the copy */
+    assert_int_equal(cn_frame_pool_available(p), 1);
+    cn_frame_unref(a);
+    assert_int_equal(cn_frame_pool_free(p), CN_OK);
+}
+
+/* Two threads: the producer acquires frames, stamps them and hands each to the
+ * consumer with an extra reference for a "sink"; both sides unref. If reference
+ * counting were racy, a frame would return to the pool twice (abort) or never
+ * (the final count would be short). */
+typedef struct {
+    cn_frame_pool *pool;
+    cn_frame *_Atomic slot[8];
+    atomic_int produced, consumed;
+    int total;
+} handoff;
+
+static void *producer(void *arg)
+{
+    handoff *h = arg;
+    for (int i = 0; i < h->total;) {
+        cn_frame *f = cn_frame_pool_acquire(h->pool);
+        if (!f)
+            continue; /* the consumer is holding them all: spin until it lets go */
+        f->seq = (uint64_t)i;
+        f->pixels[0] = (uint8_t)i;
+        cn_frame_ref(f); /* the "sink" reference, dropped by the consumer */
+        cn_frame *expected = NULL;
+        while (!atomic_compare_exchange_weak(&h->slot[i % 8], &expected, f))
+            expected = NULL;
+        cn_frame_unref(f); /* producer's own reference */
+        atomic_fetch_add(&h->produced, 1);
+        i++;
+    }
+    return NULL;
+}
+
+static void *consumer(void *arg)
+{
+    handoff *h = arg;
+    for (int i = 0; i < h->total;) {
+        cn_frame *f = atomic_exchange(&h->slot[i % 8], NULL);
+        if (!f)
+            continue;
+        if (f->seq != (uint64_t)i || f->pixels[0] != (uint8_t)i)
+            abort();
+        cn_frame_ref(f);
+        cn_frame_unref(f);
+        cn_frame_unref(f);
+        atomic_fetch_add(&h->consumed, 1);
+        i++;
+    }
+    return NULL;
+}
+
+static void test_two_threads(void **st)
+{
+    (void)st;
+    handoff h;
+    memset(&h, 0, sizeof h);
+    h.pool = cn_frame_pool_new(6, 16, 16);
+    h.total = 100000;
+    pthread_t a, b;
+    pthread_create(&a, NULL, producer, &h);
+    pthread_create(&b, NULL, consumer, &h);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    assert_int_equal(atomic_load(&h.consumed), h.total);
+    assert_int_equal(cn_frame_pool_available(h.pool), 6); /* every frame came back exactly once */
+    assert_int_equal(cn_frame_pool_free(h.pool), CN_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_acquire_exhaust_release),
+        cmocka_unit_test(test_poses_and_copy),
+        cmocka_unit_test(test_two_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
