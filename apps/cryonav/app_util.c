@@ -1,0 +1,169 @@
+/* app_util.c - what every sub-command needs: help detection, where config/ and
+ * shaders/ live, usage errors, and an X display for VTK.
+ *
+ * Debian's VTK renders only through X11/GLX (no EGL, no OSMesa), so "headless"
+ * means "an X server nobody looks at". When there is no usable $DISPLAY we start
+ * a private Xvfb with -displayfd (it picks a free display number and tells us when
+ * it is ready, so there is no race on display numbers) and ask the kernel to kill
+ * it when we exit (PR_SET_PDEATHSIG): nothing to clean up, even after a crash. */
+#include "commands.h"
+
+#include <X11/Xlib.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int cn_app_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    return 0;
+}
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+const char *cn_app_data_dir(void)
+{
+    const char *env = getenv("CRYONAV_DATA_DIR");
+    if (env && *env)
+        return env;
+    if (file_exists(CN_SOURCE_DATA_DIR "/config/session.json"))
+        return CN_SOURCE_DATA_DIR;
+    return CN_INSTALL_DATA_DIR;
+}
+
+const char *cn_app_data_path(const char *rel, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", cn_app_data_dir(), rel);
+    return buf;
+}
+
+int cn_app_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cryonav %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(see 'cryonav %s --help')\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+static int display_opens(void)
+{
+    const char *d = getenv("DISPLAY");
+    if (!d || !*d)
+        return 0;
+    Display *dpy = XOpenDisplay(NULL);
+    if (!dpy)
+        return 0;
+    XCloseDisplay(dpy);
+    return 1;
+}
+
+static int find_in_path(const char *prog, char *out, size_t len)
+{
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        snprintf(out, len, "%.*s/%s", (int)n, path, prog);
+        if (access(out, X_OK) == 0)
+            return 1;
+        path += n + (path[n] == ':');
+    }
+    return 0;
+}
+
+int cn_app_ensure_display(bool allow_xvfb, char *err, size_t err_len)
+{
+    if (display_opens())
+        return CN_OK;
+    const char *d = getenv("DISPLAY");
+    if (!allow_xvfb) {
+        snprintf(err, err_len, "no X display %s%s%s", d && *d ? "(DISPLAY=" : "(DISPLAY is not set",
+                 d && *d ? d : "", ")");
+        return CN_ENOENT;
+    }
+    char xvfb[512];
+    if (!find_in_path("Xvfb", xvfb, sizeof xvfb)) {
+        snprintf(err, err_len,
+                 "no X display and no Xvfb to render offscreen (install it: apt-get install xvfb)");
+        return CN_ENOENT;
+    }
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(err, err_len, "cannot start Xvfb: pipe: %s", strerror(errno));
+        return CN_EIO;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, err_len, "cannot start Xvfb: fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return CN_EIO;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(1);
+        close(fds[0]);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) {
+            dup2(devnull, 0);
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        char fdarg[16];
+        snprintf(fdarg, sizeof fdarg, "%d", fds[1]);
+        execl(xvfb, "Xvfb", "-displayfd", fdarg, "-screen", "0", "1920x1080x24", "-nolisten", "tcp",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    /* Xvfb writes "<n>\n" once it accepts connections. */
+    char buf[32] = {0};
+    size_t got = 0;
+    struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+    int64_t deadline = cn_clock_mono_ns() + 10000000000LL;
+    while (got < sizeof buf - 1 && !memchr(buf, '\n', got)) {
+        int64_t left_ms = (deadline - cn_clock_mono_ns()) / 1000000;
+        if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) <= 0)
+            break;
+        ssize_t r = read(fds[0], buf + got, sizeof buf - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fds[0]);
+    int num = -1;
+    if (!memchr(buf, '\n', got) || sscanf(buf, "%d", &num) != 1) {
+        kill(pid, SIGTERM);
+        snprintf(err, err_len, "Xvfb (%s) did not start within 10 s", xvfb);
+        return CN_EIO;
+    }
+    char disp[32];
+    snprintf(disp, sizeof disp, ":%d", num);
+    setenv("DISPLAY", disp, 1);
+    if (!display_opens()) {
+        kill(pid, SIGTERM);
+        snprintf(err, err_len, "started Xvfb on %s but cannot connect to it", disp);
+        return CN_EIO;
+    }
+    return CN_OK;
+}

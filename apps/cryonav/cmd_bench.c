@@ -1,0 +1,47 @@
+/* cmd_bench.c - `cryonav bench [NAME] [options]`: dispatches to bench_<name>.c.
+ * Benchmarks print their figures and end with one summary line, so docs/benchmarks.md
+ * can quote the command and its output. */
+#include "commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CN_BENCH(name, summary) int cn_bench_##name(int argc, char **argv);
+#include "bench.def"
+#undef CN_BENCH
+
+typedef struct {
+    const char *name, *summary;
+    int (*fn)(int, char **);
+} bench;
+
+static const bench benches[] = {
+#define CN_BENCH(n, s) {#n, s, cn_bench_##n},
+#include "bench.def"
+#undef CN_BENCH
+};
+
+static void bench_usage(FILE *out)
+{
+    fprintf(out, "usage: cryonav bench [NAME] [options]\n\nbenchmarks (default: pipeline):\n");
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+        fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].summary);
+    fprintf(out, "\n'cryonav bench NAME --help' describes a benchmark's options.\n");
+}
+
+int cn_cmd_bench(int argc, char **argv)
+{
+    if (argc >= 2 && argv[1][0] != '-') {
+        for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+            if (strcmp(argv[1], benches[i].name) == 0)
+                return benches[i].fn(argc - 1, argv + 1);
+        fprintf(stderr, "cryonav bench: unknown benchmark '%s'\n\n", argv[1]);
+        bench_usage(stderr);
+        return 2;
+    }
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        bench_usage(stdout);
+        return 0;
+    }
+    return cn_bench_pipeline(argc, argv);
+}

@@ -1,0 +1,195 @@
+/* navigate.c - the navigator's main loop, shared by `run` and `replay`.
+ *
+ * The viewer lives on the main thread (VTK wants that); the pipeline's threads
+ * feed it through the latest-result slot, so a slow render never slows analysis
+ * or recording: it just shows fewer frames. */
+#include "commands.h"
+#include "session.h"
+#include "sim/sim.h"
+#include "viewer/viewer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[512];
+    cn_strlcpy(tmp, dir, sizeof tmp);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(tmp, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+static bool stop_requested(void)
+{
+    sigset_t pending;
+    sigpending(&pending);
+    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+}
+
+static void scenario_line(const cn_frame *f, char *buf, size_t len)
+{
+    if (!f->truth.valid) {
+        buf[0] = 0;
+        return;
+    }
+    const cn_truth *t = &f->truth;
+    if (t->phase == CN_PHASE_FREEZE || t->phase == CN_PHASE_THAW)
+        snprintf(buf, len, "simulated scenario t=%.0f s: %s, cycle %d, ice %.1f mm", t->t_scene_s,
+                 cn_phase_name(t->phase), t->cycle, t->ice_radius_mm);
+    else
+        snprintf(buf, len, "simulated scenario t=%.0f s: %s", t->t_scene_s, cn_phase_name(t->phase));
+}
+
+int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
+{
+    cn_nav_opts o = *in;
+    char err[1024];
+    cn_log *log = cn_log_new(stderr, o.run.log_level);
+    int exit_code = 0;
+
+    /* Decide how to render before anything starts. */
+    bool can_render = true;
+    if (!o.headless) {
+        if (cn_app_ensure_display(false, err, sizeof err) != CN_OK) {
+            if (o.no_fallback) {
+                fprintf(stderr, "cryonav %s: cannot open a window: %s (and --no-fallback was given)\n",
+                        cmd, err);
+                cn_log_free(log);
+                return 1;
+            }
+            o.headless = true;
+            if (!o.snapshot_dir[0])
+                cn_strlcpy(o.snapshot_dir, "cryonav-snapshots", sizeof o.snapshot_dir);
+            cn_log_warn(log, cmd, "%s: no window possible, falling back to headless rendering; "
+                        "snapshots go to %s/", err, o.snapshot_dir);
+        }
+    }
+    if (o.headless) {
+        if (!o.snapshot_dir[0])
+            cn_strlcpy(o.snapshot_dir, "cryonav-snapshots", sizeof o.snapshot_dir);
+        if (cn_app_ensure_display(true, err, sizeof err) != CN_OK) {
+            cn_log_warn(log, cmd, "cannot render offscreen (%s): running without the viewer, "
+                        "no snapshots will be written", err);
+            can_render = false;
+        }
+    }
+    /* A windowed simulator session loops; a headless one ends with the scenario. */
+    if (!o.headless && o.run.max_frames == 0)
+        o.run.loop = true;
+    if (o.snapshot_dir[0] && can_render && mkdir_p(o.snapshot_dir) != 0) {
+        fprintf(stderr, "cryonav %s: cannot create snapshot folder %s: %s\n", cmd, o.snapshot_dir,
+                strerror(errno));
+        cn_log_free(log);
+        return 1;
+    }
+
+    /* Block the stop signals in every thread we are about to create. */
+    sigset_t stopset;
+    sigemptyset(&stopset);
+    sigaddset(&stopset, SIGINT);
+    sigaddset(&stopset, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stopset, NULL);
+
+    cn_session s;
+    if (cn_session_open(&s, &o.run, err, sizeof err) != CN_OK) {
+        fprintf(stderr, "cryonav %s: %s\n", cmd, err);
+        cn_log_free(log);
+        return 2;
+    }
+    cn_viewer *v = NULL;
+    if (can_render) {
+        cn_viewer_opts vo = {.width = 1280, .height = 640, .offscreen = o.headless,
+                             .title = "CryoNav", .contrast = 1.0, .log = log};
+        v = cn_viewer_new(&vo, err, sizeof err);
+        if (!v) {
+            fprintf(stderr, "cryonav %s: cannot start the viewer: %s\n", cmd, err);
+            cn_session_close(&s);
+            cn_log_free(log);
+            return 1;
+        }
+    }
+    if (cn_session_start(&s) != CN_OK) {
+        fprintf(stderr, "cryonav %s: cannot start the %s source\n", cmd, s.source_name);
+        cn_viewer_free(v);
+        cn_session_close(&s);
+        cn_log_free(log);
+        return 1;
+    }
+    cn_log_info(log, cmd, "source: %s%s", s.source_name,
+                o.headless ? " (headless)" : "");
+
+    uint64_t last_seq = 0, n_shown = 0;
+    int n_snap = 0;
+    char last_snap[700] = "";
+    bool closed = false;
+    while (!closed && !stop_requested()) {
+        cn_frame *f = cn_pipeline_wait_result(s.pipe, last_seq, 100000000LL);
+        if (!f) {
+            if (!cn_pipeline_running(s.pipe) && !cn_pipeline_latest_result(s.pipe, last_seq))
+                break; /* the source ended and everything was shown */
+            if (v && !cn_viewer_poll(v))
+                closed = true;
+            continue;
+        }
+        last_seq = f->seq;
+        if (v) {
+            cn_pipeline_stats st;
+            cn_pipeline_get_stats(s.pipe, &st);
+            char line[256];
+            scenario_line(f, line, sizeof line);
+            cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
+                                 .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
+                                 .source = s.source_name, .status_line = line[0] ? line : NULL};
+            cn_viewer_show(v, f, &hud);
+            cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
+            n_shown++;
+            bool last = o.run.max_frames && n_shown >= o.run.max_frames;
+            if (o.snapshot_dir[0] && (n_shown % (uint64_t)o.snapshot_every == 0 || n_shown == 1 || last)) {
+                snprintf(last_snap, sizeof last_snap, "%s/snapshot-%06llu.png", o.snapshot_dir,
+                         (unsigned long long)f->seq);
+                if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
+                    n_snap++;
+                else
+                    cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
+            }
+            if (!cn_viewer_poll(v))
+                closed = true;
+        } else {
+            cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
+            n_shown++;
+        }
+        cn_frame_unref(f);
+        if (o.run.max_frames && n_shown >= o.run.max_frames)
+            break;
+    }
+    cn_pipeline_stop(s.pipe);
+    cn_pipeline_stats st;
+    cn_pipeline_get_stats(s.pipe, &st);
+    if (st.last_error != CN_OK) {
+        fprintf(stderr, "cryonav %s: the %s source failed: %s\n", cmd, s.source_name,
+                cn_strerror(st.last_error));
+        exit_code = 1;
+    }
+    printf("frames acquired %llu analysed %llu shown %llu skipped %llu\n",
+           (unsigned long long)st.acquired, (unsigned long long)st.analysed,
+           (unsigned long long)n_shown, (unsigned long long)st.skipped);
+    printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
+           st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
+    if (o.snapshot_dir[0] && n_snap > 0)
+        printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
+    cn_viewer_free(v);
+    cn_session_close(&s);
+    cn_log_free(log);
+    return exit_code;
+}

@@ -1,0 +1,73 @@
+/*
+ * session.h - one navigation session: config + source device + pipeline with its
+ * analysis stages and sinks. `cryonav run`, `cryonav replay` and `cryonav bench`
+ * all build their pipeline through cn_session_open so that what is benchmarked
+ * and replayed is exactly what runs at the table.
+ *
+ * Each product area wires itself into session.c inside its own commented block
+ * (source, analysis stages, sinks); the handles it needs live in cn_session.
+ */
+#ifndef CN_APP_SESSION_H
+#define CN_APP_SESSION_H
+
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+
+typedef struct {
+    char config_path[512];      /* "" = the default config/session.json */
+    char source[32];            /* "" = from config ("sim" by default) */
+    bool realtime;              /* pace the simulator / replay at their own clock */
+    bool loop;                  /* restart the scenario / recording at its end */
+    uint64_t max_frames;        /* 0 = until the source ends */
+    double time_scale;          /* <= 0: from config */
+    long seed;                  /* < 0: from config */
+    char protocol[64];          /* "" = from config */
+    cn_log_level log_level;
+    /* replay */
+    char replay_path[512];
+    double replay_speed;        /* 1 = recorded timing */
+    /* sinks */
+    char record_path[512];      /* "" = no recording */
+    char listen[128];           /* "" = config / 127.0.0.1:18944 */
+    bool no_serve;              /* no OpenIGTLink server */
+} cn_run_opts;
+
+void cn_run_opts_defaults(cn_run_opts *o);
+
+typedef struct cn_session {
+    cn_run_opts opts;
+    cn_log *log;
+    cn_json *cfg;
+    cn_pipeline *pipe;
+    cn_device dev;
+    bool has_dev;
+    const char *source_name;    /* what feeds the pipeline */
+    struct cn_sim *sim;         /* when the source is the simulator */
+    /* Handles owned by the product areas (see their blocks in session.c). */
+    void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
+} cn_session;
+
+/* Loads the config, opens the source, builds the pipeline with every analysis
+ * stage and sink. On failure fills err (one line naming the input and problem),
+ * releases what it made and returns a negative code. */
+int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_len);
+int cn_session_start(cn_session *s);
+/* Stops the pipeline and frees everything; safe on a failed open. */
+void cn_session_close(cn_session *s);
+
+/* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
+typedef struct {
+    cn_run_opts run;
+    bool headless;              /* render offscreen only */
+    bool no_fallback;           /* fail when no display instead of going headless */
+    bool show_truth;            /* draw simulator ground truth */
+    char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
+    long snapshot_every;        /* frames between snapshots */
+} cn_nav_opts;
+
+/* Opens the session, runs the viewer loop until the source ends, the frame limit
+ * is reached, the window is closed or SIGINT/SIGTERM arrives; prints a summary.
+ * Returns the process exit code. */
+int cn_app_navigate(const char *cmd, const cn_nav_opts *o);
+
+#endif

@@ -1,0 +1,158 @@
+/* The command line as a user meets it: help for every command, and bad input
+ * (unknown options, bad values, missing / malformed / mistyped configuration,
+ * no display with --no-fallback) gives one clear message and a non-zero exit,
+ * never a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_util.h"
+
+static run_result R; /* large: keep it off the stack */
+
+#define RUN(...)                                                                               \
+    do {                                                                                       \
+        const char *argv_[] = {CN_CRYONAV_BIN, __VA_ARGS__, NULL};                             \
+        assert_int_equal(run_prog(argv_, NULL, NULL, 120, &R), 0);                             \
+    } while (0)
+
+static void expect_error(int code, const char *needle)
+{
+    if (R.exit_code != code || !strstr(R.err, needle)) {
+        print_error("exit %d (signal %d), expected %d and '%s' in stderr:\n%s\n", R.exit_code,
+                    R.signal, code, needle, R.err);
+        fail();
+    }
+}
+
+static void test_help(void **st)
+{
+    (void)st;
+    RUN("--help");
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.out, "run "));
+    /* Every command listed answers --help with exit 0 and a usage line. */
+    char *save = NULL, listing[65536];
+    strcpy(listing, R.out);
+    char *cmds = strstr(listing, "commands:\n");
+    assert_non_null(cmds);
+    int n = 0;
+    for (char *line = strtok_r(cmds + 10, "\n", &save); line && line[0] == ' ';
+         line = strtok_r(NULL, "\n", &save)) {
+        char name[64];
+        if (sscanf(line, " %63s", name) != 1)
+            continue;
+        RUN(name, "--help");
+        if (R.exit_code != 0 || !strstr(R.out, "usage: cryonav")) {
+            print_error("cryonav %s --help: exit %d\n%s%s\n", name, R.exit_code, R.out, R.err);
+            fail();
+        }
+        n++;
+    }
+    assert_true(n >= 2);
+    RUN("frobnicate");
+    expect_error(2, "unknown command 'frobnicate'");
+}
+
+static void test_bad_options(void **st)
+{
+    (void)st;
+    RUN("run", "--bogus");
+    expect_error(2, "unknown option '--bogus'");
+    RUN("run", "--frames", "abc");
+    expect_error(2, "--frames needs a whole number");
+    RUN("run", "--frames");
+    expect_error(2, "needs a value");
+    RUN("run", "--time-scale", "-3");
+    expect_error(2, "--time-scale");
+    RUN("run", "--log-level", "loud");
+    expect_error(2, "--log-level");
+    RUN("run", "stray");
+    expect_error(2, "unexpected argument 'stray'");
+    RUN("bench", "nosuchbench");
+    expect_error(2, "unknown benchmark 'nosuchbench'");
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_bad_config(void **st)
+{
+    (void)st;
+    RUN("run", "--headless", "--frames", "1", "--config", "/nonexistent/session.json");
+    expect_error(2, "/nonexistent/session.json: cannot read configuration file");
+
+    char path[] = "/tmp/cn_cli_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    write_file(path, "{\n  \"source\": \"sim\",\n  \"sim\": {\"seed\": }\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    char want[256];
+    snprintf(want, sizeof want, "%s:3:", path);
+    expect_error(2, want);
+    expect_error(2, "invalid JSON");
+
+    write_file(path, "{\n  \"sim\": {\n    \"depth_mm\": \"deep\"\n  }\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    snprintf(want, sizeof want, "%s:3: sim.depth_mm: expected a number", path);
+    expect_error(2, want);
+
+    write_file(path, "{\n  \"source\": \"sim\",\n  \"viewr\": {}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    snprintf(want, sizeof want, "%s:3: viewr: unknown key", path);
+    expect_error(2, want);
+
+    write_file(path, "{\n  \"source\": \"telepathy\"\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    expect_error(2, "unknown source 'telepathy'");
+    unlink(path);
+}
+
+/* No display: with --no-fallback a clear failure; without it, headless and said. */
+static void test_no_display(void **st)
+{
+    (void)st;
+    const char *argv1[] = {CN_CRYONAV_BIN, "run", "--no-fallback", "--frames", "3", "--fast", NULL};
+    assert_int_equal(run_prog(argv1, "DISPLAY", NULL, 120, &R), 0);
+    expect_error(1, "cannot open a window");
+    expect_error(1, "--no-fallback");
+
+    char dir[] = "/tmp/cn_cli_nodisp_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *argv2[] = {CN_CRYONAV_BIN, "run", "--frames", "3", "--fast", "--no-serve", NULL};
+    assert_int_equal(run_prog(argv2, "DISPLAY", dir, 120, &R), 0);
+    if (R.exit_code != 0)
+        print_error("stderr:\n%s\nstdout:\n%s\n", R.err, R.out);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.err, "falling back to headless"));
+    assert_non_null(strstr(R.out, "snapshots: "));
+    char png[512];
+    snprintf(png, sizeof png, "%s/cryonav-snapshots", dir);
+    assert_int_equal(access(png, F_OK), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_no_display),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
