@@ -65,15 +65,14 @@ int cn_bench_pipeline(int argc, char **argv)
         cn_session_close(&s);
         return 1;
     }
-    uint64_t last = 0, taken = 0;
+    uint64_t cursor = 0, taken = 0;
     for (;;) {
-        cn_frame *f = cn_pipeline_wait_result(s.pipe, last, 200000000LL);
+        cn_frame *f = cn_pipeline_wait_result(s.pipe, &cursor, 200000000LL);
         if (!f) {
-            if (!cn_pipeline_running(s.pipe) && !cn_pipeline_latest_result(s.pipe, last))
+            if (cn_pipeline_finished(s.pipe))
                 break;
             continue;
         }
-        last = f->seq;
         cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
         taken++;
         cn_frame_unref(f);

@@ -129,20 +129,19 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
     cn_log_info(log, cmd, "source: %s%s", s.source_name,
                 o.headless ? " (headless)" : "");
 
-    uint64_t last_seq = 0, n_shown = 0;
+    uint64_t cursor = 0, n_shown = 0;
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
     while (!closed && !stop_requested()) {
-        cn_frame *f = cn_pipeline_wait_result(s.pipe, last_seq, 100000000LL);
+        cn_frame *f = cn_pipeline_wait_result(s.pipe, &cursor, 100000000LL);
         if (!f) {
-            if (!cn_pipeline_running(s.pipe) && !cn_pipeline_latest_result(s.pipe, last_seq))
-                break; /* the source ended and everything was shown */
+            if (cn_pipeline_finished(s.pipe))
+                break; /* the source ended and its last result was shown */
             if (v && !cn_viewer_poll(v))
                 closed = true;
             continue;
         }
-        last_seq = f->seq;
         if (v) {
             cn_pipeline_stats st;
             cn_pipeline_get_stats(s.pipe, &st);

@@ -41,6 +41,7 @@ struct cn_pipeline {
     bool dev_ended, ana_ended;
     int last_error;
     uint64_t acquired, analysed, skipped, pool_exhausted, shown;
+    uint64_t result_no;       /* number of the frame in the result slot */
     int64_t t_first_analysed_ns, t_last_analysed_ns;
 
     cn_stats *lat_analysed_ms, *lat_shown_ms, *analysis_ms;
@@ -234,6 +235,7 @@ static void *analysis_main(void *arg)
         p->t_last_analysed_ns = t1;
         cn_frame *old = p->result;
         p->result = f; /* the slot takes the reference we got from `latest` */
+        p->result_no++;
         pthread_cond_broadcast(&p->result_cv);
         pthread_mutex_unlock(&p->mu);
         if (old)
@@ -319,37 +321,46 @@ int cn_pipeline_wait(cn_pipeline *p, int64_t timeout_ns)
     return rc;
 }
 
-static cn_frame *take_result_locked(cn_pipeline *p, uint64_t after_seq)
+static cn_frame *take_result_locked(cn_pipeline *p, uint64_t *cursor)
 {
     cn_frame *f = p->result;
-    if (f && (after_seq == 0 || f->seq > after_seq)) {
+    if (f && p->result_no > *cursor) {
         cn_frame_ref(f);
+        *cursor = p->result_no;
         return f;
     }
     return NULL;
 }
 
-cn_frame *cn_pipeline_latest_result(cn_pipeline *p, uint64_t after_seq)
+cn_frame *cn_pipeline_latest_result(cn_pipeline *p, uint64_t *cursor)
 {
     pthread_mutex_lock(&p->mu);
-    cn_frame *f = take_result_locked(p, after_seq);
+    cn_frame *f = take_result_locked(p, cursor);
     pthread_mutex_unlock(&p->mu);
     return f;
 }
 
-cn_frame *cn_pipeline_wait_result(cn_pipeline *p, uint64_t after_seq, int64_t timeout_ns)
+cn_frame *cn_pipeline_wait_result(cn_pipeline *p, uint64_t *cursor, int64_t timeout_ns)
 {
     struct timespec dl = deadline_after(timeout_ns);
     pthread_mutex_lock(&p->mu);
     cn_frame *f;
-    while (!(f = take_result_locked(p, after_seq)) && !p->ana_ended) {
+    while (!(f = take_result_locked(p, cursor)) && !p->ana_ended) {
         if (pthread_cond_timedwait(&p->result_cv, &p->mu, &dl) != 0)
             break;
     }
-    if (!f)
-        f = take_result_locked(p, after_seq);
+    if (!f) /* the last result is published before ana_ended is set, under this lock */
+        f = take_result_locked(p, cursor);
     pthread_mutex_unlock(&p->mu);
     return f;
+}
+
+bool cn_pipeline_finished(cn_pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    bool done = !p->started || (p->dev_ended && p->ana_ended);
+    pthread_mutex_unlock(&p->mu);
+    return done;
 }
 
 void cn_pipeline_mark_shown(cn_pipeline *p, cn_frame *f, int64_t t_shown_ns)

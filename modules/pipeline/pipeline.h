@@ -79,11 +79,17 @@ void cn_pipeline_stop(cn_pipeline *p);
 bool cn_pipeline_running(cn_pipeline *p);
 /* Waits until the device has ended (CN_OK) or timeout (CN_ETIMEDOUT). */
 int cn_pipeline_wait(cn_pipeline *p, int64_t timeout_ns);
-/* The newest analysed frame with one reference for the caller (unref it), or
- * NULL when none is newer than `after_seq` (pass UINT64_MAX... or 0 for any). */
-cn_frame *cn_pipeline_latest_result(cn_pipeline *p, uint64_t after_seq);
-/* Waits up to timeout for a result newer than after_seq. */
-cn_frame *cn_pipeline_wait_result(cn_pipeline *p, uint64_t after_seq, int64_t timeout_ns);
+/* Results are numbered 1, 2, 3 ... in the order the analysis published them; a
+ * consumer keeps a cursor (start it at 0). The newest analysed frame with one
+ * reference for the caller (unref it) when one newer than *cursor exists, else
+ * NULL; *cursor is advanced to it. Source sequence numbers are not used for this
+ * because sources may start at 0 or restart (a replugged probe, a looped replay). */
+cn_frame *cn_pipeline_latest_result(cn_pipeline *p, uint64_t *cursor);
+/* Waits up to timeout for a result newer than *cursor. NULL on timeout or when the
+ * pipeline has finished (see cn_pipeline_finished) with nothing newer. */
+cn_frame *cn_pipeline_wait_result(cn_pipeline *p, uint64_t *cursor, int64_t timeout_ns);
+/* true once the device ended and the analysis has published its last result. */
+bool cn_pipeline_finished(cn_pipeline *p);
 /* The viewer tells when it drew a frame (records shown latency). */
 void cn_pipeline_mark_shown(cn_pipeline *p, cn_frame *f, int64_t t_shown_ns);
 

@@ -143,12 +143,14 @@ static void test_results_and_end_of_stream(void **st)
     cn_device dev = {.name = "counter", .self = &d, .read = dev_read, .interrupt = dev_interrupt};
     cn_pipeline_set_device(p, &dev);
     assert_int_equal(cn_pipeline_start(p), CN_OK);
-    uint64_t last = 0;
+    uint64_t last = 0, cursor = 0;
     int got = 0;
     for (;;) {
-        cn_frame *f = cn_pipeline_wait_result(p, last, 2000000000LL);
-        if (!f)
+        cn_frame *f = cn_pipeline_wait_result(p, &cursor, 2000000000LL);
+        if (!f) {
+            assert_true(cn_pipeline_finished(p)); /* NULL before the timeout: the end */
             break;
+        }
         assert_true(f->seq > last);
         assert_true(f->analysed && f->t_analysed_ns >= f->t_acq_ns);
         last = f->seq;
@@ -158,10 +160,12 @@ static void test_results_and_end_of_stream(void **st)
     }
     assert_int_equal(last, 50);
     assert_true(got >= 45);
+    assert_null(cn_pipeline_latest_result(p, &cursor)); /* nothing newer */
     assert_false(cn_pipeline_running(p));
     cn_pipeline_stats s;
     cn_pipeline_get_stats(p, &s);
     assert_int_equal(s.shown, (uint64_t)got);
+    assert_int_equal(cursor, s.analysed); /* one result number per analysed frame */
     assert_int_equal(s.last_error, CN_OK);
     assert_true(s.shown_latency_ms_p99 >= 0);
     cn_pipeline_free(p);
