@@ -1,0 +1,494 @@
+/*
+ * viewer.cxx - the C API of the viewer (viewer.h): life cycle, show, snapshot,
+ * events.
+ *
+ * The idea: the caller's loop owns time. cn_viewer_show updates the scene from
+ * one frame and renders once; cn_viewer_poll drains pending X events without
+ * blocking (the interactor's Start() loop is never entered), so the navigator's
+ * main thread can alternate "newest frame -> show -> poll" at the frame rate.
+ * Everything that can fail outside our control (no X display, no GL context,
+ * a shader that does not compile) is checked in cn_viewer_new and reported as a
+ * message instead of the abort() VTK would otherwise do.
+ */
+#include "viewer_vtk.h"
+
+#include <vtkCamera.h>
+#include <vtkInteractorStyleTrackballCamera.h>
+#include <vtkOpenGLRenderWindow.h>
+#include <vtkPNGWriter.h>
+#include <vtkShader.h>
+#include <vtkUnsignedCharArray.h>
+#include <vtkWindowToImageFilter.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+
+namespace {
+
+void on_exit(vtkObject *, unsigned long, void *client, void *)
+{
+    static_cast<cn_viewer *>(client)->closed = true;
+}
+
+/* VTK's render window fires ExitEvent instead of abort() when it cannot create
+ * a GL context and someone listens. */
+void on_win_exit(vtkObject *, unsigned long, void *client, void *)
+{
+    cn_viewer *v = static_cast<cn_viewer *>(client);
+    v->gl_failed = true;
+    v->closed = true;
+}
+
+bool display_ok(double b, double c, double g)
+{
+    return std::isfinite(b) && std::isfinite(c) && std::isfinite(g) && b >= -1.0 && b <= 1.0 &&
+           c > 0.0 && c <= 20.0 && g > 0.0 && g <= 10.0;
+}
+
+/* Keys: q / Escape close; r reframes; b/B, c/C, g/G change brightness, contrast,
+ * gamma; 0 resets them; t toggles the ground truth. VTK's own single-letter keys
+ * (wireframe, stereo, pick...) make no sense here and are swallowed. */
+void on_key(vtkObject *caller, unsigned long, void *client, void *)
+{
+    cn_viewer *v = static_cast<cn_viewer *>(client);
+    vtkRenderWindowInteractor *rwi = static_cast<vtkRenderWindowInteractor *>(caller);
+    const char *sym = rwi->GetKeySym();
+    char key = rwi->GetKeyCode();
+    v->cb_key->AbortFlagOn();
+    double b = v->brightness, c = v->contrast, g = v->gamma;
+    if (key == 'q' || key == 'Q' || key == 27 || (sym && strcmp(sym, "Escape") == 0)) {
+        v->closed = true;
+        return;
+    }
+    switch (key) {
+    case 'r':
+        if (v->have_frame)
+            cn_viewer_scene_camera3d(v, true);
+        break;
+    case 'b': b -= 0.05; break;
+    case 'B': b += 0.05; break;
+    case 'c': c /= 1.1; break;
+    case 'C': c *= 1.1; break;
+    case 'g': g /= 1.1; break;
+    case 'G': g *= 1.1; break;
+    case '0': b = 0.0; c = 1.0; g = 1.0; break;
+    case 't': v->show_truth = !v->show_truth; break;
+    case 'o': v->hide_analysis = !v->hide_analysis; break;
+    default: return;
+    }
+    if (display_ok(b, c, g))
+        cn_viewer_set_display(v, b, c, g);
+    v->win->Render();
+}
+
+/* VTK 9.1 dereferences a null program when a shader replacement does not
+ * compile, so the block is first compiled on its own, inside the same names
+ * VTK's polydata fragment shader offers at that point. */
+bool shader_block_compiles(cn_viewer *v, std::string &log)
+{
+    std::string block = v->shader_text;
+    for (size_t p; (p = block.find("gl_FragData[0]")) != std::string::npos;)
+        block.replace(p, 14, "fragOutput0"); // VTK does the same rename
+    std::string src = "#version 150\n"
+                      "uniform float cn_brightness;\nuniform float cn_contrast;\n"
+                      "uniform float cn_gamma;\nuniform sampler2D actortexture;\n"
+                      "in vec2 tcoordVCVSOutput;\nout vec4 fragOutput0;\n"
+                      "void main()\n{\n"
+                      "  fragOutput0 = texture(actortexture, tcoordVCVSOutput);\n" +
+                      block + "\n}\n";
+    v->win->MakeCurrent();
+    vsp<vtkShader> sh = vsp<vtkShader>::New();
+    sh->SetType(vtkShader::Fragment);
+    sh->SetSource(src);
+    bool ok = sh->Compile();
+    if (!ok)
+        log = sh->GetError();
+    sh->Cleanup();
+    return ok;
+}
+
+vsp<vtkCallbackCommand> callback(void (*fn)(vtkObject *, unsigned long, void *, void *),
+                                 cn_viewer *v)
+{
+    vsp<vtkCallbackCommand> cb = vsp<vtkCallbackCommand>::New();
+    cb->SetCallback(fn);
+    cb->SetClientData(v);
+    return cb;
+}
+
+void fill_err(char *err, size_t len, const char *fmt, const char *a)
+    __attribute__((format(printf, 3, 0)));
+void fill_err(char *err, size_t len, const char *fmt, const char *a)
+{
+    if (err && len) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(err, len, fmt, a);
+#pragma GCC diagnostic pop
+    }
+}
+
+} // namespace
+
+extern "C" void cn_viewer_opts_default(cn_viewer_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->width = 1280;
+    o->height = 640;
+    o->contrast = 1.0;
+    o->gamma = 1.0;
+    o->title = "CryoNav";
+    o->needle_active_mm = 20.0;
+    o->needle_diameter_mm = 1.5;
+}
+
+extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t err_len)
+{
+    cn_viewer_opts opts;
+    cn_viewer_opts_default(&opts);
+    if (o) {
+        opts = *o;
+        /* Zero means "default" for every numeric field but brightness. */
+        if (opts.width == 0) opts.width = 1280;
+        if (opts.height == 0) opts.height = 640;
+        if (opts.contrast == 0.0) opts.contrast = 1.0;
+        if (opts.gamma == 0.0) opts.gamma = 1.0;
+        if (opts.needle_active_mm == 0.0) opts.needle_active_mm = 20.0;
+        if (opts.needle_diameter_mm == 0.0) opts.needle_diameter_mm = 1.5;
+        if (!opts.title) opts.title = "CryoNav";
+    }
+    if (opts.width < 64 || opts.width > 8192 || opts.height < 64 || opts.height > 8192) {
+        if (err && err_len)
+            snprintf(err, err_len, "viewer: window size %d x %d out of range (64..8192)",
+                     opts.width, opts.height);
+        return nullptr;
+    }
+    if (!display_ok(opts.brightness, opts.contrast, opts.gamma)) {
+        fill_err(err, err_len, "viewer: %s",
+                 "brightness must be in [-1, 1], contrast in (0, 20], gamma in (0, 10]");
+        return nullptr;
+    }
+    if (!(opts.needle_active_mm > 0.0 && opts.needle_active_mm < 200.0 &&
+          opts.needle_diameter_mm > 0.0 && opts.needle_diameter_mm < 20.0)) {
+        fill_err(err, err_len, "viewer: %s",
+                 "needle_active_mm must be in (0, 200), needle_diameter_mm in (0, 20)");
+        return nullptr;
+    }
+    char local_err[512];
+    if (!err || !err_len) {
+        err = local_err;
+        err_len = sizeof local_err;
+    }
+    char *shader = nullptr;
+    char shader_path[1024];
+    if (cn_viewer_load_shader(opts.shader_dir, &shader, shader_path, sizeof shader_path, err,
+                              err_len) != CN_OK)
+        return nullptr;
+    void *dpy = cn_viewer_display_open(err, err_len);
+    if (!dpy) {
+        free(shader);
+        return nullptr;
+    }
+
+    cn_viewer *v = new (std::nothrow) cn_viewer;
+    if (!v) {
+        free(shader);
+        cn_viewer_display_close(dpy);
+        fill_err(err, err_len, "viewer: %s", "out of memory");
+        return nullptr;
+    }
+    v->opts = opts;
+    v->opts.shader_dir = nullptr; // not kept: the caller's string may go away
+    v->opts.title = nullptr;
+    v->log = opts.log;
+    v->x_display = dpy;
+    v->shader_text = shader;
+    v->shader_path = shader_path;
+    free(shader);
+    v->brightness = opts.brightness;
+    v->contrast = opts.contrast;
+    v->gamma = opts.gamma;
+    v->show_truth = opts.show_truth;
+    v->hide_analysis = opts.hide_analysis;
+    v->ov = static_cast<cn_viewer_overlay *>(calloc(1, sizeof *v->ov));
+    if (!v->ov) {
+        cn_viewer_free(v); // closes the display connection too
+        fill_err(err, err_len, "viewer: %s", "out of memory");
+        return nullptr;
+    }
+
+    v->win = vsp<vtkRenderWindow>::New();
+    v->cb_win_exit = callback(on_win_exit, v);
+    v->win->AddObserver(vtkCommand::ExitEvent, v->cb_win_exit);
+    v->cb_exit = callback(on_exit, v);
+    v->win->AddObserver(vtkCommand::DeleteEvent, v->cb_exit);
+    v->win->SetDisplayId(v->x_display);
+    v->win->SetSize(opts.width, opts.height);
+    v->win->SetWindowName(opts.title);
+    v->win->SetOffScreenRendering(opts.offscreen ? 1 : 0);
+    v->win->SetMultiSamples(0); // llvmpipe: MSAA costs more than it shows
+    cn_viewer_scene_build(v);
+
+    if (!opts.offscreen) {
+        v->iren = vsp<vtkRenderWindowInteractor>::New();
+        v->iren->SetRenderWindow(v->win);
+        vsp<vtkInteractorStyleTrackballCamera> style =
+            vsp<vtkInteractorStyleTrackballCamera>::New();
+        style->SetDefaultRenderer(v->ren3d);
+        v->iren->SetInteractorStyle(style);
+        v->iren->AddObserver(vtkCommand::ExitEvent, v->cb_exit);
+        v->cb_key = callback(on_key, v);
+        v->iren->AddObserver(vtkCommand::CharEvent, v->cb_key, 1.0f);
+        v->iren->Initialize();
+    }
+
+    /* First render: creates the GL context. Then the shader block is compiled
+     * alone, then used for real with the 2 x 2 placeholder image, so failures
+     * surface here and not in the middle of a procedure. */
+    v->win->Render();
+    vtkOpenGLRenderWindow *gl = vtkOpenGLRenderWindow::SafeDownCast(v->win);
+    if (v->gl_failed || !gl || !gl->GetGenericContext()) {
+        fill_err(err, err_len, "viewer: %s", "cannot create an OpenGL context on this display");
+        cn_viewer_free(v);
+        return nullptr;
+    }
+    cn_viewer_pin_gl_driver();
+    std::string glsl_log;
+    if (!shader_block_compiles(v, glsl_log)) {
+        size_t nl = glsl_log.find('\n');
+        if (nl != std::string::npos)
+            glsl_log.resize(nl);
+        if (err && err_len)
+            snprintf(err, err_len, "viewer: shader %s does not compile: %s",
+                     v->shader_path.c_str(), glsl_log.c_str());
+        cn_viewer_free(v);
+        return nullptr;
+    }
+    v->plane2d->VisibilityOn();
+    v->win->Render();
+    v->plane2d->VisibilityOff();
+    if (!v->shader_bound) {
+        fill_err(err, err_len,
+                 "viewer: shader %s does not compile (VTK printed the GLSL error above)",
+                 v->shader_path.c_str());
+        cn_viewer_free(v);
+        return nullptr;
+    }
+    cn_log_info(v->log, "viewer", "%s %dx%d, shader %s", opts.offscreen ? "offscreen" : "window",
+                opts.width, opts.height, v->shader_path.c_str());
+    return v;
+}
+
+extern "C" void cn_viewer_free(cn_viewer *v)
+{
+    if (!v)
+        return;
+    if (v->iren) {
+        v->iren->RemoveAllObservers();
+        v->iren->SetRenderWindow(nullptr);
+        v->iren = nullptr;
+    }
+    if (v->win) {
+        v->win->RemoveAllObservers();
+        v->win->Finalize();
+    }
+    free(v->ov);
+    void *dpy = v->x_display;
+    delete v; // releases the render window before its display connection goes
+    cn_viewer_display_close(dpy);
+}
+
+extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_hud *hud)
+{
+    if (!v || !f)
+        return CN_EINVAL;
+    int64_t t0 = cn_clock_mono_ns();
+    char why[64] = "";
+    bool ok = cn_viewer_frame_showable(f, why, sizeof why);
+    char status[512];
+    if (ok) {
+        if (f->width != v->img_w || f->height != v->img_h) {
+            cn_viewer_scene_resize_image(v, f->width, f->height);
+            v->framed = false;
+        }
+        memcpy(v->img->GetScalarPointer(), f->pixels,
+               static_cast<size_t>(f->width) * static_cast<size_t>(f->height));
+        v->img->Modified();
+        if (f->spacing_mm[0] != v->spacing[0] || f->spacing_mm[1] != v->spacing[1])
+            v->framed = false;
+        v->spacing[0] = f->spacing_mm[0];
+        v->spacing[1] = f->spacing_mm[1];
+        cn_viewer_geom_compute(f, &v->geom);
+        cn_viewer_overlay_build(v->ov, f, v->show_truth, !v->hide_analysis);
+        cn_viewer_scene_apply_geom(v);
+        cn_viewer_scene_update_overlays(v);
+        v->plane3d->VisibilityOn();
+        v->plane2d->VisibilityOn();
+        v->no_image->VisibilityOff();
+        v->have_frame = true;
+        cn_viewer_scene_camera2d(v);
+        cn_viewer_scene_camera3d(v, false);
+        cn_viewer_status_format(hud, f, v->geom.note, status, sizeof status);
+    } else {
+        /* Keep the last good image on screen? No: an image that is not the current
+         * one must not look live. Hide it and say why. */
+        for (vtkActor *a : {v->plane3d.Get(), v->plane2d.Get(), v->needle_shaft.Get(),
+                            v->needle_active.Get(), v->ov_main3d.Get(), v->ov_main2d.Get(),
+                            v->ov_truth3d.Get(), v->ov_truth2d.Get()})
+            a->VisibilityOff();
+        for (auto &l : v->depth_lbl)
+            l->VisibilityOff();
+        for (auto &l : v->legend)
+            l->VisibilityOff();
+        v->no_image->VisibilityOn();
+        v->have_frame = false;
+        cn_viewer_status_format(hud, f, "", status, sizeof status);
+    }
+    for (vtkActor *a : {v->ov_main3d.Get(), v->ov_main2d.Get(), v->ov_truth3d.Get(),
+                        v->ov_truth2d.Get()})
+        a->SetVisibility(ok);
+    char text[768];
+    cn_viewer_hud_format(hud, f, text, sizeof text);
+    v->hud->SetInput(text);
+    v->status->SetInput(status);
+    cn_viewer_scene_layout_text(v);
+    cn_viewer_scene_sync_axes(v);
+    v->win->Render();
+    v->last_render_ms = (cn_clock_mono_ns() - t0) / 1e6;
+    if (!ok)
+        cn_log_debug(v->log, "viewer", "frame %llu not shown: %s",
+                     static_cast<unsigned long long>(f->seq), why);
+    return ok ? CN_OK : CN_EINVAL;
+}
+
+/* Reads the window back (re-rendering the current scene into the back buffer). */
+static vtkImageData *grab(cn_viewer *v, vsp<vtkWindowToImageFilter> &w2i)
+{
+    w2i = vsp<vtkWindowToImageFilter>::New();
+    w2i->SetInput(v->win);
+    w2i->SetInputBufferTypeToRGB();
+    w2i->ReadFrontBufferOff();
+    w2i->Update();
+    return w2i->GetOutput();
+}
+
+extern "C" int cn_viewer_snapshot(cn_viewer *v, const char *png_path, char *err, size_t err_len)
+{
+    if (!v || !png_path || !png_path[0]) {
+        fill_err(err, err_len, "viewer: %s", "snapshot: no file name");
+        return CN_EINVAL;
+    }
+    vsp<vtkWindowToImageFilter> w2i;
+    vtkImageData *im = grab(v, w2i);
+    vsp<vtkPNGWriter> png = vsp<vtkPNGWriter>::New();
+    png->SetInputData(im);
+    png->WriteToMemoryOn();
+    png->Write();
+    vtkUnsignedCharArray *bytes = png->GetResult();
+    if (!bytes || bytes->GetNumberOfValues() == 0) {
+        fill_err(err, err_len, "viewer: snapshot %s: PNG encoding failed", png_path);
+        return CN_EIO;
+    }
+    FILE *fp = fopen(png_path, "wb");
+    if (!fp) {
+        if (err && err_len)
+            snprintf(err, err_len, "viewer: snapshot %s: %s", png_path, strerror(errno));
+        return CN_EIO;
+    }
+    size_t n = static_cast<size_t>(bytes->GetNumberOfValues());
+    bool ok = fwrite(bytes->GetPointer(0), 1, n, fp) == n;
+    ok = (fclose(fp) == 0) && ok;
+    if (!ok) {
+        fill_err(err, err_len, "viewer: snapshot %s: write failed", png_path);
+        return CN_EIO;
+    }
+    return CN_OK;
+}
+
+extern "C" bool cn_viewer_poll(cn_viewer *v)
+{
+    if (!v)
+        return false;
+    if (v->iren && !v->closed)
+        v->iren->ProcessEvents();
+    return !v->closed;
+}
+
+extern "C" int cn_viewer_set_display(cn_viewer *v, double brightness, double contrast,
+                                     double gamma)
+{
+    if (!v || !display_ok(brightness, contrast, gamma))
+        return CN_EINVAL;
+    v->brightness = brightness;
+    v->contrast = contrast;
+    v->gamma = gamma;
+    cn_viewer_scene_apply_display(v);
+    return CN_OK;
+}
+
+extern "C" void cn_viewer_set_show_truth(cn_viewer *v, bool show)
+{
+    if (v)
+        v->show_truth = show;
+}
+
+extern "C" int cn_viewer_grab_rgb(cn_viewer *v, uint8_t **rgb, int *w, int *h)
+{
+    if (!v || !rgb || !w || !h)
+        return CN_EINVAL;
+    vsp<vtkWindowToImageFilter> w2i;
+    vtkImageData *im = grab(v, w2i);
+    int dims[3];
+    im->GetDimensions(dims);
+    if (dims[0] <= 0 || dims[1] <= 0 || im->GetNumberOfScalarComponents() != 3)
+        return CN_EIO;
+    size_t row = static_cast<size_t>(dims[0]) * 3;
+    uint8_t *out = static_cast<uint8_t *>(malloc(row * static_cast<size_t>(dims[1])));
+    if (!out)
+        return CN_ENOMEM;
+    const uint8_t *src = static_cast<const uint8_t *>(im->GetScalarPointer());
+    for (int y = 0; y < dims[1]; y++) // VTK's row 0 is the bottom of the window
+        memcpy(out + row * static_cast<size_t>(y), src + row * static_cast<size_t>(dims[1] - 1 - y),
+               row);
+    *rgb = out;
+    *w = dims[0];
+    *h = dims[1];
+    return CN_OK;
+}
+
+extern "C" int cn_viewer_image_mm_to_window(cn_viewer *v, int view, double x_mm, double y_mm,
+                                            double *wx, double *wy)
+{
+    if (!v || !wx || !wy || (view != 0 && view != 1))
+        return CN_EINVAL;
+    if (!v->have_frame)
+        return CN_ENOENT;
+    vtkRenderer *r = view == 0 ? v->ren3d.Get() : v->ren2d.Get();
+    cn_vec3 p = {x_mm, y_mm, 0.0};
+    if (view == 0)
+        p = cn_mat4_apply_point(&v->geom.image_to_ref,
+                                cn_vec3{x_mm / v->spacing[0], y_mm / v->spacing[1], 0.0});
+    r->SetWorldPoint(p.x, p.y, p.z, 1.0);
+    r->WorldToDisplay();
+    double *d = r->GetDisplayPoint();
+    *wx = d[0];
+    *wy = v->win->GetSize()[1] - d[1];
+    return CN_OK;
+}
+
+extern "C" double cn_viewer_last_render_ms(const cn_viewer *v)
+{
+    return v ? v->last_render_ms : 0.0;
+}
+
+extern "C" unsigned long cn_viewer_x_window(cn_viewer *v)
+{
+    if (!v || v->opts.offscreen)
+        return 0;
+    return static_cast<unsigned long>(reinterpret_cast<uintptr_t>(v->win->GetGenericWindowId()));
+}

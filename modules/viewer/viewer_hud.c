@@ -1,0 +1,101 @@
+/*
+ * viewer_hud.c - the text of the viewer's head-up display and status line.
+ *
+ * The idea: the HUD answers at a glance "is the picture live and how stale is
+ * it" (source, frame rate, latency percentiles, skipped frames) and "where are
+ * we in the procedure" (phase, freeze cycle, time in phase, coverage). Numbers
+ * that are unknown (NaN, negative) print as "--" rather than as garbage, and the
+ * format has a fixed shape so the text does not jump around on screen.
+ */
+#include "viewer_priv.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+    if (isfinite(v) && v >= 0.0 && v < 1e7)
+        snprintf(buf, len, "%.1f", v);
+    else
+        snprintf(buf, len, "--");
+}
+
+void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out, size_t len)
+{
+    if (!out || len == 0)
+        return;
+    cn_viewer_hud empty = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN};
+    if (!hud)
+        hud = &empty;
+    char fps[24], p50[24], p99[24];
+    fmt_num(fps, sizeof fps, hud->fps);
+    fmt_num(p50, sizeof p50, hud->latency_ms_p50);
+    fmt_num(p99, sizeof p99, hud->latency_ms_p99);
+    const char *src = hud->source && hud->source[0] ? hud->source : "--";
+
+    char phase[96] = "phase --";
+    if (f && f->analysed) {
+        const cn_guidance_state *g = &f->analysis.guidance;
+        /* Upper case: the phase is the word a glance must catch. */
+        const char *name0 = cn_phase_name(g->phase);
+        char name[24] = "?";
+        if (name0) {
+            size_t k = 0;
+            for (; name0[k] && k + 1 < sizeof name; k++)
+                name[k] = (char)toupper((unsigned char)name0[k]);
+            name[k] = '\0';
+        }
+        double t = isfinite(g->phase_elapsed_s) && g->phase_elapsed_s >= 0.0 &&
+                           g->phase_elapsed_s < 1e6
+                       ? g->phase_elapsed_s
+                       : 0.0;
+        int mm = (int)(t / 60.0), ss = (int)(t - 60.0 * mm);
+        int n = snprintf(phase, sizeof phase, "%s  cycle %d  %02d:%02d", name,
+                         g->cycle < 0 ? 0 : g->cycle, mm, ss);
+        if (n > 0 && (size_t)n < sizeof phase && isfinite(g->coverage) && g->coverage >= 0.0 &&
+            g->coverage <= 1.0)
+            snprintf(phase + n, sizeof phase - (size_t)n, "  coverage %.0f %%",
+                     100.0 * g->coverage);
+    }
+
+    char image[96] = "";
+    if (f && cn_viewer_frame_showable(f, NULL, 0))
+        snprintf(image, sizeof image, "frame %llu  %dx%d  %.3f mm/px  depth %.1f mm",
+                 (unsigned long long)f->seq, f->width, f->height, f->spacing_mm[0],
+                 f->height * f->spacing_mm[1]);
+
+    snprintf(out, len,
+             "source %s   %s fps\n"
+             "latency p50 %s ms  p99 %s ms   skipped %llu\n"
+             "%s\n"
+             "%s",
+             src, fps, p50, p99, (unsigned long long)hud->skipped, phase, image);
+}
+
+static void append(char *out, size_t len, const char *text)
+{
+    if (!text || !text[0])
+        return;
+    size_t used = strlen(out);
+    if (used + 1 >= len)
+        return;
+    snprintf(out + used, len - used, "%s%s", used ? "   |   " : "", text);
+}
+
+void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const char *note,
+                             char *out, size_t len)
+{
+    if (!out || len == 0)
+        return;
+    out[0] = '\0';
+    if (hud)
+        append(out, len, hud->status_line);
+    if (f && f->status == CN_FRAME_INVALID)
+        append(out, len, "frame marked invalid");
+    char why[64];
+    if (f && !cn_viewer_frame_showable(f, why, sizeof why))
+        append(out, len, why);
+    append(out, len, note);
+}

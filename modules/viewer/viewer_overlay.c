@@ -1,0 +1,282 @@
+/*
+ * viewer_overlay.c - the overlay lines and points of one frame, in image mm.
+ *
+ * The idea: the analysis results (needle, nerve, ice rim, isotherms) and the
+ * simulator's ground truth are turned here into a flat list of polylines and
+ * point sets with a kind (hence a colour), all in image millimetres. The same
+ * list is drawn in the 2-D view and, mapped by ImageToReference, on the plane in
+ * the 3-D view. Inputs come from other threads' analysis and may be garbage:
+ * counts are clamped and non-finite points dropped, so bad data draws less,
+ * never crashes.
+ */
+#include "viewer_priv.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Colours chosen to stay distinguishable on grey speckle and for the common
+ * colour-vision deficiencies: needle green, nerve yellow, ice white, isotherms
+ * from light cyan (0 C) through blue (-20 C, the lethal line) to violet (-40 C). */
+const uint8_t cn_viewer_ov_rgb[CN_OV_KIND_COUNT][3] = {
+    [CN_OV_NEEDLE] = {60, 235, 90},    [CN_OV_NERVE] = {255, 214, 40},
+    [CN_OV_ICE] = {250, 250, 255},     [CN_OV_ISO_0] = {110, 225, 255},
+    [CN_OV_ISO_20] = {50, 110, 255},   [CN_OV_ISO_40] = {200, 80, 255},
+    [CN_OV_ISO_OTHER] = {160, 160, 160}, [CN_OV_TRUTH] = {255, 120, 190},
+    [CN_OV_SCALE] = {105, 115, 128},
+};
+
+cn_ov_kind cn_viewer_iso_kind(float temp_c)
+{
+    if (!isfinite(temp_c))
+        return CN_OV_ISO_OTHER;
+    if (fabsf(temp_c - 0.0f) <= 5.0f)
+        return CN_OV_ISO_0;
+    if (fabsf(temp_c + 20.0f) <= 5.0f)
+        return CN_OV_ISO_20;
+    if (fabsf(temp_c + 40.0f) <= 5.0f)
+        return CN_OV_ISO_40;
+    return CN_OV_ISO_OTHER;
+}
+
+static bool pt_ok(cn_pt2 p)
+{
+    return isfinite(p.x) && isfinite(p.y) && fabsf(p.x) < 1e5f && fabsf(p.y) < 1e5f;
+}
+
+/* Starts an item; returns NULL when the item table is full. */
+static cn_ov_item *item_begin(cn_viewer_overlay *ov, cn_ov_kind kind, bool points, bool closed)
+{
+    if (ov->n_items >= CN_OV_ITEMS_MAX)
+        return NULL;
+    cn_ov_item *it = &ov->items[ov->n_items];
+    it->kind = (uint8_t)kind;
+    it->points = points;
+    it->closed = closed;
+    it->first = ov->n_pts;
+    it->n = 0;
+    return it;
+}
+
+static void item_add(cn_viewer_overlay *ov, cn_ov_item *it, double x, double y)
+{
+    /* Range check before the cast: a double beyond float range is UB to convert. */
+    if (!it || !(fabs(x) < 1e5) || !(fabs(y) < 1e5) || ov->n_pts >= CN_OV_PTS_MAX)
+        return;
+    ov->pts[ov->n_pts++] = (cn_pt2){(float)x, (float)y};
+    it->n++;
+}
+
+/* Keeps the item when it has enough points to draw. */
+static void item_end(cn_viewer_overlay *ov, cn_ov_item *it)
+{
+    if (!it)
+        return;
+    int need = it->points ? 1 : 2;
+    if (it->n >= need)
+        ov->n_items++;
+    else
+        ov->n_pts = it->first;
+}
+
+static void add_segment(cn_viewer_overlay *ov, cn_ov_kind k, double x0, double y0, double x1,
+                        double y1)
+{
+    cn_ov_item *it = item_begin(ov, k, false, false);
+    item_add(ov, it, x0, y0);
+    item_add(ov, it, x1, y1);
+    item_end(ov, it);
+}
+
+static void add_polyline(cn_viewer_overlay *ov, cn_ov_kind k, const cn_pt2 *pts, int n,
+                         bool closed)
+{
+    if (n > CN_CONTOUR_MAX)
+        n = CN_CONTOUR_MAX;
+    cn_ov_item *it = item_begin(ov, k, false, closed);
+    for (int i = 0; i < n; i++)
+        item_add(ov, it, pts[i].x, pts[i].y);
+    item_end(ov, it);
+}
+
+/* Dashed ellipse centred at c with semi-axes a (along unit u) and b (across). */
+static void add_dashed_ellipse(cn_viewer_overlay *ov, cn_ov_kind k, cn_pt2 c, double a, double b,
+                               double ux, double uy)
+{
+    const int segs = 64;
+    if (!(a > 0.0 && b > 0.0 && a < 1e4 && b < 1e4) || !pt_ok(c))
+        return;
+    for (int i = 0; i < segs; i += 2) {
+        double t0 = 2.0 * M_PI * i / segs, t1 = 2.0 * M_PI * (i + 1) / segs;
+        double p0a = a * cos(t0), p0b = b * sin(t0), p1a = a * cos(t1), p1b = b * sin(t1);
+        add_segment(ov, k, c.x + p0a * ux - p0b * uy, c.y + p0a * uy + p0b * ux,
+                    c.x + p1a * ux - p1b * uy, c.y + p1a * uy + p1b * ux);
+    }
+}
+
+static void add_dashed_line(cn_viewer_overlay *ov, cn_ov_kind k, cn_pt2 p0, cn_pt2 p1,
+                            double dash_mm)
+{
+    if (!pt_ok(p0) || !pt_ok(p1))
+        return;
+    double dx = p1.x - p0.x, dy = p1.y - p0.y, len = hypot(dx, dy);
+    int n = (int)(len / dash_mm);
+    if (n > 400)
+        n = 400;
+    if (n < 1) {
+        add_segment(ov, k, p0.x, p0.y, p1.x, p1.y);
+        return;
+    }
+    for (int i = 0; i < n; i += 2) {
+        double s0 = (double)i / n, s1 = (double)(i + 1) / n;
+        add_segment(ov, k, p0.x + s0 * dx, p0.y + s0 * dy, p0.x + s1 * dx, p0.y + s1 * dy);
+    }
+}
+
+/* Distance along -dir from the tip to where the line leaves the image rectangle
+ * [x0, x1] x [y0, y1] (at most the rectangle's diagonal). */
+static double back_length(cn_pt2 tip, double dx, double dy, double x0, double y0, double x1,
+                          double y1)
+{
+    double diag = hypot(x1 - x0, y1 - y0), t = diag;
+    if (dx > 1e-9)
+        t = fmin(t, (tip.x - x0) / dx);
+    else if (dx < -1e-9)
+        t = fmin(t, (tip.x - x1) / dx);
+    if (dy > 1e-9)
+        t = fmin(t, (tip.y - y0) / dy);
+    else if (dy < -1e-9)
+        t = fmin(t, (tip.y - y1) / dy);
+    return t > 0.0 ? t : 0.0;
+}
+
+static void add_needle(cn_viewer_overlay *ov, const cn_needle_result *nd, double x0, double y0,
+                       double x1, double y1)
+{
+    if (!pt_ok(nd->tip_mm))
+        return;
+    cn_pt2 tip = nd->tip_mm;
+    double dx = nd->dir.x, dy = nd->dir.y, dn = hypot(dx, dy);
+    if (isfinite(dn) && dn > 1e-6) {
+        dx /= dn;
+        dy /= dn;
+        double back = back_length(tip, dx, dy, x0, y0, x1, y1);
+        add_segment(ov, CN_OV_NEEDLE, tip.x - back * dx, tip.y - back * dy, tip.x, tip.y);
+    }
+    /* Tip marker: a small diamond, open (dashed look) when the tip is in shadow. */
+    const double r = 1.2;
+    double px[4] = {tip.x + r, tip.x, tip.x - r, tip.x}, py[4] = {tip.y, tip.y + r, tip.y, tip.y - r};
+    if (nd->tip_hidden) {
+        for (int i = 0; i < 4; i += 2)
+            add_segment(ov, CN_OV_NEEDLE, px[i], py[i], px[i + 1], py[i + 1]);
+    } else {
+        cn_ov_item *it = item_begin(ov, CN_OV_NEEDLE, false, true);
+        for (int i = 0; i < 4; i++)
+            item_add(ov, it, px[i], py[i]);
+        item_end(ov, it);
+    }
+}
+
+/* An isotherm is drawn closed when its ends meet (within 3 mean segment lengths). */
+static bool curve_closes(const cn_pt2 *p, int n)
+{
+    if (n < 3)
+        return false;
+    double len = 0.0;
+    for (int i = 1; i < n; i++)
+        len += hypot(p[i].x - p[i - 1].x, p[i].y - p[i - 1].y);
+    double gap = hypot(p[n - 1].x - p[0].x, p[n - 1].y - p[0].y);
+    return isfinite(len) && gap <= 3.0 * len / (n - 1);
+}
+
+double cn_viewer_depth_step_mm(double depth_mm)
+{
+    static const double steps[] = {10.0, 20.0, 50.0, 100.0, 200.0, 500.0};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (depth_mm / steps[i] <= 8.0)
+            return steps[i];
+    return 1000.0;
+}
+
+/* Outline of the image (so a dark image is told from the background) and depth
+ * ticks on its right edge: long ones at the labelled step, short ones between. */
+static void add_depth_scale(cn_viewer_overlay *ov, const cn_frame *f)
+{
+    double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
+    double x0 = -0.5 * sx, y0 = -0.5 * sy;
+    double x_edge = (f->width - 0.5) * sx, depth = (f->height - 0.5) * sy;
+    if (!(depth > 0.0) || depth > 1e5 || !(x_edge > 0.0) || x_edge > 1e5)
+        return;
+    cn_ov_item *it = item_begin(ov, CN_OV_SCALE, false, true);
+    item_add(ov, it, x0, y0);
+    item_add(ov, it, x_edge, y0);
+    item_add(ov, it, x_edge, depth);
+    item_add(ov, it, x0, depth);
+    item_end(ov, it);
+    double major = cn_viewer_depth_step_mm(depth), minor = 0.5 * major;
+    double len = fmin(0.04 * x_edge, 0.02 * depth + 1.0);
+    for (int k = 1; k * minor < depth && k < 64; k++) {
+        double l = k % 2 == 0 ? len : 0.5 * len;
+        add_segment(ov, CN_OV_SCALE, x_edge - l, k * minor, x_edge, k * minor);
+    }
+}
+
+void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show_truth,
+                             bool show_analysis)
+{
+    ov->n_pts = 0;
+    ov->n_items = 0;
+    memset(ov->has_iso, 0, sizeof ov->has_iso);
+    if (!f || !cn_viewer_frame_showable(f, NULL, 0))
+        return;
+    double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
+    double x0 = -0.5 * sx, y0 = -0.5 * sy;
+    double x1 = (f->width - 0.5) * sx, y1 = (f->height - 0.5) * sy;
+
+    add_depth_scale(ov, f);
+
+    if (show_truth && f->truth.valid) {
+        const cn_truth *t = &f->truth;
+        add_dashed_ellipse(ov, CN_OV_TRUTH, t->nerve_center_mm, t->nerve_rx_mm, t->nerve_ry_mm,
+                           1.0, 0.0);
+        if (t->needle_in)
+            add_dashed_line(ov, CN_OV_TRUTH, t->needle_entry_mm, t->needle_tip_mm, 1.5);
+        if (t->ice_present) {
+            double ux = t->needle_dir.x, uy = t->needle_dir.y, un = hypot(ux, uy);
+            if (!(isfinite(un) && un > 1e-6)) {
+                ux = 1.0;
+                uy = 0.0;
+                un = 1.0;
+            }
+            add_dashed_ellipse(ov, CN_OV_TRUTH, t->ice_center_mm, t->ice_a_mm, t->ice_b_mm,
+                               ux / un, uy / un);
+        }
+    }
+
+    if (!f->analysed || !show_analysis)
+        return;
+    const cn_analysis *a = &f->analysis;
+    int n_iso = a->n_iso < 0 ? 0 : a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso;
+    for (int i = 0; i < n_iso; i++) {
+        const cn_isotherm *iso = &a->iso[i];
+        int n = iso->n < 0 ? 0 : iso->n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : iso->n;
+        if (n < 2)
+            continue;
+        cn_ov_kind k = cn_viewer_iso_kind(iso->temp_c);
+        if (k != CN_OV_ISO_OTHER)
+            ov->has_iso[k - CN_OV_ISO_0] = true;
+        add_polyline(ov, k, iso->pts_mm, n, curve_closes(iso->pts_mm, n));
+    }
+    if (a->nerve.found) {
+        int n = a->nerve.n < 0 ? 0 : a->nerve.n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : a->nerve.n;
+        add_polyline(ov, CN_OV_NERVE, a->nerve.pts_mm, n, true);
+    }
+    int n_ice = a->ice.n < 0 ? 0 : a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
+    if (n_ice > 0) {
+        cn_ov_item *it = item_begin(ov, CN_OV_ICE, true, false);
+        for (int i = 0; i < n_ice; i++)
+            item_add(ov, it, a->ice.pts_mm[i].x, a->ice.pts_mm[i].y);
+        item_end(ov, it);
+    }
+    if (a->needle.found)
+        add_needle(ov, &a->needle, x0, y0, x1, y1);
+}

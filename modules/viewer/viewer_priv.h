@@ -1,0 +1,121 @@
+/*
+ * viewer_priv.h - the viewer's plain-C helpers, private to modules/viewer.
+ *
+ * The idea: everything the viewer decides that is not drawing (where the image
+ * and the needle sit in 3-D given whichever poses the frame carries, which
+ * overlay lines to draw in image millimetres, what the HUD says, whether an X
+ * display and the shader file are usable) is plain C here, so it is unit-tested
+ * without VTK and viewer*.cxx only turns these answers into VTK objects.
+ */
+#ifndef CN_VIEWER_PRIV_H
+#define CN_VIEWER_PRIV_H
+
+#include "viewer/viewer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------ geometry (viewer_geom.c) */
+
+/* Where things sit in the 3-D view (the Reference frame, or Tracker when there is
+ * no reference). image_to_ref maps image pixels (x right, y down, z = 0) to mm. */
+typedef struct {
+    cn_mat4 image_to_ref;
+    cn_mat4 needle_to_ref;   /* Cryoprobe frame (tip at origin, shaft along -Z) */
+    bool image_tracked;      /* the probe pose placed the image (else spacing only) */
+    bool needle_visible;     /* the cryoprobe pose is known relative to the image */
+    bool reference_used;     /* a valid ReferenceToTracker was used */
+    char note[96];           /* "" when all is tracked, else what is missing */
+} cn_viewer_geom;
+
+/* A pose from the frame when present, valid and finite; NULL otherwise. */
+const cn_pose *cn_viewer_pose_ok(const cn_frame *f, const char *name);
+/* ImageToReference = inverse(ReferenceToTracker) * ProbeToTracker * ImageToProbe,
+ * with fall-backs: no ImageToProbe -> scale by the pixel spacing; no reference ->
+ * Tracker is the reference; no probe pose -> the image placed by its spacing
+ * only and the needle hidden. Never fails for a frame with a valid spacing. */
+void cn_viewer_geom_compute(const cn_frame *f, cn_viewer_geom *g);
+/* True when the frame's size and spacing can be shown. */
+bool cn_viewer_frame_showable(const cn_frame *f, char *why, size_t why_len);
+
+/* ------------------------------------------------------------ overlays (viewer_overlay.c) */
+
+typedef enum {
+    CN_OV_NEEDLE = 0,  /* detected needle line and tip marker */
+    CN_OV_NERVE,       /* nerve outline */
+    CN_OV_ICE,         /* visible ice rim points */
+    CN_OV_ISO_0,       /* predicted isotherms */
+    CN_OV_ISO_20,
+    CN_OV_ISO_40,
+    CN_OV_ISO_OTHER,
+    CN_OV_TRUTH,       /* simulator ground truth, dashed */
+    CN_OV_SCALE,       /* depth scale ticks */
+    CN_OV_KIND_COUNT
+} cn_ov_kind;
+
+/* Display colour of each overlay kind (RGB 0..255). */
+extern const uint8_t cn_viewer_ov_rgb[CN_OV_KIND_COUNT][3];
+/* Labelled step of the depth scale for an image depth_mm deep (10, 20, 50 ...
+ * mm, at most 8 labels); ticks come at half that step. */
+double cn_viewer_depth_step_mm(double depth_mm);
+/* The overlay kind of an isotherm temperature (nearest of 0/-20/-40 within 5 C). */
+cn_ov_kind cn_viewer_iso_kind(float temp_c);
+
+#define CN_OV_PTS_MAX 8192
+#define CN_OV_ITEMS_MAX 1024
+
+typedef struct {
+    uint8_t kind;      /* cn_ov_kind */
+    bool points;       /* draw as separate points (ice rim) rather than a polyline */
+    bool closed;       /* polyline joins its last point to its first */
+    int first, n;      /* range in cn_viewer_overlay.pts */
+} cn_ov_item;
+
+/* Every overlay primitive of one frame, in image millimetres. Fixed capacity: a
+ * frame with more points than fit is drawn partly, never overflows. */
+typedef struct {
+    int n_pts, n_items;
+    cn_pt2 pts[CN_OV_PTS_MAX];
+    cn_ov_item items[CN_OV_ITEMS_MAX];
+    bool has_iso[3];   /* which of 0 / -20 / -40 C are present (for the legend) */
+} cn_viewer_overlay;
+
+/* Builds the overlays of f (analysis when f->analysed and show_analysis, truth when
+ * show_truth and f->truth.valid, a depth scale always). Points that are not finite
+ * are dropped, counts are clamped to the array sizes. */
+void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show_truth,
+                             bool show_analysis);
+
+/* ------------------------------------------------------------ HUD text (viewer_hud.c) */
+
+/* The head-up display: line 1 source + fps, line 2 latency + skipped, line 3
+ * phase + cycle + phase timer (+ coverage). Never NULL pointers in the output. */
+void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out, size_t len);
+/* The status line: the caller's status, the tracking note and frame problems. */
+void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const char *note,
+                             char *out, size_t len);
+
+/* ------------------------------------------------------------ environment (viewer_env.c) */
+
+/* Opens the X display named by $DISPLAY and checks it has GLX, so a missing
+ * display is an error message rather than an abort inside VTK. The connection
+ * (a Display *) is handed to VTK and closed after the render window is gone;
+ * NULL with a message in err on failure. */
+void *cn_viewer_display_open(char *err, size_t err_len);
+void cn_viewer_display_close(void *dpy);
+/* Keeps Mesa's DRI driver (e.g. swrast_dri.so) loaded once a GL context has
+ * used it, instead of unloading it with the last context: a later viewer does
+ * not reload it, and memory checkers can still name the driver for the few
+ * blocks it never frees (else they show as "unknown module" and cannot be
+ * suppressed, see tests/unit/viewer/lsan.supp). */
+void cn_viewer_pin_gl_driver(void);
+/* Finds and reads us_plane.frag: from dir when not NULL, else the source tree's
+ * shaders/ then the installed share/cryonav/shaders. *text is malloc'ed. */
+int cn_viewer_load_shader(const char *dir, char **text, char *path_used, size_t path_len,
+                          char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_VIEWER_PRIV_H */

@@ -1,0 +1,95 @@
+/*
+ * viewer_vtk.h - the VTK side of the viewer: the cn_viewer struct and the scene
+ * helpers shared by viewer.cxx (life cycle, show, snapshot, events) and
+ * viewer_scene.cxx (building actors, overlays, cameras). C++ only, private.
+ *
+ * The idea: one render window with four renderers. Layer 0: the 3-D view (left)
+ * and the 2-D in-plane view (right). Layer 1: the 3-D overlays, sharing the 3-D
+ * camera but with their own depth buffer so the nerve outline, ice rim and
+ * isotherms drawn on the image plane are never hidden in it, and a small axes
+ * marker whose camera follows the 3-D camera's orientation.
+ */
+#ifndef CN_VIEWER_VTK_H
+#define CN_VIEWER_VTK_H
+
+#include "viewer_priv.h"
+
+#include <vtkActor.h>
+#include <vtkAxesActor.h>
+#include <vtkCallbackCommand.h>
+#include <vtkImageData.h>
+#include <vtkPlaneSource.h>
+#include <vtkPolyData.h>
+#include <vtkRenderWindow.h>
+#include <vtkRenderWindowInteractor.h>
+#include <vtkRenderer.h>
+#include <vtkSmartPointer.h>
+#include <vtkTextActor.h>
+#include <vtkTexture.h>
+
+#include <string>
+
+#define CN_VIEWER_DEPTH_LABELS 16
+
+template <class T> using vsp = vtkSmartPointer<T>;
+
+struct cn_viewer {
+    cn_viewer_opts opts;
+    cn_log *log = nullptr;
+    void *x_display = nullptr;   // our X connection, lent to VTK
+    std::string shader_text;     // contents of us_plane.frag
+    std::string shader_path;
+    double brightness = 0.0, contrast = 1.0, gamma = 1.0;
+    bool show_truth = false;
+    bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
+
+    // state
+    bool closed = false;         // window closed, q / Escape
+    bool gl_failed = false;      // VTK could not create a GL context
+    bool shader_bound = false;   // the plane's shader program compiled and was used
+    bool have_frame = false;     // a showable frame was shown (geometry below is valid)
+    bool framed = false;         // 3-D camera framed for the current tracking mode
+    bool last_tracked = false, last_ref = false;
+    int img_w = 0, img_h = 0;
+    double spacing[2] = {1.0, 1.0};
+    cn_viewer_geom geom{};
+    double last_render_ms = 0.0;
+    cn_viewer_overlay *ov = nullptr; // large: heap
+
+    // VTK objects
+    vsp<vtkRenderWindow> win;
+    vsp<vtkRenderWindowInteractor> iren;
+    vsp<vtkRenderer> ren3d, ren3d_ov, ren2d, ren_axes;
+    vsp<vtkImageData> img;
+    vsp<vtkTexture> tex;
+    vsp<vtkPlaneSource> plane;
+    vsp<vtkActor> plane3d, plane2d;
+    vsp<vtkActor> needle_shaft, needle_active;
+    vsp<vtkPolyData> ov_main, ov_truth;
+    vsp<vtkActor> ov_main3d, ov_main2d, ov_truth3d, ov_truth2d;
+    vsp<vtkAxesActor> axes;
+    vsp<vtkTextActor> hud, status, caption3d, caption2d, no_image;
+    vsp<vtkTextActor> legend[3];
+    vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
+    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit;
+};
+
+/* viewer_scene.cxx */
+void cn_viewer_scene_build(cn_viewer *v);
+/* (Re)sizes the texture image and the plane to w x h pixels. */
+void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h);
+/* Sets the shader uniforms from v->brightness / contrast / gamma. */
+void cn_viewer_scene_apply_display(cn_viewer *v);
+/* Turns v->ov into the overlay poly data of both views. */
+void cn_viewer_scene_update_overlays(cn_viewer *v);
+/* Places the plane, overlays and needle in 3-D from v->geom. */
+void cn_viewer_scene_apply_geom(cn_viewer *v);
+/* Cameras: the 2-D view fills its viewport with the image; the 3-D view is
+ * framed on the plane (and needle tip) when asked or when the plane left it. */
+void cn_viewer_scene_camera2d(cn_viewer *v);
+void cn_viewer_scene_camera3d(cn_viewer *v, bool force);
+void cn_viewer_scene_sync_axes(cn_viewer *v);
+/* Legend and font sizes follow the window size. */
+void cn_viewer_scene_layout_text(cn_viewer *v);
+
+#endif /* CN_VIEWER_VTK_H */

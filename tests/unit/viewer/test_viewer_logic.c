@@ -1,0 +1,290 @@
+/*
+ * test_viewer_logic.c - the viewer's decisions that need no display: where the
+ * image and needle go in 3-D for every combination of poses, which overlay
+ * primitives a frame produces (and that garbage input is clamped), the HUD
+ * text, and the shader lookup.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "viewer_priv.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    cn_frame_pool *pool;
+    cn_frame *f;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->pool = cn_frame_pool_new(1, 640, 480);
+    fx->f = cn_frame_pool_acquire(fx->pool);
+    assert_int_equal(cn_frame_set_size(fx->f, 640, 480), CN_OK);
+    assert_int_equal(cn_viewer_demo_frame(fx->f, 1, 0.0), CN_OK);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    cn_frame_unref(fx->f);
+    assert_int_equal(cn_frame_pool_free(fx->pool), CN_OK);
+    free(fx);
+    return 0;
+}
+
+static void assert_vec_near(cn_vec3 a, cn_vec3 b, double tol)
+{
+    if (fabs(a.x - b.x) > tol || fabs(a.y - b.y) > tol || fabs(a.z - b.z) > tol)
+        fail_msg("(%g %g %g) != (%g %g %g)", a.x, a.y, a.z, b.x, b.y, b.z);
+}
+
+static void test_geom_full_tracking(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_viewer_geom g;
+    cn_viewer_geom_compute(f, &g);
+    assert_true(g.image_tracked && g.needle_visible && g.reference_used);
+    assert_string_equal(g.note, "");
+    /* ImageToReference by hand. */
+    cn_mat4 r2t = cn_frame_get_pose(f, "ReferenceToTracker")->m, t2r;
+    assert_int_equal(cn_mat4_invert(&r2t, &t2r), CN_OK);
+    cn_mat4 p2t = cn_frame_get_pose(f, "ProbeToTracker")->m;
+    cn_mat4 i2p = cn_frame_get_pose(f, "ImageToProbe")->m;
+    cn_vec3 px = {100.0, 50.0, 0.0};
+    cn_vec3 want = cn_mat4_apply_point(&t2r, cn_mat4_apply_point(&p2t, cn_mat4_apply_point(&i2p, px)));
+    assert_vec_near(cn_mat4_apply_point(&g.image_to_ref, px), want, 1e-9);
+    /* The demo's needle lies in the plane: its tip (Cryoprobe origin) is where
+     * the analysed tip pixel is, and its shaft (-Z) goes back along -dir. */
+    const cn_needle_result *nd = &f->analysis.needle;
+    cn_vec3 tip_px = {nd->tip_mm.x / 0.08, nd->tip_mm.y / 0.08, 0.0};
+    assert_vec_near(cn_mat4_apply_point(&g.needle_to_ref, (cn_vec3){0, 0, 0}),
+                    cn_mat4_apply_point(&g.image_to_ref, tip_px), 1e-6);
+    cn_vec3 back_px = {(nd->tip_mm.x - 10.0 * nd->dir.x) / 0.08,
+                       (nd->tip_mm.y - 10.0 * nd->dir.y) / 0.08, 0.0};
+    assert_vec_near(cn_mat4_apply_point(&g.needle_to_ref, (cn_vec3){0, 0, -10.0}),
+                    cn_mat4_apply_point(&g.image_to_ref, back_px), 1e-6);
+}
+
+static void test_geom_fallbacks(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_viewer_geom g;
+    cn_mat4 p2t = cn_frame_get_pose(f, "ProbeToTracker")->m;
+    cn_mat4 i2p = cn_frame_get_pose(f, "ImageToProbe")->m;
+    cn_mat4 r2t = cn_frame_get_pose(f, "ReferenceToTracker")->m;
+
+    /* Reference lost: tracker coordinates, said so. */
+    cn_frame_set_pose(f, "ReferenceToTracker", &r2t, false);
+    cn_viewer_geom_compute(f, &g);
+    cn_mat4 i2t = cn_mat4_mul(&p2t, &i2p);
+    assert_true(cn_mat4_max_abs_diff(&g.image_to_ref, &i2t) < 1e-9);
+    assert_false(g.reference_used);
+    assert_true(g.needle_visible);
+    assert_non_null(strstr(g.note, "reference"));
+
+    /* A NaN pose counts as missing. */
+    cn_mat4 bad = r2t;
+    bad.m[3] = NAN;
+    cn_frame_set_pose(f, "ReferenceToTracker", &bad, true);
+    cn_viewer_geom_compute(f, &g);
+    assert_false(g.reference_used);
+
+    /* Cryoprobe lost: image tracked, needle hidden. */
+    cn_mat4 c2t = cn_frame_get_pose(f, "CryoprobeToTracker")->m;
+    cn_frame_set_pose(f, "CryoprobeToTracker", &c2t, false);
+    cn_viewer_geom_compute(f, &g);
+    assert_true(g.image_tracked);
+    assert_false(g.needle_visible);
+    assert_non_null(strstr(g.note, "cryoprobe"));
+
+    /* Probe lost, cryoprobe tracked: image by spacing, needle hidden. */
+    cn_frame_set_pose(f, "CryoprobeToTracker", &c2t, true);
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, false);
+    cn_viewer_geom_compute(f, &g);
+    assert_false(g.image_tracked);
+    assert_false(g.needle_visible);
+    assert_non_null(strstr(g.note, "probe not tracked"));
+
+    /* No poses at all: spacing only, "no tracking". */
+    f->n_poses = 0;
+    cn_viewer_geom_compute(f, &g);
+    cn_mat4 s = cn_mat4_scale(0.08, 0.08, 1.0);
+    assert_true(cn_mat4_max_abs_diff(&g.image_to_ref, &s) < 1e-12);
+    assert_false(g.needle_visible);
+    assert_string_equal(g.note, "no tracking");
+
+    /* A "valid" but flat ImageToProbe (all zeros) must not collapse the plane. */
+    cn_mat4 zero = {{0}};
+    cn_frame_set_pose(f, "ImageToProbe", &zero, true);
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
+    cn_viewer_geom_compute(f, &g);
+    assert_true(cn_mat4_max_abs_diff(&g.image_to_ref, &s) < 1e-12);
+    assert_false(g.needle_visible);
+    assert_non_null(strstr(g.note, "degenerate"));
+    f->n_poses = 0;
+
+    /* Probe tracked without ImageToProbe: the spacing stands in for it. */
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
+    cn_viewer_geom_compute(f, &g);
+    cn_mat4 want = cn_mat4_mul(&p2t, &s);
+    assert_true(cn_mat4_max_abs_diff(&g.image_to_ref, &want) < 1e-9);
+}
+
+static int count_kind(const cn_viewer_overlay *ov, cn_ov_kind k)
+{
+    int n = 0;
+    for (int i = 0; i < ov->n_items; i++)
+        n += ov->items[i].kind == k;
+    return n;
+}
+
+static void test_overlay_items(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_viewer_overlay *ov = malloc(sizeof *ov);
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_true(count_kind(ov, CN_OV_NEEDLE) >= 2); /* line + tip marker */
+    assert_int_equal(count_kind(ov, CN_OV_NERVE), 1);
+    assert_int_equal(count_kind(ov, CN_OV_ICE), 1);
+    assert_int_equal(count_kind(ov, CN_OV_ISO_0), 1);
+    assert_int_equal(count_kind(ov, CN_OV_ISO_20), 1);
+    assert_int_equal(count_kind(ov, CN_OV_ISO_40), 1);
+    assert_true(ov->has_iso[0] && ov->has_iso[1] && ov->has_iso[2]);
+    assert_int_equal(count_kind(ov, CN_OV_TRUTH), 0);
+    assert_int_equal(count_kind(ov, CN_OV_SCALE), 1 + 7); /* outline + ticks every 5 mm */
+    assert_true(cn_viewer_depth_step_mm(38.4) == 10.0);
+    assert_true(cn_viewer_depth_step_mm(616.0) == 100.0);
+    assert_true(cn_viewer_depth_step_mm(1e9) == 1000.0);
+    for (int i = 0; i < ov->n_items; i++) {
+        const cn_ov_item *it = &ov->items[i];
+        if (it->kind == CN_OV_NERVE || it->kind == CN_OV_ISO_20)
+            assert_true(it->closed);
+        if (it->kind == CN_OV_ICE) {
+            assert_true(it->points);
+            assert_int_equal(it->n, f->analysis.ice.n);
+        }
+        /* The needle line runs from the image edge to the tip. */
+        if (it->kind == CN_OV_NEEDLE && it->n == 2) {
+            cn_pt2 a = ov->pts[it->first], b = ov->pts[it->first + 1];
+            assert_true(fabsf(b.x - f->analysis.needle.tip_mm.x) < 1e-4f);
+            bool on_edge = fabsf(a.x + 0.04f) < 1e-3f || fabsf(a.y + 0.04f) < 1e-3f;
+            assert_true(on_edge);
+        }
+    }
+    cn_viewer_overlay_build(ov, f, true, true);
+    assert_true(count_kind(ov, CN_OV_TRUTH) > 20); /* dashes */
+    /* Analysis overlays hidden (key o): only truth and the depth scale remain. */
+    cn_viewer_overlay_build(ov, f, true, false);
+    assert_int_equal(count_kind(ov, CN_OV_NEEDLE) + count_kind(ov, CN_OV_NERVE) +
+                         count_kind(ov, CN_OV_ICE) + count_kind(ov, CN_OV_ISO_0),
+                     0);
+    assert_true(count_kind(ov, CN_OV_TRUTH) > 20);
+
+    /* Garbage in: clamped and dropped, never out of bounds. */
+    f->analysis.nerve.n = 100000;
+    f->analysis.ice.n = -3;
+    f->analysis.n_iso = -1;
+    f->analysis.nerve.pts_mm[5].y = NAN;
+    f->analysis.needle.tip_mm.x = INFINITY;
+    cn_viewer_overlay_build(ov, f, true, true);
+    assert_int_equal(count_kind(ov, CN_OV_ICE), 0);
+    assert_int_equal(count_kind(ov, CN_OV_ISO_0), 0);
+    assert_int_equal(count_kind(ov, CN_OV_NEEDLE), 0);
+    for (int i = 0; i < ov->n_items; i++)
+        if (ov->items[i].kind == CN_OV_NERVE)
+            assert_int_equal(ov->items[i].n, CN_CONTOUR_MAX - 1);
+    for (int i = 0; i < ov->n_pts; i++)
+        assert_true(isfinite(ov->pts[i].x) && isfinite(ov->pts[i].y));
+    /* Not analysed: only the depth scale (and truth when asked). */
+    f->analysed = false;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(ov->n_items, count_kind(ov, CN_OV_SCALE));
+    assert_int_equal(cn_viewer_iso_kind(-19.0f), CN_OV_ISO_20);
+    assert_int_equal(cn_viewer_iso_kind(-10.0f), CN_OV_ISO_OTHER);
+    assert_int_equal(cn_viewer_iso_kind(NAN), CN_OV_ISO_OTHER);
+    free(ov);
+}
+
+static void test_hud_text(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    f->analysis.guidance.phase_elapsed_s = 83.4;
+    cn_viewer_hud hud = {29.73, 12.34, 40.0, 7, "sim", "ICE NEAR SKIN"};
+    char text[512];
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "source sim"));
+    assert_non_null(strstr(text, "29.7 fps"));
+    assert_non_null(strstr(text, "p50 12.3 ms"));
+    assert_non_null(strstr(text, "p99 40.0 ms"));
+    assert_non_null(strstr(text, "skipped 7"));
+    char phase[32];
+    snprintf(phase, sizeof phase, "%s", cn_phase_name(CN_PHASE_FREEZE));
+    for (char *c = phase; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    assert_non_null(strstr(text, phase));
+    assert_non_null(strstr(text, "cycle 1  01:23"));
+    assert_non_null(strstr(text, "coverage 62 %"));
+    assert_non_null(strstr(text, "640x480"));
+    hud.fps = NAN;
+    hud.source = NULL;
+    f->analysed = false;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "source --   -- fps"));
+    assert_non_null(strstr(text, "phase --"));
+    cn_viewer_hud_format(NULL, NULL, text, 8); /* truncation is safe */
+    assert_int_equal(strlen(text), 7);
+
+    char st[256];
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
+    f->status = CN_FRAME_INVALID;
+    f->spacing_mm[1] = -1.0;
+    cn_viewer_status_format(NULL, f, "", st, sizeof st);
+    assert_non_null(strstr(st, "invalid"));
+    assert_non_null(strstr(st, "spacing"));
+}
+
+static void test_shader_lookup(void **state)
+{
+    (void)state;
+    char *text = NULL, path[512], err[512];
+    /* Default lookup finds the source tree's shaders/ in a build tree. */
+    assert_int_equal(cn_viewer_load_shader(NULL, &text, path, sizeof path, err, sizeof err), CN_OK);
+    assert_non_null(strstr(text, "cn_brightness"));
+    assert_null(strstr(text, "uniform float cn_")); /* VTK declares them: never here */
+    assert_non_null(strstr(path, "us_plane.frag"));
+    free(text);
+    assert_int_equal(cn_viewer_load_shader("/no/such/dir", &text, path, sizeof path, err,
+                                           sizeof err),
+                     CN_ENOENT);
+    assert_null(text);
+    assert_non_null(strstr(err, "/no/such/dir/us_plane.frag"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_geom_full_tracking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_geom_fallbacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overlay_items, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hud_text, setup, teardown),
+        cmocka_unit_test(test_shader_lookup),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,516 @@
+/*
+ * test_viewer_render.c - renders the viewer for real (VTK, Mesa, Xvfb) and checks
+ * the pixels.
+ *
+ * The idea: a synthetic frame with features at known places (a bright band near
+ * the top, a dark disc, a needle in the plane) is shown offscreen and the
+ * window is read back. The 2-D view must show the band where the image puts it
+ * (transducer at the top: an upside-down image fails), the disc dark, the needle
+ * overlay green on the needle line; the 3-D view must show the textured plane
+ * where its pose puts it and the needle model beyond the image only when the
+ * cryoprobe is tracked; the display-mapping shader must really change the
+ * picture. Error paths (no shader, broken shader, no DISPLAY) must give
+ * messages, and an on-screen window must close on 'q', on Escape and on the
+ * window manager's close message.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "viewer/viewer.h"
+
+#include <X11/Xlib.h>
+#include <X11/Xutil.h>
+#include <X11/keysym.h>
+#include <math.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define W 640
+#define H 480
+#define SP 0.08
+
+typedef struct {
+    cn_frame_pool *pool;
+    cn_frame *f;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->pool = cn_frame_pool_new(2, W, H);
+    fx->f = cn_frame_pool_acquire(fx->pool);
+    assert_int_equal(cn_frame_set_size(fx->f, W, H), CN_OK);
+    assert_int_equal(cn_viewer_demo_frame(fx->f, 7, 0.0), CN_OK);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    cn_frame_unref(fx->f);
+    assert_int_equal(cn_frame_pool_free(fx->pool), CN_OK);
+    free(fx);
+    return 0;
+}
+
+static cn_viewer *new_offscreen(bool show_truth)
+{
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.offscreen = true;
+    o.shader_dir = CN_SOURCE_DIR "/shaders";
+    o.show_truth = show_truth;
+    char err[512] = "";
+    cn_viewer *v = cn_viewer_new(&o, err, sizeof err);
+    if (!v)
+        fail_msg("cn_viewer_new: %s", err);
+    return v;
+}
+
+typedef struct {
+    uint8_t *rgb;
+    int w, h;
+} shot;
+
+static shot grab(cn_viewer *v)
+{
+    shot s = {0};
+    assert_int_equal(cn_viewer_grab_rgb(v, &s.rgb, &s.w, &s.h), CN_OK);
+    assert_int_equal(s.w, 1280);
+    assert_int_equal(s.h, 640);
+    return s;
+}
+
+static const uint8_t *px(const shot *s, int x, int y)
+{
+    if (x < 0) x = 0;
+    if (y < 0) y = 0;
+    if (x >= s->w) x = s->w - 1;
+    if (y >= s->h) y = s->h - 1;
+    return s->rgb + ((size_t)y * (size_t)s->w + (size_t)x) * 3;
+}
+
+static double lum(const uint8_t *p) { return (p[0] + p[1] + p[2]) / 3.0; }
+
+/* Mean luminance of a box centred at (x, y). */
+static double box_mean(const shot *s, int x, int y, int r)
+{
+    double sum = 0.0;
+    int n = 0;
+    for (int j = y - r; j <= y + r; j++)
+        for (int i = x - r; i <= x + r; i++, n++)
+            sum += lum(px(s, i, j));
+    return sum / n;
+}
+
+/* Whether a pixel close to rgb (max channel difference tol) lies within r of (x, y). */
+static bool colour_near(const shot *s, int x, int y, int r, const uint8_t rgb[3], int tol)
+{
+    for (int j = y - r; j <= y + r; j++)
+        for (int i = x - r; i <= x + r; i++) {
+            const uint8_t *p = px(s, i, j);
+            if (abs(p[0] - rgb[0]) <= tol && abs(p[1] - rgb[1]) <= tol && abs(p[2] - rgb[2]) <= tol)
+                return true;
+        }
+    return false;
+}
+
+static void to_win(cn_viewer *v, int view, double x_mm, double y_mm, int *x, int *y)
+{
+    double wx, wy;
+    assert_int_equal(cn_viewer_image_mm_to_window(v, view, x_mm, y_mm, &wx, &wy), CN_OK);
+    *x = (int)lround(wx);
+    *y = (int)lround(wy);
+}
+
+static const cn_viewer_hud demo_hud = {29.7, 18.2, 31.5, 3, "test", "ALARM: demo status"};
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_two_views_show_the_image(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(true);
+    assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+    assert_true(cn_viewer_last_render_ms(v) > 0.0);
+    shot s = grab(v);
+
+    /* the snapshot is a real PNG of the whole window */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/viewer_test_snapshot.png", CN_BINARY_DIR);
+    char err[512];
+    assert_int_equal(cn_viewer_snapshot(v, path, err, sizeof err), CN_OK);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png)))
+        fail_msg("snapshot is not a readable PNG");
+    png_init_io(png, fp);
+    png_read_info(png, info);
+    assert_int_equal(png_get_image_width(png, info), 1280);
+    assert_int_equal(png_get_image_height(png, info), 640);
+    png_destroy_read_struct(&png, &info, NULL);
+    fclose(fp);
+    assert_int_equal(cn_viewer_snapshot(v, "/nonexistent-dir/x.png", err, sizeof err), CN_EIO);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.png"));
+
+
+    /* 2-D view, the bright band: the brightest row band in the left part of the
+     * image is where the image's band rows map, not mirrored. */
+    int band0 = (int)(0.22 * H), band1 = band0 + H / 40;
+    double band_mm = 0.5 * (band0 + band1 - 1) * SP;
+    int bx, by, top_x, top_y, bot_x, bot_y;
+    to_win(v, 1, 0.25 * W * SP, band_mm, &bx, &by);
+    to_win(v, 1, 0.25 * W * SP, -0.5 * SP, &top_x, &top_y);
+    to_win(v, 1, 0.25 * W * SP, (H - 0.5) * SP, &bot_x, &bot_y);
+    assert_true(bx > 640 && bx < 1280);
+    assert_true(top_y < bot_y); /* transducer (row 0) at the top of the view */
+    int best_y = -1;
+    double best = -1.0;
+    for (int y = top_y + 2; y < bot_y - 2; y++) {
+        double m = 0.0;
+        for (int x = 640 + 20; x < 640 + 170; x++)
+            m += lum(px(&s, x, y));
+        m /= 150.0;
+        if (m > best) {
+            best = m;
+            best_y = y;
+        }
+    }
+    assert_true(best > 170.0);
+    assert_true(abs(best_y - by) <= 4);
+    /* the speckle below the band is mid-grey, the disc is dark */
+    double speckle = box_mean(&s, bx, by + 60, 10);
+    assert_true(speckle > 25.0 && speckle < 160.0);
+    int dx, dy;
+    to_win(v, 1, 0.62 * W * SP, 0.6 * H * SP, &dx, &dy);
+    assert_true(box_mean(&s, dx, dy, 6) < 20.0);
+
+    /* 2-D view, the needle overlay: green on the line 4 mm behind the tip. */
+    const cn_needle_result *nd = &fx->f->analysis.needle;
+    int nx, ny;
+    to_win(v, 1, nd->tip_mm.x - 4.0 * nd->dir.x, nd->tip_mm.y - 4.0 * nd->dir.y, &nx, &ny);
+    const uint8_t green[3] = {60, 235, 90};
+    assert_true(colour_near(&s, nx, ny, 2, green, 40));
+    /* ... and not somewhere else (above the band) */
+    assert_false(colour_near(&s, bx, top_y + 8, 3, green, 40));
+    /* nerve outline: yellow on the right-most point of the contour */
+    const cn_pt2 *np = &fx->f->analysis.nerve.pts_mm[0];
+    to_win(v, 1, np->x, np->y, &nx, &ny);
+    const uint8_t yellow[3] = {255, 214, 40};
+    assert_true(colour_near(&s, nx, ny, 2, yellow, 45));
+
+    /* 3-D view: the plane shows the speckle and the band where its pose puts it. */
+    int cx, cy;
+    to_win(v, 0, 0.5 * W * SP, 0.5 * H * SP, &cx, &cy);
+    assert_true(cx > 60 && cx < 580 && cy > 60 && cy < 580);
+    double c3 = box_mean(&s, cx, cy + 30, 12);
+    assert_true(c3 > 20.0 && c3 < 170.0);
+    int hits = 0;
+    for (int k = 1; k <= 4; k++) {
+        int x3, y3;
+        to_win(v, 0, (0.15 + 0.175 * k) * W * SP, band_mm, &x3, &y3);
+        assert_true(x3 >= 0 && x3 < 640);
+        if (box_mean(&s, x3, y3, 1) > 150.0)
+            hits++;
+    }
+    assert_true(hits >= 3);
+    /* the plane's corners span a good part of the 3-D view (well framed) */
+    int x0, y0, x1, y1;
+    to_win(v, 0, -0.5 * SP, -0.5 * SP, &x0, &y0);
+    to_win(v, 0, (W - 0.5) * SP, (H - 0.5) * SP, &x1, &y1);
+    double diag = hypot(x1 - x0, y1 - y0);
+    assert_true(diag > 250.0 && diag < 1000.0);
+
+    /* 3-D view: the needle model 20 mm up the shaft (outside the image) is lit
+     * metal, not background. */
+    int sx, sy;
+    to_win(v, 0, nd->tip_mm.x - 20.0 * nd->dir.x, nd->tip_mm.y - 20.0 * nd->dir.y, &sx, &sy);
+    assert_true(sx >= 0 && sx < 640 && sy >= 0 && sy < 640);
+    assert_true(box_mean(&s, sx, sy, 1) > 90.0);
+
+    /* HUD: light text at the top left of the 3-D view. */
+    int bright = 0;
+    for (int y = 5; y < 110; y++)
+        for (int x = 5; x < 480; x++)
+            bright += lum(px(&s, x, y)) > 180.0;
+    assert_true(bright > 300);
+
+    free(s.rgb);
+    cn_viewer_free(v);
+}
+
+static void test_needle_hidden_without_cryoprobe_pose(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    cn_mat4 m = cn_frame_get_pose(fx->f, "CryoprobeToTracker")->m;
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &m, false), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+    shot s = grab(v);
+    const cn_needle_result *nd = &fx->f->analysis.needle;
+    int sx, sy;
+    to_win(v, 0, nd->tip_mm.x - 20.0 * nd->dir.x, nd->tip_mm.y - 20.0 * nd->dir.y, &sx, &sy);
+    assert_true(box_mean(&s, sx, sy, 1) < 60.0); /* background */
+    free(s.rgb);
+
+    /* no tracking at all: the image is still shown in both views */
+    fx->f->n_poses = 0;
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/viewer_test_no_tracking.png", CN_BINARY_DIR);
+    assert_int_equal(cn_viewer_snapshot(v, path, err, sizeof err), CN_OK);
+    s = grab(v);
+    int cx, cy;
+    to_win(v, 0, 0.5 * W * SP, 0.7 * H * SP, &cx, &cy);
+    double c3 = box_mean(&s, cx, cy, 10);
+    assert_true(c3 > 20.0 && c3 < 170.0);
+    free(s.rgb);
+    cn_viewer_free(v);
+}
+
+static void test_shader_mapping_changes_the_picture(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    int x, y;
+    to_win(v, 1, 0.2 * W * SP, 0.8 * H * SP, &x, &y);
+    shot s = grab(v);
+    double m0 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    assert_int_equal(cn_viewer_set_display(v, 0.2, 1.0, 1.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    s = grab(v);
+    double m1 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    /* +0.2 brightness = +51 grey levels, less what saturates at white */
+    assert_true(m1 - m0 > 30.0 && m1 - m0 < 60.0);
+    assert_int_equal(cn_viewer_set_display(v, 0.0, 0.0, 1.0), CN_EINVAL);
+    assert_int_equal(cn_viewer_set_display(v, NAN, 1.0, 1.0), CN_EINVAL);
+    cn_viewer_free(v);
+}
+
+static void test_bad_frames_do_not_crash(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(true);
+    cn_frame *f = fx->f;
+    f->analysis.nerve.n = -5;
+    f->analysis.ice.n = 1 << 30;
+    f->analysis.n_iso = 99;
+    f->analysis.iso[0].n = -1;
+    f->analysis.iso[1].pts_mm[3].x = NAN;
+    f->analysis.needle.dir.x = NAN;
+    f->truth.nerve_rx_mm = INFINITY;
+    assert_int_equal(cn_viewer_show(v, f, &demo_hud), CN_OK);
+    f->spacing_mm[0] = 0.0;
+    assert_int_equal(cn_viewer_show(v, f, &demo_hud), CN_EINVAL);
+    f->spacing_mm[0] = SP;
+    assert_int_equal(cn_frame_set_size(f, 320, 200), CN_OK); /* a size change */
+    assert_int_equal(cn_viewer_demo_frame(f, 3, 1.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, f, &demo_hud), CN_OK);
+    assert_int_equal(cn_viewer_show(v, NULL, NULL), CN_EINVAL);
+    assert_true(cn_viewer_poll(v)); /* offscreen: nothing closes it */
+
+    /* Garbage poses: huge, zero, random. Shown or refused, never a crash. */
+    cn_rng rng;
+    cn_rng_seed(&rng, 42);
+    const char *names[4] = {"ImageToProbe", "ProbeToTracker", "ReferenceToTracker",
+                            "CryoprobeToTracker"};
+    for (int it = 0; it < 12; it++) {
+        for (int k = 0; k < 4; k++) {
+            cn_mat4 m;
+            for (int e = 0; e < 16; e++) {
+                double u = cn_rng_uniform(&rng);
+                m.m[e] = it % 3 == 0 ? 0.0 : it % 3 == 1 ? (u - 0.5) * 1e300 : (u - 0.5) * 100.0;
+            }
+            cn_frame_set_pose(f, names[k], &m, cn_rng_uniform(&rng) < 0.8);
+        }
+        int rc = cn_viewer_show(v, f, &demo_hud);
+        assert_true(rc == CN_OK || rc == CN_EINVAL);
+    }
+    cn_viewer_free(v);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static void test_shader_errors(void **state)
+{
+    (void)state;
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.offscreen = true;
+    char err[512] = "";
+    o.shader_dir = "/nonexistent/shaders";
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/shaders/us_plane.frag"));
+
+    char dir[] = "/tmp/cn_viewer_shader_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/us_plane.frag", dir);
+    write_file(path, "");
+    o.shader_dir = dir;
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    if (!strstr(err, "empty"))
+        fail_msg("empty shader: %s", err);
+    write_file(path, "{ this is not GLSL; }\n");
+    err[0] = '\0';
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    assert_non_null(strstr(err, "does not compile"));
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_no_display_is_an_error(void **state)
+{
+    (void)state;
+    const char *d = getenv("DISPLAY");
+    char saved[256];
+    snprintf(saved, sizeof saved, "%s", d ? d : "");
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.offscreen = true;
+    o.shader_dir = CN_SOURCE_DIR "/shaders";
+    char err[512] = "";
+    unsetenv("DISPLAY");
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    assert_non_null(strstr(err, "DISPLAY"));
+    setenv("DISPLAY", ":4711", 1); /* nothing listens there */
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    assert_non_null(strstr(err, ":4711"));
+    setenv("DISPLAY", saved, 1);
+    o.width = 10;
+    assert_null(cn_viewer_new(&o, err, sizeof err));
+    assert_non_null(strstr(err, "size"));
+}
+
+/* Sends an X event to the viewer's window from a second connection, as the
+ * window manager or the keyboard would. */
+static void send_key(Window win, KeySym sym)
+{
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    XEvent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.xkey.type = KeyPress;
+    ev.xkey.display = dpy;
+    ev.xkey.window = win;
+    ev.xkey.root = DefaultRootWindow(dpy);
+    ev.xkey.same_screen = True;
+    ev.xkey.keycode = XKeysymToKeycode(dpy, sym);
+    if (sym >= XK_A && sym <= XK_Z)
+        ev.xkey.state = ShiftMask; /* upper-case letters */
+    XSendEvent(dpy, win, True, KeyPressMask, &ev);
+    ev.xkey.type = KeyRelease;
+    XSendEvent(dpy, win, True, KeyReleaseMask, &ev);
+    XFlush(dpy);
+    XCloseDisplay(dpy);
+}
+
+static void send_wm_delete(Window win)
+{
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    XEvent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.xclient.type = ClientMessage;
+    ev.xclient.window = win;
+    ev.xclient.message_type = XInternAtom(dpy, "WM_PROTOCOLS", False);
+    ev.xclient.format = 32;
+    ev.xclient.data.l[0] = (long)XInternAtom(dpy, "WM_DELETE_WINDOW", False);
+    XSendEvent(dpy, win, False, NoEventMask, &ev);
+    XFlush(dpy);
+    XCloseDisplay(dpy);
+}
+
+static bool poll_until_closed(cn_viewer *v)
+{
+    for (int i = 0; i < 500; i++) { /* up to 5 s */
+        if (!cn_viewer_poll(v))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static void test_window_closes_on_q_escape_and_wm_delete(void **state)
+{
+    fixture *fx = *state;
+    for (int how = 0; how < 3; how++) {
+        cn_viewer_opts o;
+        cn_viewer_opts_default(&o);
+        o.shader_dir = CN_SOURCE_DIR "/shaders";
+        o.title = "CryoNav test";
+        char err[512] = "";
+        cn_viewer *v = cn_viewer_new(&o, err, sizeof err);
+        if (!v)
+            fail_msg("cn_viewer_new (window): %s", err);
+        assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+        for (int i = 0; i < 5; i++)
+            assert_true(cn_viewer_poll(v));
+        Window win = (Window)cn_viewer_x_window(v);
+        assert_true(win != 0);
+        if (how == 0) { /* an on-screen window reads back like an offscreen one */
+            shot s = grab(v);
+            int bx, by;
+            int band0 = (int)(0.22 * H), band1 = band0 + H / 40;
+            to_win(v, 1, 0.25 * W * SP, 0.5 * (band0 + band1 - 1) * SP, &bx, &by);
+            assert_true(box_mean(&s, bx, by, 1) > 170.0);
+            double before = box_mean(&s, bx, by + 60, 12);
+            assert_true(before < 160.0);
+            free(s.rgb);
+            /* Shift+b four times: brightness +0.2 through the key handler. */
+            for (int k = 0; k < 4; k++)
+                send_key(win, XK_B);
+            for (int k = 0; k < 50; k++) {
+                cn_viewer_poll(v);
+                usleep(10000);
+            }
+            s = grab(v);
+            double after = box_mean(&s, bx, by + 60, 12);
+            free(s.rgb);
+            if (!(after - before > 30.0))
+                fail_msg("brightness keys: mean %.1f -> %.1f", before, after);
+        }
+        if (how == 0)
+            send_key(win, XK_q);
+        else if (how == 1)
+            send_key(win, XK_Escape);
+        else
+            send_wm_delete(win);
+        assert_true(poll_until_closed(v));
+        assert_false(cn_viewer_poll(v));
+        cn_viewer_free(v);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_two_views_show_the_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_needle_hidden_without_cryoprobe_pose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
+        cmocka_unit_test(test_shader_errors),
+        cmocka_unit_test(test_no_display_is_an_error),
+        cmocka_unit_test_setup_teardown(test_window_closes_on_q_escape_and_wm_delete, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
