@@ -1,0 +1,554 @@
+/*
+ * cmd_thermal.c - `cryonav thermal`: the predicted ablation zone from the command
+ * line.
+ *
+ *   cryonav thermal [--probe P] [--protocol Q] [--tissue T]   isotherm radii vs time
+ *       (CSV on stdout) and a PNG plot of them;
+ *   cryonav thermal --geometry planar|cylindrical|spherical --surface-temp C
+ *       --duration S [--perfusion W]   the verification modes: by default the
+ *       oracles' conditions, ending with one "isotherm <temp_c> <position_mm>" line
+ *       per isotherm, so anyone can check the solver against thermal.md;
+ *   cryonav thermal fit-eval   fitted vs unfitted prediction of the hidden deep edge
+ *       on simulated sessions with perturbed true growth laws;
+ *   cryonav thermal validate   the solver against every oracle and measured ice ball.
+ * The command only parses and prints: the physics lives in modules/thermal.
+ */
+#include "commands.h"
+#include "plot/plot.h"
+#include "thermal/thermal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *kCmd = "thermal";
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: cryonav thermal [--probe P] [--protocol Q] [--tissue T] [--every S]\n"
+            "                       [--png FILE | --no-plot] [--h MM] [--dt S]\n"
+            "                       [--surface-offset C] [--perfusion W] [--list]\n"
+            "       cryonav thermal --geometry planar|cylindrical|spherical --surface-temp C\n"
+            "                       --duration S [--perfusion W] [--line-sink W_PER_M]\n"
+            "                       [--r0 MM] [--h MM] [--dt S] [--tissue T]\n"
+            "       cryonav thermal fit-eval [--probe P] [--protocol Q] [--tissue T]\n"
+            "                       [--obs-until S] [--eval S] [--noise MM] [--seed N]\n"
+            "       cryonav thermal validate\n"
+            "Catalogue files: --probes FILE --protocols FILE --tissues FILE are read after\n"
+            "the shipped config/*.json (they may add or override entries).\n"
+            "Defaults: probe 17G-argon-2cm, protocol morton-150s, tissue standard; in the\n"
+            "verification geometries the oracles' conditions (single freezing temperature\n"
+            "0 C, no perfusion, standard property set, T_i 37 C).\n");
+}
+
+typedef struct {
+    const char *probe, *protocol, *tissue, *png, *geometry;
+    const char *probes_json, *protocols_json, *tissues_json;
+    double every_s, h_mm, dt_s, offset_c, perfusion, surface_c, duration_s, line_sink, r0_mm;
+    double obs_until_s, eval_s, noise_mm;
+    long seed;
+    bool no_plot, list, fit_eval, validate;
+} args;
+
+static int num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end = NULL;
+    double v = s ? strtod(s, &end) : NAN;
+    if (!s || end == s || *end || !isfinite(v) || v < lo || v > hi)
+        return cn_app_usage_error(kCmd, "%s needs a number in [%g, %g], got '%s'", opt, lo, hi,
+                                  s ? s : "(nothing)");
+    *out = v;
+    return 0;
+}
+
+static int parse(int argc, char **argv, args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->every_s = 5;
+    a->h_mm = NAN;
+    a->dt_s = NAN;
+    a->perfusion = -1;
+    a->surface_c = NAN;
+    a->duration_s = NAN;
+    a->r0_mm = NAN;
+    a->obs_until_s = NAN;
+    a->eval_s = NAN;
+    a->noise_mm = 0.3;
+    a->seed = 1;
+    int i = 1;
+    if (argc > 1 && strcmp(argv[1], "fit-eval") == 0) {
+        a->fit_eval = true;
+        i = 2;
+    } else if (argc > 1 && strcmp(argv[1], "validate") == 0) {
+        a->validate = true;
+        i = 2;
+    }
+    for (; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        bool takes = true;
+        if (!strcmp(o, "--probe")) a->probe = v;
+        else if (!strcmp(o, "--protocol")) a->protocol = v;
+        else if (!strcmp(o, "--tissue")) a->tissue = v;
+        else if (!strcmp(o, "--png")) a->png = v;
+        else if (!strcmp(o, "--geometry")) a->geometry = v;
+        else if (!strcmp(o, "--probes")) a->probes_json = v;
+        else if (!strcmp(o, "--protocols")) a->protocols_json = v;
+        else if (!strcmp(o, "--tissues")) a->tissues_json = v;
+        else if (!strcmp(o, "--every")) rc = num(o, v, 0.1, 3600, &a->every_s);
+        else if (!strcmp(o, "--h")) rc = num(o, v, 0.02, 5, &a->h_mm);
+        else if (!strcmp(o, "--dt")) rc = num(o, v, 0.001, 60, &a->dt_s);
+        else if (!strcmp(o, "--surface-offset")) rc = num(o, v, -150, 150, &a->offset_c);
+        else if (!strcmp(o, "--perfusion")) rc = num(o, v, 0, 0.1, &a->perfusion);
+        else if (!strcmp(o, "--surface-temp")) rc = num(o, v, -273, 100, &a->surface_c);
+        else if (!strcmp(o, "--duration")) rc = num(o, v, 0, 7200, &a->duration_s);
+        else if (!strcmp(o, "--line-sink")) rc = num(o, v, 0.001, 1e5, &a->line_sink);
+        else if (!strcmp(o, "--r0")) rc = num(o, v, 0.01, 20, &a->r0_mm);
+        else if (!strcmp(o, "--obs-until")) rc = num(o, v, 5, 7200, &a->obs_until_s);
+        else if (!strcmp(o, "--eval")) rc = num(o, v, 5, 7200, &a->eval_s);
+        else if (!strcmp(o, "--noise")) rc = num(o, v, 0, 10, &a->noise_mm);
+        else if (!strcmp(o, "--seed")) {
+            double s;
+            rc = num(o, v, 0, 1e9, &s);
+            a->seed = (long)s;
+        } else {
+            takes = false;
+            if (!strcmp(o, "--no-plot")) a->no_plot = true;
+            else if (!strcmp(o, "--list")) a->list = true;
+            else
+                return cn_app_usage_error(kCmd, "unknown option '%s' (see --help)", o);
+        }
+        if (rc)
+            return rc;
+        if (takes) {
+            if (!v)
+                return cn_app_usage_error(kCmd, "%s needs a value", o);
+            i++;
+        }
+    }
+    return 0;
+}
+
+static int load_catalog(const args *a, cn_thermal_catalog *cat)
+{
+    char p1[1024], p2[1024], p3[1024], err[1024];
+    memset(cat, 0, sizeof *cat);
+    if (cn_thermal_catalog_load(cat, cn_app_data_path("config/cryoprobes.json", p1, sizeof p1),
+                                cn_app_data_path("config/protocols.json", p2, sizeof p2),
+                                cn_app_data_path("config/tissues.json", p3, sizeof p3), err,
+                                sizeof err) ||
+        cn_thermal_catalog_load(cat, a->probes_json, a->protocols_json, a->tissues_json, err,
+                                sizeof err)) {
+        fprintf(stderr, "cryonav thermal: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static int pick(const args *a, const cn_thermal_catalog *cat, const cn_cryoprobe **p,
+                const cn_protocol **q, const cn_tissue **t)
+{
+    const char *pn = a->probe ? a->probe : "17G-argon-2cm";
+    const char *qn = a->protocol ? a->protocol : "morton-150s";
+    const char *tn = a->tissue ? a->tissue : "standard";
+    *p = cn_thermal_catalog_probe(cat, pn);
+    *q = cn_thermal_catalog_protocol(cat, qn);
+    *t = cn_thermal_catalog_tissue(cat, tn);
+    if (!*p)
+        return cn_app_usage_error(kCmd, "unknown probe '%s' (--list shows the catalogue)", pn);
+    if (!*q)
+        return cn_app_usage_error(kCmd, "unknown protocol '%s' (--list shows the catalogue)", qn);
+    if (!*t)
+        return cn_app_usage_error(kCmd, "unknown tissue '%s' (--list shows the catalogue)", tn);
+    return 0;
+}
+
+static void list(const cn_thermal_catalog *c)
+{
+    printf("probes:\n");
+    for (int i = 0; i < c->n_probes; i++)
+        printf("  %-20s %-6s %.2f mm, active %.0f mm, %s %.1f C\n", c->probes[i].name,
+               c->probes[i].gas, c->probes[i].outer_diameter_mm, c->probes[i].active_length_mm,
+               c->probes[i].bc == CN_PROBE_BC_ROBIN ? "gas (robin)" : "surface",
+               c->probes[i].surface_temp_c);
+    printf("protocols:\n");
+    for (int i = 0; i < c->n_protocols; i++) {
+        printf("  %-20s", c->protocols[i].name);
+        for (int k = 0; k < c->protocols[i].n_steps; k++) {
+            const cn_protocol_step *s = &c->protocols[i].steps[k];
+            printf(" %s %.0f s;", s->kind == CN_STEP_FREEZE ? "freeze"
+                                  : s->kind == CN_STEP_ACTIVE_THAW ? "active thaw" : "thaw",
+                   s->duration_s);
+        }
+        printf("\n");
+    }
+    printf("tissues:\n");
+    for (int i = 0; i < c->n_tissues; i++)
+        printf("  %-24s perfusion %.4f /s, freezing %.1f..%.1f C\n", c->tissues[i].name,
+               c->tissues[i].perfusion_per_s, c->tissues[i].t_solidus_c, c->tissues[i].t_liquidus_c);
+}
+
+/* Refuses a run that would take minutes (a tiny --h or --dt): a clear error, not a hang. */
+static bool too_much_work(double cells, double steps)
+{
+    double est_s = cells * steps * 2 * 30e-9; /* ~30 ns per cell and sweep */
+    if (est_s <= 120)
+        return false;
+    cn_app_usage_error(kCmd, "%.0f cells x %.0f steps would take about %.0f s; use a coarser "
+                             "--h or a longer --dt", cells, steps, est_s);
+    return true;
+}
+
+/* ---------------------------------------------------------------- probe mode */
+
+static int run_probe(const args *a, const cn_thermal_catalog *cat)
+{
+    const cn_cryoprobe *p;
+    const cn_protocol *q;
+    const cn_tissue *t;
+    int rc = pick(a, cat, &p, &q, &t);
+    if (rc)
+        return rc;
+    cn_thermal_model_opts mo;
+    cn_thermal_model_opts_default(&mo);
+    if (isfinite(a->h_mm))
+        mo.h_mm = a->h_mm;
+    if (isfinite(a->dt_s))
+        mo.dt_max_s = a->dt_s;
+    mo.surface_offset_c = a->offset_c;
+    mo.perfusion_per_s = a->perfusion;
+    char err[512];
+    cn_thermal_model *m = cn_thermal_model_new(p, q, t, &mo, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "cryonav thermal: %s\n", err);
+        return 2;
+    }
+    double total = cn_protocol_duration_s(q);
+    int nr = 0, nz = 0;
+    cn_thermal_solver_cells(cn_thermal_model_solver(m), &nr, &nz);
+    if (too_much_work((double)nr * nz, total / mo.dt_max_s)) {
+        cn_thermal_model_free(m);
+        return 2;
+    }
+    int n = (int)floor(total / a->every_s + 1e-9) + 1;
+    double *tt = calloc((size_t)n, sizeof(double)), *r[3];
+    for (int k = 0; k < 3; k++)
+        r[k] = calloc((size_t)n, sizeof(double));
+    if (!tt || !r[0] || !r[1] || !r[2]) {
+        fprintf(stderr, "cryonav thermal: out of memory\n");
+        cn_thermal_model_free(m);
+        return 1;
+    }
+    double zc = -p->active_length_mm / 2;
+    printf("# probe %s, protocol %s, tissue %s; radii from the probe axis at mid active "
+           "segment, tip_0c_mm = 0 C extent beyond the tip (0 = no such isotherm); probe_temp_c "
+           "empty = probe off (passive thaw)\n",
+           p->name, q->name, t->name);
+    printf("time_s,phase,probe_temp_c,r0c_mm,r20c_mm,r40c_mm,tip_0c_mm\n");
+    const float temps[3] = {0, -20, -40};
+    for (int i = 0; i < n; i++) {
+        double ts = i * a->every_s;
+        if (cn_thermal_model_advance_to(m, ts)) {
+            fprintf(stderr, "cryonav thermal: the model failed at %.1f s\n", ts);
+            cn_thermal_model_free(m);
+            return 1;
+        }
+        tt[i] = ts;
+        for (int k = 0; k < 3; k++)
+            r[k][i] = cn_thermal_model_radius_at(m, temps[k], zc);
+        double tip = cn_thermal_solver_ray_isotherm(cn_thermal_model_solver(m), 0, 0, zc, 0, 150);
+        tip = tip > -zc ? tip + zc : 0;
+        cn_step_kind kind = cn_protocol_kind_at(q, ts, NULL);
+        double pt = cn_thermal_model_probe_temp_c(m);
+        printf("%.1f,%s,", ts, kind == CN_STEP_FREEZE ? "freeze" : kind == CN_STEP_ACTIVE_THAW ? "active_thaw" : "thaw");
+        if (isfinite(pt))
+            printf("%.1f", pt);
+        printf(",%.3f,%.3f,%.3f,%.3f\n", r[0][i], r[1][i], r[2][i], tip);
+    }
+    cn_thermal_model_free(m);
+    int out = 0;
+    if (!a->no_plot) {
+        const char *png = a->png ? a->png : "thermal.png";
+        rc = cn_app_ensure_display(true, err, sizeof err);
+        cn_plot_series s[3] = {
+            {"0 C (ice edge)", tt, r[0], n, {31, 119, 180}, false},
+            {"-20 C (nerve block)", tt, r[1], n, {214, 39, 40}, false},
+            {"-40 C (lethal)", tt, r[2], n, {44, 44, 44}, true},
+        };
+        char title[256];
+        snprintf(title, sizeof title, "%s, %s, %s: isotherm radius at mid active segment", p->name,
+                 q->name, t->name);
+        cn_plot_opts po = {title, "time (s)", "radius from the probe axis (mm)", 900, 600};
+        if (rc == CN_OK)
+            rc = cn_plot_lines_png(png, &po, s, 3, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "cryonav thermal: plot not written: %s\n", err);
+            out = 1;
+        } else {
+            fprintf(stderr, "cryonav thermal: wrote %s\n", png);
+        }
+    }
+    free(tt);
+    for (int k = 0; k < 3; k++)
+        free(r[k]);
+    return out;
+}
+
+/* ---------------------------------------------------------------- verification */
+
+/* An isotherm that does not exist (the wall is warmer than it) is said so, never "nan". */
+static void print_iso(double temp_c, double pos_mm)
+{
+    if (isfinite(pos_mm))
+        printf("isotherm %g %.3f\n", temp_c, pos_mm);
+    else
+        printf("isotherm %g none\n", temp_c);
+}
+
+static void print_csv(double v)
+{
+    if (isfinite(v))
+        printf(",%.3f", v);
+    else
+        printf(",");
+}
+
+static int run_geometry(const args *a, const cn_thermal_catalog *cat)
+{
+    cn_thermal_solver_opts o;
+    cn_thermal_solver_opts_default(&o);
+    if (!strcmp(a->geometry, "planar"))
+        o.geometry = CN_GEOM_PLANAR;
+    else if (!strcmp(a->geometry, "cylindrical"))
+        o.geometry = CN_GEOM_CYLINDRICAL;
+    else if (!strcmp(a->geometry, "spherical"))
+        o.geometry = CN_GEOM_SPHERICAL;
+    else
+        return cn_app_usage_error(kCmd, "--geometry must be planar, cylindrical or spherical, got '%s'",
+                                  a->geometry);
+    if (!isfinite(a->duration_s) || a->duration_s <= 0)
+        return cn_app_usage_error(kCmd, "--duration S (> 0 s) is required with --geometry");
+    bool sink = a->line_sink > 0;
+    if (sink && o.geometry != CN_GEOM_CYLINDRICAL)
+        return cn_app_usage_error(kCmd, "--line-sink applies to --geometry cylindrical only");
+    if (!sink && !isfinite(a->surface_c))
+        return cn_app_usage_error(kCmd, "--surface-temp C is required with --geometry (or --line-sink)");
+    if (a->tissue) {
+        const cn_tissue *t = cn_thermal_catalog_tissue(cat, a->tissue);
+        if (!t)
+            return cn_app_usage_error(kCmd, "unknown tissue '%s'", a->tissue);
+        o.tissue = *t;
+    } else {
+        o.tissue.t_liquidus_c = o.tissue.t_solidus_c = 0;
+        o.tissue.perfusion_per_s = 0;
+        o.tissue.metabolic_w_m3 = 0;
+    }
+    if (a->perfusion >= 0)
+        o.tissue.perfusion_per_s = a->perfusion;
+    double tf = o.tissue.t_liquidus_c;
+    if (!sink && !(a->surface_c < o.tissue.t_solidus_c))
+        return cn_app_usage_error(kCmd, "--surface-temp %g C never freezes (it must be below %g C)",
+                                  a->surface_c, o.tissue.t_solidus_c);
+    o.r0_mm = isfinite(a->r0_mm) ? a->r0_mm : sink ? 0.1 : 0.735;
+    o.h_mm = isfinite(a->h_mm) ? a->h_mm : 0.1;
+    o.dt_max_s = isfinite(a->dt_s) ? a->dt_s : fmin(2.0, fmax(0.05, a->duration_s / 2000));
+    /* domain: the largest front the oracles allow plus six diffusion lengths */
+    const cn_tissue *t = &o.tissue;
+    double au = t->k_unfrozen_w_mk / (t->rho_unfrozen_kg_m3 * t->c_unfrozen_j_kgk);
+    double tw = sink ? -150 : a->surface_c;
+    double reach = o.geometry == CN_GEOM_PLANAR
+                       ? cn_oracle_neumann_isotherm_mm(t, tw, tf, tf, a->duration_s)
+                       : cn_oracle_quasisteady_cylinder_mm(t, o.r0_mm, tw, tf, a->duration_s);
+    if (!isfinite(reach) || sink)
+        reach = 2 * sqrt(a->line_sink * a->duration_s / t->latent_j_m3 / M_PI) * 1e3 + 10;
+    o.r_max_mm = fmin(400, o.r0_mm + 1.2 * reach + 6e3 * sqrt(au * a->duration_s) + 5);
+    char err[512];
+    if (too_much_work((o.r_max_mm - o.r0_mm) / o.h_mm, a->duration_s / o.dt_max_s))
+        return 2;
+    cn_thermal_solver *s = cn_thermal_solver_new(&o, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "cryonav thermal: %s\n", err);
+        return 2;
+    }
+    cn_thermal_bc bc = {CN_BC_TEMP, a->surface_c, 0, 0};
+    if (sink) {
+        bc.kind = CN_BC_FLUX;
+        bc.flux_w_m2 = -a->line_sink / (2 * M_PI * o.r0_mm * 1e-3);
+    }
+    if (cn_thermal_solver_set_bc(s, &bc)) {
+        fprintf(stderr, "cryonav thermal: bad boundary condition\n");
+        cn_thermal_solver_free(s);
+        return 2;
+    }
+    printf("# geometry %s, %s, tissue %s, perfusion %g /s, freezing %g..%g C, h %.3f mm, dt %.3f s\n",
+           a->geometry, sink ? "line sink" : "surface temperature", a->tissue ? a->tissue : "oracle",
+           t->perfusion_per_s, t->t_solidus_c, t->t_liquidus_c, o.h_mm, o.dt_max_s);
+    printf("time_s,front_mm,x_m20c_mm,x_m40c_mm\n");
+    bool single = t->t_liquidus_c == t->t_solidus_c;
+    double every = a->duration_s / 10, done = 0;
+    for (int k = 1; k <= 10; k++) {
+        double tn = k == 10 ? a->duration_s : k * every;
+        cn_thermal_solver_step(s, tn - done);
+        done = tn;
+        double front = single ? cn_thermal_solver_front_1d(s) : cn_thermal_solver_isotherm_1d(s, tf);
+        printf("%.2f", tn);
+        print_csv(front);
+        print_csv(cn_thermal_solver_isotherm_1d(s, -20));
+        print_csv(cn_thermal_solver_isotherm_1d(s, -40));
+        printf("\n");
+    }
+    cn_thermal_energy e;
+    cn_thermal_solver_energy(s, &e);
+    printf("# energy (%s): stored %.6g J, through boundaries %.6g J, sources %.6g J, "
+           "imbalance %.2e\n",
+           o.geometry == CN_GEOM_PLANAR ? "per m^2 of wall"
+           : o.geometry == CN_GEOM_SPHERICAL ? "per steradian" : "per radian and metre",
+           e.stored_j, e.boundary_j,
+           e.source_j, fabs(e.stored_j - e.boundary_j - e.source_j) / fmax(1e-30, fabs(e.boundary_j)));
+    if (single && t->perfusion_per_s == 0 && o.geometry == CN_GEOM_PLANAR) {
+        printf("# oracle (Neumann), mm: front");
+        const double temps[3] = {tf, -20, -40};
+        for (int k = 0; k < 3; k++) {
+            double x = cn_oracle_neumann_isotherm_mm(t, a->surface_c, tf, temps[k], a->duration_s);
+            if (k)
+                printf(", %g C", temps[k]);
+            if (isfinite(x))
+                printf(" %.3f", x);
+            else
+                printf(" none");
+        }
+        printf("\n");
+    }
+    if (single && t->perfusion_per_s == 0 && sink)
+        printf("# oracle (Paterson line sink): R %.3f mm\n",
+               cn_oracle_paterson_radius_mm(t, a->line_sink, tf, a->duration_s));
+    if (single && t->perfusion_per_s > 0 && o.geometry == CN_GEOM_SPHERICAL)
+        printf("# oracle (steady perfusion-limited sphere): R %.3f mm (reached after ~5/w s)\n",
+               cn_oracle_perfusion_sphere_mm(t, o.r0_mm, a->surface_c, tf, t->perfusion_per_s));
+    /* the freezing front (exact from the frozen volume for a single freezing
+     * temperature), then 0, -20 and -40 C */
+    double front = single ? cn_thermal_solver_front_1d(s) : cn_thermal_solver_isotherm_1d(s, tf);
+    if (tf != 0)
+        print_iso(tf, front);
+    print_iso(0, tf == 0 ? front : cn_thermal_solver_isotherm_1d(s, 0));
+    print_iso(-20, cn_thermal_solver_isotherm_1d(s, -20));
+    print_iso(-40, cn_thermal_solver_isotherm_1d(s, -40));
+    cn_thermal_solver_free(s);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- fit evaluation */
+
+static int run_fit_eval(const args *a, const cn_thermal_catalog *cat)
+{
+    const cn_cryoprobe *p;
+    const cn_protocol *q;
+    const cn_tissue *t;
+    int rc = pick(a, cat, &p, &q, &t);
+    if (rc)
+        return rc;
+    double first = q->steps[0].kind == CN_STEP_FREEZE ? q->steps[0].duration_s : 0;
+    if (first < 10)
+        return cn_app_usage_error(kCmd, "fit-eval needs a protocol that starts with a freeze of >= 10 s");
+    double eval = isfinite(a->eval_s) ? a->eval_s : first;
+    double until = isfinite(a->obs_until_s) ? a->obs_until_s : first / 2;
+    if (until > eval)
+        return cn_app_usage_error(kCmd, "--obs-until must not be after --eval");
+    enum { NT = 7 };
+    cn_thermal_truth tr[NT];
+    for (int i = 0; i < NT; i++) {
+        cn_thermal_truth_default(&tr[i]);
+        tr[i].tissue = *t;
+    }
+    cn_strlcpy(tr[0].name, "probe 30 C warmer", sizeof tr[0].name);
+    tr[0].surface_offset_c = 30;
+    cn_strlcpy(tr[1].name, "perfusion 0.003 /s", sizeof tr[1].name);
+    tr[1].perfusion_per_s = 0.003;
+    cn_strlcpy(tr[2].name, "45 C warmer + w 0.002", sizeof tr[2].name);
+    tr[2].surface_offset_c = 45;
+    tr[2].perfusion_per_s = 0.002;
+    cn_strlcpy(tr[3].name, "other tissue", sizeof tr[3].name); /* fattier, wetter, perfused */
+    tr[3].tissue.k_frozen_w_mk = 1.6;
+    tr[3].tissue.latent_j_m3 = 300e6;
+    tr[3].tissue.perfusion_per_s = 0.001;
+    /* the simulator's law and ellipse, on the simulator's needle (1.5 mm, 6 mm active) */
+    cn_strlcpy(tr[4].name, "sim law k 0.9 rmax 9 (sim needle)", sizeof tr[4].name);
+    tr[4].sim_law = true;
+    tr[4].sim_k_mm_per_sqrt_s = 0.9;
+    tr[4].sim_rmax_mm = 9;
+    cn_strlcpy(tr[5].name, "sim law k 0.7 rmax 7 (sim needle)", sizeof tr[5].name);
+    tr[5].sim_law = true;
+    tr[5].sim_k_mm_per_sqrt_s = 0.7;
+    tr[5].sim_rmax_mm = 7;
+    cn_strlcpy(tr[6].name, "defaults (control)", sizeof tr[6].name);
+    cn_cryoprobe simp = *p;
+    simp.outer_diameter_mm = 1.5;
+    simp.active_length_mm = 6;
+    cn_thermal_fit_opts fo;
+    cn_thermal_fit_opts_default(&fo);
+    printf("# %s, %s, tissue %s: near-side rim every 5 s until %.0f s (noise %.2f mm); deep "
+           "edge = far-side 0 C radius at mid active segment\n",
+           p->name, q->name, t->name, until, a->noise_mm);
+    printf("| truth | deep edge at %.0f s: unfitted / fitted (band) mm | at %.0f s: unfitted / "
+           "fitted (band) mm | -20 C at %.0f s: unfitted / fitted mm | residual mm | fitted "
+           "offset C, perfusion /s |\n|---|---|---|---|---|---|\n",
+           until, eval, eval);
+    double su = 0, sf = 0, eu = 0, ef = 0;
+    for (int i = 0; i < NT; i++) {
+        cn_thermal_fit_eval_result r;
+        char err[512];
+        rc = cn_thermal_fit_eval(tr[i].sim_law ? &simp : p, q, t, &tr[i], &fo, until, eval,
+                                 a->noise_mm, (uint64_t)a->seed + (uint64_t)i, &r, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "cryonav thermal: %s\n", err);
+            return 1;
+        }
+        printf("| %s | %.2f / %.2f (%.2f) | %.2f / %.2f (%.2f) | ", tr[i].name,
+               r.err_unfitted_now_mm, r.err_fitted_now_mm, r.band_now_mm, r.err_unfitted_end_mm,
+               r.err_fitted_end_mm, r.band_end_mm);
+        if (isfinite(r.err20_unfitted_end_mm))
+            printf("%.2f / %.2f", r.err20_unfitted_end_mm, r.err20_fitted_end_mm);
+        else
+            printf("n/a");
+        printf(" | %.2f | %+.0f, %.4f |\n", r.residual_mm, r.fitted_offset_c, r.fitted_perfusion_per_s);
+        su += r.err_unfitted_now_mm;
+        sf += r.err_fitted_now_mm;
+        eu += r.err_unfitted_end_mm;
+        ef += r.err_fitted_end_mm;
+        fflush(stdout);
+    }
+    printf("| **mean** | %.2f / %.2f | %.2f / %.2f | | | |\n", su / NT, sf / NT, eu / NT, ef / NT);
+    return 0;
+}
+
+int cn_cmd_thermal(int argc, char **argv)
+{
+    if (cn_app_wants_help(argc, argv)) {
+        usage(stdout);
+        return 0;
+    }
+    args a;
+    int rc = parse(argc, argv, &a);
+    if (rc)
+        return rc;
+    cn_thermal_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat)
+        return 1;
+    rc = load_catalog(&a, cat);
+    if (!rc) {
+        if (a.list)
+            list(cat);
+        else if (a.validate)
+            rc = cn_thermal_validate_report(stdout, cat) ? 1 : 0;
+        else if (a.fit_eval)
+            rc = run_fit_eval(&a, cat);
+        else if (a.geometry)
+            rc = run_geometry(&a, cat);
+        else
+            rc = run_probe(&a, cat);
+    }
+    free(cat);
+    return rc;
+}

@@ -1,0 +1,329 @@
+/*
+ * model.c - one cryoprobe in one tissue following one protocol: the axisymmetric
+ * solver plus the probe's boundary condition as a function of protocol time.
+ *
+ * The idea: the model owns its clock. advance_to(t) steps only from the model's
+ * current time to t, so the live pipeline pays for the new seconds only and never
+ * re-solves from t = 0. Steps are cut at protocol boundaries (freeze -> thaw) and
+ * the boundary value is taken at the middle of each step (the cool-down ramp is
+ * an exponential with the probe's time constant).
+ */
+#include "thermal/thermal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct cn_thermal_model {
+    cn_cryoprobe probe;
+    cn_protocol protocol;
+    cn_tissue tissue;
+    cn_thermal_model_opts o;
+    cn_thermal_solver *s;
+    double t;
+    double t_body;
+    double probe_temp;
+};
+
+void cn_thermal_model_opts_default(cn_thermal_model_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->h_mm = 0.25;
+    o->dt_max_s = 1.0;
+    o->surface_offset_c = 0;
+    o->perfusion_per_s = -1;
+    o->extra_time_s = 60;
+}
+
+static double freeze_time(const cn_protocol *p)
+{
+    double f = 0;
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].kind == CN_STEP_FREEZE)
+            f += p->steps[i].duration_s;
+    return f;
+}
+
+cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_protocol *protocol,
+                                       const cn_tissue *tissue, const cn_thermal_model_opts *o,
+                                       char *err, size_t err_len)
+{
+    cn_thermal_model_opts def;
+    if (!o) {
+        cn_thermal_model_opts_default(&def);
+        o = &def;
+    }
+    if (!probe || !protocol || !tissue) {
+        snprintf(err, err_len, "thermal model: probe, protocol and tissue are required");
+        return NULL;
+    }
+    if (cn_cryoprobe_validate(probe, err, err_len) || cn_protocol_validate(protocol, err, err_len) ||
+        cn_tissue_validate(tissue, err, err_len))
+        return NULL;
+    if (!isfinite(o->surface_offset_c) || fabs(o->surface_offset_c) > 150 ||
+        !isfinite(o->perfusion_per_s) || o->perfusion_per_s > 0.1 || !isfinite(o->extra_time_s) ||
+        o->extra_time_s < 0 || o->extra_time_s > 7200) {
+        snprintf(err, err_len,
+                 "thermal model: surface_offset_c (|x| <= 150), perfusion_per_s (<= 0.1) and "
+                 "extra_time_s ([0, 7200]) must be finite and in range");
+        return NULL;
+    }
+    cn_thermal_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, err_len, "thermal model: out of memory");
+        return NULL;
+    }
+    m->probe = *probe;
+    m->protocol = *protocol;
+    m->tissue = *tissue;
+    m->o = *o;
+    if (o->perfusion_per_s >= 0)
+        m->tissue.perfusion_per_s = o->perfusion_per_s;
+    cn_thermal_solver_opts so;
+    cn_thermal_solver_opts_default(&so);
+    so.geometry = CN_GEOM_AXISYMMETRIC;
+    so.tissue = m->tissue;
+    so.h_mm = o->h_mm;
+    so.dt_max_s = o->dt_max_s;
+    so.live_split = o->live_split;
+    so.r0_mm = probe->outer_diameter_mm / 2;
+    so.active_length_mm = probe->active_length_mm;
+    /* Domain: the quasi-steady upper bound of the ice radius (no perfusion) over
+     * all the freeze time, plus three diffusion lengths of unfrozen tissue. */
+    double tp = probe->surface_temp_c + o->surface_offset_c;
+    if (tp > -5)
+        tp = -5;
+    double total = cn_protocol_duration_s(protocol) + o->extra_time_s;
+    double rq = cn_oracle_quasisteady_cylinder_mm(&m->tissue, so.r0_mm, tp, 0, freeze_time(protocol));
+    double au = m->tissue.k_unfrozen_w_mk / (m->tissue.rho_unfrozen_kg_m3 * m->tissue.c_unfrozen_j_kgk);
+    double rmax = so.r0_mm + (isfinite(rq) ? rq : 30) + 3e3 * sqrt(au * total);
+    if (rmax < so.r0_mm + 10)
+        rmax = so.r0_mm + 10;
+    if (rmax > 120)
+        rmax = 120;
+    so.r_max_mm = rmax;
+    so.z_min_mm = -probe->active_length_mm - rmax;
+    so.z_max_mm = rmax;
+    m->s = cn_thermal_solver_new(&so, err, err_len);
+    if (!m->s) {
+        free(m);
+        return NULL;
+    }
+    m->t_body = cn_thermal_solver_temp_at(m->s, 1e6, 0);
+    m->probe_temp = m->t_body;
+    return m;
+}
+
+void cn_thermal_model_free(cn_thermal_model *m)
+{
+    if (!m)
+        return;
+    cn_thermal_solver_free(m->s);
+    free(m);
+}
+
+cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m)
+{
+    cn_thermal_model *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *m;
+    c->s = cn_thermal_solver_clone(m->s);
+    if (!c->s) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Boundary condition at protocol time t. */
+static void bc_at(cn_thermal_model *m, double t, cn_thermal_bc *bc)
+{
+    double el = 0;
+    cn_step_kind k = cn_protocol_kind_at(&m->protocol, t, &el);
+    memset(bc, 0, sizeof *bc);
+    if (k == CN_STEP_PASSIVE_THAW) {
+        bc->kind = CN_BC_INSULATED;
+        return;
+    }
+    double target, start = m->t_body;
+    if (k == CN_STEP_FREEZE) {
+        target = m->probe.surface_temp_c + m->o.surface_offset_c;
+        if (target > -5)
+            target = -5;
+        bc->h_w_m2k = m->probe.bc == CN_PROBE_BC_ROBIN ? m->probe.h_w_m2k : 0;
+    } else {
+        target = m->probe.active_thaw_temp_c;
+        start = m->probe.surface_temp_c; /* heating starts from the cold probe */
+    }
+    double tau = m->probe.ramp_s;
+    bc->kind = CN_BC_TEMP;
+    bc->temp_c = tau > 0 ? target + (start - target) * exp(-el / tau) : target;
+}
+
+/* Time to the next protocol boundary after t (INFINITY after the last). */
+static double next_boundary(const cn_protocol *p, double t)
+{
+    double t0 = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        t0 += p->steps[i].duration_s;
+        if (t0 > t + 1e-9)
+            return t0;
+    }
+    return INFINITY;
+}
+
+int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s)
+{
+    if (!m || !isfinite(t_s) || t_s > 1e6)
+        return CN_EINVAL;
+    double dtm = m->o.dt_max_s;
+    while (m->t < t_s - 1e-9) {
+        double nb = next_boundary(&m->protocol, m->t);
+        double end = t_s < nb ? t_s : nb;
+        double dt = end - m->t;
+        if (dt > dtm)
+            dt = dtm;
+        cn_thermal_bc bc;
+        bc_at(m, m->t + 0.5 * dt, &bc);
+        int rc = cn_thermal_solver_set_bc(m->s, &bc);
+        if (rc)
+            return rc;
+        m->probe_temp = bc.kind == CN_BC_TEMP ? bc.temp_c : NAN;
+        rc = cn_thermal_solver_step(m->s, dt);
+        if (rc)
+            return rc;
+        m->t += dt;
+    }
+    return CN_OK;
+}
+
+double cn_thermal_model_time_s(const cn_thermal_model *m) { return m ? m->t : NAN; }
+const cn_thermal_solver *cn_thermal_model_solver(const cn_thermal_model *m) { return m->s; }
+const cn_cryoprobe *cn_thermal_model_probe(const cn_thermal_model *m) { return &m->probe; }
+const cn_protocol *cn_thermal_model_protocol(const cn_thermal_model *m) { return &m->protocol; }
+double cn_thermal_model_probe_temp_c(const cn_thermal_model *m) { return m->probe_temp; }
+
+double cn_thermal_model_temp_at(const cn_thermal_model *m, cn_vec3 p)
+{
+    return cn_thermal_solver_temp_at(m->s, hypot(p.x, p.y), p.z);
+}
+
+double cn_thermal_model_radius_at(const cn_thermal_model *m, double temp_c, double z_mm)
+{
+    return cn_thermal_solver_ray_isotherm(m->s, temp_c, 0, z_mm, M_PI / 2, 120);
+}
+
+int cn_thermal_model_outline(const cn_thermal_model *m, double temp_c, int n_angles,
+                             double *r_mm, double *z_mm)
+{
+    if (!m || n_angles < 2 || !r_mm || !z_mm || !isfinite(temp_c))
+        return 0;
+    double zc = -m->probe.active_length_mm / 2;
+    int found = 0;
+    for (int k = 0; k < n_angles; k++) {
+        double th = M_PI * k / (n_angles - 1);
+        double d = cn_thermal_solver_ray_isotherm(m->s, temp_c, 0, zc, th, 150);
+        double rr = d * sin(th), zz = zc + d * cos(th), hh = m->o.h_mm;
+        /* ending on the probe's own surface is not an isotherm in tissue */
+        if (rr <= m->probe.outer_diameter_mm / 2 + 0.5 * hh && zz <= 0.5 * hh &&
+            zz >= -m->probe.active_length_mm - hh)
+            d = 0;
+        r_mm[k] = d * sin(th);
+        z_mm[k] = zc + d * cos(th);
+        if (r_mm[k] < 1e-9)
+            r_mm[k] = 0;
+        if (d > 0 && (k == 0 || k == n_angles - 1 || r_mm[k] > 0))
+            found++;
+    }
+    /* a ray that only meets the probe's own cold cells is no isotherm */
+    return found;
+}
+
+int cn_thermal_model_mesh(const cn_thermal_model *m, double temp_c, int n_angles, int n_around,
+                          cn_thermal_mesh *out)
+{
+    if (!m || !out || n_angles < 3 || n_angles > 4096 || n_around < 3 || n_around > 4096)
+        return CN_EINVAL;
+    memset(out, 0, sizeof *out);
+    double *r = malloc(sizeof(double) * (size_t)n_angles);
+    double *z = malloc(sizeof(double) * (size_t)n_angles);
+    if (!r || !z) {
+        free(r);
+        free(z);
+        return CN_ENOMEM;
+    }
+    int found = cn_thermal_model_outline(m, temp_c, n_angles, r, z);
+    if (found < 3) {
+        free(r);
+        free(z);
+        return CN_OK; /* empty mesh: the isotherm does not exist (yet) */
+    }
+    int rings = n_angles - 2;
+    int nv = 2 + rings * n_around;
+    int nt = 2 * n_around * (rings - 1) + 2 * n_around;
+    out->xyz = malloc(sizeof(float) * 3 * (size_t)nv);
+    out->tri = malloc(sizeof(int) * 3 * (size_t)nt);
+    if (!out->xyz || !out->tri) {
+        free(r);
+        free(z);
+        cn_thermal_mesh_free(out);
+        return CN_ENOMEM;
+    }
+    float *v = out->xyz;
+    /* poles on the axis, then rings from the tip side to the shaft side */
+    v[0] = 0;
+    v[1] = 0;
+    v[2] = (float)z[0];
+    for (int k = 1; k <= rings; k++)
+        for (int a = 0; a < n_around; a++) {
+            double ph = 2 * M_PI * a / n_around;
+            float *p = v + 3 * (1 + (size_t)(k - 1) * n_around + a);
+            p[0] = (float)(r[k] * cos(ph));
+            p[1] = (float)(r[k] * sin(ph));
+            p[2] = (float)z[k];
+        }
+    float *last = v + 3 * (size_t)(nv - 1);
+    last[0] = 0;
+    last[1] = 0;
+    last[2] = (float)z[n_angles - 1];
+    int *t = out->tri, ti = 0;
+    for (int a = 0; a < n_around; a++) {
+        int b = (a + 1) % n_around;
+        t[ti++] = 0;
+        t[ti++] = 1 + b;
+        t[ti++] = 1 + a;
+    }
+    for (int k = 0; k + 1 < rings; k++)
+        for (int a = 0; a < n_around; a++) {
+            int b = (a + 1) % n_around;
+            int p0 = 1 + k * n_around, p1 = 1 + (k + 1) * n_around;
+            t[ti++] = p0 + a;
+            t[ti++] = p0 + b;
+            t[ti++] = p1 + a;
+            t[ti++] = p0 + b;
+            t[ti++] = p1 + b;
+            t[ti++] = p1 + a;
+        }
+    int lr = 1 + (rings - 1) * n_around;
+    for (int a = 0; a < n_around; a++) {
+        int b = (a + 1) % n_around;
+        t[ti++] = nv - 1;
+        t[ti++] = lr + a;
+        t[ti++] = lr + b;
+    }
+    out->n_vertices = nv;
+    out->n_triangles = ti / 3;
+    free(r);
+    free(z);
+    return CN_OK;
+}
+
+void cn_thermal_mesh_free(cn_thermal_mesh *mesh)
+{
+    if (!mesh)
+        return;
+    free(mesh->xyz);
+    free(mesh->tri);
+    memset(mesh, 0, sizeof *mesh);
+}

@@ -1,0 +1,433 @@
+/*
+ * thermal.h - the predicted ablation zone: cryoprobe catalogue, Pennes bioheat
+ * solver with phase change, isotherms, and fitting of the model to the ice seen
+ * on ultrasound.
+ *
+ * Layers, lowest first:
+ *  - catalogue: cryoprobes, freeze/thaw protocols and tissue property sets read
+ *    from the JSON files in config/ (a bad entry is rejected naming file, line, key, reason);
+ *  - solver: one finite-volume enthalpy core that runs 1-D planar, cylindrical and
+ *    spherical (checked against the analytic oracles of thermal.md) and 2-D
+ *    axisymmetric (r, z) about the probe axis (the live case);
+ *  - model: a solver driven by a probe + protocol + tissue, stepped incrementally
+ *    with the session clock, answering temperatures, isotherm surfaces (triangle
+ *    meshes in the probe frame), their intersection with the ultrasound plane,
+ *    target coverage and distance to the skin;
+ *  - ensemble fit: a small family of models with different uncertain parameters
+ *    (effective probe surface temperature, perfusion) stepped together and
+ *    weighted by how well their 0 C front matches the observed rim points;
+ *  - a pipeline stage that does all of it per analysed frame.
+ *
+ * Probe frame (the cryoprobe's): origin at the needle tip, shaft along -Z, so the
+ * active segment is z in [-active_length_mm, 0]; r is the distance from the axis.
+ * Lengths in mm, times in s (model time: 0 = protocol start), temperatures in C.
+ */
+#ifndef CN_THERMAL_H
+#define CN_THERMAL_H
+
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ catalogue */
+
+#define CN_THERMAL_NAME_MAX 64
+#define CN_THERMAL_CATALOG_MAX 32
+#define CN_PROTOCOL_STEPS_MAX 16
+
+typedef enum {
+    CN_PROBE_BC_DIRICHLET = 0, /* surface held at surface_temp_c after a ramp */
+    CN_PROBE_BC_ROBIN = 1      /* gas at surface_temp_c through a film coefficient h */
+} cn_probe_bc;
+
+typedef struct {
+    char name[CN_THERMAL_NAME_MAX];
+    char gas[16];                 /* "argon", "N2O", "CO2" */
+    double outer_diameter_mm;
+    double active_length_mm;      /* distal freezing segment, ends at the tip */
+    cn_probe_bc bc;
+    double surface_temp_c;        /* Dirichlet: surface; Robin: gas temperature */
+    double ramp_s;                /* time constant of the cool-down from body temperature */
+    double h_w_m2k;               /* Robin film coefficient (0 for Dirichlet) */
+    double active_thaw_temp_c;    /* surface temperature during an active thaw */
+} cn_cryoprobe;
+
+typedef enum {
+    CN_STEP_FREEZE = 0,
+    CN_STEP_PASSIVE_THAW = 1,     /* gas off: the probe neither cools nor heats */
+    CN_STEP_ACTIVE_THAW = 2       /* the probe is heated to active_thaw_temp_c */
+} cn_step_kind;
+
+typedef struct {
+    cn_step_kind kind;
+    double duration_s;
+} cn_protocol_step;
+
+typedef struct {
+    char name[CN_THERMAL_NAME_MAX];
+    int n_steps;
+    cn_protocol_step steps[CN_PROTOCOL_STEPS_MAX];
+} cn_protocol;
+
+typedef struct {
+    char name[CN_THERMAL_NAME_MAX];
+    double k_unfrozen_w_mk, k_frozen_w_mk;
+    double c_unfrozen_j_kgk, c_frozen_j_kgk;
+    double rho_unfrozen_kg_m3, rho_frozen_kg_m3;
+    double latent_j_m3;
+    double t_liquidus_c, t_solidus_c;   /* equal = a single freezing temperature */
+    double perfusion_per_s;             /* w_b */
+    double c_blood_j_kgk, rho_blood_kg_m3;
+    double t_arterial_c, t_initial_c;
+    double metabolic_w_m3;
+} cn_tissue;
+
+typedef struct {
+    int n_probes, n_protocols, n_tissues;
+    cn_cryoprobe probes[CN_THERMAL_CATALOG_MAX];
+    cn_protocol protocols[CN_THERMAL_CATALOG_MAX];
+    cn_tissue tissues[CN_THERMAL_CATALOG_MAX];
+} cn_thermal_catalog;
+
+/* The standard property set of thermal.md (k 0.5/2.0, c 3600/1800, rho 1000/998,
+ * L 250 MJ/m^3, mushy -8..-1 C, w 0.0005/s, T 37 C, q_m 420 W/m^3). */
+void cn_tissue_standard(cn_tissue *t);
+/* Range and consistency checks; the message names the entry and the field. */
+int cn_tissue_validate(const cn_tissue *t, char *err, size_t err_len);
+int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len);
+/* Also rejects a protocol that never freezes. */
+int cn_protocol_validate(const cn_protocol *p, char *err, size_t err_len);
+double cn_protocol_duration_s(const cn_protocol *p);
+/* Step kind at protocol time t (after the last step: passive thaw). */
+cn_step_kind cn_protocol_kind_at(const cn_protocol *p, double t_s, double *step_elapsed_s);
+
+/* Loads any of the three files (NULL = skip). Entries are appended, so a user file
+ * can add probes after the shipped ones; a duplicate name replaces the older entry.
+ * Errors name file:line: key: reason. */
+int cn_thermal_catalog_load(cn_thermal_catalog *c, const char *probes_json,
+                            const char *protocols_json, const char *tissues_json, char *err,
+                            size_t err_len);
+const cn_cryoprobe *cn_thermal_catalog_probe(const cn_thermal_catalog *c, const char *name);
+const cn_protocol *cn_thermal_catalog_protocol(const cn_thermal_catalog *c, const char *name);
+const cn_tissue *cn_thermal_catalog_tissue(const cn_thermal_catalog *c, const char *name);
+
+/* ------------------------------------------------------------------ solver */
+
+typedef enum {
+    CN_GEOM_PLANAR = 0,       /* 1-D, wall at x = 0 */
+    CN_GEOM_CYLINDRICAL = 1,  /* 1-D, probe surface at r = r0 */
+    CN_GEOM_SPHERICAL = 2,    /* 1-D, probe surface at r = r0 */
+    CN_GEOM_AXISYMMETRIC = 3  /* 2-D (r, z) about the probe axis */
+} cn_thermal_geometry;
+
+typedef enum {
+    CN_BC_TEMP = 0,           /* surface temperature (+ optional film resistance) */
+    CN_BC_FLUX = 1,           /* heat flux density into the tissue, W/m^2 (negative = extraction) */
+    CN_BC_INSULATED = 2
+} cn_bc_kind;
+
+typedef struct {
+    cn_bc_kind kind;
+    double temp_c;            /* CN_BC_TEMP */
+    double h_w_m2k;           /* CN_BC_TEMP: film coefficient, 0 = ideal contact */
+    double flux_w_m2;         /* CN_BC_FLUX */
+} cn_thermal_bc;
+
+typedef struct {
+    cn_thermal_geometry geometry;
+    cn_tissue tissue;
+    double h_mm;              /* cell size in the tissue (default 0.25) */
+    double dt_max_s;          /* largest internal step (default 0.5) */
+    double r0_mm;             /* probe radius (cylindrical, spherical, axisymmetric) */
+    double r_max_mm;          /* outer radius / planar depth of the domain */
+    double active_length_mm;  /* axisymmetric: freezing segment z in [-active, 0] */
+    double z_min_mm, z_max_mm;/* axisymmetric domain along the axis */
+    bool live_split;          /* steps shorter than dt_max solve one direction each
+                                 (alternating): half the cost per video frame */
+} cn_thermal_solver_opts;
+
+typedef struct {
+    double stored_j;          /* change of the enthalpy content since t = 0 */
+    double boundary_j;        /* heat that entered through the probe and outer boundary */
+    double source_j;          /* perfusion + metabolic heat added */
+} cn_thermal_energy;          /* per radian (and per metre for 1-D planar/cylinder) */
+
+typedef struct cn_thermal_solver cn_thermal_solver;
+
+void cn_thermal_solver_opts_default(cn_thermal_solver_opts *o);
+cn_thermal_solver *cn_thermal_solver_new(const cn_thermal_solver_opts *o, char *err,
+                                         size_t err_len);
+void cn_thermal_solver_free(cn_thermal_solver *s);
+cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s);
+int cn_thermal_solver_set_bc(cn_thermal_solver *s, const cn_thermal_bc *bc);
+/* Advances by dt_s (split into internal steps no longer than dt_max_s). */
+int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s);
+double cn_thermal_solver_time_s(const cn_thermal_solver *s);
+/* Temperature at (r, z) in mm (1-D: z ignored); body temperature outside the domain. */
+double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm);
+/* 1-D: position (x or r, mm) of isotherm temp_c, scanning outward; NAN when absent. */
+double cn_thermal_solver_isotherm_1d(const cn_thermal_solver *s, double temp_c);
+/* 1-D: freezing front from the frozen volume (exact for an enthalpy scheme). */
+double cn_thermal_solver_front_1d(const cn_thermal_solver *s);
+void cn_thermal_solver_energy(const cn_thermal_solver *s, cn_thermal_energy *e);
+/* Distance (mm) along the ray from (r_c, z_c) at angle theta (from +z towards +r)
+ * to the outermost point at or below temp_c within max_mm; 0 when none. */
+double cn_thermal_solver_ray_isotherm(const cn_thermal_solver *s, double temp_c, double r_c_mm,
+                                      double z_c_mm, double theta_rad, double max_mm);
+int cn_thermal_solver_cells(const cn_thermal_solver *s, int *nr, int *nz);
+
+/* ------------------------------------------------------------------ analytic oracles */
+
+/* Planar Neumann problem: lambda of the front s = 2 lambda sqrt(alpha_s t). */
+double cn_oracle_neumann_lambda(const cn_tissue *t, double t_wall_c, double t_freeze_c);
+/* Position (mm) of isotherm temp_c (<= t_freeze) at time t_s in the Neumann solution. */
+double cn_oracle_neumann_isotherm_mm(const cn_tissue *t, double t_wall_c, double t_freeze_c,
+                                     double temp_c, double t_s);
+/* Paterson line sink of q_w_per_m: lambda, and R(t) in mm. */
+double cn_oracle_paterson_lambda(const cn_tissue *t, double q_w_per_m, double t_freeze_c);
+double cn_oracle_paterson_radius_mm(const cn_tissue *t, double q_w_per_m, double t_freeze_c,
+                                    double t_s);
+/* Steady perfusion-limited sphere radius (mm) around a sphere of radius r0 at t_probe. */
+double cn_oracle_perfusion_sphere_mm(const cn_tissue *t, double r0_mm, double t_probe_c,
+                                     double t_freeze_c, double perfusion_per_s);
+/* Quasi-steady upper bounds (liquid at T_f): cylinder and sphere radius at t_s. */
+double cn_oracle_quasisteady_cylinder_mm(const cn_tissue *t, double r0_mm, double t_probe_c,
+                                         double t_freeze_c, double t_s);
+double cn_oracle_quasisteady_sphere_mm(const cn_tissue *t, double r0_mm, double t_probe_c,
+                                       double t_freeze_c, double t_s);
+/* Quasi-steady log profile: radius of isotherm temp_c inside an ice cylinder R. */
+double cn_oracle_log_isotherm_mm(double r0_mm, double edge_mm, double t_probe_c,
+                                 double t_freeze_c, double temp_c);
+
+/* ------------------------------------------------------------------ model */
+
+typedef struct {
+    double h_mm;              /* grid (default 0.25) */
+    double dt_max_s;          /* default 1.0 */
+    double surface_offset_c;  /* added to the probe's surface temperature (fitting) */
+    double perfusion_per_s;   /* < 0: the tissue's own */
+    double extra_time_s;      /* domain sized for the protocol plus this much */
+    bool live_split;          /* see cn_thermal_solver_opts (default false) */
+} cn_thermal_model_opts;
+
+typedef struct cn_thermal_model cn_thermal_model;
+
+void cn_thermal_model_opts_default(cn_thermal_model_opts *o);
+cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_protocol *protocol,
+                                       const cn_tissue *tissue, const cn_thermal_model_opts *o,
+                                       char *err, size_t err_len);
+void cn_thermal_model_free(cn_thermal_model *m);
+cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m);
+/* Steps forward to protocol time t_s (never backwards: an earlier t is a no-op).
+ * Returns CN_OK or CN_EINVAL for a non-finite time. */
+int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s);
+double cn_thermal_model_time_s(const cn_thermal_model *m);
+const cn_thermal_solver *cn_thermal_model_solver(const cn_thermal_model *m);
+const cn_cryoprobe *cn_thermal_model_probe(const cn_thermal_model *m);
+const cn_protocol *cn_thermal_model_protocol(const cn_thermal_model *m);
+double cn_thermal_model_probe_temp_c(const cn_thermal_model *m); /* current boundary value */
+/* Temperature at a point of the probe frame (mm). */
+double cn_thermal_model_temp_at(const cn_thermal_model *m, cn_vec3 p_probe_mm);
+/* Radial distance of isotherm temp_c from the axis at axial position z_mm (0 when none). */
+double cn_thermal_model_radius_at(const cn_thermal_model *m, double temp_c, double z_mm);
+/* Outline of isotherm temp_c in the (r, z) half plane, n_angles points ordered from
+ * the tip side (+z) to the shaft side, rays from the active segment's centre.
+ * r_mm/z_mm get the points; returns how many have r > 0 (0 = no such isotherm). */
+int cn_thermal_model_outline(const cn_thermal_model *m, double temp_c, int n_angles,
+                             double *r_mm, double *z_mm);
+
+typedef struct {
+    int n_vertices, n_triangles;
+    float *xyz;               /* 3 * n_vertices, probe frame mm */
+    int *tri;                 /* 3 * n_triangles */
+} cn_thermal_mesh;
+/* Isotherm surface as a closed triangle mesh (surface of revolution). An empty
+ * mesh (0 triangles) when the isotherm does not exist yet. */
+int cn_thermal_model_mesh(const cn_thermal_model *m, double temp_c, int n_angles, int n_around,
+                          cn_thermal_mesh *out);
+void cn_thermal_mesh_free(cn_thermal_mesh *mesh);
+
+/* Image plane <-> probe frame: p_probe = image_mm_to_probe * (x_mm, y_mm, 0, 1). */
+typedef struct {
+    cn_mat4 image_mm_to_probe;
+} cn_thermal_plane;
+/* Builds the mapping from the frame's poses: ImageToProbe (pixels or mm, detected
+ * from its scale), ProbeToTracker and CryoprobeToTracker. CN_ENOENT when a pose is
+ * missing or invalid. */
+int cn_thermal_plane_from_frame(const cn_frame *f, cn_thermal_plane *out);
+/* Builds it from an in-plane needle (tip and unit direction entry -> tip, image mm):
+ * the probe axis lies in the image plane. */
+void cn_thermal_plane_from_needle(cn_pt2 tip_mm, cn_pt2 dir, cn_thermal_plane *out);
+/* Isotherm curve in the image plane (image mm): rays around the projection of
+ * the active segment's centre. Fills iso (temp_c, n, pts, radius_mm). */
+int cn_thermal_model_plane_isotherm(const cn_thermal_model *m, const cn_thermal_plane *pl,
+                                    double temp_c, cn_isotherm *iso);
+
+typedef struct {
+    double temp_min_c;        /* coldest point of the target now */
+    double temp_max_c;        /* warmest point now (the limiting one) */
+    double coverage;          /* fraction of the area at or below -20 C */
+    double time_to_full_s;    /* protocol time at which coverage reaches 1 (predicted);
+                                 NAN when it is not reached within the protocol */
+} cn_thermal_target;
+/* Target = polygon in image mm (e.g. the nerve contour). time_to_full is predicted
+ * by stepping a copy of the model (set predict=false to skip that). */
+int cn_thermal_model_target(const cn_thermal_model *m, const cn_thermal_plane *pl,
+                            const cn_pt2 *poly_mm, int n, bool predict, cn_thermal_target *out);
+/* Signed distance (mm) from a plane (point + normal, probe frame) to the isotherm
+ * surface: the smallest n.(x - point) over the surface, so positive when the whole
+ * surface lies on the normal's side (point the normal from the skin into the
+ * body). NAN when the isotherm does not exist. */
+double cn_thermal_model_distance_to_plane(const cn_thermal_model *m, double temp_c,
+                                          cn_vec3 point_mm, cn_vec3 normal);
+/* Distance from the isotherm curve in the image plane to the skin line y = skin_y_mm
+ * (image mm, y down); negative when the isotherm crosses it. NAN when absent. */
+double cn_thermal_model_distance_to_skin(const cn_thermal_model *m, const cn_thermal_plane *pl,
+                                         double temp_c, double skin_y_mm);
+
+/* ------------------------------------------------------------------ fitting */
+
+/* An observed rim point: in the probe frame (mm) with its protocol time. */
+typedef struct {
+    double r_mm, z_mm;
+    double t_s;
+} cn_thermal_obs;
+
+typedef struct {
+    int n_offsets, n_perfusions;      /* grid of candidate parameters (default 5 x 3) */
+    double offset_min_c, offset_max_c;/* surface temperature offsets (default -20 .. +60) */
+    double perf_min_per_s, perf_max_per_s; /* default 0.0005 .. 0.005 */
+    double h_mm, dt_max_s;            /* grid of the members (default 0.5 mm, 1 s) */
+    double sigma_mm;                  /* rim measurement noise (default 0.4) */
+    double memory_s;                  /* older observations fade (default 60; 0 = never) */
+} cn_thermal_fit_opts;
+
+typedef struct {
+    double surface_offset_c, perfusion_per_s; /* weighted estimate */
+    double residual_mm;       /* RMS distance of the observations to the fitted 0 C front */
+    double best_residual_mm;  /* of the single best member */
+    int n_obs;
+} cn_thermal_fit_result;
+
+typedef struct cn_thermal_ensemble cn_thermal_ensemble;
+
+void cn_thermal_fit_opts_default(cn_thermal_fit_opts *o);
+cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
+                                             const cn_protocol *protocol, const cn_tissue *tissue,
+                                             const cn_thermal_fit_opts *o, char *err,
+                                             size_t err_len);
+void cn_thermal_ensemble_free(cn_thermal_ensemble *e);
+/* Steps every member to t_s. max_members > 0 bounds the work of one call (live use:
+ * members are stepped round robin; the lagging ones catch up on later calls). */
+int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members);
+/* Adds observations (probe frame) made at their t_s; members are compared at their
+ * current time, so call it after advancing to the observation time. */
+int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *obs, int n);
+void cn_thermal_ensemble_result(const cn_thermal_ensemble *e, cn_thermal_fit_result *out);
+/* Weighted prediction of isotherm temp_c along a ray from the active centre at angle
+ * theta (0 = towards the tip, pi/2 = radial): distance (mm) and its 1-sigma band. */
+double cn_thermal_ensemble_ray(const cn_thermal_ensemble *e, double temp_c, double theta_rad,
+                               double *sd_mm);
+/* Radius (mm) of isotherm temp_c at axial position z_mm, weighted, with band. */
+double cn_thermal_ensemble_radius_at(const cn_thermal_ensemble *e, double temp_c, double z_mm,
+                                     double *sd_mm);
+/* The most probable member (for curves and meshes). */
+const cn_thermal_model *cn_thermal_ensemble_best(const cn_thermal_ensemble *e);
+/* Plane isotherm from the weighted members (mean radius along each ray). */
+int cn_thermal_ensemble_plane_isotherm(const cn_thermal_ensemble *e, const cn_thermal_plane *pl,
+                                       double temp_c, cn_isotherm *iso);
+
+/* Offline fit on plain structs: runs the ensemble through the observation times. */
+int cn_thermal_fit(const cn_cryoprobe *probe, const cn_protocol *protocol,
+                   const cn_tissue *tissue, const cn_thermal_fit_opts *o,
+                   const cn_thermal_obs *obs, int n_obs, cn_thermal_fit_result *out,
+                   char *err, size_t err_len);
+/* Converts rim points (image mm) to probe-frame observations at time t_s. */
+int cn_thermal_obs_from_front(const cn_ice_front *front, const cn_thermal_plane *pl, double t_s,
+                              cn_thermal_obs *out, int max_out);
+
+/* ------------------------------------------------------------------ fit evaluation */
+
+/* A simulated session's true growth law (see evalfit.c). */
+typedef struct {
+    char name[CN_THERMAL_NAME_MAX];
+    cn_tissue tissue;                 /* truth tissue */
+    double surface_offset_c;          /* truth probe surface offset */
+    double perfusion_per_s;           /* < 0: the tissue's own */
+    bool sim_law;                     /* use the simulator's r(t) law instead of the model */
+    double sim_k_mm_per_sqrt_s, sim_rmax_mm;
+} cn_thermal_truth;
+
+typedef struct {
+    int n_obs;
+    double truth_now_mm, truth_end_mm;          /* true deep-edge radius */
+    double err_unfitted_now_mm, err_fitted_now_mm; /* |error| of the hidden deep edge */
+    double err_unfitted_end_mm, err_fitted_end_mm; /* forecast at eval time */
+    double err20_unfitted_end_mm, err20_fitted_end_mm; /* -20 C radius at eval (NAN: sim law) */
+    double band_now_mm, band_end_mm;            /* 1-sigma band of the fitted prediction */
+    double residual_mm;                         /* fit residual */
+    double fitted_offset_c, fitted_perfusion_per_s;
+} cn_thermal_fit_eval_result;
+
+void cn_thermal_truth_default(cn_thermal_truth *t);
+/* Observes the truth's near-side rim every 5 s until obs_until_s (with noise_mm
+ * Gaussian noise), then scores the unfitted and fitted deep-edge predictions at
+ * obs_until_s and at eval_s. */
+int cn_thermal_fit_eval(const cn_cryoprobe *probe, const cn_protocol *protocol,
+                        const cn_tissue *nominal, const cn_thermal_truth *truth,
+                        const cn_thermal_fit_opts *fo, double obs_until_s, double eval_s,
+                        double noise_mm, uint64_t seed, cn_thermal_fit_eval_result *out,
+                        char *err, size_t err_len);
+
+/* Runs every oracle comparison (and, with a catalogue, the measured ice balls of
+ * thermal.md) and prints them as markdown tables. */
+int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat);
+
+/* ------------------------------------------------------------------ pipeline stage */
+
+typedef struct {
+    cn_cryoprobe probe;
+    cn_protocol protocol;
+    cn_tissue tissue;
+    cn_thermal_fit_opts fit;
+    bool fit_enabled;         /* default true */
+    int max_members_per_frame;/* default 1 (15 members x 1 s steps fit in 30 fps) */
+    double time_scale;        /* session (scene) seconds per second of t_acq_ns, default 1
+                                 (set it to the simulator's time_scale) */
+    cn_log *log;
+} cn_thermal_stage_opts;
+
+/* Fills the probe/protocol/tissue from the catalogue (NULL names = the defaults
+ * "17G-argon-2cm", "morton-150s", "standard"). */
+int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_thermal_catalog *c,
+                                       const char *probe, const char *protocol,
+                                       const char *tissue, char *err, size_t err_len);
+/* The same from the session file's object at path (e.g. "thermal": {"probe": ...,
+ * "protocol": ..., "tissue": ..., "fit": true, "members_per_frame": 1,
+ * "time_scale": 1, "probes_file": extra catalogue ...}), with the catalogue read
+ * from config_dir. A missing object means the defaults. */
+int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg,
+                                    const char *path, const char *config_dir, char *err,
+                                    size_t err_len);
+/* The stage: per analysed frame, steps the models with the frame clock, fits to
+ * f->analysis.ice when found, fills f->analysis.iso[] (0, -20, -40 C). The freeze
+ * starts at cn_thermal_stage_start (or, when never called, at the first frame
+ * whose guidance phase is FREEZE, or at the first seen ice back-dated by the model).
+ * Release with cn_thermal_stage_free(stage->self). */
+int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *err,
+                         size_t err_len);
+void cn_thermal_stage_free(void *self);
+void cn_thermal_stage_start(void *self, int64_t t_freeze_start_ns);
+/* For guidance and reports (analysis thread only): the fitted ensemble (fit result,
+ * radii with their band, cn_thermal_ensemble_best for meshes, target coverage) and
+ * whether / when the freeze started. */
+const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self);
+bool cn_thermal_stage_started(void *self, int64_t *t_freeze_start_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_THERMAL_H */

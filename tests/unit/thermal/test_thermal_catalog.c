@@ -1,0 +1,166 @@
+/*
+ * test_thermal_catalog.c - the shipped catalogue loads, and a bad entry is
+ * rejected naming file, line, key and reason; a user file extends and overrides.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "thermal/thermal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static cn_thermal_catalog cat; /* large: keep it off the stack */
+
+static void load_shipped(void)
+{
+    memset(&cat, 0, sizeof cat);
+    char err[512];
+    int rc = cn_thermal_catalog_load(&cat, CN_SOURCE_DIR "/config/cryoprobes.json",
+                                     CN_SOURCE_DIR "/config/protocols.json",
+                                     CN_SOURCE_DIR "/config/tissues.json", err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+}
+
+static void test_shipped(void **state)
+{
+    (void)state;
+    load_shipped();
+    assert_true(cat.n_probes >= 5);
+    assert_true(cat.n_protocols >= 5);
+    assert_true(cat.n_tissues >= 3);
+    const cn_cryoprobe *p = cn_thermal_catalog_probe(&cat, "17G-argon-2cm");
+    assert_non_null(p);
+    assert_true(fabs(p->outer_diameter_mm - 1.47) < 1e-9);
+    assert_true(fabs(p->active_length_mm - 20) < 1e-9);
+    assert_string_equal(p->gas, "argon");
+    assert_non_null(cn_thermal_catalog_probe(&cat, "1.7mm-argon"));
+    assert_non_null(cn_thermal_catalog_probe(&cat, "2.4mm-argon"));
+    const cn_cryoprobe *n2o = cn_thermal_catalog_probe(&cat, "N2O-handheld-22G");
+    assert_non_null(n2o);
+    assert_int_equal(n2o->bc, CN_PROBE_BC_ROBIN);
+    assert_null(cn_thermal_catalog_probe(&cat, "no-such-probe"));
+    const cn_protocol *q = cn_thermal_catalog_protocol(&cat, "stump-6-4-6");
+    assert_non_null(q);
+    assert_int_equal(q->n_steps, 3);
+    assert_true(fabs(cn_protocol_duration_s(q) - 960) < 1e-9);
+    assert_int_equal(cn_protocol_kind_at(q, 400, NULL), CN_STEP_PASSIVE_THAW);
+    assert_non_null(cn_thermal_catalog_protocol(&cat, "morton-150s"));
+    assert_non_null(cn_thermal_catalog_protocol(&cat, "spermatic-2x90s"));
+    const cn_protocol *ph = cn_thermal_catalog_protocol(&cat, "phantom-3x2min");
+    assert_non_null(ph);
+    assert_int_equal(ph->n_steps, 5);
+    const cn_tissue *hi = cn_thermal_catalog_tissue(&cat, "standard-high-perfusion");
+    assert_non_null(hi);
+    assert_true(fabs(hi->perfusion_per_s - 0.005) < 1e-12);
+    assert_true(fabs(hi->k_frozen_w_mk - 2.0) < 1e-12); /* the rest is the standard set */
+}
+
+/* Writes text to a file in the build tree and tries to load it as `kind`. */
+static int try_load(const char *kind, const char *text, char *err, size_t len, char *path,
+                    size_t plen)
+{
+    snprintf(path, plen, "%s/thermal_cat_%s.json", CN_BINARY_DIR, kind);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    load_shipped();
+    if (strcmp(kind, "probes") == 0)
+        return cn_thermal_catalog_load(&cat, path, NULL, NULL, err, len);
+    if (strcmp(kind, "protocols") == 0)
+        return cn_thermal_catalog_load(&cat, NULL, path, NULL, err, len);
+    return cn_thermal_catalog_load(&cat, NULL, NULL, path, err, len);
+}
+
+static void expect_error(const char *kind, const char *text, const char *needle1,
+                         const char *needle2)
+{
+    char err[512], path[512];
+    int rc = try_load(kind, text, err, sizeof err, path, sizeof path);
+    print_message("  -> %s\n", err);
+    assert_int_not_equal(rc, CN_OK);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, needle1));
+    if (needle2)
+        assert_non_null(strstr(err, needle2));
+}
+
+static void test_bad_entries(void **state)
+{
+    (void)state;
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"x\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.5,\n"
+                 "  \"active_length_mm\": 20, \"surfce_temp_c\": -140, \"ramp_s\": 5}]}\n",
+                 "surfce_temp_c", NULL);
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"x\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.5,\n"
+                 "  \"active_length_mm\": 20, \"surface_temp_c\": \"cold\", \"ramp_s\": 5}]}\n",
+                 "surface_temp_c", ":3");
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"x\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.5,\n"
+                 "  \"surface_temp_c\": -140, \"ramp_s\": 5}]}\n",
+                 "missing key \"active_length_mm\"", NULL);
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"x\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.5,\n"
+                 "  \"active_length_mm\": 20, \"surface_temp_c\": 40, \"ramp_s\": 5}]}\n",
+                 "surface_temp_c", NULL);
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"x\", \"gas\": \"N2O\", \"outer_diameter_mm\": 0.7,\n"
+                 "  \"active_length_mm\": 5, \"boundary\": \"robin\", \"surface_temp_c\": -88, \"ramp_s\": 2}]}\n",
+                 "h_w_m2k", NULL);
+    expect_error("protocols",
+                 "{\"protocols\": [\n {\"name\": \"neg\",\n  \"steps\": [\n"
+                 "   {\"phase\": \"freeze\", \"duration_s\": -150}]}]}\n",
+                 "protocols[0].steps[0].duration_s", ":4");
+    expect_error("protocols",
+                 "{\"protocols\": [\n {\"name\": \"idle\",\n  \"steps\": [\n"
+                 "   {\"phase\": \"passive_thaw\", \"duration_s\": 150}]}]}\n",
+                 "never freezes", NULL);
+    expect_error("protocols",
+                 "{\"protocols\": [\n {\"name\": \"p\",\n  \"steps\": [\n"
+                 "   {\"phase\": \"melt\", \"duration_s\": 10}]}]}\n",
+                 "phase", "melt");
+    expect_error("tissues", "{\"tissues\": [\n {\"name\": \"t\", \"t_solidus_c\": 5}]}\n",
+                 "t_solidus_c", NULL);
+    expect_error("tissues", "{\"tissues\": {\"name\": \"t\"}}\n", "tissues", NULL);
+    expect_error("tissues", "{\"tissues\": [ {\"name\": \"t\", ]}\n", "thermal_cat_tissues", NULL);
+}
+
+static void test_user_file_extends(void **state)
+{
+    (void)state;
+    char err[512], path[512];
+    int rc = try_load("probes",
+                      "{\"probes\": [\n"
+                      " {\"name\": \"my-probe\", \"gas\": \"CO2\", \"outer_diameter_mm\": 1.2,\n"
+                      "  \"active_length_mm\": 8, \"surface_temp_c\": -78.5, \"ramp_s\": 3},\n"
+                      " {\"name\": \"17G-argon-2cm\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.47,\n"
+                      "  \"active_length_mm\": 20, \"surface_temp_c\": -120, \"ramp_s\": 5}]}\n",
+                      err, sizeof err, path, sizeof path);
+    if (rc)
+        fail_msg("%s", err);
+    const cn_cryoprobe *p = cn_thermal_catalog_probe(&cat, "my-probe");
+    assert_non_null(p);
+    assert_true(fabs(p->surface_temp_c + 78.5) < 1e-9);
+    p = cn_thermal_catalog_probe(&cat, "17G-argon-2cm");
+    assert_true(fabs(p->surface_temp_c + 120) < 1e-9); /* overridden, not duplicated */
+    int count = 0;
+    for (int i = 0; i < cat.n_probes; i++)
+        count += strcmp(cat.probes[i].name, "17G-argon-2cm") == 0;
+    assert_int_equal(count, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_bad_entries),
+        cmocka_unit_test(test_user_file_extends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
