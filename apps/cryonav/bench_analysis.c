@@ -1,0 +1,142 @@
+/*
+ * bench_analysis.c - `cryonav bench analysis`: the whole image analysis of one
+ * 640x480 frame (needle + nerve + ice, cn_segment_process as the live stage runs
+ * it) on one core, p50/p99 in milliseconds, plus each detector alone.
+ *
+ * Frames are rendered by the simulator beforehand (approach with the nerve
+ * seeded, then a freeze with the flag set), so only the analysis is timed; the
+ * process is pinned to one CPU so "one core" is what is measured.
+ */
+#include "commands.h"
+
+#include "segment/segment.h"
+#include "sim/sim.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define N_FRAMES 48
+
+/* CPU time of this thread: what the analysis costs, without the time other
+ * processes on a shared machine take the core away (wall time shows that). */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double pct(double *v, int n, double p)
+{
+    qsort(v, (size_t)n, sizeof(double), cmp_d);
+    double pos = p / 100.0 * (n - 1);
+    int lo = (int)pos;
+    return v[lo] + (lo + 1 < n ? (pos - lo) * (v[lo + 1] - v[lo]) : 0);
+}
+
+int cn_bench_analysis(int argc, char **argv)
+{
+    long iters = 960;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
+            char *end;
+            iters = strtol(argv[++i], &end, 10);
+            if (*end || iters < N_FRAMES || iters > 1000000)
+                return cn_app_usage_error("bench", "--iterations needs %d..1000000", N_FRAMES);
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            printf("usage: cryonav bench analysis [--iterations N]\n"
+                   "Times the whole analysis of simulated 640x480 frames (needle, nerve, ice)\n"
+                   "on one core. Last line: analysis_ms p50 <x> p99 <y>\n");
+            return 0;
+        } else {
+            return cn_app_usage_error("bench", "analysis: unknown option '%s'", argv[i]);
+        }
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &set);
+    bool pinned = sched_setaffinity(0, sizeof set, &set) == 0;
+
+    cn_sim_config c;
+    cn_sim_config_defaults(&c);
+    cn_sim *sim = cn_sim_new(&c);
+    cn_frame_pool *pool = cn_frame_pool_new(N_FRAMES + 1, c.width_px, c.height_px);
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.ice.active_mm = c.needle_active_mm;
+    cn_segment *seg = cn_segment_new(&sc, c.width_px, c.height_px);
+    cn_needle_det *nd = cn_needle_det_new(c.width_px, c.height_px, &sc.needle);
+    double *ms = malloc(sizeof(double) * (size_t)iters);
+    double *cpu = malloc(sizeof(double) * (size_t)iters);
+    double *ms_needle = malloc(sizeof(double) * N_FRAMES);
+    cn_frame *frames[N_FRAMES] = {0};
+    int rc = 0;
+    if (!sim || !pool || !seg || !nd || !ms || !cpu || !ms_needle) {
+        fprintf(stderr, "cryonav bench: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    /* half the frames in the approach (needle moving), half in the first freeze */
+    double t_app0 = c.idle_s + 0.3 * c.approach_s, t_frz0 = c.idle_s + c.approach_s + 5;
+    for (int i = 0; i < N_FRAMES; i++) {
+        frames[i] = cn_frame_pool_acquire(pool);
+        double t = i < N_FRAMES / 2 ? t_app0 + i * (0.7 * c.approach_s) / (N_FRAMES / 2)
+                                    : t_frz0 + (i - N_FRAMES / 2) * 2.0;
+        cn_sim_render(sim, t, frames[i]);
+        frames[i]->t_acq_ns = (int64_t)(t * 1e9);
+    }
+    cn_frame *work = cn_frame_pool_acquire(pool);
+    for (long k = 0; k < iters; k++) {
+        int i = (int)(k % N_FRAMES);
+        if (i == 0) {
+            cn_segment_reset(seg);
+            cn_segment_set_nerve_seed(seg, frames[0]->truth.nerve_center_mm);
+        }
+        cn_segment_set_freezing(seg, frames[i]->truth.phase == CN_PHASE_FREEZE);
+        cn_frame_copy(work, frames[i]);
+        int64_t c0 = thread_cpu_ns(), t0 = cn_clock_mono_ns();
+        cn_segment_process(seg, work);
+        ms[k] = (double)(cn_clock_mono_ns() - t0) / 1e6;
+        cpu[k] = (double)(thread_cpu_ns() - c0) / 1e6;
+    }
+    for (int i = 0; i < N_FRAMES; i++) {
+        cn_needle_result r;
+        int64_t t0 = cn_clock_mono_ns();
+        cn_needle_det_detect(nd, frames[i]->pixels, frames[i]->width, frames[i]->height,
+                             frames[i]->spacing_mm, NULL, &r);
+        ms_needle[i] = (double)(cn_clock_mono_ns() - t0) / 1e6;
+    }
+    printf("frames %dx%d, %ld analyses (%d distinct frames: approach + freeze), %s\n",
+           c.width_px, c.height_px, iters, N_FRAMES,
+           pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
+    printf("needle detector alone (no pose prior): p50 %.2f ms p99 %.2f ms\n",
+           pct(ms_needle, N_FRAMES, 50), pct(ms_needle, N_FRAMES, 99));
+    double c50 = pct(cpu, (int)iters, 50), c99 = pct(cpu, (int)iters, 99);
+    printf("analysis cpu_ms (thread CPU time) p50 %.2f p99 %.2f max %.2f\n", c50, c99,
+           cpu[iters - 1]);
+    double p50 = pct(ms, (int)iters, 50), p99 = pct(ms, (int)iters, 99);
+    printf("analysis wall ms max %.2f (includes preemption on a shared machine)\n", ms[iters - 1]);
+    printf("analysis_ms p50 %.2f p99 %.2f\n", p50, p99);
+    cn_frame_unref(work);
+out:
+    for (int i = 0; i < N_FRAMES; i++)
+        if (frames[i])
+            cn_frame_unref(frames[i]);
+    free(ms);
+    free(cpu);
+    free(ms_needle);
+    cn_needle_det_free(nd);
+    cn_segment_free(seg);
+    if (pool)
+        cn_frame_pool_free(pool);
+    cn_sim_free(sim);
+    return rc;
+}

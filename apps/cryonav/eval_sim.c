@@ -1,0 +1,273 @@
+/*
+ * eval_sim.c - `cryonav eval sim`: the whole image analysis (cn_segment, as the
+ * live pipeline runs it) on simulated sessions with ground truth.
+ *
+ * For each session (seed x needle angle) the simulator renders frames every
+ * --step scene seconds through approach, freeze/thaw and withdrawal; the app's
+ * part is played exactly as in `cryonav run`: the freeze flag follows the
+ * simulator's phase and the operator marks the nerve once (its true centre).
+ * Measured: needle tip error (mm) and angle error (deg) before the freeze,
+ * ice-front edge error (mm, each reported rim point to the true visible arc)
+ * during freezes, ice reported outside a freeze (must be 0), the same with the
+ * freeze flag wrongly set during the approach ("lying flag", must be 0), nerve
+ * Dice against the true ellipse, and the analysis time per frame.
+ */
+#include "commands.h"
+#include "eval.h"
+
+#include "imaging/imaging.h"
+#include "segment/segment.h"
+#include "sim/sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double seg_dist(cn_pt2 p, cn_pt2 a, cn_pt2 b)
+{
+    double vx = b.x - a.x, vy = b.y - a.y, wx = p.x - a.x, wy = p.y - a.y;
+    double L = vx * vx + vy * vy, t = L > 0 ? (wx * vx + wy * vy) / L : 0;
+    t = t < 0 ? 0 : (t > 1 ? 1 : t);
+    double dx = wx - t * vx, dy = wy - t * vy;
+    return sqrt(dx * dx + dy * dy);
+}
+
+/* Mean distance of the reported rim points to the true visible arc (polyline). */
+double cn_eval_ice_edge_error(const cn_ice_front *ice, const cn_truth *t)
+{
+    if (!ice->found || ice->n == 0 || t->rim_n < 2)
+        return NAN;
+    double sum = 0;
+    for (int k = 0; k < ice->n; k++) {
+        double best = INFINITY;
+        for (int j = 0; j + 1 < t->rim_n; j++) {
+            double d = seg_dist(ice->pts_mm[k], t->rim_mm[j], t->rim_mm[j + 1]);
+            if (d < best)
+                best = d;
+        }
+        sum += best;
+    }
+    return sum / ice->n;
+}
+
+typedef struct {
+    double *v;
+    int n, cap;
+} vec;
+
+static void vpush(vec *a, double x)
+{
+    if (a->n == a->cap) {
+        int nc = a->cap ? a->cap * 2 : 256;
+        double *nv = realloc(a->v, sizeof(double) * (size_t)nc);
+        if (!nv)
+            return;
+        a->v = nv;
+        a->cap = nc;
+    }
+    a->v[a->n++] = x;
+}
+
+static double vmean(const vec *a)
+{
+    double s = 0;
+    for (int i = 0; i < a->n; i++)
+        s += a->v[i];
+    return a->n ? s / a->n : NAN;
+}
+
+static double vpct(vec *a, double p)
+{
+    if (!a->n)
+        return NAN;
+    cn_eval_median(a->v, a->n); /* sorts */
+    double pos = p / 100.0 * (a->n - 1);
+    int lo = (int)pos;
+    double fr = pos - lo;
+    return a->v[lo] + (lo + 1 < a->n ? fr * (a->v[lo + 1] - a->v[lo]) : 0);
+}
+
+int cn_eval_sim(int argc, char **argv)
+{
+    int seeds = 3;
+    double step_s = 0.5;
+    double angles[8] = {20, 30, 40};
+    int n_ang = 3;
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
+            seeds = (int)strtol(argv[++i], &end, 10);
+            if (*end || seeds < 1 || seeds > 100)
+                return cn_app_usage_error("eval", "sim: --seeds needs 1..100, not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) {
+            step_s = strtod(argv[++i], &end);
+            if (*end || !(step_s >= 0.05 && step_s <= 10))
+                return cn_app_usage_error("eval", "sim: --step needs 0.05..10 s, not '%s'", argv[i]);
+        } else if (strcmp(argv[i], "--angles") == 0 && i + 1 < argc) {
+            n_ang = 0;
+            char *s = argv[++i];
+            while (*s && n_ang < 8) {
+                double a = strtod(s, &end);
+                if (end == s || !(a >= 5 && a <= 80))
+                    return cn_app_usage_error("eval", "sim: --angles wants e.g. 20,30,40 (5..80)");
+                angles[n_ang++] = a;
+                s = *end == ',' ? end + 1 : end;
+                if (*end && *end != ',')
+                    return cn_app_usage_error("eval", "sim: --angles wants e.g. 20,30,40");
+            }
+        } else {
+            return cn_app_usage_error("eval", "sim: unknown option '%s' (--seeds N, --step S, "
+                                              "--angles A,B,..)", argv[i]);
+        }
+    }
+    vec tip = {0}, ang = {0}, ice = {0}, dice = {0}, ms = {0};
+    long needle_frames = 0, needle_found = 0, freeze_frames = 0, ice_found = 0;
+    long false_ice = 0, lying_frames = 0, lying_ice = 0, total = 0;
+    int sessions = seeds * n_ang, done = 0, rc = 0;
+    cn_frame_pool *pool = NULL;
+    uint8_t *mask = NULL, *poly = NULL;
+    for (int si = 0; si < seeds && rc == 0; si++)
+        for (int ai = 0; ai < n_ang && rc == 0; ai++) {
+            cn_sim_config c;
+            cn_sim_config_defaults(&c);
+            c.seed = 1000 + (uint64_t)si;
+            c.needle_angle_deg = angles[ai];
+            char err[256];
+            if (cn_sim_config_validate(&c, err, sizeof err) != CN_OK) {
+                fprintf(stderr, "cryonav eval: sim config: %s\n", err);
+                rc = 2;
+                break;
+            }
+            cn_sim *sim = cn_sim_new(&c);
+            if (!pool)
+                pool = cn_frame_pool_new(1, c.width_px, c.height_px);
+            if (!mask)
+                mask = malloc((size_t)c.width_px * c.height_px);
+            if (!poly)
+                poly = malloc((size_t)c.width_px * c.height_px);
+            cn_segment_config sc;
+            cn_segment_config_default(&sc);
+            sc.ice.active_mm = c.needle_active_mm;
+            sc.needle.needle_diameter_mm = c.needle_diameter_mm;
+            sc.ice.probe_diameter_mm = c.needle_diameter_mm;
+            sc.nerve_radius_mm = 0.5 * c.nerve_diameter_mm * sqrt(0.75);
+            cn_segment *seg = cn_segment_new(&sc, c.width_px, c.height_px);
+            cn_frame *f = pool ? cn_frame_pool_acquire(pool) : NULL;
+            if (!sim || !seg || !f || !mask || !poly) {
+                fprintf(stderr, "cryonav eval: out of memory\n");
+                cn_segment_free(seg);
+                cn_sim_free(sim);
+                if (f)
+                    cn_frame_unref(f);
+                rc = 1;
+                break;
+            }
+            double dur = cn_sim_duration_s(sim);
+            bool seeded = false;
+            vec s_tip = {0}, s_ice = {0};
+            long s_false = 0;
+            for (double t = 0; t < dur; t += step_s) {
+                cn_sim_render(sim, t, f);
+                f->t_acq_ns = (int64_t)(t * 1e9);
+                const cn_truth *T = &f->truth;
+                cn_segment_set_freezing(seg, T->phase == CN_PHASE_FREEZE);
+                if (!seeded && T->phase == CN_PHASE_APPROACH) {
+                    cn_segment_set_nerve_seed(seg, T->nerve_center_mm);
+                    seeded = true;
+                }
+                int64_t t0 = cn_clock_mono_ns();
+                cn_segment_process(seg, f);
+                vpush(&ms, (double)(cn_clock_mono_ns() - t0) / 1e6);
+                total++;
+                const cn_analysis *A = &f->analysis;
+                /* needle before the freeze, tip well inside the image */
+                bool tip_in = T->needle_in && T->needle_tip_mm.x > 3 &&
+                              T->needle_tip_mm.x < c.width_px * f->spacing_mm[0] - 3 &&
+                              T->needle_tip_mm.y > 3;
+                if (T->phase == CN_PHASE_APPROACH && tip_in && t > c.idle_s + 0.3 * c.approach_s) {
+                    needle_frames++;
+                    if (A->needle.found && !A->needle.tip_hidden) {
+                        needle_found++;
+                        double ex = A->needle.tip_mm.x - T->needle_tip_mm.x;
+                        double ey = A->needle.tip_mm.y - T->needle_tip_mm.y;
+                        double e = sqrt(ex * ex + ey * ey);
+                        double dot = A->needle.dir.x * T->needle_dir.x + A->needle.dir.y * T->needle_dir.y;
+                        vpush(&tip, e);
+                        vpush(&s_tip, e);
+                        vpush(&ang, acos(fmin(1.0, fabs(dot))) * 180.0 / M_PI);
+                    }
+                }
+                if (T->phase == CN_PHASE_FREEZE && T->ice_radius_mm >= 0.5) {
+                    freeze_frames++;
+                    double e = cn_eval_ice_edge_error(&A->ice, T);
+                    if (isfinite(e)) {
+                        ice_found++;
+                        vpush(&ice, e);
+                        vpush(&s_ice, e);
+                    }
+                }
+                if (T->phase != CN_PHASE_FREEZE && A->ice.found) {
+                    false_ice++;
+                    s_false++;
+                }
+                if (seeded && T->phase == CN_PHASE_APPROACH && (long)(t / step_s) % 4 == 0) {
+                    memset(mask, 0, (size_t)f->width * f->height);
+                    cn_sim_nerve_mask(T, f->spacing_mm, mask, f->width, f->height);
+                    memset(poly, 0, (size_t)f->width * f->height);
+                    double d = 0;
+                    if (A->nerve.found && A->nerve.n >= 3) {
+                        cn_pt2 px[CN_CONTOUR_MAX];
+                        for (int k = 0; k < A->nerve.n; k++)
+                            px[k] = (cn_pt2){(float)(A->nerve.pts_mm[k].x / f->spacing_mm[0] - 0.5),
+                                             (float)(A->nerve.pts_mm[k].y / f->spacing_mm[1] - 0.5)};
+                        cn_img_fill_polygon(poly, f->width, f->height, px, A->nerve.n, 1);
+                        d = cn_mask_dice(poly, mask, f->width, f->height);
+                    }
+                    vpush(&dice, d);
+                }
+            }
+            /* lying flag: a fresh analysis told "freezing" through the approach */
+            cn_segment_reset(seg);
+            for (double t = c.idle_s; t < c.idle_s + c.approach_s; t += 2 * step_s) {
+                cn_sim_render(sim, t, f);
+                cn_segment_set_freezing(seg, true);
+                cn_segment_process(seg, f);
+                lying_frames++;
+                lying_ice += f->analysis.ice.found;
+            }
+            printf("session seed %llu angle %.0f: tip_err_mm mean %.2f  ice_edge_err_mm mean %.3f  "
+                   "false_ice %ld\n",
+                   (unsigned long long)c.seed, c.needle_angle_deg, vmean(&s_tip), vmean(&s_ice),
+                   s_false);
+            free(s_tip.v);
+            free(s_ice.v);
+            cn_frame_unref(f);
+            cn_segment_free(seg);
+            cn_sim_free(sim);
+            cn_eval_progress(++done, sessions);
+        }
+    if (rc == 0) {
+        double tip_mean = vmean(&tip), tip_p95 = vpct(&tip, 95);
+        double tip_max = tip.n ? tip.v[tip.n - 1] : NAN; /* sorted by vpct */
+        double ang_mean = vmean(&ang), ang_p95 = vpct(&ang, 95);
+        printf("needle (approach, tip in view): detected %ld/%ld  tip_err_mm mean %.2f p95 %.2f "
+               "max %.2f  angle_err_deg mean %.2f p95 %.2f\n",
+               needle_found, needle_frames, tip_mean, tip_p95, tip_max, ang_mean, ang_p95);
+        double ice_mean = vmean(&ice), ice_p95 = vpct(&ice, 95);
+        printf("ice (freezing, r >= 0.5 mm): found %ld/%ld  edge_err_mm mean %.3f p95 %.3f\n",
+               ice_found, freeze_frames, ice_mean, ice_p95);
+        printf("ice reported outside a freeze: %ld of %ld frames; with a lying freeze flag: "
+               "%ld of %ld frames\n",
+               false_ice, total, lying_ice, lying_frames);
+        printf("nerve (seeded, approach): mean dice %.3f over %d frames\n", vmean(&dice), dice.n);
+        double ms50 = vpct(&ms, 50), ms99 = vpct(&ms, 99);
+        printf("analysis ms per frame: p50 %.2f p99 %.2f\n", ms50, ms99);
+        printf("mean tip_err_mm %.2f angle_err_deg %.2f ice_edge_err_mm %.3f false_ice %ld\n",
+               tip_mean, ang_mean, ice_mean, false_ice + lying_ice);
+    }
+    free(tip.v), free(ang.v), free(ice.v), free(dice.v), free(ms.v);
+    free(mask), free(poly);
+    if (pool)
+        cn_frame_pool_free(pool);
+    return rc;
+}

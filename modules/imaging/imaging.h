@@ -1,0 +1,97 @@
+/*
+ * imaging.h - pixel-level operations on 8-bit grey images (the one public header
+ * of modules/imaging).
+ *
+ * The idea: the live analysis works on one 8-bit B-mode frame at a time inside a
+ * budget of a few milliseconds, so every operation here is a plain loop over a
+ * row-major buffer (stride == width), O(1) per pixel whatever the filter size
+ * (integral images, running sums), and writes into caller-provided buffers so the
+ * hot path never allocates. Offline tools (evaluation, tests) use the owned
+ * cn_image type and the PNG reader/writer.
+ *
+ * Errors are negative CN_E* codes from core.h; functions that read files also
+ * write a message naming the file and the problem into err.
+ */
+#ifndef CN_IMAGING_H
+#define CN_IMAGING_H
+
+#include "core/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest image side accepted anywhere (a guard against huge allocations from a
+ * corrupt header). */
+#define CN_IMAGE_MAX_SIDE 8192
+
+/* An owned 8-bit image, row-major, stride == w. */
+typedef struct {
+    int w, h;
+    uint8_t *px;
+} cn_image;
+
+/* w x h zeroed image, NULL when a side is < 1 or > CN_IMAGE_MAX_SIDE or no memory. */
+cn_image *cn_image_new(int w, int h);
+void cn_image_free(cn_image *im);
+/* Checks a (w, h, px) triple: CN_EINVAL for NULL pixels or sides out of range. */
+int cn_image_check(const uint8_t *px, int w, int h);
+
+/* ------------------------------------------------------------------ PNG */
+
+/* Reads any 8/16-bit PNG as grey levels: RGB(A) becomes luma (0.299 R + 0.587 G +
+ * 0.114 B), palette images are expanded through their palette first, alpha is
+ * dropped, 16-bit is reduced to 8. */
+int cn_png_read_gray(const char *path, cn_image **out, char *err, size_t err_len);
+/* Reads the raw sample values of a 1-channel PNG without any colour mapping: the
+ * palette index of an indexed PNG (label masks), the grey level otherwise. An RGB
+ * file is refused (CN_EUNSUPPORTED). */
+int cn_png_read_index(const char *path, cn_image **out, char *err, size_t err_len);
+/* Writes an 8-bit grey PNG. */
+int cn_png_write_gray(const char *path, const uint8_t *px, int w, int h, char *err,
+                      size_t err_len);
+
+/* ------------------------------------------------------------------ filters */
+
+/* Box mean over a (2r+1)^2 window, edges clamped, via running column sums: O(1)
+ * per pixel. tmp needs w * sizeof(uint32_t) * 1 bytes (column sums). dst may not
+ * alias src. */
+int cn_img_box_mean(const uint8_t *src, uint8_t *dst, int w, int h, int r, uint32_t *tmp);
+/* 2 x 2 mean downsampling: dst is (w/2) x (h/2). */
+int cn_img_downsample2(const uint8_t *src, int w, int h, uint8_t *dst);
+/* Integral image with a zero first row/column: ii is (w+1) x (h+1). */
+int cn_img_integral(const uint8_t *src, int w, int h, uint32_t *ii);
+/* Sum of src over [x0, x1) x [y0, y1) (clipped to the image) from its integral. */
+uint32_t cn_img_integral_sum(const uint32_t *ii, int w, int h, int x0, int y0, int x1, int y1);
+/* Bilinear sample at (x, y) in pixels (pixel centres at integers), clamped. */
+float cn_img_sample(const uint8_t *px, int w, int h, float x, float y);
+
+typedef struct {
+    double mean, stddev;
+    double frac_dark;        /* fraction of pixels <= 5 */
+    double frac_saturated;   /* fraction of pixels >= 250 */
+} cn_img_stats;
+int cn_img_stats_compute(const uint8_t *px, int w, int h, cn_img_stats *out);
+
+/* ------------------------------------------------------------------ measurement */
+
+/* Exact squared Euclidean distance (pixels^2) of every pixel to the nearest
+ * non-zero pixel of mask (Felzenszwalb-Huttenlocher, O(n)). dist is w*h floats;
+ * when mask has no non-zero pixel every distance is +inf. Allocates scratch. */
+int cn_img_distance_sq(const uint8_t *mask, int w, int h, float *dist);
+/* Fills a closed polygon (vertices in pixel coordinates) into mask with value
+ * (even-odd rule, pixel centres). mask is not cleared first. */
+int cn_img_fill_polygon(uint8_t *mask, int w, int h, const cn_pt2 *pts, int n, uint8_t value);
+/* Dice of the non-zero sets of a and b; 1 when both are empty. */
+double cn_mask_dice(const uint8_t *a, const uint8_t *b, int w, int h);
+/* 95th percentile of the symmetric surface distance (pixels) between the borders
+ * of a and b, pooled over both directions as medpy's hd95 does. NAN when either
+ * mask is empty. */
+double cn_mask_hd95(const uint8_t *a, const uint8_t *b, int w, int h);
+/* Area (pixels) and centroid of the non-zero set; CN_ENOENT when empty. */
+int cn_mask_centroid(const uint8_t *m, int w, int h, double *cx, double *cy, long *area);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_IMAGING_H */

@@ -1,0 +1,415 @@
+/*
+ * segment.c - the three detectors bundled with their trackers, as one pipeline
+ * stage that fills f->analysis.needle / nerve / ice on every analysed frame.
+ *
+ * The idea: each detector alone is per-frame; what a clinician needs is a stable
+ * answer that says how sure it is. The needle tip is smoothed by a
+ * constant-position Kalman filter, kept (and flagged tip_hidden) while ice hides
+ * it, and primed by the tracked cryoprobe pose when the frame carries one. The
+ * nerve tracker starts from the operator's point and then follows the centroid
+ * of its own last outline. The ice front is reported only while the app says a
+ * freeze runs, and the ice detector itself rejects rim-like structures that were
+ * there before the freeze (bone), so a wrong flag does not create ice.
+ * Everything is allocated in cn_segment_new; process() never allocates.
+ */
+#include "segment/segment.h"
+
+#include "imaging/imaging.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NEEDLE_HOLD_FRAMES 40 /* keep a lost needle this many frames (~2 s at 20 fps) */
+
+struct cn_segment {
+    cn_segment_config c;
+    int max_w, max_h;
+    cn_needle_det *nd;
+    cn_ice_det *ice;
+    cn_nerve_seg *nerve;
+    bool freezing;
+    /* nerve seed */
+    bool has_seed, seed_fresh;
+    cn_pt2 seed_mm, track_mm;
+    /* needle prior from the API */
+    bool prior_valid;
+    cn_needle_result prior;
+    /* needle track */
+    bool track;
+    double kx, ky, pvar;   /* Kalman state (tip, mm) and variance */
+    cn_pt2 dir;
+    float conf;
+    int missed;
+    bool hidden;
+    int64_t last_t_ns;     /* acquisition time of the last processed frame */
+};
+
+void cn_segment_config_default(cn_segment_config *c)
+{
+    memset(c, 0, sizeof *c);
+    cn_needle_params_default(&c->needle);
+    cn_nerve_params_default(&c->nerve);
+    cn_ice_params_default(&c->ice);
+    c->nerve_radius_mm = 3.0;
+    c->nerve_auto = true;
+}
+
+int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
+                                double seed_mm[2], bool *has_seed, char *err, size_t err_len)
+{
+    if (!doc || !path || !c)
+        return CN_EINVAL;
+    if (has_seed)
+        *has_seed = false;
+    if (!cn_json_has(doc, path))
+        return CN_OK;
+    static const char *const keys[] = {"entry", "min_angle_deg", "max_angle_deg",
+                                       "needle_diameter_mm", "nerve_radius_mm", "nerve_auto",
+                                       "nerve_seed_mm", "ice_active_mm", "ice_max_radius_mm",
+                                       NULL};
+    int rc = cn_json_check_keys(doc, path, keys, err, err_len);
+    if (rc)
+        return rc;
+    char k[160], s[16];
+#define KEY(name) (snprintf(k, sizeof k, "%s.%s", path, name), k)
+    rc = cn_json_get_string(doc, KEY("entry"), s, sizeof s, err, err_len);
+    if (rc == CN_OK) {
+        if (strcmp(s, "auto") == 0)
+            c->needle.entry = CN_ENTRY_AUTO;
+        else if (strcmp(s, "left") == 0)
+            c->needle.entry = CN_ENTRY_LEFT;
+        else if (strcmp(s, "right") == 0)
+            c->needle.entry = CN_ENTRY_RIGHT;
+        else {
+            cn_json_error(doc, k, err, err_len, "expected \"auto\", \"left\" or \"right\", got \"%s\"", s);
+            return CN_EINVAL;
+        }
+    } else if (rc != CN_ENOENT)
+        return rc;
+    struct {
+        const char *name;
+        double *dst, lo, hi;
+    } nums[] = {
+        {"min_angle_deg", &c->needle.min_angle_deg, 1, 85},
+        {"max_angle_deg", &c->needle.max_angle_deg, 2, 89},
+        {"needle_diameter_mm", &c->needle.needle_diameter_mm, 0.2, 5},
+        {"needle_diameter_mm", &c->ice.probe_diameter_mm, 0.2, 5},
+        {"nerve_radius_mm", &c->nerve_radius_mm, 0.3, 30},
+        {"ice_active_mm", &c->ice.active_mm, 1, 60},
+        {"ice_max_radius_mm", &c->ice.max_radius_mm, 1, 40},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        rc = cn_json_get_number(doc, KEY(nums[i].name), nums[i].lo, nums[i].hi, nums[i].dst, err,
+                                err_len);
+        if (rc != CN_OK && rc != CN_ENOENT)
+            return rc;
+    }
+    if (c->needle.max_angle_deg <= c->needle.min_angle_deg) {
+        cn_json_error(doc, KEY("max_angle_deg"), err, err_len,
+                      "must be larger than min_angle_deg (%g)", c->needle.min_angle_deg);
+        return CN_EINVAL;
+    }
+    rc = cn_json_get_bool(doc, KEY("nerve_auto"), &c->nerve_auto, err, err_len);
+    if (rc != CN_OK && rc != CN_ENOENT)
+        return rc;
+    double sd[2];
+    rc = cn_json_get_numbers(doc, KEY("nerve_seed_mm"), sd, 2, err, err_len);
+    if (rc == CN_OK) {
+        if (seed_mm) {
+            seed_mm[0] = sd[0];
+            seed_mm[1] = sd[1];
+        }
+        if (has_seed)
+            *has_seed = true;
+    } else if (rc != CN_ENOENT)
+        return rc;
+#undef KEY
+    return CN_OK;
+}
+
+cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
+{
+    if (max_w < 16 || max_h < 16 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE)
+        return NULL;
+    cn_segment *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (c)
+        s->c = *c;
+    else
+        cn_segment_config_default(&s->c);
+    s->max_w = max_w;
+    s->max_h = max_h;
+    s->nd = cn_needle_det_new(max_w, max_h, &s->c.needle);
+    s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
+    s->nerve = cn_nerve_seg_new(max_w, max_h);
+    if (!s->nd || !s->ice || !s->nerve) {
+        cn_segment_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void cn_segment_free(cn_segment *s)
+{
+    if (!s)
+        return;
+    cn_needle_det_free(s->nd);
+    cn_ice_det_free(s->ice);
+    cn_nerve_seg_free(s->nerve);
+    free(s);
+}
+
+void cn_segment_set_freezing(cn_segment *s, bool freezing)
+{
+    if (s)
+        s->freezing = freezing;
+}
+
+void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm)
+{
+    if (!s || !isfinite(seed_mm.x) || !isfinite(seed_mm.y))
+        return;
+    s->has_seed = true;
+    s->seed_fresh = true;
+    s->seed_mm = seed_mm;
+    s->track_mm = seed_mm;
+}
+
+void cn_segment_clear_nerve_seed(cn_segment *s)
+{
+    if (s)
+        s->has_seed = false;
+}
+
+void cn_segment_set_needle_prior(cn_segment *s, cn_pt2 tip_mm, cn_pt2 dir, bool valid)
+{
+    if (!s)
+        return;
+    double n = sqrt((double)dir.x * dir.x + (double)dir.y * dir.y);
+    s->prior_valid = valid && isfinite(tip_mm.x) && isfinite(tip_mm.y) && n > 0.5;
+    if (s->prior_valid) {
+        memset(&s->prior, 0, sizeof s->prior);
+        s->prior.found = true;
+        s->prior.tip_mm = tip_mm;
+        s->prior.dir = (cn_pt2){(float)(dir.x / n), (float)(dir.y / n)};
+    }
+}
+
+void cn_segment_reset(cn_segment *s)
+{
+    if (!s)
+        return;
+    s->track = false;
+    s->last_t_ns = 0;
+    s->missed = 0;
+    s->hidden = false;
+    s->seed_fresh = s->has_seed;
+    s->track_mm = s->seed_mm;
+    cn_ice_det_reset(s->ice);
+}
+
+/* The tracked cryoprobe in image mm from the frame's poses (PLUS names): tip at
+ * the CryoprobeToTracker origin, axis along its +Z. Returns false when a pose is
+ * missing or invalid, or the tip is more than 5 mm out of the image plane. */
+static bool prior_from_poses(const cn_frame *f, cn_needle_result *out)
+{
+    const cn_pose *c2t = cn_frame_get_pose(f, "CryoprobeToTracker");
+    const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
+    const cn_pose *i2p = cn_frame_get_pose(f, "ImageToProbe");
+    if (!c2t || !p2t || !i2p || !c2t->valid || !p2t->valid || !i2p->valid)
+        return false;
+    cn_mat4 t2p, p2i;
+    if (cn_mat4_invert(&p2t->m, &t2p) || cn_mat4_invert(&i2p->m, &p2i))
+        return false;
+    cn_mat4 c2p = cn_mat4_mul(&t2p, &c2t->m);
+    cn_mat4 c2i = cn_mat4_mul(&p2i, &c2p);
+    if (!cn_mat4_is_finite(&c2i))
+        return false;
+    cn_vec3 tip = cn_mat4_apply_point(&c2i, (cn_vec3){0, 0, 0});
+    cn_vec3 ax = cn_mat4_apply_dir(&c2i, (cn_vec3){0, 0, 1});
+    /* image pixels -> image mm (pixel centres at (i + 0.5) * spacing) */
+    double tx = (tip.x + 0.5) * f->spacing_mm[0], ty = (tip.y + 0.5) * f->spacing_mm[1];
+    double tz = tip.z * f->spacing_mm[0];
+    double dx = ax.x * f->spacing_mm[0], dy = ax.y * f->spacing_mm[1];
+    double n = sqrt(dx * dx + dy * dy);
+    if (fabs(tz) > 5 || !(n > 1e-9))
+        return false;
+    memset(out, 0, sizeof *out);
+    out->found = true;
+    out->tip_mm = (cn_pt2){(float)tx, (float)ty};
+    out->dir = (cn_pt2){(float)(dx / n), (float)(dy / n)};
+    return true;
+}
+
+static void clear_results(cn_frame *f)
+{
+    memset(&f->analysis.needle, 0, sizeof f->analysis.needle);
+    f->analysis.nerve.found = false;
+    f->analysis.nerve.n = 0;
+    f->analysis.nerve.confidence = 0;
+    f->analysis.ice.found = false;
+    f->analysis.ice.n = 0;
+    f->analysis.ice.confidence = 0;
+    f->analysis.ice.t_ns = f->t_acq_ns;
+}
+
+static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_needle_result *prior,
+                          bool ice_seen, double dt_s, cn_needle_result *out)
+{
+    /* kalman_q_mm is the tip's random walk per 50 ms frame: scale it to the time
+     * that really passed (frames may be skipped, latest-wins) */
+    const double q = s->c.needle.kalman_q_mm * sqrt(dt_s / 0.05), r = s->c.needle.kalman_r_mm;
+    memset(out, 0, sizeof *out);
+    if (det->found) {
+        bool shorter = false;
+        if (s->track && (s->freezing || ice_seen)) {
+            /* A freeze hides the tip in the shadow: a shaft that now ends short of
+             * the last reliable tip on the same line is hidden, not withdrawn. */
+            double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
+            double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
+            shorter = along < -1.0 && across < 1.5;
+        }
+        if (s->track && !shorter) {
+            double pp = s->pvar + q * q, k = pp / (pp + r * r);
+            s->kx += k * (det->tip_mm.x - s->kx);
+            s->ky += k * (det->tip_mm.y - s->ky);
+            s->pvar = (1 - k) * pp;
+        } else if (!s->track) {
+            s->kx = det->tip_mm.x;
+            s->ky = det->tip_mm.y;
+            s->pvar = r * r;
+            s->track = true;
+        }
+        s->dir = det->dir;
+        s->conf = det->confidence;
+        s->missed = 0;
+        s->hidden = shorter;
+    } else if (s->track) {
+        s->missed++;
+        s->pvar += q * q;
+        s->conf *= 0.95f;
+        s->hidden = s->freezing || ice_seen;
+        if (s->missed > NEEDLE_HOLD_FRAMES && !s->hidden)
+            s->track = false;
+    } else if (prior && (s->freezing || ice_seen)) {
+        /* never saw it, but the tracked probe says where it is: report that, flagged */
+        s->kx = prior->tip_mm.x;
+        s->ky = prior->tip_mm.y;
+        s->dir = prior->dir;
+        s->pvar = r * r;
+        s->conf = 0.3f;
+        s->track = true;
+        s->hidden = true;
+    }
+    if (s->track) {
+        out->found = true;
+        out->tip_mm = (cn_pt2){(float)s->kx, (float)s->ky};
+        out->dir = s->dir;
+        out->confidence = s->conf;
+        out->tip_hidden = s->hidden || ice_seen;
+    }
+}
+
+static void run_nerve(cn_segment *s, cn_frame *f)
+{
+    cn_contour *nc = &f->analysis.nerve;
+    const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
+    if (!s->has_seed && !s->c.nerve_auto)
+        return;
+    if (cn_nerve_seg_prepare(s->nerve, f->pixels, f->width, f->height) != CN_OK)
+        return;
+    cn_nerve_params p = s->c.nerve;
+    p.r0_px = s->c.nerve_radius_mm / (0.5 * (spx + spy));
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int n = 0;
+    float conf = 0;
+    int rc;
+    if (s->has_seed) {
+        double sx = s->track_mm.x / spx - 0.5, sy = s->track_mm.y / spy - 0.5;
+        rc = cn_nerve_seg_run(s->nerve, sx, sy, &p, pts, &n, &conf);
+    } else {
+        double sx, sy;
+        rc = cn_nerve_seg_auto(s->nerve, &p, pts, &n, &conf, &sx, &sy);
+    }
+    if (rc != CN_OK || n < 3)
+        return;
+    nc->n = n;
+    nc->confidence = conf;
+    nc->found = conf >= p.min_confidence;
+    double cx = 0, cy = 0;
+    for (int i = 0; i < n; i++) {
+        nc->pts_mm[i] = (cn_pt2){(float)((pts[i].x + 0.5) * spx), (float)((pts[i].y + 0.5) * spy)};
+        cx += nc->pts_mm[i].x;
+        cy += nc->pts_mm[i].y;
+    }
+    if (s->has_seed && nc->found) {
+        /* follow the nerve: the next frame starts from this outline's centre */
+        s->track_mm = (cn_pt2){(float)(cx / n), (float)(cy / n)};
+        s->seed_fresh = false;
+    }
+    if (!nc->found)
+        nc->n = 0;
+}
+
+int cn_segment_process(cn_segment *s, cn_frame *f)
+{
+    if (!s || !f)
+        return CN_EINVAL;
+    clear_results(f);
+    /* bad frames are "nothing found", never an error that stops the pipeline */
+    if (cn_image_check(f->pixels, f->width, f->height) || f->width > s->max_w ||
+        f->height > s->max_h || f->width < 16 || f->height < 16 || !(f->spacing_mm[0] > 0) ||
+        !(f->spacing_mm[1] > 0) || !isfinite(f->spacing_mm[0]) || !isfinite(f->spacing_mm[1]))
+        return CN_OK;
+    cn_img_stats st;
+    cn_img_stats_compute(f->pixels, f->width, f->height, &st);
+    if (st.mean < 2.0 || st.frac_saturated > 0.9 || st.stddev < 1.0)
+        return CN_OK; /* blank, saturated or uniform: nothing can be seen */
+    cn_needle_result prior, det;
+    bool have_prior = false;
+    if (s->prior_valid) {
+        prior = s->prior;
+        have_prior = true;
+    } else {
+        have_prior = prior_from_poses(f, &prior);
+    }
+    cn_needle_det_detect(s->nd, f->pixels, f->width, f->height, f->spacing_mm,
+                         have_prior ? &prior : NULL, &det);
+
+    /* ice first needs the probe: the last reliable tip (or the tracked pose) */
+    cn_needle_result probe = {0};
+    if (s->track) {
+        probe.found = true;
+        probe.tip_mm = (cn_pt2){(float)s->kx, (float)s->ky};
+        probe.dir = s->dir;
+    } else if (det.found) {
+        probe = det;
+    } else if (have_prior) {
+        probe = prior;
+    }
+    double r_ice = 0;
+    cn_ice_det_detect(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
+                      probe.found ? &probe : NULL, det.found ? &det : NULL, s->freezing,
+                      f->t_acq_ns, &f->analysis.ice, &r_ice);
+    double dt_s = 0.05;
+    if (s->last_t_ns != 0 && f->t_acq_ns > s->last_t_ns)
+        dt_s = fmin(5.0, (double)(f->t_acq_ns - s->last_t_ns) * 1e-9);
+    s->last_t_ns = f->t_acq_ns;
+    update_needle(s, &det, have_prior ? &prior : NULL, f->analysis.ice.found, dt_s,
+                  &f->analysis.needle);
+    run_nerve(s, f);
+    return CN_OK;
+}
+
+static int stage_process(void *self, cn_frame *f) { return cn_segment_process(self, f); }
+
+void cn_segment_stage(cn_segment *s, cn_stage *out)
+{
+    if (!out)
+        return;
+    out->name = "segment";
+    out->self = s;
+    out->process = stage_process;
+}

@@ -1,0 +1,218 @@
+/*
+ * segment.h - needle, nerve and ice-front detectors and trackers (the one public
+ * header of modules/segment).
+ *
+ * Three detectors run on every analysed frame inside the real-time budget and
+ * write into the frame's plain result structs (core.h: cn_needle_result,
+ * cn_contour, cn_ice_front; image millimetres = pixel * spacing_mm, x right,
+ * y down from the transducer face):
+ *
+ *  - needle: oriented ridge voting restricted to what the setup allows (entry
+ *    side, angle range, optional tracked-pose prior), tip found where the shaft
+ *    ends, smoothed by a constant-position Kalman filter; when ice hides the
+ *    tip the last reliable tip is kept and flagged.
+ *  - nerve: polar dynamic programming from a seed (operator point or the
+ *    tracked previous outline), or automatic from the best candidate of a
+ *    ring-contrast search.
+ *  - ice front: during a freeze only, the bright band with a dark shadow behind
+ *    it around the needle's active segment, accepted only when it fits an ice
+ *    ball confocal with the active segment, was not there before the freeze
+ *    (bone is) and does not shrink while the freeze runs.
+ *
+ * cn_segment bundles the three with their state and is also a pipeline stage.
+ */
+#ifndef CN_SEGMENT_H
+#define CN_SEGMENT_H
+
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ nerve (low level) */
+
+#define CN_NERVE_ANGLES 64 /* contour points produced by the polar DP */
+
+typedef struct {
+    double r0_px;        /* prior equivalent radius of the nerve, in input pixels */
+    double aspect;       /* prior width / height of the nerve ellipse */
+    double w_edge;       /* weight of the inside-bright/outside-dark step */
+    double w_ridge;      /* weight of a bright rim on the border */
+    double w_prior;      /* weight of the elliptical size prior */
+    double w_step;       /* penalty per radius step between neighbouring angles */
+    double w_region;     /* weight of (mean inside the border - mean just outside) */
+    double seed_search;  /* the seed may move by up to this fraction of r0 (0: fixed) */
+    double w_dist;       /* penalty on how far the seed moved, per (distance / r0)^2 */
+    double r_min_frac, r_max_frac; /* search range as fractions of r0 */
+    double min_confidence;         /* below this the nerve is "not found" */
+} cn_nerve_params;
+
+void cn_nerve_params_default(cn_nerve_params *p);
+
+/* Workspace for images up to max_w x max_h (allocated once). */
+typedef struct cn_nerve_seg cn_nerve_seg;
+cn_nerve_seg *cn_nerve_seg_new(int max_w, int max_h);
+void cn_nerve_seg_free(cn_nerve_seg *s);
+/* Smooths (and for wide frames halves) the image once per frame. */
+int cn_nerve_seg_prepare(cn_nerve_seg *s, const uint8_t *px, int w, int h);
+/* Outline around the seed (input pixels) of the prepared image: CN_NERVE_ANGLES
+ * points into pts_px, and a confidence in 0..1. CN_ERANGE when the seed lies
+ * outside the image. */
+int cn_nerve_seg_run(cn_nerve_seg *s, double seed_x, double seed_y, const cn_nerve_params *p,
+                     cn_pt2 *pts_px, int *n, float *confidence);
+/* Automatic mode: picks the seed itself (best ring-contrast candidate on a coarse
+ * grid, away from the image borders and the near field) and runs the DP. The
+ * chosen seed is returned in *seed_x, *seed_y (input pixels). */
+int cn_nerve_seg_auto(cn_nerve_seg *s, const cn_nerve_params *p, cn_pt2 *pts_px, int *n,
+                      float *confidence, double *seed_x, double *seed_y);
+
+/* Learned mode: a small multilayer perceptron classifies every pixel of a
+ * window around the seed (at 1/4 resolution) from multi-scale grey levels,
+ * texture, grey levels relative to the seed, position relative to the seed (in
+ * units of the size prior) and the brightest/darkest grey level met on the
+ * straight path from the seed; the seed's connected region, filled radially,
+ * is the outline. Trained offline on the real data (cn_nerve_mlp_train, run by
+ * `cryonav eval nerve --kfold K` per fold and by --write-weights for the built
+ * in weights). */
+#define CN_NERVE_MLP_IN 28
+#define CN_NERVE_MLP_HID 24
+typedef struct {
+    float mu[CN_NERVE_MLP_IN], inv_sd[CN_NERVE_MLP_IN];  /* feature standardisation */
+    float w1[CN_NERVE_MLP_HID][CN_NERVE_MLP_IN], b1[CN_NERVE_MLP_HID];
+    float w2[CN_NERVE_MLP_HID], b2;
+    float threshold;                                     /* on the output probability */
+    double r0_px;                                        /* size prior it was trained with */
+} cn_nerve_mlp;
+
+/* The weights shipped in the repository (nerve_weights.c). */
+const cn_nerve_mlp *cn_nerve_mlp_builtin(void);
+/* Outline around the seed with the learned classifier. p->r0_px sets the scale
+ * (window and position features). */
+int cn_nerve_seg_run_mlp(cn_nerve_seg *s, const cn_nerve_mlp *m, double seed_x, double seed_y,
+                         const cn_nerve_params *p, cn_pt2 *pts_px, int *n, float *confidence);
+
+/* Automatic learned mode: the ring-contrast seed of cn_nerve_seg_auto, then the
+ * perceptron from it. */
+int cn_nerve_seg_auto_mlp(cn_nerve_seg *s, const cn_nerve_mlp *m, const cn_nerve_params *p,
+                          cn_pt2 *pts_px, int *n, float *confidence);
+
+/* Training set: pixels of prepared images with their truth. */
+typedef struct cn_nerve_trainset cn_nerve_trainset;
+cn_nerve_trainset *cn_nerve_trainset_new(void);
+void cn_nerve_trainset_free(cn_nerve_trainset *t);
+/* Adds samples from the image last prepared in s; truth is the full-resolution
+ * 0/1 mask of that image. */
+int cn_nerve_trainset_add(cn_nerve_trainset *t, cn_nerve_seg *s, const uint8_t *truth, int w,
+                          int h, double seed_x, double seed_y, const cn_nerve_params *p);
+/* Standardises, then trains with Adam on cross-entropy (deterministic for a
+ * given seed). Single-threaded. */
+int cn_nerve_mlp_train(const cn_nerve_trainset *t, int epochs, uint64_t seed, cn_nerve_mlp *out);
+/* Writes the weights as a C source defining cn_nerve_mlp_builtin(). */
+int cn_nerve_mlp_write_c(const cn_nerve_mlp *m, const char *path, const char *comment);
+
+/* ------------------------------------------------------------------ needle (low level) */
+
+typedef enum { CN_ENTRY_AUTO = 0, CN_ENTRY_LEFT, CN_ENTRY_RIGHT } cn_entry_side;
+
+typedef struct {
+    cn_entry_side entry;
+    double min_angle_deg, max_angle_deg; /* angle of the shaft to the transducer face */
+    double prior_tol_mm, prior_tol_deg;  /* search window around a pose prior */
+    double min_confidence;               /* below this: not found */
+    double kalman_q_mm, kalman_r_mm;     /* process / measurement noise (tip, per frame) */
+    double needle_diameter_mm;           /* probe diameter: the axis is a radius behind the front wall */
+} cn_needle_params;
+
+void cn_needle_params_default(cn_needle_params *p);
+
+typedef struct cn_needle_det cn_needle_det;
+cn_needle_det *cn_needle_det_new(int max_w, int max_h, const cn_needle_params *p);
+void cn_needle_det_free(cn_needle_det *d);
+/* Detection in one image with pixel spacing (mm); prior may be NULL (no pose).
+ * Fills out (image mm) without temporal filtering; found=false when nothing
+ * passes. Returns CN_OK or CN_EINVAL for bad input. */
+int cn_needle_det_detect(cn_needle_det *d, const uint8_t *px, int w, int h,
+                         const double spacing_mm[2], const cn_needle_result *prior,
+                         cn_needle_result *out);
+
+/* ------------------------------------------------------------------ ice front (low level) */
+
+typedef struct {
+    double max_radius_mm;    /* largest ice thickness searched */
+    double active_mm;        /* active (freezing) length at the tip */
+    double band_mm;          /* rim band thickness */
+    double shadow_mm;        /* depth of the shadow checked below the rim */
+    double min_contrast;     /* band - shadow, in grey-level std units */
+    double min_inlier_frac;  /* fraction of columns that must fit the ice-ball model */
+    double max_shrink_mm;    /* tolerated shrink of the fitted radius during a freeze */
+    double probe_diameter_mm; /* the probe's own front wall is not ice */
+    double shaft_tol_mm;     /* visible shaft end vs the ball's near vertex */
+    double axial_tol_mm;     /* the ball may sit this far along the axis from the tracked tip */
+} cn_ice_params;
+
+void cn_ice_params_default(cn_ice_params *p);
+
+/* The ice-front detector keeps state: the rim-like structures seen before the
+ * freeze (so bone or a fascia is never taken for ice) and the radius reported
+ * so far in this freeze (ice only grows while a freeze runs). */
+typedef struct cn_ice_det cn_ice_det;
+cn_ice_det *cn_ice_det_new(int max_w, int max_h, const cn_ice_params *p);
+void cn_ice_det_free(cn_ice_det *d);
+void cn_ice_det_reset(cn_ice_det *d);
+/* One frame. needle: the probe's last reliable tip and direction (image mm);
+ * shaft: this frame's detection of the visible shaft (NULL when none): ice
+ * hides the shaft from where it enters the ball, so a ball is accepted only
+ * when the visible shaft ends at its border. freezing: whether a freeze runs.
+ * Fills out (found=false when no freeze runs, no needle is known, or nothing
+ * passes the checks); *radius_mm gets the fitted radial ice thickness. */
+int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
+                      const cn_needle_result *needle, const cn_needle_result *shaft,
+                      bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm);
+
+/* ------------------------------------------------------------------ the bundle + stage */
+
+typedef struct {
+    cn_needle_params needle;
+    cn_nerve_params nerve;       /* r0_px here is ignored: nerve_radius_mm is used */
+    double nerve_radius_mm;      /* prior equivalent nerve radius in mm */
+    cn_ice_params ice;
+    bool nerve_auto;             /* automatic nerve mode when no seed is set */
+} cn_segment_config;
+
+void cn_segment_config_default(cn_segment_config *c);
+/* Reads the object at path (e.g. "segment") over the defaults: keys
+ * entry ("auto"|"left"|"right"), min_angle_deg, max_angle_deg, nerve_radius_mm,
+ * nerve_auto, nerve_seed_mm ([x, y]), ice_active_mm, ice_max_radius_mm.
+ * CN_ENOENT-free: a missing section means defaults. */
+int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
+                                double seed_mm[2], bool *has_seed, char *err, size_t err_len);
+
+typedef struct cn_segment cn_segment;
+
+cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h);
+void cn_segment_free(cn_segment *s);
+/* Whether a freeze runs now (the app drives this from the procedure state or the
+ * simulator). While false no ice front is reported; the detector also records
+ * the rim-like structures it sees then (bone) so they are never taken for ice. */
+void cn_segment_set_freezing(cn_segment *s, bool freezing);
+/* The operator's target point (image mm): the nerve tracker starts from it. */
+void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm);
+void cn_segment_clear_nerve_seed(cn_segment *s);
+/* A needle pose prior in image mm (e.g. the tracked cryoprobe mapped into the
+ * image); valid=false drops it. */
+void cn_segment_set_needle_prior(cn_segment *s, cn_pt2 tip_mm, cn_pt2 dir, bool valid);
+/* Resets trackers (new session). */
+void cn_segment_reset(cn_segment *s);
+/* Runs the three detectors on f and fills f->analysis.needle / nerve / ice.
+ * Bad frames (empty, too big, all black, saturated) give found=false results
+ * and CN_OK; only programming errors return an error. */
+int cn_segment_process(cn_segment *s, cn_frame *f);
+/* The bundle as a pipeline stage ("segment"); s must outlive the pipeline. */
+void cn_segment_stage(cn_segment *s, cn_stage *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_SEGMENT_H */

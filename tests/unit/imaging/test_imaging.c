@@ -1,0 +1,231 @@
+/*
+ * test_imaging.c - the pixel-level operations against brute-force references,
+ * PNG round trips and the real nerve masks' palette indices, and bad input
+ * (missing, non-PNG, truncated files; bad sizes) giving errors, never crashes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "imaging/imaging.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void fill_random(uint8_t *p, size_t n, uint64_t seed)
+{
+    cn_rng r;
+    cn_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(cn_rng_next(&r) & 255);
+}
+
+static void test_box_mean_matches_naive(void **st)
+{
+    (void)st;
+    const int w = 37, h = 23;
+    uint8_t src[37 * 23], dst[37 * 23];
+    uint32_t tmp[37];
+    fill_random(src, sizeof src, 1);
+    for (int r = 0; r <= 4; r++) {
+        assert_int_equal(cn_img_box_mean(src, dst, w, h, r, tmp), CN_OK);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int s = 0;
+                for (int dy = -r; dy <= r; dy++)
+                    for (int dx = -r; dx <= r; dx++) {
+                        int xx = x + dx < 0 ? 0 : (x + dx >= w ? w - 1 : x + dx);
+                        int yy = y + dy < 0 ? 0 : (y + dy >= h ? h - 1 : y + dy);
+                        s += src[yy * w + xx];
+                    }
+                int area = (2 * r + 1) * (2 * r + 1);
+                assert_int_equal(dst[y * w + x], (s + area / 2) / area);
+            }
+    }
+    assert_int_equal(cn_img_box_mean(src, src, w, h, 1, tmp), CN_EINVAL); /* aliasing */
+    assert_int_equal(cn_img_box_mean(NULL, dst, w, h, 1, tmp), CN_EINVAL);
+    assert_int_equal(cn_img_box_mean(src, dst, 0, h, 1, tmp), CN_EINVAL);
+}
+
+static void test_integral_and_downsample(void **st)
+{
+    (void)st;
+    const int w = 19, h = 11;
+    uint8_t src[19 * 11], half[9 * 5];
+    uint32_t ii[20 * 12];
+    fill_random(src, sizeof src, 2);
+    assert_int_equal(cn_img_integral(src, w, h, ii), CN_OK);
+    uint32_t s = 0;
+    for (int y = 2; y < 7; y++)
+        for (int x = 3; x < 15; x++)
+            s += src[y * w + x];
+    assert_int_equal(cn_img_integral_sum(ii, w, h, 3, 2, 15, 7), s);
+    assert_int_equal(cn_img_integral_sum(ii, w, h, -5, -5, 100, 100),
+                     cn_img_integral_sum(ii, w, h, 0, 0, w, h));
+    assert_int_equal(cn_img_downsample2(src, w, h, half), CN_OK);
+    assert_int_equal(half[1 * 9 + 2], (src[2 * w + 4] + src[2 * w + 5] + src[3 * w + 4] + src[3 * w + 5] + 2) / 4);
+    assert_float_equal(cn_img_sample(src, w, h, 3.0f, 2.0f), src[2 * w + 3], 1e-4);
+    assert_float_equal(cn_img_sample(src, w, h, 3.5f, 2.0f), 0.5f * (src[2 * w + 3] + src[2 * w + 4]), 1e-3);
+    /* out of range and NaN coordinates are clamped, never read outside */
+    float v = cn_img_sample(src, w, h, NAN, 1e9f);
+    assert_true(v >= 0 && v <= 255);
+}
+
+static void test_distance_transform_exact(void **st)
+{
+    (void)st;
+    const int w = 31, h = 17;
+    uint8_t m[31 * 17] = {0};
+    float d[31 * 17];
+    cn_rng r;
+    cn_rng_seed(&r, 3);
+    for (int k = 0; k < 6; k++)
+        m[(cn_rng_next(&r) % h) * w + cn_rng_next(&r) % w] = 1;
+    assert_int_equal(cn_img_distance_sq(m, w, h, d), CN_OK);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float best = INFINITY;
+            for (int i = 0; i < w * h; i++)
+                if (m[i]) {
+                    float dx = (float)(x - i % w), dy = (float)(y - i / w);
+                    if (dx * dx + dy * dy < best)
+                        best = dx * dx + dy * dy;
+                }
+            assert_float_equal(d[y * w + x], best, 1e-3);
+        }
+    memset(m, 0, sizeof m);
+    assert_int_equal(cn_img_distance_sq(m, w, h, d), CN_OK);
+    assert_true(isinf(d[0]));
+}
+
+static void test_polygon_dice_hd95(void **st)
+{
+    (void)st;
+    const int w = 64, h = 64;
+    uint8_t a[64 * 64] = {0}, b[64 * 64] = {0};
+    /* square [10, 30) x [10, 30) as a polygon around pixel centres */
+    cn_pt2 sq[4] = {{9.5f, 9.5f}, {29.5f, 9.5f}, {29.5f, 29.5f}, {9.5f, 29.5f}};
+    assert_int_equal(cn_img_fill_polygon(a, w, h, sq, 4, 1), CN_OK);
+    long area;
+    double cx, cy;
+    assert_int_equal(cn_mask_centroid(a, w, h, &cx, &cy, &area), CN_OK);
+    assert_int_equal(area, 400);
+    assert_float_equal(cx, 19.5, 1e-9);
+    /* the same square shifted by 4 px to the right */
+    cn_pt2 sq2[4] = {{13.5f, 9.5f}, {33.5f, 9.5f}, {33.5f, 29.5f}, {13.5f, 29.5f}};
+    cn_img_fill_polygon(b, w, h, sq2, 4, 1);
+    assert_float_equal(cn_mask_dice(a, b, w, h), 2.0 * 320 / 800, 1e-9);
+    assert_float_equal(cn_mask_dice(a, a, w, h), 1.0, 1e-12);
+    double hd = cn_mask_hd95(a, b, w, h);
+    assert_true(hd >= 3.9 && hd <= 4.01);
+    assert_float_equal(cn_mask_hd95(a, a, w, h), 0.0, 1e-9);
+    uint8_t z[64 * 64] = {0};
+    assert_true(isnan(cn_mask_hd95(a, z, w, h)));
+    assert_int_equal(cn_mask_centroid(z, w, h, &cx, &cy, &area), CN_ENOENT);
+    cn_pt2 bad[3] = {{0, 0}, {NAN, 1}, {5, 5}};
+    assert_int_equal(cn_img_fill_polygon(a, w, h, bad, 3, 1), CN_EINVAL);
+    assert_int_equal(cn_img_fill_polygon(a, w, h, sq, 2, 1), CN_EINVAL);
+}
+
+static void test_png_roundtrip_and_errors(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_test_imaging_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/a.png", dir);
+    uint8_t px[13 * 7];
+    fill_random(px, sizeof px, 4);
+    assert_int_equal(cn_png_write_gray(path, px, 13, 7, err, sizeof err), CN_OK);
+    cn_image *im = NULL;
+    assert_int_equal(cn_png_read_gray(path, &im, err, sizeof err), CN_OK);
+    assert_int_equal(im->w, 13);
+    assert_int_equal(im->h, 7);
+    assert_memory_equal(im->px, px, sizeof px);
+    cn_image_free(im);
+    assert_int_equal(cn_png_read_index(path, &im, err, sizeof err), CN_OK);
+    assert_memory_equal(im->px, px, sizeof px);
+    cn_image_free(im);
+    /* missing file, not a PNG, truncated PNG: errors naming the file */
+    char miss[300];
+    snprintf(miss, sizeof miss, "%s/missing.png", dir);
+    assert_int_equal(cn_png_read_gray(miss, &im, err, sizeof err), CN_ENOENT);
+    assert_non_null(strstr(err, "missing.png"));
+    char txt[300];
+    snprintf(txt, sizeof txt, "%s/t.png", dir);
+    FILE *f = fopen(txt, "w");
+    fputs("hello, not an image", f);
+    fclose(f);
+    assert_int_equal(cn_png_read_gray(txt, &im, err, sizeof err), CN_EPARSE);
+    assert_null(im);
+    /* truncate the good PNG to half */
+    FILE *g = fopen(path, "rb");
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, g);
+    fclose(g);
+    char tr[300];
+    snprintf(tr, sizeof tr, "%s/trunc.png", dir);
+    g = fopen(tr, "wb");
+    fwrite(buf, 1, n / 2, g);
+    fclose(g);
+    assert_int_equal(cn_png_read_gray(tr, &im, err, sizeof err), CN_EPARSE);
+    assert_null(im);
+    assert_int_equal(cn_png_write_gray(path, NULL, 13, 7, err, sizeof err), CN_EINVAL);
+    unlink(path), unlink(txt), unlink(tr);
+    rmdir(dir);
+}
+
+static void test_real_mask_palette_indices(void **st)
+{
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/nerve-us/masks/0001.png", CN_SHARED_DATA_DIR);
+    cn_image *m = NULL;
+    assert_int_equal(cn_png_read_index(path, &m, err, sizeof err), CN_OK);
+    long hist[256] = {0};
+    for (int i = 0; i < m->w * m->h; i++)
+        hist[m->px[i]]++;
+    assert_true(hist[1] > 1000);  /* nerve */
+    assert_true(hist[2] > 1000);  /* vessel */
+    assert_int_equal(hist[0] + hist[1] + hist[2], (long)m->w * m->h);
+    cn_image_free(m);
+    /* the RGB image is read as grey, and refused as a label mask */
+    snprintf(path, sizeof path, "%s/nerve-us/images/0040.png", CN_SHARED_DATA_DIR); /* an RGB one */
+    cn_image *g = NULL;
+    assert_int_equal(cn_png_read_gray(path, &g, err, sizeof err), CN_OK);
+    cn_img_stats s;
+    assert_int_equal(cn_img_stats_compute(g->px, g->w, g->h, &s), CN_OK);
+    assert_true(s.mean > 5 && s.mean < 200);
+    cn_image_free(g);
+    g = NULL;
+    assert_int_equal(cn_png_read_index(path, &g, err, sizeof err), CN_EUNSUPPORTED);
+    assert_null(g);
+}
+
+static void test_image_bounds(void **st)
+{
+    (void)st;
+    assert_null(cn_image_new(0, 5));
+    assert_null(cn_image_new(5, CN_IMAGE_MAX_SIDE + 1));
+    cn_image *im = cn_image_new(3, 3);
+    assert_non_null(im);
+    cn_image_free(im);
+    cn_image_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_box_mean_matches_naive),
+        cmocka_unit_test(test_integral_and_downsample),
+        cmocka_unit_test(test_distance_transform_exact),
+        cmocka_unit_test(test_polygon_dice_hd95),
+        cmocka_unit_test(test_png_roundtrip_and_errors),
+        cmocka_unit_test(test_real_mask_palette_indices),
+        cmocka_unit_test(test_image_bounds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

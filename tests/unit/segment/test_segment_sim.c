@@ -1,0 +1,204 @@
+/*
+ * test_segment_sim.c - each detector, and the whole stage, on simulator frames
+ * with ground truth. Thresholds are the documented figures (docs/validation.md,
+ * "Image analysis") plus a stated margin, so a regression fails the test:
+ *   needle tip  mean <= 1.0 mm  (documented 0.6 mm), angle mean <= 1.5 deg (0.4)
+ *   ice edge    mean <= 0.10 mm (documented 0.015 mm), found in >= 3 of 4 frames
+ *   nerve Dice  >= 0.85 seeded  (documented 0.98)
+ *   no ice without a freeze, and none with a wrong freeze flag in the approach.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "imaging/imaging.h"
+#include "sim_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    cn_sim_config c;
+    cn_sim *sim;
+    cn_frame_pool *pool;
+    cn_frame *f;
+} fixture;
+
+static void fx_open(fixture *x, double angle, uint64_t seed)
+{
+    cn_sim_config_defaults(&x->c);
+    x->c.needle_angle_deg = angle;
+    x->c.seed = seed;
+    x->sim = cn_sim_new(&x->c);
+    assert_non_null(x->sim);
+    x->pool = cn_frame_pool_new(1, x->c.width_px, x->c.height_px);
+    x->f = cn_frame_pool_acquire(x->pool);
+    assert_non_null(x->f);
+}
+
+static void fx_close(fixture *x)
+{
+    cn_frame_unref(x->f);
+    assert_int_equal(cn_frame_pool_free(x->pool), CN_OK);
+    cn_sim_free(x->sim);
+}
+
+static void render(fixture *x, double t)
+{
+    assert_int_equal(cn_sim_render(x->sim, t, x->f), CN_OK);
+    x->f->t_acq_ns = (int64_t)(t * 1e9);
+}
+
+static void test_needle_detector_alone(void **st)
+{
+    (void)st;
+    const double angles[3] = {20, 30, 40};
+    double sum_tip = 0, sum_ang = 0;
+    int n = 0;
+    for (int a = 0; a < 3; a++) {
+        fixture x;
+        fx_open(&x, angles[a], 11 + (uint64_t)a);
+        cn_needle_det *d = cn_needle_det_new(x.c.width_px, x.c.height_px, NULL);
+        for (int k = 0; k < 3; k++) {
+            double t = x.c.idle_s + x.c.approach_s * (0.6 + 0.15 * k);
+            render(&x, t);
+            cn_needle_result r;
+            assert_int_equal(cn_needle_det_detect(d, x.f->pixels, x.f->width, x.f->height,
+                                                  x.f->spacing_mm, NULL, &r), CN_OK);
+            assert_true(r.found);
+            assert_true(r.confidence >= 0 && r.confidence <= 1);
+            sum_tip += tip_error_mm(&r, &x.f->truth);
+            sum_ang += angle_error_deg(&r, &x.f->truth);
+            n++;
+        }
+        cn_needle_det_free(d);
+        fx_close(&x);
+    }
+    print_message("needle alone: mean tip %.2f mm angle %.2f deg over %d frames\n", sum_tip / n,
+                  sum_ang / n, n);
+    assert_true(sum_tip / n <= 1.0);
+    assert_true(sum_ang / n <= 1.5);
+}
+
+static void test_stage_session(void **st)
+{
+    (void)st;
+    fixture x;
+    fx_open(&x, 30, 5);
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.ice.active_mm = x.c.needle_active_mm;
+    cn_segment *seg = cn_segment_new(&sc, x.c.width_px, x.c.height_px);
+    assert_non_null(seg);
+    cn_stage stage;
+    cn_segment_stage(seg, &stage);
+    assert_string_equal(stage.name, "segment");
+    /* approach: the operator marks the nerve once, then the tracker follows */
+    double t0 = x.c.idle_s + 0.5 * x.c.approach_s, t1 = x.c.idle_s + x.c.approach_s;
+    double sum_tip = 0, sum_ang = 0;
+    int n = 0;
+    bool seeded = false;
+    uint8_t *mask = malloc((size_t)x.c.width_px * x.c.height_px);
+    uint8_t *poly = malloc((size_t)x.c.width_px * x.c.height_px);
+    for (double t = t0; t < t1; t += 0.5) {
+        render(&x, t);
+        if (!seeded) {
+            cn_segment_set_nerve_seed(seg, x.f->truth.nerve_center_mm);
+            seeded = true;
+        }
+        cn_segment_set_freezing(seg, false);
+        assert_int_equal(stage.process(stage.self, x.f), CN_OK);
+        const cn_analysis *A = &x.f->analysis;
+        assert_false(A->ice.found); /* no freeze: no ice */
+        assert_true(A->needle.found);
+        assert_false(A->needle.tip_hidden);
+        sum_tip += tip_error_mm(&A->needle, &x.f->truth);
+        sum_ang += angle_error_deg(&A->needle, &x.f->truth);
+        n++;
+    }
+    print_message("stage approach: mean tip %.2f mm angle %.2f deg\n", sum_tip / n, sum_ang / n);
+    assert_true(sum_tip / n <= 1.0);
+    assert_true(sum_ang / n <= 1.5);
+    /* nerve outline against the true ellipse */
+    const cn_contour *nc = &x.f->analysis.nerve;
+    assert_true(nc->found);
+    cn_pt2 px[CN_CONTOUR_MAX];
+    for (int i = 0; i < nc->n; i++)
+        px[i] = (cn_pt2){(float)(nc->pts_mm[i].x / x.f->spacing_mm[0] - 0.5),
+                         (float)(nc->pts_mm[i].y / x.f->spacing_mm[1] - 0.5)};
+    memset(mask, 0, (size_t)x.c.width_px * x.c.height_px);
+    memset(poly, 0, (size_t)x.c.width_px * x.c.height_px);
+    cn_sim_nerve_mask(&x.f->truth, x.f->spacing_mm, mask, x.f->width, x.f->height);
+    cn_img_fill_polygon(poly, x.f->width, x.f->height, px, nc->n, 1);
+    double dice = cn_mask_dice(poly, mask, x.f->width, x.f->height);
+    print_message("nerve seeded dice %.3f\n", dice);
+    assert_true(dice >= 0.85);
+    /* the freeze: ice front near the truth, needle tip kept while hidden */
+    const double dts[4] = {3, 10, 30, 60};
+    int found = 0;
+    double sum_e = 0;
+    for (int k = 0; k < 4; k++) {
+        double t = t1 + dts[k];
+        /* frames in between so the tracker sees the freeze start as it happens */
+        render(&x, t);
+        assert_int_equal(x.f->truth.phase, CN_PHASE_FREEZE);
+        cn_segment_set_freezing(seg, true);
+        assert_int_equal(cn_segment_process(seg, x.f), CN_OK);
+        const cn_analysis *A = &x.f->analysis;
+        double e = ice_edge_error_mm(&A->ice, &x.f->truth);
+        if (isfinite(e)) {
+            found++;
+            sum_e += e;
+            assert_int_equal(A->ice.t_ns, x.f->t_acq_ns);
+            assert_true(A->ice.n >= 8 && A->ice.n <= CN_ICE_PTS_MAX);
+        }
+        assert_true(A->needle.found);
+        assert_true(tip_error_mm(&A->needle, &x.f->truth) <= 1.5);
+        if (A->ice.found)
+            assert_true(A->needle.tip_hidden);
+    }
+    print_message("ice: found %d/4, mean edge error %.3f mm\n", found, found ? sum_e / found : NAN);
+    assert_true(found >= 3);
+    assert_true(sum_e / found <= 0.10);
+    /* the freeze flag drops (thaw): no ice front reported */
+    render(&x, t1 + x.c.cycles[0].freeze_s + 1);
+    cn_segment_set_freezing(seg, false);
+    cn_segment_process(seg, x.f);
+    assert_true(x.f->truth.ice_present);
+    assert_false(x.f->analysis.ice.found);
+    free(mask);
+    free(poly);
+    cn_segment_free(seg);
+    fx_close(&x);
+}
+
+static void test_lying_freeze_flag(void **st)
+{
+    (void)st;
+    /* the flag says "freezing" through the whole approach: no ice may appear */
+    const double angles[2] = {20, 40};
+    for (int a = 0; a < 2; a++) {
+        fixture x;
+        fx_open(&x, angles[a], 21 + (uint64_t)a);
+        cn_segment *seg = cn_segment_new(NULL, x.c.width_px, x.c.height_px);
+        cn_segment_set_freezing(seg, true);
+        for (double t = x.c.idle_s + 2; t < x.c.idle_s + x.c.approach_s; t += 2.0) {
+            render(&x, t);
+            cn_segment_process(seg, x.f);
+            assert_false(x.f->analysis.ice.found);
+        }
+        cn_segment_free(seg);
+        fx_close(&x);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_needle_detector_alone),
+        cmocka_unit_test(test_stage_session),
+        cmocka_unit_test(test_lying_freeze_flag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
