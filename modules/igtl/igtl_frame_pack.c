@@ -1,0 +1,240 @@
+/*
+ * igtl_frame_pack.c - one analysed frame -> the OpenIGTLink messages a viewer needs.
+ *
+ * The idea: the proctor's Slicer scene is expressed in one frame, Reference
+ * (configurable), as PlusServer does. Per frame we send
+ *   IMAGE  <image_name>_<Ref>  the B-mode placed by ImageToRef (centre origin),
+ *   TRANSFORM <A>To<Ref>       for every tracked tool A (AToTracker composed
+ *                              with the inverse of RefToTracker),
+ *   TRANSFORM of other poses as they are (ImageToProbe, the calibration),
+ *   POLYDATA  one polyline per isotherm and the nerve outline, placed in 3-D
+ *              in Ref through the image plane (until the thermal module's probe-
+ *              frame meshes exist, this is what the frame carries),
+ *   STRING CryoNavLatency     periodically.
+ * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
+ * the scene is in Tracker; no ProbeToTracker -> the image is sent flat in its
+ * own frame (Image_Image, PLUS's name for an untracked image). In a v2 header
+ * transforms carry TransformStatus OK/INVALID metadata; v1 has no way to say
+ * INVALID, so invalid poses are simply not sent there.
+ */
+#include "igtl_priv.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const cn_pose *pose_ok(const cn_frame *f, const char *name)
+{
+    const cn_pose *p = cn_frame_get_pose(f, name);
+    return (p && p->valid && cn_mat4_is_finite(&p->m)) ? p : NULL;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a > b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int put_xform(cn_igtl_server *s, cn_igtl_buf *b, int version, const char *name,
+                     const cn_mat4 *m, bool valid, uint64_t ts)
+{
+    if (!valid && version == 1)
+        return CN_OK;
+    cn_igtl_msg msg;
+    int r = cn_igtl_msg_begin(b, &msg, version, "TRANSFORM", name, ts, ++s->msg_id);
+    cn_mat4 id = cn_mat4_identity();
+    if (r == CN_OK)
+        r = cn_igtl_put_transform(b, valid ? m : &id);
+    cn_igtl_meta meta = {"TransformStatus", valid ? "OK" : "INVALID"};
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(b, &msg, &meta, 1);
+    return r;
+}
+
+/* Image-mm polyline (x right, y down; pixel centre i at x = i * sx as in the
+ * viewer) -> 3-D points in Ref through the image pose. */
+static int put_curve(cn_igtl_server *s, cn_igtl_buf *b, int version, const char *name,
+                     const cn_pt2 *pts, int n, bool closed, const cn_mat4 *img2ref,
+                     double sx, double sy, uint64_t ts)
+{
+    if (n < 2)
+        return CN_OK;
+    if (n > CN_CONTOUR_MAX)
+        n = CN_CONTOUR_MAX;
+    float xyz[CN_CONTOUR_MAX][3];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(pts[i].x) || !isfinite(pts[i].y))
+            continue;
+        cn_vec3 p = cn_mat4_apply_point(img2ref, (cn_vec3){pts[i].x / sx, pts[i].y / sy, 0});
+        xyz[k][0] = (float)p.x;
+        xyz[k][1] = (float)p.y;
+        xyz[k][2] = (float)p.z;
+        k++;
+    }
+    if (k < 2)
+        return CN_OK;
+    cn_igtl_polyline line = {0, k, closed};
+    cn_igtl_msg msg;
+    int r = cn_igtl_msg_begin(b, &msg, version, "POLYDATA", name, ts, ++s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_polylines(b, (const float(*)[3])xyz, k, &line, 1);
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(b, &msg, NULL, 0);
+    return r;
+}
+
+static void iso_name(char *out, size_t len, float temp_c)
+{
+    int t = (int)lrintf(temp_c);
+    if (t < 0)
+        snprintf(out, len, "IsothermMinus%dC", -t);
+    else
+        snprintf(out, len, "Isotherm%dC", t);
+}
+
+int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b)
+{
+    if (!f->pixels || f->width <= 0 || f->height <= 0)
+        return CN_EINVAL;
+    uint64_t ts = cn_igtl_ts_from_wall_ns(f->wall_ns > 0 ? f->wall_ns : cn_clock_wall_ns());
+    double sx = f->spacing_mm[0] > 0 && isfinite(f->spacing_mm[0]) ? f->spacing_mm[0] : 1.0;
+    double sy = f->spacing_mm[1] > 0 && isfinite(f->spacing_mm[1]) ? f->spacing_mm[1] : 1.0;
+
+    /* Scene frame and Tracker -> Ref. */
+    const char *ref = s->o.reference_frame;
+    char ref2trk_name[CN_XFORM_NAME_MAX];
+    snprintf(ref2trk_name, sizeof ref2trk_name, "%sToTracker", ref);
+    const cn_pose *ref2trk = pose_ok(f, ref2trk_name);
+    cn_mat4 trk2ref = cn_mat4_identity();
+    if (strcmp(ref, "Tracker") != 0) {
+        if (!ref2trk || cn_mat4_invert(&ref2trk->m, &trk2ref) != CN_OK) {
+            ref = "Tracker";
+            trk2ref = cn_mat4_identity();
+        }
+    }
+    cn_strlcpy(s->scene_ref, ref, sizeof s->scene_ref);
+
+    /* Image pose. */
+    const cn_pose *img2probe = pose_ok(f, "ImageToProbe");
+    const cn_pose *probe2trk = pose_ok(f, "ProbeToTracker");
+    cn_mat4 by_spacing = cn_mat4_scale(sx, sy, 1.0);
+    cn_mat4 img2ref = by_spacing;
+    const char *img_frame = "Image";
+    if (probe2trk) {
+        cn_mat4 i2p = img2probe ? img2probe->m : by_spacing;
+        cn_mat4 i2t = cn_mat4_mul(&probe2trk->m, &i2p);
+        img2ref = cn_mat4_mul(&trk2ref, &i2t);
+        img_frame = ref;
+    }
+
+    int r = CN_OK;
+    if (s->o.send_image) {
+        char name[CN_XFORM_NAME_MAX];
+        snprintf(name, sizeof name, "%s_%s", s->o.image_name, img_frame);
+        cn_igtl_msg msg;
+        r = cn_igtl_msg_begin(b, &msg, version, "IMAGE", name, ts, ++s->msg_id);
+        if (r == CN_OK)
+            r = cn_igtl_put_image_u8(b, f->width, f->height, f->pixels, &img2ref);
+        if (r == CN_OK)
+            r = cn_igtl_msg_end(b, &msg, NULL, 0);
+        if (r != CN_OK)
+            return r;
+    }
+
+    /* Transforms. */
+    for (int i = 0; i < f->n_poses && r == CN_OK; i++) {
+        const cn_pose *p = &f->poses[i];
+        bool valid = p->valid && cn_mat4_is_finite(&p->m);
+        if (strcmp(p->name, ref2trk_name) == 0)
+            continue;   /* the scene frame itself */
+        if (ends_with(p->name, "ToTracker")) {
+            char name[CN_XFORM_NAME_MAX];
+            size_t n = strlen(p->name) - strlen("ToTracker");
+            snprintf(name, sizeof name, "%.*sTo%s", (int)n, p->name, ref);
+            cn_mat4 m = valid ? cn_mat4_mul(&trk2ref, &p->m) : cn_mat4_identity();
+            r = put_xform(s, b, version, name, &m, valid, ts);
+        } else {
+            r = put_xform(s, b, version, p->name, &p->m, valid, ts);
+        }
+    }
+
+    /* Isotherms and the nerve outline. */
+    if (r == CN_OK && s->o.send_polydata && f->analysed) {
+        const cn_analysis *a = &f->analysis;
+        int n_iso = a->n_iso < 0 ? 0 : (a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso);
+        for (int i = 0; i < n_iso && r == CN_OK; i++) {
+            char name[32];
+            iso_name(name, sizeof name, a->iso[i].temp_c);
+            int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
+            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &img2ref, sx, sy, ts);
+        }
+        if (r == CN_OK && a->nerve.found)
+            r = put_curve(s, b, version, "NerveContour", a->nerve.pts_mm,
+                          a->nerve.n < 0 ? 0 : a->nerve.n, true, &img2ref, sx, sy, ts);
+    }
+
+    /* Periodic latency figure (rides with a frame: a slow client loses it with
+     * the frame instead of accumulating reports). */
+    if (r == CN_OK && s->report_latency && cn_stats_count(s->lat_ms) > 0) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "acq_to_sent_ms_p50=%.2f acq_to_sent_ms_p99=%.2f pack_ms_p50=%.2f clients=%d",
+                 cn_stats_percentile(s->lat_ms, 50), cn_stats_percentile(s->lat_ms, 99),
+                 cn_stats_percentile(s->pack_ms, 50), s->n_clients);
+        cn_igtl_msg msg;
+        r = cn_igtl_msg_begin(b, &msg, version, "STRING", "CryoNavLatency", ts, ++s->msg_id);
+        if (r == CN_OK)
+            r = cn_igtl_put_string(b, text);
+        if (r == CN_OK)
+            r = cn_igtl_msg_end(b, &msg, NULL, 0);
+    }
+    return r;
+}
+
+int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256], int max)
+{
+    int n = 0;
+    if (!f->analysed)
+        return 0;
+    const cn_guidance_state *g = &f->analysis.guidance;
+    if (s->have_prev) {
+        const cn_guidance_state *p = &s->prev;
+        if (g->phase != p->phase && n < max) {
+            if (g->phase == CN_PHASE_FREEZE)
+                snprintf(out[n++], 256, "FreezeStarted cycle=%d", g->cycle);
+            else if (p->phase == CN_PHASE_FREEZE)
+                snprintf(out[n++], 256, "FreezeStopped cycle=%d phase=%s", p->cycle,
+                         cn_phase_name(g->phase));
+            else
+                snprintf(out[n++], 256, "Phase %s cycle=%d", cn_phase_name(g->phase), g->cycle);
+        }
+        if (g->cycle != p->cycle && n < max)
+            snprintf(out[n++], 256, "Cycle %d", g->cycle);
+        if (g->alarms != p->alarms && n < max)
+            snprintf(out[n++], 256, "Alarms 0x%08x", (unsigned)g->alarms);
+    }
+    s->prev = *g;
+    s->have_prev = true;
+    return n;
+}
+
+cn_igtl_packet *cn__igtl_string_packet(cn_igtl_server *s, int version, const char *device,
+                                       const char *text)
+{
+    cn_igtl_packet *p = cn__igtl_packet_get(s);
+    if (!p)
+        return NULL;
+    cn_igtl_msg msg;
+    int r = cn_igtl_msg_begin(&p->buf, &msg, version, "STRING", device,
+                              cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), ++s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_string(&p->buf, text);
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
+    if (r != CN_OK) {
+        cn__igtl_packet_unref(s, p);
+        return NULL;
+    }
+    return p;
+}

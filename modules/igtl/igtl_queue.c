@@ -1,0 +1,329 @@
+/*
+ * igtl_queue.c - what goes to which client: shared packets, per-client rings
+ * with drop-oldest for frames, and the distribution of frames, events and
+ * isotherm surfaces (all on the server thread).
+ *
+ * The idea: a frame is packed once per header version into a refcounted packet
+ * and every client's ring gets a reference, so 16 viewers cost one packing, not
+ * sixteen. A ring holds at most queue_frames frames: the oldest one not partly
+ * written is dropped (and counted) for a client that does not keep up. Replies
+ * and events are never dropped but are bounded; surfaces replace a queued older
+ * version. The socket side lives in igtl_server.c.
+ */
+#include "igtl_priv.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "igtl"
+
+/* ------------------------------------------------------------------ packets */
+
+cn_igtl_packet *cn__igtl_packet_get(cn_igtl_server *s)
+{
+    cn_igtl_packet *p = s->free_list;
+    if (p) {
+        s->free_list = p->next_free;
+        s->n_free--;
+    } else {
+        p = calloc(1, sizeof *p);
+        if (!p)
+            return NULL;
+        cn_igtl_buf_init(&p->buf);
+    }
+    p->next_free = NULL;
+    p->refs = 1;
+    p->droppable = false;
+    p->is_frame = false;
+    p->is_surface = false;
+    p->seq = 0;
+    p->t_handoff_ns = cn_clock_mono_ns();
+    p->buf.len = 0;
+    return p;
+}
+
+void cn__igtl_packet_unref(cn_igtl_server *s, cn_igtl_packet *p)
+{
+    if (!p || --p->refs > 0)
+        return;
+    /* Keep a few buffers (with their capacity) for reuse: the steady state
+     * allocates nothing; beyond that, memory goes back to the system. */
+    if (s->n_free < 8) {
+        p->next_free = s->free_list;
+        s->free_list = p;
+        s->n_free++;
+    } else {
+        cn_igtl_buf_free(&p->buf);
+        free(p);
+    }
+}
+
+static void q_remove(cn_igtl_client *c, int i)
+{
+    for (int k = i; k < c->q_n - 1; k++)
+        c->q[(c->q_head + k) % c->q_cap] = c->q[(c->q_head + k + 1) % c->q_cap];
+    c->q_n--;
+}
+
+void cn__igtl_kill(cn_igtl_server *s, cn_igtl_client *c, const char *why)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    cn_strlcpy(c->why, why, sizeof c->why);
+    if (strncmp(why, "protocol", 8) == 0) {
+        pthread_mutex_lock(&s->mu);
+        s->st.dropped_protocol++;
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+void cn__igtl_enqueue(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p)
+{
+    if (c->dead)
+        return;
+    if (p->droppable) {
+        /* Drop the oldest frame(s) not already partly written. */
+        for (;;) {
+            int frames = 0, oldest = -1;
+            for (int i = 0; i < c->q_n; i++) {
+                if (i == 0 && c->off > 0)
+                    continue;
+                if (cn__igtl_q_at(c, i)->droppable) {
+                    if (oldest < 0)
+                        oldest = i;
+                    frames++;
+                }
+            }
+            if (frames < s->o.queue_frames || oldest < 0)
+                break;
+            cn_igtl_packet *old = cn__igtl_q_at(c, oldest);
+            q_remove(c, oldest);
+            c->st.frames_dropped++;
+            cn__igtl_packet_unref(s, old);
+        }
+    }
+    if (p->is_surface) {   /* keep only the newest surfaces not yet being written */
+        for (int i = c->q_n - 1; i >= 0; i--) {
+            cn_igtl_packet *old = cn__igtl_q_at(c, i);
+            if (old->is_surface && !(i == 0 && c->off > 0)) {
+                q_remove(c, i);
+                cn__igtl_packet_unref(s, old);
+            }
+        }
+    }
+    if (c->q_n == c->q_cap) {
+        cn__igtl_kill(s, c, "reply queue overflow: the client sends requests but does not read");
+        return;
+    }
+    c->q[(c->q_head + c->q_n) % c->q_cap] = p;
+    c->q_n++;
+    p->refs++;
+}
+
+bool cn__igtl_is_proctor_name(const cn_igtl_server *s, const char *name)
+{
+    for (int i = 0; i < s->o.n_proctor_names; i++)
+        if (strcmp(s->o.proctor_names[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ frames */
+
+void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
+{
+    bool need[3] = {false, false, false};
+    for (int i = 0; i < s->n_clients; i++)
+        need[s->clients[i]->st.header_version == 2 ? 2 : 1] = true;
+
+    char ev[4][256];
+    int n_ev = cn__igtl_frame_events(s, f, ev, 4);
+
+    if (need[1] || need[2]) {
+        int64_t t0 = cn_clock_mono_ns();
+        s->report_latency = s->o.latency_period_s > 0 &&
+                            t0 - s->last_latency_report_ns >= (int64_t)(s->o.latency_period_s * 1e9);
+        if (s->report_latency)
+            s->last_latency_report_ns = t0;
+        for (int v = 1; v <= 2; v++) {
+            if (!need[v])
+                continue;
+            cn_igtl_packet *p = cn__igtl_packet_get(s);
+            if (!p)
+                break;
+            p->droppable = p->is_frame = true;
+            p->seq = f->seq;
+            p->t_handoff_ns = t_handoff;
+            if (cn__igtl_pack_frame(s, f, v, &p->buf) != CN_OK) {
+                cn_log_warn(s->o.log, MOD, "frame %llu could not be packed",
+                            (unsigned long long)f->seq);
+                cn__igtl_packet_unref(s, p);
+                continue;
+            }
+            for (int i = 0; i < s->n_clients; i++)
+                if ((s->clients[i]->st.header_version == 2 ? 2 : 1) == v)
+                    cn__igtl_enqueue(s, s->clients[i], p);
+            if (s->last[v])
+                cn__igtl_packet_unref(s, s->last[v]);
+            s->last[v] = p;   /* keeps the creation reference, for GET_ */
+        }
+        int64_t t1 = cn_clock_mono_ns();
+        cn_stats_add(s->pack_ms, (double)(t1 - t0) / 1e6);
+        if (f->t_acq_ns > 0 && f->t_acq_ns <= t1)
+            cn_stats_add(s->lat_ms, (double)(t1 - f->t_acq_ns) / 1e6);
+        pthread_mutex_lock(&s->mu);
+        s->st.frames_packed++;
+        pthread_mutex_unlock(&s->mu);
+    }
+    cn_frame_unref(f);
+    for (int e = 0; e < n_ev; e++)
+        cn_igtl_server_send_event(s, ev[e]);
+}
+
+/* An event STRING; an alarm change ("Alarms 0x...") also as a STATUS
+ * "CryoNavAlarm" (code 1 OK when cleared, 2 with the alarm bits as sub-code),
+ * which Slicer shows as a status node. */
+static cn_igtl_packet *event_packet(cn_igtl_server *s, int v, const char *text)
+{
+    cn_igtl_packet *p = cn__igtl_string_packet(s, v, "CryoNavEvent", text);
+    unsigned bits;
+    if (!p || sscanf(text, "Alarms 0x%x", &bits) != 1)
+        return p;
+    cn_igtl_msg msg;
+    size_t keep = p->buf.len;
+    int r = cn_igtl_msg_begin(&p->buf, &msg, v, "STATUS", "CryoNavAlarm",
+                              cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), ++s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_status(&p->buf, bits ? 2 : 1, (int64_t)bits, bits ? "Alarm" : "OK", text);
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
+    if (r != CN_OK)
+        p->buf.len = keep;
+    return p;
+}
+
+void cn__igtl_broadcast_events(cn_igtl_server *s)
+{
+    char texts[CN_IGTL_EVENTS_MAX][256];
+    int n = 0;
+    pthread_mutex_lock(&s->mu);
+    while (s->ev_n > 0) {
+        memcpy(texts[n++], s->events[s->ev_head], 256);
+        s->ev_head = (s->ev_head + 1) % CN_IGTL_EVENTS_MAX;
+        s->ev_n--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int e = 0; e < n; e++) {
+        cn_igtl_packet *pv[3] = {NULL, NULL, NULL};
+        for (int i = 0; i < s->n_clients; i++) {
+            int v = s->clients[i]->st.header_version == 2 ? 2 : 1;
+            if (!pv[v])
+                pv[v] = event_packet(s, v, texts[e]);
+            if (pv[v])
+                cn__igtl_enqueue(s, s->clients[i], pv[v]);
+        }
+        cn__igtl_packet_unref(s, pv[1]);
+        cn__igtl_packet_unref(s, pv[2]);
+    }
+}
+
+/* Sends the current surfaces to every client that has an older version. */
+void cn__igtl_send_surfaces(cn_igtl_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t ver = s->surf_version;
+    bool behind = false;
+    for (int i = 0; i < s->n_clients; i++)
+        if (s->clients[i]->surf_version != ver)
+            behind = true;
+    if (!behind || ver == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    cn_igtl_packet *pv[3] = {NULL, NULL, NULL};
+    uint64_t ts = cn_igtl_ts_from_wall_ns(cn_clock_wall_ns());
+    for (int v = 1; v <= 2; v++) {
+        pv[v] = cn__igtl_packet_get(s);
+        if (!pv[v])
+            break;
+        pv[v]->is_surface = true;
+        for (int k = 0; k < 4; k++) {
+            if (!s->surf[k].name[0])
+                continue;
+            cn_igtl_msg msg;
+            int r = cn_igtl_msg_begin(&pv[v]->buf, &msg, v, "POLYDATA", s->surf[k].name, ts,
+                                      ++s->msg_id);
+            if (r == CN_OK)
+                r = cn_igtl_put_triangles(&pv[v]->buf, s->surf[k].xyz, s->surf[k].n_pts,
+                                          s->surf[k].tri, s->surf[k].n_tri);
+            if (r == CN_OK)
+                r = cn_igtl_msg_end(&pv[v]->buf, &msg, NULL, 0);
+            if (r != CN_OK)
+                pv[v]->buf.len = msg.start;   /* leave this one out */
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    for (int i = 0; i < s->n_clients; i++) {
+        cn_igtl_client *c = s->clients[i];
+        int v = c->st.header_version == 2 ? 2 : 1;
+        if (c->surf_version != ver && pv[v]) {
+            cn__igtl_enqueue(s, c, pv[v]);
+            c->surf_version = ver;
+        }
+    }
+    cn__igtl_packet_unref(s, pv[1]);
+    cn__igtl_packet_unref(s, pv[2]);
+}
+
+int cn_igtl_server_set_surface(cn_igtl_server *s, const char *name, const float *xyz, int n_pts,
+                               const int *tri, int n_tri)
+{
+    if (!s || !name || !name[0] || strlen(name) > CN_IGTL_NAME_SIZE || n_pts < 0 ||
+        n_pts > 65536 || n_tri < 0 || n_tri > 4 * 65536 || (n_tri && (!xyz || !tri)))
+        return CN_EINVAL;
+    for (int i = 0; i < 3 * n_tri; i++)
+        if (tri[i] < 0 || tri[i] >= n_pts)
+            return CN_EINVAL;
+    float *x = NULL;
+    int *t = NULL;
+    if (n_tri > 0) {
+        x = malloc(sizeof(float) * 3 * (size_t)n_pts);
+        t = malloc(sizeof(int) * 3 * (size_t)n_tri);
+        if (!x || !t) {
+            free(x);
+            free(t);
+            return CN_ENOMEM;
+        }
+        memcpy(x, xyz, sizeof(float) * 3 * (size_t)n_pts);
+        memcpy(t, tri, sizeof(int) * 3 * (size_t)n_tri);
+    }
+    int r = CN_OK;
+    pthread_mutex_lock(&s->mu);
+    int k = 0;
+    while (k < 4 && strcmp(s->surf[k].name, name) != 0)
+        k++;
+    if (k == 4)
+        for (k = 0; k < 4 && s->surf[k].name[0]; k++)
+            ;
+    if (k == 4) {
+        r = CN_ENOMEM;
+    } else {
+        free(s->surf[k].xyz);
+        free(s->surf[k].tri);
+        cn_strlcpy(s->surf[k].name, name, sizeof s->surf[k].name);
+        s->surf[k].xyz = x;
+        s->surf[k].tri = t;
+        s->surf[k].n_pts = n_tri > 0 ? n_pts : 0;
+        s->surf[k].n_tri = n_tri;
+        s->surf_version++;
+        x = NULL;
+        t = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(x);
+    free(t);
+    cn__igtl_wake(s);
+    return r;
+}

@@ -1,0 +1,539 @@
+/*
+ * test_igtl_server.c - the OpenIGTLink server over real loopback sockets.
+ *
+ * Ports are chosen by the kernel (port 0), so tests run in parallel. Checks:
+ * what a frame becomes on the wire (image placed with the centre-origin
+ * convention in Reference, composed transforms, isotherm/nerve POLYDATA),
+ * v2 negotiation with TransformStatus, GET_ requests, PLUS-style commands and
+ * roles, proctor annotations, events, max_clients, and that malformed input
+ * drops only the client that sent it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "igtl_test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef struct {
+    cn_frame_pool *pool;
+    cn_igtl_server_opts o;
+} fixture;
+
+static int setup(void **st)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    fx->pool = cn_frame_pool_new(8, 160, 120);
+    cn_igtl_server_opts_default(&fx->o);
+    fx->o.port = 0;
+    fx->o.latency_period_s = 0;
+    *st = fx;
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    fixture *fx = *st;
+    assert_int_equal(cn_frame_pool_free(fx->pool), 0);
+    free(fx);
+    return 0;
+}
+
+static void push(fixture *fx, cn_igtl_server *s, uint64_t seq, cn_phase ph)
+{
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    assert_non_null(f);
+    tu_fill_frame(f, 160, 120, seq, ph);
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+}
+
+static cn_mat4 expected_ref(const cn_mat4 *a_to_tracker)
+{
+    cn_mat4 r2t = tu_ref_to_tracker(), t2r;
+    cn_mat4_invert(&r2t, &t2r);
+    return cn_mat4_mul(&t2r, a_to_tracker);
+}
+
+static void test_frame_on_the_wire(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    assert_non_null(s);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_APPROACH);
+    assert_true(tu_read(&c, 3000, "POLYDATA", "NerveContour") > 0);
+
+    tu_msg *img = tu_find(&c, "IMAGE", "Image_Reference");
+    assert_non_null(img);
+    assert_int_equal(img->h.version, 1);
+    cn_igtl_image_view v;
+    assert_int_equal(cn_igtl_decode_image(img->content, img->content_len, &v), 0);
+    assert_int_equal(v.size[0], 160);
+    assert_int_equal(v.size[1], 120);
+    for (int i = 0; i < 160 * 120; i++)
+        if (v.pixels[i] != (uint8_t)(i * 13 + 1))
+            fail_msg("pixel %d differs", i);
+    cn_mat4 i2p = tu_image_to_probe(), p2t = tu_probe_to_tracker();
+    cn_mat4 i2t = cn_mat4_mul(&p2t, &i2p);
+    cn_mat4 i2r = expected_ref(&i2t);
+    cn_mat4 got = cn_igtl_image_ijk_to_ref(&v);
+    assert_true(cn_mat4_max_abs_diff(&got, &i2r) < 1e-4);
+    /* centre origin: the wire origin is the middle of the image */
+    cn_vec3 ctr = cn_mat4_apply_point(&i2r, (cn_vec3){79.5, 59.5, 0});
+    assert_true(fabs(v.matrix[9] - ctr.x) < 1e-4 && fabs(v.matrix[10] - ctr.y) < 1e-4 &&
+                fabs(v.matrix[11] - ctr.z) < 1e-4);
+
+    cn_mat4 m;
+    tu_msg *t = tu_find(&c, "TRANSFORM", "ProbeToReference");
+    assert_non_null(t);
+    assert_int_equal(cn_igtl_decode_transform(t->content, t->content_len, &m), 0);
+    cn_mat4 e = expected_ref(&p2t);
+    assert_true(cn_mat4_max_abs_diff(&m, &e) < 1e-4);
+    t = tu_find(&c, "TRANSFORM", "CryoprobeToReference");
+    assert_non_null(t);
+    assert_int_equal(cn_igtl_decode_transform(t->content, t->content_len, &m), 0);
+    cn_mat4 d = cn_mat4_translation(5, 5, 5);
+    e = expected_ref(&d);
+    assert_true(cn_mat4_max_abs_diff(&m, &e) < 1e-4);
+    t = tu_find(&c, "TRANSFORM", "ImageToProbe");
+    assert_non_null(t);
+    assert_int_equal(cn_igtl_decode_transform(t->content, t->content_len, &m), 0);
+    assert_true(cn_mat4_max_abs_diff(&m, &i2p) < 1e-6);
+    assert_null(tu_find(&c, "TRANSFORM", "ReferenceToReference"));
+
+    /* isotherm polyline: first point is image mm (5, 8) through ImageToReference */
+    tu_msg *pd = tu_find(&c, "POLYDATA", "IsothermMinus20C");
+    assert_non_null(pd);
+    assert_non_null(tu_find(&c, "POLYDATA", "Isotherm0C"));
+    const uint8_t *q = pd->content;
+    uint32_t npts = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+    assert_int_equal(npts, 10);
+    float x;
+    uint32_t u = (uint32_t)q[40] << 24 | (uint32_t)q[41] << 16 | (uint32_t)q[42] << 8 | q[43];
+    memcpy(&x, &u, 4);
+    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2, 9 / 0.2, 0});
+    assert_true(fabs(x - p0.x) < 1e-3);
+
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
+static void test_v2_negotiation(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client v1, v2;
+    tu_client_init(&v1, tu_connect(cn_igtl_server_port(s)));
+    tu_client_init(&v2, tu_connect(cn_igtl_server_port(s)));
+    /* v2 client announces itself the way Slicer does: a STATUS with metadata */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta meta = {"Hello", "Slicer"};
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "Slicer", 0, 1);
+    cn_igtl_put_status(&b, 1, 0, "OK", "");
+    cn_igtl_msg_end(&b, &m, &meta, 1);
+    assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    assert_true(tu_wait_clients(s, 2, 2000));
+    for (int i = 0; i < 200; i++) {   /* until the server has read the STATUS */
+        cn_igtl_client_stats cs[2];
+        int n = cn_igtl_server_stats_get(s, NULL, cs, 2);
+        if (n == 2 && (cs[0].header_version == 2 || cs[1].header_version == 2))
+            break;
+        cn_clock_sleep_ns(5000000);
+    }
+    /* a frame where the cryoprobe is lost */
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 1, CN_PHASE_IDLE);
+    cn_mat4 d = cn_mat4_identity();
+    cn_frame_set_pose(f, "CryoprobeToTracker", &d, false);
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    assert_true(tu_read(&v2, 3000, "POLYDATA", "NerveContour") > 0);
+    assert_true(tu_read(&v1, 3000, "POLYDATA", "NerveContour") > 0);
+    tu_msg *t2 = tu_find(&v2, "TRANSFORM", "CryoprobeToReference");
+    assert_non_null(t2);
+    assert_int_equal(t2->h.version, 2);
+    assert_string_equal(t2->status, "INVALID");
+    tu_msg *p2 = tu_find(&v2, "TRANSFORM", "ProbeToReference");
+    assert_string_equal(p2->status, "OK");
+    assert_int_equal(tu_find(&v1, "TRANSFORM", "ProbeToReference")->h.version, 1);
+    assert_null(tu_find(&v1, "TRANSFORM", "CryoprobeToReference"));  /* v1 cannot say INVALID */
+    tu_client_free(&v1);
+    tu_client_free(&v2);
+    cn_igtl_server_free(s);
+}
+
+static int recordings;
+static bool start_rec(void *user, const char *name, const char *xml, char *msg, size_t len)
+{
+    (void)name;
+    int *n = user;
+    (*n)++;
+    char file[64] = "";
+    cn_igtl_xml_attr(xml, "OutputFilename", file, sizeof file);
+    snprintf(msg, len, "recording to %s", file);
+    return true;
+}
+
+static void test_commands_and_roles(void **st)
+{
+    fixture *fx = *st;
+    cn_strlcpy(fx->o.proctor_token, "s3cret", sizeof fx->o.proctor_token);
+    cn_igtl_server *s = tu_server(&fx->o);
+    recordings = 0;
+    assert_int_equal(cn_igtl_server_set_command(s, "StartRecording", start_rec, &recordings), 0);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_FREEZE);
+    assert_true(tu_read(&c, 3000, "POLYDATA", "NerveContour") > 0);
+
+    /* status query: anyone */
+    tu_send_string(c.fd, 1, "CMD_1", "<Command Name=\"RequestStatus\"/>");
+    tu_read(&c, 3000, "STRING", "ACK_1");
+    tu_msg *a = tu_find(&c, "STRING", "ACK_1");
+    assert_non_null(a);
+    assert_non_null(strstr((char *)a->content + 4, "Status=\"SUCCESS\""));
+    assert_non_null(strstr((char *)a->content + 4, "Phase=\"freeze\""));
+
+    /* recording needs a proctor */
+    tu_send_string(c.fd, 1, "CMD_2", "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    tu_read(&c, 3000, "STRING", "ACK_2");
+    a = tu_find(&c, "STRING", "ACK_2");
+    assert_non_null(a);
+    assert_non_null(strstr((char *)a->content + 4, "Status=\"FAIL\""));
+    assert_int_equal(recordings, 0);
+
+    tu_send_string(c.fd, 1, "ProctorLogin", "wrong");
+    tu_read(&c, 3000, "STRING", "ProctorLoginReply");
+    assert_non_null(strstr((char *)tu_find(&c, "STRING", "ProctorLoginReply")->content + 4, "DENIED"));
+    tu_client_clear(&c);
+    tu_send_string(c.fd, 1, "ProctorLogin", "s3cret");
+    tu_read(&c, 3000, "STRING", "ProctorLoginReply");
+    assert_non_null(strstr((char *)tu_find(&c, "STRING", "ProctorLoginReply")->content + 4, "OK"));
+
+    tu_send_string(c.fd, 1, "CMD_3", "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    tu_read(&c, 3000, "STRING", "ACK_3");
+    a = tu_find(&c, "STRING", "ACK_3");
+    assert_non_null(strstr((char *)a->content + 4, "Status=\"SUCCESS\""));
+    assert_non_null(strstr((char *)a->content + 4, "recording to x.mha"));
+    assert_int_equal(recordings, 1);
+
+    tu_send_string(c.fd, 1, "CMD_4", "<Command Name=\"Explode\"/>");
+    tu_read(&c, 3000, "STRING", "ACK_4");
+    assert_non_null(strstr((char *)tu_find(&c, "STRING", "ACK_4")->content + 4, "unknown command"));
+
+    /* GET_IMAGE and GET_STATUS */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 1, "GET_IMAGE", "", 0, 0);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    cn_igtl_msg_begin(&b, &m, 1, "GET_STATUS", "", 0, 0);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_client_clear(&c);
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&c, 3000, "STATUS", "CryoNavStatus");
+    assert_non_null(tu_find(&c, "IMAGE", "Image_Reference"));
+    tu_msg *sm = tu_find(&c, "STATUS", "CryoNavStatus");
+    assert_non_null(sm);
+    uint16_t code;
+    char en[21], text[256];
+    assert_int_equal(cn_igtl_decode_status(sm->content, sm->content_len, &code, en, text, sizeof text), 0);
+    assert_int_equal(code, 1);
+    assert_non_null(strstr(text, "Phase=\"freeze\""));
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
+static void test_annotations(void **st)
+{
+    fixture *fx = *st;
+    fx->o.n_proctor_names = 1;
+    cn_strlcpy(fx->o.proctor_names[0], "Proctor", sizeof fx->o.proctor_names[0]);
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client viewer, proctor;
+    tu_client_init(&viewer, tu_connect(cn_igtl_server_port(s)));
+    tu_client_init(&proctor, tu_connect(cn_igtl_server_port(s)));
+    tu_send_string(viewer.fd, 1, "Viewer", "I should not appear");
+    tu_send_string(proctor.fd, 1, "Proctor", "move 2 mm deeper");
+    /* a POINT target from the proctor */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 1, "POINT", "Proctor", 0, 0);
+    uint8_t *e = cn_igtl_buf_append(&b, 136);
+    memset(e, 0, 136);
+    memcpy(e, "Target", 6);
+    float pos[3] = {1.5f, -2.0f, 3.25f};
+    for (int k = 0; k < 3; k++) {
+        uint32_t u;
+        memcpy(&u, &pos[k], 4);
+        for (int j = 0; j < 4; j++)
+            e[100 + 4 * k + j] = (uint8_t)(u >> (24 - 8 * j));
+    }
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(proctor.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+
+    cn_igtl_annotation an[4];
+    int n = 0;
+    for (int i = 0; i < 400 && n < 2; i++) {
+        if (cn_igtl_server_poll_annotation(s, &an[n]) == 1)
+            n++;
+        else
+            cn_clock_sleep_ns(5000000);
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(an[0].kind, CN_IGTL_NOTE);
+    assert_string_equal(an[0].text, "move 2 mm deeper");
+    assert_string_equal(an[0].from, "Proctor");
+    assert_int_equal(an[1].kind, CN_IGTL_TARGET);
+    assert_true(an[1].pos[0] == 1.5f && an[1].pos[1] == -2.0f && an[1].pos[2] == 3.25f);
+    cn_clock_sleep_ns(50000000);
+    assert_int_equal(cn_igtl_server_poll_annotation(s, &an[2]), 0);
+    cn_igtl_client_stats cs[2];
+    assert_int_equal(cn_igtl_server_stats_get(s, NULL, cs, 2), 2);
+    int rejected = (int)(cs[0].msgs_rejected + cs[1].msgs_rejected);
+    assert_int_equal(rejected, 1);
+    tu_client_free(&viewer);
+    tu_client_free(&proctor);
+    cn_igtl_server_free(s);
+}
+
+static void test_events(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_APPROACH);
+    tu_read(&c, 3000, "POLYDATA", "NerveContour");
+    push(fx, s, 2, CN_PHASE_FREEZE);
+    tu_read(&c, 3000, "STRING", "CryoNavEvent");
+    tu_msg *ev = tu_find(&c, "STRING", "CryoNavEvent");
+    assert_non_null(ev);
+    assert_non_null(strstr((char *)ev->content + 4, "FreezeStarted cycle=1"));
+    /* an alarm: STRING event and STATUS CryoNavAlarm with the bits */
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 3, CN_PHASE_FREEZE);
+    f->analysis.guidance.alarms = 0x5;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    tu_read(&c, 3000, "STATUS", "CryoNavAlarm");
+    tu_msg *al = tu_find(&c, "STATUS", "CryoNavAlarm");
+    assert_non_null(al);
+    uint16_t code;
+    char en[21], txt[64];
+    assert_int_equal(cn_igtl_decode_status(al->content, al->content_len, &code, en, txt, sizeof txt), 0);
+    assert_int_equal(code, 2);
+    assert_string_equal(en, "Alarm");
+    assert_string_equal(txt, "Alarms 0x00000005");
+    assert_int_equal(cn_igtl_server_send_event(s, "RecordingStarted"), 0);
+    tu_client_clear(&c);
+    tu_read(&c, 3000, "STRING", "CryoNavEvent");
+    assert_non_null(strstr((char *)tu_find(&c, "STRING", "CryoNavEvent")->content + 4,
+                           "RecordingStarted"));
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
+static void test_max_clients(void **st)
+{
+    fixture *fx = *st;
+    fx->o.max_clients = 2;
+    cn_igtl_server *s = tu_server(&fx->o);
+    int a = tu_connect(cn_igtl_server_port(s)), b = tu_connect(cn_igtl_server_port(s));
+    assert_true(tu_wait_clients(s, 2, 2000));
+    int c = tu_connect(cn_igtl_server_port(s));
+    struct pollfd pf = {.fd = c, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 3000), 1);
+    char x;
+    assert_true(recv(c, &x, 1, 0) <= 0);   /* closed by the server */
+    cn_igtl_server_stats sst;
+    cn_igtl_server_stats_get(s, &sst, NULL, 0);
+    assert_int_equal(sst.refused, 1);
+    close(a);
+    close(b);
+    close(c);
+    cn_igtl_server_free(s);
+}
+
+/* A client sending `bad` must be disconnected; returns true when it was. */
+static bool dropped_after(int port, const uint8_t *bad, size_t n)
+{
+    int fd = tu_connect(port);
+    tu_send_all(fd, bad, n);
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    bool dropped = false;
+    int64_t end = cn_clock_mono_ns() + 3000000000LL;
+    char buf[65536];
+    while (cn_clock_mono_ns() < end) {
+        if (poll(&pf, 1, 100) == 1) {
+            ssize_t r = recv(fd, buf, sizeof buf, 0);
+            if (r <= 0) {
+                dropped = true;
+                break;
+            }
+        }
+    }
+    close(fd);
+    return dropped;
+}
+
+static void test_malformed_drops_only_the_sender(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    int port = cn_igtl_server_port(s);
+    tu_client good;
+    tu_client_init(&good, tu_connect(port));
+    assert_true(tu_wait_clients(s, 1, 2000));
+
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 1, "STRING", "Note", 0, 0);
+    cn_igtl_put_string(&b, "hello");
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    uint8_t *bad = malloc(b.len + 64);
+
+    int expected = 0;
+    memcpy(bad, b.data, b.len);
+    bad[b.len - 1] ^= 1;                                   /* bad CRC */
+    assert_true(dropped_after(port, bad, b.len));
+    expected++;
+    memcpy(bad, b.data, b.len);
+    bad[44] = 0x7f;                                        /* body size far over the limit */
+    assert_true(dropped_after(port, bad, 58));
+    expected++;
+    memset(bad, 0xA5, 58);                                 /* garbage */
+    assert_true(dropped_after(port, bad, 58));
+    expected++;
+    memcpy(bad, b.data, b.len);
+    memcpy(bad + 2, "TYPE\x01", 5);                        /* non-printable type */
+    assert_true(dropped_after(port, bad, b.len));
+    expected++;
+    /* well-framed STRING whose inner length lies */
+    b.len = 0;
+    cn_igtl_msg_begin(&b, &m, 1, "STRING", "Note", 0, 0);
+    uint8_t *c = cn_igtl_buf_append(&b, 8);
+    memcpy(c, "\x00\x03\x00\x40" "abcd", 8);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    assert_true(dropped_after(port, b.data, b.len));
+    expected++;
+    /* unknown type, well formed: ignored, the client stays */
+    b.len = 0;
+    cn_igtl_msg_begin(&b, &m, 1, "NDARRAY", "x", 0, 0);
+    memset(cn_igtl_buf_append(&b, 32), 0, 32);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    assert_false(dropped_after(port, b.data, b.len));
+    /* truncated header then silence: the server just waits (and stays responsive) */
+    int t = tu_connect(port);
+    tu_send_all(t, b.data, 20);
+
+    push(fx, s, 7, CN_PHASE_IDLE);
+    assert_true(tu_read(&good, 3000, "POLYDATA", "NerveContour") > 0);
+    assert_non_null(tu_find(&good, "IMAGE", "Image_Reference"));
+    assert_false(good.closed);
+    cn_igtl_server_stats sst;
+    cn_igtl_server_stats_get(s, &sst, NULL, 0);
+    assert_int_equal(sst.dropped_protocol, expected);
+    close(t);
+    free(bad);
+    cn_igtl_buf_free(&b);
+    cn_igtl_buf_free(&b);
+    tu_client_free(&good);
+    cn_igtl_server_free(s);
+}
+
+static uint32_t be32_at(const uint8_t *q)
+{
+    return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+}
+
+static void test_surfaces(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    int port = cn_igtl_server_port(s);
+    tu_client a;
+    tu_client_init(&a, tu_connect(port));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    float tet[4][3] = {{0, 0, 0}, {10, 0, 0}, {0, 10, 0}, {0, 0, 10}};
+    int tri[12] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3};
+    int bad[3] = {0, 1, 9};
+    assert_int_equal(cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, bad, 1), CN_EINVAL);
+    assert_int_equal(cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, tri, 4), 0);
+    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
+    tu_msg *m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    assert_non_null(m);
+    assert_int_equal(be32_at(m->content), 4);        /* points */
+    assert_int_equal(be32_at(m->content + 20), 4);   /* polygons */
+    /* a client connecting later gets it too */
+    tu_client b;
+    tu_client_init(&b, tu_connect(port));
+    tu_read(&b, 3000, "POLYDATA", "SurfaceMinus20C");
+    assert_non_null(tu_find(&b, "POLYDATA", "SurfaceMinus20C"));
+    /* a new version reaches everyone once; removal sends an empty one */
+    tu_client_clear(&a);
+    tet[3][2] = 12;
+    cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, tri, 4);
+    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
+    m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    assert_non_null(m);
+    float z;
+    uint32_t u = be32_at(m->content + 40 + 12 * 3 + 8);
+    memcpy(&z, &u, 4);
+    assert_true(z == 12.0f);
+    tu_client_clear(&a);
+    cn_igtl_server_set_surface(s, "SurfaceMinus20C", NULL, 0, NULL, 0);
+    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
+    m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    assert_non_null(m);
+    assert_int_equal(be32_at(m->content), 0);
+    tu_client_free(&a);
+    tu_client_free(&b);
+    cn_igtl_server_free(s);
+}
+
+static void test_bind_errors(void **st)
+{
+    fixture *fx = *st;
+    char err[256];
+    cn_strlcpy(fx->o.listen_addr, "not-an-address", sizeof fx->o.listen_addr);
+    assert_null(cn_igtl_server_start(&fx->o, err, sizeof err));
+    assert_non_null(strstr(err, "not-an-address"));
+    cn_strlcpy(fx->o.listen_addr, "127.0.0.1", sizeof fx->o.listen_addr);
+    cn_igtl_server *s = tu_server(&fx->o);
+    fx->o.port = cn_igtl_server_port(s);
+    assert_null(cn_igtl_server_start(&fx->o, err, sizeof err));   /* port taken */
+    assert_non_null(strstr(err, "cannot listen"));
+    cn_igtl_server_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_frame_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_negotiation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commands_and_roles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_annotations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

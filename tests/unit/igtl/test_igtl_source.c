@@ -1,0 +1,165 @@
+/*
+ * test_igtl_source.c - the OpenIGTLink client device against a real server on
+ * loopback (our own server here; the upstream PlusServer-like example servers
+ * are used in tests/interop): transforms reach the transform graph under the
+ * configured names, images become pipeline frames with their pose, and the
+ * client reconnects with backoff when the server goes away and comes back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "igtl/igtl_source.h"
+#include "igtl_test_util.h"
+
+#include <math.h>
+
+static void push(cn_frame_pool *pool, cn_igtl_server *s, uint64_t seq)
+{
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_non_null(f);
+    tu_fill_frame(f, 160, 120, seq, CN_PHASE_APPROACH);
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+}
+
+static bool wait_stat(cn_igtl_source *src, uint64_t connects, uint64_t transforms, int ms)
+{
+    for (int i = 0; i < ms / 10; i++) {
+        cn_igtl_source_stats st;
+        cn_igtl_source_get_stats(src, &st);
+        if (st.connects >= connects && st.transforms >= transforms && st.connected)
+            return true;
+        cn_clock_sleep_ns(10000000);
+    }
+    return false;
+}
+
+static void test_tracking_images_and_reconnect(void **st)
+{
+    (void)st;
+    cn_frame_pool *pool = cn_frame_pool_new(8, 160, 120);
+    cn_igtl_server_opts so;
+    cn_igtl_server_opts_default(&so);
+    so.port = 0;
+    cn_igtl_server *srv = tu_server(&so);
+    int port = cn_igtl_server_port(srv);
+
+    char err[256];
+    char cfg[512];
+    snprintf(cfg, sizeof cfg,
+             "{\"igtl\": {\"source\": {\"host\": \"127.0.0.1\", \"port\": %d, \"image\": true,\n"
+             " \"map\": {\"CryoprobeToReference\": \"NeedleToReference\"}}}}", port);
+    cn_json *doc = cn_json_parse(cfg, "cfg", err, sizeof err);
+    assert_non_null(doc);
+    cn_igtl_source_opts o;
+    cn_igtl_source_opts_default(&o);
+    assert_int_equal(cn_igtl_source_opts_from_json(&o, doc, err, sizeof err), 0);
+    cn_json_free(doc);
+    assert_int_equal(o.n_map, 1);
+    o.backoff_min_ns = 50000000;
+    o.backoff_max_ns = 200000000;
+    cn_xform_graph *g = cn_xform_graph_new();
+    cn_igtl_source *src = cn_igtl_source_new(&o, g);
+    cn_device dev = cn_igtl_source_device(src);
+    assert_int_equal(dev.start(dev.self), 0);
+    assert_true(wait_stat(src, 1, 0, 3000));
+    assert_true(tu_wait_clients(srv, 1, 2000));
+
+    push(pool, srv, 1);
+    assert_true(wait_stat(src, 1, 3, 3000));
+    cn_mat4 m, p2t = tu_probe_to_tracker(), r2t = tu_ref_to_tracker(), t2r;
+    cn_mat4_invert(&r2t, &t2r);
+    cn_mat4 e = cn_mat4_mul(&t2r, &p2t);
+    int64_t now = cn_clock_mono_ns();
+    assert_int_equal(cn_xform_graph_get_named(g, "ProbeToReference", now, &m), 0);
+    assert_true(cn_mat4_max_abs_diff(&m, &e) < 1e-4);
+    bool valid;
+    assert_int_equal(cn_igtl_source_get_pose(src, "NeedleToReference", &m, &valid, NULL), 0);
+    assert_true(valid);
+    assert_int_equal(cn_igtl_source_get_pose(src, "CryoprobeToReference", &m, NULL, NULL), CN_ENOENT);
+
+    /* the image as a pipeline frame */
+    cn_frame_pool *mine = cn_frame_pool_new(2, 160, 120);
+    cn_frame *f = cn_frame_pool_acquire(mine);
+    assert_int_equal(dev.read(dev.self, f), 0);
+    assert_int_equal(f->width, 160);
+    assert_int_equal(f->height, 120);
+    for (int i = 0; i < 160 * 120; i++)
+        if (f->pixels[i] != (uint8_t)(i * 13 + 1))
+            fail_msg("pixel %d", i);
+    assert_true(fabs(f->spacing_mm[0] - 0.2) < 1e-5);
+    const cn_pose *ip = cn_frame_get_pose(f, "ImageToReference");
+    assert_non_null(ip);
+    cn_mat4 i2p = tu_image_to_probe();
+    cn_mat4 i2t = cn_mat4_mul(&p2t, &i2p), i2r = cn_mat4_mul(&t2r, &i2t);
+    assert_true(cn_mat4_max_abs_diff(&ip->m, &i2r) < 1e-4);
+    cn_frame_unref(f);
+
+    /* the server goes away and comes back on the same port */
+    cn_igtl_server_free(srv);
+    cn_clock_sleep_ns(300000000);
+    so.port = port;
+    srv = tu_server(&so);
+    assert_non_null(srv);
+    assert_true(wait_stat(src, 2, 3, 5000));
+    assert_true(tu_wait_clients(srv, 1, 2000));
+    cn_igtl_source_stats sst;
+    cn_igtl_source_get_stats(src, &sst);
+    uint64_t before = sst.transforms;
+    push(pool, srv, 2);
+    assert_true(wait_stat(src, 2, before + 3, 3000));
+
+    /* interrupt makes a blocked read return */
+    dev.interrupt(dev.self);
+    f = cn_frame_pool_acquire(mine);
+    int r = dev.read(dev.self, f);
+    assert_true(r == CN_OK || r == CN_ECLOSED);
+    cn_frame_unref(f);
+    dev.stop(dev.self);
+    cn_igtl_source_free(src);
+    assert_int_equal(cn_igtl_server_release_frames(srv, 2000000000LL), 0);
+    cn_igtl_server_free(srv);
+    cn_xform_graph_free(g);
+    assert_int_equal(cn_frame_pool_free(mine), 0);
+    assert_int_equal(cn_frame_pool_free(pool), 0);
+}
+
+static void test_source_config_errors(void **st)
+{
+    (void)st;
+    char err[256] = "";
+    cn_igtl_source_opts o;
+    cn_igtl_source_opts_default(&o);
+    cn_json *d = cn_json_parse("{\"igtl\": {\"source\": {\n \"map\": {\"Tracker\": \"Stylus\"}}}}",
+                               "cfg", err, sizeof err);
+    assert_int_not_equal(cn_igtl_source_opts_from_json(&o, d, err, sizeof err), 0);
+    assert_non_null(strstr(err, "AToB"));
+    cn_json_free(d);
+    d = cn_json_parse("{\"igtl\": {\"source\": {\"hots\": \"x\"}}}", "cfg", err, sizeof err);
+    assert_int_not_equal(cn_igtl_source_opts_from_json(&o, d, err, sizeof err), 0);
+    assert_non_null(strstr(err, "hots"));
+    cn_json_free(d);
+    /* nobody listening: the client keeps retrying without crashing */
+    o.port = 1;
+    o.backoff_min_ns = 10000000;
+    o.backoff_max_ns = 40000000;
+    cn_igtl_source *s = cn_igtl_source_new(&o, NULL);
+    assert_int_equal(cn_igtl_source_start(s), 0);
+    cn_clock_sleep_ns(300000000);
+    cn_igtl_source_stats sst;
+    cn_igtl_source_get_stats(s, &sst);
+    assert_false(sst.connected);
+    assert_non_null(strstr(sst.last_error, "connect"));
+    cn_igtl_source_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tracking_images_and_reconnect),
+        cmocka_unit_test(test_source_config_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
