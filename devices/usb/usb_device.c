@@ -1,0 +1,432 @@
+/*
+ * usb_device.c - the UP20L as a cn_device: frames for the pipeline, surviving
+ * unplug and replug.
+ *
+ * read() owns the probe: it connects (identify + the vendor start-up), applies
+ * settings between frames, polls the status register like the vendor software,
+ * requests a frame and decodes it into the pipeline's frame. A frame is delivered
+ * only when all 40 bulk reads arrived complete and the samples are plausible, so a
+ * torn frame never reaches the pipeline.
+ *
+ * Hot-plug: when the probe disappears mid-frame, the frame is discarded, the user is
+ * told once, and read() keeps looking for the probe every reconnect_poll_ms,
+ * returning CN_EAGAIN about twice a second (the pipeline retries), so the session,
+ * its recording and its network links keep running. When the probe is back, the
+ * start-up runs again and streaming resumes. Timeouts, stalls, short chunks and
+ * garbage drop the frame, drain whatever the probe still had queued, and after
+ * three failures in a row the probe is restarted from scratch.
+ */
+#include "usb/usb.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOGMOD "usb"
+#define EAGAIN_EVERY_NS 500000000LL
+
+struct cn_usb_device {
+    cn_up20l_config cfg;
+    cn_log *log;
+    cn_usb_engine *eng;
+    cn_up20l_tables *owned;
+    const cn_up20l_tables *tables;
+    cn_up20l_decoder *dec;
+    uint8_t *raw;
+    size_t raw_len;
+    int chunks;
+    int raw_rows, raw_cols;
+
+    pthread_mutex_t mu;           /* settings and stats */
+    double gain_db, dr_db;
+    bool levels_dirty;
+    int want_freeze;              /* -1 none */
+    int want_focus;               /* -1 none */
+    cn_usb_device_stats st;
+
+    atomic_bool stop;
+    bool connected, ever_connected, frozen;
+    int failures_in_row;
+    int64_t next_poll_ns;
+    uint64_t seq;
+    char last_err[512];
+};
+
+static void sleep_ms_interruptible(cn_usb_device *d, int ms)
+{
+    int64_t end = cn_clock_mono_ns() + (int64_t)ms * 1000000;
+    while (!atomic_load(&d->stop) && cn_clock_mono_ns() < end)
+        cn_clock_sleep_ns(5000000);
+}
+
+cn_usb_device *cn_usb_device_new(const cn_usb_device_opts *o, char *err, size_t err_len)
+{
+    cn_usb_device *d = calloc(1, sizeof *d);
+    if (!d) {
+        snprintf(err, err_len, "usb: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->cfg = o->config;
+    d->log = o->log;
+    d->raw_rows = o->raw_rows > 0 ? o->raw_rows : CN_UP20L_ROWS;
+    d->raw_cols = o->raw_cols > 0 ? o->raw_cols : CN_UP20L_COLS;
+    d->raw_len = (size_t)d->raw_rows * (size_t)d->raw_cols * 2;
+    if (d->raw_len % CN_UP20L_CHUNK != 0 || d->raw_len / CN_UP20L_CHUNK > 1024) {
+        snprintf(err, err_len, "usb: raw frame %d x %d is not a whole number of 4096-byte chunks",
+                 d->raw_rows, d->raw_cols);
+        cn_usb_device_free(d);
+        return NULL;
+    }
+    d->chunks = (int)(d->raw_len / CN_UP20L_CHUNK);
+    d->cfg.decode.rows = d->raw_rows;
+    d->cfg.decode.cols = d->raw_cols;
+    d->want_freeze = -1;
+    d->want_focus = -1;
+    d->gain_db = d->cfg.decode.gain_db;
+    d->dr_db = d->cfg.decode.dynamic_range_db;
+    atomic_init(&d->stop, false);
+    if (o->tables) {
+        d->tables = o->tables;
+    } else {
+        if (cn_up20l_tables_load(d->cfg.tables_dir, &d->owned, err, err_len) != CN_OK) {
+            cn_usb_device_free(d);
+            return NULL;
+        }
+        d->tables = d->owned;
+    }
+    d->dec = cn_up20l_decoder_new(&d->cfg.decode, err, err_len);
+    d->raw = malloc(d->raw_len);
+    cn_usb_engine_opts eo = {CN_UP20L_VID, CN_UP20L_PID, 0, d->log};
+    d->eng = d->dec && d->raw ? cn_usb_engine_new(&eo, err, err_len) : NULL;
+    if (!d->dec || !d->raw || !d->eng) {
+        if (!d->raw)
+            snprintf(err, err_len, "usb: out of memory");
+        cn_usb_device_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void cn_usb_device_free(cn_usb_device *d)
+{
+    if (!d)
+        return;
+    cn_usb_engine_free(d->eng);
+    cn_up20l_decoder_free(d->dec);
+    cn_up20l_tables_free(d->owned);
+    free(d->raw);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+/* Logs a connection problem once (until it changes), not on every retry. */
+static void note_problem(cn_usb_device *d, cn_log_level lvl, const char *msg)
+{
+    if (strcmp(d->last_err, msg) != 0) {
+        cn_log_write(d->log, lvl, LOGMOD, "%s", msg);
+        cn_strlcpy(d->last_err, msg, sizeof d->last_err);
+    }
+}
+
+static void lost(cn_usb_device *d, const char *why)
+{
+    cn_usb_engine_close(d->eng);
+    d->connected = false;
+    pthread_mutex_lock(&d->mu);
+    d->st.disconnects++;
+    d->st.last_disconnect_ns = cn_clock_mono_ns();
+    d->st.connected = false;
+    d->st.dropped++;
+    pthread_mutex_unlock(&d->mu);
+    cn_log_warn(d->log, LOGMOD,
+                "UP20L probe lost (%s): the frame in progress was discarded; waiting for the probe "
+                "to be plugged in again - the session keeps running",
+                why);
+    d->last_err[0] = 0;
+}
+
+static int try_connect(cn_usb_device *d)
+{
+    char err[512];
+    /* The first device with the FX2 id that identifies as a UP20L (other FX2 boards share
+     * the id). */
+    int n = cn_usb_engine_count(d->eng), r = CN_ENOENT;
+    snprintf(err, sizeof err, "no USB device %04x:%04x attached", CN_UP20L_VID, CN_UP20L_PID);
+    for (int k = 0; k < n; k++) {
+        r = cn_usb_engine_open_nth(d->eng, k, NULL, err, sizeof err);
+        if (r == CN_OK)
+            r = cn_up20l_startup(d->eng, &d->cfg, d->tables, err, sizeof err);
+        if (r != CN_EUNSUPPORTED || k == n - 1)
+            break;
+        cn_log_info(d->log, LOGMOD, "skipping a device that is not a UP20L: %s", err);
+        cn_usb_engine_close(d->eng);
+    }
+    if (r != CN_OK) {
+        cn_usb_engine_close(d->eng);
+        if (r != CN_ENOENT)
+            note_problem(d, CN_LOG_ERROR, err);
+        return r;
+    }
+    int bus, addr;
+    cn_usb_engine_address(d->eng, &bus, &addr);
+    bool was_frozen = d->frozen;
+    d->connected = true;
+    d->frozen = false; /* a started probe streams */
+    d->failures_in_row = 0;
+    d->next_poll_ns = cn_clock_mono_ns() + (int64_t)d->cfg.status_poll_ms * 1000000;
+    pthread_mutex_lock(&d->mu);
+    bool again = d->ever_connected;
+    if (again)
+        d->st.reconnects++;
+    d->st.connected = true;
+    /* A probe frozen before it was lost stays frozen after the restart. */
+    if (was_frozen && d->want_freeze < 0)
+        d->want_freeze = 1;
+    pthread_mutex_unlock(&d->mu);
+    d->ever_connected = true;
+    d->last_err[0] = 0;
+    if (again)
+        cn_log_info(d->log, LOGMOD,
+                    "UP20L plugged in again at bus %03d address %03d: started, streaming (%.0f ms "
+                    "after it was lost)",
+                    bus, addr, (cn_clock_mono_ns() - d->st.last_disconnect_ns) / 1e6);
+    else
+        cn_log_info(d->log, LOGMOD, "UP20L found at bus %03d address %03d: started, streaming", bus,
+                    addr);
+    return CN_OK;
+}
+
+/* After a failed frame the probe may still owe the rest of it (a late transfer keeps
+ * coming after we gave up). Frame boundaries exist only in the handshake, so those
+ * chunks must be read and thrown away before the next request, or they would become
+ * the head of the next frame. Returns CN_OK when the pipe is clean again, CN_ECLOSED
+ * when the probe went away, CN_ETIMEDOUT when the rest never came (the caller then
+ * restarts the probe). */
+static int drain(cn_usb_device *d, int owed)
+{
+    if (owed <= 0)
+        return CN_OK;
+    char err[256];
+    int got = 0;
+    int wait_ms = 2 * d->cfg.transfer_timeout_ms + 500;
+    int r = cn_usb_engine_read_chunks(d->eng, CN_UP20L_EP_IN, d->raw, CN_UP20L_CHUNK, owed,
+                                      d->cfg.transfers_in_flight, wait_ms, &got, err, sizeof err);
+    if (r == CN_OK || r == CN_ECLOSED)
+        return r;
+    if (r == CN_EPARSE) { /* a short one among the rest: count what came and go on */
+        int answered = (got + CN_UP20L_CHUNK - 1) / CN_UP20L_CHUNK;
+        return answered >= owed ? CN_OK : drain(d, owed - answered);
+    }
+    return CN_ETIMEDOUT;
+}
+
+static int apply_settings(cn_usb_device *d)
+{
+    pthread_mutex_lock(&d->mu);
+    bool lv = d->levels_dirty;
+    double g = d->gain_db, dr = d->dr_db;
+    int fz = d->want_freeze, fo = d->want_focus;
+    d->levels_dirty = false;
+    d->want_freeze = -1;
+    d->want_focus = -1;
+    pthread_mutex_unlock(&d->mu);
+    if (lv)
+        cn_up20l_decoder_set_levels(d->dec, g, dr);
+    int r = CN_OK;
+    if (fo >= 0) {
+        r = cn_up20l_reg_write(d->eng, 0x17, (uint8_t)fo);
+        uint8_t back;
+        if (r == CN_OK)
+            r = cn_up20l_reg_read(d->eng, 0x17, &back);
+        if (r == CN_OK) {
+            d->cfg.focus_zone = fo;
+            cn_log_info(d->log, LOGMOD, "UP20L focus zone set to %d", fo);
+        }
+    }
+    if (r == CN_OK && fz >= 0 && (fz == 1) != d->frozen) {
+        r = cn_up20l_set_freeze(d->eng, fz == 1);
+        if (r == CN_OK) {
+            d->frozen = fz == 1;
+            cn_log_info(d->log, LOGMOD, "UP20L %s", d->frozen ? "frozen" : "unfrozen");
+        }
+    }
+    return r;
+}
+
+static int dev_start(void *self)
+{
+    cn_usb_device *d = self;
+    atomic_store(&d->stop, false);
+    cn_usb_engine_clear_interrupt(d->eng);
+    int64_t until = cn_clock_mono_ns() + 2000000000LL;
+    int r;
+    while ((r = try_connect(d)) == CN_ENOENT && cn_clock_mono_ns() < until && !atomic_load(&d->stop))
+        sleep_ms_interruptible(d, d->cfg.reconnect_poll_ms);
+    if (r == CN_ENOENT)
+        cn_log_error(d->log, LOGMOD,
+                     "no UP20L probe attached (looked for USB id %04x:%04x for 2 s); 'cryonav "
+                     "probes' says what is attached and why it is not usable",
+                     CN_UP20L_VID, CN_UP20L_PID);
+    return r;
+}
+
+static int dev_read(void *self, cn_frame *f)
+{
+    cn_usb_device *d = self;
+    const int64_t t_enter = cn_clock_mono_ns();
+    char err[512];
+    for (;;) {
+        if (atomic_load(&d->stop))
+            return CN_ECLOSED;
+        if (!d->connected) {
+            if (try_connect(d) != CN_OK) {
+                sleep_ms_interruptible(d, d->cfg.reconnect_poll_ms);
+                if (cn_clock_mono_ns() - t_enter > EAGAIN_EVERY_NS)
+                    return CN_EAGAIN;
+                continue;
+            }
+        }
+        int r = apply_settings(d);
+        if (r == CN_OK && d->cfg.status_poll_ms > 0 && cn_clock_mono_ns() >= d->next_poll_ns) {
+            uint8_t status;
+            r = cn_up20l_reg_read(d->eng, 0x16, &status);
+            d->next_poll_ns = cn_clock_mono_ns() + (int64_t)d->cfg.status_poll_ms * 1000000;
+        }
+        if (r == CN_ECLOSED) {
+            lost(d, "unplugged");
+            return CN_EAGAIN;
+        }
+        if (d->frozen) {
+            sleep_ms_interruptible(d, 20);
+            if (cn_clock_mono_ns() - t_enter > EAGAIN_EVERY_NS)
+                return CN_EAGAIN;
+            continue;
+        }
+        int received = 0;
+        r = cn_up20l_read_frame(d->eng, &d->cfg, d->raw, d->raw_len, d->chunks, &received, err,
+                                sizeof err);
+        int64_t t_acq = cn_clock_mono_ns(), wall = cn_clock_wall_ns();
+        if (r == CN_OK)
+            r = cn_up20l_check_raw(d->dec, d->raw, d->raw_len, err, sizeof err);
+        if (r == CN_OK) {
+            r = cn_up20l_decode(d->dec, d->raw, d->raw_len, f);
+            if (r != CN_OK) {
+                int w, h;
+                cn_up20l_decoder_size(d->dec, &w, &h);
+                cn_log_error(d->log, LOGMOD,
+                             "decoded UP20L image %d x %d px does not fit the frame pool (%s): "
+                             "raise pixel_mm in config/probes/up20l.json",
+                             w, h, cn_strerror(r));
+                return r;
+            }
+            f->seq = ++d->seq;
+            f->t_acq_ns = t_acq;
+            f->wall_ns = wall;
+            d->failures_in_row = 0;
+            pthread_mutex_lock(&d->mu);
+            d->st.frames++;
+            if (d->st.reconnects > 0 && d->st.last_reconnect_ns < d->st.last_disconnect_ns)
+                d->st.last_reconnect_ns = t_acq;
+            pthread_mutex_unlock(&d->mu);
+            return CN_OK;
+        }
+        if (r == CN_ECLOSED) {
+            if (atomic_load(&d->stop) || cn_usb_engine_interrupted(d->eng))
+                return CN_ECLOSED;
+            lost(d, err);
+            return CN_EAGAIN;
+        }
+        pthread_mutex_lock(&d->mu);
+        d->st.dropped++;
+        pthread_mutex_unlock(&d->mu);
+        cn_log_warn(d->log, LOGMOD, "UP20L frame %llu dropped: %s",
+                    (unsigned long long)d->seq + 1, err);
+        /* A stall clears the endpoint (and its FIFO); otherwise the rest of the frame is owed. */
+        /* chunks the probe answered (a short one counts: it ends its chunk) */
+        int answered = (received + CN_UP20L_CHUNK - 1) / CN_UP20L_CHUNK;
+        int owed = r == CN_EIO ? 0 : d->chunks - answered; /* garbage: all came, none owed */
+        int dr = drain(d, owed);
+        if (dr == CN_ECLOSED) {
+            lost(d, "unplugged while recovering");
+            return CN_EAGAIN;
+        }
+        if (dr == CN_ETIMEDOUT) {
+            cn_log_warn(d->log, LOGMOD, "UP20L: the rest of the failed frame never came; restarting "
+                        "the probe so no stale data can start a frame");
+            d->failures_in_row = 3;
+        }
+        if (++d->failures_in_row >= 3) {
+            cn_log_warn(d->log, LOGMOD, "UP20L: %d failed frames in a row, restarting the probe",
+                        d->failures_in_row);
+            cn_usb_engine_close(d->eng);
+            d->connected = false;
+        }
+        return CN_EAGAIN;
+    }
+}
+
+static void dev_interrupt(void *self)
+{
+    cn_usb_device *d = self;
+    atomic_store(&d->stop, true);
+    cn_usb_engine_interrupt(d->eng);
+}
+
+static void dev_stop(void *self)
+{
+    cn_usb_device *d = self;
+    atomic_store(&d->stop, true);
+    if (d->connected) {
+        /* Leave the probe frozen, as the vendor software does when it quits. */
+        cn_usb_engine_clear_interrupt(d->eng);
+        cn_up20l_set_freeze(d->eng, true);
+    }
+    cn_usb_engine_close(d->eng);
+    d->connected = false;
+}
+
+cn_device cn_usb_device_iface(cn_usb_device *d)
+{
+    cn_device dev = {"usb", d, dev_start, dev_read, dev_interrupt, dev_stop};
+    return dev;
+}
+
+void cn_usb_device_get_stats(cn_usb_device *d, cn_usb_device_stats *out)
+{
+    pthread_mutex_lock(&d->mu);
+    *out = d->st;
+    pthread_mutex_unlock(&d->mu);
+}
+
+int cn_usb_device_set_levels(cn_usb_device *d, double gain_db, double dynamic_range_db)
+{
+    if (!(gain_db >= -40 && gain_db <= 40) || !(dynamic_range_db >= 20 && dynamic_range_db <= 100))
+        return CN_ERANGE;
+    pthread_mutex_lock(&d->mu);
+    d->gain_db = gain_db;
+    d->dr_db = dynamic_range_db;
+    d->levels_dirty = true;
+    pthread_mutex_unlock(&d->mu);
+    return CN_OK;
+}
+
+int cn_usb_device_set_freeze(cn_usb_device *d, bool frozen)
+{
+    pthread_mutex_lock(&d->mu);
+    d->want_freeze = frozen ? 1 : 0;
+    pthread_mutex_unlock(&d->mu);
+    return CN_OK;
+}
+
+int cn_usb_device_set_focus_zone(cn_usb_device *d, int zone)
+{
+    if (zone < 0 || zone > 4)
+        return CN_ERANGE;
+    pthread_mutex_lock(&d->mu);
+    d->want_focus = zone;
+    pthread_mutex_unlock(&d->mu);
+    return CN_OK;
+}

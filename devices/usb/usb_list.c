@@ -1,0 +1,74 @@
+/*
+ * usb_list.c - which probes are attached, and why one is not usable.
+ *
+ * The UP20L reports the generic Cypress FX2 id, so an id match proves nothing: each
+ * candidate is opened, claimed and asked to identify itself, and the owner's tables
+ * folder is checked, so `cryonav probes` can say precisely what stands between the
+ * user and an image (permissions, another device with the same id, missing tables).
+ */
+#include "usb/usb.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *cn_up20l_udev_rule(void)
+{
+    return "# /etc/udev/rules.d/70-cryonav-up20l.rules - Healson UP20L for CryoNav\n"
+           "# (04b4:8613 is the generic Cypress FX2 id; CryoNav checks the model itself)\n"
+           "SUBSYSTEM==\"usb\", ATTR{idVendor}==\"04b4\", ATTR{idProduct}==\"8613\", "
+           "MODE=\"0660\", TAG+=\"uaccess\"\n";
+}
+
+int cn_usb_list_probes(const cn_up20l_config *c, cn_usb_probe_info *out, int max, char *err,
+                       size_t err_len)
+{
+    cn_usb_engine_opts eo = {CN_UP20L_VID, CN_UP20L_PID, 0, NULL};
+    cn_usb_engine *e = cn_usb_engine_new(&eo, err, err_len);
+    if (!e)
+        return CN_ENOMEM;
+    int n = cn_usb_engine_count(e);
+    if (n < 0) {
+        snprintf(err, err_len, "libusb cannot list USB devices");
+        cn_usb_engine_free(e);
+        return n;
+    }
+    /* The tables are the same for every probe: check them once. */
+    char tables_msg[512] = "";
+    cn_up20l_tables *t = NULL;
+    int tr = cn_up20l_tables_load(c->tables_dir, &t, tables_msg, sizeof tables_msg);
+    cn_up20l_tables_free(t);
+    int k = 0;
+    for (int i = 0; i < n && k < max; i++, k++) {
+        cn_usb_probe_info *p = &out[k];
+        memset(p, 0, sizeof *p);
+        p->vid = CN_UP20L_VID;
+        p->pid = CN_UP20L_PID;
+        cn_strlcpy(p->model, "unknown (FX2 id)", sizeof p->model);
+        bool denied = false;
+        char msg[512];
+        int r = cn_usb_engine_open_nth(e, i, &denied, msg, sizeof msg);
+        if (r != CN_OK) {
+            p->status = denied ? CN_PROBE_NO_PERMISSION : CN_PROBE_OPEN_FAILED;
+            cn_strlcpy(p->message, msg, sizeof p->message);
+            continue;
+        }
+        cn_usb_engine_address(e, &p->bus, &p->addr);
+        r = cn_up20l_identify(e, msg, sizeof msg);
+        cn_usb_engine_close(e);
+        if (r != CN_OK) {
+            p->status = CN_PROBE_IDENTIFY_FAILED;
+            cn_strlcpy(p->message, msg, sizeof p->message);
+            continue;
+        }
+        cn_strlcpy(p->model, "Healson UP20L", sizeof p->model);
+        if (tr != CN_OK) {
+            p->status = CN_PROBE_TABLES_MISSING;
+            cn_strlcpy(p->message, tables_msg, sizeof p->message);
+            continue;
+        }
+        p->status = CN_PROBE_USABLE;
+        snprintf(p->message, sizeof p->message, "usable (tables from %.400s)", c->tables_dir);
+    }
+    cn_usb_engine_free(e);
+    return k;
+}
