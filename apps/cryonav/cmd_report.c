@@ -1,0 +1,213 @@
+/* cmd_report.c - `cryonav report FILE`: the session report a clinical study needs.
+ *
+ * seqio's cn_session_summarize reads the recording frame by frame (fields only)
+ * and gives procedure time (skin insertion to withdrawal), freeze/thaw cycles and
+ * their durations, maximum ice dimensions, coverage reached and the closest
+ * approach of ice to the skin. This command writes it as JSON (also printed) and
+ * as a human-readable HTML page with two plots drawn by VTK Charts (modules/plot):
+ * ice radius and predicted isotherms vs time, and estimated nerve temperature vs
+ * time. Output goes to OUT (default FILE.report/): summary.json, report.html,
+ * ice.png, nerve_temp.png. */
+#include "commands.h"
+
+#include "plot/plot.h"
+#include "seqio/seqio.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void html_escape(FILE *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<') fputs("&lt;", o);
+        else if (*s == '>') fputs("&gt;", o);
+        else if (*s == '&') fputs("&amp;", o);
+        else fputc(*s, o);
+    }
+}
+
+static void fmt_s(char *buf, size_t n, double v)
+{
+    if (v >= 0 && isfinite(v)) snprintf(buf, n, "%.1f s", v);
+    else snprintf(buf, n, "not seen");
+}
+
+static int write_plots(const char *dir, const cn_session_series *ser, bool truth,
+                       bool *have_ice, bool *have_temp, char *err, size_t err_len)
+{
+    *have_ice = *have_temp = false;
+    if (ser->n < 2)
+        return CN_OK;
+    char path[1200];
+    cn_plot_series s[1 + CN_ISO_MAX];
+    char labels[CN_ISO_MAX][48];
+    int ns = 0;
+    s[ns++] = (cn_plot_series){.label = truth ? "ice radius (simulator truth)" : "ice radius (measured)",
+                               .x = ser->t_s,
+                               .y = ser->ice_radius_mm, .n = ser->n, .rgb = {30, 90, 200}};
+    for (int k = 0; k < ser->n_iso && k < CN_ISO_MAX; k++) {
+        snprintf(labels[k], sizeof labels[k], "%.0f C isotherm (predicted)", ser->iso_temp_c[k]);
+        s[ns++] = (cn_plot_series){.label = labels[k], .x = ser->t_s, .y = ser->iso_radius_mm[k],
+                                   .n = ser->n, .dashed = true};
+    }
+    cn_plot_opts po = {.title = "Ice radius and predicted isotherms", .x_label = "time (s)",
+                       .y_label = "radius (mm)", .width_px = 900, .height_px = 500};
+    snprintf(path, sizeof path, "%s/ice.png", dir);
+    int rc = cn_plot_lines_png(path, &po, s, ns, err, err_len);
+    if (rc)
+        return rc;
+    *have_ice = true;
+    bool any_t = false;
+    for (int i = 0; i < ser->n; i++)
+        any_t |= isfinite(ser->nerve_temp_c[i]);
+    if (any_t) {
+        cn_plot_series t = {.label = "nerve temperature (estimated)", .x = ser->t_s,
+                            .y = ser->nerve_temp_c, .n = ser->n, .rgb = {200, 40, 40}};
+        cn_plot_opts to = {.title = "Temperature at the nerve", .x_label = "time (s)",
+                           .y_label = "temperature (C)", .width_px = 900, .height_px = 500};
+        snprintf(path, sizeof path, "%s/nerve_temp.png", dir);
+        if ((rc = cn_plot_lines_png(path, &to, &t, 1, err, err_len)))
+            return rc;
+        *have_temp = true;
+    }
+    return CN_OK;
+}
+
+int cn_cmd_report(int argc, char **argv)
+{
+    static const struct option opts[] = {{"out", required_argument, 0, 'o'},
+                                         {"no-plots", no_argument, 0, 'p'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    char out[1024] = "";
+    bool plots = true;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            printf("usage: cryonav report FILE [--out DIR] [--no-plots]\n"
+                   "Summarises a recorded session: procedure time (skin insertion to withdrawal),\n"
+                   "freeze/thaw cycles, maximum ice dimensions, coverage, closest approach of ice\n"
+                   "to the skin. Writes DIR/summary.json (also printed), DIR/report.html and the\n"
+                   "plots DIR/ice.png and DIR/nerve_temp.png (default DIR: FILE.report).\n");
+            return 0;
+        case 'o': cn_strlcpy(out, optarg, sizeof out); break;
+        case 'p': plots = false; break;
+        case ':': return cn_app_usage_error("report", "option '%s' needs a value", argv[optind - 1]);
+        default: return cn_app_usage_error("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return cn_app_usage_error("report", "needs exactly one FILE (see --help)");
+    const char *file = argv[optind];
+    if (!out[0])
+        snprintf(out, sizeof out, "%s.report", file);
+    char err[1024];
+    cn_session_summary sum;
+    cn_session_series ser;
+    char *events = NULL;
+    int rc = cn_session_summarize(file, &sum, &ser, &events, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "cryonav report: %s\n", err);
+        return 2;
+    }
+    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cryonav report: cannot create %s: %s\n", out, strerror(errno));
+        cn_session_series_free(&ser);
+        free(events);
+        return 1;
+    }
+    char *json = cn_session_summary_json(&sum, file);
+    char path[1200];
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    FILE *jf = fopen(path, "w");
+    if (!jf || !json) {
+        fprintf(stderr, "cryonav report: cannot write %s\n", path);
+        if (jf) fclose(jf);
+        free(json);
+        cn_session_series_free(&ser);
+        free(events);
+        return 1;
+    }
+    fprintf(jf, "%s\n", json);
+    fclose(jf);
+    printf("%s\n", json);
+    free(json);
+    bool have_ice = false, have_temp = false;
+    int exit_code = 0;
+    if (plots) {
+        if (cn_app_ensure_display(true, err, sizeof err) != CN_OK ||
+            write_plots(out, &ser, strcmp(sum.phase_source, "truth") == 0, &have_ice, &have_temp,
+                        err, sizeof err) != CN_OK) {
+            fprintf(stderr, "cryonav report: plots not drawn: %s\n", err);
+            exit_code = 1;
+        }
+    }
+    snprintf(path, sizeof path, "%s/report.html", out);
+    FILE *h = fopen(path, "w");
+    if (!h) {
+        fprintf(stderr, "cryonav report: cannot write %s\n", path);
+        cn_session_series_free(&ser);
+        free(events);
+        return 1;
+    }
+    char a[32], b[32], p[32];
+    fmt_s(a, sizeof a, sum.insertion_s);
+    fmt_s(b, sizeof b, sum.withdrawal_s);
+    fmt_s(p, sizeof p, sum.procedure_s);
+    fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CryoNav session report</title>\n"
+               "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+               "td,th{padding:.2em .8em;text-align:left}</style></head><body>\n"
+               "<h1>CryoNav session report</h1>\n<p>Recording: <code>");
+    html_escape(h, file);
+    fprintf(h, "</code> &mdash; %d frames, %.1f s; %s.</p>\n", sum.n_frames, sum.duration_s,
+            strcmp(sum.phase_source, "analysis") == 0 ? "phases from CryoNav's analysis"
+            : strcmp(sum.phase_source, "truth") == 0  ? "phases from the simulator's ground truth"
+                                                      : "no phase information in this file");
+    fprintf(h, "<h2>Procedure</h2><table>\n<tr><th>needle inserted</th><td>%s</td></tr>\n"
+               "<tr><th>needle withdrawn</th><td>%s</td></tr>\n"
+               "<tr><th>procedure time (skin to withdrawal)</th><td>%s</td></tr>\n"
+               "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
+               "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
+            a, b, p, sum.max_ice_radius_mm, sum.max_ice_width_mm, sum.max_ice_depth_mm);
+    if (sum.coverage_max >= 0)
+        fprintf(h, "<tr><th>nerve coverage reached (&le; -20 C)</th><td>%.0f %%</td></tr>\n",
+                100 * sum.coverage_max);
+    if (sum.ice_skin_min_mm >= 0)
+        fprintf(h, "<tr><th>closest approach of ice to skin</th><td>%.1f mm</td></tr>\n",
+                sum.ice_skin_min_mm);
+    fprintf(h, "<tr><th>alarms</th><td>%d</td></tr></table>\n", sum.n_alarms);
+    fprintf(h, "<h2>Freeze cycles</h2><table><tr><th>cycle</th><th>starts at</th><th>freeze</th>"
+               "<th>thaw</th><th>max ice radius</th></tr>\n");
+    for (int i = 0; i < sum.n_cycles; i++) {
+        const cn_session_cycle *cy = &sum.cycles[i];
+        char fz[32], th[32];
+        fmt_s(fz, sizeof fz, cy->freeze_s);
+        fmt_s(th, sizeof th, cy->thaw_s);
+        fprintf(h, "<tr><td>%d</td><td>%.1f s</td><td>%s</td><td>%s</td><td>%.1f mm</td></tr>\n",
+                cy->cycle, cy->freeze_start_s, fz, th, cy->max_ice_radius_mm);
+    }
+    fprintf(h, "</table>\n");
+    if (have_ice)
+        fprintf(h, "<h2>Ice radius and predicted isotherms</h2><img src=\"ice.png\" alt=\"ice radius vs time\">\n");
+    if (have_temp)
+        fprintf(h, "<h2>Temperature at the nerve</h2><p>Estimated from the nerve centre's distance "
+                   "to the needle tip between the isotherm radii.</p>"
+                   "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n");
+    fprintf(h, "<h2>Events</h2><pre>");
+    html_escape(h, events && events[0] ? events : "(none recorded)\n");
+    fprintf(h, "</pre>\n</body></html>\n");
+    fclose(h);
+    fprintf(stderr, "cryonav report: wrote %s/summary.json, %s/report.html%s\n", out, out,
+            have_ice ? " and plots" : "");
+    cn_session_series_free(&ser);
+    free(events);
+    return exit_code;
+}

@@ -1,0 +1,62 @@
+/*
+ * replay.h - a recorded sequence file as a live source (cn_device).
+ *
+ * Frames come out at the recorded timing divided by a speed factor, with pause,
+ * seek and loop, read one at a time from the file (seqio's streaming reader), so a
+ * multi-gigabyte recording replays in constant memory. Replayed frames carry the
+ * recorded time *deltas* in t_acq_ns (anchored on the monotonic clock when replay
+ * starts, resumes, seeks or loops), whatever the speed: analysis that depends on
+ * elapsed time (ice growth, phase durations) sees the original session's timing
+ * and gives the original results. At speed 1 t_acq_ns is also the emission time,
+ * so latency figures stay meaningful; at other speeds they are not.
+ * seq counts emitted frames (always increasing, across seeks and loops).
+ */
+#ifndef CN_REPLAY_H
+#define CN_REPLAY_H
+
+#include "core/core.h"
+#include "pipeline/pipeline.h"
+#include "seqio/seqio.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    double speed;        /* 1 = as recorded (default), 2 = twice as fast, 0 = no pacing */
+    bool loop;           /* start again at the end */
+    int start_frame;
+    bool keep_analysis;  /* deliver the recorded analysis (f->analysed) instead of clearing it */
+    cn_log *log;
+} cn_replay_opts;
+
+typedef struct cn_replay cn_replay;
+
+/* Opens the file and checks it can be replayed (uint8 images). */
+cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, size_t err_len);
+void cn_replay_free(cn_replay *rp);
+const cn_seq_info *cn_replay_info(const cn_replay *rp);
+/* The device view of rp (rp stays owned by the caller). */
+void cn_replay_device(cn_replay *rp, cn_device *out);
+
+/* Convenience like the simulator's: opens and fills out (out->self is the
+ * cn_replay); release with cn_replay_device_release after the pipeline stopped. */
+int cn_replay_device_make(const char *path, const cn_replay_opts *o, cn_device *out, char *err,
+                          size_t err_len);
+void cn_replay_device_release(cn_device *dev);
+cn_replay *cn_replay_from_device(const cn_device *dev);
+
+/* Controls, callable from any thread while the pipeline runs. */
+void cn_replay_pause(cn_replay *rp, bool paused);
+bool cn_replay_paused(cn_replay *rp);
+int cn_replay_seek(cn_replay *rp, int frame);       /* next frame to emit */
+void cn_replay_set_speed(cn_replay *rp, double speed);
+void cn_replay_set_loop(cn_replay *rp, bool loop);
+int cn_replay_position(cn_replay *rp);              /* index of the last emitted frame */
+int cn_replay_frame_count(const cn_replay *rp);
+uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CN_REPLAY_H */

@@ -1,0 +1,321 @@
+/*
+ * assemble.c - turns FILE.part + FILE.journal into the final sequence file.
+ *
+ * Used by a normal close and by `cryonav recover` alike, so the recovery path is
+ * exercised by every recording. Pass 1 walks the journal and keeps the longest
+ * prefix of frames whose commit line is complete, consistent (index, sizes,
+ * monotonic offsets) and whose pixels are wholly inside FILE.part. Pass 2 writes
+ * FILE.tmp: the PLUS header (field order and padding as PLUS writes them), the
+ * per-frame fields of those frames, the pixel bytes (copy_file_range: in-kernel,
+ * instant on reflink file systems) and, when compressed, a final empty deflate
+ * block plus the zlib/gzip trailer computed from the journal's running checksums.
+ * Then FILE.tmp is renamed over FILE and the journal and part are removed.
+ */
+#include "seqio_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define JLINE_MAX 65536
+
+typedef struct {
+    bool nrrd, compress;
+    char orientation[16], imagetype[64];
+    int width, height;
+    double spacing[2], transducer[2];
+    int committed, dropped;
+    uint64_t jend;                /* journal bytes covering the committed frames */
+    uint64_t part_end, raw_bytes;
+    unsigned long adler, crc;
+} journal_info;
+
+static int read_line(FILE *fp, char *buf, size_t cap, uint64_t *off) {
+    if (!fgets(buf, (int)cap, fp)) return -1;
+    size_t n = strlen(buf);
+    *off += n;
+    if (n == 0 || buf[n - 1] != '\n') return -2; /* torn last line or too long */
+    buf[n - 1] = 0;
+    return (int)(n - 1);
+}
+
+static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_info *ji,
+                        char *err, size_t err_len) {
+    char *line = malloc(JLINE_MAX);
+    if (!line) return CN_ENOMEM;
+    uint64_t off = 0;
+    int rc = CN_OK;
+    if (read_line(fp, line, JLINE_MAX, &off) < 0 || strcmp(line, CN_JOURNAL_MAGIC) != 0) {
+        cn_seqio_err(err, err_len, path, "journal is not a CryoNav recording journal");
+        free(line);
+        return CN_EPARSE;
+    }
+    int expect = 0, in_block = -1;
+    bool have_size = false;
+    size_t frame_bytes = 0;
+    uint64_t last_part = 0;
+    int l;
+    while ((l = read_line(fp, line, JLINE_MAX, &off)) >= 0) {
+        if (in_block < 0) {
+            int i;
+            char s[128];
+            if (line[0] == 'F' && line[1] == ' ' && sscanf(line, "F %d", &i) == 1) {
+                if (i != expect || !have_size) break;
+                in_block = i;
+            } else if (sscanf(line, "format %127s", s) == 1) ji->nrrd = strcmp(s, "nrrd") == 0;
+            else if (sscanf(line, "compress %d", &i) == 1) ji->compress = i != 0;
+            else if (sscanf(line, "orientation %15s", ji->orientation) == 1) {
+            } else if (sscanf(line, "imagetype %63s", ji->imagetype) == 1) {
+            } else if (sscanf(line, "size %d %d", &ji->width, &ji->height) == 2) {
+                if (ji->width <= 0 || ji->height <= 0 || ji->width > 65536 ||
+                    ji->height > 65536)
+                    break;
+                have_size = true;
+                frame_bytes = (size_t)ji->width * (size_t)ji->height;
+            } else if (sscanf(line, "spacing %lf %lf", &ji->spacing[0], &ji->spacing[1]) == 2) {
+            } else if (sscanf(line, "transducer %lf %lf", &ji->transducer[0],
+                              &ji->transducer[1]) == 2) {
+            } else break;
+            continue;
+        }
+        if (line[0] == 'C' && line[1] == ' ' && line[2] >= '0' && line[2] <= '9') {
+            int i;
+            unsigned long long pe, zo, rb;
+            unsigned long ad, cr;
+            if (sscanf(line, "C %d %llu %llu %lx %lx %llu", &i, &pe, &zo, &ad, &cr, &rb) != 6 ||
+                i != in_block || pe > part_size || pe < last_part ||
+                rb != (unsigned long long)(i + 1) * frame_bytes ||
+                (!ji->compress && pe != rb))
+                break;
+            last_part = pe;
+            ji->committed = i + 1;
+            ji->jend = off;
+            ji->part_end = pe;
+            ji->raw_bytes = rb;
+            ji->adler = ad;
+            ji->crc = cr;
+            expect = i + 1;
+            in_block = -1;
+        } else if (!strchr(line, '=')) {
+            break;
+        }
+    }
+    /* count frames begun after the last commit (lost) */
+    rewind(fp);
+    off = 0;
+    int begun = 0;
+    while ((l = read_line(fp, line, JLINE_MAX, &off)) >= 0 || l == -2) {
+        int i;
+        if (l >= 0 && sscanf(line, "F %d", &i) == 1) begun = i + 1 > begun ? i + 1 : begun;
+        if (l == -2) break;
+    }
+    ji->dropped = begun > ji->committed ? begun - ji->committed : 0;
+    if (ji->committed == 0) {
+        cn_seqio_err(err, err_len, path, "no complete frame in the journal: nothing to recover");
+        rc = CN_ENOENT;
+    }
+    free(line);
+    return rc;
+}
+
+static int out_printf(FILE *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int out_printf(FILE *o, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vfprintf(o, fmt, ap);
+    va_end(ap);
+    return n < 0 ? CN_EIO : CN_OK;
+}
+
+static void write_header_mha(FILE *o, const journal_info *ji, uint64_t csize) {
+    char v[64];
+    out_printf(o, "ObjectType = Image\nNDims = 3\nAnatomicalOrientation = RAI\n"
+                  "BinaryData = True\nBinaryDataByteOrderMSB = False\n"
+                  "CenterOfRotation = 0 0 0\nCompressedData = %s\n",
+               ji->compress ? "True" : "False");
+    /* PLUS pads these so the header can be rewritten in place */
+    if (ji->compress) {
+        snprintf(v, sizeof v, "%llu", (unsigned long long)csize);
+        out_printf(o, "CompressedDataSize = %-17s\n", v);
+    }
+    snprintf(v, sizeof v, "%d %d %d", ji->width, ji->height, ji->committed);
+    out_printf(o, "DimSize = %-24s\n", v);
+    out_printf(o, "Kinds = domain domain list\nElementNumberOfChannels = 1\n"
+                  "ElementSpacing = %.9g %.9g 1\nElementType = MET_UCHAR\nOffset = 0 0 0\n"
+                  "TransformMatrix = 1 0 0 0 1 0 0 0 1\nUltrasoundImageOrientation = %s\n"
+                  "UltrasoundImageType = %s\nCryoNavTransducerPixel = %.4f %.4f\n",
+               ji->spacing[0], ji->spacing[1], ji->orientation[0] ? ji->orientation : "MF",
+               ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
+               ji->transducer[1]);
+}
+
+static void write_header_nrrd(FILE *o, const journal_info *ji) {
+    out_printf(o, "NRRD0004\n# Complete NRRD file format specification at:\n"
+                  "# http://teem.sourceforge.net/nrrd/format.html\n"
+                  "dimension: 3\nencoding: %s\nendian: little\nkinds: domain domain list\n"
+                  "sizes: %d %d %d\nspace dimension: 2\n"
+                  "space directions: (%.9g,0) (0,%.9g) none\nspace origin: (0,0)\ntype: uint8\n"
+                  "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
+                  "CryoNavTransducerPixel:=%.4f %.4f\n",
+               ji->compress ? "gz" : "raw", ji->width, ji->height, ji->committed,
+               ji->spacing[0], ji->spacing[1], ji->orientation[0] ? ji->orientation : "MF",
+               ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
+               ji->transducer[1]);
+}
+
+/* Copies the committed blocks' field lines as Seq_FrameNNNN_ fields. */
+static int write_frame_fields(FILE *o, FILE *jf, const journal_info *ji) {
+    char *line = malloc(JLINE_MAX);
+    if (!line) return CN_ENOMEM;
+    rewind(jf);
+    uint64_t off = 0;
+    int cur = -1, l;
+    while (off < ji->jend && (l = read_line(jf, line, JLINE_MAX, &off)) >= 0) {
+        int i;
+        if (line[0] == 'F' && line[1] == ' ' && sscanf(line, "F %d", &i) == 1) {
+            cur = i;
+            continue;
+        }
+        if (line[0] == 'C' && line[1] == ' ' && line[2] >= '0' && line[2] <= '9') {
+            cur = -1;
+            continue;
+        }
+        if (cur < 0) continue;
+        char *eq = strstr(line, " = ");
+        if (!eq) continue;
+        *eq = 0;
+        const char *k = line, *v = eq + 3;
+        if (ji->nrrd) {
+            if (strcmp(k, "ImageStatus") == 0) k = "Status";
+            out_printf(o, "Seq_Frame%04d_%s:=%s\n", cur, k, v);
+        } else {
+            out_printf(o, "Seq_Frame%04d_%s = %s\n", cur, k, v);
+        }
+    }
+    free(line);
+    return CN_OK;
+}
+
+static int copy_range(int in, int out, uint64_t len) {
+    loff_t off_in = 0;
+    while (len > 0) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t c = copy_file_range(in, &off_in, out, NULL, chunk, 0);
+        if (c < 0 && errno == EINTR) continue;
+        if (c <= 0) break;
+        len -= (uint64_t)c;
+    }
+    if (len == 0) return CN_OK;
+    /* fallback: plain read/write (other file system, old kernel) */
+    uint8_t *buf = malloc(1u << 20);
+    if (!buf) return CN_ENOMEM;
+    while (len > 0) {
+        size_t chunk = len > (1u << 20) ? (1u << 20) : (size_t)len;
+        ssize_t r = pread(in, buf, chunk, off_in);
+        if (r <= 0) {
+            free(buf);
+            return CN_EIO;
+        }
+        ssize_t done = 0;
+        while (done < r) {
+            ssize_t w = write(out, buf + done, (size_t)(r - done));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) {
+                free(buf);
+                return CN_EIO;
+            }
+            done += w;
+        }
+        off_in += r;
+        len -= (uint64_t)r;
+    }
+    free(buf);
+    return CN_OK;
+}
+
+int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err,
+                      size_t err_len) {
+    char jp[1100], pp[1100], tp[1100];
+    snprintf(jp, sizeof jp, "%s.journal", path);
+    snprintf(pp, sizeof pp, "%s.part", path);
+    snprintf(tp, sizeof tp, "%s.tmp", path);
+    if (n_frames) *n_frames = 0;
+    if (n_dropped) *n_dropped = 0;
+    FILE *jf = fopen(jp, "rb");
+    if (!jf) {
+        cn_seqio_err(err, err_len, path, "no recording to recover (%s: %s)", jp,
+                     strerror(errno));
+        return CN_ENOENT;
+    }
+    int pfd = open(pp, O_RDONLY | O_CLOEXEC);
+    if (pfd < 0) {
+        cn_seqio_err(err, err_len, path, "pixel data %s missing: %s", pp, strerror(errno));
+        fclose(jf);
+        return CN_ENOENT;
+    }
+    struct stat st;
+    fstat(pfd, &st);
+    journal_info ji;
+    memset(&ji, 0, sizeof ji);
+    ji.spacing[0] = ji.spacing[1] = 1;
+    int rc = scan_journal(path, jf, (uint64_t)st.st_size, &ji, err, err_len);
+    if (rc) {
+        fclose(jf);
+        close(pfd);
+        return rc;
+    }
+    uint8_t trailer[16];
+    size_t tl = 0;
+    if (ji.compress) {
+        /* final empty stored block, byte aligned after the last full flush */
+        static const uint8_t last[5] = {0x01, 0x00, 0x00, 0xff, 0xff};
+        memcpy(trailer, last, 5);
+        tl = 5;
+        if (ji.nrrd) {
+            uint32_t c = (uint32_t)ji.crc, isz = (uint32_t)ji.raw_bytes;
+            for (int i = 0; i < 4; i++) trailer[tl++] = (uint8_t)(c >> (8 * i));
+            for (int i = 0; i < 4; i++) trailer[tl++] = (uint8_t)(isz >> (8 * i));
+        } else {
+            uint32_t a = (uint32_t)ji.adler;
+            for (int i = 3; i >= 0; i--) trailer[tl++] = (uint8_t)(a >> (8 * i));
+        }
+    }
+    int ofd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    FILE *o = ofd >= 0 ? fdopen(ofd, "wb") : NULL;
+    if (!o) {
+        cn_seqio_err(err, err_len, path, "cannot create %s: %s", tp, strerror(errno));
+        if (ofd >= 0) close(ofd);
+        fclose(jf);
+        close(pfd);
+        return CN_EIO;
+    }
+    if (ji.nrrd) write_header_nrrd(o, &ji);
+    else write_header_mha(o, &ji, ji.part_end + tl);
+    rc = write_frame_fields(o, jf, &ji);
+    if (!ji.nrrd) out_printf(o, "ElementDataFile = LOCAL\n");
+    else out_printf(o, "\n");
+    if (fflush(o) != 0 || ferror(o)) rc = CN_EIO;
+    if (rc == CN_OK) rc = copy_range(pfd, ofd, ji.part_end);
+    if (rc == CN_OK && tl) {
+        if (write(ofd, trailer, tl) != (ssize_t)tl) rc = CN_EIO;
+    }
+    if (rc == CN_OK && fsync(ofd) != 0) rc = CN_EIO;
+    fclose(o);
+    fclose(jf);
+    close(pfd);
+    if (rc == CN_OK && rename(tp, path) != 0) rc = CN_EIO;
+    if (rc) {
+        cn_seqio_err(err, err_len, path, "writing the sequence file failed: %s",
+                     strerror(errno));
+        unlink(tp);
+        return rc;
+    }
+    unlink(jp);
+    unlink(pp);
+    if (n_frames) *n_frames = ji.committed;
+    if (n_dropped) *n_dropped = ji.dropped;
+    return CN_OK;
+}

@@ -1,0 +1,360 @@
+/*
+ * reader_pixels.c - reading one frame: its fields (re-read from the header range
+ * the index kept), its pixels (pread for raw data; a zlib/gzip stream for
+ * compressed data, restarted at the frame's own offset when the file is CryoNav's,
+ * else continued or restarted from the beginning), and the conversion to a cn_frame.
+ */
+#include "reader_priv.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ZCHUNK (256u << 10)
+#define MAX_FIELD_BYTES (16u << 20)
+
+const char *cn_seq_field_find(const cn_seq_field *f, int n, const char *key) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(f[i].key, key) == 0) return f[i].value;
+    return NULL;
+}
+
+
+int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, char *err,
+                         size_t err_len) {
+    *out = NULL;
+    if (frame < 0 || frame >= r->info.n_frames) {
+        cn_seqio_err(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
+                     r->info.n_frames - 1);
+        return CN_ERANGE;
+    }
+    int nf = 0;
+    const frame_index *fi = &r->index[frame];
+    if (fi->len > 0) {
+        if (fi->len > MAX_FIELD_BYTES) {
+            cn_seqio_err(err, err_len, r->path, "frame %d: header lines span %llu bytes", frame,
+                         (unsigned long long)fi->len);
+            return CN_ERANGE;
+        }
+        if (fi->len + 1 > r->fieldbuf_cap) {
+            char *nb = realloc(r->fieldbuf, fi->len + 1);
+            if (!nb) return CN_ENOMEM;
+            r->fieldbuf = nb;
+            r->fieldbuf_cap = fi->len + 1;
+        }
+        ssize_t got = pread(r->fd, r->fieldbuf, fi->len, (off_t)fi->off);
+        if (got != (ssize_t)fi->len) {
+            cn_seqio_err(err, err_len, r->path, "frame %d: cannot re-read header lines", frame);
+            return CN_EIO;
+        }
+        r->fieldbuf[fi->len] = 0;
+        char prefix[32];
+        int pl = snprintf(prefix, sizeof prefix, "Seq_Frame%04d_", frame);
+        char *s = r->fieldbuf;
+        while (s && *s) {
+            char *nl = strchr(s, '\n');
+            if (nl) *nl = 0;
+            char *line = s;
+            s = nl ? nl + 1 : NULL;
+            /* frame numbers with more than 4 digits, or zero padded differently */
+            long idx = -1;
+            char *rest = NULL;
+            if (strncmp(line, prefix, (size_t)pl) == 0) {
+                idx = frame;
+                rest = line + pl;
+            } else if (strncmp(line, "Seq_Frame", 9) == 0) {
+                char *e;
+                idx = strtol(line + 9, &e, 10);
+                if (*e == '_') rest = e + 1;
+            }
+            if (idx != frame || !rest) continue;
+            char *sep = r->info.format == CN_SEQ_NRRD ? strstr(rest, ":=") : strchr(rest, '=');
+            if (!sep) continue;
+            *sep = 0;
+            char *v = sep + (r->info.format == CN_SEQ_NRRD ? 2 : 1);
+            if (nf == r->fields_cap) {
+                int nc = r->fields_cap ? r->fields_cap * 2 : 32;
+                cn_seq_field *nfl = realloc(r->fields, (size_t)nc * sizeof *nfl);
+                if (!nfl) return CN_ENOMEM;
+                r->fields = nfl;
+                r->fields_cap = nc;
+            }
+            r->fields[nf].key = cn_rd_trim(rest);
+            r->fields[nf].value = cn_rd_trim(v);
+            nf++;
+        }
+    }
+    *out = r->fields;
+    return nf;
+}
+
+double cn_seq_reader_timestamp(cn_seq_reader *r, int frame) {
+    if (r->index_values && frame >= 0 && frame < r->info.n_frames) return r->index_values[frame];
+    const cn_seq_field *fl;
+    char err[8];
+    int n = cn_seq_reader_fields(r, frame, &fl, err, sizeof err);
+    if (n <= 0) return NAN;
+    const char *v = cn_seq_field_find(fl, n, "Timestamp");
+    double t;
+    if (!v || cn_seqio_parse_doubles(v, &t, 1) != 1 || !isfinite(t)) return NAN;
+    return t;
+}
+
+/* ---------------------------------------------------------------- compressed */
+
+void cn_seq_reader_zreset(cn_seq_reader *r) {
+    if (r->zinit) inflateEnd(&r->zs);
+    r->zinit = false;
+}
+
+#define MAX_CHECKPOINTS 64
+
+void cn_seq_reader_free_checkpoints(cn_seq_reader *r) {
+    for (int i = 0; i < r->n_cps; i++) inflateEnd(&r->cps[i].zs);
+    free(r->cps);
+    r->cps = NULL;
+    r->n_cps = 0;
+}
+
+/* Called at a frame boundary: keep a copy of the inflate state every cp_every
+ * frames (at most MAX_CHECKPOINTS, about 40 KB each) so seeking back in a
+ * foreign compressed file costs at most cp_every frames of inflating. */
+static void maybe_checkpoint(cn_seq_reader *r) {
+    if (!r->cp_every) {
+        r->cp_every = r->info.n_frames / MAX_CHECKPOINTS + 1;
+        r->cps = calloc(MAX_CHECKPOINTS, sizeof *r->cps);
+    }
+    if (!r->cps || r->znext % r->cp_every != 0 || r->n_cps >= MAX_CHECKPOINTS) return;
+    if (r->n_cps > 0 && r->cps[r->n_cps - 1].frame >= r->znext) return;
+    struct zcheckpoint *c = &r->cps[r->n_cps];
+    if (inflateCopy(&c->zs, &r->zs) != Z_OK) return;
+    c->frame = r->znext;
+    c->in_off = r->zpos - r->zs.avail_in;
+    r->n_cps++;
+}
+
+static int zstart(cn_seq_reader *r, uint64_t pos, bool raw, int frame) {
+    cn_seq_reader_zreset(r);
+    memset(&r->zs, 0, sizeof r->zs);
+    if (inflateInit2(&r->zs, raw ? -15 : 15 + 32) != Z_OK) return CN_ENOMEM;
+    r->zinit = true;
+    r->zpos = pos;
+    r->znext = frame;
+    if (!r->zin) {
+        r->zin = malloc(ZCHUNK);
+        if (!r->zin) return CN_ENOMEM;
+    }
+    return CN_OK;
+}
+
+static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
+    z_stream *z = &r->zs;
+    z->next_out = out;
+    z->avail_out = (uInt)r->info.frame_bytes;
+    while (z->avail_out > 0) {
+        if (z->avail_in == 0) {
+            uint64_t left = r->info.data_bytes > r->zpos ? r->info.data_bytes - r->zpos : 0;
+            size_t want = left < ZCHUNK ? (size_t)left : ZCHUNK;
+            if (want == 0) {
+                cn_seqio_err(err, err_len, r->path,
+                             "compressed data ends inside frame %d (truncated file or wrong "
+                             "CompressedDataSize)",
+                             r->znext);
+                cn_seq_reader_zreset(r);
+                return CN_EPARSE;
+            }
+            ssize_t got = pread(r->data_fd, r->zin, want, (off_t)(r->info.data_offset + r->zpos));
+            if (got <= 0) {
+                cn_seqio_err(err, err_len, r->path, "read error in compressed data: %s",
+                             got < 0 ? strerror(errno) : "unexpected end of file");
+                cn_seq_reader_zreset(r);
+                return CN_EIO;
+            }
+            r->zpos += (uint64_t)got;
+            z->next_in = r->zin;
+            z->avail_in = (uInt)got;
+        }
+        int zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            if (z->avail_out > 0) {
+                cn_seqio_err(err, err_len, r->path,
+                             "compressed data holds fewer frames than DimSize says (ends in "
+                             "frame %d)",
+                             r->znext);
+                cn_seq_reader_zreset(r);
+                return CN_EPARSE;
+            }
+            break;
+        }
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && z->avail_in == 0)) {
+            cn_seqio_err(err, err_len, r->path, "corrupt compressed data in frame %d: %s",
+                         r->znext, z->msg ? z->msg : "inflate error");
+            cn_seq_reader_zreset(r);
+            return CN_EPARSE;
+        }
+    }
+    r->znext++;
+    if (r->index[r->znext - 1].zoff == UINT64_MAX && r->znext < r->info.n_frames)
+        maybe_checkpoint(r);
+    return CN_OK;
+}
+
+static int read_compressed(cn_seq_reader *r, int frame, uint8_t *out, char *err,
+                           size_t err_len) {
+    int rc;
+    const frame_index *fi = &r->index[frame];
+    if (fi->zoff != UINT64_MAX && fi->zoff < r->info.data_bytes &&
+        !(r->zinit && r->znext == frame)) {
+        /* CryoNav file: the deflate stream was fully flushed before this frame */
+        if ((rc = zstart(r, fi->zoff, true, frame))) return rc;
+    } else if (!r->zinit || r->znext > frame) {
+        /* the latest checkpoint at or before the frame, else the beginning */
+        int best = -1;
+        for (int c = 0; c < r->n_cps; c++)
+            if (r->cps[c].frame <= frame) best = c;
+        if (best >= 0) {
+            cn_seq_reader_zreset(r);
+            if (inflateCopy(&r->zs, &r->cps[best].zs) != Z_OK) return CN_ENOMEM;
+            r->zinit = true;
+            r->zs.avail_in = 0;
+            r->zpos = r->cps[best].in_off;
+            r->znext = r->cps[best].frame;
+        } else if ((rc = zstart(r, 0, false, 0))) {
+            return rc;
+        }
+    } else if (r->zinit && r->znext < frame) {
+        /* forward: jump to a checkpoint past the stream's position if there is one */
+        int best = -1;
+        for (int c = 0; c < r->n_cps; c++)
+            if (r->cps[c].frame <= frame && r->cps[c].frame > r->znext) best = c;
+        if (best >= 0) {
+            cn_seq_reader_zreset(r);
+            if (inflateCopy(&r->zs, &r->cps[best].zs) != Z_OK) return CN_ENOMEM;
+            r->zinit = true;
+            r->zs.avail_in = 0;
+            r->zpos = r->cps[best].in_off;
+            r->znext = r->cps[best].frame;
+        }
+    }
+    while (r->znext < frame)
+        if ((rc = zframe(r, out, err, err_len))) return rc;
+    return zframe(r, out, err, err_len);
+}
+
+/* ---------------------------------------------------------------- pixels */
+
+static void swap_bytes(uint8_t *p, size_t n, size_t es) {
+    for (size_t i = 0; i + es <= n; i += es)
+        for (size_t a = 0, b = es - 1; a < b; a++, b--) {
+            uint8_t t = p[i + a];
+            p[i + a] = p[i + b];
+            p[i + b] = t;
+        }
+}
+
+int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len, char *err,
+                         size_t err_len) {
+    const cn_seq_info *in = &r->info;
+    if (frame < 0 || frame >= in->n_frames) {
+        cn_seqio_err(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
+                     in->n_frames - 1);
+        return CN_ERANGE;
+    }
+    if (buf_len < in->frame_bytes) {
+        cn_seqio_err(err, err_len, r->path, "buffer of %zu bytes for a %zu-byte frame", buf_len,
+                     in->frame_bytes);
+        return CN_ERANGE;
+    }
+    if (in->frame_bytes == 0) return CN_OK;
+    int rc;
+    if (in->compressed) {
+        rc = read_compressed(r, frame, buf, err, err_len);
+        if (rc) return rc;
+    } else {
+        uint64_t off = in->data_offset + (uint64_t)frame * in->frame_bytes;
+        size_t done = 0;
+        while (done < in->frame_bytes) {
+            ssize_t got = pread(r->data_fd, (uint8_t *)buf + done, in->frame_bytes - done,
+                                (off_t)(off + done));
+            if (got <= 0) {
+                cn_seqio_err(err, err_len, r->path, "frame %d: pixel data truncated (%s)", frame,
+                             got < 0 ? strerror(errno) : "end of file");
+                return CN_EIO;
+            }
+            done += (size_t)got;
+        }
+    }
+    bool host_big = false;
+    {
+        uint16_t one = 1;
+        host_big = *(uint8_t *)&one == 0;
+    }
+    if (in->elem_bytes > 1 && in->big_endian != host_big)
+        swap_bytes(buf, in->frame_bytes, in->elem_bytes);
+    return CN_OK;
+}
+
+int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err,
+                             size_t err_len) {
+    const cn_seq_info *in = &r->info;
+    if (in->frame_bytes > 0 && in->pixel != CN_PIX_UINT8) {
+        cn_seqio_err(err, err_len, r->path,
+                     "pixel type %s is not handled as a B-mode frame (uint8 grey or RGB only)",
+                     in->pixel_name ? in->pixel_name : "?");
+        return CN_EUNSUPPORTED;
+    }
+    if (in->components != 1 && in->components != 3 && in->components != 4) {
+        cn_seqio_err(err, err_len, r->path, "%d components per pixel not handled",
+                     in->components);
+        return CN_EUNSUPPORTED;
+    }
+    int rc = in->width > 0 && in->height > 0 ? cn_frame_set_size(f, in->width, in->height) : CN_OK;
+    if (rc) {
+        cn_seqio_err(err, err_len, r->path, "frame %d x %d does not fit the frame pool",
+                     in->width, in->height);
+        return rc;
+    }
+    if (in->frame_bytes > 0) {
+        rc = cn_seq_reader_pixels(r, frame, r->scratch, in->frame_bytes, err, err_len);
+        if (rc) return rc;
+        size_t npx = (size_t)in->width * (size_t)in->height;
+        if (in->components == 1) {
+            memcpy(f->pixels, r->scratch, npx);
+        } else {
+            int c = in->components;
+            for (size_t i = 0; i < npx; i++) {
+                const uint8_t *p = r->scratch + i * (size_t)c;
+                f->pixels[i] = (uint8_t)((77 * p[0] + 150 * p[1] + 29 * p[2]) >> 8);
+            }
+        }
+    }
+    f->spacing_mm[0] = in->spacing[0];
+    f->spacing_mm[1] = in->spacing[1];
+    const char *tp = cn_seq_reader_global(r, "CryoNavTransducerPixel");
+    double t2[2];
+    if (tp && cn_seqio_parse_doubles(tp, t2, 2) == 2) {
+        f->transducer_px[0] = t2[0];
+        f->transducer_px[1] = t2[1];
+    } else {
+        f->transducer_px[0] = in->width / 2.0;
+        f->transducer_px[1] = 0;
+    }
+    f->seq = (uint64_t)frame;
+    f->t_acq_ns = f->wall_ns = 0; /* a frame without fields has no time */
+    f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;
+    f->status = CN_FRAME_OK;
+    f->n_poses = 0;
+    f->analysed = false;
+    memset(&f->analysis, 0, sizeof f->analysis);
+    f->analysis.guidance.coverage = -1;
+    memset(&f->truth, 0, sizeof f->truth);
+    const cn_seq_field *fl;
+    int nf = cn_seq_reader_fields(r, frame, &fl, err, err_len);
+    if (nf < 0) return nf;
+    cn_seqio_apply_fields(fl, nf, f);
+    if (r->index_values && isfinite(r->index_values[frame]))
+        f->t_acq_ns = llround(r->index_values[frame] * 1e9);
+    return CN_OK;
+}

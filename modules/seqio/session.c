@@ -1,0 +1,275 @@
+/*
+ * session.c - what a clinical study asks of a recording (clinical.md): procedure
+ * time from skin insertion to withdrawal, freeze/thaw cycles and their durations,
+ * maximum ice dimensions, coverage reached, closest approach of ice to the skin,
+ * and the series `cryonav report` plots.
+ *
+ * Reads only the per-frame fields (never pixels), frame by frame. The phase comes
+ * from the recorded analysis (guidance) when the file has it, else from the
+ * simulator's ground truth (CryoNavTruth). A transition is timed at the first
+ * frame showing the new phase, so durations are exact to one frame interval.
+ * The nerve temperature is an estimate: the nerve centre's distance from the
+ * needle tip placed between the recorded isotherm radii (linear in between,
+ * rising to 37 C at twice the warmest isotherm's radius). The measured ice radius
+ * is the visible front's height above the needle tip; isotherm radii are the
+ * thermal model's predictions and are reported separately.
+ */
+#include "seqio_priv.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double nerve_temp(const cn_frame *f) {
+    const cn_analysis *a = &f->analysis;
+    if (!a->nerve.found || a->nerve.n <= 0 || a->n_iso <= 0 || !a->needle.found) return NAN;
+    double cx = 0, cy = 0;
+    for (int i = 0; i < a->nerve.n; i++) {
+        cx += a->nerve.pts_mm[i].x;
+        cy += a->nerve.pts_mm[i].y;
+    }
+    cx /= a->nerve.n;
+    cy /= a->nerve.n;
+    double d = hypot(cx - a->needle.tip_mm.x, cy - a->needle.tip_mm.y);
+    /* sort isotherms by radius (coldest innermost) */
+    int n = a->n_iso;
+    double r[CN_ISO_MAX], t[CN_ISO_MAX];
+    for (int i = 0; i < n; i++) {
+        r[i] = a->iso[i].radius_mm;
+        t[i] = a->iso[i].temp_c;
+    }
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            if (r[j] < r[i]) {
+                double x = r[i]; r[i] = r[j]; r[j] = x;
+                x = t[i]; t[i] = t[j]; t[j] = x;
+            }
+    if (!(r[n - 1] > 0)) return 37.0;
+    if (d <= r[0]) return t[0];
+    for (int i = 0; i + 1 < n; i++)
+        if (d <= r[i + 1]) {
+            double s = (d - r[i]) / (r[i + 1] - r[i] > 1e-9 ? r[i + 1] - r[i] : 1e-9);
+            return t[i] + s * (t[i + 1] - t[i]);
+        }
+    double s = (d - r[n - 1]) / r[n - 1];
+    if (s > 1) s = 1;
+    return t[n - 1] + s * (37.0 - t[n - 1]);
+}
+
+/* The measured ice radius: the visible front's distance above the needle tip (the
+ * rim seen from the transducer), else half its width; 0 when no ice is seen. */
+static double ice_radius(const cn_frame *f, bool use_truth) {
+    if (use_truth) return f->truth.ice_present ? f->truth.ice_radius_mm : 0;
+    const cn_analysis *a = &f->analysis;
+    const cn_ice_front *ic = &a->ice;
+    if (!ic->found || ic->n < 3) return 0;
+    double top = ic->pts_mm[1].y; /* frame_fields.c keeps the front's extent as 3 points */
+    if (a->needle.found && a->needle.tip_mm.y > top) return a->needle.tip_mm.y - top;
+    return (ic->pts_mm[2].x - ic->pts_mm[0].x) / 2;
+}
+
+int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_series *ser,
+                         char **events_out, char *err, size_t err_len) {
+    memset(s, 0, sizeof *s);
+    if (ser) memset(ser, 0, sizeof *ser);
+    if (events_out) *events_out = NULL;
+    cn_seq_reader *r = cn_seq_reader_open(path, err, err_len);
+    if (!r) return CN_EPARSE;
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    int n = in->n_frames;
+    s->n_frames = n;
+    s->insertion_s = s->withdrawal_s = s->procedure_s = -1;
+    s->coverage_max = s->ice_skin_min_mm = -1;
+    cn_frame *f = calloc(1, sizeof *f);
+    cn_sbuf ev;
+    cn_sbuf_init(&ev, 8u << 20);
+    if (!f) {
+        cn_seq_reader_close(r);
+        return CN_ENOMEM;
+    }
+    /* pass 0: does the recorded analysis carry phases (guidance ran)? If it never
+     * left IDLE but the simulator's truth did, the truth is the better source. */
+    bool use_truth = true, have_analysis = false, truth_phases = false;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, err_len);
+        if (nf <= 0) continue;
+        const char *ph = cn_seq_field_find(fl, nf, "CryoNavPhase");
+        if (cn_seq_field_find(fl, nf, "CryoNavAnalysed")) have_analysis = true;
+        if (ph && strncmp(ph, "IDLE", 4) != 0) {
+            use_truth = false;
+            break;
+        }
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        if (tr && tr[0] != '0') truth_phases = true;
+    }
+    if (use_truth && have_analysis && !truth_phases) use_truth = false;
+    s->phase_source = use_truth ? "truth" : "analysis";
+    if (ser && n > 0) {
+        ser->n = 0;
+        ser->t_s = calloc((size_t)n, sizeof(double));
+        ser->ice_radius_mm = calloc((size_t)n, sizeof(double));
+        ser->nerve_temp_c = calloc((size_t)n, sizeof(double));
+        for (int k = 0; k < CN_ISO_MAX; k++) ser->iso_radius_mm[k] = calloc((size_t)n, sizeof(double));
+        if (!ser->t_s || !ser->ice_radius_mm || !ser->nerve_temp_c || !ser->iso_radius_mm[3]) {
+            cn_session_series_free(ser);
+            free(f);
+            cn_seq_reader_close(r);
+            return CN_ENOMEM;
+        }
+    }
+    int64_t t0 = 0;
+    bool have_t0 = false;
+    cn_phase prev = CN_PHASE_IDLE;
+    double phase_start = 0;
+    int cur = -1;
+    double last_t = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, err_len);
+        if (nf < 0) break;
+        memset(f, 0, sizeof *f);
+        f->analysis.guidance.coverage = -1;
+        cn_seqio_apply_fields(fl, nf, f);
+        if (!have_t0) {
+            t0 = f->t_acq_ns;
+            have_t0 = true;
+        }
+        double t = (double)(f->t_acq_ns - t0) * 1e-9;
+        last_t = t;
+        const char *evs = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        if (evs) {
+            cn_sbuf_printf(&ev, "%.3f %s\n", t, evs);
+            s->n_events++;
+            if (strstr(evs, "alarm 0x")) s->n_alarms++;
+        }
+        const char *note = cn_seq_field_find(fl, nf, "CryoNavNote");
+        if (note) {
+            cn_sbuf_printf(&ev, "%.3f note: %s\n", t, note);
+            s->n_notes++;
+        }
+        bool have_phase = use_truth ? f->truth.valid : f->analysed;
+        if (!have_phase) continue;
+        s->n_analysed++;
+        cn_phase ph = use_truth ? f->truth.phase : f->analysis.guidance.phase;
+        int cyc = use_truth ? f->truth.cycle : f->analysis.guidance.cycle;
+        double ir = ice_radius(f, use_truth);
+        if (ser) {
+            int k = ser->n++;
+            ser->t_s[k] = t;
+            ser->ice_radius_mm[k] = ir;
+            /* isotherms and nerve temperature come from the analysis whenever it ran
+             * (thermal), whatever gave the phases */
+            ser->nerve_temp_c[k] = f->analysed ? nerve_temp(f) : NAN;
+            if (f->analysed && f->analysis.n_iso > ser->n_iso) ser->n_iso = f->analysis.n_iso;
+            for (int j = 0; j < CN_ISO_MAX; j++) {
+                bool ok = f->analysed && j < f->analysis.n_iso;
+                ser->iso_radius_mm[j][k] = ok ? f->analysis.iso[j].radius_mm : NAN;
+                if (ok) ser->iso_temp_c[j] = f->analysis.iso[j].temp_c;
+            }
+        }
+        if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
+        if (cur >= 0 && isfinite(ir) && ir > s->cycles[cur].max_ice_radius_mm &&
+            (ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW))
+            s->cycles[cur].max_ice_radius_mm = ir;
+        if (!use_truth) {
+            const cn_ice_front *ic = &f->analysis.ice;
+            if (ic->found && ic->n >= 3) {
+                double w = ic->pts_mm[2].x - ic->pts_mm[0].x;
+                double d = ic->pts_mm[0].y - ic->pts_mm[1].y;
+                if (w > s->max_ice_width_mm) s->max_ice_width_mm = w;
+                if (d > s->max_ice_depth_mm) s->max_ice_depth_mm = d;
+                double top = ic->pts_mm[1].y;
+                if (s->ice_skin_min_mm < 0 || top < s->ice_skin_min_mm) s->ice_skin_min_mm = top;
+            }
+            double cov = f->analysis.guidance.coverage;
+            if (cov >= 0 && cov > s->coverage_max) s->coverage_max = cov;
+        } else if (f->truth.ice_present) {
+            /* the rim's top is the 13th value of CryoNavTruth (frame_fields.c) */
+            double tv[13];
+            const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+            double top = tr && cn_seqio_parse_doubles(tr, tv, 13) == 13 ? tv[12] : -1;
+            if (top >= 0 && (s->ice_skin_min_mm < 0 || top < s->ice_skin_min_mm))
+                s->ice_skin_min_mm = top;
+            if (2 * ir > s->max_ice_width_mm) s->max_ice_width_mm = 2 * ir;
+            if (2 * ir > s->max_ice_depth_mm) s->max_ice_depth_mm = 2 * ir;
+        }
+        if (ph != prev) {
+            /* close the phase we leave */
+            if (prev == CN_PHASE_FREEZE && cur >= 0) s->cycles[cur].freeze_s = t - phase_start;
+            if (prev == CN_PHASE_THAW && cur >= 0) s->cycles[cur].thaw_s = t - phase_start;
+            /* a freeze that ends straight into withdrawal had no thaw */
+            if (prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && cur >= 0)
+                s->cycles[cur].thaw_s = 0;
+            if (ph != CN_PHASE_IDLE && s->insertion_s < 0) s->insertion_s = t;
+            if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
+                cur = s->n_cycles++;
+                s->cycles[cur].cycle = cyc > 0 ? cyc : cur + 1;
+                s->cycles[cur].freeze_start_s = t;
+                s->cycles[cur].freeze_s = -1;
+                s->cycles[cur].thaw_s = -1;
+            }
+            if (ph == CN_PHASE_WITHDRAWN && s->withdrawal_s < 0 && s->insertion_s >= 0)
+                s->withdrawal_s = t;
+            prev = ph;
+            phase_start = t;
+        }
+    }
+    s->duration_s = last_t;
+    if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
+    if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
+        s->cycles[cur].freeze_s = last_t - phase_start; /* recording ended while freezing */
+    if (s->insertion_s >= 0 && s->withdrawal_s >= 0) s->procedure_s = s->withdrawal_s - s->insertion_s;
+    free(f);
+    cn_seq_reader_close(r);
+    if (events_out) *events_out = ev.s ? ev.s : strdup("");
+    else cn_sbuf_free(&ev);
+    return CN_OK;
+}
+
+void cn_session_series_free(cn_session_series *s) {
+    if (!s) return;
+    free(s->t_s);
+    free(s->ice_radius_mm);
+    free(s->nerve_temp_c);
+    for (int k = 0; k < CN_ISO_MAX; k++) free(s->iso_radius_mm[k]);
+    memset(s, 0, sizeof *s);
+}
+
+static json_t *num_or_null(double v) { return v >= 0 && isfinite(v) ? json_real(v) : json_null(); }
+
+char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
+    json_t *o = json_object();
+    json_object_set_new(o, "file", json_string(path ? path : ""));
+    json_object_set_new(o, "frames", json_integer(s->n_frames));
+    json_object_set_new(o, "frames_with_phase", json_integer(s->n_analysed));
+    json_object_set_new(o, "phase_source", json_string(s->phase_source ? s->phase_source : ""));
+    json_object_set_new(o, "duration_s", json_real(s->duration_s));
+    json_object_set_new(o, "needle_insertion_s", num_or_null(s->insertion_s));
+    json_object_set_new(o, "needle_withdrawal_s", num_or_null(s->withdrawal_s));
+    json_object_set_new(o, "procedure_time_s", num_or_null(s->procedure_s));
+    json_t *cy = json_array();
+    for (int i = 0; i < s->n_cycles; i++) {
+        const cn_session_cycle *c = &s->cycles[i];
+        json_t *e = json_object();
+        json_object_set_new(e, "cycle", json_integer(c->cycle));
+        json_object_set_new(e, "freeze_start_s", json_real(c->freeze_start_s));
+        json_object_set_new(e, "freeze_s", num_or_null(c->freeze_s));
+        json_object_set_new(e, "thaw_s", num_or_null(c->thaw_s));
+        json_object_set_new(e, "max_ice_radius_mm", json_real(c->max_ice_radius_mm));
+        json_array_append_new(cy, e);
+    }
+    json_object_set_new(o, "cycles", cy);
+    json_object_set_new(o, "max_ice_radius_mm", json_real(s->max_ice_radius_mm));
+    json_object_set_new(o, "max_ice_width_mm", json_real(s->max_ice_width_mm));
+    json_object_set_new(o, "max_ice_depth_mm", json_real(s->max_ice_depth_mm));
+    json_object_set_new(o, "coverage_max", num_or_null(s->coverage_max));
+    json_object_set_new(o, "ice_to_skin_min_mm", num_or_null(s->ice_skin_min_mm));
+    json_object_set_new(o, "events", json_integer(s->n_events));
+    json_object_set_new(o, "alarms", json_integer(s->n_alarms));
+    json_object_set_new(o, "notes", json_integer(s->n_notes));
+    char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    json_decref(o);
+    return txt;
+}

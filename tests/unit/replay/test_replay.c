@@ -1,0 +1,287 @@
+/*
+ * test_replay.c - the replay device: recorded timing and speed factor, pause,
+ * seek, loop, interrupt, and the whole pipeline on replayed frames giving the
+ * same analysis as on the original frames (a deterministic stage).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replay/replay.h"
+
+#define W 96
+#define H 64
+#define N 30
+#define PERIOD_NS 50000000LL /* 20 frames/s */
+
+static char g_path[1024];
+
+static void pattern(cn_frame *f, int i) {
+    cn_frame_set_size(f, W, H);
+    for (int p = 0; p < W * H; p++) f->pixels[p] = (uint8_t)((p * 3 + i * 17) & 0xff);
+}
+
+static int setup(void **s) {
+    (void)s;
+    char err[512];
+    snprintf(g_path, sizeof g_path, "%s/replay_src.igs.mha", CN_BINARY_DIR);
+    unlink(g_path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(g_path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < N; i++) {
+        pattern(f, i);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = 1000000000LL + i * PERIOD_NS;
+        cn_mat4 m = cn_mat4_translation(i, 0, 0);
+        f->n_poses = 0;
+        cn_frame_set_pose(f, "ProbeToTracker", &m, true);
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    return 0;
+}
+
+static int teardown(void **s) {
+    (void)s;
+    unlink(g_path);
+    return 0;
+}
+
+static int frame_index(const cn_frame *f) {
+    /* recover which recorded frame this is from its pose */
+    const cn_pose *p = cn_frame_get_pose(f, "ProbeToTracker");
+    assert_non_null(p);
+    return (int)lround(p->m.m[3]);
+}
+
+static void timing_at(double speed) {
+    char err[512];
+    cn_replay_opts o = {.speed = speed};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(g_path, &o, &dev, err, sizeof err), CN_OK);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    dev.start(dev.self);
+    int64_t first_mono = 0, first_acq = 0;
+    cn_frame *ref = cn_frame_pool_acquire(cn_frame_pool_new(1, W, H));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(dev.read(dev.self, f), CN_OK);
+        int64_t now = cn_clock_mono_ns();
+        assert_int_equal(frame_index(f), i);
+        pattern(ref, i);
+        assert_memory_equal(f->pixels, ref->pixels, W * H);
+        assert_int_equal(f->seq, (uint64_t)i + 1);
+        if (i == 0) {
+            first_mono = now;
+            first_acq = f->t_acq_ns;
+        } else {
+            /* analysis sees the recorded spacing at any speed */
+            assert_true(llabs((f->t_acq_ns - first_acq) - i * PERIOD_NS) < 2000);
+            /* frames come out at recorded timing / speed */
+            double due = i * PERIOD_NS / speed;
+            double late = (double)(now - first_mono) - due;
+            if (late < -2e6 || late > 100e6) /* generous: CI machines are loaded */
+                fail_msg("speed %.1f frame %d: %.1f ms off schedule", speed, i, late / 1e6);
+        }
+    }
+    assert_int_equal(dev.read(dev.self, f), CN_ECLOSED);
+    cn_frame_pool *rp = ref->pool_;
+    cn_frame_unref(ref);
+    cn_frame_pool_free(rp);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_replay_device_release(&dev);
+}
+
+static void test_timing(void **s) {
+    (void)s;
+    timing_at(1.0);
+    timing_at(4.0);
+}
+
+typedef struct {
+    cn_replay *rp;
+    int64_t delay_ns;
+    int action; /* 0 resume, 1 interrupt */
+    cn_device *dev;
+} ctl_arg;
+
+static void *controller(void *a) {
+    ctl_arg *c = a;
+    cn_clock_sleep_ns(c->delay_ns);
+    if (c->action == 0) cn_replay_pause(c->rp, false);
+    else c->dev->interrupt(c->dev->self);
+    return NULL;
+}
+
+static void test_pause_seek_loop_interrupt(void **s) {
+    (void)s;
+    char err[512];
+    cn_replay_opts o = {.speed = 1};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(g_path, &o, &dev, err, sizeof err), CN_OK);
+    cn_replay *rp = cn_replay_from_device(&dev);
+    assert_non_null(rp);
+    assert_int_equal(cn_replay_frame_count(rp), N);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    dev.start(dev.self);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    /* pause: the next read waits until resumed 300 ms later */
+    cn_replay_pause(rp, true);
+    pthread_t th;
+    ctl_arg c = {rp, 300000000, 0, &dev};
+    pthread_create(&th, NULL, controller, &c);
+    int64_t t0 = cn_clock_mono_ns();
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    int64_t waited = cn_clock_mono_ns() - t0;
+    pthread_join(th, NULL);
+    assert_true(waited >= 280000000);
+    assert_int_equal(frame_index(f), 1);
+    int64_t acq1 = f->t_acq_ns;
+    /* seek backwards and forwards: exactly that frame next, time keeps increasing */
+    assert_int_equal(cn_replay_seek(rp, 20), CN_OK);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 20);
+    assert_true(f->t_acq_ns > acq1);
+    assert_int_equal(cn_replay_seek(rp, 3), CN_OK);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 3);
+    assert_int_equal(cn_replay_position(rp), 3);
+    assert_int_equal(cn_replay_seek(rp, N), CN_ERANGE);
+    /* loop at full speed: wraps around, seq and t_acq keep increasing */
+    cn_replay_set_speed(rp, 0);
+    cn_replay_set_loop(rp, true);
+    uint64_t last_seq = f->seq;
+    int64_t last_acq = f->t_acq_ns;
+    for (int i = 0; i < 3 * N; i++) {
+        assert_int_equal(dev.read(dev.self, f), CN_OK);
+        assert_true(f->seq > last_seq);
+        assert_true(f->t_acq_ns > last_acq);
+        last_seq = f->seq;
+        last_acq = f->t_acq_ns;
+    }
+    assert_true(cn_replay_loops(rp) >= 2);
+    /* interrupt wakes a read blocked by pause */
+    cn_replay_pause(rp, true);
+    ctl_arg c2 = {rp, 100000000, 1, &dev};
+    pthread_create(&th, NULL, controller, &c2);
+    assert_int_equal(dev.read(dev.self, f), CN_ECLOSED);
+    pthread_join(th, NULL);
+    dev.stop(dev.self);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_replay_device_release(&dev);
+}
+
+static void test_bad_files(void **s) {
+    (void)s;
+    char err[512];
+    cn_device dev;
+    assert_int_not_equal(cn_replay_device_make("/nonexistent.igs.mha", NULL, &dev, err, sizeof err), CN_OK);
+    assert_non_null(strstr(err, "/nonexistent.igs.mha"));
+    char p[1024];
+    snprintf(p, sizeof p, "%s/plus/Prostate10_tracker.igs.mha", CN_SHARED_DATA_DIR);
+    /* a 1x1 tracker file opens (it is an image of 1 pixel); int16 does not */
+    snprintf(p, sizeof p, "%s/plus/NrrdSample.igs.nrrd", CN_SHARED_DATA_DIR);
+    assert_int_not_equal(cn_replay_device_make(p, NULL, &dev, err, sizeof err), CN_OK);
+    assert_non_null(strstr(err, "int16"));
+}
+
+/* A deterministic analysis stage: mean intensity and a bright-pixel centroid. */
+static int stage_process(void *self, cn_frame *f) {
+    (void)self;
+    double sum = 0, sx = 0, sy = 0, n = 0;
+    for (int y = 0; y < f->height; y++)
+        for (int x = 0; x < f->width; x++) {
+            uint8_t v = f->pixels[y * f->width + x];
+            sum += v;
+            if (v > 200) {
+                sx += x;
+                sy += y;
+                n++;
+            }
+        }
+    f->analysis.guidance.coverage = sum / (255.0 * f->width * f->height);
+    f->analysis.needle.found = n > 0;
+    f->analysis.needle.tip_mm = (cn_pt2){(float)(n ? sx / n : 0), (float)(n ? sy / n : 0)};
+    f->analysed = true;
+    return CN_OK;
+}
+
+static void test_pipeline_same_analysis(void **s) {
+    (void)s;
+    char err[512], out[1024];
+    snprintf(out, sizeof out, "%s/replay_rerecord.igs.mha", CN_BINARY_DIR);
+    unlink(out);
+    cn_replay_opts o = {.speed = 4};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(g_path, &o, &dev, err, sizeof err), CN_OK);
+    cn_pipeline_opts po = {.pool_frames = 8, .max_width = W, .max_height = H};
+    cn_pipeline *p = cn_pipeline_new(&po);
+    cn_pipeline_set_device(p, &dev);
+    cn_stage st = {"test-stage", NULL, stage_process};
+    cn_pipeline_add_stage(p, &st);
+    cn_recorder_opts ro = {.max_width = W, .max_height = H};
+    cn_recorder *rec = cn_recorder_new(out, &ro, err, sizeof err);
+    if (!rec) fail_msg("%s", err);
+    cn_sink raw, ana;
+    cn_recorder_sinks(rec, &raw, &ana);
+    cn_pipeline_add_raw_sink(p, &raw);
+    cn_pipeline_add_sink(p, &ana);
+    assert_int_equal(cn_pipeline_start(p), CN_OK);
+    assert_int_equal(cn_pipeline_wait(p, 20000000000LL), CN_OK);
+    cn_pipeline_stop(p);
+    cn_recorder_stats rs;
+    assert_int_equal(cn_recorder_close(rec, &rs, err, sizeof err), CN_OK);
+    cn_pipeline_free(p);
+    cn_replay_device_release(&dev);
+    assert_int_equal(rs.written, N); /* the recorder saw every replayed frame */
+    /* every analysed replayed frame matches the stage run on the original frame */
+    cn_seq_reader *r = cn_seq_reader_open(out, err, sizeof err);
+    assert_non_null(r);
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_frame *g = cn_frame_pool_acquire(pool), *orig = cn_frame_pool_acquire(pool);
+    int compared = 0;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(cn_seq_reader_read_frame(r, i, g, err, sizeof err), CN_OK);
+        int k = frame_index(g);
+        assert_int_equal(k, i);
+        if (!g->analysed) continue;
+        pattern(orig, k);
+        orig->analysed = false;
+        stage_process(NULL, orig);
+        assert_float_equal(g->analysis.guidance.coverage, orig->analysis.guidance.coverage, 1e-4);
+        assert_float_equal(g->analysis.needle.tip_mm.x, orig->analysis.needle.tip_mm.x, 1e-3);
+        compared++;
+    }
+    assert_true(compared >= N / 2);
+    cn_frame_unref(g);
+    cn_frame_unref(orig);
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+    unlink(out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_timing),
+        cmocka_unit_test(test_pause_seek_loop_interrupt),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_pipeline_same_analysis),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,19 @@
+/*
+ * itk_helper.h - test-only bridge to ITK's MetaImage and NRRD readers, so tests can
+ * check independently that files load in ITK and that pixels agree with ours.
+ */
+#ifndef CN_TEST_ITK_HELPER_H
+#define CN_TEST_ITK_HELPER_H
+#include <stddef.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+/* Reads the whole image (all frames) as raw bytes with ITK's MetaImageIO (.mha,
+ * .mhd) or NrrdImageIO (.nrrd). dims[0..ndims-1] are ITK's sizes. Returns 0, or -1
+ * with a message in err. *buf is malloc'd. */
+int cn_test_itk_read(const char *path, int dims[4], int *ndims, int *ncomp, int *comp_bytes,
+                     unsigned char **buf, size_t *len, char *err, size_t err_len);
+#ifdef __cplusplus
+}
+#endif
+#endif

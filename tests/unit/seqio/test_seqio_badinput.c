@@ -1,0 +1,248 @@
+/*
+ * test_seqio_badinput.c - bad input gives a clear error, never a crash, a hang or a
+ * huge allocation: truncated files, headers lying about sizes, wrong compressed
+ * sizes, missing data files, garbage, damaged journals, and a fuzz-style loop over
+ * mutated real headers (run under ASan/UBSan in CI).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "seqio/seqio.h"
+
+static char *slurp(const char *name, size_t *len) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/plus/%s", CN_SHARED_DATA_DIR, name);
+    char *b = cn_file_read_all(path, len);
+    assert_non_null(b);
+    return b;
+}
+
+static void put(const char *path, const void *b, size_t len) {
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    if (len) assert_int_equal(fwrite(b, 1, len, fp), len);
+    fclose(fp);
+}
+
+/* Opens and reads every frame; returns 0 if all fine, else the first error. The
+ * error text must name the file. */
+static int try_read(const char *path, char *err, size_t err_len) {
+    cn_seq_reader *r = cn_seq_reader_open(path, err, err_len);
+    if (!r) {
+        assert_non_null(strstr(err, path));
+        return -1;
+    }
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    void *buf = malloc(in->frame_bytes ? in->frame_bytes : 1);
+    int rc = 0;
+    for (int i = 0; i < in->n_frames && rc == 0; i++) {
+        const cn_seq_field *fl;
+        if (cn_seq_reader_fields(r, i, &fl, err, err_len) < 0) rc = -2;
+        else if (cn_seq_reader_pixels(r, i, buf, in->frame_bytes, err, err_len) != CN_OK) rc = -3;
+    }
+    if (rc) assert_non_null(strstr(err, path));
+    free(buf);
+    cn_seq_reader_close(r);
+    return rc;
+}
+
+static void replace(char *b, size_t len, const char *from, const char *to) {
+    char *p = memmem(b, len, from, strlen(from));
+    assert_non_null(p);
+    assert_true(strlen(to) <= strlen(from));
+    memset(p, ' ', strlen(from));
+    memcpy(p, to, strlen(to));
+}
+
+static void test_truncated(void **s) {
+    (void)s;
+    size_t len;
+    char *b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_trunc.igs.mha", CN_BINARY_DIR);
+    size_t cuts[] = {0, 5, 100, 2000, len / 2, len - 4000, len - 10, len - 1};
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        put(path, b, cuts[i]);
+        assert_int_not_equal(try_read(path, err, sizeof err), 0);
+    }
+    free(b);
+    b = slurp("Prostate10_tracker.igs.mha", &len);
+    put(path, b, len - 3); /* 10 bytes of "pixels" become 7 */
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "truncated"));
+    free(b);
+    unlink(path);
+}
+
+static void test_lying_headers(void **s) {
+    (void)s;
+    size_t len;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_lie.igs.mha", CN_BINARY_DIR);
+    char *b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    /* DimSize claims 2 billion frames: refused before any allocation */
+    replace(b, len, "DimSize = 320 240 20          ", "DimSize = 320 240 2000000000");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "frames"));
+    free(b);
+    b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "DimSize = 320 240 20          ", "DimSize = 60000 60000 20");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    free(b);
+    /* CompressedDataSize larger than the file */
+    b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "CompressedDataSize = 11364", "CompressedDataSize = 99999");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "CompressedDataSize"));
+    free(b);
+    /* CompressedDataSize too small: the stream ends inside a frame */
+    b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "CompressedDataSize = 11364", "CompressedDataSize = 1136");
+    put(path, b, len);
+    assert_true(try_read(path, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "compressed"));
+    free(b);
+    /* a pixel type we do not know, named */
+    b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "ElementType = MET_UCHAR", "ElementType = MET_LONG");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "MET_LONG"));
+    free(b);
+    /* a frame index far past DimSize */
+    b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "Seq_Frame0005_Timestamp", "Seq_Frame9999_Timestamp");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    free(b);
+    unlink(path);
+}
+
+static void test_missing_data_and_garbage(void **s) {
+    (void)s;
+    size_t len;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_missing.igs.mhd", CN_BINARY_DIR);
+    char *b = slurp("Prostate10_video.igs.mhd", &len);
+    replace(b, len, "ElementDataFile = Prostate10_video.raw", "ElementDataFile = nothere.raw");
+    put(path, b, len);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "nothere.raw"));
+    free(b);
+    unlink(path);
+    assert_int_equal(try_read("/nonexistent/x.igs.mha", err, sizeof err), -1);
+    /* garbage: binary noise, one endless line, an empty file */
+    snprintf(path, sizeof path, "%s/bad_garbage.igs.mha", CN_BINARY_DIR);
+    cn_rng rng;
+    cn_rng_seed(&rng, 42);
+    size_t gl = 3u << 20;
+    char *g = malloc(gl);
+    for (size_t i = 0; i < gl; i++) g[i] = (char)cn_rng_next(&rng);
+    put(path, g, gl);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    memset(g, 'A', gl);
+    memcpy(g, "ObjectType = Image\nNDims = 3\nX = ", 33);
+    put(path, g, gl);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    put(path, g, 0);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    const char *nr = "NRRD0004\ndimension: 3\nsizes: 5 5 999999999\ntype: uint8\nencoding: raw\n\n";
+    memcpy(g, nr, strlen(nr));
+    put(path, g, strlen(nr) + 8);
+    assert_int_equal(try_read(path, err, sizeof err), -1);
+    free(g);
+    unlink(path);
+}
+
+static void test_bad_journal(void **s) {
+    (void)s;
+    char path[1024], jp[1100], pp[1100], err[512];
+    snprintf(path, sizeof path, "%s/bad_journal.igs.mha", CN_BINARY_DIR);
+    snprintf(jp, sizeof jp, "%s.journal", path);
+    snprintf(pp, sizeof pp, "%s.part", path);
+    unlink(path);
+    assert_int_equal(cn_seq_recover(path, NULL, NULL, err, sizeof err), CN_ENOENT);
+    put(jp, "garbage\n", 8);
+    put(pp, "xx", 2);
+    assert_int_not_equal(cn_seq_recover(path, NULL, NULL, err, sizeof err), CN_OK);
+    /* a commit line claiming more pixels than the part file holds */
+    const char *j = "CNSEQJOURNAL 1\nformat mha\ncompress 0\nsize 4 4\nF 0\nTimestamp = 1\n"
+                    "C 0 16 0 0 0 16\nF 1\nTimestamp = 2\nC 1 32 0 0 0 32\nF 2\nTimest";
+    put(jp, j, strlen(j));
+    put(pp, "0123456789abcdef0123", 20);
+    int n = 0, d = 0;
+    assert_int_equal(cn_seq_recover(path, &n, &d, err, sizeof err), CN_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(d, 2);
+    assert_int_equal(try_read(path, err, sizeof err), 0);
+    unlink(path);
+    unlink(jp);
+    unlink(pp);
+}
+
+/* Fuzz-style: random byte and line mutations of real headers. */
+static void fuzz_one(const char *name, int iters, uint64_t seed) {
+    size_t len;
+    char *orig = slurp(name, &len);
+    size_t flen = len > 300000 ? 300000 : len;
+    char *b = malloc(flen);
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/fuzz_%s", CN_BINARY_DIR, name);
+    cn_rng rng;
+    cn_rng_seed(&rng, seed);
+    static const char *tokens[] = {"0", "-1", "99999999999", "4294967296", "1e308", "nan", "",
+                                   "=", ":=", "\n", "LOCAL", "True", "False", "gz", "MET_SHORT"};
+    for (int it = 0; it < iters; it++) {
+        memcpy(b, orig, flen);
+        size_t hdr = flen < 20000 ? flen : 20000; /* mutate mostly the header */
+        int nm = 1 + (int)(cn_rng_next(&rng) % 4);
+        for (int m = 0; m < nm; m++) {
+            size_t at = (size_t)(cn_rng_next(&rng) % hdr);
+            switch (cn_rng_next(&rng) % 3) {
+            case 0: b[at] = (char)cn_rng_next(&rng); break;
+            case 1: b[at] = "0123456789 =\n"[cn_rng_next(&rng) % 13]; break;
+            default: {
+                const char *t = tokens[cn_rng_next(&rng) % (sizeof tokens / sizeof tokens[0])];
+                size_t tl = strlen(t);
+                if (at + tl < flen) memcpy(b + at, t, tl);
+            }
+            }
+        }
+        size_t cut = cn_rng_next(&rng) % 4 == 0 ? (size_t)(cn_rng_next(&rng) % flen) : flen;
+        put(path, b, cut);
+        try_read(path, err, sizeof err); /* any outcome but a crash / hang is fine */
+    }
+    unlink(path);
+    free(b);
+    free(orig);
+}
+
+static void test_fuzz(void **s) {
+    (void)s;
+    fuzz_one("SyntheticVideoBuffer20.igs.mha", 300, 1);
+    fuzz_one("Prostate10_tracker.igs.mha", 300, 2);
+    fuzz_one("TransformInterpolationTest.igs.mha", 100, 3);
+    fuzz_one("NrrdSample.igs.nrrd", 300, 4);
+    fuzz_one("ColorNrrdSample.igs.nrrd", 100, 5);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_lying_headers),
+        cmocka_unit_test(test_missing_data_and_garbage),
+        cmocka_unit_test(test_bad_journal),
+        cmocka_unit_test(test_fuzz),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

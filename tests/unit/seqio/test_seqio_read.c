@@ -1,0 +1,339 @@
+/*
+ * test_seqio_read.c - every real PLUS file in the shared data is read correctly.
+ *
+ * Expected dimensions come from the data README; every transform, status and
+ * timestamp is compared with values this test parses itself from the header text
+ * (a deliberately naive sscanf scan, independent of the reader), and the pixels of
+ * every frame are compared with ITK's MetaImage / NRRD readers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itk_helper.h"
+#include "seqio/seqio.h"
+
+typedef struct {
+    const char *name;
+    int w, h, n, comp;
+    cn_seq_pixel pix;
+    bool compressed;
+} expect_t;
+
+static const expect_t files[] = {
+    {"SpinePhantomFreehand.igs.mha", 820, 616, 21, 1, CN_PIX_UINT8, true},
+    {"BoneUltrasound_L14.igs.mha", 820, 616, 21, 1, CN_PIX_UINT8, true},
+    {"NwirePhantomFreehand.igs.mha", 820, 616, 97, 1, CN_PIX_UINT8, true},
+    {"NwirePhantomFreehand.igs.nrrd", 820, 616, 97, 1, CN_PIX_UINT8, true},
+    {"Prostate10_video.igs.mhd", 640, 480, 10, 1, CN_PIX_UINT8, false},
+    {"Prostate10_tracker.igs.mha", 1, 1, 10, 1, CN_PIX_UINT8, false},
+    {"NrrdSample.igs.nrrd", 256, 256, 1, 1, CN_PIX_INT16, true},
+    {"ColorNrrdSample.igs.nrrd", 1152, 648, 1, 3, CN_PIX_UINT8, true},
+    {"TransformInterpolationTest.igs.mha", 1, 1, 500, 1, CN_PIX_UINT8, true},
+    {"SyntheticVideoBuffer20.igs.mha", 320, 240, 20, 1, CN_PIX_UINT8, true},
+    {"SyntheticTrackerBuffer20.igs.mha", 1, 1, 20, 1, CN_PIX_UINT8, false},
+};
+
+static void path_of(char *buf, size_t len, const char *name) {
+    snprintf(buf, len, "%s/plus/%s", CN_SHARED_DATA_DIR, name);
+}
+
+/* Independent scan: every Seq_Frame line of the header text. */
+typedef struct {
+    int frame;
+    char key[128];
+    char value[1024];
+} hline;
+
+static int scan_header(const char *path, hline **out) {
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    bool nrrd = strstr(path, ".nrrd") != NULL;
+    static char line[1 << 16];
+    int n = 0, cap = 1024;
+    hline *v = malloc((size_t)cap * sizeof *v);
+    while (fgets(line, sizeof line, fp)) {
+        if (nrrd && (line[0] == '\n' || (line[0] == '\r' && line[1] == '\n'))) break;
+        if (!nrrd && strncmp(line, "ElementDataFile", 15) == 0) break;
+        int fr;
+        char key[128];
+        if (sscanf(line, "Seq_Frame%d_%127[^ =:]", &fr, key) != 2) continue;
+        const char *val = nrrd ? strstr(line, ":=") + 2 : strchr(line, '=') + 1;
+        if (n == cap) v = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+        v[n].frame = fr;
+        snprintf(v[n].key, sizeof v[n].key, "%s", key);
+        snprintf(v[n].value, sizeof v[n].value, "%s", val);
+        n++;
+    }
+    fclose(fp);
+    *out = v;
+    return n;
+}
+
+static void test_real_file(const expect_t *e) {
+    char path[1024], err[512];
+    path_of(path, sizeof path, e->name);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    assert_int_equal(in->width, e->w);
+    assert_int_equal(in->height, e->h);
+    assert_int_equal(in->n_frames, e->n);
+    assert_int_equal(in->components, e->comp);
+    assert_int_equal(in->pixel, e->pix);
+    assert_int_equal(in->compressed, e->compressed);
+
+    /* fields: every line of the independent scan is found with the same value */
+    hline *hl;
+    int nh = scan_header(path, &hl);
+    assert_true(nh > 0 || e->n == 1);
+    int checked_xf = 0, checked_ts = 0;
+    cn_frame_pool *pool = cn_frame_pool_new(1, 1152, 1152);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < nh; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, hl[i].frame, &fl, err, sizeof err);
+        assert_true(nf > 0);
+        const char *v = cn_seq_field_find(fl, nf, hl[i].key);
+        if (!v) fail_msg("%s frame %d: field %s missing", e->name, hl[i].frame, hl[i].key);
+        double a[16], b[16];
+        int na = 0, nb = 0;
+        char *s = hl[i].value, *end;
+        while (na < 16 && (a[na] = strtod(s, &end), end != s)) { na++; s = end; }
+        const char *t = v;
+        while (nb < 16 && (b[nb] = strtod(t, &end), end != t)) { nb++; t = (const char *)end; }
+        assert_int_equal(na, nb);
+        for (int k = 0; k < na; k++) assert_true(fabs(a[k] - b[k]) <= 1e-12 * fmax(1, fabs(a[k])));
+        /* the frame conversion gives the same transform / timestamp */
+        size_t kl = strlen(hl[i].key);
+        if (in->pixel == CN_PIX_UINT8 && kl > 9 && strcmp(hl[i].key + kl - 9, "Transform") == 0 &&
+            na == 16) {
+            assert_int_equal(cn_seq_reader_read_frame(r, hl[i].frame, f, err, sizeof err), CN_OK);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)(kl - 9), hl[i].key);
+            const cn_pose *p = cn_frame_get_pose(f, name);
+            if (!p) fail_msg("%s frame %d: pose %s missing", e->name, hl[i].frame, name);
+            for (int k = 0; k < 16; k++) assert_true(fabs(p->m.m[k] - a[k]) <= 1e-9 * fmax(1, fabs(a[k])));
+            /* status from the independent scan */
+            bool valid = true;
+            for (int j = 0; j < nh; j++)
+                if (hl[j].frame == hl[i].frame && strncmp(hl[j].key, hl[i].key, kl) == 0 &&
+                    strcmp(hl[j].key + kl, "Status") == 0)
+                    valid = strncmp(hl[j].value, " OK", 3) == 0 || strncmp(hl[j].value, "OK", 2) == 0;
+            assert_int_equal(p->valid, valid);
+            checked_xf++;
+        }
+        if (strcmp(hl[i].key, "Timestamp") == 0) {
+            assert_true(fabs(cn_seq_reader_timestamp(r, hl[i].frame) - a[0]) < 1e-9);
+            if (in->pixel == CN_PIX_UINT8) {
+                assert_int_equal(cn_seq_reader_read_frame(r, hl[i].frame, f, err, sizeof err), CN_OK);
+                assert_true(llabs(f->t_acq_ns - llround(a[0] * 1e9)) <= 1);
+            }
+            checked_ts++;
+        }
+    }
+    if (strstr(e->name, "Freehand") || strstr(e->name, "Bone") || strstr(e->name, "Interp"))
+        assert_true(checked_xf >= 2 * e->n);
+    if (e->n > 1) assert_true(checked_ts >= e->n - 1);
+
+    /* pixels against ITK, frames read in a shuffled order to exercise seeking */
+    int dims[4], nd, nc, cb;
+    unsigned char *ib;
+    size_t il;
+    if (cn_test_itk_read(path, dims, &nd, &nc, &cb, &ib, &il, err, sizeof err) != 0)
+        fail_msg("%s: %s", e->name, err);
+    assert_int_equal(il, in->frame_bytes * (size_t)in->n_frames);
+    unsigned char *buf = malloc(in->frame_bytes ? in->frame_bytes : 1);
+    for (int k = 0; k < in->n_frames; k++) {
+        int i = (k * 7 + 3) % in->n_frames;
+        assert_int_equal(cn_seq_reader_pixels(r, i, buf, in->frame_bytes, err, sizeof err), CN_OK);
+        if (nc == in->n_frames * in->components && in->n_frames > 1) {
+            /* ITK's NRRD reader turns the trailing 'list' axis into pixel components
+             * (one 2-D image with n_frames components): frame i is every n-th byte */
+            size_t np = in->frame_bytes / in->elem_bytes / (size_t)in->components;
+            for (size_t p = 0; p < np; p++)
+                if (buf[p] != ib[p * (size_t)in->n_frames + (size_t)i])
+                    fail_msg("%s frame %d pixel %zu: differs from ITK", e->name, i, p);
+        } else if (memcmp(buf, ib + (size_t)i * in->frame_bytes, in->frame_bytes) != 0) {
+            fail_msg("%s frame %d: pixels differ from ITK", e->name, i);
+        }
+    }
+    free(buf);
+    free(ib);
+    free(hl);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+}
+
+#define FILE_TEST(i) \
+    static void test_file_##i(void **s) { (void)s; test_real_file(&files[i]); }
+FILE_TEST(0) FILE_TEST(1) FILE_TEST(2) FILE_TEST(3) FILE_TEST(4) FILE_TEST(5)
+FILE_TEST(6) FILE_TEST(7) FILE_TEST(8) FILE_TEST(9) FILE_TEST(10)
+
+static void test_gap_and_types(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    /* Prostate10_video: frame 2 has no fields at all; it still exists */
+    path_of(path, sizeof path, "Prostate10_video.igs.mhd");
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    assert_non_null(r);
+    const cn_seq_field *fl;
+    assert_int_equal(cn_seq_reader_fields(r, 2, &fl, err, sizeof err), 0);
+    assert_true(isnan(cn_seq_reader_timestamp(r, 2)));
+    assert_true(fabs(cn_seq_reader_timestamp(r, 3) - 2.0) < 1e-12);
+    assert_int_equal(cn_seq_reader_info(r)->frames_with_fields, 9);
+    cn_seq_reader_close(r);
+    /* int16 is read raw but refused as a B-mode frame, naming the type */
+    path_of(path, sizeof path, "NrrdSample.igs.nrrd");
+    r = cn_seq_reader_open(path, err, sizeof err);
+    assert_non_null(r);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 512, 512);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_int_equal(cn_seq_reader_read_frame(r, 0, f, err, sizeof err), CN_EUNSUPPORTED);
+    assert_non_null(strstr(err, "int16"));
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+    /* colour frames become grey */
+    path_of(path, sizeof path, "ColorNrrdSample.igs.nrrd");
+    r = cn_seq_reader_open(path, err, sizeof err);
+    pool = cn_frame_pool_new(1, 1152, 648);
+    f = cn_frame_pool_acquire(pool);
+    assert_int_equal(cn_seq_reader_read_frame(r, 0, f, err, sizeof err), CN_OK);
+    assert_int_equal(f->width, 1152);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+}
+
+
+/* Slicer's .seq.nrrd (4-D, list axis last) written by hand: sizes, frame count and
+ * the "index values" as timestamps; the old layout (list axis first) is refused. */
+static void test_slicer_seq_nrrd(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/slicer_test.seq.nrrd", CN_BINARY_DIR);
+    const int w = 6, h = 4, n = 5;
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fprintf(fp, "NRRD0004\n# Complete NRRD file format specification at:\n"
+                "type: unsigned char\ndimension: 4\nspace: left-posterior-superior\n"
+                "sizes: %d %d 1 %d\nspace directions: (0.5,0,0) (0,0.25,0) (0,0,1) none\n"
+                "kinds: domain domain domain list\nlabels: \"\" \"\" \"\" \"time\"\n"
+                "endian: little\nencoding: raw\nspace origin: (0,0,0)\n"
+                "axis 3 index type:=numeric\naxis 3 index values:=0.5 1.25 2 2.75 3.5\n"
+                "DataNodeClassName:=vtkMRMLScalarVolumeNode\n\n",
+            w, h, n);
+    for (int i = 0; i < n * w * h; i++) fputc(i & 0xff, fp);
+    fclose(fp);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    assert_true(in->slicer_seq);
+    assert_int_equal(in->width, w);
+    assert_int_equal(in->height, h);
+    assert_int_equal(in->n_frames, n);
+    assert_float_equal(in->spacing[0], 0.5, 1e-12);
+    assert_float_equal(in->spacing[1], 0.25, 1e-12);
+    assert_float_equal(cn_seq_reader_timestamp(r, 3), 2.75, 1e-12);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 16, 16);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_int_equal(cn_seq_reader_read_frame(r, 2, f, err, sizeof err), CN_OK);
+    assert_int_equal(f->pixels[0], (2 * w * h) & 0xff);
+    assert_int_equal(f->t_acq_ns, 2000000000LL);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+    fp = fopen(path, "wb");
+    fprintf(fp, "NRRD0004\ntype: uint8\ndimension: 4\nsizes: %d %d %d 1\n"
+                "kinds: list domain domain domain\nencoding: raw\n\n", n, w, h);
+    for (int i = 0; i < n * w * h; i++) fputc(i & 0xff, fp);
+    fclose(fp);
+    assert_null(cn_seq_reader_open(path, err, sizeof err));
+    assert_non_null(strstr(err, "list axis last"));
+    unlink(path);
+}
+
+/* Slicer's MetaImage writer: "Key =value" (no space after '=') and a repeated
+ * value (UltrasoundImageType = BRIGHTNESSBRIGHTNESS) read like PLUS's spelling. */
+static void test_slicer_spelling(void **s) {
+    (void)s;
+    char src[1024], path[1024], err[512];
+    snprintf(src, sizeof src, "%s/plus/SyntheticTrackerBuffer20.igs.mha", CN_SHARED_DATA_DIR);
+    snprintf(path, sizeof path, "%s/slicer_spelling.seq.mha", CN_BINARY_DIR);
+    size_t len;
+    char *b = cn_file_read_all(src, &len);
+    assert_non_null(b);
+    FILE *fp = fopen(path, "wb");
+    fputs("ObjectType =Image\nUltrasoundImageType =BRIGHTNESSBRIGHTNESS\n", fp);
+    char *p = strchr(b, '\n') + 1; /* skip the original ObjectType line */
+    while (p < b + len) {
+        char *e = memchr(p, '\n', (size_t)(b + len - p));
+        size_t l = e ? (size_t)(e - p + 1) : (size_t)(b + len - p);
+        char *eq = memchr(p, '=', l);
+        bool data = strncmp(p, "ElementDataFile", 15) == 0;
+        if (eq && eq + 1 < p + l && eq[1] == ' ') { /* "Key = value" -> "Key =value" */
+            fwrite(p, 1, (size_t)(eq - p + 1), fp);
+            fwrite(eq + 2, 1, l - (size_t)(eq - p + 2), fp);
+        } else {
+            fwrite(p, 1, l, fp);
+        }
+        p += l;
+        if (data) {
+            fwrite(p, 1, (size_t)(b + len - p), fp); /* the pixel bytes as they are */
+            break;
+        }
+    }
+    fclose(fp);
+    cn_seq_reader *a = cn_seq_reader_open(src, err, sizeof err);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    assert_string_equal(cn_seq_reader_info(r)->image_type, "BRIGHTNESSBRIGHTNESS");
+    assert_int_equal(cn_seq_reader_info(r)->n_frames, 20);
+    for (int i = 0; i < 20; i++) {
+        const cn_seq_field *fa, *fr;
+        int na = cn_seq_reader_fields(a, i, &fa, err, sizeof err);
+        char keep[4096] = "";
+        for (int k = 0; k < na; k++) {
+            strncat(keep, fa[k].key, sizeof keep - strlen(keep) - 1);
+            strncat(keep, "=", sizeof keep - strlen(keep) - 1);
+            strncat(keep, fa[k].value, sizeof keep - strlen(keep) - 1);
+            strncat(keep, ";", sizeof keep - strlen(keep) - 1);
+        }
+        int nr = cn_seq_reader_fields(r, i, &fr, err, sizeof err);
+        char got[4096] = "";
+        for (int k = 0; k < nr; k++) {
+            strncat(got, fr[k].key, sizeof got - strlen(got) - 1);
+            strncat(got, "=", sizeof got - strlen(got) - 1);
+            strncat(got, fr[k].value, sizeof got - strlen(got) - 1);
+            strncat(got, ";", sizeof got - strlen(got) - 1);
+        }
+        assert_string_equal(got, keep);
+        assert_true(fabs(cn_seq_reader_timestamp(r, i) - (1.0 + 0.5 * i)) < 1e-9);
+    }
+    cn_seq_reader_close(a);
+    cn_seq_reader_close(r);
+    free(b);
+    unlink(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_file_0), cmocka_unit_test(test_file_1), cmocka_unit_test(test_file_2),
+        cmocka_unit_test(test_file_3), cmocka_unit_test(test_file_4), cmocka_unit_test(test_file_5),
+        cmocka_unit_test(test_file_6), cmocka_unit_test(test_file_7), cmocka_unit_test(test_file_8),
+        cmocka_unit_test(test_file_9), cmocka_unit_test(test_file_10),
+        cmocka_unit_test(test_gap_and_types),
+        cmocka_unit_test(test_slicer_seq_nrrd),
+        cmocka_unit_test(test_slicer_spelling),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,155 @@
+/*
+ * test_seqio_report.c - the session summary on a simulated session with a scripted
+ * protocol gives the procedure time and cycle durations the script used (within
+ * one frame), from the simulator's truth and from recorded analysis fields.
+ *
+ * The session is rendered by the real simulator (devices/sim) at 10 frames/s and
+ * recorded with the real writer; phases come from cn_sim's scripted timeline.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "seqio/seqio.h"
+#include "sim/sim.h"
+
+#define FPS 10.0
+
+static cn_sim_config script(void) {
+    cn_sim_config c;
+    cn_sim_config_defaults(&c);
+    c.width_px = 160;
+    c.height_px = 120;
+    c.idle_s = 1.5;
+    c.approach_s = 6;
+    c.withdraw_s = 3;
+    c.n_cycles = 2;
+    c.cycles[0] = (cn_sim_cycle){12, 7};
+    c.cycles[1] = (cn_sim_cycle){9, 0};
+    snprintf(c.protocol, sizeof c.protocol, "custom");
+    return c;
+}
+
+/* Records the scripted session; with_analysis fills the CryoNav analysis fields
+ * the way the guidance stage would (from the truth here). */
+static void record(const char *path, bool with_analysis) {
+    cn_sim_config c = script();
+    char err[512];
+    if (cn_sim_config_validate(&c, err, sizeof err) != CN_OK) fail_msg("%s", err);
+    cn_sim *sim = cn_sim_new(&c);
+    assert_non_null(sim);
+    double dur = cn_sim_duration_s(sim);
+    assert_float_equal(dur, 1.5 + 6 + 12 + 7 + 9 + 3, 1e-9);
+    unlink(path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 160, 120);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    int n = (int)(dur * FPS);
+    for (int i = 0; i < n; i++) {
+        double t = i / FPS;
+        assert_int_equal(cn_sim_render(sim, t, f), CN_OK);
+        assert_true(f->truth.valid);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = 7000000000LL + (int64_t)llround(t * 1e9);
+        f->analysed = with_analysis;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        if (with_analysis) {
+            const cn_truth *tr = &f->truth;
+            cn_analysis *a = &f->analysis;
+            a->guidance.phase = tr->phase;
+            a->guidance.cycle = tr->cycle;
+            a->guidance.coverage = tr->ice_present ? fmin(1, tr->ice_radius_mm / 6) : 0;
+            a->needle.found = tr->needle_in;
+            a->needle.tip_mm = tr->needle_tip_mm;
+            a->nerve.found = true;
+            a->nerve.n = 4;
+            for (int k = 0; k < 4; k++)
+                a->nerve.pts_mm[k] = (cn_pt2){tr->nerve_center_mm.x + (k - 1.5f) * tr->nerve_rx_mm / 2,
+                                              tr->nerve_center_mm.y};
+            a->n_iso = 2;
+            a->iso[0] = (cn_isotherm){.temp_c = 0, .radius_mm = tr->ice_radius_mm};
+            a->iso[1] = (cn_isotherm){.temp_c = -20, .radius_mm = 0.6f * tr->ice_radius_mm};
+            a->ice.found = tr->ice_present && tr->rim_n > 2;
+            a->ice.n = tr->rim_n;
+            memcpy(a->ice.pts_mm, tr->rim_mm, sizeof a->ice.pts_mm);
+        }
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_sim_free(sim);
+}
+
+static void check_summary(const char *path, const char *source) {
+    char err[512];
+    cn_session_summary s;
+    cn_session_series ser;
+    char *events;
+    assert_int_equal(cn_session_summarize(path, &s, &ser, &events, err, sizeof err), CN_OK);
+    const double frame = 1 / FPS + 1e-6;
+    assert_string_equal(s.phase_source, source);
+    /* procedure: skin insertion (approach starts) to withdrawal */
+    assert_float_equal(s.insertion_s, 1.5, frame);
+    assert_float_equal(s.withdrawal_s, 1.5 + 6 + 12 + 7 + 9, frame);
+    assert_float_equal(s.procedure_s, 6 + 12 + 7 + 9, frame);
+    assert_int_equal(s.n_cycles, 2);
+    assert_int_equal(s.cycles[0].cycle, 1);
+    assert_int_equal(s.cycles[1].cycle, 2);
+    assert_float_equal(s.cycles[0].freeze_start_s, 7.5, frame);
+    assert_float_equal(s.cycles[0].freeze_s, 12, frame);
+    assert_float_equal(s.cycles[0].thaw_s, 7, frame);
+    assert_float_equal(s.cycles[1].freeze_s, 9, frame);
+    assert_float_equal(s.cycles[1].thaw_s, 0, frame);
+    assert_true(s.max_ice_radius_mm > 1);
+    assert_true(s.cycles[0].max_ice_radius_mm > 1);
+    assert_int_equal(ser.n, s.n_analysed);
+    assert_true(ser.n > 300);
+    if (strcmp(source, "analysis") == 0) {
+        assert_true(s.coverage_max > 0);
+        bool temp = false;
+        for (int i = 0; i < ser.n; i++) temp |= isfinite(ser.nerve_temp_c[i]);
+        assert_true(temp);
+        assert_int_equal(ser.n_iso, 2);
+    }
+    char *json = cn_session_summary_json(&s, path);
+    assert_non_null(strstr(json, "\"procedure_time_s\""));
+    free(json);
+    free(events);
+    cn_session_series_free(&ser);
+}
+
+static void test_truth_session(void **st) {
+    (void)st;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/report_truth.igs.mha", CN_BINARY_DIR);
+    record(path, false);
+    check_summary(path, "truth");
+    unlink(path);
+}
+
+static void test_analysed_session(void **st) {
+    (void)st;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/report_analysis.igs.mha", CN_BINARY_DIR);
+    record(path, true);
+    check_summary(path, "analysis");
+    unlink(path);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truth_session),
+        cmocka_unit_test(test_analysed_session),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

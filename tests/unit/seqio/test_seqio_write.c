@@ -1,0 +1,298 @@
+/*
+ * test_seqio_write.c - round trip: what CryoNav writes reads back identically in
+ * CryoNav and in ITK (mha and nrrd, raw and compressed), its header follows a real
+ * PLUS file field by field, and the recorder sink keeps analysis and events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itk_helper.h"
+#include "seqio/seqio.h"
+
+#define W 160
+#define H 120
+#define N 25
+
+static void make_frame(cn_frame *f, int i) {
+    cn_frame_set_size(f, W, H);
+    for (int p = 0; p < W * H; p++) f->pixels[p] = (uint8_t)((p * 7 + i * 13 + (p / W) * i) & 0xff);
+    f->spacing_mm[0] = 0.2;
+    f->spacing_mm[1] = 0.25;
+    f->transducer_px[0] = 80;
+    f->transducer_px[1] = 0;
+    f->seq = 1000 + (uint64_t)i;
+    f->t_acq_ns = 5000000000LL + (int64_t)i * 33333333LL;
+    f->wall_ns = 1700000000000000000LL + i;
+    f->status = i == 3 ? CN_FRAME_INVALID : CN_FRAME_OK;
+    f->n_poses = 0;
+    cn_mat4 m = cn_mat4_rotation_axis_angle((cn_vec3){0, 0, 1}, 0.01 * i);
+    m.m[3] = 10.5 + i;
+    m.m[7] = -3.25;
+    m.m[11] = 100.125;
+    cn_frame_set_pose(f, "ProbeToTracker", &m, i != 5);
+    cn_mat4 id = cn_mat4_identity();
+    cn_frame_set_pose(f, "CryoprobeToTracker", &id, true);
+    f->analysed = (i % 2) == 0;
+    memset(&f->analysis, 0, sizeof f->analysis);
+    if (f->analysed) {
+        f->analysis.guidance.phase = i < 10 ? CN_PHASE_APPROACH : CN_PHASE_FREEZE;
+        f->analysis.guidance.cycle = i < 10 ? 0 : 1;
+        f->analysis.guidance.coverage = 0.01 * i;
+        f->analysis.guidance.alarms = i > 20 ? 0x4 : 0;
+        f->analysis.needle.found = true;
+        f->analysis.needle.confidence = 0.75f;
+        f->analysis.needle.tip_mm = (cn_pt2){12.5f, 20.25f};
+        f->analysis.needle.dir = (cn_pt2){0.6f, 0.8f};
+        f->analysis.n_iso = 2;
+        f->analysis.iso[0].temp_c = 0;
+        f->analysis.iso[0].radius_mm = 0.5f * i;
+        f->analysis.iso[1].temp_c = -20;
+        f->analysis.iso[1].radius_mm = 0.25f * i;
+    }
+    memset(&f->truth, 0, sizeof f->truth);
+    f->truth.valid = true;
+    f->truth.phase = CN_PHASE_FREEZE;
+    f->truth.cycle = 2;
+    f->truth.ice_radius_mm = 3.5f;
+}
+
+static void write_file(const char *path, cn_seq_format fmt, bool compress, cn_frame *f) {
+    char err[512];
+    unlink(path);
+    cn_seq_writer_opts o = {.format = fmt, .compress = compress, .orientation = "MF"};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    for (int i = 0; i < N; i++) {
+        make_frame(f, i);
+        assert_int_equal(cn_seq_writer_append(w, f, i == 7 ? "CryoNavNote = hello world" : NULL,
+                                              err, sizeof err),
+                         CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    char jp[1100];
+    snprintf(jp, sizeof jp, "%s.journal", path);
+    assert_int_not_equal(access(jp, F_OK), 0);
+}
+
+static void check_file(const char *path, cn_frame *f, cn_frame *g) {
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    assert_int_equal(in->width, W);
+    assert_int_equal(in->height, H);
+    assert_int_equal(in->n_frames, N);
+    for (int k = 0; k < N; k++) {
+        int i = (k * 11 + 5) % N; /* random access */
+        make_frame(f, i);
+        assert_int_equal(cn_seq_reader_read_frame(r, i, g, err, sizeof err), CN_OK);
+        assert_memory_equal(f->pixels, g->pixels, W * H);
+        assert_int_equal(g->seq, f->seq);
+        assert_true(llabs(g->t_acq_ns - f->t_acq_ns) <= 1000); /* microseconds in the file */
+        assert_int_equal(g->wall_ns, f->wall_ns);
+        assert_int_equal(g->status, f->status);
+        assert_int_equal(g->n_poses, 2);
+        for (int p = 0; p < 2; p++) {
+            const cn_pose *a = &f->poses[p], *b = cn_frame_get_pose(g, a->name);
+            assert_non_null(b);
+            assert_int_equal(a->valid, b->valid);
+            assert_true(cn_mat4_max_abs_diff(&a->m, &b->m) < 1e-8);
+        }
+        assert_float_equal(g->spacing_mm[0], 0.2, 1e-9);
+        assert_float_equal(g->transducer_px[0], 80, 1e-9);
+        assert_int_equal(g->analysed, f->analysed);
+        if (f->analysed) {
+            assert_int_equal(g->analysis.guidance.phase, f->analysis.guidance.phase);
+            assert_int_equal(g->analysis.guidance.cycle, f->analysis.guidance.cycle);
+            assert_int_equal(g->analysis.guidance.alarms, f->analysis.guidance.alarms);
+            assert_float_equal(g->analysis.guidance.coverage, f->analysis.guidance.coverage, 1e-4);
+            assert_float_equal(g->analysis.needle.tip_mm.y, 20.25, 1e-3);
+            assert_int_equal(g->analysis.n_iso, 2);
+            assert_float_equal(g->analysis.iso[0].radius_mm, f->analysis.iso[0].radius_mm, 1e-3);
+            assert_float_equal(g->analysis.iso[1].temp_c, -20, 1e-3);
+        }
+        assert_true(g->truth.valid);
+        assert_int_equal(g->truth.cycle, 2);
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        const char *note = cn_seq_field_find(fl, nf, "CryoNavNote");
+        if (i == 7) assert_string_equal(note, "hello world");
+        else assert_null(note);
+    }
+    cn_seq_reader_close(r);
+    /* ITK loads it and agrees on every pixel */
+    int dims[4], nd, nc, cb;
+    unsigned char *ib;
+    size_t il;
+    if (cn_test_itk_read(path, dims, &nd, &nc, &cb, &ib, &il, err, sizeof err) != 0)
+        fail_msg("%s: %s", path, err);
+    assert_int_equal(il, (size_t)W * H * N);
+    for (int i = 0; i < N; i++) {
+        make_frame(f, i);
+        for (int p = 0; p < W * H; p++) {
+            unsigned char v = nc == N ? ib[(size_t)p * N + (size_t)i] : ib[(size_t)i * W * H + (size_t)p];
+            if (v != f->pixels[p]) fail_msg("%s: ITK frame %d pixel %d differs", path, i, p);
+        }
+    }
+    free(ib);
+}
+
+static void test_roundtrip(void **s) {
+    (void)s;
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool), *g = cn_frame_pool_acquire(pool);
+    const struct { const char *name; cn_seq_format fmt; bool z; } v[] = {
+        {"rt_raw.igs.mha", CN_SEQ_MHA, false}, {"rt_z.igs.mha", CN_SEQ_MHA, true},
+        {"rt_raw.igs.nrrd", CN_SEQ_NRRD, false}, {"rt_z.igs.nrrd", CN_SEQ_NRRD, true}};
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", CN_BINARY_DIR, v[k].name);
+        write_file(path, v[k].fmt, v[k].z, f);
+        check_file(path, f, g);
+        unlink(path);
+    }
+    cn_frame_unref(f);
+    cn_frame_unref(g);
+    cn_frame_pool_free(pool);
+}
+
+/* Header lines "Key = value" before the per-frame fields, in order. */
+static int header_keys(const char *path, char keys[64][64]) {
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, fp) && n < 64) {
+        if (strncmp(line, "Seq_Frame", 9) == 0) continue;
+        char *eq = strstr(line, " = ");
+        if (!eq) break;
+        *eq = 0;
+        snprintf(keys[n++], 64, "%.63s", line);
+        if (strcmp(line, "ElementDataFile") == 0) break;
+    }
+    fclose(fp);
+    return n;
+}
+
+static void test_plus_conventions(void **s) {
+    (void)s;
+    char path[1024], plus[1024];
+    snprintf(path, sizeof path, "%s/conv.igs.mha", CN_BINARY_DIR);
+    snprintf(plus, sizeof plus, "%s/plus/BoneUltrasound_L14.igs.mha", CN_SHARED_DATA_DIR);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    write_file(path, CN_SEQ_MHA, true, f);
+    char err[512];
+    assert_null(cn_seq_writer_open(path, NULL, err, sizeof err)); /* never overwrites */
+    assert_non_null(strstr(err, "exists"));
+    char ours[64][64], theirs[64][64];
+    int no = header_keys(path, ours), nt = header_keys(plus, theirs);
+    /* every PLUS global field is present in the same relative order */
+    int j = 0;
+    for (int i = 0; i < nt; i++) {
+        while (j < no && strcmp(ours[j], theirs[i]) != 0) j++;
+        if (j == no) fail_msg("PLUS field %s missing or out of order in our header", theirs[i]);
+    }
+    assert_string_equal(ours[0], "ObjectType");
+    assert_string_equal(ours[no - 1], "ElementDataFile");
+    /* per-frame field names and value shapes follow PLUS */
+    FILE *fp = fopen(path, "rb");
+    char line[4096];
+    int seen = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "ElementDataFile", 15) == 0) break;
+        double m[17];
+        if (strncmp(line, "Seq_Frame0000_ProbeToTrackerTransform = ", 40) == 0) {
+            int k = 0;
+            char *p = line + 40, *e;
+            while (k < 17 && (m[k] = strtod(p, &e), e != p)) { k++; p = e; }
+            assert_int_equal(k, 16);
+            assert_float_equal(m[15], 1, 0);
+            seen |= 1;
+        }
+        if (strcmp(line, "Seq_Frame0000_ProbeToTrackerTransformStatus = OK\n") == 0) seen |= 2;
+        if (strncmp(line, "Seq_Frame0000_Timestamp = 5.000000\n", 35) == 0) seen |= 4;
+        if (strcmp(line, "Seq_Frame0000_ImageStatus = OK\n") == 0) seen |= 8;
+        if (strcmp(line, "Seq_Frame0003_ImageStatus = INVALID\n") == 0) seen |= 16;
+        if (strcmp(line, "Seq_Frame0005_ProbeToTrackerTransformStatus = INVALID\n") == 0) seen |= 32;
+        if (strncmp(line, "DimSize = 160 120 25 ", 21) == 0) seen |= 64;
+        if (strncmp(line, "CompressedDataSize = ", 21) == 0 && strlen(line) >= 39) seen |= 128;
+    }
+    fclose(fp);
+    assert_int_equal(seen, 255);
+    unlink(path);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+}
+
+static void test_recorder(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/rec.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_recorder_opts o = {.writer = {.compress = true}, .ring_frames = 8, .max_width = W,
+                          .max_height = H, .hold_ms = 200};
+    cn_recorder *rec = cn_recorder_new(path, &o, err, sizeof err);
+    if (!rec) fail_msg("%s", err);
+    cn_sink raw, ana;
+    cn_recorder_sinks(rec, &raw, &ana);
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < 30; i++) {
+        make_frame(f, i);
+        bool analysed = f->analysed;
+        f->analysed = false; /* raw frames arrive before their analysis */
+        raw.consume(raw.self, f);
+        if (i == 12) cn_recorder_note(rec, "operator: probe repositioned");
+        if (analysed) {
+            f->analysed = true;
+            ana.consume(ana.self, f); /* analysis of every other frame */
+        }
+        usleep(5000);
+    }
+    cn_recorder_stats st;
+    cn_recorder_get_stats(rec, &st);
+    assert_int_equal(st.dropped, 0);
+    assert_int_equal(cn_recorder_close(rec, NULL, err, sizeof err), CN_OK);
+    cn_session_summary sum;
+    char *events;
+    assert_int_equal(cn_session_summarize(path, &sum, NULL, &events, err, sizeof err), CN_OK);
+    assert_int_equal(sum.n_frames, 30);
+    assert_int_equal(sum.n_analysed, 15);
+    assert_string_equal(sum.phase_source, "analysis");
+    assert_non_null(strstr(events, "needle_inserted"));
+    assert_non_null(strstr(events, "freeze_start cycle=1"));
+    assert_non_null(strstr(events, "alarm 0x4"));
+    assert_non_null(strstr(events, "note: operator: probe repositioned"));
+    assert_int_equal(sum.n_cycles, 1);
+    free(events);
+    unlink(path);
+    /* overflow is counted, never blocks */
+    rec = cn_recorder_new(path, &o, err, sizeof err);
+    cn_recorder_sinks(rec, &raw, NULL);
+    make_frame(f, 0);
+    for (int i = 0; i < 2000; i++) raw.consume(raw.self, f);
+    cn_recorder_get_stats(rec, &st);
+    assert_true(st.dropped > 0);
+    assert_int_equal(cn_recorder_close(rec, NULL, err, sizeof err), CN_OK);
+    unlink(path);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_plus_conventions),
+        cmocka_unit_test(test_recorder),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
