@@ -5,7 +5,9 @@
  * means "an X server nobody looks at". When there is no usable $DISPLAY we start
  * a private Xvfb with -displayfd (it picks a free display number and tells us when
  * it is ready, so there is no race on display numbers) and ask the kernel to kill
- * it when we exit (PR_SET_PDEATHSIG): nothing to clean up, even after a crash. */
+ * it when we exit (PR_SET_PDEATHSIG): nothing to clean up, even after a crash.
+ * -noreset: an Xvfb that resets when its last client disconnects refuses new
+ * connections for a moment, which our own display probe would trigger. */
 #include "commands.h"
 
 #include <X11/Xlib.h>
@@ -132,7 +134,7 @@ int cn_app_ensure_display(bool allow_xvfb, char *err, size_t err_len)
         char fdarg[16];
         snprintf(fdarg, sizeof fdarg, "%d", fds[1]);
         execl(xvfb, "Xvfb", "-displayfd", fdarg, "-screen", "0", "1920x1080x24", "-nolisten", "tcp",
-              (char *)NULL);
+              "-noreset", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);

@@ -39,6 +39,7 @@ static void run_usage(FILE *out)
         "  --protocol NAME      simulator freeze protocol preset (morton, stump, spermatic, phantom)\n"
         "  --loop               restart the scenario / recording at its end\n"
         "  --show-truth         draw the simulator's ground truth as dashed outlines\n"
+        "  --no-overlays        start with the analysis overlays hidden (key o toggles)\n"
         "  --record FILE        record the session to a sequence file (.igs.mha)\n"
         "  --listen ADDR:PORT   OpenIGTLink server address (default 127.0.0.1:18944)\n"
         "  --no-serve           no OpenIGTLink server\n"
@@ -48,7 +49,7 @@ static void run_usage(FILE *out)
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_LOGLEVEL };
+       O_LOGLEVEL, O_NOOVERLAYS };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -60,6 +61,7 @@ static const struct option run_options[] = {
     {"loop", no_argument, 0, O_LOOP},                {"show-truth", no_argument, 0, O_TRUTH},
     {"record", required_argument, 0, O_RECORD},      {"listen", required_argument, 0, O_LISTEN},
     {"no-serve", no_argument, 0, O_NOSERVE},         {"log-level", required_argument, 0, O_LOGLEVEL},
+    {"no-overlays", no_argument, 0, O_NOOVERLAYS},
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -115,6 +117,7 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
         case O_PROTOCOL: cn_strlcpy(a->run.protocol, optarg, sizeof a->run.protocol); break;
         case O_LOOP: a->run.loop = true; break;
         case O_TRUTH: a->show_truth = true; break;
+        case O_NOOVERLAYS: a->no_overlays = true; break;
         case O_RECORD: cn_strlcpy(a->run.record_path, optarg, sizeof a->run.record_path); break;
         case O_LISTEN: cn_strlcpy(a->run.listen, optarg, sizeof a->run.listen); break;
         case O_NOSERVE: a->run.no_serve = true; break;

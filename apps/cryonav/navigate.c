@@ -7,6 +7,7 @@
 #include "session.h"
 #include "sim/sim.h"
 #include "viewer/viewer.h"
+#include "igtl/igtl.h" /* issue 5: proctor annotations */
 
 #include <errno.h>
 #include <signal.h>
@@ -109,8 +110,21 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
     }
     cn_viewer *v = NULL;
     if (can_render) {
-        cn_viewer_opts vo = {.width = 1280, .height = 640, .offscreen = o.headless,
-                             .title = "CryoNav", .contrast = 1.0, .log = log};
+        char shader_dir[1024];
+        cn_viewer_opts vo;
+        cn_viewer_opts_default(&vo);
+        vo.width = 1280;
+        vo.height = 640;
+        vo.offscreen = o.headless;
+        vo.title = "CryoNav";
+        vo.log = log;
+        vo.show_truth = o.show_truth;
+        vo.hide_analysis = o.no_overlays;
+        vo.shader_dir = cn_app_data_path("shaders", shader_dir, sizeof shader_dir);
+        if (s.sim) { /* draw the simulated cryoprobe at its true size */
+            vo.needle_active_mm = cn_sim_get_config(s.sim)->needle_active_mm;
+            vo.needle_diameter_mm = cn_sim_get_config(s.sim)->needle_diameter_mm;
+        }
         v = cn_viewer_new(&vo, err, sizeof err);
         if (!v) {
             fprintf(stderr, "cryonav %s: cannot start the viewer: %s\n", cmd, err);
@@ -129,7 +143,9 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
     cn_log_info(log, cmd, "source: %s%s", s.source_name,
                 o.headless ? " (headless)" : "");
 
-    uint64_t cursor = 0, n_shown = 0;
+    uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    bool last_snapped = false;
+    char proctor[160] = ""; /* issue 5: newest proctor annotation for the HUD */
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
@@ -147,6 +163,23 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             cn_pipeline_get_stats(s.pipe, &st);
             char line[256];
             scenario_line(f, line, sizeof line);
+            /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
+             * target from a proctor client is shown on the HUD status line (and logged
+             * by the server). ---- */
+            if (s.igtl_server) {
+                cn_igtl_annotation an;
+                while (cn_igtl_server_poll_annotation(s.igtl_server, &an) == 1) {
+                    if (an.kind == CN_IGTL_NOTE)
+                        snprintf(proctor, sizeof proctor, "proctor: %.140s", an.text);
+                    else
+                        snprintf(proctor, sizeof proctor, "proctor target %.60s (%.1f, %.1f, %.1f) mm",
+                                 an.text, an.pos[0], an.pos[1], an.pos[2]);
+                }
+                if (proctor[0]) {
+                    size_t used = strlen(line);
+                    snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", proctor);
+                }
+            }
             cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
                                  .source = s.source_name, .status_line = line[0] ? line : NULL};
@@ -161,7 +194,11 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
                     n_snap++;
                 else
                     cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
+                last_snapped = true;
+            } else {
+                last_snapped = false;
             }
+            last_shown_seq = f->seq;
             if (!cn_viewer_poll(v))
                 closed = true;
         } else {
@@ -171,6 +208,16 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
         cn_frame_unref(f);
         if (o.run.max_frames && n_shown >= o.run.max_frames)
             break;
+    }
+    /* The source may end before --frames or between two snapshots: the last view
+     * is the one a user wants to see, so it is always written. */
+    if (v && o.snapshot_dir[0] && n_shown > 0 && !last_snapped) {
+        snprintf(last_snap, sizeof last_snap, "%s/snapshot-%06llu.png", o.snapshot_dir,
+                 (unsigned long long)last_shown_seq);
+        if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
+            n_snap++;
+        else
+            cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
     }
     cn_pipeline_stop(s.pipe);
     cn_pipeline_stats st;

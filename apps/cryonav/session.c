@@ -6,7 +6,14 @@
  * own block below so the blocks can grow independently. */
 #include "session.h"
 
+#include "segment/segment.h" /* issue 4: needle, nerve, ice front */
+#include "thermal/thermal.h" /* issue 3: predicted ablation zone */
 #include "sim/sim.h"
+#include "replay/replay.h" /* issue 6: replay source + recorder sink */
+#include "usb/usb.h"       /* issue 7: USB probe source (Healson UP20L) */
+#include "seqio/seqio.h"
+#include "igtl/igtl.h"        /* issue 5: OpenIGTLink server sink */
+#include "igtl/igtl_source.h" /* issue 5: OpenIGTLink client source */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,20 +98,164 @@ static int open_source(cn_session *s, char *err, size_t err_len)
         return CN_OK;
     }
     /* ---- source: usb (issue 7) ---- */
+    if (strcmp(src, "usb") == 0) {
+        /* The first usable Healson UP20L (devices/usb). Probe facts come from
+         * config/probes/up20l.json, the session's "usb" object picks gain, range,
+         * depth and focus, $CRYONAV_UP20L_TABLES overrides the owner's tables folder
+         * (cryonav-probe-emulator sets it to its generated test tables). The device
+         * survives unplug/replug on its own: read() returns CN_EAGAIN meanwhile. */
+        cn_usb_device_opts uo = {.log = s->log};
+        char ppath[1024];
+        cn_up20l_config_default(&uo.config);
+        cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
+        if ((rc = cn_up20l_config_load(ppath, &uo.config, err, err_len)) != CN_OK ||
+            (rc = cn_up20l_config_apply_session(&uo.config, s->cfg, err, err_len)) != CN_OK)
+            return rc;
+        cn_up20l_config_apply_env(&uo.config);
+        cn_usb_device *ud = cn_usb_device_new(&uo, err, err_len);
+        if (!ud)
+            return CN_ENOENT;
+        s->usb = ud;
+        s->dev = cn_usb_device_iface(ud);
+        s->has_dev = true;
+        s->source_name = "usb";
+        return CN_OK;
+    }
     /* ---- source: replay (issue 6) ---- */
+    if (strcmp(src, "replay") == 0) {
+        /* A recording as the source: the same pipeline as live (see devices/replay).
+         * The file comes from `cryonav replay FILE` or config "replay": {"file": ...}. */
+        char rpath[512];
+        cn_strlcpy(rpath, s->opts.replay_path, sizeof rpath);
+        if (!rpath[0] &&
+            cn_json_get_string(s->cfg, "replay.file", rpath, sizeof rpath, err, err_len) == CN_EINVAL)
+            return CN_EINVAL;
+        if (!rpath[0]) {
+            snprintf(err, err_len, "source 'replay' needs a file (cryonav replay FILE)");
+            return CN_EINVAL;
+        }
+        cn_replay_opts ro = {.speed = s->opts.realtime ? s->opts.replay_speed : 0,
+                             .loop = s->opts.loop, .log = s->log};
+        if ((rc = cn_replay_device_make(rpath, &ro, &s->dev, err, err_len)) != CN_OK)
+            return rc;
+        s->replay = cn_replay_from_device(&s->dev);
+        s->has_dev = true;
+        s->source_name = "replay";
+        return CN_OK;
+    }
     /* ---- source: igtl (issue 5) ---- */
+    if (strcmp(src, "igtl") == 0) {
+        /* Images and tracking from an OpenIGTLink server such as PlusServer
+         * (devices/igtl); config "igtl": {"source": {"host", "port", "map", ...}}.
+         * Reconnects with backoff on its own. */
+        cn_igtl_source_opts io;
+        cn_igtl_source_opts_default(&io);
+        io.want_image = true;
+        io.log = s->log;
+        if ((rc = cn_igtl_source_opts_from_json(&io, s->cfg, err, err_len)) != CN_OK)
+            return rc;
+        cn_igtl_source *is = cn_igtl_source_new(&io, NULL);
+        if (!is) {
+            snprintf(err, err_len, "igtl source: invalid options (host %s, port %d)", io.host,
+                     io.port);
+            return CN_EINVAL;
+        }
+        s->igtl_source = is;
+        s->dev = cn_igtl_source_device(is);
+        s->has_dev = true;
+        s->source_name = "igtl";
+        return CN_OK;
+    }
 
-    snprintf(err, err_len, "unknown source '%s' (known: sim)", src);
+    snprintf(err, err_len, "unknown source '%s' (known: sim, usb, replay, igtl)", src);
     return CN_EINVAL;
+}
+
+/* The cryo console (not CryoNav) starts and stops the freeze. With the simulator,
+ * its simulated console state rides with every frame; with a real probe it comes
+ * from the operator (a key in the viewer, a proctor command). The image analysis
+ * needs it to know whether an ice front may exist at all, and the clinician sees
+ * the phase, the freeze cycle and the time in the phase from it. */
+static int console_process(void *self, cn_frame *f)
+{
+    cn_session *s = self;
+    cn_phase phase;
+    int cycle;
+    double now_s;
+    if (f->truth.valid) {
+        phase = f->truth.phase;
+        cycle = f->truth.cycle;
+        now_s = f->truth.t_scene_s;
+    } else {
+        bool freezing = atomic_load(&s->operator_freezing);
+        now_s = (double)f->t_acq_ns / 1e9;
+        cycle = s->console_cycle + (freezing && s->console_phase != CN_PHASE_FREEZE);
+        phase = freezing ? CN_PHASE_FREEZE : cycle > 0 ? CN_PHASE_THAW : CN_PHASE_IDLE;
+    }
+    if (phase != s->console_phase || !s->console_started) {
+        s->console_phase = phase;
+        s->console_phase_start_s = now_s;
+        s->console_started = true;
+    }
+    s->console_cycle = cycle;
+    cn_guidance_state *g = &f->analysis.guidance;
+    g->phase = phase;
+    g->cycle = cycle;
+    g->phase_elapsed_s = now_s - s->console_phase_start_s;
+    g->coverage = -1; /* unknown until the thermal model says otherwise */
+    if (s->segment)
+        cn_segment_set_freezing(s->segment, phase == CN_PHASE_FREEZE);
+    return CN_OK;
 }
 
 static int add_analysis(cn_session *s, char *err, size_t err_len)
 {
-    (void)s;
-    (void)err;
-    (void)err_len;
+    int rc;
+    cn_stage console = {.name = "console", .self = s, .process = console_process};
+    cn_pipeline_add_stage(s->pipe, &console);
     /* ---- analysis: segment (issue 4) ---- */
+    {
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        double seed[2];
+        bool has_seed = false;
+        if ((rc = cn_segment_config_from_json(s->cfg, "segment", &sc, seed, &has_seed, err,
+                                              err_len)) != CN_OK)
+            return rc;
+        cn_segment *seg = cn_segment_new(&sc, cn_frame_pool_max_width(cn_pipeline_pool(s->pipe)),
+                                         cn_frame_pool_max_height(cn_pipeline_pool(s->pipe)));
+        if (!seg) {
+            snprintf(err, err_len, "cannot create the image analysis (out of memory?)");
+            return CN_ENOMEM;
+        }
+        if (has_seed)
+            cn_segment_set_nerve_seed(seg, (cn_pt2){(float)seed[0], (float)seed[1]});
+        s->segment = seg;
+        cn_stage st;
+        cn_segment_stage(seg, &st);
+        if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
+            return rc;
+    }
     /* ---- analysis: thermal (issue 3) ---- */
+    {
+        /* The bioheat model steps with the session clock, fits itself to the ice
+         * rim the segment stage saw and fills f->analysis.iso (0/-20/-40 C). */
+        cn_thermal_stage_opts to;
+        char cfgdir[1024];
+        if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal",
+                                                  cn_app_data_path("config", cfgdir, sizeof cfgdir),
+                                                  err, err_len)) != CN_OK)
+            return rc;
+        to.log = s->log;
+        if (s->sim) /* the simulated scene runs time_scale scene seconds per real second */
+            to.time_scale = cn_sim_get_config(s->sim)->time_scale;
+        cn_stage st;
+        if ((rc = cn_thermal_stage_new(&to, &st, err, err_len)) != CN_OK)
+            return rc;
+        s->thermal = st.self;
+        if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
+            return rc;
+    }
     /* ---- analysis: guidance ---- */
     return CN_OK;
 }
@@ -115,7 +266,65 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
     (void)err;
     (void)err_len;
     /* ---- sink: recorder (issue 6) ---- */
+    if (s->opts.record_path[0]) {
+        /* Raw sink: every acquired frame (bounded ring + writer thread, never blocks);
+         * analysed sink: the analysis results are matched to their frame by seq.
+         * Config "record": {"compress": true|false} (default false: fastest). */
+        bool compress = false;
+        if (cn_json_get_bool(s->cfg, "record.compress", &compress, err, err_len) == CN_EINVAL)
+            return CN_EINVAL;
+        size_t rl = strlen(s->opts.record_path);
+        bool nrrd = rl > 5 && strcmp(s->opts.record_path + rl - 5, ".nrrd") == 0;
+        cn_recorder_opts ro = {.writer = {.format = nrrd ? CN_SEQ_NRRD : CN_SEQ_MHA,
+                                          .compress = compress},
+                               .max_width = 1024, .max_height = 1024, .log = s->log};
+        cn_recorder *rec = cn_recorder_new(s->opts.record_path, &ro, err, err_len);
+        if (!rec)
+            return CN_EIO;
+        s->recorder = rec;
+        cn_sink raw, analysed;
+        cn_recorder_sinks(rec, &raw, &analysed);
+        cn_pipeline_add_raw_sink(s->pipe, &raw);
+        cn_pipeline_add_sink(s->pipe, &analysed);
+    }
     /* ---- sink: OpenIGTLink server (issue 5) ---- */
+    if (!s->opts.no_serve) {
+        /* Streams every analysed frame to 3D Slicer / proctors (modules/igtl).
+         * Config "igtl" object; --listen ADDR:PORT overrides its "listen". */
+        cn_igtl_server_opts go;
+        cn_igtl_server_opts_default(&go);
+        go.log = s->log;
+        if (cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len) != CN_OK)
+            return CN_EINVAL;
+        bool serve = true;
+        if (cn_json_get_bool(s->cfg, "igtl.serve", &serve, err, err_len) == CN_EINVAL)
+            return CN_EINVAL;
+        if (s->opts.listen[0]) {
+            serve = true;
+            if (cn_igtl_parse_listen(s->opts.listen, go.listen_addr, sizeof go.listen_addr,
+                                     &go.port) != CN_OK) {
+                snprintf(err, err_len, "--listen: expected ADDR:PORT (e.g. 127.0.0.1:18944), got '%s'",
+                         s->opts.listen);
+                return CN_EINVAL;
+            }
+        }
+        if (serve) {
+            /* The proctor link is secondary: when the default port is taken (another
+             * navigator runs), navigation goes on without it; an explicit --listen
+             * that cannot be honoured is an error. */
+            cn_igtl_server *srv = cn_igtl_server_start(&go, err, err_len);
+            if (!srv && s->opts.listen[0])
+                return CN_EIO;
+            if (!srv) {
+                cn_log_warn(s->log, "run", "%s; continuing without the OpenIGTLink server", err);
+                err[0] = 0;
+            } else {
+                s->igtl_server = srv;
+                cn_sink sk = cn_igtl_server_sink(srv);
+                cn_pipeline_add_sink(s->pipe, &sk);
+            }
+        }
+    }
     return CN_OK;
 }
 
@@ -154,10 +363,40 @@ void cn_session_close(cn_session *s)
     if (s->pipe)
         cn_pipeline_stop(s->pipe);
     /* ---- close: sinks and stages, in reverse order of creation ---- */
+    /* recorder (issue 6): after the pipeline stopped, so no frame is in flight */
+    if (s->recorder) {
+        char rerr[1024];
+        cn_recorder_stats rst;
+        if (cn_recorder_close(s->recorder, &rst, rerr, sizeof rerr) != CN_OK)
+            fprintf(stderr, "cryonav: recording: %s\n", rerr);
+        else
+            fprintf(stderr, "cryonav: recorded %llu frames to %s (%llu dropped)\n",
+                    (unsigned long long)rst.written, s->opts.record_path,
+                    (unsigned long long)rst.dropped);
+        s->recorder = NULL;
+    }
+    /* igtl server (issue 5): drop its frame reference before the pool goes */
+    if (s->igtl_server)
+        cn_igtl_server_release_frames(s->igtl_server, 1000000000LL);
     cn_pipeline_free(s->pipe);
     s->pipe = NULL;
+    cn_igtl_server_free(s->igtl_server);
+    s->igtl_server = NULL;
+    cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */
+    s->thermal = NULL;
+    cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */
+    s->segment = NULL;
+    cn_igtl_source_free(s->igtl_source); /* igtl source (issue 5): already stopped */
+    s->igtl_source = NULL;
     if (s->has_dev && s->sim)
         cn_sim_device_release(&s->dev);
+    if (s->has_dev && s->replay) /* replay (issue 6) */
+        cn_replay_device_release(&s->dev);
+    s->replay = NULL;
+    if (s->usb) { /* usb (issue 7): the pipeline already stopped the device */
+        cn_usb_device_free(s->usb);
+        s->usb = NULL;
+    }
     s->has_dev = false;
     cn_sim_free(s->sim);
     s->sim = NULL;

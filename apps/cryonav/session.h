@@ -11,6 +11,8 @@
 #define CN_APP_SESSION_H
 
 #include "core/core.h"
+
+#include <stdatomic.h>
 #include "pipeline/pipeline.h"
 
 typedef struct {
@@ -43,6 +45,12 @@ typedef struct cn_session {
     bool has_dev;
     const char *source_name;    /* what feeds the pipeline */
     struct cn_sim *sim;         /* when the source is the simulator */
+    atomic_bool operator_freezing; /* freeze state told by the operator (no simulator) */
+    /* console state as the analysis thread last saw it (session.c, console stage) */
+    cn_phase console_phase;
+    int console_cycle;
+    double console_phase_start_s;
+    bool console_started;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
 } cn_session;
@@ -61,6 +69,7 @@ typedef struct {
     bool headless;              /* render offscreen only */
     bool no_fallback;           /* fail when no display instead of going headless */
     bool show_truth;            /* draw simulator ground truth */
+    bool no_overlays;           /* start with the analysis overlays hidden */
     char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
     long snapshot_every;        /* frames between snapshots */
 } cn_nav_opts;
