@@ -8,6 +8,7 @@
 #include "sim/sim.h"
 #include "viewer/viewer.h"
 #include "igtl/igtl.h" /* issue 5: proctor annotations */
+#include "guidance/guidance.h" /* alarm text on the HUD */
 
 #include <errno.h>
 #include <signal.h>
@@ -163,6 +164,16 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             cn_pipeline_get_stats(s.pipe, &st);
             char line[256];
             scenario_line(f, line, sizeof line);
+            /* ---- guidance alarms: the active ones lead the HUD status line's tail ---- */
+            if (f->analysis.guidance.alarms != 0) {
+                cn_guidance_summary gsum;
+                cn_guidance_get_summary(s.guidance, &gsum);
+                char alarm[128];
+                cn_guidance_alarm_text_dist(f->analysis.guidance.alarms,
+                                            gsum.last_skin_distance_mm, alarm, sizeof alarm);
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%sALARM: %s", used ? "  |  " : "", alarm);
+            }
             /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
              * target from a proctor client is shown on the HUD status line (and logged
              * by the server). ---- */

@@ -5,9 +5,11 @@
  * frame; network sees analysed frames). Each area keeps its wiring inside its
  * own block below so the blocks can grow independently. */
 #include "session.h"
+#include "session_record.h"
 
 #include "segment/segment.h" /* issue 4: needle, nerve, ice front */
 #include "thermal/thermal.h" /* issue 3: predicted ablation zone */
+#include "guidance/guidance.h" /* coverage, ice-to-skin distance, alarms */
 #include "sim/sim.h"
 #include "replay/replay.h" /* issue 6: replay source + recorder sink */
 #include "usb/usb.h"       /* issue 7: USB probe source (Healson UP20L) */
@@ -208,6 +210,37 @@ static int console_process(void *self, cn_frame *f)
     return CN_OK;
 }
 
+/* Once a second during a freeze, the model's 0 / -20 / -40 C surfaces (meshes in
+ * the Cryoprobe frame) go to the OpenIGTLink server, which sends them to every
+ * client as POLYDATA; Slicer shows them under CryoprobeToReference. Once a second
+ * is enough for a ball that grows by a fraction of a millimetre per second, and
+ * keeps the mesh work (a few ms) off most frames. */
+static int surfaces_process(void *self, cn_frame *f)
+{
+    cn_session *s = self;
+    if (!s->igtl_server || !s->thermal || f->analysis.guidance.phase != CN_PHASE_FREEZE)
+        return CN_OK;
+    if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
+        return CN_OK;
+    const cn_thermal_ensemble *e = cn_thermal_stage_ensemble(s->thermal);
+    const cn_thermal_model *m = e ? cn_thermal_ensemble_best(e) : NULL;
+    if (!m)
+        return CN_OK;
+    static const struct {
+        double temp_c;
+        const char *name;
+    } iso[] = {{0, "Isotherm0C"}, {-20, "IsothermMinus20C"}, {-40, "IsothermMinus40C"}};
+    for (size_t i = 0; i < sizeof iso / sizeof iso[0]; i++) {
+        cn_thermal_mesh mesh = {0};
+        if (cn_thermal_model_mesh(m, iso[i].temp_c, 48, 32, &mesh) == CN_OK)
+            cn_igtl_server_set_surface(s->igtl_server, iso[i].name, mesh.xyz, mesh.n_vertices,
+                                       mesh.tri, mesh.n_triangles);
+        cn_thermal_mesh_free(&mesh);
+    }
+    s->surfaces_sent_ns = f->t_acq_ns;
+    return CN_OK;
+}
+
 static int add_analysis(cn_session *s, char *err, size_t err_len)
 {
     int rc;
@@ -256,34 +289,65 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
             return rc;
     }
+    /* ---- the predicted zone as 3-D surfaces for proctors (issues 3 + 5) ---- */
+    {
+        cn_stage st = {.name = "surfaces", .self = s, .process = surfaces_process};
+        if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
+            return rc;
+    }
     /* ---- analysis: guidance ---- */
+    {
+        /* Coverage of the nerve by the -20 C curve, ice-to-skin distance and the
+         * alarms (modules/guidance); config "guidance": {"min_skin_distance_mm",
+         * "skin_depth_mm", "hysteresis_mm", "grid_mm", "lock_target"}. */
+        cn_guidance_config gc;
+        cn_guidance_config_default(&gc);
+        if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
+            return rc;
+        cn_guidance *g = cn_guidance_new(&gc);
+        if (!g) {
+            snprintf(err, err_len, "cannot create the guidance stage (out of memory?)");
+            return CN_ENOMEM;
+        }
+        s->guidance = g;
+        cn_stage st;
+        cn_guidance_stage(g, &st);
+        if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
+            return rc;
+    }
     return CN_OK;
 }
 
 static int add_sinks(cn_session *s, char *err, size_t err_len)
 {
-    (void)s;
-    (void)err;
-    (void)err_len;
+    int rc;
     /* ---- sink: recorder (issue 6) ---- */
-    if (s->opts.record_path[0]) {
+    {
         /* Raw sink: every acquired frame (bounded ring + writer thread, never blocks);
-         * analysed sink: the analysis results are matched to their frame by seq.
-         * Config "record": {"compress": true|false} (default false: fastest). */
+         * analysed sink: the analysis results are matched to their frame by seq. The
+         * switch lets a recording start (--record, or a proctor's StartRecording) and
+         * stop at any time. Config "record": {"compress": false, "dir": "recordings"}. */
+        static const char *const rec_keys[] = {"compress", "dir", NULL};
+        if ((rc = cn_json_check_keys(s->cfg, "record", rec_keys, err, err_len)) == CN_EINVAL)
+            return rc;
         bool compress = false;
-        if (cn_json_get_bool(s->cfg, "record.compress", &compress, err, err_len) == CN_EINVAL)
+        char dir[512] = "recordings";
+        if (cn_json_get_bool(s->cfg, "record.compress", &compress, err, err_len) == CN_EINVAL ||
+            cn_json_get_string(s->cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL)
             return CN_EINVAL;
-        size_t rl = strlen(s->opts.record_path);
-        bool nrrd = rl > 5 && strcmp(s->opts.record_path + rl - 5, ".nrrd") == 0;
-        cn_recorder_opts ro = {.writer = {.format = nrrd ? CN_SEQ_NRRD : CN_SEQ_MHA,
-                                          .compress = compress},
+        cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress},
                                .max_width = 1024, .max_height = 1024, .log = s->log};
-        cn_recorder *rec = cn_recorder_new(s->opts.record_path, &ro, err, err_len);
-        if (!rec)
-            return CN_EIO;
-        s->recorder = rec;
+        cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);
+        if (!sw) {
+            snprintf(err, err_len, "out of memory");
+            return CN_ENOMEM;
+        }
+        s->recorder = sw;
+        if (s->opts.record_path[0] &&
+            (rc = cn_rec_switch_start(sw, s->opts.record_path, err, err_len)) != CN_OK)
+            return rc;
         cn_sink raw, analysed;
-        cn_recorder_sinks(rec, &raw, &analysed);
+        cn_rec_switch_sinks(sw, &raw, &analysed);
         cn_pipeline_add_raw_sink(s->pipe, &raw);
         cn_pipeline_add_sink(s->pipe, &analysed);
     }
@@ -322,6 +386,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
                 s->igtl_server = srv;
                 cn_sink sk = cn_igtl_server_sink(srv);
                 cn_pipeline_add_sink(s->pipe, &sk);
+                cn_rec_switch_register_igtl(s->recorder, srv); /* PLUS-style remote recording */
             }
         }
     }
@@ -364,17 +429,8 @@ void cn_session_close(cn_session *s)
         cn_pipeline_stop(s->pipe);
     /* ---- close: sinks and stages, in reverse order of creation ---- */
     /* recorder (issue 6): after the pipeline stopped, so no frame is in flight */
-    if (s->recorder) {
-        char rerr[1024];
-        cn_recorder_stats rst;
-        if (cn_recorder_close(s->recorder, &rst, rerr, sizeof rerr) != CN_OK)
-            fprintf(stderr, "cryonav: recording: %s\n", rerr);
-        else
-            fprintf(stderr, "cryonav: recorded %llu frames to %s (%llu dropped)\n",
-                    (unsigned long long)rst.written, s->opts.record_path,
-                    (unsigned long long)rst.dropped);
-        s->recorder = NULL;
-    }
+    cn_rec_switch_free(s->recorder);
+    s->recorder = NULL;
     /* igtl server (issue 5): drop its frame reference before the pool goes */
     if (s->igtl_server)
         cn_igtl_server_release_frames(s->igtl_server, 1000000000LL);
@@ -382,6 +438,8 @@ void cn_session_close(cn_session *s)
     s->pipe = NULL;
     cn_igtl_server_free(s->igtl_server);
     s->igtl_server = NULL;
+    cn_guidance_free(s->guidance); /* guidance: its stage ran on the stopped thread */
+    s->guidance = NULL;
     cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */
     s->thermal = NULL;
     cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */

@@ -51,6 +51,7 @@ typedef struct cn_session {
     int console_cycle;
     double console_phase_start_s;
     bool console_started;
+    int64_t surfaces_sent_ns;   /* when isotherm surfaces last went to the server */
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
 } cn_session;

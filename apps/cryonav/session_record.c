@@ -1,0 +1,283 @@
+/* session_record.c - recording that can start and stop while the session runs.
+ *
+ * Pipeline sinks are fixed once the pipeline starts, but a proctor may say
+ * StartRecording / StopRecording at any time (PLUS-style OpenIGTLink commands), so
+ * the session installs one pair of sinks for good: a switch that forwards every
+ * frame to the active recorder, if any. The forwarding takes a mutex that is only
+ * contended at the moment a recording starts or stops; the recorder's own sinks
+ * never block. Closing a recorder copies its pixel data behind the header (about
+ * 1-2 s per GB), so a remote StopRecording closes on a thread of its own and the
+ * command is answered at once.
+ *
+ * A remote command names at most a base file name: the file always goes into the
+ * configured recordings folder, so a client on the network cannot make CryoNav
+ * write anywhere else. An existing file is never overwritten (the recorder
+ * refuses). */
+#include "session_record.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define MAX_CLOSERS 8
+
+struct cn_rec_switch {
+    pthread_mutex_t mu;
+    cn_recorder *rec;            /* active recorder, NULL when not recording */
+    cn_sink raw, analysed;       /* its sinks */
+    char path[1024];
+    cn_recorder_opts ropts;
+    char dir[512];
+    cn_log *log;
+    pthread_t closers[MAX_CLOSERS];
+    int n_closers;
+};
+
+static void sw_raw(void *self, cn_frame *f)
+{
+    cn_rec_switch *sw = self;
+    pthread_mutex_lock(&sw->mu);
+    if (sw->rec)
+        sw->raw.consume(sw->raw.self, f);
+    pthread_mutex_unlock(&sw->mu);
+}
+
+static void sw_analysed(void *self, cn_frame *f)
+{
+    cn_rec_switch *sw = self;
+    pthread_mutex_lock(&sw->mu);
+    if (sw->rec && sw->analysed.consume)
+        sw->analysed.consume(sw->analysed.self, f);
+    pthread_mutex_unlock(&sw->mu);
+}
+
+cn_rec_switch *cn_rec_switch_new(const cn_recorder_opts *o, const char *dir, cn_log *log)
+{
+    cn_rec_switch *sw = calloc(1, sizeof *sw);
+    if (!sw)
+        return NULL;
+    pthread_mutex_init(&sw->mu, NULL);
+    sw->ropts = *o;
+    cn_strlcpy(sw->dir, dir && *dir ? dir : ".", sizeof sw->dir);
+    sw->log = log;
+    return sw;
+}
+
+void cn_rec_switch_sinks(cn_rec_switch *sw, cn_sink *raw, cn_sink *analysed)
+{
+    *raw = (cn_sink){.name = "record", .self = sw, .consume = sw_raw};
+    *analysed = (cn_sink){.name = "record-analysis", .self = sw, .consume = sw_analysed};
+}
+
+int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&sw->mu);
+    if (sw->rec) {
+        snprintf(err, err_len, "already recording to %s", sw->path);
+        pthread_mutex_unlock(&sw->mu);
+        return CN_EAGAIN;
+    }
+    pthread_mutex_unlock(&sw->mu);
+    /* Opening happens outside the lock so frames keep flowing meanwhile. */
+    cn_recorder_opts ro = sw->ropts;
+    size_t l = strlen(path);
+    ro.writer.format = (l > 5 && strcmp(path + l - 5, ".nrrd") == 0) ? CN_SEQ_NRRD : CN_SEQ_MHA;
+    cn_recorder *rec = cn_recorder_new(path, &ro, err, err_len);
+    if (!rec)
+        return CN_EIO;
+    pthread_mutex_lock(&sw->mu);
+    if (sw->rec) { /* another start won the race */
+        pthread_mutex_unlock(&sw->mu);
+        cn_recorder_close(rec, NULL, err, err_len);
+        remove(path);
+        snprintf(err, err_len, "already recording to %s", sw->path);
+        return CN_EAGAIN;
+    }
+    sw->rec = rec;
+    cn_recorder_sinks(rec, &sw->raw, &sw->analysed);
+    cn_strlcpy(sw->path, path, sizeof sw->path);
+    pthread_mutex_unlock(&sw->mu);
+    cn_log_info(sw->log, "record", "recording to %s", path);
+    return CN_OK;
+}
+
+typedef struct {
+    cn_recorder *rec;
+    char path[1024];
+    cn_log *log;
+} close_job;
+
+static void close_and_report(cn_recorder *rec, const char *path, cn_log *log)
+{
+    char err[1024];
+    cn_recorder_stats st;
+    if (cn_recorder_close(rec, &st, err, sizeof err) != CN_OK)
+        cn_log_error(log, "record", "%s: %s", path, err);
+    else
+        cn_log_info(log, "record", "recorded %llu frames to %s (%llu dropped)",
+                    (unsigned long long)st.written, path, (unsigned long long)st.dropped);
+}
+
+static void *closer_main(void *arg)
+{
+    close_job *j = arg;
+    close_and_report(j->rec, j->path, j->log);
+    free(j);
+    return NULL;
+}
+
+/* Detaches the active recorder; NULL when none. */
+static cn_recorder *detach(cn_rec_switch *sw, char *path, size_t len)
+{
+    pthread_mutex_lock(&sw->mu);
+    cn_recorder *rec = sw->rec;
+    sw->rec = NULL;
+    cn_strlcpy(path, sw->path, len);
+    pthread_mutex_unlock(&sw->mu);
+    return rec;
+}
+
+int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len)
+{
+    char path[1024];
+    cn_recorder *rec = detach(sw, path, sizeof path);
+    if (!rec)
+        return CN_ENOENT;
+    if (path_out)
+        cn_strlcpy(path_out, path, path_len);
+    if (in_background && sw->n_closers < MAX_CLOSERS) {
+        close_job *j = malloc(sizeof *j);
+        if (j) {
+            j->rec = rec;
+            cn_strlcpy(j->path, path, sizeof j->path);
+            j->log = sw->log;
+            if (pthread_create(&sw->closers[sw->n_closers], NULL, closer_main, j) == 0) {
+                sw->n_closers++;
+                return CN_OK;
+            }
+            free(j);
+        }
+    }
+    close_and_report(rec, path, sw->log);
+    return CN_OK;
+}
+
+bool cn_rec_switch_active(cn_rec_switch *sw, char *path, size_t len)
+{
+    pthread_mutex_lock(&sw->mu);
+    bool on = sw->rec != NULL;
+    if (on && path)
+        cn_strlcpy(path, sw->path, len);
+    pthread_mutex_unlock(&sw->mu);
+    return on;
+}
+
+void cn_rec_switch_free(cn_rec_switch *sw)
+{
+    if (!sw)
+        return;
+    cn_rec_switch_stop(sw, false, NULL, 0);
+    for (int i = 0; i < sw->n_closers; i++)
+        pthread_join(sw->closers[i], NULL);
+    pthread_mutex_destroy(&sw->mu);
+    free(sw);
+}
+
+/* ---- the OpenIGTLink commands ---- */
+
+/* The value of attribute `name` in a <Command .../> element, or "" . */
+static void xml_attr(const char *xml, const char *name, char *out, size_t len)
+{
+    out[0] = 0;
+    char key[64];
+    snprintf(key, sizeof key, "%s=\"", name);
+    const char *p = xml ? strstr(xml, key) : NULL;
+    if (!p)
+        return;
+    p += strlen(key);
+    const char *e = strchr(p, '"');
+    if (!e)
+        return;
+    size_t n = (size_t)(e - p) < len - 1 ? (size_t)(e - p) : len - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+/* Accepts only a plain file name: letters, digits, '-', '_', '.', no leading dot,
+ * no path separator (refused rather than silently stripped, so the client learns
+ * that its path was not honoured). */
+static bool safe_base_name(const char *in, char *out, size_t len)
+{
+    if (strlen(in) >= len)
+        return false;
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        char c = *p;
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok)
+            return false;
+        out[n++] = c;
+    }
+    out[n] = 0;
+    return n > 0 && out[0] != '.';
+}
+
+static bool cmd_start(void *user, const char *name, const char *xml, char *msg, size_t msg_len)
+{
+    (void)name;
+    cn_rec_switch *sw = user;
+    char want[256], base[256], path[1024], err[1024];
+    xml_attr(xml, "OutputFilename", want, sizeof want);
+    if (want[0]) {
+        if (!safe_base_name(want, base, sizeof base)) {
+            snprintf(msg, msg_len, "OutputFilename '%.100s' is not a plain file name", want);
+            return false;
+        }
+    } else {
+        time_t now = time(NULL);
+        struct tm tmv;
+        gmtime_r(&now, &tmv);
+        strftime(base, sizeof base, "cryonav-%Y%m%d-%H%M%S.igs.mha", &tmv);
+    }
+    size_t bl = strlen(base);
+    if (!(bl > 4 && strcmp(base + bl - 4, ".mha") == 0) && !(bl > 5 && strcmp(base + bl - 5, ".nrrd") == 0)) {
+        snprintf(msg, msg_len, "OutputFilename must end in .igs.mha or .igs.nrrd");
+        return false;
+    }
+    if (mkdir(sw->dir, 0755) != 0 && errno != EEXIST) {
+        snprintf(msg, msg_len, "cannot create the recordings folder %s: %s", sw->dir, strerror(errno));
+        return false;
+    }
+    snprintf(path, sizeof path, "%s/%s", sw->dir, base);
+    if (cn_rec_switch_start(sw, path, err, sizeof err) != CN_OK) {
+        snprintf(msg, msg_len, "%s", err);
+        return false;
+    }
+    snprintf(msg, msg_len, "recording to %s", path);
+    return true;
+}
+
+static bool cmd_stop(void *user, const char *name, const char *xml, char *msg, size_t msg_len)
+{
+    (void)name;
+    (void)xml;
+    cn_rec_switch *sw = user;
+    char path[1024];
+    if (cn_rec_switch_stop(sw, true, path, sizeof path) != CN_OK) {
+        snprintf(msg, msg_len, "not recording");
+        return false;
+    }
+    snprintf(msg, msg_len, "stopped recording to %s", path);
+    return true;
+}
+
+void cn_rec_switch_register_igtl(cn_rec_switch *sw, cn_igtl_server *srv)
+{
+    cn_igtl_server_set_command(srv, "StartRecording", cmd_start, sw);
+    cn_igtl_server_set_command(srv, "StopRecording", cmd_stop, sw);
+}

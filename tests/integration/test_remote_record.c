@@ -1,0 +1,163 @@
+/* A proctor starts and stops a recording over OpenIGTLink while the navigator
+ * runs (PLUS-style CMD_<uid> / ACK_<uid>), and the file holds the frames of that
+ * span. Only a proctor may do it, only a plain file name is honoured (no path
+ * can be smuggled in), and a second StartRecording while recording is refused.
+ * Real binary, real loopback socket, real recording file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../unit/igtl/igtl_test_util.h"
+#include "run_util.h"
+
+static run_result R;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    socklen_t l = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Sends CMD_<uid> and waits for ACK_<uid>; returns its text (static) or NULL. */
+static const char *command(tu_client *c, int uid, const char *xml)
+{
+    char dev[32], ack[32];
+    snprintf(dev, sizeof dev, "CMD_%d", uid);
+    snprintf(ack, sizeof ack, "ACK_%d", uid);
+    if (tu_send_string(c->fd, 1, dev, xml) != 0)
+        return NULL;
+    tu_read(c, 10000, "STRING", ack);
+    tu_msg *m = tu_find(c, "STRING", ack);
+    /* STRING content: uint16 encoding, uint16 length, text */
+    return m && m->content_len > 4 ? (const char *)m->content + 4 : NULL;
+}
+
+static void test_remote_recording(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_remote_rec_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[700], listen[64], recdir[600];
+    snprintf(recdir, sizeof recdir, "%s/recs", dir);
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},\n"
+               " \"igtl\": {\"proctor_names\": [\"Proctor\"]}}\n", recdir);
+    fclose(f);
+    int port = free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char logp[800];
+        snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+        int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        execl(CN_CRYONAV_BIN, CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--listen",
+              listen, "--frames", "400", "--time-scale", "10", "--snapshot", dir, "--snapshot-every",
+              "1000", (char *)NULL);
+        _exit(127);
+    }
+    int fd = -1;
+    for (int i = 0; i < 200 && fd < 0; i++) {
+        fd = tu_connect(port);
+        if (fd < 0)
+            usleep(50000);
+    }
+    assert_true(fd >= 0);
+    tu_client viewer, proctor;
+    tu_client_init(&viewer, fd);
+    /* A plain viewer may not record. */
+    const char *r = command(&viewer, 1, "<Command Name=\"StartRecording\"/>");
+    assert_non_null(r);
+    print_message("viewer: %s\n", r);
+    assert_non_null(strstr(r, "FAIL"));
+
+    tu_client_init(&proctor, tu_connect(port));
+    assert_true(proctor.fd >= 0);
+    assert_int_equal(tu_send_string(proctor.fd, 1, "Proctor", "watching"), 0);
+    r = command(&proctor, 2, "<Command Name=\"StartRecording\" OutputFilename=\"../escape.igs.mha\"/>");
+    assert_non_null(r);
+    print_message("escape: %s\n", r);
+    assert_non_null(strstr(r, "FAIL"));
+    /* Frames flow only once the viewer is up (slow under ASan): wait for them. */
+    tu_read(&viewer, 60000, "IMAGE", NULL);
+    assert_non_null(tu_find(&viewer, "IMAGE", NULL));
+    r = command(&proctor, 3, "<Command Name=\"StartRecording\" OutputFilename=\"remote.igs.mha\"/>");
+    assert_non_null(r);
+    print_message("start: %s\n", r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    r = command(&proctor, 4, "<Command Name=\"StartRecording\" OutputFilename=\"second.igs.mha\"/>");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "already recording"));
+    /* Record while at least 20 more frames reach the viewer client. */
+    tu_client_clear(&viewer);
+    for (int waited = 0; waited < 600; waited++) {
+        tu_read(&viewer, 100, NULL, NULL);
+        int images = 0;
+        for (int i = 0; i < viewer.n; i++)
+            images += strcmp(viewer.msgs[i].h.type, "IMAGE") == 0;
+        if (images >= 20)
+            break;
+    }
+    r = command(&proctor, 5, "<Command Name=\"StopRecording\"/>");
+    assert_non_null(r);
+    print_message("stop: %s\n", r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    r = command(&proctor, 6, "<Command Name=\"StopRecording\"/>");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "not recording"));
+    tu_client_free(&viewer);
+    tu_client_free(&proctor);
+    kill(pid, SIGTERM); /* ends the session cleanly: the recording is already closed */
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+
+    char rec[800];
+    snprintf(rec, sizeof rec, "%s/remote.igs.mha", recdir);
+    const char *argv[] = {CN_CRYONAV_BIN, "info", rec, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
+    print_message("%s", R.out);
+    assert_int_equal(R.exit_code, 0);
+    unsigned long frames = 0;
+    const char *fl = strstr(R.out, "frames ");
+    assert_non_null(fl);
+    sscanf(fl, "frames %lu", &frames);
+    if (frames < 15) {
+        snprintf(rec, sizeof rec, "cat '%s/cryonav.log'", dir);
+        assert_int_equal(system(rec), 0);
+    }
+    assert_true(frames >= 15); /* the recorder sees every frame; the client may skip some */
+    snprintf(rec, sizeof rec, "%s/escape.igs.mha", dir);
+    assert_int_not_equal(access(rec, F_OK), 0);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "grep -v '^ ' '%s/cryonav.log' | head -30", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_recording)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
