@@ -1,0 +1,298 @@
+/*
+ * guidance.c - the guidance stage: coverage, ice-to-skin distance, alarms, summary.
+ *
+ * The idea: everything here is derived from what segment and thermal left in
+ * f->analysis, so the stage is cheap and has no model of its own. Alarms are
+ * states, not events: each has its own rule for being raised and cleared, and the
+ * distance alarm clears only past threshold + hysteresis so a rim wobbling by a
+ * tenth of a millimetre around 5 mm does not blink on the screen. "Lost" alarms
+ * (tracking, nerve) need history: they fire only for something this session has
+ * seen before, so a source without a tracker never cries "tracking lost".
+ *
+ * The target is locked for the freeze: once ice forms, its acoustic shadow hides
+ * the nerve (only the superficial margin of the ice is visible), so a nerve
+ * tracker drifts onto whatever speckle remains. The needle is cryo-adhered and
+ * does not move during a freeze, so the outline seen last before the freeze is
+ * the best estimate of the target until the freeze/thaw cycles end.
+ */
+#include "guidance/guidance.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OWN_ALARMS \
+    (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST)
+/* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
+ * is well below 1 %). */
+#define FULL_COVERAGE 0.99
+/* A longer gap between frames (pause, clock jump) is not counted as lethal time. */
+#define MAX_LETHAL_STEP_S 10.0
+
+struct cn_guidance {
+    cn_guidance_config c;
+    /* analysis-thread state */
+    bool skin_alarm;
+    bool had_probe_pose;
+    bool had_nerve;
+    bool have_target;   /* target holds the nerve outline to cover */
+    cn_contour target;
+    bool have_last;
+    bool last_full;     /* the previous frame had the whole target lethal */
+    cn_phase last_phase;
+    int last_cycle;
+    double last_elapsed_s;
+    /* summary, read from other threads */
+    pthread_mutex_t mu;
+    cn_guidance_summary sum;
+};
+
+void cn_guidance_config_default(cn_guidance_config *c)
+{
+    c->min_skin_distance_mm = 5.0;
+    c->skin_depth_mm = 0.0;
+    c->hysteresis_mm = 0.5;
+    c->grid_mm = 0.1;
+    c->lock_target = true;
+}
+
+static bool in(double v, double lo, double hi) { return isfinite(v) && v >= lo && v <= hi; }
+
+static bool config_ok(const cn_guidance_config *c)
+{
+    return c && in(c->min_skin_distance_mm, 0, 50) && in(c->skin_depth_mm, 0, 50) &&
+           in(c->hysteresis_mm, 0, 5) && in(c->grid_mm, 0.01, 1);
+}
+
+int cn_guidance_config_from_json(const cn_json *doc, const char *path, cn_guidance_config *c,
+                                 char *err, size_t err_len)
+{
+    static const char *const keys[] = {"min_skin_distance_mm", "skin_depth_mm", "hysteresis_mm",
+                                       "grid_mm", "lock_target", NULL};
+    if (!doc || !path || !c)
+        return CN_EINVAL;
+    int rc = cn_json_check_keys(doc, path, keys, err, err_len);
+    if (rc == CN_ENOENT)
+        return CN_OK;
+    if (rc != CN_OK)
+        return rc;
+    struct {
+        const char *key;
+        double lo, hi;
+        double *dst;
+    } f[] = {{"min_skin_distance_mm", 0, 50, &c->min_skin_distance_mm},
+             {"skin_depth_mm", 0, 50, &c->skin_depth_mm},
+             {"hysteresis_mm", 0, 5, &c->hysteresis_mm},
+             {"grid_mm", 0.01, 1, &c->grid_mm}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        char full[256];
+        snprintf(full, sizeof full, "%s.%s", path, f[i].key);
+        rc = cn_json_get_number(doc, full, f[i].lo, f[i].hi, f[i].dst, err, err_len);
+        if (rc != CN_OK && rc != CN_ENOENT)
+            return rc;
+    }
+    char full[256];
+    snprintf(full, sizeof full, "%s.lock_target", path);
+    rc = cn_json_get_bool(doc, full, &c->lock_target, err, err_len);
+    return rc == CN_ENOENT ? CN_OK : rc;
+}
+
+static void clear_history(cn_guidance *g)
+{
+    g->skin_alarm = g->had_probe_pose = g->had_nerve = g->have_last = g->last_full = false;
+    g->have_target = false;
+    g->last_phase = CN_PHASE_IDLE;
+    g->last_cycle = 0;
+    g->last_elapsed_s = 0;
+    memset(&g->sum, 0, sizeof g->sum);
+    g->sum.max_coverage = -1;
+    g->sum.last_coverage = -1;
+    g->sum.min_skin_distance_mm = NAN;
+    g->sum.last_skin_distance_mm = NAN;
+}
+
+cn_guidance *cn_guidance_new(const cn_guidance_config *c)
+{
+    if (!config_ok(c))
+        return NULL;
+    cn_guidance *g = calloc(1, sizeof *g);
+    if (!g)
+        return NULL;
+    g->c = *c;
+    if (pthread_mutex_init(&g->mu, NULL) != 0) {
+        free(g);
+        return NULL;
+    }
+    clear_history(g);
+    return g;
+}
+
+void cn_guidance_free(cn_guidance *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+void cn_guidance_reset(cn_guidance *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    clear_history(g);
+    pthread_mutex_unlock(&g->mu);
+}
+
+static const cn_isotherm *find_iso(const cn_analysis *a, float temp_c)
+{
+    int n = a->n_iso < 0 ? 0 : a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso;
+    for (int i = 0; i < n; i++)
+        if (a->iso[i].temp_c == temp_c && a->iso[i].n >= 3 && a->iso[i].n <= CN_CONTOUR_MAX)
+            return &a->iso[i];
+    return NULL;
+}
+
+/* Shallowest ice depth (image mm): the 0 C curve of the model and the measured
+ * visible rim, whichever is shallower. INFINITY when neither exists. */
+static double ice_top_mm(const cn_analysis *a)
+{
+    double top = INFINITY;
+    const cn_isotherm *z = find_iso(a, 0.0f);
+    for (int i = 0; z && i < z->n; i++)
+        if (isfinite(z->pts_mm[i].y))
+            top = fmin(top, z->pts_mm[i].y);
+    int n = a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
+    for (int i = 0; a->ice.found && i < n; i++)
+        if (isfinite(a->ice.pts_mm[i].y))
+            top = fmin(top, a->ice.pts_mm[i].y);
+    return top;
+}
+
+/* Scene seconds since the previous frame from the console's phase clock: within a
+ * phase the elapsed time grows; a new phase started phase_elapsed_s ago. */
+static double step_s(cn_guidance *g, const cn_guidance_state *gs, bool *same_phase)
+{
+    double e = gs->phase_elapsed_s;
+    *same_phase = g->have_last && gs->phase == g->last_phase && gs->cycle == g->last_cycle;
+    if (!isfinite(e) || e < 0)
+        return 0;
+    double dt = *same_phase ? e - g->last_elapsed_s : e;
+    return dt > 0 ? dt : 0;
+}
+
+int cn_guidance_process(cn_guidance *g, cn_frame *f)
+{
+    if (!g || !f)
+        return CN_EINVAL;
+    cn_analysis *a = &f->analysis;
+    cn_guidance_state *gs = &a->guidance;
+
+    /* the target: the nerve now, or the outline locked for the freeze/thaw cycles */
+    bool nerve_ok = a->nerve.found && a->nerve.n >= 3 && a->nerve.n <= CN_CONTOUR_MAX;
+    bool cycling = gs->phase == CN_PHASE_FREEZE || gs->phase == CN_PHASE_THAW;
+    bool locked = g->c.lock_target && cycling;
+    if (nerve_ok && (!locked || !g->have_target)) {
+        g->target = a->nerve; /* outside the cycles, or the first seen inside them */
+        g->have_target = true;
+    }
+    const cn_contour *target = locked && g->have_target ? &g->target : nerve_ok ? &a->nerve : NULL;
+
+    /* coverage of the target by the lethal isotherm */
+    double cov = -1;
+    const cn_isotherm *lethal = find_iso(a, CN_GUIDANCE_LETHAL_TEMP_C);
+    if (target && lethal)
+        cov = cn_guidance_coverage(target->pts_mm, target->n, lethal->pts_mm, lethal->n,
+                                   g->c.grid_mm);
+    gs->coverage = cov;
+
+    /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */
+    double top = ice_top_mm(a);
+    double dist = isfinite(top) ? top - g->c.skin_depth_mm : NAN;
+    if (isnan(dist))
+        g->skin_alarm = false;
+    else if (g->skin_alarm)
+        g->skin_alarm = dist < g->c.min_skin_distance_mm + g->c.hysteresis_mm;
+    else
+        g->skin_alarm = dist < g->c.min_skin_distance_mm;
+
+    /* tracking of the cryoprobe: an invalid pose, or a pose that was there and is gone */
+    bool track_lost;
+    const cn_pose *pose = cn_frame_get_pose(f, "CryoprobeToTracker");
+    if (pose && pose->valid && cn_mat4_is_finite(&pose->m)) {
+        g->had_probe_pose = true;
+        track_lost = false;
+    } else {
+        track_lost = pose != NULL || g->had_probe_pose;
+    }
+
+    /* in the ice shadow during a freeze a lost nerve is expected: the locked target stands */
+    bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target);
+    if (a->nerve.found)
+        g->had_nerve = true;
+
+    uint32_t mine = 0;
+    if (g->skin_alarm)
+        mine |= CN_ALARM_ICE_NEAR_SKIN;
+    if (track_lost)
+        mine |= CN_ALARM_TRACKING_LOST;
+    if (a->needle.tip_hidden)
+        mine |= CN_ALARM_TIP_HIDDEN;
+    if (nerve_lost)
+        mine |= CN_ALARM_NERVE_LOST;
+    gs->alarms = (gs->alarms & ~(uint32_t)OWN_ALARMS) | mine;
+
+    bool same_phase;
+    double dt = step_s(g, gs, &same_phase);
+    pthread_mutex_lock(&g->mu);
+    cn_guidance_summary *s = &g->sum;
+    s->frames++;
+    if (cov > s->max_coverage)
+        s->max_coverage = cov;
+    s->last_coverage = cov;
+    s->last_skin_distance_mm = dist;
+    if (!isnan(dist) && (isnan(s->min_skin_distance_mm) || dist < s->min_skin_distance_mm))
+        s->min_skin_distance_mm = dist;
+    if (gs->phase == CN_PHASE_FREEZE)
+        s->frozen_s += dt;
+    /* lethal time: only steps whose both ends had the whole target lethal */
+    bool full = cov >= FULL_COVERAGE;
+    if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S)
+        s->lethal_s += dt;
+    s->last_alarms = gs->alarms;
+    s->target_locked = locked && g->have_target;
+    s->alarms_seen |= gs->alarms;
+    pthread_mutex_unlock(&g->mu);
+
+    g->have_last = true;
+    g->last_full = full;
+    g->last_phase = gs->phase;
+    g->last_cycle = gs->cycle;
+    g->last_elapsed_s = isfinite(gs->phase_elapsed_s) ? gs->phase_elapsed_s : 0;
+    return CN_OK;
+}
+
+static int stage_process(void *self, cn_frame *f) { return cn_guidance_process(self, f); }
+
+void cn_guidance_stage(cn_guidance *g, cn_stage *out)
+{
+    out->name = "guidance";
+    out->self = g;
+    out->process = stage_process;
+}
+
+void cn_guidance_get_summary(cn_guidance *g, cn_guidance_summary *out)
+{
+    if (!out)
+        return;
+    if (!g) {
+        memset(out, 0, sizeof *out);
+        out->max_coverage = out->last_coverage = -1;
+        out->min_skin_distance_mm = out->last_skin_distance_mm = NAN;
+        return;
+    }
+    pthread_mutex_lock(&g->mu);
+    *out = g->sum;
+    pthread_mutex_unlock(&g->mu);
+}
