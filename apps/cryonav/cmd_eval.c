@@ -2,7 +2,7 @@
  * cmd_eval.c - `cryonav eval nerve|needle|sim ...`: accuracy of the image
  * analysis measured on data with ground truth, runnable by anyone.
  *
- *   eval nerve IMAGES MASKS [--seeded] [--kfold K] [--method dp|mlp] ...
+ *   eval nerve IMAGES MASKS [--seeded] [--kfold K] [--method dp|mlp|cnn] ...
  *       Real images + palette masks (index 1 = nerve, as in nerve-us). Prints per
  *       image Dice, HD95 (pixels), confidence and time, then mean/median; last line
  *       "mean dice <x>". --seeded gives the tracker the centroid of the true mask
@@ -10,7 +10,11 @@
  *       folds (files split by index: fold = index mod K; dp: grid search, mlp:
  *       training) and every image is measured with parameters that never saw it;
  *       without it the built-in parameters / weights are used. dp (default) is the
- *       live method.
+ *       live method. cnn: the seeded CNN (nerve_cnn.c), trained offline per fold by
+ *       tools/train/train_nerve_cnn.py; with --kfold 5 each image is segmented by the
+ *       model of the fold that did not see it, without --kfold by the live model
+ *       (trained on all images: not a held-out figure). Its Dice/HD95 are on the
+ *       network's mask (all parts kept), not on one outline.
  *   eval needle FRAMES MASKS  (eval_needle.c)
  *   eval sim [--seeds N]      (eval_sim.c)
  */
@@ -324,6 +328,7 @@ static int eval_nerve(int argc, char **argv)
     cn_nerve_params_default(&base);
     const char *overlay_dir = NULL, *weights_out = NULL;
     bool use_dp = true; /* the live method; --method mlp for the learned one */
+    bool use_cnn = false; /* --method cnn: the seeded CNN with offline-trained weights */
     int epochs = 4;
     const char *dirs[2] = {NULL, NULL};
     int nd = 0;
@@ -341,8 +346,11 @@ static int eval_nerve(int argc, char **argv)
             i++;
             if (strcmp(argv[i], "mlp") == 0)
                 use_dp = false;
+            else if (strcmp(argv[i], "cnn") == 0)
+                use_dp = false, use_cnn = true;
             else if (strcmp(argv[i], "dp") != 0)
-                return cn_app_usage_error("eval", "--method is dp or mlp, not '%s'", argv[i]);
+                return cn_app_usage_error("eval", "--method is dp, mlp or cnn, not '%s'",
+                                          argv[i]);
         } else if (strcmp(argv[i], "--write-weights") == 0 && i + 1 < argc) {
             weights_out = argv[++i];
         } else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
@@ -364,9 +372,12 @@ static int eval_nerve(int argc, char **argv)
     }
     if (nd != 2)
         return cn_app_usage_error("eval", "usage: eval nerve IMAGES MASKS [--seeded] [--kfold K] "
-                                          "[--method dp|mlp] [--set name=value]");
-    if (weights_out && use_dp)
+                                          "[--method dp|mlp|cnn] [--set name=value]");
+    if (weights_out && (use_dp || use_cnn))
         return cn_app_usage_error("eval", "--write-weights trains the perceptron: add --method mlp");
+    if (use_cnn && kfold && kfold != CN_NERVE_CNN_KFOLD)
+        return cn_app_usage_error("eval", "--method cnn has weights for --kfold %d only (folds "
+                                  "trained offline), not %d", CN_NERVE_CNN_KFOLD, kfold);
     char err[4400];
     char **names;
     int n;
@@ -399,9 +410,11 @@ static int eval_nerve(int argc, char **argv)
         }
     cn_nerve_seg *seg = cn_nerve_seg_new(maxw, maxh);
     uint8_t *poly = malloc((size_t)maxw * maxh);
+    cn_nerve_cnn *cnn = use_cnn ? cn_nerve_cnn_new(maxw < 16 ? 16 : maxw, maxh < 16 ? 16 : maxh)
+                                : NULL;
     int rc = 0;
     const int n_grid = grid_size();
-    if (!seg || !poly) {
+    if (!seg || !poly || (use_cnn && !cnn)) {
         fprintf(stderr, "cryonav eval: out of memory\n");
         rc = 1;
         goto out;
@@ -435,7 +448,15 @@ static int eval_nerve(int argc, char **argv)
     for (int f = 0; f < (kfold ? kfold : 1) && rc == 0; f++) {
         cn_nerve_params p = base;
         cn_nerve_mlp mlp = *cn_nerve_mlp_builtin();
-        if (!use_dp && (kfold || weights_out)) {
+        const int cnn_model = kfold ? f : CN_NERVE_CNN_LIVE;
+        if (use_cnn) {
+            if (kfold)
+                printf("fold %d/%d: CNN model %d (trained offline on the other folds)\n", f + 1,
+                       kfold, f);
+            else
+                printf("CNN live model (trained on all images: figures below are NOT "
+                       "held-out)\n");
+        } else if (!use_dp && (kfold || weights_out)) {
             if (train_fold(items, ok, n, kfold, f, seg, &base, epochs, &mlp) != CN_OK) {
                 fprintf(stderr, "cryonav eval: training failed (out of memory or no data)\n");
                 rc = 1;
@@ -489,7 +510,15 @@ static int eval_nerve(int argc, char **argv)
             int64_t t0 = cn_clock_mono_ns();
             cn_nerve_seg_prepare(seg, im->px, im->w, im->h);
             int r;
-            if (use_dp)
+            if (use_cnn) {
+                double sx = items[i].seed_x, sy = items[i].seed_y;
+                r = CN_OK;
+                if (!seeded)
+                    r = cn_nerve_seg_auto(seg, &p, pts, &np, &conf, &sx, &sy);
+                if (r == CN_OK)
+                    r = cn_nerve_cnn_run(cnn, cnn_model, im->px, im->w, im->h, sx, sy, poly, pts,
+                                         &np, &conf);
+            } else if (use_dp)
                 r = run_one(seg, &items[i], seeded, &p, pts, &np, &conf);
             else if (seeded)
                 r = cn_nerve_seg_run_mlp(seg, &mlp, items[i].seed_x, items[i].seed_y, &p, pts,
@@ -498,7 +527,10 @@ static int eval_nerve(int argc, char **argv)
                 r = cn_nerve_seg_auto_mlp(seg, &mlp, &p, pts, &np, &conf);
             double ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
             double d = 0, hd = NAN;
-            if (r == CN_OK)
+            if (r == CN_OK && use_cnn) {
+                d = cn_mask_dice(poly, items[i].truth->px, im->w, im->h);
+                hd = cn_mask_hd95(poly, items[i].truth->px, im->w, im->h);
+            } else if (r == CN_OK)
                 contour_metrics(pts, np, items[i].truth->px, poly, im->w, im->h, &d, &hd);
             bool is_found = r == CN_OK && conf >= p.min_confidence;
             if (overlay_dir && r == CN_OK)
@@ -536,6 +568,7 @@ static int eval_nerve(int argc, char **argv)
     free(hds);
 out:
     cn_nerve_seg_free(seg);
+    cn_nerve_cnn_free(cnn);
     free(poly);
     for (int i = 0; i < n; i++) {
         cn_image_free(items[i].img);
@@ -551,7 +584,8 @@ out:
 int cn_cmd_eval(int argc, char **argv)
 {
     if (argc < 2 || cn_app_wants_help(argc, argv)) {
-        printf("usage: cryonav eval nerve IMAGES MASKS [--seeded] [--kfold K] [--method dp|mlp]\n"
+        printf("usage: cryonav eval nerve IMAGES MASKS [--seeded] [--kfold K]\n"
+               "                  [--method dp|mlp|cnn]\n"
                "                  [--set name=value] [--overlays DIR] [--write-weights FILE]\n"
                "                  [--epochs N]\n"
                "       cryonav eval needle FRAMES MASKS [--spacing-mm S]\n"
@@ -560,7 +594,8 @@ int cn_cmd_eval(int argc, char **argv)
                "nerve: masks are palette PNGs (index 1 = nerve), paired by file name; --seeded\n"
                "gives the centroid of the true mask as the operator's point; --kfold K chooses\n"
                "parameters (dp: grid search; mlp: training) on K-1 folds split by file index\n"
-               "and measures on the held-out fold. Last line: mean dice <x>.\n"
+               "and measures on the held-out fold; cnn uses the CNN trained offline on the\n"
+               "other folds (K = 5 only; tools/train/train_nerve_cnn.py). Last line: mean dice <x>.\n"
                "needle: frames and masks (shaft pixels > 127) paired by sorted name. Last line:\n"
                "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>.\n"
                "sim: simulated sessions with ground truth (needle, ice front, nerve).\n");

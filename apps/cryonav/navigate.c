@@ -5,6 +5,8 @@
  * or recording: it just shows fewer frames. */
 #include "commands.h"
 #include "session.h"
+#include "session_record.h"
+#include "replay/replay.h"
 #include "sim/sim.h"
 #include "viewer/viewer.h"
 #include "igtl/igtl.h" /* issue 5: proctor annotations */
@@ -16,6 +18,38 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* Procedure keys in the viewer window. The cryo console itself is not connected
+ * to CryoNav, so with a real probe the operator tells it when a freeze starts and
+ * stops (f); the simulator's console does that by itself. */
+static void handle_key(cn_session *s, int key, cn_log *log)
+{
+    char note[96];
+    switch (key) {
+    case 'f':
+        if (s->sim) {
+            cn_log_info(log, "keys", "the simulated cryo console runs the freezes; f is for a real probe");
+            return;
+        }
+        {
+            bool now = !atomic_load(&s->operator_freezing);
+            atomic_store(&s->operator_freezing, now);
+            snprintf(note, sizeof note, "operator: freeze %s", now ? "started" : "stopped");
+        }
+        break;
+    case 'm': snprintf(note, sizeof note, "operator: mark"); break;
+    case ' ':
+        if (!s->replay)
+            return;
+        cn_replay_pause(s->replay, !cn_replay_paused(s->replay));
+        cn_log_info(log, "keys", "replay %s", cn_replay_paused(s->replay) ? "paused" : "resumed");
+        return;
+    default: return;
+    }
+    cn_log_info(log, "keys", "%s", note);
+    if (s->recorder)
+        cn_rec_switch_note(s->recorder, note);
+}
 
 static int mkdir_p(const char *dir)
 {
@@ -157,6 +191,8 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
                 break; /* the source ended and its last result was shown */
             if (v && !cn_viewer_poll(v))
                 closed = true;
+            for (int k; v && (k = cn_viewer_next_key(v)) != 0;)
+                handle_key(&s, k, log); /* a paused replay still takes keys */
             continue;
         }
         if (v) {
@@ -212,6 +248,8 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             last_shown_seq = f->seq;
             if (!cn_viewer_poll(v))
                 closed = true;
+            for (int k; (k = cn_viewer_next_key(v)) != 0;)
+                handle_key(&s, k, log);
         } else {
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;

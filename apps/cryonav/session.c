@@ -261,8 +261,17 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
             snprintf(err, err_len, "cannot create the image analysis (out of memory?)");
             return CN_ENOMEM;
         }
-        if (has_seed)
+        if (has_seed) {
             cn_segment_set_nerve_seed(seg, (cn_pt2){(float)seed[0], (float)seed[1]});
+        } else if (s->sim) {
+            /* At the table the operator marks the target once; in the simulated
+             * scene the simulated operator marks the nerve where the scene put it. */
+            cn_truth t;
+            cn_sim_truth_at(s->sim, 0.0, &t);
+            cn_segment_set_nerve_seed(seg, t.nerve_center_mm);
+            cn_log_info(s->log, "run", "simulated operator marked the nerve at (%.1f, %.1f) mm",
+                        t.nerve_center_mm.x, t.nerve_center_mm.y);
+        }
         s->segment = seg;
         cn_stage st;
         cn_segment_stage(seg, &st);

@@ -166,6 +166,14 @@ int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, si
     return CN_OK;
 }
 
+int cn_rec_switch_note(cn_rec_switch *sw, const char *text)
+{
+    pthread_mutex_lock(&sw->mu);
+    int rc = sw->rec ? cn_recorder_note(sw->rec, text) : CN_ENOENT;
+    pthread_mutex_unlock(&sw->mu);
+    return rc;
+}
+
 bool cn_rec_switch_active(cn_rec_switch *sw, char *path, size_t len)
 {
     pthread_mutex_lock(&sw->mu);

@@ -24,6 +24,8 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
  * CN_ENOENT when not recording. path_out gets the file name. */
 int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len);
 bool cn_rec_switch_active(cn_rec_switch *sw, char *path, size_t len);
+/* An operator note attached to the next recorded frame; CN_ENOENT when not recording. */
+int cn_rec_switch_note(cn_rec_switch *sw, const char *text);
 /* Registers StartRecording (attribute OutputFilename: a plain file name, put in
  * the recordings folder; default cryonav-<UTC time>.igs.mha) and StopRecording. */
 void cn_rec_switch_register_igtl(cn_rec_switch *sw, cn_igtl_server *srv);

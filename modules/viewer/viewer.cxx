@@ -79,7 +79,12 @@ void on_key(vtkObject *caller, unsigned long, void *client, void *)
     case '0': b = 0.0; c = 1.0; g = 1.0; break;
     case 't': v->show_truth = !v->show_truth; break;
     case 'o': v->hide_analysis = !v->hide_analysis; break;
-    default: return;
+    default:
+        /* Keys the viewer does not own (procedure controls: f, m, space ...) are
+         * queued for the app; a full queue drops the newest (a key held down). */
+        if (key > 0 && v->n_keys < (int)(sizeof v->keys / sizeof v->keys[0]))
+            v->keys[v->n_keys++] = key;
+        return;
     }
     if (display_ok(b, c, g))
         cn_viewer_set_display(v, b, c, g);
@@ -429,6 +434,16 @@ extern "C" int cn_viewer_set_display(cn_viewer *v, double brightness, double con
     v->gamma = gamma;
     cn_viewer_scene_apply_display(v);
     return CN_OK;
+}
+
+extern "C" int cn_viewer_next_key(cn_viewer *v)
+{
+    if (!v || v->n_keys == 0)
+        return 0;
+    int k = static_cast<unsigned char>(v->keys[0]);
+    std::memmove(v->keys, v->keys + 1, static_cast<size_t>(v->n_keys - 1));
+    v->n_keys--;
+    return k;
 }
 
 extern "C" void cn_viewer_set_show_truth(cn_viewer *v, bool show)

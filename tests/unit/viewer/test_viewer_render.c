@@ -488,6 +488,20 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             free(s.rgb);
             if (!(after - before > 30.0))
                 fail_msg("brightness keys: mean %.1f -> %.1f", before, after);
+            /* Keys the viewer does not own reach the app in order; its own do not. */
+            assert_int_equal(cn_viewer_next_key(v), 0);
+            send_key(win, XK_f);
+            send_key(win, XK_b);
+            send_key(win, XK_m);
+            send_key(win, XK_space);
+            for (int k = 0; k < 50; k++) {
+                cn_viewer_poll(v);
+                usleep(10000);
+            }
+            assert_int_equal(cn_viewer_next_key(v), 'f');
+            assert_int_equal(cn_viewer_next_key(v), 'm');
+            assert_int_equal(cn_viewer_next_key(v), ' ');
+            assert_int_equal(cn_viewer_next_key(v), 0);
         }
         if (how == 0)
             send_key(win, XK_q);
