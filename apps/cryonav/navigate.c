@@ -200,15 +200,15 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             cn_pipeline_get_stats(s.pipe, &st);
             char line[256];
             scenario_line(f, line, sizeof line);
-            /* ---- guidance alarms: the active ones lead the HUD status line's tail ---- */
-            if (f->analysis.guidance.alarms != 0) {
+            /* ---- guidance alarms: a line of their own on the HUD ---- */
+            char alarm_line[160] = "";
+            if (f->analysis.guidance.alarms != 0 && s.guidance) {
                 cn_guidance_summary gsum;
                 cn_guidance_get_summary(s.guidance, &gsum);
                 char alarm[128];
                 cn_guidance_alarm_text_dist(f->analysis.guidance.alarms,
                                             gsum.last_skin_distance_mm, alarm, sizeof alarm);
-                size_t used = strlen(line);
-                snprintf(line + used, sizeof line - used, "%sALARM: %s", used ? "  |  " : "", alarm);
+                snprintf(alarm_line, sizeof alarm_line, "ALARM: %s", alarm);
             }
             /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
              * target from a proctor client is shown on the HUD status line (and logged
@@ -229,7 +229,8 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             }
             cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
-                                 .source = s.source_name, .status_line = line[0] ? line : NULL};
+                                 .source = s.source_name, .status_line = line[0] ? line : NULL,
+                                 .alarm_line = alarm_line};
             cn_viewer_show(v, f, &hud);
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;

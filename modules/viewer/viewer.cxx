@@ -361,6 +361,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
     cn_viewer_hud_format(hud, f, text, sizeof text);
     v->hud->SetInput(text);
     v->status->SetInput(status);
+    v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);
     v->win->Render();

@@ -52,7 +52,9 @@ typedef struct {
     double latency_ms_p50, latency_ms_p99;
     uint64_t skipped;
     const char *source;       /* "sim", "usb", ... */
-    const char *status_line;  /* free text (e.g. alarms), may be NULL */
+    const char *status_line;  /* free text (scenario, proctor notes), may be NULL */
+    const char *alarm_line;   /* active alarms, shown large and red over the in-plane
+                               * view; NULL or "" when none */
 } cn_viewer_hud;
 
 /* Updates the scene from the frame (image, poses, analysis) and renders once.

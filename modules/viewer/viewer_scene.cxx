@@ -261,6 +261,12 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->status = text_actor(v->ren3d, 0.02, 0.015, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, 1.0, 0.66, 0.2);
     v->status->GetTextProperty()->BoldOn();
     v->status->GetPositionCoordinate()->SetValue(0.13, 0.02);
+    /* Alarms get a line of their own where the operator looks (over the image),
+     * never the tail of a status line that a narrow window cuts off. */
+    v->alarm = text_actor(v->ren2d, 0.5, 0.985, VTK_TEXT_CENTERED, VTK_TEXT_TOP, 1.0, 0.22, 0.2);
+    v->alarm->GetTextProperty()->BoldOn();
+    v->alarm->GetTextProperty()->SetBackgroundColor(0.0, 0.0, 0.0);
+    v->alarm->GetTextProperty()->SetBackgroundOpacity(0.75);
     v->caption3d = text_actor(v->ren3d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, 0.6, 0.65, 0.7);
     v->caption2d = text_actor(v->ren2d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, 0.6, 0.65, 0.7);
     v->caption2d->SetInput("in-plane (image mm)");
@@ -292,6 +298,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
     int fs = std::max(10, static_cast<int>(std::lround(h * 0.024)));
     v->hud->GetTextProperty()->SetFontSize(fs);
     v->status->GetTextProperty()->SetFontSize(fs);
+    v->alarm->GetTextProperty()->SetFontSize(fs + 6);
     v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
     v->caption2d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
     v->no_image->GetTextProperty()->SetFontSize(fs + 4);

@@ -71,6 +71,7 @@ struct cn_viewer {
     vsp<vtkActor> ov_main3d, ov_main2d, ov_truth3d, ov_truth2d;
     vsp<vtkAxesActor> axes;
     vsp<vtkTextActor> hud, status, caption3d, caption2d, no_image;
+    vsp<vtkTextActor> alarm; /* active alarms: red, large, top of the in-plane view */
     vsp<vtkTextActor> legend[3];
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit;

@@ -278,6 +278,40 @@ static void test_needle_hidden_without_cryoprobe_pose(void **state)
     cn_viewer_free(v);
 }
 
+/* Strongly red pixels (alarm text) in the top tenth of the in-plane view. */
+static int red_pixels_top_right(const shot *s)
+{
+    int n = 0;
+    for (int y = 0; y < s->h / 10; y++)
+        for (int x = s->w / 2; x < s->w; x++) {
+            const uint8_t *p = s->rgb + 3 * ((size_t)y * (size_t)s->w + (size_t)x);
+            n += p[0] > 200 && p[1] < 100 && p[2] < 100;
+        }
+    return n;
+}
+
+/* An alarm has a line of its own, red, over the in-plane view; none, nothing red. */
+static void test_alarm_line(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    cn_viewer_hud hud = demo_hud;
+    hud.alarm_line = "ALARM: ICE 3.1 mm FROM SKIN";
+    assert_int_equal(cn_viewer_show(v, fx->f, &hud), CN_OK);
+    shot s = grab(v);
+    int with = red_pixels_top_right(&s);
+    free(s.rgb);
+    hud.alarm_line = NULL;
+    assert_int_equal(cn_viewer_show(v, fx->f, &hud), CN_OK);
+    s = grab(v);
+    int without = red_pixels_top_right(&s);
+    free(s.rgb);
+    print_message("red alarm pixels: %d with, %d without\n", with, without);
+    assert_true(with > 200);
+    assert_true(without < 10);
+    cn_viewer_free(v);
+}
+
 static void test_shader_mapping_changes_the_picture(void **state)
 {
     fixture *fx = *state;
@@ -521,6 +555,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_views_show_the_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needle_hidden_without_cryoprobe_pose, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
         cmocka_unit_test(test_shader_errors),
         cmocka_unit_test(test_no_display_is_an_error),
