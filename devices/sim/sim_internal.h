@@ -103,4 +103,20 @@ static inline uint64_t sim_mix64(uint64_t z)
 /* Scene time quantised to nanoseconds: the key of everything random per frame. */
 static inline uint64_t sim_time_key(double t) { return (uint64_t)(int64_t)llround(t * 1e9); }
 
+
+/* Shared by the tissue model (sim_tissue.c) and image formation (sim_render.c). */
+static inline double sim_gauss(double d, double w) { return exp(-(d * d) / (2 * w * w)); }
+static inline double sim_smoothstep(double e0, double e1, double x)
+{
+    double t = fmin(fmax((x - e0) / (e1 - e0), 0), 1);
+    return t * t * (3 - 2 * t);
+}
+/* Smooth value noise in [0, 1) at (x, y), repeatable per seed (sim_tissue.c). */
+double sim_vnoise(uint64_t seed, double x, double y);
+/* The static scene: echogenicity, specular echoes and transmission (sim_tissue.c). */
+void sim_build_tissue(cn_sim *s, float *alpha);
+/* Echogenicity E and specular echo S of the artery (radius ra) at (x, y) mm; true
+ * inside its wall or lumen. */
+bool sim_artery_at(const sim_geom *g, double x, double y, double ra, float *E, float *S);
+
 #endif /* CN_SIM_INTERNAL_H */

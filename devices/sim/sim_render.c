@@ -23,291 +23,6 @@
 
 #define TOP_DB 36.0 /* level (dB over mean reference tissue, E=1) that maps to 255 */
 
-/* ------------------------------------------------------------------ noise fields */
-
-static double hash01(uint64_t seed, int64_t ix, int64_t iy)
-{
-    uint64_t h = sim_mix64(seed ^ sim_mix64((uint64_t)ix * 0x9E3779B1ULL ^ ((uint64_t)iy << 32)));
-    return (double)(h >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Smooth value noise in [-1, 1] with unit lattice spacing. */
-static double vnoise(uint64_t seed, double x, double y)
-{
-    double fx = floor(x), fy = floor(y);
-    int64_t ix = (int64_t)fx, iy = (int64_t)fy;
-    double ax = x - fx, ay = y - fy;
-    ax = ax * ax * (3 - 2 * ax);
-    ay = ay * ay * (3 - 2 * ay);
-    double v00 = hash01(seed, ix, iy), v10 = hash01(seed, ix + 1, iy);
-    double v01 = hash01(seed, ix, iy + 1), v11 = hash01(seed, ix + 1, iy + 1);
-    double v = (v00 * (1 - ax) + v10 * ax) * (1 - ay) + (v01 * (1 - ax) + v11 * ax) * ay;
-    return 2 * v - 1;
-}
-
-static double fbm(uint64_t seed, double x, double y, int oct)
-{
-    double s = 0, a = 1, n = 0;
-    for (int i = 0; i < oct; i++) {
-        s += a * vnoise(seed + (uint64_t)i * 7919, x, y);
-        n += a;
-        x *= 2.03;
-        y *= 2.03;
-        a *= 0.5;
-    }
-    return s / n;
-}
-
-static inline double gauss(double d, double w) { return exp(-(d * d) / (2 * w * w)); }
-
-/* ------------------------------------------------------------------ tissue model */
-
-typedef struct {
-    double cx, cy, len, wid, ang, bend; /* mm, rad; bend: sagitta per mm^2 of length */
-    double ampE, ampS;                   /* diffuse and coherent amplitude */
-    int layer;                           /* 1 fat, 2 muscle */
-} streak;
-
-/* Adds one curved, tapered streak of tissue (a septum, perimysium, a fibre bundle). */
-static void add_streak(cn_sim *s, const streak *k, const float *yf_col, const float *ys_col,
-                       uint64_t sd)
-{
-    const sim_geom *g = &s->g;
-    double sp = g->sp;
-    double ca = cos(k->ang), sa = sin(k->ang);
-    double ext = k->len + 4 * k->wid + fabs(k->bend) * k->len * k->len;
-    int i0 = (int)floor((k->cx - ext) / sp), i1 = (int)ceil((k->cx + ext) / sp);
-    int j0 = (int)floor((k->cy - ext) / sp), j1 = (int)ceil((k->cy + ext) / sp);
-    for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < s->H; j++) {
-        double y = (j + 0.5) * sp;
-        for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < s->W; i++) {
-            double x = (i + 0.5) * sp;
-            bool in_fat = y >= ys_col[i] && y < yf_col[i];
-            if ((k->layer == 1 && !in_fat) || (k->layer == 2 && y < yf_col[i] + 0.15))
-                continue;
-            double dx = x - k->cx, dy = y - k->cy;
-            double u = dx * ca + dy * sa, v = -dx * sa + dy * ca - k->bend * u * u;
-            if (fabs(u) > k->len || fabs(v) > 4 * k->wid)
-                continue;
-            double win = 0.5 + 0.5 * cos(SIM_PI * u / k->len);
-            double m = 0.55 + 0.45 * vnoise(sd, u / 1.3 + k->cx, k->cy);
-            double w = win * m * gauss(v, k->wid);
-            size_t idx = (size_t)j * s->W + i;
-            s->E0[idx] += (float)(k->ampE * w);
-            s->S0[idx] += (float)(k->ampS * w);
-        }
-    }
-}
-
-static inline double smoothstep(double e0, double e1, double x)
-{
-    double t = fmin(fmax((x - e0) / (e1 - e0), 0), 1);
-    return t * t * (3 - 2 * t);
-}
-
-/* Static tissue: skin, fat lobules with septa, fascia, muscle, the nerve. */
-static void build_tissue(cn_sim *s, float *alpha)
-{
-    const cn_sim_config *c = &s->c;
-    const sim_geom *g = &s->g;
-    int W = s->W, H = s->H;
-    double sp = g->sp;
-    uint64_t sd = sim_mix64(c->seed ^ 0x7155EULL);
-    cn_rng r;
-    cn_rng_seed(&r, sim_mix64(c->seed ^ 0x51D5EEDULL));
-
-    /* layer boundaries per column: skin bottom ys, fat bottom yf (wavy) */
-    float *ys = malloc(sizeof(float) * (size_t)W), *yf = malloc(sizeof(float) * (size_t)W);
-    if (!ys || !yf) {
-        free(ys);
-        free(yf);
-        return;
-    }
-    for (int i = 0; i < W; i++) {
-        double x = (i + 0.5) * sp;
-        ys[i] = (float)(c->skin_mm + 0.12 * vnoise(sd + 1, x / 5.0, 0));
-        yf[i] = (float)(c->skin_mm + c->fat_mm + (c->fat_mm > 0 ? 0.8 * fbm(sd + 2, x / 9.0, 0.5, 2) : 0));
-        if (yf[i] < ys[i])
-            yf[i] = ys[i];
-    }
-    /* fascial planes in the muscle: one just above the neurovascular bundle, one deep */
-    double f1_y = g->nerve_c.y - g->nerve_ry - 1.0;
-    if (g->art_r > 0)
-        f1_y = fmin(f1_y, g->art_c.y - g->art_r - 1.0);
-    double f1_slope = (cn_rng_uniform(&r) - 0.5) * 0.12;
-    double f2_y = fmax(g->nerve_c.y + g->nerve_ry, g->art_c.y + g->art_r) + 0.4 * (c->depth_mm - g->nerve_c.y);
-    double f2_slope = (cn_rng_uniform(&r) - 0.5) * 0.2;
-    double pennation = (cn_rng_uniform(&r) - 0.5) * 0.3;
-    double wall = fmax(0.35, 0.07 * c->nerve_diameter_mm);
-    /* long septa across the fat, roughly parallel to the skin, with gaps */
-    int n_long = c->fat_mm > 1.5 ? (int)(c->fat_mm / 2.2) : 0;
-    double sept_y[16], sept_a[16], sept_sl[16];
-    if (n_long > 16)
-        n_long = 16;
-    for (int k = 0; k < n_long; k++) {
-        sept_y[k] = c->skin_mm + c->fat_mm * (k + 0.6 + 0.5 * (cn_rng_uniform(&r) - 0.5)) / (n_long + 0.6);
-        sept_a[k] = 0.45 + 0.5 * cn_rng_uniform(&r);
-        sept_sl[k] = (cn_rng_uniform(&r) - 0.5) * 0.1;
-    }
-
-    /* everything that depends on x only, once per column */
-    typedef struct {
-        double fm, fw, y1, y2, m1, m2;
-        double sy[16], sg[16], sw[16];
-    } colp;
-    colp *cp = malloc(sizeof(colp) * (size_t)W);
-    if (!cp) {
-        free(ys);
-        free(yf);
-        return;
-    }
-    for (int i = 0; i < W; i++) {
-        double x = (i + 0.5) * sp;
-        colp *q = &cp[i];
-        q->fm = 0.3 + 0.7 * smoothstep(-0.4, 0.4, fbm(sd + 6, x / 5.0, 0.2, 2));
-        q->fw = 0.09 + 0.04 * vnoise(sd + 7, x / 3, 0);
-        q->y1 = f1_y + f1_slope * (x - g->nerve_c.x) + 0.6 * fbm(sd + 8, x / 8.0, 1.5, 2);
-        q->y2 = f2_y + f2_slope * (x - g->nerve_c.x) + 0.9 * fbm(sd + 9, x / 10.0, 2.5, 2);
-        q->m1 = 0.2 + 0.8 * smoothstep(-0.3, 0.3, fbm(sd + 10, x / 6.0, 0, 2));
-        q->m2 = 0.2 + 0.8 * smoothstep(-0.3, 0.3, fbm(sd + 11, x / 6.0, 0, 2));
-        for (int k = 0; k < n_long; k++) {
-            q->sy[k] = sept_y[k] + sept_sl[k] * (x - 0.5 * g->width_mm) +
-                       0.8 * fbm(sd + 20 + k, x / 6.0, 0.3, 2);
-            q->sg[k] = smoothstep(-0.15, 0.35, fbm(sd + 40 + k, x / 7.0, 0.7, 2));
-            q->sw[k] = 0.06 + 0.03 * vnoise(sd + 60 + k, x / 2, 0);
-        }
-    }
-
-    for (int j = 0; j < H; j++) {
-        double y = (j + 0.5) * sp;
-        for (int i = 0; i < W; i++) {
-            double x = (i + 0.5) * sp;
-            const colp *cq = &cp[i];
-            double E, S = 0, a = c->attenuation_db_per_mm;
-            double tex = fbm(sd + 3, x / 3.0, y / 1.6, 3); /* slow echogenicity variation */
-            if (y < ys[i]) { /* skin: the dermis is echogenic */
-                E = 0.9 * (1 + 0.25 * tex);
-                S += 2.5 * gauss(y - 0.06, 0.05); /* entrance echo */
-            } else if (y < yf[i]) { /* subcutaneous fat: dark lobules, bright septa */
-                E = 0.13 * (1 + 0.4 * tex);
-                a *= 0.8;
-                for (int k = 0; k < n_long; k++) {
-                    double w = cq->sg[k] * gauss(y - cq->sy[k], cq->sw[k]);
-                    E += 0.9 * sept_a[k] * w;
-                    S += 0.8 * sept_a[k] * w;
-                }
-                S += 1.0 * gauss(y - ys[i], 0.06); /* dermis / fat interface */
-            } else { /* muscle: heterogeneous, darker than fascia */
-                E = 0.25 * (1 + 0.45 * fbm(sd + 4, x / 4.0, y / 2.5, 3)) * (1 + 0.2 * tex);
-            }
-            /* superficial (investing) fascia at the fat/muscle border, uneven */
-            if (c->fat_mm > 0) {
-                double ff = gauss(y - yf[i], cq->fw) * cq->fm;
-                E += 1.2 * ff;
-                S += 2.0 * ff;
-            }
-            if (y > yf[i]) {
-                double p1 = gauss(y - cq->y1, 0.08) * cq->m1, p2 = gauss(y - cq->y2, 0.1) * cq->m2;
-                if (cq->y1 > yf[i] + 0.5) {
-                    E += 1.0 * p1;
-                    S += 1.5 * p1;
-                }
-                E += 1.1 * p2;
-                S += 1.7 * p2;
-            }
-            /* nerve: hyperechoic epineurium around hypoechoic fascicles (honeycomb) */
-            double nx = (x - g->nerve_c.x) / g->nerve_rx, ny = (y - g->nerve_c.y) / g->nerve_ry;
-            double q = sqrt(nx * nx + ny * ny);
-            if (q < 1.0 + 0.08) {
-                double edge = fmin(fmax((1.0 - q) / 0.06, 0), 1); /* soft outer border */
-                double inner = 1.0 - wall / g->nerve_rx;
-                double En;
-                double nt = fbm(sd + 12, x / 0.8, y / 0.8, 2);
-                if (q > inner) {
-                    En = 1.3 * (1 + 0.25 * nt);
-                    S += 0.9 * edge * fabs(ny) / fmax(q, 1e-6); /* top/bottom borders */
-                } else {
-                    En = 1.0 * (1 + 0.3 * nt); /* interfascicular epineurium */
-                    for (int k = 0; k < g->n_fasc; k++) {
-                        const sim_fascicle *f = &g->fasc[k];
-                        double dx = x - f->x, dy = y - f->y;
-                        double ca = cos(f->ang), sa = sin(f->ang);
-                        double u = (dx * ca + dy * sa) / f->rx, v = (-dx * sa + dy * ca) / f->ry;
-                        double qf = sqrt(u * u + v * v);
-                        if (qf < 1.1) {
-                            double in = fmin(fmax((1.1 - qf) / 0.2, 0), 1);
-                            En = En * (1 - in) + 0.06 * in;
-                        }
-                    }
-                }
-                E = E * (1 - edge) + En * edge;
-            }
-            size_t idx = (size_t)j * W + i;
-            s->E0[idx] = (float)fmax(E, 0.004);
-            s->S0[idx] = (float)S;
-            alpha[idx] = (float)a;
-        }
-    }
-
-    /* short oblique septa between fat lobules */
-    int nshort = (int)(g->width_mm * c->fat_mm / 10.0);
-    for (int k = 0; k < nshort; k++) {
-        streak st = {g->width_mm * cn_rng_uniform(&r),
-                     c->skin_mm + c->fat_mm * cn_rng_uniform(&r),
-                     0.8 + 2.2 * cn_rng_uniform(&r),
-                     0.05 + 0.03 * cn_rng_uniform(&r),
-                     (cn_rng_uniform(&r) < 0.5 ? -1 : 1) * (0.3 + 0.8 * cn_rng_uniform(&r)),
-                     0.08 * cn_rng_normal(&r),
-                     0.5 + 0.6 * cn_rng_uniform(&r), 0, 1};
-        st.ampS = 0.6 * st.ampE;
-        add_streak(s, &st, yf, ys, sd + 100);
-    }
-    /* muscle: perimysium streaks along the fibres ("starry night" where they are cut
-     * short), the fibre direction drifting slowly across the image */
-    double area = g->width_mm * c->depth_mm;
-    int nstreak = (int)(area / 3.0);
-    for (int k = 0; k < nstreak; k++) {
-        double cx = g->width_mm * cn_rng_uniform(&r), cy = c->depth_mm * cn_rng_uniform(&r);
-        bool longs = cn_rng_uniform(&r) < 0.25;
-        double len = longs ? 2.0 + 7.0 * cn_rng_uniform(&r) : 0.25 + 1.2 * cn_rng_uniform(&r);
-        double nx = (cx - g->nerve_c.x) / (g->nerve_rx + 0.6 + len), ny = (cy - g->nerve_c.y) / (g->nerve_ry + 0.6 + len * 0.3);
-        if (nx * nx + ny * ny < 1)
-            continue;
-        streak st = {cx, cy, len, 0.045 + 0.05 * cn_rng_uniform(&r),
-                     pennation + 0.25 * fbm(sd + 5, cx / 15.0, cy / 15.0, 2) + 0.07 * cn_rng_normal(&r),
-                     0.01 * cn_rng_normal(&r),
-                     (longs ? 0.5 : 0.4) + 0.9 * cn_rng_uniform(&r), 0, 2};
-        st.ampS = longs ? 0.35 * st.ampE : 0.1 * st.ampE;
-        add_streak(s, &st, yf, ys, sd + 200);
-    }
-    free(ys);
-    free(yf);
-    free(cp);
-}
-
-/* The artery over the tissue at (x, y) with radius ra: anechoic lumen, bright wall
- * (the anterior and posterior walls specular). Returns true when (x, y) is inside
- * the lumen (for the attenuation map). */
-static bool artery_at(const sim_geom *g, double x, double y, double ra, float *E, float *S)
-{
-    double dx = x - g->art_c.x, dy = y - g->art_c.y;
-    double d = sqrt(dx * dx + dy * dy);
-    const double wt = 0.45;
-    if (d > ra + wt + 0.1)
-        return false;
-    double ny = fabs(dy) / fmax(d, 1e-6);
-    if (d < ra) {
-        double in = fmin((ra - d) / 0.08, 1);
-        *E = (float)(*E * (1 - in) + 0.008 * in);
-        *S = (float)(*S * (1 - in));
-        return true;
-    }
-    double w = gauss(d - (ra + 0.5 * wt), 0.5 * wt);
-    *E = (float)(*E + 1.5 * w);
-    *S = (float)(*S + 2.2 * w * ny * ny);
-    return false;
-}
-
 /* ------------------------------------------------------------------ init */
 
 static int make_kernels(cn_sim *s)
@@ -319,9 +34,9 @@ static int make_kernels(cn_sim *s)
         s->ax_r = 31;
     double e = 0;
     for (int k = -s->ax_r; k <= s->ax_r; k++)
-        e += gauss(k, sa) * gauss(k, sa);
+        e += sim_gauss(k, sa) * sim_gauss(k, sa);
     for (int k = -s->ax_r; k <= s->ax_r; k++)
-        s->ax_k[k + s->ax_r] = (float)(gauss(k, sa) / sqrt(e));
+        s->ax_k[k + s->ax_r] = (float)(sim_gauss(k, sa) / sqrt(e));
     /* lateral: 0.16 mm sigma at the focus, growing away from it (Gaussian beam) */
     double smax = 0;
     double *sig = malloc(sizeof(double) * (size_t)s->H);
@@ -352,9 +67,9 @@ static int make_kernels(cn_sim *s)
         s->row_lat[j] = j;
         double en = 0;
         for (int k = -R; k <= R; k++)
-            en += gauss(k, sig[j]) * gauss(k, sig[j]);
+            en += sim_gauss(k, sig[j]) * sim_gauss(k, sig[j]);
         for (int k = -R; k <= R; k++)
-            s->lat_k[(size_t)j * kw + (k + s->lat_rmax)] = (float)(gauss(k, sig[j]) / sqrt(en));
+            s->lat_k[(size_t)j * kw + (k + s->lat_rmax)] = (float)(sim_gauss(k, sig[j]) / sqrt(en));
     }
     free(sig);
     return CN_OK;
@@ -389,14 +104,14 @@ int sim_render_init(cn_sim *s)
         s->c_im[i] = (float)(m * sin(2 * SIM_PI * u2));
     }
 
-    build_tissue(s, alpha);
+    sim_build_tissue(s, alpha);
 
     /* the artery at its mean radius, and blood attenuating far less than tissue */
     for (int j = 0; j < s->H; j++)
         for (int i = 0; i < s->W; i++) {
             size_t k = (size_t)j * s->W + i;
             float E = s->E0[k], S = s->S0[k];
-            if (g->art_r > 0 && artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, g->art_r, &E, &S))
+            if (g->art_r > 0 && sim_artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, g->art_r, &E, &S))
                 alpha[k] = (float)(0.12 * c->attenuation_db_per_mm);
         }
     /* two-way transmission: cumulative attenuation down each column */
@@ -416,7 +131,7 @@ int sim_render_init(cn_sim *s)
             double xe = g->art_c.x + side * (g->art_r + 0.2);
             for (int i = 0; i < s->W; i++) {
                 double x = (i + 0.5) * sp;
-                double w = gauss(x - xe, 0.18);
+                double w = sim_gauss(x - xe, 0.18);
                 if (w < 0.02)
                     continue;
                 for (int j = (int)(g->art_c.y / sp); j < s->H; j++)
@@ -430,7 +145,7 @@ int sim_render_init(cn_sim *s)
             size_t k = (size_t)j * s->W + i;
             float E = s->E0[k], S = s->S0[k];
             if (g->art_r > 0)
-                artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, g->art_r, &E, &S);
+                sim_artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, g->art_r, &E, &S);
             s->P_re[k] = s->T0[k] * (E * s->c_re[k] + S);
             s->P_im[k] = s->T0[k] * (E * s->c_im[k]);
         }
@@ -526,7 +241,7 @@ static void draw_artery(cn_sim *s, double t)
         for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < s->W; i++) {
             size_t k = (size_t)j * s->W + i;
             float E = s->E0[k], S = s->S0[k];
-            artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, ra, &E, &S);
+            sim_artery_at(g, (i + 0.5) * sp, (j + 0.5) * sp, ra, &E, &S);
             s->w_re[k] = s->T0[k] * (E * s->c_re[k] + S);
             s->w_im[k] = s->T0[k] * (E * s->c_im[k]);
         }
@@ -557,7 +272,7 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
         /* The elevation beam is about as thick as the shaft: tissue beside the shaft
          * still echoes (dimmed), and the shadow below is partial, fading out over the
          * last half millimetre before the tip. */
-        float shadow = (float)(1 - 0.3 * smoothstep(0, 0.5, tip.x - x));
+        float shadow = (float)(1 - 0.3 * sim_smoothstep(0, 0.5, tip.x - x));
         int jt = (int)floor((yc - hv) / sp + 0.5), jb = (int)floor((yc + hv) / sp + 0.5);
         for (int j = jt < 0 ? 0 : jt; j < s->H; j++) {
             size_t k = (size_t)j * s->W + i;
@@ -576,7 +291,7 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
         if (qx >= g->width_mm)
             break;
         double from_tip = L - u;
-        double mod = 0.75 + 0.25 * vnoise(sd, from_tip / 1.7, 0.5);
+        double mod = 0.75 + 0.25 * sim_vnoise(sd, from_tip / 1.7, 0.5);
         double w = A * mod * step * d.x / sp; /* per column, independent of the angle */
         double X = qx / sp, Yt = (qy - hv) / sp;
         double D = 2 * hv / sp; /* front wall -> back wall, px */
@@ -601,7 +316,7 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
                 continue;
             double dx = (i + 0.5) * sp - tip.x, dy = (j + 0.5) * sp - tip.y;
             size_t k = (size_t)j * s->W + i;
-            s->w_re[k] += (float)(At * gauss(sqrt(dx * dx + dy * dy), sr) * s->T0[k]);
+            s->w_re[k] += (float)(At * sim_gauss(sqrt(dx * dx + dy * dy), sr) * s->T0[k]);
         }
 }
 
@@ -649,7 +364,7 @@ static void draw_ice(cn_sim *s, const cn_truth *tr)
         double facing = fmax(0, -ny / nn);
         double tx = -a * sa * ux + b * ca * vx, ty = -a * sa * uy + b * ca * vy;
         double ds = sqrt(tx * tx + ty * ty) * dphi; /* arc length of this step, mm */
-        double rough = 0.7 + 0.3 * vnoise(sd, px / 0.9, 0.3);
+        double rough = 0.7 + 0.3 * sim_vnoise(sd, px / 0.9, 0.3);
         double w = 30.0 * bright * rough * (0.15 + 0.85 * facing) * facing * ds / sp;
         splat(s, px / sp, py / sp, w);
     }
@@ -659,7 +374,7 @@ static void draw_ice(cn_sim *s, const cn_truth *tr)
             continue;
         int j0 = (int)floor((yr - 0.25) / sp), j1 = (int)ceil((yr + 0.35) / sp);
         for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < s->H; j++) {
-            double w = gauss((j + 0.5) * sp - (yr + 0.08), 0.1) * 4.0 * bright;
+            double w = sim_gauss((j + 0.5) * sp - (yr + 0.08), 0.1) * 4.0 * bright;
             size_t k = (size_t)j * s->W + i;
             s->w_re[k] += (float)(w * s->c_re[k] * s->T0[k]);
             s->w_im[k] += (float)(w * s->c_im[k] * s->T0[k]);
