@@ -216,11 +216,15 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             if (s.igtl_server) {
                 cn_igtl_annotation an;
                 while (cn_igtl_server_poll_annotation(s.igtl_server, &an) == 1) {
-                    if (an.kind == CN_IGTL_NOTE)
+                    if (an.kind == CN_IGTL_NOTE) {
                         snprintf(proctor, sizeof proctor, "proctor: %.140s", an.text);
-                    else
+                    } else {
                         snprintf(proctor, sizeof proctor, "proctor target %.60s (%.1f, %.1f, %.1f) mm",
                                  an.text, an.pos[0], an.pos[1], an.pos[2]);
+                        /* The proctor marks the nerve to follow (Reference frame). */
+                        double p[3] = {an.pos[0], an.pos[1], an.pos[2]};
+                        cn_session_set_target_ref(&s, p);
+                    }
                 }
                 if (proctor[0]) {
                     size_t used = strlen(line);

@@ -17,6 +17,7 @@
 #include "igtl/igtl.h"        /* issue 5: OpenIGTLink server sink */
 #include "igtl/igtl_source.h" /* issue 5: OpenIGTLink client source */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,9 +179,69 @@ static int open_source(cn_session *s, char *err, size_t err_len)
  * from the operator (a key in the viewer, a proctor command). The image analysis
  * needs it to know whether an ice front may exist at all, and the clinician sees
  * the phase, the freeze cycle and the time in the phase from it. */
+void cn_session_set_target_ref(cn_session *s, const double p[3])
+{
+    pthread_mutex_lock(&s->target_mu);
+    for (int i = 0; i < 3; i++)
+        s->target_ref_mm[i] = p[i];
+    s->target_pending = true;
+    pthread_mutex_unlock(&s->target_mu);
+}
+
+/* ImageToReference of this frame from its poses (Tracker stands in for a missing
+ * Reference marker); false when the image is not tracked. */
+static bool image_to_reference(const cn_frame *f, cn_mat4 *out)
+{
+    const cn_pose *i2p = cn_frame_get_pose(f, "ImageToProbe");
+    const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
+    const cn_pose *r2t = cn_frame_get_pose(f, "ReferenceToTracker");
+    if (!i2p || !i2p->valid || !p2t || !p2t->valid)
+        return false;
+    cn_mat4 m = cn_mat4_mul(&p2t->m, &i2p->m), t2r;
+    if (r2t && r2t->valid) {
+        if (cn_mat4_invert(&r2t->m, &t2r) != CN_OK)
+            return false;
+        m = cn_mat4_mul(&t2r, &m);
+    }
+    *out = m;
+    return true;
+}
+
+/* Applies a pending operator target to the nerve tracker (analysis thread). */
+static void apply_target(cn_session *s, const cn_frame *f)
+{
+    pthread_mutex_lock(&s->target_mu);
+    bool pending = s->target_pending;
+    double p[3] = {s->target_ref_mm[0], s->target_ref_mm[1], s->target_ref_mm[2]};
+    s->target_pending = false;
+    pthread_mutex_unlock(&s->target_mu);
+    if (!pending || !s->segment)
+        return;
+    cn_mat4 i2r, r2i;
+    if (!image_to_reference(f, &i2r) || cn_mat4_invert(&i2r, &r2i) != CN_OK) {
+        cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm ignored: the image is not tracked",
+                    p[0], p[1], p[2]);
+        return;
+    }
+    cn_vec3 px = cn_mat4_apply_point(&r2i, (cn_vec3){p[0], p[1], p[2]});
+    /* Pixel index -> image mm of the pixel centre, the analysis' convention. */
+    cn_pt2 mm = {(float)((px.x + 0.5) * f->spacing_mm[0]), (float)((px.y + 0.5) * f->spacing_mm[1])};
+    /* ImageToProbe scales z like x: out of plane by more than 5 mm is not a target
+     * in this image. */
+    double off_mm = fabs(px.z) * f->spacing_mm[0];
+    if (off_mm > 5.0 || px.x < 0 || px.y < 0 || px.x >= f->width || px.y >= f->height) {
+        cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm is outside the image "
+                    "(%.1f mm out of plane): ignored", p[0], p[1], p[2], off_mm);
+        return;
+    }
+    cn_segment_set_nerve_seed(s->segment, mm);
+    cn_log_info(s->log, "run", "target: nerve seed set at (%.1f, %.1f) mm in the image", mm.x, mm.y);
+}
+
 static int console_process(void *self, cn_frame *f)
 {
     cn_session *s = self;
+    apply_target(s, f);
     cn_phase phase;
     int cycle;
     double now_s;
@@ -406,6 +467,7 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
 {
     memset(s, 0, sizeof *s);
     s->opts = *o;
+    pthread_mutex_init(&s->target_mu, NULL);
     s->log = cn_log_new(stderr, o->log_level);
     int rc;
     if ((rc = load_config(s, err, err_len)) != CN_OK)
@@ -471,4 +533,5 @@ void cn_session_close(cn_session *s)
     s->cfg = NULL;
     cn_log_free(s->log);
     s->log = NULL;
+    pthread_mutex_destroy(&s->target_mu);
 }

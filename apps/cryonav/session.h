@@ -12,6 +12,7 @@
 
 #include "core/core.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include "pipeline/pipeline.h"
 
@@ -52,6 +53,11 @@ typedef struct cn_session {
     double console_phase_start_s;
     bool console_started;
     int64_t surfaces_sent_ns;   /* when isotherm surfaces last went to the server */
+    /* A target point handed over by the main thread (a proctor's POINT, in the
+     * Reference frame), applied by the analysis thread to the next frame. */
+    pthread_mutex_t target_mu;
+    bool target_pending;
+    double target_ref_mm[3];
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
 } cn_session;
@@ -63,6 +69,10 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
 int cn_session_start(cn_session *s);
 /* Stops the pipeline and frees everything; safe on a failed open. */
 void cn_session_close(cn_session *s);
+/* The operator's target (the nerve to follow) as a point in the Reference frame
+ * (mm), e.g. a proctor's POINT; any thread. The analysis maps it into the image of
+ * the next frame with that frame's poses and seeds the nerve tracker there. */
+void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 
 /* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
 typedef struct {
