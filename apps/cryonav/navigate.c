@@ -255,6 +255,8 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
                 closed = true;
             for (int k; (k = cn_viewer_next_key(v)) != 0;)
                 handle_key(&s, k, log);
+            for (cn_pt2 mm; cn_viewer_next_click(v, &mm);)
+                cn_session_set_target_image(&s, mm); /* the operator marks the nerve */
         } else {
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;

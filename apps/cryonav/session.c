@@ -185,6 +185,18 @@ void cn_session_set_target_ref(cn_session *s, const double p[3])
     for (int i = 0; i < 3; i++)
         s->target_ref_mm[i] = p[i];
     s->target_pending = true;
+    s->target_in_image = false;
+    pthread_mutex_unlock(&s->target_mu);
+}
+
+void cn_session_set_target_image(cn_session *s, cn_pt2 mm)
+{
+    pthread_mutex_lock(&s->target_mu);
+    s->target_ref_mm[0] = mm.x;
+    s->target_ref_mm[1] = mm.y;
+    s->target_ref_mm[2] = 0;
+    s->target_pending = true;
+    s->target_in_image = true;
     pthread_mutex_unlock(&s->target_mu);
 }
 
@@ -211,12 +223,17 @@ static bool image_to_reference(const cn_frame *f, cn_mat4 *out)
 static void apply_target(cn_session *s, const cn_frame *f)
 {
     pthread_mutex_lock(&s->target_mu);
-    bool pending = s->target_pending;
+    bool pending = s->target_pending, in_image = s->target_in_image;
     double p[3] = {s->target_ref_mm[0], s->target_ref_mm[1], s->target_ref_mm[2]};
     s->target_pending = false;
     pthread_mutex_unlock(&s->target_mu);
     if (!pending || !s->segment)
         return;
+    if (in_image) {
+        cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)p[0], (float)p[1]});
+        cn_log_info(s->log, "run", "target: nerve seed set at (%.1f, %.1f) mm in the image", p[0], p[1]);
+        return;
+    }
     cn_mat4 i2r, r2i;
     if (!image_to_reference(f, &i2r) || cn_mat4_invert(&i2r, &r2i) != CN_OK) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm ignored: the image is not tracked",

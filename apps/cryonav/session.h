@@ -57,6 +57,7 @@ typedef struct cn_session {
      * Reference frame), applied by the analysis thread to the next frame. */
     pthread_mutex_t target_mu;
     bool target_pending;
+    bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
     double target_ref_mm[3];
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
@@ -73,6 +74,8 @@ void cn_session_close(cn_session *s);
  * (mm), e.g. a proctor's POINT; any thread. The analysis maps it into the image of
  * the next frame with that frame's poses and seeds the nerve tracker there. */
 void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
+/* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
+void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
 
 /* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
 typedef struct {

@@ -91,6 +91,29 @@ void on_key(vtkObject *caller, unsigned long, void *client, void *)
     v->win->Render();
 }
 
+/* A left click on the image in the in-plane view marks a point for the app (the
+ * operator's target). The 2-D view's world coordinates are image millimetres, so
+ * the display point maps straight back. Clicks elsewhere go to the 3-D camera. */
+void on_click(vtkObject *caller, unsigned long, void *client, void *)
+{
+    cn_viewer *v = static_cast<cn_viewer *>(client);
+    vtkRenderWindowInteractor *rwi = static_cast<vtkRenderWindowInteractor *>(caller);
+    int *pos = rwi->GetEventPosition();
+    if (!v->have_frame || !v->ren2d->IsInViewport(pos[0], pos[1]))
+        return;
+    v->ren2d->SetDisplayPoint(pos[0], pos[1], 0.0);
+    v->ren2d->DisplayToWorld();
+    double *w = v->ren2d->GetWorldPoint();
+    if (w[3] == 0.0)
+        return;
+    double x = w[0] / w[3], y = w[1] / w[3];
+    if (!(x >= 0 && y >= 0 && x <= v->img_w * v->spacing[0] && y <= v->img_h * v->spacing[1]))
+        return;
+    v->cb_click->AbortFlagOn();
+    if (v->n_clicks < static_cast<int>(sizeof v->clicks / sizeof v->clicks[0]))
+        v->clicks[v->n_clicks++] = cn_pt2{static_cast<float>(x), static_cast<float>(y)};
+}
+
 /* VTK 9.1 dereferences a null program when a shader replacement does not
  * compile, so the block is first compiled on its own, inside the same names
  * VTK's polydata fragment shader offers at that point. */
@@ -249,6 +272,8 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
         v->iren->AddObserver(vtkCommand::ExitEvent, v->cb_exit);
         v->cb_key = callback(on_key, v);
         v->iren->AddObserver(vtkCommand::CharEvent, v->cb_key, 1.0f);
+        v->cb_click = callback(on_click, v);
+        v->iren->AddObserver(vtkCommand::LeftButtonPressEvent, v->cb_click, 1.0f);
         v->iren->Initialize();
     }
 
@@ -435,6 +460,16 @@ extern "C" int cn_viewer_set_display(cn_viewer *v, double brightness, double con
     v->gamma = gamma;
     cn_viewer_scene_apply_display(v);
     return CN_OK;
+}
+
+extern "C" bool cn_viewer_next_click(cn_viewer *v, cn_pt2 *mm)
+{
+    if (!v || v->n_clicks == 0)
+        return false;
+    *mm = v->clicks[0];
+    std::memmove(v->clicks, v->clicks + 1, sizeof v->clicks[0] * static_cast<size_t>(v->n_clicks - 1));
+    v->n_clicks--;
+    return true;
 }
 
 extern "C" int cn_viewer_next_key(cn_viewer *v)

@@ -77,6 +77,9 @@ void cn_viewer_set_show_truth(cn_viewer *v, bool show);
  * (its own: q Escape r b B c C g G 0 t o), or 0 when none; call after
  * cn_viewer_poll. The app maps them to procedure controls. */
 int cn_viewer_next_key(cn_viewer *v);
+/* The oldest left click on the image in the in-plane view, in image mm (the
+ * operator marking the target); false when none. Call after cn_viewer_poll. */
+bool cn_viewer_next_click(cn_viewer *v, cn_pt2 *mm);
 /* Copies the last rendered window (both views and the HUD) as packed RGB, top row
  * first; *rgb is malloc'ed (caller frees). */
 int cn_viewer_grab_rgb(cn_viewer *v, uint8_t **rgb, int *w, int *h);

@@ -44,6 +44,8 @@ struct cn_viewer {
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
     char keys[16] = {};         /* keys for the app (cn_viewer_next_key), oldest first */
     int n_keys = 0;
+    cn_pt2 clicks[8] = {};      /* clicks on the image, image mm (cn_viewer_next_click) */
+    int n_clicks = 0;
 
     // state
     bool closed = false;         // window closed, q / Escape
@@ -74,7 +76,7 @@ struct cn_viewer {
     vsp<vtkTextActor> alarm; /* active alarms: red, large, top of the in-plane view */
     vsp<vtkTextActor> legend[3];
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
-    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit;
+    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click;
 };
 
 /* viewer_scene.cxx */

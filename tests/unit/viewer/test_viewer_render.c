@@ -435,6 +435,29 @@ static void test_no_display_is_an_error(void **state)
     assert_non_null(strstr(err, "size"));
 }
 
+/* A left click at window pixel (x, y) (top-left origin), from a second connection. */
+static void send_click(Window win, int x, int y)
+{
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    XEvent ev;
+    memset(&ev, 0, sizeof ev);
+    ev.xbutton.type = ButtonPress;
+    ev.xbutton.display = dpy;
+    ev.xbutton.window = win;
+    ev.xbutton.root = DefaultRootWindow(dpy);
+    ev.xbutton.x = x;
+    ev.xbutton.y = y;
+    ev.xbutton.button = Button1;
+    ev.xbutton.same_screen = True;
+    XSendEvent(dpy, win, True, ButtonPressMask, &ev);
+    ev.xbutton.type = ButtonRelease;
+    ev.xbutton.state = Button1Mask;
+    XSendEvent(dpy, win, True, ButtonReleaseMask, &ev);
+    XFlush(dpy);
+    XCloseDisplay(dpy);
+}
+
 /* Sends an X event to the viewer's window from a second connection, as the
  * window manager or the keyboard would. */
 static void send_key(Window win, KeySym sym)
@@ -536,6 +559,21 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             assert_int_equal(cn_viewer_next_key(v), 'm');
             assert_int_equal(cn_viewer_next_key(v), ' ');
             assert_int_equal(cn_viewer_next_key(v), 0);
+            /* A click on the image in the in-plane view comes back in image mm; a
+             * click in the 3-D view is the camera's, not a target. */
+            double wx, wy;
+            assert_int_equal(cn_viewer_image_mm_to_window(v, 1, 12.0, 20.0, &wx, &wy), CN_OK);
+            send_click(win, (int)lround(wx), (int)lround(wy));
+            send_click(win, 100, 300);
+            for (int k = 0; k < 50; k++) {
+                cn_viewer_poll(v);
+                usleep(10000);
+            }
+            cn_pt2 mm;
+            assert_true(cn_viewer_next_click(v, &mm));
+            print_message("click at (12.0, 20.0) mm came back as (%.2f, %.2f)\n", mm.x, mm.y);
+            assert_true(fabsf(mm.x - 12.0f) < 0.2f && fabsf(mm.y - 20.0f) < 0.2f);
+            assert_false(cn_viewer_next_click(v, &mm));
         }
         if (how == 0)
             send_key(win, XK_q);
