@@ -77,6 +77,11 @@ void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
 
+/* The session's own stages (session_stages.c): the console state and the
+ * operator's target before the analysis, the isotherm surfaces after it. */
+int cn_session_console_stage(void *self, cn_frame *f);
+int cn_session_surfaces_stage(void *self, cn_frame *f);
+
 /* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
 typedef struct {
     cn_run_opts run;
