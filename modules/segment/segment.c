@@ -10,6 +10,11 @@
  * of its own last outline. The ice front is reported only while the app says a
  * freeze runs, and the ice detector itself rejects rim-like structures that were
  * there before the freeze (bone), so a wrong flag does not create ice.
+ * With nerve_cnn set, the seeded nerve is outlined by the CNN (nerve_cnn.c) in
+ * the frame where the operator sets the seed and whenever the DP tracker loses
+ * the nerve (confidence below its threshold), and tracked by the cheap polar DP
+ * in between: the CNN costs a few milliseconds, too much for every frame next
+ * to the needle and ice detectors within the 8 ms budget.
  * Everything is allocated in cn_segment_new; process() never allocates.
  */
 #include "segment/segment.h"
@@ -28,6 +33,8 @@ struct cn_segment {
     cn_needle_det *nd;
     cn_ice_det *ice;
     cn_nerve_seg *nerve;
+    cn_nerve_cnn *cnn;     /* NULL unless c.nerve_cnn */
+    bool nerve_lost;       /* the DP tracker lost the nerve: next frame asks the CNN */
     bool freezing;
     /* nerve seed */
     bool has_seed, seed_fresh;
@@ -53,6 +60,7 @@ void cn_segment_config_default(cn_segment_config *c)
     cn_ice_params_default(&c->ice);
     c->nerve_radius_mm = 3.0;
     c->nerve_auto = true;
+    c->nerve_cnn = true;
 }
 
 int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
@@ -67,7 +75,7 @@ int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment
     static const char *const keys[] = {"entry", "min_angle_deg", "max_angle_deg",
                                        "needle_diameter_mm", "nerve_radius_mm", "nerve_auto",
                                        "nerve_seed_mm", "ice_active_mm", "ice_max_radius_mm",
-                                       NULL};
+                                       "nerve_cnn", NULL};
     int rc = cn_json_check_keys(doc, path, keys, err, err_len);
     if (rc)
         return rc;
@@ -113,6 +121,9 @@ int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment
     rc = cn_json_get_bool(doc, KEY("nerve_auto"), &c->nerve_auto, err, err_len);
     if (rc != CN_OK && rc != CN_ENOENT)
         return rc;
+    rc = cn_json_get_bool(doc, KEY("nerve_cnn"), &c->nerve_cnn, err, err_len);
+    if (rc != CN_OK && rc != CN_ENOENT)
+        return rc;
     double sd[2];
     rc = cn_json_get_numbers(doc, KEY("nerve_seed_mm"), sd, 2, err, err_len);
     if (rc == CN_OK) {
@@ -144,7 +155,9 @@ cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
     s->nd = cn_needle_det_new(max_w, max_h, &s->c.needle);
     s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
     s->nerve = cn_nerve_seg_new(max_w, max_h);
-    if (!s->nd || !s->ice || !s->nerve) {
+    if (s->c.nerve_cnn)
+        s->cnn = cn_nerve_cnn_new(max_w, max_h);
+    if (!s->nd || !s->ice || !s->nerve || (s->c.nerve_cnn && !s->cnn)) {
         cn_segment_free(s);
         return NULL;
     }
@@ -158,6 +171,7 @@ void cn_segment_free(cn_segment *s)
     cn_needle_det_free(s->nd);
     cn_ice_det_free(s->ice);
     cn_nerve_seg_free(s->nerve);
+    cn_nerve_cnn_free(s->cnn);
     free(s);
 }
 
@@ -206,6 +220,7 @@ void cn_segment_reset(cn_segment *s)
     s->missed = 0;
     s->hidden = false;
     s->seed_fresh = s->has_seed;
+    s->nerve_lost = false;
     s->track_mm = s->seed_mm;
     cn_ice_det_reset(s->ice);
 }
@@ -326,15 +341,26 @@ static void run_nerve(cn_segment *s, cn_frame *f)
     int n = 0;
     float conf = 0;
     int rc;
+    bool by_cnn = false;
     if (s->has_seed) {
         double sx = s->track_mm.x / spx - 0.5, sy = s->track_mm.y / spy - 0.5;
-        rc = cn_nerve_seg_run(s->nerve, sx, sy, &p, pts, &n, &conf);
+        by_cnn = s->cnn && (s->seed_fresh || s->nerve_lost);
+        if (by_cnn) {
+            rc = cn_nerve_cnn_run(s->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, sx,
+                                  sy, NULL, pts, &n, &conf);
+            s->seed_fresh = false;
+        } else
+            rc = cn_nerve_seg_run(s->nerve, sx, sy, &p, pts, &n, &conf);
     } else {
         double sx, sy;
         rc = cn_nerve_seg_auto(s->nerve, &p, pts, &n, &conf, &sx, &sy);
     }
     if (rc != CN_OK || n < 3)
         return;
+    /* a CNN frame hands over to the DP for the next frame whatever it found (so a
+     * nerve the CNN cannot see never stops the tracker); a DP frame that loses
+     * the nerve asks the CNN once */
+    s->nerve_lost = s->has_seed && !by_cnn && conf < p.min_confidence;
     nc->n = n;
     nc->confidence = conf;
     nc->found = conf >= p.min_confidence;
@@ -344,7 +370,9 @@ static void run_nerve(cn_segment *s, cn_frame *f)
         cx += nc->pts_mm[i].x;
         cy += nc->pts_mm[i].y;
     }
-    if (s->has_seed && nc->found) {
+    /* after a CNN frame the track keeps the point the CNN was given (it was
+     * trained with the nerve's centroid there); the DP moves it */
+    if (s->has_seed && nc->found && !by_cnn) {
         /* follow the nerve: the next frame starts from this outline's centre */
         s->track_mm = (cn_pt2){(float)(cx / n), (float)(cy / n)};
         s->seed_fresh = false;

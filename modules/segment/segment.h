@@ -112,6 +112,40 @@ int cn_nerve_mlp_train(const cn_nerve_trainset *t, int epochs, uint64_t seed, cn
 /* Writes the weights as a C source defining cn_nerve_mlp_builtin(). */
 int cn_nerve_mlp_write_c(const cn_nerve_mlp *m, const char *path, const char *comment);
 
+/* Seeded CNN mode (nerve_cnn.c): a square crop centred on the seed, its side
+ * CN_NERVE_CNN_CROP_FRAC of the image's smaller side (the images carry no pixel
+ * spacing), is resampled to CN_NERVE_CNN_N x CN_NERVE_CNN_N grey levels and given,
+ * with a Gaussian at the seed as a second channel, to a tiny U-Net (43k weights)
+ * trained offline with PyTorch (tools/train/train_nerve_cnn.py). Its logits are
+ * pasted back bilinearly; every connected part of the nerve in the crop is kept
+ * (multi-part nerves are common), specks are dropped. Models: 0..4 were each
+ * trained on the four other folds of nerve-us (fold = file index mod 5; used by
+ * `cryonav eval nerve --kfold 5 --method cnn` so every image is scored by a model
+ * that never saw it); CN_NERVE_CNN_LIVE was trained on all 204 images and is the
+ * one used live. */
+#define CN_NERVE_CNN_N 64
+#define CN_NERVE_CNN_CROP_FRAC 0.6
+#define CN_NERVE_CNN_NMODELS 6
+#define CN_NERVE_CNN_LIVE 5
+#define CN_NERVE_CNN_KFOLD 5
+
+typedef struct cn_nerve_cnn cn_nerve_cnn;
+/* All buffers for frames up to max_w x max_h are allocated here: no allocation
+ * per call. */
+cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h);
+void cn_nerve_cnn_free(cn_nerve_cnn *c);
+/* The bare network: in is 2 x n x n floats (standardised grey, seed channel),
+ * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_N. */
+int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
+/* Segments the nerve around the seed (input pixels) of a grey image. mask (w*h,
+ * may be NULL) gets 1 on nerve pixels, 0 elsewhere; pts_px/n get a closed
+ * outline of CN_NERVE_ANGLES points (for several parts: their star-shaped hull
+ * around the seed); *confidence is the network's mean probability on the kept
+ * pixels (0 when nothing was found). CN_ERANGE when the seed is outside the
+ * image, CN_EINVAL for bad input. */
+int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
+                     double seed_y, uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
+
 /* ------------------------------------------------------------------ needle (low level) */
 
 typedef enum { CN_ENTRY_AUTO = 0, CN_ENTRY_LEFT, CN_ENTRY_RIGHT } cn_entry_side;
@@ -179,12 +213,14 @@ typedef struct {
     double nerve_radius_mm;      /* prior equivalent nerve radius in mm */
     cn_ice_params ice;
     bool nerve_auto;             /* automatic nerve mode when no seed is set */
+    bool nerve_cnn;              /* seeded: the CNN outlines the nerve when the seed is set
+                                  * and when the DP tracker loses it (default true) */
 } cn_segment_config;
 
 void cn_segment_config_default(cn_segment_config *c);
 /* Reads the object at path (e.g. "segment") over the defaults: keys
  * entry ("auto"|"left"|"right"), min_angle_deg, max_angle_deg, nerve_radius_mm,
- * nerve_auto, nerve_seed_mm ([x, y]), ice_active_mm, ice_max_radius_mm.
+ * nerve_auto, nerve_seed_mm ([x, y]), ice_active_mm, ice_max_radius_mm, nerve_cnn.
  * CN_ENOENT-free: a missing section means defaults. */
 int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
                                 double seed_mm[2], bool *has_seed, char *err, size_t err_len);

@@ -1,0 +1,412 @@
+/*
+ * nerve_cnn.c - the seeded nerve CNN in plain C11: crop around the seed, a tiny
+ * U-Net forward pass, and the mask and outline pasted back into the image.
+ *
+ * The idea: the polar DP and the perceptron know only "a nerve-sized blob around
+ * this point"; a convolutional network sees the shape (fascicles, epineurium,
+ * several parts) in the crop around the operator's point. It is trained offline
+ * (tools/train/train_nerve_cnn.py, PyTorch) and its weights are C arrays
+ * (nerve_cnn_weights.c), so nothing but this file runs live.
+ *
+ * Network (must match Net in the training script): level 0 (n x n): conv 2->8,
+ * 8->8; max-pool; level 1: 8->16, 16->16; pool; level 2: 16->32, 32->32; pool;
+ * level 3: 32->32, 32->32; then up (nearest) + skip e2 -> conv 32->16, up + e1 ->
+ * 16->8, up + e0 -> 8->8, 1x1 8->1. All 3x3 convolutions zero-padded, ReLU.
+ *
+ * Speed: activations are channel planes with a one-pixel zero border at a fixed
+ * stride, so a 3x3 convolution is, per (out, in) channel pair, nine
+ * multiply-adds over contiguous rows without any bounds test - loops the
+ * compiler vectorises. Every buffer lives in the handle: no allocation per call.
+ */
+#include "nerve_cnn_internal.h"
+
+#include "imaging/imaging.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NMAX CN_NERVE_CNN_N
+#define STRIDE (NMAX + 2)            /* padded plane row stride */
+#define PLANE (STRIDE * (NMAX + 2))  /* padded plane size */
+#define SEED_SIGMA 8.0f              /* seed channel, grid pixels (training script) */
+#define STD_FLOOR 4.0f
+#define MIN_PART 4                   /* grid pixels: smaller parts are specks */
+#define DROP_LOGIT (-20.0f)          /* logit given to dropped specks before pasting */
+
+typedef struct {
+    int cin, cout, k;
+} layer_shape;
+
+static const layer_shape LAYERS[CNN_NLAYERS] = {
+    {2, CNN_C0, 3},      {CNN_C0, CNN_C0, 3}, {CNN_C0, CNN_C1, 3}, {CNN_C1, CNN_C1, 3},
+    {CNN_C1, CNN_C2, 3}, {CNN_C2, CNN_C2, 3}, {CNN_C2, CNN_C3, 3}, {CNN_C3, CNN_C3, 3},
+    {CNN_C3, CNN_C1, 3}, {CNN_C1, CNN_C0, 3}, {CNN_C0, CNN_C0, 3}, {CNN_C0, 1, 1},
+};
+
+struct cn_nerve_cnn {
+    int max_w, max_h;
+    int last_n;             /* grid size of the last forward (borders reset when it changes) */
+    /* padded activation planes (STRIDE x (N + 2) floats per channel, zero border) */
+    float *in;              /* 2 planes */
+    float *e0, *t0;         /* CNN_C0 planes each, level 0 */
+    float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
+    float *p2, *t2, *e2;    /* level 2 (up to C2 planes) */
+    float *p3, *t3, *e3;    /* level 3 */
+    float *logit;           /* n x n, unpadded */
+    float *xin;             /* 2 x n x n network input, unpadded */
+    uint8_t *half;          /* the frame at half resolution */
+    uint8_t *mask_own;      /* used when the caller passes no mask */
+    int *lab;               /* grid component labels */
+    int *stack;
+    int *col_i;             /* paste: per image column, left logit cell and weight */
+    float *col_f;
+};
+
+cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
+{
+    if (max_w < 16 || max_h < 16 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE)
+        return NULL;
+    cn_nerve_cnn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->max_w = max_w;
+    c->max_h = max_h;
+    const size_t P = PLANE;
+    c->in = calloc(2 * P, sizeof(float));
+    c->e0 = calloc(CNN_C0 * P, sizeof(float));
+    c->t0 = calloc(CNN_C0 * P, sizeof(float));
+    c->p1 = calloc(CNN_C1 * P, sizeof(float));
+    c->t1 = calloc(CNN_C1 * P, sizeof(float));
+    c->e1 = calloc(CNN_C1 * P, sizeof(float));
+    c->p2 = calloc(CNN_C2 * P, sizeof(float));
+    c->t2 = calloc(CNN_C2 * P, sizeof(float));
+    c->e2 = calloc(CNN_C2 * P, sizeof(float));
+    c->p3 = calloc(CNN_C3 * P, sizeof(float));
+    c->t3 = calloc(CNN_C3 * P, sizeof(float));
+    c->e3 = calloc(CNN_C3 * P, sizeof(float));
+    c->logit = calloc((size_t)NMAX * NMAX, sizeof(float));
+    c->xin = calloc(2 * (size_t)NMAX * NMAX, sizeof(float));
+    c->half = malloc((size_t)(max_w / 2) * (size_t)(max_h / 2) + 1);
+    c->mask_own = malloc((size_t)max_w * max_h);
+    c->lab = malloc(sizeof(int) * NMAX * NMAX);
+    c->stack = malloc(sizeof(int) * NMAX * NMAX);
+    c->col_i = malloc(sizeof(int) * (size_t)max_w);
+    c->col_f = malloc(sizeof(float) * (size_t)max_w);
+    if (!c->col_i || !c->col_f || !c->in || !c->e0 || !c->t0 || !c->p1 || !c->t1 || !c->e1 || !c->p2 || !c->t2 || !c->e2 ||
+        !c->p3 || !c->t3 || !c->e3 || !c->logit || !c->xin || !c->half || !c->mask_own ||
+        !c->lab || !c->stack) {
+        cn_nerve_cnn_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void cn_nerve_cnn_free(cn_nerve_cnn *c)
+{
+    if (!c)
+        return;
+    float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1, c->p2,
+                     c->t2, c->e2, c->p3, c->t3, c->e3, c->logit, c->xin};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(c->half);
+    free(c->mask_own);
+    free(c->lab);
+    free(c->stack);
+    free(c->col_i);
+    free(c->col_f);
+    free(c);
+}
+
+/* 3x3 convolution, zero padding, + bias, ReLU: in/out padded planes of n x n. */
+static void conv3(const float *restrict in, int cin, float *restrict out, int cout, int n,
+                  const float *restrict w, const float *restrict b)
+{
+    for (int o = 0; o < cout; o++) {
+        float *restrict op = out + (size_t)o * PLANE;
+        for (int y = 0; y < n; y++) {
+            float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
+            for (int x = 0; x < n; x++)
+                orow[x] = b[o];
+        }
+        for (int i = 0; i < cin; i++) {
+            const float *restrict ip = in + (size_t)i * PLANE;
+            const float *k = w + ((size_t)o * cin + i) * 9;
+            const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5],
+                        k6 = k[6], k7 = k[7], k8 = k[8];
+            for (int y = 0; y < n; y++) {
+                float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
+                const float *r0 = ip + (size_t)y * STRIDE, *r1 = r0 + STRIDE, *r2 = r1 + STRIDE;
+                for (int x = 0; x < n; x++)
+                    orow[x] += k0 * r0[x] + k1 * r0[x + 1] + k2 * r0[x + 2] + k3 * r1[x] +
+                               k4 * r1[x + 1] + k5 * r1[x + 2] + k6 * r2[x] + k7 * r2[x + 1] +
+                               k8 * r2[x + 2];
+            }
+        }
+        for (int y = 0; y < n; y++) {
+            float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
+            for (int x = 0; x < n; x++)
+                orow[x] = orow[x] > 0 ? orow[x] : 0;
+        }
+    }
+}
+
+/* 2x2 max pooling: n x n -> n/2 x n/2 per channel. */
+static void pool2(const float *restrict in, int ch, int n, float *restrict out)
+{
+    const int m = n / 2;
+    for (int c = 0; c < ch; c++) {
+        const float *ip = in + (size_t)c * PLANE;
+        float *op = out + (size_t)c * PLANE;
+        for (int y = 0; y < m; y++) {
+            const float *a = ip + (size_t)(2 * y + 1) * STRIDE + 1, *bb = a + STRIDE;
+            float *d = op + (size_t)(y + 1) * STRIDE + 1;
+            for (int x = 0; x < m; x++) { /* ternaries: fmaxf may be a libm call */
+                float u = a[2 * x] > a[2 * x + 1] ? a[2 * x] : a[2 * x + 1];
+                float v = bb[2 * x] > bb[2 * x + 1] ? bb[2 * x] : bb[2 * x + 1];
+                d[x] = u > v ? u : v;
+            }
+        }
+    }
+}
+
+/* out = nearest-upsampled lo (n/2 -> n) + skip, per channel. */
+static void up_add(const float *restrict lo, const float *restrict skip, int ch, int n,
+                   float *restrict out)
+{
+    for (int c = 0; c < ch; c++) {
+        const float *lp = lo + (size_t)c * PLANE, *sp = skip + (size_t)c * PLANE;
+        float *op = out + (size_t)c * PLANE;
+        for (int y = 0; y < n; y++) {
+            const float *l = lp + (size_t)(y / 2 + 1) * STRIDE + 1;
+            const float *s = sp + (size_t)(y + 1) * STRIDE + 1;
+            float *d = op + (size_t)(y + 1) * STRIDE + 1;
+            for (int x = 0; x < n; x++)
+                d[x] = l[x / 2] + s[x];
+        }
+    }
+}
+
+int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
+{
+    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > NMAX ||
+        n % 8)
+        return CN_EINVAL;
+    if (!cn_nerve_cnn_weights[model])
+        return CN_ENOENT; /* a weights file generated for fewer models */
+    if (n != c->last_n) {
+        /* the planes' borders must be zero for this n: clear everything once */
+        float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
+                         c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
+        const int nch[] = {2, CNN_C0, CNN_C0, CNN_C1, CNN_C1, CNN_C1,
+                           CNN_C2, CNN_C2, CNN_C2, CNN_C3, CNN_C3, CNN_C3};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            memset(bufs[i], 0, sizeof(float) * PLANE * (size_t)nch[i]);
+        c->last_n = n;
+    }
+    for (int ch = 0; ch < 2; ch++)
+        for (int y = 0; y < n; y++)
+            memcpy(c->in + (size_t)ch * PLANE + (size_t)(y + 1) * STRIDE + 1,
+                   in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
+    const float *wp[CNN_NLAYERS], *bp[CNN_NLAYERS];
+    const float *w = cn_nerve_cnn_weights[model];
+    for (int l = 0; l < CNN_NLAYERS; l++) {
+        wp[l] = w;
+        w += (size_t)LAYERS[l].cout * LAYERS[l].cin * LAYERS[l].k * LAYERS[l].k;
+        bp[l] = w;
+        w += LAYERS[l].cout;
+    }
+    const int n1 = n / 2, n2 = n / 4, n3 = n / 8;
+    conv3(c->in, 2, c->t0, CNN_C0, n, wp[0], bp[0]);
+    conv3(c->t0, CNN_C0, c->e0, CNN_C0, n, wp[1], bp[1]);
+    pool2(c->e0, CNN_C0, n, c->p1);
+    conv3(c->p1, CNN_C0, c->t1, CNN_C1, n1, wp[2], bp[2]);
+    conv3(c->t1, CNN_C1, c->e1, CNN_C1, n1, wp[3], bp[3]);
+    pool2(c->e1, CNN_C1, n1, c->p2);
+    conv3(c->p2, CNN_C1, c->t2, CNN_C2, n2, wp[4], bp[4]);
+    conv3(c->t2, CNN_C2, c->e2, CNN_C2, n2, wp[5], bp[5]);
+    pool2(c->e2, CNN_C2, n2, c->p3);
+    conv3(c->p3, CNN_C2, c->t3, CNN_C3, n3, wp[6], bp[6]);
+    conv3(c->t3, CNN_C3, c->e3, CNN_C3, n3, wp[7], bp[7]);
+    /* decoder: up(e3) + e2 -> t2 -> conv -> p2 (C1 planes) */
+    up_add(c->e3, c->e2, CNN_C2, n2, c->t2);
+    conv3(c->t2, CNN_C2, c->p2, CNN_C1, n2, wp[8], bp[8]);
+    up_add(c->p2, c->e1, CNN_C1, n1, c->t1);
+    conv3(c->t1, CNN_C1, c->p1, CNN_C0, n1, wp[9], bp[9]);
+    up_add(c->p1, c->e0, CNN_C0, n, c->t0);
+    conv3(c->t0, CNN_C0, c->e0, CNN_C0, n, wp[10], bp[10]);
+    /* 1x1 head, no ReLU: logits */
+    const float *hw = wp[11], hb = bp[11][0];
+    for (int y = 0; y < n; y++) {
+        float *o = out + (size_t)y * n;
+        for (int x = 0; x < n; x++)
+            o[x] = hb;
+        for (int ch = 0; ch < CNN_C0; ch++) {
+            const float *r = c->e0 + (size_t)ch * PLANE + (size_t)(y + 1) * STRIDE + 1;
+            const float k = hw[ch];
+            for (int x = 0; x < n; x++)
+                o[x] += k * r[x];
+        }
+    }
+    return CN_OK;
+}
+
+/* Keeps every 8-connected part of logit > 0 with at least MIN_PART grid pixels;
+ * smaller ones get DROP_LOGIT. Returns the kept pixel count and the sum of their
+ * probabilities. */
+static int keep_parts(cn_nerve_cnn *c, float *lg, int n, double *psum)
+{
+    int *lab = c->lab, *st = c->stack, kept = 0;
+    *psum = 0;
+    for (int i = 0; i < n * n; i++)
+        lab[i] = lg[i] > 0 ? 0 : -1;
+    int nl = 0;
+    for (int i = 0; i < n * n; i++) {
+        if (lab[i] != 0)
+            continue;
+        int sp = 0, cnt = 0, head = 0;
+        lab[i] = ++nl;
+        st[sp++] = i;
+        while (head < sp) { /* st doubles as the part's pixel list */
+            int p = st[head++], py = p / n, px = p % n;
+            cnt++;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int qx = px + dx, qy = py + dy;
+                    if (qx < 0 || qy < 0 || qx >= n || qy >= n)
+                        continue;
+                    int q = qy * n + qx;
+                    if (lab[q] == 0) {
+                        lab[q] = nl;
+                        st[sp++] = q;
+                    }
+                }
+        }
+        for (int k = 0; k < sp; k++) {
+            if (cnt < MIN_PART) {
+                lg[st[k]] = DROP_LOGIT;
+            } else {
+                *psum += 1.0 / (1.0 + exp(-(double)lg[st[k]]));
+                kept++;
+            }
+        }
+    }
+    return kept;
+}
+
+int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
+                     double seed_y, uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence)
+{
+    if (!c || !pts_px || !n_out || !confidence || cn_image_check(px, w, h) || w < 16 || h < 16 ||
+        model < 0 || model >= CN_NERVE_CNN_NMODELS)
+        return CN_EINVAL;
+    *n_out = 0;
+    *confidence = 0;
+    if (w > c->max_w || h > c->max_h)
+        return CN_ERANGE;
+    if (!isfinite(seed_x) || !isfinite(seed_y))
+        return CN_EINVAL;
+    if (seed_x < 0 || seed_y < 0 || seed_x > w - 1 || seed_y > h - 1)
+        return CN_ERANGE;
+    const int N = NMAX, w2 = w / 2, h2 = h / 2;
+    int rc = cn_img_downsample2(px, w, h, c->half);
+    if (rc)
+        return rc;
+    /* crop grid: N x N samples centred on the seed, step = side / N input pixels;
+     * half-resolution coordinate of input x is (x - 0.5) / 2 */
+    const float side = (float)(CN_NERVE_CNN_CROP_FRAC * (w < h ? w : h));
+    const float step = side / (float)N, cx = (float)seed_x, cy = (float)seed_y;
+    float *g = c->xin, *sd = c->xin + N * N;
+    double sum = 0, sum2 = 0;
+    for (int j = 0; j < N; j++) {
+        float yy = cy + ((float)j - (float)(N - 1) / 2.0f) * step;
+        for (int i = 0; i < N; i++) {
+            float xx = cx + ((float)i - (float)(N - 1) / 2.0f) * step;
+            float v = cn_img_sample(c->half, w2, h2, (xx - 0.5f) / 2.0f, (yy - 0.5f) / 2.0f);
+            g[j * N + i] = v;
+            sum += v;
+            sum2 += (double)v * v;
+        }
+    }
+    double mu = sum / (N * N), var = sum2 / (N * N) - mu * mu;
+    float sdv = (float)sqrt(var > 0 ? var : 0);
+    if (sdv < STD_FLOOR)
+        sdv = STD_FLOOR;
+    const float c0 = (float)(N - 1) / 2.0f;
+    for (int j = 0; j < N; j++)
+        for (int i = 0; i < N; i++) {
+            g[j * N + i] = (g[j * N + i] - (float)mu) / sdv;
+            float dx = (float)i - c0, dy = (float)j - c0;
+            sd[j * N + i] = expf(-(dx * dx + dy * dy) / (2.0f * SEED_SIGMA * SEED_SIGMA));
+        }
+    rc = cn_nerve_cnn_forward(c, model, c->xin, N, c->logit);
+    if (rc)
+        return rc;
+    double psum;
+    int kept = keep_parts(c, c->logit, N, &psum);
+    /* paste back: every input pixel of the crop samples the logits bilinearly */
+    uint8_t *m = mask ? mask : c->mask_own;
+    memset(m, 0, (size_t)w * h);
+    const float hs = side / 2.0f;
+    int x0 = (int)floorf(cx - hs), x1 = (int)ceilf(cx + hs);
+    int y0 = (int)floorf(cy - hs), y1 = (int)ceilf(cy + hs);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > w - 1) x1 = w - 1;
+    if (y1 > h - 1) y1 = h - 1;
+    const float inv = 1.0f / step, lim = (float)N - 0.5f;
+    /* columns of the crop: logit cell and bilinear weight, computed once (the
+     * clamp-then-bilinear of cn_img_sample on the float logit grid) */
+    int cx0 = x1 + 1, cx1 = x0 - 1;
+    for (int x = x0; x <= x1; x++) {
+        float u = ((float)x - cx) * inv + c0;
+        if (!(u > -0.5f && u < lim))
+            continue;
+        if (x < cx0) cx0 = x;
+        cx1 = x;
+        float uu = u < 0 ? 0 : (u > (float)(N - 1) ? (float)(N - 1) : u);
+        int ui = (int)uu;
+        if (ui > N - 2) ui = N - 2;
+        c->col_i[x] = ui;
+        c->col_f[x] = uu - (float)ui;
+    }
+    if (kept > 0)
+        for (int y = y0; y <= y1; y++) {
+            float v = ((float)y - cy) * inv + c0;
+            if (!(v > -0.5f && v < lim))
+                continue;
+            float vv = v < 0 ? 0 : (v > (float)(N - 1) ? (float)(N - 1) : v);
+            int vi = (int)vv;
+            if (vi > N - 2) vi = N - 2;
+            const float fy = vv - (float)vi;
+            const float *r0 = c->logit + vi * N, *r1 = r0 + N;
+            uint8_t *mr = m + (size_t)y * w;
+            for (int x = cx0; x <= cx1; x++) {
+                int ui = c->col_i[x];
+                float fx = c->col_f[x];
+                float a = r0[ui] + fx * (r0[ui + 1] - r0[ui]);
+                float b = r1[ui] + fx * (r1[ui + 1] - r1[ui]);
+                mr[x] = (a + fy * (b - a)) > 0;
+            }
+        }
+    /* outline: per angle, the farthest kept cell of the logit grid from the seed
+     * (star hull; half-cell steps), in input pixels */
+    for (int a = 0; a < CN_NERVE_ANGLES; a++) {
+        double th = 2.0 * M_PI * a / CN_NERVE_ANGLES;
+        float ux = (float)cos(th), uy = (float)sin(th), best = 0;
+        for (float r = 0.5f; r <= (float)N * 0.7072f; r += 0.5f) {
+            float gx = c0 + ux * r + 0.5f, gy = c0 + uy * r + 0.5f;
+            if (gx < 0 || gy < 0 || gx >= (float)N || gy >= (float)N)
+                break;
+            if (c->logit[(int)gy * N + (int)gx] > 0)
+                best = r;
+        }
+        float x = cx + ux * best * step, y = cy + uy * best * step;
+        pts_px[a].x = x < 0 ? 0 : (x > (float)(w - 1) ? (float)(w - 1) : x);
+        pts_px[a].y = y < 0 ? 0 : (y > (float)(h - 1) ? (float)(h - 1) : y);
+    }
+    *n_out = CN_NERVE_ANGLES;
+    *confidence = kept > 0 ? (float)(psum / kept) : 0.0f;
+    return CN_OK;
+}
