@@ -198,6 +198,14 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         g->have_target = true;
     }
     const cn_contour *target = locked && g->have_target ? &g->target : nerve_ok ? &a->nerve : NULL;
+    /* While locked, the frame carries the outline in use, so what the viewer draws,
+     * proctors see and the recording keeps is what the coverage refers to, not an
+     * outline drifting in the shadow. */
+    if (locked && g->have_target) {
+        float conf = a->nerve.found ? a->nerve.confidence : 0.0f;
+        a->nerve = g->target;
+        a->nerve.confidence = conf < g->target.confidence ? conf : g->target.confidence;
+    }
 
     /* coverage of the target by the lethal isotherm */
     double cov = -1;
@@ -237,7 +245,10 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)
         mine |= CN_ALARM_TRACKING_LOST;
-    if (a->needle.tip_hidden)
+    /* The ice always hides the tip during a freeze and the thaw after it: that is
+     * expected, and an alarm that is always on is one nobody reads. Hidden at any
+     * other time (bone, gas, a steep angle) it is worth an alarm. */
+    if (a->needle.tip_hidden && !cycling)
         mine |= CN_ALARM_TIP_HIDDEN;
     if (nerve_lost)
         mine |= CN_ALARM_NERVE_LOST;

@@ -307,11 +307,18 @@ static void test_tracking_tip_nerve(void **state)
     assert_true(run(fx, f) & CN_ALARM_TRACKING_LOST);
     cn_frame_unref(f);
 
-    /* tip hidden follows the needle result */
+    /* tip hidden follows the needle result, outside the freeze/thaw cycles */
     f = make(fx, -1, 0, 0);
     f->analysis.needle.found = true;
     f->analysis.needle.tip_hidden = true;
     assert_true(run(fx, f) & CN_ALARM_TIP_HIDDEN);
+    cn_frame_unref(f);
+    /* during a freeze the ice always hides the tip: expected, no alarm */
+    f = make(fx, -1, 0, 0);
+    f->analysis.needle.found = true;
+    f->analysis.needle.tip_hidden = true;
+    f->analysis.guidance.phase = CN_PHASE_FREEZE;
+    assert_false(run(fx, f) & CN_ALARM_TIP_HIDDEN);
     cn_frame_unref(f);
 
     /* nerve lost: only after a nerve was found in this session */
@@ -398,6 +405,12 @@ static void test_target_lock(void **state)
         if (lock) {
             assert_true(fabs(cov - 1) < 1e-6);
             assert_true(s.target_locked);
+            /* the frame now carries the outline in use, not the drifted one */
+            double cy = 0;
+            for (int i = 0; i < f->analysis.nerve.n; i++)
+                cy += f->analysis.nerve.pts_mm[i].y;
+            cy /= f->analysis.nerve.n;
+            assert_true(fabs(cy - 18) < 0.1);
         } else {
             assert_true(cov < 0.3);
             assert_false(s.target_locked);
