@@ -13,6 +13,7 @@
 #include "guidance/guidance.h" /* alarm text on the HUD */
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,10 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
                                  .source = s.source_name, .status_line = line[0] ? line : NULL,
                                  .alarm_line = alarm_line};
+            /* A replay faster or slower than recorded stamps frames on the recorded
+             * clock: acquisition-to-shown then measures nothing, so show none. */
+            if (s.replay && o.run.replay_speed != 1.0)
+                hud.latency_ms_p50 = hud.latency_ms_p99 = NAN;
             cn_viewer_show(v, f, &hud);
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;
