@@ -35,25 +35,6 @@ void cn_session_set_target_image(cn_session *s, cn_pt2 mm)
     pthread_mutex_unlock(&s->target_mu);
 }
 
-/* ImageToReference of this frame from its poses (Tracker stands in for a missing
- * Reference marker); false when the image is not tracked. */
-static bool image_to_reference(const cn_frame *f, cn_mat4 *out)
-{
-    const cn_pose *i2p = cn_frame_get_pose(f, "ImageToProbe");
-    const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
-    const cn_pose *r2t = cn_frame_get_pose(f, "ReferenceToTracker");
-    if (!i2p || !i2p->valid || !p2t || !p2t->valid)
-        return false;
-    cn_mat4 m = cn_mat4_mul(&p2t->m, &i2p->m), t2r;
-    if (r2t && r2t->valid) {
-        if (cn_mat4_invert(&r2t->m, &t2r) != CN_OK)
-            return false;
-        m = cn_mat4_mul(&t2r, &m);
-    }
-    *out = m;
-    return true;
-}
-
 /* Applies a pending operator target to the nerve tracker (analysis thread). */
 static void apply_target(cn_session *s, const cn_frame *f)
 {
@@ -70,7 +51,8 @@ static void apply_target(cn_session *s, const cn_frame *f)
         return;
     }
     cn_mat4 i2r, r2i;
-    if (!image_to_reference(f, &i2r) || cn_mat4_invert(&i2r, &r2i) != CN_OK) {
+    if (cn_frame_image_to(f, "Reference", &i2r, NULL) != CN_OK ||
+        cn_mat4_invert(&i2r, &r2i) != CN_OK) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm ignored: the image is not tracked",
                     p[0], p[1], p[2]);
         return;

@@ -308,6 +308,17 @@ int cn_frame_set_size(cn_frame *f, int width, int height);
 int cn_frame_set_pose(cn_frame *f, const char *name, const cn_mat4 *m, bool valid);
 /* The pose named name, or NULL. */
 const cn_pose *cn_frame_get_pose(const cn_frame *f, const char *name);
+/* The pose named name when it is present, valid and finite; NULL otherwise. */
+const cn_pose *cn_frame_usable_pose(const cn_frame *f, const char *name);
+/* TrackerTo<ref> of this frame: the inverse of its <ref>ToTracker. CN_OK; or
+ * CN_ENOENT with the identity in *out when that pose is missing, unusable or
+ * singular (the Tracker then stands in for the reference, as PLUS does). */
+int cn_frame_tracker_to(const cn_frame *f, const char *ref, cn_mat4 *out);
+/* ImageTo<ref> = TrackerTo<ref> * ProbeToTracker * ImageToProbe, with the pixel
+ * spacing standing in for a missing ImageToProbe and the Tracker for a missing
+ * reference (*ref_used says which; may be NULL). CN_ENOENT (and the spacing-only
+ * placement in *out) when ProbeToTracker is missing: the image is not tracked. */
+int cn_frame_image_to(const cn_frame *f, const char *ref, cn_mat4 *out, bool *ref_used);
 /* Copies everything but the pool bookkeeping (pixels included) from src to dst. */
 int cn_frame_copy(cn_frame *dst, const cn_frame *src);
 

@@ -8,8 +8,10 @@
  * never calls malloc. */
 #include "core/core.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +165,43 @@ const cn_pose *cn_frame_get_pose(const cn_frame *f, const char *name)
         if (strcmp(f->poses[i].name, name) == 0)
             return &f->poses[i];
     return NULL;
+}
+
+const cn_pose *cn_frame_usable_pose(const cn_frame *f, const char *name)
+{
+    const cn_pose *p = cn_frame_get_pose(f, name);
+    return (p && p->valid && cn_mat4_is_finite(&p->m)) ? p : NULL;
+}
+
+int cn_frame_tracker_to(const cn_frame *f, const char *ref, cn_mat4 *out)
+{
+    char name[CN_XFORM_NAME_MAX];
+    snprintf(name, sizeof name, "%sToTracker", ref);
+    const cn_pose *r2t = strcmp(ref, "Tracker") == 0 ? NULL : cn_frame_usable_pose(f, name);
+    if (r2t && cn_mat4_invert(&r2t->m, out) == CN_OK)
+        return CN_OK;
+    *out = cn_mat4_identity();
+    return strcmp(ref, "Tracker") == 0 ? CN_OK : CN_ENOENT;
+}
+
+int cn_frame_image_to(const cn_frame *f, const char *ref, cn_mat4 *out, bool *ref_used)
+{
+    double sx = f->spacing_mm[0] > 0 && isfinite(f->spacing_mm[0]) ? f->spacing_mm[0] : 1.0;
+    double sy = f->spacing_mm[1] > 0 && isfinite(f->spacing_mm[1]) ? f->spacing_mm[1] : 1.0;
+    cn_mat4 by_spacing = cn_mat4_scale(sx, sy, 1.0);
+    const cn_pose *i2p = cn_frame_usable_pose(f, "ImageToProbe");
+    const cn_pose *p2t = cn_frame_usable_pose(f, "ProbeToTracker");
+    cn_mat4 t2r;
+    bool used = cn_frame_tracker_to(f, ref, &t2r) == CN_OK;
+    if (ref_used)
+        *ref_used = used && p2t;
+    if (!p2t) {
+        *out = by_spacing;
+        return CN_ENOENT;
+    }
+    cn_mat4 i2t = cn_mat4_mul(&p2t->m, i2p ? &i2p->m : &by_spacing);
+    *out = cn_mat4_mul(&t2r, &i2t);
+    return CN_OK;
 }
 
 int cn_frame_copy(cn_frame *dst, const cn_frame *src)

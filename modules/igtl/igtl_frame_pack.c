@@ -23,12 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const cn_pose *pose_ok(const cn_frame *f, const char *name)
-{
-    const cn_pose *p = cn_frame_get_pose(f, name);
-    return (p && p->valid && cn_mat4_is_finite(&p->m)) ? p : NULL;
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -105,28 +99,14 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     const char *ref = s->o.reference_frame;
     char ref2trk_name[CN_XFORM_NAME_MAX];
     snprintf(ref2trk_name, sizeof ref2trk_name, "%sToTracker", ref);
-    const cn_pose *ref2trk = pose_ok(f, ref2trk_name);
-    cn_mat4 trk2ref = cn_mat4_identity();
-    if (strcmp(ref, "Tracker") != 0) {
-        if (!ref2trk || cn_mat4_invert(&ref2trk->m, &trk2ref) != CN_OK) {
-            ref = "Tracker";
-            trk2ref = cn_mat4_identity();
-        }
-    }
+    cn_mat4 trk2ref;
+    if (cn_frame_tracker_to(f, ref, &trk2ref) != CN_OK)
+        ref = "Tracker";
     cn_strlcpy(s->scene_ref, ref, sizeof s->scene_ref);
 
-    /* Image pose. */
-    const cn_pose *img2probe = pose_ok(f, "ImageToProbe");
-    const cn_pose *probe2trk = pose_ok(f, "ProbeToTracker");
-    cn_mat4 by_spacing = cn_mat4_scale(sx, sy, 1.0);
-    cn_mat4 img2ref = by_spacing;
-    const char *img_frame = "Image";
-    if (probe2trk) {
-        cn_mat4 i2p = img2probe ? img2probe->m : by_spacing;
-        cn_mat4 i2t = cn_mat4_mul(&probe2trk->m, &i2p);
-        img2ref = cn_mat4_mul(&trk2ref, &i2t);
-        img_frame = ref;
-    }
+    /* Image pose: untracked images go flat in their own frame (Image_Image). */
+    cn_mat4 img2ref;
+    const char *img_frame = cn_frame_image_to(f, ref, &img2ref, NULL) == CN_OK ? ref : "Image";
 
     int r = CN_OK;
     if (s->o.send_image) {

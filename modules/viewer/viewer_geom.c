@@ -15,14 +15,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const cn_pose *cn_viewer_pose_ok(const cn_frame *f, const char *name)
-{
-    const cn_pose *p = cn_frame_get_pose(f, name);
-    if (!p || !p->valid || !cn_mat4_is_finite(&p->m))
-        return NULL;
-    return p;
-}
-
 bool cn_viewer_frame_showable(const cn_frame *f, char *why, size_t why_len)
 {
     const char *msg = NULL;
@@ -61,24 +53,18 @@ void cn_viewer_geom_compute(const cn_frame *f, cn_viewer_geom *g)
     double sy = f->spacing_mm[1] > 0.0 ? f->spacing_mm[1] : 1.0;
     cn_mat4 by_spacing = cn_mat4_scale(sx, sy, 1.0);
 
-    const cn_pose *img2probe = cn_viewer_pose_ok(f, "ImageToProbe");
-    const cn_pose *probe2trk = cn_viewer_pose_ok(f, "ProbeToTracker");
-    const cn_pose *ref2trk = cn_viewer_pose_ok(f, "ReferenceToTracker");
-    const cn_pose *cryo2trk = cn_viewer_pose_ok(f, "CryoprobeToTracker");
+    const cn_pose *img2probe = cn_frame_usable_pose(f, "ImageToProbe");
+    const cn_pose *probe2trk = cn_frame_usable_pose(f, "ProbeToTracker");
+    const cn_pose *cryo2trk = cn_frame_usable_pose(f, "CryoprobeToTracker");
     const cn_pose *ref_any = cn_frame_get_pose(f, "ReferenceToTracker");
 
     /* Tracker -> Reference; identity (Tracker is the reference) when unknown. */
-    cn_mat4 trk2ref = cn_mat4_identity();
-    if (ref2trk && cn_mat4_invert(&ref2trk->m, &trk2ref) == CN_OK)
-        g->reference_used = true;
-    else
-        trk2ref = cn_mat4_identity();
+    cn_mat4 trk2ref;
+    g->reference_used = cn_frame_tracker_to(f, "Reference", &trk2ref) == CN_OK;
 
     bool degenerate = false;
     if (probe2trk) {
-        cn_mat4 img2probe_m = img2probe ? img2probe->m : by_spacing;
-        cn_mat4 img2trk = cn_mat4_mul(&probe2trk->m, &img2probe_m);
-        g->image_to_ref = cn_mat4_mul(&trk2ref, &img2trk);
+        cn_frame_image_to(f, "Reference", &g->image_to_ref, NULL);
         g->image_tracked = true;
         if (cryo2trk) {
             g->needle_to_ref = cn_mat4_mul(&trk2ref, &cryo2trk->m);

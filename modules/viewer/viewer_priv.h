@@ -29,8 +29,6 @@ typedef struct {
     char note[96];           /* "" when all is tracked, else what is missing */
 } cn_viewer_geom;
 
-/* A pose from the frame when present, valid and finite; NULL otherwise. */
-const cn_pose *cn_viewer_pose_ok(const cn_frame *f, const char *name);
 /* ImageToReference = inverse(ReferenceToTracker) * ProbeToTracker * ImageToProbe,
  * with fall-backs: no ImageToProbe -> scale by the pixel spacing; no reference ->
  * Tracker is the reference; no probe pose -> the image placed by its spacing

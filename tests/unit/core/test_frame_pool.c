@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -143,12 +144,50 @@ static void test_two_threads(void **st)
     assert_int_equal(cn_frame_pool_free(h.pool), CN_OK);
 }
 
+/* ImageTo<ref>: full chain, then each fall-back (no ImageToProbe -> spacing; no or
+ * invalid reference -> Tracker; no probe pose -> not tracked, spacing only). */
+static void test_image_to_ref(void **st)
+{
+    (void)st;
+    cn_frame_pool *p = cn_frame_pool_new(1, 8, 8);
+    cn_frame *f = cn_frame_pool_acquire(p);
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.5;
+    cn_mat4 i2p = cn_mat4_scale(0.5, 0.5, 1), p2t = cn_mat4_translation(10, 0, 0),
+            r2t = cn_mat4_translation(0, 20, 0), out;
+    bool used = true;
+    assert_int_equal(cn_frame_image_to(f, "Reference", &out, &used), CN_ENOENT);
+    assert_false(used);
+    assert_true(out.m[0] == 0.5 && out.m[3] == 0); /* spacing only */
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
+    assert_int_equal(cn_frame_image_to(f, "Reference", &out, &used), CN_OK);
+    assert_false(used); /* no reference: Tracker */
+    cn_vec3 q = cn_mat4_apply_point(&out, (cn_vec3){2, 4, 0});
+    assert_true(q.x == 11 && q.y == 2);
+    cn_frame_set_pose(f, "ImageToProbe", &i2p, true);
+    cn_frame_set_pose(f, "ReferenceToTracker", &r2t, true);
+    assert_int_equal(cn_frame_image_to(f, "Reference", &out, &used), CN_OK);
+    assert_true(used);
+    q = cn_mat4_apply_point(&out, (cn_vec3){2, 4, 0});
+    assert_true(q.x == 11 && q.y == -18);
+    cn_frame_set_pose(f, "ReferenceToTracker", &r2t, false); /* reference lost */
+    assert_int_equal(cn_frame_tracker_to(f, "Reference", &out), CN_ENOENT);
+    assert_true(cn_mat4_max_abs_diff(&out, &(cn_mat4){{1,0,0,0, 0,1,0,0, 0,0,1,0, 0,0,0,1}}) == 0);
+    assert_int_equal(cn_frame_tracker_to(f, "Tracker", &out), CN_OK);
+    p2t.m[3] = NAN; /* an unusable pose counts as missing */
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
+    assert_null(cn_frame_usable_pose(f, "ProbeToTracker"));
+    assert_int_equal(cn_frame_image_to(f, "Reference", &out, NULL), CN_ENOENT);
+    cn_frame_unref(f);
+    assert_int_equal(cn_frame_pool_free(p), CN_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_acquire_exhaust_release),
         cmocka_unit_test(test_poses_and_copy),
         cmocka_unit_test(test_two_threads),
+        cmocka_unit_test(test_image_to_ref),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
