@@ -180,6 +180,8 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
                 o.headless ? " (headless)" : "");
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    cn_pipeline_stats hud_stats = {0};
+    int64_t hud_stats_ns = 0;
     bool last_snapped = false;
     char proctor[160] = ""; /* issue 5: newest proctor annotation for the HUD */
     int n_snap = 0;
@@ -197,8 +199,14 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
             continue;
         }
         if (v) {
-            cn_pipeline_stats st;
-            cn_pipeline_get_stats(s.pipe, &st);
+            /* Percentiles sort the stats windows: four refreshes a second are
+             * plenty for a HUD and keep that work off every rendered frame. */
+            int64_t now_ns = cn_clock_mono_ns();
+            if (now_ns - hud_stats_ns > 250000000LL) {
+                cn_pipeline_get_stats(s.pipe, &hud_stats);
+                hud_stats_ns = now_ns;
+            }
+            const cn_pipeline_stats st = hud_stats;
             char line[256];
             scenario_line(f, line, sizeof line);
             /* ---- guidance alarms: a line of their own on the HUD ---- */
