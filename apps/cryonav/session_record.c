@@ -197,24 +197,6 @@ void cn_rec_switch_free(cn_rec_switch *sw)
 
 /* ---- the OpenIGTLink commands ---- */
 
-/* The value of attribute `name` in a <Command .../> element, or "" . */
-static void xml_attr(const char *xml, const char *name, char *out, size_t len)
-{
-    out[0] = 0;
-    char key[64];
-    snprintf(key, sizeof key, "%s=\"", name);
-    const char *p = xml ? strstr(xml, key) : NULL;
-    if (!p)
-        return;
-    p += strlen(key);
-    const char *e = strchr(p, '"');
-    if (!e)
-        return;
-    size_t n = (size_t)(e - p) < len - 1 ? (size_t)(e - p) : len - 1;
-    memcpy(out, p, n);
-    out[n] = 0;
-}
-
 /* Accepts only a plain file name: letters, digits, '-', '_', '.', no leading dot,
  * no path separator (refused rather than silently stripped, so the client learns
  * that its path was not honoured). */
@@ -240,7 +222,13 @@ static bool cmd_start(void *user, const char *name, const char *xml, char *msg, 
     (void)name;
     cn_rec_switch *sw = user;
     char want[256], base[256], path[1024], err[1024];
-    xml_attr(xml, "OutputFilename", want, sizeof want);
+    int arc = cn_igtl_xml_attr(xml, "OutputFilename", want, sizeof want);
+    if (arc == CN_ENOENT) {
+        want[0] = 0; /* no name asked for: one is made up */
+    } else if (arc != CN_OK) {
+        snprintf(msg, msg_len, "OutputFilename is malformed or too long (%s)", cn_strerror(arc));
+        return false;
+    }
     if (want[0]) {
         if (!safe_base_name(want, base, sizeof base)) {
             snprintf(msg, msg_len, "OutputFilename '%.100s' is not a plain file name", want);
