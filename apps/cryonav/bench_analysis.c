@@ -136,8 +136,10 @@ int cn_bench_analysis(int argc, char **argv)
            pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
     printf("needle detector alone (no pose prior): p50 %.2f ms p99 %.2f ms\n",
            pct(ms_needle, N_FRAMES, 50), pct(ms_needle, N_FRAMES, 99));
-    printf("nerve CNN alone (seeded, %dx%d crop): p50 %.2f ms p99 %.2f ms\n", CN_NERVE_CNN_N,
-           CN_NERVE_CNN_N, pct(ms_cnn, N_FRAMES, 50), pct(ms_cnn, N_FRAMES, 99));
+    int grid_n;
+    cn_nerve_cnn_geometry(cnn, &grid_n, NULL);
+    printf("nerve CNN alone (seeded, %dx%d crop): p50 %.2f ms p99 %.2f ms\n", grid_n, grid_n,
+           pct(ms_cnn, N_FRAMES, 50), pct(ms_cnn, N_FRAMES, 99));
     double c50 = pct(cpu, (int)iters, 50), c99 = pct(cpu, (int)iters, 99);
     printf("analysis cpu_ms (thread CPU time) p50 %.2f p99 %.2f max %.2f\n", c50, c99,
            cpu[iters - 1]);

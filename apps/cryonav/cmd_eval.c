@@ -17,7 +17,8 @@
  *       not see it, without --kfold by the live model (trained on all images: not
  *       a held-out figure). Its Dice/HD95 are on the network's mask (all parts
  *       kept), not on one outline. Without --seeded, cnn starts from the DP's
- *       automatic seed.
+ *       automatic seed. --cnn-weights FILE: a weights file written by the training
+ *       script, measured before it is built in.
  *   eval needle FRAMES MASKS  (eval_needle.c)
  *   eval sim [--seeds N]      (eval_sim.c)
  */
@@ -329,7 +330,7 @@ static int eval_nerve(int argc, char **argv)
     int kfold = 0;
     cn_nerve_params base;
     cn_nerve_params_default(&base);
-    const char *overlay_dir = NULL, *weights_out = NULL;
+    const char *overlay_dir = NULL, *weights_out = NULL, *cnn_weights = NULL;
     bool use_dp = true; /* the live method; --method mlp for the learned one */
     bool use_cnn = false; /* --method cnn: the seeded CNN with offline-trained weights */
     bool method_given = false;
@@ -358,6 +359,8 @@ static int eval_nerve(int argc, char **argv)
                                           argv[i]);
         } else if (strcmp(argv[i], "--write-weights") == 0 && i + 1 < argc) {
             weights_out = argv[++i];
+        } else if (strcmp(argv[i], "--cnn-weights") == 0 && i + 1 < argc) {
+            cnn_weights = argv[++i];
         } else if (strcmp(argv[i], "--epochs") == 0 && i + 1 < argc) {
             epochs = atoi(argv[++i]);
             if (epochs < 1 || epochs > 100)
@@ -380,6 +383,9 @@ static int eval_nerve(int argc, char **argv)
                                           "[--method dp|mlp|cnn] [--set name=value]");
     if (weights_out && (use_dp || use_cnn))
         return cn_app_usage_error("eval", "--write-weights trains the perceptron: add --method mlp");
+    if (cnn_weights && ((method_given && !use_cnn) || !seeded))
+        return cn_app_usage_error("eval", "--cnn-weights is for the seeded CNN: add --seeded "
+                                          "(and --method cnn or no --method)");
     /* Default: seeded -> the CNN (held-out 0.688 vs the DP's 0.567, docs/validation.md;
      * its folds exist for K = 5 only), automatic -> the DP. */
     if (!method_given && seeded && !weights_out && (kfold == 0 || kfold == CN_NERVE_CNN_KFOLD))
@@ -420,9 +426,28 @@ static int eval_nerve(int argc, char **argv)
         }
     cn_nerve_seg *seg = cn_nerve_seg_new(maxw, maxh);
     uint8_t *poly = malloc((size_t)maxw * maxh);
-    cn_nerve_cnn *cnn = use_cnn ? cn_nerve_cnn_new(maxw < 16 ? 16 : maxw, maxh < 16 ? 16 : maxh)
-                                : NULL;
+    cn_nerve_cnn *cnn = NULL;
     int rc = 0;
+    if (use_cnn && cnn_weights) {
+        /* a retrained model to measure before it is built in */
+        size_t len = 0;
+        char *blob = cn_file_read_all(cnn_weights, &len);
+        if (!blob) {
+            fprintf(stderr, "cryonav eval: %s: cannot read the CNN weights file\n", cnn_weights);
+            rc = 2;
+            goto out;
+        }
+        cnn = cn_nerve_cnn_new_with(maxw < 16 ? 16 : maxw, maxh < 16 ? 16 : maxh, blob, len, err,
+                                    sizeof err);
+        free(blob);
+        if (!cnn) {
+            fprintf(stderr, "cryonav eval: %s: %s\n", cnn_weights, err);
+            rc = 2;
+            goto out;
+        }
+    } else if (use_cnn) {
+        cnn = cn_nerve_cnn_new(maxw < 16 ? 16 : maxw, maxh < 16 ? 16 : maxh);
+    }
     const int n_grid = grid_size();
     if (!seg || !poly || (use_cnn && !cnn)) {
         fprintf(stderr, "cryonav eval: out of memory\n");
@@ -597,7 +622,7 @@ int cn_cmd_eval(int argc, char **argv)
         printf("usage: cryonav eval nerve IMAGES MASKS [--seeded] [--kfold K]\n"
                "                  [--method dp|mlp|cnn]\n"
                "                  [--set name=value] [--overlays DIR] [--write-weights FILE]\n"
-               "                  [--epochs N]\n"
+               "                  [--epochs N] [--cnn-weights FILE]\n"
                "       cryonav eval needle FRAMES MASKS [--spacing-mm S]\n"
                "       cryonav eval sim [--seeds N] [--step S] [--angles A,B,..]\n"
                "Measures the image analysis against ground truth (see docs/validation.md).\n"
@@ -606,7 +631,8 @@ int cn_cmd_eval(int argc, char **argv)
                "parameters (dp: grid search; mlp: training) on K-1 folds split by file index\n"
                "and measures on the held-out fold; cnn uses the CNN trained offline on the\n"
                "other folds (K = 5 only; tools/train/train_nerve_cnn.py). Default method: cnn\n"
-               "with --seeded (--kfold 5 or none), dp otherwise. Last line: mean dice <x>.\n"
+               "with --seeded (--kfold 5 or none), dp otherwise; --cnn-weights FILE measures a\n"
+               "retrained weights file instead of the built-in one. Last line: mean dice <x>.\n"
                "needle: frames and masks (shaft pixels > 127) paired by sorted name. Last line:\n"
                "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>.\n"
                "sim: simulated sessions with ground truth (needle, ice front, nerve).\n");

@@ -5,8 +5,10 @@
  * The idea: the polar DP and the perceptron know only "a nerve-sized blob around
  * this point"; a convolutional network sees the shape (fascicles, epineurium,
  * several parts) in the crop around the operator's point. It is trained offline
- * (tools/train/train_nerve_cnn.py, PyTorch) and its weights are C arrays
- * (nerve_cnn_weights.c), so nothing but this file runs live.
+ * (tools/train/train_nerve_cnn.py, PyTorch); its weights, with the crop geometry
+ * they were trained for, are one small binary file (nerve_cnn.weights, layout in
+ * nerve_cnn_internal.h) compiled into the library, so nothing but this file runs
+ * live. Another file of the same layout can be given at run time.
  *
  * Network (must match Net in the training script): level 0 (n x n): conv 2->8,
  * 8->8; max-pool; level 1: 8->16, 16->16; pool; level 2: 16->32, 32->32; pool;
@@ -23,14 +25,12 @@
 #include "imaging/imaging.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NMAX CN_NERVE_CNN_N
-#define STRIDE (NMAX + 2)            /* padded plane row stride */
-#define PLANE (STRIDE * (NMAX + 2))  /* padded plane size */
-#define SEED_SIGMA 8.0f              /* seed channel, grid pixels (training script) */
-#define STD_FLOOR 4.0f
+#define NMAX CN_NERVE_CNN_NMAX
 #define MIN_PART 4                   /* grid pixels: smaller parts are specks */
 #define DROP_LOGIT (-20.0f)          /* logit given to dropped specks before pasting */
 
@@ -46,8 +46,19 @@ static const layer_shape LAYERS[CNN_NLAYERS] = {
 
 struct cn_nerve_cnn {
     int max_w, max_h;
+    /* from the weights file */
+    int grid_n;             /* crop grid side */
+    float crop_frac;        /* crop side / smaller image side */
+    float seed_sigma;       /* seed channel Gaussian, grid cells */
+    float std_floor;        /* grey std floor of the standardisation */
+    size_t per_model;       /* weights per network */
+    int replicas;           /* networks per model (an ensemble when > 1) */
+    float *weights;         /* models x replicas x per_model, host byte order */
+    float *acc;             /* n x n: a further replica's logits */
     int last_n;             /* grid size of the last forward (borders reset when it changes) */
-    /* padded activation planes (STRIDE x (N + 2) floats per channel, zero border) */
+    /* padded activation planes ((n + 2) x (n + 2) floats per channel for the grid n
+     * of the weights, zero border) */
+    size_t stride, plane;
     float *in;              /* 2 planes */
     float *e0, *t0;         /* CNN_C0 planes each, level 0 */
     float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
@@ -63,16 +74,125 @@ struct cn_nerve_cnn {
     float *col_f;
 };
 
+static size_t weights_per_model(void)
+{
+    size_t n = 0;
+    for (int l = 0; l < CNN_NLAYERS; l++)
+        n += (size_t)LAYERS[l].cout * LAYERS[l].cin * LAYERS[l].k * LAYERS[l].k +
+             (size_t)LAYERS[l].cout;
+    return n;
+}
+
+/* Writes "nerve CNN: <message>" into err (when given) and returns rc. */
+static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
+{
+    if (err && err_len) {
+        int k = snprintf(err, err_len, "nerve CNN: ");
+        va_list ap;
+        va_start(ap, fmt);
+        if (k >= 0 && (size_t)k < err_len)
+            vsnprintf(err + k, err_len - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static uint32_t le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static float lef32(const unsigned char *b)
+{
+    uint32_t u = le32(b);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Checks a CNNERVE1 image against this build's network and decodes its weights
+ * into c (any host byte order). */
+static int load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
+                        size_t err_len)
+{
+    const size_t per = weights_per_model();
+    if (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0)
+        return fail(err, err_len, CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
+    const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
+    const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
+    if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
+        count != per || ch[0] != CNN_C0 || ch[1] != CNN_C1 ||
+        ch[2] != CNN_C2 || ch[3] != CNN_C3)
+        return fail(err, err_len, CN_EPARSE,
+                       "weights file is for another network: %u networks of %u weights, channels "
+                       "%u/%u/%u/%u (this build: %d x 1..16 of %zu, %d/%d/%d/%d)",
+                       models, count, ch[0], ch[1], ch[2], ch[3], CN_NERVE_CNN_NMODELS, per,
+                       CNN_C0, CNN_C1, CNN_C2, CNN_C3);
+    if (size != CNN_FILE_HEADER + (size_t)models * per * 4)
+        return fail(err, err_len, CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
+                       CNN_FILE_HEADER + (size_t)models * per * 4);
+    c->crop_frac = lef32(b + 20);
+    c->seed_sigma = lef32(b + 24);
+    c->std_floor = lef32(b + 28);
+    if (n < 8 || n > NMAX || n % 8 || !(c->crop_frac > 0.05f && c->crop_frac <= 1.0f) ||
+        !(c->seed_sigma > 0 && c->seed_sigma < 1000) || !(c->std_floor > 0 && c->std_floor < 256))
+        return fail(err, err_len, CN_EPARSE,
+                       "weights file geometry out of range: grid %u (8..%d, multiple of 8), crop "
+                       "%g, seed sigma %g, std floor %g",
+                       n, NMAX, (double)c->crop_frac, (double)c->seed_sigma, (double)c->std_floor);
+    c->grid_n = (int)n;
+    c->per_model = per;
+    c->replicas = (int)(models / CN_NERVE_CNN_NMODELS);
+    c->weights = malloc(sizeof(float) * per * models);
+    if (!c->weights)
+        return fail(err, err_len, CN_ENOMEM, "out of memory for the CNN weights");
+    const unsigned char *p = b + CNN_FILE_HEADER;
+    for (size_t i = 0; i < per * models; i++, p += 4) {
+        c->weights[i] = lef32(p);
+        if (!isfinite(c->weights[i]))
+            return fail(err, err_len, CN_EPARSE, "weights file: weight %zu is not finite", i);
+    }
+    return CN_OK;
+}
+
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
 {
-    if (max_w < 16 || max_h < 16 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE)
+    return cn_nerve_cnn_new_with(max_w, max_h, cn_nerve_cnn_blob, cn_nerve_cnn_blob_size, NULL, 0);
+}
+
+void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac)
+{
+    if (grid_n)
+        *grid_n = c ? c->grid_n : 0;
+    if (crop_frac)
+        *crop_frac = c ? c->crop_frac : 0;
+}
+
+cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, size_t size,
+                                    char *err, size_t err_len)
+{
+    if (max_w < 16 || max_h < 16 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE) {
+        fail(err, err_len, CN_EINVAL, "frame size %dx%d out of range", max_w, max_h);
         return NULL;
+    }
+    if (!weights) {
+        fail(err, err_len, CN_EINVAL, "no weights");
+        return NULL;
+    }
     cn_nerve_cnn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    if (load_weights(c, weights, size, err, err_len)) {
+        cn_nerve_cnn_free(c);
+        return NULL;
+    }
     c->max_w = max_w;
     c->max_h = max_h;
-    const size_t P = PLANE;
+    c->stride = (size_t)c->grid_n + 2;
+    c->plane = c->stride * c->stride;
+    const size_t P = c->plane, G = (size_t)c->grid_n;
     c->in = calloc(2 * P, sizeof(float));
     c->e0 = calloc(CNN_C0 * P, sizeof(float));
     c->t0 = calloc(CNN_C0 * P, sizeof(float));
@@ -85,16 +205,17 @@ cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
     c->p3 = calloc(CNN_C3 * P, sizeof(float));
     c->t3 = calloc(CNN_C3 * P, sizeof(float));
     c->e3 = calloc(CNN_C3 * P, sizeof(float));
-    c->logit = calloc((size_t)NMAX * NMAX, sizeof(float));
-    c->xin = calloc(2 * (size_t)NMAX * NMAX, sizeof(float));
+    c->logit = calloc(G * G, sizeof(float));
+    c->xin = calloc(2 * G * G, sizeof(float));
+    c->acc = calloc(G * G, sizeof(float));
     c->half = malloc((size_t)(max_w / 2) * (size_t)(max_h / 2) + 1);
     c->mask_own = malloc((size_t)max_w * max_h);
-    c->lab = malloc(sizeof(int) * NMAX * NMAX);
-    c->stack = malloc(sizeof(int) * NMAX * NMAX);
+    c->lab = malloc(sizeof(int) * G * G);
+    c->stack = malloc(sizeof(int) * G * G);
     c->col_i = malloc(sizeof(int) * (size_t)max_w);
     c->col_f = malloc(sizeof(float) * (size_t)max_w);
     if (!c->col_i || !c->col_f || !c->in || !c->e0 || !c->t0 || !c->p1 || !c->t1 || !c->e1 || !c->p2 || !c->t2 || !c->e2 ||
-        !c->p3 || !c->t3 || !c->e3 || !c->logit || !c->xin || !c->half || !c->mask_own ||
+        !c->p3 || !c->t3 || !c->e3 || !c->logit || !c->xin || !c->acc || !c->half || !c->mask_own ||
         !c->lab || !c->stack) {
         cn_nerve_cnn_free(c);
         return NULL;
@@ -107,7 +228,7 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
     if (!c)
         return;
     float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1, c->p2,
-                     c->t2, c->e2, c->p3, c->t3, c->e3, c->logit, c->xin};
+                     c->t2, c->e2, c->p3, c->t3, c->e3, c->logit, c->xin, c->acc};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(c->half);
@@ -116,28 +237,29 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
     free(c->stack);
     free(c->col_i);
     free(c->col_f);
+    free(c->weights);
     free(c);
 }
 
 /* 3x3 convolution, zero padding, + bias, ReLU: in/out padded planes of n x n. */
-static void conv3(const float *restrict in, int cin, float *restrict out, int cout, int n,
-                  const float *restrict w, const float *restrict b)
+static void conv3(size_t S, const float *restrict in, int cin, float *restrict out, int cout,
+                  int n, const float *restrict w, const float *restrict b)
 {
     for (int o = 0; o < cout; o++) {
-        float *restrict op = out + (size_t)o * PLANE;
+        float *restrict op = out + (size_t)o * S * S;
         for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
+            float *restrict orow = op + (size_t)(y + 1) * S + 1;
             for (int x = 0; x < n; x++)
                 orow[x] = b[o];
         }
         for (int i = 0; i < cin; i++) {
-            const float *restrict ip = in + (size_t)i * PLANE;
+            const float *restrict ip = in + (size_t)i * S * S;
             const float *k = w + ((size_t)o * cin + i) * 9;
             const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5],
                         k6 = k[6], k7 = k[7], k8 = k[8];
             for (int y = 0; y < n; y++) {
-                float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
-                const float *r0 = ip + (size_t)y * STRIDE, *r1 = r0 + STRIDE, *r2 = r1 + STRIDE;
+                float *restrict orow = op + (size_t)(y + 1) * S + 1;
+                const float *r0 = ip + (size_t)y * S, *r1 = r0 + S, *r2 = r1 + S;
                 for (int x = 0; x < n; x++)
                     orow[x] += k0 * r0[x] + k1 * r0[x + 1] + k2 * r0[x + 2] + k3 * r1[x] +
                                k4 * r1[x + 1] + k5 * r1[x + 2] + k6 * r2[x] + k7 * r2[x + 1] +
@@ -145,7 +267,7 @@ static void conv3(const float *restrict in, int cin, float *restrict out, int co
             }
         }
         for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * STRIDE + 1;
+            float *restrict orow = op + (size_t)(y + 1) * S + 1;
             for (int x = 0; x < n; x++)
                 orow[x] = orow[x] > 0 ? orow[x] : 0;
         }
@@ -153,15 +275,15 @@ static void conv3(const float *restrict in, int cin, float *restrict out, int co
 }
 
 /* 2x2 max pooling: n x n -> n/2 x n/2 per channel. */
-static void pool2(const float *restrict in, int ch, int n, float *restrict out)
+static void pool2(size_t S, const float *restrict in, int ch, int n, float *restrict out)
 {
     const int m = n / 2;
     for (int c = 0; c < ch; c++) {
-        const float *ip = in + (size_t)c * PLANE;
-        float *op = out + (size_t)c * PLANE;
+        const float *ip = in + (size_t)c * S * S;
+        float *op = out + (size_t)c * S * S;
         for (int y = 0; y < m; y++) {
-            const float *a = ip + (size_t)(2 * y + 1) * STRIDE + 1, *bb = a + STRIDE;
-            float *d = op + (size_t)(y + 1) * STRIDE + 1;
+            const float *a = ip + (size_t)(2 * y + 1) * S + 1, *bb = a + S;
+            float *d = op + (size_t)(y + 1) * S + 1;
             for (int x = 0; x < m; x++) { /* ternaries: fmaxf may be a libm call */
                 float u = a[2 * x] > a[2 * x + 1] ? a[2 * x] : a[2 * x + 1];
                 float v = bb[2 * x] > bb[2 * x + 1] ? bb[2 * x] : bb[2 * x + 1];
@@ -172,45 +294,27 @@ static void pool2(const float *restrict in, int ch, int n, float *restrict out)
 }
 
 /* out = nearest-upsampled lo (n/2 -> n) + skip, per channel. */
-static void up_add(const float *restrict lo, const float *restrict skip, int ch, int n,
+static void up_add(size_t S, const float *restrict lo, const float *restrict skip, int ch, int n,
                    float *restrict out)
 {
     for (int c = 0; c < ch; c++) {
-        const float *lp = lo + (size_t)c * PLANE, *sp = skip + (size_t)c * PLANE;
-        float *op = out + (size_t)c * PLANE;
+        const float *lp = lo + (size_t)c * S * S, *sp = skip + (size_t)c * S * S;
+        float *op = out + (size_t)c * S * S;
         for (int y = 0; y < n; y++) {
-            const float *l = lp + (size_t)(y / 2 + 1) * STRIDE + 1;
-            const float *s = sp + (size_t)(y + 1) * STRIDE + 1;
-            float *d = op + (size_t)(y + 1) * STRIDE + 1;
+            const float *l = lp + (size_t)(y / 2 + 1) * S + 1;
+            const float *s = sp + (size_t)(y + 1) * S + 1;
+            float *d = op + (size_t)(y + 1) * S + 1;
             for (int x = 0; x < n; x++)
                 d[x] = l[x / 2] + s[x];
         }
     }
 }
 
-int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
+/* One network (weights w) on the input already in c->in: n x n logits to out. */
+static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
 {
-    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > NMAX ||
-        n % 8)
-        return CN_EINVAL;
-    if (!cn_nerve_cnn_weights[model])
-        return CN_ENOENT; /* a weights file generated for fewer models */
-    if (n != c->last_n) {
-        /* the planes' borders must be zero for this n: clear everything once */
-        float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
-                         c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
-        const int nch[] = {2, CNN_C0, CNN_C0, CNN_C1, CNN_C1, CNN_C1,
-                           CNN_C2, CNN_C2, CNN_C2, CNN_C3, CNN_C3, CNN_C3};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            memset(bufs[i], 0, sizeof(float) * PLANE * (size_t)nch[i]);
-        c->last_n = n;
-    }
-    for (int ch = 0; ch < 2; ch++)
-        for (int y = 0; y < n; y++)
-            memcpy(c->in + (size_t)ch * PLANE + (size_t)(y + 1) * STRIDE + 1,
-                   in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
+    const size_t S = c->stride;
     const float *wp[CNN_NLAYERS], *bp[CNN_NLAYERS];
-    const float *w = cn_nerve_cnn_weights[model];
     for (int l = 0; l < CNN_NLAYERS; l++) {
         wp[l] = w;
         w += (size_t)LAYERS[l].cout * LAYERS[l].cin * LAYERS[l].k * LAYERS[l].k;
@@ -218,24 +322,24 @@ int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, flo
         w += LAYERS[l].cout;
     }
     const int n1 = n / 2, n2 = n / 4, n3 = n / 8;
-    conv3(c->in, 2, c->t0, CNN_C0, n, wp[0], bp[0]);
-    conv3(c->t0, CNN_C0, c->e0, CNN_C0, n, wp[1], bp[1]);
-    pool2(c->e0, CNN_C0, n, c->p1);
-    conv3(c->p1, CNN_C0, c->t1, CNN_C1, n1, wp[2], bp[2]);
-    conv3(c->t1, CNN_C1, c->e1, CNN_C1, n1, wp[3], bp[3]);
-    pool2(c->e1, CNN_C1, n1, c->p2);
-    conv3(c->p2, CNN_C1, c->t2, CNN_C2, n2, wp[4], bp[4]);
-    conv3(c->t2, CNN_C2, c->e2, CNN_C2, n2, wp[5], bp[5]);
-    pool2(c->e2, CNN_C2, n2, c->p3);
-    conv3(c->p3, CNN_C2, c->t3, CNN_C3, n3, wp[6], bp[6]);
-    conv3(c->t3, CNN_C3, c->e3, CNN_C3, n3, wp[7], bp[7]);
+    conv3(S, c->in, 2, c->t0, CNN_C0, n, wp[0], bp[0]);
+    conv3(S, c->t0, CNN_C0, c->e0, CNN_C0, n, wp[1], bp[1]);
+    pool2(S, c->e0, CNN_C0, n, c->p1);
+    conv3(S, c->p1, CNN_C0, c->t1, CNN_C1, n1, wp[2], bp[2]);
+    conv3(S, c->t1, CNN_C1, c->e1, CNN_C1, n1, wp[3], bp[3]);
+    pool2(S, c->e1, CNN_C1, n1, c->p2);
+    conv3(S, c->p2, CNN_C1, c->t2, CNN_C2, n2, wp[4], bp[4]);
+    conv3(S, c->t2, CNN_C2, c->e2, CNN_C2, n2, wp[5], bp[5]);
+    pool2(S, c->e2, CNN_C2, n2, c->p3);
+    conv3(S, c->p3, CNN_C2, c->t3, CNN_C3, n3, wp[6], bp[6]);
+    conv3(S, c->t3, CNN_C3, c->e3, CNN_C3, n3, wp[7], bp[7]);
     /* decoder: up(e3) + e2 -> t2 -> conv -> p2 (C1 planes) */
-    up_add(c->e3, c->e2, CNN_C2, n2, c->t2);
-    conv3(c->t2, CNN_C2, c->p2, CNN_C1, n2, wp[8], bp[8]);
-    up_add(c->p2, c->e1, CNN_C1, n1, c->t1);
-    conv3(c->t1, CNN_C1, c->p1, CNN_C0, n1, wp[9], bp[9]);
-    up_add(c->p1, c->e0, CNN_C0, n, c->t0);
-    conv3(c->t0, CNN_C0, c->e0, CNN_C0, n, wp[10], bp[10]);
+    up_add(S, c->e3, c->e2, CNN_C2, n2, c->t2);
+    conv3(S, c->t2, CNN_C2, c->p2, CNN_C1, n2, wp[8], bp[8]);
+    up_add(S, c->p2, c->e1, CNN_C1, n1, c->t1);
+    conv3(S, c->t1, CNN_C1, c->p1, CNN_C0, n1, wp[9], bp[9]);
+    up_add(S, c->p1, c->e0, CNN_C0, n, c->t0);
+    conv3(S, c->t0, CNN_C0, c->e0, CNN_C0, n, wp[10], bp[10]);
     /* 1x1 head, no ReLU: logits */
     const float *hw = wp[11], hb = bp[11][0];
     for (int y = 0; y < n; y++) {
@@ -243,11 +347,48 @@ int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, flo
         for (int x = 0; x < n; x++)
             o[x] = hb;
         for (int ch = 0; ch < CNN_C0; ch++) {
-            const float *r = c->e0 + (size_t)ch * PLANE + (size_t)(y + 1) * STRIDE + 1;
+            const float *r = c->e0 + (size_t)ch * S * S + (size_t)(y + 1) * S + 1;
             const float k = hw[ch];
             for (int x = 0; x < n; x++)
                 o[x] += k * r[x];
         }
+    }
+}
+
+
+int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
+{
+    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > c->grid_n ||
+        n % 8)
+        return CN_EINVAL;
+    const size_t S = c->stride;
+    if (n != c->last_n) {
+        /* the planes' borders must be zero for this n: clear everything once */
+        float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
+                         c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
+        const int nch[] = {2, CNN_C0, CNN_C0, CNN_C1, CNN_C1, CNN_C1,
+                           CNN_C2, CNN_C2, CNN_C2, CNN_C3, CNN_C3, CNN_C3};
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            memset(bufs[i], 0, sizeof(float) * S * S * (size_t)nch[i]);
+        c->last_n = n;
+    }
+    for (int ch = 0; ch < 2; ch++)
+        for (int y = 0; y < n; y++)
+            memcpy(c->in + (size_t)ch * S * S + (size_t)(y + 1) * S + 1,
+                   in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
+    /* an ensemble file holds several replicas per model: their mean logit */
+    const float *w0 = c->weights + (size_t)model * (size_t)c->replicas * c->per_model;
+    run_net(c, w0, n, out);
+    if (c->replicas > 1) {
+        const size_t nn = (size_t)n * (size_t)n;
+        for (int r = 1; r < c->replicas; r++) {
+            run_net(c, w0 + (size_t)r * c->per_model, n, c->acc);
+            for (size_t i = 0; i < nn; i++)
+                out[i] += c->acc[i];
+        }
+        const float k = 1.0f / (float)c->replicas;
+        for (size_t i = 0; i < nn; i++)
+            out[i] *= k;
     }
     return CN_OK;
 }
@@ -309,13 +450,13 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
         return CN_EINVAL;
     if (seed_x < 0 || seed_y < 0 || seed_x > w - 1 || seed_y > h - 1)
         return CN_ERANGE;
-    const int N = NMAX, w2 = w / 2, h2 = h / 2;
+    const int N = c->grid_n, w2 = w / 2, h2 = h / 2;
     int rc = cn_img_downsample2(px, w, h, c->half);
     if (rc)
         return rc;
     /* crop grid: N x N samples centred on the seed, step = side / N input pixels;
      * half-resolution coordinate of input x is (x - 0.5) / 2 */
-    const float side = (float)(CN_NERVE_CNN_CROP_FRAC * (w < h ? w : h));
+    const float side = c->crop_frac * (float)(w < h ? w : h);
     const float step = side / (float)N, cx = (float)seed_x, cy = (float)seed_y;
     float *g = c->xin, *sd = c->xin + N * N;
     double sum = 0, sum2 = 0;
@@ -331,14 +472,14 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
     }
     double mu = sum / (N * N), var = sum2 / (N * N) - mu * mu;
     float sdv = (float)sqrt(var > 0 ? var : 0);
-    if (sdv < STD_FLOOR)
-        sdv = STD_FLOOR;
+    if (sdv < c->std_floor)
+        sdv = c->std_floor;
     const float c0 = (float)(N - 1) / 2.0f;
     for (int j = 0; j < N; j++)
         for (int i = 0; i < N; i++) {
             g[j * N + i] = (g[j * N + i] - (float)mu) / sdv;
             float dx = (float)i - c0, dy = (float)j - c0;
-            sd[j * N + i] = expf(-(dx * dx + dy * dy) / (2.0f * SEED_SIGMA * SEED_SIGMA));
+            sd[j * N + i] = expf(-(dx * dx + dy * dy) / (2.0f * c->seed_sigma * c->seed_sigma));
         }
     rc = cn_nerve_cnn_forward(c, model, c->xin, N, c->logit);
     if (rc)

@@ -112,30 +112,37 @@ int cn_nerve_mlp_train(const cn_nerve_trainset *t, int epochs, uint64_t seed, cn
 /* Writes the weights as a C source defining cn_nerve_mlp_builtin(). */
 int cn_nerve_mlp_write_c(const cn_nerve_mlp *m, const char *path, const char *comment);
 
-/* Seeded CNN mode (nerve_cnn.c): a square crop centred on the seed, its side
- * CN_NERVE_CNN_CROP_FRAC of the image's smaller side (the images carry no pixel
- * spacing), is resampled to CN_NERVE_CNN_N x CN_NERVE_CNN_N grey levels and given,
- * with a Gaussian at the seed as a second channel, to a tiny U-Net (43k weights)
+/* Seeded CNN mode (nerve_cnn.c): a square crop centred on the seed, its side a
+ * fixed fraction of the image's smaller side (the images carry no pixel
+ * spacing), is resampled to an n x n grid of grey levels and given, with a
+ * Gaussian at the seed as a second channel, to a tiny U-Net (43k weights)
  * trained offline with PyTorch (tools/train/train_nerve_cnn.py). Its logits are
  * pasted back bilinearly; every connected part of the nerve in the crop is kept
- * (multi-part nerves are common), specks are dropped. Models: 0..4 were each
- * trained on the four other folds of nerve-us (fold = file index mod 5; used by
- * `cryonav eval nerve --kfold 5 --method cnn` so every image is scored by a model
- * that never saw it); CN_NERVE_CNN_LIVE was trained on all 204 images and is the
- * one used live. */
-#define CN_NERVE_CNN_N 64
-#define CN_NERVE_CNN_CROP_FRAC 0.6
+ * (multi-part nerves are common), specks are dropped. Grid, crop fraction and
+ * seed width travel with the weights (a "CNNERVE1" file, see nerve_cnn.c), so
+ * the trainer and this code cannot disagree. Models: 0..4 were each trained on
+ * the four other folds of nerve-us (fold = file index mod 5; used by `cryonav
+ * eval nerve --kfold 5 --method cnn` so every image is scored by a model that
+ * never saw it); CN_NERVE_CNN_LIVE was trained on all 204 images and is the one
+ * used live. */
+#define CN_NERVE_CNN_NMAX 128 /* largest crop grid a weights file may ask for */
 #define CN_NERVE_CNN_NMODELS 6
 #define CN_NERVE_CNN_LIVE 5
 #define CN_NERVE_CNN_KFOLD 5
 
 typedef struct cn_nerve_cnn cn_nerve_cnn;
-/* All buffers for frames up to max_w x max_h are allocated here: no allocation
- * per call. */
+/* With the built-in weights. All buffers for frames up to max_w x max_h are
+ * allocated here: no allocation per call. NULL for bad sizes. */
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h);
+/* With weights from a CNNERVE1 image in memory (e.g. a site's own retrained
+ * file, read by the caller). NULL with a message in err for a malformed file. */
+cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, size_t size,
+                                    char *err, size_t err_len);
 void cn_nerve_cnn_free(cn_nerve_cnn *c);
+/* The crop geometry the weights were trained for. */
+void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac);
 /* The bare network: in is 2 x n x n floats (standardised grey, seed channel),
- * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_N. */
+ * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_NMAX. */
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
 /* Segments the nerve around the seed (input pixels) of a grey image. mask (w*h,
  * may be NULL) gets 1 on nerve pixels, 0 elsewhere; pts_px/n get a closed

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """
 train_nerve_cnn.py - trains the seeded nerve CNN of modules/segment (nerve_cnn.c)
-on nerve-us and writes its weights as C source.
+on nerve-us and writes its weights file (nerve_cnn.weights, compiled into the
+library by cmake/embed_bytes.cmake).
 
 The idea: the operator's point (in `cryonav eval nerve --seeded`, the centroid
 of the true mask) centres a square crop whose side is a fixed fraction of the
@@ -26,7 +27,7 @@ model single-threaded (150 epochs); two processes can share the work through
 --no-export`, then the command below with `--ckpt D` only loads and exports:
 
     /usr/bin/python3 tools/train/train_nerve_cnn.py --data ../shared/data/nerve-us \
-        --epochs 150 --out modules/segment/nerve_cnn_weights.c \
+        --epochs 150 --out modules/segment/nerve_cnn.weights \
         --vector tests/unit/segment/nerve_cnn_vector.h
 """
 import argparse
@@ -46,6 +47,8 @@ SEED_SIGMA = 8.0  # seed channel Gaussian sigma, grid pixels
 STD_FLOOR = 4.0   # grey-level std floor of the standardisation
 KFOLD = 5
 CH = (8, 16, 32, 32)
+ROT_DEG = 0.0     # augmentation: crop grid rotated by up to +-ROT_DEG (probe tilt)
+VESSEL_AUX = 0.0  # weight of an auxiliary vessel output (mask index 2) while training
 
 
 # ------------------------------------------------------------------ data
@@ -57,6 +60,7 @@ def load(data):
         g = np.asarray(Image.open(os.path.join(data, "images", n)).convert("L"), dtype=np.uint8)
         m = np.asarray(Image.open(os.path.join(data, "masks", n)))
         assert m.shape == g.shape, n
+        ves = (m == 2).astype(np.float32)
         m = (m == 1).astype(np.float32)
         ys, xs = np.nonzero(m)
         h, w = g.shape
@@ -64,7 +68,7 @@ def load(data):
         h2, w2 = h // 2, w // 2
         a = g[:2 * h2, :2 * w2].astype(np.int32)
         half = ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2] + 2) >> 2)
-        items.append(dict(name=n, g=g, half=half.astype(np.float32), mask=m,
+        items.append(dict(name=n, g=g, half=half.astype(np.float32), mask=m, vessel=ves,
                           cx=xs.mean(), cy=ys.mean(), w=w, h=h))
     return items
 
@@ -95,20 +99,26 @@ def seed_channel():
 SEEDCH = seed_channel()
 
 
-def crop_grid(it, cx, cy, scale=1.0, flip=False):
-    """Full-resolution sample positions of the N x N grid centred on (cx, cy)."""
+def crop_grid(it, cx, cy, scale=1.0, flip=False, rot=0.0):
+    """Full-resolution sample positions of the N x N grid centred on (cx, cy),
+    turned by rot radians (augmentation only)."""
     side = CROP_FRAC * min(it["w"], it["h"]) * scale
     step = side / N
     j = (np.arange(N, dtype=np.float32) - (N - 1) / 2.0) * step
+    ju = j[None, :] + 0 * j[:, None]
     if flip:
-        j = j[::-1]
-    xs = cx + j[None, :] + 0 * j[:, None]
-    ys = cy + j[:, None] + 0 * j[None, :]
+        ju = -ju
+    jv = j[:, None] + 0 * j[None, :]
+    if rot:
+        c, s = np.float32(np.cos(rot)), np.float32(np.sin(rot))
+        ju, jv = c * ju - s * jv, s * ju + c * jv
+    xs = cx + ju
+    ys = cy + jv
     return xs.astype(np.float32), ys.astype(np.float32), step
 
 
-def make_input(it, cx, cy, scale=1.0, flip=False, gamma=1.0, noise=0.0, rng=None):
-    xs, ys, _ = crop_grid(it, cx, cy, scale, flip)
+def make_input(it, cx, cy, scale=1.0, flip=False, gamma=1.0, noise=0.0, rng=None, rot=0.0):
+    xs, ys, _ = crop_grid(it, cx, cy, scale, flip, rot)
     g = bilinear(it["half"], (xs - 0.5) / 2, (ys - 0.5) / 2)
     if gamma != 1.0:
         g = 255.0 * (g / 255.0) ** gamma
@@ -118,6 +128,8 @@ def make_input(it, cx, cy, scale=1.0, flip=False, gamma=1.0, noise=0.0, rng=None
     sd = max(float(g.std()), STD_FLOOR)
     x = np.stack([(g - mu) / sd, SEEDCH]).astype(np.float32)
     t = bilinear(it["mask"], xs, ys)
+    if VESSEL_AUX:
+        t = np.stack([t, bilinear(it["vessel"], xs, ys)])
     return x, t.astype(np.float32)
 
 
@@ -137,7 +149,8 @@ class Net(nn.Module):
         self.d2 = conv(c3, c1)   # after up(e3) + e2 (c3 == c2)
         self.d1 = conv(c1, c0)   # after up(d2) + e1
         self.d0 = conv(c0, c0)   # after up(d1) + e0
-        self.head = nn.Conv2d(c0, 1, 1)
+        # the vessel output (VESSEL_AUX) only shapes training; export keeps the nerve's
+        self.head = nn.Conv2d(c0, 2 if VESSEL_AUX else 1, 1)
 
     def fused_layers(self):
         """(weight, bias) per layer in C order, batch norm folded in (eval mode)."""
@@ -145,7 +158,7 @@ class Net(nn.Module):
         for l in [self.e0a, self.e0b, self.e1a, self.e1b, self.e2a, self.e2b, self.e3a,
                   self.e3b, self.d2, self.d1, self.d0]:
             out.append(l.fused())
-        out.append((self.head.weight.detach(), self.head.bias.detach()))
+        out.append((self.head.weight.detach()[:1], self.head.bias.detach()[:1]))
         return out
 
     def forward(self, x):
@@ -158,7 +171,8 @@ class Net(nn.Module):
         d2 = r(self.d2(up(e3) + e2))
         d1 = r(self.d1(up(d2) + e1))
         d0 = r(self.d0(up(d1) + e0))
-        return self.head(d0)[:, 0]
+        h = self.head(d0)
+        return h if (VESSEL_AUX and self.training) else h[:, 0]
 
 
 class ConvBN(nn.Module):
@@ -212,7 +226,8 @@ def batch(items, idx, rng, augment):
             x, t = make_input(it, cx, cy, scale=float(np.exp(rng.uniform(-0.2, 0.2))),
                               flip=bool(rng.integers(2)),
                               gamma=float(np.exp(rng.uniform(-0.25, 0.25))),
-                              noise=float(rng.uniform(0, 6)), rng=rng)
+                              noise=float(rng.uniform(0, 6)), rng=rng,
+                              rot=float(np.radians(rng.uniform(-ROT_DEG, ROT_DEG))))
         else:
             x, t = make_input(it, it["cx"], it["cy"])
         xs.append(x)
@@ -243,7 +258,12 @@ def train(items, train_idx, seed, epochs, log):
         tot = 0.0
         for b in range(0, len(perm), bs):
             x, t = batch(items, perm[b:b + bs], rng, True)
-            loss = loss_fn(net(x), t)
+            out = net(x)
+            if VESSEL_AUX:
+                loss = loss_fn(out[:, 0], t[:, 0]) + VESSEL_AUX * \
+                    F.binary_cross_entropy_with_logits(out[:, 1], t[:, 1])
+            else:
+                loss = loss_fn(out, t)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -305,38 +325,38 @@ def dice(a, b):
     return 1.0 if s == 0 else 2.0 * float((a * b).sum()) / s
 
 
-def export_c(models, path, note):
-    """models: list of (name, Net). Writes one flat float array per model."""
-    with open(path, "w") as f:
-        f.write("/*\n * nerve_cnn_weights.c - weights of the seeded nerve CNN (generated, do not edit).\n")
-        for line in note.splitlines():
-            f.write(f" * {line}\n")
-        f.write(" * Layout per model: for each layer, weights [out][in][ky][kx] then bias [out].\n */\n")
-        f.write('#include "nerve_cnn_internal.h"\n\n')
-        for name, net in models:
-            flat = torch.cat([torch.cat([w.flatten(), b.flatten()])
-                              for w, b in net.fused_layers()]).numpy()
-            f.write(f"static const float w_{name}[{flat.size}] = {{\n")
-            for k in range(0, flat.size, 6):
-                f.write("    " + ", ".join(f"{float(v):.9g}f" for v in flat[k:k + 6]) + ",\n")
-            f.write("};\n\n")
-        f.write("const float *const cn_nerve_cnn_weights[CN_NERVE_CNN_NMODELS] = {\n")
-        for name, _ in models:
-            f.write(f"    w_{name},\n")
-        f.write("};\n")
+def export_weights(models, path):
+    """models: list of (name, [Net, ...]), folds 0..4 then the live model, each
+    with its R replicas. Writes the CNNERVE1 file nerve_cnn.c reads (layout in
+    nerve_cnn_internal.h): a 48-byte little-endian header with the crop
+    geometry, then every network's folded weights as float32."""
+    flats = [torch.cat([torch.cat([w.flatten(), b.flatten()]) for w, b in net.fused_layers()])
+             .numpy().astype("<f4") for _, nets in models for net in nets]
+    assert all(f.size == flats[0].size for f in flats)
+    assert len({len(nets) for _, nets in models}) == 1, "same replica count for every model"
+    head = b"CNNERVE1" + np.array([len(flats), flats[0].size, N], "<u4").tobytes() + \
+        np.array([CROP_FRAC, SEED_SIGMA, STD_FLOOR], "<f4").tobytes() + np.array(CH, "<u4").tobytes()
+    assert len(head) == 48
+    with open(path, "wb") as f:
+        f.write(head)
+        for fl in flats:
+            f.write(fl.tobytes())
 
 
-def write_vector(net, path, seed):
-    """A small input (16 x 16, 2 channels) and the network's logits, for the C test."""
+def write_vector(nets, path, seed):
+    """A small input (16 x 16, 2 channels) and the live model's logits (the mean
+    over its replicas), for the C test."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(1, 2, 16, 16, generator=g)
     with torch.no_grad():
-        y = Plain(net)(x)[0]
-        assert float((y - net(x)[0]).abs().max()) < 1e-3, "batch-norm folding"
+        y = sum(Plain(net)(x)[0] for net in nets) / len(nets)
+        y2 = sum(net(x)[0] for net in nets) / len(nets)
+        assert float((y - y2).abs().max()) < 1e-3, "batch-norm folding"
     with open(path, "w") as f:
         f.write("/* nerve_cnn_vector.h - test vector for nerve_cnn.c (generated by\n"
                 " * tools/train/train_nerve_cnn.py --vector): PyTorch logits of the live model\n"
-                " * (the last in cn_nerve_cnn_weights) for a random 2 x 16 x 16 input. */\n")
+                " * (the last model in nerve_cnn.weights, mean over its replicas) for a random\n"
+                " * 2 x 16 x 16 input. */\n")
         f.write("#define CNN_VEC_N 16\n")
         for nm, arr in (("cnn_vec_in", x.numpy().ravel()), ("cnn_vec_out", y.numpy().ravel())):
             f.write(f"static const float {nm}[{arr.size}] = {{\n")
@@ -346,10 +366,10 @@ def write_vector(net, path, seed):
 
 
 def main():
-    global CROP_FRAC
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
-    ap.add_argument("--out", required=True, help="C source for the weights")
+    ap.add_argument("--out", required=True, help="weights file (modules/segment/nerve_cnn.weights)")
     ap.add_argument("--vector", help="C header with a test vector")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--folds", default="0,1,2,3,4,all")
@@ -357,10 +377,22 @@ def main():
                     "loaded instead of trained (lets two processes train different folds, then "
                     "one run exports them all)")
     ap.add_argument("--no-export", action="store_true", help="train/checkpoint only")
-    ap.add_argument("--crop-frac", type=float, default=0.6, help="experiments only: "
-                    "nerve_cnn.c uses CN_NERVE_CNN_CROP_FRAC")
+    ap.add_argument("--replicas", type=int, default=1, help="networks per model, trained alike "
+                    "with other seeds (replica r: seed 1000 + 100 r + fold) and averaged")
+    ap.add_argument("--crop-frac", type=float, default=CROP_FRAC, help="crop side / smaller "
+                    "image side (stored in the weights file)")
+    ap.add_argument("--grid", type=int, default=N, help="crop grid side (multiple of 8, <= "
+                    "CN_NERVE_CNN_NMAX; stored in the weights file)")
+    ap.add_argument("--rot-deg", type=float, default=ROT_DEG, help="rotation augmentation, deg")
+    ap.add_argument("--vessel-aux", type=float, default=VESSEL_AUX, help="weight of the "
+                    "auxiliary vessel output while training (0: none)")
+    ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
     args = ap.parse_args()
+    ROT_DEG = args.rot_deg
+    VESSEL_AUX = args.vessel_aux
     CROP_FRAC = args.crop_frac
+    N = args.grid
+    SEEDCH = seed_channel()
     torch.set_num_threads(1)
     log = lambda s: (print(s), sys.stdout.flush())
     items = load(args.data)
@@ -373,23 +405,28 @@ def main():
             tr = list(range(n))
         else:
             tr = [i for i in range(n) if i % KFOLD != int(f)]
-        ck = os.path.join(args.ckpt, f"model_{f}_e{args.epochs}.pt") if args.ckpt else None
-        if ck and os.path.exists(ck):
-            net = Net()
-            net.load_state_dict(torch.load(ck))
-            log(f"fold {f}: loaded {ck}")
-        else:
-            log(f"fold {f}: training on {len(tr)} images")
-            net = train(items, tr, 1000 + (KFOLD if f == "all" else int(f)), args.epochs, log)
-            if ck:
-                torch.save(net.state_dict(), ck)
-        net.eval()
-        models.append(("all" if f == "all" else f"fold{f}", net))
+        nets = []
+        for r in range(args.replicas):
+            tag = (f"_r{r}" if r else "") + args.tag
+            ck = os.path.join(args.ckpt, f"model_{f}_e{args.epochs}{tag}.pt") if args.ckpt else None
+            if ck and os.path.exists(ck):
+                net = Net()
+                net.load_state_dict(torch.load(ck))
+                log(f"fold {f} replica {r}: loaded {ck}")
+            else:
+                log(f"fold {f} replica {r}: training on {len(tr)} images")
+                net = train(items, tr, 1000 + 100 * r + (KFOLD if f == "all" else int(f)),
+                            args.epochs, log)
+                if ck:
+                    torch.save(net.state_dict(), ck)
+            net.eval()
+            nets.append(net)
+        models.append(("all" if f == "all" else f"fold{f}", nets))
         if f != "all":
             te = [i for i in range(n) if i % KFOLD == int(f)]
             with torch.no_grad():
                 x, _ = batch(items, te, None, False)
-                logits = net(x).numpy()
+                logits = (sum(net(x) for net in nets) / len(nets)).numpy()
             ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"]) for k, i in enumerate(te)]
             for k, i in enumerate(te):
                 held[i] = ds[k]
@@ -399,10 +436,9 @@ def main():
         log(f"held-out over {len(v)} images: mean dice {v.mean():.3f} median {np.median(v):.3f}")
     if args.no_export:
         return
-    note = (f"Trained by: python3 tools/train/train_nerve_cnn.py --data nerve-us --epochs {args.epochs}\n"
-            f"Models: {', '.join(m for m, _ in models)} (foldK: trained on the folds != K,\n"
-            f"fold = file index mod {KFOLD}; all: trained on all {n} images, the live model).")
-    export_c(models, args.out, note)
+    if [m for m, _ in models] != [f"fold{k}" for k in range(KFOLD)] + ["all"]:
+        sys.exit("export needs --folds 0,1,2,3,4,all (nerve_cnn.c expects six models)")
+    export_weights(models, args.out)
     log(f"wrote {args.out}")
     if args.vector:
         write_vector(models[-1][1], args.vector, 7)

@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,7 +145,9 @@ static void test_bad_input(void **st)
     assert_int_equal(cn_nerve_cnn_run(c, 0, px, 8, 8, 4, 4, mask, pts, &np, &conf), CN_EINVAL);
     float in[2 * 64 * 64] = {0}, out[64 * 64];
     assert_int_equal(cn_nerve_cnn_forward(c, 0, in, 12, out), CN_EINVAL);
-    assert_int_equal(cn_nerve_cnn_forward(c, 0, in, 72, out), CN_EINVAL);
+    int grid_n;
+    cn_nerve_cnn_geometry(c, &grid_n, NULL);
+    assert_int_equal(cn_nerve_cnn_forward(c, 0, in, grid_n + 8, out), CN_EINVAL);
     /* black and saturated frames run without trouble; whatever is found lies in the image */
     for (int v = 0; v <= 255; v += 255) {
         memset(px, v, 128 * 96);
@@ -165,6 +168,71 @@ static void test_bad_input(void **st)
  * live model), the next by the DP tracker; with nerve_cnn off the DP does both.
  * A real nerve-us image as the frame (0.1 mm pixels), the seed at its mask's
  * centroid. */
+/* The built-in weights file (nerve_cnn_internal.h), to make broken copies of. */
+extern const unsigned char cn_nerve_cnn_blob[];
+extern const size_t cn_nerve_cnn_blob_size;
+
+static void put_le32(unsigned char *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* A weights file from elsewhere: a good copy works like the built-in one; a
+ * broken one is refused with a message naming the problem, never a crash. */
+static void test_weights_file(void **st)
+{
+    (void)st;
+    const size_t n = cn_nerve_cnn_blob_size;
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    char err[256];
+    memcpy(b, cn_nerve_cnn_blob, n);
+    cn_nerve_cnn *c = cn_nerve_cnn_new_with(64, 64, b, n, err, sizeof err);
+    assert_non_null(c);
+    int grid_n;
+    double crop;
+    cn_nerve_cnn_geometry(c, &grid_n, &crop);
+    assert_true(grid_n >= 8 && grid_n <= CN_NERVE_CNN_NMAX && grid_n % 8 == 0);
+    assert_true(crop > 0 && crop <= 1);
+    float out[CNN_VEC_N * CNN_VEC_N];
+    assert_int_equal(cn_nerve_cnn_forward(c, CN_NERVE_CNN_LIVE, cnn_vec_in, CNN_VEC_N, out), CN_OK);
+    assert_true(fabs((double)out[0] - (double)cnn_vec_out[0]) <= 1e-4);
+    cn_nerve_cnn_free(c);
+
+    struct {
+        size_t off;      /* byte to change (or SIZE_MAX: cut the file instead) */
+        uint32_t value;  /* new little-endian u32 at off */
+        size_t size;     /* file size handed over */
+        const char *msg; /* expected in the error */
+    } cases[] = {
+        {0, 0x41414141u, n, "not a CNNERVE1"},
+        {SIZE_MAX, 0, 47, "not a CNNERVE1"},
+        {SIZE_MAX, 0, n - 4, "expected"},
+        {8, 5, n, "another network"},
+        {12, 1000, n, "another network"},
+        {32, 9, n, "another network"},
+        {16, 12, n, "grid 12"},
+        {16, 1024, n, "grid 1024"},
+        {20, 0x7fc00000u, n, "crop nan"},       /* NaN crop fraction */
+        {48 + 4 * 100, 0x7f800000u, n, "weight 100 is not finite"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(b, cn_nerve_cnn_blob, n);
+        if (cases[k].off != SIZE_MAX)
+            put_le32(b + cases[k].off, cases[k].value);
+        err[0] = 0;
+        assert_null(cn_nerve_cnn_new_with(64, 64, b, cases[k].size, err, sizeof err));
+        print_message("broken weights %zu: %s\n", k, err);
+        assert_non_null(strstr(err, "nerve CNN: "));
+        assert_non_null(strstr(err, cases[k].msg));
+    }
+    assert_null(cn_nerve_cnn_new_with(64, 64, NULL, n, err, sizeof err));
+    assert_null(cn_nerve_cnn_new_with(8, 64, cn_nerve_cnn_blob, n, err, sizeof err));
+    assert_non_null(strstr(err, "8x64"));
+    free(b);
+}
+
 static void test_stage_uses_cnn_on_seed_frame(void **st)
 {
     (void)st;
@@ -246,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_forward_matches_pytorch),
         cmocka_unit_test(test_heldout_dice_on_subset),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_weights_file),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
