@@ -531,19 +531,45 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
                 mr[x] = (a + fy * (b - a)) > 0;
             }
         }
-    /* outline: per angle, the farthest kept cell of the logit grid from the seed
-     * (star hull; half-cell steps), in input pixels */
+    /* outline: the target is one nerve, the kept part nearest the seed (the
+     * operator points at the nerve to freeze; other parts stay in the mask). Per
+     * angle from that part's centre, its farthest cell (star hull; half-cell
+     * steps), in input pixels. */
+    int target = -1;
+    float ox = c0, oy = c0;
+    if (kept > 0) {
+        float dbest = 1e30f;
+        for (int i = 0; i < N * N; i++)
+            if (c->logit[i] > 0) {
+                float dx = (float)(i % N) - c0, dy = (float)(i / N) - c0;
+                if (dx * dx + dy * dy < dbest) {
+                    dbest = dx * dx + dy * dy;
+                    target = c->lab[i];
+                }
+            }
+        double sx = 0, sy = 0;
+        int cnt = 0;
+        for (int i = 0; i < N * N; i++)
+            if (c->lab[i] == target && c->logit[i] > 0) {
+                sx += i % N;
+                sy += i / N;
+                cnt++;
+            }
+        ox = (float)(sx / cnt);
+        oy = (float)(sy / cnt);
+    }
     for (int a = 0; a < CN_NERVE_ANGLES; a++) {
         double th = 2.0 * M_PI * a / CN_NERVE_ANGLES;
         float ux = (float)cos(th), uy = (float)sin(th), best = 0;
-        for (float r = 0.5f; r <= (float)N * 0.7072f; r += 0.5f) {
-            float gx = c0 + ux * r + 0.5f, gy = c0 + uy * r + 0.5f;
+        for (float r = 0.5f; target >= 0 && r <= (float)N * 1.4143f; r += 0.5f) {
+            float gx = ox + ux * r + 0.5f, gy = oy + uy * r + 0.5f;
             if (gx < 0 || gy < 0 || gx >= (float)N || gy >= (float)N)
                 break;
-            if (c->logit[(int)gy * N + (int)gx] > 0)
+            int i = (int)gy * N + (int)gx;
+            if (c->lab[i] == target && c->logit[i] > 0)
                 best = r;
         }
-        float x = cx + ux * best * step, y = cy + uy * best * step;
+        float x = cx + (ox - c0 + ux * best) * step, y = cy + (oy - c0 + uy * best) * step;
         pts_px[a].x = x < 0 ? 0 : (x > (float)(w - 1) ? (float)(w - 1) : x);
         pts_px[a].y = y < 0 ? 0 : (y > (float)(h - 1) ? (float)(h - 1) : y);
     }

@@ -145,9 +145,10 @@ void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac
  * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_NMAX. */
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
 /* Segments the nerve around the seed (input pixels) of a grey image. mask (w*h,
- * may be NULL) gets 1 on nerve pixels, 0 elsewhere; pts_px/n get a closed
- * outline of CN_NERVE_ANGLES points (for several parts: their star-shaped hull
- * around the seed); *confidence is the network's mean probability on the kept
+ * may be NULL) gets 1 on nerve pixels (every part), 0 elsewhere; pts_px/n get a
+ * closed outline of CN_NERVE_ANGLES points around the target: the part nearest
+ * the seed (the nerve the operator pointed at; at the seed itself when nothing
+ * was found); *confidence is the network's mean probability on the kept
  * pixels (0 when nothing was found). CN_ERANGE when the seed is outside the
  * image, CN_EINVAL for bad input. */
 int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,

@@ -240,7 +240,7 @@ static void test_headless_snapshots(void **st)
         bool ice_case = t.phase == CN_PHASE_FREEZE && t.ice_radius_mm > 3 && !saw_ice;
         if (!needle_case && !ice_case)
             continue;
-        image im;
+        image im = {0};
         assert_int_equal(load_png(snaps[i].path, &im), 0);
         print_message("%s: scene %.1f s, %s\n", snaps[i].path, t.t_scene_s, cn_phase_name(t.phase));
         check_3d_view(&im);
