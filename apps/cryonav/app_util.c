@@ -64,7 +64,11 @@ int cn_app_usage_error(const char *cmd, const char *fmt, ...)
     return 2;
 }
 
-static int display_opens(void)
+/* Opens $DISPLAY; the connection is handed to *hold when hold is given (an X
+ * server started without -noreset, as xvfb-run starts one, resets when its last
+ * client leaves and refuses connections meanwhile: closing this probe before
+ * VTK connects failed the next window or plot at random). */
+static int display_opens(void **hold)
 {
     const char *d = getenv("DISPLAY");
     if (!d || !*d)
@@ -72,8 +76,17 @@ static int display_opens(void)
     Display *dpy = XOpenDisplay(NULL);
     if (!dpy)
         return 0;
-    XCloseDisplay(dpy);
+    if (hold)
+        *hold = dpy;
+    else
+        XCloseDisplay(dpy);
     return 1;
+}
+
+void cn_app_display_release(void *hold)
+{
+    if (hold)
+        XCloseDisplay((Display *)hold);
 }
 
 static int find_in_path(const char *prog, char *out, size_t len)
@@ -91,9 +104,11 @@ static int find_in_path(const char *prog, char *out, size_t len)
     return 0;
 }
 
-int cn_app_ensure_display(bool allow_xvfb, char *err, size_t err_len)
+int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_len)
 {
-    if (display_opens())
+    if (hold)
+        *hold = NULL;
+    if (display_opens(hold))
         return CN_OK;
     const char *d = getenv("DISPLAY");
     if (!allow_xvfb) {
@@ -162,7 +177,7 @@ int cn_app_ensure_display(bool allow_xvfb, char *err, size_t err_len)
     char disp[32];
     snprintf(disp, sizeof disp, ":%d", num);
     setenv("DISPLAY", disp, 1);
-    if (!display_opens()) {
+    if (!display_opens(hold)) {
         kill(pid, SIGTERM);
         snprintf(err, err_len, "started Xvfb on %s but cannot connect to it", disp);
         return CN_EIO;

@@ -72,7 +72,8 @@ int cn_bench_viewer(int argc, char **argv)
     }
 
     char err[512];
-    if (cn_app_ensure_display(true, err, sizeof err) != CN_OK) {
+    void *xhold = NULL; /* kept while the viewer renders */
+    if (cn_app_ensure_display(true, &xhold, err, sizeof err) != CN_OK) {
         fprintf(stderr, "cryonav bench viewer: %s\n", err);
         return 1;
     }
@@ -83,6 +84,7 @@ int cn_bench_viewer(int argc, char **argv)
         cn_stats_free(st);
         if (pool)
             cn_frame_pool_free(pool);
+        cn_app_display_release(xhold);
         return 1;
     }
     cn_frame *src[N_SRC_FRAMES];
@@ -141,5 +143,6 @@ out:
         cn_frame_unref(src[i]);
     cn_frame_pool_free(pool);
     cn_stats_free(st);
+    cn_app_display_release(xhold);
     return rc;
 }

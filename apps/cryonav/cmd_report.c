@@ -143,12 +143,14 @@ int cn_cmd_report(int argc, char **argv)
     bool have_ice = false, have_temp = false;
     int exit_code = 0;
     if (plots) {
-        if (cn_app_ensure_display(true, err, sizeof err) != CN_OK ||
+        void *xhold = NULL;
+        if (cn_app_ensure_display(true, &xhold, err, sizeof err) != CN_OK ||
             write_plots(out, &ser, strcmp(sum.phase_source, "truth") == 0, &have_ice, &have_temp,
                         err, sizeof err) != CN_OK) {
             fprintf(stderr, "cryonav report: plots not drawn: %s\n", err);
             exit_code = 1;
         }
+        cn_app_display_release(xhold);
     }
     snprintf(path, sizeof path, "%s/report.html", out);
     FILE *h = fopen(path, "w");

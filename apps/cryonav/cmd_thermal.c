@@ -271,7 +271,8 @@ static int run_probe(const args *a, const cn_thermal_catalog *cat)
     int out = 0;
     if (!a->no_plot) {
         const char *png = a->png ? a->png : "thermal.png";
-        rc = cn_app_ensure_display(true, err, sizeof err);
+        void *xhold = NULL;
+        rc = cn_app_ensure_display(true, &xhold, err, sizeof err);
         cn_plot_series s[3] = {
             {"0 C (ice edge)", tt, r[0], n, {31, 119, 180}, false},
             {"-20 C (nerve block)", tt, r[1], n, {214, 39, 40}, false},
@@ -283,6 +284,7 @@ static int run_probe(const args *a, const cn_thermal_catalog *cat)
         cn_plot_opts po = {title, "time (s)", "radius from the probe axis (mm)", 900, 600};
         if (rc == CN_OK)
             rc = cn_plot_lines_png(png, &po, s, 3, err, sizeof err);
+        cn_app_display_release(xhold);
         if (rc) {
             fprintf(stderr, "cryonav thermal: plot not written: %s\n", err);
             out = 1;

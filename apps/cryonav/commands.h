@@ -27,7 +27,11 @@ const char *cn_app_data_path(const char *rel, char *buf, size_t len);
 int cn_app_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Makes sure an X display exists for VTK rendering: uses $DISPLAY when it opens;
  * otherwise, when allow_xvfb, starts a private Xvfb (killed at exit) and sets
- * DISPLAY. Returns CN_OK, or an error with a message (no display and no Xvfb). */
-int cn_app_ensure_display(bool allow_xvfb, char *err, size_t err_len);
+ * DISPLAY. Returns CN_OK, or an error with a message (no display and no Xvfb).
+ * With hold, *hold gets an open connection to keep until rendering is done
+ * (release it with cn_app_display_release): an X server that resets when its
+ * last client leaves would otherwise refuse VTK's connection now and then. */
+int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_len);
+void cn_app_display_release(void *hold);
 
 #endif

@@ -88,7 +88,17 @@ static void scenario_line(const cn_frame *f, char *buf, size_t len)
         snprintf(buf, len, "simulated scenario t=%.0f s: %s", t->t_scene_s, cn_phase_name(t->phase));
 }
 
+static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold);
+
 int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
+{
+    void *xhold = NULL; /* a connection to the X server for as long as we render */
+    int rc = navigate(cmd, in, &xhold);
+    cn_app_display_release(xhold);
+    return rc;
+}
+
+static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
 {
     cn_nav_opts o = *in;
     char err[1024];
@@ -98,7 +108,7 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
     /* Decide how to render before anything starts. */
     bool can_render = true;
     if (!o.headless) {
-        if (cn_app_ensure_display(false, err, sizeof err) != CN_OK) {
+        if (cn_app_ensure_display(false, xhold, err, sizeof err) != CN_OK) {
             if (o.no_fallback) {
                 fprintf(stderr, "cryonav %s: cannot open a window: %s (and --no-fallback was given)\n",
                         cmd, err);
@@ -115,7 +125,7 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
     if (o.headless) {
         if (!o.snapshot_dir[0])
             cn_strlcpy(o.snapshot_dir, "cryonav-snapshots", sizeof o.snapshot_dir);
-        if (cn_app_ensure_display(true, err, sizeof err) != CN_OK) {
+        if (cn_app_ensure_display(true, xhold, err, sizeof err) != CN_OK) {
             cn_log_warn(log, cmd, "cannot render offscreen (%s): running without the viewer, "
                         "no snapshots will be written", err);
             can_render = false;
