@@ -14,6 +14,12 @@ the centre (where the operator pointed). A tiny U-Net (3x3 convolutions, ReLU,
 per crop pixel; nerve_cnn.c pastes it back bilinearly and keeps every connected
 part near the seed (multi-part nerves are common).
 
+Recipe: BCE + soft Dice on the nerve; a second output learns the vessels (mask
+index 2, weight 0.5) and is dropped at export; augmentation by seed shift, crop
+scale, rotation (+-15 deg), horizontal flip, gamma and grey noise; each model is
+R = 2 networks trained alike from different seeds whose logits nerve_cnn.c
+averages (an ensemble: less seed-to-seed variance).
+
 Split: 5-fold by file index (fold = index in sorted name order mod 5), the same
 folds as `cryonav eval nerve --kfold 5`. One model per fold is trained on the
 other four folds; the live model ("all") is trained on all 204 images. Every
@@ -21,13 +27,14 @@ run is deterministic (fixed seeds, one thread).
 
 Needs Debian's python3-torch, python3-numpy, python3-pil (training only; the
 C build and the tests do not need them). Use Debian's interpreter
-(/usr/bin/python3) if another python3 comes first on PATH. About 5 minutes per
-model single-threaded (150 epochs); two processes can share the work through
---ckpt, e.g. `--folds 0,1,2 --ckpt D --no-export` and `--folds 3,4,all --ckpt D
---no-export`, then the command below with `--ckpt D` only loads and exports:
+(/usr/bin/python3) if another python3 comes first on PATH. About 3-5 minutes per
+network single-threaded (150 epochs), 12 networks; two processes can share the
+work through --ckpt, e.g. `--folds 0,1,2 --ckpt D --no-export` and `--folds
+3,4,all --ckpt D --no-export`, then the command below with `--ckpt D` only loads
+and exports:
 
     /usr/bin/python3 tools/train/train_nerve_cnn.py --data ../shared/data/nerve-us \
-        --epochs 150 --out modules/segment/nerve_cnn.weights \
+        --out modules/segment/nerve_cnn.weights \
         --vector tests/unit/segment/nerve_cnn_vector.h
 """
 import argparse
@@ -47,8 +54,9 @@ SEED_SIGMA = 8.0  # seed channel Gaussian sigma, grid pixels
 STD_FLOOR = 4.0   # grey-level std floor of the standardisation
 KFOLD = 5
 CH = (8, 16, 32, 32)
-ROT_DEG = 0.0     # augmentation: crop grid rotated by up to +-ROT_DEG (probe tilt)
-VESSEL_AUX = 0.0  # weight of an auxiliary vessel output (mask index 2) while training
+ROT_DEG = 15.0    # augmentation: crop grid rotated by up to +-ROT_DEG (probe tilt)
+VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while training:
+                  # vessels are the nerve's usual look-alike, naming them teaches "not nerve"
 
 
 # ------------------------------------------------------------------ data
@@ -377,7 +385,7 @@ def main():
                     "loaded instead of trained (lets two processes train different folds, then "
                     "one run exports them all)")
     ap.add_argument("--no-export", action="store_true", help="train/checkpoint only")
-    ap.add_argument("--replicas", type=int, default=1, help="networks per model, trained alike "
+    ap.add_argument("--replicas", type=int, default=2, help="networks per model, trained alike "
                     "with other seeds (replica r: seed 1000 + 100 r + fold) and averaged")
     ap.add_argument("--crop-frac", type=float, default=CROP_FRAC, help="crop side / smaller "
                     "image side (stored in the weights file)")

@@ -30,7 +30,7 @@
 
 #include "nerve_cnn_vector.h"
 
-#define SUBSET_DICE_DOC 0.742 /* documented held-out mean Dice of this subset (fold-0 model) */
+#define SUBSET_DICE_DOC 0.731 /* documented held-out mean Dice of this subset (fold-0 model) */
 #define MARGIN 0.05
 
 static void test_forward_matches_pytorch(void **st)
