@@ -120,9 +120,10 @@ int cn_eval_sim(int argc, char **argv)
                                               "--angles A,B,..)", argv[i]);
         }
     }
-    vec tip = {0}, ang = {0}, ice = {0}, dice = {0}, ms = {0};
+    vec tip = {0}, ang = {0}, ice = {0}, dice = {0}, dice_frz = {0}, ms = {0};
     long needle_frames = 0, needle_found = 0, freeze_frames = 0, ice_found = 0;
     long false_ice = 0, lying_frames = 0, lying_ice = 0, total = 0;
+    long nerve_frz_found = 0, nerve_frz_hidden = 0;
     int sessions = seeds * n_ang, done = 0, rc = 0;
     cn_frame_pool *pool = NULL;
     uint8_t *mask = NULL, *poly = NULL;
@@ -210,7 +211,11 @@ int cn_eval_sim(int argc, char **argv)
                     false_ice++;
                     s_false++;
                 }
-                if (seeded && T->phase == CN_PHASE_APPROACH && (long)(t / step_s) % 4 == 0) {
+                /* nerve outline vs the true nerve: in the approach, and through the
+                 * freeze and thaw, where the ice and its shadow come over it */
+                bool frz = T->phase == CN_PHASE_FREEZE || T->phase == CN_PHASE_THAW;
+                if (seeded && (T->phase == CN_PHASE_APPROACH || frz) &&
+                    (long)(t / step_s) % 4 == 0) {
                     memset(mask, 0, (size_t)f->width * f->height);
                     cn_sim_nerve_mask(T, f->spacing_mm, mask, f->width, f->height);
                     memset(poly, 0, (size_t)f->width * f->height);
@@ -223,7 +228,11 @@ int cn_eval_sim(int argc, char **argv)
                         cn_img_fill_polygon(poly, f->width, f->height, px, A->nerve.n, 1);
                         d = cn_mask_dice(poly, mask, f->width, f->height);
                     }
-                    vpush(&dice, d);
+                    vpush(frz ? &dice_frz : &dice, d);
+                    if (frz) {
+                        nerve_frz_found += A->nerve.found;
+                        nerve_frz_hidden += A->nerve.found && A->nerve.hidden;
+                    }
                 }
             }
             /* lying flag: a fresh analysis told "freezing" through the approach */
@@ -260,12 +269,15 @@ int cn_eval_sim(int argc, char **argv)
                "%ld of %ld frames\n",
                false_ice, total, lying_ice, lying_frames);
         printf("nerve (seeded, approach): mean dice %.3f over %d frames\n", vmean(&dice), dice.n);
+        printf("nerve (seeded, freeze and thaw): mean dice %.3f over %d frames, found %ld, "
+               "held as hidden in the ice shadow %ld\n",
+               vmean(&dice_frz), dice_frz.n, nerve_frz_found, nerve_frz_hidden);
         double ms50 = vpct(&ms, 50), ms99 = vpct(&ms, 99);
         printf("analysis ms per frame: p50 %.2f p99 %.2f\n", ms50, ms99);
         printf("mean tip_err_mm %.2f angle_err_deg %.2f ice_edge_err_mm %.3f false_ice %ld\n",
                tip_mean, ang_mean, ice_mean, false_ice + lying_ice);
     }
-    free(tip.v), free(ang.v), free(ice.v), free(dice.v), free(ms.v);
+    free(tip.v), free(ang.v), free(ice.v), free(dice.v), free(dice_frz.v), free(ms.v);
     free(mask), free(poly);
     if (pool)
         cn_frame_pool_free(pool);

@@ -174,6 +174,7 @@ typedef struct {
 
 typedef struct {
     bool found;
+    bool hidden;       /* in the ice or its shadow: the outline is the last one seen */
     float confidence;
     int n;
     cn_pt2 pts_mm[CN_CONTOUR_MAX];

@@ -203,7 +203,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
      * outline drifting in the shadow. */
     if (locked && g->have_target) {
         float conf = a->nerve.found ? a->nerve.confidence : 0.0f;
+        bool hidden = a->nerve.hidden;
         a->nerve = g->target;
+        a->nerve.hidden = hidden;
         a->nerve.confidence = conf < g->target.confidence ? conf : g->target.confidence;
     }
 

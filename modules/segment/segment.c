@@ -39,6 +39,12 @@ struct cn_segment {
     /* nerve seed */
     bool has_seed, seed_fresh;
     cn_pt2 seed_mm, track_mm;
+    /* the nerve under the ice: the last outline seen before the freeze, and how
+     * bright its inside was then; while the ice or its shadow covers it, that
+     * outline is reported as hidden instead of tracking into the dark */
+    bool have_last, nerve_hidden;
+    cn_contour last_nerve;
+    double last_inside;
     /* needle prior from the API */
     bool prior_valid;
     cn_needle_result prior;
@@ -189,6 +195,7 @@ void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm)
     s->seed_fresh = true;
     s->seed_mm = seed_mm;
     s->track_mm = seed_mm;
+    s->have_last = s->nerve_hidden = false; /* the operator says where it is now */
 }
 
 void cn_segment_clear_nerve_seed(cn_segment *s)
@@ -222,6 +229,7 @@ void cn_segment_reset(cn_segment *s)
     s->seed_fresh = s->has_seed;
     s->nerve_lost = false;
     s->track_mm = s->seed_mm;
+    s->have_last = s->nerve_hidden = false;
     cn_ice_det_reset(s->ice);
 }
 
@@ -262,6 +270,7 @@ static void clear_results(cn_frame *f)
 {
     memset(&f->analysis.needle, 0, sizeof f->analysis.needle);
     f->analysis.nerve.found = false;
+    f->analysis.nerve.hidden = false;
     f->analysis.nerve.n = 0;
     f->analysis.nerve.confidence = 0;
     f->analysis.ice.found = false;
@@ -327,12 +336,72 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
+/* Mean grey level inside an outline (image mm): the centre and points half and
+ * three quarters of the way to each vertex. */
+static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
+{
+    double cx = 0, cy = 0;
+    for (int i = 0; i < c->n; i++) {
+        cx += c->pts_mm[i].x;
+        cy += c->pts_mm[i].y;
+    }
+    cx /= c->n;
+    cy /= c->n;
+    double sum = 0;
+    int cnt = 0;
+    for (int i = 0; i <= c->n; i++)
+        for (int k = 0; k < 2; k++) {
+            double a = i == c->n ? 0 : (k ? 0.75 : 0.5);
+            double x = cx + a * (i == c->n ? 0 : c->pts_mm[i].x - cx);
+            double y = cy + a * (i == c->n ? 0 : c->pts_mm[i].y - cy);
+            int px = (int)(x / f->spacing_mm[0]), py = (int)(y / f->spacing_mm[1]);
+            if (px < 0 || py < 0 || px >= f->width || py >= f->height)
+                continue;
+            sum += f->pixels[(size_t)py * f->width + px];
+            cnt++;
+        }
+    return cnt ? sum / cnt : 0;
+}
+
+/* Fraction of the outline's points under the visible ice rim: a rim point within
+ * 1 mm to the side that lies no deeper than the outline point (the ice itself or
+ * the shadow it casts). */
+static double outline_under_ice(const cn_contour *c, const cn_ice_front *ice)
+{
+    int under = 0;
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < ice->n; k++)
+            if (fabs(ice->pts_mm[k].x - c->pts_mm[i].x) <= 1.0f &&
+                ice->pts_mm[k].y <= c->pts_mm[i].y) {
+                under++;
+                break;
+            }
+    }
+    return c->n ? (double)under / c->n : 0;
+}
+
+#define NERVE_UNDER_ICE 0.25  /* this much of the outline under the rim: hidden */
+#define NERVE_DARK 0.6        /* inside this much darker than in the open: still hidden */
+
 static void run_nerve(cn_segment *s, cn_frame *f)
 {
     cn_contour *nc = &f->analysis.nerve;
     const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
     if (!s->has_seed && !s->c.nerve_auto)
         return;
+    if (s->has_seed && s->have_last) {
+        /* hidden when the freeze's ice comes over the nerve; stays hidden after the
+         * freeze while its inside is still in the dark (the ice melts slowly) */
+        const cn_ice_front *ice = &f->analysis.ice;
+        bool covered = ice->found && outline_under_ice(&s->last_nerve, ice) >= NERVE_UNDER_ICE;
+        bool dark = outline_inside_mean(f, &s->last_nerve) < NERVE_DARK * s->last_inside;
+        s->nerve_hidden = covered || (s->nerve_hidden && dark);
+        if (s->nerve_hidden) {
+            *nc = s->last_nerve;
+            nc->hidden = true;
+            return;
+        }
+    }
     if (cn_nerve_seg_prepare(s->nerve, f->pixels, f->width, f->height) != CN_OK)
         return;
     cn_nerve_params p = s->c.nerve;
@@ -379,6 +448,13 @@ static void run_nerve(cn_segment *s, cn_frame *f)
     }
     if (!nc->found)
         nc->n = 0;
+    /* the reference is taken outside a freeze: once freezing, the shadow of ice
+     * still too thin to detect already bends the outline */
+    if (s->has_seed && nc->found && !s->freezing) {
+        s->last_nerve = *nc;
+        s->last_inside = outline_inside_mean(f, nc);
+        s->have_last = s->last_inside > 0;
+    }
 }
 
 int cn_segment_process(cn_segment *s, cn_frame *f)

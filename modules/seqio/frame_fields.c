@@ -13,7 +13,9 @@
  *   CryoNavCoverage       fraction of the nerve at <= -20 C (-1 unknown)
  *   CryoNavAlarms         alarm bit set, hex
  *   CryoNavNeedle         found confidence tip_x tip_y dir_x dir_y tip_hidden
- *   CryoNavNerve          found confidence centre_x centre_y rx ry (contour bbox)
+ *   CryoNavNerve          found confidence centre_x centre_y rx ry (contour bbox) hidden
+ *                         (hidden: under the ice, the outline last seen; files
+ *                         without it read as 0)
  *   CryoNavIce            found confidence n min_x max_x min_y max_y (front, mm)
  *   CryoNavIsotherms      n, then temp_c radius_mm pairs
  *   CryoNavTruth          phase cycle t_scene needle_in ice_present ice_radius
@@ -140,9 +142,10 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
             if (i == 0 || y < miny) miny = y;
             if (i == 0 || y > maxy) maxy = y;
         }
-        cn_sbuf_printf(b, "CryoNavNerve = %d %.3f %.3f %.3f %.3f %.3f\n",
+        cn_sbuf_printf(b, "CryoNavNerve = %d %.3f %.3f %.3f %.3f %.3f %d\n",
                        nv->found && nn > 0 ? 1 : 0, nv->confidence, (minx + maxx) / 2,
-                       (miny + maxy) / 2, (maxx - minx) / 2, (maxy - miny) / 2);
+                       (miny + maxy) / 2, (maxx - minx) / 2, (maxy - miny) / 2,
+                       nv->found && nn > 0 && nv->hidden ? 1 : 0);
         const cn_ice_front *ic = &a->ice;
         int ni = ic->n < 0 ? 0 : (ic->n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : ic->n);
         minx = maxx = miny = maxy = 0;
@@ -238,9 +241,11 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
             }
         } else if (strcmp(k, "CryoNavNerve") == 0) {
             /* The contour is kept as its bounding ellipse: 32 points around it. */
-            if (cn_seqio_parse_doubles(val, v, 6) == 6) {
+            int got = cn_seqio_parse_doubles(val, v, 7);
+            if (got >= 6) { /* the 7th value (hidden) came later: older files have 6 */
                 cn_contour *c = &f->analysis.nerve;
                 c->found = v[0] != 0;
+                c->hidden = c->found && got == 7 && v[6] != 0;
                 c->confidence = (float)v[1];
                 c->n = c->found ? 32 : 0;
                 for (int j = 0; j < c->n; j++) {

@@ -268,7 +268,15 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
     }
     if (a->nerve.found) {
         int n = a->nerve.n < 0 ? 0 : a->nerve.n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : a->nerve.n;
-        add_polyline(ov, CN_OV_NERVE, a->nerve.pts_mm, n, true);
+        if (a->nerve.hidden) {
+            /* under the ice: dashed, the outline last seen before it */
+            for (int i = 0; i + 1 < n || (n > 2 && i < n); i += 2) {
+                const cn_pt2 *p0 = &a->nerve.pts_mm[i], *p1 = &a->nerve.pts_mm[(i + 1) % n];
+                add_segment(ov, CN_OV_NERVE, p0->x, p0->y, p1->x, p1->y);
+            }
+        } else {
+            add_polyline(ov, CN_OV_NERVE, a->nerve.pts_mm, n, true);
+        }
     }
     int n_ice = a->ice.n < 0 ? 0 : a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
     if (n_ice > 0) {

@@ -51,6 +51,15 @@ static void make_frame(cn_frame *f, int i) {
         f->analysis.needle.confidence = 0.75f;
         f->analysis.needle.tip_mm = (cn_pt2){12.5f, 20.25f};
         f->analysis.needle.dir = (cn_pt2){0.6f, 0.8f};
+        /* a nerve outline, held under the ice in the freeze frames */
+        f->analysis.nerve.found = true;
+        f->analysis.nerve.hidden = i >= 10;
+        f->analysis.nerve.confidence = 0.5f;
+        f->analysis.nerve.n = 4;
+        f->analysis.nerve.pts_mm[0] = (cn_pt2){20, 18};
+        f->analysis.nerve.pts_mm[1] = (cn_pt2){24, 20};
+        f->analysis.nerve.pts_mm[2] = (cn_pt2){20, 22};
+        f->analysis.nerve.pts_mm[3] = (cn_pt2){16, 20};
         f->analysis.n_iso = 2;
         f->analysis.iso[0].temp_c = 0;
         f->analysis.iso[0].radius_mm = 0.5f * i;
@@ -115,6 +124,8 @@ static void check_file(const char *path, cn_frame *f, cn_frame *g) {
             assert_int_equal(g->analysis.guidance.alarms, f->analysis.guidance.alarms);
             assert_float_equal(g->analysis.guidance.coverage, f->analysis.guidance.coverage, 1e-4);
             assert_float_equal(g->analysis.needle.tip_mm.y, 20.25, 1e-3);
+            assert_true(g->analysis.nerve.found);
+            assert_int_equal(g->analysis.nerve.hidden, f->analysis.nerve.hidden);
             assert_int_equal(g->analysis.n_iso, 2);
             assert_float_equal(g->analysis.iso[0].radius_mm, f->analysis.iso[0].radius_mm, 1e-3);
             assert_float_equal(g->analysis.iso[1].temp_c, -20, 1e-3);
