@@ -45,6 +45,16 @@ static void handle_key(cn_session *s, int key, cn_log *log)
         cn_replay_pause(s->replay, !cn_replay_paused(s->replay));
         cn_log_info(log, "keys", "replay %s", cn_replay_paused(s->replay) ? "paused" : "resumed");
         return;
+    case CN_KEY_LEFT:
+    case CN_KEY_RIGHT: /* replay: 5 s back / forward */
+        if (s->replay)
+            cn_replay_skip(s->replay, key == CN_KEY_LEFT ? -5.0 : 5.0);
+        return;
+    case ',':
+    case '.': /* replay: one frame back / forward (stays paused) */
+        if (s->replay)
+            cn_replay_step(s->replay, key == ',' ? -1 : 1);
+        return;
     default: return;
     }
     cn_log_info(log, "keys", "%s", note);

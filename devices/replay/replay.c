@@ -24,6 +24,8 @@ struct cn_replay {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool paused, interrupted, reanchor;
+    bool show_one;    /* emit one frame now even though paused (a step or a skip) */
+    double skip_s;    /* a jump by recorded time the device thread resolves (0: none) */
     int next, pos;
     double speed;
     bool loop;
@@ -111,17 +113,46 @@ static void rp_interrupt(void *self) {
 
 static void rp_stop(void *self) { rp_interrupt(self); }
 
+/* The frame dt_s of recorded time away from frame `from` (clamped to the file);
+ * frames without a timestamp count as 1/30 s. */
+static int skip_target(cn_seq_reader *rd, int from, double dt_s, int n) {
+    if (from < 0) from = 0;
+    if (from >= n) from = n - 1;
+    int step = dt_s > 0 ? 1 : -1, j = from;
+    double t0 = cn_seq_reader_timestamp(rd, from), walked = 0;
+    while (j + step >= 0 && j + step < n) {
+        j += step;
+        double t = cn_seq_reader_timestamp(rd, j);
+        walked = isfinite(t) && isfinite(t0) ? fabs(t - t0) : walked + 1.0 / 30;
+        if (walked >= fabs(dt_s) - 1e-6) break; /* timestamps are stored in microseconds */
+    }
+    return j;
+}
+
 static int rp_read(void *self, cn_frame *f) {
     cn_replay *rp = self;
     char err[512];
     pthread_mutex_lock(&rp->mu);
     for (;;) {
-        while (rp->paused && !rp->interrupted) pthread_cond_wait(&rp->cv, &rp->mu);
+        while (rp->paused && !rp->show_one && !rp->interrupted) pthread_cond_wait(&rp->cv, &rp->mu);
         if (rp->interrupted) {
             pthread_mutex_unlock(&rp->mu);
             return CN_ECLOSED;
         }
         int n = cn_seq_reader_info(rp->rd)->n_frames;
+        if (rp->skip_s != 0) {
+            /* resolved here: only this thread may use the reader */
+            double dt = rp->skip_s;
+            int from = rp->pos >= 0 ? rp->pos : rp->next;
+            rp->skip_s = 0;
+            pthread_mutex_unlock(&rp->mu);
+            int to = skip_target(rp->rd, from, dt, n);
+            pthread_mutex_lock(&rp->mu);
+            rp->next = to;
+            rp->reanchor = true;
+        }
+        bool one = rp->paused && rp->show_one; /* shown at once, without pacing */
+        rp->show_one = false;
         if (rp->next >= n) {
             if (!rp->loop) {
                 pthread_mutex_unlock(&rp->mu);
@@ -152,7 +183,9 @@ static int rp_read(void *self, cn_frame *f) {
             rp->reanchor = false;
         }
         int64_t rec_delta = llround((ts - rp->ts_anchor) * 1e9);
-        if (rp->speed > 0) {
+        if (one)
+            rp->reanchor = true; /* playing on starts from here */
+        if (rp->speed > 0 && !one) {
             int64_t due = rp->mono_anchor + (int64_t)((double)rec_delta / rp->speed);
             bool restart = false;
             while (!rp->interrupted && cn_clock_mono_ns() < due) {
@@ -235,6 +268,29 @@ int cn_replay_seek(cn_replay *rp, int frame) {
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
     return CN_OK;
+}
+
+int cn_replay_step(cn_replay *rp, int frames) {
+    int n = cn_replay_frame_count(rp);
+    pthread_mutex_lock(&rp->mu);
+    int from = rp->pos >= 0 ? rp->pos : rp->next - 1;
+    int to = from + frames;
+    to = to < 0 ? 0 : (to >= n ? n - 1 : to);
+    rp->next = to;
+    rp->reanchor = true;
+    rp->show_one = rp->paused;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+    return to;
+}
+
+void cn_replay_skip(cn_replay *rp, double dt_s) {
+    if (!isfinite(dt_s) || dt_s == 0) return;
+    pthread_mutex_lock(&rp->mu);
+    rp->skip_s += dt_s;
+    rp->show_one = rp->paused;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
 }
 
 void cn_replay_set_speed(cn_replay *rp, double speed) {

@@ -50,6 +50,13 @@ cn_replay *cn_replay_from_device(const cn_device *dev);
 void cn_replay_pause(cn_replay *rp, bool paused);
 bool cn_replay_paused(cn_replay *rp);
 int cn_replay_seek(cn_replay *rp, int frame);       /* next frame to emit */
+/* Moves by whole frames from the last one shown (clamped to the file); when
+ * paused, that one frame is shown at once and the replay stays paused (frame by
+ * frame for teaching). Returns the frame index it goes to. */
+int cn_replay_step(cn_replay *rp, int frames);
+/* Jumps by recorded time (seconds, negative = back), clamped to the file; when
+ * paused, the frame there is shown at once. Several calls add up. */
+void cn_replay_skip(cn_replay *rp, double dt_s);
 void cn_replay_set_speed(cn_replay *rp, double speed);
 void cn_replay_set_loop(cn_replay *rp, bool loop);
 int cn_replay_position(cn_replay *rp);              /* index of the last emitted frame */

@@ -82,8 +82,13 @@ void on_key(vtkObject *caller, unsigned long, void *client, void *)
     default:
         /* Keys the viewer does not own (procedure controls: f, m, space ...) are
          * queued for the app; a full queue drops the newest (a key held down). */
-        if (key > 0 && v->n_keys < (int)(sizeof v->keys / sizeof v->keys[0]))
-            v->keys[v->n_keys++] = key;
+        int k = static_cast<unsigned char>(key);
+        if (sym && std::strcmp(sym, "Left") == 0)
+            k = CN_KEY_LEFT;
+        else if (sym && std::strcmp(sym, "Right") == 0)
+            k = CN_KEY_RIGHT;
+        if (k > 0 && v->n_keys < (int)(sizeof v->keys / sizeof v->keys[0]))
+            v->keys[v->n_keys++] = k;
         return;
     }
     if (display_ok(b, c, g))
@@ -476,8 +481,8 @@ extern "C" int cn_viewer_next_key(cn_viewer *v)
 {
     if (!v || v->n_keys == 0)
         return 0;
-    int k = static_cast<unsigned char>(v->keys[0]);
-    std::memmove(v->keys, v->keys + 1, static_cast<size_t>(v->n_keys - 1));
+    int k = v->keys[0];
+    std::memmove(v->keys, v->keys + 1, sizeof v->keys[0] * static_cast<size_t>(v->n_keys - 1));
     v->n_keys--;
     return k;
 }

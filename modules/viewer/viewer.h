@@ -75,7 +75,10 @@ int cn_viewer_set_display(cn_viewer *v, double brightness, double contrast, doub
 void cn_viewer_set_show_truth(cn_viewer *v, bool show);
 /* The oldest key pressed in the window that the viewer does not handle itself
  * (its own: q Escape r b B c C g G 0 t o), or 0 when none; call after
- * cn_viewer_poll. The app maps them to procedure controls. */
+ * cn_viewer_poll. The app maps them to procedure controls. Printable keys come
+ * as their character, the arrow keys as CN_KEY_LEFT / CN_KEY_RIGHT. */
+#define CN_KEY_LEFT 0x100
+#define CN_KEY_RIGHT 0x101
 int cn_viewer_next_key(cn_viewer *v);
 /* The oldest left click on the image in the in-plane view, in image mm (the
  * operator marking the target); false when none. Call after cn_viewer_poll. */

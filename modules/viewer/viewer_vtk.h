@@ -42,7 +42,7 @@ struct cn_viewer {
     double brightness = 0.0, contrast = 1.0, gamma = 1.0;
     bool show_truth = false;
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
-    char keys[16] = {};         /* keys for the app (cn_viewer_next_key), oldest first */
+    int keys[16] = {};          /* keys for the app (cn_viewer_next_key), oldest first */
     int n_keys = 0;
     cn_pt2 clicks[8] = {};      /* clicks on the image, image mm (cn_viewer_next_click) */
     int n_clicks = 0;

@@ -187,6 +187,63 @@ static void test_pause_seek_loop_interrupt(void **s) {
     cn_replay_device_release(&dev);
 }
 
+/* Teaching controls: while paused, one frame at a time (back and forward) and
+ * jumps by recorded time, each shown at once and the replay still paused; a jump
+ * while playing lands where the recorded time says. */
+static void test_step_and_skip(void **s) {
+    (void)s;
+    char err[512];
+    cn_replay_opts o = {.speed = 1};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(g_path, &o, &dev, err, sizeof err), CN_OK);
+    cn_replay *rp = cn_replay_from_device(&dev);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    dev.start(dev.self);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 0);
+    cn_replay_pause(rp, true);
+    /* a step while paused is shown at once (no 50 ms pacing wait, no resume) */
+    int64_t t0 = cn_clock_mono_ns();
+    assert_int_equal(cn_replay_step(rp, 1), 1);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 1);
+    assert_int_equal(cn_replay_step(rp, 1), 2);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 2);
+    assert_int_equal(cn_replay_step(rp, -1), 1);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 1);
+    assert_true(cn_clock_mono_ns() - t0 < 40000000); /* three frames, no pacing */
+    assert_true(cn_replay_paused(rp));
+    assert_int_equal(cn_replay_step(rp, -5), 0); /* clamped at the start */
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 0);
+    /* a jump by recorded time while paused: 0.5 s at 20 frames/s = 10 frames */
+    cn_replay_skip(rp, 0.5);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 10);
+    cn_replay_skip(rp, -0.25);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 5);
+    cn_replay_skip(rp, 100); /* clamped at the end */
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), N - 1);
+    int64_t acq = f->t_acq_ns;
+    /* playing again from a skip back: the next frames follow on, time increasing */
+    cn_replay_skip(rp, -1.0);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), N - 1 - 20);
+    assert_true(f->t_acq_ns > acq);
+    cn_replay_pause(rp, false);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), N - 20);
+    dev.stop(dev.self);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_replay_device_release(&dev);
+}
+
 static void test_bad_files(void **s) {
     (void)s;
     char err[512];
@@ -280,6 +337,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timing),
         cmocka_unit_test(test_pause_seek_loop_interrupt),
+        cmocka_unit_test(test_step_and_skip),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_pipeline_same_analysis),
     };

@@ -551,6 +551,10 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             send_key(win, XK_b);
             send_key(win, XK_m);
             send_key(win, XK_space);
+            send_key(win, XK_Left);
+            send_key(win, XK_Right);
+            send_key(win, XK_comma);
+            send_key(win, XK_period);
             for (int k = 0; k < 50; k++) {
                 cn_viewer_poll(v);
                 usleep(10000);
@@ -558,6 +562,10 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             assert_int_equal(cn_viewer_next_key(v), 'f');
             assert_int_equal(cn_viewer_next_key(v), 'm');
             assert_int_equal(cn_viewer_next_key(v), ' ');
+            assert_int_equal(cn_viewer_next_key(v), CN_KEY_LEFT); /* replay: 5 s back */
+            assert_int_equal(cn_viewer_next_key(v), CN_KEY_RIGHT);
+            assert_int_equal(cn_viewer_next_key(v), ',');          /* replay: frame steps */
+            assert_int_equal(cn_viewer_next_key(v), '.');
             assert_int_equal(cn_viewer_next_key(v), 0);
             /* A click on the image in the in-plane view comes back in image mm; a
              * click in the 3-D view is the camera's, not a target. */
