@@ -49,6 +49,11 @@ enum {
 /* A short English name for an error code ("invalid argument", ...). */
 const char *cn_strerror(int err);
 
+/* Writes "<prefix>: <message>" into err (the error text every entry point hands
+ * back); nothing when err is NULL or err_len is 0, truncated to err_len. */
+void cn_errf(char *err, size_t err_len, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ------------------------------------------------------------------ clock */
 
 int64_t cn_clock_mono_ns(void);   /* CLOCK_MONOTONIC */

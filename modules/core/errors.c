@@ -1,6 +1,9 @@
 /* errors.c - names for CryoNav's negative error codes (libuv's uv_strerror idea). */
 #include "core/core.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *cn_strerror(int err)
 {
     switch (err) {
@@ -29,4 +32,17 @@ const char *cn_phase_name(cn_phase p)
     case CN_PHASE_WITHDRAWN: return "withdrawn";
     }
     return "unknown";
+}
+
+void cn_errf(char *err, size_t err_len, const char *prefix, const char *fmt, ...)
+{
+    if (!err || !err_len)
+        return;
+    int n = snprintf(err, err_len, "%s: ", prefix ? prefix : "(null)");
+    if (n < 0 || (size_t)n >= err_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, err_len - (size_t)n, fmt, ap);
+    va_end(ap);
 }

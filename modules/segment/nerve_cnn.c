@@ -25,8 +25,6 @@
 #include "imaging/imaging.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +56,7 @@ struct cn_nerve_cnn {
     int last_n;             /* grid size of the last forward (borders reset when it changes) */
     /* padded activation planes ((n + 2) x (n + 2) floats per channel for the grid n
      * of the weights, zero border) */
-    size_t stride, plane;
+    size_t stride;
     float *in;              /* 2 planes */
     float *e0, *t0;         /* CNN_C0 planes each, level 0 */
     float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
@@ -83,21 +81,8 @@ static size_t weights_per_model(void)
     return n;
 }
 
-/* Writes "nerve CNN: <message>" into err (when given) and returns rc. */
-static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t err_len, int rc, const char *fmt, ...)
-{
-    if (err && err_len) {
-        int k = snprintf(err, err_len, "nerve CNN: ");
-        va_list ap;
-        va_start(ap, fmt);
-        if (k >= 0 && (size_t)k < err_len)
-            vsnprintf(err + k, err_len - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
+/* The error text, "nerve CNN: ...", and the code to return with it. */
+#define FAIL(rc, ...) (cn_errf(err, err_len, "nerve CNN", __VA_ARGS__), (rc))
 
 static uint32_t le32(const unsigned char *b)
 {
@@ -119,40 +104,40 @@ static int load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, ch
 {
     const size_t per = weights_per_model();
     if (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0)
-        return fail(err, err_len, CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
+        return FAIL(CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
     const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
     const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
     if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
         count != per || ch[0] != CNN_C0 || ch[1] != CNN_C1 ||
         ch[2] != CNN_C2 || ch[3] != CNN_C3)
-        return fail(err, err_len, CN_EPARSE,
-                       "weights file is for another network: %u networks of %u weights, channels "
-                       "%u/%u/%u/%u (this build: %d x 1..16 of %zu, %d/%d/%d/%d)",
-                       models, count, ch[0], ch[1], ch[2], ch[3], CN_NERVE_CNN_NMODELS, per,
-                       CNN_C0, CNN_C1, CNN_C2, CNN_C3);
+        return FAIL(CN_EPARSE,
+                    "weights file is for another network: %u networks of %u weights, channels "
+                    "%u/%u/%u/%u (this build: %d x 1..16 of %zu, %d/%d/%d/%d)",
+                    models, count, ch[0], ch[1], ch[2], ch[3], CN_NERVE_CNN_NMODELS, per, CNN_C0,
+                    CNN_C1, CNN_C2, CNN_C3);
     if (size != CNN_FILE_HEADER + (size_t)models * per * 4)
-        return fail(err, err_len, CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
-                       CNN_FILE_HEADER + (size_t)models * per * 4);
+        return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
+                    CNN_FILE_HEADER + (size_t)models * per * 4);
     c->crop_frac = lef32(b + 20);
     c->seed_sigma = lef32(b + 24);
     c->std_floor = lef32(b + 28);
     if (n < 8 || n > NMAX || n % 8 || !(c->crop_frac > 0.05f && c->crop_frac <= 1.0f) ||
         !(c->seed_sigma > 0 && c->seed_sigma < 1000) || !(c->std_floor > 0 && c->std_floor < 256))
-        return fail(err, err_len, CN_EPARSE,
-                       "weights file geometry out of range: grid %u (8..%d, multiple of 8), crop "
-                       "%g, seed sigma %g, std floor %g",
-                       n, NMAX, (double)c->crop_frac, (double)c->seed_sigma, (double)c->std_floor);
+        return FAIL(CN_EPARSE,
+                    "weights file geometry out of range: grid %u (8..%d, multiple of 8), crop "
+                    "%g, seed sigma %g, std floor %g",
+                    n, NMAX, (double)c->crop_frac, (double)c->seed_sigma, (double)c->std_floor);
     c->grid_n = (int)n;
     c->per_model = per;
     c->replicas = (int)(models / CN_NERVE_CNN_NMODELS);
     c->weights = malloc(sizeof(float) * per * models);
     if (!c->weights)
-        return fail(err, err_len, CN_ENOMEM, "out of memory for the CNN weights");
+        return FAIL(CN_ENOMEM, "out of memory for the CNN weights");
     const unsigned char *p = b + CNN_FILE_HEADER;
     for (size_t i = 0; i < per * models; i++, p += 4) {
         c->weights[i] = lef32(p);
         if (!isfinite(c->weights[i]))
-            return fail(err, err_len, CN_EPARSE, "weights file: weight %zu is not finite", i);
+            return FAIL(CN_EPARSE, "weights file: weight %zu is not finite", i);
     }
     return CN_OK;
 }
@@ -174,11 +159,11 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
                                     char *err, size_t err_len)
 {
     if (max_w < 16 || max_h < 16 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE) {
-        fail(err, err_len, CN_EINVAL, "frame size %dx%d out of range", max_w, max_h);
+        cn_errf(err, err_len, "nerve CNN", "frame size %dx%d out of range", max_w, max_h);
         return NULL;
     }
     if (!weights) {
-        fail(err, err_len, CN_EINVAL, "no weights");
+        cn_errf(err, err_len, "nerve CNN", "no weights");
         return NULL;
     }
     cn_nerve_cnn *c = calloc(1, sizeof *c);
@@ -191,8 +176,7 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->max_w = max_w;
     c->max_h = max_h;
     c->stride = (size_t)c->grid_n + 2;
-    c->plane = c->stride * c->stride;
-    const size_t P = c->plane, G = (size_t)c->grid_n;
+    const size_t P = c->stride * c->stride, G = (size_t)c->grid_n;
     c->in = calloc(2 * P, sizeof(float));
     c->e0 = calloc(CNN_C0 * P, sizeof(float));
     c->t0 = calloc(CNN_C0 * P, sizeof(float));
@@ -354,7 +338,6 @@ static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
         }
     }
 }
-
 
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
 {

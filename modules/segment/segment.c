@@ -336,8 +336,8 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
-/* Mean grey level inside an outline (image mm): the centre and points half and
- * three quarters of the way to each vertex. */
+/* Mean grey level inside an outline (image mm), sampled at its centre and half and
+ * three quarters of the way to each vertex (nearest pixel). */
 static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
 {
     double cx = 0, cy = 0;
@@ -349,16 +349,17 @@ static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
     cy /= c->n;
     double sum = 0;
     int cnt = 0;
-    for (int i = 0; i <= c->n; i++)
-        for (int k = 0; k < 2; k++) {
-            double a = i == c->n ? 0 : (k ? 0.75 : 0.5);
-            double x = cx + a * (i == c->n ? 0 : c->pts_mm[i].x - cx);
-            double y = cy + a * (i == c->n ? 0 : c->pts_mm[i].y - cy);
+    for (int i = -1; i < c->n; i++)
+        for (double a = 0.5; a < 1.0; a += 0.25) {
+            double x = i < 0 ? cx : cx + a * (c->pts_mm[i].x - cx);
+            double y = i < 0 ? cy : cy + a * (c->pts_mm[i].y - cy);
             int px = (int)(x / f->spacing_mm[0]), py = (int)(y / f->spacing_mm[1]);
             if (px < 0 || py < 0 || px >= f->width || py >= f->height)
                 continue;
             sum += f->pixels[(size_t)py * f->width + px];
             cnt++;
+            if (i < 0)
+                break; /* the centre once */
         }
     return cnt ? sum / cnt : 0;
 }
@@ -394,8 +395,8 @@ static void run_nerve(cn_segment *s, cn_frame *f)
          * freeze while its inside is still in the dark (the ice melts slowly) */
         const cn_ice_front *ice = &f->analysis.ice;
         bool covered = ice->found && outline_under_ice(&s->last_nerve, ice) >= NERVE_UNDER_ICE;
-        bool dark = outline_inside_mean(f, &s->last_nerve) < NERVE_DARK * s->last_inside;
-        s->nerve_hidden = covered || (s->nerve_hidden && dark);
+        s->nerve_hidden = covered || (s->nerve_hidden && outline_inside_mean(f, &s->last_nerve) <
+                                                             NERVE_DARK * s->last_inside);
         if (s->nerve_hidden) {
             *nc = s->last_nerve;
             nc->hidden = true;

@@ -49,7 +49,7 @@ static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_
     uint64_t off = 0;
     int rc = CN_OK;
     if (read_line(fp, line, JLINE_MAX, &off) < 0 || strcmp(line, CN_JOURNAL_MAGIC) != 0) {
-        cn_seqio_err(err, err_len, path, "journal is not a CryoNav recording journal");
+        cn_errf(err, err_len, path, "journal is not a CryoNav recording journal");
         free(line);
         return CN_EPARSE;
     }
@@ -114,7 +114,7 @@ static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_
     }
     ji->dropped = begun > ji->committed ? begun - ji->committed : 0;
     if (ji->committed == 0) {
-        cn_seqio_err(err, err_len, path, "no complete frame in the journal: nothing to recover");
+        cn_errf(err, err_len, path, "no complete frame in the journal: nothing to recover");
         rc = CN_ENOENT;
     }
     free(line);
@@ -246,13 +246,13 @@ int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err
     if (n_dropped) *n_dropped = 0;
     FILE *jf = fopen(jp, "rb");
     if (!jf) {
-        cn_seqio_err(err, err_len, path, "no recording to recover (%s: %s)", jp,
+        cn_errf(err, err_len, path, "no recording to recover (%s: %s)", jp,
                      strerror(errno));
         return CN_ENOENT;
     }
     int pfd = open(pp, O_RDONLY | O_CLOEXEC);
     if (pfd < 0) {
-        cn_seqio_err(err, err_len, path, "pixel data %s missing: %s", pp, strerror(errno));
+        cn_errf(err, err_len, path, "pixel data %s missing: %s", pp, strerror(errno));
         fclose(jf);
         return CN_ENOENT;
     }
@@ -286,7 +286,7 @@ int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err
     int ofd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     FILE *o = ofd >= 0 ? fdopen(ofd, "wb") : NULL;
     if (!o) {
-        cn_seqio_err(err, err_len, path, "cannot create %s: %s", tp, strerror(errno));
+        cn_errf(err, err_len, path, "cannot create %s: %s", tp, strerror(errno));
         if (ofd >= 0) close(ofd);
         fclose(jf);
         close(pfd);
@@ -308,7 +308,7 @@ int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err
     close(pfd);
     if (rc == CN_OK && rename(tp, path) != 0) rc = CN_EIO;
     if (rc) {
-        cn_seqio_err(err, err_len, path, "writing the sequence file failed: %s",
+        cn_errf(err, err_len, path, "writing the sequence file failed: %s",
                      strerror(errno));
         unlink(tp);
         return rc;

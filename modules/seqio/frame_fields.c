@@ -71,15 +71,6 @@ int cn_sbuf_printf(cn_sbuf *b, const char *fmt, ...) {
     return cn_sbuf_add(b, tmp, (size_t)n);
 }
 
-void cn_seqio_err(char *err, size_t len, const char *path, const char *fmt, ...) {
-    if (!err || !len) return;
-    int n = snprintf(err, len, "%s: ", path ? path : "(null)");
-    if (n < 0 || (size_t)n >= len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, len - (size_t)n, fmt, ap);
-    va_end(ap);
-}
 
 int cn_seqio_parse_doubles(const char *s, double *out, int n) {
     int k = 0;

@@ -193,7 +193,7 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
     cn_seq_info *in = &r->info;
     const char *p = r->path;
     if (w < 0 || h < 0 || n < 0 || comp < 1 || w > 65536 || h > 65536 || comp > 16) {
-        cn_seqio_err(err, err_len, p, "implausible image size %lld x %lld x %lld components",
+        cn_errf(err, err_len, p, "implausible image size %lld x %lld x %lld components",
                      w, h, comp);
         return CN_ERANGE;
     }
@@ -202,7 +202,7 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
     in->components = (int)comp;
     in->frame_bytes = (size_t)w * (size_t)h * (size_t)comp * in->elem_bytes;
     if (in->frame_bytes > ((size_t)1 << 30)) {
-        cn_seqio_err(err, err_len, p, "frame of %zu bytes is larger than 1 GiB", in->frame_bytes);
+        cn_errf(err, err_len, p, "frame of %zu bytes is larger than 1 GiB", in->frame_bytes);
         return CN_ERANGE;
     }
     /* Frame count must be backed by data (or, for header-only files, by lines). */
@@ -212,12 +212,12 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
     else max_frames = in->data_bytes / in->frame_bytes;
     if ((uint64_t)n > max_frames || n > INT_MAX / 2) {
         if (in->compressed)
-            cn_seqio_err(err, err_len, p,
+            cn_errf(err, err_len, p,
                          "header claims %lld frames of %zu bytes but only %llu compressed bytes "
                          "of pixel data exist",
                          n, in->frame_bytes, (unsigned long long)in->data_bytes);
         else
-            cn_seqio_err(err, err_len, p,
+            cn_errf(err, err_len, p,
                          "truncated or lying header: %lld frames of %zu bytes need %llu bytes "
                          "of pixel data, the file has %llu",
                          n, in->frame_bytes, (unsigned long long)((uint64_t)n * in->frame_bytes),
@@ -231,7 +231,7 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
     for (size_t i = 0; i < r->n_ranges; i++) {
         frame_range *fr = &r->ranges[i];
         if (fr->idx >= n) {
-            cn_seqio_err(err, err_len, p,
+            cn_errf(err, err_len, p,
                          "field Seq_Frame%04ld_... names a frame beyond the %lld frames of the "
                          "header",
                          fr->idx, n);
@@ -268,7 +268,7 @@ int cn_rd_open_data_file(cn_seq_reader *r, const char *name, uint64_t *size, cha
     else snprintf(r->info.data_path, sizeof r->info.data_path, "%s%s", dir, name);
     r->data_fd = open(r->info.data_path, O_RDONLY | O_CLOEXEC);
     if (r->data_fd < 0) {
-        cn_seqio_err(err, err_len, r->path, "data file %s: %s", r->info.data_path,
+        cn_errf(err, err_len, r->path, "data file %s: %s", r->info.data_path,
                      strerror(errno));
         return CN_ENOENT;
     }
@@ -289,12 +289,12 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         char *eq = strchr(line, '=');
         if (!eq) {
             if (first) {
-                cn_seqio_err(err, err_len, p, "not a MetaImage / sequence file (first line has "
+                cn_errf(err, err_len, p, "not a MetaImage / sequence file (first line has "
                                               "no 'Key = Value')");
                 return CN_EPARSE;
             }
             if (!*cn_rd_trim(line)) continue;
-            cn_seqio_err(err, err_len, p, "header line at byte %llu is not 'Key = Value'",
+            cn_errf(err, err_len, p, "header line at byte %llu is not 'Key = Value'",
                          (unsigned long long)off);
             return CN_EPARSE;
         }
@@ -310,7 +310,7 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         }
         int rc = cn_rd_add_global(r, k, v);
         if (rc == CN_ERANGE) {
-            cn_seqio_err(err, err_len, p, "more than %d header fields", MAX_GLOBALS);
+            cn_errf(err, err_len, p, "more than %d header fields", MAX_GLOBALS);
             return rc;
         }
         if (rc) return rc;
@@ -320,11 +320,11 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         }
     }
     if (n == -2) {
-        cn_seqio_err(err, err_len, p, "header line longer than %zu bytes (garbage?)", lr->max);
+        cn_errf(err, err_len, p, "header line longer than %zu bytes (garbage?)", lr->max);
         return CN_EPARSE;
     }
     if (!have_data_line) {
-        cn_seqio_err(err, err_len, p, "header has no ElementDataFile line (truncated or not a "
+        cn_errf(err, err_len, p, "header has no ElementDataFile line (truncated or not a "
                                       "MetaImage file)");
         return CN_EPARSE;
     }
@@ -335,25 +335,25 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     int nd = 3;
     if ((v = cn_seq_reader_global(r, "NDims"))) nd = atoi(v);
     if (nd < 2 || nd > 3) {
-        cn_seqio_err(err, err_len, p, "NDims = %d not handled (2 or 3)", nd);
+        cn_errf(err, err_len, p, "NDims = %d not handled (2 or 3)", nd);
         return CN_EUNSUPPORTED;
     }
     if (!(v = cn_seq_reader_global(r, "DimSize"))) {
-        cn_seqio_err(err, err_len, p, "no DimSize");
+        cn_errf(err, err_len, p, "no DimSize");
         return CN_EPARSE;
     }
     if (cn_rd_parse_sizes(v, dims, 4) != nd) {
-        cn_seqio_err(err, err_len, p, "DimSize '%s' is not %d non-negative integers", v, nd);
+        cn_errf(err, err_len, p, "DimSize '%s' is not %d non-negative integers", v, nd);
         return CN_EPARSE;
     }
     if (nd == 2) dims[2] = 1;
     if (!(v = cn_seq_reader_global(r, "ElementType"))) {
-        cn_seqio_err(err, err_len, p, "no ElementType");
+        cn_errf(err, err_len, p, "no ElementType");
         return CN_EPARSE;
     }
     in->pixel_name = cn_seq_reader_global(r, "ElementType");
     if (met_type(v, &in->pixel, &in->elem_bytes) != CN_OK) {
-        cn_seqio_err(err, err_len, p, "pixel type ElementType = %s is not handled", v);
+        cn_errf(err, err_len, p, "pixel type ElementType = %s is not handled", v);
         return CN_EUNSUPPORTED;
     }
     long long comp = 1;
@@ -380,7 +380,7 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         avail = file_size > lr->off ? file_size - lr->off : 0;
         r->data_fd = dup(r->fd);
     } else if (strcmp(df, "LIST") == 0 || strchr(df, '%') || strchr(df, ' ')) {
-        cn_seqio_err(err, err_len, p, "ElementDataFile = %s (a list of files) is not handled", df);
+        cn_errf(err, err_len, p, "ElementDataFile = %s (a list of files) is not handled", df);
         return CN_EUNSUPPORTED;
     } else {
         int rc = cn_rd_open_data_file(r, df, &avail, err, err_len);
@@ -392,11 +392,11 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         if ((v = cn_seq_reader_global(r, "CompressedDataSize"))) {
             long long cs;
             if (cn_rd_parse_sizes(v, &cs, 1) != 1) {
-                cn_seqio_err(err, err_len, p, "CompressedDataSize '%s' is not a size", v);
+                cn_errf(err, err_len, p, "CompressedDataSize '%s' is not a size", v);
                 return CN_EPARSE;
             }
             if ((uint64_t)cs > avail) {
-                cn_seqio_err(err, err_len, p,
+                cn_errf(err, err_len, p,
                              "CompressedDataSize = %lld but only %llu bytes of data follow "
                              "(truncated file or wrong size)",
                              cs, (unsigned long long)avail);
@@ -416,7 +416,7 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
 cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     if (err && err_len) err[0] = 0;
     if (!path) {
-        cn_seqio_err(err, err_len, "(null)", "no file name");
+        cn_errf(err, err_len, "(null)", "no file name");
         return NULL;
     }
     cn_seq_reader *r = calloc(1, sizeof *r);
@@ -426,13 +426,13 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     r->info.spacing[0] = r->info.spacing[1] = r->info.spacing[2] = 1;
     r->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (r->fd < 0) {
-        cn_seqio_err(err, err_len, path, "cannot open: %s", strerror(errno));
+        cn_errf(err, err_len, path, "cannot open: %s", strerror(errno));
         free(r);
         return NULL;
     }
     struct stat st;
     if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cn_seqio_err(err, err_len, path, "not a regular file");
+        cn_errf(err, err_len, path, "not a regular file");
         cn_seq_reader_close(r);
         return NULL;
     }
@@ -441,7 +441,7 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     FILE *fp = fd2 >= 0 ? fdopen(fd2, "rb") : NULL;
     if (!fp) {
         if (fd2 >= 0) close(fd2);
-        cn_seqio_err(err, err_len, path, "cannot read");
+        cn_errf(err, err_len, path, "cannot read");
         cn_seq_reader_close(r);
         return NULL;
     }
@@ -450,7 +450,7 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     ssize_t got = pread(r->fd, magic, 7, 0);
     int rc;
     if (got <= 0) {
-        cn_seqio_err(err, err_len, path, "empty file");
+        cn_errf(err, err_len, path, "empty file");
         rc = CN_EPARSE;
     } else if (got >= 7 && strncmp(magic, "NRRD000", 7) == 0) {
         uint64_t o;
@@ -465,7 +465,7 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     fclose(fp);
     if (rc != CN_OK) {
         if (err && err_len && !err[0])
-            cn_seqio_err(err, err_len, path, "cannot read: %s", cn_strerror(rc));
+            cn_errf(err, err_len, path, "cannot read: %s", cn_strerror(rc));
         cn_seq_reader_close(r);
         return NULL;
     }

@@ -75,7 +75,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
             }
             int rc = cn_rd_add_global(r, k, v);
             if (rc) {
-                cn_seqio_err(err, err_len, p, "too many header fields");
+                cn_errf(err, err_len, p, "too many header fields");
                 return rc;
             }
         } else if (cs || (line[n - 1] == ':')) {
@@ -84,17 +84,17 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
             char *k = cn_rd_trim(line), *v = cn_rd_trim(colon + 1);
             int rc = cn_rd_add_global(r, k, v);
             if (rc) {
-                cn_seqio_err(err, err_len, p, "too many header fields");
+                cn_errf(err, err_len, p, "too many header fields");
                 return rc;
             }
         } else {
-            cn_seqio_err(err, err_len, p, "NRRD header line at byte %llu is not 'key: value'",
+            cn_errf(err, err_len, p, "NRRD header line at byte %llu is not 'key: value'",
                          (unsigned long long)off);
             return CN_EPARSE;
         }
     }
     if (n == -2) {
-        cn_seqio_err(err, err_len, p, "header line longer than %zu bytes (garbage?)", lr->max);
+        cn_errf(err, err_len, p, "header line longer than %zu bytes (garbage?)", lr->max);
         return CN_EPARSE;
     }
     cn_seq_info *in = &r->info;
@@ -103,36 +103,36 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     const char *df = cn_seq_reader_global(r, "data file");
     if (!df) df = cn_seq_reader_global(r, "datafile");
     if (!ended && !df) {
-        cn_seqio_err(err, err_len, p, "NRRD header does not end (no blank line): truncated?");
+        cn_errf(err, err_len, p, "NRRD header does not end (no blank line): truncated?");
         return CN_EPARSE;
     }
     int dim = (v = cn_seq_reader_global(r, "dimension")) ? atoi(v) : 0;
     if (dim < 2 || dim > 5) {
-        cn_seqio_err(err, err_len, p, "NRRD dimension %d not handled (2..5)", dim);
+        cn_errf(err, err_len, p, "NRRD dimension %d not handled (2..5)", dim);
         return CN_EUNSUPPORTED;
     }
     long long sizes[5];
     if (!(v = cn_seq_reader_global(r, "sizes")) || cn_rd_parse_sizes(v, sizes, 5) != dim) {
-        cn_seqio_err(err, err_len, p, "NRRD sizes missing or not %d integers", dim);
+        cn_errf(err, err_len, p, "NRRD sizes missing or not %d integers", dim);
         return CN_EPARSE;
     }
     if (!(v = cn_seq_reader_global(r, "type"))) {
-        cn_seqio_err(err, err_len, p, "NRRD type missing");
+        cn_errf(err, err_len, p, "NRRD type missing");
         return CN_EPARSE;
     }
     in->pixel_name = v;
     if (nrrd_type(v, &in->pixel, &in->elem_bytes) != CN_OK) {
-        cn_seqio_err(err, err_len, p, "pixel type '%s' is not handled", v);
+        cn_errf(err, err_len, p, "pixel type '%s' is not handled", v);
         return CN_EUNSUPPORTED;
     }
     const char *enc = cn_seq_reader_global(r, "encoding");
     if (!enc) {
-        cn_seqio_err(err, err_len, p, "NRRD encoding missing");
+        cn_errf(err, err_len, p, "NRRD encoding missing");
         return CN_EPARSE;
     }
     if (strcmp(enc, "gz") == 0 || strcmp(enc, "gzip") == 0) in->compressed = true;
     else if (strcmp(enc, "raw") != 0) {
-        cn_seqio_err(err, err_len, p, "NRRD encoding '%s' not handled (raw, gz)", enc);
+        cn_errf(err, err_len, p, "NRRD encoding '%s' not handled (raw, gz)", enc);
         return CN_EUNSUPPORTED;
     }
     in->big_endian = (v = cn_seq_reader_global(r, "endian")) && strcmp(v, "big") == 0;
@@ -159,7 +159,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     for (int a = 0; a < dim; a++) {
         if (kind_is_list(kinds[a])) {
             if (a != dim - 1 && sizes[a] != 1) {
-                cn_seqio_err(err, err_len, p,
+                cn_errf(err, err_len, p,
                              "frame list on axis %d of %d: interleaved frames are not "
                              "streamed (re-save with the list axis last)",
                              a, dim);
@@ -171,14 +171,14 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
             if (spatial == 0) w = sizes[a];
             else if (spatial == 1) h = sizes[a];
             else if (sizes[a] != 1) {
-                cn_seqio_err(err, err_len, p, "3-D volumes per frame are not handled");
+                cn_errf(err, err_len, p, "3-D volumes per frame are not handled");
                 return CN_EUNSUPPORTED;
             }
             spatial++;
         } else if (a == 0) {
             comp = sizes[0];
         } else {
-            cn_seqio_err(err, err_len, p, "NRRD kind '%s' on axis %d not handled", kinds[a], a);
+            cn_errf(err, err_len, p, "NRRD kind '%s' on axis %d not handled", kinds[a], a);
             return CN_EUNSUPPORTED;
         }
     }
@@ -209,7 +209,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     uint64_t avail;
     if (df) {
         if (strncmp(df, "LIST", 4) == 0 || strchr(df, ' ')) {
-            cn_seqio_err(err, err_len, p, "NRRD 'data file: %s' (several files) not handled", df);
+            cn_errf(err, err_len, p, "NRRD 'data file: %s' (several files) not handled", df);
             return CN_EUNSUPPORTED;
         }
         int rc = cn_rd_open_data_file(r, df, &avail, err, err_len);
@@ -225,7 +225,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     if ((v = cn_seq_reader_global(r, "byte skip"))) {
         long long bs = atoll(v);
         if (bs < 0 || (uint64_t)bs > avail) {
-            cn_seqio_err(err, err_len, p, "byte skip %s not handled", v);
+            cn_errf(err, err_len, p, "byte skip %s not handled", v);
             return CN_EUNSUPPORTED;
         }
         in->data_offset += (uint64_t)bs;
@@ -238,7 +238,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     /* Slicer: per-frame index values become timestamps */
     if (r->index_values_len > 0 && in->n_frames > 0) {
         if (r->index_values_len > (uint64_t)in->n_frames * 64 + 1024) {
-            cn_seqio_err(err, err_len, p, "index values line is implausibly long");
+            cn_errf(err, err_len, p, "index values line is implausibly long");
             return CN_EPARSE;
         }
         char *buf = malloc(r->index_values_len + 1);

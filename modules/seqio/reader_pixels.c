@@ -26,7 +26,7 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
                          size_t err_len) {
     *out = NULL;
     if (frame < 0 || frame >= r->info.n_frames) {
-        cn_seqio_err(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
+        cn_errf(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
                      r->info.n_frames - 1);
         return CN_ERANGE;
     }
@@ -34,7 +34,7 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
     const frame_index *fi = &r->index[frame];
     if (fi->len > 0) {
         if (fi->len > MAX_FIELD_BYTES) {
-            cn_seqio_err(err, err_len, r->path, "frame %d: header lines span %llu bytes", frame,
+            cn_errf(err, err_len, r->path, "frame %d: header lines span %llu bytes", frame,
                          (unsigned long long)fi->len);
             return CN_ERANGE;
         }
@@ -46,7 +46,7 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
         }
         ssize_t got = pread(r->fd, r->fieldbuf, fi->len, (off_t)fi->off);
         if (got != (ssize_t)fi->len) {
-            cn_seqio_err(err, err_len, r->path, "frame %d: cannot re-read header lines", frame);
+            cn_errf(err, err_len, r->path, "frame %d: cannot re-read header lines", frame);
             return CN_EIO;
         }
         r->fieldbuf[fi->len] = 0;
@@ -158,7 +158,7 @@ static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
             uint64_t left = r->info.data_bytes > r->zpos ? r->info.data_bytes - r->zpos : 0;
             size_t want = left < ZCHUNK ? (size_t)left : ZCHUNK;
             if (want == 0) {
-                cn_seqio_err(err, err_len, r->path,
+                cn_errf(err, err_len, r->path,
                              "compressed data ends inside frame %d (truncated file or wrong "
                              "CompressedDataSize)",
                              r->znext);
@@ -167,7 +167,7 @@ static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
             }
             ssize_t got = pread(r->data_fd, r->zin, want, (off_t)(r->info.data_offset + r->zpos));
             if (got <= 0) {
-                cn_seqio_err(err, err_len, r->path, "read error in compressed data: %s",
+                cn_errf(err, err_len, r->path, "read error in compressed data: %s",
                              got < 0 ? strerror(errno) : "unexpected end of file");
                 cn_seq_reader_zreset(r);
                 return CN_EIO;
@@ -179,7 +179,7 @@ static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
         int zr = inflate(z, Z_NO_FLUSH);
         if (zr == Z_STREAM_END) {
             if (z->avail_out > 0) {
-                cn_seqio_err(err, err_len, r->path,
+                cn_errf(err, err_len, r->path,
                              "compressed data holds fewer frames than DimSize says (ends in "
                              "frame %d)",
                              r->znext);
@@ -189,7 +189,7 @@ static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
             break;
         }
         if (zr != Z_OK && !(zr == Z_BUF_ERROR && z->avail_in == 0)) {
-            cn_seqio_err(err, err_len, r->path, "corrupt compressed data in frame %d: %s",
+            cn_errf(err, err_len, r->path, "corrupt compressed data in frame %d: %s",
                          r->znext, z->msg ? z->msg : "inflate error");
             cn_seq_reader_zreset(r);
             return CN_EPARSE;
@@ -258,12 +258,12 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
                          size_t err_len) {
     const cn_seq_info *in = &r->info;
     if (frame < 0 || frame >= in->n_frames) {
-        cn_seqio_err(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
+        cn_errf(err, err_len, r->path, "frame %d out of range (0..%d)", frame,
                      in->n_frames - 1);
         return CN_ERANGE;
     }
     if (buf_len < in->frame_bytes) {
-        cn_seqio_err(err, err_len, r->path, "buffer of %zu bytes for a %zu-byte frame", buf_len,
+        cn_errf(err, err_len, r->path, "buffer of %zu bytes for a %zu-byte frame", buf_len,
                      in->frame_bytes);
         return CN_ERANGE;
     }
@@ -279,7 +279,7 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
             ssize_t got = pread(r->data_fd, (uint8_t *)buf + done, in->frame_bytes - done,
                                 (off_t)(off + done));
             if (got <= 0) {
-                cn_seqio_err(err, err_len, r->path, "frame %d: pixel data truncated (%s)", frame,
+                cn_errf(err, err_len, r->path, "frame %d: pixel data truncated (%s)", frame,
                              got < 0 ? strerror(errno) : "end of file");
                 return CN_EIO;
             }
@@ -300,19 +300,19 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
                              size_t err_len) {
     const cn_seq_info *in = &r->info;
     if (in->frame_bytes > 0 && in->pixel != CN_PIX_UINT8) {
-        cn_seqio_err(err, err_len, r->path,
+        cn_errf(err, err_len, r->path,
                      "pixel type %s is not handled as a B-mode frame (uint8 grey or RGB only)",
                      in->pixel_name ? in->pixel_name : "?");
         return CN_EUNSUPPORTED;
     }
     if (in->components != 1 && in->components != 3 && in->components != 4) {
-        cn_seqio_err(err, err_len, r->path, "%d components per pixel not handled",
+        cn_errf(err, err_len, r->path, "%d components per pixel not handled",
                      in->components);
         return CN_EUNSUPPORTED;
     }
     int rc = in->width > 0 && in->height > 0 ? cn_frame_set_size(f, in->width, in->height) : CN_OK;
     if (rc) {
-        cn_seqio_err(err, err_len, r->path, "frame %d x %d does not fit the frame pool",
+        cn_errf(err, err_len, r->path, "frame %d x %d does not fit the frame pool",
                      in->width, in->height);
         return rc;
     }

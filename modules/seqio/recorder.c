@@ -247,7 +247,7 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
     r->pix = malloc(px * (size_t)r->cap);
     r->ana = calloc(ANA_RING, sizeof *r->ana);
     if (!r->slots || !r->pix || !r->ana) {
-        cn_seqio_err(err, err_len, path, "out of memory for the recorder ring");
+        cn_errf(err, err_len, path, "out of memory for the recorder ring");
         goto fail;
     }
     for (int i = 0; i < r->cap; i++) r->slots[i].f.pixels = r->pix + px * (size_t)i;
@@ -257,7 +257,7 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
     r->w = cn_seq_writer_open(path, &r->o.writer, err, err_len);
     if (!r->w) goto fail_sync;
     if (pthread_create(&r->th, NULL, writer_main, r) != 0) {
-        cn_seqio_err(err, err_len, path, "cannot start the writer thread");
+        cn_errf(err, err_len, path, "cannot start the writer thread");
         cn_seq_writer_close(r->w, NULL, 0);
         goto fail_sync;
     }
@@ -310,7 +310,7 @@ int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, siz
     if (rec->thread_started) pthread_join(rec->th, NULL);
     int rc = cn_seq_writer_close(rec->w, err, err_len);
     if (rc == CN_OK && rec->st.last_error) {
-        cn_seqio_err(err, err_len, "recorder", "some frames failed to write: %s", rec->err);
+        cn_errf(err, err_len, "recorder", "some frames failed to write: %s", rec->err);
         rc = rec->st.last_error;
     }
     if (final) *final = rec->st;

@@ -30,9 +30,6 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f);
  * at the first non-number), never reads past the string. */
 int cn_seqio_parse_doubles(const char *s, double *out, int n);
 
-/* err formatting helper: "path: message". */
-void cn_seqio_err(char *err, size_t len, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Journal format (see writer.c). */
 #define CN_JOURNAL_MAGIC "CNSEQJOURNAL 1"

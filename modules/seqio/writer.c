@@ -75,7 +75,7 @@ cn_seq_writer *cn_seq_writer_open(const char *path, const cn_seq_writer_opts *o,
     snprintf(pp, sizeof pp, "%s.part", path);
     if (access(path, F_OK) == 0) {
         /* never overwrite a recording by accident */
-        cn_seqio_err(err, err_len, path, "file exists: choose another name or delete it");
+        cn_errf(err, err_len, path, "file exists: choose another name or delete it");
         cn_sbuf_free(&w->jb);
         free(w);
         return NULL;
@@ -83,17 +83,17 @@ cn_seq_writer *cn_seq_writer_open(const char *path, const cn_seq_writer_opts *o,
     w->journal_fd = open(jp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->journal_fd < 0) {
         if (errno == EEXIST)
-            cn_seqio_err(err, err_len, path,
+            cn_errf(err, err_len, path,
                          "a recording in progress or an interrupted one exists (%s): run "
                          "`cryonav recover %s` first",
                          jp, path);
-        else cn_seqio_err(err, err_len, path, "cannot create %s: %s", jp, strerror(errno));
+        else cn_errf(err, err_len, path, "cannot create %s: %s", jp, strerror(errno));
         free(w);
         return NULL;
     }
     w->part_fd = open(pp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->part_fd < 0) {
-        cn_seqio_err(err, err_len, path, "cannot create %s: %s", pp, strerror(errno));
+        cn_errf(err, err_len, path, "cannot create %s: %s", pp, strerror(errno));
         close(w->journal_fd);
         unlink(jp);
         free(w);
@@ -122,7 +122,7 @@ cn_seq_writer *cn_seq_writer_open(const char *path, const cn_seq_writer_opts *o,
         else w->zinit = true;
     }
     if (rc) {
-        cn_seqio_err(err, err_len, path, "cannot start the recording: %s", cn_strerror(rc));
+        cn_errf(err, err_len, path, "cannot start the recording: %s", cn_strerror(rc));
         close(w->journal_fd);
         close(w->part_fd);
         unlink(jp);
@@ -145,7 +145,7 @@ int cn_seq_writer_append(cn_seq_writer *w, const cn_frame *f, const char *extra,
                          size_t err_len) {
     if (w->n == 0) {
         if (f->width <= 0 || f->height <= 0) {
-            cn_seqio_err(err, err_len, w->path, "frame without pixels (%d x %d)", f->width,
+            cn_errf(err, err_len, w->path, "frame without pixels (%d x %d)", f->width,
                          f->height);
             return CN_EINVAL;
         }
@@ -157,7 +157,7 @@ int cn_seq_writer_append(cn_seq_writer *w, const cn_frame *f, const char *extra,
                           f->transducer_px[0], f->transducer_px[1]);
         if (write_all(w->journal_fd, g, (size_t)gl)) goto io_error;
     } else if (f->width != w->width || f->height != w->height) {
-        cn_seqio_err(err, err_len, w->path,
+        cn_errf(err, err_len, w->path,
                      "frame %d is %d x %d but the recording is %d x %d (one size per file)",
                      w->n, f->width, f->height, w->width, w->height);
         return CN_EINVAL;
@@ -180,7 +180,7 @@ int cn_seq_writer_append(cn_seq_writer *w, const cn_frame *f, const char *extra,
             w->zs.avail_out = (uInt)(w->zout_cap - produced);
             int zr = deflate(&w->zs, Z_FULL_FLUSH);
             if (zr != Z_OK && zr != Z_BUF_ERROR) {
-                cn_seqio_err(err, err_len, w->path, "deflate failed");
+                cn_errf(err, err_len, w->path, "deflate failed");
                 return CN_EIO;
             }
             produced = w->zout_cap - w->zs.avail_out;
@@ -242,7 +242,7 @@ int cn_seq_writer_append(cn_seq_writer *w, const cn_frame *f, const char *extra,
     w->n++;
     return CN_OK;
 io_error:
-    cn_seqio_err(err, err_len, w->path, "write failed: %s (disk full?)", strerror(errno));
+    cn_errf(err, err_len, w->path, "write failed: %s (disk full?)", strerror(errno));
     return CN_EIO;
 }
 
@@ -253,7 +253,7 @@ int cn_seq_writer_close(cn_seq_writer *w, char *err, size_t err_len) {
     if (fsync(w->part_fd) != 0 || fsync(w->journal_fd) != 0) rc = CN_EIO;
     close(w->part_fd);
     close(w->journal_fd);
-    if (rc) cn_seqio_err(err, err_len, w->path, "fsync failed: %s", strerror(errno));
+    if (rc) cn_errf(err, err_len, w->path, "fsync failed: %s", strerror(errno));
     char path[1024];
     cn_strlcpy(path, w->path, sizeof path);
     int n = w->n;
@@ -267,7 +267,7 @@ int cn_seq_writer_close(cn_seq_writer *w, char *err, size_t err_len) {
         snprintf(pp, sizeof pp, "%s.part", path);
         unlink(jp);
         unlink(pp);
-        cn_seqio_err(err, err_len, path, "no frames were recorded: no file written");
+        cn_errf(err, err_len, path, "no frames were recorded: no file written");
         return CN_ENOENT;
     }
     return cn_seqio_assemble(path, NULL, NULL, err, err_len);
