@@ -77,6 +77,7 @@ static int dev_read(void *self, cn_frame *f)
     f->seq = seq;
     f->t_acq_ns = t_acq;
     f->wall_ns = wall;
+    f->t_scene_ns = (int64_t)llround(t * 1e9); /* the scenario's clock */
     return CN_OK;
 }
 

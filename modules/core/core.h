@@ -218,6 +218,33 @@ typedef struct {
     uint32_t alarms;         /* bit set of CN_ALARM_* (defined by guidance) */
 } cn_guidance_state;
 
+/* Something that happened during the procedure, recorded once on the frame where
+ * it happened (the recorder writes it; replays and reports read it back). Events
+ * are produced by whoever observes them (the procedure state, guidance's alarms,
+ * a proctor's note) on the analysis thread and ride with the analysed frame.
+ * `text` is one line: the event name first, then optional key=value pairs, e.g.
+ * "freeze_start cycle=2", "alarm set=0x1", "note text=reposition 2 mm deeper".
+ * It never holds control characters (producers sanitise). */
+typedef enum {
+    CN_EVSRC_SYSTEM = 0,  /* CryoNav itself (guidance alarms, recording state) */
+    CN_EVSRC_OPERATOR,    /* the clinician at the table: a key, a click */
+    CN_EVSRC_PROCTOR,     /* a remote proctor over the network */
+    CN_EVSRC_SIMULATOR,   /* the simulator's scripted console */
+    CN_EVSRC_CONSOLE,     /* the cryo console (e.g. a message over OpenIGTLink) */
+    CN_EVSRC_PLAN         /* the freeze protocol (reminders, planned steps) */
+} cn_event_source;
+
+const char *cn_event_source_name(cn_event_source s); /* "system", "operator", ... */
+
+#define CN_EVENT_TEXT_MAX 120
+#define CN_EVENTS_MAX 8
+
+typedef struct {
+    int64_t t_scene_ns;       /* scene time when it happened (see cn_frame.t_scene_ns) */
+    cn_event_source source;
+    char text[CN_EVENT_TEXT_MAX];
+} cn_event;
+
 typedef struct {
     cn_needle_result needle;
     cn_contour nerve;
@@ -225,7 +252,15 @@ typedef struct {
     int n_iso;
     cn_isotherm iso[CN_ISO_MAX];
     cn_guidance_state guidance;
+    int n_events;             /* events that happened on this frame */
+    cn_event events[CN_EVENTS_MAX];
 } cn_analysis;
+
+/* Appends an event to a's list (printf-style text; control characters become
+ * spaces, the text is truncated to CN_EVENT_TEXT_MAX - 1 bytes). CN_ENOMEM when
+ * CN_EVENTS_MAX are already there (the event is lost: callers log that). */
+int cn_analysis_add_event(cn_analysis *a, cn_event_source source, int64_t t_scene_ns,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Ground truth a simulator knows about the frame (for tests and `cryonav eval`). */
 typedef struct {
@@ -262,6 +297,8 @@ typedef struct {
 
 typedef enum { CN_FRAME_OK = 0, CN_FRAME_INVALID = 1 } cn_frame_status;
 
+#define CN_SCENE_TIME_UNSET INT64_MIN
+
 typedef struct cn_frame_pool cn_frame_pool;
 
 /* One B-mode image and everything known about it. Frames live in a pool; never
@@ -277,6 +314,12 @@ typedef struct cn_frame {
     uint64_t seq;              /* sequence number from the source */
     int64_t t_acq_ns;          /* acquisition, monotonic */
     int64_t wall_ns;           /* acquisition, wall clock */
+    int64_t t_scene_ns;        /* scene time: the clock the procedure experiences. The
+                                  simulator's scenario time (time_scale x faster than
+                                  t_acq_ns), a replay's recorded scene time; for live
+                                  sources the pipeline sets it to t_acq_ns. Timers,
+                                  the thermal model and recordings run on it.
+                                  CN_SCENE_TIME_UNSET until a source sets it. */
     int64_t t_analysed_ns;     /* when the analysis finished (0 if not analysed) */
     int64_t t_sent_ns;         /* when a network sink sent it */
     int64_t t_shown_ns;        /* when the viewer drew it */

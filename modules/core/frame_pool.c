@@ -94,6 +94,7 @@ cn_frame *cn_frame_pool_acquire(cn_frame_pool *p)
     f->pixels = px;
     f->pool_ = p;
     f->index_ = i;
+    f->t_scene_ns = CN_SCENE_TIME_UNSET;
     atomic_store(&p->refs[i], 1);
     return f;
 }

@@ -175,6 +175,10 @@ static void *device_main(void *arg)
             }
             break;
         }
+        /* A live source's scene time is its acquisition time; the simulator and
+         * replays set their own (scaled or recorded) scene clock. */
+        if (f->t_scene_ns == CN_SCENE_TIME_UNSET)
+            f->t_scene_ns = f->t_acq_ns;
         for (int i = 0; i < p->n_raw_sinks; i++)
             p->raw_sinks[i].consume(p->raw_sinks[i].self, f);
         pthread_mutex_lock(&p->mu);

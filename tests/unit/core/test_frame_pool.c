@@ -181,6 +181,34 @@ static void test_image_to_ref(void **st)
     assert_int_equal(cn_frame_pool_free(p), CN_OK);
 }
 
+
+/* Events: appended in order, sanitised (no newline or escape can forge a header or
+ * log line), bounded (the ninth is refused, not written past the array), and a new
+ * frame from the pool starts with none and no scene time. */
+static void test_events(void **st)
+{
+    (void)st;
+    cn_frame_pool *p = cn_frame_pool_new(1, 8, 8);
+    cn_frame *f = cn_frame_pool_acquire(p);
+    assert_int_equal(f->analysis.n_events, 0);
+    assert_true(f->t_scene_ns == CN_SCENE_TIME_UNSET);
+    assert_int_equal(cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, 5, "freeze_start cycle=%d", 2), CN_OK);
+    assert_int_equal(cn_analysis_add_event(&f->analysis, CN_EVSRC_PROCTOR, 6, "note text=%s", "a\nb\x1b[31m"), CN_OK);
+    assert_string_equal(f->analysis.events[0].text, "freeze_start cycle=2");
+    assert_int_equal(f->analysis.events[0].source, CN_EVSRC_OPERATOR);
+    assert_string_equal(f->analysis.events[1].text, "note text=a b [31m");
+    assert_string_equal(cn_event_source_name(CN_EVSRC_PROCTOR), "proctor");
+    for (int i = 2; i < CN_EVENTS_MAX; i++)
+        assert_int_equal(cn_analysis_add_event(&f->analysis, CN_EVSRC_SYSTEM, 7, "e%d", i), CN_OK);
+    assert_int_equal(cn_analysis_add_event(&f->analysis, CN_EVSRC_SYSTEM, 8, "one too many"), CN_ENOMEM);
+    assert_int_equal(f->analysis.n_events, CN_EVENTS_MAX);
+    cn_frame_unref(f);
+    f = cn_frame_pool_acquire(p);
+    assert_int_equal(f->analysis.n_events, 0);
+    cn_frame_unref(f);
+    assert_int_equal(cn_frame_pool_free(p), CN_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_poses_and_copy),
         cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_image_to_ref),
+        cmocka_unit_test(test_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
