@@ -180,6 +180,8 @@ typedef struct {
 typedef struct {
     bool found;
     bool hidden;       /* in the ice or its shadow: the outline is the last one seen */
+    bool held;         /* not found in this frame; the outline is the last one found
+                          (held briefly so it does not flicker) */
     float confidence;
     int n;
     cn_pt2 pts_mm[CN_CONTOUR_MAX];
@@ -368,6 +370,20 @@ int cn_frame_tracker_to(const cn_frame *f, const char *ref, cn_mat4 *out);
  * reference (*ref_used says which; may be NULL). CN_ENOENT (and the spacing-only
  * placement in *out) when ProbeToTracker is missing: the image is not tracked. */
 int cn_frame_image_to(const cn_frame *f, const char *ref, cn_mat4 *out, bool *ref_used);
+/* The one rule for where things are in the image. The PLUS Image frame has pixel
+ * centres at integer coordinates (pixel i spans [i - 0.5, i + 0.5]); the analysis
+ * results (cn_analysis, cn_truth) are in "image mm": x from the left edge of the
+ * image, y down from the transducer face, pixel (i, j) centred at ((i + 0.5) sx,
+ * (j + 0.5) sy) with the frame's spacing. This is ImageToImageMm for f (a
+ * translation by half a pixel after the spacing scale; spacing 1 when invalid). */
+cn_mat4 cn_frame_image_to_image_mm(const cn_frame *f);
+/* <tool>ToImageMm (e.g. "Cryoprobe"): ImageToImageMm * inverse(ImageToTracker) *
+ * <tool>ToTracker with the frame's own poses and the fall-backs of
+ * cn_frame_image_to. CN_OK; CN_ENOENT when the tool's or the probe's pose is
+ * missing or unusable (then *out is the identity); CN_EINVAL when singular. Every
+ * consumer (segment, thermal, viewer, proctor stream, recorder) uses this, so they
+ * agree on the tip to round-off. */
+int cn_frame_tool_to_image_mm(const cn_frame *f, const char *tool, cn_mat4 *out);
 /* Copies everything but the pool bookkeeping (pixels included) from src to dst. */
 int cn_frame_copy(cn_frame *dst, const cn_frame *src);
 

@@ -205,6 +205,33 @@ int cn_frame_image_to(const cn_frame *f, const char *ref, cn_mat4 *out, bool *re
     return CN_OK;
 }
 
+cn_mat4 cn_frame_image_to_image_mm(const cn_frame *f)
+{
+    double sx = f->spacing_mm[0] > 0 && isfinite(f->spacing_mm[0]) ? f->spacing_mm[0] : 1.0;
+    double sy = f->spacing_mm[1] > 0 && isfinite(f->spacing_mm[1]) ? f->spacing_mm[1] : 1.0;
+    cn_mat4 m = cn_mat4_scale(sx, sy, sx);
+    m.m[3] = 0.5 * sx;
+    m.m[7] = 0.5 * sy;
+    return m;
+}
+
+int cn_frame_tool_to_image_mm(const cn_frame *f, const char *tool, cn_mat4 *out)
+{
+    *out = cn_mat4_identity();
+    char name[CN_XFORM_NAME_MAX];
+    snprintf(name, sizeof name, "%sToTracker", tool);
+    const cn_pose *t2t = cn_frame_usable_pose(f, name);
+    cn_mat4 i2t, t2i;
+    if (!t2t || cn_frame_image_to(f, "Tracker", &i2t, NULL) != CN_OK)
+        return CN_ENOENT;
+    if (cn_mat4_invert(&i2t, &t2i) != CN_OK)
+        return CN_EINVAL;
+    cn_mat4 i2mm = cn_frame_image_to_image_mm(f);
+    cn_mat4 tool2img = cn_mat4_mul(&t2i, &t2t->m);
+    *out = cn_mat4_mul(&i2mm, &tool2img);
+    return CN_OK;
+}
+
 int cn_frame_copy(cn_frame *dst, const cn_frame *src)
 {
     if (src->width > dst->pool_->max_w || src->height > dst->pool_->max_h)

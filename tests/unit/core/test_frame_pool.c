@@ -209,6 +209,37 @@ static void test_events(void **st)
     assert_int_equal(cn_frame_pool_free(p), CN_OK);
 }
 
+
+/* The one rule for image mm: pixel (i, j) is centred at ((i + 0.5) sx, (j + 0.5) sy),
+ * and a tool's origin maps through the frame's poses to that convention. */
+static void test_tool_to_image_mm(void **st)
+{
+    (void)st;
+    cn_frame_pool *p = cn_frame_pool_new(1, 8, 8);
+    cn_frame *f = cn_frame_pool_acquire(p);
+    cn_frame_set_size(f, 8, 8);
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+    cn_mat4 m = cn_frame_image_to_image_mm(f);
+    cn_vec3 c = cn_mat4_apply_point(&m, (cn_vec3){3, 4, 0});
+    assert_true(fabs(c.x - 0.7) < 1e-12 && fabs(c.y - 0.9) < 1e-12);
+    assert_int_equal(cn_frame_tool_to_image_mm(f, "Cryoprobe", &m), CN_ENOENT);
+    /* ImageToProbe: pixels -> mm, origin at the transducer's centre (x = -0.8 mm). */
+    cn_mat4 s = cn_mat4_scale(0.2, 0.2, 0.2), t = cn_mat4_translation(-0.8, 0, 0);
+    cn_mat4 i2p = cn_mat4_mul(&t, &s);
+    cn_mat4 p2t = cn_mat4_translation(10, 20, 30);
+    /* the tip 1 mm right of the transducer centre, 2 mm deep */
+    cn_mat4 c2t = cn_mat4_translation(10 + 1.0, 20 + 2.0, 30);
+    cn_frame_set_pose(f, "ImageToProbe", &i2p, true);
+    cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
+    cn_frame_set_pose(f, "CryoprobeToTracker", &c2t, true);
+    assert_int_equal(cn_frame_tool_to_image_mm(f, "Cryoprobe", &m), CN_OK);
+    cn_vec3 tip = cn_mat4_apply_point(&m, (cn_vec3){0, 0, 0});
+    /* pixel x = (1 + 0.8) / 0.2 = 9, y = 10 -> image mm (9.5 * 0.2, 10.5 * 0.2) */
+    assert_true(fabs(tip.x - 1.9) < 1e-9 && fabs(tip.y - 2.1) < 1e-9 && fabs(tip.z) < 1e-9);
+    cn_frame_unref(f);
+    assert_int_equal(cn_frame_pool_free(p), CN_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_two_threads),
         cmocka_unit_test(test_image_to_ref),
         cmocka_unit_test(test_events),
+        cmocka_unit_test(test_tool_to_image_mm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
