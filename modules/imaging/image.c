@@ -29,6 +29,7 @@ cn_image *cn_image_new(int w, int h)
     }
     im->w = w;
     im->h = h;
+    im->spacing_mm[0] = im->spacing_mm[1] = 1.0;
     return im;
 }
 

@@ -25,10 +25,15 @@ extern "C" {
  * corrupt header). */
 #define CN_IMAGE_MAX_SIDE 8192
 
-/* An owned 8-bit image, row-major, stride == w. */
+/* An owned 8-bit image, row-major, stride == w. spacing_mm is the physical pixel
+ * size when the file carries one (MetaImage, NRRD): has_spacing says so; other
+ * formats (PNG, JPEG, BMP, TIFF) get {1, 1} and has_spacing false, since their
+ * dots-per-inch fields describe printing, not the scanner. */
 typedef struct {
     int w, h;
     uint8_t *px;
+    double spacing_mm[2];
+    bool has_spacing;
 } cn_image;
 
 /* w x h zeroed image, NULL when a side is < 1 or > CN_IMAGE_MAX_SIDE or no memory. */
@@ -47,6 +52,34 @@ int cn_png_read_gray(const char *path, cn_image **out, char *err, size_t err_len
  * palette index of an indexed PNG (label masks), the grey level otherwise. An RGB
  * file is refused (CN_EUNSUPPORTED). */
 int cn_png_read_index(const char *path, cn_image **out, char *err, size_t err_len);
+/* ------------------------------------------------------------------ any format */
+
+/* The one reader for evaluation input (frames and masks): PNG, BMP, JPEG, TIFF,
+ * MetaImage (.mha/.mhd) and NRRD, 8 or 16 bit, grey, RGB(A) or palette, through
+ * ITK's ImageIO classes (image_read_itk.cxx). A 3-D file with one slice counts as
+ * 2-D. Only regular files are opened (a FIFO or a directory is an error, never a
+ * hang); sides above CN_IMAGE_MAX_SIDE or more than 256 MiB of pixel data are
+ * refused before anything is allocated. Errors name the file and the problem:
+ * CN_ENOENT missing, CN_EPARSE not an image / damaged, CN_EUNSUPPORTED a valid
+ * image of a kind we cannot use (e.g. a 3-D volume), CN_ERANGE too large. */
+typedef enum {
+    CN_IMAGE_GREY = 0, /* grey levels: colour becomes luma (0.299 R + 0.587 G + 0.114 B),
+                          palettes are expanded through their colours, 16-bit integer
+                          data keeps its top 8 bits, other types are scaled min..max */
+    CN_IMAGE_LABEL     /* label values: the palette INDEX of a palette image, the value of
+                          a grey image (clamped to 255), the luma of a colour image */
+} cn_image_mode;
+
+int cn_image_read(const char *path, cn_image_mode mode, cn_image **out, char *err,
+                  size_t err_len);
+/* A binary mask (0/1) for the image at image_path of size width x height, read with
+ * CN_IMAGE_LABEL: in a label image (every index/value <= 2, e.g. 0 background,
+ * 1 nerve, 2 vessel) 1 where the value is 1; otherwise (0/255 masks, noisy 8-bit
+ * masks, grey palettes) 1 where the value is > 127. A mask of another size is CN_EINVAL with a message naming
+ * both files and both sizes. */
+int cn_mask_read(const char *path, const char *image_path, int width, int height,
+                 cn_image **out, char *err, size_t err_len);
+
 /* Writes an 8-bit grey PNG. */
 int cn_png_write_gray(const char *path, const uint8_t *px, int w, int h, char *err,
                       size_t err_len);

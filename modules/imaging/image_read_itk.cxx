@@ -1,0 +1,320 @@
+/*
+ * image_read_itk.cxx - the one reader for evaluation images and masks, on ITK's
+ * ImageIO classes, behind the C functions cn_image_read / cn_mask_read.
+ *
+ * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
+ * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD). ITK already reads all of
+ * them; we use its ImageIO layer directly (no templated image pipeline, so this
+ * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
+ * Each ImageIO is asked CanReadFile in turn instead of going through the object
+ * factory, so no factory registration is needed and the formats we accept are
+ * the ones listed below. Palettes: ITK expands them to RGB by default; for
+ * labels we set ExpandRGBPalette(false) to get the palette index, which is what
+ * a label mask means.
+ *
+ * Hostile files: only regular files are handed to ITK (a FIFO would block it
+ * forever), and the declared size is checked before the pixel buffer is made.
+ */
+#include "imaging/imaging.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <itkBMPImageIO.h>
+#include <itkJPEGImageIO.h>
+#include <itkMetaImageIO.h>
+#include <itkNrrdImageIO.h>
+#include <itkPNGImageIO.h>
+#include <itkTIFFImageIO.h>
+
+namespace {
+
+const size_t kMaxPixelBytes = 256u << 20; /* 256 MiB of raw pixel data */
+
+itk::ImageIOBase::Pointer pick_io(const char *path, bool *physical_spacing) {
+  std::vector<std::pair<itk::ImageIOBase::Pointer, bool>> ios = {
+      {itk::PNGImageIO::New().GetPointer(), false},
+      {itk::BMPImageIO::New().GetPointer(), false},
+      {itk::JPEGImageIO::New().GetPointer(), false},
+      {itk::TIFFImageIO::New().GetPointer(), false},
+      {itk::MetaImageIO::New().GetPointer(), true},
+      {itk::NrrdImageIO::New().GetPointer(), true},
+  };
+  for (auto &io : ios)
+    if (io.first->CanReadFile(path)) {
+      *physical_spacing = io.second;
+      return io.first;
+    }
+  return nullptr;
+}
+
+/* Component i of pixel k as a double, whatever the component type. */
+double component(const void *buf, itk::IOComponentEnum t, size_t idx) {
+  switch (t) {
+  case itk::IOComponentEnum::UCHAR: return ((const uint8_t *)buf)[idx];
+  case itk::IOComponentEnum::CHAR: return ((const int8_t *)buf)[idx];
+  case itk::IOComponentEnum::USHORT: return ((const uint16_t *)buf)[idx];
+  case itk::IOComponentEnum::SHORT: return ((const int16_t *)buf)[idx];
+  case itk::IOComponentEnum::UINT: return ((const uint32_t *)buf)[idx];
+  case itk::IOComponentEnum::INT: return ((const int32_t *)buf)[idx];
+  case itk::IOComponentEnum::ULONG:
+  case itk::IOComponentEnum::ULONGLONG: return (double)((const uint64_t *)buf)[idx];
+  case itk::IOComponentEnum::LONG:
+  case itk::IOComponentEnum::LONGLONG: return (double)((const int64_t *)buf)[idx];
+  case itk::IOComponentEnum::FLOAT: return ((const float *)buf)[idx];
+  case itk::IOComponentEnum::DOUBLE: return ((const double *)buf)[idx];
+  default: return 0;
+  }
+}
+
+/* A MetaImage or NRRD header may put the pixels in another file. ITK would open
+ * whatever it names (a FIFO blocks forever, "../" or an absolute path escapes the
+ * dataset), so the header is scanned first: a detached data file must be a plain
+ * relative name inside the header's folder and a regular file. CN_OK when the
+ * file is not such a header or its data file is acceptable. */
+int check_data_file(const char *path, char *err, size_t err_len) {
+  FILE *f = std::fopen(path, "rb");
+  if (!f) return CN_OK; /* ITK will report it */
+  char head[65536];
+  size_t n = std::fread(head, 1, sizeof head - 1, f);
+  std::fclose(f);
+  head[n] = 0;
+  std::string text(head, n);
+  std::string value;
+  bool nrrd = text.rfind("NRRD", 0) == 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    pos = eol == std::string::npos ? text.size() : eol + 1;
+    if (nrrd && line.empty()) break; /* end of a NRRD header */
+    std::string key = nrrd ? "data file:" : "ElementDataFile";
+    if (line.compare(0, key.size(), key) != 0) continue;
+    size_t v = key.size();
+    while (v < line.size() && (line[v] == ' ' || line[v] == '=' || line[v] == '\t')) v++;
+    value = line.substr(v);
+    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    if (!nrrd) break; /* ElementDataFile comes last: the data follows */
+  }
+  if (value.empty() || value == "LOCAL") return CN_OK;
+  if (value.find(' ') != std::string::npos || value.rfind("LIST", 0) == 0) {
+    cn_errf(err, err_len, path, "data split over several files (%s) is not supported",
+            value.c_str());
+    return CN_EUNSUPPORTED;
+  }
+  if (value[0] == '/' || value.find('/') != std::string::npos || value == ".." || value == ".") {
+    cn_errf(err, err_len, path, "data file '%s' is not a file name inside the header's folder",
+            value.c_str());
+    return CN_EINVAL;
+  }
+  std::string dir(path);
+  size_t slash = dir.rfind('/');
+  std::string data = slash == std::string::npos ? value : dir.substr(0, slash + 1) + value;
+  struct stat st;
+  if (lstat(data.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    cn_errf(err, err_len, path, "data file '%s' is missing or not a regular file", value.c_str());
+    return CN_EINVAL;
+  }
+  return CN_OK;
+}
+
+/* MetaIO reports a short or damaged data block on std::cerr and leaves the buffer
+ * unfilled instead of throwing; this catches those lines while it reads (the
+ * evaluation tools that use this reader are single-threaded). */
+class CerrCapture {
+public:
+  CerrCapture() : old_(std::cerr.rdbuf(buf_.rdbuf())) {}
+  ~CerrCapture() { std::cerr.rdbuf(old_); }
+  std::string text() const { return buf_.str(); }
+
+private:
+  std::ostringstream buf_;
+  std::streambuf *old_;
+};
+
+} // namespace
+
+static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
+                      char *err, size_t err_len) {
+  if (out) *out = nullptr;
+  if (!path || !out) {
+    cn_errf(err, err_len, "image", "no file given");
+    return CN_EINVAL;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    cn_errf(err, err_len, path, "%s", std::strerror(errno));
+    return errno == ENOENT ? CN_ENOENT : CN_EIO;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    cn_errf(err, err_len, path, "not a regular file");
+    return CN_EINVAL;
+  }
+  if (st.st_size == 0) {
+    cn_errf(err, err_len, path, "empty file");
+    return CN_EPARSE;
+  }
+  int drc = check_data_file(path, err, err_len);
+  if (drc != CN_OK) return drc;
+  try {
+    bool physical = false;
+    itk::ImageIOBase::Pointer io = pick_io(path, &physical);
+    if (!io) {
+      cn_errf(err, err_len, path,
+              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD)");
+      return CN_EPARSE;
+    }
+    io->SetFileName(path);
+    io->SetExpandRGBPalette(mode == CN_IMAGE_GREY);
+    io->ReadImageInformation();
+    unsigned nd = io->GetNumberOfDimensions();
+    size_t w = nd >= 1 ? io->GetDimensions(0) : 0, h = nd >= 2 ? io->GetDimensions(1) : 1;
+    for (unsigned d = 2; d < nd; d++)
+      if (io->GetDimensions(d) != 1) {
+        cn_errf(err, err_len, path, "a %u-D image (dimension %u has %zu samples); expected 2-D",
+                nd, d + 1, (size_t)io->GetDimensions(d));
+        return CN_EUNSUPPORTED;
+      }
+    if (w < 1 || h < 1 || w > CN_IMAGE_MAX_SIDE || h > CN_IMAGE_MAX_SIDE) {
+      cn_errf(err, err_len, path, "image size %zu x %zu outside 1..%d", w, h, CN_IMAGE_MAX_SIDE);
+      return CN_ERANGE;
+    }
+    unsigned nc = io->GetNumberOfComponents();
+    size_t cs = io->GetComponentSize();
+    if (nc < 1 || nc > 4 || cs < 1 || cs > 8) {
+      cn_errf(err, err_len, path, "%u components of %zu bytes per pixel: not an image we can use",
+              nc, cs);
+      return CN_EUNSUPPORTED;
+    }
+    size_t bytes = w * h * nc * cs;
+    if (bytes > kMaxPixelBytes) {
+      cn_errf(err, err_len, path, "%zu bytes of pixel data: larger than the %zu MiB allowed",
+              bytes, kMaxPixelBytes >> 20);
+      return CN_ERANGE;
+    }
+    itk::ImageIORegion region(nd);
+    for (unsigned d = 0; d < nd; d++) {
+      region.SetIndex(d, 0);
+      region.SetSize(d, io->GetDimensions(d));
+    }
+    io->SetIORegion(region);
+    std::vector<unsigned char> buf(bytes);
+    {
+      CerrCapture capture;
+      io->Read(buf.data());
+      std::string said = capture.text();
+      if (said.find("not read completely") != std::string::npos ||
+          said.find("rror") != std::string::npos) {
+        while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
+        size_t nl = said.find('\n');
+        cn_errf(err, err_len, path, "damaged or truncated pixel data (%s)",
+                said.substr(0, nl).c_str());
+        return CN_EPARSE;
+      }
+    }
+
+    itk::IOComponentEnum t = io->GetComponentType();
+    size_t n = w * h;
+    std::vector<double> v(n);
+    for (size_t k = 0; k < n; k++) {
+      if (nc >= 3)
+        v[k] = 0.299 * component(buf.data(), t, k * nc) + 0.587 * component(buf.data(), t, k * nc + 1) +
+               0.114 * component(buf.data(), t, k * nc + 2);
+      else
+        v[k] = component(buf.data(), t, k * nc); /* grey, or grey + alpha */
+    }
+    cn_image *im = cn_image_new((int)w, (int)h);
+    if (!im) {
+      cn_errf(err, err_len, path, "out of memory");
+      return CN_ENOMEM;
+    }
+    /* 8-bit data is kept as is (colour: rounded luma); 16-bit unsigned keeps its
+     * top 8 bits for grey levels (as libpng reduces it); any other type is scaled
+     * from its min..max for grey levels. Labels are values: clamped, never scaled. */
+    bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
+    double lo = 0, hi = 255;
+    bool scale = mode == CN_IMAGE_GREY && !u8 && !u16;
+    if (scale) {
+      lo = INFINITY;
+      hi = -INFINITY;
+      for (double x : v)
+        if (std::isfinite(x)) {
+          lo = x < lo ? x : lo;
+          hi = x > hi ? x : hi;
+        }
+      if (!(hi > lo)) {
+        lo = 0;
+        hi = 255;
+        scale = false;
+      }
+    }
+    for (size_t k = 0; k < n; k++) {
+      double x = std::isfinite(v[k]) ? v[k] : 0;
+      if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / 256.0);
+      else if (scale) x = (x - lo) * 255.0 / (hi - lo);
+      x = std::floor(x + 0.5);
+      im->px[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+    }
+    if (palette) *palette = io->GetIsReadAsScalarPlusPalette();
+    if (physical) {
+      double sx = io->GetSpacing(0), sy = nd >= 2 ? io->GetSpacing(1) : sx;
+      if (sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy)) {
+        im->spacing_mm[0] = sx;
+        im->spacing_mm[1] = sy;
+        im->has_spacing = true;
+      }
+    }
+    *out = im;
+    return CN_OK;
+  } catch (const std::exception &e) {
+    std::string what = e.what();
+    /* ITK's messages start with the source file and line; keep the description */
+    size_t d = what.find("Description: ");
+    if (d != std::string::npos) what = what.substr(d + 13);
+    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+    cn_errf(err, err_len, path, "cannot read the image: %s", what.c_str());
+    return CN_EPARSE;
+  }
+}
+
+extern "C" int cn_image_read(const char *path, cn_image_mode mode, cn_image **out, char *err,
+                             size_t err_len) {
+  return read_image(path, mode, out, nullptr, err, err_len);
+}
+
+extern "C" int cn_mask_read(const char *path, const char *image_path, int width, int height,
+                            cn_image **out, char *err, size_t err_len) {
+  if (out) *out = nullptr;
+  bool palette = false;
+  cn_image *m = nullptr;
+  int rc = read_image(path, CN_IMAGE_LABEL, &m, &palette, err, err_len);
+  if (rc != CN_OK) return rc;
+  if (m->w != width || m->h != height) {
+    cn_errf(err, err_len, path, "mask is %d x %d but its image %s is %d x %d", m->w, m->h,
+            image_path ? image_path : "(image)", width, height);
+    cn_image_free(m);
+    return CN_EINVAL;
+  }
+  size_t n = (size_t)m->w * (size_t)m->h;
+  uint8_t mx = 0;
+  for (size_t k = 0; k < n; k++) mx = m->px[k] > mx ? m->px[k] : mx;
+  /* A label image (palette indices or values 0, 1, 2: nerve-us has 2 = vessel) marks
+   * the object with 1; anything else is a grey mask (0/255, or noisy 8-bit BMP masks
+   * whose README says to threshold at 127; a palette of greys counts as grey). */
+  (void)palette;
+  bool by_index = mx <= 2;
+  for (size_t k = 0; k < n; k++) m->px[k] = by_index ? m->px[k] == 1 : m->px[k] > 127;
+  *out = m;
+  return CN_OK;
+}

@@ -1,0 +1,273 @@
+/*
+ * test_image_read.c - the one reader of evaluation images and masks (ITK ImageIO):
+ * every format the datasets use (palette PNG masks, JPEG frames, noisy 8-bit BMP
+ * masks) read from the real data, hand-written BMP / MetaImage / 16-bit files with
+ * known pixels, and bad input (missing, empty, text, FIFO, directory, 3-D volume,
+ * lying size, a mask of another size) giving an error that names the file.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "imaging/imaging.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+
+static const char *tmp_path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
+    return p;
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void put16(uint8_t *p, unsigned v) { p[0] = v & 255; p[1] = (v >> 8) & 255; }
+static void put32(uint8_t *p, unsigned v) { put16(p, v & 0xffff); put16(p + 2, v >> 16); }
+
+/* An 8-bit BMP with a grey palette (index i = grey i), bottom-up rows padded to 4. */
+static void write_bmp8(const char *path, const uint8_t *px, int w, int h)
+{
+    int stride = (w + 3) & ~3;
+    size_t off = 14 + 40 + 256 * 4, n = off + (size_t)stride * (size_t)h;
+    uint8_t *b = calloc(1, n);
+    b[0] = 'B';
+    b[1] = 'M';
+    put32(b + 2, (unsigned)n);
+    put32(b + 10, (unsigned)off);
+    put32(b + 14, 40);
+    put32(b + 18, (unsigned)w);
+    put32(b + 22, (unsigned)h);
+    put16(b + 26, 1);
+    put16(b + 28, 8);
+    put32(b + 34, (unsigned)(stride * h));
+    put32(b + 46, 256);
+    for (int i = 0; i < 256; i++)
+        b[54 + 4 * i] = b[55 + 4 * i] = b[56 + 4 * i] = (uint8_t)i;
+    for (int y = 0; y < h; y++)
+        memcpy(b + off + (size_t)(h - 1 - y) * (size_t)stride, px + (size_t)y * (size_t)w, (size_t)w);
+    write_file(path, b, n);
+    free(b);
+}
+
+static void test_bmp_and_mask_threshold(void **st)
+{
+    (void)st;
+    uint8_t px[5 * 3] = {0, 1, 127, 128, 255, 3, 200, 0, 0, 0, 9, 9, 130, 9, 9};
+    write_bmp8(tmp_path("m.bmp"), px, 5, 3);
+    cn_image *im = NULL;
+    char err[512];
+    assert_int_equal(cn_image_read(tmp_path("m.bmp"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_int_equal(im->w, 5);
+    assert_int_equal(im->h, 3);
+    assert_memory_equal(im->px, px, sizeof px);
+    assert_false(im->has_spacing);
+    cn_image_free(im);
+    /* a grey mask (values up to 255): > 127 is the object; value 1 is noise */
+    assert_int_equal(cn_mask_read(tmp_path("m.bmp"), "frame.png", 5, 3, &im, err, sizeof err), CN_OK);
+    uint8_t want[15] = {0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0};
+    assert_memory_equal(im->px, want, sizeof want);
+    cn_image_free(im);
+    /* the wrong size names both files and both sizes */
+    assert_int_equal(cn_mask_read(tmp_path("m.bmp"), "frame.png", 6, 3, &im, err, sizeof err), CN_EINVAL);
+    assert_null(im);
+    assert_non_null(strstr(err, "m.bmp"));
+    assert_non_null(strstr(err, "frame.png"));
+    assert_non_null(strstr(err, "5 x 3"));
+    assert_non_null(strstr(err, "6 x 3"));
+    /* a label mask (0, 1, 2 = vessel): only 1 is the object */
+    uint8_t lab[6] = {0, 1, 2, 1, 0, 2};
+    write_bmp8(tmp_path("l.bmp"), lab, 3, 2);
+    assert_int_equal(cn_mask_read(tmp_path("l.bmp"), NULL, 3, 2, &im, err, sizeof err), CN_OK);
+    uint8_t lwant[6] = {0, 1, 0, 1, 0, 0};
+    assert_memory_equal(im->px, lwant, sizeof lwant);
+    cn_image_free(im);
+}
+
+static void test_metaimage_spacing_and_16bit(void **st)
+{
+    (void)st;
+    /* 16-bit MetaImage with spacing: grey keeps the top 8 bits, label clamps */
+    const char *hdr = "ObjectType = Image\nNDims = 2\nBinaryData = True\n"
+                      "BinaryDataByteOrderMSB = False\nDimSize = 3 2\nElementSpacing = 0.2 0.25\n"
+                      "ElementType = MET_USHORT\nElementDataFile = LOCAL\n";
+    uint16_t v[6] = {0, 256, 511, 65535, 1, 300};
+    size_t hl = strlen(hdr);
+    uint8_t buf[512];
+    memcpy(buf, hdr, hl);
+    memcpy(buf + hl, v, sizeof v);
+    write_file(tmp_path("a.mha"), buf, hl + sizeof v);
+    cn_image *im = NULL;
+    char err[512];
+    assert_int_equal(cn_image_read(tmp_path("a.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    uint8_t g[6] = {0, 1, 1, 255, 0, 1};
+    assert_memory_equal(im->px, g, 6);
+    assert_true(im->has_spacing);
+    assert_true(im->spacing_mm[0] == 0.2 && im->spacing_mm[1] == 0.25);
+    cn_image_free(im);
+    assert_int_equal(cn_image_read(tmp_path("a.mha"), CN_IMAGE_LABEL, &im, err, sizeof err), CN_OK);
+    uint8_t l[6] = {0, 255, 255, 255, 1, 255};
+    assert_memory_equal(im->px, l, 6);
+    cn_image_free(im);
+    /* a 3-D volume is not an image frame */
+    const char *vol = "ObjectType = Image\nNDims = 3\nDimSize = 2 2 2\nElementType = MET_UCHAR\n"
+                      "ElementDataFile = LOCAL\n";
+    hl = strlen(vol);
+    memcpy(buf, vol, hl);
+    memset(buf + hl, 7, 8);
+    write_file(tmp_path("v.mha"), buf, hl + 8);
+    assert_int_equal(cn_image_read(tmp_path("v.mha"), CN_IMAGE_GREY, &im, err, sizeof err),
+                     CN_EUNSUPPORTED);
+    assert_non_null(strstr(err, "v.mha"));
+    /* a lying header: a huge size in a tiny file is refused before allocation */
+    const char *big = "ObjectType = Image\nNDims = 2\nDimSize = 8000 8000\nElementType = MET_DOUBLE\n"
+                      "ElementDataFile = LOCAL\n";
+    write_file(tmp_path("big.mha"), big, strlen(big));
+    assert_int_equal(cn_image_read(tmp_path("big.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_ERANGE);
+    assert_non_null(strstr(err, "big.mha"));
+    const char *lie = "ObjectType = Image\nNDims = 2\nDimSize = 100 100\nElementType = MET_UCHAR\n"
+                      "ElementDataFile = LOCAL\n";
+    write_file(tmp_path("lie.mha"), lie, strlen(lie));
+    assert_int_equal(cn_image_read(tmp_path("lie.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EPARSE);
+    assert_null(im);
+}
+
+static void test_bad_files(void **st)
+{
+    (void)st;
+    cn_image *im = NULL;
+    char err[512];
+    assert_int_equal(cn_image_read(tmp_path("missing.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_ENOENT);
+    assert_non_null(strstr(err, "missing.png"));
+    write_file(tmp_path("empty.png"), "", 0);
+    assert_int_equal(cn_image_read(tmp_path("empty.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EPARSE);
+    write_file(tmp_path("text.png"), "hello, not an image\n", 20);
+    assert_int_equal(cn_image_read(tmp_path("text.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(err, "text.png"));
+    /* a FIFO must not block the reader forever */
+    assert_int_equal(mkfifo(tmp_path("fifo.png"), 0600), 0);
+    assert_int_equal(cn_image_read(tmp_path("fifo.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_int_equal(cn_image_read(tmpdir, CN_IMAGE_GREY, &im, err, sizeof err), CN_EINVAL);
+    /* a detached data file must be a regular file inside the header's folder */
+    const char *esc = "ObjectType = Image\nNDims = 2\nDimSize = 2 2\nElementType = MET_UCHAR\n"
+                      "ElementDataFile = ../x.raw\n";
+    write_file(tmp_path("esc.mhd"), esc, strlen(esc));
+    assert_int_equal(cn_image_read(tmp_path("esc.mhd"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "inside the header's folder"));
+    const char *ff = "ObjectType = Image\nNDims = 2\nDimSize = 2 2\nElementType = MET_UCHAR\n"
+                     "ElementDataFile = data.raw\n";
+    write_file(tmp_path("ff.mhd"), ff, strlen(ff));
+    assert_int_equal(mkfifo(tmp_path("data.raw"), 0600), 0);
+    assert_int_equal(cn_image_read(tmp_path("ff.mhd"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(tmp_path("data.raw"));
+    write_file(tmp_path("data.raw"), "\x01\x02\x03\x04", 4);
+    assert_int_equal(cn_image_read(tmp_path("ff.mhd"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_int_equal(im->px[3], 4);
+    cn_image_free(im);
+    /* a truncated PNG */
+    uint8_t px[64 * 64];
+    for (int i = 0; i < 64 * 64; i++)
+        px[i] = (uint8_t)(i * 7);
+    assert_int_equal(cn_png_write_gray(tmp_path("ok.png"), px, 64, 64, err, sizeof err), CN_OK);
+    assert_int_equal(cn_image_read(tmp_path("ok.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_memory_equal(im->px, px, sizeof px);
+    cn_image_free(im);
+    FILE *f = fopen(tmp_path("ok.png"), "rb");
+    uint8_t b[4096];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    write_file(tmp_path("trunc.png"), b, n / 2);
+    assert_int_not_equal(cn_image_read(tmp_path("trunc.png"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_null(im);
+    assert_non_null(strstr(err, "trunc.png"));
+}
+
+/* The real datasets: palette PNG masks give their index (the same as libpng's
+ * reader), JPEG frames read as grey, the noisy in-vitro BMP masks threshold. */
+static void test_real_data(void **st)
+{
+    (void)st;
+    const char *d = getenv("CN_SHARED_DATA_DIR");
+    char p[1024], q[1024];
+    snprintf(p, sizeof p, "%s/nerve-us/masks/0001.png", d ? d : "");
+    if (!d || access(p, R_OK) != 0) {
+        print_message("shared data not found (%s): real-data checks skipped\n", p);
+        skip();
+    }
+    cn_image *a = NULL, *b = NULL, *m = NULL;
+    char err[512];
+    assert_int_equal(cn_image_read(p, CN_IMAGE_LABEL, &a, err, sizeof err), CN_OK);
+    assert_int_equal(cn_png_read_index(p, &b, err, sizeof err), CN_OK);
+    assert_int_equal(a->w, b->w);
+    assert_memory_equal(a->px, b->px, (size_t)a->w * (size_t)a->h);
+    snprintf(q, sizeof q, "%s/nerve-us/images/0001.png", d);
+    assert_int_equal(cn_mask_read(p, q, a->w, a->h, &m, err, sizeof err), CN_OK);
+    size_t ones = 0, want = 0;
+    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++) {
+        ones += m->px[i];
+        want += a->px[i] == 1;
+    }
+    assert_true(ones == want && ones > 0);
+    cn_image_free(a);
+    cn_image_free(b);
+    cn_image_free(m);
+    snprintf(p, sizeof p, "%s/nerve-femoral/trainset/images/sample_1.jpg", d);
+    assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &a, err, sizeof err), CN_OK);
+    snprintf(q, sizeof q, "%s/nerve-femoral/trainset/masks/sample_1.png", d);
+    assert_int_equal(cn_mask_read(q, p, a->w, a->h, &m, err, sizeof err), CN_OK);
+    ones = 0;
+    for (size_t i = 0; i < (size_t)a->w * (size_t)a->h; i++)
+        ones += m->px[i];
+    assert_true(ones > 100);
+    cn_image_free(a);
+    cn_image_free(m);
+    snprintf(p, sizeof p, "%s/needle-us/xgts/sample/needle_14/mask/041.nii.gz_07799.bmp", d);
+    assert_int_equal(cn_mask_read(p, NULL, 720, 440, &m, err, sizeof err), CN_OK);
+    ones = 0;
+    for (size_t i = 0; i < 720u * 440u; i++)
+        ones += m->px[i];
+    assert_true(ones > 1000 && ones < 10000); /* the shaft, not the noise */
+    cn_image_free(m);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/cn_image_read_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bmp_and_mask_threshold),
+        cmocka_unit_test(test_metaimage_spacing_and_16bit),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_real_data),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
