@@ -401,6 +401,22 @@ static void session(cn_igtl_source *s, int fd)
     cn_igtl_parser_free(p);
 }
 
+/* The link dropped: what it delivered is no longer known. An invalid sample
+ * now makes every tool from this server "lost" at once, however long the
+ * configured hold, until the server sends it again. */
+static void invalidate_poses(cn_igtl_source *s)
+{
+    if (!s->graph)
+        return;
+    int64_t now = cn_clock_mono_ns();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_poses; i++) {
+        s->poses[i].valid = false;
+        cn_xform_graph_set(s->graph, s->poses[i].name, &s->poses[i].m, now, false);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *source_main(void *arg)
 {
     cn_igtl_source *s = arg;
@@ -435,6 +451,7 @@ static void *source_main(void *arg)
             attempts = 0;
             session(s, fd);
             close(fd);
+            invalidate_poses(s);
             pthread_mutex_lock(&s->mu);
             s->st.connected = false;
             s->st.disconnects++;
@@ -465,6 +482,9 @@ cn_igtl_source *cn_igtl_source_new(const cn_igtl_source_opts *o, cn_xform_graph 
         return NULL;
     s->o = *o;
     s->graph = graph;
+    if (graph) /* 0: until the link drops (then the poses are marked invalid) */
+        cn_xform_graph_set_max_extrapolate(graph, o->hold_ns > 0 ? o->hold_ns
+                                                                 : INT64_MAX / 4);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     return s;

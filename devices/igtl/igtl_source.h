@@ -42,6 +42,10 @@ typedef struct {
     bool request_v2;            /* send a v2 STATUS on connect so a PlusServer answers
                                    with metadata (TransformStatus), as Slicer does */
     bool pass_unmapped;         /* AToB names not in the map go into the graph as is */
+    int64_t hold_ns;            /* how long a pose stays usable after its last sample
+                                   (the graph's hold, 200 ms); 0 = until the link
+                                   drops: Slicer sends a transform only when it
+                                   changes, a PlusServer with every frame */
     int n_map;
     struct {
         char device[CN_XFORM_NAME_MAX];
@@ -56,7 +60,7 @@ typedef struct {
 
 void cn_igtl_source_opts_default(cn_igtl_source_opts *o);
 /* Reads the object "igtl.source" of a session config: {"host", "port",
- * "image", "request_v2", "pass_unmapped", "map": {"DeviceName": "AToB", ...}}. */
+ * "image", "request_v2", "pass_unmapped", "hold_ms", "map": {"DeviceName": "AToB", ...}}. */
 int cn_igtl_source_opts_from_json(cn_igtl_source_opts *o, const cn_json *doc, char *err,
                                   size_t err_len);
 
@@ -70,7 +74,9 @@ int cn_igtl_source_check_target(const cn_igtl_source_opts *o, const char *listen
                                 int listen_port, char *err, size_t err_len);
 
 /* graph may be NULL: then read() attaches the newest pose of every name to the
- * frame as received (no interpolation, no name resolution). */
+ * frame as received (no interpolation, no name resolution). With a graph, the
+ * source sets the graph's hold from hold_ns, and when the link drops it marks
+ * every pose it delivered invalid at once (a dead link is lost tracking). */
 cn_igtl_source *cn_igtl_source_new(const cn_igtl_source_opts *o, cn_xform_graph *graph);
 void cn_igtl_source_free(cn_igtl_source *s);
 /* Starts/stops the connection thread (the device's start/stop call these). */

@@ -28,6 +28,7 @@ typedef struct {
     cn_mat4 m[PL_MAX];
     int rate_hz;
     atomic_int sent;
+    atomic_bool paused;    /* keep the link, send nothing (Slicer with a still node) */
 } plus_like;
 
 static inline void pl_set(plus_like *p, const char *name, const cn_mat4 *m)
@@ -58,6 +59,10 @@ static inline void *pl_main(void *arg)
         cn_igtl_buf b;
         cn_igtl_buf_init(&b);
         while (!atomic_load(&p->stop)) {
+            if (atomic_load(&p->paused)) {
+                cn_clock_sleep_ns(5000000);
+                continue;
+            }
             b.len = 0;
             uint64_t ts = cn_igtl_ts_from_wall_ns(cn_clock_wall_ns());
             pthread_mutex_lock(&p->mu);

@@ -223,12 +223,75 @@ static void test_images_and_poses_from_one_server(void **st)
     cn_json_free(cfg);
 }
 
+/* Slicer sends a transform only when its node changes: with "hold_ms": 0 a
+ * still cryoprobe stays placed while the link is up, and is lost the moment
+ * the link drops. With the default hold (200 ms, for PlusServer streams) the
+ * same silence means lost tracking. */
+static void hold_case(int hold_ms, bool valid_after_silence)
+{
+    plus_like pl;
+    assert_int_equal(pl_start(&pl, 100), 0);
+    cn_mat4 c2t = cn_mat4_translation(3, 4, 5);
+    pl_set(&pl, "CryoprobeToTracker", &c2t);
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"sim\": {\"width_px\": 160, \"height_px\": 120},\n"
+             " \"igtl\": {\"source\": {\"port\": %d, \"hold_ms\": %d}}}",
+             pl.port, hold_ms);
+    cn_json *cfg = parse(text);
+    cn_device_env e;
+    cn_device_env_default(&e);
+    e.cfg = cfg;
+    e.realtime = false;
+    cn_device_set *set;
+    char err[512];
+    assert_int_equal(cn_device_set_open(&e, "sim", "igtl", &set, err, sizeof err), CN_OK);
+    cn_device d = cn_device_set_device(set);
+    cn_frame_pool *pool = cn_frame_pool_new(2, 160, 120);
+    assert_int_equal(d.start(d.self), CN_OK);
+    assert_true(wait_transforms(set, 5, 5000));
+    atomic_store(&pl.paused, true);
+    cn_clock_sleep_ns(500000000);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_int_equal(d.read(d.self, f), CN_OK);
+    const cn_pose *c = cn_frame_get_pose(f, "CryoprobeToTracker");
+    assert_non_null(c);
+    assert_int_equal(c->valid, valid_after_silence);
+    cn_frame_unref(f);
+    pl_stop(&pl); /* the link drops */
+    for (int i = 0; i < 100; i++) {
+        cn_igtl_source_stats sst;
+        cn_igtl_source_get_stats(cn_device_set_igtl(set), &sst);
+        if (!sst.connected)
+            break;
+        cn_clock_sleep_ns(10000000);
+    }
+    f = cn_frame_pool_acquire(pool);
+    assert_int_equal(d.read(d.self, f), CN_OK);
+    c = cn_frame_get_pose(f, "CryoprobeToTracker");
+    assert_non_null(c);
+    assert_false(c->valid);
+    cn_frame_unref(f);
+    d.stop(d.self);
+    cn_device_set_free(set);
+    assert_int_equal(cn_frame_pool_free(pool), CN_OK);
+    cn_json_free(cfg);
+}
+
+static void test_hold_for_push_on_change_senders(void **st)
+{
+    (void)st;
+    hold_case(0, true);
+    hold_case(200, false);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tracking_only_plus_like),
         cmocka_unit_test(test_images_and_poses_from_one_server),
+        cmocka_unit_test(test_hold_for_push_on_change_senders),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
