@@ -119,7 +119,7 @@ static void expect_exit(int code, const char *in_err)
                  R.signal, code, in_err ? in_err : "", R.err);
 }
 
-/* The demo config of the user guide ("Try it without a tracker"). */
+/* The demo config of the user guide ("Try it without a tracker"), on a free port. */
 static void demo_config(char *cfg, size_t n, int port)
 {
     path(cfg, n, "tracker-demo.json");
@@ -186,10 +186,10 @@ static void test_trackerserver_with_simulator_images(void **st)
     path(rec, sizeof rec, "sim-tracked.igs.mha");
     path(snaps, sizeof snaps, "snaps-sim");
     pid_t ts = tracker_server(port);
-    /* user guide: cryonav run --tracking igtl --config tracker-demo.json --headless --frames 60 */
+    /* the user guide's command, plus where to put snapshots and the recording */
     const char *argv[] = {CN_CRYONAV_BIN, "run", "--tracking", "igtl", "--config", cfg,
-                          "--headless", "--frames", "60", "--no-serve", "--snapshot", snaps,
-                          "--record", rec, NULL};
+                          "--headless", "--frames", "60", "--snapshot", snaps, "--record", rec,
+                          NULL};
     run(argv, 60);
     stop_bg(ts);
     expect_exit(0, "images from sim, tracking from igtl");
@@ -211,12 +211,11 @@ static void test_trackerserver_with_usb_probe_images(void **st)
     path(rec, sizeof rec, "usb-tracked.igs.mha");
     path(snaps, sizeof snaps, "snaps-usb");
     pid_t ts = tracker_server(port);
-    /* user guide: cryonav-probe-emulator -- cryonav run --source usb --tracking igtl
-     *             --config tracker-demo.json --headless --frames 60 */
+    /* the user guide's command, plus where to put snapshots and the recording */
     const char *argv[] = {CN_PROBE_EMULATOR, "--fps", "20", "--", CN_CRYONAV_BIN, "run",
                           "--source", "usb", "--tracking", "igtl", "--config", cfg,
-                          "--headless", "--frames", "40", "--no-serve", "--snapshot", snaps,
-                          "--record", rec, NULL};
+                          "--headless", "--frames", "40", "--snapshot", snaps, "--record", rec,
+                          NULL};
     run(argv, 90);
     stop_bg(ts);
     expect_exit(0, "images from usb, tracking from igtl");
