@@ -33,9 +33,9 @@ void cn_run_opts_defaults(cn_run_opts *o)
 }
 
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
-static const char *const session_keys[] = {"source", "tracking", "sim", "viewer", "igtl", "usb", "replay",
+static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "usb", "replay",
                                            "record", "segment", "thermal", "guidance", "probe",
-                                           "pipeline", NULL};
+                                           "pipeline", "tracking", NULL};
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {

@@ -14,7 +14,6 @@
  * is logged once with the map entry that would fix it, and an image source that
  * receives no IMAGE says so. Before, each of these left a silent, empty session.
  */
-#include "igtl/igtl_source.h"
 #include "igtl_source_internal.h"
 
 #include <arpa/inet.h>
@@ -31,226 +30,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#define MOD "igtl-source"
-#define POSES_MAX 16
-
-typedef struct {
-    char name[CN_XFORM_NAME_MAX];
-    cn_mat4 m;
-    bool valid;
-    int64_t t_ns;
-} pose_slot;
-
-typedef struct {
-    uint8_t *px;
-    size_t cap;
-    int w, h;
-    cn_mat4 ijk;               /* ijk -> frame mm */
-    char frame[CN_FRAME_NAME_MAX];
-    int64_t t_ns, wall_ns;
-} image_slot;
-
-/* Device names already reported (new or unusable): bounded so that a server
- * inventing names cannot grow the log or the memory. */
-#define NAMES_NOTED_MAX 32
-
-struct cn_igtl_source {
-    cn_igtl_source_opts o;
-    cn_xform_graph *graph;
-    pthread_t thread;
-    bool running;
-    atomic_bool stop, interrupted;
-
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pose_slot poses[POSES_MAX];
-    int n_poses;
-    /* An IMAGE is held as pending until the burst it came in has been read
-     * (the socket drained), then published as ready: a PlusServer sends a
-     * frame's IMAGE before its TRANSFORMs, and the frame must not be handed out
-     * before the poses of its own time are in the graph. */
-    image_slot pending, ready;
-    bool has_pending;           /* connection thread only */
-    uint64_t img_seq, img_seq_read;
-    cn_igtl_source_stats st;
-
-    /* connection thread only */
-    char noted[NAMES_NOTED_MAX][CN_XFORM_NAME_MAX];
-    int n_noted;
-    bool noted_full;
-};
-
-/* ------------------------------------------------------------------ state */
-
-static const char *map_name(const cn_igtl_source *s, const char *device)
-{
-    for (int i = 0; i < s->o.n_map; i++)
-        if (strcmp(s->o.map[i].device, device) == 0)
-            return s->o.map[i].name;
-    if (!s->o.pass_unmapped)
-        return NULL;
-    char a[CN_FRAME_NAME_MAX], b[CN_FRAME_NAME_MAX];
-    return cn_xform_name_split(device, a, b) == CN_OK ? device : NULL;
-}
-
-/* Header timestamp (wall, the sender's clock) -> our monotonic time. Trusted
- * only when it says the message is between 0 and 1 s old: the upstream example
- * servers send no real time, and a server whose clock is off by more than the
- * transform graph's 200 ms hold would otherwise make every pose look stale. */
-static int64_t to_mono(uint64_t ts)
-{
-    int64_t now_m = cn_clock_mono_ns(), now_w = cn_clock_wall_ns();
-    if (ts == 0)
-        return now_m;
-    int64_t age = now_w - cn_igtl_ts_to_wall_ns(ts);
-    if (age < 0 || age > 1000000000LL)
-        return now_m;
-    return now_m - age;
-}
-
-static void set_error(cn_igtl_source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(cn_igtl_source *s, const char *fmt, ...)
-{
-    char msg[192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&s->mu);
-    cn_strlcpy(s->st.last_error, msg, sizeof s->st.last_error);
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void count_ignored(cn_igtl_source *s)
-{
-    pthread_mutex_lock(&s->mu);
-    s->st.ignored++;
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* true the first time a device name is seen (bounded list). */
-static bool first_time(cn_igtl_source *s, const char *dev)
-{
-    for (int i = 0; i < s->n_noted; i++)
-        if (strcmp(s->noted[i], dev) == 0)
-            return false;
-    if (s->n_noted == NAMES_NOTED_MAX) {
-        if (!s->noted_full)
-            cn_log_warn(s->o.log, MOD, "%s:%d sends more than %d transform names; "
-                        "further names are not reported", s->o.host, s->o.port, NAMES_NOTED_MAX);
-        s->noted_full = true;
-        return false;
-    }
-    cn_strlcpy(s->noted[s->n_noted++], dev, sizeof s->noted[0]);
-    return true;
-}
-
-static void on_transform(cn_igtl_source *s, const cn_igtl_message *m)
-{
-    char dev[CN_XFORM_NAME_MAX], status[16];
-    cn_igtl_message_name(m, dev, sizeof dev);
-    const char *name = map_name(s, dev);
-    if (!name) {
-        if (first_time(s, dev))
-            cn_log_warn(s->o.log, MOD,
-                        "TRANSFORM \"%s\" from %s:%d ignored: not a transform name of the form "
-                        "AToB%s; map it in the config, e.g. \"igtl\": {\"source\": {\"map\": "
-                        "{\"%s\": \"CryoprobeToTracker\"}}}",
-                        dev, s->o.host, s->o.port, s->o.pass_unmapped ? "" : " in the map",
-                        dev);
-        count_ignored(s);
-        return;
-    }
-    cn_mat4 mat;
-    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK) {
-        count_ignored(s);
-        return;
-    }
-    if (first_time(s, dev))
-        cn_log_info(s->o.log, MOD, "receiving TRANSFORM \"%s\" as %s", dev, name);
-    bool valid = true;
-    if (cn_igtl_message_meta(m, "TransformStatus", status, sizeof status) == CN_OK)
-        valid = strcmp(status, "OK") == 0;
-    int64_t t = to_mono(m->h.timestamp);
-    if (s->graph)
-        cn_xform_graph_set(s->graph, name, &mat, t, valid);
-    pthread_mutex_lock(&s->mu);
-    int i = 0;
-    while (i < s->n_poses && strcmp(s->poses[i].name, name) != 0)
-        i++;
-    if (i == s->n_poses && s->n_poses < POSES_MAX)
-        s->n_poses++;
-    if (i < POSES_MAX) {
-        cn_strlcpy(s->poses[i].name, name, sizeof s->poses[i].name);
-        s->poses[i].m = mat;
-        s->poses[i].valid = valid;
-        s->poses[i].t_ns = t;
-    }
-    s->st.transforms++;
-    pthread_mutex_unlock(&s->mu);
-}
-
-static void on_image(cn_igtl_source *s, const cn_igtl_message *m)
-{
-    cn_igtl_image_view v;
-    if (!s->o.want_image || cn_igtl_decode_image(m->content, m->content_len, &v) != CN_OK ||
-        v.scalar_type != 3 || v.components != 1 || v.size[2] != 1) {
-        count_ignored(s);
-        return;
-    }
-    char dev[CN_XFORM_NAME_MAX];
-    cn_igtl_message_name(m, dev, sizeof dev);
-    /* PLUS names images <Name>_<Frame>: the part after the last '_' is the frame. */
-    const char *us = strrchr(dev, '_');
-    char frame[CN_FRAME_NAME_MAX];
-    cn_strlcpy(frame, us && us[1] ? us + 1 : "Reference", sizeof frame);
-    cn_mat4 ijk = cn_igtl_image_ijk_to_ref(&v);
-    int64_t t = to_mono(m->h.timestamp);
-    /* The image's own placement joins the tracking in the graph, so that
-     * ImageToProbe follows from ImageToReference and ProbeToReference. */
-    char xname[CN_XFORM_NAME_MAX];
-    snprintf(xname, sizeof xname, "ImageTo%s", frame);
-    if (s->graph && strcmp(frame, "Image") != 0 && cn_mat4_is_finite(&ijk))
-        cn_xform_graph_set(s->graph, xname, &ijk, t, true);
-    image_slot *p = &s->pending; /* the connection thread's own until published */
-    if (v.pixel_bytes > p->cap) {
-        uint8_t *n = realloc(p->px, v.pixel_bytes);
-        if (!n) {
-            count_ignored(s);
-            return;
-        }
-        p->px = n;
-        p->cap = v.pixel_bytes;
-    }
-    memcpy(p->px, v.pixels, v.pixel_bytes);
-    p->w = v.size[0];
-    p->h = v.size[1];
-    p->ijk = ijk;
-    cn_strlcpy(p->frame, frame, sizeof p->frame);
-    p->t_ns = t;
-    p->wall_ns = m->h.timestamp ? cn_igtl_ts_to_wall_ns(m->h.timestamp) : cn_clock_wall_ns();
-    s->has_pending = true;
-    pthread_mutex_lock(&s->mu);
-    s->st.images++;
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* The pending image becomes the one read() hands out (a newer one supersedes
- * an unread older one: latest wins, as everywhere in the pipeline). */
-static void publish_image(cn_igtl_source *s)
-{
-    if (!s->has_pending)
-        return;
-    pthread_mutex_lock(&s->mu);
-    image_slot t = s->ready;
-    s->ready = s->pending;
-    s->pending = t;
-    s->img_seq++;
-    s->has_pending = false;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
 
 /* ------------------------------------------------------------------ connection */
 
@@ -359,13 +138,13 @@ static void session(cn_igtl_source *s, int fd)
             continue;
         ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n == 0) {
-            set_error(s, "server closed the connection");
+            cn__igtl_src_set_error(s, "server closed the connection");
             break;
         }
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR)
                 continue;
-            set_error(s, "recv: %s", strerror(errno));
+            cn__igtl_src_set_error(s, "recv: %s", strerror(errno));
             break;
         }
         size_t off = 0;
@@ -378,43 +157,27 @@ static void session(cn_igtl_source *s, int fd)
             if (pr <= 0)
                 break;
             if (strcmp(m.h.type, "TRANSFORM") == 0)
-                on_transform(s, &m);
+                cn__igtl_src_on_transform(s, &m);
             else if (strcmp(m.h.type, "IMAGE") == 0)
-                on_image(s, &m);
+                cn__igtl_src_on_image(s, &m);
             else
-                count_ignored(s); /* every other type: skipped, the link stays */
+                cn__igtl_src_count_ignored(s); /* every other type: skipped, the link stays */
         }
         /* End of the burst (nothing more to read right now): the frame's
          * transforms have been parsed, its image may go. */
         struct pollfd more = {.fd = fd, .events = POLLIN};
         if (pr < 0 || poll(&more, 1, 0) == 0)
-            publish_image(s);
+            cn__igtl_src_publish_image(s);
         if (pr < 0) {
-            set_error(s, "protocol error from %s:%d: %s", s->o.host, s->o.port,
+            cn__igtl_src_set_error(s, "protocol error from %s:%d: %s", s->o.host, s->o.port,
                       cn_igtl_parser_error(p));
             cn_log_warn(s->o.log, MOD, "%s:%d: %s; reconnecting", s->o.host, s->o.port,
                         cn_igtl_parser_error(p));
             break;
         }
     }
-    publish_image(s);
+    cn__igtl_src_publish_image(s);
     cn_igtl_parser_free(p);
-}
-
-/* The link dropped: what it delivered is no longer known. An invalid sample
- * now makes every tool from this server "lost" at once, however long the
- * configured hold, until the server sends it again. */
-static void invalidate_poses(cn_igtl_source *s)
-{
-    if (!s->graph)
-        return;
-    int64_t now = cn_clock_mono_ns();
-    pthread_mutex_lock(&s->mu);
-    for (int i = 0; i < s->n_poses; i++) {
-        s->poses[i].valid = false;
-        cn_xform_graph_set(s->graph, s->poses[i].name, &s->poses[i].m, now, false);
-    }
-    pthread_mutex_unlock(&s->mu);
 }
 
 static void *source_main(void *arg)
@@ -428,7 +191,7 @@ static void *source_main(void *arg)
         int fd = connect_to(s, why, sizeof why);
         if (fd < 0) {
             attempts++;
-            set_error(s, "connect %s:%d: %s", s->o.host, s->o.port, why);
+            cn__igtl_src_set_error(s, "connect %s:%d: %s", s->o.host, s->o.port, why);
             int64_t now = cn_clock_mono_ns();
             if (streak_logged == 0 || now - streak_logged > 30000000000LL) {
                 cn_log_warn(s->o.log, MOD,
@@ -451,7 +214,7 @@ static void *source_main(void *arg)
             attempts = 0;
             session(s, fd);
             close(fd);
-            invalidate_poses(s);
+            cn__igtl_src_invalidate_poses(s);
             pthread_mutex_lock(&s->mu);
             s->st.connected = false;
             s->st.disconnects++;
