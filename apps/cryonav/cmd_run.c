@@ -26,6 +26,8 @@ static void run_usage(FILE *out)
         "options:\n"
         "  --config FILE        session configuration (default: config/session.json)\n"
         "  --source NAME        sim | usb | replay | igtl (default: from the config)\n"
+        "  --tracking NAME      none | igtl | sim: where poses come from (default: from the\n"
+        "                       config; none = the source's own)\n"
         "  --headless           no window: render offscreen (snapshots only)\n"
         "  --no-fallback        fail instead of falling back to headless when no display exists\n"
         "  --frames N           stop after N frames (default: until the source ends;\n"
@@ -49,7 +51,7 @@ static void run_usage(FILE *out)
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_LOGLEVEL, O_NOOVERLAYS };
+       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -62,6 +64,7 @@ static const struct option run_options[] = {
     {"record", required_argument, 0, O_RECORD},      {"listen", required_argument, 0, O_LISTEN},
     {"no-serve", no_argument, 0, O_NOSERVE},         {"log-level", required_argument, 0, O_LOGLEVEL},
     {"no-overlays", no_argument, 0, O_NOOVERLAYS},
+    {"tracking", required_argument, 0, O_TRACKING},  /* issue 15 */
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -89,6 +92,7 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
         case 'h': run_usage(stdout); return 1;
         case O_CONFIG: cn_strlcpy(a->run.config_path, optarg, sizeof a->run.config_path); break;
         case O_SOURCE: cn_strlcpy(a->run.source, optarg, sizeof a->run.source); break;
+        case O_TRACKING: cn_strlcpy(a->run.tracking, optarg, sizeof a->run.tracking); break;
         case O_HEADLESS: a->headless = true; break;
         case O_NOFALLBACK: a->no_fallback = true; break;
         case O_FRAMES:

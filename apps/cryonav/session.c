@@ -11,11 +11,9 @@
 #include "thermal/thermal.h" /* issue 3: predicted ablation zone */
 #include "guidance/guidance.h" /* coverage, ice-to-skin distance, alarms */
 #include "sim/sim.h"
-#include "replay/replay.h" /* issue 6: replay source + recorder sink */
-#include "usb/usb.h"       /* issue 7: USB probe source (Healson UP20L) */
 #include "seqio/seqio.h"
-#include "igtl/igtl.h"        /* issue 5: OpenIGTLink server sink */
-#include "igtl/igtl_source.h" /* issue 5: OpenIGTLink client source */
+#include "igtl/igtl.h"          /* issue 5: OpenIGTLink server sink */
+#include "registry/registry.h"  /* issue 15: image + tracking devices */
 
 #include <math.h>
 #include <stdio.h>
@@ -37,7 +35,7 @@ void cn_run_opts_defaults(cn_run_opts *o)
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
 static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "usb", "replay",
                                            "record", "segment", "thermal", "guidance", "probe",
-                                           "pipeline", NULL};
+                                           "pipeline", "tracking", NULL};
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {
@@ -52,126 +50,57 @@ static int load_config(cn_session *s, char *err, size_t err_len)
     return rc == CN_ENOENT ? CN_OK : rc;
 }
 
+/* Where our own OpenIGTLink server will listen (port 0 = no server), so that the
+ * device registry can refuse an OpenIGTLink client aimed at it. Mirrors the
+ * server block of add_sinks; a config error there is reported there. */
+static void own_server_address(cn_session *s, char *addr, size_t addr_len, int *port)
+{
+    char ignored[256];
+    cn_igtl_server_opts go;
+    cn_igtl_server_opts_default(&go);
+    bool serve = true;
+    cn_igtl_server_opts_from_json(&go, s->cfg, ignored, sizeof ignored);
+    cn_json_get_bool(s->cfg, "igtl.serve", &serve, ignored, sizeof ignored);
+    if (s->opts.listen[0])
+        serve = cn_igtl_parse_listen(s->opts.listen, go.listen_addr, sizeof go.listen_addr,
+                                     &go.port) == CN_OK;
+    cn_strlcpy(addr, go.listen_addr, addr_len);
+    *port = serve && !s->opts.no_serve ? go.port : 0;
+}
+
+/* ---- source: the image device and the tracking device (issue 15) ---- */
 static int open_source(cn_session *s, char *err, size_t err_len)
 {
-    char src[32] = "sim";
-    int rc = cn_json_get_string(s->cfg, "source", src, sizeof src, err, err_len);
-    if (rc == CN_EINVAL)
+    /* devices/registry opens both from the config's "source" / "tracking" (or
+     * --source / --tracking) and composes them into one cn_device. */
+    cn_device_env env;
+    cn_device_env_default(&env);
+    env.cfg = s->cfg;
+    env.log = s->log;
+    cn_app_data_path("config", env.config_dir, sizeof env.config_dir);
+    env.realtime = s->opts.realtime;
+    env.loop = s->opts.loop;
+    env.max_frames = s->opts.max_frames;
+    env.time_scale = s->opts.time_scale;
+    env.seed = s->opts.seed;
+    cn_strlcpy(env.protocol, s->opts.protocol, sizeof env.protocol);
+    cn_strlcpy(env.replay_path, s->opts.replay_path, sizeof env.replay_path);
+    env.replay_speed = s->opts.replay_speed;
+    own_server_address(s, env.listen_addr, sizeof env.listen_addr, &env.listen_port);
+    cn_device_set *set;
+    int rc = cn_device_set_open(&env, s->opts.source, s->opts.tracking, &set, err, err_len);
+    if (rc != CN_OK)
         return rc;
-    if (s->opts.source[0])
-        cn_strlcpy(src, s->opts.source, sizeof src);
-
-    /* ---- source: sim (the built-in simulator) ---- */
-    if (strcmp(src, "sim") == 0) {
-        cn_sim_config sc;
-        cn_sim_config_defaults(&sc);
-        if ((rc = cn_sim_config_from_json(s->cfg, "sim", &sc, err, err_len)) != CN_OK)
-            return rc;
-        if (s->opts.time_scale > 0)
-            sc.time_scale = s->opts.time_scale;
-        if (s->opts.seed >= 0)
-            sc.seed = (uint64_t)s->opts.seed;
-        if (s->opts.protocol[0]) {
-            /* Re-read through the JSON path so presets resolve in one place. */
-            char text[256];
-            snprintf(text, sizeof text, "{\"sim\": {\"protocol\": \"%s\"}}", s->opts.protocol);
-            cn_json *over = cn_json_parse(text, "--protocol", err, err_len);
-            if (!over)
-                return CN_EINVAL;
-            rc = cn_sim_config_from_json(over, "sim", &sc, err, err_len);
-            cn_json_free(over);
-            if (rc != CN_OK)
-                return rc;
-        }
-        if ((rc = cn_sim_config_validate(&sc, err, err_len)) != CN_OK)
-            return rc;
-        s->sim = cn_sim_new(&sc);
-        if (!s->sim) {
-            snprintf(err, err_len, "cannot create the simulator (out of memory?)");
-            return CN_ENOMEM;
-        }
-        cn_sim_device_opts dopt = {.realtime = s->opts.realtime, .loop = s->opts.loop,
-                                   .max_frames = s->opts.max_frames};
-        if ((rc = cn_sim_device_make(s->sim, &dopt, &s->dev)) != CN_OK) {
-            snprintf(err, err_len, "cannot make the simulator device: %s", cn_strerror(rc));
-            return rc;
-        }
-        s->has_dev = true;
-        s->source_name = "sim";
-        return CN_OK;
-    }
-    /* ---- source: usb (issue 7) ---- */
-    if (strcmp(src, "usb") == 0) {
-        /* The first usable Healson UP20L (devices/usb). Probe facts come from
-         * config/probes/up20l.json, the session's "usb" object picks gain, range,
-         * depth and focus, $CRYONAV_UP20L_TABLES overrides the owner's tables folder
-         * (cryonav-probe-emulator sets it to its generated test tables). The device
-         * survives unplug/replug on its own: read() returns CN_EAGAIN meanwhile. */
-        cn_usb_device_opts uo = {.log = s->log};
-        char ppath[1024];
-        cn_up20l_config_default(&uo.config);
-        cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
-        if ((rc = cn_up20l_config_load(ppath, &uo.config, err, err_len)) != CN_OK ||
-            (rc = cn_up20l_config_apply_session(&uo.config, s->cfg, err, err_len)) != CN_OK)
-            return rc;
-        cn_up20l_config_apply_env(&uo.config);
-        cn_usb_device *ud = cn_usb_device_new(&uo, err, err_len);
-        if (!ud)
-            return CN_ENOENT;
-        s->usb = ud;
-        s->dev = cn_usb_device_iface(ud);
-        s->has_dev = true;
-        s->source_name = "usb";
-        return CN_OK;
-    }
-    /* ---- source: replay (issue 6) ---- */
-    if (strcmp(src, "replay") == 0) {
-        /* A recording as the source: the same pipeline as live (see devices/replay).
-         * The file comes from `cryonav replay FILE` or config "replay": {"file": ...}. */
-        char rpath[512];
-        cn_strlcpy(rpath, s->opts.replay_path, sizeof rpath);
-        if (!rpath[0] &&
-            cn_json_get_string(s->cfg, "replay.file", rpath, sizeof rpath, err, err_len) == CN_EINVAL)
-            return CN_EINVAL;
-        if (!rpath[0]) {
-            snprintf(err, err_len, "source 'replay' needs a file (cryonav replay FILE)");
-            return CN_EINVAL;
-        }
-        cn_replay_opts ro = {.speed = s->opts.realtime ? s->opts.replay_speed : 0,
-                             .loop = s->opts.loop, .log = s->log};
-        if ((rc = cn_replay_device_make(rpath, &ro, &s->dev, err, err_len)) != CN_OK)
-            return rc;
-        s->replay = cn_replay_from_device(&s->dev);
-        s->has_dev = true;
-        s->source_name = "replay";
-        return CN_OK;
-    }
-    /* ---- source: igtl (issue 5) ---- */
-    if (strcmp(src, "igtl") == 0) {
-        /* Images and tracking from an OpenIGTLink server such as PlusServer
-         * (devices/igtl); config "igtl": {"source": {"host", "port", "map", ...}}.
-         * Reconnects with backoff on its own. */
-        cn_igtl_source_opts io;
-        cn_igtl_source_opts_default(&io);
-        io.want_image = true;
-        io.log = s->log;
-        if ((rc = cn_igtl_source_opts_from_json(&io, s->cfg, err, err_len)) != CN_OK)
-            return rc;
-        cn_igtl_source *is = cn_igtl_source_new(&io, NULL);
-        if (!is) {
-            snprintf(err, err_len, "igtl source: invalid options (host %s, port %d)", io.host,
-                     io.port);
-            return CN_EINVAL;
-        }
-        s->igtl_source = is;
-        s->dev = cn_igtl_source_device(is);
-        s->has_dev = true;
-        s->source_name = "igtl";
-        return CN_OK;
-    }
-
-    snprintf(err, err_len, "unknown source '%s' (known: sim, usb, replay, igtl)", src);
-    return CN_EINVAL;
+    s->devices = set;
+    s->dev = cn_device_set_device(set);
+    s->has_dev = true;
+    s->source_name = cn_device_set_name(set);
+    /* typed views for the controls (navigate.c keys, the simulated operator) */
+    s->sim = cn_device_set_sim(set);
+    s->replay = cn_device_set_replay(set);
+    s->usb = cn_device_set_usb(set);
+    s->igtl_source = cn_device_set_igtl(set);
+    return CN_OK;
 }
 
 static int add_analysis(cn_session *s, char *err, size_t err_len)
@@ -387,20 +316,12 @@ void cn_session_close(cn_session *s)
     s->thermal = NULL;
     cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */
     s->segment = NULL;
-    cn_igtl_source_free(s->igtl_source); /* igtl source (issue 5): already stopped */
-    s->igtl_source = NULL;
-    if (s->has_dev && s->sim)
-        cn_sim_device_release(&s->dev);
-    if (s->has_dev && s->replay) /* replay (issue 6) */
-        cn_replay_device_release(&s->dev);
-    s->replay = NULL;
-    if (s->usb) { /* usb (issue 7): the pipeline already stopped the device */
-        cn_usb_device_free(s->usb);
-        s->usb = NULL;
-    }
-    s->has_dev = false;
-    cn_sim_free(s->sim);
+    /* devices (issue 15): image and tracking devices, stopped with the pipeline */
+    cn_device_set_free(s->devices);
+    s->devices = NULL;
+    s->igtl_source = s->replay = s->usb = NULL;
     s->sim = NULL;
+    s->has_dev = false;
     cn_json_free(s->cfg);
     s->cfg = NULL;
     cn_log_free(s->log);

@@ -19,6 +19,7 @@
 typedef struct {
     char config_path[512];      /* "" = the default config/session.json */
     char source[32];            /* "" = from config ("sim" by default) */
+    char tracking[32];          /* "" = from config ("none": the source's own poses) */
     bool realtime;              /* pace the simulator / replay at their own clock */
     bool loop;                  /* restart the scenario / recording at its end */
     uint64_t max_frames;        /* 0 = until the source ends */
@@ -61,6 +62,7 @@ typedef struct cn_session {
     double target_ref_mm[3];
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
+    void *devices;              /* the device set (devices/registry) owning the above */
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis

@@ -102,6 +102,21 @@ int cn_sim_device_make(cn_sim *s, const cn_sim_device_opts *o, cn_device *out);
 /* Releases what cn_sim_device_make allocated (call after the pipeline stopped). */
 void cn_sim_device_release(cn_device *dev);
 
+/* The simulated tracker's poses at scene time t (the ones rendered frames carry,
+ * with the configured latency and noise). */
+void cn_sim_tracker_at(const cn_sim *s, double t_scene_s, cn_mat4 *probe_to_tracker,
+                       cn_mat4 *cryoprobe_to_tracker, cn_mat4 *reference_to_tracker);
+/* The simulated tracker alone, as a tracking device (devices/registry): while
+ * started, a thread writes ProbeToTracker, CryoprobeToTracker and
+ * ReferenceToTracker into graph rate_hz times a second, timed on the monotonic
+ * clock, for scene time (now - start) x time_scale (wrapping at the end of the
+ * scenario). The device has no read; its release frees the device, not s. */
+typedef struct {
+    double rate_hz;            /* 60 when <= 0 */
+} cn_sim_tracker_opts;
+int cn_sim_tracker_make(cn_sim *s, const cn_sim_tracker_opts *o, cn_xform_graph *graph,
+                        cn_device *out);
+
 #ifdef __cplusplus
 }
 #endif

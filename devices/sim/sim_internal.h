@@ -5,6 +5,7 @@
  * sim_scene.c   scenario timing, ice growth, ground truth, tracker poses
  * sim_render.c  the static tissue model (cn_sim_new) and B-mode formation per frame
  * sim_device.c  the pipeline device (pacing, interrupt)
+ * sim_tracker.c the tracker alone as a tracking device (poses into a transform graph)
  */
 #ifndef CN_SIM_INTERNAL_H
 #define CN_SIM_INTERNAL_H

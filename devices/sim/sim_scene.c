@@ -312,7 +312,8 @@ static cn_mat4 noisy(const cn_mat4 *m, cn_rng *r, double sd_mm, double sd_deg)
     return cn_mat4_mul(m, &d);
 }
 
-void sim_poses(const cn_sim *s, double t, cn_frame *f)
+void cn_sim_tracker_at(const cn_sim *s, double t, cn_mat4 *probe_to_tracker,
+                       cn_mat4 *cryoprobe_to_tracker, cn_mat4 *reference_to_tracker)
 {
     const cn_sim_config *c = &s->c;
     double tp = t - c->tracker_latency_ms * 1e-3 * c->time_scale;
@@ -331,9 +332,15 @@ void sim_poses(const cn_sim *s, double t, cn_frame *f)
     cn_mat4 c2t = cn_mat4_mul(&p2t, &c2p);
     cn_rng r;
     cn_rng_seed(&r, sim_mix64(c->seed ^ 0x7A3C3E5ULL) ^ sim_time_key(t));
-    cn_mat4 np = noisy(&p2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
-    cn_mat4 nc = noisy(&c2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
-    cn_mat4 nr = noisy(&r2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *probe_to_tracker = noisy(&p2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *cryoprobe_to_tracker = noisy(&c2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *reference_to_tracker = noisy(&r2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+}
+
+void sim_poses(const cn_sim *s, double t, cn_frame *f)
+{
+    cn_mat4 np, nc, nr;
+    cn_sim_tracker_at(s, t, &np, &nc, &nr);
     cn_frame_set_pose(f, "ImageToProbe", &s->image_to_probe, true);
     cn_frame_set_pose(f, "ProbeToTracker", &np, true);
     cn_frame_set_pose(f, "CryoprobeToTracker", &nc, true);
