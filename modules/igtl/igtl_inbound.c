@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define MOD "igtl"
+
 static void enqueue_once(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p)
 {
     if (p) {
@@ -263,7 +265,7 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
     cn_igtl_message_name(m, name, sizeof name);
     if (m->h.version == 2 && c->st.header_version != 2) {
         c->st.header_version = 2;
-        cn_proctor_logf(s->hub, CN_LOG_INFO, false,
+        cn_proctor_logf(s->hub, MOD, CN_LOG_INFO, false,
                         "client %llu sent a v2 header: answering it in v2",
                         (unsigned long long)c->st.id);
     }

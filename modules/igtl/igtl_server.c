@@ -65,7 +65,7 @@ static void reap(cn_igtl_server *s, int i)
 {
     cn_igtl_client *c = s->clients[i];
     bool bad = strncmp(c->why, "protocol", 8) == 0 || strncmp(c->why, "reply", 5) == 0;
-    cn_proctor_logf(s->hub, bad ? CN_LOG_WARN : CN_LOG_INFO, false,
+    cn_proctor_logf(s->hub, MOD, bad ? CN_LOG_WARN : CN_LOG_INFO, false,
                     "client %llu (%s) dropped: %s; sent %llu frames, dropped %llu",
                     (unsigned long long)c->st.id, c->st.peer, c->why,
                     (unsigned long long)c->st.frames_sent, (unsigned long long)c->st.frames_dropped);
@@ -130,7 +130,7 @@ static void accept_clients(cn_igtl_server *s)
         if (s->n_clients >= s->o.max_clients) {
             int v = pick_victim(s, now);
             if (v < 0) {
-                cn_proctor_logf(s->hub, CN_LOG_WARN, false,
+                cn_proctor_logf(s->hub, MOD, CN_LOG_WARN, false,
                                 "refusing %s: %d clients, all proctors (max_clients)", peer,
                                 s->n_clients);
                 pthread_mutex_lock(&s->mu);
@@ -173,7 +173,7 @@ static void accept_clients(cn_igtl_server *s)
         pthread_mutex_lock(&s->mu);
         s->st.accepted++;
         pthread_mutex_unlock(&s->mu);
-        cn_proctor_logf(s->hub, CN_LOG_INFO, false, "client %llu connected from %s",
+        cn_proctor_logf(s->hub, MOD, CN_LOG_INFO, false, "client %llu connected from %s",
                         (unsigned long long)c->st.id, peer);
     }
 }

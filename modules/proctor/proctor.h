@@ -231,8 +231,8 @@ uint64_t cn_proctor_surfaces_visit(cn_proctor_hub *h, cn_proctor_surface_fn fn, 
  * (no control characters) and dropped when over the rate, with the number dropped
  * said on the next line that passes. important lines (logins accepted, revokes)
  * always pass. */
-void cn_proctor_logf(cn_proctor_hub *h, cn_log_level level, bool important, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void cn_proctor_logf(cn_proctor_hub *h, const char *module, cn_log_level level, bool important,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Sanitises text in place: control characters (C0, DEL, and the ESC of ANSI
  * sequences) become spaces, bytes >= 0x80 become '?'. */

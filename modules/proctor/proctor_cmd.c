@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define MOD "proctor"
+
 /* ------------------------------------------------------------------ flat XML */
 
 int cn_proctor_xml_attr(const char *xml, const char *attr, char *val, size_t val_len)
@@ -255,7 +257,7 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         char e[96];
         snprintf(e, sizeof e, "too many commands: at most %.1f per second", h->o.commands.per_s);
         reply_set(r, false, "Command refused.", e);
-        cn_proctor_logf(h, CN_LOG_WARN, false, "%s: command %s refused (rate limit)", who, name);
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s: command %s refused (rate limit)", who, name);
         return CN_PROCTOR_DONE;
     }
     /* built-ins that need the hub's state */
@@ -301,7 +303,7 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         char e[160];
         snprintf(e, sizeof e, "unknown command %.100s", name);
         reply_set(r, false, "Command failed, see error message.", e);
-        cn_proctor_logf(h, CN_LOG_INFO, false, "%s: %s", who, e);
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "%s: %s", who, e);
         return CN_PROCTOR_DONE;
     }
     cn__command cmd = h->cmds[k];
@@ -310,7 +312,7 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         pthread_mutex_unlock(&h->mu);
         reply_set(r, false, "Command refused.",
                   "this command needs proctor rights: log in with the proctor token first");
-        cn_proctor_logf(h, CN_LOG_WARN, false, "%s: %s refused: not a proctor", who, name);
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s: %s refused: not a proctor", who, name);
         return CN_PROCTOR_DONE;
     }
     if (cmd.control && !cn__bucket_take(&c->control, &h->o.control, now)) {
@@ -320,7 +322,7 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         snprintf(e, sizeof e, "too many procedure commands: at most %.1f per second",
                  h->o.control.per_s);
         reply_set(r, false, "Command refused.", e);
-        cn_proctor_logf(h, CN_LOG_WARN, false, "%s: %s refused (rate limit)", who, name);
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s: %s refused (rate limit)", who, name);
         return CN_PROCTOR_DONE;
     }
     pthread_mutex_unlock(&h->mu);
@@ -328,7 +330,7 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
     bool ok = cmd.fn(cmd.user, name, xml, msg, sizeof msg);
     cn_proctor_sanitise(msg);
     reply_set(r, ok, msg, msg);
-    cn_proctor_logf(h, CN_LOG_INFO, cmd.control && ok, "command %s from %s: %s %s", name, who,
+    cn_proctor_logf(h, MOD, CN_LOG_INFO, cmd.control && ok, "command %s from %s: %s %s", name, who,
                     ok ? "SUCCESS" : "FAIL", msg);
     return CN_PROCTOR_DONE;
 }

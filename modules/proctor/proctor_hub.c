@@ -50,7 +50,8 @@ void cn_proctor_sanitise(char *text)
 
 /* ------------------------------------------------------------------ log bound */
 
-void cn_proctor_logf(cn_proctor_hub *h, cn_log_level level, bool important, const char *fmt, ...)
+void cn_proctor_logf(cn_proctor_hub *h, const char *module, cn_log_level level, bool important,
+                     const char *fmt, ...)
 {
     if (!h || !h->o.log_sink)
         return;
@@ -76,7 +77,7 @@ void cn_proctor_logf(cn_proctor_hub *h, cn_log_level level, bool important, cons
         cn_log_write(h->o.log_sink, CN_LOG_WARN, MOD,
                      "%llu log lines about clients were dropped (over %.0f lines/s)",
                      (unsigned long long)dropped, h->o.log.per_s);
-    cn_log_write(h->o.log_sink, level, MOD, "%s", line);
+    cn_log_write(h->o.log_sink, level, module ? module : MOD, "%s", line);
 }
 
 /* ------------------------------------------------------------------ hub */
@@ -210,7 +211,7 @@ void cn_proctor_client_close(cn_proctor_hub *h, uint64_t id)
     }
     pthread_mutex_unlock(&h->mu);
     if (was_proctor)
-        cn_proctor_logf(h, CN_LOG_INFO, true, "proctor %s left", who);
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "proctor %s left", who);
 }
 
 cn_proctor_role cn_proctor_client_role(cn_proctor_hub *h, uint64_t id)
@@ -285,9 +286,9 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     }
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
-        cn_proctor_logf(h, CN_LOG_INFO, true, "%s from %s logged in as a proctor", who, peer);
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor", who, peer);
     else if (v != CN_PROCTOR_LIMITED)
-        cn_proctor_logf(h, CN_LOG_WARN, false, "%s from %s: proctor login refused: %s%s", who,
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s from %s: proctor login refused: %s%s", who,
                         peer, msg,
                         v == CN_PROCTOR_DROP ? "; too many failures, disconnecting" : "");
     return v;
@@ -304,7 +305,7 @@ void cn_proctor_logout(cn_proctor_hub *h, uint64_t id)
         c->info.role = CN_PROCTOR_VIEWER;
     pthread_mutex_unlock(&h->mu);
     if (was)
-        cn_proctor_logf(h, CN_LOG_INFO, true, "client %llu logged out: viewer again",
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "client %llu logged out: viewer again",
                         (unsigned long long)id);
 }
 
@@ -357,9 +358,9 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     }
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
-        cn_proctor_logf(h, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
     else if (v == CN_PROCTOR_LIMITED)
-        cn_proctor_logf(h, CN_LOG_WARN, false, "client %llu: note refused (over %.1f/s)",
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused (over %.1f/s)",
                         (unsigned long long)id, h->o.notes.per_s);
     return v;
 }
@@ -388,7 +389,7 @@ cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char 
     }
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
-        cn_proctor_logf(h, CN_LOG_INFO, false, "proctor %s: target %s (%.1f, %.1f, %.1f) mm",
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: target %s (%.1f, %.1f, %.1f) mm",
                         it.from, it.text, pos_mm[0], pos_mm[1], pos_mm[2]);
     return v;
 }
@@ -437,7 +438,7 @@ int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
             if (strcmp(h->transports[t].name, tr[k]) == 0)
                 h->transports[t].kick(h->transports[t].self, ids[k], "proctor rights revoked by the operator");
     pthread_mutex_unlock(&h->tmu);
-    cn_proctor_logf(h, CN_LOG_WARN, true, "operator revoked %d proctor%s%s", n, n == 1 ? "" : "s",
+    cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "operator revoked %d proctor%s%s", n, n == 1 ? "" : "s",
                     lock ? "; proctor logins locked until unlocked (key P)" : "");
     return n;
 }
@@ -451,7 +452,7 @@ void cn_proctor_unlock(cn_proctor_hub *h)
     h->locked = false;
     pthread_mutex_unlock(&h->mu);
     if (was)
-        cn_proctor_logf(h, CN_LOG_INFO, true, "operator unlocked proctor logins");
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "operator unlocked proctor logins");
 }
 
 bool cn_proctor_locked(cn_proctor_hub *h)

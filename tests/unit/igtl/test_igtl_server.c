@@ -569,6 +569,181 @@ static void test_surfaces(void **st)
     cn_igtl_server_free(s);
 }
 
+/* The reply of a COMMAND: the RTS_COMMAND with that id, decoded. */
+static tu_msg *rts(tu_client *c, uint32_t id, cn_igtl_command_view *cv)
+{
+    for (int k = 0; k < 60; k++) {
+        for (int i = c->n - 1; i >= 0; i--) {
+            tu_msg *m = &c->msgs[i];
+            if (strcmp(m->h.type, "RTS_COMMAND") == 0 &&
+                cn_igtl_decode_command(m->content, m->content_len, cv) == CN_OK && cv->id == id)
+                return m;
+        }
+        tu_read(c, 50, NULL, NULL);
+    }
+    return NULL;
+}
+
+static bool text_has(const cn_igtl_command_view *cv, const char *needle)
+{
+    char t[2048];
+    size_t n = cv->text_len < sizeof t - 1 ? cv->text_len : sizeof t - 1;
+    memcpy(t, cv->text, n);
+    t[n] = 0;
+    return strstr(t, needle) != NULL;
+}
+
+static void test_command_messages(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    recordings = 0;
+    assert_int_equal(cn_igtl_server_set_command(s, "StartRecording", start_rec, &recordings), 0);
+    int port = cn_igtl_server_port(s);
+    tu_client c;
+    tu_client_init(&c, tu_connect(port));
+    /* Slicer's greeting: a v2 STATUS with metadata, then v2 everywhere */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta hello = {"dummy", "dummy"};
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "", 0, 0);
+    cn_igtl_put_status(&b, 1, 0, "", "");
+    cn_igtl_msg_end(&b, &m, &hello, 1);
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    push(fx, s, 1, CN_PHASE_FREEZE);
+    cn_igtl_command_view cv;
+
+    tu_send_command(c.fd, 2, "command", 7, "RequestStatus", "<Command Name=\"RequestStatus\"/>");
+    tu_msg *r = rts(&c, 7, &cv);
+    assert_non_null(r);
+    assert_int_equal(r->h.version, 2);
+    assert_string_equal(r->h.device, "command");    /* the request's device */
+    assert_int_equal(r->msg_id, 7);
+    assert_string_equal(cv.name, "RequestStatus");
+    assert_string_equal(r->meta_status, "SUCCESS");
+    assert_true(text_has(&cv, "Status=\"SUCCESS\""));
+    assert_true(text_has(&cv, "Phase=\"freeze\""));
+    /* the same command with no text: the name field is enough */
+    tu_send_command(c.fd, 2, "command", 70, "RequestStatus", "");
+    assert_non_null(rts(&c, 70, &cv));
+
+    /* roles hold for COMMAND exactly as for the STRING form */
+    tu_send_command(c.fd, 2, "Proctor", 8, "StartRecording",
+                    "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    r = rts(&c, 8, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "FAIL");
+    assert_true(text_has(&cv, "needs proctor rights"));
+    assert_int_equal(recordings, 0);
+    tu_send_command(c.fd, 2, "command", 9, "Login", "<Command Name=\"Login\" Token=\"" TOKEN "\"/>");
+    r = rts(&c, 9, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "SUCCESS");
+    tu_send_command(c.fd, 2, "command", 10, "StartRecording",
+                    "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    r = rts(&c, 10, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "SUCCESS");
+    assert_true(text_has(&cv, "recording to x.mha"));
+    assert_int_equal(recordings, 1);
+
+    /* never silence: an unknown command gets an RTS_COMMAND with an error */
+    tu_send_command(c.fd, 2, "command", 11, "Explode", "<Command Name=\"Explode\"/>");
+    r = rts(&c, 11, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "FAIL");
+    assert_true(text_has(&cv, "Error=\"unknown command Explode\""));
+
+    /* CAPABILITY: what we send and accept */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 2, "GET_CAPABIL", "", 0, 12);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&c, 3000, "CAPABILITY", NULL);
+    tu_msg *cap = tu_find(&c, "CAPABILITY", NULL);
+    assert_non_null(cap);
+    assert_int_equal(cap->content_len % 12, 0);
+    bool has_rts = false, has_cmd = false, has_img = false;
+    for (size_t i = 0; i < cap->content_len; i += 12) {
+        has_rts |= strcmp((char *)cap->content + i, "RTS_COMMAND") == 0;
+        has_cmd |= strcmp((char *)cap->content + i, "COMMAND") == 0;
+        has_img |= strcmp((char *)cap->content + i, "IMAGE") == 0;
+    }
+    assert_true(has_rts && has_cmd && has_img);
+
+    /* a v1 client (the upstream library's COMMAND form) gets a v1 reply */
+    tu_client v1;
+    tu_client_init(&v1, tu_connect(port));
+    tu_send_command(v1.fd, 1, "", 5, "RequestStatus", "<Command Name=\"RequestStatus\"/>");
+    r = rts(&v1, 5, &cv);
+    assert_non_null(r);
+    assert_int_equal(r->h.version, 1);
+    assert_true(text_has(&cv, "Status=\"SUCCESS\""));
+    assert_false(v1.closed);
+
+    /* a malformed COMMAND (length disagrees) drops only its sender */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 1, "COMMAND", "", 0, 0);
+    uint8_t *q = cn_igtl_buf_append(&b, 4 + 128 + 2 + 4 + 3);
+    memset(q, 0, 4 + 128 + 2 + 4 + 3);
+    q[4 + 128 + 1] = 3;
+    q[4 + 128 + 2 + 3] = 200;   /* says 200 bytes, has 3 */
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(v1.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&v1, 3000, "NONE", NULL);
+    assert_true(v1.closed);
+    assert_false(c.closed);
+    tu_client_free(&v1);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
+/* A header version 3 (allowed by openigtlink-ng, not by OpenIGTLink) is refused
+ * with a clear reason, as the user guide says. */
+static void test_header_v3_refused(void **st)
+{
+    fixture *fx = *st;
+    FILE *lf = tmpfile();
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_proctor_opts po;
+    cn_proctor_opts_default(&po);
+    po.log_sink = lg;
+    cn_proctor_hub *h = cn_proctor_hub_new(&po);
+    fx->o.hub = h;
+    fx->o.log = lg;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "", 0, 0);
+    cn_igtl_put_status(&b, 1, 0, "", "");
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    b.data[1] = 3;   /* header version 3 */
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&c, 3000, "NONE", NULL);
+    assert_true(c.closed);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+    cn_proctor_hub_free(h);
+    cn_log_free(lg);
+    rewind(lf);
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof text - 1, lf);
+    text[n] = 0;
+    fclose(lf);
+    print_message("%s", text);
+    assert_non_null(strstr(text, "igtl: client 1 (127.0.0.1:"));
+    assert_non_null(strstr(text, "protocol error: bad header: header version 3 is not supported "
+                                 "(OpenIGTLink defines 1 and 2)"));
+}
+
 static void test_bind_errors(void **st)
 {
     fixture *fx = *st;
@@ -595,6 +770,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_command_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_v3_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -399,8 +399,8 @@ static void test_surfaces_and_log(void **st)
     assert_int_equal(visited, 1);
     /* 10000 lines about clients: the log keeps ~ the burst, says how many it dropped */
     for (int i = 0; i < 10000; i++)
-        cn_proctor_logf(h, CN_LOG_INFO, false, "client %d\n\x1b[2J said hello", i);
-    cn_proctor_logf(h, CN_LOG_INFO, true, "important");
+        cn_proctor_logf(h, "test", CN_LOG_INFO, false, "client %d\n\x1b[2J said hello", i);
+    cn_proctor_logf(h, "test", CN_LOG_INFO, true, "important");
     cn_proctor_hub_free(h);
     cn_log_free(lg);
     long size = ftell(lf);
