@@ -214,6 +214,11 @@ int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256]
         if (g->alarms != p->alarms && n < max)
             snprintf(out[n++], 256, "Alarms 0x%08x", (unsigned)g->alarms);
     }
+    /* the procedure events of this frame (a proctor's note, an operator's mark,
+     * ...), as recorded: "<source> <text>" */
+    for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX && n < max; i++)
+        snprintf(out[n++], 256, "%s %s", cn_event_source_name(f->analysis.events[i].source),
+                 f->analysis.events[i].text);
     s->prev = *g;
     s->have_prev = true;
     return n;

@@ -161,8 +161,8 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
     for (int i = 0; i < s->n_clients; i++)
         need[s->clients[i]->st.header_version == 2 ? 2 : 1] = true;
 
-    char ev[4][256];
-    int n_ev = cn__igtl_frame_events(s, f, ev, 4);
+    char ev[4 + CN_EVENTS_MAX][256];
+    int n_ev = cn__igtl_frame_events(s, f, ev, 4 + CN_EVENTS_MAX);
 
     if (need[1] || need[2]) {
         int64_t t0 = cn_clock_mono_ns();

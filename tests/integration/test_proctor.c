@@ -217,6 +217,8 @@ static void test_headless_target_and_note(void **st)
     float target[3];
     double tx, ty;
     scene_target(img, target, &tx, &ty);
+    tu_client watcher;   /* another viewer: sees the note as an event of an analysed frame */
+    tu_client_init(&watcher, pu_connect(s.port, 10000));
     login(&c, TOKEN);
     assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
     /* A note with a newline and an ANSI escape that would forge a log line. */
@@ -225,11 +227,25 @@ static void test_headless_target_and_note(void **st)
                      0);
     bool seeded = pu_wait_log(s.log, "target: nerve seed set at (", 30000);
     bool noted = pu_wait_log(s.log, "go 2 mm deeper", 10000);
+    bool event = false;
+    for (int k = 0; k < 100 && !event; k++) {
+        tu_read(&watcher, 100, NULL, NULL);
+        for (int i = 0; i < watcher.n; i++)
+            if (strcmp(watcher.msgs[i].name, "CryoNavEvent") == 0 &&
+                strstr((char *)watcher.msgs[i].content + 4, "proctor note from=client ") &&
+                strstr((char *)watcher.msgs[i].content + 4, "text=go 2 mm deeper")) {
+                print_message("event: %s\n", (char *)watcher.msgs[i].content + 4);
+                event = true;
+            }
+        tu_client_clear(&watcher);
+    }
+    tu_client_free(&watcher);
     tu_client_free(&c);
     int status = stop_and_dump(&s);
     assert_true(WIFEXITED(status));
     assert_true(seeded);
     assert_true(noted);
+    assert_true(event);   /* the note rode an analysed frame as a proctor event */
     char *log = pu_slurp(s.log, NULL);
     const char *t = strstr(log, "target: nerve seed set at (");
     float x = 0, y = 0;
