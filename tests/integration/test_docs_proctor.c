@@ -212,6 +212,14 @@ static void test_tls_tunnel_commands(void **st)
         }
     }
     assert_int_equal(nbg, 2);
+    /* the navigator and its TLS end must listen before the proctor's side dials
+     * (a loaded machine starts them in any order) */
+    int probe = pu_connect(a, 60000);
+    assert_true(probe >= 0);
+    close(probe);
+    probe = pu_connect(b, 10000);
+    assert_true(probe >= 0);
+    close(probe);
     /* Slicer on the proctor's machine: frames and a login through TLS */
     login_ok(c, "tunnel-test-token-0123456789", 60000);
     /* a TLS client without the proctor's certificate gets nothing */

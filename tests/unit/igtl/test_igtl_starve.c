@@ -203,6 +203,79 @@ static void test_500_idle_and_slow_do_not_lock_out(void **st)
     assert_true(peak < 2 * base);
 }
 
+/* ------------------------------------------------------------------ 1b. timeouts */
+
+static bool closed_by_server(int fd, int timeout_ms)
+{
+    char buf[4096];
+    int64_t end = cn_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (cn_clock_mono_ns() < end) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 20) == 1) {
+            ssize_t r = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN))
+                return true;
+        }
+    }
+    return false;
+}
+
+static void test_slow_senders_and_stalled_readers_time_out(void **st)
+{
+    (void)st;
+    cn_igtl_server_opts o;
+    cn_igtl_server_opts_default(&o);
+    o.port = 0;
+    o.latency_period_s = 0;
+    o.partial_timeout_s = 0.5;
+    o.stall_timeout_s = 1.0;
+    cn_log *lg = cn_log_new(stderr, CN_LOG_WARN);
+    o.log = lg;
+    cn_igtl_server *s = tu_server(&o);
+    int port = cn_igtl_server_port(s);
+    /* an idle viewer with nothing to read: stays (no frames yet) */
+    tu_client idle;
+    tu_client_init(&idle, tu_connect(port));
+    /* a slow sender: half a header, then nothing */
+    int slow = tu_connect(port);
+    uint8_t half[20] = {0, 1, 'S', 'T', 'R', 'I', 'N', 'G'};
+    tu_send_all(slow, half, sizeof half);
+    assert_true(closed_by_server(slow, 3000));
+    assert_false(closed_by_server(idle.fd, 200));
+    /* frames flow: a reader keeps up, a non-reader with tiny buffers is dropped */
+    int stalled = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(stalled, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(stalled, (struct sockaddr *)&sa, sizeof sa), 0);
+    producer p;
+    producer_start(&p, s, 640, 480, 20);
+    int64_t t0 = cn_clock_mono_ns();
+    bool dropped = false;
+    while (!dropped && cn_clock_mono_ns() - t0 < 8000000000LL) {
+        tu_read(&idle, 50, NULL, NULL);   /* the viewer reads */
+        tu_client_clear(&idle);
+        cn_igtl_server_stats sst;
+        cn_igtl_server_stats_get(s, &sst, NULL, 0);
+        dropped = sst.timed_out >= 2;
+    }
+    cn_igtl_server_stats sst;
+    cn_igtl_server_stats_get(s, &sst, NULL, 0);
+    print_message("timed out: %llu (slow sender + stalled reader) after %.1f s; viewer %s\n",
+                  (unsigned long long)sst.timed_out, (double)(cn_clock_mono_ns() - t0) / 1e9,
+                  idle.closed ? "closed" : "still connected");
+    assert_true(dropped);
+    assert_false(idle.closed);
+    producer_stop(&p);
+    close(slow);
+    close(stalled);
+    tu_client_free(&idle);
+    cn_igtl_server_free(s);
+    cn_frame_pool_free(p.pool);
+    cn_log_free(lg);
+}
+
 /* ------------------------------------------------------------------ 2. parser memory */
 
 static void test_declared_body_is_not_allocated_up_front(void **st)
@@ -369,6 +442,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_500_idle_and_slow_do_not_lock_out),
+        cmocka_unit_test(test_slow_senders_and_stalled_readers_time_out),
         cmocka_unit_test(test_declared_body_is_not_allocated_up_front),
         cmocka_unit_test(test_note_flood_is_sanitised_and_bounded),
         cmocka_unit_test(test_get_replies_share_frame_packets),
