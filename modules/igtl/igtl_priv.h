@@ -117,6 +117,12 @@ static inline cn_igtl_packet *cn__igtl_q_at(cn_igtl_client *c, int i)
 /* igtl_server.c: wakes the server thread. */
 void cn__igtl_wake(cn_igtl_server *s);
 
+/* igtl_guard.c: drops slow senders, stalled readers and kicked clients (marks
+ * them dead); the index of the client a new connection replaces when the server
+ * is full, -1 when every client is a proctor. Server thread only. */
+void cn__igtl_enforce(cn_igtl_server *s, int64_t now_ns);
+int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now_ns);
+
 /* igtl_queue.c */
 cn_igtl_packet *cn__igtl_packet_get(cn_igtl_server *s);
 void cn__igtl_packet_unref(cn_igtl_server *s, cn_igtl_packet *p);

@@ -25,7 +25,8 @@
  * its OpenIGTLink transport (a client id per connection, a kick callback so the
  * operator's revoke closes the connection). This file holds the sockets, the
  * loop and the public API; igtl_queue.c decides what goes into which client's
- * ring, igtl_inbound.c what a client's messages do.
+ * ring, igtl_inbound.c what a client's messages do, igtl_guard.c who is dropped
+ * or evicted.
  */
 #include "igtl_priv.h"
 
@@ -73,47 +74,6 @@ static void reap(cn_igtl_server *s, int i)
     s->clients[i] = s->clients[--s->n_clients];
 }
 
-/* Which client a new connection replaces when the server is full: never a
- * proctor; first a slow sender (a message begun over a second ago) or a
- * stalled reader (data waiting, nothing taken for a second), the longest
- * stuck first; then the newest-connected of the connections younger than 2 s
- * is kept and the oldest of them goes; established clients last, the longest
- * inactive first. -1 when every client is a proctor. */
-static int pick_victim(cn_igtl_server *s, int64_t now)
-{
-    int best = -1, best_tier = -1;
-    int64_t best_age = -1;
-    for (int i = 0; i < s->n_clients; i++) {
-        cn_igtl_client *c = s->clients[i];
-        if (c->dead) {
-            return i;
-        }
-        if (cn_proctor_client_role(s->hub, c->st.id) == CN_PROCTOR_PROCTOR)
-            continue;
-        int tier;
-        int64_t age;
-        if (c->t_msg_start_ns && now - c->t_msg_start_ns > 1000000000LL) {
-            tier = 3;
-            age = now - c->t_msg_start_ns;
-        } else if (c->q_n > 0 && now - c->t_progress_ns > 1000000000LL) {
-            tier = 3;
-            age = now - c->t_progress_ns;
-        } else if (now - c->t_connect_ns < 2000000000LL) {
-            tier = 2;
-            age = now - c->t_connect_ns;
-        } else {
-            tier = 1;
-            age = now - c->t_active_ns;
-        }
-        if (tier > best_tier || (tier == best_tier && age > best_age)) {
-            best = i;
-            best_tier = tier;
-            best_age = age;
-        }
-    }
-    return best;
-}
-
 static void accept_clients(cn_igtl_server *s)
 {
     for (int round = 0; round < 256; round++) {
@@ -128,7 +88,7 @@ static void accept_clients(cn_igtl_server *s)
         snprintf(peer, sizeof peer, "%s:%u", ip, (unsigned)ntohs(a.sin_port));
         int64_t now = cn_clock_mono_ns();
         if (s->n_clients >= s->o.max_clients) {
-            int v = pick_victim(s, now);
+            int v = cn__igtl_pick_victim(s, now);
             if (v < 0) {
                 cn_proctor_logf(s->hub, MOD, CN_LOG_WARN, false,
                                 "refusing %s: %d clients, all proctors (max_clients)", peer,
@@ -251,45 +211,6 @@ static void write_client(cn_igtl_server *s, cn_igtl_client *c)
     }
 }
 
-/* Slow senders and stalled readers go; so do clients the hub asked to close. */
-static void enforce(cn_igtl_server *s, int64_t now)
-{
-    uint64_t kicks[CN_IGTL_KICKS_MAX];
-    pthread_mutex_lock(&s->mu);
-    int nk = s->n_kicks;
-    memcpy(kicks, s->kicks, (size_t)nk * sizeof kicks[0]);
-    s->n_kicks = 0;
-    pthread_mutex_unlock(&s->mu);
-    int64_t partial = (int64_t)(s->o.partial_timeout_s * 1e9);
-    int64_t stall = (int64_t)(s->o.stall_timeout_s * 1e9);
-    uint64_t timed_out = 0;
-    for (int i = 0; i < s->n_clients; i++) {
-        cn_igtl_client *c = s->clients[i];
-        for (int k = 0; k < nk; k++)
-            if (kicks[k] == c->st.id)
-                cn__igtl_kill(s, c, "proctor rights revoked by the operator");
-        if (c->dead)
-            continue;
-        char why[160];
-        if (partial > 0 && c->t_msg_start_ns && now - c->t_msg_start_ns > partial) {
-            snprintf(why, sizeof why, "too slow: a message begun %.0f s ago is still incomplete",
-                     (double)(now - c->t_msg_start_ns) / 1e9);
-            cn__igtl_kill(s, c, why);
-            timed_out++;
-        } else if (stall > 0 && c->q_n > 0 && now - c->t_progress_ns > stall) {
-            snprintf(why, sizeof why, "not reading: nothing could be sent for %.0f s",
-                     (double)(now - c->t_progress_ns) / 1e9);
-            cn__igtl_kill(s, c, why);
-            timed_out++;
-        }
-    }
-    if (timed_out) {
-        pthread_mutex_lock(&s->mu);
-        s->st.timed_out += timed_out;
-        pthread_mutex_unlock(&s->mu);
-    }
-}
-
 static void publish_stats(cn_igtl_server *s)
 {
     for (int i = 0; i < s->n_clients; i++) {
@@ -366,7 +287,7 @@ static void *server_main(void *arg)
         for (int i = 0; i < s->n_clients; i++)
             write_client(s, s->clients[i]);
         int64_t now = cn_clock_mono_ns();
-        enforce(s, now);
+        cn__igtl_enforce(s, now);
         /* Reap dead clients before accepting, so their slots are free. */
         for (int i = 0; i < s->n_clients;) {
             if (s->clients[i]->dead)
