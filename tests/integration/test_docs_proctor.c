@@ -157,6 +157,13 @@ static void test_token_commands(void **st)
     print_message("%s", strstr(out, "can be read by others") ? strstr(out, "cryonav run:") : out);
     assert_non_null(strstr(out, "the proctor token file can be read by others (mode 644): run chmod 600"));
     free(out);
+    /* a weak token on the command line is refused too */
+    snprintf(cmd, sizeof cmd, "PATH=/nonexistent; exec %s run --config %s --listen 127.0.0.1:%d "
+             "--frames 1 --proctor-token guessme", CN_CRYONAV_BIN, cfg, pu_free_port());
+    assert_int_equal(sh(cmd, dir, dir, log, false), 2);
+    out = pu_slurp(log, NULL);
+    assert_non_null(strstr(out, "--proctor-token: the proctor token has 7 characters: it needs 16 to 128"));
+    free(out);
     pu_rm_rf(dir);
 }
 
