@@ -128,10 +128,12 @@ static void command_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_
     char text[1600];
     if (cn_proctor_reply_xml(name[0] ? name : "?", &r, text, sizeof text) != CN_OK)
         cn_strlcpy(text, "<CommandReply Status=\"FAIL\" Message=\"reply too long\"/>", sizeof text);
-    cn_igtl_meta meta[3] = {{"Status", r.ok ? "SUCCESS" : "FAIL"},
-                            {"Message", r.message},
-                            {"Error", r.error}};
+    cn_igtl_meta meta[3 + CN_PROCTOR_PARAMS_MAX] = {{"Status", r.ok ? "SUCCESS" : "FAIL"},
+                                                    {"Message", r.message},
+                                                    {"Error", r.error}};
     int n_meta = r.ok || !r.error[0] ? 2 : 3;
+    for (int i = 0; i < r.n_params && i < CN_PROCTOR_PARAMS_MAX; i++)   /* PLUS: results */
+        meta[n_meta++] = (cn_igtl_meta){r.params[i][0], r.params[i][1]};
     cn_igtl_packet *p = cn__igtl_packet_get(s);
     if (p) {
         cn_igtl_msg msg;

@@ -143,11 +143,16 @@ cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char 
 
 /* A command's reply, in PLUS's terms: Status SUCCESS|FAIL, Message, Error (on
  * failure) and more attributes (already XML-escaped `Key="value"` pairs). */
+#define CN_PROCTOR_PARAMS_MAX 8
 typedef struct {
     bool ok;
     char message[256];
     char error[160];
     char attrs[640];
+    /* result parameters as PLUS sends them with a COMMAND reply (RequestDeviceIds:
+     * one per device, id = id); transports with metadata send them there */
+    int n_params;
+    char params[CN_PROCTOR_PARAMS_MAX][2][64];
 } cn_proctor_reply;
 
 /* A handler: fills message, returns true for SUCCESS. xml is the command's

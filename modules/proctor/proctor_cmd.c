@@ -224,6 +224,11 @@ static void device_ids(cn_proctor_hub *h, const char *xml, cn_proctor_reply *r)
             continue;
         o += (size_t)snprintf(list + o, o < sizeof list ? sizeof list - o : 0, "%s%s",
                               o ? "," : "", tok);
+        if (r->n_params < CN_PROCTOR_PARAMS_MAX) {
+            cn_strlcpy(r->params[r->n_params][0], tok, sizeof r->params[0][0]);
+            cn_strlcpy(r->params[r->n_params][1], tok, sizeof r->params[0][1]);
+            r->n_params++;
+        }
     }
     reply_set(r, true, list, NULL);
 }

@@ -630,6 +630,13 @@ static void test_command_messages(void **st)
     assert_string_equal(r->meta_status, "SUCCESS");
     assert_true(text_has(&cv, "Status=\"SUCCESS\""));
     assert_true(text_has(&cv, "Phase=\"freeze\""));
+    /* PLUS's RequestDeviceIds: the ids in the message and, as PLUS does, as metadata */
+    cn_proctor_set_device_ids(fx->hub, "sim:Source,Recorder:VirtualCapture");
+    tu_send_command(c.fd, 2, "command", 71, "RequestDeviceIds",
+                    "<Command Name=\"RequestDeviceIds\" DeviceType=\"VirtualCapture\"/>");
+    r = rts(&c, 71, &cv);
+    assert_non_null(r);
+    assert_true(text_has(&cv, "Message=\"Recorder\""));
     /* the same command with no text: the name field is enough */
     tu_send_command(c.fd, 2, "command", 70, "RequestStatus", "");
     assert_non_null(rts(&c, 70, &cv));
