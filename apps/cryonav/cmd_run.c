@@ -45,13 +45,17 @@ static void run_usage(FILE *out)
         "  --record FILE        record the session to a sequence file (.igs.mha)\n"
         "  --listen ADDR:PORT   OpenIGTLink server address (default 127.0.0.1:18944)\n"
         "  --no-serve           no OpenIGTLink server\n"
+        "  --proctor-token-file FILE  the secret that makes an OpenIGTLink client a proctor\n"
+        "                       (a file only you can read; without a token every client\n"
+        "                       is a viewer)\n"
+        "  --proctor-token T    the same, given here (visible to other users in ps)\n"
         "  --log-level L        debug | info | warning | error (default info)\n"
         "  -h, --help           this help\n");
 }
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING };
+       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -65,6 +69,8 @@ static const struct option run_options[] = {
     {"no-serve", no_argument, 0, O_NOSERVE},         {"log-level", required_argument, 0, O_LOGLEVEL},
     {"no-overlays", no_argument, 0, O_NOOVERLAYS},
     {"tracking", required_argument, 0, O_TRACKING},  /* issue 15 */
+    {"proctor-token-file", required_argument, 0, O_PTOKENFILE},
+    {"proctor-token", required_argument, 0, O_PTOKEN},
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -125,6 +131,10 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
         case O_RECORD: cn_strlcpy(a->run.record_path, optarg, sizeof a->run.record_path); break;
         case O_LISTEN: cn_strlcpy(a->run.listen, optarg, sizeof a->run.listen); break;
         case O_NOSERVE: a->run.no_serve = true; break;
+        case O_PTOKENFILE:
+            cn_strlcpy(a->run.proctor_token_file, optarg, sizeof a->run.proctor_token_file);
+            break;
+        case O_PTOKEN: cn_strlcpy(a->run.proctor_token, optarg, sizeof a->run.proctor_token); break;
         case O_LOGLEVEL:
             if (strcmp(optarg, "debug") == 0) a->run.log_level = CN_LOG_DEBUG;
             else if (strcmp(optarg, "info") == 0) a->run.log_level = CN_LOG_INFO;

@@ -9,7 +9,6 @@
 #include "replay/replay.h"
 #include "sim/sim.h"
 #include "viewer/viewer.h"
-#include "igtl/igtl.h" /* issue 5: proctor annotations */
 #include "guidance/guidance.h" /* alarm text on the HUD */
 
 #include <errno.h>
@@ -26,6 +25,8 @@
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
     char note[96];
+    if (cn_session_proctor_key(s, key)) /* p revokes proctors, P unlocks (issue 15) */
+        return;
     switch (key) {
     case 'f':
         if (s->sim) {
@@ -203,7 +204,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     cn_pipeline_stats hud_stats = {0};
     int64_t hud_stats_ns = 0;
     bool last_snapped = false;
-    char proctor[160] = ""; /* issue 5: newest proctor annotation for the HUD */
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
@@ -227,7 +227,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 hud_stats_ns = now_ns;
             }
             const cn_pipeline_stats st = hud_stats;
-            char line[256];
+            char line[512];
             scenario_line(f, line, sizeof line);
             /* ---- guidance alarms: a line of their own on the HUD ---- */
             char alarm_line[160] = "";
@@ -239,26 +239,13 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                             gsum.last_skin_distance_mm, alarm, sizeof alarm);
                 snprintf(alarm_line, sizeof alarm_line, "ALARM: %s", alarm);
             }
-            /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
-             * target from a proctor client is shown on the HUD status line (and logged
-             * by the server). ---- */
-            if (s.igtl_server) {
-                cn_igtl_annotation an;
-                while (cn_igtl_server_poll_annotation(s.igtl_server, &an) == 1) {
-                    if (an.kind == CN_IGTL_NOTE) {
-                        snprintf(proctor, sizeof proctor, "proctor: %.140s", an.text);
-                    } else {
-                        snprintf(proctor, sizeof proctor, "proctor target %.60s (%.1f, %.1f, %.1f) mm",
-                                 an.text, an.pos[0], an.pos[1], an.pos[2]);
-                        /* The proctor marks the nerve to follow (Reference frame). */
-                        double p[3] = {an.pos[0], an.pos[1], an.pos[2]};
-                        cn_session_set_target_ref(&s, p);
-                    }
-                }
-                if (proctor[0]) {
-                    size_t used = strlen(line);
-                    snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", proctor);
-                }
+            /* ---- proctor link (issue 15): who is connected and the newest note or
+             * target, from the hub (the analysis thread applies targets itself) ---- */
+            char plink[256];
+            cn_session_proctor_hud(&s, plink, sizeof plink);
+            if (plink[0]) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", plink);
             }
             cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,

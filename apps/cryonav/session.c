@@ -14,6 +14,7 @@
 #include "seqio/seqio.h"
 #include "igtl/igtl.h"          /* issue 5: OpenIGTLink server sink */
 #include "registry/registry.h"  /* issue 15: image + tracking devices */
+#include "proctor/proctor.h"    /* issue 15: the proctor hub behind the server */
 
 #include <math.h>
 #include <stdio.h>
@@ -35,7 +36,7 @@ void cn_run_opts_defaults(cn_run_opts *o)
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
 static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "usb", "replay",
                                            "record", "segment", "thermal", "guidance", "probe",
-                                           "pipeline", "tracking", NULL};
+                                           "pipeline", "tracking", "proctor", NULL};
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {
@@ -106,6 +107,11 @@ static int open_source(cn_session *s, char *err, size_t err_len)
 static int add_analysis(cn_session *s, char *err, size_t err_len)
 {
     int rc;
+    /* ---- proctor link (issue 15): targets and notes reach the analysis thread
+     * through the hub, with or without a viewer; before the console stage, which
+     * applies the target to this frame ---- */
+    cn_stage proctor = {.name = "proctor", .self = s, .process = cn_session_proctor_stage};
+    cn_pipeline_add_stage(s->pipe, &proctor);
     cn_stage console = {.name = "console", .self = s, .process = cn_session_console_stage};
     cn_pipeline_add_stage(s->pipe, &console);
     /* ---- analysis: segment (issue 4) ---- */
@@ -229,6 +235,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         cn_igtl_server_opts go;
         cn_igtl_server_opts_default(&go);
         go.log = s->log;
+        go.hub = s->proctor; /* issue 15: roles, notes, targets, commands */
         if (cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len) != CN_OK)
             return CN_EINVAL;
         bool serve = true;
@@ -257,6 +264,8 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
                 s->igtl_server = srv;
                 cn_sink sk = cn_igtl_server_sink(srv);
                 cn_pipeline_add_sink(s->pipe, &sk);
+                cn_sink ps = cn_proctor_sink(s->proctor); /* status for RequestStatus */
+                cn_pipeline_add_sink(s->pipe, &ps);
                 cn_rec_switch_register_igtl(s->recorder, srv); /* PLUS-style remote recording */
             }
         }
@@ -274,6 +283,8 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     if ((rc = load_config(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = open_source(s, err, err_len)) != CN_OK)
+        goto fail;
+    if ((rc = cn_session_proctor_open(s, err, err_len)) != CN_OK) /* issue 15 */
         goto fail;
     cn_pipeline_opts po = {.pool_frames = 24, .max_width = 1024, .max_height = 1024, .log = s->log};
     s->pipe = cn_pipeline_new(&po);
@@ -300,16 +311,18 @@ void cn_session_close(cn_session *s)
     if (s->pipe)
         cn_pipeline_stop(s->pipe);
     /* ---- close: sinks and stages, in reverse order of creation ---- */
-    /* recorder (issue 6): after the pipeline stopped, so no frame is in flight */
+    /* igtl server (issue 15): its thread runs proctor commands that use the
+     * recorder (StartRecording ...): stop it, and drop its frame reference,
+     * before anything it uses is freed */
+    cn_igtl_server_stop(s->igtl_server);
+    /* recorder (issue 6): after the pipeline and the network stopped */
     cn_rec_switch_free(s->recorder);
     s->recorder = NULL;
-    /* igtl server (issue 5): drop its frame reference before the pool goes */
-    if (s->igtl_server)
-        cn_igtl_server_release_frames(s->igtl_server, 1000000000LL);
     cn_pipeline_free(s->pipe);
     s->pipe = NULL;
     cn_igtl_server_free(s->igtl_server);
     s->igtl_server = NULL;
+    cn_session_proctor_close(s); /* issue 15: after every transport is gone */
     cn_guidance_free(s->guidance); /* guidance: its stage ran on the stopped thread */
     s->guidance = NULL;
     cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */

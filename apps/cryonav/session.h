@@ -34,6 +34,10 @@ typedef struct {
     char record_path[512];      /* "" = no recording */
     char listen[128];           /* "" = config / 127.0.0.1:18944 */
     bool no_serve;              /* no OpenIGTLink server */
+    /* proctor link: the token that makes a client a proctor (wins over the
+     * config's "proctor" object); a file only the user can read, or the token */
+    char proctor_token_file[512];
+    char proctor_token[160];
 } cn_run_opts;
 
 void cn_run_opts_defaults(cn_run_opts *o);
@@ -63,6 +67,10 @@ typedef struct cn_session {
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */
+    /* proctor link (session_proctor.c): the hub (cn_proctor_hub: roles, notes,
+     * targets, commands, surfaces) and events waiting for the next frame */
+    void *proctor;
+    struct cn_session_events *events;
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
@@ -83,6 +91,24 @@ void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
  * operator's target before the analysis, the isotherm surfaces after it. */
 int cn_session_console_stage(void *self, cn_frame *f);
 int cn_session_surfaces_stage(void *self, cn_frame *f);
+
+/* ---- proctor link (session_proctor.c) ---- */
+/* Makes the proctor hub (token from the command line or the config "proctor"
+ * object, procedure commands, device ids) and the event queue. */
+int cn_session_proctor_open(cn_session *s, char *err, size_t err_len);
+void cn_session_proctor_close(cn_session *s);
+/* Queues an event (e.g. a proctor's note) for the next analysed frame, where it
+ * is added with cn_analysis_add_event and so recorded. Any thread. CN_ENOMEM when
+ * 32 are already waiting. */
+int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text);
+/* The first stage on the analysis thread: proctor targets and notes from the hub
+ * (headless or not), then the queued events onto the frame. */
+int cn_session_proctor_stage(void *self, cn_frame *f);
+/* The operator's keys: p revokes every proctor and locks logins, P unlocks.
+ * True when the key was one of these. */
+bool cn_session_proctor_key(cn_session *s, int key);
+/* The HUD line: who is connected, the newest proctor note or target. */
+void cn_session_proctor_hud(cn_session *s, char *out, size_t len);
 
 /* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
 typedef struct {

@@ -7,7 +7,7 @@
  * agree on; and the model's isotherm surfaces published to proctors. */
 #include "session.h"
 
-#include "igtl/igtl.h"
+#include "proctor/proctor.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
 #include "thermal/thermal.h"
@@ -111,14 +111,15 @@ int cn_session_console_stage(void *self, cn_frame *f)
 }
 
 /* Once a second during a freeze, the model's 0 / -20 / -40 C surfaces (meshes in
- * the Cryoprobe frame) go to the OpenIGTLink server, which sends them to every
- * client as POLYDATA; Slicer shows them under CryoprobeToReference. Once a second
+ * the Cryoprobe frame) go to the proctor hub, whose transports send them to every
+ * client (OpenIGTLink: POLYDATA Isotherm-20CSurface ...); Slicer shows them under
+ * CryoprobeToReference. Once a second
  * is enough for a ball that grows by a fraction of a millimetre per second, and
  * keeps the mesh work (a few ms) off most frames. */
 int cn_session_surfaces_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
-    if (!s->igtl_server || !s->thermal || f->analysis.guidance.phase != CN_PHASE_FREEZE)
+    if (!s->proctor || !s->thermal || f->analysis.guidance.phase != CN_PHASE_FREEZE)
         return CN_OK;
     if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
         return CN_OK;
@@ -126,15 +127,12 @@ int cn_session_surfaces_stage(void *self, cn_frame *f)
     const cn_thermal_model *m = e ? cn_thermal_ensemble_best(e) : NULL;
     if (!m)
         return CN_OK;
-    static const struct {
-        double temp_c;
-        const char *name;
-    } iso[] = {{0, "Isotherm0C"}, {-20, "IsothermMinus20C"}, {-40, "IsothermMinus40C"}};
-    for (size_t i = 0; i < sizeof iso / sizeof iso[0]; i++) {
+    static const double iso_c[] = {0, -20, -40};
+    for (size_t i = 0; i < sizeof iso_c / sizeof iso_c[0]; i++) {
         cn_thermal_mesh mesh = {0};
-        if (cn_thermal_model_mesh(m, iso[i].temp_c, 48, 32, &mesh) == CN_OK)
-            cn_igtl_server_set_surface(s->igtl_server, iso[i].name, mesh.xyz, mesh.n_vertices,
-                                       mesh.tri, mesh.n_triangles);
+        if (cn_thermal_model_mesh(m, iso_c[i], 48, 32, &mesh) == CN_OK)
+            cn_proctor_set_surface(s->proctor, iso_c[i], mesh.xyz, mesh.n_vertices, mesh.tri,
+                                   mesh.n_triangles);
         cn_thermal_mesh_free(&mesh);
     }
     s->surfaces_sent_ns = f->t_acq_ns;
