@@ -29,6 +29,13 @@ typedef struct {
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
+    /* Offline (replay --speed 0, run --fast; issue 14): every frame analysed in
+     * turn (lockstep, no latest-wins skip) and recorded (the recorder waits instead
+     * of dropping); no latency figures. */
+    bool batch;
+    double spacing_mm[2];       /* replay: spacing for files without one (--spacing-mm) */
+    char replay_start[128];     /* replay: start at a chapter, a time or a frame (--start) */
+    bool replay_paused;         /* replay: start paused (--paused) */
     /* sinks */
     char record_path[512];      /* "" = no recording */
     char listen[128];           /* "" = config / 127.0.0.1:18944 */
@@ -59,8 +66,18 @@ typedef struct cn_session {
     bool target_pending;
     bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
     double target_ref_mm[3];
+    /* Procedure events from other threads (notes, marks: cn_session_add_event),
+     * emitted by the analysis thread onto the next frame (session_stages.c). */
+    pthread_mutex_t events_mu;
+    int n_queued_events;
+    cn_event queued_events[32];
+    uint64_t events_dropped;
+    bool seed_announce;         /* the target the session starts with, recorded once */
+    cn_pt2 seed_mm;
+    cn_event_source seed_source;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
+    void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
@@ -76,6 +93,31 @@ void cn_session_close(cn_session *s);
 void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
+
+/* A procedure event from any thread (a key, a proctor's note, a console
+ * message): queued under a mutex and put on the next analysed frame (its
+ * f->analysis.events) by the analysis thread, with that frame's scene time, so
+ * the recorder writes it once and replays bring it back. text: the event name
+ * then key=value pairs ("mark", "freeze_start cycle=1"). CN_ENOMEM when 32 are
+ * already waiting (logged). */
+int cn_session_add_event(cn_session *s, cn_event_source source, const char *text);
+/* A note as an event "note text=<text>" (e.g. a proctor's STRING, source
+ * CN_EVSRC_PROCTOR). */
+int cn_session_add_note(cn_session *s, cn_event_source source, const char *text);
+
+/* Replay for teaching (session_replay.c): applies --start / --paused to a
+ * replay source; the lockstep sink of an offline replay; the replay keys (n / p
+ * chapters, 1-9 freeze N) and the chapter list. */
+int cn_session_replay_setup(cn_session *s, char *err, size_t err_len);
+bool cn_session_replay_key(cn_session *s, int key);
+void cn_session_print_chapters(cn_session *s, FILE *out);
+
+/* Offline runs (session_batch.c): the device the pipeline reads through (s->dev
+ * wrapped so that a frame is read only once the one before was analysed), the
+ * sink that reports analysed frames to it, and its release after the pipeline. */
+const cn_device *cn_session_batch_device(cn_session *s);
+void cn_session_batch_done(void *self, cn_frame *f);
+void cn_session_batch_free(cn_session *s);
 
 /* The session's own stages (session_stages.c): the console state and the
  * operator's target before the analysis, the isotherm surfaces after it. */

@@ -120,7 +120,7 @@ static void test_kill_and_recover(void **st) {
             fail_msg("round %d: cryonav recover: %s", round, outl);
         (void)err;
 #else
-        int rc = cn_seq_recover(path, &nrec, &ndrop, err, sizeof err);
+        int rc = cn_seq_recover(path, NULL, &nrec, &ndrop, err, sizeof err);
         if (rc) fail_msg("round %d: %s", round, err);
 #endif
         print_message("round %d (%s%s): killed after %.2f s, %d frames handed, %d older than 1 s, "
