@@ -117,10 +117,13 @@ typedef struct {
  * assembled) is counted for the session's exit code. */
 static void close_and_report(cn_rec_switch *sw, cn_recorder *rec, const char *path, cn_log *log)
 {
-    char err[1024];
+    char err[2048];
     cn_recorder_stats st;
     if (cn_recorder_close(rec, &st, err, sizeof err) != CN_OK) {
-        cn_log_error(log, "record", "%s: %s", path, err);
+        if (strncmp(err, path, strlen(path)) == 0)
+            cn_log_error(log, "record", "%s", err); /* it names the file already */
+        else
+            cn_log_error(log, "record", "%s: %s", path, err);
         pthread_mutex_lock(&sw->mu);
         sw->failures++;
         pthread_mutex_unlock(&sw->mu);

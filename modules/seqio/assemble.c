@@ -33,6 +33,7 @@
 
 typedef struct {
     bool nrrd, compress;
+    bool slicer;                  /* Slicer volume sequence (.seq.nrrd): 4-D, index values */
     char orientation[16], imagetype[64];
     int width, height;
     double spacing[2], transducer[2];
@@ -74,7 +75,10 @@ static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_
             if (line[0] == 'F' && line[1] == ' ' && sscanf(line, "F %d", &i) == 1) {
                 if (i != expect || !have_size) break;
                 in_block = i;
-            } else if (sscanf(line, "format %127s", s) == 1) ji->nrrd = strcmp(s, "nrrd") == 0;
+            } else if (sscanf(line, "format %127s", s) == 1) {
+                ji->nrrd = strcmp(s, "nrrd") == 0 || strcmp(s, "seqnrrd") == 0;
+                ji->slicer = strcmp(s, "seqnrrd") == 0;
+            }
             else if (sscanf(line, "compress %d", &i) == 1) ji->compress = i != 0;
             else if (sscanf(line, "orientation %15s", ji->orientation) == 1) {
             } else if (sscanf(line, "imagetype %63s", ji->imagetype) == 1) {
@@ -174,6 +178,39 @@ static void write_header_nrrd(FILE *o, const journal_info *ji) {
                   "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
                   "CryoNavWallClock:=%s\n",
                ji->compress ? "gz" : "raw", ji->width, ji->height, ji->committed,
+               ji->orientation[0] ? ji->orientation : "MF",
+               ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
+}
+
+/* Slicer's volume sequence (.seq.nrrd): a 4-D NRRD (I J K list) whose list axis
+ * has the frames' times as "index values"; Slicer reads it as a sequence of
+ * volumes with their real spacing (it does not read ImageToProbe). The PLUS
+ * per-frame fields follow as custom fields, so CryoNav reads back everything. */
+static void write_header_slicer(FILE *o, FILE *jf, const journal_info *ji) {
+    out_printf(o, "NRRD0004\n# Complete NRRD file format specification at:\n"
+                  "# http://teem.sourceforge.net/nrrd/format.html\n"
+                  "type: unsigned char\ndimension: 4\nspace: left-posterior-superior\n"
+                  "sizes: %d %d 1 %d\nspace directions: (%.9g,0,0) (0,%.9g,0) (0,0,1) none\n"
+                  "kinds: domain domain domain list\nlabels: \"\" \"\" \"\" \"time\"\n"
+                  "encoding: %s\nendian: little\nspace origin: (0,0,0)\n"
+                  "axis 3 index type:=numeric\naxis 3 index values:=",
+               ji->width, ji->height, ji->committed, ji->spacing[0], ji->spacing[1],
+               ji->compress ? "gzip" : "raw");
+    /* the frames' Timestamps (scene seconds), one pass over the committed journal */
+    char *line = malloc(JLINE_MAX);
+    if (line) {
+        rewind(jf);
+        uint64_t off = 0;
+        int l, k = 0;
+        while (off < ji->jend && (l = read_line(jf, line, JLINE_MAX, &off)) >= 0)
+            if (strncmp(line, "Timestamp = ", 12) == 0) out_printf(o, k++ ? " %s" : "%s", line + 12);
+        free(line);
+    }
+    out_printf(o, "\nDataNodeClassName:=vtkMRMLScalarVolumeNode\n"
+                  "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
+                  "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
+                  "CryoNavWallClock:=%s\n",
                ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
                ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
@@ -358,7 +395,8 @@ int cn_seqio_assemble(cn_seqio_assemble_job *j, char *err, size_t err_len) {
         close(pfd);
         return CN_EIO;
     }
-    if (ji.nrrd) write_header_nrrd(o, &ji);
+    if (ji.slicer) write_header_slicer(o, jf, &ji);
+    else if (ji.nrrd) write_header_nrrd(o, &ji);
     else write_header_mha(o, &ji, ji.part_end + tl);
     rc = write_frame_fields(o, jf, &ji);
     if (!ji.nrrd) out_printf(o, "ElementDataFile = LOCAL\n");

@@ -36,7 +36,9 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     fprintf(out, "frames %d\n", in->n_frames);
     fprintf(out, "size %d %d\n", in->width, in->height);
     fprintf(out, "pixel %s x %d\n", in->pixel_name ? in->pixel_name : "?", in->components);
-    if (strcmp(in->spacing_source, "none") == 0 && in->frame_bytes > 0)
+    if (in->frame_bytes == 0)
+        fprintf(out, "spacing - (no image data)\n");
+    else if (strcmp(in->spacing_source, "none") == 0)
         fprintf(out, "spacing %g %g (none in the file: 1 mm/px assumed; give --spacing-mm)\n",
                 in->spacing[0], in->spacing[1]);
     else fprintf(out, "spacing %g %g (from %s)\n", in->spacing[0], in->spacing[1], in->spacing_source);

@@ -150,7 +150,9 @@ int cn_seq_chapter_find(const cn_seq_chapter *c, int n, const char *what);
 /* ------------------------------------------------------------------ writer */
 
 typedef struct {
-    cn_seq_format format;     /* CN_SEQ_MHA (.igs.mha) or CN_SEQ_NRRD (.igs.nrrd) */
+    cn_seq_format format;     /* CN_SEQ_MHA (.igs.mha, .seq.mha) or CN_SEQ_NRRD (.igs.nrrd;
+                                 a name ending .seq.nrrd gets Slicer's 4-D volume sequence
+                                 layout, with the frame times as index values) */
     bool compress;            /* zlib (mha) / gzip (nrrd) */
     int level;                /* zlib level 1..9 (default 1: Huffman-only, fastest) */
     const char *orientation;  /* default "MF" */

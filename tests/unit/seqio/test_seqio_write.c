@@ -190,6 +190,19 @@ static void check_file(const char *path, cn_frame *f, cn_frame *g) {
     for (int k = 0; k < 16; k++) m[k] = strtod(q, &q);
     assert_float_equal(sqrt(m[0] * m[0] + m[4] * m[4] + m[8] * m[8]), 0.2, 1e-9);
     assert_float_equal(sqrt(m[1] * m[1] + m[5] * m[5] + m[9] * m[9]), 0.25, 1e-9);
+    /* and VTK's MetaImage reader opens it alike (spacing 1, pixels of frame 0) */
+    if (strstr(path, ".mha")) {
+        int vd[3];
+        double vs[3];
+        unsigned char px[64];
+        if (cn_test_vtk_read_mha(path, vd, vs, px, 64) != 0) fail_msg("%s: VTK cannot read it", path);
+        assert_int_equal(vd[0], W);
+        assert_int_equal(vd[1], H);
+        assert_int_equal(vd[2], N);
+        assert_float_equal(vs[0], 1, 1e-12);
+        make_frame(f, 0);
+        assert_memory_equal(px, f->pixels, 64);
+    }
     assert_int_equal(il, (size_t)W * H * N);
     for (int i = 0; i < N; i++) {
         make_frame(f, i);
@@ -417,6 +430,69 @@ static void test_recorder(void **s) {
     cn_frame_pool_free(pool);
 }
 
+/* Issue 14: Slicer's own layouts. NAME.seq.nrrd is a 4-D volume sequence (frame
+ * times as index values, real spacing, as Slicer reads it) and NAME.seq.mha the
+ * PLUS-style sequence Slicer also reads; both read back whole in CryoNav and
+ * the 4-D file in ITK's NRRD reader. */
+static void test_slicer_write(void **s) {
+    (void)s;
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool), *g = cn_frame_pool_acquire(pool);
+    const char *names[] = {"sl_raw.seq.nrrd", "sl_z.seq.nrrd", "sl.seq.mha"};
+    for (int k = 0; k < 3; k++) {
+        char path[1024], err[512];
+        snprintf(path, sizeof path, "%s/%s", CN_BINARY_DIR, names[k]);
+        unlink(path);
+        cn_seq_writer_opts o = {.format = k < 2 ? CN_SEQ_NRRD : CN_SEQ_MHA, .compress = k == 1};
+        cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+        if (!w) fail_msg("%s", err);
+        for (int i = 0; i < 6; i++) {
+            make_frame(f, i);
+            assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+        }
+        assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+        cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+        if (!r) fail_msg("%s", err);
+        const cn_seq_info *in = cn_seq_reader_info(r);
+        assert_int_equal(in->slicer_seq, k < 2);
+        assert_int_equal(in->n_frames, 6);
+        for (int i = 0; i < 6; i++) {
+            make_frame(f, i);
+            assert_int_equal(cn_seq_reader_read_frame(r, i, g, err, sizeof err), CN_OK);
+            assert_memory_equal(f->pixels, g->pixels, W * H);
+            assert_true(llabs(g->t_scene_ns - f->t_scene_ns) <= 1000);
+            assert_float_equal(g->spacing_mm[1], 0.25, 1e-9);
+        }
+        cn_seq_reader_close(r);
+        if (k < 2) {
+            int dims[4], nd, nc, cb;
+            unsigned char *ib;
+            size_t il;
+            if (cn_test_itk_read(path, dims, &nd, &nc, &cb, &ib, &il, err, sizeof err) != 0)
+                fail_msg("%s: %s", path, err);
+            assert_int_equal(il, (size_t)W * H * 6);
+            make_frame(f, 4);
+            /* ITK may put the list axis into components: frame 4 either way */
+            for (int p = 0; p < W * H; p += 37) {
+                unsigned char v = nc == 6 ? ib[(size_t)p * 6 + 4] : ib[(size_t)4 * W * H + (size_t)p];
+                assert_int_equal(v, f->pixels[p]);
+            }
+            free(ib);
+            double sp[3];
+            char dummy[8];
+            assert_int_equal(cn_test_itk_meta(path, sp, "none", dummy, sizeof dummy, err, sizeof err), 0);
+            print_message("%s: ITK sees %d dimensions, %d components, spacing %g %g\n", names[k], nd, nc,
+                          sp[0], sp[1]);
+            assert_float_equal(sp[0], 0.2, 1e-9);
+            assert_float_equal(sp[1], 0.25, 1e-9);
+        }
+        unlink(path);
+    }
+    cn_frame_unref(f);
+    cn_frame_unref(g);
+    cn_frame_pool_free(pool);
+}
+
 /* Issue 14: a symbolic link planted as NAME.part or NAME.tmp in the recordings
  * folder is never followed: the file it points to is not touched. */
 static void test_no_symlink_follow(void **s) {
@@ -479,6 +555,7 @@ int main(void) {
         cmocka_unit_test(test_plus_conventions),
         cmocka_unit_test(test_recorder),
         cmocka_unit_test(test_no_symlink_follow),
+        cmocka_unit_test(test_slicer_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
