@@ -587,6 +587,50 @@ static void test_replay_batch(void **st)
     assert_true(live > 0.1);
     if (!(fabs(again - live) < 0.15))
         fail_msg("coverage %.3f on replay vs %.3f live", again, live);
+    /* for teaching: the chapter list, a start at a chapter, a paused start */
+    const char *a3[] = {CN_CRYONAV_BIN, "replay", rec, "--chapters", NULL};
+    assert_int_equal(run_prog(a3, NULL, NULL, 60, &R), 0);
+    check_run(&R, 0);
+    print_message("%s", R.out);
+    const char *fl1 = strstr(R.out, "freeze 1 ");
+    assert_non_null(fl1);
+    int chapter_frame = -1;
+    for (const char *l = R.out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strstr(l, "freeze 1 ") && strstr(l, "freeze 1 ") < strchr(l, '\n')) {
+            const char *fr = strstr(l, "frame ");
+            chapter_frame = atoi(fr + 6);
+            break;
+        }
+    assert_true(chapter_frame > 0);
+    char part[700];
+    snprintf(part, sizeof part, "%s/from_freeze.igs.mha", dir);
+    const char *a4[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--start", "freeze 1",
+                        "--record", part, "--config", cfg, "--no-serve", "--snapshot", dir,
+                        "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a4, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    assert_int_equal(frames_of(part), n - chapter_frame);
+    /* paused at a chapter: one frame shown (and recorded), then it waits for keys */
+    char paused[700], logp[800];
+    snprintf(paused, sizeof paused, "%s/paused.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/paused.log", dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(CN_CRYONAV_BIN, CN_CRYONAV_BIN, "replay", rec, "--headless", "--paused", "--start", "freeze 1",
+              "--record", paused, "--config", cfg, "--no-serve", "--snapshot", dir, "--snapshot-every",
+              "100000", (char *)NULL);
+        _exit(127);
+    }
+    sleep(6);
+    int status;
+    assert_int_equal(waitpid(pid, &status, WNOHANG), 0); /* still waiting */
+    kill(pid, SIGINT);
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(frames_of(paused), 1);
     remove_dir(dir);
 }
 
