@@ -138,14 +138,10 @@ static int open_source(cn_session *s, char *err, size_t err_len)
             return CN_EINVAL;
         }
         cn_replay_opts ro = {.speed = s->opts.realtime ? s->opts.replay_speed : 0,
-                             .loop = s->opts.loop, .log = s->log,
-                             /* issue 14: PLUS files without a spacing */
-                             .spacing_mm = {s->opts.spacing_mm[0], s->opts.spacing_mm[1]}};
+                             .loop = s->opts.loop, .log = s->log};
         if ((rc = cn_replay_device_make(rpath, &ro, &s->dev, err, err_len)) != CN_OK)
             return rc;
         s->replay = cn_replay_from_device(&s->dev);
-        if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK) /* --start, --paused */
-            return rc;
         s->has_dev = true;
         s->source_name = "replay";
         return CN_OK;
@@ -364,6 +360,9 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     if ((rc = load_config(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = open_source(s, err, err_len)) != CN_OK)
+        goto fail;
+    /* issue 14: a replay's --spacing-mm, --start, --paused (session_replay.c) */
+    if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK)
         goto fail;
     cn_pipeline_opts po = {.pool_frames = 24, .max_width = 1024, .max_height = 1024, .log = s->log};
     s->pipe = cn_pipeline_new(&po);

@@ -58,6 +58,8 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     cn_replay *rp = s->replay;
     if (!rp)
         return CN_OK;
+    if (s->opts.spacing_mm[0] > 0) /* PLUS files whose transforms give no spacing */
+        cn_replay_set_default_spacing(rp, s->opts.spacing_mm[0], s->opts.spacing_mm[1]);
     int nch = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);
     if (nch > 0)

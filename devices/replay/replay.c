@@ -455,3 +455,7 @@ void cn_replay_seek_time(cn_replay *rp, double t_s) {
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
 }
+
+void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm) {
+    cn_seq_reader_set_default_spacing(rp->rd, sx_mm, sy_mm);
+}

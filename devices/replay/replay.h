@@ -57,6 +57,10 @@ int cn_replay_device_make(const char *path, const cn_replay_opts *o, cn_device *
 void cn_replay_device_release(cn_device *dev);
 cn_replay *cn_replay_from_device(const cn_device *dev);
 
+/* The pixel spacing for files whose transforms give none (see
+ * cn_seq_reader_set_default_spacing); before the pipeline starts. */
+void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm);
+
 /* Controls, callable from any thread while the pipeline runs. */
 void cn_replay_pause(cn_replay *rp, bool paused);
 bool cn_replay_paused(cn_replay *rp);

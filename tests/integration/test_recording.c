@@ -269,7 +269,10 @@ static void test_clock(void **st)
                         "--record", rec, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
     assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
     check_run(&R, 0);
-    check_freeze_150(rec, dir, "time-scale 10", 2.0);
+    /* live: latest-wins may skip frames around the phase changes; on a loaded CI
+     * machine under ASan up to ~25 frames (12.5 s of scene) were seen in a row.
+     * The defect was a factor of 10 (15 s for 150 s). */
+    check_freeze_150(rec, dir, "time-scale 10", 15.0);
     /* as fast as possible */
     const char *a2[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--time-scale", "10",
                         "--fast", "--record", fast, "--no-serve", "--snapshot", dir, "--snapshot-every",
@@ -283,7 +286,7 @@ static void test_clock(void **st)
                         "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
     assert_int_equal(run_prog(a3, NULL, NULL, 300, &R), 0);
     check_run(&R, 0);
-    check_freeze_150(rep, dir, "replay", 2.0);
+    check_freeze_150(rep, dir, "replay", 0.51); /* offline: every frame analysed again */
     remove_dir(dir);
 }
 
@@ -587,6 +590,15 @@ static void test_replay_batch(void **st)
     assert_true(live > 0.1);
     if (!(fabs(again - live) < 0.15))
         fail_msg("coverage %.3f on replay vs %.3f live", again, live);
+    /* the user guide's plain replays: at the recorded pace, and 4x looping */
+    const char *a5[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--frames", "10", "--no-serve",
+                        "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a5, NULL, NULL, 120, &R), 0);
+    check_run(&R, 0);
+    const char *a6[] = {CN_CRYONAV_BIN, "replay", rec, "--speed", "4", "--loop", "--headless", "--frames",
+                        "30", "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a6, NULL, NULL, 120, &R), 0);
+    check_run(&R, 0);
     /* for teaching: the chapter list, a start at a chapter, a paused start */
     const char *a3[] = {CN_CRYONAV_BIN, "replay", rec, "--chapters", NULL};
     assert_int_equal(run_prog(a3, NULL, NULL, 60, &R), 0);
