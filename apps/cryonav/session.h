@@ -72,12 +72,12 @@ typedef struct cn_session {
     int n_queued_events;
     cn_event queued_events[32];
     uint64_t events_dropped;
+    void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
     bool seed_announce;         /* the target the session starts with, recorded once */
     cn_pt2 seed_mm;
     cn_event_source seed_source;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
-    void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
