@@ -30,7 +30,7 @@ static void replay_usage(FILE *out)
         "  --chapters           list the recording's chapters (its events) and exit\n"
         "  --start WHERE        start at a chapter (\"freeze 2\", \"needle in\", its number), a scene\n"
         "                       time (\"95\", \"1:35\") or a frame (\"#120\")\n"
-        "  --paused             start paused: space plays, , and . step, n / p next / previous\n"
+        "  --paused             start paused: space plays, , and . step, n / N next / previous\n"
         "                       chapter, 1-9 jump to freeze N, left / right 5 s\n"
         "  --spacing-mm SX[,SY] pixel spacing for files that give none (PLUS files without an\n"
         "                       ImageToProbe transform)\n"

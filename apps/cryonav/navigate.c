@@ -25,7 +25,7 @@
  * stops (f); the simulator's console does that by itself. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    if (cn_session_replay_key(s, key)) /* issue 14: chapters (n, p, 1-9) */
+    if (cn_session_replay_key(s, key)) /* issue 14: chapters (n, N, 1-9) */
         return;
     switch (key) {
     case 'f':

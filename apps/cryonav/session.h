@@ -105,9 +105,9 @@ int cn_session_add_event(cn_session *s, cn_event_source source, const char *text
  * CN_EVSRC_PROCTOR). */
 int cn_session_add_note(cn_session *s, cn_event_source source, const char *text);
 
-/* Replay for teaching (session_replay.c): applies --start / --paused to a
- * replay source; the lockstep sink of an offline replay; the replay keys (n / p
- * chapters, 1-9 freeze N) and the chapter list. */
+/* Replay for teaching (session_replay.c): applies --spacing-mm / --start /
+ * --paused to a replay source; the replay keys (n / N chapters, 1-9 freeze N) and
+ * the chapter list. */
 int cn_session_replay_setup(cn_session *s, char *err, size_t err_len);
 bool cn_session_replay_key(cn_session *s, int key);
 void cn_session_print_chapters(cn_session *s, FILE *out);

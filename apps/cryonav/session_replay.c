@@ -1,6 +1,6 @@
 /* session_replay.c - replay for teaching (issue 14): where a replay starts
  * (--start: a chapter such as "freeze 2", a scene time, or a frame), starting
- * paused, and the chapter keys.
+ * paused, and the chapter keys (n next, N previous, 1-9 freeze N).
  *
  * Chapters are the recorded events (seqio's cn_seq_chapters); the replay device
  * does the jumping (devices/replay), this file only maps what a user types. */
@@ -63,7 +63,7 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     int nch = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);
     if (nch > 0)
-        cn_log_info(s->log, "replay", "%d chapters (keys: n next, p previous, 1-9 freeze N; "
+        cn_log_info(s->log, "replay", "%d chapters (keys: n next, N previous, 1-9 freeze N; "
                     "`cryonav replay FILE --chapters` lists them)", nch);
     if (s->opts.replay_paused) {
         cn_replay_pause(rp, true);
@@ -107,7 +107,7 @@ bool cn_session_replay_key(cn_session *s, int key)
         return false;
     int k = -1, n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
-    if (key == 'n' || key == 'p') {
+    if (key == 'n' || key == 'N') { /* (p / P belong to the proctor link) */
         k = cn_replay_step_chapter(s->replay, key == 'n' ? 1 : -1);
     } else if (key >= '1' && key <= '9') {
         char what[32];
