@@ -25,8 +25,6 @@
  * stops (f); the simulator's console does that by itself. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    if (cn_session_replay_key(s, key)) /* issue 14: chapters (n, N, 1-9) */
-        return;
     switch (key) {
     case 'f':
         if (s->sim) {
@@ -60,7 +58,9 @@ static void handle_key(cn_session *s, int key, cn_log *log)
         if (s->replay)
             cn_replay_step(s->replay, key == ',' ? -1 : 1);
         return;
-    default: return;
+    default:
+        cn_session_replay_key(s, key); /* issue 14: chapters (n, N, 1-9) */
+        return;
     }
 }
 
@@ -249,12 +249,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                             gsum.last_skin_distance_mm, alarm, sizeof alarm);
                 snprintf(alarm_line, sizeof alarm_line, "ALARM: %s", alarm);
             }
-            /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
-            char rec_line[128];
-            if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
-                size_t used = strlen(alarm_line);
-                snprintf(alarm_line + used, sizeof alarm_line - used, "%s%s", used ? "  |  " : "", rec_line);
-            }
             /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
              * target from a proctor client is shown on the HUD status line (and logged
              * by the server). ---- */
@@ -285,6 +279,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
              * clock: acquisition-to-shown then measures nothing, so show none. */
             if (s.replay && o.run.replay_speed != 1.0)
                 hud.latency_ms_p50 = hud.latency_ms_p99 = NAN;
+            /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
+            char rec_line[128];
+            if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
+                size_t used = strlen(alarm_line);
+                snprintf(alarm_line + used, sizeof alarm_line - used, "%s%s", used ? "  |  " : "", rec_line);
+            }
             cn_viewer_show(v, f, &hud);
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;

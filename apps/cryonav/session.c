@@ -361,9 +361,6 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
         goto fail;
     if ((rc = open_source(s, err, err_len)) != CN_OK)
         goto fail;
-    /* issue 14: a replay's --spacing-mm, --start, --paused (session_replay.c) */
-    if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK)
-        goto fail;
     cn_pipeline_opts po = {.pool_frames = 24, .max_width = 1024, .max_height = 1024, .log = s->log};
     s->pipe = cn_pipeline_new(&po);
     if (!s->pipe) {
@@ -379,6 +376,9 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
         goto fail;
     }
     cn_pipeline_set_device(s->pipe, dev);
+    /* issue 14: a replay's --spacing-mm, --start, --paused (session_replay.c) */
+    if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK)
+        goto fail;
     if ((rc = add_analysis(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = add_sinks(s, err, err_len)) != CN_OK)

@@ -13,10 +13,10 @@
 #include "session.h"
 
 #include "igtl/igtl.h"
-#include "replay/replay.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
 #include "thermal/thermal.h"
+#include "replay/replay.h" /* issue 14: recorded inputs come back */
 
 #include <math.h>
 #include <stdlib.h>
