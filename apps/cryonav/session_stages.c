@@ -104,9 +104,10 @@ static void replay_inputs(cn_session *s, cn_frame *f)
                       ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
         if (!person)
             continue;
-        if (strncmp(t, "freeze_start", 12) == 0 || strncmp(t, "freeze_end", 10) == 0) {
-            if (ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_CONSOLE)
-                atomic_store(&s->operator_freezing, t[7] == 's');
+        bool start = strncmp(t, "freeze_start", 12) == 0;
+        if (start || strncmp(t, "freeze_end", 10) == 0 || strncmp(t, "freeze_stop", 11) == 0) {
+            if (ev[i].source != CN_EVSRC_PLAN) /* the operator, the console or a proctor */
+                atomic_store(&s->operator_freezing, start);
             continue;
         }
         if (strncmp(t, "thaw_", 5) == 0 || strncmp(t, "needle_", 7) == 0 || strcmp(t, "reposition") == 0)
