@@ -646,13 +646,76 @@ static void test_replay_batch(void **st)
     remove_dir(dir);
 }
 
+/* A recording of a real probe (no simulator truth) where the operator pressed f
+ * twice: replayed offline, the recorded key presses set the freeze state again, so
+ * the new recording has the same freeze (phases and events, once each) - and a
+ * proctor's note comes back once, with its source. */
+static void test_replay_operator(void **st)
+{
+    (void)st;
+    char dir[600], rec[700], re[700], err[512];
+    make_dir(dir, sizeof dir, "operator");
+    snprintf(rec, sizeof rec, "%s/probe.igs.mha", dir);
+    snprintf(re, sizeof re, "%s/again.igs.mha", dir);
+    cn_seq_writer *w = cn_seq_writer_open(rec, NULL, err, sizeof err);
+    assert_non_null(w);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 128, 96);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < 30; i++) {
+        cn_frame_set_size(f, 128, 96);
+        for (int p = 0; p < 128 * 96; p++)
+            f->pixels[p] = (uint8_t)(40 + (p * 13 + i) % 50);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.3;
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = f->t_scene_ns = 100000000000LL + i * 100000000LL;
+        f->wall_ns = 1700000000000000000LL + i * 100000000LL;
+        f->analysed = true;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        if (i == 5)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
+        if (i == 8)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_PROCTOR, f->t_scene_ns, "note text=deeper; 2 mm");
+        if (i == 15)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_end cycle=1");
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    const char *a[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record", re,
+                       "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    events_t ev;
+    read_events(re, &ev);
+    for (int i = 0; i < ev.n; i++)
+        print_message("frame %2d  %s\n", ev.frame[i], ev.text[i]);
+    int k = find_event(&ev, "operator:freeze_start cycle=1");
+    assert_true(k >= 0 && ev.frame[k] == 5);
+    assert_int_equal(count_events(&ev, "operator:freeze_start cycle=1"), 1);
+    k = find_event(&ev, "operator:freeze_end cycle=1");
+    assert_true(k >= 0 && ev.frame[k] == 15);
+    assert_int_equal(count_events(&ev, "operator:freeze_end cycle=1"), 1);
+    assert_int_equal(count_events(&ev, "proctor:note text=deeper%3B 2 mm"), 1);
+    /* the report sees the 1 s freeze (10 frames at 100 ms) */
+    char out[700];
+    snprintf(out, sizeof out, "%s/rep", dir);
+    const char *r[] = {CN_CRYONAV_BIN, "report", re, "--out", out, "--no-plots", NULL};
+    assert_int_equal(run_prog(r, NULL, NULL, 60, &R), 0);
+    check_run(&R, 0);
+    double fz = report_value(R.out, "freeze_s");
+    print_message("freeze %.2f s\n", fz);
+    assert_true(fabs(fz - 1.0) < 0.01);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events),    cmocka_unit_test(test_clock),
         cmocka_unit_test(test_sigint),    cmocka_unit_test(test_sighup),
         cmocka_unit_test(test_disk_full), cmocka_unit_test(test_disk_full_close),
-        cmocka_unit_test(test_replay_batch),
+        cmocka_unit_test(test_replay_batch),  cmocka_unit_test(test_replay_operator),
     };
     if (argc > 1) {
         char f[64];
