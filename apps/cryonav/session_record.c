@@ -119,7 +119,10 @@ static void close_and_report(cn_rec_switch *sw, cn_recorder *rec, const char *pa
 {
     char err[2048];
     cn_recorder_stats st;
-    if (cn_recorder_close(rec, &st, err, sizeof err) != CN_OK) {
+    int rc = cn_recorder_close(rec, &st, err, sizeof err);
+    if (rc == CN_ENOENT) { /* stopped before its first frame: nothing lost, no file */
+        cn_log_warn(log, "record", "%s", err);
+    } else if (rc != CN_OK) {
         if (strncmp(err, path, strlen(path)) == 0)
             cn_log_error(log, "record", "%s", err); /* it names the file already */
         else

@@ -255,6 +255,7 @@ static void *writer_main(void *arg) {
                     : s->f.analysis.n_events > CN_EVENTS_MAX ? CN_EVENTS_MAX : s->f.analysis.n_events;
             memcpy(own, s->f.analysis.events, (size_t)n_own * sizeof own[0]);
         }
+        /* the lost frames this frame reports; more may be lost while it is written */
         uint64_t lost_before = r->lost_unreported;
         compose_events(r, &s->f, own, n_own);
         r->any_written = true;
@@ -294,7 +295,7 @@ static void *writer_main(void *arg) {
                             "marks the gap with a recording_error event",
                             (unsigned long long)lost_before, (unsigned long long)r->st.dropped);
             r->st.failing = false;
-            r->lost_unreported = 0;
+            r->lost_unreported -= lost_before; /* reported; later losses wait for the next */
             r->st.written++;
             r->st.events_written += (uint64_t)n_ev;
         }
@@ -380,7 +381,8 @@ int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, siz
         if (rec->ana[i].used) rec->st.events_lost += (uint64_t)rec->ana[i].a.n_events;
     rec->st.events_lost += (uint64_t)rec->n_pending;
     int rc = cn_seq_writer_close(rec->w, err, err_len);
-    if (rc == CN_OK && rec->st.dropped > 0) {
+    /* no frame written (CN_ENOENT): lost only when frames were offered and dropped */
+    if ((rc == CN_OK || rc == CN_ENOENT) && rec->st.dropped > 0) {
         char why[600] = "";
         if (rec->st.write_errors)
             snprintf(why, sizeof why, "%llu could not be written (last: %s)",

@@ -240,7 +240,8 @@ typedef struct {
 void cn_recorder_get_stats(cn_recorder *rec, cn_recorder_stats *out);
 /* Writes what is queued, closes the file, frees; final stats into *final when not
  * NULL. Call after the pipeline stopped. Returns an error when the file could not
- * be assembled or when frames were lost (the file holds the others). */
+ * be assembled or when frames were lost (the file holds the others); CN_ENOENT
+ * (no file) when no frame ever came, which loses nothing. */
 int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, size_t err_len);
 
 /* ------------------------------------------------------------------ session summary */

@@ -356,8 +356,15 @@ static void test_recorder(void **s) {
         f->analysis = a;
         if (i == 22) cn_analysis_add_event(&f->analysis, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm set=0x4");
         if (i == 20) {
-            /* this analysis comes after its frame went to disk (hold 200 ms) */
-            usleep(400000);
+            /* this analysis comes after its frame went to disk (hold 200 ms): wait
+             * until the writer wrote it (polling: a loaded machine may be slow) */
+            cn_recorder_stats w;
+            for (int k = 0; k < 500; k++) {
+                cn_recorder_get_stats(rec, &w);
+                if (w.written >= 21) break;
+                usleep(10000);
+            }
+            assert_true(w.written >= 21);
             cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "mark");
         }
         if (analysed) {
@@ -406,7 +413,11 @@ static void test_recorder(void **s) {
     for (int i = 0; i < 2000; i++) raw.consume(raw.self, f);
     cn_recorder_get_stats(rec, &st);
     assert_true(st.dropped > 0);
-    usleep(300000); /* the writer catches up; the next frame can carry the gap */
+    for (int k = 0; k < 500; k++) { /* the writer catches up; the next frame can carry the gap */
+        cn_recorder_get_stats(rec, &st);
+        if (st.written == st.received - st.dropped) break;
+        usleep(10000);
+    }
     raw.consume(raw.self, f);
     assert_int_not_equal(cn_recorder_close(rec, NULL, err, sizeof err), CN_OK);
     print_message("%s\n", err);
