@@ -36,7 +36,9 @@ static void run_usage(FILE *out)
         "                       ./cryonav-snapshots)\n"
         "  --snapshot-every N   one snapshot every N frames (default 100) plus the last frame\n"
         "  --time-scale X       simulator: scene seconds per real second (e.g. 10)\n"
-        "  --fast               do not pace the source in real time (as fast as possible)\n"
+        "  --fast               do not pace the source in real time: every frame is analysed in\n"
+        "                       turn, as fast as the analysis goes (an offline run: no frame\n"
+        "                       skipped, no latency figures)\n"
         "  --seed N             simulator random seed\n"
         "  --protocol NAME      simulator freeze protocol preset (morton, stump, spermatic, phantom)\n"
         "  --loop               restart the scenario / recording at its end\n"
@@ -119,7 +121,10 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
             a->run.time_scale = x;
             break;
         }
-        case O_FAST: a->run.realtime = false; break;
+        case O_FAST: /* offline (issue 14): every frame analysed in turn, none skipped */
+            a->run.realtime = false;
+            a->run.batch = true;
+            break;
         case O_SEED:
             if (parse_long(optarg, 0, 0x7fffffffL, &a->run.seed))
                 return cn_app_usage_error("run", "--seed needs a whole number >= 0, not '%s'", optarg);

@@ -24,7 +24,6 @@
  * stops (f); the simulator's console does that by itself. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    char note[96];
     if (cn_session_proctor_key(s, key)) /* p revokes proctors, P unlocks (issue 15) */
         return;
     switch (key) {
@@ -34,12 +33,16 @@ static void handle_key(cn_session *s, int key, cn_log *log)
             return;
         }
         {
+            /* the console stage records freeze_start / freeze_end (operator) */
             bool now = !atomic_load(&s->operator_freezing);
             atomic_store(&s->operator_freezing, now);
-            snprintf(note, sizeof note, "operator: freeze %s", now ? "started" : "stopped");
+            cn_log_info(log, "keys", "operator: freeze %s", now ? "started" : "stopped");
         }
-        break;
-    case 'm': snprintf(note, sizeof note, "operator: mark"); break;
+        return;
+    case 'm':
+        cn_log_info(log, "keys", "operator: mark");
+        cn_session_add_event(s, CN_EVSRC_OPERATOR, "mark"); /* recorded on the next frame */
+        return;
     case ' ':
         if (!s->replay)
             return;
@@ -56,11 +59,10 @@ static void handle_key(cn_session *s, int key, cn_log *log)
         if (s->replay)
             cn_replay_step(s->replay, key == ',' ? -1 : 1);
         return;
-    default: return;
+    default:
+        cn_session_replay_key(s, key); /* issue 14: chapters (n, N, 1-9) */
+        return;
     }
-    cn_log_info(log, "keys", "%s", note);
-    if (s->recorder)
-        cn_rec_switch_note(s->recorder, note);
 }
 
 static int mkdir_p(const char *dir)
@@ -82,7 +84,8 @@ static bool stop_requested(void)
 {
     sigset_t pending;
     sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+           sigismember(&pending, SIGHUP); /* a closed terminal ends the session cleanly too */
 }
 
 static void scenario_line(const cn_frame *f, char *buf, size_t len)
@@ -142,8 +145,9 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             can_render = false;
         }
     }
-    /* A windowed simulator session loops; a headless one ends with the scenario. */
-    if (!o.headless && o.run.max_frames == 0)
+    /* A windowed simulator session loops; a headless one ends with the scenario
+     * (an offline replay always ends: it is a batch job). */
+    if (!o.headless && o.run.max_frames == 0 && !o.run.batch)
         o.run.loop = true;
     if (o.snapshot_dir[0] && can_render && mkdir_p(o.snapshot_dir) != 0) {
         fprintf(stderr, "cryonav %s: cannot create snapshot folder %s: %s\n", cmd, o.snapshot_dir,
@@ -157,6 +161,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     sigemptyset(&stopset);
     sigaddset(&stopset, SIGINT);
     sigaddset(&stopset, SIGTERM);
+    sigaddset(&stopset, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stopset, NULL);
 
     cn_session s;
@@ -207,7 +212,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
+    /* issue 14: a long offline replay shows its progress on a terminal */
+    cn_progress *progress =
+        o.run.batch && s.replay ? cn_progress_new(stderr, "replay", "frames") : NULL;
     while (!closed && !stop_requested()) {
+        if (progress)
+            cn_progress_update(progress, cn_replay_position(s.replay) + 1, cn_replay_frame_count(s.replay));
         cn_frame *f = cn_pipeline_wait_result(s.pipe, &cursor, 100000000LL);
         if (!f) {
             if (cn_pipeline_finished(s.pipe))
@@ -230,7 +240,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             char line[512];
             scenario_line(f, line, sizeof line);
             /* ---- guidance alarms: a line of their own on the HUD ---- */
-            char alarm_line[160] = "";
+            char alarm_line[300] = "";
             if (f->analysis.guidance.alarms != 0 && s.guidance) {
                 cn_guidance_summary gsum;
                 cn_guidance_get_summary(s.guidance, &gsum);
@@ -255,6 +265,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
              * clock: acquisition-to-shown then measures nothing, so show none. */
             if (s.replay && o.run.replay_speed != 1.0)
                 hud.latency_ms_p50 = hud.latency_ms_p99 = NAN;
+            /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
+            char rec_line[128];
+            if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
+                size_t used = strlen(alarm_line);
+                snprintf(alarm_line + used, sizeof alarm_line - used, "%s%s", used ? "  |  " : "", rec_line);
+            }
             cn_viewer_show(v, f, &hud);
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;
@@ -295,6 +311,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         else
             cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
     }
+    cn_progress_done(progress);
     cn_pipeline_stop(s.pipe);
     cn_pipeline_stats st;
     cn_pipeline_get_stats(s.pipe, &st);
@@ -303,11 +320,20 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 cn_strerror(st.last_error));
         exit_code = 1;
     }
+    /* issue 14: a recording that lost frames or could not be written fails the run */
+    if (cn_rec_switch_finish(s.recorder) != CN_OK) {
+        fprintf(stderr, "cryonav %s: the recording is incomplete (frames lost, see the messages above)\n", cmd);
+        exit_code = 1;
+    }
     printf("frames acquired %llu analysed %llu shown %llu skipped %llu\n",
            (unsigned long long)st.acquired, (unsigned long long)st.analysed,
            (unsigned long long)n_shown, (unsigned long long)st.skipped);
-    printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
-           st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
+    if (o.run.batch) /* offline: frame times are the recording's, not this run's */
+        printf("offline: every frame analysed in turn, no latency figures (analysis p50 %.2f ms, "
+               "p99 %.2f ms a frame)\n", st.analysis_ms_p50, st.analysis_ms_p99);
+    else
+        printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
+               st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
     if (o.snapshot_dir[0] && n_snap > 0)
         printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
     cn_viewer_free(v);

@@ -131,12 +131,19 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         }
         if (has_seed) {
             cn_segment_set_nerve_seed(seg, (cn_pt2){(float)seed[0], (float)seed[1]});
+            /* issue 14: recorded as an event, so a replay restores the target */
+            s->seed_announce = true;
+            s->seed_mm = (cn_pt2){(float)seed[0], (float)seed[1]};
+            s->seed_source = CN_EVSRC_PLAN;
         } else if (s->sim) {
             /* At the table the operator marks the target once; in the simulated
              * scene the simulated operator marks the nerve where the scene put it. */
             cn_truth t;
             cn_sim_truth_at(s->sim, 0.0, &t);
             cn_segment_set_nerve_seed(seg, t.nerve_center_mm);
+            s->seed_announce = true;
+            s->seed_mm = t.nerve_center_mm;
+            s->seed_source = CN_EVSRC_SIMULATOR;
             cn_log_info(s->log, "run", "simulated operator marked the nerve at (%.1f, %.1f) mm",
                         t.nerve_center_mm.x, t.nerve_center_mm.y);
         }
@@ -213,7 +220,8 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
             cn_json_get_string(s->cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL)
             return CN_EINVAL;
         cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress},
-                               .max_width = 1024, .max_height = 1024, .log = s->log};
+                               .max_width = 1024, .max_height = 1024, .log = s->log,
+                               .lossless = s->opts.batch /* offline: keep every frame */};
         cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);
         if (!sw) {
             snprintf(err, err_len, "out of memory");
@@ -227,6 +235,12 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         cn_rec_switch_sinks(sw, &raw, &analysed);
         cn_pipeline_add_raw_sink(s->pipe, &raw);
         cn_pipeline_add_sink(s->pipe, &analysed);
+    }
+    /* ---- offline (issue 14: replay --speed 0, run --fast): the next frame is read
+     * once this one was analysed, so none is skipped (session_batch.c) ---- */
+    if (s->batch) {
+        cn_sink done = {.name = "batch", .self = s->batch, .consume = cn_session_batch_done};
+        cn_pipeline_add_sink(s->pipe, &done);
     }
     /* ---- sink: OpenIGTLink server (issue 5) ---- */
     if (!s->opts.no_serve) {
@@ -278,6 +292,7 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     memset(s, 0, sizeof *s);
     s->opts = *o;
     pthread_mutex_init(&s->target_mu, NULL);
+    pthread_mutex_init(&s->events_mu, NULL);
     s->log = cn_log_new(stderr, o->log_level);
     int rc;
     if ((rc = load_config(s, err, err_len)) != CN_OK)
@@ -293,7 +308,17 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
         rc = CN_ENOMEM;
         goto fail;
     }
-    cn_pipeline_set_device(s->pipe, &s->dev);
+    /* offline runs read through a lockstep wrapper (issue 14, session_batch.c) */
+    const cn_device *dev = &s->dev;
+    if (s->opts.batch && !(dev = cn_session_batch_device(s))) {
+        snprintf(err, err_len, "out of memory");
+        rc = CN_ENOMEM;
+        goto fail;
+    }
+    cn_pipeline_set_device(s->pipe, dev);
+    /* issue 14: a replay's --spacing-mm, --start, --paused (session_replay.c) */
+    if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK)
+        goto fail;
     if ((rc = add_analysis(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = add_sinks(s, err, err_len)) != CN_OK)
@@ -320,6 +345,7 @@ void cn_session_close(cn_session *s)
     s->recorder = NULL;
     cn_pipeline_free(s->pipe);
     s->pipe = NULL;
+    cn_session_batch_free(s); /* issue 14: the offline wrapper, after the pipeline */
     cn_igtl_server_free(s->igtl_server);
     s->igtl_server = NULL;
     cn_session_proctor_close(s); /* issue 15: after every transport is gone */
@@ -340,4 +366,5 @@ void cn_session_close(cn_session *s)
     cn_log_free(s->log);
     s->log = NULL;
     pthread_mutex_destroy(&s->target_mu);
+    pthread_mutex_destroy(&s->events_mu);
 }

@@ -30,6 +30,13 @@ typedef struct {
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
+    /* Offline (replay --speed 0, run --fast; issue 14): every frame analysed in
+     * turn (lockstep, no latest-wins skip) and recorded (the recorder waits instead
+     * of dropping); no latency figures. */
+    bool batch;
+    double spacing_mm[2];       /* replay: spacing for files without one (--spacing-mm) */
+    char replay_start[128];     /* replay: start at a chapter, a time or a frame (--start) */
+    bool replay_paused;         /* replay: start paused (--paused) */
     /* sinks */
     char record_path[512];      /* "" = no recording */
     char listen[128];           /* "" = config / 127.0.0.1:18944 */
@@ -64,13 +71,22 @@ typedef struct cn_session {
     bool target_pending;
     bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
     double target_ref_mm[3];
+    /* Procedure events from other threads (notes, marks: cn_session_add_event),
+     * emitted by the analysis thread onto the next frame (session_stages.c). */
+    pthread_mutex_t events_mu;
+    int n_queued_events;
+    cn_event queued_events[32];
+    uint64_t events_dropped;
+    void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
+    bool seed_announce;         /* the target the session starts with, recorded once */
+    cn_pt2 seed_mm;
+    cn_event_source seed_source;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */
     /* proctor link (session_proctor.c): the hub (cn_proctor_hub: roles, notes,
-     * targets, commands, surfaces) and events waiting for the next frame */
+     * targets, commands, surfaces) */
     void *proctor;
-    struct cn_session_events *events;
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
@@ -87,6 +103,31 @@ void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
 
+/* A procedure event from any thread (a key, a proctor's note, a console
+ * message): queued under a mutex and put on the next analysed frame (its
+ * f->analysis.events) by the analysis thread, with that frame's scene time, so
+ * the recorder writes it once and replays bring it back. text: the event name
+ * then key=value pairs ("mark", "freeze_start cycle=1"). CN_ENOMEM when 32 are
+ * already waiting (logged). */
+int cn_session_add_event(cn_session *s, cn_event_source source, const char *text);
+/* A note as an event "note text=<text>" (e.g. a proctor's STRING, source
+ * CN_EVSRC_PROCTOR). */
+int cn_session_add_note(cn_session *s, cn_event_source source, const char *text);
+
+/* Replay for teaching (session_replay.c): applies --spacing-mm / --start /
+ * --paused to a replay source; the replay keys (n / N chapters, 1-9 freeze N) and
+ * the chapter list. */
+int cn_session_replay_setup(cn_session *s, char *err, size_t err_len);
+bool cn_session_replay_key(cn_session *s, int key);
+void cn_session_print_chapters(cn_session *s, FILE *out);
+
+/* Offline runs (session_batch.c): the device the pipeline reads through (s->dev
+ * wrapped so that a frame is read only once the one before was analysed), the
+ * sink that reports analysed frames to it, and its release after the pipeline. */
+const cn_device *cn_session_batch_device(cn_session *s);
+void cn_session_batch_done(void *self, cn_frame *f);
+void cn_session_batch_free(cn_session *s);
+
 /* The session's own stages (session_stages.c): the console state and the
  * operator's target before the analysis, the isotherm surfaces after it. */
 int cn_session_console_stage(void *self, cn_frame *f);
@@ -94,15 +135,14 @@ int cn_session_surfaces_stage(void *self, cn_frame *f);
 
 /* ---- proctor link (session_proctor.c) ---- */
 /* Makes the proctor hub (token from the command line or the config "proctor"
- * object, procedure commands, device ids) and the event queue. */
+ * object, procedure commands, device ids). */
 int cn_session_proctor_open(cn_session *s, char *err, size_t err_len);
 void cn_session_proctor_close(cn_session *s);
-/* Queues an event (e.g. a proctor's note) for the next analysed frame, where it
- * is added with cn_analysis_add_event and so recorded. Any thread. CN_ENOMEM when
- * 32 are already waiting. */
+/* Queues an event (e.g. a proctor's note) for the next analysed frame: the same
+ * queue as cn_session_add_event. Any thread. CN_ENOMEM when 32 are waiting. */
 int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text);
 /* The first stage on the analysis thread: proctor targets and notes from the hub
- * (headless or not), then the queued events onto the frame. */
+ * (headless or not); the console stage, next, puts queued events on the frame. */
 int cn_session_proctor_stage(void *self, cn_frame *f);
 /* The operator's keys: p revokes every proctor and locks logins, P unlocks.
  * True when the key was one of these. */

@@ -19,54 +19,14 @@
 
 #define MOD "proctor"
 
-/* ---- events for the next analysed frame (any thread -> analysis thread) ---- */
-
-#define EVQ_MAX 32
-
-struct cn_session_events {
-    pthread_mutex_t mu;
-    struct {
-        cn_event_source src;
-        char text[CN_EVENT_TEXT_MAX];
-    } q[EVQ_MAX];
-    int head, n;
-    unsigned long dropped;
-};
-
+/* Proctor notes and targets become procedure events through the session's one
+ * event queue (cn_session_add_event, session_stages.c), which the console stage
+ * puts on the next analysed frame. */
 int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text)
 {
-    struct cn_session_events *e = s ? s->events : NULL;
-    if (!e || !text)
+    if (!s || !text)
         return CN_EINVAL;
-    int rc = CN_OK;
-    pthread_mutex_lock(&e->mu);
-    if (e->n == EVQ_MAX) {
-        e->dropped++;
-        rc = CN_ENOMEM;
-    } else {
-        int k = (e->head + e->n) % EVQ_MAX;
-        e->q[k].src = src;
-        cn_strlcpy(e->q[k].text, text, sizeof e->q[k].text);
-        e->n++;
-    }
-    pthread_mutex_unlock(&e->mu);
-    return rc;
-}
-
-/* Moves queued events onto frame f, as many as its list holds; the rest wait. */
-static void drain_events(cn_session *s, cn_frame *f)
-{
-    struct cn_session_events *e = s->events;
-    if (!e)
-        return;
-    pthread_mutex_lock(&e->mu);
-    while (e->n > 0 && f->analysis.n_events < CN_EVENTS_MAX) {
-        cn_analysis_add_event(&f->analysis, e->q[e->head].src, f->t_scene_ns, "%s",
-                              e->q[e->head].text);
-        e->head = (e->head + 1) % EVQ_MAX;
-        e->n--;
-    }
-    pthread_mutex_unlock(&e->mu);
+    return cn_session_add_event(s, src, text);
 }
 
 /* ---- the stage: first on the analysis thread ---- */
@@ -79,16 +39,17 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
     while (s->proctor && cn_proctor_take(s->proctor, &it) == 1) {
         if (it.kind == CN_PROCTOR_ITEM_NOTE) {
             snprintf(text, sizeof text, "note from=%.20s text=%.80s", it.from, it.text);
+            cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
         } else {
             /* the nerve to follow, in the Reference frame the proctor's scene uses:
-             * the console stage (next) maps it into this frame's image */
+             * the console stage (next) maps it into this frame's image and records
+             * it as a "target" event where it lands */
+            cn_log_info(s->log, MOD, "target from %.30s (%.30s): (%.1f, %.1f, %.1f) mm", it.from,
+                        it.text, it.pos_mm[0], it.pos_mm[1], it.pos_mm[2]);
             cn_session_set_target_ref(s, it.pos_mm);
-            snprintf(text, sizeof text, "target from=%.30s name=%.30s x=%.1f y=%.1f z=%.1f",
-                     it.from, it.text, it.pos_mm[0], it.pos_mm[1], it.pos_mm[2]);
         }
-        cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
     }
-    drain_events(s, f);
+    (void)f; /* the console stage, next, puts the queued events on f */
     return CN_OK;
 }
 
@@ -123,12 +84,6 @@ static bool cn_session_procedure_command(void *user, const char *name, const cha
 
 int cn_session_proctor_open(cn_session *s, char *err, size_t err_len)
 {
-    s->events = calloc(1, sizeof *s->events);
-    if (!s->events) {
-        snprintf(err, err_len, "out of memory");
-        return CN_ENOMEM;
-    }
-    pthread_mutex_init(&s->events->mu, NULL);
     cn_proctor_opts po;
     cn_proctor_opts_default(&po);
     po.log_sink = s->log;
@@ -185,11 +140,6 @@ void cn_session_proctor_close(cn_session *s)
 {
     cn_proctor_hub_free(s->proctor);
     s->proctor = NULL;
-    if (s->events) {
-        pthread_mutex_destroy(&s->events->mu);
-        free(s->events);
-        s->events = NULL;
-    }
 }
 
 /* ---- the operator's side: keys and the HUD line ---- */

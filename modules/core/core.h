@@ -446,6 +446,19 @@ void cn_json_error(const cn_json *doc, const char *path, char *err, size_t err_l
  * modules that link jansson themselves and walk lists of objects. */
 void *cn_json_raw(const cn_json *doc, const char *path);
 
+/* ------------------------------------------------------------------ progress */
+
+/* A one-line progress bar for long jobs (report, recover, replay --speed 0, eval)
+ * on `out`, drawn only when out is a terminal: cn_progress_new returns NULL
+ * otherwise, and every function accepts NULL, so callers need no checks. Redrawn
+ * at most 10 times a second: "label [=====     ]  45% 123/456 frames, 3 s left".
+ * cn_progress_done clears the line and frees. */
+typedef struct cn_progress cn_progress;
+cn_progress *cn_progress_new(FILE *out, const char *label, const char *unit);
+void cn_progress_update(cn_progress *p, double done, double total);
+void cn_progress_done(cn_progress *p);
+bool cn_progress_active(const cn_progress *p);
+
 /* ------------------------------------------------------------------ small utilities */
 
 /* Copies at most dst_len-1 bytes and always terminates. Returns strlen(src). */
