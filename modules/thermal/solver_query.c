@@ -38,7 +38,7 @@ double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double
         return NAN;
     double r = fabs(r_mm) * 1e-3, z = z_mm * 1e-3;
     if (r > s->rf[s->nr])
-        return s->tinit;
+        return s->mat.tinit;
     if (s->o.geometry != CN_GEOM_AXISYMMETRIC) {
         if (r < s->rf[s->n0])
             return s->bc.kind == CN_BC_TEMP ? s->bc.temp_c : s->T[s->n0];
@@ -49,7 +49,7 @@ double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double
         return s->T[i] * (1 - w) + s->T[i + 1] * w;
     }
     if (z < s->zf[0] || z > s->zf[s->nz])
-        return s->tinit;
+        return s->mat.tinit;
     double wr, wz, h = s->o.h_mm * 1e-3;
     int i, j;
     /* uniform spacing beyond the probe radius and along z: index directly */
@@ -110,7 +110,7 @@ double cn_thermal_solver_front_1d(const cn_thermal_solver *s)
         return NAN;
     double frozen = 0;
     for (int i = s->n0; i < s->nr; i++)
-        frozen += (1 - cn__fl_of_h(s, s->H[i])) * s->vr[i];
+        frozen += (1 - cn__fl_of_h(&s->mat, s->H[i])) * s->vr[i];
     double a = s->rf[s->n0];
     switch (s->o.geometry) {
     case CN_GEOM_PLANAR: return (a + frozen) * 1e3;
@@ -126,7 +126,7 @@ void cn_thermal_solver_energy(const cn_thermal_solver *s, cn_thermal_energy *e)
         for (int i = 0; i < s->nr; i++) {
             size_t c = (size_t)j * s->nr + i;
             if (s->kind[c] == K_TISSUE)
-                stored += (s->H[c] - s->hinit) * s->vr[i] * s->dz[j];
+                stored += (s->H[c] - s->mat.hinit) * s->vr[i] * s->dz[j];
         }
     *e = s->en;
     e->stored_j = stored;

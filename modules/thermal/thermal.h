@@ -165,6 +165,11 @@ cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s);
 int cn_thermal_solver_set_bc(cn_thermal_solver *s, const cn_thermal_bc *bc);
 /* Advances by dt_s (split into internal steps no longer than dt_max_s). */
 int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s);
+/* Axisymmetric only: the probe in (tip at tip_z_mm on the axis, the active
+ * segment behind it: a move along the axis) or out (withdrawn: its cells become
+ * tissue at the temperature of the tissue beside them, which the energy account
+ * books as exchanged). CN_EUNSUPPORTED for 1-D, CN_ERANGE for a tip outside. */
+int cn_thermal_solver_set_probe(cn_thermal_solver *s, bool in, double tip_z_mm);
 double cn_thermal_solver_time_s(const cn_thermal_solver *s);
 /* Temperature at (r, z) in mm (1-D: z ignored); body temperature outside the domain. */
 double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm);
