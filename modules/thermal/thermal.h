@@ -184,6 +184,57 @@ double cn_thermal_solver_ray_isotherm(const cn_thermal_solver *s, double temp_c,
                                       double z_c_mm, double theta_rad, double max_mm);
 int cn_thermal_solver_cells(const cn_thermal_solver *s, int *nr, int *nz);
 
+/* ------------------------------------------------------------------ 3-D grid (several freezes) */
+
+/* The one cold field of freezes at different spots (solver3d.c): a uniform 3-D
+ * grid in a frame of the caller's choice (the first freeze's probe frame). */
+typedef struct {
+    cn_tissue tissue;
+    double h_mm;              /* cell size; ~1.4 x the probe radius keeps the probe one
+                                 cell wide (default 1) */
+    double dt_max_s;          /* default 1 */
+    int lo[3], n[3];          /* cells: centres at (lo + i) * h_mm, 0 <= i < n, per axis */
+    bool live_split;          /* steps shorter than dt_max solve one direction each */
+} cn_thermal_grid_opts;
+
+/* A probe in the grid frame: tip, unit insertion direction (the shaft lies along
+ * -axis, the active segment is the last active_mm of it), radius. */
+typedef struct {
+    cn_vec3 tip_mm;
+    cn_vec3 axis;
+    double r0_mm, active_mm;
+} cn_thermal_probe_geom;
+
+typedef struct cn_thermal_grid cn_thermal_grid;
+
+void cn_thermal_grid_opts_default(cn_thermal_grid_opts *o);
+cn_thermal_grid *cn_thermal_grid_new(const cn_thermal_grid_opts *o, char *err, size_t err_len);
+void cn_thermal_grid_free(cn_thermal_grid *g);
+cn_thermal_grid *cn_thermal_grid_clone(const cn_thermal_grid *g);
+/* The (one) cryoprobe: placed at p, or withdrawn (NULL). Its previous cells
+ * become tissue. CN_ERANGE when the active segment lies outside the domain. */
+int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p);
+int cn_thermal_grid_set_bc(cn_thermal_grid *g, const cn_thermal_bc *bc);
+int cn_thermal_grid_step(cn_thermal_grid *g, double dt_s);
+double cn_thermal_grid_time_s(const cn_thermal_grid *g);
+void cn_thermal_grid_set_time(cn_thermal_grid *g, double t_s);
+double cn_thermal_grid_temp_at(const cn_thermal_grid *g, cn_vec3 p_mm);
+/* Fills the tissue from an axisymmetric field (its probe withdrawn first): grid
+ * point p is (r, z) = (|xy|, z) of grid_to_axi * p. Resets the energy account. */
+int cn_thermal_grid_fill_from(cn_thermal_grid *g, const cn_thermal_solver *s,
+                              const cn_mat4 *grid_to_axi);
+void cn_thermal_grid_energy(const cn_thermal_grid *g, cn_thermal_energy *e);
+/* The smallest n.x (mm) over the tissue cells at or below temp_c, less half a
+ * cell; INFINITY when there are none. */
+double cn_thermal_grid_min_dot(const cn_thermal_grid *g, double temp_c, cn_vec3 n);
+/* True when the cold has come within margin cells of the domain's edge. */
+bool cn_thermal_grid_near_edge(const cn_thermal_grid *g, int margin);
+/* Copies src into dst (same cell size, aligned origins): a larger domain. */
+int cn_thermal_grid_copy_into(const cn_thermal_grid *src, cn_thermal_grid *dst);
+/* The disturbed box, in cell units of the grid frame (centre = index * h). */
+void cn_thermal_grid_box(const cn_thermal_grid *g, int lo[3], int hi[3]);
+const cn_thermal_grid_opts *cn_thermal_grid_get_opts(const cn_thermal_grid *g);
+
 /* ------------------------------------------------------------------ analytic oracles */
 
 /* Planar Neumann problem: lambda of the front s = 2 lambda sqrt(alpha_s t). */
