@@ -156,11 +156,13 @@ int cn_bench_thermal(int argc, char **argv)
     cn_pt2 tip = {22, 16}, dir = {0.8660254f, 0.5f};
     cn_thermal_plane pl;
     cn_thermal_plane_from_needle(tip, dir, &pl);
-    cn_thermal_stage_start(st.self, 0);
     int n_st = 0;
     for (int i = 0; i < nf; i++) {
         cn_frame *f = cn_frame_pool_acquire(pool);
         f->t_acq_ns = (int64_t)((i + 1) / fps * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysis.guidance.phase = CN_PHASE_FREEZE; /* what the procedure stage says */
+        f->analysis.guidance.cycle = 1;
         f->analysis.needle.found = true;
         f->analysis.needle.tip_mm = tip;
         f->analysis.needle.dir = dir;

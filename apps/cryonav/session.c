@@ -71,18 +71,9 @@ static int open_source(cn_session *s, char *err, size_t err_len)
             sc.time_scale = s->opts.time_scale;
         if (s->opts.seed >= 0)
             sc.seed = (uint64_t)s->opts.seed;
-        if (s->opts.protocol[0]) {
-            /* Re-read through the JSON path so presets resolve in one place. */
-            char text[256];
-            snprintf(text, sizeof text, "{\"sim\": {\"protocol\": \"%s\"}}", s->opts.protocol);
-            cn_json *over = cn_json_parse(text, "--protocol", err, err_len);
-            if (!over)
-                return CN_EINVAL;
-            rc = cn_sim_config_from_json(over, "sim", &sc, err, err_len);
-            cn_json_free(over);
-            if (rc != CN_OK)
-                return rc;
-        }
+        if (s->opts.protocol[0] &&
+            (rc = cn_session_sim_protocol(s, &sc, s->opts.protocol, err, err_len)) != CN_OK)
+            return rc; /* issue 13: the catalogue's protocol names, one set for all */
         if ((rc = cn_sim_config_validate(&sc, err, err_len)) != CN_OK)
             return rc;
         s->sim = cn_sim_new(&sc);
@@ -177,6 +168,20 @@ static int open_source(cn_session *s, char *err, size_t err_len)
 static int add_analysis(cn_session *s, char *err, size_t err_len)
 {
     int rc;
+    /* ---- the procedure state and its plan (issue 13) ----
+     * The catalogue's protocol is the plan (timer, reminders, plan-vs-actual):
+     * --protocol, else the simulated clinician's, else the config's "thermal". */
+    cn_thermal_stage_opts to;
+    char cfgdir[1024];
+    cn_app_data_path("config", cfgdir, sizeof cfgdir);
+    if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal", cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    if ((rc = cn_session_plan(s, &to, cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
+        return rc;
     cn_stage console = {.name = "console", .self = s, .process = cn_session_console_stage};
     cn_pipeline_add_stage(s->pipe, &console);
     /* ---- analysis: segment (issue 4) ---- */
@@ -213,17 +218,11 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
     }
     /* ---- analysis: thermal (issue 3) ---- */
     {
-        /* The bioheat model steps with the session clock, fits itself to the ice
+        /* The bioheat model follows the procedure state on each frame at its scene
+         * time, keeps the cold where it is in the tissue, fits itself to the ice
          * rim the segment stage saw and fills f->analysis.iso (0/-20/-40 C). */
-        cn_thermal_stage_opts to;
-        char cfgdir[1024];
-        if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal",
-                                                  cn_app_data_path("config", cfgdir, sizeof cfgdir),
-                                                  err, err_len)) != CN_OK)
-            return rc;
         to.log = s->log;
-        if (s->sim) /* the simulated scene runs time_scale scene seconds per real second */
-            to.time_scale = cn_sim_get_config(s->sim)->time_scale;
+        to.skin_depth_mm = gc.skin_depth_mm;
         cn_stage st;
         if ((rc = cn_thermal_stage_new(&to, &st, err, err_len)) != CN_OK)
             return rc;
@@ -242,16 +241,16 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         /* Coverage of the nerve by the -20 C curve, ice-to-skin distance and the
          * alarms (modules/guidance); config "guidance": {"min_skin_distance_mm",
          * "skin_depth_mm", "hysteresis_mm", "grid_mm", "lock_target"}. */
-        cn_guidance_config gc;
-        cn_guidance_config_default(&gc);
-        if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
-            return rc;
         cn_guidance *g = cn_guidance_new(&gc);
         if (!g) {
             snprintf(err, err_len, "cannot create the guidance stage (out of memory?)");
             return CN_ENOMEM;
         }
         s->guidance = g;
+        /* issue 13: the target's model temperature, and coverage for the plan's
+         * "reposition?" reminder */
+        cn_guidance_set_field(g, cn_thermal_stage_temp_image, s->thermal);
+        cn_procedure_attach_guidance(s->procedure, g);
         cn_stage st;
         cn_guidance_stage(g, &st);
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
@@ -385,6 +384,8 @@ void cn_session_close(cn_session *s)
     s->guidance = NULL;
     cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */
     s->thermal = NULL;
+    cn_procedure_free(s->procedure); /* procedure state (issue 13) */
+    s->procedure = NULL;
     cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */
     s->segment = NULL;
     cn_igtl_source_free(s->igtl_source); /* igtl source (issue 5): already stopped */

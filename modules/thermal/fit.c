@@ -50,6 +50,8 @@ void cn_thermal_fit_opts_default(cn_thermal_fit_opts *o)
     o->dt_max_s = 1.0;
     o->sigma_mm = 0.4;
     o->memory_s = 60;
+    o->prior_sd_c = 40;
+    o->min_freeze_s = 0;
 }
 
 static void update_weights(cn_thermal_ensemble *e);
@@ -69,7 +71,8 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
         o->offset_max_c < o->offset_min_c || !(o->perf_min_per_s >= 0) ||
         !(o->perf_max_per_s >= o->perf_min_per_s) || o->perf_max_per_s > 0.1 ||
         !(o->sigma_mm > 0) || !isfinite(o->sigma_mm) || !(o->memory_s >= 0) ||
-        !isfinite(o->memory_s)) {
+        !isfinite(o->memory_s) || !(o->prior_sd_c > 0) || !isfinite(o->prior_sd_c) ||
+        !(o->min_freeze_s >= 0) || o->min_freeze_s > 7200) {
         snprintf(err, err_len, "thermal fit: bad options (grid 1..12 x 1..12, ordered finite "
                                "ranges, sigma_mm > 0, memory_s >= 0)");
         return NULL;
@@ -115,6 +118,7 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
             mo.dt_max_s = o->dt_max_s;
             mo.surface_offset_c = mb->offset_c;
             mo.perfusion_per_s = mb->perf;
+            mo.min_freeze_s = o->min_freeze_s;
             mb->m = cn_thermal_model_new(probe, protocol, tissue, &mo, err, err_len);
             if (!mb->m) {
                 cn_thermal_ensemble_free(e);
@@ -169,6 +173,49 @@ int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_m
     return CN_OK;
 }
 
+int cn_thermal_ensemble_set_mode(cn_thermal_ensemble *e, cn_probe_mode mode, double t_s)
+{
+    if (!e)
+        return CN_EINVAL;
+    for (int i = 0; i < e->n; i++) {
+        int rc = cn_thermal_model_set_mode(e->mem[i].m, mode, t_s);
+        if (rc)
+            return rc;
+    }
+    return CN_OK;
+}
+
+int cn_thermal_ensemble_size(const cn_thermal_ensemble *e) { return e ? e->n : 0; }
+
+const cn_thermal_model *cn_thermal_ensemble_member(const cn_thermal_ensemble *e, int i,
+                                                   double *weight, double *offset_c,
+                                                   double *perfusion_per_s)
+{
+    if (!e || i < 0 || i >= e->n)
+        return NULL;
+    if (weight)
+        *weight = e->w[i];
+    if (offset_c)
+        *offset_c = e->mem[i].offset_c;
+    if (perfusion_per_s)
+        *perfusion_per_s = e->mem[i].perf;
+    return e->mem[i].m;
+}
+
+int cn_thermal_ensemble_advance_member(cn_thermal_ensemble *e, int i, double t_s)
+{
+    if (!e || i < 0 || i >= e->n)
+        return CN_EINVAL;
+    return cn_thermal_model_advance_to(e->mem[i].m, t_s);
+}
+
+cn_thermal_model *cn_thermal_ensemble_take_member(cn_thermal_ensemble *e, int i)
+{
+    if (!e || i < 0 || i >= e->n)
+        return NULL;
+    return e->mem[i].m;
+}
+
 static double member_ray(const member *mb, double zc, double temp, double theta)
 {
     return cn_thermal_solver_ray_isotherm(cn_thermal_model_solver(mb->m), temp, 0, zc, theta, 150);
@@ -177,7 +224,7 @@ static double member_ray(const member *mb, double zc, double temp, double theta)
 /* Log prior: weak, centred on the nominal surface temperature and perfusion. */
 static double log_prior(const cn_thermal_ensemble *e, const member *mb)
 {
-    double a = mb->offset_c / 40.0;
+    double a = mb->offset_c / e->o.prior_sd_c;
     double b = (mb->perf > 0 && e->perf0 > 0) ? log(mb->perf / e->perf0) / log(10.0) : 0;
     return -0.5 * (a * a + b * b);
 }

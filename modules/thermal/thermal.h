@@ -53,6 +53,8 @@ typedef struct {
     double ramp_s;                /* time constant of the cool-down from body temperature */
     double h_w_m2k;               /* Robin film coefficient (0 for Dirichlet) */
     double active_thaw_temp_c;    /* surface temperature during an active thaw */
+    double surface_temp_sd_c;     /* calibration uncertainty of surface_temp_c (1 sigma;
+                                     0 = not calibrated): the live ensemble spans +-2 of it */
 } cn_cryoprobe;
 
 typedef enum {
@@ -70,6 +72,7 @@ typedef struct {
     char name[CN_THERMAL_NAME_MAX];
     int n_steps;
     cn_protocol_step steps[CN_PROTOCOL_STEPS_MAX];
+    double extra_freeze_s;        /* suggested freeze after a reposition (0 = none) */
 } cn_protocol;
 
 typedef struct {
@@ -183,6 +186,18 @@ void cn_thermal_solver_energy(const cn_thermal_solver *s, cn_thermal_energy *e);
 double cn_thermal_solver_ray_isotherm(const cn_thermal_solver *s, double temp_c, double r_c_mm,
                                       double z_c_mm, double theta_rad, double max_mm);
 int cn_thermal_solver_cells(const cn_thermal_solver *s, int *nr, int *nz);
+/* Several isotherms along one ray in one march (shared samples, early stop once
+ * the warmest is 3 mm behind): out[k] for temps[k], 0 when absent. */
+void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *temps, int n,
+                                     double r_c_mm, double z_c_mm, double theta_rad,
+                                     double max_mm, double *out);
+/* Axisymmetric: the smallest a_z z - |a_r| r (mm) over the tissue at or below
+ * temp_c, less half a cell: the closest approach of that region to a plane with
+ * normal (a_r in the r-plane, a_z) over the whole surface of revolution.
+ * INFINITY when there is none. */
+double cn_thermal_solver_min_rz(const cn_thermal_solver *s, double temp_c, double a_r, double a_z);
+/* Axisymmetric: the disturbed region's radial extent and z range (mm). */
+void cn_thermal_solver_extent(const cn_thermal_solver *s, double *r_mm, double *z0_mm, double *z1_mm);
 
 /* ------------------------------------------------------------------ 3-D grid (several freezes) */
 
@@ -267,7 +282,13 @@ typedef struct {
     double perfusion_per_s;   /* < 0: the tissue's own */
     double extra_time_s;      /* domain sized for the protocol plus this much */
     bool live_split;          /* see cn_thermal_solver_opts (default false) */
+    double min_freeze_s;      /* size the domain for at least this much freezing (live
+                                 use: what happens may outlast the plan; default 0) */
 } cn_thermal_model_opts;
+
+/* What the probe does (cn_thermal_model_set_mode): gas off (insulated), freezing,
+ * heated (active thaw), or withdrawn (its cells become tissue). */
+typedef enum { CN_PROBE_OFF = 0, CN_PROBE_FREEZE, CN_PROBE_HEAT, CN_PROBE_OUT } cn_probe_mode;
 
 typedef struct cn_thermal_model cn_thermal_model;
 
@@ -281,7 +302,15 @@ cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m);
  * Returns CN_OK or CN_EINVAL for a non-finite time. */
 int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s);
 double cn_thermal_model_time_s(const cn_thermal_model *m);
+/* From model time t_s on the probe is in mode (the ramp of a freeze starts at
+ * t_s). The first call switches the model from its protocol to these events
+ * (the probe was off until then): the protocol stays a plan. Calls must come in
+ * time order; a model that lags applies them when it gets there. CN_ERANGE for
+ * a time before the model's or the last scheduled one. */
+int cn_thermal_model_set_mode(cn_thermal_model *m, cn_probe_mode mode, double t_s);
+cn_probe_mode cn_thermal_model_mode(const cn_thermal_model *m);
 const cn_thermal_solver *cn_thermal_model_solver(const cn_thermal_model *m);
+cn_thermal_solver *cn_thermal_model_solver_mut(cn_thermal_model *m);
 const cn_cryoprobe *cn_thermal_model_probe(const cn_thermal_model *m);
 const cn_protocol *cn_thermal_model_protocol(const cn_thermal_model *m);
 double cn_thermal_model_probe_temp_c(const cn_thermal_model *m); /* current boundary value */
@@ -310,9 +339,10 @@ void cn_thermal_mesh_free(cn_thermal_mesh *mesh);
 typedef struct {
     cn_mat4 image_mm_to_probe;
 } cn_thermal_plane;
-/* Builds the mapping from the frame's poses: ImageToProbe (pixels or mm, detected
- * from its scale), ProbeToTracker and CryoprobeToTracker. CN_ENOENT when a pose is
- * missing or invalid. */
+/* Builds the mapping from the frame's poses with core's one rule: the inverse of
+ * cn_frame_tool_to_image_mm(f, "Cryoprobe") (ImageToProbe maps pixels to mm, as
+ * PLUS calibrations do; image mm have pixel centres at (i + 0.5) * spacing).
+ * CN_ENOENT when a pose is missing or invalid. */
 int cn_thermal_plane_from_frame(const cn_frame *f, cn_thermal_plane *out);
 /* Builds it from an in-plane needle (tip and unit direction entry -> tip, image mm):
  * the probe axis lies in the image plane. */
@@ -359,6 +389,9 @@ typedef struct {
     double h_mm, dt_max_s;            /* grid of the members (default 0.5 mm, 1 s) */
     double sigma_mm;                  /* rim measurement noise (default 0.4) */
     double memory_s;                  /* older observations fade (default 60; 0 = never) */
+    double prior_sd_c;                /* prior spread of the surface offset (default 40; the
+                                         catalogue's calibration uncertainty when it has one) */
+    double min_freeze_s;              /* members' domains hold this much freezing (live: 1200) */
 } cn_thermal_fit_opts;
 
 typedef struct {
@@ -390,6 +423,17 @@ double cn_thermal_ensemble_ray(const cn_thermal_ensemble *e, double temp_c, doub
 /* Radius (mm) of isotherm temp_c at axial position z_mm, weighted, with band. */
 double cn_thermal_ensemble_radius_at(const cn_thermal_ensemble *e, double temp_c, double z_mm,
                                      double *sd_mm);
+/* Every member switched to what happened (cn_thermal_model_set_mode). */
+int cn_thermal_ensemble_set_mode(cn_thermal_ensemble *e, cn_probe_mode mode, double t_s);
+int cn_thermal_ensemble_size(const cn_thermal_ensemble *e);
+/* Member i with its weight and parameters (NULL out of range). */
+const cn_thermal_model *cn_thermal_ensemble_member(const cn_thermal_ensemble *e, int i,
+                                                   double *weight, double *offset_c,
+                                                   double *perfusion_per_s);
+int cn_thermal_ensemble_advance_member(cn_thermal_ensemble *e, int i, double t_s);
+/* Member i for changes (withdrawing its probe before a 3-D hand-over); still
+ * owned by the ensemble. */
+cn_thermal_model *cn_thermal_ensemble_take_member(cn_thermal_ensemble *e, int i);
 /* The most probable member (for curves and meshes). */
 const cn_thermal_model *cn_thermal_ensemble_best(const cn_thermal_ensemble *e);
 /* Plane isotherm from the weighted members (mean radius along each ray). */
@@ -446,42 +490,58 @@ int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat);
 
 typedef struct {
     cn_cryoprobe probe;
-    cn_protocol protocol;
+    cn_protocol protocol;     /* the plan: sizes the domains only; the model runs on
+                                 what happened (the procedure state on each frame) */
     cn_tissue tissue;
     cn_thermal_fit_opts fit;
     bool fit_enabled;         /* default true */
-    int max_members_per_frame;/* default 1 (15 members x 1 s steps fit in 30 fps) */
-    double time_scale;        /* session (scene) seconds per second of t_acq_ns, default 1
-                                 (set it to the simulator's time_scale) */
+    int max_members_per_frame;/* default 1: members beyond the two heaviest catch up
+                                 round robin */
+    double h3_mm;             /* 3-D cell after a reposition (default 1.0) */
+    double spot_tol_mm, spot_tol_deg; /* a freeze this far from the last spot is a new
+                                 one (default 1.5 mm, 5 deg) */
+    double skin_depth_mm;     /* curves are drawn below this depth (the tissue) */
     cn_log *log;
 } cn_thermal_stage_opts;
 
 /* Fills the probe/protocol/tissue from the catalogue (NULL names = the defaults
- * "17G-argon-2cm", "morton-150s", "standard"). */
+ * "17G-argon-2cm", "morton-150s", "standard"); a calibrated probe's uncertainty
+ * sets the ensemble's spread. */
 int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_thermal_catalog *c,
                                        const char *probe, const char *protocol,
                                        const char *tissue, char *err, size_t err_len);
 /* The same from the session file's object at path (e.g. "thermal": {"probe": ...,
  * "protocol": ..., "tissue": ..., "fit": true, "members_per_frame": 1,
- * "time_scale": 1, "probes_file": extra catalogue ...}), with the catalogue read
+ * "grid3d_mm": 1.0, "probes_file": extra catalogue ...}), with the catalogue read
  * from config_dir. A missing object means the defaults. */
 int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg,
                                     const char *path, const char *config_dir, char *err,
                                     size_t err_len);
-/* The stage: per analysed frame, steps the models with the frame clock, fits to
- * f->analysis.ice when found, fills f->analysis.iso[] (0, -20, -40 C). The freeze
- * starts at cn_thermal_stage_start (or, when never called, at the first frame
- * whose guidance phase is FREEZE, or at the first seen ice back-dated by the model).
- * Release with cn_thermal_stage_free(stage->self). */
+/* The stage (see stage.c): per analysed frame it follows the procedure state on
+ * the frame (f->analysis.guidance: freeze, thaw passive/active, reposition,
+ * withdrawal) at the frame's scene time (t_scene_ns), keeps the cold anchored in
+ * the tissue where the freezes happened, fits to f->analysis.ice, and fills
+ * f->analysis.iso[0..2] (0, -20, -40 C, clipped to the image and the tissue, the
+ * band on each) and f->analysis.thermal. Release with cn_thermal_stage_free. */
 int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *err,
                          size_t err_len);
 void cn_thermal_stage_free(void *self);
-void cn_thermal_stage_start(void *self, int64_t t_freeze_start_ns);
-/* For guidance and reports (analysis thread only): the fitted ensemble (fit result,
- * radii with their band, cn_thermal_ensemble_best for meshes, target coverage) and
- * whether / when the freeze started. */
+/* For guidance and reports (analysis thread only): the fitted ensemble while all
+ * freezes were at one spot (NULL before the first freeze and after a reposition),
+ * and whether / when the first freeze started (scene time). */
 const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self);
 bool cn_thermal_stage_started(void *self, int64_t *t_freeze_start_ns);
+/* Freeze spots in the cold field (0 before the first freeze). */
+int cn_thermal_stage_sources(void *self);
+/* The model's temperature at a point of the Reference frame (NAN before the
+ * first freeze); analysis thread. */
+double cn_thermal_stage_temp_ref(void *self, cn_vec3 p_ref_mm);
+/* The same at a point of f's image (image mm): matches cn_guidance_temp_fn. */
+double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 image_mm);
+/* The isotherm surface in the Reference frame (the image itself without
+ * tracking): empty before the first freeze or when it does not exist. */
+int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
+                              cn_thermal_mesh *out);
 
 #ifdef __cplusplus
 }

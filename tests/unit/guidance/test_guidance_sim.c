@@ -49,11 +49,9 @@ typedef struct {
     uint64_t issued, published;
     bool interrupted;
     int64_t period_ns;
-    /* console */
+    /* console: the procedure state from the simulator's script */
     cn_segment *seg;
-    cn_phase phase;
-    double phase_start_s;
-    bool started;
+    cn_procedure *proc;
     /* guidance timing */
     cn_guidance *g;
     double guidance_ms_sum, guidance_ms_max;
@@ -119,18 +117,9 @@ static void dev_stop(void *self)
 static int console(void *self, cn_frame *f)
 {
     ctx *c = self;
-    if (!c->started || f->truth.phase != c->phase) {
-        c->phase = f->truth.phase;
-        c->phase_start_s = f->truth.t_scene_s;
-        c->started = true;
-    }
-    cn_guidance_state *g = &f->analysis.guidance;
-    g->phase = f->truth.phase;
-    g->cycle = f->truth.cycle;
-    g->phase_elapsed_s = f->truth.t_scene_s - c->phase_start_s;
-    g->coverage = -1;
-    cn_segment_set_freezing(c->seg, g->phase == CN_PHASE_FREEZE);
-    return CN_OK;
+    int rc = cn_procedure_process(c->proc, f);
+    cn_segment_set_freezing(c->seg, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    return rc;
 }
 
 static int timed_guidance(void *self, cn_frame *f)
@@ -200,7 +189,7 @@ static void run(double nerve_depth_mm, double tip_offset_mm, outcome *out)
     sc.fps = 5; /* 2 scene seconds per frame: few frames, the whole freeze */
     sc.nerve_depth_mm = nerve_depth_mm;
     sc.needle_target_offset_mm = tip_offset_mm;
-    assert_int_equal(cn_sim_config_set_protocol(&sc, "morton"), CN_OK);
+    assert_int_equal(cn_sim_config_set_protocol(&sc, "morton-150s"), CN_OK);
     assert_int_equal(cn_sim_config_validate(&sc, err, sizeof err), CN_OK);
     cn_sim *sim = cn_sim_new(&sc);
     assert_non_null(sim);
@@ -235,7 +224,7 @@ static void run(double nerve_depth_mm, double tip_offset_mm, outcome *out)
     assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config",
                                                      err, sizeof err),
                      CN_OK);
-    to.time_scale = sc.time_scale;
+    to.skin_depth_mm = 0;
     cn_stage thermal;
     assert_int_equal(cn_thermal_stage_new(&to, &thermal, err, sizeof err), CN_OK);
 
@@ -244,6 +233,9 @@ static void run(double nerve_depth_mm, double tip_offset_mm, outcome *out)
     assert_int_equal(cn_guidance_config_from_json(cfg, "guidance", &gc, err, sizeof err), CN_OK);
     c.g = cn_guidance_new(&gc);
     assert_non_null(c.g);
+    cn_guidance_set_field(c.g, cn_thermal_stage_temp_image, thermal.self);
+    c.proc = cn_procedure_new(NULL, NULL);
+    assert_non_null(c.proc);
 
     cn_stage st_console = {.name = "console", .self = &c, .process = console};
     cn_stage st_seg;
@@ -314,6 +306,7 @@ static void run(double nerve_depth_mm, double tip_offset_mm, outcome *out)
 
     cn_pipeline_free(p);
     cn_guidance_free(c.g);
+    cn_procedure_free(c.proc);
     cn_thermal_stage_free(thermal.self);
     cn_segment_free(c.seg);
     cn_sim_device_release(&c.inner);

@@ -48,9 +48,7 @@ typedef struct {
     bool interrupted;
     int64_t period_ns;
     cn_segment *seg;
-    cn_phase phase;
-    double phase_start_s;
-    bool started;
+    cn_procedure *proc;
     cn_guidance *g;
     int width, height;
     double spacing;
@@ -116,18 +114,9 @@ static void dev_stop(void *self)
 static int console(void *self, cn_frame *f)
 {
     ctx *c = self;
-    if (!c->started || f->truth.phase != c->phase) {
-        c->phase = f->truth.phase;
-        c->phase_start_s = f->truth.t_scene_s;
-        c->started = true;
-    }
-    cn_guidance_state *g = &f->analysis.guidance;
-    g->phase = f->truth.phase;
-    g->cycle = f->truth.cycle;
-    g->phase_elapsed_s = f->truth.t_scene_s - c->phase_start_s;
-    g->coverage = -1;
-    cn_segment_set_freezing(c->seg, g->phase == CN_PHASE_FREEZE);
-    return CN_OK;
+    int rc = cn_procedure_process(c->proc, f);
+    cn_segment_set_freezing(c->seg, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    return rc;
 }
 
 static int guidance(void *self, cn_frame *f)
@@ -201,6 +190,8 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     assert_int_equal(cn_sim_config_from_json(cfg, "sim", &sc, err, sizeof err), CN_OK);
     sc.time_scale = 10;
     sc.fps = fps;
+    sc.width_px = 320; /* a quarter of the pixels: the chain's logic, not its detail */
+    sc.height_px = 240;
     sc.needle_target_offset_mm = 0;
     sc.withdraw_s = withdraw_s;
     assert_int_equal(cn_sim_config_set_protocol(&sc, protocol), CN_OK);
@@ -239,7 +230,8 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config",
                                                      err, sizeof err),
                      CN_OK);
-    to.time_scale = sc.time_scale;
+    to.skin_depth_mm = 0;
+    to.fit_enabled = false; /* one model, not the 15-member fit: this is about the procedure */
     cn_stage thermal;
     assert_int_equal(cn_thermal_stage_new(&to, &thermal, err, sizeof err), CN_OK);
 
@@ -248,6 +240,9 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     assert_int_equal(cn_guidance_config_from_json(cfg, "guidance", &gc, err, sizeof err), CN_OK);
     c->g = cn_guidance_new(&gc);
     assert_non_null(c->g);
+    cn_guidance_set_field(c->g, cn_thermal_stage_temp_image, thermal.self);
+    c->proc = cn_procedure_new(NULL, NULL);
+    assert_non_null(c->proc);
 
     cn_stage st_console = {.name = "console", .self = c, .process = console};
     cn_stage st_seg;
@@ -269,6 +264,7 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     assert_int_equal(ps.skipped, 0);
     cn_pipeline_free(p);
     cn_guidance_free(c->g);
+    cn_procedure_free(c->proc);
     cn_thermal_stage_free(thermal.self);
     cn_segment_free(c->seg);
     cn_sim_device_release(&c->inner);
@@ -287,7 +283,7 @@ static void test_stump_both_freezes(void **state)
 {
     (void)state;
     ctx *c = &g_ctx;
-    uint64_t n = run(c, "stump", 5, 2.5);
+    uint64_t n = run(c, "stump-6-4-6", 5, 2);
     int frz[3] = {0}, with_both[3] = {0};
     double cov_early[3] = {-1, -1, -1}, cov_end[3] = {-1, -1, -1};
     double t_start[3] = {0};
@@ -313,7 +309,7 @@ static void test_stump_both_freezes(void **state)
         print_message("  freeze %d: %d frames after its first 30 s, %d with -20 and -40 C curves; "
                       "coverage at ~45 s %.2f, at the end %.2f\n",
                       k, frz[k], with_both[k], cov_early[k], cov_end[k]);
-        assert_true(frz[k] > 60);
+        assert_true(frz[k] > 50);
         assert_true(with_both[k] >= frz[k] * 95 / 100);
         assert_true(cov_end[k] > cov_early[k]);
         assert_true(cov_end[k] > 0.5);
@@ -326,7 +322,7 @@ static void test_withdrawal_tissue_ice(void **state)
 {
     (void)state;
     ctx *c = &g_ctx;
-    uint64_t n = run(c, "morton", 60, 5);
+    uint64_t n = run(c, "morton-150s", 60, 2.5);
     double img_w = c->width * c->spacing, img_h = c->height * c->spacing;
     int after = 0, outside = 0, skin_alarms = 0, with_zone = 0;
     double cx_end = NAN, cy_end = NAN, area_end = NAN, cx_last = NAN, cy_last = NAN,
@@ -360,7 +356,7 @@ static void test_withdrawal_tissue_ice(void **state)
                   "last (%.1f, %.1f) %.0f mm^2\n",
                   after, outside, skin_alarms, with_zone, cx_end, cy_end, area_end, cx_last, cy_last,
                   area_last);
-    assert_true(after >= 25);
+    assert_true(after >= 12);
     assert_int_equal(outside, 0);
     assert_int_equal(skin_alarms, 0);
     assert_true(with_zone > 10);

@@ -1,0 +1,636 @@
+/*
+ * field.c - the cold in the tissue: where the freezes really happened, anchored
+ * in the Reference frame, evolving on its own once the probe moves or leaves.
+ *
+ * The idea: ice, once formed, is in the tissue. The field is anchored where the
+ * probe was when the first freeze began (its probe frame is the "field frame"),
+ * and everything afterwards is expressed there: the image plane of each frame,
+ * the rim points seen, a later freeze at another spot. While all freezes happen
+ * at one spot the field is the axisymmetric ensemble (fine grid, fitted to the
+ * seen rim, the band from its spread). A freeze at a new spot breaks the symmetry:
+ * the best member's field is handed over to a 3-D grid (solver3d.c) aligned with
+ * the field frame, the old probe track becomes tissue, the new probe is placed and
+ * both colds join into one field. The 3-D grid runs the hand-over member's
+ * parameters; its band keeps the ensemble's relative spread at the hand-over.
+ *
+ * All times are model seconds (scene seconds since the first freeze began).
+ */
+#include "thermal_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SRC_MAX 16
+#define TOP 2
+
+struct cn__field {
+    cn__field_opts o;
+    cn_mat4 field_to_ref, ref_to_field;
+    cn_probe_mode mode;
+    double mode_t0;
+    /* sources: the probe poses of the freezes, in the field frame */
+    int n_src, cur;
+    cn_mat4 src[SRC_MAX];
+    /* single spot: the ensemble */
+    cn_thermal_ensemble *ens;
+    /* several spots: one 3-D member */
+    cn_thermal_grid *grid;
+    double offset_c, perf, t_body;
+    double band_frac[3];
+    double last_edge_check;
+    /* the anchor, refined while the probe is frozen in place (cryo-adhesion):
+     * the mean of its tracked poses, so one noisy sample does not move the ice */
+    int n_anchor;
+    cn_vec3 sum_tip, sum_z, sum_x;
+};
+
+static const double TEMPS[3] = {0, -20, -40};
+
+cn__field *cn__field_new(const cn__field_opts *o, const cn_mat4 *anchor_to_ref, char *err,
+                         size_t err_len)
+{
+    cn__field *fl = calloc(1, sizeof *fl);
+    if (!fl) {
+        cn_errf(err, err_len, "thermal field", "out of memory");
+        return NULL;
+    }
+    fl->o = *o;
+    fl->field_to_ref = *anchor_to_ref;
+    if (cn_mat4_invert(anchor_to_ref, &fl->ref_to_field) != CN_OK) {
+        cn_errf(err, err_len, "thermal field", "the probe pose is singular");
+        free(fl);
+        return NULL;
+    }
+    cn_thermal_fit_opts fo = o->fit;
+    if (!o->fit_enabled) {
+        fo.n_offsets = 1;
+        fo.n_perfusions = 1;
+        fo.offset_min_c = fo.offset_max_c = 0;
+        fo.perf_min_per_s = fo.perf_max_per_s = o->tissue.perfusion_per_s;
+    }
+    fl->ens = cn_thermal_ensemble_new(&o->probe, &o->plan, &o->tissue, &fo, err, err_len);
+    if (!fl->ens) {
+        free(fl);
+        return NULL;
+    }
+    fl->n_src = 1;
+    fl->src[0] = cn_mat4_identity();
+    fl->mode = CN_PROBE_OFF;
+    return fl;
+}
+
+void cn__field_free(cn__field *fl)
+{
+    if (!fl)
+        return;
+    cn_thermal_ensemble_free(fl->ens);
+    cn_thermal_grid_free(fl->grid);
+    free(fl);
+}
+
+bool cn__field_is_3d(const cn__field *fl) { return fl->grid != NULL; }
+int cn__field_sources(const cn__field *fl) { return fl->n_src; }
+const cn_mat4 *cn__field_to_ref(const cn__field *fl) { return &fl->field_to_ref; }
+const cn_mat4 *cn__field_from_ref(const cn__field *fl) { return &fl->ref_to_field; }
+const cn_thermal_ensemble *cn__field_ensemble(const cn__field *fl) { return fl->ens; }
+const cn_thermal_grid *cn__field_grid(const cn__field *fl) { return fl->grid; }
+
+static cn_thermal_probe_geom src_geom(const cn__field *fl, int i)
+{
+    cn_thermal_probe_geom g;
+    g.tip_mm = cn_mat4_apply_point(&fl->src[i], (cn_vec3){0, 0, 0});
+    g.axis = cn_vec3_normalize(cn_mat4_apply_dir(&fl->src[i], (cn_vec3){0, 0, 1}));
+    g.r0_mm = fl->o.probe.outer_diameter_mm / 2;
+    g.active_mm = fl->o.probe.active_length_mm;
+    return g;
+}
+
+/* The 3-D member to time t_s, the probe's boundary condition taken at the middle
+ * of each step, as the axisymmetric model does. */
+static int grid_advance(cn__field *fl, double t_s)
+{
+    cn_thermal_grid *g = fl->grid;
+    double dtm = cn_thermal_grid_get_opts(g)->dt_max_s;
+    while (cn_thermal_grid_time_s(g) < t_s - 1e-9) {
+        double t = cn_thermal_grid_time_s(g), dt = fmin(dtm, t_s - t);
+        cn_step_kind k = fl->mode == CN_PROBE_FREEZE ? CN_STEP_FREEZE
+                         : fl->mode == CN_PROBE_HEAT ? CN_STEP_ACTIVE_THAW
+                                                     : CN_STEP_PASSIVE_THAW;
+        cn_thermal_bc bc;
+        cn__probe_bc(&fl->o.probe, fl->offset_c, k, t + 0.5 * dt - fl->mode_t0, fl->t_body, &bc);
+        int rc = cn_thermal_grid_set_bc(g, &bc);
+        if (!rc)
+            rc = cn_thermal_grid_step(g, dt);
+        if (rc)
+            return rc;
+        /* a growing ball may outgrow the domain: a larger one, every 10 s */
+        if (cn_thermal_grid_time_s(g) - fl->last_edge_check > 10) {
+            fl->last_edge_check = cn_thermal_grid_time_s(g);
+            if (cn_thermal_grid_near_edge(g, 2)) {
+                cn_thermal_grid_opts go = *cn_thermal_grid_get_opts(g);
+                int grow = (int)ceil(10 / go.h_mm);
+                for (int a = 0; a < 3; a++) {
+                    go.lo[a] -= grow;
+                    go.n[a] += 2 * grow;
+                    if (go.n[a] > 400)
+                        go.n[a] = 400;
+                }
+                char err[160];
+                cn_thermal_grid *bigger = cn_thermal_grid_new(&go, err, sizeof err);
+                if (bigger && cn_thermal_grid_copy_into(g, bigger) == CN_OK) {
+                    cn_thermal_grid_free(g);
+                    fl->grid = g = bigger;
+                    cn_log_info(fl->o.log, "thermal", "the 3-D field grew to %d x %d x %d cells",
+                                go.n[0], go.n[1], go.n[2]);
+                } else {
+                    cn_thermal_grid_free(bigger);
+                    cn_log_warn(fl->o.log, "thermal", "the 3-D field reaches its edge and cannot grow: %s",
+                                err);
+                }
+            }
+        }
+    }
+    return CN_OK;
+}
+
+static int grid_mode(cn__field *fl, cn_probe_mode mode, double t_s)
+{
+    int rc = grid_advance(fl, t_s);
+    if (rc)
+        return rc;
+    if (mode == CN_PROBE_OUT && fl->mode != CN_PROBE_OUT)
+        rc = cn_thermal_grid_set_probe(fl->grid, NULL);
+    else if (mode != CN_PROBE_OUT && fl->mode == CN_PROBE_OUT) {
+        cn_thermal_probe_geom pg = src_geom(fl, fl->cur);
+        rc = cn_thermal_grid_set_probe(fl->grid, &pg);
+    }
+    if (rc)
+        return rc;
+    if (mode != fl->mode || mode == CN_PROBE_FREEZE)
+        fl->mode_t0 = t_s;
+    fl->mode = mode;
+    return CN_OK;
+}
+
+int cn__field_set_mode(cn__field *fl, cn_probe_mode mode, double t_s)
+{
+    if (fl->grid)
+        return grid_mode(fl, mode, t_s);
+    int rc = cn_thermal_ensemble_set_mode(fl->ens, mode, t_s);
+    if (!rc) {
+        if (mode != fl->mode || mode == CN_PROBE_FREEZE)
+            fl->mode_t0 = t_s;
+        fl->mode = mode;
+    }
+    return rc;
+}
+
+/* Radius (mm) of each isotherm of TEMPS along the radial ray of a model at its
+ * active centre: one march, all temperatures. */
+static void radii(const cn_thermal_solver *s, double zc, double r[3])
+{
+    cn_thermal_solver_ray_isotherms(s, TEMPS, 3, 0, zc, M_PI / 2, 120, r);
+}
+
+/* Hand-over to 3-D at t_s: the best member's field, its probe withdrawn. */
+static int handover(cn__field *fl, double t_s)
+{
+    cn_thermal_ensemble *e = fl->ens;
+    int n = cn_thermal_ensemble_size(e), best = 0;
+    double wbest = -1, zc = -fl->o.probe.active_length_mm / 2;
+    double mean[3] = {0}, m2[3] = {0}, wt = 0;
+    for (int i = 0; i < n; i++) {
+        int rc = cn_thermal_ensemble_advance_member(e, i, t_s);
+        if (rc)
+            return rc;
+        double w;
+        const cn_thermal_model *m = cn_thermal_ensemble_member(e, i, &w, NULL, NULL);
+        if (w > wbest) {
+            wbest = w;
+            best = i;
+        }
+        if (w < 1e-3)
+            continue;
+        double r[3];
+        radii(cn_thermal_model_solver(m), zc, r);
+        for (int k = 0; k < 3; k++) {
+            mean[k] += w * r[k];
+            m2[k] += w * r[k] * r[k];
+        }
+        wt += w;
+    }
+    for (int k = 0; k < 3; k++) {
+        double mu = wt > 0 ? mean[k] / wt : 0, sd = wt > 0 ? sqrt(fmax(0, m2[k] / wt - mu * mu)) : 0;
+        fl->band_frac[k] = mu > 0.5 ? 1.645 * sd / mu : 0;
+    }
+    cn_thermal_model *m = cn_thermal_ensemble_take_member(e, best);
+    cn_thermal_ensemble_member(e, best, NULL, &fl->offset_c, &fl->perf);
+    int rc = cn_thermal_model_set_mode(m, CN_PROBE_OUT, t_s);
+    if (!rc)
+        rc = cn_thermal_model_advance_to(m, t_s);
+    if (rc)
+        return rc;
+    const cn_thermal_solver *s = cn_thermal_model_solver(m);
+    /* the domain: the disturbed region so far and every probe segment, with room
+     * for another ~10 min of freezing around them */
+    double rext, z0, z1;
+    cn_thermal_solver_extent(s, &rext, &z0, &z1);
+    double lo[3] = {-rext, -rext, z0}, hi[3] = {rext, rext, z1};
+    const double margin = 22;
+    for (int i = 0; i < fl->n_src; i++) {
+        cn_thermal_probe_geom g = src_geom(fl, i);
+        cn_vec3 tail = cn_vec3_sub(g.tip_mm, cn_vec3_scale(g.axis, g.active_mm));
+        cn_vec3 pts[2] = {g.tip_mm, tail};
+        for (int q = 0; q < 2; q++) {
+            double c[3] = {pts[q].x, pts[q].y, pts[q].z};
+            for (int a = 0; a < 3; a++) {
+                lo[a] = fmin(lo[a], c[a] - margin);
+                hi[a] = fmax(hi[a], c[a] + margin);
+            }
+        }
+    }
+    cn_thermal_grid_opts go;
+    cn_thermal_grid_opts_default(&go);
+    go.tissue = fl->o.tissue;
+    go.tissue.perfusion_per_s = fl->perf;
+    go.h_mm = fl->o.h3_mm;
+    go.dt_max_s = 1;
+    go.live_split = false;
+    for (int a = 0; a < 3; a++) {
+        go.lo[a] = (int)floor(lo[a] / go.h_mm);
+        go.n[a] = (int)ceil(hi[a] / go.h_mm) - go.lo[a] + 1;
+        if (go.n[a] > 300) { /* keep it centred on the sources */
+            go.lo[a] += (go.n[a] - 300) / 2;
+            go.n[a] = 300;
+        }
+    }
+    char err[200];
+    cn_thermal_grid *g = cn_thermal_grid_new(&go, err, sizeof err);
+    if (!g) {
+        cn_log_error(fl->o.log, "thermal", "cannot hand the field over to 3-D: %s", err);
+        return CN_ENOMEM;
+    }
+    cn_mat4 id = cn_mat4_identity();
+    rc = cn_thermal_grid_fill_from(g, s, &id);
+    if (rc) {
+        cn_thermal_grid_free(g);
+        return rc;
+    }
+    cn_thermal_grid_set_time(g, t_s);
+    fl->t_body = g ? cn_thermal_grid_temp_at(g, (cn_vec3){1e6, 1e6, 1e6}) : 37;
+    fl->grid = g;
+    fl->last_edge_check = t_s;
+    fl->mode = CN_PROBE_OUT;
+    cn_thermal_ensemble_free(fl->ens);
+    fl->ens = NULL;
+    cn_log_info(fl->o.log, "thermal",
+                "freeze at a new spot: the cold field goes 3-D (%d x %d x %d cells of %.2f mm; "
+                "surface offset %+.0f C, perfusion %.4f /s)",
+                go.n[0], go.n[1], go.n[2], go.h_mm, fl->offset_c, fl->perf);
+    return CN_OK;
+}
+
+int cn__field_freeze(cn__field *fl, const cn_mat4 *pose_to_ref, double t_s, double tol_mm,
+                     double tol_deg, bool *new_spot)
+{
+    if (new_spot)
+        *new_spot = false;
+    if (pose_to_ref) {
+        cn_mat4 pf = cn_mat4_mul(&fl->ref_to_field, pose_to_ref);
+        cn_vec3 tip = cn_mat4_apply_point(&pf, (cn_vec3){0, 0, 0});
+        cn_vec3 ax = cn_vec3_normalize(cn_mat4_apply_dir(&pf, (cn_vec3){0, 0, 1}));
+        cn_thermal_probe_geom cur = src_geom(fl, fl->cur);
+        double moved = cn_vec3_norm(cn_vec3_sub(tip, cur.tip_mm));
+        double ang = acos(fmax(-1, fmin(1, cn_vec3_dot(ax, cur.axis)))) * 180 / M_PI;
+        if (moved > tol_mm || ang > tol_deg) {
+            if (fl->n_src == SRC_MAX) {
+                cn_log_warn(fl->o.log, "thermal", "more than %d freeze spots: this one is taken as the last",
+                            SRC_MAX);
+            } else {
+                fl->src[fl->n_src] = pf;
+                fl->cur = fl->n_src++;
+            }
+            if (new_spot)
+                *new_spot = true;
+            cn_log_info(fl->o.log, "thermal",
+                        "freeze at a new spot, %.1f mm and %.0f deg from the last: one cold field with %d sources",
+                        moved, ang, fl->n_src);
+            if (!fl->grid) {
+                int rc = handover(fl, t_s);
+                if (rc)
+                    return rc;
+            } else {
+                int rc = grid_mode(fl, CN_PROBE_OUT, t_s); /* off the old spot */
+                if (rc)
+                    return rc;
+            }
+        }
+    }
+    return cn__field_set_mode(fl, CN_PROBE_FREEZE, t_s);
+}
+
+void cn__field_refine_anchor(cn__field *fl, const cn_mat4 *pose_to_ref)
+{
+    if (fl->grid || fl->cur != 0 || fl->mode != CN_PROBE_FREEZE || fl->n_anchor >= 600)
+        return;
+    cn_vec3 tip = cn_mat4_apply_point(pose_to_ref, (cn_vec3){0, 0, 0});
+    cn_vec3 z = cn_vec3_normalize(cn_mat4_apply_dir(pose_to_ref, (cn_vec3){0, 0, 1}));
+    cn_vec3 x = cn_vec3_normalize(cn_mat4_apply_dir(pose_to_ref, (cn_vec3){1, 0, 0}));
+    if (fl->n_anchor > 0) {
+        /* a pose far from the mean is a different spot, not noise */
+        cn_vec3 m = cn_vec3_scale(fl->sum_tip, 1.0 / fl->n_anchor);
+        if (cn_vec3_norm(cn_vec3_sub(tip, m)) > 1.5)
+            return;
+    }
+    fl->sum_tip = cn_vec3_add(fl->sum_tip, tip);
+    fl->sum_z = cn_vec3_add(fl->sum_z, z);
+    fl->sum_x = cn_vec3_add(fl->sum_x, x);
+    fl->n_anchor++;
+    cn_vec3 t = cn_vec3_scale(fl->sum_tip, 1.0 / fl->n_anchor);
+    cn_vec3 ez = cn_vec3_normalize(fl->sum_z);
+    cn_vec3 ex = cn_vec3_sub(fl->sum_x, cn_vec3_scale(ez, cn_vec3_dot(fl->sum_x, ez)));
+    if (!(cn_vec3_norm(ex) > 1e-9))
+        return;
+    ex = cn_vec3_normalize(ex);
+    cn_vec3 ey = cn_vec3_cross(ez, ex);
+    cn_mat4 m = cn_mat4_identity();
+    double cols[3][3] = {{ex.x, ex.y, ex.z}, {ey.x, ey.y, ey.z}, {ez.x, ez.y, ez.z}};
+    for (int c = 0; c < 3; c++)
+        for (int r = 0; r < 3; r++)
+            m.m[r * 4 + c] = cols[c][r];
+    m.m[3] = t.x;
+    m.m[7] = t.y;
+    m.m[11] = t.z;
+    cn_mat4 inv;
+    if (cn_mat4_invert(&m, &inv) == CN_OK) {
+        fl->field_to_ref = m;
+        fl->ref_to_field = inv;
+    }
+}
+
+int cn__field_advance(cn__field *fl, double t_s, int max_members)
+{
+    if (!isfinite(t_s))
+        return CN_EINVAL;
+    if (fl->grid)
+        return grid_advance(fl, t_s);
+    /* the heaviest members carry the curves: always current; the others catch
+     * up round robin */
+    cn_thermal_ensemble *e = fl->ens;
+    int top[TOP];
+    int nt = cn__field_top(fl, top, NULL);
+    for (int k = 0; k < nt; k++) {
+        int rc = cn_thermal_ensemble_advance_member(e, top[k], t_s);
+        if (rc)
+            return rc;
+    }
+    return cn_thermal_ensemble_advance_to(e, t_s, max_members);
+}
+
+int cn__field_top(const cn__field *fl, int *idx, double *w)
+{
+    if (!fl->ens)
+        return 0;
+    int n = cn_thermal_ensemble_size(fl->ens), nt = 0;
+    for (int k = 0; k < TOP; k++) {
+        int b = -1;
+        double wb = 0;
+        for (int i = 0; i < n; i++) {
+            bool used = false;
+            for (int q = 0; q < nt; q++)
+                used = used || idx[q] == i;
+            double wi;
+            cn_thermal_ensemble_member(fl->ens, i, &wi, NULL, NULL);
+            if (!used && (k == 0 || wi >= 0.05) && (b < 0 || wi > wb)) {
+                b = i;
+                wb = wi;
+            }
+        }
+        if (b < 0)
+            break;
+        idx[nt] = b;
+        if (w)
+            w[nt] = wb;
+        nt++;
+    }
+    return nt;
+}
+
+int cn__field_observe(cn__field *fl, const cn_thermal_obs *obs, int n)
+{
+    if (fl->grid || n <= 0)
+        return CN_OK; /* the fit belongs to one spot: after a reposition it stops */
+    return cn_thermal_ensemble_observe(fl->ens, obs, n);
+}
+
+/* ---------------------------------------------------------------- reading the field */
+
+int cn__field_members(const cn__field *fl, cn__member *mem, int max)
+{
+    if (fl->grid) {
+        if (max < 1)
+            return 0;
+        mem[0].axi = NULL;
+        mem[0].grid = fl->grid;
+        mem[0].w = 1;
+        return 1;
+    }
+    int idx[TOP];
+    double w[TOP];
+    int nt = cn__field_top(fl, idx, w);
+    if (nt > max)
+        nt = max;
+    double sum = 0;
+    for (int k = 0; k < nt; k++)
+        sum += w[k];
+    for (int k = 0; k < nt; k++) {
+        mem[k].axi = cn_thermal_model_solver(cn_thermal_ensemble_member(fl->ens, idx[k], NULL, NULL, NULL));
+        mem[k].grid = NULL;
+        mem[k].w = sum > 0 ? w[k] / sum : 1.0 / nt;
+    }
+    return nt;
+}
+
+double cn__member_temp(const cn__member *m, cn_vec3 p)
+{
+    if (m->grid)
+        return cn_thermal_grid_temp_at(m->grid, p);
+    return cn_thermal_solver_temp_at(m->axi, hypot(p.x, p.y), p.z);
+}
+
+double cn__field_temp(const cn__field *fl, cn_vec3 p_field)
+{
+    cn__member m[TOP];
+    int n = cn__field_members(fl, m, 1);
+    return n ? cn__member_temp(&m[0], p_field) : NAN;
+}
+
+cn_vec3 cn__field_centre(const cn__field *fl)
+{
+    /* the active segments' centres, averaged over the spots */
+    cn_vec3 c = {0, 0, 0};
+    for (int i = 0; i < fl->n_src; i++) {
+        cn_thermal_probe_geom g = src_geom(fl, i);
+        c = cn_vec3_add(c, cn_vec3_sub(g.tip_mm, cn_vec3_scale(g.axis, 0.5 * g.active_mm)));
+    }
+    return cn_vec3_scale(c, 1.0 / fl->n_src);
+}
+
+void cn__field_radii(const cn__field *fl, double r[3], double band[3], double residual_mm)
+{
+    cn_thermal_probe_geom g = src_geom(fl, fl->cur);
+    cn_vec3 c = cn_vec3_sub(g.tip_mm, cn_vec3_scale(g.axis, 0.5 * g.active_mm));
+    if (fl->grid) {
+        /* the mean over four directions across the current probe */
+        cn_vec3 u = fabs(g.axis.x) < 0.9 ? (cn_vec3){1, 0, 0} : (cn_vec3){0, 1, 0};
+        cn_vec3 e1 = cn_vec3_normalize(cn_vec3_cross(g.axis, u)), e2 = cn_vec3_cross(g.axis, e1);
+        for (int k = 0; k < 3; k++) {
+            double sum = 0;
+            for (int q = 0; q < 4; q++) {
+                cn_vec3 d = q == 0 ? e1 : q == 1 ? e2 : q == 2 ? cn_vec3_scale(e1, -1) : cn_vec3_scale(e2, -1);
+                double last = 0;
+                for (double s = 0; s < 80; s += 0.25) {
+                    double t = cn_thermal_grid_temp_at(fl->grid, cn_vec3_add(c, cn_vec3_scale(d, s)));
+                    if (t <= TEMPS[k])
+                        last = s;
+                    else if (s > last + 3)
+                        break;
+                }
+                sum += last;
+            }
+            r[k] = sum / 4;
+            band[k] = fl->band_frac[k] * r[k];
+        }
+        return;
+    }
+    /* the weighted members: mean radius and spread, with the fit's residual */
+    int n = cn_thermal_ensemble_size(fl->ens);
+    double mean[3] = {0}, m2[3] = {0}, wt = 0;
+    for (int i = 0; i < n; i++) {
+        double w;
+        const cn_thermal_model *m = cn_thermal_ensemble_member(fl->ens, i, &w, NULL, NULL);
+        if (w < 1e-3)
+            continue;
+        double rr[3];
+        radii(cn_thermal_model_solver(m), c.z, rr);
+        for (int k = 0; k < 3; k++) {
+            mean[k] += w * rr[k];
+            m2[k] += w * rr[k] * rr[k];
+        }
+        wt += w;
+    }
+    for (int k = 0; k < 3; k++) {
+        double mu = wt > 0 ? mean[k] / wt : 0, var = wt > 0 ? fmax(0, m2[k] / wt - mu * mu) : 0;
+        double res = isfinite(residual_mm) ? residual_mm : 0;
+        r[k] = mu;
+        band[k] = mu > 0 ? 1.645 * sqrt(var + res * res) : 0;
+    }
+}
+
+double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n)
+{
+    if (fl->grid)
+        return cn_thermal_grid_min_dot(fl->grid, temp_c, n);
+    cn__member m[1];
+    if (cn__field_members(fl, m, 1) < 1)
+        return INFINITY;
+    return cn_thermal_solver_min_rz(m[0].axi, temp_c, hypot(n.x, n.y), n.z);
+}
+
+int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!fl->grid) {
+        int idx[TOP];
+        if (cn__field_top(fl, idx, NULL) < 1)
+            return CN_OK;
+        return cn_thermal_model_mesh(cn_thermal_ensemble_member(fl->ens, idx[0], NULL, NULL, NULL),
+                                     temp_c, n_theta, n_phi, out);
+    }
+    /* 3-D: a star-shaped surface about the spots' centre (rays on a sphere) */
+    if (n_theta < 3 || n_phi < 3 || n_theta > 512 || n_phi > 512)
+        return CN_EINVAL;
+    cn_vec3 c = cn__field_centre(fl);
+    int rings = n_theta - 2, nv = 2 + rings * n_phi;
+    double *d = malloc(sizeof(double) * (size_t)nv);
+    cn_vec3 *dir = malloc(sizeof(cn_vec3) * (size_t)nv);
+    if (!d || !dir) {
+        free(d);
+        free(dir);
+        return CN_ENOMEM;
+    }
+    int found = 0;
+    for (int v = 0; v < nv; v++) {
+        double th, ph;
+        if (v == 0) {
+            th = 0;
+            ph = 0;
+        } else if (v == nv - 1) {
+            th = M_PI;
+            ph = 0;
+        } else {
+            th = M_PI * (1 + (v - 1) / n_phi) / (n_theta - 1);
+            ph = 2 * M_PI * ((v - 1) % n_phi) / n_phi;
+        }
+        dir[v] = (cn_vec3){sin(th) * cos(ph), sin(th) * sin(ph), cos(th)};
+        double last = 0;
+        for (double s = 0; s < 100; s += 0.25) {
+            if (cn_thermal_grid_temp_at(fl->grid, cn_vec3_add(c, cn_vec3_scale(dir[v], s))) <= temp_c)
+                last = s;
+            else if (s > last + 3)
+                break;
+        }
+        d[v] = last;
+        found += last > 0;
+    }
+    if (found < nv / 2) { /* no closed surface around the centre */
+        free(d);
+        free(dir);
+        return CN_OK;
+    }
+    int nt = 2 * n_phi * (rings - 1) + 2 * n_phi;
+    out->xyz = malloc(sizeof(float) * 3 * (size_t)nv);
+    out->tri = malloc(sizeof(int) * 3 * (size_t)nt);
+    if (!out->xyz || !out->tri) {
+        free(d);
+        free(dir);
+        cn_thermal_mesh_free(out);
+        return CN_ENOMEM;
+    }
+    for (int v = 0; v < nv; v++) {
+        cn_vec3 p = cn_vec3_add(c, cn_vec3_scale(dir[v], d[v]));
+        out->xyz[3 * v] = (float)p.x;
+        out->xyz[3 * v + 1] = (float)p.y;
+        out->xyz[3 * v + 2] = (float)p.z;
+    }
+    int *t = out->tri, ti = 0;
+    for (int a = 0; a < n_phi; a++) {
+        int b = (a + 1) % n_phi;
+        t[ti++] = 0;
+        t[ti++] = 1 + a;
+        t[ti++] = 1 + b;
+    }
+    for (int k = 0; k + 1 < rings; k++)
+        for (int a = 0; a < n_phi; a++) {
+            int b = (a + 1) % n_phi, p0 = 1 + k * n_phi, p1 = 1 + (k + 1) * n_phi;
+            t[ti++] = p0 + a;
+            t[ti++] = p1 + a;
+            t[ti++] = p0 + b;
+            t[ti++] = p0 + b;
+            t[ti++] = p1 + a;
+            t[ti++] = p1 + b;
+        }
+    int lr = 1 + (rings - 1) * n_phi;
+    for (int a = 0; a < n_phi; a++) {
+        int b = (a + 1) % n_phi;
+        t[ti++] = nv - 1;
+        t[ti++] = lr + b;
+        t[ti++] = lr + a;
+    }
+    out->n_vertices = nv;
+    out->n_triangles = ti / 3;
+    free(d);
+    free(dir);
+    return CN_OK;
+}
