@@ -114,6 +114,8 @@ static int grid_advance(cn__field *fl, double t_s)
     double dtm = cn_thermal_grid_get_opts(g)->dt_max_s;
     while (cn_thermal_grid_time_s(g) < t_s - 1e-9) {
         double t = cn_thermal_grid_time_s(g), dt = fmin(dtm, t_s - t);
+        if (t - fl->mode_t0 < fmax(fl->o.probe.ramp_s, 2.0)) /* stiff start: as the model */
+            dt = fmin(dt, 0.25);
         cn_step_kind k = fl->mode == CN_PROBE_FREEZE ? CN_STEP_FREEZE
                          : fl->mode == CN_PROBE_HEAT ? CN_STEP_ACTIVE_THAW
                                                      : CN_STEP_PASSIVE_THAW;
