@@ -117,6 +117,44 @@ const cn_cryoprobe *cn_thermal_catalog_probe(const cn_thermal_catalog *c, const 
 const cn_protocol *cn_thermal_catalog_protocol(const cn_thermal_catalog *c, const char *name);
 const cn_tissue *cn_thermal_catalog_tissue(const cn_thermal_catalog *c, const char *name);
 
+/* ------------------------------------------------------------------ measured ice balls */
+
+/* A published measurement (config/ice_measurements.json, calib.c): the diameter
+ * of isotherm temp_c across the probe at the middle of its active segment, at_s
+ * into the steps, in a medium (a tissue set, maybe at another temperature). */
+typedef struct {
+    char id[64];
+    char probe[CN_THERMAL_NAME_MAX];
+    char source[512];                 /* the citation and what was measured */
+    bool derived;                     /* computed from the paper's numbers (e.g. an area ratio) */
+    cn_tissue medium;
+    cn_protocol protocol;
+    double temp_c, diameter_mm, at_s;
+} cn_thermal_measurement;
+
+#define CN_THERMAL_CAL_MAX 32
+typedef struct {
+    double surface_temp_c;            /* the fitted effective surface temperature */
+    double sd_c;                      /* its 1-sigma uncertainty */
+    int n;
+    double rms_rel;                   /* RMS relative diameter error at the fit */
+    double single_c[CN_THERMAL_CAL_MAX]; /* the temperature each measurement alone asks */
+} cn_thermal_calibration;
+
+/* Loads the measurements; probes and tissues are names in cat. Errors name the
+ * file, line and key. */
+int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat,
+                                 cn_thermal_measurement *out, int max, int *n, char *err,
+                                 size_t err_len);
+/* The model's diameter (mm) for measurement m with this probe (grid h_mm, 0 = 0.25). */
+double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_thermal_measurement *m,
+                                      double h_mm);
+/* Fits probe's effective (Dirichlet) surface temperature to the n measurements
+ * (least squares on relative diameter errors) with its uncertainty. Slow (a few
+ * hundred model runs): an offline step, `cryonav thermal calibrate`. */
+int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement *ms, int n,
+                         double h_mm, cn_thermal_calibration *out);
+
 /* ------------------------------------------------------------------ solver */
 
 typedef enum {
@@ -482,9 +520,14 @@ int cn_thermal_fit_eval(const cn_cryoprobe *probe, const cn_protocol *protocol,
                         double noise_mm, uint64_t seed, cn_thermal_fit_eval_result *out,
                         char *err, size_t err_len);
 
-/* Runs every oracle comparison (and, with a catalogue, the measured ice balls of
- * thermal.md) and prints them as markdown tables. */
+/* Runs every oracle comparison (and, with a catalogue, the reported ice balls
+ * that are context rather than calibration data) and prints markdown tables. */
 int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat);
+/* The catalogue against the measured ice balls: probe, measurement, measured,
+ * predicted, error (and, held_out, each predicted by a fit to the probe's other
+ * measurements only). CN_ERANGE when an error exceeds 20 %. */
+int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
+                                 const cn_thermal_measurement *ms, int n, bool held_out);
 
 /* ------------------------------------------------------------------ pipeline stage */
 
