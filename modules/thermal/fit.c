@@ -119,6 +119,7 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
             mo.surface_offset_c = mb->offset_c;
             mo.perfusion_per_s = mb->perf;
             mo.min_freeze_s = o->min_freeze_s;
+            mo.live_split = o->live_split;
             mb->m = cn_thermal_model_new(probe, protocol, tissue, &mo, err, err_len);
             if (!mb->m) {
                 cn_thermal_ensemble_free(e);

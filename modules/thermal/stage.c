@@ -77,6 +77,7 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
         o->fit.prior_sd_c = p->surface_temp_sd_c;
     }
     o->fit.min_freeze_s = 1200;
+    o->fit.live_split = true; /* a frame pays half a step of the members it advances */
     o->fit_enabled = true;
     o->max_members_per_frame = 1;
     o->h3_mm = 1.0;

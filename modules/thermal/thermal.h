@@ -430,6 +430,7 @@ typedef struct {
     double prior_sd_c;                /* prior spread of the surface offset (default 40; the
                                          catalogue's calibration uncertainty when it has one) */
     double min_freeze_s;              /* members' domains hold this much freezing (live: 1200) */
+    bool live_split;                  /* members step one direction per short step (live) */
 } cn_thermal_fit_opts;
 
 typedef struct {
