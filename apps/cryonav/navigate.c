@@ -225,6 +225,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             return 1;
         }
     }
+    /* scripted keys: the operator's, at their scene time, on the analysis thread
+     * (exactly where they belong, however far the display lags) */
+    script_key keys[32];
+    int n_keys = o.keys[0] ? cn_app_parse_keys(o.keys, keys, 32, err, sizeof err) : 0;
+    for (int k = 0; k < n_keys; k++)
+        cn_procedure_schedule_key(s.procedure, keys[k].key, keys[k].t_s);
     if (cn_session_start(&s) != CN_OK) {
         fprintf(stderr, "cryonav %s: cannot start the %s source\n", cmd, s.source_name);
         cn_viewer_free(v);
@@ -235,10 +241,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     cn_log_info(log, cmd, "source: %s%s", s.source_name,
                 o.headless ? " (headless)" : "");
 
-    script_key keys[32];
-    int n_keys = o.keys[0] ? cn_app_parse_keys(o.keys, keys, 32, err, sizeof err) : 0, next_key = 0;
-    if (n_keys < 0)
-        n_keys = 0; /* checked when the options were parsed */
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
     cn_pipeline_stats hud_stats = {0};
     int64_t hud_stats_ns = 0;
@@ -258,11 +260,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 handle_key(&s, k, log); /* a paused replay still takes keys */
             continue;
         }
-        /* scripted keys: pressed once a shown frame reached their scene time, the
-         * same path as a key in the window */
-        while (next_key < n_keys && f->t_scene_ns != CN_SCENE_TIME_UNSET &&
-               (double)f->t_scene_ns * 1e-9 >= keys[next_key].t_s)
-            handle_key(&s, keys[next_key++].key, log);
         if (v) {
             /* Percentiles sort the stats windows: four refreshes a second are
              * plenty for a HUD and keep that work off every rendered frame. */

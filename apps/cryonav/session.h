@@ -98,7 +98,8 @@ typedef struct {
     char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
     long snapshot_every;        /* frames between snapshots */
     char keys[256];             /* scripted procedure keys "KEY@SCENE_S,..." (--keys):
-                                   pressed when a shown frame reaches that scene time */
+                                   the operator's, applied on the first analysed frame
+                                   at that scene time */
 } cn_nav_opts;
 
 /* Checks a --keys list ("f@400,f@460": procedure key @ scene second); returns how

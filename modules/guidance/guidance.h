@@ -194,6 +194,10 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
  * on/off, i needle inserted, p repositioned, w withdrawn. Returns true when key
  * is one of them (and was queued). */
 bool cn_procedure_key(cn_procedure *p, int key);
+/* A key scripted for scene time t_scene_s (`cryonav run --keys f@400`): it is the
+ * operator's, applied on the first frame whose scene time reaches it, whatever
+ * the display does. CN_EINVAL for another key, CN_ENOMEM past 32. */
+int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s);
 /* A console message (over OpenIGTLink: a STRING from the device "CryoConsole"),
  * one line: "freeze_start", "freeze_stop", "thaw_start mode=passive|active",
  * "thaw_stop", "needle_inserted", "reposition", "needle_withdrawn" (case and

@@ -47,6 +47,12 @@ struct cn_procedure {
     pthread_mutex_t qmu;
     cmd q[QUEUE_MAX];
     int q_head, q_n;
+    /* keys scripted at scene times (cn_procedure_schedule_key), oldest first */
+    struct {
+        int key;
+        int64_t t_ns;
+    } sched[32];
+    int n_sched;
     /* state, analysis thread */
     cn_phase phase;
     int cycle;
@@ -146,6 +152,28 @@ bool cn_procedure_key(cn_procedure *p, int key)
     }
     cn_procedure_post(p, CN_EVSRC_OPERATOR, in, false);
     return true;
+}
+
+int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s)
+{
+    if (!p || !strchr("faipw", key) || key == 0 || !(t_scene_s >= 0 && t_scene_s < 1e7))
+        return CN_EINVAL;
+    pthread_mutex_lock(&p->qmu);
+    int rc = CN_OK;
+    if (p->n_sched == (int)(sizeof p->sched / sizeof p->sched[0])) {
+        rc = CN_ENOMEM;
+    } else {
+        int64_t t = (int64_t)llround(t_scene_s * 1e9);
+        int i = p->n_sched++;
+        while (i > 0 && p->sched[i - 1].t_ns > t) { /* keep them in time order */
+            p->sched[i] = p->sched[i - 1];
+            i--;
+        }
+        p->sched[i].key = key;
+        p->sched[i].t_ns = t;
+    }
+    pthread_mutex_unlock(&p->qmu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- console messages */
@@ -551,6 +579,21 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
             }
             emit(p, f, CN_EVSRC_PLAN, "plan name=%s steps=%s", pl->name, steps);
         }
+    }
+    /* keys scripted for this scene time join the queue as the operator's */
+    for (;;) {
+        pthread_mutex_lock(&p->qmu);
+        int key = 0;
+        if (p->n_sched > 0 && p->sched[0].t_ns <= f->t_scene_ns) {
+            key = p->sched[0].key;
+            memmove(p->sched, p->sched + 1, sizeof p->sched[0] * (size_t)(p->n_sched - 1));
+            p->n_sched--;
+        }
+        pthread_mutex_unlock(&p->qmu);
+        if (!key)
+            break;
+        cn_log_info(p->log, MOD, "scripted key %c at %.1f s", key, now_s(f));
+        cn_procedure_key(p, key);
     }
     /* inputs queued since the last frame, in order, then the simulator's edge */
     for (;;) {

@@ -190,9 +190,14 @@ int cn__field_set_mode(cn__field *fl, cn_probe_mode mode, double t_s)
 
 /* Radius (mm) of each isotherm of TEMPS along the radial ray of a model at its
  * active centre: one march, all temperatures. */
-static void radii(const cn_thermal_solver *s, double zc, double r[3])
+/* (a crossing inside the probe or on its surface is the probe's own cold, not
+ * an isotherm in the tissue: 0) */
+static void radii(const cn_thermal_solver *s, double zc, double r0, double r[3])
 {
     cn_thermal_solver_ray_isotherms(s, TEMPS, 3, 0, zc, M_PI / 2, 120, r);
+    for (int k = 0; k < 3; k++)
+        if (r[k] <= r0 + 0.1)
+            r[k] = 0;
 }
 
 /* Hand-over to 3-D at t_s: the best member's field, its probe withdrawn. */
@@ -215,7 +220,7 @@ static int handover(cn__field *fl, double t_s)
         if (w < 1e-3)
             continue;
         double r[3];
-        radii(cn_thermal_model_solver(m), zc, r);
+        radii(cn_thermal_model_solver(m), zc, fl->o.probe.outer_diameter_mm / 2, r);
         for (int k = 0; k < 3; k++) {
             mean[k] += w * r[k];
             m2[k] += w * r[k] * r[k];
@@ -387,7 +392,8 @@ int cn__field_advance(cn__field *fl, double t_s, int max_members)
         if (rc)
             return rc;
     }
-    return cn_thermal_ensemble_advance_to(e, t_s, max_members);
+    /* max_members: the catch-up budget, in member solver steps per frame */
+    return cn_thermal_ensemble_catch_up(e, t_s, max_members > 0 ? max_members : 1);
 }
 
 int cn__field_top(const cn__field *fl, int *idx, double *w)
@@ -479,7 +485,7 @@ cn_vec3 cn__field_centre(const cn__field *fl)
     return cn_vec3_scale(c, 1.0 / fl->n_src);
 }
 
-void cn__field_radii(const cn__field *fl, double r[3], double band[3], double residual_mm)
+void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], double residual_mm)
 {
     cn_thermal_probe_geom g = src_geom(fl, fl->cur);
     cn_vec3 c = cn_vec3_sub(g.tip_mm, cn_vec3_scale(g.axis, 0.5 * g.active_mm));
@@ -506,16 +512,19 @@ void cn__field_radii(const cn__field *fl, double r[3], double band[3], double re
         }
         return;
     }
-    /* the weighted members: mean radius and spread, with the fit's residual */
+    /* the weighted members that are current (a member catching up is read at its
+     * own, earlier time: it would widen the band with the past): mean radius and
+     * spread, with the fit's residual */
     int n = cn_thermal_ensemble_size(fl->ens);
-    double mean[3] = {0}, m2[3] = {0}, wt = 0;
+    double mean[3] = {0}, m2[3] = {0}, wt = 0, wall = 0;
     for (int i = 0; i < n; i++) {
         double w;
         const cn_thermal_model *m = cn_thermal_ensemble_member(fl->ens, i, &w, NULL, NULL);
-        if (w < 1e-3)
+        wall += w;
+        if (w < 1e-3 || fabs(cn_thermal_model_time_s(m) - t_s) > 1.5)
             continue;
         double rr[3];
-        radii(cn_thermal_model_solver(m), c.z, rr);
+        radii(cn_thermal_model_solver(m), c.z, fl->o.probe.outer_diameter_mm / 2, rr);
         for (int k = 0; k < 3; k++) {
             mean[k] += w * rr[k];
             m2[k] += w * rr[k] * rr[k];
@@ -526,7 +535,12 @@ void cn__field_radii(const cn__field *fl, double r[3], double band[3], double re
         double mu = wt > 0 ? mean[k] / wt : 0, var = wt > 0 ? fmax(0, m2[k] / wt - mu * mu) : 0;
         double res = isfinite(residual_mm) ? residual_mm : 0;
         r[k] = mu;
-        band[k] = mu > 0 ? 1.645 * sqrt(var + res * res) : 0;
+        if (wt >= 0.5 * wall) { /* most of the weight is current: a fresh band */
+            band[k] = mu > 0 ? 1.645 * sqrt(var + res * res) : 0;
+            fl->band_frac[k] = mu > 0.5 ? band[k] / mu : fl->band_frac[k];
+        } else { /* the members lag (a high time scale): the last relative band */
+            band[k] = fl->band_frac[k] * mu;
+        }
     }
 }
 

@@ -217,6 +217,37 @@ cn_thermal_model *cn_thermal_ensemble_take_member(cn_thermal_ensemble *e, int i)
     return e->mem[i].m;
 }
 
+int cn_thermal_ensemble_catch_up(cn_thermal_ensemble *e, double t_s, int max_steps)
+{
+    if (!e || !isfinite(t_s))
+        return CN_EINVAL;
+    /* the most lagging members first, each by whole solver steps, until the
+     * budget is spent: a frame's work stays bounded whatever the time scale */
+    for (int k = 0; k < max_steps;) {
+        int best = -1;
+        double tb = t_s - 1e-9;
+        for (int i = 0; i < e->n; i++) {
+            double ti = cn_thermal_model_time_s(e->mem[i].m);
+            if (ti < tb) {
+                tb = ti;
+                best = i;
+            }
+        }
+        /* whole steps only: a step costs the same whatever its length, so a
+         * member less than one step behind waits for a later frame */
+        if (best < 0 || t_s - tb < e->o.dt_max_s)
+            break;
+        int n = (int)floor((t_s - tb) / e->o.dt_max_s + 1e-9);
+        if (n > max_steps - k)
+            n = max_steps - k;
+        int rc = cn_thermal_model_advance_to(e->mem[best].m, tb + n * e->o.dt_max_s);
+        if (rc)
+            return rc;
+        k += n;
+    }
+    return CN_OK;
+}
+
 static double member_ray(const member *mb, double zc, double temp, double theta)
 {
     return cn_thermal_solver_ray_isotherm(cn_thermal_model_solver(mb->m), temp, 0, zc, theta, 150);
@@ -274,6 +305,10 @@ int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *ob
         double dist = hypot(r, dz), th = atan2(r, dz);
         for (int i = 0; i < e->n; i++) {
             member *mb = &e->mem[i];
+            /* a member lagging the observation (live catch-up at a high time
+             * scale) would be judged on its past: it sits this one out */
+            if (fabs(cn_thermal_model_time_s(mb->m) - ob->t_s) > 1.5)
+                continue;
             if (e->o.memory_s > 0 && mb->wsum > 0 && ob->t_s > mb->last_t) {
                 double f = exp(-(ob->t_s - mb->last_t) / e->o.memory_s);
                 mb->sse *= f;

@@ -46,6 +46,13 @@ typedef struct {
     cn_mat4 cache_img_to_field;
     cn_thermal_obs obs[CN_ICE_PTS_MAX];
     bool warned_pose, warned_plane;
+    double last_t;          /* model time of the last frame */
+    bool have_last_t;
+    /* the image's place in the field, smoothed over a few frames while the probe
+     * is held still: every frame's place carries the noise of two tracked poses
+     * (probe and reference, ~0.4 mm), which would make a still zone jitter */
+    bool have_img;
+    cn_mat4 img_to_field_s;
 } thermal_stage;
 
 static const float TEMPS[3] = {0, -20, -40};
@@ -79,7 +86,7 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
     o->fit.min_freeze_s = 1200;
     o->fit.live_split = true; /* a frame pays half a step of the members it advances */
     o->fit_enabled = true;
-    o->max_members_per_frame = 1;
+    o->max_members_per_frame = 2; /* member steps per frame beyond the two carrying the curves */
     o->h3_mm = 1.0;
     o->spot_tol_mm = 1.5;
     o->spot_tol_deg = 5;
@@ -500,7 +507,20 @@ static int process(void *self, cn_frame *f)
     double t = model_t(s, t_ns);
     if (t < 0)
         return CN_OK;
-    rc = cn__field_advance(s->field, fmin(t, 1e5), s->o.max_members_per_frame);
+    /* the other members' catch-up: enough whole steps for the scene time this
+     * frame stands for, within [max_members_per_frame, 24] (a frame's work stays
+     * bounded: at a high time scale on a slow machine they lag, and sit out the
+     * fit meanwhile, rather than slow every frame down further) */
+    int budget = s->o.max_members_per_frame;
+    const cn_thermal_ensemble *ens = cn__field_ensemble(s->field);
+    if (ens && s->have_last_t && t > s->last_t) {
+        double need = 1.2 * (cn_thermal_ensemble_size(ens) - 2) * (t - s->last_t);
+        int b = (int)ceil(need);
+        budget = b > budget ? (b < 24 ? b : 24) : budget;
+    }
+    s->last_t = t;
+    s->have_last_t = true;
+    rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)
         return rc;
     a->thermal.valid = true;
@@ -515,6 +535,19 @@ static int process(void *self, cn_frame *f)
         return CN_OK;
     }
     cn_mat4 img_to_field = cn_mat4_mul(cn__field_from_ref(s->field), &img_to_ref);
+    if (s->have_img) {
+        /* still (within 1.5 mm and 3 deg of the smoothed place): a quarter of the
+         * way per frame; moved: follow at once */
+        cn_vec3 pa = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});
+        cn_vec3 pb = cn_mat4_apply_point(&s->img_to_field_s, (cn_vec3){0, 0, 0});
+        cn_vec3 ua = cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 0, 1});
+        cn_vec3 ub = cn_mat4_apply_dir(&s->img_to_field_s, (cn_vec3){0, 0, 1});
+        double ang = acos(fmax(-1, fmin(1, cn_vec3_dot(cn_vec3_normalize(ua), cn_vec3_normalize(ub)))));
+        if (cn_vec3_norm(cn_vec3_sub(pa, pb)) < 1.5 && ang < 3 * M_PI / 180)
+            img_to_field = cn_mat4_interpolate(&s->img_to_field_s, &img_to_field, 0.25);
+    }
+    s->img_to_field_s = img_to_field;
+    s->have_img = true;
     s->cache_img_to_field = img_to_field;
     s->cache_ok = true;
 
@@ -541,7 +574,7 @@ static int process(void *self, cn_frame *f)
         cn_thermal_ensemble_result(e, &fr);
         res = fr.residual_mm;
     }
-    cn__field_radii(s->field, r, band, res);
+    cn__field_radii(s->field, t, r, band, res);
     for (int k = 0; k < 3; k++) {
         a->iso[k].radius_mm = (float)r[k];
         a->iso[k].band_mm = (float)band[k];

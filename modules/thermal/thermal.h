@@ -451,8 +451,12 @@ void cn_thermal_ensemble_free(cn_thermal_ensemble *e);
 /* Steps every member to t_s. max_members > 0 bounds the work of one call (live use:
  * members are stepped round robin; the lagging ones catch up on later calls). */
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members);
+/* Live use: the most lagging members towards t_s by at most max_steps solver
+ * steps in all (a frame's work bounded whatever the time scale). */
+int cn_thermal_ensemble_catch_up(cn_thermal_ensemble *e, double t_s, int max_steps);
 /* Adds observations (probe frame) made at their t_s; members are compared at their
- * current time, so call it after advancing to the observation time. */
+ * current time, so call it after advancing to the observation time (a member more
+ * than 1.5 s away from an observation's time sits it out). */
 int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *obs, int n);
 void cn_thermal_ensemble_result(const cn_thermal_ensemble *e, cn_thermal_fit_result *out);
 /* Weighted prediction of isotherm temp_c along a ray from the active centre at angle
@@ -539,8 +543,10 @@ typedef struct {
     cn_tissue tissue;
     cn_thermal_fit_opts fit;
     bool fit_enabled;         /* default true */
-    int max_members_per_frame;/* default 1: members beyond the two heaviest catch up
-                                 round robin */
+    int max_members_per_frame;/* the other members' catch-up per frame, in solver
+                                 steps (default 2: at 20 fps 15 members keep up with
+                                 a time scale up to ~2.5; beyond, they lag and sit
+                                 out the fit until they catch up) */
     double h3_mm;             /* 3-D cell after a reposition (default 1.0) */
     double spot_tol_mm, spot_tol_deg; /* a freeze this far from the last spot is a new
                                  one (default 1.5 mm, 5 deg) */

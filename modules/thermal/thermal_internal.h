@@ -69,7 +69,7 @@ double cn__field_temp(const cn__field *fl, cn_vec3 p_field);
 /* The centre the image rays start from (field frame). */
 cn_vec3 cn__field_centre(const cn__field *fl);
 /* Radii of 0 / -20 / -40 C across the current probe and their band half-widths. */
-void cn__field_radii(const cn__field *fl, double r[3], double band[3], double residual_mm);
+void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], double residual_mm);
 double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n);
 /* An isotherm surface in the field frame. */
 int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out);
