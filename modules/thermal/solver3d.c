@@ -34,32 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K3_TISSUE = 0, K3_ACTIVE = 1, K3_SHAFT = 2 };
-
-struct cn_thermal_grid {
-    cn_thermal_grid_opts o;
-    int nx, ny, nz;
-    size_t ncell;
-    double h;                 /* m */
-    unsigned char *kind;
-    double *H, *T;
-    cn__mat mat;
-    cn__line ln;
-    cn_thermal_bc bc;
-    bool has_probe;
-    cn_thermal_probe_geom probe;
-    int dom;                  /* dominant axis of the probe (0 x, 1 y, 2 z) */
-    double well_mult;         /* lateral face factor of the probe column */
-    double cosd;              /* cosine of the probe's tilt from its dominant axis */
-    double rho_b;             /* mm: cells whose centres lie this close to the axis are probe */
-    int n_faces;              /* lateral probe faces per layer */
-    double tip_mult;          /* end faces: the probe's end area over the section's */
-    double t, tdir[3];
-    int next_dir, parity;
-    int lo[3], hi[3];         /* disturbed box (inclusive cell indices) */
-    double stored0;
-    cn_thermal_energy en;
-};
 
 void cn_thermal_grid_opts_default(cn_thermal_grid_opts *o)
 {
@@ -71,20 +45,6 @@ void cn_thermal_grid_opts_default(cn_thermal_grid_opts *o)
         o->lo[a] = -20;
         o->n[a] = 41;
     }
-}
-
-static size_t cidx(const cn_thermal_grid *g, int i, int j, int k)
-{
-    return ((size_t)k * (size_t)g->ny + (size_t)j) * (size_t)g->nx + (size_t)i;
-}
-
-static double stored_now(const cn_thermal_grid *g)
-{
-    double v = g->h * g->h * g->h, s = 0;
-    for (size_t c = 0; c < g->ncell; c++)
-        if (g->kind[c] == K3_TISSUE)
-            s += (g->H[c] - g->mat.hinit) * v;
-    return s;
 }
 
 cn_thermal_grid *cn_thermal_grid_new(const cn_thermal_grid_opts *o, char *err, size_t err_len)
@@ -195,13 +155,6 @@ cn_thermal_grid *cn_thermal_grid_clone(const cn_thermal_grid *g)
     return c;
 }
 
-/* Grid frame mm of cell (i, j, k)'s centre. */
-static cn_vec3 centre(const cn_thermal_grid *g, int i, int j, int k)
-{
-    double h = g->o.h_mm;
-    return (cn_vec3){(g->o.lo[0] + i) * h, (g->o.lo[1] + j) * h, (g->o.lo[2] + k) * h};
-}
-
 static void grow_box(cn_thermal_grid *g, int i, int j, int k)
 {
     int c[3] = {i, j, k};
@@ -218,7 +171,7 @@ static void grow_box(cn_thermal_grid *g, int i, int j, int k)
  * of its tissue neighbours, both booked as exchanged. */
 static void vacate(cn_thermal_grid *g, int i, int j, int k)
 {
-    size_t c = cidx(g, i, j, k);
+    size_t c = cn__cidx(g, i, j, k);
     double sum = 0;
     int n = 0;
     const int d[6][3] = {{1, 0, 0}, {-1, 0, 0}, {0, 1, 0}, {0, -1, 0}, {0, 0, 1}, {0, 0, -1}};
@@ -226,7 +179,7 @@ static void vacate(cn_thermal_grid *g, int i, int j, int k)
         int a = i + d[q][0], b = j + d[q][1], e = k + d[q][2];
         if (a < 0 || b < 0 || e < 0 || a >= g->nx || b >= g->ny || e >= g->nz)
             continue;
-        size_t cc = cidx(g, a, b, e);
+        size_t cc = cn__cidx(g, a, b, e);
         if (g->kind[cc] == K3_TISSUE) {
             sum += g->H[cc];
             n++;
@@ -236,102 +189,6 @@ static void vacate(cn_thermal_grid *g, int i, int j, int k)
     g->T[c] = cn__t_of_h(&g->mat, g->H[c]);
     g->kind[c] = K3_TISSUE;
     g->en.boundary_j += (g->H[c] - g->mat.hinit) * g->h * g->h * g->h;
-}
-
-/* The steady flow (unit conductivity, unit temperature difference, per unit
- * length) out of a cross-section of the grid: cells of kind 1 (the probe's
- * raster) held at 0 with their faces to the tissue scaled by m, kind 2 (beyond
- * the outer radius) at 1, kind 0 tissue. Cell size 1. SOR, red-black. */
-static double section_flow(int N, const unsigned char *kind, double m, int *n_faces, double *buf)
-{
-    for (int c = 0; c < N * N; c++)
-        buf[c] = kind[c] == 1 ? 0 : 1;
-    const int d[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
-    for (int it = 0; it < 20000; it++) {
-        double change = 0;
-        for (int color = 0; color < 2; color++)
-            for (int j = 1; j + 1 < N; j++)
-                for (int i = 1 + ((j + color) & 1); i + 1 < N; i += 2) {
-                    if (kind[j * N + i] != 0)
-                        continue;
-                    double num = 0, den = 0;
-                    for (int q = 0; q < 4; q++) {
-                        int nb = (j + d[q][1]) * N + i + d[q][0];
-                        double c = kind[nb] == 1 ? 2 * m : 1;
-                        num += c * (kind[nb] == 1 ? 0 : buf[nb]);
-                        den += c;
-                    }
-                    double t = buf[j * N + i], tn = t + 1.9 * (num / den - t);
-                    change = fmax(change, fabs(tn - t));
-                    buf[j * N + i] = tn;
-                }
-        if (change < 1e-10)
-            break;
-    }
-    double q = 0;
-    int nf = 0;
-    for (int j = 1; j + 1 < N; j++)
-        for (int i = 1; i + 1 < N; i++) {
-            if (kind[j * N + i] != 1)
-                continue;
-            for (int qq = 0; qq < 4; qq++) {
-                int nb = (j + d[qq][1]) * N + i + d[qq][0];
-                if (kind[nb] == 0) {
-                    q += 2 * m * buf[nb];
-                    nf++;
-                }
-            }
-        }
-    if (n_faces)
-        *n_faces = nf;
-    return q;
-}
-
-static void section_kinds(int N, double cx, double cy, double rho_b, double R, unsigned char *kind)
-{
-    for (int j = 0; j < N; j++)
-        for (int i = 0; i < N; i++) {
-            double r = hypot(i + 0.5 - cx, j + 0.5 - cy);
-            kind[j * N + i] = r >= R ? 2
-                              : (r <= rho_b || (i == (int)floor(cx) && j == (int)floor(cy))) ? 1
-                                                                                            : 0;
-        }
-}
-
-/* The face factor m that makes the rasterised probe (cells within rho_b cells of
- * the axis at (cx, cy) in its cell) draw what a cylinder of radius r0 cells
- * would. The outer boundary's own effect is removed with Peaceman's exact
- * single-cell result (a one-cell well is a cylinder of radius exp(-pi/2)). */
-static double well_factor(double r0, double cx, double cy, double rho_b, int *n_faces)
-{
-    enum { N = 41 };
-    static const double R = 18;
-    double *buf = malloc(sizeof(double) * N * N);
-    unsigned char *kind = malloc(N * N);
-    if (!buf || !kind) {
-        free(buf);
-        free(kind);
-        return 1;
-    }
-    section_kinds(N, N / 2 + 0.5, N / 2 + 0.5, 0, R, kind);
-    double q1 = section_flow(N, kind, 0.5, NULL, buf);
-    double reff = exp(-M_PI / 2) * exp(2 * M_PI / q1); /* the discrete outer radius */
-    double want = 2 * M_PI / log(reff / r0);
-    section_kinds(N, cx + N / 2, cy + N / 2, rho_b, R, kind);
-    /* flow grows with m and saturates: bisection on log m (0.5 % in m) */
-    double lo = log(0.02), hi = log(200);
-    while (hi - lo > 5e-3) {
-        double mid = 0.5 * (lo + hi);
-        if (section_flow(N, kind, exp(mid), NULL, buf) < want)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    double m = exp(0.5 * (lo + hi));
-    section_flow(N, kind, m, n_faces, buf);
-    free(buf);
-    free(kind);
-    return m;
 }
 
 int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p)
@@ -347,7 +204,7 @@ int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p
         for (int k = 0; k < g->nz; k++)
             for (int j = 0; j < g->ny; j++)
                 for (int i = 0; i < g->nx; i++)
-                    if (g->kind[cidx(g, i, j, k)] != K3_TISSUE) {
+                    if (g->kind[cn__cidx(g, i, j, k)] != K3_TISSUE) {
                         vacate(g, i, j, k);
                         grow_box(g, i, j, k);
                     }
@@ -383,7 +240,7 @@ int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p
         rho_b = rings[r] + 1e-6;
         if (rho_b < r0c)
             continue; /* the probe itself is at least this wide */
-        m = well_factor(r0c, mid[a1], mid[a2], rho_b, &nf);
+        m = cn__well_factor(r0c, mid[a1], mid[a2], rho_b, &nf);
         if (m <= 1.2)
             break;
     }
@@ -425,7 +282,7 @@ int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p
                 if (i < 0 || j < 0 || k < 0 || i >= g->nx || j >= g->ny || k >= g->nz)
                     continue;
                 any_in = true;
-                size_t c = cidx(g, i, j, k);
+                size_t c = cn__cidx(g, i, j, k);
                 unsigned char kd = s <= q.active_mm ? K3_ACTIVE : K3_SHAFT;
                 if (g->kind[c] == K3_TISSUE) {
                     g->en.boundary_j -= (g->H[c] - g->mat.hinit) * h * h * h * 1e-9;
@@ -473,7 +330,7 @@ static void update_probe_cells(cn_thermal_grid *g)
     for (int k = g->lo[2]; k <= g->hi[2]; k++)
         for (int j = g->lo[1]; j <= g->hi[1]; j++)
             for (int i = g->lo[0]; i <= g->hi[0]; i++) {
-                size_t c = cidx(g, i, j, k);
+                size_t c = cn__cidx(g, i, j, k);
                 if (g->kind[c] == K3_TISSUE)
                     continue;
                 if (g->kind[c] == K3_ACTIVE && g->bc.kind == CN_BC_TEMP && g->bc.h_w_m2k == 0) {
@@ -490,7 +347,7 @@ static void update_probe_cells(cn_thermal_grid *g)
                     if (ijk[0] < 0 || ijk[1] < 0 || ijk[2] < 0 || ijk[0] >= g->nx ||
                         ijk[1] >= g->ny || ijk[2] >= g->nz)
                         continue;
-                    size_t cc = cidx(g, ijk[0], ijk[1], ijk[2]);
+                    size_t cc = cn__cidx(g, ijk[0], ijk[1], ijk[2]);
                     if (g->kind[cc] == K3_TISSUE) {
                         sum += g->T[cc];
                         n++;
@@ -528,14 +385,14 @@ static void sweep(cn_thermal_grid *g, int dir, double dt, const int lo[3], const
             int m = lo[dir];
             while (m <= hi[dir]) {
                 ijk[dir] = m;
-                if (g->kind[cidx(g, ijk[0], ijk[1], ijk[2])] != K3_TISSUE) {
+                if (g->kind[cn__cidx(g, ijk[0], ijk[1], ijk[2])] != K3_TISSUE) {
                     m++;
                     continue;
                 }
                 int start = m, cnt = 0;
                 while (m <= hi[dir]) {
                     ijk[dir] = m;
-                    size_t c = cidx(g, ijk[0], ijk[1], ijk[2]);
+                    size_t c = cn__cidx(g, ijk[0], ijk[1], ijk[2]);
                     if (g->kind[c] != K3_TISSUE)
                         break;
                     g->ln.idx[cnt] = (int)c;
@@ -559,7 +416,7 @@ static void sweep(cn_thermal_grid *g, int dir, double dt, const int lo[3], const
                         continue;
                     }
                     ijk[dir] = nb;
-                    size_t c = cidx(g, ijk[0], ijk[1], ijk[2]);
+                    size_t c = cn__cidx(g, ijk[0], ijk[1], ijk[2]);
                     if (g->kind[c] == K3_ACTIVE) {
                         L->type = END_PROBE;
                         L->bc = &g->bc;
@@ -587,7 +444,7 @@ static void update_box(cn_thermal_grid *g, int margin)
     for (int k = g->lo[2]; k <= g->hi[2]; k++)
         for (int j = g->lo[1]; j <= g->hi[1]; j++)
             for (int i = g->lo[0]; i <= g->hi[0]; i++) {
-                size_t c = cidx(g, i, j, k);
+                size_t c = cn__cidx(g, i, j, k);
                 if (g->kind[c] == K3_SHAFT ||
                     (g->kind[c] == K3_TISSUE && fabs(g->H[c] - g->mat.hinit) <= tol))
                     continue; /* the insulated shaft disturbs nothing by itself */
@@ -673,226 +530,3 @@ void cn_thermal_grid_set_time(cn_thermal_grid *g, double t_s)
     for (int a = 0; a < 3; a++)
         g->tdir[a] = t_s;
 }
-
-/* Trilinear interpolation of the cell temperatures. */
-static double trilinear(const cn_thermal_grid *g, cn_vec3 p)
-{
-    double h = g->o.h_mm;
-    double f[3] = {p.x / h - g->o.lo[0], p.y / h - g->o.lo[1], p.z / h - g->o.lo[2]};
-    const int n[3] = {g->nx, g->ny, g->nz};
-    int i0[3];
-    double w[3];
-    for (int a = 0; a < 3; a++) {
-        if (f[a] < -0.5 || f[a] > n[a] - 0.5)
-            return g->mat.tinit; /* outside the domain: undisturbed */
-        double c = f[a] < 0 ? 0 : f[a] > n[a] - 1 ? n[a] - 1 : f[a];
-        i0[a] = (int)floor(c);
-        if (i0[a] > n[a] - 2)
-            i0[a] = n[a] - 2;
-        w[a] = c - i0[a];
-    }
-    double t = 0;
-    for (int q = 0; q < 8; q++) {
-        int di = q & 1, dj = (q >> 1) & 1, dk = (q >> 2) & 1;
-        double wt = (di ? w[0] : 1 - w[0]) * (dj ? w[1] : 1 - w[1]) * (dk ? w[2] : 1 - w[2]);
-        if (wt != 0)
-            t += wt * g->T[cidx(g, i0[0] + di, i0[1] + dj, i0[2] + dk)];
-    }
-    return t;
-}
-
-/* The temperature of the cell containing p (body temperature outside). */
-static double cell_t(const cn_thermal_grid *g, cn_vec3 p)
-{
-    double h = g->o.h_mm;
-    int i = (int)lround(p.x / h) - g->o.lo[0], j = (int)lround(p.y / h) - g->o.lo[1],
-        k = (int)lround(p.z / h) - g->o.lo[2];
-    if (i < 0 || j < 0 || k < 0 || i >= g->nx || j >= g->ny || k >= g->nz)
-        return g->mat.tinit;
-    return g->T[cidx(g, i, j, k)];
-}
-
-double cn_thermal_grid_temp_at(const cn_thermal_grid *g, cn_vec3 p)
-{
-    if (!g || !isfinite(p.x) || !isfinite(p.y) || !isfinite(p.z))
-        return NAN;
-    if (g->has_probe && g->bc.kind == CN_BC_TEMP) {
-        /* near the active segment: the log profile of a cylinder between the
-         * surface (r0) and the grid 1.5 cells out along the same radius */
-        const cn_thermal_probe_geom *q = &g->probe;
-        cn_vec3 d = cn_vec3_sub(p, q->tip_mm);
-        double s = -cn_vec3_dot(d, q->axis); /* distance behind the tip */
-        cn_vec3 radial = cn_vec3_add(d, cn_vec3_scale(q->axis, s));
-        double rho = cn_vec3_norm(radial), href = g->rho_b + 1.0 * g->o.h_mm;
-        if (s >= 0 && s <= q->active_mm && rho < href) {
-            double ts = g->bc.temp_c;
-            if (g->bc.h_w_m2k > 0) /* Robin: the surface value the column cell carries */
-                ts = cell_t(g, cn_vec3_sub(p, radial));
-            if (rho <= q->r0_mm)
-                return ts;
-            cn_vec3 u = rho > 1e-9 ? cn_vec3_scale(radial, 1 / rho)
-                                   : (cn_vec3){fabs(q->axis.x) < 0.9 ? 1 : 0, fabs(q->axis.x) < 0.9 ? 0 : 1, 0};
-            cn_vec3 pr = cn_vec3_add(cn_vec3_sub(p, radial), cn_vec3_scale(u, href));
-            double tr = trilinear(g, pr);
-            return ts + (tr - ts) * log(rho / q->r0_mm) / log(href / q->r0_mm);
-        }
-    }
-    return trilinear(g, p);
-}
-
-/* The axisymmetric field's enthalpy at (r, z), bilinear between cell centres. */
-static double axi_h_at(const cn_thermal_solver *s, double r_mm, double z_mm)
-{
-    double r = fabs(r_mm) * 1e-3, z = z_mm * 1e-3;
-    if (r >= s->rc[s->nr - 1] || z <= s->zc[0] || z >= s->zc[s->nz - 1])
-        return s->mat.hinit;
-    int i = 0;
-    while (i + 2 < s->nr && s->rc[i + 1] <= r)
-        i++;
-    if (r < s->rc[0])
-        i = 0;
-    double wr = (r - s->rc[i]) / (s->rc[i + 1] - s->rc[i]);
-    wr = wr < 0 ? 0 : wr > 1 ? 1 : wr;
-    double hz = s->o.h_mm * 1e-3;
-    int j = (int)((z - s->zc[0]) / hz);
-    if (j > s->nz - 2)
-        j = s->nz - 2;
-    double wz = (z - s->zc[j]) / hz;
-    size_t r0 = (size_t)j * s->nr, r1 = (size_t)(j + 1) * s->nr;
-    const double *H = s->H;
-    return (1 - wz) * ((1 - wr) * H[r0 + i] + wr * H[r0 + i + 1]) +
-           wz * ((1 - wr) * H[r1 + i] + wr * H[r1 + i + 1]);
-}
-
-int cn_thermal_grid_fill_from(cn_thermal_grid *g, const cn_thermal_solver *s,
-                              const cn_mat4 *grid_to_axi)
-{
-    if (!g || !s || !grid_to_axi || s->o.geometry != CN_GEOM_AXISYMMETRIC)
-        return CN_EINVAL;
-    if (s->probe_in)
-        return CN_EINVAL; /* withdraw the axisymmetric probe first: its cells hold no tissue */
-    int lo[3] = {g->nx, g->ny, g->nz}, hi[3] = {-1, -1, -1};
-    double tol = 1e-2 * g->mat.rcu;
-    for (int k = 0; k < g->nz; k++)
-        for (int j = 0; j < g->ny; j++)
-            for (int i = 0; i < g->nx; i++) {
-                size_t c = cidx(g, i, j, k);
-                if (g->kind[c] != K3_TISSUE)
-                    continue;
-                cn_vec3 q = cn_mat4_apply_point(grid_to_axi, centre(g, i, j, k));
-                double hh = axi_h_at(s, hypot(q.x, q.y), q.z);
-                g->H[c] = hh;
-                g->T[c] = cn__t_of_h(&g->mat, hh);
-                if (fabs(hh - g->mat.hinit) > tol) {
-                    int p3[3] = {i, j, k};
-                    for (int a = 0; a < 3; a++) {
-                        lo[a] = p3[a] < lo[a] ? p3[a] : lo[a];
-                        hi[a] = p3[a] > hi[a] ? p3[a] : hi[a];
-                    }
-                }
-            }
-    for (int a = 0; a < 3; a++)
-        if (hi[a] >= lo[a]) {
-            g->lo[a] = g->lo[a] < lo[a] ? g->lo[a] : lo[a];
-            g->hi[a] = g->hi[a] > hi[a] ? g->hi[a] : hi[a];
-        }
-    g->stored0 = stored_now(g);
-    memset(&g->en, 0, sizeof g->en);
-    return CN_OK;
-}
-
-void cn_thermal_grid_energy(const cn_thermal_grid *g, cn_thermal_energy *e)
-{
-    *e = g->en;
-    e->stored_j = stored_now(g) - g->stored0;
-}
-
-double cn_thermal_grid_min_dot(const cn_thermal_grid *g, double temp_c, cn_vec3 n)
-{
-    double best = INFINITY;
-    if (!g)
-        return best;
-    double half = 0.5 * g->o.h_mm * (fabs(n.x) + fabs(n.y) + fabs(n.z));
-    for (int k = g->lo[2]; k <= g->hi[2]; k++)
-        for (int j = g->lo[1]; j <= g->hi[1]; j++)
-            for (int i = g->lo[0]; i <= g->hi[0]; i++) {
-                size_t c = cidx(g, i, j, k);
-                if (g->kind[c] != K3_TISSUE || g->T[c] > temp_c)
-                    continue;
-                double d = cn_vec3_dot(n, centre(g, i, j, k)) - half;
-                if (d < best)
-                    best = d;
-            }
-    return best;
-}
-
-bool cn_thermal_grid_near_edge(const cn_thermal_grid *g, int margin)
-{
-    const int n[3] = {g->nx, g->ny, g->nz};
-    double tol = 0.05 * g->mat.rcu; /* 0.05 K of disturbance reaching the edge */
-    for (int a = 0; a < 3; a++)
-        if (g->lo[a] <= margin || g->hi[a] >= n[a] - 1 - margin) {
-            /* the box reaches the edge: is the field there really disturbed? */
-            for (int k = 0; k < g->nz; k++)
-                for (int j = 0; j < g->ny; j++)
-                    for (int i = 0; i < g->nx; i++) {
-                        int q[3] = {i, j, k};
-                        if (q[a] > margin && q[a] < n[a] - 1 - margin)
-                            continue;
-                        size_t c = cidx(g, i, j, k);
-                        if (fabs(g->H[c] - g->mat.hinit) > tol)
-                            return true;
-                    }
-        }
-    return false;
-}
-
-int cn_thermal_grid_copy_into(const cn_thermal_grid *src, cn_thermal_grid *dst)
-{
-    if (!src || !dst || src->o.h_mm != dst->o.h_mm)
-        return CN_EINVAL;
-    for (int k = 0; k < src->nz; k++)
-        for (int j = 0; j < src->ny; j++)
-            for (int i = 0; i < src->nx; i++) {
-                int a = i + src->o.lo[0] - dst->o.lo[0], b = j + src->o.lo[1] - dst->o.lo[1],
-                    c = k + src->o.lo[2] - dst->o.lo[2];
-                if (a < 0 || b < 0 || c < 0 || a >= dst->nx || b >= dst->ny || c >= dst->nz)
-                    continue;
-                size_t s = cidx(src, i, j, k), d = cidx(dst, a, b, c);
-                dst->kind[d] = src->kind[s];
-                dst->H[d] = src->H[s];
-                dst->T[d] = src->T[s];
-            }
-    dst->bc = src->bc;
-    dst->has_probe = src->has_probe;
-    dst->probe = src->probe;
-    dst->dom = src->dom;
-    dst->well_mult = src->well_mult;
-    dst->cosd = src->cosd;
-    dst->rho_b = src->rho_b;
-    dst->n_faces = src->n_faces;
-    dst->tip_mult = src->tip_mult;
-    dst->t = src->t;
-    memcpy(dst->tdir, src->tdir, sizeof dst->tdir);
-    dst->next_dir = src->next_dir;
-    dst->parity = src->parity;
-    for (int a = 0; a < 3; a++) {
-        int off = src->o.lo[a] - dst->o.lo[a];
-        int n = a == 0 ? dst->nx : a == 1 ? dst->ny : dst->nz;
-        dst->lo[a] = src->lo[a] + off < 0 ? 0 : src->lo[a] + off;
-        dst->hi[a] = src->hi[a] + off > n - 1 ? n - 1 : src->hi[a] + off;
-    }
-    dst->stored0 = stored_now(dst) - (stored_now(src) - src->stored0);
-    dst->en = src->en;
-    return CN_OK;
-}
-
-void cn_thermal_grid_box(const cn_thermal_grid *g, int lo[3], int hi[3])
-{
-    for (int a = 0; a < 3; a++) {
-        lo[a] = g->lo[a] + g->o.lo[a];
-        hi[a] = g->hi[a] + g->o.lo[a];
-    }
-}
-
-const cn_thermal_grid_opts *cn_thermal_grid_get_opts(const cn_thermal_grid *g) { return &g->o; }

@@ -91,4 +91,61 @@ static inline double cn__fl_of_h(const cn__mat *s, double h)
     return h / s->hliq;
 }
 
+/* ------------------------------------------------------------ the 3-D grid */
+/* Shared by solver3d.c (construction, probe, stepping), solver3d_well.c (the
+ * probe column's face factor) and solver3d_query.c (reading and transfers). */
+enum { K3_TISSUE = 0, K3_ACTIVE = 1, K3_SHAFT = 2 };
+
+struct cn_thermal_grid {
+    cn_thermal_grid_opts o;
+    int nx, ny, nz;
+    size_t ncell;
+    double h;                 /* m */
+    unsigned char *kind;
+    double *H, *T;
+    cn__mat mat;
+    cn__line ln;
+    cn_thermal_bc bc;
+    bool has_probe;
+    cn_thermal_probe_geom probe;
+    int dom;                  /* dominant axis of the probe (0 x, 1 y, 2 z) */
+    double well_mult;         /* lateral face factor of the probe column */
+    double cosd;              /* cosine of the probe's tilt from its dominant axis */
+    double rho_b;             /* mm: cells whose centres lie this close to the axis are probe */
+    int n_faces;              /* lateral probe faces per layer */
+    double tip_mult;          /* end faces: the probe's end area over the section's */
+    double t, tdir[3];
+    int next_dir, parity;
+    int lo[3], hi[3];         /* disturbed box (inclusive cell indices) */
+    double stored0;
+    cn_thermal_energy en;
+};
+
+static inline size_t cn__cidx(const cn_thermal_grid *g, int i, int j, int k)
+{
+    return ((size_t)k * (size_t)g->ny + (size_t)j) * (size_t)g->nx + (size_t)i;
+}
+
+/* Grid frame mm of cell (i, j, k)'s centre. */
+static inline cn_vec3 cn__centre(const cn_thermal_grid *g, int i, int j, int k)
+{
+    double h = g->o.h_mm;
+    return (cn_vec3){(g->o.lo[0] + i) * h, (g->o.lo[1] + j) * h, (g->o.lo[2] + k) * h};
+}
+
+/* Heat stored in the tissue cells relative to body temperature (J). */
+static inline double cn__grid_stored(const cn_thermal_grid *g)
+{
+    double v = g->h * g->h * g->h, s = 0;
+    for (size_t c = 0; c < g->ncell; c++)
+        if (g->kind[c] == K3_TISSUE)
+            s += (g->H[c] - g->mat.hinit) * v;
+    return s;
+}
+
+/* The face factor m that makes a rasterised probe of radius r0 (in cells; cells
+ * within rho_b cells of the axis at (cx, cy) in its cell) draw what a cylinder
+ * would; n_faces gets the lateral faces per layer. */
+double cn__well_factor(double r0, double cx, double cy, double rho_b, int *n_faces);
+
 #endif

@@ -40,6 +40,8 @@ static void row(FILE *out, const char *what, const char *cond, double got, doubl
             100 * (got - want) / want);
 }
 
+static void grid_vs_axi(FILE *out, double r0, double act, double secs, double tilt_deg);
+
 static double imbalance(const cn_thermal_solver *s)
 {
     cn_thermal_energy e;
@@ -223,7 +225,90 @@ static int refinement_and_energy(FILE *out)
     fprintf(out, "| sphere with perfusion 0.005 /s, 3000 s (perfusion heat %.0f J/rad) | %.1e |\n",
             e.source_j, imbalance(sp));
     cn_thermal_solver_free(sp);
+    fprintf(out, "\n| 3-D grid (1 mm) vs axisymmetric (0.25 mm), standard tissue, -140 C | isotherm | "
+                 "across: axisymmetric (mm) | 3-D (mm) | diff | ahead of the tip: axisymmetric | 3-D | diff |\n"
+                 "|---|---|---|---|---|---|---|---|\n");
+    grid_vs_axi(out, 0.75, 6, 150, 0);
+    grid_vs_axi(out, 0.735, 20, 360, 0);
+    grid_vs_axi(out, 0.75, 6, 150, 12);
     return CN_OK;
+}
+
+/* Outermost distance from c along u where the grid is at or below temp. */
+static double grid_ray(const cn_thermal_grid *g, double temp, cn_vec3 c, cn_vec3 u)
+{
+    double last = 0;
+    for (double d = 0; d < 60; d += 0.05) {
+        if (cn_thermal_grid_temp_at(g, cn_vec3_add(c, cn_vec3_scale(u, d))) <= temp)
+            last = d;
+        else if (d > last + 3)
+            break;
+    }
+    return last;
+}
+
+/* The 3-D grid (1 mm cells, the probe a section of cells with the computed well
+ * factor) against the axisymmetric solver (0.25 mm) for one probe, standard tissue,
+ * -140 C: radii across the probe at mid segment (mean of 3 directions) and ahead
+ * of the tip. */
+static void grid_vs_axi(FILE *out, double r0, double act, double secs, double tilt_deg)
+{
+    cn_tissue t;
+    cn_tissue_standard(&t);
+    cn_thermal_solver_opts so;
+    cn_thermal_solver_opts_default(&so);
+    so.tissue = t;
+    so.h_mm = 0.25;
+    so.dt_max_s = 1;
+    so.r0_mm = r0;
+    so.active_length_mm = act;
+    so.r_max_mm = 40;
+    so.z_min_mm = -act - 40;
+    so.z_max_mm = 40;
+    char err[256];
+    cn_thermal_solver *a = cn_thermal_solver_new(&so, err, sizeof err);
+    cn_thermal_grid_opts go;
+    cn_thermal_grid_opts_default(&go);
+    go.tissue = t;
+    go.h_mm = 1;
+    for (int k = 0; k < 3; k++) {
+        go.lo[k] = -30;
+        go.n[k] = 61;
+    }
+    go.lo[2] = -30 - (int)(act / 2);
+    cn_thermal_grid *g = cn_thermal_grid_new(&go, err, sizeof err);
+    if (!a || !g) {
+        cn_thermal_solver_free(a);
+        cn_thermal_grid_free(g);
+        return;
+    }
+    double th = tilt_deg * M_PI / 180;
+    cn_thermal_probe_geom pg = {{0, 0, 0}, {sin(th), 0, cos(th)}, r0, act};
+    cn_thermal_grid_set_probe(g, &pg);
+    for (double t0 = 0; t0 < secs;) {
+        double dt = t0 < 5 ? 0.25 : 1;
+        cn_thermal_bc bc = {CN_BC_TEMP, -140 + 177 * exp(-(t0 + 0.5 * dt) / 5), 0, 0};
+        cn_thermal_solver_set_bc(a, &bc);
+        cn_thermal_solver_step(a, dt);
+        cn_thermal_grid_set_bc(g, &bc);
+        cn_thermal_grid_step(g, dt);
+        t0 += dt;
+    }
+    cn_vec3 ax = {sin(th), 0, cos(th)}, c = cn_vec3_scale(ax, -act / 2);
+    cn_vec3 e1 = {cos(th), 0, -sin(th)}, e2 = {0, 1, 0};
+    cn_vec3 e3 = cn_vec3_normalize(cn_vec3_add(e1, e2));
+    const double temps[3] = {0, -20, -40};
+    for (int k = 0; k < 3; k++) {
+        double ra = cn_thermal_solver_ray_isotherm(a, temps[k], 0, -act / 2, M_PI / 2, 40);
+        double rg = (grid_ray(g, temps[k], c, e1) + grid_ray(g, temps[k], c, e2) +
+                     grid_ray(g, temps[k], c, e3)) / 3;
+        double za = cn_thermal_solver_ray_isotherm(a, temps[k], 0, -act / 2, 0, 40) - act / 2;
+        double zg = grid_ray(g, temps[k], c, ax) - act / 2;
+        fprintf(out, "| r0 %.2f mm, active %.0f mm, %.0f s, tilt %.0f deg | %.0f C | %.2f | %.2f | %+.2f | %.2f | %.2f | %+.2f |\n",
+                r0, act, secs, tilt_deg, temps[k], ra, rg, rg - ra, za, zg, zg - za);
+    }
+    cn_thermal_solver_free(a);
+    cn_thermal_grid_free(g);
 }
 
 /* Diameter (mm) of isotherm temp at mid active segment after following protocol q. */
