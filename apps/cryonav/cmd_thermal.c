@@ -560,8 +560,8 @@ static int run_calibrate(const args *a, const cn_thermal_catalog *cat)
            "|---|---|---|---|---|---|\n");
     for (int i = 0; i < cat->n_probes; i++) {
         int k = 0;
-        for (int j = 0; j < n; j++)
-            if (strcmp(ms[j].probe, cat->probes[i].name) == 0)
+        for (int j = 0; j < n; j++) /* checks in another medium are never fitted */
+            if (!ms[j].check && strcmp(ms[j].probe, cat->probes[i].name) == 0)
                 sel[k++] = ms[j];
         if (k == 0)
             continue;

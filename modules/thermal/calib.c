@@ -24,7 +24,8 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
                                  cn_thermal_measurement *out, int max, int *n, char *err,
                                  size_t err_len)
 {
-    static const char *const keys[] = {"id", "probe", "source", "derived", "tissue", "t_initial_c",
+    static const char *const keys[] = {"id", "probe", "source", "derived", "check", "tissue",
+                                       "t_initial_c",
                                        "steps", "temp_c", "diameter_mm", "at_s", "note", NULL};
     static const char *const skeys[] = {"phase", "duration_s", NULL};
     *n = 0;
@@ -75,6 +76,9 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
         m->medium = *t;
         snprintf(k, sizeof k, "%s.derived", b);
         if ((rc = cn_json_get_bool(d, k, &m->derived, err, err_len)) == CN_ENOENT)
+            rc = CN_OK;
+        snprintf(k, sizeof k, "%s.check", b);
+        if (!rc && (rc = cn_json_get_bool(d, k, &m->check, err, err_len)) == CN_ENOENT)
             rc = CN_OK;
         double ti = NAN;
         snprintf(k, sizeof k, "%s.t_initial_c", b);

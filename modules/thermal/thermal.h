@@ -127,6 +127,8 @@ typedef struct {
     char probe[CN_THERMAL_NAME_MAX];
     char source[512];                 /* the citation and what was measured */
     bool derived;                     /* computed from the paper's numbers (e.g. an area ratio) */
+    bool check;                       /* another medium: predicted and reported, never fitted
+                                       * and not held to the 20 % (docs/validation.md) */
     cn_tissue medium;
     cn_protocol protocol;
     double temp_c, diameter_mm, at_s;

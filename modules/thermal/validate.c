@@ -339,15 +339,16 @@ int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
             continue;
         double pred = cn_thermal_measurement_predict(p, &ms[i], 0.25);
         double e = (pred - ms[i].diameter_mm) / ms[i].diameter_mm;
-        worst_ok = worst_ok && fabs(e) <= 0.2;
+        worst_ok = worst_ok && (ms[i].check || fabs(e) <= 0.2);
         fprintf(out, "| %s (%.0f C +- %.0f) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name,
-                p->surface_temp_c, p->surface_temp_sd_c, ms[i].id, ms[i].derived ? " (derived)" : "",
+                p->surface_temp_c, p->surface_temp_sd_c, ms[i].id,
+                ms[i].check ? " (check, other medium)" : ms[i].derived ? " (derived)" : "",
                 ms[i].temp_c, ms[i].diameter_mm, pred, 100 * e);
         if (held_out) {
             cn_thermal_measurement others[CN_THERMAL_CAL_MAX];
             int k = 0;
             for (int j = 0; j < n && k < CN_THERMAL_CAL_MAX; j++)
-                if (j != i && strcmp(ms[j].probe, ms[i].probe) == 0)
+                if (j != i && !ms[j].check && strcmp(ms[j].probe, ms[i].probe) == 0)
                     others[k++] = ms[j];
             if (k == 0) {
                 fprintf(out, " (no other measurement of this probe) | |");

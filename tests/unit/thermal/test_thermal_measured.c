@@ -52,7 +52,8 @@ static void test_within_20_percent(void **state)
         double e = (d - ms[i].diameter_mm) / ms[i].diameter_mm;
         print_message("  %-28s %-12s %3.0f C: measured %5.1f mm, predicted %5.1f mm (%+.0f %%)\n",
                       ms[i].id, p->name, ms[i].temp_c, ms[i].diameter_mm, d, 100 * e);
-        assert_true(fabs(e) <= 0.2);
+        if (!ms[i].check) /* a check in another medium is reported, not held to 20 % */
+            assert_true(fabs(e) <= 0.2);
     }
 }
 
