@@ -235,7 +235,7 @@ static void test_plan_timer_reminders(void **st)
     step_expect(p, 10, "thaw_end cycle=1/operator; freeze_start cycle=2/operator", CN_PHASE_FREEZE, 2);
     /* an unplanned third freeze: no planned duration */
     cn_procedure_key(p, 'f');
-    step(p, 1, NULL, 0);
+    cn_frame_unref(step(p, 1, NULL, 0));
     cn_procedure_key(p, 'f');
     f = step(p, 1, NULL, 0);
     assert_int_equal(f->analysis.guidance.cycle, 3);
@@ -272,7 +272,7 @@ static void test_reposition_reminder(void **st)
     assert_true(fabs(f->analysis.guidance.coverage - 0.5) < 0.02);
     cn_frame_unref(f);
     cn_procedure_key(p, 'f');
-    step(p, 150, NULL, 0);
+    cn_frame_unref(step(p, 150, NULL, 0));
     cn_procedure_key(p, 'f');
     char ev[1024];
     f = step(p, 0.05, ev, sizeof ev);
