@@ -40,7 +40,10 @@ static void run_usage(FILE *out)
         "                       turn, as fast as the analysis goes (an offline run: no frame\n"
         "                       skipped, no latency figures)\n"
         "  --seed N             simulator random seed\n"
-        "  --protocol NAME      simulator freeze protocol preset (morton, stump, spermatic, phantom)\n"
+        "  --protocol NAME      freeze protocol from the catalogue (config/protocols.json: morton-150s,\n"
+        "                       stump-6-4-6, spermatic-2x90s, ...): the plan, and the simulator's script\n"
+        "  --keys LIST          press procedure keys at scene times, e.g. f@400,f@460 (keys: f freeze\n"
+        "                       start/stop, a active thaw on/off, i inserted, p repositioned, w withdrawn)\n"
         "  --loop               restart the scenario / recording at its end\n"
         "  --show-truth         draw the simulator's ground truth as dashed outlines\n"
         "  --no-overlays        start with the analysis overlays hidden (key o toggles)\n"
@@ -57,7 +60,7 @@ static void run_usage(FILE *out)
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN };
+       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN, O_KEYS };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -73,6 +76,7 @@ static const struct option run_options[] = {
     {"tracking", required_argument, 0, O_TRACKING},  /* issue 15 */
     {"proctor-token-file", required_argument, 0, O_PTOKENFILE},
     {"proctor-token", required_argument, 0, O_PTOKEN},
+    {"keys", required_argument, 0, O_KEYS},
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -133,6 +137,13 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
         case O_LOOP: a->run.loop = true; break;
         case O_TRUTH: a->show_truth = true; break;
         case O_NOOVERLAYS: a->no_overlays = true; break;
+        case O_KEYS: {
+            char kerr[160];
+            if (strlen(optarg) >= sizeof a->keys || cn_app_parse_keys(optarg, NULL, 32, kerr, sizeof kerr) < 0)
+                return cn_app_usage_error("run", "%s", strlen(optarg) >= sizeof a->keys ? "--keys: list too long" : kerr);
+            cn_strlcpy(a->keys, optarg, sizeof a->keys);
+            break;
+        }
         case O_RECORD: cn_strlcpy(a->run.record_path, optarg, sizeof a->run.record_path); break;
         case O_LISTEN: cn_strlcpy(a->run.listen, optarg, sizeof a->run.listen); break;
         case O_NOSERVE: a->run.no_serve = true; break;

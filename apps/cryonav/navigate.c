@@ -19,25 +19,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Procedure keys in the viewer window. The cryo console itself is not connected
- * to CryoNav, so with a real probe the operator tells it when a freeze starts and
- * stops (f); the simulator's console does that by itself. */
+/* Procedure keys in the viewer window (issue 13). When the cryo console is not
+ * connected to CryoNav the operator tells it what happens: f freeze start/stop,
+ * a active thaw on/off, i needle inserted, p repositioned, w withdrawn. They go to
+ * the procedure state (guidance/procedure.c), which the simulator's scripted
+ * console also feeds: an extra freeze with f reaches the model on the next frame. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    if (cn_session_proctor_key(s, key)) /* p revokes proctors, P unlocks (issue 15) */
+    if (cn_session_proctor_key(s, key)) /* x revokes proctors, X unlocks (issue 15) */
         return;
     switch (key) {
     case 'f':
-        if (s->sim) {
-            cn_log_info(log, "keys", "the simulated cryo console runs the freezes; f is for a real probe");
-            return;
-        }
-        {
-            /* the console stage records freeze_start / freeze_end (operator) */
-            bool now = !atomic_load(&s->operator_freezing);
-            atomic_store(&s->operator_freezing, now);
-            cn_log_info(log, "keys", "operator: freeze %s", now ? "started" : "stopped");
-        }
+    case 'a':
+    case 'i':
+    case 'p':
+    case 'w':
+        /* the procedure state records the step as an operator's event */
+        cn_procedure_key(s->procedure, key);
+        cn_log_info(log, "keys", "operator: key %c (%s)", key,
+                    key == 'f' ? "freeze start/stop" : key == 'a' ? "active thaw on/off"
+                    : key == 'i' ? "needle inserted" : key == 'p' ? "repositioned" : "withdrawn");
         return;
     case 'm':
         cn_log_info(log, "keys", "operator: mark");
@@ -100,6 +101,41 @@ static void scenario_line(const cn_frame *f, char *buf, size_t len)
                  cn_phase_name(t->phase), t->cycle, t->ice_radius_mm);
     else
         snprintf(buf, len, "simulated scenario t=%.0f s: %s", t->t_scene_s, cn_phase_name(t->phase));
+}
+
+/* Scripted procedure keys (--keys "f@400,f@460"): key and scene second. */
+typedef struct {
+    int key;
+    double t_s;
+} script_key;
+
+int cn_app_parse_keys(const char *spec, void *out_, int max, char *err, size_t err_len)
+{
+    script_key *out = out_;
+    int n = 0;
+    const char *p = spec;
+    while (p && *p) {
+        int key = (unsigned char)*p;
+        char *end = NULL;
+        double t = p[1] == '@' ? strtod(p + 2, &end) : NAN;
+        if (!strchr("faipw", key) || p[1] != '@' || !end || end == p + 2 || !(t >= 0 && t < 1e6) ||
+            (*end && *end != ',')) {
+            snprintf(err, err_len, "--keys: expected KEY@SECONDS[,...] with KEY one of f a i p w "
+                                   "and SECONDS the scene time, at '%.20s'", p);
+            return -1;
+        }
+        if (n == max) {
+            snprintf(err, err_len, "--keys: at most %d keys", max);
+            return -1;
+        }
+        if (out) {
+            out[n].key = key;
+            out[n].t_s = t;
+        }
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    return n;
 }
 
 static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold);
@@ -195,6 +231,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             return 1;
         }
     }
+    /* scripted keys: the operator's, at their scene time, on the analysis thread
+     * (exactly where they belong, however far the display lags) */
+    script_key keys[32];
+    int n_keys = o.keys[0] ? cn_app_parse_keys(o.keys, keys, 32, err, sizeof err) : 0;
+    for (int k = 0; k < n_keys; k++)
+        cn_procedure_schedule_key(s.procedure, keys[k].key, keys[k].t_s);
     if (cn_session_start(&s) != CN_OK) {
         fprintf(stderr, "cryonav %s: cannot start the %s source\n", cmd, s.source_name);
         cn_viewer_free(v);
@@ -242,11 +284,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             /* ---- guidance alarms: a line of their own on the HUD ---- */
             char alarm_line[300] = "";
             if (f->analysis.guidance.alarms != 0 && s.guidance) {
-                cn_guidance_summary gsum;
-                cn_guidance_get_summary(s.guidance, &gsum);
+                /* this frame's own distance, as every sink reads it (issue 13) */
                 char alarm[128];
                 cn_guidance_alarm_text_dist(f->analysis.guidance.alarms,
-                                            gsum.last_skin_distance_mm, alarm, sizeof alarm);
+                                            f->analysis.guidance.ice_to_skin_mm, alarm, sizeof alarm);
                 snprintf(alarm_line, sizeof alarm_line, "ALARM: %s", alarm);
             }
             /* ---- proctor link (issue 15): who is connected and the newest note or
@@ -336,6 +377,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
     if (o.snapshot_dir[0] && n_snap > 0)
         printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
+    if (s.procedure) { /* issue 13: plan vs what happened */
+        cn_procedure_summary ps;
+        cn_procedure_get_summary(s.procedure, &ps);
+        char line[768];
+        printf("procedure: %s\n", cn_procedure_summary_text(&ps, line, sizeof line));
+    }
     cn_viewer_free(v);
     cn_session_close(&s);
     cn_log_free(log);

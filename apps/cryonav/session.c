@@ -70,6 +70,12 @@ static void own_server_address(cn_session *s, char *addr, size_t addr_len, int *
 }
 
 /* ---- source: the image device and the tracking device (issue 15) ---- */
+static int session_sim_protocol(void *user, void *sim_config, const char *name, char *err,
+                                size_t err_len)
+{
+    return cn_session_sim_protocol(user, sim_config, name, err, err_len);
+}
+
 static int open_source(cn_session *s, char *err, size_t err_len)
 {
     /* devices/registry opens both from the config's "source" / "tracking" (or
@@ -85,6 +91,8 @@ static int open_source(cn_session *s, char *err, size_t err_len)
     env.time_scale = s->opts.time_scale;
     env.seed = s->opts.seed;
     cn_strlcpy(env.protocol, s->opts.protocol, sizeof env.protocol);
+    env.sim_protocol = session_sim_protocol; /* issue 13: the catalogue's names */
+    env.sim_protocol_user = s;
     cn_strlcpy(env.replay_path, s->opts.replay_path, sizeof env.replay_path);
     env.replay_speed = s->opts.replay_speed;
     own_server_address(s, env.listen_addr, sizeof env.listen_addr, &env.listen_port);
@@ -112,6 +120,20 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
      * applies the target to this frame ---- */
     cn_stage proctor = {.name = "proctor", .self = s, .process = cn_session_proctor_stage};
     cn_pipeline_add_stage(s->pipe, &proctor);
+    /* ---- the procedure state and its plan (issue 13) ----
+     * The catalogue's protocol is the plan (timer, reminders, plan-vs-actual):
+     * --protocol, else the simulated clinician's, else the config's "thermal". */
+    cn_thermal_stage_opts to;
+    char cfgdir[1024];
+    cn_app_data_path("config", cfgdir, sizeof cfgdir);
+    if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal", cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    if ((rc = cn_session_plan(s, &to, cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
+        return rc;
     cn_stage console = {.name = "console", .self = s, .process = cn_session_console_stage};
     cn_pipeline_add_stage(s->pipe, &console);
     /* ---- analysis: segment (issue 4) ---- */
@@ -155,17 +177,11 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
     }
     /* ---- analysis: thermal (issue 3) ---- */
     {
-        /* The bioheat model steps with the session clock, fits itself to the ice
+        /* The bioheat model follows the procedure state on each frame at its scene
+         * time, keeps the cold where it is in the tissue, fits itself to the ice
          * rim the segment stage saw and fills f->analysis.iso (0/-20/-40 C). */
-        cn_thermal_stage_opts to;
-        char cfgdir[1024];
-        if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal",
-                                                  cn_app_data_path("config", cfgdir, sizeof cfgdir),
-                                                  err, err_len)) != CN_OK)
-            return rc;
         to.log = s->log;
-        if (s->sim) /* the simulated scene runs time_scale scene seconds per real second */
-            to.time_scale = cn_sim_get_config(s->sim)->time_scale;
+        to.skin_depth_mm = gc.skin_depth_mm;
         cn_stage st;
         if ((rc = cn_thermal_stage_new(&to, &st, err, err_len)) != CN_OK)
             return rc;
@@ -184,16 +200,16 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         /* Coverage of the nerve by the -20 C curve, ice-to-skin distance and the
          * alarms (modules/guidance); config "guidance": {"min_skin_distance_mm",
          * "skin_depth_mm", "hysteresis_mm", "grid_mm", "lock_target"}. */
-        cn_guidance_config gc;
-        cn_guidance_config_default(&gc);
-        if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
-            return rc;
         cn_guidance *g = cn_guidance_new(&gc);
         if (!g) {
             snprintf(err, err_len, "cannot create the guidance stage (out of memory?)");
             return CN_ENOMEM;
         }
         s->guidance = g;
+        /* issue 13: the target's model temperature, and coverage for the plan's
+         * "reposition?" reminder */
+        cn_guidance_set_field(g, cn_thermal_stage_temp_image, s->thermal);
+        cn_procedure_attach_guidance(s->procedure, g);
         cn_stage st;
         cn_guidance_stage(g, &st);
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
@@ -353,6 +369,8 @@ void cn_session_close(cn_session *s)
     s->guidance = NULL;
     cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */
     s->thermal = NULL;
+    cn_procedure_free(s->procedure); /* procedure state (issue 13) */
+    s->procedure = NULL;
     cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */
     s->segment = NULL;
     /* devices (issue 15): image and tracking devices, stopped with the pipeline */

@@ -58,12 +58,6 @@ typedef struct cn_session {
     bool has_dev;
     const char *source_name;    /* what feeds the pipeline */
     struct cn_sim *sim;         /* when the source is the simulator */
-    atomic_bool operator_freezing; /* freeze state told by the operator (no simulator) */
-    /* console state as the analysis thread last saw it (session.c, console stage) */
-    cn_phase console_phase;
-    int console_cycle;
-    double console_phase_start_s;
-    bool console_started;
     int64_t surfaces_sent_ns;   /* when isotherm surfaces last went to the server */
     /* A target point handed over by the main thread (a proctor's POINT, in the
      * Reference frame), applied by the analysis thread to the next frame. */
@@ -87,6 +81,10 @@ typedef struct cn_session {
     /* proctor link (session_proctor.c): the hub (cn_proctor_hub: roles, notes,
      * targets, commands, surfaces) */
     void *proctor;
+    /* issue 13: the procedure state (guidance/procedure.c): the operator's keys,
+     * a proctor's command, the console over OpenIGTLink and the simulator's
+     * script all feed it (cn_procedure_key / _post / _console, any thread) */
+    void *procedure;
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
@@ -128,9 +126,17 @@ const cn_device *cn_session_batch_device(cn_session *s);
 void cn_session_batch_done(void *self, cn_frame *f);
 void cn_session_batch_free(cn_session *s);
 
-/* The session's own stages (session_stages.c): the console state and the
+/* The session's own stages (session_stages.c): the procedure state and the
  * operator's target before the analysis, the isotherm surfaces after it. */
 int cn_session_console_stage(void *self, cn_frame *f);
+/* issue 13 (session_stages.c): the simulator follows the catalogue's protocol
+ * name (config/protocols.json, one set of names); the plan (and the procedure
+ * state that keeps it) from --protocol, the simulated clinician's protocol or the
+ * config's. */
+int cn_session_sim_protocol(cn_session *s, void *cn_sim_config_, const char *name, char *err,
+                            size_t err_len);
+int cn_session_plan(cn_session *s, void *cn_thermal_stage_opts_, const char *config_dir, char *err,
+                    size_t err_len);
 int cn_session_surfaces_stage(void *self, cn_frame *f);
 
 /* ---- proctor link (session_proctor.c) ---- */
@@ -144,7 +150,7 @@ int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text)
 /* The first stage on the analysis thread: proctor targets and notes from the hub
  * (headless or not); the console stage, next, puts queued events on the frame. */
 int cn_session_proctor_stage(void *self, cn_frame *f);
-/* The operator's keys: p revokes every proctor and locks logins, P unlocks.
+/* The operator's keys: x revokes every proctor and locks logins, X unlocks.
  * True when the key was one of these. */
 bool cn_session_proctor_key(cn_session *s, int key);
 /* The HUD line: who is connected, the newest proctor note or target. */
@@ -159,7 +165,14 @@ typedef struct {
     bool no_overlays;           /* start with the analysis overlays hidden */
     char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
     long snapshot_every;        /* frames between snapshots */
+    char keys[256];             /* scripted procedure keys "KEY@SCENE_S,..." (--keys):
+                                   the operator's, applied on the first analysed frame
+                                   at that scene time */
 } cn_nav_opts;
+
+/* Checks a --keys list ("f@400,f@460": procedure key @ scene second); returns how
+ * many keys it holds (out may be NULL) or -1 with a message in err. */
+int cn_app_parse_keys(const char *spec, void *out, int max, char *err, size_t err_len);
 
 /* Opens the session, runs the viewer loop until the source ends, the frame limit
  * is reached, the window is closed or SIGINT/SIGTERM arrives; prints a summary.

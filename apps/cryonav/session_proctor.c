@@ -10,6 +10,7 @@
  * revoke keys. */
 #include "session.h"
 
+#include "guidance/guidance.h"
 #include "proctor/proctor.h"
 
 #include <stdio.h>
@@ -53,30 +54,40 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
     return CN_OK;
 }
 
-/* ---- procedure commands from a proctor ----
- * HOOK for the THERMAL helper's procedure module: when modules/guidance exposes
- * its procedure function (freeze start/stop ...), call it here instead. Until
- * then a proctor's StartFreeze / StopFreeze does what the operator's `f` key
- * does: tells the session that the cryo console started / stopped a freeze. */
+/* ---- procedure commands from a proctor or the cryo console ----
+ * A proctor's StartFreeze / StopFreeze and the console's STRING (device
+ * "CryoConsole": "freeze_start", "thaw_start mode=active", ...) go to the
+ * procedure state (guidance/procedure.c), which applies them on the next analysed
+ * frame and records them as events, exactly as the operator's keys. */
 static bool cn_session_procedure_command(void *user, const char *name, const char *xml,
                                          char *msg, size_t len)
 {
     (void)xml;
     cn_session *s = user;
+    if (!s->procedure) {
+        snprintf(msg, len, "no procedure state in this session");
+        return false;
+    }
     bool start = strcmp(name, "StartFreeze") == 0;
-    if (s->sim) {
-        snprintf(msg, len, "the simulated cryo console runs the freezes");
+    int rc = cn_procedure_post(s->procedure, CN_EVSRC_PROCTOR,
+                               start ? CN_PROC_FREEZE_START : CN_PROC_FREEZE_STOP, false);
+    snprintf(msg, len, rc == CN_OK ? "freeze %s queued" : "freeze %s refused: too many waiting",
+             start ? "start" : "stop");
+    return rc == CN_OK;
+}
+
+static bool cn_session_console_command(void *user, const char *name, const char *text,
+                                       char *msg, size_t len)
+{
+    (void)name;
+    cn_session *s = user;
+    if (!s->procedure) {
+        snprintf(msg, len, "no procedure state in this session");
         return false;
     }
-    bool was = atomic_exchange(&s->operator_freezing, start);
-    if (was == start) {
-        snprintf(msg, len, "a freeze is %s running", start ? "already" : "not");
+    if (cn_procedure_console(s->procedure, CN_EVSRC_CONSOLE, text ? text : "", msg, len) != CN_OK)
         return false;
-    }
-    snprintf(msg, len, "freeze %s", start ? "started" : "stopped");
-    char ev[64];
-    snprintf(ev, sizeof ev, "freeze_%s by=proctor", start ? "start" : "stop");
-    cn_session_queue_event(s, CN_EVSRC_PROCTOR, ev);
+    snprintf(msg, len, "console: %.60s", text);
     return true;
 }
 
@@ -125,6 +136,8 @@ int cn_session_proctor_open(cn_session *s, char *err, size_t err_len)
                            cn_session_procedure_command, s);
     cn_proctor_set_command(h, "StopFreeze", CN_PROCTOR_PROCTOR, true,
                            cn_session_procedure_command, s);
+    cn_proctor_set_command(h, "CryoConsole", CN_PROCTOR_PROCTOR, true,
+                           cn_session_console_command, s);
     char ids[128];
     snprintf(ids, sizeof ids, "%s:Source,Recorder:VirtualCapture",
              s->source_name ? s->source_name : "source");
@@ -146,9 +159,9 @@ void cn_session_proctor_close(cn_session *s)
 
 bool cn_session_proctor_key(cn_session *s, int key)
 {
-    if (!s->proctor || (key != 'p' && key != 'P'))
+    if (!s->proctor || (key != 'x' && key != 'X'))
         return false;
-    if (key == 'p') {
+    if (key == 'x') {
         int n = cn_proctor_revoke(s->proctor, 0, true);
         char ev[64];
         snprintf(ev, sizeof ev, "proctor_revoked count=%d", n);

@@ -2,16 +2,19 @@
  *
  * Not image analysis, but the state around it: the operator's target handed over
  * from the main thread (a click, a proctor's POINT) and applied on the analysis
- * thread, which alone may touch the nerve tracker; the cryo console's freeze state
- * (simulated, or told by the operator) that the detectors, the model and the HUD
- * agree on; and the model's isotherm surfaces published to proctors.
+ * thread, which alone may touch the nerve tracker; the procedure state (freeze,
+ * thaw, reposition, withdrawal: guidance/procedure.c, one call here) that the
+ * detectors, the model and the HUD agree on; and the model's isotherm surfaces
+ * published to proctors.
  *
  * Procedure events (issue 14) start here too: what other threads queue (keys,
  * proctor notes), the operator's target, and - in a replay - the recorded inputs
- * (target, notes, the operator's freeze key) are put on the frame being analysed
- * (f->analysis.events), so the recorder writes each once, on its frame. */
+ * (target, notes, the operator's and the console's procedure steps) are put on the
+ * frame being analysed (f->analysis.events), so the recorder writes each once, on
+ * its frame. */
 #include "session.h"
 
+#include "guidance/guidance.h"
 #include "proctor/proctor.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
@@ -21,6 +24,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "commands.h"
 
 int cn_session_add_event(cn_session *s, cn_event_source source, const char *text)
 {
@@ -104,17 +109,29 @@ static void replay_inputs(cn_session *s, cn_frame *f)
                       ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
         if (!person)
             continue;
-        bool start = strncmp(t, "freeze_start", 12) == 0;
-        if (start || strncmp(t, "freeze_end", 10) == 0 || strncmp(t, "freeze_stop", 11) == 0) {
-            if (ev[i].source != CN_EVSRC_PLAN) /* the operator, the console or a proctor */
-                atomic_store(&s->operator_freezing, start);
+        /* A procedure step a person (or the console) took goes back into the
+         * procedure state, which derives the phase and writes the event again;
+         * the plan's reminders are derived again from the plan. */
+        static const char *const steps[] = {"freeze_start", "freeze_end", "freeze_stop",
+                                            "thaw_start", "thaw_end", "thaw_stop",
+                                            "needle_inserted", "reposition", "needle_withdrawn"};
+        size_t name_len = strcspn(t, " ");
+        bool step = false;
+        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
+            step |= name_len == strlen(steps[k]) && strncmp(t, steps[k], name_len) == 0;
+        if (step) {
+            if (ev[i].source != CN_EVSRC_PLAN && s->procedure) {
+                char msg[48], perr[160];
+                snprintf(msg, sizeof msg, "%.*s%s", (int)name_len, t,
+                         strstr(t, "mode=active") ? " mode=active" : "");
+                cn_procedure_console(s->procedure, ev[i].source, msg, perr, sizeof perr);
+            }
             continue;
         }
-        if (strncmp(t, "thaw_", 5) == 0 || strncmp(t, "needle_", 7) == 0 || strcmp(t, "reposition") == 0)
-            continue;
         put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
     }
 }
+
 
 void cn_session_set_target_ref(cn_session *s, const double p[3])
 {
@@ -179,107 +196,46 @@ static void apply_target(cn_session *s, cn_frame *f)
     put_event(s, f, CN_EVSRC_PROCTOR, f->t_scene_ns, ev);
 }
 
-/* The cryo console (not CryoNav) starts and stops the freeze. With the simulator,
- * its simulated console state rides with every frame; with a real probe it comes
- * from the operator (a key in the viewer, a proctor command). The image analysis
- * needs it to know whether an ice front may exist at all, and the clinician sees
- * the phase, the freeze cycle and the time in the phase from it. */
-/* STOP-GAP (issue 14), to be replaced by the procedure state module (guidance,
- * THERMAL's work) which will emit these events itself: the phase changes the
- * console saw, as events on the frame where they happened. */
-static void phase_events(cn_session *s, cn_frame *f, cn_phase from, int from_cycle, cn_phase to,
-                         int cycle)
-{
-    cn_event_source src = f->truth.valid ? CN_EVSRC_SIMULATOR : CN_EVSRC_OPERATOR;
-    char t[64];
-    if (from == CN_PHASE_FREEZE) {
-        snprintf(t, sizeof t, "freeze_end cycle=%d", from_cycle);
-        put_event(s, f, src, f->t_scene_ns, t);
-    }
-    if (from == CN_PHASE_THAW) {
-        snprintf(t, sizeof t, "thaw_end cycle=%d", from_cycle);
-        put_event(s, f, src, f->t_scene_ns, t);
-    }
-    switch (to) {
-    case CN_PHASE_APPROACH:
-        put_event(s, f, src, f->t_scene_ns, from == CN_PHASE_IDLE ? "needle_inserted" : "reposition");
-        break;
-    case CN_PHASE_FREEZE:
-        snprintf(t, sizeof t, "freeze_start cycle=%d", cycle);
-        put_event(s, f, src, f->t_scene_ns, t);
-        break;
-    case CN_PHASE_THAW: /* the simulator's thaws are passive; the operator's key says nothing */
-        snprintf(t, sizeof t, "thaw_start cycle=%d%s", cycle, f->truth.valid ? " mode=passive" : "");
-        put_event(s, f, src, f->t_scene_ns, t);
-        break;
-    case CN_PHASE_WITHDRAWN: put_event(s, f, src, f->t_scene_ns, "needle_withdrawn"); break;
-    default: break;
-    }
-}
-
+/* The procedure state comes from events (the cryo console, the operator's keys, a
+ * proctor, the simulator's script): guidance/procedure.c keeps it and writes it
+ * with its events into the frame. The image analysis needs it to know whether an
+ * ice front may exist at all. */
 int cn_session_console_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
     replay_inputs(s, f);
     emit_queued(s, f);
     apply_target(s, f);
-    if (!s->console_started && s->seed_announce) {
+    if (s->seed_announce) {
         /* the target the session started with (config, the simulated operator) */
         char ev[96];
         snprintf(ev, sizeof ev, "target x_mm=%.2f y_mm=%.2f", s->seed_mm.x, s->seed_mm.y);
         put_event(s, f, s->seed_source, f->t_scene_ns, ev);
+        s->seed_announce = false;
     }
-    cn_phase phase;
-    int cycle;
-    /* the scene clock: what the procedure experiences (time_scale, --fast, replays) */
-    double now_s = (double)f->t_scene_ns / 1e9;
-    if (f->truth.valid) {
-        phase = f->truth.phase;
-        cycle = f->truth.cycle;
-    } else {
-        bool freezing = atomic_load(&s->operator_freezing);
-        cycle = s->console_cycle + (freezing && s->console_phase != CN_PHASE_FREEZE);
-        phase = freezing ? CN_PHASE_FREEZE : cycle > 0 ? CN_PHASE_THAW : CN_PHASE_IDLE;
-    }
-    if (s->console_started && phase != s->console_phase)
-        phase_events(s, f, s->console_phase, s->console_cycle, phase, cycle);
-    if (phase != s->console_phase || !s->console_started || now_s < s->console_phase_start_s) {
-        s->console_phase = phase;
-        s->console_phase_start_s = now_s; /* (a replay jumping back restarts the clock) */
-        s->console_started = true;
-    }
-    s->console_cycle = cycle;
-    cn_guidance_state *g = &f->analysis.guidance;
-    g->phase = phase;
-    g->cycle = cycle;
-    g->phase_elapsed_s = now_s - s->console_phase_start_s;
-    g->coverage = -1; /* unknown until the thermal model says otherwise */
+    int rc = cn_procedure_process(s->procedure, f);
     if (s->segment)
-        cn_segment_set_freezing(s->segment, phase == CN_PHASE_FREEZE);
-    return CN_OK;
+        cn_segment_set_freezing(s->segment, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    return rc;
 }
 
-/* Once a second during a freeze, the model's 0 / -20 / -40 C surfaces (meshes in
- * the Cryoprobe frame) go to the proctor hub, whose transports send them to every
- * client (OpenIGTLink: POLYDATA Isotherm-20CSurface ...); Slicer shows them under
- * CryoprobeToReference. Once a second
- * is enough for a ball that grows by a fraction of a millimetre per second, and
- * keeps the mesh work (a few ms) off most frames. */
+/* Once a second while there is cold in the tissue (freezing, thawing, after the
+ * probe left), the model's 0 / -20 / -40 C surfaces (meshes in the Reference frame,
+ * where the ice is: they do not follow the probe) go to the proctor hub, whose
+ * transports send them to every client (OpenIGTLink: POLYDATA Isotherm-20CSurface
+ * ...). Once a second is enough for a ball that changes by a fraction of a
+ * millimetre per second, and keeps the mesh work (a few ms) off most frames. */
 int cn_session_surfaces_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
-    if (!s->proctor || !s->thermal || f->analysis.guidance.phase != CN_PHASE_FREEZE)
+    if (!s->proctor || !s->thermal || !f->analysis.thermal.valid)
         return CN_OK;
     if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
-        return CN_OK;
-    const cn_thermal_ensemble *e = cn_thermal_stage_ensemble(s->thermal);
-    const cn_thermal_model *m = e ? cn_thermal_ensemble_best(e) : NULL;
-    if (!m)
         return CN_OK;
     static const double iso_c[] = {0, -20, -40};
     for (size_t i = 0; i < sizeof iso_c / sizeof iso_c[0]; i++) {
         cn_thermal_mesh mesh = {0};
-        if (cn_thermal_model_mesh(m, iso_c[i], 48, 32, &mesh) == CN_OK)
+        if (cn_thermal_stage_mesh_ref(s->thermal, iso_c[i], 48, 32, &mesh) == CN_OK)
             cn_proctor_set_surface(s->proctor, iso_c[i], mesh.xyz, mesh.n_vertices, mesh.tri,
                                    mesh.n_triangles);
         cn_thermal_mesh_free(&mesh);
@@ -288,3 +244,120 @@ int cn_session_surfaces_stage(void *self, cn_frame *f)
     return CN_OK;
 }
 
+
+/* ---- issue 13: one set of protocol names, the plan ---- */
+
+/* The catalogue's protocols (shipped + the config's "thermal.protocols_file"). */
+static int load_protocols(cn_session *s, cn_thermal_catalog *cat, const char *config_dir,
+                          char *err, size_t err_len)
+{
+    char p[1100], extra[512] = "";
+    snprintf(p, sizeof p, "%s/protocols.json", config_dir);
+    int rc = cn_thermal_catalog_load(cat, NULL, p, NULL, err, err_len);
+    if (rc == CN_OK &&
+        cn_json_get_string(s->cfg, "thermal.protocols_file", extra, sizeof extra, err, err_len) == CN_OK &&
+        extra[0])
+        rc = cn_thermal_catalog_load(cat, NULL, extra, NULL, err, err_len);
+    return rc;
+}
+
+static void unknown_protocol(const cn_thermal_catalog *cat, const char *name, char *err, size_t len)
+{
+    char names[600] = "";
+    for (int i = 0; i < cat->n_protocols; i++) {
+        size_t u = strlen(names);
+        snprintf(names + u, sizeof names - u, "%s%s", i ? ", " : "", cat->protocols[i].name);
+    }
+    snprintf(err, len, "unknown protocol '%s' (the catalogue's: %s)", name, names);
+}
+
+int cn_session_sim_protocol(cn_session *s, void *sim_config, const char *name, char *err,
+                            size_t err_len)
+{
+    cn_sim_config *sc = sim_config;
+    cn_thermal_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat)
+        return CN_ENOMEM;
+    char dir[1024];
+    int rc = load_protocols(s, cat, cn_app_data_path("config", dir, sizeof dir), err, err_len);
+    const cn_protocol *q = rc ? NULL : cn_thermal_catalog_protocol(cat, name);
+    if (!rc && !q) {
+        unknown_protocol(cat, name, err, err_len);
+        rc = CN_EINVAL;
+    }
+    if (!rc) {
+        /* the simulated console: each freeze with the thaw steps after it */
+        int n = 0;
+        memset(sc->cycles, 0, sizeof sc->cycles);
+        for (int i = 0; i < q->n_steps; i++) {
+            if (q->steps[i].kind == CN_STEP_FREEZE) {
+                if (n == CN_SIM_MAX_CYCLES) {
+                    snprintf(err, err_len, "protocol '%s' has more than %d freezes (the simulator's limit)",
+                             name, CN_SIM_MAX_CYCLES);
+                    rc = CN_ERANGE;
+                    break;
+                }
+                sc->cycles[n++].freeze_s = q->steps[i].duration_s;
+            } else if (n > 0) {
+                sc->cycles[n - 1].thaw_s += q->steps[i].duration_s;
+            }
+        }
+        sc->n_cycles = n;
+        cn_strlcpy(sc->protocol, q->name, sizeof sc->protocol);
+    }
+    free(cat);
+    return rc;
+}
+
+int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, char *err,
+                    size_t err_len)
+{
+    cn_thermal_stage_opts *to = thermal_opts;
+    const char *want = s->opts.protocol[0] ? s->opts.protocol : NULL;
+    cn_sim_config simc;
+    if (!want && s->sim) {
+        simc = *cn_sim_get_config(s->sim);
+        if (strcmp(simc.protocol, "custom") != 0)
+            want = simc.protocol;
+    }
+    int rc = CN_OK;
+    if (want && strcmp(want, to->protocol.name) != 0) {
+        cn_thermal_catalog *cat = calloc(1, sizeof *cat);
+        if (!cat)
+            return CN_ENOMEM;
+        rc = load_protocols(s, cat, config_dir, err, err_len);
+        const cn_protocol *q = rc ? NULL : cn_thermal_catalog_protocol(cat, want);
+        if (!rc && !q) {
+            unknown_protocol(cat, want, err, err_len);
+            rc = CN_EINVAL;
+        }
+        if (!rc)
+            to->protocol = *q;
+        free(cat);
+        if (rc)
+            return rc;
+    }
+    cn_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */
+        const cn_sim_config *c = cn_sim_get_config(s->sim);
+        cn_strlcpy(plan.name, "custom", sizeof plan.name);
+        for (int i = 0; i < c->n_cycles && plan.n_steps + 2 <= CN_PLAN_STEPS_MAX; i++) {
+            plan.steps[plan.n_steps++] = (cn_plan_step){0, c->cycles[i].freeze_s};
+            if (c->cycles[i].thaw_s > 0)
+                plan.steps[plan.n_steps++] = (cn_plan_step){1, c->cycles[i].thaw_s};
+        }
+    } else {
+        cn_strlcpy(plan.name, to->protocol.name, sizeof plan.name);
+        for (int i = 0; i < to->protocol.n_steps && i < CN_PLAN_STEPS_MAX; i++)
+            plan.steps[plan.n_steps++] = (cn_plan_step){(int)to->protocol.steps[i].kind,
+                                                        to->protocol.steps[i].duration_s};
+        plan.extra_freeze_s = to->protocol.extra_freeze_s;
+    }
+    s->procedure = cn_procedure_new(&plan, s->log);
+    if (!s->procedure) {
+        snprintf(err, err_len, "out of memory");
+        return CN_ENOMEM;
+    }
+    return CN_OK;
+}

@@ -84,7 +84,10 @@ static cn_sim *sim_from_config(const cn_device_env *env, char *err, size_t err_l
         sc.time_scale = env->time_scale;
     if (env->seed >= 0)
         sc.seed = (uint64_t)env->seed;
-    if (env->protocol[0]) {
+    if (env->protocol[0] && env->sim_protocol) {
+        if (env->sim_protocol(env->sim_protocol_user, &sc, env->protocol, err, err_len) != CN_OK)
+            return NULL;
+    } else if (env->protocol[0]) {
         /* Re-read through the JSON path so presets resolve in one place. */
         char text[256];
         snprintf(text, sizeof text, "{\"sim\": {\"protocol\": \"%s\"}}", env->protocol);

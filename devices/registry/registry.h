@@ -46,6 +46,12 @@ typedef struct {
     double time_scale;          /* simulator: > 0 overrides sim.time_scale */
     long seed;                  /* simulator: >= 0 overrides sim.seed */
     char protocol[64];          /* simulator: "" = from the config */
+    /* simulator: resolves a --protocol name into the simulator's cycles (the app
+     * passes the thermal catalogue's, the one set of protocol names); NULL = the
+     * simulator's own presets. sim_config is a cn_sim_config *. */
+    int (*sim_protocol)(void *user, void *sim_config, const char *name, char *err,
+                        size_t err_len);
+    void *sim_protocol_user;
     char replay_path[512];      /* replay: "" = config replay.file */
     double replay_speed;        /* replay: 1 = recorded timing */
     char listen_addr[64];       /* our own server (the OpenIGTLink client must not */

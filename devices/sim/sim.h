@@ -65,9 +65,11 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
                             size_t err_len);
 /* Checks ranges and consistency; a message names the field. */
 int cn_sim_config_validate(const cn_sim_config *c, char *err, size_t err_len);
-/* Fills cycles, n_cycles and protocol from a named preset: "morton" (one 150 s
- * freeze), "stump" (6 min freeze, 4 min thaw, 6 min freeze), "spermatic" (2 x 90 s
- * freeze, 120 s passive thaw between), "phantom" (3 x (2 min freeze, 1 min thaw)).
+/* Fills cycles, n_cycles and protocol from a named preset, named and timed as the
+ * thermal catalogue's protocols (config/protocols.json): "morton-150s" (one 150 s
+ * freeze), "stump-6-4-6" (6 min freeze, 4 min thaw, 6 min freeze),
+ * "spermatic-2x90s" (2 x 90 s freeze, 60 s passive thaw between), "phantom-3x2min"
+ * (3 x 2 min freeze, 1 min thaw between), "intercostal-3min", "freeze-6min".
  * CN_ENOENT for an unknown name (c untouched). */
 int cn_sim_config_set_protocol(cn_sim_config *c, const char *name);
 /* The preset names, NULL-terminated. */

@@ -78,17 +78,23 @@ typedef struct {
     cn_sim_cycle cycles[4];
 } preset;
 
-/* Protocols from docs (shared/docs/clinical.md). The last thaw may be 0: the ice then
- * keeps melting at ice_thaw_mm_per_s while the probe is withdrawn. */
+/* Protocols from docs (shared/docs/clinical.md), named and timed as the thermal
+ * catalogue's (config/protocols.json: one set of names; test_thermal_catalog
+ * checks that they agree). The last thaw may be 0: the ice then keeps melting at
+ * ice_thaw_mm_per_s while the probe is withdrawn. */
 static const preset PRESETS[] = {
-    {"morton", 1, {{150, 0}}},                          /* Cazzato 2016: one 150 s freeze */
-    {"stump", 2, {{360, 240}, {360, 0}}},               /* von Falck 2022 */
-    {"spermatic", 2, {{90, 120}, {90, 0}}},             /* Calixte 2019: passive thaw between */
-    {"phantom", 3, {{120, 60}, {120, 60}, {120, 60}}},  /* NCT03449667: 3 x (2 min + 1 min) */
+    {"morton-150s", 1, {{150, 0}}},                     /* Cazzato 2016: one 150 s freeze */
+    {"stump-6-4-6", 2, {{360, 240}, {360, 0}}},         /* von Falck 2022 */
+    {"spermatic-2x90s", 2, {{90, 60}, {90, 0}}},        /* Calixte 2019: passive thaw between */
+    {"phantom-3x2min", 3, {{120, 60}, {120, 60}, {120, 0}}}, /* NCT03449667: 3 x 2 min, 1 min defrost */
+    {"intercostal-3min", 1, {{180, 0}}},                /* Ultrasound J 2022 */
+    {"freeze-6min", 1, {{360, 0}}},                     /* benchmark case */
 };
 #define N_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
 
-static const char *const PRESET_NAMES[] = {"morton", "stump", "spermatic", "phantom", NULL};
+static const char *const PRESET_NAMES[] = {"morton-150s", "stump-6-4-6", "spermatic-2x90s",
+                                           "phantom-3x2min", "intercostal-3min", "freeze-6min",
+                                           NULL};
 
 const char *const *cn_sim_protocol_names(void) { return PRESET_NAMES; }
 
@@ -131,7 +137,7 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->approach_s = 20;
     c->withdraw_s = 5;
     c->idle_s = 2;
-    cn_sim_config_set_protocol(c, "morton");
+    cn_sim_config_set_protocol(c, "morton-150s");
     c->ice_k_mm_per_sqrt_s = 0.9;
     c->ice_rmax_mm = 9;
     c->ice_thaw_mm_per_s = 0.05;
@@ -302,7 +308,8 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
         }
         if (cn_sim_config_set_protocol(c, proto) != CN_OK) {
             cn_json_error(doc, pp, err, err_len,
-                          "unknown protocol \"%s\" (presets: morton, stump, spermatic, phantom; "
+                          "unknown protocol \"%s\" (presets: morton-150s, stump-6-4-6, "
+                          "spermatic-2x90s, phantom-3x2min, intercostal-3min, freeze-6min; "
                           "or \"custom\" with \"cycles\")", proto);
             return CN_EINVAL;
         }

@@ -271,9 +271,12 @@ double cn_sim_duration_s(const cn_sim *s) { return s->g.t_end; }
 void sim_tracker_placements(cn_sim *s)
 {
     double sp = s->g.sp;
-    /* ImageToProbe: pixel -> mm, origin at the transducer centre (W/2, 0) */
+    /* ImageToProbe: pixel -> mm (PLUS: pixel centres at integers), origin at the
+     * centre of the transducer face. The image is rendered with pixel (i, j)
+     * centred at ((i + 0.5) sp, (j + 0.5) sp) image mm (core's one rule), so
+     * pixel (i, j) lies at ((i + 0.5) sp - W sp / 2, (j + 0.5) sp) in the probe. */
     cn_mat4 sc = cn_mat4_scale(sp, sp, sp);
-    cn_mat4 tr = cn_mat4_translation(-0.5 * s->W * sp, 0, 0);
+    cn_mat4 tr = cn_mat4_translation((0.5 - 0.5 * s->W) * sp, 0.5 * sp, 0);
     s->image_to_probe = cn_mat4_mul(&tr, &sc);
     /* The probe held above the patient, seen by a room-fixed tracker; a patient
      * reference marker nearby. Arbitrary but non-trivial so frame mix-ups show. */

@@ -9,7 +9,7 @@
  *   TRANSFORM of other poses as they are (ImageToProbe, the calibration),
  *   POLYDATA  Isotherm<T>COutline: one polyline per isotherm, placed in 3-D in
  *              Ref through the image plane (the closed surfaces are another
- *              message, Isotherm<T>CSurface in the Cryoprobe frame: distinct
+ *              message, Isotherm<T>CSurface, also in Reference where the ice is: distinct
  *              names, so a Slicer model node never flips between the two),
  *   POLYDATA  NerveContour with the nerve state (found / held / hidden) in v2
  *              metadata, an empty one when there is no nerve (the model clears),
@@ -49,12 +49,11 @@ static int put_xform(cn_igtl_server *s, cn_igtl_buf *b, int version, const char 
     return r;
 }
 
-/* Image-mm polyline (x right, y down; pixel centre i at x = i * sx as in the
- * viewer) -> 3-D points in Ref through the image pose. */
+/* Image-mm polyline (x right, y down; pixel centre i at x = (i + 0.5) * sx, core's
+ * one rule) -> 3-D points in Ref through mm2ref = ImageToRef * ImageMmToImage. */
 static int put_curve(cn_igtl_server *s, cn_igtl_buf *b, int version, const char *name,
-                     const cn_pt2 *pts, int n, bool closed, const cn_mat4 *img2ref,
-                     double sx, double sy, uint64_t ts, const cn_igtl_meta *meta, int n_meta,
-                     bool send_empty)
+                     const cn_pt2 *pts, int n, bool closed, const cn_mat4 *mm2ref, uint64_t ts,
+                     const cn_igtl_meta *meta, int n_meta, bool send_empty)
 {
     if (n < 2 && !send_empty)
         return CN_OK;
@@ -65,7 +64,7 @@ static int put_curve(cn_igtl_server *s, cn_igtl_buf *b, int version, const char 
     for (int i = 0; i < n; i++) {
         if (!isfinite(pts[i].x) || !isfinite(pts[i].y))
             continue;
-        cn_vec3 p = cn_mat4_apply_point(img2ref, (cn_vec3){pts[i].x / sx, pts[i].y / sy, 0});
+        cn_vec3 p = cn_mat4_apply_point(mm2ref, (cn_vec3){pts[i].x, pts[i].y, 0});
         xyz[k][0] = (float)p.x;
         xyz[k][1] = (float)p.y;
         xyz[k][2] = (float)p.z;
@@ -99,8 +98,6 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     if (!f->pixels || f->width <= 0 || f->height <= 0)
         return CN_EINVAL;
     uint64_t ts = cn_igtl_ts_from_wall_ns(f->wall_ns > 0 ? f->wall_ns : cn_clock_wall_ns());
-    double sx = f->spacing_mm[0] > 0 && isfinite(f->spacing_mm[0]) ? f->spacing_mm[0] : 1.0;
-    double sy = f->spacing_mm[1] > 0 && isfinite(f->spacing_mm[1]) ? f->spacing_mm[1] : 1.0;
 
     /* Scene frame and Tracker -> Ref. */
     const char *ref = s->o.reference_frame;
@@ -150,21 +147,23 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     if (r == CN_OK && s->o.send_polydata && f->analysed) {
         const cn_analysis *a = &f->analysis;
         cn_igtl_meta fm = {"Frame", img_frame};
+        cn_mat4 i2mm = cn_frame_image_to_image_mm(f), mm2i = cn_mat4_identity();
+        cn_mat4_invert(&i2mm, &mm2i);
+        cn_mat4 mm2ref = cn_mat4_mul(&img2ref, &mm2i);
         int n_iso = a->n_iso < 0 ? 0 : (a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso);
         for (int i = 0; i < n_iso && r == CN_OK; i++) {
             char name[32];
             cn_igtl_isotherm_name(name, sizeof name, a->iso[i].temp_c, false);
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
-            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &img2ref, sx, sy, ts,
-                          &fm, 1, false);
+            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, &fm, 1,
+                          false);
         }
         const char *ns = nerve_state(&a->nerve);
         bool has = strcmp(ns, "none") != 0;
         cn_igtl_meta nm[2] = {{"NerveState", ns}, {"Frame", img_frame}};
         if (r == CN_OK)
             r = put_curve(s, b, version, "NerveContour", a->nerve.pts_mm,
-                          has && a->nerve.n > 0 ? a->nerve.n : 0, true, &img2ref, sx, sy, ts, nm,
-                          2, true);
+                          has && a->nerve.n > 0 ? a->nerve.n : 0, true, &mm2ref, ts, nm, 2, true);
         cn_igtl_msg msg;
         if (r == CN_OK)
             r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);

@@ -289,6 +289,13 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
             string_command(s, c, uid, text);
         else if (strcmp(name, "ProctorLogin") == 0)
             login_string(s, c, text);
+        else if (strcmp(name, "CryoConsole") == 0) {
+            /* the cryo console's state message (issue 13): a command of the hub
+             * (proctor role), answered in the log, never as a note */
+            cn_proctor_reply cr;
+            if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
+                c->st.msgs_rejected++;
+        }
         else if (cn_proctor_note(s->hub, c->st.id, text) != CN_PROCTOR_DONE)
             c->st.msgs_rejected++;
         return;

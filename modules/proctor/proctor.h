@@ -211,7 +211,7 @@ void cn_proctor_unlock(cn_proctor_hub *h);
 bool cn_proctor_locked(cn_proctor_hub *h);
 
 /* One line for the operator's HUD: who is connected and the newest proctor note
- * or target, e.g. "link: 2 viewers, proctor #3 Dr Lee 127.0.0.1:53211 (p revokes)
+ * or target, e.g. "link: 2 viewers, proctor #3 Dr Lee 127.0.0.1:53211 (x revokes)
  * | note: go 2 mm deeper". "" when nobody is connected and nothing was said. */
 void cn_proctor_hud_line(cn_proctor_hub *h, char *out, size_t len);
 

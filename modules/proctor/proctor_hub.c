@@ -501,7 +501,7 @@ void cn_proctor_hud_line(cn_proctor_hub *h, char *out, size_t len)
             PUT(", proctor %s %s", who, p->info.peer);
             if (proctors > 1)
                 PUT(" +%d", proctors - 1);
-            PUT(" (p revokes)");
+            PUT(" (x revokes)");
         }
     }
     if (h->locked)

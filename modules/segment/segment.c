@@ -234,35 +234,25 @@ void cn_segment_reset(cn_segment *s)
 }
 
 /* The tracked cryoprobe in image mm from the frame's poses (PLUS names): tip at
- * the CryoprobeToTracker origin, axis along its +Z. Returns false when a pose is
- * missing or invalid, or the tip is more than 5 mm out of the image plane. */
+ * the CryoprobeToTracker origin, axis along its +Z, placed by core's one rule
+ * (cn_frame_tool_to_image_mm: pixel centres at (i + 0.5) * spacing), the same
+ * call thermal and the viewer make. Returns false when a pose is missing or
+ * invalid, or the tip is more than 5 mm out of the image plane. */
 static bool prior_from_poses(const cn_frame *f, cn_needle_result *out)
 {
-    const cn_pose *c2t = cn_frame_get_pose(f, "CryoprobeToTracker");
-    const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
-    const cn_pose *i2p = cn_frame_get_pose(f, "ImageToProbe");
-    if (!c2t || !p2t || !i2p || !c2t->valid || !p2t->valid || !i2p->valid)
+    cn_mat4 c2mm;
+    if (!cn_frame_usable_pose(f, "ImageToProbe") ||
+        cn_frame_tool_to_image_mm(f, "Cryoprobe", &c2mm) != CN_OK || !cn_mat4_is_finite(&c2mm))
         return false;
-    cn_mat4 t2p, p2i;
-    if (cn_mat4_invert(&p2t->m, &t2p) || cn_mat4_invert(&i2p->m, &p2i))
-        return false;
-    cn_mat4 c2p = cn_mat4_mul(&t2p, &c2t->m);
-    cn_mat4 c2i = cn_mat4_mul(&p2i, &c2p);
-    if (!cn_mat4_is_finite(&c2i))
-        return false;
-    cn_vec3 tip = cn_mat4_apply_point(&c2i, (cn_vec3){0, 0, 0});
-    cn_vec3 ax = cn_mat4_apply_dir(&c2i, (cn_vec3){0, 0, 1});
-    /* image pixels -> image mm (pixel centres at (i + 0.5) * spacing) */
-    double tx = (tip.x + 0.5) * f->spacing_mm[0], ty = (tip.y + 0.5) * f->spacing_mm[1];
-    double tz = tip.z * f->spacing_mm[0];
-    double dx = ax.x * f->spacing_mm[0], dy = ax.y * f->spacing_mm[1];
-    double n = sqrt(dx * dx + dy * dy);
-    if (fabs(tz) > 5 || !(n > 1e-9))
+    cn_vec3 tip = cn_mat4_apply_point(&c2mm, (cn_vec3){0, 0, 0});
+    cn_vec3 ax = cn_mat4_apply_dir(&c2mm, (cn_vec3){0, 0, 1});
+    double n = sqrt(ax.x * ax.x + ax.y * ax.y);
+    if (fabs(tip.z) > 5 || !(n > 1e-9))
         return false;
     memset(out, 0, sizeof *out);
     out->found = true;
-    out->tip_mm = (cn_pt2){(float)tx, (float)ty};
-    out->dir = (cn_pt2){(float)(dx / n), (float)(dy / n)};
+    out->tip_mm = (cn_pt2){(float)tip.x, (float)tip.y};
+    out->dir = (cn_pt2){(float)(ax.x / n), (float)(ax.y / n)};
     return true;
 }
 

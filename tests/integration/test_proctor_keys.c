@@ -1,6 +1,6 @@
 /* The operator revokes a proctor with a key, in the real windowed `cryonav run`
- * (under xvfb-run): `p` disconnects the logged-in proctor and locks proctor
- * logins (the right token is refused, the log says so), `P` unlocks them. The
+ * (under xvfb-run): `x` disconnects the logged-in proctor and locks proctor
+ * logins (the right token is refused, the log says so), `X` unlocks them. The
  * key goes to the navigator's window from a second X connection, as a keyboard
  * would send it. */
 #include <setjmp.h>
@@ -103,7 +103,7 @@ static void test_p_revokes_and_P_unlocks(void **st)
             usleep(100000);
     }
     assert_true(win != 0);
-    send_key(dpy, win, XK_p, false);
+    send_key(dpy, win, XK_x, false);
     tu_read(&c, 20000, "NONE", NULL);
     assert_true(c.closed);   /* revoked: disconnected */
     assert_true(pu_wait_log(logp, "operator revoked 1 proctor; proctor logins locked", 10000));
@@ -112,7 +112,7 @@ static void test_p_revokes_and_P_unlocks(void **st)
     r = login(&c);
     print_message("after p: %s\n", r);
     assert_non_null(strstr(r, "DENIED: proctor logins are locked by the operator"));
-    send_key(dpy, win, XK_P, true);
+    send_key(dpy, win, XK_X, true);
     assert_true(pu_wait_log(logp, "operator unlocked proctor logins", 20000));
     cn_clock_sleep_ns(1200000000);   /* the login rate: one attempt per 2 s after the burst */
     r = login(&c);

@@ -201,7 +201,9 @@ static void test_upstream_receivers_decode_our_stream(void **st)
     assert_non_null(strstr(out, "TRANSFORM ImageToProbe crc=ok"));
     line = strstr(out, "POLYDATA Isotherm-20COutline crc=ok points=10 lines=1");
     assert_non_null(line);
-    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2, 9 / 0.2, 0});
+    /* core's one rule: image mm (5, 9) is pixel (5 / 0.2 - 0.5, 9 / 0.2 - 0.5), pixel
+     * centres at (i + 0.5) spacing (issue 13) */
+    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2 - 0.5, 9 / 0.2 - 0.5, 0});
     char *pp = strstr(line, "p0=");
     assert_non_null(pp);
     double x, y, z;

@@ -130,7 +130,8 @@ static void test_frame_on_the_wire(void **st)
     assert_true(cn_mat4_max_abs_diff(&m, &i2p) < 1e-6);
     assert_null(tu_find(&c, "TRANSFORM", "ReferenceToReference"));
 
-    /* isotherm polyline: first point is image mm (5, 8) through ImageToReference */
+    /* isotherm polyline: first point is image mm (5, 9) through ImageToReference,
+     * pixel centres at (i + 0.5) * spacing (core's one rule) */
     tu_msg *pd = tu_find(&c, "POLYDATA", "Isotherm-20COutline");
     assert_non_null(pd);
     assert_non_null(tu_find(&c, "POLYDATA", "Isotherm0COutline"));
@@ -140,7 +141,7 @@ static void test_frame_on_the_wire(void **st)
     float x;
     uint32_t u = (uint32_t)q[40] << 24 | (uint32_t)q[41] << 16 | (uint32_t)q[42] << 8 | q[43];
     memcpy(&x, &u, 4);
-    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2, 9 / 0.2, 0});
+    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2 - 0.5, 9 / 0.2 - 0.5, 0});
     assert_true(fabs(x - p0.x) < 1e-3);
 
     tu_client_free(&c);

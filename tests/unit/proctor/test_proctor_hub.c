@@ -243,7 +243,7 @@ static void test_revoke_and_lock(void **st)
     char hud[300];
     cn_proctor_hud_line(h, hud, sizeof hud);
     print_message("HUD: %s\n", hud);
-    assert_string_equal(hud, "link: 1 viewer, proctor Dr Lee (client 2) 10.0.0.2:2 (p revokes)");
+    assert_string_equal(hud, "link: 1 viewer, proctor Dr Lee (client 2) 10.0.0.2:2 (x revokes)");
     cn_proctor_note(h, p, "go 2 mm deeper");
     cn_proctor_hud_line(h, hud, sizeof hud);
     assert_non_null(strstr(hud, "| note from Dr Lee (client 2): go 2 mm deeper"));
