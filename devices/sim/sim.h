@@ -43,6 +43,18 @@ typedef struct {
     double needle_diameter_mm;
     double needle_active_mm;   /* active (freezing) length at the tip */
     double needle_target_offset_mm; /* tip stops this far short of the nerve centre */
+    bool needle_right;         /* the needle enters from the right (default: left) */
+    double needle_gain;        /* 0..1 scale of the needle's echoes: < 1 a faint needle */
+    double needle_visible_mm;  /* > 0: only the last this-many mm of the shaft echo (the rest
+                                  leaves the beam's plane): a short needle */
+    /* probe geometry: linear (rectangle) or curvilinear (a fan, black outside) */
+    bool curvilinear;
+    double sector_deg;         /* fan opening angle (curvilinear) */
+    double probe_radius_mm;    /* radius of the transducer face (curvilinear) */
+    /* clutter that looks like a needle to a naive detector */
+    int interfaces;            /* bright near-horizontal tissue interfaces (and, with any,
+                                  the transducer's reverberation bands at the top) */
+    double wall_depth_mm;      /* > 0: a container wall this deep, with its reverberations */
     /* scenario timing (scene seconds) */
     double approach_s, withdraw_s, idle_s;
     int n_cycles;

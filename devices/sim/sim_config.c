@@ -44,6 +44,12 @@ static const field FIELDS[] = {
     D(needle_diameter_mm, 0.3, 4),
     D(needle_active_mm, 1, 40),
     D(needle_target_offset_mm, 0, 40),
+    D(needle_gain, 0.05, 1),
+    D(needle_visible_mm, 0, 200),
+    D(sector_deg, 20, 120),
+    D(probe_radius_mm, 5, 100),
+    I(interfaces, 0, 8),
+    D(wall_depth_mm, 0, 20),
     D(approach_s, 1, 3600),
     D(withdraw_s, 0.5, 3600),
     D(idle_s, 0, 3600),
@@ -68,7 +74,9 @@ static const char *const KEYS[] = {
     "needle_diameter_mm", "needle_active_mm", "needle_target_offset_mm", "approach_s",
     "withdraw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s", "ice_rmax_mm",
     "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
-    "gain_db", "dynamic_range_db", "attenuation_db_per_mm", NULL};
+    "gain_db", "dynamic_range_db", "attenuation_db_per_mm", "needle_side", "needle_gain",
+    "needle_visible_mm", "probe", "sector_deg", "probe_radius_mm", "interfaces",
+    "wall_depth_mm", NULL};
 
 /* ------------------------------------------------------------------ presets */
 
@@ -128,6 +136,14 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->needle_diameter_mm = 1.5;
     c->needle_active_mm = 6;
     c->needle_target_offset_mm = 3;
+    c->needle_right = false;
+    c->needle_gain = 1;
+    c->needle_visible_mm = 0;
+    c->curvilinear = false;
+    c->sector_deg = 60;
+    c->probe_radius_mm = 40;
+    c->interfaces = 0;
+    c->wall_depth_mm = 0;
     c->approach_s = 20;
     c->withdraw_s = 5;
     c->idle_s = 2;
@@ -222,7 +238,8 @@ static int validate(const cn_sim_config *c, const char **key, char *msg, size_t 
     }
     /* The tip must stop inside the image, below the skin. */
     double th = c->needle_angle_deg * SIM_PI / 180.0;
-    double tip_x = half_w + c->nerve_lateral_mm - cos(th) * c->needle_target_offset_mm;
+    double side = c->needle_right ? -1 : 1;
+    double tip_x = half_w + c->nerve_lateral_mm - side * cos(th) * c->needle_target_offset_mm;
     double tip_y = c->nerve_depth_mm - sin(th) * c->needle_target_offset_mm;
     *key = "needle_target_offset_mm";
     if (tip_y < c->skin_mm + 1 || tip_x < 0.5 || tip_x > 2 * half_w - 0.5) {
@@ -283,6 +300,31 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
         }
         if (rc != CN_OK && rc != CN_ENOENT)
             return rc;
+    }
+    /* the two words: needle_side "left"|"right", probe "linear"|"curvilinear" */
+    static const struct {
+        const char *key, *a, *b;
+        size_t off;
+    } words[] = {{"needle_side", "left", "right", offsetof(cn_sim_config, needle_right)},
+                 {"probe", "linear", "curvilinear", offsetof(cn_sim_config, curvilinear)}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char wv[32];
+        snprintf(kp, sizeof kp, "%s%s%s", path, dot, words[i].key);
+        rc = cn_json_get_string(doc, kp, wv, sizeof wv, err, err_len);
+        if (rc == CN_ENOENT)
+            continue;
+        if (rc != CN_OK)
+            return rc;
+        bool *dst = (bool *)(void *)((char *)c + words[i].off);
+        if (strcmp(wv, words[i].a) == 0)
+            *dst = false;
+        else if (strcmp(wv, words[i].b) == 0)
+            *dst = true;
+        else {
+            cn_json_error(doc, kp, err, err_len, "expected \"%s\" or \"%s\", got \"%s\"",
+                          words[i].a, words[i].b, wv);
+            return CN_EINVAL;
+        }
     }
     /* protocol: a preset name, or "custom" with cycles */
     char proto[64] = "";
