@@ -22,6 +22,7 @@
 
 #include "imaging/imaging.h"
 #include "segment/segment.h"
+#include "sim/sim.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: cryonav eval needle FRAMES MASKS [options]\n"
+        "       cryonav eval needle --sim N [--first K] [--pose] [--no-track]\n"
         "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
         "of the visible shaft (folder MASKS), paired by sorted file name. Images: PNG,\n"
         "BMP, JPEG, TIFF, MHA/MHD, NRRD; a mask is 1 where its label is 1 or its value is\n"
@@ -48,6 +50,12 @@ static void usage(FILE *out)
         "  --min-angle-deg A       expected angle range to the transducer face (defaults\n"
         "  --max-angle-deg B       of the live detector: 3..75)\n"
         "  --no-track              each frame alone: no tracker, no previous-frame prior\n"
+        "  --sim N                 instead of files: N randomised hard simulator scenes\n"
+        "                          (cn_sim_config_hard_scene), each an empty frame then\n"
+        "                          three frames of the approach; truth from the simulator\n"
+        "  --first K               the first scene number (default 1001: the reported\n"
+        "                          split; 1-150 is the split the detector was tuned on)\n"
+        "  --pose                  keep the simulator's tracked cryoprobe pose (a prior)\n"
         "  -h, --help              this help\n\n"
         "Per frame: angle error, line distance (mask centroid to the line), tip error,\n"
         "confidence. Then: frames, with/without a needle, false detections; tip error;\n"
@@ -168,10 +176,11 @@ static bool mask_geometry(const cn_image *m, mask_axis *a)
 typedef struct {
     double spacing_mm, diameter_mm, min_ang, max_ang;
     cn_entry_side entry;
-    bool no_track, spacing_given;
+    bool no_track, spacing_given, pose;
+    long sim_n, sim_first;
 } eval_opts;
 
-enum { O_SPACING = 256, O_DIAM, O_ENTRY, O_MINANG, O_MAXANG, O_NOTRACK };
+enum { O_SPACING = 256, O_DIAM, O_ENTRY, O_MINANG, O_MAXANG, O_NOTRACK, O_SIM, O_FIRST, O_POSE };
 
 static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
 {
@@ -182,6 +191,9 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
         {"min-angle-deg", required_argument, 0, O_MINANG},
         {"max-angle-deg", required_argument, 0, O_MAXANG},
         {"no-track", no_argument, 0, O_NOTRACK},
+        {"sim", required_argument, 0, O_SIM},
+        {"first", required_argument, 0, O_FIRST},
+        {"pose", no_argument, 0, O_POSE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -221,22 +233,35 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
             else return cn_app_usage_error("eval", "needle: --entry must be auto, left or right, not '%s'", optarg);
             break;
         case O_NOTRACK: o->no_track = true; break;
+        case O_POSE: o->pose = true; break;
+        case O_SIM:
+        case O_FIRST: {
+            long k = strtol(optarg, &end, 10);
+            if (end == optarg || *end || k < (c == O_SIM ? 1 : 0) || k > 1000000)
+                return cn_app_usage_error("eval", "needle: %s needs a whole number, not '%s'",
+                                          c == O_SIM ? "--sim" : "--first", optarg);
+            *(c == O_SIM ? &o->sim_n : &o->sim_first) = k;
+            break;
+        }
         case ':': return cn_app_usage_error("eval", "needle: option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("eval", "needle: unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (argc - optind != 2)
-        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [options] (see --help)");
+    if (o->sim_n > 0 ? argc - optind != 0 : argc - optind != 2)
+        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [options] or "
+                                          "eval needle --sim N (see --help)");
     if (!(o->max_ang > o->min_ang))
         return cn_app_usage_error("eval", "needle: --max-angle-deg must be above --min-angle-deg");
-    dirs[0] = argv[optind];
-    dirs[1] = argv[optind + 1];
+    if (o->sim_n == 0) {
+        dirs[0] = argv[optind];
+        dirs[1] = argv[optind + 1];
+    }
     return 0;
 }
 
 typedef struct {
     double sum_ang, sum_dist, sum_tip_px, sum_tip_mm;
-    int n_truth, n_det, n_empty, false_det, bad, n_tip_mm;
+    int n_truth, n_det, n_empty, false_det, bad, n_tip_mm, wrong;
 } tally;
 
 /* One frame pair: read, analyse, score. Returns 0, or 1 when the pair was skipped. */
@@ -307,6 +332,7 @@ static int eval_pair(const char *fpath, const char *mpath, const char *name, con
             t->sum_ang += e;
             t->sum_dist += dist;
             t->sum_tip_px += tip_px;
+            t->wrong += e > 5 || dist > 10;
             if (mm) {
                 t->sum_tip_mm += tip_mm;
                 t->n_tip_mm++;
@@ -333,9 +359,97 @@ static int eval_pair(const char *fpath, const char *mpath, const char *name, con
     return 0;
 }
 
+/* The hard simulator scenes: per scene an empty frame, then three frames of the
+ * approach (the tip at 45, 70 and 95 % of its path) through one cn_segment. Angle
+ * error, distance (px) of the true tip from the reported line, tip error (mm). */
+static int eval_sim(const eval_opts *o)
+{
+    cn_frame_pool *pool = cn_frame_pool_new(1, 640, 480);
+    cn_frame *f = pool ? cn_frame_pool_acquire(pool) : NULL;
+    if (!f) {
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        if (pool)
+            cn_frame_pool_free(pool);
+        return 1;
+    }
+    double sum_ang = 0, sum_dist = 0, sum_tip = 0;
+    int n_truth = 0, n_det = 0, n_empty = 0, false_det = 0, wrong = 0, rc = 0;
+    for (long k = o->sim_first; k < o->sim_first + o->sim_n && rc == 0; k++) {
+        cn_sim_config c;
+        if (cn_sim_config_hard_scene((uint64_t)k, &c) != CN_OK)
+            continue;
+        cn_sim *sim = cn_sim_new(&c);
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = false;
+        sc.nerve_cnn = false;
+        sc.needle.entry = o->entry;
+        sc.needle.min_angle_deg = o->min_ang;
+        sc.needle.max_angle_deg = o->max_ang;
+        sc.needle.needle_diameter_mm = c.needle_diameter_mm;
+        cn_segment *seg = sim ? cn_segment_new(&sc, c.width_px, c.height_px) : NULL;
+        if (!seg) {
+            fprintf(stderr, "cryonav eval: out of memory\n");
+            cn_sim_free(sim);
+            rc = 1;
+            break;
+        }
+        static const double when[4] = {-1, 0.45, 0.70, 0.95};
+        for (int i = 0; i < 4; i++) {
+            double t = when[i] < 0 ? 0.5 * c.idle_s : c.idle_s + when[i] * c.approach_s;
+            cn_sim_render(sim, t, f);
+            f->t_acq_ns = (int64_t)(t * 1e9);
+            if (!o->pose)
+                f->n_poses = 0; /* no tracked pose: the image alone */
+            if (o->no_track)
+                cn_segment_reset(seg);
+            cn_segment_process(seg, f);
+            const cn_truth *T = &f->truth;
+            const cn_needle_result *r = &f->analysis.needle;
+            const double sp = f->spacing_mm[0];
+            if (i == 0) {
+                n_empty++;
+                false_det += r->found;
+                printf("scene %ld empty%s\n", k, r->found ? ": detected a needle (false)" : "");
+                continue;
+            }
+            n_truth++;
+            if (!r->found) {
+                printf("scene %ld t %.1f not detected\n", k, t);
+                continue;
+            }
+            double dot = fabs(r->dir.x * T->needle_dir.x + r->dir.y * T->needle_dir.y);
+            double e = acos(fmin(1.0, dot)) * 180 / M_PI;
+            double ex = T->needle_tip_mm.x - r->tip_mm.x, ey = T->needle_tip_mm.y - r->tip_mm.y;
+            double dist = fabs(-ex * r->dir.y + ey * r->dir.x) / sp;
+            double tip = hypot(ex, ey);
+            printf("scene %ld t %.1f angle_err_deg %.2f line_dist_px %.1f tip_err_mm %.2f conf %.2f\n",
+                   k, t, e, dist, tip, r->confidence);
+            n_det++;
+            sum_ang += e;
+            sum_dist += dist;
+            sum_tip += tip;
+            wrong += e > 5 || dist > 10;
+        }
+        cn_segment_free(seg);
+        cn_sim_free(sim);
+        cn_eval_progress((int)(k - o->sim_first + 1), (int)o->sim_n);
+    }
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    if (rc == 0) {
+        printf("frames %d, with a needle %d, without %d, false detections %d, wrong lines "
+               "(> 5 deg or > 10 px) %d\n", n_truth + n_empty, n_truth, n_empty, false_det, wrong);
+        printf("tip_err_mm mean %.2f\n", n_det ? sum_tip / n_det : NAN);
+        printf("mean angle_err_deg %.2f line_dist_px %.1f detected %d/%d\n",
+               n_det ? sum_ang / n_det : NAN, n_det ? sum_dist / n_det : NAN, n_det, n_truth);
+    }
+    return rc;
+}
+
 int cn_eval_needle(int argc, char **argv)
 {
-    eval_opts o = {.spacing_mm = 0.1, .diameter_mm = 0, .entry = CN_ENTRY_AUTO};
+    eval_opts o = {.spacing_mm = 0.1, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
     {
         cn_needle_params np;
         cn_needle_params_default(&np);
@@ -346,6 +460,8 @@ int cn_eval_needle(int argc, char **argv)
     int prc = parse(argc, argv, &o, dirs);
     if (prc)
         return prc < 0 ? 0 : prc;
+    if (o.sim_n > 0)
+        return eval_sim(&o);
     char err[1024];
     char **fr = NULL, **mk = NULL;
     int nf = 0, nm = 0;
@@ -380,8 +496,9 @@ int cn_eval_needle(int argc, char **argv)
         cn_eval_progress(i + 1, nf);
     }
     if (rc == 0) {
-        printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d\n", nf,
-               t.bad, t.n_truth, t.n_empty, t.false_det);
+        printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
+               "lines (> 5 deg or > 10 px) %d\n", nf, t.bad, t.n_truth, t.n_empty, t.false_det,
+               t.wrong);
         printf("tip_err_px mean %.1f", t.n_det ? t.sum_tip_px / t.n_det : NAN);
         if (t.n_tip_mm)
             printf(" tip_err_mm mean %.2f (%d frames with a spacing)", t.sum_tip_mm / t.n_tip_mm,

@@ -84,6 +84,13 @@ int cn_sim_config_validate(const cn_sim_config *c, char *err, size_t err_len);
 int cn_sim_config_set_protocol(cn_sim_config *c, const char *name);
 /* The preset names, NULL-terminated. */
 const char *const *cn_sim_protocol_names(void);
+/* Hard needle scene number k (any k; the same k always gives the same scene): the
+ * defaults with a random needle (either side, 5-60 deg, 0.5-2 mm, gain 0.4-1, half
+ * of them short), 40 % curvilinear, 0-5 fascia-like interfaces, 40 % with a
+ * container wall, depth 30-50 mm, nerve placed so that the final tip lies well
+ * inside the image (and the fan). The development split of the needle detector is
+ * scenes 1-150; its figures are reported on scenes 1001-1150 (docs/validation.md). */
+int cn_sim_config_hard_scene(uint64_t k, cn_sim_config *c);
 
 typedef struct cn_sim cn_sim;
 

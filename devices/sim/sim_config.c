@@ -159,6 +159,53 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->attenuation_db_per_mm = 0.5;
 }
 
+/* ------------------------------------------------------------------ hard scenes */
+
+/* Whether (x, y) mm lies at least a margin inside the curvilinear fan. */
+static bool inside_fan(const cn_sim_config *c, double x, double y)
+{
+    if (!c->curvilinear)
+        return true;
+    double sp = c->depth_mm / c->height_px, ax = 0.5 * c->width_px * sp, ay = -c->probe_radius_mm;
+    double dx = x - ax, dy = y - ay, r = sqrt(dx * dx + dy * dy), a = atan2(dx, dy);
+    return r >= c->probe_radius_mm + 1 && r <= c->probe_radius_mm + c->depth_mm - 1 &&
+           fabs(a) <= 0.5 * c->sector_deg * SIM_PI / 180 - 0.03;
+}
+
+int cn_sim_config_hard_scene(uint64_t k, cn_sim_config *c)
+{
+    cn_rng r;
+    cn_rng_seed(&r, k * 7919 + 17);
+    for (int tries = 0; tries < 200; tries++) {
+        cn_sim_config_defaults(c);
+        c->seed = k * 131 + (uint64_t)tries;
+        c->depth_mm = 30 + 20 * cn_rng_uniform(&r);
+        c->needle_right = cn_rng_uniform(&r) < 0.5;
+        c->needle_angle_deg = 5 + 55 * cn_rng_uniform(&r);
+        c->curvilinear = cn_rng_uniform(&r) < 0.4;
+        c->sector_deg = 50 + 25 * cn_rng_uniform(&r);
+        c->probe_radius_mm = 20 + 40 * cn_rng_uniform(&r);
+        c->needle_gain = 0.4 + 0.6 * cn_rng_uniform(&r);
+        c->needle_visible_mm = cn_rng_uniform(&r) < 0.5 ? 0 : 6 + 14 * cn_rng_uniform(&r);
+        c->interfaces = (int)(6 * cn_rng_uniform(&r));
+        c->wall_depth_mm = cn_rng_uniform(&r) < 0.4 ? 1.5 + 2.5 * cn_rng_uniform(&r) : 0;
+        c->needle_diameter_mm = 0.5 + 1.5 * cn_rng_uniform(&r);
+        c->nerve_depth_mm = 0.3 * c->depth_mm + 0.4 * c->depth_mm * cn_rng_uniform(&r);
+        c->nerve_lateral_mm = -8 + 16 * cn_rng_uniform(&r);
+        c->artery_lateral_mm = (c->nerve_lateral_mm > 0 ? -1 : 1) * 12;
+        c->artery_depth_mm = c->nerve_depth_mm + 2;
+        if (cn_sim_config_validate(c, NULL, 0) != CN_OK)
+            continue;
+        double sp = c->depth_mm / c->height_px, hw = 0.5 * c->width_px * sp;
+        double th = c->needle_angle_deg * SIM_PI / 180, side = c->needle_right ? -1 : 1;
+        double tx = hw + c->nerve_lateral_mm - side * cos(th) * c->needle_target_offset_mm;
+        double ty = c->nerve_depth_mm - sin(th) * c->needle_target_offset_mm;
+        if (inside_fan(c, tx, ty))
+            return CN_OK;
+    }
+    return CN_ERANGE;
+}
+
 /* ------------------------------------------------------------------ validation */
 
 static double get_field(const cn_sim_config *c, const field *f)

@@ -62,7 +62,6 @@ typedef struct {
     float bright;         /* median peak grey level - frame mean, / grey spread */
     float st_frac;        /* fraction of the refinement stations on the fitted line */
     float inset;          /* tip's distance inside the field of view (working px) */
-    float beyond;         /* mean ridge (<= 1 thr) on the line past the tip */
     float entry_inset;    /* the shallow end's distance inside the field of view */
     float conf, score;
     bool ok;
@@ -354,12 +353,16 @@ static void refine(const nd_work *w, const nd_img *im, nd_cand *c)
     c->bright = (quantile_f(st_p, ns, 0.75f) - w->grey_mean) / sd;
 }
 
-/* Walks c's ridge line and takes the run containing (or nearest to) t = near. */
+/* Walks c's ridge line and takes the run containing (or nearest to) t = near. The
+ * refined line is close to the walked one: the new run is looked for within the
+ * old run's length on either side of it. */
 static bool rewalk(const nd_work *w, nd_cand *c, float near)
 {
     nd_run r;
     float bx = c->px + c->uy * c->ridge_off, by = c->py - c->ux * c->ridge_off;
-    if (!nd_walk(w, bx, by, c->ux, c->uy, near, &r))
+    float len = fabsf(c->tt - c->te) + 20.0f;
+    float t0 = fminf(c->te, c->tt) - len, t1 = fmaxf(c->te, c->tt) + len;
+    if (!nd_walk_range(w, bx, by, c->ux, c->uy, near, t0, t1, &r))
         return false;
     c->te = r.ta;
     c->tt = r.tb;
@@ -399,15 +402,19 @@ static void find_tip(cn_needle_det *d, const nd_img *im, nd_cand *c)
     const float bx = to_img(im, c->px + ux * c->te), by = to_img(im, c->py + uy * c->te);
     /* tissue level: 2.5 sigma + 1.5 working px towards the transducer */
     const float up = (ny < 0 ? 1.0f : -1.0f) * (2.5f * ND_SIGMA + 1.5f) * f;
+    const float dnx = ny < 0 ? -nx : nx, dny = ny < 0 ? -ny : ny; /* unit normal, downwards */
+    const int odown = (int)(3 * f);
     int np = 0;
     float *q = d->prof, *bg = d->prof2, *sm = d->prof3;
     for (float t = 0; t <= len + ext && np < PROF_MAX; t += 1.0f) {
         float x = bx + ux * t, y = by + uy * t;
         if (x < 0 || y < 0 || x > (float)(im->w - 1) || y > (float)(im->h - 1))
             break;
+        /* the line is the echo's leading edge: look into the echo (away from the
+         * transducer) for its brightness, a little either way */
         float v = 0;
-        for (int o = -1; o <= 1; o++) {
-            float s = sample(im, x + nx * (float)o, y + ny * (float)o);
+        for (int o = -1; o <= odown; o++) {
+            float s = sample(im, x + dnx * (float)o, y + dny * (float)o);
             if (s > v)
                 v = s;
         }
@@ -432,6 +439,14 @@ static void find_tip(cn_needle_det *d, const nd_img *im, nd_cand *c)
     if (!(shaft > tissue))
         return;
     float level = 0.5f * (shaft + tissue);
+#ifdef CN_NEEDLE_DEBUG
+    if (getenv("ND_TIP")) {
+        fprintf(stderr, "   tip profile shaft %.1f tissue %.1f level %.1f nshaft %d np %d:", shaft, tissue, level, nshaft, np);
+        for (int i = 0; i < np; i += 4)
+            fprintf(stderr, " %.0f", sm[i]);
+        fprintf(stderr, "\n");
+    }
+#endif
     int last = -1, gap = 0;
     const int max_gap = (int)(3 * f);
     for (int i = 0; i < np; i++) {
@@ -462,7 +477,8 @@ static void find_tip(cn_needle_det *d, const nd_img *im, nd_cand *c)
  * split; docs/validation.md): the point where wrong lines and detections on
  * empty frames stay under 5 % of the frames. */
 #define ND_Z_OPERATING 5.2f
-#define ND_Z_TRACKED 2.0f /* the same line as the previous frame's needle */
+#define ND_Z_TRACKED 1.0f /* the same line as the previous frame's needle */
+#define ND_Z_POSE 2.0f    /* inside the window of the tracked cryoprobe pose */
 
 static float evidence(const nd_cand *c, float work_w)
 {
@@ -503,11 +519,6 @@ static bool evaluate(const nd_work *wk, double amin, double amax, bool left, boo
     c->entry_inset -= margin;
     if (c->inset < fmaxf(3.0f, 0.015f * (float)wk->w))
         return false;
-    /* A needle ends at its tip; an interface that merely fades (its specular part
-     * comes and goes) goes on along the same line beyond the run's end. */
-    float len = c->tt - c->te, L = fminf(fmaxf(0.5f * len, 10.0f), 60.0f);
-    float bx = c->px + c->uy * c->ridge_off, by = c->py - c->ux * c->ridge_off;
-    c->beyond = nd_line_support(wk, bx, by, c->ux, c->uy, c->tt + 3.0f, c->tt + 3.0f + L);
     c->score = evidence(c, (float)wk->w);
     c->conf = confidence(c->score);
     return true;
@@ -609,6 +620,12 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
         c->ok = evaluate(wk, amin, amax, left, right, c);
         if (!c->ok)
             continue;
+        if (vs.use_pose) {
+            /* every candidate here lies within the tracked pose's window: a tracked
+             * cryoprobe in the image plane is strong evidence by itself */
+            c->score += ND_Z_POSE;
+            c->conf = confidence(c->score);
+        }
         if (use_prev) {
             /* the same line as the last frame's needle (within 4 deg and 2 % of the
              * width) is far more likely the needle than a line elsewhere: a needle
@@ -629,9 +646,9 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
     for (int i = 0; i < nc; i++) {
         const nd_cand *q = &cand[i];
         fprintf(stderr, "  cand %d %s crs %.2f ang %.1f sup %.1f fill %.2f res %.2f con %.2f "
-                "bri %.2f cu %.2f rise %.2f cv %.2f bey %.2f inset %.1f ein %.1f len %.0f conf %.2f%s stf %.2f LINE %.1f %.1f %.1f %.1f\n",
+                "bri %.2f cu %.2f rise %.2f cv %.2f inset %.1f ein %.1f len %.0f conf %.2f%s stf %.2f LINE %.1f %.1f %.1f %.1f\n",
                 i, q->ok ? "ok" : "--", q->coarse, line_angle_deg(q), q->support, q->fill,
-                q->resid, q->contrast, q->bright, q->contrast_up, q->rise, q->cv, q->beyond, q->inset, q->entry_inset, F * (q->tt - q->te),
+                q->resid, q->contrast, q->bright, q->contrast_up, q->rise, q->cv, q->inset, q->entry_inset, F * (q->tt - q->te),
                 q->conf, i == best ? " *" : "", q->st_frac, F * (q->px + q->ux * q->te) + 0.5f * (F - 1),
                 F * (q->py + q->uy * q->te) + 0.5f * (F - 1), F * (q->px + q->ux * q->tt) + 0.5f * (F - 1),
                 F * (q->py + q->uy * q->tt) + 0.5f * (F - 1));

@@ -33,6 +33,7 @@
 typedef struct {
     int w, h;           /* size of this scale's grid */
     int step;           /* working px per grid px (1 or 2) */
+    int shift;          /* log2(step) */
     float sigma;        /* in grid px */
     float *hxx, *hyy, *hxy; /* scale-normalised Hessian, 0 near the FOV edge */
     float *ridge;       /* max(0, -l2 - |l1|): bright line strength */
@@ -113,9 +114,8 @@ void nd_peak_line(const nd_hough *h, const nd_work *w, const nd_vote_setup *vs, 
  * of oriented ridge support (gaps up to ~2.5 % of the diagonal): the strongest one,
  * or, when near is finite, the one containing t = near (else the nearest to it). */
 bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float near, nd_run *out);
-
-/* Mean of min(ridge / thr, 1) along the line for ta <= t <= tb (stops at the image's
- * edge; 0 when nothing of it is inside). */
-float nd_line_support(const nd_work *w, float ox, float oy, float ux, float uy, float ta, float tb);
+/* The same, looking only at tmin <= t <= tmax. */
+bool nd_walk_range(const nd_work *w, float ox, float oy, float ux, float uy, float near,
+                   float tmin, float tmax, nd_run *out);
 
 #endif /* CN_NEEDLE_INTERNAL_H */

@@ -164,7 +164,8 @@ int nd_hough_peaks(const nd_hough *h, const nd_work *w, const nd_vote_setup *vs,
         const float *row = h->acc + (size_t)b * nrho;
         for (int r = 1; r < nrho - 1; r++) {
             float v = row[r];
-            if (v < 2.0f || (nb[bi] == PER_BAND && v <= band[bi][PER_BAND - 1].v))
+            if (v < 2.0f || (nb[bi] == PER_BAND && v <= band[bi][PER_BAND - 1].v) ||
+                v < row[r - 1] || v < row[r + 1])
                 continue;
             if (vs->use_pose && fabsf((float)(r - roff) - prho) > vs->pose_tol)
                 continue;
@@ -209,9 +210,11 @@ void nd_peak_line(const nd_hough *h, const nd_work *w, const nd_vote_setup *vs, 
  * of the scale's threshold. */
 static inline float oriented(const nd_scale *sc, int x, int y, const float *nn, const float *uu)
 {
-    x /= sc->step;
-    y /= sc->step;
-    if (x < 0 || y < 0 || x >= sc->w || y >= sc->h)
+    if (x < 0 || y < 0)
+        return 0;
+    x >>= sc->shift;
+    y >>= sc->shift;
+    if (x >= sc->w || y >= sc->h)
         return 0;
     size_t k = (size_t)y * sc->w + x;
     float a = sc->hxx[k], b = sc->hyy[k], c = sc->hxy[k];
@@ -219,7 +222,24 @@ static inline float oriented(const nd_scale *sc, int x, int y, const float *nn, 
     return v > 0 ? v * sc->inv_thr : 0;
 }
 
+static bool walk(const nd_work *w, float ox, float oy, float ux, float uy, float near,
+                 float tmin, float tmax, int step, nd_run *out);
+
 bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float near, nd_run *out)
+{
+    /* every other px: the first look along a Hough line only seeds a candidate, whose
+     * run is walked again px by px once its line is fitted */
+    return walk(w, ox, oy, ux, uy, near, -1e9f, 1e9f, 2, out);
+}
+
+bool nd_walk_range(const nd_work *w, float ox, float oy, float ux, float uy, float near,
+                   float tmin, float tmax, nd_run *out)
+{
+    return walk(w, ox, oy, ux, uy, near, tmin, tmax, 1, out);
+}
+
+static bool walk(const nd_work *w, float ox, float oy, float ux, float uy, float near,
+                 float tmin, float tmax, int step, nd_run *out)
 {
     const float nx = -uy, ny = ux;
     const float nn[3] = {nx * nx, ny * ny, 2 * nx * ny}, uu[3] = {ux * ux, uy * uy, 2 * ux * uy};
@@ -231,7 +251,7 @@ bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float nea
     const nd_scale *s0 = &w->sc[0], *s1 = &w->sc[1];
     const bool use1 = s1->thr > 0;
     /* the part of the line inside the image (+1 px) */
-    float tlo = -D, thi = D;
+    float tlo = fmaxf(-D, tmin), thi = fminf(D, tmax);
     const float lim[2][2] = {{-1.0f, (float)w->w}, {-1.0f, (float)w->h}};
     const float o[2] = {ox, oy}, u[2] = {ux, uy};
     for (int k = 0; k < 2; k++) {
@@ -251,17 +271,18 @@ bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float nea
     bool in = false;
     nd_run r = {0};
     const int t0 = (int)floorf(tlo), t1 = (int)ceilf(thi);
-    for (int t = t0; t <= t1 + max_gap + 1; t++) {
+    for (int t = t0; t <= t1 + max_gap + step; t += step) {
         float v = 0, vc = 0;
         if (t <= t1) {
             float x = ox + ux * (float)t, y = oy + uy * (float)t;
             for (int q = -1; q <= 1; q++) {
                 int xi = (int)lrintf(x + nx * (float)q), yi = (int)lrintf(y + ny * (float)q);
                 float q0 = oriented(s0, xi, yi, nn, uu);
-                float q1 = use1 ? oriented(s1, xi, yi, nn, uu) : 0;
                 v = q0 > v ? q0 : v;
-                vc = q1 > vc ? q1 : vc;
             }
+            /* the coarse grid is 2 px: its Gaussian already spans +-1 px across */
+            if (use1)
+                vc = oriented(s1, (int)lrintf(x), (int)lrintf(y), nn, uu);
         }
         bool coarse = vc > v;
         if (coarse)
@@ -277,11 +298,11 @@ bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float nea
             }
             last = t;
             gap = 0;
-            run_s += fminf(v, 3.0f);
-            run_c += coarse ? fminf(v, 3.0f) : 0;
-            n_on++;
-            hits += v >= 2.0f * ND_WALK_ON;
-        } else if (in && ++gap > max_gap) {
+            run_s += fminf(v, 3.0f) * (float)step;
+            run_c += coarse ? fminf(v, 3.0f) * (float)step : 0;
+            n_on += step;
+            hits += (v >= 2.0f * ND_WALK_ON) * step;
+        } else if (in && (gap += step) > max_gap) {
             in = false;
             if (last - a + 1 < min_len || hits < 3)
                 continue;
@@ -304,27 +325,3 @@ bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float nea
     return true;
 }
 
-float nd_line_support(const nd_work *w, float ox, float oy, float ux, float uy, float ta, float tb)
-{
-    const float nx = -uy, ny = ux;
-    const float nn[3] = {nx * nx, ny * ny, 2 * nx * ny}, uu[3] = {ux * ux, uy * uy, 2 * ux * uy};
-    const nd_scale *s0 = &w->sc[0], *s1 = &w->sc[1];
-    const bool use1 = s1->thr > 0;
-    float sum = 0;
-    int n = 0;
-    for (float t = ta; t <= tb; t += 1.0f) {
-        float x = ox + ux * t, y = oy + uy * t;
-        if (x < 0 || y < 0 || x > (float)(w->w - 1) || y > (float)(w->h - 1))
-            break;
-        float v = 0;
-        for (int q = -1; q <= 1; q++) {
-            int xi = (int)lrintf(x + nx * (float)q), yi = (int)lrintf(y + ny * (float)q);
-            float q0 = oriented(s0, xi, yi, nn, uu);
-            float q1 = use1 ? oriented(s1, xi, yi, nn, uu) : 0;
-            v = fmaxf(v, fmaxf(q0, q1));
-        }
-        sum += fminf(v, 1.0f);
-        n++;
-    }
-    return n ? sum / (float)n : 0;
-}
