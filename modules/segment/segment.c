@@ -238,8 +238,8 @@ void cn_segment_reset(cn_segment *s)
 
 /* The tracked cryoprobe in image mm from the frame's poses, by core's one rule
  * (cn_frame_tool_to_image_mm): tip at the Cryoprobe origin, axis along its +Z.
- * Returns false when a pose is missing or invalid, or the tip is more than 5 mm
- * out of the image plane. */
+ * Returns false when a pose is missing or invalid, the tip is more than 5 mm out of
+ * the image plane, or outside the image. */
 static bool prior_from_poses(const cn_frame *f, cn_needle_result *out)
 {
     cn_mat4 c2i;
@@ -249,6 +249,10 @@ static bool prior_from_poses(const cn_frame *f, cn_needle_result *out)
     cn_vec3 ax = cn_mat4_apply_dir(&c2i, (cn_vec3){0, 0, 1});
     double n = sqrt(ax.x * ax.x + ax.y * ax.y);
     if (fabs(tip.z) > 5 || !(n > 1e-9))
+        return false;
+    /* a tip outside the image (not yet inserted, or withdrawn) has no shaft to see */
+    double w_mm = f->width * f->spacing_mm[0], h_mm = f->height * f->spacing_mm[1];
+    if (!(tip.x >= -1 && tip.x <= w_mm + 1 && tip.y >= 1 && tip.y <= h_mm + 1))
         return false;
     memset(out, 0, sizeof *out);
     out->found = true;
