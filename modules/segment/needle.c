@@ -314,11 +314,20 @@ static void refine(const nd_work *w, const nd_img *im, nd_cand *c)
             }
         }
         rms = rw > 0 ? (float)sqrt(r2 / rw) : 0;
-        if (pass == 0)
+        if (pass == 0) {
+            /* trim at 2.5 robust sigmas (median absolute residual): one station on a
+             * crossing structure must not set the scale that keeps it */
+            float res[MAX_ST];
+            int nr = 0;
+            for (int i = 0; i < ns; i++)
+                if (use[i])
+                    res[nr++] = fabsf(st_o[i] - (a + b * (st_t[i] - tm)));
+            float mad = 1.4826f * median_f(res, nr);
             for (int i = 0; i < ns; i++) {
                 float e = fabsf(st_o[i] - (a + b * (st_t[i] - tm)));
-                use[i] = st_w[i] > 0 && e <= fmaxf(0.5f, 2.5f * rms);
+                use[i] = st_w[i] > 0 && e <= fmaxf(0.5f, 2.5f * mad);
             }
+        }
     }
     int used = 0;
     for (int i = 0; i < ns; i++)
@@ -656,6 +665,41 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
 #endif
     if (best < 0)
         return CN_OK;
+    /* Of parallel lines along the same stretch (front wall, back wall, reverberation
+     * comet tail) the one nearest the transducer is the front wall: a thick probe's
+     * walls can each win the Hough and the fit. The geometry comes from the upper one,
+     * the confidence from the better. */
+    {
+        const nd_cand *b = &cand[best];
+        float reach = fmaxf(6.0f, (float)(1.6 * p->needle_diameter_mm / (0.5 * (spx + spy))) / F);
+        float unx = -b->uy, uny = b->ux;
+        if (uny > 0)
+            unx = -unx, uny = -uny; /* towards the transducer */
+        int up = best;
+        float up_off = 0;
+        for (int i = 0; i < nc; i++) {
+            const nd_cand *q = &cand[i];
+            if (!q->ok || i == best || fabsf(q->ux * b->ux + q->uy * b->uy) < cosf(3.0f * (float)M_PI / 180))
+                continue;
+            float off = (q->px - b->px) * unx + (q->py - b->py) * uny; /* > 0: above */
+            /* overlap of the runs, projected on b's direction */
+            float sgn = q->ux * b->ux + q->uy * b->uy > 0 ? 1.0f : -1.0f;
+            float qs = (q->px - b->px) * b->ux + (q->py - b->py) * b->uy;
+            float qa = qs + sgn * q->te, qb = qs + sgn * q->tt;
+            float ov = fminf(fmaxf(qa, qb), b->tt) - fmaxf(fminf(qa, qb), b->te);
+            float shorter = fminf(fabsf(qb - qa), b->tt - b->te);
+            if (off > 1.0f && off <= reach && off > up_off && ov > 0.5f * shorter &&
+                q->score > b->score - 3.0f) {
+                up = i;
+                up_off = off;
+            }
+        }
+        if (up != best) {
+            float conf = cand[best].conf;
+            best = up;
+            cand[best].conf = fmaxf(cand[best].conf, conf);
+        }
+    }
     /* the winner on the full-resolution frame: front wall, run, tip */
     nd_cand c = cand[best];
     const nd_img full = {px, w, h, F};

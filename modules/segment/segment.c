@@ -295,11 +295,15 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     if (det->found) {
         bool shorter = false;
         if (s->track && (s->freezing || ice_seen)) {
-            /* A freeze hides the tip in the shadow: a shaft that now ends short of
-             * the last reliable tip on the same line is hidden, not withdrawn. */
+            /* A freeze hides the tip in the shadow (and cryo-adhesion holds the probe):
+             * a shaft on the same line that ends short of the last reliable tip, or
+             * within a millimetre past it, is the same probe with its tip hidden, not
+             * withdrawn; the ice's near side recedes a little every frame, and taking
+             * those small steps would walk the tip back along the shaft. A line
+             * elsewhere (the ice rim, a fascia) does not move the probe either. */
             double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
             double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
-            shorter = along < -1.0 && across < 1.5;
+            shorter = (along < 1.0 && across < 1.5) || needle_jumped(s, det);
         }
         bool jump = s->track && !shorter && needle_jumped(s, det);
         if (s->track && !shorter && !jump) {
