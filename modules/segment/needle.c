@@ -485,7 +485,7 @@ static void find_tip(cn_needle_det *d, const nd_img *im, nd_cand *c)
  * chosen on the simulator's randomised hard scenes (scenes 1-150, the development
  * split; docs/validation.md): the point where wrong lines and detections on
  * empty frames stay under 5 % of the frames. */
-#define ND_Z_OPERATING 5.2f
+#define ND_Z_OPERATING 5.6f
 #define ND_Z_TRACKED 1.0f /* the same line as the previous frame's needle */
 #define ND_Z_POSE 2.0f    /* inside the window of the tracked cryoprobe pose */
 
@@ -493,10 +493,10 @@ static float evidence(const nd_cand *c, float work_w)
 {
     float len = c->tt - c->te;
     float a = fabsf(line_angle_deg(c));
-    return 2.0f * (c->bright - 2.0f) + 2.0f * (0.7f - fminf(c->resid, 3.0f)) +
+    return 2.0f * (c->bright - 2.0f) + 3.0f * (0.7f - fminf(c->resid, 3.0f)) +
            0.5f * logf(fmaxf(c->support, 1.0f) / 60.0f) +
            fminf(logf(fmaxf(len, 1.0f) / (0.15f * work_w)), 1.0f) -
-           2.0f * fmaxf(0.0f, 4.5f - a);
+           4.0f * fmaxf(0.0f, 4.5f - a);
 }
 
 static float confidence(float z) { return 1.0f / (1.0f + expf(-(z - ND_Z_OPERATING))); }
