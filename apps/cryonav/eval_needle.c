@@ -410,7 +410,11 @@ static int eval_sim(const eval_opts *o)
             if (i == 0) {
                 n_empty++;
                 false_det += r->found;
-                printf("scene %ld empty%s\n", k, r->found ? ": detected a needle (false)" : "");
+                if (r->found)
+                    printf("scene %ld empty: detected a needle (false, conf %.2f)\n", k,
+                           r->confidence);
+                else
+                    printf("scene %ld empty\n", k);
                 continue;
             }
             n_truth++;

@@ -4,7 +4,7 @@
  * short shallow needle among fascia-like interfaces, a steep needle under a
  * container wall, the same frames without the needle, and a sample of the
  * randomised hard scenes of the reported split (cn_sim_config_hard_scene
- * 1001-1006; docs/validation.md gives the figures on all 150 and the margins
+ * 1001-1010; docs/validation.md gives the figures on all 150 and the margins
  * used here).
  */
 #include <setjmp.h>
@@ -137,14 +137,14 @@ static void test_wall_right(void **st)
     assert_false(o.empty_found);
 }
 
-/* Six randomised hard scenes of the reported split: at least 2 of their 6 last
- * frames right (within 5 deg and 1 mm of the true line), none of the 6 empty
- * frames with a needle (documented on all 150 scenes: docs/validation.md). */
+/* Ten randomised hard scenes of the reported split. Measured (docs/validation.md):
+ * 3 of their 10 last frames right (within 5 deg, tip within 3 mm), 1 of the 10
+ * empty frames with a needle; fails at 1 right fewer or 1 false more. */
 static void test_hard_scene_sample(void **st)
 {
     (void)st;
     int right = 0, empty_false = 0;
-    for (uint64_t k = 1001; k <= 1006; k++) {
+    for (uint64_t k = 1001; k <= 1010; k++) {
         cn_sim_config c;
         assert_int_equal(cn_sim_config_hard_scene(k, &c), CN_OK);
         outcome o;
@@ -152,10 +152,10 @@ static void test_hard_scene_sample(void **st)
         right += o.found && o.angle_err <= 5 && o.tip_err <= 3;
         empty_false += o.empty_found;
     }
-    print_message("hard scenes 1001-1006: %d right, %d empty frames with a needle\n", right,
+    print_message("hard scenes 1001-1010: %d right, %d empty frames with a needle\n", right,
                   empty_false);
-    assert_true(right >= 2);
-    assert_true(empty_false <= 1);
+    assert_true(right >= 3 - 1);
+    assert_true(empty_false <= 1 + 1);
 }
 
 int main(void)
