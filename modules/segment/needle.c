@@ -57,8 +57,6 @@ typedef struct {
     float resid;          /* rms distance of the station edges from the line (working px) */
     float contrast;       /* median (peak - brighter side) / grey spread */
     float contrast_up;    /* median (peak - tissue above) / grey spread */
-    float rise;           /* median width of the leading edge, 25 -> 75 % (working px) */
-    float cv;             /* variation of the echo's strength along the line */
     float bright;         /* median peak grey level - frame mean, / grey spread */
     float st_frac;        /* fraction of the refinement stations on the fitted line */
     float inset;          /* tip's distance inside the field of view (working px) */
@@ -243,7 +241,6 @@ static void refine(const nd_work *w, const nd_img *im, nd_cand *c)
     const bool up_plus = c->ux < 0; /* n = (-uy, ux) points up (y < 0) when ux < 0 */
     const float dstep = 0.5f / im->f; /* working px per profile sample */
     float st_t[MAX_ST], st_o[MAX_ST], st_w[MAX_ST], st_c[MAX_ST], st_p[MAX_ST], st_u[MAX_ST];
-    float st_r[MAX_ST];
     float prof[241];
     const int side = (int)lrintf(1.0f / dstep); /* the outer working px of each side */
     for (int i = 0; i < ns; i++) {
@@ -259,22 +256,18 @@ static void refine(const nd_work *w, const nd_img *im, nd_cand *c)
         }
         up /= (float)(side + 1);
         dn /= (float)(side + 1);
-        /* crossings of 25, 50 and 75 % of the way from the tissue above to the peak,
-         * first from the transducer's side (in samples from that side) */
-        float cross[3] = {-1, -1, -1};
-        for (int q = 0; q < 3; q++) {
-            const float level = up + (0.25f + 0.25f * (float)q) * (hi - up);
-            for (int j = 1; j < n; j++) {
-                int k = up_plus ? n - 1 - j : j, kp = up_plus ? k + 1 : k - 1;
-                if (prof[k] >= level) {
-                    float frac = (level - prof[kp]) / fmaxf(prof[k] - prof[kp], 1e-3f);
-                    cross[q] = (float)(j - 1) + frac;
-                    break;
-                }
+        /* where the profile first rises half way from the tissue above to its peak,
+         * seen from the transducer's side (in samples from that side) */
+        const float level = up + 0.5f * (hi - up);
+        float cross = -1;
+        for (int j = 1; j < n; j++) {
+            int k = up_plus ? n - 1 - j : j, kp = up_plus ? k + 1 : k - 1;
+            if (prof[k] >= level) {
+                cross = (float)(j - 1) + (level - prof[kp]) / fmaxf(prof[k] - prof[kp], 1e-3f);
+                break;
             }
         }
-        float off = cross[1] < 0 ? -1 : up_plus ? (float)(n - 1) - cross[1] : cross[1];
-        st_r[i] = cross[0] >= 0 && cross[2] >= 0 ? dstep * (cross[2] - cross[0]) : W;
+        float off = cross < 0 ? -1 : up_plus ? (float)(n - 1) - cross : cross;
         st_t[i] = t;
         st_w[i] = off >= 0 && hi > up ? hi - up : 0;
         st_o[i] = -c->ridge_off - W + dstep * (off >= 0 ? off : 0.5f * (float)(n - 1));
@@ -348,15 +341,7 @@ static void refine(const nd_work *w, const nd_img *im, nd_cand *c)
     const float sd = fmaxf(w->grey_sd, 4.0f);
     c->contrast = median_f(st_c, ns) / sd;
     c->contrast_up = median_f(st_u, ns) / sd;
-    c->rise = median_f(st_r, ns);
-    /* how evenly the echo's strength runs along the line (coefficient of variation) */
-    double m1 = 0, m2 = 0;
-    for (int i = 0; i < ns; i++) {
-        m1 += st_u[i];
-        m2 += (double)st_u[i] * st_u[i];
-    }
-    m1 /= ns;
-    c->cv = m1 > 0 ? (float)(sqrt(fmax(0, m2 / ns - m1 * m1)) / m1) : 1.0f;
+
     /* the brighter part of the run: the visible shaft can be shorter than a run
      * that goes on along weaker echoes in line with it */
     c->bright = (quantile_f(st_p, ns, 0.75f) - w->grey_mean) / sd;
@@ -448,14 +433,6 @@ static void find_tip(cn_needle_det *d, const nd_img *im, nd_cand *c)
     if (!(shaft > tissue))
         return;
     float level = 0.5f * (shaft + tissue);
-#ifdef CN_NEEDLE_DEBUG
-    if (getenv("ND_TIP")) {
-        fprintf(stderr, "   tip profile shaft %.1f tissue %.1f level %.1f nshaft %d np %d:", shaft, tissue, level, nshaft, np);
-        for (int i = 0; i < np; i += 4)
-            fprintf(stderr, " %.0f", sm[i]);
-        fprintf(stderr, "\n");
-    }
-#endif
     int last = -1, gap = 0;
     const int max_gap = (int)(3 * f);
     for (int i = 0; i < np; i++) {
@@ -650,14 +627,15 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
             best = (int)(c - cand);
     }
 #ifdef CN_NEEDLE_DEBUG
+    /* tools/needle: every candidate's features, for choosing the evidence's weights */
     fprintf(stderr, "  f %d work %dx%d thr %.2f %.2f peaks %d walked %d\n", wk->f, wk->w, wk->h,
             wk->sc[0].thr, wk->sc[1].thr, npk, nc);
     for (int i = 0; i < nc; i++) {
         const nd_cand *q = &cand[i];
         fprintf(stderr, "  cand %d %s crs %.2f ang %.1f sup %.1f fill %.2f res %.2f con %.2f "
-                "bri %.2f cu %.2f rise %.2f cv %.2f inset %.1f ein %.1f len %.0f conf %.2f%s stf %.2f LINE %.1f %.1f %.1f %.1f\n",
+                "bri %.2f cu %.2f inset %.1f ein %.1f len %.0f conf %.2f%s stf %.2f LINE %.1f %.1f %.1f %.1f\n",
                 i, q->ok ? "ok" : "--", q->coarse, line_angle_deg(q), q->support, q->fill,
-                q->resid, q->contrast, q->bright, q->contrast_up, q->rise, q->cv, q->inset, q->entry_inset, F * (q->tt - q->te),
+                q->resid, q->contrast, q->bright, q->contrast_up, q->inset, q->entry_inset, F * (q->tt - q->te),
                 q->conf, i == best ? " *" : "", q->st_frac, F * (q->px + q->ux * q->te) + 0.5f * (F - 1),
                 F * (q->py + q->uy * q->te) + 0.5f * (F - 1), F * (q->px + q->ux * q->tt) + 0.5f * (F - 1),
                 F * (q->py + q->uy * q->tt) + 0.5f * (F - 1));
