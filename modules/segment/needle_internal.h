@@ -2,8 +2,9 @@
  * needle_internal.h - what the needle detector's files share (not a public header).
  *
  * needle_enhance.c  working image, field of view, Hessian ridge map (per frame)
- * needle.c          line candidates (oriented Hough), segment walk, full-resolution
- *                   refinement, tip, features, confidence, the public API
+ * needle_lines.c    oriented Hough votes, peaks per angle band, the walk along a line
+ * needle_fit.c      a candidate's front-wall fit, run, orientation and tip
+ * needle.c          the public API: candidates, evidence, confidence, priors
  *
  * Coordinates: the "working" image is the frame box-averaged by an integer factor
  * f (so its width is ~360 px whatever the scanner); working pixel (i, j) covers
@@ -117,5 +118,57 @@ bool nd_walk(const nd_work *w, float ox, float oy, float ux, float uy, float nea
 /* The same, looking only at tmin <= t <= tmax. */
 bool nd_walk_range(const nd_work *w, float ox, float oy, float ux, float uy, float near,
                    float tmin, float tmax, nd_run *out);
+
+/* ------------------------------------------------------------------ candidates */
+
+#define MAX_ST 12         /* refinement stations */
+#define PROF_MAX 4096     /* samples of a profile along a line */
+
+/* A candidate line, always in working-image px: a point on the front-wall line, the
+ * unit direction, the run [te, tt] along it. */
+typedef struct {
+    float px, py, ux, uy;
+    float te, tt;         /* run ends along u from p (tt: the tip once oriented) */
+    float ridge_off;      /* the ridge line (where the support is walked) is the line
+                             minus ridge_off * n, n = (-uy, ux): the fit moves onto the
+                             front-wall echo, which can lie above a broad band's centre */
+    float support;        /* sum over the run of min(ridge / thr, 3) (working px) */
+    float fill;           /* fraction of the run's samples above half the threshold */
+    float coarse;         /* fraction of the support from the coarse (broad band) scale */
+    float resid;          /* rms distance of the station edges from the line (working px) */
+    float contrast;       /* median (peak - brighter side) / grey spread */
+    float contrast_up;    /* median (peak - tissue above) / grey spread */
+    float bright;         /* median peak grey level - frame mean, / grey spread */
+    float st_frac;        /* fraction of the refinement stations on the fitted line */
+    float inset;          /* tip's distance inside the field of view (working px) */
+    float entry_inset;    /* the shallow end's distance inside the field of view */
+    float conf, score;
+    bool ok;
+} nd_cand;
+
+/* An image the refinement samples: the working image (f = 1) or the frame (f = the
+ * working factor); its px = f * working px + (f - 1) / 2. */
+typedef struct {
+    const uint8_t *px;
+    int w, h;
+    float f;
+} nd_img;
+
+static inline float nd_to_img(const nd_img *im, float v) { return im->f * v + 0.5f * (im->f - 1); }
+
+/* needle_fit.c */
+/* Line angle in degrees, -90..90 (> 0 descends to the right). */
+float nd_line_angle_deg(const nd_cand *c);
+/* Fits c's front wall on image im at stations along its run; moves c onto it and
+ * measures resid, contrast, contrast_up, bright, st_frac. */
+void nd_refine(const nd_work *w, const nd_img *im, nd_cand *c);
+/* Walks c's ridge line and takes the run containing (or nearest to) t = near;
+ * false when there is none. */
+bool nd_rewalk(const nd_work *w, nd_cand *c, float near);
+/* Orients c so that u points to the deep end (the tip). */
+void nd_orient(nd_cand *c);
+/* Where the echo ends along the oriented line on image im (moves c->tt); q, bg, sm
+ * are PROF_MAX floats of scratch each. */
+void nd_find_tip(const nd_img *im, nd_cand *c, float *q, float *bg, float *sm);
 
 #endif /* CN_NEEDLE_INTERNAL_H */
