@@ -623,7 +623,7 @@ int cn_cmd_eval(int argc, char **argv)
                "                  [--method dp|mlp|cnn]\n"
                "                  [--set name=value] [--overlays DIR] [--write-weights FILE]\n"
                "                  [--epochs N] [--cnn-weights FILE]\n"
-               "       cryonav eval needle FRAMES MASKS [--spacing-mm S]\n"
+               "       cryonav eval needle FRAMES MASKS [options] | --sim N  (eval needle --help)\n"
                "       cryonav eval sim [--seeds N] [--step S] [--angles A,B,..]\n"
                "Measures the image analysis against ground truth (see docs/validation.md).\n"
                "nerve: masks are palette PNGs (index 1 = nerve), paired by file name; --seeded\n"
@@ -633,7 +633,8 @@ int cn_cmd_eval(int argc, char **argv)
                "other folds (K = 5 only; tools/train/train_nerve_cnn.py). Default method: cnn\n"
                "with --seeded (--kfold 5 or none), dp otherwise; --cnn-weights FILE measures a\n"
                "retrained weights file instead of the built-in one. Last line: mean dice <x>.\n"
-               "needle: frames and masks (shaft pixels > 127) paired by sorted name. Last line:\n"
+               "needle: frames and masks (PNG, BMP, JPEG, TIFF, MHA, NRRD; shaft = label 1 or\n"
+               "value > 127) paired by sorted name; or randomised simulator scenes. Last line:\n"
                "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>.\n"
                "sim: simulated sessions with ground truth (needle, ice front, nerve).\n");
         return argc < 2 ? 2 : 0;

@@ -43,6 +43,18 @@ typedef struct {
     double needle_diameter_mm;
     double needle_active_mm;   /* active (freezing) length at the tip */
     double needle_target_offset_mm; /* tip stops this far short of the nerve centre */
+    bool needle_right;         /* the needle enters from the right (default: left) */
+    double needle_gain;        /* 0..1 scale of the needle's echoes: < 1 a faint needle */
+    double needle_visible_mm;  /* > 0: only the last this-many mm of the shaft echo (the rest
+                                  leaves the beam's plane): a short needle */
+    /* probe geometry: linear (rectangle) or curvilinear (a fan, black outside) */
+    bool curvilinear;
+    double sector_deg;         /* fan opening angle (curvilinear) */
+    double probe_radius_mm;    /* radius of the transducer face (curvilinear) */
+    /* clutter that looks like a needle to a naive detector */
+    int interfaces;            /* bright near-horizontal tissue interfaces (and, with any,
+                                  the transducer's reverberation bands at the top) */
+    double wall_depth_mm;      /* > 0: a container wall this deep, with its reverberations */
     /* scenario timing (scene seconds) */
     double approach_s, withdraw_s, idle_s;
     int n_cycles;
@@ -74,6 +86,13 @@ int cn_sim_config_validate(const cn_sim_config *c, char *err, size_t err_len);
 int cn_sim_config_set_protocol(cn_sim_config *c, const char *name);
 /* The preset names, NULL-terminated. */
 const char *const *cn_sim_protocol_names(void);
+/* Hard needle scene number k (any k; the same k always gives the same scene): the
+ * defaults with a random needle (either side, 5-60 deg, 0.5-2 mm, gain 0.4-1, half
+ * of them short), 40 % curvilinear, 0-5 fascia-like interfaces, 40 % with a
+ * container wall, depth 30-50 mm, nerve placed so that the final tip lies well
+ * inside the image (and the fan). The development split of the needle detector is
+ * scenes 1-150; its figures are reported on scenes 1001-1150 (docs/validation.md). */
+int cn_sim_config_hard_scene(uint64_t k, cn_sim_config *c);
 
 typedef struct cn_sim cn_sim;
 

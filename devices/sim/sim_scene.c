@@ -77,13 +77,22 @@ void sim_geom_init(const cn_sim_config *c, int W, int H, sim_geom *g)
     g->art_c = (sim_v2){0.5 * g->width_mm + c->artery_lateral_mm, c->artery_depth_mm};
     g->art_r = 0.5 * c->artery_diameter_mm;
     double th = deg2rad(c->needle_angle_deg);
-    g->ndir = (sim_v2){cos(th), sin(th)};
+    g->ndir = (sim_v2){(c->needle_right ? -1 : 1) * cos(th), sin(th)};
     g->target_tip = (sim_v2){g->nerve_c.x - g->ndir.x * c->needle_target_offset_mm,
                              g->nerve_c.y - g->ndir.y * c->needle_target_offset_mm};
     g->path_len = g->target_tip.y / g->ndir.y;
     g->skin_entry = (sim_v2){g->target_tip.x - g->ndir.x * g->path_len, 0.0};
+    g->curved = c->curvilinear;
+    if (g->curved) {
+        /* the face's arc touches the top of the image at its centre */
+        g->r_in = c->probe_radius_mm;
+        g->r_out = c->probe_radius_mm + c->depth_mm;
+        g->apex = (sim_v2){0.5 * g->width_mm, -c->probe_radius_mm};
+        g->half_sector = 0.5 * c->sector_deg * SIM_PI / 180.0;
+    }
     /* Specular reflection back to the transducer falls off as the shaft tilts away
-     * from perpendicular to the beam; a floor remains (surface roughness, tip). */
+     * from perpendicular to the beam; a floor remains (surface roughness, tip). A fan
+     * changes the beam along the shaft: draw_needle evaluates it per point there. */
     double q = c->needle_angle_deg / 32.0;
     g->needle_vis = 0.1 + 0.9 * exp(-q * q);
     g->focus_mm = c->nerve_depth_mm;
@@ -215,6 +224,9 @@ static void truth_at(const cn_sim_config *c, const sim_geom *g, double t, cn_tru
     sim_v2 entry = g->skin_entry;
     if (entry.x < 0)
         entry = (sim_v2){0, g->skin_entry.y + (0 - g->skin_entry.x) * g->ndir.y / g->ndir.x};
+    else if (entry.x > g->width_mm)
+        entry = (sim_v2){g->width_mm,
+                         g->skin_entry.y + (g->width_mm - g->skin_entry.x) * g->ndir.y / g->ndir.x};
     o->needle_entry_mm = (cn_pt2){(float)entry.x, (float)entry.y};
     o->needle_in = L > 0 && tip.x >= 0 && tip.x <= g->width_mm && tip.y > 0 && tip.y <= c->depth_mm;
     if (r > 0.01) {

@@ -176,6 +176,10 @@ typedef struct {
     cn_pt2 tip_mm;
     cn_pt2 dir;        /* unit vector, from entry towards tip */
 } cn_needle_result;
+/* Operating threshold of the needle confidence: segment reports a needle found only
+ * at or above it (or with its tip hidden under ice), the viewer draws one only
+ * above it. Precision at this threshold is in docs/validation.md. */
+#define CN_NEEDLE_SHOW_CONFIDENCE 0.5f
 
 typedef struct {
     bool found;

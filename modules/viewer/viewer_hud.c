@@ -35,7 +35,7 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
     fmt_num(p99, sizeof p99, hud->latency_ms_p99);
     const char *src = hud->source && hud->source[0] ? hud->source : "--";
 
-    char phase[192] = "phase --";
+    char phase[256] = "phase --";
     if (f && f->analysed) {
         const cn_guidance_state *g = &f->analysis.guidance;
         /* Upper case: the phase is the word a glance must catch. */
@@ -72,7 +72,18 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
                           g->lethal_band_mm);
         if (n > 0 && (size_t)n < sizeof phase && f->analysis.thermal.valid && isfinite(g->target_min_temp_c) &&
             fabs(g->target_min_temp_c) < 500)
-            snprintf(phase + n, sizeof phase - (size_t)n, "  target min %.0f C", g->target_min_temp_c);
+            n += snprintf(phase + n, sizeof phase - (size_t)n, "  target min %.0f C", g->target_min_temp_c);
+        /* the needle: drawn only when sure enough; otherwise say so */
+        const cn_needle_result *nd = &f->analysis.needle;
+        if (n > 0 && (size_t)n < sizeof phase) {
+            if (!cn_viewer_needle_shown(nd))
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle not found");
+            else if (nd->tip_hidden)
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle tip hidden");
+            else
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle %.0f %%",
+                         100.0 * nd->confidence);
+        }
     }
 
     char image[96] = "";

@@ -149,6 +149,11 @@ static double back_length(cn_pt2 tip, double dx, double dy, double x0, double y0
     return t > 0.0 ? t : 0.0;
 }
 
+bool cn_viewer_needle_shown(const cn_needle_result *nd)
+{
+    return nd->found && (nd->tip_hidden || nd->confidence >= CN_NEEDLE_SHOW_CONFIDENCE);
+}
+
 static void add_needle(cn_viewer_overlay *ov, const cn_needle_result *nd, double x0, double y0,
                        double x1, double y1)
 {
@@ -319,6 +324,9 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
             item_add(ov, it, a->ice.pts_mm[i].x, a->ice.pts_mm[i].y);
         item_end(ov, it);
     }
-    if (a->needle.found)
+    /* The needle only when the analysis is sure enough (docs/validation.md gives the
+     * precision at this threshold): a line in the wrong place is worse than none.
+     * A tip hidden under ice is the last reliable one and is drawn open. */
+    if (cn_viewer_needle_shown(&a->needle))
         add_needle(ov, &a->needle, x0, y0, x1, y1);
 }

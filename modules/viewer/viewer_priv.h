@@ -42,6 +42,10 @@ bool cn_viewer_frame_showable(const cn_frame *f, char *why, size_t why_len);
 
 /* ------------------------------------------------------------ overlays (viewer_overlay.c) */
 
+/* Whether the needle of an analysis is drawn: found with a confidence at or above
+ * CN_NEEDLE_SHOW_CONFIDENCE, or its tip hidden under ice (the last reliable one). */
+bool cn_viewer_needle_shown(const cn_needle_result *nd);
+
 typedef enum {
     CN_OV_NEEDLE = 0,  /* detected needle line and tip marker */
     CN_OV_NERVE,       /* nerve outline */
