@@ -17,7 +17,7 @@
 #include "pipeline/pipeline.h"
 
 typedef struct {
-    char config_path[512];      /* "" = the default config/session.json */
+    char config_path[512];      /* "" = no --config: defaults + ~/.config/cryonav only */
     char source[32];            /* "" = from config ("sim" by default) */
     bool realtime;              /* pace the simulator / replay at their own clock */
     bool loop;                  /* restart the scenario / recording at its end */
@@ -26,6 +26,7 @@ typedef struct {
     long seed;                  /* < 0: from config */
     char protocol[64];          /* "" = from config */
     cn_log_level log_level;
+    cn_log *log;                /* NULL = a stderr logger at log_level; else borrowed */
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
@@ -89,8 +90,12 @@ typedef struct {
     bool no_fallback;           /* fail when no display instead of going headless */
     bool show_truth;            /* draw simulator ground truth */
     bool no_overlays;           /* start with the analysis overlays hidden */
-    char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
+    char snapshot_dir[512];     /* "" = none: nothing is written unless asked */
     long snapshot_every;        /* frames between snapshots */
+    /* issue 16: window size (0 = the config's "viewer" object, else 1280 x 800) and
+     * where log lines go ("" = stderr; the level is run.log_level) */
+    int window_w, window_h;
+    char log_path[512];
 } cn_nav_opts;
 
 /* Opens the session, runs the viewer loop until the source ends, the frame limit

@@ -111,8 +111,10 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
         ser->t_s = calloc((size_t)n, sizeof(double));
         ser->ice_radius_mm = calloc((size_t)n, sizeof(double));
         ser->nerve_temp_c = calloc((size_t)n, sizeof(double));
+        ser->phase = calloc((size_t)n, 1);
         for (int k = 0; k < CN_ISO_MAX; k++) ser->iso_radius_mm[k] = calloc((size_t)n, sizeof(double));
-        if (!ser->t_s || !ser->ice_radius_mm || !ser->nerve_temp_c || !ser->iso_radius_mm[3]) {
+        if (!ser->t_s || !ser->ice_radius_mm || !ser->nerve_temp_c || !ser->iso_radius_mm[3] ||
+            !ser->phase) {
             cn_session_series_free(ser);
             free(f);
             cn_seq_reader_close(r);
@@ -159,6 +161,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             int k = ser->n++;
             ser->t_s[k] = t;
             ser->ice_radius_mm[k] = ir;
+            ser->phase[k] = (uint8_t)ph;
             /* isotherms and nerve temperature come from the analysis whenever it ran
              * (thermal), whatever gave the phases */
             ser->nerve_temp_c[k] = f->analysed ? nerve_temp(f) : NAN;
@@ -233,6 +236,7 @@ void cn_session_series_free(cn_session_series *s) {
     free(s->t_s);
     free(s->ice_radius_mm);
     free(s->nerve_temp_c);
+    free(s->phase);
     for (int k = 0; k < CN_ISO_MAX; k++) free(s->iso_radius_mm[k]);
     memset(s, 0, sizeof *s);
 }

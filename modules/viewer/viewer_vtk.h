@@ -30,6 +30,8 @@
 #include <string>
 
 #define CN_VIEWER_DEPTH_LABELS 16
+#define CN_VIEWER_LAT_LABELS 16
+#define CN_VIEWER_HUD_LINES 4
 
 template <class T> using vsp = vtkSmartPointer<T>;
 
@@ -72,10 +74,15 @@ struct cn_viewer {
     vsp<vtkPolyData> ov_main, ov_truth;
     vsp<vtkActor> ov_main3d, ov_main2d, ov_truth3d, ov_truth2d;
     vsp<vtkAxesActor> axes;
-    vsp<vtkTextActor> hud, status, caption3d, caption2d, no_image;
-    vsp<vtkTextActor> alarm; /* active alarms: red, large, top of the in-plane view */
+    /* One actor per HUD line: a line is rasterised again only when it changed. */
+    vsp<vtkTextActor> hud[CN_VIEWER_HUD_LINES];
+    vsp<vtkTextActor> status, caption3d, caption2d, no_image;
+    vsp<vtkTextActor> alarm; /* active alarms: red, large, top band of the in-plane view */
     vsp<vtkTextActor> legend[3];
-    vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
+    vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
+    vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
+    int font_px = 0;          // HUD font size for the current window height
+    int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click;
 };
 
