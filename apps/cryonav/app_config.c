@@ -136,6 +136,7 @@ int cn_app_config_load(const char *explicit_path, cn_log *log, cn_json **out, ch
     cn_json *doc = NULL;
     for (int i = 0; i < n; i++) {
         cn_json *layer = cn_json_load(paths[i], err, err_len);
+        cn_log_debug(log, "config", "layer %d: %s%s", i + 1, paths[i], layer ? "" : " (failed)");
         if (!layer) {
             cn_json_free(doc);
             return CN_EINVAL;

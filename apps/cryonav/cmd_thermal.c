@@ -135,7 +135,7 @@ static int parse(int argc, char **argv, args *a)
     optind = 1;
     opterr = 0;
     int c, rc = 0;
-    double seed;
+    double seed = 1;
     while (!rc && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         const char *v = optarg, *o = argv[optind - 1];
         switch (c) {
