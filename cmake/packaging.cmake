@@ -30,13 +30,19 @@ add_custom_target(cryonav_generated ALL DEPENDS ${CN_GEN_DIR}/cryonav.1.gz
   ${CN_GEN_DIR}/70-cryonav-up20l.rules ${CN_GEN_DIR}/user-guide.md.gz)
 
 # The udev rules folder is not under the prefix: Debian's udev reads
-# /lib/udev/rules.d. A package (prefix /usr) puts the rule there; a local install
-# elsewhere (e.g. --prefix ~/.local) keeps it under its prefix, to be copied by hand.
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(CN_UDEV_RULES_DIR "/lib/udev/rules.d" CACHE PATH "where the probe's udev rule goes")
-else()
-  set(CN_UDEV_RULES_DIR "lib/udev/rules.d" CACHE PATH "where the probe's udev rule goes")
-endif()
+# /lib/udev/rules.d. Decided when installing (the prefix may be given then, and
+# CPack installs with /usr): prefix /usr puts the rule in /lib/udev/rules.d
+# (below DESTDIR, as file(INSTALL) does for absolute paths); any other prefix
+# (--prefix ~/.local) keeps it under the prefix, to be copied by hand.
+set(CN_DOC_DIR ${CMAKE_INSTALL_DATADIR}/doc/cryonav) # the package's name, not the project's
+install(CODE "
+  if(\"\${CMAKE_INSTALL_PREFIX}\" STREQUAL \"/usr\")
+    set(_cn_udev \"/lib/udev/rules.d\")
+  else()
+    set(_cn_udev \"\${CMAKE_INSTALL_PREFIX}/lib/udev/rules.d\")
+  endif()
+  file(INSTALL DESTINATION \"\${_cn_udev}\" TYPE FILE FILES \"${CN_GEN_DIR}/70-cryonav-up20l.rules\")
+" COMPONENT cryonav)
 
 # Everything the package holds is component "cryonav" (apps/cryonav installs the
 # binary there too); developer tools installed elsewhere (the probe emulator, which
@@ -46,12 +52,11 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/shaders/ DESTINATION ${CMAKE_INSTALL_DATAD
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/config/ DESTINATION ${CMAKE_INSTALL_DATADIR}/cryonav/config
         COMPONENT cryonav)
 install(FILES ${CN_GEN_DIR}/cryonav.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT cryonav)
-install(FILES ${CN_GEN_DIR}/70-cryonav-up20l.rules DESTINATION ${CN_UDEV_RULES_DIR} COMPONENT cryonav)
 install(FILES ${CMAKE_SOURCE_DIR}/README.md ${CN_GEN_DIR}/user-guide.md.gz
-        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT cryonav)
-install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CMAKE_INSTALL_DOCDIR} RENAME copyright
+        DESTINATION ${CN_DOC_DIR} COMPONENT cryonav)
+install(FILES ${CMAKE_SOURCE_DIR}/LICENSE DESTINATION ${CN_DOC_DIR} RENAME copyright
         COMPONENT cryonav)
-install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/img/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/img
+install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/img/ DESTINATION ${CN_DOC_DIR}/img
         COMPONENT cryonav FILES_MATCHING PATTERN "*.png")
 
 # ---- CPack: a .deb ----
@@ -73,9 +78,11 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)             # cryonav_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)              # Depends from the linked libraries
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "xvfb, xauth")  # headless rendering
-set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
-# The udev rule has an absolute destination: stage through DESTDIR.
+# Install with prefix /usr below a staging DESTDIR: the udev rule's absolute
+# /lib/udev/rules.d then lands in the package, not on the build machine.
 set(CPACK_SET_DESTDIR ON)
+set(CPACK_INSTALL_PREFIX "/usr")
+set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_STRIP_FILES OFF)                          # keep the sanitiser's symbols in CI builds
 include(CPack)

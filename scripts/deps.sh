@@ -7,7 +7,7 @@ CN_LIB_PKGS="libvtk9-dev libinsighttoolkit5-dev libopenigtlink-dev libusb-1.0-0-
 libjansson-dev zlib1g-dev libpng-dev libx11-dev"
 CN_RUN_PKGS="xvfb xauth"
 CN_TEST_PKGS="libcmocka-dev openigtlink-examples umockdev libumockdev-dev x11-apps clang \
-libclang-rt-14-dev"
+libclang-rt-14-dev dpkg-dev man-db"  # dpkg-dev: dpkg-shlibdeps for the .deb; man-db: man -l
 
 cn_install_missing() {
     missing=""

@@ -219,7 +219,7 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->tex = vsp<vtkTexture>::New();
     v->tex->SetInputData(v->img);
     v->tex->InterpolateOn();
-    v->tex->SetColorModeToDefault(); // 8-bit grey goes to the GPU as is: no CPU colour mapping
+    v->tex->SetColorModeToDirectScalars();
     v->tex->RepeatOff();
     v->tex->EdgeClampOn();
     v->plane = vsp<vtkPlaneSource>::New();
