@@ -317,6 +317,8 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
     v->plane2d->VisibilityOn();
     v->win->Render();
     v->plane2d->VisibilityOff();
+    if (!opts.offscreen && !cn_viewer_present_init(v))
+        cn_log_info(v->log, "viewer", "window visual is not 8-bit TrueColor: VTK blits and swaps");
     if (!v->shader_bound) {
         fill_err(err, err_len,
                  "viewer: shader %s does not compile (VTK printed the GLSL error above)",
@@ -338,6 +340,7 @@ extern "C" void cn_viewer_free(cn_viewer *v)
         v->iren->SetRenderWindow(nullptr);
         v->iren = nullptr;
     }
+    cn_viewer_present_free(v); /* before the window and its display connection go */
     if (v->win) {
         v->win->RemoveAllObservers();
         v->win->Finalize();

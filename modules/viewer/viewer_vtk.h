@@ -35,6 +35,8 @@
 
 template <class T> using vsp = vtkSmartPointer<T>;
 
+struct cn_present; // viewer_present.cxx: our own presentation of an on-screen window
+
 struct cn_viewer {
     cn_viewer_opts opts;
     cn_log *log = nullptr;
@@ -83,8 +85,16 @@ struct cn_viewer {
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
     int font_px = 0;          // HUD font size for the current window height
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
-    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click;
+    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
+    cn_present *present = nullptr; // on screen: the picture goes to X by XShmPutImage
 };
+
+/* viewer_present.cxx: after the first render of an on-screen window, stops VTK
+ * at its display framebuffer (no blit, no swap) and presents every render itself;
+ * false (nothing changed) when the window's visual is not 8-bit-per-channel
+ * TrueColor. */
+bool cn_viewer_present_init(cn_viewer *v);
+void cn_viewer_present_free(cn_viewer *v);
 
 /* viewer_scene.cxx */
 void cn_viewer_scene_build(cn_viewer *v);
