@@ -70,15 +70,6 @@ int cn_app_log_option(const char *cmd, int c, const char *arg, cn_app_log_opts *
     }
 }
 
-cn_log *cn_app_log_open(const char *cmd, const cn_app_log_opts *o)
-{
-    char err[1024];
-    cn_log *lg = cn_log_open(o->path, o->level, err, sizeof err);
-    if (!lg)
-        fprintf(stderr, "cryonav %s: %s\n", cmd, err);
-    return lg;
-}
-
 int cn_app_parse_size(const char *s, int min, int max, int *w, int *h)
 {
     int a = 0, b = 0, n = 0;

@@ -73,9 +73,6 @@ void cn_app_log_opts_default(cn_app_log_opts *o);
 /* Handles c when it is one of the log options: returns 1 when handled, 0 when c is
  * something else, 2 after a usage error message (bad --log-level). */
 int cn_app_log_option(const char *cmd, int c, const char *arg, cn_app_log_opts *o);
-/* The logger those options ask for; NULL after printing why (e.g. --log into a
- * folder that does not exist). */
-cn_log *cn_app_log_open(const char *cmd, const cn_app_log_opts *o);
 
 /* Parses "WxH" (e.g. 1280x800) with both sides in [min, max]. */
 int cn_app_parse_size(const char *s, int min, int max, int *w, int *h);

@@ -73,8 +73,6 @@ cn_log *cn_log_new(FILE *out, cn_log_level min_level);
  * and closes it); NULL or "" = stderr. NULL with a message naming the file. */
 cn_log *cn_log_open(const char *path, cn_log_level min_level, char *err, size_t err_len);
 void cn_log_free(cn_log *lg);
-void cn_log_set_level(cn_log *lg, cn_log_level min_level);
-cn_log_level cn_log_get_level(const cn_log *lg);
 /* "debug", "info", "warn", "error"; parse also takes "warning". CN_EINVAL when unknown. */
 const char *cn_log_level_name(cn_log_level l);
 int cn_log_level_parse(const char *s, cn_log_level *out);

@@ -61,14 +61,6 @@ void cn_log_free(cn_log *lg)
     free(lg);
 }
 
-void cn_log_set_level(cn_log *lg, cn_log_level min_level)
-{
-    if (lg)
-        lg->min_level = min_level;
-}
-
-cn_log_level cn_log_get_level(const cn_log *lg) { return lg ? lg->min_level : CN_LOG_INFO; }
-
 const char *cn_log_level_name(cn_log_level l)
 {
     switch (l) {

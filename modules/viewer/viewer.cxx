@@ -518,12 +518,6 @@ extern "C" int cn_viewer_next_key(cn_viewer *v)
     return k;
 }
 
-extern "C" void cn_viewer_set_show_truth(cn_viewer *v, bool show)
-{
-    if (v)
-        v->show_truth = show;
-}
-
 extern "C" int cn_viewer_grab_rgb(cn_viewer *v, uint8_t **rgb, int *w, int *h)
 {
     if (!v || !rgb || !w || !h)
