@@ -344,7 +344,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
     double h2 = vs[1] > 0 ? vs[1] : v->opts.height;
     v->alarm->GetPositionCoordinate()->SetValue(0.5 * w2, h2 - pad);
     v->caption2d->GetPositionCoordinate()->SetValue(w2 - pad, pad);
-    double x = 2 * pad, step = 6.5 * 0.62 * (fs - 2) + 2 * pad;
+    double x = 2 * pad, step = 9.5 * 0.62 * (fs - 2) + 2 * pad; /* "— -20 °C" and a gap */
     for (auto &l : v->legend) {
         l->GetPositionCoordinate()->SetValue(x, pad);
         x += step;
