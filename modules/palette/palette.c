@@ -12,7 +12,7 @@ static const cn_rgb table[CN_PAL_COUNT] = {
     [CN_PAL_ALARM] = {255, 56, 51},       [CN_PAL_WARN] = {255, 168, 51},
     [CN_PAL_TRUTH] = {255, 120, 190},     [CN_PAL_SCALE] = {105, 115, 128},
     [CN_PAL_TEXT] = {235, 242, 250},      [CN_PAL_TEXT_DIM] = {153, 166, 179},
-    [CN_PAL_GROUND] = {10, 12, 17},       [CN_PAL_GRID] = {48, 54, 64},
+    [CN_PAL_GROUND] = {6, 8, 12},         [CN_PAL_GRID] = {48, 54, 64},
     [CN_PAL_FREEZE_SHADE] = {17, 31, 58}, [CN_PAL_THAW_SHADE] = {48, 35, 19},
 };
 

@@ -3,11 +3,12 @@
  * helpers shared by viewer.cxx (life cycle, show, snapshot, events) and
  * viewer_scene.cxx (building actors, overlays, cameras). C++ only, private.
  *
- * The idea: one render window with four renderers. Layer 0: the 3-D view (left)
- * and the 2-D in-plane view (right). Layer 1: the 3-D overlays, sharing the 3-D
- * camera but with their own depth buffer so the nerve outline, ice rim and
- * isotherms drawn on the image plane are never hidden in it, and a small axes
- * marker whose camera follows the 3-D camera's orientation.
+ * The idea: one render window with four renderers. Layer 0: a background renderer
+ * that clears the whole window once, the 3-D view (left) and the 2-D in-plane view
+ * (right), which do not clear; the 3-D overlays write the nearest depth so the
+ * nerve outline, ice rim and isotherms drawn on the image plane are never hidden in
+ * it. Layer 1: a small axes marker whose camera follows the 3-D camera's
+ * orientation.
  */
 #ifndef CN_VIEWER_VTK_H
 #define CN_VIEWER_VTK_H
@@ -67,7 +68,7 @@ struct cn_viewer {
     // VTK objects
     vsp<vtkRenderWindow> win;
     vsp<vtkRenderWindowInteractor> iren;
-    vsp<vtkRenderer> ren3d, ren3d_ov, ren2d, ren_axes;
+    vsp<vtkRenderer> ren_bg, ren3d, ren2d, ren_axes;
     vsp<vtkImageData> img;
     vsp<vtkTexture> tex;
     vsp<vtkPlaneSource> plane;
