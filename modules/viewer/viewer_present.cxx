@@ -143,13 +143,26 @@ void present(vtkObject *, unsigned long, void *client, void *)
     vtkOpenGLRenderWindow *gl = vtkOpenGLRenderWindow::SafeDownCast(v->win);
     if (!gl || !gl->GetRGBACharPixelData(0, 0, w - 1, h - 1, 0, p->rgba))
         return;
-    /* OpenGL rows run bottom-up, X rows top-down; RGBA -> the visual's layout */
+    /* OpenGL rows run bottom-up, X rows top-down; RGBA -> the visual's layout. The
+     * usual layout (red 0xff0000, green 0xff00, blue 0xff) is a swap of the red and
+     * blue bytes of each little-endian word, which the compiler vectorises; it was
+     * ~15 M instructions per 1280x800 frame with per-byte shifts. */
     const uint8_t *src = p->rgba->GetPointer(0);
+    bool usual = p->rshift == 16 && p->gshift == 8 && p->bshift == 0;
     for (int y = 0; y < h; y++) {
         const uint8_t *s = src + (size_t)(h - 1 - y) * (size_t)w * 4;
         uint32_t *d = reinterpret_cast<uint32_t *>(p->img->data + (size_t)y * (size_t)p->img->bytes_per_line);
-        for (int x = 0; x < w; x++, s += 4)
-            d[x] = (uint32_t)s[0] << p->rshift | (uint32_t)s[1] << p->gshift | (uint32_t)s[2] << p->bshift;
+        if (usual) {
+            const uint32_t *sw = reinterpret_cast<const uint32_t *>(s); /* 4-aligned rows */
+            for (int x = 0; x < w; x++) {
+                uint32_t px = sw[x]; /* R | G << 8 | B << 16 | A << 24 */
+                d[x] = (px & 0xffu) << 16 | (px & 0xff00u) | ((px >> 16) & 0xffu);
+            }
+        } else {
+            for (int x = 0; x < w; x++, s += 4)
+                d[x] = (uint32_t)s[0] << p->rshift | (uint32_t)s[1] << p->gshift |
+                       (uint32_t)s[2] << p->bshift;
+        }
     }
     if (p->shm)
         XShmPutImage(p->dpy, p->win, p->gc, p->img, 0, 0, 0, 0, (unsigned)w, (unsigned)h, False);
