@@ -172,19 +172,23 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         cn_log_free(log);
         return 2;
     }
+    /* issue 16: window size from --window, else the config's "viewer" object
+     * (checked whether or not a window opens: a bad value is a bad value) */
+    int win_w = 0, win_h = 0;
+    if (cn_app_viewer_size(s.cfg, o.window_w, o.window_h, &win_w, &win_h, err, sizeof err) !=
+        CN_OK) {
+        fprintf(stderr, "cryonav %s: %s\n", cmd, err);
+        cn_session_close(&s);
+        cn_log_free(log);
+        return 2;
+    }
     cn_viewer *v = NULL;
     if (can_render) {
         char shader_dir[1024];
         cn_viewer_opts vo;
         cn_viewer_opts_default(&vo);
-        /* issue 16: window size from --window, else the config's "viewer" object */
-        if (cn_app_viewer_size(s.cfg, o.window_w, o.window_h, &vo.width, &vo.height, err,
-                               sizeof err) != CN_OK) {
-            fprintf(stderr, "cryonav %s: %s\n", cmd, err);
-            cn_session_close(&s);
-            cn_log_free(log);
-            return 2;
-        }
+        vo.width = win_w;
+        vo.height = win_h;
         vo.offscreen = o.headless;
         vo.title = "CryoNav";
         vo.log = log;
