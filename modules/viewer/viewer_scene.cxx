@@ -114,6 +114,20 @@ void on_shader_bound(vtkObject *, unsigned long, void *client, void *)
     static_cast<cn_viewer *>(client)->shader_bound = true;
 }
 
+/* Our block runs right after VTK's texture lookup: keep the tag first so VTK still
+ * substitutes its own code, then append the display mapping. With gamma 1 the
+ * block is compiled with CN_GAMMA_IS_ONE defined, so a shader that honours it
+ * skips its pow(): llvmpipe runs both sides of a branch, and the pow was ~8 % of a
+ * frame. A gamma key switches the variant (one shader compile, once). */
+void set_plane_shader(cn_viewer *v, vtkActor *a, bool gamma_one)
+{
+    std::string repl = std::string("//VTK::TCoord::Impl\n") +
+                       (gamma_one ? "#define CN_GAMMA_IS_ONE 1\n" : "") + v->shader_text + "\n";
+    a->GetShaderProperty()->ClearAllFragmentShaderReplacements();
+    a->GetShaderProperty()->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl,
+                                                         false);
+}
+
 vsp<vtkActor> plane_actor(cn_viewer *v)
 {
     vsp<vtkPolyDataMapper> m = vsp<vtkPolyDataMapper>::New();
@@ -128,11 +142,7 @@ vsp<vtkActor> plane_actor(cn_viewer *v)
     p->SetAmbient(1.0);
     p->SetDiffuse(0.0);
     p->SetSpecular(0.0);
-    /* Our block runs right after VTK's texture lookup: keep the tag first so VTK
-     * still substitutes its own code, then append the display mapping. */
-    std::string repl = "//VTK::TCoord::Impl\n" + v->shader_text + "\n";
-    a->GetShaderProperty()->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl,
-                                                         false);
+    set_plane_shader(v, a, v->gamma == 1.0);
     a->VisibilityOff();
     return a;
 }
@@ -379,6 +389,12 @@ void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
 
 void cn_viewer_scene_apply_display(cn_viewer *v)
 {
+    bool one = v->gamma == 1.0;
+    if (one != v->gamma_one_block && v->plane3d && v->plane2d) {
+        set_plane_shader(v, v->plane3d, one);
+        set_plane_shader(v, v->plane2d, one);
+        v->gamma_one_block = one;
+    }
     for (vtkActor *a : {v->plane3d.Get(), v->plane2d.Get()}) {
         vtkUniforms *u = a->GetShaderProperty()->GetFragmentCustomUniforms();
         u->SetUniformf("cn_brightness", static_cast<float>(v->brightness));

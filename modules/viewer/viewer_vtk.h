@@ -45,6 +45,7 @@ struct cn_viewer {
     std::string shader_text;     // contents of us_plane.frag
     std::string shader_path;
     double brightness = 0.0, contrast = 1.0, gamma = 1.0;
+    bool gamma_one_block = true; // the planes' shader variant (CN_GAMMA_IS_ONE defined)
     bool show_truth = false;
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
     int keys[16] = {};          /* keys for the app (cn_viewer_next_key), oldest first */

@@ -329,6 +329,22 @@ static void test_shader_mapping_changes_the_picture(void **state)
     free(s.rgb);
     /* +0.2 brightness = +51 grey levels, less what saturates at white */
     assert_true(m1 - m0 > 30.0 && m1 - m0 < 60.0);
+    /* gamma 2 brightens mid greys (v^(1/2)); back to 1, the picture is the first one
+     * again (the shader variant without pow() comes back) */
+    assert_int_equal(cn_viewer_set_display(v, 0.0, 1.0, 2.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    s = grab(v);
+    double m2 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    assert_int_equal(cn_viewer_set_display(v, 0.0, 1.0, 1.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    s = grab(v);
+    double m3 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    print_message("grey: %.1f, brightness +0.2 %.1f, gamma 2 %.1f, gamma 1 again %.1f\n", m0, m1,
+                  m2, m3);
+    assert_true(m2 - m0 > 20.0);
+    assert_true(fabs(m3 - m0) < 1.0);
     assert_int_equal(cn_viewer_set_display(v, 0.0, 0.0, 1.0), CN_EINVAL);
     assert_int_equal(cn_viewer_set_display(v, NAN, 1.0, 1.0), CN_EINVAL);
     cn_viewer_free(v);
