@@ -121,11 +121,13 @@ void on_shader_bound(vtkObject *, unsigned long, void *client, void *)
  * frame. A gamma key switches the variant (one shader compile, once). */
 void set_plane_shader(cn_viewer *v, vtkActor *a, bool gamma_one)
 {
-    std::string repl = std::string("//VTK::TCoord::Impl\n") +
-                       (gamma_one ? "#define CN_GAMMA_IS_ONE 1\n" : "") + v->shader_text + "\n";
-    a->GetShaderProperty()->ClearAllFragmentShaderReplacements();
-    a->GetShaderProperty()->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl,
-                                                         false);
+    std::string repl = "//VTK::TCoord::Impl\n" + v->shader_text + "\n";
+    vtkShaderProperty *sp = a->GetShaderProperty();
+    sp->ClearAllFragmentShaderReplacements();
+    sp->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl, false);
+    if (gamma_one) /* at file scope, among VTK's own declarations */
+        sp->AddFragmentShaderReplacement("//VTK::System::Dec", true,
+                                         "//VTK::System::Dec\n#define CN_GAMMA_IS_ONE 1\n", false);
 }
 
 vsp<vtkActor> plane_actor(cn_viewer *v)
