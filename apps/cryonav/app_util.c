@@ -1,5 +1,5 @@
-/* app_util.c - what every sub-command needs: help detection, where config/ and
- * shaders/ live, usage errors, and an X display for VTK.
+/* app_util.c - what every sub-command needs: help detection, usage errors, and
+ * an X display for VTK (data and configuration paths: app_config.c).
  *
  * Debian's VTK renders only through X11/GLX (no EGL, no OSMesa), so "headless"
  * means "an X server nobody looks at". When there is no usable $DISPLAY we start
@@ -36,37 +36,65 @@ int cn_app_wants_help(int argc, char **argv)
     return 0;
 }
 
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-const char *cn_app_data_dir(void)
-{
-    const char *env = getenv("CRYONAV_DATA_DIR");
-    if (env && *env)
-        return env;
-    if (file_exists(CN_SOURCE_DATA_DIR "/config/session.json"))
-        return CN_SOURCE_DATA_DIR;
-    return CN_INSTALL_DATA_DIR;
-}
-
-const char *cn_app_data_path(const char *rel, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/%s", cn_app_data_dir(), rel);
-    return buf;
-}
-
 int cn_app_usage_error(const char *cmd, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "cryonav %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(see 'cryonav %s --help')\n", cmd);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* Callers that already point at --help do not get the hint twice. */
+    size_t n = strlen(msg);
+    const char *tail = " (see --help)";
+    if (n >= strlen(tail) && strcmp(msg + n - strlen(tail), tail) == 0)
+        msg[n - strlen(tail)] = 0;
+    fprintf(stderr, "cryonav %s: %s\n", cmd, msg);
+    if (!strstr(msg, "--help"))
+        fprintf(stderr, "(see 'cryonav %s --help')\n", cmd);
     return 2;
+}
+
+void cn_app_log_opts_default(cn_app_log_opts *o)
+{
+    o->level = CN_LOG_INFO;
+    o->path[0] = 0;
+}
+
+int cn_app_log_option(const char *cmd, int c, const char *arg, cn_app_log_opts *o)
+{
+    switch (c) {
+    case 'q': o->level = CN_LOG_WARN; return 1;
+    case 'v': o->level = CN_LOG_DEBUG; return 1;
+    case CN_OPT_LOG: cn_strlcpy(o->path, arg, sizeof o->path); return 1;
+    case CN_OPT_LOG_LEVEL:
+        if (cn_log_level_parse(arg, &o->level) != CN_OK)
+            return cn_app_usage_error(cmd, "--log-level must be debug, info, warn or error, not '%s'",
+                                      arg);
+        return 1;
+    default: return 0;
+    }
+}
+
+int cn_app_parse_size(const char *s, int min, int max, int *w, int *h)
+{
+    int a = 0, b = 0, n = 0;
+    if (!s || sscanf(s, "%d%*[xX]%d%n", &a, &b, &n) != 2 || s[n] != 0 || a < min || a > max ||
+        b < min || b > max)
+        return CN_EINVAL;
+    *w = a;
+    *h = b;
+    return CN_OK;
+}
+
+bool cn_app_has_suffix(const char *path, const char *const *suffixes)
+{
+    size_t n = strlen(path);
+    for (const char *const *s = suffixes; *s; s++) {
+        size_t k = strlen(*s);
+        if (n > k && strcmp(path + n - k, *s) == 0)
+            return true;
+    }
+    return false;
 }
 
 /* Opens $DISPLAY; the connection is handed to *hold when hold is given (an X

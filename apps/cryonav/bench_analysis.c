@@ -69,8 +69,11 @@ int cn_bench_analysis(int argc, char **argv)
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: cryonav bench analysis [--iterations N]\n"
                    "Times the whole analysis chain of simulated 640x480 frames (procedure state,\n"
-                   "needle, nerve, ice, thermal model, guidance) on one core.\n"
-                   "Last line: analysis_ms p50 <x> p99 <y> (the whole chain)\n");
+                   "needle, nerve, ice, thermal model, guidance) on one core.\n\n"
+                   "options:\n"
+                   "  --iterations N       frames analysed (default 960)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout. Last line: analysis_ms p50 <x> p99 <y> (the whole chain)\n");
             return 0;
         } else {
             return cn_app_usage_error("bench", "analysis: unknown option '%s'", argv[i]);

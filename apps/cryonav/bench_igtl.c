@@ -522,9 +522,12 @@ int cn_bench_igtl(int argc, char **argv)
             for (char *tok = strtok(argv[++i], ","); tok && n_counts < 8; tok = strtok(NULL, ","))
                 counts[n_counts++] = atoi(tok);
         } else {
-            fprintf(stderr, "usage: cryonav bench igtl [--frames N (300)] [--clients 1,4,16] [--fps F (0: as fast as possible)]\n"
-                            "       cryonav bench igtl --hostile N   (N idle + N slow connections, then a new viewer)\n");
-            return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+            /* --help: on stdout with exit 0 (the man page is made from it); else a usage error */
+            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+            fprintf(help ? stdout : stderr,
+                    "usage: cryonav bench igtl [--frames N (300)] [--clients 1,4,16] [--fps F (0: as fast as possible)]\n"
+                    "       cryonav bench igtl --hostile N   (N idle + N slow connections, then a new viewer)\n");
+            return help ? 0 : 2;
         }
     }
     if (!(rate >= 0 && rate <= 10000)) {

@@ -3,6 +3,7 @@
  * can quote the command and its output. */
 #include "commands.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,7 +40,13 @@ int cn_cmd_bench(int argc, char **argv)
         bench_usage(stderr);
         return 2;
     }
-    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+    /* `bench --help` is bench's own; any other option belongs to the default
+     * benchmark (`cryonav bench --frames 100` = `cryonav bench pipeline --frames 100`),
+     * so getopt_long looks at the first word only. */
+    static const struct option opts[] = {{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    if (argc >= 2 && getopt_long(2, argv, "h", opts, NULL) == 'h') {
         bench_usage(stdout);
         return 0;
     }

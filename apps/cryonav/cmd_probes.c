@@ -7,6 +7,7 @@
 
 #include "usb/usb.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,32 +22,49 @@ static const char *status_word(cn_probe_status s)
     }
 }
 
+static void probes_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: cryonav probes [--config FILE] [--udev-rule]\n"
+        "Lists attached USB probes (Healson UP20L, USB id 04b4:8613) and says for each\n"
+        "whether it is usable or why not; prints the udev rule a user needs (the .deb\n"
+        "installs it as /lib/udev/rules.d/70-cryonav-up20l.rules).\n\n"
+        "options:\n"
+        "  --config FILE        a session file whose \"usb\" object applies, on top of the\n"
+        "                       defaults and ~/.config/cryonav/session.json\n"
+        "  --udev-rule          print only the udev rule\n"
+        "  -h, --help           this help\n\n"
+        "outputs: stdout only. Exit code: 0 when at least one probe is usable, 1 otherwise.\n");
+}
+
 int cn_cmd_probes(int argc, char **argv)
 {
-    if (cn_app_wants_help(argc, argv)) {
-        printf("usage: cryonav probes [--config SESSION.json] [--udev-rule]\n"
-               "Lists attached USB probes (Healson UP20L, USB id 04b4:8613) and says for each\n"
-               "whether it is usable or why not; prints the udev rule a user needs.\n"
-               "  --config FILE   session file whose \"usb\" object applies (default config/session.json)\n"
-               "  --udev-rule     print only the udev rule\n"
-               "Exit code: 0 when at least one probe is usable, 1 otherwise.\n");
-        return 0;
-    }
+    enum { O_CONFIG = 256, O_RULE };
+    static const struct option opts[] = {{"config", required_argument, 0, O_CONFIG},
+                                         {"udev-rule", no_argument, 0, O_RULE},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *session = NULL;
     bool rule_only = false;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--udev-rule") == 0)
-            rule_only = true;
-        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            session = argv[++i];
-        else
-            return cn_app_usage_error("probes", "unknown option '%s' (see --help)", argv[i]);
+    optind = 1;
+    opterr = 0;
+    int oc;
+    while ((oc = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (oc) {
+        case 'h': probes_usage(stdout); return 0;
+        case O_CONFIG: session = optarg; break;
+        case O_RULE: rule_only = true; break;
+        case ':': return cn_app_usage_error("probes", "option '%s' needs a value", argv[optind - 1]);
+        default: return cn_app_usage_error("probes", "unknown option '%s'", argv[optind - 1]);
+        }
     }
+    if (optind < argc)
+        return cn_app_usage_error("probes", "unexpected argument '%s'", argv[optind]);
     if (rule_only) {
         fputs(cn_up20l_udev_rule(), stdout);
         return 0;
     }
-    char err[1024], ppath[1024], spath[1024];
+    char err[1024], ppath[1024];
     cn_up20l_config c;
     cn_up20l_config_default(&c);
     cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
@@ -54,10 +72,10 @@ int cn_cmd_probes(int argc, char **argv)
         fprintf(stderr, "cryonav probes: %s\n", err);
         return 2;
     }
-    if (!session)
-        session = cn_app_data_path("config/session.json", spath, sizeof spath);
-    cn_json *s = cn_json_load(session, err, sizeof err);
-    if (!s || cn_up20l_config_apply_session(&c, s, err, sizeof err) != CN_OK) {
+    /* the same layers as `cryonav run` (issue 16) */
+    cn_json *s = NULL;
+    if (cn_app_config_load(session, NULL, &s, err, sizeof err) != CN_OK ||
+        cn_up20l_config_apply_session(&c, s, err, sizeof err) != CN_OK) {
         fprintf(stderr, "cryonav probes: %s\n", err);
         cn_json_free(s);
         return 2;
@@ -86,7 +104,8 @@ int cn_cmd_probes(int argc, char **argv)
     bool perm = false;
     for (int i = 0; i < n; i++)
         perm |= info[i].status == CN_PROBE_NO_PERMISSION;
-    printf("\n%s udev rule (install as /etc/udev/rules.d/70-cryonav-up20l.rules, then\n"
+    printf("\n%s udev rule (the package installs it as /lib/udev/rules.d/70-cryonav-up20l.rules;\n"
+           "from a source build install it as /etc/udev/rules.d/70-cryonav-up20l.rules, then\n"
            "'sudo udevadm control --reload' and re-plug the probe):\n%s",
            perm ? "You need this" : "The", cn_up20l_udev_rule());
     return usable > 0 ? 0 : 1;

@@ -10,7 +10,7 @@
  * ice.png, nerve_temp.png. */
 #include "commands.h"
 
-#include "plot/plot.h"
+#include "report_plots.h"
 #include "seqio/seqio.h"
 
 #include <errno.h>
@@ -35,47 +35,6 @@ static void fmt_s(char *buf, size_t n, double v)
 {
     if (v >= 0 && isfinite(v)) snprintf(buf, n, "%.1f s", v);
     else snprintf(buf, n, "not seen");
-}
-
-static int write_plots(const char *dir, const cn_session_series *ser, bool truth,
-                       bool *have_ice, bool *have_temp, char *err, size_t err_len)
-{
-    *have_ice = *have_temp = false;
-    if (ser->n < 2)
-        return CN_OK;
-    char path[1200];
-    cn_plot_series s[1 + CN_ISO_MAX];
-    char labels[CN_ISO_MAX][48];
-    int ns = 0;
-    s[ns++] = (cn_plot_series){.label = truth ? "ice radius (simulator truth)" : "ice radius (measured)",
-                               .x = ser->t_s,
-                               .y = ser->ice_radius_mm, .n = ser->n, .rgb = {30, 90, 200}};
-    for (int k = 0; k < ser->n_iso && k < CN_ISO_MAX; k++) {
-        snprintf(labels[k], sizeof labels[k], "%.0f C isotherm (predicted)", ser->iso_temp_c[k]);
-        s[ns++] = (cn_plot_series){.label = labels[k], .x = ser->t_s, .y = ser->iso_radius_mm[k],
-                                   .n = ser->n, .dashed = true};
-    }
-    cn_plot_opts po = {.title = "Ice radius and predicted isotherms", .x_label = "time (s)",
-                       .y_label = "radius (mm)", .width_px = 900, .height_px = 500};
-    snprintf(path, sizeof path, "%s/ice.png", dir);
-    int rc = cn_plot_lines_png(path, &po, s, ns, err, err_len);
-    if (rc)
-        return rc;
-    *have_ice = true;
-    bool any_t = false;
-    for (int i = 0; i < ser->n; i++)
-        any_t |= isfinite(ser->nerve_temp_c[i]);
-    if (any_t) {
-        cn_plot_series t = {.label = "nerve temperature (estimated)", .x = ser->t_s,
-                            .y = ser->nerve_temp_c, .n = ser->n, .rgb = {200, 40, 40}};
-        cn_plot_opts to = {.title = "Temperature at the nerve", .x_label = "time (s)",
-                           .y_label = "temperature (C)", .width_px = 900, .height_px = 500};
-        snprintf(path, sizeof path, "%s/nerve_temp.png", dir);
-        if ((rc = cn_plot_lines_png(path, &to, &t, 1, err, err_len)))
-            return rc;
-        *have_temp = true;
-    }
-    return CN_OK;
 }
 
 int cn_cmd_report(int argc, char **argv)
@@ -147,8 +106,8 @@ int cn_cmd_report(int argc, char **argv)
     if (plots) {
         void *xhold = NULL;
         if (cn_app_ensure_display(true, &xhold, err, sizeof err) != CN_OK ||
-            write_plots(out, &ser, strcmp(sum.phase_source, "truth") == 0, &have_ice, &have_temp,
-                        err, sizeof err) != CN_OK) {
+            cn_report_plots(out, &ser, strcmp(sum.phase_source, "truth") == 0, &have_ice,
+                            &have_temp, err, sizeof err) != CN_OK) { /* report_plots.c */
             fprintf(stderr, "cryonav report: plots not drawn: %s\n", err);
             exit_code = 1;
         }
@@ -166,10 +125,9 @@ int cn_cmd_report(int argc, char **argv)
     fmt_s(a, sizeof a, sum.insertion_s);
     fmt_s(b, sizeof b, sum.withdrawal_s);
     fmt_s(p, sizeof p, sum.procedure_s);
-    fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CryoNav session report</title>\n"
-               "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-               "td,th{padding:.2em .8em;text-align:left}</style></head><body>\n"
-               "<h1>CryoNav session report</h1>\n<p>Recording: <code>");
+    fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CryoNav session report</title>\n");
+    cn_report_html_style(h); /* the palette's colours (report_plots.c) */
+    fprintf(h, "</head><body>\n<h1>CryoNav session report</h1>\n<p>Recording: <code>");
     html_escape(h, file);
     fprintf(h, "</code> &mdash; %d frames, %.1f s of %s; %s.</p>\n", sum.n_frames, sum.duration_s,
             strcmp(sum.clock, "scene") == 0 ? "scene time" : "recorded time",

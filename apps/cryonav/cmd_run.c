@@ -1,18 +1,16 @@
 /* cmd_run.c - `cryonav run`: the navigator.
  *
- * Parses options, opens a session (session.c does the wiring of source, analysis
- * and sinks), then runs the viewer loop on the main thread: take the newest
- * analysed frame, draw it, handle window events, write snapshots. Without a
- * display it falls back to headless rendering into a private Xvfb (and says so),
- * unless --no-fallback asks it to fail instead. SIGINT/SIGTERM are blocked in
- * every thread and polled here, so Ctrl-C ends the session cleanly (recordings
- * closed, clients told) without a global flag. */
+ * Parses options (getopt_long), then hands over to the viewer loop (navigate.c),
+ * which opens a session (session.c wires source, analysis and sinks) and shows
+ * the newest analysed frame. Without a display it falls back to headless (and
+ * says so), unless --no-fallback asks it to fail instead. Nothing is written
+ * unless asked: snapshots need --snapshot DIR, a recording --record FILE, and
+ * their paths are printed at the end. */
 #include "commands.h"
 #include "session.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,17 +22,21 @@ static void run_usage(FILE *out)
         "Runs the navigator: frames from the source (the built-in simulator unless told\n"
         "otherwise) through the analysis into the 3-D viewer and the other sinks.\n\n"
         "options:\n"
-        "  --config FILE        session configuration (default: config/session.json)\n"
+        "  --config FILE        a session file applied on top of the shipped defaults and\n"
+        "                       ~/.config/cryonav/session.json (see 'cryonav config')\n"
         "  --source NAME        sim | usb | replay | igtl (default: from the config)\n"
         "  --tracking NAME      none | igtl | sim: where poses come from (default: from the\n"
         "                       config; none = the source's own)\n"
-        "  --headless           no window: render offscreen (snapshots only)\n"
-        "  --no-fallback        fail instead of falling back to headless when no display exists\n"
+        "  --window WxH         window size in pixels (default: the config's \"viewer\",\n"
+        "                       1280x800)\n"
+        "  --headless           no window; with --snapshot, render offscreen into PNGs\n"
+        "  --no-fallback        fail instead of going headless when no display exists\n"
         "  --frames N           stop after N frames (default: until the source ends;\n"
         "                       with a window the simulator scenario loops)\n"
-        "  --snapshot DIR       write PNG snapshots of the view into DIR (headless default:\n"
-        "                       ./cryonav-snapshots)\n"
-        "  --snapshot-every N   one snapshot every N frames (default 100) plus the last frame\n"
+        "  --snapshot DIR       write PNG snapshots of the whole view into DIR\n"
+        "                       (DIR/snapshot-<frame>.png; none unless asked)\n"
+        "  --snapshot-every N   one snapshot every N frames (default 100) plus the first\n"
+        "                       and the last\n"
         "  --time-scale X       simulator: scene seconds per real second (e.g. 10)\n"
         "  --fast               do not pace the source in real time: every frame is analysed in\n"
         "                       turn, as fast as the analysis goes (an offline run: no frame\n"
@@ -47,20 +49,23 @@ static void run_usage(FILE *out)
         "  --loop               restart the scenario / recording at its end\n"
         "  --show-truth         draw the simulator's ground truth as dashed outlines\n"
         "  --no-overlays        start with the analysis overlays hidden (key o toggles)\n"
-        "  --record FILE        record the session to a sequence file (.igs.mha)\n"
+        "  --record FILE        record the session to a sequence file (FILE.igs.mha or\n"
+        "                       FILE.igs.nrrd)\n"
         "  --listen ADDR:PORT   OpenIGTLink server address (default 127.0.0.1:18944)\n"
         "  --no-serve           no OpenIGTLink server\n"
         "  --proctor-token-file FILE  the secret that makes an OpenIGTLink client a proctor\n"
         "                       (a file only you can read; without a token every client\n"
         "                       is a viewer)\n"
         "  --proctor-token T    the same, given here (visible to other users in ps)\n"
-        "  --log-level L        debug | info | warning | error (default info)\n"
-        "  -h, --help           this help\n");
+        CN_APP_LOG_HELP
+        "  -h, --help           this help\n\n"
+        "outputs: the window; DIR/snapshot-<frame>.png with --snapshot; FILE with\n"
+        "--record; a summary (frames, latency, files written) on stdout.\n");
 }
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_LOGLEVEL, O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN, O_KEYS };
+       O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN, O_KEYS, O_WINDOW };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -71,12 +76,12 @@ static const struct option run_options[] = {
     {"seed", required_argument, 0, O_SEED},          {"protocol", required_argument, 0, O_PROTOCOL},
     {"loop", no_argument, 0, O_LOOP},                {"show-truth", no_argument, 0, O_TRUTH},
     {"record", required_argument, 0, O_RECORD},      {"listen", required_argument, 0, O_LISTEN},
-    {"no-serve", no_argument, 0, O_NOSERVE},         {"log-level", required_argument, 0, O_LOGLEVEL},
-    {"no-overlays", no_argument, 0, O_NOOVERLAYS},
+    {"no-serve", no_argument, 0, O_NOSERVE},         {"no-overlays", no_argument, 0, O_NOOVERLAYS},
     {"tracking", required_argument, 0, O_TRACKING},  /* issue 15 */
     {"proctor-token-file", required_argument, 0, O_PTOKENFILE},
     {"proctor-token", required_argument, 0, O_PTOKEN},
     {"keys", required_argument, 0, O_KEYS},
+    {"window", required_argument, 0, O_WINDOW},      CN_APP_LOG_LONGOPTS,
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -95,11 +100,18 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
     memset(a, 0, sizeof *a);
     cn_run_opts_defaults(&a->run);
     a->snapshot_every = 100;
+    cn_app_log_opts lo;
+    cn_app_log_opts_default(&lo);
     optind = 1;
     opterr = 0;
     int c;
     long v;
-    while ((c = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqv", run_options, NULL)) != -1) {
+        int lrc = cn_app_log_option("run", c, optarg, &lo);
+        if (lrc == 1)
+            continue;
+        if (lrc)
+            return lrc;
         switch (c) {
         case 'h': run_usage(stdout); return 1;
         case O_CONFIG: cn_strlcpy(a->run.config_path, optarg, sizeof a->run.config_path); break;
@@ -112,7 +124,14 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
                 return cn_app_usage_error("run", "--frames needs a whole number >= 1, not '%s'", optarg);
             a->run.max_frames = (uint64_t)v;
             break;
-        case O_SNAPSHOT: cn_strlcpy(a->snapshot_dir, optarg, sizeof a->snapshot_dir); break;
+        case O_SNAPSHOT: {
+            static const char *const images[] = {".png", ".PNG", ".jpg", NULL};
+            if (cn_app_has_suffix(optarg, images))
+                return cn_app_usage_error("run", "--snapshot takes a folder (snapshots are named "
+                                          "snapshot-<frame>.png in it), not '%s'", optarg);
+            cn_strlcpy(a->snapshot_dir, optarg, sizeof a->snapshot_dir);
+            break;
+        }
         case O_SNAPEVERY:
             if (parse_long(optarg, 1, 100000000, &a->snapshot_every))
                 return cn_app_usage_error("run", "--snapshot-every needs a whole number >= 1, not '%s'", optarg);
@@ -144,19 +163,27 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
             cn_strlcpy(a->keys, optarg, sizeof a->keys);
             break;
         }
-        case O_RECORD: cn_strlcpy(a->run.record_path, optarg, sizeof a->run.record_path); break;
+        case O_RECORD: {
+            /* The recorder writes PLUS sequence files: MetaImage (.mha) or NRRD (.nrrd). */
+            static const char *const seq[] = {".mha", ".nrrd", NULL};
+            static const char *const slicer[] = {".seq.nrrd", NULL};
+            if (!cn_app_has_suffix(optarg, seq) || cn_app_has_suffix(optarg, slicer))
+                return cn_app_usage_error("run", "--record writes a PLUS sequence file: the name must "
+                                          "end in .igs.mha (or .mha, .igs.nrrd, .nrrd), not '%s'",
+                                          optarg);
+            cn_strlcpy(a->run.record_path, optarg, sizeof a->run.record_path);
+            break;
+        }
         case O_LISTEN: cn_strlcpy(a->run.listen, optarg, sizeof a->run.listen); break;
         case O_NOSERVE: a->run.no_serve = true; break;
         case O_PTOKENFILE:
             cn_strlcpy(a->run.proctor_token_file, optarg, sizeof a->run.proctor_token_file);
             break;
         case O_PTOKEN: cn_strlcpy(a->run.proctor_token, optarg, sizeof a->run.proctor_token); break;
-        case O_LOGLEVEL:
-            if (strcmp(optarg, "debug") == 0) a->run.log_level = CN_LOG_DEBUG;
-            else if (strcmp(optarg, "info") == 0) a->run.log_level = CN_LOG_INFO;
-            else if (strcmp(optarg, "warning") == 0 || strcmp(optarg, "warn") == 0) a->run.log_level = CN_LOG_WARN;
-            else if (strcmp(optarg, "error") == 0) a->run.log_level = CN_LOG_ERROR;
-            else return cn_app_usage_error("run", "--log-level must be debug, info, warning or error, not '%s'", optarg);
+        case O_WINDOW:
+            if (cn_app_parse_size(optarg, 64, 8192, &a->window_w, &a->window_h) != CN_OK)
+                return cn_app_usage_error("run", "--window needs WxH in pixels (64..8192), e.g. "
+                                          "1280x800, not '%s'", optarg);
             break;
         case ':': return cn_app_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("run", "unknown option '%s'", argv[optind - 1]);
@@ -164,6 +191,8 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
     }
     if (optind < argc)
         return cn_app_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    a->run.log_level = lo.level;
+    cn_strlcpy(a->log_path, lo.path, sizeof a->log_path);
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * line.
  *
  *   cryonav thermal [--probe P] [--protocol Q] [--tissue T]   isotherm radii vs time
- *       (CSV on stdout) and a PNG plot of them;
+ *       (CSV on stdout) and, with --png FILE, a plot of them (freeze / thaw shaded,
+ *       the palette's isotherm colours, a missing isotherm a gap);
  *   cryonav thermal --geometry planar|cylindrical|spherical --surface-temp C
  *       --duration S [--perfusion W]   the verification modes: by default the
  *       oracles' conditions, ending with one "isotherm <temp_c> <position_mm>" line
@@ -16,9 +17,10 @@
  * The command only parses and prints: the physics lives in modules/thermal.
  */
 #include "commands.h"
-#include "plot/plot.h"
+#include "thermal_plot.h"
 #include "thermal/thermal.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +32,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: cryonav thermal [--probe P] [--protocol Q] [--tissue T] [--every S]\n"
-            "                       [--png FILE | --no-plot] [--h MM] [--dt S]\n"
+            "                       [--png FILE] [--h MM] [--dt S]\n"
             "                       [--surface-offset C] [--perfusion W] [--list]\n"
             "       cryonav thermal --geometry planar|cylindrical|spherical --surface-temp C\n"
             "                       --duration S [--perfusion W] [--line-sink W_PER_M]\n"
@@ -39,11 +41,37 @@ static void usage(FILE *out)
             "                       [--obs-until S] [--eval S] [--noise MM] [--seed N]\n"
             "       cryonav thermal validate [--held-out] [--measurements FILE]\n"
             "       cryonav thermal calibrate [--measurements FILE] [--h MM]\n"
-            "Catalogue files: --probes FILE --protocols FILE --tissues FILE are read after\n"
-            "the shipped config/*.json (they may add or override entries).\n"
-            "Defaults: probe 17G-argon-2cm, protocol morton-150s, tissue standard; in the\n"
-            "verification geometries the oracles' conditions (single freezing temperature\n"
-            "0 C, no perfusion, standard property set, T_i 37 C).\n");
+            "Predicted isotherm radii of a cryoprobe following a protocol (CSV on stdout: an\n"
+            "empty field is an isotherm that does not exist yet), the solver's verification\n"
+            "geometries, the fit evaluation, the validation against every oracle and measured ice\n"
+            "ball, and the calibration of each probe's surface temperature to those ice balls.\n\n"
+            "options:\n"
+            "  --probe P            cryoprobe (default 17G-argon-2cm; --list shows all)\n"
+            "  --protocol Q         freeze protocol (default morton-150s)\n"
+            "  --tissue T           tissue property set (default standard)\n"
+            "  --every S            CSV row every S seconds (default 5)\n"
+            "  --png FILE           also draw the radii vs time into FILE (.png); none unless asked\n"
+            "  --h MM, --dt S       grid step and longest time step of the solver\n"
+            "  --surface-offset C   probe's effective surface temperature offset\n"
+            "  --perfusion W        perfusion (1/s)\n"
+            "  --list               the catalogue: probes, protocols, tissues\n"
+            "  --geometry G         verification: planar | cylindrical | spherical\n"
+            "  --surface-temp C     verification: wall temperature\n"
+            "  --duration S         verification: simulated time\n"
+            "  --line-sink W_PER_M  verification: a line sink instead of a wall temperature\n"
+            "  --r0 MM              verification: inner radius\n"
+            "  --obs-until S, --eval S, --noise MM, --seed N   fit-eval settings\n"
+            "  --probes FILE, --protocols FILE, --tissues FILE  more catalogue entries\n"
+            "  --measurements FILE  validate/calibrate: measured ice balls (default\n"
+            "                       config/ice_measurements.json)\n"
+            "  --held-out           validate: only the measurements no calibration used\n"
+            "  -h, --help           this help\n\n"
+            "Catalogues: the shipped config/*.json, then ~/.config/cryonav/{cryoprobes,\n"
+            "protocols,tissues}.json when present, then --probes/--protocols/--tissues (each\n"
+            "may add or override entries). In the verification geometries the defaults are the\n"
+            "oracles' conditions (single freezing temperature 0 C, no perfusion, standard\n"
+            "property set, T_i 37 C).\n"
+            "outputs: stdout; FILE with --png (its path is printed on stderr).\n");
 }
 
 typedef struct {
@@ -52,7 +80,7 @@ typedef struct {
     double every_s, h_mm, dt_s, offset_c, perfusion, surface_c, duration_s, line_sink, r0_mm;
     double obs_until_s, eval_s, noise_mm;
     long seed;
-    bool no_plot, list, fit_eval, validate, calibrate, held_out;
+    bool list, fit_eval, validate, calibrate, held_out;
 } args;
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -66,8 +94,28 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
     return 0;
 }
 
+enum { T_PROBE = 256, T_PROTOCOL, T_TISSUE, T_PNG, T_GEOMETRY, T_PROBES, T_PROTOCOLS, T_TISSUES,
+       T_EVERY, T_H, T_DT, T_OFFSET, T_PERFUSION, T_SURFACE, T_DURATION, T_SINK, T_R0,
+       T_OBS, T_EVAL, T_NOISE, T_SEED, T_LIST, T_MEAS, T_HELDOUT };
+
 static int parse(int argc, char **argv, args *a)
 {
+    static const struct option opts[] = {
+        {"probe", required_argument, 0, T_PROBE},       {"protocol", required_argument, 0, T_PROTOCOL},
+        {"tissue", required_argument, 0, T_TISSUE},     {"png", required_argument, 0, T_PNG},
+        {"geometry", required_argument, 0, T_GEOMETRY}, {"probes", required_argument, 0, T_PROBES},
+        {"protocols", required_argument, 0, T_PROTOCOLS},
+        {"tissues", required_argument, 0, T_TISSUES},   {"every", required_argument, 0, T_EVERY},
+        {"h", required_argument, 0, T_H},               {"dt", required_argument, 0, T_DT},
+        {"surface-offset", required_argument, 0, T_OFFSET},
+        {"perfusion", required_argument, 0, T_PERFUSION},
+        {"surface-temp", required_argument, 0, T_SURFACE},
+        {"duration", required_argument, 0, T_DURATION}, {"line-sink", required_argument, 0, T_SINK},
+        {"r0", required_argument, 0, T_R0},             {"obs-until", required_argument, 0, T_OBS},
+        {"eval", required_argument, 0, T_EVAL},         {"noise", required_argument, 0, T_NOISE},
+        {"seed", required_argument, 0, T_SEED},         {"list", no_argument, 0, T_LIST},
+        {"measurements", required_argument, 0, T_MEAS}, {"held-out", no_argument, 0, T_HELDOUT},
+        {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->every_s = 5;
     a->h_mm = NAN;
@@ -80,73 +128,99 @@ static int parse(int argc, char **argv, args *a)
     a->eval_s = NAN;
     a->noise_mm = 0.3;
     a->seed = 1;
-    int i = 1;
+    /* the sub-mode, if any, is the first word */
+    int shift = 0;
     if (argc > 1 && strcmp(argv[1], "fit-eval") == 0) {
         a->fit_eval = true;
-        i = 2;
+        shift = 1;
     } else if (argc > 1 && strcmp(argv[1], "validate") == 0) {
         a->validate = true;
-        i = 2;
+        shift = 1;
     } else if (argc > 1 && strcmp(argv[1], "calibrate") == 0) {
         a->calibrate = true;
-        i = 2;
+        shift = 1;
     }
-    for (; i < argc; i++) {
-        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        bool takes = true;
-        if (!strcmp(o, "--probe")) a->probe = v;
-        else if (!strcmp(o, "--protocol")) a->protocol = v;
-        else if (!strcmp(o, "--tissue")) a->tissue = v;
-        else if (!strcmp(o, "--png")) a->png = v;
-        else if (!strcmp(o, "--geometry")) a->geometry = v;
-        else if (!strcmp(o, "--probes")) a->probes_json = v;
-        else if (!strcmp(o, "--protocols")) a->protocols_json = v;
-        else if (!strcmp(o, "--tissues")) a->tissues_json = v;
-        else if (!strcmp(o, "--measurements")) a->measurements = v;
-        else if (!strcmp(o, "--every")) rc = num(o, v, 0.1, 3600, &a->every_s);
-        else if (!strcmp(o, "--h")) rc = num(o, v, 0.02, 5, &a->h_mm);
-        else if (!strcmp(o, "--dt")) rc = num(o, v, 0.001, 60, &a->dt_s);
-        else if (!strcmp(o, "--surface-offset")) rc = num(o, v, -150, 150, &a->offset_c);
-        else if (!strcmp(o, "--perfusion")) rc = num(o, v, 0, 0.1, &a->perfusion);
-        else if (!strcmp(o, "--surface-temp")) rc = num(o, v, -273, 100, &a->surface_c);
-        else if (!strcmp(o, "--duration")) rc = num(o, v, 0, 7200, &a->duration_s);
-        else if (!strcmp(o, "--line-sink")) rc = num(o, v, 0.001, 1e5, &a->line_sink);
-        else if (!strcmp(o, "--r0")) rc = num(o, v, 0.01, 20, &a->r0_mm);
-        else if (!strcmp(o, "--obs-until")) rc = num(o, v, 5, 7200, &a->obs_until_s);
-        else if (!strcmp(o, "--eval")) rc = num(o, v, 5, 7200, &a->eval_s);
-        else if (!strcmp(o, "--noise")) rc = num(o, v, 0, 10, &a->noise_mm);
-        else if (!strcmp(o, "--seed")) {
-            double s;
-            rc = num(o, v, 0, 1e9, &s);
-            a->seed = (long)s;
-        } else {
-            takes = false;
-            if (!strcmp(o, "--no-plot")) a->no_plot = true;
-            else if (!strcmp(o, "--held-out")) a->held_out = true;
-            else if (!strcmp(o, "--list")) a->list = true;
-            else
-                return cn_app_usage_error(kCmd, "unknown option '%s' (see --help)", o);
+    argc -= shift;
+    argv += shift;
+    optind = 1;
+    opterr = 0;
+    int c, rc = 0;
+    double seed = 1;
+    while (!rc && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *v = optarg, *o = argv[optind - 1];
+        switch (c) {
+        case 'h': usage(stdout); return 1;
+        case T_PROBE: a->probe = v; break;
+        case T_PROTOCOL: a->protocol = v; break;
+        case T_TISSUE: a->tissue = v; break;
+        case T_PNG: {
+            static const char *const png[] = {".png", NULL};
+            if (!cn_app_has_suffix(v, png))
+                return cn_app_usage_error(kCmd, "--png writes a PNG image: the name must end in "
+                                          ".png, not '%s'", v);
+            a->png = v;
+            break;
         }
-        if (rc)
-            return rc;
-        if (takes) {
-            if (!v)
-                return cn_app_usage_error(kCmd, "%s needs a value", o);
-            i++;
+        case T_GEOMETRY: a->geometry = v; break;
+        case T_PROBES: a->probes_json = v; break;
+        case T_PROTOCOLS: a->protocols_json = v; break;
+        case T_TISSUES: a->tissues_json = v; break;
+        case T_EVERY: rc = num("--every", v, 0.1, 3600, &a->every_s); break;
+        case T_H: rc = num("--h", v, 0.02, 5, &a->h_mm); break;
+        case T_DT: rc = num("--dt", v, 0.001, 60, &a->dt_s); break;
+        case T_OFFSET: rc = num("--surface-offset", v, -150, 150, &a->offset_c); break;
+        case T_PERFUSION: rc = num("--perfusion", v, 0, 0.1, &a->perfusion); break;
+        case T_SURFACE: rc = num("--surface-temp", v, -273, 100, &a->surface_c); break;
+        case T_DURATION: rc = num("--duration", v, 0, 7200, &a->duration_s); break;
+        case T_SINK: rc = num("--line-sink", v, 0.001, 1e5, &a->line_sink); break;
+        case T_R0: rc = num("--r0", v, 0.01, 20, &a->r0_mm); break;
+        case T_OBS: rc = num("--obs-until", v, 5, 7200, &a->obs_until_s); break;
+        case T_EVAL: rc = num("--eval", v, 5, 7200, &a->eval_s); break;
+        case T_NOISE: rc = num("--noise", v, 0, 10, &a->noise_mm); break;
+        case T_SEED:
+            rc = num("--seed", v, 0, 1e9, &seed);
+            a->seed = (long)seed;
+            break;
+        case T_LIST: a->list = true; break;
+        case T_MEAS: a->measurements = v; break;
+        case T_HELDOUT: a->held_out = true; break;
+        case ':': return cn_app_usage_error(kCmd, "%s needs a value", o);
+        default: return cn_app_usage_error(kCmd, "unknown option '%s'", o);
         }
     }
+    if (rc)
+        return rc;
+    if (optind < argc)
+        return cn_app_usage_error(kCmd, "unexpected argument '%s'", argv[optind]);
     return 0;
+}
+
+/* The user's catalogue file `name` in ~/.config/cryonav, or NULL when there is none. */
+static const char *user_file(const char *name, char *buf, size_t len)
+{
+    char dir[900];
+    if (!cn_app_user_config_dir(dir, sizeof dir)[0])
+        return NULL;
+    snprintf(buf, len, "%s/%s", dir, name);
+    FILE *f = fopen(buf, "r");
+    if (!f)
+        return NULL;
+    fclose(f);
+    return buf;
 }
 
 static int load_catalog(const args *a, cn_thermal_catalog *cat)
 {
-    char p1[1024], p2[1024], p3[1024], err[1024];
+    char p1[1024], p2[1024], p3[1024], u1[1024], u2[1024], u3[1024], err[1024];
     memset(cat, 0, sizeof *cat);
+    /* layers as for the session: shipped, the user's, the command line */
     if (cn_thermal_catalog_load(cat, cn_app_data_path("config/cryoprobes.json", p1, sizeof p1),
                                 cn_app_data_path("config/protocols.json", p2, sizeof p2),
                                 cn_app_data_path("config/tissues.json", p3, sizeof p3), err,
                                 sizeof err) ||
+        cn_thermal_catalog_load(cat, user_file("cryoprobes.json", u1, sizeof u1),
+                                user_file("protocols.json", u2, sizeof u2),
+                                user_file("tissues.json", u3, sizeof u3), err, sizeof err) ||
         cn_thermal_catalog_load(cat, a->probes_json, a->protocols_json, a->tissues_json, err,
                                 sizeof err)) {
         fprintf(stderr, "cryonav thermal: %s\n", err);
@@ -211,6 +285,14 @@ static bool too_much_work(double cells, double steps)
 
 /* ---------------------------------------------------------------- probe mode */
 
+static void print_csv(double v)
+{
+    if (isfinite(v))
+        printf(",%.3f", v);
+    else
+        printf(",");
+}
+
 static int run_probe(const args *a, const cn_thermal_catalog *cat)
 {
     const cn_cryoprobe *p;
@@ -251,8 +333,8 @@ static int run_probe(const args *a, const cn_thermal_catalog *cat)
     }
     double zc = -p->active_length_mm / 2;
     printf("# probe %s, protocol %s, tissue %s; radii from the probe axis at mid active "
-           "segment, tip_0c_mm = 0 C extent beyond the tip (0 = no such isotherm); probe_temp_c "
-           "empty = probe off (passive thaw)\n",
+           "segment, tip_0c_mm = 0 C extent beyond the tip; an empty radius = no such isotherm "
+           "(yet); probe_temp_c empty = probe off (passive thaw)\n",
            p->name, q->name, t->name);
     printf("time_s,phase,probe_temp_c,r0c_mm,r20c_mm,r40c_mm,tip_0c_mm\n");
     const float temps[3] = {0, -20, -40};
@@ -264,42 +346,27 @@ static int run_probe(const args *a, const cn_thermal_catalog *cat)
             return 1;
         }
         tt[i] = ts;
-        for (int k = 0; k < 3; k++)
-            r[k][i] = cn_thermal_model_radius_at(m, temps[k], zc);
+        /* radius 0 means "no such isotherm": a gap (NaN), never a radius of 0 mm */
+        for (int k = 0; k < 3; k++) {
+            double rk = cn_thermal_model_radius_at(m, temps[k], zc);
+            r[k][i] = rk > 0 ? rk : NAN;
+        }
         double tip = cn_thermal_solver_ray_isotherm(cn_thermal_model_solver(m), 0, 0, zc, 0, 150);
-        tip = tip > -zc ? tip + zc : 0;
+        tip = tip > -zc ? tip + zc : NAN;
         cn_step_kind kind = cn_protocol_kind_at(q, ts, NULL);
         double pt = cn_thermal_model_probe_temp_c(m);
         printf("%.1f,%s,", ts, kind == CN_STEP_FREEZE ? "freeze" : kind == CN_STEP_ACTIVE_THAW ? "active_thaw" : "thaw");
         if (isfinite(pt))
             printf("%.1f", pt);
-        printf(",%.3f,%.3f,%.3f,%.3f\n", r[0][i], r[1][i], r[2][i], tip);
+        for (int k = 0; k < 3; k++)
+            print_csv(r[k][i]);
+        print_csv(tip);
+        printf("\n");
     }
     cn_thermal_model_free(m);
     int out = 0;
-    if (!a->no_plot) {
-        const char *png = a->png ? a->png : "thermal.png";
-        void *xhold = NULL;
-        rc = cn_app_ensure_display(true, &xhold, err, sizeof err);
-        cn_plot_series s[3] = {
-            {"0 C (ice edge)", tt, r[0], n, {31, 119, 180}, false},
-            {"-20 C (nerve block)", tt, r[1], n, {214, 39, 40}, false},
-            {"-40 C (lethal)", tt, r[2], n, {44, 44, 44}, true},
-        };
-        char title[256];
-        snprintf(title, sizeof title, "%s, %s, %s: isotherm radius at mid active segment", p->name,
-                 q->name, t->name);
-        cn_plot_opts po = {title, "time (s)", "radius from the probe axis (mm)", 900, 600};
-        if (rc == CN_OK)
-            rc = cn_plot_lines_png(png, &po, s, 3, err, sizeof err);
-        cn_app_display_release(xhold);
-        if (rc) {
-            fprintf(stderr, "cryonav thermal: plot not written: %s\n", err);
-            out = 1;
-        } else {
-            fprintf(stderr, "cryonav thermal: wrote %s\n", png);
-        }
-    }
+    if (a->png) /* outputs only where asked */
+        out = cn_thermal_plot_radii(a->png, p, q, t, tt, r, n);
     free(tt);
     for (int k = 0; k < 3; k++)
         free(r[k]);
@@ -317,13 +384,6 @@ static void print_iso(double temp_c, double pos_mm)
         printf("isotherm %g none\n", temp_c);
 }
 
-static void print_csv(double v)
-{
-    if (isfinite(v))
-        printf(",%.3f", v);
-    else
-        printf(",");
-}
 
 static int run_geometry(const args *a, const cn_thermal_catalog *cat)
 {
@@ -578,14 +638,10 @@ static int run_calibrate(const args *a, const cn_thermal_catalog *cat)
 
 int cn_cmd_thermal(int argc, char **argv)
 {
-    if (cn_app_wants_help(argc, argv)) {
-        usage(stdout);
-        return 0;
-    }
     args a;
     int rc = parse(argc, argv, &a);
     if (rc)
-        return rc;
+        return rc == 1 ? 0 : rc;
     cn_thermal_catalog *cat = calloc(1, sizeof *cat);
     if (!cat)
         return 1;

@@ -152,7 +152,13 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
 {
     cn_nav_opts o = *in;
     char err[1024];
-    cn_log *log = cn_log_new(stderr, o.run.log_level);
+    /* issue 16: --log FILE / -q / -v; the session logs through the same handle */
+    cn_log *log = cn_log_open(o.log_path, o.run.log_level, err, sizeof err);
+    if (!log) {
+        fprintf(stderr, "cryonav %s: %s\n", cmd, err);
+        return 2;
+    }
+    o.run.log = log;
     int exit_code = 0;
 
     /* Decide how to render before anything starts. */
@@ -166,15 +172,17 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 return 1;
             }
             o.headless = true;
-            if (!o.snapshot_dir[0])
-                cn_strlcpy(o.snapshot_dir, "cryonav-snapshots", sizeof o.snapshot_dir);
-            cn_log_warn(log, cmd, "%s: no window possible, falling back to headless rendering; "
-                        "snapshots go to %s/", err, o.snapshot_dir);
+            cn_log_warn(log, cmd, "%s: no window possible, falling back to headless%s%s%s", err,
+                        o.snapshot_dir[0] ? "; snapshots go to " : " (nothing is drawn: add ",
+                        o.snapshot_dir[0] ? o.snapshot_dir : "--snapshot DIR",
+                        o.snapshot_dir[0] ? "/" : " to keep PNG snapshots)");
         }
     }
-    if (o.headless) {
-        if (!o.snapshot_dir[0])
-            cn_strlcpy(o.snapshot_dir, "cryonav-snapshots", sizeof o.snapshot_dir);
+    /* issue 16: outputs only where asked. Headless without --snapshot draws
+     * nothing at all: no viewer, no offscreen rendering, no X server. */
+    if (o.headless && !o.snapshot_dir[0])
+        can_render = false;
+    if (o.headless && can_render) {
         if (cn_app_ensure_display(true, xhold, err, sizeof err) != CN_OK) {
             cn_log_warn(log, cmd, "cannot render offscreen (%s): running without the viewer, "
                         "no snapshots will be written", err);
@@ -206,13 +214,23 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         cn_log_free(log);
         return 2;
     }
+    /* issue 16: window size from --window, else the config's "viewer" object
+     * (checked whether or not a window opens: a bad value is a bad value) */
+    int win_w = 0, win_h = 0;
+    if (cn_app_viewer_size(s.cfg, o.window_w, o.window_h, &win_w, &win_h, err, sizeof err) !=
+        CN_OK) {
+        fprintf(stderr, "cryonav %s: %s\n", cmd, err);
+        cn_session_close(&s);
+        cn_log_free(log);
+        return 2;
+    }
     cn_viewer *v = NULL;
     if (can_render) {
         char shader_dir[1024];
         cn_viewer_opts vo;
         cn_viewer_opts_default(&vo);
-        vo.width = 1280;
-        vo.height = 640;
+        vo.width = win_w;
+        vo.height = win_h;
         vo.offscreen = o.headless;
         vo.title = "CryoNav";
         vo.log = log;
@@ -383,6 +401,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         char line[768];
         printf("procedure: %s\n", cn_procedure_summary_text(&ps, line, sizeof line));
     }
+    if (o.run.record_path[0])
+        printf("recording: %s\n", o.run.record_path);
     cn_viewer_free(v);
     cn_session_close(&s);
     cn_log_free(log);

@@ -40,12 +40,9 @@ static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "u
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {
-    char def[1024];
-    const char *path = s->opts.config_path[0]
-                           ? s->opts.config_path
-                           : cn_app_data_path("config/session.json", def, sizeof def);
-    s->cfg = cn_json_load(path, err, err_len);
-    if (!s->cfg)
+    /* Layers (issue 16, app_config.c): the shipped defaults, the user's
+     * ~/.config/cryonav/session.json, then --config FILE. */
+    if (cn_app_config_load(s->opts.config_path, s->log, &s->cfg, err, err_len) != CN_OK)
         return CN_EINVAL;
     int rc = cn_json_check_keys(s->cfg, "", session_keys, err, err_len);
     return rc == CN_ENOENT ? CN_OK : rc;
@@ -309,7 +306,7 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     s->opts = *o;
     pthread_mutex_init(&s->target_mu, NULL);
     pthread_mutex_init(&s->events_mu, NULL);
-    s->log = cn_log_new(stderr, o->log_level);
+    s->log = o->log ? o->log : cn_log_new(stderr, o->log_level); /* borrowed when given */
     int rc;
     if ((rc = load_config(s, err, err_len)) != CN_OK)
         goto fail;
@@ -381,7 +378,8 @@ void cn_session_close(cn_session *s)
     s->has_dev = false;
     cn_json_free(s->cfg);
     s->cfg = NULL;
-    cn_log_free(s->log);
+    if (s->log != s->opts.log)
+        cn_log_free(s->log);
     s->log = NULL;
     pthread_mutex_destroy(&s->target_mu);
     pthread_mutex_destroy(&s->events_mu);

@@ -17,7 +17,7 @@
 #include "pipeline/pipeline.h"
 
 typedef struct {
-    char config_path[512];      /* "" = the default config/session.json */
+    char config_path[512];      /* "" = no --config: defaults + ~/.config/cryonav only */
     char source[32];            /* "" = from config ("sim" by default) */
     char tracking[32];          /* "" = from config ("none": the source's own poses) */
     bool realtime;              /* pace the simulator / replay at their own clock */
@@ -27,6 +27,7 @@ typedef struct {
     long seed;                  /* < 0: from config */
     char protocol[64];          /* "" = from config */
     cn_log_level log_level;
+    cn_log *log;                /* NULL = a stderr logger at log_level; else borrowed */
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
@@ -163,11 +164,15 @@ typedef struct {
     bool no_fallback;           /* fail when no display instead of going headless */
     bool show_truth;            /* draw simulator ground truth */
     bool no_overlays;           /* start with the analysis overlays hidden */
-    char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
+    char snapshot_dir[512];     /* "" = none: nothing is written unless asked */
     long snapshot_every;        /* frames between snapshots */
     char keys[256];             /* scripted procedure keys "KEY@SCENE_S,..." (--keys):
                                    the operator's, applied on the first analysed frame
                                    at that scene time */
+    /* issue 16: window size (0 = the config's "viewer" object, else 1280 x 800) and
+     * where log lines go ("" = stderr; the level is run.log_level) */
+    int window_w, window_h;
+    char log_path[512];
 } cn_nav_opts;
 
 /* Checks a --keys list ("f@400,f@460": procedure key @ scene second); returns how

@@ -69,9 +69,14 @@ typedef enum { CN_LOG_DEBUG = 0, CN_LOG_INFO, CN_LOG_WARN, CN_LOG_ERROR } cn_log
 typedef struct cn_log cn_log;
 
 cn_log *cn_log_new(FILE *out, cn_log_level min_level);
+/* A logger appending to the file at path (created when missing; the logger owns
+ * and closes it); NULL or "" = stderr. NULL with a message naming the file. */
+cn_log *cn_log_open(const char *path, cn_log_level min_level, char *err, size_t err_len);
 void cn_log_free(cn_log *lg);
-void cn_log_set_level(cn_log *lg, cn_log_level min_level);
-/* Writes "[level] module: message\n". */
+/* "debug", "info", "warn", "error"; parse also takes "warning". CN_EINVAL when unknown. */
+const char *cn_log_level_name(cn_log_level l);
+int cn_log_level_parse(const char *s, cn_log_level *out);
+/* Writes "cryonav: HH:MM:SS.mmm level: module: message\n" (local time). */
 void cn_log_write(cn_log *lg, cn_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void cn_log_vwrite(cn_log *lg, cn_log_level level, const char *module, const char *fmt,
@@ -481,6 +486,20 @@ void cn_json_error(const cn_json *doc, const char *path, char *err, size_t err_l
 /* The underlying jansson json_t* of the value at path (NULL when absent): for
  * modules that link jansson themselves and walk lists of objects. */
 void *cn_json_raw(const cn_json *doc, const char *path);
+/* Layers: patches `over` into `base` as RFC 7386 (JSON Merge Patch) says: objects
+ * merge key by key, other values replace, null removes a key. `base` keeps every
+ * layer, so errors and cn_json_origin name the file and line a value came from. */
+int cn_json_merge(cn_json *base, const cn_json *over, char *err, size_t err_len);
+int cn_json_layers(const cn_json *doc);                 /* 1 for an unmerged document */
+const char *cn_json_layer_label(const cn_json *doc, int i); /* bottom (0) to top */
+/* Where the effective value at path was written: the label (file) of the top-most
+ * layer that has it and its line there (0 when unknown). CN_ENOENT when absent. */
+int cn_json_origin(const cn_json *doc, const char *path, const char **label, int *line);
+/* Calls fn for every leaf of the effective document (depth first, objects in file
+ * order; arrays and empty objects are leaves) with its dotted path and its value
+ * as compact JSON text. */
+int cn_json_leaves(const cn_json *doc, void (*fn)(void *ctx, const char *path, const char *value),
+                   void *ctx);
 
 /* ------------------------------------------------------------------ progress */
 

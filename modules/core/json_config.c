@@ -5,7 +5,14 @@
  * value is wrong (a string where a number belongs, a typo'd key), we keep the
  * text and re-scan it with a tiny tokenizer that tracks the current key path;
  * the scan runs only when there is an error to report, never on the happy path.
- * Paths are dotted with optional indices: "sim.nerve.depth_mm", "protocols[1].name". */
+ * Paths are dotted with optional indices: "sim.nerve.depth_mm", "protocols[1].name".
+ *
+ * Layers: a configuration may be several files, each one patching the one below
+ * (the shipped defaults, then the user's file, then --config) the way RFC 7386
+ * "JSON Merge Patch" says: objects merge key by key, any other value replaces,
+ * null removes. The document keeps every layer's own tree and text, so an error
+ * (and `cryonav config --print`) names the file and line the value came from,
+ * not the defaults it overrode. */
 #include "core/core.h"
 
 #include <ctype.h>
@@ -15,10 +22,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct cn_json {
-    json_t *root;
+typedef struct {
+    json_t *root;        /* the layer as written (never patched) */
     char *text;
     char label[512];
+} layer;
+
+struct cn_json {
+    json_t *root;        /* the effective document (all layers merged) */
+    char *text;
+    char label[512];
+    layer *layers;       /* NULL until a merge: then [0] is the first document */
+    int n_layers;
 };
 
 static cn_json *wrap(json_t *root, const char *text, const char *label)
@@ -81,17 +96,98 @@ void cn_json_free(cn_json *d)
 {
     if (!d)
         return;
+    for (int i = 0; i < d->n_layers; i++) {
+        json_decref(d->layers[i].root);
+        free(d->layers[i].text);
+    }
+    free(d->layers);
     json_decref(d->root);
     free(d->text);
     free(d);
 }
 
+/* RFC 7386: patch `p` into `t` (which it may replace); returns the new value (a
+ * new reference), NULL on out of memory. */
+static json_t *merge_patch(json_t *t, json_t *p)
+{
+    if (!json_is_object(p))
+        return json_deep_copy(p);
+    json_t *out = json_is_object(t) ? json_deep_copy(t) : json_object();
+    if (!out)
+        return NULL;
+    const char *key;
+    json_t *val;
+    json_object_foreach(p, key, val)
+    {
+        if (json_is_null(val)) {
+            json_object_del(out, key);
+            continue;
+        }
+        json_t *m = merge_patch(json_object_get(out, key), val);
+        if (!m || json_object_set_new(out, key, m) != 0) {
+            json_decref(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static int push_layer(cn_json *d, json_t *root, const char *text, const char *label)
+{
+    layer *nl = realloc(d->layers, sizeof *nl * (size_t)(d->n_layers + 1));
+    if (!nl)
+        return CN_ENOMEM;
+    d->layers = nl;
+    layer *l = &d->layers[d->n_layers];
+    l->root = json_deep_copy(root);
+    l->text = strdup(text);
+    if (!l->root || !l->text) {
+        json_decref(l->root);
+        free(l->text);
+        return CN_ENOMEM;
+    }
+    cn_strlcpy(l->label, label, sizeof l->label);
+    d->n_layers++;
+    return CN_OK;
+}
+
+int cn_json_merge(cn_json *base, const cn_json *over, char *err, size_t err_len)
+{
+    if (!base || !over) {
+        cn_errf(err, err_len, "config", "nothing to merge");
+        return CN_EINVAL;
+    }
+    int rc = CN_OK;
+    if (base->n_layers == 0)
+        rc = push_layer(base, base->root, base->text, base->label);
+    if (rc == CN_OK && over->n_layers == 0)
+        rc = push_layer(base, over->root, over->text, over->label);
+    for (int i = 0; rc == CN_OK && i < over->n_layers; i++)
+        rc = push_layer(base, over->layers[i].root, over->layers[i].text, over->layers[i].label);
+    json_t *merged = rc == CN_OK ? merge_patch(base->root, over->root) : NULL;
+    if (!merged) {
+        cn_errf(err, err_len, over->label, "out of memory while merging the configuration");
+        return CN_ENOMEM;
+    }
+    json_decref(base->root);
+    base->root = merged;
+    return CN_OK;
+}
+
+int cn_json_layers(const cn_json *d) { return d ? (d->n_layers ? d->n_layers : 1) : 0; }
+
+const char *cn_json_layer_label(const cn_json *d, int i)
+{
+    if (!d || i < 0 || i >= cn_json_layers(d))
+        return NULL;
+    return d->n_layers ? d->layers[i].label : d->label;
+}
+
 const char *cn_json_label(const cn_json *d) { return d->label; }
 
-/* Walks the path in the jansson tree. */
-static json_t *lookup(const cn_json *d, const char *path)
+/* Walks the path in a jansson tree. */
+static json_t *lookup_in(json_t *cur, const char *path)
 {
-    json_t *cur = d->root;
     if (!path || !*path)
         return cur;
     const char *p = path;
@@ -121,6 +217,8 @@ static json_t *lookup(const cn_json *d, const char *path)
     }
     return cur;
 }
+
+static json_t *lookup(const cn_json *d, const char *path) { return lookup_in(d->root, path); }
 
 /* ---- locating the line of a key: a minimal JSON scanner that tracks the path. */
 
@@ -231,6 +329,34 @@ static int line_of(const char *text, const char *path)
     return 0;
 }
 
+/* The layer that gave the value at path: the top-most one that has it. */
+static void origin_of(const cn_json *d, const char *path, const char **text, const char **label)
+{
+    *text = d->text;
+    *label = d->label;
+    for (int i = d->n_layers - 1; i >= 0; i--) {
+        json_t *v = lookup_in(d->layers[i].root, path);
+        if (v && !json_is_null(v)) {
+            *text = d->layers[i].text;
+            *label = d->layers[i].label;
+            return;
+        }
+    }
+}
+
+int cn_json_origin(const cn_json *d, const char *path, const char **label, int *line)
+{
+    if (!d || !lookup(d, path))
+        return CN_ENOENT;
+    const char *text, *lab;
+    origin_of(d, path, &text, &lab);
+    if (label)
+        *label = lab;
+    if (line)
+        *line = line_of(text, path);
+    return CN_OK;
+}
+
 void cn_json_error(const cn_json *d, const char *path, char *err, size_t err_len, const char *fmt, ...)
 {
     char msg[512];
@@ -238,11 +364,47 @@ void cn_json_error(const cn_json *d, const char *path, char *err, size_t err_len
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    int line = line_of(d->text, path);
+    const char *text, *label;
+    origin_of(d, path, &text, &label);
+    int line = line_of(text, path);
     if (line > 0)
-        snprintf(err, err_len, "%s:%d: %s: %s", d->label, line, path, msg);
+        snprintf(err, err_len, "%s:%d: %s: %s", label, line, path, msg);
     else
-        snprintf(err, err_len, "%s: %s: %s", d->label, path, msg);
+        snprintf(err, err_len, "%s: %s: %s", label, path, msg);
+}
+
+/* Depth-first over objects; everything else (arrays included) is a leaf. */
+static int leaves_rec(json_t *v, char *path, size_t cap, size_t used,
+                      void (*fn)(void *, const char *, const char *), void *ctx)
+{
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        const char *key;
+        json_t *val;
+        json_object_foreach(v, key, val)
+        {
+            int w = snprintf(path + used, cap - used, "%s%s", used ? "." : "", key);
+            if (w < 0 || (size_t)w >= cap - used)
+                return CN_ERANGE;
+            int rc = leaves_rec(val, path, cap, used + (size_t)w, fn, ctx);
+            path[used] = 0;
+            if (rc != CN_OK)
+                return rc;
+        }
+        return CN_OK;
+    }
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text)
+        return CN_ENOMEM;
+    fn(ctx, path, text);
+    free(text);
+    return CN_OK;
+}
+
+int cn_json_leaves(const cn_json *d, void (*fn)(void *ctx, const char *path, const char *value),
+                   void *ctx)
+{
+    char path[1024] = "";
+    return d && fn ? leaves_rec(d->root, path, sizeof path, 0, fn, ctx) : CN_EINVAL;
 }
 
 static const char *type_name(const json_t *v)

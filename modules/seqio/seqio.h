@@ -275,6 +275,7 @@ typedef struct {
     double *t_s, *ice_radius_mm, *iso_radius_mm[CN_ISO_MAX], *nerve_temp_c;
     float iso_temp_c[CN_ISO_MAX];
     int n_iso;
+    uint8_t *phase;           /* cn_phase of each point (issue 16: freeze/thaw shading) */
 } cn_session_series;
 
 /* Reads a recording frame by frame and summarises it; times are scene time (the

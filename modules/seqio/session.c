@@ -33,7 +33,7 @@
 /* Appends a point to the series, growing by half (at most SERIES_MAX points); when
  * full, keeps every other point and doubles *stride. */
 static int series_push(cn_session_series *ser, int *cap, int *stride, int *skip, double t,
-                       double ice, double temp, const double *iso) {
+                       double ice, double temp, const double *iso, cn_phase phase) {
     if (*skip > 0) {
         (*skip)--;
         return CN_OK;
@@ -46,6 +46,7 @@ static int series_push(cn_session_series *ser, int *cap, int *stride, int *skip,
             ser->ice_radius_mm[k] = ser->ice_radius_mm[i];
             ser->nerve_temp_c[k] = ser->nerve_temp_c[i];
             for (int j = 0; j < CN_ISO_MAX; j++) ser->iso_radius_mm[j][k] = ser->iso_radius_mm[j][i];
+            ser->phase[k] = ser->phase[i];
         }
         ser->n = k;
         *stride *= 2;
@@ -60,6 +61,9 @@ static int series_push(cn_session_series *ser, int *cap, int *stride, int *skip,
             if (!na) return CN_ENOMEM;
             *arrs[a] = na;
         }
+        uint8_t *np = realloc(ser->phase, (size_t)nc);
+        if (!np) return CN_ENOMEM;
+        ser->phase = np;
         *cap = nc;
     }
     int k = ser->n++;
@@ -67,6 +71,7 @@ static int series_push(cn_session_series *ser, int *cap, int *stride, int *skip,
     ser->ice_radius_mm[k] = ice;
     ser->nerve_temp_c[k] = temp;
     for (int j = 0; j < CN_ISO_MAX; j++) ser->iso_radius_mm[j][k] = iso[j];
+    ser->phase[k] = (uint8_t)phase;
     return CN_OK;
 }
 
@@ -217,7 +222,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 if (ok) ser->iso_temp_c[j] = f->analysis.iso[j].temp_c;
             }
             if (series_push(ser, &ser_cap, &ser_stride, &ser_skip, t, ir,
-                            f->analysed ? nerve_temp(f) : NAN, iso) != CN_OK) {
+                            f->analysed ? nerve_temp(f) : NAN, iso, ph) != CN_OK) {
                 cn_session_series_free(ser);
                 cn_sbuf_free(&ev);
                 free(f);
@@ -290,6 +295,7 @@ void cn_session_series_free(cn_session_series *s) {
     free(s->t_s);
     free(s->ice_radius_mm);
     free(s->nerve_temp_c);
+    free(s->phase);
     for (int k = 0; k < CN_ISO_MAX; k++) free(s->iso_radius_mm[k]);
     memset(s, 0, sizeof *s);
 }

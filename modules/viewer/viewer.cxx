@@ -265,6 +265,16 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
     v->win->SetWindowName(opts.title);
     v->win->SetOffScreenRendering(opts.offscreen ? 1 : 0);
     v->win->SetMultiSamples(0); // llvmpipe: MSAA costs more than it shows
+    if (opts.offscreen) {
+        /* Nobody looks at an offscreen window: render into VTK's framebuffer and stop
+         * there. No blit to the window's buffer and no swap (with llvmpipe a swap is
+         * a copy of the whole window to the X server). Snapshots read the frame
+         * from VTK's framebuffer. */
+        vtkOpenGLRenderWindow *glw = vtkOpenGLRenderWindow::SafeDownCast(v->win);
+        if (glw)
+            glw->SetFrameBlitModeToNoBlit();
+        v->win->SwapBuffersOff();
+    }
     cn_viewer_scene_build(v);
 
     if (!opts.offscreen) {
@@ -307,6 +317,8 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
     v->plane2d->VisibilityOn();
     v->win->Render();
     v->plane2d->VisibilityOff();
+    if (!opts.offscreen && !cn_viewer_present_init(v))
+        cn_log_info(v->log, "viewer", "window visual is not 8-bit TrueColor: VTK blits and swaps");
     if (!v->shader_bound) {
         fill_err(err, err_len,
                  "viewer: shader %s does not compile (VTK printed the GLSL error above)",
@@ -328,6 +340,7 @@ extern "C" void cn_viewer_free(cn_viewer *v)
         v->iren->SetRenderWindow(nullptr);
         v->iren = nullptr;
     }
+    cn_viewer_present_free(v); /* before the window and its display connection go */
     if (v->win) {
         v->win->RemoveAllObservers();
         v->win->Finalize();
@@ -358,6 +371,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             v->framed = false;
         v->spacing[0] = f->spacing_mm[0];
         v->spacing[1] = f->spacing_mm[1];
+        cn_viewer_scene_layout_text(v); /* the 2-D camera keeps clear of the text bands */
         cn_viewer_geom_compute(f, &v->geom);
         cn_viewer_overlay_build(v->ov, f, v->show_truth, !v->hide_analysis);
         cn_viewer_scene_apply_geom(v);
@@ -378,6 +392,8 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             a->VisibilityOff();
         for (auto &l : v->depth_lbl)
             l->VisibilityOff();
+        for (auto &l : v->lat_lbl)
+            l->VisibilityOff();
         for (auto &l : v->legend)
             l->VisibilityOff();
         v->no_image->VisibilityOn();
@@ -389,12 +405,27 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         a->SetVisibility(ok);
     char text[768];
     cn_viewer_hud_format(hud, f, text, sizeof text);
-    v->hud->SetInput(text);
+    /* one actor per line: an unchanged line is not rasterised again */
+    char *line = text;
+    for (int i = 0; i < CN_VIEWER_HUD_LINES; i++) {
+        char *nl = line ? strchr(line, '\n') : nullptr;
+        if (nl)
+            *nl = 0;
+        v->hud[i]->SetInput(line ? line : "");
+        line = nl ? nl + 1 : nullptr;
+    }
     v->status->SetInput(status);
     v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);
     v->win->Render();
+    /* Offscreen there is no swap to wait for: wait for the rasteriser (llvmpipe
+     * renders lazily) so the frame is complete when show returns, as on screen. */
+    if (v->opts.offscreen) {
+        vtkOpenGLRenderWindow *glw = vtkOpenGLRenderWindow::SafeDownCast(v->win);
+        if (glw)
+            glw->WaitForCompletion();
+    }
     v->last_render_ms = (cn_clock_mono_ns() - t0) / 1e6;
     if (!ok)
         cn_log_debug(v->log, "viewer", "frame %llu not shown: %s",
@@ -485,12 +516,6 @@ extern "C" int cn_viewer_next_key(cn_viewer *v)
     std::memmove(v->keys, v->keys + 1, sizeof v->keys[0] * static_cast<size_t>(v->n_keys - 1));
     v->n_keys--;
     return k;
-}
-
-extern "C" void cn_viewer_set_show_truth(cn_viewer *v, bool show)
-{
-    if (v)
-        v->show_truth = show;
 }
 
 extern "C" int cn_viewer_grab_rgb(cn_viewer *v, uint8_t **rgb, int *w, int *h)

@@ -72,7 +72,6 @@ bool cn_viewer_poll(cn_viewer *v);
  * contrast + 0.5 + brightness) ^ (1 / gamma). Takes effect at the next render.
  * CN_EINVAL for non-finite values, contrast outside (0, 20], gamma outside (0, 10]. */
 int cn_viewer_set_display(cn_viewer *v, double brightness, double contrast, double gamma);
-void cn_viewer_set_show_truth(cn_viewer *v, bool show);
 /* The oldest key pressed in the window that the viewer does not handle itself
  * (its own: q Escape r b B c C g G 0 t o), or 0 when none; call after
  * cn_viewer_poll. The app maps them to procedure controls. Printable keys come

@@ -11,31 +11,33 @@
  */
 #include "viewer_priv.h"
 
+#include "palette/palette.h"
+
 #include <math.h>
 #include <string.h>
 
-/* Colours chosen to stay distinguishable on grey speckle and for the common
- * colour-vision deficiencies: needle green, nerve yellow, ice white, isotherms
- * from light cyan (0 C) through blue (-20 C, the lethal line) to violet (-40 C). */
-const uint8_t cn_viewer_ov_rgb[CN_OV_KIND_COUNT][3] = {
-    [CN_OV_NEEDLE] = {60, 235, 90},    [CN_OV_NERVE] = {255, 214, 40},
-    [CN_OV_ICE] = {250, 250, 255},     [CN_OV_ISO_0] = {110, 225, 255},
-    [CN_OV_ISO_20] = {50, 110, 255},   [CN_OV_ISO_40] = {200, 80, 255},
-    [CN_OV_ISO_OTHER] = {160, 160, 160}, [CN_OV_TRUTH] = {255, 120, 190},
-    [CN_OV_SCALE] = {105, 115, 128},
-};
+/* Every overlay kind has its role in the one palette (modules/palette), so the
+ * screen, snapshots, report and plots agree on colours. */
+cn_rgb cn_viewer_ov_color(cn_ov_kind kind)
+{
+    static const cn_pal_role role[CN_OV_KIND_COUNT] = {
+        [CN_OV_NEEDLE] = CN_PAL_NEEDLE, [CN_OV_NERVE] = CN_PAL_NERVE,
+        [CN_OV_ICE] = CN_PAL_ICE,       [CN_OV_ISO_0] = CN_PAL_ISO_0,
+        [CN_OV_ISO_20] = CN_PAL_ISO_20, [CN_OV_ISO_40] = CN_PAL_ISO_40,
+        [CN_OV_ISO_OTHER] = CN_PAL_ISO_OTHER, [CN_OV_TRUTH] = CN_PAL_TRUTH,
+        [CN_OV_SCALE] = CN_PAL_SCALE,
+    };
+    return cn_palette((int)kind >= 0 && kind < CN_OV_KIND_COUNT ? role[kind] : CN_PAL_SCALE);
+}
 
 cn_ov_kind cn_viewer_iso_kind(float temp_c)
 {
-    if (!isfinite(temp_c))
-        return CN_OV_ISO_OTHER;
-    if (fabsf(temp_c - 0.0f) <= 5.0f)
-        return CN_OV_ISO_0;
-    if (fabsf(temp_c + 20.0f) <= 5.0f)
-        return CN_OV_ISO_20;
-    if (fabsf(temp_c + 40.0f) <= 5.0f)
-        return CN_OV_ISO_40;
-    return CN_OV_ISO_OTHER;
+    switch (cn_palette_iso(temp_c)) {
+    case CN_PAL_ISO_0: return CN_OV_ISO_0;
+    case CN_PAL_ISO_20: return CN_OV_ISO_20;
+    case CN_PAL_ISO_40: return CN_OV_ISO_40;
+    default: return CN_OV_ISO_OTHER;
+    }
 }
 
 static bool pt_ok(cn_pt2 p)
@@ -236,8 +238,9 @@ double cn_viewer_depth_step_mm(double depth_mm)
     return 1000.0;
 }
 
-/* Outline of the image (so a dark image is told from the background) and depth
- * ticks on its right edge: long ones at the labelled step, short ones between. */
+/* Outline of the image (so a dark image is told from the background), depth
+ * ticks on its right edge and lateral ticks on its bottom edge: long ones at the
+ * labelled step, short ones between (the labels sit outside the image). */
 static void add_depth_scale(cn_viewer_overlay *ov, const cn_frame *f)
 {
     double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
@@ -257,6 +260,17 @@ static void add_depth_scale(cn_viewer_overlay *ov, const cn_frame *f)
         double l = k % 2 == 0 ? len : 0.5 * len;
         add_segment(ov, CN_OV_SCALE, x_edge - l, k * minor, x_edge, k * minor);
     }
+    /* lateral: image mm from the left edge, the same step as the depth */
+    double lat_major = cn_viewer_lateral_step_mm(x_edge - x0), lat_minor = 0.5 * lat_major;
+    for (int k = 1; k * lat_minor < x_edge && k < 64; k++) {
+        double l = k % 2 == 0 ? len : 0.5 * len;
+        add_segment(ov, CN_OV_SCALE, k * lat_minor, depth - l, k * lat_minor, depth);
+    }
+}
+
+double cn_viewer_lateral_step_mm(double width_mm)
+{
+    return cn_viewer_depth_step_mm(width_mm);
 }
 
 void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show_truth,

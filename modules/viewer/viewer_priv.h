@@ -11,6 +11,7 @@
 #define CN_VIEWER_PRIV_H
 
 #include "viewer/viewer.h"
+#include "palette/palette.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,11 +60,13 @@ typedef enum {
     CN_OV_KIND_COUNT
 } cn_ov_kind;
 
-/* Display colour of each overlay kind (RGB 0..255). */
-extern const uint8_t cn_viewer_ov_rgb[CN_OV_KIND_COUNT][3];
+/* Display colour of each overlay kind: its role in modules/palette. */
+cn_rgb cn_viewer_ov_color(cn_ov_kind kind);
 /* Labelled step of the depth scale for an image depth_mm deep (10, 20, 50 ...
  * mm, at most 8 labels); ticks come at half that step. */
 double cn_viewer_depth_step_mm(double depth_mm);
+/* The same for the lateral scale along the bottom edge (image mm from the left). */
+double cn_viewer_lateral_step_mm(double width_mm);
 /* The overlay kind of an isotherm temperature (nearest of 0/-20/-40 within 5 C). */
 cn_ov_kind cn_viewer_iso_kind(float temp_c);
 

@@ -12,6 +12,8 @@
  */
 #include "viewer_vtk.h"
 
+#include "palette/palette.h"
+
 #include <vtkCamera.h>
 #include <vtkCaptionActor2D.h>
 #include <vtkCellArray.h>
@@ -95,7 +97,9 @@ void build_needle(cn_viewer *v)
     v->needle_shaft = poly_actor(shaft, 0.80, 0.82, 0.86);
     v->needle_shaft->GetProperty()->SetSpecular(0.6);
     v->needle_shaft->GetProperty()->SetSpecularPower(30.0);
-    v->needle_active = poly_actor(act->GetOutput(), 0.25, 0.70, 1.00);
+    double active_rgb[3];
+    cn_palette_f(CN_PAL_NEEDLE_ACTIVE, active_rgb);
+    v->needle_active = poly_actor(act->GetOutput(), active_rgb[0], active_rgb[1], active_rgb[2]);
     v->needle_active->GetProperty()->SetSpecular(0.4);
     for (vtkActor *a : {v->needle_shaft.Get(), v->needle_active.Get()}) {
         a->VisibilityOff();
@@ -108,6 +112,22 @@ void build_needle(cn_viewer *v)
 void on_shader_bound(vtkObject *, unsigned long, void *client, void *)
 {
     static_cast<cn_viewer *>(client)->shader_bound = true;
+}
+
+/* Our block runs right after VTK's texture lookup: keep the tag first so VTK still
+ * substitutes its own code, then append the display mapping. With gamma 1 the
+ * block is compiled with CN_GAMMA_IS_ONE defined, so a shader that honours it
+ * skips its pow(): llvmpipe runs both sides of a branch, and the pow was ~8 % of a
+ * frame. A gamma key switches the variant (one shader compile, once). */
+void set_plane_shader(cn_viewer *v, vtkActor *a, bool gamma_one)
+{
+    std::string repl = "//VTK::TCoord::Impl\n" + v->shader_text + "\n";
+    vtkShaderProperty *sp = a->GetShaderProperty();
+    sp->ClearAllFragmentShaderReplacements();
+    sp->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl, false);
+    if (gamma_one) /* at file scope, among VTK's own declarations */
+        sp->AddFragmentShaderReplacement("//VTK::System::Dec", true,
+                                         "//VTK::System::Dec\n#define CN_GAMMA_IS_ONE 1\n", false);
 }
 
 vsp<vtkActor> plane_actor(cn_viewer *v)
@@ -124,17 +144,17 @@ vsp<vtkActor> plane_actor(cn_viewer *v)
     p->SetAmbient(1.0);
     p->SetDiffuse(0.0);
     p->SetSpecular(0.0);
-    /* Our block runs right after VTK's texture lookup: keep the tag first so VTK
-     * still substitutes its own code, then append the display mapping. */
-    std::string repl = "//VTK::TCoord::Impl\n" + v->shader_text + "\n";
-    a->GetShaderProperty()->AddFragmentShaderReplacement("//VTK::TCoord::Impl", true, repl,
-                                                         false);
+    set_plane_shader(v, a, v->gamma == 1.0);
     a->VisibilityOff();
     return a;
 }
 
-/* Overlay actors: colours per cell, lines a little wider than the truth. */
-vsp<vtkActor> overlay_actor(vtkPolyData *pd, double line_width)
+/* Overlay actors: colours per cell, lines a little wider than the truth. In the
+ * 3-D view (on_top) they are drawn over everything, the image plane they lie on and
+ * the probe model included: their fragments take the nearest depth. (A renderer of
+ * their own on a second layer did that before, but its scissored depth clear cost
+ * llvmpipe a full-view pass per frame.) */
+vsp<vtkActor> overlay_actor(vtkPolyData *pd, double line_width, bool on_top)
 {
     vsp<vtkPolyDataMapper> m = vsp<vtkPolyDataMapper>::New();
     m->SetInputData(pd);
@@ -146,18 +166,23 @@ vsp<vtkActor> overlay_actor(vtkPolyData *pd, double line_width)
     a->GetProperty()->LightingOff();
     a->GetProperty()->SetLineWidth(static_cast<float>(line_width));
     a->GetProperty()->SetPointSize(5.0f);
+    if (on_top)
+        a->GetShaderProperty()->AddFragmentShaderReplacement("//VTK::Depth::Impl", true,
+                                                             "gl_FragDepth = 0.0;\n", false);
     return a;
 }
 
 vsp<vtkTextActor> text_actor(vtkRenderer *r, double x, double y, int halign, int valign,
-                             double red, double green, double blue)
+                             cn_pal_role colour)
 {
     vsp<vtkTextActor> t = vsp<vtkTextActor>::New();
     t->GetPositionCoordinate()->SetCoordinateSystemToNormalizedViewport();
     t->GetPositionCoordinate()->SetValue(x, y);
     vtkTextProperty *tp = t->GetTextProperty();
     tp->SetFontFamilyToArial();
-    tp->SetColor(red, green, blue);
+    double rgb[3];
+    cn_palette_f(colour, rgb);
+    tp->SetColor(rgb);
     tp->SetJustification(halign);
     tp->SetVerticalJustification(valign);
     tp->SetLineSpacing(1.15);
@@ -183,19 +208,23 @@ vsp<vtkPolyData> empty_poly()
 
 void cn_viewer_scene_build(cn_viewer *v)
 {
+    /* One renderer clears the whole window (colour and depth) and the two views do
+     * not clear their halves: with Mesa's llvmpipe a clear of part of the window is
+     * drawn as a shaded quad, a whole-window clear is a memset. Measured with
+     * callgrind at 1280x800: 102 -> 70 M instructions per frame. A plain ground, no
+     * gradient (a gradient is a shaded full-view quad too, for looks only). */
+    double ground[3];
+    cn_palette_f(CN_PAL_GROUND, ground);
+    v->ren_bg = vsp<vtkRenderer>::New();
+    v->ren_bg->SetViewport(0.0, 0.0, 1.0, 1.0);
+    v->ren_bg->SetBackground(ground);
+    v->ren_bg->InteractiveOff();
     v->ren3d = vsp<vtkRenderer>::New();
     v->ren3d->SetViewport(0.0, 0.0, 0.5, 1.0);
-    v->ren3d->GradientBackgroundOn();
-    v->ren3d->SetBackground(0.02, 0.025, 0.035);  // bottom
-    v->ren3d->SetBackground2(0.09, 0.11, 0.15);   // top
-    v->ren3d_ov = vsp<vtkRenderer>::New();
-    v->ren3d_ov->SetViewport(0.0, 0.0, 0.5, 1.0);
-    v->ren3d_ov->SetLayer(1);
-    v->ren3d_ov->InteractiveOff();
-    v->ren3d_ov->SetActiveCamera(v->ren3d->GetActiveCamera());
+    v->ren3d->EraseOff();
     v->ren2d = vsp<vtkRenderer>::New();
     v->ren2d->SetViewport(0.5, 0.0, 1.0, 1.0);
-    v->ren2d->SetBackground(0.0, 0.0, 0.0);
+    v->ren2d->EraseOff();
     v->ren2d->InteractiveOff(); // the in-plane view is fixed: mouse drags go to 3-D
     v->ren2d->GetActiveCamera()->ParallelProjectionOn();
     v->ren_axes = vsp<vtkRenderer>::New();
@@ -203,7 +232,7 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->ren_axes->SetLayer(1);
     v->ren_axes->InteractiveOff();
     v->win->SetNumberOfLayers(2);
-    for (vtkRenderer *r : {v->ren3d.Get(), v->ren2d.Get(), v->ren3d_ov.Get(), v->ren_axes.Get()})
+    for (vtkRenderer *r : {v->ren_bg.Get(), v->ren3d.Get(), v->ren2d.Get(), v->ren_axes.Get()})
         v->win->AddRenderer(r);
 
     /* The image: one reused 8-bit image, linear filtering, no colour mapping. */
@@ -230,12 +259,12 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->ov_main = empty_poly();
     v->ov_truth = empty_poly();
     double lw = std::max(2.0, v->opts.height / 256.0);
-    v->ov_main3d = overlay_actor(v->ov_main, lw);
-    v->ov_main2d = overlay_actor(v->ov_main, lw);
-    v->ov_truth3d = overlay_actor(v->ov_truth, 1.0);
-    v->ov_truth2d = overlay_actor(v->ov_truth, 1.0);
-    v->ren3d_ov->AddActor(v->ov_main3d);
-    v->ren3d_ov->AddActor(v->ov_truth3d);
+    v->ov_main3d = overlay_actor(v->ov_main, lw, true);
+    v->ov_main2d = overlay_actor(v->ov_main, lw, false);
+    v->ov_truth3d = overlay_actor(v->ov_truth, 1.0, true);
+    v->ov_truth2d = overlay_actor(v->ov_truth, 1.0, false);
+    v->ren3d->AddActor(v->ov_main3d); /* after the plane and the probe model: drawn over them */
+    v->ren3d->AddActor(v->ov_truth3d);
     v->ren2d->AddActor(v->ov_main2d);
     v->ren2d->AddActor(v->ov_truth2d);
     /* In 2-D the camera looks along +z: overlays sit just in front of the image. */
@@ -255,57 +284,96 @@ void cn_viewer_scene_build(cn_viewer *v)
     }
     v->ren_axes->AddActor(v->axes);
 
-    v->hud = text_actor(v->ren3d, 0.02, 0.98, VTK_TEXT_LEFT, VTK_TEXT_TOP, 0.92, 0.95, 0.98);
-    v->hud->GetTextProperty()->SetFontFamilyToCourier();
-    v->hud->GetTextProperty()->BoldOn();
-    v->status = text_actor(v->ren3d, 0.02, 0.015, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, 1.0, 0.66, 0.2);
+    for (auto &l : v->hud) {
+        l = text_actor(v->ren3d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_TOP, CN_PAL_TEXT);
+        l->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+        l->GetTextProperty()->SetFontFamilyToCourier();
+        l->GetTextProperty()->BoldOn();
+    }
+    v->status = text_actor(v->ren3d, 0.02, 0.015, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, CN_PAL_WARN);
     v->status->GetTextProperty()->BoldOn();
     v->status->GetPositionCoordinate()->SetValue(0.13, 0.02);
-    /* Alarms get a line of their own where the operator looks (over the image),
-     * never the tail of a status line that a narrow window cuts off. */
-    v->alarm = text_actor(v->ren2d, 0.5, 0.985, VTK_TEXT_CENTERED, VTK_TEXT_TOP, 1.0, 0.22, 0.2);
+    /* Alarms get a band of their own above the image (never over it, never the tail
+     * of a status line that a narrow window cuts off). */
+    v->alarm = text_actor(v->ren2d, 0.5, 0.985, VTK_TEXT_CENTERED, VTK_TEXT_TOP, CN_PAL_ALARM);
+    v->alarm->GetPositionCoordinate()->SetCoordinateSystemToViewport();
     v->alarm->GetTextProperty()->BoldOn();
-    v->alarm->GetTextProperty()->SetBackgroundColor(0.0, 0.0, 0.0);
-    v->alarm->GetTextProperty()->SetBackgroundOpacity(0.75);
-    v->caption3d = text_actor(v->ren3d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, 0.6, 0.65, 0.7);
-    v->caption2d = text_actor(v->ren2d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, 0.6, 0.65, 0.7);
-    v->caption2d->SetInput("in-plane (image mm)");
-    v->no_image = text_actor(v->ren2d, 0.5, 0.5, VTK_TEXT_CENTERED, VTK_TEXT_CENTERED, 0.7, 0.7,
-                             0.7);
+    v->caption3d = text_actor(v->ren3d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, CN_PAL_TEXT_DIM);
+    v->caption2d = text_actor(v->ren2d, 0.98, 0.02, VTK_TEXT_RIGHT, VTK_TEXT_BOTTOM, CN_PAL_TEXT_DIM);
+    v->caption2d->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+    v->caption2d->SetInput("in-plane, image mm");
+    v->no_image = text_actor(v->ren2d, 0.5, 0.5, VTK_TEXT_CENTERED, VTK_TEXT_CENTERED, CN_PAL_TEXT_DIM);
     v->no_image->SetInput("no image");
     const char *legend[3] = {"\xe2\x80\x94 0 \xc2\xb0" "C", "\xe2\x80\x94 -20 \xc2\xb0" "C",
                              "\xe2\x80\x94 -40 \xc2\xb0" "C"};
     for (int i = 0; i < 3; i++) {
-        const uint8_t *c = cn_viewer_ov_rgb[CN_OV_ISO_0 + i];
-        v->legend[i] = text_actor(v->ren2d, 0.03, 0.03 + 0.045 * (2 - i), VTK_TEXT_LEFT,
-                                  VTK_TEXT_BOTTOM, c[0] / 255.0, c[1] / 255.0, c[2] / 255.0);
+        v->legend[i] = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM,
+                                  static_cast<cn_pal_role>(CN_PAL_ISO_0 + i));
+        v->legend[i]->GetPositionCoordinate()->SetCoordinateSystemToViewport();
         v->legend[i]->GetTextProperty()->BoldOn();
         v->legend[i]->SetInput(legend[i]);
         v->legend[i]->VisibilityOff();
     }
     for (auto &l : v->depth_lbl) {
-        l = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_RIGHT, VTK_TEXT_CENTERED, 0.72, 0.76, 0.8);
+        l = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_CENTERED, CN_PAL_TEXT_DIM);
+        l->GetPositionCoordinate()->SetCoordinateSystemToWorld();
+        l->VisibilityOff();
+    }
+    for (auto &l : v->lat_lbl) {
+        l = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_CENTERED, VTK_TEXT_TOP, CN_PAL_TEXT_DIM);
         l->GetPositionCoordinate()->SetCoordinateSystemToWorld();
         l->VisibilityOff();
     }
     cn_viewer_scene_layout_text(v);
 }
 
+/* Text sizes follow the window height; the in-plane view keeps bands free of the
+ * image for its text (alarm above, scale labels right of and under the image,
+ * legend and caption at the bottom), so no caption ever covers image content
+ * whatever the image's shape (a wide UP20L frame or a deep simulator frame). */
 void cn_viewer_scene_layout_text(cn_viewer *v)
 {
     int *sz = v->win->GetSize();
     int h = sz[1] > 0 ? sz[1] : v->opts.height;
     int fs = std::max(10, static_cast<int>(std::lround(h * 0.024)));
-    v->hud->GetTextProperty()->SetFontSize(fs);
-    v->status->GetTextProperty()->SetFontSize(fs);
-    v->alarm->GetTextProperty()->SetFontSize(fs + 6);
-    v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
-    v->caption2d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
-    v->no_image->GetTextProperty()->SetFontSize(fs + 4);
-    for (auto &l : v->legend)
-        l->GetTextProperty()->SetFontSize(fs);
-    for (auto &l : v->depth_lbl)
-        l->GetTextProperty()->SetFontSize(std::max(9, fs - 4));
+    int lab = std::max(9, fs - 4);
+    if (fs != v->font_px) { /* sizes only change with the window: no per-frame Modified() */
+        v->font_px = fs;
+        for (auto &l : v->hud)
+            l->GetTextProperty()->SetFontSize(fs);
+        v->status->GetTextProperty()->SetFontSize(fs);
+        v->alarm->GetTextProperty()->SetFontSize(fs + 4);
+        v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
+        v->caption2d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
+        v->no_image->GetTextProperty()->SetFontSize(fs + 4);
+        for (auto &l : v->legend)
+            l->GetTextProperty()->SetFontSize(fs - 2);
+        for (auto &l : v->depth_lbl)
+            l->GetTextProperty()->SetFontSize(lab);
+        for (auto &l : v->lat_lbl)
+            l->GetTextProperty()->SetFontSize(lab);
+    }
+    /* bands of the in-plane view (pixels): left, right (3-digit depth labels),
+     * bottom (lateral labels + legend line), top (alarm line) */
+    int pad = std::max(4, fs / 4);
+    v->margin_px[0] = pad;
+    v->margin_px[1] = static_cast<int>(std::lround(3 * 0.62 * lab)) + 3 * pad;
+    v->margin_px[2] = lab + (fs - 2) + 4 * pad;
+    v->margin_px[3] = fs + 4 + 3 * pad;
+    int *vs = v->ren2d->GetSize();
+    double w2 = vs[0] > 0 ? vs[0] : 0.5 * v->opts.width;
+    double h2 = vs[1] > 0 ? vs[1] : v->opts.height;
+    v->alarm->GetPositionCoordinate()->SetValue(0.5 * w2, h2 - pad);
+    v->caption2d->GetPositionCoordinate()->SetValue(w2 - pad, pad);
+    double x = 2 * pad, step = 9.5 * 0.62 * (fs - 2) + 2 * pad; /* "— -20 °C" and a gap */
+    for (auto &l : v->legend) {
+        l->GetPositionCoordinate()->SetValue(x, pad);
+        x += step;
+    }
+    int *v3 = v->ren3d->GetSize();
+    double h3 = v3[1] > 0 ? v3[1] : v->opts.height;
+    for (int i = 0; i < CN_VIEWER_HUD_LINES; i++)
+        v->hud[i]->GetPositionCoordinate()->SetValue(1.5 * pad, h3 - pad - i * std::lround(1.25 * fs));
 }
 
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
@@ -323,6 +391,12 @@ void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
 
 void cn_viewer_scene_apply_display(cn_viewer *v)
 {
+    bool one = v->gamma == 1.0;
+    if (one != v->gamma_one_block && v->plane3d && v->plane2d) {
+        set_plane_shader(v, v->plane3d, one);
+        set_plane_shader(v, v->plane2d, one);
+        v->gamma_one_block = one;
+    }
     for (vtkActor *a : {v->plane3d.Get(), v->plane2d.Get()}) {
         vtkUniforms *u = a->GetShaderProperty()->GetFragmentCustomUniforms();
         u->SetUniformf("cn_brightness", static_cast<float>(v->brightness));
@@ -356,7 +430,8 @@ void cn_viewer_scene_update_overlays(cn_viewer *v)
                     const cn_pt2 &p = ov->pts[it.first + k];
                     pts->InsertNextPoint(p.x, p.y, 0.0);
                 }
-                const uint8_t *rgb = cn_viewer_ov_rgb[it.kind];
+                const cn_rgb c = cn_viewer_ov_color(static_cast<cn_ov_kind>(it.kind));
+                const uint8_t rgb[3] = {c.r, c.g, c.b};
                 if (it.points) {
                     for (int k = 0; k < it.n; k++) {
                         vtkIdType id = first + k;
@@ -402,19 +477,27 @@ void cn_viewer_scene_camera2d(cn_viewer *v)
 {
     double w_mm = v->img_w * v->spacing[0], h_mm = v->img_h * v->spacing[1];
     int *sz = v->ren2d->GetSize();
-    double aspect = sz[1] > 0 ? static_cast<double>(sz[0]) / sz[1] : 1.0;
+    double vw = sz[0] > 0 ? sz[0] : 0.5 * v->opts.width, vh = sz[1] > 0 ? sz[1] : v->opts.height;
+    const int *m = v->margin_px; /* left, right, bottom, top */
+    double inner_w = std::max(16.0, vw - m[0] - m[1]), inner_h = std::max(16.0, vh - m[2] - m[3]);
+    /* pixels per mm so the image fills the inner rectangle, centred in it */
+    double s = std::min(inner_w / w_mm, inner_h / h_mm);
+    /* image mm by core's one rule: the image spans [0, w sx] x [0, h sy] */
     double cx = v->img_w * 0.5 * v->spacing[0], cy = v->img_h * 0.5 * v->spacing[1];
+    /* the camera looks along +z with view-up -y: screen right = +x, screen up = -y */
+    double fx = cx - 0.5 * (m[0] - m[1]) / s, fy = cy + 0.5 * (m[2] - m[3]) / s;
     vtkCamera *cam = v->ren2d->GetActiveCamera();
-    cam->SetFocalPoint(cx, cy, 0.0);
-    cam->SetPosition(cx, cy, -1000.0);
+    cam->SetFocalPoint(fx, fy, 0.0);
+    cam->SetPosition(fx, fy, -1000.0);
     cam->SetViewUp(0.0, -1.0, 0.0); // image y points down the screen
-    cam->SetParallelScale(1.02 * std::max(0.5 * h_mm, 0.5 * w_mm / aspect));
+    cam->SetParallelScale(0.5 * vh / s);
     cam->SetClippingRange(900.0, 1100.0);
 
-    /* Depth labels beside the long ticks of the depth scale. */
+    /* Scale labels outside the image: depth right of its right edge, lateral under
+     * its bottom edge (image mm from the left), beside the long ticks. */
     double x_edge = v->img_w * v->spacing[0], depth = v->img_h * v->spacing[1];
+    double gap = 4.0 / s;
     double step = cn_viewer_depth_step_mm(depth);
-    double len = std::min(0.04 * x_edge, 0.02 * depth + 1.0);
     for (int i = 0; i < CN_VIEWER_DEPTH_LABELS; i++) {
         double depth_mm = step * (i + 1);
         vtkTextActor *l = v->depth_lbl[i];
@@ -424,9 +507,21 @@ void cn_viewer_scene_camera2d(cn_viewer *v)
             continue;
         char txt[16];
         snprintf(txt, sizeof txt, "%.0f", depth_mm);
-        if (strcmp(l->GetInput() ? l->GetInput() : "", txt) != 0)
-            l->SetInput(txt);
-        l->GetPositionCoordinate()->SetValue(x_edge - 1.3 * len, depth_mm, -0.1);
+        l->SetInput(txt); /* vtkTextActor ignores an unchanged string */
+        l->GetPositionCoordinate()->SetValue(x_edge + gap, depth_mm, -0.1);
+    }
+    double x0 = -0.5 * v->spacing[0], lstep = cn_viewer_lateral_step_mm(x_edge - x0);
+    for (int i = 0; i < CN_VIEWER_LAT_LABELS; i++) {
+        double lat_mm = lstep * (i + 1);
+        vtkTextActor *l = v->lat_lbl[i];
+        bool on = lat_mm < x_edge - 0.02 * lstep;
+        l->SetVisibility(on);
+        if (!on)
+            continue;
+        char txt[16];
+        snprintf(txt, sizeof txt, "%.0f", lat_mm);
+        l->SetInput(txt);
+        l->GetPositionCoordinate()->SetValue(lat_mm, depth + gap, -0.1);
     }
 }
 

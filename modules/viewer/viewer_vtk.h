@@ -3,11 +3,12 @@
  * helpers shared by viewer.cxx (life cycle, show, snapshot, events) and
  * viewer_scene.cxx (building actors, overlays, cameras). C++ only, private.
  *
- * The idea: one render window with four renderers. Layer 0: the 3-D view (left)
- * and the 2-D in-plane view (right). Layer 1: the 3-D overlays, sharing the 3-D
- * camera but with their own depth buffer so the nerve outline, ice rim and
- * isotherms drawn on the image plane are never hidden in it, and a small axes
- * marker whose camera follows the 3-D camera's orientation.
+ * The idea: one render window with four renderers. Layer 0: a background renderer
+ * that clears the whole window once, the 3-D view (left) and the 2-D in-plane view
+ * (right), which do not clear; the 3-D overlays write the nearest depth so the
+ * nerve outline, ice rim and isotherms drawn on the image plane are never hidden in
+ * it. Layer 1: a small axes marker whose camera follows the 3-D camera's
+ * orientation.
  */
 #ifndef CN_VIEWER_VTK_H
 #define CN_VIEWER_VTK_H
@@ -30,8 +31,12 @@
 #include <string>
 
 #define CN_VIEWER_DEPTH_LABELS 16
+#define CN_VIEWER_LAT_LABELS 16
+#define CN_VIEWER_HUD_LINES 4
 
 template <class T> using vsp = vtkSmartPointer<T>;
+
+struct cn_present; // viewer_present.cxx: our own presentation of an on-screen window
 
 struct cn_viewer {
     cn_viewer_opts opts;
@@ -40,6 +45,7 @@ struct cn_viewer {
     std::string shader_text;     // contents of us_plane.frag
     std::string shader_path;
     double brightness = 0.0, contrast = 1.0, gamma = 1.0;
+    bool gamma_one_block = true; // the planes' shader variant (CN_GAMMA_IS_ONE defined)
     bool show_truth = false;
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
     int keys[16] = {};          /* keys for the app (cn_viewer_next_key), oldest first */
@@ -63,7 +69,7 @@ struct cn_viewer {
     // VTK objects
     vsp<vtkRenderWindow> win;
     vsp<vtkRenderWindowInteractor> iren;
-    vsp<vtkRenderer> ren3d, ren3d_ov, ren2d, ren_axes;
+    vsp<vtkRenderer> ren_bg, ren3d, ren2d, ren_axes;
     vsp<vtkImageData> img;
     vsp<vtkTexture> tex;
     vsp<vtkPlaneSource> plane;
@@ -72,12 +78,25 @@ struct cn_viewer {
     vsp<vtkPolyData> ov_main, ov_truth;
     vsp<vtkActor> ov_main3d, ov_main2d, ov_truth3d, ov_truth2d;
     vsp<vtkAxesActor> axes;
-    vsp<vtkTextActor> hud, status, caption3d, caption2d, no_image;
-    vsp<vtkTextActor> alarm; /* active alarms: red, large, top of the in-plane view */
+    /* One actor per HUD line: a line is rasterised again only when it changed. */
+    vsp<vtkTextActor> hud[CN_VIEWER_HUD_LINES];
+    vsp<vtkTextActor> status, caption3d, caption2d, no_image;
+    vsp<vtkTextActor> alarm; /* active alarms: red, large, top band of the in-plane view */
     vsp<vtkTextActor> legend[3];
-    vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
-    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click;
+    vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
+    vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
+    int font_px = 0;          // HUD font size for the current window height
+    int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
+    vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
+    cn_present *present = nullptr; // on screen: the picture goes to X by XShmPutImage
 };
+
+/* viewer_present.cxx: after the first render of an on-screen window, stops VTK
+ * at its display framebuffer (no blit, no swap) and presents every render itself;
+ * false (nothing changed) when the window's visual is not 8-bit-per-channel
+ * TrueColor. */
+bool cn_viewer_present_init(cn_viewer *v);
+void cn_viewer_present_free(cn_viewer *v);
 
 /* viewer_scene.cxx */
 void cn_viewer_scene_build(cn_viewer *v);

@@ -120,7 +120,8 @@ static void test_bad_config(void **st)
     unlink(path);
 }
 
-/* No display: with --no-fallback a clear failure; without it, headless and said. */
+/* No display: with --no-fallback a clear failure; without it, headless and said:
+ * pictures only into the folder asked for (--snapshot), nothing written otherwise. */
 static void test_no_display(void **st)
 {
     (void)st;
@@ -137,9 +138,20 @@ static void test_no_display(void **st)
         print_error("stderr:\n%s\nstdout:\n%s\n", R.err, R.out);
     assert_int_equal(R.exit_code, 0);
     assert_non_null(strstr(R.err, "falling back to headless"));
-    assert_non_null(strstr(R.out, "snapshots: "));
+    assert_non_null(strstr(R.err, "--snapshot DIR"));
+    assert_null(strstr(R.out, "snapshots: "));
     char png[512];
     snprintf(png, sizeof png, "%s/cryonav-snapshots", dir);
+    assert_int_equal(access(png, F_OK), -1); /* no folder nobody asked for */
+    const char *argv3[] = {CN_CRYONAV_BIN, "run", "--frames", "3", "--fast", "--no-serve",
+                           "--snapshot", "shots", NULL};
+    assert_int_equal(run_prog(argv3, "DISPLAY", dir, 120, &R), 0);
+    if (R.exit_code != 0)
+        print_error("stderr:\n%s\nstdout:\n%s\n", R.err, R.out);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.out, "snapshots: "));
+    assert_non_null(strstr(R.out, "shots/snapshot-"));
+    snprintf(png, sizeof png, "%s/shots", dir);
     assert_int_equal(access(png, F_OK), 0);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -127,12 +127,75 @@ static void test_default_config_parses(void **st)
     cn_json_free(d);
 }
 
+/* Layers (RFC 7386 merge patch): defaults, then the user's file, then --config.
+ * The effective value is the top-most one; errors and origins name the file and
+ * line that wrote the value, never the defaults it overrode. */
+static void leaf(void *ctx, const char *path, const char *value)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 2048 - n, "%s=%s;", path, value);
+}
+
+static void test_layers(void **st)
+{
+    (void)st;
+    char err[512] = "";
+    cn_json *d = cn_json_parse("{\n  \"source\": \"sim\",\n  \"sim\": {\n    \"seed\": 1,\n"
+                               "    \"fps\": 20,\n    \"protocol\": \"morton\",\n"
+                               "    \"cycles\": [[1, 2]]\n  }\n}\n",
+                               "defaults.json", err, sizeof err);
+    cn_json *u = cn_json_parse("{\"sim\": {\n  \"fps\": 30,\n  \"protocol\": null\n}}\n",
+                               "user.json", err, sizeof err);
+    cn_json *c = cn_json_parse("{\n\n  \"sim\": {\"cycles\": [[5, 6], [7, 8]], \"depth_mm\": \"deep\"}\n}\n",
+                               "cli.json", err, sizeof err);
+    assert_non_null(d);
+    assert_non_null(u);
+    assert_non_null(c);
+    assert_int_equal(cn_json_layers(d), 1);
+    assert_int_equal(cn_json_merge(d, u, err, sizeof err), CN_OK);
+    assert_int_equal(cn_json_merge(d, c, err, sizeof err), CN_OK);
+    assert_int_equal(cn_json_layers(d), 3);
+    assert_string_equal(cn_json_layer_label(d, 0), "defaults.json");
+    assert_string_equal(cn_json_layer_label(d, 2), "cli.json");
+    long v = 0;
+    assert_int_equal(cn_json_get_int(d, "sim.seed", 0, 100, &v, err, sizeof err), CN_OK);
+    assert_int_equal(v, 1);
+    assert_int_equal(cn_json_get_int(d, "sim.fps", 0, 100, &v, err, sizeof err), CN_OK);
+    assert_int_equal(v, 30);
+    assert_false(cn_json_has(d, "sim.protocol")); /* null removes */
+    assert_int_equal(cn_json_array_size(d, "sim.cycles"), 2); /* arrays replace */
+    const char *label = NULL;
+    int line = 0;
+    assert_int_equal(cn_json_origin(d, "sim.fps", &label, &line), CN_OK);
+    assert_string_equal(label, "user.json");
+    assert_int_equal(line, 2);
+    assert_int_equal(cn_json_origin(d, "sim.seed", &label, &line), CN_OK);
+    assert_string_equal(label, "defaults.json");
+    assert_int_equal(line, 4);
+    assert_int_equal(cn_json_origin(d, "sim.cycles", &label, &line), CN_OK);
+    assert_string_equal(label, "cli.json");
+    assert_int_equal(line, 3);
+    assert_int_equal(cn_json_origin(d, "sim.protocol", &label, &line), CN_ENOENT);
+    /* a bad value names the layer that wrote it */
+    double x;
+    assert_int_equal(cn_json_get_number(d, "sim.depth_mm", 1, 100, &x, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "cli.json:3: sim.depth_mm: expected a number"));
+    char all[2048] = "";
+    assert_int_equal(cn_json_leaves(d, leaf, all), CN_OK);
+    assert_string_equal(all, "source=\"sim\";sim.seed=1;sim.fps=30;sim.cycles=[[5,6],[7,8]];"
+                             "sim.depth_mm=\"deep\";");
+    cn_json_free(c);
+    cn_json_free(u);
+    cn_json_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_typed_reads),   cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_files),
-        cmocka_unit_test(test_default_config_parses),
+        cmocka_unit_test(test_default_config_parses), cmocka_unit_test(test_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* Statistics percentiles, the deterministic PRNG, error names, logging levels. */
+/* Statistics percentiles, the deterministic PRNG, error names, the log line format and log files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -6,7 +6,9 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -67,7 +69,37 @@ static void test_strerror_and_log(void **st)
     cn_log_free(lg);
     fclose(f);
     assert_null(strstr(buf, "hidden"));
-    assert_non_null(strstr(buf, "cryonav error: test: shown 2"));
+    /* `cryonav: HH:MM:SS.mmm error: test: shown 2`: program, local time to the
+     * millisecond, level (never "cryonav info:", which reads like the command) */
+    int hh = -1, mi = -1, ss = -1, ms = -1, used = 0;
+    assert_int_equal(sscanf(buf, "cryonav: %2d:%2d:%2d.%3d %n", &hh, &mi, &ss, &ms, &used), 4);
+    assert_true(hh >= 0 && hh < 24 && mi >= 0 && mi < 60 && ss >= 0 && ss < 61 && ms >= 0 && ms < 1000);
+    assert_true(used == 22);
+    assert_string_equal(buf + used, "error: test: shown 2\n");
+    cn_log_level lv;
+    assert_int_equal(cn_log_level_parse("warning", &lv), CN_OK);
+    assert_int_equal(lv, CN_LOG_WARN);
+    assert_int_equal(cn_log_level_parse("loud", &lv), CN_EINVAL);
+    assert_string_equal(cn_log_level_name(CN_LOG_WARN), "warn");
+    /* a log file is appended to, never truncated; a bad path is named */
+    char path[] = "/tmp/cn_log_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "old line\n", 9), 9);
+    close(fd);
+    char err[256];
+    lg = cn_log_open(path, CN_LOG_DEBUG, err, sizeof err);
+    assert_non_null(lg);
+    cn_log_debug(lg, "m", "new %s", "line");
+    cn_log_free(lg);
+    char *text = cn_file_read_all(path, NULL);
+    assert_non_null(text);
+    assert_true(strncmp(text, "old line\n", 9) == 0);
+    assert_non_null(strstr(text + 9, " debug: m: new line\n"));
+    free(text);
+    unlink(path);
+    assert_null(cn_log_open("/nonexistent/dir/x.log", CN_LOG_INFO, err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/dir/x.log: cannot open the log file"));
     char small[4];
     assert_int_equal(cn_strlcpy(small, "abcdef", sizeof small), 6);
     assert_string_equal(small, "abc");

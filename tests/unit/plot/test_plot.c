@@ -1,7 +1,9 @@
 /*
  * test_plot.c - cn_plot_lines_png draws real PNGs with VTK under Xvfb: the file
  * decodes, has the asked size, and shows each series' colour; bad input and a
- * missing display give errors, not crashes.
+ * missing display give errors, not crashes. Time plots shade freeze and thaw,
+ * draw threshold lines, and keep honest axes (a flat series never gets a +-1e-7
+ * axis; a gap is a gap).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 
 #include "core/core.h"
 #include "plot/plot.h"
+#include "palette/palette.h"
 
 #include <math.h>
 #include <png.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 
 /* Counts pixels close to rgb; returns -1 when the file is not a PNG of w x h. */
+static int tol = 40;
 static long count_colour(const char *path, int w, int h, const unsigned char rgb[3])
 {
     png_image img;
@@ -38,7 +42,7 @@ static long count_colour(const char *path, int w, int h, const unsigned char rgb
     long n = 0;
     for (size_t i = 0; i < (size_t)w * h; i++) {
         const unsigned char *p = buf + 3 * i;
-        if (abs(p[0] - rgb[0]) < 40 && abs(p[1] - rgb[1]) < 40 && abs(p[2] - rgb[2]) < 40)
+        if (abs(p[0] - rgb[0]) < tol && abs(p[1] - rgb[1]) < tol && abs(p[2] - rgb[2]) < tol)
             n++;
     }
     free(buf);
@@ -113,11 +117,57 @@ static void test_no_display(void **state)
         unsetenv("DISPLAY");
 }
 
+static void test_time_plot(void **state)
+{
+    (void)state;
+    enum { N = 60 };
+    double x[N], y[N], flat[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = i;
+        y[i] = i < 10 || i >= 40 ? NAN : 5 - 0.5 * (i - 10); /* exists from 10 to 39 s */
+        flat[i] = 0.0;
+    }
+    cn_rgb c20 = cn_palette(CN_PAL_ISO_20), fz = cn_palette(CN_PAL_FREEZE_SHADE),
+           th = cn_palette(CN_PAL_THAW_SHADE), ice = cn_palette(CN_PAL_ICE);
+    cn_plot_series s[1] = {{"temperature", x, y, N, {ice.r, ice.g, ice.b}, false, false}};
+    cn_plot_band bands[2] = {{5, 30, {fz.r, fz.g, fz.b}, "freeze"}, {30, 50, {th.r, th.g, th.b}, "thaw"}};
+    cn_plot_hline line = {-5, {c20.r, c20.g, c20.b}, "-20 C"};
+    cn_plot_opts o = {.title = "t", .x_label = "time (s)", .y_label = "C", .width_px = 640,
+                      .height_px = 480, .bands = bands, .n_bands = 2, .hlines = &line,
+                      .n_hlines = 1};
+    char path[512], err[256];
+    snprintf(path, sizeof path, "%s/test_plot_time.png", CN_BINARY_DIR);
+    if (cn_plot_lines_png(path, &o, s, 1, err, sizeof err))
+        fail_msg("%s", err);
+    tol = 3;
+    const unsigned char cf[3] = {fz.r, fz.g, fz.b}, ct[3] = {th.r, th.g, th.b},
+                        cl[3] = {c20.r, c20.g, c20.b};
+    long nf = count_colour(path, 640, 480, cf), nt = count_colour(path, 640, 480, ct);
+    long nl = count_colour(path, 640, 480, cl);
+    tol = 40;
+    print_message("freeze %ld thaw %ld threshold %ld pixels\n", nf, nt, nl);
+    assert_true(nf > 20000); /* a quarter of the width, full height */
+    assert_true(nt > 15000);
+    assert_true(nl > 150);   /* the dashed threshold across the plot */
+
+    /* honest axes: an empty / flat series gets the minimum span, not +-1e-7 */
+    double lo, hi;
+    cn_plot_series z = {"ice", x, flat, N, {0, 0, 0}, false, false};
+    cn_plot_opts zo = {.y_include_zero = true, .y_min_span = 2.0};
+    cn_plot_y_range(&zo, &z, 1, &lo, &hi);
+    assert_true(lo == 0.0 && hi >= 2.0 && hi < 2.5);
+    cn_plot_y_range(NULL, &z, 1, &lo, &hi);
+    assert_true(hi - lo >= 1.0);
+    cn_plot_y_range(&o, s, 1, &lo, &hi); /* data -9.5 .. 5, threshold -5 */
+    assert_true(lo < -9.5 && lo > -11 && hi > 5 && hi < 6.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_display),
         cmocka_unit_test(test_two_series),
+        cmocka_unit_test(test_time_plot),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,7 +166,10 @@ static void test_overlay_items(void **state)
     assert_int_equal(count_kind(ov, CN_OV_ISO_40), 1);
     assert_true(ov->has_iso[0] && ov->has_iso[1] && ov->has_iso[2]);
     assert_int_equal(count_kind(ov, CN_OV_TRUTH), 0);
-    assert_int_equal(count_kind(ov, CN_OV_SCALE), 1 + 7); /* outline + ticks every 5 mm */
+    /* outline + depth ticks every 5 mm (38.4 mm deep) + lateral ticks every 5 mm
+     * along the bottom (51.2 mm wide): both scales on every picture */
+    assert_int_equal(count_kind(ov, CN_OV_SCALE), 1 + 7 + 10);
+    assert_true(cn_viewer_lateral_step_mm(51.2) == 10.0);
     assert_true(cn_viewer_depth_step_mm(38.4) == 10.0);
     assert_true(cn_viewer_depth_step_mm(616.0) == 100.0);
     assert_true(cn_viewer_depth_step_mm(1e9) == 1000.0);

@@ -329,6 +329,22 @@ static void test_shader_mapping_changes_the_picture(void **state)
     free(s.rgb);
     /* +0.2 brightness = +51 grey levels, less what saturates at white */
     assert_true(m1 - m0 > 30.0 && m1 - m0 < 60.0);
+    /* gamma 2 brightens mid greys (v^(1/2)); back to 1, the picture is the first one
+     * again (the shader variant without pow() comes back) */
+    assert_int_equal(cn_viewer_set_display(v, 0.0, 1.0, 2.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    s = grab(v);
+    double m2 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    assert_int_equal(cn_viewer_set_display(v, 0.0, 1.0, 1.0), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    s = grab(v);
+    double m3 = box_mean(&s, x, y, 15);
+    free(s.rgb);
+    print_message("grey: %.1f, brightness +0.2 %.1f, gamma 2 %.1f, gamma 1 again %.1f\n", m0, m1,
+                  m2, m3);
+    assert_true(m2 - m0 > 20.0);
+    assert_true(fabs(m3 - m0) < 1.0);
     assert_int_equal(cn_viewer_set_display(v, 0.0, 0.0, 1.0), CN_EINVAL);
     assert_int_equal(cn_viewer_set_display(v, NAN, 1.0, 1.0), CN_EINVAL);
     cn_viewer_free(v);
@@ -507,6 +523,55 @@ static bool poll_until_closed(cn_viewer *v)
     return false;
 }
 
+/* On screen the viewer presents the picture itself (viewer_present.cxx: VTK's
+ * framebuffer read once and put into the window with XShmPutImage, instead of
+ * VTK's blit and swap): the window's pixels, read back from the X server, are the
+ * picture VTK rendered, right side up, after every show. */
+static void test_window_shows_the_picture(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.shader_dir = CN_SOURCE_DIR "/shaders";
+    char err[512] = "";
+    cn_viewer *v = cn_viewer_new(&o, err, sizeof err);
+    if (!v)
+        fail_msg("cn_viewer_new (window): %s", err);
+    for (int round = 0; round < 2; round++) {
+        if (round == 1) /* a brighter picture: the window must follow */
+            assert_int_equal(cn_viewer_set_display(v, 0.3, 1.0, 1.0), CN_OK);
+        assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+        for (int i = 0; i < 3; i++)
+            assert_true(cn_viewer_poll(v));
+        shot s = grab(v);
+        Display *dpy = XOpenDisplay(NULL);
+        assert_non_null(dpy);
+        Window win = (Window)cn_viewer_x_window(v);
+        XImage *xi = XGetImage(dpy, win, 0, 0, (unsigned)s.w, (unsigned)s.h, AllPlanes, ZPixmap);
+        assert_non_null(xi);
+        long same = 0, total = 0;
+        double sum = 0;
+        for (int y = 0; y < s.h; y += 3)
+            for (int x = 0; x < s.w; x += 3) {
+                unsigned long px = XGetPixel(xi, x, y);
+                int r = (int)((px & xi->red_mask) >> 16), g = (int)((px & xi->green_mask) >> 8),
+                    b = (int)(px & xi->blue_mask);
+                const uint8_t *q = s.rgb + ((size_t)y * (size_t)s.w + (size_t)x) * 3;
+                same += abs(r - q[0]) <= 2 && abs(g - q[1]) <= 2 && abs(b - q[2]) <= 2;
+                sum += q[0] + q[1] + q[2];
+                total++;
+            }
+        XDestroyImage(xi);
+        XCloseDisplay(dpy);
+        free(s.rgb);
+        print_message("round %d: %ld of %ld window pixels are the rendered picture's\n", round,
+                      same, total);
+        assert_true(sum / (3.0 * total) > 10.0); /* a picture, not a black window */
+        assert_true(same >= total * 99 / 100);
+    }
+    cn_viewer_free(v);
+}
+
 static void test_window_closes_on_q_escape_and_wm_delete(void **state)
 {
     fixture *fx = *state;
@@ -605,6 +670,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
         cmocka_unit_test(test_shader_errors),
         cmocka_unit_test(test_no_display_is_an_error),
+        cmocka_unit_test_setup_teardown(test_window_shows_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_closes_on_q_escape_and_wm_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
