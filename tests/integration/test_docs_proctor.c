@@ -127,7 +127,7 @@ static void test_token_commands(void **st)
             cn_strlcpy(lines[i], cmd, sizeof lines[i]);
             /* no renderer: PATH without Xvfb (the shell itself is named by path) */
             char env[700];
-            snprintf(env, sizeof env, "PATH=/nonexistent; %s", lines[i]);
+            snprintf(env, sizeof env, "PATH=/nonexistent; %.599s", lines[i]);
             nav = sh(env, dir, dir, log, true);
         } else {
             assert_int_equal(sh(lines[i], dir, dir, log, false), 0);
@@ -212,7 +212,7 @@ static void test_tls_tunnel_commands(void **st)
         print_message("$ %s\n", lines[i]);
         if (strncmp(lines[i], "socat ", 6) == 0) {
             char ex[700];
-            snprintf(ex, sizeof ex, "exec %s", lines[i]);
+            snprintf(ex, sizeof ex, "exec %.599s", lines[i]);
             bg[nbg++] = sh(ex, dir, dir, log, true);
         } else {
             assert_int_equal(sh(lines[i], dir, dir, log, false), 0);
