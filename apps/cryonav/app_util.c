@@ -86,6 +86,27 @@ int cn_app_parse_size(const char *s, int min, int max, int *w, int *h)
     return CN_OK;
 }
 
+int cn_app_parse_long(const char *s, long min, long max, long *v)
+{
+    char *end;
+    errno = 0;
+    long x = s ? strtol(s, &end, 10) : 0;
+    if (!s || errno || end == s || *end || x < min || x > max)
+        return CN_EINVAL;
+    *v = x;
+    return CN_OK;
+}
+
+int cn_app_parse_double(const char *s, double min, double max, double *v)
+{
+    char *end;
+    double x = s ? strtod(s, &end) : 0;
+    if (!s || end == s || *end || !(x >= min && x <= max)) /* also refuses NaN */
+        return CN_EINVAL;
+    *v = x;
+    return CN_OK;
+}
+
 bool cn_app_has_suffix(const char *path, const char *const *suffixes)
 {
     size_t n = strlen(path);

@@ -16,6 +16,7 @@
  * all clients) and process CPU (sender + the reader threads, the same readers
  * for both, so the difference is the senders').
  */
+#include "commands.h"
 #include "igtl/igtl.h"
 
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -505,44 +507,73 @@ int cn_bench_igtl(int argc, char **argv)
     int frames = 300;
     double rate = 0;
     int counts[8] = {1, 4, 16}, n_counts = 3;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--frames") == 0 && i + 1 < argc) {
-            frames = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--fps") == 0 && i + 1 < argc) {
-            rate = atof(argv[++i]);
-        } else if (strcmp(argv[i], "--hostile") == 0 && i + 1 < argc) {
-            int n = atoi(argv[++i]);
-            if (n < 1 || n > 20000) {
-                fprintf(stderr, "bench igtl: --hostile needs 1..20000 connections\n");
-                return 2;
-            }
-            return bench_hostile(n);
-        } else if (strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
+    long v, hostile = 0;
+    static const struct option opts[] = {{"frames", required_argument, 0, 'n'},
+                                         {"fps", required_argument, 0, 'f'},
+                                         {"clients", required_argument, 0, 'c'},
+                                         {"hostile", required_argument, 0, 'H'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (cn_app_parse_long(optarg, 10, 100000, &v) != CN_OK)
+                return cn_app_usage_error("bench igtl", "--frames needs 10..100000, not '%s'", optarg);
+            frames = (int)v;
+            break;
+        case 'f':
+            if (cn_app_parse_double(optarg, 0, 10000, &rate) != CN_OK)
+                return cn_app_usage_error("bench igtl", "--fps needs 0..10000, not '%s'", optarg);
+            break;
+        case 'H':
+            if (cn_app_parse_long(optarg, 1, 20000, &hostile) != CN_OK)
+                return cn_app_usage_error("bench igtl", "--hostile needs 1..20000 connections, not '%s'",
+                                          optarg);
+            break;
+        case 'c': {
             n_counts = 0;
-            for (char *tok = strtok(argv[++i], ","); tok && n_counts < 8; tok = strtok(NULL, ","))
-                counts[n_counts++] = atoi(tok);
-        } else {
-            /* --help: on stdout with exit 0 (the man page is made from it); else a usage error */
-            bool help = strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
-            fprintf(help ? stdout : stderr,
-                    "usage: cryonav bench igtl [--frames N (300)] [--clients 1,4,16] [--fps F (0: as fast as possible)]\n"
-                    "       cryonav bench igtl --hostile N   (N idle + N slow connections, then a new viewer)\n");
-            return help ? 0 : 2;
+            char list[256], *save = NULL;
+            cn_strlcpy(list, optarg, sizeof list);
+            for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (n_counts == 8 || cn_app_parse_long(tok, 1, MAXC, &v) != CN_OK)
+                    return cn_app_usage_error("bench igtl", "--clients needs up to 8 counts in 1..%d, "
+                                              "e.g. 1,4,16, not '%s'", MAXC, optarg);
+                counts[n_counts++] = (int)v;
+            }
+            if (n_counts == 0)
+                return cn_app_usage_error("bench igtl", "--clients needs a list, e.g. 1,4,16");
+            break;
+        }
+        case 'h':
+            printf("usage: cryonav bench igtl [--frames N] [--clients 1,4,16] [--fps F]\n"
+                   "       cryonav bench igtl --hostile N\n"
+                   "Streams 640x480 uint8 IMAGE + 3 TRANSFORM messages per frame to 1, 4 and 16\n"
+                   "loopback clients, with CryoNav's sender and with upstream libOpenIGTLink's:\n"
+                   "frames/s, dropped frames, latency and CPU. --hostile: N idle + N slow\n"
+                   "(1 byte/s) connections, then how fast a new viewer gets its first IMAGE and\n"
+                   "what the server's memory does.\n\n"
+                   "options:\n"
+                   "  --frames N           frames sent per run (10..100000, default 300)\n"
+                   "  --clients LIST       client counts, comma-separated (1..%d each, default 1,4,16)\n"
+                   "  --fps F              offered frame rate (0..10000; default 0: as fast as possible)\n"
+                   "  --hostile N          the hostile-clients run instead (1..20000 connections)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout only; exit 1 when a run is incomplete. One table row per\n"
+                   "client count and sender: clients sender fps dropped lat_p50_ms lat_p99_ms\n"
+                   "cpu_%%. With --hostile, last line: server: <n> accepted, <n> evicted, <n> timed\n"
+                   "out, <n> refused, <k> clients at the end\n", MAXC);
+            return 0;
+        case ':': return cn_app_usage_error("bench igtl", "option '%s' needs a value", argv[optind - 1]);
+        default: return cn_app_usage_error("bench igtl", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!(rate >= 0 && rate <= 10000)) {
-        fprintf(stderr, "bench igtl: --fps must be in 0..10000\n");
-        return 2;
-    }
-    if (frames < 10 || frames > 100000) {
-        fprintf(stderr, "bench igtl: --frames must be in 10..100000\n");
-        return 2;
-    }
-    for (int i = 0; i < n_counts; i++)
-        if (counts[i] < 1 || counts[i] > MAXC) {
-            fprintf(stderr, "bench igtl: --clients values must be in 1..%d\n", MAXC);
-            return 2;
-        }
+    if (optind < argc)
+        return cn_app_usage_error("bench igtl", "unexpected argument '%s'", argv[optind]);
+    if (hostile > 0)
+        return bench_hostile((int)hostile);
     printf("cryonav bench igtl: %dx%d uint8 IMAGE + 3 TRANSFORM per frame, %d frames, "
            "<= 2 frames in flight, offered %s, loopback\n", W, H, frames,
            rate > 0 ? "at a fixed rate" : "as fast as possible");

@@ -45,8 +45,14 @@ int cn_bench_pipeline(int argc, char **argv)
             printf("usage: cryonav bench pipeline [--frames N] [--config FILE] [--serve]\n"
                    "Runs N simulated 640x480 frames through the session pipeline as fast as\n"
                    "possible and prints latency percentiles (acquired -> result taken) and fps.\n"
-                   "--serve keeps the OpenIGTLink server on (default off for the benchmark).\n"
-                   "Last line: latency_ms p50 <x> p99 <y> fps <z>\n");
+                   "'cryonav bench [options]' runs this benchmark too.\n\n"
+                   "options:\n"
+                   "  --frames N           simulated frames (10..10000000, default 600)\n"
+                   "  --config FILE        a session file on top of the defaults and\n"
+                   "                       ~/.config/cryonav/session.json (as 'cryonav run')\n"
+                   "  --serve              keep the OpenIGTLink server on (default off)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout only. Last line: latency_ms p50 <x> p99 <y> fps <z>\n");
             return 0;
         case ':': return cn_app_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("bench", "unknown option '%s'", argv[optind - 1]);

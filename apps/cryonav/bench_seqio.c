@@ -103,8 +103,15 @@ int cn_bench_seqio(int argc, char **argv)
         case 'h':
             printf("usage: cryonav bench seqio [--frames N] [--gb G] [--dir DIR]\n"
                    "Writer rate of 640x480 frames (uncompressed, zlib), recorder at 300 frames/s,\n"
-                   "and the resident memory of replaying a G-gigabyte recording (default 2)\n"
-                   "generated in DIR (default /tmp) and deleted afterwards.\n");
+                   "and the resident memory of replaying a G-gigabyte recording generated in DIR.\n\n"
+                   "options:\n"
+                   "  --frames N           frames of the writer-rate runs (50..1000000, default 1500)\n"
+                   "  --gb G               size of the replayed recording in GB (0.05..64, default 2)\n"
+                   "  --dir DIR            folder for the test files (default /tmp; needs G GB free)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout; DIR/cn-bench-seqio-<pid>.igs.mha while it runs, deleted\n"
+                   "afterwards. Last line: summary: writer <x> fps raw (target >= 300), <y> fps\n"
+                   "zlib, recorder dropped <n> at 300 fps, replay peak RSS <m> MB for <g> GB\n");
             return 0;
         case 'n':
             frames = strtol(optarg, &end, 10);

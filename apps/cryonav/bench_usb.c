@@ -67,11 +67,17 @@ int cn_bench_usb(int argc, char **argv)
             printf("usage: cryonav bench usb [--frames N] [--payload ROWSxCOLS] [--transfer-kib K]\n"
                    "Streams N frames from the first UP20L (or the emulator: run under\n"
                    "cryonav-probe-emulator --fps 0 [--payload ROWSxCOLS] -- ...) and reports the\n"
-                   "frame rate, its ratio to the probe's real %.2f fps, and CPU per frame.\n"
-                   "--payload must match the emulator's (default 512x160, the UP20L's).\n"
-                   "--transfer-kib K reads K KiB per bulk transfer (default: the probe file's\n"
-                   "transfer_bytes, 4 KiB like the vendor software).\n"
-                   "Last line: usb fps <x> x_real <y> cpu_ms_per_frame <z>\n", REAL_FPS);
+                   "frame rate, its ratio to the probe's real %.2f fps, and CPU per frame.\n\n"
+                   "options:\n"
+                   "  --frames N           frames streamed (10..1000000, default 300)\n"
+                   "  --payload ROWSxCOLS  raw frame size; must match the emulator's (default\n"
+                   "                       512x160, the UP20L's)\n"
+                   "  --transfer-kib K     KiB per bulk transfer, a multiple of 4 in 4..1024\n"
+                   "                       (default: the probe file's transfer_bytes, 4 KiB like\n"
+                   "                       the vendor software)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout only. Last line: usb fps <x> x_real <y> cpu_ms_per_frame <z>\n",
+                   REAL_FPS);
             return 0;
         case ':': return cn_app_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("bench", "unknown option '%s'", argv[optind - 1]);

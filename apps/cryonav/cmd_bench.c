@@ -24,10 +24,20 @@ static const bench benches[] = {
 
 static void bench_usage(FILE *out)
 {
-    fprintf(out, "usage: cryonav bench [NAME] [options]\n\nbenchmarks (default: pipeline):\n");
+    fprintf(out, "usage: cryonav bench [NAME] [options]\n"
+                 "Measures speed; each benchmark prints its figures and ends with one summary\n"
+                 "line (docs/benchmarks.md quotes the command and that line).\n\n"
+                 "benchmarks (default: pipeline):\n");
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
         fprintf(out, "  %-10s %s\n", benches[i].name, benches[i].summary);
-    fprintf(out, "\n'cryonav bench NAME --help' describes a benchmark's options.\n");
+    fprintf(out, "\noptions:\n"
+                 "  -h, --help           this help; 'cryonav bench NAME --help' describes a\n"
+                 "                       benchmark's own options\n"
+                 "Without NAME every other option is the pipeline benchmark's\n"
+                 "('cryonav bench --frames 100' = 'cryonav bench pipeline --frames 100').\n\n"
+                 "outputs: stdout (the figures; last line: the benchmark's summary, see its\n"
+                 "--help); files only where a benchmark's help says so (seqio's test files,\n"
+                 "the viewer's snapshot).\n");
 }
 
 int cn_cmd_bench(int argc, char **argv)

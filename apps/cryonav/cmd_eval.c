@@ -616,34 +616,71 @@ out:
     return rc;
 }
 
+/* `eval nerve --help` (here, apart from eval_nerve's parsing, so that the help
+ * stays one block whoever changes the evaluation). */
+static void eval_nerve_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: cryonav eval nerve IMAGES MASKS [options]\n"
+        "Nerve segmentation on real images (folder IMAGES, PNG) against palette masks\n"
+        "(folder MASKS, index 1 = nerve), paired by file name: Dice, HD95 (pixels),\n"
+        "confidence and time per image, then mean and median (see docs/validation.md).\n\n"
+        "options:\n"
+        "  --seeded             give the centroid of the true mask as the operator's point\n"
+        "                       (default: automatic, no point)\n"
+        "  --kfold K            choose parameters on K-1 folds (fold = file index mod K;\n"
+        "                       dp: grid search, mlp: training) and measure each image on\n"
+        "                       the fold that did not see it (2..20; default none: the\n"
+        "                       built-in parameters / weights)\n"
+        "  --method M           dp | mlp | cnn (default: cnn with --seeded and --kfold 5 or\n"
+        "                       none, dp otherwise); cnn is the seeded CNN trained offline\n"
+        "                       per fold (K = 5 only; tools/train/train_nerve_cnn.py)\n"
+        "  --set NAME=VALUE     a segmentation parameter (r0_px, aspect, w_edge, w_ridge,\n"
+        "                       w_prior, w_step, w_region, seed_search, w_dist, r_min_frac,\n"
+        "                       r_max_frac); may be repeated\n"
+        "  --overlays DIR       write each image with the true outline (black) and the\n"
+        "                       found one (white) to DIR/<image name>\n"
+        "  --write-weights FILE with --method mlp and no --kfold: write the perceptron\n"
+        "                       trained on all images to FILE (C source)\n"
+        "  --epochs N           mlp training epochs (1..100, default 4)\n"
+        "  --cnn-weights FILE   with --seeded: measure a retrained CNN weights file\n"
+        "                       instead of the built-in one\n"
+        "  -h, --help           this help\n\n"
+        "outputs: stdout: 'method <m>', one line per image ('<name> dice <d> hd95_px <h>\n"
+        "conf <c> ms <t>'), then the means and medians; a progress bar on stderr;\n"
+        "DIR/<image name> with --overlays; FILE with --write-weights (named on stderr).\n"
+        "Last line: mean dice <x>\n");
+}
+
 int cn_cmd_eval(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "nerve") == 0) {
+        if (cn_app_wants_help(argc, argv)) {
+            eval_nerve_usage(stdout);
+            return 0;
+        }
+        return eval_nerve(argc - 1, argv + 1);
+    }
+    /* needle and sim parse their own options, --help included */
+    if (argc >= 2 && strcmp(argv[1], "needle") == 0)
+        return cn_eval_needle(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "sim") == 0)
+        return cn_eval_sim(argc - 1, argv + 1);
     if (argc < 2 || cn_app_wants_help(argc, argv)) {
-        printf("usage: cryonav eval nerve IMAGES MASKS [--seeded] [--kfold K]\n"
-               "                  [--method dp|mlp|cnn]\n"
-               "                  [--set name=value] [--overlays DIR] [--write-weights FILE]\n"
-               "                  [--epochs N] [--cnn-weights FILE]\n"
-               "       cryonav eval needle FRAMES MASKS [options] | --sim N  (eval needle --help)\n"
-               "       cryonav eval sim [--seeds N] [--step S] [--angles A,B,..]\n"
-               "Measures the image analysis against ground truth (see docs/validation.md).\n"
-               "nerve: masks are palette PNGs (index 1 = nerve), paired by file name; --seeded\n"
-               "gives the centroid of the true mask as the operator's point; --kfold K chooses\n"
-               "parameters (dp: grid search; mlp: training) on K-1 folds split by file index\n"
-               "and measures on the held-out fold; cnn uses the CNN trained offline on the\n"
-               "other folds (K = 5 only; tools/train/train_nerve_cnn.py). Default method: cnn\n"
-               "with --seeded (--kfold 5 or none), dp otherwise; --cnn-weights FILE measures a\n"
-               "retrained weights file instead of the built-in one. Last line: mean dice <x>.\n"
-               "needle: frames and masks (PNG, BMP, JPEG, TIFF, MHA, NRRD; shaft = label 1 or\n"
-               "value > 127) paired by sorted name; or randomised simulator scenes. Last line:\n"
-               "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>.\n"
-               "sim: simulated sessions with ground truth (needle, ice front, nerve).\n");
+        printf("usage: cryonav eval nerve IMAGES MASKS [options]\n"
+               "       cryonav eval needle FRAMES MASKS [options]\n"
+               "       cryonav eval sim [options]\n"
+               "Measures the image analysis against ground truth (see docs/validation.md):\n"
+               "nerve: the nerve segmentation on real images and masks; needle: the needle\n"
+               "detector and tracker on frames and masks, or on randomised simulator scenes;\n"
+               "sim: the whole analysis on simulated sessions (needle, ice front, nerve).\n\n"
+               "options:\n"
+               "  -h, --help           this help; 'cryonav eval MODE --help' describes a mode's\n"
+               "                       options and outputs\n\n"
+               "outputs: stdout (per item, then the means; a progress bar on stderr). Last\n"
+               "line: nerve 'mean dice <x>'; needle 'mean angle_err_deg <x> line_dist_px <y>\n"
+               "detected <k>/<n>'; sim 'mean tip_err_mm <x> angle_err_deg <y> ...'.\n");
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "nerve") == 0)
-        return eval_nerve(argc - 1, argv + 1);
-    if (strcmp(argv[1], "needle") == 0)
-        return cn_eval_needle(argc - 1, argv + 1);
-    if (strcmp(argv[1], "sim") == 0)
-        return cn_eval_sim(argc - 1, argv + 1);
     return cn_app_usage_error("eval", "unknown evaluation '%s' (nerve, needle or sim)", argv[1]);
 }

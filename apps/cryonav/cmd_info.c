@@ -29,7 +29,13 @@ int cn_cmd_info(int argc, char **argv)
                    "Prints a short summary of a sequence file: format, 'frames <n>', 'size <w> <h>',\n"
                    "pixel type, spacing (and where it comes from: ImageToProbe, ElementSpacing, or\n"
                    "--spacing-mm for PLUS files that give none), compression, clocks, time span,\n"
-                   "transforms, per-frame fields and recorded events.\n");
+                   "transforms, per-frame fields and recorded events.\n\n"
+                   "options:\n"
+                   "  --spacing-mm S       pixel spacing in mm for files that give none (default:\n"
+                   "                       the file's own; PLUS files without ImageToProbe)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout only, one 'key value' line each (file, format, frames,\n"
+                   "size, spacing, ...); reads FILE, writes nothing.\n");
             return 0;
         case 's':
             sp = strtod(optarg, &end);

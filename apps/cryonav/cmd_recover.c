@@ -27,8 +27,14 @@ int cn_cmd_recover(int argc, char **argv)
                    "interrupted recording (crash, kill, power cut of the process, or a disk too\n"
                    "full to assemble it). Every frame whose pixels and fields were completely\n"
                    "written is kept; the count of recovered and incomplete frames is printed.\n"
-                   "--out PATH writes the file there instead (another disk when FILE's is full);\n"
-                   "FILE.part and FILE.journal are removed once it is complete.\n");
+                   "FILE.part and FILE.journal are removed once it is complete.\n\n"
+                   "options:\n"
+                   "  -o, --out PATH       write the rebuilt file to PATH instead of FILE (e.g.\n"
+                   "                       another disk when FILE's is full; default FILE)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: FILE (or PATH with --out); FILE.part and FILE.journal removed; a\n"
+                   "progress bar on stderr when it is a terminal. Last line on stdout:\n"
+                   "recovered <n> frames into <path> (<k> incomplete frames dropped)\n");
             return 0;
         case 'o': out = optarg; break;
         case ':': return cn_app_usage_error("recover", "option '%s' needs a value", argv[optind - 1]);

@@ -37,14 +37,21 @@ static void replay_usage(FILE *out)
         "  --loop               start again at the end\n"
         "  --headless           no window: render offscreen (snapshots only)\n"
         "  --no-fallback        fail instead of going headless when no display exists\n"
-        "  --frames N           stop after N frames\n"
+        "  --frames N           stop after N frames (default: the end of the recording)\n"
         "  --snapshot DIR       write PNG snapshots of the view into DIR\n"
-        "  --snapshot-every N   one snapshot every N frames (default 100)\n"
+        "                       (DIR/snapshot-<frame>.png; none unless asked)\n"
+        "  --snapshot-every N   one snapshot every N frames (default 100) plus the first\n"
+        "                       and the last\n"
         "  --config FILE        session configuration (analysis settings)\n"
-        "  --record FILE        record the replayed session (with the new analysis)\n"
-        "  --no-serve           no OpenIGTLink server\n"
-        "  --log-level L        debug | info | warning | error\n"
-        "  -h, --help           this help\n");
+        "  --record OUT         record the replayed session with the new analysis into OUT\n"
+        "                       (.igs.mha or .igs.nrrd; not FILE itself)\n"
+        "  --no-serve           no OpenIGTLink server (default: the config's \"igtl\" server,\n"
+        "                       127.0.0.1:18944)\n"
+        "  --log-level L        debug | info | warning | error (default info)\n"
+        "  -h, --help           this help\n\n"
+        "outputs: the window; DIR/snapshot-<frame>.png with --snapshot; OUT with\n"
+        "--record; with --chapters, one line per chapter on stdout; otherwise a summary\n"
+        "(frames, latency, files written) on stdout.\n");
 }
 
 enum { R_SPEED = 256, R_LOOP, R_HEADLESS, R_NOFALLBACK, R_FRAMES, R_SNAPSHOT, R_SNAPEVERY,

@@ -54,8 +54,15 @@ int cn_cmd_report(int argc, char **argv)
             printf("usage: cryonav report FILE [--out DIR] [--no-plots]\n"
                    "Summarises a recorded session: procedure time (skin insertion to withdrawal),\n"
                    "freeze/thaw cycles, maximum ice dimensions, coverage, closest approach of ice\n"
-                   "to the skin. Writes DIR/summary.json (also printed), DIR/report.html and the\n"
-                   "plots DIR/ice.png and DIR/nerve_temp.png (default DIR: FILE.report).\n");
+                   "to the skin, alarms and the recorded events.\n\n"
+                   "options:\n"
+                   "  -o, --out DIR        write the report into DIR, created when missing\n"
+                   "                       (default FILE.report)\n"
+                   "  --no-plots           no plots (no display or Xvfb needed)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: DIR/summary.json (also printed on stdout), DIR/report.html, and\n"
+                   "unless --no-plots DIR/ice.png and DIR/nerve_temp.png (when the recording has\n"
+                   "ice / nerve temperatures); the files written are named on stderr.\n");
             return 0;
         case 'o': cn_strlcpy(out, optarg, sizeof out); break;
         case 'p': plots = false; break;

@@ -76,6 +76,10 @@ int cn_app_log_option(const char *cmd, int c, const char *arg, cn_app_log_opts *
 
 /* Parses "WxH" (e.g. 1280x800) with both sides in [min, max]. */
 int cn_app_parse_size(const char *s, int min, int max, int *w, int *h);
+/* A whole number / a number in [min, max], the whole string (for getopt_long
+ * option values: "10x" or "" is a usage error, not 10 or 0 as atol would have it). */
+int cn_app_parse_long(const char *s, long min, long max, long *v);
+int cn_app_parse_double(const char *s, double min, double max, double *v);
 /* True when path ends with one of the suffixes (NULL-terminated list). */
 bool cn_app_has_suffix(const char *path, const char *const *suffixes);
 /* Makes sure an X display exists for VTK rendering: uses $DISPLAY when it opens;

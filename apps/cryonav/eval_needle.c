@@ -57,9 +57,10 @@ static void usage(FILE *out)
         "                          split; 1-150 is the split the detector was tuned on)\n"
         "  --pose                  keep the simulator's tracked cryoprobe pose (a prior)\n"
         "  -h, --help              this help\n\n"
-        "Per frame: angle error, line distance (mask centroid to the line), tip error,\n"
-        "confidence. Then: frames, with/without a needle, false detections; tip error;\n"
-        "last line: mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>\n");
+        "outputs: stdout (a progress bar on stderr); no files. Per frame: angle error,\n"
+        "line distance (mask centroid to the line), tip error, confidence. Then: frames,\n"
+        "with/without a needle, false detections; tip error. Last line:\n"
+        "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>\n");
 }
 
 /* Sorted names of the image files in dir. */

@@ -19,6 +19,7 @@
 #include "segment/segment.h"
 #include "sim/sim.h"
 
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,19 +94,30 @@ int cn_eval_sim(int argc, char **argv)
     double step_s = 0.5;
     double angles[8] = {20, 30, 40};
     int n_ang = 3;
-    for (int i = 1; i < argc; i++) {
-        char *end;
-        if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
-            seeds = (int)strtol(argv[++i], &end, 10);
-            if (*end || seeds < 1 || seeds > 100)
-                return cn_app_usage_error("eval", "sim: --seeds needs 1..100, not '%s'", argv[i]);
-        } else if (strcmp(argv[i], "--step") == 0 && i + 1 < argc) {
-            step_s = strtod(argv[++i], &end);
-            if (*end || !(step_s >= 0.05 && step_s <= 10))
-                return cn_app_usage_error("eval", "sim: --step needs 0.05..10 s, not '%s'", argv[i]);
-        } else if (strcmp(argv[i], "--angles") == 0 && i + 1 < argc) {
+    static const struct option opts[] = {{"seeds", required_argument, 0, 's'},
+                                         {"step", required_argument, 0, 't'},
+                                         {"angles", required_argument, 0, 'a'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int opt;
+    long v;
+    while ((opt = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (cn_app_parse_long(optarg, 1, 100, &v) != CN_OK)
+                return cn_app_usage_error("eval", "sim: --seeds needs 1..100, not '%s'", optarg);
+            seeds = (int)v;
+            break;
+        case 't':
+            if (cn_app_parse_double(optarg, 0.05, 10, &step_s) != CN_OK)
+                return cn_app_usage_error("eval", "sim: --step needs 0.05..10 s, not '%s'", optarg);
+            break;
+        case 'a': {
             n_ang = 0;
-            char *s = argv[++i];
+            const char *s = optarg;
+            char *end;
             while (*s && n_ang < 8) {
                 double a = strtod(s, &end);
                 if (end == s || !(a >= 5 && a <= 80))
@@ -115,11 +127,34 @@ int cn_eval_sim(int argc, char **argv)
                 if (*end && *end != ',')
                     return cn_app_usage_error("eval", "sim: --angles wants e.g. 20,30,40");
             }
-        } else {
-            return cn_app_usage_error("eval", "sim: unknown option '%s' (--seeds N, --step S, "
-                                              "--angles A,B,..)", argv[i]);
+            if (n_ang == 0)
+                return cn_app_usage_error("eval", "sim: --angles wants e.g. 20,30,40");
+            break;
+        }
+        case 'h':
+            printf("usage: cryonav eval sim [--seeds N] [--step S] [--angles A,B,..]\n"
+                   "The whole image analysis, as the live pipeline runs it, on simulated sessions\n"
+                   "with ground truth (one per seed and needle angle): approach, freeze/thaw and\n"
+                   "withdrawal, the nerve marked once at its true centre. Measures needle tip and\n"
+                   "angle error, ice-front edge error, ice reported outside a freeze (also with a\n"
+                   "wrongly set freeze flag), nerve Dice and the analysis time per frame.\n\n"
+                   "options:\n"
+                   "  --seeds N            simulator seeds (1..100, default 3)\n"
+                   "  --step S             scene seconds between analysed frames (0.05..10,\n"
+                   "                       default 0.5)\n"
+                   "  --angles A,B,..      needle angles in degrees, up to 8 (5..80, default\n"
+                   "                       20,30,40)\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout (one line per session, then the totals; a progress bar on\n"
+                   "stderr); no files. Last line: mean tip_err_mm <x> angle_err_deg <y>\n"
+                   "ice_edge_err_mm <z> false_ice <n>\n");
+            return 0;
+        case ':': return cn_app_usage_error("eval", "sim: option '%s' needs a value", argv[optind - 1]);
+        default: return cn_app_usage_error("eval", "sim: unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return cn_app_usage_error("eval", "sim: unexpected argument '%s'", argv[optind]);
     vec tip = {0}, ang = {0}, ice = {0}, dice = {0}, dice_frz = {0}, ms = {0};
     long needle_frames = 0, needle_found = 0, freeze_frames = 0, ice_found = 0;
     long false_ice = 0, lying_frames = 0, lying_ice = 0, total = 0;

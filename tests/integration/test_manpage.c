@@ -3,8 +3,11 @@
  * Walks the program the way a user would: the commands `cryonav --help` lists,
  * each one's --help, and the sub-modes a help names ("cryonav eval nerve ...",
  * the benchmarks `cryonav bench --help` lists). Every --help must answer on stdout
- * with exit 0 and a usage line. Every option it lists (--name, -x) and every output
- * file it names (*.png, *.html, *.json, ...) must appear in the rendered man page
+ * with exit 0 and a usage line, and have the layout of the others: an "options:"
+ * block that lists every option the text mentions (usage line and prose too) and
+ * "-h, --help", then an "outputs:" paragraph (what goes to stdout / stderr, the
+ * files written). Every line of it, so every option (--name, -x) and every output
+ * file it names (*.png, *.html, *.json, ...), must appear in the rendered man page
  * (`man -l` on the page the build generates and the package installs), under the
  * command's own heading. The page also has the sections a man page needs. */
 #include <ctype.h>
@@ -34,7 +37,8 @@ static void render_man(void)
     man[n] = 0;
     if (rc != 0)
         fail_msg("man -l %s failed (%d):\n%s", CN_MANPAGE, rc, man);
-    /* plain ASCII: drop overstrike (x\bx), map U+2010 / U+2212 / U+2011 to '-' */
+    /* plain ASCII: drop overstrike (x\bx), map U+2010 / U+2212 / U+2011 to '-',
+     * U+2018 / U+2019 (groff's quotes) to ` and ' */
     size_t w = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)man[i];
@@ -49,6 +53,10 @@ static void render_man(void)
         } else if (c == 0xe2 && i + 2 < n && (unsigned char)man[i + 1] == 0x88 &&
                    (unsigned char)man[i + 2] == 0x92) {
             man[w++] = '-';
+            i += 2;
+        } else if (c == 0xe2 && i + 2 < n && (unsigned char)man[i + 1] == 0x80 &&
+                   ((unsigned char)man[i + 2] == 0x98 || (unsigned char)man[i + 2] == 0x99)) {
+            man[w++] = (unsigned char)man[i + 2] == 0x98 ? '`' : '\'';
             i += 2;
         } else {
             man[w++] = man[i];
@@ -114,6 +122,87 @@ static int check_tokens(const char *heading, const char *text, const char *sect)
     return n;
 }
 
+/* Each --name / -x mentioned (at a word start) in text[from, to) is listed in block. */
+static void check_listed(const char *heading, const char *text, const char *from, const char *to,
+                         const char *block)
+{
+    for (const char *p = from; p < to; p++) {
+        bool start = p == text || strchr(" \n[('\"|/", p[-1]);
+        if (!start || p[0] != '-')
+            continue;
+        const char *s = p + (p[1] == '-' ? 2 : 1);
+        if (!isalpha((unsigned char)*s))
+            continue;
+        size_t len = 0;
+        while (isalnum((unsigned char)s[len]) || s[len] == '-' || s[len] == '_')
+            len++;
+        if (p[1] != '-' && len != 1)
+            continue; /* a short option is one letter */
+        size_t olen = (size_t)(s - p) + len;
+        bool found = false;
+        for (const char *q = block; !found && (q = strchr(q, '-')) != NULL; q++) {
+            if (strncmp(q, p, olen) != 0 || (q > block && !strchr(" \n[(,/", q[-1])))
+                continue;
+            char after = q[olen];
+            found = !(isalnum((unsigned char)after) || after == '-' || after == '_');
+        }
+        if (!found)
+            fail_msg("'cryonav %s --help' mentions '%.*s' but its options block does not list "
+                     "it:\n%s", heading, (int)olen, p, text);
+        p = s + len - 1;
+    }
+}
+
+/* The layout every --help shares: an "options:" block with "-h, --help" and every
+ * option its usage lines and its outputs paragraph name, then an "outputs:"
+ * paragraph. (Prose may name another program's options, e.g. the emulator's.) */
+static void check_layout(const char *heading, const char *text)
+{
+    const char *opts = strstr(text, "\noptions:\n");
+    const char *outs = strstr(text, "\noutputs:");
+    if (!opts)
+        fail_msg("'cryonav %s --help' has no \"options:\" section:\n%s", heading, text);
+    if (!outs)
+        fail_msg("'cryonav %s --help' has no \"outputs:\" line:\n%s", heading, text);
+    if (outs < opts)
+        fail_msg("'cryonav %s --help': \"outputs:\" comes before \"options:\"", heading);
+    size_t n = (size_t)(outs - opts);
+    char *block = strndup(opts, n);
+    if (!strstr(block, "\n  -h, --help "))
+        fail_msg("'cryonav %s --help': the options block has no '-h, --help'", heading);
+    /* the usage lines: "usage:" and the lines indented under it */
+    const char *usage_end = text;
+    while (*usage_end && (strncmp(usage_end, "usage:", 6) == 0 || *usage_end == ' ')) {
+        const char *nl = strchr(usage_end, '\n');
+        usage_end = nl ? nl + 1 : usage_end + strlen(usage_end);
+    }
+    check_listed(heading, text, text, usage_end, block);
+    check_listed(heading, text, outs, outs + strlen(outs), block);
+    free(block);
+}
+
+/* Every line of the help (trimmed) is in the man page section: nothing of the
+ * options or outputs is lost on the way into the page. */
+static void check_lines(const char *heading, const char *text, const char *sect)
+{
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        const char *s = p, *e = p + n;
+        p = *e ? e + 1 : e;
+        while (s < e && isspace((unsigned char)*s))
+            s++;
+        while (e > s && isspace((unsigned char)e[-1]))
+            e--;
+        if (e == s)
+            continue;
+        char *line = strndup(s, (size_t)(e - s));
+        if (!strstr(sect, line))
+            fail_msg("the man page section 'cryonav %s' lacks this line of its --help:\n%s",
+                     heading, line);
+        free(line);
+    }
+}
+
 /* The man page section of a heading: from "cryonav <heading>" up to the next
  * "   cryonav " heading (subsection titles are indented by three spaces). */
 static char *section(const char *heading)
@@ -164,7 +253,7 @@ static int listed(const char *text, const char *header, char names[][32], int ma
     const char *p = strstr(text, header);
     if (!p)
         return 0;
-    p = strchr(p, '\n');
+    p = strchr(p + 1, '\n');
     int n = 0;
     while (p && p[1] == ' ' && p[2] == ' ' && p[3] != ' ' && n < max) {
         if (sscanf(p + 1, " %31s", names[n]) == 1)
@@ -204,12 +293,14 @@ static void test_every_help_is_in_the_man_page(void **st)
     for (int c = 0; c < n_cmds; c++) {
         help_of(cmds[c], NULL);
         char *text = strdup(R.out);
+        check_layout(cmds[c], text);
         char *sect = section(cmds[c]);
         tokens += check_tokens(cmds[c], text, sect);
+        check_lines(cmds[c], text, sect);
         free(sect);
         helps++;
         char subs[32][32];
-        int n_subs = strcmp(cmds[c], "bench") == 0 ? listed(text, "benchmarks", subs, 32)
+        int n_subs = strcmp(cmds[c], "bench") == 0 ? listed(text, "\nbenchmarks", subs, 32)
                                                      : submodes(text, cmds[c], subs, 32);
         for (int k = 0; k < n_subs; k++) {
             help_of(cmds[c], subs[k]);
@@ -217,8 +308,10 @@ static void test_every_help_is_in_the_man_page(void **st)
                 continue; /* one help for all the modes: already checked */
             char heading[80];
             snprintf(heading, sizeof heading, "%s %s", cmds[c], subs[k]);
+            check_layout(heading, R.out);
             sect = section(heading);
             tokens += check_tokens(heading, R.out, sect);
+            check_lines(heading, R.out, sect);
             free(sect);
             helps++;
         }
