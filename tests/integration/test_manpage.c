@@ -70,7 +70,7 @@ static void help_of(const char *cmd, const char *sub)
     const char *argv[] = {CN_CRYONAV_BIN, cmd, sub ? sub : "--help", sub ? "--help" : NULL, NULL};
     assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
     char want[128];
-    snprintf(want, sizeof want, "usage: cryonav %s", cmd);
+    snprintf(want, sizeof want, "usage: cryonav %.100s", cmd);
     if (R.exit_code != 0 || !strstr(R.out, want))
         fail_msg("cryonav %s %s --help: exit %d, no '%s' on stdout\nstdout:\n%s\nstderr:\n%s", cmd,
                  sub ? sub : "", R.exit_code, want, R.out, R.err);
@@ -228,7 +228,7 @@ static int submodes(const char *text, const char *cmd, char subs[][32], int max)
 {
     int n = 0;
     char pat[64];
-    snprintf(pat, sizeof pat, "cryonav %s ", cmd);
+    snprintf(pat, sizeof pat, "cryonav %.50s ", cmd);
     for (const char *p = text; (p = strstr(p, pat)) != NULL; p += strlen(pat)) {
         const char *w = p + strlen(pat);
         size_t len = 0;
@@ -307,7 +307,7 @@ static void test_every_help_is_in_the_man_page(void **st)
             if (strcmp(R.out, text) == 0)
                 continue; /* one help for all the modes: already checked */
             char heading[80];
-            snprintf(heading, sizeof heading, "%s %s", cmds[c], subs[k]);
+            snprintf(heading, sizeof heading, "%.38s %.38s", cmds[c], subs[k]);
             check_layout(heading, R.out);
             sect = section(heading);
             tokens += check_tokens(heading, R.out, sect);
