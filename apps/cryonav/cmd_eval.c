@@ -667,7 +667,8 @@ int cn_cmd_eval(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "sim") == 0)
         return cn_eval_sim(argc - 1, argv + 1);
     if (argc < 2 || cn_app_wants_help(argc, argv)) {
-        printf("usage: cryonav eval nerve IMAGES MASKS [options]\n"
+        /* asked for: stdout and exit 0; no mode given: a usage error on stderr */
+        fprintf(argc < 2 ? stderr : stdout, "usage: cryonav eval nerve IMAGES MASKS [options]\n"
                "       cryonav eval needle FRAMES MASKS [options]\n"
                "       cryonav eval sim [options]\n"
                "Measures the image analysis against ground truth (see docs/validation.md):\n"

@@ -47,7 +47,7 @@ static void replay_usage(FILE *out)
         "                       (.igs.mha or .igs.nrrd; not FILE itself)\n"
         "  --no-serve           no OpenIGTLink server (default: the config's \"igtl\" server,\n"
         "                       127.0.0.1:18944)\n"
-        "  --log-level L        debug | info | warning | error (default info)\n"
+        CN_APP_LOG_HELP
         "  -h, --help           this help\n\n"
         "outputs: the window; DIR/snapshot-<frame>.png with --snapshot; OUT with\n"
         "--record; with --chapters, one line per chapter on stdout; otherwise a summary\n"
@@ -55,7 +55,7 @@ static void replay_usage(FILE *out)
 }
 
 enum { R_SPEED = 256, R_LOOP, R_HEADLESS, R_NOFALLBACK, R_FRAMES, R_SNAPSHOT, R_SNAPEVERY,
-       R_CONFIG, R_NOSERVE, R_LOGLEVEL, R_RECORD, R_CHAPTERS, R_START, R_PAUSED, R_SPACING };
+       R_CONFIG, R_NOSERVE, R_RECORD, R_CHAPTERS, R_START, R_PAUSED, R_SPACING };
 
 /* `--chapters`: the recorded events as a numbered list (what --start and the keys
  * jump to). */
@@ -93,7 +93,7 @@ int cn_cmd_replay(int argc, char **argv)
         {"frames", required_argument, 0, R_FRAMES},     {"snapshot", required_argument, 0, R_SNAPSHOT},
         {"snapshot-every", required_argument, 0, R_SNAPEVERY},
         {"config", required_argument, 0, R_CONFIG},     {"no-serve", no_argument, 0, R_NOSERVE},
-        {"log-level", required_argument, 0, R_LOGLEVEL}, {"record", required_argument, 0, R_RECORD},
+        {"record", required_argument, 0, R_RECORD},     CN_APP_LOG_LONGOPTS,
         {"chapters", no_argument, 0, R_CHAPTERS},       {"start", required_argument, 0, R_START},
         {"paused", no_argument, 0, R_PAUSED},           {"spacing-mm", required_argument, 0, R_SPACING},
         {"help", no_argument, 0, 'h'},
@@ -107,7 +107,14 @@ int cn_cmd_replay(int argc, char **argv)
     int c;
     char *end;
     bool chapters = false;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    cn_app_log_opts lo;
+    cn_app_log_opts_default(&lo);
+    while ((c = getopt_long(argc, argv, ":hqv", opts, NULL)) != -1) {
+        int lrc = cn_app_log_option("replay", c, optarg, &lo);
+        if (lrc == 1)
+            continue;
+        if (lrc)
+            return lrc;
         switch (c) {
         case 'h': replay_usage(stdout); return 0;
         case R_SPEED: {
@@ -159,19 +166,14 @@ int cn_cmd_replay(int argc, char **argv)
         case R_CONFIG: cn_strlcpy(a.run.config_path, optarg, sizeof a.run.config_path); break;
         case R_NOSERVE: a.run.no_serve = true; break;
         case R_RECORD: cn_strlcpy(a.run.record_path, optarg, sizeof a.run.record_path); break;
-        case R_LOGLEVEL:
-            if (strcmp(optarg, "debug") == 0) a.run.log_level = CN_LOG_DEBUG;
-            else if (strcmp(optarg, "info") == 0) a.run.log_level = CN_LOG_INFO;
-            else if (strcmp(optarg, "warning") == 0) a.run.log_level = CN_LOG_WARN;
-            else if (strcmp(optarg, "error") == 0) a.run.log_level = CN_LOG_ERROR;
-            else return cn_app_usage_error("replay", "--log-level must be debug, info, warning or error, not '%s'", optarg);
-            break;
         case ':': return cn_app_usage_error("replay", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("replay", "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc - 1)
         return cn_app_usage_error("replay", "needs exactly one FILE (see --help)");
+    a.run.log_level = lo.level;
+    cn_strlcpy(a.log_path, lo.path, sizeof a.log_path);
     if (chapters)
         return list_chapters(argv[optind], &a.run);
     if (a.run.batch && a.run.loop)
