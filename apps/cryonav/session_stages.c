@@ -337,6 +337,24 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
         if (rc)
             return rc;
     }
+    /* The simulator's needle is the probe in the tissue: the model takes its
+     * geometry whatever probe the configuration names (the code's default, a 2 cm
+     * active segment, modelled around the 6 mm one put the 0 C surface 1 mm under
+     * the skin and 1-2 mm outside the visible ice: guidance module, issue 13). */
+    if (s->sim) {
+        const cn_sim_config *c = cn_sim_get_config(s->sim);
+        double d0 = to->probe.outer_diameter_mm, a0 = to->probe.active_length_mm;
+        int g = cn_cryoprobe_set_geometry(&to->probe, c->needle_diameter_mm, c->needle_active_mm);
+        if (g == 1)
+            cn_log_warn(s->log, "thermal",
+                        "probe %s (%.1f mm, %.0f mm active) is not the simulated needle: the model "
+                        "takes the needle's %.1f mm, %.0f mm active",
+                        to->probe.name, d0, a0, c->needle_diameter_mm, c->needle_active_mm);
+        else if (g < 0)
+            cn_log_warn(s->log, "thermal", "the simulated needle (%.2f mm, %.1f mm active) is "
+                        "outside what the model takes: it keeps probe %s", c->needle_diameter_mm,
+                        c->needle_active_mm, to->probe.name);
+    }
     cn_plan plan;
     memset(&plan, 0, sizeof plan);
     if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */

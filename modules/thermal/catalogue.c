@@ -86,6 +86,22 @@ int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len)
     return CN_OK;
 }
 
+int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm)
+{
+    if (!p)
+        return CN_EINVAL;
+    cn_cryoprobe q = *p;
+    q.outer_diameter_mm = outer_diameter_mm;
+    q.active_length_mm = active_length_mm;
+    char err[160];
+    if (cn_cryoprobe_validate(&q, err, sizeof err) != CN_OK)
+        return CN_EINVAL;
+    bool changed = fabs(q.outer_diameter_mm - p->outer_diameter_mm) > 0.01 ||
+                   fabs(q.active_length_mm - p->active_length_mm) > 0.01;
+    *p = q;
+    return changed ? 1 : 0;
+}
+
 double cn_protocol_duration_s(const cn_protocol *p)
 {
     double d = 0;

@@ -101,6 +101,12 @@ void cn_tissue_standard(cn_tissue *t);
 /* Range and consistency checks; the message names the entry and the field. */
 int cn_tissue_validate(const cn_tissue *t, char *err, size_t err_len);
 int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len);
+/* The probe as the needle really in the tissue: its outer diameter and active length
+ * (mm), e.g. the simulator's needle, whatever probe the configuration names. The
+ * calibrated surface temperature is kept (a probe of the same class). 1 when the
+ * geometry changed (by more than 0.01 mm), 0 when it already was that needle, CN_EINVAL
+ * for a geometry cn_cryoprobe_validate refuses (p unchanged). */
+int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm);
 /* Also rejects a protocol that never freezes. */
 int cn_protocol_validate(const cn_protocol *p, char *err, size_t err_len);
 double cn_protocol_duration_s(const cn_protocol *p);

@@ -1,0 +1,153 @@
+/*
+ * test_sim_needle_model.c - the skin alarm on a small simulated scene follows the
+ * ice that is there, checked from a recording of the real program:
+ *
+ *   cryonav run --headless --fast --config small.json --record FILE
+ *
+ * small.json: 256 x 192 frames, a 5 s approach, one 150 s freeze, 30 s of
+ * withdrawal, and a configuration that names another probe than the simulator's
+ * needle ("thermal": {"probe": "17G-argon-2cm"}, the code's default: what a session
+ * file without a "thermal" object got before configurations were layered). The
+ * model modelled a 2 cm active segment around the 6 mm one the simulator freezes
+ * with: its 0 C surface reached 1 mm under the skin while the true ice stayed 8-12 mm
+ * deep, and ICE NEAR SKIN was raised from 11 s into the freeze and stayed on after
+ * the probe left. The session now gives the model the simulated needle's geometry.
+ *
+ *  - no frame carries the skin alarm while the true ice is farther than the limit
+ *    plus the hysteresis (5.5 mm) from the skin, before or after the withdrawal;
+ *  - with the nerve at 10 mm the true ice does come within 5 mm of the skin, and the
+ *    alarm is raised on those frames.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_util.h"
+#include "seqio/seqio.h"
+
+static run_result R;
+
+typedef struct {
+    int frames, withdrawn;
+    int false_alarms;          /* alarm while the true ice is > 5.5 mm from the skin */
+    int alarms_after;          /* alarm on a frame after the withdrawal */
+    int near, near_alarmed;    /* true ice < 4.5 mm from the skin, and of those alarmed */
+    double true_top_min;
+} tally;
+
+static void run_scene(const char *extra, tally *t)
+{
+    char dir[] = "/tmp/cn_sim_needle_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/small.json", dir);
+    snprintf(file, sizeof file, "%s/small.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+            " \"thermal\": {\"probe\": \"17G-argon-2cm\"},\n"
+            " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,\n"
+            "         \"fps\": 2, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 30,\n"
+            "         \"protocol\": \"custom\", \"cycles\": [[150, 0]]%s}}\n",
+            extra);
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config", cfg,
+                          "--record", file, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    memset(t, 0, sizeof *t);
+    t->true_top_min = INFINITY;
+    int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *an = cn_seq_field_find(fl, nf, "CryoNavAnalysed");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        if (!an || !tr || !al || atoi(an) != 1)
+            continue;
+        double v[13];
+        int used = 0, k = 0;
+        const char *p = tr;
+        while (k < 13 && sscanf(p, "%lf%n", &v[k], &used) == 1) {
+            p += used;
+            k++;
+        }
+        assert_int_equal(k, 13);
+        bool ice = v[4] != 0;
+        double top = ice ? v[12] : INFINITY; /* the true rim's shallowest point = distance to skin */
+        bool alarm = (strtoul(al, NULL, 0) & 1u) != 0; /* CN_ALARM_ICE_NEAR_SKIN */
+        t->frames++;
+        if ((int)v[0] == 4) { /* CN_PHASE_WITHDRAWN */
+            t->withdrawn++;
+            t->alarms_after += alarm;
+        }
+        if (alarm && top > 5.5)
+            t->false_alarms++;
+        if (top < 4.5) {
+            t->near++;
+            t->near_alarmed += alarm;
+        }
+        if (top < t->true_top_min)
+            t->true_top_min = top;
+    }
+    cn_seq_reader_close(r);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The default scene (nerve 18 mm deep): the true ice stays 8 mm or more below the
+ * skin, so the alarm never fires, during the freeze or after the withdrawal. */
+static void test_no_false_skin_alarm(void **st)
+{
+    (void)st;
+    tally t;
+    run_scene("", &t);
+    print_message("  %d analysed frames (%d withdrawn): true ice >= %.1f mm from the skin; "
+                  "%d frames alarmed while it was > 5.5 mm, %d alarmed after the withdrawal\n",
+                  t.frames, t.withdrawn, t.true_top_min, t.false_alarms, t.alarms_after);
+    assert_true(t.frames > 300);
+    assert_true(t.withdrawn >= 40);
+    assert_true(t.true_top_min > 6);
+    assert_int_equal(t.false_alarms, 0);
+    assert_int_equal(t.alarms_after, 0);
+}
+
+/* The nerve at 10 mm: the true ice comes within 4.5 mm of the skin, and the alarm
+ * is on (nearly) whenever it does. */
+static void test_true_skin_alarm(void **st)
+{
+    (void)st;
+    tally t;
+    run_scene(", \"nerve_depth_mm\": 10", &t);
+    print_message("  %d analysed frames: true ice down to %.1f mm from the skin; %d frames "
+                  "within 4.5 mm, %d of them alarmed\n",
+                  t.frames, t.true_top_min, t.near, t.near_alarmed);
+    assert_true(t.near > 100);
+    assert_true(t.near_alarmed >= t.near * 95 / 100);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_false_skin_alarm),
+        cmocka_unit_test(test_true_skin_alarm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
