@@ -88,7 +88,8 @@ static void emit_queued(cn_session *s, cn_frame *f)
 /* Replay: the recorded events come back. The inputs of people and devices
  * (a target, notes, marks) are applied and recorded again; the operator's freeze
  * key sets the freeze state (the phase events follow from it below); what the
- * analysis derives (phases, alarms) is left out because it is derived again. */
+ * analysis derives (phases, alarms, the plan's reminders) is left out because it
+ * is derived again. */
 static void replay_inputs(cn_session *s, cn_frame *f)
 {
     if (!s->replay)
@@ -103,6 +104,17 @@ static void replay_inputs(cn_session *s, cn_frame *f)
                 cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
             cn_log_info(s->log, "replay", "recorded target: nerve seed set at (%.1f, %.1f) mm", x, y);
             put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
+            continue;
+        }
+        /* The plan and its reminders are the procedure's to write: the recorded plan
+         * becomes the replay's (its event is then written once, by the procedure),
+         * and the reminders are derived again from it. */
+        if (ev[i].source == CN_EVSRC_PLAN && s->procedure) {
+            if (strncmp(t, "plan ", 5) == 0) {
+                char perr[160];
+                if (cn_procedure_set_plan_from_event(s->procedure, t, perr, sizeof perr) != CN_OK)
+                    cn_log_warn(s->log, "replay", "recorded plan not used: %s", perr);
+            }
             continue;
         }
         bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||

@@ -206,6 +206,12 @@ int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s);
  * err naming it and the known ones, and a log line. */
 int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
                          size_t err_len);
+/* Replay: the plan a recording carries (its "plan name=N steps=K:S,..." event)
+ * instead of the configured one, so the plan event is written once and the
+ * reminders follow the plan the session had. Only before the first frame:
+ * CN_EINVAL after it, CN_EPARSE when text is not a plan event (err says why). */
+int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *err,
+                                     size_t err_len);
 /* The parser alone (no side effect). */
 int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *err,
                        size_t err_len);

@@ -113,6 +113,53 @@ void cn_procedure_free(cn_procedure *p)
     free(p);
 }
 
+static const char *const kPlanKinds[3] = {"freeze", "passive_thaw", "active_thaw"};
+
+int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *err, size_t err_len)
+{
+    cn_plan pl = {0};
+    const char *n = text ? strstr(text, "name=") : NULL, *st = text ? strstr(text, " steps=") : NULL;
+    if (!text || strncmp(text, "plan ", 5) != 0 || !n || !st || st < n) {
+        snprintf(err, err_len, "'%.60s' is not a plan event (plan name=N steps=K:S,...)",
+                 text ? text : "");
+        return CN_EPARSE;
+    }
+    size_t nl = (size_t)(st - (n + 5));
+    if (nl == 0 || nl >= sizeof pl.name) {
+        snprintf(err, err_len, "plan event: the name is empty or longer than %zu characters",
+                 sizeof pl.name - 1);
+        return CN_EPARSE;
+    }
+    memcpy(pl.name, n + 5, nl);
+    for (const char *q = st + 7; *q && *q != ' ';) {
+        size_t kl = strcspn(q, ":");
+        int kind = -1;
+        for (int k = 0; k < 3; k++)
+            if (kl == strlen(kPlanKinds[k]) && strncmp(q, kPlanKinds[k], kl) == 0)
+                kind = k;
+        char *end = NULL;
+        double d = q[kl] == ':' ? strtod(q + kl + 1, &end) : NAN;
+        if (kind < 0 || !end || !(d > 0 && d < 86400) || (*end && *end != ',' && *end != ' ') ||
+            pl.n_steps == CN_PLAN_STEPS_MAX) {
+            snprintf(err, err_len, "plan event: cannot read the step '%.40s'", q);
+            return CN_EPARSE;
+        }
+        pl.steps[pl.n_steps++] = (cn_plan_step){kind, d};
+        q = *end == ',' ? end + 1 : end;
+    }
+    pthread_mutex_lock(&p->smu);
+    int rc = CN_OK;
+    if (p->started) {
+        snprintf(err, err_len, "the plan is fixed once the first frame is analysed");
+        rc = CN_EINVAL;
+    } else {
+        pl.extra_freeze_s = p->sum.plan.extra_freeze_s; /* not in the event: the configured one */
+        p->sum.plan = pl;
+    }
+    pthread_mutex_unlock(&p->smu);
+    return rc;
+}
+
 void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g)
 {
     if (p)
@@ -489,11 +536,10 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         if (pl->n_steps > 0) {
             char steps[CN_EVENT_TEXT_MAX] = "";
             size_t used = 0;
-            static const char *const kinds[3] = {"freeze", "passive_thaw", "active_thaw"};
             for (int i = 0; i < pl->n_steps && used + 1 < sizeof steps; i++) {
                 int k = pl->steps[i].kind < 0 || pl->steps[i].kind > 2 ? 0 : pl->steps[i].kind;
                 int w = snprintf(steps + used, sizeof steps - used, "%s%s:%.0f", i ? "," : "",
-                                 kinds[k], pl->steps[i].duration_s);
+                                 kPlanKinds[k], pl->steps[i].duration_s);
                 if (w < 0)
                     break;
                 used += (size_t)w;

@@ -133,6 +133,16 @@ static int find_event(const events_t *ev, const char *text)
     return -1;
 }
 
+/* Fails when one event text sits twice on one frame: on a replay that is an event
+ * recorded once and derived again (the plan, a reminder, a target). */
+static void assert_no_twice(const events_t *ev, const char *what)
+{
+    for (int i = 0; i < ev->n; i++)
+        for (int j = i + 1; j < ev->n && ev->frame[j] == ev->frame[i]; j++)
+            if (strcmp(ev->text[i], ev->text[j]) == 0)
+                fail_msg("%s: '%s' twice on frame %d", what, ev->text[i], ev->frame[i]);
+}
+
 static int frames_of(const char *path)
 {
     char err[512];
@@ -592,6 +602,17 @@ static void test_replay_batch(void **st)
     assert_int_equal(acq, (unsigned long)n);
     assert_int_equal(ana, (unsigned long)n);
     assert_null(strstr(R.out, "latency_ms")); /* no latency figures offline */
+    /* every event once: the plan and its reminders are derived again, not copied too */
+    events_t ev_live, ev_re;
+    read_events(rec, &ev_live);
+    read_events(re, &ev_re);
+    assert_no_twice(&ev_live, rec);
+    assert_no_twice(&ev_re, re);
+    for (int i = 0; i < ev_re.n; i++)
+        if (strncmp(ev_re.text[i], "plan:", 5) == 0 &&
+            count_events(&ev_re, ev_re.text[i]) != count_events(&ev_live, ev_re.text[i]))
+            fail_msg("'%s' %d times in the replay's recording, %d times live", ev_re.text[i],
+                     count_events(&ev_re, ev_re.text[i]), count_events(&ev_live, ev_re.text[i]));
     /* the operator's target came back: coverage as live */
     snprintf(rep, sizeof rep, "%s/report_re", dir);
     const char *r2[] = {CN_CRYONAV_BIN, "report", re, "--out", rep, "--no-plots", NULL};

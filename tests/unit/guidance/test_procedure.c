@@ -249,6 +249,36 @@ static void test_plan_timer_reminders(void **st)
     cn_procedure_free(p);
 }
 
+/* Replay: the recorded plan event replaces the configured plan before the first
+ * frame, round-trips to the same text, and bad or late ones are refused. */
+static void test_plan_from_event(void **st)
+{
+    (void)st;
+    cn_plan conf = {.name = "morton-150s", .n_steps = 1, .steps = {{0, 150}}, .extra_freeze_s = 90};
+    cn_procedure *p = cn_procedure_new(&conf, lg);
+    char err[160];
+    const char *bad[] = {"plan name= steps=freeze:1", "reminder what=x", "plan name=a steps=melt:5",
+                         "plan name=a steps=freeze:-3", "plan name=a steps=freeze:", NULL};
+    for (int i = 0; bad[i]; i++)
+        if (cn_procedure_set_plan_from_event(p, bad[i], err, sizeof err) != CN_EPARSE)
+            fail_msg("'%s' accepted as a plan", bad[i]);
+    const char *rec = "plan name=stump-6-4-6 steps=freeze:360,passive_thaw:240,active_thaw:60";
+    assert_int_equal(cn_procedure_set_plan_from_event(p, rec, err, sizeof err), CN_OK);
+    char ev[1024], want[256];
+    cn_frame *f = step(p, 0.05, ev, sizeof ev);
+    snprintf(want, sizeof want, "%s/plan", rec);
+    assert_string_equal(ev, want);
+    cn_frame_unref(f);
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.plan.n_steps, 3);
+    assert_true(s.plan.extra_freeze_s == 90);
+    /* once the first frame is analysed the plan is fixed */
+    assert_int_equal(cn_procedure_set_plan_from_event(p, "plan name=x steps=freeze:10", err, sizeof err),
+                     CN_EINVAL);
+    cn_procedure_free(p);
+}
+
 static void test_reposition_reminder(void **st)
 {
     (void)st;
@@ -351,6 +381,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_inputs_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_timer_reminders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_from_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reposition_reminder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
