@@ -266,6 +266,9 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 o.headless ? " (headless)" : "");
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    /* motion to screen: handing a frame to the viewer until its picture is complete
+     * (as `cryonav bench viewer` times it), over the last 4096 frames */
+    cn_stats *show_ms = cn_stats_new(4096);
     cn_pipeline_stats hud_stats = {0};
     int64_t hud_stats_ns = 0;
     bool last_snapped = false;
@@ -330,8 +333,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 size_t used = strlen(alarm_line);
                 snprintf(alarm_line + used, sizeof alarm_line - used, "%s%s", used ? "  |  " : "", rec_line);
             }
+            int64_t show_t0 = cn_clock_mono_ns();
             cn_viewer_show(v, f, &hud);
-            cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
+            int64_t show_t1 = cn_clock_mono_ns();
+            if (show_ms)
+                cn_stats_add(show_ms, (double)(show_t1 - show_t0) / 1e6);
+            cn_pipeline_mark_shown(s.pipe, f, show_t1);
             n_shown++;
             bool last = o.run.max_frames && n_shown >= o.run.max_frames;
             if (o.snapshot_dir[0] && (n_shown % (uint64_t)o.snapshot_every == 0 || n_shown == 1 || last)) {
@@ -393,6 +400,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     else
         printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
                st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
+    if (v && show_ms && n_shown > 0 && !o.run.batch)
+        printf("motion_to_screen_ms p50 %.2f p99 %.2f (the viewer, as bench viewer times it)\n",
+               cn_stats_percentile(show_ms, 50.0), cn_stats_percentile(show_ms, 99.0));
+    cn_stats_free(show_ms);
     if (o.snapshot_dir[0] && n_snap > 0)
         printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
     if (s.procedure) { /* issue 13: plan vs what happened */
