@@ -378,6 +378,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             a->VisibilityOff();
         for (auto &l : v->depth_lbl)
             l->VisibilityOff();
+        v->nerve_lbl->VisibilityOff();
         for (auto &l : v->legend)
             l->VisibilityOff();
         v->no_image->VisibilityOn();

@@ -288,6 +288,14 @@ void cn_viewer_scene_build(cn_viewer *v)
         l->GetPositionCoordinate()->SetCoordinateSystemToWorld();
         l->VisibilityOff();
     }
+    {
+        const uint8_t *c = cn_viewer_ov_rgb[CN_OV_NERVE];
+        v->nerve_lbl = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, c[0] / 255.0,
+                                  c[1] / 255.0, c[2] / 255.0);
+        v->nerve_lbl->GetPositionCoordinate()->SetCoordinateSystemToWorld();
+        v->nerve_lbl->GetTextProperty()->BoldOn();
+        v->nerve_lbl->VisibilityOff();
+    }
     cn_viewer_scene_layout_text(v);
 }
 
@@ -306,6 +314,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
         l->GetTextProperty()->SetFontSize(fs);
     for (auto &l : v->depth_lbl)
         l->GetTextProperty()->SetFontSize(std::max(9, fs - 4));
+    v->nerve_lbl->GetTextProperty()->SetFontSize(std::max(9, fs - 2));
 }
 
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
@@ -334,6 +343,15 @@ void cn_viewer_scene_apply_display(cn_viewer *v)
 void cn_viewer_scene_update_overlays(cn_viewer *v)
 {
     const cn_viewer_overlay *ov = v->ov;
+    /* the nerve's confidence beside its outline (2-D view; y grows down the screen,
+     * so the label's bottom sits just above the outline's top) */
+    v->nerve_lbl->SetVisibility(ov->nerve_label_on);
+    if (ov->nerve_label_on) {
+        if (strcmp(v->nerve_lbl->GetInput() ? v->nerve_lbl->GetInput() : "", ov->nerve_label) != 0)
+            v->nerve_lbl->SetInput(ov->nerve_label);
+        v->nerve_lbl->GetPositionCoordinate()->SetValue(ov->nerve_label_mm.x,
+                                                        ov->nerve_label_mm.y, -0.1);
+    }
     for (int pass = 0; pass < 2; pass++) {
         vtkPolyData *pd = pass == 0 ? v->ov_main.Get() : v->ov_truth.Get();
         vtkPoints *pts = pd->GetPoints();

@@ -76,6 +76,7 @@ struct cn_viewer {
     vsp<vtkTextActor> alarm; /* active alarms: red, large, top of the in-plane view */
     vsp<vtkTextActor> legend[3];
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // cm marks on the 2-D depth scale
+    vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click;
 };
 
