@@ -6,8 +6,10 @@ CN_BUILD_PKGS="cmake ninja-build pkg-config gcc g++ make"
 CN_LIB_PKGS="libvtk9-dev libinsighttoolkit5-dev libopenigtlink-dev libusb-1.0-0-dev libdnnl-dev \
 libjansson-dev zlib1g-dev libpng-dev libx11-dev"
 CN_RUN_PKGS="xvfb xauth"
+# libasio-dev: the openigtlink-ng interop peer (tests/interop); socat: the TLS
+# tunnel the user guide describes, run by a test.
 CN_TEST_PKGS="libcmocka-dev openigtlink-examples umockdev libumockdev-dev x11-apps clang \
-libclang-rt-14-dev"
+libclang-rt-14-dev libasio-dev socat"
 
 cn_install_missing() {
     missing=""

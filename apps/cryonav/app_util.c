@@ -7,7 +7,12 @@
  * it is ready, so there is no race on display numbers) and ask the kernel to kill
  * it when we exit (PR_SET_PDEATHSIG): nothing to clean up, even after a crash.
  * -noreset: an Xvfb that resets when its last client disconnects refuses new
- * connections for a moment, which our own display probe would trigger. */
+ * connections for a moment, which our own display probe would trigger.
+ * The private Xvfb runs in a process group of its own: a terminal's Ctrl-C (or
+ * hang-up) goes to the whole foreground group, and an Xvfb in ours would die at
+ * once and take our X connection with it (Xlib exits the process on a lost
+ * connection) before the main loop could close the recording. Apart, it lives
+ * until we are done with it, and PR_SET_PDEATHSIG still ends it with us. */
 #include "commands.h"
 
 #include <X11/Xlib.h>
@@ -136,6 +141,7 @@ int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_le
         return CN_EIO;
     }
     if (pid == 0) {
+        setpgid(0, 0); /* not in the terminal's foreground group (see the top) */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
             _exit(1);
@@ -153,6 +159,7 @@ int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_le
         _exit(127);
     }
     close(fds[1]);
+    setpgid(pid, pid); /* also from here: whichever runs first */
     /* Xvfb writes "<n>\n" once it accepts connections. */
     char buf[32] = {0};
     size_t got = 0;

@@ -1,7 +1,15 @@
 /*
- * bench_analysis.c - `cryonav bench analysis`: the whole image analysis of one
- * 640x480 frame (needle + nerve + ice, cn_segment_process as the live stage runs
- * it) on one core, p50/p99 in milliseconds, plus each detector alone.
+ * bench_analysis.c - `cryonav bench analysis`: the whole analysis chain of one
+ * 640x480 frame on one core, as the live pipeline runs it: procedure state ->
+ * segment (needle + nerve + ice, cn_segment_process) -> thermal (the ensemble
+ * stepped to the frame's scene time, the 0/-20/-40 C curves, band, ice depth) ->
+ * guidance (coverage, skin distance, alarms, target temperature); p50/p99 in
+ * milliseconds for the chain and each stage, plus each detector alone.
+ *
+ * The thermal stage runs a continuous freeze on the scene clock of a 20 fps
+ * source in real time (0.05 s a frame), after an untimed warm-up of 150 s of
+ * freezing (Morton's protocol), so the timed frames carry a full-size ice ball:
+ * its curves are the longest to trace. The segment frames cycle as below.
  *
  * Frames are rendered by the simulator beforehand (an approach, then a freeze
  * with the flag set), so only the analysis is timed; the process is pinned to
@@ -15,15 +23,19 @@
  */
 #include "commands.h"
 
+#include "guidance/guidance.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
+#include "thermal/thermal.h"
 
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 #define N_FRAMES 48
+#define NEEDLE_RUNS (4 * N_FRAMES)
 
 /* CPU time of this thread: what the analysis costs, without the time other
  * processes on a shared machine take the core away (wall time shows that). */
@@ -62,9 +74,10 @@ int cn_bench_analysis(int argc, char **argv)
             seeded = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             printf("usage: cryonav bench analysis [--iterations N] [--seeded]\n"
-                   "Times the whole analysis of simulated 640x480 frames (needle, nerve, ice)\n"
-                   "on one core, the nerve found automatically (--seeded: marked on the first\n"
-                   "frame of every pass). Last line: analysis_ms p50 <x> p99 <y>\n");
+                   "Times the whole analysis chain of simulated 640x480 frames (procedure state,\n"
+                   "needle, nerve, ice, thermal model, guidance) on one core, the nerve found\n"
+                   "automatically (--seeded: marked on the first frame of every pass).\n"
+                   "Last line: analysis_ms p50 <x> p99 <y> (the whole chain)\n");
             return 0;
         } else {
             return cn_app_usage_error("bench", "analysis: unknown option '%s'", argv[i]);
@@ -86,17 +99,41 @@ int cn_bench_analysis(int argc, char **argv)
     cn_needle_det *nd = cn_needle_det_new(c.width_px, c.height_px, &sc.needle);
     double *ms = malloc(sizeof(double) * (size_t)iters);
     double *cpu = malloc(sizeof(double) * (size_t)iters);
-    double *ms_needle = malloc(sizeof(double) * N_FRAMES);
+    double *ms_seg = malloc(sizeof(double) * (size_t)iters);
+    double *ms_th = malloc(sizeof(double) * (size_t)iters);
+    double *ms_gd = malloc(sizeof(double) * (size_t)iters);
+    /* the thermal model and guidance of the live session (config/session.json) */
+    char err[512] = "", cfgdir[1024], cfgpath[1100];
+    cn_app_data_path("config", cfgdir, sizeof cfgdir);
+    snprintf(cfgpath, sizeof cfgpath, "%s/session.json", cfgdir);
+    cn_json *cfg = cn_json_load(cfgpath, err, sizeof err);
+    cn_thermal_stage_opts to;
+    cn_stage th = {0};
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    cn_guidance *gd = NULL;
+    cn_procedure *proc = cn_procedure_new(NULL, NULL);
+    double *ms_needle = malloc(sizeof(double) * NEEDLE_RUNS);
     double ms_cnn[N_FRAMES], ms_find[N_FRAMES], ms_track[N_FRAMES];
     cn_nerve_cnn *cnn = cn_nerve_cnn_new(c.width_px, c.height_px);
     cn_nerve_find *find = cn_nerve_find_new(c.width_px, c.height_px);
     cn_frame *frames[N_FRAMES] = {0};
     int rc = 0;
-    if (!sim || !pool || !seg || !nd || !ms || !cpu || !ms_needle || !cnn || !find) {
+    if (!sim || !pool || !seg || !nd || !ms || !cpu || !ms_needle || !cnn || !ms_seg || !ms_th || !ms_gd ||
+        !proc || !find) {
         fprintf(stderr, "cryonav bench: out of memory\n");
         rc = 1;
         goto out;
     }
+    if (!cfg || cn_thermal_stage_opts_from_json(&to, cfg, "thermal", cfgdir, err, sizeof err) ||
+        cn_thermal_stage_new(&to, &th, err, sizeof err) ||
+        cn_guidance_config_from_json(cfg, "guidance", &gc, err, sizeof err) ||
+        !(gd = cn_guidance_new(&gc))) {
+        fprintf(stderr, "cryonav bench: %s\n", err[0] ? err : "out of memory");
+        rc = 1;
+        goto out;
+    }
+    cn_guidance_set_field(gd, cn_thermal_stage_temp_image, th.self);
     /* half the frames in the approach (needle moving), half in the first freeze */
     double t_app0 = c.idle_s + 0.3 * c.approach_s, t_frz0 = c.idle_s + c.approach_s + 5;
     for (int i = 0; i < N_FRAMES; i++) {
@@ -107,6 +144,18 @@ int cn_bench_analysis(int argc, char **argv)
         frames[i]->t_acq_ns = (int64_t)(t * 1e9);
     }
     cn_frame *work = cn_frame_pool_acquire(pool);
+    /* the freeze the thermal model follows: started by the operator, on the scene
+     * clock; 150 s of it untimed (3 000 frames at 0.05 s would be the same) */
+    const double step_s = 0.05, warm_s = 150;
+    int64_t scene0 = 1000000000LL;
+    cn_procedure_key(proc, 'f');
+    for (double t = 0; t < warm_s; t += 0.5) {
+        cn_frame_copy(work, frames[N_FRAMES / 2]);
+        work->truth.valid = false; /* the operator, not the script, runs this freeze */
+        work->t_scene_ns = scene0 + (int64_t)llround(t * 1e9);
+        cn_procedure_process(proc, work);
+        th.process(th.self, work);
+    }
     for (long k = 0; k < iters; k++) {
         int i = (int)(k % N_FRAMES);
         if (i == 0) {
@@ -114,19 +163,34 @@ int cn_bench_analysis(int argc, char **argv)
             if (seeded)
                 cn_segment_set_nerve_seed(seg, frames[0]->truth.nerve_center_mm);
         }
-        cn_segment_set_freezing(seg, frames[i]->truth.phase == CN_PHASE_FREEZE);
         cn_frame_copy(work, frames[i]);
+        work->truth.valid = false;
+        work->t_scene_ns = scene0 + (int64_t)llround((warm_s + (double)k * step_s) * 1e9);
+        /* per stage: thread CPU time (a shared machine takes the core away at
+         * random; wall time of the chain is reported too) */
         int64_t c0 = thread_cpu_ns(), t0 = cn_clock_mono_ns();
+        cn_procedure_process(proc, work);
+        cn_segment_set_freezing(seg, frames[i]->truth.phase == CN_PHASE_FREEZE);
+        int64_t c1 = thread_cpu_ns();
         cn_segment_process(seg, work);
+        int64_t c2 = thread_cpu_ns();
+        th.process(th.self, work);
+        int64_t c3 = thread_cpu_ns();
+        cn_guidance_process(gd, work);
+        int64_t c4 = thread_cpu_ns();
         ms[k] = (double)(cn_clock_mono_ns() - t0) / 1e6;
-        cpu[k] = (double)(thread_cpu_ns() - c0) / 1e6;
+        cpu[k] = (double)(c4 - c0) / 1e6;
+        ms_seg[k] = (double)(c2 - c1) / 1e6;
+        ms_th[k] = (double)(c3 - c2) / 1e6;
+        ms_gd[k] = (double)(c4 - c3) / 1e6;
     }
-    for (int i = 0; i < N_FRAMES; i++) {
+    /* the needle detector alone, without a pose prior (thread CPU time, 4 passes) */
+    for (int i = 0; i < NEEDLE_RUNS; i++) {
+        const cn_frame *fr = frames[i % N_FRAMES];
         cn_needle_result r;
-        int64_t t0 = cn_clock_mono_ns();
-        cn_needle_det_detect(nd, frames[i]->pixels, frames[i]->width, frames[i]->height,
-                             frames[i]->spacing_mm, NULL, &r);
-        ms_needle[i] = (double)(cn_clock_mono_ns() - t0) / 1e6;
+        int64_t t0 = thread_cpu_ns();
+        cn_needle_det_detect(nd, fr->pixels, fr->width, fr->height, fr->spacing_mm, NULL, &r);
+        ms_needle[i] = (double)(thread_cpu_ns() - t0) / 1e6;
     }
     for (int i = 0; i < N_FRAMES; i++) {
         const cn_frame *fr = frames[i];
@@ -143,31 +207,40 @@ int cn_bench_analysis(int argc, char **argv)
     int found_frames = 0;
     for (int i = 0; i < N_FRAMES; i++) {
         const cn_frame *fr = frames[i];
-        cn_nerve_found fo, to;
-        int64_t t0 = cn_clock_mono_ns();
+        cn_nerve_found fo, tr;
+        int64_t t0 = thread_cpu_ns();
         cn_nerve_find_analyse(find, CN_NERVE_FIND_LIVE, fr->pixels, fr->width, fr->height,
                               fr->spacing_mm, sc.nerve_radius_mm);
         cn_nerve_find_select(find, NULL, NULL, &fo);
-        int64_t t1 = cn_clock_mono_ns();
+        int64_t t1 = thread_cpu_ns();
         found_frames += fo.found;
         const cn_frame *next = frames[(i + 1) % N_FRAMES];
-        cn_nerve_find_track(find, next->pixels, next->width, next->height, &to);
+        cn_nerve_find_track(find, next->pixels, next->width, next->height, &tr);
         ms_find[i] = (double)(t1 - t0) / 1e6;
-        ms_track[i] = (double)(cn_clock_mono_ns() - t1) / 1e6;
+        ms_track[i] = (double)(thread_cpu_ns() - t1) / 1e6;
     }
     printf("frames %dx%d, %ld analyses (%d distinct frames: approach + freeze), nerve %s, "
            "finder every %d frames, %s\n", c.width_px, c.height_px, iters, N_FRAMES,
            seeded ? "seeded" : "automatic", sc.nerve_period,
            pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
-    printf("needle detector alone (no pose prior): p50 %.2f ms p99 %.2f ms\n",
-           pct(ms_needle, N_FRAMES, 50), pct(ms_needle, N_FRAMES, 99));
+    printf("segment stage (needle + nerve + ice), cpu: p50 %.2f ms p99 %.2f ms\n", pct(ms_seg, (int)iters, 50),
+           pct(ms_seg, (int)iters, 99));
+    printf("thermal stage (%s, %s, %d-member fit, frames %.0f-%.0f s into the freeze at %.2f s each): "
+           "cpu p50 %.2f ms p99 %.2f ms\n",
+           to.probe.name, to.tissue.name, to.fit_enabled ? to.fit.n_offsets * to.fit.n_perfusions : 1,
+           warm_s, warm_s + (double)iters * step_s, step_s, pct(ms_th, (int)iters, 50),
+           pct(ms_th, (int)iters, 99));
+    printf("guidance stage (coverage on the band's edge, skin, alarms, target temperature), cpu: p50 "
+           "%.2f ms p99 %.2f ms\n", pct(ms_gd, (int)iters, 50), pct(ms_gd, (int)iters, 99));
+    printf("needle detector alone (no pose prior, cpu): p50 %.2f ms p99 %.2f ms\n",
+           pct(ms_needle, NEEDLE_RUNS, 50), pct(ms_needle, NEEDLE_RUNS, 99));
     int gh, gw;
     cn_nerve_find_info(find, NULL, &gh, &gw);
-    printf("nerve finder alone (network on a %dx%d grid + parts + outline): p50 %.2f ms p99 "
+    printf("nerve finder alone (network on a %dx%d grid + parts + outline, cpu): p50 %.2f ms p99 "
            "%.2f ms; found in %d of %d frames\n", gw, gh, pct(ms_find, N_FRAMES, 50),
            pct(ms_find, N_FRAMES, 99), found_frames, N_FRAMES);
-    printf("nerve tracker alone (block matching between network frames): p50 %.2f ms p99 %.2f ms\n",
-           pct(ms_track, N_FRAMES, 50), pct(ms_track, N_FRAMES, 99));
+    printf("nerve tracker alone (block matching between network frames, cpu): p50 %.2f ms p99 "
+           "%.2f ms\n", pct(ms_track, N_FRAMES, 50), pct(ms_track, N_FRAMES, 99));
     int grid_n;
     cn_nerve_cnn_geometry(cnn, &grid_n, NULL);
     printf("nerve CNN alone (seeded, %dx%d crop): p50 %.2f ms p99 %.2f ms\n", grid_n, grid_n,
@@ -186,6 +259,14 @@ out:
     free(ms);
     free(cpu);
     free(ms_needle);
+    free(ms_seg);
+    free(ms_th);
+    free(ms_gd);
+    if (th.self)
+        cn_thermal_stage_free(th.self);
+    cn_guidance_free(gd);
+    cn_procedure_free(proc);
+    cn_json_free(cfg);
     cn_needle_det_free(nd);
     cn_nerve_cnn_free(cnn);
     cn_nerve_find_free(find);

@@ -142,7 +142,7 @@ int cn_bench_thermal(int argc, char **argv)
     to.h_mm = 0.5;
     to.surface_offset_c = 30;
     cn_thermal_model *truth = cn_thermal_model_new(p, q, t, &to, err, sizeof err);
-    cn_frame_pool *pool = cn_frame_pool_new(2, 16, 16);
+    cn_frame_pool *pool = cn_frame_pool_new(2, 640, 480); /* a 40 x 30 mm image */
     if (!truth || !pool || cn_thermal_stage_opts_from_catalog(&so, cat, p->name, q->name, t->name, err, sizeof err) ||
         cn_thermal_stage_new(&so, &st, err, sizeof err)) {
         fprintf(stderr, "cryonav bench thermal: %s\n", err);
@@ -156,11 +156,15 @@ int cn_bench_thermal(int argc, char **argv)
     cn_pt2 tip = {22, 16}, dir = {0.8660254f, 0.5f};
     cn_thermal_plane pl;
     cn_thermal_plane_from_needle(tip, dir, &pl);
-    cn_thermal_stage_start(st.self, 0);
     int n_st = 0;
     for (int i = 0; i < nf; i++) {
         cn_frame *f = cn_frame_pool_acquire(pool);
+        cn_frame_set_size(f, 640, 480);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.0625;
         f->t_acq_ns = (int64_t)((i + 1) / fps * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysis.guidance.phase = CN_PHASE_FREEZE; /* what the procedure stage says */
+        f->analysis.guidance.cycle = 1;
         f->analysis.needle.found = true;
         f->analysis.needle.tip_mm = tip;
         f->analysis.needle.dir = dir;

@@ -103,14 +103,15 @@ int cn_cmd_eval(int argc, char **argv)
                "                  [--method find|dp|cnn] [--model live|fold|us|fem|N]\n"
                "                  [--folds mod|block] [--only-folds LIST] [--every N]\n"
                "                  [--weights FILE] [--overlays DIR] [--quiet]\n"
-               "       cryonav eval needle FRAMES MASKS [--spacing-mm S]\n"
+               "       cryonav eval needle FRAMES MASKS [options] | --sim N  (eval needle --help)\n"
                "       cryonav eval sim [--seeds N] [--step S] [--angles A,B,..]\n"
                "Measures the image analysis against ground truth (see docs/validation.md).\n"
                "nerve: images and masks in any common format, paired by base name; mask\n"
                "index/value 1 or > 127 = nerve. Folder pairs form one set in natural name\n"
                "order; --model fold scores each image with the network trained without its\n"
                "fold (`eval nerve --help` for the options). Last line: mean dice <x>.\n"
-               "needle: frames and masks (shaft pixels > 127) paired by sorted name. Last line:\n"
+               "needle: frames and masks (PNG, BMP, JPEG, TIFF, MHA, NRRD; shaft = label 1 or\n"
+               "value > 127) paired by sorted name; or randomised simulator scenes. Last line:\n"
                "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>.\n"
                "sim: simulated sessions with ground truth (needle, ice front, nerve).\n");
         return argc < 2 ? 2 : 0;

@@ -1,9 +1,14 @@
 /* cmd_replay.c - `cryonav replay FILE`: a recording through the same pipeline and
  * viewer as `cryonav run`, as if live (devices/replay paces frames at the recorded
- * timing / --speed; analysis runs again on the replayed frames). The wiring is the
- * session's "source: replay" block; this file only parses options. */
+ * timing / --speed; analysis runs again on the replayed frames). --speed 0 is an
+ * offline batch: every frame analysed in turn and, with --record, recorded. For
+ * teaching: --chapters lists the recorded events, --start jumps to one ("freeze
+ * 2"), a time or a frame, --paused waits for keys. The wiring is the session's
+ * "source: replay" block (and session_replay.c); this file only parses options. */
 #include "commands.h"
 #include "session.h"
+
+#include "seqio/seqio.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -19,8 +24,16 @@ static void replay_usage(FILE *out)
         "Replays a sequence file (.igs.mha, .igs.mhd, .igs.nrrd, .seq.nrrd) through the\n"
         "navigator as if live: the analysis runs again on the replayed frames.\n\n"
         "options:\n"
-        "  --speed S            playback speed factor (default 1 = recorded timing; 0 = as\n"
-        "                       fast as possible)\n"
+        "  --speed S            playback speed factor (default 1 = recorded timing); 0 = offline:\n"
+        "                       every frame analysed in turn as fast as it goes (no frame skipped,\n"
+        "                       no latency figures), and recorded with --record\n"
+        "  --chapters           list the recording's chapters (its events) and exit\n"
+        "  --start WHERE        start at a chapter (\"freeze 2\", \"needle in\", its number), a scene\n"
+        "                       time (\"95\", \"1:35\") or a frame (\"#120\")\n"
+        "  --paused             start paused: space plays, , and . step, n / N next / previous\n"
+        "                       chapter, 1-9 jump to freeze N, left / right 5 s\n"
+        "  --spacing-mm SX[,SY] pixel spacing for files that give none (PLUS files without an\n"
+        "                       ImageToProbe transform)\n"
         "  --loop               start again at the end\n"
         "  --headless           no window: render offscreen (snapshots only)\n"
         "  --no-fallback        fail instead of going headless when no display exists\n"
@@ -35,7 +48,35 @@ static void replay_usage(FILE *out)
 }
 
 enum { R_SPEED = 256, R_LOOP, R_HEADLESS, R_NOFALLBACK, R_FRAMES, R_SNAPSHOT, R_SNAPEVERY,
-       R_CONFIG, R_NOSERVE, R_LOGLEVEL, R_RECORD };
+       R_CONFIG, R_NOSERVE, R_LOGLEVEL, R_RECORD, R_CHAPTERS, R_START, R_PAUSED, R_SPACING };
+
+/* `--chapters`: the recorded events as a numbered list (what --start and the keys
+ * jump to). */
+static int list_chapters(const char *path, const cn_run_opts *o)
+{
+    char err[1024];
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "cryonav replay: %s\n", err);
+        return 2;
+    }
+    (void)o;
+    cn_seq_chapter *c = NULL;
+    int n = 0;
+    if (cn_seq_chapters(r, &c, &n, err, sizeof err) != CN_OK) {
+        fprintf(stderr, "cryonav replay: %s\n", err);
+        cn_seq_reader_close(r);
+        return 2;
+    }
+    if (n == 0)
+        printf("no chapters: %s has no recorded events\n", path);
+    for (int i = 0; i < n; i++)
+        printf("%3d  %8.1f s  frame %6d  %-9s  %-22s %s\n", i + 1, c[i].t_s, c[i].frame,
+               cn_event_source_name(c[i].source), c[i].name, c[i].text);
+    free(c);
+    cn_seq_reader_close(r);
+    return 0;
+}
 
 int cn_cmd_replay(int argc, char **argv)
 {
@@ -46,6 +87,8 @@ int cn_cmd_replay(int argc, char **argv)
         {"snapshot-every", required_argument, 0, R_SNAPEVERY},
         {"config", required_argument, 0, R_CONFIG},     {"no-serve", no_argument, 0, R_NOSERVE},
         {"log-level", required_argument, 0, R_LOGLEVEL}, {"record", required_argument, 0, R_RECORD},
+        {"chapters", no_argument, 0, R_CHAPTERS},       {"start", required_argument, 0, R_START},
+        {"paused", no_argument, 0, R_PAUSED},           {"spacing-mm", required_argument, 0, R_SPACING},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     cn_nav_opts a;
@@ -56,6 +99,7 @@ int cn_cmd_replay(int argc, char **argv)
     opterr = 0;
     int c;
     char *end;
+    bool chapters = false;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'h': replay_usage(stdout); return 0;
@@ -65,6 +109,25 @@ int cn_cmd_replay(int argc, char **argv)
                 return cn_app_usage_error("replay", "--speed needs a number in [0, 100], not '%s'", optarg);
             a.run.replay_speed = s;
             a.run.realtime = s > 0;
+            a.run.batch = s == 0; /* offline: every frame, in turn */
+            break;
+        }
+        case R_CHAPTERS: chapters = true; break;
+        case R_START: cn_strlcpy(a.run.replay_start, optarg, sizeof a.run.replay_start); break;
+        case R_PAUSED: a.run.replay_paused = true; break;
+        case R_SPACING: {
+            double sx = strtod(optarg, &end), sy = sx;
+            if (end != optarg && (*end == ',' || *end == 'x')) {
+                const char *p2 = end + 1;
+                sy = strtod(p2, &end);
+                if (end == p2)
+                    sy = -1;
+            }
+            if (*end || !(sx > 0 && sx < 100) || !(sy > 0 && sy < 100))
+                return cn_app_usage_error("replay", "--spacing-mm needs mm per pixel, e.g. 0.1 or 0.1,0.12, "
+                                          "not '%s'", optarg);
+            a.run.spacing_mm[0] = sx;
+            a.run.spacing_mm[1] = sy;
             break;
         }
         case R_LOOP: a.run.loop = true; break;
@@ -102,6 +165,10 @@ int cn_cmd_replay(int argc, char **argv)
     }
     if (optind != argc - 1)
         return cn_app_usage_error("replay", "needs exactly one FILE (see --help)");
+    if (chapters)
+        return list_chapters(argv[optind], &a.run);
+    if (a.run.batch && a.run.loop)
+        return cn_app_usage_error("replay", "--speed 0 (offline) and --loop do not go together");
     if (a.run.record_path[0] && strcmp(a.run.record_path, argv[optind]) == 0)
         return cn_app_usage_error("replay", "--record must name a new file, not the one replayed");
     cn_strlcpy(a.run.replay_path, argv[optind], sizeof a.run.replay_path);

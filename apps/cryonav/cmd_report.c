@@ -113,7 +113,9 @@ int cn_cmd_report(int argc, char **argv)
     cn_session_summary sum;
     cn_session_series ser;
     char *events = NULL;
-    int rc = cn_session_summarize(file, &sum, &ser, &events, err, sizeof err);
+    cn_progress *pr = cn_progress_new(stderr, "report", "frames");
+    int rc = cn_session_summarize(file, &sum, &ser, &events, pr, err, sizeof err);
+    cn_progress_done(pr);
     if (rc) {
         fprintf(stderr, "cryonav report: %s\n", err);
         return 2;
@@ -169,7 +171,8 @@ int cn_cmd_report(int argc, char **argv)
                "td,th{padding:.2em .8em;text-align:left}</style></head><body>\n"
                "<h1>CryoNav session report</h1>\n<p>Recording: <code>");
     html_escape(h, file);
-    fprintf(h, "</code> &mdash; %d frames, %.1f s; %s.</p>\n", sum.n_frames, sum.duration_s,
+    fprintf(h, "</code> &mdash; %d frames, %.1f s of %s; %s.</p>\n", sum.n_frames, sum.duration_s,
+            strcmp(sum.clock, "scene") == 0 ? "scene time" : "recorded time",
             strcmp(sum.phase_source, "analysis") == 0 ? "phases from CryoNav's analysis"
             : strcmp(sum.phase_source, "truth") == 0  ? "phases from the simulator's ground truth"
                                                       : "no phase information in this file");
@@ -203,7 +206,8 @@ int cn_cmd_report(int argc, char **argv)
         fprintf(h, "<h2>Temperature at the nerve</h2><p>Estimated from the nerve centre's distance "
                    "to the needle tip between the isotherm radii.</p>"
                    "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n");
-    fprintf(h, "<h2>Events</h2><pre>");
+    fprintf(h, "<h2>Events</h2><p>%d events, each once: scene time (s), who, what.</p><pre>",
+            sum.n_events);
     html_escape(h, events && events[0] ? events : "(none recorded)\n");
     fprintf(h, "</pre>\n</body></html>\n");
     fclose(h);

@@ -10,7 +10,9 @@
  *       per isotherm, so anyone can check the solver against thermal.md;
  *   cryonav thermal fit-eval   fitted vs unfitted prediction of the hidden deep edge
  *       on simulated sessions with perturbed true growth laws;
- *   cryonav thermal validate   the solver against every oracle and measured ice ball.
+ *   cryonav thermal validate   the solver against every oracle and measured ice ball;
+ *   cryonav thermal calibrate  fits each probe's effective surface temperature to the
+ *       measured ice balls (config/ice_measurements.json) with its uncertainty.
  * The command only parses and prints: the physics lives in modules/thermal.
  */
 #include "commands.h"
@@ -35,7 +37,8 @@ static void usage(FILE *out)
             "                       [--r0 MM] [--h MM] [--dt S] [--tissue T]\n"
             "       cryonav thermal fit-eval [--probe P] [--protocol Q] [--tissue T]\n"
             "                       [--obs-until S] [--eval S] [--noise MM] [--seed N]\n"
-            "       cryonav thermal validate\n"
+            "       cryonav thermal validate [--held-out] [--measurements FILE]\n"
+            "       cryonav thermal calibrate [--measurements FILE] [--h MM]\n"
             "Catalogue files: --probes FILE --protocols FILE --tissues FILE are read after\n"
             "the shipped config/*.json (they may add or override entries).\n"
             "Defaults: probe 17G-argon-2cm, protocol morton-150s, tissue standard; in the\n"
@@ -45,11 +48,11 @@ static void usage(FILE *out)
 
 typedef struct {
     const char *probe, *protocol, *tissue, *png, *geometry;
-    const char *probes_json, *protocols_json, *tissues_json;
+    const char *probes_json, *protocols_json, *tissues_json, *measurements;
     double every_s, h_mm, dt_s, offset_c, perfusion, surface_c, duration_s, line_sink, r0_mm;
     double obs_until_s, eval_s, noise_mm;
     long seed;
-    bool no_plot, list, fit_eval, validate;
+    bool no_plot, list, fit_eval, validate, calibrate, held_out;
 } args;
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -84,6 +87,9 @@ static int parse(int argc, char **argv, args *a)
     } else if (argc > 1 && strcmp(argv[1], "validate") == 0) {
         a->validate = true;
         i = 2;
+    } else if (argc > 1 && strcmp(argv[1], "calibrate") == 0) {
+        a->calibrate = true;
+        i = 2;
     }
     for (; i < argc; i++) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -97,6 +103,7 @@ static int parse(int argc, char **argv, args *a)
         else if (!strcmp(o, "--probes")) a->probes_json = v;
         else if (!strcmp(o, "--protocols")) a->protocols_json = v;
         else if (!strcmp(o, "--tissues")) a->tissues_json = v;
+        else if (!strcmp(o, "--measurements")) a->measurements = v;
         else if (!strcmp(o, "--every")) rc = num(o, v, 0.1, 3600, &a->every_s);
         else if (!strcmp(o, "--h")) rc = num(o, v, 0.02, 5, &a->h_mm);
         else if (!strcmp(o, "--dt")) rc = num(o, v, 0.001, 60, &a->dt_s);
@@ -116,6 +123,7 @@ static int parse(int argc, char **argv, args *a)
         } else {
             takes = false;
             if (!strcmp(o, "--no-plot")) a->no_plot = true;
+            else if (!strcmp(o, "--held-out")) a->held_out = true;
             else if (!strcmp(o, "--list")) a->list = true;
             else
                 return cn_app_usage_error(kCmd, "unknown option '%s' (see --help)", o);
@@ -525,6 +533,49 @@ static int run_fit_eval(const args *a, const cn_thermal_catalog *cat)
     return 0;
 }
 
+/* The measured ice balls (config/ice_measurements.json or --measurements). */
+static int load_measurements(const args *a, const cn_thermal_catalog *cat,
+                             cn_thermal_measurement *ms, int *n)
+{
+    char path[1024], err[1024];
+    const char *p = a->measurements ? a->measurements
+                                    : cn_app_data_path("config/ice_measurements.json", path, sizeof path);
+    if (cn_thermal_measurements_load(p, cat, ms, CN_THERMAL_CAL_MAX, n, err, sizeof err)) {
+        fprintf(stderr, "cryonav thermal: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+/* Each probe with measurements: its fitted effective surface temperature. */
+static int run_calibrate(const args *a, const cn_thermal_catalog *cat)
+{
+    static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX], sel[CN_THERMAL_CAL_MAX];
+    int n;
+    int rc = load_measurements(a, cat, ms, &n);
+    if (rc)
+        return rc;
+    double h = isfinite(a->h_mm) ? a->h_mm : 0.5;
+    printf("| probe | measurements | fitted surface (C) | 1 sigma (C) | each alone asks (C) | RMS error |\n"
+           "|---|---|---|---|---|---|\n");
+    for (int i = 0; i < cat->n_probes; i++) {
+        int k = 0;
+        for (int j = 0; j < n; j++) /* checks in another medium are never fitted */
+            if (!ms[j].check && strcmp(ms[j].probe, cat->probes[i].name) == 0)
+                sel[k++] = ms[j];
+        if (k == 0)
+            continue;
+        cn_thermal_calibration cal;
+        cn_thermal_calibrate(&cat->probes[i], sel, k, h, &cal);
+        printf("| %s | %d | %.0f | %.0f |", cat->probes[i].name, k, cal.surface_temp_c, cal.sd_c);
+        for (int j = 0; j < k; j++)
+            printf("%s %.0f (%s)", j ? "," : "", cal.single_c[j], sel[j].id);
+        printf(" | %.0f %% |\n", 100 * cal.rms_rel);
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int cn_cmd_thermal(int argc, char **argv)
 {
     if (cn_app_wants_help(argc, argv)) {
@@ -542,8 +593,18 @@ int cn_cmd_thermal(int argc, char **argv)
     if (!rc) {
         if (a.list)
             list(cat);
-        else if (a.validate)
-            rc = cn_thermal_validate_report(stdout, cat) ? 1 : 0;
+        else if (a.validate) {
+            static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX];
+            int n = 0;
+            rc = load_measurements(&a, cat, ms, &n);
+            if (!rc) {
+                printf("### Catalogue vs measured ice balls (config/ice_measurements.json)\n");
+                int bad = cn_thermal_validate_measured(stdout, cat, ms, n, a.held_out);
+                fflush(stdout);
+                rc = cn_thermal_validate_report(stdout, cat) ? 1 : bad ? 1 : 0;
+            }
+        } else if (a.calibrate)
+            rc = run_calibrate(&a, cat);
         else if (a.fit_eval)
             rc = run_fit_eval(&a, cat);
         else if (a.geometry)

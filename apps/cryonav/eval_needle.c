@@ -1,73 +1,477 @@
 /*
  * eval_needle.c - `cryonav eval needle FRAMES MASKS`: the needle detector and
- * tracker on a real frame sequence whose masks mark the needle shaft (any pixel
- * > 127), frames and masks paired by sorted name.
+ * tracker (cn_segment, as the live stage runs it) on a real frame sequence whose
+ * masks mark the visible shaft, frames and masks paired by sorted name.
  *
- * Per frame: the angle between the detected axis and the mask's principal axis,
- * and the distance (pixels) of the true shaft's centre (mask centroid) from the
- * detected line. Frames run in order through cn_segment, so the tracker is part
- * of what is measured. Real images carry no pixel spacing: --spacing-mm (default
- * 0.1) only scales the detector's mm-based limits (gaps, probe radius).
+ * Per frame with a needle in its mask: the angle between the reported axis and
+ * the mask's principal axis, the distance (px) of the mask's centroid from the
+ * reported line, and the tip error: the reported tip against the deepest end of
+ * the shaft along the mask's axis (px; mm when the frame file carries a spacing or
+ * --spacing-mm is given). Frames whose mask is empty count as "no needle": a
+ * reported needle there is a false detection. Frames run in order through one
+ * cn_segment, so the tracker is part of what is measured.
+ *
+ * Input is read by the one image reader (cn_image_read / cn_mask_read: PNG, BMP,
+ * JPEG, TIFF, MetaImage, NRRD; masks are 1 where a label image holds 1 or the
+ * value is > 127). A frame that cannot be read, or a mask of another size than
+ * its frame, is reported naming the file(s) and skipped (exit status 1); a blank
+ * or saturated frame is simply "no needle".
  */
 #include "commands.h"
 #include "eval.h"
 
 #include "imaging/imaging.h"
 #include "segment/segment.h"
+#include "sim/sim.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* Centroid and principal-axis angle (rad, in [0, pi)) of the pixels > 127. */
-static bool mask_axis(const cn_image *m, double *cx, double *cy, double *ang)
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: cryonav eval needle FRAMES MASKS [options]\n"
+        "       cryonav eval needle --sim N [--first K] [--pose] [--no-track]\n"
+        "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
+        "of the visible shaft (folder MASKS), paired by sorted file name. Images: PNG,\n"
+        "BMP, JPEG, TIFF, MHA/MHD, NRRD; a mask is 1 where its label is 1 or its value is\n"
+        "> 127; an empty mask means the frame has no needle.\n\n"
+        "options:\n"
+        "  --spacing-mm S          pixel size for frames whose file carries none (default\n"
+        "                          0.1; only scales mm-based limits and the mm figures)\n"
+        "  --needle-diameter-mm D  report the axis D/2 behind the front-wall echo (default\n"
+        "                          0: the masks mark the visible echo line)\n"
+        "  --entry auto|left|right insertion side prior (default auto)\n"
+        "  --min-angle-deg A       expected angle range to the transducer face (defaults\n"
+        "  --max-angle-deg B       of the live detector: 3..75)\n"
+        "  --no-track              each frame alone: no tracker, no previous-frame prior\n"
+        "  --sim N                 instead of files: N randomised hard simulator scenes\n"
+        "                          (cn_sim_config_hard_scene), each an empty frame then\n"
+        "                          three frames of the approach; truth from the simulator\n"
+        "  --first K               the first scene number (default 1001: the reported\n"
+        "                          split; 1-150 is the split the detector was tuned on)\n"
+        "  --pose                  keep the simulator's tracked cryoprobe pose (a prior)\n"
+        "  -h, --help              this help\n\n"
+        "Per frame: angle error, line distance (mask centroid to the line), tip error,\n"
+        "confidence. Then: frames, with/without a needle, false detections; tip error;\n"
+        "last line: mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>\n");
+}
+
+/* Sorted names of the image files in dir. */
+static bool is_image_name(const char *n)
+{
+    static const char *const ext[] = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff",
+                                      ".mha", ".mhd", ".nrrd", ".nhdr", NULL};
+    size_t len = strlen(n);
+    if (n[0] == '.')
+        return false;
+    for (int i = 0; ext[i]; i++) {
+        size_t el = strlen(ext[i]);
+        if (len > el && strcasecmp(n + len - el, ext[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_images(const char *dir, char ***out, int *n_out, char *err, size_t err_len)
+{
+    *out = NULL;
+    *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(errno));
+        return CN_ENOENT;
+    }
+    int cap = 64, n = 0;
+    char **v = malloc(sizeof(char *) * (size_t)cap);
+    struct dirent *e;
+    bool oom = !v;
+    while (!oom && (e = readdir(d))) {
+        if (!is_image_name(e->d_name))
+            continue;
+        if (n == cap) {
+            char **nv = cap < (1 << 20) ? realloc(v, sizeof(char *) * (size_t)cap * 2) : NULL;
+            if (!nv) {
+                oom = true;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        if (!(v[n] = strdup(e->d_name))) {
+            oom = true;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (oom) {
+        cn_eval_free_list(v, n);
+        snprintf(err, err_len, "%s: out of memory listing the folder", dir);
+        return CN_ENOMEM;
+    }
+    if (n == 0) {
+        free(v);
+        snprintf(err, err_len, "%s: no image files (png, bmp, jpg, tif, mha, mhd, nrrd)", dir);
+        return CN_ENOENT;
+    }
+    qsort(v, (size_t)n, sizeof(char *), cmp_str);
+    *out = v;
+    *n_out = n;
+    return CN_OK;
+}
+
+typedef struct {
+    double cx, cy;       /* centroid (px) */
+    double ux, uy;       /* principal axis, pointing to the deeper end */
+    double tip_x, tip_y; /* deepest end of the shaft along the axis, on the axis (px) */
+} mask_axis;
+
+/* Centroid, principal axis and the deep end of the 1-pixels; false when fewer than 5. */
+static bool mask_geometry(const cn_image *m, mask_axis *a)
 {
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
     long n = 0;
     for (int y = 0; y < m->h; y++)
         for (int x = 0; x < m->w; x++)
-            if (m->px[(size_t)y * m->w + x] > 127) {
+            if (m->px[(size_t)y * m->w + x]) {
                 sx += x, sy += y, sxx += (double)x * x, syy += (double)y * y, sxy += (double)x * y;
                 n++;
             }
     if (n < 5)
         return false;
-    *cx = sx / n;
-    *cy = sy / n;
-    double vxx = sxx / n - *cx * *cx, vyy = syy / n - *cy * *cy, vxy = sxy / n - *cx * *cy;
-    *ang = 0.5 * atan2(2 * vxy, vxx - vyy);
-    if (*ang < 0)
-        *ang += M_PI;
+    a->cx = sx / n;
+    a->cy = sy / n;
+    double vxx = sxx / n - a->cx * a->cx, vyy = syy / n - a->cy * a->cy, vxy = sxy / n - a->cx * a->cy;
+    double ang = 0.5 * atan2(2 * vxy, vxx - vyy);
+    a->ux = cos(ang);
+    a->uy = sin(ang);
+    if (a->uy < 0 || (a->uy == 0 && a->ux < 0)) {
+        a->ux = -a->ux;
+        a->uy = -a->uy;
+    }
+    double tmax = -1e30;
+    for (int y = 0; y < m->h; y++)
+        for (int x = 0; x < m->w; x++)
+            if (m->px[(size_t)y * m->w + x]) {
+                double t = (x - a->cx) * a->ux + (y - a->cy) * a->uy;
+                if (t > tmax)
+                    tmax = t;
+            }
+    a->tip_x = a->cx + a->ux * tmax;
+    a->tip_y = a->cy + a->uy * tmax;
     return true;
+}
+
+typedef struct {
+    double spacing_mm, diameter_mm, min_ang, max_ang;
+    cn_entry_side entry;
+    bool no_track, spacing_given, pose;
+    long sim_n, sim_first;
+} eval_opts;
+
+enum { O_SPACING = 256, O_DIAM, O_ENTRY, O_MINANG, O_MAXANG, O_NOTRACK, O_SIM, O_FIRST, O_POSE };
+
+static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
+{
+    static const struct option opts[] = {
+        {"spacing-mm", required_argument, 0, O_SPACING},
+        {"needle-diameter-mm", required_argument, 0, O_DIAM},
+        {"entry", required_argument, 0, O_ENTRY},
+        {"min-angle-deg", required_argument, 0, O_MINANG},
+        {"max-angle-deg", required_argument, 0, O_MAXANG},
+        {"no-track", no_argument, 0, O_NOTRACK},
+        {"sim", required_argument, 0, O_SIM},
+        {"first", required_argument, 0, O_FIRST},
+        {"pose", no_argument, 0, O_POSE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        double v = 0;
+        if (c == O_SPACING || c == O_DIAM || c == O_MINANG || c == O_MAXANG) {
+            v = strtod(optarg, &end);
+            if (end == optarg || *end)
+                return cn_app_usage_error("eval", "needle: '%s' is not a number", optarg);
+        }
+        switch (c) {
+        case 'h': usage(stdout); return -1;
+        case O_SPACING:
+            if (!(v >= 0.001 && v <= 10))
+                return cn_app_usage_error("eval", "needle: --spacing-mm needs 0.001..10, not '%s'", optarg);
+            o->spacing_mm = v;
+            o->spacing_given = true;
+            break;
+        case O_DIAM:
+            if (!(v >= 0 && v <= 5))
+                return cn_app_usage_error("eval", "needle: --needle-diameter-mm needs 0..5, not '%s'", optarg);
+            o->diameter_mm = v;
+            break;
+        case O_MINANG:
+        case O_MAXANG:
+            if (!(v >= 0 && v <= 89))
+                return cn_app_usage_error("eval", "needle: angles need 0..89 deg, not '%s'", optarg);
+            *(c == O_MINANG ? &o->min_ang : &o->max_ang) = v;
+            break;
+        case O_ENTRY:
+            if (strcmp(optarg, "auto") == 0) o->entry = CN_ENTRY_AUTO;
+            else if (strcmp(optarg, "left") == 0) o->entry = CN_ENTRY_LEFT;
+            else if (strcmp(optarg, "right") == 0) o->entry = CN_ENTRY_RIGHT;
+            else return cn_app_usage_error("eval", "needle: --entry must be auto, left or right, not '%s'", optarg);
+            break;
+        case O_NOTRACK: o->no_track = true; break;
+        case O_POSE: o->pose = true; break;
+        case O_SIM:
+        case O_FIRST: {
+            long k = strtol(optarg, &end, 10);
+            if (end == optarg || *end || k < (c == O_SIM ? 1 : 0) || k > 1000000)
+                return cn_app_usage_error("eval", "needle: %s needs a whole number, not '%s'",
+                                          c == O_SIM ? "--sim" : "--first", optarg);
+            *(c == O_SIM ? &o->sim_n : &o->sim_first) = k;
+            break;
+        }
+        case ':': return cn_app_usage_error("eval", "needle: option '%s' needs a value", argv[optind - 1]);
+        default: return cn_app_usage_error("eval", "needle: unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (o->sim_n > 0 ? argc - optind != 0 : argc - optind != 2)
+        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [options] or "
+                                          "eval needle --sim N (see --help)");
+    if (!(o->max_ang > o->min_ang))
+        return cn_app_usage_error("eval", "needle: --max-angle-deg must be above --min-angle-deg");
+    if (o->sim_n == 0) {
+        dirs[0] = argv[optind];
+        dirs[1] = argv[optind + 1];
+    }
+    return 0;
+}
+
+typedef struct {
+    double sum_ang, sum_dist, sum_tip_px, sum_tip_mm;
+    int n_truth, n_det, n_empty, false_det, bad, n_tip_mm, wrong;
+} tally;
+
+/* One frame pair: read, analyse, score. Returns 0, or 1 when the pair was skipped. */
+static int eval_pair(const char *fpath, const char *mpath, const char *name, const eval_opts *o,
+                     cn_segment **seg, cn_frame_pool **pool, int *pool_w, int *pool_h, int index,
+                     tally *t)
+{
+    char err[1024];
+    cn_image *im = NULL, *m = NULL;
+    if (cn_image_read(fpath, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK) {
+        fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
+        return 1;
+    }
+    if (cn_mask_read(mpath, fpath, im->w, im->h, &m, err, sizeof err) != CN_OK) {
+        fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
+        cn_image_free(im);
+        return 1;
+    }
+    if (!*pool || im->w > *pool_w || im->h > *pool_h) {
+        /* (re)made for the largest frame so far; the tracker restarts */
+        cn_segment_free(*seg);
+        if (*pool)
+            cn_frame_pool_free(*pool);
+        *pool_w = im->w > 640 ? im->w : 640;
+        *pool_h = im->h > 480 ? im->h : 480;
+        *pool = cn_frame_pool_new(1, *pool_w, *pool_h);
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = false;
+        sc.nerve_cnn = false;
+        sc.needle.entry = o->entry;
+        sc.needle.min_angle_deg = o->min_ang;
+        sc.needle.max_angle_deg = o->max_ang;
+        sc.needle.needle_diameter_mm = o->diameter_mm;
+        *seg = *pool ? cn_segment_new(&sc, *pool_w, *pool_h) : NULL;
+        if (!*seg) {
+            cn_image_free(im);
+            cn_image_free(m);
+            return -1;
+        }
+    }
+    if (o->no_track)
+        cn_segment_reset(*seg);
+    cn_frame *f = cn_frame_pool_acquire(*pool);
+    cn_frame_set_size(f, im->w, im->h);
+    memcpy(f->pixels, im->px, (size_t)im->w * im->h);
+    bool mm = im->has_spacing || o->spacing_given;
+    f->spacing_mm[0] = im->has_spacing ? im->spacing_mm[0] : o->spacing_mm;
+    f->spacing_mm[1] = im->has_spacing ? im->spacing_mm[1] : o->spacing_mm;
+    f->t_acq_ns = (int64_t)index * 50000000; /* 20 fps */
+    cn_segment_process(*seg, f);
+    const cn_needle_result *r = &f->analysis.needle;
+    mask_axis a;
+    if (mask_geometry(m, &a)) {
+        t->n_truth++;
+        if (r->found) {
+            t->n_det++;
+            double dx = r->dir.x / f->spacing_mm[0], dy = r->dir.y / f->spacing_mm[1];
+            double dn = hypot(dx, dy);
+            dx /= dn;
+            dy /= dn;
+            double e = acos(fmin(1.0, fabs(dx * a.ux + dy * a.uy))) * 180 / M_PI;
+            /* the reported line in pixels: through the tip, direction (dx, dy) */
+            double tx = r->tip_mm.x / f->spacing_mm[0] - 0.5, ty = r->tip_mm.y / f->spacing_mm[1] - 0.5;
+            double dist = fabs(-(a.cx - tx) * dy + (a.cy - ty) * dx);
+            double tip_px = hypot(tx - a.tip_x, ty - a.tip_y);
+            double tip_mm = hypot((tx - a.tip_x) * f->spacing_mm[0], (ty - a.tip_y) * f->spacing_mm[1]);
+            t->sum_ang += e;
+            t->sum_dist += dist;
+            t->sum_tip_px += tip_px;
+            t->wrong += e > 5 || dist > 10;
+            if (mm) {
+                t->sum_tip_mm += tip_mm;
+                t->n_tip_mm++;
+            }
+            printf("%s angle_err_deg %.2f line_dist_px %.1f tip_err_px %.1f", name, e, dist, tip_px);
+            if (mm)
+                printf(" tip_err_mm %.2f", tip_mm);
+            printf(" conf %.2f\n", r->confidence);
+        } else {
+            printf("%s not detected\n", name);
+        }
+    } else {
+        t->n_empty++;
+        if (r->found) {
+            t->false_det++;
+            printf("%s no needle in mask: detected one (false, conf %.2f)\n", name, r->confidence);
+        } else {
+            printf("%s no needle in mask, none reported\n", name);
+        }
+    }
+    cn_frame_unref(f);
+    cn_image_free(im);
+    cn_image_free(m);
+    return 0;
+}
+
+/* The hard simulator scenes: per scene an empty frame, then three frames of the
+ * approach (the tip at 45, 70 and 95 % of its path) through one cn_segment. Angle
+ * error, distance (px) of the true tip from the reported line, tip error (mm). */
+static int eval_sim(const eval_opts *o)
+{
+    cn_frame_pool *pool = cn_frame_pool_new(1, 640, 480);
+    cn_frame *f = pool ? cn_frame_pool_acquire(pool) : NULL;
+    if (!f) {
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        if (pool)
+            cn_frame_pool_free(pool);
+        return 1;
+    }
+    double sum_ang = 0, sum_dist = 0, sum_tip = 0;
+    int n_truth = 0, n_det = 0, n_empty = 0, false_det = 0, wrong = 0, rc = 0;
+    for (long k = o->sim_first; k < o->sim_first + o->sim_n && rc == 0; k++) {
+        cn_sim_config c;
+        if (cn_sim_config_hard_scene((uint64_t)k, &c) != CN_OK)
+            continue;
+        cn_sim *sim = cn_sim_new(&c);
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = false;
+        sc.nerve_cnn = false;
+        sc.needle.entry = o->entry;
+        sc.needle.min_angle_deg = o->min_ang;
+        sc.needle.max_angle_deg = o->max_ang;
+        sc.needle.needle_diameter_mm = c.needle_diameter_mm;
+        cn_segment *seg = sim ? cn_segment_new(&sc, c.width_px, c.height_px) : NULL;
+        if (!seg) {
+            fprintf(stderr, "cryonav eval: out of memory\n");
+            cn_sim_free(sim);
+            rc = 1;
+            break;
+        }
+        static const double when[4] = {-1, 0.45, 0.70, 0.95};
+        for (int i = 0; i < 4; i++) {
+            double t = when[i] < 0 ? 0.5 * c.idle_s : c.idle_s + when[i] * c.approach_s;
+            cn_sim_render(sim, t, f);
+            f->t_acq_ns = (int64_t)(t * 1e9);
+            if (!o->pose)
+                f->n_poses = 0; /* no tracked pose: the image alone */
+            if (o->no_track)
+                cn_segment_reset(seg);
+            cn_segment_process(seg, f);
+            const cn_truth *T = &f->truth;
+            const cn_needle_result *r = &f->analysis.needle;
+            const double sp = f->spacing_mm[0];
+            if (i == 0) {
+                n_empty++;
+                false_det += r->found;
+                if (r->found)
+                    printf("scene %ld empty: detected a needle (false, conf %.2f)\n", k,
+                           r->confidence);
+                else
+                    printf("scene %ld empty\n", k);
+                continue;
+            }
+            n_truth++;
+            if (!r->found) {
+                printf("scene %ld t %.1f not detected\n", k, t);
+                continue;
+            }
+            double dot = fabs(r->dir.x * T->needle_dir.x + r->dir.y * T->needle_dir.y);
+            double e = acos(fmin(1.0, dot)) * 180 / M_PI;
+            double ex = T->needle_tip_mm.x - r->tip_mm.x, ey = T->needle_tip_mm.y - r->tip_mm.y;
+            double dist = fabs(-ex * r->dir.y + ey * r->dir.x) / sp;
+            double tip = hypot(ex, ey);
+            printf("scene %ld t %.1f angle_err_deg %.2f line_dist_px %.1f tip_err_mm %.2f conf %.2f\n",
+                   k, t, e, dist, tip, r->confidence);
+            n_det++;
+            sum_ang += e;
+            sum_dist += dist;
+            sum_tip += tip;
+            wrong += e > 5 || dist > 10;
+        }
+        cn_segment_free(seg);
+        cn_sim_free(sim);
+        cn_eval_progress((int)(k - o->sim_first + 1), (int)o->sim_n);
+    }
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    if (rc == 0) {
+        printf("frames %d, with a needle %d, without %d, false detections %d, wrong lines "
+               "(> 5 deg or > 10 px) %d\n", n_truth + n_empty, n_truth, n_empty, false_det, wrong);
+        printf("tip_err_mm mean %.2f\n", n_det ? sum_tip / n_det : NAN);
+        printf("mean angle_err_deg %.2f line_dist_px %.1f detected %d/%d\n",
+               n_det ? sum_ang / n_det : NAN, n_det ? sum_dist / n_det : NAN, n_det, n_truth);
+    }
+    return rc;
 }
 
 int cn_eval_needle(int argc, char **argv)
 {
-    const char *dirs[2] = {NULL, NULL};
-    int nd = 0;
-    double sp = 0.1;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--spacing-mm") == 0 && i + 1 < argc) {
-            char *end;
-            sp = strtod(argv[++i], &end);
-            if (*end || !(sp >= 0.01 && sp <= 2))
-                return cn_app_usage_error("eval", "needle: --spacing-mm needs 0.01..2");
-        } else if (argv[i][0] == '-') {
-            return cn_app_usage_error("eval", "needle: unknown option '%s'", argv[i]);
-        } else if (nd < 2) {
-            dirs[nd++] = argv[i];
-        } else {
-            return cn_app_usage_error("eval", "needle: too many arguments ('%s')", argv[i]);
-        }
+    eval_opts o = {.spacing_mm = 0.1, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
+    {
+        cn_needle_params np;
+        cn_needle_params_default(&np);
+        o.min_ang = np.min_angle_deg;
+        o.max_ang = np.max_angle_deg;
     }
-    if (nd != 2)
-        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [--spacing-mm S]");
-    char err[512];
+    const char *dirs[2] = {NULL, NULL};
+    int prc = parse(argc, argv, &o, dirs);
+    if (prc)
+        return prc < 0 ? 0 : prc;
+    if (o.sim_n > 0)
+        return eval_sim(&o);
+    char err[1024];
     char **fr = NULL, **mk = NULL;
     int nf = 0, nm = 0;
-    if (cn_eval_list_png(dirs[0], &fr, &nf, err, sizeof err) != CN_OK)
+    if (list_images(dirs[0], &fr, &nf, err, sizeof err) != CN_OK)
         return cn_app_usage_error("eval", "%s", err);
-    if (cn_eval_list_png(dirs[1], &mk, &nm, err, sizeof err) != CN_OK) {
+    if (list_images(dirs[1], &mk, &nm, err, sizeof err) != CN_OK) {
         cn_eval_free_list(fr, nf);
         return cn_app_usage_error("eval", "%s", err);
     }
@@ -80,91 +484,34 @@ int cn_eval_needle(int argc, char **argv)
     }
     cn_segment *seg = NULL;
     cn_frame_pool *pool = NULL;
-    int pool_w = 0, pool_h = 0;
-    double sum_ang = 0, sum_dist = 0;
-    int n_truth = 0, n_det = 0, false_det = 0, bad = 0, rc = 0;
+    int pool_w = 0, pool_h = 0, rc = 0;
+    tally t = {0};
     for (int i = 0; i < nf; i++) {
-        char p1[2048], p2[2048];
+        char p1[4096], p2[4096];
         snprintf(p1, sizeof p1, "%s/%s", dirs[0], fr[i]);
         snprintf(p2, sizeof p2, "%s/%s", dirs[1], mk[i]);
-        cn_image *im = NULL, *m = NULL;
-        if (cn_png_read_gray(p1, &im, err, sizeof err) != CN_OK ||
-            cn_png_read_gray(p2, &m, err, sizeof err) != CN_OK) {
-            fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
-            bad++;
-            cn_image_free(im);
-            continue;
+        int r = eval_pair(p1, p2, fr[i], &o, &seg, &pool, &pool_w, &pool_h, i, &t);
+        if (r < 0) {
+            fprintf(stderr, "cryonav eval: out of memory\n");
+            rc = 1;
+            break;
         }
-        if (im->w != m->w || im->h != m->h) {
-            fprintf(stderr, "\ncryonav eval: %s: mask is %dx%d but its frame is %dx%d (skipped)\n",
-                    p2, m->w, m->h, im->w, im->h);
-            bad++;
-            cn_image_free(im);
-            cn_image_free(m);
-            continue;
-        }
-        if (!pool || im->w > pool_w || im->h > pool_h) {
-            /* (re)create for the largest frame so far; the tracker restarts */
-            cn_segment_free(seg);
-            if (pool)
-                cn_frame_pool_free(pool);
-            pool_w = im->w > 640 ? im->w : 640;
-            pool_h = im->h > 480 ? im->h : 480;
-            pool = cn_frame_pool_new(1, pool_w, pool_h);
-            cn_segment_config sc;
-            cn_segment_config_default(&sc);
-            sc.nerve_auto = false;
-            seg = cn_segment_new(&sc, pool_w, pool_h);
-            if (!pool || !seg) {
-                fprintf(stderr, "cryonav eval: out of memory\n");
-                cn_image_free(im);
-                cn_image_free(m);
-                rc = 1;
-                break;
-            }
-        }
-        cn_frame *f = cn_frame_pool_acquire(pool);
-        cn_frame_set_size(f, im->w, im->h);
-        memcpy(f->pixels, im->px, (size_t)im->w * im->h);
-        f->spacing_mm[0] = f->spacing_mm[1] = sp;
-        f->t_acq_ns = (int64_t)i * 50000000; /* 20 fps */
-        cn_segment_process(seg, f);
-        const cn_needle_result *r = &f->analysis.needle;
-        double cx, cy, ang;
-        bool truth = mask_axis(m, &cx, &cy, &ang);
-        if (truth) {
-            n_truth++;
-            if (r->found) {
-                n_det++;
-                double da = atan2(r->dir.y, r->dir.x);
-                double e = fmod(fabs(da - ang), M_PI);
-                if (e > M_PI / 2)
-                    e = M_PI - e;
-                /* line through the detected tip (pixels), direction dir */
-                double tx = r->tip_mm.x / sp - 0.5, ty = r->tip_mm.y / sp - 0.5;
-                double dist = fabs(-(cx - tx) * r->dir.y + (cy - ty) * r->dir.x);
-                sum_ang += e * 180 / M_PI;
-                sum_dist += dist;
-                printf("%s angle_err_deg %.2f line_dist_px %.1f conf %.2f\n", fr[i],
-                       e * 180 / M_PI, dist, r->confidence);
-            } else {
-                printf("%s not detected\n", fr[i]);
-            }
-        } else {
-            printf("%s no needle in mask%s\n", fr[i], r->found ? " (detected one: false)" : "");
-            false_det += r->found;
-        }
-        cn_frame_unref(f);
-        cn_image_free(im);
-        cn_image_free(m);
+        t.bad += r;
         cn_eval_progress(i + 1, nf);
     }
     if (rc == 0) {
-        printf("frames %d (skipped %d), with a needle %d, false detections %d\n", nf, bad, n_truth,
-               false_det);
+        printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
+               "lines (> 5 deg or > 10 px) %d\n", nf, t.bad, t.n_truth, t.n_empty, t.false_det,
+               t.wrong);
+        printf("tip_err_px mean %.1f", t.n_det ? t.sum_tip_px / t.n_det : NAN);
+        if (t.n_tip_mm)
+            printf(" tip_err_mm mean %.2f (%d frames with a spacing)", t.sum_tip_mm / t.n_tip_mm,
+                   t.n_tip_mm);
+        printf("\n");
         printf("mean angle_err_deg %.2f line_dist_px %.1f detected %d/%d\n",
-               n_det ? sum_ang / n_det : NAN, n_det ? sum_dist / n_det : NAN, n_det, n_truth);
-        if (bad)
+               t.n_det ? t.sum_ang / t.n_det : NAN, t.n_det ? t.sum_dist / t.n_det : NAN, t.n_det,
+               t.n_truth);
+        if (t.bad)
             rc = 1;
     }
     cn_segment_free(seg);

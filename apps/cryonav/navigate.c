@@ -9,7 +9,6 @@
 #include "replay/replay.h"
 #include "sim/sim.h"
 #include "viewer/viewer.h"
-#include "igtl/igtl.h" /* issue 5: proctor annotations */
 #include "guidance/guidance.h" /* alarm text on the HUD */
 
 #include <errno.h>
@@ -20,25 +19,31 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Procedure keys in the viewer window. The cryo console itself is not connected
- * to CryoNav, so with a real probe the operator tells it when a freeze starts and
- * stops (f); the simulator's console does that by itself. */
+/* Procedure keys in the viewer window (issue 13). When the cryo console is not
+ * connected to CryoNav the operator tells it what happens: f freeze start/stop,
+ * a active thaw on/off, i needle inserted, p repositioned, w withdrawn. They go to
+ * the procedure state (guidance/procedure.c), which the simulator's scripted
+ * console also feeds: an extra freeze with f reaches the model on the next frame. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    char note[96];
+    if (cn_session_proctor_key(s, key)) /* x revokes proctors, X unlocks (issue 15) */
+        return;
     switch (key) {
     case 'f':
-        if (s->sim) {
-            cn_log_info(log, "keys", "the simulated cryo console runs the freezes; f is for a real probe");
-            return;
-        }
-        {
-            bool now = !atomic_load(&s->operator_freezing);
-            atomic_store(&s->operator_freezing, now);
-            snprintf(note, sizeof note, "operator: freeze %s", now ? "started" : "stopped");
-        }
-        break;
-    case 'm': snprintf(note, sizeof note, "operator: mark"); break;
+    case 'a':
+    case 'i':
+    case 'p':
+    case 'w':
+        /* the procedure state records the step as an operator's event */
+        cn_procedure_key(s->procedure, key);
+        cn_log_info(log, "keys", "operator: key %c (%s)", key,
+                    key == 'f' ? "freeze start/stop" : key == 'a' ? "active thaw on/off"
+                    : key == 'i' ? "needle inserted" : key == 'p' ? "repositioned" : "withdrawn");
+        return;
+    case 'm':
+        cn_log_info(log, "keys", "operator: mark");
+        cn_session_add_event(s, CN_EVSRC_OPERATOR, "mark"); /* recorded on the next frame */
+        return;
     case ' ':
         if (!s->replay)
             return;
@@ -55,11 +60,10 @@ static void handle_key(cn_session *s, int key, cn_log *log)
         if (s->replay)
             cn_replay_step(s->replay, key == ',' ? -1 : 1);
         return;
-    default: return;
+    default:
+        cn_session_replay_key(s, key); /* issue 14: chapters (n, N, 1-9) */
+        return;
     }
-    cn_log_info(log, "keys", "%s", note);
-    if (s->recorder)
-        cn_rec_switch_note(s->recorder, note);
 }
 
 static int mkdir_p(const char *dir)
@@ -81,7 +85,8 @@ static bool stop_requested(void)
 {
     sigset_t pending;
     sigpending(&pending);
-    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM);
+    return sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+           sigismember(&pending, SIGHUP); /* a closed terminal ends the session cleanly too */
 }
 
 static void scenario_line(const cn_frame *f, char *buf, size_t len)
@@ -96,6 +101,41 @@ static void scenario_line(const cn_frame *f, char *buf, size_t len)
                  cn_phase_name(t->phase), t->cycle, t->ice_radius_mm);
     else
         snprintf(buf, len, "simulated scenario t=%.0f s: %s", t->t_scene_s, cn_phase_name(t->phase));
+}
+
+/* Scripted procedure keys (--keys "f@400,f@460"): key and scene second. */
+typedef struct {
+    int key;
+    double t_s;
+} script_key;
+
+int cn_app_parse_keys(const char *spec, void *out_, int max, char *err, size_t err_len)
+{
+    script_key *out = out_;
+    int n = 0;
+    const char *p = spec;
+    while (p && *p) {
+        int key = (unsigned char)*p;
+        char *end = NULL;
+        double t = p[1] == '@' ? strtod(p + 2, &end) : NAN;
+        if (!strchr("faipw", key) || p[1] != '@' || !end || end == p + 2 || !(t >= 0 && t < 1e6) ||
+            (*end && *end != ',')) {
+            snprintf(err, err_len, "--keys: expected KEY@SECONDS[,...] with KEY one of f a i p w "
+                                   "and SECONDS the scene time, at '%.20s'", p);
+            return -1;
+        }
+        if (n == max) {
+            snprintf(err, err_len, "--keys: at most %d keys", max);
+            return -1;
+        }
+        if (out) {
+            out[n].key = key;
+            out[n].t_s = t;
+        }
+        n++;
+        p = *end ? end + 1 : end;
+    }
+    return n;
 }
 
 static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold);
@@ -141,8 +181,9 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             can_render = false;
         }
     }
-    /* A windowed simulator session loops; a headless one ends with the scenario. */
-    if (!o.headless && o.run.max_frames == 0)
+    /* A windowed simulator session loops; a headless one ends with the scenario
+     * (an offline replay always ends: it is a batch job). */
+    if (!o.headless && o.run.max_frames == 0 && !o.run.batch)
         o.run.loop = true;
     if (o.snapshot_dir[0] && can_render && mkdir_p(o.snapshot_dir) != 0) {
         fprintf(stderr, "cryonav %s: cannot create snapshot folder %s: %s\n", cmd, o.snapshot_dir,
@@ -156,6 +197,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     sigemptyset(&stopset);
     sigaddset(&stopset, SIGINT);
     sigaddset(&stopset, SIGTERM);
+    sigaddset(&stopset, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stopset, NULL);
 
     cn_session s;
@@ -189,6 +231,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             return 1;
         }
     }
+    /* scripted keys: the operator's, at their scene time, on the analysis thread
+     * (exactly where they belong, however far the display lags) */
+    script_key keys[32];
+    int n_keys = o.keys[0] ? cn_app_parse_keys(o.keys, keys, 32, err, sizeof err) : 0;
+    for (int k = 0; k < n_keys; k++)
+        cn_procedure_schedule_key(s.procedure, keys[k].key, keys[k].t_s);
     if (cn_session_start(&s) != CN_OK) {
         fprintf(stderr, "cryonav %s: cannot start the %s source\n", cmd, s.source_name);
         cn_viewer_free(v);
@@ -203,11 +251,15 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     cn_pipeline_stats hud_stats = {0};
     int64_t hud_stats_ns = 0;
     bool last_snapped = false;
-    char proctor[160] = ""; /* issue 5: newest proctor annotation for the HUD */
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
+    /* issue 14: a long offline replay shows its progress on a terminal */
+    cn_progress *progress =
+        o.run.batch && s.replay ? cn_progress_new(stderr, "replay", "frames") : NULL;
     while (!closed && !stop_requested()) {
+        if (progress)
+            cn_progress_update(progress, cn_replay_position(s.replay) + 1, cn_replay_frame_count(s.replay));
         cn_frame *f = cn_pipeline_wait_result(s.pipe, &cursor, 100000000LL);
         if (!f) {
             if (cn_pipeline_finished(s.pipe))
@@ -227,38 +279,24 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 hud_stats_ns = now_ns;
             }
             const cn_pipeline_stats st = hud_stats;
-            char line[256];
+            char line[512];
             scenario_line(f, line, sizeof line);
             /* ---- guidance alarms: a line of their own on the HUD ---- */
-            char alarm_line[160] = "";
+            char alarm_line[300] = "";
             if (f->analysis.guidance.alarms != 0 && s.guidance) {
-                cn_guidance_summary gsum;
-                cn_guidance_get_summary(s.guidance, &gsum);
+                /* this frame's own distance, as every sink reads it (issue 13) */
                 char alarm[128];
                 cn_guidance_alarm_text_dist(f->analysis.guidance.alarms,
-                                            gsum.last_skin_distance_mm, alarm, sizeof alarm);
+                                            f->analysis.guidance.ice_to_skin_mm, alarm, sizeof alarm);
                 snprintf(alarm_line, sizeof alarm_line, "ALARM: %s", alarm);
             }
-            /* ---- proctor annotations over OpenIGTLink (issue 5): the newest note or
-             * target from a proctor client is shown on the HUD status line (and logged
-             * by the server). ---- */
-            if (s.igtl_server) {
-                cn_igtl_annotation an;
-                while (cn_igtl_server_poll_annotation(s.igtl_server, &an) == 1) {
-                    if (an.kind == CN_IGTL_NOTE) {
-                        snprintf(proctor, sizeof proctor, "proctor: %.140s", an.text);
-                    } else {
-                        snprintf(proctor, sizeof proctor, "proctor target %.60s (%.1f, %.1f, %.1f) mm",
-                                 an.text, an.pos[0], an.pos[1], an.pos[2]);
-                        /* The proctor marks the nerve to follow (Reference frame). */
-                        double p[3] = {an.pos[0], an.pos[1], an.pos[2]};
-                        cn_session_set_target_ref(&s, p);
-                    }
-                }
-                if (proctor[0]) {
-                    size_t used = strlen(line);
-                    snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", proctor);
-                }
+            /* ---- proctor link (issue 15): who is connected and the newest note or
+             * target, from the hub (the analysis thread applies targets itself) ---- */
+            char plink[256];
+            cn_session_proctor_hud(&s, plink, sizeof plink);
+            if (plink[0]) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", plink);
             }
             cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
@@ -268,6 +306,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
              * clock: acquisition-to-shown then measures nothing, so show none. */
             if (s.replay && o.run.replay_speed != 1.0)
                 hud.latency_ms_p50 = hud.latency_ms_p99 = NAN;
+            /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
+            char rec_line[128];
+            if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
+                size_t used = strlen(alarm_line);
+                snprintf(alarm_line + used, sizeof alarm_line - used, "%s%s", used ? "  |  " : "", rec_line);
+            }
             cn_viewer_show(v, f, &hud);
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;
@@ -308,6 +352,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         else
             cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
     }
+    cn_progress_done(progress);
     cn_pipeline_stop(s.pipe);
     cn_pipeline_stats st;
     cn_pipeline_get_stats(s.pipe, &st);
@@ -316,13 +361,28 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 cn_strerror(st.last_error));
         exit_code = 1;
     }
+    /* issue 14: a recording that lost frames or could not be written fails the run */
+    if (cn_rec_switch_finish(s.recorder) != CN_OK) {
+        fprintf(stderr, "cryonav %s: the recording is incomplete (frames lost, see the messages above)\n", cmd);
+        exit_code = 1;
+    }
     printf("frames acquired %llu analysed %llu shown %llu skipped %llu\n",
            (unsigned long long)st.acquired, (unsigned long long)st.analysed,
            (unsigned long long)n_shown, (unsigned long long)st.skipped);
-    printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
-           st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
+    if (o.run.batch) /* offline: frame times are the recording's, not this run's */
+        printf("offline: every frame analysed in turn, no latency figures (analysis p50 %.2f ms, "
+               "p99 %.2f ms a frame)\n", st.analysis_ms_p50, st.analysis_ms_p99);
+    else
+        printf("latency_ms acquired->shown p50 %.1f p99 %.1f, analysis p99 %.2f ms\n",
+               st.shown_latency_ms_p50, st.shown_latency_ms_p99, st.analysis_ms_p99);
     if (o.snapshot_dir[0] && n_snap > 0)
         printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
+    if (s.procedure) { /* issue 13: plan vs what happened */
+        cn_procedure_summary ps;
+        cn_procedure_get_summary(s.procedure, &ps);
+        char line[768];
+        printf("procedure: %s\n", cn_procedure_summary_text(&ps, line, sizeof line));
+    }
     cn_viewer_free(v);
     cn_session_close(&s);
     cn_log_free(log);

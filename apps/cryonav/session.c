@@ -11,11 +11,10 @@
 #include "thermal/thermal.h" /* issue 3: predicted ablation zone */
 #include "guidance/guidance.h" /* coverage, ice-to-skin distance, alarms */
 #include "sim/sim.h"
-#include "replay/replay.h" /* issue 6: replay source + recorder sink */
-#include "usb/usb.h"       /* issue 7: USB probe source (Healson UP20L) */
 #include "seqio/seqio.h"
-#include "igtl/igtl.h"        /* issue 5: OpenIGTLink server sink */
-#include "igtl/igtl_source.h" /* issue 5: OpenIGTLink client source */
+#include "igtl/igtl.h"          /* issue 5: OpenIGTLink server sink */
+#include "registry/registry.h"  /* issue 15: image + tracking devices */
+#include "proctor/proctor.h"    /* issue 15: the proctor hub behind the server */
 
 #include <math.h>
 #include <stdio.h>
@@ -37,7 +36,7 @@ void cn_run_opts_defaults(cn_run_opts *o)
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
 static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "usb", "replay",
                                            "record", "segment", "thermal", "guidance", "probe",
-                                           "pipeline", NULL};
+                                           "pipeline", "tracking", "proctor", NULL};
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {
@@ -52,131 +51,89 @@ static int load_config(cn_session *s, char *err, size_t err_len)
     return rc == CN_ENOENT ? CN_OK : rc;
 }
 
+/* Where our own OpenIGTLink server will listen (port 0 = no server), so that the
+ * device registry can refuse an OpenIGTLink client aimed at it. Mirrors the
+ * server block of add_sinks; a config error there is reported there. */
+static void own_server_address(cn_session *s, char *addr, size_t addr_len, int *port)
+{
+    char ignored[256];
+    cn_igtl_server_opts go;
+    cn_igtl_server_opts_default(&go);
+    bool serve = true;
+    cn_igtl_server_opts_from_json(&go, s->cfg, ignored, sizeof ignored);
+    cn_json_get_bool(s->cfg, "igtl.serve", &serve, ignored, sizeof ignored);
+    if (s->opts.listen[0])
+        serve = cn_igtl_parse_listen(s->opts.listen, go.listen_addr, sizeof go.listen_addr,
+                                     &go.port) == CN_OK;
+    cn_strlcpy(addr, go.listen_addr, addr_len);
+    *port = serve && !s->opts.no_serve ? go.port : 0;
+}
+
+/* ---- source: the image device and the tracking device (issue 15) ---- */
+static int session_sim_protocol(void *user, void *sim_config, const char *name, char *err,
+                                size_t err_len)
+{
+    return cn_session_sim_protocol(user, sim_config, name, err, err_len);
+}
+
 static int open_source(cn_session *s, char *err, size_t err_len)
 {
-    char src[32] = "sim";
-    int rc = cn_json_get_string(s->cfg, "source", src, sizeof src, err, err_len);
-    if (rc == CN_EINVAL)
+    /* devices/registry opens both from the config's "source" / "tracking" (or
+     * --source / --tracking) and composes them into one cn_device. */
+    cn_device_env env;
+    cn_device_env_default(&env);
+    env.cfg = s->cfg;
+    env.log = s->log;
+    cn_app_data_path("config", env.config_dir, sizeof env.config_dir);
+    env.realtime = s->opts.realtime;
+    env.loop = s->opts.loop;
+    env.max_frames = s->opts.max_frames;
+    env.time_scale = s->opts.time_scale;
+    env.seed = s->opts.seed;
+    cn_strlcpy(env.protocol, s->opts.protocol, sizeof env.protocol);
+    env.sim_protocol = session_sim_protocol; /* issue 13: the catalogue's names */
+    env.sim_protocol_user = s;
+    cn_strlcpy(env.replay_path, s->opts.replay_path, sizeof env.replay_path);
+    env.replay_speed = s->opts.replay_speed;
+    own_server_address(s, env.listen_addr, sizeof env.listen_addr, &env.listen_port);
+    cn_device_set *set;
+    int rc = cn_device_set_open(&env, s->opts.source, s->opts.tracking, &set, err, err_len);
+    if (rc != CN_OK)
         return rc;
-    if (s->opts.source[0])
-        cn_strlcpy(src, s->opts.source, sizeof src);
-
-    /* ---- source: sim (the built-in simulator) ---- */
-    if (strcmp(src, "sim") == 0) {
-        cn_sim_config sc;
-        cn_sim_config_defaults(&sc);
-        if ((rc = cn_sim_config_from_json(s->cfg, "sim", &sc, err, err_len)) != CN_OK)
-            return rc;
-        if (s->opts.time_scale > 0)
-            sc.time_scale = s->opts.time_scale;
-        if (s->opts.seed >= 0)
-            sc.seed = (uint64_t)s->opts.seed;
-        if (s->opts.protocol[0]) {
-            /* Re-read through the JSON path so presets resolve in one place. */
-            char text[256];
-            snprintf(text, sizeof text, "{\"sim\": {\"protocol\": \"%s\"}}", s->opts.protocol);
-            cn_json *over = cn_json_parse(text, "--protocol", err, err_len);
-            if (!over)
-                return CN_EINVAL;
-            rc = cn_sim_config_from_json(over, "sim", &sc, err, err_len);
-            cn_json_free(over);
-            if (rc != CN_OK)
-                return rc;
-        }
-        if ((rc = cn_sim_config_validate(&sc, err, err_len)) != CN_OK)
-            return rc;
-        s->sim = cn_sim_new(&sc);
-        if (!s->sim) {
-            snprintf(err, err_len, "cannot create the simulator (out of memory?)");
-            return CN_ENOMEM;
-        }
-        cn_sim_device_opts dopt = {.realtime = s->opts.realtime, .loop = s->opts.loop,
-                                   .max_frames = s->opts.max_frames};
-        if ((rc = cn_sim_device_make(s->sim, &dopt, &s->dev)) != CN_OK) {
-            snprintf(err, err_len, "cannot make the simulator device: %s", cn_strerror(rc));
-            return rc;
-        }
-        s->has_dev = true;
-        s->source_name = "sim";
-        return CN_OK;
-    }
-    /* ---- source: usb (issue 7) ---- */
-    if (strcmp(src, "usb") == 0) {
-        /* The first usable Healson UP20L (devices/usb). Probe facts come from
-         * config/probes/up20l.json, the session's "usb" object picks gain, range,
-         * depth and focus, $CRYONAV_UP20L_TABLES overrides the owner's tables folder
-         * (cryonav-probe-emulator sets it to its generated test tables). The device
-         * survives unplug/replug on its own: read() returns CN_EAGAIN meanwhile. */
-        cn_usb_device_opts uo = {.log = s->log};
-        char ppath[1024];
-        cn_up20l_config_default(&uo.config);
-        cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
-        if ((rc = cn_up20l_config_load(ppath, &uo.config, err, err_len)) != CN_OK ||
-            (rc = cn_up20l_config_apply_session(&uo.config, s->cfg, err, err_len)) != CN_OK)
-            return rc;
-        cn_up20l_config_apply_env(&uo.config);
-        cn_usb_device *ud = cn_usb_device_new(&uo, err, err_len);
-        if (!ud)
-            return CN_ENOENT;
-        s->usb = ud;
-        s->dev = cn_usb_device_iface(ud);
-        s->has_dev = true;
-        s->source_name = "usb";
-        return CN_OK;
-    }
-    /* ---- source: replay (issue 6) ---- */
-    if (strcmp(src, "replay") == 0) {
-        /* A recording as the source: the same pipeline as live (see devices/replay).
-         * The file comes from `cryonav replay FILE` or config "replay": {"file": ...}. */
-        char rpath[512];
-        cn_strlcpy(rpath, s->opts.replay_path, sizeof rpath);
-        if (!rpath[0] &&
-            cn_json_get_string(s->cfg, "replay.file", rpath, sizeof rpath, err, err_len) == CN_EINVAL)
-            return CN_EINVAL;
-        if (!rpath[0]) {
-            snprintf(err, err_len, "source 'replay' needs a file (cryonav replay FILE)");
-            return CN_EINVAL;
-        }
-        cn_replay_opts ro = {.speed = s->opts.realtime ? s->opts.replay_speed : 0,
-                             .loop = s->opts.loop, .log = s->log};
-        if ((rc = cn_replay_device_make(rpath, &ro, &s->dev, err, err_len)) != CN_OK)
-            return rc;
-        s->replay = cn_replay_from_device(&s->dev);
-        s->has_dev = true;
-        s->source_name = "replay";
-        return CN_OK;
-    }
-    /* ---- source: igtl (issue 5) ---- */
-    if (strcmp(src, "igtl") == 0) {
-        /* Images and tracking from an OpenIGTLink server such as PlusServer
-         * (devices/igtl); config "igtl": {"source": {"host", "port", "map", ...}}.
-         * Reconnects with backoff on its own. */
-        cn_igtl_source_opts io;
-        cn_igtl_source_opts_default(&io);
-        io.want_image = true;
-        io.log = s->log;
-        if ((rc = cn_igtl_source_opts_from_json(&io, s->cfg, err, err_len)) != CN_OK)
-            return rc;
-        cn_igtl_source *is = cn_igtl_source_new(&io, NULL);
-        if (!is) {
-            snprintf(err, err_len, "igtl source: invalid options (host %s, port %d)", io.host,
-                     io.port);
-            return CN_EINVAL;
-        }
-        s->igtl_source = is;
-        s->dev = cn_igtl_source_device(is);
-        s->has_dev = true;
-        s->source_name = "igtl";
-        return CN_OK;
-    }
-
-    snprintf(err, err_len, "unknown source '%s' (known: sim, usb, replay, igtl)", src);
-    return CN_EINVAL;
+    s->devices = set;
+    s->dev = cn_device_set_device(set);
+    s->has_dev = true;
+    s->source_name = cn_device_set_name(set);
+    /* typed views for the controls (navigate.c keys, the simulated operator) */
+    s->sim = cn_device_set_sim(set);
+    s->replay = cn_device_set_replay(set);
+    s->usb = cn_device_set_usb(set);
+    s->igtl_source = cn_device_set_igtl(set);
+    return CN_OK;
 }
 
 static int add_analysis(cn_session *s, char *err, size_t err_len)
 {
     int rc;
+    /* ---- proctor link (issue 15): targets and notes reach the analysis thread
+     * through the hub, with or without a viewer; before the console stage, which
+     * applies the target to this frame ---- */
+    cn_stage proctor = {.name = "proctor", .self = s, .process = cn_session_proctor_stage};
+    cn_pipeline_add_stage(s->pipe, &proctor);
+    /* ---- the procedure state and its plan (issue 13) ----
+     * The catalogue's protocol is the plan (timer, reminders, plan-vs-actual):
+     * --protocol, else the simulated clinician's, else the config's "thermal". */
+    cn_thermal_stage_opts to;
+    char cfgdir[1024];
+    cn_app_data_path("config", cfgdir, sizeof cfgdir);
+    if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal", cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    if ((rc = cn_session_plan(s, &to, cfgdir, err, err_len)) != CN_OK)
+        return rc;
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
+        return rc;
     cn_stage console = {.name = "console", .self = s, .process = cn_session_console_stage};
     cn_pipeline_add_stage(s->pipe, &console);
     /* ---- analysis: segment (issue 4) ---- */
@@ -196,12 +153,19 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         }
         if (has_seed) {
             cn_segment_set_nerve_seed(seg, (cn_pt2){(float)seed[0], (float)seed[1]});
+            /* issue 14: recorded as an event, so a replay restores the target */
+            s->seed_announce = true;
+            s->seed_mm = (cn_pt2){(float)seed[0], (float)seed[1]};
+            s->seed_source = CN_EVSRC_PLAN;
         } else if (s->sim) {
             /* At the table the operator marks the target once; in the simulated
              * scene the simulated operator marks the nerve where the scene put it. */
             cn_truth t;
             cn_sim_truth_at(s->sim, 0.0, &t);
             cn_segment_set_nerve_seed(seg, t.nerve_center_mm);
+            s->seed_announce = true;
+            s->seed_mm = t.nerve_center_mm;
+            s->seed_source = CN_EVSRC_SIMULATOR;
             cn_log_info(s->log, "run", "simulated operator marked the nerve at (%.1f, %.1f) mm",
                         t.nerve_center_mm.x, t.nerve_center_mm.y);
         }
@@ -213,17 +177,11 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
     }
     /* ---- analysis: thermal (issue 3) ---- */
     {
-        /* The bioheat model steps with the session clock, fits itself to the ice
+        /* The bioheat model follows the procedure state on each frame at its scene
+         * time, keeps the cold where it is in the tissue, fits itself to the ice
          * rim the segment stage saw and fills f->analysis.iso (0/-20/-40 C). */
-        cn_thermal_stage_opts to;
-        char cfgdir[1024];
-        if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal",
-                                                  cn_app_data_path("config", cfgdir, sizeof cfgdir),
-                                                  err, err_len)) != CN_OK)
-            return rc;
         to.log = s->log;
-        if (s->sim) /* the simulated scene runs time_scale scene seconds per real second */
-            to.time_scale = cn_sim_get_config(s->sim)->time_scale;
+        to.skin_depth_mm = gc.skin_depth_mm;
         cn_stage st;
         if ((rc = cn_thermal_stage_new(&to, &st, err, err_len)) != CN_OK)
             return rc;
@@ -242,16 +200,16 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         /* Coverage of the nerve by the -20 C curve, ice-to-skin distance and the
          * alarms (modules/guidance); config "guidance": {"min_skin_distance_mm",
          * "skin_depth_mm", "hysteresis_mm", "grid_mm", "lock_target"}. */
-        cn_guidance_config gc;
-        cn_guidance_config_default(&gc);
-        if ((rc = cn_guidance_config_from_json(s->cfg, "guidance", &gc, err, err_len)) != CN_OK)
-            return rc;
         cn_guidance *g = cn_guidance_new(&gc);
         if (!g) {
             snprintf(err, err_len, "cannot create the guidance stage (out of memory?)");
             return CN_ENOMEM;
         }
         s->guidance = g;
+        /* issue 13: the target's model temperature, and coverage for the plan's
+         * "reposition?" reminder */
+        cn_guidance_set_field(g, cn_thermal_stage_temp_image, s->thermal);
+        cn_procedure_attach_guidance(s->procedure, g);
         cn_stage st;
         cn_guidance_stage(g, &st);
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
@@ -278,7 +236,8 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
             cn_json_get_string(s->cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL)
             return CN_EINVAL;
         cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress},
-                               .max_width = 1024, .max_height = 1024, .log = s->log};
+                               .max_width = 1024, .max_height = 1024, .log = s->log,
+                               .lossless = s->opts.batch /* offline: keep every frame */};
         cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);
         if (!sw) {
             snprintf(err, err_len, "out of memory");
@@ -293,6 +252,12 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         cn_pipeline_add_raw_sink(s->pipe, &raw);
         cn_pipeline_add_sink(s->pipe, &analysed);
     }
+    /* ---- offline (issue 14: replay --speed 0, run --fast): the next frame is read
+     * once this one was analysed, so none is skipped (session_batch.c) ---- */
+    if (s->batch) {
+        cn_sink done = {.name = "batch", .self = s->batch, .consume = cn_session_batch_done};
+        cn_pipeline_add_sink(s->pipe, &done);
+    }
     /* ---- sink: OpenIGTLink server (issue 5) ---- */
     if (!s->opts.no_serve) {
         /* Streams every analysed frame to 3D Slicer / proctors (modules/igtl).
@@ -300,6 +265,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         cn_igtl_server_opts go;
         cn_igtl_server_opts_default(&go);
         go.log = s->log;
+        go.hub = s->proctor; /* issue 15: roles, notes, targets, commands */
         if (cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len) != CN_OK)
             return CN_EINVAL;
         bool serve = true;
@@ -328,6 +294,8 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
                 s->igtl_server = srv;
                 cn_sink sk = cn_igtl_server_sink(srv);
                 cn_pipeline_add_sink(s->pipe, &sk);
+                cn_sink ps = cn_proctor_sink(s->proctor); /* status for RequestStatus */
+                cn_pipeline_add_sink(s->pipe, &ps);
                 cn_rec_switch_register_igtl(s->recorder, srv); /* PLUS-style remote recording */
             }
         }
@@ -340,11 +308,14 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     memset(s, 0, sizeof *s);
     s->opts = *o;
     pthread_mutex_init(&s->target_mu, NULL);
+    pthread_mutex_init(&s->events_mu, NULL);
     s->log = cn_log_new(stderr, o->log_level);
     int rc;
     if ((rc = load_config(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = open_source(s, err, err_len)) != CN_OK)
+        goto fail;
+    if ((rc = cn_session_proctor_open(s, err, err_len)) != CN_OK) /* issue 15 */
         goto fail;
     cn_pipeline_opts po = {.pool_frames = 24, .max_width = 1024, .max_height = 1024, .log = s->log};
     s->pipe = cn_pipeline_new(&po);
@@ -353,7 +324,17 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
         rc = CN_ENOMEM;
         goto fail;
     }
-    cn_pipeline_set_device(s->pipe, &s->dev);
+    /* offline runs read through a lockstep wrapper (issue 14, session_batch.c) */
+    const cn_device *dev = &s->dev;
+    if (s->opts.batch && !(dev = cn_session_batch_device(s))) {
+        snprintf(err, err_len, "out of memory");
+        rc = CN_ENOMEM;
+        goto fail;
+    }
+    cn_pipeline_set_device(s->pipe, dev);
+    /* issue 14: a replay's --spacing-mm, --start, --paused (session_replay.c) */
+    if ((rc = cn_session_replay_setup(s, err, err_len)) != CN_OK)
+        goto fail;
     if ((rc = add_analysis(s, err, err_len)) != CN_OK)
         goto fail;
     if ((rc = add_sinks(s, err, err_len)) != CN_OK)
@@ -371,39 +352,37 @@ void cn_session_close(cn_session *s)
     if (s->pipe)
         cn_pipeline_stop(s->pipe);
     /* ---- close: sinks and stages, in reverse order of creation ---- */
-    /* recorder (issue 6): after the pipeline stopped, so no frame is in flight */
+    /* igtl server (issue 15): its thread runs proctor commands that use the
+     * recorder (StartRecording ...): stop it, and drop its frame reference,
+     * before anything it uses is freed */
+    cn_igtl_server_stop(s->igtl_server);
+    /* recorder (issue 6): after the pipeline and the network stopped */
     cn_rec_switch_free(s->recorder);
     s->recorder = NULL;
-    /* igtl server (issue 5): drop its frame reference before the pool goes */
-    if (s->igtl_server)
-        cn_igtl_server_release_frames(s->igtl_server, 1000000000LL);
     cn_pipeline_free(s->pipe);
     s->pipe = NULL;
+    cn_session_batch_free(s); /* issue 14: the offline wrapper, after the pipeline */
     cn_igtl_server_free(s->igtl_server);
     s->igtl_server = NULL;
+    cn_session_proctor_close(s); /* issue 15: after every transport is gone */
     cn_guidance_free(s->guidance); /* guidance: its stage ran on the stopped thread */
     s->guidance = NULL;
     cn_thermal_stage_free(s->thermal); /* thermal (issue 3) */
     s->thermal = NULL;
+    cn_procedure_free(s->procedure); /* procedure state (issue 13) */
+    s->procedure = NULL;
     cn_segment_free(s->segment); /* segment (issue 4): its stage ran on the stopped thread */
     s->segment = NULL;
-    cn_igtl_source_free(s->igtl_source); /* igtl source (issue 5): already stopped */
-    s->igtl_source = NULL;
-    if (s->has_dev && s->sim)
-        cn_sim_device_release(&s->dev);
-    if (s->has_dev && s->replay) /* replay (issue 6) */
-        cn_replay_device_release(&s->dev);
-    s->replay = NULL;
-    if (s->usb) { /* usb (issue 7): the pipeline already stopped the device */
-        cn_usb_device_free(s->usb);
-        s->usb = NULL;
-    }
-    s->has_dev = false;
-    cn_sim_free(s->sim);
+    /* devices (issue 15): image and tracking devices, stopped with the pipeline */
+    cn_device_set_free(s->devices);
+    s->devices = NULL;
+    s->igtl_source = s->replay = s->usb = NULL;
     s->sim = NULL;
+    s->has_dev = false;
     cn_json_free(s->cfg);
     s->cfg = NULL;
     cn_log_free(s->log);
     s->log = NULL;
     pthread_mutex_destroy(&s->target_mu);
+    pthread_mutex_destroy(&s->events_mu);
 }

@@ -19,6 +19,7 @@
 typedef struct {
     char config_path[512];      /* "" = the default config/session.json */
     char source[32];            /* "" = from config ("sim" by default) */
+    char tracking[32];          /* "" = from config ("none": the source's own poses) */
     bool realtime;              /* pace the simulator / replay at their own clock */
     bool loop;                  /* restart the scenario / recording at its end */
     uint64_t max_frames;        /* 0 = until the source ends */
@@ -29,10 +30,21 @@ typedef struct {
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
+    /* Offline (replay --speed 0, run --fast; issue 14): every frame analysed in
+     * turn (lockstep, no latest-wins skip) and recorded (the recorder waits instead
+     * of dropping); no latency figures. */
+    bool batch;
+    double spacing_mm[2];       /* replay: spacing for files without one (--spacing-mm) */
+    char replay_start[128];     /* replay: start at a chapter, a time or a frame (--start) */
+    bool replay_paused;         /* replay: start paused (--paused) */
     /* sinks */
     char record_path[512];      /* "" = no recording */
     char listen[128];           /* "" = config / 127.0.0.1:18944 */
     bool no_serve;              /* no OpenIGTLink server */
+    /* proctor link: the token that makes a client a proctor (wins over the
+     * config's "proctor" object); a file only the user can read, or the token */
+    char proctor_token_file[512];
+    char proctor_token[160];
 } cn_run_opts;
 
 void cn_run_opts_defaults(cn_run_opts *o);
@@ -46,12 +58,6 @@ typedef struct cn_session {
     bool has_dev;
     const char *source_name;    /* what feeds the pipeline */
     struct cn_sim *sim;         /* when the source is the simulator */
-    atomic_bool operator_freezing; /* freeze state told by the operator (no simulator) */
-    /* console state as the analysis thread last saw it (session.c, console stage) */
-    cn_phase console_phase;
-    int console_cycle;
-    double console_phase_start_s;
-    bool console_started;
     int64_t surfaces_sent_ns;   /* when isotherm surfaces last went to the server */
     /* A target point handed over by the main thread (a proctor's POINT, in the
      * Reference frame), applied by the analysis thread to the next frame. */
@@ -59,8 +65,26 @@ typedef struct cn_session {
     bool target_pending;
     bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
     double target_ref_mm[3];
+    /* Procedure events from other threads (notes, marks: cn_session_add_event),
+     * emitted by the analysis thread onto the next frame (session_stages.c). */
+    pthread_mutex_t events_mu;
+    int n_queued_events;
+    cn_event queued_events[32];
+    uint64_t events_dropped;
+    void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
+    bool seed_announce;         /* the target the session starts with, recorded once */
+    cn_pt2 seed_mm;
+    cn_event_source seed_source;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
+    void *devices;              /* the device set (devices/registry) owning the above */
+    /* proctor link (session_proctor.c): the hub (cn_proctor_hub: roles, notes,
+     * targets, commands, surfaces) */
+    void *proctor;
+    /* issue 13: the procedure state (guidance/procedure.c): the operator's keys,
+     * a proctor's command, the console over OpenIGTLink and the simulator's
+     * script all feed it (cn_procedure_key / _post / _console, any thread) */
+    void *procedure;
 } cn_session;
 
 /* Loads the config, opens the source, builds the pipeline with every analysis
@@ -77,10 +101,60 @@ void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
 
-/* The session's own stages (session_stages.c): the console state and the
+/* A procedure event from any thread (a key, a proctor's note, a console
+ * message): queued under a mutex and put on the next analysed frame (its
+ * f->analysis.events) by the analysis thread, with that frame's scene time, so
+ * the recorder writes it once and replays bring it back. text: the event name
+ * then key=value pairs ("mark", "freeze_start cycle=1"). CN_ENOMEM when 32 are
+ * already waiting (logged). */
+int cn_session_add_event(cn_session *s, cn_event_source source, const char *text);
+/* A note as an event "note text=<text>" (e.g. a proctor's STRING, source
+ * CN_EVSRC_PROCTOR). */
+int cn_session_add_note(cn_session *s, cn_event_source source, const char *text);
+
+/* Replay for teaching (session_replay.c): applies --spacing-mm / --start /
+ * --paused to a replay source; the replay keys (n / N chapters, 1-9 freeze N) and
+ * the chapter list. */
+int cn_session_replay_setup(cn_session *s, char *err, size_t err_len);
+bool cn_session_replay_key(cn_session *s, int key);
+void cn_session_print_chapters(cn_session *s, FILE *out);
+
+/* Offline runs (session_batch.c): the device the pipeline reads through (s->dev
+ * wrapped so that a frame is read only once the one before was analysed), the
+ * sink that reports analysed frames to it, and its release after the pipeline. */
+const cn_device *cn_session_batch_device(cn_session *s);
+void cn_session_batch_done(void *self, cn_frame *f);
+void cn_session_batch_free(cn_session *s);
+
+/* The session's own stages (session_stages.c): the procedure state and the
  * operator's target before the analysis, the isotherm surfaces after it. */
 int cn_session_console_stage(void *self, cn_frame *f);
+/* issue 13 (session_stages.c): the simulator follows the catalogue's protocol
+ * name (config/protocols.json, one set of names); the plan (and the procedure
+ * state that keeps it) from --protocol, the simulated clinician's protocol or the
+ * config's. */
+int cn_session_sim_protocol(cn_session *s, void *cn_sim_config_, const char *name, char *err,
+                            size_t err_len);
+int cn_session_plan(cn_session *s, void *cn_thermal_stage_opts_, const char *config_dir, char *err,
+                    size_t err_len);
 int cn_session_surfaces_stage(void *self, cn_frame *f);
+
+/* ---- proctor link (session_proctor.c) ---- */
+/* Makes the proctor hub (token from the command line or the config "proctor"
+ * object, procedure commands, device ids). */
+int cn_session_proctor_open(cn_session *s, char *err, size_t err_len);
+void cn_session_proctor_close(cn_session *s);
+/* Queues an event (e.g. a proctor's note) for the next analysed frame: the same
+ * queue as cn_session_add_event. Any thread. CN_ENOMEM when 32 are waiting. */
+int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text);
+/* The first stage on the analysis thread: proctor targets and notes from the hub
+ * (headless or not); the console stage, next, puts queued events on the frame. */
+int cn_session_proctor_stage(void *self, cn_frame *f);
+/* The operator's keys: x revokes every proctor and locks logins, X unlocks.
+ * True when the key was one of these. */
+bool cn_session_proctor_key(cn_session *s, int key);
+/* The HUD line: who is connected, the newest proctor note or target. */
+void cn_session_proctor_hud(cn_session *s, char *out, size_t len);
 
 /* What `run` and `replay` ask of the navigator's main loop (navigate.c). */
 typedef struct {
@@ -91,7 +165,14 @@ typedef struct {
     bool no_overlays;           /* start with the analysis overlays hidden */
     char snapshot_dir[512];     /* "" = none (headless: ./cryonav-snapshots) */
     long snapshot_every;        /* frames between snapshots */
+    char keys[256];             /* scripted procedure keys "KEY@SCENE_S,..." (--keys):
+                                   the operator's, applied on the first analysed frame
+                                   at that scene time */
 } cn_nav_opts;
+
+/* Checks a --keys list ("f@400,f@460": procedure key @ scene second); returns how
+ * many keys it holds (out may be NULL) or -1 with a message in err. */
+int cn_app_parse_keys(const char *spec, void *out, int max, char *err, size_t err_len);
 
 /* Opens the session, runs the viewer loop until the source ends, the frame limit
  * is reached, the window is closed or SIGINT/SIGTERM arrives; prints a summary.

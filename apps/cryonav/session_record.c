@@ -35,6 +35,7 @@ struct cn_rec_switch {
     cn_log *log;
     pthread_t closers[MAX_CLOSERS];
     int n_closers;
+    int failures;                /* recordings that lost frames or were not assembled */
 };
 
 static void sw_raw(void *self, cn_frame *f)
@@ -92,8 +93,8 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
     pthread_mutex_lock(&sw->mu);
     if (sw->rec) { /* another start won the race */
         pthread_mutex_unlock(&sw->mu);
-        cn_recorder_close(rec, NULL, err, err_len);
-        remove(path);
+        char e2[256];
+        cn_recorder_close(rec, NULL, e2, sizeof e2); /* no frame: removes its files */
         snprintf(err, err_len, "already recording to %s", sw->path);
         return CN_EAGAIN;
     }
@@ -106,26 +107,38 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
 }
 
 typedef struct {
+    cn_rec_switch *sw;
     cn_recorder *rec;
     char path[1024];
     cn_log *log;
 } close_job;
 
-static void close_and_report(cn_recorder *rec, const char *path, cn_log *log)
+/* Closes a recording and says how it went; a failure (frames lost, the file not
+ * assembled) is counted for the session's exit code. */
+static void close_and_report(cn_rec_switch *sw, cn_recorder *rec, const char *path, cn_log *log)
 {
-    char err[1024];
+    char err[2048];
     cn_recorder_stats st;
-    if (cn_recorder_close(rec, &st, err, sizeof err) != CN_OK)
-        cn_log_error(log, "record", "%s: %s", path, err);
-    else
-        cn_log_info(log, "record", "recorded %llu frames to %s (%llu dropped)",
-                    (unsigned long long)st.written, path, (unsigned long long)st.dropped);
+    int rc = cn_recorder_close(rec, &st, err, sizeof err);
+    if (rc == CN_ENOENT) { /* stopped before its first frame: nothing lost, no file */
+        cn_log_warn(log, "record", "%s", err);
+    } else if (rc != CN_OK) {
+        if (strncmp(err, path, strlen(path)) == 0)
+            cn_log_error(log, "record", "%s", err); /* it names the file already */
+        else
+            cn_log_error(log, "record", "%s: %s", path, err);
+        pthread_mutex_lock(&sw->mu);
+        sw->failures++;
+        pthread_mutex_unlock(&sw->mu);
+    } else {
+        cn_log_info(log, "record", "recorded %llu frames to %s", (unsigned long long)st.written, path);
+    }
 }
 
 static void *closer_main(void *arg)
 {
     close_job *j = arg;
-    close_and_report(j->rec, j->path, j->log);
+    close_and_report(j->sw, j->rec, j->path, j->log);
     free(j);
     return NULL;
 }
@@ -152,6 +165,7 @@ int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, si
     if (in_background && sw->n_closers < MAX_CLOSERS) {
         close_job *j = malloc(sizeof *j);
         if (j) {
+            j->sw = sw;
             j->rec = rec;
             cn_strlcpy(j->path, path, sizeof j->path);
             j->log = sw->log;
@@ -162,14 +176,39 @@ int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, si
             free(j);
         }
     }
-    close_and_report(rec, path, sw->log);
+    close_and_report(sw, rec, path, sw->log);
     return CN_OK;
 }
 
-int cn_rec_switch_note(cn_rec_switch *sw, const char *text)
+bool cn_rec_switch_status(cn_rec_switch *sw, char *line, size_t len)
 {
     pthread_mutex_lock(&sw->mu);
-    int rc = sw->rec ? cn_recorder_note(sw->rec, text) : CN_ENOENT;
+    cn_recorder_stats st = {0};
+    bool on = sw->rec != NULL;
+    if (on)
+        cn_recorder_get_stats(sw->rec, &st);
+    pthread_mutex_unlock(&sw->mu);
+    if (!on || st.dropped == 0)
+        return false;
+    if (st.failing)
+        snprintf(line, len, "RECORDING FAILING (%s): %llu frames lost",
+                 st.last_errno ? strerror(st.last_errno) : "writer behind",
+                 (unsigned long long)st.dropped);
+    else
+        snprintf(line, len, "RECORDING INCOMPLETE: %llu frames lost", (unsigned long long)st.dropped);
+    return true;
+}
+
+int cn_rec_switch_finish(cn_rec_switch *sw)
+{
+    if (!sw)
+        return CN_OK;
+    cn_rec_switch_stop(sw, false, NULL, 0);
+    for (int i = 0; i < sw->n_closers; i++)
+        pthread_join(sw->closers[i], NULL);
+    sw->n_closers = 0;
+    pthread_mutex_lock(&sw->mu);
+    int rc = sw->failures > 0 ? CN_EIO : CN_OK;
     pthread_mutex_unlock(&sw->mu);
     return rc;
 }

@@ -24,8 +24,15 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
  * CN_ENOENT when not recording. path_out gets the file name. */
 int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len);
 bool cn_rec_switch_active(cn_rec_switch *sw, char *path, size_t len);
-/* An operator note attached to the next recorded frame; CN_ENOENT when not recording. */
-int cn_rec_switch_note(cn_rec_switch *sw, const char *text);
+/* What the HUD must show about the active recording (issue 14): true and a line
+ * ("RECORDING FAILING (No space left on device): 57 frames lost") when frames
+ * were lost, false when all is well or nothing records. Notes are procedure
+ * events now: cn_session_add_note. */
+bool cn_rec_switch_status(cn_rec_switch *sw, char *line, size_t len);
+/* Stops the active recording (closing it here) and waits for background closes;
+ * CN_EIO when any recording of the session lost frames or could not be written
+ * (the process then exits non-zero). */
+int cn_rec_switch_finish(cn_rec_switch *sw);
 /* Registers StartRecording (attribute OutputFilename: a plain file name, put in
  * the recordings folder; default cryonav-<UTC time>.igs.mha) and StopRecording. */
 void cn_rec_switch_register_igtl(cn_rec_switch *sw, cn_igtl_server *srv);

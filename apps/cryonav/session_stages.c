@@ -2,17 +2,136 @@
  *
  * Not image analysis, but the state around it: the operator's target handed over
  * from the main thread (a click, a proctor's POINT) and applied on the analysis
- * thread, which alone may touch the nerve tracker; the cryo console's freeze state
- * (simulated, or told by the operator) that the detectors, the model and the HUD
- * agree on; and the model's isotherm surfaces published to proctors. */
+ * thread, which alone may touch the nerve tracker; the procedure state (freeze,
+ * thaw, reposition, withdrawal: guidance/procedure.c, one call here) that the
+ * detectors, the model and the HUD agree on; and the model's isotherm surfaces
+ * published to proctors.
+ *
+ * Procedure events (issue 14) start here too: what other threads queue (keys,
+ * proctor notes), the operator's target, and - in a replay - the recorded inputs
+ * (target, notes, the operator's and the console's procedure steps) are put on the
+ * frame being analysed (f->analysis.events), so the recorder writes each once, on
+ * its frame. */
 #include "session.h"
 
-#include "igtl/igtl.h"
+#include "guidance/guidance.h"
+#include "proctor/proctor.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
 #include "thermal/thermal.h"
+#include "replay/replay.h" /* issue 14: recorded inputs come back */
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+int cn_session_add_event(cn_session *s, cn_event_source source, const char *text)
+{
+    pthread_mutex_lock(&s->events_mu);
+    int cap = (int)(sizeof s->queued_events / sizeof s->queued_events[0]), rc = CN_OK;
+    if (s->n_queued_events == cap) {
+        s->events_dropped++;
+        rc = CN_ENOMEM;
+    } else {
+        cn_analysis tmp; /* the core's sanitising and truncation */
+        tmp.n_events = 0;
+        cn_analysis_add_event(&tmp, source, CN_SCENE_TIME_UNSET, "%s", text ? text : "");
+        s->queued_events[s->n_queued_events++] = tmp.events[0];
+    }
+    pthread_mutex_unlock(&s->events_mu);
+    if (rc)
+        cn_log_error(s->log, "events", "event '%s' lost: 32 are already waiting for a frame", text);
+    return rc;
+}
+
+int cn_session_add_note(cn_session *s, cn_event_source source, const char *text)
+{
+    char t[CN_EVENT_TEXT_MAX];
+    snprintf(t, sizeof t, "note text=%s", text ? text : "");
+    return cn_session_add_event(s, source, t);
+}
+
+/* Puts an event on f; one that does not fit (8 a frame) waits in the queue. */
+static void put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t, const char *text)
+{
+    if (cn_analysis_add_event(&f->analysis, src, t, "%s", text) != CN_OK) {
+        pthread_mutex_lock(&s->events_mu);
+        if (s->n_queued_events < (int)(sizeof s->queued_events / sizeof s->queued_events[0])) {
+            cn_event *e = &s->queued_events[s->n_queued_events++];
+            e->source = src;
+            e->t_scene_ns = t;
+            cn_strlcpy(e->text, text, sizeof e->text);
+        } else {
+            s->events_dropped++;
+        }
+        pthread_mutex_unlock(&s->events_mu);
+    }
+}
+
+/* Events other threads queued: onto this frame, at its scene time unless they
+ * already carry one (a replayed input keeps its recorded time). */
+static void emit_queued(cn_session *s, cn_frame *f)
+{
+    cn_event q[32];
+    pthread_mutex_lock(&s->events_mu);
+    int n = s->n_queued_events;
+    memcpy(q, s->queued_events, (size_t)n * sizeof q[0]);
+    s->n_queued_events = 0;
+    pthread_mutex_unlock(&s->events_mu);
+    for (int i = 0; i < n; i++)
+        put_event(s, f, q[i].source, q[i].t_scene_ns == CN_SCENE_TIME_UNSET ? f->t_scene_ns : q[i].t_scene_ns,
+                  q[i].text);
+}
+
+/* Replay: the recorded events come back. The inputs of people and devices
+ * (a target, notes, marks) are applied and recorded again; the operator's freeze
+ * key sets the freeze state (the phase events follow from it below); what the
+ * analysis derives (phases, alarms) is left out because it is derived again. */
+static void replay_inputs(cn_session *s, cn_frame *f)
+{
+    if (!s->replay)
+        return;
+    cn_event ev[32];
+    int n = cn_replay_take_events(s->replay, ev, 32);
+    for (int i = 0; i < n; i++) {
+        const char *t = ev[i].text;
+        double x, y;
+        if (strncmp(t, "target ", 7) == 0 && sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) == 2) {
+            if (s->segment)
+                cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
+            cn_log_info(s->log, "replay", "recorded target: nerve seed set at (%.1f, %.1f) mm", x, y);
+            put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
+            continue;
+        }
+        bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||
+                      ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
+        if (!person)
+            continue;
+        /* A procedure step a person (or the console) took goes back into the
+         * procedure state, which derives the phase and writes the event again;
+         * the plan's reminders are derived again from the plan. */
+        static const char *const steps[] = {"freeze_start", "freeze_end", "freeze_stop",
+                                            "thaw_start", "thaw_end", "thaw_stop",
+                                            "needle_inserted", "reposition", "needle_withdrawn"};
+        size_t name_len = strcspn(t, " ");
+        bool step = false;
+        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
+            step |= name_len == strlen(steps[k]) && strncmp(t, steps[k], name_len) == 0;
+        if (step) {
+            if (ev[i].source != CN_EVSRC_PLAN && s->procedure) {
+                char msg[48], perr[160];
+                snprintf(msg, sizeof msg, "%.*s%s", (int)name_len, t,
+                         strstr(t, "mode=active") ? " mode=active" : "");
+                cn_procedure_console(s->procedure, ev[i].source, msg, perr, sizeof perr);
+            }
+            continue;
+        }
+        put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
+    }
+}
+
 
 void cn_session_set_target_ref(cn_session *s, const double p[3])
 {
@@ -36,7 +155,7 @@ void cn_session_set_target_image(cn_session *s, cn_pt2 mm)
 }
 
 /* Applies a pending operator target to the nerve tracker (analysis thread). */
-static void apply_target(cn_session *s, const cn_frame *f)
+static void apply_target(cn_session *s, cn_frame *f)
 {
     pthread_mutex_lock(&s->target_mu);
     bool pending = s->target_pending, in_image = s->target_in_image;
@@ -45,9 +164,12 @@ static void apply_target(cn_session *s, const cn_frame *f)
     pthread_mutex_unlock(&s->target_mu);
     if (!pending || !s->segment)
         return;
+    char ev[96];
     if (in_image) {
         cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)p[0], (float)p[1]});
         cn_log_info(s->log, "run", "target: nerve seed set at (%.1f, %.1f) mm in the image", p[0], p[1]);
+        snprintf(ev, sizeof ev, "target x_mm=%.2f y_mm=%.2f", p[0], p[1]);
+        put_event(s, f, CN_EVSRC_OPERATOR, f->t_scene_ns, ev);
         return;
     }
     cn_mat4 i2r, r2i;
@@ -70,74 +192,172 @@ static void apply_target(cn_session *s, const cn_frame *f)
     }
     cn_segment_set_nerve_seed(s->segment, mm);
     cn_log_info(s->log, "run", "target: nerve seed set at (%.1f, %.1f) mm in the image", mm.x, mm.y);
+    snprintf(ev, sizeof ev, "target x_mm=%.2f y_mm=%.2f", mm.x, mm.y);
+    put_event(s, f, CN_EVSRC_PROCTOR, f->t_scene_ns, ev);
 }
 
-/* The cryo console (not CryoNav) starts and stops the freeze. With the simulator,
- * its simulated console state rides with every frame; with a real probe it comes
- * from the operator (a key in the viewer, a proctor command). The image analysis
- * needs it to know whether an ice front may exist at all, and the clinician sees
- * the phase, the freeze cycle and the time in the phase from it. */
+/* The procedure state comes from events (the cryo console, the operator's keys, a
+ * proctor, the simulator's script): guidance/procedure.c keeps it and writes it
+ * with its events into the frame. The image analysis needs it to know whether an
+ * ice front may exist at all. */
 int cn_session_console_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
+    replay_inputs(s, f);
+    emit_queued(s, f);
     apply_target(s, f);
-    cn_phase phase;
-    int cycle;
-    double now_s;
-    if (f->truth.valid) {
-        phase = f->truth.phase;
-        cycle = f->truth.cycle;
-        now_s = f->truth.t_scene_s;
-    } else {
-        bool freezing = atomic_load(&s->operator_freezing);
-        now_s = (double)f->t_acq_ns / 1e9;
-        cycle = s->console_cycle + (freezing && s->console_phase != CN_PHASE_FREEZE);
-        phase = freezing ? CN_PHASE_FREEZE : cycle > 0 ? CN_PHASE_THAW : CN_PHASE_IDLE;
+    if (s->seed_announce) {
+        /* the target the session started with (config, the simulated operator) */
+        char ev[96];
+        snprintf(ev, sizeof ev, "target x_mm=%.2f y_mm=%.2f", s->seed_mm.x, s->seed_mm.y);
+        put_event(s, f, s->seed_source, f->t_scene_ns, ev);
+        s->seed_announce = false;
     }
-    if (phase != s->console_phase || !s->console_started) {
-        s->console_phase = phase;
-        s->console_phase_start_s = now_s;
-        s->console_started = true;
-    }
-    s->console_cycle = cycle;
-    cn_guidance_state *g = &f->analysis.guidance;
-    g->phase = phase;
-    g->cycle = cycle;
-    g->phase_elapsed_s = now_s - s->console_phase_start_s;
-    g->coverage = -1; /* unknown until the thermal model says otherwise */
+    int rc = cn_procedure_process(s->procedure, f);
     if (s->segment)
-        cn_segment_set_freezing(s->segment, phase == CN_PHASE_FREEZE);
-    return CN_OK;
+        cn_segment_set_freezing(s->segment, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    return rc;
 }
 
-/* Once a second during a freeze, the model's 0 / -20 / -40 C surfaces (meshes in
- * the Cryoprobe frame) go to the OpenIGTLink server, which sends them to every
- * client as POLYDATA; Slicer shows them under CryoprobeToReference. Once a second
- * is enough for a ball that grows by a fraction of a millimetre per second, and
- * keeps the mesh work (a few ms) off most frames. */
+/* Once a second while there is cold in the tissue (freezing, thawing, after the
+ * probe left), the model's 0 / -20 / -40 C surfaces (meshes in the Reference frame,
+ * where the ice is: they do not follow the probe) go to the proctor hub, whose
+ * transports send them to every client (OpenIGTLink: POLYDATA Isotherm-20CSurface
+ * ...). Once a second is enough for a ball that changes by a fraction of a
+ * millimetre per second, and keeps the mesh work (a few ms) off most frames. */
 int cn_session_surfaces_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
-    if (!s->igtl_server || !s->thermal || f->analysis.guidance.phase != CN_PHASE_FREEZE)
+    if (!s->proctor || !s->thermal || !f->analysis.thermal.valid)
         return CN_OK;
     if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
         return CN_OK;
-    const cn_thermal_ensemble *e = cn_thermal_stage_ensemble(s->thermal);
-    const cn_thermal_model *m = e ? cn_thermal_ensemble_best(e) : NULL;
-    if (!m)
-        return CN_OK;
-    static const struct {
-        double temp_c;
-        const char *name;
-    } iso[] = {{0, "Isotherm0C"}, {-20, "IsothermMinus20C"}, {-40, "IsothermMinus40C"}};
-    for (size_t i = 0; i < sizeof iso / sizeof iso[0]; i++) {
+    static const double iso_c[] = {0, -20, -40};
+    for (size_t i = 0; i < sizeof iso_c / sizeof iso_c[0]; i++) {
         cn_thermal_mesh mesh = {0};
-        if (cn_thermal_model_mesh(m, iso[i].temp_c, 48, 32, &mesh) == CN_OK)
-            cn_igtl_server_set_surface(s->igtl_server, iso[i].name, mesh.xyz, mesh.n_vertices,
-                                       mesh.tri, mesh.n_triangles);
+        if (cn_thermal_stage_mesh_ref(s->thermal, iso_c[i], 48, 32, &mesh) == CN_OK)
+            cn_proctor_set_surface(s->proctor, iso_c[i], mesh.xyz, mesh.n_vertices, mesh.tri,
+                                   mesh.n_triangles);
         cn_thermal_mesh_free(&mesh);
     }
     s->surfaces_sent_ns = f->t_acq_ns;
     return CN_OK;
 }
 
+
+/* ---- issue 13: one set of protocol names, the plan ---- */
+
+/* The catalogue's protocols (shipped + the config's "thermal.protocols_file"). */
+static int load_protocols(cn_session *s, cn_thermal_catalog *cat, const char *config_dir,
+                          char *err, size_t err_len)
+{
+    char p[1100], extra[512] = "";
+    snprintf(p, sizeof p, "%s/protocols.json", config_dir);
+    int rc = cn_thermal_catalog_load(cat, NULL, p, NULL, err, err_len);
+    if (rc == CN_OK &&
+        cn_json_get_string(s->cfg, "thermal.protocols_file", extra, sizeof extra, err, err_len) == CN_OK &&
+        extra[0])
+        rc = cn_thermal_catalog_load(cat, NULL, extra, NULL, err, err_len);
+    return rc;
+}
+
+static void unknown_protocol(const cn_thermal_catalog *cat, const char *name, char *err, size_t len)
+{
+    char names[600] = "";
+    for (int i = 0; i < cat->n_protocols; i++) {
+        size_t u = strlen(names);
+        snprintf(names + u, sizeof names - u, "%s%s", i ? ", " : "", cat->protocols[i].name);
+    }
+    snprintf(err, len, "unknown protocol '%s' (the catalogue's: %s)", name, names);
+}
+
+int cn_session_sim_protocol(cn_session *s, void *sim_config, const char *name, char *err,
+                            size_t err_len)
+{
+    cn_sim_config *sc = sim_config;
+    cn_thermal_catalog *cat = calloc(1, sizeof *cat);
+    if (!cat)
+        return CN_ENOMEM;
+    char dir[1024];
+    int rc = load_protocols(s, cat, cn_app_data_path("config", dir, sizeof dir), err, err_len);
+    const cn_protocol *q = rc ? NULL : cn_thermal_catalog_protocol(cat, name);
+    if (!rc && !q) {
+        unknown_protocol(cat, name, err, err_len);
+        rc = CN_EINVAL;
+    }
+    if (!rc) {
+        /* the simulated console: each freeze with the thaw steps after it */
+        int n = 0;
+        memset(sc->cycles, 0, sizeof sc->cycles);
+        for (int i = 0; i < q->n_steps; i++) {
+            if (q->steps[i].kind == CN_STEP_FREEZE) {
+                if (n == CN_SIM_MAX_CYCLES) {
+                    snprintf(err, err_len, "protocol '%s' has more than %d freezes (the simulator's limit)",
+                             name, CN_SIM_MAX_CYCLES);
+                    rc = CN_ERANGE;
+                    break;
+                }
+                sc->cycles[n++].freeze_s = q->steps[i].duration_s;
+            } else if (n > 0) {
+                sc->cycles[n - 1].thaw_s += q->steps[i].duration_s;
+            }
+        }
+        sc->n_cycles = n;
+        cn_strlcpy(sc->protocol, q->name, sizeof sc->protocol);
+    }
+    free(cat);
+    return rc;
+}
+
+int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, char *err,
+                    size_t err_len)
+{
+    cn_thermal_stage_opts *to = thermal_opts;
+    const char *want = s->opts.protocol[0] ? s->opts.protocol : NULL;
+    cn_sim_config simc;
+    if (!want && s->sim) {
+        simc = *cn_sim_get_config(s->sim);
+        if (strcmp(simc.protocol, "custom") != 0)
+            want = simc.protocol;
+    }
+    int rc = CN_OK;
+    if (want && strcmp(want, to->protocol.name) != 0) {
+        cn_thermal_catalog *cat = calloc(1, sizeof *cat);
+        if (!cat)
+            return CN_ENOMEM;
+        rc = load_protocols(s, cat, config_dir, err, err_len);
+        const cn_protocol *q = rc ? NULL : cn_thermal_catalog_protocol(cat, want);
+        if (!rc && !q) {
+            unknown_protocol(cat, want, err, err_len);
+            rc = CN_EINVAL;
+        }
+        if (!rc)
+            to->protocol = *q;
+        free(cat);
+        if (rc)
+            return rc;
+    }
+    cn_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */
+        const cn_sim_config *c = cn_sim_get_config(s->sim);
+        cn_strlcpy(plan.name, "custom", sizeof plan.name);
+        for (int i = 0; i < c->n_cycles && plan.n_steps + 2 <= CN_PLAN_STEPS_MAX; i++) {
+            plan.steps[plan.n_steps++] = (cn_plan_step){0, c->cycles[i].freeze_s};
+            if (c->cycles[i].thaw_s > 0)
+                plan.steps[plan.n_steps++] = (cn_plan_step){1, c->cycles[i].thaw_s};
+        }
+    } else {
+        cn_strlcpy(plan.name, to->protocol.name, sizeof plan.name);
+        for (int i = 0; i < to->protocol.n_steps && i < CN_PLAN_STEPS_MAX; i++)
+            plan.steps[plan.n_steps++] = (cn_plan_step){(int)to->protocol.steps[i].kind,
+                                                        to->protocol.steps[i].duration_s};
+        plan.extra_freeze_s = to->protocol.extra_freeze_s;
+    }
+    s->procedure = cn_procedure_new(&plan, s->log);
+    if (!s->procedure) {
+        snprintf(err, err_len, "out of memory");
+        return CN_ENOMEM;
+    }
+    return CN_OK;
+}

@@ -2,13 +2,23 @@
  * replay.c - the replay device: a sequence file read frame by frame and paced on
  * the monotonic clock.
  *
- * Pacing uses an anchor (mono time, recorded timestamp) set when replay starts,
- * resumes, seeks, loops or changes speed: frame i is due at
- *   mono_anchor + (ts_i - ts_anchor) / speed
- * and carries t_acq_ns = acq_anchor + (ts_i - ts_anchor), the recorded deltas, so
- * analysis sees the original timing at any speed. Waits are condition-variable
- * waits so pause, seek and interrupt take effect at once. The reader is used only
- * by the device thread; controls only set fields under the mutex.
+ * Two recorded clocks: the pace (the recorded wall clock, CryoNavWallNs, when the
+ * file names it: what the operator saw, also with --time-scale; else Timestamp)
+ * and the scene (Timestamp: what the procedure experienced). Anchors (mono time,
+ * recorded pace, recorded scene) are set when replay starts, resumes, seeks,
+ * loops or changes speed: frame i is due at
+ *   mono_anchor + (pace_i - pace_anchor) / speed
+ * and carries t_scene_ns = its recorded scene time and t_acq_ns = acq_anchor +
+ * (scene_i - scene_anchor): the recorded scene deltas, so time-dependent analysis
+ * (ice growth, the Kalman filters) sees the procedure's own timing at any speed.
+ * Waits are condition-variable waits so pause, seek and interrupt take effect at
+ * once. The reader is used only by the device thread; controls only set fields
+ * under the mutex (a jump by time is resolved on the device thread too).
+ *
+ * Recorded events are not analysis results to clear: they are queued as their
+ * frame is emitted and handed to the analysis thread (cn_replay_take_events),
+ * which replays the inputs among them (target, notes, the operator's freeze) on
+ * whatever frame it analyses next - a frame skipped by latest-wins loses none.
  */
 #include "replay/replay.h"
 
@@ -33,9 +43,20 @@ struct cn_replay {
     /* anchor */
     bool anchored;
     int64_t mono_anchor, acq_anchor;
-    double ts_anchor, prev_ts;
+    double ts_anchor, prev_ts;     /* pace clock (s) */
+    double scene_anchor, prev_scene;/* scene clock (s) */
     int64_t last_acq;
     char path[1024];
+    /* recorded events handed to the analysis thread */
+    cn_event evq[256];
+    int evq_head, evq_n;
+    uint64_t ev_dropped;
+    /* chapters; a jump by scene time the device thread resolves */
+    cn_seq_chapter *chapters;
+    int n_chapters;
+    bool seek_time_pending;
+    double seek_time_s;
+    double t0_scene_s;  /* scene time of the first frame (NAN until known) */
 };
 
 static void timespec_at_mono(int64_t mono_ns, struct timespec *ts) {
@@ -72,6 +93,13 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
         free(rp);
         return NULL;
     }
+    if (rp->o.spacing_mm[0] > 0 && rp->o.spacing_mm[1] > 0)
+        cn_seq_reader_set_default_spacing(rp->rd, rp->o.spacing_mm[0], rp->o.spacing_mm[1]);
+    if (cn_seq_chapters(rp->rd, &rp->chapters, &rp->n_chapters, err, err_len) != CN_OK) {
+        rp->chapters = NULL;
+        rp->n_chapters = 0;
+    }
+    rp->t0_scene_s = cn_seq_reader_timestamp(rp->rd, 0);
     if (rp->o.speed < 0 || !isfinite(rp->o.speed)) rp->o.speed = 1;
     rp->speed = rp->o.speed;
     rp->loop = rp->o.loop;
@@ -85,6 +113,10 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
 
 void cn_replay_free(cn_replay *rp) {
     if (!rp) return;
+    if (rp->ev_dropped)
+        cn_log_warn(rp->o.log, "replay", "%llu recorded events were not replayed (queue full)",
+                    (unsigned long long)rp->ev_dropped);
+    free(rp->chapters);
     cn_seq_reader_close(rp->rd);
     pthread_mutex_destroy(&rp->mu);
     pthread_cond_destroy(&rp->cv);
@@ -129,6 +161,31 @@ static int skip_target(cn_seq_reader *rd, int from, double dt_s, int n) {
     return j;
 }
 
+/* The first frame at or after scene time t_s from the first frame: a binary
+ * search over the (usually increasing) timestamps, then a short walk. */
+static int time_target(cn_seq_reader *rd, double t0, double t_s, int n) {
+    if (!isfinite(t0)) return t_s <= 0 ? 0 : (int)fmin(n - 1, t_s * 30);
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        double t = cn_seq_reader_timestamp(rd, mid);
+        if (isfinite(t) && t - t0 < t_s - 1e-6) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static void queue_events(cn_replay *rp, const cn_event *ev, int n) {
+    for (int i = 0; i < n; i++) {
+        if (rp->evq_n == (int)(sizeof rp->evq / sizeof rp->evq[0])) {
+            rp->ev_dropped++;
+            continue;
+        }
+        rp->evq[(rp->evq_head + rp->evq_n) % (int)(sizeof rp->evq / sizeof rp->evq[0])] = ev[i];
+        rp->evq_n++;
+    }
+}
+
 static int rp_read(void *self, cn_frame *f) {
     cn_replay *rp = self;
     char err[512];
@@ -140,6 +197,15 @@ static int rp_read(void *self, cn_frame *f) {
             return CN_ECLOSED;
         }
         int n = cn_seq_reader_info(rp->rd)->n_frames;
+        if (rp->seek_time_pending) {
+            double t = rp->seek_time_s;
+            rp->seek_time_pending = false;
+            pthread_mutex_unlock(&rp->mu);
+            int to = time_target(rp->rd, rp->t0_scene_s, t, n);
+            pthread_mutex_lock(&rp->mu);
+            rp->next = to;
+            rp->reanchor = true;
+        }
         if (rp->skip_s != 0) {
             /* resolved here: only this thread may use the reader */
             double dt = rp->skip_s;
@@ -170,19 +236,26 @@ static int rp_read(void *self, cn_frame *f) {
             cn_log_error(rp->o.log, "replay", "%s", err);
             return rc;
         }
-        double ts = cn_seq_reader_timestamp(rp->rd, i);
-        if (!isfinite(ts)) ts = rp->prev_ts + 1.0 / 30; /* frame without a timestamp */
+        /* pace on the recorded wall clock when there is one: scene time may have
+         * run faster than real time when it was recorded */
+        const cn_seq_info *info = cn_seq_reader_info(rp->rd);
+        double scene = f->t_scene_ns != CN_SCENE_TIME_UNSET ? (double)f->t_scene_ns * 1e-9 : NAN;
+        if (!isfinite(scene)) scene = rp->prev_scene + 1.0 / 30; /* frame without a timestamp */
+        double ts = info->wall_clock && f->wall_ns > 0 ? (double)f->wall_ns * 1e-9 : scene;
+        if (f->t_scene_ns == CN_SCENE_TIME_UNSET) f->t_scene_ns = llround(scene * 1e9);
         pthread_mutex_lock(&rp->mu);
         if (rp->next != i) continue; /* seeked meanwhile */
-        if (!rp->anchored || rp->reanchor || ts < rp->prev_ts) {
+        if (!rp->anchored || rp->reanchor || ts < rp->prev_ts || scene < rp->prev_scene) {
             int64_t now = cn_clock_mono_ns();
             rp->mono_anchor = now;
             rp->acq_anchor = now > rp->last_acq + 1000000 ? now : rp->last_acq + 1000000;
             rp->ts_anchor = ts;
+            rp->scene_anchor = scene;
             rp->anchored = true;
             rp->reanchor = false;
         }
         int64_t rec_delta = llround((ts - rp->ts_anchor) * 1e9);
+        int64_t scene_delta = llround((scene - rp->scene_anchor) * 1e9);
         if (one)
             rp->reanchor = true; /* playing on starts from here */
         if (rp->speed > 0 && !one) {
@@ -203,18 +276,21 @@ static int rp_read(void *self, cn_frame *f) {
                 return CN_ECLOSED;
             }
         }
-        f->t_acq_ns = rp->acq_anchor + rec_delta;
+        f->t_acq_ns = rp->acq_anchor + scene_delta;
         if (f->t_acq_ns <= rp->last_acq) f->t_acq_ns = rp->last_acq + 1;
         rp->last_acq = f->t_acq_ns;
         if (f->wall_ns == 0) f->wall_ns = cn_clock_wall_ns();
         f->seq = ++rp->emitted;
         f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;
         if (!rp->o.keep_analysis) {
+            /* the events are the session's inputs, not results: hand them over */
+            queue_events(rp, f->analysis.events, f->analysis.n_events);
             f->analysed = false;
             memset(&f->analysis, 0, sizeof f->analysis);
             f->analysis.guidance.coverage = -1;
         }
         rp->prev_ts = ts;
+        rp->prev_scene = scene;
         rp->pos = i;
         rp->next = i + 1;
         pthread_mutex_unlock(&rp->mu);
@@ -320,4 +396,66 @@ uint64_t cn_replay_loops(cn_replay *rp) {
     uint64_t l = rp->loops;
     pthread_mutex_unlock(&rp->mu);
     return l;
+}
+
+int cn_replay_take_events(cn_replay *rp, cn_event *out, int max) {
+    pthread_mutex_lock(&rp->mu);
+    int n = 0, cap = (int)(sizeof rp->evq / sizeof rp->evq[0]);
+    while (n < max && rp->evq_n > 0) {
+        out[n++] = rp->evq[rp->evq_head];
+        rp->evq_head = (rp->evq_head + 1) % cap;
+        rp->evq_n--;
+    }
+    pthread_mutex_unlock(&rp->mu);
+    return n;
+}
+
+const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n) {
+    *n = rp->n_chapters;
+    return rp->chapters;
+}
+
+static void jump_to(cn_replay *rp, int frame) {
+    pthread_mutex_lock(&rp->mu);
+    rp->next = frame;
+    rp->reanchor = true;
+    rp->show_one = rp->paused;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+}
+
+int cn_replay_seek_chapter(cn_replay *rp, const char *what) {
+    int k = cn_seq_chapter_find(rp->chapters, rp->n_chapters, what);
+    if (k < 0) return CN_ENOENT;
+    jump_to(rp, rp->chapters[k].frame);
+    return k;
+}
+
+int cn_replay_step_chapter(cn_replay *rp, int dir) {
+    int pos = cn_replay_position(rp);
+    int k = -1;
+    if (dir > 0) {
+        for (int i = 0; i < rp->n_chapters && k < 0; i++)
+            if (rp->chapters[i].frame > pos) k = i;
+    } else {
+        for (int i = rp->n_chapters - 1; i >= 0 && k < 0; i--)
+            if (rp->chapters[i].frame < pos) k = i;
+    }
+    if (k < 0) return CN_ENOENT;
+    jump_to(rp, rp->chapters[k].frame);
+    return k;
+}
+
+void cn_replay_seek_time(cn_replay *rp, double t_s) {
+    if (!isfinite(t_s)) return;
+    pthread_mutex_lock(&rp->mu);
+    rp->seek_time_s = t_s;
+    rp->seek_time_pending = true;
+    rp->show_one = rp->paused;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
+}
+
+void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm) {
+    cn_seq_reader_set_default_spacing(rp->rd, sx_mm, sy_mm);
 }

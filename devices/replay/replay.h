@@ -4,12 +4,22 @@
  * Frames come out at the recorded timing divided by a speed factor, with pause,
  * seek and loop, read one at a time from the file (seqio's streaming reader), so a
  * multi-gigabyte recording replays in constant memory. Replayed frames carry the
- * recorded time *deltas* in t_acq_ns (anchored on the monotonic clock when replay
- * starts, resumes, seeks or loops), whatever the speed: analysis that depends on
- * elapsed time (ice growth, phase durations) sees the original session's timing
- * and gives the original results. At speed 1 t_acq_ns is also the emission time,
- * so latency figures stay meaningful; at other speeds they are not.
+ * recorded scene-time *deltas* in t_acq_ns (anchored on the monotonic clock when
+ * replay starts, resumes, seeks or loops), whatever the speed: analysis that
+ * depends on elapsed time (ice growth, phase durations) sees the original
+ * procedure's timing and gives the original results. At speed 1 a recording made
+ * in real time has t_acq_ns equal to the emission time, so latency figures stay
+ * meaningful; at other speeds, or for a recording made at --time-scale, not.
  * seq counts emitted frames (always increasing, across seeks and loops).
+ *
+ * Clocks: frames are paced by the recorded wall clock (CryoNavWallNs) when the
+ * file names it, else by Timestamp, so a recording made at --time-scale 10 replays
+ * at the pace the operator saw; each frame carries its recorded scene time in
+ * t_scene_ns (Timestamp), which is what timers and the thermal model run on.
+ *
+ * Teaching: the recorded events come back (cn_replay_take_events: the session
+ * applies the operator's and proctor's inputs - the target, notes, freeze keys -
+ * as they happened) and the events are chapters to jump between ("freeze 2").
  */
 #ifndef CN_REPLAY_H
 #define CN_REPLAY_H
@@ -27,6 +37,7 @@ typedef struct {
     bool loop;           /* start again at the end */
     int start_frame;
     bool keep_analysis;  /* deliver the recorded analysis (f->analysed) instead of clearing it */
+    double spacing_mm[2];/* for files whose transforms give none (PLUS without ImageToProbe) */
     cn_log *log;
 } cn_replay_opts;
 
@@ -46,6 +57,10 @@ int cn_replay_device_make(const char *path, const cn_replay_opts *o, cn_device *
 void cn_replay_device_release(cn_device *dev);
 cn_replay *cn_replay_from_device(const cn_device *dev);
 
+/* The pixel spacing for files whose transforms give none (see
+ * cn_seq_reader_set_default_spacing); before the pipeline starts. */
+void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm);
+
 /* Controls, callable from any thread while the pipeline runs. */
 void cn_replay_pause(cn_replay *rp, bool paused);
 bool cn_replay_paused(cn_replay *rp);
@@ -62,6 +77,23 @@ void cn_replay_set_loop(cn_replay *rp, bool loop);
 int cn_replay_position(cn_replay *rp);              /* index of the last emitted frame */
 int cn_replay_frame_count(const cn_replay *rp);
 uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around */
+/* The recorded events of the frames emitted since the last call, in order, with
+ * their recorded scene times (up to max; the rest wait for the next call). Called
+ * by the analysis thread; the device thread queues them as it emits frames. */
+int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
+/* The recording's chapters (its events in order, cn_seq_chapters), read once at
+ * cn_replay_new; *n may be 0. */
+const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n);
+/* Jumps to the chapter `what` names (see cn_seq_chapter_find: "freeze 2",
+ * "needle in", a number); shown at once when paused. The chapter index, or
+ * CN_ENOENT. */
+int cn_replay_seek_chapter(cn_replay *rp, const char *what);
+/* The next (dir > 0) or previous (dir < 0) chapter from the frame last shown;
+ * its index, or CN_ENOENT at either end. */
+int cn_replay_step_chapter(cn_replay *rp, int dir);
+/* Jumps to scene time t_s from the first frame (clamped); shown at once when
+ * paused. */
+void cn_replay_seek_time(cn_replay *rp, double t_s);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,8 @@
  *              cn_truth is in image mm (pixel centres at (i + 0.5) * spacing).
  *   Probe      mm; origin at the centre of the transducer face, x lateral (= image x),
  *              y into the body (= image y), z elevation.
- *              ImageToProbe = Translation(-W/2 * sp, 0, 0) * Scale(sp) (static).
+ *              ImageToProbe = Translation((1 - W)/2 * sp, sp/2, 0) * Scale(sp) (static):
+ *              PLUS pixel centres at integers land where core's one rule draws them.
  *   Cryoprobe  mm; origin at the needle tip, shaft along -Z (insertion is +Z), X along
  *              the probe's elevation axis, Y = Z x X (in the image plane).
  *   Tracker    the room. ProbeToTracker = breathing(t) * fixed placement,

@@ -43,6 +43,18 @@ typedef struct {
     double needle_diameter_mm;
     double needle_active_mm;   /* active (freezing) length at the tip */
     double needle_target_offset_mm; /* tip stops this far short of the nerve centre */
+    bool needle_right;         /* the needle enters from the right (default: left) */
+    double needle_gain;        /* 0..1 scale of the needle's echoes: < 1 a faint needle */
+    double needle_visible_mm;  /* > 0: only the last this-many mm of the shaft echo (the rest
+                                  leaves the beam's plane): a short needle */
+    /* probe geometry: linear (rectangle) or curvilinear (a fan, black outside) */
+    bool curvilinear;
+    double sector_deg;         /* fan opening angle (curvilinear) */
+    double probe_radius_mm;    /* radius of the transducer face (curvilinear) */
+    /* clutter that looks like a needle to a naive detector */
+    int interfaces;            /* bright near-horizontal tissue interfaces (and, with any,
+                                  the transducer's reverberation bands at the top) */
+    double wall_depth_mm;      /* > 0: a container wall this deep, with its reverberations */
     /* scenario timing (scene seconds) */
     double approach_s, withdraw_s, idle_s;
     int n_cycles;
@@ -65,13 +77,22 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
                             size_t err_len);
 /* Checks ranges and consistency; a message names the field. */
 int cn_sim_config_validate(const cn_sim_config *c, char *err, size_t err_len);
-/* Fills cycles, n_cycles and protocol from a named preset: "morton" (one 150 s
- * freeze), "stump" (6 min freeze, 4 min thaw, 6 min freeze), "spermatic" (2 x 90 s
- * freeze, 120 s passive thaw between), "phantom" (3 x (2 min freeze, 1 min thaw)).
+/* Fills cycles, n_cycles and protocol from a named preset, named and timed as the
+ * thermal catalogue's protocols (config/protocols.json): "morton-150s" (one 150 s
+ * freeze), "stump-6-4-6" (6 min freeze, 4 min thaw, 6 min freeze),
+ * "spermatic-2x90s" (2 x 90 s freeze, 60 s passive thaw between), "phantom-3x2min"
+ * (3 x 2 min freeze, 1 min thaw between), "intercostal-3min", "freeze-6min".
  * CN_ENOENT for an unknown name (c untouched). */
 int cn_sim_config_set_protocol(cn_sim_config *c, const char *name);
 /* The preset names, NULL-terminated. */
 const char *const *cn_sim_protocol_names(void);
+/* Hard needle scene number k (any k; the same k always gives the same scene): the
+ * defaults with a random needle (either side, 5-60 deg, 0.5-2 mm, gain 0.4-1, half
+ * of them short), 40 % curvilinear, 0-5 fascia-like interfaces, 40 % with a
+ * container wall, depth 30-50 mm, nerve placed so that the final tip lies well
+ * inside the image (and the fan). The development split of the needle detector is
+ * scenes 1-150; its figures are reported on scenes 1001-1150 (docs/validation.md). */
+int cn_sim_config_hard_scene(uint64_t k, cn_sim_config *c);
 
 typedef struct cn_sim cn_sim;
 
@@ -101,6 +122,21 @@ typedef struct {
 int cn_sim_device_make(cn_sim *s, const cn_sim_device_opts *o, cn_device *out);
 /* Releases what cn_sim_device_make allocated (call after the pipeline stopped). */
 void cn_sim_device_release(cn_device *dev);
+
+/* The simulated tracker's poses at scene time t (the ones rendered frames carry,
+ * with the configured latency and noise). */
+void cn_sim_tracker_at(const cn_sim *s, double t_scene_s, cn_mat4 *probe_to_tracker,
+                       cn_mat4 *cryoprobe_to_tracker, cn_mat4 *reference_to_tracker);
+/* The simulated tracker alone, as a tracking device (devices/registry): while
+ * started, a thread writes ProbeToTracker, CryoprobeToTracker and
+ * ReferenceToTracker into graph rate_hz times a second, timed on the monotonic
+ * clock, for scene time (now - start) x time_scale (wrapping at the end of the
+ * scenario). The device has no read; its release frees the device, not s. */
+typedef struct {
+    double rate_hz;            /* 60 when <= 0 */
+} cn_sim_tracker_opts;
+int cn_sim_tracker_make(cn_sim *s, const cn_sim_tracker_opts *o, cn_xform_graph *graph,
+                        cn_device *out);
 
 #ifdef __cplusplus
 }

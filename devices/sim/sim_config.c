@@ -44,6 +44,12 @@ static const field FIELDS[] = {
     D(needle_diameter_mm, 0.3, 4),
     D(needle_active_mm, 1, 40),
     D(needle_target_offset_mm, 0, 40),
+    D(needle_gain, 0.05, 1),
+    D(needle_visible_mm, 0, 200),
+    D(sector_deg, 20, 120),
+    D(probe_radius_mm, 5, 100),
+    I(interfaces, 0, 8),
+    D(wall_depth_mm, 0, 20),
     D(approach_s, 1, 3600),
     D(withdraw_s, 0.5, 3600),
     D(idle_s, 0, 3600),
@@ -68,7 +74,9 @@ static const char *const KEYS[] = {
     "needle_diameter_mm", "needle_active_mm", "needle_target_offset_mm", "approach_s",
     "withdraw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s", "ice_rmax_mm",
     "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
-    "gain_db", "dynamic_range_db", "attenuation_db_per_mm", NULL};
+    "gain_db", "dynamic_range_db", "attenuation_db_per_mm", "needle_side", "needle_gain",
+    "needle_visible_mm", "probe", "sector_deg", "probe_radius_mm", "interfaces",
+    "wall_depth_mm", NULL};
 
 /* ------------------------------------------------------------------ presets */
 
@@ -78,17 +86,23 @@ typedef struct {
     cn_sim_cycle cycles[4];
 } preset;
 
-/* Protocols from docs (shared/docs/clinical.md). The last thaw may be 0: the ice then
- * keeps melting at ice_thaw_mm_per_s while the probe is withdrawn. */
+/* Protocols from docs (shared/docs/clinical.md), named and timed as the thermal
+ * catalogue's (config/protocols.json: one set of names; test_thermal_catalog
+ * checks that they agree). The last thaw may be 0: the ice then keeps melting at
+ * ice_thaw_mm_per_s while the probe is withdrawn. */
 static const preset PRESETS[] = {
-    {"morton", 1, {{150, 0}}},                          /* Cazzato 2016: one 150 s freeze */
-    {"stump", 2, {{360, 240}, {360, 0}}},               /* von Falck 2022 */
-    {"spermatic", 2, {{90, 120}, {90, 0}}},             /* Calixte 2019: passive thaw between */
-    {"phantom", 3, {{120, 60}, {120, 60}, {120, 60}}},  /* NCT03449667: 3 x (2 min + 1 min) */
+    {"morton-150s", 1, {{150, 0}}},                     /* Cazzato 2016: one 150 s freeze */
+    {"stump-6-4-6", 2, {{360, 240}, {360, 0}}},         /* von Falck 2022 */
+    {"spermatic-2x90s", 2, {{90, 60}, {90, 0}}},        /* Calixte 2019: passive thaw between */
+    {"phantom-3x2min", 3, {{120, 60}, {120, 60}, {120, 0}}}, /* NCT03449667: 3 x 2 min, 1 min defrost */
+    {"intercostal-3min", 1, {{180, 0}}},                /* Ultrasound J 2022 */
+    {"freeze-6min", 1, {{360, 0}}},                     /* benchmark case */
 };
 #define N_PRESETS (sizeof PRESETS / sizeof PRESETS[0])
 
-static const char *const PRESET_NAMES[] = {"morton", "stump", "spermatic", "phantom", NULL};
+static const char *const PRESET_NAMES[] = {"morton-150s", "stump-6-4-6", "spermatic-2x90s",
+                                           "phantom-3x2min", "intercostal-3min", "freeze-6min",
+                                           NULL};
 
 const char *const *cn_sim_protocol_names(void) { return PRESET_NAMES; }
 
@@ -128,10 +142,18 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->needle_diameter_mm = 1.5;
     c->needle_active_mm = 6;
     c->needle_target_offset_mm = 3;
+    c->needle_right = false;
+    c->needle_gain = 1;
+    c->needle_visible_mm = 0;
+    c->curvilinear = false;
+    c->sector_deg = 60;
+    c->probe_radius_mm = 40;
+    c->interfaces = 0;
+    c->wall_depth_mm = 0;
     c->approach_s = 20;
     c->withdraw_s = 5;
     c->idle_s = 2;
-    cn_sim_config_set_protocol(c, "morton");
+    cn_sim_config_set_protocol(c, "morton-150s");
     c->ice_k_mm_per_sqrt_s = 0.9;
     c->ice_rmax_mm = 9;
     c->ice_thaw_mm_per_s = 0.05;
@@ -141,6 +163,53 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->gain_db = 0;
     c->dynamic_range_db = 60;
     c->attenuation_db_per_mm = 0.5;
+}
+
+/* ------------------------------------------------------------------ hard scenes */
+
+/* Whether (x, y) mm lies at least a margin inside the curvilinear fan. */
+static bool inside_fan(const cn_sim_config *c, double x, double y)
+{
+    if (!c->curvilinear)
+        return true;
+    double sp = c->depth_mm / c->height_px, ax = 0.5 * c->width_px * sp, ay = -c->probe_radius_mm;
+    double dx = x - ax, dy = y - ay, r = sqrt(dx * dx + dy * dy), a = atan2(dx, dy);
+    return r >= c->probe_radius_mm + 1 && r <= c->probe_radius_mm + c->depth_mm - 1 &&
+           fabs(a) <= 0.5 * c->sector_deg * SIM_PI / 180 - 0.03;
+}
+
+int cn_sim_config_hard_scene(uint64_t k, cn_sim_config *c)
+{
+    cn_rng r;
+    cn_rng_seed(&r, k * 7919 + 17);
+    for (int tries = 0; tries < 200; tries++) {
+        cn_sim_config_defaults(c);
+        c->seed = k * 131 + (uint64_t)tries;
+        c->depth_mm = 30 + 20 * cn_rng_uniform(&r);
+        c->needle_right = cn_rng_uniform(&r) < 0.5;
+        c->needle_angle_deg = 5 + 55 * cn_rng_uniform(&r);
+        c->curvilinear = cn_rng_uniform(&r) < 0.4;
+        c->sector_deg = 50 + 25 * cn_rng_uniform(&r);
+        c->probe_radius_mm = 20 + 40 * cn_rng_uniform(&r);
+        c->needle_gain = 0.4 + 0.6 * cn_rng_uniform(&r);
+        c->needle_visible_mm = cn_rng_uniform(&r) < 0.5 ? 0 : 6 + 14 * cn_rng_uniform(&r);
+        c->interfaces = (int)(6 * cn_rng_uniform(&r));
+        c->wall_depth_mm = cn_rng_uniform(&r) < 0.4 ? 1.5 + 2.5 * cn_rng_uniform(&r) : 0;
+        c->needle_diameter_mm = 0.5 + 1.5 * cn_rng_uniform(&r);
+        c->nerve_depth_mm = 0.3 * c->depth_mm + 0.4 * c->depth_mm * cn_rng_uniform(&r);
+        c->nerve_lateral_mm = -8 + 16 * cn_rng_uniform(&r);
+        c->artery_lateral_mm = (c->nerve_lateral_mm > 0 ? -1 : 1) * 12;
+        c->artery_depth_mm = c->nerve_depth_mm + 2;
+        if (cn_sim_config_validate(c, NULL, 0) != CN_OK)
+            continue;
+        double sp = c->depth_mm / c->height_px, hw = 0.5 * c->width_px * sp;
+        double th = c->needle_angle_deg * SIM_PI / 180, side = c->needle_right ? -1 : 1;
+        double tx = hw + c->nerve_lateral_mm - side * cos(th) * c->needle_target_offset_mm;
+        double ty = c->nerve_depth_mm - sin(th) * c->needle_target_offset_mm;
+        if (inside_fan(c, tx, ty))
+            return CN_OK;
+    }
+    return CN_ERANGE;
 }
 
 /* ------------------------------------------------------------------ validation */
@@ -222,7 +291,8 @@ static int validate(const cn_sim_config *c, const char **key, char *msg, size_t 
     }
     /* The tip must stop inside the image, below the skin. */
     double th = c->needle_angle_deg * SIM_PI / 180.0;
-    double tip_x = half_w + c->nerve_lateral_mm - cos(th) * c->needle_target_offset_mm;
+    double side = c->needle_right ? -1 : 1;
+    double tip_x = half_w + c->nerve_lateral_mm - side * cos(th) * c->needle_target_offset_mm;
     double tip_y = c->nerve_depth_mm - sin(th) * c->needle_target_offset_mm;
     *key = "needle_target_offset_mm";
     if (tip_y < c->skin_mm + 1 || tip_x < 0.5 || tip_x > 2 * half_w - 0.5) {
@@ -284,6 +354,31 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
         if (rc != CN_OK && rc != CN_ENOENT)
             return rc;
     }
+    /* the two words: needle_side "left"|"right", probe "linear"|"curvilinear" */
+    static const struct {
+        const char *key, *a, *b;
+        size_t off;
+    } words[] = {{"needle_side", "left", "right", offsetof(cn_sim_config, needle_right)},
+                 {"probe", "linear", "curvilinear", offsetof(cn_sim_config, curvilinear)}};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char wv[32];
+        snprintf(kp, sizeof kp, "%s%s%s", path, dot, words[i].key);
+        rc = cn_json_get_string(doc, kp, wv, sizeof wv, err, err_len);
+        if (rc == CN_ENOENT)
+            continue;
+        if (rc != CN_OK)
+            return rc;
+        bool *dst = (bool *)(void *)((char *)c + words[i].off);
+        if (strcmp(wv, words[i].a) == 0)
+            *dst = false;
+        else if (strcmp(wv, words[i].b) == 0)
+            *dst = true;
+        else {
+            cn_json_error(doc, kp, err, err_len, "expected \"%s\" or \"%s\", got \"%s\"",
+                          words[i].a, words[i].b, wv);
+            return CN_EINVAL;
+        }
+    }
     /* protocol: a preset name, or "custom" with cycles */
     char proto[64] = "";
     char pp[256], cp[256];
@@ -302,7 +397,8 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
         }
         if (cn_sim_config_set_protocol(c, proto) != CN_OK) {
             cn_json_error(doc, pp, err, err_len,
-                          "unknown protocol \"%s\" (presets: morton, stump, spermatic, phantom; "
+                          "unknown protocol \"%s\" (presets: morton-150s, stump-6-4-6, "
+                          "spermatic-2x90s, phantom-3x2min, intercostal-3min, freeze-6min; "
                           "or \"custom\" with \"cycles\")", proto);
             return CN_EINVAL;
         }

@@ -5,6 +5,7 @@
  * sim_scene.c   scenario timing, ice growth, ground truth, tracker poses
  * sim_render.c  the static tissue model (cn_sim_new) and B-mode formation per frame
  * sim_device.c  the pipeline device (pacing, interrupt)
+ * sim_tracker.c the tracker alone as a tracking device (poses into a transform graph)
  */
 #ifndef CN_SIM_INTERNAL_H
 #define CN_SIM_INTERNAL_H
@@ -38,7 +39,12 @@ typedef struct {
     sim_v2 skin_entry;        /* where the needle pierces the skin (y = 0), may be x < 0 */
     sim_v2 target_tip;        /* tip position during the freezes */
     double path_len;          /* |target_tip - skin_entry| */
-    double needle_vis;        /* 0..1 specular visibility at this insertion angle */
+    double needle_vis;        /* 0..1 specular visibility at this insertion angle (linear) */
+    /* curvilinear probe: the image is the fan of beams from the apex (image mm),
+     * between radii r_in (the transducer face) and r_out, within +-half_sector */
+    bool curved;
+    sim_v2 apex;
+    double r_in, r_out, half_sector; /* mm, mm, rad */
     double focus_mm;          /* transmit focus depth */
     /* scenario timeline (scene s) */
     double t_approach0, t_cycles0, t_withdraw0, t_end;
@@ -73,6 +79,7 @@ struct cn_sim {
     float *noise_re, *noise_im;
     size_t noise_span;        /* offsets are drawn in [0, noise_span) */
     float noise_amp;
+    uint8_t *fan;             /* curvilinear: 1 inside the fan (W*H), NULL for linear */
 };
 
 /* sim_scene.c */
@@ -110,6 +117,28 @@ static inline double sim_smoothstep(double e0, double e1, double x)
 {
     double t = fmin(fmax((x - e0) / (e1 - e0), 0), 1);
     return t * t * (3 - 2 * t);
+}
+/* Specular visibility of a shaft with direction d at image point (x, y) mm: falls
+ * as the shaft tilts away from perpendicular to the local beam (vertical for a
+ * linear probe, from the apex for a curvilinear one); a floor remains (surface
+ * roughness, the tip). */
+static inline double sim_needle_vis(const sim_geom *g, double dx, double dy, double x, double y)
+{
+    double bx = 0, by = 1;
+    if (g->curved) {
+        bx = x - g->apex.x;
+        by = y - g->apex.y;
+        double n = sqrt(bx * bx + by * by);
+        if (n > 1e-9)
+            bx /= n, by /= n;
+        else
+            bx = 0, by = 1;
+    }
+    /* angle between the shaft and the face-parallel direction (by, -bx) */
+    double c = fabs(dx * by - dy * bx);
+    double ang = acos(c > 1 ? 1 : c) * 180.0 / SIM_PI;
+    double q = ang / 32.0;
+    return 0.1 + 0.9 * exp(-q * q);
 }
 /* Smooth value noise in [0, 1) at (x, y), repeatable per seed (sim_tissue.c). */
 double sim_vnoise(uint64_t seed, double x, double y);

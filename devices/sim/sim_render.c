@@ -154,6 +154,20 @@ int sim_render_init(cn_sim *s)
     if (rc != CN_OK)
         return rc;
 
+    /* curvilinear probe: the fan of beams (the rest of the screen stays black) */
+    if (g->curved) {
+        s->fan = malloc(n);
+        if (!s->fan)
+            return CN_ENOMEM;
+        for (int j = 0; j < s->H; j++)
+            for (int i = 0; i < s->W; i++) {
+                double x = (i + 0.5) * sp - g->apex.x, y = (j + 0.5) * sp - g->apex.y;
+                double rr = sqrt(x * x + y * y), a = atan2(x, y);
+                s->fan[(size_t)j * s->W + i] =
+                    rr >= g->r_in && rr <= g->r_out && fabs(a) <= g->half_sector;
+            }
+    }
+
     /* display: TGC compensates 85 % of the nominal round-trip attenuation (the image
      * darkens a little with depth, as a real one does) */
     s->row_off = malloc(sizeof(float) * (size_t)s->H);
@@ -201,6 +215,7 @@ void sim_render_free(cn_sim *s)
         free(bufs[i]);
     free(s->lat_r);
     free(s->row_lat);
+    free(s->fan);
 }
 
 /* ------------------------------------------------------------------ per frame */
@@ -258,21 +273,27 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
     if (L <= 0.05)
         return;
     sim_v2 tip = {e.x + d.x * L, e.y + d.y * L};
+    const double sgn = d.x >= 0 ? 1.0 : -1.0; /* +1: enters from the left */
+    const double adx = fabs(d.x);
     double rn = 0.5 * c->needle_diameter_mm;
-    double hv = rn / d.x;             /* vertical half-thickness of the shaft */
+    double hv = rn / adx;             /* vertical half-thickness of the shaft */
     double tn = d.y / d.x;
     double V = g->needle_vis;
+    /* only the last needle_visible_mm of the shaft lie in the beam's plane (if set) */
+    double vis_len = c->needle_visible_mm > 0 ? fmin(c->needle_visible_mm, L) : L;
+    sim_v2 v0 = {tip.x - d.x * vis_len, tip.y - d.y * vis_len};
     /* columns the shaft covers: tissue inside it is replaced, tissue below is shadowed */
-    int i0 = (int)floor(fmax(e.x, 0) / sp), i1 = (int)floor(fmin(tip.x, g->width_mm - 1e-9) / sp);
+    double xa = fmin(v0.x, tip.x), xb = fmax(v0.x, tip.x);
+    int i0 = (int)floor(fmax(xa, 0) / sp), i1 = (int)floor(fmin(xb, g->width_mm - 1e-9) / sp);
     for (int i = i0 < 0 ? 0 : i0; i <= i1 && i < s->W; i++) {
         double x = (i + 0.5) * sp;
-        if (x < e.x || x > tip.x)
+        if (x < xa || x > xb)
             continue;
         double yc = e.y + (x - e.x) * tn;
         /* The elevation beam is about as thick as the shaft: tissue beside the shaft
          * still echoes (dimmed), and the shadow below is partial, fading out over the
          * last half millimetre before the tip. */
-        float shadow = (float)(1 - 0.3 * sim_smoothstep(0, 0.5, tip.x - x));
+        float shadow = (float)(1 - 0.3 * sim_smoothstep(0, 0.5, sgn * (tip.x - x)));
         int jt = (int)floor((yc - hv) / sp + 0.5), jb = (int)floor((yc + hv) / sp + 0.5);
         for (int j = jt < 0 ? 0 : jt; j < s->H; j++) {
             size_t k = (size_t)j * s->W + i;
@@ -282,17 +303,23 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
         }
     }
     /* specular echoes: the top wall, the back wall, and a reverberation comet tail */
-    const double A = 30.0 * V;
+    const double A = 30.0 * c->needle_gain;
     const double step = 0.5 * sp;
     uint64_t sd = sim_mix64(c->seed ^ 0xEED1EULL);
-    double s0 = e.x < 0 ? -e.x / d.x : 0;
+    /* start where the visible part enters the image */
+    double s0 = L - vis_len;
+    if (e.x + d.x * s0 < 0)
+        s0 = -e.x / d.x;
+    else if (e.x + d.x * s0 >= g->width_mm)
+        s0 = (g->width_mm - 1e-9 - e.x) / d.x; /* from the right: the first point inside */
     for (double u = s0; u <= L; u += step) {
         double qx = e.x + d.x * u, qy = e.y + d.y * u;
-        if (qx >= g->width_mm)
+        if (qx >= g->width_mm || qx < 0)
             break;
         double from_tip = L - u;
         double mod = 0.75 + 0.25 * sim_vnoise(sd, from_tip / 1.7, 0.5);
-        double w = A * mod * step * d.x / sp; /* per column, independent of the angle */
+        double Vp = g->curved ? sim_needle_vis(g, d.x, d.y, qx, qy) : V;
+        double w = A * Vp * mod * step * adx / sp; /* per column, independent of the angle */
         double X = qx / sp, Yt = (qy - hv) / sp;
         double D = 2 * hv / sp; /* front wall -> back wall, px */
         /* front wall, back wall and the first reverberation (one more crossing of the
@@ -307,7 +334,8 @@ static void draw_needle(cn_sim *s, const cn_truth *tr)
         }
     }
     /* the tip (bevel / trocar point) scatters back at any angle */
-    double At = 5.0 * fmax(V, 0.45);
+    double Vt = g->curved ? sim_needle_vis(g, d.x, d.y, tip.x, tip.y) : V;
+    double At = 5.0 * fmax(Vt, 0.45) * c->needle_gain;
     double sr = 0.22;
     int ti = (int)(tip.x / sp), tj = (int)(tip.y / sp), R = (int)ceil(3 * sr / sp);
     for (int j = tj - R; j <= tj + R; j++)
@@ -466,4 +494,7 @@ void sim_render_frame(cn_sim *s, const cn_truth *tr, double t, uint8_t *out)
             out[k] = (uint8_t)(v + 0.5f);
         }
     }
+    if (s->fan) /* curvilinear: nothing is imaged outside the fan */
+        for (size_t k = 0; k < n; k++)
+            out[k] = s->fan[k] ? out[k] : 0;
 }

@@ -77,13 +77,22 @@ void sim_geom_init(const cn_sim_config *c, int W, int H, sim_geom *g)
     g->art_c = (sim_v2){0.5 * g->width_mm + c->artery_lateral_mm, c->artery_depth_mm};
     g->art_r = 0.5 * c->artery_diameter_mm;
     double th = deg2rad(c->needle_angle_deg);
-    g->ndir = (sim_v2){cos(th), sin(th)};
+    g->ndir = (sim_v2){(c->needle_right ? -1 : 1) * cos(th), sin(th)};
     g->target_tip = (sim_v2){g->nerve_c.x - g->ndir.x * c->needle_target_offset_mm,
                              g->nerve_c.y - g->ndir.y * c->needle_target_offset_mm};
     g->path_len = g->target_tip.y / g->ndir.y;
     g->skin_entry = (sim_v2){g->target_tip.x - g->ndir.x * g->path_len, 0.0};
+    g->curved = c->curvilinear;
+    if (g->curved) {
+        /* the face's arc touches the top of the image at its centre */
+        g->r_in = c->probe_radius_mm;
+        g->r_out = c->probe_radius_mm + c->depth_mm;
+        g->apex = (sim_v2){0.5 * g->width_mm, -c->probe_radius_mm};
+        g->half_sector = 0.5 * c->sector_deg * SIM_PI / 180.0;
+    }
     /* Specular reflection back to the transducer falls off as the shaft tilts away
-     * from perpendicular to the beam; a floor remains (surface roughness, tip). */
+     * from perpendicular to the beam; a floor remains (surface roughness, tip). A fan
+     * changes the beam along the shaft: draw_needle evaluates it per point there. */
     double q = c->needle_angle_deg / 32.0;
     g->needle_vis = 0.1 + 0.9 * exp(-q * q);
     g->focus_mm = c->nerve_depth_mm;
@@ -215,6 +224,9 @@ static void truth_at(const cn_sim_config *c, const sim_geom *g, double t, cn_tru
     sim_v2 entry = g->skin_entry;
     if (entry.x < 0)
         entry = (sim_v2){0, g->skin_entry.y + (0 - g->skin_entry.x) * g->ndir.y / g->ndir.x};
+    else if (entry.x > g->width_mm)
+        entry = (sim_v2){g->width_mm,
+                         g->skin_entry.y + (g->width_mm - g->skin_entry.x) * g->ndir.y / g->ndir.x};
     o->needle_entry_mm = (cn_pt2){(float)entry.x, (float)entry.y};
     o->needle_in = L > 0 && tip.x >= 0 && tip.x <= g->width_mm && tip.y > 0 && tip.y <= c->depth_mm;
     if (r > 0.01) {
@@ -271,9 +283,12 @@ double cn_sim_duration_s(const cn_sim *s) { return s->g.t_end; }
 void sim_tracker_placements(cn_sim *s)
 {
     double sp = s->g.sp;
-    /* ImageToProbe: pixel -> mm, origin at the transducer centre (W/2, 0) */
+    /* ImageToProbe: pixel -> mm (PLUS: pixel centres at integers), origin at the
+     * centre of the transducer face. The image is rendered with pixel (i, j)
+     * centred at ((i + 0.5) sp, (j + 0.5) sp) image mm (core's one rule), so
+     * pixel (i, j) lies at ((i + 0.5) sp - W sp / 2, (j + 0.5) sp) in the probe. */
     cn_mat4 sc = cn_mat4_scale(sp, sp, sp);
-    cn_mat4 tr = cn_mat4_translation(-0.5 * s->W * sp, 0, 0);
+    cn_mat4 tr = cn_mat4_translation((0.5 - 0.5 * s->W) * sp, 0.5 * sp, 0);
     s->image_to_probe = cn_mat4_mul(&tr, &sc);
     /* The probe held above the patient, seen by a room-fixed tracker; a patient
      * reference marker nearby. Arbitrary but non-trivial so frame mix-ups show. */
@@ -312,7 +327,8 @@ static cn_mat4 noisy(const cn_mat4 *m, cn_rng *r, double sd_mm, double sd_deg)
     return cn_mat4_mul(m, &d);
 }
 
-void sim_poses(const cn_sim *s, double t, cn_frame *f)
+void cn_sim_tracker_at(const cn_sim *s, double t, cn_mat4 *probe_to_tracker,
+                       cn_mat4 *cryoprobe_to_tracker, cn_mat4 *reference_to_tracker)
 {
     const cn_sim_config *c = &s->c;
     double tp = t - c->tracker_latency_ms * 1e-3 * c->time_scale;
@@ -331,9 +347,15 @@ void sim_poses(const cn_sim *s, double t, cn_frame *f)
     cn_mat4 c2t = cn_mat4_mul(&p2t, &c2p);
     cn_rng r;
     cn_rng_seed(&r, sim_mix64(c->seed ^ 0x7A3C3E5ULL) ^ sim_time_key(t));
-    cn_mat4 np = noisy(&p2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
-    cn_mat4 nc = noisy(&c2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
-    cn_mat4 nr = noisy(&r2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *probe_to_tracker = noisy(&p2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *cryoprobe_to_tracker = noisy(&c2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+    *reference_to_tracker = noisy(&r2t, &r, c->tracker_noise_mm, c->tracker_noise_deg);
+}
+
+void sim_poses(const cn_sim *s, double t, cn_frame *f)
+{
+    cn_mat4 np, nc, nr;
+    cn_sim_tracker_at(s, t, &np, &nc, &nr);
     cn_frame_set_pose(f, "ImageToProbe", &s->image_to_probe, true);
     cn_frame_set_pose(f, "ProbeToTracker", &np, true);
     cn_frame_set_pose(f, "CryoprobeToTracker", &nc, true);

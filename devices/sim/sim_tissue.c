@@ -89,6 +89,79 @@ static void add_streak(cn_sim *s, const streak *k, const float *yf_col, const fl
 }
 
 
+/* What makes a naive needle detector fail on real frames, made static like the
+ * tissue: bright interfaces like fascial planes (each over 40-100 % of the width,
+ * most within a few degrees of the skin, some up to 12, curved and wavy, their
+ * specular part strong in places and absent in others, over a speckled band), the transducer's
+ * reverberation bands at the very top (with any interface), and a container wall
+ * near the top with its reverberations at 2x and 3x its depth. Own random stream,
+ * so the tissue of a seed is the same with or without them. */
+static void add_clutter(cn_sim *s)
+{
+    const cn_sim_config *c = &s->c;
+    const sim_geom *g = &s->g;
+    const double sp = g->sp;
+    if (c->interfaces <= 0 && !(c->wall_depth_mm > 0))
+        return;
+    cn_rng r;
+    cn_rng_seed(&r, sim_mix64(c->seed ^ 0xC1077E4ULL));
+    uint64_t sd = sim_mix64(c->seed ^ 0xB4ADULL);
+    for (int k = 0; k < c->interfaces; k++) {
+        /* A fascial plane / tissue boundary: roughly along the skin (most within a
+         * few degrees, some up to 12), curved and wavy, its specular part strong in
+         * places and gone in others, over a band of brighter speckled tissue. */
+        double y0 = 3.0 + (c->depth_mm - 5.0) * cn_rng_uniform(&r);
+        double u = 2 * cn_rng_uniform(&r) - 1;
+        double tilt = tan(u * u * u * 12.0 * SIM_PI / 180);
+        double bend = (2 * cn_rng_uniform(&r) - 1) * 2.0 / (0.25 * g->width_mm * g->width_mm);
+        double span = g->width_mm * (0.4 + 0.6 * cn_rng_uniform(&r));
+        double xa = (g->width_mm - span) * cn_rng_uniform(&r), xb = xa + span;
+        double amp = 1.5 + 3.5 * cn_rng_uniform(&r);
+        double band = 0.25 + 0.35 * cn_rng_uniform(&r); /* mm, the diffuse band's half width */
+        double xm = 0.5 * (xa + xb);
+        for (int i = 0; i < s->W; i++) {
+            double x = (i + 0.5) * sp;
+            double fade = sim_smoothstep(xa, xa + 1.5, x) * (1 - sim_smoothstep(xb - 1.5, xb, x));
+            if (fade <= 0)
+                continue;
+            double m = fade * sim_smoothstep(-0.6, 0.6, sim_vnoise(sd + (uint64_t)k, x / 2.5, 0.5));
+            double yc = y0 + tilt * (x - xm) + bend * (x - xm) * (x - xm) +
+                        0.35 * sim_vnoise(sd + 16 + (uint64_t)k, x / 3.0, 0.2);
+            int j0 = (int)((yc - 3 * band) / sp), j1 = (int)((yc + 3 * band) / sp) + 1;
+            for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < s->H; j++) {
+                double y = (j + 0.5) * sp;
+                size_t idx = (size_t)j * s->W + i;
+                s->S0[idx] += (float)(amp * m * sim_gauss(y - yc, 0.07));
+                s->E0[idx] += (float)(0.8 * fade * sim_gauss(y - yc - band, band));
+            }
+        }
+    }
+    if (c->interfaces > 0) /* the transducer's own reverberation bands */
+        for (int k = 1; k <= 3; k++) {
+            double yk = 0.3 * k, a = 2.0 * pow(0.6, k - 1);
+            for (int j = 0; j < s->H && (j + 0.5) * sp < yk + 0.4; j++) {
+                double w = a * sim_gauss((j + 0.5) * sp - yk, 0.06);
+                for (int i = 0; i < s->W; i++)
+                    s->S0[(size_t)j * s->W + i] += (float)w;
+            }
+        }
+    if (c->wall_depth_mm > 0) {
+        double tilt = tan((2 * cn_rng_uniform(&r) - 1) * 2.0 * SIM_PI / 180);
+        for (int rep = 1; rep <= 3; rep++) {
+            double a = 12.0 * (rep == 1 ? 1.0 : rep == 2 ? 0.35 : 0.12);
+            for (int i = 0; i < s->W; i++) {
+                double x = (i + 0.5) * sp;
+                double yc = rep * (c->wall_depth_mm + tilt * (x - 0.5 * g->width_mm));
+                int j0 = (int)((yc - 0.5) / sp), j1 = (int)((yc + 0.5) / sp) + 1;
+                for (int j = j0 < 0 ? 0 : j0; j <= j1 && j < s->H; j++) {
+                    double y = (j + 0.5) * sp;
+                    s->S0[(size_t)j * s->W + i] += (float)(a * sim_gauss(y - yc, 0.08));
+                }
+            }
+        }
+    }
+}
+
 /* Static tissue: skin, fat lobules with septa, fascia, muscle, the nerve. */
 void sim_build_tissue(cn_sim *s, float *alpha)
 {
@@ -233,6 +306,7 @@ void sim_build_tissue(cn_sim *s, float *alpha)
         }
     }
 
+    add_clutter(s);
     /* short oblique septa between fat lobules */
     int nshort = (int)(g->width_mm * c->fat_mm / 10.0);
     for (int k = 0; k < nshort; k++) {

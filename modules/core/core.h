@@ -176,6 +176,10 @@ typedef struct {
     cn_pt2 tip_mm;
     cn_pt2 dir;        /* unit vector, from entry towards tip */
 } cn_needle_result;
+/* Operating threshold of the needle confidence: segment reports a needle found only
+ * at or above it (or with its tip hidden under ice), the viewer draws one only
+ * above it. Precision at this threshold is in docs/validation.md. */
+#define CN_NEEDLE_SHOW_CONFIDENCE 0.5f
 
 typedef struct {
     bool found;
@@ -200,6 +204,12 @@ typedef struct {
     int n;
     cn_pt2 pts_mm[CN_CONTOUR_MAX];
     float radius_mm;   /* equivalent radius about the probe axis */
+    /* issue 13: the points are where rays from centre_mm meet the isotherm (or
+     * the image / skin border, where the isotherm lies beyond it); band_mm is
+     * the half-width of its uncertainty band along those rays (0 = none): the
+     * conservative edge is centre + (|p - centre| - band_mm) along each ray. */
+    cn_pt2 centre_mm;
+    float band_mm;
 } cn_isotherm;
 
 typedef enum {
@@ -216,9 +226,34 @@ typedef struct {
     cn_phase phase;
     int cycle;               /* 1-based freeze cycle, 0 before the first */
     double phase_elapsed_s;  /* time in the current phase */
-    double coverage;         /* fraction of the target at <= -20 C (0..1), <0 unknown */
+    double coverage;         /* fraction of the target at <= -20 C (0..1), <0 unknown;
+                                computed on the conservative edge of the -20 C band */
     uint32_t alarms;         /* bit set of CN_ALARM_* (defined by guidance) */
+    /* issue 13: the procedure state (guidance's procedure module) ... */
+    bool active_thaw;        /* THAW with the probe heated (else a passive thaw) */
+    double phase_planned_s;  /* the plan's duration of the current step; <= 0 or NAN:
+                                the plan has none (an unplanned freeze, no plan) */
+    /* ... and what every sink shows of this frame (guidance fills them) */
+    double ice_to_skin_mm;   /* closest ice (model 0 C surface in 3-D or the seen
+                                rim) to the skin; NAN when there is no ice */
+    double lethal_band_mm;   /* half-width of the -20 C band (NAN unknown) */
+    double target_temp_c;    /* model temperature of the target's warmest point now
+                                (NAN unknown) */
+    double target_min_temp_c;/* running minimum of target_temp_c over the session:
+                                the coldest the whole target has been at once */
 } cn_guidance_state;
+
+/* What the thermal model says about this frame besides the curves (issue 13). */
+typedef struct {
+    bool valid;              /* a model of the cold exists (a freeze happened) */
+    float ice_depth_mm;      /* shallowest point of its 0 C surface below the
+                                transducer face (the image's y = 0 line swept along
+                                the elevation axis: a plane in 3-D), out of plane
+                                too; INFINITY when it has no ice */
+    float band_mm;           /* half-width of the -20 C band (1.64 sigma) */
+    float probe_temp_c;      /* the probe boundary temperature now (NAN: no gas) */
+    int n_sources;           /* freezes at distinct spots in the one cold field */
+} cn_thermal_result;
 
 /* Something that happened during the procedure, recorded once on the frame where
  * it happened (the recorder writes it; replays and reports read it back). Events
@@ -253,6 +288,7 @@ typedef struct {
     cn_ice_front ice;
     int n_iso;
     cn_isotherm iso[CN_ISO_MAX];
+    cn_thermal_result thermal;
     cn_guidance_state guidance;
     int n_events;             /* events that happened on this frame */
     cn_event events[CN_EVENTS_MAX];
@@ -445,6 +481,19 @@ void cn_json_error(const cn_json *doc, const char *path, char *err, size_t err_l
 /* The underlying jansson json_t* of the value at path (NULL when absent): for
  * modules that link jansson themselves and walk lists of objects. */
 void *cn_json_raw(const cn_json *doc, const char *path);
+
+/* ------------------------------------------------------------------ progress */
+
+/* A one-line progress bar for long jobs (report, recover, replay --speed 0, eval)
+ * on `out`, drawn only when out is a terminal: cn_progress_new returns NULL
+ * otherwise, and every function accepts NULL, so callers need no checks. Redrawn
+ * at most 10 times a second: "label [=====     ]  45% 123/456 frames, 3 s left".
+ * cn_progress_done clears the line and frees. */
+typedef struct cn_progress cn_progress;
+cn_progress *cn_progress_new(FILE *out, const char *label, const char *unit);
+void cn_progress_update(cn_progress *p, double done, double total);
+void cn_progress_done(cn_progress *p);
+bool cn_progress_active(const cn_progress *p);
 
 /* ------------------------------------------------------------------ small utilities */
 

@@ -205,11 +205,26 @@ cn_mat4 cn_mat4_from_quat_trans(const double qin[4], cn_vec3 t)
     return r;
 }
 
+/* The signed length of each column along its rotation axis: the scale of a
+ * calibration R * diag(s) (ImageToProbe carries the pixel spacing), negative for
+ * a mirrored z axis, 1 for a rigid pose. */
+static void col_scales(const cn_mat4 *a, const double q[4], double out[3])
+{
+    cn_mat4 r = cn_mat4_from_quat_trans(q, (cn_vec3){0, 0, 0});
+    for (int j = 0; j < 3; j++)
+        out[j] = cn_vec3_dot(col(&r, j), col(a, j));
+}
+
 cn_mat4 cn_mat4_interpolate(const cn_mat4 *a, const cn_mat4 *b, double s)
 {
-    double qa[4], qb[4], q[4];
+    /* Rotation by slerp, translation and column scales by lerp: a scaled
+     * calibration sent with every frame (a PlusServer's ImageToProbe) keeps its
+     * scale between samples; a shear would be dropped. */
+    double qa[4], qb[4], q[4], sa[3], sb[3];
     cn_mat4_to_quat(a, qa);
     cn_mat4_to_quat(b, qb);
+    col_scales(a, qa, sa);
+    col_scales(b, qb, sb);
     double d = qa[0] * qb[0] + qa[1] * qb[1] + qa[2] * qb[2] + qa[3] * qb[3];
     if (d < 0) { /* shortest arc */
         d = -d;
@@ -229,7 +244,13 @@ cn_mat4 cn_mat4_interpolate(const cn_mat4 *a, const cn_mat4 *b, double s)
         q[i] = wa * qa[i] + wb * qb[i];
     cn_vec3 t = {a->m[3] + s * (b->m[3] - a->m[3]), a->m[7] + s * (b->m[7] - a->m[7]),
                  a->m[11] + s * (b->m[11] - a->m[11])};
-    return cn_mat4_from_quat_trans(q, t);
+    cn_mat4 r = cn_mat4_from_quat_trans(q, t);
+    for (int j = 0; j < 3; j++) {
+        double sj = sa[j] + s * (sb[j] - sa[j]);
+        for (int i = 0; i < 3; i++)
+            r.m[i * 4 + j] *= sj;
+    }
+    return r;
 }
 
 cn_vec3 cn_vec3_add(cn_vec3 a, cn_vec3 b) { return (cn_vec3){a.x + b.x, a.y + b.y, a.z + b.z}; }

@@ -32,7 +32,12 @@
 
 struct cn_guidance {
     cn_guidance_config c;
+    /* the model's temperature field, when a thermal model is wired in */
+    cn_guidance_temp_fn temp_fn;
+    void *temp_user;
     /* analysis-thread state */
+    double target_min_temp_c;
+    uint32_t prev_alarms;
     bool skin_alarm;
     bool had_probe_pose;
     bool had_nerve;
@@ -105,7 +110,10 @@ static void clear_history(cn_guidance *g)
     g->last_phase = CN_PHASE_IDLE;
     g->last_cycle = 0;
     g->last_elapsed_s = 0;
+    g->target_min_temp_c = NAN;
+    g->prev_alarms = 0;
     memset(&g->sum, 0, sizeof g->sum);
+    g->sum.target_min_temp_c = NAN;
     g->sum.max_coverage = -1;
     g->sum.last_coverage = -1;
     g->sum.min_skin_distance_mm = NAN;
@@ -154,15 +162,22 @@ static const cn_isotherm *find_iso(const cn_analysis *a, float temp_c)
     return NULL;
 }
 
-/* Shallowest ice depth (image mm): the 0 C curve of the model and the measured
- * visible rim, whichever is shallower. INFINITY when neither exists. */
+/* Shallowest ice depth (image mm): the model's 0 C surface (in 3-D, out of the
+ * image plane too, when the thermal stage reports it; else its curve in the
+ * image) and the measured visible rim, whichever is shallower. INFINITY when
+ * neither exists. */
 static double ice_top_mm(const cn_analysis *a)
 {
     double top = INFINITY;
-    const cn_isotherm *z = find_iso(a, 0.0f);
-    for (int i = 0; z && i < z->n; i++)
-        if (isfinite(z->pts_mm[i].y))
-            top = fmin(top, z->pts_mm[i].y);
+    if (a->thermal.valid) {
+        if (!isnan(a->thermal.ice_depth_mm))
+            top = a->thermal.ice_depth_mm;
+    } else {
+        const cn_isotherm *z = find_iso(a, 0.0f);
+        for (int i = 0; z && i < z->n; i++)
+            if (isfinite(z->pts_mm[i].y))
+                top = fmin(top, z->pts_mm[i].y);
+    }
     int n = a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
     for (int i = 0; a->ice.found && i < n; i++)
         if (isfinite(a->ice.pts_mm[i].y))
@@ -180,6 +195,66 @@ static double step_s(cn_guidance *g, const cn_guidance_state *gs, bool *same_pha
         return 0;
     double dt = *same_phase ? e - g->last_elapsed_s : e;
     return dt > 0 ? dt : 0;
+}
+
+void cn_guidance_set_field(cn_guidance *g, cn_guidance_temp_fn fn, void *user)
+{
+    if (!g)
+        return;
+    g->temp_fn = fn;
+    g->temp_user = user;
+}
+
+void cn_guidance_conservative_edge(const cn_isotherm *iso, cn_pt2 *out)
+{
+    int n = iso->n < 0 ? 0 : iso->n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : iso->n;
+    double band = isfinite(iso->band_mm) && iso->band_mm > 0 ? iso->band_mm : 0;
+    double cx = iso->centre_mm.x, cy = iso->centre_mm.y;
+    for (int i = 0; i < n; i++) {
+        double dx = iso->pts_mm[i].x - cx, dy = iso->pts_mm[i].y - cy, d = hypot(dx, dy);
+        double s = band > 0 && d > 0 && isfinite(cx) && isfinite(cy) ? fmax(0, d - band) / d : 1;
+        out[i] = (cn_pt2){(float)(cx + s * dx), (float)(cy + s * dy)};
+    }
+}
+
+static bool inside_poly(const cn_pt2 *p, int n, double x, double y)
+{
+    bool in = false;
+    for (int i = 0, j = n - 1; i < n; j = i++)
+        if ((p[i].y > y) != (p[j].y > y) &&
+            x < (p[j].x - p[i].x) * (y - p[i].y) / (p[j].y - p[i].y) + p[i].x)
+            in = !in;
+    return in;
+}
+
+/* The warmest model temperature over the target: its outline and a 12 x 12 grid
+ * of its inside (about 100 samples; the field is smooth on that scale). */
+static double target_warmest(cn_guidance *g, const cn_frame *f, const cn_contour *t)
+{
+    int n = t->n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : t->n;
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY, warm = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        x0 = fmin(x0, t->pts_mm[i].x);
+        x1 = fmax(x1, t->pts_mm[i].x);
+        y0 = fmin(y0, t->pts_mm[i].y);
+        y1 = fmax(y1, t->pts_mm[i].y);
+        double v = g->temp_fn(g->temp_user, f, t->pts_mm[i]);
+        if (isnan(v))
+            return NAN;
+        warm = fmax(warm, v);
+    }
+    if (!(x1 - x0 < 1e4 && y1 - y0 < 1e4))
+        return NAN;
+    for (int j = 0; j < 12; j++)
+        for (int i = 0; i < 12; i++) {
+            double x = x0 + (i + 0.5) * (x1 - x0) / 12, y = y0 + (j + 0.5) * (y1 - y0) / 12;
+            if (!inside_poly(t->pts_mm, n, x, y))
+                continue;
+            double v = g->temp_fn(g->temp_user, f, (cn_pt2){(float)x, (float)y});
+            if (!isnan(v))
+                warm = fmax(warm, v);
+        }
+    return isfinite(warm) ? warm : NAN;
 }
 
 int cn_guidance_process(cn_guidance *g, cn_frame *f)
@@ -209,17 +284,32 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         a->nerve.confidence = conf < g->target.confidence ? conf : g->target.confidence;
     }
 
-    /* coverage of the target by the lethal isotherm */
+    /* coverage of the target by the lethal isotherm, on the conservative (inner)
+     * edge of its uncertainty band */
     double cov = -1;
     const cn_isotherm *lethal = find_iso(a, CN_GUIDANCE_LETHAL_TEMP_C);
-    if (target && lethal)
-        cov = cn_guidance_coverage(target->pts_mm, target->n, lethal->pts_mm, lethal->n,
-                                   g->c.grid_mm);
+    if (target && lethal) {
+        cn_pt2 inner[CN_CONTOUR_MAX];
+        cn_guidance_conservative_edge(lethal, inner);
+        cov = cn_guidance_coverage(target->pts_mm, target->n, inner, lethal->n, g->c.grid_mm);
+    }
     gs->coverage = cov;
+    gs->lethal_band_mm = a->thermal.valid && lethal ? a->thermal.band_mm : NAN;
+
+    /* the model's temperature of the target's warmest point, and its running
+     * minimum (the coldest the whole target has been at once) */
+    gs->target_temp_c = NAN;
+    if (target && g->temp_fn)
+        gs->target_temp_c = target_warmest(g, f, target);
+    if (!isnan(gs->target_temp_c) &&
+        (isnan(g->target_min_temp_c) || gs->target_temp_c < g->target_min_temp_c))
+        g->target_min_temp_c = gs->target_temp_c;
+    gs->target_min_temp_c = g->target_min_temp_c;
 
     /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */
     double top = ice_top_mm(a);
     double dist = isfinite(top) ? top - g->c.skin_depth_mm : NAN;
+    gs->ice_to_skin_mm = dist;
     if (isnan(dist))
         g->skin_alarm = false;
     else if (g->skin_alarm)
@@ -255,6 +345,14 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     if (nerve_lost)
         mine |= CN_ALARM_NERVE_LOST;
     gs->alarms = (gs->alarms & ~(uint32_t)OWN_ALARMS) | mine;
+    /* alarms are states; their changes are events, once, on this frame */
+    uint32_t set = gs->alarms & ~g->prev_alarms, cleared = g->prev_alarms & ~gs->alarms;
+    if (set)
+        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm set=0x%x", (unsigned)set);
+    if (cleared)
+        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm clear=0x%x",
+                              (unsigned)cleared);
+    g->prev_alarms = gs->alarms;
 
     bool same_phase;
     double dt = step_s(g, gs, &same_phase);
@@ -274,6 +372,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S)
         s->lethal_s += dt;
     s->last_alarms = gs->alarms;
+    s->target_min_temp_c = g->target_min_temp_c;
     s->target_locked = locked && g->have_target;
     s->alarms_seen |= gs->alarms;
     pthread_mutex_unlock(&g->mu);

@@ -68,6 +68,8 @@ typedef struct {
     uint32_t last_alarms;
     uint32_t alarms_seen;        /* every alarm bit raised in the session */
     bool target_locked;          /* the last frame covered the locked outline */
+    double target_min_temp_c;    /* coldest model temperature of the target's warmest
+                                    point so far (NAN: no model) */
 } cn_guidance_summary;
 
 typedef struct cn_guidance cn_guidance;
@@ -86,6 +88,16 @@ void cn_guidance_stage(cn_guidance *g, cn_stage *out);
 /* A copy of the session summary (thread-safe). */
 void cn_guidance_get_summary(cn_guidance *g, cn_guidance_summary *out);
 
+/* The model's temperature (C) at a point of f's image (image mm); NAN unknown.
+ * Called on the analysis thread for the frame being processed. */
+typedef double (*cn_guidance_temp_fn)(void *user, const cn_frame *f, cn_pt2 image_mm);
+/* Wires the thermal model in (e.g. cn_thermal_stage_temp_image): guidance then
+ * fills target_temp_c / target_min_temp_c. Before the pipeline starts. */
+void cn_guidance_set_field(cn_guidance *g, cn_guidance_temp_fn fn, void *user);
+/* The conservative (inner) edge of an isotherm's band: each point moved band_mm
+ * towards centre_mm (never past it); out has iso->n points. */
+void cn_guidance_conservative_edge(const cn_isotherm *iso, cn_pt2 *out);
+
 /* Fraction (0..1) of the area of polygon target inside polygon zone, both closed
  * polygons in mm (even-odd rule), computed row by row every grid_mm with exact
  * interval intersection along each row. -1 when the target has no area or an input
@@ -100,6 +112,116 @@ const char *cn_guidance_alarm_text(uint32_t alarms, char *buf, size_t len);
  * when the ice reaches or crosses the skin line (distance <= 0), NAN = unknown. */
 const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm, char *buf,
                                         size_t len);
+
+
+/* ------------------------------------------------------------------ procedure state
+ *
+ * What is happening at the table (procedure.c): freeze start/stop, thaw (passive
+ * or active), needle inserted, repositioned, withdrawn. Inputs come from the
+ * operator's keys, a proctor's command, the cryo console over OpenIGTLink, and
+ * the simulator's scripted console (its truth phase); all of them feed one state
+ * machine that runs on the analysis thread, first in every frame, and writes the
+ * state into f->analysis.guidance (phase, cycle, phase time, active thaw, the
+ * plan's duration of the step) and the events into f->analysis.events, once, on
+ * the frame where they happen:
+ *   needle_inserted, freeze_start cycle=N, freeze_end cycle=N,
+ *   thaw_start cycle=N mode=passive|active, thaw_end cycle=N, reposition,
+ *   needle_withdrawn
+ * and, from the plan (CN_EVSRC_PLAN): "plan name=... steps=freeze:150,...",
+ * "reminder what=stop_freeze cycle=N planned_s=S", "reminder what=start_freeze
+ * cycle=N planned_thaw_s=S", "reminder what=reposition coverage=C extra_freeze_s=S".
+ * The plan (the freeze protocol) drives only the timer, the reminders and the
+ * plan-vs-actual summary; the thermal model runs on what happened. Inputs that do
+ * not fit the state (a stop without a start, a freeze with the needle out, an
+ * unknown console message) are refused with one log line naming source and state.
+ */
+
+typedef enum {
+    CN_PROC_NEEDLE_INSERTED = 0,
+    CN_PROC_FREEZE_START,
+    CN_PROC_FREEZE_STOP,       /* gas off: a passive thaw begins */
+    CN_PROC_THAW_START,        /* with active = heated, else passive */
+    CN_PROC_THAW_STOP,         /* the thaw is over, the probe stays in */
+    CN_PROC_REPOSITION,        /* the probe was moved to a new spot */
+    CN_PROC_NEEDLE_WITHDRAWN,
+    CN_PROC_FREEZE_TOGGLE,     /* the operator's f: stop a running freeze, else start one */
+    CN_PROC_ACTIVE_THAW_TOGGLE /* the operator's a: heat (active thaw) on / off */
+} cn_proc_input;
+
+/* One step of the plan: kind 0 freeze, 1 passive thaw, 2 active thaw. */
+typedef struct {
+    int kind;
+    double duration_s;
+} cn_plan_step;
+
+#define CN_PLAN_STEPS_MAX 16
+typedef struct {
+    char name[64];             /* "" = no plan */
+    int n_steps;
+    cn_plan_step steps[CN_PLAN_STEPS_MAX];
+    double extra_freeze_s;     /* suggested freeze after a reposition (Cazzato: 90 s) */
+} cn_plan;
+
+typedef struct {
+    int kind;                  /* 0 freeze, 1 passive thaw, 2 active thaw */
+    int cycle;
+    double start_s, duration_s;/* scene seconds; duration NAN while it runs */
+    cn_event_source source;    /* who started it */
+} cn_proc_step;
+
+#define CN_PROC_STEPS_MAX 32
+typedef struct {
+    cn_phase phase;
+    int cycle;
+    bool active_thaw;
+    int n_steps;               /* what happened (freezes and thaws), oldest first */
+    cn_proc_step steps[CN_PROC_STEPS_MAX];
+    int repositions;
+    double inserted_s, withdrawn_s; /* scene seconds, NAN when not (yet) */
+    int refused;               /* inputs that did not fit the state */
+    cn_plan plan;
+} cn_procedure_summary;
+
+typedef struct cn_procedure cn_procedure;
+
+/* plan may be NULL (no plan: no timer target, no reminders); log may be NULL. */
+cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log);
+void cn_procedure_free(cn_procedure *p);
+/* Any thread: queues an input for the next analysed frame. CN_ENOMEM when 64
+ * inputs are already waiting (the input is lost and logged). */
+int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active);
+/* The operator's procedure keys (any thread): f freeze start/stop, a active thaw
+ * on/off, i needle inserted, p repositioned, w withdrawn. Returns true when key
+ * is one of them (and was queued). */
+bool cn_procedure_key(cn_procedure *p, int key);
+/* A key scripted for scene time t_scene_s (`cryonav run --keys f@400`): it is the
+ * operator's, applied on the first frame whose scene time reaches it, whatever
+ * the display does. CN_EINVAL for another key, CN_ENOMEM past 32. */
+int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s);
+/* A console message (over OpenIGTLink: a STRING from the device "CryoConsole"),
+ * one line: "freeze_start", "freeze_stop", "thaw_start mode=passive|active",
+ * "thaw_stop", "needle_inserted", "reposition", "needle_withdrawn" (case and
+ * surrounding blanks ignored; "freeze_end"/"thaw_end" are accepted for the
+ * stops). Parsed and queued; an unknown message is CN_EPARSE with a message in
+ * err naming it and the known ones, and a log line. */
+int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
+                         size_t err_len);
+/* The parser alone (no side effect). */
+int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *err,
+                       size_t err_len);
+/* The coverage guidance last computed (for the "reposition?" reminder); attach
+ * once, before the pipeline starts. g may be NULL. */
+void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g);
+/* Analysis thread, first stage of every frame: applies the queued inputs and the
+ * simulator's truth-phase edges, writes the state and the events into f. */
+int cn_procedure_process(cn_procedure *p, cn_frame *f);
+void cn_procedure_stage(cn_procedure *p, cn_stage *out);
+/* A copy of what happened, with the plan (thread-safe). */
+void cn_procedure_get_summary(cn_procedure *p, cn_procedure_summary *out);
+/* "plan stump-6-4-6: freeze 360 s, thaw 240 s, freeze 360 s | actual: freeze 1
+ * 361 s (simulator), thaw 1 240 s, freeze 2 358 s, freeze 3 60 s (operator) |
+ * repositioned 0x, procedure 1003 s"; returns buf. */
+const char *cn_procedure_summary_text(const cn_procedure_summary *s, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

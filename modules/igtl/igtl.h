@@ -12,8 +12,10 @@
  *   3. the server: a pipeline sink that streams every analysed frame to many
  *      viewers from one poll() thread, each with a small bounded queue that
  *      drops its oldest frame for a slow client, so no client can slow the
- *      pipeline or another client; plus roles, annotations and PLUS-style
- *      remote commands.
+ *      pipeline or another client; it is the OpenIGTLink transport of the
+ *      proctor hub (modules/proctor), which owns roles, notes, targets and
+ *      commands: this module only decodes and replies (STRING CMD_/ACK_,
+ *      COMMAND/RTS_COMMAND, GET_CAPABIL/CAPABILITY).
  * The client that takes tracking from a PlusServer lives in devices/igtl and
  * uses layers 1 and 2.
  *
@@ -24,6 +26,7 @@
 
 #include "core/core.h"
 #include "pipeline/pipeline.h"
+#include "proctor/proctor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -163,6 +166,28 @@ typedef struct {
 /* Decodes up to max elements; returns the count or CN_EPARSE. */
 int cn_igtl_decode_points(const uint8_t *c, size_t len, cn_igtl_point *out, int max);
 
+/* COMMAND and RTS_COMMAND (protocol v3; the same layout): uint32 command id,
+ * char[128] command name, uint16 encoding (MIBenum, 3 = US-ASCII), uint32
+ * length, then the command text (PLUS: `<Command Name="..." .../>`). */
+#define CN_IGTL_COMMAND_NAME_SIZE 128
+typedef struct {
+    uint32_t id;
+    char name[CN_IGTL_COMMAND_NAME_SIZE + 1];
+    uint16_t encoding;
+    const uint8_t *text;   /* not NUL-terminated */
+    size_t text_len;
+} cn_igtl_command_view;
+/* Checks every length and that the name is printable ASCII then NULs. */
+int cn_igtl_decode_command(const uint8_t *c, size_t len, cn_igtl_command_view *out);
+/* Appends a COMMAND / RTS_COMMAND content (name <= 128 bytes, text US-ASCII). */
+int cn_igtl_put_command(cn_igtl_buf *b, uint32_t id, const char *name, const char *text);
+/* CAPABILITY: the message types, 12 bytes each, NUL-padded. */
+int cn_igtl_put_capability(cn_igtl_buf *b, const char *const *types, int n);
+/* The device name of an isotherm on the wire: "Isotherm-20COutline" (the image-
+ * plane curve, in the scene frame, every frame) or "Isotherm-20CSurface" (the
+ * closed surface, in the Cryoprobe frame, once per change). */
+void cn_igtl_isotherm_name(char *out, size_t len, double temp_c, bool surface);
+
 /* ------------------------------------------------------------------ inbound parser */
 
 /* Per-type body limits (bytes, whole body incl. v2 extras). A body over its
@@ -208,12 +233,15 @@ int cn_igtl_parser_feed(cn_igtl_parser *p, const uint8_t *data, size_t len, size
 const char *cn_igtl_parser_error(const cn_igtl_parser *p);
 /* Bytes the parser holds (bounded by the largest limit + header). */
 size_t cn_igtl_parser_buffered(const cn_igtl_parser *p);
+/* Bytes the parser has allocated for bodies: grows with what actually arrived,
+ * never with what a header merely declares. */
+size_t cn_igtl_parser_capacity(const cn_igtl_parser *p);
 
 /* ------------------------------------------------------------------ PLUS commands */
 
 /* Reads the Name attribute of a `<Command Name="..." .../>` text. */
 int cn_igtl_command_name(const char *xml, char *name, size_t name_len);
-/* Reads any attribute value (XML entities &quot; &amp; &lt; &gt; &apos; decoded). */
+/* Reads any attribute value (XML entities decoded): cn_proctor_xml_attr. */
 int cn_igtl_xml_attr(const char *xml, const char *attr, char *val, size_t val_len);
 /* Writes `<CommandReply Name="N" Status="SUCCESS|FAIL" Message="M" extra/>` with
  * N and M escaped; extra is raw attribute text or NULL. */
@@ -221,8 +249,6 @@ int cn_igtl_command_reply(char *out, size_t out_len, const char *name, bool ok,
                           const char *message, const char *extra);
 
 /* ------------------------------------------------------------------ server */
-
-#define CN_IGTL_NAMES_MAX 8
 
 typedef struct {
     char listen_addr[64];       /* "127.0.0.1" */
@@ -234,18 +260,24 @@ typedef struct {
     char image_name[CN_IGTL_NAME_SIZE + 1];  /* "Image" -> device "Image_Reference" */
     bool send_image, send_polydata;
     double latency_period_s;    /* STRING CryoNavLatency every ... (1 s; 0 off) */
-    /* Proctor role: a client becomes a proctor when it sends a STRING named
-     * "ProctorLogin" holding proctor_token (empty = no token login), or any
-     * message whose device name is listed in proctor_names. */
-    char proctor_token[64];
-    int n_proctor_names;
-    char proctor_names[CN_IGTL_NAMES_MAX][CN_IGTL_NAME_SIZE + 1];
+    /* Starvation guards: a message a client has begun must be complete within
+     * partial_timeout_s (5 s: a 1-byte-a-second sender is dropped); a client
+     * with data waiting that takes nothing for stall_timeout_s (10 s) is
+     * dropped. When max_clients are connected, a new connection evicts the
+     * least useful client that is not a proctor (slow senders and stalled
+     * readers first, then the newest unproven ones) instead of being refused. */
+    double partial_timeout_s, stall_timeout_s;
+    /* The proctor hub that decides roles, notes, targets and commands (not
+     * owned). NULL: the server makes a hub of its own with no token, so every
+     * client is a viewer. */
+    cn_proctor_hub *hub;
     cn_log *log;
 } cn_igtl_server_opts;
 
 void cn_igtl_server_opts_default(cn_igtl_server_opts *o);
-/* Reads the "igtl" object of a session config (unknown keys are errors).
- * Absent keys keep their current value. */
+/* Reads the "igtl" object of a session config (unknown keys are errors; the
+ * old proctor_names / proctor_token keys are errors that point to the "proctor"
+ * object: a name is not a credential). Absent keys keep their current value. */
 int cn_igtl_server_opts_from_json(cn_igtl_server_opts *o, const cn_json *doc, char *err,
                                   size_t err_len);
 /* "ADDR:PORT" (or ":PORT", "PORT") from --listen. */
@@ -254,24 +286,22 @@ int cn_igtl_parse_listen(const char *text, char *addr, size_t addr_len, int *por
 typedef struct cn_igtl_server cn_igtl_server;
 
 /* Binds and starts the server thread. NULL on error (reason in err). A
- * non-loopback address is allowed but logged as a warning: OpenIGTLink has
- * neither authentication nor encryption. */
+ * non-loopback address is allowed but logged as a warning: OpenIGTLink has no
+ * encryption (the proctor token travels in clear): use a tunnel. */
 cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, size_t err_len);
 void cn_igtl_server_free(cn_igtl_server *s);   /* stops, closes every client */
+/* Stops the server thread and closes every client (no command handler runs
+ * after this returns) but keeps the server's memory; free it later. Call it
+ * before freeing anything a command handler uses. Idempotent. */
+void cn_igtl_server_stop(cn_igtl_server *s);
 int cn_igtl_server_port(const cn_igtl_server *s);
 /* The pipeline sink; consume() never blocks (it only swaps a pending frame). */
 cn_sink cn_igtl_server_sink(cn_igtl_server *s);
 void cn_igtl_server_consume(cn_igtl_server *s, cn_frame *f);
-/* Isotherm surfaces (e.g. cn_thermal_model_mesh: a triangle mesh in the
- * cryoprobe frame). The server keeps a copy and sends it as POLYDATA named
- * `name` (<= 20 characters, e.g. "SurfaceMinus20C") once to every client,
- * again whenever it is set anew, and to clients that connect later; points stay
- * in the mesh's own frame: in Slicer, put the model under the
- * CryoprobeToReference transform that arrives with every frame. A queued
- * older version is replaced, never piled up. n_tri = 0 removes it (an empty
- * POLYDATA is sent). Any thread; at most 4 surfaces of 65536 vertices. */
-int cn_igtl_server_set_surface(cn_igtl_server *s, const char *name, const float *xyz, int n_pts,
-                               const int *tri, int n_tri);
+/* Isotherm surfaces come from the hub (cn_proctor_set_surface): each version is
+ * sent once to every client as POLYDATA "Isotherm<T>CSurface" in the Cryoprobe
+ * frame, again whenever it changes, and to clients that connect later; a queued
+ * older version is replaced, never piled up. */
 /* Waits (up to timeout_ns) until the server holds no reference to a pipeline
  * frame: call it after cn_pipeline_stop() and before the pipeline (and its
  * frame pool) is freed. CN_OK or CN_ETIMEDOUT. Frames consumed later are
@@ -285,17 +315,19 @@ typedef struct {
     uint64_t id;
     char peer[64];
     int header_version;   /* 1 until the client sends a v2 header */
-    bool proctor;
+    bool proctor;         /* its role in the hub */
     uint64_t frames_sent, frames_dropped, bytes_sent;
     uint64_t msgs_received, msgs_rejected;
     int queued_packets;
-    size_t queued_bytes;  /* bytes this client pins in its queue */
+    size_t queued_bytes;  /* memory this client pins: each shared buffer once */
     double lag_ms_last, lag_ms_p50, lag_ms_p99;  /* hand-over -> last byte to the kernel */
 } cn_igtl_client_stats;
 
 typedef struct {
     int clients;
     uint64_t accepted, refused, dropped_protocol;
+    uint64_t evicted;     /* connections closed to make room for a new one */
+    uint64_t timed_out;   /* slow senders and stalled readers dropped */
     uint64_t frames_consumed, frames_packed, frames_superseded;
     double pack_ms_p50;
 } cn_igtl_server_stats;
@@ -304,28 +336,14 @@ typedef struct {
 int cn_igtl_server_stats_get(cn_igtl_server *s, cn_igtl_server_stats *st,
                              cn_igtl_client_stats *clients, int max);
 
-/* Proctor annotations, for the viewer/app to poll. */
-typedef enum { CN_IGTL_NOTE = 1, CN_IGTL_TARGET = 2 } cn_igtl_annotation_kind;
-typedef struct {
-    cn_igtl_annotation_kind kind;
-    uint64_t client_id;
-    int64_t t_wall_ns;
-    char from[CN_IGTL_NAME_SIZE + 1];  /* device name of the message */
-    char text[256];                    /* note text, or point name */
-    float pos[3];                      /* target position (mm, in the sent frame) */
-} cn_igtl_annotation;
-/* Pops the oldest annotation: 1 when one was returned, 0 when none. */
-int cn_igtl_server_poll_annotation(cn_igtl_server *s, cn_igtl_annotation *out);
-
-/* Remote commands (`CMD_<uid>` STRING with <Command Name="..."/>, reply ACK_<uid>).
- * The handler runs on the server thread and must return quickly; it fills
- * message (shown in the reply) and returns true for SUCCESS. StartRecording and
- * StopRecording need a proctor client; RequestStatus/GetStatus are answered by
- * the server itself for anyone. */
-typedef bool (*cn_igtl_command_fn)(void *user, const char *name, const char *xml,
-                                   char *message, size_t message_len);
+/* Registers a command that needs proctor rights and changes the procedure
+ * (control rate limit) in the server's hub: a shorthand for
+ * cn_proctor_set_command(hub, name, CN_PROCTOR_PROCTOR, true, fn, user). */
+typedef cn_proctor_command_fn cn_igtl_command_fn;
 int cn_igtl_server_set_command(cn_igtl_server *s, const char *name, cn_igtl_command_fn fn,
                                void *user);
+/* The hub the server reports to (its own when none was given). */
+cn_proctor_hub *cn_igtl_server_hub(cn_igtl_server *s);
 
 #ifdef __cplusplus
 }

@@ -4,8 +4,9 @@
  * PlusServer's commands are a STRING named CMD_<uid> holding one XML element,
  * `<Command Name="StartRecording" .../>`, answered by a STRING ACK_<uid> holding
  * `<CommandReply Name=... Status="SUCCESS|FAIL" Message=.../>`. The element is
- * flat, so a small attribute scanner is enough and keeps a full XML parser
- * away from untrusted input; values are bounded and entities decoded.
+ * flat, so the proctor hub's small attribute scanner is enough and keeps a full
+ * XML parser away from untrusted input. Who may run which command is the hub's
+ * business (modules/proctor); these are the wire-side helpers.
  */
 #include "igtl/igtl.h"
 
@@ -16,72 +17,7 @@
 
 int cn_igtl_xml_attr(const char *xml, const char *attr, char *val, size_t val_len)
 {
-    if (!xml || !attr || !val || val_len == 0)
-        return CN_EINVAL;
-    size_t alen = strlen(attr);
-    const char *p = strchr(xml, '<');
-    if (!p)
-        return CN_EPARSE;
-    p++;
-    while (*p && !isspace((unsigned char)*p) && *p != '>' && *p != '/')
-        p++;   /* element name */
-    for (;;) {
-        while (isspace((unsigned char)*p))
-            p++;
-        if (!*p || *p == '>' || *p == '/')
-            return CN_ENOENT;
-        const char *name = p;
-        while (*p && (isalnum((unsigned char)*p) || *p == '_' || *p == '-' || *p == ':'))
-            p++;
-        size_t nlen = (size_t)(p - name);
-        if (nlen == 0)
-            return CN_EPARSE;
-        while (isspace((unsigned char)*p))
-            p++;
-        if (*p != '=')
-            return CN_EPARSE;
-        p++;
-        while (isspace((unsigned char)*p))
-            p++;
-        char q = *p;
-        if (q != '"' && q != '\'')
-            return CN_EPARSE;
-        p++;
-        const char *v = p;
-        while (*p && *p != q)
-            p++;
-        if (!*p)
-            return CN_EPARSE;
-        if (nlen == alen && strncmp(name, attr, alen) == 0) {
-            size_t o = 0;
-            for (const char *s = v; s < p; s++) {
-                char ch = *s;
-                if (ch == '&') {
-                    static const struct { const char *e; char c; } ents[] = {
-                        {"&quot;", '"'}, {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'},
-                        {"&apos;", '\''}};
-                    bool ok = false;
-                    for (size_t k = 0; k < sizeof ents / sizeof ents[0]; k++) {
-                        size_t el = strlen(ents[k].e);
-                        if ((size_t)(p - s) >= el && strncmp(s, ents[k].e, el) == 0) {
-                            ch = ents[k].c;
-                            s += el - 1;
-                            ok = true;
-                            break;
-                        }
-                    }
-                    if (!ok)
-                        return CN_EPARSE;
-                }
-                if (o + 1 >= val_len)
-                    return CN_ERANGE;
-                val[o++] = ch;
-            }
-            val[o] = 0;
-            return CN_OK;
-        }
-        p++;
-    }
+    return cn_proctor_xml_attr(xml, attr, val, val_len);
 }
 
 int cn_igtl_command_name(const char *xml, char *name, size_t name_len)
@@ -94,38 +30,12 @@ int cn_igtl_command_name(const char *xml, char *name, size_t name_len)
     return cn_igtl_xml_attr(p, "Name", name, name_len);
 }
 
-static size_t escape(char *out, size_t cap, const char *in)
-{
-    size_t o = 0;
-    for (; in && *in; in++) {
-        const char *rep = NULL;
-        switch (*in) {
-        case '"': rep = "&quot;"; break;
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        default: break;
-        }
-        size_t n = rep ? strlen(rep) : 1;
-        if (o + n + 1 > cap)
-            break;
-        if (rep)
-            memcpy(out + o, rep, n);
-        else
-            out[o] = (*in >= 0x20 && *in <= 0x7e) ? *in : '?';
-        o += n;
-    }
-    if (cap)
-        out[o < cap ? o : cap - 1] = 0;
-    return o;
-}
-
 int cn_igtl_command_reply(char *out, size_t out_len, const char *name, bool ok,
                           const char *message, const char *extra)
 {
     char n[128], m[512];
-    escape(n, sizeof n, name);
-    escape(m, sizeof m, message);
+    cn_proctor_xml_escape(n, sizeof n, name);
+    cn_proctor_xml_escape(m, sizeof m, message);
     int w = snprintf(out, out_len, "<CommandReply Name=\"%s\" Status=\"%s\" Message=\"%s\"%s%s/>",
                      n, ok ? "SUCCESS" : "FAIL", m, extra && extra[0] ? " " : "",
                      extra ? extra : "");
@@ -147,6 +57,8 @@ void cn_igtl_server_opts_default(cn_igtl_server_opts *o)
     o->send_image = true;
     o->send_polydata = true;
     o->latency_period_s = 1.0;
+    o->partial_timeout_s = 5.0;
+    o->stall_timeout_s = 10.0;
 }
 
 int cn_igtl_parse_listen(const char *text, char *addr, size_t addr_len, int *port)
@@ -181,10 +93,24 @@ int cn_igtl_server_opts_from_json(cn_igtl_server_opts *o, const cn_json *doc, ch
                                        "reference_frame", "image_name", "send_image",
                                        "send_polydata", "latency_period_s", "proctor_token",
                                        "proctor_names", "max_body_image_bytes",
-                                       "max_body_small_bytes", "source", NULL};
+                                       "max_body_small_bytes", "partial_timeout_s",
+                                       "stall_timeout_s", "source", NULL};
     int r = cn_json_check_keys(doc, "igtl", keys, err, err_len);
     if (r != CN_OK)
         return r;
+    /* Names were credentials once: a client calling itself "Proctor" became one.
+     * Say so instead of silently ignoring the key. */
+    if (cn_json_has(doc, "igtl.proctor_names")) {
+        cn_json_error(doc, "igtl.proctor_names", err, err_len,
+                      "a device name is not a credential any more: remove this key and give "
+                      "proctors the token (\"proctor\": {\"token_file\": ...})");
+        return CN_EINVAL;
+    }
+    if (cn_json_has(doc, "igtl.proctor_token")) {
+        cn_json_error(doc, "igtl.proctor_token", err, err_len,
+                      "moved: use \"proctor\": {\"token_file\": \"FILE\"} (or \"token\")");
+        return CN_EINVAL;
+    }
     char s[128];
     if ((r = cn_json_get_string(doc, "igtl.listen", s, sizeof s, err, err_len)) == CN_OK) {
         if (cn_igtl_parse_listen(s, o->listen_addr, sizeof o->listen_addr, &o->port) != CN_OK) {
@@ -229,28 +155,11 @@ int cn_igtl_server_opts_from_json(cn_igtl_server_opts *o, const cn_json *doc, ch
     if ((r = cn_json_get_number(doc, "igtl.latency_period_s", 0, 3600, &o->latency_period_s, err,
                                 err_len)) != CN_OK && r != CN_ENOENT)
         return r;
-    if ((r = cn_json_get_string(doc, "igtl.proctor_token", o->proctor_token,
-                                sizeof o->proctor_token, err, err_len)) != CN_OK &&
-        r != CN_ENOENT)
+    if ((r = cn_json_get_number(doc, "igtl.partial_timeout_s", 0.1, 3600, &o->partial_timeout_s,
+                                err, err_len)) != CN_OK && r != CN_ENOENT)
         return r;
-    int n = cn_json_array_size(doc, "igtl.proctor_names");
-    if (n > CN_IGTL_NAMES_MAX) {
-        cn_json_error(doc, "igtl.proctor_names", err, err_len, "at most %d names",
-                      CN_IGTL_NAMES_MAX);
-        return CN_EINVAL;
-    }
-    for (int i = 0; i < n; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "igtl.proctor_names[%d]", i);
-        if ((r = cn_json_get_string(doc, path, o->proctor_names[i], sizeof o->proctor_names[i],
-                                    err, err_len)) != CN_OK) {
-            if (r == CN_ENOENT)
-                cn_json_error(doc, "igtl.proctor_names", err, err_len,
-                              "expected an array of device names (<= 20 characters)");
-            return CN_EINVAL;
-        }
-    }
-    if (n > 0)
-        o->n_proctor_names = n;
+    if ((r = cn_json_get_number(doc, "igtl.stall_timeout_s", 0.1, 3600, &o->stall_timeout_s, err,
+                                err_len)) != CN_OK && r != CN_ENOENT)
+        return r;
     return CN_OK;
 }

@@ -7,9 +7,13 @@
  *   TRANSFORM <A>To<Ref>       for every tracked tool A (AToTracker composed
  *                              with the inverse of RefToTracker),
  *   TRANSFORM of other poses as they are (ImageToProbe, the calibration),
- *   POLYDATA  one polyline per isotherm and the nerve outline, placed in 3-D
- *              in Ref through the image plane (until the thermal module's probe-
- *              frame meshes exist, this is what the frame carries),
+ *   POLYDATA  Isotherm<T>COutline: one polyline per isotherm, placed in 3-D in
+ *              Ref through the image plane (the closed surfaces are another
+ *              message, Isotherm<T>CSurface, also in Reference where the ice is: distinct
+ *              names, so a Slicer model node never flips between the two),
+ *   POLYDATA  NerveContour with the nerve state (found / held / hidden) in v2
+ *              metadata, an empty one when there is no nerve (the model clears),
+ *   STRING NerveState         found / held / hidden / none, for v1 clients too,
  *   STRING CryoNavLatency     periodically.
  * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
  * the scene is in Tracker; no ProbeToTracker -> the image is sent flat in its
@@ -45,13 +49,13 @@ static int put_xform(cn_igtl_server *s, cn_igtl_buf *b, int version, const char 
     return r;
 }
 
-/* Image-mm polyline (x right, y down; pixel centre i at x = i * sx as in the
- * viewer) -> 3-D points in Ref through the image pose. */
+/* Image-mm polyline (x right, y down; pixel centre i at x = (i + 0.5) * sx, core's
+ * one rule) -> 3-D points in Ref through mm2ref = ImageToRef * ImageMmToImage. */
 static int put_curve(cn_igtl_server *s, cn_igtl_buf *b, int version, const char *name,
-                     const cn_pt2 *pts, int n, bool closed, const cn_mat4 *img2ref,
-                     double sx, double sy, uint64_t ts)
+                     const cn_pt2 *pts, int n, bool closed, const cn_mat4 *mm2ref, uint64_t ts,
+                     const cn_igtl_meta *meta, int n_meta, bool send_empty)
 {
-    if (n < 2)
+    if (n < 2 && !send_empty)
         return CN_OK;
     if (n > CN_CONTOUR_MAX)
         n = CN_CONTOUR_MAX;
@@ -60,31 +64,33 @@ static int put_curve(cn_igtl_server *s, cn_igtl_buf *b, int version, const char 
     for (int i = 0; i < n; i++) {
         if (!isfinite(pts[i].x) || !isfinite(pts[i].y))
             continue;
-        cn_vec3 p = cn_mat4_apply_point(img2ref, (cn_vec3){pts[i].x / sx, pts[i].y / sy, 0});
+        cn_vec3 p = cn_mat4_apply_point(mm2ref, (cn_vec3){pts[i].x, pts[i].y, 0});
         xyz[k][0] = (float)p.x;
         xyz[k][1] = (float)p.y;
         xyz[k][2] = (float)p.z;
         k++;
     }
-    if (k < 2)
+    if (k < 2 && !send_empty)
         return CN_OK;
     cn_igtl_polyline line = {0, k, closed};
     cn_igtl_msg msg;
     int r = cn_igtl_msg_begin(b, &msg, version, "POLYDATA", name, ts, ++s->msg_id);
     if (r == CN_OK)
-        r = cn_igtl_put_polylines(b, (const float(*)[3])xyz, k, &line, 1);
+        r = k >= 2 ? cn_igtl_put_polylines(b, (const float(*)[3])xyz, k, &line, 1)
+                   : cn_igtl_put_polylines(b, NULL, 0, NULL, 0);
     if (r == CN_OK)
-        r = cn_igtl_msg_end(b, &msg, NULL, 0);
+        r = cn_igtl_msg_end(b, &msg, meta, n_meta);
     return r;
 }
 
-static void iso_name(char *out, size_t len, float temp_c)
+void cn_igtl_isotherm_name(char *out, size_t len, double temp_c, bool surface)
 {
-    int t = (int)lrintf(temp_c);
-    if (t < 0)
-        snprintf(out, len, "IsothermMinus%dC", -t);
-    else
-        snprintf(out, len, "Isotherm%dC", t);
+    snprintf(out, len, "Isotherm%ldC%s", lrint(temp_c), surface ? "Surface" : "Outline");
+}
+
+static const char *nerve_state(const cn_contour *n)
+{
+    return n->hidden ? "hidden" : n->held ? "held" : n->found ? "found" : "none";
 }
 
 int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b)
@@ -92,8 +98,6 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     if (!f->pixels || f->width <= 0 || f->height <= 0)
         return CN_EINVAL;
     uint64_t ts = cn_igtl_ts_from_wall_ns(f->wall_ns > 0 ? f->wall_ns : cn_clock_wall_ns());
-    double sx = f->spacing_mm[0] > 0 && isfinite(f->spacing_mm[0]) ? f->spacing_mm[0] : 1.0;
-    double sy = f->spacing_mm[1] > 0 && isfinite(f->spacing_mm[1]) ? f->spacing_mm[1] : 1.0;
 
     /* Scene frame and Tracker -> Ref. */
     const char *ref = s->o.reference_frame;
@@ -139,19 +143,34 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
         }
     }
 
-    /* Isotherms and the nerve outline. */
+    /* Isotherm outlines and the nerve outline, in the scene frame. */
     if (r == CN_OK && s->o.send_polydata && f->analysed) {
         const cn_analysis *a = &f->analysis;
+        cn_igtl_meta fm = {"Frame", img_frame};
+        cn_mat4 i2mm = cn_frame_image_to_image_mm(f), mm2i = cn_mat4_identity();
+        cn_mat4_invert(&i2mm, &mm2i);
+        cn_mat4 mm2ref = cn_mat4_mul(&img2ref, &mm2i);
         int n_iso = a->n_iso < 0 ? 0 : (a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso);
         for (int i = 0; i < n_iso && r == CN_OK; i++) {
             char name[32];
-            iso_name(name, sizeof name, a->iso[i].temp_c);
+            cn_igtl_isotherm_name(name, sizeof name, a->iso[i].temp_c, false);
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
-            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &img2ref, sx, sy, ts);
+            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, &fm, 1,
+                          false);
         }
-        if (r == CN_OK && a->nerve.found)
+        const char *ns = nerve_state(&a->nerve);
+        bool has = strcmp(ns, "none") != 0;
+        cn_igtl_meta nm[2] = {{"NerveState", ns}, {"Frame", img_frame}};
+        if (r == CN_OK)
             r = put_curve(s, b, version, "NerveContour", a->nerve.pts_mm,
-                          a->nerve.n < 0 ? 0 : a->nerve.n, true, &img2ref, sx, sy, ts);
+                          has && a->nerve.n > 0 ? a->nerve.n : 0, true, &mm2ref, ts, nm, 2, true);
+        cn_igtl_msg msg;
+        if (r == CN_OK)
+            r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);
+        if (r == CN_OK)
+            r = cn_igtl_put_string(b, ns);
+        if (r == CN_OK)
+            r = cn_igtl_msg_end(b, &msg, NULL, 0);
     }
 
     /* Periodic latency figure (rides with a frame: a slow client loses it with
@@ -194,6 +213,11 @@ int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256]
         if (g->alarms != p->alarms && n < max)
             snprintf(out[n++], 256, "Alarms 0x%08x", (unsigned)g->alarms);
     }
+    /* the procedure events of this frame (a proctor's note, an operator's mark,
+     * ...), as recorded: "<source> <text>" */
+    for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX && n < max; i++)
+        snprintf(out[n++], 256, "%s %s", cn_event_source_name(f->analysis.events[i].source),
+                 f->analysis.events[i].text);
     s->prev = *g;
     s->have_prev = true;
     return n;

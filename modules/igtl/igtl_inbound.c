@@ -1,19 +1,25 @@
 /*
- * igtl_inbound.c - what a connected client may send, and what the server does with it.
+ * igtl_inbound.c - what a connected client may send, decoded for the proctor hub.
  *
- * The idea: a viewer is read-only. Everything it sends is parsed (CRC-checked
- * by the parser, content decoded with bounds checks here); malformed content
- * drops that client, well-formed but unwanted messages are counted as rejected
- * and otherwise ignored. What a client may do:
- *   - any client: GET_IMAGE / GET_TRANSFOR / GET_POLYDATA (answered from the
- *     newest frame), GET_STATUS, and the status command (CMD_<uid> with
- *     <Command Name="RequestStatus"/> or "GetStatus"), and switch the server to
- *     v2 headers for itself by sending any v2-header message (as Slicer does
- *     with a STATUS carrying metadata);
- *   - a proctor client (role given by proctor_names or a ProctorLogin STRING
- *     holding proctor_token): STRING notes and POINT targets, which become
- *     annotations the app polls, and registered commands such as
- *     StartRecording / StopRecording.
+ * The idea: this file only speaks OpenIGTLink; the proctor hub decides. A
+ * client is a viewer until it logs in with the operator's token (a STRING
+ * "ProctorLogin" holding it, or the command Login / Authenticate with a Token
+ * attribute); a device name, in the header or in IGTL_DEVICE_NAME metadata,
+ * grants nothing. Everything is parsed (CRC-checked by the parser, content
+ * decoded with bounds checks here); malformed content drops that client,
+ * well-formed but refused messages are counted and otherwise ignored. What a
+ * client may send:
+ *   - anyone: GET_IMAGE / GET_TRANS(FOR) / GET_POLYDATA (answered with slices
+ *     of the newest frame packet, no copies), GET_STATUS, GET_CAPABIL (a
+ *     CAPABILITY listing what we send and accept), commands in both forms: the
+ *     PLUS STRING `CMD_<uid>` holding `<Command Name=.../>`, answered by a STRING
+ *     `ACK_<uid>`, and the COMMAND message (Slicer's igtlio, PLUS clients),
+ *     answered by an RTS_COMMAND with the same command id, name and device and
+ *     Status / Message / Error metadata; any v2-header message switches the
+ *     server to v2 headers for that client (Slicer's STATUS greeting);
+ *   - a proctor: STRING notes and POINT targets, and the commands that need
+ *     proctor rights (StartRecording ...). The hub applies roles and rates the
+ *     same way whatever form a command came in.
  */
 #include "igtl_priv.h"
 
@@ -22,82 +28,134 @@
 
 #define MOD "igtl"
 
-static void reply(cn_igtl_server *s, cn_igtl_client *c, const char *device, const char *text)
+static void enqueue_once(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p)
 {
-    cn_igtl_packet *p = cn__igtl_string_packet(s, c->st.header_version, device, text);
     if (p) {
         cn__igtl_enqueue(s, c, p);
         cn__igtl_packet_unref(s, p);
     }
 }
 
-static void annotate(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_annotation_kind kind,
-                     const char *from, const char *text, const float pos[3])
+static void reply_string(cn_igtl_server *s, cn_igtl_client *c, const char *device, const char *text)
 {
-    cn_igtl_annotation a = {.kind = kind, .client_id = c->st.id, .t_wall_ns = cn_clock_wall_ns()};
-    cn_strlcpy(a.from, from, sizeof a.from);
-    cn_strlcpy(a.text, text, sizeof a.text);
-    if (pos)
-        memcpy(a.pos, pos, sizeof a.pos);
-    pthread_mutex_lock(&s->mu);
-    if (s->ann_n == CN_IGTL_ANN_MAX) {   /* nobody polls: keep the newest */
-        s->ann_head = (s->ann_head + 1) % CN_IGTL_ANN_MAX;
-        s->ann_n--;
-    }
-    s->ann[(s->ann_head + s->ann_n) % CN_IGTL_ANN_MAX] = a;
-    s->ann_n++;
-    pthread_mutex_unlock(&s->mu);
-    cn_log_info(s->o.log, MOD, "proctor %s (client %llu): %s %s", from,
-                (unsigned long long)c->st.id, kind == CN_IGTL_NOTE ? "note" : "target", text);
+    enqueue_once(s, c, cn__igtl_string_packet(s, c->st.header_version, device, text));
 }
 
-static void status_attrs(cn_igtl_server *s, char *out, size_t len)
+/* What only the transport knows, added to RequestStatus. */
+static void transport_attrs(cn_igtl_server *s, cn_proctor_reply *r)
 {
-    snprintf(out, len,
-             "Phase=\"%s\" Cycle=\"%d\" Alarms=\"0x%08x\" SceneFrame=\"%s\" Clients=\"%d\" "
-             "AcqToSentMsP50=\"%.2f\"",
-             s->have_prev ? cn_phase_name(s->prev.phase) : "UNKNOWN",
-             s->have_prev ? s->prev.cycle : 0, s->have_prev ? (unsigned)s->prev.alarms : 0u,
-             s->scene_ref[0] ? s->scene_ref : s->o.reference_frame, s->n_clients,
+    size_t n = strlen(r->attrs);
+    snprintf(r->attrs + n, sizeof r->attrs - n, "%sSceneFrame=\"%s\" AcqToSentMsP50=\"%.2f\"",
+             n ? " " : "", s->scene_ref[0] ? s->scene_ref : s->o.reference_frame,
              cn_stats_percentile(s->lat_ms, 50));
 }
 
-static void command(cn_igtl_server *s, cn_igtl_client *c, const char *uid, const char *xml)
+/* Runs a command through the hub; false when the client must be dropped. */
+static bool run_command(cn_igtl_server *s, cn_igtl_client *c, const char *name, const char *xml,
+                        cn_proctor_reply *r)
 {
-    char name[64] = "", msg[256] = "", extra[384] = "", out[1024], ack[CN_XFORM_NAME_MAX];
-    bool ok = false;
-    snprintf(ack, sizeof ack, "ACK_%s", uid);
-    if (cn_igtl_command_name(xml, name, sizeof name) != CN_OK) {
-        cn_strlcpy(name, "?", sizeof name);
-        cn_strlcpy(msg, "expected <Command Name=\"...\" .../>", sizeof msg);
-    } else if (strcmp(name, "RequestStatus") == 0 || strcmp(name, "GetStatus") == 0) {
-        ok = true;
-        status_attrs(s, extra, sizeof extra);
-    } else {
-        cn_igtl_command_fn fn = NULL;
-        void *user = NULL;
-        pthread_mutex_lock(&s->mu);
-        for (int i = 0; i < s->n_cmds; i++)
-            if (strcmp(s->cmds[i].name, name) == 0) {
-                fn = s->cmds[i].fn;
-                user = s->cmds[i].user;
-            }
-        pthread_mutex_unlock(&s->mu);
-        if (!fn)
-            snprintf(msg, sizeof msg, "unknown command %s", name);
-        else if (!c->st.proctor)
-            cn_strlcpy(msg, "this command needs a proctor client (ProctorLogin)", sizeof msg);
-        else
-            ok = fn(user, name, xml, msg, sizeof msg);
-    }
-    cn_log_info(s->o.log, MOD, "command %s from client %llu: %s %s", name,
-                (unsigned long long)c->st.id, ok ? "SUCCESS" : "FAIL", msg);
-    if (cn_igtl_command_reply(out, sizeof out, name, ok, msg, extra) == CN_OK)
-        reply(s, c, ack, out);
+    cn_proctor_verdict v = cn_proctor_command(s->hub, c->st.id, name, xml, r);
+    if (r->ok && (strcmp(name, "RequestStatus") == 0 || strcmp(name, "GetStatus") == 0))
+        transport_attrs(s, r);
+    if (!r->ok)
+        c->st.msgs_rejected++;
+    return v != CN_PROCTOR_DROP;
 }
 
-/* Copies the newest frame's messages of `type` (all of them when none is named
- * `device`) into one reply packet. */
+/* PLUS's STRING form: CMD_<uid> -> ACK_<uid>. */
+static void string_command(cn_igtl_server *s, cn_igtl_client *c, const char *uid, const char *xml)
+{
+    char name[64] = "", out[1600], ack[CN_XFORM_NAME_MAX];
+    snprintf(ack, sizeof ack, "ACK_%s", uid);
+    cn_proctor_reply r;
+    bool keep = true;
+    if (cn_igtl_command_name(xml, name, sizeof name) != CN_OK) {
+        memset(&r, 0, sizeof r);
+        cn_strlcpy(name, "?", sizeof name);
+        cn_strlcpy(r.message, "Command failed, see error message.", sizeof r.message);
+        cn_strlcpy(r.error, "expected <Command Name=\"...\" .../>", sizeof r.error);
+        c->st.msgs_rejected++;
+    } else {
+        keep = run_command(s, c, name, xml, &r);
+    }
+    if (cn_proctor_reply_xml(name, &r, out, sizeof out) == CN_OK)
+        reply_string(s, c, ack, out);
+    if (!keep)
+        cn__igtl_kill(s, c, "too many failed proctor logins");
+}
+
+/* The COMMAND message -> RTS_COMMAND with the same id, name and device. */
+static void command_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m)
+{
+    cn_igtl_command_view cv;
+    if (cn_igtl_decode_command(m->content, m->content_len, &cv) != CN_OK) {
+        char why[160];
+        snprintf(why, sizeof why, "protocol error: COMMAND %s: malformed content", m->h.device);
+        cn__igtl_kill(s, c, why);
+        return;
+    }
+    cn_proctor_reply r;
+    memset(&r, 0, sizeof r);
+    bool keep = true;
+    char xml[4096], name[CN_IGTL_COMMAND_NAME_SIZE + 1];
+    cn_strlcpy(name, cv.name, sizeof name);
+    if (cv.encoding != CN_IGTL_ENC_US_ASCII && cv.encoding != 106 /* UTF-8 */) {
+        cn_strlcpy(r.message, "Command failed, see error message.", sizeof r.message);
+        snprintf(r.error, sizeof r.error, "command text encoding %u: expected 3 (US-ASCII)",
+                 cv.encoding);
+    } else if (cv.text_len >= sizeof xml) {
+        cn_strlcpy(r.message, "Command failed, see error message.", sizeof r.message);
+        snprintf(r.error, sizeof r.error, "command text of %zu bytes: at most %zu", cv.text_len,
+                 sizeof xml - 1);
+    } else {
+        memcpy(xml, cv.text, cv.text_len);
+        xml[cv.text_len] = 0;
+        /* The name field is the command (PLUS); the text may be its XML or empty. */
+        if (!name[0] && cn_igtl_command_name(xml, name, sizeof name) != CN_OK)
+            name[0] = 0;
+        if (!strchr(xml, '<')) {
+            char esc[CN_IGTL_COMMAND_NAME_SIZE * 6 + 1];
+            cn_proctor_xml_escape(esc, sizeof esc, name);
+            snprintf(xml, sizeof xml, "<Command Name=\"%s\"/>", esc);
+        }
+        if (!name[0]) {
+            cn_strlcpy(r.message, "Command failed, see error message.", sizeof r.message);
+            cn_strlcpy(r.error, "the COMMAND has no command name", sizeof r.error);
+        } else {
+            keep = run_command(s, c, name, xml, &r);
+        }
+    }
+    char text[1600];
+    if (cn_proctor_reply_xml(name[0] ? name : "?", &r, text, sizeof text) != CN_OK)
+        cn_strlcpy(text, "<CommandReply Status=\"FAIL\" Message=\"reply too long\"/>", sizeof text);
+    cn_igtl_meta meta[3 + CN_PROCTOR_PARAMS_MAX] = {{"Status", r.ok ? "SUCCESS" : "FAIL"},
+                                                    {"Message", r.message},
+                                                    {"Error", r.error}};
+    int n_meta = r.ok || !r.error[0] ? 2 : 3;
+    for (int i = 0; i < r.n_params && i < CN_PROCTOR_PARAMS_MAX; i++)   /* PLUS: results */
+        meta[n_meta++] = (cn_igtl_meta){r.params[i][0], r.params[i][1]};
+    cn_igtl_packet *p = cn__igtl_packet_get(s);
+    if (p) {
+        cn_igtl_msg msg;
+        int rc = cn_igtl_msg_begin(&p->buf, &msg, c->st.header_version, "RTS_COMMAND",
+                                   m->h.device, cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()),
+                                   cv.id);
+        if (rc == CN_OK)
+            rc = cn_igtl_put_command(&p->buf, cv.id, name, text);
+        if (rc == CN_OK)
+            rc = cn_igtl_msg_end(&p->buf, &msg, meta, n_meta);
+        if (rc == CN_OK)
+            cn__igtl_enqueue(s, c, p);
+        cn__igtl_packet_unref(s, p);
+    }
+    if (!keep)
+        cn__igtl_kill(s, c, "too many failed proctor logins");
+}
+
+/* Answers GET_<type> with slices of the newest frame packet: every message of
+ * that type, or only the one named `device` when it exists. No copy: the slice
+ * keeps the frame packet alive, and a newer answer to the same question
+ * replaces one still queued. */
 static void answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type, const char *device)
 {
     cn_igtl_packet *last = s->last[c->st.header_version == 2 ? 2 : 1];
@@ -105,31 +163,102 @@ static void answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type, c
         return;
     size_t tl = strlen(type);
     bool any_named = false;
-    for (int pass = 0; pass < 2; pass++) {
-        cn_igtl_packet *p = NULL;
-        for (size_t off = 0; off + CN_IGTL_HEADER_SIZE <= last->buf.len;) {
-            cn_igtl_header h;
-            if (cn_igtl_header_unpack(last->buf.data + off, &h, NULL, 0) != CN_OK)
-                break;
-            size_t len = CN_IGTL_HEADER_SIZE + (size_t)h.body_size;
-            bool type_ok = strncmp(h.type, type, tl) == 0;
-            bool name_ok = device[0] && strcmp(h.device, device) == 0;
-            if (pass == 0 && type_ok && name_ok)
-                any_named = true;
-            if (pass == 1 && type_ok && (!any_named || name_ok)) {
-                if (!p && !(p = cn__igtl_packet_get(s)))
-                    return;
-                uint8_t *d = cn_igtl_buf_append(&p->buf, len);
-                if (d)
-                    memcpy(d, last->buf.data + off, len);
-            }
-            off += len;
-        }
-        if (pass == 1 && p) {
-            cn__igtl_enqueue(s, c, p);
-            cn__igtl_packet_unref(s, p);
-        }
+    for (size_t off = 0; off + CN_IGTL_HEADER_SIZE <= last->buf.len;) {
+        cn_igtl_header h;
+        if (cn_igtl_header_unpack(last->buf.data + off, &h, NULL, 0) != CN_OK)
+            break;
+        if (strncmp(h.type, type, tl) == 0 && device[0] && strcmp(h.device, device) == 0)
+            any_named = true;
+        off += CN_IGTL_HEADER_SIZE + (size_t)h.body_size;
     }
+    /* one slice per contiguous run of matching messages */
+    size_t run_start = 0, run_len = 0;
+    for (size_t off = 0;; ) {
+        bool match = false;
+        size_t len = 0;
+        if (off + CN_IGTL_HEADER_SIZE <= last->buf.len) {
+            cn_igtl_header h;
+            if (cn_igtl_header_unpack(last->buf.data + off, &h, NULL, 0) == CN_OK) {
+                len = CN_IGTL_HEADER_SIZE + (size_t)h.body_size;
+                match = strncmp(h.type, type, tl) == 0 &&
+                        (!any_named || strcmp(h.device, device) == 0);
+            }
+        }
+        if (match && run_len == 0)
+            run_start = off;
+        if (match) {
+            run_len += len;
+        } else if (run_len > 0) {
+            cn_igtl_packet *p = cn__igtl_packet_get(s);
+            if (!p)
+                return;
+            p->parent = last;
+            last->refs++;
+            p->slice_off = run_start;
+            p->slice_len = run_len;
+            p->is_get = true;
+            snprintf(p->get_key, sizeof p->get_key, "%.12s/%.20s/%zu", type, device, run_start);
+            enqueue_once(s, c, p);
+            run_len = 0;
+        }
+        if (len == 0)
+            break;
+        off += len;
+    }
+}
+
+static void answer_capability(cn_igtl_server *s, cn_igtl_client *c)
+{
+    /* What we send, then what we accept (GET_TRANS and GET_TRANSFOR both work). */
+    static const char *const types[] = {"IMAGE", "TRANSFORM", "POLYDATA", "STRING", "STATUS",
+                                        "RTS_COMMAND", "CAPABILITY", "GET_IMAGE", "GET_TRANS",
+                                        "GET_POLYDATA", "GET_STATUS", "GET_CAPABIL", "POINT",
+                                        "COMMAND"};
+    cn_igtl_packet *p = cn__igtl_packet_get(s);
+    if (!p)
+        return;
+    cn_igtl_msg msg;
+    int r = cn_igtl_msg_begin(&p->buf, &msg, c->st.header_version, "CAPABILITY", "CryoNav",
+                              cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), ++s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_capability(&p->buf, types, (int)(sizeof types / sizeof types[0]));
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
+    if (r == CN_OK)
+        cn__igtl_enqueue(s, c, p);
+    cn__igtl_packet_unref(s, p);
+}
+
+static void answer_status(cn_igtl_server *s, cn_igtl_client *c)
+{
+    cn_proctor_reply r;
+    run_command(s, c, "RequestStatus", "<Command Name=\"RequestStatus\"/>", &r);
+    cn_igtl_packet *p = cn__igtl_packet_get(s);
+    if (!p)
+        return;
+    cn_igtl_msg msg;
+    int rc = cn_igtl_msg_begin(&p->buf, &msg, c->st.header_version, "STATUS", "CryoNavStatus",
+                               cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), ++s->msg_id);
+    if (rc == CN_OK)
+        rc = cn_igtl_put_status(&p->buf, r.ok ? 1 : 2, 0, r.ok ? "OK" : "Refused",
+                                r.ok ? r.attrs : r.error);
+    if (rc == CN_OK)
+        rc = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
+    if (rc == CN_OK)
+        cn__igtl_enqueue(s, c, p);
+    cn__igtl_packet_unref(s, p);
+}
+
+static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token)
+{
+    char msg[160], out[200];
+    cn_proctor_verdict v = cn_proctor_login(s->hub, c->st.id, token, NULL, msg, sizeof msg);
+    if (v != CN_PROCTOR_DONE)
+        c->st.msgs_rejected++;
+    snprintf(out, sizeof out, "%s: %s", v == CN_PROCTOR_DONE ? "OK" : "DENIED", msg);
+    reply_string(s, c, "ProctorLoginReply", out);
+    if (v == CN_PROCTOR_DROP)
+        cn__igtl_kill(s, c, "too many failed proctor logins");
 }
 
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m)
@@ -138,13 +267,9 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
     cn_igtl_message_name(m, name, sizeof name);
     if (m->h.version == 2 && c->st.header_version != 2) {
         c->st.header_version = 2;
-        cn_log_info(s->o.log, MOD, "client %llu sent a v2 header: answering it in v2",
-                    (unsigned long long)c->st.id);
-    }
-    if (!c->st.proctor && cn__igtl_is_proctor_name(s, name)) {
-        c->st.proctor = true;
-        cn_log_info(s->o.log, MOD, "client %llu is a proctor (device name %s)",
-                    (unsigned long long)c->st.id, name);
+        cn_proctor_logf(s->hub, MOD, CN_LOG_INFO, false,
+                        "client %llu sent a v2 header: answering it in v2",
+                        (unsigned long long)c->st.id);
     }
     const char *type = m->h.type;
     if (strcmp(type, "STRING") == 0) {
@@ -156,23 +281,27 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
             cn__igtl_kill(s, c, why);
             return;
         }
-        if (strncmp(name, "CMD_", 4) == 0 && name[4]) {
-            command(s, c, name + 4, text);
-        } else if (strcmp(name, "ProctorLogin") == 0) {
-            bool ok = s->o.proctor_token[0] && strcmp(text, s->o.proctor_token) == 0;
-            if (ok)
-                c->st.proctor = true;
-            else
+        /* The uid of a command: the header name, or the long one in metadata. */
+        const char *uid = strncmp(m->h.device, "CMD_", 4) == 0 && m->h.device[4] ? m->h.device + 4
+                          : strncmp(name, "CMD_", 4) == 0 && name[4]               ? name + 4
+                                                                                   : NULL;
+        if (uid)
+            string_command(s, c, uid, text);
+        else if (strcmp(name, "ProctorLogin") == 0)
+            login_string(s, c, text);
+        else if (strcmp(name, "CryoConsole") == 0) {
+            /* the cryo console's state message (issue 13): a command of the hub
+             * (proctor role), answered in the log, never as a note */
+            cn_proctor_reply cr;
+            if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
                 c->st.msgs_rejected++;
-            cn_log_write(s->o.log, ok ? CN_LOG_INFO : CN_LOG_WARN, MOD,
-                         "client %llu proctor login %s", (unsigned long long)c->st.id,
-                         ok ? "accepted" : "refused");
-            reply(s, c, "ProctorLoginReply", ok ? "OK" : "DENIED");
-        } else if (c->st.proctor) {
-            annotate(s, c, CN_IGTL_NOTE, name, text, NULL);
-        } else {
-            c->st.msgs_rejected++;
         }
+        else if (cn_proctor_note(s->hub, c->st.id, text) != CN_PROCTOR_DONE)
+            c->st.msgs_rejected++;
+        return;
+    }
+    if (strcmp(type, "COMMAND") == 0) {
+        command_message(s, c, m);
         return;
     }
     if (strcmp(type, "POINT") == 0) {
@@ -183,35 +312,22 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
             cn__igtl_kill(s, c, why);
             return;
         }
-        if (!c->st.proctor) {
-            c->st.msgs_rejected++;
-            return;
+        for (int i = 0; i < n; i++) {
+            double p[3] = {pts[i].pos[0], pts[i].pos[1], pts[i].pos[2]};
+            if (cn_proctor_target(s->hub, c->st.id, pts[i].name, p) != CN_PROCTOR_DONE) {
+                c->st.msgs_rejected++;
+                break;   /* a viewer's or a flood's points: one count per message */
+            }
         }
-        for (int i = 0; i < n; i++)
-            annotate(s, c, CN_IGTL_TARGET, name, pts[i].name, pts[i].pos);
         return;
     }
     if (strncmp(type, "GET_", 4) == 0) {
-        if (strcmp(type, "GET_STATUS") == 0) {
-            char attrs[384];
-            status_attrs(s, attrs, sizeof attrs);
-            cn_igtl_packet *p = cn__igtl_packet_get(s);
-            if (!p)
-                return;
-            cn_igtl_msg msg;
-            int r = cn_igtl_msg_begin(&p->buf, &msg, c->st.header_version, "STATUS",
-                                      "CryoNavStatus", cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()),
-                                      ++s->msg_id);
-            if (r == CN_OK)
-                r = cn_igtl_put_status(&p->buf, 1, 0, "OK", attrs);
-            if (r == CN_OK)
-                r = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
-            if (r == CN_OK)
-                cn__igtl_enqueue(s, c, p);
-            cn__igtl_packet_unref(s, p);
-        } else {
+        if (strcmp(type, "GET_STATUS") == 0)
+            answer_status(s, c);
+        else if (strcmp(type, "GET_CAPABIL") == 0)
+            answer_capability(s, c);
+        else
             answer_get(s, c, type + 4, m->h.device);
-        }
         return;
     }
     /* Read-only for viewers; the content must still be well-formed. */

@@ -7,8 +7,11 @@
  * a per-type limit *before* allocating anything, accumulates the body, checks
  * the CRC, and for a v2 header validates the extended header and the metadata
  * table so that every later lookup stays inside the body. Any violation is a
- * protocol error with a reason; the caller then drops the peer. The fuzz target
- * (tests/fuzz) drives exactly this function.
+ * protocol error with a reason; the caller then drops the peer. The body buffer
+ * grows with what actually arrived (doubling, capped at the declared size), so a
+ * header that merely announces 16 MiB and then trickles costs what it sent, not
+ * 16 MiB per connection. The fuzz target (tests/fuzz) drives exactly this
+ * function.
  */
 #include "igtl/igtl.h"
 
@@ -65,6 +68,11 @@ const char *cn_igtl_parser_error(const cn_igtl_parser *p)
 size_t cn_igtl_parser_buffered(const cn_igtl_parser *p)
 {
     return p->hdr_have + p->body_have;
+}
+
+size_t cn_igtl_parser_capacity(const cn_igtl_parser *p)
+{
+    return p->body_cap;
 }
 
 static size_t limit_for(const cn_igtl_limits *l, const char *type)
@@ -183,19 +191,26 @@ int cn_igtl_parser_feed(cn_igtl_parser *p, const uint8_t *data, size_t len, size
                 return fail(p, CN_ERANGE, "%s: body size %llu is over the limit for its type",
                             p->h.type, (unsigned long long)p->h.body_size);
             }
-            if (p->h.body_size > p->body_cap) {
-                uint8_t *nb = realloc(p->body, (size_t)p->h.body_size);
-                if (!nb)
-                    return fail(p, CN_ENOMEM, "%s: cannot allocate %llu bytes", p->h.type,
-                                (unsigned long long)p->h.body_size);
-                p->body = nb;
-                p->body_cap = (size_t)p->h.body_size;
-            }
             p->body_have = 0;
             p->in_body = true;
         }
         size_t need = (size_t)p->h.body_size - p->body_have;
         size_t take = need < len - u ? need : len - u;
+        if (p->body_have + take > p->body_cap) {
+            /* grow with what arrived: double, at least 4 KiB, never past the body */
+            size_t want = p->body_cap * 2;
+            if (want < p->body_have + take)
+                want = p->body_have + take;
+            if (want < 4096)
+                want = 4096;
+            if (want > (size_t)p->h.body_size)
+                want = (size_t)p->h.body_size;
+            uint8_t *nb = realloc(p->body, want);
+            if (!nb)
+                return fail(p, CN_ENOMEM, "%s: cannot allocate %zu bytes", p->h.type, want);
+            p->body = nb;
+            p->body_cap = want;
+        }
         if (take) {
             memcpy(p->body + p->body_have, data + u, take);
             p->body_have += take;

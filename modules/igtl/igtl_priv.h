@@ -1,10 +1,13 @@
 /*
- * igtl_priv.h - server internals shared by igtl_server.c (sockets, queues),
+ * igtl_priv.h - server internals shared by igtl_server.c (sockets, the loop,
+ * starvation guards), igtl_queue.c (packets and per-client rings),
  * igtl_frame_pack.c (frame -> messages) and igtl_inbound.c (what clients send).
  *
  * Threading: everything below "server thread only" is touched by the one
- * server thread; `mu` guards the hand-over slot written by consume(), the
- * event/annotation rings, the command table and the stats snapshot.
+ * server thread; `mu` guards the hand-over slot written by consume(), the event
+ * ring, the kick list and the stats snapshot. The server thread never holds
+ * `mu` while calling into the proctor hub (the hub may call kick, which takes
+ * `mu`).
  */
 #ifndef CN_IGTL_PRIV_H
 #define CN_IGTL_PRIV_H
@@ -15,18 +18,35 @@
 #include <stdatomic.h>
 
 /* A packet: one or more complete messages, shared by reference between the
- * queues of every client that must send it. Refcounted on the server thread
- * only, so plain ints suffice. */
+ * queues of every client that must send it. A slice packet holds no bytes of
+ * its own: it sends [slice_off, slice_off + slice_len) of its parent (a frame
+ * packet) and keeps the parent alive, so a GET_IMAGE reply costs a few bytes,
+ * not a copy of the image. Refcounted on the server thread only, so plain ints
+ * suffice. */
 typedef struct cn_igtl_packet {
     struct cn_igtl_packet *next_free;
     int refs;
     bool droppable;        /* frame packets may be dropped for a slow client */
     bool is_frame;
     bool is_surface;       /* surfaces: a newer one replaces a queued older one */
+    bool is_get;           /* a GET_ reply: a newer one with the same key replaces it */
+    char get_key[40];
     uint64_t seq;
     int64_t t_handoff_ns;  /* when consume() handed the frame over (monotonic) */
+    struct cn_igtl_packet *parent;
+    size_t slice_off, slice_len;
     cn_igtl_buf buf;
 } cn_igtl_packet;
+
+static inline const uint8_t *cn__igtl_pkt_data(const cn_igtl_packet *p)
+{
+    return p->parent ? p->parent->buf.data + p->slice_off : p->buf.data;
+}
+
+static inline size_t cn__igtl_pkt_len(const cn_igtl_packet *p)
+{
+    return p->parent ? p->slice_len : p->buf.len;
+}
 
 #define CN_IGTL_REPLY_SLOTS 32   /* non-droppable packets a client may have queued */
 
@@ -40,18 +60,23 @@ typedef struct {
     size_t off;           /* bytes of q[head] already written */
     cn_stats *lag;        /* ms, hand-over -> last byte written */
     uint64_t surf_version;/* surfaces version this client has been sent */
-    cn_igtl_client_stats st;
+    int64_t t_connect_ns;
+    int64_t t_progress_ns;  /* last write progress, or when data started waiting */
+    int64_t t_msg_start_ns; /* first byte of the inbound message in progress, 0 = none */
+    int64_t t_active_ns;    /* last complete inbound message or write progress */
+    cn_igtl_client_stats st;   /* st.id is the hub's client id */
 } cn_igtl_client;
 
 #define CN_IGTL_EVENTS_MAX 32
-#define CN_IGTL_ANN_MAX 64
-#define CN_IGTL_CMDS_MAX 8
+#define CN_IGTL_KICKS_MAX 64
 
 struct cn_igtl_server {
     cn_igtl_server_opts o;
+    cn_proctor_hub *hub;
+    bool own_hub;
     int listen_fd, wake_fd, port;
     pthread_t thread;
-    bool thread_started;
+    bool thread_started, stopped;
     atomic_bool stop;
 
     pthread_mutex_t mu;
@@ -61,21 +86,8 @@ struct cn_igtl_server {
     int64_t pending_t_ns;
     char events[CN_IGTL_EVENTS_MAX][256];
     int ev_head, ev_n;
-    cn_igtl_annotation ann[CN_IGTL_ANN_MAX];
-    int ann_head, ann_n;
-    struct {
-        char name[64];
-        cn_igtl_command_fn fn;
-        void *user;
-    } cmds[CN_IGTL_CMDS_MAX];
-    int n_cmds;
-    struct {
-        char name[CN_IGTL_NAME_SIZE + 1];
-        float *xyz;
-        int *tri;
-        int n_pts, n_tri;
-    } surf[4];
-    uint64_t surf_version;     /* bumped by every set_surface */
+    uint64_t kicks[CN_IGTL_KICKS_MAX];   /* clients the hub asked to close */
+    int n_kicks;
     cn_igtl_server_stats st;
     cn_igtl_client_stats *snap;
     int n_snap;
@@ -84,7 +96,6 @@ struct cn_igtl_server {
     cn_igtl_client_stats *snap_work;
     cn_igtl_client **clients;
     int n_clients;
-    uint64_t next_id;
     cn_igtl_packet *free_list;
     int n_free;
     cn_igtl_packet *last[3];   /* newest frame packet per header version, for GET_ */
@@ -106,24 +117,32 @@ static inline cn_igtl_packet *cn__igtl_q_at(cn_igtl_client *c, int i)
 /* igtl_server.c: wakes the server thread. */
 void cn__igtl_wake(cn_igtl_server *s);
 
+/* igtl_guard.c: drops slow senders, stalled readers and kicked clients (marks
+ * them dead); the index of the client a new connection replaces when the server
+ * is full, -1 when every client is a proctor. Server thread only. */
+void cn__igtl_enforce(cn_igtl_server *s, int64_t now_ns);
+int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now_ns);
+
 /* igtl_queue.c */
 cn_igtl_packet *cn__igtl_packet_get(cn_igtl_server *s);
 void cn__igtl_packet_unref(cn_igtl_server *s, cn_igtl_packet *p);
 /* Queues p for c (takes a new reference); frame packets drop the oldest frame
- * beyond queue_frames; a reply beyond CN_IGTL_REPLY_SLOTS kills the client. */
+ * beyond queue_frames; GET_ replies and surfaces replace a queued older one of
+ * the same kind; a reply beyond CN_IGTL_REPLY_SLOTS kills the client. */
 void cn__igtl_enqueue(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p);
 void cn__igtl_kill(cn_igtl_server *s, cn_igtl_client *c, const char *why);
-bool cn__igtl_is_proctor_name(const cn_igtl_server *s, const char *name);
 /* Packs a frame for the header versions in use, queues it, unrefs f. */
 void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff_ns);
 void cn__igtl_broadcast_events(cn_igtl_server *s);
 void cn__igtl_send_surfaces(cn_igtl_server *s);
+/* Bytes of memory the client's queue pins, each shared buffer once. */
+size_t cn__igtl_pinned_bytes(cn_igtl_client *c);
 
 /* igtl_frame_pack.c: appends every message for frame f in header version v. */
 int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b);
 /* Guidance changes between frames -> event texts (at most max). */
 int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256], int max);
-/* A one-message packet (STRING or STATUS) in the client's header version. */
+/* A one-message packet (STRING) in the client's header version. */
 cn_igtl_packet *cn__igtl_string_packet(cn_igtl_server *s, int version, const char *device,
                                        const char *text);
 

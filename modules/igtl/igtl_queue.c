@@ -7,8 +7,10 @@
  * and every client's ring gets a reference, so 16 viewers cost one packing, not
  * sixteen. A ring holds at most queue_frames frames: the oldest one not partly
  * written is dropped (and counted) for a client that does not keep up. Replies
- * and events are never dropped but are bounded; surfaces replace a queued older
- * version. The socket side lives in igtl_server.c.
+ * and events are never dropped but are bounded; surfaces and GET_ replies (slices
+ * of a frame packet, no copies) replace a queued older one of their kind, so a
+ * client asking again and again without reading pins one frame, not a pile of
+ * copies. The socket side lives in igtl_server.c.
  */
 #include "igtl_priv.h"
 
@@ -37,6 +39,10 @@ cn_igtl_packet *cn__igtl_packet_get(cn_igtl_server *s)
     p->droppable = false;
     p->is_frame = false;
     p->is_surface = false;
+    p->is_get = false;
+    p->get_key[0] = 0;
+    p->parent = NULL;
+    p->slice_off = p->slice_len = 0;
     p->seq = 0;
     p->t_handoff_ns = cn_clock_mono_ns();
     p->buf.len = 0;
@@ -47,6 +53,10 @@ void cn__igtl_packet_unref(cn_igtl_server *s, cn_igtl_packet *p)
 {
     if (!p || --p->refs > 0)
         return;
+    if (p->parent) {
+        cn__igtl_packet_unref(s, p->parent);
+        p->parent = NULL;
+    }
     /* Keep a few buffers (with their capacity) for reuse: the steady state
      * allocates nothing; beyond that, memory goes back to the system. */
     if (s->n_free < 8) {
@@ -104,15 +114,19 @@ void cn__igtl_enqueue(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p)
             cn__igtl_packet_unref(s, old);
         }
     }
-    if (p->is_surface) {   /* keep only the newest surfaces not yet being written */
+    if (p->is_surface || p->is_get) {   /* keep only the newest not yet being written */
         for (int i = c->q_n - 1; i >= 0; i--) {
             cn_igtl_packet *old = cn__igtl_q_at(c, i);
-            if (old->is_surface && !(i == 0 && c->off > 0)) {
+            bool same = p->is_surface ? old->is_surface
+                                      : old->is_get && strcmp(old->get_key, p->get_key) == 0;
+            if (same && !(i == 0 && c->off > 0)) {
                 q_remove(c, i);
                 cn__igtl_packet_unref(s, old);
             }
         }
     }
+    if (c->q_n == 0)
+        c->t_progress_ns = cn_clock_mono_ns();   /* the stall clock starts now */
     if (c->q_n == c->q_cap) {
         cn__igtl_kill(s, c, "reply queue overflow: the client sends requests but does not read");
         return;
@@ -122,12 +136,21 @@ void cn__igtl_enqueue(cn_igtl_server *s, cn_igtl_client *c, cn_igtl_packet *p)
     p->refs++;
 }
 
-bool cn__igtl_is_proctor_name(const cn_igtl_server *s, const char *name)
+size_t cn__igtl_pinned_bytes(cn_igtl_client *c)
 {
-    for (int i = 0; i < s->o.n_proctor_names; i++)
-        if (strcmp(s->o.proctor_names[i], name) == 0)
-            return true;
-    return false;
+    size_t sum = 0;
+    for (int i = 0; i < c->q_n; i++) {
+        cn_igtl_packet *p = cn__igtl_q_at(c, i);
+        const cn_igtl_packet *base = p->parent ? p->parent : p;
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++) {
+            cn_igtl_packet *o = cn__igtl_q_at(c, k);
+            seen = (o->parent ? o->parent : o) == base;
+        }
+        if (!seen)
+            sum += base->buf.len;
+    }
+    return sum;
 }
 
 /* ------------------------------------------------------------------ frames */
@@ -138,8 +161,8 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
     for (int i = 0; i < s->n_clients; i++)
         need[s->clients[i]->st.header_version == 2 ? 2 : 1] = true;
 
-    char ev[4][256];
-    int n_ev = cn__igtl_frame_events(s, f, ev, 4);
+    char ev[4 + CN_EVENTS_MAX][256];
+    int n_ev = cn__igtl_frame_events(s, f, ev, 4 + CN_EVENTS_MAX);
 
     if (need[1] || need[2]) {
         int64_t t0 = cn_clock_mono_ns();
@@ -229,19 +252,42 @@ void cn__igtl_broadcast_events(cn_igtl_server *s)
     }
 }
 
-/* Sends the current surfaces to every client that has an older version. */
+/* Packs the hub's surfaces into one packet (called under the hub's lock). */
+typedef struct {
+    cn_igtl_server *s;
+    cn_igtl_packet *p;
+    int version;
+    uint64_t ts;
+} surf_pack;
+
+static void pack_surface(void *user, double temp_c, const float *xyz, int n_pts, const int *tri,
+                         int n_tri)
+{
+    surf_pack *sp = user;
+    char name[CN_IGTL_NAME_SIZE + 1];
+    cn_igtl_isotherm_name(name, sizeof name, temp_c, true);
+    cn_igtl_msg msg;
+    cn_igtl_meta meta = {"Frame", "Reference"}; /* the ice stays where it formed */
+    int r = cn_igtl_msg_begin(&sp->p->buf, &msg, sp->version, "POLYDATA", name, sp->ts,
+                              ++sp->s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_triangles(&sp->p->buf, xyz, n_pts, tri, n_tri);
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(&sp->p->buf, &msg, &meta, 1);
+    if (r != CN_OK)
+        sp->p->buf.len = msg.start;   /* leave this one out */
+}
+
+/* Sends the hub's surfaces to every client that has an older version. */
 void cn__igtl_send_surfaces(cn_igtl_server *s)
 {
-    pthread_mutex_lock(&s->mu);
-    uint64_t ver = s->surf_version;
+    uint64_t ver = cn_proctor_surfaces_version(s->hub);
     bool behind = false;
     for (int i = 0; i < s->n_clients; i++)
         if (s->clients[i]->surf_version != ver)
             behind = true;
-    if (!behind || ver == 0) {
-        pthread_mutex_unlock(&s->mu);
+    if (!behind || ver == 0)
         return;
-    }
     cn_igtl_packet *pv[3] = {NULL, NULL, NULL};
     uint64_t ts = cn_igtl_ts_from_wall_ns(cn_clock_wall_ns());
     for (int v = 1; v <= 2; v++) {
@@ -249,22 +295,9 @@ void cn__igtl_send_surfaces(cn_igtl_server *s)
         if (!pv[v])
             break;
         pv[v]->is_surface = true;
-        for (int k = 0; k < 4; k++) {
-            if (!s->surf[k].name[0])
-                continue;
-            cn_igtl_msg msg;
-            int r = cn_igtl_msg_begin(&pv[v]->buf, &msg, v, "POLYDATA", s->surf[k].name, ts,
-                                      ++s->msg_id);
-            if (r == CN_OK)
-                r = cn_igtl_put_triangles(&pv[v]->buf, s->surf[k].xyz, s->surf[k].n_pts,
-                                          s->surf[k].tri, s->surf[k].n_tri);
-            if (r == CN_OK)
-                r = cn_igtl_msg_end(&pv[v]->buf, &msg, NULL, 0);
-            if (r != CN_OK)
-                pv[v]->buf.len = msg.start;   /* leave this one out */
-        }
+        surf_pack sp = {.s = s, .p = pv[v], .version = v, .ts = ts};
+        ver = cn_proctor_surfaces_visit(s->hub, pack_surface, &sp);
     }
-    pthread_mutex_unlock(&s->mu);
     for (int i = 0; i < s->n_clients; i++) {
         cn_igtl_client *c = s->clients[i];
         int v = c->st.header_version == 2 ? 2 : 1;
@@ -275,55 +308,4 @@ void cn__igtl_send_surfaces(cn_igtl_server *s)
     }
     cn__igtl_packet_unref(s, pv[1]);
     cn__igtl_packet_unref(s, pv[2]);
-}
-
-int cn_igtl_server_set_surface(cn_igtl_server *s, const char *name, const float *xyz, int n_pts,
-                               const int *tri, int n_tri)
-{
-    if (!s || !name || !name[0] || strlen(name) > CN_IGTL_NAME_SIZE || n_pts < 0 ||
-        n_pts > 65536 || n_tri < 0 || n_tri > 4 * 65536 || (n_tri && (!xyz || !tri)))
-        return CN_EINVAL;
-    for (int i = 0; i < 3 * n_tri; i++)
-        if (tri[i] < 0 || tri[i] >= n_pts)
-            return CN_EINVAL;
-    float *x = NULL;
-    int *t = NULL;
-    if (n_tri > 0) {
-        x = malloc(sizeof(float) * 3 * (size_t)n_pts);
-        t = malloc(sizeof(int) * 3 * (size_t)n_tri);
-        if (!x || !t) {
-            free(x);
-            free(t);
-            return CN_ENOMEM;
-        }
-        memcpy(x, xyz, sizeof(float) * 3 * (size_t)n_pts);
-        memcpy(t, tri, sizeof(int) * 3 * (size_t)n_tri);
-    }
-    int r = CN_OK;
-    pthread_mutex_lock(&s->mu);
-    int k = 0;
-    while (k < 4 && strcmp(s->surf[k].name, name) != 0)
-        k++;
-    if (k == 4)
-        for (k = 0; k < 4 && s->surf[k].name[0]; k++)
-            ;
-    if (k == 4) {
-        r = CN_ENOMEM;
-    } else {
-        free(s->surf[k].xyz);
-        free(s->surf[k].tri);
-        cn_strlcpy(s->surf[k].name, name, sizeof s->surf[k].name);
-        s->surf[k].xyz = x;
-        s->surf[k].tri = t;
-        s->surf[k].n_pts = n_tri > 0 ? n_pts : 0;
-        s->surf[k].n_tri = n_tri;
-        s->surf_version++;
-        x = NULL;
-        t = NULL;
-    }
-    pthread_mutex_unlock(&s->mu);
-    free(x);
-    free(t);
-    cn__igtl_wake(s);
-    return r;
 }

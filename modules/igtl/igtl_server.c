@@ -10,8 +10,23 @@
  * holds queue_frames frames loses its oldest frame (counted), so a slow or
  * stalled viewer costs a bounded amount of memory and never delays the
  * pipeline or the other viewers. Protocol errors drop only the offending
- * client, with the reason logged. This file holds the sockets, the loop and
- * the public API; igtl_queue.c decides what goes into which client's ring.
+ * client, with the reason logged (through the hub's bound on log volume).
+ *
+ * Nobody can starve the server: a message a client has begun must complete
+ * within partial_timeout_s (a 1-byte-a-second sender is dropped), a client that
+ * takes nothing while data waits is dropped after stall_timeout_s, the parser
+ * grows its buffer with what arrived (never with what a header declares), and
+ * when max_clients are connected a new connection evicts the least useful
+ * client that is not a proctor (slow senders and stalled readers first, then
+ * the newest unproven connections, established healthy viewers last) rather
+ * than being refused: idle or slow connections cannot lock a viewer out.
+ *
+ * Roles, notes, targets and commands belong to the proctor hub; the server is
+ * its OpenIGTLink transport (a client id per connection, a kick callback so the
+ * operator's revoke closes the connection). This file holds the sockets, the
+ * loop and the public API; igtl_queue.c decides what goes into which client's
+ * ring, igtl_inbound.c what a client's messages do, igtl_guard.c who is dropped
+ * or evicted.
  */
 #include "igtl_priv.h"
 
@@ -42,12 +57,26 @@ static void client_free(cn_igtl_server *s, cn_igtl_client *c)
     free(c->q);
     cn_igtl_parser_free(c->parser);
     cn_stats_free(c->lag);
+    cn_proctor_client_close(s->hub, c->st.id);
     free(c);
+}
+
+/* Logs why a client goes and frees it; i is its index (the last one moves in). */
+static void reap(cn_igtl_server *s, int i)
+{
+    cn_igtl_client *c = s->clients[i];
+    bool bad = strncmp(c->why, "protocol", 8) == 0 || strncmp(c->why, "reply", 5) == 0;
+    cn_proctor_logf(s->hub, MOD, bad ? CN_LOG_WARN : CN_LOG_INFO, false,
+                    "client %llu (%s) dropped: %s; sent %llu frames, dropped %llu",
+                    (unsigned long long)c->st.id, c->st.peer, c->why,
+                    (unsigned long long)c->st.frames_sent, (unsigned long long)c->st.frames_dropped);
+    client_free(s, c);
+    s->clients[i] = s->clients[--s->n_clients];
 }
 
 static void accept_clients(cn_igtl_server *s)
 {
-    for (;;) {
+    for (int round = 0; round < 256; round++) {
         struct sockaddr_in a;
         socklen_t al = sizeof a;
         int fd = accept4(s->listen_fd, (struct sockaddr *)&a, &al, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -57,14 +86,26 @@ static void accept_clients(cn_igtl_server *s)
         char ip[INET_ADDRSTRLEN] = "?";
         inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
         snprintf(peer, sizeof peer, "%s:%u", ip, (unsigned)ntohs(a.sin_port));
+        int64_t now = cn_clock_mono_ns();
         if (s->n_clients >= s->o.max_clients) {
-            cn_log_warn(s->o.log, MOD, "refusing %s: already %d clients (max_clients)", peer,
-                        s->n_clients);
+            int v = cn__igtl_pick_victim(s, now);
+            if (v < 0) {
+                cn_proctor_logf(s->hub, MOD, CN_LOG_WARN, false,
+                                "refusing %s: %d clients, all proctors (max_clients)", peer,
+                                s->n_clients);
+                pthread_mutex_lock(&s->mu);
+                s->st.refused++;
+                pthread_mutex_unlock(&s->mu);
+                close(fd);
+                continue;
+            }
+            if (!s->clients[v]->dead)
+                cn__igtl_kill(s, s->clients[v], "evicted to make room for a new connection "
+                                                "(max_clients reached)");
             pthread_mutex_lock(&s->mu);
-            s->st.refused++;
+            s->st.evicted++;
             pthread_mutex_unlock(&s->mu);
-            close(fd);
-            continue;
+            reap(s, v);
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -75,8 +116,9 @@ static void accept_clients(cn_igtl_server *s)
             c->q = calloc((size_t)c->q_cap, sizeof *c->q);
             c->parser = cn_igtl_parser_new(&s->o.limits);
             c->lag = cn_stats_new(512);
+            c->st.id = cn_proctor_client_open(s->hub, "igtl", peer);
         }
-        if (!c || !c->q || !c->parser || !c->lag) {
+        if (!c || !c->q || !c->parser || !c->lag || !c->st.id) {
             cn_log_error(s->o.log, MOD, "out of memory accepting %s", peer);
             if (c)
                 client_free(s, c);
@@ -84,15 +126,15 @@ static void accept_clients(cn_igtl_server *s)
                 close(fd);
             continue;
         }
-        c->st.id = ++s->next_id;
         c->st.header_version = 1;
+        c->t_connect_ns = c->t_progress_ns = c->t_active_ns = now;
         cn_strlcpy(c->st.peer, peer, sizeof c->st.peer);
         s->clients[s->n_clients++] = c;
         pthread_mutex_lock(&s->mu);
         s->st.accepted++;
         pthread_mutex_unlock(&s->mu);
-        cn_log_info(s->o.log, MOD, "client %llu connected from %s",
-                    (unsigned long long)c->st.id, peer);
+        cn_proctor_logf(s->hub, MOD, CN_LOG_INFO, false, "client %llu connected from %s",
+                        (unsigned long long)c->st.id, peer);
     }
 }
 
@@ -126,8 +168,13 @@ static void read_client(cn_igtl_server *s, cn_igtl_client *c)
             if (r == 0)
                 break;
             c->st.msgs_received++;
+            c->t_msg_start_ns = 0;
+            c->t_active_ns = cn_clock_mono_ns();
             cn__igtl_handle_message(s, c, &m);
         }
+        /* a message begun and not finished starts the slow-sender clock */
+        if (cn_igtl_parser_buffered(c->parser) > 0 && c->t_msg_start_ns == 0)
+            c->t_msg_start_ns = cn_clock_mono_ns();
         if ((size_t)n < sizeof buf)
             return;
     }
@@ -137,16 +184,19 @@ static void write_client(cn_igtl_server *s, cn_igtl_client *c)
 {
     while (c->q_n > 0 && !c->dead) {
         cn_igtl_packet *p = cn__igtl_q_at(c, 0);
-        ssize_t n = send(c->fd, p->buf.data + c->off, p->buf.len - c->off,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        const uint8_t *d = cn__igtl_pkt_data(p);
+        size_t len = cn__igtl_pkt_len(p);
+        ssize_t n = send(c->fd, d + c->off, len - c->off, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 cn__igtl_kill(s, c, strerror(errno));
             return;
         }
+        if (n > 0)
+            c->t_progress_ns = c->t_active_ns = cn_clock_mono_ns();
         c->off += (size_t)n;
         c->st.bytes_sent += (uint64_t)n;
-        if (c->off < p->buf.len)
+        if (c->off < len)
             return;
         if (p->is_frame) {
             double lag = (double)(cn_clock_mono_ns() - p->t_handoff_ns) / 1e6;
@@ -166,9 +216,8 @@ static void publish_stats(cn_igtl_server *s)
     for (int i = 0; i < s->n_clients; i++) {
         cn_igtl_client *c = s->clients[i];
         c->st.queued_packets = c->q_n;
-        c->st.queued_bytes = 0;
-        for (int k = 0; k < c->q_n; k++)
-            c->st.queued_bytes += cn__igtl_q_at(c, k)->buf.len;
+        c->st.queued_bytes = cn__igtl_pinned_bytes(c);
+        c->st.proctor = cn_proctor_client_role(s->hub, c->st.id) == CN_PROCTOR_PROCTOR;
         c->st.lag_ms_p50 = cn_stats_percentile(c->lag, 50);
         c->st.lag_ms_p99 = cn_stats_percentile(c->lag, 99);
         s->snap_work[i] = c->st;
@@ -191,6 +240,7 @@ static void *server_main(void *arg)
         cn_log_error(s->o.log, MOD, "out of memory: server thread stops");
         return NULL;
     }
+    int64_t last_publish = 0;
     while (!atomic_load(&s->stop)) {
         pf[0] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
         pf[1] = (struct pollfd){.fd = s->wake_fd, .events = POLLIN};
@@ -236,28 +286,38 @@ static void *server_main(void *arg)
         /* Try to write what was just queued straight away (no extra poll round). */
         for (int i = 0; i < s->n_clients; i++)
             write_client(s, s->clients[i]);
+        int64_t now = cn_clock_mono_ns();
+        cn__igtl_enforce(s, now);
+        /* Reap dead clients before accepting, so their slots are free. */
+        for (int i = 0; i < s->n_clients;) {
+            if (s->clients[i]->dead)
+                reap(s, i);
+            else
+                i++;
+        }
         if (pf[0].revents & POLLIN)
             accept_clients(s);
-        /* Reap dead clients. */
-        for (int i = 0; i < s->n_clients;) {
-            cn_igtl_client *c = s->clients[i];
-            if (!c->dead) {
-                i++;
-                continue;
-            }
-            bool bad = strncmp(c->why, "protocol", 8) == 0 || strncmp(c->why, "reply", 5) == 0;
-            cn_log_write(s->o.log, bad ? CN_LOG_WARN : CN_LOG_INFO, MOD,
-                         "client %llu (%s) dropped: %s; sent %llu frames, dropped %llu",
-                         (unsigned long long)c->st.id, c->st.peer, c->why,
-                         (unsigned long long)c->st.frames_sent,
-                         (unsigned long long)c->st.frames_dropped);
-            client_free(s, c);
-            s->clients[i] = s->clients[--s->n_clients];
+        /* the snapshot sorts latency windows: a few times a second is plenty */
+        if (now - last_publish > 50000000LL || f) {
+            publish_stats(s);
+            last_publish = now;
         }
-        publish_stats(s);
     }
+    publish_stats(s);
     free(pf);
     return NULL;
+}
+
+/* The hub's kick: any thread; the server thread closes the client soon. */
+static void hub_kick(void *self, uint64_t id, const char *why)
+{
+    (void)why;
+    cn_igtl_server *s = self;
+    pthread_mutex_lock(&s->mu);
+    if (s->n_kicks < CN_IGTL_KICKS_MAX)
+        s->kicks[s->n_kicks++] = id;
+    pthread_mutex_unlock(&s->mu);
+    cn__igtl_wake(s);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -281,6 +341,14 @@ cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, si
     }
     s->o = *o;
     s->listen_fd = s->wake_fd = -1;
+    s->hub = o->hub;
+    if (!s->hub) {   /* a hub of our own: no token, so everyone is a viewer */
+        cn_proctor_opts po;
+        cn_proctor_opts_default(&po);
+        po.log_sink = o->log;
+        s->hub = cn_proctor_hub_new(&po);
+        s->own_hub = true;
+    }
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle_cv, NULL);
     s->clients = calloc((size_t)o->max_clients, sizeof *s->clients);
@@ -288,7 +356,7 @@ cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, si
     s->snap_work = calloc((size_t)o->max_clients, sizeof *s->snap_work);
     s->lat_ms = cn_stats_new(1024);
     s->pack_ms = cn_stats_new(1024);
-    if (!s->clients || !s->snap || !s->snap_work || !s->lat_ms || !s->pack_ms) {
+    if (!s->clients || !s->snap || !s->snap_work || !s->lat_ms || !s->pack_ms || !s->hub) {
         snprintf(err, err_len, "igtl: out of memory");
         cn_igtl_server_free(s);
         return NULL;
@@ -301,7 +369,7 @@ cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, si
                             .sin_addr = ia};
     socklen_t al = sizeof a;
     if (s->listen_fd < 0 || bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        listen(s->listen_fd, 16) != 0 ||
+        listen(s->listen_fd, 128) != 0 ||
         getsockname(s->listen_fd, (struct sockaddr *)&a, &al) != 0) {
         snprintf(err, err_len, "igtl: cannot listen on %s:%d: %s", o->listen_addr, o->port,
                  strerror(errno));
@@ -318,8 +386,15 @@ cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, si
     if ((ntohl(ia.s_addr) >> 24) != 127)
         cn_log_warn(o->log, MOD,
                     "listening on %s:%d, reachable from the network: OpenIGTLink has no "
-                    "authentication and no encryption; use it only on a trusted network",
+                    "encryption (the proctor token and the images travel in clear); reach it "
+                    "through an SSH or TLS tunnel instead (user guide: \"The threat model\")",
                     o->listen_addr, s->port);
+    cn_proctor_transport tr = {.name = "igtl", .self = s, .kick = hub_kick};
+    if (cn_proctor_add_transport(s->hub, &tr) != CN_OK) {
+        snprintf(err, err_len, "igtl: the proctor hub has no room for another transport");
+        cn_igtl_server_free(s);
+        return NULL;
+    }
     if (pthread_create(&s->thread, NULL, server_main, s) != 0) {
         snprintf(err, err_len, "igtl: cannot start the server thread");
         cn_igtl_server_free(s);
@@ -330,9 +405,9 @@ cn_igtl_server *cn_igtl_server_start(const cn_igtl_server_opts *o, char *err, si
     return s;
 }
 
-void cn_igtl_server_free(cn_igtl_server *s)
+void cn_igtl_server_stop(cn_igtl_server *s)
 {
-    if (!s)
+    if (!s || s->stopped)
         return;
     atomic_store(&s->stop, true);
     if (s->thread_started) {
@@ -340,9 +415,30 @@ void cn_igtl_server_free(cn_igtl_server *s)
         ssize_t w = write(s->wake_fd, &one, sizeof one);
         (void)w;
         pthread_join(s->thread, NULL);
+        s->thread_started = false;
     }
+    cn_proctor_remove_transport(s->hub, s);
     for (int i = 0; i < s->n_clients; i++)
         client_free(s, s->clients[i]);
+    s->n_clients = 0;
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    s->listen_fd = -1;
+    pthread_mutex_lock(&s->mu);
+    cn_frame *f = s->pending;
+    s->pending = NULL;
+    s->stopped = true;
+    pthread_cond_broadcast(&s->idle_cv);
+    pthread_mutex_unlock(&s->mu);
+    if (f)
+        cn_frame_unref(f);
+}
+
+void cn_igtl_server_free(cn_igtl_server *s)
+{
+    if (!s)
+        return;
+    cn_igtl_server_stop(s);
     for (int v = 1; v <= 2; v++)
         if (s->last[v])
             cn__igtl_packet_unref(s, s->last[v]);
@@ -352,21 +448,15 @@ void cn_igtl_server_free(cn_igtl_server *s)
         cn_igtl_buf_free(&p->buf);
         free(p);
     }
-    if (s->pending)
-        cn_frame_unref(s->pending);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
     if (s->wake_fd >= 0)
         close(s->wake_fd);
-    for (int k = 0; k < 4; k++) {
-        free(s->surf[k].xyz);
-        free(s->surf[k].tri);
-    }
     cn_stats_free(s->lat_ms);
     cn_stats_free(s->pack_ms);
     free(s->clients);
     free(s->snap);
     free(s->snap_work);
+    if (s->own_hub)
+        cn_proctor_hub_free(s->hub);
     pthread_cond_destroy(&s->idle_cv);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -401,6 +491,11 @@ void cn_igtl_server_consume(cn_igtl_server *s, cn_frame *f)
     cn_frame_ref(f);
     cn_frame *old;
     pthread_mutex_lock(&s->mu);
+    if (s->stopped) {   /* nobody would take it: keep no reference */
+        pthread_mutex_unlock(&s->mu);
+        cn_frame_unref(f);
+        return;
+    }
     old = s->pending;
     s->pending = f;
     s->pending_t_ns = cn_clock_mono_ns();
@@ -467,43 +562,15 @@ int cn_igtl_server_stats_get(cn_igtl_server *s, cn_igtl_server_stats *st,
     return n;
 }
 
-int cn_igtl_server_poll_annotation(cn_igtl_server *s, cn_igtl_annotation *out)
-{
-    if (!s || !out)
-        return CN_EINVAL;
-    int got = 0;
-    pthread_mutex_lock(&s->mu);
-    if (s->ann_n > 0) {
-        *out = s->ann[s->ann_head];
-        s->ann_head = (s->ann_head + 1) % CN_IGTL_ANN_MAX;
-        s->ann_n--;
-        got = 1;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return got;
-}
-
 int cn_igtl_server_set_command(cn_igtl_server *s, const char *name, cn_igtl_command_fn fn,
                                void *user)
 {
-    if (!s || !name || !name[0] || strlen(name) >= 64)
+    if (!s)
         return CN_EINVAL;
-    int r = CN_OK;
-    pthread_mutex_lock(&s->mu);
-    int i = 0;
-    while (i < s->n_cmds && strcmp(s->cmds[i].name, name) != 0)
-        i++;
-    if (i == s->n_cmds) {
-        if (s->n_cmds == CN_IGTL_CMDS_MAX)
-            r = CN_ENOMEM;
-        else
-            s->n_cmds++;
-    }
-    if (r == CN_OK) {
-        cn_strlcpy(s->cmds[i].name, name, sizeof s->cmds[i].name);
-        s->cmds[i].fn = fn;
-        s->cmds[i].user = user;
-    }
-    pthread_mutex_unlock(&s->mu);
-    return r;
+    return cn_proctor_set_command(s->hub, name, CN_PROCTOR_PROCTOR, true, fn, user);
+}
+
+cn_proctor_hub *cn_igtl_server_hub(cn_igtl_server *s)
+{
+    return s ? s->hub : NULL;
 }

@@ -99,7 +99,9 @@ int cn_igtl_header_unpack(const uint8_t in[CN_IGTL_HEADER_SIZE], cn_igtl_header 
     h->version = (uint16_t)((in[0] << 8) | in[1]);
     if (h->version != 1 && h->version != 2) {
         if (why)
-            snprintf(why, why_len, "header version %u (expected 1 or 2)", h->version);
+            snprintf(why, why_len,
+                     "header version %u is not supported (OpenIGTLink defines 1 and 2)",
+                     h->version);
         return CN_EPARSE;
     }
     if (check_field(in + 2, CN_IGTL_TYPE_SIZE, false, h->type) != CN_OK) {

@@ -37,6 +37,10 @@ typedef struct cn_device {
     /* Makes a blocked read return CN_ECLOSED soon. Called from another thread. */
     void (*interrupt)(void *self);
     void (*stop)(void *self);
+    /* Frees the device (after stop; the pipeline never calls it: the owner does,
+     * e.g. cn_device_set_free in devices/registry). May be NULL. A tracking-only
+     * device (poses into a transform graph, devices/registry) has read == NULL. */
+    void (*release)(void *self);
 } cn_device;
 
 /* An analysis stage, run in order on the analysis thread. Returns CN_OK or an

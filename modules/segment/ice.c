@@ -193,6 +193,15 @@ int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const doub
                       const cn_needle_result *needle, const cn_needle_result *shaft,
                       bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm)
 {
+    return cn_ice_det_detect_sd(d, px, w, h, spacing_mm, needle, shaft, freezing, t_ns, NAN, out,
+                                radius_mm);
+}
+
+int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
+                         const double spacing_mm[2], const cn_needle_result *needle,
+                         const cn_needle_result *shaft, bool freezing, int64_t t_ns,
+                         double grey_sd, cn_ice_front *out, double *radius_mm)
+{
     if (!out)
         return CN_EINVAL;
     out->found = false;
@@ -225,9 +234,13 @@ int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const doub
     const double cx = needle->tip_mm.x - ux * hseg, cy = needle->tip_mm.y - uy * hseg;
     double amax, bmax;
     ice_axes(p->max_radius_mm, hseg, &amax, &bmax);
-    cn_img_stats st;
-    cn_img_stats_compute(px, w, h, &st);
-    double stdv = st.stddev > 4 ? st.stddev : 4;
+    if (!(grey_sd >= 0)) {
+        /* not given by the caller (the segment stage computes it once per frame) */
+        cn_img_stats st;
+        cn_img_stats_compute(px, w, h, &st);
+        grey_sd = st.stddev;
+    }
+    double stdv = grey_sd > 4 ? grey_sd : 4;
     const int band = (int)lrint(p->band_mm / sy) | 1, gap = (int)lrint(0.5 / sy) + 1;
     const int shadow = (int)lrint(p->shadow_mm / sy) + 1;
     /* columns spanning the largest ball, in steps keeping <= MAX_COLS points */

@@ -24,7 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NEEDLE_HOLD_FRAMES 40 /* keep a lost needle this many frames (~2 s at 20 fps) */
+/* A needle not seen for this many frames (outside a freeze) is forgotten: it no
+ * longer steers the detector as the previous frame's line (~0.5 s at 20 fps). */
+#define NEEDLE_FORGET_FRAMES 10
+#define NEEDLE_JUMP_MM 2.0  /* a detection this far across the track's line restarts it */
 
 struct cn_segment {
     cn_segment_config c;
@@ -225,36 +228,28 @@ void cn_segment_reset(cn_segment *s)
     cn_ice_det_reset(s->ice);
 }
 
-/* The tracked cryoprobe in image mm from the frame's poses (PLUS names): tip at
- * the CryoprobeToTracker origin, axis along its +Z. Returns false when a pose is
- * missing or invalid, or the tip is more than 5 mm out of the image plane. */
+/* The tracked cryoprobe in image mm from the frame's poses, by core's one rule
+ * (cn_frame_tool_to_image_mm): tip at the Cryoprobe origin, axis along its +Z.
+ * Returns false when a pose is missing or invalid, the tip is more than 5 mm out of
+ * the image plane, or outside the image. */
 static bool prior_from_poses(const cn_frame *f, cn_needle_result *out)
 {
-    const cn_pose *c2t = cn_frame_get_pose(f, "CryoprobeToTracker");
-    const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
-    const cn_pose *i2p = cn_frame_get_pose(f, "ImageToProbe");
-    if (!c2t || !p2t || !i2p || !c2t->valid || !p2t->valid || !i2p->valid)
-        return false;
-    cn_mat4 t2p, p2i;
-    if (cn_mat4_invert(&p2t->m, &t2p) || cn_mat4_invert(&i2p->m, &p2i))
-        return false;
-    cn_mat4 c2p = cn_mat4_mul(&t2p, &c2t->m);
-    cn_mat4 c2i = cn_mat4_mul(&p2i, &c2p);
-    if (!cn_mat4_is_finite(&c2i))
+    cn_mat4 c2i;
+    if (cn_frame_tool_to_image_mm(f, "Cryoprobe", &c2i) != CN_OK || !cn_mat4_is_finite(&c2i))
         return false;
     cn_vec3 tip = cn_mat4_apply_point(&c2i, (cn_vec3){0, 0, 0});
     cn_vec3 ax = cn_mat4_apply_dir(&c2i, (cn_vec3){0, 0, 1});
-    /* image pixels -> image mm (pixel centres at (i + 0.5) * spacing) */
-    double tx = (tip.x + 0.5) * f->spacing_mm[0], ty = (tip.y + 0.5) * f->spacing_mm[1];
-    double tz = tip.z * f->spacing_mm[0];
-    double dx = ax.x * f->spacing_mm[0], dy = ax.y * f->spacing_mm[1];
-    double n = sqrt(dx * dx + dy * dy);
-    if (fabs(tz) > 5 || !(n > 1e-9))
+    double n = sqrt(ax.x * ax.x + ax.y * ax.y);
+    if (fabs(tip.z) > 5 || !(n > 1e-9))
+        return false;
+    /* a tip outside the image (not yet inserted, or withdrawn) has no shaft to see */
+    double w_mm = f->width * f->spacing_mm[0], h_mm = f->height * f->spacing_mm[1];
+    if (!(tip.x >= -1 && tip.x <= w_mm + 1 && tip.y >= 1 && tip.y <= h_mm + 1))
         return false;
     memset(out, 0, sizeof *out);
     out->found = true;
-    out->tip_mm = (cn_pt2){(float)tx, (float)ty};
-    out->dir = (cn_pt2){(float)(dx / n), (float)(dy / n)};
+    out->tip_mm = (cn_pt2){(float)tip.x, (float)tip.y};
+    out->dir = (cn_pt2){(float)(ax.x / n), (float)(ax.y / n)};
     return true;
 }
 
@@ -272,6 +267,17 @@ static void clear_results(cn_frame *f)
     f->analysis.ice.t_ns = f->t_acq_ns;
 }
 
+/* Whether a detection is a different line from the track (another structure, or
+ * the needle re-inserted elsewhere): then the track restarts instead of blending
+ * two lines into one that matches neither. */
+static bool needle_jumped(const cn_segment *s, const cn_needle_result *det)
+{
+    double dot = det->dir.x * s->dir.x + det->dir.y * s->dir.y;
+    double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
+    double across = fabs(-ex * s->dir.y + ey * s->dir.x);
+    return dot < cos(8.0 * M_PI / 180) || across > NEEDLE_JUMP_MM;
+}
+
 static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_needle_result *prior,
                           bool ice_seen, double dt_s, cn_needle_result *out)
 {
@@ -282,33 +288,43 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     if (det->found) {
         bool shorter = false;
         if (s->track && (s->freezing || ice_seen)) {
-            /* A freeze hides the tip in the shadow: a shaft that now ends short of
-             * the last reliable tip on the same line is hidden, not withdrawn. */
+            /* A freeze hides the tip in the shadow (and cryo-adhesion holds the probe):
+             * a shaft on the same line that ends short of the last reliable tip, or
+             * within a millimetre past it, is the same probe with its tip hidden, not
+             * withdrawn; the ice's near side recedes a little every frame, and taking
+             * those small steps would walk the tip back along the shaft. A line
+             * elsewhere (the ice rim, a fascia) does not move the probe either. */
             double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
             double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
-            shorter = along < -1.0 && across < 1.5;
+            shorter = (along < 1.0 && across < 1.5) || needle_jumped(s, det);
         }
-        if (s->track && !shorter) {
+        bool jump = s->track && !shorter && needle_jumped(s, det);
+        if (s->track && !shorter && !jump) {
             double pp = s->pvar + q * q, k = pp / (pp + r * r);
             s->kx += k * (det->tip_mm.x - s->kx);
             s->ky += k * (det->tip_mm.y - s->ky);
             s->pvar = (1 - k) * pp;
-        } else if (!s->track) {
+        } else if (!s->track || jump) {
             s->kx = det->tip_mm.x;
             s->ky = det->tip_mm.y;
             s->pvar = r * r;
             s->track = true;
         }
-        s->dir = det->dir;
-        s->conf = det->confidence;
+        if (!shorter) {
+            s->dir = det->dir;
+            s->conf = det->confidence;
+        }
         s->missed = 0;
         s->hidden = shorter;
     } else if (s->track) {
+        /* Not seen in this frame. Under ice the last reliable tip is kept (hidden,
+         * with the confidence it was found with); otherwise "not found" is the
+         * answer at once (a withdrawn needle must not stay on screen), and the
+         * track is only remembered for a few frames as the detector's prior. */
         s->missed++;
         s->pvar += q * q;
-        s->conf *= 0.95f;
         s->hidden = s->freezing || ice_seen;
-        if (s->missed > NEEDLE_HOLD_FRAMES && !s->hidden)
+        if (s->missed > NEEDLE_FORGET_FRAMES && !s->hidden)
             s->track = false;
     } else if (prior && (s->freezing || ice_seen)) {
         /* never saw it, but the tracked probe says where it is: report that, flagged */
@@ -320,7 +336,7 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
         s->track = true;
         s->hidden = true;
     }
-    if (s->track) {
+    if (s->track && (s->missed == 0 || s->hidden)) {
         out->found = true;
         out->tip_mm = (cn_pt2){(float)s->kx, (float)s->ky};
         out->dir = s->dir;
@@ -351,8 +367,15 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     } else {
         have_prior = prior_from_poses(f, &prior);
     }
-    cn_needle_det_detect(s->nd, f->pixels, f->width, f->height, f->spacing_mm,
-                         have_prior ? &prior : NULL, &det);
+    /* the track (last frame's needle) steers the detector softly */
+    cn_needle_result prev = {0};
+    if (s->track) {
+        prev.found = true;
+        prev.tip_mm = (cn_pt2){(float)s->kx, (float)s->ky};
+        prev.dir = s->dir;
+    }
+    cn_needle_det_detect_prev(s->nd, f->pixels, f->width, f->height, f->spacing_mm,
+                              have_prior ? &prior : NULL, s->track ? &prev : NULL, &det);
 
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
@@ -366,9 +389,10 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
         probe = prior;
     }
     double r_ice = 0;
-    cn_ice_det_detect(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
-                      probe.found ? &probe : NULL, det.found ? &det : NULL, s->freezing,
-                      f->t_acq_ns, &f->analysis.ice, &r_ice);
+    /* the frame's statistics are computed once (above) and shared */
+    cn_ice_det_detect_sd(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
+                         probe.found ? &probe : NULL, det.found ? &det : NULL, s->freezing,
+                         f->t_acq_ns, st.stddev, &f->analysis.ice, &r_ice);
     double dt_s = 0.05;
     if (s->last_t_ns != 0 && f->t_acq_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(f->t_acq_ns - s->last_t_ns) * 1e-9);

@@ -229,6 +229,12 @@ void cn_needle_det_free(cn_needle_det *d);
 int cn_needle_det_detect(cn_needle_det *d, const uint8_t *px, int w, int h,
                          const double spacing_mm[2], const cn_needle_result *prior,
                          cn_needle_result *out);
+/* The same with the previous frame's needle (image mm, may be NULL): a line within
+ * a few degrees and pixels of it is preferred over others of similar confidence
+ * (temporal consistency); its confidence is not raised. */
+int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
+                              const double spacing_mm[2], const cn_needle_result *prior,
+                              const cn_needle_result *prev, cn_needle_result *out);
 
 /* ------------------------------------------------------------------ ice front (low level) */
 
@@ -263,6 +269,12 @@ void cn_ice_det_reset(cn_ice_det *d);
 int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
                       const cn_needle_result *needle, const cn_needle_result *shaft,
                       bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm);
+/* The same with the frame's grey-level standard deviation given by the caller (the
+ * segment stage has it already; NAN: computed here). */
+int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
+                         const double spacing_mm[2], const cn_needle_result *needle,
+                         const cn_needle_result *shaft, bool freezing, int64_t t_ns,
+                         double grey_sd, cn_ice_front *out, double *radius_mm);
 
 /* ------------------------------------------------------------------ the bundle + stage */
 

@@ -4,12 +4,19 @@
  * Used by a normal close and by `cryonav recover` alike, so the recovery path is
  * exercised by every recording. Pass 1 walks the journal and keeps the longest
  * prefix of frames whose commit line is complete, consistent (index, sizes,
- * monotonic offsets) and whose pixels are wholly inside FILE.part. Pass 2 writes
- * FILE.tmp: the PLUS header (field order and padding as PLUS writes them), the
- * per-frame fields of those frames, the pixel bytes (copy_file_range: in-kernel,
- * instant on reflink file systems) and, when compressed, a final empty deflate
- * block plus the zlib/gzip trailer computed from the journal's running checksums.
- * Then FILE.tmp is renamed over FILE and the journal and part are removed.
+ * monotonic offsets) and whose pixels are wholly inside FILE.part. Then the space
+ * is checked: the result needs the pixel bytes again plus the header, and when the
+ * folder lacks it nothing is touched and the message says what to do (free space,
+ * or `cryonav recover FILE --out` onto another disk). Pass 2 writes FILE.tmp
+ * (created O_EXCL | O_NOFOLLOW in the folder; a stale one or a planted symbolic
+ * link is removed first, never followed): the PLUS header (field order and
+ * padding as PLUS writes them; ElementSpacing 1, the spacing is in each frame's
+ * ImageToProbe; the clocks named), the per-frame fields of those frames, the pixel
+ * bytes (copy_file_range: in-kernel, instant on reflink file systems) and, when
+ * compressed, a final empty deflate block plus the zlib/gzip trailer computed from
+ * the journal's running checksums. Then FILE.tmp is renamed to FILE without
+ * replacing anything that appeared there meanwhile, and the journal and part are
+ * removed.
  */
 #include "seqio_priv.h"
 
@@ -17,13 +24,16 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define JLINE_MAX 65536
 
 typedef struct {
     bool nrrd, compress;
+    bool slicer;                  /* Slicer volume sequence (.seq.nrrd): 4-D, index values */
     char orientation[16], imagetype[64];
     int width, height;
     double spacing[2], transducer[2];
@@ -65,7 +75,10 @@ static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_
             if (line[0] == 'F' && line[1] == ' ' && sscanf(line, "F %d", &i) == 1) {
                 if (i != expect || !have_size) break;
                 in_block = i;
-            } else if (sscanf(line, "format %127s", s) == 1) ji->nrrd = strcmp(s, "nrrd") == 0;
+            } else if (sscanf(line, "format %127s", s) == 1) {
+                ji->nrrd = strcmp(s, "nrrd") == 0 || strcmp(s, "seqnrrd") == 0;
+                ji->slicer = strcmp(s, "seqnrrd") == 0;
+            }
             else if (sscanf(line, "compress %d", &i) == 1) ji->compress = i != 0;
             else if (sscanf(line, "orientation %15s", ji->orientation) == 1) {
             } else if (sscanf(line, "imagetype %63s", ji->imagetype) == 1) {
@@ -143,13 +156,16 @@ static void write_header_mha(FILE *o, const journal_info *ji, uint64_t csize) {
     }
     snprintf(v, sizeof v, "%d %d %d", ji->width, ji->height, ji->committed);
     out_printf(o, "DimSize = %-24s\n", v);
+    /* ElementSpacing 1 as PLUS writes it: the spacing is the scale of each frame's
+     * ImageToProbe; the two clocks are named so no reader has to guess */
     out_printf(o, "Kinds = domain domain list\nElementNumberOfChannels = 1\n"
-                  "ElementSpacing = %.9g %.9g 1\nElementType = MET_UCHAR\nOffset = 0 0 0\n"
+                  "ElementSpacing = 1 1 1\nElementType = MET_UCHAR\nOffset = 0 0 0\n"
                   "TransformMatrix = 1 0 0 0 1 0 0 0 1\nUltrasoundImageOrientation = %s\n"
-                  "UltrasoundImageType = %s\nCryoNavTransducerPixel = %.4f %.4f\n",
-               ji->spacing[0], ji->spacing[1], ji->orientation[0] ? ji->orientation : "MF",
+                  "UltrasoundImageType = %s\nCryoNavTransducerPixel = %.4f %.4f\n"
+                  "CryoNavTimestampClock = %s\nCryoNavWallClock = %s\n",
+               ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
-               ji->transducer[1]);
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
 }
 
 static void write_header_nrrd(FILE *o, const journal_info *ji) {
@@ -157,13 +173,47 @@ static void write_header_nrrd(FILE *o, const journal_info *ji) {
                   "# http://teem.sourceforge.net/nrrd/format.html\n"
                   "dimension: 3\nencoding: %s\nendian: little\nkinds: domain domain list\n"
                   "sizes: %d %d %d\nspace dimension: 2\n"
-                  "space directions: (%.9g,0) (0,%.9g) none\nspace origin: (0,0)\ntype: uint8\n"
+                  "space directions: (1,0) (0,1) none\nspace origin: (0,0)\ntype: uint8\n"
                   "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
-                  "CryoNavTransducerPixel:=%.4f %.4f\n",
+                  "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
+                  "CryoNavWallClock:=%s\n",
                ji->compress ? "gz" : "raw", ji->width, ji->height, ji->committed,
-               ji->spacing[0], ji->spacing[1], ji->orientation[0] ? ji->orientation : "MF",
+               ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
-               ji->transducer[1]);
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
+}
+
+/* Slicer's volume sequence (.seq.nrrd): a 4-D NRRD (I J K list) whose list axis
+ * has the frames' times as "index values"; Slicer reads it as a sequence of
+ * volumes with their real spacing (it does not read ImageToProbe). The PLUS
+ * per-frame fields follow as custom fields, so CryoNav reads back everything. */
+static void write_header_slicer(FILE *o, FILE *jf, const journal_info *ji) {
+    out_printf(o, "NRRD0004\n# Complete NRRD file format specification at:\n"
+                  "# http://teem.sourceforge.net/nrrd/format.html\n"
+                  "type: unsigned char\ndimension: 4\nspace: left-posterior-superior\n"
+                  "sizes: %d %d 1 %d\nspace directions: (%.9g,0,0) (0,%.9g,0) (0,0,1) none\n"
+                  "kinds: domain domain domain list\nlabels: \"\" \"\" \"\" \"time\"\n"
+                  "encoding: %s\nendian: little\nspace origin: (0,0,0)\n"
+                  "axis 3 index type:=numeric\naxis 3 index values:=",
+               ji->width, ji->height, ji->committed, ji->spacing[0], ji->spacing[1],
+               ji->compress ? "gzip" : "raw");
+    /* the frames' Timestamps (scene seconds), one pass over the committed journal */
+    char *line = malloc(JLINE_MAX);
+    if (line) {
+        rewind(jf);
+        uint64_t off = 0;
+        int l, k = 0;
+        while (off < ji->jend && (l = read_line(jf, line, JLINE_MAX, &off)) >= 0)
+            if (strncmp(line, "Timestamp = ", 12) == 0) out_printf(o, k++ ? " %s" : "%s", line + 12);
+        free(line);
+    }
+    out_printf(o, "\nDataNodeClassName:=vtkMRMLScalarVolumeNode\n"
+                  "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
+                  "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
+                  "CryoNavWallClock:=%s\n",
+               ji->orientation[0] ? ji->orientation : "MF",
+               ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
 }
 
 /* Copies the committed blocks' field lines as Seq_FrameNNNN_ fields. */
@@ -199,14 +249,19 @@ static int write_frame_fields(FILE *o, FILE *jf, const journal_info *ji) {
     return CN_OK;
 }
 
-static int copy_range(int in, int out, uint64_t len) {
+static int copy_range(int in, int out, uint64_t len, cn_progress *pr) {
     loff_t off_in = 0;
+    uint64_t total = len;
     while (len > 0) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        /* 64 MB at a time: a progress bar moves, and a failure stops early */
+        size_t chunk = len > (64u << 20) ? (64u << 20) : (size_t)len;
         ssize_t c = copy_file_range(in, &off_in, out, NULL, chunk, 0);
         if (c < 0 && errno == EINTR) continue;
+        if (c < 0 && (errno == ENOSPC || errno == EDQUOT || errno == EFBIG || errno == EIO))
+            return CN_EIO; /* errno says why; the fallback would fail the same way */
         if (c <= 0) break;
         len -= (uint64_t)c;
+        cn_progress_update(pr, (double)(total - len) / 1048576.0, (double)total / 1048576.0);
     }
     if (len == 0) return CN_OK;
     /* fallback: plain read/write (other file system, old kernel) */
@@ -231,33 +286,59 @@ static int copy_range(int in, int out, uint64_t len) {
         }
         off_in += r;
         len -= (uint64_t)r;
+        cn_progress_update(pr, (double)(total - len) / 1048576.0, (double)total / 1048576.0);
     }
     free(buf);
     return CN_OK;
 }
 
-int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err,
-                      size_t err_len) {
-    char jp[1100], pp[1100], tp[1100];
-    snprintf(jp, sizeof jp, "%s.journal", path);
-    snprintf(pp, sizeof pp, "%s.part", path);
-    snprintf(tp, sizeof tp, "%s.tmp", path);
-    if (n_frames) *n_frames = 0;
-    if (n_dropped) *n_dropped = 0;
-    FILE *jf = fopen(jp, "rb");
+/* What to tell a user whose folder is full: the recording is safe as it is. */
+static void space_hint(const cn_seqio_assemble_job *j, char *err, size_t err_len, const char *why) {
+    const char *out = j->out_path ? j->out_path : j->path;
+    cn_errf(err, err_len, out,
+            "%s. The recording is safe in %s.part + %s.journal: free space and run `cryonav "
+            "recover %s`, or write it to another disk: `cryonav recover %s --out "
+            "OTHER_FOLDER/NAME.igs.mha`",
+            why, j->path, j->path, j->path, j->path);
+}
+
+int cn_seqio_assemble(cn_seqio_assemble_job *j, char *err, size_t err_len) {
+    const char *path = j->path, *out_path = j->out_path ? j->out_path : j->path;
+    char jn[300], pn[300], tn[300];
+    snprintf(jn, sizeof jn, "%s.journal", j->base);
+    snprintf(pn, sizeof pn, "%s.part", j->base);
+    snprintf(tn, sizeof tn, "%s.tmp", j->out_base);
+    j->n_frames = j->n_dropped = 0;
+    /* never read through a symbolic link planted under our names */
+    int jfd = openat(j->dirfd, jn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *jf = jfd >= 0 ? fdopen(jfd, "rb") : NULL;
     if (!jf) {
-        cn_errf(err, err_len, path, "no recording to recover (%s: %s)", jp,
-                     strerror(errno));
+        cn_errf(err, err_len, path, "no recording to recover (%s.journal: %s)", path,
+                strerror(errno));
+        if (jfd >= 0) close(jfd);
         return CN_ENOENT;
     }
-    int pfd = open(pp, O_RDONLY | O_CLOEXEC);
+    int pfd = openat(j->dirfd, pn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (pfd < 0) {
-        cn_errf(err, err_len, path, "pixel data %s missing: %s", pp, strerror(errno));
+        cn_errf(err, err_len, path, "pixel data %s.part missing: %s", path, strerror(errno));
         fclose(jf);
         return CN_ENOENT;
     }
     struct stat st;
-    fstat(pfd, &st);
+    if (fstat(pfd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cn_errf(err, err_len, path, "%s.part is not a regular file", path);
+        fclose(jf);
+        close(pfd);
+        return CN_EINVAL;
+    }
+    struct stat ost;
+    if (fstatat(j->out_dirfd, j->out_base, &ost, AT_SYMLINK_NOFOLLOW) == 0) {
+        cn_errf(err, err_len, out_path, "exists already: not replaced%s",
+                j->recovering ? " (give another file with --out)" : "");
+        fclose(jf);
+        close(pfd);
+        return CN_EINVAL;
+    }
     journal_info ji;
     memset(&ji, 0, sizeof ji);
     ji.spacing[0] = ji.spacing[1] = 1;
@@ -283,39 +364,88 @@ int cn_seqio_assemble(const char *path, int *n_frames, int *n_dropped, char *err
             for (int i = 3; i >= 0; i--) trailer[tl++] = (uint8_t)(a >> (8 * i));
         }
     }
-    int ofd = open(tp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* Room for the result: the pixels once more plus the header, whose per-frame
+     * lines are the journal's with a "Seq_FrameNNNN_" prefix (a quarter more is a
+     * safe bound) - checked before writing anything. */
+    uint64_t need = ji.part_end + tl + ji.jend + ji.jend / 4 + 65536;
+    struct statvfs vs;
+    if (fstatvfs(j->out_dirfd, &vs) == 0) {
+        uint64_t avail = (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize;
+        if (avail < need) {
+            char why[200];
+            snprintf(why, sizeof why,
+                     "not enough free space to assemble the file: it needs %.1f MB, the folder "
+                     "has %.1f MB",
+                     need / 1048576.0, avail / 1048576.0);
+            space_hint(j, err, err_len, why);
+            fclose(jf);
+            close(pfd);
+            return CN_EIO;
+        }
+    }
+    /* a stale FILE.tmp (an assembly that was killed) or a link planted there is
+     * removed (unlink never follows a link), then created exclusively */
+    unlinkat(j->out_dirfd, tn, 0);
+    int ofd = openat(j->out_dirfd, tn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     FILE *o = ofd >= 0 ? fdopen(ofd, "wb") : NULL;
     if (!o) {
-        cn_errf(err, err_len, path, "cannot create %s: %s", tp, strerror(errno));
+        cn_errf(err, err_len, out_path, "cannot create %s: %s", tn, strerror(errno));
         if (ofd >= 0) close(ofd);
         fclose(jf);
         close(pfd);
         return CN_EIO;
     }
-    if (ji.nrrd) write_header_nrrd(o, &ji);
+    if (ji.slicer) write_header_slicer(o, jf, &ji);
+    else if (ji.nrrd) write_header_nrrd(o, &ji);
     else write_header_mha(o, &ji, ji.part_end + tl);
     rc = write_frame_fields(o, jf, &ji);
     if (!ji.nrrd) out_printf(o, "ElementDataFile = LOCAL\n");
     else out_printf(o, "\n");
-    if (fflush(o) != 0 || ferror(o)) rc = CN_EIO;
-    if (rc == CN_OK) rc = copy_range(pfd, ofd, ji.part_end);
-    if (rc == CN_OK && tl) {
-        if (write(ofd, trailer, tl) != (ssize_t)tl) rc = CN_EIO;
+    int e = 0;
+    if (fflush(o) != 0 || ferror(o)) {
+        e = errno;
+        rc = CN_EIO;
     }
-    if (rc == CN_OK && fsync(ofd) != 0) rc = CN_EIO;
+    if (rc == CN_OK && (rc = copy_range(pfd, ofd, ji.part_end, j->progress)) != CN_OK) e = errno;
+    if (rc == CN_OK && tl && write(ofd, trailer, tl) != (ssize_t)tl) {
+        e = errno;
+        rc = CN_EIO;
+    }
+    if (rc == CN_OK && fsync(ofd) != 0) {
+        e = errno;
+        rc = CN_EIO;
+    }
     fclose(o);
     fclose(jf);
     close(pfd);
-    if (rc == CN_OK && rename(tp, path) != 0) rc = CN_EIO;
+    if (rc == CN_OK) {
+        /* never replace a file that appeared under the final name meanwhile */
+        if (renameat2(j->out_dirfd, tn, j->out_dirfd, j->out_base, RENAME_NOREPLACE) != 0) {
+            if (errno == EINVAL || errno == ENOSYS) { /* no RENAME_NOREPLACE here */
+                if (linkat(j->out_dirfd, tn, j->out_dirfd, j->out_base, 0) == 0)
+                    unlinkat(j->out_dirfd, tn, 0);
+                else {
+                    e = errno;
+                    rc = CN_EIO;
+                }
+            } else {
+                e = errno;
+                rc = CN_EIO;
+            }
+        }
+        fsync(j->out_dirfd); /* the rename itself survives a power cut */
+    }
     if (rc) {
-        cn_errf(err, err_len, path, "writing the sequence file failed: %s",
-                     strerror(errno));
-        unlink(tp);
+        unlinkat(j->out_dirfd, tn, 0);
+        char why[300];
+        snprintf(why, sizeof why, "writing the sequence file failed: %s", strerror(e ? e : EIO));
+        if (e == ENOSPC || e == EDQUOT || e == EFBIG) space_hint(j, err, err_len, why);
+        else cn_errf(err, err_len, out_path, "%s", why);
         return rc;
     }
-    unlink(jp);
-    unlink(pp);
-    if (n_frames) *n_frames = ji.committed;
-    if (n_dropped) *n_dropped = ji.dropped;
+    unlinkat(j->dirfd, jn, 0);
+    unlinkat(j->dirfd, pn, 0);
+    j->n_frames = ji.committed;
+    j->n_dropped = ji.dropped;
     return CN_OK;
 }

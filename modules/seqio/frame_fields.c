@@ -3,9 +3,14 @@
  *
  * PLUS fields: <AToB>Transform (16 numbers row-major), <AToB>TransformStatus
  * (OK|INVALID), Timestamp and UnfilteredTimestamp (seconds), FrameNumber,
- * ImageStatus. CryoNav adds its own fields, each one line, prefixed CryoNav so
- * PLUS and Slicer keep them as custom frame fields:
- *   CryoNavWallNs         wall clock of acquisition (ns since 1970)
+ * ImageStatus. Timestamp is the frame's scene time (cn_frame.t_scene_ns: what the
+ * procedure experienced; the header says so with CryoNavTimestampClock = scene),
+ * so PLUS, Slicer and our reports see the same clock. ImageToProbe carries the
+ * pixel spacing as PLUS does (ElementSpacing is 1): a frame without one gets
+ * Translation(-transducer) * Scale(spacing). CryoNav adds its own fields, each
+ * one line, prefixed CryoNav so PLUS and Slicer keep them as custom frame fields:
+ *   CryoNavWallNs         wall clock of acquisition (ns since 1970, UTC)
+ *   CryoNavEvents         the frame's procedure events (events.c), on any frame
  *   CryoNavAnalysed       1 when the analysis fields below belong to this frame
  *   CryoNavPhase          IDLE|APPROACH|FREEZE|THAW|WITHDRAWN
  *   CryoNavCycle          1-based freeze cycle
@@ -96,19 +101,50 @@ static void fmt_mat(cn_sbuf *b, const cn_mat4 *m) {
     for (int i = 0; i < 16; i++) cn_sbuf_printf(b, i ? " %.9g" : "%.9g", m->m[i]);
 }
 
+int64_t cn_seqio_frame_scene_ns(const cn_frame *f) {
+    return f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+}
+
 int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
+    bool have_i2p = false;
     for (int i = 0; i < f->n_poses && i < CN_POSES_MAX; i++) {
         const cn_pose *p = &f->poses[i];
         if (!p->name[0]) continue;
+        have_i2p |= strcmp(p->name, "ImageToProbe") == 0;
         cn_sbuf_printf(b, "%sTransform = ", p->name);
         fmt_mat(b, &p->m);
         cn_sbuf_printf(b, "\n%sTransformStatus = %s\n", p->name, p->valid ? "OK" : "INVALID");
     }
-    double ts = (double)f->t_acq_ns * 1e-9;
+    if (!have_i2p) {
+        /* the spacing goes where PLUS keeps it: the probe frame has its origin at
+         * the transducer face's centre (the simulator's convention) */
+        double sx = f->spacing_mm[0] > 0 ? f->spacing_mm[0] : 1, sy = f->spacing_mm[1] > 0 ? f->spacing_mm[1] : 1;
+        cn_mat4 m = cn_mat4_identity();
+        m.m[0] = sx;
+        m.m[5] = sy;
+        m.m[10] = (sx + sy) / 2;
+        m.m[3] = 0.0 - f->transducer_px[0] * sx; /* 0.0 - : no "-0" in the file */
+        m.m[7] = 0.0 - f->transducer_px[1] * sy;
+        cn_sbuf_printf(b, "ImageToProbeTransform = ");
+        fmt_mat(b, &m);
+        cn_sbuf_printf(b, "\nImageToProbeTransformStatus = OK\n");
+    }
+    double ts = (double)cn_seqio_frame_scene_ns(f) * 1e-9;
     cn_sbuf_printf(b, "Timestamp = %.6f\nUnfilteredTimestamp = %.6f\n", ts, ts);
     cn_sbuf_printf(b, "FrameNumber = %llu\n", (unsigned long long)f->seq);
     cn_sbuf_printf(b, "ImageStatus = %s\n", f->status == CN_FRAME_OK ? "OK" : "INVALID");
     cn_sbuf_printf(b, "CryoNavWallNs = %lld\n", (long long)f->wall_ns);
+    int ne = f->analysis.n_events;
+    if (ne > 0) {
+        char ev[CN_EVENTS_MAX * (CN_EVENT_TEXT_MAX * 3 + 40) + 32];
+        if (ne > CN_EVENTS_MAX) ne = CN_EVENTS_MAX;
+        if (cn_seq_events_format(f->analysis.events, ne, cn_seqio_frame_scene_ns(f), ev, sizeof ev) ==
+            CN_OK) {
+            cn_sbuf_add(b, "CryoNavEvents = ", 16);
+            cn_sbuf_add(b, ev, strlen(ev));
+            cn_sbuf_add(b, "\n", 1);
+        }
+    }
     if (f->analysed) {
         const cn_analysis *a = &f->analysis;
         const cn_guidance_state *g = &a->guidance;
@@ -186,7 +222,7 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
         size_t base;
         if (strcmp(k, "Timestamp") == 0) {
             if (cn_seqio_parse_doubles(val, v, 1) == 1 && isfinite(v[0]) && fabs(v[0]) < 9e9)
-                f->t_acq_ns = llround(v[0] * 1e9);
+                f->t_acq_ns = f->t_scene_ns = llround(v[0] * 1e9);
         } else if (strcmp(k, "FrameNumber") == 0) {
             if (cn_seqio_parse_doubles(val, v, 1) == 1 && v[0] >= 0 && v[0] < 1e18)
                 f->seq = (uint64_t)v[0];
@@ -289,5 +325,15 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
             }
         }
     }
+    /* events last: they take the frame's scene time, whatever the field order */
+    const char *ev = cn_seq_field_find(fl, n, "CryoNavEvents");
+    int64_t t = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+    if (ev) {
+        int got = cn_seq_events_parse(ev, t, f->analysis.events, CN_EVENTS_MAX);
+        f->analysis.n_events = got > CN_EVENTS_MAX ? CN_EVENTS_MAX : got;
+    }
+    const char *note = cn_seq_field_find(fl, n, "CryoNavNote"); /* files before events */
+    if (note && f->analysis.n_events < CN_EVENTS_MAX)
+        cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, t, "note text=%s", note);
     f->analysed = analysed;
 }

@@ -116,32 +116,76 @@ const char *cn_seq_reader_global(const cn_seq_reader *r, const char *key) {
     return NULL;
 }
 
-/* Remember that frame idx has a line at [off, end). Consecutive lines of the same
- * frame extend the last range; the list grows with lines, not with claimed idx. */
+/* Remember that frame idx has a line at [off, end). Consecutive lines of one frame
+ * extend its entry, so the index grows with frames that have lines, not with the
+ * frame count a header claims. Lines out of frame order append entries that
+ * cn_rd_sort_index merges (never a memmove per line: no quadratic cost). */
 int cn_rd_add_range(cn_seq_reader *r, long idx, uint64_t off, uint64_t end, const char *key,
-                     const char *value) {
-    if (r->n_ranges > 0) {
-        frame_range *last = &r->ranges[r->n_ranges - 1];
-        if (last->idx == idx && off <= last->end + 1) {
-            last->end = end;
-            goto zoff;
+                    const char *value) {
+    if (idx < 0 || idx > INT32_MAX) return CN_ERANGE;
+    frame_index *last = r->n_index > 0 ? &r->index[r->n_index - 1] : NULL;
+    if (last && last->frame == (uint32_t)idx && off <= last->off + last->len + 1 &&
+        end - last->off < UINT32_MAX) {
+        last->len = (uint32_t)(end - last->off);
+    } else {
+        if (last && (uint32_t)idx <= last->frame) r->index_sorted = false;
+        if (r->n_index == r->cap_index) {
+            /* grow by half: the index stays under 3x the bytes of its lines */
+            size_t nc = r->cap_index ? r->cap_index + r->cap_index / 2 : 64;
+            frame_index *ni = realloc(r->index, nc * sizeof *ni);
+            if (!ni) return CN_ENOMEM;
+            r->index = ni;
+            r->cap_index = nc;
         }
+        if (end - off >= UINT32_MAX) return CN_ERANGE;
+        r->index[r->n_index++] = (frame_index){(uint32_t)idx, (uint32_t)(end - off), off, UINT64_MAX};
+        last = &r->index[r->n_index - 1];
     }
-    if (r->n_ranges == r->cap_ranges) {
-        size_t nc = r->cap_ranges ? r->cap_ranges * 2 : 256;
-        frame_range *nr = realloc(r->ranges, nc * sizeof *nr);
-        if (!nr) return CN_ENOMEM;
-        r->ranges = nr;
-        r->cap_ranges = nc;
-    }
-    r->ranges[r->n_ranges++] = (frame_range){idx, off, end, UINT64_MAX};
-zoff:
     if (strcmp(key, "CryoNavDataOffset") == 0) {
         char *e;
         unsigned long long z = strtoull(value, &e, 10);
-        if (e != value) r->ranges[r->n_ranges - 1].zoff = z;
+        if (e != value) last->zoff = z;
     }
     return CN_OK;
+}
+
+static int cmp_index(const void *a, const void *b) {
+    const frame_index *x = a, *y = b;
+    if (x->frame != y->frame) return x->frame < y->frame ? -1 : 1;
+    return x->off < y->off ? -1 : (x->off > y->off);
+}
+
+/* Sorts the entries by frame and merges those of one frame into one range that
+ * covers them all (reading filters the lines by their frame prefix). */
+static void sort_index(cn_seq_reader *r) {
+    if (r->index_sorted || r->n_index < 2) return;
+    qsort(r->index, r->n_index, sizeof *r->index, cmp_index);
+    size_t o = 0;
+    for (size_t i = 0; i < r->n_index; i++) {
+        frame_index *e = &r->index[i];
+        if (o > 0 && r->index[o - 1].frame == e->frame) {
+            frame_index *m = &r->index[o - 1];
+            uint64_t a = m->off < e->off ? m->off : e->off;
+            uint64_t z = m->off + m->len > e->off + e->len ? m->off + m->len : e->off + e->len;
+            m->off = a;
+            m->len = z - a > UINT32_MAX ? UINT32_MAX : (uint32_t)(z - a);
+            if (e->zoff != UINT64_MAX) m->zoff = e->zoff;
+        } else {
+            r->index[o++] = *e;
+        }
+    }
+    r->n_index = o;
+    r->index_sorted = true;
+}
+
+const frame_index *cn_rd_index_of(const cn_seq_reader *r, int frame) {
+    size_t lo = 0, hi = r->n_index;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r->index[mid].frame < (uint32_t)frame) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < r->n_index && r->index[lo].frame == (uint32_t)frame ? &r->index[lo] : NULL;
 }
 
 /* ---------------------------------------------------------------- type names */
@@ -151,7 +195,9 @@ static int met_type(const char *s, cn_seq_pixel *p, size_t *sz) {
         {"MET_UCHAR", CN_PIX_UINT8, 1},   {"MET_CHAR", CN_PIX_INT8, 1},
         {"MET_USHORT", CN_PIX_UINT16, 2}, {"MET_SHORT", CN_PIX_INT16, 2},
         {"MET_UINT", CN_PIX_UINT32, 4},   {"MET_INT", CN_PIX_INT32, 4},
-        {"MET_FLOAT", CN_PIX_FLOAT32, 4}, {"MET_DOUBLE", CN_PIX_FLOAT64, 8}};
+        {"MET_FLOAT", CN_PIX_FLOAT32, 4}, {"MET_DOUBLE", CN_PIX_FLOAT64, 8},
+        /* PLUS writes MET_OTHER (size 0) for sequences without image data */
+        {"MET_OTHER", CN_PIX_NONE, 0}};
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
         if (strcmp(s, t[i].n) == 0) {
             *p = t[i].p;
@@ -188,6 +234,39 @@ static void dir_of(const char *path, char *out, size_t len) {
     else out[0] = 0;
 }
 
+/* How many bytes the compressed data really inflates to, stopping at `want` (so a
+ * real file costs at most what it claims) or at the end of the stream / data. Fixed
+ * buffers only: a lying header cannot make this allocate. */
+static uint64_t inflated_bytes(cn_seq_reader *r, uint64_t want) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 15 + 32) != Z_OK) return 0;
+    enum { CHUNK = 1u << 16 };
+    uint8_t *in = malloc(CHUNK), *out = malloc(CHUNK);
+    uint64_t got = 0, pos = 0;
+    while (in && out && got < want) {
+        if (z.avail_in == 0) {
+            uint64_t left = r->info.data_bytes - pos;
+            size_t n = left < CHUNK ? (size_t)left : CHUNK;
+            ssize_t rd = n ? pread(r->data_fd, in, n, (off_t)(r->info.data_offset + pos)) : 0;
+            if (rd <= 0) break;
+            pos += (uint64_t)rd;
+            z.next_in = in;
+            z.avail_in = (uInt)rd;
+        }
+        z.next_out = out;
+        z.avail_out = CHUNK;
+        int zr = inflate(&z, Z_NO_FLUSH);
+        got += CHUNK - z.avail_out;
+        if (zr == Z_STREAM_END) break;
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && z.avail_in == 0)) break;
+    }
+    inflateEnd(&z);
+    free(in);
+    free(out);
+    return got;
+}
+
 int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n, long long comp,
                          uint64_t file_size, char *err, size_t err_len) {
     cn_seq_info *in = &r->info;
@@ -205,7 +284,12 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
         cn_errf(err, err_len, p, "frame of %zu bytes is larger than 1 GiB", in->frame_bytes);
         return CN_ERANGE;
     }
-    /* Frame count must be backed by data (or, for header-only files, by lines). */
+    /* The frame count must be backed by the file before anything depends on it:
+     * pixel bytes when uncompressed; for compressed data, at most deflate's
+     * 1032:1, and when the claim is beyond what ultrasound ever compresses to
+     * (64:1) the stream is inflated once, in fixed buffers, to count what it
+     * really holds. Frames without pixels (tracker files) need a byte of the
+     * file each. */
     uint64_t max_frames;
     if (in->frame_bytes == 0) max_frames = file_size + 1;
     else if (in->compressed) max_frames = (in->data_bytes * 1032 + 65536) / in->frame_bytes;
@@ -224,56 +308,77 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
                          (unsigned long long)in->data_bytes);
         return CN_EPARSE;
     }
-    in->n_frames = (int)n;
-    r->index = calloc((size_t)(n > 0 ? n : 1), sizeof *r->index);
-    if (!r->index) return CN_ENOMEM;
-    for (long long i = 0; i < n; i++) r->index[i].zoff = UINT64_MAX;
-    for (size_t i = 0; i < r->n_ranges; i++) {
-        frame_range *fr = &r->ranges[i];
-        if (fr->idx >= n) {
+    uint64_t claimed = (uint64_t)n * in->frame_bytes;
+    if (in->compressed && claimed > 64 * in->data_bytes + 65536) {
+        uint64_t real = inflated_bytes(r, claimed);
+        if (real < claimed) {
             cn_errf(err, err_len, p,
-                         "field Seq_Frame%04ld_... names a frame beyond the %lld frames of the "
-                         "header",
-                         fr->idx, n);
+                    "header claims %lld frames of %zu bytes (%llu bytes) but the compressed "
+                    "data holds only %llu bytes",
+                    n, in->frame_bytes, (unsigned long long)claimed, (unsigned long long)real);
             return CN_EPARSE;
         }
-        frame_index *fi = &r->index[fr->idx];
-        if (fi->len == 0) {
-            fi->off = fr->off;
-            fi->len = fr->end - fr->off;
-            in->frames_with_fields++;
-        } else {
-            uint64_t a = fi->off < fr->off ? fi->off : fr->off;
-            uint64_t e = fi->off + fi->len > fr->end ? fi->off + fi->len : fr->end;
-            fi->off = a;
-            fi->len = e - a;
-        }
-        if (fr->zoff != UINT64_MAX) fi->zoff = fr->zoff;
     }
-    free(r->ranges);
-    r->ranges = NULL;
-    r->n_ranges = r->cap_ranges = 0;
-    if (in->frame_bytes > 0) {
-        r->scratch = malloc(in->frame_bytes);
-        if (!r->scratch) return CN_ENOMEM;
+    in->n_frames = (int)n;
+    sort_index(r);
+    in->frames_with_fields = 0;
+    for (size_t i = 0; i < r->n_index; i++) {
+        if (r->index[i].frame >= (uint64_t)n) {
+            cn_errf(err, err_len, p,
+                         "field Seq_Frame%04u_... names a frame beyond the %lld frames of the "
+                         "header",
+                         r->index[i].frame, n);
+            return CN_EPARSE;
+        }
+        in->frames_with_fields++;
+    }
+    if (r->n_index < r->cap_index && r->n_index > 0) { /* give back the growth slack */
+        frame_index *ni = realloc(r->index, r->n_index * sizeof *ni);
+        if (ni) {
+            r->index = ni;
+            r->cap_index = r->n_index;
+        }
     }
     return CN_OK;
 }
 
+/* A detached data file (ElementDataFile / NRRD "data file") must be a regular file
+ * named plainly in the header's own folder: no absolute path, no folder part (so
+ * no ../ escape), no symbolic link, no FIFO or device (which would hang or never
+ * end). Opened without blocking, checked, then used normally. */
 int cn_rd_open_data_file(cn_seq_reader *r, const char *name, uint64_t *size, char *err,
                           size_t err_len) {
+    if (!name[0] || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        cn_errf(err, err_len, r->path,
+                "data file '%s' refused: it must be a plain file name in the header's folder "
+                "(no absolute path, no folder, no ..)",
+                name);
+        return CN_EINVAL;
+    }
     char dir[1024];
     dir_of(r->path, dir, sizeof dir);
-    if (name[0] == '/') cn_strlcpy(r->info.data_path, name, sizeof r->info.data_path);
-    else snprintf(r->info.data_path, sizeof r->info.data_path, "%s%s", dir, name);
-    r->data_fd = open(r->info.data_path, O_RDONLY | O_CLOEXEC);
+    snprintf(r->info.data_path, sizeof r->info.data_path, "%s%s", dir, name);
+    if (r->dirfd < 0) {
+        r->dirfd = open(dir[0] ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (r->dirfd < 0) {
+            cn_errf(err, err_len, r->path, "cannot open the header's folder: %s", strerror(errno));
+            return CN_ENOENT;
+        }
+    }
+    r->data_fd = openat(r->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (r->data_fd < 0) {
         cn_errf(err, err_len, r->path, "data file %s: %s", r->info.data_path,
-                     strerror(errno));
+                errno == ELOOP ? "is a symbolic link (refused)" : strerror(errno));
         return CN_ENOENT;
     }
     struct stat st;
-    if (fstat(r->data_fd, &st) != 0) return CN_EIO;
+    if (fstat(r->data_fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cn_errf(err, err_len, r->path, "data file %s is not a regular file (refused)",
+                r->info.data_path);
+        return CN_EINVAL;
+    }
+    int fl = fcntl(r->data_fd, F_GETFL);
+    if (fl >= 0) fcntl(r->data_fd, F_SETFL, fl & ~O_NONBLOCK);
     *size = (uint64_t)st.st_size;
     return CN_OK;
 }
@@ -348,13 +453,21 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
     }
     if (nd == 2) dims[2] = 1;
     if (!(v = cn_seq_reader_global(r, "ElementType"))) {
-        cn_errf(err, err_len, p, "no ElementType");
-        return CN_EPARSE;
+        if (dims[0] * dims[1] != 0) {
+            cn_errf(err, err_len, p, "no ElementType");
+            return CN_EPARSE;
+        }
+        v = "MET_OTHER"; /* no pixels: the type does not matter */
     }
     in->pixel_name = cn_seq_reader_global(r, "ElementType");
     if (met_type(v, &in->pixel, &in->elem_bytes) != CN_OK) {
-        cn_errf(err, err_len, p, "pixel type ElementType = %s is not handled", v);
-        return CN_EUNSUPPORTED;
+        /* A tracking-only file (no pixels: DimSize 0 0 N) may name any type. */
+        if (dims[0] * dims[1] != 0) {
+            cn_errf(err, err_len, p, "pixel type ElementType = %s is not handled", v);
+            return CN_EUNSUPPORTED;
+        }
+        in->pixel = CN_PIX_NONE;
+        in->elem_bytes = 0;
     }
     long long comp = 1;
     if ((v = cn_seq_reader_global(r, "ElementNumberOfChannels"))) comp = atoll(v);
@@ -413,6 +526,57 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
 }
 
 
+/* The header-level spacing and where it comes from (see cn_seq_info): frame 0's
+ * ImageToProbe (or the first frame with fields), else the user's, else an
+ * ElementSpacing other than 1, else none (1 mm/px). */
+static void resolve_spacing(cn_seq_reader *r) {
+    cn_seq_info *in = &r->info;
+    double es[3] = {in->spacing[0], in->spacing[1], in->spacing[2]};
+    if (!r->header_spacing_kept) {
+        memcpy(r->header_spacing, es, sizeof r->header_spacing);
+        r->header_spacing_kept = true;
+    }
+    memcpy(es, r->header_spacing, sizeof es);
+    if (r->n_index > 0) {
+        const cn_seq_field *fl;
+        char e[64];
+        int nf = cn_seq_reader_fields(r, (int)r->index[0].frame, &fl, e, sizeof e);
+        cn_frame *f = nf > 0 ? calloc(1, sizeof *f) : NULL;
+        if (f) {
+            cn_seqio_apply_fields(fl, nf, f);
+            double sp[2];
+            bool ok = cn_seqio_spacing_from_poses(f, sp);
+            free(f);
+            if (ok) {
+                in->spacing[0] = sp[0];
+                in->spacing[1] = sp[1];
+                cn_strlcpy(in->spacing_source, "ImageToProbe", sizeof in->spacing_source);
+                return;
+            }
+        }
+    }
+    if (r->user_spacing[0] > 0 && r->user_spacing[1] > 0) {
+        in->spacing[0] = r->user_spacing[0];
+        in->spacing[1] = r->user_spacing[1];
+        cn_strlcpy(in->spacing_source, "user", sizeof in->spacing_source);
+    } else if ((es[0] != 1 || es[1] != 1) && es[0] > 0 && es[1] > 0 && isfinite(es[0]) &&
+               isfinite(es[1])) {
+        in->spacing[0] = es[0];
+        in->spacing[1] = es[1];
+        cn_strlcpy(in->spacing_source, "ElementSpacing", sizeof in->spacing_source);
+    } else {
+        in->spacing[0] = in->spacing[1] = 1;
+        cn_strlcpy(in->spacing_source, "none", sizeof in->spacing_source);
+    }
+}
+
+void cn_seq_reader_set_default_spacing(cn_seq_reader *r, double sx_mm, double sy_mm) {
+    bool ok = sx_mm > 0 && sy_mm > 0 && isfinite(sx_mm) && isfinite(sy_mm);
+    r->user_spacing[0] = ok ? sx_mm : 0;
+    r->user_spacing[1] = ok ? sy_mm : 0;
+    resolve_spacing(r);
+}
+
 cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     if (err && err_len) err[0] = 0;
     if (!path) {
@@ -421,10 +585,13 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     }
     cn_seq_reader *r = calloc(1, sizeof *r);
     if (!r) return NULL;
-    r->fd = r->data_fd = -1;
+    r->fd = r->data_fd = r->dirfd = -1;
+    r->index_sorted = true;
     cn_strlcpy(r->path, path, sizeof r->path);
     r->info.spacing[0] = r->info.spacing[1] = r->info.spacing[2] = 1;
-    r->fd = open(path, O_RDONLY | O_CLOEXEC);
+    r->dirfd = -1;
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is then refused */
+    r->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (r->fd < 0) {
         cn_errf(err, err_len, path, "cannot open: %s", strerror(errno));
         free(r);
@@ -436,6 +603,8 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
         cn_seq_reader_close(r);
         return NULL;
     }
+    int fl = fcntl(r->fd, F_GETFL);
+    if (fl >= 0) fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK);
     uint64_t size = (uint64_t)st.st_size;
     int fd2 = dup(r->fd);
     FILE *fp = fd2 >= 0 ? fdopen(fd2, "rb") : NULL;
@@ -463,6 +632,12 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
     }
     free(lr.line);
     fclose(fp);
+    if (rc == CN_OK) {
+        const char *tc = cn_seq_reader_global(r, "CryoNavTimestampClock");
+        r->info.scene_clock = tc && strncmp(tc, "scene", 5) == 0;
+        r->info.wall_clock = cn_seq_reader_global(r, "CryoNavWallClock") != NULL;
+        resolve_spacing(r);
+    }
     if (rc != CN_OK) {
         if (err && err_len && !err[0])
             cn_errf(err, err_len, path, "cannot read: %s", cn_strerror(rc));
@@ -478,14 +653,14 @@ void cn_seq_reader_close(cn_seq_reader *r) {
     cn_seq_reader_free_checkpoints(r);
     if (r->fd >= 0) close(r->fd);
     if (r->data_fd >= 0) close(r->data_fd);
+    if (r->dirfd >= 0) close(r->dirfd);
     for (int i = 0; i < r->n_globals; i++) {
         free(r->globals[i].key);
         free(r->globals[i].value);
     }
     free(r->globals);
-    free(r->ranges);
     free(r->index);
-    free(r->scratch);
+    free(r->chunk);
     free(r->fieldbuf);
     free(r->fields);
     free(r->index_values);

@@ -241,8 +241,12 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
             cn_errf(err, err_len, p, "index values line is implausibly long");
             return CN_EPARSE;
         }
+        /* a line of L bytes holds at most L/2 + 1 numbers: allocate for those, not
+         * for the frame count the header claims */
+        uint64_t most = r->index_values_len / 2 + 1;
+        int cap = most < (uint64_t)in->n_frames ? (int)most : in->n_frames;
         char *buf = malloc(r->index_values_len + 1);
-        r->index_values = calloc((size_t)in->n_frames, sizeof(double));
+        r->index_values = calloc((size_t)cap, sizeof(double));
         if (!buf || !r->index_values) {
             free(buf);
             return CN_ENOMEM;
@@ -250,8 +254,7 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
         ssize_t got = pread(r->fd, buf, r->index_values_len, (off_t)r->index_values_off);
         if (got < 0) got = 0;
         buf[got] = 0;
-        int k = cn_seqio_parse_doubles(buf, r->index_values, in->n_frames);
-        for (int i = k; i < in->n_frames; i++) r->index_values[i] = NAN;
+        r->n_index_values = cn_seqio_parse_doubles(buf, r->index_values, cap);
         free(buf);
     }
     return CN_OK;

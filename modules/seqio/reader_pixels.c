@@ -31,8 +31,8 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
         return CN_ERANGE;
     }
     int nf = 0;
-    const frame_index *fi = &r->index[frame];
-    if (fi->len > 0) {
+    const frame_index *fi = cn_rd_index_of(r, frame);
+    if (fi && fi->len > 0) {
         if (fi->len > MAX_FIELD_BYTES) {
             cn_errf(err, err_len, r->path, "frame %d: header lines span %llu bytes", frame,
                          (unsigned long long)fi->len);
@@ -91,7 +91,8 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
 }
 
 double cn_seq_reader_timestamp(cn_seq_reader *r, int frame) {
-    if (r->index_values && frame >= 0 && frame < r->info.n_frames) return r->index_values[frame];
+    if (r->index_values && frame >= 0 && frame < r->info.n_frames)
+        return frame < r->n_index_values ? r->index_values[frame] : NAN;
     const cn_seq_field *fl;
     char err[8];
     int n = cn_seq_reader_fields(r, frame, &fl, err, sizeof err);
@@ -124,10 +125,18 @@ void cn_seq_reader_free_checkpoints(cn_seq_reader *r) {
 static void maybe_checkpoint(cn_seq_reader *r) {
     if (!r->cp_every) {
         r->cp_every = r->info.n_frames / MAX_CHECKPOINTS + 1;
+        if (r->info.data_bytes < (64u << 10)) return; /* a small stream re-inflates fast */
         r->cps = calloc(MAX_CHECKPOINTS, sizeof *r->cps);
     }
     if (!r->cps || r->znext % r->cp_every != 0 || r->n_cps >= MAX_CHECKPOINTS) return;
     if (r->n_cps > 0 && r->cps[r->n_cps - 1].frame >= r->znext) return;
+    /* each copy holds a 32 KB window (about 43 KB in all): never closer than 16 KB
+     * of compressed data apart, so checkpoints cost under 3x the data they index
+     * (a lying header cannot make them big), while real ultrasound frames (tens to
+     * hundreds of KB compressed) still get one at every boundary: shuffled reads
+     * of test_seqio_read take 3.3 s of CPU with them, 18 s with one per 256 KB */
+    uint64_t at = r->zpos - r->zs.avail_in;
+    if (at < (r->n_cps > 0 ? r->cps[r->n_cps - 1].in_off : 0) + (16u << 10)) return;
     struct zcheckpoint *c = &r->cps[r->n_cps];
     if (inflateCopy(&c->zs, &r->zs) != Z_OK) return;
     c->frame = r->znext;
@@ -143,69 +152,93 @@ static int zstart(cn_seq_reader *r, uint64_t pos, bool raw, int frame) {
     r->zpos = pos;
     r->znext = frame;
     if (!r->zin) {
-        r->zin = malloc(ZCHUNK);
+        r->zin_cap = r->info.data_bytes < ZCHUNK ? (size_t)r->info.data_bytes + 1 : ZCHUNK;
+        r->zin = malloc(r->zin_cap);
         if (!r->zin) return CN_ENOMEM;
     }
     return CN_OK;
 }
 
-static int zframe(cn_seq_reader *r, uint8_t *out, char *err, size_t err_len) {
+/* Where a frame's bytes go: straight into a buffer of frame_bytes, or in chunks
+ * of at most CHUNK bytes to a consumer (NULL: discarded, when skipping frames),
+ * so no frame-sized buffer is ever needed to read, skip or convert a frame. */
+#define CHUNK 49152 /* a multiple of 3 and 4: RGB(A) pixels never straddle chunks */
+typedef struct {
+    uint8_t *direct;
+    void (*chunk)(void *ctx, const uint8_t *p, size_t n, size_t off);
+    void *ctx;
+} px_out;
+
+static uint8_t *chunk_buf(cn_seq_reader *r) {
+    if (!r->chunk) r->chunk = malloc(CHUNK);
+    return r->chunk;
+}
+
+static int zframe(cn_seq_reader *r, const px_out *out, char *err, size_t err_len) {
     z_stream *z = &r->zs;
-    z->next_out = out;
-    z->avail_out = (uInt)r->info.frame_bytes;
-    while (z->avail_out > 0) {
-        if (z->avail_in == 0) {
-            uint64_t left = r->info.data_bytes > r->zpos ? r->info.data_bytes - r->zpos : 0;
-            size_t want = left < ZCHUNK ? (size_t)left : ZCHUNK;
-            if (want == 0) {
-                cn_errf(err, err_len, r->path,
-                             "compressed data ends inside frame %d (truncated file or wrong "
-                             "CompressedDataSize)",
-                             r->znext);
+    size_t total = r->info.frame_bytes, done = 0;
+    uint8_t *cb = out->direct ? NULL : chunk_buf(r);
+    if (!out->direct && !cb) return CN_ENOMEM;
+    while (done < total) {
+        size_t room = out->direct ? total - done : (total - done < CHUNK ? total - done : CHUNK);
+        z->next_out = out->direct ? out->direct + done : cb;
+        z->avail_out = (uInt)room;
+        while (z->avail_out > 0) {
+            if (z->avail_in == 0) {
+                uint64_t left = r->info.data_bytes > r->zpos ? r->info.data_bytes - r->zpos : 0;
+                size_t want = left < r->zin_cap ? (size_t)left : r->zin_cap;
+                if (want == 0) {
+                    cn_errf(err, err_len, r->path,
+                            "compressed data ends inside frame %d (truncated file or wrong "
+                            "CompressedDataSize)",
+                            r->znext);
+                    cn_seq_reader_zreset(r);
+                    return CN_EPARSE;
+                }
+                ssize_t got = pread(r->data_fd, r->zin, want, (off_t)(r->info.data_offset + r->zpos));
+                if (got <= 0) {
+                    cn_errf(err, err_len, r->path, "read error in compressed data: %s",
+                            got < 0 ? strerror(errno) : "unexpected end of file");
+                    cn_seq_reader_zreset(r);
+                    return CN_EIO;
+                }
+                r->zpos += (uint64_t)got;
+                z->next_in = r->zin;
+                z->avail_in = (uInt)got;
+            }
+            int zr = inflate(z, Z_NO_FLUSH);
+            if (zr == Z_STREAM_END) {
+                if (z->avail_out > 0) {
+                    cn_errf(err, err_len, r->path,
+                            "compressed data holds fewer frames than DimSize says (ends in "
+                            "frame %d)",
+                            r->znext);
+                    cn_seq_reader_zreset(r);
+                    return CN_EPARSE;
+                }
+                break;
+            }
+            if (zr != Z_OK && !(zr == Z_BUF_ERROR && z->avail_in == 0)) {
+                cn_errf(err, err_len, r->path, "corrupt compressed data in frame %d: %s", r->znext,
+                        z->msg ? z->msg : "inflate error");
                 cn_seq_reader_zreset(r);
                 return CN_EPARSE;
             }
-            ssize_t got = pread(r->data_fd, r->zin, want, (off_t)(r->info.data_offset + r->zpos));
-            if (got <= 0) {
-                cn_errf(err, err_len, r->path, "read error in compressed data: %s",
-                             got < 0 ? strerror(errno) : "unexpected end of file");
-                cn_seq_reader_zreset(r);
-                return CN_EIO;
-            }
-            r->zpos += (uint64_t)got;
-            z->next_in = r->zin;
-            z->avail_in = (uInt)got;
         }
-        int zr = inflate(z, Z_NO_FLUSH);
-        if (zr == Z_STREAM_END) {
-            if (z->avail_out > 0) {
-                cn_errf(err, err_len, r->path,
-                             "compressed data holds fewer frames than DimSize says (ends in "
-                             "frame %d)",
-                             r->znext);
-                cn_seq_reader_zreset(r);
-                return CN_EPARSE;
-            }
-            break;
-        }
-        if (zr != Z_OK && !(zr == Z_BUF_ERROR && z->avail_in == 0)) {
-            cn_errf(err, err_len, r->path, "corrupt compressed data in frame %d: %s",
-                         r->znext, z->msg ? z->msg : "inflate error");
-            cn_seq_reader_zreset(r);
-            return CN_EPARSE;
-        }
+        if (!out->direct && out->chunk) out->chunk(out->ctx, cb, room, done);
+        done += room;
     }
     r->znext++;
-    if (r->index[r->znext - 1].zoff == UINT64_MAX && r->znext < r->info.n_frames)
-        maybe_checkpoint(r);
+    const frame_index *fin = cn_rd_index_of(r, r->znext - 1);
+    if ((!fin || fin->zoff == UINT64_MAX) && r->znext < r->info.n_frames) maybe_checkpoint(r);
     return CN_OK;
 }
 
-static int read_compressed(cn_seq_reader *r, int frame, uint8_t *out, char *err,
+static int read_compressed(cn_seq_reader *r, int frame, const px_out *out, char *err,
                            size_t err_len) {
     int rc;
-    const frame_index *fi = &r->index[frame];
-    if (fi->zoff != UINT64_MAX && fi->zoff < r->info.data_bytes &&
+    const frame_index *fi = cn_rd_index_of(r, frame);
+    if (fi && fi->zoff != UINT64_MAX && fi->zoff < r->info.data_bytes &&
         !(r->zinit && r->znext == frame)) {
         /* CryoNav file: the deflate stream was fully flushed before this frame */
         if ((rc = zstart(r, fi->zoff, true, frame))) return rc;
@@ -238,9 +271,38 @@ static int read_compressed(cn_seq_reader *r, int frame, uint8_t *out, char *err,
             r->znext = r->cps[best].frame;
         }
     }
+    static const px_out discard = {NULL, NULL, NULL};
     while (r->znext < frame)
-        if ((rc = zframe(r, out, err, err_len))) return rc;
+        if ((rc = zframe(r, &discard, err, err_len))) return rc;
     return zframe(r, out, err, err_len);
+}
+
+/* One frame's stored bytes to out, raw or compressed. */
+static int frame_bytes_to(cn_seq_reader *r, int frame, const px_out *out, char *err, size_t err_len) {
+    const cn_seq_info *in = &r->info;
+    if (in->compressed) return read_compressed(r, frame, out, err, err_len);
+    uint64_t off = in->data_offset + (uint64_t)frame * in->frame_bytes;
+    uint8_t *cb = out->direct ? NULL : chunk_buf(r);
+    if (!out->direct && !cb) return CN_ENOMEM;
+    size_t done = 0;
+    while (done < in->frame_bytes) {
+        size_t want = in->frame_bytes - done;
+        if (!out->direct && want > CHUNK) want = CHUNK;
+        uint8_t *dst = out->direct ? out->direct + done : cb;
+        size_t got_total = 0;
+        while (got_total < want) {
+            ssize_t got = pread(r->data_fd, dst + got_total, want - got_total, (off_t)(off + done + got_total));
+            if (got <= 0) {
+                cn_errf(err, err_len, r->path, "frame %d: pixel data truncated (%s)", frame,
+                        got < 0 ? strerror(errno) : "end of file");
+                return CN_EIO;
+            }
+            got_total += (size_t)got;
+        }
+        if (!out->direct && out->chunk) out->chunk(out->ctx, cb, want, done);
+        done += want;
+    }
+    return CN_OK;
 }
 
 /* ---------------------------------------------------------------- pixels */
@@ -268,24 +330,9 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
         return CN_ERANGE;
     }
     if (in->frame_bytes == 0) return CN_OK;
-    int rc;
-    if (in->compressed) {
-        rc = read_compressed(r, frame, buf, err, err_len);
-        if (rc) return rc;
-    } else {
-        uint64_t off = in->data_offset + (uint64_t)frame * in->frame_bytes;
-        size_t done = 0;
-        while (done < in->frame_bytes) {
-            ssize_t got = pread(r->data_fd, (uint8_t *)buf + done, in->frame_bytes - done,
-                                (off_t)(off + done));
-            if (got <= 0) {
-                cn_errf(err, err_len, r->path, "frame %d: pixel data truncated (%s)", frame,
-                             got < 0 ? strerror(errno) : "end of file");
-                return CN_EIO;
-            }
-            done += (size_t)got;
-        }
-    }
+    px_out out = {.direct = buf};
+    int rc = frame_bytes_to(r, frame, &out, err, err_len);
+    if (rc) return rc;
     bool host_big = false;
     {
         uint16_t one = 1;
@@ -294,6 +341,21 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
     if (in->elem_bytes > 1 && in->big_endian != host_big)
         swap_bytes(buf, in->frame_bytes, in->elem_bytes);
     return CN_OK;
+}
+
+/* RGB / RGBA chunks -> luma, written into the frame as they come. */
+typedef struct {
+    uint8_t *dst;
+    int comp;
+} luma_ctx;
+
+static void to_luma(void *ctx, const uint8_t *p, size_t n, size_t off) {
+    luma_ctx *c = ctx;
+    size_t first = off / (size_t)c->comp, npx = n / (size_t)c->comp;
+    for (size_t i = 0; i < npx; i++) {
+        const uint8_t *q = p + i * (size_t)c->comp;
+        c->dst[first + i] = (uint8_t)((77 * q[0] + 150 * q[1] + 29 * q[2]) >> 8);
+    }
 }
 
 int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err,
@@ -317,21 +379,21 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
         return rc;
     }
     if (in->frame_bytes > 0) {
-        rc = cn_seq_reader_pixels(r, frame, r->scratch, in->frame_bytes, err, err_len);
-        if (rc) return rc;
-        size_t npx = (size_t)in->width * (size_t)in->height;
-        if (in->components == 1) {
-            memcpy(f->pixels, r->scratch, npx);
-        } else {
-            int c = in->components;
-            for (size_t i = 0; i < npx; i++) {
-                const uint8_t *p = r->scratch + i * (size_t)c;
-                f->pixels[i] = (uint8_t)((77 * p[0] + 150 * p[1] + 29 * p[2]) >> 8);
-            }
+        if (frame < 0 || frame >= in->n_frames) {
+            cn_errf(err, err_len, r->path, "frame %d out of range (0..%d)", frame, in->n_frames - 1);
+            return CN_ERANGE;
         }
+        /* grey straight into the frame; colour converted chunk by chunk: no
+         * frame-sized buffer of our own */
+        luma_ctx lc = {f->pixels, in->components};
+        px_out out = in->components == 1 ? (px_out){.direct = f->pixels}
+                                         : (px_out){.chunk = to_luma, .ctx = &lc};
+        rc = frame_bytes_to(r, frame, &out, err, err_len);
+        if (rc) return rc;
     }
     f->spacing_mm[0] = in->spacing[0];
     f->spacing_mm[1] = in->spacing[1];
+    f->t_scene_ns = CN_SCENE_TIME_UNSET;
     const char *tp = cn_seq_reader_global(r, "CryoNavTransducerPixel");
     double t2[2];
     if (tp && cn_seqio_parse_doubles(tp, t2, 2) == 2) {
@@ -354,7 +416,25 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
     int nf = cn_seq_reader_fields(r, frame, &fl, err, err_len);
     if (nf < 0) return nf;
     cn_seqio_apply_fields(fl, nf, f);
-    if (r->index_values && isfinite(r->index_values[frame]))
-        f->t_acq_ns = llround(r->index_values[frame] * 1e9);
+    if (r->index_values && frame < r->n_index_values && isfinite(r->index_values[frame]))
+        f->t_acq_ns = f->t_scene_ns = llround(r->index_values[frame] * 1e9);
+    /* PLUS keeps the pixel spacing in the calibration: a frame's own ImageToProbe
+     * wins over everything the header or the user says */
+    double sp[2];
+    if (cn_seqio_spacing_from_poses(f, sp)) {
+        f->spacing_mm[0] = sp[0];
+        f->spacing_mm[1] = sp[1];
+    }
     return CN_OK;
+}
+
+bool cn_seqio_spacing_from_poses(const cn_frame *f, double sp[2]) {
+    const cn_pose *p = cn_frame_usable_pose(f, "ImageToProbe");
+    if (!p) return false;
+    for (int c = 0; c < 2; c++) {
+        const double *m = p->m.m;
+        sp[c] = sqrt(m[c] * m[c] + m[4 + c] * m[4 + c] + m[8 + c] * m[8 + c]);
+        if (!(sp[c] > 1e-6 && sp[c] < 1e3)) return false;
+    }
+    return true;
 }

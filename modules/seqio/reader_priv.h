@@ -13,17 +13,13 @@ typedef struct {
     char *key, *value;
 } kv;
 
-/* Where frame idx's header lines are, as met during the scan. */
+/* The frame index, sparse: one entry per frame that has header lines (frames
+ * without fields need none), sorted by frame, 24 bytes each. Memory thus follows
+ * the header lines the file really has, never the frame count it claims. */
 typedef struct {
-    long idx;
-    uint64_t off, end;
-    uint64_t zoff;
-} frame_range;
-
-/* Final per-frame index: 24 bytes a frame. */
-typedef struct {
-    uint64_t off;   /* first byte of the frame's header lines */
-    uint64_t len;   /* bytes covering them (0: the frame has no fields) */
+    uint32_t frame;
+    uint32_t len;   /* bytes covering the frame's header lines */
+    uint64_t off;   /* first byte of them */
     uint64_t zoff;  /* restart offset in compressed data (CryoNav files), or UINT64_MAX */
 } frame_index;
 
@@ -33,10 +29,14 @@ struct cn_seq_reader {
     cn_seq_info info;
     kv *globals;
     int n_globals, cap_globals;
-    frame_range *ranges;
-    size_t n_ranges, cap_ranges;
-    frame_index *index;
-    uint8_t *scratch;           /* one frame of raw pixels */
+    frame_index *index;         /* sparse, see frame_index */
+    size_t n_index, cap_index;
+    bool index_sorted;
+    int dirfd;                  /* the header's folder: data files are opened inside it */
+    double user_spacing[2];     /* cn_seq_reader_set_default_spacing, 0 = none */
+    double header_spacing[3];   /* ElementSpacing / space directions as written */
+    bool header_spacing_kept;
+    uint8_t *chunk;             /* 48 KB: frames stream through it (never a whole frame) */
     /* per-frame fields of the last request */
     char *fieldbuf;
     size_t fieldbuf_cap;
@@ -45,12 +45,14 @@ struct cn_seq_reader {
     /* Slicer index values */
     uint64_t index_values_off, index_values_len;
     double *index_values;
+    int n_index_values;
     /* compressed stream position */
     z_stream zs;
     bool zinit;
     int znext;                  /* frame the stream produces next */
     uint64_t zpos;              /* next data byte to feed (relative to data_offset) */
     uint8_t *zin;
+    size_t zin_cap;
     /* checkpoints (inflate state copies at frame boundaries) for foreign files */
     struct zcheckpoint {
         int frame;              /* the frame the saved stream produces next */
@@ -76,6 +78,8 @@ bool cn_rd_parse_frame_key(const char *k, long *idx, const char **rest);
 int cn_rd_add_global(cn_seq_reader *r, const char *k, const char *v);
 int cn_rd_add_range(cn_seq_reader *r, long idx, uint64_t off, uint64_t end, const char *key,
                     const char *value);
+/* The index entry of frame i, or NULL when it has no header lines. */
+const frame_index *cn_rd_index_of(const cn_seq_reader *r, int frame);
 int cn_rd_parse_sizes(const char *s, long long *out, int n);
 int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n, long long comp,
                         uint64_t file_size, char *err, size_t err_len);

@@ -4,24 +4,35 @@
  *
  * The raw sink copies each frame into a preallocated ring (single producer: the
  * device thread reserves a slot under the lock, copies outside it, then publishes).
- * A full ring drops the frame and logs an error once per burst (and the burst's
- * count when it ends): a recording never silently loses frames. Analysis results
- * arrive later and only for the frames latest-wins picked, so the writer thread
- * holds the oldest frame until its analysis came, a later frame's analysis came
- * (so this one was skipped), or hold_ms passed, or the ring is half full (a
- * frame is never dropped to wait for analysis); frames thus reach the disk well
- * within the one second the crash-safety promise allows. Without an analysed
- * sink nothing waits. Phase / cycle / alarm
- * changes of the analysis become session events (CryoNavEvents field) and
- * operator notes become CryoNavNote fields on the next written frame.
+ * A full ring drops the frame: never silently (below). Analysis results arrive
+ * later and only for the frames latest-wins picked, so the writer thread holds
+ * the oldest frame until its analysis came, a later frame's analysis came (so this
+ * one was skipped), or hold_ms passed, or the ring is half full (a frame is never
+ * dropped to wait for analysis); frames thus reach the disk well within the one
+ * second the crash-safety promise allows. Without an analysed sink nothing waits.
+ * Offline (lossless) the raw sink waits for room and the writer for every
+ * analysis: a batch replay keeps every frame.
+ *
+ * Events: the recorder derives nothing. It writes the events the analysis put in
+ * f->analysis.events, once each, on their frame. When a frame's analysis arrives
+ * after the frame went to disk (or the ring of analyses overflows) its events are
+ * not lost: they ride on the next written frame with their own scene time.
+ *
+ * Faults are never silent: a frame that cannot be kept (ring full, write error
+ * such as a full disk) is counted; the first failure of a run is logged at once,
+ * later ones as a count at most once a second; the stats say so (the HUD shows
+ * them); the next frame that can be written carries a "recording_error
+ * frames_lost=N reason=..." event; and closing reports the total as an error.
  */
 #include "seqio_priv.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ANA_RING 32
+#define PENDING_MAX 64
 
 typedef struct {
     cn_frame f;          /* metadata copy; f.pixels points into the slot buffer */
@@ -40,7 +51,7 @@ struct cn_recorder {
     cn_recorder_opts o;
     cn_log *log;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, space_cv;
     pthread_t th;
     bool thread_started, closing;
     slot *slots;
@@ -50,40 +61,64 @@ struct cn_recorder {
     int ana_next;
     bool any_analysed, analysed_wired;
     uint64_t max_analysed_seq;
-    cn_sbuf notes;
+    bool any_written;
+    uint64_t last_written_seq;     /* seq of the newest frame handed to the writer */
+    cn_event pending[PENDING_MAX]; /* events whose frame was already written */
+    int n_pending;
     cn_recorder_stats st;
+    /* ring overflow bursts */
     bool overflowing;
     uint64_t burst;
-    /* writer-thread state for events */
-    bool have_prev;
-    cn_phase prev_phase;
-    int prev_cycle;
-    uint32_t prev_alarms;
-    char err[512];
+    /* write failures, for the log and the next frame's event */
+    uint64_t lost_unreported;      /* frames lost since the last written frame */
+    char lost_reason[128];
+    uint64_t fails_since_log;
+    int64_t last_fail_log_ns;
 };
+
+/* Keeps events whose own frame is gone for the next written frame (lock held). */
+static void carry_events(cn_recorder *r, const cn_event *ev, int n) {
+    for (int i = 0; i < n; i++) {
+        if (r->n_pending < PENDING_MAX) {
+            r->pending[r->n_pending++] = ev[i];
+            r->st.events_late++;
+        } else {
+            r->st.events_lost++;
+        }
+    }
+}
+
+static void note_lost(cn_recorder *r, const char *reason) {
+    r->lost_unreported++;
+    cn_strlcpy(r->lost_reason, reason, sizeof r->lost_reason);
+}
 
 static void raw_consume(void *self, cn_frame *f) {
     cn_recorder *r = self;
     pthread_mutex_lock(&r->mu);
     r->st.received++;
-    if (r->closing || r->count == r->cap || f->width * f->height > r->o.max_width * r->o.max_height ||
-        f->width <= 0 || f->height <= 0) {
+    bool fits = f->width > 0 && f->height > 0 &&
+                (int64_t)f->width * f->height <= (int64_t)r->o.max_width * r->o.max_height;
+    while (r->o.lossless && fits && !r->closing && r->count == r->cap)
+        pthread_cond_wait(&r->space_cv, &r->mu); /* offline: wait for the disk */
+    if (r->closing || r->count == r->cap || !fits) {
         r->st.dropped++;
+        note_lost(r, fits ? "writer behind (ring full)" : "frame larger than the recorder allows");
         if (!r->overflowing) {
             r->overflowing = true;
             r->burst = 0;
             cn_log_error(r->log, "recorder",
-                         "dropping frames: %s (ring of %d frames full: disk slower than the "
-                         "source?)",
-                         r->count == r->cap ? "writer behind" : "frame does not fit", r->cap);
+                         "dropping frames: %s (ring of %d frames; %llu frames lost so far)",
+                         !fits ? "frame does not fit" : "writer behind: disk slower than the source?",
+                         r->cap, (unsigned long long)r->st.dropped);
         }
         r->burst++;
         pthread_mutex_unlock(&r->mu);
         return;
     }
     if (r->overflowing) {
-        cn_log_error(r->log, "recorder", "dropped %llu frames in that burst",
-                     (unsigned long long)r->burst);
+        cn_log_error(r->log, "recorder", "dropped %llu frames in that burst (%llu frames lost in total)",
+                     (unsigned long long)r->burst, (unsigned long long)r->st.dropped);
         r->overflowing = false;
     }
     int idx = (r->head + r->count) % r->cap;
@@ -94,6 +129,7 @@ static void raw_consume(void *self, cn_frame *f) {
     memcpy(&s->f, f, sizeof *f);
     s->f.pixels = buf;
     s->f.pool_ = NULL;
+    if (!s->f.analysed) s->f.analysis.n_events = 0; /* events come with the analysis only */
     memcpy(buf, f->pixels, (size_t)f->width * (size_t)f->height);
     s->received_ns = cn_clock_mono_ns();
     pthread_mutex_lock(&r->mu);
@@ -106,58 +142,67 @@ static void analysed_consume(void *self, cn_frame *f) {
     cn_recorder *r = self;
     if (!f->analysed) return;
     pthread_mutex_lock(&r->mu);
-    ana_rec *a = &r->ana[r->ana_next];
-    r->ana_next = (r->ana_next + 1) % ANA_RING;
-    a->used = true;
-    a->seq = f->seq;
-    a->a = f->analysis;
-    a->t_analysed_ns = f->t_analysed_ns;
+    int ne = f->analysis.n_events < 0 ? 0
+             : f->analysis.n_events > CN_EVENTS_MAX ? CN_EVENTS_MAX : f->analysis.n_events;
+    if (r->any_written && f->seq <= r->last_written_seq) {
+        /* its frame is on disk already: the events ride on the next one */
+        carry_events(r, f->analysis.events, ne);
+    } else {
+        ana_rec *a = &r->ana[r->ana_next];
+        if (a->used) carry_events(r, a->a.events, a->a.n_events); /* never lose an event */
+        r->ana_next = (r->ana_next + 1) % ANA_RING;
+        a->used = true;
+        a->seq = f->seq;
+        a->a = f->analysis;
+        a->t_analysed_ns = f->t_analysed_ns;
+    }
     r->any_analysed = true;
     if (f->seq > r->max_analysed_seq) r->max_analysed_seq = f->seq;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 
-static void add_events(cn_recorder *r, const cn_frame *f, cn_sbuf *ev) {
-    if (!f->analysed) return;
-    const cn_guidance_state *g = &f->analysis.guidance;
-    char e[512] = "";
-    size_t el = 0;
-#define EV(...) el += (size_t)snprintf(e + el, el < sizeof e ? sizeof e - el : 0, __VA_ARGS__)
-    cn_phase p = r->have_prev ? r->prev_phase : CN_PHASE_IDLE;
-    if (g->phase != p) {
-        if (p == CN_PHASE_FREEZE) EV("freeze_end cycle=%d; ", r->prev_cycle);
-        if (p == CN_PHASE_THAW) EV("thaw_end cycle=%d; ", r->prev_cycle);
-        switch (g->phase) {
-        case CN_PHASE_APPROACH:
-            if (p == CN_PHASE_IDLE) EV("needle_inserted; ");
-            else EV("reposition; ");
-            break;
-        case CN_PHASE_FREEZE: EV("freeze_start cycle=%d; ", g->cycle); break;
-        case CN_PHASE_THAW: EV("thaw_start cycle=%d; ", g->cycle); break;
-        case CN_PHASE_WITHDRAWN: EV("needle_withdrawn; "); break;
-        default: break;
-        }
+/* The frame's events as written: carried ones first (they happened earlier), the
+ * recorder's own report of lost frames, then the frame's own; what does not fit
+ * waits for the next frame (lock held). */
+static void compose_events(cn_recorder *r, cn_frame *f, const cn_event *own, int n_own) {
+    cn_event all[PENDING_MAX + CN_EVENTS_MAX + 1];
+    int n = 0;
+    for (int i = 0; i < r->n_pending; i++) all[n++] = r->pending[i];
+    r->n_pending = 0;
+    if (r->lost_unreported > 0) {
+        cn_analysis tmp;
+        tmp.n_events = 0;
+        cn_analysis_add_event(&tmp, CN_EVSRC_SYSTEM, cn_seqio_frame_scene_ns(f),
+                              "recording_error frames_lost=%llu reason=%s",
+                              (unsigned long long)r->lost_unreported, r->lost_reason);
+        all[n++] = tmp.events[0];
     }
-    uint32_t prev_al = r->have_prev ? r->prev_alarms : 0;
-    if (g->alarms & ~prev_al) EV("alarm 0x%x; ", (unsigned)(g->alarms & ~prev_al));
-    if (prev_al & ~g->alarms) EV("alarm_clear 0x%x; ", (unsigned)(prev_al & ~g->alarms));
-#undef EV
-    r->have_prev = true;
-    r->prev_phase = g->phase;
-    r->prev_cycle = g->cycle;
-    r->prev_alarms = g->alarms;
-    size_t n = strlen(e);
-    if (n >= 2) {
-        e[n - 2] = 0;
-        cn_sbuf_printf(ev, "CryoNavEvents = %s\n", e);
+    for (int i = 0; i < n_own; i++) all[n++] = own[i];
+    int k = n < CN_EVENTS_MAX ? n : CN_EVENTS_MAX;
+    memcpy(f->analysis.events, all, (size_t)k * sizeof all[0]);
+    f->analysis.n_events = k;
+    for (int i = k; i < n && r->n_pending < PENDING_MAX; i++) r->pending[r->n_pending++] = all[i];
+    if (n - k > PENDING_MAX) r->st.events_lost += (uint64_t)(n - k - PENDING_MAX);
+}
+
+static void log_failure(cn_recorder *r, const char *err) {
+    int64_t now = cn_clock_mono_ns();
+    if (!r->st.failing) {
+        cn_log_error(r->log, "recorder", "%s (%llu frames lost so far)", err,
+                     (unsigned long long)r->st.dropped);
+        r->last_fail_log_ns = now;
+        r->fails_since_log = 0;
+    } else if (now - r->last_fail_log_ns >= 1000000000LL) {
+        cn_log_error(r->log, "recorder", "still failing: %llu more frames lost (%llu in total): %s",
+                     (unsigned long long)r->fails_since_log, (unsigned long long)r->st.dropped, err);
+        r->last_fail_log_ns = now;
+        r->fails_since_log = 0;
     }
 }
 
 static void *writer_main(void *arg) {
     cn_recorder *r = arg;
-    cn_sbuf extra;
-    cn_sbuf_init(&extra, 1u << 20);
     int64_t hold_ns = (int64_t)r->o.hold_ms * 1000000;
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -174,22 +219,24 @@ static void *writer_main(void *arg) {
             continue;
         }
         slot *s = &r->slots[r->head];
+        cn_event own[CN_EVENTS_MAX];
+        int n_own = 0;
         if (!s->f.analysed) {
             ana_rec *found = NULL;
             for (int i = 0; i < ANA_RING; i++)
                 if (r->ana[i].used && r->ana[i].seq == s->f.seq) found = &r->ana[i];
             int64_t age = cn_clock_mono_ns() - s->received_ns;
+            bool later = r->any_analysed && r->max_analysed_seq > s->f.seq;
             if (found) {
                 s->f.analysis = found->a;
                 s->f.analysed = true;
                 s->f.t_analysed_ns = found->t_analysed_ns;
                 found->used = false;
                 r->st.analysed_attached++;
-            } else if (r->analysed_wired && !r->closing && age < hold_ns &&
-                       r->count < r->cap / 2 &&
-                       !(r->any_analysed && r->max_analysed_seq > s->f.seq)) {
-                /* wait for this frame's analysis; never at the price of a full ring:
-                 * past half full, frames go to disk without it */
+            } else if (r->analysed_wired && !r->closing && !later &&
+                       (r->o.lossless || (age < hold_ns && r->count < r->cap / 2))) {
+                /* wait for this frame's analysis; live, never at the price of a full
+                 * ring: past half full, frames go to disk without it */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 10 * 1000000;
@@ -199,34 +246,64 @@ static void *writer_main(void *arg) {
                 }
                 pthread_cond_timedwait(&r->cv, &r->mu, &ts);
                 continue;
+            } else {
+                s->f.analysis.n_events = 0;
             }
         }
-        extra.len = 0;
-        if (r->notes.len > 0) {
-            cn_sbuf_add(&extra, r->notes.s, r->notes.len);
-            r->notes.len = 0;
-            r->notes.s[0] = 0;
+        if (s->f.analysed) {
+            n_own = s->f.analysis.n_events < 0 ? 0
+                    : s->f.analysis.n_events > CN_EVENTS_MAX ? CN_EVENTS_MAX : s->f.analysis.n_events;
+            memcpy(own, s->f.analysis.events, (size_t)n_own * sizeof own[0]);
         }
+        /* the lost frames this frame reports; more may be lost while it is written */
+        uint64_t lost_before = r->lost_unreported;
+        compose_events(r, &s->f, own, n_own);
+        r->any_written = true;
+        r->last_written_seq = s->f.seq;
+        int n_ev = s->f.analysis.n_events;
         pthread_mutex_unlock(&r->mu);
-        add_events(r, &s->f, &extra);
         char err[512];
-        int rc = cn_seq_writer_append(r->w, &s->f, extra.s, err, sizeof err);
+        int rc = cn_seq_writer_append(r->w, &s->f, NULL, err, sizeof err);
+        int e = errno;
         pthread_mutex_lock(&r->mu);
         if (rc) {
-            if (!r->st.last_error) {
-                cn_log_error(r->log, "recorder", "%s", err);
-                cn_strlcpy(r->err, err, sizeof r->err);
-            }
-            r->st.last_error = rc;
+            r->st.write_errors++;
             r->st.dropped++;
+            r->fails_since_log++;
+            r->st.last_error = rc;
+            r->st.last_errno = rc == CN_EIO ? e : 0;
+            cn_strlcpy(r->st.last_error_text, err, sizeof r->st.last_error_text);
+            log_failure(r, err);
+            r->st.failing = true;
+            /* the frame is lost; its events are not: back in front of the queue */
+            cn_event keep[PENDING_MAX];
+            int nk = 0;
+            for (int i = 0; i < n_ev && nk < PENDING_MAX; i++) {
+                const cn_event *ev = &s->f.analysis.events[i];
+                if (!(ev->source == CN_EVSRC_SYSTEM &&
+                      strncmp(ev->text, "recording_error frames_lost=", 28) == 0))
+                    keep[nk++] = *ev; /* our own report is made again, with the new count */
+            }
+            for (int i = 0; i < r->n_pending && nk < PENDING_MAX; i++) keep[nk++] = r->pending[i];
+            memcpy(r->pending, keep, (size_t)nk * sizeof keep[0]);
+            r->n_pending = nk;
+            note_lost(r, rc == CN_EIO ? strerror(e) : cn_strerror(rc));
         } else {
+            if (r->st.failing)
+                cn_log_warn(r->log, "recorder",
+                            "writing again after %llu lost frames (%llu lost in total); the file "
+                            "marks the gap with a recording_error event",
+                            (unsigned long long)lost_before, (unsigned long long)r->st.dropped);
+            r->st.failing = false;
+            r->lost_unreported -= lost_before; /* reported; later losses wait for the next */
             r->st.written++;
+            r->st.events_written += (uint64_t)n_ev;
         }
         r->head = (r->head + 1) % r->cap;
         r->count--;
+        pthread_cond_broadcast(&r->space_cv);
     }
     pthread_mutex_unlock(&r->mu);
-    cn_sbuf_free(&extra);
     return NULL;
 }
 
@@ -251,9 +328,9 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
         goto fail;
     }
     for (int i = 0; i < r->cap; i++) r->slots[i].f.pixels = r->pix + px * (size_t)i;
-    cn_sbuf_init(&r->notes, 1u << 20);
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
+    pthread_cond_init(&r->space_cv, NULL);
     r->w = cn_seq_writer_open(path, &r->o.writer, err, err_len);
     if (!r->w) goto fail_sync;
     if (pthread_create(&r->th, NULL, writer_main, r) != 0) {
@@ -266,6 +343,7 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
 fail_sync:
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    pthread_cond_destroy(&r->space_cv);
 fail:
     free(r->slots);
     free(r->pix);
@@ -284,17 +362,6 @@ void cn_recorder_sinks(cn_recorder *rec, cn_sink *raw, cn_sink *analysed) {
     }
 }
 
-int cn_recorder_note(cn_recorder *rec, const char *text) {
-    char line[1024];
-    snprintf(line, sizeof line, "CryoNavNote = %s", text ? text : "");
-    for (char *p = line; *p; p++)
-        if ((unsigned char)*p < 0x20) *p = ' ';
-    pthread_mutex_lock(&rec->mu);
-    int rc = cn_sbuf_printf(&rec->notes, "%s\n", line);
-    pthread_mutex_unlock(&rec->mu);
-    return rc;
-}
-
 void cn_recorder_get_stats(cn_recorder *rec, cn_recorder_stats *out) {
     pthread_mutex_lock(&rec->mu);
     *out = rec->st;
@@ -306,20 +373,36 @@ int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, siz
     pthread_mutex_lock(&rec->mu);
     rec->closing = true;
     pthread_cond_broadcast(&rec->cv);
+    pthread_cond_broadcast(&rec->space_cv);
     pthread_mutex_unlock(&rec->mu);
     if (rec->thread_started) pthread_join(rec->th, NULL);
+    /* analyses still waiting for a frame that never came: their events go nowhere */
+    for (int i = 0; i < ANA_RING; i++)
+        if (rec->ana[i].used) rec->st.events_lost += (uint64_t)rec->ana[i].a.n_events;
+    rec->st.events_lost += (uint64_t)rec->n_pending;
     int rc = cn_seq_writer_close(rec->w, err, err_len);
-    if (rc == CN_OK && rec->st.last_error) {
-        cn_errf(err, err_len, "recorder", "some frames failed to write: %s", rec->err);
-        rc = rec->st.last_error;
+    /* no frame written (CN_ENOENT): lost only when frames were offered and dropped */
+    if ((rc == CN_OK || rc == CN_ENOENT) && rec->st.dropped > 0) {
+        char why[600] = "";
+        if (rec->st.write_errors)
+            snprintf(why, sizeof why, "%llu could not be written (last: %s)",
+                     (unsigned long long)rec->st.write_errors, rec->st.last_error_text);
+        uint64_t ring = rec->st.dropped - rec->st.write_errors;
+        if (ring)
+            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%llu dropped: the writer fell behind",
+                     why[0] ? "; " : "", (unsigned long long)ring);
+        cn_errf(err, err_len, "recorder", "%llu of %llu frames lost (%s); the file holds the other %llu",
+                (unsigned long long)rec->st.dropped, (unsigned long long)rec->st.received, why,
+                (unsigned long long)rec->st.written);
+        rc = rec->st.last_error ? rec->st.last_error : CN_EIO;
     }
+    if (rec->st.events_lost)
+        cn_log_error(rec->log, "recorder", "%llu events could not be recorded",
+                     (unsigned long long)rec->st.events_lost);
     if (final) *final = rec->st;
-    if (rec->st.dropped)
-        cn_log_warn(rec->log, "recorder", "%llu of %llu frames were dropped",
-                    (unsigned long long)rec->st.dropped, (unsigned long long)rec->st.received);
     pthread_mutex_destroy(&rec->mu);
     pthread_cond_destroy(&rec->cv);
-    cn_sbuf_free(&rec->notes);
+    pthread_cond_destroy(&rec->space_cv);
     free(rec->slots);
     free(rec->pix);
     free(rec->ana);

@@ -38,7 +38,8 @@ typedef enum { CN_SEQ_MHA = 0, CN_SEQ_NRRD = 1 } cn_seq_format;
 
 typedef enum {
     CN_PIX_UINT8 = 0, CN_PIX_INT8, CN_PIX_UINT16, CN_PIX_INT16, CN_PIX_UINT32, CN_PIX_INT32,
-    CN_PIX_FLOAT32, CN_PIX_FLOAT64
+    CN_PIX_FLOAT32, CN_PIX_FLOAT64,
+    CN_PIX_NONE               /* no image data (MET_OTHER, tracking-only files) */
 } cn_seq_pixel;
 
 typedef struct {
@@ -56,7 +57,13 @@ typedef struct {
     uint64_t data_offset;     /* where pixels start in data_path */
     uint64_t data_bytes;      /* compressed size, or the bytes of pixel data */
     char data_path[1024];     /* the file holding the pixels (the file itself if LOCAL) */
-    double spacing[3];
+    double spacing[3];        /* mm per pixel of frame 0, from spacing_source */
+    /* Where the spacing came from: "ImageToProbe" (the PLUS way: the calibration's
+     * scale), "user" (cn_seq_reader_set_default_spacing, e.g. --spacing-mm),
+     * "ElementSpacing" (a header value other than 1), or "none" (1 mm/px assumed). */
+    char spacing_source[16];
+    bool scene_clock;         /* Timestamp is CryoNav's scene time (CryoNavTimestampClock) */
+    bool wall_clock;          /* frames carry CryoNavWallNs (UTC ns) */
     char orientation[8];      /* UltrasoundImageOrientation, "" when absent */
     char image_type[32];      /* UltrasoundImageType, "" when absent */
     int frames_with_fields;   /* frames that have at least one Seq_Frame field */
@@ -67,6 +74,10 @@ typedef struct cn_seq_reader cn_seq_reader;
 cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len);
 void cn_seq_reader_close(cn_seq_reader *r);
 const cn_seq_info *cn_seq_reader_info(const cn_seq_reader *r);
+/* The spacing (mm per pixel) for frames whose transforms give none (PLUS files
+ * without ImageToProbe), e.g. from --spacing-mm; 0 = none. A frame's own
+ * ImageToProbe still wins. Call before reading frames. */
+void cn_seq_reader_set_default_spacing(cn_seq_reader *r, double sx_mm, double sy_mm);
 /* A global (non per-frame) header field by name ("ElementSpacing"), or NULL. */
 const char *cn_seq_reader_global(const cn_seq_reader *r, const char *key);
 
@@ -86,8 +97,10 @@ const char *cn_seq_field_find(const cn_seq_field *f, int n, const char *key);
 int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len, char *err,
                          size_t err_len);
 
-/* Fills a pool frame: size, spacing, pixels (uint8 grey; RGB/RGBA converted to
- * luma), seq (FrameNumber, else the index), t_acq_ns (Timestamp), status
+/* Fills a pool frame: size, spacing (from the frame's ImageToProbe when it has
+ * one, else as cn_seq_info.spacing_source says), pixels (uint8 grey; RGB/RGBA
+ * converted to luma), seq (FrameNumber, else the index), t_acq_ns and t_scene_ns
+ * (Timestamp), wall_ns (CryoNavWallNs), events (CryoNavEvents), status
  * (ImageStatus / Status), poses (every field "<AToB>Transform", valid when its
  * "...TransformStatus" is OK or absent), and the CryoNav analysis / truth fields
  * when the file has them (then f->analysed is true). Other pixel types are
@@ -98,10 +111,48 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
  * frame's fields, so it invalidates earlier cn_seq_reader_fields results. */
 double cn_seq_reader_timestamp(cn_seq_reader *r, int frame);
 
+/* Prints what `cryonav info` shows: format, frames, size, pixel type, spacing and
+ * where it comes from, clocks, time span, transforms with their valid counts,
+ * per-frame fields, CryoNav events. Reads header lines only. */
+int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len);
+
+/* ------------------------------------------------------------------ events */
+
+/* CryoNavEvents, one field per frame holding that frame's events:
+ *   CryoNavEvents = simulator:freeze_start cycle=2; system:alarm set=0x1
+ * "source:text" separated by "; ". In a text '%', ';', '@', control characters
+ * and a space at either end are written %XX (hex), so splitting is unambiguous; an
+ * event written on a later frame than its own ends with "@<scene seconds>".
+ * format: CN_ERANGE when out is too small. parse: fills up to max events (t_scene_ns
+ * = the frame's unless "@t" says otherwise) and returns how many the value holds;
+ * texts without a known source (files before sources) read as "system". */
+int cn_seq_events_format(const cn_event *ev, int n, int64_t frame_t_scene_ns, char *out,
+                         size_t len);
+int cn_seq_events_parse(const char *value, int64_t frame_t_scene_ns, cn_event *out, int max);
+int cn_seq_event_source_from_name(const char *s, size_t n, cn_event_source *out);
+
+/* Chapters for teaching: the recording's events in order, with the frame each is
+ * on and a short name ("needle in", "freeze 2", "thaw 1", "needle out",
+ * "note: <text>" ...). *out is malloc'ed (free it). */
+typedef struct {
+    int frame;
+    double t_s;                     /* scene seconds from the first frame */
+    cn_event_source source;
+    char text[CN_EVENT_TEXT_MAX];   /* the event as recorded */
+    char name[CN_EVENT_TEXT_MAX + 8];
+} cn_seq_chapter;
+int cn_seq_chapters(cn_seq_reader *r, cn_seq_chapter **out, int *n, char *err, size_t err_len);
+/* The chapter `what` names: its name ("freeze 2", case and spaces ignored), the
+ * start of its event text ("freeze_start cycle=2"), or its 1-based number
+ * ("3"). -1 when none matches. */
+int cn_seq_chapter_find(const cn_seq_chapter *c, int n, const char *what);
+
 /* ------------------------------------------------------------------ writer */
 
 typedef struct {
-    cn_seq_format format;     /* CN_SEQ_MHA (.igs.mha) or CN_SEQ_NRRD (.igs.nrrd) */
+    cn_seq_format format;     /* CN_SEQ_MHA (.igs.mha, .seq.mha) or CN_SEQ_NRRD (.igs.nrrd;
+                                 a name ending .seq.nrrd gets Slicer's 4-D volume sequence
+                                 layout, with the frame times as index values) */
     bool compress;            /* zlib (mha) / gzip (nrrd) */
     int level;                /* zlib level 1..9 (default 1: Huffman-only, fastest) */
     const char *orientation;  /* default "MF" */
@@ -110,26 +161,40 @@ typedef struct {
 
 typedef struct cn_seq_writer cn_seq_writer;
 
-/* Creates path.part and path.journal (path itself appears at close). Fails when
- * path exists (never overwrites a recording) or a recording in progress
- * (path.journal) exists. */
+/* Creates path.part and path.journal (path itself appears at close), both with
+ * O_CREAT | O_EXCL | O_NOFOLLOW relative to the folder (openat), so a file or a
+ * symbolic link planted under those names is refused, never followed or
+ * truncated. Fails when path exists (never overwrites a recording) or a
+ * recording in progress (path.journal, path.part) exists. */
 cn_seq_writer *cn_seq_writer_open(const char *path, const cn_seq_writer_opts *o, char *err,
                                   size_t err_len);
 /* Appends one frame (all frames must have the size of the first) with its
- * transforms, timestamps, status, analysis (when f->analysed) and truth (when
- * valid). extra: NULL or "Key = value" lines ('\n' separated) added as custom
- * per-frame fields (e.g. session events). */
+ * transforms (an ImageToProbe with the pixel spacing is added when the frame has
+ * none: the PLUS convention, the header's ElementSpacing is 1), Timestamp (scene
+ * time), wall time, status, events (f->analysis.events, also on frames without
+ * analysis), analysis (when f->analysed) and truth (when valid). extra: NULL or
+ * "Key = value" lines ('\n' separated) added as custom per-frame fields.
+ * A failed write (disk full) is rolled back to the last whole frame: the files
+ * never hold a partial frame and later frames land where they belong; the
+ * error names the cause (errno) and the writer stays usable. */
 int cn_seq_writer_append(cn_seq_writer *w, const cn_frame *f, const char *extra, char *err,
                          size_t err_len);
 int cn_seq_writer_frames(const cn_seq_writer *w);
-/* Assembles the final file, removes .part/.journal, frees w (also on error). */
+/* Assembles the final file, removes .part/.journal, frees w (also on error). When
+ * the folder lacks the space to assemble, .part/.journal are kept and err says
+ * what to do (free space, or `cryonav recover FILE --out ELSEWHERE`). */
 int cn_seq_writer_close(cn_seq_writer *w, char *err, size_t err_len);
 
-/* Rebuilds `path` from path.part + path.journal left by a killed writer: every
- * committed frame whose pixels are complete and check out. *n_recovered and
- * *n_dropped (uncommitted or damaged tail) may be NULL. */
-int cn_seq_recover(const char *path, int *n_recovered, int *n_dropped, char *err,
-                   size_t err_len);
+/* Rebuilds `path` from path.part + path.journal left by a killed writer (or a
+ * close that could not assemble): every committed frame whose pixels are complete
+ * and check out. opts may be NULL. *n_recovered and *n_dropped (uncommitted or
+ * damaged tail) may be NULL. */
+typedef struct {
+    const char *out_path;     /* write the file here (another disk) instead of path */
+    cn_progress *progress;    /* NULL or a progress bar (bytes) */
+} cn_seq_recover_opts;
+int cn_seq_recover(const char *path, const cn_seq_recover_opts *opts, int *n_recovered,
+                   int *n_dropped, char *err, size_t err_len);
 
 /* ------------------------------------------------------------------ recorder */
 
@@ -137,15 +202,21 @@ int cn_seq_recover(const char *path, int *n_recovered, int *n_dropped, char *err
  * bounded ring, never blocking the device thread) and optionally also an analysed
  * sink (analysis results are matched to the raw frame by seq). A writer thread
  * writes each frame once its analysis arrived, a later frame's analysis arrived
- * (that frame was skipped by latest-wins), or it waited hold_ms. Phase, cycle,
- * alarm changes become session events; operator notes are added with
- * cn_recorder_note. Overflow (disk slower than the source) drops frames and logs
- * an error for each burst. */
+ * (that frame was skipped by latest-wins), or it waited hold_ms. It derives
+ * nothing: the procedure events are those the analysis put in
+ * f->analysis.events, written once each, on their frame (an event whose frame
+ * was already on disk rides on the next one with its own time). Frames that
+ * cannot be kept (ring overflow, write errors such as a full disk) are counted,
+ * logged (the first at once, then a count at most every second) and, as soon as
+ * a frame can be written again, recorded as a "system:recording_error" event. */
 typedef struct {
     cn_seq_writer_opts writer;
     int ring_frames;          /* default 64 */
     int max_width, max_height;/* default 1024 x 1024 */
     int hold_ms;              /* default 300: wait this long for a frame's analysis */
+    /* Offline (replay --speed 0): the raw sink waits for room instead of dropping
+     * and the writer waits for every frame's analysis (nothing is real time). */
+    bool lossless;
     cn_log *log;
 } cn_recorder_opts;
 
@@ -156,15 +227,21 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
 /* The two sinks: add raw with cn_pipeline_add_raw_sink, analysed with
  * cn_pipeline_add_sink (optional). */
 void cn_recorder_sinks(cn_recorder *rec, cn_sink *raw, cn_sink *analysed);
-/* An operator note, attached to the next written frame. */
-int cn_recorder_note(cn_recorder *rec, const char *text);
 typedef struct {
-    uint64_t received, written, dropped, analysed_attached;
-    int last_error;
+    uint64_t received, written, analysed_attached;
+    uint64_t dropped;         /* frames never written: ring overflow + write errors */
+    uint64_t write_errors;    /* frames whose write failed (disk full ...) */
+    uint64_t events_written, events_late, events_lost;
+    int last_error;           /* CN_* of the last failure, CN_OK when none */
+    int last_errno;           /* errno of the last write failure */
+    bool failing;             /* the last frame could not be written */
+    char last_error_text[256];
 } cn_recorder_stats;
 void cn_recorder_get_stats(cn_recorder *rec, cn_recorder_stats *out);
 /* Writes what is queued, closes the file, frees; final stats into *final when not
- * NULL. Call after the pipeline stopped. */
+ * NULL. Call after the pipeline stopped. Returns an error when the file could not
+ * be assembled or when frames were lost (the file holds the others); CN_ENOENT
+ * (no file) when no frame ever came, which loses nothing. */
 int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, size_t err_len);
 
 /* ------------------------------------------------------------------ session summary */
@@ -187,8 +264,9 @@ typedef struct {
     double max_ice_radius_mm, max_ice_width_mm, max_ice_depth_mm;
     double coverage_max;                /* <0 unknown */
     double ice_skin_min_mm;             /* closest approach of ice to skin, <0 unknown */
-    int n_events, n_alarms, n_notes;
+    int n_events, n_alarms, n_notes;    /* events each counted once */
     const char *phase_source;           /* "analysis", "truth" or "none" */
+    const char *clock;                  /* "scene" (CryoNav files) or "timestamp" */
 } cn_session_summary;
 
 /* Per-frame series a report plots; arrays of n (NAN where unknown). */
@@ -199,11 +277,13 @@ typedef struct {
     int n_iso;
 } cn_session_series;
 
-/* Reads a recording frame by frame and summarises it. series may be NULL; else
- * its arrays are allocated (free with cn_session_series_free). events_out: if
- * not NULL, receives "t_s event" lines (caller frees). */
+/* Reads a recording frame by frame and summarises it; times are scene time (the
+ * file's Timestamp) from the first frame. series may be NULL; else its arrays
+ * are allocated (free with cn_session_series_free; at most 8192 points, evenly
+ * thinned). events_out: if not NULL, receives one "t_s source: text" line per
+ * event (caller frees). progress: NULL or a bar (frames). */
 int cn_session_summarize(const char *path, cn_session_summary *out, cn_session_series *series,
-                         char **events_out, char *err, size_t err_len);
+                         char **events_out, cn_progress *progress, char *err, size_t err_len);
 void cn_session_series_free(cn_session_series *s);
 /* The summary as a JSON object text (caller frees). */
 char *cn_session_summary_json(const cn_session_summary *s, const char *path);

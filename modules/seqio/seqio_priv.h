@@ -23,13 +23,43 @@ int cn_sbuf_printf(cn_sbuf *b, const char *fmt, ...) __attribute__((format(print
 
 /* Writes "Key = value\n" lines (no Seq_Frame prefix) describing frame f. */
 int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *out);
+/* The scene time a frame is recorded at: t_scene_ns, or t_acq_ns when unset. */
+int64_t cn_seqio_frame_scene_ns(const cn_frame *f);
 /* Applies parsed per-frame fields to f (times, seq, status, poses, analysis, truth). */
 void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f);
+
+/* The pixel spacing (mm) a frame's ImageToProbe pose carries (the norms of its
+ * first two columns); false when it has no usable one. */
+bool cn_seqio_spacing_from_poses(const cn_frame *f, double sp[2]);
 
 /* Parses exactly n numbers separated by blanks; returns the count parsed (stops
  * at the first non-number), never reads past the string. */
 int cn_seqio_parse_doubles(const char *s, double *out, int n);
 
+
+/* Splits path into its folder ("." when none) and file name. */
+int cn_seqio_split_path(const char *path, char *dir, size_t dir_len, char *base, size_t base_len);
+/* Opens path's folder (O_DIRECTORY) and gives the file name; a descriptor or a
+ * negative error with a message. */
+int cn_seqio_open_dir(const char *path, char *base, size_t base_len, char *err, size_t err_len);
+
+/* One assembly of FILE.part + FILE.journal into the final file (assemble.c). */
+typedef struct {
+    const char *path;         /* FILE, for messages */
+    int dirfd;                /* FILE's folder */
+    const char *base;         /* FILE's name in it */
+    const char *out_path;     /* where the result goes, for messages (NULL: path) */
+    int out_dirfd;            /* ... its folder and name (the same unless recover --out) */
+    const char *out_base;
+    cn_progress *progress;
+    bool recovering;          /* `recover`: say so in messages */
+    int n_frames, n_dropped;  /* out */
+} cn_seqio_assemble_job;
+int cn_seqio_assemble(cn_seqio_assemble_job *job, char *err, size_t err_len);
+
+/* The header fields naming the clocks (see frame_fields.c). */
+#define CN_SEQIO_SCENE_CLOCK "scene (Timestamp: seconds of scene time, what the procedure experienced)"
+#define CN_SEQIO_WALL_CLOCK "CryoNavWallNs (UTC, ns since 1970, at acquisition)"
 
 /* Journal format (see writer.c). */
 #define CN_JOURNAL_MAGIC "CNSEQJOURNAL 1"

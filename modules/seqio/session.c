@@ -13,6 +13,13 @@
  * rising to 37 C at twice the warmest isotherm's radius). The measured ice radius
  * is the visible front's height above the needle tip; isotherm radii are the
  * thermal model's predictions and are reported separately.
+ *
+ * Times are the file's Timestamp from the first frame: scene time in CryoNav
+ * files, so a 150 s freeze is 150 s at any --time-scale or with --fast. Events
+ * are read from CryoNavEvents (and the CryoNavNote of older files), each once.
+ * The plotted series keep at most SERIES_MAX points (every other point is
+ * dropped and the stride doubled when full), so memory does not grow with the
+ * frame count a file claims.
  */
 #include "seqio_priv.h"
 
@@ -20,6 +27,48 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SERIES_MAX 8192
+
+/* Appends a point to the series, growing by half (at most SERIES_MAX points); when
+ * full, keeps every other point and doubles *stride. */
+static int series_push(cn_session_series *ser, int *cap, int *stride, int *skip, double t,
+                       double ice, double temp, const double *iso) {
+    if (*skip > 0) {
+        (*skip)--;
+        return CN_OK;
+    }
+    *skip = *stride - 1;
+    if (ser->n == SERIES_MAX) {
+        int k = 0;
+        for (int i = 0; i < ser->n; i += 2, k++) {
+            ser->t_s[k] = ser->t_s[i];
+            ser->ice_radius_mm[k] = ser->ice_radius_mm[i];
+            ser->nerve_temp_c[k] = ser->nerve_temp_c[i];
+            for (int j = 0; j < CN_ISO_MAX; j++) ser->iso_radius_mm[j][k] = ser->iso_radius_mm[j][i];
+        }
+        ser->n = k;
+        *stride *= 2;
+    }
+    if (ser->n == *cap) {
+        int nc = *cap ? *cap + *cap / 2 : 64;
+        if (nc > SERIES_MAX) nc = SERIES_MAX;
+        double **arrs[3 + CN_ISO_MAX] = {&ser->t_s, &ser->ice_radius_mm, &ser->nerve_temp_c};
+        for (int j = 0; j < CN_ISO_MAX; j++) arrs[3 + j] = &ser->iso_radius_mm[j];
+        for (int a = 0; a < 3 + CN_ISO_MAX; a++) {
+            double *na = realloc(*arrs[a], (size_t)nc * sizeof(double));
+            if (!na) return CN_ENOMEM;
+            *arrs[a] = na;
+        }
+        *cap = nc;
+    }
+    int k = ser->n++;
+    ser->t_s[k] = t;
+    ser->ice_radius_mm[k] = ice;
+    ser->nerve_temp_c[k] = temp;
+    for (int j = 0; j < CN_ISO_MAX; j++) ser->iso_radius_mm[j][k] = iso[j];
+    return CN_OK;
+}
 
 static double nerve_temp(const cn_frame *f) {
     const cn_analysis *a = &f->analysis;
@@ -70,7 +119,7 @@ static double ice_radius(const cn_frame *f, bool use_truth) {
 }
 
 int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_series *ser,
-                         char **events_out, char *err, size_t err_len) {
+                         char **events_out, cn_progress *progress, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
     if (ser) memset(ser, 0, sizeof *ser);
     if (events_out) *events_out = NULL;
@@ -106,19 +155,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     }
     if (use_truth && have_analysis && !truth_phases) use_truth = false;
     s->phase_source = use_truth ? "truth" : "analysis";
-    if (ser && n > 0) {
-        ser->n = 0;
-        ser->t_s = calloc((size_t)n, sizeof(double));
-        ser->ice_radius_mm = calloc((size_t)n, sizeof(double));
-        ser->nerve_temp_c = calloc((size_t)n, sizeof(double));
-        for (int k = 0; k < CN_ISO_MAX; k++) ser->iso_radius_mm[k] = calloc((size_t)n, sizeof(double));
-        if (!ser->t_s || !ser->ice_radius_mm || !ser->nerve_temp_c || !ser->iso_radius_mm[3]) {
-            cn_session_series_free(ser);
-            free(f);
-            cn_seq_reader_close(r);
-            return CN_ENOMEM;
-        }
-    }
+    s->clock = in->scene_clock ? "scene" : "timestamp";
+    int ser_cap = 0, ser_stride = 1, ser_skip = 0;
     int64_t t0 = 0;
     bool have_t0 = false;
     cn_phase prev = CN_PHASE_IDLE;
@@ -126,28 +164,41 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     int cur = -1;
     double last_t = 0;
     for (int i = 0; i < n; i++) {
+        cn_progress_update(progress, i, n);
         const cn_seq_field *fl;
         int nf = cn_seq_reader_fields(r, i, &fl, err, err_len);
         if (nf < 0) break;
         memset(f, 0, sizeof *f);
+        f->t_scene_ns = CN_SCENE_TIME_UNSET;
         f->analysis.guidance.coverage = -1;
         cn_seqio_apply_fields(fl, nf, f);
+        if (f->t_scene_ns == CN_SCENE_TIME_UNSET) continue; /* a frame without a time */
         if (!have_t0) {
-            t0 = f->t_acq_ns;
+            t0 = f->t_scene_ns;
             have_t0 = true;
         }
-        double t = (double)(f->t_acq_ns - t0) * 1e-9;
+        double t = (double)(f->t_scene_ns - t0) * 1e-9;
         last_t = t;
+        /* every event once, with its own time and source (all of them: the frame's
+         * list is capped, the field is not) */
         const char *evs = cn_seq_field_find(fl, nf, "CryoNavEvents");
-        if (evs) {
-            cn_sbuf_printf(&ev, "%.3f %s\n", t, evs);
-            s->n_events++;
-            if (strstr(evs, "alarm 0x")) s->n_alarms++;
+        cn_event evl[64];
+        int nev = evs ? cn_seq_events_parse(evs, f->t_scene_ns, evl, 64) : 0;
+        if (nev > 64) nev = 64;
+        const char *note = cn_seq_field_find(fl, nf, "CryoNavNote"); /* older files */
+        if (note && nev < 64) {
+            cn_analysis tmp;
+            tmp.n_events = 0;
+            cn_analysis_add_event(&tmp, CN_EVSRC_OPERATOR, f->t_scene_ns, "note text=%s", note);
+            evl[nev++] = tmp.events[0];
         }
-        const char *note = cn_seq_field_find(fl, nf, "CryoNavNote");
-        if (note) {
-            cn_sbuf_printf(&ev, "%.3f note: %s\n", t, note);
-            s->n_notes++;
+        for (int k = 0; k < nev; k++) {
+            cn_sbuf_printf(&ev, "%.3f %s: %s\n", (double)(evl[k].t_scene_ns - t0) * 1e-9,
+                           cn_event_source_name(evl[k].source), evl[k].text);
+            s->n_events++;
+            if (strncmp(evl[k].text, "alarm set=", 10) == 0 || strncmp(evl[k].text, "alarm 0x", 8) == 0)
+                s->n_alarms++;
+            if (strncmp(evl[k].text, "note", 4) == 0) s->n_notes++;
         }
         bool have_phase = use_truth ? f->truth.valid : f->analysed;
         if (!have_phase) continue;
@@ -156,17 +207,23 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
         int cyc = use_truth ? f->truth.cycle : f->analysis.guidance.cycle;
         double ir = ice_radius(f, use_truth);
         if (ser) {
-            int k = ser->n++;
-            ser->t_s[k] = t;
-            ser->ice_radius_mm[k] = ir;
             /* isotherms and nerve temperature come from the analysis whenever it ran
              * (thermal), whatever gave the phases */
-            ser->nerve_temp_c[k] = f->analysed ? nerve_temp(f) : NAN;
+            double iso[CN_ISO_MAX];
             if (f->analysed && f->analysis.n_iso > ser->n_iso) ser->n_iso = f->analysis.n_iso;
             for (int j = 0; j < CN_ISO_MAX; j++) {
                 bool ok = f->analysed && j < f->analysis.n_iso;
-                ser->iso_radius_mm[j][k] = ok ? f->analysis.iso[j].radius_mm : NAN;
+                iso[j] = ok ? f->analysis.iso[j].radius_mm : NAN;
                 if (ok) ser->iso_temp_c[j] = f->analysis.iso[j].temp_c;
+            }
+            if (series_push(ser, &ser_cap, &ser_stride, &ser_skip, t, ir,
+                            f->analysed ? nerve_temp(f) : NAN, iso) != CN_OK) {
+                cn_session_series_free(ser);
+                cn_sbuf_free(&ev);
+                free(f);
+                cn_seq_reader_close(r);
+                cn_errf(err, err_len, path, "out of memory for the report's series");
+                return CN_ENOMEM;
             }
         }
         if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
@@ -245,6 +302,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_object_set_new(o, "frames", json_integer(s->n_frames));
     json_object_set_new(o, "frames_with_phase", json_integer(s->n_analysed));
     json_object_set_new(o, "phase_source", json_string(s->phase_source ? s->phase_source : ""));
+    json_object_set_new(o, "clock", json_string(s->clock ? s->clock : ""));
     json_object_set_new(o, "duration_s", json_real(s->duration_s));
     json_object_set_new(o, "needle_insertion_s", num_or_null(s->insertion_s));
     json_object_set_new(o, "needle_withdrawal_s", num_or_null(s->withdrawal_s));

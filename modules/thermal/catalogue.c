@@ -82,6 +82,7 @@ int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len)
     CHECK(p->bc != CN_PROBE_BC_ROBIN || in(p->h_w_m2k, 1, 1e6),
           "cryoprobe %s: h_w_m2k must be in [1, 1e6] for a robin boundary", n);
     CHECK(in(p->active_thaw_temp_c, 0, 80), "cryoprobe %s: active_thaw_temp_c must be in [0, 80]", n);
+    CHECK(in(p->surface_temp_sd_c, 0, 100), "cryoprobe %s: surface_temp_sd_c must be in [0, 100]", n);
     return CN_OK;
 }
 
@@ -169,7 +170,8 @@ static int parse_probe(const cn_json *d, const char *b, cn_cryoprobe *p, char *e
 {
     static const char *const keys[] = {"name", "gas", "outer_diameter_mm", "active_length_mm",
                                        "boundary", "surface_temp_c", "ramp_s", "h_w_m2k",
-                                       "active_thaw_temp_c", "description", "source", NULL};
+                                       "active_thaw_temp_c", "surface_temp_sd_c", "calibration",
+                                       "description", "source", NULL};
     TRY(cn_json_check_keys(d, b, keys, err, el));
     memset(p, 0, sizeof *p);
     p->active_thaw_temp_c = 20;
@@ -193,6 +195,7 @@ static int parse_probe(const cn_json *d, const char *b, cn_cryoprobe *p, char *e
     TRY(num(d, b, "ramp_s", 0, 120, true, &p->ramp_s, err, el));
     TRY(num(d, b, "h_w_m2k", 1, 1e6, p->bc == CN_PROBE_BC_ROBIN, &p->h_w_m2k, err, el));
     TRY(num(d, b, "active_thaw_temp_c", 0, 80, false, &p->active_thaw_temp_c, err, el));
+    TRY(num(d, b, "surface_temp_sd_c", 0, 100, false, &p->surface_temp_sd_c, err, el));
     if (p->name[0] == 0) {
         snprintf(path, sizeof path, "%s.name", b);
         cn_json_error(d, path, err, el, "must not be empty");
@@ -203,7 +206,8 @@ static int parse_probe(const cn_json *d, const char *b, cn_cryoprobe *p, char *e
 
 static int parse_protocol(const cn_json *d, const char *b, cn_protocol *p, char *err, size_t el)
 {
-    static const char *const keys[] = {"name", "steps", "description", "source", NULL};
+    static const char *const keys[] = {"name", "steps", "extra_freeze_s", "description", "source",
+                                       NULL};
     static const char *const skeys[] = {"phase", "duration_s", NULL};
     TRY(cn_json_check_keys(d, b, keys, err, el));
     memset(p, 0, sizeof *p);
@@ -248,6 +252,7 @@ static int parse_protocol(const cn_json *d, const char *b, cn_protocol *p, char 
         }
     }
     p->n_steps = n;
+    TRY(num(d, b, "extra_freeze_s", 0, 7200, false, &p->extra_freeze_s, err, el));
     char msg[256];
     if (cn_protocol_validate(p, msg, sizeof msg)) {
         cn_json_error(d, b, err, el, "%s", msg);

@@ -50,6 +50,8 @@ void cn_thermal_fit_opts_default(cn_thermal_fit_opts *o)
     o->dt_max_s = 1.0;
     o->sigma_mm = 0.4;
     o->memory_s = 60;
+    o->prior_sd_c = 40;
+    o->min_freeze_s = 0;
 }
 
 static void update_weights(cn_thermal_ensemble *e);
@@ -69,7 +71,8 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
         o->offset_max_c < o->offset_min_c || !(o->perf_min_per_s >= 0) ||
         !(o->perf_max_per_s >= o->perf_min_per_s) || o->perf_max_per_s > 0.1 ||
         !(o->sigma_mm > 0) || !isfinite(o->sigma_mm) || !(o->memory_s >= 0) ||
-        !isfinite(o->memory_s)) {
+        !isfinite(o->memory_s) || !(o->prior_sd_c > 0) || !isfinite(o->prior_sd_c) ||
+        !(o->min_freeze_s >= 0) || o->min_freeze_s > 7200) {
         snprintf(err, err_len, "thermal fit: bad options (grid 1..12 x 1..12, ordered finite "
                                "ranges, sigma_mm > 0, memory_s >= 0)");
         return NULL;
@@ -115,6 +118,8 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
             mo.dt_max_s = o->dt_max_s;
             mo.surface_offset_c = mb->offset_c;
             mo.perfusion_per_s = mb->perf;
+            mo.min_freeze_s = o->min_freeze_s;
+            mo.live_split = o->live_split;
             mb->m = cn_thermal_model_new(probe, protocol, tissue, &mo, err, err_len);
             if (!mb->m) {
                 cn_thermal_ensemble_free(e);
@@ -169,6 +174,80 @@ int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_m
     return CN_OK;
 }
 
+int cn_thermal_ensemble_set_mode(cn_thermal_ensemble *e, cn_probe_mode mode, double t_s)
+{
+    if (!e)
+        return CN_EINVAL;
+    for (int i = 0; i < e->n; i++) {
+        int rc = cn_thermal_model_set_mode(e->mem[i].m, mode, t_s);
+        if (rc)
+            return rc;
+    }
+    return CN_OK;
+}
+
+int cn_thermal_ensemble_size(const cn_thermal_ensemble *e) { return e ? e->n : 0; }
+
+const cn_thermal_model *cn_thermal_ensemble_member(const cn_thermal_ensemble *e, int i,
+                                                   double *weight, double *offset_c,
+                                                   double *perfusion_per_s)
+{
+    if (!e || i < 0 || i >= e->n)
+        return NULL;
+    if (weight)
+        *weight = e->w[i];
+    if (offset_c)
+        *offset_c = e->mem[i].offset_c;
+    if (perfusion_per_s)
+        *perfusion_per_s = e->mem[i].perf;
+    return e->mem[i].m;
+}
+
+int cn_thermal_ensemble_advance_member(cn_thermal_ensemble *e, int i, double t_s)
+{
+    if (!e || i < 0 || i >= e->n)
+        return CN_EINVAL;
+    return cn_thermal_model_advance_to(e->mem[i].m, t_s);
+}
+
+cn_thermal_model *cn_thermal_ensemble_take_member(cn_thermal_ensemble *e, int i)
+{
+    if (!e || i < 0 || i >= e->n)
+        return NULL;
+    return e->mem[i].m;
+}
+
+int cn_thermal_ensemble_catch_up(cn_thermal_ensemble *e, double t_s, int max_steps)
+{
+    if (!e || !isfinite(t_s))
+        return CN_EINVAL;
+    /* the most lagging members first, each by whole solver steps, until the
+     * budget is spent: a frame's work stays bounded whatever the time scale */
+    for (int k = 0; k < max_steps;) {
+        int best = -1;
+        double tb = t_s - 1e-9;
+        for (int i = 0; i < e->n; i++) {
+            double ti = cn_thermal_model_time_s(e->mem[i].m);
+            if (ti < tb) {
+                tb = ti;
+                best = i;
+            }
+        }
+        /* whole steps only: a step costs the same whatever its length, so a
+         * member less than one step behind waits for a later frame */
+        if (best < 0 || t_s - tb < e->o.dt_max_s)
+            break;
+        int n = (int)floor((t_s - tb) / e->o.dt_max_s + 1e-9);
+        if (n > max_steps - k)
+            n = max_steps - k;
+        int rc = cn_thermal_model_advance_to(e->mem[best].m, tb + n * e->o.dt_max_s);
+        if (rc)
+            return rc;
+        k += n;
+    }
+    return CN_OK;
+}
+
 static double member_ray(const member *mb, double zc, double temp, double theta)
 {
     return cn_thermal_solver_ray_isotherm(cn_thermal_model_solver(mb->m), temp, 0, zc, theta, 150);
@@ -177,7 +256,7 @@ static double member_ray(const member *mb, double zc, double temp, double theta)
 /* Log prior: weak, centred on the nominal surface temperature and perfusion. */
 static double log_prior(const cn_thermal_ensemble *e, const member *mb)
 {
-    double a = mb->offset_c / 40.0;
+    double a = mb->offset_c / e->o.prior_sd_c;
     double b = (mb->perf > 0 && e->perf0 > 0) ? log(mb->perf / e->perf0) / log(10.0) : 0;
     return -0.5 * (a * a + b * b);
 }
@@ -226,6 +305,10 @@ int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *ob
         double dist = hypot(r, dz), th = atan2(r, dz);
         for (int i = 0; i < e->n; i++) {
             member *mb = &e->mem[i];
+            /* a member lagging the observation (live catch-up at a high time
+             * scale) would be judged on its past: it sits this one out */
+            if (fabs(cn_thermal_model_time_s(mb->m) - ob->t_s) > 1.5)
+                continue;
             if (e->o.memory_s > 0 && mb->wsum > 0 && ob->t_s > mb->last_t) {
                 double f = exp(-(ob->t_s - mb->last_t) / e->o.memory_s);
                 mb->sse *= f;

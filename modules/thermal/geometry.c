@@ -17,33 +17,6 @@
 
 #define RAY_COUNT CN_THERMAL_RAYS
 
-int cn_thermal_plane_from_frame(const cn_frame *f, cn_thermal_plane *out)
-{
-    if (!f || !out)
-        return CN_EINVAL;
-    const cn_pose *ip = cn_frame_get_pose(f, "ImageToProbe");
-    const cn_pose *pt = cn_frame_get_pose(f, "ProbeToTracker");
-    const cn_pose *ct = cn_frame_get_pose(f, "CryoprobeToTracker");
-    if (!ip || !pt || !ct || !ip->valid || !pt->valid || !ct->valid)
-        return CN_ENOENT;
-    if (!cn_mat4_is_finite(&ip->m) || !cn_mat4_is_finite(&pt->m) || !cn_mat4_is_finite(&ct->m))
-        return CN_EINVAL;
-    cn_mat4 inv;
-    if (cn_mat4_invert(&ct->m, &inv))
-        return CN_EINVAL;
-    /* PLUS calibrations map pixels; some tools write millimetres: tell by the scale */
-    double sx = f->spacing_mm[0] > 0 ? f->spacing_mm[0] : 1;
-    double sy = f->spacing_mm[1] > 0 ? f->spacing_mm[1] : 1;
-    double cx = sqrt(ip->m.m[0] * ip->m.m[0] + ip->m.m[4] * ip->m.m[4] + ip->m.m[8] * ip->m.m[8]);
-    cn_mat4 mm_to_img = cn_mat4_identity();
-    if (fabs(cx - sx) < fabs(cx - 1))
-        mm_to_img = cn_mat4_scale(1 / sx, 1 / sy, 1);
-    cn_mat4 a = cn_mat4_mul(&ip->m, &mm_to_img);
-    cn_mat4 b = cn_mat4_mul(&pt->m, &a);
-    out->image_mm_to_probe = cn_mat4_mul(&inv, &b);
-    return CN_OK;
-}
-
 void cn_thermal_plane_from_needle(cn_pt2 tip, cn_pt2 dir, cn_thermal_plane *out)
 {
     double dx = dir.x, dy = dir.y, n = hypot(dx, dy);

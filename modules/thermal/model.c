@@ -8,11 +8,13 @@
  * the boundary value is taken at the middle of each step (the cool-down ramp is
  * an exponential with the probe's time constant).
  */
-#include "thermal/thermal.h"
+#include "thermal_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define SCHED_MAX 64
 
 struct cn_thermal_model {
     cn_cryoprobe probe;
@@ -23,6 +25,15 @@ struct cn_thermal_model {
     double t;
     double t_body;
     double probe_temp;
+    /* what happened (set_mode): once used, the protocol no longer drives the probe */
+    bool manual;
+    int n_sched, i_sched;
+    struct {
+        double t;
+        cn_probe_mode mode;
+    } sched[SCHED_MAX];
+    cn_probe_mode mode;
+    double mode_t0;
 };
 
 void cn_thermal_model_opts_default(cn_thermal_model_opts *o)
@@ -33,6 +44,7 @@ void cn_thermal_model_opts_default(cn_thermal_model_opts *o)
     o->surface_offset_c = 0;
     o->perfusion_per_s = -1;
     o->extra_time_s = 60;
+    o->min_freeze_s = 0;
 }
 
 static double freeze_time(const cn_protocol *p)
@@ -93,8 +105,11 @@ cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_proto
     double tp = probe->surface_temp_c + o->surface_offset_c;
     if (tp > -5)
         tp = -5;
-    double total = cn_protocol_duration_s(protocol) + o->extra_time_s;
-    double rq = cn_oracle_quasisteady_cylinder_mm(&m->tissue, so.r0_mm, tp, 0, freeze_time(protocol));
+    /* the protocol is a plan: what happens may freeze longer (an extra cycle, a
+     * reposition), so the domain holds at least 20 min of freezing */
+    double tf = fmax(freeze_time(protocol), o->min_freeze_s);
+    double total = fmax(cn_protocol_duration_s(protocol), o->min_freeze_s) + o->extra_time_s;
+    double rq = cn_oracle_quasisteady_cylinder_mm(&m->tissue, so.r0_mm, tp, 0, tf);
     double au = m->tissue.k_unfrozen_w_mk / (m->tissue.rho_unfrozen_kg_m3 * m->tissue.c_unfrozen_j_kgk);
     double rmax = so.r0_mm + (isfinite(rq) ? rq : 30) + 3e3 * sqrt(au * total);
     if (rmax < so.r0_mm + 10)
@@ -111,6 +126,7 @@ cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_proto
     }
     m->t_body = cn_thermal_solver_temp_at(m->s, 1e6, 0);
     m->probe_temp = m->t_body;
+    m->mode = CN_PROBE_OFF;
     return m;
 }
 
@@ -136,27 +152,41 @@ cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m)
     return c;
 }
 
-/* Boundary condition at protocol time t. */
+/* Boundary condition at model time t: the protocol's, or what happened. */
 static void bc_at(cn_thermal_model *m, double t, cn_thermal_bc *bc)
 {
     double el = 0;
-    cn_step_kind k = cn_protocol_kind_at(&m->protocol, t, &el);
+    cn_step_kind k;
+    if (m->manual) {
+        el = t - m->mode_t0;
+        k = m->mode == CN_PROBE_FREEZE ? CN_STEP_FREEZE
+            : m->mode == CN_PROBE_HEAT ? CN_STEP_ACTIVE_THAW
+                                       : CN_STEP_PASSIVE_THAW;
+    } else {
+        k = cn_protocol_kind_at(&m->protocol, t, &el);
+    }
+    cn__probe_bc(&m->probe, m->o.surface_offset_c, k, el, m->t_body, bc);
+}
+
+void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double el,
+                  double t_body, cn_thermal_bc *bc)
+{
     memset(bc, 0, sizeof *bc);
     if (k == CN_STEP_PASSIVE_THAW) {
         bc->kind = CN_BC_INSULATED;
         return;
     }
-    double target, start = m->t_body;
+    double target, start = t_body;
     if (k == CN_STEP_FREEZE) {
-        target = m->probe.surface_temp_c + m->o.surface_offset_c;
+        target = p->surface_temp_c + offset_c;
         if (target > -5)
             target = -5;
-        bc->h_w_m2k = m->probe.bc == CN_PROBE_BC_ROBIN ? m->probe.h_w_m2k : 0;
+        bc->h_w_m2k = p->bc == CN_PROBE_BC_ROBIN ? p->h_w_m2k : 0;
     } else {
-        target = m->probe.active_thaw_temp_c;
-        start = m->probe.surface_temp_c; /* heating starts from the cold probe */
+        target = p->active_thaw_temp_c;
+        start = p->surface_temp_c; /* heating starts from the cold probe */
     }
-    double tau = m->probe.ramp_s;
+    double tau = p->ramp_s;
     bc->kind = CN_BC_TEMP;
     bc->temp_c = tau > 0 ? target + (start - target) * exp(-el / tau) : target;
 }
@@ -173,17 +203,81 @@ static double next_boundary(const cn_protocol *p, double t)
     return INFINITY;
 }
 
+int cn_thermal_model_set_mode(cn_thermal_model *m, cn_probe_mode mode, double t_s)
+{
+    if (!m || !isfinite(t_s) || mode < CN_PROBE_OFF || mode > CN_PROBE_OUT)
+        return CN_EINVAL;
+    if (!m->manual) {
+        /* from now on the model follows events: the probe was off until t_s */
+        m->manual = true;
+        m->mode = CN_PROBE_OFF;
+        m->mode_t0 = m->t;
+    }
+    if (t_s < m->t - 1e-9 || (m->n_sched > 0 && t_s < m->sched[m->n_sched - 1].t - 1e-9))
+        return CN_ERANGE; /* the past cannot change */
+    if (m->n_sched == SCHED_MAX) {
+        if (m->i_sched == 0)
+            return CN_ENOMEM;
+        memmove(m->sched, m->sched + m->i_sched, sizeof m->sched[0] * (size_t)(m->n_sched - m->i_sched));
+        m->n_sched -= m->i_sched;
+        m->i_sched = 0;
+    }
+    m->sched[m->n_sched].t = t_s;
+    m->sched[m->n_sched].mode = mode;
+    m->n_sched++;
+    return CN_OK;
+}
+
+cn_probe_mode cn_thermal_model_mode(const cn_thermal_model *m) { return m->mode; }
+
+/* Applies the scheduled changes due at the model's time. */
+static int apply_sched(cn_thermal_model *m)
+{
+    while (m->i_sched < m->n_sched && m->sched[m->i_sched].t <= m->t + 1e-9) {
+        cn_probe_mode md = m->sched[m->i_sched].mode;
+        bool was_out = m->mode == CN_PROBE_OUT;
+        if (md == CN_PROBE_OUT && !was_out) {
+            int rc = cn_thermal_solver_set_probe(m->s, false, 0);
+            if (rc)
+                return rc;
+        } else if (md != CN_PROBE_OUT && was_out) {
+            int rc = cn_thermal_solver_set_probe(m->s, true, 0); /* back at its anchor */
+            if (rc)
+                return rc;
+        }
+        if (md != m->mode || md == CN_PROBE_FREEZE)
+            m->mode_t0 = m->sched[m->i_sched].t;
+        m->mode = md;
+        m->i_sched++;
+    }
+    return CN_OK;
+}
+
 int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s)
 {
     if (!m || !isfinite(t_s) || t_s > 1e6)
         return CN_EINVAL;
     double dtm = m->o.dt_max_s;
     while (m->t < t_s - 1e-9) {
-        double nb = next_boundary(&m->protocol, m->t);
+        int rc0 = apply_sched(m);
+        if (rc0)
+            return rc0;
+        double nb = m->manual ? (m->i_sched < m->n_sched ? m->sched[m->i_sched].t : INFINITY)
+                              : next_boundary(&m->protocol, m->t);
         double end = t_s < nb ? t_s : nb;
         double dt = end - m->t;
-        if (dt > dtm)
-            dt = dtm;
+        /* the first seconds of a change at the probe (a freeze starting on warm or
+         * thawing tissue) are stiff: short steps there keep the front where it
+         * belongs and the energy account closed (1 s steps lose ~5 % of the heat
+         * drawn in the first 10 s of a re-freeze) */
+        double el = 0;
+        if (m->manual)
+            el = m->t - m->mode_t0;
+        else
+            cn_protocol_kind_at(&m->protocol, m->t, &el);
+        double lim = el < fmax(m->probe.ramp_s, 2.0) ? fmin(dtm, 0.25) : dtm;
+        if (dt > lim)
+            dt = lim;
         cn_thermal_bc bc;
         bc_at(m, m->t + 0.5 * dt, &bc);
         int rc = cn_thermal_solver_set_bc(m->s, &bc);
@@ -195,11 +289,12 @@ int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s)
             return rc;
         m->t += dt;
     }
-    return CN_OK;
+    return m->manual ? apply_sched(m) : CN_OK;
 }
 
 double cn_thermal_model_time_s(const cn_thermal_model *m) { return m ? m->t : NAN; }
 const cn_thermal_solver *cn_thermal_model_solver(const cn_thermal_model *m) { return m->s; }
+cn_thermal_solver *cn_thermal_model_solver_mut(cn_thermal_model *m) { return m->s; }
 const cn_cryoprobe *cn_thermal_model_probe(const cn_thermal_model *m) { return &m->probe; }
 const cn_protocol *cn_thermal_model_protocol(const cn_thermal_model *m) { return &m->protocol; }
 double cn_thermal_model_probe_temp_c(const cn_thermal_model *m) { return m->probe_temp; }

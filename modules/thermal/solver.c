@@ -53,18 +53,19 @@
 
 /* Probe-side face: flow into the cell for temperature tcell, conductance g (0 for
  * a flux or insulated face), constant part q (flux). */
-static void probe_face(const cn_thermal_solver *s, const line_end *e, double k, double *g,
-                       double *q)
+static void probe_face(const line_end *e, double k, double *g, double *q)
 {
     *g = 0;
     *q = 0;
-    if (e->type == END_PROBE) {
-        if (s->bc.kind == CN_BC_TEMP) {
-            double rfilm = s->bc.h_w_m2k > 0 ? 1.0 / s->bc.h_w_m2k : 0;
-            *g = e->area / (rfilm + e->d_in / k);
-            *q = *g * s->bc.temp_c;
-        } else if (s->bc.kind == CN_BC_FLUX) {
-            *q = s->bc.flux_w_m2 * e->area;
+    if (e->type == END_PROBE && e->bc) {
+        const cn_thermal_bc *bc = e->bc;
+        if (bc->kind == CN_BC_TEMP) {
+            double km = e->k_mult > 0 ? e->k_mult : 1, fa = e->film_area > 0 ? e->film_area : e->area;
+            double rfilm = bc->h_w_m2k > 0 ? 1.0 / (bc->h_w_m2k * fa) : 0;
+            *g = 1.0 / (rfilm + e->d_in / (k * km * e->area));
+            *q = *g * bc->temp_c;
+        } else if (bc->kind == CN_BC_FLUX) {
+            *q = bc->flux_w_m2 * (e->film_area > 0 ? e->film_area : e->area);
         }
     } else if (e->type == END_FIXED) {
         *g = e->area / (e->d_in / k + e->d_out / e->k_out);
@@ -74,19 +75,20 @@ static void probe_face(const cn_thermal_solver *s, const line_end *e, double k, 
 
 /* Solves n cells (indices s->idx, volumes lv, inner face areas la and distances
  * ld1/ld2 between cell m and m+1) implicitly over dt. */
-static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const line_end *right,
-                       double dt, bool source)
+void cn__solve_line(cn__line *s, int n, const line_end *left, const line_end *right, double dt,
+                    bool source)
 {
     if (n <= 0)
         return;
+    const cn__mat *M = s->m;
     const int *idx = s->idx;
     const double *V = s->lv, *A = s->la, *d1 = s->ld1, *d2 = s->ld2;
     double *b = s->sb, *c = s->sc, *d = s->sd, *h0 = s->h0, *beta = s->beta;
     double *tl = s->tl, *kl = s->kl, *fl = s->fl, *g = s->g, *H = s->H;
-    const double dk = s->ku - s->kf, hliq = s->hliq, inv_hliq = 1.0 / s->hliq;
-    const double bf = 1.0 / s->rcf, bu = 1.0 / s->rcu, bm = s->cm_slope;
-    const double perf = source ? s->perf : 0, qm = source ? s->qm : 0, ta = s->ta;
-    const double inv_dt = 1.0 / dt, rkf = 1.0 / s->kf, rku = 1.0 / s->ku;
+    const double dk = M->ku - M->kf, hliq = M->hliq, inv_hliq = 1.0 / M->hliq;
+    const double bf = 1.0 / M->rcf, bu = 1.0 / M->rcu, bm = M->cm_slope;
+    const double perf = source ? M->perf : 0, qm = source ? M->qm : 0, ta = M->ta;
+    const double inv_dt = 1.0 / dt, rkf = 1.0 / M->kf, rku = 1.0 / M->ku;
     for (int m = 0; m < n; m++)
         h0[m] = H[idx[m]];
     double gl = 0, ql = 0, gr = 0, qr = 0;
@@ -96,18 +98,18 @@ static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const 
         for (int m = 0; m < n; m++) {
             double hm = H[idx[m]];
             if (hm <= 0) { /* frozen */
-                tl[m] = s->tsol + hm * bf;
+                tl[m] = M->tsol + hm * bf;
                 fl[m] = 0;
                 kl[m] = rkf;
             } else if (hm >= hliq) { /* unfrozen */
-                tl[m] = s->tliq + (hm - hliq) * bu;
+                tl[m] = M->tliq + (hm - hliq) * bu;
                 fl[m] = 1;
                 kl[m] = rku;
             } else { /* mushy */
                 double f = hm * inv_hliq;
-                tl[m] = s->tsol + hm * bm;
+                tl[m] = M->tsol + hm * bm;
                 fl[m] = f;
-                kl[m] = 1.0 / (s->kf + f * dk);
+                kl[m] = 1.0 / (M->kf + f * dk);
             }
             if (m > 0)
                 g[m - 1] = A[m - 1] / (d1[m - 1] * kl[m - 1] + d2[m - 1] * kl[m]);
@@ -121,7 +123,7 @@ static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const 
                 double hm = H[idx[m]];
                 if (!(hm > 0 && hm < hliq))
                     continue;
-                double tf = s->tsol, phi = 1 - fl[m];
+                double tf = M->tsol, phi = 1 - fl[m];
                 double w = d2[m - 1] + d1[m];
                 double rf = phi * w * rkf, ru = (1 - phi) * w * rku;
                 if (tl[m - 1] < tf && tl[m + 1] > tf) { /* cold on the left */
@@ -133,8 +135,8 @@ static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const 
                 }
             }
         }
-        probe_face(s, left, 1.0 / kl[0], &gl, &ql);
-        probe_face(s, right, 1.0 / kl[n - 1], &gr, &qr);
+        probe_face(left, 1.0 / kl[0], &gl, &ql);
+        probe_face(right, 1.0 / kl[n - 1], &gr, &qr);
         /* residual, Newton slope on the side the cell is heading to, and the
          * forward sweep of Thomas' algorithm in the same pass (the Jacobian is
          * tridiagonal and column diagonally dominant: no pivoting needed) */
@@ -204,7 +206,7 @@ static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const 
     /* energy account with the conductances of the last iteration */
     double eb = 0, es = 0;
     for (int m = 0; m < n; m++) {
-        double tm = cn__t_of_h(s, H[idx[m]]);
+        double tm = cn__t_of_h(M, H[idx[m]]);
         s->T[idx[m]] = tm;
         if (m == 0)
             eb += ql - gl * tm;
@@ -212,15 +214,15 @@ static void solve_line(cn_thermal_solver *s, int n, const line_end *left, const 
             eb += qr - gr * tm;
         es += fl[m] * V[m] * (perf * (ta - tm) + qm);
     }
-    s->en.boundary_j += eb * dt;
-    s->en.source_j += es * dt;
+    s->en->boundary_j += eb * dt;
+    s->en->source_j += es * dt;
 }
 
 /* ---------------------------------------------------------------- sweeps */
 
 static int margin_cells(const cn_thermal_solver *s, double dt)
 {
-    double au = s->ku / s->rcu;
+    double au = s->mat.ku / s->mat.rcu;
     return 4 + (int)ceil(3 * sqrt(au * dt) / (s->o.h_mm * 1e-3));
 }
 
@@ -236,17 +238,18 @@ static void sweep_r(cn_thermal_solver *s, double dt, int ihi, int jlo, int jhi)
             continue;
         for (int m = 0; m < n; m++) {
             int i = is + m;
-            s->idx[m] = (int)(row + i);
-            s->lv[m] = s->vr[i] * s->dz[j];
+            s->ln.idx[m] = (int)(row + i);
+            s->ln.lv[m] = s->vr[i] * s->dz[j];
             if (m + 1 < n) {
-                s->la[m] = s->ar[i + 1] * s->dz[j];
-                s->ld1[m] = s->rf[i + 1] - s->rc[i];
-                s->ld2[m] = s->rc[i + 1] - s->rf[i + 1];
+                s->ln.la[m] = s->ar[i + 1] * s->dz[j];
+                s->ln.ld1[m] = s->rf[i + 1] - s->rc[i];
+                s->ln.ld2[m] = s->rc[i + 1] - s->rf[i + 1];
             }
         }
-        line_end L = {END_NONE, 0, 0, 0, 0, 0}, R = {END_FIXED, 0, 0, 0, 0, 0};
+        line_end L = {.type = END_NONE}, R = {.type = END_FIXED};
         if (k0 == K_ACTIVE) {
             L.type = END_PROBE;
+            L.bc = &s->bc;
             L.area = s->ar[is] * s->dz[j];
             L.d_in = s->rc[is] - s->rf[is];
         }
@@ -255,14 +258,14 @@ static void sweep_r(cn_thermal_solver *s, double dt, int ihi, int jlo, int jhi)
         R.d_in = s->rf[ie] - s->rc[il];
         if (ie == s->nr) {
             R.d_out = 0;
-            R.t_out = s->tinit;
-            R.k_out = s->ku;
+            R.t_out = s->mat.tinit;
+            R.k_out = s->mat.ku;
         } else {
             R.d_out = s->rc[ie] - s->rf[ie];
             R.t_out = s->T[row + ie];
-            R.k_out = s->ku;
+            R.k_out = s->mat.ku;
         }
-        solve_line(s, n, &L, &R, dt, true);
+        cn__solve_line(&s->ln, n, &L, &R, dt, true);
     }
 }
 
@@ -272,7 +275,7 @@ static void sweep_z(cn_thermal_solver *s, double dt, int ihi, int jlo, int jhi)
     for (int i = 0; i < ie; i++) {
         int js = jlo, je = jhi + 1;
         bool tip = false;
-        if (i < s->n0 && js <= s->jt) {
+        if (i < s->n0 && s->probe_in && js <= s->jt) {
             js = s->jt;
             tip = true;
         }
@@ -281,18 +284,20 @@ static void sweep_z(cn_thermal_solver *s, double dt, int ihi, int jlo, int jhi)
             continue;
         for (int m = 0; m < n; m++) {
             int j = js + m;
-            s->idx[m] = (int)((size_t)j * s->nr + i);
-            s->lv[m] = s->vr[i] * s->dz[j];
+            s->ln.idx[m] = (int)((size_t)j * s->nr + i);
+            s->ln.lv[m] = s->vr[i] * s->dz[j];
             if (m + 1 < n) {
-                s->la[m] = s->vr[i];
-                s->ld1[m] = s->zf[j + 1] - s->zc[j];
-                s->ld2[m] = s->zc[j + 1] - s->zf[j + 1];
+                s->ln.la[m] = s->vr[i];
+                s->ln.ld1[m] = s->zf[j + 1] - s->zc[j];
+                s->ln.ld2[m] = s->zc[j + 1] - s->zf[j + 1];
             }
         }
-        line_end L = {END_FIXED, s->vr[i], 0, 0, s->tinit, s->ku};
-        line_end R = {END_FIXED, s->vr[i], 0, 0, s->tinit, s->ku};
+        line_end L = {.type = END_FIXED, .area = s->vr[i], .t_out = s->mat.tinit, .k_out = s->mat.ku};
+        line_end R = L;
         if (tip) {
-            L.type = END_PROBE;
+            /* the flat tip face: active when the active segment reaches the tip */
+            L.type = s->kind[(size_t)(js - 1) * s->nr + i] == K_ACTIVE ? END_PROBE : END_NONE;
+            L.bc = &s->bc;
             L.d_in = s->zc[js] - s->zf[js];
         } else {
             L.d_in = s->zc[js] - s->zf[js];
@@ -306,14 +311,14 @@ static void sweep_z(cn_thermal_solver *s, double dt, int ihi, int jlo, int jhi)
             R.d_out = s->zc[je] - s->zf[je];
             R.t_out = s->T[(size_t)je * s->nr + i];
         }
-        solve_line(s, n, &L, &R, dt, false);
+        cn__solve_line(&s->ln, n, &L, &R, dt, false);
     }
 }
 
 /* Probe cells carry the surface temperature so interpolation near the probe works. */
 static void update_probe_cells(cn_thermal_solver *s)
 {
-    if (s->o.geometry != CN_GEOM_AXISYMMETRIC)
+    if (s->o.geometry != CN_GEOM_AXISYMMETRIC || !s->probe_in)
         return;
     for (int j = 0; j < s->nz; j++) {
         size_t row = (size_t)j * s->nr;
@@ -323,7 +328,7 @@ static void update_probe_cells(cn_thermal_solver *s)
         double tb = tt;
         if (s->kind[row] == K_ACTIVE && s->bc.kind == CN_BC_TEMP) {
             if (s->bc.h_w_m2k > 0) {
-                double kk = s->kf + cn__fl_of_h(s, s->H[row + s->n0]) * (s->ku - s->kf);
+                double kk = s->mat.kf + cn__fl_of_h(&s->mat, s->H[row + s->n0]) * (s->mat.ku - s->mat.kf);
                 double gk = kk / (s->rc[s->n0] - s->rf[s->n0]);
                 tb = (s->bc.h_w_m2k * s->bc.temp_c + gk * tt) / (s->bc.h_w_m2k + gk);
             } else {
@@ -338,13 +343,13 @@ static void update_probe_cells(cn_thermal_solver *s)
 /* Recomputes the disturbed box and pads it by the margin. */
 static void update_box(cn_thermal_solver *s, int margin)
 {
-    double tol = 1e-2 * s->rcu; /* 0.01 K: the tail beyond acts as a reservoir at T_i */
+    double tol = 1e-2 * s->mat.rcu; /* 0.01 K: the tail beyond acts as a reservoir at T_i */
     int ihi = s->n0, jlo = s->nz - 1, jhi = 0;
     int i1 = s->ihi + margin < s->nr - 1 ? s->ihi + margin : s->nr - 1;
     for (int j = s->jlo; j <= s->jhi; j++) {
         size_t row = (size_t)j * s->nr;
         for (int i = i1; i >= 0; i--) {
-            if (s->kind[row + i] == K_TISSUE && fabs(s->H[row + i] - s->hinit) > tol) {
+            if (s->kind[row + i] == K_TISSUE && fabs(s->H[row + i] - s->mat.hinit) > tol) {
                 if (i > ihi)
                     ihi = i;
                 if (j < jlo)
@@ -355,13 +360,18 @@ static void update_box(cn_thermal_solver *s, int margin)
             }
         }
     }
-    if (s->o.geometry == CN_GEOM_AXISYMMETRIC) {
+    if (s->o.geometry == CN_GEOM_AXISYMMETRIC && s->probe_in) {
         /* always keep the probe's neighbourhood */
-        int ja = (int)floor((-s->o.active_length_mm * 1e-3 - s->zf[0]) / (s->o.h_mm * 1e-3));
+        int ja = (int)floor(((s->tip_z_mm - s->o.active_length_mm) * 1e-3 - s->zf[0]) /
+                            (s->o.h_mm * 1e-3));
         if (ja < jlo)
             jlo = ja;
         if (s->jt > jhi)
             jhi = s->jt;
+    } else if (s->o.geometry == CN_GEOM_AXISYMMETRIC) {
+        if (jlo > jhi) { /* nothing disturbed: an empty box around the old tip */
+            jlo = jhi = s->jt < s->nz ? s->jt : s->nz - 1;
+        }
     } else {
         jlo = 0;
         jhi = 0;
@@ -415,6 +425,51 @@ static void step_once(cn_thermal_solver *s, double dt)
     update_box(s, 0);
     update_probe_cells(s);
     s->t += dt;
+}
+
+int cn_thermal_solver_set_probe(cn_thermal_solver *s, bool in, double tip_z_mm)
+{
+    if (!s || !isfinite(tip_z_mm))
+        return CN_EINVAL;
+    if (s->o.geometry != CN_GEOM_AXISYMMETRIC)
+        return CN_EUNSUPPORTED;
+    double h = s->o.h_mm;
+    if (in && (tip_z_mm - s->o.active_length_mm < s->zf[0] * 1e3 + 2 * h ||
+               tip_z_mm > s->zf[s->nz] * 1e3 - 2 * h))
+        return CN_ERANGE;
+    double tip = tip_z_mm * 1e-3, active = s->o.active_length_mm * 1e-3;
+    for (int j = 0; j < s->nz; j++) {
+        size_t row = (size_t)j * s->nr;
+        unsigned char k = K_TISSUE;
+        if (in && s->zc[j] <= tip)
+            k = s->zc[j] >= tip - active ? K_ACTIVE : K_INSULATED;
+        for (int i = 0; i < s->n0; i++) {
+            unsigned char old = s->kind[row + i];
+            if (old == k)
+                continue;
+            double v = s->vr[i] * s->dz[j];
+            if (old == K_TISSUE) {
+                /* tissue taken by the probe: its heat leaves with it */
+                s->en.boundary_j -= (s->H[row + i] - s->mat.hinit) * v;
+            } else if (k == K_TISSUE) {
+                /* the probe leaves its track: tissue (fluid) at the temperature of
+                 * the tissue next to it, which the account books as exchanged */
+                s->H[row + i] = s->H[row + s->n0];
+                s->T[row + i] = cn__t_of_h(&s->mat, s->H[row + i]);
+                s->en.boundary_j += (s->H[row + i] - s->mat.hinit) * v;
+            }
+            s->kind[row + i] = k;
+        }
+    }
+    s->probe_in = in;
+    s->tip_z_mm = tip_z_mm;
+    int jt = 0;
+    while (jt < s->nz && s->zc[jt] <= tip)
+        jt++;
+    s->jt = jt;
+    update_box(s, 4);
+    update_probe_cells(s);
+    return CN_OK;
 }
 
 int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s)

@@ -27,31 +27,30 @@ void cn_thermal_solver_opts_default(cn_thermal_solver_opts *o)
 
 /* ---------------------------------------------------------------- construction */
 
-static int setup_material(cn_thermal_solver *s, char *err, size_t err_len)
+int cn__mat_setup(cn__mat *m, const cn_tissue *t, char *err, size_t err_len)
 {
-    const cn_tissue *t = &s->o.tissue;
     int rc = cn_tissue_validate(t, err, err_len);
     if (rc)
         return rc;
-    s->rcf = t->rho_frozen_kg_m3 * t->c_frozen_j_kgk;
-    s->rcu = t->rho_unfrozen_kg_m3 * t->c_unfrozen_j_kgk;
-    s->tsol = t->t_solidus_c;
-    s->tliq = t->t_liquidus_c;
-    double dt = s->tliq - s->tsol;
+    m->rcf = t->rho_frozen_kg_m3 * t->c_frozen_j_kgk;
+    m->rcu = t->rho_unfrozen_kg_m3 * t->c_unfrozen_j_kgk;
+    m->tsol = t->t_solidus_c;
+    m->tliq = t->t_liquidus_c;
+    double dt = m->tliq - m->tsol;
     /* sensible heat in the mushy zone at the mean capacity: it is < 8 % of L/dT */
-    double cmix = 0.5 * (s->rcf + s->rcu);
-    s->hliq = cmix * dt + t->latent_j_m3;
-    s->cm_slope = dt > 0 ? dt / s->hliq : 0;
-    s->kf = t->k_frozen_w_mk;
-    s->ku = t->k_unfrozen_w_mk;
-    s->perf = t->perfusion_per_s * t->rho_blood_kg_m3 * t->c_blood_j_kgk;
-    s->qm = t->metabolic_w_m3;
-    s->ta = t->t_arterial_c;
+    double cmix = 0.5 * (m->rcf + m->rcu);
+    m->hliq = cmix * dt + t->latent_j_m3;
+    m->cm_slope = dt > 0 ? dt / m->hliq : 0;
+    m->kf = t->k_frozen_w_mk;
+    m->ku = t->k_unfrozen_w_mk;
+    m->perf = t->perfusion_per_s * t->rho_blood_kg_m3 * t->c_blood_j_kgk;
+    m->qm = t->metabolic_w_m3;
+    m->ta = t->t_arterial_c;
     /* Start from the Pennes steady state so undisturbed tissue stays put. */
-    s->tinit = s->perf > 0 ? s->ta + s->qm / s->perf : t->t_initial_c;
-    if (s->perf <= 0)
-        s->qm = 0; /* no steady state exists with heat sources and no sink */
-    s->hinit = cn__h_of_t(s, s->tinit);
+    m->tinit = m->perf > 0 ? m->ta + m->qm / m->perf : t->t_initial_c;
+    if (m->perf <= 0)
+        m->qm = 0; /* no steady state exists with heat sources and no sink */
+    m->hinit = cn__h_of_t(m, m->tinit);
     return CN_OK;
 }
 
@@ -118,7 +117,7 @@ cn_thermal_solver *cn_thermal_solver_new(const cn_thermal_solver_opts *o, char *
         return NULL;
     }
     s->o = *o;
-    if (setup_material(s, err, err_len)) {
+    if (cn__mat_setup(&s->mat, &s->o.tissue, err, err_len)) {
         free(s);
         return NULL;
     }
@@ -156,11 +155,11 @@ cn_thermal_solver *cn_thermal_solver_new(const cn_thermal_solver_opts *o, char *
     s->kind = calloc(ncell, 1);
     s->H = malloc(ncell * sizeof(double));
     s->T = malloc(ncell * sizeof(double));
-    s->idx = calloc((size_t)nmax, sizeof(int));
-    double **scr[] = {&s->lv, &s->la, &s->ld1, &s->ld2, &s->sb, &s->sc,
-                      &s->sd, &s->h0, &s->beta, &s->tl, &s->kl, &s->fl, &s->g};
+    s->ln.idx = calloc((size_t)nmax, sizeof(int));
+    double **scr[] = {&s->ln.lv, &s->ln.la, &s->ln.ld1, &s->ln.ld2, &s->ln.sb, &s->ln.sc,
+                      &s->ln.sd, &s->ln.h0, &s->ln.beta, &s->ln.tl, &s->ln.kl, &s->ln.fl, &s->ln.g};
     bool ok = s->rf && s->rc && s->vr && s->ar && s->zf && s->zc && s->dz && s->kind && s->H &&
-              s->T && s->idx;
+              s->T && s->ln.idx;
     for (size_t i = 0; i < sizeof scr / sizeof scr[0]; i++) {
         *scr[i] = calloc((size_t)nmax + 1, sizeof(double));
         ok = ok && *scr[i];
@@ -215,9 +214,15 @@ cn_thermal_solver *cn_thermal_solver_new(const cn_thermal_solver_opts *o, char *
             s->kind[(size_t)j * s->nr + i] = k;
         }
     for (size_t c = 0; c < ncell; c++) {
-        s->H[c] = s->hinit;
-        s->T[c] = s->tinit;
+        s->H[c] = s->mat.hinit;
+        s->T[c] = s->mat.tinit;
     }
+    s->ln.m = &s->mat;
+    s->ln.H = s->H;
+    s->ln.T = s->T;
+    s->ln.en = &s->en;
+    s->probe_in = o->geometry == CN_GEOM_AXISYMMETRIC;
+    s->tip_z_mm = 0;
     s->bc.kind = CN_BC_INSULATED;
     s->ihi = s->n0;
     s->jlo = 0;
@@ -235,12 +240,12 @@ void cn_thermal_solver_free(cn_thermal_solver *s)
     if (!s)
         return;
     double *arrs[] = {s->rf, s->rc, s->vr, s->ar, s->zf, s->zc, s->dz, s->H, s->T,
-                      s->lv, s->la, s->ld1, s->ld2, s->sb, s->sc, s->sd,
-                      s->h0, s->beta, s->tl, s->kl, s->fl, s->g};
+                      s->ln.lv, s->ln.la, s->ln.ld1, s->ln.ld2, s->ln.sb, s->ln.sc, s->ln.sd,
+                      s->ln.h0, s->ln.beta, s->ln.tl, s->ln.kl, s->ln.fl, s->ln.g};
     for (size_t i = 0; i < sizeof arrs / sizeof arrs[0]; i++)
         free(arrs[i]);
     free(s->kind);
-    free(s->idx);
+    free(s->ln.idx);
     free(s);
 }
 
@@ -262,6 +267,10 @@ cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s)
     c->parity = s->parity;
     c->t_r = s->t_r;
     c->t_z = s->t_z;
+    memcpy(c->kind, s->kind, ncell);
+    c->probe_in = s->probe_in;
+    c->tip_z_mm = s->tip_z_mm;
+    c->jt = s->jt;
     return c;
 }
 

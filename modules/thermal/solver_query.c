@@ -38,7 +38,7 @@ double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double
         return NAN;
     double r = fabs(r_mm) * 1e-3, z = z_mm * 1e-3;
     if (r > s->rf[s->nr])
-        return s->tinit;
+        return s->mat.tinit;
     if (s->o.geometry != CN_GEOM_AXISYMMETRIC) {
         if (r < s->rf[s->n0])
             return s->bc.kind == CN_BC_TEMP ? s->bc.temp_c : s->T[s->n0];
@@ -49,7 +49,7 @@ double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double
         return s->T[i] * (1 - w) + s->T[i + 1] * w;
     }
     if (z < s->zf[0] || z > s->zf[s->nz])
-        return s->tinit;
+        return s->mat.tinit;
     double wr, wz, h = s->o.h_mm * 1e-3;
     int i, j;
     /* uniform spacing beyond the probe radius and along z: index directly */
@@ -110,7 +110,7 @@ double cn_thermal_solver_front_1d(const cn_thermal_solver *s)
         return NAN;
     double frozen = 0;
     for (int i = s->n0; i < s->nr; i++)
-        frozen += (1 - cn__fl_of_h(s, s->H[i])) * s->vr[i];
+        frozen += (1 - cn__fl_of_h(&s->mat, s->H[i])) * s->vr[i];
     double a = s->rf[s->n0];
     switch (s->o.geometry) {
     case CN_GEOM_PLANAR: return (a + frozen) * 1e3;
@@ -126,7 +126,7 @@ void cn_thermal_solver_energy(const cn_thermal_solver *s, cn_thermal_energy *e)
         for (int i = 0; i < s->nr; i++) {
             size_t c = (size_t)j * s->nr + i;
             if (s->kind[c] == K_TISSUE)
-                stored += (s->H[c] - s->hinit) * s->vr[i] * s->dz[j];
+                stored += (s->H[c] - s->mat.hinit) * s->vr[i] * s->dz[j];
         }
     *e = s->en;
     e->stored_j = stored;
@@ -161,4 +161,61 @@ double cn_thermal_solver_ray_isotherm(const cn_thermal_solver *s, double temp_c,
             hi = mid;
     }
     return 0.5 * (lo + hi);
+}
+
+double cn_thermal_solver_min_rz(const cn_thermal_solver *s, double temp_c, double a_r, double a_z)
+{
+    double best = INFINITY;
+    if (!s || s->o.geometry != CN_GEOM_AXISYMMETRIC || !isfinite(temp_c))
+        return best;
+    a_r = fabs(a_r);
+    double h = s->o.h_mm, half = 0.5 * h * (fabs(a_z) + a_r);
+    for (int j = s->jlo; j <= s->jhi; j++) {
+        size_t row = (size_t)j * s->nr;
+        for (int i = 0; i <= s->ihi && i < s->nr; i++) {
+            if (s->kind[row + i] != K_TISSUE || s->T[row + i] > temp_c)
+                continue;
+            double v = a_z * s->zc[j] * 1e3 - a_r * s->rc[i] * 1e3 - half;
+            if (v < best)
+                best = v;
+        }
+    }
+    return best;
+}
+
+void cn_thermal_solver_extent(const cn_thermal_solver *s, double *r_mm, double *z0_mm, double *z1_mm)
+{
+    *r_mm = s->rf[s->ihi + 1 < s->nr ? s->ihi + 1 : s->nr] * 1e3;
+    *z0_mm = s->zf[s->jlo] * 1e3;
+    *z1_mm = s->zf[s->jhi + 1 < s->nz ? s->jhi + 1 : s->nz] * 1e3;
+}
+
+void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *temps, int n,
+                                     double r_c_mm, double z_c_mm, double theta_rad,
+                                     double max_mm, double *out)
+{
+    for (int k = 0; k < n; k++)
+        out[k] = 0;
+    if (!s || n <= 0 || !isfinite(theta_rad) || !(max_mm > 0))
+        return;
+    double warm = temps[0];
+    for (int k = 1; k < n; k++)
+        warm = fmax(warm, temps[k]);
+    double dr = sin(theta_rad), dzz = cos(theta_rad), step = 0.5 * s->o.h_mm;
+    int ns = (int)(max_mm / step);
+    double tprev = NAN, last_cold = -1;
+    for (int i = 0; i <= ns; i++) {
+        double d = i * step;
+        double t = cn_thermal_solver_temp_at(s, r_c_mm + d * dr, z_c_mm + d * dzz);
+        for (int k = 0; k < n; k++)
+            if (i > 0 && tprev <= temps[k] && t > temps[k]) /* a crossing: interpolate */
+                out[k] = d - step + step * (temps[k] - tprev) / (t - tprev);
+            else if (t <= temps[k] && i == ns)
+                out[k] = d;
+        if (t <= warm)
+            last_cold = d;
+        else if (last_cold >= 0 ? d > last_cold + 3.0 : d > 3.0)
+            break;
+        tprev = t;
+    }
 }

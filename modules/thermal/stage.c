@@ -1,32 +1,61 @@
 /*
- * stage.c - the thermal model as a pipeline stage.
+ * stage.c - the thermal model as a pipeline stage: the predicted zone of what
+ * really happened, in the tissue.
  *
- * Per analysed frame: find the freeze start (an explicit call, a FREEZE guidance
- * phase already on the frame, or the first seen ice back-dated by the nominal
- * model's growth curve), step the ensemble to the frame's session time (a bounded
- * number of member steps per frame so the analysis thread never stalls), feed it
- * the rim points the segmenter found, and write the 0 / -20 / -40 C isotherms of
- * the image plane into f->analysis.iso. The image plane is placed in the probe
- * frame with the tracked poses, or with the detected in-plane needle when there is
- * no tracking.
+ * Per analysed frame:
+ *  1. the procedure state on the frame (guidance's procedure module ran first)
+ *     says what the probe does: a freeze begins (at the probe's pose, in the
+ *     Reference frame: the spot), a thaw (passive, or active when heated), a
+ *     reposition or a withdrawal (the probe leaves its track); the model gets it
+ *     at the frame's scene time, never from the plan;
+ *  2. the cold field (field.c), anchored where the first freeze began, is stepped
+ *     to the frame's scene time (a bounded number of member steps per frame);
+ *  3. the frame's image plane is placed in the field with the one rule of core
+ *     (cn_frame_image_to: pixels; ImageToImageMm: pixel centres), so the curves
+ *     are where the ice is, whatever the probe does now;
+ *  4. the rim points the segmenter found refine the fit (one spot only);
+ *  5. one ray march from the zone's centre gives the 0, -20 and -40 C curves at
+ *     once (shared samples, early stop), clipped to the image and the tissue
+ *     below the skin line; the -20 C curve carries its uncertainty band; the 0 C
+ *     surface's shallowest point in 3-D gives the ice depth for the skin alarm.
+ * Without tracking the reference is the image itself and the probe pose comes
+ * from the detected in-plane needle.
  */
-#include "thermal/thermal.h"
+#include "thermal_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define GROWTH_N 241 /* nominal 0 C radius at 0, 1, ..., 240 s of freezing */
+enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
 
 typedef struct {
     cn_thermal_stage_opts o;
-    cn_thermal_ensemble *ens;
-    bool started;
-    int64_t t0_ns;
-    double growth_mm[GROWTH_N];
+    cn__field *field;
+    int64_t t0_ns;          /* scene time of the first freeze: model time 0 */
+    bool seen;
+    cn_phase last_phase;
+    int last_cycle;
+    bool last_active;
+    bool pending;           /* a freeze began where the probe's pose was unknown */
+    int64_t pending_ns;
+    int ref_mode;
+    /* the last frame's image -> field mapping (for guidance's temperature reads) */
+    uint64_t cache_seq;
+    bool cache_ok;
+    cn_mat4 cache_img_to_field;
     cn_thermal_obs obs[CN_ICE_PTS_MAX];
-    int errors_logged;
+    bool warned_pose, warned_plane;
+    double last_t;          /* model time of the last frame */
+    bool have_last_t;
+    /* the image's place in the field, smoothed over a few frames while the probe
+     * is held still: every frame's place carries the noise of two tracked poses
+     * (probe and reference, ~0.4 mm), which would make a still zone jitter */
+    bool have_img;
+    cn_mat4 img_to_field_s;
 } thermal_stage;
+
+static const float TEMPS[3] = {0, -20, -40};
 
 int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_thermal_catalog *c,
                                        const char *probe, const char *protocol,
@@ -48,9 +77,20 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
     o->protocol = *q;
     o->tissue = *t;
     cn_thermal_fit_opts_default(&o->fit);
+    if (p->surface_temp_sd_c > 0) {
+        /* the ensemble spans the catalogue's calibration uncertainty */
+        o->fit.offset_min_c = -2 * p->surface_temp_sd_c;
+        o->fit.offset_max_c = 2 * p->surface_temp_sd_c;
+        o->fit.prior_sd_c = p->surface_temp_sd_c;
+    }
+    o->fit.min_freeze_s = 1200;
+    o->fit.live_split = true; /* a frame pays half a step of the members it advances */
     o->fit_enabled = true;
-    o->max_members_per_frame = 1;
-    o->time_scale = 1;
+    o->max_members_per_frame = 2; /* member steps per frame beyond the two carrying the curves */
+    o->h3_mm = 1.0;
+    o->spot_tol_mm = 1.5;
+    o->spot_tol_deg = 5;
+    o->skin_depth_mm = 0;
     return CN_OK;
 }
 
@@ -59,7 +99,7 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
                                     size_t err_len)
 {
     static const char *const keys[] = {"probe", "protocol", "tissue", "fit", "members_per_frame",
-                                       "time_scale", "probes_file", "protocols_file",
+                                       "grid3d_mm", "probes_file", "protocols_file",
                                        "tissues_file", NULL};
     char names[3][CN_THERMAL_NAME_MAX] = {"17G-argon-2cm", "morton-150s", "standard"};
     char files[3][512] = {"", "", ""};
@@ -112,8 +152,8 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
         if (rc && rc != CN_ENOENT)
             return rc;
         o->max_members_per_frame = (int)mpf;
-        snprintf(key, sizeof key, "%s.time_scale", path);
-        rc = cn_json_get_number(cfg, key, 0.01, 1000, &o->time_scale, err, err_len);
+        snprintf(key, sizeof key, "%s.grid3d_mm", path);
+        rc = cn_json_get_number(cfg, key, 0.5, 3, &o->h3_mm, err, err_len);
         if (rc && rc != CN_ENOENT)
             return rc;
     }
@@ -128,8 +168,16 @@ int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *er
         snprintf(err, err_len, "thermal stage: missing options");
         return CN_EINVAL;
     }
-    if (!(o->time_scale > 0) || !isfinite(o->time_scale) || o->time_scale > 1000) {
-        snprintf(err, err_len, "thermal stage: time_scale must be in (0, 1000]");
+    char e2[256];
+    if (cn_cryoprobe_validate(&o->probe, e2, sizeof e2) || cn_tissue_validate(&o->tissue, e2, sizeof e2) ||
+        cn_protocol_validate(&o->protocol, e2, sizeof e2)) {
+        snprintf(err, err_len, "thermal stage: %s", e2);
+        return CN_EINVAL;
+    }
+    if (!(o->h3_mm >= 0.5 && o->h3_mm <= 3) || !(o->spot_tol_mm > 0) || !(o->spot_tol_deg > 0) ||
+        !(o->skin_depth_mm >= 0 && o->skin_depth_mm <= 50) || o->max_members_per_frame < 0) {
+        snprintf(err, err_len, "thermal stage: h3_mm must be in [0.5, 3], the spot tolerances "
+                               "positive, skin_depth_mm in [0, 50]");
         return CN_EINVAL;
     }
     thermal_stage *s = calloc(1, sizeof *s);
@@ -138,36 +186,17 @@ int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *er
         return CN_ENOMEM;
     }
     s->o = *o;
+    /* the ensemble is checked now, not at the first freeze */
     cn_thermal_fit_opts fo = o->fit;
-    if (!o->fit_enabled) {
-        /* one member with the nominal parameters */
-        fo.n_offsets = 1;
-        fo.n_perfusions = 1;
-        fo.offset_min_c = fo.offset_max_c = 0;
-        fo.perf_min_per_s = fo.perf_max_per_s = o->tissue.perfusion_per_s;
-    }
-    s->ens = cn_thermal_ensemble_new(&o->probe, &o->protocol, &o->tissue, &fo, err, err_len);
-    if (!s->ens) {
+    fo.n_offsets = fo.n_perfusions = 1;
+    cn_thermal_ensemble *probe_e = cn_thermal_ensemble_new(&o->probe, &o->protocol, &o->tissue,
+                                                           &o->fit, err, err_len);
+    if (!probe_e) {
         free(s);
         return CN_EINVAL;
     }
-    /* the nominal growth curve, to back-date a freeze first noticed by its ice */
-    cn_thermal_model_opts mo;
-    cn_thermal_model_opts_default(&mo);
-    mo.h_mm = fo.h_mm;
-    mo.dt_max_s = 1;
-    cn_thermal_model *m = cn_thermal_model_new(&o->probe, &o->protocol, &o->tissue, &mo, err, err_len);
-    if (!m) {
-        cn_thermal_ensemble_free(s->ens);
-        free(s);
-        return CN_EINVAL;
-    }
-    double zc = -o->probe.active_length_mm / 2;
-    for (int k = 0; k < GROWTH_N; k++) {
-        cn_thermal_model_advance_to(m, k);
-        s->growth_mm[k] = cn_thermal_model_radius_at(m, 0, zc);
-    }
-    cn_thermal_model_free(m);
+    cn_thermal_ensemble_free(probe_e);
+    (void)fo;
     out->name = "thermal";
     out->self = s;
     out->process = process;
@@ -179,110 +208,423 @@ void cn_thermal_stage_free(void *self)
     thermal_stage *s = self;
     if (!s)
         return;
-    cn_thermal_ensemble_free(s->ens);
+    cn__field_free(s->field);
     free(s);
-}
-
-void cn_thermal_stage_start(void *self, int64_t t_freeze_start_ns)
-{
-    thermal_stage *s = self;
-    if (!s)
-        return;
-    s->started = true;
-    s->t0_ns = t_freeze_start_ns;
 }
 
 const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self)
 {
     thermal_stage *s = self;
-    return s ? s->ens : NULL;
+    return s && s->field ? cn__field_ensemble(s->field) : NULL;
 }
 
 bool cn_thermal_stage_started(void *self, int64_t *t_freeze_start_ns)
 {
     thermal_stage *s = self;
-    if (!s || !s->started)
+    if (!s || !s->field)
         return false;
     if (t_freeze_start_ns)
         *t_freeze_start_ns = s->t0_ns;
     return true;
 }
 
-/* Freeze time (s) at which the nominal model's ice reaches radius r_mm. */
-static double backdate_s(const thermal_stage *s, double r_mm)
+int cn_thermal_stage_sources(void *self)
 {
-    for (int k = 1; k < GROWTH_N; k++)
-        if (s->growth_mm[k] >= r_mm) {
-            double a = s->growth_mm[k - 1], b = s->growth_mm[k];
-            return k - 1 + (b > a ? (r_mm - a) / (b - a) : 0);
+    thermal_stage *s = self;
+    return s && s->field ? cn__field_sources(s->field) : 0;
+}
+
+double cn_thermal_stage_temp_ref(void *self, cn_vec3 p_ref)
+{
+    thermal_stage *s = self;
+    if (!s || !s->field)
+        return NAN;
+    return cn__field_temp(s->field, cn_mat4_apply_point(cn__field_from_ref(s->field), p_ref));
+}
+
+/* ---------------------------------------------------------------- poses */
+
+/* ImageMmToRef of f in the stage's reference (the Reference frame when
+ * tracked, the image itself otherwise). */
+static bool image_to_ref(const thermal_stage *s, const cn_frame *f, int mode, cn_mat4 *out)
+{
+    if (mode == REF_IMAGE) {
+        *out = cn_mat4_identity();
+        return true;
+    }
+    cn_mat4 i2r, mm2i, i2mm = cn_frame_image_to_image_mm(f);
+    if (cn_frame_image_to(f, "Reference", &i2r, NULL) != CN_OK || cn_mat4_invert(&i2mm, &mm2i))
+        return false;
+    (void)s;
+    *out = cn_mat4_mul(&i2r, &mm2i);
+    return cn_mat4_is_finite(out);
+}
+
+/* CryoprobeToImageMm: the tracked cryoprobe (the one rule), else the detected
+ * in-plane needle (its axis in the image plane). */
+static bool cryo_to_image_mm(const cn_frame *f, bool allow_tracked, cn_mat4 *out)
+{
+    if (allow_tracked && cn_frame_tool_to_image_mm(f, "Cryoprobe", out) == CN_OK &&
+        cn_mat4_is_finite(out))
+        return true;
+    const cn_needle_result *n = &f->analysis.needle;
+    if (!n->found || !isfinite(n->tip_mm.x) || !isfinite(n->tip_mm.y))
+        return false;
+    cn_thermal_plane pl;
+    cn_thermal_plane_from_needle(n->tip_mm, n->dir, &pl);
+    return cn_mat4_invert(&pl.image_mm_to_probe, out) == CN_OK;
+}
+
+int cn_thermal_plane_from_frame(const cn_frame *f, cn_thermal_plane *out)
+{
+    if (!f || !out)
+        return CN_EINVAL;
+    cn_mat4 c2mm, mm2c;
+    if (cn_frame_tool_to_image_mm(f, "Cryoprobe", &c2mm) != CN_OK)
+        return CN_ENOENT;
+    if (!cn_mat4_is_finite(&c2mm) || cn_mat4_invert(&c2mm, &mm2c))
+        return CN_EINVAL;
+    out->image_mm_to_probe = mm2c;
+    return CN_OK;
+}
+
+/* ---------------------------------------------------------------- curves */
+
+/* [t_in, t_out] of the ray c + t u inside the rectangle; false when it misses. */
+static bool clip_ray(double cx, double cy, double ux, double uy, const double r[4], double *t_in,
+                     double *t_out)
+{
+    double t0 = 0, t1 = INFINITY;
+    double p[2] = {cx, cy}, d[2] = {ux, uy}, lo[2] = {r[0], r[1]}, hi[2] = {r[2], r[3]};
+    for (int a = 0; a < 2; a++) {
+        if (fabs(d[a]) < 1e-12) {
+            if (p[a] < lo[a] || p[a] > hi[a])
+                return false;
+            continue;
         }
-    return GROWTH_N - 1;
+        double ta = (lo[a] - p[a]) / d[a], tb = (hi[a] - p[a]) / d[a];
+        if (ta > tb) {
+            double t = ta;
+            ta = tb;
+            tb = t;
+        }
+        t0 = fmax(t0, ta);
+        t1 = fmin(t1, tb);
+    }
+    *t_in = t0;
+    *t_out = t1;
+    return t1 > t0;
+}
+
+/* The 0 / -20 / -40 C curves in one march per ray: every sample is read once
+ * for every member, each isotherm keeps its own outermost crossing, and the ray
+ * stops 3 mm beyond the last sample at or below 0 C (or at the image / skin
+ * border, where a curve that goes on beyond is drawn along the border). */
+static void curves(const thermal_stage *s, const cn_frame *f, const cn_mat4 *img_to_field,
+                   cn_isotherm iso[3])
+{
+    cn__member mem[2];
+    int nm = cn__field_members(s->field, mem, 2);
+    cn_mat4 field_to_img;
+    cn_mat4_invert(img_to_field, &field_to_img);
+    cn_vec3 cf = cn__field_centre(s->field);
+    cn_vec3 ci = cn_mat4_apply_point(&field_to_img, cf);
+    double sx = f->spacing_mm[0] > 0 ? f->spacing_mm[0] : 1, sy = f->spacing_mm[1] > 0 ? f->spacing_mm[1] : 1;
+    const double rect[4] = {0, fmax(0, s->o.skin_depth_mm), f->width * sx, f->height * sy};
+    const double step = 0.25, max_mm = 80;
+    for (int k = 0; k < 3; k++) {
+        memset(&iso[k], 0, sizeof iso[k]);
+        iso[k].temp_c = TEMPS[k];
+        iso[k].centre_mm = (cn_pt2){(float)ci.x, (float)ci.y};
+    }
+    if (nm == 0 || !isfinite(ci.x) || !isfinite(ci.y))
+        return;
+    for (int ray = 0; ray < CN_THERMAL_RAYS; ray++) {
+        double a = 2 * M_PI * ray / CN_THERMAL_RAYS, ux = cos(a), uy = sin(a);
+        double t_in, t_out;
+        if (!clip_ray(ci.x, ci.y, ux, uy, rect, &t_in, &t_out))
+            continue;
+        double t_end = fmin(t_out, max_mm);
+        double cross[2][3] = {{0}}, tprev[2] = {NAN, NAN}, last_cold = -1, dprev = NAN;
+        for (double d = t_in;; d += step) {
+            bool at_end = d >= t_end;
+            if (at_end)
+                d = t_end;
+            cn_vec3 p = cn_mat4_apply_point(img_to_field, (cn_vec3){ci.x + d * ux, ci.y + d * uy, 0});
+            bool any_cold = false;
+            for (int m = 0; m < nm; m++) {
+                double t = cn__member_temp(&mem[m], p);
+                for (int k = 0; k < 3; k++) {
+                    if (!isnan(tprev[m]) && tprev[m] <= TEMPS[k] && t > TEMPS[k])
+                        cross[m][k] = dprev + (d - dprev) * (TEMPS[k] - tprev[m]) / (t - tprev[m]);
+                    else if (t <= TEMPS[k] && at_end)
+                        cross[m][k] = d; /* beyond the border: drawn along it */
+                }
+                any_cold = any_cold || t <= TEMPS[0];
+                tprev[m] = t;
+            }
+            dprev = d;
+            if (any_cold)
+                last_cold = d;
+            if (at_end || d > (last_cold >= 0 ? last_cold : t_in) + 3.0)
+                break;
+        }
+        for (int k = 0; k < 3; k++) {
+            double dk = 0;
+            for (int m = 0; m < nm; m++)
+                dk += mem[m].w * cross[m][k];
+            if (dk <= 0 || iso[k].n >= CN_CONTOUR_MAX)
+                continue;
+            iso[k].pts_mm[iso[k].n].x = (float)(ci.x + dk * ux);
+            iso[k].pts_mm[iso[k].n].y = (float)(ci.y + dk * uy);
+            iso[k].n++;
+        }
+    }
+    for (int k = 0; k < 3; k++)
+        if (iso[k].n < 3)
+            iso[k].n = 0;
+}
+
+/* ---------------------------------------------------------------- the stage */
+
+static double model_t(const thermal_stage *s, int64_t t_ns) { return (double)(t_ns - s->t0_ns) * 1e-9; }
+
+static bool has_event(const cn_frame *f, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX; i++)
+        if (strncmp(f->analysis.events[i].text, name, n) == 0 &&
+            (f->analysis.events[i].text[n] == 0 || f->analysis.events[i].text[n] == ' '))
+            return true;
+    return false;
+}
+
+static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_ns)
+{
+    cn__field_opts fo;
+    memset(&fo, 0, sizeof fo);
+    fo.probe = s->o.probe;
+    fo.tissue = s->o.tissue;
+    fo.plan = s->o.protocol;
+    fo.fit = s->o.fit;
+    fo.fit_enabled = s->o.fit_enabled;
+    fo.h3_mm = s->o.h3_mm;
+    fo.log = s->o.log;
+    char err[256];
+    s->field = cn__field_new(&fo, pose_to_ref, err, sizeof err);
+    if (!s->field) {
+        cn_log_error(s->o.log, "thermal", "cannot start the model: %s", err);
+        return CN_ENOMEM;
+    }
+    s->t0_ns = t0_ns;
+    cn_log_info(s->o.log, "thermal", "freeze: model anchored where the probe is (%s reference): %s, %s",
+                s->ref_mode == REF_TRACKED ? "tracked" : "image", s->o.probe.name, s->o.tissue.name);
+    int rc = cn__field_set_mode(s->field, CN_PROBE_FREEZE, 0);
+    cn__field_refine_anchor(s->field, pose_to_ref);
+    return rc;
 }
 
 static int process(void *self, cn_frame *f)
 {
     thermal_stage *s = self;
-    f->analysis.n_iso = 0;
-    cn_thermal_plane pl;
-    bool have_plane = cn_thermal_plane_from_frame(f, &pl) == CN_OK;
-    if (!have_plane && f->analysis.needle.found) {
-        cn_thermal_plane_from_needle(f->analysis.needle.tip_mm, f->analysis.needle.dir, &pl);
-        have_plane = true;
-    }
-    double ts = s->o.time_scale;
-    if (!s->started) {
-        const cn_guidance_state *g = &f->analysis.guidance;
-        if (g->phase == CN_PHASE_FREEZE && isfinite(g->phase_elapsed_s)) {
-            cn_thermal_stage_start(s, f->t_acq_ns - (int64_t)(g->phase_elapsed_s / ts * 1e9));
-            cn_log_info(s->o.log, "thermal", "freeze started %.1f s ago (guidance): %s, %s, %s",
-                        g->phase_elapsed_s, s->o.probe.name, s->o.protocol.name, s->o.tissue.name);
-        } else if (have_plane && f->analysis.ice.found && f->analysis.ice.n >= 3) {
-            int n = cn_thermal_obs_from_front(&f->analysis.ice, &pl, 0, s->obs, CN_ICE_PTS_MAX);
-            double rs[CN_ICE_PTS_MAX];
-            for (int i = 0; i < n; i++)
-                rs[i] = s->obs[i].r_mm;
-            /* median distance from the axis */
-            for (int i = 1; i < n; i++)
-                for (int j = i; j > 0 && rs[j - 1] > rs[j]; j--) {
-                    double t = rs[j];
-                    rs[j] = rs[j - 1];
-                    rs[j - 1] = t;
-                }
-            double el = n > 0 ? backdate_s(s, rs[n / 2]) : 0;
-            cn_thermal_stage_start(s, f->t_acq_ns - (int64_t)(el / ts * 1e9));
-            cn_log_info(s->o.log, "thermal",
-                        "ice seen (%.1f mm from the probe axis): freeze taken to have started "
-                        "%.1f s ago by the nominal model",
-                        n > 0 ? rs[n / 2] : 0.0, el);
+    cn_analysis *a = &f->analysis;
+    a->n_iso = 0;
+    memset(&a->thermal, 0, sizeof a->thermal);
+    a->thermal.ice_depth_mm = INFINITY;
+    a->thermal.probe_temp_c = NAN;
+    s->cache_ok = false;
+    s->cache_seq = f->seq;
+    int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+    const cn_guidance_state *g = &a->guidance;
+    int mode = s->ref_mode;
+    if (mode == REF_UNKNOWN) /* decided when the model is anchored */
+        mode = cn_frame_usable_pose(f, "ProbeToTracker") ? REF_TRACKED : REF_IMAGE;
+    cn_mat4 img_to_ref, c2mm, cryo_to_ref;
+    bool img_ok = image_to_ref(s, f, mode, &img_to_ref);
+    bool cryo_ok = img_ok && cryo_to_image_mm(f, mode == REF_TRACKED, &c2mm);
+    if (cryo_ok)
+        cryo_to_ref = cn_mat4_mul(&img_to_ref, &c2mm);
+
+    /* 1. what the probe does, from the procedure state on this frame */
+    bool entering_freeze = g->phase == CN_PHASE_FREEZE &&
+                           (!s->seen || s->last_phase != CN_PHASE_FREEZE || g->cycle != s->last_cycle);
+    int rc = CN_OK;
+    if (entering_freeze) {
+        if (!s->field) {
+            if (cryo_ok) {
+                s->ref_mode = mode;
+                rc = start_field(s, &cryo_to_ref, t_ns);
+            } else {
+                s->pending = true;
+                s->pending_ns = t_ns;
+                if (!s->warned_pose)
+                    cn_log_warn(s->o.log, "thermal", "a freeze began where the cryoprobe is not known "
+                                "(no tracked pose, no detected needle): the model waits for it");
+                s->warned_pose = true;
+            }
         } else {
-            return CN_OK;
+            bool moved = false;
+            rc = cn__field_freeze(s->field, cryo_ok ? &cryo_to_ref : NULL, model_t(s, t_ns),
+                                  s->o.spot_tol_mm, s->o.spot_tol_deg, &moved);
         }
+    } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
+        s->pending = false;
+        s->ref_mode = mode;
+        rc = start_field(s, &cryo_to_ref, s->pending_ns);
+    } else if (s->field && s->seen) {
+        bool thaw_change = g->phase == CN_PHASE_THAW &&
+                           (s->last_phase != CN_PHASE_THAW || g->active_thaw != s->last_active);
+        bool left = (g->phase == CN_PHASE_APPROACH || g->phase == CN_PHASE_WITHDRAWN ||
+                     g->phase == CN_PHASE_IDLE) &&
+                    g->phase != s->last_phase;
+        if (thaw_change)
+            rc = cn__field_set_mode(s->field, g->active_thaw ? CN_PROBE_HEAT : CN_PROBE_OFF,
+                                    model_t(s, t_ns));
+        else if (left)
+            /* a reposition or a withdrawal takes the probe out of its track; a
+             * thaw stopped leaves it in, without gas */
+            rc = cn__field_set_mode(s->field,
+                                    g->phase == CN_PHASE_APPROACH && !has_event(f, "reposition")
+                                        ? CN_PROBE_OFF
+                                        : CN_PROBE_OUT,
+                                    model_t(s, t_ns));
     }
-    double t = (double)(f->t_acq_ns - s->t0_ns) * 1e-9 * ts;
+    if (g->phase != CN_PHASE_FREEZE)
+        s->pending = false;
+    else if (s->field && cryo_ok && !entering_freeze)
+        cn__field_refine_anchor(s->field, &cryo_to_ref);
+    s->seen = true;
+    s->last_phase = g->phase;
+    s->last_cycle = g->cycle;
+    s->last_active = g->active_thaw;
+    if (rc)
+        cn_log_error(s->o.log, "thermal", "the model could not follow the procedure: %s", cn_strerror(rc));
+    if (!s->field)
+        return CN_OK;
+
+    /* 2. the field to the frame's scene time; long after the last freeze the ice
+     * has melted: stop stepping, so a clock jump never costs minutes at once */
+    double t = model_t(s, t_ns);
     if (t < 0)
         return CN_OK;
-    /* long after the protocol the ice has melted: stop stepping, so a clock jump or
-     * an all-day session never turns into minutes of catch-up in one frame */
-    double tmax = cn_protocol_duration_s(&s->o.protocol) + 1800;
-    if (t > tmax)
-        t = tmax;
-    int rc = cn_thermal_ensemble_advance_to(s->ens, t, s->o.max_members_per_frame);
+    /* the other members' catch-up: enough whole steps for the scene time this
+     * frame stands for, within [max_members_per_frame, 24] (a frame's work stays
+     * bounded: at a high time scale on a slow machine they lag, and sit out the
+     * fit meanwhile, rather than slow every frame down further) */
+    int budget = s->o.max_members_per_frame;
+    const cn_thermal_ensemble *ens = cn__field_ensemble(s->field);
+    if (ens && s->have_last_t && t > s->last_t) {
+        double need = 1.2 * (cn_thermal_ensemble_size(ens) - 2) * (t - s->last_t);
+        int b = (int)ceil(need);
+        budget = b > budget ? (b < 24 ? b : 24) : budget;
+    }
+    s->last_t = t;
+    s->have_last_t = true;
+    rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)
         return rc;
-    if (!have_plane)
+    a->thermal.valid = true;
+    a->thermal.n_sources = cn__field_sources(s->field);
+    a->thermal.probe_temp_c = NAN;
+
+    /* 3. the image plane in the field */
+    if (!image_to_ref(s, f, s->ref_mode, &img_to_ref)) {
+        if (!s->warned_plane)
+            cn_log_warn(s->o.log, "thermal", "the image is not tracked on this frame: no curves until it is");
+        s->warned_plane = true;
         return CN_OK;
-    if (s->o.fit_enabled && f->analysis.ice.found && f->analysis.ice.n > 0) {
-        double tobs = f->analysis.ice.t_ns ? (double)(f->analysis.ice.t_ns - s->t0_ns) * 1e-9 * ts : t;
-        int n = cn_thermal_obs_from_front(&f->analysis.ice, &pl, tobs, s->obs, CN_ICE_PTS_MAX);
-        if (n > 0)
-            cn_thermal_ensemble_observe(s->ens, s->obs, n);
     }
-    static const float temps[3] = {0, -20, -40};
+    cn_mat4 img_to_field = cn_mat4_mul(cn__field_from_ref(s->field), &img_to_ref);
+    if (s->have_img) {
+        /* still (within 1.5 mm and 3 deg of the smoothed place): a quarter of the
+         * way per frame; moved: follow at once */
+        cn_vec3 pa = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});
+        cn_vec3 pb = cn_mat4_apply_point(&s->img_to_field_s, (cn_vec3){0, 0, 0});
+        cn_vec3 ua = cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 0, 1});
+        cn_vec3 ub = cn_mat4_apply_dir(&s->img_to_field_s, (cn_vec3){0, 0, 1});
+        double ang = acos(fmax(-1, fmin(1, cn_vec3_dot(cn_vec3_normalize(ua), cn_vec3_normalize(ub)))));
+        if (cn_vec3_norm(cn_vec3_sub(pa, pb)) < 1.5 && ang < 3 * M_PI / 180)
+            img_to_field = cn_mat4_interpolate(&s->img_to_field_s, &img_to_field, 0.25);
+    }
+    s->img_to_field_s = img_to_field;
+    s->have_img = true;
+    s->cache_img_to_field = img_to_field;
+    s->cache_ok = true;
+
+    /* 4. the fit to the seen rim (one spot, while freezing) */
+    if (s->o.fit_enabled && g->phase == CN_PHASE_FREEZE && a->ice.found && a->ice.n > 0 &&
+        !cn__field_is_3d(s->field)) {
+        int n = 0;
+        for (int i = 0; i < a->ice.n && i < CN_ICE_PTS_MAX; i++) {
+            cn_vec3 p = cn_mat4_apply_point(&img_to_field,
+                                            (cn_vec3){a->ice.pts_mm[i].x, a->ice.pts_mm[i].y, 0});
+            if (!isfinite(p.x) || !isfinite(p.y) || !isfinite(p.z))
+                continue;
+            s->obs[n++] = (cn_thermal_obs){hypot(p.x, p.y), p.z, t};
+        }
+        cn__field_observe(s->field, s->obs, n);
+    }
+
+    /* 5. the curves, their band, the ice depth */
+    curves(s, f, &img_to_field, a->iso);
+    double r[3], band[3], res = NAN;
+    const cn_thermal_ensemble *e = cn__field_ensemble(s->field);
+    if (e) {
+        cn_thermal_fit_result fr;
+        cn_thermal_ensemble_result(e, &fr);
+        res = fr.residual_mm;
+    }
+    cn__field_radii(s->field, t, r, band, res);
     for (int k = 0; k < 3; k++) {
-        rc = cn_thermal_ensemble_plane_isotherm(s->ens, &pl, temps[k], &f->analysis.iso[k]);
-        if (rc)
-            return rc;
+        a->iso[k].radius_mm = (float)r[k];
+        a->iso[k].band_mm = (float)band[k];
     }
-    f->analysis.n_iso = 3;
+    a->n_iso = 3;
+    a->thermal.band_mm = (float)band[1];
+    /* the skin plane: the image's y = 0 line swept along the elevation axis */
+    cn_vec3 p0 = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});
+    cn_vec3 ny = cn_vec3_normalize(cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 1, 0}));
+    double m = cn__field_min_dot(s->field, 0, ny);
+    a->thermal.ice_depth_mm = isfinite(m) ? (float)(m - cn_vec3_dot(ny, p0)) : INFINITY;
+    return CN_OK;
+}
+
+double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 mm)
+{
+    thermal_stage *s = self;
+    if (!s || !s->field || !f)
+        return NAN;
+    cn_mat4 m;
+    if (s->cache_ok && s->cache_seq == f->seq) {
+        m = s->cache_img_to_field;
+    } else {
+        cn_mat4 i2r;
+        if (!image_to_ref(s, f, s->ref_mode, &i2r))
+            return NAN;
+        m = cn_mat4_mul(cn__field_from_ref(s->field), &i2r);
+    }
+    return cn__field_temp(s->field, cn_mat4_apply_point(&m, (cn_vec3){mm.x, mm.y, 0}));
+}
+
+int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
+                              cn_thermal_mesh *out)
+{
+    thermal_stage *s = self;
+    if (!out)
+        return CN_EINVAL;
+    memset(out, 0, sizeof *out);
+    if (!s || !s->field)
+        return CN_OK;
+    int rc = cn__field_mesh(s->field, temp_c, n_theta, n_phi, out);
+    if (rc)
+        return rc;
+    const cn_mat4 *to_ref = cn__field_to_ref(s->field);
+    for (int v = 0; v < out->n_vertices; v++) {
+        float *p = out->xyz + 3 * v;
+        cn_vec3 q = cn_mat4_apply_point(to_ref, (cn_vec3){p[0], p[1], p[2]});
+        p[0] = (float)q.x;
+        p[1] = (float)q.y;
+        p[2] = (float)q.z;
+    }
     return CN_OK;
 }

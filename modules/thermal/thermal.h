@@ -53,6 +53,8 @@ typedef struct {
     double ramp_s;                /* time constant of the cool-down from body temperature */
     double h_w_m2k;               /* Robin film coefficient (0 for Dirichlet) */
     double active_thaw_temp_c;    /* surface temperature during an active thaw */
+    double surface_temp_sd_c;     /* calibration uncertainty of surface_temp_c (1 sigma;
+                                     0 = not calibrated): the live ensemble spans +-2 of it */
 } cn_cryoprobe;
 
 typedef enum {
@@ -70,6 +72,7 @@ typedef struct {
     char name[CN_THERMAL_NAME_MAX];
     int n_steps;
     cn_protocol_step steps[CN_PROTOCOL_STEPS_MAX];
+    double extra_freeze_s;        /* suggested freeze after a reposition (0 = none) */
 } cn_protocol;
 
 typedef struct {
@@ -113,6 +116,46 @@ int cn_thermal_catalog_load(cn_thermal_catalog *c, const char *probes_json,
 const cn_cryoprobe *cn_thermal_catalog_probe(const cn_thermal_catalog *c, const char *name);
 const cn_protocol *cn_thermal_catalog_protocol(const cn_thermal_catalog *c, const char *name);
 const cn_tissue *cn_thermal_catalog_tissue(const cn_thermal_catalog *c, const char *name);
+
+/* ------------------------------------------------------------------ measured ice balls */
+
+/* A published measurement (config/ice_measurements.json, calib.c): the diameter
+ * of isotherm temp_c across the probe at the middle of its active segment, at_s
+ * into the steps, in a medium (a tissue set, maybe at another temperature). */
+typedef struct {
+    char id[64];
+    char probe[CN_THERMAL_NAME_MAX];
+    char source[512];                 /* the citation and what was measured */
+    bool derived;                     /* computed from the paper's numbers (e.g. an area ratio) */
+    bool check;                       /* another medium: predicted and reported, never fitted
+                                       * and not held to the 20 % (docs/validation.md) */
+    cn_tissue medium;
+    cn_protocol protocol;
+    double temp_c, diameter_mm, at_s;
+} cn_thermal_measurement;
+
+#define CN_THERMAL_CAL_MAX 32
+typedef struct {
+    double surface_temp_c;            /* the fitted effective surface temperature */
+    double sd_c;                      /* its 1-sigma uncertainty */
+    int n;
+    double rms_rel;                   /* RMS relative diameter error at the fit */
+    double single_c[CN_THERMAL_CAL_MAX]; /* the temperature each measurement alone asks */
+} cn_thermal_calibration;
+
+/* Loads the measurements; probes and tissues are names in cat. Errors name the
+ * file, line and key. */
+int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat,
+                                 cn_thermal_measurement *out, int max, int *n, char *err,
+                                 size_t err_len);
+/* The model's diameter (mm) for measurement m with this probe (grid h_mm, 0 = 0.25). */
+double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_thermal_measurement *m,
+                                      double h_mm);
+/* Fits probe's effective (Dirichlet) surface temperature to the n measurements
+ * (least squares on relative diameter errors) with its uncertainty. Slow (a few
+ * hundred model runs): an offline step, `cryonav thermal calibrate`. */
+int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement *ms, int n,
+                         double h_mm, cn_thermal_calibration *out);
 
 /* ------------------------------------------------------------------ solver */
 
@@ -165,6 +208,11 @@ cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s);
 int cn_thermal_solver_set_bc(cn_thermal_solver *s, const cn_thermal_bc *bc);
 /* Advances by dt_s (split into internal steps no longer than dt_max_s). */
 int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s);
+/* Axisymmetric only: the probe in (tip at tip_z_mm on the axis, the active
+ * segment behind it: a move along the axis) or out (withdrawn: its cells become
+ * tissue at the temperature of the tissue beside them, which the energy account
+ * books as exchanged). CN_EUNSUPPORTED for 1-D, CN_ERANGE for a tip outside. */
+int cn_thermal_solver_set_probe(cn_thermal_solver *s, bool in, double tip_z_mm);
 double cn_thermal_solver_time_s(const cn_thermal_solver *s);
 /* Temperature at (r, z) in mm (1-D: z ignored); body temperature outside the domain. */
 double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm);
@@ -178,6 +226,69 @@ void cn_thermal_solver_energy(const cn_thermal_solver *s, cn_thermal_energy *e);
 double cn_thermal_solver_ray_isotherm(const cn_thermal_solver *s, double temp_c, double r_c_mm,
                                       double z_c_mm, double theta_rad, double max_mm);
 int cn_thermal_solver_cells(const cn_thermal_solver *s, int *nr, int *nz);
+/* Several isotherms along one ray in one march (shared samples, early stop once
+ * the warmest is 3 mm behind): out[k] for temps[k], 0 when absent. */
+void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *temps, int n,
+                                     double r_c_mm, double z_c_mm, double theta_rad,
+                                     double max_mm, double *out);
+/* Axisymmetric: the smallest a_z z - |a_r| r (mm) over the tissue at or below
+ * temp_c, less half a cell: the closest approach of that region to a plane with
+ * normal (a_r in the r-plane, a_z) over the whole surface of revolution.
+ * INFINITY when there is none. */
+double cn_thermal_solver_min_rz(const cn_thermal_solver *s, double temp_c, double a_r, double a_z);
+/* Axisymmetric: the disturbed region's radial extent and z range (mm). */
+void cn_thermal_solver_extent(const cn_thermal_solver *s, double *r_mm, double *z0_mm, double *z1_mm);
+
+/* ------------------------------------------------------------------ 3-D grid (several freezes) */
+
+/* The one cold field of freezes at different spots (solver3d.c): a uniform 3-D
+ * grid in a frame of the caller's choice (the first freeze's probe frame). */
+typedef struct {
+    cn_tissue tissue;
+    double h_mm;              /* cell size; ~1.4 x the probe radius keeps the probe one
+                                 cell wide (default 1) */
+    double dt_max_s;          /* default 1 */
+    int lo[3], n[3];          /* cells: centres at (lo + i) * h_mm, 0 <= i < n, per axis */
+    bool live_split;          /* steps shorter than dt_max solve one direction each */
+} cn_thermal_grid_opts;
+
+/* A probe in the grid frame: tip, unit insertion direction (the shaft lies along
+ * -axis, the active segment is the last active_mm of it), radius. */
+typedef struct {
+    cn_vec3 tip_mm;
+    cn_vec3 axis;
+    double r0_mm, active_mm;
+} cn_thermal_probe_geom;
+
+typedef struct cn_thermal_grid cn_thermal_grid;
+
+void cn_thermal_grid_opts_default(cn_thermal_grid_opts *o);
+cn_thermal_grid *cn_thermal_grid_new(const cn_thermal_grid_opts *o, char *err, size_t err_len);
+void cn_thermal_grid_free(cn_thermal_grid *g);
+cn_thermal_grid *cn_thermal_grid_clone(const cn_thermal_grid *g);
+/* The (one) cryoprobe: placed at p, or withdrawn (NULL). Its previous cells
+ * become tissue. CN_ERANGE when the active segment lies outside the domain. */
+int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p);
+int cn_thermal_grid_set_bc(cn_thermal_grid *g, const cn_thermal_bc *bc);
+int cn_thermal_grid_step(cn_thermal_grid *g, double dt_s);
+double cn_thermal_grid_time_s(const cn_thermal_grid *g);
+void cn_thermal_grid_set_time(cn_thermal_grid *g, double t_s);
+double cn_thermal_grid_temp_at(const cn_thermal_grid *g, cn_vec3 p_mm);
+/* Fills the tissue from an axisymmetric field (its probe withdrawn first): grid
+ * point p is (r, z) = (|xy|, z) of grid_to_axi * p. Resets the energy account. */
+int cn_thermal_grid_fill_from(cn_thermal_grid *g, const cn_thermal_solver *s,
+                              const cn_mat4 *grid_to_axi);
+void cn_thermal_grid_energy(const cn_thermal_grid *g, cn_thermal_energy *e);
+/* The smallest n.x (mm) over the tissue cells at or below temp_c, less half a
+ * cell; INFINITY when there are none. */
+double cn_thermal_grid_min_dot(const cn_thermal_grid *g, double temp_c, cn_vec3 n);
+/* True when the cold has come within margin cells of the domain's edge. */
+bool cn_thermal_grid_near_edge(const cn_thermal_grid *g, int margin);
+/* Copies src into dst (same cell size, aligned origins): a larger domain. */
+int cn_thermal_grid_copy_into(const cn_thermal_grid *src, cn_thermal_grid *dst);
+/* The disturbed box, in cell units of the grid frame (centre = index * h). */
+void cn_thermal_grid_box(const cn_thermal_grid *g, int lo[3], int hi[3]);
+const cn_thermal_grid_opts *cn_thermal_grid_get_opts(const cn_thermal_grid *g);
 
 /* ------------------------------------------------------------------ analytic oracles */
 
@@ -211,7 +322,13 @@ typedef struct {
     double perfusion_per_s;   /* < 0: the tissue's own */
     double extra_time_s;      /* domain sized for the protocol plus this much */
     bool live_split;          /* see cn_thermal_solver_opts (default false) */
+    double min_freeze_s;      /* size the domain for at least this much freezing (live
+                                 use: what happens may outlast the plan; default 0) */
 } cn_thermal_model_opts;
+
+/* What the probe does (cn_thermal_model_set_mode): gas off (insulated), freezing,
+ * heated (active thaw), or withdrawn (its cells become tissue). */
+typedef enum { CN_PROBE_OFF = 0, CN_PROBE_FREEZE, CN_PROBE_HEAT, CN_PROBE_OUT } cn_probe_mode;
 
 typedef struct cn_thermal_model cn_thermal_model;
 
@@ -225,7 +342,15 @@ cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m);
  * Returns CN_OK or CN_EINVAL for a non-finite time. */
 int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s);
 double cn_thermal_model_time_s(const cn_thermal_model *m);
+/* From model time t_s on the probe is in mode (the ramp of a freeze starts at
+ * t_s). The first call switches the model from its protocol to these events
+ * (the probe was off until then): the protocol stays a plan. Calls must come in
+ * time order; a model that lags applies them when it gets there. CN_ERANGE for
+ * a time before the model's or the last scheduled one. */
+int cn_thermal_model_set_mode(cn_thermal_model *m, cn_probe_mode mode, double t_s);
+cn_probe_mode cn_thermal_model_mode(const cn_thermal_model *m);
 const cn_thermal_solver *cn_thermal_model_solver(const cn_thermal_model *m);
+cn_thermal_solver *cn_thermal_model_solver_mut(cn_thermal_model *m);
 const cn_cryoprobe *cn_thermal_model_probe(const cn_thermal_model *m);
 const cn_protocol *cn_thermal_model_protocol(const cn_thermal_model *m);
 double cn_thermal_model_probe_temp_c(const cn_thermal_model *m); /* current boundary value */
@@ -254,9 +379,10 @@ void cn_thermal_mesh_free(cn_thermal_mesh *mesh);
 typedef struct {
     cn_mat4 image_mm_to_probe;
 } cn_thermal_plane;
-/* Builds the mapping from the frame's poses: ImageToProbe (pixels or mm, detected
- * from its scale), ProbeToTracker and CryoprobeToTracker. CN_ENOENT when a pose is
- * missing or invalid. */
+/* Builds the mapping from the frame's poses with core's one rule: the inverse of
+ * cn_frame_tool_to_image_mm(f, "Cryoprobe") (ImageToProbe maps pixels to mm, as
+ * PLUS calibrations do; image mm have pixel centres at (i + 0.5) * spacing).
+ * CN_ENOENT when a pose is missing or invalid. */
 int cn_thermal_plane_from_frame(const cn_frame *f, cn_thermal_plane *out);
 /* Builds it from an in-plane needle (tip and unit direction entry -> tip, image mm):
  * the probe axis lies in the image plane. */
@@ -303,6 +429,10 @@ typedef struct {
     double h_mm, dt_max_s;            /* grid of the members (default 0.5 mm, 1 s) */
     double sigma_mm;                  /* rim measurement noise (default 0.4) */
     double memory_s;                  /* older observations fade (default 60; 0 = never) */
+    double prior_sd_c;                /* prior spread of the surface offset (default 40; the
+                                         catalogue's calibration uncertainty when it has one) */
+    double min_freeze_s;              /* members' domains hold this much freezing (live: 1200) */
+    bool live_split;                  /* members step one direction per short step (live) */
 } cn_thermal_fit_opts;
 
 typedef struct {
@@ -323,8 +453,12 @@ void cn_thermal_ensemble_free(cn_thermal_ensemble *e);
 /* Steps every member to t_s. max_members > 0 bounds the work of one call (live use:
  * members are stepped round robin; the lagging ones catch up on later calls). */
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members);
+/* Live use: the most lagging members towards t_s by at most max_steps solver
+ * steps in all (a frame's work bounded whatever the time scale). */
+int cn_thermal_ensemble_catch_up(cn_thermal_ensemble *e, double t_s, int max_steps);
 /* Adds observations (probe frame) made at their t_s; members are compared at their
- * current time, so call it after advancing to the observation time. */
+ * current time, so call it after advancing to the observation time (a member more
+ * than 1.5 s away from an observation's time sits it out). */
 int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *obs, int n);
 void cn_thermal_ensemble_result(const cn_thermal_ensemble *e, cn_thermal_fit_result *out);
 /* Weighted prediction of isotherm temp_c along a ray from the active centre at angle
@@ -334,6 +468,17 @@ double cn_thermal_ensemble_ray(const cn_thermal_ensemble *e, double temp_c, doub
 /* Radius (mm) of isotherm temp_c at axial position z_mm, weighted, with band. */
 double cn_thermal_ensemble_radius_at(const cn_thermal_ensemble *e, double temp_c, double z_mm,
                                      double *sd_mm);
+/* Every member switched to what happened (cn_thermal_model_set_mode). */
+int cn_thermal_ensemble_set_mode(cn_thermal_ensemble *e, cn_probe_mode mode, double t_s);
+int cn_thermal_ensemble_size(const cn_thermal_ensemble *e);
+/* Member i with its weight and parameters (NULL out of range). */
+const cn_thermal_model *cn_thermal_ensemble_member(const cn_thermal_ensemble *e, int i,
+                                                   double *weight, double *offset_c,
+                                                   double *perfusion_per_s);
+int cn_thermal_ensemble_advance_member(cn_thermal_ensemble *e, int i, double t_s);
+/* Member i for changes (withdrawing its probe before a 3-D hand-over); still
+ * owned by the ensemble. */
+cn_thermal_model *cn_thermal_ensemble_take_member(cn_thermal_ensemble *e, int i);
 /* The most probable member (for curves and meshes). */
 const cn_thermal_model *cn_thermal_ensemble_best(const cn_thermal_ensemble *e);
 /* Plane isotherm from the weighted members (mean radius along each ray). */
@@ -382,50 +527,73 @@ int cn_thermal_fit_eval(const cn_cryoprobe *probe, const cn_protocol *protocol,
                         double noise_mm, uint64_t seed, cn_thermal_fit_eval_result *out,
                         char *err, size_t err_len);
 
-/* Runs every oracle comparison (and, with a catalogue, the measured ice balls of
- * thermal.md) and prints them as markdown tables. */
+/* Runs every oracle comparison (and, with a catalogue, the reported ice balls
+ * that are context rather than calibration data) and prints markdown tables. */
 int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat);
+/* The catalogue against the measured ice balls: probe, measurement, measured,
+ * predicted, error (and, held_out, each predicted by a fit to the probe's other
+ * measurements only). CN_ERANGE when an error exceeds 20 %. */
+int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
+                                 const cn_thermal_measurement *ms, int n, bool held_out);
 
 /* ------------------------------------------------------------------ pipeline stage */
 
 typedef struct {
     cn_cryoprobe probe;
-    cn_protocol protocol;
+    cn_protocol protocol;     /* the plan: sizes the domains only; the model runs on
+                                 what happened (the procedure state on each frame) */
     cn_tissue tissue;
     cn_thermal_fit_opts fit;
     bool fit_enabled;         /* default true */
-    int max_members_per_frame;/* default 1 (15 members x 1 s steps fit in 30 fps) */
-    double time_scale;        /* session (scene) seconds per second of t_acq_ns, default 1
-                                 (set it to the simulator's time_scale) */
+    int max_members_per_frame;/* the other members' catch-up per frame, in solver
+                                 steps (default 2: at 20 fps 15 members keep up with
+                                 a time scale up to ~2.5; beyond, they lag and sit
+                                 out the fit until they catch up) */
+    double h3_mm;             /* 3-D cell after a reposition (default 1.0) */
+    double spot_tol_mm, spot_tol_deg; /* a freeze this far from the last spot is a new
+                                 one (default 1.5 mm, 5 deg) */
+    double skin_depth_mm;     /* curves are drawn below this depth (the tissue) */
     cn_log *log;
 } cn_thermal_stage_opts;
 
 /* Fills the probe/protocol/tissue from the catalogue (NULL names = the defaults
- * "17G-argon-2cm", "morton-150s", "standard"). */
+ * "17G-argon-2cm", "morton-150s", "standard"); a calibrated probe's uncertainty
+ * sets the ensemble's spread. */
 int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_thermal_catalog *c,
                                        const char *probe, const char *protocol,
                                        const char *tissue, char *err, size_t err_len);
 /* The same from the session file's object at path (e.g. "thermal": {"probe": ...,
  * "protocol": ..., "tissue": ..., "fit": true, "members_per_frame": 1,
- * "time_scale": 1, "probes_file": extra catalogue ...}), with the catalogue read
+ * "grid3d_mm": 1.0, "probes_file": extra catalogue ...}), with the catalogue read
  * from config_dir. A missing object means the defaults. */
 int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg,
                                     const char *path, const char *config_dir, char *err,
                                     size_t err_len);
-/* The stage: per analysed frame, steps the models with the frame clock, fits to
- * f->analysis.ice when found, fills f->analysis.iso[] (0, -20, -40 C). The freeze
- * starts at cn_thermal_stage_start (or, when never called, at the first frame
- * whose guidance phase is FREEZE, or at the first seen ice back-dated by the model).
- * Release with cn_thermal_stage_free(stage->self). */
+/* The stage (see stage.c): per analysed frame it follows the procedure state on
+ * the frame (f->analysis.guidance: freeze, thaw passive/active, reposition,
+ * withdrawal) at the frame's scene time (t_scene_ns), keeps the cold anchored in
+ * the tissue where the freezes happened, fits to f->analysis.ice, and fills
+ * f->analysis.iso[0..2] (0, -20, -40 C, clipped to the image and the tissue, the
+ * band on each) and f->analysis.thermal. Release with cn_thermal_stage_free. */
 int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *err,
                          size_t err_len);
 void cn_thermal_stage_free(void *self);
-void cn_thermal_stage_start(void *self, int64_t t_freeze_start_ns);
-/* For guidance and reports (analysis thread only): the fitted ensemble (fit result,
- * radii with their band, cn_thermal_ensemble_best for meshes, target coverage) and
- * whether / when the freeze started. */
+/* For guidance and reports (analysis thread only): the fitted ensemble while all
+ * freezes were at one spot (NULL before the first freeze and after a reposition),
+ * and whether / when the first freeze started (scene time). */
 const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self);
 bool cn_thermal_stage_started(void *self, int64_t *t_freeze_start_ns);
+/* Freeze spots in the cold field (0 before the first freeze). */
+int cn_thermal_stage_sources(void *self);
+/* The model's temperature at a point of the Reference frame (NAN before the
+ * first freeze); analysis thread. */
+double cn_thermal_stage_temp_ref(void *self, cn_vec3 p_ref_mm);
+/* The same at a point of f's image (image mm): matches cn_guidance_temp_fn. */
+double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 image_mm);
+/* The isotherm surface in the Reference frame (the image itself without
+ * tracking): empty before the first freeze or when it does not exist. */
+int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
+                              cn_thermal_mesh *out);
 
 #ifdef __cplusplus
 }

@@ -17,4 +17,66 @@ int cn__thermal_plane_centre(const cn_thermal_model *m, const cn_thermal_plane *
 double cn__thermal_plane_ray(const cn_thermal_model *m, const cn_thermal_plane *pl, double temp,
                              double cx, double cy, double ang, double step, double max_mm);
 
+/* ---------------------------------------------------------------- the field (field.c) */
+
+typedef struct {
+    cn_cryoprobe probe;
+    cn_tissue tissue;
+    cn_protocol plan;         /* sizes the domains only */
+    cn_thermal_fit_opts fit;
+    bool fit_enabled;
+    double h3_mm;             /* 3-D grid cell after a reposition */
+    cn_log *log;
+} cn__field_opts;
+
+typedef struct cn__field cn__field;
+
+/* One model to read: an axisymmetric solver (field frame (x, y, z) -> (|xy|, z))
+ * or the 3-D grid, with its weight among those read. */
+typedef struct {
+    const cn_thermal_solver *axi;
+    const cn_thermal_grid *grid;
+    double w;
+} cn__member;
+
+cn__field *cn__field_new(const cn__field_opts *o, const cn_mat4 *anchor_to_ref, char *err,
+                         size_t err_len);
+void cn__field_free(cn__field *fl);
+bool cn__field_is_3d(const cn__field *fl);
+int cn__field_sources(const cn__field *fl);
+const cn_mat4 *cn__field_to_ref(const cn__field *fl);
+const cn_mat4 *cn__field_from_ref(const cn__field *fl);
+const cn_thermal_ensemble *cn__field_ensemble(const cn__field *fl);
+const cn_thermal_grid *cn__field_grid(const cn__field *fl);
+/* The probe at the current spot from model time t_s on. */
+int cn__field_set_mode(cn__field *fl, cn_probe_mode mode, double t_s);
+/* A freeze begins at t_s with the probe at pose_to_ref (NULL: unknown, taken as
+ * the same spot): farther than tol_mm / tol_deg from the current spot it is a
+ * new source and the field goes 3-D. */
+int cn__field_freeze(cn__field *fl, const cn_mat4 *pose_to_ref, double t_s, double tol_mm,
+                     double tol_deg, bool *new_spot);
+int cn__field_advance(cn__field *fl, double t_s, int max_members);
+/* While the first spot freezes (the probe frozen in place), its anchor becomes the
+ * mean of the tracked poses: one noisy sample does not place the ice. */
+void cn__field_refine_anchor(cn__field *fl, const cn_mat4 *pose_to_ref);
+int cn__field_observe(cn__field *fl, const cn_thermal_obs *obs, int n);
+/* The heaviest members (at most 2): indices and weights; 0 in 3-D. */
+int cn__field_top(const cn__field *fl, int *idx, double *w);
+/* The models that carry the curves, weights summing to 1. */
+int cn__field_members(const cn__field *fl, cn__member *mem, int max);
+double cn__member_temp(const cn__member *m, cn_vec3 p_field);
+double cn__field_temp(const cn__field *fl, cn_vec3 p_field);
+/* The centre the image rays start from (field frame). */
+cn_vec3 cn__field_centre(const cn__field *fl);
+/* Radii of 0 / -20 / -40 C across the current probe and their band half-widths. */
+void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], double residual_mm);
+double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n);
+/* An isotherm surface in the field frame. */
+int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out);
+
+/* The probe's boundary condition in a step of kind k, el seconds into it (the
+ * freeze ramps from body temperature, the active thaw from the cold probe). */
+void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double el,
+                  double t_body, cn_thermal_bc *bc);
+
 #endif

@@ -40,6 +40,8 @@ static void row(FILE *out, const char *what, const char *cond, double got, doubl
             100 * (got - want) / want);
 }
 
+static void grid_vs_axi(FILE *out, double r0, double act, double secs, double tilt_deg);
+
 static double imbalance(const cn_thermal_solver *s)
 {
     cn_thermal_energy e;
@@ -223,7 +225,90 @@ static int refinement_and_energy(FILE *out)
     fprintf(out, "| sphere with perfusion 0.005 /s, 3000 s (perfusion heat %.0f J/rad) | %.1e |\n",
             e.source_j, imbalance(sp));
     cn_thermal_solver_free(sp);
+    fprintf(out, "\n| 3-D grid (1 mm) vs axisymmetric (0.25 mm), standard tissue, -140 C | isotherm | "
+                 "across: axisymmetric (mm) | 3-D (mm) | diff | ahead of the tip: axisymmetric | 3-D | diff |\n"
+                 "|---|---|---|---|---|---|---|---|\n");
+    grid_vs_axi(out, 0.75, 6, 150, 0);
+    grid_vs_axi(out, 0.735, 20, 360, 0);
+    grid_vs_axi(out, 0.75, 6, 150, 12);
     return CN_OK;
+}
+
+/* Outermost distance from c along u where the grid is at or below temp. */
+static double grid_ray(const cn_thermal_grid *g, double temp, cn_vec3 c, cn_vec3 u)
+{
+    double last = 0;
+    for (double d = 0; d < 60; d += 0.05) {
+        if (cn_thermal_grid_temp_at(g, cn_vec3_add(c, cn_vec3_scale(u, d))) <= temp)
+            last = d;
+        else if (d > last + 3)
+            break;
+    }
+    return last;
+}
+
+/* The 3-D grid (1 mm cells, the probe a section of cells with the computed well
+ * factor) against the axisymmetric solver (0.25 mm) for one probe, standard tissue,
+ * -140 C: radii across the probe at mid segment (mean of 3 directions) and ahead
+ * of the tip. */
+static void grid_vs_axi(FILE *out, double r0, double act, double secs, double tilt_deg)
+{
+    cn_tissue t;
+    cn_tissue_standard(&t);
+    cn_thermal_solver_opts so;
+    cn_thermal_solver_opts_default(&so);
+    so.tissue = t;
+    so.h_mm = 0.25;
+    so.dt_max_s = 1;
+    so.r0_mm = r0;
+    so.active_length_mm = act;
+    so.r_max_mm = 40;
+    so.z_min_mm = -act - 40;
+    so.z_max_mm = 40;
+    char err[256];
+    cn_thermal_solver *a = cn_thermal_solver_new(&so, err, sizeof err);
+    cn_thermal_grid_opts go;
+    cn_thermal_grid_opts_default(&go);
+    go.tissue = t;
+    go.h_mm = 1;
+    for (int k = 0; k < 3; k++) {
+        go.lo[k] = -30;
+        go.n[k] = 61;
+    }
+    go.lo[2] = -30 - (int)(act / 2);
+    cn_thermal_grid *g = cn_thermal_grid_new(&go, err, sizeof err);
+    if (!a || !g) {
+        cn_thermal_solver_free(a);
+        cn_thermal_grid_free(g);
+        return;
+    }
+    double th = tilt_deg * M_PI / 180;
+    cn_thermal_probe_geom pg = {{0, 0, 0}, {sin(th), 0, cos(th)}, r0, act};
+    cn_thermal_grid_set_probe(g, &pg);
+    for (double t0 = 0; t0 < secs;) {
+        double dt = t0 < 5 ? 0.25 : 1;
+        cn_thermal_bc bc = {CN_BC_TEMP, -140 + 177 * exp(-(t0 + 0.5 * dt) / 5), 0, 0};
+        cn_thermal_solver_set_bc(a, &bc);
+        cn_thermal_solver_step(a, dt);
+        cn_thermal_grid_set_bc(g, &bc);
+        cn_thermal_grid_step(g, dt);
+        t0 += dt;
+    }
+    cn_vec3 ax = {sin(th), 0, cos(th)}, c = cn_vec3_scale(ax, -act / 2);
+    cn_vec3 e1 = {cos(th), 0, -sin(th)}, e2 = {0, 1, 0};
+    cn_vec3 e3 = cn_vec3_normalize(cn_vec3_add(e1, e2));
+    const double temps[3] = {0, -20, -40};
+    for (int k = 0; k < 3; k++) {
+        double ra = cn_thermal_solver_ray_isotherm(a, temps[k], 0, -act / 2, M_PI / 2, 40);
+        double rg = (grid_ray(g, temps[k], c, e1) + grid_ray(g, temps[k], c, e2) +
+                     grid_ray(g, temps[k], c, e3)) / 3;
+        double za = cn_thermal_solver_ray_isotherm(a, temps[k], 0, -act / 2, 0, 40) - act / 2;
+        double zg = grid_ray(g, temps[k], c, ax) - act / 2;
+        fprintf(out, "| r0 %.2f mm, active %.0f mm, %.0f s, tilt %.0f deg | %.0f C | %.2f | %.2f | %+.2f | %.2f | %.2f | %+.2f |\n",
+                r0, act, secs, tilt_deg, temps[k], ra, rg, rg - ra, za, zg, zg - za);
+    }
+    cn_thermal_solver_free(a);
+    cn_thermal_grid_free(g);
 }
 
 /* Diameter (mm) of isotherm temp at mid active segment after following protocol q. */
@@ -240,41 +325,69 @@ static double model_diameter(const cn_cryoprobe *p, const cn_protocol *q, const 
     return d;
 }
 
+int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
+                                 const cn_thermal_measurement *ms, int n, bool held_out)
+{
+    fprintf(out, "\n| probe (catalogue) | measurement | isotherm | measured (mm) | predicted (mm) | error |%s\n"
+                 "|---|---|---|---|---|---|%s\n",
+            held_out ? " held out: fitted on the probe's other measurements | error |" : "",
+            held_out ? "---|---|" : "");
+    int worst_ok = 1;
+    for (int i = 0; i < n; i++) {
+        const cn_cryoprobe *p = cn_thermal_catalog_probe(cat, ms[i].probe);
+        if (!p)
+            continue;
+        double pred = cn_thermal_measurement_predict(p, &ms[i], 0.25);
+        double e = (pred - ms[i].diameter_mm) / ms[i].diameter_mm;
+        worst_ok = worst_ok && (ms[i].check || fabs(e) <= 0.2);
+        fprintf(out, "| %s (%.0f C +- %.0f) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name,
+                p->surface_temp_c, p->surface_temp_sd_c, ms[i].id,
+                ms[i].check ? " (check, other medium)" : ms[i].derived ? " (derived)" : "",
+                ms[i].temp_c, ms[i].diameter_mm, pred, 100 * e);
+        if (held_out) {
+            cn_thermal_measurement others[CN_THERMAL_CAL_MAX];
+            int k = 0;
+            for (int j = 0; j < n && k < CN_THERMAL_CAL_MAX; j++)
+                if (j != i && !ms[j].check && strcmp(ms[j].probe, ms[i].probe) == 0)
+                    others[k++] = ms[j];
+            if (k == 0) {
+                fprintf(out, " (no other measurement of this probe) | |");
+            } else {
+                cn_thermal_calibration cal;
+                cn_thermal_calibrate(p, others, k, 0.5, &cal);
+                cn_cryoprobe q = *p;
+                q.surface_temp_c = cal.surface_temp_c;
+                double ph = cn_thermal_measurement_predict(&q, &ms[i], 0.25);
+                fprintf(out, " %.0f C -> %.1f | %+.0f %% |", cal.surface_temp_c, ph,
+                        100 * (ph - ms[i].diameter_mm) / ms[i].diameter_mm);
+            }
+        }
+        fprintf(out, "\n");
+    }
+    return worst_ok ? CN_OK : CN_ERANGE;
+}
+
 static void measured(FILE *out, const cn_thermal_catalog *cat)
 {
-    const cn_cryoprobe *p24 = cn_thermal_catalog_probe(cat, "2.4mm-argon");
-    const cn_cryoprobe *p17 = cn_thermal_catalog_probe(cat, "1.7mm-argon");
     const cn_cryoprobe *g17 = cn_thermal_catalog_probe(cat, "17G-argon-2cm");
-    const cn_protocol *sp = cn_thermal_catalog_protocol(cat, "spermatic-2x90s");
     const cn_tissue *std = cn_thermal_catalog_tissue(cat, "standard");
     const cn_tissue *gel = cn_thermal_catalog_tissue(cat, "standard-no-perfusion");
-    fprintf(out, "\n| measurement (thermal.md) | measured | model | note |\n|---|---|---|---|\n");
-    if (!p24 || !p17 || !g17 || !sp || !std || !gel) {
+    fprintf(out, "\n| context (not a single-probe measurement, not fitted) | reported | model | note |\n|---|---|---|---|\n");
+    if (!g17 || !std || !gel) {
         fprintf(out, "| (catalogue entries missing) | | | |\n");
         return;
     }
-    cn_protocol f15;
-    memset(&f15, 0, sizeof f15);
-    cn_strlcpy(f15.name, "freeze-15min", sizeof f15.name);
-    f15.n_steps = 1;
-    f15.steps[0].kind = CN_STEP_FREEZE;
-    f15.steps[0].duration_s = 900;
-    cn_tissue agar = *gel;
-    agar.t_initial_c = 39;
-    agar.t_arterial_c = 39;
-    double d24 = model_diameter(p24, &f15, &agar, -30, 900);
-    double d17 = model_diameter(p17, &f15, &agar, -30, 900);
-    fprintf(out, "| 2.4 mm probe, 15 min in 39 C agar: lethal (< -30 C) diameter | 12 mm | %.1f mm | agar modelled as the standard set without perfusion |\n", d24);
-    fprintf(out, "| 1.7 mm / 2.4 mm lethal diameter ratio | 0.84 | %.2f | |\n", d17 / d24);
-    cn_protocol f10 = f15;
+    cn_protocol f10;
+    memset(&f10, 0, sizeof f10);
+    cn_strlcpy(f10.name, "freeze-10min", sizeof f10.name);
+    f10.n_steps = 1;
+    f10.steps[0].kind = CN_STEP_FREEZE;
     f10.steps[0].duration_s = 600;
     double g40 = model_diameter(g17, &f10, gel, -40, 600), g0 = model_diameter(g17, &f10, gel, 0, 600);
-    fprintf(out, "| Galil 17G in 37 C gel: -40 C core diameter / 0 C edge beyond it | ~10 mm / ~10 mm | %.1f mm / %.1f mm (one needle, 10 min) | the measurement used several needles |\n",
+    fprintf(out, "| Galil 17G needles in 37 C gel (PMC4850244): -40 C core ~1 cm around the needles, 0 C edge ~1 cm beyond it | ~10 mm / ~10 mm (2-4 needles 1-2.5 cm apart) | %.1f mm / %.1f mm (one needle, 10 min) | several needles make a larger, flatter core |\n",
             g40, (g0 - g40) / 2);
-    double spd = model_diameter(p17, sp, std, 0, cn_protocol_duration_s(sp));
-    fprintf(out, "| spermatic cord, 1.7 mm probe, 2 x 90 s: ice ball | ~15 mm | %.1f mm | standard tissue, perfusion 0.0005 /s |\n", spd);
     /* lethal ice behind the edge: 17G, 150 s and 6 min in perfused tissue */
-    cn_protocol f6 = f15;
+    cn_protocol f6 = f10;
     f6.steps[0].duration_s = 360;
     const double at[2] = {150, 360};
     for (int k = 0; k < 2; k++) {
@@ -299,7 +412,7 @@ int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat)
     if (rc)
         return rc;
     if (cat) {
-        fprintf(out, "\n### Measured ice balls (standard property set, catalogue probes)\n");
+        fprintf(out, "\n### Context: other reported ice balls (standard property set, catalogue probes)\n");
         measured(out, cat);
     }
     return CN_OK;

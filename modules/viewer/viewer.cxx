@@ -528,8 +528,7 @@ extern "C" int cn_viewer_image_mm_to_window(cn_viewer *v, int view, double x_mm,
     vtkRenderer *r = view == 0 ? v->ren3d.Get() : v->ren2d.Get();
     cn_vec3 p = {x_mm, y_mm, 0.0};
     if (view == 0)
-        p = cn_mat4_apply_point(&v->geom.image_to_ref,
-                                cn_vec3{x_mm / v->spacing[0], y_mm / v->spacing[1], 0.0});
+        p = cn_mat4_apply_point(&v->geom.image_mm_to_ref, cn_vec3{x_mm, y_mm, 0.0});
     r->SetWorldPoint(p.x, p.y, p.z, 1.0);
     r->WorldToDisplay();
     double *d = r->GetDisplayPoint();

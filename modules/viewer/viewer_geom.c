@@ -81,6 +81,15 @@ void cn_viewer_geom_compute(const cn_frame *f, cn_viewer_geom *g)
         g->needle_visible = false;
     }
 
+    /* The one rule (core): analysis results are in image mm with pixel centres at
+     * (i + 0.5) spacing; the image plane is modelled in pixels (centres at
+     * integers). Overlays and the 2-D plane go through the same ImageToImageMm. */
+    g->image_to_2d = cn_frame_image_to_image_mm(f);
+    cn_mat4 mm_to_img;
+    if (cn_mat4_invert(&g->image_to_2d, &mm_to_img) != CN_OK)
+        mm_to_img = cn_mat4_identity();
+    g->image_mm_to_ref = cn_mat4_mul(&g->image_to_ref, &mm_to_img);
+
     if (degenerate)
         snprintf(g->note, sizeof g->note, "image pose degenerate: spacing only");
     else if (!probe2trk && !cryo2trk)

@@ -35,7 +35,7 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
     fmt_num(p99, sizeof p99, hud->latency_ms_p99);
     const char *src = hud->source && hud->source[0] ? hud->source : "--";
 
-    char phase[96] = "phase --";
+    char phase[256] = "phase --";
     if (f && f->analysed) {
         const cn_guidance_state *g = &f->analysis.guidance;
         /* Upper case: the phase is the word a glance must catch. */
@@ -52,12 +52,38 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
                        ? g->phase_elapsed_s
                        : 0.0;
         int mm = (int)(t / 60.0), ss = (int)(t - 60.0 * mm);
-        int n = snprintf(phase, sizeof phase, "%s  cycle %d  %02d:%02d", name,
+        int n = snprintf(phase, sizeof phase, "%s%s  cycle %d  %02d:%02d",
+                         g->phase == CN_PHASE_THAW && g->active_thaw ? "ACTIVE " : "", name,
                          g->cycle < 0 ? 0 : g->cycle, mm, ss);
+        /* issue 13: the plan's duration of this step (the timer's target), the
+         * band of the -20 C curve coverage is counted inside, and the coldest the
+         * whole target has been (every sink reads the same frame's values) */
+        double pl = g->phase_planned_s;
+        if (n > 0 && (size_t)n < sizeof phase && isfinite(pl) && pl > 0 && pl < 1e6)
+            n += snprintf(phase + n, sizeof phase - (size_t)n, " / %02d:%02d", (int)(pl / 60),
+                          (int)(pl - 60 * (int)(pl / 60)));
         if (n > 0 && (size_t)n < sizeof phase && isfinite(g->coverage) && g->coverage >= 0.0 &&
             g->coverage <= 1.0)
-            snprintf(phase + n, sizeof phase - (size_t)n, "  coverage %.0f %%",
-                     100.0 * g->coverage);
+            n += snprintf(phase + n, sizeof phase - (size_t)n, "  coverage %.0f %%",
+                          100.0 * g->coverage);
+        if (n > 0 && (size_t)n < sizeof phase && f->analysis.thermal.valid && isfinite(g->lethal_band_mm) &&
+            g->lethal_band_mm > 0 && g->lethal_band_mm < 100)
+            n += snprintf(phase + n, sizeof phase - (size_t)n, " (-20 C band +-%.1f mm)",
+                          g->lethal_band_mm);
+        if (n > 0 && (size_t)n < sizeof phase && f->analysis.thermal.valid && isfinite(g->target_min_temp_c) &&
+            fabs(g->target_min_temp_c) < 500)
+            n += snprintf(phase + n, sizeof phase - (size_t)n, "  target min %.0f C", g->target_min_temp_c);
+        /* the needle: drawn only when sure enough; otherwise say so */
+        const cn_needle_result *nd = &f->analysis.needle;
+        if (n > 0 && (size_t)n < sizeof phase) {
+            if (!cn_viewer_needle_shown(nd))
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle not found");
+            else if (nd->tip_hidden)
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle tip hidden");
+            else
+                snprintf(phase + n, sizeof phase - (size_t)n, "  needle %.0f %%",
+                         100.0 * nd->confidence);
+        }
     }
 
     char image[96] = "";

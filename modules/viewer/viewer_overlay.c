@@ -151,6 +151,11 @@ static double back_length(cn_pt2 tip, double dx, double dy, double x0, double y0
     return t > 0.0 ? t : 0.0;
 }
 
+bool cn_viewer_needle_shown(const cn_needle_result *nd)
+{
+    return nd->found && (nd->tip_hidden || nd->confidence >= CN_NEEDLE_SHOW_CONFIDENCE);
+}
+
 static void add_needle(cn_viewer_overlay *ov, const cn_needle_result *nd, double x0, double y0,
                        double x1, double y1)
 {
@@ -190,6 +195,40 @@ static bool curve_closes(const cn_pt2 *p, int n)
     return isfinite(len) && gap <= 3.0 * len / (n - 1);
 }
 
+/* An isotherm, only inside the image (the ice is in the tissue: a curve from
+ * elsewhere, e.g. an old recording, is clamped to the image's edge), with its
+ * uncertainty band as two dashed curves moved band_mm along the rays from its
+ * centre (the inner one is the conservative edge coverage is computed on). */
+static void add_isotherm(cn_viewer_overlay *ov, cn_ov_kind k, const cn_isotherm *iso, int n,
+                         const double r[4])
+{
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    for (int i = 0; i < n; i++) {
+        double x = iso->pts_mm[i].x, y = iso->pts_mm[i].y;
+        pts[i].x = (float)(x < r[0] ? r[0] : x > r[2] ? r[2] : x);
+        pts[i].y = (float)(y < r[1] ? r[1] : y > r[3] ? r[3] : y);
+        if (!isfinite(x) || !isfinite(y))
+            pts[i] = iso->pts_mm[i]; /* dropped by item_add */
+    }
+    add_polyline(ov, k, pts, n, curve_closes(pts, n));
+    double band = iso->band_mm, cx = iso->centre_mm.x, cy = iso->centre_mm.y;
+    if (!(band > 0.05 && band < 100) || !isfinite(cx) || !isfinite(cy))
+        return;
+    for (int side = -1; side <= 1; side += 2) {
+        cn_pt2 e[CN_CONTOUR_MAX];
+        for (int i = 0; i < n; i++) {
+            double dx = pts[i].x - cx, dy = pts[i].y - cy, d = hypot(dx, dy);
+            double s = d > 0 ? fmax(0, d + side * band) / d : 1;
+            double x = cx + s * dx, y = cy + s * dy;
+            e[i].x = (float)(x < r[0] ? r[0] : x > r[2] ? r[2] : x);
+            e[i].y = (float)(y < r[1] ? r[1] : y > r[3] ? r[3] : y);
+        }
+        bool closed = curve_closes(pts, n);
+        for (int i = 0; i + 1 < n || (closed && i < n); i += 2) /* dashed */
+            add_segment(ov, k, e[i].x, e[i].y, e[(i + 1) % n].x, e[(i + 1) % n].y);
+    }
+}
+
 double cn_viewer_depth_step_mm(double depth_mm)
 {
     static const double steps[] = {10.0, 20.0, 50.0, 100.0, 200.0, 500.0};
@@ -204,8 +243,8 @@ double cn_viewer_depth_step_mm(double depth_mm)
 static void add_depth_scale(cn_viewer_overlay *ov, const cn_frame *f)
 {
     double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
-    double x0 = -0.5 * sx, y0 = -0.5 * sy;
-    double x_edge = (f->width - 0.5) * sx, depth = (f->height - 0.5) * sy;
+    double x0 = 0, y0 = 0; /* image mm: the image spans [0, W sx] x [0, H sy] */
+    double x_edge = f->width * sx, depth = f->height * sy;
     if (!(depth > 0.0) || depth > 1e5 || !(x_edge > 0.0) || x_edge > 1e5)
         return;
     cn_ov_item *it = item_begin(ov, CN_OV_SCALE, false, true);
@@ -255,8 +294,7 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
     if (!f || !cn_viewer_frame_showable(f, NULL, 0))
         return;
     double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
-    double x0 = -0.5 * sx, y0 = -0.5 * sy;
-    double x1 = (f->width - 0.5) * sx, y1 = (f->height - 0.5) * sy;
+    double x0 = 0, y0 = 0, x1 = f->width * sx, y1 = f->height * sy;
 
     add_depth_scale(ov, f);
 
@@ -282,6 +320,7 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
         return;
     const cn_analysis *a = &f->analysis;
     int n_iso = a->n_iso < 0 ? 0 : a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso;
+    const double rect[4] = {x0, y0, x1, y1};
     for (int i = 0; i < n_iso; i++) {
         const cn_isotherm *iso = &a->iso[i];
         int n = iso->n < 0 ? 0 : iso->n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : iso->n;
@@ -290,7 +329,7 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
         cn_ov_kind k = cn_viewer_iso_kind(iso->temp_c);
         if (k != CN_OV_ISO_OTHER)
             ov->has_iso[k - CN_OV_ISO_0] = true;
-        add_polyline(ov, k, iso->pts_mm, n, curve_closes(iso->pts_mm, n));
+        add_isotherm(ov, k, iso, n, rect);
     }
     if (a->nerve.found) {
         int n = a->nerve.n < 0 ? 0 : a->nerve.n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : a->nerve.n;
@@ -314,6 +353,9 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
             item_add(ov, it, a->ice.pts_mm[i].x, a->ice.pts_mm[i].y);
         item_end(ov, it);
     }
-    if (a->needle.found)
+    /* The needle only when the analysis is sure enough (docs/validation.md gives the
+     * precision at this threshold): a line in the wrong place is worse than none.
+     * A tip hidden under ice is the last reliable one and is drawn open. */
+    if (cn_viewer_needle_shown(&a->needle))
         add_needle(ov, &a->needle, x0, y0, x1, y1);
 }

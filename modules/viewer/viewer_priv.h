@@ -22,6 +22,9 @@ extern "C" {
  * no reference). image_to_ref maps image pixels (x right, y down, z = 0) to mm. */
 typedef struct {
     cn_mat4 image_to_ref;
+    cn_mat4 image_mm_to_ref; /* overlays (image mm) -> 3-D: image_to_ref * ImageMmToImage,
+                                core's one rule (pixel centres at (i + 0.5) spacing) */
+    cn_mat4 image_to_2d;     /* the 2-D view's plane: ImageToImageMm (pixel -> image mm) */
     cn_mat4 needle_to_ref;   /* Cryoprobe frame (tip at origin, shaft along -Z) */
     bool image_tracked;      /* the probe pose placed the image (else spacing only) */
     bool needle_visible;     /* the cryoprobe pose is known relative to the image */
@@ -38,6 +41,10 @@ void cn_viewer_geom_compute(const cn_frame *f, cn_viewer_geom *g);
 bool cn_viewer_frame_showable(const cn_frame *f, char *why, size_t why_len);
 
 /* ------------------------------------------------------------ overlays (viewer_overlay.c) */
+
+/* Whether the needle of an analysis is drawn: found with a confidence at or above
+ * CN_NEEDLE_SHOW_CONFIDENCE, or its tip hidden under ice (the last reliable one). */
+bool cn_viewer_needle_shown(const cn_needle_result *nd);
 
 typedef enum {
     CN_OV_NEEDLE = 0,  /* detected needle line and tip marker */

@@ -404,12 +404,11 @@ void cn_viewer_scene_apply_geom(cn_viewer *v)
 {
     const cn_viewer_geom &g = v->geom;
     set_matrix(v->plane3d, g.image_to_ref);
-    set_matrix(v->plane2d, cn_mat4_scale(v->spacing[0], v->spacing[1], 1.0));
-    /* Overlays are in image mm: back to pixels, then ImageToReference. */
-    cn_mat4 mm_to_px = cn_mat4_scale(1.0 / v->spacing[0], 1.0 / v->spacing[1], 1.0);
-    cn_mat4 mm_to_ref = cn_mat4_mul(&g.image_to_ref, &mm_to_px);
-    set_matrix(v->ov_main3d, mm_to_ref);
-    set_matrix(v->ov_truth3d, mm_to_ref);
+    /* The 2-D view's world is image mm: pixel (i, j) centred at ((i + 0.5) sx,
+     * (j + 0.5) sy), where the analysis puts its results (core's one rule). */
+    set_matrix(v->plane2d, g.image_to_2d);
+    set_matrix(v->ov_main3d, g.image_mm_to_ref);
+    set_matrix(v->ov_truth3d, g.image_mm_to_ref);
     for (vtkActor *a : {v->needle_shaft.Get(), v->needle_active.Get()}) {
         set_matrix(a, g.needle_to_ref);
         a->SetVisibility(g.needle_visible);
@@ -422,7 +421,7 @@ void cn_viewer_scene_camera2d(cn_viewer *v)
     double w_mm = v->img_w * v->spacing[0], h_mm = v->img_h * v->spacing[1];
     int *sz = v->ren2d->GetSize();
     double aspect = sz[1] > 0 ? static_cast<double>(sz[0]) / sz[1] : 1.0;
-    double cx = (v->img_w - 1) * 0.5 * v->spacing[0], cy = (v->img_h - 1) * 0.5 * v->spacing[1];
+    double cx = v->img_w * 0.5 * v->spacing[0], cy = v->img_h * 0.5 * v->spacing[1];
     vtkCamera *cam = v->ren2d->GetActiveCamera();
     cam->SetFocalPoint(cx, cy, 0.0);
     cam->SetPosition(cx, cy, -1000.0);
@@ -431,7 +430,7 @@ void cn_viewer_scene_camera2d(cn_viewer *v)
     cam->SetClippingRange(900.0, 1100.0);
 
     /* Depth labels beside the long ticks of the depth scale. */
-    double x_edge = (v->img_w - 0.5) * v->spacing[0], depth = (v->img_h - 0.5) * v->spacing[1];
+    double x_edge = v->img_w * v->spacing[0], depth = v->img_h * v->spacing[1];
     double step = cn_viewer_depth_step_mm(depth);
     double len = std::min(0.04 * x_edge, 0.02 * depth + 1.0);
     for (int i = 0; i < CN_VIEWER_DEPTH_LABELS; i++) {

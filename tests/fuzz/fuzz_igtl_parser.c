@@ -5,10 +5,13 @@
  * at positions taken from its first byte (so fragmentation is explored too),
  * fed to the incremental parser with small limits, and every complete message
  * goes through the decoders the server and the client use (STRING, POINT,
- * TRANSFORM, IMAGE, STATUS, metadata lookup, command XML). Any crash, leak or
- * sanitizer report is a bug; errors are the expected outcome for garbage.
+ * TRANSFORM, IMAGE, STATUS, COMMAND, metadata lookup, command XML) and, for
+ * commands and notes, through the proctor hub exactly as the server calls it
+ * (roles, rate limits, Login with its Token attribute, replies). Any crash,
+ * leak or sanitizer report is a bug; errors are the expected outcome for garbage.
  */
 #include "igtl/igtl.h"
+#include "proctor/proctor.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -27,6 +30,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cn_igtl_parser *p = cn_igtl_parser_new(&lim);
     if (!p)
         return 0;
+    cn_proctor_opts po;
+    cn_proctor_opts_default(&po);
+    strcpy(po.token, "fuzz-token-0123456789");
+    po.commands = (cn_proctor_rate){1e6, 1e6};
+    cn_proctor_hub *hub = cn_proctor_hub_new(&po);
+    uint64_t id = cn_proctor_client_open(hub, "fuzz", "peer");
+    cn_proctor_reply reply;
+    char out[1600];
     size_t off = 0;
     while (off < size) {
         size_t n = size - off < chunk ? size - off : chunk;
@@ -47,8 +58,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strcmp(m.h.type, "STRING") == 0) {
             if (cn_igtl_decode_string(m.content, m.content_len, text, sizeof text, NULL) == 0) {
                 char cmd[64];
-                cn_igtl_command_name(text, cmd, sizeof cmd);
+                if (cn_igtl_command_name(text, cmd, sizeof cmd) == 0) {
+                    cn_proctor_command(hub, id, cmd, text, &reply);
+                    cn_proctor_reply_xml(cmd, &reply, out, sizeof out);
+                }
                 cn_igtl_xml_attr(text, "OutputFilename", val, sizeof val);
+                cn_proctor_note(hub, id, text);
+                cn_proctor_login(hub, id, text, NULL, NULL, 0);
+            }
+        } else if (strcmp(m.h.type, "COMMAND") == 0 || strcmp(m.h.type, "RTS_COMMAND") == 0) {
+            cn_igtl_command_view cv;
+            if (cn_igtl_decode_command(m.content, m.content_len, &cv) == 0 &&
+                cv.text_len < sizeof text) {
+                memcpy(text, cv.text, cv.text_len);
+                text[cv.text_len] = 0;
+                cn_proctor_command(hub, id, cv.name, text, &reply);
+                cn_proctor_reply_xml(cv.name, &reply, out, sizeof out);
             }
         } else if (strcmp(m.h.type, "POINT") == 0) {
             cn_igtl_point pts[4];
@@ -67,5 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     cn_igtl_parser_free(p);
+    cn_proctor_hub_free(hub);
     return 0;
 }

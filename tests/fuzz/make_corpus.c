@@ -43,6 +43,12 @@ int main(int argc, char **argv)
         cn_igtl_msg_begin(&b, &m, v, "STATUS", "S", 0, 3);
         cn_igtl_put_status(&b, 1, 0, "OK", "fine");
         cn_igtl_msg_end(&b, &m, NULL, 0);
+        cn_igtl_msg_begin(&b, &m, v, "COMMAND", "command", 0, 4);
+        cn_igtl_put_command(&b, 4, "Login", "<Command Name=\"Login\" Token=\"fuzz-token-0123456789\"/>");
+        cn_igtl_msg_end(&b, &m, NULL, 0);
+        cn_igtl_msg_begin(&b, &m, v, "COMMAND", "command", 0, 5);
+        cn_igtl_put_command(&b, 5, "RequestDeviceIds", "<Command Name=\"RequestDeviceIds\" DeviceType=\"VirtualCapture\"/>");
+        cn_igtl_msg_end(&b, &m, NULL, 0);
         snprintf(name, sizeof name, "mixed_v%d", v);
         save(argv[1], name, &b);
         b.len = 0;

@@ -1,6 +1,7 @@
 /* A proctor starts and stops a recording over OpenIGTLink while the navigator
  * runs (PLUS-style CMD_<uid> / ACK_<uid>), and the file holds the frames of that
- * span. Only a proctor may do it, only a plain file name is honoured (no path
+ * span. Only a proctor (a client that logged in with the token from a file only
+ * the user can read) may do it, only a plain file name is honoured (no path
  * can be smuggled in), and a second StartRecording while recording is refused.
  * Real binary, real loopback socket, real recording file. */
 #include <setjmp.h>
@@ -112,10 +113,19 @@ static void test_remote_recording(void **st)
     char cfg[700], listen[64], recdir[600];
     snprintf(recdir, sizeof recdir, "%s/recs", dir);
     snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    char tok[700];
+    snprintf(tok, sizeof tok, "%s/token", dir);
+    int tfd = open(tok, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(tfd >= 0);
+    assert_int_equal(write(tfd, "remote-record-token-42\n", 23), 23);
+    close(tfd);
     FILE *f = fopen(cfg, "w");
     assert_non_null(f);
+    /* Five state-changing commands follow each other within a second or two; the default
+     * budget (1 per second, burst 3) would refuse the last ones on a fast machine, and that
+     * limit has its own tests (test_proctor, test_proctor_hub): this one is about recording. */
     fprintf(f, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},\n"
-               " \"igtl\": {\"proctor_names\": [\"Proctor\"]}}\n", recdir);
+               " \"proctor\": {\"token_file\": \"%s\", \"control_per_s\": 50}}\n", recdir, tok);
     fclose(f);
     int port = free_port();
     snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
@@ -134,7 +144,7 @@ static void test_remote_recording(void **st)
         _exit(127);
     }
     int fd = -1;
-    for (int i = 0; i < 200 && fd < 0; i++) {
+    for (int i = 0; i < 600 && fd < 0; i++) { /* up to 30 s: a loaded CI box starts slowly */
         fd = tu_connect(port);
         if (fd < 0)
             usleep(50000);
@@ -150,7 +160,16 @@ static void test_remote_recording(void **st)
 
     tu_client_init(&proctor, tu_connect(port));
     assert_true(proctor.fd >= 0);
+    /* a name is no credential: calling itself Proctor changes nothing */
     assert_int_equal(tu_send_string(proctor.fd, 1, "Proctor", "watching"), 0);
+    r = command(&proctor, 20, "<Command Name=\"StartRecording\"/>");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "FAIL"));
+    /* the token is (Login command, as a Slicer module would send it) */
+    r = command(&proctor, 21, "<Command Name=\"Login\" Token=\"remote-record-token-42\" Name=\"Dr Test\"/>");
+    assert_non_null(r);
+    print_message("login: %s\n", r);
+    assert_non_null(strstr(r, "SUCCESS"));
     r = command(&proctor, 2, "<Command Name=\"StartRecording\" OutputFilename=\"../escape.igs.mha\"/>");
     assert_non_null(r);
     print_message("escape: %s\n", r);

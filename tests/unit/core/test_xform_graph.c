@@ -132,6 +132,25 @@ static void test_interpolation(void **st)
     cn_xform_graph_free(g);
 }
 
+/* A calibration with scale (a PlusServer sends ImageToProbe, pixel spacing
+ * included, with every frame) keeps its scale, and a mirrored axis its sign,
+ * between two samples: slerp alone would return a pure rotation. */
+static void test_interpolation_keeps_scale(void **st)
+{
+    (void)st;
+    cn_mat4 r = cn_mat4_rotation_axis_angle((cn_vec3){0, 1, 0}, 0.3), sc = cn_mat4_scale(0.2, 0.25, -1);
+    cn_mat4 a = cn_mat4_mul(&r, &sc);
+    a.m[3] = -12.8;
+    cn_mat4 mid = cn_mat4_interpolate(&a, &a, 0.4);
+    assert_true(cn_mat4_max_abs_diff(&mid, &a) < 1e-12);
+    cn_mat4 sc2 = cn_mat4_scale(0.4, 0.25, -1), b = cn_mat4_mul(&r, &sc2);
+    b.m[3] = -12.8;
+    mid = cn_mat4_interpolate(&a, &b, 0.5);
+    cn_mat4 sc3 = cn_mat4_scale(0.3, 0.25, -1), want = cn_mat4_mul(&r, &sc3);
+    want.m[3] = -12.8;
+    assert_true(cn_mat4_max_abs_diff(&mid, &want) < 1e-12);
+}
+
 /* The history ring keeps the newest samples when it overflows. */
 static void test_history_ring(void **st)
 {
@@ -175,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_name_split),   cmocka_unit_test(test_composition_and_inverse),
         cmocka_unit_test(test_reverse_set),  cmocka_unit_test(test_interpolation),
         cmocka_unit_test(test_history_ring), cmocka_unit_test(test_mat4_basics),
+        cmocka_unit_test(test_interpolation_keeps_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,10 @@ typedef struct {
     uint8_t *content;
     size_t content_len;
     char status[16];   /* TransformStatus metadata, "" when absent */
+    char meta_status[16];   /* Status metadata (RTS_COMMAND), "" when absent */
+    char meta_frame[24];    /* Frame metadata, "" when absent */
+    char meta_nerve[16];    /* NerveState metadata, "" when absent */
+    uint32_t msg_id;        /* v2 message id */
     int64_t t_recv_wall_ns;
 } tu_msg;
 
@@ -131,6 +135,13 @@ static inline int tu_read(tu_client *c, int timeout_ms, const char *type, const 
             t->content_len = m.content_len;
             if (cn_igtl_message_meta(&m, "TransformStatus", t->status, sizeof t->status) != 0)
                 t->status[0] = 0;
+            if (cn_igtl_message_meta(&m, "Status", t->meta_status, sizeof t->meta_status) != 0)
+                t->meta_status[0] = 0;
+            if (cn_igtl_message_meta(&m, "Frame", t->meta_frame, sizeof t->meta_frame) != 0)
+                t->meta_frame[0] = 0;
+            if (cn_igtl_message_meta(&m, "NerveState", t->meta_nerve, sizeof t->meta_nerve) != 0)
+                t->meta_nerve[0] = 0;
+            t->msg_id = m.msg_id;
             t->t_recv_wall_ns = cn_clock_wall_ns();
         }
     }
@@ -142,6 +153,21 @@ static inline tu_msg *tu_find(tu_client *c, const char *type, const char *name)
         if (strcmp(c->msgs[i].h.type, type) == 0 && (!name || strcmp(c->msgs[i].name, name) == 0))
             return &c->msgs[i];
     return NULL;
+}
+
+/* A COMMAND message (v1 or v2 header) with id, name and XML text. */
+static inline int tu_send_command(int fd, int version, const char *device, uint32_t id,
+                                  const char *name, const char *text)
+{
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, version, "COMMAND", device, cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), id);
+    cn_igtl_put_command(&b, id, name, text);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    int r = tu_send_all(fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    return r;
 }
 
 static inline int tu_send_string(int fd, int version, const char *device, const char *text)

@@ -18,9 +18,12 @@
 #include <math.h>
 #include <stdio.h>
 
+#define TOKEN "s3cret-token-for-tests"
+
 typedef struct {
     cn_frame_pool *pool;
     cn_igtl_server_opts o;
+    cn_proctor_hub *hub;
 } fixture;
 
 static int setup(void **st)
@@ -30,6 +33,11 @@ static int setup(void **st)
     cn_igtl_server_opts_default(&fx->o);
     fx->o.port = 0;
     fx->o.latency_period_s = 0;
+    cn_proctor_opts po;
+    cn_proctor_opts_default(&po);
+    cn_strlcpy(po.token, TOKEN, sizeof po.token);
+    fx->hub = cn_proctor_hub_new(&po);
+    fx->o.hub = fx->hub;
     *st = fx;
     return 0;
 }
@@ -38,16 +46,31 @@ static int teardown(void **st)
 {
     fixture *fx = *st;
     assert_int_equal(cn_frame_pool_free(fx->pool), 0);
+    cn_proctor_hub_free(fx->hub);
     free(fx);
     return 0;
 }
 
+/* Logs c in as a proctor (STRING ProctorLogin) and waits for the reply. */
+static void login(tu_client *c, const char *token, const char *expect)
+{
+    tu_send_string(c->fd, 1, "ProctorLogin", token);
+    tu_read(c, 3000, "STRING", "ProctorLoginReply");
+    tu_msg *m = tu_find(c, "STRING", "ProctorLoginReply");
+    assert_non_null(m);
+    assert_non_null(strstr((char *)m->content + 4, expect));
+    m->h.type[0] = 0;   /* consumed: the next login waits for its own reply */
+}
+
+/* A frame to the server and to the hub's status sink, as the session wires them. */
 static void push(fixture *fx, cn_igtl_server *s, uint64_t seq, cn_phase ph)
 {
     cn_frame *f = cn_frame_pool_acquire(fx->pool);
     assert_non_null(f);
     tu_fill_frame(f, 160, 120, seq, ph);
     cn_igtl_server_consume(s, f);
+    cn_sink hs = cn_proctor_sink(fx->hub);
+    hs.consume(hs.self, f);
     cn_frame_unref(f);
 }
 
@@ -107,17 +130,18 @@ static void test_frame_on_the_wire(void **st)
     assert_true(cn_mat4_max_abs_diff(&m, &i2p) < 1e-6);
     assert_null(tu_find(&c, "TRANSFORM", "ReferenceToReference"));
 
-    /* isotherm polyline: first point is image mm (5, 8) through ImageToReference */
-    tu_msg *pd = tu_find(&c, "POLYDATA", "IsothermMinus20C");
+    /* isotherm polyline: first point is image mm (5, 9) through ImageToReference,
+     * pixel centres at (i + 0.5) * spacing (core's one rule) */
+    tu_msg *pd = tu_find(&c, "POLYDATA", "Isotherm-20COutline");
     assert_non_null(pd);
-    assert_non_null(tu_find(&c, "POLYDATA", "Isotherm0C"));
+    assert_non_null(tu_find(&c, "POLYDATA", "Isotherm0COutline"));
     const uint8_t *q = pd->content;
     uint32_t npts = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
     assert_int_equal(npts, 10);
     float x;
     uint32_t u = (uint32_t)q[40] << 24 | (uint32_t)q[41] << 16 | (uint32_t)q[42] << 8 | q[43];
     memcpy(&x, &u, 4);
-    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2, 9 / 0.2, 0});
+    cn_vec3 p0 = cn_mat4_apply_point(&i2r, (cn_vec3){5 / 0.2 - 0.5, 9 / 0.2 - 0.5, 0});
     assert_true(fabs(x - p0.x) < 1e-3);
 
     tu_client_free(&c);
@@ -186,7 +210,6 @@ static bool start_rec(void *user, const char *name, const char *xml, char *msg, 
 static void test_commands_and_roles(void **st)
 {
     fixture *fx = *st;
-    cn_strlcpy(fx->o.proctor_token, "s3cret", sizeof fx->o.proctor_token);
     cn_igtl_server *s = tu_server(&fx->o);
     recordings = 0;
     assert_int_equal(cn_igtl_server_set_command(s, "StartRecording", start_rec, &recordings), 0);
@@ -212,13 +235,9 @@ static void test_commands_and_roles(void **st)
     assert_non_null(strstr((char *)a->content + 4, "Status=\"FAIL\""));
     assert_int_equal(recordings, 0);
 
-    tu_send_string(c.fd, 1, "ProctorLogin", "wrong");
-    tu_read(&c, 3000, "STRING", "ProctorLoginReply");
-    assert_non_null(strstr((char *)tu_find(&c, "STRING", "ProctorLoginReply")->content + 4, "DENIED"));
+    login(&c, "wrong-token-but-long-enough", "DENIED: wrong token");
     tu_client_clear(&c);
-    tu_send_string(c.fd, 1, "ProctorLogin", "s3cret");
-    tu_read(&c, 3000, "STRING", "ProctorLoginReply");
-    assert_non_null(strstr((char *)tu_find(&c, "STRING", "ProctorLoginReply")->content + 4, "OK"));
+    login(&c, TOKEN, "OK");
 
     tu_send_string(c.fd, 1, "CMD_3", "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
     tu_read(&c, 3000, "STRING", "ACK_3");
@@ -258,19 +277,19 @@ static void test_commands_and_roles(void **st)
 static void test_annotations(void **st)
 {
     fixture *fx = *st;
-    fx->o.n_proctor_names = 1;
-    cn_strlcpy(fx->o.proctor_names[0], "Proctor", sizeof fx->o.proctor_names[0]);
     cn_igtl_server *s = tu_server(&fx->o);
     tu_client viewer, proctor;
     tu_client_init(&viewer, tu_connect(cn_igtl_server_port(s)));
     tu_client_init(&proctor, tu_connect(cn_igtl_server_port(s)));
-    tu_send_string(viewer.fd, 1, "Viewer", "I should not appear");
-    tu_send_string(proctor.fd, 1, "Proctor", "move 2 mm deeper");
+    /* a name grants nothing: a viewer calling itself Proctor is still a viewer */
+    tu_send_string(viewer.fd, 1, "Proctor", "I should not appear");
+    login(&proctor, TOKEN, "OK");
+    tu_send_string(proctor.fd, 1, "Note", "move 2 mm deeper");
     /* a POINT target from the proctor */
     cn_igtl_buf b;
     cn_igtl_buf_init(&b);
     cn_igtl_msg m;
-    cn_igtl_msg_begin(&b, &m, 1, "POINT", "Proctor", 0, 0);
+    cn_igtl_msg_begin(&b, &m, 1, "POINT", "Markups", 0, 0);
     uint8_t *e = cn_igtl_buf_append(&b, 136);
     memset(e, 0, 136);
     memcpy(e, "Target", 6);
@@ -285,26 +304,50 @@ static void test_annotations(void **st)
     tu_send_all(proctor.fd, b.data, b.len);
     cn_igtl_buf_free(&b);
 
-    cn_igtl_annotation an[4];
+    cn_proctor_item an[4];
     int n = 0;
     for (int i = 0; i < 400 && n < 2; i++) {
-        if (cn_igtl_server_poll_annotation(s, &an[n]) == 1)
+        if (cn_proctor_take(fx->hub, &an[n]) == 1)
             n++;
         else
             cn_clock_sleep_ns(5000000);
     }
     assert_int_equal(n, 2);
-    assert_int_equal(an[0].kind, CN_IGTL_NOTE);
+    assert_int_equal(an[0].kind, CN_PROCTOR_ITEM_NOTE);
     assert_string_equal(an[0].text, "move 2 mm deeper");
-    assert_string_equal(an[0].from, "Proctor");
-    assert_int_equal(an[1].kind, CN_IGTL_TARGET);
-    assert_true(an[1].pos[0] == 1.5f && an[1].pos[1] == -2.0f && an[1].pos[2] == 3.25f);
+    assert_int_equal(an[1].kind, CN_PROCTOR_ITEM_TARGET);
+    assert_string_equal(an[1].text, "Target");
+    assert_true(an[1].pos_mm[0] == 1.5 && an[1].pos_mm[1] == -2.0 && an[1].pos_mm[2] == 3.25);
     cn_clock_sleep_ns(50000000);
-    assert_int_equal(cn_igtl_server_poll_annotation(s, &an[2]), 0);
+    assert_int_equal(cn_proctor_take(fx->hub, &an[2]), 0);
     cn_igtl_client_stats cs[2];
-    assert_int_equal(cn_igtl_server_stats_get(s, NULL, cs, 2), 2);
-    int rejected = (int)(cs[0].msgs_rejected + cs[1].msgs_rejected);
+    int rejected = 0;
+    for (int i = 0; i < 200 && rejected != 1; i++) {   /* two sockets: no order between them */
+        assert_int_equal(cn_igtl_server_stats_get(s, NULL, cs, 2), 2);
+        rejected = (int)(cs[0].msgs_rejected + cs[1].msgs_rejected);
+        if (rejected != 1)
+            cn_clock_sleep_ns(10000000);
+    }
     assert_int_equal(rejected, 1);
+    assert_true(cs[0].proctor != cs[1].proctor);
+    /* the operator sees both and revokes the proctor: its connection closes */
+    cn_proctor_client_info ci[4];
+    assert_int_equal(cn_proctor_clients(fx->hub, ci, 4), 2);
+    char hud[256];
+    cn_proctor_hud_line(fx->hub, hud, sizeof hud);
+    print_message("HUD: %s\n", hud);
+    assert_non_null(strstr(hud, "link: 1 viewer, proctor client"));
+    assert_int_equal(cn_proctor_revoke(fx->hub, 0, true), 1);
+    tu_read(&proctor, 3000, "NONE", NULL);
+    assert_true(proctor.closed);
+    assert_false(viewer.closed);
+    /* locked: even the right token is refused now */
+    tu_client again;
+    tu_client_init(&again, tu_connect(cn_igtl_server_port(s)));
+    login(&again, TOKEN, "DENIED: proctor logins are locked");
+    cn_proctor_unlock(fx->hub);
+    login(&again, TOKEN, "OK");
+    tu_client_free(&again);
     tu_client_free(&viewer);
     tu_client_free(&proctor);
     cn_igtl_server_free(s);
@@ -348,24 +391,49 @@ static void test_events(void **st)
     cn_igtl_server_free(s);
 }
 
+/* Reads until the server closes fd or timeout_ms pass; true when closed. */
+static bool closed_within(int fd, int timeout_ms)
+{
+    char buf[65536];
+    int64_t end = cn_clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    while (cn_clock_mono_ns() < end) {
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        if (poll(&pf, 1, 50) == 1 && recv(fd, buf, sizeof buf, 0) <= 0)
+            return true;
+    }
+    return false;
+}
+
 static void test_max_clients(void **st)
 {
     fixture *fx = *st;
     fx->o.max_clients = 2;
     cn_igtl_server *s = tu_server(&fx->o);
-    int a = tu_connect(cn_igtl_server_port(s)), b = tu_connect(cn_igtl_server_port(s));
+    int port = cn_igtl_server_port(s);
+    tu_client viewer, proctor;
+    tu_client_init(&viewer, tu_connect(port));
+    tu_client_init(&proctor, tu_connect(port));
     assert_true(tu_wait_clients(s, 2, 2000));
-    int c = tu_connect(cn_igtl_server_port(s));
-    struct pollfd pf = {.fd = c, .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, 3000), 1);
-    char x;
-    assert_true(recv(c, &x, 1, 0) <= 0);   /* closed by the server */
+    login(&proctor, TOKEN, "OK");
+    /* full: a new connection evicts the viewer, never the proctor */
+    tu_client late;
+    tu_client_init(&late, tu_connect(port));
+    assert_true(closed_within(viewer.fd, 3000));
+    assert_false(closed_within(proctor.fd, 300));
+    login(&late, TOKEN, "OK");
     cn_igtl_server_stats sst;
     cn_igtl_server_stats_get(s, &sst, NULL, 0);
+    assert_int_equal(sst.evicted, 1);
+    assert_int_equal(sst.refused, 0);
+    /* every client a proctor: a new connection is refused */
+    int d = tu_connect(port);
+    assert_true(closed_within(d, 3000));
+    cn_igtl_server_stats_get(s, &sst, NULL, 0);
     assert_int_equal(sst.refused, 1);
-    close(a);
-    close(b);
-    close(c);
+    close(d);
+    tu_client_free(&viewer);
+    tu_client_free(&proctor);
+    tu_client_free(&late);
     cn_igtl_server_free(s);
 }
 
@@ -473,38 +541,220 @@ static void test_surfaces(void **st)
     float tet[4][3] = {{0, 0, 0}, {10, 0, 0}, {0, 10, 0}, {0, 0, 10}};
     int tri[12] = {0, 2, 1, 0, 1, 3, 0, 3, 2, 1, 2, 3};
     int bad[3] = {0, 1, 9};
-    assert_int_equal(cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, bad, 1), CN_EINVAL);
-    assert_int_equal(cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, tri, 4), 0);
-    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
-    tu_msg *m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    assert_int_equal(cn_proctor_set_surface(fx->hub, -20, &tet[0][0], 4, bad, 1), CN_EINVAL);
+    assert_int_equal(cn_proctor_set_surface(fx->hub, -20, &tet[0][0], 4, tri, 4), 0);
+    tu_read(&a, 3000, "POLYDATA", "Isotherm-20CSurface");
+    tu_msg *m = tu_find(&a, "POLYDATA", "Isotherm-20CSurface");
     assert_non_null(m);
     assert_int_equal(be32_at(m->content), 4);        /* points */
     assert_int_equal(be32_at(m->content + 20), 4);   /* polygons */
     /* a client connecting later gets it too */
     tu_client b;
     tu_client_init(&b, tu_connect(port));
-    tu_read(&b, 3000, "POLYDATA", "SurfaceMinus20C");
-    assert_non_null(tu_find(&b, "POLYDATA", "SurfaceMinus20C"));
+    tu_read(&b, 3000, "POLYDATA", "Isotherm-20CSurface");
+    assert_non_null(tu_find(&b, "POLYDATA", "Isotherm-20CSurface"));
     /* a new version reaches everyone once; removal sends an empty one */
     tu_client_clear(&a);
     tet[3][2] = 12;
-    cn_igtl_server_set_surface(s, "SurfaceMinus20C", &tet[0][0], 4, tri, 4);
-    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
-    m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    cn_proctor_set_surface(fx->hub, -20, &tet[0][0], 4, tri, 4);
+    tu_read(&a, 3000, "POLYDATA", "Isotherm-20CSurface");
+    m = tu_find(&a, "POLYDATA", "Isotherm-20CSurface");
     assert_non_null(m);
     float z;
     uint32_t u = be32_at(m->content + 40 + 12 * 3 + 8);
     memcpy(&z, &u, 4);
     assert_true(z == 12.0f);
     tu_client_clear(&a);
-    cn_igtl_server_set_surface(s, "SurfaceMinus20C", NULL, 0, NULL, 0);
-    tu_read(&a, 3000, "POLYDATA", "SurfaceMinus20C");
-    m = tu_find(&a, "POLYDATA", "SurfaceMinus20C");
+    cn_proctor_set_surface(fx->hub, -20, NULL, 0, NULL, 0);
+    tu_read(&a, 3000, "POLYDATA", "Isotherm-20CSurface");
+    m = tu_find(&a, "POLYDATA", "Isotherm-20CSurface");
     assert_non_null(m);
     assert_int_equal(be32_at(m->content), 0);
     tu_client_free(&a);
     tu_client_free(&b);
     cn_igtl_server_free(s);
+}
+
+/* The reply of a COMMAND: the RTS_COMMAND with that id, decoded. */
+static tu_msg *rts(tu_client *c, uint32_t id, cn_igtl_command_view *cv)
+{
+    for (int k = 0; k < 60; k++) {
+        for (int i = c->n - 1; i >= 0; i--) {
+            tu_msg *m = &c->msgs[i];
+            if (strcmp(m->h.type, "RTS_COMMAND") == 0 &&
+                cn_igtl_decode_command(m->content, m->content_len, cv) == CN_OK && cv->id == id)
+                return m;
+        }
+        tu_read(c, 50, NULL, NULL);
+    }
+    return NULL;
+}
+
+static bool text_has(const cn_igtl_command_view *cv, const char *needle)
+{
+    char t[2048];
+    size_t n = cv->text_len < sizeof t - 1 ? cv->text_len : sizeof t - 1;
+    memcpy(t, cv->text, n);
+    t[n] = 0;
+    return strstr(t, needle) != NULL;
+}
+
+static void test_command_messages(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    recordings = 0;
+    assert_int_equal(cn_igtl_server_set_command(s, "StartRecording", start_rec, &recordings), 0);
+    int port = cn_igtl_server_port(s);
+    tu_client c;
+    tu_client_init(&c, tu_connect(port));
+    /* Slicer's greeting: a v2 STATUS with metadata, then v2 everywhere */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta hello = {"dummy", "dummy"};
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "", 0, 0);
+    cn_igtl_put_status(&b, 1, 0, "", "");
+    cn_igtl_msg_end(&b, &m, &hello, 1);
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    push(fx, s, 1, CN_PHASE_FREEZE);
+    cn_igtl_command_view cv;
+
+    tu_send_command(c.fd, 2, "command", 7, "RequestStatus", "<Command Name=\"RequestStatus\"/>");
+    tu_msg *r = rts(&c, 7, &cv);
+    assert_non_null(r);
+    assert_int_equal(r->h.version, 2);
+    assert_string_equal(r->h.device, "command");    /* the request's device */
+    assert_int_equal(r->msg_id, 7);
+    assert_string_equal(cv.name, "RequestStatus");
+    assert_string_equal(r->meta_status, "SUCCESS");
+    assert_true(text_has(&cv, "Status=\"SUCCESS\""));
+    assert_true(text_has(&cv, "Phase=\"freeze\""));
+    /* PLUS's RequestDeviceIds: the ids in the message and, as PLUS does, as metadata */
+    cn_proctor_set_device_ids(fx->hub, "sim:Source,Recorder:VirtualCapture");
+    tu_send_command(c.fd, 2, "command", 71, "RequestDeviceIds",
+                    "<Command Name=\"RequestDeviceIds\" DeviceType=\"VirtualCapture\"/>");
+    r = rts(&c, 71, &cv);
+    assert_non_null(r);
+    assert_true(text_has(&cv, "Message=\"Recorder\""));
+    /* the same command with no text: the name field is enough */
+    tu_send_command(c.fd, 2, "command", 70, "RequestStatus", "");
+    assert_non_null(rts(&c, 70, &cv));
+
+    /* roles hold for COMMAND exactly as for the STRING form */
+    tu_send_command(c.fd, 2, "Proctor", 8, "StartRecording",
+                    "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    r = rts(&c, 8, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "FAIL");
+    assert_true(text_has(&cv, "needs proctor rights"));
+    assert_int_equal(recordings, 0);
+    tu_send_command(c.fd, 2, "command", 9, "Login", "<Command Name=\"Login\" Token=\"" TOKEN "\"/>");
+    r = rts(&c, 9, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "SUCCESS");
+    tu_send_command(c.fd, 2, "command", 10, "StartRecording",
+                    "<Command Name=\"StartRecording\" OutputFilename=\"x.mha\"/>");
+    r = rts(&c, 10, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "SUCCESS");
+    assert_true(text_has(&cv, "recording to x.mha"));
+    assert_int_equal(recordings, 1);
+
+    /* never silence: an unknown command gets an RTS_COMMAND with an error */
+    tu_send_command(c.fd, 2, "command", 11, "Explode", "<Command Name=\"Explode\"/>");
+    r = rts(&c, 11, &cv);
+    assert_non_null(r);
+    assert_string_equal(r->meta_status, "FAIL");
+    assert_true(text_has(&cv, "Error=\"unknown command Explode\""));
+
+    /* CAPABILITY: what we send and accept */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 2, "GET_CAPABIL", "", 0, 12);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&c, 3000, "CAPABILITY", NULL);
+    tu_msg *cap = tu_find(&c, "CAPABILITY", NULL);
+    assert_non_null(cap);
+    assert_int_equal(cap->content_len % 12, 0);
+    bool has_rts = false, has_cmd = false, has_img = false;
+    for (size_t i = 0; i < cap->content_len; i += 12) {
+        has_rts |= strcmp((char *)cap->content + i, "RTS_COMMAND") == 0;
+        has_cmd |= strcmp((char *)cap->content + i, "COMMAND") == 0;
+        has_img |= strcmp((char *)cap->content + i, "IMAGE") == 0;
+    }
+    assert_true(has_rts && has_cmd && has_img);
+
+    /* a v1 client (the upstream library's COMMAND form) gets a v1 reply */
+    tu_client v1;
+    tu_client_init(&v1, tu_connect(port));
+    tu_send_command(v1.fd, 1, "", 5, "RequestStatus", "<Command Name=\"RequestStatus\"/>");
+    r = rts(&v1, 5, &cv);
+    assert_non_null(r);
+    assert_int_equal(r->h.version, 1);
+    assert_true(text_has(&cv, "Status=\"SUCCESS\""));
+    assert_false(v1.closed);
+
+    /* a malformed COMMAND (length disagrees) drops only its sender */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 1, "COMMAND", "", 0, 0);
+    uint8_t *q = cn_igtl_buf_append(&b, 4 + 128 + 2 + 4 + 3);
+    memset(q, 0, 4 + 128 + 2 + 4 + 3);
+    q[4 + 128 + 1] = 3;
+    q[4 + 128 + 2 + 3] = 200;   /* says 200 bytes, has 3 */
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(v1.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&v1, 3000, "NONE", NULL);
+    assert_true(v1.closed);
+    assert_false(c.closed);
+    tu_client_free(&v1);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
+/* A header version 3 (allowed by openigtlink-ng, not by OpenIGTLink) is refused
+ * with a clear reason, as the user guide says. */
+static void test_header_v3_refused(void **st)
+{
+    fixture *fx = *st;
+    FILE *lf = tmpfile();
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_proctor_opts po;
+    cn_proctor_opts_default(&po);
+    po.log_sink = lg;
+    cn_proctor_hub *h = cn_proctor_hub_new(&po);
+    fx->o.hub = h;
+    fx->o.log = lg;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "", 0, 0);
+    cn_igtl_put_status(&b, 1, 0, "", "");
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    b.data[1] = 3;   /* header version 3 */
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    tu_read(&c, 3000, "NONE", NULL);
+    assert_true(c.closed);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+    cn_proctor_hub_free(h);
+    cn_log_free(lg);
+    rewind(lf);
+    char text[4096] = "";
+    size_t n = fread(text, 1, sizeof text - 1, lf);
+    text[n] = 0;
+    fclose(lf);
+    print_message("%s", text);
+    assert_non_null(strstr(text, "igtl: client 1 (127.0.0.1:"));
+    assert_non_null(strstr(text, "protocol error: bad header: header version 3 is not supported "
+                                 "(OpenIGTLink defines 1 and 2)"));
 }
 
 static void test_bind_errors(void **st)
@@ -533,6 +783,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_command_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_header_v3_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -164,6 +164,8 @@ static void test_stalled_client_disturbs_nobody(void **st)
     cn_igtl_server_opts_default(&o);
     o.port = 0;
     o.queue_frames = 3;
+    o.stall_timeout_s = 600;   /* this test keeps a stalled client on purpose (the timeout
+                                  that drops such clients is tested in test_igtl_starve) */
     cn_igtl_server *srv = tu_server(&o);
     assert_non_null(srv);
     int port = cn_igtl_server_port(srv);

@@ -13,7 +13,9 @@
 #include "igtl/igtl_source.h"
 #include "igtl_test_util.h"
 
+#include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 
 static void push(cn_frame_pool *pool, cn_igtl_server *s, uint64_t seq)
 {
@@ -155,11 +157,138 @@ static void test_source_config_errors(void **st)
     cn_igtl_source_free(s);
 }
 
+/* ------------------------------------------------------------------ upstream corpus */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c - 'A' + 10;
+}
+
+/* The 24 wire-exact messages of the upstream library's own tests (every type,
+ * v1 and v2 headers): all sent on one link, each must be used or skipped and
+ * the link must stay up. */
+static void corpus_through_source(bool want_image)
+{
+    char err[256];
+    cn_json *doc = cn_json_load(CN_SHARED_DATA_DIR "/igtl/upstream-fixtures.json", err, sizeof err);
+    if (!doc)
+        fail_msg("%s", err);
+    json_t *fx = cn_json_raw(doc, "fixtures");
+    assert_non_null(fx);
+    assert_int_equal(json_object_size(fx), 24);
+
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+
+    cn_igtl_source_opts o;
+    cn_igtl_source_opts_default(&o);
+    o.port = ntohs(a.sin_port);
+    o.want_image = want_image;
+    o.n_map = 1;
+    cn_strlcpy(o.map[0].device, "DeviceName", sizeof o.map[0].device);
+    cn_strlcpy(o.map[0].name, "CryoprobeToTracker", sizeof o.map[0].name);
+    cn_xform_graph *g = cn_xform_graph_new();
+    cn_igtl_source *src = cn_igtl_source_new(&o, g);
+    assert_int_equal(cn_igtl_source_start(src), 0);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    int n_transform = 0, n_image = 0;
+    for (void *it = json_object_iter(fx); it; it = json_object_iter_next(fx, it)) {
+        json_t *e = json_object_iter_value(it);
+        const char *hex = json_string_value(json_object_get(e, "wire_hex"));
+        const char *type = json_string_value(json_object_get(e, "type_id"));
+        assert_non_null(hex);
+        size_t n = strlen(hex) / 2;
+        uint8_t *bytes = malloc(n);
+        for (size_t i = 0; i < n; i++)
+            bytes[i] = (uint8_t)(hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]));
+        assert_int_equal(tu_send_all(fd, bytes, n), 0);
+        free(bytes);
+        n_transform += strcmp(type, "TRANSFORM") == 0;
+        n_image += strcmp(type, "IMAGE") == 0;
+    }
+    /* a marker after the corpus: it arrives only if the link survived */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg msg;
+    cn_mat4 marker = cn_mat4_translation(7, 8, 9);
+    cn_igtl_msg_begin(&b, &msg, 1, "TRANSFORM", "MarkerToTracker", 0, 0);
+    cn_igtl_put_transform(&b, &marker);
+    cn_igtl_msg_end(&b, &msg, NULL, 0);
+    assert_int_equal(tu_send_all(fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    cn_igtl_source_stats sst = {0};
+    for (int i = 0; i < 300 && sst.transforms < (uint64_t)n_transform + 1; i++) {
+        cn_clock_sleep_ns(10000000);
+        cn_igtl_source_get_stats(src, &sst);
+    }
+    assert_int_equal(n_transform, 2);
+    assert_int_equal(n_image, 1);
+    if (!sst.connected || sst.connects != 1 || sst.disconnects != 0 || sst.last_error[0])
+        fail_msg("link dropped: connected %d, connects %llu, disconnects %llu, error '%s'",
+                 sst.connected, (unsigned long long)sst.connects,
+                 (unsigned long long)sst.disconnects, sst.last_error);
+    assert_int_equal(sst.transforms, (uint64_t)n_transform + 1);
+    /* every message is accounted for: used or skipped */
+    assert_int_equal(sst.transforms + sst.images + sst.ignored, 24 + 1);
+    cn_mat4 m;
+    assert_int_equal(cn_xform_graph_get_named(g, "MarkerToTracker", cn_clock_mono_ns(), &m), 0);
+    assert_true(fabs(m.m[3] - 7) < 1e-6);
+    assert_int_equal(cn_igtl_source_get_pose(src, "CryoprobeToTracker", NULL, NULL, NULL), 0);
+    close(fd);
+    close(lfd);
+    cn_igtl_source_free(src);
+    cn_xform_graph_free(g);
+    cn_json_free(doc);
+}
+
+static void test_upstream_corpus(void **st)
+{
+    (void)st;
+    corpus_through_source(false); /* tracking device */
+    corpus_through_source(true);  /* image device */
+}
+
+/* What a user is told: a server that is not there, once per failure streak. */
+static void test_connect_failures_are_said(void **st)
+{
+    (void)st;
+    FILE *lf = tmpfile();
+    cn_log *log = cn_log_new(lf, CN_LOG_INFO);
+    cn_igtl_source_opts o;
+    cn_igtl_source_opts_default(&o);
+    o.port = 1;
+    o.backoff_min_ns = 10000000;
+    o.backoff_max_ns = 20000000;
+    o.log = log;
+    cn_igtl_source *s = cn_igtl_source_new(&o, NULL);
+    assert_int_equal(cn_igtl_source_start(s), 0);
+    cn_clock_sleep_ns(300000000);
+    cn_igtl_source_free(s);
+    cn_log_free(log);
+    long n = ftell(lf);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(lf);
+    assert_int_equal(fread(text, 1, (size_t)n, lf), (size_t)n);
+    fclose(lf);
+    const char *p = strstr(text, "cannot connect to 127.0.0.1:1");
+    assert_non_null(p);
+    assert_null(strstr(p + 1, "cannot connect")); /* once, not every 10 ms */
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tracking_images_and_reconnect),
         cmocka_unit_test(test_source_config_errors),
+        cmocka_unit_test(test_upstream_corpus),
+        cmocka_unit_test(test_connect_failures_are_said),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

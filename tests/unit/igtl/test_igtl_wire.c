@@ -452,7 +452,7 @@ static void test_config(void **st)
     (void)st;
     char err[256] = "";
     cn_json *d = cn_json_parse("{\"igtl\": {\"listen\": \"127.0.0.1:0\", \"queue_frames\": 2,\n"
-                               " \"proctor_names\": [\"Proctor\", \"PointSender\"]}}",
+                               " \"partial_timeout_s\": 2.5, \"stall_timeout_s\": 7}}",
                                "t.json", err, sizeof err);
     assert_non_null(d);
     cn_igtl_server_opts o;
@@ -460,8 +460,17 @@ static void test_config(void **st)
     assert_int_equal(cn_igtl_server_opts_from_json(&o, d, err, sizeof err), 0);
     assert_int_equal(o.port, 0);
     assert_int_equal(o.queue_frames, 2);
-    assert_int_equal(o.n_proctor_names, 2);
-    assert_string_equal(o.proctor_names[1], "PointSender");
+    assert_true(o.partial_timeout_s == 2.5 && o.stall_timeout_s == 7);
+    cn_json_free(d);
+    /* a device name is not a credential: the old keys are errors that say why */
+    d = cn_json_parse("{\"igtl\": {\n \"proctor_names\": [\"Proctor\"]}}", "t.json", err,
+                      sizeof err);
+    assert_int_not_equal(cn_igtl_server_opts_from_json(&o, d, err, sizeof err), 0);
+    assert_non_null(strstr(err, "t.json:2: igtl.proctor_names: a device name is not a credential"));
+    cn_json_free(d);
+    d = cn_json_parse("{\"igtl\": {\"proctor_token\": \"x\"}}", "t.json", err, sizeof err);
+    assert_int_not_equal(cn_igtl_server_opts_from_json(&o, d, err, sizeof err), 0);
+    assert_non_null(strstr(err, "token_file"));
     cn_json_free(d);
     d = cn_json_parse("{\"igtl\": {\n \"queue_frame\": 2}}", "t.json", err, sizeof err);
     assert_int_not_equal(cn_igtl_server_opts_from_json(&o, d, err, sizeof err), 0);

@@ -244,6 +244,103 @@ static void test_step_and_skip(void **s) {
     cn_replay_device_release(&dev);
 }
 
+/* Issue 14: a recording made at 10x scene time (wall 50 ms, scene 0.5 s a frame)
+ * with events. Replay paces on the recorded wall clock, delivers the recorded
+ * scene time (t_scene_ns, and scene deltas in t_acq_ns), hands the recorded
+ * events over as their frames come, and jumps between chapters and to scene times. */
+static void test_clocks_events_chapters(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/replay_events.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer *w = cn_seq_writer_open(path, NULL, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < N; i++) {
+        pattern(f, i);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = 1000000000LL + i * PERIOD_NS;
+        f->wall_ns = 1700000000000000000LL + i * PERIOD_NS;
+        f->t_scene_ns = 7000000000LL + i * 10 * PERIOD_NS;
+        f->n_poses = 0;
+        cn_mat4 m = cn_mat4_translation(i, 0, 0);
+        cn_frame_set_pose(f, "ProbeToTracker", &m, true);
+        memset(&f->analysis, 0, sizeof f->analysis);
+        f->analysed = false;
+        if (i == 4) cn_analysis_add_event(&f->analysis, CN_EVSRC_SIMULATOR, f->t_scene_ns, "needle_inserted");
+        if (i == 10) cn_analysis_add_event(&f->analysis, CN_EVSRC_SIMULATOR, f->t_scene_ns, "freeze_start cycle=1");
+        if (i == 12) cn_analysis_add_event(&f->analysis, CN_EVSRC_PROCTOR, f->t_scene_ns, "note text=look; here");
+        if (i == 20) cn_analysis_add_event(&f->analysis, CN_EVSRC_SIMULATOR, f->t_scene_ns, "freeze_start cycle=2");
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_replay_opts o = {.speed = 1};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(path, &o, &dev, err, sizeof err), CN_OK);
+    cn_replay *rp = cn_replay_from_device(&dev);
+    int nch;
+    const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);
+    assert_int_equal(nch, 4);
+    assert_string_equal(ch[0].name, "needle in");
+    assert_string_equal(ch[1].name, "freeze 1");
+    assert_string_equal(ch[2].name, "note: look; here");
+    assert_string_equal(ch[3].name, "freeze 2");
+    assert_float_equal(ch[3].t_s, 10.0, 1e-6); /* scene seconds from the first frame */
+    dev.start(dev.self);
+    /* paced on the wall clock: 8 frames in ~0.35 s, not the 3.5 s of scene time */
+    int64_t t0 = cn_clock_mono_ns(), acq0 = 0;
+    cn_event ev[8];
+    int got_events = 0;
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(dev.read(dev.self, f), CN_OK);
+        assert_int_equal(frame_index(f), i);
+        assert_int_equal(f->t_scene_ns, 7000000000LL + i * 10 * PERIOD_NS);
+        if (i == 0) acq0 = f->t_acq_ns;
+        else assert_true(llabs(f->t_acq_ns - acq0 - i * 10 * PERIOD_NS) < 1000); /* scene deltas */
+        assert_int_equal(f->analysis.n_events, 0);   /* not analysis: handed over instead */
+        int n = cn_replay_take_events(rp, ev, 8);
+        if (n) {
+            assert_int_equal(i, 4);
+            assert_string_equal(ev[0].text, "needle_inserted");
+            got_events += n;
+        }
+    }
+    double took = (cn_clock_mono_ns() - t0) * 1e-9;
+    print_message("8 frames in %.3f s\n", took);
+    assert_true(took < 1.5);
+    assert_int_equal(got_events, 1);
+    /* chapters */
+    assert_int_equal(cn_replay_seek_chapter(rp, "Freeze  2"), 3);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 20);
+    assert_int_equal(cn_replay_take_events(rp, ev, 8), 1);
+    assert_string_equal(ev[0].text, "freeze_start cycle=2");
+    assert_int_equal(cn_replay_step_chapter(rp, -1), 2);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 12);
+    assert_int_equal(cn_replay_take_events(rp, ev, 8), 1);
+    assert_int_equal(ev[0].source, CN_EVSRC_PROCTOR);
+    assert_string_equal(ev[0].text, "note text=look; here");
+    assert_int_equal(cn_replay_seek_chapter(rp, "freeze_start cycle=1"), 1);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 10);
+    assert_int_equal(cn_replay_seek_chapter(rp, "freeze 9"), CN_ENOENT);
+    /* by scene time: 7.5 s from the first frame = frame 15 */
+    cn_replay_pause(rp, true);
+    cn_replay_seek_time(rp, 7.5);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 15);
+    assert_int_equal(cn_replay_step_chapter(rp, 1), 3);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 20);
+    dev.stop(dev.self);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_replay_device_release(&dev);
+    unlink(path);
+}
+
 static void test_bad_files(void **s) {
     (void)s;
     char err[512];
@@ -339,6 +436,7 @@ int main(void) {
         cmocka_unit_test(test_pause_seek_loop_interrupt),
         cmocka_unit_test(test_step_and_skip),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_clocks_events_chapters),
         cmocka_unit_test(test_pipeline_same_analysis),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

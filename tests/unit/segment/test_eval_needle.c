@@ -2,8 +2,11 @@
  * test_eval_needle.c - `cryonav eval needle FRAMES MASKS` end to end: simulator
  * frames and masks of the true shaft are written as PNG files into a temporary
  * folder, the real cryonav binary evaluates them, and its last line must show
- * the needle detected in most frames with a small angle error. A mask of the
- * wrong size must give a clear error, not a crash.
+ * the needle detected in most frames with a small angle error. Bad input gives a
+ * clear error naming the file (a mask of the wrong size names both files; an
+ * empty or unreadable file, a folder without images, a bad option) or "no needle"
+ * (an all-black, a saturated frame), never a crash. Also the BMP masks of the
+ * in-vitro sequence are read as they are (skipped when ../shared is absent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -82,8 +85,9 @@ static void test_eval_needle_on_sim_pngs(void **st)
     assert_int_equal(mkdir(fdir, 0700), 0);
     assert_int_equal(mkdir(mdir, 0700), 0);
     write_session(fdir, mdir);
-    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --spacing-mm %g 2>/dev/null",
-             CN_BINARY_DIR, fdir, mdir, 40.0 / 480);
+    /* the masks mark the whole 1.5 mm shaft: report its axis, not the front wall */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --spacing-mm %g "
+             "--needle-diameter-mm 1.5 2>/dev/null", CN_BINARY_DIR, fdir, mdir, 40.0 / 480);
     assert_int_equal(run(cmd, last, sizeof last), 0);
     print_message("%s", last);
     double ang, dist;
@@ -106,8 +110,50 @@ static void test_eval_needle_on_sim_pngs(void **st)
     size_t got = fread(buf, 1, sizeof buf - 1, p);
     buf[got] = 0;
     int stc = pclose(p);
-    assert_non_null(strstr(buf, "mask is 16x16"));
+    assert_non_null(strstr(buf, "mask is 16 x 16"));
+    assert_non_null(strstr(buf, "m03.png"));
+    assert_non_null(strstr(buf, "f03.png")); /* both files named */
     assert_int_equal(WEXITSTATUS(stc), 1);
+    /* an empty and an unreadable frame: named and skipped (exit 1); an all-black and
+     * a saturated frame: "no needle", not an error */
+    snprintf(path, sizeof path, "%s/m03.png", mdir);
+    uint8_t *blank = calloc((size_t)640 * 480, 1);
+    assert_non_null(blank);
+    assert_int_equal(cn_png_write_gray(path, blank, 640, 480, err, sizeof err), CN_OK);
+    snprintf(path, sizeof path, "%s/f04.png", fdir);
+    assert_int_equal(cn_png_write_gray(path, blank, 640, 480, err, sizeof err), CN_OK);
+    memset(blank, 255, (size_t)640 * 480);
+    snprintf(path, sizeof path, "%s/f05.png", fdir);
+    assert_int_equal(cn_png_write_gray(path, blank, 640, 480, err, sizeof err), CN_OK);
+    free(blank);
+    snprintf(path, sizeof path, "%s/f06.png", fdir);
+    FILE *e = fopen(path, "w");
+    assert_non_null(e);
+    fclose(e); /* empty */
+    snprintf(path, sizeof path, "%s/f07.png", fdir);
+    e = fopen(path, "w");
+    assert_non_null(e);
+    fputs("not an image at all", e);
+    fclose(e);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s 2>&1", CN_BINARY_DIR,
+             fdir, mdir);
+    p = popen(cmd, "r");
+    got = fread(buf, 1, sizeof buf - 1, p);
+    buf[got] = 0;
+    stc = pclose(p);
+    assert_int_equal(WEXITSTATUS(stc), 1);
+    assert_non_null(strstr(buf, "f06.png"));
+    assert_non_null(strstr(buf, "f07.png"));
+    assert_non_null(strstr(buf, "(skipped 2)"));
+    assert_null(strstr(buf, "f04.png angle_err")); /* all black: no needle reported */
+    assert_null(strstr(buf, "f05.png angle_err")); /* saturated: no needle reported */
+    /* a folder without images, a missing folder, a bad option */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s /nonexistent 2>&1",
+             CN_BINARY_DIR, fdir);
+    assert_int_equal(run(cmd, last, sizeof last), 2);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --entry up 2>&1",
+             CN_BINARY_DIR, fdir, mdir);
+    assert_int_equal(run(cmd, last, sizeof last), 2);
     /* wrong usage */
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s 2>/dev/null", CN_BINARY_DIR, fdir);
     assert_int_equal(run(cmd, last, sizeof last), 2);
@@ -115,10 +161,33 @@ static void test_eval_needle_on_sim_pngs(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The in-vitro masks are noisy 8-bit BMPs: read as they are through the one reader. */
+static void test_eval_needle_bmp_masks(void **st)
+{
+    (void)st;
+    char dir[600], cmd[1600], last[1024];
+    snprintf(dir, sizeof dir, "%s/needle-us/xgts/sample/needle_14", CN_SHARED_DATA_DIR);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        print_message("skipped: %s is absent\n", dir);
+        skip();
+    }
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s/mask 2>/dev/null",
+             CN_BINARY_DIR, dir, dir);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    print_message("%s", last);
+    double ang, dist;
+    int k, n;
+    assert_int_equal(sscanf(last, "mean angle_err_deg %lf line_dist_px %lf detected %d/%d", &ang,
+                            &dist, &k, &n), 4);
+    assert_int_equal(n, 25); /* every BMP mask was read and holds a shaft */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_needle_on_sim_pngs),
+        cmocka_unit_test(test_eval_needle_bmp_masks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 /*
  * test_segment_bad_input.c - bad input gives "not found" or a clear error, never
- * a crash: empty, too big, all-black and saturated frames, NaN spacing, seeds
+ * a crash: empty, too big, all-black and saturated frames, NaN spacing, frames
+ * without a needle that look like one (speckle, a wall across the image, black
+ * margins around a small image), very flat or narrow frames, seeds
  * outside the image, bad configuration; and the ice detector is not fooled by a
  * real bone surface (PLUS BoneUltrasound_L14: a bright dome with a shadow, the
  * classic look-alike of an ice rim) when the freeze flag is wrongly set.
@@ -14,6 +16,7 @@
 #include "segment/segment.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void expect_nothing(const cn_frame *f)
@@ -75,6 +78,74 @@ static void test_bad_frames(void **st)
     cn_frame_unref(f);
     cn_frame_pool_free(pool);
     assert_null(cn_segment_new(NULL, 0, 480));
+}
+
+/* Speckle-like noise (log-compressed Rayleigh), reproducible. */
+static void speckle(uint8_t *px, int w, int h, uint32_t seed)
+{
+    uint32_t x = seed;
+    for (int i = 0; i < w * h; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        double u = ((x >> 8) + 0.5) / 16777216.0;
+        double v = 90 + 20 * log(-log(u)); /* log of an exponential intensity */
+        px[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+    }
+}
+
+/* Frames without a needle that look like one to a naive detector, and odd shapes:
+ * "no needle", never a crash. */
+static void test_needle_not_there(void **st)
+{
+    (void)st;
+    enum { W = 640, H = 480 };
+    cn_needle_det *d = cn_needle_det_new(4000, 600, NULL);
+    assert_non_null(d);
+    uint8_t *px = malloc((size_t)4000 * 600);
+    assert_non_null(px);
+    double sp[2] = {0.08, 0.08};
+    cn_needle_result r;
+    /* speckle alone */
+    speckle(px, W, H, 1);
+    assert_int_equal(cn_needle_det_detect(d, px, W, H, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    /* a container wall: a bright straight line across the whole image, slightly
+     * tilted, with a reverberation below it */
+    for (int x = 0; x < W; x++)
+        for (int k = 0; k < 2; k++) {
+            int y = 40 + k * 40 + x / 40;
+            for (int j = -1; j <= 1; j++)
+                px[(size_t)(y + j) * W + x] = (uint8_t)(k ? 200 : 250);
+        }
+    assert_int_equal(cn_needle_det_detect(d, px, W, H, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    /* black screen margins around a small image, and a single bright column */
+    memset(px, 0, (size_t)W * H);
+    for (int y = 200; y < 230; y++)
+        for (int x = 300; x < 330; x++)
+            px[(size_t)y * W + x] = 120;
+    assert_int_equal(cn_needle_det_detect(d, px, W, H, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    memset(px, 0, (size_t)W * H);
+    for (int y = 0; y < H; y++)
+        px[(size_t)y * W + 100] = 255;
+    assert_int_equal(cn_needle_det_detect(d, px, W, H, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    /* very wide and very flat, very narrow and tall */
+    speckle(px, 4000, 20, 2);
+    assert_int_equal(cn_needle_det_detect(d, px, 4000, 20, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    speckle(px, 17, 600, 3);
+    assert_int_equal(cn_needle_det_detect(d, px, 17, 600, sp, NULL, &r), CN_OK);
+    assert_false(r.found);
+    /* a NaN pose prior and a NaN previous needle are ignored */
+    speckle(px, W, H, 4);
+    cn_needle_result bad = {.found = true, .tip_mm = {NAN, 3}, .dir = {1, 0}};
+    assert_int_equal(cn_needle_det_detect_prev(d, px, W, H, sp, &bad, &bad, &r), CN_OK);
+    assert_false(r.found);
+    free(px);
+    cn_needle_det_free(d);
 }
 
 static void test_low_level_errors(void **st)
@@ -191,6 +262,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_frames),
+        cmocka_unit_test(test_needle_not_there),
         cmocka_unit_test(test_low_level_errors),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_bone_is_not_ice),

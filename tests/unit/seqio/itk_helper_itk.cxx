@@ -11,6 +11,7 @@
 #include <exception>
 #include <string>
 
+#include <itkMetaDataObject.h>
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
 
@@ -40,6 +41,28 @@ extern "C" int cn_test_itk_read(const char *path, int dims[4], int *ndims, int *
     if (!*buf) return -1;
     io->Read(*buf);
     *len = n;
+    return 0;
+  } catch (const std::exception &e) {
+    std::snprintf(err, err_len, "ITK: %s", e.what());
+    return -1;
+  }
+}
+
+extern "C" int cn_test_itk_meta(const char *path, double spacing[3], const char *key, char *val,
+                                size_t val_len, char *err, size_t err_len) {
+  try {
+    std::string p(path);
+    itk::ImageIOBase::Pointer io;
+    if (p.size() > 5 && p.substr(p.size() - 5) == ".nrrd") io = itk::NrrdImageIO::New();
+    else io = itk::MetaImageIO::New();
+    io->SetFileName(path);
+    io->ReadImageInformation();
+    for (int i = 0; i < 3; i++)
+      spacing[i] = i < (int)io->GetNumberOfDimensions() ? io->GetSpacing(i) : 1.0;
+    std::string v;
+    val[0] = 0;
+    if (itk::ExposeMetaData<std::string>(io->GetMetaDataDictionary(), key, v))
+      std::snprintf(val, val_len, "%s", v.c_str());
     return 0;
   } catch (const std::exception &e) {
     std::snprintf(err, err_len, "ITK: %s", e.what());

@@ -171,17 +171,17 @@ static void test_bad_journal(void **s) {
     snprintf(jp, sizeof jp, "%s.journal", path);
     snprintf(pp, sizeof pp, "%s.part", path);
     unlink(path);
-    assert_int_equal(cn_seq_recover(path, NULL, NULL, err, sizeof err), CN_ENOENT);
+    assert_int_equal(cn_seq_recover(path, NULL, NULL, NULL, err, sizeof err), CN_ENOENT);
     put(jp, "garbage\n", 8);
     put(pp, "xx", 2);
-    assert_int_not_equal(cn_seq_recover(path, NULL, NULL, err, sizeof err), CN_OK);
+    assert_int_not_equal(cn_seq_recover(path, NULL, NULL, NULL, err, sizeof err), CN_OK);
     /* a commit line claiming more pixels than the part file holds */
     const char *j = "CNSEQJOURNAL 1\nformat mha\ncompress 0\nsize 4 4\nF 0\nTimestamp = 1\n"
                     "C 0 16 0 0 0 16\nF 1\nTimestamp = 2\nC 1 32 0 0 0 32\nF 2\nTimest";
     put(jp, j, strlen(j));
     put(pp, "0123456789abcdef0123", 20);
     int n = 0, d = 0;
-    assert_int_equal(cn_seq_recover(path, &n, &d, err, sizeof err), CN_OK);
+    assert_int_equal(cn_seq_recover(path, NULL, &n, &d, err, sizeof err), CN_OK);
     assert_int_equal(n, 1);
     assert_int_equal(d, 2);
     assert_int_equal(try_read(path, err, sizeof err), 0);

@@ -9,12 +9,19 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "seqio/seqio.h"
@@ -205,11 +212,196 @@ static void test_report(void **s) {
     unlink(path);
 }
 
+/* Runs `cryonav <args...>` with stdout/stderr into `out` (caller frees), killing
+ * it after timeout_s; returns the exit code (-SIG when killed) and its peak RSS. */
+static int run_measured(const char *const *args, int timeout_s, long *maxrss_kb, char **out) {
+    char tmpl[] = "/tmp/cn_cli_out_XXXXXX";
+    int fd = mkstemp(tmpl);
+    assert_true(fd >= 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fd, 1);
+        dup2(fd, 2);
+        const char *argv[16] = {app()};
+        for (int i = 0; args[i] && i < 14; i++) argv[i + 1] = args[i];
+        execv(app(), (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    struct rusage ru;
+    time_t end = time(NULL) + timeout_s;
+    pid_t w;
+    while ((w = wait4(pid, &status, WNOHANG, &ru)) == 0 && time(NULL) < end) usleep(20000);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        wait4(pid, &status, 0, &ru);
+    }
+    *maxrss_kb = ru.ru_maxrss;
+    close(fd);
+    *out = cn_file_read_all(tmpl, NULL);
+    unlink(tmpl);
+    if (w == 0) return -SIGKILL;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+/* Issue 14, hostile files: a header claiming 1e8 frames in a 140 KB compressed file
+ * is refused in bounded memory; a data file that is a FIFO does not hang; data
+ * files outside the header's folder (absolute, ../) are not followed. */
+static void test_hostile(void **s) {
+    (void)s;
+    char dir[1024], path[1100], err[512];
+    snprintf(dir, sizeof dir, "%s/hostile_XXXXXX", CN_BINARY_DIR);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/big.igs.mha", dir);
+    /* 45 frames of noise (deflate cannot shrink it): about 140 KB */
+    cn_seq_writer_opts wo = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &wo, err, sizeof err);
+    assert_non_null(w);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 64, 48);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    cn_frame_set_size(f, 64, 48);
+    cn_rng rng;
+    cn_rng_seed(&rng, 7);
+    for (int i = 0; i < 45; i++) {
+        for (int p = 0; p < 64 * 48; p++) f->pixels[p] = (uint8_t)cn_rng_next(&rng);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = i * 50000000LL;
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    size_t len;
+    char *b = cn_file_read_all(path, &len);
+    assert_non_null(b);
+    print_message("compressed file of %zu bytes\n", len);
+    char *d = memmem(b, len, "DimSize = 64 48 45", 18);
+    assert_non_null(d);
+    memcpy(d, "DimSize = 1 1 100000000", 23); /* the line is padded: same length */
+    FILE *fp = fopen(path, "wb");
+    fwrite(b, 1, len, fp);
+    fclose(fp);
+    free(b);
+    long rss;
+    char *out;
+    const char *a1[] = {"info", path, NULL};
+    int rc = run_measured(a1, 60, &rss, &out);
+    print_message("info on 1e8 frames: exit %d, peak RSS %.1f MB: %s", rc, rss / 1024.0, out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "frames"));
+    assert_true(rss < 100 * 1024);
+    free(out);
+    /* a detached header whose data file is a FIFO nobody writes */
+    char mhd[1100], fifo[1100], outside[1100];
+    snprintf(fifo, sizeof fifo, "%s/data.raw", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    snprintf(mhd, sizeof mhd, "%s/fifo.igs.mhd", dir);
+    fp = fopen(mhd, "w");
+    fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = 4 4 2\nElementType = MET_UCHAR\n"
+                "ElementDataFile = data.raw\n");
+    fclose(fp);
+    const char *a2[] = {"info", mhd, NULL};
+    rc = run_measured(a2, 10, &rss, &out);
+    print_message("FIFO: exit %d: %s", rc, out);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "not a regular file"));
+    free(out);
+    /* data files outside the header's folder: absolute and ../ */
+    snprintf(outside, sizeof outside, "%s/../hostile_outside.raw", dir);
+    fp = fopen(outside, "wb");
+    for (int i = 0; i < 32; i++) fputc(i, fp);
+    fclose(fp);
+    const char *names[2] = {"../hostile_outside.raw", NULL};
+    char absname[1200];
+    if (!realpath(outside, absname)) fail_msg("realpath");
+    names[1] = absname;
+    for (int k = 0; k < 2; k++) {
+        fp = fopen(mhd, "w");
+        fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = 4 4 2\nElementType = MET_UCHAR\n"
+                    "ElementDataFile = %s\n", names[k]);
+        fclose(fp);
+        rc = run_measured(a2, 10, &rss, &out);
+        print_message("%s: exit %d: %s", names[k], rc, out);
+        assert_int_equal(rc, 2);
+        assert_non_null(strstr(out, "plain file name"));
+        free(out);
+    }
+    unlink(outside);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* `cryonav info` reads every real PLUS / Slicer file in the shared data. */
+static void test_info_all_plus(void **s) {
+    (void)s;
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/plus", CN_SHARED_DATA_DIR);
+    DIR *dp = opendir(dir);
+    assert_non_null(dp);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(dp));) {
+        size_t l = strlen(e->d_name);
+        bool seq = (l > 4 && strcmp(e->d_name + l - 4, ".mha") == 0) ||
+                   (l > 4 && strcmp(e->d_name + l - 4, ".mhd") == 0) ||
+                   (l > 5 && strcmp(e->d_name + l - 5, ".nrrd") == 0);
+        if (!seq) continue;
+        char path[1400], *out;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        long rss;
+        const char *a[] = {"info", path, NULL};
+        int rc = run_measured(a, 60, &rss, &out);
+        if (rc != 0) fail_msg("cryonav info %s: exit %d: %s", e->d_name, rc, out);
+        assert_non_null(strstr(out, "\nframes "));
+        free(out);
+        n++;
+    }
+    closedir(dp);
+    print_message("%d files read\n", n);
+    assert_true(n >= 12);
+}
+
+/* PLUS conventions when reading: a PLUS file without ImageToProbe has no spacing
+ * (1 mm/px, said so) unless --spacing-mm gives one; a replay recorded from it
+ * keeps that spacing in its own ImageToProbe. */
+static void test_plus_spacing(void **s) {
+    (void)s;
+    char path[1024], rec[1024], *out;
+    long rss;
+    snprintf(path, sizeof path, "%s/plus/SpinePhantomFreehand.igs.mha", CN_SHARED_DATA_DIR);
+    const char *a1[] = {"info", path, NULL};
+    assert_int_equal(run_measured(a1, 60, &rss, &out), 0);
+    assert_non_null(strstr(out, "spacing 1 1 (none in the file"));
+    free(out);
+    const char *a2[] = {"info", path, "--spacing-mm", "0.2", NULL};
+    assert_int_equal(run_measured(a2, 60, &rss, &out), 0);
+    assert_non_null(strstr(out, "spacing 0.2 0.2 (from user)"));
+    free(out);
+    snprintf(rec, sizeof rec, "%s/plus_spacing.igs.mha", CN_BINARY_DIR);
+    unlink(rec);
+    const char *a3[] = {"replay", path, "--speed", "0", "--headless", "--frames", "4", "--no-serve",
+                        "--spacing-mm", "0.2", "--record", rec, "--snapshot", CN_BINARY_DIR,
+                        "--snapshot-every", "1000", NULL};
+    int rc = run_measured(a3, 200, &rss, &out);
+    if (rc != 0) fail_msg("replay: exit %d: %s", rc, out);
+    free(out);
+    const char *a4[] = {"info", rec, NULL};
+    assert_int_equal(run_measured(a4, 60, &rss, &out), 0);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "spacing 0.2 0.2 (from ImageToProbe)"));
+    free(out);
+    unlink(rec);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_recover),
         cmocka_unit_test(test_report),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_info_all_plus),
+        cmocka_unit_test(test_plus_spacing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

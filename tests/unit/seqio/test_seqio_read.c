@@ -215,6 +215,41 @@ static void test_gap_and_types(void **s) {
 }
 
 
+/* Issue 14: tracking-only PLUS files name any ElementType (PLUS writes MET_OTHER,
+ * size 0, when there is no image data); they read with their transforms. */
+static void test_tracking_only_any_type(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/tracking_other.igs.mha", CN_BINARY_DIR);
+    static const char *types[] = {"MET_OTHER", "MET_FLOAT_MATRIX", NULL};
+    static const char *dims[] = {"0 0 3", "1 1 3"};
+    for (int t = 0; t < 3; t++) {
+        for (int d = 0; d < 2; d++) {
+            if (d == 1 && t != 0) continue; /* 1 x 1 frames: only MET_OTHER has no bytes */
+            FILE *fp = fopen(path, "wb");
+            fprintf(fp, "ObjectType = Image\nNDims = 3\nBinaryData = True\nDimSize = %s\n", dims[d]);
+            if (types[t]) fprintf(fp, "ElementType = %s\n", types[t]);
+            for (int i = 0; i < 3; i++)
+                fprintf(fp, "Seq_Frame%04d_ToolToTrackerTransform = 1 0 0 %d 0 1 0 2 0 0 1 3 0 0 0 1\n"
+                            "Seq_Frame%04d_ToolToTrackerTransformStatus = OK\nSeq_Frame%04d_Timestamp = %d.5\n",
+                        i, i, i, i, i);
+            fprintf(fp, "ElementDataFile = LOCAL\n");
+            fclose(fp);
+            cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+            if (!r) fail_msg("%s with DimSize %s: %s", types[t] ? types[t] : "(no type)", dims[d], err);
+            assert_int_equal(cn_seq_reader_info(r)->n_frames, 3);
+            assert_int_equal(cn_seq_reader_info(r)->frame_bytes, 0);
+            const cn_seq_field *fl;
+            int nf = cn_seq_reader_fields(r, 2, &fl, err, sizeof err);
+            assert_string_equal(cn_seq_field_find(fl, nf, "ToolToTrackerTransform"),
+                                "1 0 0 2 0 1 0 2 0 0 1 3 0 0 0 1");
+            assert_float_equal(cn_seq_reader_timestamp(r, 1), 1.5, 1e-12);
+            cn_seq_reader_close(r);
+        }
+    }
+    unlink(path);
+}
+
 /* Slicer's .seq.nrrd (4-D, list axis last) written by hand: sizes, frame count and
  * the "index values" as timestamps; the old layout (list axis first) is refused. */
 static void test_slicer_seq_nrrd(void **s) {
@@ -332,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_file_6), cmocka_unit_test(test_file_7), cmocka_unit_test(test_file_8),
         cmocka_unit_test(test_file_9), cmocka_unit_test(test_file_10),
         cmocka_unit_test(test_gap_and_types),
+        cmocka_unit_test(test_tracking_only_any_type),
         cmocka_unit_test(test_slicer_seq_nrrd),
         cmocka_unit_test(test_slicer_spelling),
     };

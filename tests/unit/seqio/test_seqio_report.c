@@ -95,7 +95,7 @@ static void check_summary(const char *path, const char *source) {
     cn_session_summary s;
     cn_session_series ser;
     char *events;
-    assert_int_equal(cn_session_summarize(path, &s, &ser, &events, err, sizeof err), CN_OK);
+    assert_int_equal(cn_session_summarize(path, &s, &ser, &events, NULL, err, sizeof err), CN_OK);
     const double frame = 1 / FPS + 1e-6;
     assert_string_equal(s.phase_source, source);
     /* procedure: skin insertion (approach starts) to withdrawal */

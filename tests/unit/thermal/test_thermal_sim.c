@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 
 static double run(double k, double rmax, bool tracked, double *err_unfitted)
 {
@@ -58,7 +59,9 @@ static double run(double k, double rmax, bool tracked, double *err_unfitted)
     cn_thermal_fit_opts_default(&so.fit);
     so.fit_enabled = true;
     so.max_members_per_frame = 2;
-    so.time_scale = 1;
+    so.h3_mm = 1;
+    so.spot_tol_mm = 1.5;
+    so.spot_tol_deg = 5;
     char err[256];
     cn_stage st;
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
@@ -77,12 +80,17 @@ static double run(double k, double rmax, bool tracked, double *err_unfitted)
             tr = f->truth;
         } else {
             cn_sim_truth_at(sim, t, &tr);
+            /* no pixels, but the image's extent (the curves are clipped to it) */
+            cn_frame_set_size(f, c.width_px, c.height_px);
+            f->spacing_mm[0] = f->spacing_mm[1] = c.depth_mm / c.height_px;
             f->analysis.needle.found = true;
             f->analysis.needle.tip_mm = tr.needle_tip_mm;
             f->analysis.needle.dir = tr.needle_dir;
         }
         f->t_acq_ns = (int64_t)llround(t * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
         f->analysis.guidance.phase = tr.phase;
+        f->analysis.guidance.cycle = tr.cycle;
         f->analysis.guidance.phase_elapsed_s = t - t0;
         cn_ice_front *ice = &f->analysis.ice;
         ice->n = tr.rim_n;

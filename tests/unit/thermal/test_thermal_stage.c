@@ -1,8 +1,9 @@
 /*
  * test_thermal_stage.c - the thermal pipeline stage on real frames from a frame
- * pool: it starts the freeze (explicitly, or from the first seen ice), steps with
- * the frame clock, fits to the near-side rim and fills the 0/-20/-40 C image-plane
- * isotherms; the image plane comes from the tracked poses or from the needle.
+ * pool: the freeze starts when the procedure state on the frame says so, the
+ * model steps with the frame's scene clock, fits to the near-side rim and fills
+ * the 0/-20/-40 C image-plane isotherms; the image plane comes from the tracked
+ * poses (core's one rule) or from the needle.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -48,7 +49,7 @@ static void rim_from_truth(const cn_thermal_model *truth, const cn_thermal_plane
     ice->confidence = 0.9f;
 }
 
-static void run_session(bool explicit_start, bool poses)
+static void run_session(bool poses)
 {
     load();
     cn_thermal_stage_opts so;
@@ -72,21 +73,28 @@ static void run_session(bool explicit_start, bool poses)
     cn_frame_pool *pool = cn_frame_pool_new(2, 64, 64);
     assert_non_null(pool);
     const int64_t t0 = 5000000000LL;
-    if (explicit_start)
-        cn_thermal_stage_start(st.self, t0);
     int with_iso = 0;
     cn_frame *last = NULL;
     for (int i = 0; i <= 4 * 90; i++) { /* 4 fps, 90 s of freezing */
         cn_frame *f = cn_frame_pool_acquire(pool);
         assert_non_null(f);
-        cn_frame_set_size(f, 64, 64);
-        f->spacing_mm[0] = f->spacing_mm[1] = 0.1;
+        cn_frame_set_size(f, 64, 64); /* 32 x 32 mm: the curves are clipped to the image */
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.5;
         f->t_acq_ns = t0 + (int64_t)i * 250000000LL;
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysis.guidance.phase = CN_PHASE_FREEZE; /* the procedure stage's say */
+        f->analysis.guidance.cycle = 1;
         double ts = i * 0.25;
         cn_thermal_model_advance_to(truth, ts);
         if (poses) {
-            cn_mat4 img = cn_mat4_scale(0.1, 0.1, 1), id = cn_mat4_identity(), cryo;
-            cn_mat4_invert(&pl.image_mm_to_probe, &cryo); /* tracker = image mm here */
+            /* the tracker is the image's pixel frame scaled to mm; the cryoprobe
+             * placed so that the one rule puts it on the needle plane */
+            cn_mat4 img = cn_mat4_scale(0.5, 0.5, 0.5), id = cn_mat4_identity(), cryo, mm2i;
+            cn_mat4 i2mm = cn_frame_image_to_image_mm(f);
+            cn_mat4_invert(&i2mm, &mm2i);
+            cn_mat4 mm2t = cn_mat4_mul(&img, &mm2i), c2mm;
+            cn_mat4_invert(&pl.image_mm_to_probe, &c2mm);
+            cryo = cn_mat4_mul(&mm2t, &c2mm);
             cn_frame_set_pose(f, "ImageToProbe", &img, true);
             cn_frame_set_pose(f, "ProbeToTracker", &id, true);
             cn_frame_set_pose(f, "CryoprobeToTracker", &cryo, true);
@@ -124,12 +132,9 @@ static void run_session(bool explicit_start, bool poses)
                   rt, rn, rs, with_iso);
     assert_true(fabs(rs - rt) < fabs(rn - rt));
     assert_true(fabs(rs - rt) < 0.5);
-    if (!explicit_start)
-        assert_true(with_iso < 4 * 90 - 4 * 7); /* nothing before the ice was seen */
     int64_t ts0 = 0;
     assert_true(cn_thermal_stage_started(st.self, &ts0));
-    if (explicit_start)
-        assert_true(ts0 == t0);
+    assert_true(ts0 == t0); /* the freeze began on the first frame */
     const cn_thermal_ensemble *ens = cn_thermal_stage_ensemble(st.self);
     assert_non_null(ens);
     cn_thermal_fit_result fr;
@@ -137,8 +142,7 @@ static void run_session(bool explicit_start, bool poses)
     double sd = 0, rr = cn_thermal_ensemble_radius_at(ens, 0, -so.probe.active_length_mm / 2, &sd);
     print_message("  fit: offset %+.0f C, perfusion %.4f /s, residual %.2f mm; deep edge %.2f +- %.2f mm\n",
                   fr.surface_offset_c, fr.perfusion_per_s, fr.residual_mm, rr, sd);
-    /* a back-dated start (auto) leaves some timing misfit in the residual */
-    assert_true(fr.n_obs > 100 && fr.residual_mm < (explicit_start ? 0.5 : 0.8));
+    assert_true(fr.n_obs > 100 && fr.residual_mm < 0.5);
     assert_true(fr.surface_offset_c > 10); /* the truth is 40 C warmer */
     assert_true(sd > 0 && sd < 1);
     cn_frame_unref(last);
@@ -148,16 +152,16 @@ static void run_session(bool explicit_start, bool poses)
     cn_thermal_stage_free(st.self);
 }
 
-static void test_explicit_start_needle_plane(void **state)
+static void test_needle_plane(void **state)
 {
     (void)state;
-    run_session(true, false);
+    run_session(false);
 }
 
-static void test_auto_start_tracked_poses(void **state)
+static void test_tracked_poses(void **state)
 {
     (void)state;
-    run_session(false, true);
+    run_session(true);
 }
 
 static void test_plane_from_poses_matches_needle(void **state)
@@ -170,24 +174,27 @@ static void test_plane_from_poses_matches_needle(void **state)
     cn_thermal_plane pn, pf;
     cn_thermal_plane_from_needle(kTip, kDir, &pn);
     assert_int_equal(cn_thermal_plane_from_frame(f, &pf), CN_ENOENT); /* no poses */
-    /* pixel-based ImageToProbe, a rotated tracker */
-    cn_mat4 img = cn_mat4_scale(0.2, 0.25, 1);
+    /* pixel-based ImageToProbe (PLUS), a rotated tracker; the cryoprobe placed on
+     * the needle plane through core's one rule (pixel centres at (i + 0.5) sp) */
+    cn_mat4 img = cn_mat4_scale(0.2, 0.25, 0.2);
     cn_mat4 p2t = cn_mat4_rotation_axis_angle((cn_vec3){0.3, 0.5, 0.8}, 0.7);
     p2t.m[3] = 10;
     p2t.m[7] = -4;
-    cn_mat4 inv, cryo;
-    cn_mat4_invert(&pn.image_mm_to_probe, &inv);
-    cryo = cn_mat4_mul(&p2t, &inv);
+    cn_mat4 i2mm = cn_frame_image_to_image_mm(f), mm2i, c2mm;
+    cn_mat4_invert(&i2mm, &mm2i);
+    cn_mat4 i2t = cn_mat4_mul(&p2t, &img), mm2t = cn_mat4_mul(&i2t, &mm2i);
+    cn_mat4_invert(&pn.image_mm_to_probe, &c2mm);
+    cn_mat4 cryo = cn_mat4_mul(&mm2t, &c2mm);
     cn_frame_set_pose(f, "ImageToProbe", &img, true);
     cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
     cn_frame_set_pose(f, "CryoprobeToTracker", &cryo, true);
     assert_int_equal(cn_thermal_plane_from_frame(f, &pf), CN_OK);
     assert_true(cn_mat4_max_abs_diff(&pf.image_mm_to_probe, &pn.image_mm_to_probe) < 1e-9);
-    /* an mm-based ImageToProbe is recognised too */
-    cn_mat4 id = cn_mat4_identity();
-    cn_frame_set_pose(f, "ImageToProbe", &id, true);
-    assert_int_equal(cn_thermal_plane_from_frame(f, &pf), CN_OK);
-    assert_true(cn_mat4_max_abs_diff(&pf.image_mm_to_probe, &pn.image_mm_to_probe) < 1e-9);
+    /* the tip sits where core's rule puts it: exactly kTip, no half-pixel slip */
+    cn_mat4 back;
+    cn_mat4_invert(&pf.image_mm_to_probe, &back);
+    cn_vec3 tip = cn_mat4_apply_point(&back, (cn_vec3){0, 0, 0});
+    assert_true(fabs(tip.x - kTip.x) < 1e-9 && fabs(tip.y - kTip.y) < 1e-9);
     /* lost tracking */
     cn_frame_set_pose(f, "CryoprobeToTracker", &cryo, false);
     assert_int_equal(cn_thermal_plane_from_frame(f, &pf), CN_ENOENT);
@@ -205,10 +212,10 @@ static void test_bad_options(void **state)
                      CN_ENOENT);
     assert_non_null(strstr(err, "nope"));
     assert_int_equal(cn_thermal_stage_opts_from_catalog(&so, &cat, NULL, NULL, NULL, err, sizeof err), CN_OK);
-    so.time_scale = NAN;
+    so.h3_mm = NAN;
     cn_stage st;
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_EINVAL);
-    so.time_scale = 1;
+    so.h3_mm = 1;
     so.fit.sigma_mm = NAN;
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_EINVAL);
 }
@@ -219,7 +226,7 @@ static void test_opts_from_json(void **state)
     char err[512];
     cn_json *doc = cn_json_parse("{\"thermal\": {\"probe\": \"1.7mm-argon\",\n"
                                  " \"protocol\": \"spermatic-2x90s\", \"fit\": false,\n"
-                                 " \"time_scale\": 4}}",
+                                 " \"grid3d_mm\": 1.25}}",
                                  "session.json", err, sizeof err);
     assert_non_null(doc);
     cn_thermal_stage_opts so;
@@ -230,7 +237,14 @@ static void test_opts_from_json(void **state)
     assert_string_equal(so.protocol.name, "spermatic-2x90s");
     assert_string_equal(so.tissue.name, "standard");
     assert_false(so.fit_enabled);
-    assert_true(so.time_scale == 4);
+    assert_true(so.h3_mm == 1.25);
+    cn_json_free(doc);
+    /* the old scene-clock hack is gone: time_scale is an unknown key now */
+    doc = cn_json_parse("{\"thermal\": {\"time_scale\": 4}}", "session.json", err, sizeof err);
+    assert_int_not_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config",
+                                                         err, sizeof err),
+                         CN_OK);
+    assert_non_null(strstr(err, "time_scale"));
     cn_json_free(doc);
     /* no object: the defaults */
     assert_int_equal(cn_thermal_stage_opts_from_json(&so, NULL, "thermal", CN_SOURCE_DIR "/config",
@@ -256,8 +270,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plane_from_poses_matches_needle),
-        cmocka_unit_test(test_explicit_start_needle_plane),
-        cmocka_unit_test(test_auto_start_tracked_poses),
+        cmocka_unit_test(test_needle_plane),
+        cmocka_unit_test(test_tracked_poses),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_opts_from_json),
     };

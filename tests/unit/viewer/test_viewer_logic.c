@@ -182,7 +182,8 @@ static void test_overlay_items(void **state)
         if (it->kind == CN_OV_NEEDLE && it->n == 2) {
             cn_pt2 a = ov->pts[it->first], b = ov->pts[it->first + 1];
             assert_true(fabsf(b.x - f->analysis.needle.tip_mm.x) < 1e-4f);
-            bool on_edge = fabsf(a.x + 0.04f) < 1e-3f || fabsf(a.y + 0.04f) < 1e-3f;
+            /* image mm (core's one rule): the image's edges are at 0 */
+            bool on_edge = fabsf(a.x) < 1e-3f || fabsf(a.y) < 1e-3f;
             assert_true(on_edge);
         }
     }
@@ -307,6 +308,43 @@ static void test_shader_lookup(void **state)
     assert_non_null(strstr(err, "/no/such/dir/us_plane.frag"));
 }
 
+/* The needle is drawn only at or above the operating confidence (or with its tip
+ * hidden under ice), and the HUD says "needle not found" otherwise. */
+static void test_needle_threshold(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_viewer_overlay *ov = calloc(1, sizeof *ov);
+    assert_non_null(ov);
+    cn_viewer_hud hud = {20.0, 10.0, 20.0, 0, "sim", ""};
+    char text[512];
+    cn_needle_result *nd = &f->analysis.needle;
+    nd->found = true;
+    nd->tip_hidden = false;
+    nd->confidence = CN_NEEDLE_SHOW_CONFIDENCE + 0.2f;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_true(count_kind(ov, CN_OV_NEEDLE) > 0);
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "needle 70 %"));
+    nd->confidence = CN_NEEDLE_SHOW_CONFIDENCE - 0.2f;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NEEDLE), 0);
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "needle not found"));
+    nd->tip_hidden = true; /* under ice: the last reliable tip, drawn open */
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_true(count_kind(ov, CN_OV_NEEDLE) > 0);
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "needle tip hidden"));
+    nd->found = false;
+    nd->tip_hidden = false;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NEEDLE), 0);
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "needle not found"));
+    free(ov);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_geom_fallbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hud_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_needle_threshold, setup, teardown),
         cmocka_unit_test(test_shader_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

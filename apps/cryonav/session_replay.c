@@ -1,0 +1,133 @@
+/* session_replay.c - replay for teaching (issue 14): where a replay starts
+ * (--start: a chapter such as "freeze 2", a scene time, or a frame), starting
+ * paused, and the chapter keys (n next, N previous, 1-9 freeze N).
+ *
+ * Chapters are the recorded events (seqio's cn_seq_chapters); the replay device
+ * does the jumping (devices/replay), this file only maps what a user types. */
+#include "session.h"
+
+#include "replay/replay.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "95", "95s", "95.5 s", "1:35", "1:02:03" -> seconds; false when not a time. */
+static bool parse_time(const char *w, double *t)
+{
+    double parts[3];
+    int n = 0;
+    const char *p = w;
+    while (n < 3) {
+        char *e;
+        double v = strtod(p, &e);
+        if (e == p || !(v >= 0) || !isfinite(v))
+            return false;
+        parts[n++] = v;
+        p = e;
+        if (*p != ':')
+            break;
+        p++;
+    }
+    while (*p == ' ')
+        p++;
+    if (*p == 's' && n == 1)
+        p++;
+    if (*p)
+        return false;
+    *t = 0;
+    for (int i = 0; i < n; i++)
+        *t = *t * 60 + parts[i];
+    return true;
+}
+
+static void chapter_list(const cn_seq_chapter *c, int n, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && o + 4 < len; i++)
+        o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", c[i].name);
+    if (n == 0)
+        snprintf(out, len, "none: the recording has no events");
+}
+
+int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
+{
+    cn_replay *rp = s->replay;
+    if (!rp)
+        return CN_OK;
+    if (s->opts.spacing_mm[0] > 0) /* PLUS files whose transforms give no spacing */
+        cn_replay_set_default_spacing(rp, s->opts.spacing_mm[0], s->opts.spacing_mm[1]);
+    int nch = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);
+    if (nch > 0)
+        cn_log_info(s->log, "replay", "%d chapters (keys: n next, N previous, 1-9 freeze N; "
+                    "`cryonav replay FILE --chapters` lists them)", nch);
+    if (s->opts.replay_paused) {
+        cn_replay_pause(rp, true);
+        cn_replay_step(rp, 0); /* show the first frame, then wait for keys */
+    }
+    const char *w = s->opts.replay_start;
+    if (!w[0])
+        return CN_OK;
+    double t;
+    if (w[0] == '#') {
+        char *e;
+        long k = strtol(w + 1, &e, 10);
+        if (e == w + 1 || *e || k < 0 || k >= cn_replay_frame_count(rp)) {
+            snprintf(err, err_len, "--start %s: no such frame (the file has %d, numbered from #0)", w,
+                     cn_replay_frame_count(rp));
+            return CN_EINVAL;
+        }
+        cn_replay_seek(rp, (int)k);
+        if (s->opts.replay_paused)
+            cn_replay_step(rp, 0);
+    } else if (parse_time(w, &t)) {
+        cn_replay_seek_time(rp, t);
+    } else {
+        int k = cn_replay_seek_chapter(rp, w);
+        if (k < 0) {
+            char list[600];
+            chapter_list(ch, nch, list, sizeof list);
+            snprintf(err, err_len, "--start '%s': no such chapter, time or frame (chapters: %s)", w,
+                     list);
+            return CN_EINVAL;
+        }
+        cn_log_info(s->log, "replay", "starting at chapter %d: %s (frame %d, %.1f s)", k + 1, ch[k].name,
+                    ch[k].frame, ch[k].t_s);
+    }
+    return CN_OK;
+}
+
+bool cn_session_replay_key(cn_session *s, int key)
+{
+    if (!s->replay)
+        return false;
+    int k = -1, n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    if (key == 'n' || key == 'N') { /* (p / P belong to the proctor link) */
+        k = cn_replay_step_chapter(s->replay, key == 'n' ? 1 : -1);
+    } else if (key >= '1' && key <= '9') {
+        char what[32];
+        snprintf(what, sizeof what, "freeze %c", key);
+        k = cn_replay_seek_chapter(s->replay, what);
+    } else {
+        return false;
+    }
+    if (k >= 0)
+        cn_log_info(s->log, "keys", "chapter %d of %d: %s (%.1f s)", k + 1, n, ch[k].name, ch[k].t_s);
+    else
+        cn_log_info(s->log, "keys", "no such chapter");
+    return true;
+}
+
+void cn_session_print_chapters(cn_session *s, FILE *out)
+{
+    int n = 0;
+    const cn_seq_chapter *c = s->replay ? cn_replay_chapters(s->replay, &n) : NULL;
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%3d  %8.1f s  frame %6d  %-9s  %s\n", i + 1, c[i].t_s, c[i].frame,
+                cn_event_source_name(c[i].source), c[i].name);
+}

@@ -1,0 +1,199 @@
+/*
+ * igtl_source_recv.c - what the OpenIGTLink client does with what arrives (see
+ * igtl_source.h): TRANSFORMs into the graph under their mapped names, IMAGEs
+ * held until their burst is read, and, when the link drops, every delivered
+ * pose marked invalid. Runs on the connection thread; shared state is behind
+ * the source's mutex. Split from igtl_source.c (connection and device).
+ */
+#include "igtl_source_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ state */
+
+static const char *map_name(const cn_igtl_source *s, const char *device)
+{
+    for (int i = 0; i < s->o.n_map; i++)
+        if (strcmp(s->o.map[i].device, device) == 0)
+            return s->o.map[i].name;
+    if (!s->o.pass_unmapped)
+        return NULL;
+    char a[CN_FRAME_NAME_MAX], b[CN_FRAME_NAME_MAX];
+    return cn_xform_name_split(device, a, b) == CN_OK ? device : NULL;
+}
+
+/* Header timestamp (wall, the sender's clock) -> our monotonic time. Trusted
+ * only when it says the message is between 0 and 1 s old: the upstream example
+ * servers send no real time, and a server whose clock is off by more than the
+ * transform graph's 200 ms hold would otherwise make every pose look stale. */
+static int64_t to_mono(uint64_t ts)
+{
+    int64_t now_m = cn_clock_mono_ns(), now_w = cn_clock_wall_ns();
+    if (ts == 0)
+        return now_m;
+    int64_t age = now_w - cn_igtl_ts_to_wall_ns(ts);
+    if (age < 0 || age > 1000000000LL)
+        return now_m;
+    return now_m - age;
+}
+
+void cn__igtl_src_set_error(cn_igtl_source *s, const char *fmt, ...)
+{
+    char msg[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->mu);
+    cn_strlcpy(s->st.last_error, msg, sizeof s->st.last_error);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void cn__igtl_src_count_ignored(cn_igtl_source *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->st.ignored++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* true the first time a device name is seen (bounded list). */
+static bool first_time(cn_igtl_source *s, const char *dev)
+{
+    for (int i = 0; i < s->n_noted; i++)
+        if (strcmp(s->noted[i], dev) == 0)
+            return false;
+    if (s->n_noted == NAMES_NOTED_MAX) {
+        if (!s->noted_full)
+            cn_log_warn(s->o.log, MOD, "%s:%d sends more than %d transform names; "
+                        "further names are not reported", s->o.host, s->o.port, NAMES_NOTED_MAX);
+        s->noted_full = true;
+        return false;
+    }
+    cn_strlcpy(s->noted[s->n_noted++], dev, sizeof s->noted[0]);
+    return true;
+}
+
+void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m)
+{
+    char dev[CN_XFORM_NAME_MAX], status[16];
+    cn_igtl_message_name(m, dev, sizeof dev);
+    const char *name = map_name(s, dev);
+    if (!name) {
+        if (first_time(s, dev))
+            cn_log_warn(s->o.log, MOD,
+                        "TRANSFORM \"%s\" from %s:%d ignored: not a transform name of the form "
+                        "AToB%s; map it in the config, e.g. \"igtl\": {\"source\": {\"map\": "
+                        "{\"%s\": \"CryoprobeToTracker\"}}}",
+                        dev, s->o.host, s->o.port, s->o.pass_unmapped ? "" : " in the map",
+                        dev);
+        cn__igtl_src_count_ignored(s);
+        return;
+    }
+    cn_mat4 mat;
+    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK) {
+        cn__igtl_src_count_ignored(s);
+        return;
+    }
+    if (first_time(s, dev))
+        cn_log_info(s->o.log, MOD, "receiving TRANSFORM \"%s\" as %s", dev, name);
+    bool valid = true;
+    if (cn_igtl_message_meta(m, "TransformStatus", status, sizeof status) == CN_OK)
+        valid = strcmp(status, "OK") == 0;
+    int64_t t = to_mono(m->h.timestamp);
+    if (s->graph)
+        cn_xform_graph_set(s->graph, name, &mat, t, valid);
+    pthread_mutex_lock(&s->mu);
+    int i = 0;
+    while (i < s->n_poses && strcmp(s->poses[i].name, name) != 0)
+        i++;
+    if (i == s->n_poses && s->n_poses < POSES_MAX)
+        s->n_poses++;
+    if (i < POSES_MAX) {
+        cn_strlcpy(s->poses[i].name, name, sizeof s->poses[i].name);
+        s->poses[i].m = mat;
+        s->poses[i].valid = valid;
+        s->poses[i].t_ns = t;
+    }
+    s->st.transforms++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m)
+{
+    cn_igtl_image_view v;
+    if (!s->o.want_image || cn_igtl_decode_image(m->content, m->content_len, &v) != CN_OK ||
+        v.scalar_type != 3 || v.components != 1 || v.size[2] != 1) {
+        cn__igtl_src_count_ignored(s);
+        return;
+    }
+    char dev[CN_XFORM_NAME_MAX];
+    cn_igtl_message_name(m, dev, sizeof dev);
+    /* PLUS names images <Name>_<Frame>: the part after the last '_' is the frame. */
+    const char *us = strrchr(dev, '_');
+    char frame[CN_FRAME_NAME_MAX];
+    cn_strlcpy(frame, us && us[1] ? us + 1 : "Reference", sizeof frame);
+    cn_mat4 ijk = cn_igtl_image_ijk_to_ref(&v);
+    int64_t t = to_mono(m->h.timestamp);
+    /* The image's own placement joins the tracking in the graph, so that
+     * ImageToProbe follows from ImageToReference and ProbeToReference. */
+    char xname[CN_XFORM_NAME_MAX];
+    snprintf(xname, sizeof xname, "ImageTo%s", frame);
+    if (s->graph && strcmp(frame, "Image") != 0 && cn_mat4_is_finite(&ijk))
+        cn_xform_graph_set(s->graph, xname, &ijk, t, true);
+    image_slot *p = &s->pending; /* the connection thread's own until published */
+    if (v.pixel_bytes > p->cap) {
+        uint8_t *n = realloc(p->px, v.pixel_bytes);
+        if (!n) {
+            cn__igtl_src_count_ignored(s);
+            return;
+        }
+        p->px = n;
+        p->cap = v.pixel_bytes;
+    }
+    memcpy(p->px, v.pixels, v.pixel_bytes);
+    p->w = v.size[0];
+    p->h = v.size[1];
+    p->ijk = ijk;
+    cn_strlcpy(p->frame, frame, sizeof p->frame);
+    p->t_ns = t;
+    p->wall_ns = m->h.timestamp ? cn_igtl_ts_to_wall_ns(m->h.timestamp) : cn_clock_wall_ns();
+    s->has_pending = true;
+    pthread_mutex_lock(&s->mu);
+    s->st.images++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The pending image becomes the one read() hands out (a newer one supersedes
+ * an unread older one: latest wins, as everywhere in the pipeline). */
+void cn__igtl_src_publish_image(cn_igtl_source *s)
+{
+    if (!s->has_pending)
+        return;
+    pthread_mutex_lock(&s->mu);
+    image_slot t = s->ready;
+    s->ready = s->pending;
+    s->pending = t;
+    s->img_seq++;
+    s->has_pending = false;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* The link dropped: what it delivered is no longer known. An invalid sample
+ * now makes every tool from this server "lost" at once, however long the
+ * configured hold, until the server sends it again. */
+void cn__igtl_src_invalidate_poses(cn_igtl_source *s)
+{
+    if (!s->graph)
+        return;
+    int64_t now = cn_clock_mono_ns();
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_poses; i++) {
+        s->poses[i].valid = false;
+        cn_xform_graph_set(s->graph, s->poses[i].name, &s->poses[i].m, now, false);
+    }
+    pthread_mutex_unlock(&s->mu);
+}

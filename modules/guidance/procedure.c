@@ -1,0 +1,570 @@
+/*
+ * procedure.c - the procedure state from events: what is happening at the table.
+ *
+ * The idea: the cryo console, not CryoNav, starts and stops the gas, so CryoNav
+ * must be told. Whoever knows says so (the operator's key, a proctor, the cryo
+ * console over OpenIGTLink, the simulator's scripted console) and every one of
+ * them feeds the same small state machine:
+ *
+ *   IDLE --inserted--> APPROACH --freeze_start--> FREEZE --freeze_stop--> THAW
+ *     ^                  ^  |                       ^  |                  | |
+ *     |                  |  +-------reposition------+--+---thaw_stop------+ |
+ *   (never back)     WITHDRAWN <-----------------withdrawn------------------+
+ *
+ * Inputs are queued from any thread and applied on the analysis thread at the
+ * start of the next frame, so the state changes exactly on a frame and its event
+ * rides with that frame (recorded once, where it happened). An input that does
+ * not fit the state is refused with a log line, never guessed at: a stop without
+ * a start, a freeze with the needle out, a reposition of a probe frozen into the
+ * tissue. The simulator's truth phase is used as a console: only its edges are
+ * inputs, so an operator's extra freeze and the script can interleave.
+ *
+ * The plan (the freeze protocol) is only a plan: it gives the timer its target
+ * (phase_planned_s), the reminders, and the plan-vs-actual summary. The thermal
+ * model runs on what happened, which it reads from the frame.
+ */
+#include "guidance/guidance.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "procedure"
+#define QUEUE_MAX 64
+
+typedef struct {
+    cn_event_source source;
+    cn_proc_input in;
+    bool active;
+} cmd;
+
+struct cn_procedure {
+    cn_log *log;
+    cn_guidance *guidance;
+    /* queue, any thread */
+    pthread_mutex_t qmu;
+    cmd q[QUEUE_MAX];
+    int q_head, q_n;
+    /* keys scripted at scene times (cn_procedure_schedule_key), oldest first */
+    struct {
+        int key;
+        int64_t t_ns;
+    } sched[32];
+    int n_sched;
+    /* state, analysis thread */
+    cn_phase phase;
+    int cycle;
+    bool active;
+    int64_t phase_start_ns;
+    bool have_time;
+    bool started;             /* the plan event was written */
+    bool truth_seen;
+    cn_phase truth_phase;
+    bool reminded_stop, reminded_start, reminded_repos;
+    /* summary, guarded */
+    pthread_mutex_t smu;
+    cn_procedure_summary sum;
+};
+
+static const char *input_name(cn_proc_input in)
+{
+    switch (in) {
+    case CN_PROC_NEEDLE_INSERTED: return "needle_inserted";
+    case CN_PROC_FREEZE_START: return "freeze_start";
+    case CN_PROC_FREEZE_STOP: return "freeze_stop";
+    case CN_PROC_THAW_START: return "thaw_start";
+    case CN_PROC_THAW_STOP: return "thaw_stop";
+    case CN_PROC_REPOSITION: return "reposition";
+    case CN_PROC_NEEDLE_WITHDRAWN: return "needle_withdrawn";
+    case CN_PROC_FREEZE_TOGGLE: return "freeze toggle";
+    case CN_PROC_ACTIVE_THAW_TOGGLE: return "active thaw toggle";
+    }
+    return "?";
+}
+
+cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
+{
+    cn_procedure *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->log = log;
+    pthread_mutex_init(&p->qmu, NULL);
+    pthread_mutex_init(&p->smu, NULL);
+    p->phase = CN_PHASE_IDLE;
+    p->sum.inserted_s = p->sum.withdrawn_s = NAN;
+    if (plan) {
+        p->sum.plan = *plan;
+        if (p->sum.plan.n_steps < 0)
+            p->sum.plan.n_steps = 0;
+        if (p->sum.plan.n_steps > CN_PLAN_STEPS_MAX)
+            p->sum.plan.n_steps = CN_PLAN_STEPS_MAX;
+        p->sum.plan.name[sizeof p->sum.plan.name - 1] = 0;
+    }
+    return p;
+}
+
+void cn_procedure_free(cn_procedure *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_destroy(&p->qmu);
+    pthread_mutex_destroy(&p->smu);
+    free(p);
+}
+
+void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g)
+{
+    if (p)
+        p->guidance = g;
+}
+
+int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active)
+{
+    if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_ACTIVE_THAW_TOGGLE)
+        return CN_EINVAL;
+    pthread_mutex_lock(&p->qmu);
+    bool full = p->q_n >= QUEUE_MAX;
+    if (!full) {
+        p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active};
+        p->q_n++;
+    }
+    pthread_mutex_unlock(&p->qmu);
+    if (full) {
+        cn_log_error(p->log, MOD, "%s from the %s lost: %d inputs already wait for the analysis",
+                     input_name(in), cn_event_source_name(source), QUEUE_MAX);
+        return CN_ENOMEM;
+    }
+    return CN_OK;
+}
+
+bool cn_procedure_key(cn_procedure *p, int key)
+{
+    cn_proc_input in;
+    switch (key) {
+    case 'f': in = CN_PROC_FREEZE_TOGGLE; break;
+    case 'a': in = CN_PROC_ACTIVE_THAW_TOGGLE; break;
+    case 'i': in = CN_PROC_NEEDLE_INSERTED; break;
+    case 'p': in = CN_PROC_REPOSITION; break;
+    case 'w': in = CN_PROC_NEEDLE_WITHDRAWN; break;
+    default: return false;
+    }
+    cn_procedure_post(p, CN_EVSRC_OPERATOR, in, false);
+    return true;
+}
+
+int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s)
+{
+    if (!p || !strchr("faipw", key) || key == 0 || !(t_scene_s >= 0 && t_scene_s < 1e7))
+        return CN_EINVAL;
+    pthread_mutex_lock(&p->qmu);
+    int rc = CN_OK;
+    if (p->n_sched == (int)(sizeof p->sched / sizeof p->sched[0])) {
+        rc = CN_ENOMEM;
+    } else {
+        int64_t t = (int64_t)llround(t_scene_s * 1e9);
+        int i = p->n_sched++;
+        while (i > 0 && p->sched[i - 1].t_ns > t) { /* keep them in time order */
+            p->sched[i] = p->sched[i - 1];
+            i--;
+        }
+        p->sched[i].key = key;
+        p->sched[i].t_ns = t;
+    }
+    pthread_mutex_unlock(&p->qmu);
+    return rc;
+}
+
+int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
+                         size_t err_len)
+{
+    cn_proc_input in;
+    bool active = false;
+    char e[256];
+    int rc = cn_procedure_parse(text, &in, &active, e, sizeof e);
+    if (rc != CN_OK) {
+        if (p)
+            cn_log_warn(p->log, MOD, "%s (from the %s): ignored", e, cn_event_source_name(source));
+        cn_strlcpy(err ? err : e, e, err ? err_len : sizeof e);
+        return rc;
+    }
+    return cn_procedure_post(p, source, in, active);
+}
+
+/* ---------------------------------------------------------------- the state machine */
+
+static double now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
+
+static void emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *fmt, ...)
+{
+    char text[CN_EVENT_TEXT_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (cn_analysis_add_event(&f->analysis, src, f->t_scene_ns, "%s", text) != CN_OK)
+        cn_log_error(p->log, MOD, "event '%s' lost: %d events already on frame %llu", text,
+                     CN_EVENTS_MAX, (unsigned long long)f->seq);
+    cn_log_info(p->log, MOD, "%s (%s) at %.1f s", text, cn_event_source_name(src), now_s(f));
+}
+
+static void set_phase(cn_procedure *p, const cn_frame *f, cn_phase ph)
+{
+    p->phase = ph;
+    p->phase_start_ns = f->t_scene_ns;
+    p->reminded_stop = p->reminded_start = false;
+}
+
+/* Opens a step of the summary (the previous one is closed). */
+static void step_open(cn_procedure *p, const cn_frame *f, int kind, cn_event_source src)
+{
+    pthread_mutex_lock(&p->smu);
+    cn_procedure_summary *s = &p->sum;
+    if (s->n_steps > 0 && isnan(s->steps[s->n_steps - 1].duration_s))
+        s->steps[s->n_steps - 1].duration_s = now_s(f) - s->steps[s->n_steps - 1].start_s;
+    if (kind >= 0) {
+        if (s->n_steps == CN_PROC_STEPS_MAX) { /* keep the newest */
+            memmove(s->steps, s->steps + 1, sizeof s->steps[0] * (CN_PROC_STEPS_MAX - 1));
+            s->n_steps--;
+        }
+        s->steps[s->n_steps++] = (cn_proc_step){kind, p->cycle, now_s(f), NAN, src};
+    }
+    s->phase = p->phase;
+    s->cycle = p->cycle;
+    s->active_thaw = p->active;
+    pthread_mutex_unlock(&p->smu);
+}
+
+static void refuse(cn_procedure *p, cn_event_source src, cn_proc_input in, const char *why)
+{
+    cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)", input_name(in),
+                cn_event_source_name(src), why, cn_phase_name(p->phase), p->cycle);
+    pthread_mutex_lock(&p->smu);
+    p->sum.refused++;
+    pthread_mutex_unlock(&p->smu);
+}
+
+static void end_thaw(cn_procedure *p, cn_frame *f, cn_event_source src)
+{
+    emit(p, f, src, "thaw_end cycle=%d", p->cycle);
+    p->active = false;
+}
+
+/* The planned duration of the n-th (1-based) step of kind (freeze / any thaw). */
+static double planned(const cn_plan *pl, bool freeze, int n, int *after)
+{
+    int k = 0;
+    for (int i = 0; i < pl->n_steps; i++) {
+        bool f = pl->steps[i].kind == 0;
+        if (f != freeze)
+            continue;
+        if (++k == n) {
+            if (after)
+                *after = i;
+            return pl->steps[i].duration_s;
+        }
+    }
+    return NAN;
+}
+
+static int planned_freezes(const cn_plan *pl)
+{
+    int k = 0;
+    for (int i = 0; i < pl->n_steps; i++)
+        k += pl->steps[i].kind == 0;
+    return k;
+}
+
+static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in, bool active)
+{
+    cn_phase ph = p->phase;
+    switch (in) {
+    case CN_PROC_FREEZE_TOGGLE:
+        apply(p, f, src, ph == CN_PHASE_FREEZE ? CN_PROC_FREEZE_STOP : CN_PROC_FREEZE_START, false);
+        return;
+    case CN_PROC_ACTIVE_THAW_TOGGLE:
+        apply(p, f, src, CN_PROC_THAW_START, !(ph == CN_PHASE_THAW && p->active));
+        return;
+    case CN_PROC_NEEDLE_INSERTED:
+        if (ph != CN_PHASE_IDLE && ph != CN_PHASE_WITHDRAWN) {
+            refuse(p, src, in, "the needle is already in");
+            return;
+        }
+        emit(p, f, src, "needle_inserted");
+        set_phase(p, f, CN_PHASE_APPROACH);
+        pthread_mutex_lock(&p->smu);
+        if (isnan(p->sum.inserted_s))
+            p->sum.inserted_s = now_s(f);
+        p->sum.withdrawn_s = NAN;
+        pthread_mutex_unlock(&p->smu);
+        step_open(p, f, -1, src);
+        return;
+    case CN_PROC_FREEZE_START:
+        if (ph == CN_PHASE_WITHDRAWN) {
+            refuse(p, src, in, "the needle is out (withdrawn); insert it first");
+            return;
+        }
+        if (ph == CN_PHASE_FREEZE) {
+            refuse(p, src, in, "a freeze is already running");
+            return;
+        }
+        if (ph == CN_PHASE_IDLE) { /* a freeze needs a needle in the tissue */
+            cn_log_info(p->log, MOD, "freeze started with no needle_inserted before: taken as inserted");
+            apply(p, f, src, CN_PROC_NEEDLE_INSERTED, false);
+        }
+        if (p->phase == CN_PHASE_THAW)
+            end_thaw(p, f, src);
+        p->cycle++;
+        p->active = false;
+        emit(p, f, src, "freeze_start cycle=%d", p->cycle);
+        set_phase(p, f, CN_PHASE_FREEZE);
+        step_open(p, f, 0, src);
+        return;
+    case CN_PROC_FREEZE_STOP:
+        if (ph != CN_PHASE_FREEZE) {
+            refuse(p, src, in, "no freeze is running");
+            return;
+        }
+        apply(p, f, src, CN_PROC_THAW_START, false);
+        return;
+    case CN_PROC_THAW_START:
+        if (ph == CN_PHASE_IDLE || ph == CN_PHASE_WITHDRAWN || p->cycle == 0) {
+            refuse(p, src, in, "nothing to thaw (no freeze on a needle that is in)");
+            return;
+        }
+        if (ph == CN_PHASE_THAW && p->active == active) {
+            refuse(p, src, in, active ? "the active thaw is already on" : "the thaw is already passive");
+            return;
+        }
+        if (ph == CN_PHASE_FREEZE)
+            emit(p, f, src, "freeze_end cycle=%d", p->cycle);
+        else if (ph == CN_PHASE_THAW)
+            end_thaw(p, f, src);
+        p->active = active;
+        emit(p, f, src, "thaw_start cycle=%d mode=%s", p->cycle, active ? "active" : "passive");
+        {
+            bool was_freeze = ph == CN_PHASE_FREEZE;
+            set_phase(p, f, CN_PHASE_THAW);
+            step_open(p, f, active ? 2 : 1, src);
+            /* the last planned freeze is over and the target is not covered:
+             * remind of the reposition + extra freeze (Cazzato's protocol) */
+            const cn_plan *pl = &p->sum.plan;
+            if (was_freeze && !p->reminded_repos && pl->n_steps > 0 && pl->extra_freeze_s > 0 &&
+                p->cycle >= planned_freezes(pl) && p->guidance) {
+                cn_guidance_summary gs;
+                cn_guidance_get_summary(p->guidance, &gs);
+                if (gs.last_coverage >= 0 && gs.last_coverage < 0.99) {
+                    emit(p, f, CN_EVSRC_PLAN, "reminder what=reposition coverage=%.2f extra_freeze_s=%.0f",
+                         gs.last_coverage, pl->extra_freeze_s);
+                    p->reminded_repos = true;
+                }
+            }
+        }
+        return;
+    case CN_PROC_THAW_STOP:
+        if (ph != CN_PHASE_THAW) {
+            refuse(p, src, in, "no thaw is running");
+            return;
+        }
+        end_thaw(p, f, src);
+        set_phase(p, f, CN_PHASE_APPROACH);
+        step_open(p, f, -1, src);
+        return;
+    case CN_PROC_REPOSITION:
+        if (ph == CN_PHASE_FREEZE) {
+            refuse(p, src, in, "the probe is frozen into the tissue; stop the freeze and thaw first");
+            return;
+        }
+        if (ph == CN_PHASE_IDLE || ph == CN_PHASE_WITHDRAWN) {
+            refuse(p, src, in, "the needle is not in");
+            return;
+        }
+        if (ph == CN_PHASE_THAW)
+            end_thaw(p, f, src);
+        emit(p, f, src, "reposition");
+        set_phase(p, f, CN_PHASE_APPROACH);
+        pthread_mutex_lock(&p->smu);
+        p->sum.repositions++;
+        pthread_mutex_unlock(&p->smu);
+        p->reminded_repos = false;
+        step_open(p, f, -1, src);
+        return;
+    case CN_PROC_NEEDLE_WITHDRAWN:
+        if (ph == CN_PHASE_IDLE || ph == CN_PHASE_WITHDRAWN) {
+            refuse(p, src, in, "the needle is not in");
+            return;
+        }
+        if (ph == CN_PHASE_FREEZE) {
+            cn_log_warn(p->log, MOD, "needle withdrawn during freeze %d: the freeze is taken as ended",
+                        p->cycle);
+            emit(p, f, src, "freeze_end cycle=%d", p->cycle);
+        } else if (ph == CN_PHASE_THAW) {
+            end_thaw(p, f, src);
+        }
+        p->active = false;
+        emit(p, f, src, "needle_withdrawn");
+        set_phase(p, f, CN_PHASE_WITHDRAWN);
+        pthread_mutex_lock(&p->smu);
+        p->sum.withdrawn_s = now_s(f);
+        pthread_mutex_unlock(&p->smu);
+        step_open(p, f, -1, src);
+        return;
+    }
+}
+
+/* The simulator's console: an edge of its truth phase is an input. */
+static void truth_edges(cn_procedure *p, cn_frame *f)
+{
+    if (!f->truth.valid)
+        return;
+    cn_phase to = f->truth.phase, from = p->truth_seen ? p->truth_phase : CN_PHASE_IDLE;
+    p->truth_seen = true;
+    p->truth_phase = to;
+    if (to == from)
+        return;
+    const cn_event_source S = CN_EVSRC_SIMULATOR;
+    switch (to) {
+    case CN_PHASE_APPROACH:
+        if (from == CN_PHASE_FREEZE || from == CN_PHASE_THAW)
+            apply(p, f, S, CN_PROC_REPOSITION, false);
+        else
+            apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false);
+        break;
+    case CN_PHASE_FREEZE:
+        if (from == CN_PHASE_IDLE)
+            apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false); /* a scenario starting mid-way */
+        apply(p, f, S, CN_PROC_FREEZE_START, false);
+        break;
+    case CN_PHASE_THAW:
+        /* the simulated console stops the gas: a passive thaw */
+        apply(p, f, S, from == CN_PHASE_FREEZE ? CN_PROC_FREEZE_STOP : CN_PROC_THAW_START, false);
+        break;
+    case CN_PHASE_WITHDRAWN: apply(p, f, S, CN_PROC_NEEDLE_WITHDRAWN, false); break;
+    case CN_PHASE_IDLE: break; /* a looping scenario restarts: the state stays */
+    }
+}
+
+static void plan_reminders(cn_procedure *p, cn_frame *f, double elapsed, double *planned_s)
+{
+    const cn_plan *pl = &p->sum.plan;
+    *planned_s = NAN;
+    if (pl->n_steps == 0)
+        return;
+    if (p->phase == CN_PHASE_FREEZE) {
+        double d = planned(pl, true, p->cycle, NULL);
+        *planned_s = d;
+        if (isfinite(d) && elapsed >= d && !p->reminded_stop) {
+            emit(p, f, CN_EVSRC_PLAN, "reminder what=stop_freeze cycle=%d planned_s=%.0f", p->cycle, d);
+            p->reminded_stop = true;
+        }
+    } else if (p->phase == CN_PHASE_THAW) {
+        int at = -1;
+        if (isfinite(planned(pl, true, p->cycle, &at)) && at + 1 < pl->n_steps &&
+            pl->steps[at + 1].kind != 0) {
+            double d = pl->steps[at + 1].duration_s;
+            *planned_s = d;
+            bool next_freeze = at + 2 < pl->n_steps && pl->steps[at + 2].kind == 0;
+            if (next_freeze && elapsed >= d && !p->reminded_start) {
+                emit(p, f, CN_EVSRC_PLAN, "reminder what=start_freeze cycle=%d planned_thaw_s=%.0f",
+                     p->cycle + 1, d);
+                p->reminded_start = true;
+            }
+        }
+    }
+}
+
+int cn_procedure_process(cn_procedure *p, cn_frame *f)
+{
+    if (!p || !f)
+        return CN_EINVAL;
+    if (f->t_scene_ns == CN_SCENE_TIME_UNSET)
+        f->t_scene_ns = f->t_acq_ns;
+    if (!p->started) {
+        p->started = true;
+        p->phase_start_ns = f->t_scene_ns;
+        const cn_plan *pl = &p->sum.plan;
+        if (pl->n_steps > 0) {
+            char steps[CN_EVENT_TEXT_MAX] = "";
+            size_t used = 0;
+            static const char *const kinds[3] = {"freeze", "passive_thaw", "active_thaw"};
+            for (int i = 0; i < pl->n_steps && used + 1 < sizeof steps; i++) {
+                int k = pl->steps[i].kind < 0 || pl->steps[i].kind > 2 ? 0 : pl->steps[i].kind;
+                int w = snprintf(steps + used, sizeof steps - used, "%s%s:%.0f", i ? "," : "",
+                                 kinds[k], pl->steps[i].duration_s);
+                if (w < 0)
+                    break;
+                used += (size_t)w;
+            }
+            emit(p, f, CN_EVSRC_PLAN, "plan name=%s steps=%s", pl->name, steps);
+        }
+    }
+    /* keys scripted for this scene time join the queue as the operator's */
+    for (;;) {
+        pthread_mutex_lock(&p->qmu);
+        int key = 0;
+        if (p->n_sched > 0 && p->sched[0].t_ns <= f->t_scene_ns) {
+            key = p->sched[0].key;
+            memmove(p->sched, p->sched + 1, sizeof p->sched[0] * (size_t)(p->n_sched - 1));
+            p->n_sched--;
+        }
+        pthread_mutex_unlock(&p->qmu);
+        if (!key)
+            break;
+        cn_log_info(p->log, MOD, "scripted key %c at %.1f s", key, now_s(f));
+        cn_procedure_key(p, key);
+    }
+    /* inputs queued since the last frame, in order, then the simulator's edge */
+    for (;;) {
+        pthread_mutex_lock(&p->qmu);
+        bool have = p->q_n > 0;
+        cmd c = {0};
+        if (have) {
+            c = p->q[p->q_head];
+            p->q_head = (p->q_head + 1) % QUEUE_MAX;
+            p->q_n--;
+        }
+        pthread_mutex_unlock(&p->qmu);
+        if (!have)
+            break;
+        apply(p, f, c.source, c.in, c.active);
+    }
+    truth_edges(p, f);
+
+    cn_guidance_state *g = &f->analysis.guidance;
+    double el = (double)(f->t_scene_ns - p->phase_start_ns) * 1e-9;
+    if (el < 0)
+        el = 0;
+    g->phase = p->phase;
+    g->cycle = p->cycle;
+    g->phase_elapsed_s = el;
+    g->active_thaw = p->phase == CN_PHASE_THAW && p->active;
+    g->coverage = -1; /* unknown until the thermal model and guidance say otherwise */
+    plan_reminders(p, f, el, &g->phase_planned_s);
+    return CN_OK;
+}
+
+static int stage_process(void *self, cn_frame *f) { return cn_procedure_process(self, f); }
+
+void cn_procedure_stage(cn_procedure *p, cn_stage *out)
+{
+    out->name = "procedure";
+    out->self = p;
+    out->process = stage_process;
+}
+
+void cn_procedure_get_summary(cn_procedure *p, cn_procedure_summary *out)
+{
+    if (!out)
+        return;
+    if (!p) {
+        memset(out, 0, sizeof *out);
+        out->inserted_s = out->withdrawn_s = NAN;
+        return;
+    }
+    pthread_mutex_lock(&p->smu);
+    *out = p->sum;
+    pthread_mutex_unlock(&p->smu);
+}

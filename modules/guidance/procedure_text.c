@@ -1,0 +1,138 @@
+/*
+ * procedure_text.c - the procedure's words: the console message grammar (what a
+ * cryo console, a proctor or a script may say, docs/user-guide.md) and the
+ * plan-vs-actual summary line. Pure text, no state, so each can be tested and
+ * reused without a procedure.
+ */
+#include "guidance/guidance.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *word;
+    cn_proc_input in;
+} WORDS[] = {
+    {"needle_inserted", CN_PROC_NEEDLE_INSERTED}, {"freeze_start", CN_PROC_FREEZE_START},
+    {"freeze_stop", CN_PROC_FREEZE_STOP},         {"freeze_end", CN_PROC_FREEZE_STOP},
+    {"thaw_start", CN_PROC_THAW_START},           {"thaw_stop", CN_PROC_THAW_STOP},
+    {"thaw_end", CN_PROC_THAW_STOP},              {"reposition", CN_PROC_REPOSITION},
+    {"needle_withdrawn", CN_PROC_NEEDLE_WITHDRAWN},
+};
+
+#define KNOWN "freeze_start, freeze_stop, thaw_start mode=passive|active, thaw_stop, " \
+              "needle_inserted, reposition, needle_withdrawn"
+
+int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *err,
+                       size_t err_len)
+{
+    char buf[96], shown[48];
+    if (!text) {
+        cn_errf(err, err_len, "console message", "missing");
+        return CN_EINVAL;
+    }
+    /* lower-case, blanks trimmed; a long or binary message is shown shortened */
+    size_t n = 0;
+    const char *s = text;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    for (; *s && n + 1 < sizeof buf; s++)
+        buf[n++] = (char)tolower((unsigned char)*s);
+    bool too_long = *s != 0;
+    while (n > 0 && isspace((unsigned char)buf[n - 1]))
+        n--;
+    buf[n] = 0;
+    size_t k = 0;
+    for (const char *c = text; *c && k + 4 < sizeof shown; c++)
+        shown[k++] = (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f ? '?' : *c;
+    shown[k] = 0;
+    if (k + 4 >= sizeof shown)
+        cn_strlcpy(shown + k, "...", sizeof shown - k);
+    if (too_long) {
+        cn_errf(err, err_len, "console message", "'%s' is too long (known: " KNOWN ")", shown);
+        return CN_EPARSE;
+    }
+    char *arg = strchr(buf, ' ');
+    if (arg) {
+        *arg++ = 0;
+        while (*arg == ' ')
+            arg++;
+    }
+    for (size_t i = 0; i < sizeof WORDS / sizeof WORDS[0]; i++) {
+        if (strcmp(buf, WORDS[i].word) != 0)
+            continue;
+        bool act = false;
+        if (WORDS[i].in == CN_PROC_THAW_START && arg && *arg) {
+            if (strcmp(arg, "mode=active") == 0)
+                act = true;
+            else if (strcmp(arg, "mode=passive") != 0) {
+                cn_errf(err, err_len, "console message",
+                        "'%s': thaw_start takes mode=passive or mode=active", shown);
+                return CN_EPARSE;
+            }
+        } else if (arg && *arg) {
+            cn_errf(err, err_len, "console message", "'%s': %s takes no argument", shown,
+                    WORDS[i].word);
+            return CN_EPARSE;
+        }
+        if (in)
+            *in = WORDS[i].in;
+        if (active)
+            *active = act;
+        return CN_OK;
+    }
+    cn_errf(err, err_len, "console message", "unknown message '%s' (known: " KNOWN ")", shown);
+    return CN_EPARSE;
+}
+
+const char *cn_procedure_summary_text(const cn_procedure_summary *s, char *buf, size_t len)
+{
+    static const char *const kinds[3] = {"freeze", "thaw", "active thaw"};
+    if (!buf || len == 0)
+        return buf;
+    buf[0] = 0;
+    if (!s)
+        return buf;
+    size_t u = 0;
+#define PUT(...)                                                                                  \
+    do {                                                                                          \
+        if (u < len) {                                                                            \
+            int w_ = snprintf(buf + u, len - u, __VA_ARGS__);                                     \
+            u = w_ < 0 ? len : u + (size_t)w_;                                                    \
+        }                                                                                         \
+    } while (0)
+    if (s->plan.n_steps > 0) {
+        PUT("plan %s:", s->plan.name);
+        for (int i = 0; i < s->plan.n_steps; i++) {
+            int k = s->plan.steps[i].kind < 0 || s->plan.steps[i].kind > 2 ? 0 : s->plan.steps[i].kind;
+            PUT("%s %s %.0f s", i ? "," : "", kinds[k], s->plan.steps[i].duration_s);
+        }
+        PUT(" | ");
+    } else {
+        PUT("no plan | ");
+    }
+    PUT("actual:");
+    if (s->n_steps == 0)
+        PUT(" no freeze");
+    for (int i = 0; i < s->n_steps; i++) {
+        const cn_proc_step *st = &s->steps[i];
+        int k = st->kind < 0 || st->kind > 2 ? 0 : st->kind;
+        PUT("%s %s %d ", i ? "," : "", kinds[k], st->cycle);
+        if (isnan(st->duration_s))
+            PUT("running");
+        else
+            PUT("%.0f s", st->duration_s);
+        PUT(" (%s)", cn_event_source_name(st->source));
+    }
+    PUT(" | repositioned %dx", s->repositions);
+    if (isfinite(s->inserted_s) && isfinite(s->withdrawn_s))
+        PUT(", procedure %.0f s", s->withdrawn_s - s->inserted_s);
+    if (s->refused)
+        PUT(", %d input%s refused", s->refused, s->refused == 1 ? "" : "s");
+#undef PUT
+    if (u >= len && len > 4)
+        memcpy(buf + len - 4, "...", 4);
+    return buf;
+}

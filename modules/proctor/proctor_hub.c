@@ -1,0 +1,537 @@
+/*
+ * proctor_hub.c - who is connected, with which rights, and what proctors said.
+ *
+ * The idea: a connection's rights come from a credential, never from a name it
+ * chose: every client starts as a viewer and becomes a proctor only by
+ * presenting the operator's token (proctor_token.c compares it in constant
+ * time). Per-client token buckets bound how fast anyone may log in, command,
+ * note or target, so a client can neither flood the procedure nor the log; the
+ * hub's own bucket bounds every log line about clients (a flood costs a few
+ * lines and a count, not gigabytes). Notes are sanitised here, once, before the
+ * log, the HUD or a recording can see them. Notes and targets wait in a small
+ * queue that the analysis thread drains every frame, so they take effect with
+ * or without a viewer. The operator revokes with one call (the viewer binds it
+ * to a key): the clients are closed through their transport's kick callback
+ * and, locked, further logins are refused until unlocked.
+ */
+#include "proctor_priv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MOD "proctor"
+
+bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
+{
+    if (b->last_ns == 0) {
+        b->tokens = r->burst;
+    } else if (now_ns > b->last_ns) {
+        b->tokens += (double)(now_ns - b->last_ns) / 1e9 * r->per_s;
+        if (b->tokens > r->burst)
+            b->tokens = r->burst;
+    }
+    b->last_ns = now_ns;
+    if (b->tokens < 1.0)
+        return false;
+    b->tokens -= 1.0;
+    return true;
+}
+
+void cn_proctor_sanitise(char *text)
+{
+    for (unsigned char *p = (unsigned char *)text; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        else if (*p >= 0x80)
+            *p = '?';
+}
+
+/* ------------------------------------------------------------------ log bound */
+
+void cn_proctor_logf(cn_proctor_hub *h, const char *module, cn_log_level level, bool important,
+                     const char *fmt, ...)
+{
+    if (!h || !h->o.log_sink)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    cn_proctor_sanitise(line);
+    pthread_mutex_lock(&h->mu);
+    bool pass = cn__bucket_take(&h->log_bucket, &h->o.log, cn_clock_mono_ns()) || important;
+    uint64_t dropped = 0;
+    if (pass) {
+        dropped = h->log_suppressed;
+        h->log_suppressed = 0;
+    } else {
+        h->log_suppressed++;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (!pass)
+        return;
+    if (dropped)
+        cn_log_write(h->o.log_sink, CN_LOG_WARN, MOD,
+                     "%llu log lines about clients were dropped (over %.0f lines/s)",
+                     (unsigned long long)dropped, h->o.log.per_s);
+    cn_log_write(h->o.log_sink, level, module ? module : MOD, "%s", line);
+}
+
+/* ------------------------------------------------------------------ hub */
+
+cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
+{
+    cn_proctor_hub *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    if (o)
+        h->o = *o;
+    else
+        cn_proctor_opts_default(&h->o);
+    if (h->o.token[0] && cn_proctor_token_check(h->o.token, NULL, 0) != CN_OK)
+        h->o.token[0] = 0;   /* never run with a weak token (callers check first) */
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->tmu, NULL);
+    h->next_id = 1;
+    cn_strlcpy(h->nerve_state, "none", sizeof h->nerve_state);
+    return h;
+}
+
+void cn_proctor_hub_free(cn_proctor_hub *h)
+{
+    if (!h)
+        return;
+    for (int k = 0; k < CN__SURFACES_MAX; k++) {
+        free(h->surf[k].xyz);
+        free(h->surf[k].tri);
+    }
+    free(h->clients);
+    /* wipe the secret before the memory goes back */
+    volatile char *t = h->o.token;
+    for (size_t i = 0; i < sizeof h->o.token; i++)
+        t[i] = 0;
+    pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->tmu);
+    free(h);
+}
+
+bool cn_proctor_has_token(cn_proctor_hub *h)
+{
+    return h && h->o.token[0];
+}
+
+int cn_proctor_add_transport(cn_proctor_hub *h, const cn_proctor_transport *t)
+{
+    if (!h || !t || !t->kick)
+        return CN_EINVAL;
+    int r = CN_OK;
+    pthread_mutex_lock(&h->tmu);
+    if (h->n_transports == CN__TRANSPORTS_MAX)
+        r = CN_ENOMEM;
+    else
+        h->transports[h->n_transports++] = *t;
+    pthread_mutex_unlock(&h->tmu);
+    return r;
+}
+
+void cn_proctor_remove_transport(cn_proctor_hub *h, void *self)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->tmu);
+    for (int i = 0; i < h->n_transports;)
+        if (h->transports[i].self == self)
+            h->transports[i] = h->transports[--h->n_transports];
+        else
+            i++;
+    pthread_mutex_unlock(&h->tmu);
+}
+
+/* ------------------------------------------------------------------ clients */
+
+cn__client *cn__proctor_find(cn_proctor_hub *h, uint64_t id)
+{
+    for (int i = 0; i < h->n_clients; i++)
+        if (h->clients[i].info.id == id)
+            return &h->clients[i];
+    return NULL;
+}
+
+void cn__proctor_who(const cn__client *c, char *out, size_t len)
+{
+    if (c->info.name[0])
+        snprintf(out, len, "%s (client %llu)", c->info.name, (unsigned long long)c->info.id);
+    else
+        snprintf(out, len, "client %llu", (unsigned long long)c->info.id);
+}
+
+uint64_t cn_proctor_client_open(cn_proctor_hub *h, const char *transport, const char *peer)
+{
+    if (!h)
+        return 0;
+    uint64_t id = 0;
+    pthread_mutex_lock(&h->mu);
+    if (h->n_clients == h->cap_clients) {
+        int cap = h->cap_clients ? 2 * h->cap_clients : 16;
+        cn__client *nc = realloc(h->clients, (size_t)cap * sizeof *nc);
+        if (nc) {
+            h->clients = nc;
+            h->cap_clients = cap;
+        }
+    }
+    if (h->n_clients < h->cap_clients) {
+        cn__client *c = &h->clients[h->n_clients++];
+        memset(c, 0, sizeof *c);
+        c->info.id = id = h->next_id++;
+        cn_strlcpy(c->info.transport, transport ? transport : "?", sizeof c->info.transport);
+        cn_strlcpy(c->info.peer, peer ? peer : "?", sizeof c->info.peer);
+        cn_proctor_sanitise(c->info.peer);
+        c->info.role = CN_PROCTOR_VIEWER;
+        c->info.connected_wall_ns = cn_clock_wall_ns();
+    }
+    pthread_mutex_unlock(&h->mu);
+    return id;
+}
+
+void cn_proctor_client_close(cn_proctor_hub *h, uint64_t id)
+{
+    if (!h)
+        return;
+    char who[CN_PROCTOR_NAME_MAX + 32] = "";
+    bool was_proctor = false;
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    if (c) {
+        was_proctor = c->info.role == CN_PROCTOR_PROCTOR;
+        cn__proctor_who(c, who, sizeof who);
+        *c = h->clients[--h->n_clients];
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (was_proctor)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "proctor %s left", who);
+}
+
+cn_proctor_role cn_proctor_client_role(cn_proctor_hub *h, uint64_t id)
+{
+    if (!h)
+        return CN_PROCTOR_VIEWER;
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    cn_proctor_role r = c ? c->info.role : CN_PROCTOR_VIEWER;
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
+int cn_proctor_clients(cn_proctor_hub *h, cn_proctor_client_info *out, int max)
+{
+    if (!h)
+        return 0;
+    pthread_mutex_lock(&h->mu);
+    int n = h->n_clients;
+    for (int i = 0; i < n && i < max && out; i++)
+        out[i] = h->clients[i].info;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+/* ------------------------------------------------------------------ login */
+
+cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *token,
+                                    const char *name, char *msg, size_t msg_len)
+{
+    char dummy[8];
+    if (!msg || msg_len == 0) {
+        msg = dummy;
+        msg_len = sizeof dummy;
+    }
+    if (!h) {
+        snprintf(msg, msg_len, "no proctor hub");
+        return CN_PROCTOR_DENIED;
+    }
+    cn_proctor_verdict v = CN_PROCTOR_DENIED;
+    char who[CN_PROCTOR_NAME_MAX + 32] = "", peer[64] = "";
+    unsigned long long fails = 0;
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    if (!c) {
+        snprintf(msg, msg_len, "unknown client");
+    } else if (!cn__bucket_take(&c->logins, &h->o.logins, cn_clock_mono_ns())) {
+        c->info.refused++;
+        v = CN_PROCTOR_LIMITED;
+        snprintf(msg, msg_len, "too many login attempts: wait and try again");
+    } else if (!h->o.token[0]) {
+        snprintf(msg, msg_len, "proctor logins are off: the operator set no proctor token");
+    } else if (h->locked) {
+        snprintf(msg, msg_len, "proctor logins are locked by the operator");
+    } else if (!token || !cn__proctor_token_equal(token, h->o.token)) {
+        c->info.failed_logins++;
+        fails = c->info.failed_logins;
+        v = (int)fails >= h->o.max_failed_logins ? CN_PROCTOR_DROP : CN_PROCTOR_DENIED;
+        snprintf(msg, msg_len, "wrong token");
+    } else {
+        v = CN_PROCTOR_DONE;
+        c->info.role = CN_PROCTOR_PROCTOR;
+        if (name && name[0]) {
+            cn_strlcpy(c->info.name, name, sizeof c->info.name);
+            cn_proctor_sanitise(c->info.name);
+        }
+        snprintf(msg, msg_len, "proctor rights granted");
+    }
+    if (c) {
+        cn__proctor_who(c, who, sizeof who);
+        cn_strlcpy(peer, c->info.peer, sizeof peer);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (v == CN_PROCTOR_DONE)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor", who, peer);
+    else if (v != CN_PROCTOR_LIMITED)
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s from %s: proctor login refused: %s%s", who,
+                        peer, msg,
+                        v == CN_PROCTOR_DROP ? "; too many failures, disconnecting" : "");
+    return v;
+}
+
+void cn_proctor_logout(cn_proctor_hub *h, uint64_t id)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    bool was = c && c->info.role == CN_PROCTOR_PROCTOR;
+    if (c)
+        c->info.role = CN_PROCTOR_VIEWER;
+    pthread_mutex_unlock(&h->mu);
+    if (was)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "client %llu logged out: viewer again",
+                        (unsigned long long)id);
+}
+
+/* ------------------------------------------------------------------ notes and targets */
+
+static void queue_push(cn_proctor_hub *h, const cn_proctor_item *it)
+{
+    if (h->q_n == CN__QUEUE_MAX) {   /* nobody drains: keep the newest */
+        h->q_head = (h->q_head + 1) % CN__QUEUE_MAX;
+        h->q_n--;
+        h->q_dropped++;
+    }
+    h->queue[(h->q_head + h->q_n) % CN__QUEUE_MAX] = *it;
+    h->q_n++;
+    h->last = *it;
+    h->have_last = true;
+}
+
+/* Common gate for notes and targets: role, then rate. mu held. */
+static cn_proctor_verdict gate(cn_proctor_hub *h, cn__client *c)
+{
+    if (!c)
+        return CN_PROCTOR_DENIED;
+    if (c->info.role != CN_PROCTOR_PROCTOR) {
+        c->info.refused++;
+        return CN_PROCTOR_DENIED;
+    }
+    if (!cn__bucket_take(&c->notes, &h->o.notes, cn_clock_mono_ns())) {
+        c->info.refused++;
+        return CN_PROCTOR_LIMITED;
+    }
+    return CN_PROCTOR_DONE;
+}
+
+cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *text)
+{
+    if (!h || !text)
+        return CN_PROCTOR_DENIED;
+    cn_proctor_item it = {.kind = CN_PROCTOR_ITEM_NOTE, .client_id = id,
+                          .t_wall_ns = cn_clock_wall_ns()};
+    cn_strlcpy(it.text, text, sizeof it.text);
+    cn_proctor_sanitise(it.text);
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    cn_proctor_verdict v = gate(h, c);
+    if (v == CN_PROCTOR_DONE) {
+        c->info.notes++;
+        cn__proctor_who(c, it.from, sizeof it.from);
+        queue_push(h, &it);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (v == CN_PROCTOR_DONE)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
+    else if (v == CN_PROCTOR_LIMITED)
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused (over %.1f/s)",
+                        (unsigned long long)id, h->o.notes.per_s);
+    return v;
+}
+
+cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char *name,
+                                     const double pos_mm[3])
+{
+    if (!h || !pos_mm)
+        return CN_PROCTOR_DENIED;
+    cn_proctor_item it = {.kind = CN_PROCTOR_ITEM_TARGET, .client_id = id,
+                          .t_wall_ns = cn_clock_wall_ns()};
+    cn_strlcpy(it.text, name ? name : "", sizeof it.text);
+    cn_proctor_sanitise(it.text);
+    bool finite = true;
+    for (int k = 0; k < 3; k++) {
+        it.pos_mm[k] = pos_mm[k];
+        finite = finite && pos_mm[k] == pos_mm[k] && pos_mm[k] < 1e6 && pos_mm[k] > -1e6;
+    }
+    pthread_mutex_lock(&h->mu);
+    cn__client *c = cn__proctor_find(h, id);
+    cn_proctor_verdict v = finite ? gate(h, c) : CN_PROCTOR_DENIED;
+    if (v == CN_PROCTOR_DONE) {
+        c->info.targets++;
+        cn__proctor_who(c, it.from, sizeof it.from);
+        queue_push(h, &it);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (v == CN_PROCTOR_DONE)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: target %s (%.1f, %.1f, %.1f) mm",
+                        it.from, it.text, pos_mm[0], pos_mm[1], pos_mm[2]);
+    return v;
+}
+
+int cn_proctor_take(cn_proctor_hub *h, cn_proctor_item *out)
+{
+    if (!h || !out)
+        return 0;
+    int got = 0;
+    pthread_mutex_lock(&h->mu);
+    if (h->q_n > 0) {
+        *out = h->queue[h->q_head];
+        h->q_head = (h->q_head + 1) % CN__QUEUE_MAX;
+        h->q_n--;
+        got = 1;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return got;
+}
+
+/* ------------------------------------------------------------------ revoke */
+
+int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
+{
+    if (!h)
+        return 0;
+    uint64_t ids[64];
+    char tr[64][16];
+    int n = 0;
+    pthread_mutex_lock(&h->tmu);
+    pthread_mutex_lock(&h->mu);
+    if (lock)
+        h->locked = true;
+    for (int i = 0; i < h->n_clients && n < 64; i++) {
+        cn__client *c = &h->clients[i];
+        if (c->info.role == CN_PROCTOR_PROCTOR && (id == 0 || c->info.id == id)) {
+            c->info.role = CN_PROCTOR_VIEWER;
+            ids[n] = c->info.id;
+            cn_strlcpy(tr[n], c->info.transport, sizeof tr[n]);
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    for (int k = 0; k < n; k++)
+        for (int t = 0; t < h->n_transports; t++)
+            if (strcmp(h->transports[t].name, tr[k]) == 0)
+                h->transports[t].kick(h->transports[t].self, ids[k], "proctor rights revoked by the operator");
+    pthread_mutex_unlock(&h->tmu);
+    cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "operator revoked %d proctor%s%s", n, n == 1 ? "" : "s",
+                    lock ? "; proctor logins locked until unlocked (key P)" : "");
+    return n;
+}
+
+void cn_proctor_unlock(cn_proctor_hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    bool was = h->locked;
+    h->locked = false;
+    pthread_mutex_unlock(&h->mu);
+    if (was)
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "operator unlocked proctor logins");
+}
+
+bool cn_proctor_locked(cn_proctor_hub *h)
+{
+    if (!h)
+        return false;
+    pthread_mutex_lock(&h->mu);
+    bool l = h->locked;
+    pthread_mutex_unlock(&h->mu);
+    return l;
+}
+
+/* ------------------------------------------------------------------ operator's view */
+
+void cn_proctor_hud_line(cn_proctor_hub *h, char *out, size_t len)
+{
+    if (!out || len == 0)
+        return;
+    out[0] = 0;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    int viewers = 0, proctors = 0;
+    const cn__client *p = NULL;
+    for (int i = 0; i < h->n_clients; i++) {
+        if (h->clients[i].info.role == CN_PROCTOR_PROCTOR) {
+            proctors++;
+            if (!p)
+                p = &h->clients[i];
+        } else {
+            viewers++;
+        }
+    }
+    size_t o = 0;
+#define PUT(...)                                                                   \
+    do {                                                                           \
+        int w_ = snprintf(out + o, o < len ? len - o : 0, __VA_ARGS__);            \
+        if (w_ > 0)                                                                \
+            o = o + (size_t)w_ < len ? o + (size_t)w_ : len - 1;                   \
+    } while (0)
+    if (viewers || proctors) {
+        PUT("link: %d viewer%s", viewers, viewers == 1 ? "" : "s");
+        if (p) {
+            char who[CN_PROCTOR_NAME_MAX + 32];
+            cn__proctor_who(p, who, sizeof who);
+            PUT(", proctor %s %s", who, p->info.peer);
+            if (proctors > 1)
+                PUT(" +%d", proctors - 1);
+            PUT(" (x revokes)");
+        }
+    }
+    if (h->locked)
+        PUT("%sproctor logins locked (P unlocks)", o ? " | " : "");
+    if (h->have_last) {
+        if (h->last.kind == CN_PROCTOR_ITEM_NOTE)
+            PUT("%snote from %s: %.120s", o ? " | " : "", h->last.from, h->last.text);
+        else
+            PUT("%starget from %s: %.40s (%.1f, %.1f, %.1f) mm", o ? " | " : "", h->last.from,
+                h->last.text, h->last.pos_mm[0], h->last.pos_mm[1], h->last.pos_mm[2]);
+    }
+#undef PUT
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void sink_consume(void *self, cn_frame *f)
+{
+    cn_proctor_hub *h = self;
+    if (!f->analysed)
+        return;
+    const cn_contour *n = &f->analysis.nerve;
+    const char *ns = n->hidden ? "hidden" : n->held ? "held" : n->found ? "found" : "none";
+    pthread_mutex_lock(&h->mu);
+    h->state = f->analysis.guidance;
+    h->have_state = true;
+    cn_strlcpy(h->nerve_state, ns, sizeof h->nerve_state);
+    pthread_mutex_unlock(&h->mu);
+}
+
+cn_sink cn_proctor_sink(cn_proctor_hub *h)
+{
+    return (cn_sink){.name = "proctor", .self = h, .consume = sink_consume};
+}

@@ -1,0 +1,90 @@
+/*
+ * proctor_priv.h - the hub's state, shared by its files: proctor_hub.c (clients,
+ * roles, queue, HUD, log bound), proctor_cmd.c (commands), proctor_token.c
+ * (tokens and options), proctor_surface.c (isotherm surfaces).
+ *
+ * One mutex (`mu`) guards everything below it; `tmu` guards the transport list
+ * and is held while calling a transport's kick, so a transport that removes
+ * itself waits for a kick in progress. Lock order: tmu before mu, never the
+ * other way; no callback is called with mu held except the surface visitor.
+ */
+#ifndef CN_PROCTOR_PRIV_H
+#define CN_PROCTOR_PRIV_H
+
+#include "proctor/proctor.h"
+
+#include <pthread.h>
+
+typedef struct {
+    double tokens;
+    int64_t last_ns;
+} cn__bucket;
+
+/* Takes one token from b (refilled at r since its last use); false when empty. */
+bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns);
+
+typedef struct {
+    cn_proctor_client_info info;
+    cn__bucket commands, control, notes, logins;
+} cn__client;
+
+#define CN__TRANSPORTS_MAX 4
+#define CN__COMMANDS_MAX 24
+#define CN__QUEUE_MAX 64
+#define CN__SURFACES_MAX 4
+
+typedef struct {
+    char name[64];
+    cn_proctor_role needs;
+    bool control;
+    cn_proctor_command_fn fn;
+    void *user;
+} cn__command;
+
+typedef struct {
+    double temp_c;
+    bool used;
+    float *xyz;
+    int *tri;
+    int n_pts, n_tri;
+} cn__surface;
+
+struct cn_proctor_hub {
+    cn_proctor_opts o;
+    pthread_mutex_t tmu;
+    cn_proctor_transport transports[CN__TRANSPORTS_MAX];
+    int n_transports;
+
+    pthread_mutex_t mu;
+    cn__client *clients;
+    int n_clients, cap_clients;
+    uint64_t next_id;
+    bool locked;                 /* the operator revoked: logins refused */
+    cn__command cmds[CN__COMMANDS_MAX];
+    int n_cmds;
+    char device_ids[256];
+    cn_proctor_item queue[CN__QUEUE_MAX];
+    int q_head, q_n;
+    uint64_t q_dropped;
+    cn_proctor_item last;        /* newest note/target, for the HUD */
+    bool have_last;
+    /* newest analysed state, for RequestStatus */
+    bool have_state;
+    cn_guidance_state state;
+    char nerve_state[8];
+    /* log volume bound */
+    cn__bucket log_bucket;
+    uint64_t log_suppressed;
+    /* surfaces */
+    cn__surface surf[CN__SURFACES_MAX];
+    uint64_t surf_version;
+};
+
+/* proctor_hub.c: the client with that id, or NULL (mu held). */
+cn__client *cn__proctor_find(cn_proctor_hub *h, uint64_t id);
+/* "Dr Lee" or "client 3" (mu held). */
+void cn__proctor_who(const cn__client *c, char *out, size_t len);
+/* proctor_token.c: constant-time equality of two NUL-terminated tokens. */
+bool cn__proctor_token_equal(const char *given, const char *expected);
+
+#endif

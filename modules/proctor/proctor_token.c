@@ -1,0 +1,191 @@
+/*
+ * proctor_token.c - the operator's secret and the hub's options.
+ *
+ * The idea: the token is the only thing that makes a proctor, so it must be hard
+ * to guess (at least CN_PROCTOR_TOKEN_MIN characters), must not leak through the
+ * file system (a token file that others can read, or a symlink that could point
+ * anywhere, is refused with the fix in the message), and is compared in constant
+ * time (every byte of a fixed-size buffer is XORed, so the time taken says
+ * nothing about how many leading characters were right).
+ */
+#include "proctor_priv.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void cn_proctor_opts_default(cn_proctor_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->commands = (cn_proctor_rate){5, 10};
+    o->control = (cn_proctor_rate){1, 3};
+    o->notes = (cn_proctor_rate){2, 5};
+    o->logins = (cn_proctor_rate){0.5, 3};
+    o->max_failed_logins = 5;
+    o->log = (cn_proctor_rate){20, 100};
+}
+
+int cn_proctor_token_check(const char *token, char *err, size_t err_len)
+{
+    size_t n = token ? strnlen(token, CN_PROCTOR_TOKEN_MAX + 1) : 0;
+    if (n < CN_PROCTOR_TOKEN_MIN || n > CN_PROCTOR_TOKEN_MAX) {
+        if (err && err_len)
+            snprintf(err, err_len,
+                     "the proctor token has %zu characters: it needs %d to %d (make one with: "
+                     "head -c 24 /dev/urandom | base64)",
+                     n, CN_PROCTOR_TOKEN_MIN, CN_PROCTOR_TOKEN_MAX);
+        return CN_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isgraph((unsigned char)token[i])) {
+            if (err && err_len)
+                snprintf(err, err_len,
+                         "the proctor token may hold only printable characters without spaces "
+                         "(character %zu is not)", i + 1);
+            return CN_EINVAL;
+        }
+    return CN_OK;
+}
+
+bool cn__proctor_token_equal(const char *given, const char *expected)
+{
+    char a[CN_PROCTOR_TOKEN_MAX + 1] = {0}, b[CN_PROCTOR_TOKEN_MAX + 1] = {0};
+    size_t la = strnlen(given, CN_PROCTOR_TOKEN_MAX + 1);
+    size_t lb = strnlen(expected, CN_PROCTOR_TOKEN_MAX + 1);
+    memcpy(a, given, la < sizeof a ? la : sizeof a);
+    memcpy(b, expected, lb < sizeof b ? lb : sizeof b);
+    volatile unsigned diff = (unsigned)(la ^ lb);
+    for (size_t i = 0; i < sizeof a; i++)
+        diff |= (unsigned)(unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+int cn_proctor_token_from_file(const char *path, char *token, size_t token_len, char *err,
+                               size_t err_len)
+{
+    if (!path || !token || token_len == 0)
+        return CN_EINVAL;
+    token[0] = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        cn_errf(err, err_len, path, "cannot open the proctor token file: %s%s", strerror(errno),
+                errno == ELOOP ? " (a symbolic link is refused: name the file itself)" : "");
+        return CN_EIO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        cn_errf(err, err_len, path, "the proctor token file is not a regular file");
+        return CN_EINVAL;
+    }
+    if (st.st_uid != geteuid()) {
+        close(fd);
+        cn_errf(err, err_len, path, "the proctor token file belongs to another user (uid %u)",
+                (unsigned)st.st_uid);
+        return CN_EINVAL;
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        cn_errf(err, err_len, path,
+                "the proctor token file can be read by others (mode %03o): run chmod 600 '%s'",
+                (unsigned)(st.st_mode & 0777), path);
+        return CN_EINVAL;
+    }
+    char buf[4 * CN_PROCTOR_TOKEN_MAX];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n < 0) {
+        cn_errf(err, err_len, path, "cannot read the proctor token file: %s", strerror(errno));
+        return CN_EIO;
+    }
+    buf[n] = 0;
+    char *s = buf;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t l = strlen(s);
+    while (l > 0 && isspace((unsigned char)s[l - 1]))
+        s[--l] = 0;
+    char why[256];
+    int rc = cn_proctor_token_check(s, why, sizeof why);
+    if (rc == CN_OK && l >= token_len)
+        rc = CN_ERANGE;
+    if (rc != CN_OK)
+        cn_errf(err, err_len, path, "%s", rc == CN_ERANGE ? "token too long" : why);
+    else
+        memcpy(token, s, l + 1);
+    volatile char *w = buf;
+    for (size_t i = 0; i < sizeof buf; i++)
+        w[i] = 0;
+    return rc;
+}
+
+static int get_rate(const cn_json *doc, const char *key, cn_proctor_rate *r, char *err,
+                    size_t err_len)
+{
+    char path[64];
+    snprintf(path, sizeof path, "proctor.%s", key);
+    double v;
+    int rc = cn_json_get_number(doc, path, 0.01, 10000, &v, err, err_len);
+    if (rc == CN_ENOENT)
+        return CN_OK;
+    if (rc != CN_OK)
+        return rc;
+    double burst = 2 * v;
+    r->per_s = v;
+    r->burst = burst > r->burst ? burst : r->burst;
+    return CN_OK;
+}
+
+int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err, size_t err_len)
+{
+    if (!o || !doc)
+        return CN_EINVAL;
+    if (!cn_json_has(doc, "proctor"))
+        return CN_OK;
+    static const char *const keys[] = {"token_file", "token", "commands_per_s", "control_per_s",
+                                       "notes_per_s", "logins_per_s", "max_failed_logins",
+                                       "log_lines_per_s", NULL};
+    int rc = cn_json_check_keys(doc, "proctor", keys, err, err_len);
+    if (rc != CN_OK)
+        return rc;
+    char file[512] = "", tok[CN_PROCTOR_TOKEN_MAX + 2] = "";
+    if ((rc = cn_json_get_string(doc, "proctor.token_file", file, sizeof file, err, err_len)) !=
+            CN_OK && rc != CN_ENOENT)
+        return rc;
+    if ((rc = cn_json_get_string(doc, "proctor.token", tok, sizeof tok, err, err_len)) != CN_OK &&
+        rc != CN_ENOENT)
+        return rc;
+    if (file[0] && tok[0]) {
+        cn_json_error(doc, "proctor.token", err, err_len,
+                      "give either \"token\" or \"token_file\", not both");
+        return CN_EINVAL;
+    }
+    if (tok[0]) {
+        char why[256];
+        if (cn_proctor_token_check(tok, why, sizeof why) != CN_OK) {
+            cn_json_error(doc, "proctor.token", err, err_len, "%s", why);
+            return CN_EINVAL;
+        }
+        cn_strlcpy(o->token, tok, sizeof o->token);
+    }
+    if (file[0] && (rc = cn_proctor_token_from_file(file, o->token, sizeof o->token, err,
+                                                    err_len)) != CN_OK)
+        return rc;
+    if ((rc = get_rate(doc, "commands_per_s", &o->commands, err, err_len)) != CN_OK ||
+        (rc = get_rate(doc, "control_per_s", &o->control, err, err_len)) != CN_OK ||
+        (rc = get_rate(doc, "notes_per_s", &o->notes, err, err_len)) != CN_OK ||
+        (rc = get_rate(doc, "logins_per_s", &o->logins, err, err_len)) != CN_OK ||
+        (rc = get_rate(doc, "log_lines_per_s", &o->log, err, err_len)) != CN_OK)
+        return rc;
+    long v;
+    if ((rc = cn_json_get_int(doc, "proctor.max_failed_logins", 1, 1000, &v, err, err_len)) ==
+        CN_OK)
+        o->max_failed_logins = (int)v;
+    else if (rc != CN_ENOENT)
+        return rc;
+    return CN_OK;
+}

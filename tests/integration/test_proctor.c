@@ -1,0 +1,359 @@
+/* The proctor link of the real `cryonav run`, as a user and as an attacker meet it.
+ *
+ * - A client that merely calls itself "Proctor" (device name, or v2 metadata
+ *   IGTL_DEVICE_NAME) with the shipped config can watch and nothing else: its
+ *   StartRecording fails, no file appears, its POINT does not move the target.
+ * - A session with no renderer at all (no display, no Xvfb) still applies a
+ *   logged-in proctor's POINT to the nerve tracker, and the proctor's note is
+ *   logged with its control characters removed.
+ * - Shutting down while proctors hammer StartRecording / StopRecording is clean:
+ *   no AddressSanitizer report, exit code 0, no orphaned .part / .journal files
+ *   (three trials: the race used to hit 2 of 3).
+ * Real binary, real sockets on loopback, real files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "proctor_util.h"
+
+#define TOKEN "correct-horse-battery-staple-42"
+
+typedef struct {
+    char dir[64];
+    char log[128];
+    char cfg[128];
+    char recdir[128];
+    int port;
+    pid_t pid;
+} session;
+
+/* Makes the session's folder and file names. */
+static void prepare(session *s)
+{
+    snprintf(s->dir, sizeof s->dir, "/tmp/cn_proctor_XXXXXX");
+    assert_non_null(mkdtemp(s->dir));
+    snprintf(s->log, sizeof s->log, "%s/cryonav.log", s->dir);
+    snprintf(s->cfg, sizeof s->cfg, "%s/session.json", s->dir);
+    snprintf(s->recdir, sizeof s->recdir, "%s/recs", s->dir);
+    s->port = pu_free_port();
+}
+
+/* Starts `cryonav run` on the config already written, without a renderer. */
+static void launch(session *s, const char *const *more_args)
+{
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    const char *argv[32] = {CN_CRYONAV_BIN, "run", "--config", s->cfg, "--listen", listen,
+                            "--frames", "100000", "--time-scale", "10"};
+    int n = 10;
+    for (int i = 0; more_args && more_args[i] && n < 30; i++)
+        argv[n++] = more_args[i];
+    argv[n] = NULL;
+    s->pid = pu_spawn(argv, s->log, true);
+    assert_true(s->pid > 0);
+}
+
+/* A small config (cfg_extra: more top-level JSON members, or "") and launch. */
+static void start(session *s, const char *cfg_extra, const char *const *more_args)
+{
+    prepare(s);
+    assert_int_equal(pu_write_file(s->cfg, 0600,
+                                   "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"}%s%s}\n",
+                                   s->recdir, cfg_extra[0] ? ", " : "", cfg_extra),
+                     0);
+    launch(s, more_args);
+}
+
+static int stop_and_dump(session *s)
+{
+    int status = pu_stop(s->pid, 30);
+    char *log = pu_slurp(s->log, NULL);
+    /* the log is long: print_message would cut it */
+    fprintf(stderr, "---- cryonav log (%s) ----\n%s----\n", s->log, log ? log : "(none)");
+    free(log);
+    return status;
+}
+
+static int count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int n = 0;
+    size_t sl = strlen(suffix);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t l = strlen(e->d_name);
+        if (e->d_name[0] != '.' && l >= sl && strcmp(e->d_name + l - sl, suffix) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The artery centre of the default scene (12 mm right of the probe centre, 20 mm
+ * deep) in the frame the server sends the image in, from an IMAGE it sent. */
+static void scene_target(tu_msg *img, float out[3], double *tx_mm, double *ty_mm)
+{
+    double sp = 40.0 / 480;
+    *tx_mm = 640 * sp / 2 + 12.0;
+    *ty_mm = 20.0;
+    pu_image_px_to_ref(img, *tx_mm / sp - 0.5, *ty_mm / sp - 0.5, out);
+}
+
+/* ------------------------------------------------------------------ 1. names are not credentials */
+
+static void test_name_is_not_a_credential(void **st)
+{
+    (void)st;
+    session s;
+    /* The shipped config, exactly as installed (only the recordings folder moved). */
+    char *shipped = pu_slurp(CN_SOURCE_DIR "/config/session.json", NULL);
+    assert_non_null(shipped);
+    char *brace = strrchr(shipped, '}');
+    assert_non_null(brace);
+    *brace = 0;
+    prepare(&s);
+    assert_int_equal(pu_write_file(s.cfg, 0600, "%s, \"record\": {\"dir\": \"%s\"}}\n", shipped,
+                                   s.recdir), 0);
+    free(shipped);
+    launch(&s, NULL);
+
+    int fd = pu_connect(s.port, 60000);
+    assert_true(fd >= 0);
+    tu_client c;
+    tu_client_init(&c, fd);
+    /* It watches: frames arrive. */
+    tu_read(&c, 60000, "IMAGE", NULL);
+    tu_msg *img = tu_find(&c, "IMAGE", NULL);
+    assert_non_null(img);
+    float target[3];
+    double tx, ty;
+    scene_target(img, target, &tx, &ty);
+    /* Everything a self-named proctor could try. */
+    assert_int_equal(tu_send_string(c.fd, 1, "Proctor", "I am the proctor now"), 0);
+    assert_int_equal(pu_send_point(c.fd, 1, "Proctor", NULL, "nerve", target), 0);
+    assert_int_equal(pu_send_point(c.fd, 2, "Pr", "Proctor", "nerve", target), 0);
+    const char *r = pu_command(&c, 1, "<Command Name=\"StartRecording\" OutputFilename=\"evil.igs.mha\"/>", 10000);
+    assert_non_null(r);
+    print_message("StartRecording by a client named Proctor: %s\n", r ? r : "(none)");
+    assert_non_null(strstr(r, "FAIL"));
+    /* v2 metadata names the command's sender Proctor too */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta meta = {"IGTL_DEVICE_NAME", "Proctor"};
+    cn_igtl_msg_begin(&b, &m, 2, "STRING", "CMD_2", 0, 2);
+    cn_igtl_put_string(&b, "<Command Name=\"StartRecording\" OutputFilename=\"evil2.igs.mha\"/>");
+    cn_igtl_msg_end(&b, &m, &meta, 1);
+    assert_int_equal(tu_send_all(c.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    tu_client_clear(&c);
+    tu_read(&c, 10000, "STRING", "ACK_2");
+    tu_msg *ack = tu_find(&c, "STRING", "ACK_2");
+    assert_non_null(ack);
+    assert_non_null(strstr((char *)ack->content + 4, "FAIL"));
+    r = pu_command(&c, 3, "<Command Name=\"StopRecording\"/>", 10000);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "FAIL"));
+    /* Let the analysis run over several frames after the attempts. */
+    tu_client_clear(&c);
+    for (int images = 0, k = 0; images < 10 && k < 200; k++) {
+        tu_read(&c, 100, NULL, NULL);
+        images = 0;
+        for (int i = 0; i < c.n; i++)
+            images += strcmp(c.msgs[i].h.type, "IMAGE") == 0;
+    }
+    assert_false(c.closed);
+    tu_client_free(&c);
+    int status = stop_and_dump(&s);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(count_files(s.recdir, ".mha"), 0);
+    assert_int_equal(count_files(s.recdir, ".part"), 0);
+    char *log = pu_slurp(s.log, NULL);
+    assert_null(strstr(log, "target: nerve seed set"));   /* the target did not move */
+    assert_null(strstr(log, "I am the proctor now"));      /* no note was taken */
+    free(log);
+    pu_rm_rf(s.dir);
+}
+
+/* ------------------------------------------------------------------ 2. headless proctor */
+
+/* Logs in as a proctor (STRING ProctorLogin holding the token). */
+static void login(tu_client *c, const char *token)
+{
+    assert_int_equal(tu_send_string(c->fd, 1, "ProctorLogin", token), 0);
+    tu_read(c, 10000, "STRING", "ProctorLoginReply");
+    tu_msg *m = tu_find(c, "STRING", "ProctorLoginReply");
+    assert_non_null(m);
+    print_message("login: %s\n", (char *)m->content + 4);
+    assert_non_null(strstr((char *)m->content + 4, "OK"));
+}
+
+static void test_headless_target_and_note(void **st)
+{
+    (void)st;
+    session s;
+    prepare(&s);
+    char tok[160];
+    snprintf(tok, sizeof tok, "%s/token", s.dir);
+    assert_int_equal(pu_write_file(tok, 0600, "%s\n", TOKEN), 0);
+    assert_int_equal(pu_write_file(s.cfg, 0600, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"}}\n",
+                                   s.recdir), 0);
+    const char *args[] = {"--proctor-token-file", tok, NULL};
+    launch(&s, args);
+    int fd = pu_connect(s.port, 60000);
+    assert_true(fd >= 0);
+    tu_client c;
+    tu_client_init(&c, fd);
+    tu_read(&c, 60000, "IMAGE", NULL);
+    tu_msg *img = tu_find(&c, "IMAGE", NULL);
+    assert_non_null(img);
+    float target[3];
+    double tx, ty;
+    scene_target(img, target, &tx, &ty);
+    tu_client watcher;   /* another viewer: sees the note as an event of an analysed frame */
+    tu_client_init(&watcher, pu_connect(s.port, 10000));
+    login(&c, TOKEN);
+    assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
+    /* A note with a newline and an ANSI escape that would forge a log line. */
+    assert_int_equal(tu_send_string(c.fd, 1, "ProctorNote",
+                                    "go 2 mm deeper\n2099-01-01 [error] \x1b[31mFORGED\x1b[0m"),
+                     0);
+    bool seeded = pu_wait_log(s.log, "target: nerve seed set at (", 30000);
+    bool noted = pu_wait_log(s.log, "go 2 mm deeper", 10000);
+    bool event = false;
+    for (int k = 0; k < 100 && !event; k++) {
+        tu_read(&watcher, 100, NULL, NULL);
+        for (int i = 0; i < watcher.n; i++)
+            if (strcmp(watcher.msgs[i].name, "CryoNavEvent") == 0 &&
+                strstr((char *)watcher.msgs[i].content + 4, "proctor note from=client ") &&
+                strstr((char *)watcher.msgs[i].content + 4, "text=go 2 mm deeper")) {
+                print_message("event: %s\n", (char *)watcher.msgs[i].content + 4);
+                event = true;
+            }
+        tu_client_clear(&watcher);
+    }
+    tu_client_free(&watcher);
+    tu_client_free(&c);
+    int status = stop_and_dump(&s);
+    assert_true(WIFEXITED(status));
+    assert_true(seeded);
+    assert_true(noted);
+    assert_true(event);   /* the note rode an analysed frame as a proctor event */
+    char *log = pu_slurp(s.log, NULL);
+    const char *t = strstr(log, "target: nerve seed set at (");
+    float x = 0, y = 0;
+    assert_int_equal(sscanf(t, "target: nerve seed set at (%f, %f)", &x, &y), 2);
+    print_message("target landed at (%.2f, %.2f) mm, sent for (%.2f, %.2f)\n", x, y, tx, ty);
+    assert_true(fabs(x - tx) < 2.0 && fabs(y - ty) < 2.0);
+    /* No raw escape and no forged line: the note stays on one sanitised line. */
+    assert_null(strchr(log, '\x1b'));
+    for (const char *l = log; (l = strstr(l, "FORGED")); l++) {
+        const char *bol = l;
+        while (bol > log && bol[-1] != '\n')
+            bol--;
+        assert_null(strncmp(bol, "2099", 4) == 0 ? bol : NULL);
+    }
+    free(log);
+    pu_rm_rf(s.dir);
+}
+
+/* ------------------------------------------------------------------ 3. shutdown under a storm */
+
+typedef struct {
+    int port;
+    atomic_bool stop;
+    atomic_int sent;
+    int id;
+} stormer;
+
+static void *storm_main(void *arg)
+{
+    stormer *w = arg;
+    tu_client c;
+    tu_client_init(&c, pu_connect(w->port, 10000));
+    if (c.fd < 0)
+        return NULL;
+    tu_send_string(c.fd, 1, "ProctorLogin", TOKEN);
+    char dev[32], xml[160];
+    for (int k = 0; !atomic_load(&w->stop) && !c.closed; k++) {
+        snprintf(dev, sizeof dev, "CMD_%d_%d", w->id, k);
+        if (k % 2 == 0)
+            snprintf(xml, sizeof xml,
+                     "<Command Name=\"StartRecording\" OutputFilename=\"s%d-%d.igs.mha\"/>", w->id, k);
+        else
+            snprintf(xml, sizeof xml, "<Command Name=\"StopRecording\"/>");
+        if (tu_send_string(c.fd, 1, dev, xml) != 0)
+            break;
+        atomic_fetch_add(&w->sent, 1);
+        tu_read(&c, 2, NULL, NULL);   /* keep reading the replies and frames */
+        tu_client_clear(&c);
+    }
+    tu_client_free(&c);
+    return NULL;
+}
+
+static void test_shutdown_under_recording_storm(void **st)
+{
+    (void)st;
+    for (int trial = 0; trial < 3; trial++) {
+        session s;
+        /* rate limits far above the defaults: a real storm reaches the recorder */
+        start(&s, "\"proctor\": {\"token\": \"" TOKEN "\", \"commands_per_s\": 5000, "
+                  "\"control_per_s\": 5000}", NULL);
+        int fd = pu_connect(s.port, 60000);
+        assert_true(fd >= 0);
+        tu_client v;
+        tu_client_init(&v, fd);
+        tu_read(&v, 60000, "IMAGE", NULL);   /* frames flow */
+        tu_client_free(&v);
+        stormer w[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            w[i] = (stormer){.port = s.port, .id = i};
+            pthread_create(&th[i], NULL, storm_main, &w[i]);
+        }
+        usleep(800000 + 150000 * (useconds_t)trial);
+        int status = stop_and_dump(&s);   /* SIGTERM while the storm goes on */
+        int sent = 0;
+        for (int i = 0; i < 3; i++) {
+            atomic_store(&w[i].stop, true);
+            pthread_join(th[i], NULL);
+            sent += atomic_load(&w[i].sent);
+        }
+        print_message("trial %d: %d commands sent; exit %s %d\n", trial, sent,
+                      WIFEXITED(status) ? "code" : "signal",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        assert_true(sent > 0);
+        char *log = pu_slurp(s.log, NULL);
+        int started = 0;
+        for (const char *l = log; (l = strstr(l, "command StartRecording from")); l++)
+            started += strncmp(strstr(l, ": ") ? strstr(l, ": ") + 2 : "", "SUCCESS", 7) == 0;
+        print_message("trial %d: %d recordings started by the storm\n", trial, started);
+        assert_true(started > 0);   /* the storm really reached the recorder */
+        assert_null(strstr(log, "AddressSanitizer"));
+        assert_null(strstr(log, "LeakSanitizer"));
+        free(log);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(count_files(s.recdir, ".part"), 0);
+        assert_int_equal(count_files(s.recdir, ".journal"), 0);
+        pu_rm_rf(s.dir);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_is_not_a_credential),
+        cmocka_unit_test(test_headless_target_and_note),
+        cmocka_unit_test(test_shutdown_under_recording_storm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

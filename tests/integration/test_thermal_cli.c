@@ -1,0 +1,94 @@
+/*
+ * test_thermal_cli.c - the user guide's procedure and calibration commands as a
+ * user types them (issue 13; the long runs are in test_procedure_record and
+ * test_thermal_measured):
+ *
+ *   cryonav thermal calibrate --measurements FILE --h 1
+ *   cryonav run --keys KEY@SECONDS,...      (bad key / bad time: a clear error)
+ *   cryonav run --protocol NAME             (an old short name: the known names)
+ *
+ * A bad measurements file is refused naming the file, the line and the problem.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "run_util.h"
+
+static run_result R;
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_calibrate(void **state)
+{
+    (void)state;
+    const char *good = CN_BINARY_DIR "/thermal_cli_measurements.json";
+    write_file(good,
+               "{\"measurements\": [{\"id\": \"cord\", \"probe\": \"1.7mm-argon\",\n"
+               " \"source\": \"a spermatic cord ice ball, two 90 s freezes: 1.5 cm\",\n"
+               " \"tissue\": \"standard\", \"steps\": [{\"phase\": \"freeze\", \"duration_s\": 90},\n"
+               " {\"phase\": \"passive_thaw\", \"duration_s\": 60},\n"
+               " {\"phase\": \"freeze\", \"duration_s\": 90}],\n"
+               " \"temp_c\": 0, \"diameter_mm\": 15, \"at_s\": 240}]}\n");
+    const char *argv[] = {CN_CRYONAV_BIN, "thermal", "calibrate", "--measurements", good, "--h", "1",
+                          NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+    print_message("%s", R.out);
+    /* one row for the probe, its fitted temperature in the argon range */
+    const char *row = strstr(R.out, "| 1.7mm-argon | 1 | -");
+    assert_non_null(row);
+    int t = atoi(row + strlen("| 1.7mm-argon | 1 | "));
+    assert_true(t < -40 && t > -190);
+
+    const char *bad = CN_BINARY_DIR "/thermal_cli_bad.json";
+    write_file(bad, "{\"measurements\": [\n {\"id\": \"x\", \"probe\": \"1.7mm-argon\", \"source\": \"s\",\n"
+                    "  \"tissue\": \"no-such-tissue\", \"steps\": [{\"phase\": \"freeze\", "
+                    "\"duration_s\": 60}],\n  \"temp_c\": 0, \"diameter_mm\": 10, \"at_s\": 60}]}\n");
+    const char *argv2[] = {CN_CRYONAV_BIN, "thermal", "calibrate", "--measurements", bad, NULL};
+    assert_int_equal(run_prog(argv2, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "thermal_cli_bad.json"));
+    assert_non_null(strstr(R.err, "no-such-tissue"));
+}
+
+static void test_run_input_errors(void **state)
+{
+    (void)state;
+    const char *keys[] = {"z@5", "f@abc", "f@-3", "f"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--no-serve", "--keys", keys[i], NULL};
+        assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
+        if (R.exit_code == 0)
+            fail_msg("--keys %s accepted", keys[i]);
+        if (!strstr(R.err, "--keys") || !strstr(R.err, keys[i]))
+            fail_msg("--keys %s: unclear error: %s", keys[i], R.err);
+    }
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--no-serve", "--protocol", "stump",
+                          NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
+    assert_int_not_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.err, "'stump'"));
+    assert_non_null(strstr(R.err, "stump-6-4-6")); /* the catalogue's names */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_calibrate),
+        cmocka_unit_test(test_run_input_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

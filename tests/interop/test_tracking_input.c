@@ -1,0 +1,372 @@
+/*
+ * test_tracking_input.c - tracking input as a PLUS or Slicer user wires it, with
+ * the real `cryonav` binary (headless), the upstream OpenIGTLink TrackerServer
+ * (compiled from Debian's openigtlink-examples, see CMakeLists.txt) and the
+ * emulated USB probe (cryonav-probe-emulator). Ports come from the kernel, so
+ * the user guide's commands run here with another port number.
+ *
+ *   - TrackerServer drives the cryoprobe while images come from the simulator,
+ *     tracking only ("image": false); the recording shows the tracker's poses;
+ *   - the same with images from the USB probe under the emulator;
+ *   - TrackerServer taken as an image source: the session says why nothing shows;
+ *   - a PlusServer-like server sending XToReference (a second cryonav, whose
+ *     server sends ProbeToReference, CryoprobeToReference, ImageToProbe and
+ *     Image_Reference): each frame is placed where the server's own IMAGE
+ *     matrix puts it;
+ *   - a source aimed at our own server is refused at once, loopback names
+ *     included; the shipped config does not do it.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "core/core.h"
+#include "seqio/seqio.h"
+#include "../integration/run_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static char g_dir[256];
+static run_result R;
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t l = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void path(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s/%s", g_dir, name);
+}
+
+/* A program in the background under timeout(1), output into files. */
+static pid_t spawn_bg(char *const argv_in[], const char *name)
+{
+    char out[300], err[300];
+    snprintf(out, sizeof out, "%s/%s.out", g_dir, name);
+    snprintf(err, sizeof err, "%s/%s.err", g_dir, name);
+    char *argv[24] = {"timeout", "60"};
+    int k = 2;
+    for (int i = 0; argv_in[i] && k < 23; i++)
+        argv[k++] = argv_in[i];
+    argv[k] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    pid_t pid = -1;
+    if (posix_spawn(&pid, "/usr/bin/timeout", &fa, NULL, argv, environ) != 0)
+        fail_msg("cannot start %s", argv_in[0]);
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+static void stop_bg(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+static pid_t tracker_server(int port)
+{
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    char *argv[] = {CN_IGTL_UPSTREAM_DIR "/TrackerServer", ps, "50", NULL};
+    pid_t pid = spawn_bg(argv, "trackerserver");
+    cn_clock_sleep_ns(200000000); /* it listens at once; give it the CPU */
+    return pid;
+}
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void run(const char *const *argv, int timeout_s)
+{
+    assert_int_equal(run_prog(argv, NULL, g_dir, timeout_s, &R), 0);
+}
+
+static void expect_exit(int code, const char *in_err)
+{
+    if (R.exit_code != code || (in_err && !strstr(R.err, in_err)))
+        fail_msg("exit %d (signal %d), expected %d and '%s' in stderr:\n%s", R.exit_code,
+                 R.signal, code, in_err ? in_err : "", R.err);
+}
+
+/* The demo config of the user guide ("Try it without a tracker"), on a free port. */
+static void demo_config(char *cfg, size_t n, int port)
+{
+    path(cfg, n, "tracker-demo.json");
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\n  \"igtl\": {\"source\": {\"port\": %d, \"image\": false,\n"
+             "                       \"map\": {\"Tracker\": \"CryoprobeToTracker\"}}}\n}\n",
+             port);
+    write_file(cfg, text);
+}
+
+/* The recording shows the TrackerServer driving the cryoprobe: TrackerServer's
+ * positions are (50 cos p, 50 sin p, 50 cos p), so every valid pose has x = z
+ * and lies on (or, interpolated between two samples 0.2 rad apart, just inside)
+ * the 50 mm circle. The image device's own probe pose is gone: the tracker
+ * owns the tracker poses and TrackerServer has no probe. */
+static void check_recording(const char *rec, int min_frames, int min_valid, int *width)
+{
+    char err[256];
+    cn_seq_reader *r = cn_seq_reader_open(rec, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const cn_seq_info *info = cn_seq_reader_info(r);
+    assert_true(info->n_frames >= min_frames);
+    *width = info->width;
+    cn_frame_pool *pool = cn_frame_pool_new(1, 1024, 1024);
+    int valid = 0;
+    for (int i = 0; i < info->n_frames; i++) {
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        assert_int_equal(cn_seq_reader_read_frame(r, i, f, err, sizeof err), CN_OK);
+        assert_null(cn_frame_get_pose(f, "ProbeToTracker"));
+        const cn_pose *c = cn_frame_get_pose(f, "CryoprobeToTracker");
+        if (c && c->valid) {
+            double x = c->m.m[3], y = c->m.m[7], z = c->m.m[11], rad = hypot(x, y);
+            if (fabs(x - z) > 1e-3 || rad < 49.7 || rad > 50.001)
+                fail_msg("frame %d: CryoprobeToTracker at (%g, %g, %g) is not on the "
+                         "TrackerServer's path", i, x, y, z);
+            valid++;
+        }
+        cn_frame_unref(f);
+    }
+    if (valid < min_valid)
+        fail_msg("only %d of %d frames carry the tracker's cryoprobe", valid, info->n_frames);
+    assert_int_equal(cn_frame_pool_free(pool), CN_OK);
+    cn_seq_reader_close(r);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(g_dir, sizeof g_dir, "%s/tracking-input-XXXXXX", CN_BINARY_DIR);
+    if (!mkdtemp(g_dir))
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+static void test_trackerserver_with_simulator_images(void **st)
+{
+    (void)st;
+    int port = free_port();
+    char cfg[300], rec[300], snaps[300];
+    demo_config(cfg, sizeof cfg, port);
+    path(rec, sizeof rec, "sim-tracked.igs.mha");
+    path(snaps, sizeof snaps, "snaps-sim");
+    pid_t ts = tracker_server(port);
+    /* the user guide's command, plus where to put snapshots and the recording */
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--tracking", "igtl", "--config", cfg,
+                          "--headless", "--frames", "60", "--snapshot", snaps, "--record", rec,
+                          NULL};
+    run(argv, 60);
+    stop_bg(ts);
+    expect_exit(0, "images from sim, tracking from igtl");
+    assert_non_null(strstr(R.err, "receiving TRANSFORM \"Tracker\" as CryoprobeToTracker"));
+    int w;
+    check_recording(rec, 60, 20, &w);
+    assert_int_equal(w, 640);
+}
+
+static void test_trackerserver_with_usb_probe_images(void **st)
+{
+    (void)st;
+#ifndef CN_PROBE_EMULATOR
+    skip(); /* built without umockdev: no emulated probe */
+#else
+    int port = free_port();
+    char cfg[300], rec[300], snaps[300];
+    demo_config(cfg, sizeof cfg, port);
+    path(rec, sizeof rec, "usb-tracked.igs.mha");
+    path(snaps, sizeof snaps, "snaps-usb");
+    pid_t ts = tracker_server(port);
+    /* the user guide's command, plus where to put snapshots and the recording */
+    const char *argv[] = {CN_PROBE_EMULATOR, "--fps", "20", "--", CN_CRYONAV_BIN, "run",
+                          "--source", "usb", "--tracking", "igtl", "--config", cfg,
+                          "--headless", "--frames", "40", "--snapshot", snaps, "--record", rec,
+                          NULL};
+    run(argv, 90);
+    stop_bg(ts);
+    expect_exit(0, "images from usb, tracking from igtl");
+    int w;
+    check_recording(rec, 40, 12, &w);
+    assert_int_not_equal(w, 640); /* the probe's image, not the simulator's */
+#endif
+}
+
+static void test_tracking_server_as_image_source_says_why(void **st)
+{
+    (void)st;
+    int port = free_port();
+    char cfg[300];
+    path(cfg, sizeof cfg, "igtl-images.json");
+    char text[128];
+    snprintf(text, sizeof text, "{\"igtl\": {\"source\": {\"port\": %d}}}", port);
+    write_file(cfg, text);
+    pid_t ts = tracker_server(port);
+    char *argv[] = {CN_CRYONAV_BIN, "run", "--source", "igtl", "--config", cfg,
+                    "--headless", "--frames", "5", "--no-serve", NULL};
+    /* No image ever comes, so the run never ends by itself: watch its log (3 s
+     * after connecting, however long a loaded machine takes to start it). */
+    pid_t nav = spawn_bg(argv, "igtl-images");
+    char logp[300];
+    path(logp, sizeof logp, "igtl-images.err");
+    char *log = NULL;
+    for (int i = 0; i < 600; i++) {
+        size_t n;
+        free(log);
+        log = cn_file_read_all(logp, &n);
+        if (log && strstr(log, "no 8-bit IMAGE arrived"))
+            break;
+        cn_clock_sleep_ns(50000000);
+    }
+    stop_bg(nav);
+    stop_bg(ts);
+    if (!log || !strstr(log, "no 8-bit IMAGE arrived") || !strstr(log, "--tracking igtl"))
+        fail_msg("no explanation after 30 s:\n%s", log ? log : "");
+    free(log);
+    /* "image": false with the OpenIGTLink image source: refused at once, with the fix */
+    write_file(cfg, "{\"source\": \"igtl\", \"igtl\": {\"source\": {\"image\": false}}}");
+    const char *argv2[] = {CN_CRYONAV_BIN, "run", "--config", cfg, "--headless", "--frames", "5",
+                           NULL};
+    run(argv2, 30);
+    expect_exit(2, "\"tracking\": \"igtl\"");
+}
+
+/* A PlusServer-like server sending everything relative to Reference: a second
+ * cryonav on the simulator. The image lands where the IMAGE's matrix says. */
+static void test_x_to_reference_places_the_image(void **st)
+{
+    (void)st;
+    int port = free_port();
+    char listen[64], cfg[300], rec[300], snaps[300];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    path(snaps, sizeof snaps, "snaps-server");
+    char *server[] = {CN_CRYONAV_BIN, "run", "--headless", "--frames", "400", "--listen", listen,
+                      "--snapshot", snaps, NULL};
+    pid_t srv = spawn_bg(server, "plus-like");
+    path(cfg, sizeof cfg, "from-plus.json");
+    char text[128];
+    snprintf(text, sizeof text, "{\"igtl\": {\"source\": {\"port\": %d}}}", port);
+    write_file(cfg, text);
+    path(rec, sizeof rec, "from-plus.igs.mha");
+    path(snaps, sizeof snaps, "snaps-client");
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--source", "igtl", "--config", cfg,
+                          "--headless", "--frames", "20", "--no-serve", "--snapshot", snaps,
+                          "--record", rec, NULL};
+    run(argv, 60);
+    stop_bg(srv);
+    expect_exit(0, NULL);
+    char err[256];
+    cn_seq_reader *r = cn_seq_reader_open(rec, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 1024, 1024);
+    int n = cn_seq_reader_info(r)->n_frames;
+    assert_true(n >= 20);
+    for (int i = 0; i < n; i++) {
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        assert_int_equal(cn_seq_reader_read_frame(r, i, f, err, sizeof err), CN_OK);
+        const cn_pose *emb = cn_frame_get_pose(f, "ImageToReference");
+        const cn_pose *p2t = cn_frame_get_pose(f, "ProbeToTracker");
+        const cn_pose *r2t = cn_frame_get_pose(f, "ReferenceToTracker");
+        if (!emb || !p2t || !p2t->valid || !r2t || !cn_frame_get_pose(f, "ImageToProbe") ||
+            !cn_frame_get_pose(f, "CryoprobeToTracker"))
+            fail_msg("frame %d lacks a pose (%d poses)", i, f->n_poses);
+        cn_mat4 i2ref, id = cn_mat4_identity();
+        assert_true(cn_mat4_max_abs_diff(&r2t->m, &id) < 1e-9);
+        assert_int_equal(cn_frame_image_to(f, "Reference", &i2ref, NULL), CN_OK);
+        /* pixel (i, j, 0): the k column (slice thickness) of a 2-D image is moot */
+        double d = 0;
+        for (int row = 0; row < 3; row++)
+            for (int c = 0; c < 4; c += c == 1 ? 2 : 1)
+                d = fmax(d, fabs(i2ref.m[row * 4 + c] - emb->m.m[row * 4 + c]));
+        if (d > 0.01)
+            fail_msg("frame %d placed %g mm away from the server's Image_Reference", i, d);
+        cn_frame_unref(f);
+    }
+    assert_int_equal(cn_frame_pool_free(pool), CN_OK);
+    cn_seq_reader_close(r);
+    assert_non_null(strstr(R.err, "Reference stands in")); /* and the user is told */
+}
+
+static void test_source_aimed_at_our_own_server_is_refused(void **st)
+{
+    (void)st;
+    int port = free_port();
+    char cfg[300], listen[64], text[160];
+    path(cfg, sizeof cfg, "self.json");
+    snprintf(text, sizeof text, "{\"igtl\": {\"source\": {\"host\": \"localhost\", \"port\": %d}}}",
+             port);
+    write_file(cfg, text);
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--source", "igtl", "--config", cfg,
+                          "--listen", listen, "--headless", "--frames", "3", NULL};
+    run(argv, 20);
+    expect_exit(2, "own OpenIGTLink server");
+    /* the same through the tracking role and a wildcard listener */
+    const char *argv2[] = {CN_CRYONAV_BIN, "run", "--tracking", "igtl", "--config", cfg,
+                           "--listen", (snprintf(listen, sizeof listen, "0.0.0.0:%d", port), listen),
+                           "--headless", "--frames", "3", NULL};
+    run(argv2, 20);
+    expect_exit(2, "own OpenIGTLink server");
+    /* the shipped config: its source and its server are on different ports, and
+     * moving the server onto the source's port is refused (nothing is bound) */
+    char err[256];
+    cn_json *shipped = cn_json_load(CN_SOURCE_DIR "/config/session.json", err, sizeof err);
+    assert_non_null(shipped);
+    char lis[64];
+    long sport = 0;
+    assert_int_equal(cn_json_get_string(shipped, "igtl.listen", lis, sizeof lis, err, sizeof err), 0);
+    assert_int_equal(cn_json_get_int(shipped, "igtl.source.port", 1, 65535, &sport, err, sizeof err), 0);
+    assert_int_not_equal(atoi(strrchr(lis, ':') + 1), (int)sport);
+    cn_json_free(shipped);
+    snprintf(listen, sizeof listen, "127.0.0.1:%ld", sport);
+    const char *argv3[] = {CN_CRYONAV_BIN, "run", "--source", "igtl", "--listen", listen,
+                           "--headless", "--frames", "3", NULL};
+    run(argv3, 20);
+    expect_exit(2, "own OpenIGTLink server");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_source_aimed_at_our_own_server_is_refused),
+        cmocka_unit_test(test_trackerserver_with_simulator_images),
+        cmocka_unit_test(test_trackerserver_with_usb_probe_images),
+        cmocka_unit_test(test_tracking_server_as_image_source_says_why),
+        cmocka_unit_test(test_x_to_reference_places_the_image),
+    };
+    return cmocka_run_group_tests(tests, setup, NULL);
+}

@@ -1,0 +1,359 @@
+/*
+ * test_procedure.c - the procedure state machine (guidance/procedure.c) on
+ * hand-built frames: events from every source, emitted once on the frame where
+ * they happen with the names the recorder writes; bad inputs refused with a log
+ * line; the plan drives only the timer, the reminders and the summary; console
+ * messages parsed (and unknown ones refused); the simulator's truth edges.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "guidance/guidance.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cn_frame_pool *pool;
+static int64_t t_ns;
+static char logbuf[16384];
+static FILE *logf_;
+static cn_log *lg;
+
+static int setup(void **st)
+{
+    (void)st;
+    pool = cn_frame_pool_new(2, 8, 8);
+    t_ns = 100000000000LL;
+    memset(logbuf, 0, sizeof logbuf);
+    logf_ = fmemopen(logbuf, sizeof logbuf - 1, "w");
+    setvbuf(logf_, NULL, _IONBF, 0);
+    lg = cn_log_new(logf_, CN_LOG_INFO);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    cn_log_free(lg);
+    fclose(logf_);
+    cn_frame_pool_free(pool);
+    return 0;
+}
+
+/* One frame dt_s after the previous, processed; events joined into ev. */
+static cn_frame *step(cn_procedure *p, double dt_s, char *ev, size_t len)
+{
+    t_ns += (int64_t)llround(dt_s * 1e9);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_non_null(f);
+    f->t_acq_ns = t_ns;
+    f->t_scene_ns = t_ns;
+    assert_int_equal(cn_procedure_process(p, f), CN_OK);
+    if (ev) {
+        ev[0] = 0;
+        for (int i = 0; i < f->analysis.n_events; i++) {
+            size_t u = strlen(ev);
+            snprintf(ev + u, len - u, "%s%s/%s", i ? "; " : "", f->analysis.events[i].text,
+                     cn_event_source_name(f->analysis.events[i].source));
+        }
+    }
+    return f;
+}
+
+static void step_expect(cn_procedure *p, double dt_s, const char *want, cn_phase phase, int cycle)
+{
+    char ev[1024];
+    cn_frame *f = step(p, dt_s, ev, sizeof ev);
+    if (strcmp(ev, want) != 0)
+        fail_msg("events '%s', expected '%s'", ev, want);
+    assert_int_equal(f->analysis.guidance.phase, phase);
+    assert_int_equal(f->analysis.guidance.cycle, cycle);
+    cn_frame_unref(f);
+}
+
+static void test_operator_session(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    assert_non_null(p);
+    step_expect(p, 0.05, "", CN_PHASE_IDLE, 0);
+    assert_true(cn_procedure_key(p, 'i'));
+    step_expect(p, 0.05, "needle_inserted/operator", CN_PHASE_APPROACH, 0);
+    assert_true(cn_procedure_key(p, 'f'));
+    step_expect(p, 0.05, "freeze_start cycle=1/operator", CN_PHASE_FREEZE, 1);
+    step_expect(p, 0.05, "", CN_PHASE_FREEZE, 1); /* once, on the frame where it happened */
+    /* the phase timer runs on the scene clock */
+    cn_frame *f = step(p, 10, NULL, 0);
+    assert_true(fabs(f->analysis.guidance.phase_elapsed_s - 10.05) < 1e-6);
+    cn_frame_unref(f);
+    assert_true(cn_procedure_key(p, 'f'));
+    step_expect(p, 0.05, "freeze_end cycle=1/operator; thaw_start cycle=1 mode=passive/operator",
+                CN_PHASE_THAW, 1);
+    assert_true(cn_procedure_key(p, 'a'));
+    f = step(p, 0.05, NULL, 0);
+    assert_true(f->analysis.guidance.active_thaw);
+    assert_int_equal(f->analysis.n_events, 2);
+    assert_string_equal(f->analysis.events[0].text, "thaw_end cycle=1");
+    assert_string_equal(f->analysis.events[1].text, "thaw_start cycle=1 mode=active");
+    cn_frame_unref(f);
+    assert_true(cn_procedure_key(p, 'f'));
+    step_expect(p, 0.05, "thaw_end cycle=1/operator; freeze_start cycle=2/operator", CN_PHASE_FREEZE, 2);
+    assert_true(cn_procedure_key(p, 'f'));
+    assert_true(cn_procedure_key(p, 'p'));
+    step_expect(p, 0.05,
+                "freeze_end cycle=2/operator; thaw_start cycle=2 mode=passive/operator; "
+                "thaw_end cycle=2/operator; reposition/operator",
+                CN_PHASE_APPROACH, 2);
+    assert_true(cn_procedure_key(p, 'w'));
+    step_expect(p, 0.05, "needle_withdrawn/operator", CN_PHASE_WITHDRAWN, 2);
+    assert_false(cn_procedure_key(p, 'x')); /* not a procedure key */
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.n_steps, 5); /* freeze, thaw (passive then active), freeze, thaw */
+    assert_int_equal(s.repositions, 1);
+    assert_int_equal(s.refused, 0);
+    char text[512];
+    cn_procedure_summary_text(&s, text, sizeof text);
+    print_message("  %s\n", text);
+    assert_non_null(strstr(text, "freeze 2"));
+    assert_non_null(strstr(text, "repositioned 1x"));
+    cn_procedure_free(p);
+}
+
+static void test_bad_inputs_refused(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    logbuf[0] = 0;
+    rewind(logf_);
+    /* stop without start */
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_STOP, false);
+    step_expect(p, 0.05, "", CN_PHASE_IDLE, 0);
+    assert_non_null(strstr(logbuf, "freeze_stop from the console refused: no freeze is running"));
+    /* a freeze with no needle_inserted: taken as inserted */
+    cn_procedure_post(p, CN_EVSRC_PROCTOR, CN_PROC_FREEZE_START, false);
+    step_expect(p, 0.05, "needle_inserted/proctor; freeze_start cycle=1/proctor", CN_PHASE_FREEZE, 1);
+    /* a second start while freezing, a reposition of a frozen probe */
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_START, false);
+    cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_REPOSITION, false);
+    step_expect(p, 0.05, "", CN_PHASE_FREEZE, 1);
+    assert_non_null(strstr(logbuf, "freeze_start from the console refused: a freeze is already running"));
+    assert_non_null(strstr(logbuf, "reposition from the operator refused: the probe is frozen"));
+    /* withdrawn while freezing ends the freeze; a freeze during withdrawal is refused */
+    cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_NEEDLE_WITHDRAWN, false);
+    step_expect(p, 0.05, "freeze_end cycle=1/operator; needle_withdrawn/operator", CN_PHASE_WITHDRAWN, 1);
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.05, "", CN_PHASE_WITHDRAWN, 1);
+    assert_non_null(strstr(logbuf, "freeze_start from the operator refused: the needle is out"));
+    cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_THAW_STOP, false);
+    step_expect(p, 0.05, "", CN_PHASE_WITHDRAWN, 1);
+    assert_non_null(strstr(logbuf, "thaw_stop from the operator refused: no thaw is running"));
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.refused, 5);
+    /* inserted again: a new freeze is fine */
+    cn_procedure_key(p, 'i');
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.05, "needle_inserted/operator; freeze_start cycle=2/operator", CN_PHASE_FREEZE, 2);
+    cn_procedure_free(p);
+}
+
+static void test_console_messages(void **st)
+{
+    (void)st;
+    cn_proc_input in;
+    bool active = true;
+    char err[512];
+    assert_int_equal(cn_procedure_parse("  Freeze_Start \n", &in, &active, err, sizeof err), CN_OK);
+    assert_int_equal(in, CN_PROC_FREEZE_START);
+    assert_false(active);
+    assert_int_equal(cn_procedure_parse("thaw_start mode=active", &in, &active, err, sizeof err), CN_OK);
+    assert_int_equal(in, CN_PROC_THAW_START);
+    assert_true(active);
+    assert_int_equal(cn_procedure_parse("thaw_start", &in, &active, err, sizeof err), CN_OK);
+    assert_false(active);
+    assert_int_equal(cn_procedure_parse("freeze_end", &in, NULL, err, sizeof err), CN_OK);
+    assert_int_equal(in, CN_PROC_FREEZE_STOP);
+    assert_int_equal(cn_procedure_parse("thaw_start mode=warm", &in, NULL, err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(err, "mode=passive or mode=active"));
+    assert_int_equal(cn_procedure_parse("freeze_start now", &in, NULL, err, sizeof err), CN_EPARSE);
+    assert_int_equal(cn_procedure_parse("defrost\x1b[2J", &in, NULL, err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(err, "unknown message 'defrost?[2J'"));
+    assert_non_null(strstr(err, "known: freeze_start"));
+    char longmsg[300];
+    memset(longmsg, 'x', sizeof longmsg - 1);
+    longmsg[sizeof longmsg - 1] = 0;
+    assert_int_equal(cn_procedure_parse(longmsg, &in, NULL, err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(err, "too long"));
+    /* through the procedure: queued with the console as source; unknown logged */
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    rewind(logf_);
+    logbuf[0] = 0;
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "needle_inserted", err, sizeof err), CN_OK);
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "freeze_start", err, sizeof err), CN_OK);
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "warp", err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(logbuf, "unknown message 'warp'"));
+    step_expect(p, 0.05, "needle_inserted/console; freeze_start cycle=1/console", CN_PHASE_FREEZE, 1);
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "thaw_start mode=active", err, sizeof err), CN_OK);
+    step_expect(p, 0.05, "freeze_end cycle=1/console; thaw_start cycle=1 mode=active/console", CN_PHASE_THAW, 1);
+    cn_procedure_free(p);
+}
+
+static void test_plan_timer_reminders(void **st)
+{
+    (void)st;
+    cn_plan plan = {.name = "stump-6-4-6", .n_steps = 3,
+                    .steps = {{0, 360}, {1, 240}, {0, 360}}};
+    cn_procedure *p = cn_procedure_new(&plan, lg);
+    char ev[1024];
+    cn_frame *f = step(p, 0.05, ev, sizeof ev);
+    assert_string_equal(ev, "plan name=stump-6-4-6 steps=freeze:360,passive_thaw:240,freeze:360/plan");
+    cn_frame_unref(f);
+    cn_procedure_key(p, 'f');
+    f = step(p, 0.05, NULL, 0);
+    assert_true(fabs(f->analysis.guidance.phase_planned_s - 360) < 1e-9);
+    cn_frame_unref(f);
+    step_expect(p, 359, "", CN_PHASE_FREEZE, 1);
+    step_expect(p, 1, "reminder what=stop_freeze cycle=1 planned_s=360/plan", CN_PHASE_FREEZE, 1);
+    step_expect(p, 1, "", CN_PHASE_FREEZE, 1); /* once */
+    /* the freeze goes on past the plan: the model follows what happens, the
+     * timer keeps counting */
+    f = step(p, 60, NULL, 0);
+    assert_int_equal(f->analysis.guidance.phase, CN_PHASE_FREEZE);
+    assert_true(f->analysis.guidance.phase_elapsed_s > 420);
+    cn_frame_unref(f);
+    cn_procedure_key(p, 'f');
+    f = step(p, 0.05, NULL, 0);
+    assert_true(fabs(f->analysis.guidance.phase_planned_s - 240) < 1e-9);
+    cn_frame_unref(f);
+    step_expect(p, 240, "reminder what=start_freeze cycle=2 planned_thaw_s=240/plan", CN_PHASE_THAW, 1);
+    cn_procedure_key(p, 'f');
+    step_expect(p, 10, "thaw_end cycle=1/operator; freeze_start cycle=2/operator", CN_PHASE_FREEZE, 2);
+    /* an unplanned third freeze: no planned duration */
+    cn_procedure_key(p, 'f');
+    cn_frame_unref(step(p, 1, NULL, 0));
+    cn_procedure_key(p, 'f');
+    f = step(p, 1, NULL, 0);
+    assert_int_equal(f->analysis.guidance.cycle, 3);
+    assert_true(isnan(f->analysis.guidance.phase_planned_s));
+    cn_frame_unref(f);
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    char text[512];
+    print_message("  %s\n", cn_procedure_summary_text(&s, text, sizeof text));
+    assert_non_null(strstr(text, "plan stump-6-4-6: freeze 360 s, thaw 240 s, freeze 360 s"));
+    cn_procedure_free(p);
+}
+
+static void test_reposition_reminder(void **st)
+{
+    (void)st;
+    cn_plan plan = {.name = "morton-150s", .n_steps = 1, .steps = {{0, 150}}, .extra_freeze_s = 90};
+    cn_procedure *p = cn_procedure_new(&plan, lg);
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    cn_guidance *g = cn_guidance_new(&gc);
+    cn_procedure_attach_guidance(p, g);
+    /* a frame with a half-covered target passes through guidance */
+    cn_frame *f = step(p, 0.05, NULL, 0);
+    f->analysis.nerve.found = true;
+    f->analysis.nerve.n = 4;
+    cn_pt2 sq[4] = {{0, 0}, {2, 0}, {2, 2}, {0, 2}}, half[4] = {{-1, -1}, {1, -1}, {1, 3}, {-1, 3}};
+    memcpy(f->analysis.nerve.pts_mm, sq, sizeof sq);
+    f->analysis.n_iso = 1;
+    f->analysis.iso[0].temp_c = -20;
+    f->analysis.iso[0].n = 4;
+    memcpy(f->analysis.iso[0].pts_mm, half, sizeof half);
+    assert_int_equal(cn_guidance_process(g, f), CN_OK);
+    assert_true(fabs(f->analysis.guidance.coverage - 0.5) < 0.02);
+    cn_frame_unref(f);
+    cn_procedure_key(p, 'f');
+    cn_frame_unref(step(p, 150, NULL, 0));
+    cn_procedure_key(p, 'f');
+    char ev[1024];
+    f = step(p, 0.05, ev, sizeof ev);
+    cn_frame_unref(f);
+    assert_non_null(strstr(ev, "reminder what=reposition coverage=0.50 extra_freeze_s=90/plan"));
+    cn_guidance_free(g);
+    cn_procedure_free(p);
+}
+
+static void set_truth(cn_frame *f, cn_phase ph)
+{
+    f->truth.valid = true;
+    f->truth.phase = ph;
+}
+
+static void test_simulator_edges_and_operator(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    const cn_phase script[] = {CN_PHASE_IDLE, CN_PHASE_APPROACH, CN_PHASE_FREEZE, CN_PHASE_FREEZE,
+                               CN_PHASE_THAW, CN_PHASE_THAW, CN_PHASE_FREEZE, CN_PHASE_WITHDRAWN};
+    const char *want[] = {"", "needle_inserted/simulator", "freeze_start cycle=1/simulator", "",
+                          "freeze_end cycle=1/simulator; thaw_start cycle=1 mode=passive/simulator",
+                          /* the operator starts an extra freeze during the scripted thaw */
+                          "thaw_end cycle=1/operator; freeze_start cycle=2/operator",
+                          /* the script's own start finds a freeze running: refused */
+                          "",
+                          "freeze_end cycle=2/simulator; needle_withdrawn/simulator"};
+    for (size_t i = 0; i < sizeof script / sizeof script[0]; i++) {
+        if (i == 5)
+            cn_procedure_key(p, 'f');
+        t_ns += 1000000000LL;
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        f->t_scene_ns = t_ns;
+        set_truth(f, script[i]);
+        cn_procedure_process(p, f);
+        char ev[1024] = "";
+        for (int k = 0; k < f->analysis.n_events; k++) {
+            size_t u = strlen(ev);
+            snprintf(ev + u, sizeof ev - u, "%s%s/%s", k ? "; " : "", f->analysis.events[k].text,
+                     cn_event_source_name(f->analysis.events[k].source));
+        }
+        if (strcmp(ev, want[i]) != 0)
+            fail_msg("frame %zu: events '%s', expected '%s'", i, ev, want[i]);
+        cn_frame_unref(f);
+    }
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.refused, 1);
+    assert_int_equal(s.phase, CN_PHASE_WITHDRAWN);
+    cn_procedure_free(p);
+}
+
+static void test_queue_bounded(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    int lost = 0;
+    for (int i = 0; i < 100; i++)
+        lost += cn_procedure_post(p, CN_EVSRC_PROCTOR, CN_PROC_FREEZE_TOGGLE, false) == CN_ENOMEM;
+    assert_int_equal(lost, 36);
+    assert_int_equal(cn_procedure_post(p, CN_EVSRC_PROCTOR, (cn_proc_input)99, false), CN_EINVAL);
+    /* 64 toggles: 32 freezes, at most CN_EVENTS_MAX events on the frame, the
+     * rest logged as lost, nothing overflows */
+    cn_frame *f = step(p, 0.05, NULL, 0);
+    assert_int_equal(f->analysis.n_events, CN_EVENTS_MAX);
+    assert_int_equal(f->analysis.guidance.cycle, 32);
+    cn_frame_unref(f);
+    cn_procedure_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_operator_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_inputs_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_timer_reminders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reposition_reminder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

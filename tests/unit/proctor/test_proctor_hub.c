@@ -1,0 +1,437 @@
+/*
+ * test_proctor_hub.c - the proctor hub without any wire format: tokens (length,
+ * characters, files only the user can read, no symlinks), constant-time
+ * comparison that is still exact, roles by credential, rate limits, failed-login
+ * drop, revoke and lock, the queue the analysis thread drains, sanitised notes,
+ * the command table (roles, PLUS names and attributes, unknown commands), the
+ * HUD line, surfaces and the bound on log volume.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "proctor/proctor.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TOKEN "0123456789abcdef-token"
+
+static cn_proctor_hub *hub_with(const char *token, cn_log *lg)
+{
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    if (token)
+        cn_strlcpy(o.token, token, sizeof o.token);
+    o.log_sink = lg;
+    return cn_proctor_hub_new(&o);
+}
+
+/* ------------------------------------------------------------------ tokens */
+
+static void test_token_rules(void **st)
+{
+    (void)st;
+    char err[256];
+    assert_int_equal(cn_proctor_token_check(TOKEN, err, sizeof err), CN_OK);
+    assert_int_equal(cn_proctor_token_check("short", err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "needs 16 to 128"));
+    assert_int_equal(cn_proctor_token_check("has a space in it ok?", err, sizeof err), CN_EINVAL);
+    assert_int_equal(cn_proctor_token_check("", err, sizeof err), CN_EINVAL);
+}
+
+static void test_token_file(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_tok_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], link[128], tok[CN_PROCTOR_TOKEN_MAX + 1], err[512];
+    snprintf(path, sizeof path, "%s/token", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(write(fd, "  " TOKEN "\n\n", strlen(TOKEN) + 4) > 0);
+    close(fd);
+    chmod(path, 0600);
+    assert_int_equal(cn_proctor_token_from_file(path, tok, sizeof tok, err, sizeof err), CN_OK);
+    assert_string_equal(tok, TOKEN);
+    /* readable by the group or the world: refused with the fix */
+    chmod(path, 0644);
+    assert_int_equal(cn_proctor_token_from_file(path, tok, sizeof tok, err, sizeof err), CN_EINVAL);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_string_equal(tok, "");
+    chmod(path, 0640);
+    assert_int_equal(cn_proctor_token_from_file(path, tok, sizeof tok, err, sizeof err), CN_EINVAL);
+    chmod(path, 0600);
+    /* a symlink is refused (it could point anywhere) */
+    assert_int_equal(symlink(path, link), 0);
+    assert_int_not_equal(cn_proctor_token_from_file(link, tok, sizeof tok, err, sizeof err), CN_OK);
+    assert_non_null(strstr(err, "symbolic link"));
+    /* missing, a folder, a weak token */
+    assert_int_not_equal(cn_proctor_token_from_file("/nonexistent/t", tok, sizeof tok, err, sizeof err), CN_OK);
+    assert_int_not_equal(cn_proctor_token_from_file(dir, tok, sizeof tok, err, sizeof err), CN_OK);
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(write(fd, "weak\n", 5) == 5);
+    close(fd);
+    assert_int_equal(cn_proctor_token_from_file(path, tok, sizeof tok, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "has 4 characters"));
+    unlink(link);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_config(void **st)
+{
+    (void)st;
+    char err[512];
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_json *d = cn_json_parse("{\"proctor\": {\"token\": \"" TOKEN "\", \"commands_per_s\": 50,\n"
+                               " \"control_per_s\": 7, \"max_failed_logins\": 2}}",
+                               "p.json", err, sizeof err);
+    assert_int_equal(cn_proctor_opts_from_json(&o, d, err, sizeof err), CN_OK);
+    assert_string_equal(o.token, TOKEN);
+    assert_true(o.commands.per_s == 50 && o.commands.burst >= 100);
+    assert_true(o.control.per_s == 7);
+    assert_int_equal(o.max_failed_logins, 2);
+    cn_json_free(d);
+    d = cn_json_parse("{\"proctor\": {\n \"token\": \"weak\"}}", "p.json", err, sizeof err);
+    assert_int_equal(cn_proctor_opts_from_json(&o, d, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "p.json:2: proctor.token"));
+    cn_json_free(d);
+    d = cn_json_parse("{\"proctor\": {\n \"tokn\": \"x\"}}", "p.json", err, sizeof err);
+    assert_int_not_equal(cn_proctor_opts_from_json(&o, d, err, sizeof err), CN_OK);
+    assert_non_null(strstr(err, "tokn"));
+    cn_json_free(d);
+}
+
+/* ------------------------------------------------------------------ roles */
+
+static void test_roles_by_credential(void **st)
+{
+    (void)st;
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.logins = (cn_proctor_rate){100, 100};   /* the login rate has its own test */
+    cn_proctor_hub *h = cn_proctor_hub_new(&o);
+    uint64_t a = cn_proctor_client_open(h, "t", "1.2.3.4:5");
+    uint64_t b = cn_proctor_client_open(h, "t", "1.2.3.4:6");
+    assert_true(a && b && a != b);
+    assert_int_equal(cn_proctor_client_role(h, a), CN_PROCTOR_VIEWER);
+    double p[3] = {1, 2, 3};
+    assert_int_equal(cn_proctor_note(h, a, "hello"), CN_PROCTOR_DENIED);
+    assert_int_equal(cn_proctor_target(h, a, "x", p), CN_PROCTOR_DENIED);
+    char msg[160];
+    /* a prefix of the token, the token plus more, one wrong character: all refused */
+    assert_int_equal(cn_proctor_login(h, a, "0123456789abcdef", NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_int_equal(cn_proctor_login(h, a, TOKEN "x", NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_int_equal(cn_proctor_login(h, a, "0123456789abcdef-tokeN", NULL, msg, sizeof msg),
+                     CN_PROCTOR_DENIED);
+    assert_string_equal(msg, "wrong token");
+    assert_int_equal(cn_proctor_login(h, a, TOKEN, "Dr\nLee", msg, sizeof msg), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_client_role(h, a), CN_PROCTOR_PROCTOR);
+    assert_int_equal(cn_proctor_client_role(h, b), CN_PROCTOR_VIEWER);
+    cn_proctor_client_info ci[4];
+    assert_int_equal(cn_proctor_clients(h, ci, 4), 2);
+    assert_string_equal(ci[0].name, "Dr Lee");   /* sanitised */
+    assert_int_equal(cn_proctor_note(h, a, "go\x1b[31m deeper\n"), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_target(h, a, "nerve", p), CN_PROCTOR_DONE);
+    double bad[3] = {1, 0.0 / 0.0, 3};
+    assert_int_equal(cn_proctor_target(h, a, "nan", bad), CN_PROCTOR_DENIED);
+    cn_proctor_item it;
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_int_equal(it.kind, CN_PROCTOR_ITEM_NOTE);
+    assert_string_equal(it.text, "go [31m deeper ");
+    assert_string_equal(it.from, "Dr Lee (client 1)");
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_int_equal(it.kind, CN_PROCTOR_ITEM_TARGET);
+    assert_true(it.pos_mm[2] == 3);
+    assert_int_equal(cn_proctor_take(h, &it), 0);
+    cn_proctor_logout(h, a);
+    assert_int_equal(cn_proctor_client_role(h, a), CN_PROCTOR_VIEWER);
+    cn_proctor_client_close(h, a);
+    cn_proctor_client_close(h, b);
+    assert_int_equal(cn_proctor_clients(h, NULL, 0), 0);
+    cn_proctor_hub_free(h);
+    /* no token configured: nobody, whatever they send */
+    h = hub_with(NULL, NULL);
+    a = cn_proctor_client_open(h, "t", "p");
+    assert_int_equal(cn_proctor_login(h, a, "", NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_non_null(strstr(msg, "no proctor token"));
+    assert_false(cn_proctor_has_token(h));
+    cn_proctor_hub_free(h);
+}
+
+static void test_login_limits_and_drop(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    uint64_t a = cn_proctor_client_open(h, "t", "p");
+    char msg[160];
+    int denied = 0, limited = 0, dropped = 0;
+    for (int i = 0; i < 20; i++) {
+        cn_proctor_verdict v = cn_proctor_login(h, a, "wrong-wrong-wrong-wrong", NULL, msg, sizeof msg);
+        denied += v == CN_PROCTOR_DENIED;
+        limited += v == CN_PROCTOR_LIMITED;
+        dropped += v == CN_PROCTOR_DROP;
+    }
+    print_message("20 fast wrong logins: %d denied, %d rate-limited, %d drop\n", denied, limited, dropped);
+    assert_int_equal(denied + dropped, 3);   /* the burst; the rest not even compared */
+    assert_int_equal(limited, 17);
+    /* a slower guesser is dropped after max_failed_logins (5) */
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.logins = (cn_proctor_rate){1000, 1000};
+    cn_proctor_hub *h2 = cn_proctor_hub_new(&o);
+    uint64_t b = cn_proctor_client_open(h2, "t", "p");
+    cn_proctor_verdict v = CN_PROCTOR_DENIED;
+    int k = 0;
+    while (v == CN_PROCTOR_DENIED && k < 10) {
+        v = cn_proctor_login(h2, b, "wrong-wrong-wrong-wrong", NULL, msg, sizeof msg);
+        k++;
+    }
+    assert_int_equal(v, CN_PROCTOR_DROP);
+    assert_int_equal(k, 5);
+    cn_proctor_hub_free(h2);
+    cn_proctor_hub_free(h);
+}
+
+static void test_note_rate(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    uint64_t a = cn_proctor_client_open(h, "t", "p");
+    assert_int_equal(cn_proctor_login(h, a, TOKEN, NULL, NULL, 0), CN_PROCTOR_DONE);
+    int ok = 0;
+    for (int i = 0; i < 1000; i++)
+        ok += cn_proctor_note(h, a, "flood") == CN_PROCTOR_DONE;
+    assert_int_equal(ok, 5);   /* the burst */
+    cn_clock_sleep_ns(600000000);   /* 2 per second come back */
+    assert_int_equal(cn_proctor_note(h, a, "later"), CN_PROCTOR_DONE);
+    cn_proctor_hub_free(h);
+}
+
+/* ------------------------------------------------------------------ revoke */
+
+static int kicked;
+static uint64_t kicked_id;
+static void kick(void *self, uint64_t id, const char *why)
+{
+    (void)self;
+    (void)why;
+    kicked++;
+    kicked_id = id;
+}
+
+static void test_revoke_and_lock(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    cn_proctor_transport t = {.name = "t", .self = &kicked, .kick = kick};
+    assert_int_equal(cn_proctor_add_transport(h, &t), CN_OK);
+    uint64_t v = cn_proctor_client_open(h, "t", "10.0.0.1:1");
+    uint64_t p = cn_proctor_client_open(h, "t", "10.0.0.2:2");
+    cn_proctor_login(h, p, TOKEN, "Dr Lee", NULL, 0);
+    char hud[300];
+    cn_proctor_hud_line(h, hud, sizeof hud);
+    print_message("HUD: %s\n", hud);
+    assert_string_equal(hud, "link: 1 viewer, proctor Dr Lee (client 2) 10.0.0.2:2 (x revokes)");
+    cn_proctor_note(h, p, "go 2 mm deeper");
+    cn_proctor_hud_line(h, hud, sizeof hud);
+    assert_non_null(strstr(hud, "| note from Dr Lee (client 2): go 2 mm deeper"));
+    kicked = 0;
+    assert_int_equal(cn_proctor_revoke(h, 0, true), 1);
+    assert_int_equal(kicked, 1);
+    assert_int_equal(kicked_id, p);
+    assert_int_equal(cn_proctor_client_role(h, p), CN_PROCTOR_VIEWER);
+    assert_true(cn_proctor_locked(h));
+    char msg[160];
+    assert_int_equal(cn_proctor_login(h, v, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_non_null(strstr(msg, "locked"));
+    cn_proctor_hud_line(h, hud, sizeof hud);
+    assert_non_null(strstr(hud, "proctor logins locked (P unlocks)"));
+    cn_proctor_unlock(h);
+    assert_int_equal(cn_proctor_login(h, v, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
+    /* after the transport is removed, revoke no longer calls it */
+    cn_proctor_remove_transport(h, &kicked);
+    kicked = 0;
+    assert_int_equal(cn_proctor_revoke(h, v, false), 1);
+    assert_int_equal(kicked, 0);
+    cn_proctor_hub_free(h);
+}
+
+/* ------------------------------------------------------------------ commands */
+
+static int started;
+static bool start_fn(void *user, const char *name, const char *xml, char *msg, size_t len)
+{
+    (void)user;
+    (void)name;
+    char f[64] = "";
+    cn_proctor_xml_attr(xml, "OutputFilename", f, sizeof f);
+    started++;
+    snprintf(msg, len, "recording to %s", f);
+    return true;
+}
+
+static void test_commands(void **st)
+{
+    (void)st;
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.commands = (cn_proctor_rate){100, 100};   /* only the control rate is tested here */
+    cn_proctor_hub *h = cn_proctor_hub_new(&o);
+    assert_int_equal(cn_proctor_set_command(h, "StartRecording", CN_PROCTOR_PROCTOR, true, start_fn, NULL),
+                     CN_OK);
+    cn_proctor_set_device_ids(h, "sim:Source,Recorder:VirtualCapture");
+    uint64_t a = cn_proctor_client_open(h, "t", "p");
+    cn_proctor_reply r;
+    char xml[1600];
+    /* anyone: status, device ids (PLUS's DeviceType filter) */
+    assert_int_equal(cn_proctor_command(h, a, "RequestStatus", "", &r), CN_PROCTOR_DONE);
+    assert_true(r.ok);
+    assert_non_null(strstr(r.attrs, "Phase=\"UNKNOWN\""));
+    assert_non_null(strstr(r.attrs, "Role=\"viewer\""));
+    cn_proctor_command(h, a, "RequestDeviceIds", "<Command Name=\"RequestDeviceIds\"/>", &r);
+    assert_true(r.ok);
+    assert_string_equal(r.message, "sim,Recorder");
+    cn_proctor_command(h, a, "RequestDeviceIds",
+                       "<Command Name=\"RequestDeviceIds\" DeviceType=\"VirtualCapture\"/>", &r);
+    assert_string_equal(r.message, "Recorder");
+    /* a viewer may not record; the reply says why (PLUS: Status FAIL, Error) */
+    cn_proctor_command(h, a, "StartRecording", "<Command Name=\"StartRecording\"/>", &r);
+    assert_false(r.ok);
+    assert_int_equal(started, 0);
+    assert_int_equal(cn_proctor_reply_xml("StartRecording", &r, xml, sizeof xml), CN_OK);
+    print_message("%s\n", xml);
+    assert_non_null(strstr(xml, "Status=\"FAIL\""));
+    assert_non_null(strstr(xml, "Error=\"this command needs proctor rights"));
+    /* unknown commands get a reply too */
+    cn_proctor_command(h, a, "Explode", "", &r);
+    assert_false(r.ok);
+    assert_string_equal(r.error, "unknown command Explode");
+    /* Login by command (a Slicer module can send it), then record */
+    cn_proctor_command(h, a, "Login", "<Command Name=\"Login\" Token=\"wrong-token-1234567\"/>", &r);
+    assert_false(r.ok);
+    cn_proctor_command(h, a, "Login", "<Command Name=\"Login\" Token=\"" TOKEN "\" Name=\"Dr &amp; Co\"/>", &r);
+    assert_true(r.ok);
+    cn_proctor_command(h, a, "StartRecording",
+                       "<Command Name=\"StartRecording\" OutputFilename=\"a.igs.mha\"/>", &r);
+    assert_true(r.ok);
+    assert_string_equal(r.message, "recording to a.igs.mha");
+    assert_int_equal(started, 1);
+    /* the control rate: 3 at once, then refused */
+    int ok = 0;
+    for (int i = 0; i < 10; i++) {
+        cn_proctor_command(h, a, "StartRecording", "<Command Name=\"StartRecording\"/>", &r);
+        ok += r.ok;
+    }
+    assert_int_equal(ok, 2);   /* burst 3, one used above */
+    assert_non_null(strstr(r.error, "too many procedure commands"));
+    /* and the general command rate */
+    cn_proctor_hub *h2 = hub_with(TOKEN, NULL);
+    uint64_t b = cn_proctor_client_open(h2, "t", "p");
+    ok = 0;
+    for (int i = 0; i < 50; i++) {
+        cn_proctor_command(h2, b, "RequestStatus", "", &r);
+        ok += r.ok;
+    }
+    assert_int_equal(ok, 10);
+    assert_non_null(strstr(r.error, "too many commands"));
+    cn_proctor_hub_free(h2);
+    char names[512];
+    cn_proctor_command_names(h, names, sizeof names);
+    assert_non_null(strstr(names, "RequestStatus"));
+    assert_non_null(strstr(names, "StartRecording"));
+    cn_proctor_hub_free(h);
+}
+
+static void test_xml(void **st)
+{
+    (void)st;
+    char v[32], e[64];
+    assert_int_equal(cn_proctor_xml_attr("<Command Name='A' B=\"x &lt;y&gt; &amp;\"/>", "B", v, sizeof v), 0);
+    assert_string_equal(v, "x <y> &");
+    assert_int_equal(cn_proctor_xml_attr("<Command Name=\"A\"/>", "B", v, sizeof v), CN_ENOENT);
+    assert_int_equal(cn_proctor_xml_attr("<Command Name=\"A", "Name", v, sizeof v), CN_EPARSE);
+    assert_int_equal(cn_proctor_xml_attr("<C N=\"0123456789012345678901234567890123\"/>", "N", v, sizeof v),
+                     CN_ERANGE);
+    cn_proctor_xml_escape(e, sizeof e, "a\"<b>&\n");
+    assert_string_equal(e, "a&quot;&lt;b&gt;&amp;?");
+}
+
+/* ------------------------------------------------------------------ surfaces, log */
+
+static int visited;
+static void visit(void *user, double t, const float *xyz, int n, const int *tri, int nt)
+{
+    (void)user;
+    (void)xyz;
+    (void)tri;
+    visited++;
+    assert_true(t == -20);
+    assert_int_equal(n, 3);
+    assert_int_equal(nt, 1);
+}
+
+static void test_surfaces_and_log(void **st)
+{
+    (void)st;
+    FILE *lf = tmpfile();
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_proctor_hub *h = hub_with(TOKEN, lg);
+    float xyz[9] = {0, 0, 0, 1, 0, 0, 0, 1, 0};
+    int tri[3] = {0, 1, 2};
+    assert_int_equal(cn_proctor_surfaces_version(h), 0);
+    assert_int_equal(cn_proctor_set_surface(h, -20, xyz, 3, tri, 1), CN_OK);
+    assert_int_equal(cn_proctor_surfaces_version(h), 1);
+    visited = 0;
+    assert_int_equal(cn_proctor_surfaces_visit(h, visit, NULL), 1);
+    assert_int_equal(visited, 1);
+    /* 10000 lines about clients: the log keeps ~ the burst, says how many it dropped */
+    for (int i = 0; i < 10000; i++)
+        cn_proctor_logf(h, "test", CN_LOG_INFO, false, "client %d\n\x1b[2J said hello", i);
+    cn_proctor_logf(h, "test", CN_LOG_INFO, true, "important");
+    cn_proctor_hub_free(h);
+    cn_log_free(lg);
+    long size = ftell(lf);
+    rewind(lf);
+    char *text = calloc(1, (size_t)size + 1);
+    assert_true(fread(text, 1, (size_t)size, lf) == (size_t)size);
+    fclose(lf);
+    int lines = 0;
+    for (char *c = text; *c; c++)
+        lines += *c == '\n';
+    print_message("10000 log calls -> %d lines, %ld bytes\n", lines, size);
+    assert_true(lines <= 110);
+    assert_null(strchr(text, 0x1b));
+    assert_non_null(strstr(text, "log lines about clients were dropped"));
+    assert_non_null(strstr(text, "important"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_token_rules),
+        cmocka_unit_test(test_token_file),
+        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_roles_by_credential),
+        cmocka_unit_test(test_login_limits_and_drop),
+        cmocka_unit_test(test_note_rate),
+        cmocka_unit_test(test_revoke_and_lock),
+        cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_xml),
+        cmocka_unit_test(test_surfaces_and_log),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

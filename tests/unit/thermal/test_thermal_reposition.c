@@ -1,0 +1,388 @@
+/*
+ * test_thermal_reposition.c - ice in tissue coordinates (issue 13): a freeze, a
+ * thaw, the probe moved 5 mm, a second freeze gives ONE cold field, checked
+ * against runs of the solvers with both sources from the start:
+ *  - moved across the axis: the stage's field (axisymmetric first, handed over
+ *    to the 3-D grid at the reposition) against a 3-D grid run with both spots;
+ *  - pulled back along the axis: against the axisymmetric solver with its
+ *    probe moved (exact symmetry, a different grid and discretisation);
+ *  - withdrawn after the freeze: the field stays where the ice is and thaws.
+ * The stage gets what a session gives it: tracked poses (core's one rule) and
+ * the procedure state on each frame.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "thermal/thermal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SP 0.2   /* mm per pixel */
+#define W 200
+#define H 200
+
+static cn_cryoprobe probe(void)
+{
+    cn_cryoprobe p;
+    memset(&p, 0, sizeof p);
+    cn_strlcpy(p.name, "test-17G-1cm", sizeof p.name);
+    cn_strlcpy(p.gas, "argon", sizeof p.gas);
+    p.outer_diameter_mm = 1.47;
+    p.active_length_mm = 10;
+    p.bc = CN_PROBE_BC_DIRICHLET;
+    p.surface_temp_c = -100;
+    p.ramp_s = 5;
+    p.active_thaw_temp_c = 20;
+    return p;
+}
+
+/* CryoprobeToImageMm of a probe in the image plane (tip, unit direction, mm). */
+static cn_mat4 cryo_in_image(cn_pt2 tip, cn_pt2 dir)
+{
+    cn_thermal_plane pl;
+    cn_thermal_plane_from_needle(tip, dir, &pl);
+    cn_mat4 m;
+    cn_mat4_invert(&pl.image_mm_to_probe, &m);
+    return m;
+}
+
+/* A frame of the session at scene time t_s: the image tracked (ImageToProbe in
+ * pixels, Probe = Tracker = Reference), the cryoprobe at c2mm, the procedure's say. */
+static cn_frame *frame(cn_frame_pool *pool, double t_s, const cn_mat4 *c2mm, cn_phase ph, int cycle,
+                       const char *event, bool cryo_tracked)
+{
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_non_null(f);
+    cn_frame_set_size(f, W, H);
+    f->spacing_mm[0] = f->spacing_mm[1] = SP;
+    f->t_acq_ns = f->t_scene_ns = (int64_t)llround(t_s * 1e9);
+    cn_mat4 img = cn_mat4_scale(SP, SP, SP), id = cn_mat4_identity(), mm2i;
+    cn_mat4 i2mm = cn_frame_image_to_image_mm(f);
+    cn_mat4_invert(&i2mm, &mm2i);
+    cn_mat4 mm2t = cn_mat4_mul(&img, &mm2i), c2t = cn_mat4_mul(&mm2t, c2mm);
+    cn_frame_set_pose(f, "ImageToProbe", &img, true);
+    cn_frame_set_pose(f, "ProbeToTracker", &id, true);
+    cn_frame_set_pose(f, "ReferenceToTracker", &id, true);
+    if (cryo_tracked)
+        cn_frame_set_pose(f, "CryoprobeToTracker", &c2t, true);
+    f->analysis.guidance.phase = ph;
+    f->analysis.guidance.cycle = cycle;
+    if (event)
+        cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "%s", event);
+    return f;
+}
+
+typedef double (*temp_fn)(void *user, cn_pt2 image_mm);
+
+/* Outermost distance from c along angle a where T <= temp (0.05 mm steps). */
+static double ray(temp_fn fn, void *user, cn_pt2 c, double a, double temp)
+{
+    double last = 0;
+    for (double d = 0; d < 30; d += 0.05) {
+        cn_pt2 p = {(float)(c.x + d * cos(a)), (float)(c.y + d * sin(a))};
+        if (fn(user, p) <= temp)
+            last = d;
+        else if (d > last + 3)
+            break;
+    }
+    return last;
+}
+
+typedef struct {
+    void *stage;
+    cn_frame *f;
+} stage_ctx;
+
+static double stage_temp(void *u, cn_pt2 p)
+{
+    stage_ctx *c = u;
+    return cn_thermal_stage_temp_image(c->stage, c->f, p);
+}
+
+typedef struct {
+    const cn_thermal_grid *g;
+    const cn_thermal_solver *s;
+    cn_mat4 mm_to_field;
+} ref_ctx;
+
+static double ref_temp(void *u, cn_pt2 p)
+{
+    ref_ctx *c = u;
+    cn_vec3 q = cn_mat4_apply_point(&c->mm_to_field, (cn_vec3){p.x, p.y, 0});
+    return c->g ? cn_thermal_grid_temp_at(c->g, q) : cn_thermal_solver_temp_at(c->s, hypot(q.x, q.y), q.z);
+}
+
+/* Steps a freeze of dur seconds as the model does: the ramped probe temperature
+ * at the middle of each step, 0.25 s steps for the stiff first seconds. */
+typedef int (*step_fn)(void *solver, const cn_thermal_bc *bc, double dt);
+static int step_axi(void *s, const cn_thermal_bc *bc, double dt)
+{
+    cn_thermal_solver_set_bc(s, bc);
+    return cn_thermal_solver_step(s, dt);
+}
+static int step_grid(void *g, const cn_thermal_bc *bc, double dt)
+{
+    cn_thermal_grid_set_bc(g, bc);
+    return cn_thermal_grid_step(g, dt);
+}
+static cn_thermal_bc freeze_bc(const cn_cryoprobe *p, double el);
+static void freeze_for(step_fn fn, void *solver, const cn_cryoprobe *p, double dur)
+{
+    for (double t = 0; t < dur - 1e-9;) {
+        double dt = fmin(t < 5 ? 0.25 : 1, dur - t);
+        cn_thermal_bc bc = freeze_bc(p, t + 0.5 * dt);
+        assert_int_equal(fn(solver, &bc, dt), CN_OK);
+        t += dt;
+    }
+}
+
+/* The ramped probe temperature the model uses, at el seconds into a freeze. */
+static cn_thermal_bc freeze_bc(const cn_cryoprobe *p, double el)
+{
+    cn_thermal_bc bc = {CN_BC_TEMP, p->surface_temp_c + (37 - p->surface_temp_c) * exp(-el / p->ramp_s), 0, 0};
+    return bc;
+}
+
+static const cn_pt2 A = {20, 14};
+static const cn_pt2 DIR = {0.8660254f, 0.5f};
+
+/* Runs freeze 60 s at A, passive thaw 30 s, reposition to B, freeze 60 s; leaves
+ * the stage after the last frame in *st and that frame in *last. */
+static void session(cn_pt2 b, cn_stage *st, cn_frame_pool *pool, cn_frame **last)
+{
+    cn_thermal_stage_opts so;
+    memset(&so, 0, sizeof so);
+    so.probe = probe();
+    cn_strlcpy(so.protocol.name, "plan", sizeof so.protocol.name);
+    so.protocol.n_steps = 1;
+    so.protocol.steps[0] = (cn_protocol_step){CN_STEP_FREEZE, 90};
+    cn_tissue_standard(&so.tissue);
+    cn_thermal_fit_opts_default(&so.fit);
+    so.fit.min_freeze_s = 600;
+    so.fit_enabled = false; /* one model: comparable with one reference run */
+    so.max_members_per_frame = 1;
+    so.h3_mm = 1.0;
+    so.spot_tol_mm = 1.5;
+    so.spot_tol_deg = 5;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_new(&so, st, err, sizeof err), CN_OK);
+    cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR);
+    cn_frame *f = NULL;
+    for (int i = 0; i <= 150; i++) { /* 1 frame a second */
+        double t = i;
+        cn_phase ph = t < 60 ? CN_PHASE_FREEZE : t < 90 ? CN_PHASE_THAW : t < 91 ? CN_PHASE_APPROACH : CN_PHASE_FREEZE;
+        int cycle = t < 91 ? 1 : 2;
+        const char *ev = t == 90 ? "reposition" : NULL;
+        if (f)
+            cn_frame_unref(f);
+        f = frame(pool, 10 + t, t < 90 ? &ca : &cb, ph, cycle, ev, true);
+        assert_int_equal(st->process(st->self, f), CN_OK);
+    }
+    *last = f;
+}
+
+/* Rays every 10 deg from c; the one straight back along the shaft is left out:
+ * it runs inside the probe, where neither field has tissue (each solver reads
+ * its shaft cells from the tissue beside them, at a different radius). */
+static void compare(const char *what, stage_ctx *sc, ref_ctx *rc, cn_pt2 c, double tol_mean,
+                    double tol_max)
+{
+    const double temps[2] = {0, -20};
+    double shaft = atan2(-DIR.y, -DIR.x);
+    for (int k = 0; k < 2; k++) {
+        double sum = 0, worst = 0, rs_mean = 0;
+        int n = 0;
+        for (int r = 0; r < 36; r++) {
+            double a = 2 * M_PI * r / 36;
+            if (fabs(remainder(a - shaft, 2 * M_PI)) < 0.05)
+                continue;
+            n++;
+            double ds = ray(stage_temp, sc, c, a, temps[k]), dr = ray(ref_temp, rc, c, a, temps[k]);
+            sum += fabs(ds - dr);
+            worst = fmax(worst, fabs(ds - dr));
+            rs_mean += dr;
+            if (fabs(ds - dr) > 0.6) print_message("    ray %d (%.0f deg): stage %.2f ref %.2f\n", r, a * 180 / M_PI, ds, dr);
+        }
+        rs_mean /= n;
+        print_message("  %s, %3.0f C: mean radius %.2f mm; stage vs reference over %d rays: mean "
+                      "|diff| %.2f mm, max %.2f mm\n", what, temps[k], rs_mean, n, sum / n, worst);
+        assert_true(rs_mean > 2);
+        assert_true(sum / n < tol_mean);
+        assert_true(worst < tol_max);
+    }
+}
+
+/* The probe moved 5 mm across its axis: one field, as a 3-D run with both spots
+ * from the start gives it. */
+static void test_reposition_across(void **state)
+{
+    (void)state;
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_pt2 b = {(float)(A.x - 5 * DIR.y), (float)(A.y + 5 * DIR.x)};
+    cn_stage st;
+    cn_frame *f;
+    session(b, &st, pool, &f);
+    assert_int_equal(cn_thermal_stage_sources(st.self), 2);
+    assert_int_equal(f->analysis.thermal.n_sources, 2);
+    /* the reference: a 3-D grid in A's probe frame, both spots, from t = 0 */
+    cn_cryoprobe p = probe();
+    cn_thermal_grid_opts go;
+    cn_thermal_grid_opts_default(&go);
+    go.h_mm = 1.0;
+    for (int a = 0; a < 3; a++) {
+        go.lo[a] = -24;
+        go.n[a] = 49;
+    }
+    go.lo[2] = -36;
+    go.n[2] = 60;
+    char err[256];
+    cn_thermal_grid *g = cn_thermal_grid_new(&go, err, sizeof err);
+    assert_non_null(g);
+    cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR), a_inv;
+    cn_mat4_invert(&ca, &a_inv);
+    cn_mat4 b_in_a = cn_mat4_mul(&a_inv, &cb);
+    cn_thermal_probe_geom pa = {{0, 0, 0}, {0, 0, 1}, p.outer_diameter_mm / 2, p.active_length_mm};
+    cn_thermal_probe_geom pb = {cn_mat4_apply_point(&b_in_a, (cn_vec3){0, 0, 0}),
+                                cn_mat4_apply_dir(&b_in_a, (cn_vec3){0, 0, 1}), pa.r0_mm, pa.active_mm};
+    assert_int_equal(cn_thermal_grid_set_probe(g, &pa), CN_OK);
+    freeze_for(step_grid, g, &p, 60);
+    cn_thermal_bc off = {CN_BC_INSULATED, 0, 0, 0};
+    cn_thermal_grid_set_bc(g, &off);
+    cn_thermal_grid_step(g, 31); /* the second freeze begins on the frame after the reposition */
+    assert_int_equal(cn_thermal_grid_set_probe(g, &pb), CN_OK);
+    freeze_for(step_grid, g, &p, 59);
+    stage_ctx sc = {st.self, f};
+    ref_ctx rc = {g, NULL, a_inv};
+    cn_pt2 mid = {(float)(0.5 * (A.x + b.x) - 5 * DIR.x), (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
+    compare("moved 5 mm across", &sc, &rc, mid, 0.3, 0.8);
+    /* one combined ball: the 0 C curve drawn is one closed curve around both
+     * active centres, and the tissue between the two probes is frozen */
+    const cn_isotherm *iso = &f->analysis.iso[0];
+    assert_true(iso->n >= 60);
+    assert_true(stage_temp(&sc, mid) < -20);
+    cn_thermal_grid_free(g);
+    cn_frame_unref(f);
+    cn_thermal_stage_free(st.self);
+    cn_frame_pool_free(pool);
+}
+
+/* Pulled back 5 mm along its axis: exactly axisymmetric, checked against the
+ * axisymmetric solver (0.25 mm) with its probe moved. */
+static void test_reposition_along(void **state)
+{
+    (void)state;
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_pt2 b = {(float)(A.x - 5 * DIR.x), (float)(A.y - 5 * DIR.y)};
+    cn_stage st;
+    cn_frame *f;
+    session(b, &st, pool, &f);
+    assert_int_equal(cn_thermal_stage_sources(st.self), 2);
+    cn_cryoprobe p = probe();
+    cn_thermal_solver_opts o;
+    cn_thermal_solver_opts_default(&o);
+    o.h_mm = 0.25;
+    o.dt_max_s = 1;
+    o.r0_mm = p.outer_diameter_mm / 2;
+    o.active_length_mm = p.active_length_mm;
+    o.r_max_mm = 30;
+    o.z_min_mm = -45;
+    o.z_max_mm = 30;
+    char err[256];
+    cn_thermal_solver *s = cn_thermal_solver_new(&o, err, sizeof err);
+    assert_non_null(s);
+    freeze_for(step_axi, s, &p, 60);
+    cn_thermal_bc off = {CN_BC_INSULATED, 0, 0, 0};
+    cn_thermal_solver_set_bc(s, &off);
+    cn_thermal_solver_step(s, 31);
+    assert_int_equal(cn_thermal_solver_set_probe(s, true, -5), CN_OK);
+    freeze_for(step_axi, s, &p, 59);
+    cn_thermal_energy e;
+    cn_thermal_solver_energy(s, &e);
+    print_message("  energy: stored %.3f boundary %.3f source %.3f\n", e.stored_j, e.boundary_j, e.source_j);
+    assert_true(fabs(e.stored_j - e.boundary_j - e.source_j) < 1e-4 * fabs(e.boundary_j));
+    cn_mat4 ca = cryo_in_image(A, DIR), a_inv;
+    cn_mat4_invert(&ca, &a_inv);
+    stage_ctx sc = {st.self, f};
+    ref_ctx rc = {NULL, s, a_inv};
+    cn_pt2 mid = {(float)(A.x - 7.5 * DIR.x), (float)(A.y - 7.5 * DIR.y)};
+    compare("pulled back 5 mm", &sc, &rc, mid, 0.35, 0.9);
+    cn_thermal_solver_free(s);
+    cn_frame_unref(f);
+    cn_thermal_stage_free(st.self);
+    cn_frame_pool_free(pool);
+}
+
+/* Withdrawn after a freeze: the field stays in the tissue and thaws, the
+ * cryoprobe pose is gone (it left the tracker's view), no curve leaves the
+ * image, and a freeze with no pose at all waits for one. */
+static void test_withdrawn_stays(void **state)
+{
+    (void)state;
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_thermal_stage_opts so;
+    memset(&so, 0, sizeof so);
+    so.probe = probe();
+    cn_strlcpy(so.protocol.name, "plan", sizeof so.protocol.name);
+    so.protocol.n_steps = 1;
+    so.protocol.steps[0] = (cn_protocol_step){CN_STEP_FREEZE, 90};
+    cn_tissue_standard(&so.tissue);
+    cn_thermal_fit_opts_default(&so.fit);
+    so.fit_enabled = false;
+    so.h3_mm = 1;
+    so.spot_tol_mm = 1.5;
+    so.spot_tol_deg = 5;
+    cn_stage st;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
+    cn_mat4 ca = cryo_in_image(A, DIR);
+    /* the probe leaves towards the skin (up and left), then out of the tracker */
+    double r_end = 0, cx_end = 0, cy_end = 0;
+    for (int i = 0; i <= 2 * 240; i++) {
+        double t = 0.5 * i;
+        cn_phase ph = t < 90 ? CN_PHASE_FREEZE : t < 100 ? CN_PHASE_THAW : CN_PHASE_WITHDRAWN;
+        double back = t < 100 ? 0 : fmin(40, (t - 100) * 4);
+        cn_pt2 tip = {(float)(A.x - back * DIR.x), (float)(A.y - back * DIR.y)};
+        cn_mat4 c = cryo_in_image(tip, DIR);
+        cn_frame *f = frame(pool, 10 + t, &c, ph, 1, t == 100 ? "needle_withdrawn" : NULL, t < 110);
+        assert_int_equal(st.process(st.self, f), CN_OK);
+        const cn_isotherm *z = &f->analysis.iso[0];
+        for (int k = 0; k < 3; k++)
+            for (int q = 0; q < f->analysis.iso[k].n; q++) {
+                cn_pt2 pt = f->analysis.iso[k].pts_mm[q];
+                assert_true(pt.x >= 0 && pt.y >= 0 && pt.x <= W * SP && pt.y <= H * SP);
+            }
+        if (t == 89.5) {
+            r_end = z->radius_mm;
+            cx_end = z->centre_mm.x;
+            cy_end = z->centre_mm.y;
+        }
+        if (t == 200) {
+            print_message("  withdrawn: 0 C radius %.2f mm at the freeze's end, %.2f mm 100 s after "
+                          "withdrawal; centre (%.2f, %.2f) -> (%.2f, %.2f) mm; ice depth %.1f mm\n",
+                          r_end, z->radius_mm, cx_end, cy_end, z->centre_mm.x, z->centre_mm.y,
+                          f->analysis.thermal.ice_depth_mm);
+            assert_true(z->n > 20);
+            assert_true(z->radius_mm < r_end - 0.3);
+            assert_true(hypot(z->centre_mm.x - cx_end, z->centre_mm.y - cy_end) < 0.01);
+            assert_true(f->analysis.thermal.ice_depth_mm > 3); /* the ice did not follow the probe */
+        }
+        cn_frame_unref(f);
+    }
+    (void)ca;
+    cn_thermal_stage_free(st.self);
+    cn_frame_pool_free(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_withdrawn_stays),
+        cmocka_unit_test(test_reposition_along),
+        cmocka_unit_test(test_reposition_across),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
