@@ -526,7 +526,8 @@ int cn_eval_nerve(int argc, char **argv)
     printf("method %s, model %s, %d images%s\n",
            o.method == M_FIND ? "find" : o.method == M_DP ? "dp" : "cnn",
            o.method == M_DP ? "-" : o.model < 0 ? "by fold (held-out)" : o.model ==
-           CN_NERVE_FIND_LIVE && o.method == M_FIND ? "live (trained on everything: NOT held-out)" :
+           CN_NERVE_FIND_LIVE && o.method == M_FIND ? "live (trained on folds 0-3 of both sets: NOT held-out there)"
+                                                  :
            "fixed", n, o.seeded ? ", seeded at the mask centroid" : ", automatic");
     runners r = {0};
     double *dices = malloc(sizeof(double) * (size_t)n), *hds = malloc(sizeof(double) * (size_t)n);

