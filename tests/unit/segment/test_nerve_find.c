@@ -324,6 +324,28 @@ static void test_bad_input(void **st)
     assert_int_equal(cn_nerve_find_analyse(f, CN_NERVE_FIND_NMODELS, px, 64, 64, NULL, 3.0),
                      CN_EINVAL);
     assert_int_equal(cn_nerve_find_select(f, NULL, m, &fo), CN_EINVAL); /* the failed one */
+    /* an odd size (317 x 237: no multiple of the grid's 16) cut from a real frame:
+     * analysed, and whatever is found lies inside the frame */
+    {
+        char p[1024], err[512];
+        cn_image *im = NULL;
+        snprintf(p, sizeof p, "%s/nerve-us/images/0000.png", CN_SHARED_DATA_DIR);
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+        const int ow = 317, oh = 237;
+        assert_true(im->w >= ow && im->h >= oh);
+        for (int y = 0; y < oh; y++)
+            memcpy(px + (size_t)y * ow, im->px + (size_t)(y + 100) * im->w + 100 * (im->w > 417), ow);
+        cn_image_free(im);
+        assert_int_equal(cn_nerve_find_analyse(f, CN_NERVE_FIND_LIVE, px, ow, oh, NULL, 3.0), CN_OK);
+        assert_int_equal(cn_nerve_find_select(f, NULL, m, &fo), CN_OK);
+        for (int a = 0; fo.found && a < fo.n; a++)
+            assert_true(fo.pts_px[a].x >= 0 && fo.pts_px[a].y >= 0 && fo.pts_px[a].x <= ow - 1 &&
+                        fo.pts_px[a].y <= oh - 1);
+        const double seed[2] = {ow - 1, oh - 1};
+        assert_int_equal(cn_nerve_find_select(f, seed, m, &fo), CN_OK);
+        const int tr = cn_nerve_find_track(f, px, ow, oh, &fo); /* followed, or nothing to */
+        assert_true(tr == CN_OK || tr == CN_ENOENT);
+    }
     /* odd pixel sizes are ignored, not trusted */
     for (int i = 0; i < 320 * 240; i++)
         px[i] = (uint8_t)(40 + (i * 7919u) % 97u);
