@@ -463,12 +463,61 @@ static void test_track_follows_a_shift(void **st)
     cn_nerve_find_free(f);
 }
 
+/* Seeded mode's job: with two nerves in view, the operator's point picks which
+ * one is followed. Two real nerve-us frames side by side (0000 left, 0001 right,
+ * the live network): a point at either expert mask's centroid selects a part
+ * whose centroid lies in that half, near that mask. */
+static void test_point_picks_the_nerve(void **st)
+{
+    (void)st;
+    char p[1024], q[1024], err[512];
+    cn_image *im[2] = {NULL, NULL}, *mk[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(p, sizeof p, "%s/nerve-us/images/000%d.png", CN_SHARED_DATA_DIR, k);
+        snprintf(q, sizeof q, "%s/nerve-us/masks/000%d.png", CN_SHARED_DATA_DIR, k);
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im[k], err, sizeof err), CN_OK);
+        assert_int_equal(cn_mask_read(q, p, im[k]->w, im[k]->h, &mk[k], err, sizeof err), CN_OK);
+    }
+    const int h = im[0]->h < im[1]->h ? im[0]->h : im[1]->h, w0 = im[0]->w, w = w0 + im[1]->w;
+    uint8_t *px = malloc((size_t)w * h);
+    assert_non_null(px);
+    double cx[2], cy[2];
+    for (int k = 0; k < 2; k++) {
+        for (int y = 0; y < h; y++)
+            memcpy(px + (size_t)y * w + (k ? w0 : 0), im[k]->px + (size_t)y * im[k]->w,
+                   (size_t)im[k]->w);
+        assert_int_equal(cn_mask_centroid(mk[k]->px, mk[k]->w, mk[k]->h, &cx[k], &cy[k], NULL),
+                         CN_OK);
+        cx[k] += k ? w0 : 0;
+    }
+    cn_nerve_find *f = cn_nerve_find_new(w, h);
+    assert_non_null(f);
+    assert_int_equal(cn_nerve_find_analyse(f, CN_NERVE_FIND_LIVE, px, w, h, NULL, 3.0), CN_OK);
+    for (int k = 0; k < 2; k++) {
+        const double seed[2] = {cx[k], cy[k]};
+        cn_nerve_found fo;
+        assert_int_equal(cn_nerve_find_select(f, seed, NULL, &fo), CN_OK);
+        print_message("point at nerve %d (%.0f, %.0f): found %d, part centre (%.0f, %.0f)\n", k,
+                      cx[k], cy[k], fo.found, fo.cx_px, fo.cy_px);
+        assert_true(fo.found);
+        assert_true(k ? fo.cx_px >= w0 : fo.cx_px < w0);
+        assert_true(hypot(fo.cx_px - cx[k], fo.cy_px - cy[k]) < 0.2 * h); /* multi-part masks: the centroid can fall between parts */
+    }
+    cn_nerve_find_free(f);
+    free(px);
+    for (int k = 0; k < 2; k++) {
+        cn_image_free(im[k]);
+        cn_image_free(mk[k]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_matches_pytorch), cmocka_unit_test(test_heldout_subsets),
         cmocka_unit_test(test_grid_scale),              cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_weights_file),            cmocka_unit_test(test_track_follows_a_shift),
+        cmocka_unit_test(test_point_picks_the_nerve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
