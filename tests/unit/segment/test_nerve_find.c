@@ -398,7 +398,7 @@ static void test_weights_file(void **st)
         {20, 2, n, "2 levels"},
         {20, 99, n, "99 levels"},
         {24, 12, n, "12 channels"},
-        {28, 24, n, "another network"},
+        {28, 40, n, "another network"}, /* level 1: 40 channels instead of 24 */
         {16, 100, n, "grid rows 100"},
         {56, 0x7fc00000u, n, "std floor nan"},
         {64, 0x40000000u, n, "found 2"},
