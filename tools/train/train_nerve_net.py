@@ -689,6 +689,8 @@ def main():
     ap.add_argument("--choose-post", action="store_true", help="print the post-processing "
                     "candidates on the validation split (fold 4, with the fold4 network) and the "
                     "one the rule picks")
+    ap.add_argument("--evaluate", action="store_true", help="evaluate networks loaded from "
+                    "checkpoints too (a trained one always is)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: on the shared 2-core "
                     "machine two OpenMP threads spun 7x the CPU time per step, measured)")
     args = ap.parse_args()
@@ -714,11 +716,14 @@ def main():
         epochs = args.epochs or MODEL_EPOCHS.get(name, DEFAULT_EPOCHS)
         ck = os.path.join(args.ckpt, f"find_{name}_h{H}_c{'-'.join(map(str, CH))}_e{epochs}{args.tag}.pt")
         net = Net()
+        trained = False
         if os.path.exists(ck):
             net.load_state_dict(torch.load(ck))
             net.eval()
-            log(f"{name}: loaded {ck}")
+            log(f"{name}: loaded {ck} (its held-out figures were printed when it was trained; "
+                "--evaluate prints them again)")
         else:
+            trained = True
             tr = train_idx(items, name)
             log(f"{name}: training on {len(tr)} images, seed {seed}")
             net = train(items, tr, seed, epochs, log, us_share=args.us_share)
@@ -728,7 +733,7 @@ def main():
             nets["live"] = net
             log(f"live: the {name} network (LIVE_FROM)")
         te = test_idx(items, name)
-        if te:
+        if te and (trained or args.evaluate):
             res = evaluate(net, items, te)
             summary(res, items, log, f"{name} held-out")
     if args.choose_post:
