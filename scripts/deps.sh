@@ -3,7 +3,7 @@
 # Uses sudo when not root; runs `apt-get update` only when something is missing.
 
 CN_BUILD_PKGS="cmake ninja-build pkg-config gcc g++ make"
-CN_LIB_PKGS="libvtk9-dev libinsighttoolkit5-dev libopenigtlink-dev libusb-1.0-0-dev \
+CN_LIB_PKGS="libvtk9-dev libinsighttoolkit5-dev libopenigtlink-dev libusb-1.0-0-dev libdnnl-dev \
 libjansson-dev zlib1g-dev libpng-dev libx11-dev"
 CN_RUN_PKGS="xvfb xauth"
 # libasio-dev: the openigtlink-ng interop peer (tests/interop); socat: the TLS

@@ -9,6 +9,7 @@ static const cn_rgb table[CN_PAL_COUNT] = {
     [CN_PAL_ISO_40] = {200, 80, 255},     [CN_PAL_ISO_OTHER] = {160, 160, 160},
     [CN_PAL_NEEDLE] = {60, 235, 90},      [CN_PAL_NEEDLE_ACTIVE] = {64, 179, 255},
     [CN_PAL_NERVE] = {255, 214, 40},      [CN_PAL_ICE] = {250, 250, 255},
+    [CN_PAL_NERVE_HELD] = {170, 140, 30},
     [CN_PAL_ALARM] = {255, 56, 51},       [CN_PAL_WARN] = {255, 168, 51},
     [CN_PAL_TRUTH] = {255, 120, 190},     [CN_PAL_SCALE] = {105, 115, 128},
     [CN_PAL_TEXT] = {235, 242, 250},      [CN_PAL_TEXT_DIM] = {153, 166, 179},

@@ -28,6 +28,7 @@ typedef enum {
     CN_PAL_NEEDLE,        /* the detected cryoprobe */
     CN_PAL_NEEDLE_ACTIVE, /* the freezing segment of the 3-D probe model */
     CN_PAL_NERVE,         /* the nerve outline, its temperature */
+    CN_PAL_NERVE_HELD,    /* the nerve outline held from earlier frames (not seen now) */
     CN_PAL_ICE,           /* the ice seen on ultrasound (rim points, measured radius) */
     CN_PAL_ALARM,         /* alarms */
     CN_PAL_WARN,          /* the status line: what is missing (tracking lost ...) */

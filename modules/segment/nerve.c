@@ -47,6 +47,23 @@ void cn_nerve_params_default(cn_nerve_params *p)
     p->min_confidence = 0.15;
 }
 
+double cn_nerve_prior_radius_px(int w, int h, const double *spacing_mm, double radius_mm)
+{
+    const double side = w < h ? w : h;
+    double r;
+    if (spacing_mm && spacing_mm[0] > 0 && spacing_mm[1] > 0 && isfinite(spacing_mm[0]) &&
+        isfinite(spacing_mm[1]) && radius_mm > 0 && isfinite(radius_mm))
+        r = radius_mm / (0.5 * (spacing_mm[0] + spacing_mm[1]));
+    else
+        r = CN_NERVE_R0_FRAC * h; /* no pixel size: nerves are framed at a similar share of the depth */
+    const double hi = CN_NERVE_R0_MAX_FRAC * side;
+    if (r > hi)
+        r = hi;
+    if (r < CN_NERVE_R0_MIN_PX)
+        r = CN_NERVE_R0_MIN_PX;
+    return r;
+}
+
 cn_nerve_seg *cn_nerve_seg_new(int max_w, int max_h)
 {
     if (max_w < 8 || max_h < 8 || max_w > CN_IMAGE_MAX_SIDE || max_h > CN_IMAGE_MAX_SIDE)
@@ -60,18 +77,8 @@ cn_nerve_seg *cn_nerve_seg_new(int max_w, int max_h)
     s->half = malloc(n / 4 + 1);
     s->smooth = malloc(n);
     s->colsum = malloc(sizeof(uint32_t) * (size_t)max_w);
-    size_t nq = n; /* small frames keep full resolution in the learned mode */
-    for (int i = 0; i < NQMAPS; i++)
-        s->qm[i] = malloc(nq);
-    s->qtmp = malloc(nq);
-    s->prob = malloc(sizeof(float) * nq);
-    s->lab = malloc(nq);
-    s->stack = malloc(sizeof(int) * nq);
     s->ii = malloc(sizeof(uint32_t) * (size_t)(max_w + 1) * (size_t)(max_h + 1));
-    bool okq = s->qtmp && s->prob && s->lab && s->stack;
-    for (int i = 0; i < NQMAPS; i++)
-        okq = okq && s->qm[i];
-    if (!s->half || !s->smooth || !s->colsum || !s->ii || !okq) {
+    if (!s->half || !s->smooth || !s->colsum || !s->ii) {
         cn_nerve_seg_free(s);
         return NULL;
     }
@@ -86,12 +93,6 @@ void cn_nerve_seg_free(cn_nerve_seg *s)
     free(s->smooth);
     free(s->colsum);
     free(s->ii);
-    for (int i = 0; i < NQMAPS; i++)
-        free(s->qm[i]);
-    free(s->qtmp);
-    free(s->prob);
-    free(s->lab);
-    free(s->stack);
     free(s);
 }
 
@@ -121,8 +122,6 @@ int cn_nerve_seg_prepare(cn_nerve_seg *s, const uint8_t *px, int w, int h)
     s->scale = scale;
     s->std = (float)(st.stddev > 4.0 ? st.stddev : 4.0);
     s->mean = (float)st.mean;
-    s->src = src;
-    s->quarter_ready = false;
     return CN_OK;
 }
 
@@ -321,14 +320,4 @@ int cn_nerve_seg_auto(cn_nerve_seg *s, const cn_nerve_params *p, cn_pt2 *pts_px,
     if (rc)
         return rc;
     return cn_nerve_seg_run(s, *seed_x, *seed_y, p, pts_px, n, confidence);
-}
-
-int cn_nerve_seg_auto_mlp(cn_nerve_seg *s, const cn_nerve_mlp *m, const cn_nerve_params *p,
-                          cn_pt2 *pts_px, int *n, float *confidence)
-{
-    double sx, sy;
-    int rc = find_auto_seed(s, p, &sx, &sy);
-    if (rc)
-        return rc;
-    return cn_nerve_seg_run_mlp(s, m, sx, sy, p, pts_px, n, confidence);
 }

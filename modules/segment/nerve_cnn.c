@@ -2,7 +2,7 @@
  * nerve_cnn.c - the seeded nerve CNN in plain C11: crop around the seed, a tiny
  * U-Net forward pass, and the mask and outline pasted back into the image.
  *
- * The idea: the polar DP and the perceptron know only "a nerve-sized blob around
+ * The idea: the polar DP knows only "a nerve-sized blob around
  * this point"; a convolutional network sees the shape (fascicles, epineurium,
  * several parts) in the crop around the operator's point. It is trained offline
  * (tools/train/train_nerve_cnn.py, PyTorch); its weights, with the crop geometry
@@ -422,6 +422,14 @@ static int keep_parts(cn_nerve_cnn *c, float *lg, int n, double *psum)
 int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
                      double seed_y, uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence)
 {
+    return cn_nerve_cnn_run_blend(c, model, px, w, h, seed_x, seed_y, NULL, 0, mask, pts_px, n_out,
+                                  confidence);
+}
+
+int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
+                           double seed_x, double seed_y, const cn_nerve_find *find, float weight,
+                           uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence)
+{
     if (!c || !pts_px || !n_out || !confidence || cn_image_check(px, w, h) || w < 16 || h < 16 ||
         model < 0 || model >= CN_NERVE_CNN_NMODELS)
         return CN_EINVAL;
@@ -467,6 +475,14 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
     rc = cn_nerve_cnn_forward(c, model, c->xin, N, c->logit);
     if (rc)
         return rc;
+    /* the finder's view of the same cells (its whole-frame context), blended in */
+    if (find && weight > 0 && weight <= 1 && !isnan(cn_nerve_find_logit_at(find, cx, cy)))
+        for (int j = 0; j < N; j++)
+            for (int i = 0; i < N; i++) {
+                float xx = cx + ((float)i - c0) * step, yy = cy + ((float)j - c0) * step;
+                float lf = cn_nerve_find_logit_at(find, xx, yy);
+                c->logit[j * N + i] = (1.0f - weight) * c->logit[j * N + i] + weight * lf;
+            }
     double psum;
     int kept = keep_parts(c, c->logit, N, &psum);
     /* paste back: every input pixel of the crop samples the logits bilinearly */

@@ -6,20 +6,19 @@
  * answer that says how sure it is. The needle tip is smoothed by a
  * constant-position Kalman filter, kept (and flagged tip_hidden) while ice hides
  * it, and primed by the tracked cryoprobe pose when the frame carries one. The
- * nerve tracker starts from the operator's point and then follows the centroid
- * of its own last outline. The ice front is reported only while the app says a
+ * nerve is found without a click, or the operator's point picks which found
+ * nerve to follow. The ice front is reported only while the app says a
  * freeze runs, and the ice detector itself rejects rim-like structures that were
  * there before the freeze (bone), so a wrong flag does not create ice.
- * With nerve_cnn set, the seeded nerve is outlined by the CNN (nerve_cnn.c) in
- * the frame where the operator sets the seed and whenever the DP tracker loses
- * the nerve (confidence below its threshold), and tracked by the cheap polar DP
- * in between: the CNN costs a few milliseconds, too much for every frame next
- * to the needle and ice detectors within the 8 ms budget.
+ * The nerve is followed by nerve_live.c: the automatic finder every few frames
+ * (or the nerve the operator's point picks), block matching in between, the
+ * older seeded CNN + polar DP as the seeded fallback, held briefly when lost.
  * Everything is allocated in cn_segment_new; process() never allocates.
  */
 #include "segment/segment.h"
 
 #include "imaging/imaging.h"
+#include "nerve_live.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,19 +34,8 @@ struct cn_segment {
     int max_w, max_h;
     cn_needle_det *nd;
     cn_ice_det *ice;
-    cn_nerve_seg *nerve;
-    cn_nerve_cnn *cnn;     /* NULL unless c.nerve_cnn */
-    bool nerve_lost;       /* the DP tracker lost the nerve: next frame asks the CNN */
+    nerve_live *nerve;     /* the nerve's finder, trackers and states (nerve_live.c) */
     bool freezing;
-    /* nerve seed */
-    bool has_seed, seed_fresh;
-    cn_pt2 seed_mm, track_mm;
-    /* the nerve under the ice: the last outline seen before the freeze, and how
-     * bright its inside was then; while the ice or its shadow covers it, that
-     * outline is reported as hidden instead of tracking into the dark */
-    bool have_last, nerve_hidden;
-    cn_contour last_nerve;
-    double last_inside;
     /* needle prior from the API */
     bool prior_valid;
     cn_needle_result prior;
@@ -70,6 +58,8 @@ void cn_segment_config_default(cn_segment_config *c)
     c->nerve_radius_mm = 3.0;
     c->nerve_auto = true;
     c->nerve_cnn = true;
+    c->nerve_find = true;
+    c->nerve_period = 2;
 }
 
 int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
@@ -84,7 +74,7 @@ int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment
     static const char *const keys[] = {"entry", "min_angle_deg", "max_angle_deg",
                                        "needle_diameter_mm", "nerve_radius_mm", "nerve_auto",
                                        "nerve_seed_mm", "ice_active_mm", "ice_max_radius_mm",
-                                       "nerve_cnn", NULL};
+                                       "nerve_cnn", "nerve_find", "nerve_period", NULL};
     int rc = cn_json_check_keys(doc, path, keys, err, err_len);
     if (rc)
         return rc;
@@ -133,6 +123,19 @@ int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment
     rc = cn_json_get_bool(doc, KEY("nerve_cnn"), &c->nerve_cnn, err, err_len);
     if (rc != CN_OK && rc != CN_ENOENT)
         return rc;
+    rc = cn_json_get_bool(doc, KEY("nerve_find"), &c->nerve_find, err, err_len);
+    if (rc != CN_OK && rc != CN_ENOENT)
+        return rc;
+    double period = c->nerve_period;
+    rc = cn_json_get_number(doc, KEY("nerve_period"), 1, 30, &period, err, err_len);
+    if (rc == CN_OK) {
+        if (period != floor(period)) {
+            cn_json_error(doc, k, err, err_len, "expected a whole number of frames, got %g", period);
+            return CN_EINVAL;
+        }
+        c->nerve_period = (int)period;
+    } else if (rc != CN_ENOENT)
+        return rc;
     double sd[2];
     rc = cn_json_get_numbers(doc, KEY("nerve_seed_mm"), sd, 2, err, err_len);
     if (rc == CN_OK) {
@@ -163,10 +166,8 @@ cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
     s->max_h = max_h;
     s->nd = cn_needle_det_new(max_w, max_h, &s->c.needle);
     s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
-    s->nerve = cn_nerve_seg_new(max_w, max_h);
-    if (s->c.nerve_cnn)
-        s->cnn = cn_nerve_cnn_new(max_w, max_h);
-    if (!s->nd || !s->ice || !s->nerve || (s->c.nerve_cnn && !s->cnn)) {
+    s->nerve = nerve_live_new(&s->c, max_w, max_h);
+    if (!s->nd || !s->ice || !s->nerve) {
         cn_segment_free(s);
         return NULL;
     }
@@ -179,8 +180,7 @@ void cn_segment_free(cn_segment *s)
         return;
     cn_needle_det_free(s->nd);
     cn_ice_det_free(s->ice);
-    cn_nerve_seg_free(s->nerve);
-    cn_nerve_cnn_free(s->cnn);
+    nerve_live_free(s->nerve);
     free(s);
 }
 
@@ -192,19 +192,14 @@ void cn_segment_set_freezing(cn_segment *s, bool freezing)
 
 void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm)
 {
-    if (!s || !isfinite(seed_mm.x) || !isfinite(seed_mm.y))
-        return;
-    s->has_seed = true;
-    s->seed_fresh = true;
-    s->seed_mm = seed_mm;
-    s->track_mm = seed_mm;
-    s->have_last = s->nerve_hidden = false; /* the operator says where it is now */
+    if (s)
+        nerve_live_set_seed(s->nerve, seed_mm);
 }
 
 void cn_segment_clear_nerve_seed(cn_segment *s)
 {
     if (s)
-        s->has_seed = false;
+        nerve_live_clear_seed(s->nerve);
 }
 
 void cn_segment_set_needle_prior(cn_segment *s, cn_pt2 tip_mm, cn_pt2 dir, bool valid)
@@ -229,10 +224,7 @@ void cn_segment_reset(cn_segment *s)
     s->last_t_ns = 0;
     s->missed = 0;
     s->hidden = false;
-    s->seed_fresh = s->has_seed;
-    s->nerve_lost = false;
-    s->track_mm = s->seed_mm;
-    s->have_last = s->nerve_hidden = false;
+    nerve_live_reset(s->nerve);
     cn_ice_det_reset(s->ice);
 }
 
@@ -266,6 +258,7 @@ static void clear_results(cn_frame *f)
     memset(&f->analysis.needle, 0, sizeof f->analysis.needle);
     f->analysis.nerve.found = false;
     f->analysis.nerve.hidden = false;
+    f->analysis.nerve.held = false;
     f->analysis.nerve.n = 0;
     f->analysis.nerve.confidence = 0;
     f->analysis.ice.found = false;
@@ -352,128 +345,6 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
-/* Mean grey level inside an outline (image mm), sampled at its centre and half and
- * three quarters of the way to each vertex (nearest pixel). */
-static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
-{
-    double cx = 0, cy = 0;
-    for (int i = 0; i < c->n; i++) {
-        cx += c->pts_mm[i].x;
-        cy += c->pts_mm[i].y;
-    }
-    cx /= c->n;
-    cy /= c->n;
-    double sum = 0;
-    int cnt = 0;
-    for (int i = -1; i < c->n; i++)
-        for (double a = 0.5; a < 1.0; a += 0.25) {
-            double x = i < 0 ? cx : cx + a * (c->pts_mm[i].x - cx);
-            double y = i < 0 ? cy : cy + a * (c->pts_mm[i].y - cy);
-            int px = (int)(x / f->spacing_mm[0]), py = (int)(y / f->spacing_mm[1]);
-            if (px < 0 || py < 0 || px >= f->width || py >= f->height)
-                continue;
-            sum += f->pixels[(size_t)py * f->width + px];
-            cnt++;
-            if (i < 0)
-                break; /* the centre once */
-        }
-    return cnt ? sum / cnt : 0;
-}
-
-/* Fraction of the outline's points under the visible ice rim: a rim point within
- * 1 mm to the side that lies no deeper than the outline point (the ice itself or
- * the shadow it casts). */
-static double outline_under_ice(const cn_contour *c, const cn_ice_front *ice)
-{
-    int under = 0;
-    for (int i = 0; i < c->n; i++) {
-        for (int k = 0; k < ice->n; k++)
-            if (fabs(ice->pts_mm[k].x - c->pts_mm[i].x) <= 1.0f &&
-                ice->pts_mm[k].y <= c->pts_mm[i].y) {
-                under++;
-                break;
-            }
-    }
-    return c->n ? (double)under / c->n : 0;
-}
-
-#define NERVE_UNDER_ICE 0.25  /* this much of the outline under the rim: hidden */
-#define NERVE_DARK 0.6        /* inside this much darker than in the open: still hidden */
-
-static void run_nerve(cn_segment *s, cn_frame *f)
-{
-    cn_contour *nc = &f->analysis.nerve;
-    const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
-    if (!s->has_seed && !s->c.nerve_auto)
-        return;
-    if (s->has_seed && s->have_last) {
-        /* hidden when the freeze's ice comes over the nerve; stays hidden after the
-         * freeze while its inside is still in the dark (the ice melts slowly) */
-        const cn_ice_front *ice = &f->analysis.ice;
-        bool covered = ice->found && outline_under_ice(&s->last_nerve, ice) >= NERVE_UNDER_ICE;
-        s->nerve_hidden = covered || (s->nerve_hidden && outline_inside_mean(f, &s->last_nerve) <
-                                                             NERVE_DARK * s->last_inside);
-        if (s->nerve_hidden) {
-            *nc = s->last_nerve;
-            nc->hidden = true;
-            return;
-        }
-    }
-    if (cn_nerve_seg_prepare(s->nerve, f->pixels, f->width, f->height) != CN_OK)
-        return;
-    cn_nerve_params p = s->c.nerve;
-    p.r0_px = s->c.nerve_radius_mm / (0.5 * (spx + spy));
-    cn_pt2 pts[CN_CONTOUR_MAX];
-    int n = 0;
-    float conf = 0;
-    int rc;
-    bool by_cnn = false;
-    if (s->has_seed) {
-        double sx = s->track_mm.x / spx - 0.5, sy = s->track_mm.y / spy - 0.5;
-        by_cnn = s->cnn && (s->seed_fresh || s->nerve_lost);
-        if (by_cnn) {
-            rc = cn_nerve_cnn_run(s->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, sx,
-                                  sy, NULL, pts, &n, &conf);
-            s->seed_fresh = false;
-        } else
-            rc = cn_nerve_seg_run(s->nerve, sx, sy, &p, pts, &n, &conf);
-    } else {
-        double sx, sy;
-        rc = cn_nerve_seg_auto(s->nerve, &p, pts, &n, &conf, &sx, &sy);
-    }
-    if (rc != CN_OK || n < 3)
-        return;
-    /* a CNN frame hands over to the DP for the next frame whatever it found (so a
-     * nerve the CNN cannot see never stops the tracker); a DP frame that loses
-     * the nerve asks the CNN once */
-    s->nerve_lost = s->has_seed && !by_cnn && conf < p.min_confidence;
-    nc->n = n;
-    nc->confidence = conf;
-    nc->found = conf >= p.min_confidence;
-    double cx = 0, cy = 0;
-    for (int i = 0; i < n; i++) {
-        nc->pts_mm[i] = (cn_pt2){(float)((pts[i].x + 0.5) * spx), (float)((pts[i].y + 0.5) * spy)};
-        cx += nc->pts_mm[i].x;
-        cy += nc->pts_mm[i].y;
-    }
-    /* after a CNN frame the track keeps the point the CNN was given (it was
-     * trained with the nerve's centroid there); the DP moves it */
-    if (s->has_seed && nc->found && !by_cnn) {
-        /* follow the nerve: the next frame starts from this outline's centre */
-        s->track_mm = (cn_pt2){(float)(cx / n), (float)(cy / n)};
-        s->seed_fresh = false;
-    }
-    if (!nc->found)
-        nc->n = 0;
-    /* the reference is taken outside a freeze: once freezing, the shadow of ice
-     * still too thin to detect already bends the outline */
-    if (s->has_seed && nc->found && !s->freezing) {
-        s->last_nerve = *nc;
-        s->last_inside = outline_inside_mean(f, nc);
-        s->have_last = s->last_inside > 0;
-    }
-}
-
 int cn_segment_process(cn_segment *s, cn_frame *f)
 {
     if (!s || !f)
@@ -528,7 +399,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     s->last_t_ns = f->t_acq_ns;
     update_needle(s, &det, have_prior ? &prior : NULL, f->analysis.ice.found, dt_s,
                   &f->analysis.needle);
-    run_nerve(s, f);
+    nerve_live_run(s->nerve, f, s->freezing);
     return CN_OK;
 }
 

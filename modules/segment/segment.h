@@ -50,6 +50,16 @@ typedef struct {
 } cn_nerve_params;
 
 void cn_nerve_params_default(cn_nerve_params *p);
+/* The DP's size prior (r0_px) for a w x h frame: radius_mm at the pixel spacing
+ * when it is known, else CN_NERVE_R0_FRAC of the height (nerve-us and
+ * nerve-femoral frame their nerves at ~0.10-0.12 of the height, whatever the
+ * pixel count), clamped to [CN_NERVE_R0_MIN_PX, CN_NERVE_R0_MAX_FRAC x the smaller
+ * side]: a fixed pixel prior (the default 52 px, or 3 mm at a coarse spacing)
+ * overflows a small frame or shrinks below the DP's own smoothing. */
+#define CN_NERVE_R0_FRAC 0.1
+#define CN_NERVE_R0_MIN_PX 6.0
+#define CN_NERVE_R0_MAX_FRAC 0.2
+double cn_nerve_prior_radius_px(int w, int h, const double *spacing_mm, double radius_mm);
 
 /* Workspace for images up to max_w x max_h (allocated once). */
 typedef struct cn_nerve_seg cn_nerve_seg;
@@ -67,50 +77,6 @@ int cn_nerve_seg_run(cn_nerve_seg *s, double seed_x, double seed_y, const cn_ner
  * chosen seed is returned in *seed_x, *seed_y (input pixels). */
 int cn_nerve_seg_auto(cn_nerve_seg *s, const cn_nerve_params *p, cn_pt2 *pts_px, int *n,
                       float *confidence, double *seed_x, double *seed_y);
-
-/* Learned mode: a small multilayer perceptron classifies every pixel of a
- * window around the seed (at 1/4 resolution) from multi-scale grey levels,
- * texture, grey levels relative to the seed, position relative to the seed (in
- * units of the size prior) and the brightest/darkest grey level met on the
- * straight path from the seed; the seed's connected region, filled radially,
- * is the outline. Trained offline on the real data (cn_nerve_mlp_train, run by
- * `cryonav eval nerve --kfold K` per fold and by --write-weights for the built
- * in weights). */
-#define CN_NERVE_MLP_IN 28
-#define CN_NERVE_MLP_HID 24
-typedef struct {
-    float mu[CN_NERVE_MLP_IN], inv_sd[CN_NERVE_MLP_IN];  /* feature standardisation */
-    float w1[CN_NERVE_MLP_HID][CN_NERVE_MLP_IN], b1[CN_NERVE_MLP_HID];
-    float w2[CN_NERVE_MLP_HID], b2;
-    float threshold;                                     /* on the output probability */
-    double r0_px;                                        /* size prior it was trained with */
-} cn_nerve_mlp;
-
-/* The weights shipped in the repository (nerve_weights.c). */
-const cn_nerve_mlp *cn_nerve_mlp_builtin(void);
-/* Outline around the seed with the learned classifier. p->r0_px sets the scale
- * (window and position features). */
-int cn_nerve_seg_run_mlp(cn_nerve_seg *s, const cn_nerve_mlp *m, double seed_x, double seed_y,
-                         const cn_nerve_params *p, cn_pt2 *pts_px, int *n, float *confidence);
-
-/* Automatic learned mode: the ring-contrast seed of cn_nerve_seg_auto, then the
- * perceptron from it. */
-int cn_nerve_seg_auto_mlp(cn_nerve_seg *s, const cn_nerve_mlp *m, const cn_nerve_params *p,
-                          cn_pt2 *pts_px, int *n, float *confidence);
-
-/* Training set: pixels of prepared images with their truth. */
-typedef struct cn_nerve_trainset cn_nerve_trainset;
-cn_nerve_trainset *cn_nerve_trainset_new(void);
-void cn_nerve_trainset_free(cn_nerve_trainset *t);
-/* Adds samples from the image last prepared in s; truth is the full-resolution
- * 0/1 mask of that image. */
-int cn_nerve_trainset_add(cn_nerve_trainset *t, cn_nerve_seg *s, const uint8_t *truth, int w,
-                          int h, double seed_x, double seed_y, const cn_nerve_params *p);
-/* Standardises, then trains with Adam on cross-entropy (deterministic for a
- * given seed). Single-threaded. */
-int cn_nerve_mlp_train(const cn_nerve_trainset *t, int epochs, uint64_t seed, cn_nerve_mlp *out);
-/* Writes the weights as a C source defining cn_nerve_mlp_builtin(). */
-int cn_nerve_mlp_write_c(const cn_nerve_mlp *m, const char *path, const char *comment);
 
 /* Seeded CNN mode (nerve_cnn.c): a square crop centred on the seed, its side a
  * fixed fraction of the image's smaller side (the images carry no pixel
@@ -131,6 +97,7 @@ int cn_nerve_mlp_write_c(const cn_nerve_mlp *m, const char *path, const char *co
 #define CN_NERVE_CNN_KFOLD 5
 
 typedef struct cn_nerve_cnn cn_nerve_cnn;
+typedef struct cn_nerve_find cn_nerve_find; /* the automatic finder, below */
 /* With the built-in weights. All buffers for frames up to max_w x max_h are
  * allocated here: no allocation per call. NULL for bad sizes. */
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h);
@@ -153,6 +120,91 @@ int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, flo
  * image, CN_EINVAL for bad input. */
 int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
                      double seed_y, uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
+/* The same with the finder's logits (its last complete analysis of this frame)
+ * blended into the crop's: (1 - weight) x CNN + weight x finder, before the parts
+ * are kept. The seeded mode's outline: the crop sees the detail around the
+ * point, the finder the whole frame. find NULL or weight 0: cn_nerve_cnn_run. */
+int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
+                           double seed_x, double seed_y, const cn_nerve_find *find, float weight,
+                           uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
+
+/* ------------------------------------------------------------------ nerve finder */
+
+/* Automatic nerve finding (nerve_find.c, network in nerve_net.c): the whole frame
+ * on a reduced grid through a small U-Net trained offline on two sites' expert
+ * masks (tools/train/train_nerve_net.py), its confident parts, and the one to
+ * follow: the part with the most probability mass (automatic), or the part the
+ * operator's point picks (seeded). The weights file (built in; another can be
+ * given) holds CN_NERVE_FIND_NMODELS networks: 0..4 each trained without one
+ * fold of the data (docs/validation.md: folds 0-3 are the reported held-out
+ * split, fold 4 the recipe-choice split), CN_NERVE_FIND_US trained on nerve-us
+ * only and CN_NERVE_FIND_FEM on nerve-femoral only (cross-site), and
+ * CN_NERVE_FIND_LIVE, the one the product runs: the fold-4 network again (trained
+ * on everything outside the recipe-choice split; tools/train LIVE_FROM says why). */
+#define CN_NERVE_FIND_NMODELS 8
+#define CN_NERVE_FIND_KFOLD 5
+#define CN_NERVE_FIND_US 5
+#define CN_NERVE_FIND_FEM 6
+#define CN_NERVE_FIND_LIVE 7
+
+typedef struct {
+    bool found;          /* a part passed the threshold (near the point, when seeded) */
+    float confidence;    /* peak probability of the chosen part, 0..1 */
+    int n;               /* outline points (CN_NERVE_ANGLES when found) */
+    cn_pt2 pts_px[CN_NERVE_ANGLES]; /* the chosen part's outline, input pixels */
+    double cx_px, cy_px; /* its centroid */
+    double r_eq_px;      /* its equivalent radius (sqrt(area / pi)) */
+    int parts;           /* parts kept: the chosen one and those clustered with it */
+} cn_nerve_found;
+
+/* With the built-in weights; buffers for frames up to max_w x max_h. NULL for bad
+ * sizes or no memory. */
+cn_nerve_find *cn_nerve_find_new(int max_w, int max_h);
+/* With a CNNFIND1 weights image in memory; NULL with a message in err for a
+ * damaged or foreign file. */
+cn_nerve_find *cn_nerve_find_new_with(int max_w, int max_h, const void *weights, size_t size,
+                                      char *err, size_t err_len);
+void cn_nerve_find_free(cn_nerve_find *f);
+/* The grid rows of the weights (H) and the grid of the last analysis (0 before). */
+void cn_nerve_find_info(const cn_nerve_find *f, int *grid_rows, int *gh, int *gw);
+/* The bare network: standardised gh x gw input to gh x gw logits (tests). */
+int cn_nerve_find_forward(cn_nerve_find *f, int model, const float *in, int gh, int gw, float *out);
+/* Runs network `model` on a grey frame. spacing_mm (NULL: unknown) and the prior
+ * nerve_radius_mm set the grid's physical cell size (nerve_find.c). A blank,
+ * saturated or uniform frame analyses to no parts. CN_EINVAL for bad input (NULL,
+ * smaller than 16 x 16, bad model), CN_ERANGE for a frame above the handle's size. */
+int cn_nerve_find_analyse(cn_nerve_find *f, int model, const uint8_t *px, int w, int h,
+                          const double *spacing_mm, double nerve_radius_mm);
+/* The same analysis in slices, to spread the network over several frames: start
+ * reduces the frame and prepares the pass (cheap); each continue runs about
+ * `share` of the network's work (share >= 1: all of it), *done when the analysis
+ * is complete (a blank frame is complete at once). A new start abandons a pass. */
+int cn_nerve_find_start(cn_nerve_find *f, int model, const uint8_t *px, int w, int h,
+                        const double *spacing_mm, double nerve_radius_mm);
+int cn_nerve_find_continue(cn_nerve_find *f, double share, bool *done);
+/* The weight of the finder's logits in the seeded outline (cn_nerve_cnn_run_blend),
+ * chosen on the validation split; it travels with the weights. */
+float cn_nerve_find_seeded_weight(const cn_nerve_find *f);
+/* How the automatic outline is drawn: < 0 the chosen part's own outline; else the
+ * crop CNN at the part's centre with the finder's logits blended in at this weight
+ * (chosen on the validation split; travels with the weights). */
+float cn_nerve_find_auto_weight(const cn_nerve_find *f);
+/* The network's logit at input pixel (x, y) of the last complete analysis
+ * (bilinear over the whole map), NAN when there is none. */
+float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px);
+/* Picks the nerve in the last analysis: seed_px NULL = automatic, else the part
+ * nearest that point (input pixels; none when no part comes near). mask (w*h, may
+ * be NULL) gets 1 on the kept parts' pixels. found = false when nothing passes.
+ * CN_ERANGE for a point outside the image. */
+int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
+                         cn_nerve_found *out);
+/* Follows `outline` (input pixels, on the frame of the last complete analysis,
+ * e.g. the seeded CNN's) instead of the last selection from now on. */
+int cn_nerve_find_follow(cn_nerve_find *f, const cn_nerve_found *outline);
+/* Between network frames: the last selection moved by block matching its
+ * neighbourhood in the new frame (same size). CN_ENOENT when nothing was
+ * selected on a frame of this size. */
+int cn_nerve_find_track(cn_nerve_find *f, const uint8_t *px, int w, int h, cn_nerve_found *out);
 
 /* ------------------------------------------------------------------ needle (low level) */
 
@@ -232,15 +284,22 @@ typedef struct {
     cn_nerve_params nerve;       /* r0_px here is ignored: nerve_radius_mm is used */
     double nerve_radius_mm;      /* prior equivalent nerve radius in mm */
     cn_ice_params ice;
-    bool nerve_auto;             /* automatic nerve mode when no seed is set */
-    bool nerve_cnn;              /* seeded: the CNN outlines the nerve when the seed is set
-                                  * and when the DP tracker loses it (default true) */
+    bool nerve_auto;             /* automatic nerve mode when no seed is set (default true
+                                  * here; config/session.json turns it off until its held-out
+                                  * figures pass the bar in docs/validation.md) */
+    bool nerve_cnn;              /* seeded fallback: the crop CNN outlines the nerve when the
+                                  * seed is set and when the DP tracker loses it (default true) */
+    bool nerve_find;             /* the automatic finder (default true): finds the nerve without
+                                  * a seed (nerve_auto) and picks the one nearest the seed */
+    int nerve_period;            /* the finder runs every this many frames (default 2), block
+                                  * matching follows its outline in between */
 } cn_segment_config;
 
 void cn_segment_config_default(cn_segment_config *c);
 /* Reads the object at path (e.g. "segment") over the defaults: keys
  * entry ("auto"|"left"|"right"), min_angle_deg, max_angle_deg, nerve_radius_mm,
- * nerve_auto, nerve_seed_mm ([x, y]), ice_active_mm, ice_max_radius_mm, nerve_cnn.
+ * nerve_auto, nerve_seed_mm ([x, y]), ice_active_mm, ice_max_radius_mm, nerve_cnn,
+ * nerve_find, nerve_period.
  * CN_ENOENT-free: a missing section means defaults. */
 int cn_segment_config_from_json(const cn_json *doc, const char *path, cn_segment_config *c,
                                 double seed_mm[2], bool *has_seed, char *err, size_t err_len);

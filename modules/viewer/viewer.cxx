@@ -394,6 +394,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             l->VisibilityOff();
         for (auto &l : v->lat_lbl)
             l->VisibilityOff();
+        v->nerve_lbl->VisibilityOff();
         for (auto &l : v->legend)
             l->VisibilityOff();
         v->no_image->VisibilityOn();

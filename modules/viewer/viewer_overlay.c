@@ -14,6 +14,7 @@
 #include "palette/palette.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Every overlay kind has its role in the one palette (modules/palette), so the
@@ -22,6 +23,7 @@ cn_rgb cn_viewer_ov_color(cn_ov_kind kind)
 {
     static const cn_pal_role role[CN_OV_KIND_COUNT] = {
         [CN_OV_NEEDLE] = CN_PAL_NEEDLE, [CN_OV_NERVE] = CN_PAL_NERVE,
+        [CN_OV_NERVE_HELD] = CN_PAL_NERVE_HELD,
         [CN_OV_ICE] = CN_PAL_ICE,       [CN_OV_ISO_0] = CN_PAL_ISO_0,
         [CN_OV_ISO_20] = CN_PAL_ISO_20, [CN_OV_ISO_40] = CN_PAL_ISO_40,
         [CN_OV_ISO_OTHER] = CN_PAL_ISO_OTHER, [CN_OV_TRUTH] = CN_PAL_TRUTH,
@@ -273,12 +275,36 @@ double cn_viewer_lateral_step_mm(double width_mm)
     return cn_viewer_depth_step_mm(width_mm);
 }
 
+/* The nerve's label: its confidence and state, at the outline's top right corner
+ * (finite points only; nothing when none is). */
+static void nerve_label(cn_viewer_overlay *ov, const cn_contour *c, int n)
+{
+    float xmax = -INFINITY, ymin = INFINITY;
+    for (int i = 0; i < n; i++)
+        if (pt_ok(c->pts_mm[i])) {
+            xmax = fmaxf(xmax, c->pts_mm[i].x);
+            ymin = fminf(ymin, c->pts_mm[i].y);
+        }
+    if (!isfinite(xmax) || !isfinite(ymin))
+        return;
+    float conf = isfinite(c->confidence) ? fminf(fmaxf(c->confidence, 0.0f), 1.0f) : 0.0f;
+    if (c->hidden)
+        snprintf(ov->nerve_label, sizeof ov->nerve_label, "nerve (under ice)");
+    else
+        snprintf(ov->nerve_label, sizeof ov->nerve_label, "nerve %.0f %%%s", 100.0 * conf,
+                 c->held ? " (held)" : "");
+    ov->nerve_label_mm = (cn_pt2){xmax, ymin};
+    ov->nerve_label_on = true;
+}
+
 void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show_truth,
                              bool show_analysis)
 {
     ov->n_pts = 0;
     ov->n_items = 0;
     memset(ov->has_iso, 0, sizeof ov->has_iso);
+    ov->nerve_label_on = false;
+    ov->nerve_label[0] = '\0';
     if (!f || !cn_viewer_frame_showable(f, NULL, 0))
         return;
     double sx = f->spacing_mm[0], sy = f->spacing_mm[1];
@@ -321,6 +347,7 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
     }
     if (a->nerve.found) {
         int n = a->nerve.n < 0 ? 0 : a->nerve.n > CN_CONTOUR_MAX ? CN_CONTOUR_MAX : a->nerve.n;
+        nerve_label(ov, &a->nerve, n);
         if (a->nerve.hidden) {
             /* under the ice: dashed, the outline last seen before it */
             for (int i = 0; i + 1 < n || (n > 2 && i < n); i += 2) {
@@ -328,7 +355,9 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
                 add_segment(ov, CN_OV_NERVE, p0->x, p0->y, p1->x, p1->y);
             }
         } else {
-            add_polyline(ov, CN_OV_NERVE, a->nerve.pts_mm, n, true);
+            /* held (not found in this frame): the last outline, dimmed */
+            add_polyline(ov, a->nerve.held ? CN_OV_NERVE_HELD : CN_OV_NERVE, a->nerve.pts_mm, n,
+                         true);
         }
     }
     int n_ice = a->ice.n < 0 ? 0 : a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;

@@ -50,6 +50,7 @@ bool cn_viewer_needle_shown(const cn_needle_result *nd);
 typedef enum {
     CN_OV_NEEDLE = 0,  /* detected needle line and tip marker */
     CN_OV_NERVE,       /* nerve outline */
+    CN_OV_NERVE_HELD,  /* nerve outline held from an earlier frame (not found in this one) */
     CN_OV_ICE,         /* visible ice rim points */
     CN_OV_ISO_0,       /* predicted isotherms */
     CN_OV_ISO_20,
@@ -87,6 +88,10 @@ typedef struct {
     cn_pt2 pts[CN_OV_PTS_MAX];
     cn_ov_item items[CN_OV_ITEMS_MAX];
     bool has_iso[3];   /* which of 0 / -20 / -40 C are present (for the legend) */
+    /* the nerve's label beside its outline: confidence and state */
+    bool nerve_label_on;
+    cn_pt2 nerve_label_mm; /* the outline's top right corner */
+    char nerve_label[40];  /* "nerve 93 %", "nerve 61 % (held)", "nerve (under ice)" */
 } cn_viewer_overlay;
 
 /* Builds the overlays of f (analysis when f->analysed and show_analysis, truth when

@@ -324,6 +324,12 @@ void cn_viewer_scene_build(cn_viewer *v)
         l->GetPositionCoordinate()->SetCoordinateSystemToWorld();
         l->VisibilityOff();
     }
+    {
+        v->nerve_lbl = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, CN_PAL_NERVE);
+        v->nerve_lbl->GetPositionCoordinate()->SetCoordinateSystemToWorld();
+        v->nerve_lbl->GetTextProperty()->BoldOn();
+        v->nerve_lbl->VisibilityOff();
+    }
     cn_viewer_scene_layout_text(v);
 }
 
@@ -352,6 +358,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
             l->GetTextProperty()->SetFontSize(lab);
         for (auto &l : v->lat_lbl)
             l->GetTextProperty()->SetFontSize(lab);
+        v->nerve_lbl->GetTextProperty()->SetFontSize(std::max(9, fs - 2));
     }
     /* bands of the in-plane view (pixels): left, right (3-digit depth labels),
      * bottom (lateral labels + legend line), top (alarm line) */
@@ -408,6 +415,15 @@ void cn_viewer_scene_apply_display(cn_viewer *v)
 void cn_viewer_scene_update_overlays(cn_viewer *v)
 {
     const cn_viewer_overlay *ov = v->ov;
+    /* the nerve's confidence beside its outline (2-D view; y grows down the screen,
+     * so the label's bottom sits just above the outline's top) */
+    v->nerve_lbl->SetVisibility(ov->nerve_label_on);
+    if (ov->nerve_label_on) {
+        if (strcmp(v->nerve_lbl->GetInput() ? v->nerve_lbl->GetInput() : "", ov->nerve_label) != 0)
+            v->nerve_lbl->SetInput(ov->nerve_label);
+        v->nerve_lbl->GetPositionCoordinate()->SetValue(ov->nerve_label_mm.x,
+                                                        ov->nerve_label_mm.y, -0.1);
+    }
     for (int pass = 0; pass < 2; pass++) {
         vtkPolyData *pd = pass == 0 ? v->ov_main.Get() : v->ov_truth.Get();
         vtkPoints *pts = pd->GetPoints();

@@ -85,6 +85,7 @@ struct cn_viewer {
     vsp<vtkTextActor> legend[3];
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
+    vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
     int font_px = 0;          // HUD font size for the current window height
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;

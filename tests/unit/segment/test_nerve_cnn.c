@@ -11,7 +11,8 @@
  *    documented subset figure minus a stated margin (docs/validation.md).
  *  - Bad input: seeds outside the image or NaN, wrong model, too big a frame,
  *    black and saturated frames: errors or empty results, never a crash.
- *  - The live stage outlines the seed frame with the CNN and tracks with the DP
+ *  - The seeded fallback of the live stage (no found nerve near the click; here
+ *    with the finder off): the CNN outlines the seed frame and the DP tracks
  *    after it (and only the DP with segment.nerve_cnn false).
  */
 #include <setjmp.h>
@@ -264,6 +265,7 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
         cn_segment_config_default(&sc);
         assert_true(sc.nerve_cnn);
         sc.nerve_cnn = use_cnn;
+        sc.nerve_find = false; /* the seeded fallback path alone */
         cn_segment *seg = cn_segment_new(&sc, im->w, im->h);
         assert_non_null(seg);
         cn_segment_set_nerve_seed(seg, (cn_pt2){(float)((cx + 0.5) * sp), (float)((cy + 0.5) * sp)});

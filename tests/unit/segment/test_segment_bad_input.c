@@ -178,7 +178,6 @@ static void test_low_level_errors(void **st)
     assert_int_equal(cn_nerve_seg_run(ns, NAN, 10, &p, pts, &n, &conf), CN_EINVAL);
     assert_int_equal(cn_nerve_seg_run(ns, 30, 30, &p, pts, &n, &conf), CN_OK);
     assert_true(conf < p.min_confidence); /* uniform image: no border anywhere */
-    assert_int_equal(cn_nerve_seg_run_mlp(ns, cn_nerve_mlp_builtin(), 30, 30, &p, pts, &n, &conf), CN_OK);
     cn_nerve_seg_free(ns);
     assert_null(cn_nerve_seg_new(2, 2));
     cn_ice_det *ice = cn_ice_det_new(64, 64, NULL);

@@ -190,6 +190,36 @@ static void test_overlay_items(void **state)
             assert_true(on_edge);
         }
     }
+    /* The nerve's confidence beside its outline (top right corner), and its state:
+     * found (solid), held from an earlier frame (dimmed, labelled), under the ice. */
+    assert_true(ov->nerve_label_on);
+    assert_string_equal(ov->nerve_label, "nerve 80 %");
+    float xmax = -1e9f, ymin = 1e9f;
+    for (int i = 0; i < f->analysis.nerve.n; i++) {
+        xmax = fmaxf(xmax, f->analysis.nerve.pts_mm[i].x);
+        ymin = fminf(ymin, f->analysis.nerve.pts_mm[i].y);
+    }
+    assert_true(ov->nerve_label_mm.x == xmax && ov->nerve_label_mm.y == ymin);
+    f->analysis.nerve.held = true;
+    f->analysis.nerve.confidence = 0.456f;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE), 0);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE_HELD), 1);
+    assert_string_equal(ov->nerve_label, "nerve 46 % (held)");
+    f->analysis.nerve.held = false;
+    f->analysis.nerve.hidden = true;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_string_equal(ov->nerve_label, "nerve (under ice)");
+    f->analysis.nerve.hidden = false;
+    f->analysis.nerve.confidence = NAN; /* garbage confidence: 0 %, never a crash */
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_string_equal(ov->nerve_label, "nerve 0 %");
+    f->analysis.nerve.found = false; /* none: no outline, no label */
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_false(ov->nerve_label_on);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE) + count_kind(ov, CN_OV_NERVE_HELD), 0);
+    f->analysis.nerve.found = true;
+    f->analysis.nerve.confidence = 0.8f;
     cn_viewer_overlay_build(ov, f, true, true);
     assert_true(count_kind(ov, CN_OV_TRUTH) > 20); /* dashes */
     /* Analysis overlays hidden (key o): only truth and the depth scale remain. */

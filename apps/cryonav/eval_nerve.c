@@ -1,0 +1,668 @@
+/*
+ * eval_nerve.c - `cryonav eval nerve`: the nerve finder (or the polar DP, or the
+ * seeded crop CNN) measured against expert masks, runnable by anyone.
+ *
+ *   eval nerve IMAGES MASKS [IMAGES MASKS ...] [--seeded] [--method find|dp|cnn]
+ *              [--model live|fold|us|fem|0..7] [--folds mod|block] [--only-folds LIST]
+ *              [--every N] [--weights FILE] [--overlays DIR] [--quiet]
+ *
+ * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
+ * TIFF, MetaImage, NRRD) are paired with the mask of the same base name in the
+ * folder after them (any of those formats; palette index 1 or grey > 127 =
+ * nerve, cn_mask_read). Several folder pairs form ONE set, ordered naturally by
+ * name (digit runs compare as numbers: sample_9 before sample_10), the order the
+ * training script uses, so file index i has the same fold here and there:
+ * --folds mod puts image i in fold i mod 5 (nerve-us), --folds block in fold
+ * i * 5 / n (nerve-femoral: five blocks of consecutive frames). --model fold then
+ * segments each image with the network trained without its fold (held-out);
+ * --only-folds 0,1,2,3 keeps the reported split (fold 4 chose the recipe).
+ *
+ * Printed: one line per image (unless --quiet), then the count, the detection
+ * rate (found and overlapping the mask), false finds on images whose mask is
+ * empty, median Dice, mean/median HD95 in pixels (over images where something
+ * was found), time per image; last line "mean dice <x>" (over images with a
+ * nerve; a miss counts 0). Dice and HD95 are on the kept parts' mask. A
+ * progress bar goes to stderr when it is a terminal.
+ */
+#include "commands.h"
+#include "eval.h"
+
+#include "imaging/imaging.h"
+#include "segment/segment.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_DIRS 16
+
+typedef struct {
+    char *image, *mask; /* paths */
+    const char *name;   /* base name (inside image) */
+} nerve_pair;
+
+/* Natural order: digit runs compare by value, the rest byte by byte. */
+static int natural_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
+            while (*a == '0' && isdigit((unsigned char)a[1]))
+                a++;
+            while (*b == '0' && isdigit((unsigned char)b[1]))
+                b++;
+            size_t la = 0, lb = 0;
+            while (isdigit((unsigned char)a[la]))
+                la++;
+            while (isdigit((unsigned char)b[lb]))
+                lb++;
+            if (la != lb)
+                return la < lb ? -1 : 1;
+            int c = strncmp(a, b, la);
+            if (c)
+                return c;
+            a += la;
+            b += lb;
+        } else {
+            if (*a != *b)
+                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+            a++;
+            b++;
+        }
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+static int cmp_pair(const void *x, const void *y)
+{
+    const nerve_pair *a = x, *b = y;
+    int c = natural_cmp(a->name, b->name);
+    return c ? c : strcmp(a->image, b->image);
+}
+
+static bool is_image_name(const char *n)
+{
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
+                                      ".mha", ".mhd", ".nrrd"};
+    const char *dot = strrchr(n, '.');
+    if (!dot || dot == n)
+        return false;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
+        if (strcasecmp(dot, ext[i]) == 0)
+            return true;
+    return false;
+}
+
+static size_t stem_len(const char *n)
+{
+    const char *dot = strrchr(n, '.');
+    return dot ? (size_t)(dot - n) : strlen(n);
+}
+
+/* Appends the images of idir with their masks in mdir to *pairs. A missing mask
+ * is reported and the image skipped (counted in *missing). */
+static int add_folder(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
+                      int *missing)
+{
+    DIR *d = opendir(idir);
+    if (!d) {
+        fprintf(stderr, "cryonav eval: %s: cannot open the image folder\n", idir);
+        return CN_ENOENT;
+    }
+    DIR *dm = opendir(mdir);
+    if (!dm) {
+        closedir(d);
+        fprintf(stderr, "cryonav eval: %s: cannot open the mask folder\n", mdir);
+        return CN_ENOENT;
+    }
+    /* the mask folder's image files, to match by stem */
+    char **masks = NULL;
+    int nm = 0, cm = 0;
+    struct dirent *e;
+    while ((e = readdir(dm))) {
+        if (!is_image_name(e->d_name))
+            continue;
+        if (nm == cm) {
+            cm = cm ? 2 * cm : 64;
+            char **nn = realloc(masks, sizeof(char *) * (size_t)cm);
+            if (!nn)
+                break;
+            masks = nn;
+        }
+        masks[nm++] = strdup(e->d_name);
+    }
+    closedir(dm);
+    int rc = CN_OK;
+    while ((e = readdir(d))) {
+        if (!is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
+            continue;
+        const size_t sl = stem_len(e->d_name);
+        const char *mask = NULL;
+        for (int k = 0; k < nm; k++) /* the same file name first, then the same stem */
+            if (strcmp(masks[k], e->d_name) == 0) {
+                mask = masks[k];
+                break;
+            }
+        for (int k = 0; k < nm && !mask; k++)
+            if (stem_len(masks[k]) == sl && strncmp(masks[k], e->d_name, sl) == 0)
+                mask = masks[k];
+        if (!mask) {
+            fprintf(stderr, "cryonav eval: %s/%s: no mask of that name in %s (skipped)\n", idir,
+                    e->d_name, mdir);
+            (*missing)++;
+            continue;
+        }
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 256;
+            nerve_pair *np = realloc(*pairs, sizeof(nerve_pair) * (size_t)*cap);
+            if (!np) {
+                rc = CN_ENOMEM;
+                break;
+            }
+            *pairs = np;
+        }
+        nerve_pair *p = &(*pairs)[(*n)++];
+        size_t li = strlen(idir) + strlen(e->d_name) + 2, lm = strlen(mdir) + strlen(mask) + 2;
+        p->image = malloc(li);
+        p->mask = malloc(lm);
+        if (!p->image || !p->mask) {
+            rc = CN_ENOMEM;
+            break;
+        }
+        snprintf(p->image, li, "%s/%s", idir, e->d_name);
+        snprintf(p->mask, lm, "%s/%s", mdir, mask);
+        p->name = p->image + strlen(idir) + 1;
+    }
+    closedir(d);
+    for (int k = 0; k < nm; k++)
+        free(masks[k]);
+    free(masks);
+    return rc;
+}
+
+/* Debug picture: the image darkened, the true border black, the found mask's
+ * border white. */
+static void write_overlay(const char *dir, const char *name, const cn_image *im,
+                          const uint8_t *truth, const uint8_t *found)
+{
+    const int w = im->w, h = im->h;
+    uint8_t *scratch = malloc((size_t)w * h);
+    if (!scratch)
+        return;
+    for (int i = 0; i < w * h; i++)
+        scratch[i] = (uint8_t)(im->px[i] * 3 / 4);
+    for (int y = 1; y < h - 1; y++)
+        for (int x = 1; x < w - 1; x++) {
+            size_t i = (size_t)y * w + x;
+            if (truth[i] && (!truth[i - 1] || !truth[i + 1] || !truth[i - w] || !truth[i + w]))
+                scratch[i] = 0;
+            if (found[i] && (!found[i - 1] || !found[i + 1] || !found[i - w] || !found[i + w]))
+                scratch[i] = 255;
+        }
+    char path[4096], err[512];
+    snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)stem_len(name), name);
+    if (cn_png_write_gray(path, scratch, w, h, err, sizeof err) != CN_OK)
+        fprintf(stderr, "cryonav eval: %s\n", err);
+    free(scratch);
+}
+
+enum { M_FIND, M_DP, M_CNN };
+
+typedef struct {
+    bool seeded, quiet;
+    int method, model;   /* model: >= 0 a network, -1 = by fold */
+    int folds_block;     /* -1 not given, 0 mod, 1 block */
+    unsigned only_folds; /* bit mask, 0 = all */
+    int every;
+    const char *weights, *overlays;
+} eval_opts;
+
+static int parse_model(const char *s, int *out)
+{
+    static const struct {
+        const char *name;
+        int model;
+    } names[] = {{"live", CN_NERVE_FIND_LIVE}, {"fold", -1}, {"us", CN_NERVE_FIND_US},
+                 {"fem", CN_NERVE_FIND_FEM}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].model;
+            return CN_OK;
+        }
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s && !*end && v >= 0 && v < CN_NERVE_FIND_NMODELS) {
+        *out = (int)v;
+        return CN_OK;
+    }
+    return CN_EINVAL;
+}
+
+static int parse_folds(const char *s, unsigned *mask)
+{
+    *mask = 0;
+    for (const char *p = s; *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p || v < 0 || v >= CN_NERVE_FIND_KFOLD)
+            return CN_EINVAL;
+        *mask |= 1u << v;
+        p = end;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return CN_EINVAL;
+    }
+    return *mask ? CN_OK : CN_EINVAL;
+}
+
+static int usage(const char *why, const char *arg)
+{
+    return cn_app_usage_error("eval", "nerve: %s%s%s%s", why, arg ? " '" : "", arg ? arg : "",
+                              arg ? "'" : "");
+}
+
+/* The crop CNN blended into the finder's seeded outline, chosen so a held-out
+ * figure stays held-out: the finder's fold k goes with the CNN's fold k (the
+ * same nerve-us folds; nerve-femoral was never in the CNN's training), the
+ * nerve-us-only finder and the live one with the CNN's live model (trained on
+ * all of nerve-us only). The femoral-only finder gets none (-1: the finder's
+ * pick alone), since every CNN model saw nerve-us images. For --method cnn: the
+ * CNN's own model. */
+static int seeded_cnn_model(const eval_opts *o, int model)
+{
+    if (o->method == M_CNN)
+        return model;
+    if (o->method != M_FIND)
+        return -1;
+    if (model < CN_NERVE_CNN_KFOLD)
+        return model;
+    return model == CN_NERVE_FIND_FEM ? -1 : CN_NERVE_CNN_LIVE;
+}
+
+/* Per-method state: one handle each, sized for the largest image. */
+typedef struct {
+    cn_nerve_find *find;
+    cn_nerve_seg *seg;
+    cn_nerve_cnn *cnn;
+    int w, h;
+} runners;
+
+static void runners_free(runners *r)
+{
+    cn_nerve_find_free(r->find);
+    cn_nerve_seg_free(r->seg);
+    cn_nerve_cnn_free(r->cnn);
+    memset(r, 0, sizeof *r);
+}
+
+static char *read_file_or_null(const char *path, size_t *len)
+{
+    return cn_file_read_all(path, len);
+}
+
+/* (Re)creates the handles when an image is larger than the last ones. */
+static int runners_fit(runners *r, const eval_opts *o, int w, int h)
+{
+    if (w <= r->w && h <= r->h)
+        return CN_OK;
+    int nw = w > r->w ? w : r->w, nh = h > r->h ? h : r->h;
+    runners_free(r);
+    r->w = nw;
+    r->h = nh;
+    char err[512] = "";
+    if (o->method == M_FIND) {
+        if (o->weights) {
+            size_t len = 0;
+            char *blob = read_file_or_null(o->weights, &len);
+            if (!blob) {
+                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->weights);
+                return CN_ENOENT;
+            }
+            r->find = cn_nerve_find_new_with(nw, nh, blob, len, err, sizeof err);
+            free(blob);
+        } else {
+            r->find = cn_nerve_find_new(nw, nh);
+        }
+        if (!r->find) {
+            fprintf(stderr, "cryonav eval: %s: %s\n", o->weights ? o->weights : "built-in weights",
+                    err[0] ? err : "cannot make the nerve finder");
+            return CN_EPARSE;
+        }
+    } else if (o->method == M_CNN) {
+        if (o->weights) {
+            size_t len = 0;
+            char *blob = read_file_or_null(o->weights, &len);
+            if (!blob) {
+                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->weights);
+                return CN_ENOENT;
+            }
+            r->cnn = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
+            free(blob);
+        } else {
+            r->cnn = cn_nerve_cnn_new(nw, nh);
+        }
+        if (!r->cnn) {
+            fprintf(stderr, "cryonav eval: %s: %s\n", o->weights ? o->weights : "built-in weights",
+                    err[0] ? err : "cannot make the CNN");
+            return CN_EPARSE;
+        }
+    }
+    if (o->method == M_FIND) /* the seeded (and refined automatic) outline blends it in */
+        r->cnn = cn_nerve_cnn_new(nw, nh);
+    r->seg = cn_nerve_seg_new(nw, nh);
+    return r->seg && (r->cnn || o->method != M_FIND) ? CN_OK : CN_ENOMEM;
+}
+
+/* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
+/* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
+ * finder's pick alone when seeded). */
+static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
+                     const cn_image *im, const double *seed, uint8_t *mask, float *conf,
+                     bool *found)
+{
+    const int w = im->w, h = im->h;
+    *found = false;
+    *conf = 0;
+    memset(mask, 0, (size_t)w * h);
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int np = 0;
+    int rc;
+    if (o->method == M_FIND) {
+        rc = cn_nerve_find_analyse(r->find, find_model, im->px, w, h,
+                                   im->has_spacing ? im->spacing_mm : NULL, 3.0);
+        if (rc != CN_OK)
+            return rc;
+        if (seed && cnn_model >= 0) {
+            /* seeded: the crop CNN at the point, the finder's logits blended in (what
+             * the live stage outlines when the operator clicks) */
+            rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, seed[0], seed[1], r->find,
+                                        cn_nerve_find_seeded_weight(r->find), mask, pts, &np,
+                                        conf);
+            *found = rc == CN_OK && np > 0 && *conf > 0;
+            return rc;
+        }
+        cn_nerve_found fo;
+        rc = cn_nerve_find_select(r->find, seed, mask, &fo);
+        *found = rc == CN_OK && fo.found;
+        *conf = fo.confidence;
+        if (*found && !seed && cnn_model >= 0 && cn_nerve_find_auto_weight(r->find) >= 0) {
+            /* automatic, refined: the crop CNN at the chosen part's centre, blended */
+            rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, fo.cx_px, fo.cy_px,
+                                        r->find, cn_nerve_find_auto_weight(r->find), mask, pts,
+                                        &np, conf);
+            *found = rc == CN_OK && np > 0 && *conf > 0;
+        }
+        return rc;
+    }
+    if (o->method == M_CNN) {
+        /* the crop CNN needs a point: seeded only (checked by the caller) */
+        rc = cn_nerve_cnn_run(r->cnn, cnn_model, im->px, w, h, seed[0], seed[1], mask, pts, &np,
+                              conf);
+        *found = rc == CN_OK && np > 0 && *conf > 0;
+        return rc;
+    }
+    cn_nerve_params p;
+    cn_nerve_params_default(&p);
+    p.r0_px = cn_nerve_prior_radius_px(w, h, im->has_spacing ? im->spacing_mm : NULL, 3.0);
+    rc = cn_nerve_seg_prepare(r->seg, im->px, w, h);
+    if (rc == CN_OK) {
+        if (seed)
+            rc = cn_nerve_seg_run(r->seg, seed[0], seed[1], &p, pts, &np, conf);
+        else {
+            double sx, sy;
+            rc = cn_nerve_seg_auto(r->seg, &p, pts, &np, conf, &sx, &sy);
+        }
+    }
+    if (rc == CN_OK && np >= 3 && *conf >= p.min_confidence) {
+        cn_img_fill_polygon(mask, w, h, pts, np, 1);
+        *found = true;
+    }
+    return rc;
+}
+
+int cn_eval_nerve(int argc, char **argv)
+{
+    eval_opts o = {.method = M_FIND, .model = CN_NERVE_FIND_LIVE, .folds_block = -1, .every = 1};
+    bool model_given = false;
+    static const struct option longs[] = {
+        {"seeded", no_argument, NULL, 's'},      {"method", required_argument, NULL, 'M'},
+        {"model", required_argument, NULL, 'm'}, {"folds", required_argument, NULL, 'f'},
+        {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
+        {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
+        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
+        switch (c) {
+        case 's': o.seeded = true; break;
+        case 'q': o.quiet = true; break;
+        case 'M':
+            if (strcmp(optarg, "find") == 0) o.method = M_FIND;
+            else if (strcmp(optarg, "dp") == 0) o.method = M_DP;
+            else if (strcmp(optarg, "cnn") == 0) o.method = M_CNN;
+            else return usage("--method is find, dp or cnn, not", optarg);
+            break;
+        case 'm':
+            if (parse_model(optarg, &o.model) != CN_OK)
+                return usage("--model is live, fold, us, fem or 0..7, not", optarg);
+            model_given = true;
+            break;
+        case 'f':
+            if (strcmp(optarg, "mod") == 0) o.folds_block = 0;
+            else if (strcmp(optarg, "block") == 0) o.folds_block = 1;
+            else return usage("--folds is mod (index mod 5) or block (5 index blocks), not", optarg);
+            break;
+        case 'o':
+            if (parse_folds(optarg, &o.only_folds) != CN_OK)
+                return usage("--only-folds needs fold numbers 0..4 separated by commas, not", optarg);
+            break;
+        case 'e': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 100000)
+                return usage("--every needs a whole number >= 1, not", optarg);
+            o.every = (int)v;
+            break;
+        }
+        case 'w': o.weights = optarg; break;
+        case 'O': o.overlays = optarg; break;
+        case 'h':
+            printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [options]\n"
+                   "Measures the nerve finding on real images against their masks: images and\n"
+                   "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD), paired by base\n"
+                   "name; mask index/value 1 or > 127 = nerve. Folder pairs form one set in\n"
+                   "natural name order.\n\n"
+                   "options:\n"
+                   "  --seeded             the operator's point is the centroid of the true mask\n"
+                   "  --method find|dp|cnn nerve finder (default), polar DP, seeded crop CNN\n"
+                   "  --model live|fold|us|fem|N  network (default live; fold: each image by the\n"
+                   "                       network trained without its fold, needs --folds)\n"
+                   "  --folds mod|block    fold of image i: i mod 5, or i * 5 / n (index blocks)\n"
+                   "  --only-folds LIST    only images of these folds (e.g. 0,1,2,3)\n"
+                   "  --every N            every Nth image of the ordered set\n"
+                   "  --weights FILE       another weights file for the method's network\n"
+                   "  --overlays DIR       a picture per image (truth black, found white)\n"
+                   "  -q, --quiet          no line per image\n"
+                   "  -h, --help           this help\n\n"
+                   "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
+                   "Dice, HD95 (px), detection rate, false finds, ms per image; a progress bar\n"
+                   "on stderr; DIR/<image>.png with --overlays. Last line: mean dice <x>.\n");
+            return 0;
+        case ':': return usage("option needs a value:", argv[optind - 1]);
+        default: return usage("unknown option", argv[optind - 1]);
+        }
+    }
+    int nd = argc - optind;
+    if (nd < 2 || nd % 2 || nd / 2 > MAX_DIRS)
+        return usage("needs IMAGES MASKS folder pairs (up to 16 pairs)", NULL);
+    if (o.model < 0 && o.folds_block < 0)
+        return usage("--model fold needs --folds mod or --folds block", NULL);
+    if (o.only_folds && o.folds_block < 0)
+        return usage("--only-folds needs --folds mod or --folds block", NULL);
+    if (o.method == M_CNN && !o.seeded)
+        return usage("--method cnn outlines around the operator's point: add --seeded", NULL);
+    if (o.method == M_DP && (model_given || o.weights))
+        return usage("--method dp has no network (--model / --weights)", NULL);
+    if (o.method == M_CNN) {
+        if (!model_given)
+            o.model = CN_NERVE_CNN_LIVE;
+        else if (o.model >= CN_NERVE_CNN_NMODELS ||
+                 (o.model < 0 && o.folds_block != 0))
+            return usage("--method cnn has models 0..4 (nerve-us folds, --folds mod) and 5 (live)",
+                         NULL);
+    }
+    nerve_pair *pairs = NULL;
+    int n = 0, cap = 0, missing = 0, rc = 0;
+    for (int k = optind; k + 1 < argc; k += 2)
+        if (add_folder(argv[k], argv[k + 1], &pairs, &n, &cap, &missing) != CN_OK) {
+            rc = 2;
+            goto out;
+        }
+    if (n == 0) {
+        fprintf(stderr, "cryonav eval: no image/mask pairs in the folders given\n");
+        rc = 2;
+        goto out;
+    }
+    qsort(pairs, (size_t)n, sizeof *pairs, cmp_pair);
+    printf("method %s, model %s, %d images%s\n",
+           o.method == M_FIND ? "find" : o.method == M_DP ? "dp" : "cnn",
+           o.method == M_DP ? "-" : o.model < 0 ? "by fold (held-out)" : o.model ==
+           CN_NERVE_FIND_LIVE && o.method == M_FIND ? "live (trained on folds 0-3 of both sets: NOT held-out there)"
+                                                  :
+           "fixed", n, o.seeded ? ", seeded at the mask centroid" : ", automatic");
+    runners r = {0};
+    double *dices = malloc(sizeof(double) * (size_t)n), *hds = malloc(sizeof(double) * (size_t)n);
+    if (!dices || !hds) {
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        free(dices);
+        free(hds);
+        rc = 1;
+        goto out;
+    }
+    int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0;
+    int bad = missing;
+    double sum_d = 0, sum_hd = 0, sum_ms = 0;
+    const bool bar = isatty(STDERR_FILENO);
+    int todo = 0;
+    for (int i = 0; i < n; i += o.every)
+        todo++;
+    int done = 0;
+    for (int i = 0; i < n && rc == 0; i += o.every) {
+        const int fold = o.folds_block == 1 ? (int)((long)i * CN_NERVE_FIND_KFOLD / n)
+                                            : i % CN_NERVE_FIND_KFOLD;
+        if (bar)
+            cn_eval_progress(done, todo);
+        done++;
+        if (o.only_folds && !(o.only_folds & (1u << fold)))
+            continue;
+        char err[4400];
+        cn_image *im = NULL, *mk = NULL;
+        if (cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK ||
+            cn_mask_read(pairs[i].mask, pairs[i].image, im->w, im->h, &mk, err, sizeof err) !=
+                CN_OK) {
+            fprintf(stderr, "%scryonav eval: %s (skipped)\n", bar ? "\n" : "", err);
+            cn_image_free(im);
+            bad++;
+            continue;
+        }
+        const int w = im->w, h = im->h;
+        uint8_t *found_mask = malloc((size_t)w * h);
+        double cx = 0, cy = 0;
+        long area = 0;
+        bool has_nerve = cn_mask_centroid(mk->px, w, h, &cx, &cy, &area) == CN_OK;
+        int rrc = found_mask ? runners_fit(&r, &o, w, h) : CN_ENOMEM;
+        if (rrc == CN_EPARSE || rrc == CN_ENOENT) {
+            rc = 2; /* a damaged or missing weights file: nothing can be measured */
+        } else if (rrc != CN_OK) {
+            fprintf(stderr, "cryonav eval: out of memory\n");
+            rc = 1;
+        } else if (o.seeded && !has_nerve) {
+            empty++; /* no point to give: an image without a nerve says nothing seeded */
+        } else {
+            const int model = o.model >= 0 ? o.model : fold;
+            const double seed[2] = {cx, cy};
+            float conf;
+            bool found;
+            int64_t t0 = cn_clock_mono_ns();
+            int er = run_image(&r, &o, model, seeded_cnn_model(&o, model), im,
+                               o.seeded ? seed : NULL, found_mask, &conf, &found);
+            double ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
+            if (er != CN_OK) {
+                fprintf(stderr, "%scryonav eval: %s: the analysis failed (%d; skipped)\n",
+                        bar ? "\n" : "", pairs[i].image, er);
+                bad++;
+            } else {
+                if (!found)
+                    memset(found_mask, 0, (size_t)w * h);
+                double d = has_nerve ? cn_mask_dice(found_mask, mk->px, w, h) : NAN;
+                double hd = found && has_nerve ? cn_mask_hd95(found_mask, mk->px, w, h) : NAN;
+                bool det = false;
+                if (found && has_nerve)
+                    for (size_t k = 0; k < (size_t)w * h && !det; k++)
+                        det = found_mask[k] && mk->px[k];
+                used++;
+                sum_ms += ms;
+                found_n += found;
+                if (has_nerve) {
+                    dices[with_nerve++] = d;
+                    sum_d += d;
+                    detected += det;
+                    if (isfinite(hd)) {
+                        hds[n_hd++] = hd;
+                        sum_hd += hd;
+                    }
+                } else {
+                    empty++;
+                    false_finds += found;
+                }
+                if (!o.quiet)
+                    printf("%s fold %d dice %.3f hd95_px %.1f conf %.2f %s ms %.2f\n",
+                           pairs[i].name, fold, d, hd, conf,
+                           !found ? "not-found" : !has_nerve ? "FALSE-FIND" : det ? "detected"
+                                                                              : "wrong-place",
+                           ms);
+                if (o.overlays)
+                    write_overlay(o.overlays, pairs[i].name, im, mk->px, found_mask);
+            }
+        }
+        free(found_mask);
+        cn_image_free(im);
+        cn_image_free(mk);
+    }
+    if (bar)
+        cn_eval_progress(todo, todo);
+    if (rc == 0 && used == 0) {
+        fprintf(stderr, "cryonav eval: no usable image/mask pair\n");
+        rc = 2;
+    } else if (rc == 0) {
+        printf("images %d (skipped %d), with a nerve %d, without %d; found %d\n", used, bad,
+               with_nerve, empty, found_n);
+        printf("detection %.1f%% (%d of %d found and overlapping the mask)\n",
+               with_nerve ? 100.0 * detected / with_nerve : NAN, detected, with_nerve);
+        if (empty)
+            printf("false finds %d of %d images without a nerve\n", false_finds, empty);
+        printf("mean hd95_px %.1f median hd95_px %.1f (over %d images with a find)\n",
+               n_hd ? sum_hd / n_hd : NAN, cn_eval_median(hds, n_hd), n_hd);
+        printf("mean ms_per_image %.2f\n", sum_ms / used);
+        printf("median dice %.3f\n", cn_eval_median(dices, with_nerve));
+        printf("mean dice %.3f\n", with_nerve ? sum_d / with_nerve : NAN);
+        rc = bad ? 1 : 0;
+    }
+    free(dices);
+    free(hds);
+    runners_free(&r);
+out:
+    for (int i = 0; i < n; i++) {
+        free(pairs[i].image);
+        free(pairs[i].mask);
+    }
+    free(pairs);
+    return rc;
+}

@@ -1,0 +1,444 @@
+/*
+ * nerve_live.c - the nerve outline of every analysed frame: found without a
+ * click, or the one the operator's click picks, kept steady between network
+ * frames, held briefly when lost, reported hidden under the ice.
+ *
+ * The idea: the finder (nerve_find.c) costs ~1.5 ms, so it runs every
+ * `nerve_period` frames (and at once when the operator clicks); the frames in
+ * between move its last outline by block matching (cn_nerve_find_track, ~0.3
+ * ms). Automatic mode follows the part with the most probability mass; seeded
+ * mode the part nearest the tracked point, which then follows that part's
+ * centroid. When no found part comes near the operator's point (a nerve the
+ * network does not know, a simulator), the older seeded path takes over: the
+ * seeded crop CNN (nerve_cnn.c) on the click's frame and whenever the polar DP
+ * (nerve.c) loses the nerve, the DP in between, exactly as before the finder;
+ * the finder is asked again on its next frame. The DP's size prior comes from
+ * the pixel spacing, clamped to what the frame can hold (a coarse frame used to
+ * shrink it below the DP's own smoothing and lose every nerve).
+ *
+ * States (core.h cn_contour): found (outline of this frame), held (not found in
+ * this frame: the last outline, for up to NERVE_HOLD_FRAMES frames, confidence
+ * decaying), hidden (under the freeze's ice or its shadow: the outline from
+ * before the freeze), none (found = false). found stays true for held and
+ * hidden, which say how to read the outline.
+ */
+#include "nerve_live.h"
+
+#include "imaging/imaging.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NERVE_HOLD_FRAMES 10  /* a lost nerve's outline is held this many frames (0.5 s at 20 fps) */
+#define NERVE_UNDER_ICE 0.25  /* this much of the outline under the rim: hidden */
+#define NERVE_DARK 0.6        /* inside this much darker than in the open: still hidden */
+
+struct nerve_live {
+    cn_segment_config c;
+    cn_nerve_seg *dp;
+    cn_nerve_cnn *cnn;     /* seeded fallback, NULL unless c.nerve_cnn */
+    cn_nerve_find *find;   /* NULL unless c.nerve_find */
+    bool nerve_lost;       /* the DP tracker lost the nerve: next frame asks the CNN */
+    /* the operator's point */
+    bool has_seed, seed_fresh; /* seed_fresh: the crop CNN outlines the click's frame */
+    bool find_fresh;           /* the finder runs on the next frame (a click) */
+    cn_pt2 seed_mm, track_mm;
+    /* the finder: one pass spread over nerve_period frames, block matching in between */
+    bool pass;             /* a pass is in progress */
+    bool pass_now;         /* it started on this frame */
+    int pass_frames;       /* frames it has run on */
+    bool have_cur;         /* an outline is followed (by the tracker) */
+    cn_nerve_found cur;    /* the outline on the last frame, input pixels */
+    cn_nerve_found at_start; /* the outline on the frame where the pass started */
+    bool at_start_ok;
+    int misses;            /* seeded: passes in a row without a found nerve near the point */
+    /* automatic, refined (cn_nerve_find_auto_weight >= 0): the crop CNN outlines the chosen
+     * part on the frame after the pass, on the pass's own pixels */
+    uint8_t *pass_px;      /* the frame the pass started on */
+    int pass_w, pass_h;
+    bool refine_pending;
+    cn_nerve_found refine_part;
+    /* the last outline reported found, and for how many frames it was not */
+    cn_contour held;
+    bool have_held;
+    int missed;
+    /* the nerve under the ice: the last outline seen before the freeze, and how
+     * bright its inside was then; while the ice or its shadow covers it, that
+     * outline is reported as hidden instead of tracking into the dark */
+    bool have_last, nerve_hidden;
+    cn_contour last_nerve;
+    double last_inside;
+};
+
+nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
+{
+    nerve_live *n = calloc(1, sizeof *n);
+    if (!n)
+        return NULL;
+    n->c = *c;
+    n->find_fresh = true; /* the first frame asks the finder */
+    n->dp = cn_nerve_seg_new(max_w, max_h);
+    if (c->nerve_cnn)
+        n->cnn = cn_nerve_cnn_new(max_w, max_h);
+    if (c->nerve_find) {
+        n->find = cn_nerve_find_new(max_w, max_h);
+        n->pass_px = malloc((size_t)max_w * max_h);
+    }
+    if (!n->dp || (c->nerve_cnn && !n->cnn) || (c->nerve_find && (!n->find || !n->pass_px))) {
+        nerve_live_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+void nerve_live_free(nerve_live *n)
+{
+    if (!n)
+        return;
+    cn_nerve_seg_free(n->dp);
+    cn_nerve_cnn_free(n->cnn);
+    cn_nerve_find_free(n->find);
+    free(n->pass_px);
+    free(n);
+}
+
+void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm)
+{
+    if (!n || !isfinite(seed_mm.x) || !isfinite(seed_mm.y))
+        return;
+    n->has_seed = true;
+    n->seed_fresh = n->find_fresh = true;
+    n->seed_mm = seed_mm;
+    n->track_mm = seed_mm;
+    n->have_last = n->nerve_hidden = false; /* the operator says where it is now */
+    n->have_held = false;
+    n->have_cur = n->pass = n->refine_pending = false;
+}
+
+void nerve_live_clear_seed(nerve_live *n)
+{
+    if (n) {
+        n->has_seed = false;
+        n->have_cur = n->pass = n->refine_pending = false;
+        n->find_fresh = true; /* the finder looks afresh, for the nerve with the most mass */
+    }
+}
+
+void nerve_live_reset(nerve_live *n)
+{
+    if (!n)
+        return;
+    n->seed_fresh = n->has_seed;
+    n->find_fresh = true;
+    n->nerve_lost = false;
+    n->track_mm = n->seed_mm;
+    n->have_last = n->nerve_hidden = false;
+    n->have_held = n->have_cur = n->pass = n->refine_pending = false;
+    n->missed = n->misses = 0;
+}
+
+/* Mean grey level inside an outline (image mm), sampled at its centre and half and
+ * three quarters of the way to each vertex (nearest pixel). */
+static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
+{
+    double cx = 0, cy = 0;
+    for (int i = 0; i < c->n; i++) {
+        cx += c->pts_mm[i].x;
+        cy += c->pts_mm[i].y;
+    }
+    cx /= c->n;
+    cy /= c->n;
+    double sum = 0;
+    int cnt = 0;
+    for (int i = -1; i < c->n; i++)
+        for (double a = 0.5; a < 1.0; a += 0.25) {
+            double x = i < 0 ? cx : cx + a * (c->pts_mm[i].x - cx);
+            double y = i < 0 ? cy : cy + a * (c->pts_mm[i].y - cy);
+            int px = (int)(x / f->spacing_mm[0]), py = (int)(y / f->spacing_mm[1]);
+            if (px < 0 || py < 0 || px >= f->width || py >= f->height)
+                continue;
+            sum += f->pixels[(size_t)py * f->width + px];
+            cnt++;
+            if (i < 0)
+                break; /* the centre once */
+        }
+    return cnt ? sum / cnt : 0;
+}
+
+/* Fraction of the outline's points under the visible ice rim: a rim point within
+ * 1 mm to the side that lies no deeper than the outline point (the ice itself or
+ * the shadow it casts). */
+static double outline_under_ice(const cn_contour *c, const cn_ice_front *ice)
+{
+    int under = 0;
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < ice->n; k++)
+            if (fabs(ice->pts_mm[k].x - c->pts_mm[i].x) <= 1.0f &&
+                ice->pts_mm[k].y <= c->pts_mm[i].y) {
+                under++;
+                break;
+            }
+    }
+    return c->n ? (double)under / c->n : 0;
+}
+
+/* The DP's size prior in pixels: the configured radius at the frame's spacing,
+ * kept where the frame can hold it (cn_nerve_prior_radius_px). */
+static double dp_radius_px(const nerve_live *n, const cn_frame *f)
+{
+    return cn_nerve_prior_radius_px(f->width, f->height, f->spacing_mm, n->c.nerve_radius_mm);
+}
+
+/* The seeded path without the finder (or when it finds nothing near the point):
+ * the crop CNN on the click's frame and when the DP loses the nerve, the DP in
+ * between. Returns true with an outline (input pixels) when found. */
+static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *np, float *conf)
+{
+    const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
+    if (cn_nerve_seg_prepare(n->dp, f->pixels, f->width, f->height) != CN_OK)
+        return false;
+    cn_nerve_params p = n->c.nerve;
+    p.r0_px = dp_radius_px(n, f);
+    double sx = n->track_mm.x / spx - 0.5, sy = n->track_mm.y / spy - 0.5;
+    bool by_cnn = n->cnn && (n->seed_fresh || n->nerve_lost);
+    int rc;
+    if (by_cnn) {
+        rc = cn_nerve_cnn_run(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, sx, sy,
+                              NULL, pts, np, conf);
+        n->seed_fresh = false;
+    } else {
+        rc = cn_nerve_seg_run(n->dp, sx, sy, &p, pts, np, conf);
+    }
+    if (rc != CN_OK || *np < 3)
+        return false;
+    /* a CNN frame hands over to the DP for the next frame whatever it found (so a
+     * nerve the CNN cannot see never stops the tracker); a DP frame that loses
+     * the nerve asks the CNN once */
+    n->nerve_lost = !by_cnn && *conf < p.min_confidence;
+    if (*conf < p.min_confidence)
+        return false;
+    /* after a CNN frame the track keeps the point the CNN was given (it was
+     * trained with the nerve's centroid there); the DP moves it */
+    if (!by_cnn) {
+        double cx = 0, cy = 0;
+        for (int i = 0; i < *np; i++) {
+            cx += pts[i].x;
+            cy += pts[i].y;
+        }
+        n->track_mm = (cn_pt2){(float)((cx / *np + 0.5) * spx), (float)((cy / *np + 0.5) * spy)};
+        n->seed_fresh = false;
+    }
+    return true;
+}
+
+#define SEEDED_MISSES 2 /* passes without a found nerve near the point before it is lost */
+
+/* The operator's point in input pixels. */
+static void track_px(const nerve_live *n, const cn_frame *f, double *p)
+{
+    p[0] = n->track_mm.x / f->spacing_mm[0] - 0.5;
+    p[1] = n->track_mm.y / f->spacing_mm[1] - 0.5;
+}
+
+/* The click's frame: the finder on the whole frame at once, then the crop CNN at
+ * the point with the finder's logits blended in. The outline is followed from
+ * here on. False when nothing was outlined (then the fallback). */
+static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
+{
+    memset(r, 0, sizeof *r);
+    n->pass = false;
+    double p[2];
+    track_px(n, f, p);
+    if (p[0] < 0 || p[1] < 0 || p[0] > f->width - 1 || p[1] > f->height - 1)
+        return false; /* a point outside the image picks nothing */
+    if (cn_nerve_find_analyse(n->find, CN_NERVE_FIND_LIVE, f->pixels, f->width, f->height,
+                              f->spacing_mm, n->c.nerve_radius_mm) != CN_OK)
+        return false;
+    int np = 0;
+    float conf = 0;
+    if (!n->cnn) { /* no crop CNN: the found part nearest the point */
+        if (cn_nerve_find_select(n->find, p, NULL, r) != CN_OK || !r->found)
+            return false;
+    } else {
+        if (cn_nerve_cnn_run_blend(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, p[0],
+                                   p[1], n->find, cn_nerve_find_seeded_weight(n->find), NULL,
+                                   r->pts_px, &np, &conf) != CN_OK || conf <= 0 || np < 3)
+            return false;
+        r->n = np;
+        r->confidence = conf;
+        r->found = true;
+    }
+    n->seed_fresh = false;
+    return cn_nerve_find_follow(n->find, r) == CN_OK;
+}
+
+/* One frame of the finder's pass (1 / nerve_period of its work) and, when the
+ * pass completes, what it says: automatic, the part with the most mass becomes
+ * the followed outline; seeded, a found part near the point keeps the followed
+ * outline (re-anchored on the pass's frame), none for SEEDED_MISSES passes
+ * loses it. Then the followed outline is tracked to this frame. */
+static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
+{
+    memset(r, 0, sizeof *r);
+    if (n->refine_pending) {
+        /* the frame after an automatic pass: the crop CNN outlines the chosen part
+         * on the pass's frame (its pixels kept), then it is followed to this one */
+        n->refine_pending = false;
+        cn_nerve_found o = n->refine_part;
+        int np = 0;
+        float conf = 0;
+        if (cn_nerve_cnn_run_blend(n->cnn, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w, n->pass_h,
+                                   o.cx_px, o.cy_px, n->find, cn_nerve_find_auto_weight(n->find),
+                                   NULL, o.pts_px, &np, &conf) == CN_OK && np >= 3 && conf > 0 &&
+            (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
+            n->cur = o; /* the confidence stays the finder's: how sure it is a nerve */
+        }
+        /* (when the CNN finds nothing the part's own outline stays followed) */
+    } else if (!n->pass) {
+        if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, f->pixels, f->width, f->height,
+                                f->spacing_mm, n->c.nerve_radius_mm) != CN_OK)
+            return false;
+        n->pass = n->pass_now = true;
+        n->pass_frames = 0;
+        memcpy(n->pass_px, f->pixels, (size_t)f->width * f->height);
+        n->pass_w = f->width;
+        n->pass_h = f->height;
+        n->at_start = n->cur;
+        n->at_start_ok = n->have_cur;
+    } else {
+        n->pass_now = false;
+    }
+    bool done = false;
+    if (!n->pass)
+        goto track; /* this frame refined the last pass's outline */
+    /* an even share per frame; the pass's last frame runs whatever is left */
+    const double share = ++n->pass_frames >= n->c.nerve_period ? INFINITY : 1.0 / n->c.nerve_period;
+    if (cn_nerve_find_continue(n->find, share, &done) != CN_OK)
+        n->pass = done = false;
+    if (done) {
+        n->pass = false;
+        cn_nerve_found s;
+        if (n->has_seed) {
+            double p[2];
+            track_px(n, f, p);
+            bool near = cn_nerve_find_select(n->find, p, NULL, &s) == CN_OK && s.found;
+            if (near && n->at_start_ok) {
+                cn_nerve_find_follow(n->find, &n->at_start); /* keep the clicked outline */
+                n->misses = 0;
+            } else if (near) {
+                n->cur = s; /* picked up again (or first found) near the point */
+                n->have_cur = true;
+                n->misses = 0;
+            } else if (++n->misses >= SEEDED_MISSES) {
+                n->have_cur = false;
+            }
+        } else {
+            bool got = cn_nerve_find_select(n->find, NULL, NULL, &s) == CN_OK && s.found;
+            n->have_cur = got;
+            if (got)
+                n->cur = s; /* the part's own outline now, refined on the next frame */
+            if (got && n->cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
+                n->refine_pending = true;
+                n->refine_part = s;
+            }
+        }
+        if (n->have_cur && n->pass_now) { /* found on this very frame */
+            *r = n->cur;
+            return true;
+        }
+    }
+track:
+    if (!n->have_cur)
+        return false;
+    if (cn_nerve_find_track(n->find, f->pixels, f->width, f->height, r) != CN_OK || !r->found)
+        return false; /* lost between passes: held until the next pass says */
+    n->cur = *r;
+    return true;
+}
+
+static void report(cn_contour *nc, const cn_frame *f, const cn_pt2 *pts_px, int np, float conf)
+{
+    const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
+    nc->found = true;
+    nc->held = nc->hidden = false;
+    nc->confidence = conf;
+    nc->n = np;
+    for (int i = 0; i < np; i++)
+        nc->pts_mm[i] = (cn_pt2){(float)((pts_px[i].x + 0.5) * spx), (float)((pts_px[i].y + 0.5) * spy)};
+}
+
+void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
+{
+    cn_contour *nc = &f->analysis.nerve;
+    const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
+    if (!n->has_seed && !n->c.nerve_auto)
+        return;
+    if (n->have_last) {
+        /* hidden when the freeze's ice comes over the nerve; stays hidden after the
+         * freeze while its inside is still in the dark (the ice melts slowly) */
+        const cn_ice_front *ice = &f->analysis.ice;
+        bool covered = ice->found && outline_under_ice(&n->last_nerve, ice) >= NERVE_UNDER_ICE;
+        n->nerve_hidden = covered || (n->nerve_hidden && outline_inside_mean(f, &n->last_nerve) <
+                                                             NERVE_DARK * n->last_inside);
+        if (n->nerve_hidden) {
+            *nc = n->last_nerve;
+            nc->hidden = true;
+            nc->held = false;
+            return;
+        }
+    }
+    bool found = false;
+    if (n->find) {
+        cn_nerve_found r;
+        if (n->find_fresh && n->has_seed) {
+            n->find_fresh = false;
+            found = n->have_cur = seeded_click(n, f, &r);
+            if (found)
+                n->cur = r;
+        } else {
+            n->find_fresh = false;
+            found = by_finder(n, f, &r);
+        }
+        if (found) {
+            report(nc, f, r.pts_px, r.n, r.confidence);
+            if (n->has_seed) { /* the point follows the nerve */
+                double cx = 0, cy = 0;
+                for (int i = 0; i < r.n; i++) {
+                    cx += r.pts_px[i].x / r.n;
+                    cy += r.pts_px[i].y / r.n;
+                }
+                n->track_mm = (cn_pt2){(float)((cx + 0.5) * spx), (float)((cy + 0.5) * spy)};
+            }
+        }
+    }
+    if (!found && n->has_seed && !n->have_cur) {
+        cn_pt2 pts[CN_CONTOUR_MAX];
+        int np = 0;
+        float conf = 0;
+        found = seeded_fallback(n, f, pts, &np, &conf);
+        if (found)
+            report(nc, f, pts, np, conf);
+    }
+    if (found) {
+        n->held = *nc;
+        n->have_held = true;
+        n->missed = 0;
+    } else if (n->have_held && ++n->missed <= NERVE_HOLD_FRAMES) {
+        /* not found in this frame: the last outline, flagged, its confidence decaying */
+        *nc = n->held;
+        nc->held = true;
+        nc->confidence = n->held.confidence * powf(0.85f, (float)n->missed);
+        return;
+    } else {
+        n->have_held = false;
+        return;
+    }
+    /* the reference is taken outside a freeze: once freezing, the shadow of ice
+     * still too thin to detect already bends the outline */
+    if (!freezing) {
+        n->last_nerve = *nc;
+        n->last_inside = outline_inside_mean(f, nc);
+        n->have_last = n->last_inside > 0;
+    }
+}

@@ -1,0 +1,23 @@
+/*
+ * nerve_live.h - the nerve as the live stage follows it (nerve_live.c): the
+ * finder every few frames, block-matching in between, the operator's point, the
+ * seeded fallbacks, the hold and the ice. Private to modules/segment; segment.c
+ * owns one and calls it once per analysed frame.
+ */
+#ifndef CN_NERVE_LIVE_H
+#define CN_NERVE_LIVE_H
+
+#include "segment/segment.h"
+
+typedef struct nerve_live nerve_live;
+
+nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h);
+void nerve_live_free(nerve_live *n);
+void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm);
+void nerve_live_clear_seed(nerve_live *n);
+void nerve_live_reset(nerve_live *n);
+/* Fills f->analysis.nerve for a frame already checked as usable (size, spacing,
+ * not blank); reads f->analysis.ice (this frame's, already detected). */
+void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing);
+
+#endif
