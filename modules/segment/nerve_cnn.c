@@ -19,6 +19,10 @@
  * stride, so a 3x3 convolution is, per (out, in) channel pair, nine
  * multiply-adds over contiguous rows without any bounds test - loops the
  * compiler vectorises. Every buffer lives in the handle: no allocation per call.
+ * An ensemble (several replicas per model) can also be run one network per call
+ * (cn_nerve_cnn_blend_begin / _step), so the live stage spreads the ~3 ms of a
+ * pair over two frames; the steps repeat the whole run's operations in its
+ * order, so the outline is the same bit for bit.
  */
 #include "nerve_cnn_internal.h"
 
@@ -70,6 +74,10 @@ struct cn_nerve_cnn {
     int *stack;
     int *col_i;             /* paste: per image column, left logit cell and weight */
     float *col_f;
+    /* the crop of the last run (cn_nerve_cnn_blend_begin keeps it between frames) */
+    int st_w, st_h, st_model;
+    float st_cx, st_cy;
+    int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
 };
 
 static size_t weights_per_model(void)
@@ -175,6 +183,7 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     }
     c->max_w = max_w;
     c->max_h = max_h;
+    c->st_next = -1;
     c->stride = (size_t)c->grid_n + 2;
     const size_t P = c->stride * c->stride, G = (size_t)c->grid_n;
     c->in = calloc(2 * P, sizeof(float));
@@ -339,11 +348,9 @@ static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
     }
 }
 
-int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
+/* The network input (2 x n x n) into the padded planes. */
+static void load_input(cn_nerve_cnn *c, const float *in, int n)
 {
-    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > c->grid_n ||
-        n % 8)
-        return CN_EINVAL;
     const size_t S = c->stride;
     if (n != c->last_n) {
         /* the planes' borders must be zero for this n: clear everything once */
@@ -359,20 +366,39 @@ int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, flo
         for (int y = 0; y < n; y++)
             memcpy(c->in + (size_t)ch * S * S + (size_t)(y + 1) * S + 1,
                    in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
-    /* an ensemble file holds several replicas per model: their mean logit */
+}
+
+/* Replica r of the model on the loaded input: r = 0 writes out, a further one
+ * adds its logits, the last of several takes the mean. One order of operations
+ * for the whole forward and the staged steps, so both give the same bits. */
+static void run_replica(cn_nerve_cnn *c, int model, int r, int n, float *out)
+{
     const float *w0 = c->weights + (size_t)model * (size_t)c->replicas * c->per_model;
-    run_net(c, w0, n, out);
-    if (c->replicas > 1) {
-        const size_t nn = (size_t)n * (size_t)n;
-        for (int r = 1; r < c->replicas; r++) {
-            run_net(c, w0 + (size_t)r * c->per_model, n, c->acc);
-            for (size_t i = 0; i < nn; i++)
-                out[i] += c->acc[i];
-        }
+    const size_t nn = (size_t)n * (size_t)n;
+    if (r == 0) {
+        run_net(c, w0, n, out);
+    } else {
+        run_net(c, w0 + (size_t)r * c->per_model, n, c->acc);
+        for (size_t i = 0; i < nn; i++)
+            out[i] += c->acc[i];
+    }
+    if (r > 0 && r == c->replicas - 1) {
         const float k = 1.0f / (float)c->replicas;
         for (size_t i = 0; i < nn; i++)
             out[i] *= k;
     }
+}
+
+int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
+{
+    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > c->grid_n ||
+        n % 8)
+        return CN_EINVAL;
+    c->st_next = -1; /* the planes are reused: pending steps are cancelled */
+    load_input(c, in, n);
+    /* an ensemble file holds several replicas per model: their mean logit */
+    for (int r = 0; r < c->replicas; r++)
+        run_replica(c, model, r, n, out);
     return CN_OK;
 }
 
@@ -426,15 +452,14 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
                                   confidence);
 }
 
-int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
-                           double seed_x, double seed_y, const cn_nerve_find *find, float weight,
-                           uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence)
+/* The crop around the seed, standardised, and the seed channel into c->xin; the
+ * crop's geometry into c->st_*. */
+static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
+                      double seed_y)
 {
-    if (!c || !pts_px || !n_out || !confidence || cn_image_check(px, w, h) || w < 16 || h < 16 ||
-        model < 0 || model >= CN_NERVE_CNN_NMODELS)
+    c->st_next = -1;
+    if (cn_image_check(px, w, h) || w < 16 || h < 16 || model < 0 || model >= CN_NERVE_CNN_NMODELS)
         return CN_EINVAL;
-    *n_out = 0;
-    *confidence = 0;
     if (w > c->max_w || h > c->max_h)
         return CN_ERANGE;
     if (!isfinite(seed_x) || !isfinite(seed_y))
@@ -472,9 +497,23 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
             float dx = (float)i - c0, dy = (float)j - c0;
             sd[j * N + i] = expf(-(dx * dx + dy * dy) / (2.0f * c->seed_sigma * c->seed_sigma));
         }
-    rc = cn_nerve_cnn_forward(c, model, c->xin, N, c->logit);
-    if (rc)
-        return rc;
+    c->st_w = w;
+    c->st_h = h;
+    c->st_model = model;
+    c->st_cx = cx;
+    c->st_cy = cy;
+    return CN_OK;
+}
+
+/* From the crop's logits (c->logit, geometry c->st_*): the finder blended in, the
+ * parts kept, the mask pasted back and the outline of the part nearest the seed. */
+static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uint8_t *mask,
+                   cn_pt2 *pts_px, int *n_out, float *confidence)
+{
+    const int N = c->grid_n, w = c->st_w, h = c->st_h;
+    const float side = c->crop_frac * (float)(w < h ? w : h);
+    const float step = side / (float)N, cx = c->st_cx, cy = c->st_cy;
+    const float c0 = (float)(N - 1) / 2.0f;
     /* the finder's view of the same cells (its whole-frame context), blended in */
     if (find && weight > 0 && weight <= 1 && !isnan(cn_nerve_find_logit_at(find, cx, cy)))
         for (int j = 0; j < N; j++)
@@ -574,5 +613,56 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
     }
     *n_out = CN_NERVE_ANGLES;
     *confidence = kept > 0 ? (float)(psum / kept) : 0.0f;
+}
+
+int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
+                           double seed_x, double seed_y, const cn_nerve_find *find, float weight,
+                           uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence)
+{
+    if (!c || !pts_px || !n_out || !confidence)
+        return CN_EINVAL;
+    *n_out = 0;
+    *confidence = 0;
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y);
+    if (rc)
+        return rc;
+    rc = cn_nerve_cnn_forward(c, model, c->xin, c->grid_n, c->logit);
+    if (rc)
+        return rc;
+    finish(c, find, weight, mask, pts_px, n_out, confidence);
+    return CN_OK;
+}
+
+int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
+                             double seed_x, double seed_y)
+{
+    if (!c)
+        return CN_EINVAL;
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y);
+    if (rc)
+        return rc;
+    c->st_next = 0;
+    return CN_OK;
+}
+
+int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float weight,
+                            uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence, bool *done)
+{
+    if (!c || !pts_px || !n_out || !confidence || !done)
+        return CN_EINVAL;
+    *n_out = 0;
+    *confidence = 0;
+    *done = false;
+    if (c->st_next < 0 || c->st_next >= c->replicas)
+        return CN_EINVAL; /* no begin, or another run used the handle since */
+    /* the same operations as cn_nerve_cnn_forward, one replica per call (the input
+     * is loaded again: cheap, and the planes are shared with any other run) */
+    load_input(c, c->xin, c->grid_n);
+    run_replica(c, c->st_model, c->st_next, c->grid_n, c->logit);
+    if (++c->st_next < c->replicas)
+        return CN_OK;
+    c->st_next = -1;
+    *done = true;
+    finish(c, find, weight, mask, pts_px, n_out, confidence);
     return CN_OK;
 }

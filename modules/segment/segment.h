@@ -127,6 +127,17 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
 int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
                            double seed_x, double seed_y, const cn_nerve_find *find, float weight,
                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
+/* cn_nerve_cnn_run_blend in steps, one network of the model's ensemble per
+ * _step call, so a live frame carries one network (~1.5 ms) instead of the pair.
+ * _begin takes the crop from px (read only there); the _step that runs the last
+ * network sets *done and gives the outline, mask and confidence exactly as
+ * cn_nerve_cnn_run_blend would have (same operations, same order). find must
+ * still hold the analysis it held for the run. Any other run on the handle in
+ * between cancels the steps: _step then returns CN_EINVAL. */
+int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
+                             double seed_x, double seed_y);
+int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float weight,
+                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence, bool *done);
 
 /* ------------------------------------------------------------------ nerve finder */
 

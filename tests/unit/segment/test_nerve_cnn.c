@@ -11,6 +11,10 @@
  *    documented subset figure minus a stated margin (docs/validation.md).
  *  - Bad input: seeds outside the image or NaN, wrong model, too big a frame,
  *    black and saturated frames: errors or empty results, never a crash.
+ *  - The pair run one network per call (cn_nerve_cnn_blend_begin / _step, how
+ *    the live stage refines an automatic outline over two frames) gives the
+ *    whole run's outline, mask and confidence bit for bit, finder blended in;
+ *    another run on the handle between the steps cancels them.
  *  - The seeded fallback of the live stage (no found nerve near the click; here
  *    with the finder off): the CNN outlines the seed frame and the DP tracks
  *    after it (and only the DP with segment.nerve_cnn false).
@@ -234,6 +238,70 @@ static void test_weights_file(void **st)
     free(b);
 }
 
+static void test_steps_equal_whole_run(void **st)
+{
+    (void)st;
+    char p1[2048], p2[2048], err[512];
+    snprintf(p1, sizeof p1, "%s/nerve-us/images/0010.png", CN_SHARED_DATA_DIR);
+    snprintf(p2, sizeof p2, "%s/nerve-us/masks/0010.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL, *mk = NULL;
+    assert_int_equal(cn_png_read_gray(p1, &im, err, sizeof err), CN_OK);
+    assert_int_equal(cn_png_read_index(p2, &mk, err, sizeof err), CN_OK);
+    for (int k = 0; k < mk->w * mk->h; k++)
+        mk->px[k] = mk->px[k] == 1;
+    double sx, sy; /* the nerve's centroid, as the live refine is given its part's */
+    assert_int_equal(cn_mask_centroid(mk->px, mk->w, mk->h, &sx, &sy, NULL), CN_OK);
+    cn_image_free(mk);
+    const int w = im->w, h = im->h;
+    cn_nerve_cnn *c = cn_nerve_cnn_new(w, h);
+    cn_nerve_find *fd = cn_nerve_find_new(w, h);
+    assert_non_null(c);
+    assert_non_null(fd);
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, im->px, w, h, NULL, 0), CN_OK);
+    const float wt = cn_nerve_find_auto_weight(fd);
+    uint8_t *m1 = malloc((size_t)w * h), *m2 = malloc((size_t)w * h);
+    cn_pt2 a[CN_CONTOUR_MAX], b[CN_CONTOUR_MAX];
+    int na = 0, nb = 0;
+    float ca = 0, cb = 0;
+    assert_int_equal(cn_nerve_cnn_run_blend(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, fd, wt, m1,
+                                            a, &na, &ca), CN_OK);
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy), CN_OK);
+    bool done = false;
+    int steps = 0;
+    while (!done && steps < 8) {
+        assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_OK);
+        steps++;
+    }
+    print_message("steps: %d networks, confidence %.4f / %.4f\n", steps, ca, cb);
+    assert_true(done);
+    assert_true(steps >= 2); /* the shipped model is a pair: one network per step */
+    assert_int_equal(na, nb);
+    assert_true(ca > 0);
+    assert_memory_equal(&ca, &cb, sizeof ca);
+    assert_memory_equal(a, b, sizeof(cn_pt2) * (size_t)na);
+    assert_memory_equal(m1, m2, (size_t)w * h);
+    /* finished: no step left */
+    assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
+    /* a whole run between the steps reuses the planes: the steps are cancelled */
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy), CN_OK);
+    assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_OK);
+    assert_false(done);
+    assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, NULL, a, &na, &ca),
+                     CN_OK);
+    assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
+    assert_false(done);
+    /* bad input to begin: an error, and no step */
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, -5, sy), CN_ERANGE);
+    assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
+    assert_int_equal(cn_nerve_cnn_blend_begin(NULL, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy),
+                     CN_EINVAL);
+    free(m1);
+    free(m2);
+    cn_nerve_find_free(fd);
+    cn_nerve_cnn_free(c);
+    cn_image_free(im);
+}
+
 static void test_stage_uses_cnn_on_seed_frame(void **st)
 {
     (void)st;
@@ -317,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_heldout_dice_on_subset),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_weights_file),
+        cmocka_unit_test(test_steps_equal_whole_run),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
