@@ -3,10 +3,13 @@
  * click, or the one the operator's click picks, kept steady between network
  * frames, held briefly when lost, reported hidden under the ice.
  *
- * The idea: the finder (nerve_find.c) costs ~1.5 ms, so it runs every
- * `nerve_period` frames (and at once when the operator clicks); the frames in
- * between move its last outline by block matching (cn_nerve_find_track, ~0.3
- * ms). Automatic mode follows the part with the most probability mass; seeded
+ * The idea: the finder (nerve_find.c) costs ~3-4 ms, so one pass is spread over
+ * `nerve_period` frames (and runs at once when the operator clicks); automatic
+ * mode then refines the chosen part with the crop CNN pair on the pass's pixels,
+ * one network per frame (a frame never carries a finder share and a network of
+ * the pair, which kept the chain's p99 over its 8 ms budget), and the frames in
+ * between move the last outline by block matching (cn_nerve_find_track, ~0.3
+ * ms). With nerve_period 2 and the pair: a cycle of four frames. Automatic mode follows the part with the most probability mass; seeded
  * mode the part nearest the tracked point, which then follows that part's
  * centroid. When no found part comes near the operator's point (a nerve the
  * network does not know, a simulator), the older seeded path takes over: the
@@ -54,10 +57,12 @@ struct nerve_live {
     bool at_start_ok;
     int misses;            /* seeded: passes in a row without a found nerve near the point */
     /* automatic, refined (cn_nerve_find_auto_weight >= 0): the crop CNN outlines the chosen
-     * part on the frame after the pass, on the pass's own pixels */
+     * part on the frames after the pass, one network of its ensemble per frame, on the
+     * pass's own pixels */
     uint8_t *pass_px;      /* the frame the pass started on */
     int pass_w, pass_h;
     bool refine_pending;
+    bool refine_begun;     /* its crop is taken, networks remain */
     cn_nerve_found refine_part;
     /* the last outline reported found, and for how many frames it was not */
     cn_contour held;
@@ -282,15 +287,28 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 {
     memset(r, 0, sizeof *r);
     if (n->refine_pending) {
-        /* the frame after an automatic pass: the crop CNN outlines the chosen part
-         * on the pass's frame (its pixels kept), then it is followed to this one */
-        n->refine_pending = false;
+        /* the frames after an automatic pass: the crop CNN outlines the chosen part
+         * on the pass's frame (its pixels kept), one network of its pair per frame
+         * so no frame carries both (the pair alone is ~3 ms, the same as a finder
+         * frame plus the slowest refine would otherwise put on one frame); when
+         * the last network has run, that outline is followed to this frame. Until
+         * then the part's own outline is followed. */
         cn_nerve_found o = n->refine_part;
         int np = 0;
         float conf = 0;
-        if (cn_nerve_cnn_run_blend(n->cnn, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w, n->pass_h,
-                                   o.cx_px, o.cy_px, n->find, cn_nerve_find_auto_weight(n->find),
-                                   NULL, o.pts_px, &np, &conf) == CN_OK && np >= 3 && conf > 0 &&
+        bool done = false;
+        int rc = CN_OK;
+        if (!n->refine_begun) {
+            rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w,
+                                          n->pass_h, o.cx_px, o.cy_px);
+            n->refine_begun = rc == CN_OK;
+        }
+        if (rc == CN_OK)
+            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, cn_nerve_find_auto_weight(n->find), NULL,
+                                         o.pts_px, &np, &conf, &done);
+        if (rc != CN_OK || done)
+            n->refine_pending = n->refine_begun = false;
+        if (rc == CN_OK && done && np >= 3 && conf > 0 &&
             (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
             n->cur = o; /* the confidence stays the finder's: how sure it is a nerve */
         }
@@ -311,7 +329,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     }
     bool done = false;
     if (!n->pass)
-        goto track; /* this frame refined the last pass's outline */
+        goto track; /* this frame refined (part of) the last pass's outline */
     /* an even share per frame; the pass's last frame runs whatever is left */
     const double share = ++n->pass_frames >= n->c.nerve_period ? INFINITY : 1.0 / n->c.nerve_period;
     if (cn_nerve_find_continue(n->find, share, &done) != CN_OK)
@@ -340,6 +358,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
                 n->cur = s; /* the part's own outline now, refined on the next frame */
             if (got && n->cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
                 n->refine_pending = true;
+                n->refine_begun = false;
                 n->refine_part = s;
             }
         }

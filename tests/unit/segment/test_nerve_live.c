@@ -114,9 +114,19 @@ static void test_automatic_states(void **st)
     double d = outline_dice(&x, &a, sp);
     print_message("automatic: found, confidence %.2f, outline dice %.3f\n", a.confidence, d);
     assert_true(d > 0.4);
-    /* the next frame draws it refined by the crop CNN (on the pass's frame), the
-     * one after follows that outline by block matching: the same frame, the same
-     * outline */
+    /* the crop CNN pair refines it on the pass's frame, one network per frame (a
+     * frame never carries both, nor a finder share with them): the next frame
+     * still follows the part's own outline, the one after draws it refined, the
+     * one after that (a new pass starts) follows the refined outline by block
+     * matching: the same frame, the same outline */
+    process(seg, &x, x.im->px, sp);
+    const cn_contour *mid = &x.f->analysis.nerve;
+    assert_true(mid->found);
+    assert_false(mid->held);
+    double mx, my, px0, py0;
+    centre(mid, &mx, &my);
+    centre(&a, &px0, &py0);
+    assert_true(fabs(mx - px0) < 0.1 && fabs(my - py0) < 0.1); /* not refined yet */
     process(seg, &x, x.im->px, sp);
     cn_contour refined = x.f->analysis.nerve;
     assert_true(refined.found);
