@@ -2,8 +2,9 @@
  * test_nerve_live.c - the nerve as the live stage reports it (nerve_live.c via
  * cn_segment_process), on real images as frames:
  *
- *  - automatic (no click): found on the network frame, followed by block
- *    matching on the next, then held with a decaying confidence when the nerve
+ *  - automatic (no click): found on the network frame, refined by the crop CNN
+ *    pair one network per frame (the refined outline two frames later), followed
+ *    by block matching, then held with a decaying confidence when the nerve
  *    leaves the image, then none; the states found / held / none on the contour.
  *  - seeded: the click picks the found nerve nearest to it; a click away from
  *    every found nerve falls back to the seeded DP path there.
