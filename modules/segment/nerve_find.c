@@ -29,7 +29,7 @@
  * over the bilinear logit field.
  *
  * Between two network frames the live stage follows the nerve with
- * cn_nerve_find_track: the chosen part's neighbourhood in the last analysed
+ * cn_nerve_find_track (nerve_track.c): the chosen part's neighbourhood in the last analysed
  * grid is matched (sum of squared differences over a +-4 cell window, then a
  * parabola for the sub-cell shift) in the new frame's grid, and the outline is
  * moved by that shift; the grid costs ~0.2 ms, the match less.
@@ -39,7 +39,7 @@
  * allocated in cn_nerve_find_new: analyse/select/track never allocate (the
  * network's plan for a new grid size is built once, on first use).
  */
-#include "nerve_net.h"
+#include "nerve_find_internal.h"
 
 #include "imaging/imaging.h"
 
@@ -47,49 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MIN_PART 3        /* cells: smaller parts are specks */
-#define MAX_PARTS 256
-#define DROP_LOGIT (-20.0f)
-#define SCALE_TOL 1.3     /* nerve sizes within x1.3 of the training median need no change */
-#define SCALE_RANGE 1.4   /* physical normalisation stays within x1.4 of height-filling */
-#define TRACK_MAX 40      /* largest template side (cells): bounds the matching cost */
-#define TRACK_R 4         /* block-matching search radius, cells */
-#define TRACK_MARGIN 3    /* cells around the part's box in the template */
-
-typedef struct {
-    int label, area;
-    double mass, cx, cy;
-    float peak;
-    int x0, y0, x1, y1; /* bounding box, inclusive */
-} part;
-
-struct cn_nerve_find {
-    int max_w, max_h;
-    nerve_net *net;
-    nerve_net_info info;
-    int max_gh, max_gw;
-    /* the last analysis (or the one in progress: running) */
-    bool analysed, blank, running;
-    double macs;             /* the network's multiply-adds for this grid */
-    int w, h, gh, gw;
-    float *grid, *logit, *field, *dist;  /* field: logits of the kept parts, others DROP */
-    float *edt_d, *edt_z;
-    int *edt_v;
-    double *colsum;
-    int *lab, *stack;
-    part parts[MAX_PARTS];
-    int nparts;
-    /* paste: per image column, left cell and weight */
-    int *col_i;
-    float *col_f;
-    /* tracking: the grid the last selection was made on */
-    bool have_sel;
-    int sel_gh, sel_gw, sel_w, sel_h;
-    int tx0, ty0, tx1, ty1;  /* template box (cells) */
-    float *tmpl;             /* the standardised grid of the last selection */
-    float *cur;              /* this frame's grid, tracking only */
-    cn_nerve_found last;
-};
 
 cn_nerve_find *cn_nerve_find_new(int max_w, int max_h)
 {
@@ -224,7 +181,7 @@ static void grid_size(const cn_nerve_find *f, int w, int h, const double *sp, do
 /* Cell means (train_nerve_net.py area_resample): cell i spans [i w / gw,
  * (i + 1) w / gw) pixels, at least one. Then standardised. Returns the grid's
  * grey-level spread before the floor. */
-static double make_grid(cn_nerve_find *f, const uint8_t *px, int w, int h, int gh, int gw,
+double cn__nf_make_grid(cn_nerve_find *f, const uint8_t *px, int w, int h, int gh, int gw,
                         float *out)
 {
     double sum = 0, sum2 = 0;
@@ -374,8 +331,6 @@ static void distance_to(cn_nerve_find *f, const part *p)
 }
 
 /* grid cell coordinate of input pixel x (centres), and back */
-static double to_cell(double x, int n_px, int n_cells) { return (x + 0.5) * n_cells / n_px - 0.5; }
-static double to_px(double u, int n_px, int n_cells) { return (u + 0.5) * n_px / n_cells - 0.5; }
 
 int cn_nerve_find_start(cn_nerve_find *f, int model, const uint8_t *px, int w, int h,
                         const double *spacing_mm, double nerve_radius_mm)
@@ -393,7 +348,7 @@ int cn_nerve_find_start(cn_nerve_find *f, int model, const uint8_t *px, int w, i
     f->h = h;
     f->nparts = 0;
     /* a blank, saturated or uniform frame has nothing to find */
-    f->blank = make_grid(f, px, w, h, f->gh, f->gw, f->grid) < 1.0;
+    f->blank = cn__nf_make_grid(f, px, w, h, f->gh, f->gw, f->grid) < 1.0;
     if (f->blank) {
         f->analysed = true;
         return CN_OK;
@@ -454,7 +409,7 @@ float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px)
     if (f->blank)
         return DROP_LOGIT;
     /* the whole logit map (every part, not only the kept ones), clamped */
-    float u = (float)to_cell(x_px, f->w, f->gw), v = (float)to_cell(y_px, f->h, f->gh);
+    float u = (float)cn__nf_to_cell(x_px, f->w, f->gw), v = (float)cn__nf_to_cell(y_px, f->h, f->gh);
     const int gw = f->gw, gh = f->gh;
     u = u < 0 ? 0 : u > (float)(gw - 1) ? (float)(gw - 1) : u;
     v = v < 0 ? 0 : v > (float)(gh - 1) ? (float)(gh - 1) : v;
@@ -497,7 +452,7 @@ static void outline(cn_nerve_find *f, const part *p, cn_pt2 *pts)
         for (double r = 0.25; r <= rmax; r += 0.25)
             if (field_at(f, (float)(p->cx + ux * r), (float)(p->cy + uy * r)) > 0)
                 best = r;
-        double x = to_px(p->cx + ux * best, f->w, gw), y = to_px(p->cy + uy * best, f->h, gh);
+        double x = cn__nf_to_px(p->cx + ux * best, f->w, gw), y = cn__nf_to_px(p->cy + uy * best, f->h, gh);
         pts[a].x = (float)(x < 0 ? 0 : x > f->w - 1 ? f->w - 1 : x);
         pts[a].y = (float)(y < 0 ? 0 : y > f->h - 1 ? f->h - 1 : y);
     }
@@ -509,7 +464,7 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
 {
     const int w = f->w, h = f->h, gw = f->gw, gh = f->gh;
     for (int x = 0; x < w; x++) {
-        float u = (float)to_cell(x, w, gw);
+        float u = (float)cn__nf_to_cell(x, w, gw);
         u = u < 0 ? 0 : u > (float)(gw - 1) ? (float)(gw - 1) : u;
         int ui = (int)u;
         if (ui > gw - 2) ui = gw - 2;
@@ -517,7 +472,7 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
         f->col_f[x] = u - (float)ui;
     }
     for (int y = 0; y < h; y++) {
-        float v = (float)to_cell(y, h, gh);
+        float v = (float)cn__nf_to_cell(y, h, gh);
         v = v < 0 ? 0 : v > (float)(gh - 1) ? (float)(gh - 1) : v;
         int vi = (int)v;
         if (vi > gh - 2) vi = gh - 2;
@@ -532,30 +487,6 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
             mr[x] = (a + fy * (b - a)) > 0;
         }
     }
-}
-
-/* Remembers the analysed grid as the template for tracking: the box (cells)
- * around the followed outline plus a margin, at most TRACK_MAX a side. */
-static void set_template(cn_nerve_find *f, int bx0, int by0, int bx1, int by1, double cx,
-                         double cy, const cn_nerve_found *outline)
-{
-    f->have_sel = true;
-    f->sel_gh = f->gh;
-    f->sel_gw = f->gw;
-    f->sel_w = f->w;
-    f->sel_h = f->h;
-    int x0 = bx0 - TRACK_MARGIN, x1 = bx1 + TRACK_MARGIN;
-    int y0 = by0 - TRACK_MARGIN, y1 = by1 + TRACK_MARGIN;
-    if (x1 - x0 + 1 > TRACK_MAX) /* a huge outline: its centre's neighbourhood */
-        x0 = (int)lround(cx) - TRACK_MAX / 2, x1 = x0 + TRACK_MAX - 1;
-    if (y1 - y0 + 1 > TRACK_MAX)
-        y0 = (int)lround(cy) - TRACK_MAX / 2, y1 = y0 + TRACK_MAX - 1;
-    f->tx0 = x0 < 0 ? 0 : x0;
-    f->ty0 = y0 < 0 ? 0 : y0;
-    f->tx1 = x1 > f->gw - 1 ? f->gw - 1 : x1;
-    f->ty1 = y1 > f->gh - 1 ? f->gh - 1 : y1;
-    memcpy(f->tmpl, f->grid, sizeof(float) * (size_t)f->gw * f->gh);
-    f->last = *outline;
 }
 
 int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
@@ -575,7 +506,7 @@ int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
         memset(mask, 0, (size_t)f->w * f->h);
     int best = -1;
     if (seed_px) {
-        const double sx = to_cell(seed_px[0], f->w, f->gw), sy = to_cell(seed_px[1], f->h, f->gh);
+        const double sx = cn__nf_to_cell(seed_px[0], f->w, f->gw), sy = cn__nf_to_cell(seed_px[1], f->h, f->gh);
         double dbest = INFINITY;
         for (int k = 0; k < f->nparts; k++) {
             double d = dist_to_part(f, &f->parts[k], sx, sy);
@@ -628,104 +559,9 @@ int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
     outline(f, p, out->pts_px);
     out->n = CN_NERVE_ANGLES;
     out->parts = kept;
-    out->cx_px = to_px(p->cx, f->w, f->gw);
-    out->cy_px = to_px(p->cy, f->h, f->gh);
+    out->cx_px = cn__nf_to_px(p->cx, f->w, f->gw);
+    out->cy_px = cn__nf_to_px(p->cy, f->h, f->gh);
     out->r_eq_px = sqrt(p->area * ((double)f->w / f->gw) * ((double)f->h / f->gh) / M_PI);
-    set_template(f, p->x0, p->y0, p->x1, p->y1, p->cx, p->cy, out);
-    return CN_OK;
-}
-
-int cn_nerve_find_follow(cn_nerve_find *f, const cn_nerve_found *outline)
-{
-    if (!f || !outline || !f->analysed || outline->n < 3 || outline->n > CN_NERVE_ANGLES)
-        return CN_EINVAL;
-    double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
-    for (int i = 0; i < outline->n; i++) {
-        const double u = to_cell(outline->pts_px[i].x, f->w, f->gw);
-        const double v = to_cell(outline->pts_px[i].y, f->h, f->gh);
-        if (!isfinite(u) || !isfinite(v))
-            return CN_EINVAL;
-        x0 = fmin(x0, u), x1 = fmax(x1, u), y0 = fmin(y0, v), y1 = fmax(y1, v);
-    }
-    set_template(f, (int)floor(x0), (int)floor(y0), (int)ceil(x1), (int)ceil(y1),
-                 0.5 * (x0 + x1), 0.5 * (y0 + y1), outline);
-    return CN_OK;
-}
-
-int cn_nerve_find_track(cn_nerve_find *f, const uint8_t *px, int w, int h, cn_nerve_found *out)
-{
-    if (!f || !out)
-        return CN_EINVAL;
-    memset(out, 0, sizeof *out);
-    if (cn_image_check(px, w, h) || w < 16 || h < 16)
-        return CN_EINVAL;
-    if (w > f->max_w || h > f->max_h)
-        return CN_ERANGE;
-    if (!f->have_sel || w != f->sel_w || h != f->sel_h)
-        return CN_ENOENT; /* nothing selected on a frame of this size to follow */
-    const int gh = f->sel_gh, gw = f->sel_gw;
-    if (make_grid(f, px, w, h, gh, gw, f->cur) < 1.0)
-        return CN_OK; /* blank frame: nothing to follow */
-    /* sum of squared differences of the template box shifted by (dx, dy), over
-     * the cells that stay inside the grid */
-    double ssd[2 * TRACK_R + 1][2 * TRACK_R + 1];
-    int bx = 0, by = 0;
-    double best = INFINITY;
-    for (int dy = -TRACK_R; dy <= TRACK_R; dy++)
-        for (int dx = -TRACK_R; dx <= TRACK_R; dx++) {
-            double s = 0;
-            int cnt = 0;
-            for (int j = f->ty0; j <= f->ty1; j++) {
-                int jj = j + dy;
-                if (jj < 0 || jj >= gh)
-                    continue;
-                const float *t = f->tmpl + (size_t)j * gw, *c = f->cur + (size_t)jj * gw;
-                for (int i = f->tx0; i <= f->tx1; i++) {
-                    int ii = i + dx;
-                    if (ii < 0 || ii >= gw)
-                        continue;
-                    double d = (double)t[i] - c[ii];
-                    s += d * d;
-                    cnt++;
-                }
-            }
-            s = cnt > 8 ? s / cnt : INFINITY;
-            ssd[dy + TRACK_R][dx + TRACK_R] = s;
-            if (s < best) {
-                best = s;
-                bx = dx;
-                by = dy;
-            }
-        }
-    if (!isfinite(best))
-        return CN_OK;
-    /* sub-cell: a parabola through the minimum and its neighbours, per axis */
-    double sx = bx, sy = by;
-    if (bx > -TRACK_R && bx < TRACK_R) {
-        double l = ssd[by + TRACK_R][bx + TRACK_R - 1], r = ssd[by + TRACK_R][bx + TRACK_R + 1];
-        double den = l - 2 * best + r;
-        if (den > 1e-12 && isfinite(l) && isfinite(r))
-            sx += 0.5 * (l - r) / den;
-    }
-    if (by > -TRACK_R && by < TRACK_R) {
-        double u = ssd[by + TRACK_R - 1][bx + TRACK_R], d = ssd[by + TRACK_R + 1][bx + TRACK_R];
-        double den = u - 2 * best + d;
-        if (den > 1e-12 && isfinite(u) && isfinite(d))
-            sy += 0.5 * (u - d) / den;
-    }
-    /* standardised grids: an SSD of 2 is uncorrelated texture, 0 identical. The
-     * match quality scales the confidence; a poor match is no longer "found". */
-    const double quality = best < 2.0 ? 1.0 - best / 2.0 : 0.0;
-    const double ox = sx * w / gw, oy = sy * h / gh;
-    *out = f->last;
-    for (int a = 0; a < out->n; a++) {
-        double x = out->pts_px[a].x + ox, y = out->pts_px[a].y + oy;
-        out->pts_px[a].x = (float)(x < 0 ? 0 : x > w - 1 ? w - 1 : x);
-        out->pts_px[a].y = (float)(y < 0 ? 0 : y > h - 1 ? h - 1 : y);
-    }
-    out->cx_px += ox;
-    out->cy_px += oy;
-    out->confidence = (float)(f->last.confidence * quality);
-    out->found = quality >= 0.5 && out->confidence >= f->info.found_p * 0.5;
+    cn__nf_set_template(f, p->x0, p->y0, p->x1, p->y1, p->cx, p->cy, out);
     return CN_OK;
 }
