@@ -321,6 +321,39 @@ int cn_session_sim_protocol(cn_session *s, void *sim_config, const char *name, c
     return rc;
 }
 
+/* The recording's "probe name=N outer_mm=D active_mm=L" event into p's geometry. */
+static void replay_probe(cn_session *s, cn_cryoprobe *p)
+{
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    for (int i = 0; i < n; i++) {
+        char name[CN_THERMAL_NAME_MAX];
+        double d, a;
+        if (ch[i].source != CN_EVSRC_SYSTEM || strncmp(ch[i].text, "probe ", 6) != 0)
+            continue;
+        if (sscanf(ch[i].text, "probe name=%63s outer_mm=%lf active_mm=%lf", name, &d, &a) != 3) {
+            cn_log_warn(s->log, "replay", "recorded probe event '%s' not understood: the model "
+                        "keeps the configured probe %s", ch[i].text, p->name);
+            return;
+        }
+        double d0 = p->outer_diameter_mm, a0 = p->active_length_mm;
+        int g = cn_cryoprobe_set_geometry(p, d, a);
+        if (g < 0)
+            cn_log_warn(s->log, "replay", "recorded probe %s (%.2f mm, %.1f mm active) is outside "
+                        "what the model takes: it keeps the configured probe %s", name, d, a, p->name);
+        else if (g == 1)
+            cn_log_info(s->log, "replay", "the model takes the recorded probe %s (%.2f mm, %.1f mm "
+                        "active), not the configured %s (%.2f mm, %.1f mm active)", name, d, a, p->name,
+                        d0, a0);
+        else
+            cn_log_info(s->log, "replay", "the recorded probe %s is the configured one's geometry "
+                        "(%.2f mm, %.1f mm active)", name, d, a);
+        return;
+    }
+    cn_log_info(s->log, "replay", "the recording names no probe: the model takes the configured "
+                "probe %s (%.2f mm, %.1f mm active)", p->name, p->outer_diameter_mm, p->active_length_mm);
+}
+
 int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, char *err,
                     size_t err_len)
 {
@@ -367,6 +400,19 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
                         "outside what the model takes: it keeps probe %s", c->needle_diameter_mm,
                         c->needle_active_mm, to->probe.name);
     }
+    /* A replay models the needle the recording was made with (its "probe" event),
+     * not whatever the replaying configuration names: a simulated recording replayed
+     * with the 2 cm default modelled ice up to the skin the session never had
+     * (test_sim_needle_model). The calibrated surface temperature stays the
+     * configured probe class's. Files without the event (older recordings, PLUS
+     * files) keep the configured probe, and the log says so. */
+    if (s->replay)
+        replay_probe(s, &to->probe);
+    /* Every session names its probe once, first thing, so a replay can model it. */
+    char probe_ev[CN_EVENT_TEXT_MAX];
+    snprintf(probe_ev, sizeof probe_ev, "probe name=%s outer_mm=%.2f active_mm=%.1f", to->probe.name,
+             to->probe.outer_diameter_mm, to->probe.active_length_mm);
+    cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
     cn_plan plan;
     memset(&plan, 0, sizeof plan);
     if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */

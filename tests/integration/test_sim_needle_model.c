@@ -16,7 +16,12 @@
  *  - no frame carries the skin alarm while the true ice is farther than the limit
  *    plus the hysteresis (5.5 mm) from the skin, before or after the withdrawal;
  *  - with the nerve at 10 mm the true ice does come within 5 mm of the skin, and the
- *    alarm is raised on those frames.
+ *    alarm is raised on those frames;
+ *  - a replay of that recording (`cryonav replay FILE --speed 0 --config small.json
+ *    --record OUT`) models the needle the recording was made with: the recording
+ *    carries it as a "probe name=... outer_mm=... active_mm=..." event, and the
+ *    replay took the configured 2 cm probe before (the false alarm came back on
+ *    ~340 of ~370 frames).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,7 +47,37 @@ typedef struct {
     double true_top_min;
 } tally;
 
-static void run_scene(const char *extra, tally *t)
+static void tally_file(const char *file, tally *t);
+
+/* Alarm frames and the first "probe ..." event of a recording. */
+static int alarms_and_probe(const char *file, char *probe, size_t len)
+{
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int n = cn_seq_reader_info(r)->n_frames, alarmed = 0;
+    probe[0] = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        if (al && (strtoul(al, NULL, 0) & 1u))
+            alarmed++;
+        const char *p = ev ? strstr(ev, "probe name=") : NULL;
+        if (p && !probe[0]) {
+            size_t k = strcspn(p, ";@");
+            snprintf(probe, len, "%.*s", (int)k, p);
+        }
+    }
+    cn_seq_reader_close(r);
+    return alarmed;
+}
+
+/* Runs the small scene; with keep_dir the folder (small.json, small.igs.mha) stays. */
+static void run_scene_in(const char *extra, tally *t, char *keep_dir)
 {
     char dir[] = "/tmp/cn_sim_needle_XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -64,7 +99,23 @@ static void run_scene(const char *extra, tally *t)
     assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
     if (R.exit_code != 0)
         fail_msg("exit %d: %s", R.exit_code, R.err);
+    tally_file(file, t);
+    if (keep_dir) {
+        strcpy(keep_dir, dir);
+        return;
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
 
+static void run_scene(const char *extra, tally *t)
+{
+    run_scene_in(extra, t, NULL);
+}
+
+static void tally_file(const char *file, tally *t)
+{
     char err[512];
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
     if (!r)
@@ -107,9 +158,6 @@ static void run_scene(const char *extra, tally *t)
             t->true_top_min = top;
     }
     cn_seq_reader_close(r);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 /* The default scene (nerve 18 mm deep): the true ice stays 8 mm or more below the
@@ -143,11 +191,46 @@ static void test_true_skin_alarm(void **st)
     assert_true(t.near_alarmed >= t.near * 95 / 100);
 }
 
+/* A replay of the default scene's recording, with the same configuration naming
+ * the other probe, models the recorded needle: no skin alarm, as in the session. */
+static void test_replay_models_recorded_needle(void **st)
+{
+    (void)st;
+    tally t;
+    char dir[64];
+    run_scene_in("", &t, dir);
+    assert_int_equal(t.false_alarms, 0);
+    char cfg[128], file[128], out[128], probe[160], probe2[160];
+    snprintf(cfg, sizeof cfg, "%s/small.json", dir);
+    snprintf(file, sizeof file, "%s/small.igs.mha", dir);
+    snprintf(out, sizeof out, "%s/replayed.igs.mha", dir);
+    int live_alarms = alarms_and_probe(file, probe, sizeof probe);
+    print_message("  session: %d alarm frames, recorded '%s'\n", live_alarms, probe);
+    assert_int_equal(live_alarms, 0);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", file, "--speed", "0", "--headless", "--no-serve",
+                          "--config", cfg, "--record", out, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+    int replay_alarms = alarms_and_probe(out, probe2, sizeof probe2);
+    print_message("  replay: %d alarm frames, recorded '%s'\n", replay_alarms, probe2);
+    assert_int_equal(replay_alarms, 0);
+    assert_non_null(strstr(R.err, "recorded probe"));
+    /* the simulator's needle (1.5 mm, 6 mm active) is named in the recording */
+    assert_non_null(strstr(probe, "outer_mm=1.50"));
+    assert_non_null(strstr(probe, "active_mm=6.0"));
+    assert_string_equal(probe, probe2); /* written once again, by the replay's session */
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_false_skin_alarm),
         cmocka_unit_test(test_true_skin_alarm),
+        cmocka_unit_test(test_replay_models_recorded_needle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
