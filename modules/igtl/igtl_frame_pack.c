@@ -11,8 +11,9 @@
  *              Ref through the image plane (the closed surfaces are another
  *              message, Isotherm<T>CSurface, also in Reference where the ice is: distinct
  *              names, so a Slicer model node never flips between the two),
- *   POLYDATA  NerveContour with the nerve state (found / held / hidden) in v2
- *              metadata, an empty one when there is no nerve (the model clears),
+ *   POLYDATA  NerveContour with the nerve state (found / held / hidden) and its
+ *              confidence (NerveConfidence, 0.00-1.00) in v2 metadata, an empty one
+ *              when there is no nerve (the model clears),
  *   STRING NerveState         found / held / hidden / none, for v1 clients too,
  *   STRING CryoNavLatency     periodically.
  * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
@@ -160,10 +161,16 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
         }
         const char *ns = nerve_state(&a->nerve);
         bool has = strcmp(ns, "none") != 0;
-        cn_igtl_meta nm[2] = {{"NerveState", ns}, {"Frame", img_frame}};
+        /* the finder's confidence (0..1, two decimals) as the viewer shows it, so a
+         * proctor reads "held at 0.41" the way the clinician does */
+        char conf[16];
+        float c = a->nerve.confidence;
+        snprintf(conf, sizeof conf, "%.2f", isfinite(c) ? (c < 0 ? 0.0 : c > 1 ? 1.0 : (double)c) : 0.0);
+        cn_igtl_meta nm[3] = {{"NerveState", ns}, {"Frame", img_frame}, {"NerveConfidence", conf}};
         if (r == CN_OK)
             r = put_curve(s, b, version, "NerveContour", a->nerve.pts_mm,
-                          has && a->nerve.n > 0 ? a->nerve.n : 0, true, &mm2ref, ts, nm, 2, true);
+                          has && a->nerve.n > 0 ? a->nerve.n : 0, true, &mm2ref, ts, nm, has ? 3 : 2,
+                          true);
         cn_igtl_msg msg;
         if (r == CN_OK)
             r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);

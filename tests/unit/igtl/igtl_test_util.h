@@ -50,6 +50,7 @@ typedef struct {
     char meta_status[16];   /* Status metadata (RTS_COMMAND), "" when absent */
     char meta_frame[24];    /* Frame metadata, "" when absent */
     char meta_nerve[16];    /* NerveState metadata, "" when absent */
+    char meta_nerve_conf[16]; /* NerveConfidence metadata, "" when absent */
     uint32_t msg_id;        /* v2 message id */
     int64_t t_recv_wall_ns;
 } tu_msg;
@@ -141,6 +142,9 @@ static inline int tu_read(tu_client *c, int timeout_ms, const char *type, const 
                 t->meta_frame[0] = 0;
             if (cn_igtl_message_meta(&m, "NerveState", t->meta_nerve, sizeof t->meta_nerve) != 0)
                 t->meta_nerve[0] = 0;
+            if (cn_igtl_message_meta(&m, "NerveConfidence", t->meta_nerve_conf,
+                                     sizeof t->meta_nerve_conf) != 0)
+                t->meta_nerve_conf[0] = 0;
             t->msg_id = m.msg_id;
             t->t_recv_wall_ns = cn_clock_wall_ns();
         }
@@ -234,6 +238,7 @@ static inline void tu_fill_frame(cn_frame *f, int w, int h, uint64_t seq, cn_pha
             an->iso[k].pts_mm[i] = (cn_pt2){(float)(5 + i), (float)(8 + k + 0.5 * i)};
     }
     an->nerve.found = true;
+    an->nerve.confidence = 0.87f;
     an->nerve.n = 8;
     for (int i = 0; i < 8; i++)
         an->nerve.pts_mm[i] = (cn_pt2){(float)(10 + 2 * (i % 3)), (float)(6 + i / 3)};

@@ -182,6 +182,10 @@ static void test_v2_negotiation(void **st)
     cn_frame_unref(f);
     assert_true(tu_read(&v2, 3000, "POLYDATA", "NerveContour") > 0);
     assert_true(tu_read(&v1, 3000, "POLYDATA", "NerveContour") > 0);
+    /* the found nerve's state and confidence ride on its outline (v2 metadata) */
+    tu_msg *nc = tu_find(&v2, "POLYDATA", "NerveContour");
+    assert_string_equal(nc->meta_nerve, "found");
+    assert_string_equal(nc->meta_nerve_conf, "0.87");
     tu_msg *t2 = tu_find(&v2, "TRANSFORM", "CryoprobeToReference");
     assert_non_null(t2);
     assert_int_equal(t2->h.version, 2);
