@@ -16,6 +16,7 @@
  * all clients) and process CPU (sender + the reader threads, the same readers
  * for both, so the difference is the senders').
  */
+#include "bench_igtl.h"
 #include "commands.h"
 #include "igtl/igtl.h"
 
@@ -43,8 +44,8 @@ int cn_up_sender_send(cn_up_sender *s, int w, int h, const unsigned char *pixels
                       const float xf[3][12], const char *const names[3], long long wall_ns);
 void cn_up_sender_free(cn_up_sender *s);
 
-#define W 640
-#define H 480
+#define W CN_BENCH_IGTL_WIDTH
+#define H CN_BENCH_IGTL_HEIGHT
 #define MAXC 16
 
 typedef struct {
@@ -87,7 +88,7 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-static int connect_local(int port)
+int cn_bench_igtl_connect(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -137,13 +138,9 @@ static double cpu_s(void)
            u.ru_stime.tv_usec / 1e6;
 }
 
-typedef struct {
-    double fps, p50, p99, cpu_pct;
-    int dropped;
-    bool ok;
-} result;
+typedef cn_bench_igtl_result result;
 
-static void poses(cn_mat4 *i2p, cn_mat4 *p2t, cn_mat4 *r2t, cn_mat4 *c2t, int k)
+void cn_bench_igtl_poses(cn_mat4 *i2p, cn_mat4 *p2t, cn_mat4 *r2t, cn_mat4 *c2t, int k)
 {
     *i2p = cn_mat4_scale(0.1, 0.1, 1.0);
     i2p->m[3] = -32.0;
@@ -186,7 +183,7 @@ static result run(bool upstream, int n, int frames, double rate)
         pool = cn_frame_pool_new(4, W, H);
     }
     for (int i = 0; i < n; i++) {
-        rd[i].fd = connect_local(port);
+        rd[i].fd = cn_bench_igtl_connect(port);
         rd[i].lat = cn_stats_new(frames + 16);
         if (upstream && cn_up_sender_accept(up, i + 1, 2000) != 0)
             fprintf(stderr, "bench igtl: upstream accept failed\n");
@@ -224,7 +221,7 @@ static result run(bool upstream, int n, int frames, double rate)
         }
         px[k % (W * H)] ^= 0xff;
         cn_mat4 i2p, p2t, r2t, c2t;
-        poses(&i2p, &p2t, &r2t, &c2t, k);
+        cn_bench_igtl_poses(&i2p, &p2t, &r2t, &c2t, k);
         if (upstream) {
             cn_mat4 t2r, p2r, c2r, i2t, i2r;
             cn_mat4_invert(&r2t, &t2r);
@@ -304,211 +301,14 @@ static result run(bool upstream, int n, int frames, double rate)
     return res;
 }
 
-/* ------------------------------------------------------------------ --hostile */
-
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            rss = 0;
-        fclose(f);
-    }
-    return rss * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-typedef struct {
-    cn_igtl_server *srv;
-    cn_frame_pool *pool;
-    atomic_bool stop;
-    int *slow;
-    atomic_int n_slow;   /* 0 until the slow connections exist */
-} hostile_ctx;
-
-/* 30 fps of 640x480 frames into the server; every second a byte to each slow sender. */
-static void *hostile_main(void *arg)
-{
-    hostile_ctx *h = arg;
-    uint8_t hdr[CN_IGTL_HEADER_SIZE];
-    cn_igtl_header hh = {.version = 1, .body_size = 16u << 20};
-    strcpy(hh.type, "IMAGE");
-    strcpy(hh.device, "Slow");
-    cn_igtl_header_pack(&hh, hdr);
-    int *sent = calloc(20000, sizeof *sent);
-    cn_mat4 i2p, p2t, r2t, c2t;
-    int64_t next_byte = 0;
-    for (uint64_t k = 1; sent && !atomic_load(&h->stop); k++) {
-        cn_frame *f = cn_frame_pool_acquire(h->pool);
-        if (f) {
-            cn_frame_set_size(f, W, H);
-            memset(f->pixels, (int)(k & 0xff), W * H);
-            f->spacing_mm[0] = f->spacing_mm[1] = 0.1;
-            f->seq = k;
-            poses(&i2p, &p2t, &r2t, &c2t, (int)k);
-            cn_frame_set_pose(f, "ImageToProbe", &i2p, true);
-            cn_frame_set_pose(f, "ProbeToTracker", &p2t, true);
-            cn_frame_set_pose(f, "ReferenceToTracker", &r2t, true);
-            f->t_acq_ns = cn_clock_mono_ns();
-            f->wall_ns = cn_clock_wall_ns();
-            cn_igtl_server_consume(h->srv, f);
-            cn_frame_unref(f);
-        }
-        int64_t now = cn_clock_mono_ns();
-        int n_slow = atomic_load(&h->n_slow);
-        if (now >= next_byte) {
-            for (int i = 0; i < n_slow; i++) {
-                if (h->slow[i] < 0)
-                    continue;
-                if (sent[i] < CN_IGTL_HEADER_SIZE) {
-                    ssize_t w = send(h->slow[i], hdr + sent[i], (size_t)(CN_IGTL_HEADER_SIZE - sent[i]),
-                                     MSG_NOSIGNAL | MSG_DONTWAIT);
-                    if (w > 0)
-                        sent[i] += (int)w;
-                } else {
-                    uint8_t b = 0;
-                    (void)send(h->slow[i], &b, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                }
-            }
-            next_byte = now + 1000000000LL;
-        }
-        cn_clock_sleep_ns(33000000);
-    }
-    free(sent);
-    return NULL;
-}
-
-static int connect_nb(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Milliseconds until a new viewer has parsed its first IMAGE (-1 = none in 10 s). */
-static double first_image_ms(int port)
-{
-    int64_t t0 = cn_clock_mono_ns();
-    int fd = connect_local(port);
-    if (fd < 0)
-        return -1;
-    cn_igtl_parser *p = cn_igtl_parser_new(NULL);
-    uint8_t *buf = malloc(1 << 16);
-    double ms = -1;
-    while (ms < 0 && p && buf && cn_clock_mono_ns() - t0 < 10000000000LL) {
-        struct pollfd pf = {.fd = fd, .events = POLLIN};
-        if (poll(&pf, 1, 50) <= 0)
-            continue;
-        ssize_t n = recv(fd, buf, 1 << 16, 0);
-        if (n <= 0)
-            break;
-        size_t off = 0;
-        for (;;) {
-            cn_igtl_message m;
-            size_t used;
-            int k = cn_igtl_parser_feed(p, buf + off, (size_t)n - off, &used, &m);
-            off += used;
-            if (k <= 0)
-                break;
-            if (strcmp(m.h.type, "IMAGE") == 0) {
-                ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
-                break;
-            }
-        }
-    }
-    free(buf);
-    cn_igtl_parser_free(p);
-    close(fd);
-    return ms;
-}
-
-static int bench_hostile(int n)
-{
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
-    if (rl.rlim_cur < (rlim_t)(2 * n + 64)) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-        if (rl.rlim_cur < (rlim_t)(2 * n + 64)) {
-            fprintf(stderr, "bench igtl: --hostile %d needs %d file descriptors, the limit is %lu\n",
-                    n, 2 * n + 64, (unsigned long)rl.rlim_cur);
-            return 2;
-        }
-    }
-    cn_igtl_server_opts o;
-    cn_igtl_server_opts_default(&o);
-    o.port = 0;
-    o.latency_period_s = 0;
-    cn_log *quiet = cn_log_new(stderr, CN_LOG_ERROR);
-    o.log = quiet;
-    char err[256];
-    cn_igtl_server *srv = cn_igtl_server_start(&o, err, sizeof err);
-    if (!srv) {
-        fprintf(stderr, "%s\n", err);
-        cn_log_free(quiet);
-        return 1;
-    }
-    int port = cn_igtl_server_port(srv);
-    int *idle = calloc((size_t)n, sizeof *idle), *slow = calloc((size_t)n, sizeof *slow);
-    hostile_ctx h = {.srv = srv, .pool = cn_frame_pool_new(6, W, H), .slow = slow};
-    atomic_init(&h.n_slow, 0);
-    pthread_t th;
-    pthread_create(&th, NULL, hostile_main, &h);
-    double quiet_ms = first_image_ms(port);
-    cn_clock_sleep_ns(500000000);
-    long base = rss_kb();
-    for (int i = 0; i < n; i++) {
-        idle[i] = connect_nb(port);
-        slow[i] = connect_nb(port);
-    }
-    atomic_store(&h.n_slow, n);   /* the producer starts trickling */
-    cn_clock_sleep_ns(2000000000);
-    long loaded = rss_kb();
-    double hostile_ms = first_image_ms(port);
-    cn_clock_sleep_ns(7000000000LL);   /* past partial_timeout_s: the slow ones go */
-    long later = rss_kb();
-    double after_ms = first_image_ms(port);
-    cn_igtl_server_stats st;
-    cn_igtl_server_stats_get(srv, &st, NULL, 0);
-    atomic_store(&h.stop, true);
-    pthread_join(th, NULL);
-    for (int i = 0; i < n; i++) {
-        if (idle[i] >= 0)
-            close(idle[i]);
-        if (slow[i] >= 0)
-            close(slow[i]);
-    }
-    cn_igtl_server_release_frames(srv, 2000000000LL);
-    cn_igtl_server_free(srv);
-    cn_frame_pool_free(h.pool);
-    free(idle);
-    free(slow);
-    cn_log_free(quiet);
-    printf("cryonav bench igtl --hostile %d: 640x480 at 30 fps, %d idle + %d slow (16 MiB header, "
-           "1 byte/s) connections, max_clients %d\n", n, n, n, o.max_clients);
-    printf("first IMAGE for a new viewer: %.1f ms alone, %.1f ms with them, %.1f ms 9 s later\n",
-           quiet_ms, hostile_ms, after_ms);
-    printf("RSS: %ld kB before, %ld kB with them (%.2fx), %ld kB 7 s later\n", base, loaded,
-           (double)loaded / (double)base, later);
-    printf("server: %llu accepted, %llu evicted, %llu timed out, %llu refused, %d clients at the end\n",
-           (unsigned long long)st.accepted, (unsigned long long)st.evicted,
-           (unsigned long long)st.timed_out, (unsigned long long)st.refused, st.clients);
-    return hostile_ms >= 0 ? 0 : 1;
-}
-
 int cn_bench_igtl(int argc, char **argv)
 {
     int frames = 300;
     double rate = 0;
     int counts[8] = {1, 4, 16}, n_counts = 3;
-    long v, hostile = 0;
+    long v, hostile = 0, rounds = 0;
     static const struct option opts[] = {{"frames", required_argument, 0, 'n'},
+                                         {"rounds", required_argument, 0, 'r'},
                                          {"fps", required_argument, 0, 'f'},
                                          {"clients", required_argument, 0, 'c'},
                                          {"hostile", required_argument, 0, 'H'},
@@ -527,6 +327,10 @@ int cn_bench_igtl(int argc, char **argv)
         case 'f':
             if (cn_app_parse_double(optarg, 0, 10000, &rate) != CN_OK)
                 return cn_app_usage_error("bench igtl", "--fps needs 0..10000, not '%s'", optarg);
+            break;
+        case 'r':
+            if (cn_app_parse_long(optarg, 1, 50, &rounds) != CN_OK)
+                return cn_app_usage_error("bench igtl", "--rounds needs 1..50, not '%s'", optarg);
             break;
         case 'H':
             if (cn_app_parse_long(optarg, 1, 20000, &hostile) != CN_OK)
@@ -548,23 +352,32 @@ int cn_bench_igtl(int argc, char **argv)
             break;
         }
         case 'h':
-            printf("usage: cryonav bench igtl [--frames N] [--clients 1,4,16] [--fps F]\n"
+            printf("usage: cryonav bench igtl [--frames N] [--clients 1,4,16] [--fps F] [--rounds N]\n"
                    "       cryonav bench igtl --hostile N\n"
                    "Streams 640x480 uint8 IMAGE + 3 TRANSFORM messages per frame to 1, 4 and 16\n"
                    "loopback clients, with CryoNav's sender and with upstream libOpenIGTLink's:\n"
                    "frames/s, dropped frames, latency and CPU. --hostile: N idle + N slow\n"
                    "(1 byte/s) connections, then how fast a new viewer gets its first IMAGE and\n"
-                   "what the server's memory does.\n\n"
+                   "what the server's memory does. --rounds: both senders N times per client\n"
+                   "count in alternating order (A B, B A, ...), then the medians over rounds and\n"
+                   "the cryonav/upstream ratio within each round: the comparison to quote on a\n"
+                   "shared machine.\n\n"
                    "options:\n"
                    "  --frames N           frames sent per run (10..100000, default 300)\n"
                    "  --clients LIST       client counts, comma-separated (1..%d each, default 1,4,16)\n"
                    "  --fps F              offered frame rate (0..10000; default 0: as fast as possible)\n"
+                   "  --rounds N           N alternating rounds of both senders, with medians and\n"
+                   "                       ratios (1..50; default: one run of each, old table)\n"
                    "  --hostile N          the hostile-clients run instead (1..20000 connections)\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout only; exit 1 when a run is incomplete. One table row per\n"
                    "client count and sender: clients sender fps dropped lat_p50_ms lat_p99_ms\n"
-                   "cpu_%%. With --hostile, last line: server: <n> accepted, <n> evicted, <n> timed\n"
-                   "out, <n> refused, <k> clients at the end\n", MAXC);
+                   "cpu_%%. With --rounds, one such row per run with the round first, then\n"
+                   "\"medians over N rounds:\" (clients sender fps lat_p50_ms lat_p99_ms cpu_%%\n"
+                   "incomplete) and \"ratio cryonav / upstream\" (clients, then median [min-max]\n"
+                   "of lat_p50, lat_p99 and fps, and in how many rounds cryonav's p99 was not\n"
+                   "above upstream's). With --hostile, last line: server: <n> accepted, <n>\n"
+                   "evicted, <n> timed out, <n> refused, <k> clients at the end\n", MAXC);
             return 0;
         case ':': return cn_app_usage_error("bench igtl", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("bench igtl", "unknown option '%s'", argv[optind - 1]);
@@ -573,12 +386,14 @@ int cn_bench_igtl(int argc, char **argv)
     if (optind < argc)
         return cn_app_usage_error("bench igtl", "unexpected argument '%s'", argv[optind]);
     if (hostile > 0)
-        return bench_hostile((int)hostile);
+        return cn_bench_igtl_hostile((int)hostile);
     printf("cryonav bench igtl: %dx%d uint8 IMAGE + 3 TRANSFORM per frame, %d frames, "
            "<= 2 frames in flight, offered %s, loopback\n", W, H, frames,
            rate > 0 ? "at a fixed rate" : "as fast as possible");
     if (rate > 0)
         printf("offered rate: %.1f fps\n", rate);
+    if (rounds > 0)
+        return cn_bench_igtl_rounds(counts, n_counts, frames, rate, (int)rounds, run);
     printf("%-8s %-24s %9s %8s %12s %12s %8s\n", "clients", "sender", "fps", "dropped",
            "lat_p50_ms", "lat_p99_ms", "cpu_%");
     int rc = 0;

@@ -320,7 +320,8 @@ typedef struct {
     uint64_t msgs_received, msgs_rejected;
     int queued_packets;
     size_t queued_bytes;  /* memory this client pins: each shared buffer once */
-    double lag_ms_last, lag_ms_p50, lag_ms_p99;  /* hand-over -> last byte to the kernel */
+    double lag_ms_last, lag_ms_p50, lag_ms_p99;  /* hand-over -> last byte to the kernel;
+                                                    the percentiles at most 200 ms old */
 } cn_igtl_client_stats;
 
 typedef struct {
@@ -329,7 +330,7 @@ typedef struct {
     uint64_t evicted;     /* connections closed to make room for a new one */
     uint64_t timed_out;   /* slow senders and stalled readers dropped */
     uint64_t frames_consumed, frames_packed, frames_superseded;
-    double pack_ms_p50;
+    double pack_ms_p50;   /* at most 200 ms old */
 } cn_igtl_server_stats;
 
 /* Fills *st and up to max client entries; returns the number of clients. */

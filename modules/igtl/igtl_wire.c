@@ -3,15 +3,23 @@
  *
  * The idea: every outgoing message is appended to one reusable byte buffer in
  * wire format, so a frame with an IMAGE and a few TRANSFORMs becomes a single
- * contiguous packet that any number of clients can share. The CRC and the
- * timestamp fraction come from Debian's libOpenIGTLink C layer (igtl_util.h)
- * so our bytes are the library's bytes; the byte layout of the header is
+ * contiguous packet that any number of clients can share. The timestamp
+ * fraction comes from Debian's libOpenIGTLink C layer (igtl_util.h) so our
+ * bytes are the library's bytes. The CRC (CRC-64/ECMA-182, init 0, not
+ * reflected, no final xor: the same value as the library's crc64()) comes from
+ * Intel's ISA-L (libisal), because the library's crc64() runs at 167 MB/s here:
+ * 1.84 ms for one 640x480 IMAGE, paid by the server once per frame before any
+ * client gets a byte, and by every receiver (our OpenIGTLink source, the bench
+ * readers) per message; ISA-L's carry-less-multiply version takes 8 us (38 GB/s,
+ * same machine, same buffer), with a table fallback on CPUs without it. The
+ * byte layout of the header is
  * written here because the library's igtl_header struct is host-order and
  * packed, which we do not want in our code.
  */
 #include "igtl/igtl.h"
 
 #include <igtl_util.h>
+#include <isa-l/crc64.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +28,9 @@ uint64_t cn_igtl_crc64(const void *data, size_t len, uint64_t crc)
 {
     if (len == 0)
         return crc;
-    /* crc64() takes a non-const pointer but only reads it. */
-    return crc64((unsigned char *)(uintptr_t)data, (igtl_uint64)len, crc);
+    /* ISA-L inverts the register on the way in and out (CRC-64/ECMA's "xz"
+     * convention); OpenIGTLink does neither, so invert around the call. */
+    return ~crc64_ecma_norm(~crc, (const unsigned char *)data, (uint64_t)len);
 }
 
 uint64_t cn_igtl_ts_from_wall_ns(int64_t wall_ns)

@@ -33,9 +33,9 @@ JSON_SRC="$CORE/json_config.c"
 set -e
 "$CLANG" $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   "$SRC/tests/fuzz/fuzz_igtl_parser.c" $IGTL_SRC $CORE_SRC $JSON_SRC \
-  -o "$BUILD/fuzz_igtl_parser" -lOpenIGTLink -ljansson -lm -lpthread
+  -o "$BUILD/fuzz_igtl_parser" -lOpenIGTLink -lisal -ljansson -lm -lpthread
 "$CLANG" $FLAGS "$SRC/tests/fuzz/make_corpus.c" $IGTL_SRC $CORE_SRC $JSON_SRC \
-  -o "$BUILD/make_corpus" -lOpenIGTLink -ljansson -lm -lpthread
+  -o "$BUILD/make_corpus" -lOpenIGTLink -lisal -ljansson -lm -lpthread
 "$BUILD/make_corpus" "$BUILD/corpus"
 set +e
 echo "fuzzing the OpenIGTLink parser for ${SECS}s ..."

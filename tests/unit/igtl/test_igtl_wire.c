@@ -15,6 +15,8 @@
 #include "igtl/igtl.h"
 #include "ref_pack.h"
 
+#include <igtl_util.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +251,30 @@ static void test_crc64_known_value(void **st)
     (void)st;
     /* CRC-64/ECMA-182 with init 0, no reflection, no final xor: "123456789" */
     assert_true(cn_igtl_crc64("123456789", 9, 0) == 0x6C40DF5F0B497347ull);
+}
+
+/* Our CRC (ISA-L, igtl_wire.c) gives the upstream library's crc64() value for
+ * every length 1..300 at every alignment 0..7, for a whole 640x480 image, and
+ * when chained (a CRC carried over from a first part). */
+static void test_crc64_matches_upstream(void **st)
+{
+    (void)st;
+    size_t n = 640 * 480 + 64;
+    unsigned char *d = malloc(n);
+    assert_non_null(d);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        d[i] = (unsigned char)x;
+    }
+    for (size_t off = 0; off < 8; off++)
+        for (size_t len = 1; len <= 300; len++)
+            assert_true(cn_igtl_crc64(d + off, len, 0) == crc64(d + off, (igtl_uint64)len, 0));
+    uint64_t whole = crc64(d, (igtl_uint64)n, 0);
+    assert_true(cn_igtl_crc64(d, n, 0) == whole);
+    assert_true(cn_igtl_crc64(d + 1001, n - 1001, cn_igtl_crc64(d, 1001, 0)) == whole);
+    assert_true(cn_igtl_crc64(d, 0, 0x1234) == 0x1234);
+    free(d);
 }
 
 static size_t three_messages(cn_igtl_buf *b)
@@ -491,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_point_from_upstream_decodes),
         cmocka_unit_test(test_v2_framing_published_layout),
         cmocka_unit_test(test_crc64_known_value),
+        cmocka_unit_test(test_crc64_matches_upstream),
         cmocka_unit_test(test_parser_fragmented),
         cmocka_unit_test(test_parser_malformed),
         cmocka_unit_test(test_commands_xml),
