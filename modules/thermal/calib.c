@@ -13,6 +13,14 @@
  * one parameter cannot do: the spread of the temperatures that would match each
  * measurement alone, with a 10 % measurement uncertainty propagated through the
  * diameter's sensitivity. The live ensemble spans +-2 sigma of it.
+ *
+ * The same fit serves a Robin probe: the gas temperature is physics (argon's -186 C
+ * boiling point), the one parameter is the film coefficient, fitted on ln h (it
+ * spans two decades) with its uncertainty as a factor. A measurement may name its
+ * own medium (agar, soft tissue, aerated lung, each with published properties):
+ * the film-law test (`cryonav thermal validate --robin-gas`) asks whether a film
+ * whose surface temperature follows the medium's heat load explains the agar and
+ * lung measurements together. Measured: not well enough to adopt (validation.md).
  */
 #include "thermal_internal.h"
 
@@ -174,10 +182,6 @@ double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_therma
     return d;
 }
 
-/* The one fitted parameter x of a probe: its Dirichlet surface temperature (C),
- * or for a Robin probe the logarithm of its film coefficient (ln W/m^2K; the gas
- * temperature is physics, not fitted). The diameter grows as x falls (colder
- * surface) for the first and as x rises (better contact) for the second. */
 int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n)
 {
     int k = 0;
@@ -189,6 +193,10 @@ int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n)
     return k;
 }
 
+/* The one fitted parameter x of a probe: its Dirichlet surface temperature (C),
+ * or for a Robin probe the logarithm of its film coefficient (ln W/m^2K; the gas
+ * temperature is physics, not fitted). The diameter grows as x falls (colder
+ * surface) for the first and as x rises (better contact) for the second. */
 static bool robin(const cn_cryoprobe *p)
 {
     return p->bc == CN_PROBE_BC_ROBIN;
