@@ -12,7 +12,8 @@
  *   cryonav thermal fit-eval   fitted vs unfitted prediction of the hidden deep edge
  *       on simulated sessions with perturbed true growth laws;
  *   cryonav thermal validate   the solver against every oracle and measured ice ball;
- *   cryonav thermal calibrate  fits each probe's effective surface temperature to the
+ *   cryonav thermal calibrate  fits each probe's effective surface temperature (or, with
+ *       --robin-gas, its film coefficient behind the gas) to the
  *       measured ice balls (config/ice_measurements.json) with its uncertainty.
  * The command only parses and prints: the physics lives in modules/thermal.
  */
@@ -39,8 +40,8 @@ static void usage(FILE *out)
             "                       [--r0 MM] [--h MM] [--dt S] [--tissue T]\n"
             "       cryonav thermal fit-eval [--probe P] [--protocol Q] [--tissue T]\n"
             "                       [--obs-until S] [--eval S] [--noise MM] [--seed N]\n"
-            "       cryonav thermal validate [--held-out] [--measurements FILE]\n"
-            "       cryonav thermal calibrate [--measurements FILE] [--h MM]\n"
+            "       cryonav thermal validate [--held-out] [--measurements FILE] [--robin-gas C]\n"
+            "       cryonav thermal calibrate [--measurements FILE] [--h MM] [--robin-gas C]\n"
             "Predicted isotherm radii of a cryoprobe following a protocol (CSV on stdout: an\n"
             "empty field is an isotherm that does not exist yet), the solver's verification\n"
             "geometries, the fit evaluation, the validation against every oracle and measured ice\n"
@@ -64,7 +65,12 @@ static void usage(FILE *out)
             "  --probes FILE, --protocols FILE, --tissues FILE  more catalogue entries\n"
             "  --measurements FILE  validate/calibrate: measured ice balls (default\n"
             "                       config/ice_measurements.json)\n"
-            "  --held-out           validate: only the measurements no calibration used\n"
+            "  --held-out           validate: also each measurement predicted from a fit to\n"
+            "                       its probe's other measurements only\n"
+            "  --robin-gas C        validate/calibrate: test the film law instead of the\n"
+            "                       catalogue's: each measured probe gets a Robin boundary, gas\n"
+            "                       at C, its film coefficient fitted, and each measurement is\n"
+            "                       predicted in its own medium (\"medium\" in the file)\n"
             "  -h, --help           this help\n\n"
             "Catalogues: the shipped config/*.json, then ~/.config/cryonav/{cryoprobes,\n"
             "protocols,tissues}.json when present, then --probes/--protocols/--tissues (each\n"
@@ -78,7 +84,7 @@ typedef struct {
     const char *probe, *protocol, *tissue, *png, *geometry;
     const char *probes_json, *protocols_json, *tissues_json, *measurements;
     double every_s, h_mm, dt_s, offset_c, perfusion, surface_c, duration_s, line_sink, r0_mm;
-    double obs_until_s, eval_s, noise_mm;
+    double obs_until_s, eval_s, noise_mm, robin_gas_c;
     long seed;
     bool list, fit_eval, validate, calibrate, held_out;
 } args;
@@ -96,7 +102,7 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
 
 enum { T_PROBE = 256, T_PROTOCOL, T_TISSUE, T_PNG, T_GEOMETRY, T_PROBES, T_PROTOCOLS, T_TISSUES,
        T_EVERY, T_H, T_DT, T_OFFSET, T_PERFUSION, T_SURFACE, T_DURATION, T_SINK, T_R0,
-       T_OBS, T_EVAL, T_NOISE, T_SEED, T_LIST, T_MEAS, T_HELDOUT };
+       T_OBS, T_EVAL, T_NOISE, T_SEED, T_LIST, T_MEAS, T_HELDOUT, T_ROBIN };
 
 static int parse(int argc, char **argv, args *a)
 {
@@ -115,6 +121,7 @@ static int parse(int argc, char **argv, args *a)
         {"eval", required_argument, 0, T_EVAL},         {"noise", required_argument, 0, T_NOISE},
         {"seed", required_argument, 0, T_SEED},         {"list", no_argument, 0, T_LIST},
         {"measurements", required_argument, 0, T_MEAS}, {"held-out", no_argument, 0, T_HELDOUT},
+        {"robin-gas", required_argument, 0, T_ROBIN},
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     a->every_s = 5;
@@ -127,6 +134,7 @@ static int parse(int argc, char **argv, args *a)
     a->obs_until_s = NAN;
     a->eval_s = NAN;
     a->noise_mm = 0.3;
+    a->robin_gas_c = NAN;
     a->seed = 1;
     /* the sub-mode, if any, is the first word */
     int shift = 0;
@@ -184,6 +192,7 @@ static int parse(int argc, char **argv, args *a)
         case T_LIST: a->list = true; break;
         case T_MEAS: a->measurements = v; break;
         case T_HELDOUT: a->held_out = true; break;
+        case T_ROBIN: rc = num("--robin-gas", v, -273, -5, &a->robin_gas_c); break;
         case ':': return cn_app_usage_error(kCmd, "%s needs a value", o);
         default: return cn_app_usage_error(kCmd, "unknown option '%s'", o);
         }
@@ -608,16 +617,25 @@ static int load_measurements(const args *a, const cn_thermal_catalog *cat,
 }
 
 /* Each probe with measurements: its fitted effective surface temperature. */
-static int run_calibrate(const args *a, const cn_thermal_catalog *cat)
+static int run_calibrate(const args *a, cn_thermal_catalog *cat)
 {
     static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX], sel[CN_THERMAL_CAL_MAX];
     int n;
     int rc = load_measurements(a, cat, ms, &n);
     if (rc)
         return rc;
+    if (isfinite(a->robin_gas_c)) { /* the film-law test: each measurement in its own medium */
+        cn_thermal_measurements_use_own_media(ms, n);
+        cn_thermal_catalog_use_film_law(cat, a->robin_gas_c, ms, n, 0);
+    }
     double h = isfinite(a->h_mm) ? a->h_mm : 0.5;
-    printf("| probe | measurements | fitted surface (C) | 1 sigma (C) | each alone asks (C) | RMS error |\n"
-           "|---|---|---|---|---|---|\n");
+    bool robin = isfinite(a->robin_gas_c);
+    if (robin)
+        printf("| probe | measurements | gas (C) | fitted film (W/m2K) | 1 sigma (x/) | each alone asks (W/m2K) | RMS error |\n"
+               "|---|---|---|---|---|---|---|\n");
+    else
+        printf("| probe | measurements | fitted surface (C) | 1 sigma (C) | each alone asks (C) | RMS error |\n"
+               "|---|---|---|---|---|---|\n");
     for (int i = 0; i < cat->n_probes; i++) {
         int k = 0;
         for (int j = 0; j < n; j++) /* checks in another medium are never fitted */
@@ -627,9 +645,14 @@ static int run_calibrate(const args *a, const cn_thermal_catalog *cat)
             continue;
         cn_thermal_calibration cal;
         cn_thermal_calibrate(&cat->probes[i], sel, k, h, &cal);
-        printf("| %s | %d | %.0f | %.0f |", cat->probes[i].name, k, cal.surface_temp_c, cal.sd_c);
+        if (cal.robin)
+            printf("| %s | %d | %.0f | %.0f | %.2f |", cat->probes[i].name, k, cal.surface_temp_c,
+                   cal.h_w_m2k, exp(cal.ln_h_sd));
+        else
+            printf("| %s | %d | %.0f | %.0f |", cat->probes[i].name, k, cal.surface_temp_c, cal.sd_c);
         for (int j = 0; j < k; j++)
-            printf("%s %.0f (%s)", j ? "," : "", cal.single_c[j], sel[j].id);
+            printf("%s %.0f (%s)", j ? "," : "", cal.robin ? cal.single_h_w_m2k[j] : cal.single_c[j],
+                   sel[j].id);
         printf(" | %.0f %% |\n", 100 * cal.rms_rel);
         fflush(stdout);
     }
@@ -653,6 +676,14 @@ int cn_cmd_thermal(int argc, char **argv)
             static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX];
             int n = 0;
             rc = load_measurements(&a, cat, ms, &n);
+            if (!rc && isfinite(a.robin_gas_c)) {
+                /* the film-law test: each measurement in its own medium, each measured
+                 * probe's film fitted (the in-sample column) */
+                cn_thermal_measurements_use_own_media(ms, n);
+                cn_thermal_catalog_use_film_law(cat, a.robin_gas_c, ms, n, 0.5);
+                printf("### Film-law test: Robin boundary, gas at %.0f C, film fitted per probe\n",
+                       a.robin_gas_c);
+            }
             if (!rc) {
                 printf("### Catalogue vs measured ice balls (config/ice_measurements.json)\n");
                 int bad = cn_thermal_validate_measured(stdout, cat, ms, n, a.held_out);

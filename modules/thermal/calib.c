@@ -13,6 +13,14 @@
  * one parameter cannot do: the spread of the temperatures that would match each
  * measurement alone, with a 10 % measurement uncertainty propagated through the
  * diameter's sensitivity. The live ensemble spans +-2 sigma of it.
+ *
+ * The same fit serves a Robin probe: the gas temperature is physics (argon's -186 C
+ * boiling point), the one parameter is the film coefficient, fitted on ln h (it
+ * spans two decades) with its uncertainty as a factor. A measurement may name its
+ * own medium (agar, soft tissue, aerated lung, each with published properties):
+ * the film-law test (`cryonav thermal validate --robin-gas`) asks whether a film
+ * whose surface temperature follows the medium's heat load explains the agar and
+ * lung measurements together. Measured: not well enough to adopt (validation.md).
  */
 #include "thermal_internal.h"
 
@@ -25,7 +33,7 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
                                  size_t err_len)
 {
     static const char *const keys[] = {"id", "probe", "source", "derived", "check", "tissue",
-                                       "t_initial_c",
+                                       "medium", "t_initial_c",
                                        "steps", "temp_c", "diameter_mm", "at_s", "note", NULL};
     static const char *const skeys[] = {"phase", "duration_s", NULL};
     *n = 0;
@@ -74,6 +82,24 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
         if (rc)
             break;
         m->medium = *t;
+        /* optional: the medium with its own published properties (tissues.json) */
+        char own[CN_THERMAL_NAME_MAX] = "";
+        snprintf(k, sizeof k, "%s.medium", b);
+        rc = cn_json_get_string(d, k, own, sizeof own, err, err_len);
+        if (rc == CN_ENOENT) {
+            rc = CN_OK;
+        } else if (rc == CN_OK) {
+            const cn_tissue *o = cn_thermal_catalog_tissue(cat, own);
+            if (!o) {
+                cn_json_error(d, k, err, err_len, "unknown tissue \"%s\"", own);
+                rc = CN_EINVAL;
+                break;
+            }
+            m->own_medium = *o;
+            m->has_own_medium = true;
+        } else {
+            break;
+        }
         snprintf(k, sizeof k, "%s.derived", b);
         if ((rc = cn_json_get_bool(d, k, &m->derived, err, err_len)) == CN_ENOENT)
             rc = CN_OK;
@@ -83,7 +109,8 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
         double ti = NAN;
         snprintf(k, sizeof k, "%s.t_initial_c", b);
         if (!rc && (rc = cn_json_get_number(d, k, 1, 45, &ti, err, err_len)) == CN_OK)
-            m->medium.t_initial_c = m->medium.t_arterial_c = ti;
+            m->medium.t_initial_c = m->medium.t_arterial_c = m->own_medium.t_initial_c =
+                m->own_medium.t_arterial_c = ti;
         else if (rc == CN_ENOENT)
             rc = CN_OK;
         struct {
@@ -155,11 +182,45 @@ double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_therma
     return d;
 }
 
-static double cost(const cn_cryoprobe *base, double temp, const cn_thermal_measurement *ms, int n,
+int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n)
+{
+    int k = 0;
+    for (int i = 0; ms && i < n; i++)
+        if (ms[i].has_own_medium) {
+            ms[i].medium = ms[i].own_medium;
+            k++;
+        }
+    return k;
+}
+
+/* The one fitted parameter x of a probe: its Dirichlet surface temperature (C),
+ * or for a Robin probe the logarithm of its film coefficient (ln W/m^2K; the gas
+ * temperature is physics, not fitted). The diameter grows as x falls (colder
+ * surface) for the first and as x rises (better contact) for the second. */
+static bool robin(const cn_cryoprobe *p)
+{
+    return p->bc == CN_PROBE_BC_ROBIN;
+}
+
+static void set_param(cn_cryoprobe *p, double x)
+{
+    if (robin(p))
+        p->h_w_m2k = exp(x);
+    else
+        p->surface_temp_c = x;
+}
+
+static void param_range(const cn_cryoprobe *p, double *lo, double *hi)
+{
+    *lo = robin(p) ? log(50.0) : -200;   /* film: 50 W/m^2K (gas barely touching) */
+    *hi = robin(p) ? log(20000.0) : -10; /* to 20000 (boiling contact: ~Dirichlet) */
+}
+
+static double cost(const cn_cryoprobe *base, double x, const cn_thermal_measurement *ms, int n,
                    double h)
 {
     cn_cryoprobe p = *base;
-    p.surface_temp_c = temp;
+    set_param(&p, x);
     double c = 0;
     for (int i = 0; i < n; i++) {
         double e = (cn_thermal_measurement_predict(&p, &ms[i], h) - ms[i].diameter_mm) / ms[i].diameter_mm;
@@ -168,27 +229,31 @@ static double cost(const cn_cryoprobe *base, double temp, const cn_thermal_measu
     return c;
 }
 
-/* The temperature that matches measurement m alone (bisection: the diameter grows
- * as the surface gets colder), and d(diameter)/d(temperature) there. */
+/* The parameter that matches measurement m alone (bisection: the diameter is
+ * monotone in it), and d(diameter)/dx there. */
 static double match_one(const cn_cryoprobe *base, const cn_thermal_measurement *m, double h,
                         double *slope)
 {
     cn_cryoprobe p = *base;
-    double lo = -200, hi = -10;
-    for (int it = 0; it < 24 && hi - lo > 0.25; it++) {
-        p.surface_temp_c = 0.5 * (lo + hi);
-        if (cn_thermal_measurement_predict(&p, m, h) > m->diameter_mm)
-            lo = p.surface_temp_c;
+    double lo, hi;
+    param_range(base, &lo, &hi);
+    double tol = robin(base) ? 0.005 : 0.25, dx = robin(base) ? 0.05 : 5;
+    for (int it = 0; it < 24 && hi - lo > tol; it++) {
+        double x = 0.5 * (lo + hi);
+        set_param(&p, x);
+        bool big = cn_thermal_measurement_predict(&p, m, h) > m->diameter_mm;
+        if (big == robin(base))
+            hi = x; /* too big with a better film: less film */
         else
-            hi = p.surface_temp_c;
+            lo = x;
     }
-    double t = 0.5 * (lo + hi);
-    p.surface_temp_c = t - 5;
+    double x = 0.5 * (lo + hi);
+    set_param(&p, x - dx);
     double d1 = cn_thermal_measurement_predict(&p, m, h);
-    p.surface_temp_c = t + 5;
+    set_param(&p, x + dx);
     double d2 = cn_thermal_measurement_predict(&p, m, h);
-    *slope = (d2 - d1) / 10;
-    return t;
+    *slope = (d2 - d1) / (2 * dx);
+    return x;
 }
 
 int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement *ms, int n,
@@ -197,10 +262,11 @@ int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement
     if (!probe || !ms || n < 1 || !out)
         return CN_EINVAL;
     memset(out, 0, sizeof *out);
-    double a = -200, b = -10, g = (sqrt(5) - 1) / 2;
+    double a, b, g = (sqrt(5) - 1) / 2, tol = robin(probe) ? 0.01 : 0.5;
+    param_range(probe, &a, &b);
     double x1 = b - g * (b - a), x2 = a + g * (b - a);
     double f1 = cost(probe, x1, ms, n, h_mm), f2 = cost(probe, x2, ms, n, h_mm);
-    while (b - a > 0.5) {
+    while (b - a > tol) {
         if (f1 < f2) {
             b = x2;
             x2 = x1;
@@ -215,19 +281,57 @@ int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement
             f2 = cost(probe, x2, ms, n, h_mm);
         }
     }
-    out->surface_temp_c = 0.5 * (a + b);
+    double x = 0.5 * (a + b);
+    out->robin = robin(probe);
+    out->surface_temp_c = robin(probe) ? probe->surface_temp_c : x;
+    out->h_w_m2k = robin(probe) ? exp(x) : probe->h_w_m2k;
     out->n = n;
-    out->rms_rel = sqrt(cost(probe, out->surface_temp_c, ms, n, h_mm) / n);
+    out->rms_rel = sqrt(cost(probe, x, ms, n, h_mm) / n);
     /* the spread of single-measurement matches, and each measurement's own 10 %
      * uncertainty through its sensitivity */
     double var = 0, meas = 0;
     for (int i = 0; i < n; i++) {
         double slope, t = match_one(probe, &ms[i], h_mm, &slope);
-        out->single_c[i < CN_THERMAL_CAL_MAX ? i : CN_THERMAL_CAL_MAX - 1] = t;
-        var += (t - out->surface_temp_c) * (t - out->surface_temp_c);
-        double s = fabs(slope) > 1e-6 ? 0.1 * ms[i].diameter_mm / fabs(slope) : 50;
+        double *single = robin(probe) ? out->single_h_w_m2k : out->single_c;
+        single[i < CN_THERMAL_CAL_MAX ? i : CN_THERMAL_CAL_MAX - 1] = robin(probe) ? exp(t) : t;
+        var += (t - x) * (t - x);
+        double s = fabs(slope) > 1e-6 ? 0.1 * ms[i].diameter_mm / fabs(slope) : (robin(probe) ? 2 : 50);
         meas += s * s;
     }
-    out->sd_c = sqrt(var / n + meas / (n * (double)n));
+    double sd = sqrt(var / n + meas / (n * (double)n));
+    if (robin(probe))
+        out->ln_h_sd = sd;
+    else
+        out->sd_c = sd;
     return CN_OK;
+}
+
+int cn_thermal_catalog_use_film_law(cn_thermal_catalog *cat, double gas_c,
+                                    const cn_thermal_measurement *ms, int n, double fit_h_mm)
+{
+    if (!cat || !ms || !(gas_c < -5) || n < 0 || n > CN_THERMAL_CAL_MAX)
+        return CN_EINVAL;
+    static const double h_start = 1000; /* W/m^2K: replaced by the fit when asked */
+    int changed = 0;
+    for (int i = 0; i < cat->n_probes; i++) {
+        cn_cryoprobe *p = &cat->probes[i];
+        cn_thermal_measurement sel[CN_THERMAL_CAL_MAX];
+        int k = 0;
+        for (int j = 0; j < n; j++) /* checks in another medium are never fitted */
+            if (!ms[j].check && strcmp(ms[j].probe, p->name) == 0)
+                sel[k++] = ms[j];
+        if (k == 0)
+            continue;
+        p->bc = CN_PROBE_BC_ROBIN;
+        p->surface_temp_c = gas_c;
+        p->h_w_m2k = h_start;
+        if (fit_h_mm > 0) {
+            cn_thermal_calibration cal;
+            cn_thermal_calibrate(p, sel, k, fit_h_mm, &cal);
+            p->h_w_m2k = cal.h_w_m2k;
+            p->surface_temp_sd_c = 0; /* its uncertainty is in ln(h), not in C */
+        }
+        changed++;
+    }
+    return changed;
 }

@@ -135,18 +135,28 @@ typedef struct {
     bool derived;                     /* computed from the paper's numbers (e.g. an area ratio) */
     bool check;                       /* another medium: predicted and reported, never fitted
                                        * and not held to the 20 % (docs/validation.md) */
-    cn_tissue medium;
+    cn_tissue medium;                 /* the set the shipped catalogue is fitted with ("tissue") */
+    cn_tissue own_medium;             /* "medium": the medium with its own published
+                                         properties (agar, lung, ...), when given */
+    bool has_own_medium;
     cn_protocol protocol;
     double temp_c, diameter_mm, at_s;
 } cn_thermal_measurement;
 
 #define CN_THERMAL_CAL_MAX 32
 typedef struct {
-    double surface_temp_c;            /* the fitted effective surface temperature */
-    double sd_c;                      /* its 1-sigma uncertainty */
+    bool robin;                       /* the probe's law: false = Dirichlet surface
+                                         temperature fitted, true = Robin film coefficient
+                                         fitted behind the probe's (fixed) gas temperature */
+    double surface_temp_c;            /* Dirichlet: the fitted effective surface temperature;
+                                         Robin: the gas temperature (not fitted) */
+    double sd_c;                      /* Dirichlet: its 1-sigma uncertainty */
+    double h_w_m2k;                   /* Robin: the fitted film coefficient */
+    double ln_h_sd;                   /* Robin: 1-sigma uncertainty of ln(h) */
     int n;
     double rms_rel;                   /* RMS relative diameter error at the fit */
-    double single_c[CN_THERMAL_CAL_MAX]; /* the temperature each measurement alone asks */
+    double single_c[CN_THERMAL_CAL_MAX]; /* Dirichlet: the temperature each measurement alone asks */
+    double single_h_w_m2k[CN_THERMAL_CAL_MAX]; /* Robin: the film each alone asks */
 } cn_thermal_calibration;
 
 /* Loads the measurements; probes and tissues are names in cat. Errors name the
@@ -154,14 +164,25 @@ typedef struct {
 int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat,
                                  cn_thermal_measurement *out, int max, int *n, char *err,
                                  size_t err_len);
+/* Each measurement that names its own medium is predicted in it from now on (the
+ * film-law test of docs/validation.md); returns how many changed. */
+int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n);
 /* The model's diameter (mm) for measurement m with this probe (grid h_mm, 0 = 0.25). */
 double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_thermal_measurement *m,
                                       double h_mm);
-/* Fits probe's effective (Dirichlet) surface temperature to the n measurements
- * (least squares on relative diameter errors) with its uncertainty. Slow (a few
- * hundred model runs): an offline step, `cryonav thermal calibrate`. */
+/* Fits probe's one parameter to the n measurements (least squares on relative
+ * diameter errors) with its uncertainty: a Dirichlet probe's effective surface
+ * temperature, or a Robin probe's film coefficient behind its gas temperature.
+ * Slow (a few hundred model runs): an offline step, `cryonav thermal calibrate`. */
 int cn_thermal_calibrate(const cn_cryoprobe *probe, const cn_thermal_measurement *ms, int n,
                          double h_mm, cn_thermal_calibration *out);
+
+/* The film-law test (docs/validation.md): every probe with fitted (non-check)
+ * measurements gets a Robin boundary with the gas at gas_c and, with fit_h_mm > 0,
+ * its film coefficient fitted to them on that grid. Returns how many probes
+ * changed (CN_EINVAL for bad arguments). */
+int cn_thermal_catalog_use_film_law(cn_thermal_catalog *cat, double gas_c,
+                                    const cn_thermal_measurement *ms, int n, double fit_h_mm);
 
 /* ------------------------------------------------------------------ solver */
 

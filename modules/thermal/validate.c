@@ -340,8 +340,12 @@ int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
         double pred = cn_thermal_measurement_predict(p, &ms[i], 0.25);
         double e = (pred - ms[i].diameter_mm) / ms[i].diameter_mm;
         worst_ok = worst_ok && (ms[i].check || fabs(e) <= 0.2);
-        fprintf(out, "| %s (%.0f C +- %.0f) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name,
-                p->surface_temp_c, p->surface_temp_sd_c, ms[i].id,
+        char law[96];
+        if (p->bc == CN_PROBE_BC_ROBIN)
+            snprintf(law, sizeof law, "gas %.0f C, film %.0f W/m2K", p->surface_temp_c, p->h_w_m2k);
+        else
+            snprintf(law, sizeof law, "%.0f C +- %.0f", p->surface_temp_c, p->surface_temp_sd_c);
+        fprintf(out, "| %s (%s) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name, law, ms[i].id,
                 ms[i].check ? " (check, other medium)" : ms[i].derived ? " (derived)" : "",
                 ms[i].temp_c, ms[i].diameter_mm, pred, 100 * e);
         if (held_out) {
@@ -357,9 +361,14 @@ int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
                 cn_thermal_calibrate(p, others, k, 0.5, &cal);
                 cn_cryoprobe q = *p;
                 q.surface_temp_c = cal.surface_temp_c;
+                q.h_w_m2k = cal.h_w_m2k;
                 double ph = cn_thermal_measurement_predict(&q, &ms[i], 0.25);
-                fprintf(out, " %.0f C -> %.1f | %+.0f %% |", cal.surface_temp_c, ph,
-                        100 * (ph - ms[i].diameter_mm) / ms[i].diameter_mm);
+                if (cal.robin)
+                    fprintf(out, " %.0f W/m2K -> %.1f | %+.0f %% |", cal.h_w_m2k, ph,
+                            100 * (ph - ms[i].diameter_mm) / ms[i].diameter_mm);
+                else
+                    fprintf(out, " %.0f C -> %.1f | %+.0f %% |", cal.surface_temp_c, ph,
+                            100 * (ph - ms[i].diameter_mm) / ms[i].diameter_mm);
             }
         }
         fprintf(out, "\n");

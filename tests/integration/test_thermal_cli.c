@@ -4,6 +4,8 @@
  * test_thermal_measured):
  *
  *   cryonav thermal calibrate --measurements FILE --h 1
+ *   cryonav thermal calibrate --measurements FILE --h 1 --robin-gas -186
+ *       (the film-law test: the film coefficient fitted behind argon's gas)
  *   cryonav run --keys KEY@SECONDS,...      (bad key / bad time: a clear error)
  *   cryonav run --protocol NAME             (an old short name: the known names)
  *
@@ -52,6 +54,23 @@ static void test_calibrate(void **state)
     assert_non_null(row);
     int t = atoi(row + strlen("| 1.7mm-argon | 1 | "));
     assert_true(t < -40 && t > -190);
+
+    /* the film law: gas at -186 C, the film coefficient fitted (W/m2K, plausible range) */
+    const char *argv_r[] = {CN_CRYONAV_BIN, "thermal", "calibrate", "--measurements", good, "--h", "1",
+                            "--robin-gas", "-186", NULL};
+    assert_int_equal(run_prog(argv_r, NULL, NULL, 240, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+    print_message("%s", R.out);
+    assert_non_null(strstr(R.out, "fitted film (W/m2K)"));
+    row = strstr(R.out, "| 1.7mm-argon | 1 | -186 | ");
+    assert_non_null(row);
+    int h = atoi(row + strlen("| 1.7mm-argon | 1 | -186 | "));
+    assert_true(h > 100 && h < 10000);
+    const char *argv_r2[] = {CN_CRYONAV_BIN, "thermal", "calibrate", "--robin-gas", "warm", NULL};
+    assert_int_equal(run_prog(argv_r2, NULL, NULL, 60, &R), 0);
+    assert_int_not_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.err, "--robin-gas"));
 
     const char *bad = CN_BINARY_DIR "/thermal_cli_bad.json";
     write_file(bad, "{\"measurements\": [\n {\"id\": \"x\", \"probe\": \"1.7mm-argon\", \"source\": \"s\",\n"

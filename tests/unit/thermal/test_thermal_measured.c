@@ -76,6 +76,74 @@ static void test_bad_measurement_file(void **state)
     assert_non_null(strstr(err, "bad_measurements.json:2"));
 }
 
+/* The film-law calibration (cryonav thermal calibrate --robin-gas): a Robin probe's
+ * film coefficient is recovered from diameters the model made with a known one, and
+ * a measurement's own medium is read from the file (an unknown one is named). */
+static void test_film_law_fit(void **state)
+{
+    (void)state;
+    load();
+    cn_cryoprobe p = *cn_thermal_catalog_probe(&cat, "1.7mm-argon");
+    p.bc = CN_PROBE_BC_ROBIN;
+    p.surface_temp_c = -186;
+    p.h_w_m2k = 900;
+    cn_thermal_measurement ms[2];
+    memset(ms, 0, sizeof ms);
+    for (int i = 0; i < 2; i++) {
+        snprintf(ms[i].id, sizeof ms[i].id, "synthetic-%d", i);
+        cn_strlcpy(ms[i].probe, p.name, sizeof ms[i].probe);
+        ms[i].medium = *cn_thermal_catalog_tissue(&cat, "standard");
+        ms[i].protocol = *cn_thermal_catalog_protocol(&cat, "morton-150s");
+        ms[i].at_s = 150;
+        ms[i].temp_c = i == 0 ? 0 : -20;
+        ms[i].diameter_mm = cn_thermal_measurement_predict(&p, &ms[i], 1.0);
+        assert_true(ms[i].diameter_mm > 2);
+    }
+    cn_thermal_calibration cal;
+    p.h_w_m2k = 3000; /* a wrong start: the fit must find 900 */
+    assert_int_equal(cn_thermal_calibrate(&p, ms, 2, 1.0, &cal), CN_OK);
+    print_message("  film fitted %.0f W/m2K (true 900), x/%.2f, rms %.3f\n", cal.h_w_m2k,
+                  exp(cal.ln_h_sd), cal.rms_rel);
+    assert_true(cal.robin);
+    assert_true(fabs(cal.h_w_m2k / 900 - 1) < 0.03);
+    assert_true(cal.rms_rel < 0.01);
+    assert_true(fabs(cal.single_h_w_m2k[0] / 900 - 1) < 0.05);
+    assert_true(cal.ln_h_sd > 0 && cal.ln_h_sd < 1);
+    assert_true(fabs(cal.surface_temp_c + 186) < 1e-9); /* the gas is not fitted */
+
+    /* every shipped measurement that names its own medium finds it in tissues.json */
+    static cn_thermal_measurement all[CN_THERMAL_CAL_MAX];
+    int n = 0;
+    char err[512];
+    if (cn_thermal_measurements_load(CN_SOURCE_DIR "/config/ice_measurements.json", &cat, all,
+                                     CN_THERMAL_CAL_MAX, &n, err, sizeof err))
+        fail_msg("%s", err);
+    int own = 0;
+    for (int i = 0; i < n; i++)
+        if (all[i].has_own_medium) {
+            own++;
+            if (strncmp(all[i].id, "littrup", 7) == 0)
+                assert_string_equal(all[i].own_medium.name, "agar-39c");
+            if (strncmp(all[i].id, "hinshaw", 7) == 0)
+                assert_string_equal(all[i].own_medium.name, "lung-aerated-invivo");
+        }
+    assert_int_equal(own, n);
+    assert_int_equal(cn_thermal_measurements_use_own_media(all, n), n);
+    assert_true(all[0].medium.t_initial_c == 39); /* the measurement's bath temperature kept */
+
+    const char *path = CN_BINARY_DIR "/bad_medium.json";
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"measurements\": [\n {\"id\": \"x\", \"probe\": \"1.7mm-argon\", \"source\": \"s\",\n"
+          "  \"tissue\": \"standard\", \"medium\": \"no-such-medium\",\n"
+          "  \"steps\": [{\"phase\": \"freeze\", \"duration_s\": 60}],\n"
+          "  \"temp_c\": 0, \"diameter_mm\": 10, \"at_s\": 60}]}\n", f);
+    fclose(f);
+    assert_int_not_equal(cn_thermal_measurements_load(path, &cat, all, 4, &n, err, sizeof err), CN_OK);
+    assert_non_null(strstr(err, "no-such-medium"));
+    assert_non_null(strstr(err, "bad_medium.json:3"));
+}
+
 /* One set of protocol names: each simulator preset is the catalogue's protocol of
  * that name, freeze for freeze and thaw for thaw. */
 static void test_sim_protocols_are_the_catalogue(void **state)
@@ -120,6 +188,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_within_20_percent),
         cmocka_unit_test(test_bad_measurement_file),
+        cmocka_unit_test(test_film_law_fit),
         cmocka_unit_test(test_sim_protocols_are_the_catalogue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
