@@ -130,9 +130,9 @@ void set_plane_shader(cn_viewer *v, vtkActor *a, bool gamma_one)
                                          "//VTK::System::Dec\n#define CN_GAMMA_IS_ONE 1\n", false);
 }
 
-vsp<vtkActor> plane_actor(cn_viewer *v)
+vsp<vtkActor> plane_actor(cn_viewer *v, bool depth_test)
 {
-    vsp<vtkPolyDataMapper> m = vsp<vtkPolyDataMapper>::New();
+    vsp<vtkPolyDataMapper> m = cn_viewer_plane_mapper_new(depth_test);
     m->SetInputConnection(v->plane->GetOutputPort());
     m->AddObserver(vtkCommand::UpdateShaderEvent, v->cb_shader);
     vsp<vtkActor> a = vsp<vtkActor>::New();
@@ -235,9 +235,10 @@ void cn_viewer_scene_build(cn_viewer *v)
     for (vtkRenderer *r : {v->ren_bg.Get(), v->ren3d.Get(), v->ren2d.Get(), v->ren_axes.Get()})
         v->win->AddRenderer(r);
 
-    /* The image: one reused 8-bit image, linear filtering, no colour mapping. */
+    /* The image: one reused RGBA image (grey replicated, opaque; viewer_plane.cxx),
+     * linear filtering, no colour mapping. */
     v->img = vsp<vtkImageData>::New();
-    v->tex = vsp<vtkTexture>::New();
+    v->tex = cn_viewer_image_texture_new();
     v->tex->SetInputData(v->img);
     v->tex->InterpolateOn();
     v->tex->SetColorModeToDirectScalars();
@@ -248,8 +249,8 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->cb_shader->SetCallback(on_shader_bound);
     v->cb_shader->SetClientData(v);
     cn_viewer_scene_resize_image(v, 2, 2);
-    v->plane3d = plane_actor(v);
-    v->plane2d = plane_actor(v);
+    v->plane3d = plane_actor(v, true);  /* the probe model may pass behind it */
+    v->plane2d = plane_actor(v, false); /* nothing in the 2-D view is behind it */
     v->ren3d->AddActor(v->plane3d);
     v->ren2d->AddActor(v->plane2d);
     cn_viewer_scene_apply_display(v);
@@ -386,7 +387,8 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
 {
     v->img->SetDimensions(w, h, 1);
-    v->img->AllocateScalars(VTK_UNSIGNED_CHAR, 1);
+    v->img->AllocateScalars(VTK_UNSIGNED_CHAR, 4);
+    memset(v->img->GetScalarPointer(), 0, static_cast<size_t>(w) * static_cast<size_t>(h) * 4);
     /* Texture coordinate (0,0) is the first stored row, which is the top image
      * row: the plane's t axis runs along +y (down) in pixel coordinates. */
     v->plane->SetOrigin(-0.5, -0.5, 0.0);
