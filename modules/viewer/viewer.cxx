@@ -364,7 +364,9 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             cn_viewer_scene_resize_image(v, f->width, f->height);
             v->framed = false;
         }
-        cn_viewer_scene_load_image(v, f->pixels);
+        memcpy(v->img->GetScalarPointer(), f->pixels,
+               static_cast<size_t>(f->width) * static_cast<size_t>(f->height));
+        v->img->Modified();
         if (f->spacing_mm[0] != v->spacing[0] || f->spacing_mm[1] != v->spacing[1])
             v->framed = false;
         v->spacing[0] = f->spacing_mm[0];

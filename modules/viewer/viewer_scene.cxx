@@ -235,10 +235,9 @@ void cn_viewer_scene_build(cn_viewer *v)
     for (vtkRenderer *r : {v->ren_bg.Get(), v->ren3d.Get(), v->ren2d.Get(), v->ren_axes.Get()})
         v->win->AddRenderer(r);
 
-    /* The image: one reused RGBA image (grey replicated, opaque; viewer_plane.cxx),
-     * linear filtering, no colour mapping. */
+    /* The image: one reused 8-bit image, linear filtering, no colour mapping. */
     v->img = vsp<vtkImageData>::New();
-    v->tex = cn_viewer_image_texture_new();
+    v->tex = vsp<vtkTexture>::New();
     v->tex->SetInputData(v->img);
     v->tex->InterpolateOn();
     v->tex->SetColorModeToDirectScalars();
@@ -387,8 +386,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)
 {
     v->img->SetDimensions(w, h, 1);
-    v->img->AllocateScalars(VTK_UNSIGNED_CHAR, 4);
-    memset(v->img->GetScalarPointer(), 0, static_cast<size_t>(w) * static_cast<size_t>(h) * 4);
+    v->img->AllocateScalars(VTK_UNSIGNED_CHAR, 1);
     /* Texture coordinate (0,0) is the first stored row, which is the top image
      * row: the plane's t axis runs along +y (down) in pixel coordinates. */
     v->plane->SetOrigin(-0.5, -0.5, 0.0);

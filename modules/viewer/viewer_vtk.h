@@ -105,13 +105,9 @@ void cn_viewer_scene_build(cn_viewer *v);
 /* (Re)sizes the texture image and the plane to w x h pixels. */
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h);
 
-/* viewer_plane.cxx: drawing the image planes cheaply, with identical pixels */
-/* The mapper of an image plane: no blending, and no depth test unless asked. */
+/* viewer_plane.cxx: the mapper of an image plane, drawn without blending and,
+ * unless depth_test, without the depth test (identical pixels, less work). */
 vsp<vtkPolyDataMapper> cn_viewer_plane_mapper_new(bool depth_test);
-/* The image texture: RGBA known to be opaque (alpha 255). */
-vsp<vtkTexture> cn_viewer_image_texture_new();
-/* Fills the texture image (img_w x img_h, RGBA) from grey pixels (row 0 = top). */
-void cn_viewer_scene_load_image(cn_viewer *v, const uint8_t *grey);
 /* Sets the shader uniforms from v->brightness / contrast / gamma. */
 void cn_viewer_scene_apply_display(cn_viewer *v);
 /* Turns v->ov into the overlay poly data of both views. */
