@@ -6,9 +6,9 @@
  * back buffer and swaps. With Mesa's llvmpipe every one of those is a full-window
  * pass on the CPU, and the blit into the window's buffer (a format conversion) was
  * the dearest of all: ~60 M instructions per 1280x800 frame, a third of the
- * on-screen frame (callgrind, docs/benchmarks.md). So on screen we stop VTK after
- * its render framebuffer (no copy to the display framebuffer, no blit, no swap)
- * and present ourselves: glReadPixels of the render framebuffer straight into
+ * on-screen frame (callgrind, docs/benchmarks.md). So on screen we stop VTK before
+ * its blit and swap (SwapBuffers off, no frame blit) and present ourselves:
+ * glReadPixels of the render framebuffer (where VTK drew the frame) straight into
  * the memory of the window's XImage, then one pass in place that turns the rows
  * top-down and the bytes into the window's layout (RGBA -> 0x00RRGGBB words), and
  * XShmPutImage (shared memory: no copy through the socket; XPutImage when the
@@ -18,9 +18,11 @@
  * Reading into the image itself instead of through a vtkUnsignedCharArray (VTK's
  * GetRGBACharPixelData, then a flip + swizzle copy into the image) drops one
  * 4 MB buffer from every 1280x800 frame: read + convert 0.88 -> 0.69 ms (median
- * of 3 alternating runs, load ~3, docs/benchmarks.md). Letting Mesa convert (a
- * GL_BGRA read with GL_PACK_INVERT_MESA) measured no better (0.80 ms) and costs
- * 3 M more instructions than the word swap here. XSync stays: a wait for the
+ * of 3 alternating runs, load ~3, measured with the flip done by
+ * GL_PACK_INVERT_MESA, the same data flow; docs/benchmarks.md). Letting Mesa
+ * convert (a GL_BGRA read with GL_PACK_INVERT_MESA) measured no better (0.80 ms)
+ * and costs 3 M more instructions than the word swap here; the flip is done in
+ * the same pass here, so no GL extension is needed. XSync stays: a wait for the
  * MIT-SHM completion event is the same round trip, and the picture must be on
  * the screen (and the shared image free to refill) when show returns.
  *
