@@ -6,20 +6,37 @@
  * back buffer and swaps. With Mesa's llvmpipe every one of those is a full-window
  * pass on the CPU, and the blit into the window's buffer (a format conversion) was
  * the dearest of all: ~60 M instructions per 1280x800 frame, a third of the
- * on-screen frame (callgrind, docs/benchmarks.md). So on screen we stop VTK after
- * its display framebuffer (no blit, no swap) and present ourselves: read the
- * display framebuffer once (glReadPixels through VTK, RGBA), flip and swizzle it
- * into the window's pixel layout and hand it to the X server with XShmPutImage
- * (shared memory: no copy through the socket; XPutImage when the server has no
- * MIT-SHM), then XSync, so the picture is on the screen when cn_viewer_show
- * returns. Every Render() presents (an observer on the render window's
- * EndEvent), so a re-render VTK does by itself (an Expose, a key) shows too.
- * Windows whose visual is not 24/32-bit TrueColor keep VTK's own blit and swap.
+ * on-screen frame (callgrind, docs/benchmarks.md). So on screen we stop VTK before
+ * its blit and swap (SwapBuffers off, no frame blit) and present ourselves:
+ * glReadPixels of the render framebuffer (where VTK drew the frame) straight into
+ * the memory of the window's XImage, then one pass in place that turns the rows
+ * top-down and the bytes into the window's layout (RGBA -> 0x00RRGGBB words), and
+ * XShmPutImage (shared memory: no copy through the socket; XPutImage when the
+ * server has no MIT-SHM), then XSync, so the picture is on the screen when
+ * cn_viewer_show returns.
+ *
+ * Reading into the image itself instead of through a vtkUnsignedCharArray (VTK's
+ * GetRGBACharPixelData, then a flip + swizzle copy into the image) drops one
+ * 4 MB buffer from every 1280x800 frame: read + convert 0.88 -> 0.69 ms (median
+ * of 3 alternating runs, load ~3, measured with the flip done by
+ * GL_PACK_INVERT_MESA, the same data flow; docs/benchmarks.md). Letting Mesa
+ * convert (a GL_BGRA read with GL_PACK_INVERT_MESA) measured no better (0.80 ms)
+ * and costs 3 M more instructions than the word swap here; the flip is done in
+ * the same pass here, so no GL extension is needed. XSync stays: a wait for the
+ * MIT-SHM completion event is the same round trip, and the picture must be on
+ * the screen (and the shared image free to refill) when show returns.
+ *
+ * Every Render() presents (an observer on the render window's EndEvent), so a
+ * re-render VTK does by itself (an Expose, a key) shows too. Windows whose visual
+ * is not 24/32-bit TrueColor, or a multisampled render framebuffer, keep VTK's
+ * own blit and swap.
  */
 #include "viewer_vtk.h"
 
+#include <vtkOpenGLFramebufferObject.h>
 #include <vtkOpenGLRenderWindow.h>
-#include <vtkUnsignedCharArray.h>
+#include <vtkOpenGLState.h>
+#include <vtk_glew.h> /* glReadPixels */
 
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
@@ -42,7 +59,6 @@ struct cn_present {
     XShmSegmentInfo seg{};
     XImage *img = nullptr;
     int w = 0, h = 0;
-    vsp<vtkUnsignedCharArray> rgba;
 };
 
 namespace {
@@ -119,13 +135,56 @@ bool make_image(cn_present *p, int w, int h)
             return false;
         }
     }
-    if (p->img->bits_per_pixel != 32) {
+    /* glReadPixels writes tight rows of 4-byte pixels */
+    if (p->img->bits_per_pixel != 32 || p->img->bytes_per_line != w * 4) {
         drop_image(p);
         return false;
     }
     p->w = w;
     p->h = h;
     return true;
+}
+
+/* One RGBA pixel (bytes R, G, B, A: R | G << 8 | B << 16 | A << 24 as a
+ * little-endian word) in the window's layout. */
+inline uint32_t to_visual(const cn_present *p, uint32_t px)
+{
+    return (px & 0xffu) << p->rshift | ((px >> 8) & 0xffu) << p->gshift |
+           ((px >> 16) & 0xffu) << p->bshift;
+}
+
+/* The usual layout (red 0xff0000, green 0xff00, blue 0xff): a swap of the red
+ * and blue bytes of each word, which the compiler vectorises (per-byte shifts
+ * were ~15 M instructions per 1280x800 frame). */
+inline uint32_t to_usual(uint32_t px)
+{
+    return (px & 0xffu) << 16 | (px & 0xff00u) | ((px >> 16) & 0xffu);
+}
+
+/* In place: GL's bottom-up rows become X's top-down rows (rows y and h-1-y swap)
+ * and every pixel takes the window's layout, in one pass over the image. */
+void flip_to_visual(const cn_present *p, uint32_t *img, int w, int h)
+{
+    bool usual = p->rshift == 16 && p->gshift == 8 && p->bshift == 0;
+    for (int y = 0; y < (h + 1) / 2; y++) {
+        uint32_t *a = img + (size_t)y * (size_t)w, *b = img + (size_t)(h - 1 - y) * (size_t)w;
+        if (a == b) { /* the middle row of an odd height */
+            for (int x = 0; x < w; x++)
+                a[x] = usual ? to_usual(a[x]) : to_visual(p, a[x]);
+        } else if (usual) {
+            for (int x = 0; x < w; x++) {
+                uint32_t t = a[x];
+                a[x] = to_usual(b[x]);
+                b[x] = to_usual(t);
+            }
+        } else {
+            for (int x = 0; x < w; x++) {
+                uint32_t t = a[x];
+                a[x] = to_visual(p, b[x]);
+                b[x] = to_visual(p, t);
+            }
+        }
+    }
 }
 
 void present(vtkObject *, unsigned long, void *client, void *)
@@ -141,29 +200,17 @@ void present(vtkObject *, unsigned long, void *client, void *)
     if ((w != p->w || h != p->h) && !make_image(p, w, h))
         return;
     vtkOpenGLRenderWindow *gl = vtkOpenGLRenderWindow::SafeDownCast(v->win);
-    if (!gl || !gl->GetRGBACharPixelData(0, 0, w - 1, h - 1, 0, p->rgba))
+    vtkOpenGLFramebufferObject *fb = gl ? gl->GetRenderFramebuffer() : nullptr;
+    if (!fb)
         return;
-    /* OpenGL rows run bottom-up, X rows top-down; RGBA -> the visual's layout. The
-     * usual layout (red 0xff0000, green 0xff00, blue 0xff) is a swap of the red and
-     * blue bytes of each little-endian word, which the compiler vectorises; it was
-     * ~15 M instructions per 1280x800 frame with per-byte shifts. */
-    const uint8_t *src = p->rgba->GetPointer(0);
-    bool usual = p->rshift == 16 && p->gshift == 8 && p->bshift == 0;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *s = src + (size_t)(h - 1 - y) * (size_t)w * 4;
-        uint32_t *d = reinterpret_cast<uint32_t *>(p->img->data + (size_t)y * (size_t)p->img->bytes_per_line);
-        if (usual) {
-            const uint32_t *sw = reinterpret_cast<const uint32_t *>(s); /* 4-aligned rows */
-            for (int x = 0; x < w; x++) {
-                uint32_t px = sw[x]; /* R | G << 8 | B << 16 | A << 24 */
-                d[x] = (px & 0xffu) << 16 | (px & 0xff00u) | ((px >> 16) & 0xffu);
-            }
-        } else {
-            for (int x = 0; x < w; x++, s += 4)
-                d[x] = (uint32_t)s[0] << p->rshift | (uint32_t)s[1] << p->gshift |
-                       (uint32_t)s[2] << p->bshift;
-        }
-    }
+    /* VTK's pack alignment is 1: rows land tight, bottom row first */
+    vtkOpenGLState *st = gl->GetState();
+    st->PushReadFramebufferBinding();
+    fb->Bind(GL_READ_FRAMEBUFFER);
+    fb->ActivateReadBuffer(0);
+    glReadPixels(0, 0, w, h, GL_RGBA, GL_UNSIGNED_BYTE, p->img->data);
+    st->PopReadFramebufferBinding();
+    flip_to_visual(p, reinterpret_cast<uint32_t *>(p->img->data), w, h);
     if (p->shm)
         XShmPutImage(p->dpy, p->win, p->gc, p->img, 0, 0, 0, 0, (unsigned)w, (unsigned)h, False);
     else
@@ -180,7 +227,13 @@ bool cn_viewer_present_init(cn_viewer *v)
     Display *dpy = static_cast<Display *>(v->x_display);
     Window win = static_cast<Window>(reinterpret_cast<uintptr_t>(v->win->GetGenericWindowId()));
     XWindowAttributes attr;
-    if (!gl || !dpy || !win || !XGetWindowAttributes(dpy, win, &attr) || !attr.visual ||
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    return false; /* the pixel words below are read as little-endian */
+#endif
+    /* a multisampled framebuffer cannot be read directly (VTK 9.1 resolves it
+     * first); the viewer asks for none */
+    if (!gl || gl->GetMultiSamples() > 0 || !dpy || !win ||
+        !XGetWindowAttributes(dpy, win, &attr) || !attr.visual ||
         attr.visual->c_class != TrueColor || (attr.depth != 24 && attr.depth != 32) ||
         ImageByteOrder(dpy) != LSBFirst)
         return false;
@@ -200,8 +253,6 @@ bool cn_viewer_present_init(cn_viewer *v)
     p->bshift = bs;
     p->shm_ok = XShmQueryExtension(dpy) == True;
     p->gc = XCreateGC(dpy, win, 0, nullptr);
-    p->rgba = vsp<vtkUnsignedCharArray>::New();
-    p->rgba->SetNumberOfComponents(4);
     if (!p->gc) {
         delete p;
         return false;

@@ -130,9 +130,9 @@ void set_plane_shader(cn_viewer *v, vtkActor *a, bool gamma_one)
                                          "//VTK::System::Dec\n#define CN_GAMMA_IS_ONE 1\n", false);
 }
 
-vsp<vtkActor> plane_actor(cn_viewer *v)
+vsp<vtkActor> plane_actor(cn_viewer *v, bool depth_test)
 {
-    vsp<vtkPolyDataMapper> m = vsp<vtkPolyDataMapper>::New();
+    vsp<vtkPolyDataMapper> m = cn_viewer_plane_mapper_new(depth_test);
     m->SetInputConnection(v->plane->GetOutputPort());
     m->AddObserver(vtkCommand::UpdateShaderEvent, v->cb_shader);
     vsp<vtkActor> a = vsp<vtkActor>::New();
@@ -248,8 +248,8 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->cb_shader->SetCallback(on_shader_bound);
     v->cb_shader->SetClientData(v);
     cn_viewer_scene_resize_image(v, 2, 2);
-    v->plane3d = plane_actor(v);
-    v->plane2d = plane_actor(v);
+    v->plane3d = plane_actor(v, true);  /* the probe model may pass behind it */
+    v->plane2d = plane_actor(v, false); /* nothing in the 2-D view is behind it */
     v->ren3d->AddActor(v->plane3d);
     v->ren2d->AddActor(v->plane2d);
     cn_viewer_scene_apply_display(v);

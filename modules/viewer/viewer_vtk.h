@@ -20,6 +20,7 @@
 #include <vtkCallbackCommand.h>
 #include <vtkImageData.h>
 #include <vtkPlaneSource.h>
+#include <vtkPolyDataMapper.h>
 #include <vtkPolyData.h>
 #include <vtkRenderWindow.h>
 #include <vtkRenderWindowInteractor.h>
@@ -103,6 +104,10 @@ void cn_viewer_present_free(cn_viewer *v);
 void cn_viewer_scene_build(cn_viewer *v);
 /* (Re)sizes the texture image and the plane to w x h pixels. */
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h);
+
+/* viewer_plane.cxx: the mapper of an image plane, drawn without blending and,
+ * unless depth_test, without the depth test (identical pixels, less work). */
+vsp<vtkPolyDataMapper> cn_viewer_plane_mapper_new(bool depth_test);
 /* Sets the shader uniforms from v->brightness / contrast / gamma. */
 void cn_viewer_scene_apply_display(cn_viewer *v);
 /* Turns v->ov into the overlay poly data of both views. */
