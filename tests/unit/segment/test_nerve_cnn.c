@@ -9,6 +9,8 @@
  *    was trained on the other folds only, seeded with the mask centroid as
  *    `cryonav eval nerve --seeded --kfold 5 --method cnn` does. Fails below the
  *    documented subset figure minus a stated margin (docs/validation.md).
+ *  - A weights file of other channels and replica count is read by its header
+ *    (channels, grid, crop), not refused or misread as the built-in shape.
  *  - Bad input: seeds outside the image or NaN, wrong model, too big a frame,
  *    black and saturated frames: errors or empty results, never a crash.
  *  - The pair run one network per call (cn_nerve_cnn_blend_begin / _step, how
@@ -214,9 +216,12 @@ static void test_weights_file(void **st)
         {0, 0x41414141u, n, "not a CNNERVE1"},
         {SIZE_MAX, 0, 47, "not a CNNERVE1"},
         {SIZE_MAX, 0, n - 4, "expected"},
-        {8, 5, n, "another network"},
-        {12, 1000, n, "another network"},
-        {32, 9, n, "another network"},
+        {8, 5, n, "does not hold its network"},
+        {12, 1000, n, "does not hold its network"},
+        {32, 9, n, "does not hold its network"},  /* other channels, same weight count */
+        {32, 0, n, "out of range"},
+        {36, 1000, n, "out of range"},
+        {40, 16, n, "levels 2 and 3"},
         {16, 12, n, "grid 12"},
         {16, 1024, n, "grid 1024"},
         {20, 0x7fc00000u, n, "crop nan"},       /* NaN crop fraction */
@@ -235,6 +240,79 @@ static void test_weights_file(void **st)
     assert_null(cn_nerve_cnn_new_with(64, 64, NULL, n, err, sizeof err));
     assert_null(cn_nerve_cnn_new_with(8, 64, cn_nerve_cnn_blob, n, err, sizeof err));
     assert_non_null(strstr(err, "8x64"));
+    free(b);
+}
+
+/* A network of other channels than the built-in one (4/6/4/4, three replicas)
+ * is read from its header, not refused or misread as the built-in shape: with
+ * every weight zero but the last 3x3 layer's biases (1 per channel) and the 1x1
+ * head (weights 1..4, bias -10), each logit is -10 + ReLU(1) x (1+2+3+4) = 0,
+ * and the replicas' mean of model m (all its weights scaled by m + 1 in the
+ * head) is (m + 1) x 10 - 10: a misplaced offset lands elsewhere. */
+static void test_channels_from_header(void **st)
+{
+    (void)st;
+    const int ch[4] = {4, 6, 4, 4}, R = 3;
+    const int shape[12][3] = {{2, 4, 3}, {4, 4, 3}, {4, 6, 3}, {6, 6, 3}, {6, 4, 3}, {4, 4, 3},
+                              {4, 4, 3}, {4, 4, 3}, {4, 6, 3}, {6, 4, 3}, {4, 4, 3}, {4, 1, 1}};
+    size_t per = 0, off10 = 0, off11 = 0;
+    for (int l = 0; l < 12; l++) {
+        if (l == 10)
+            off10 = per;
+        if (l == 11)
+            off11 = per;
+        per += (size_t)shape[l][0] * shape[l][1] * shape[l][2] * shape[l][2] + (size_t)shape[l][1];
+    }
+    const size_t nets = (size_t)CN_NERVE_CNN_NMODELS * R, size = 48 + nets * per * 4;
+    unsigned char *b = calloc(1, size);
+    assert_non_null(b);
+    memcpy(b, "CNNERVE1", 8);
+    put_le32(b + 8, (uint32_t)nets);
+    put_le32(b + 12, (uint32_t)per);
+    put_le32(b + 16, 32);
+    const float geo[3] = {0.5f, 6.0f, 4.0f};
+    for (int k = 0; k < 3; k++) {
+        uint32_t u;
+        memcpy(&u, &geo[k], 4);
+        put_le32(b + 20 + 4 * k, u);
+    }
+    for (int k = 0; k < 4; k++)
+        put_le32(b + 32 + 4 * k, (uint32_t)ch[k]);
+    for (size_t k = 0; k < nets; k++) {
+        const int model = (int)(k / R);
+        float *w = calloc(per, sizeof(float));
+        assert_non_null(w);
+        for (int o = 0; o < 4; o++) /* layer 10's biases follow its 4 x 4 x 9 weights */
+            w[off10 + 4 * 4 * 9 + (size_t)o] = 1.0f;
+        for (int i = 0; i < 4; i++)
+            w[off11 + (size_t)i] = (float)((i + 1) * (model + 1));
+        w[off11 + 4] = -10.0f;
+        for (size_t i = 0; i < per; i++) {
+            uint32_t u;
+            memcpy(&u, &w[i], 4);
+            put_le32(b + 48 + (k * per + i) * 4, u);
+        }
+        free(w);
+    }
+    char err[256] = "";
+    cn_nerve_cnn *c = cn_nerve_cnn_new_with(64, 64, b, size, err, sizeof err);
+    if (!c)
+        print_message("refused: %s\n", err);
+    assert_non_null(c);
+    int grid_n;
+    double crop;
+    cn_nerve_cnn_geometry(c, &grid_n, &crop);
+    assert_int_equal(grid_n, 32);
+    assert_true(fabs(crop - 0.5) < 1e-6);
+    float in[2 * 32 * 32], out[32 * 32];
+    for (int i = 0; i < 2 * 32 * 32; i++)
+        in[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    for (int m = 0; m < CN_NERVE_CNN_NMODELS; m++) {
+        assert_int_equal(cn_nerve_cnn_forward(c, m, in, 32, out), CN_OK);
+        for (int i = 0; i < 32 * 32; i++)
+            assert_true(fabs((double)out[i] - (10.0 * (m + 1) - 10.0)) < 1e-4);
+    }
+    cn_nerve_cnn_free(c);
     free(b);
 }
 
@@ -385,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_heldout_dice_on_subset),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_weights_file),
+        cmocka_unit_test(test_channels_from_header),
         cmocka_unit_test(test_steps_equal_whole_run),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
