@@ -269,12 +269,13 @@ static int usage(const char *why, const char *arg)
 }
 
 /* The crop CNN blended into the finder's seeded outline, chosen so a held-out
- * figure stays held-out: the finder's fold k goes with the CNN's fold k (the
- * same nerve-us folds; nerve-femoral was never in the CNN's training), the
- * nerve-us-only finder and the live one with the CNN's live model (trained on
- * all of nerve-us only). The femoral-only finder gets none (-1: the finder's
- * pick alone), since every CNN model saw nerve-us images. For --method cnn: the
- * CNN's own model. */
+ * figure stays held-out: the finder's fold k goes with the CNN's fold k (both
+ * trained without fold k of either set: nerve-us i mod 5, nerve-femoral index
+ * blocks), the live finder with the CNN's live model. The cross-site finders
+ * (trained on one set only) get a CNN only from --cnn-weights, whose live slot
+ * must then be trained on that same set alone (the built-in CNN saw both sets,
+ * so with it they use the finder's pick alone, -1). For --method cnn: the CNN's
+ * own model. */
 static int seeded_cnn_model(const eval_opts *o, int model)
 {
     if (o->method == M_CNN)
@@ -283,7 +284,9 @@ static int seeded_cnn_model(const eval_opts *o, int model)
         return -1;
     if (model < CN_NERVE_CNN_KFOLD)
         return model;
-    return model == CN_NERVE_FIND_FEM ? -1 : CN_NERVE_CNN_LIVE;
+    if (model == CN_NERVE_FIND_US || model == CN_NERVE_FIND_FEM)
+        return o->cnn_weights ? CN_NERVE_CNN_LIVE : -1;
+    return CN_NERVE_CNN_LIVE;
 }
 
 /* Per-method state: one handle each, sized for the largest image. */
