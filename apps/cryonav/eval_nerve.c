@@ -4,7 +4,8 @@
  *
  *   eval nerve IMAGES MASKS [IMAGES MASKS ...] [--seeded] [--method find|dp|cnn]
  *              [--model live|fold|us|fem|0..7] [--folds mod|block] [--only-folds LIST]
- *              [--every N] [--weights FILE] [--overlays DIR] [--quiet]
+ *              [--every N] [--weights FILE] [--cnn-weights FILE] [--overlays DIR]
+ *              [--quiet]
  *
  * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
  * TIFF, MetaImage, NRRD) are paired with the mask of the same base name in the
@@ -219,6 +220,7 @@ typedef struct {
     unsigned only_folds; /* bit mask, 0 = all */
     int every;
     const char *weights, *overlays;
+    const char *cnn_weights; /* the crop CNN blended into --method find (NULL: built in) */
 } eval_opts;
 
 static int parse_model(const char *s, int *out)
@@ -267,12 +269,13 @@ static int usage(const char *why, const char *arg)
 }
 
 /* The crop CNN blended into the finder's seeded outline, chosen so a held-out
- * figure stays held-out: the finder's fold k goes with the CNN's fold k (the
- * same nerve-us folds; nerve-femoral was never in the CNN's training), the
- * nerve-us-only finder and the live one with the CNN's live model (trained on
- * all of nerve-us only). The femoral-only finder gets none (-1: the finder's
- * pick alone), since every CNN model saw nerve-us images. For --method cnn: the
- * CNN's own model. */
+ * figure stays held-out: the finder's fold k goes with the CNN's fold k (both
+ * trained without fold k of either set: nerve-us i mod 5, nerve-femoral index
+ * blocks), the live finder with the CNN's live model. The cross-site finders
+ * (trained on one set only) get a CNN only from --cnn-weights, whose live slot
+ * must then be trained on that same set alone (the built-in CNN saw both sets,
+ * so with it they use the finder's pick alone, -1). For --method cnn: the CNN's
+ * own model. */
 static int seeded_cnn_model(const eval_opts *o, int model)
 {
     if (o->method == M_CNN)
@@ -281,7 +284,9 @@ static int seeded_cnn_model(const eval_opts *o, int model)
         return -1;
     if (model < CN_NERVE_CNN_KFOLD)
         return model;
-    return model == CN_NERVE_FIND_FEM ? -1 : CN_NERVE_CNN_LIVE;
+    if (model == CN_NERVE_FIND_US || model == CN_NERVE_FIND_FEM)
+        return o->cnn_weights ? CN_NERVE_CNN_LIVE : -1;
+    return CN_NERVE_CNN_LIVE;
 }
 
 /* Per-method state: one handle each, sized for the largest image. */
@@ -333,12 +338,16 @@ static int runners_fit(runners *r, const eval_opts *o, int w, int h)
                     err[0] ? err : "cannot make the nerve finder");
             return CN_EPARSE;
         }
-    } else if (o->method == M_CNN) {
-        if (o->weights) {
+    }
+    /* the crop CNN: --method cnn's own network (--weights), or the one the finder
+     * blends into its seeded and refined outlines (--cnn-weights) */
+    const char *cw = o->method == M_CNN ? o->weights : o->method == M_FIND ? o->cnn_weights : NULL;
+    if (o->method == M_CNN || o->method == M_FIND) {
+        if (cw) {
             size_t len = 0;
-            char *blob = read_file_or_null(o->weights, &len);
+            char *blob = read_file_or_null(cw, &len);
             if (!blob) {
-                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->weights);
+                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", cw);
                 return CN_ENOENT;
             }
             r->cnn = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
@@ -347,13 +356,11 @@ static int runners_fit(runners *r, const eval_opts *o, int w, int h)
             r->cnn = cn_nerve_cnn_new(nw, nh);
         }
         if (!r->cnn) {
-            fprintf(stderr, "cryonav eval: %s: %s\n", o->weights ? o->weights : "built-in weights",
+            fprintf(stderr, "cryonav eval: %s: %s\n", cw ? cw : "built-in CNN weights",
                     err[0] ? err : "cannot make the CNN");
             return CN_EPARSE;
         }
     }
-    if (o->method == M_FIND) /* the seeded (and refined automatic) outline blends it in */
-        r->cnn = cn_nerve_cnn_new(nw, nh);
     r->seg = cn_nerve_seg_new(nw, nh);
     return r->seg && (r->cnn || o->method != M_FIND) ? CN_OK : CN_ENOMEM;
 }
@@ -434,6 +441,7 @@ int cn_eval_nerve(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"folds", required_argument, NULL, 'f'},
         {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
+        {"cnn-weights", required_argument, NULL, 'C'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -472,6 +480,7 @@ int cn_eval_nerve(int argc, char **argv)
             break;
         }
         case 'w': o.weights = optarg; break;
+        case 'C': o.cnn_weights = optarg; break;
         case 'O': o.overlays = optarg; break;
         case 'h':
             printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [options]\n"
@@ -488,6 +497,7 @@ int cn_eval_nerve(int argc, char **argv)
                    "  --only-folds LIST    only images of these folds (e.g. 0,1,2,3)\n"
                    "  --every N            every Nth image of the ordered set\n"
                    "  --weights FILE       another weights file for the method's network\n"
+                   "  --cnn-weights FILE   another crop CNN for --method find's outlines\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
                    "  -q, --quiet          no line per image\n"
                    "  -h, --help           this help\n\n"
@@ -508,15 +518,16 @@ int cn_eval_nerve(int argc, char **argv)
         return usage("--only-folds needs --folds mod or --folds block", NULL);
     if (o.method == M_CNN && !o.seeded)
         return usage("--method cnn outlines around the operator's point: add --seeded", NULL);
+    if (o.method != M_FIND && o.cnn_weights)
+        return usage("--cnn-weights is for --method find (--method cnn takes --weights)", NULL);
     if (o.method == M_DP && (model_given || o.weights))
         return usage("--method dp has no network (--model / --weights)", NULL);
     if (o.method == M_CNN) {
         if (!model_given)
             o.model = CN_NERVE_CNN_LIVE;
-        else if (o.model >= CN_NERVE_CNN_NMODELS ||
-                 (o.model < 0 && o.folds_block != 0))
-            return usage("--method cnn has models 0..4 (nerve-us folds, --folds mod) and 5 (live)",
-                         NULL);
+        else if (o.model >= CN_NERVE_CNN_NMODELS)
+            return usage("--method cnn has models 0..4 (folds: nerve-us mod, nerve-femoral "
+                         "block) and 5 (live)", NULL);
     }
     nerve_pair *pairs = NULL;
     int n = 0, cap = 0, missing = 0, rc = 0;

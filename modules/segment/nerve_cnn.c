@@ -10,10 +10,11 @@
  * nerve_cnn_internal.h) compiled into the library, so nothing but this file runs
  * live. Another file of the same layout can be given at run time.
  *
- * Network (must match Net in the training script): level 0 (n x n): conv 2->8,
- * 8->8; max-pool; level 1: 8->16, 16->16; pool; level 2: 16->32, 32->32; pool;
- * level 3: 32->32, 32->32; then up (nearest) + skip e2 -> conv 32->16, up + e1 ->
- * 16->8, up + e0 -> 8->8, 1x1 8->1. All 3x3 convolutions zero-padded, ReLU.
+ * Network (must match Net in the training script), channels C0..C3 per level
+ * read from the weights file's header (C2 == C3): level 0 (n x n): conv 2->C0,
+ * C0->C0; max-pool; level 1: C0->C1, C1->C1; pool; level 2: C1->C2, C2->C2; pool;
+ * level 3: C2->C3, C3->C3; then up (nearest) + skip e2 -> conv C3->C1, up + e1 ->
+ * C1->C0, up + e0 -> C0->C0, 1x1 C0->1. All 3x3 convolutions zero-padded, ReLU.
  *
  * Speed: activations are channel planes with a one-pixel zero border at a fixed
  * stride, so a 3x3 convolution is, per (out, in) channel pair, nine
@@ -40,15 +41,23 @@ typedef struct {
     int cin, cout, k;
 } layer_shape;
 
-static const layer_shape LAYERS[CNN_NLAYERS] = {
-    {2, CNN_C0, 3},      {CNN_C0, CNN_C0, 3}, {CNN_C0, CNN_C1, 3}, {CNN_C1, CNN_C1, 3},
-    {CNN_C1, CNN_C2, 3}, {CNN_C2, CNN_C2, 3}, {CNN_C2, CNN_C3, 3}, {CNN_C3, CNN_C3, 3},
-    {CNN_C3, CNN_C1, 3}, {CNN_C1, CNN_C0, 3}, {CNN_C0, CNN_C0, 3}, {CNN_C0, 1, 1},
-};
+/* The layer table for channels ch[0..3] per level (Net in the training script;
+ * ch[2] == ch[3], since the decoder adds up(e3) to e2). */
+static void layer_table(const int ch[4], layer_shape L[CNN_NLAYERS])
+{
+    const layer_shape t[CNN_NLAYERS] = {
+        {2, ch[0], 3},     {ch[0], ch[0], 3}, {ch[0], ch[1], 3}, {ch[1], ch[1], 3},
+        {ch[1], ch[2], 3}, {ch[2], ch[2], 3}, {ch[2], ch[3], 3}, {ch[3], ch[3], 3},
+        {ch[3], ch[1], 3}, {ch[1], ch[0], 3}, {ch[0], ch[0], 3}, {ch[0], 1, 1},
+    };
+    memcpy(L, t, sizeof t);
+}
 
 struct cn_nerve_cnn {
     int max_w, max_h;
     /* from the weights file */
+    int ch[4];              /* channels per level */
+    layer_shape layers[CNN_NLAYERS];
     int grid_n;             /* crop grid side */
     float crop_frac;        /* crop side / smaller image side */
     float seed_sigma;       /* seed channel Gaussian, grid cells */
@@ -62,7 +71,7 @@ struct cn_nerve_cnn {
      * of the weights, zero border) */
     size_t stride;
     float *in;              /* 2 planes */
-    float *e0, *t0;         /* CNN_C0 planes each, level 0 */
+    float *e0, *t0;         /* ch[0] planes each, level 0 */
     float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
     float *p2, *t2, *e2;    /* level 2 (up to C2 planes) */
     float *p3, *t3, *e3;    /* level 3 */
@@ -80,12 +89,11 @@ struct cn_nerve_cnn {
     int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
 };
 
-static size_t weights_per_model(void)
+static size_t weights_per_model(const layer_shape L[CNN_NLAYERS])
 {
     size_t n = 0;
     for (int l = 0; l < CNN_NLAYERS; l++)
-        n += (size_t)LAYERS[l].cout * LAYERS[l].cin * LAYERS[l].k * LAYERS[l].k +
-             (size_t)LAYERS[l].cout;
+        n += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k + (size_t)L[l].cout;
     return n;
 }
 
@@ -105,24 +113,34 @@ static float lef32(const unsigned char *b)
     return f;
 }
 
-/* Checks a CNNERVE1 image against this build's network and decodes its weights
- * into c (any host byte order). */
+/* Checks a CNNERVE1 image (its header gives the network's channels and crop
+ * geometry; nothing about the network is assumed but its layer pattern) and
+ * decodes its weights into c (any host byte order). */
 static int load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
                         size_t err_len)
 {
-    const size_t per = weights_per_model();
     if (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0)
         return FAIL(CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
     const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
     const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
-    if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
-        count != per || ch[0] != CNN_C0 || ch[1] != CNN_C1 ||
-        ch[2] != CNN_C2 || ch[3] != CNN_C3)
+    for (int k = 0; k < 4; k++)
+        if (ch[k] < 1 || ch[k] > CNN_CMAX)
+            return FAIL(CN_EPARSE, "weights file: channels %u/%u/%u/%u out of range (1..%d)",
+                        ch[0], ch[1], ch[2], ch[3], CNN_CMAX);
+    if (ch[2] != ch[3])
         return FAIL(CN_EPARSE,
-                    "weights file is for another network: %u networks of %u weights, channels "
-                    "%u/%u/%u/%u (this build: %d x 1..16 of %zu, %d/%d/%d/%d)",
-                    models, count, ch[0], ch[1], ch[2], ch[3], CN_NERVE_CNN_NMODELS, per, CNN_C0,
-                    CNN_C1, CNN_C2, CNN_C3);
+                    "weights file: channels %u/%u/%u/%u: levels 2 and 3 must be equal (the "
+                    "decoder adds them)", ch[0], ch[1], ch[2], ch[3]);
+    for (int k = 0; k < 4; k++)
+        c->ch[k] = (int)ch[k];
+    layer_table(c->ch, c->layers);
+    const size_t per = weights_per_model(c->layers);
+    if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
+        count != per)
+        return FAIL(CN_EPARSE,
+                    "weights file does not hold its network: %u networks of %u weights "
+                    "(channels %u/%u/%u/%u need %zu per network, %d x 1..16 networks)",
+                    models, count, ch[0], ch[1], ch[2], ch[3], per, CN_NERVE_CNN_NMODELS);
     if (size != CNN_FILE_HEADER + (size_t)models * per * 4)
         return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
                     CNN_FILE_HEADER + (size_t)models * per * 4);
@@ -186,18 +204,22 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->st_next = -1;
     c->stride = (size_t)c->grid_n + 2;
     const size_t P = c->stride * c->stride, G = (size_t)c->grid_n;
+    const size_t C0 = (size_t)c->ch[0], C1 = (size_t)c->ch[1], C2 = (size_t)c->ch[2],
+                 C3 = (size_t)c->ch[3];
+    /* p1 holds the pooled e0 then the decoder's level-1 output (C0 planes each), p2
+     * the pooled e1 then level 2's (C1 each); sized with room to spare */
     c->in = calloc(2 * P, sizeof(float));
-    c->e0 = calloc(CNN_C0 * P, sizeof(float));
-    c->t0 = calloc(CNN_C0 * P, sizeof(float));
-    c->p1 = calloc(CNN_C1 * P, sizeof(float));
-    c->t1 = calloc(CNN_C1 * P, sizeof(float));
-    c->e1 = calloc(CNN_C1 * P, sizeof(float));
-    c->p2 = calloc(CNN_C2 * P, sizeof(float));
-    c->t2 = calloc(CNN_C2 * P, sizeof(float));
-    c->e2 = calloc(CNN_C2 * P, sizeof(float));
-    c->p3 = calloc(CNN_C3 * P, sizeof(float));
-    c->t3 = calloc(CNN_C3 * P, sizeof(float));
-    c->e3 = calloc(CNN_C3 * P, sizeof(float));
+    c->e0 = calloc(C0 * P, sizeof(float));
+    c->t0 = calloc(C0 * P, sizeof(float));
+    c->p1 = calloc((C0 > C1 ? C0 : C1) * P, sizeof(float));
+    c->t1 = calloc(C1 * P, sizeof(float));
+    c->e1 = calloc(C1 * P, sizeof(float));
+    c->p2 = calloc((C1 > C2 ? C1 : C2) * P, sizeof(float));
+    c->t2 = calloc(C2 * P, sizeof(float));
+    c->e2 = calloc(C2 * P, sizeof(float));
+    c->p3 = calloc(C2 * P, sizeof(float));
+    c->t3 = calloc(C3 * P, sizeof(float));
+    c->e3 = calloc(C3 * P, sizeof(float));
     c->logit = calloc(G * G, sizeof(float));
     c->xin = calloc(2 * G * G, sizeof(float));
     c->acc = calloc(G * G, sizeof(float));
@@ -307,39 +329,41 @@ static void up_add(size_t S, const float *restrict lo, const float *restrict ski
 static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
 {
     const size_t S = c->stride;
+    const layer_shape *L = c->layers;
     const float *wp[CNN_NLAYERS], *bp[CNN_NLAYERS];
     for (int l = 0; l < CNN_NLAYERS; l++) {
         wp[l] = w;
-        w += (size_t)LAYERS[l].cout * LAYERS[l].cin * LAYERS[l].k * LAYERS[l].k;
+        w += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k;
         bp[l] = w;
-        w += LAYERS[l].cout;
+        w += L[l].cout;
     }
     const int n1 = n / 2, n2 = n / 4, n3 = n / 8;
-    conv3(S, c->in, 2, c->t0, CNN_C0, n, wp[0], bp[0]);
-    conv3(S, c->t0, CNN_C0, c->e0, CNN_C0, n, wp[1], bp[1]);
-    pool2(S, c->e0, CNN_C0, n, c->p1);
-    conv3(S, c->p1, CNN_C0, c->t1, CNN_C1, n1, wp[2], bp[2]);
-    conv3(S, c->t1, CNN_C1, c->e1, CNN_C1, n1, wp[3], bp[3]);
-    pool2(S, c->e1, CNN_C1, n1, c->p2);
-    conv3(S, c->p2, CNN_C1, c->t2, CNN_C2, n2, wp[4], bp[4]);
-    conv3(S, c->t2, CNN_C2, c->e2, CNN_C2, n2, wp[5], bp[5]);
-    pool2(S, c->e2, CNN_C2, n2, c->p3);
-    conv3(S, c->p3, CNN_C2, c->t3, CNN_C3, n3, wp[6], bp[6]);
-    conv3(S, c->t3, CNN_C3, c->e3, CNN_C3, n3, wp[7], bp[7]);
+    const int C0 = c->ch[0], C1 = c->ch[1], C2 = c->ch[2], C3 = c->ch[3];
+    conv3(S, c->in, 2, c->t0, C0, n, wp[0], bp[0]);
+    conv3(S, c->t0, C0, c->e0, C0, n, wp[1], bp[1]);
+    pool2(S, c->e0, C0, n, c->p1);
+    conv3(S, c->p1, C0, c->t1, C1, n1, wp[2], bp[2]);
+    conv3(S, c->t1, C1, c->e1, C1, n1, wp[3], bp[3]);
+    pool2(S, c->e1, C1, n1, c->p2);
+    conv3(S, c->p2, C1, c->t2, C2, n2, wp[4], bp[4]);
+    conv3(S, c->t2, C2, c->e2, C2, n2, wp[5], bp[5]);
+    pool2(S, c->e2, C2, n2, c->p3);
+    conv3(S, c->p3, C2, c->t3, C3, n3, wp[6], bp[6]);
+    conv3(S, c->t3, C3, c->e3, C3, n3, wp[7], bp[7]);
     /* decoder: up(e3) + e2 -> t2 -> conv -> p2 (C1 planes) */
-    up_add(S, c->e3, c->e2, CNN_C2, n2, c->t2);
-    conv3(S, c->t2, CNN_C2, c->p2, CNN_C1, n2, wp[8], bp[8]);
-    up_add(S, c->p2, c->e1, CNN_C1, n1, c->t1);
-    conv3(S, c->t1, CNN_C1, c->p1, CNN_C0, n1, wp[9], bp[9]);
-    up_add(S, c->p1, c->e0, CNN_C0, n, c->t0);
-    conv3(S, c->t0, CNN_C0, c->e0, CNN_C0, n, wp[10], bp[10]);
+    up_add(S, c->e3, c->e2, C2, n2, c->t2);
+    conv3(S, c->t2, C2, c->p2, C1, n2, wp[8], bp[8]);
+    up_add(S, c->p2, c->e1, C1, n1, c->t1);
+    conv3(S, c->t1, C1, c->p1, C0, n1, wp[9], bp[9]);
+    up_add(S, c->p1, c->e0, C0, n, c->t0);
+    conv3(S, c->t0, C0, c->e0, C0, n, wp[10], bp[10]);
     /* 1x1 head, no ReLU: logits */
     const float *hw = wp[11], hb = bp[11][0];
     for (int y = 0; y < n; y++) {
         float *o = out + (size_t)y * n;
         for (int x = 0; x < n; x++)
             o[x] = hb;
-        for (int ch = 0; ch < CNN_C0; ch++) {
+        for (int ch = 0; ch < C0; ch++) {
             const float *r = c->e0 + (size_t)ch * S * S + (size_t)(y + 1) * S + 1;
             const float k = hw[ch];
             for (int x = 0; x < n; x++)
@@ -356,8 +380,9 @@ static void load_input(cn_nerve_cnn *c, const float *in, int n)
         /* the planes' borders must be zero for this n: clear everything once */
         float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
                          c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
-        const int nch[] = {2, CNN_C0, CNN_C0, CNN_C1, CNN_C1, CNN_C1,
-                           CNN_C2, CNN_C2, CNN_C2, CNN_C3, CNN_C3, CNN_C3};
+        const int *ch = c->ch;
+        const int nch[] = {2, ch[0], ch[0], ch[0] > ch[1] ? ch[0] : ch[1], ch[1], ch[1],
+                           ch[1] > ch[2] ? ch[1] : ch[2], ch[2], ch[2], ch[2], ch[3], ch[3]};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             memset(bufs[i], 0, sizeof(float) * S * S * (size_t)nch[i]);
         c->last_n = n;

@@ -9,12 +9,10 @@
 
 #include "segment/segment.h"
 
-/* channels per level of the U-Net (CH in the training script) */
-#define CNN_C0 8
-#define CNN_C1 16
-#define CNN_C2 32
-#define CNN_C3 32
+/* The U-Net's layer pattern (Net in the training script): 12 layers; its
+ * channels per level come from the weights file's header, each 1..CNN_CMAX. */
 #define CNN_NLAYERS 12
+#define CNN_CMAX 128
 
 /* The built-in weights file (modules/segment/nerve_cnn.weights, embedded at build
  * time by cmake/embed_bytes.cmake). Layout, all little-endian:
@@ -27,7 +25,7 @@
  *  20  f32 crop side / smaller image side
  *  24  f32 seed Gaussian sigma (grid cells)
  *  28  f32 grey standard-deviation floor of the standardisation
- *  32  u32[4] channels per level (CNN_C0..CNN_C3)
+ *  32  u32[4] channels per level (levels 2 and 3 equal)
  *  48  f32 weights: per network, per layer [out][in][ky][kx] then bias [out]. */
 #define CNN_FILE_MAGIC "CNNERVE1"
 #define CNN_FILE_HEADER 48

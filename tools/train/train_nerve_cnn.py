@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """
-train_nerve_cnn.py - trains the seeded nerve CNN of modules/segment (nerve_cnn.c)
-on nerve-us and writes its weights file (nerve_cnn.weights, compiled into the
+train_nerve_cnn.py - trains the crop nerve CNN of modules/segment (nerve_cnn.c)
+on nerve-us and nerve-femoral and writes its weights file (nerve_cnn.weights, compiled into the
 library by cmake/embed_bytes.cmake).
 
 The idea: the operator's point (in `cryonav eval nerve --seeded`, the centroid
@@ -15,38 +15,85 @@ per crop pixel; nerve_cnn.c pastes it back bilinearly and keeps every connected
 part near the seed (multi-part nerves are common).
 
 Recipe: BCE + soft Dice on the nerve; a second output learns the vessels (mask
-index 2, weight 0.5) and is dropped at export; augmentation by seed shift, crop
-scale, rotation (+-15 deg), horizontal flip, gamma and grey noise; each model is
-R = 2 networks trained alike from different seeds whose logits nerve_cnn.c
-averages (an ensemble: less seed-to-seed variance).
+index 2 of nerve-us, weight 0.5; femoral masks label no vessels, so the term
+skips femoral images) and is dropped at export; augmentation by seed shift,
+crop scale, rotation (+-15 deg), horizontal flip, gamma and grey noise; each
+model is R = 2 networks trained alike from different seeds whose logits
+nerve_cnn.c averages (an ensemble: less seed-to-seed variance). With
+--femoral, each batch of 16 is half nerve-us, half nerve-femoral (--us-frac),
+and an epoch has as many batches as nerve-us alone would give, so nerve-us is
+not drowned out by the 562 femoral frames; 150 epochs of Adam (one-cycle, max
+lr 3e-3). Channels per level, crop grid and crop fraction are options and go
+into the weights file's header, which nerve_cnn.c reads.
 
-Split: 5-fold by file index (fold = index in sorted name order mod 5), the same
-folds as `cryonav eval nerve --kfold 5`. One model per fold is trained on the
-other four folds; the live model ("all") is trained on all 204 images. Every
-run is deterministic (fixed seeds, one thread).
+Data: nerve-us, "usgra-seg dataset by T. M. K., CC-BY 4.0"; nerve-femoral,
+"femoral nerve block dataset by S. Gao et al., MIT licence" (read only, never
+copied).
+
+Splits (the same as train_nerve_net.py and `cryonav eval nerve`):
+  nerve-us (204): fold = index in sorted name order mod 5;
+  nerve-femoral (562 = trainset + testset as ONE set, ordered by the number in
+  sample_N): fold = rank * 5 // 562 (five blocks of consecutive frames).
+Model k (k = 0..4) is trained on every image of both sets outside fold k; fold
+4 (both sets) is the recipe-choice (validation) split, folds 0-3 the reported
+one; the live model ("all") is trained on all 766 images. Seeds: replica r of
+model k uses seed 1000 + 100 r + k (k = 5 for "all"; 6 / 7 for the cross-site
+"us" / "fem" models of --folds us / fem); every run is deterministic (fixed
+seeds, one torch thread).
+
+The shipped file (recipe "both50" in docs/validation.md) is rebuilt by ONE
+command (12 networks, ~3-8 min each on one shared core; with --ckpt DIR each
+network is checkpointed and an interrupted run resumes):
+
+    nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
+        --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
+        --out modules/segment/nerve_cnn.weights \
+        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _both50
+
+A recipe candidate is judged on fold 4 only: `--folds 4 --candidate-out F`
+writes a file with the fold-4 model in every slot, which `cryonav eval nerve
+... --model fold --only-folds 4 --cnn-weights F` (and `--method cnn --seeded
+--weights F`) scores in C; this script's own fold figures are the crop CNN
+alone at the mask centroid and equal `eval nerve --method cnn --seeded`'s.
 
 Needs Debian's python3-torch, python3-numpy, python3-pil (training only; the
-C build and the tests do not need them). Use Debian's interpreter
-(/usr/bin/python3) if another python3 comes first on PATH. About 3-5 minutes per
-network single-threaded (150 epochs), 12 networks; two processes can share the
-work through --ckpt, e.g. `--folds 0,1,2 --ckpt D --no-export` and `--folds
-3,4,all --ckpt D --no-export`, then the command below with `--ckpt D` only loads
-and exports:
-
-    /usr/bin/python3 tools/train/train_nerve_cnn.py --data ../shared/data/nerve-us \
-        --out modules/segment/nerve_cnn.weights \
-        --vector tests/unit/segment/nerve_cnn_vector.h
+C build and the tests do not need them): the script installs them with apt-get
+when they are missing, under Debian's interpreter (/usr/bin/python3).
 """
 import argparse
 import os
+import re
+import subprocess
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from PIL import Image
+
+def ensure_deps():
+    """Training's own Debian packages, installed on first use (never by the README's
+    two commands)."""
+    need = []
+    for mod, pkg in (("torch", "python3-torch"), ("numpy", "python3-numpy"), ("PIL", "python3-pil")):
+        try:
+            __import__(mod)
+        except ImportError:
+            need.append(pkg)
+    if need and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
+            os.path.exists("/usr/bin/python3"):
+        # another interpreter (pyenv, a venv) cannot see Debian's python3-* packages
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    if need:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        print("installing " + " ".join(need), flush=True)
+        subprocess.check_call(sudo + ["apt-get", "install", "-y", "--no-install-recommends"] + need)
+
+
+ensure_deps()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from PIL import Image  # noqa: E402
 
 N = 64            # crop grid (pixels per side)
 CROP_FRAC = 0.6   # crop side = CROP_FRAC * min(image width, height)
@@ -61,23 +108,43 @@ VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while tr
 
 # ------------------------------------------------------------------ data
 
-def load(data):
+def load_one(img_path, mask_path, name, set_name, fold):
+    g = np.asarray(Image.open(img_path).convert("L"), dtype=np.uint8)
+    m = np.asarray(Image.open(mask_path))
+    assert m.shape == g.shape, name
+    ves = (m == 2).astype(np.float32)
+    m = (m == 1).astype(np.float32)
+    ys, xs = np.nonzero(m)
+    h, w = g.shape
+    # the 2x2 box of cn_img_downsample2: (a+b+c+d+2)>>2
+    h2, w2 = h // 2, w // 2
+    a = g[:2 * h2, :2 * w2].astype(np.int32)
+    half = ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2] + 2) >> 2)
+    return dict(name=name, set=set_name, fold=fold, g=g, half=half.astype(np.float32), mask=m,
+                vessel=ves, cx=xs.mean(), cy=ys.mean(), w=w, h=h)
+
+
+def load(data, femoral=None):
+    """nerve-us (fold = index in sorted name order mod 5) and, when given,
+    nerve-femoral (trainset + testset as ONE set ordered by the number in
+    sample_N; fold = rank * 5 // 562, five blocks of consecutive frames: the
+    folds of train_nerve_net.py and `cryonav eval nerve --folds block`)."""
     names = sorted(f for f in os.listdir(os.path.join(data, "images")) if f.endswith(".png"))
-    items = []
-    for n in names:
-        g = np.asarray(Image.open(os.path.join(data, "images", n)).convert("L"), dtype=np.uint8)
-        m = np.asarray(Image.open(os.path.join(data, "masks", n)))
-        assert m.shape == g.shape, n
-        ves = (m == 2).astype(np.float32)
-        m = (m == 1).astype(np.float32)
-        ys, xs = np.nonzero(m)
-        h, w = g.shape
-        # the 2x2 box of cn_img_downsample2: (a+b+c+d+2)>>2
-        h2, w2 = h // 2, w // 2
-        a = g[:2 * h2, :2 * w2].astype(np.int32)
-        half = ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2] + 2) >> 2)
-        items.append(dict(name=n, g=g, half=half.astype(np.float32), mask=m, vessel=ves,
-                          cx=xs.mean(), cy=ys.mean(), w=w, h=h))
+    items = [load_one(os.path.join(data, "images", n), os.path.join(data, "masks", n), n, "us",
+                      k % KFOLD) for k, n in enumerate(names)]
+    if femoral:
+        fem = []
+        for sub in ("trainset", "testset"):
+            idir = os.path.join(femoral, sub, "images")
+            mdir = next(os.path.join(femoral, sub, m) for m in ("masks", "masks_real")
+                        if os.path.isdir(os.path.join(femoral, sub, m)))
+            for f in os.listdir(idir):
+                num = int(re.findall(r"\d+", f)[0])
+                fem.append((num, os.path.join(idir, f),
+                            os.path.join(mdir, os.path.splitext(f)[0] + ".png")))
+        fem.sort()
+        items += [load_one(ip, mp, os.path.basename(ip), "fem", r * KFOLD // len(fem))
+                  for r, (num, ip, mp) in enumerate(fem)]
     return items
 
 
@@ -251,34 +318,68 @@ def loss_fn(logit, t):
     return bce + dice.mean()
 
 
-def train(items, train_idx, seed, epochs, log):
+def batches(items, train_idx, rng, bs, us_frac):
+    """Index batches of one epoch. nerve-us alone: a permutation in batches of bs.
+    With nerve-femoral: as many batches as nerve-us alone would give (an epoch
+    keeps its length whatever the femoral set adds), each round(us_frac * bs)
+    nerve-us images (walking a permutation, restarted when used up) and the rest
+    femoral (likewise): nerve-us keeps its share instead of being drowned by
+    562 femoral frames."""
+    us = [i for i in train_idx if items[i]["set"] == "us"]
+    fem = [i for i in train_idx if items[i]["set"] == "fem"]
+    if not fem or not us:  # one set alone (nerve-femoral alone: the cross-site model)
+        perm = rng.permutation(train_idx)
+        return [perm[b:b + bs] for b in range(0, len(perm), bs)]
+    nb = (len(us) + bs - 1) // bs
+    ku = int(round(us_frac * bs))
+    out, streams = [], {}
+    def take(key, pool, k):
+        st = streams.setdefault(key, [rng.permutation(pool), 0])
+        got = []
+        while len(got) < k:
+            if st[1] == len(st[0]):
+                st[0], st[1] = rng.permutation(pool), 0
+            got.append(st[0][st[1]])
+            st[1] += 1
+        return got
+    for _ in range(nb):
+        out.append(np.array(take("us", us, ku) + take("fem", fem, bs - ku)))
+    return out
+
+
+def train(items, train_idx, seed, epochs, log, us_frac=1.0):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = Net()
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     bs = 16
-    steps = epochs * ((len(train_idx) + bs - 1) // bs)
+    n_us = sum(1 for i in train_idx if items[i]["set"] == "us") or len(train_idx)
+    steps = epochs * ((n_us + bs - 1) // bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps,
                                                 pct_start=0.15)
     t0 = time.time()
     for ep in range(epochs):
-        perm = rng.permutation(train_idx)
-        tot = 0.0
-        for b in range(0, len(perm), bs):
-            x, t = batch(items, perm[b:b + bs], rng, True)
+        tot, cnt = 0.0, 0
+        for idx in batches(items, train_idx, rng, bs, us_frac):
+            x, t = batch(items, idx, rng, True)
             out = net(x)
             if VESSEL_AUX:
-                loss = loss_fn(out[:, 0], t[:, 0]) + VESSEL_AUX * \
-                    F.binary_cross_entropy_with_logits(out[:, 1], t[:, 1])
+                # vessels are labelled in nerve-us only (femoral masks have none,
+                # though its frames show the femoral artery): the term skips femoral
+                hv = torch.tensor([items[i]["set"] == "us" for i in idx], dtype=torch.float32)
+                vb = F.binary_cross_entropy_with_logits(out[:, 1], t[:, 1], reduction="none")
+                vb = (vb.mean(dim=(1, 2)) * hv).sum() / hv.sum().clamp(min=1)
+                loss = loss_fn(out[:, 0], t[:, 0]) + VESSEL_AUX * vb
             else:
                 loss = loss_fn(out, t)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(perm[b:b + bs])
+            tot += float(loss) * len(idx)
+            cnt += len(idx)
         if ep % 10 == 9 or ep == epochs - 1:
-            log(f"  epoch {ep + 1}/{epochs} loss {tot / len(perm):.4f} ({time.time() - t0:.0f} s)")
+            log(f"  epoch {ep + 1}/{epochs} loss {tot / cnt:.4f} ({time.time() - t0:.0f} s)")
     return net
 
 
@@ -374,10 +475,16 @@ def write_vector(nets, path, seed):
 
 
 def main():
-    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--out", required=True, help="weights file (modules/segment/nerve_cnn.weights)")
+    ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
+    ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
+                    "index blocks there)")
+    ap.add_argument("--us-frac", type=float, default=0.5, help="share of nerve-us images in "
+                    "each batch when --femoral is given")
+    ap.add_argument("--out", help="weights file (modules/segment/nerve_cnn.weights)")
+    ap.add_argument("--candidate-out", help="a weights file for judging a recipe on fold 4 in "
+                    "C: every model slot holds the fold-4 model (never a shipped file)")
     ap.add_argument("--vector", help="C header with a test vector")
     ap.add_argument("--epochs", type=int, default=150)
     ap.add_argument("--folds", default="0,1,2,3,4,all")
@@ -391,28 +498,37 @@ def main():
                     "image side (stored in the weights file)")
     ap.add_argument("--grid", type=int, default=N, help="crop grid side (multiple of 8, <= "
                     "CN_NERVE_CNN_NMAX; stored in the weights file)")
+    ap.add_argument("--channels", default=",".join(map(str, CH)), help="channels per level, "
+                    "four numbers, the third equal to the fourth (stored in the weights file)")
     ap.add_argument("--rot-deg", type=float, default=ROT_DEG, help="rotation augmentation, deg")
     ap.add_argument("--vessel-aux", type=float, default=VESSEL_AUX, help="weight of the "
                     "auxiliary vessel output while training (0: none)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
+    ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
+                    "model trained on every image (all, in --folds), or the fold-4 model again "
+                    "(4: trained on folds 0-3 of every set given)")
     args = ap.parse_args()
     ROT_DEG = args.rot_deg
     VESSEL_AUX = args.vessel_aux
     CROP_FRAC = args.crop_frac
     N = args.grid
+    CH = tuple(int(v) for v in args.channels.split(","))
+    assert len(CH) == 4 and CH[2] == CH[3], "--channels: four numbers, the last two equal"
     SEEDCH = seed_channel()
     torch.set_num_threads(1)
     log = lambda s: (print(s), sys.stdout.flush())
-    items = load(args.data)
+    items = load(args.data, args.femoral)
     n = len(items)
-    log(f"{n} images; crop {CROP_FRAC} x min side -> {N}x{N}; "
+    log(f"{n} images; crop {CROP_FRAC} x min side -> {N}x{N}; channels {CH}; "
         f"{sum(p.numel() for p in Net().parameters())} parameters")
     models, held = [], {}
     for f in args.folds.split(","):
         if f == "all":
             tr = list(range(n))
+        elif f in ("us", "fem"):  # cross-site: one whole set
+            tr = [i for i in range(n) if items[i]["set"] == f]
         else:
-            tr = [i for i in range(n) if i % KFOLD != int(f)]
+            tr = [i for i in range(n) if items[i]["fold"] != int(f)]
         nets = []
         for r in range(args.replicas):
             tag = (f"_r{r}" if r else "") + args.tag
@@ -423,29 +539,46 @@ def main():
                 log(f"fold {f} replica {r}: loaded {ck}")
             else:
                 log(f"fold {f} replica {r}: training on {len(tr)} images")
-                net = train(items, tr, 1000 + 100 * r + (KFOLD if f == "all" else int(f)),
-                            args.epochs, log)
+                k = {"all": KFOLD, "us": KFOLD + 1, "fem": KFOLD + 2}.get(f)
+                net = train(items, tr, 1000 + 100 * r + (int(f) if k is None else k),
+                            args.epochs, log, args.us_frac)
                 if ck:
                     torch.save(net.state_dict(), ck)
             net.eval()
             nets.append(net)
-        models.append(("all" if f == "all" else f"fold{f}", nets))
-        if f != "all":
-            te = [i for i in range(n) if i % KFOLD == int(f)]
-            with torch.no_grad():
-                x, _ = batch(items, te, None, False)
-                logits = (sum(net(x) for net in nets) / len(nets)).numpy()
-            ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"]) for k, i in enumerate(te)]
-            for k, i in enumerate(te):
-                held[i] = ds[k]
-            log(f"fold {f}: held-out mean dice {np.mean(ds):.3f} median {np.median(ds):.3f}")
-    if held:
-        v = np.array(list(held.values()))
-        log(f"held-out over {len(v)} images: mean dice {v.mean():.3f} median {np.median(v):.3f}")
-    if args.no_export:
+        models.append((f if f in ("all", "us", "fem") else f"fold{f}", nets))
+        if f not in ("all", "us", "fem"):
+            for sname in ("us", "fem"):
+                te = [i for i in range(n) if items[i]["fold"] == int(f) and items[i]["set"] == sname]
+                if not te:
+                    continue
+                with torch.no_grad():
+                    x, _ = batch(items, te, None, False)
+                    logits = (sum(net(x) for net in nets) / len(nets)).numpy()
+                ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"])
+                      for k, i in enumerate(te)]
+                for k, i in enumerate(te):
+                    held[i] = ds[k]
+                log(f"fold {f} {sname}: held-out crop CNN alone, seeded at the mask centroid: "
+                    f"mean dice {np.mean(ds):.3f} median {np.median(ds):.3f} ({len(te)} images)")
+    for sname in ("us", "fem"):
+        v = np.array([d for i, d in held.items() if items[i]["set"] == sname])
+        if v.size:
+            log(f"held-out {sname} over {len(v)} images: mean dice {v.mean():.3f} "
+                f"median {np.median(v):.3f}")
+    if args.candidate_out:
+        # fold 4 (recipe choice) or a cross-site model: one model in every slot
+        k = 0 if len(models) == 1 else [m for m, _ in models].index("fold4")
+        export_weights([models[k]] * (KFOLD + 1), args.candidate_out)
+        log(f"wrote {args.candidate_out} (the {models[k][0]} model in every slot: not a "
+            f"shipped file)")
+    if args.no_export or not args.out:
         return
+    if args.live == "4" and [m for m, _ in models] == [f"fold{k}" for k in range(KFOLD)]:
+        models.append(("all", models[KFOLD - 1][1]))
     if [m for m, _ in models] != [f"fold{k}" for k in range(KFOLD)] + ["all"]:
-        sys.exit("export needs --folds 0,1,2,3,4,all (nerve_cnn.c expects six models)")
+        sys.exit("export needs --folds 0,1,2,3,4,all, or 0,1,2,3,4 with --live 4 "
+                 "(nerve_cnn.c expects six models)")
     export_weights(models, args.out)
     log(f"wrote {args.out}")
     if args.vector:
