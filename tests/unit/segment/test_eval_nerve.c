@@ -168,6 +168,24 @@ static void test_real_sets_and_formats(void **st)
     snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --weights %s/none", CRYONAV, idir, mdir, base);
     assert_int_equal(run(cmd, out, sizeof out), 2);
     assert_non_null(strstr(out, "cannot read the weights file"));
+    /* the crop CNN's file: damaged, or a header whose channels make no network */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --cnn-weights %s", CRYONAV, idir, mdir, p);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "not a CNNERVE1 weights file"));
+    snprintf(p, sizeof p, "%s/zero.weights", base);
+    f = fopen(p, "wb");
+    fputs("CNNERVE1", f);
+    for (int i = 0; i < 248; i++)
+        fputc(0, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --cnn-weights %s", CRYONAV, idir, mdir, p);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "zero.weights"));
+    assert_non_null(strstr(out, "channels 0/0/0/0 out of range"));
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --cnn-weights %s/none", CRYONAV, idir, mdir, base);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "cannot read the weights file"));
     /* an empty folder pair, a missing folder, bad options */
     snprintf(p, sizeof p, "%s/empty", base);
     mkdir(p, 0755);
