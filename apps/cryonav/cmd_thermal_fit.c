@@ -115,11 +115,19 @@ static int load_measurements(const thermal_args *a, const cn_thermal_catalog *ca
 /* Each probe with measurements: its fitted effective surface temperature. */
 int thermal_run_calibrate(const thermal_args *a, cn_thermal_catalog *cat)
 {
-    static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX], sel[CN_THERMAL_CAL_MAX];
+    /* on the heap (two x 32 measurements), not in static storage */
+    cn_thermal_measurement *ms = calloc(2 * CN_THERMAL_CAL_MAX, sizeof *ms);
+    if (!ms) {
+        fprintf(stderr, "cryonav thermal: out of memory\n");
+        return 1;
+    }
+    cn_thermal_measurement *sel = ms + CN_THERMAL_CAL_MAX;
     int n;
     int rc = load_measurements(a, cat, ms, &n);
-    if (rc)
+    if (rc) {
+        free(ms);
         return rc;
+    }
     if (isfinite(a->robin_gas_c)) { /* the film-law test: each measurement in its own medium */
         cn_thermal_measurements_use_own_media(ms, n);
         cn_thermal_catalog_use_film_law(cat, a->robin_gas_c, ms, n, 0);
@@ -152,16 +160,20 @@ int thermal_run_calibrate(const thermal_args *a, cn_thermal_catalog *cat)
         printf(" | %.0f %% |\n", 100 * cal.rms_rel);
         fflush(stdout);
     }
+    free(ms);
     return 0;
 }
 
 /* The catalogue against every oracle and measured ice ball. */
 int thermal_run_validate(const thermal_args *a, cn_thermal_catalog *cat)
 {
-    int rc;
-    static cn_thermal_measurement ms[CN_THERMAL_CAL_MAX];
+    cn_thermal_measurement *ms = calloc(CN_THERMAL_CAL_MAX, sizeof *ms);
+    if (!ms) {
+        fprintf(stderr, "cryonav thermal: out of memory\n");
+        return 1;
+    }
     int n = 0;
-    rc = load_measurements(a, cat, ms, &n);
+    int rc = load_measurements(a, cat, ms, &n);
     if (!rc && isfinite(a->robin_gas_c)) {
         /* the film-law test: each measurement in its own medium, each measured
          * probe's film fitted (the in-sample column) */
@@ -176,5 +188,6 @@ int thermal_run_validate(const thermal_args *a, cn_thermal_catalog *cat)
         fflush(stdout);
         rc = cn_thermal_validate_report(stdout, cat) ? 1 : bad ? 1 : 0;
     }
+    free(ms);
     return rc;
 }
