@@ -50,12 +50,14 @@ model k uses seed 1000 + 100 r + k (k = 5 for "all"; 6 / 7 for the cross-site
 seeds, one torch thread).
 
 The shipped file (recipe "pn1" in docs/validation.md) is rebuilt by ONE command
-(6 networks, ~6-15 min each on one shared core; with --ckpt DIR each network is
-checkpointed and an interrupted run resumes):
+(5 networks, ~6-20 min each on one shared core; with --ckpt DIR each network is
+checkpointed and an interrupted run resumes); its live slot is the fold-4 model
+(trained on folds 0-3 of both sets, as the finder's live network is):
 
     nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
-        --per-nerve --replicas 1 --out modules/segment/nerve_cnn.weights \
+        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 \
+        --out modules/segment/nerve_cnn.weights \
         --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _pn
 
 A recipe candidate is judged on fold 4 only: `--folds 4 --candidate-out F`
