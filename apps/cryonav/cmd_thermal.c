@@ -232,17 +232,19 @@ static int load_catalog(const args *a, cn_thermal_catalog *cat)
     return 0;
 }
 
-int thermal_pick(const args *a, const cn_thermal_catalog *cat, const cn_cryoprobe **p,
-                const cn_protocol **q, const cn_tissue **t)
+int thermal_pick(const args *a, const cn_thermal_catalog *cat, cn_cryoprobe *p,
+                 const cn_protocol **q, const cn_tissue **t)
 {
     const char *pn = a->probe ? a->probe : "17G-argon-2cm";
     const char *qn = a->protocol ? a->protocol : "morton-150s";
     const char *tn = a->tissue ? a->tissue : "standard";
-    *p = cn_thermal_catalog_probe(cat, pn);
+    const cn_cryoprobe *cp = cn_thermal_catalog_probe(cat, pn);
     *q = cn_thermal_catalog_protocol(cat, qn);
     *t = cn_thermal_catalog_tissue(cat, tn);
-    if (!*p)
+    if (!cp)
         return cn_app_usage_error(kCmd, "unknown probe '%s' (--list shows the catalogue)", pn);
+    *p = *cp;
+    cn_cryoprobe_in_tissue(p, tn); /* the surface as calibrated in this tissue */
     if (!*q)
         return cn_app_usage_error(kCmd, "unknown protocol '%s' (--list shows the catalogue)", qn);
     if (!*t)
@@ -253,11 +255,15 @@ int thermal_pick(const args *a, const cn_thermal_catalog *cat, const cn_cryoprob
 static void list(const cn_thermal_catalog *c)
 {
     printf("probes:\n");
-    for (int i = 0; i < c->n_probes; i++)
-        printf("  %-20s %-6s %.2f mm, active %.0f mm, %s %.1f C\n", c->probes[i].name,
-               c->probes[i].gas, c->probes[i].outer_diameter_mm, c->probes[i].active_length_mm,
-               c->probes[i].bc == CN_PROBE_BC_ROBIN ? "gas (robin)" : "surface",
-               c->probes[i].surface_temp_c);
+    for (int i = 0; i < c->n_probes; i++) {
+        const cn_cryoprobe *p = &c->probes[i];
+        printf("  %-20s %-6s %.2f mm, active %.0f mm, %s %.1f C", p->name, p->gas,
+               p->outer_diameter_mm, p->active_length_mm,
+               p->bc == CN_PROBE_BC_ROBIN ? "gas (robin)" : "surface", p->surface_temp_c);
+        for (int k = 0; k < p->n_by_tissue; k++) /* its own fit in these tissues */
+            printf("; in %s %.1f C", p->by_tissue[k].tissue, p->by_tissue[k].surface_temp_c);
+        printf("\n");
+    }
     printf("protocols:\n");
     for (int i = 0; i < c->n_protocols; i++) {
         printf("  %-20s", c->protocols[i].name);
@@ -298,10 +304,10 @@ static void print_csv(double v)
 
 static int run_probe(const args *a, const cn_thermal_catalog *cat)
 {
-    const cn_cryoprobe *p;
+    cn_cryoprobe probe, *p = &probe;
     const cn_protocol *q;
     const cn_tissue *t;
-    int rc = thermal_pick(a, cat, &p, &q, &t);
+    int rc = thermal_pick(a, cat, p, &q, &t);
     if (rc)
         return rc;
     cn_thermal_model_opts mo;
