@@ -12,8 +12,9 @@
  *   cryonav thermal fit-eval   fitted vs unfitted prediction of the hidden deep edge
  *       on simulated sessions with perturbed true growth laws;
  *   cryonav thermal validate   the solver against every oracle and measured ice ball;
- *   cryonav thermal calibrate  fits each probe's effective surface temperature (or, with
- *       --robin-gas, its film coefficient behind the gas) to the
+ *   cryonav thermal calibrate  fits each probe's effective surface temperature per
+ *       medium group (the default, and its own surface in a tissue: surface_by_tissue;
+ *       or, with --robin-gas, its film coefficient behind the gas) to the
  *       measured ice balls (config/ice_measurements.json) with its uncertainty.
  * The command only parses and prints: the physics lives in modules/thermal.
  */
@@ -46,15 +47,17 @@ static void usage(FILE *out)
             "Predicted isotherm radii of a cryoprobe following a protocol (CSV on stdout: an\n"
             "empty field is an isotherm that does not exist yet), the solver's verification\n"
             "geometries, the fit evaluation, the validation against every oracle and measured ice\n"
-            "ball, and the calibration of each probe's surface temperature to those ice balls.\n\n"
+            "ball, and the calibration of each probe's surface temperature (per medium) to those\n"
+            "ice balls.\n\n"
             "options:\n"
             "  --probe P            cryoprobe (default 17G-argon-2cm; --list shows all)\n"
             "  --protocol Q         freeze protocol (default morton-150s)\n"
-            "  --tissue T           tissue property set (default standard)\n"
+            "  --tissue T           tissue property set (default standard); a probe with its\n"
+            "                       own surface in T (surface_by_tissue) runs that one\n"
             "  --every S            CSV row every S seconds (default 5)\n"
             "  --png FILE           also draw the radii vs time into FILE (.png); none unless asked\n"
             "  --h MM, --dt S       grid step and longest time step of the solver\n"
-            "  --surface-offset C   probe's effective surface temperature offset\n"
+            "  --surface-offset C   offset to the probe's effective surface temperature (in T)\n"
             "  --perfusion W        perfusion (1/s)\n"
             "  --list               the catalogue: probes, protocols, tissues\n"
             "  --geometry G         verification: planar | cylindrical | spherical\n"
@@ -67,7 +70,7 @@ static void usage(FILE *out)
             "  --measurements FILE  validate/calibrate: measured ice balls (default\n"
             "                       config/ice_measurements.json)\n"
             "  --held-out           validate: also each measurement predicted from a fit to\n"
-            "                       its probe's other measurements only\n"
+            "                       the other measurements of its group (probe and medium)\n"
             "  --robin-gas C        validate/calibrate: test the film law instead of the\n"
             "                       catalogue's: each measured probe gets a Robin boundary, gas\n"
             "                       at C, its film coefficient fitted, and each measurement is\n"
