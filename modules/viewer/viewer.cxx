@@ -13,6 +13,7 @@
 #include "viewer_vtk.h"
 
 #include <vtkCamera.h>
+#include <vtkFreeTypeTools.h>
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkOpenGLRenderWindow.h>
 #include <vtkPNGWriter.h>
@@ -166,6 +167,85 @@ void fill_err(char *err, size_t len, const char *fmt, const char *a)
     }
 }
 
+/* issue 16: the first frame used to pay for everything that happens once: VTK
+ * builds the GL program of each kind of actor and llvmpipe compiles (with LLVM) a
+ * rasteriser for every new combination of state (the textured planes with and
+ * without depth test, lines, points, the lit probe model, text): ~19 ms of the
+ * render thread and 50-70 ms of wall time instead of ~5 and ~12 in `cryonav run`
+ * (docs/benchmarks.md), and a later first (the first isotherm when a freeze
+ * starts) did the same in the middle of a procedure. So before the viewer is
+ * handed out it draws one synthetic frame that carries every kind of overlay and
+ * text, into its own framebuffer only (nothing is presented to the window), then
+ * returns to the state of a viewer that has shown nothing ("no image"). */
+void warm_up(cn_viewer *v)
+{
+    const int w = 640, h = 480;
+    cn_frame_pool *pool = cn_frame_pool_new(1, w, h);
+    cn_frame *f = pool ? cn_frame_pool_acquire(pool) : nullptr;
+    if (f && cn_frame_set_size(f, w, h) == CN_OK && cn_viewer_demo_frame(f, 1, 2.0) == CN_OK) {
+        cn_present *keep = v->present;
+        bool truth = v->show_truth, hide = v->hide_analysis;
+        v->present = nullptr; /* not presented: the window never shows this frame */
+        bool vtk_swaps = !v->opts.offscreen && !keep; /* an unusual visual: VTK presents */
+        if (vtk_swaps)
+            v->win->SwapBuffersOff();
+        v->show_truth = true; /* every overlay kind, the dashed truth too */
+        v->hide_analysis = false;
+        cn_viewer_hud hud;
+        memset(&hud, 0, sizeof hud);
+        hud.fps = 30.0;
+        hud.latency_ms_p50 = 12.3;
+        hud.latency_ms_p99 = 45.6;
+        /* every printable character in the HUD's, the status line's and the alarm's
+         * font, so FreeType has their glyphs before the first real line */
+        char ascii[96];
+        for (int c = 32; c < 127; c++)
+            ascii[c - 32] = static_cast<char>(c);
+        ascii[95] = 0;
+        hud.source = ascii;
+        hud.status_line = ascii;
+        hud.alarm_line = ascii;
+        cn_viewer_show(v, f, &hud);
+        v->present = keep;
+        if (vtk_swaps)
+            v->win->SwapBuffersOn();
+        v->show_truth = truth;
+        v->hide_analysis = hide;
+    }
+    if (f)
+        cn_frame_unref(f);
+    if (pool)
+        cn_frame_pool_free(pool);
+    /* back to a viewer that has shown nothing */
+    for (vtkActor *a : {v->plane3d.Get(), v->plane2d.Get(), v->needle_shaft.Get(),
+                        v->needle_active.Get(), v->ov_main3d.Get(), v->ov_main2d.Get(),
+                        v->ov_truth3d.Get(), v->ov_truth2d.Get()})
+        a->VisibilityOff();
+    for (auto &l : v->depth_lbl)
+        l->VisibilityOff();
+    for (auto &l : v->lat_lbl)
+        l->VisibilityOff();
+    for (auto &l : v->legend)
+        l->VisibilityOff();
+    v->nerve_lbl->VisibilityOff();
+    v->nerve_lbl->SetInput("");
+    for (auto &l : v->hud)
+        l->SetInput("");
+    v->status->SetInput("");
+    v->alarm->SetInput("");
+    v->no_image->VisibilityOn();
+    v->have_frame = false;
+    v->framed = false;
+    v->last_tracked = v->last_ref = false;
+    v->geom = cn_viewer_geom{};
+    v->spacing[0] = v->spacing[1] = 1.0;
+    v->frame_t_ns = 0;
+    for (auto &t : v->hud_t_ns)
+        t = 0;
+    v->status_t_ns = v->nerve_lbl_t_ns = 0;
+    v->last_render_ms = 0.0;
+}
+
 } // namespace
 
 extern "C" void cn_viewer_opts_default(cn_viewer_opts *o)
@@ -275,6 +355,11 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
             glw->SetFrameBlitModeToNoBlit();
         v->win->SwapBuffersOff();
     }
+    /* Text images as large as the text, not padded to powers of two (a 1100-pixel
+     * HUD line was cleared, filled and uploaded 2048 wide): the same pixels on
+     * screen, ~0.3 M instructions less per 1280x800 frame (callgrind). VTK keeps
+     * this in its FreeType singleton; every GL texture here may be of any size. */
+    vtkFreeTypeTools::GetInstance()->ScaleToPowerTwoOff();
     cn_viewer_scene_build(v);
 
     if (!opts.offscreen) {
@@ -326,6 +411,7 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
         cn_viewer_free(v);
         return nullptr;
     }
+    warm_up(v);
     cn_log_info(v->log, "viewer", "%s %dx%d, shader %s", opts.offscreen ? "offscreen" : "window",
                 opts.width, opts.height, v->shader_path.c_str());
     return v;
@@ -351,11 +437,30 @@ extern "C" void cn_viewer_free(cn_viewer *v)
     cn_viewer_display_close(dpy);
 }
 
+void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, int64_t *t_shown_ns, const char *text)
+{
+    switch (cn_viewer_text_update(a->GetInput(), text, v->frame_t_ns, *t_shown_ns)) {
+    case CN_TEXT_KEEP:
+        return;
+    case CN_TEXT_DUE:
+        if (!v->numbers_budget)
+            return; /* another text took this frame's turn: this one goes next frame */
+        v->numbers_budget = false;
+        break;
+    case CN_TEXT_NOW:
+        break;
+    }
+    a->SetInput(text);
+    *t_shown_ns = v->frame_t_ns;
+}
+
 extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_hud *hud)
 {
     if (!v || !f)
         return CN_EINVAL;
     int64_t t0 = cn_clock_mono_ns();
+    v->frame_t_ns = f->t_acq_ns;
+    v->numbers_budget = true;
     char why[64] = "";
     bool ok = cn_viewer_frame_showable(f, why, sizeof why);
     char status[512];
@@ -412,10 +517,10 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         char *nl = line ? strchr(line, '\n') : nullptr;
         if (nl)
             *nl = 0;
-        v->hud[i]->SetInput(line ? line : "");
+        cn_viewer_set_text(v, v->hud[i], &v->hud_t_ns[i], line ? line : "");
         line = nl ? nl + 1 : nullptr;
     }
-    v->status->SetInput(status);
+    cn_viewer_set_text(v, v->status, &v->status_t_ns, status);
     v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);

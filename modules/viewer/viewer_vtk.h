@@ -87,6 +87,11 @@ struct cn_viewer {
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
     vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
+    /* issue 16: numbers in text change at most 4 times a second (cn_viewer_text_update),
+     * and at most one such text is laid out again per frame */
+    int64_t frame_t_ns = 0;   // the shown frame's acquisition time
+    bool numbers_budget = false;
+    int64_t hud_t_ns[CN_VIEWER_HUD_LINES] = {}, status_t_ns = 0, nerve_lbl_t_ns = 0;
     int font_px = 0;          // HUD font size for the current window height
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
@@ -99,6 +104,10 @@ struct cn_viewer {
  * TrueColor. */
 bool cn_viewer_present_init(cn_viewer *v);
 void cn_viewer_present_free(cn_viewer *v);
+
+/* viewer.cxx: sets the text of a (HUD, status, label) actor by cn_viewer_text_update
+ * at v->frame_t_ns; *t_shown_ns is when its text last changed. */
+void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, int64_t *t_shown_ns, const char *text);
 
 /* viewer_scene.cxx */
 void cn_viewer_scene_build(cn_viewer *v);
