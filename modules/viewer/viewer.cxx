@@ -206,6 +206,11 @@ void warm_up(cn_viewer *v)
         hud.status_line = ascii;
         hud.alarm_line = ascii;
         cn_viewer_show(v, f, &hud);
+        /* llvmpipe rasterises lazily: without a wait, this frame's rasterising
+         * would land in the first real frame (on screen nothing reads it back) */
+        vtkOpenGLRenderWindow *glw = vtkOpenGLRenderWindow::SafeDownCast(v->win);
+        if (glw)
+            glw->WaitForCompletion();
         v->present = keep;
         if (vtk_swaps)
             v->win->SwapBuffersOn();

@@ -18,6 +18,7 @@
 #include <vtkActor.h>
 #include <vtkAxesActor.h>
 #include <vtkCallbackCommand.h>
+#include <vtkCoordinate.h>
 #include <vtkImageData.h>
 #include <vtkPlaneSource.h>
 #include <vtkPolyDataMapper.h>
@@ -87,6 +88,7 @@ struct cn_viewer {
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
     vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
+    vsp<vtkCoordinate> nerve_anchor; // where nerve_lbl sits (world, image mm): see viewer_scene.cxx
     /* issue 16: numbers in text change at most 4 times a second (cn_viewer_text_update),
      * and at most one such text is laid out again per frame */
     int64_t frame_t_ns = 0;   // the shown frame's acquisition time
