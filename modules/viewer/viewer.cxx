@@ -171,8 +171,8 @@ void fill_err(char *err, size_t len, const char *fmt, const char *a)
  * builds the GL program of each kind of actor and llvmpipe compiles (with LLVM) a
  * rasteriser for every new combination of state (the textured planes with and
  * without depth test, lines, points, the lit probe model, text): ~19 ms of the
- * render thread and 50-70 ms of wall time instead of ~5 and ~12 in `cryonav run`
- * (docs/benchmarks.md), and a later first (the first isotherm when a freeze
+ * render thread and 48-97 ms of wall time instead of ~5 and ~12-15 in `cryonav
+ * run` (docs/benchmarks.md), and a later first (the first isotherm when a freeze
  * starts) did the same in the middle of a procedure. So before the viewer is
  * handed out it draws one synthetic frame that carries every kind of overlay and
  * text, into its own framebuffer only (nothing is presented to the window), then
@@ -245,9 +245,9 @@ void warm_up(cn_viewer *v)
     v->geom = cn_viewer_geom{};
     v->spacing[0] = v->spacing[1] = 1.0;
     v->frame_t_ns = 0;
-    for (auto &t : v->hud_t_ns)
-        t = 0;
-    v->status_t_ns = v->nerve_lbl_t_ns = 0;
+    for (auto &sl : v->hud_slot)
+        sl = cn_viewer::text_slot{};
+    v->status_slot = v->nerve_slot = cn_viewer::text_slot{};
     v->last_render_ms = 0.0;
 }
 
@@ -442,22 +442,53 @@ extern "C" void cn_viewer_free(cn_viewer *v)
     cn_viewer_display_close(dpy);
 }
 
-void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, int64_t *t_shown_ns, const char *text)
+void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, cn_viewer::text_slot *slot, const char *text)
 {
-    switch (cn_viewer_text_update(a->GetInput(), text, v->frame_t_ns, *t_shown_ns)) {
+    const char *shown = a->GetInput() ? a->GetInput() : "";
+    switch (cn_viewer_text_update(shown, text, v->frame_t_ns, slot->t_shown_ns)) {
     case CN_TEXT_KEEP:
+        slot->held = std::strcmp(shown, text) != 0; /* numbers only, not yet time */
+        if (slot->held)
+            slot->pending = text;
         return;
     case CN_TEXT_DUE:
-        if (!v->numbers_budget)
-            return; /* another text took this frame's turn: this one goes next frame */
+        if (!v->numbers_budget) { /* another text took this frame's turn */
+            slot->held = true;
+            slot->pending = text;
+            return;
+        }
         v->numbers_budget = false;
         break;
     case CN_TEXT_NOW:
         break;
     }
     a->SetInput(text);
-    *t_shown_ns = v->frame_t_ns;
+    slot->t_shown_ns = v->frame_t_ns;
+    slot->held = false;
 }
+
+namespace {
+
+/* Shows every text held back; true when one was. */
+bool show_held_text(cn_viewer *v)
+{
+    bool any = false;
+    auto flush = [&any, v](vtkTextActor *a, cn_viewer::text_slot &sl) {
+        if (!sl.held)
+            return;
+        a->SetInput(sl.pending.c_str());
+        sl.t_shown_ns = v->frame_t_ns;
+        sl.held = false;
+        any = true;
+    };
+    for (int i = 0; i < CN_VIEWER_HUD_LINES; i++)
+        flush(v->hud[i], v->hud_slot[i]);
+    flush(v->status, v->status_slot);
+    flush(v->nerve_lbl, v->nerve_slot);
+    return any;
+}
+
+} // namespace
 
 extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_hud *hud)
 {
@@ -465,6 +496,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         return CN_EINVAL;
     int64_t t0 = cn_clock_mono_ns();
     v->frame_t_ns = f->t_acq_ns;
+    v->show_mono_ns = t0;
     v->numbers_budget = true;
     char why[64] = "";
     bool ok = cn_viewer_frame_showable(f, why, sizeof why);
@@ -522,10 +554,10 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         char *nl = line ? strchr(line, '\n') : nullptr;
         if (nl)
             *nl = 0;
-        cn_viewer_set_text(v, v->hud[i], &v->hud_t_ns[i], line ? line : "");
+        cn_viewer_set_text(v, v->hud[i], &v->hud_slot[i], line ? line : "");
         line = nl ? nl + 1 : nullptr;
     }
-    cn_viewer_set_text(v, v->status, &v->status_t_ns, status);
+    cn_viewer_set_text(v, v->status, &v->status_slot, status);
     v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);
@@ -544,9 +576,11 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
     return ok ? CN_OK : CN_EINVAL;
 }
 
-/* Reads the window back (re-rendering the current scene into the back buffer). */
+/* Reads the window back (re-rendering the current scene into the back buffer),
+ * with the current frame's own numbers (nothing held back). */
 static vtkImageData *grab(cn_viewer *v, vsp<vtkWindowToImageFilter> &w2i)
 {
+    show_held_text(v);
     w2i = vsp<vtkWindowToImageFilter>::New();
     w2i->SetInput(v->win);
     w2i->SetInputBufferTypeToRGB();
@@ -594,6 +628,11 @@ extern "C" bool cn_viewer_poll(cn_viewer *v)
         return false;
     if (v->iren && !v->closed)
         v->iren->ProcessEvents();
+    /* the picture went still (no new frame for a numbers period: a paused replay,
+     * a stalled source): its held-back numbers catch up with its image */
+    if (!v->closed && v->have_frame &&
+        cn_clock_mono_ns() - v->show_mono_ns >= CN_VIEWER_NUMBERS_PERIOD_NS && show_held_text(v))
+        v->win->Render();
     return !v->closed;
 }
 

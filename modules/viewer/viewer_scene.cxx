@@ -427,10 +427,10 @@ void cn_viewer_scene_update_overlays(cn_viewer *v)
     /* the nerve's confidence beside its outline (2-D view; y grows down the screen,
      * so the label's bottom sits just above the outline's top) */
     if (!v->nerve_lbl->GetVisibility()) /* coming back: its numbers are not held back */
-        v->nerve_lbl_t_ns = v->frame_t_ns;
+        v->nerve_slot.t_shown_ns = v->frame_t_ns;
     v->nerve_lbl->SetVisibility(ov->nerve_label_on);
     if (ov->nerve_label_on) {
-        cn_viewer_set_text(v, v->nerve_lbl, &v->nerve_lbl_t_ns, ov->nerve_label);
+        cn_viewer_set_text(v, v->nerve_lbl, &v->nerve_slot, ov->nerve_label);
         v->nerve_anchor->SetValue(ov->nerve_label_mm.x, ov->nerve_label_mm.y, -0.1);
     }
     for (int pass = 0; pass < 2; pass++) {
