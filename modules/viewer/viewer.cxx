@@ -13,6 +13,7 @@
 #include "viewer_vtk.h"
 
 #include <vtkCamera.h>
+#include <vtkFreeTypeTools.h>
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkOpenGLRenderWindow.h>
 #include <vtkPNGWriter.h>
@@ -166,6 +167,90 @@ void fill_err(char *err, size_t len, const char *fmt, const char *a)
     }
 }
 
+/* issue 16: the first frame used to pay for everything that happens once: VTK
+ * builds the GL program of each kind of actor and llvmpipe compiles (with LLVM) a
+ * rasteriser for every new combination of state (the textured planes with and
+ * without depth test, lines, points, the lit probe model, text): ~19 ms of the
+ * render thread and 48-97 ms of wall time instead of ~5 and ~12-15 in `cryonav
+ * run` (docs/benchmarks.md), and a later first (the first isotherm when a freeze
+ * starts) did the same in the middle of a procedure. So before the viewer is
+ * handed out it draws one synthetic frame that carries every kind of overlay and
+ * text, into its own framebuffer only (nothing is presented to the window), then
+ * returns to the state of a viewer that has shown nothing ("no image"). */
+void warm_up(cn_viewer *v)
+{
+    const int w = 640, h = 480;
+    cn_frame_pool *pool = cn_frame_pool_new(1, w, h);
+    cn_frame *f = pool ? cn_frame_pool_acquire(pool) : nullptr;
+    if (f && cn_frame_set_size(f, w, h) == CN_OK && cn_viewer_demo_frame(f, 1, 2.0) == CN_OK) {
+        cn_present *keep = v->present;
+        bool truth = v->show_truth, hide = v->hide_analysis;
+        v->present = nullptr; /* not presented: the window never shows this frame */
+        bool vtk_swaps = !v->opts.offscreen && !keep; /* an unusual visual: VTK presents */
+        if (vtk_swaps)
+            v->win->SwapBuffersOff();
+        v->show_truth = true; /* every overlay kind, the dashed truth too */
+        v->hide_analysis = false;
+        cn_viewer_hud hud;
+        memset(&hud, 0, sizeof hud);
+        hud.fps = 30.0;
+        hud.latency_ms_p50 = 12.3;
+        hud.latency_ms_p99 = 45.6;
+        /* every printable character in the HUD's, the status line's and the alarm's
+         * font, so FreeType has their glyphs before the first real line */
+        char ascii[96];
+        for (int c = 32; c < 127; c++)
+            ascii[c - 32] = static_cast<char>(c);
+        ascii[95] = 0;
+        hud.source = ascii;
+        hud.status_line = ascii;
+        hud.alarm_line = ascii;
+        cn_viewer_show(v, f, &hud);
+        /* llvmpipe rasterises lazily: without a wait, this frame's rasterising
+         * would land in the first real frame (on screen nothing reads it back) */
+        vtkOpenGLRenderWindow *glw = vtkOpenGLRenderWindow::SafeDownCast(v->win);
+        if (glw)
+            glw->WaitForCompletion();
+        v->present = keep;
+        if (vtk_swaps)
+            v->win->SwapBuffersOn();
+        v->show_truth = truth;
+        v->hide_analysis = hide;
+    }
+    if (f)
+        cn_frame_unref(f);
+    if (pool)
+        cn_frame_pool_free(pool);
+    /* back to a viewer that has shown nothing */
+    for (vtkActor *a : {v->plane3d.Get(), v->plane2d.Get(), v->needle_shaft.Get(),
+                        v->needle_active.Get(), v->ov_main3d.Get(), v->ov_main2d.Get(),
+                        v->ov_truth3d.Get(), v->ov_truth2d.Get()})
+        a->VisibilityOff();
+    for (auto &l : v->depth_lbl)
+        l->VisibilityOff();
+    for (auto &l : v->lat_lbl)
+        l->VisibilityOff();
+    for (auto &l : v->legend)
+        l->VisibilityOff();
+    v->nerve_lbl->VisibilityOff();
+    v->nerve_lbl->SetInput("");
+    for (auto &l : v->hud)
+        l->SetInput("");
+    v->status->SetInput("");
+    v->alarm->SetInput("");
+    v->no_image->VisibilityOn();
+    v->have_frame = false;
+    v->framed = false;
+    v->last_tracked = v->last_ref = false;
+    v->geom = cn_viewer_geom{};
+    v->spacing[0] = v->spacing[1] = 1.0;
+    v->frame_t_ns = 0;
+    for (auto &sl : v->hud_slot)
+        sl = cn_viewer::text_slot{};
+    v->status_slot = v->nerve_slot = cn_viewer::text_slot{};
+    v->last_render_ms = 0.0;
+}
+
 } // namespace
 
 extern "C" void cn_viewer_opts_default(cn_viewer_opts *o)
@@ -275,6 +360,11 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
             glw->SetFrameBlitModeToNoBlit();
         v->win->SwapBuffersOff();
     }
+    /* Text images as large as the text, not padded to powers of two (a 1100-pixel
+     * HUD line was cleared, filled and uploaded 2048 wide): the same pixels on
+     * screen, ~0.3 M instructions less per 1280x800 frame (callgrind). VTK keeps
+     * this in its FreeType singleton; every GL texture here may be of any size. */
+    vtkFreeTypeTools::GetInstance()->ScaleToPowerTwoOff();
     cn_viewer_scene_build(v);
 
     if (!opts.offscreen) {
@@ -326,6 +416,7 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
         cn_viewer_free(v);
         return nullptr;
     }
+    warm_up(v);
     cn_log_info(v->log, "viewer", "%s %dx%d, shader %s", opts.offscreen ? "offscreen" : "window",
                 opts.width, opts.height, v->shader_path.c_str());
     return v;
@@ -351,11 +442,62 @@ extern "C" void cn_viewer_free(cn_viewer *v)
     cn_viewer_display_close(dpy);
 }
 
+void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, cn_viewer::text_slot *slot, const char *text)
+{
+    const char *shown = a->GetInput() ? a->GetInput() : "";
+    switch (cn_viewer_text_update(shown, text, v->frame_t_ns, slot->t_shown_ns)) {
+    case CN_TEXT_KEEP:
+        slot->held = std::strcmp(shown, text) != 0; /* numbers only, not yet time */
+        if (slot->held)
+            slot->pending = text;
+        return;
+    case CN_TEXT_DUE:
+        if (!v->numbers_budget) { /* another text took this frame's turn */
+            slot->held = true;
+            slot->pending = text;
+            return;
+        }
+        v->numbers_budget = false;
+        break;
+    case CN_TEXT_NOW:
+        break;
+    }
+    a->SetInput(text);
+    slot->t_shown_ns = v->frame_t_ns;
+    slot->held = false;
+}
+
+namespace {
+
+/* Shows every text held back; true when one was. */
+bool show_held_text(cn_viewer *v)
+{
+    bool any = false;
+    auto flush = [&any, v](vtkTextActor *a, cn_viewer::text_slot &sl) {
+        if (!sl.held)
+            return;
+        a->SetInput(sl.pending.c_str());
+        sl.t_shown_ns = v->frame_t_ns;
+        sl.held = false;
+        any = true;
+    };
+    for (int i = 0; i < CN_VIEWER_HUD_LINES; i++)
+        flush(v->hud[i], v->hud_slot[i]);
+    flush(v->status, v->status_slot);
+    flush(v->nerve_lbl, v->nerve_slot);
+    return any;
+}
+
+} // namespace
+
 extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_hud *hud)
 {
     if (!v || !f)
         return CN_EINVAL;
     int64_t t0 = cn_clock_mono_ns();
+    v->frame_t_ns = f->t_acq_ns;
+    v->show_mono_ns = t0;
+    v->numbers_budget = true;
     char why[64] = "";
     bool ok = cn_viewer_frame_showable(f, why, sizeof why);
     char status[512];
@@ -412,10 +554,10 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         char *nl = line ? strchr(line, '\n') : nullptr;
         if (nl)
             *nl = 0;
-        v->hud[i]->SetInput(line ? line : "");
+        cn_viewer_set_text(v, v->hud[i], &v->hud_slot[i], line ? line : "");
         line = nl ? nl + 1 : nullptr;
     }
-    v->status->SetInput(status);
+    cn_viewer_set_text(v, v->status, &v->status_slot, status);
     v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);
@@ -434,9 +576,11 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
     return ok ? CN_OK : CN_EINVAL;
 }
 
-/* Reads the window back (re-rendering the current scene into the back buffer). */
+/* Reads the window back (re-rendering the current scene into the back buffer),
+ * with the current frame's own numbers (nothing held back). */
 static vtkImageData *grab(cn_viewer *v, vsp<vtkWindowToImageFilter> &w2i)
 {
+    show_held_text(v);
     w2i = vsp<vtkWindowToImageFilter>::New();
     w2i->SetInput(v->win);
     w2i->SetInputBufferTypeToRGB();
@@ -484,6 +628,11 @@ extern "C" bool cn_viewer_poll(cn_viewer *v)
         return false;
     if (v->iren && !v->closed)
         v->iren->ProcessEvents();
+    /* the picture went still (no new frame for a numbers period: a paused replay,
+     * a stalled source): its held-back numbers catch up with its image */
+    if (!v->closed && v->have_frame &&
+        cn_clock_mono_ns() - v->show_mono_ns >= CN_VIEWER_NUMBERS_PERIOD_NS && show_held_text(v))
+        v->win->Render();
     return !v->closed;
 }
 

@@ -129,3 +129,51 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
         append(out, len, why);
     append(out, len, note);
 }
+
+/* Digits, and a decimal point or sign inside a number, are "numbers"; every run
+ * of them counts as one '#', so "9 %" -> "10 %" is a change of numbers only. */
+static bool number_char(const char *s, size_t i)
+{
+    unsigned char c = (unsigned char)s[i];
+    if (isdigit(c))
+        return true;
+    /* '.' between digits, '-' or '+' right before a digit */
+    if (c == '.' && i > 0 && isdigit((unsigned char)s[i - 1]) && isdigit((unsigned char)s[i + 1]))
+        return true;
+    return (c == '-' || c == '+') && isdigit((unsigned char)s[i + 1]);
+}
+
+static bool same_words(const char *a, const char *b)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        bool na = a[i] && number_char(a, i), nb = b[j] && number_char(b, j);
+        if (na != nb)
+            return false;
+        if (na) { /* skip both numbers whole */
+            while (a[i] && number_char(a, i))
+                i++;
+            while (b[j] && number_char(b, j))
+                j++;
+            continue;
+        }
+        if (a[i] != b[j])
+            return false;
+        if (!a[i])
+            return true;
+        i++;
+        j++;
+    }
+}
+
+cn_text_update cn_viewer_text_update(const char *shown, const char *next, int64_t t_ns,
+                                     int64_t t_shown_ns)
+{
+    shown = shown ? shown : "";
+    next = next ? next : "";
+    if (strcmp(shown, next) == 0)
+        return CN_TEXT_KEEP;
+    if (t_ns <= t_shown_ns || !same_words(shown, next))
+        return CN_TEXT_NOW;
+    return t_ns - t_shown_ns >= CN_VIEWER_NUMBERS_PERIOD_NS ? CN_TEXT_DUE : CN_TEXT_KEEP;
+}

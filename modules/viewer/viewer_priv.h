@@ -109,6 +109,24 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
 void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const char *note,
                              char *out, size_t len);
 
+/* How a text on screen takes a new value (issue 16). Numbers that change on every
+ * frame (needle and nerve confidence, coverage, the phase timer) cannot be read at
+ * 20-30 changes a second, and every change is a FreeType layout + rasterisation +
+ * texture upload on the render thread. So a change of numbers only is shown at
+ * most every CN_VIEWER_NUMBERS_PERIOD_NS of frame time; any other change (words:
+ * a state, a phase, "held", "not found") shows at once. */
+#define CN_VIEWER_NUMBERS_PERIOD_NS 250000000LL /* 4 per second, as the HUD statistics */
+typedef enum {
+    CN_TEXT_KEEP = 0, /* same text, or only numbers changed and it is not yet time */
+    CN_TEXT_NOW,      /* words changed, or no usable clock: show it now */
+    CN_TEXT_DUE       /* only numbers changed and the period has passed */
+} cn_text_update;
+/* shown: the text on screen, set at t_shown_ns; next: the new text at t_ns (the
+ * frame's acquisition clock). t_ns <= t_shown_ns (no clock, a frame shown again, a
+ * replay stepping back) never holds a change back. */
+cn_text_update cn_viewer_text_update(const char *shown, const char *next, int64_t t_ns,
+                                     int64_t t_shown_ns);
+
 /* ------------------------------------------------------------ environment (viewer_env.c) */
 
 /* Opens the X display named by $DISPLAY and checks it has GLX, so a missing

@@ -326,7 +326,16 @@ void cn_viewer_scene_build(cn_viewer *v)
     }
     {
         v->nerve_lbl = text_actor(v->ren2d, 0.0, 0.0, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, CN_PAL_NERVE);
-        v->nerve_lbl->GetPositionCoordinate()->SetCoordinateSystemToWorld();
+        /* The label follows the outline every frame. A vtkTextActor lays out and
+         * rasterises its text again whenever its position coordinate changes (its
+         * MTime includes it), which in `cryonav run` was every frame. So the
+         * label's own coordinate is a fixed zero offset from an anchor coordinate
+         * that moves: moving the anchor moves the label, not its text. */
+        v->nerve_anchor = vsp<vtkCoordinate>::New();
+        v->nerve_anchor->SetCoordinateSystemToWorld();
+        v->nerve_lbl->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+        v->nerve_lbl->GetPositionCoordinate()->SetValue(0.0, 0.0);
+        v->nerve_lbl->GetPositionCoordinate()->SetReferenceCoordinate(v->nerve_anchor);
         v->nerve_lbl->GetTextProperty()->BoldOn();
         v->nerve_lbl->VisibilityOff();
     }
@@ -417,12 +426,12 @@ void cn_viewer_scene_update_overlays(cn_viewer *v)
     const cn_viewer_overlay *ov = v->ov;
     /* the nerve's confidence beside its outline (2-D view; y grows down the screen,
      * so the label's bottom sits just above the outline's top) */
+    if (!v->nerve_lbl->GetVisibility()) /* coming back: its numbers are not held back */
+        v->nerve_slot.t_shown_ns = v->frame_t_ns;
     v->nerve_lbl->SetVisibility(ov->nerve_label_on);
     if (ov->nerve_label_on) {
-        if (strcmp(v->nerve_lbl->GetInput() ? v->nerve_lbl->GetInput() : "", ov->nerve_label) != 0)
-            v->nerve_lbl->SetInput(ov->nerve_label);
-        v->nerve_lbl->GetPositionCoordinate()->SetValue(ov->nerve_label_mm.x,
-                                                        ov->nerve_label_mm.y, -0.1);
+        cn_viewer_set_text(v, v->nerve_lbl, &v->nerve_slot, ov->nerve_label);
+        v->nerve_anchor->SetValue(ov->nerve_label_mm.x, ov->nerve_label_mm.y, -0.1);
     }
     for (int pass = 0; pass < 2; pass++) {
         vtkPolyData *pd = pass == 0 ? v->ov_main.Get() : v->ov_truth.Get();

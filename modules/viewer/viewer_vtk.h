@@ -18,6 +18,7 @@
 #include <vtkActor.h>
 #include <vtkAxesActor.h>
 #include <vtkCallbackCommand.h>
+#include <vtkCoordinate.h>
 #include <vtkImageData.h>
 #include <vtkPlaneSource.h>
 #include <vtkPolyDataMapper.h>
@@ -87,6 +88,21 @@ struct cn_viewer {
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
     vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
+    vsp<vtkCoordinate> nerve_anchor; // where nerve_lbl sits (world, image mm): see viewer_scene.cxx
+    /* issue 16: numbers in text change at most 4 times a second (cn_viewer_text_update),
+     * and at most one such text is laid out again per frame. A text held back is
+     * kept in its slot and shown at the latest when the picture goes still (no new
+     * frame for that long: a paused replay) or a snapshot is taken, so a still
+     * picture never shows another frame's numbers. */
+    struct text_slot {
+        int64_t t_shown_ns = 0;  // frame time its text last changed
+        bool held = false;       // `pending` is newer than what is shown
+        std::string pending;
+    };
+    text_slot hud_slot[CN_VIEWER_HUD_LINES], status_slot, nerve_slot;
+    int64_t frame_t_ns = 0;      // the shown frame's acquisition time
+    int64_t show_mono_ns = 0;    // when the last frame was shown (monotonic clock)
+    bool numbers_budget = false;
     int font_px = 0;          // HUD font size for the current window height
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
@@ -99,6 +115,10 @@ struct cn_viewer {
  * TrueColor. */
 bool cn_viewer_present_init(cn_viewer *v);
 void cn_viewer_present_free(cn_viewer *v);
+
+/* viewer.cxx: sets the text of a (HUD, status, label) actor by cn_viewer_text_update
+ * at v->frame_t_ns, or keeps it in its slot for later. */
+void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, cn_viewer::text_slot *slot, const char *text);
 
 /* viewer_scene.cxx */
 void cn_viewer_scene_build(cn_viewer *v);

@@ -294,6 +294,40 @@ static void test_hud_text(void **state)
     assert_non_null(strstr(st, "spacing"));
 }
 
+/* issue 16: numbers that change every frame are laid out again at most 4 times a
+ * second; words (a state, a phase) show at once; frames without a clock are never
+ * held back. */
+static void test_text_update(void **state)
+{
+    (void)state;
+    const int64_t ms = 1000000;
+    const int64_t t0 = 1000 * ms;
+    /* the same text is kept */
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 93 %", t0 + 10 * ms, t0), CN_TEXT_KEEP);
+    /* numbers only, 50 ms later (the next frame at 20 fps): held back */
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 94 %", t0 + 50 * ms, t0), CN_TEXT_KEEP);
+    assert_int_equal(cn_viewer_text_update("needle 9 %", "needle 10 %", t0 + 50 * ms, t0), CN_TEXT_KEEP);
+    assert_int_equal(cn_viewer_text_update("FREEZE  cycle 1  01:23 / 02:30  coverage 62 %  target min -21 C",
+                                           "FREEZE  cycle 1  01:24 / 02:30  coverage 63 %  target min -9 C",
+                                           t0 + 50 * ms, t0), CN_TEXT_KEEP);
+    assert_int_equal(cn_viewer_text_update("ice 3.2 mm", "ice 13.25 mm", t0 + 249 * ms, t0), CN_TEXT_KEEP);
+    /* ... until the period has passed */
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 94 %", t0 + 250 * ms, t0), CN_TEXT_DUE);
+    /* words change at once, however soon */
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle not found", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("nerve 61 %", "nerve 61 % (held)", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("FREEZE  cycle 1", "THAW  cycle 1", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("", "nerve 61 %", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("nerve 61 %", "", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update(NULL, "x", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    /* a number appearing where there was none is a change of words */
+    assert_int_equal(cn_viewer_text_update("needle %", "needle 5 %", t0 + 1 * ms, t0), CN_TEXT_NOW);
+    /* no clock (synthetic frames), a frame shown again, a replay stepping back */
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 94 %", 0, 0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 94 %", t0, t0), CN_TEXT_NOW);
+    assert_int_equal(cn_viewer_text_update("needle 93 %", "needle 94 %", t0 - 5 * ms, t0), CN_TEXT_NOW);
+}
+
 static void test_shader_lookup(void **state)
 {
     (void)state;
@@ -357,6 +391,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hud_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needle_threshold, setup, teardown),
         cmocka_unit_test(test_shader_lookup),
+        cmocka_unit_test(test_text_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
