@@ -529,7 +529,7 @@ def write_vector(nets, path, seed):
 
 
 def main():
-    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -559,6 +559,8 @@ def main():
                     "auxiliary vessel output while training (0: none)")
     ap.add_argument("--dice-w", type=float, default=DICE_W, help="weight of the soft Dice "
                     "term of the loss (BCE has 1)")
+    ap.add_argument("--seed-sigma", type=float, default=SEED_SIGMA, help="seed channel "
+                    "Gaussian sigma, grid cells (stored in the weights file)")
     ap.add_argument("--lovasz-w", type=float, default=LOVASZ_W, help="weight of a Lovasz "
                     "hinge term of the loss (0: none)")
     ap.add_argument("--aug", default=AUG, choices=("base", "strong"), help="augmentation: "
@@ -572,6 +574,7 @@ def main():
     VESSEL_AUX = args.vessel_aux
     DICE_W = args.dice_w
     LOVASZ_W = args.lovasz_w
+    SEED_SIGMA = args.seed_sigma
     AUG = args.aug
     CROP_FRAC = args.crop_frac
     N = args.grid
