@@ -12,8 +12,9 @@
  *   cryonav thermal fit-eval   fitted vs unfitted prediction of the hidden deep edge
  *       on simulated sessions with perturbed true growth laws;
  *   cryonav thermal validate   the solver against every oracle and measured ice ball;
- *   cryonav thermal calibrate  fits each probe's effective surface temperature (or, with
- *       --robin-gas, its film coefficient behind the gas) to the
+ *   cryonav thermal calibrate  fits each probe's effective surface temperature per
+ *       medium group (the default, and its own surface in a tissue: surface_by_tissue;
+ *       or, with --robin-gas, its film coefficient behind the gas) to the
  *       measured ice balls (config/ice_measurements.json) with its uncertainty.
  * The command only parses and prints: the physics lives in modules/thermal.
  */
@@ -46,15 +47,17 @@ static void usage(FILE *out)
             "Predicted isotherm radii of a cryoprobe following a protocol (CSV on stdout: an\n"
             "empty field is an isotherm that does not exist yet), the solver's verification\n"
             "geometries, the fit evaluation, the validation against every oracle and measured ice\n"
-            "ball, and the calibration of each probe's surface temperature to those ice balls.\n\n"
+            "ball, and the calibration of each probe's surface temperature (per medium) to those\n"
+            "ice balls.\n\n"
             "options:\n"
             "  --probe P            cryoprobe (default 17G-argon-2cm; --list shows all)\n"
             "  --protocol Q         freeze protocol (default morton-150s)\n"
-            "  --tissue T           tissue property set (default standard)\n"
+            "  --tissue T           tissue property set (default standard); a probe with its\n"
+            "                       own surface in T (surface_by_tissue) runs that one\n"
             "  --every S            CSV row every S seconds (default 5)\n"
             "  --png FILE           also draw the radii vs time into FILE (.png); none unless asked\n"
             "  --h MM, --dt S       grid step and longest time step of the solver\n"
-            "  --surface-offset C   probe's effective surface temperature offset\n"
+            "  --surface-offset C   offset to the probe's effective surface temperature (in T)\n"
             "  --perfusion W        perfusion (1/s)\n"
             "  --list               the catalogue: probes, protocols, tissues\n"
             "  --geometry G         verification: planar | cylindrical | spherical\n"
@@ -67,7 +70,7 @@ static void usage(FILE *out)
             "  --measurements FILE  validate/calibrate: measured ice balls (default\n"
             "                       config/ice_measurements.json)\n"
             "  --held-out           validate: also each measurement predicted from a fit to\n"
-            "                       its probe's other measurements only\n"
+            "                       the other measurements of its group (probe and medium)\n"
             "  --robin-gas C        validate/calibrate: test the film law instead of the\n"
             "                       catalogue's: each measured probe gets a Robin boundary, gas\n"
             "                       at C, its film coefficient fitted, and each measurement is\n"
@@ -232,17 +235,19 @@ static int load_catalog(const args *a, cn_thermal_catalog *cat)
     return 0;
 }
 
-int thermal_pick(const args *a, const cn_thermal_catalog *cat, const cn_cryoprobe **p,
-                const cn_protocol **q, const cn_tissue **t)
+int thermal_pick(const args *a, const cn_thermal_catalog *cat, cn_cryoprobe *p,
+                 const cn_protocol **q, const cn_tissue **t)
 {
     const char *pn = a->probe ? a->probe : "17G-argon-2cm";
     const char *qn = a->protocol ? a->protocol : "morton-150s";
     const char *tn = a->tissue ? a->tissue : "standard";
-    *p = cn_thermal_catalog_probe(cat, pn);
+    const cn_cryoprobe *cp = cn_thermal_catalog_probe(cat, pn);
     *q = cn_thermal_catalog_protocol(cat, qn);
     *t = cn_thermal_catalog_tissue(cat, tn);
-    if (!*p)
+    if (!cp)
         return cn_app_usage_error(kCmd, "unknown probe '%s' (--list shows the catalogue)", pn);
+    *p = *cp;
+    cn_cryoprobe_in_tissue(p, tn); /* the surface as calibrated in this tissue */
     if (!*q)
         return cn_app_usage_error(kCmd, "unknown protocol '%s' (--list shows the catalogue)", qn);
     if (!*t)
@@ -253,11 +258,15 @@ int thermal_pick(const args *a, const cn_thermal_catalog *cat, const cn_cryoprob
 static void list(const cn_thermal_catalog *c)
 {
     printf("probes:\n");
-    for (int i = 0; i < c->n_probes; i++)
-        printf("  %-20s %-6s %.2f mm, active %.0f mm, %s %.1f C\n", c->probes[i].name,
-               c->probes[i].gas, c->probes[i].outer_diameter_mm, c->probes[i].active_length_mm,
-               c->probes[i].bc == CN_PROBE_BC_ROBIN ? "gas (robin)" : "surface",
-               c->probes[i].surface_temp_c);
+    for (int i = 0; i < c->n_probes; i++) {
+        const cn_cryoprobe *p = &c->probes[i];
+        printf("  %-20s %-6s %.2f mm, active %.0f mm, %s %.1f C", p->name, p->gas,
+               p->outer_diameter_mm, p->active_length_mm,
+               p->bc == CN_PROBE_BC_ROBIN ? "gas (robin)" : "surface", p->surface_temp_c);
+        for (int k = 0; k < p->n_by_tissue; k++) /* its own fit in these tissues */
+            printf("; in %s %.1f C", p->by_tissue[k].tissue, p->by_tissue[k].surface_temp_c);
+        printf("\n");
+    }
     printf("protocols:\n");
     for (int i = 0; i < c->n_protocols; i++) {
         printf("  %-20s", c->protocols[i].name);
@@ -298,10 +307,10 @@ static void print_csv(double v)
 
 static int run_probe(const args *a, const cn_thermal_catalog *cat)
 {
-    const cn_cryoprobe *p;
+    cn_cryoprobe probe, *p = &probe;
     const cn_protocol *q;
     const cn_tissue *t;
-    int rc = thermal_pick(a, cat, &p, &q, &t);
+    int rc = thermal_pick(a, cat, p, &q, &t);
     if (rc)
         return rc;
     cn_thermal_model_opts mo;

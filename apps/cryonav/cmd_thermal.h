@@ -19,8 +19,9 @@ typedef struct {
     bool list, fit_eval, validate, calibrate, held_out;
 } thermal_args;
 
-/* The probe, protocol and tissue the options name (catalogue defaults otherwise). */
-int thermal_pick(const thermal_args *a, const cn_thermal_catalog *cat, const cn_cryoprobe **p,
+/* The probe, protocol and tissue the options name (catalogue defaults otherwise);
+ * the probe is a copy with its surface as calibrated in that tissue. */
+int thermal_pick(const thermal_args *a, const cn_thermal_catalog *cat, cn_cryoprobe *p,
                  const cn_protocol **q, const cn_tissue **t);
 int thermal_run_fit_eval(const thermal_args *a, const cn_thermal_catalog *cat);
 int thermal_run_validate(const thermal_args *a, cn_thermal_catalog *cat);

@@ -18,10 +18,10 @@ static const char *kCmd = "thermal";
 
 int thermal_run_fit_eval(const thermal_args *a, const cn_thermal_catalog *cat)
 {
-    const cn_cryoprobe *p;
+    cn_cryoprobe probe, *p = &probe;
     const cn_protocol *q;
     const cn_tissue *t;
-    int rc = thermal_pick(a, cat, &p, &q, &t);
+    int rc = thermal_pick(a, cat, p, &q, &t);
     if (rc)
         return rc;
     double first = q->steps[0].kind == CN_STEP_FREEZE ? q->steps[0].duration_s : 0;
@@ -112,7 +112,9 @@ static int load_measurements(const thermal_args *a, const cn_thermal_catalog *ca
     return 0;
 }
 
-/* Each probe with measurements: its fitted effective surface temperature. */
+/* Each (probe, medium group) with measurements: its fitted effective surface
+ * temperature (the default group: the probe's surface_temp_c; a per-tissue group:
+ * its surface_by_tissue entry). */
 int thermal_run_calibrate(const thermal_args *a, cn_thermal_catalog *cat)
 {
     /* on the heap (two x 32 measurements), not in static storage */
@@ -138,27 +140,41 @@ int thermal_run_calibrate(const thermal_args *a, cn_thermal_catalog *cat)
         printf("| probe | measurements | gas (C) | fitted film (W/m2K) | 1 sigma (x/) | each alone asks (W/m2K) | RMS error |\n"
                "|---|---|---|---|---|---|---|\n");
     else
-        printf("| probe | measurements | fitted surface (C) | 1 sigma (C) | each alone asks (C) | RMS error |\n"
-               "|---|---|---|---|---|---|\n");
+        printf("| probe | medium group (cryoprobes.json field) | measurements | fitted surface (C) | 1 sigma (C) | each alone asks (C) | RMS error |\n"
+               "|---|---|---|---|---|---|---|\n");
+    bool done[CN_THERMAL_CAL_MAX] = {false};
     for (int i = 0; i < cat->n_probes; i++) {
-        int k = 0;
-        for (int j = 0; j < n; j++) /* checks in another medium are never fitted */
-            if (!ms[j].check && strcmp(ms[j].probe, cat->probes[i].name) == 0)
-                sel[k++] = ms[j];
-        if (k == 0)
-            continue;
-        cn_thermal_calibration cal;
-        cn_thermal_calibrate(&cat->probes[i], sel, k, h, &cal);
-        if (cal.robin)
-            printf("| %s | %d | %.0f | %.0f | %.2f |", cat->probes[i].name, k, cal.surface_temp_c,
-                   cal.h_w_m2k, exp(cal.ln_h_sd));
-        else
-            printf("| %s | %d | %.0f | %.0f |", cat->probes[i].name, k, cal.surface_temp_c, cal.sd_c);
-        for (int j = 0; j < k; j++)
-            printf("%s %.0f (%s)", j ? "," : "", cal.robin ? cal.single_h_w_m2k[j] : cal.single_c[j],
-                   sel[j].id);
-        printf(" | %.0f %% |\n", 100 * cal.rms_rel);
-        fflush(stdout);
+        /* the probe's groups in file order, the default first when it has one */
+        for (int pass = 0; pass < 2; pass++)
+            for (int g = 0; g < n && g < CN_THERMAL_CAL_MAX; g++) {
+                if (done[g] || ms[g].check || strcmp(ms[g].probe, cat->probes[i].name) != 0 ||
+                    ms[g].by_tissue != (pass == 1))
+                    continue;
+                int k = 0;
+                for (int j = g; j < n && j < CN_THERMAL_CAL_MAX; j++) /* checks are never fitted */
+                    if (!done[j] && !ms[j].check && cn_thermal_measurement_same_group(&ms[j], &ms[g])) {
+                        sel[k++] = ms[j];
+                        done[j] = true;
+                    }
+                cn_thermal_calibration cal;
+                cn_thermal_calibrate(&cat->probes[i], sel, k, h, &cal);
+                char group[CN_THERMAL_NAME_MAX + 48];
+                if (ms[g].by_tissue)
+                    snprintf(group, sizeof group, "%s (surface_by_tissue)", ms[g].medium.name);
+                else
+                    snprintf(group, sizeof group, "default (surface_temp_c)");
+                if (cal.robin)
+                    printf("| %s | %d | %.0f | %.0f | %.2f |", cat->probes[i].name, k,
+                           cal.surface_temp_c, cal.h_w_m2k, exp(cal.ln_h_sd));
+                else
+                    printf("| %s | %s | %d | %.0f | %.0f |", cat->probes[i].name, group, k,
+                           cal.surface_temp_c, cal.sd_c);
+                for (int j = 0; j < k; j++)
+                    printf("%s %.0f (%s)", j ? "," : "",
+                           cal.robin ? cal.single_h_w_m2k[j] : cal.single_c[j], sel[j].id);
+                printf(" | %.0f %% |\n", 100 * cal.rms_rel);
+                fflush(stdout);
+            }
     }
     free(ms);
     return 0;

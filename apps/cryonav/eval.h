@@ -5,6 +5,7 @@
 #ifndef CN_APP_EVAL_H
 #define CN_APP_EVAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Sorted names of the *.png files in dir (caller frees with cn_eval_free_list). */
@@ -14,6 +15,21 @@ void cn_eval_free_list(char **names, int n);
 void cn_eval_progress(int done, int total);
 /* Sorts v in place and returns its median (NAN when n == 0). */
 double cn_eval_median(double *v, int n);
+
+/* An image and its mask (eval_pairs.c). */
+typedef struct {
+    char *image, *mask; /* paths */
+    const char *name;   /* base name (inside image) */
+} nerve_pair;
+/* Appends the images of idir with their masks in mdir (same file name, else the
+ * same stem) to *pairs; a missing mask is reported and the image skipped
+ * (counted in *missing). CN_ENOENT for a folder that cannot be opened. */
+int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
+                      int *missing);
+/* qsort comparator: natural order of the image names. */
+int cn_eval_pair_cmp(const void *x, const void *y);
+/* Length of a file name without its last suffix. */
+size_t cn_eval_stem_len(const char *n);
 
 int cn_eval_nerve(int argc, char **argv);
 int cn_eval_needle(int argc, char **argv);

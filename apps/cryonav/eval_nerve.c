@@ -42,148 +42,6 @@
 
 #define MAX_DIRS 16
 
-typedef struct {
-    char *image, *mask; /* paths */
-    const char *name;   /* base name (inside image) */
-} nerve_pair;
-
-/* Natural order: digit runs compare by value, the rest byte by byte. */
-static int natural_cmp(const char *a, const char *b)
-{
-    while (*a && *b) {
-        if (isdigit((unsigned char)*a) && isdigit((unsigned char)*b)) {
-            while (*a == '0' && isdigit((unsigned char)a[1]))
-                a++;
-            while (*b == '0' && isdigit((unsigned char)b[1]))
-                b++;
-            size_t la = 0, lb = 0;
-            while (isdigit((unsigned char)a[la]))
-                la++;
-            while (isdigit((unsigned char)b[lb]))
-                lb++;
-            if (la != lb)
-                return la < lb ? -1 : 1;
-            int c = strncmp(a, b, la);
-            if (c)
-                return c;
-            a += la;
-            b += lb;
-        } else {
-            if (*a != *b)
-                return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
-            a++;
-            b++;
-        }
-    }
-    return (unsigned char)*a - (unsigned char)*b;
-}
-
-static int cmp_pair(const void *x, const void *y)
-{
-    const nerve_pair *a = x, *b = y;
-    int c = natural_cmp(a->name, b->name);
-    return c ? c : strcmp(a->image, b->image);
-}
-
-static bool is_image_name(const char *n)
-{
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
-                                      ".mha", ".mhd", ".nrrd"};
-    const char *dot = strrchr(n, '.');
-    if (!dot || dot == n)
-        return false;
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++)
-        if (strcasecmp(dot, ext[i]) == 0)
-            return true;
-    return false;
-}
-
-static size_t stem_len(const char *n)
-{
-    const char *dot = strrchr(n, '.');
-    return dot ? (size_t)(dot - n) : strlen(n);
-}
-
-/* Appends the images of idir with their masks in mdir to *pairs. A missing mask
- * is reported and the image skipped (counted in *missing). */
-static int add_folder(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
-                      int *missing)
-{
-    DIR *d = opendir(idir);
-    if (!d) {
-        fprintf(stderr, "cryonav eval: %s: cannot open the image folder\n", idir);
-        return CN_ENOENT;
-    }
-    DIR *dm = opendir(mdir);
-    if (!dm) {
-        closedir(d);
-        fprintf(stderr, "cryonav eval: %s: cannot open the mask folder\n", mdir);
-        return CN_ENOENT;
-    }
-    /* the mask folder's image files, to match by stem */
-    char **masks = NULL;
-    int nm = 0, cm = 0;
-    struct dirent *e;
-    while ((e = readdir(dm))) {
-        if (!is_image_name(e->d_name))
-            continue;
-        if (nm == cm) {
-            cm = cm ? 2 * cm : 64;
-            char **nn = realloc(masks, sizeof(char *) * (size_t)cm);
-            if (!nn)
-                break;
-            masks = nn;
-        }
-        masks[nm++] = strdup(e->d_name);
-    }
-    closedir(dm);
-    int rc = CN_OK;
-    while ((e = readdir(d))) {
-        if (!is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
-            continue;
-        const size_t sl = stem_len(e->d_name);
-        const char *mask = NULL;
-        for (int k = 0; k < nm; k++) /* the same file name first, then the same stem */
-            if (strcmp(masks[k], e->d_name) == 0) {
-                mask = masks[k];
-                break;
-            }
-        for (int k = 0; k < nm && !mask; k++)
-            if (stem_len(masks[k]) == sl && strncmp(masks[k], e->d_name, sl) == 0)
-                mask = masks[k];
-        if (!mask) {
-            fprintf(stderr, "cryonav eval: %s/%s: no mask of that name in %s (skipped)\n", idir,
-                    e->d_name, mdir);
-            (*missing)++;
-            continue;
-        }
-        if (*n == *cap) {
-            *cap = *cap ? 2 * *cap : 256;
-            nerve_pair *np = realloc(*pairs, sizeof(nerve_pair) * (size_t)*cap);
-            if (!np) {
-                rc = CN_ENOMEM;
-                break;
-            }
-            *pairs = np;
-        }
-        nerve_pair *p = &(*pairs)[(*n)++];
-        size_t li = strlen(idir) + strlen(e->d_name) + 2, lm = strlen(mdir) + strlen(mask) + 2;
-        p->image = malloc(li);
-        p->mask = malloc(lm);
-        if (!p->image || !p->mask) {
-            rc = CN_ENOMEM;
-            break;
-        }
-        snprintf(p->image, li, "%s/%s", idir, e->d_name);
-        snprintf(p->mask, lm, "%s/%s", mdir, mask);
-        p->name = p->image + strlen(idir) + 1;
-    }
-    closedir(d);
-    for (int k = 0; k < nm; k++)
-        free(masks[k]);
-    free(masks);
-    return rc;
-}
 
 /* Debug picture: the image darkened, the true border black, the found mask's
  * border white. */
@@ -205,7 +63,7 @@ static void write_overlay(const char *dir, const char *name, const cn_image *im,
                 scratch[i] = 255;
         }
     char path[4096], err[512];
-    snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)stem_len(name), name);
+    snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)cn_eval_stem_len(name), name);
     if (cn_png_write_gray(path, scratch, w, h, err, sizeof err) != CN_OK)
         fprintf(stderr, "cryonav eval: %s\n", err);
     free(scratch);
@@ -215,6 +73,7 @@ enum { M_FIND, M_DP, M_CNN };
 
 typedef struct {
     bool seeded, quiet;
+    bool per_nerve;      /* seeded: one click per nerve of the mask (else its centroid) */
     int method, model;   /* model: >= 0 a network, -1 = by fold */
     int folds_block;     /* -1 not given, 0 mod, 1 block */
     unsigned only_folds; /* bit mask, 0 = all */
@@ -432,12 +291,153 @@ static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_mod
     return rc;
 }
 
+/* Per-image buffers, grown to the largest image. */
+typedef struct {
+    uint8_t *found, *one, *part; /* what was found (all clicks), one click's, one nerve's truth */
+    int32_t *labels;
+    size_t cap;
+} score_bufs;
+
+static void bufs_free(score_bufs *b)
+{
+    free(b->found);
+    free(b->one);
+    free(b->part);
+    free(b->labels);
+    *b = (score_bufs){0};
+}
+
+static int bufs_fit(score_bufs *b, int w, int h)
+{
+    const size_t n = (size_t)w * h;
+    if (n <= b->cap)
+        return CN_OK;
+    bufs_free(b);
+    b->found = malloc(n);
+    b->one = malloc(n);
+    b->part = malloc(n);
+    b->labels = malloc(n * sizeof *b->labels);
+    if (!b->found || !b->one || !b->part || !b->labels) {
+        bufs_free(b);
+        return CN_ENOMEM;
+    }
+    b->cap = n;
+    return CN_OK;
+}
+
+typedef struct {
+    double dice, hd95_px, ms; /* per-nerve protocol: the means over the image's nerves */
+    bool found, detected;     /* found: anything; detected: every click's outline overlaps */
+    float conf;
+    int clicks;
+} image_score;
+
+/* A nerve the operator would click: a part of the expert mask of at least this
+ * share of the mask's area and this many pixels (smaller parts are annotation
+ * specks, not nerves to point at; they stay outside every click's truth). The
+ * largest part is always clicked. */
+#define NERVE_MIN_SHARE 0.02
+#define NERVE_MIN_PX 20
+#define MAX_NERVES 16
+
+static void score_one(const uint8_t *found_mask, const uint8_t *truth, int w, int h, bool found,
+                      double *d, double *hd, bool *det)
+{
+    *d = cn_mask_dice(found_mask, truth, w, h);
+    *hd = found ? cn_mask_hd95(found_mask, truth, w, h) : NAN;
+    *det = false;
+    for (size_t k = 0; found && k < (size_t)w * h && !*det; k++)
+        *det = found_mask[k] && truth[k];
+}
+
+/* One image. Automatic, or seeded at the whole mask's centroid (--seed-at mask):
+ * one run, scored against the whole mask. Seeded per nerve (--seed-at nerve, the
+ * default): the operator clicks each nerve of the mask in turn (its own pixel
+ * nearest its centroid; a click between two nerves follows neither), and each
+ * outline is scored against the nerve clicked; the image scores the mean. */
+static int score_image(runners *r, const eval_opts *o, int model, const cn_image *im,
+                       const uint8_t *truth, double cx, double cy, bool has_nerve,
+                       score_bufs *b, image_score *s)
+{
+    const int w = im->w, h = im->h;
+    const size_t n = (size_t)w * h;
+    const int cnn_model = seeded_cnn_model(o, model);
+    *s = (image_score){.dice = NAN, .hd95_px = NAN};
+    if (!o->seeded || !o->per_nerve) {
+        const double seed[2] = {cx, cy};
+        int64_t t0 = cn_clock_mono_ns();
+        int rc = run_image(r, o, model, cnn_model, im, o->seeded ? seed : NULL, b->found, &s->conf,
+                           &s->found);
+        s->ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
+        if (rc != CN_OK)
+            return rc;
+        if (!s->found)
+            memset(b->found, 0, n);
+        s->clicks = 1;
+        if (has_nerve)
+            score_one(b->found, truth, w, h, s->found, &s->dice, &s->hd95_px, &s->detected);
+        return CN_OK;
+    }
+    cn_mask_part parts[MAX_NERVES];
+    int np = 0;
+    int rc = cn_mask_parts(truth, w, h, b->labels, parts, MAX_NERVES, &np);
+    if (rc != CN_OK && rc != CN_ERANGE) /* ERANGE: the first MAX_NERVES parts are clicked */
+        return rc;
+    long total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += truth[i] != 0;
+    int largest = 0;
+    for (int k = 1; k < np; k++)
+        if (parts[k].area > parts[largest].area)
+            largest = k;
+    memset(b->found, 0, n);
+    double sum_d = 0, sum_hd = 0, sum_ms = 0, sum_conf = 0;
+    int n_hd = 0;
+    s->detected = true;
+    for (int k = 0; k < np; k++) {
+        if (k != largest && (parts[k].area < NERVE_MIN_PX ||
+                             (double)parts[k].area < NERVE_MIN_SHARE * (double)total))
+            continue;
+        const double seed[2] = {parts[k].seed_x, parts[k].seed_y};
+        float conf;
+        bool found;
+        int64_t t0 = cn_clock_mono_ns();
+        rc = run_image(r, o, model, cnn_model, im, seed, b->one, &conf, &found);
+        sum_ms += (double)(cn_clock_mono_ns() - t0) / 1e6;
+        if (rc != CN_OK)
+            return rc;
+        if (!found)
+            memset(b->one, 0, n);
+        for (size_t i = 0; i < n; i++) {
+            b->part[i] = b->labels[i] == k + 1;
+            b->found[i] |= b->one[i];
+        }
+        double d, hd;
+        bool det;
+        score_one(b->one, b->part, w, h, found, &d, &hd, &det);
+        sum_d += d;
+        if (isfinite(hd)) {
+            sum_hd += hd;
+            n_hd++;
+        }
+        sum_conf += conf;
+        s->found |= found;
+        s->detected &= det;
+        s->clicks++;
+    }
+    s->dice = sum_d / s->clicks;
+    s->hd95_px = n_hd ? sum_hd / n_hd : NAN;
+    s->ms = sum_ms / s->clicks;
+    s->conf = (float)(sum_conf / s->clicks);
+    return CN_OK;
+}
+
 int cn_eval_nerve(int argc, char **argv)
 {
-    eval_opts o = {.method = M_FIND, .model = CN_NERVE_FIND_LIVE, .folds_block = -1, .every = 1};
+    eval_opts o = {.per_nerve = true, .method = M_FIND, .model = CN_NERVE_FIND_LIVE, .folds_block = -1, .every = 1};
     bool model_given = false;
     static const struct option longs[] = {
-        {"seeded", no_argument, NULL, 's'},      {"method", required_argument, NULL, 'M'},
+        {"seeded", no_argument, NULL, 's'},      {"seed-at", required_argument, NULL, 'S'},      {"method", required_argument, NULL, 'M'},
         {"model", required_argument, NULL, 'm'}, {"folds", required_argument, NULL, 'f'},
         {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
@@ -450,6 +450,12 @@ int cn_eval_nerve(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":qh", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.seeded = true; break;
+        case 'S':
+            if (strcmp(optarg, "nerve") == 0) o.per_nerve = true;
+            else if (strcmp(optarg, "mask") == 0) o.per_nerve = false;
+            else return usage("--seed-at is nerve (a click on each nerve) or mask (the whole "
+                              "mask's centroid), not", optarg);
+            break;
         case 'q': o.quiet = true; break;
         case 'M':
             if (strcmp(optarg, "find") == 0) o.method = M_FIND;
@@ -489,7 +495,11 @@ int cn_eval_nerve(int argc, char **argv)
                    "name; mask index/value 1 or > 127 = nerve. Folder pairs form one set in\n"
                    "natural name order.\n\n"
                    "options:\n"
-                   "  --seeded             the operator's point is the centroid of the true mask\n"
+                   "  --seeded             the operator clicks the nerve (see --seed-at)\n"
+                   "  --seed-at nerve|mask nerve (default): one click on each nerve (8-connected\n"
+                   "                       part of the mask), scored against that nerve, the\n"
+                   "                       image's Dice the mean; mask: one click at the whole\n"
+                   "                       mask's centroid, scored against the whole mask\n"
                    "  --method find|dp|cnn nerve finder (default), polar DP, seeded crop CNN\n"
                    "  --model live|fold|us|fem|N  network (default live; fold: each image by the\n"
                    "                       network trained without its fold, needs --folds)\n"
@@ -532,7 +542,7 @@ int cn_eval_nerve(int argc, char **argv)
     nerve_pair *pairs = NULL;
     int n = 0, cap = 0, missing = 0, rc = 0;
     for (int k = optind; k + 1 < argc; k += 2)
-        if (add_folder(argv[k], argv[k + 1], &pairs, &n, &cap, &missing) != CN_OK) {
+        if (cn_eval_pairs_add(argv[k], argv[k + 1], &pairs, &n, &cap, &missing) != CN_OK) {
             rc = 2;
             goto out;
         }
@@ -541,14 +551,16 @@ int cn_eval_nerve(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    qsort(pairs, (size_t)n, sizeof *pairs, cmp_pair);
+    qsort(pairs, (size_t)n, sizeof *pairs, cn_eval_pair_cmp);
     printf("method %s, model %s, %d images%s\n",
            o.method == M_FIND ? "find" : o.method == M_DP ? "dp" : "cnn",
            o.method == M_DP ? "-" : o.model < 0 ? "by fold (held-out)" : o.model ==
            CN_NERVE_FIND_LIVE && o.method == M_FIND ? "live (trained on folds 0-3 of both sets: NOT held-out there)"
                                                   :
-           "fixed", n, o.seeded ? ", seeded at the mask centroid" : ", automatic");
+           "fixed", n, !o.seeded ? ", automatic" : o.per_nerve ? ", seeded: a click on each nerve, scored per nerve"
+                                                  : ", seeded at the whole mask's centroid");
     runners r = {0};
+    score_bufs bufs = {0};
     double *dices = malloc(sizeof(double) * (size_t)n), *hds = malloc(sizeof(double) * (size_t)n);
     if (!dices || !hds) {
         fprintf(stderr, "cryonav eval: out of memory\n");
@@ -584,11 +596,11 @@ int cn_eval_nerve(int argc, char **argv)
             continue;
         }
         const int w = im->w, h = im->h;
-        uint8_t *found_mask = malloc((size_t)w * h);
+        int brc = bufs_fit(&bufs, w, h);
         double cx = 0, cy = 0;
         long area = 0;
         bool has_nerve = cn_mask_centroid(mk->px, w, h, &cx, &cy, &area) == CN_OK;
-        int rrc = found_mask ? runners_fit(&r, &o, w, h) : CN_ENOMEM;
+        int rrc = brc == CN_OK ? runners_fit(&r, &o, w, h) : CN_ENOMEM;
         if (rrc == CN_EPARSE || rrc == CN_ENOENT) {
             rc = 2; /* a damaged or missing weights file: nothing can be measured */
         } else if (rrc != CN_OK) {
@@ -598,26 +610,16 @@ int cn_eval_nerve(int argc, char **argv)
             empty++; /* no point to give: an image without a nerve says nothing seeded */
         } else {
             const int model = o.model >= 0 ? o.model : fold;
-            const double seed[2] = {cx, cy};
-            float conf;
-            bool found;
-            int64_t t0 = cn_clock_mono_ns();
-            int er = run_image(&r, &o, model, seeded_cnn_model(&o, model), im,
-                               o.seeded ? seed : NULL, found_mask, &conf, &found);
-            double ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
+            image_score sc;
+            int er = score_image(&r, &o, model, im, mk->px, cx, cy, has_nerve, &bufs, &sc);
             if (er != CN_OK) {
                 fprintf(stderr, "%scryonav eval: %s: the analysis failed (%d; skipped)\n",
                         bar ? "\n" : "", pairs[i].image, er);
                 bad++;
             } else {
-                if (!found)
-                    memset(found_mask, 0, (size_t)w * h);
-                double d = has_nerve ? cn_mask_dice(found_mask, mk->px, w, h) : NAN;
-                double hd = found && has_nerve ? cn_mask_hd95(found_mask, mk->px, w, h) : NAN;
-                bool det = false;
-                if (found && has_nerve)
-                    for (size_t k = 0; k < (size_t)w * h && !det; k++)
-                        det = found_mask[k] && mk->px[k];
+                const double d = sc.dice, hd = sc.hd95_px, ms = sc.ms;
+                const bool found = sc.found, det = sc.detected;
+                const float conf = sc.conf;
                 used++;
                 sum_ms += ms;
                 found_n += found;
@@ -634,16 +636,15 @@ int cn_eval_nerve(int argc, char **argv)
                     false_finds += found;
                 }
                 if (!o.quiet)
-                    printf("%s fold %d dice %.3f hd95_px %.1f conf %.2f %s ms %.2f\n",
+                    printf("%s fold %d dice %.3f hd95_px %.1f conf %.2f %s ms %.2f%s\n",
                            pairs[i].name, fold, d, hd, conf,
                            !found ? "not-found" : !has_nerve ? "FALSE-FIND" : det ? "detected"
                                                                               : "wrong-place",
-                           ms);
+                           ms, sc.clicks > 1 ? " (mean of its nerves)" : "");
                 if (o.overlays)
-                    write_overlay(o.overlays, pairs[i].name, im, mk->px, found_mask);
+                    write_overlay(o.overlays, pairs[i].name, im, mk->px, bufs.found);
             }
         }
-        free(found_mask);
         cn_image_free(im);
         cn_image_free(mk);
     }
@@ -668,6 +669,7 @@ int cn_eval_nerve(int argc, char **argv)
     }
     free(dices);
     free(hds);
+    bufs_free(&bufs);
     runners_free(&r);
 out:
     for (int i = 0; i < n; i++) {

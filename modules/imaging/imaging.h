@@ -123,6 +123,20 @@ double cn_mask_dice(const uint8_t *a, const uint8_t *b, int w, int h);
 double cn_mask_hd95(const uint8_t *a, const uint8_t *b, int w, int h);
 /* Area (pixels) and centroid of the non-zero set; CN_ENOENT when empty. */
 int cn_mask_centroid(const uint8_t *m, int w, int h, double *cx, double *cy, long *area);
+/* One 8-connected part of a mask: its area, centroid and the part's own pixel
+ * nearest that centroid (where an operator pointing at this part would click:
+ * the centroid of a crescent lies outside it). */
+typedef struct {
+    long area;
+    double cx, cy;
+    int seed_x, seed_y;
+} cn_mask_part;
+/* The 8-connected parts of the non-zero set of m, in raster order of their first
+ * pixel. labels (w*h, may be NULL) gets 0 off the mask and k + 1 on part k.
+ * CN_ERANGE when there are more than max_parts parts (parts[] then holds the
+ * first max_parts); CN_ENOMEM, CN_EINVAL as usual. */
+int cn_mask_parts(const uint8_t *m, int w, int h, int32_t *labels, cn_mask_part *parts,
+                  int max_parts, int *n_parts);
 
 #ifdef __cplusplus
 }

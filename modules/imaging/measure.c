@@ -210,3 +210,85 @@ int cn_mask_centroid(const uint8_t *m, int w, int h, double *cx, double *cy, lon
         *cy = sy / (double)c;
     return CN_OK;
 }
+
+/* Connected parts by a flood fill with an explicit stack (4 bytes a pixel, freed
+ * before returning). Written here rather than taken from ITK's
+ * ConnectedComponentImageFilter because this module is plain C and only
+ * evaluation calls it (once per mask, ~1 ms for a 534 x 512 mask). */
+int cn_mask_parts(const uint8_t *m, int w, int h, int32_t *labels, cn_mask_part *parts,
+                  int max_parts, int *n_parts)
+{
+    if (!n_parts || max_parts < 0 || (max_parts > 0 && !parts) || cn_image_check(m, w, h))
+        return CN_EINVAL;
+    *n_parts = 0;
+    const size_t n = (size_t)w * h;
+    int32_t *lab = labels ? labels : malloc(n * sizeof *lab);
+    int32_t *stack = malloc(n * sizeof *stack);
+    if (!lab || !stack) {
+        if (!labels)
+            free(lab);
+        free(stack);
+        return CN_ENOMEM;
+    }
+    memset(lab, 0, n * sizeof *lab);
+    int count = 0;
+    for (size_t start = 0; start < n; start++) {
+        if (!m[start] || lab[start])
+            continue;
+        const int32_t id = ++count;
+        double sx = 0, sy = 0;
+        long area = 0;
+        size_t top = 0;
+        stack[top++] = (int32_t)start;
+        lab[start] = id;
+        while (top) {
+            const int32_t i = stack[--top];
+            const int x = i % w, y = i / w;
+            sx += x;
+            sy += y;
+            area++;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    const int xx = x + dx, yy = y + dy;
+                    if (xx < 0 || yy < 0 || xx >= w || yy >= h)
+                        continue;
+                    const size_t j = (size_t)yy * w + xx;
+                    if (m[j] && !lab[j]) {
+                        lab[j] = id;
+                        stack[top++] = (int32_t)j;
+                    }
+                }
+        }
+        if (count <= max_parts)
+            parts[count - 1] = (cn_mask_part){.area = area, .cx = sx / area, .cy = sy / area};
+    }
+    /* each part's pixel nearest its centroid */
+    const int kept = count < max_parts ? count : max_parts;
+    double *best = kept ? malloc((size_t)kept * sizeof *best) : NULL;
+    if (kept && !best) {
+        if (!labels)
+            free(lab);
+        free(stack);
+        return CN_ENOMEM;
+    }
+    for (int k = 0; k < kept; k++)
+        best[k] = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        const int k = lab[i] - 1;
+        if (k < 0 || k >= kept)
+            continue;
+        const int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+        const double d = (x - parts[k].cx) * (x - parts[k].cx) + (y - parts[k].cy) * (y - parts[k].cy);
+        if (d < best[k]) {
+            best[k] = d;
+            parts[k].seed_x = x;
+            parts[k].seed_y = y;
+        }
+    }
+    free(best);
+    free(stack);
+    if (!labels)
+        free(lab);
+    *n_parts = kept;
+    return count > max_parts ? CN_ERANGE : CN_OK;
+}

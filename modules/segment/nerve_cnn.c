@@ -22,8 +22,9 @@
  * compiler vectorises. Every buffer lives in the handle: no allocation per call.
  * An ensemble (several replicas per model) can also be run one network per call
  * (cn_nerve_cnn_blend_begin / _step), so the live stage spreads the ~3 ms of a
- * pair over two frames; the steps repeat the whole run's operations in its
- * order, so the outline is the same bit for bit.
+ * pair over two frames (the shipped file has one network per model since the
+ * per-nerve recipe: one step); the steps repeat the whole run's operations in
+ * its order, so the outline is the same bit for bit.
  */
 #include "nerve_cnn_internal.h"
 

@@ -5,11 +5,13 @@
  *
  * The idea: the finder (nerve_find.c) costs ~3-4 ms, so one pass is spread over
  * `nerve_period` frames (and runs at once when the operator clicks); automatic
- * mode then refines the chosen part with the crop CNN pair on the pass's pixels,
- * one network per frame (a frame never carries a finder share and a network of
- * the pair, which kept the chain's p99 over its 8 ms budget), and the frames in
- * between move the last outline by block matching (cn_nerve_find_track, ~0.3
- * ms). With nerve_period 2 and the pair: a cycle of four frames. Automatic mode follows the part with the most probability mass; seeded
+ * mode then refines the chosen part with the crop CNN on the pass's pixels, one
+ * network of its ensemble per frame (a frame never carries a finder share and a
+ * network, which kept the chain's p99 over its 8 ms budget when the ensemble
+ * was a pair), and the frames in between move the last outline by block
+ * matching (cn_nerve_find_track, ~0.3 ms). With nerve_period 2 and the shipped
+ * single network: a cycle of three frames (four with a pair). Automatic mode
+ * follows the part with the most probability mass; seeded
  * mode the part nearest the tracked point, which then follows that part's
  * centroid. When no found part comes near the operator's point (a nerve the
  * network does not know, a simulator), the older seeded path takes over: the

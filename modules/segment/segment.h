@@ -128,7 +128,7 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
                            double seed_x, double seed_y, const cn_nerve_find *find, float weight,
                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
 /* cn_nerve_cnn_run_blend in steps, one network of the model's ensemble per
- * _step call, so a live frame carries one network (~1.5 ms) instead of the pair.
+ * _step call, so a live frame carries one network (~1.5 ms) instead of a pair.
  * _begin takes the crop from px (read only there); the _step that runs the last
  * network sets *done and gives the outline, mask and confidence exactly as
  * cn_nerve_cnn_run_blend would have (same operations, same order). find must

@@ -7,9 +7,13 @@
  * not read its surface, and the gas temperature (-140 to -150 C for argon) over-
  * predicts measured balls: with it the 2.4 mm probe's lethal (-30 C) diameter
  * after 15 min in agar comes out ~21 mm against 12 mm measured (Littrup 2009).
- * One Dirichlet temperature per probe model is fitted to all of that probe's
- * measurements by least squares on the relative diameter errors (golden section:
- * the error is unimodal in it). Its uncertainty (1 sigma) is honest about what
+ * One Dirichlet temperature per probe model and medium group is fitted to that
+ * group's measurements by least squares on the relative diameter errors (golden
+ * section: the error is unimodal in it). The default group (soft tissue, agar) is
+ * the probe's surface_temp_c; a measurement with "calibrates": "surface_by_tissue"
+ * fits the probe's override for its own tissue instead: the wall runs colder in a
+ * medium that draws less heat (aerated lung), which one temperature for all media
+ * cannot follow (Hinshaw 2010's lung isotherms missed by -25 / -48 %). Its uncertainty (1 sigma) is honest about what
  * one parameter cannot do: the spread of the temperatures that would match each
  * measurement alone, with a 10 % measurement uncertainty propagated through the
  * diameter's sensitivity. The live ensemble spans +-2 sigma of it.
@@ -33,7 +37,7 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
                                  size_t err_len)
 {
     static const char *const keys[] = {"id", "probe", "source", "derived", "check", "tissue",
-                                       "medium", "t_initial_c",
+                                       "medium", "calibrates", "t_initial_c",
                                        "steps", "temp_c", "diameter_mm", "at_s", "note", NULL};
     static const char *const skeys[] = {"phase", "duration_s", NULL};
     *n = 0;
@@ -98,6 +102,24 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
             m->own_medium = *o;
             m->has_own_medium = true;
         } else {
+            break;
+        }
+        /* optional: which parameter it fits (its probe's default surface, or the
+         * probe's override for the measurement's tissue) */
+        char what[32] = "surface_temp_c";
+        snprintf(k, sizeof k, "%s.calibrates", b);
+        rc = cn_json_get_string(d, k, what, sizeof what, err, err_len);
+        if (rc == CN_ENOENT)
+            rc = CN_OK;
+        else if (rc)
+            break;
+        if (strcmp(what, "surface_by_tissue") == 0) {
+            m->by_tissue = true;
+        } else if (strcmp(what, "surface_temp_c") != 0) {
+            cn_json_error(d, k, err, err_len, "must be \"surface_temp_c\" (the probe's default) or "
+                                              "\"surface_by_tissue\" (its override in \"%s\"), got \"%s\"",
+                          tissue, what);
+            rc = CN_EINVAL;
             break;
         }
         snprintf(k, sizeof k, "%s.derived", b);
@@ -185,12 +207,31 @@ double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_therma
 int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n)
 {
     int k = 0;
-    for (int i = 0; ms && i < n; i++)
+    for (int i = 0; ms && i < n; i++) {
         if (ms[i].has_own_medium) {
             ms[i].medium = ms[i].own_medium;
             k++;
         }
+        /* one film across media: the per-tissue groups are its checks (as tested) */
+        if (ms[i].by_tissue)
+            ms[i].check = true;
+    }
     return k;
+}
+
+void cn_thermal_measurement_probe(const cn_cryoprobe *catalogue_probe,
+                                  const cn_thermal_measurement *m, cn_cryoprobe *out)
+{
+    *out = *catalogue_probe;
+    if (m->by_tissue)
+        cn_cryoprobe_in_tissue(out, m->medium.name);
+}
+
+bool cn_thermal_measurement_same_group(const cn_thermal_measurement *a,
+                                       const cn_thermal_measurement *b)
+{
+    return strcmp(a->probe, b->probe) == 0 && a->by_tissue == b->by_tissue &&
+           (!a->by_tissue || strcmp(a->medium.name, b->medium.name) == 0);
 }
 
 /* The one fitted parameter x of a probe: its Dirichlet surface temperature (C),

@@ -83,7 +83,30 @@ int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len)
           "cryoprobe %s: h_w_m2k must be in [1, 1e6] for a robin boundary", n);
     CHECK(in(p->active_thaw_temp_c, 0, 80), "cryoprobe %s: active_thaw_temp_c must be in [0, 80]", n);
     CHECK(in(p->surface_temp_sd_c, 0, 100), "cryoprobe %s: surface_temp_sd_c must be in [0, 100]", n);
+    CHECK(p->n_by_tissue >= 0 && p->n_by_tissue <= CN_PROBE_TISSUES_MAX,
+          "cryoprobe %s: surface_by_tissue holds at most %d tissues", n, CN_PROBE_TISSUES_MAX);
+    CHECK(p->n_by_tissue == 0 || p->bc == CN_PROBE_BC_DIRICHLET,
+          "cryoprobe %s: surface_by_tissue needs a dirichlet boundary", n);
+    for (int i = 0; i < p->n_by_tissue; i++) {
+        const cn_probe_surface *o = &p->by_tissue[i];
+        CHECK(o->tissue[0], "cryoprobe %s: surface_by_tissue: empty tissue name", n);
+        CHECK(in(o->surface_temp_c, -200, -5),
+              "cryoprobe %s: surface_by_tissue.%s.surface_temp_c must be in [-200, -5]", n, o->tissue);
+        CHECK(in(o->surface_temp_sd_c, 0.1, 100),
+              "cryoprobe %s: surface_by_tissue.%s.surface_temp_sd_c must be in [0.1, 100]", n, o->tissue);
+    }
     return CN_OK;
+}
+
+int cn_cryoprobe_in_tissue(cn_cryoprobe *p, const char *tissue)
+{
+    for (int i = 0; p && tissue && i < p->n_by_tissue; i++)
+        if (strcmp(p->by_tissue[i].tissue, tissue) == 0) {
+            p->surface_temp_c = p->by_tissue[i].surface_temp_c;
+            p->surface_temp_sd_c = p->by_tissue[i].surface_temp_sd_c;
+            return 1;
+        }
+    return 0;
 }
 
 int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm)
@@ -152,7 +175,7 @@ cn_step_kind cn_protocol_kind_at(const cn_protocol *p, double t_s, double *step_
 static int num(const cn_json *d, const char *base, const char *key, double lo, double hi,
                bool required, double *out, char *err, size_t err_len)
 {
-    char path[160];
+    char path[400]; /* base may be a surface_by_tissue entry */
     snprintf(path, sizeof path, "%s.%s", base, key);
     int rc = cn_json_get_number(d, path, lo, hi, out, err, err_len);
     if (rc == CN_ENOENT && required) {
@@ -165,7 +188,7 @@ static int num(const cn_json *d, const char *base, const char *key, double lo, d
 static int str(const cn_json *d, const char *base, const char *key, bool required, char *out,
                size_t out_len, char *err, size_t err_len)
 {
-    char path[160];
+    char path[400];
     snprintf(path, sizeof path, "%s.%s", base, key);
     int rc = cn_json_get_string(d, path, out, out_len, err, err_len);
     if (rc == CN_ENOENT && required) {
@@ -182,12 +205,75 @@ static int str(const cn_json *d, const char *base, const char *key, bool require
             return rc_;                                                                           \
     } while (0)
 
-static int parse_probe(const cn_json *d, const char *b, cn_cryoprobe *p, char *err, size_t el)
+/* "surface_by_tissue": {"<tissue>": {"surface_temp_c": C, "surface_temp_sd_c": C,
+ * "calibration": text}, ...}: the probe's fitted surface in that tissue. The keys
+ * must be tissues the catalogue holds (read before the probes), so a misspelt
+ * tissue is an error, not an override that never applies. */
+static int parse_surface_by_tissue(const cn_json *d, const char *b, const cn_thermal_catalog *cat,
+                                   cn_cryoprobe *p, char *err, size_t el)
+{
+    static const char *const okeys[] = {"surface_temp_c", "surface_temp_sd_c", "calibration", NULL};
+    char path[256];
+    snprintf(path, sizeof path, "%s.surface_by_tissue", b);
+    if (!cn_json_has(d, path))
+        return CN_OK;
+    const char *names[CN_THERMAL_CATALOG_MAX + 1];
+    int nt = 0;
+    for (int i = 0; cat && i < cat->n_tissues; i++)
+        names[nt++] = cat->tissues[i].name;
+    names[nt] = NULL;
+    char msg[768];
+    int rc = cn_json_check_keys(d, path, names, msg, sizeof msg);
+    if (rc) {
+        snprintf(err, el, "%s (cryoprobe \"%s\": surface_by_tissue names tissues of the catalogue, "
+                          "tissues.json)", msg, p->name);
+        return CN_EINVAL;
+    }
+    if (p->bc != CN_PROBE_BC_DIRICHLET) {
+        cn_json_error(d, path, err, el, "cryoprobe \"%s\": surface_by_tissue needs a dirichlet "
+                                        "boundary (a robin probe's surface_temp_c is its gas)", p->name);
+        return CN_EINVAL;
+    }
+    for (int i = 0; i < nt; i++) {
+        char ob[256 + CN_THERMAL_NAME_MAX];
+        snprintf(ob, sizeof ob, "%s.%s", path, names[i]);
+        if (!cn_json_has(d, ob))
+            continue;
+        if (p->n_by_tissue == CN_PROBE_TISSUES_MAX) {
+            cn_json_error(d, path, err, el, "cryoprobe \"%s\": at most %d tissues", p->name,
+                          CN_PROBE_TISSUES_MAX);
+            return CN_EINVAL;
+        }
+        cn_probe_surface *o = &p->by_tissue[p->n_by_tissue];
+        memset(o, 0, sizeof *o);
+        cn_strlcpy(o->tissue, names[i], sizeof o->tissue);
+        rc = cn_json_check_keys(d, ob, okeys, msg, sizeof msg);
+        if (rc) {
+            snprintf(err, el, "%s (cryoprobe \"%s\": each tissue takes {\"surface_temp_c\": C, "
+                              "\"surface_temp_sd_c\": C})", msg, p->name);
+            return CN_EINVAL;
+        }
+        /* both required: an override without its uncertainty would silently narrow
+         * the live ensemble to the default's spread */
+        rc = num(d, ob, "surface_temp_c", -200, -5, true, &o->surface_temp_c, msg, sizeof msg);
+        if (!rc)
+            rc = num(d, ob, "surface_temp_sd_c", 0.1, 100, true, &o->surface_temp_sd_c, msg, sizeof msg);
+        if (rc) {
+            snprintf(err, el, "%s (cryoprobe \"%s\", tissue \"%s\")", msg, p->name, names[i]);
+            return CN_EINVAL;
+        }
+        p->n_by_tissue++;
+    }
+    return CN_OK;
+}
+
+static int parse_probe(const cn_json *d, const char *b, const cn_thermal_catalog *cat,
+                       cn_cryoprobe *p, char *err, size_t el)
 {
     static const char *const keys[] = {"name", "gas", "outer_diameter_mm", "active_length_mm",
                                        "boundary", "surface_temp_c", "ramp_s", "h_w_m2k",
                                        "active_thaw_temp_c", "surface_temp_sd_c", "calibration",
-                                       "description", "source", NULL};
+                                       "surface_by_tissue", "description", "source", NULL};
     TRY(cn_json_check_keys(d, b, keys, err, el));
     memset(p, 0, sizeof *p);
     p->active_thaw_temp_c = 20;
@@ -217,6 +303,7 @@ static int parse_probe(const cn_json *d, const char *b, cn_cryoprobe *p, char *e
         cn_json_error(d, path, err, el, "must not be empty");
         return CN_EINVAL;
     }
+    TRY(parse_surface_by_tissue(d, b, cat, p, err, el));
     return cn_cryoprobe_validate(p, err, el);
 }
 
@@ -317,10 +404,11 @@ static int parse_tissue(const cn_json *d, const char *b, cn_tissue *t, char *err
     return CN_OK;
 }
 
-typedef int (*parse_fn)(const cn_json *d, const char *b, void *entry, char *err, size_t el);
+typedef int (*parse_fn)(const cn_json *d, const char *b, const cn_thermal_catalog *cat,
+                        void *entry, char *err, size_t el);
 
-static int load_list(const char *path, const char *key, void *arr, size_t esize, int *count,
-                     parse_fn parse, char *err, size_t el)
+static int load_list(const char *path, const char *key, const cn_thermal_catalog *cat, void *arr,
+                     size_t esize, int *count, parse_fn parse, char *err, size_t el)
 {
     cn_json *d = cn_json_load(path, err, el);
     if (!d)
@@ -341,7 +429,7 @@ static int load_list(const char *path, const char *key, void *arr, size_t esize,
             cn_tissue tissue;
         } u;
         const char *entry = (const char *)&u; /* every entry starts with its name */
-        rc = parse(d, b, &u, err, el);
+        rc = parse(d, b, cat, &u, err, el);
         if (rc)
             break;
         /* entries start with their name: replace a namesake or append */
@@ -362,16 +450,21 @@ static int load_list(const char *path, const char *key, void *arr, size_t esize,
     return rc;
 }
 
-static int pp(const cn_json *d, const char *b, void *e, char *err, size_t el)
+static int pp(const cn_json *d, const char *b, const cn_thermal_catalog *cat, void *e, char *err,
+              size_t el)
 {
-    return parse_probe(d, b, e, err, el);
+    return parse_probe(d, b, cat, e, err, el);
 }
-static int pr(const cn_json *d, const char *b, void *e, char *err, size_t el)
+static int pr(const cn_json *d, const char *b, const cn_thermal_catalog *cat, void *e, char *err,
+              size_t el)
 {
+    (void)cat;
     return parse_protocol(d, b, e, err, el);
 }
-static int pt(const cn_json *d, const char *b, void *e, char *err, size_t el)
+static int pt(const cn_json *d, const char *b, const cn_thermal_catalog *cat, void *e, char *err,
+              size_t el)
 {
+    (void)cat;
     return parse_tissue(d, b, e, err, el);
 }
 
@@ -382,15 +475,16 @@ int cn_thermal_catalog_load(cn_thermal_catalog *c, const char *probes_json,
     if (!c)
         return CN_EINVAL;
     int rc = CN_OK;
-    if (probes_json)
-        rc = load_list(probes_json, "probes", c->probes, sizeof c->probes[0], &c->n_probes, pp,
-                       err, err_len);
-    if (!rc && protocols_json)
-        rc = load_list(protocols_json, "protocols", c->protocols, sizeof c->protocols[0],
-                       &c->n_protocols, pr, err, err_len);
-    if (!rc && tissues_json)
-        rc = load_list(tissues_json, "tissues", c->tissues, sizeof c->tissues[0], &c->n_tissues,
+    /* tissues first: a probe's surface_by_tissue names them */
+    if (tissues_json)
+        rc = load_list(tissues_json, "tissues", c, c->tissues, sizeof c->tissues[0], &c->n_tissues,
                        pt, err, err_len);
+    if (!rc && protocols_json)
+        rc = load_list(protocols_json, "protocols", c, c->protocols, sizeof c->protocols[0],
+                       &c->n_protocols, pr, err, err_len);
+    if (!rc && probes_json)
+        rc = load_list(probes_json, "probes", c, c->probes, sizeof c->probes[0], &c->n_probes, pp,
+                       err, err_len);
     return rc;
 }
 

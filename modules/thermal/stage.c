@@ -76,12 +76,15 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
     o->probe = *p;
     o->protocol = *q;
     o->tissue = *t;
+    /* the probe's surface as calibrated in this tissue, when it has its own fit
+     * there (e.g. aerated lung draws less heat: the wall runs colder) */
+    cn_cryoprobe_in_tissue(&o->probe, t->name);
     cn_thermal_fit_opts_default(&o->fit);
-    if (p->surface_temp_sd_c > 0) {
-        /* the ensemble spans the catalogue's calibration uncertainty */
-        o->fit.offset_min_c = -2 * p->surface_temp_sd_c;
-        o->fit.offset_max_c = 2 * p->surface_temp_sd_c;
-        o->fit.prior_sd_c = p->surface_temp_sd_c;
+    if (o->probe.surface_temp_sd_c > 0) {
+        /* the ensemble (and the viewer's band) spans that calibration's uncertainty */
+        o->fit.offset_min_c = -2 * o->probe.surface_temp_sd_c;
+        o->fit.offset_max_c = 2 * o->probe.surface_temp_sd_c;
+        o->fit.prior_sd_c = o->probe.surface_temp_sd_c;
     }
     o->fit.min_freeze_s = 1200;
     o->fit.live_split = true; /* a frame pays half a step of the members it advances */

@@ -43,6 +43,17 @@ typedef enum {
     CN_PROBE_BC_ROBIN = 1      /* gas at surface_temp_c through a film coefficient h */
 } cn_probe_bc;
 
+/* A probe's effective surface temperature in one medium (issue 13): the wall runs
+ * colder where the medium draws less heat (aerated lung against agar or soft
+ * tissue), so a probe may carry per-tissue values fitted to measurements made in
+ * that tissue; a session in that tissue uses them, any other tissue the default. */
+#define CN_PROBE_TISSUES_MAX 4
+typedef struct {
+    char tissue[CN_THERMAL_NAME_MAX]; /* a tissue of the catalogue (tissues.json) */
+    double surface_temp_c;            /* the fitted effective surface temperature there */
+    double surface_temp_sd_c;         /* its 1-sigma uncertainty (> 0: it is calibrated) */
+} cn_probe_surface;
+
 typedef struct {
     char name[CN_THERMAL_NAME_MAX];
     char gas[16];                 /* "argon", "N2O", "CO2" */
@@ -55,6 +66,10 @@ typedef struct {
     double active_thaw_temp_c;    /* surface temperature during an active thaw */
     double surface_temp_sd_c;     /* calibration uncertainty of surface_temp_c (1 sigma;
                                      0 = not calibrated): the live ensemble spans +-2 of it */
+    int n_by_tissue;              /* "surface_by_tissue": per-tissue overrides of the two
+                                     above (Dirichlet probes only; the rest is the default,
+                                     fitted in soft tissue / agar) */
+    cn_probe_surface by_tissue[CN_PROBE_TISSUES_MAX];
 } cn_cryoprobe;
 
 typedef enum {
@@ -107,6 +122,11 @@ int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len);
  * geometry changed (by more than 0.01 mm), 0 when it already was that needle, CN_EINVAL
  * for a geometry cn_cryoprobe_validate refuses (p unchanged). */
 int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm);
+/* The probe as it works in tissue `tissue` (a tissue name): its surface temperature
+ * and uncertainty replaced by the probe's override for that tissue when it has one
+ * ("surface_by_tissue" in cryoprobes.json). 1 when an override was applied, 0 when
+ * the default stands (no override for that tissue, or tissue NULL). */
+int cn_cryoprobe_in_tissue(cn_cryoprobe *p, const char *tissue);
 /* Also rejects a protocol that never freezes. */
 int cn_protocol_validate(const cn_protocol *p, char *err, size_t err_len);
 double cn_protocol_duration_s(const cn_protocol *p);
@@ -115,7 +135,8 @@ cn_step_kind cn_protocol_kind_at(const cn_protocol *p, double t_s, double *step_
 
 /* Loads any of the three files (NULL = skip). Entries are appended, so a user file
  * can add probes after the shipped ones; a duplicate name replaces the older entry.
- * Errors name file:line: key: reason. */
+ * Errors name file:line: key: reason. The tissues are read first: a probe's
+ * "surface_by_tissue" may only name tissues the catalogue then holds. */
 int cn_thermal_catalog_load(cn_thermal_catalog *c, const char *probes_json,
                             const char *protocols_json, const char *tissues_json, char *err,
                             size_t err_len);
@@ -133,8 +154,11 @@ typedef struct {
     char probe[CN_THERMAL_NAME_MAX];
     char source[512];                 /* the citation and what was measured */
     bool derived;                     /* computed from the paper's numbers (e.g. an area ratio) */
-    bool check;                       /* another medium: predicted and reported, never fitted
-                                       * and not held to the 20 % (docs/validation.md) */
+    bool check;                       /* predicted and reported, never fitted and not held
+                                       * to the 20 % ("check": true) */
+    bool by_tissue;                   /* "calibrates": "surface_by_tissue": fits the probe's
+                                         override for this tissue ("tissue"), in a group of
+                                         its own; otherwise the probe's default surface */
     cn_tissue medium;                 /* the set the shipped catalogue is fitted with ("tissue") */
     cn_tissue own_medium;             /* "medium": the medium with its own published
                                          properties (agar, lung, ...), when given */
@@ -165,8 +189,18 @@ int cn_thermal_measurements_load(const char *path, const cn_thermal_catalog *cat
                                  cn_thermal_measurement *out, int max, int *n, char *err,
                                  size_t err_len);
 /* Each measurement that names its own medium is predicted in it from now on (the
- * film-law test of docs/validation.md); returns how many changed. */
+ * film-law test of docs/validation.md); returns how many changed. The film law has
+ * one film per probe across media, so the per-tissue groups become checks again
+ * (fitted on the default group only, as the test was run). */
 int cn_thermal_measurements_use_own_media(cn_thermal_measurement *ms, int n);
+/* The catalogue probe as it applies to measurement m: the override of m's tissue
+ * for a per-tissue ("surface_by_tissue") measurement, the default otherwise. */
+void cn_thermal_measurement_probe(const cn_cryoprobe *catalogue_probe,
+                                  const cn_thermal_measurement *m, cn_cryoprobe *out);
+/* Whether measurements a and b calibrate the same parameter: the same probe and
+ * the same group (the default surface, or the override of the same tissue). */
+bool cn_thermal_measurement_same_group(const cn_thermal_measurement *a,
+                                       const cn_thermal_measurement *b);
 /* The model's diameter (mm) for measurement m with this probe (grid h_mm, 0 = 0.25). */
 double cn_thermal_measurement_predict(const cn_cryoprobe *probe, const cn_thermal_measurement *m,
                                       double h_mm);
@@ -558,8 +592,9 @@ int cn_thermal_fit_eval(const cn_cryoprobe *probe, const cn_protocol *protocol,
  * that are context rather than calibration data) and prints markdown tables. */
 int cn_thermal_validate_report(FILE *out, const cn_thermal_catalog *cat);
 /* The catalogue against the measured ice balls: probe, measurement, measured,
- * predicted, error (and, held_out, each predicted by a fit to the probe's other
- * measurements only). CN_ERANGE when an error exceeds 20 %. */
+ * predicted (with the probe's surface for that measurement's group), error (and,
+ * held_out, each predicted by a fit to the other measurements of its group only).
+ * CN_ERANGE when an in-sample error of a fitted (non-check) one exceeds 20 %. */
 int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
                                  const cn_thermal_measurement *ms, int n, bool held_out);
 

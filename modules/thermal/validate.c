@@ -328,34 +328,44 @@ static double model_diameter(const cn_cryoprobe *p, const cn_protocol *q, const 
 int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
                                  const cn_thermal_measurement *ms, int n, bool held_out)
 {
-    fprintf(out, "\n| probe (catalogue) | measurement | isotherm | measured (mm) | predicted (mm) | error |%s\n"
+    fprintf(out, "\n| probe (catalogue, medium group) | measurement | isotherm | measured (mm) | predicted (mm) | error |%s\n"
                  "|---|---|---|---|---|---|%s\n",
-            held_out ? " held out: fitted on the probe's other measurements | error |" : "",
+            held_out ? " held out: fitted on the other measurements of its group | error |" : "",
             held_out ? "---|---|" : "");
     int worst_ok = 1;
     for (int i = 0; i < n; i++) {
-        const cn_cryoprobe *p = cn_thermal_catalog_probe(cat, ms[i].probe);
-        if (!p)
+        const cn_cryoprobe *cp = cn_thermal_catalog_probe(cat, ms[i].probe);
+        if (!cp)
             continue;
+        /* the surface the catalogue gives this measurement's group: the probe's
+         * default, or its own fit in the measurement's tissue */
+        cn_cryoprobe probe, *p = &probe;
+        cn_thermal_measurement_probe(cp, &ms[i], p);
         double pred = cn_thermal_measurement_predict(p, &ms[i], 0.25);
         double e = (pred - ms[i].diameter_mm) / ms[i].diameter_mm;
         worst_ok = worst_ok && (ms[i].check || fabs(e) <= 0.2);
-        char law[96];
+        char law[96], group[CN_THERMAL_NAME_MAX + 8] = "";
         if (p->bc == CN_PROBE_BC_ROBIN)
             snprintf(law, sizeof law, "gas %.0f C, film %.0f W/m2K", p->surface_temp_c, p->h_w_m2k);
         else
             snprintf(law, sizeof law, "%.0f C +- %.0f", p->surface_temp_c, p->surface_temp_sd_c);
-        fprintf(out, "| %s (%s) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name, law, ms[i].id,
-                ms[i].check ? " (check, other medium)" : ms[i].derived ? " (derived)" : "",
+        if (ms[i].by_tissue && !ms[i].check)
+            snprintf(group, sizeof group, " in %s", ms[i].medium.name);
+        fprintf(out, "| %s%s (%s) | %s%s | %.0f C | %.1f | %.1f | %+.0f %% |", p->name, group, law,
+                ms[i].id, ms[i].check ? " (check, other medium)" : ms[i].derived ? " (derived)" : "",
                 ms[i].temp_c, ms[i].diameter_mm, pred, 100 * e);
         if (held_out) {
+            /* leave one out within the group: the other measurements that fit the
+             * same parameter (same probe, same medium group), never a check */
             cn_thermal_measurement others[CN_THERMAL_CAL_MAX];
             int k = 0;
             for (int j = 0; j < n && k < CN_THERMAL_CAL_MAX; j++)
-                if (j != i && !ms[j].check && strcmp(ms[j].probe, ms[i].probe) == 0)
+                if (j != i && !ms[j].check && cn_thermal_measurement_same_group(&ms[j], &ms[i]))
                     others[k++] = ms[j];
-            if (k == 0) {
-                fprintf(out, " (no other measurement of this probe) | |");
+            if (ms[i].check) {
+                fprintf(out, " (not fitted) | |");
+            } else if (k == 0) {
+                fprintf(out, " (no other measurement in its group) | |");
             } else {
                 cn_thermal_calibration cal;
                 cn_thermal_calibrate(p, others, k, 0.5, &cal);
@@ -372,6 +382,7 @@ int cn_thermal_validate_measured(FILE *out, const cn_thermal_catalog *cat,
             }
         }
         fprintf(out, "\n");
+        fflush(out);
     }
     return worst_ok ? CN_OK : CN_ERANGE;
 }

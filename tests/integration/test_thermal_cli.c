@@ -4,6 +4,8 @@
  * test_thermal_measured):
  *
  *   cryonav thermal calibrate --measurements FILE --h 1
+ *       (one row per probe and medium group: the default surface, and a probe's
+ *       own surface in a tissue: "calibrates": "surface_by_tissue")
  *   cryonav thermal calibrate --measurements FILE --h 1 --robin-gas -186
  *       (the film-law test: the film coefficient fitted behind argon's gas)
  *   cryonav run --keys KEY@SECONDS,...      (bad key / bad time: a clear error)
@@ -42,17 +44,28 @@ static void test_calibrate(void **state)
                " \"tissue\": \"standard\", \"steps\": [{\"phase\": \"freeze\", \"duration_s\": 90},\n"
                " {\"phase\": \"passive_thaw\", \"duration_s\": 60},\n"
                " {\"phase\": \"freeze\", \"duration_s\": 90}],\n"
-               " \"temp_c\": 0, \"diameter_mm\": 15, \"at_s\": 240}]}\n");
+               " \"temp_c\": 0, \"diameter_mm\": 15, \"at_s\": 240},\n"
+               /* a group of its own: the probe's surface in that tissue */
+               " {\"id\": \"perfused\", \"probe\": \"1.7mm-argon\", \"source\": \"a 90 s freeze, 1.3 cm\",\n"
+               " \"tissue\": \"standard-high-perfusion\", \"calibrates\": \"surface_by_tissue\",\n"
+               " \"steps\": [{\"phase\": \"freeze\", \"duration_s\": 90}],\n"
+               " \"temp_c\": 0, \"diameter_mm\": 13, \"at_s\": 90}]}\n");
     const char *argv[] = {CN_CRYONAV_BIN, "thermal", "calibrate", "--measurements", good, "--h", "1",
                           NULL};
     assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
     if (R.exit_code != 0)
         fail_msg("exit %d: %s", R.exit_code, R.err);
     print_message("%s", R.out);
-    /* one row for the probe, its fitted temperature in the argon range */
-    const char *row = strstr(R.out, "| 1.7mm-argon | 1 | -");
+    /* one row per (probe, medium group), each fitted in the argon range: the
+     * default and the probe's own surface in the perfused tissue */
+    const char *row = strstr(R.out, "| 1.7mm-argon | default (surface_temp_c) | 1 | -");
     assert_non_null(row);
-    int t = atoi(row + strlen("| 1.7mm-argon | 1 | "));
+    int t = atoi(row + strlen("| 1.7mm-argon | default (surface_temp_c) | 1 | "));
+    assert_true(t < -40 && t > -190);
+    const char *tg = "| 1.7mm-argon | standard-high-perfusion (surface_by_tissue) | 1 | ";
+    row = strstr(R.out, tg);
+    assert_non_null(row);
+    t = atoi(row + strlen(tg));
     assert_true(t < -40 && t > -190);
 
     /* the film law: gas at -186 C, the film coefficient fitted (W/m2K, plausible range) */
@@ -63,7 +76,7 @@ static void test_calibrate(void **state)
         fail_msg("exit %d: %s", R.exit_code, R.err);
     print_message("%s", R.out);
     assert_non_null(strstr(R.out, "fitted film (W/m2K)"));
-    row = strstr(R.out, "| 1.7mm-argon | 1 | -186 | ");
+    row = strstr(R.out, "| 1.7mm-argon | 1 | -186 | "); /* one film: the default group only */
     assert_non_null(row);
     int h = atoi(row + strlen("| 1.7mm-argon | 1 | -186 | "));
     assert_true(h > 100 && h < 10000);
@@ -81,6 +94,15 @@ static void test_calibrate(void **state)
     assert_int_equal(R.exit_code, 2);
     assert_non_null(strstr(R.err, "thermal_cli_bad.json"));
     assert_non_null(strstr(R.err, "no-such-tissue"));
+    /* what a measurement calibrates: the default or its tissue's own surface, nothing else */
+    write_file(bad, "{\"measurements\": [\n {\"id\": \"x\", \"probe\": \"1.7mm-argon\", \"source\": \"s\",\n"
+                    "  \"tissue\": \"standard\", \"calibrates\": \"film\", \"steps\": [{\"phase\": \"freeze\", "
+                    "\"duration_s\": 60}],\n  \"temp_c\": 0, \"diameter_mm\": 10, \"at_s\": 60}]}\n");
+    assert_int_equal(run_prog(argv2, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "thermal_cli_bad.json:3"));
+    assert_non_null(strstr(R.err, "calibrates"));
+    assert_non_null(strstr(R.err, "surface_by_tissue"));
 }
 
 static void test_run_input_errors(void **state)

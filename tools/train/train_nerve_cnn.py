@@ -4,27 +4,35 @@ train_nerve_cnn.py - trains the crop nerve CNN of modules/segment (nerve_cnn.c)
 on nerve-us and nerve-femoral and writes its weights file (nerve_cnn.weights, compiled into the
 library by cmake/embed_bytes.cmake).
 
-The idea: the operator's point (in `cryonav eval nerve --seeded`, the centroid
-of the true mask) centres a square crop whose side is a fixed fraction of the
-image (the images carry no pixel spacing, so the crop follows the image size);
-the crop is resampled to N x N grey levels (2x2 box then bilinear, exactly as
-nerve_cnn.c does), standardised, and given with a second channel, a Gaussian at
-the centre (where the operator pointed). A tiny U-Net (3x3 convolutions, ReLU,
-2x2 max pooling, nearest upsampling with additive skips) outputs a nerve logit
-per crop pixel; nerve_cnn.c pastes it back bilinearly and keeps every connected
-part near the seed (multi-part nerves are common).
+The idea: the operator points at the nerve to follow (in `cryonav eval nerve
+--seeded`, a click on each nerve of the mask in turn: each 8-connected part, at
+its own pixel nearest its centroid); a square crop centred there, its side a
+fixed fraction of the image (the images carry no pixel spacing, so the crop
+follows the image size), is resampled to N x N grey levels (2x2 box then
+bilinear, exactly as nerve_cnn.c does), standardised, and given with a second
+channel, a Gaussian at the centre (where the operator pointed). A tiny U-Net
+(3x3 convolutions, ReLU, 2x2 max pooling, nearest upsampling with additive
+skips) outputs a nerve logit per crop pixel; nerve_cnn.c pastes it back
+bilinearly and keeps every connected part near the seed.
 
-Recipe: BCE + soft Dice on the nerve; a second output learns the vessels (mask
-index 2 of nerve-us, weight 0.5; femoral masks label no vessels, so the term
-skips femoral images) and is dropped at export; augmentation by seed shift,
-crop scale, rotation (+-15 deg), horizontal flip, gamma and grey noise; each
-model is R = 2 networks trained alike from different seeds whose logits
-nerve_cnn.c averages (an ensemble: less seed-to-seed variance). With
---femoral, each batch of 16 is half nerve-us, half nerve-femoral (--us-frac),
-and an epoch has as many batches as nerve-us alone would give, so nerve-us is
-not drowned out by the 562 femoral frames; 150 epochs of Adam (one-cycle, max
-lr 3e-3). Channels per level, crop grid and crop fraction are options and go
-into the weights file's header, which nerve_cnn.c reads.
+Recipe ("pn1", shipped since 2026-12-03, third session): with --per-nerve every
+nerve of a mask that holds several (40 of the 204 nerve-us masks: separate nerves
+120-430 px apart, e.g. at the axilla) is its own sample, seeded on that nerve,
+its target that nerve alone (the other nerves are background: the click
+follows one nerve); without it (the earlier recipes) the sample is the whole
+mask seeded at its centroid, which on those masks lies in the tissue between
+the nerves. BCE + soft Dice on the nerve; a second output learns the vessels
+(mask index 2 of nerve-us, weight 0.5; femoral masks label no vessels, so the
+term skips femoral images) and is dropped at export; augmentation by seed
+shift, crop scale, rotation (+-15 deg), horizontal flip, gamma and grey noise.
+--replicas R trains R networks per model from different seeds whose logits
+nerve_cnn.c averages (the shipped file: R = 1, which halves the live cost; the
+earlier recipes used a pair). With --femoral, each batch of 16 is half nerve-us,
+half nerve-femoral (--us-frac), and an epoch has as many batches as nerve-us
+alone would give, so nerve-us is not drowned out by the 562 femoral frames;
+150 epochs of Adam (one-cycle, max lr 3e-3). Channels per level, crop grid and
+crop fraction are options and go into the weights file's header, which
+nerve_cnn.c reads.
 
 Data: nerve-us, "usgra-seg dataset by T. M. K., CC-BY 4.0"; nerve-femoral,
 "femoral nerve block dataset by S. Gao et al., MIT licence" (read only, never
@@ -41,22 +49,26 @@ model k uses seed 1000 + 100 r + k (k = 5 for "all"; 6 / 7 for the cross-site
 "us" / "fem" models of --folds us / fem); every run is deterministic (fixed
 seeds, one torch thread).
 
-The shipped file (recipe "both50" in docs/validation.md) is rebuilt by ONE
-command (12 networks, ~3-8 min each on one shared core; with --ckpt DIR each
-network is checkpointed and an interrupted run resumes):
+The shipped file (recipe "pn1" in docs/validation.md) is rebuilt by ONE command
+(5 networks, ~6-20 min each on one shared core; with --ckpt DIR each network is
+checkpointed and an interrupted run resumes); its live slot is the fold-4 model
+(trained on folds 0-3 of both sets, as the finder's live network is):
 
     nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
+        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 \
         --out modules/segment/nerve_cnn.weights \
-        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _both50
+        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _pn
 
 A recipe candidate is judged on fold 4 only: `--folds 4 --candidate-out F`
 writes a file with the fold-4 model in every slot, which `cryonav eval nerve
 ... --model fold --only-folds 4 --cnn-weights F` (and `--method cnn --seeded
 --weights F`) scores in C; this script's own fold figures are the crop CNN
-alone at the mask centroid and equal `eval nerve --method cnn --seeded`'s.
+alone, per sample (without --per-nerve: at the mask centroid, equal to `eval
+nerve --method cnn --seeded --seed-at mask`; with it: per click, where `eval
+nerve` averages the clicks of an image first).
 
-Needs Debian's python3-torch, python3-numpy, python3-pil (training only; the
+Needs Debian's python3-torch, python3-numpy, python3-pil, python3-scipy (training only; the
 C build and the tests do not need them): the script installs them with apt-get
 when they are missing, under Debian's interpreter (/usr/bin/python3).
 """
@@ -72,7 +84,8 @@ def ensure_deps():
     """Training's own Debian packages, installed on first use (never by the README's
     two commands)."""
     need = []
-    for mod, pkg in (("torch", "python3-torch"), ("numpy", "python3-numpy"), ("PIL", "python3-pil")):
+    for mod, pkg in (("torch", "python3-torch"), ("numpy", "python3-numpy"), ("PIL", "python3-pil"),
+                     ("scipy", "python3-scipy")):
         try:
             __import__(mod)
         except ImportError:
@@ -127,6 +140,37 @@ def load_one(img_path, mask_path, name, set_name, fold):
     half = ((a[0::2, 0::2] + a[0::2, 1::2] + a[1::2, 0::2] + a[1::2, 1::2] + 2) >> 2)
     return dict(name=name, set=set_name, fold=fold, g=g, half=half.astype(np.float32), mask=m,
                 vessel=ves, cx=xs.mean(), cy=ys.mean(), w=w, h=h)
+
+
+NERVE_MIN_SHARE = 0.02  # `eval nerve --seed-at nerve`: a part the operator would click has at
+NERVE_MIN_PX = 20       # least this share of the mask and this many pixels (the largest always)
+
+
+def per_nerve(items):
+    """One item per nerve the operator would click (eval_nerve.c's rule): the
+    8-connected parts of the mask; the seed is the part's own pixel nearest its
+    centroid and the target that part alone (the other nerves are background:
+    the click follows one nerve). Folds stay the image's."""
+    from scipy import ndimage
+    out = []
+    for it in items:
+        lab, n = ndimage.label(it["mask"] > 0, structure=np.ones((3, 3)))
+        if n <= 1:
+            out.append(it)
+            continue
+        areas = ndimage.sum(np.ones_like(lab), lab, range(1, n + 1))
+        total, largest = areas.sum(), int(np.argmax(areas))
+        for k in range(n):
+            if k != largest and (areas[k] < NERVE_MIN_PX or areas[k] < NERVE_MIN_SHARE * total):
+                continue
+            ys, xs = np.nonzero(lab == k + 1)
+            cx, cy = xs.mean(), ys.mean()
+            j = int(np.argmin((xs - cx) ** 2 + (ys - cy) ** 2))
+            one = dict(it)
+            one["mask"] = (lab == k + 1).astype(np.float32)
+            one["cx"], one["cy"] = float(xs[j]), float(ys[j])
+            out.append(one)
+    return out
 
 
 def load(data, femoral=None):
@@ -565,6 +609,9 @@ def main():
                     "hinge term of the loss (0: none)")
     ap.add_argument("--aug", default=AUG, choices=("base", "strong"), help="augmentation: "
                     "base (the shipped recipe) or strong (wider ranges, blur, speckle, ramp)")
+    ap.add_argument("--per-nerve", action="store_true", help="one sample per nerve of a "
+                    "multi-nerve mask, seeded on it, the target that nerve alone (eval nerve "
+                    "--seed-at nerve); default: the whole mask at its centroid")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
     ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
                     "model trained on every image (all, in --folds), or the fold-4 model again "
@@ -582,8 +629,12 @@ def main():
     assert len(CH) == 4 and CH[2] == CH[3], "--channels: four numbers, the last two equal"
     SEEDCH = seed_channel()
     torch.set_num_threads(1)
+    if args.ckpt:
+        os.makedirs(args.ckpt, exist_ok=True)  # else the first checkpoint fails after training
     log = lambda s: (print(s), sys.stdout.flush())
     items = load(args.data, args.femoral)
+    if args.per_nerve:
+        items = per_nerve(items)
     n = len(items)
     log(f"{n} images; crop {CROP_FRAC} x min side -> {N}x{N}; channels {CH}; "
         f"{sum(p.numel() for p in Net().parameters())} parameters")
@@ -625,7 +676,8 @@ def main():
                       for k, i in enumerate(te)]
                 for k, i in enumerate(te):
                     held[i] = ds[k]
-                log(f"fold {f} {sname}: held-out crop CNN alone, seeded at the mask centroid: "
+                log(f"fold {f} {sname}: held-out crop CNN alone, "
+                    f"{'each nerve seeded on itself, per click' if args.per_nerve else 'seeded at the mask centroid'}: "
                     f"mean dice {np.mean(ds):.3f} median {np.median(ds):.3f} ({len(te)} images)")
     for sname in ("us", "fem"):
         v = np.array([d for i, d in held.items() if items[i]["set"] == sname])

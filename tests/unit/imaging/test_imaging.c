@@ -130,6 +130,48 @@ static void test_polygon_dice_hd95(void **st)
     assert_int_equal(cn_img_fill_polygon(a, w, h, sq, 2, 1), CN_EINVAL);
 }
 
+/* Parts of a mask: two squares and a ring (whose centroid lies in its hole: the
+ * seed must be the ring's own pixel nearest it), 8-connected diagonal touch, the
+ * labels, and more parts than asked for. */
+static void test_mask_parts(void **st)
+{
+    (void)st;
+    enum { W = 64, H = 48 };
+    uint8_t m[W * H] = {0};
+    int32_t lab[W * H];
+    for (int y = 2; y < 8; y++)
+        for (int x = 2; x < 8; x++)
+            m[y * W + x] = 1; /* part 0: 36 px at (4.5, 4.5) */
+    m[8 * W + 8] = 1;         /* touches part 0 at a corner: the same part */
+    for (int y = 20; y < 40; y++)
+        for (int x = 30; x < 50; x++) {
+            int dx = x - 40, dy = y - 30;
+            if (dx * dx + dy * dy <= 81 && dx * dx + dy * dy >= 36)
+                m[y * W + x] = 255; /* part 1: a ring around (40, 30) */
+        }
+    cn_mask_part parts[4];
+    int n = -1;
+    assert_int_equal(cn_mask_parts(m, W, H, lab, parts, 4, &n), CN_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(parts[0].area, 37);
+    assert_true(parts[0].cx > 4.5 && parts[0].cx < 4.7);
+    assert_int_equal(lab[8 * W + 8], 1);
+    assert_int_equal(lab[0], 0);
+    assert_float_equal(parts[1].cx, 40.0, 1e-9);
+    assert_float_equal(parts[1].cy, 30.0, 1e-9);
+    const int sx = parts[1].seed_x, sy = parts[1].seed_y;
+    assert_int_equal(lab[sy * W + sx], 2); /* on the ring, not in its hole */
+    assert_int_equal((sx - 40) * (sx - 40) + (sy - 30) * (sy - 30), 36);
+    assert_int_equal(cn_mask_parts(m, W, H, NULL, parts, 1, &n), CN_ERANGE);
+    assert_int_equal(n, 1);
+    assert_int_equal(parts[0].area, 37);
+    uint8_t z[W * H] = {0};
+    assert_int_equal(cn_mask_parts(z, W, H, lab, parts, 4, &n), CN_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(cn_mask_parts(m, 0, H, lab, parts, 4, &n), CN_EINVAL);
+    assert_int_equal(cn_mask_parts(m, W, H, lab, NULL, 4, &n), CN_EINVAL);
+}
+
 static void test_png_roundtrip_and_errors(void **st)
 {
     (void)st;
@@ -223,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_integral_and_downsample),
         cmocka_unit_test(test_distance_transform_exact),
         cmocka_unit_test(test_polygon_dice_hd95),
+        cmocka_unit_test(test_mask_parts),
         cmocka_unit_test(test_png_roundtrip_and_errors),
         cmocka_unit_test(test_real_mask_palette_indices),
         cmocka_unit_test(test_image_bounds),

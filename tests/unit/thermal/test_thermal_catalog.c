@@ -155,12 +155,76 @@ static void test_user_file_extends(void **state)
     assert_int_equal(count, 1);
 }
 
+/* A probe's own surface per tissue ("surface_by_tissue", issue 13): read with its
+ * uncertainty, applied only in its tissue; a bad entry names file, probe and field. */
+static void test_surface_by_tissue(void **state)
+{
+    (void)state;
+    char err[512], path[512];
+    int rc = try_load("probes",
+                      "{\"probes\": [\n"
+                      " {\"name\": \"my-probe\", \"gas\": \"argon\", \"outer_diameter_mm\": 1.2,\n"
+                      "  \"active_length_mm\": 8, \"surface_temp_c\": -80, \"surface_temp_sd_c\": 9,\n"
+                      "  \"ramp_s\": 3, \"surface_by_tissue\": {\"standard-high-perfusion\":\n"
+                      "   {\"surface_temp_c\": -120, \"surface_temp_sd_c\": 14, \"calibration\": \"t\"}}}]}\n",
+                      err, sizeof err, path, sizeof path);
+    if (rc)
+        fail_msg("%s", err);
+    cn_cryoprobe p = *cn_thermal_catalog_probe(&cat, "my-probe");
+    assert_int_equal(p.n_by_tissue, 1);
+    assert_int_equal(cn_cryoprobe_in_tissue(&p, "standard"), 0); /* the default stands */
+    assert_true(p.surface_temp_c == -80 && p.surface_temp_sd_c == 9);
+    assert_int_equal(cn_cryoprobe_in_tissue(&p, NULL), 0);
+    assert_int_equal(cn_cryoprobe_in_tissue(&p, "standard-high-perfusion"), 1);
+    assert_true(p.surface_temp_c == -120 && p.surface_temp_sd_c == 14);
+
+    const char *head = "{\"probes\": [\n {\"name\": \"odd-probe\", \"gas\": \"argon\", "
+                       "\"outer_diameter_mm\": 1.2,\n  \"active_length_mm\": 8, \"surface_temp_c\": -80, "
+                       "\"ramp_s\": 3,\n  \"surface_by_tissue\": ";
+    struct {
+        const char *body, *needle;
+    } bad[] = {
+        /* a misspelt tissue: an override that would never apply */
+        {"{\"lung\": {\"surface_temp_c\": -140, \"surface_temp_sd_c\": 10}}", "surface_by_tissue.lung"},
+        /* no uncertainty: the live ensemble would lose its spread */
+        {"{\"standard\": {\"surface_temp_c\": -140}}", "missing key \"surface_temp_sd_c\""},
+        {"{\"standard\": {\"surface_temp_c\": 40, \"surface_temp_sd_c\": 10}}",
+         "surface_by_tissue.standard.surface_temp_c"},
+        {"{\"standard\": {\"surface_temp_c\": -140, \"surface_temp_sd_c\": 0}}",
+         "surface_by_tissue.standard.surface_temp_sd_c"},
+        {"{\"standard\": {\"surface_temp_c\": -140, \"surface_temp_sd_c\": 10, \"sd\": 1}}",
+         "surface_by_tissue.standard.sd"},
+        {"{\"standard\": -140}", "surface_by_tissue.standard"},
+        {"[-140]", "surface_by_tissue"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s}]}\n", head, bad[i].body);
+        char e2[1024];
+        rc = try_load("probes", text, e2, sizeof e2, path, sizeof path);
+        print_message("  -> %s\n", e2);
+        assert_int_not_equal(rc, CN_OK);
+        assert_non_null(strstr(e2, path));          /* the file */
+        assert_non_null(strstr(e2, ":4"));          /* the line */
+        assert_non_null(strstr(e2, "odd-probe"));   /* the probe */
+        assert_non_null(strstr(e2, bad[i].needle)); /* the field */
+    }
+    /* a robin probe's surface_temp_c is its gas: no per-tissue surface */
+    expect_error("probes",
+                 "{\"probes\": [\n {\"name\": \"film\", \"gas\": \"N2O\", \"outer_diameter_mm\": 0.7,\n"
+                 "  \"active_length_mm\": 5, \"boundary\": \"robin\", \"surface_temp_c\": -88, \"ramp_s\": 2,\n"
+                 "  \"h_w_m2k\": 3000, \"surface_by_tissue\": {\"standard\": {\"surface_temp_c\": -100,\n"
+                 "  \"surface_temp_sd_c\": 10}}}]}\n",
+                 "film", "dirichlet");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_user_file_extends),
+        cmocka_unit_test(test_surface_by_tissue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

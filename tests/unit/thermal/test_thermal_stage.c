@@ -266,6 +266,58 @@ static void test_opts_from_json(void **state)
     cn_json_free(doc);
 }
 
+/* A session in aerated lung runs the probe's own lung fit (issue 13: the wall runs
+ * colder where the medium draws less heat), its ensemble (the viewer's band) spans
+ * that fit's uncertainty; the same probe in soft tissue keeps its default. The
+ * expected values are read from config/cryoprobes.json itself. */
+static void test_session_in_lung_uses_its_fit(void **state)
+{
+    (void)state;
+    char err[512];
+    cn_json *probes = cn_json_load(CN_SOURCE_DIR "/config/cryoprobes.json", err, sizeof err);
+    assert_non_null(probes);
+    double lung_c = NAN, lung_sd = NAN, def_c = NAN;
+    for (int i = 0; i < cn_json_array_size(probes, "probes"); i++) {
+        char k[200], name[64] = "";
+        snprintf(k, sizeof k, "probes[%d].name", i);
+        cn_json_get_string(probes, k, name, sizeof name, err, sizeof err);
+        if (strcmp(name, "2.4mm-argon") != 0)
+            continue;
+        snprintf(k, sizeof k, "probes[%d].surface_temp_c", i);
+        assert_int_equal(cn_json_get_number(probes, k, -200, 0, &def_c, err, sizeof err), CN_OK);
+        snprintf(k, sizeof k, "probes[%d].surface_by_tissue.lung-aerated-invivo.surface_temp_c", i);
+        assert_int_equal(cn_json_get_number(probes, k, -200, 0, &lung_c, err, sizeof err), CN_OK);
+        snprintf(k, sizeof k, "probes[%d].surface_by_tissue.lung-aerated-invivo.surface_temp_sd_c", i);
+        assert_int_equal(cn_json_get_number(probes, k, 0, 100, &lung_sd, err, sizeof err), CN_OK);
+    }
+    cn_json_free(probes);
+    assert_true(lung_c < def_c - 10); /* a different, colder fit: the test can tell them apart */
+
+    cn_json *doc = cn_json_parse("{\"thermal\": {\"probe\": \"2.4mm-argon\",\n"
+                                 " \"tissue\": \"lung-aerated-invivo\"}}",
+                                 "session.json", err, sizeof err);
+    assert_non_null(doc);
+    cn_thermal_stage_opts so;
+    assert_int_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config",
+                                                     err, sizeof err),
+                     CN_OK);
+    cn_json_free(doc);
+    print_message("  lung session: surface %.1f C +- %.1f (file: %.1f +- %.1f), ensemble %+.0f..%+.0f C\n",
+                  so.probe.surface_temp_c, so.probe.surface_temp_sd_c, lung_c, lung_sd,
+                  so.fit.offset_min_c, so.fit.offset_max_c);
+    assert_string_equal(so.tissue.name, "lung-aerated-invivo");
+    assert_true(fabs(so.probe.surface_temp_c - lung_c) < 1e-9);
+    assert_true(fabs(so.probe.surface_temp_sd_c - lung_sd) < 1e-9);
+    assert_true(fabs(so.fit.prior_sd_c - lung_sd) < 1e-9); /* the band's spread */
+    assert_true(fabs(so.fit.offset_max_c - 2 * lung_sd) < 1e-9);
+
+    /* the same probe in soft tissue: the default (agar / soft-tissue fit) */
+    assert_int_equal(cn_thermal_stage_opts_from_catalog(&so, &cat, "2.4mm-argon", NULL, "standard",
+                                                        err, sizeof err),
+                     CN_OK);
+    assert_true(fabs(so.probe.surface_temp_c - def_c) < 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_tracked_poses),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_opts_from_json),
+        cmocka_unit_test(test_session_in_lung_uses_its_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
