@@ -117,6 +117,11 @@ CH = (8, 16, 32, 32)
 ROT_DEG = 15.0    # augmentation: crop grid rotated by up to +-ROT_DEG (probe tilt)
 VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while training:
                   # vessels are the nerve's usual look-alike, naming them teaches "not nerve"
+DICE_W = 1.0      # weight of the soft Dice term next to BCE (the metric is Dice)
+LOVASZ_W = 0.0    # weight of a Lovasz hinge term (a convex surrogate of per-image IoU)
+AUG = "base"      # "strong": wider scale/gamma/seed shift plus blur, speckle and a depth
+                  # ramp (other scanners' looks); draws extra random numbers, so it is a
+                  # different stream from "base", which stays bit-for-bit the shipped recipe
 
 
 # ------------------------------------------------------------------ data
@@ -236,9 +241,28 @@ def crop_grid(it, cx, cy, scale=1.0, flip=False, rot=0.0):
     return xs.astype(np.float32), ys.astype(np.float32), step
 
 
-def make_input(it, cx, cy, scale=1.0, flip=False, gamma=1.0, noise=0.0, rng=None, rot=0.0):
+def blur(g, sigma):
+    """Separable Gaussian blur of a grid (edge-clamped); augmentation only."""
+    r = int(np.ceil(2.5 * sigma))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2).astype(np.float32)
+    k /= k.sum()
+    p = np.pad(g, r, mode="edge")
+    p = sum(k[i] * p[:, i:i + g.shape[1]] for i in range(2 * r + 1))
+    return sum(k[i] * p[i:i + g.shape[0], :] for i in range(2 * r + 1)).astype(np.float32)
+
+
+def make_input(it, cx, cy, scale=1.0, flip=False, gamma=1.0, noise=0.0, rng=None, rot=0.0,
+               strong=None):
     xs, ys, _ = crop_grid(it, cx, cy, scale, flip, rot)
     g = bilinear(it["half"], (xs - 0.5) / 2, (ys - 0.5) / 2)
+    if strong is not None:
+        ramp, speckle, sig = strong
+        g = g * (1 + ramp * np.linspace(-1, 1, N, dtype=np.float32)[:, None])
+        if speckle > 0:
+            g = g * rng.gamma(1 / speckle ** 2, speckle ** 2, g.shape).astype(np.float32)
+        if sig > 0.3:
+            g = blur(g, sig)
+        g = np.clip(g, 0, 255)
     if gamma != 1.0:
         g = 255.0 * (g / 255.0) ** gamma
     if noise > 0:
@@ -338,7 +362,19 @@ def batch(items, idx, rng, augment):
     xs, ts = [], []
     for i in idx:
         it = items[i]
-        if augment:
+        if augment and AUG == "strong":
+            side = CROP_FRAC * min(it["w"], it["h"])
+            cx = it["cx"] + rng.uniform(-0.08, 0.08) * side
+            cy = it["cy"] + rng.uniform(-0.08, 0.08) * side
+            x, t = make_input(it, cx, cy, scale=float(np.exp(rng.uniform(-0.3, 0.3))),
+                              flip=bool(rng.integers(2)),
+                              gamma=float(np.exp(rng.uniform(-0.4, 0.4))),
+                              noise=float(rng.uniform(0, 8)), rng=rng,
+                              rot=float(np.radians(rng.uniform(-ROT_DEG, ROT_DEG))),
+                              strong=(float(rng.uniform(-0.3, 0.3)),
+                                      float(rng.uniform(0, 0.3)) if rng.random() < 0.5 else 0.0,
+                                      float(rng.uniform(0, 1.2)) if rng.random() < 0.5 else 0.0))
+        elif augment:
             side = CROP_FRAC * min(it["w"], it["h"])
             cx = it["cx"] + rng.uniform(-0.04, 0.04) * side
             cy = it["cy"] + rng.uniform(-0.04, 0.04) * side
@@ -354,12 +390,30 @@ def batch(items, idx, rng, augment):
     return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ts))
 
 
+def lovasz_hinge(logit, t):
+    """Per-image Lovasz hinge (Berman et al. 2018) on the target binarised at 0.5:
+    the hinge errors sorted in decreasing order, weighted by the steps of the
+    Jaccard loss's Lovasz extension, averaged over the batch."""
+    out = []
+    for lg, tg in zip(logit.flatten(1), (t > 0.5).float().flatten(1)):
+        err = 1 - lg * (2 * tg - 1)
+        err_s, perm = torch.sort(err, descending=True)
+        g = tg[perm]
+        inter = g.sum() - g.cumsum(0)
+        union = g.sum() + (1 - g).cumsum(0)
+        jac = 1 - inter / union
+        jac = torch.cat([jac[:1], jac[1:] - jac[:-1]])
+        out.append(torch.dot(F.relu(err_s), jac))
+    return torch.stack(out).mean()
+
+
 def loss_fn(logit, t):
     bce = F.binary_cross_entropy_with_logits(logit, t)
     p = torch.sigmoid(logit)
     inter = (p * t).sum(dim=(1, 2))
     dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2)) + t.sum(dim=(1, 2)) + 1)
-    return bce + dice.mean()
+    loss = bce + DICE_W * dice.mean()
+    return loss + LOVASZ_W * lovasz_hinge(logit, t) if LOVASZ_W else loss
 
 
 def batches(items, train_idx, rng, bs, us_frac):
@@ -519,7 +573,7 @@ def write_vector(nets, path, seed):
 
 
 def main():
-    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -547,6 +601,14 @@ def main():
     ap.add_argument("--rot-deg", type=float, default=ROT_DEG, help="rotation augmentation, deg")
     ap.add_argument("--vessel-aux", type=float, default=VESSEL_AUX, help="weight of the "
                     "auxiliary vessel output while training (0: none)")
+    ap.add_argument("--dice-w", type=float, default=DICE_W, help="weight of the soft Dice "
+                    "term of the loss (BCE has 1)")
+    ap.add_argument("--seed-sigma", type=float, default=SEED_SIGMA, help="seed channel "
+                    "Gaussian sigma, grid cells (stored in the weights file)")
+    ap.add_argument("--lovasz-w", type=float, default=LOVASZ_W, help="weight of a Lovasz "
+                    "hinge term of the loss (0: none)")
+    ap.add_argument("--aug", default=AUG, choices=("base", "strong"), help="augmentation: "
+                    "base (the shipped recipe) or strong (wider ranges, blur, speckle, ramp)")
     ap.add_argument("--per-nerve", action="store_true", help="one sample per nerve of a "
                     "multi-nerve mask, seeded on it, the target that nerve alone (eval nerve "
                     "--seed-at nerve); default: the whole mask at its centroid")
@@ -557,6 +619,10 @@ def main():
     args = ap.parse_args()
     ROT_DEG = args.rot_deg
     VESSEL_AUX = args.vessel_aux
+    DICE_W = args.dice_w
+    LOVASZ_W = args.lovasz_w
+    SEED_SIGMA = args.seed_sigma
+    AUG = args.aug
     CROP_FRAC = args.crop_frac
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
