@@ -27,6 +27,7 @@
  */
 #include "commands.h"
 #include "eval.h"
+#include "eval_nerve.h"
 
 #include "imaging/imaging.h"
 #include "segment/segment.h"
@@ -69,18 +70,6 @@ static void write_overlay(const char *dir, const char *name, const cn_image *im,
     free(scratch);
 }
 
-enum { M_FIND, M_DP, M_CNN };
-
-typedef struct {
-    bool seeded, quiet;
-    bool per_nerve;      /* seeded: one click per nerve of the mask (else its centroid) */
-    int method, model;   /* model: >= 0 a network, -1 = by fold */
-    int folds_block;     /* -1 not given, 0 mod, 1 block */
-    unsigned only_folds; /* bit mask, 0 = all */
-    int every;
-    const char *weights, *overlays;
-    const char *cnn_weights; /* the crop CNN blended into --method find (NULL: built in) */
-} eval_opts;
 
 static int parse_model(const char *s, int *out)
 {
@@ -125,311 +114,6 @@ static int usage(const char *why, const char *arg)
 {
     return cn_app_usage_error("eval", "nerve: %s%s%s%s", why, arg ? " '" : "", arg ? arg : "",
                               arg ? "'" : "");
-}
-
-/* The crop CNN blended into the finder's seeded outline, chosen so a held-out
- * figure stays held-out: the finder's fold k goes with the CNN's fold k (both
- * trained without fold k of either set: nerve-us i mod 5, nerve-femoral index
- * blocks), the live finder with the CNN's live model. The cross-site finders
- * (trained on one set only) get a CNN only from --cnn-weights, whose live slot
- * must then be trained on that same set alone (the built-in CNN saw both sets,
- * so with it they use the finder's pick alone, -1). For --method cnn: the CNN's
- * own model. */
-static int seeded_cnn_model(const eval_opts *o, int model)
-{
-    if (o->method == M_CNN)
-        return model;
-    if (o->method != M_FIND)
-        return -1;
-    if (model < CN_NERVE_CNN_KFOLD)
-        return model;
-    if (model == CN_NERVE_FIND_US || model == CN_NERVE_FIND_FEM)
-        return o->cnn_weights ? CN_NERVE_CNN_LIVE : -1;
-    return CN_NERVE_CNN_LIVE;
-}
-
-/* Per-method state: one handle each, sized for the largest image. */
-typedef struct {
-    cn_nerve_find *find;
-    cn_nerve_seg *seg;
-    cn_nerve_cnn *cnn;
-    int w, h;
-} runners;
-
-static void runners_free(runners *r)
-{
-    cn_nerve_find_free(r->find);
-    cn_nerve_seg_free(r->seg);
-    cn_nerve_cnn_free(r->cnn);
-    memset(r, 0, sizeof *r);
-}
-
-static char *read_file_or_null(const char *path, size_t *len)
-{
-    return cn_file_read_all(path, len);
-}
-
-/* (Re)creates the handles when an image is larger than the last ones. */
-static int runners_fit(runners *r, const eval_opts *o, int w, int h)
-{
-    if (w <= r->w && h <= r->h)
-        return CN_OK;
-    int nw = w > r->w ? w : r->w, nh = h > r->h ? h : r->h;
-    runners_free(r);
-    r->w = nw;
-    r->h = nh;
-    char err[512] = "";
-    if (o->method == M_FIND) {
-        if (o->weights) {
-            size_t len = 0;
-            char *blob = read_file_or_null(o->weights, &len);
-            if (!blob) {
-                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->weights);
-                return CN_ENOENT;
-            }
-            r->find = cn_nerve_find_new_with(nw, nh, blob, len, err, sizeof err);
-            free(blob);
-        } else {
-            r->find = cn_nerve_find_new(nw, nh);
-        }
-        if (!r->find) {
-            fprintf(stderr, "cryonav eval: %s: %s\n", o->weights ? o->weights : "built-in weights",
-                    err[0] ? err : "cannot make the nerve finder");
-            return CN_EPARSE;
-        }
-    }
-    /* the crop CNN: --method cnn's own network (--weights), or the one the finder
-     * blends into its seeded and refined outlines (--cnn-weights) */
-    const char *cw = o->method == M_CNN ? o->weights : o->method == M_FIND ? o->cnn_weights : NULL;
-    if (o->method == M_CNN || o->method == M_FIND) {
-        if (cw) {
-            size_t len = 0;
-            char *blob = read_file_or_null(cw, &len);
-            if (!blob) {
-                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", cw);
-                return CN_ENOENT;
-            }
-            r->cnn = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
-            free(blob);
-        } else {
-            r->cnn = cn_nerve_cnn_new(nw, nh);
-        }
-        if (!r->cnn) {
-            fprintf(stderr, "cryonav eval: %s: %s\n", cw ? cw : "built-in CNN weights",
-                    err[0] ? err : "cannot make the CNN");
-            return CN_EPARSE;
-        }
-    }
-    r->seg = cn_nerve_seg_new(nw, nh);
-    return r->seg && (r->cnn || o->method != M_FIND) ? CN_OK : CN_ENOMEM;
-}
-
-/* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
-/* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
- * finder's pick alone when seeded). */
-static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
-                     const cn_image *im, const double *seed, uint8_t *mask, float *conf,
-                     bool *found)
-{
-    const int w = im->w, h = im->h;
-    *found = false;
-    *conf = 0;
-    memset(mask, 0, (size_t)w * h);
-    cn_pt2 pts[CN_CONTOUR_MAX];
-    int np = 0;
-    int rc;
-    if (o->method == M_FIND) {
-        rc = cn_nerve_find_analyse(r->find, find_model, im->px, w, h,
-                                   im->has_spacing ? im->spacing_mm : NULL, 3.0);
-        if (rc != CN_OK)
-            return rc;
-        if (seed && cnn_model >= 0) {
-            /* seeded: the crop CNN at the point, the finder's logits blended in (what
-             * the live stage outlines when the operator clicks) */
-            rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, seed[0], seed[1], r->find,
-                                        cn_nerve_find_seeded_weight(r->find), mask, pts, &np,
-                                        conf);
-            *found = rc == CN_OK && np > 0 && *conf > 0;
-            return rc;
-        }
-        cn_nerve_found fo;
-        rc = cn_nerve_find_select(r->find, seed, mask, &fo);
-        *found = rc == CN_OK && fo.found;
-        *conf = fo.confidence;
-        if (*found && !seed && cnn_model >= 0 && cn_nerve_find_auto_weight(r->find) >= 0) {
-            /* automatic, refined: the crop CNN at the chosen part's centre, blended */
-            rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, fo.cx_px, fo.cy_px,
-                                        r->find, cn_nerve_find_auto_weight(r->find), mask, pts,
-                                        &np, conf);
-            *found = rc == CN_OK && np > 0 && *conf > 0;
-        }
-        return rc;
-    }
-    if (o->method == M_CNN) {
-        /* the crop CNN needs a point: seeded only (checked by the caller) */
-        rc = cn_nerve_cnn_run(r->cnn, cnn_model, im->px, w, h, seed[0], seed[1], mask, pts, &np,
-                              conf);
-        *found = rc == CN_OK && np > 0 && *conf > 0;
-        return rc;
-    }
-    cn_nerve_params p;
-    cn_nerve_params_default(&p);
-    p.r0_px = cn_nerve_prior_radius_px(w, h, im->has_spacing ? im->spacing_mm : NULL, 3.0);
-    rc = cn_nerve_seg_prepare(r->seg, im->px, w, h);
-    if (rc == CN_OK) {
-        if (seed)
-            rc = cn_nerve_seg_run(r->seg, seed[0], seed[1], &p, pts, &np, conf);
-        else {
-            double sx, sy;
-            rc = cn_nerve_seg_auto(r->seg, &p, pts, &np, conf, &sx, &sy);
-        }
-    }
-    if (rc == CN_OK && np >= 3 && *conf >= p.min_confidence) {
-        cn_img_fill_polygon(mask, w, h, pts, np, 1);
-        *found = true;
-    }
-    return rc;
-}
-
-/* Per-image buffers, grown to the largest image. */
-typedef struct {
-    uint8_t *found, *one, *part; /* what was found (all clicks), one click's, one nerve's truth */
-    int32_t *labels;
-    size_t cap;
-} score_bufs;
-
-static void bufs_free(score_bufs *b)
-{
-    free(b->found);
-    free(b->one);
-    free(b->part);
-    free(b->labels);
-    *b = (score_bufs){0};
-}
-
-static int bufs_fit(score_bufs *b, int w, int h)
-{
-    const size_t n = (size_t)w * h;
-    if (n <= b->cap)
-        return CN_OK;
-    bufs_free(b);
-    b->found = malloc(n);
-    b->one = malloc(n);
-    b->part = malloc(n);
-    b->labels = malloc(n * sizeof *b->labels);
-    if (!b->found || !b->one || !b->part || !b->labels) {
-        bufs_free(b);
-        return CN_ENOMEM;
-    }
-    b->cap = n;
-    return CN_OK;
-}
-
-typedef struct {
-    double dice, hd95_px, ms; /* per-nerve protocol: the means over the image's nerves */
-    bool found, detected;     /* found: anything; detected: every click's outline overlaps */
-    float conf;
-    int clicks;
-} image_score;
-
-/* A nerve the operator would click: a part of the expert mask of at least this
- * share of the mask's area and this many pixels (smaller parts are annotation
- * specks, not nerves to point at; they stay outside every click's truth). The
- * largest part is always clicked. */
-#define NERVE_MIN_SHARE 0.02
-#define NERVE_MIN_PX 20
-#define MAX_NERVES 16
-
-static void score_one(const uint8_t *found_mask, const uint8_t *truth, int w, int h, bool found,
-                      double *d, double *hd, bool *det)
-{
-    *d = cn_mask_dice(found_mask, truth, w, h);
-    *hd = found ? cn_mask_hd95(found_mask, truth, w, h) : NAN;
-    *det = false;
-    for (size_t k = 0; found && k < (size_t)w * h && !*det; k++)
-        *det = found_mask[k] && truth[k];
-}
-
-/* One image. Automatic, or seeded at the whole mask's centroid (--seed-at mask):
- * one run, scored against the whole mask. Seeded per nerve (--seed-at nerve, the
- * default): the operator clicks each nerve of the mask in turn (its own pixel
- * nearest its centroid; a click between two nerves follows neither), and each
- * outline is scored against the nerve clicked; the image scores the mean. */
-static int score_image(runners *r, const eval_opts *o, int model, const cn_image *im,
-                       const uint8_t *truth, double cx, double cy, bool has_nerve,
-                       score_bufs *b, image_score *s)
-{
-    const int w = im->w, h = im->h;
-    const size_t n = (size_t)w * h;
-    const int cnn_model = seeded_cnn_model(o, model);
-    *s = (image_score){.dice = NAN, .hd95_px = NAN};
-    if (!o->seeded || !o->per_nerve) {
-        const double seed[2] = {cx, cy};
-        int64_t t0 = cn_clock_mono_ns();
-        int rc = run_image(r, o, model, cnn_model, im, o->seeded ? seed : NULL, b->found, &s->conf,
-                           &s->found);
-        s->ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
-        if (rc != CN_OK)
-            return rc;
-        if (!s->found)
-            memset(b->found, 0, n);
-        s->clicks = 1;
-        if (has_nerve)
-            score_one(b->found, truth, w, h, s->found, &s->dice, &s->hd95_px, &s->detected);
-        return CN_OK;
-    }
-    cn_mask_part parts[MAX_NERVES];
-    int np = 0;
-    int rc = cn_mask_parts(truth, w, h, b->labels, parts, MAX_NERVES, &np);
-    if (rc != CN_OK && rc != CN_ERANGE) /* ERANGE: the first MAX_NERVES parts are clicked */
-        return rc;
-    long total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += truth[i] != 0;
-    int largest = 0;
-    for (int k = 1; k < np; k++)
-        if (parts[k].area > parts[largest].area)
-            largest = k;
-    memset(b->found, 0, n);
-    double sum_d = 0, sum_hd = 0, sum_ms = 0, sum_conf = 0;
-    int n_hd = 0;
-    s->detected = true;
-    for (int k = 0; k < np; k++) {
-        if (k != largest && (parts[k].area < NERVE_MIN_PX ||
-                             (double)parts[k].area < NERVE_MIN_SHARE * (double)total))
-            continue;
-        const double seed[2] = {parts[k].seed_x, parts[k].seed_y};
-        float conf;
-        bool found;
-        int64_t t0 = cn_clock_mono_ns();
-        rc = run_image(r, o, model, cnn_model, im, seed, b->one, &conf, &found);
-        sum_ms += (double)(cn_clock_mono_ns() - t0) / 1e6;
-        if (rc != CN_OK)
-            return rc;
-        if (!found)
-            memset(b->one, 0, n);
-        for (size_t i = 0; i < n; i++) {
-            b->part[i] = b->labels[i] == k + 1;
-            b->found[i] |= b->one[i];
-        }
-        double d, hd;
-        bool det;
-        score_one(b->one, b->part, w, h, found, &d, &hd, &det);
-        sum_d += d;
-        if (isfinite(hd)) {
-            sum_hd += hd;
-            n_hd++;
-        }
-        sum_conf += conf;
-        s->found |= found;
-        s->detected &= det;
-        s->clicks++;
-    }
-    s->dice = sum_d / s->clicks;
-    s->hd95_px = n_hd ? sum_hd / n_hd : NAN;
-    s->ms = sum_ms / s->clicks;
-    s->conf = (float)(sum_conf / s->clicks);
-    return CN_OK;
 }
 
 int cn_eval_nerve(int argc, char **argv)
@@ -596,11 +280,11 @@ int cn_eval_nerve(int argc, char **argv)
             continue;
         }
         const int w = im->w, h = im->h;
-        int brc = bufs_fit(&bufs, w, h);
+        int brc = cn_evn_bufs_fit(&bufs, w, h);
         double cx = 0, cy = 0;
         long area = 0;
         bool has_nerve = cn_mask_centroid(mk->px, w, h, &cx, &cy, &area) == CN_OK;
-        int rrc = brc == CN_OK ? runners_fit(&r, &o, w, h) : CN_ENOMEM;
+        int rrc = brc == CN_OK ? cn_evn_runners_fit(&r, &o, w, h) : CN_ENOMEM;
         if (rrc == CN_EPARSE || rrc == CN_ENOENT) {
             rc = 2; /* a damaged or missing weights file: nothing can be measured */
         } else if (rrc != CN_OK) {
@@ -611,7 +295,7 @@ int cn_eval_nerve(int argc, char **argv)
         } else {
             const int model = o.model >= 0 ? o.model : fold;
             image_score sc;
-            int er = score_image(&r, &o, model, im, mk->px, cx, cy, has_nerve, &bufs, &sc);
+            int er = cn_evn_score_image(&r, &o, model, im, mk->px, cx, cy, has_nerve, &bufs, &sc);
             if (er != CN_OK) {
                 fprintf(stderr, "%scryonav eval: %s: the analysis failed (%d; skipped)\n",
                         bar ? "\n" : "", pairs[i].image, er);
@@ -669,8 +353,8 @@ int cn_eval_nerve(int argc, char **argv)
     }
     free(dices);
     free(hds);
-    bufs_free(&bufs);
-    runners_free(&r);
+    cn_evn_bufs_free(&bufs);
+    cn_evn_runners_free(&r);
 out:
     for (int i = 0; i < n; i++) {
         free(pairs[i].image);
