@@ -142,4 +142,13 @@ void cn_viewer_scene_sync_axes(cn_viewer *v);
 /* Legend and font sizes follow the window size. */
 void cn_viewer_scene_layout_text(cn_viewer *v);
 
+/* ------------------------------------------------------------ input (viewer_input.cxx) */
+/* Observers the interactor and window call (client data: the viewer). */
+void cn_viewer_on_exit(vtkObject *caller, unsigned long event, void *client, void *data);
+void cn_viewer_on_win_exit(vtkObject *caller, unsigned long event, void *client, void *data);
+void cn_viewer_on_key(vtkObject *caller, unsigned long event, void *client, void *data);
+void cn_viewer_on_click(vtkObject *caller, unsigned long event, void *client, void *data);
+/* Brightness, contrast and gamma within their ranges. */
+bool cn_viewer_display_ok(double brightness, double contrast, double gamma);
+
 #endif /* CN_VIEWER_VTK_H */
