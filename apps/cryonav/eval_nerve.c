@@ -2,7 +2,8 @@
  * eval_nerve.c - `cryonav eval nerve`: the nerve finder (or the polar DP, or the
  * seeded crop CNN) measured against expert masks, runnable by anyone.
  *
- *   eval nerve IMAGES MASKS [IMAGES MASKS ...] [--seeded] [--method find|dp|cnn]
+ *   eval nerve IMAGES MASKS [IMAGES MASKS ...] [--seeded [--seed-at nerve|mask]]
+ *              [--method find|dp|cnn]
  *              [--model live|fold|us|fem|0..7] [--folds mod|block] [--only-folds LIST]
  *              [--every N] [--weights FILE] [--cnn-weights FILE] [--overlays DIR]
  *              [--quiet]
@@ -22,8 +23,10 @@
  * rate (found and overlapping the mask), false finds on images whose mask is
  * empty, median Dice, mean/median HD95 in pixels (over images where something
  * was found), time per image; last line "mean dice <x>" (over images with a
- * nerve; a miss counts 0). Dice and HD95 are on the kept parts' mask. A
- * progress bar goes to stderr when it is a terminal.
+ * nerve; a miss counts 0). Dice and HD95 are on the kept parts' mask; seeded,
+ * each nerve of the mask is clicked in turn and scored against itself, the
+ * image scoring the mean (eval_nerve_run.c). A progress bar goes to stderr when
+ * it is a terminal.
  */
 #include "commands.h"
 #include "eval.h"
