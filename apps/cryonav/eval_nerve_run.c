@@ -200,12 +200,7 @@ int cn_evn_bufs_fit(score_bufs *b, int w, int h)
 }
 
 
-/* A nerve the operator would click: a part of the expert mask of at least this
- * share of the mask's area and this many pixels (smaller parts are annotation
- * specks, not nerves to point at; they stay outside every click's truth). The
- * largest part is always clicked. */
-#define NERVE_MIN_SHARE 0.02
-#define NERVE_MIN_PX 20
+/* Nerves clicked per image at most (cn_mask_parts_to_click picks which). */
 #define MAX_NERVES 16
 
 static void score_one(const uint8_t *found_mask, const uint8_t *truth, int w, int h, bool found,
@@ -254,18 +249,12 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
     long total = 0;
     for (size_t i = 0; i < n; i++)
         total += truth[i] != 0;
-    int largest = 0;
-    for (int k = 1; k < np; k++)
-        if (parts[k].area > parts[largest].area)
-            largest = k;
+    np = cn_mask_parts_to_click(parts, np, total);
     memset(b->found, 0, n);
     double sum_d = 0, sum_hd = 0, sum_ms = 0, sum_conf = 0;
     int n_hd = 0;
     s->detected = true;
     for (int k = 0; k < np; k++) {
-        if (k != largest && (parts[k].area < NERVE_MIN_PX ||
-                             (double)parts[k].area < NERVE_MIN_SHARE * (double)total))
-            continue;
         const double seed[2] = {parts[k].seed_x, parts[k].seed_y};
         float conf;
         bool found;
@@ -277,7 +266,7 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
         if (!found)
             memset(b->one, 0, n);
         for (size_t i = 0; i < n; i++) {
-            b->part[i] = b->labels[i] == k + 1;
+            b->part[i] = b->labels[i] == parts[k].label;
             b->found[i] |= b->one[i];
         }
         double d, hd;

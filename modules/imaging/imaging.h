@@ -127,6 +127,7 @@ int cn_mask_centroid(const uint8_t *m, int w, int h, double *cx, double *cy, lon
  * nearest that centroid (where an operator pointing at this part would click:
  * the centroid of a crescent lies outside it). */
 typedef struct {
+    int label; /* its value in cn_mask_parts' labels (k + 1 for part k) */
     long area;
     double cx, cy;
     int seed_x, seed_y;
@@ -137,6 +138,14 @@ typedef struct {
  * first max_parts); CN_ENOMEM, CN_EINVAL as usual. */
 int cn_mask_parts(const uint8_t *m, int w, int h, int32_t *labels, cn_mask_part *parts,
                   int max_parts, int *n_parts);
+/* The parts an operator would click as nerves (`cryonav eval nerve --seeded`, the
+ * crop CNN's per-nerve training): at least CN_MASK_CLICK_MIN_SHARE of the mask's
+ * area (total_area: the whole mask's pixels) and CN_MASK_CLICK_MIN_PX pixels,
+ * the largest part always; smaller parts are annotation specks. Keeps them at the
+ * front of parts[] in their order (labels unchanged) and returns how many. */
+#define CN_MASK_CLICK_MIN_SHARE 0.02
+#define CN_MASK_CLICK_MIN_PX 20
+int cn_mask_parts_to_click(cn_mask_part *parts, int n, long total_area);
 
 #ifdef __cplusplus
 }

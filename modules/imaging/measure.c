@@ -260,7 +260,8 @@ int cn_mask_parts(const uint8_t *m, int w, int h, int32_t *labels, cn_mask_part 
                 }
         }
         if (count <= max_parts)
-            parts[count - 1] = (cn_mask_part){.area = area, .cx = sx / area, .cy = sy / area};
+            parts[count - 1] =
+                (cn_mask_part){.label = id, .area = area, .cx = sx / area, .cy = sy / area};
     }
     /* each part's pixel nearest its centroid */
     const int kept = count < max_parts ? count : max_parts;
@@ -291,4 +292,22 @@ int cn_mask_parts(const uint8_t *m, int w, int h, int32_t *labels, cn_mask_part 
         free(lab);
     *n_parts = kept;
     return count > max_parts ? CN_ERANGE : CN_OK;
+}
+
+int cn_mask_parts_to_click(cn_mask_part *parts, int n, long total_area)
+{
+    if (!parts || n <= 0)
+        return 0;
+    int largest = 0;
+    for (int k = 1; k < n; k++)
+        if (parts[k].area > parts[largest].area)
+            largest = k;
+    int kept = 0;
+    for (int k = 0; k < n; k++) {
+        if (k != largest && (parts[k].area < CN_MASK_CLICK_MIN_PX ||
+                             (double)parts[k].area < CN_MASK_CLICK_MIN_SHARE * (double)total_area))
+            continue;
+        parts[kept++] = parts[k];
+    }
+    return kept;
 }

@@ -142,12 +142,12 @@ def load_one(img_path, mask_path, name, set_name, fold):
                 vessel=ves, cx=xs.mean(), cy=ys.mean(), w=w, h=h)
 
 
-NERVE_MIN_SHARE = 0.02  # `eval nerve --seed-at nerve`: a part the operator would click has at
-NERVE_MIN_PX = 20       # least this share of the mask and this many pixels (the largest always)
+NERVE_MIN_SHARE = 0.02  # cn_mask_parts_to_click (imaging.h, what `eval nerve --seeded` clicks):
+NERVE_MIN_PX = 20       # CN_MASK_CLICK_MIN_SHARE and _MIN_PX; the largest part always
 
 
 def per_nerve(items):
-    """One item per nerve the operator would click (eval_nerve.c's rule): the
+    """One item per nerve the operator would click (cn_mask_parts_to_click's rule): the
     8-connected parts of the mask; the seed is the part's own pixel nearest its
     centroid and the target that part alone (the other nerves are background:
     the click follows one nerve). Folds stay the image's."""

@@ -165,6 +165,22 @@ static void test_mask_parts(void **st)
     assert_int_equal(cn_mask_parts(m, W, H, NULL, parts, 1, &n), CN_ERANGE);
     assert_int_equal(n, 1);
     assert_int_equal(parts[0].area, 37);
+    assert_int_equal(parts[0].label, 1);
+    assert_int_equal(parts[1].label, 2);
+    /* which parts an operator clicks: a 1-pixel speck far away is not one, the
+     * largest part always is, labels stay with their parts */
+    m[40 * W + 60] = 1;
+    assert_int_equal(cn_mask_parts(m, W, H, lab, parts, 4, &n), CN_OK);
+    assert_int_equal(n, 3);
+    long total = parts[0].area + parts[1].area + parts[2].area;
+    assert_int_equal(cn_mask_parts_to_click(parts, n, total), 2);
+    assert_int_equal(parts[0].label, 1);
+    assert_int_equal(parts[1].label, 2);
+    cn_mask_part tiny[2] = {{.label = 1, .area = 3}, {.label = 2, .area = 5}};
+    assert_int_equal(cn_mask_parts_to_click(tiny, 2, 8), 1); /* only specks: the largest */
+    assert_int_equal(tiny[0].label, 2);
+    assert_int_equal(cn_mask_parts_to_click(NULL, 2, 8), 0);
+    m[40 * W + 60] = 0;
     uint8_t z[W * H] = {0};
     assert_int_equal(cn_mask_parts(z, W, H, lab, parts, 4, &n), CN_OK);
     assert_int_equal(n, 0);

@@ -125,19 +125,15 @@ static double subset_dice(cn_nerve_cnn *c, int model, const pair *p, int end, in
         int32_t *lab = malloc(n * sizeof *lab);
         assert_true(mask && part && lab);
         cn_mask_part parts[16];
-        int np_parts = 0, largest = 0;
+        int np_parts = 0;
         long total = 0;
         assert_int_equal(cn_mask_parts(mk->px, im->w, im->h, lab, parts, 16, &np_parts), CN_OK);
-        for (int k = 0; k < np_parts; k++) {
+        for (int k = 0; k < np_parts; k++)
             total += parts[k].area;
-            if (parts[k].area > parts[largest].area)
-                largest = k;
-        }
+        np_parts = cn_mask_parts_to_click(parts, np_parts, total);
         double img_sum = 0;
         int clicks = 0;
         for (int k = 0; k < np_parts; k++) {
-            if (k != largest && (parts[k].area < 20 || (double)parts[k].area < 0.02 * total))
-                continue;
             cn_pt2 pts[CN_CONTOUR_MAX];
             int np;
             float conf;
@@ -149,7 +145,7 @@ static double subset_dice(cn_nerve_cnn *c, int model, const pair *p, int end, in
                 assert_true(pts[a].x >= -1 && pts[a].y >= -1 && pts[a].x <= im->w &&
                             pts[a].y <= im->h);
             for (size_t q = 0; q < n; q++)
-                part[q] = lab[q] == k + 1;
+                part[q] = lab[q] == parts[k].label;
             img_sum += cn_mask_dice(mask, part, im->w, im->h);
             clicks++;
         }
