@@ -132,6 +132,21 @@ static int load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, ch
         return FAIL(CN_EPARSE,
                     "weights file: channels %u/%u/%u/%u: levels 2 and 3 must be equal (the "
                     "decoder adds them)", ch[0], ch[1], ch[2], ch[3]);
+    /* the activation planes are sized from the header before the weights are
+     * counted: a short hostile header must not make the handle reserve what a
+     * file a few MB long could never justify */
+    if (n >= 8 && n <= NMAX) {
+        const size_t P = ((size_t)n + 2) * ((size_t)n + 2), C0 = ch[0], C1 = ch[1], C2 = ch[2];
+        const size_t planes = 2 + 3 * C0 + (C0 > C1 ? C0 : C1) + 2 * C1 + (C1 > C2 ? C1 : C2) +
+                              3 * C2 + 2 * (size_t)ch[3];
+        const size_t bytes = planes * P * sizeof(float);
+        if (bytes > CNN_ACT_BUDGET)
+            return FAIL(CN_EPARSE,
+                        "weights file: channels %u/%u/%u/%u on a %u grid need %zu MiB of "
+                        "activations (limit %d MiB)",
+                        ch[0], ch[1], ch[2], ch[3], n, (bytes + (1u << 20) - 1) >> 20,
+                        CNN_ACT_BUDGET >> 20);
+    }
     for (int k = 0; k < 4; k++)
         c->ch[k] = (int)ch[k];
     layer_table(c->ch, c->layers);

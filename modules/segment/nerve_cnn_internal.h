@@ -13,6 +13,9 @@
  * channels per level come from the weights file's header, each 1..CNN_CMAX. */
 #define CNN_NLAYERS 12
 #define CNN_CMAX 128
+/* Activation planes a weights file may ask for (the shipped 8/16/32/32 on a 64
+ * grid needs 4.6 MB; 128 channels everywhere on a 128 grid would need ~100 MB). */
+#define CNN_ACT_BUDGET (32 << 20)
 
 /* The built-in weights file (modules/segment/nerve_cnn.weights, embedded at build
  * time by cmake/embed_bytes.cmake). Layout, all little-endian:

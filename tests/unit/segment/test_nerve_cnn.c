@@ -314,6 +314,27 @@ static void test_weights_file(void **st)
         assert_non_null(strstr(err, "nerve CNN: "));
         assert_non_null(strstr(err, cases[k].msg));
     }
+    /* a well-formed file of 128 channels at every level on a 128 grid (35 MB of
+     * zero weights) would make the handle reserve ~100 MB of activation planes:
+     * refused by the activation budget, with the figure named */
+    {
+        const size_t per = 1478401; /* 12 layers of 128 channels, 3x3, with biases */
+        const size_t big = 48 + (size_t)CN_NERVE_CNN_NMODELS * per * 4;
+        unsigned char *h = calloc(1, big);
+        assert_non_null(h);
+        memcpy(h, cn_nerve_cnn_blob, 32);
+        put_le32(h + 12, (uint32_t)per);
+        put_le32(h + 16, 128);
+        for (int k = 0; k < 4; k++)
+            put_le32(h + 32 + 4 * k, 128);
+        err[0] = 0;
+        cn_nerve_cnn *hc = cn_nerve_cnn_new_with(64, 64, h, big, err, sizeof err);
+        cn_nerve_cnn_free(hc);
+        free(h);
+        print_message("hostile file: %s\n", err);
+        assert_null(hc);
+        assert_non_null(strstr(err, "MiB of activations"));
+    }
     assert_null(cn_nerve_cnn_new_with(64, 64, NULL, n, err, sizeof err));
     assert_null(cn_nerve_cnn_new_with(8, 64, cn_nerve_cnn_blob, n, err, sizeof err));
     assert_non_null(strstr(err, "8x64"));
