@@ -98,6 +98,7 @@ int cn_bench_analysis(int argc, char **argv)
     cn_frame_pool *pool = cn_frame_pool_new(N_FRAMES + 1, c.width_px, c.height_px);
     cn_segment_config sc;
     cn_segment_config_default(&sc);
+    sc.nerve_auto = true; /* the budget is measured with automatic mode on (issue 12) */
     sc.ice.active_mm = c.needle_active_mm;
     cn_segment *seg = cn_segment_new(&sc, c.width_px, c.height_px);
     cn_needle_det *nd = cn_needle_det_new(c.width_px, c.height_px, &sc.needle);

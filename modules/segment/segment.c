@@ -56,7 +56,7 @@ void cn_segment_config_default(cn_segment_config *c)
     cn_nerve_params_default(&c->nerve);
     cn_ice_params_default(&c->ice);
     c->nerve_radius_mm = 3.0;
-    c->nerve_auto = true;
+    c->nerve_auto = false; /* as config/session.json: on once its figures pass (validation.md) */
     c->nerve_cnn = true;
     c->nerve_find = true;
     c->nerve_period = 2;

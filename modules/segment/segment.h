@@ -295,9 +295,9 @@ typedef struct {
     cn_nerve_params nerve;       /* r0_px here is ignored: nerve_radius_mm is used */
     double nerve_radius_mm;      /* prior equivalent nerve radius in mm */
     cn_ice_params ice;
-    bool nerve_auto;             /* automatic nerve mode when no seed is set (default true
-                                  * here; config/session.json turns it off until its held-out
-                                  * figures pass the bar in docs/validation.md) */
+    bool nerve_auto;             /* automatic nerve mode when no seed is set (default false,
+                                  * as in config/session.json, until its held-out figures pass
+                                  * the bar in docs/validation.md) */
     bool nerve_cnn;              /* seeded fallback: the crop CNN outlines the nerve when the
                                   * seed is set and when the DP tracker loses it (default true) */
     bool nerve_find;             /* the automatic finder (default true): finds the nerve without
