@@ -4,7 +4,9 @@
  * ~/.config/cryonav/session.json, then --config FILE, each patching the one
  * below. With three files in play "which value is used, and why" must be one
  * command away: --print lists every effective value with the file and line it
- * came from; --paths lists the files read, in order. */
+ * came from; --paths lists the files read, in order. Secrets (every "token"
+ * value: the shared proctor token, the accounts' tokens) print as their length
+ * only, so the output can be pasted into a bug report. */
 #include "commands.h"
 
 #include <getopt.h>
@@ -23,7 +25,8 @@ static void usage(FILE *out)
         "  3. --config FILE\n"
         "A config/session.json in the working folder is not read.\n\n"
         "options:\n"
-        "  --print              every effective value as 'key = value  # file:line' (default)\n"
+        "  --print              every effective value as 'key = value  # file:line' (default;\n"
+        "                       tokens show as their length only)\n"
         "  --paths              the configuration files read, in the order they apply\n"
         "  --config FILE        a session file on top, as 'cryonav run --config FILE'\n"
         "  -h, --help           this help\n\n"
@@ -34,14 +37,51 @@ typedef struct {
     const cn_json *doc;
 } print_ctx;
 
+/* value (compact JSON) with every string under a "token" key replaced by its
+ * length: the leaf itself when path ends in "token", else any "token":"..."
+ * member inside it (a list of accounts). */
+static void redact(const char *path, const char *value, char *out, size_t cap)
+{
+    size_t pl = strlen(path), o = 0;
+    if ((pl == 5 || (pl > 5 && path[pl - 6] == '.')) && strcmp(path + pl - 5, "token") == 0 &&
+        value[0] == '"') {
+        snprintf(out, cap, "(secret, %zu characters)", strlen(value) - 2);
+        return;
+    }
+    const char *key = "\"token\":\"";
+    const size_t kl = strlen(key);
+    for (const char *s = value; *s && o + 1 < cap;) {
+        if (strncmp(s, key, kl) == 0) {
+            const char *e = s + kl;
+            size_t n = 0;
+            while (*e && *e != '"') { /* jansson escapes quotes: skip \x pairs */
+                if (*e == '\\' && e[1])
+                    e++;
+                e++;
+                n++;
+            }
+            o += (size_t)snprintf(out + o, cap - o, "\"token\":\"(secret, %zu characters)\"", n);
+            if (o >= cap) {
+                o = cap - 1;
+                break;
+            }
+            s = *e ? e + 1 : e;
+            continue;
+        }
+        out[o++] = *s++;
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
 static void print_leaf(void *ctx, const char *path, const char *value)
 {
     const print_ctx *p = ctx;
     const char *label = "?";
     int line = 0;
     cn_json_origin(p->doc, path, &label, &line);
-    char lhs[1400];
-    snprintf(lhs, sizeof lhs, "%s = %s", path, value);
+    char shown[1200], lhs[1400];
+    redact(path, value, shown, sizeof shown);
+    snprintf(lhs, sizeof lhs, "%s = %s", path, shown);
     if (line > 0)
         printf("%-56s # %s:%d\n", lhs, label, line);
     else

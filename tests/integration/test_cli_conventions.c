@@ -215,6 +215,15 @@ static void test_config_layers(void **st)
     assert_non_null(strstr(strstr(R.out, "sim.fps = 7"), want));
     snprintf(want, sizeof want, "# %s:2", cli);
     assert_non_null(strstr(strstr(R.out, "sim.seed = 9"), want)); /* --config wins */
+    /* secrets never print: the shared token and each account's, as their length */
+    char sec[700];
+    path_in(sec, sizeof sec, "secret.json");
+    write_file(sec, "{\"proctor\": {\"token\": \"shared-SECRET-0123456789\",\n"
+                    " \"accounts\": [{\"name\": \"kim\", \"token\": \"kim-SECRET-0123456789\"}]}}\n");
+    RUN_IN(NULL, "config", "--print", "--config", sec);
+    expect(0, "proctor.token = (secret, 24 characters)", NULL);
+    assert_non_null(strstr(R.out, "\"name\":\"kim\",\"token\":\"(secret, 21 characters)\""));
+    assert_null(strstr(R.out, "SECRET"));
     RUN_IN(NULL, "config", "--paths", "--config", cli);
     expect(0, user, NULL);
     assert_true(strstr(R.out, user) < strstr(R.out, cli));
