@@ -6,8 +6,10 @@
  * targets, recording, procedure commands. Everything about *who may do what*
  * lives here, independent of any wire format:
  *   - roles by credential: every connection is a viewer (read-only) until it
- *     presents the operator's secret token (compared in constant time); the
- *     operator sees who is connected and can revoke;
+ *     presents a secret token (compared in constant time): a personal account's
+ *     (the proctor is then known by the account's name, whatever name it
+ *     claims) or the one shared token (the name is what the proctor typed); the
+ *     operator sees who is connected and can revoke a client or an account;
  *   - rate limits per connection (commands, state-changing commands, notes and
  *     targets, login attempts) and a bound on log volume for the whole hub;
  *   - notes sanitised (no control characters) before anything logs or draws them;
@@ -40,6 +42,7 @@ extern "C" {
 #define CN_PROCTOR_TOKEN_MAX 128
 #define CN_PROCTOR_TEXT_MAX 200    /* a note is cut to this many bytes */
 #define CN_PROCTOR_NAME_MAX 48
+#define CN_PROCTOR_ACCOUNTS_MAX 16 /* personal proctor accounts per session */
 
 typedef struct cn_proctor_hub cn_proctor_hub;
 
@@ -59,8 +62,16 @@ typedef struct {
     double per_s, burst;
 } cn_proctor_rate;
 
+/* A personal proctor account: its token identifies the one who holds it. */
 typedef struct {
-    char token[CN_PROCTOR_TOKEN_MAX + 1]; /* "" = nobody can become a proctor */
+    char name[CN_PROCTOR_NAME_MAX];       /* logs, the HUD and notes name the proctor so */
+    char token[CN_PROCTOR_TOKEN_MAX + 1];
+} cn_proctor_account;
+
+typedef struct {
+    char token[CN_PROCTOR_TOKEN_MAX + 1]; /* the shared token ("" = none) */
+    cn_proctor_account accounts[CN_PROCTOR_ACCOUNTS_MAX]; /* personal tokens */
+    int n_accounts;             /* no shared token and no account: nobody can become a proctor */
     cn_proctor_rate commands;   /* any command, per client (5/s, burst 10) */
     cn_proctor_rate control;    /* commands that change state (recording, freeze),
                                    per client (1/s, burst 3) */
@@ -73,9 +84,11 @@ typedef struct {
 
 void cn_proctor_opts_default(cn_proctor_opts *o);
 /* Reads the "proctor" object of a session config: token_file (checked like
- * cn_proctor_token_from_file), token (inline), commands_per_s, control_per_s,
- * notes_per_s, logins_per_s, max_failed_logins, log_lines_per_s. Unknown keys and
- * bad values are errors naming file, line and key. Absent keys keep their value. */
+ * cn_proctor_token_from_file), token (inline), accounts (a list of {"name", and
+ * "token_file" or "token"}: names and tokens unique, the shared token included),
+ * commands_per_s, control_per_s, notes_per_s, logins_per_s, max_failed_logins,
+ * log_lines_per_s. Unknown keys and bad values are errors naming file, line and
+ * key. Absent keys keep their value. */
 int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err, size_t err_len);
 /* Checks a token: CN_PROCTOR_TOKEN_MIN..MAX printable ASCII characters without
  * spaces. CN_EINVAL with the reason in err. */
@@ -89,7 +102,8 @@ int cn_proctor_token_from_file(const char *path, char *token, size_t token_len, 
 
 cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o);
 void cn_proctor_hub_free(cn_proctor_hub *h);
-/* True when a token is configured (proctor logins are possible at all). */
+/* True when a shared token or an account is configured (proctor logins are
+ * possible at all). */
 bool cn_proctor_has_token(cn_proctor_hub *h);
 
 /* ------------------------------------------------------------------ transports */
@@ -115,7 +129,10 @@ typedef struct {
     uint64_t id;
     char transport[16];
     char peer[64];                    /* "127.0.0.1:53211" */
-    char name[CN_PROCTOR_NAME_MAX];   /* what a proctor called itself at login */
+    char name[CN_PROCTOR_NAME_MAX];   /* its account's name; with the shared token, what
+                                         it called itself at login */
+    char account[CN_PROCTOR_NAME_MAX]; /* the account whose token made it a proctor ("":
+                                          the shared token, or not a proctor) */
     cn_proctor_role role;
     int64_t connected_wall_ns;
     uint64_t notes, targets, commands, refused, failed_logins;
@@ -127,9 +144,12 @@ int cn_proctor_clients(cn_proctor_hub *h, cn_proctor_client_info *out, int max);
 /* ------------------------------------------------------------------ what clients do */
 
 /* Presents a token (and a display name, may be NULL). DONE: the client is now a
- * proctor; DENIED: wrong token, no token configured or logins locked by the
- * operator; LIMITED: too many attempts too fast (not even compared); DROP: too
- * many failed attempts on this connection. msg gets the reason for the reply. */
+ * proctor (an account's token: known by the account's name, the name given is only
+ * logged; the shared token: by the name given); DENIED: wrong token, no token
+ * configured, the account revoked or logins locked by the operator; LIMITED: too
+ * many attempts too fast (not even compared); DROP: too many failed attempts on
+ * this connection. Every configured token is compared, each in constant time.
+ * msg gets the reason for the reply. */
 cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *token,
                                     const char *name, char *msg, size_t msg_len);
 void cn_proctor_logout(cn_proctor_hub *h, uint64_t id);
@@ -207,6 +227,11 @@ int cn_proctor_take(cn_proctor_hub *h, cn_proctor_item *out);
  * are closed and, with lock, further logins are refused until cn_proctor_unlock.
  * Returns how many clients were revoked. Logged. */
 int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock);
+/* Revokes one account for the rest of the session: its clients lose their rights
+ * and are disconnected, and its token is refused from now on (the others keep
+ * working). Returns how many clients were revoked, CN_ENOENT for an unknown
+ * account. Logged. */
+int cn_proctor_revoke_account(cn_proctor_hub *h, const char *account);
 void cn_proctor_unlock(cn_proctor_hub *h);
 bool cn_proctor_locked(cn_proctor_hub *h);
 

@@ -289,7 +289,10 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         int trc = cn_proctor_xml_attr(xml, "Token", token, sizeof token);
         if (trc != CN_OK && trc != CN_ERANGE)
             token[0] = 0;
-        if (cn_proctor_xml_attr(xml, "Name", pname, sizeof pname) != CN_OK)
+        /* the display name is DisplayName: Name is the command's own attribute (a
+         * second Name is malformed XML, and Slicer's SetCommandAttribute("Name")
+         * renames the command) */
+        if (cn_proctor_xml_attr(xml, "DisplayName", pname, sizeof pname) != CN_OK)
             pname[0] = 0;
         cn_proctor_verdict v = cn_proctor_login(h, id, trc == CN_OK ? token : "", pname, msg,
                                                 sizeof msg);

@@ -93,6 +93,11 @@ cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
         cn_proctor_opts_default(&h->o);
     if (h->o.token[0] && cn_proctor_token_check(h->o.token, NULL, 0) != CN_OK)
         h->o.token[0] = 0;   /* never run with a weak token (callers check first) */
+    if (h->o.n_accounts < 0 || h->o.n_accounts > CN_PROCTOR_ACCOUNTS_MAX)
+        h->o.n_accounts = 0;
+    for (int k = 0; k < h->o.n_accounts; k++) /* nor with a weak or nameless account */
+        if (!h->o.accounts[k].name[0] || cn_proctor_token_check(h->o.accounts[k].token, NULL, 0))
+            h->account_revoked[k] = true;
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->tmu, NULL);
     h->next_id = 1;
@@ -109,10 +114,15 @@ void cn_proctor_hub_free(cn_proctor_hub *h)
         free(h->surf[k].tri);
     }
     free(h->clients);
-    /* wipe the secret before the memory goes back */
+    /* wipe the secrets before the memory goes back */
     volatile char *t = h->o.token;
     for (size_t i = 0; i < sizeof h->o.token; i++)
         t[i] = 0;
+    for (int k = 0; k < CN_PROCTOR_ACCOUNTS_MAX; k++) {
+        volatile char *a = h->o.accounts[k].token;
+        for (size_t i = 0; i < sizeof h->o.accounts[k].token; i++)
+            a[i] = 0;
+    }
     pthread_mutex_destroy(&h->mu);
     pthread_mutex_destroy(&h->tmu);
     free(h);
@@ -120,7 +130,23 @@ void cn_proctor_hub_free(cn_proctor_hub *h)
 
 bool cn_proctor_has_token(cn_proctor_hub *h)
 {
-    return h && h->o.token[0];
+    return h && (h->o.token[0] || h->o.n_accounts > 0);
+}
+
+/* Which configured token this is: an account's index, -1 the shared token, -2
+ * none. Every token is compared (each in constant time), so the time taken does
+ * not say which one, or whether any, matched. */
+static int token_match(const cn_proctor_hub *h, const char *token)
+{
+    int m = -2;
+    if (!token)
+        return m;
+    if (h->o.token[0] && cn__proctor_token_equal(token, h->o.token))
+        m = -1;
+    for (int k = 0; k < h->o.n_accounts; k++)
+        if (cn__proctor_token_equal(token, h->o.accounts[k].token))
+            m = k;
+    return m;
 }
 
 int cn_proctor_add_transport(cn_proctor_hub *h, const cn_proctor_transport *t)
@@ -252,31 +278,43 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         return CN_PROCTOR_DENIED;
     }
     cn_proctor_verdict v = CN_PROCTOR_DENIED;
-    char who[CN_PROCTOR_NAME_MAX + 32] = "", peer[64] = "";
+    char who[CN_PROCTOR_NAME_MAX + 32] = "", peer[64] = "", claimed[CN_PROCTOR_NAME_MAX] = "";
     unsigned long long fails = 0;
     pthread_mutex_lock(&h->mu);
     cn__client *c = cn__proctor_find(h, id);
+    int m = -2;
     if (!c) {
         snprintf(msg, msg_len, "unknown client");
     } else if (!cn__bucket_take(&c->logins, &h->o.logins, cn_clock_mono_ns())) {
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
         snprintf(msg, msg_len, "too many login attempts: wait and try again");
-    } else if (!h->o.token[0]) {
+    } else if (!h->o.token[0] && h->o.n_accounts == 0) {
         snprintf(msg, msg_len, "proctor logins are off: the operator set no proctor token");
     } else if (h->locked) {
         snprintf(msg, msg_len, "proctor logins are locked by the operator");
-    } else if (!token || !cn__proctor_token_equal(token, h->o.token)) {
+    } else if ((m = token_match(h, token)) == -2 || (m >= 0 && h->account_revoked[m])) {
         c->info.failed_logins++;
         fails = c->info.failed_logins;
         v = (int)fails >= h->o.max_failed_logins ? CN_PROCTOR_DROP : CN_PROCTOR_DENIED;
-        snprintf(msg, msg_len, "wrong token");
+        snprintf(msg, msg_len, m == -2 ? "wrong token" : "this proctor account was revoked by the operator");
     } else {
         v = CN_PROCTOR_DONE;
         c->info.role = CN_PROCTOR_PROCTOR;
         if (name && name[0]) {
-            cn_strlcpy(c->info.name, name, sizeof c->info.name);
-            cn_proctor_sanitise(c->info.name);
+            cn_strlcpy(claimed, name, sizeof claimed);
+            cn_proctor_sanitise(claimed);
+        }
+        if (m >= 0) { /* the credential names the proctor, not the client */
+            cn_strlcpy(c->info.account, h->o.accounts[m].name, sizeof c->info.account);
+            cn_strlcpy(c->info.name, h->o.accounts[m].name, sizeof c->info.name);
+            if (strcmp(claimed, c->info.name) == 0)
+                claimed[0] = 0;
+        } else {
+            c->info.account[0] = 0;
+            if (claimed[0])
+                cn_strlcpy(c->info.name, claimed, sizeof c->info.name);
+            claimed[0] = 0;
         }
         snprintf(msg, msg_len, "proctor rights granted");
     }
@@ -286,7 +324,9 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     }
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
-        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor", who, peer);
+        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor (%s%s%s%s)",
+                        who, peer, m >= 0 ? "personal account" : "shared token",
+                        claimed[0] ? "; it calls itself \"" : "", claimed, claimed[0] ? "\"" : "");
     else if (v != CN_PROCTOR_LIMITED)
         cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s from %s: proctor login refused: %s%s", who,
                         peer, msg,
@@ -301,8 +341,10 @@ void cn_proctor_logout(cn_proctor_hub *h, uint64_t id)
     pthread_mutex_lock(&h->mu);
     cn__client *c = cn__proctor_find(h, id);
     bool was = c && c->info.role == CN_PROCTOR_PROCTOR;
-    if (c)
+    if (c) {
         c->info.role = CN_PROCTOR_VIEWER;
+        c->info.account[0] = 0;
+    }
     pthread_mutex_unlock(&h->mu);
     if (was)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "client %llu logged out: viewer again",
@@ -412,10 +454,10 @@ int cn_proctor_take(cn_proctor_hub *h, cn_proctor_item *out)
 
 /* ------------------------------------------------------------------ revoke */
 
-int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
+/* Revokes the proctors that match (a client id, 0 = all; or an account: acct >=
+ * 0) and kicks their connections; returns how many. */
+static int revoke_where(cn_proctor_hub *h, uint64_t id, int acct, bool lock)
 {
-    if (!h)
-        return 0;
     uint64_t ids[64];
     char tr[64][16];
     int n = 0;
@@ -423,9 +465,13 @@ int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
     pthread_mutex_lock(&h->mu);
     if (lock)
         h->locked = true;
+    if (acct >= 0)
+        h->account_revoked[acct] = true;
     for (int i = 0; i < h->n_clients && n < 64; i++) {
         cn__client *c = &h->clients[i];
-        if (c->info.role == CN_PROCTOR_PROCTOR && (id == 0 || c->info.id == id)) {
+        bool match = acct >= 0 ? strcmp(c->info.account, h->o.accounts[acct].name) == 0
+                               : (id == 0 || c->info.id == id);
+        if (c->info.role == CN_PROCTOR_PROCTOR && match) {
             c->info.role = CN_PROCTOR_VIEWER;
             ids[n] = c->info.id;
             cn_strlcpy(tr[n], c->info.transport, sizeof tr[n]);
@@ -438,8 +484,32 @@ int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
             if (strcmp(h->transports[t].name, tr[k]) == 0)
                 h->transports[t].kick(h->transports[t].self, ids[k], "proctor rights revoked by the operator");
     pthread_mutex_unlock(&h->tmu);
+    return n;
+}
+
+int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
+{
+    if (!h)
+        return 0;
+    int n = revoke_where(h, id, -1, lock);
     cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "operator revoked %d proctor%s%s", n, n == 1 ? "" : "s",
                     lock ? "; proctor logins locked until unlocked (key P)" : "");
+    return n;
+}
+
+int cn_proctor_revoke_account(cn_proctor_hub *h, const char *account)
+{
+    if (!h || !account)
+        return CN_EINVAL;
+    int k = 0;
+    while (k < h->o.n_accounts && strcmp(h->o.accounts[k].name, account) != 0)
+        k++;
+    if (k == h->o.n_accounts)
+        return CN_ENOENT;
+    int n = revoke_where(h, 0, k, false);
+    cn_proctor_logf(h, MOD, CN_LOG_WARN, true,
+                    "operator revoked proctor account \"%s\" for this session (%d client%s)",
+                    h->o.accounts[k].name, n, n == 1 ? "" : "s");
     return n;
 }
 

@@ -60,6 +60,7 @@ struct cn_proctor_hub {
     int n_clients, cap_clients;
     uint64_t next_id;
     bool locked;                 /* the operator revoked: logins refused */
+    bool account_revoked[CN_PROCTOR_ACCOUNTS_MAX]; /* per account, for the session */
     cn__command cmds[CN__COMMANDS_MAX];
     int n_cmds;
     char device_ids[256];

@@ -6,7 +6,9 @@
  * file system (a token file that others can read, or a symlink that could point
  * anywhere, is refused with the fix in the message), and is compared in constant
  * time (every byte of a fixed-size buffer is XORed, so the time taken says
- * nothing about how many leading characters were right).
+ * nothing about how many leading characters were right). Personal accounts
+ * (each a name and its own token) bind a proctor's identity to the credential:
+ * the token says who logged in, so a name typed at login grants nothing.
  */
 #include "proctor_priv.h"
 
@@ -140,15 +142,117 @@ static int get_rate(const cn_json *doc, const char *key, cn_proctor_rate *r, cha
     return CN_OK;
 }
 
+/* A name for logs, the HUD and recorded notes: 1..NAME_MAX-1 characters, letters,
+ * digits, space and . _ - @ only. */
+static bool account_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= CN_PROCTOR_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr(" ._-@", s[i]))
+            return false;
+    return true;
+}
+
+/* "accounts": [{"name": ..., "token_file" | "token": ...}, ...] into o. */
+static int get_accounts(const cn_json *doc, cn_proctor_opts *o, char *err, size_t err_len)
+{
+    if (!cn_json_has(doc, "proctor.accounts"))
+        return CN_OK;
+    int n = cn_json_array_size(doc, "proctor.accounts");
+    if (n < 1 || n > CN_PROCTOR_ACCOUNTS_MAX) {
+        cn_json_error(doc, "proctor.accounts", err, err_len,
+                      "expected a list of 1 to %d accounts ({\"name\": ..., \"token_file\": ...})",
+                      CN_PROCTOR_ACCOUNTS_MAX);
+        return CN_EINVAL;
+    }
+    static const char *const akeys[] = {"name", "token_file", "token", NULL};
+    cn_proctor_account acc[CN_PROCTOR_ACCOUNTS_MAX];
+    memset(acc, 0, sizeof acc);
+    int rc = CN_OK;
+    for (int k = 0; k < n && rc == CN_OK; k++) {
+        char path[64], key[80], file[512] = "", tok[CN_PROCTOR_TOKEN_MAX + 2] = "";
+        snprintf(path, sizeof path, "proctor.accounts[%d]", k);
+        if ((rc = cn_json_check_keys(doc, path, akeys, err, err_len)) != CN_OK)
+            break;
+        snprintf(key, sizeof key, "%s.name", path);
+        char name[2 * CN_PROCTOR_NAME_MAX] = "";
+        rc = cn_json_get_string(doc, key, name, sizeof name, err, err_len);
+        if (rc == CN_ENOENT || (rc == CN_OK && !account_name_ok(name))) {
+            cn_json_error(doc, rc == CN_ENOENT ? path : key, err, err_len,
+                          "each account needs a \"name\" of 1 to %d letters, digits, spaces or . _ - @",
+                          CN_PROCTOR_NAME_MAX - 1);
+            rc = CN_EINVAL;
+            break;
+        }
+        if (rc != CN_OK)
+            break;
+        cn_strlcpy(acc[k].name, name, sizeof acc[k].name);
+        snprintf(key, sizeof key, "%s.token_file", path);
+        if ((rc = cn_json_get_string(doc, key, file, sizeof file, err, err_len)) != CN_OK &&
+            rc != CN_ENOENT)
+            break;
+        snprintf(key, sizeof key, "%s.token", path);
+        if ((rc = cn_json_get_string(doc, key, tok, sizeof tok, err, err_len)) != CN_OK &&
+            rc != CN_ENOENT)
+            break;
+        rc = CN_OK;
+        if (!file[0] == !tok[0]) {
+            cn_json_error(doc, path, err, err_len,
+                          "account \"%s\": give its \"token_file\" (or \"token\"), one of the two",
+                          acc[k].name);
+            rc = CN_EINVAL;
+            break;
+        }
+        if (tok[0]) {
+            char why[256];
+            if (cn_proctor_token_check(tok, why, sizeof why) != CN_OK) {
+                cn_json_error(doc, key, err, err_len, "%s", why);
+                rc = CN_EINVAL;
+                break;
+            }
+            cn_strlcpy(acc[k].token, tok, sizeof acc[k].token);
+        } else if ((rc = cn_proctor_token_from_file(file, acc[k].token, sizeof acc[k].token, err,
+                                                    err_len)) != CN_OK) {
+            break;
+        }
+        for (int j = 0; j < k && rc == CN_OK; j++) {
+            const bool same_name = strcmp(acc[j].name, acc[k].name) == 0;
+            if (same_name || cn__proctor_token_equal(acc[j].token, acc[k].token)) {
+                cn_json_error(doc, path, err, err_len,
+                              same_name ? "account \"%s\": a second account of that name"
+                                        : "account \"%s\": its token is another account's: "
+                                          "every proctor needs a token of their own",
+                              acc[k].name);
+                rc = CN_EINVAL;
+            }
+        }
+        if (rc == CN_OK && o->token[0] && cn__proctor_token_equal(o->token, acc[k].token)) {
+            cn_json_error(doc, path, err, err_len,
+                          "account \"%s\": its token is the shared proctor token", acc[k].name);
+            rc = CN_EINVAL;
+        }
+    }
+    if (rc == CN_OK) {
+        memcpy(o->accounts, acc, sizeof acc);
+        o->n_accounts = n;
+    }
+    volatile char *w = (volatile char *)acc; /* the copies of the secrets */
+    for (size_t i = 0; i < sizeof acc; i++)
+        w[i] = 0;
+    return rc;
+}
+
 int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err, size_t err_len)
 {
     if (!o || !doc)
         return CN_EINVAL;
     if (!cn_json_has(doc, "proctor"))
         return CN_OK;
-    static const char *const keys[] = {"token_file", "token", "commands_per_s", "control_per_s",
-                                       "notes_per_s", "logins_per_s", "max_failed_logins",
-                                       "log_lines_per_s", NULL};
+    static const char *const keys[] = {"token_file", "token", "accounts", "commands_per_s",
+                                       "control_per_s", "notes_per_s", "logins_per_s",
+                                       "max_failed_logins", "log_lines_per_s", NULL};
     int rc = cn_json_check_keys(doc, "proctor", keys, err, err_len);
     if (rc != CN_OK)
         return rc;
@@ -174,6 +278,8 @@ int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err,
     }
     if (file[0] && (rc = cn_proctor_token_from_file(file, o->token, sizeof o->token, err,
                                                     err_len)) != CN_OK)
+        return rc;
+    if ((rc = get_accounts(doc, o, err, err_len)) != CN_OK)
         return rc;
     if ((rc = get_rate(doc, "commands_per_s", &o->commands, err, err_len)) != CN_OK ||
         (rc = get_rate(doc, "control_per_s", &o->control, err, err_len)) != CN_OK ||

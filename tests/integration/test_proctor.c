@@ -6,6 +6,9 @@
  * - A session with no renderer at all (no display, no Xvfb) still applies a
  *   logged-in proctor's POINT to the nerve tracker, and the proctor's note is
  *   logged with its control characters removed.
+ * - With personal accounts in the config, the token names the proctor: a Login
+ *   with Kim's token that calls itself "Dr Lee" is logged, and its note recorded
+ *   and streamed, as kim's; a token that is no account's stays a viewer.
  * - Shutting down while proctors hammer StartRecording / StopRecording is clean:
  *   no AddressSanitizer report, exit code 0, no orphaned .part / .journal files
  *   (three trials: the race used to hit 2 of 3).
@@ -182,7 +185,97 @@ static void test_name_is_not_a_credential(void **st)
     pu_rm_rf(s.dir);
 }
 
-/* ------------------------------------------------------------------ 2. headless proctor */
+/* ------------------------------------------------------------------ 2. accounts */
+
+#define TOKEN_KIM "kim-correct-horse-battery-staple"
+
+/* The session config: the user guide's accounts block (docs/user-guide.md,
+ * accounts-config markers) with its folder /home/op/.config/cryonav replaced by
+ * s->dir, plus the simulator and the recordings folder. */
+static void guide_accounts_config(const session *s)
+{
+    const char *dir = s->dir;
+    char *doc = pu_slurp(CN_SOURCE_DIR "/docs/user-guide.md", NULL);
+    assert_non_null(doc);
+    char *b = strstr(doc, "<!-- accounts-config:begin");
+    assert_non_null(b);
+    b = strstr(b, "```json\n");
+    assert_non_null(b);
+    b += 8;
+    char *e = strstr(b, "```");
+    assert_non_null(e);
+    *e = 0;
+    char out[2048] = "";
+    const char *from = "/home/op/.config/cryonav", *p = b;
+    for (const char *q; (q = strstr(p, from)); p = q + strlen(from)) {
+        strncat(out, p, (size_t)(q - p));
+        strncat(out, dir, sizeof out - strlen(out) - 1);
+    }
+    strncat(out, p, sizeof out - strlen(out) - 1);
+    free(doc);
+    char *last = strrchr(out, '}');
+    assert_non_null(last);
+    *last = 0;
+    assert_int_equal(pu_write_file(s->cfg, 0600, "%s, \"source\": \"sim\", \"record\": {\"dir\": \"%s\"}}\n",
+                                   out, s->recdir), 0);
+}
+
+static void test_account_names_the_proctor(void **st)
+{
+    (void)st;
+    session s;
+    prepare(&s);
+    char tok[160], lee[160];
+    snprintf(tok, sizeof tok, "%s/kim.token", s.dir);
+    snprintf(lee, sizeof lee, "%s/lee.token", s.dir);
+    assert_int_equal(pu_write_file(tok, 0600, "%s\n", TOKEN_KIM), 0);
+    assert_int_equal(pu_write_file(lee, 0600, "lee-%s\n", TOKEN), 0);
+    guide_accounts_config(&s);
+    launch(&s, NULL);
+    int fd = pu_connect(s.port, 60000);
+    assert_true(fd >= 0);
+    tu_client c, watcher;
+    tu_client_init(&c, fd);
+    tu_read(&c, 60000, "IMAGE", NULL);
+    tu_client_init(&watcher, pu_connect(s.port, 10000));
+    /* the wrong token with the right name: still a viewer */
+    const char *r = pu_command(&c, 1, "<Command Name=\"Login\" Token=\"" TOKEN "\" DisplayName=\"kim\"/>", 10000);
+    assert_non_null(r);
+    print_message("Login with another token, DisplayName=kim: %s\n", r);
+    assert_non_null(strstr(r, "FAIL"));
+    /* Kim's token, calling itself Dr Lee: a proctor, known as kim */
+    r = pu_command(&c, 2, "<Command Name=\"Login\" Token=\"" TOKEN_KIM "\" DisplayName=\"Dr Lee\"/>", 10000);
+    assert_non_null(r);
+    print_message("Login with kim's token, DisplayName=Dr Lee: %s\n", r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    assert_int_equal(tu_send_string(c.fd, 1, "ProctorNote", "check the depth"), 0);
+    bool event = false, as_lee = false;
+    for (int k = 0; k < 100 && !event; k++) {
+        tu_read(&watcher, 100, NULL, NULL);
+        for (int i = 0; i < watcher.n; i++)
+            if (strcmp(watcher.msgs[i].name, "CryoNavEvent") == 0 &&
+                strstr((char *)watcher.msgs[i].content + 4, "text=check the depth")) {
+                const char *e = (char *)watcher.msgs[i].content + 4;
+                print_message("event: %s\n", e);
+                event = strstr(e, "from=kim (client ") != NULL;
+                as_lee |= strstr(e, "Lee") != NULL;
+            }
+        tu_client_clear(&watcher);
+    }
+    tu_client_free(&watcher);
+    tu_client_free(&c);
+    int status = stop_and_dump(&s);
+    assert_true(WIFEXITED(status));
+    assert_true(event);
+    assert_false(as_lee);
+    char *log = pu_slurp(s.log, NULL);
+    assert_non_null(strstr(log, "logged in as a proctor (personal account; it calls itself \"Dr Lee\")"));
+    assert_non_null(strstr(log, "kim (client "));
+    free(log);
+    pu_rm_rf(s.dir);
+}
+
+/* ------------------------------------------------------------------ 3. headless proctor */
 
 /* Logs in as a proctor (STRING ProctorLogin holding the token). */
 static void login(tu_client *c, const char *token)
@@ -264,7 +357,7 @@ static void test_headless_target_and_note(void **st)
     pu_rm_rf(s.dir);
 }
 
-/* ------------------------------------------------------------------ 3. shutdown under a storm */
+/* ------------------------------------------------------------------ 4. shutdown under a storm */
 
 typedef struct {
     int port;
@@ -353,6 +446,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_is_not_a_credential),
         cmocka_unit_test(test_headless_target_and_note),
+        cmocka_unit_test(test_account_names_the_proctor),
         cmocka_unit_test(test_shutdown_under_recording_storm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,7 +166,7 @@ static void test_remote_recording(void **st)
     assert_non_null(r);
     assert_non_null(strstr(r, "FAIL"));
     /* the token is (Login command, as a Slicer module would send it) */
-    r = command(&proctor, 21, "<Command Name=\"Login\" Token=\"remote-record-token-42\" Name=\"Dr Test\"/>");
+    r = command(&proctor, 21, "<Command Name=\"Login\" Token=\"remote-record-token-42\" DisplayName=\"Dr Test\"/>");
     assert_non_null(r);
     print_message("login: %s\n", r);
     assert_non_null(strstr(r, "SUCCESS"));

@@ -113,7 +113,7 @@ int main(int argc, char** argv)
                                 "<Command Name=\"Login\" Token=\"wrong-token-wrong-token\"/>"),
                    version, false);
         pass &= ok(send_command(c, version, 103, "Login",
-                                "<Command Name=\"Login\" Token=\"" + token + "\" Name=\"ng proctor\"/>"),
+                                "<Command Name=\"Login\" Token=\"" + token + "\" DisplayName=\"ng proctor\"/>"),
                    version, true);
         pass &= ok(send_command(c, version, 104, "StartRecording",
                                 "<Command Name=\"StartRecording\" OutputFilename=\"ng-proctor-v" + std::to_string(version) +

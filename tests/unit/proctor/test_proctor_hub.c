@@ -2,7 +2,8 @@
  * test_proctor_hub.c - the proctor hub without any wire format: tokens (length,
  * characters, files only the user can read, no symlinks), constant-time
  * comparison that is still exact, roles by credential, rate limits, failed-login
- * drop, revoke and lock, the queue the analysis thread drains, sanitised notes,
+ * drop, revoke and lock, personal accounts (identity and revocation by the
+ * credential, never by the name sent), the queue the analysis thread drains, sanitised notes,
  * the command table (roles, PLUS names and attributes, unknown commands), the
  * HUD line, surfaces and the bound on log volume.
  */
@@ -268,6 +269,136 @@ static void test_revoke_and_lock(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* ------------------------------------------------------------------ accounts */
+
+#define TOK_LEE "lee-0123456789abcdef"
+#define TOK_KIM "kim-0123456789abcdef"
+
+/* "accounts" in the session config: names and tokens checked, unique, and none
+ * equal to the shared token; bad entries name the file, line and key. */
+static void test_accounts_config(void **st)
+{
+    (void)st;
+    char err[512];
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_json *d = cn_json_parse("{\"proctor\": {\"accounts\": [\n"
+                               " {\"name\": \"Dr Lee\", \"token\": \"" TOK_LEE "\"},\n"
+                               " {\"name\": \"kim\", \"token\": \"" TOK_KIM "\"}]}}",
+                               "p.json", err, sizeof err);
+    assert_non_null(d);
+    assert_int_equal(cn_proctor_opts_from_json(&o, d, err, sizeof err), CN_OK);
+    assert_int_equal(o.n_accounts, 2);
+    assert_string_equal(o.accounts[0].name, "Dr Lee");
+    assert_string_equal(o.accounts[1].token, TOK_KIM);
+    assert_string_equal(o.token, "");
+    cn_json_free(d);
+    static const struct {
+        const char *json, *msg;
+    } bad[] = {
+        {"{\"proctor\": {\"accounts\": []}}", "1 to 16 accounts"},
+        {"{\"proctor\": {\"accounts\": [{\"token\": \"" TOK_LEE "\"}]}}", "needs a \"name\""},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"a\\nb\", \"token\": \"" TOK_LEE "\"}]}}",
+         "needs a \"name\""},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\"}]}}", "one of the two"},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\", \"token\": \"weak\"}]}}", "needs 16 to 128"},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\", \"token\": \"" TOK_LEE "\", \"role\": 1}]}}",
+         "role"},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\", \"token\": \"" TOK_LEE "\"},\n"
+         " {\"name\": \"lee\", \"token\": \"" TOK_KIM "\"}]}}", "second account of that name"},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\", \"token\": \"" TOK_LEE "\"},\n"
+         " {\"name\": \"kim\", \"token\": \"" TOK_LEE "\"}]}}", "token of their own"},
+        {"{\"proctor\": {\"token\": \"" TOK_LEE "\", \"accounts\": [\n"
+         " {\"name\": \"lee\", \"token\": \"" TOK_LEE "\"}]}}", "the shared proctor token"},
+        {"{\"proctor\": {\"accounts\": [{\"name\": \"lee\", \"token_file\": \"/nonexistent/t\"}]}}",
+         "/nonexistent/t"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        cn_proctor_opts_default(&o);
+        d = cn_json_parse(bad[k].json, "p.json", err, sizeof err);
+        assert_non_null(d);
+        err[0] = 0;
+        assert_int_not_equal(cn_proctor_opts_from_json(&o, d, err, sizeof err), CN_OK);
+        print_message("bad accounts %zu: %s\n", k, err);
+        assert_non_null(strstr(err, bad[k].msg));
+        assert_int_equal(o.n_accounts, 0); /* nothing half-read */
+        cn_json_free(d);
+    }
+}
+
+/* The token says who the proctor is: logging in with Kim's token while calling
+ * oneself "Dr Lee" makes a proctor named kim, and notes say so; revoking Lee's
+ * account disconnects Lee and refuses Lee's token from then on, while Kim and
+ * the shared token keep working. */
+static void test_accounts_identity_and_revoke(void **st)
+{
+    (void)st;
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.n_accounts = 2;
+    cn_strlcpy(o.accounts[0].name, "Dr Lee", sizeof o.accounts[0].name);
+    cn_strlcpy(o.accounts[0].token, TOK_LEE, sizeof o.accounts[0].token);
+    cn_strlcpy(o.accounts[1].name, "kim", sizeof o.accounts[1].name);
+    cn_strlcpy(o.accounts[1].token, TOK_KIM, sizeof o.accounts[1].token);
+    o.logins = (cn_proctor_rate){100, 100};
+    cn_proctor_hub *h = cn_proctor_hub_new(&o);
+    cn_proctor_transport t = {.name = "t", .self = &kicked, .kick = kick};
+    assert_int_equal(cn_proctor_add_transport(h, &t), CN_OK);
+    assert_true(cn_proctor_has_token(h));
+    uint64_t lee = cn_proctor_client_open(h, "t", "10.0.0.1:1");
+    uint64_t kim = cn_proctor_client_open(h, "t", "10.0.0.2:2");
+    uint64_t guest = cn_proctor_client_open(h, "t", "10.0.0.3:3");
+    char msg[160];
+    assert_int_equal(cn_proctor_login(h, lee, TOK_LEE, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_login(h, kim, TOK_KIM, "Dr Lee", msg, sizeof msg), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_login(h, guest, TOKEN, "visitor", msg, sizeof msg), CN_PROCTOR_DONE);
+    cn_proctor_client_info ci[4];
+    assert_int_equal(cn_proctor_clients(h, ci, 4), 3);
+    assert_string_equal(ci[0].name, "Dr Lee");
+    assert_string_equal(ci[0].account, "Dr Lee");
+    assert_string_equal(ci[1].name, "kim");      /* the name sent grants nothing */
+    assert_string_equal(ci[1].account, "kim");
+    assert_string_equal(ci[2].name, "visitor");  /* shared token: the name typed */
+    assert_string_equal(ci[2].account, "");
+    assert_int_equal(cn_proctor_note(h, kim, "deeper"), CN_PROCTOR_DONE);
+    cn_proctor_item it;
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_string_equal(it.from, "kim (client 2)");
+    /* revoke Lee's account: Lee is kicked, Lee's token refused, the others stay */
+    kicked = 0;
+    assert_int_equal(cn_proctor_revoke_account(h, "Dr Lee"), 1);
+    assert_int_equal(kicked, 1);
+    assert_int_equal(kicked_id, lee);
+    assert_int_equal(cn_proctor_client_role(h, lee), CN_PROCTOR_VIEWER);
+    assert_int_equal(cn_proctor_client_role(h, kim), CN_PROCTOR_PROCTOR);
+    assert_int_equal(cn_proctor_client_role(h, guest), CN_PROCTOR_PROCTOR);
+    assert_false(cn_proctor_locked(h));
+    assert_int_equal(cn_proctor_login(h, lee, TOK_LEE, NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_non_null(strstr(msg, "revoked"));
+    uint64_t lee2 = cn_proctor_client_open(h, "t", "10.0.0.1:9"); /* a new connection too */
+    assert_int_equal(cn_proctor_login(h, lee2, TOK_LEE, "kim", msg, sizeof msg), CN_PROCTOR_DENIED);
+    assert_int_equal(cn_proctor_revoke_account(h, "nobody"), CN_ENOENT);
+    /* logging out forgets the account; a wrong token is still just wrong */
+    cn_proctor_logout(h, kim);
+    assert_int_equal(cn_proctor_clients(h, ci, 4), 4);
+    assert_string_equal(ci[1].account, "");
+    assert_int_equal(cn_proctor_login(h, lee2, "kim-0123456789abcdeX", NULL, msg, sizeof msg),
+                     CN_PROCTOR_DENIED);
+    assert_string_equal(msg, "wrong token");
+    /* an account alone (no shared token) is enough to allow logins */
+    cn_proctor_remove_transport(h, &kicked);
+    cn_proctor_hub_free(h);
+    o.token[0] = 0;
+    o.n_accounts = 1;
+    h = cn_proctor_hub_new(&o);
+    assert_true(cn_proctor_has_token(h));
+    uint64_t c = cn_proctor_client_open(h, "t", "p");
+    assert_int_equal(cn_proctor_login(h, c, TOK_LEE, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_login(h, c, TOK_KIM, NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
+    cn_proctor_hub_free(h);
+}
+
 /* ------------------------------------------------------------------ commands */
 
 static int started;
@@ -322,8 +453,12 @@ static void test_commands(void **st)
     /* Login by command (a Slicer module can send it), then record */
     cn_proctor_command(h, a, "Login", "<Command Name=\"Login\" Token=\"wrong-token-1234567\"/>", &r);
     assert_false(r.ok);
-    cn_proctor_command(h, a, "Login", "<Command Name=\"Login\" Token=\"" TOKEN "\" Name=\"Dr &amp; Co\"/>", &r);
+    cn_proctor_command(h, a, "Login",
+                       "<Command Name=\"Login\" Token=\"" TOKEN "\" DisplayName=\"Dr &amp; Co\"/>", &r);
     assert_true(r.ok);
+    cn_proctor_client_info ci[2];
+    assert_int_equal(cn_proctor_clients(h, ci, 2), 1);
+    assert_string_equal(ci[0].name, "Dr & Co"); /* not "Login", the command's own Name */
     cn_proctor_command(h, a, "StartRecording",
                        "<Command Name=\"StartRecording\" OutputFilename=\"a.igs.mha\"/>", &r);
     assert_true(r.ok);
@@ -429,6 +564,8 @@ int main(void)
         cmocka_unit_test(test_login_limits_and_drop),
         cmocka_unit_test(test_note_rate),
         cmocka_unit_test(test_revoke_and_lock),
+        cmocka_unit_test(test_accounts_config),
+        cmocka_unit_test(test_accounts_identity_and_revoke),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_surfaces_and_log),
