@@ -47,6 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FIND_ACT_BUDGET (256 << 20) /* bytes the largest grid may need */
+
 
 cn_nerve_find *cn_nerve_find_new(int max_w, int max_h)
 {
@@ -77,6 +79,22 @@ cn_nerve_find *cn_nerve_find_new_with(int max_w, int max_h, const void *weights,
     f->max_gh = 2 * f->info.rows;
     f->max_gw = 6 * f->info.rows;
     const size_t cells = (size_t)f->max_gh * f->max_gw;
+    /* what the largest grid costs (the handle's 8 planes, and about three
+     * activation planes per channel and level at 1/4 the cells per level down):
+     * a weights file of a few KB must not ask for gigabytes (the shipped 96 rows of
+     * 8/24/48/64/96 channels: ~28 MiB) */
+    double act = 8.0 * (double)cells;
+    for (int l = 0, div = 1; l < f->info.levels; l++, div *= 4)
+        act += 3.0 * f->info.ch[l] * (double)cells / div;
+    if (act * sizeof(float) > FIND_ACT_BUDGET) {
+        cn_errf(err, err_len, "nerve finder",
+                "weights file: %d grid rows of %d levels (%d/%d/.. channels) need ~%.0f MiB of "
+                "activations at the largest grid (limit %d MiB)",
+                f->info.rows, f->info.levels, f->info.ch[0], f->info.ch[1],
+                act * sizeof(float) / (1 << 20), FIND_ACT_BUDGET >> 20);
+        cn_nerve_find_free(f);
+        return NULL;
+    }
     f->grid = malloc(sizeof(float) * cells);
     f->logit = malloc(sizeof(float) * cells);
     f->field = malloc(sizeof(float) * cells);

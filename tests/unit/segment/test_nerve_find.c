@@ -415,6 +415,28 @@ static void test_weights_file(void **st)
         assert_non_null(strstr(err, "nerve finder: "));
         assert_non_null(strstr(err, cases[k].msg));
     }
+    /* a well-formed 117 KB file of three 8-channel levels on 512 grid rows would
+     * need ~500 MiB at the largest grid (1024 x 3072 cells): refused, with the
+     * figure named */
+    {
+        const size_t per = 80 + 7 * 584 + 9; /* 1->8, seven 8->8 3x3 layers, the head */
+        const size_t big = 96 + (size_t)CN_NERVE_FIND_NMODELS * per * 4;
+        unsigned char *h = calloc(1, big);
+        assert_non_null(h);
+        memcpy(h, cn_nerve_find_blob, 96);
+        put_le32(h + 12, (uint32_t)per);
+        put_le32(h + 16, 512);
+        put_le32(h + 20, 3);
+        for (int l = 0; l < 3; l++)
+            put_le32(h + 24 + 4 * l, 8);
+        err[0] = 0;
+        cn_nerve_find *hf = cn_nerve_find_new_with(64, 64, h, big, err, sizeof err);
+        cn_nerve_find_free(hf);
+        free(h);
+        print_message("hostile file: %s\n", err);
+        assert_null(hf);
+        assert_non_null(strstr(err, "MiB of activations"));
+    }
     assert_null(cn_nerve_find_new_with(64, 64, NULL, n, err, sizeof err));
     assert_null(cn_nerve_find_new_with(8, 64, cn_nerve_find_blob, n, err, sizeof err));
     assert_non_null(strstr(err, "8x64"));
