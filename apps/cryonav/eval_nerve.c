@@ -22,7 +22,8 @@
  * Printed: one line per image (unless --quiet), then the count, the detection
  * rate (found and overlapping the mask), false finds on images whose mask is
  * empty, median Dice, mean/median HD95 in pixels (over images where something
- * was found), time per image; last line "mean dice <x>" (over images with a
+ * was found), time per image (all its clicks) and, seeded with several nerves,
+ * per click; last line "mean dice <x>" (over images with a
  * nerve; a miss counts 0). Dice and HD95 are on the kept parts' mask; seeded,
  * each nerve of the mask is clicked in turn and scored against itself, the
  * image scoring the mean (eval_nerve_run.c). A progress bar goes to stderr when
@@ -199,7 +200,8 @@ int cn_eval_nerve(int argc, char **argv)
                    "  -q, --quiet          no line per image\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
-                   "Dice, HD95 (px), detection rate, false finds, ms per image; a progress bar\n"
+                   "Dice, HD95 (px), detection rate, false finds, ms per image (and per click\n"
+                   "when seeded images have several nerves); a progress bar\n"
                    "on stderr; DIR/<image>.png with --overlays. Last line: mean dice <x>.\n");
             return 0;
         case ':': return usage("option needs a value:", argv[optind - 1]);
@@ -257,7 +259,7 @@ int cn_eval_nerve(int argc, char **argv)
         goto out;
     }
     int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0;
-    int bad = missing;
+    int bad = missing, clicks = 0;
     double sum_d = 0, sum_hd = 0, sum_ms = 0;
     const bool bar = isatty(STDERR_FILENO);
     int todo = 0;
@@ -308,7 +310,8 @@ int cn_eval_nerve(int argc, char **argv)
                 const bool found = sc.found, det = sc.detected;
                 const float conf = sc.conf;
                 used++;
-                sum_ms += ms;
+                sum_ms += ms * sc.clicks; /* the image: all its clicks */
+                clicks += sc.clicks;
                 found_n += found;
                 if (has_nerve) {
                     dices[with_nerve++] = d;
@@ -327,7 +330,7 @@ int cn_eval_nerve(int argc, char **argv)
                            pairs[i].name, fold, d, hd, conf,
                            !found ? "not-found" : !has_nerve ? "FALSE-FIND" : det ? "detected"
                                                                               : "wrong-place",
-                           ms, sc.clicks > 1 ? " (mean of its nerves)" : "");
+                           ms, sc.clicks > 1 ? " per click (mean of its nerves)" : "");
                 if (o.overlays)
                     write_overlay(o.overlays, pairs[i].name, im, mk->px, bufs.found);
             }
@@ -350,6 +353,9 @@ int cn_eval_nerve(int argc, char **argv)
         printf("mean hd95_px %.1f median hd95_px %.1f (over %d images with a find)\n",
                n_hd ? sum_hd / n_hd : NAN, cn_eval_median(hds, n_hd), n_hd);
         printf("mean ms_per_image %.2f\n", sum_ms / used);
+        if (clicks > used) /* seeded, several nerves in some images */
+            printf("mean ms_per_click %.2f (%d clicks on %d image%s)\n", sum_ms / clicks, clicks,
+                   used, used == 1 ? "" : "s");
         printf("median dice %.3f\n", cn_eval_median(dices, with_nerve));
         printf("mean dice %.3f\n", with_nerve ? sum_d / with_nerve : NAN);
         rc = bad ? 1 : 0;

@@ -235,7 +235,9 @@ static void test_seeded_per_nerve(void **st)
     assert_int_equal(run(cmd, out, sizeof out), 0);
     print_message("%s", out);
     assert_non_null(strstr(out, "a click on each nerve, scored per nerve"));
-    assert_non_null(strstr(out, "(mean of its nerves)"));
+    assert_non_null(strstr(out, " per click (mean of its nerves)"));
+    assert_non_null(strstr(out, "mean ms_per_click ")); /* the image's time is all its clicks */
+    assert_non_null(strstr(out, " clicks on 1 image)"));
     assert_non_null(strstr(out, "detection 100.0%"));
     assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d_nerve), 1);
     assert_true(d_mask < 0.2);
