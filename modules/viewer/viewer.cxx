@@ -304,6 +304,11 @@ extern "C" cn_viewer *cn_viewer_new(const cn_viewer_opts *o, char *err, size_t e
         return nullptr;
     }
     cn_viewer_pin_gl_driver();
+    if (!cn_viewer_plane_texture_init(v)) {
+        fill_err(err, err_len, "viewer: %s", "cannot create the image texture on this display");
+        cn_viewer_free(v);
+        return nullptr;
+    }
     std::string glsl_log;
     if (!shader_block_compiles(v, glsl_log)) {
         size_t nl = glsl_log.find('\n');
@@ -344,6 +349,8 @@ extern "C" void cn_viewer_free(cn_viewer *v)
     }
     cn_viewer_present_free(v); /* before the window and its display connection go */
     if (v->win) {
+        if (v->tex_obj) /* the planes' texture is ours: freed while its context lives */
+            v->tex_obj->ReleaseGraphicsResources(v->win);
         v->win->RemoveAllObservers();
         v->win->Finalize();
     }
@@ -417,9 +424,7 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
             cn_viewer_scene_resize_image(v, f->width, f->height);
             v->framed = false;
         }
-        memcpy(v->img->GetScalarPointer(), f->pixels,
-               static_cast<size_t>(f->width) * static_cast<size_t>(f->height));
-        v->img->Modified();
+        cn_viewer_plane_texture_set(v, f->pixels);
         if (f->spacing_mm[0] != v->spacing[0] || f->spacing_mm[1] != v->spacing[1])
             v->framed = false;
         v->spacing[0] = f->spacing_mm[0];

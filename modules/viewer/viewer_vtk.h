@@ -29,8 +29,10 @@
 #include <vtkSmartPointer.h>
 #include <vtkTextActor.h>
 #include <vtkTexture.h>
+#include <vtkTextureObject.h>
 
 #include <string>
+#include <vector>
 
 #define CN_VIEWER_DEPTH_LABELS 16
 #define CN_VIEWER_LAT_LABELS 16
@@ -72,8 +74,12 @@ struct cn_viewer {
     vsp<vtkRenderWindow> win;
     vsp<vtkRenderWindowInteractor> iren;
     vsp<vtkRenderer> ren_bg, ren3d, ren2d, ren_axes;
-    vsp<vtkImageData> img;
+    /* The image both planes show: one GL texture of our own, filled once per frame
+     * (viewer_plane.cxx); rgba is its staging copy, img_w x img_h. */
     vsp<vtkTexture> tex;
+    vsp<vtkTextureObject> tex_obj;
+    std::vector<uint32_t> rgba;
+    int tex_w = 0, tex_h = 0; /* the size tex_obj holds (0: none yet) */
     vsp<vtkPlaneSource> plane;
     vsp<vtkActor> plane3d, plane2d;
     vsp<vtkActor> needle_shaft, needle_active;
@@ -128,6 +134,11 @@ void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h);
 /* viewer_plane.cxx: the mapper of an image plane, drawn without blending and,
  * unless depth_test, without the depth test (identical pixels, less work). */
 vsp<vtkPolyDataMapper> cn_viewer_plane_mapper_new(bool depth_test);
+/* After the GL context exists: v->tex draws from v->tex_obj, filled with v->rgba;
+ * false when GL gave no texture. */
+bool cn_viewer_plane_texture_init(cn_viewer *v);
+/* Hands an img_w x img_h grey image to the planes' texture (one upload for both). */
+void cn_viewer_plane_texture_set(cn_viewer *v, const uint8_t *grey);
 /* Sets the shader uniforms from v->brightness / contrast / gamma. */
 void cn_viewer_scene_apply_display(cn_viewer *v);
 /* Turns v->ov into the overlay poly data of both views. */

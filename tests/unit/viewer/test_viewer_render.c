@@ -350,6 +350,40 @@ static void test_shader_mapping_changes_the_picture(void **state)
     cn_viewer_free(v);
 }
 
+/* Every frame's pixels reach both planes: a second frame of the same size (the
+ * texture is refilled in place) and a frame of another, odd size (a new texture
+ * image) replace what the planes show, in the 2-D and in the 3-D view. */
+static void test_each_frame_reaches_both_planes(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    cn_frame *f = fx->f;
+    int sizes[3][2] = {{W, H}, {W, H}, {321, 203}};
+    const uint8_t grey[3] = {0, 230, 40};
+    for (int k = 0; k < 3; k++) {
+        if (k > 0) {
+            assert_int_equal(cn_frame_set_size(f, sizes[k][0], sizes[k][1]), CN_OK);
+            memset(f->pixels, grey[k], (size_t)sizes[k][0] * (size_t)sizes[k][1]);
+            f->analysed = false;
+        }
+        assert_int_equal(cn_viewer_show(v, f, NULL), CN_OK);
+        shot s = grab(v);
+        for (int view = 0; view < 2; view++) {
+            int x, y;
+            to_win(v, view, 0.3 * sizes[k][0] * SP, 0.75 * sizes[k][1] * SP, &x, &y);
+            double m = box_mean(&s, x, y, 4);
+            print_message("frame %d (%dx%d) view %d: mean grey %.1f\n", k, sizes[k][0],
+                          sizes[k][1], view, m);
+            if (k == 0) /* the demo frame's speckle */
+                assert_true(m > 20.0 && m < 170.0);
+            else /* uniform grey through the cool tint (0.97, 0.99, 1) */
+                assert_true(fabs(m - 0.9867 * grey[k]) < 4.0);
+        }
+        free(s.rgb);
+    }
+    cn_viewer_free(v);
+}
+
 static void test_bad_frames_do_not_crash(void **state)
 {
     fixture *fx = *state;
@@ -667,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_needle_hidden_without_cryoprobe_pose, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_each_frame_reaches_both_planes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
         cmocka_unit_test(test_shader_errors),
         cmocka_unit_test(test_no_display_is_an_error),
