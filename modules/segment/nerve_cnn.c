@@ -1,28 +1,20 @@
 /*
- * nerve_cnn.c - the seeded nerve CNN in plain C11: crop around the seed, a tiny
- * U-Net forward pass, and the mask and outline pasted back into the image.
+ * nerve_cnn.c - the seeded nerve CNN in plain C11: crop around the seed, the
+ * network (nerve_cnn_net.c), and the mask and outline pasted back into the image.
  *
  * The idea: the polar DP knows only "a nerve-sized blob around
  * this point"; a convolutional network sees the shape (fascicles, epineurium,
  * several parts) in the crop around the operator's point. It is trained offline
  * (tools/train/train_nerve_cnn.py, PyTorch); its weights, with the crop geometry
  * they were trained for, are one small binary file (nerve_cnn.weights, layout in
- * nerve_cnn_internal.h) compiled into the library, so nothing but this file runs
- * live. Another file of the same layout can be given at run time.
+ * nerve_cnn_internal.h) compiled into the library, so nothing but these files run
+ * live. Another file of the same layout can be given at run time. This file
+ * crops, pastes back and outlines; nerve_cnn_net.c holds the network (the
+ * weights file and the forward pass).
  *
- * Network (must match Net in the training script), channels C0..C3 per level
- * read from the weights file's header (C2 == C3): level 0 (n x n): conv 2->C0,
- * C0->C0; max-pool; level 1: C0->C1, C1->C1; pool; level 2: C1->C2, C2->C2; pool;
- * level 3: C2->C3, C3->C3; then up (nearest) + skip e2 -> conv C3->C1, up + e1 ->
- * C1->C0, up + e0 -> C0->C0, 1x1 C0->1. All 3x3 convolutions zero-padded, ReLU.
- *
- * Speed: activations are channel planes with a one-pixel zero border at a fixed
- * stride, so a 3x3 convolution is, per (out, in) channel pair, nine
- * multiply-adds over contiguous rows without any bounds test - loops the
- * compiler vectorises. Every buffer lives in the handle: no allocation per call.
- * An ensemble (several replicas per model) can also be run one network per call
- * (cn_nerve_cnn_blend_begin / _step), so the live stage spreads the ~3 ms of a
- * pair over two frames (the shipped file has one network per model since the
+ * Every buffer lives in the handle: no allocation per call. An ensemble (several
+ * replicas per model) can also be run one network per call (cn_nerve_cnn_blend_begin
+ * / _step), so the live stage spreads the ~3 ms of a pair over two frames (the shipped file has one network per model since the
  * per-nerve recipe: one step); the steps repeat the whole run's operations in
  * its order, so the outline is the same bit for bit.
  */
@@ -34,155 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NMAX CN_NERVE_CNN_NMAX
 #define MIN_PART 4                   /* grid pixels: smaller parts are specks */
 #define DROP_LOGIT (-20.0f)          /* logit given to dropped specks before pasting */
-
-typedef struct {
-    int cin, cout, k;
-} layer_shape;
-
-/* The layer table for channels ch[0..3] per level (Net in the training script;
- * ch[2] == ch[3], since the decoder adds up(e3) to e2). */
-static void layer_table(const int ch[4], layer_shape L[CNN_NLAYERS])
-{
-    const layer_shape t[CNN_NLAYERS] = {
-        {2, ch[0], 3},     {ch[0], ch[0], 3}, {ch[0], ch[1], 3}, {ch[1], ch[1], 3},
-        {ch[1], ch[2], 3}, {ch[2], ch[2], 3}, {ch[2], ch[3], 3}, {ch[3], ch[3], 3},
-        {ch[3], ch[1], 3}, {ch[1], ch[0], 3}, {ch[0], ch[0], 3}, {ch[0], 1, 1},
-    };
-    memcpy(L, t, sizeof t);
-}
-
-struct cn_nerve_cnn {
-    int max_w, max_h;
-    /* from the weights file */
-    int ch[4];              /* channels per level */
-    layer_shape layers[CNN_NLAYERS];
-    int grid_n;             /* crop grid side */
-    float crop_frac;        /* crop side / smaller image side */
-    float seed_sigma;       /* seed channel Gaussian, grid cells */
-    float std_floor;        /* grey std floor of the standardisation */
-    size_t per_model;       /* weights per network */
-    int replicas;           /* networks per model (an ensemble when > 1) */
-    float *weights;         /* models x replicas x per_model, host byte order */
-    float *acc;             /* n x n: a further replica's logits */
-    int last_n;             /* grid size of the last forward (borders reset when it changes) */
-    /* padded activation planes ((n + 2) x (n + 2) floats per channel for the grid n
-     * of the weights, zero border) */
-    size_t stride;
-    float *in;              /* 2 planes */
-    float *e0, *t0;         /* ch[0] planes each, level 0 */
-    float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
-    float *p2, *t2, *e2;    /* level 2 (up to C2 planes) */
-    float *p3, *t3, *e3;    /* level 3 */
-    float *logit;           /* n x n, unpadded */
-    float *xin;             /* 2 x n x n network input, unpadded */
-    uint8_t *half;          /* the frame at half resolution */
-    uint8_t *mask_own;      /* used when the caller passes no mask */
-    int *lab;               /* grid component labels */
-    int *stack;
-    int *col_i;             /* paste: per image column, left logit cell and weight */
-    float *col_f;
-    /* the crop of the last run (cn_nerve_cnn_blend_begin keeps it between frames) */
-    int st_w, st_h, st_model;
-    float st_cx, st_cy;
-    int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
-};
-
-static size_t weights_per_model(const layer_shape L[CNN_NLAYERS])
-{
-    size_t n = 0;
-    for (int l = 0; l < CNN_NLAYERS; l++)
-        n += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k + (size_t)L[l].cout;
-    return n;
-}
-
-/* The error text, "nerve CNN: ...", and the code to return with it. */
-#define FAIL(rc, ...) (cn_errf(err, err_len, "nerve CNN", __VA_ARGS__), (rc))
-
-static uint32_t le32(const unsigned char *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static float lef32(const unsigned char *b)
-{
-    uint32_t u = le32(b);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-/* Checks a CNNERVE1 image (its header gives the network's channels and crop
- * geometry; nothing about the network is assumed but its layer pattern) and
- * decodes its weights into c (any host byte order). */
-static int load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
-                        size_t err_len)
-{
-    if (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0)
-        return FAIL(CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
-    const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
-    const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
-    for (int k = 0; k < 4; k++)
-        if (ch[k] < 1 || ch[k] > CNN_CMAX)
-            return FAIL(CN_EPARSE, "weights file: channels %u/%u/%u/%u out of range (1..%d)",
-                        ch[0], ch[1], ch[2], ch[3], CNN_CMAX);
-    if (ch[2] != ch[3])
-        return FAIL(CN_EPARSE,
-                    "weights file: channels %u/%u/%u/%u: levels 2 and 3 must be equal (the "
-                    "decoder adds them)", ch[0], ch[1], ch[2], ch[3]);
-    /* the activation planes are sized from the header before the weights are
-     * counted: a short hostile header must not make the handle reserve what a
-     * file a few MB long could never justify */
-    if (n >= 8 && n <= NMAX) {
-        const size_t P = ((size_t)n + 2) * ((size_t)n + 2), C0 = ch[0], C1 = ch[1], C2 = ch[2];
-        const size_t planes = 2 + 3 * C0 + (C0 > C1 ? C0 : C1) + 2 * C1 + (C1 > C2 ? C1 : C2) +
-                              3 * C2 + 2 * (size_t)ch[3];
-        const size_t bytes = planes * P * sizeof(float);
-        if (bytes > CNN_ACT_BUDGET)
-            return FAIL(CN_EPARSE,
-                        "weights file: channels %u/%u/%u/%u on a %u grid need %zu MiB of "
-                        "activations (limit %d MiB)",
-                        ch[0], ch[1], ch[2], ch[3], n, (bytes + (1u << 20) - 1) >> 20,
-                        CNN_ACT_BUDGET >> 20);
-    }
-    for (int k = 0; k < 4; k++)
-        c->ch[k] = (int)ch[k];
-    layer_table(c->ch, c->layers);
-    const size_t per = weights_per_model(c->layers);
-    if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
-        count != per)
-        return FAIL(CN_EPARSE,
-                    "weights file does not hold its network: %u networks of %u weights "
-                    "(channels %u/%u/%u/%u need %zu per network, %d x 1..16 networks)",
-                    models, count, ch[0], ch[1], ch[2], ch[3], per, CN_NERVE_CNN_NMODELS);
-    if (size != CNN_FILE_HEADER + (size_t)models * per * 4)
-        return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
-                    CNN_FILE_HEADER + (size_t)models * per * 4);
-    c->crop_frac = lef32(b + 20);
-    c->seed_sigma = lef32(b + 24);
-    c->std_floor = lef32(b + 28);
-    if (n < 8 || n > NMAX || n % 8 || !(c->crop_frac > 0.05f && c->crop_frac <= 1.0f) ||
-        !(c->seed_sigma > 0 && c->seed_sigma < 1000) || !(c->std_floor > 0 && c->std_floor < 256))
-        return FAIL(CN_EPARSE,
-                    "weights file geometry out of range: grid %u (8..%d, multiple of 8), crop "
-                    "%g, seed sigma %g, std floor %g",
-                    n, NMAX, (double)c->crop_frac, (double)c->seed_sigma, (double)c->std_floor);
-    c->grid_n = (int)n;
-    c->per_model = per;
-    c->replicas = (int)(models / CN_NERVE_CNN_NMODELS);
-    c->weights = malloc(sizeof(float) * per * models);
-    if (!c->weights)
-        return FAIL(CN_ENOMEM, "out of memory for the CNN weights");
-    const unsigned char *p = b + CNN_FILE_HEADER;
-    for (size_t i = 0; i < per * models; i++, p += 4) {
-        c->weights[i] = lef32(p);
-        if (!isfinite(c->weights[i]))
-            return FAIL(CN_EPARSE, "weights file: weight %zu is not finite", i);
-    }
-    return CN_OK;
-}
 
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
 {
@@ -211,7 +56,7 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     cn_nerve_cnn *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    if (load_weights(c, weights, size, err, err_len)) {
+    if (cn__cnn_load_weights(c, weights, size, err, err_len)) {
         cn_nerve_cnn_free(c);
         return NULL;
     }
@@ -270,177 +115,6 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
     free(c->col_f);
     free(c->weights);
     free(c);
-}
-
-/* 3x3 convolution, zero padding, + bias, ReLU: in/out padded planes of n x n. */
-static void conv3(size_t S, const float *restrict in, int cin, float *restrict out, int cout,
-                  int n, const float *restrict w, const float *restrict b)
-{
-    for (int o = 0; o < cout; o++) {
-        float *restrict op = out + (size_t)o * S * S;
-        for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                orow[x] = b[o];
-        }
-        for (int i = 0; i < cin; i++) {
-            const float *restrict ip = in + (size_t)i * S * S;
-            const float *k = w + ((size_t)o * cin + i) * 9;
-            const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5],
-                        k6 = k[6], k7 = k[7], k8 = k[8];
-            for (int y = 0; y < n; y++) {
-                float *restrict orow = op + (size_t)(y + 1) * S + 1;
-                const float *r0 = ip + (size_t)y * S, *r1 = r0 + S, *r2 = r1 + S;
-                for (int x = 0; x < n; x++)
-                    orow[x] += k0 * r0[x] + k1 * r0[x + 1] + k2 * r0[x + 2] + k3 * r1[x] +
-                               k4 * r1[x + 1] + k5 * r1[x + 2] + k6 * r2[x] + k7 * r2[x + 1] +
-                               k8 * r2[x + 2];
-            }
-        }
-        for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                orow[x] = orow[x] > 0 ? orow[x] : 0;
-        }
-    }
-}
-
-/* 2x2 max pooling: n x n -> n/2 x n/2 per channel. */
-static void pool2(size_t S, const float *restrict in, int ch, int n, float *restrict out)
-{
-    const int m = n / 2;
-    for (int c = 0; c < ch; c++) {
-        const float *ip = in + (size_t)c * S * S;
-        float *op = out + (size_t)c * S * S;
-        for (int y = 0; y < m; y++) {
-            const float *a = ip + (size_t)(2 * y + 1) * S + 1, *bb = a + S;
-            float *d = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < m; x++) { /* ternaries: fmaxf may be a libm call */
-                float u = a[2 * x] > a[2 * x + 1] ? a[2 * x] : a[2 * x + 1];
-                float v = bb[2 * x] > bb[2 * x + 1] ? bb[2 * x] : bb[2 * x + 1];
-                d[x] = u > v ? u : v;
-            }
-        }
-    }
-}
-
-/* out = nearest-upsampled lo (n/2 -> n) + skip, per channel. */
-static void up_add(size_t S, const float *restrict lo, const float *restrict skip, int ch, int n,
-                   float *restrict out)
-{
-    for (int c = 0; c < ch; c++) {
-        const float *lp = lo + (size_t)c * S * S, *sp = skip + (size_t)c * S * S;
-        float *op = out + (size_t)c * S * S;
-        for (int y = 0; y < n; y++) {
-            const float *l = lp + (size_t)(y / 2 + 1) * S + 1;
-            const float *s = sp + (size_t)(y + 1) * S + 1;
-            float *d = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                d[x] = l[x / 2] + s[x];
-        }
-    }
-}
-
-/* One network (weights w) on the input already in c->in: n x n logits to out. */
-static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
-{
-    const size_t S = c->stride;
-    const layer_shape *L = c->layers;
-    const float *wp[CNN_NLAYERS], *bp[CNN_NLAYERS];
-    for (int l = 0; l < CNN_NLAYERS; l++) {
-        wp[l] = w;
-        w += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k;
-        bp[l] = w;
-        w += L[l].cout;
-    }
-    const int n1 = n / 2, n2 = n / 4, n3 = n / 8;
-    const int C0 = c->ch[0], C1 = c->ch[1], C2 = c->ch[2], C3 = c->ch[3];
-    conv3(S, c->in, 2, c->t0, C0, n, wp[0], bp[0]);
-    conv3(S, c->t0, C0, c->e0, C0, n, wp[1], bp[1]);
-    pool2(S, c->e0, C0, n, c->p1);
-    conv3(S, c->p1, C0, c->t1, C1, n1, wp[2], bp[2]);
-    conv3(S, c->t1, C1, c->e1, C1, n1, wp[3], bp[3]);
-    pool2(S, c->e1, C1, n1, c->p2);
-    conv3(S, c->p2, C1, c->t2, C2, n2, wp[4], bp[4]);
-    conv3(S, c->t2, C2, c->e2, C2, n2, wp[5], bp[5]);
-    pool2(S, c->e2, C2, n2, c->p3);
-    conv3(S, c->p3, C2, c->t3, C3, n3, wp[6], bp[6]);
-    conv3(S, c->t3, C3, c->e3, C3, n3, wp[7], bp[7]);
-    /* decoder: up(e3) + e2 -> t2 -> conv -> p2 (C1 planes) */
-    up_add(S, c->e3, c->e2, C2, n2, c->t2);
-    conv3(S, c->t2, C2, c->p2, C1, n2, wp[8], bp[8]);
-    up_add(S, c->p2, c->e1, C1, n1, c->t1);
-    conv3(S, c->t1, C1, c->p1, C0, n1, wp[9], bp[9]);
-    up_add(S, c->p1, c->e0, C0, n, c->t0);
-    conv3(S, c->t0, C0, c->e0, C0, n, wp[10], bp[10]);
-    /* 1x1 head, no ReLU: logits */
-    const float *hw = wp[11], hb = bp[11][0];
-    for (int y = 0; y < n; y++) {
-        float *o = out + (size_t)y * n;
-        for (int x = 0; x < n; x++)
-            o[x] = hb;
-        for (int ch = 0; ch < C0; ch++) {
-            const float *r = c->e0 + (size_t)ch * S * S + (size_t)(y + 1) * S + 1;
-            const float k = hw[ch];
-            for (int x = 0; x < n; x++)
-                o[x] += k * r[x];
-        }
-    }
-}
-
-/* The network input (2 x n x n) into the padded planes. */
-static void load_input(cn_nerve_cnn *c, const float *in, int n)
-{
-    const size_t S = c->stride;
-    if (n != c->last_n) {
-        /* the planes' borders must be zero for this n: clear everything once */
-        float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
-                         c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
-        const int *ch = c->ch;
-        const int nch[] = {2, ch[0], ch[0], ch[0] > ch[1] ? ch[0] : ch[1], ch[1], ch[1],
-                           ch[1] > ch[2] ? ch[1] : ch[2], ch[2], ch[2], ch[2], ch[3], ch[3]};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            memset(bufs[i], 0, sizeof(float) * S * S * (size_t)nch[i]);
-        c->last_n = n;
-    }
-    for (int ch = 0; ch < 2; ch++)
-        for (int y = 0; y < n; y++)
-            memcpy(c->in + (size_t)ch * S * S + (size_t)(y + 1) * S + 1,
-                   in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
-}
-
-/* Replica r of the model on the loaded input: r = 0 writes out, a further one
- * adds its logits, the last of several takes the mean. One order of operations
- * for the whole forward and the staged steps, so both give the same bits. */
-static void run_replica(cn_nerve_cnn *c, int model, int r, int n, float *out)
-{
-    const float *w0 = c->weights + (size_t)model * (size_t)c->replicas * c->per_model;
-    const size_t nn = (size_t)n * (size_t)n;
-    if (r == 0) {
-        run_net(c, w0, n, out);
-    } else {
-        run_net(c, w0 + (size_t)r * c->per_model, n, c->acc);
-        for (size_t i = 0; i < nn; i++)
-            out[i] += c->acc[i];
-    }
-    if (r > 0 && r == c->replicas - 1) {
-        const float k = 1.0f / (float)c->replicas;
-        for (size_t i = 0; i < nn; i++)
-            out[i] *= k;
-    }
-}
-
-int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
-{
-    if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > c->grid_n ||
-        n % 8)
-        return CN_EINVAL;
-    c->st_next = -1; /* the planes are reused: pending steps are cancelled */
-    load_input(c, in, n);
-    /* an ensemble file holds several replicas per model: their mean logit */
-    for (int r = 0; r < c->replicas; r++)
-        run_replica(c, model, r, n, out);
-    return CN_OK;
 }
 
 /* Keeps every 8-connected part of logit > 0 with at least MIN_PART grid pixels;
@@ -698,8 +372,8 @@ int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float we
         return CN_EINVAL; /* no begin, or another run used the handle since */
     /* the same operations as cn_nerve_cnn_forward, one replica per call (the input
      * is loaded again: cheap, and the planes are shared with any other run) */
-    load_input(c, c->xin, c->grid_n);
-    run_replica(c, c->st_model, c->st_next, c->grid_n, c->logit);
+    cn__cnn_load_input(c, c->xin, c->grid_n);
+    cn__cnn_run_replica(c, c->st_model, c->st_next, c->grid_n, c->logit);
     if (++c->st_next < c->replicas)
         return CN_OK;
     c->st_next = -1;

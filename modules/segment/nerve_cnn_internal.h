@@ -35,4 +35,57 @@
 extern const unsigned char cn_nerve_cnn_blob[];
 extern const size_t cn_nerve_cnn_blob_size;
 
+typedef struct {
+    int cin, cout, k;
+} layer_shape;
+
+/* The handle (nerve_cnn.c: crop, paste, outline; nerve_cnn_net.c: weights and
+ * the forward pass). */
+struct cn_nerve_cnn {
+    int max_w, max_h;
+    /* from the weights file */
+    int ch[4];              /* channels per level */
+    layer_shape layers[CNN_NLAYERS];
+    int grid_n;             /* crop grid side */
+    float crop_frac;        /* crop side / smaller image side */
+    float seed_sigma;       /* seed channel Gaussian, grid cells */
+    float std_floor;        /* grey std floor of the standardisation */
+    size_t per_model;       /* weights per network */
+    int replicas;           /* networks per model (an ensemble when > 1) */
+    float *weights;         /* models x replicas x per_model, host byte order */
+    float *acc;             /* n x n: a further replica's logits */
+    int last_n;             /* grid size of the last forward (borders reset when it changes) */
+    /* padded activation planes ((n + 2) x (n + 2) floats per channel for the grid n
+     * of the weights, zero border) */
+    size_t stride;
+    float *in;              /* 2 planes */
+    float *e0, *t0;         /* ch[0] planes each, level 0 */
+    float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
+    float *p2, *t2, *e2;    /* level 2 (up to C2 planes) */
+    float *p3, *t3, *e3;    /* level 3 */
+    float *logit;           /* n x n, unpadded */
+    float *xin;             /* 2 x n x n network input, unpadded */
+    uint8_t *half;          /* the frame at half resolution */
+    uint8_t *mask_own;      /* used when the caller passes no mask */
+    int *lab;               /* grid component labels */
+    int *stack;
+    int *col_i;             /* paste: per image column, left logit cell and weight */
+    float *col_f;
+    /* the crop of the last run (cn_nerve_cnn_blend_begin keeps it between frames) */
+    int st_w, st_h, st_model;
+    float st_cx, st_cy;
+    int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
+};
+
+/* nerve_cnn_net.c: checks a CNNERVE1 image (its header gives the channels and the
+ * crop geometry) and decodes its weights into c; the activation bound is checked
+ * before anything is reserved. */
+int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
+                         size_t err_len);
+/* The n x n two-channel input into the padded input planes. */
+void cn__cnn_load_input(cn_nerve_cnn *c, const float *in, int n);
+/* Replica r of the model on the loaded input: r = 0 writes out, a further one adds
+ * its logits, the last of several takes the mean. */
+void cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, int n, float *out);
+
 #endif
