@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MOD "proctor"
 
@@ -311,10 +312,16 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
             if (strcmp(claimed, c->info.name) == 0)
                 claimed[0] = 0;
         } else {
+            /* the shared token: the name typed is all there is, but never an
+             * account's name (that would pass a guest off as the account holder) */
+            bool taken = false;
+            for (int k = 0; k < h->o.n_accounts; k++)
+                taken |= strcasecmp(claimed, h->o.accounts[k].name) == 0;
             c->info.account[0] = 0;
-            if (claimed[0])
+            if (claimed[0] && !taken)
                 cn_strlcpy(c->info.name, claimed, sizeof c->info.name);
-            claimed[0] = 0;
+            if (!taken)
+                claimed[0] = 0;
         }
         snprintf(msg, msg_len, "proctor rights granted");
     }
@@ -326,7 +333,8 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor (%s%s%s%s)",
                         who, peer, m >= 0 ? "personal account" : "shared token",
-                        claimed[0] ? "; it calls itself \"" : "", claimed, claimed[0] ? "\"" : "");
+                        claimed[0] ? "; it calls itself \"" : "", claimed,
+                        !claimed[0] ? "" : m >= 0 ? "\"" : "\", an account's name: not shown");
     else if (v != CN_PROCTOR_LIMITED)
         cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "%s from %s: proctor login refused: %s%s", who,
                         peer, msg,

@@ -361,6 +361,13 @@ static void test_accounts_identity_and_revoke(void **st)
     assert_string_equal(ci[1].account, "kim");
     assert_string_equal(ci[2].name, "visitor");  /* shared token: the name typed */
     assert_string_equal(ci[2].account, "");
+    /* ... but never an account's name: a guest cannot pass as Kim */
+    uint64_t fake = cn_proctor_client_open(h, "t", "10.0.0.4:4");
+    assert_int_equal(cn_proctor_login(h, fake, TOKEN, "KIM", msg, sizeof msg), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_clients(h, ci, 4), 4);
+    assert_string_equal(ci[3].name, "");
+    assert_string_equal(ci[3].account, "");
+    cn_proctor_client_close(h, fake);
     assert_int_equal(cn_proctor_note(h, kim, "deeper"), CN_PROCTOR_DONE);
     cn_proctor_item it;
     assert_int_equal(cn_proctor_take(h, &it), 1);
