@@ -63,24 +63,7 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->max_w = max_w;
     c->max_h = max_h;
     c->st_next = -1;
-    c->stride = (size_t)c->grid_n + 2;
-    const size_t P = c->stride * c->stride, G = (size_t)c->grid_n;
-    const size_t C0 = (size_t)c->ch[0], C1 = (size_t)c->ch[1], C2 = (size_t)c->ch[2],
-                 C3 = (size_t)c->ch[3];
-    /* p1 holds the pooled e0 then the decoder's level-1 output (C0 planes each), p2
-     * the pooled e1 then level 2's (C1 each); sized with room to spare */
-    c->in = calloc(2 * P, sizeof(float));
-    c->e0 = calloc(C0 * P, sizeof(float));
-    c->t0 = calloc(C0 * P, sizeof(float));
-    c->p1 = calloc((C0 > C1 ? C0 : C1) * P, sizeof(float));
-    c->t1 = calloc(C1 * P, sizeof(float));
-    c->e1 = calloc(C1 * P, sizeof(float));
-    c->p2 = calloc((C1 > C2 ? C1 : C2) * P, sizeof(float));
-    c->t2 = calloc(C2 * P, sizeof(float));
-    c->e2 = calloc(C2 * P, sizeof(float));
-    c->p3 = calloc(C2 * P, sizeof(float));
-    c->t3 = calloc(C3 * P, sizeof(float));
-    c->e3 = calloc(C3 * P, sizeof(float));
+    const size_t G = (size_t)c->grid_n;
     c->logit = calloc(G * G, sizeof(float));
     c->xin = calloc(2 * G * G, sizeof(float));
     c->acc = calloc(G * G, sizeof(float));
@@ -90,8 +73,7 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->stack = malloc(sizeof(int) * G * G);
     c->col_i = malloc(sizeof(int) * (size_t)max_w);
     c->col_f = malloc(sizeof(float) * (size_t)max_w);
-    if (!c->col_i || !c->col_f || !c->in || !c->e0 || !c->t0 || !c->p1 || !c->t1 || !c->e1 || !c->p2 || !c->t2 || !c->e2 ||
-        !c->p3 || !c->t3 || !c->e3 || !c->logit || !c->xin || !c->acc || !c->half || !c->mask_own ||
+    if (!c->col_i || !c->col_f || !c->logit || !c->xin || !c->acc || !c->half || !c->mask_own ||
         !c->lab || !c->stack) {
         cn_nerve_cnn_free(c);
         return NULL;
@@ -103,10 +85,10 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
 {
     if (!c)
         return;
-    float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1, c->p2,
-                     c->t2, c->e2, c->p3, c->t3, c->e3, c->logit, c->xin, c->acc};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-        free(bufs[i]);
+    nerve_net_free(c->net);
+    free(c->logit);
+    free(c->xin);
+    free(c->acc);
     free(c->half);
     free(c->mask_own);
     free(c->lab);
@@ -370,10 +352,12 @@ int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float we
     *done = false;
     if (c->st_next < 0 || c->st_next >= c->replicas)
         return CN_EINVAL; /* no begin, or another run used the handle since */
-    /* the same operations as cn_nerve_cnn_forward, one replica per call (the input
-     * is loaded again: cheap, and the planes are shared with any other run) */
-    cn__cnn_load_input(c, c->xin, c->grid_n);
-    cn__cnn_run_replica(c, c->st_model, c->st_next, c->grid_n, c->logit);
+    /* the same operations as cn_nerve_cnn_forward, one replica per call */
+    int rc = cn__cnn_run_replica(c, c->st_model, c->st_next, c->xin, c->grid_n, c->logit);
+    if (rc != CN_OK) {
+        c->st_next = -1;
+        return rc;
+    }
     if (++c->st_next < c->replicas)
         return CN_OK;
     c->st_next = -1;

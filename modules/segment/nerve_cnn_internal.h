@@ -9,8 +9,11 @@
 
 #include "segment/segment.h"
 
+#include "nerve_net.h"
+
 /* The U-Net's layer pattern (Net in the training script): 12 layers; its
- * channels per level come from the weights file's header, each 1..CNN_CMAX. */
+ * channels per level come from the weights file's header, each a multiple of 8 in
+ * 8..CNN_CMAX (oneDNN's blocked layout, as the finder's). */
 #define CNN_NLAYERS 12
 #define CNN_CMAX 128
 /* Activation planes a weights file may ask for (the shipped 8/16/32/32 on a 64
@@ -52,17 +55,9 @@ struct cn_nerve_cnn {
     float std_floor;        /* grey std floor of the standardisation */
     size_t per_model;       /* weights per network */
     int replicas;           /* networks per model (an ensemble when > 1) */
-    float *weights;         /* models x replicas x per_model, host byte order */
+    float *weights;         /* while loading only: models x replicas x per_model */
+    nerve_net *net;         /* the networks, through oneDNN (nerve_net.c) */
     float *acc;             /* n x n: a further replica's logits */
-    int last_n;             /* grid size of the last forward (borders reset when it changes) */
-    /* padded activation planes ((n + 2) x (n + 2) floats per channel for the grid n
-     * of the weights, zero border) */
-    size_t stride;
-    float *in;              /* 2 planes */
-    float *e0, *t0;         /* ch[0] planes each, level 0 */
-    float *p1, *t1, *e1;    /* level 1: pooled input (C0..C1), temp, skip (C1) */
-    float *p2, *t2, *e2;    /* level 2 (up to C2 planes) */
-    float *p3, *t3, *e3;    /* level 3 */
     float *logit;           /* n x n, unpadded */
     float *xin;             /* 2 x n x n network input, unpadded */
     uint8_t *half;          /* the frame at half resolution */
@@ -78,14 +73,12 @@ struct cn_nerve_cnn {
 };
 
 /* nerve_cnn_net.c: checks a CNNERVE1 image (its header gives the channels and the
- * crop geometry) and decodes its weights into c; the activation bound is checked
- * before anything is reserved. */
+ * crop geometry; the activation bound is checked before anything is reserved),
+ * decodes its weights and builds c->net from them. */
 int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
                          size_t err_len);
-/* The n x n two-channel input into the padded input planes. */
-void cn__cnn_load_input(cn_nerve_cnn *c, const float *in, int n);
-/* Replica r of the model on the loaded input: r = 0 writes out, a further one adds
- * its logits, the last of several takes the mean. */
-void cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, int n, float *out);
+/* Replica r of the model on the input (2 x n x n): r = 0 writes out, a further one
+ * adds its logits, the last of several takes the mean. */
+int cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, const float *in, int n, float *out);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * nerve_cnn_net.c - the seeded nerve CNN's network: its weights file decoded and
- * checked, and the forward pass in plain C11 (nerve_cnn.c crops around the seed,
- * runs this, and pastes the result back).
+ * checked, and the forward pass through oneDNN (nerve_cnn.c crops around the
+ * seed, runs this, and pastes the result back).
  *
  * Network (must match Net in the training script), channels C0..C3 per level
  * read from the weights file's header (C2 == C3): level 0 (n x n): conv 2->C0,
@@ -9,15 +9,15 @@
  * level 3: C2->C3, C3->C3; then up (nearest) + skip e2 -> conv C3->C1, up + e1 ->
  * C1->C0, up + e0 -> C0->C0, 1x1 C0->1. All 3x3 convolutions zero-padded, ReLU.
  *
- * Written by hand (the finder, nerve_net.c, runs through oneDNN): these loops run
- * one network of the shipped file in ~1.6 ms quiet, ~2.5 ms p50 in `cryonav bench
- * analysis` ("nerve CNN alone"); a oneDNN port of this network has not been
- * measured against them.
- *
- * Speed: activations are channel planes with a one-pixel zero border at a fixed
- * stride, so a 3x3 convolution is, per (out, in) channel pair, nine
- * multiply-adds over contiguous rows without any bounds test - loops the
- * compiler vectorises. Every buffer lives in the handle: no allocation per call.
+ * This is the finder's layer pattern (nerve_net.c) with four levels and two input
+ * planes, so the finder's oneDNN network runs it (nerve_net_new_layers); this
+ * file only reads the CNNERVE1 file and averages an ensemble's replicas. Why not
+ * the plain-C loops it used to have: measured on the shipped network, 64x64 grid,
+ * one pinned core, same minutes (2026-12-03, load 0.4): oneDNN p50 0.46-0.53 ms,
+ * the loops 1.27-1.29 ms (modules/segment/tools/cnn_onednn_dev.c at commit
+ * c67d405, which timed both); outlines and every `eval nerve` figure unchanged to
+ * the third decimal, the PyTorch test vector within 1e-4. oneDNN's blocked layout
+ * wants channel counts that are multiples of 8, as the finder's file does.
  */
 #include "nerve_cnn_internal.h"
 
@@ -75,9 +75,9 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
     const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
     const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
     for (int k = 0; k < 4; k++)
-        if (ch[k] < 1 || ch[k] > CNN_CMAX)
-            return FAIL(CN_EPARSE, "weights file: channels %u/%u/%u/%u out of range (1..%d)",
-                        ch[0], ch[1], ch[2], ch[3], CNN_CMAX);
+        if (ch[k] < 8 || ch[k] > CNN_CMAX || ch[k] % 8)
+            return FAIL(CN_EPARSE, "weights file: channels %u/%u/%u/%u out of range (8..%d, "
+                        "each a multiple of 8)", ch[0], ch[1], ch[2], ch[3], CNN_CMAX);
     if (ch[2] != ch[3])
         return FAIL(CN_EPARSE,
                     "weights file: channels %u/%u/%u/%u: levels 2 and 3 must be equal (the "
@@ -131,165 +131,37 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
         if (!isfinite(c->weights[i]))
             return FAIL(CN_EPARSE, "weights file: weight %zu is not finite", i);
     }
+    /* the network itself runs through oneDNN, as the finder's does (nerve_net.c:
+     * the same layer pattern, two input planes instead of one) */
+    char why[200] = "";
+    if (nerve_net_new_layers(4, c->ch, 2, (int)models, c->weights, &c->net, why, sizeof why) !=
+        CN_OK)
+        return FAIL(CN_EPARSE, "weights file: %s", why);
+    free(c->weights); /* nerve_net keeps its own copy */
+    c->weights = NULL;
     return CN_OK;
 }
 
-/* 3x3 convolution, zero padding, + bias, ReLU: in/out padded planes of n x n. */
-static void conv3(size_t S, const float *restrict in, int cin, float *restrict out, int cout,
-                  int n, const float *restrict w, const float *restrict b)
+/* Replica r of the model on the input (2 x n x n): r = 0 writes out, a further
+ * one adds its logits, the last of several takes the mean. One order of
+ * operations for the whole forward and the staged steps, so both give the same
+ * bits. */
+int cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, const float *in, int n, float *out)
 {
-    for (int o = 0; o < cout; o++) {
-        float *restrict op = out + (size_t)o * S * S;
-        for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                orow[x] = b[o];
-        }
-        for (int i = 0; i < cin; i++) {
-            const float *restrict ip = in + (size_t)i * S * S;
-            const float *k = w + ((size_t)o * cin + i) * 9;
-            const float k0 = k[0], k1 = k[1], k2 = k[2], k3 = k[3], k4 = k[4], k5 = k[5],
-                        k6 = k[6], k7 = k[7], k8 = k[8];
-            for (int y = 0; y < n; y++) {
-                float *restrict orow = op + (size_t)(y + 1) * S + 1;
-                const float *r0 = ip + (size_t)y * S, *r1 = r0 + S, *r2 = r1 + S;
-                for (int x = 0; x < n; x++)
-                    orow[x] += k0 * r0[x] + k1 * r0[x + 1] + k2 * r0[x + 2] + k3 * r1[x] +
-                               k4 * r1[x + 1] + k5 * r1[x + 2] + k6 * r2[x] + k7 * r2[x + 1] +
-                               k8 * r2[x + 2];
-            }
-        }
-        for (int y = 0; y < n; y++) {
-            float *restrict orow = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                orow[x] = orow[x] > 0 ? orow[x] : 0;
-        }
-    }
-}
-
-/* 2x2 max pooling: n x n -> n/2 x n/2 per channel. */
-static void pool2(size_t S, const float *restrict in, int ch, int n, float *restrict out)
-{
-    const int m = n / 2;
-    for (int c = 0; c < ch; c++) {
-        const float *ip = in + (size_t)c * S * S;
-        float *op = out + (size_t)c * S * S;
-        for (int y = 0; y < m; y++) {
-            const float *a = ip + (size_t)(2 * y + 1) * S + 1, *bb = a + S;
-            float *d = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < m; x++) { /* ternaries: fmaxf may be a libm call */
-                float u = a[2 * x] > a[2 * x + 1] ? a[2 * x] : a[2 * x + 1];
-                float v = bb[2 * x] > bb[2 * x + 1] ? bb[2 * x] : bb[2 * x + 1];
-                d[x] = u > v ? u : v;
-            }
-        }
-    }
-}
-
-/* out = nearest-upsampled lo (n/2 -> n) + skip, per channel. */
-static void up_add(size_t S, const float *restrict lo, const float *restrict skip, int ch, int n,
-                   float *restrict out)
-{
-    for (int c = 0; c < ch; c++) {
-        const float *lp = lo + (size_t)c * S * S, *sp = skip + (size_t)c * S * S;
-        float *op = out + (size_t)c * S * S;
-        for (int y = 0; y < n; y++) {
-            const float *l = lp + (size_t)(y / 2 + 1) * S + 1;
-            const float *s = sp + (size_t)(y + 1) * S + 1;
-            float *d = op + (size_t)(y + 1) * S + 1;
-            for (int x = 0; x < n; x++)
-                d[x] = l[x / 2] + s[x];
-        }
-    }
-}
-
-/* One network (weights w) on the input already in c->in: n x n logits to out. */
-static void run_net(cn_nerve_cnn *c, const float *w, int n, float *out)
-{
-    const size_t S = c->stride;
-    const layer_shape *L = c->layers;
-    const float *wp[CNN_NLAYERS], *bp[CNN_NLAYERS];
-    for (int l = 0; l < CNN_NLAYERS; l++) {
-        wp[l] = w;
-        w += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k;
-        bp[l] = w;
-        w += L[l].cout;
-    }
-    const int n1 = n / 2, n2 = n / 4, n3 = n / 8;
-    const int C0 = c->ch[0], C1 = c->ch[1], C2 = c->ch[2], C3 = c->ch[3];
-    conv3(S, c->in, 2, c->t0, C0, n, wp[0], bp[0]);
-    conv3(S, c->t0, C0, c->e0, C0, n, wp[1], bp[1]);
-    pool2(S, c->e0, C0, n, c->p1);
-    conv3(S, c->p1, C0, c->t1, C1, n1, wp[2], bp[2]);
-    conv3(S, c->t1, C1, c->e1, C1, n1, wp[3], bp[3]);
-    pool2(S, c->e1, C1, n1, c->p2);
-    conv3(S, c->p2, C1, c->t2, C2, n2, wp[4], bp[4]);
-    conv3(S, c->t2, C2, c->e2, C2, n2, wp[5], bp[5]);
-    pool2(S, c->e2, C2, n2, c->p3);
-    conv3(S, c->p3, C2, c->t3, C3, n3, wp[6], bp[6]);
-    conv3(S, c->t3, C3, c->e3, C3, n3, wp[7], bp[7]);
-    /* decoder: up(e3) + e2 -> t2 -> conv -> p2 (C1 planes) */
-    up_add(S, c->e3, c->e2, C2, n2, c->t2);
-    conv3(S, c->t2, C2, c->p2, C1, n2, wp[8], bp[8]);
-    up_add(S, c->p2, c->e1, C1, n1, c->t1);
-    conv3(S, c->t1, C1, c->p1, C0, n1, wp[9], bp[9]);
-    up_add(S, c->p1, c->e0, C0, n, c->t0);
-    conv3(S, c->t0, C0, c->e0, C0, n, wp[10], bp[10]);
-    /* 1x1 head, no ReLU: logits */
-    const float *hw = wp[11], hb = bp[11][0];
-    for (int y = 0; y < n; y++) {
-        float *o = out + (size_t)y * n;
-        for (int x = 0; x < n; x++)
-            o[x] = hb;
-        for (int ch = 0; ch < C0; ch++) {
-            const float *r = c->e0 + (size_t)ch * S * S + (size_t)(y + 1) * S + 1;
-            const float k = hw[ch];
-            for (int x = 0; x < n; x++)
-                o[x] += k * r[x];
-        }
-    }
-}
-
-/* The network input (2 x n x n) into the padded planes. */
-void cn__cnn_load_input(cn_nerve_cnn *c, const float *in, int n)
-{
-    const size_t S = c->stride;
-    if (n != c->last_n) {
-        /* the planes' borders must be zero for this n: clear everything once */
-        float *bufs[] = {c->in, c->e0, c->t0, c->p1, c->t1, c->e1,
-                         c->p2, c->t2, c->e2, c->p3, c->t3, c->e3};
-        const int *ch = c->ch;
-        const int nch[] = {2, ch[0], ch[0], ch[0] > ch[1] ? ch[0] : ch[1], ch[1], ch[1],
-                           ch[1] > ch[2] ? ch[1] : ch[2], ch[2], ch[2], ch[2], ch[3], ch[3]};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
-            memset(bufs[i], 0, sizeof(float) * S * S * (size_t)nch[i]);
-        c->last_n = n;
-    }
-    for (int ch = 0; ch < 2; ch++)
-        for (int y = 0; y < n; y++)
-            memcpy(c->in + (size_t)ch * S * S + (size_t)(y + 1) * S + 1,
-                   in + ((size_t)ch * n + y) * n, sizeof(float) * (size_t)n);
-}
-
-/* Replica r of the model on the loaded input: r = 0 writes out, a further one
- * adds its logits, the last of several takes the mean. One order of operations
- * for the whole forward and the staged steps, so both give the same bits. */
-void cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, int n, float *out)
-{
-    const float *w0 = c->weights + (size_t)model * (size_t)c->replicas * c->per_model;
     const size_t nn = (size_t)n * (size_t)n;
-    if (r == 0) {
-        run_net(c, w0, n, out);
-    } else {
-        run_net(c, w0 + (size_t)r * c->per_model, n, c->acc);
+    const int net = model * c->replicas + r;
+    int rc = nerve_net_forward(c->net, net, in, n, n, r == 0 ? out : c->acc);
+    if (rc != CN_OK)
+        return rc;
+    if (r > 0)
         for (size_t i = 0; i < nn; i++)
             out[i] += c->acc[i];
-    }
     if (r > 0 && r == c->replicas - 1) {
         const float k = 1.0f / (float)c->replicas;
         for (size_t i = 0; i < nn; i++)
             out[i] *= k;
     }
+    return CN_OK;
 }
 
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out)
@@ -297,10 +169,12 @@ int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, flo
     if (!c || !in || !out || model < 0 || model >= CN_NERVE_CNN_NMODELS || n < 8 || n > c->grid_n ||
         n % 8)
         return CN_EINVAL;
-    c->st_next = -1; /* the planes are reused: pending steps are cancelled */
-    cn__cnn_load_input(c, in, n);
+    c->st_next = -1; /* a forward of its own cancels pending steps */
     /* an ensemble file holds several replicas per model: their mean logit */
-    for (int r = 0; r < c->replicas; r++)
-        cn__cnn_run_replica(c, model, r, n, out);
+    for (int r = 0; r < c->replicas; r++) {
+        int rc = cn__cnn_run_replica(c, model, r, in, n, out);
+        if (rc != CN_OK)
+            return rc;
+    }
     return CN_OK;
 }

@@ -1,7 +1,8 @@
 /*
  * nerve_net.c - the nerve finder's U-Net forward pass, through oneDNN.
  *
- * Why oneDNN and not the plain-C kernels of the seeded crop CNN: measured on
+ * Why oneDNN and not plain-C kernels (the seeded crop CNN had them until it moved
+ * here too, nerve_cnn_net.c): measured on
  * this network over a 96 x 128 grid (the 640 x 480 live frame), one thread,
  * one pinned core, same machine and minute (2026-12-03): oneDNN 1.31 ms per
  * forward pass (its JIT picks AVX2/AVX-512 at run time, blocked nChw8c
@@ -97,10 +98,10 @@ static float lef32(const unsigned char *b)
 }
 
 /* The 3x3 layers of L levels (train_nerve_net.py layer_table). */
-static int layer_table(const int *ch, int L, int *cin, int *cout)
+static int layer_table(const int *ch, int L, int in_ch, int *cin, int *cout)
 {
     int n = 0;
-    cin[n] = 1, cout[n++] = ch[0];
+    cin[n] = in_ch, cout[n++] = ch[0];
     cin[n] = ch[0], cout[n++] = ch[0];
     for (int l = 1; l < L - 1; l++) {
         cin[n] = ch[l - 1], cout[n++] = ch[l];
@@ -112,6 +113,23 @@ static int layer_table(const int *ch, int L, int *cin, int *cout)
         cin[n] = ch[l], cout[n++] = ch[l - 1];
     cin[n] = ch[0], cout[n++] = ch[0];
     return n;
+}
+
+/* The head padded to 8 outputs (output 0 is the network's, 1..7 zero) and the
+ * oneDNN engine: the common end of both constructors. */
+static int net_finish(nerve_net *n, char *err, size_t err_len)
+{
+    const size_t per = (size_t)n->info.per_net, c0 = (size_t)n->info.ch[0], hs = 8 * c0 + 8;
+    for (int k = 0; k < n->info.networks; k++) {
+        const float *src = n->weights + (size_t)k * per + per - (c0 + 1);
+        float *dst = n->head + (size_t)k * hs;
+        memcpy(dst, src, sizeof(float) * c0);
+        dst[8 * c0] = src[c0];
+    }
+    if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success)
+        return FAIL(CN_EIO, "oneDNN: cannot create a CPU engine");
+    return CN_OK;
 }
 
 int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info *info, char *err,
@@ -157,7 +175,8 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
     nerve_net *n = calloc(1, sizeof *n);
     if (!n)
         return FAIL(CN_ENOMEM, "out of memory");
-    n->nlayers = layer_table(in.ch, in.levels, n->cin, n->cout);
+    in.in_ch = 1;
+    n->nlayers = layer_table(in.ch, in.levels, 1, n->cin, n->cout);
     size_t per = 0;
     for (int l = 0; l < n->nlayers; l++)
         per += (size_t)n->cout[l] * n->cin[l] * 9 + (size_t)n->cout[l];
@@ -188,22 +207,56 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
             return FAIL(CN_EPARSE, "weights file: weight %zu is not finite", i);
         }
     }
-    /* the head padded to 8 outputs: output 0 is the network's, 1..7 zero */
-    const size_t c0 = (size_t)in.ch[0], hs = 8 * c0 + 8;
-    for (int k = 0; k < in.networks; k++) {
-        const float *src = n->weights + (size_t)k * per + per - (c0 + 1);
-        float *dst = n->head + (size_t)k * hs;
-        memcpy(dst, src, sizeof(float) * c0);
-        dst[8 * c0] = src[c0];
-    }
-    if (dnnl_engine_create(&n->eng, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&n->strm, n->eng, dnnl_stream_default_flags) != dnnl_success) {
+    int rc = net_finish(n, err, err_len);
+    if (rc != CN_OK) {
         nerve_net_free(n);
-        return FAIL(CN_EIO, "oneDNN: cannot create a CPU engine");
+        return rc;
     }
     *out = n;
     if (info)
         *info = in;
+    return CN_OK;
+}
+
+int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, const float *weights,
+                         nerve_net **out, char *err, size_t err_len)
+{
+    *out = NULL;
+    if (levels < 3 || levels > NET_MAX_LEVELS || in_ch < 1 || in_ch > 8 || networks < 1 ||
+        networks > 1024 || !ch || !weights)
+        return FAIL(CN_EINVAL, "network shape out of range: %d levels, %d input channels, %d "
+                    "networks", levels, in_ch, networks);
+    nerve_net_info in = {0};
+    in.networks = networks;
+    in.levels = levels;
+    in.in_ch = in_ch;
+    for (int l = 0; l < levels; l++) {
+        if (ch[l] < 8 || ch[l] > 256 || ch[l] % 8)
+            return FAIL(CN_EINVAL, "level %d has %d channels (8..256, a multiple of 8)", l, ch[l]);
+        in.ch[l] = ch[l];
+    }
+    nerve_net *n = calloc(1, sizeof *n);
+    if (!n)
+        return FAIL(CN_ENOMEM, "out of memory");
+    n->nlayers = layer_table(in.ch, levels, in_ch, n->cin, n->cout);
+    size_t per = (size_t)in.ch[0] + 1;
+    for (int l = 0; l < n->nlayers; l++)
+        per += (size_t)n->cout[l] * n->cin[l] * 9 + (size_t)n->cout[l];
+    in.per_net = (int)per;
+    n->info = in;
+    n->weights = malloc(sizeof(float) * per * (size_t)networks);
+    n->head = calloc((size_t)networks * (8 * (size_t)in.ch[0] + 8), sizeof(float));
+    if (!n->weights || !n->head) {
+        nerve_net_free(n);
+        return FAIL(CN_ENOMEM, "out of memory for the weights");
+    }
+    memcpy(n->weights, weights, sizeof(float) * per * (size_t)networks);
+    int rc = net_finish(n, err, err_len);
+    if (rc != CN_OK) {
+        nerve_net_free(n);
+        return rc;
+    }
+    *out = n;
     return CN_OK;
 }
 
@@ -384,7 +437,7 @@ static net_plan *plan_new(nerve_net *n, int gh, int gw)
     const int L = n->info.levels, *ch = n->info.ch;
     size_t off = 0, per = (size_t)n->info.per_net;
     dnnl_memory_t x, skips[NET_MAX_LEVELS];
-    bool ok = new_mem(n, p, 1, gh, gw, dnnl_nchw, &p->in);
+    bool ok = new_mem(n, p, n->info.in_ch, gh, gw, dnnl_nchw, &p->in);
     x = p->in;
     int h = gh, w = gw, li = 0;
 #define CONV(relu, head)                                                                           \
@@ -494,7 +547,7 @@ int nerve_net_start(nerve_net *n, int model, const float *in, int gh, int gw, do
     }
     float *buf = NULL;
     dnnl_memory_get_data_handle(p->in, (void **)&buf);
-    memcpy(buf, in, sizeof(float) * (size_t)gh * gw);
+    memcpy(buf, in, sizeof(float) * (size_t)gh * gw * (size_t)n->info.in_ch);
     n->run = p;
     n->next_op = 0;
     if (macs)

@@ -38,6 +38,7 @@ extern const size_t cn_nerve_find_blob_size;
 
 typedef struct {
     int networks, per_net, rows, levels;
+    int in_ch;                   /* input channels: 1 (the finder), 2 (the crop CNN) */
     int ch[NET_MAX_LEVELS];
     float std_floor, r_cells, found_p, cluster_cells, seed_cells, seed_blend;
     float auto_blend;
@@ -48,9 +49,16 @@ typedef struct nerve_net nerve_net;
 /* Checks and decodes a CNNFIND1 image (any host byte order). */
 int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info *info, char *err,
                   size_t err_len);
+/* A network of the same layer pattern from weights already in memory, in the
+ * layout above without the file around them (the seeded crop CNN's, read by
+ * nerve_cnn_net.c): `levels` levels of ch[] channels (multiples of 8, 8..256),
+ * in_ch input channels (planar), `networks` networks back to back. The weights
+ * are copied. */
+int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, const float *weights,
+                         nerve_net **out, char *err, size_t err_len);
 void nerve_net_free(nerve_net *n);
 /* Logits (gh x gw, row-major) of network `model` for the standardised input
- * (gh x gw). gh, gw multiples of 2^(levels-1). One thread. */
+ * (in_ch planes of gh x gw). gh, gw multiples of 2^(levels-1). One thread. */
 int nerve_net_forward(nerve_net *n, int model, const float *in, int gh, int gw, float *out);
 /* The same pass in slices (so a frame never pays for all of it): start copies
  * the input (its multiply-adds in *macs), each continue runs operations worth up

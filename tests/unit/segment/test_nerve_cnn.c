@@ -295,7 +295,8 @@ static void test_weights_file(void **st)
         {SIZE_MAX, 0, n - 4, "expected"},
         {8, 5, n, "does not hold its network"},
         {12, 1000, n, "does not hold its network"},
-        {32, 9, n, "does not hold its network"},  /* other channels, same weight count */
+        {32, 16, n, "does not hold its network"}, /* other channels, other weight count */
+        {32, 9, n, "each a multiple of 8"},       /* oneDNN's blocked layout */
         {32, 0, n, "out of range"},
         {36, 1000, n, "out of range"},
         {40, 16, n, "levels 2 and 3"},
@@ -341,18 +342,19 @@ static void test_weights_file(void **st)
     free(b);
 }
 
-/* A network of other channels than the built-in one (4/6/4/4, three replicas)
+/* A network of other channels than the built-in one (8/16/8/8, three replicas)
  * is read from its header, not refused or misread as the built-in shape: with
  * every weight zero but the last 3x3 layer's biases (1 per channel) and the 1x1
- * head (weights 1..4, bias -10), each logit is -10 + ReLU(1) x (1+2+3+4) = 0,
+ * head (weights 1..4 on its first four inputs, 0 on the others, bias -10), each
+ * logit is -10 + ReLU(1) x (1+2+3+4) = 0,
  * and the replicas' mean of model m (all its weights scaled by m + 1 in the
  * head) is (m + 1) x 10 - 10: a misplaced offset lands elsewhere. */
 static void test_channels_from_header(void **st)
 {
     (void)st;
-    const int ch[4] = {4, 6, 4, 4}, R = 3;
-    const int shape[12][3] = {{2, 4, 3}, {4, 4, 3}, {4, 6, 3}, {6, 6, 3}, {6, 4, 3}, {4, 4, 3},
-                              {4, 4, 3}, {4, 4, 3}, {4, 6, 3}, {6, 4, 3}, {4, 4, 3}, {4, 1, 1}};
+    const int ch[4] = {8, 16, 8, 8}, R = 3;
+    const int shape[12][3] = {{2, 8, 3}, {8, 8, 3},  {8, 16, 3}, {16, 16, 3}, {16, 8, 3}, {8, 8, 3},
+                              {8, 8, 3}, {8, 8, 3}, {8, 16, 3}, {16, 8, 3},  {8, 8, 3},  {8, 1, 1}};
     size_t per = 0, off10 = 0, off11 = 0;
     for (int l = 0; l < 12; l++) {
         if (l == 10)
@@ -380,11 +382,11 @@ static void test_channels_from_header(void **st)
         const int model = (int)(k / R);
         float *w = calloc(per, sizeof(float));
         assert_non_null(w);
-        for (int o = 0; o < 4; o++) /* layer 10's biases follow its 4 x 4 x 9 weights */
-            w[off10 + 4 * 4 * 9 + (size_t)o] = 1.0f;
+        for (int o = 0; o < 8; o++) /* layer 10's biases follow its 8 x 8 x 9 weights */
+            w[off10 + 8 * 8 * 9 + (size_t)o] = 1.0f;
         for (int i = 0; i < 4; i++)
             w[off11 + (size_t)i] = (float)((i + 1) * (model + 1));
-        w[off11 + 4] = -10.0f;
+        w[off11 + 8] = -10.0f;
         for (size_t i = 0; i < per; i++) {
             uint32_t u;
             memcpy(&u, &w[i], 4);
