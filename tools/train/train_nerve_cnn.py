@@ -627,6 +627,9 @@ def main():
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
     assert len(CH) == 4 and CH[2] == CH[3], "--channels: four numbers, the last two equal"
+    assert all(c % 8 == 0 and 8 <= c <= 128 for c in CH), \
+        "--channels: multiples of 8 in 8..128 (nerve_cnn_net.c runs the network through oneDNN's " \
+        "blocked layout)"
     SEEDCH = seed_channel()
     torch.set_num_threads(1)
     if args.ckpt:
