@@ -11,10 +11,10 @@
 
 #include "nerve_net.h"
 
-/* The U-Net's layer pattern (Net in the training script): 12 layers; its
- * channels per level come from the weights file's header, each a multiple of 8 in
- * 8..CNN_CMAX (oneDNN's blocked layout, as the finder's). */
-#define CNN_NLAYERS 12
+/* The U-Net is the finder's layer pattern (nerve_net.c) with four levels and two
+ * input planes: 12 layers (Net in the training script); its channels per level
+ * come from the weights file's header, each a multiple of 8 in 8..CNN_CMAX
+ * (oneDNN's blocked layout, as the finder's). */
 #define CNN_CMAX 128
 /* Activation planes a weights file may ask for (the shipped 8/16/32/32 on a 64
  * grid needs 4.6 MB; 128 channels everywhere on a 128 grid would need ~100 MB). */
@@ -38,17 +38,12 @@
 extern const unsigned char cn_nerve_cnn_blob[];
 extern const size_t cn_nerve_cnn_blob_size;
 
-typedef struct {
-    int cin, cout, k;
-} layer_shape;
-
 /* The handle (nerve_cnn.c: crop, paste, outline; nerve_cnn_net.c: weights and
  * the forward pass). */
 struct cn_nerve_cnn {
     int max_w, max_h;
     /* from the weights file */
     int ch[4];              /* channels per level */
-    layer_shape layers[CNN_NLAYERS];
     int grid_n;             /* crop grid side */
     float crop_frac;        /* crop side / smaller image side */
     float seed_sigma;       /* seed channel Gaussian, grid cells */

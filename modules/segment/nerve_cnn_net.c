@@ -28,26 +28,6 @@
 #define NMAX CN_NERVE_CNN_NMAX
 
 
-/* The layer table for channels ch[0..3] per level (Net in the training script;
- * ch[2] == ch[3], since the decoder adds up(e3) to e2). */
-static void layer_table(const int ch[4], layer_shape L[CNN_NLAYERS])
-{
-    const layer_shape t[CNN_NLAYERS] = {
-        {2, ch[0], 3},     {ch[0], ch[0], 3}, {ch[0], ch[1], 3}, {ch[1], ch[1], 3},
-        {ch[1], ch[2], 3}, {ch[2], ch[2], 3}, {ch[2], ch[3], 3}, {ch[3], ch[3], 3},
-        {ch[3], ch[1], 3}, {ch[1], ch[0], 3}, {ch[0], ch[0], 3}, {ch[0], 1, 1},
-    };
-    memcpy(L, t, sizeof t);
-}
-
-static size_t weights_per_model(const layer_shape L[CNN_NLAYERS])
-{
-    size_t n = 0;
-    for (int l = 0; l < CNN_NLAYERS; l++)
-        n += (size_t)L[l].cout * L[l].cin * L[l].k * L[l].k + (size_t)L[l].cout;
-    return n;
-}
-
 /* The error text, "nerve CNN: ...", and the code to return with it. */
 #define FAIL(rc, ...) (cn_errf(err, err_len, "nerve CNN", __VA_ARGS__), (rc))
 
@@ -99,8 +79,9 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
     }
     for (int k = 0; k < 4; k++)
         c->ch[k] = (int)ch[k];
-    layer_table(c->ch, c->layers);
-    const size_t per = weights_per_model(c->layers);
+    /* the finder's layer pattern with four levels and two input planes (nerve_net.c
+     * holds its one definition; Net in the training script must match it) */
+    const size_t per = nerve_net_weights_per_net(4, c->ch, 2);
     if (models == 0 || models % CN_NERVE_CNN_NMODELS || models > 16 * CN_NERVE_CNN_NMODELS ||
         count != per)
         return FAIL(CN_EPARSE,

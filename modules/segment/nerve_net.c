@@ -115,6 +115,24 @@ static int layer_table(const int *ch, int L, int in_ch, int *cin, int *cout)
     return n;
 }
 
+/* Weights of one network of the layer table: every 3x3 layer's weights and
+ * biases, then the 1x1 head's. */
+static size_t per_net_of(const int *cin, const int *cout, int nlayers, int ch0)
+{
+    size_t per = (size_t)ch0 + 1; /* head */
+    for (int l = 0; l < nlayers; l++)
+        per += (size_t)cout[l] * cin[l] * 9 + (size_t)cout[l];
+    return per;
+}
+
+size_t nerve_net_weights_per_net(int levels, const int *ch, int in_ch)
+{
+    int cin[NET_MAX_LAYERS], cout[NET_MAX_LAYERS];
+    if (!ch || levels < 3 || levels > NET_MAX_LEVELS || in_ch < 1)
+        return 0;
+    return per_net_of(cin, cout, layer_table(ch, levels, in_ch, cin, cout), ch[0]);
+}
+
 /* The head padded to 8 outputs (output 0 is the network's, 1..7 zero) and the
  * oneDNN engine: the common end of both constructors. */
 static int net_finish(nerve_net *n, char *err, size_t err_len)
@@ -177,10 +195,7 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
         return FAIL(CN_ENOMEM, "out of memory");
     in.in_ch = 1;
     n->nlayers = layer_table(in.ch, in.levels, 1, n->cin, n->cout);
-    size_t per = 0;
-    for (int l = 0; l < n->nlayers; l++)
-        per += (size_t)n->cout[l] * n->cin[l] * 9 + (size_t)n->cout[l];
-    per += (size_t)in.ch[0] + 1; /* head */
+    const size_t per = per_net_of(n->cin, n->cout, n->nlayers, in.ch[0]);
     if (in.networks != CN_NERVE_FIND_NMODELS || (size_t)in.per_net != per) {
         nerve_net_free(n);
         return FAIL(CN_EPARSE, "weights file is for another network: %d networks of %d weights "
@@ -239,9 +254,7 @@ int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, con
     if (!n)
         return FAIL(CN_ENOMEM, "out of memory");
     n->nlayers = layer_table(in.ch, levels, in_ch, n->cin, n->cout);
-    size_t per = (size_t)in.ch[0] + 1;
-    for (int l = 0; l < n->nlayers; l++)
-        per += (size_t)n->cout[l] * n->cin[l] * 9 + (size_t)n->cout[l];
+    const size_t per = per_net_of(n->cin, n->cout, n->nlayers, in.ch[0]);
     in.per_net = (int)per;
     n->info = in;
     n->weights = malloc(sizeof(float) * per * (size_t)networks);

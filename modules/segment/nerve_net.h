@@ -57,6 +57,9 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
 int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, const float *weights,
                          nerve_net **out, char *err, size_t err_len);
 void nerve_net_free(nerve_net *n);
+/* Weights per network of that layer pattern (0 when the shape is out of range):
+ * the one definition of the pattern, which the crop CNN's file is checked by. */
+size_t nerve_net_weights_per_net(int levels, const int *ch, int in_ch);
 /* Logits (gh x gw, row-major) of network `model` for the standardised input
  * (in_ch planes of gh x gw). gh, gw multiples of 2^(levels-1). One thread. */
 int nerve_net_forward(nerve_net *n, int model, const float *in, int gh, int gw, float *out);
