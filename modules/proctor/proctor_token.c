@@ -155,6 +155,42 @@ static bool account_name_ok(const char *s)
     return true;
 }
 
+/* The token of the object at obj (the shared one: "proctor"; an account:
+ * "proctor.accounts[k]"): its "token" inline or its "token_file", not both, checked
+ * like every token. CN_ENOENT (no message) when it has neither. */
+static int get_token(const cn_json *doc, const char *obj, char *token, size_t token_len, char *err,
+                     size_t err_len)
+{
+    char kf[80], kt[80], file[512] = "", tok[CN_PROCTOR_TOKEN_MAX + 2] = "";
+    snprintf(kf, sizeof kf, "%s.token_file", obj);
+    snprintf(kt, sizeof kt, "%s.token", obj);
+    int rc = cn_json_get_string(doc, kf, file, sizeof file, err, err_len);
+    if (rc == CN_OK || rc == CN_ENOENT)
+        rc = cn_json_get_string(doc, kt, tok, sizeof tok, err, err_len);
+    if (rc == CN_ENOENT)
+        rc = CN_OK;
+    if (rc == CN_OK && file[0] && tok[0]) {
+        cn_json_error(doc, kt, err, err_len, "give either \"token\" or \"token_file\", not both");
+        rc = CN_EINVAL;
+    } else if (rc == CN_OK && tok[0]) {
+        char why[256];
+        if (cn_proctor_token_check(tok, why, sizeof why) != CN_OK) {
+            cn_json_error(doc, kt, err, err_len, "%s", why);
+            rc = CN_EINVAL;
+        } else {
+            cn_strlcpy(token, tok, token_len);
+        }
+    } else if (rc == CN_OK && file[0]) {
+        rc = cn_proctor_token_from_file(file, token, token_len, err, err_len);
+    } else if (rc == CN_OK) {
+        rc = CN_ENOENT;
+    }
+    volatile char *w = tok; /* the copy of the secret */
+    for (size_t i = 0; i < sizeof tok; i++)
+        w[i] = 0;
+    return rc;
+}
+
 /* "accounts": [{"name": ..., "token_file" | "token": ...}, ...] into o. */
 static int get_accounts(const cn_json *doc, cn_proctor_opts *o, char *err, size_t err_len)
 {
@@ -172,7 +208,7 @@ static int get_accounts(const cn_json *doc, cn_proctor_opts *o, char *err, size_
     memset(acc, 0, sizeof acc);
     int rc = CN_OK;
     for (int k = 0; k < n && rc == CN_OK; k++) {
-        char path[64], key[80], file[512] = "", tok[CN_PROCTOR_TOKEN_MAX + 2] = "";
+        char path[64], key[80];
         snprintf(path, sizeof path, "proctor.accounts[%d]", k);
         if ((rc = cn_json_check_keys(doc, path, akeys, err, err_len)) != CN_OK)
             break;
@@ -189,34 +225,15 @@ static int get_accounts(const cn_json *doc, cn_proctor_opts *o, char *err, size_
         if (rc != CN_OK)
             break;
         cn_strlcpy(acc[k].name, name, sizeof acc[k].name);
-        snprintf(key, sizeof key, "%s.token_file", path);
-        if ((rc = cn_json_get_string(doc, key, file, sizeof file, err, err_len)) != CN_OK &&
-            rc != CN_ENOENT)
-            break;
-        snprintf(key, sizeof key, "%s.token", path);
-        if ((rc = cn_json_get_string(doc, key, tok, sizeof tok, err, err_len)) != CN_OK &&
-            rc != CN_ENOENT)
-            break;
-        rc = CN_OK;
-        if (!file[0] == !tok[0]) {
+        rc = get_token(doc, path, acc[k].token, sizeof acc[k].token, err, err_len);
+        if (rc == CN_ENOENT) {
             cn_json_error(doc, path, err, err_len,
                           "account \"%s\": give its \"token_file\" (or \"token\"), one of the two",
                           acc[k].name);
             rc = CN_EINVAL;
-            break;
         }
-        if (tok[0]) {
-            char why[256];
-            if (cn_proctor_token_check(tok, why, sizeof why) != CN_OK) {
-                cn_json_error(doc, key, err, err_len, "%s", why);
-                rc = CN_EINVAL;
-                break;
-            }
-            cn_strlcpy(acc[k].token, tok, sizeof acc[k].token);
-        } else if ((rc = cn_proctor_token_from_file(file, acc[k].token, sizeof acc[k].token, err,
-                                                    err_len)) != CN_OK) {
+        if (rc != CN_OK)
             break;
-        }
         for (int j = 0; j < k && rc == CN_OK; j++) {
             const bool same_name = strcmp(acc[j].name, acc[k].name) == 0;
             if (same_name || cn__proctor_token_equal(acc[j].token, acc[k].token)) {
@@ -256,28 +273,8 @@ int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err,
     int rc = cn_json_check_keys(doc, "proctor", keys, err, err_len);
     if (rc != CN_OK)
         return rc;
-    char file[512] = "", tok[CN_PROCTOR_TOKEN_MAX + 2] = "";
-    if ((rc = cn_json_get_string(doc, "proctor.token_file", file, sizeof file, err, err_len)) !=
-            CN_OK && rc != CN_ENOENT)
-        return rc;
-    if ((rc = cn_json_get_string(doc, "proctor.token", tok, sizeof tok, err, err_len)) != CN_OK &&
+    if ((rc = get_token(doc, "proctor", o->token, sizeof o->token, err, err_len)) != CN_OK &&
         rc != CN_ENOENT)
-        return rc;
-    if (file[0] && tok[0]) {
-        cn_json_error(doc, "proctor.token", err, err_len,
-                      "give either \"token\" or \"token_file\", not both");
-        return CN_EINVAL;
-    }
-    if (tok[0]) {
-        char why[256];
-        if (cn_proctor_token_check(tok, why, sizeof why) != CN_OK) {
-            cn_json_error(doc, "proctor.token", err, err_len, "%s", why);
-            return CN_EINVAL;
-        }
-        cn_strlcpy(o->token, tok, sizeof o->token);
-    }
-    if (file[0] && (rc = cn_proctor_token_from_file(file, o->token, sizeof o->token, err,
-                                                    err_len)) != CN_OK)
         return rc;
     if ((rc = get_accounts(doc, o, err, err_len)) != CN_OK)
         return rc;
