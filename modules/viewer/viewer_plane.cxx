@@ -114,7 +114,13 @@ void cn_viewer_plane_texture_set(cn_viewer *v, const uint8_t *grey)
 {
     size_t n = static_cast<size_t>(v->img_w) * static_cast<size_t>(v->img_h);
     uint32_t *dst = v->rgba.data();
-    for (size_t i = 0; i < n; i++) /* grey g -> bytes g, g, g, 255 (little-endian words) */
+    /* grey g -> bytes g, g, g, 255 in memory, whatever the host's byte order */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < n; i++)
+        dst[i] = 0x000000ffu | grey[i] * 0x01010100u;
+#else
+    for (size_t i = 0; i < n; i++)
         dst[i] = 0xff000000u | grey[i] * 0x010101u;
+#endif
     upload(v);
 }
