@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""zoom_set.py - a nerve set as another scanner's depth or zoom would show it.
+
+Each image and its mask are resized about their centre by a factor (image
+bilinear, mask nearest-neighbour, so its indices survive) and cut or padded with
+black back to their own size; the pixel size is not known to the reader, as with
+a frame whose spacing nobody recorded. Only the images of one fold (index in
+sorted name order mod 5, as `cryonav eval nerve --folds mod`) are written, so the
+network that did not see that fold can score them (`--model 4` for fold 4):
+
+    /usr/bin/python3 tools/train/zoom_set.py ../shared/data/nerve-us /tmp/zoom0.6 0.6
+    cryonav eval nerve /tmp/zoom0.6/images /tmp/zoom0.6/masks --model 4 --seeded
+
+Needs Debian's python3-numpy and python3-pil, installed with apt-get when missing,
+under Debian's interpreter (/usr/bin/python3).
+"""
+import argparse
+import os
+import subprocess
+import sys
+
+
+def ensure_deps():
+    need = []
+    for mod, pkg in (("numpy", "python3-numpy"), ("PIL", "python3-pil")):
+        try:
+            __import__(mod)
+        except ImportError:
+            need.append(pkg)
+    if need and os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
+            os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    if need:
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.check_call(sudo + ["apt-get", "install", "-y", "--no-install-recommends"] + need)
+
+
+ensure_deps()
+
+from PIL import Image  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data", help="a folder with images/ and masks/ (same names)")
+    ap.add_argument("out", help="folder to write images/ and masks/ into")
+    ap.add_argument("zoom", type=float, help="scale factor (0.2..5)")
+    ap.add_argument("--fold", type=int, default=4, help="fold written (index mod 5)")
+    a = ap.parse_args()
+    if not 0.2 <= a.zoom <= 5:
+        sys.exit(f"zoom_set: zoom {a.zoom} out of range (0.2..5)")
+    names = sorted(os.listdir(os.path.join(a.data, "images")))
+    for sub in ("images", "masks"):
+        os.makedirs(os.path.join(a.out, sub), exist_ok=True)
+    written = 0
+    for i, n in enumerate(names):
+        if i % 5 != a.fold:
+            continue
+        im = Image.open(os.path.join(a.data, "images", n)).convert("L")
+        m = Image.open(os.path.join(a.data, "masks", os.path.splitext(n)[0] + ".png"))
+        w, h = im.size
+        W, H = int(round(w * a.zoom)), int(round(h * a.zoom))
+        ci, cm = Image.new("L", (w, h), 0), Image.new(m.mode, (w, h), 0)
+        if m.mode == "P":
+            cm.putpalette(m.getpalette())
+        ox, oy = (w - W) // 2, (h - H) // 2
+        ci.paste(im.resize((W, H), Image.BILINEAR), (ox, oy))
+        cm.paste(m.resize((W, H), Image.NEAREST), (ox, oy))
+        ci.save(os.path.join(a.out, "images", n))
+        cm.save(os.path.join(a.out, "masks", os.path.splitext(n)[0] + ".png"))
+        written += 1
+    print(f"{written} images of fold {a.fold} zoomed x{a.zoom} into {a.out}")
+
+
+if __name__ == "__main__":
+    main()
