@@ -28,6 +28,7 @@
 
 #define MIN_PART 4                   /* grid pixels: smaller parts are specks */
 #define DROP_LOGIT (-20.0f)          /* logit given to dropped specks before pasting */
+#define BLANK_SD 1.0f                /* grey levels: a crop spread less is blank (as the finder's grid) */
 
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
 {
@@ -155,6 +156,7 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
                       double seed_y)
 {
     c->st_next = -1;
+    c->out_n = 0;
     if (cn_image_check(px, w, h) || w < 16 || h < 16 || model < 0 || model >= CN_NERVE_CNN_NMODELS)
         return CN_EINVAL;
     if (w > c->max_w || h > c->max_h)
@@ -185,6 +187,10 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
     }
     double mu = sum / (N * N), var = sum2 / (N * N) - mu * mu;
     float sdv = (float)sqrt(var > 0 ? var : 0);
+    /* a crop of one grey level (black, saturated, a flat letterbox band) shows
+     * nothing, yet the seed channel alone would make the network outline a blob
+     * there with high confidence: such a crop is "no nerve" (finish) */
+    c->st_blank = sdv < BLANK_SD;
     if (sdv < c->std_floor)
         sdv = c->std_floor;
     const float c0 = (float)(N - 1) / 2.0f;
@@ -211,6 +217,11 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     const float side = c->crop_frac * (float)(w < h ? w : h);
     const float step = side / (float)N, cx = c->st_cx, cy = c->st_cy;
     const float c0 = (float)(N - 1) / 2.0f;
+    if (c->st_blank) { /* nothing to see: nothing kept, whatever the finder says */
+        for (int i = 0; i < N * N; i++)
+            c->logit[i] = DROP_LOGIT;
+        find = NULL;
+    }
     /* the finder's view of the same cells (its whole-frame context), blended in */
     if (find && weight > 0 && weight <= 1 && !isnan(cn_nerve_find_logit_at(find, cx, cy)))
         for (int j = 0; j < N; j++)
@@ -235,6 +246,8 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     /* columns of the crop: logit cell and bilinear weight, computed once (the
      * clamp-then-bilinear of cn_img_sample on the float logit grid) */
     int cx0 = x1 + 1, cx1 = x0 - 1;
+    long n_px = 0; /* the pasted mask's pixels and their coordinate sums */
+    double sum_x = 0, sum_y = 0;
     for (int x = x0; x <= x1; x++) {
         float u = ((float)x - cx) * inv + c0;
         if (!(u > -0.5f && u < lim))
@@ -258,14 +271,24 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
             const float fy = vv - (float)vi;
             const float *r0 = c->logit + vi * N, *r1 = r0 + N;
             uint8_t *mr = m + (size_t)y * w;
+            long row_n = 0;
+            double row_x = 0;
             for (int x = cx0; x <= cx1; x++) {
                 int ui = c->col_i[x];
                 float fx = c->col_f[x];
                 float a = r0[ui] + fx * (r0[ui + 1] - r0[ui]);
                 float b = r1[ui] + fx * (r1[ui + 1] - r1[ui]);
                 mr[x] = (a + fy * (b - a)) > 0;
+                row_n += mr[x];
+                row_x += mr[x] ? (double)x : 0.0;
             }
+            n_px += row_n;
+            sum_x += row_x;
+            sum_y += (double)row_n * y;
         }
+    c->out_n = n_px;
+    c->out_cx = n_px ? sum_x / (double)n_px : cx;
+    c->out_cy = n_px ? sum_y / (double)n_px : cy;
     /* outline: the target is one nerve, the kept part nearest the seed (the
      * operator points at the nerve to freeze; other parts stay in the mask). Per
      * angle from that part's centre, its farthest cell (star hull; half-cell
@@ -327,6 +350,17 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
     if (rc)
         return rc;
     finish(c, find, weight, mask, pts_px, n_out, confidence);
+    return CN_OK;
+}
+
+int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px)
+{
+    if (!c || !x_px || !y_px)
+        return CN_EINVAL;
+    if (c->out_n <= 0)
+        return CN_ENOENT;
+    *x_px = c->out_cx;
+    *y_px = c->out_cy;
     return CN_OK;
 }
 

@@ -11,6 +11,8 @@
 
 #include "nerve_net.h"
 
+#include <stdbool.h>
+
 /* The U-Net is the finder's layer pattern (nerve_net.c) with four levels and two
  * input planes: 12 layers (Net in the training script); its channels per level
  * come from the weights file's header, each a multiple of 8 in 8..CNN_CMAX
@@ -64,6 +66,11 @@ struct cn_nerve_cnn {
     /* the crop of the last run (cn_nerve_cnn_blend_begin keeps it between frames) */
     int st_w, st_h, st_model;
     float st_cx, st_cy;
+    bool st_blank;          /* the crop is one grey level: nothing to outline */
+    /* the pasted mask of the last finished run: its centroid (input pixels) and
+     * pixel count (0: nothing found), for cn_nerve_cnn_mask_centre */
+    double out_cx, out_cy;
+    long out_n;
     int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
 };
 

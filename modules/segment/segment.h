@@ -127,6 +127,16 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
 int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
                            double seed_x, double seed_y, const cn_nerve_find *find, float weight,
                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
+/* The centroid (input pixels) of the mask the last finished run pasted, every
+ * kept part; CN_ENOENT when that run found nothing or another run has begun
+ * since. Automatic mode re-runs the CNN there (CN_NERVE_AUTO_RECENTRE). */
+int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
+/* Automatic mode's refine: the crop CNN at the chosen part's centre, then this
+ * many more runs, each at the centroid of the mask the run before pasted (the
+ * finder's part centre is a coarse guess; a crop centred on the nerve is what
+ * the CNN was trained on). Chosen on the validation split (docs/validation.md,
+ * "Fifth session"). */
+#define CN_NERVE_AUTO_RECENTRE 1
 /* cn_nerve_cnn_run_blend in steps, one network of the model's ensemble per
  * _step call, so a live frame carries one network (~1.5 ms) instead of a pair.
  * _begin takes the crop from px (read only there); the _step that runs the last
