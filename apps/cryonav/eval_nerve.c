@@ -129,7 +129,7 @@ int cn_eval_nerve(int argc, char **argv)
         {"model", required_argument, NULL, 'm'}, {"folds", required_argument, NULL, 'f'},
         {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
-        {"cnn-weights", required_argument, NULL, 'C'},
+        {"cnn-weights", required_argument, NULL, 'C'}, {"click-off", required_argument, NULL, 'K'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -173,6 +173,14 @@ int cn_eval_nerve(int argc, char **argv)
             o.every = (int)v;
             break;
         }
+        case 'K': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || !(v >= 0 && v <= 1))
+                return usage("--click-off needs a share of the nerve's radius in 0..1, not", optarg);
+            o.click_off = v;
+            break;
+        }
         case 'w': o.weights = optarg; break;
         case 'C': o.cnn_weights = optarg; break;
         case 'O': o.overlays = optarg; break;
@@ -188,6 +196,9 @@ int cn_eval_nerve(int argc, char **argv)
                    "                       part of the mask), scored against that nerve, the\n"
                    "                       image's Dice the mean; mask: one click at the whole\n"
                    "                       mask's centroid, scored against the whole mask\n"
+                   "  --click-off F        each nerve's click F x its equivalent radius off its\n"
+                   "                       centre pixel, on the nerve (0..1; default 0): an\n"
+                   "                       operator's click is rarely the centre\n"
                    "  --method find|dp|cnn nerve finder (default), polar DP, seeded crop CNN\n"
                    "  --model live|fold|us|fem|N  network (default live; fold: each image by the\n"
                    "                       network trained without its fold, needs --folds)\n"
@@ -217,6 +228,9 @@ int cn_eval_nerve(int argc, char **argv)
         return usage("--only-folds needs --folds mod or --folds block", NULL);
     if (o.method == M_CNN && !o.seeded)
         return usage("--method cnn outlines around the operator's point: add --seeded", NULL);
+    if (o.click_off > 0 && (!o.seeded || !o.per_nerve))
+        return usage("--click-off moves the click on each nerve: it needs --seeded (and "
+                     "--seed-at nerve)", NULL);
     if (o.method != M_FIND && o.cnn_weights)
         return usage("--cnn-weights is for --method find (--method cnn takes --weights)", NULL);
     if (o.method == M_DP && (model_given || o.weights))
@@ -248,6 +262,9 @@ int cn_eval_nerve(int argc, char **argv)
                                                   :
            "fixed", n, !o.seeded ? ", automatic" : o.per_nerve ? ", seeded: a click on each nerve, scored per nerve"
                                                   : ", seeded at the whole mask's centroid");
+    if (o.click_off > 0)
+        printf("each click %.2f x its nerve's equivalent radius off the nerve's centre pixel, "
+               "on the nerve\n", o.click_off);
     runners r = {0};
     score_bufs bufs = {0};
     double *dices = malloc(sizeof(double) * (size_t)n), *hds = malloc(sizeof(double) * (size_t)n);

@@ -18,6 +18,8 @@ enum { M_FIND, M_DP, M_CNN };
 typedef struct {
     bool seeded, quiet;
     bool per_nerve;      /* seeded: one click per nerve of the mask (else its centroid) */
+    double click_off;    /* per nerve: each click moved this many equivalent radii off
+                          * its seed pixel, staying on the nerve (0: at the seed pixel) */
     int method, model;   /* model: >= 0 a network, -1 = by fold */
     int folds_block;     /* -1 not given, 0 mod, 1 block */
     unsigned only_folds; /* bit mask, 0 = all */

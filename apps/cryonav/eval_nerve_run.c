@@ -137,11 +137,28 @@ static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_mod
         *found = rc == CN_OK && fo.found;
         *conf = fo.confidence;
         if (*found && !seed && cnn_model >= 0 && cn_nerve_find_auto_weight(r->find) >= 0) {
-            /* automatic, refined: the crop CNN at the chosen part's centre, blended */
-            rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, fo.cx_px, fo.cy_px,
-                                        r->find, cn_nerve_find_auto_weight(r->find), mask, pts,
-                                        &np, conf);
-            *found = rc == CN_OK && np > 0 && *conf > 0;
+            /* automatic, refined: the crop CNN at the chosen part's centre, blended,
+             * then again at its own mask's centre (what the live stage does) */
+            double c[2] = {fo.cx_px, fo.cy_px}, prev[2] = {fo.cx_px, fo.cy_px};
+            for (int pass = 0; pass <= CN_NERVE_AUTO_RECENTRE; pass++) {
+                if (pass > 0 && cn_nerve_cnn_mask_centre(r->cnn, &c[0], &c[1]) != CN_OK)
+                    break;
+                rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, c[0], c[1], r->find,
+                                            cn_nerve_find_auto_weight(r->find), mask, pts, &np,
+                                            conf);
+                *found = rc == CN_OK && np > 0 && *conf > 0;
+                if (!*found && pass > 0) {
+                    /* the re-centred run lost it: the outline before stands (as live) */
+                    rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, prev[0], prev[1],
+                                                r->find, cn_nerve_find_auto_weight(r->find), mask,
+                                                pts, &np, conf);
+                    *found = rc == CN_OK && np > 0 && *conf > 0;
+                }
+                if (!*found)
+                    break;
+                prev[0] = c[0];
+                prev[1] = c[1];
+            }
         }
         return rc;
     }
@@ -213,6 +230,27 @@ static void score_one(const uint8_t *found_mask, const uint8_t *truth, int w, in
         *det = found_mask[k] && truth[k];
 }
 
+/* An operator's click on nerve `p`, `off` x its equivalent radius from its seed
+ * pixel (the pixel nearest its centroid) in a direction fixed by the nerve's own
+ * position (golden-angle steps: repeatable, and spread over the set without a
+ * random generator); stepped back toward the seed pixel until it lies on the
+ * nerve, so a crescent's click stays on it. */
+static void off_centre_click(const int32_t *labels, int w, int h, const cn_mask_part *p,
+                             double off, double seed[2])
+{
+    const double golden = M_PI * (3.0 - sqrt(5.0));
+    const double th = fmod(golden * (double)(p->seed_x + 7 * p->seed_y), 2.0 * M_PI);
+    const double r = off * sqrt((double)p->area / M_PI);
+    for (double f = 1.0; f > 0.0; f -= 0.05) {
+        const long x = lround(p->seed_x + f * r * cos(th)), y = lround(p->seed_y + f * r * sin(th));
+        if (x >= 0 && y >= 0 && x < w && y < h && labels[(size_t)y * w + x] == p->label) {
+            seed[0] = (double)x;
+            seed[1] = (double)y;
+            return;
+        }
+    }
+}
+
 /* One image. Automatic, or seeded at the whole mask's centroid (--seed-at mask):
  * one run, scored against the whole mask. Seeded per nerve (--seed-at nerve, the
  * default): the operator clicks each nerve of the mask in turn (its own pixel
@@ -255,7 +293,9 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
     int n_hd = 0;
     s->detected = true;
     for (int k = 0; k < np; k++) {
-        const double seed[2] = {parts[k].seed_x, parts[k].seed_y};
+        double seed[2] = {parts[k].seed_x, parts[k].seed_y};
+        if (o->click_off > 0)
+            off_centre_click(b->labels, w, h, &parts[k], o->click_off, seed);
         float conf;
         bool found;
         int64_t t0 = cn_clock_mono_ns();

@@ -65,6 +65,7 @@ struct nerve_live {
     int pass_w, pass_h;
     bool refine_pending;
     bool refine_begun;     /* its crop is taken, networks remain */
+    int refine_left;       /* re-centred runs still to come (CN_NERVE_AUTO_RECENTRE) */
     cn_nerve_found refine_part;
     /* the last outline reported found, and for how many frames it was not */
     cn_contour held;
@@ -313,8 +314,17 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         if (rc == CN_OK && done && np >= 3 && conf > 0 &&
             (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
             n->cur = o; /* the confidence stays the finder's: how sure it is a nerve */
+            /* once more on the pass's frame, the crop centred on this outline's
+             * mask (the next frame runs it); this outline is followed meanwhile */
+            if (n->refine_left > 0 &&
+                cn_nerve_cnn_mask_centre(n->cnn, &o.cx_px, &o.cy_px) == CN_OK) {
+                n->refine_left--;
+                n->refine_part = o;
+                n->refine_pending = true;
+            }
         }
-        /* (when the CNN finds nothing the part's own outline stays followed) */
+        /* (when the CNN finds nothing the outline before stays followed: the
+         * part's own, or the first refine's) */
     } else if (!n->pass) {
         if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, f->pixels, f->width, f->height,
                                 f->spacing_mm, n->c.nerve_radius_mm) != CN_OK)
@@ -361,6 +371,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
             if (got && n->cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
                 n->refine_pending = true;
                 n->refine_begun = false;
+                n->refine_left = CN_NERVE_AUTO_RECENTRE;
                 n->refine_part = s;
             }
         }

@@ -246,6 +246,24 @@ static void test_seeded_per_nerve(void **st)
              base);
     assert_int_equal(run(cmd, out, sizeof out), 2);
     assert_non_null(strstr(out, "--seed-at is nerve"));
+    /* clicks off the nerve's centre (--click-off): said in the header, scored the
+     * same way; the outline depends on where the operator clicks */
+    double d_off = -1;
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/i %s/m --seeded --click-off 0.5", CRYONAV, base,
+             base);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "each click 0.50 x its nerve's equivalent radius off"));
+    assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d_off), 1);
+    assert_true(d_off >= 0 && d_off <= 1 && d_off != d_nerve);
+    static const char *bad_off[] = {"--seeded --click-off 1.5", "--seeded --click-off -0.1",
+                                    "--seeded --click-off x", "--click-off 0.5",
+                                    "--seeded --seed-at mask --click-off 0.5"};
+    for (size_t k = 0; k < sizeof bad_off / sizeof *bad_off; k++) {
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/i %s/m %s", CRYONAV, base, base, bad_off[k]);
+        assert_int_equal(run(cmd, out, sizeof out), 2);
+        assert_non_null(strstr(out, "--click-off"));
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);
     assert_int_equal(system(cmd), 0);
 }

@@ -3,7 +3,8 @@
  * cn_segment_process), on real images as frames:
  *
  *  - automatic (no click): found on the network frame, refined by the crop CNN
- *    pair one network per frame (the refined outline two frames later), followed
+ *    one network per frame (the refined outline on the frame after), refined
+ *    once more with the crop centred on that outline's mask, followed
  *    by block matching, then held with a decaying confidence when the nerve
  *    leaves the image, then none; the states found / held / none on the contour.
  *  - seeded: the click picks the found nerve nearest to it; a click away from
@@ -116,24 +117,60 @@ static void test_automatic_states(void **st)
     double d = outline_dice(&x, &a, sp);
     print_message("automatic: found, confidence %.2f, outline dice %.3f\n", a.confidence, d);
     assert_true(d > 0.4);
-    /* the crop CNN pair refines it on the pass's frame, one network per frame (a
-     * frame never carries both, nor a finder share with them): the next frame
-     * still follows the part's own outline, the one after draws it refined, the
-     * one after that (a new pass starts) follows the refined outline by block
-     * matching: the same frame, the same outline */
-    process(seg, &x, x.im->px, sp);
-    const cn_contour *mid = &x.f->analysis.nerve;
-    assert_true(mid->found);
-    assert_false(mid->held);
-    double mx, my, px0, py0;
-    centre(mid, &mx, &my);
-    centre(&a, &px0, &py0);
-    assert_true(fabs(mx - px0) < 0.1 && fabs(my - py0) < 0.1); /* not refined yet */
-    process(seg, &x, x.im->px, sp);
-    cn_contour refined = x.f->analysis.nerve;
-    assert_true(refined.found);
-    assert_false(refined.held);
-    print_message("refined on the next frame: outline dice %.3f\n", outline_dice(&x, &refined, sp));
+    /* the crop CNN refines it on the pass's frame, one network per frame (a frame
+     * never carries a finder share with it): the next frame draws the CNN's outline
+     * at the part's centre, the one after the CNN's outline once more, its crop
+     * centred on the first refine's mask (CN_NERVE_AUTO_RECENTRE), the one after
+     * that (a new pass starts) follows it by block matching. Each is the outline
+     * the library's own runs give on this frame: the runs `eval nerve` scores. */
+    cn_contour step[CN_NERVE_AUTO_RECENTRE + 1];
+    for (int k = 0; k <= CN_NERVE_AUTO_RECENTRE; k++) {
+        process(seg, &x, x.im->px, sp);
+        step[k] = x.f->analysis.nerve;
+        assert_true(step[k].found);
+        assert_false(step[k].held);
+    }
+    const int w = x.im->w, h = x.im->h;
+    cn_nerve_find *fd = cn_nerve_find_new(w, h);
+    cn_nerve_cnn *cnn = cn_nerve_cnn_new(w, h);
+    assert_non_null(fd);
+    assert_non_null(cnn);
+    const double spv[2] = {sp, sp};
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, x.im->px, w, h, spv,
+                                           sc.nerve_radius_mm), CN_OK);
+    cn_nerve_found fo;
+    assert_int_equal(cn_nerve_find_select(fd, NULL, NULL, &fo), CN_OK);
+    assert_true(fo.found);
+    double cx = fo.cx_px, cy = fo.cy_px;
+    for (int k = 0; k <= CN_NERVE_AUTO_RECENTRE; k++) {
+        if (k > 0)
+            assert_int_equal(cn_nerve_cnn_mask_centre(cnn, &cx, &cy), CN_OK);
+        cn_pt2 pts[CN_CONTOUR_MAX];
+        int np = 0;
+        float conf = 0;
+        assert_int_equal(cn_nerve_cnn_run_blend(cnn, CN_NERVE_CNN_LIVE, x.im->px, w, h, cx, cy, fd,
+                                                cn_nerve_find_auto_weight(fd), NULL, pts, &np,
+                                                &conf), CN_OK);
+        assert_true(conf > 0);
+        assert_int_equal(step[k].n, np);
+        /* the same outline, up to block matching's sub-cell shift on this frame */
+        double off = 0, moved = 0;
+        for (int i = 0; i < np; i++) {
+            off = fmax(off, hypot(step[k].pts_mm[i].x - (pts[i].x + 0.5) * sp,
+                                  step[k].pts_mm[i].y - (pts[i].y + 0.5) * sp));
+            if (k > 0)
+                moved = fmax(moved, hypot(step[k].pts_mm[i].x - step[k - 1].pts_mm[i].x,
+                                          step[k].pts_mm[i].y - step[k - 1].pts_mm[i].y));
+        }
+        print_message("refine %d: outline dice %.3f, %.3f mm from the library's run, moved %.2f mm\n", k,
+                      outline_dice(&x, &step[k], sp), off, moved);
+        assert_true(off < 0.05);
+        if (k > 0)
+            assert_true(moved > 0.2); /* the re-centred crop did run */
+    }
+    cn_nerve_cnn_free(cnn);
+    cn_nerve_find_free(fd);
+    const cn_contour refined = step[CN_NERVE_AUTO_RECENTRE];
     process(seg, &x, x.im->px, sp);
     const cn_contour *b = &x.f->analysis.nerve;
     assert_true(b->found);
