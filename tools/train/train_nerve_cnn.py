@@ -119,6 +119,10 @@ VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while tr
                   # vessels are the nerve's usual look-alike, naming them teaches "not nerve"
 DICE_W = 1.0      # weight of the soft Dice term next to BCE (the metric is Dice)
 LOVASZ_W = 0.0    # weight of a Lovasz hinge term (a convex surrogate of per-image IoU)
+CLICK_JITTER = 0.0  # the seed moved to a random point of the nerve up to this many equivalent
+                    # radii from its centre pixel (an operator's click is rarely the centre;
+                    # `eval nerve --click-off`), on top of the shift below; 0: off (draws no
+                    # random numbers, so 0 stays bit-for-bit the shipped recipe)
 AUG = "base"      # "strong": wider scale/gamma/seed shift plus blur, speckle and a depth
                   # ramp (other scanners' looks); draws extra random numbers, so it is a
                   # different stream from "base", which stays bit-for-bit the shipped recipe
@@ -358,6 +362,22 @@ class Plain(nn.Module):
 
 # ------------------------------------------------------------------ training / scoring
 
+def click_point(it, rng):
+    """A click on the nerve: uniform in a disc of CLICK_JITTER equivalent radii
+    about its seed pixel, stepped back toward it until on the nerve (as `eval
+    nerve --click-off` places its clicks)."""
+    m = it["mask"]
+    if "r_eq" not in it:
+        it["r_eq"] = float(np.sqrt((m > 0.5).sum() / np.pi))
+    r = CLICK_JITTER * it["r_eq"] * np.sqrt(rng.uniform())
+    th = rng.uniform(0, 2 * np.pi)
+    for f in np.arange(1.0, 0.0, -0.05):
+        x, y = int(round(it["cx"] + f * r * np.cos(th))), int(round(it["cy"] + f * r * np.sin(th)))
+        if 0 <= x < it["w"] and 0 <= y < it["h"] and m[y, x] > 0.5:
+            return float(x), float(y)
+    return it["cx"], it["cy"]
+
+
 def batch(items, idx, rng, augment):
     xs, ts = [], []
     for i in idx:
@@ -376,8 +396,9 @@ def batch(items, idx, rng, augment):
                                       float(rng.uniform(0, 1.2)) if rng.random() < 0.5 else 0.0))
         elif augment:
             side = CROP_FRAC * min(it["w"], it["h"])
-            cx = it["cx"] + rng.uniform(-0.04, 0.04) * side
-            cy = it["cy"] + rng.uniform(-0.04, 0.04) * side
+            cx, cy = click_point(it, rng) if CLICK_JITTER > 0 else (it["cx"], it["cy"])
+            cx = cx + rng.uniform(-0.04, 0.04) * side
+            cy = cy + rng.uniform(-0.04, 0.04) * side
             x, t = make_input(it, cx, cy, scale=float(np.exp(rng.uniform(-0.2, 0.2))),
                               flip=bool(rng.integers(2)),
                               gamma=float(np.exp(rng.uniform(-0.25, 0.25))),
@@ -573,7 +594,7 @@ def write_vector(nets, path, seed):
 
 
 def main():
-    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -607,6 +628,9 @@ def main():
                     "Gaussian sigma, grid cells (stored in the weights file)")
     ap.add_argument("--lovasz-w", type=float, default=LOVASZ_W, help="weight of a Lovasz "
                     "hinge term of the loss (0: none)")
+    ap.add_argument("--click-jitter", type=float, default=CLICK_JITTER, help="training clicks "
+                    "anywhere on the nerve up to this many equivalent radii from its centre "
+                    "(0: at the centre pixel, the shipped recipe)")
     ap.add_argument("--aug", default=AUG, choices=("base", "strong"), help="augmentation: "
                     "base (the shipped recipe) or strong (wider ranges, blur, speckle, ramp)")
     ap.add_argument("--per-nerve", action="store_true", help="one sample per nerve of a "
@@ -623,6 +647,7 @@ def main():
     LOVASZ_W = args.lovasz_w
     SEED_SIGMA = args.seed_sigma
     AUG = args.aug
+    CLICK_JITTER = args.click_jitter
     CROP_FRAC = args.crop_frac
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
