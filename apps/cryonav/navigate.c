@@ -26,7 +26,8 @@
  * console also feeds: an extra freeze with f reaches the model on the next frame. */
 static void handle_key(cn_session *s, int key, cn_log *log)
 {
-    if (cn_session_proctor_key(s, key)) /* x revokes proctors, X unlocks (issue 15) */
+    if (cn_session_proctor_key(s, key)) /* x revokes proctors, X unlocks (issue 15); Tab
+                                         * selects one proctor, k revokes its account */
         return;
     switch (key) {
     case 'f':
@@ -313,7 +314,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             }
             /* ---- proctor link (issue 15): who is connected and the newest note or
              * target, from the hub (the analysis thread applies targets itself) ---- */
-            char plink[256];
+            char plink[384]; /* link, operator's last action, newest note */
             cn_session_proctor_hud(&s, plink, sizeof plink);
             if (plink[0]) {
                 size_t used = strlen(line);

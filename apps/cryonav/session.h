@@ -151,8 +151,10 @@ int cn_session_queue_event(cn_session *s, cn_event_source src, const char *text)
 /* The first stage on the analysis thread: proctor targets and notes from the hub
  * (headless or not); the console stage, next, puts queued events on the frame. */
 int cn_session_proctor_stage(void *self, cn_frame *f);
-/* The operator's keys: x revokes every proctor and locks logins, X unlocks.
- * True when the key was one of these. */
+/* The operator's keys: x revokes every proctor and locks logins, X unlocks, Tab
+ * selects the next connected proctor and k revokes the selected one's account
+ * (recorded as "proctor_revoked count=N account=NAME"). True when the key was
+ * one of these. */
 bool cn_session_proctor_key(cn_session *s, int key);
 /* The HUD line: who is connected, the newest proctor note or target. */
 void cn_session_proctor_hud(cn_session *s, char *out, size_t len);

@@ -7,7 +7,8 @@
  * proctor's target seeds the nerve tracker through the same hand-over as the
  * operator's click, and every note (or target) becomes a recorded event on the
  * frame where it arrived. The viewer only shows the hub's HUD line and maps the
- * revoke keys. */
+ * operator's keys: x revokes everyone, Tab selects one proctor, k revokes the
+ * selected one's account, X unlocks. */
 #include "session.h"
 
 #include "guidance/guidance.h"
@@ -159,13 +160,28 @@ void cn_session_proctor_close(cn_session *s)
 
 bool cn_session_proctor_key(cn_session *s, int key)
 {
-    if (!s->proctor || (key != 'x' && key != 'X'))
+    if (!s->proctor || (key != 'x' && key != 'X' && key != '\t' && key != 'k'))
         return false;
+    char ev[CN_EVENT_TEXT_MAX];
     if (key == 'x') {
         int n = cn_proctor_revoke(s->proctor, 0, true);
-        char ev[64];
         snprintf(ev, sizeof ev, "proctor_revoked count=%d", n);
         cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
+    } else if (key == '\t') {
+        cn_proctor_select_next(s->proctor); /* the HUD names the selected proctor */
+    } else if (key == 'k') {
+        /* one person: the selected proctor's account (or, with the shared token,
+         * that client); the hub logs the outcome and shows it on the HUD. The
+         * event names the account (or the client) last: names may hold spaces. */
+        cn_proctor_revoke_result r;
+        if (cn_proctor_revoke_selected(s->proctor, &r) == CN_OK) {
+            if (r.account[0])
+                snprintf(ev, sizeof ev, "proctor_revoked count=%d account=%s", r.revoked, r.account);
+            else
+                snprintf(ev, sizeof ev, "proctor_revoked count=%d client=%llu name=%s", r.revoked,
+                         (unsigned long long)r.client_id, r.name);
+            cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
+        }
     } else {
         cn_proctor_unlock(s->proctor);
     }

@@ -229,15 +229,43 @@ int cn_proctor_take(cn_proctor_hub *h, cn_proctor_item *out);
 int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock);
 /* Revokes one account for the rest of the session: its clients lose their rights
  * and are disconnected, and its token is refused from now on (the others keep
- * working). Returns how many clients were revoked, CN_ENOENT for an unknown
- * account. Logged. */
-int cn_proctor_revoke_account(cn_proctor_hub *h, const char *account);
+ * working). Returns how many clients were revoked (0 or more); CN_ENOENT for an
+ * unknown account and CN_EINVAL for one already revoked, both changing nothing.
+ * msg (may be NULL) gets the outcome in words; it is logged and shown on the HUD. */
+int cn_proctor_revoke_account(cn_proctor_hub *h, const char *account, char *msg, size_t msg_len);
+
+/* The operator's selection: the one connected proctor that cn_proctor_revoke_selected
+ * would revoke (the viewer binds Tab and k; the HUD names the selected proctor).
+ * Steps to the next proctor in the order they connected, wrapping (the first when
+ * none is selected); returns its client id, 0 when no proctor is connected. A
+ * selection lasts while its client stays a connected proctor. Logged. */
+uint64_t cn_proctor_select_next(cn_proctor_hub *h);
+/* The selected proctor's client id, 0 when none. */
+uint64_t cn_proctor_selected(cn_proctor_hub *h);
+
+typedef struct {
+    int revoked;                       /* clients that lost their rights */
+    uint64_t client_id;                /* the selected proctor (0: none was) */
+    char name[CN_PROCTOR_NAME_MAX];    /* its name ("" when it gave none) */
+    char account[CN_PROCTOR_NAME_MAX]; /* its account ("": the shared token) */
+    char message[160];                 /* the outcome in words (also logged, on the HUD) */
+} cn_proctor_revoke_result;
+/* Revokes the selected proctor: its account for the session (every client of it,
+ * as cn_proctor_revoke_account), or, for a proctor with the shared token, that one
+ * client (the token keeps working: cn_proctor_revoke with lock stops everyone).
+ * Logins stay unlocked for the others. CN_OK; CN_ENOENT when no proctor is
+ * selected (or the selected one left or lost its rights) and CN_EINVAL when its
+ * account was already revoked, both changing nothing. Afterwards nothing is
+ * selected, so a repeated call revokes nobody. r (may be NULL) gets the outcome. */
+int cn_proctor_revoke_selected(cn_proctor_hub *h, cn_proctor_revoke_result *r);
 void cn_proctor_unlock(cn_proctor_hub *h);
 bool cn_proctor_locked(cn_proctor_hub *h);
 
-/* One line for the operator's HUD: who is connected and the newest proctor note
- * or target, e.g. "link: 2 viewers, proctor #3 Dr Lee 127.0.0.1:53211 (x revokes)
- * | note: go 2 mm deeper". "" when nobody is connected and nothing was said. */
+/* One line for the operator's HUD: who is connected (the selected proctor, else
+ * the first), the outcome of the operator's last action (for 15 s) and the newest
+ * proctor note or target, e.g. "link: 2 viewers, proctor Dr Lee (client 3)
+ * 127.0.0.1:53211 +1 (Tab selects, x revokes all) | note from Dr Lee (client 3):
+ * go 2 mm deeper". "" when nobody is connected and nothing was said. */
 void cn_proctor_hud_line(cn_proctor_hub *h, char *out, size_t len);
 
 /* A pipeline sink that keeps the newest guidance and nerve state for

@@ -10,9 +10,8 @@
  * lines and a count, not gigabytes). Notes are sanitised here, once, before the
  * log, the HUD or a recording can see them. Notes and targets wait in a small
  * queue that the analysis thread drains every frame, so they take effect with
- * or without a viewer. The operator revokes with one call (the viewer binds it
- * to a key): the clients are closed through their transport's kick callback
- * and, locked, further logins are refused until unlocked.
+ * or without a viewer. What the operator does about clients (revoke, select,
+ * the HUD line) lives in proctor_operator.c.
  */
 #include "proctor_priv.h"
 
@@ -460,140 +459,7 @@ int cn_proctor_take(cn_proctor_hub *h, cn_proctor_item *out)
     return got;
 }
 
-/* ------------------------------------------------------------------ revoke */
-
-/* Revokes the proctors that match (a client id, 0 = all; or an account: acct >=
- * 0) and kicks their connections; returns how many. */
-static int revoke_where(cn_proctor_hub *h, uint64_t id, int acct, bool lock)
-{
-    uint64_t ids[64];
-    char tr[64][16];
-    int n = 0;
-    pthread_mutex_lock(&h->tmu);
-    pthread_mutex_lock(&h->mu);
-    if (lock)
-        h->locked = true;
-    if (acct >= 0)
-        h->account_revoked[acct] = true;
-    for (int i = 0; i < h->n_clients && n < 64; i++) {
-        cn__client *c = &h->clients[i];
-        bool match = acct >= 0 ? strcmp(c->info.account, h->o.accounts[acct].name) == 0
-                               : (id == 0 || c->info.id == id);
-        if (c->info.role == CN_PROCTOR_PROCTOR && match) {
-            c->info.role = CN_PROCTOR_VIEWER;
-            ids[n] = c->info.id;
-            cn_strlcpy(tr[n], c->info.transport, sizeof tr[n]);
-            n++;
-        }
-    }
-    pthread_mutex_unlock(&h->mu);
-    for (int k = 0; k < n; k++)
-        for (int t = 0; t < h->n_transports; t++)
-            if (strcmp(h->transports[t].name, tr[k]) == 0)
-                h->transports[t].kick(h->transports[t].self, ids[k], "proctor rights revoked by the operator");
-    pthread_mutex_unlock(&h->tmu);
-    return n;
-}
-
-int cn_proctor_revoke(cn_proctor_hub *h, uint64_t id, bool lock)
-{
-    if (!h)
-        return 0;
-    int n = revoke_where(h, id, -1, lock);
-    cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "operator revoked %d proctor%s%s", n, n == 1 ? "" : "s",
-                    lock ? "; proctor logins locked until unlocked (key P)" : "");
-    return n;
-}
-
-int cn_proctor_revoke_account(cn_proctor_hub *h, const char *account)
-{
-    if (!h || !account)
-        return CN_EINVAL;
-    int k = 0;
-    while (k < h->o.n_accounts && strcmp(h->o.accounts[k].name, account) != 0)
-        k++;
-    if (k == h->o.n_accounts)
-        return CN_ENOENT;
-    int n = revoke_where(h, 0, k, false);
-    cn_proctor_logf(h, MOD, CN_LOG_WARN, true,
-                    "operator revoked proctor account \"%s\" for this session (%d client%s)",
-                    h->o.accounts[k].name, n, n == 1 ? "" : "s");
-    return n;
-}
-
-void cn_proctor_unlock(cn_proctor_hub *h)
-{
-    if (!h)
-        return;
-    pthread_mutex_lock(&h->mu);
-    bool was = h->locked;
-    h->locked = false;
-    pthread_mutex_unlock(&h->mu);
-    if (was)
-        cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "operator unlocked proctor logins");
-}
-
-bool cn_proctor_locked(cn_proctor_hub *h)
-{
-    if (!h)
-        return false;
-    pthread_mutex_lock(&h->mu);
-    bool l = h->locked;
-    pthread_mutex_unlock(&h->mu);
-    return l;
-}
-
-/* ------------------------------------------------------------------ operator's view */
-
-void cn_proctor_hud_line(cn_proctor_hub *h, char *out, size_t len)
-{
-    if (!out || len == 0)
-        return;
-    out[0] = 0;
-    if (!h)
-        return;
-    pthread_mutex_lock(&h->mu);
-    int viewers = 0, proctors = 0;
-    const cn__client *p = NULL;
-    for (int i = 0; i < h->n_clients; i++) {
-        if (h->clients[i].info.role == CN_PROCTOR_PROCTOR) {
-            proctors++;
-            if (!p)
-                p = &h->clients[i];
-        } else {
-            viewers++;
-        }
-    }
-    size_t o = 0;
-#define PUT(...)                                                                   \
-    do {                                                                           \
-        int w_ = snprintf(out + o, o < len ? len - o : 0, __VA_ARGS__);            \
-        if (w_ > 0)                                                                \
-            o = o + (size_t)w_ < len ? o + (size_t)w_ : len - 1;                   \
-    } while (0)
-    if (viewers || proctors) {
-        PUT("link: %d viewer%s", viewers, viewers == 1 ? "" : "s");
-        if (p) {
-            char who[CN_PROCTOR_NAME_MAX + 32];
-            cn__proctor_who(p, who, sizeof who);
-            PUT(", proctor %s %s", who, p->info.peer);
-            if (proctors > 1)
-                PUT(" +%d", proctors - 1);
-            PUT(" (x revokes)");
-        }
-    }
-    if (h->locked)
-        PUT("%sproctor logins locked (P unlocks)", o ? " | " : "");
-    if (h->have_last) {
-        if (h->last.kind == CN_PROCTOR_ITEM_NOTE)
-            PUT("%snote from %s: %.120s", o ? " | " : "", h->last.from, h->last.text);
-        else
-            PUT("%starget from %s: %.40s (%.1f, %.1f, %.1f) mm", o ? " | " : "", h->last.from,
-                h->last.text, h->last.pos_mm[0], h->last.pos_mm[1], h->last.pos_mm[2]);
-    }
-#undef PUT
-    pthread_mutex_unlock(&h->mu);
-}
+/* Revoke, the operator's selection and the HUD line: proctor_operator.c. */
 
 static void sink_consume(void *self, cn_frame *f)
 {

@@ -1,7 +1,8 @@
 /*
  * proctor_priv.h - the hub's state, shared by its files: proctor_hub.c (clients,
  * roles, queue, HUD, log bound), proctor_cmd.c (commands), proctor_token.c
- * (tokens and options), proctor_surface.c (isotherm surfaces).
+ * (tokens and options), proctor_surface.c (isotherm surfaces), proctor_operator.c
+ * (revoke, the operator's selection, the HUD line).
  *
  * One mutex (`mu`) guards everything below it; `tmu` guards the transport list
  * and is held while calling a transport's kick, so a transport that removes
@@ -32,6 +33,7 @@ typedef struct {
 #define CN__COMMANDS_MAX 24
 #define CN__QUEUE_MAX 64
 #define CN__SURFACES_MAX 4
+#define CN__OP_MSG_NS 15000000000LL
 
 typedef struct {
     char name[64];
@@ -61,6 +63,9 @@ struct cn_proctor_hub {
     uint64_t next_id;
     bool locked;                 /* the operator revoked: logins refused */
     bool account_revoked[CN_PROCTOR_ACCOUNTS_MAX]; /* per account, for the session */
+    uint64_t selected;           /* the proctor the operator selected (0: none) */
+    char op_msg[160];            /* the outcome of the operator's last action, for */
+    int64_t op_msg_ns;           /* the HUD (shown CN__OP_MSG_NS after op_msg_ns) */
     cn__command cmds[CN__COMMANDS_MAX];
     int n_cmds;
     char device_ids[256];

@@ -18,20 +18,15 @@
 #include <vtkCaptionActor2D.h>
 #include <vtkCellArray.h>
 #include <vtkCellData.h>
-#include <vtkConeSource.h>
 #include <vtkCoordinate.h>
-#include <vtkCylinderSource.h>
 #include <vtkMatrix4x4.h>
 #include <vtkPoints.h>
 #include <vtkPolyDataMapper.h>
 #include <vtkProperty.h>
 #include <vtkShaderProperty.h>
 #include <vtkTextProperty.h>
-#include <vtkTransform.h>
-#include <vtkTransformPolyDataFilter.h>
 #include <vtkUniforms.h>
 #include <vtkUnsignedCharArray.h>
-#include <vtkAppendPolyData.h>
 
 #include <algorithm>
 #include <cmath>
@@ -40,76 +35,11 @@
 
 namespace {
 
-const double kNeedleLengthMm = 90.0; // drawn shaft length above the active segment
-
 void set_matrix(vtkActor *a, const cn_mat4 &m)
 {
     vsp<vtkMatrix4x4> vm = vsp<vtkMatrix4x4>::New();
     vm->DeepCopy(m.m); // both row-major
     a->SetUserMatrix(vm);
-}
-
-/* A cylinder along the Cryoprobe's z axis from z0 down to z1 (z1 < z0). */
-vsp<vtkPolyData> cylinder_z(double z0, double z1, double radius)
-{
-    vsp<vtkCylinderSource> c = vsp<vtkCylinderSource>::New();
-    c->SetRadius(radius);
-    c->SetHeight(z0 - z1);
-    c->SetResolution(24);
-    vsp<vtkTransform> t = vsp<vtkTransform>::New();
-    t->Translate(0.0, 0.0, 0.5 * (z0 + z1));
-    t->RotateX(90.0); // the source's axis is y; turn it to z
-    vsp<vtkTransformPolyDataFilter> f = vsp<vtkTransformPolyDataFilter>::New();
-    f->SetInputConnection(c->GetOutputPort());
-    f->SetTransform(t);
-    f->Update();
-    return f->GetOutput();
-}
-
-vsp<vtkActor> poly_actor(vtkPolyData *pd, double r, double g, double b)
-{
-    vsp<vtkPolyDataMapper> m = vsp<vtkPolyDataMapper>::New();
-    m->SetInputData(pd);
-    vsp<vtkActor> a = vsp<vtkActor>::New();
-    a->SetMapper(m);
-    a->GetProperty()->SetColor(r, g, b);
-    return a;
-}
-
-/* The cryoprobe: a grey shaft and a differently coloured freezing segment ending
- * in a short trocar point, tip at the origin, shaft along -z. */
-void build_needle(cn_viewer *v)
-{
-    double active = v->opts.needle_active_mm, radius = 0.5 * v->opts.needle_diameter_mm;
-    double cone_h = std::min(2.5, 0.3 * active);
-    vsp<vtkPolyData> shaft = cylinder_z(-active, -(active + kNeedleLengthMm), radius);
-    vsp<vtkConeSource> cone = vsp<vtkConeSource>::New();
-    cone->SetResolution(24);
-    cone->SetRadius(radius);
-    cone->SetHeight(cone_h);
-    cone->SetDirection(0.0, 0.0, 1.0); // apex towards +z, i.e. at the tip
-    cone->SetCenter(0.0, 0.0, -0.5 * cone_h);
-    cone->Update();
-    vsp<vtkAppendPolyData> act = vsp<vtkAppendPolyData>::New();
-    act->AddInputData(cylinder_z(-cone_h, -active, radius));
-    act->AddInputData(cone->GetOutput());
-    act->Update();
-    v->needle_shaft = poly_actor(shaft, 0.80, 0.82, 0.86);
-    v->needle_shaft->GetProperty()->SetSpecular(0.6);
-    v->needle_shaft->GetProperty()->SetSpecularPower(30.0);
-    double active_rgb[3];
-    cn_palette_f(CN_PAL_NEEDLE_ACTIVE, active_rgb);
-    v->needle_active = poly_actor(act->GetOutput(), active_rgb[0], active_rgb[1], active_rgb[2]);
-    v->needle_active->GetProperty()->SetSpecular(0.4);
-    for (vtkActor *a : {v->needle_shaft.Get(), v->needle_active.Get()}) {
-        /* A closed solid: its back faces lie behind its front faces, so culling
-         * them changes no pixel, and they were half of what the probe model cost
-         * llvmpipe (the long, thin side triangles of the shaft: callgrind 5.8 M of
-         * a 51.8 M bench frame for the model, 2.2 M less culled; issue 16). */
-        a->GetProperty()->BackfaceCullingOn();
-        a->VisibilityOff();
-        v->ren3d->AddActor(a);
-    }
 }
 
 /* Called by the plane mappers each time their shader program is bound: proves
@@ -262,7 +192,7 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->ren2d->AddActor(v->plane2d);
     cn_viewer_scene_apply_display(v);
 
-    build_needle(v);
+    cn_viewer_scene_build_needle(v); /* viewer_needle.cxx */
 
     v->ov_main = empty_poly();
     v->ov_truth = empty_poly();
@@ -293,7 +223,9 @@ void cn_viewer_scene_build(cn_viewer *v)
     for (vtkProperty *p : {v->axes->GetXAxisShaftProperty(), v->axes->GetYAxisShaftProperty(),
                            v->axes->GetZAxisShaftProperty(), v->axes->GetXAxisTipProperty(),
                            v->axes->GetYAxisTipProperty(), v->axes->GetZAxisTipProperty()})
-        p->BackfaceCullingOn(); /* closed solids, as the probe model */
+        p->BackfaceCullingOn(); /* closed solids, as the probe model; the marker
+                                 * keeps the identity matrix (only its camera
+                                 * turns), so no mirrored pose reaches it */
     v->ren_axes->AddActor(v->axes);
 
     for (auto &l : v->hud) {
@@ -502,10 +434,7 @@ void cn_viewer_scene_apply_geom(cn_viewer *v)
     set_matrix(v->plane2d, g.image_to_2d);
     set_matrix(v->ov_main3d, g.image_mm_to_ref);
     set_matrix(v->ov_truth3d, g.image_mm_to_ref);
-    for (vtkActor *a : {v->needle_shaft.Get(), v->needle_active.Get()}) {
-        set_matrix(a, g.needle_to_ref);
-        a->SetVisibility(g.needle_visible);
-    }
+    cn_viewer_scene_place_needle(v, g.needle_to_ref, g.needle_visible);
     v->caption3d->SetInput(g.reference_used ? "3-D (Reference)" : "3-D (Tracker)");
 }
 

@@ -83,6 +83,10 @@ struct cn_viewer {
     vsp<vtkPlaneSource> plane;
     vsp<vtkActor> plane3d, plane2d;
     vsp<vtkActor> needle_shaft, needle_active;
+    /* the two solids of the probe model [shaft, active][winding reversed], and
+     * whether the mappers hold the reversed ones (a mirrored pose: viewer_needle.cxx) */
+    vsp<vtkPolyData> needle_pd[2][2];
+    bool needle_mirrored = false;
     vsp<vtkPolyData> ov_main, ov_truth;
     vsp<vtkActor> ov_main3d, ov_main2d, ov_truth3d, ov_truth2d;
     vsp<vtkAxesActor> axes;
@@ -147,6 +151,12 @@ void cn_viewer_scene_update_overlays(cn_viewer *v);
 void cn_viewer_scene_apply_geom(cn_viewer *v);
 /* Cameras: the 2-D view fills its viewport with the image; the 3-D view is
  * framed on the plane (and needle tip) when asked or when the plane left it. */
+/* ------------------------------------------------------------ probe model (viewer_needle.cxx) */
+/* Builds the cryoprobe model (hidden) into ren3d. */
+void cn_viewer_scene_build_needle(cn_viewer *v);
+/* Moves it by NeedleToReference (a mirrored pose still shows its outside). */
+void cn_viewer_scene_place_needle(cn_viewer *v, const cn_mat4 &needle_to_ref, bool visible);
+
 void cn_viewer_scene_camera2d(cn_viewer *v);
 void cn_viewer_scene_camera3d(cn_viewer *v, bool force);
 void cn_viewer_scene_sync_axes(cn_viewer *v);

@@ -244,7 +244,7 @@ static void test_revoke_and_lock(void **st)
     char hud[300];
     cn_proctor_hud_line(h, hud, sizeof hud);
     print_message("HUD: %s\n", hud);
-    assert_string_equal(hud, "link: 1 viewer, proctor Dr Lee (client 2) 10.0.0.2:2 (x revokes)");
+    assert_string_equal(hud, "link: 1 viewer, proctor Dr Lee (client 2) 10.0.0.2:2 (Tab selects, x revokes all)");
     cn_proctor_note(h, p, "go 2 mm deeper");
     cn_proctor_hud_line(h, hud, sizeof hud);
     assert_non_null(strstr(hud, "| note from Dr Lee (client 2): go 2 mm deeper"));
@@ -258,7 +258,7 @@ static void test_revoke_and_lock(void **st)
     assert_int_equal(cn_proctor_login(h, v, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_DENIED);
     assert_non_null(strstr(msg, "locked"));
     cn_proctor_hud_line(h, hud, sizeof hud);
-    assert_non_null(strstr(hud, "proctor logins locked (P unlocks)"));
+    assert_non_null(strstr(hud, "proctor logins locked (X unlocks)"));
     cn_proctor_unlock(h);
     assert_int_equal(cn_proctor_login(h, v, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
     /* after the transport is removed, revoke no longer calls it */
@@ -374,7 +374,7 @@ static void test_accounts_identity_and_revoke(void **st)
     assert_string_equal(it.from, "kim (client 2)");
     /* revoke Lee's account: Lee is kicked, Lee's token refused, the others stay */
     kicked = 0;
-    assert_int_equal(cn_proctor_revoke_account(h, "Dr Lee"), 1);
+    assert_int_equal(cn_proctor_revoke_account(h, "Dr Lee", NULL, 0), 1);
     assert_int_equal(kicked, 1);
     assert_int_equal(kicked_id, lee);
     assert_int_equal(cn_proctor_client_role(h, lee), CN_PROCTOR_VIEWER);
@@ -385,7 +385,7 @@ static void test_accounts_identity_and_revoke(void **st)
     assert_non_null(strstr(msg, "revoked"));
     uint64_t lee2 = cn_proctor_client_open(h, "t", "10.0.0.1:9"); /* a new connection too */
     assert_int_equal(cn_proctor_login(h, lee2, TOK_LEE, "kim", msg, sizeof msg), CN_PROCTOR_DENIED);
-    assert_int_equal(cn_proctor_revoke_account(h, "nobody"), CN_ENOENT);
+    assert_int_equal(cn_proctor_revoke_account(h, "nobody", NULL, 0), CN_ENOENT);
     /* logging out forgets the account; a wrong token is still just wrong */
     cn_proctor_logout(h, kim);
     assert_int_equal(cn_proctor_clients(h, ci, 4), 4);

@@ -8,7 +8,8 @@
  * (transducer at the top: an upside-down image fails), the disc dark, the needle
  * overlay green on the needle line; the 3-D view must show the textured plane
  * where its pose puts it and the needle model beyond the image only when the
- * cryoprobe is tracked; the display-mapping shader must really change the
+ * cryoprobe is tracked, and its lit outside under a mirrored (determinant < 0)
+ * pose as under the proper one; the display-mapping shader must really change the
  * picture. Error paths (no shader, broken shader, no DISPLAY) must give
  * messages, and an on-screen window must close on 'q', on Escape and on the
  * window manager's close message.
@@ -275,6 +276,89 @@ static void test_needle_hidden_without_cryoprobe_pose(void **state)
     double c3 = box_mean(&s, cx, cy, 10);
     assert_true(c3 > 20.0 && c3 < 170.0);
     free(s.rgb);
+    cn_viewer_free(v);
+}
+
+/* Mean absolute RGB difference of two shots over a (2r+1)^2 box at (x, y). */
+static double box_diff(const shot *a, const shot *b, int x, int y, int r)
+{
+    double sum = 0.0;
+    int n = 0;
+    for (int j = y - r; j <= y + r; j++)
+        for (int i = x - r; i <= x + r; i++, n++) {
+            const uint8_t *p = px(a, i, j), *q = px(b, i, j);
+            sum += (abs(p[0] - q[0]) + abs(p[1] - q[1]) + abs(p[2] - q[2])) / 3.0;
+        }
+    return sum / n;
+}
+
+/* A tracker (or a calibration) may send a Cryoprobe pose whose rotation part is a
+ * reflection (determinant < 0). The probe model is a body of revolution about its
+ * z axis, so mirroring x in its own frame leaves the solid where it was: the 3-D
+ * view must look the same. The model's back faces are culled; a mirror reverses
+ * the triangles' winding on screen, and if nothing compensates, the culling
+ * removes the outside and draws the inside of the far half instead. The demo
+ * needle lies in the image plane, so that far half is behind the opaque plane:
+ * the probe would vanish inside the image. Compared: the probe drawn with the
+ * proper pose, with the mirrored one, and not drawn at all (the plane alone). */
+static void test_mirrored_probe_pose_draws_the_outside(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.offscreen = true;
+    o.shader_dir = CN_SOURCE_DIR "/shaders";
+    o.hide_analysis = true; /* the model against the plane, no overlay on top */
+    char err[512] = "";
+    cn_viewer *v = cn_viewer_new(&o, err, sizeof err);
+    if (!v)
+        fail_msg("cn_viewer_new: %s", err);
+    const cn_mat4 proper = cn_frame_get_pose(fx->f, "CryoprobeToTracker")->m;
+    const cn_mat4 flip_x = cn_mat4_scale(-1.0, 1.0, 1.0);
+    const cn_mat4 mirrored = cn_mat4_mul(&proper, &flip_x);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    shot a = grab(v);
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &mirrored, true), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    shot b = grab(v);
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &proper, false), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    shot none = grab(v);
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &proper, true), CN_OK);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/viewer_test_mirrored_probe.png", CN_BINARY_DIR);
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &mirrored, true), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK);
+    assert_int_equal(cn_viewer_snapshot(v, path, err, sizeof err), CN_OK);
+    assert_int_equal(cn_frame_set_pose(fx->f, "CryoprobeToTracker", &proper, true), CN_OK);
+    assert_int_equal(cn_viewer_show(v, fx->f, NULL), CN_OK); /* and back: as the first */
+    shot back = grab(v);
+
+    /* along the shaft, inside the image (in the plane) and beyond it */
+    const cn_needle_result *nd = &fx->f->analysis.needle;
+    int seen_in_image = 0;
+    for (double back_mm = 3.0; back_mm <= 24.0; back_mm += 3.0) {
+        double xm = nd->tip_mm.x - back_mm * nd->dir.x, ym = nd->tip_mm.y - back_mm * nd->dir.y;
+        int x, y;
+        to_win(v, 0, xm, ym, &x, &y);
+        assert_true(x >= 0 && x < 640 && y >= 0 && y < 640);
+        double model = box_diff(&a, &none, x, y, 1);    /* what the model adds */
+        double mirror = box_diff(&a, &b, x, y, 1);      /* what the mirror changes */
+        bool in_image = xm > 0.0 && xm < W * SP && ym > 0.0 && ym < H * SP;
+        print_message("%4.0f mm up the shaft (%s): model adds %5.1f, mirror changes %5.1f "
+                      "(lum %5.1f proper, %5.1f mirrored, %5.1f without)\n", back_mm,
+                      in_image ? "in the image" : "beyond it", model, mirror,
+                      box_mean(&a, x, y, 1), box_mean(&b, x, y, 1), box_mean(&none, x, y, 1));
+        assert_true(model > 20.0);           /* the probe is there to be seen */
+        assert_true(mirror < 0.25 * model);  /* and the mirrored one looks the same */
+        assert_true(box_diff(&a, &back, x, y, 1) < 0.25 * model);
+        seen_in_image += in_image;
+    }
+    assert_true(seen_in_image >= 2);
+    free(a.rgb);
+    free(b.rgb);
+    free(none.rgb);
+    free(back.rgb);
     cn_viewer_free(v);
 }
 
@@ -699,6 +783,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_views_show_the_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needle_hidden_without_cryoprobe_pose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mirrored_probe_pose_draws_the_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_frame_reaches_both_planes, setup, teardown),
