@@ -243,7 +243,7 @@ static void test_tab_selects_k_revokes_one_account(void **st)
     tu_client_clear(&lee);
     const char *r = pu_command(&lee, 41, "<Command Name=\"StartRecording\"/>", 20000);
     assert_non_null(r);
-    print_message("Lee starts a recording: %s\n", r);
+    print_message("Lee starts a recording: %s\n", r ? r : "(no reply)");
     assert_non_null(strstr(r, "Status=\"SUCCESS\""));
     tu_client_clear(&lee);
     r = pu_command(&lee, 42, "<Command Name=\"StopRecording\"/>", 20000);
