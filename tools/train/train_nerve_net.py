@@ -104,6 +104,10 @@ WIN_W = 128            # training window width (cells); height is H
 KFOLD = 5
 VESSEL_AUX = 0.5
 US_SHARE = 0.5         # share of training samples from nerve-us
+NEG_SHARE = 0.0        # share of training samples that are a training image's nerve-free
+                       # strip (negative_crop) with an empty target: a femoral frame is
+                       # narrower than the training window, so without them the finder never
+                       # sees that site without its nerve (0: off, draws no random numbers)
 MIN_PART = 3           # grid cells: smaller parts are specks (nerve_find.c)
 MODEL_NAMES = ["fold0", "fold1", "fold2", "fold3", "fold4", "us", "fem", "live"]
 # The recipe as shipped (docs/validation.md says why): the fold networks train 60 epochs;
@@ -181,6 +185,16 @@ def load_sets(root):
         # evaluation input: exactly the C grid
         gw = grid_width(w, h)
         it["grid"] = area_resample(g, H, gw)
+        # a nerve-free training view: the widest strip beside the nerve (NEG_SHARE)
+        x01 = strip_cols(it)
+        it["neg"] = None
+        if x01 is not None:
+            x0, x1 = x01
+            nw = max(16, int(round((x1 - x0) * sh / h)))
+            it["neg"] = dict(w=x1 - x0, h=h, has_vessel=it["has_vessel"], src_t=torch.from_numpy(
+                np.stack([area_resample(g[:, x0:x1], sh, nw) / 255.0,
+                          np.zeros((sh, nw), np.float32),
+                          area_resample(it["vessel"][:, x0:x1].astype(np.float32), sh, nw)]))[None])
     return items
 
 
@@ -192,13 +206,15 @@ def standardise(g):
 
 # ------------------------------------------------------------------ augmentation
 
-def make_batch(items, idx, rng):
+def make_batch(items, idx, rng, views=None):
     """Augmented H x WIN_W windows: affine sampling (bilinear) on the 2H-row
-    area-resampled source, then intensity changes. Returns input (B,1,H,W), targets (B,2,H,W), vessel weight (B)."""
+    area-resampled source, then intensity changes. views[k], when given and not
+    None, replaces items[idx[k]] (a nerve-free strip of it). Returns input
+    (B,1,H,W), targets (B,2,H,W), vessel weight (B)."""
     B = len(idx)
+    views = [(views[k] if views and views[k] is not None else items[i]) for k, i in enumerate(idx)]
     outs = []
-    for i in idx:
-        it = items[i]
+    for it in views:
         # the image's height spans H cells at scale 1; s > 1 zooms in
         s = float(np.exp(rng.uniform(np.log(0.7), np.log(1.45))))
         asp = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
@@ -261,7 +277,7 @@ def make_batch(items, idx, rng):
     mu = g.mean(dim=(2, 3), keepdim=True)
     sd = g.std(dim=(2, 3), keepdim=True).clamp(min=STD_FLOOR)
     g = (g - mu) / sd
-    vw = torch.tensor([1.0 if items[i]["has_vessel"] else 0.0 for i in idx])
+    vw = torch.tensor([1.0 if it["has_vessel"] else 0.0 for it in views])
     return g, t, vw
 
 
@@ -365,7 +381,8 @@ def loss_fn(out, t, vw):
     return loss
 
 
-def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_share=0.5):
+def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_share=0.5,
+          neg_share=0.0, neg_sets=("us", "fem")):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = Net()
@@ -379,6 +396,7 @@ def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_s
     for i in tr:
         by_set.setdefault(items[i]["set"], []).append(i)
     sets = sorted(by_set)
+    neg_by_set = {st: [i for i in by_set[st] if items[i]["neg"] is not None] for st in sets}
     share = [us_share if st == "us" else 1.0 - us_share for st in sets]
     share = np.array(share) / sum(share)
     t0 = time.time()
@@ -386,11 +404,18 @@ def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_s
     for ep in range(epochs):
         tot = 0.0
         for st in range(steps_per_epoch):
-            idx = []
+            idx, views = [], []
             for _ in range(bs):
                 lst = by_set[sets[int(rng.choice(len(sets), p=share))]]
                 idx.append(lst[int(rng.integers(len(lst)))])
-            x, t, vw = make_batch(items, idx, rng)
+                views.append(None)
+                if neg_share > 0 and items[idx[-1]]["set"] in neg_sets and rng.random() < neg_share:
+                    # a nerve-free strip of a training image of the same set
+                    negs = neg_by_set[items[idx[-1]]["set"]]
+                    if negs:
+                        j = negs[int(rng.integers(len(negs)))]
+                        idx[-1], views[-1] = j, items[j]["neg"]
+            x, t, vw = make_batch(items, idx, rng, views)
             out = net(x, both=True)
             loss = loss_fn(out, t, vw)
             opt.zero_grad()
@@ -500,17 +525,30 @@ def score(logit, it, post, seeded=False, parts=None):
 POST = dict(cluster=0, found_p=0.5, seed_dist=16, seed_blend=0.3, auto_blend=0.5)
 
 
-def negative_crop(it):
-    """The widest full-height strip of the image beside the nerve (its mask's
-    columns plus a 10 % margin kept out), as an image without a nerve; None when
-    narrower than 40 % of the image."""
+def strip_cols(it):
+    """Columns [x0, x1) of the widest full-height strip of the image beside the
+    nerve (its mask's columns plus a 10 % margin kept out); None when narrower
+    than 40 % of the image (tools/train/strip_set.py cuts the same strips)."""
     xs = np.nonzero(it["nerve"].any(axis=0))[0]
-    w, h = it["w"], it["h"]
+    w = it["w"]
+    if xs.size == 0:
+        return None
     m = int(0.1 * w)
     left, right = max(0, xs.min() - m), min(w, xs.max() + 1 + m)
     x0, x1 = (0, left) if left >= w - right else (right, w)
     if x1 - x0 < 0.4 * w or x1 - x0 < 16:
         return None
+    return x0, x1
+
+
+def negative_crop(it):
+    """The strip of strip_cols as an image without a nerve, on the C grid; None
+    when there is none."""
+    x01 = strip_cols(it)
+    if x01 is None:
+        return None
+    x0, x1 = x01
+    h = it["h"]
     g = it["grey"][:, x0:x1]
     gw = grid_width(x1 - x0, h)
     return area_resample(g, H, gw)
@@ -685,6 +723,11 @@ def main():
     ap.add_argument("--grid-rows", type=int, default=H)
     ap.add_argument("--us-share", type=float, default=US_SHARE, help="share of the training "
                     "samples drawn from nerve-us (the rest from nerve-femoral)")
+    ap.add_argument("--neg-share", type=float, default=NEG_SHARE, help="share of the training "
+                    "samples that are a nerve-free strip of a training image, target empty")
+    ap.add_argument("--neg-sets", default="us,fem", help="sets whose samples --neg-share "
+                    "applies to (fem: only nerve-femoral, whose frames are narrower than the "
+                    "training window; nerve-us's wide frames already give nerve-free windows)")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
     ap.add_argument("--choose-post", action="store_true", help="print the post-processing "
                     "candidates on the validation split (fold 4, with the fold4 network) and the "
@@ -726,7 +769,8 @@ def main():
             trained = True
             tr = train_idx(items, name)
             log(f"{name}: training on {len(tr)} images, seed {seed}")
-            net = train(items, tr, seed, epochs, log, us_share=args.us_share)
+            net = train(items, tr, seed, epochs, log, us_share=args.us_share,
+                        neg_share=args.neg_share, neg_sets=tuple(args.neg_sets.split(",")))
             torch.save(net.state_dict(), ck)
         nets[name] = net
         if name == LIVE_FROM and "live" in args.models.split(","):
