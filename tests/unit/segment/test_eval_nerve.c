@@ -279,12 +279,12 @@ static void test_seeded_per_nerve(void **st)
 static const struct {
     double dice, det_pct;
 } guide_expect[] = {
-    {0.702, 100.0}, /* nerve-us, held-out, automatic */
+    {0.708, 100.0}, /* nerve-us, held-out, automatic (the refine re-centred once) */
     {0.813, 100.0}, /* nerve-us, held-out, seeded (a click on each nerve) */
     {0.747, 98.2}, /* nerve-femoral, held-out (blocks), automatic */
     {0.523, 90.1}, /* cross-site: nerve-us finder on femoral (its own outline, no crop CNN) */
     {0.239, 65.4}, /* cross-site: femoral finder on nerve-us (its own outline) */
-    {0.686, 96.2}, /* the live networks on nerve-us, overlays (NOT held-out) */
+    {0.695, 96.2}, /* the live networks on nerve-us, overlays (NOT held-out) */
 };
 
 static void test_guide_commands(void **st)
