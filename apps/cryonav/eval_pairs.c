@@ -1,8 +1,16 @@
 /*
  * eval_pairs.c - image/mask pairs for `cryonav eval nerve`: every image of a
- * folder with the mask of the same name (or stem) in another, in natural name
- * order (digit runs compare as numbers: sample_9 before sample_10), the order
- * the training scripts use, so file index i has the same fold in both.
+ * folder with its mask, in natural name order (digit runs compare as numbers:
+ * sample_9 before sample_10), the order the training scripts use, so file index
+ * i has the same fold in both.
+ *
+ * A mask is found by the layouts public sets use: the same file name or stem in
+ * another folder (images/0001.png, masks/0001.png), or the stem with a mask
+ * suffix (_mask, -mask, _masks, _seg, _label, _labels, _gt, _annotation, any
+ * case), in another folder or the same one (the brachial-plexus set's
+ * 1_1.tif beside 1_1_mask.tif). When images and masks share a folder, a file
+ * whose stem is another file's stem plus a mask suffix is that file's mask, not
+ * an image, and no file is its own mask.
  */
 #include "eval.h"
 
@@ -10,6 +18,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +82,50 @@ size_t cn_eval_stem_len(const char *n)
     return dot ? (size_t)(dot - n) : strlen(n);
 }
 
+static const char *const mask_suffix[] = {"_mask", "-mask", "_masks", "_seg", "_label",
+                                          "_labels", "_gt", "_annotation"};
+
+/* Length of the mask suffix ending the stem n[0, sl), 0 when none. */
+static size_t mask_suffix_len(const char *n, size_t sl)
+{
+    for (size_t i = 0; i < sizeof mask_suffix / sizeof mask_suffix[0]; i++) {
+        const size_t l = strlen(mask_suffix[i]);
+        if (sl > l && strncasecmp(n + sl - l, mask_suffix[i], l) == 0)
+            return l;
+    }
+    return 0;
+}
+
+/* Index in names[] of a file whose stem is stem[0, sl) (any extension), -1 if none. */
+static int find_stem(char *const *names, int n, const char *stem, size_t sl)
+{
+    for (int k = 0; k < n; k++)
+        if (cn_eval_stem_len(names[k]) == sl && strncmp(names[k], stem, sl) == 0)
+            return k;
+    return -1;
+}
+
+/* Index in names[] of stem[0, sl) + a mask suffix (any case, any extension), -1 if none. */
+static int find_suffixed(char *const *names, int n, const char *stem, size_t sl)
+{
+    for (int k = 0; k < n; k++) {
+        const size_t ml = cn_eval_stem_len(names[k]);
+        if (ml > sl && strncmp(names[k], stem, sl) == 0 && mask_suffix_len(names[k], ml) == ml - sl)
+            return k;
+    }
+    return -1;
+}
+
+/* Whether two folder paths name the same folder. */
+static bool same_folder(const char *a, const char *b)
+{
+    char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
+    bool same = ra && rb && strcmp(ra, rb) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
 /* Appends the images of idir with their masks in mdir to *pairs. A missing mask
  * is reported and the image skipped (counted in *missing). */
 int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
@@ -103,25 +156,37 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
                 break;
             masks = nn;
         }
-        masks[nm++] = strdup(e->d_name);
+        if (!(masks[nm] = strdup(e->d_name)))
+            break;
+        nm++;
     }
     closedir(dm);
+    const bool one_folder = same_folder(idir, mdir);
     int rc = CN_OK;
     while ((e = readdir(d))) {
         if (!is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
             continue;
         const size_t sl = cn_eval_stem_len(e->d_name);
+        const size_t sfx = mask_suffix_len(e->d_name, sl);
+        if (one_folder && sfx && find_stem(masks, nm, e->d_name, sl - sfx) >= 0)
+            continue; /* X_mask.png beside X.png: X's mask, not an image */
         const char *mask = NULL;
-        for (int k = 0; k < nm; k++) /* the same file name first, then the same stem */
-            if (strcmp(masks[k], e->d_name) == 0) {
+        if (!one_folder) { /* the same file name first, then the same stem */
+            for (int k = 0; k < nm && !mask; k++)
+                if (strcmp(masks[k], e->d_name) == 0)
+                    mask = masks[k];
+            int k = mask ? -1 : find_stem(masks, nm, e->d_name, sl);
+            if (k >= 0)
                 mask = masks[k];
-                break;
-            }
-        for (int k = 0; k < nm && !mask; k++)
-            if (cn_eval_stem_len(masks[k]) == sl && strncmp(masks[k], e->d_name, sl) == 0)
+        }
+        if (!mask) { /* the stem with a mask suffix */
+            int k = find_suffixed(masks, nm, e->d_name, sl);
+            if (k >= 0)
                 mask = masks[k];
+        }
         if (!mask) {
-            fprintf(stderr, "cryonav eval: %s/%s: no mask of that name in %s (skipped)\n", idir,
+            fprintf(stderr, "cryonav eval: %s/%s: no mask of that name (or with _mask, _seg, "
+                    "_label, _gt ...) in %s (skipped)\n", idir,
                     e->d_name, mdir);
             (*missing)++;
             continue;

@@ -209,6 +209,56 @@ static void test_real_sets_and_formats(void **st)
     cn_image_free(mk);
 }
 
+/* Masks named by a suffix, in the images' own folder or another (the layout of the
+ * public brachial-plexus set: 1_1.tif beside 1_1_mask.tif). The defect: with both
+ * in one folder, every file was an image and its own mask (8 "images", each mask
+ * scored as an image, each image scored against its own grey levels). Real
+ * nerve-us images and masks, linked under such names, not copied. */
+static void test_mask_suffix_layouts(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_sfx_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char cmd[8192], out[1 << 15];
+    snprintf(cmd, sizeof cmd,
+             "mkdir %s/one %s/img %s/msk && "
+             "ln -s %s/nerve-us/images/0000.png %s/one/1_1.png && "
+             "ln -s %s/nerve-us/masks/0000.png %s/one/1_1_mask.png && "
+             "ln -s %s/nerve-us/images/0005.png %s/one/1_2.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/one/1_2_Mask.png && "
+             "ln -s %s/nerve-us/images/0010.png %s/one/2_1.png && "
+             "ln -s %s/nerve-us/masks/0010.png %s/one/2_1_seg.png && "
+             "ln -s %s/nerve-us/images/0015.png %s/one/3_1.png && "
+             "ln -s %s/nerve-us/images/0000.png %s/img/a.png && "
+             "ln -s %s/nerve-us/masks/0000.png %s/msk/a_gt.png && "
+             "ln -s %s/nerve-us/images/0005.png %s/img/b.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/msk/b.png",
+             base, base, base, DATA, base, DATA, base, DATA, base, DATA, base, DATA, base, DATA,
+             base, DATA, base, DATA, base, DATA, base, DATA, base, DATA, base);
+    assert_int_equal(system(cmd), 0);
+    /* one folder: three images with masks (three suffix spellings), one without */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/one %s/one/ --seeded", CRYONAV, base, base);
+    assert_int_equal(run(cmd, out, sizeof out), 1); /* 1: an image without its mask was skipped */
+    print_message("%s", out);
+    assert_non_null(strstr(out, "images 3 (skipped 1)"));
+    assert_non_null(strstr(out, "with a nerve 3, without 0"));
+    assert_non_null(strstr(out, "3_1.png: no mask of that name (or with _mask"));
+    assert_null(strstr(out, "_mask.png fold"));
+    assert_null(strstr(out, "_seg.png fold"));
+    double d = -1;
+    assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
+    assert_true(d > 0.5);
+    /* two folders: a suffixed mask and a same-name mask */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/img %s/msk --seeded", CRYONAV, base, base);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "images 2 (skipped 0)"));
+    assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
+    assert_true(d > 0.5);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Seeded on an image whose mask holds two nerves ~380 px apart (nerve-us 0222):
  * the whole mask's centroid lies in the tissue between them, and the old protocol
  * (the only one before --seed-at) scored that click 0; a click on each nerve
@@ -357,6 +407,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_sets_and_formats),
         cmocka_unit_test(test_seeded_per_nerve),
+        cmocka_unit_test(test_mask_suffix_layouts),
         cmocka_unit_test(test_guide_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
