@@ -190,8 +190,8 @@ int cn_eval_nerve(int argc, char **argv)
                    "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD), paired by name:\n"
                    "the same name or stem in MASKS, or the stem with _mask, -mask, _seg, _label\n"
                    "or _gt (MASKS may be the IMAGES folder: 1_1.tif beside 1_1_mask.tif); mask\n"
-                   "index/value 1 or > 127 = nerve. Folder pairs form one set in natural name\n"
-                   "order.\n\n"
+                   "index/value 1 or > 127 = nerve (colour: the brightest channel). Folder pairs\n"
+                   "form one set in natural name order.\n\n"
                    "options:\n"
                    "  --seeded             the operator clicks the nerve (see --seed-at)\n"
                    "  --seed-at nerve|mask nerve (default): one click on each nerve (8-connected\n"
@@ -360,7 +360,13 @@ int cn_eval_nerve(int argc, char **argv)
     if (bar)
         cn_eval_progress(todo, todo);
     if (rc == 0 && used == 0) {
-        fprintf(stderr, "cryonav eval: no usable image/mask pair\n");
+        if (o.seeded && empty > 0)
+            fprintf(stderr, "cryonav eval: no usable image/mask pair: the %d mask%s read %s "
+                    "empty, and --seeded needs a nerve to click (a mask marks the nerve with "
+                    "index/value 1, a grey level > 127 or a bright colour)\n", empty,
+                    empty == 1 ? "" : "s", empty == 1 ? "is" : "are");
+        else
+            fprintf(stderr, "cryonav eval: no usable image/mask pair\n");
         rc = 2;
     } else if (rc == 0) {
         printf("images %d (skipped %d), with a nerve %d, without %d; found %d\n", used, bad,

@@ -228,7 +228,13 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
     size_t n = w * h;
     std::vector<double> v(n);
     for (size_t k = 0; k < n; k++) {
-      if (nc >= 3)
+      if (nc >= 3 && mode == CN_IMAGE_LABEL) {
+        /* a colour mask marks the object in some colour (red, green, white): its
+         * brightest channel, so a pure red mark is 255, not its luma of 76 */
+        const double r = component(buf.data(), t, k * nc), g = component(buf.data(), t, k * nc + 1),
+                     b = component(buf.data(), t, k * nc + 2);
+        v[k] = r > g ? (r > b ? r : b) : (g > b ? g : b);
+      } else if (nc >= 3)
         v[k] = 0.299 * component(buf.data(), t, k * nc) + 0.587 * component(buf.data(), t, k * nc + 1) +
                0.114 * component(buf.data(), t, k * nc + 2);
       else

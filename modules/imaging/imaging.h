@@ -67,7 +67,8 @@ typedef enum {
                           palettes are expanded through their colours, 16-bit integer
                           data keeps its top 8 bits, other types are scaled min..max */
     CN_IMAGE_LABEL     /* label values: the palette INDEX of a palette image, the value of
-                          a grey image (clamped to 255), the luma of a colour image */
+                          a grey image (clamped to 255), the brightest channel of a
+                          colour image (a red or green mark counts, not its luma) */
 } cn_image_mode;
 
 int cn_image_read(const char *path, cn_image_mode mode, cn_image **out, char *err,

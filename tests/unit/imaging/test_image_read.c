@@ -64,6 +64,57 @@ static void write_bmp8(const char *path, const uint8_t *px, int w, int h)
     free(b);
 }
 
+/* A 24-bit BMP (bottom-up rows, BGR, rows padded to 4 bytes) of rgb (w*h*3, RGB). */
+static void write_bmp24(const char *path, const uint8_t *rgb, int w, int h)
+{
+    const int stride = (3 * w + 3) & ~3;
+    const size_t n = 54 + (size_t)stride * (size_t)h;
+    uint8_t *b = calloc(1, n);
+    assert_non_null(b);
+    b[0] = 'B';
+    b[1] = 'M';
+    put32(b + 2, (uint32_t)n);
+    put32(b + 10, 54);
+    put32(b + 14, 40);
+    put32(b + 18, (uint32_t)w);
+    put32(b + 22, (uint32_t)h);
+    b[26] = 1;
+    b[28] = 24;
+    put32(b + 34, (uint32_t)((size_t)stride * (size_t)h));
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            const uint8_t *p = rgb + 3 * ((size_t)y * (size_t)w + (size_t)x);
+            uint8_t *q = b + 54 + (size_t)(h - 1 - y) * (size_t)stride + 3 * (size_t)x;
+            q[0] = p[2];
+            q[1] = p[1];
+            q[2] = p[0];
+        }
+    write_file(path, b, n);
+    free(b);
+}
+
+/* A colour mask: the mark is pure red, green or white on black. The defect: it
+ * was read by its luma (red 76, below the > 127 threshold), so a red mark was an
+ * empty mask and the image "had no nerve". */
+static void test_colour_mask(void **st)
+{
+    (void)st;
+    const uint8_t rgb[4 * 2 * 3] = {0, 0, 0,     255, 0, 0,   0, 255, 0,   255, 255, 255,
+                                    0, 0, 0,     200, 30, 30, 0, 0, 0,     40, 40, 40};
+    write_bmp24(tmp_path("c.bmp"), rgb, 4, 2);
+    cn_image *im = NULL;
+    char err[512];
+    assert_int_equal(cn_mask_read(tmp_path("c.bmp"), "frame.png", 4, 2, &im, err, sizeof err), CN_OK);
+    const uint8_t want[8] = {0, 1, 1, 1, 0, 1, 0, 0};
+    assert_memory_equal(im->px, want, sizeof want);
+    cn_image_free(im);
+    /* as an image, the same file is still grey levels by luma */
+    assert_int_equal(cn_image_read(tmp_path("c.bmp"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_int_equal(im->px[1], 76);
+    assert_int_equal(im->px[3], 255);
+    cn_image_free(im);
+}
+
 static void test_bmp_and_mask_threshold(void **st)
 {
     (void)st;
@@ -265,6 +316,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bmp_and_mask_threshold),
+        cmocka_unit_test(test_colour_mask),
         cmocka_unit_test(test_metaimage_spacing_and_16bit),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_real_data),
