@@ -153,7 +153,7 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
 /* The crop around the seed, standardised, and the seed channel into c->xin; the
  * crop's geometry into c->st_*. */
 static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
-                      double seed_y)
+                      double seed_y, double scale)
 {
     c->st_next = -1;
     c->out_n = 0;
@@ -171,7 +171,11 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
         return rc;
     /* crop grid: N x N samples centred on the seed, step = side / N input pixels;
      * half-resolution coordinate of input x is (x - 0.5) / 2 */
-    const float side = c->crop_frac * (float)(w < h ? w : h);
+    /* the crop follows the finder's change of scale (a known pixel size that
+     * shows the nerve larger or smaller than the training frames did) */
+    if (!(scale >= 0.5 && scale <= 2.0))
+        scale = 1.0;
+    const float side = c->crop_frac * (float)(w < h ? w : h) * (float)scale;
     const float step = side / (float)N, cx = (float)seed_x, cy = (float)seed_y;
     float *g = c->xin, *sd = c->xin + N * N;
     double sum = 0, sum2 = 0;
@@ -205,6 +209,7 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
     c->st_model = model;
     c->st_cx = cx;
     c->st_cy = cy;
+    c->st_side = side;
     return CN_OK;
 }
 
@@ -214,7 +219,7 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
                    cn_pt2 *pts_px, int *n_out, float *confidence)
 {
     const int N = c->grid_n, w = c->st_w, h = c->st_h;
-    const float side = c->crop_frac * (float)(w < h ? w : h);
+    const float side = c->st_side;
     const float step = side / (float)N, cx = c->st_cx, cy = c->st_cy;
     const float c0 = (float)(N - 1) / 2.0f;
     if (c->st_blank) { /* nothing to see: nothing kept, whatever the finder says */
@@ -343,13 +348,25 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
         return CN_EINVAL;
     *n_out = 0;
     *confidence = 0;
-    int rc = crop_input(c, model, px, w, h, seed_x, seed_y);
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find));
     if (rc)
         return rc;
     rc = cn_nerve_cnn_forward(c, model, c->xin, c->grid_n, c->logit);
     if (rc)
         return rc;
     finish(c, find, weight, mask, pts_px, n_out, confidence);
+    return CN_OK;
+}
+
+int cn_nerve_cnn_last_crop(const cn_nerve_cnn *c, double *cx_px, double *cy_px, double *side_px)
+{
+    if (!c || !cx_px || !cy_px || !side_px)
+        return CN_EINVAL;
+    if (c->st_w <= 0)
+        return CN_ENOENT;
+    *cx_px = c->st_cx;
+    *cy_px = c->st_cy;
+    *side_px = c->st_side;
     return CN_OK;
 }
 
@@ -365,11 +382,11 @@ int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px)
 }
 
 int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
-                             double seed_x, double seed_y)
+                             double seed_x, double seed_y, const cn_nerve_find *find)
 {
     if (!c)
         return CN_EINVAL;
-    int rc = crop_input(c, model, px, w, h, seed_x, seed_y);
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find));
     if (rc)
         return rc;
     c->st_next = 0;

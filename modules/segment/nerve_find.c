@@ -420,6 +420,11 @@ float cn_nerve_find_auto_weight(const cn_nerve_find *f)
     return f ? f->info.auto_blend : -1.0f;
 }
 
+double cn_nerve_find_scale(const cn_nerve_find *f)
+{
+    return f && f->analysed && f->gh > 0 ? (double)f->info.rows / (double)f->gh : 1.0;
+}
+
 float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px)
 {
     if (!f || !f->analysed || !isfinite(x_px) || !isfinite(y_px))

@@ -303,7 +303,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         int rc = CN_OK;
         if (!n->refine_begun) {
             rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w,
-                                          n->pass_h, o.cx_px, o.cy_px);
+                                          n->pass_h, o.cx_px, o.cy_px, n->find);
             n->refine_begun = rc == CN_OK;
         }
         if (rc == CN_OK)

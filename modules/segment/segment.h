@@ -131,6 +131,12 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
  * kept part; CN_ENOENT when that run found nothing or another run has begun
  * since. Automatic mode re-runs the CNN there (CN_NERVE_AUTO_RECENTRE). */
 int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
+/* The square the last run (or _begin) cropped: its centre and side in input
+ * pixels. The side is the weights' share of the frame's smaller side, times the
+ * finder's change of scale (cn_nerve_find_scale) when a finder was given: where
+ * the pixel size is known the crop follows it as the finder's grid does.
+ * CN_ENOENT before any crop. */
+int cn_nerve_cnn_last_crop(const cn_nerve_cnn *c, double *cx_px, double *cy_px, double *side_px);
 /* Automatic mode's refine: the crop CNN at the chosen part's centre, then this
  * many more runs, each at the centroid of the mask the run before pasted (the
  * finder's part centre is a coarse guess; a crop centred on the nerve is what
@@ -145,7 +151,7 @@ int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
  * still hold the analysis it held for the run. Any other run on the handle in
  * between cancels the steps: _step then returns CN_EINVAL. */
 int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
-                             double seed_x, double seed_y);
+                             double seed_x, double seed_y, const cn_nerve_find *find);
 int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float weight,
                             uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence, bool *done);
 
@@ -210,6 +216,12 @@ float cn_nerve_find_seeded_weight(const cn_nerve_find *f);
  * crop CNN at the part's centre with the finder's logits blended in at this weight
  * (chosen on the validation split; travels with the weights). */
 float cn_nerve_find_auto_weight(const cn_nerve_find *f);
+/* How much larger than the height-filling one the last analysis's grid cell is
+ * (rows of the weights file / grid rows): 1 when the pixel size was unknown or
+ * showed the nerve at a size the network knows; else the finder's change of scale
+ * (about x1/1.4..1.4, the grid's rows rounded to whole units: 64 or 128 for 96),
+ * which the crop CNN follows with its crop. 1 for NULL or before an analysis. */
+double cn_nerve_find_scale(const cn_nerve_find *f);
 /* The network's logit at input pixel (x, y) of the last complete analysis
  * (bilinear over the whole map), NAN when there is none. */
 float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px);

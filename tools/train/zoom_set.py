@@ -11,6 +11,10 @@ network that did not see that fold can score them (`--model 4` for fold 4):
     /usr/bin/python3 tools/train/zoom_set.py ../shared/data/nerve-us /tmp/zoom0.6 0.6
     cryonav eval nerve /tmp/zoom0.6/images /tmp/zoom0.6/masks --model 4 --seeded
 
+With --radius-mm R the images are MetaImage files carrying a pixel size (the probe's
+known pixel size, as live: the unzoomed image's nerve of radius R at the finder's median
+size, divided by the zoom), so the finder and the crop CNN can undo the zoom.
+
 Needs Debian's python3-numpy and python3-pil, installed with apt-get when missing,
 under Debian's interpreter (/usr/bin/python3).
 """
@@ -46,7 +50,20 @@ def main():
     ap.add_argument("out", help="folder to write images/ and masks/ into")
     ap.add_argument("zoom", type=float, help="scale factor (0.2..5)")
     ap.add_argument("--fold", type=int, default=4, help="fold written (index mod 5)")
+    ap.add_argument("--radius-mm", type=float, default=0.0, help="write the images as MetaImage "
+                    "with a pixel size: the one at which a nerve of this radius shows at the "
+                    "finder's median nerve size on the unzoomed image, divided by the zoom (the "
+                    "probe's pixel size known, as live); 0: PNG, no pixel size")
+    ap.add_argument("--finder-weights", default=os.path.join(os.path.dirname(__file__), "..", "..",
+                    "modules", "segment", "nerve_find.weights"), help="for --radius-mm: its "
+                    "header's grid rows and median nerve radius in cells")
     a = ap.parse_args()
+    rows = r_cells = None
+    if a.radius_mm > 0:
+        import struct
+        with open(a.finder_weights, "rb") as f:
+            head = f.read(64)
+        rows, r_cells = struct.unpack("<I", head[16:20])[0], struct.unpack("<f", head[60:64])[0]
     if not 0.2 <= a.zoom <= 5:
         sys.exit(f"zoom_set: zoom {a.zoom} out of range (0.2..5)")
     names = sorted(os.listdir(os.path.join(a.data, "images")))
@@ -66,7 +83,15 @@ def main():
         ox, oy = (w - W) // 2, (h - H) // 2
         ci.paste(im.resize((W, H), Image.BILINEAR), (ox, oy))
         cm.paste(m.resize((W, H), Image.NEAREST), (ox, oy))
-        ci.save(os.path.join(a.out, "images", n))
+        if a.radius_mm > 0:
+            sp = a.radius_mm / (r_cells * h / rows) / a.zoom
+            base = os.path.splitext(n)[0]
+            with open(os.path.join(a.out, "images", base + ".mha"), "wb") as f:
+                f.write((f"ObjectType = Image\nNDims = 2\nDimSize = {w} {h}\n"
+                         f"ElementSpacing = {sp:.6f} {sp:.6f}\nElementType = MET_UCHAR\n"
+                         f"ElementDataFile = LOCAL\n").encode() + ci.tobytes())
+        else:
+            ci.save(os.path.join(a.out, "images", n))
         cm.save(os.path.join(a.out, "masks", os.path.splitext(n)[0] + ".png"))
         written += 1
     print(f"{written} images of fold {a.fold} zoomed x{a.zoom} into {a.out}")

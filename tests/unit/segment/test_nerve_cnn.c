@@ -477,7 +477,7 @@ static void test_steps_equal_whole_run(void **st)
     float ca = 0, cb = 0;
     assert_int_equal(cn_nerve_cnn_run_blend(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, fd, wt, m1,
                                             a, &na, &ca), CN_OK);
-    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy), CN_OK);
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, fd), CN_OK);
     bool done = false;
     int steps = 0;
     while (!done && steps < 8) {
@@ -495,7 +495,7 @@ static void test_steps_equal_whole_run(void **st)
     /* finished: no step left */
     assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
     /* a whole run between the steps reuses the planes: the steps are cancelled */
-    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy), CN_OK);
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, fd), CN_OK);
     assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_OK);
     assert_false(done);
     assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, NULL, a, &na, &ca),
@@ -503,9 +503,9 @@ static void test_steps_equal_whole_run(void **st)
     assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
     assert_false(done);
     /* bad input to begin: an error, and no step */
-    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, -5, sy), CN_ERANGE);
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, -5, sy, fd), CN_ERANGE);
     assert_int_equal(cn_nerve_cnn_blend_step(c, fd, wt, m2, b, &nb, &cb, &done), CN_EINVAL);
-    assert_int_equal(cn_nerve_cnn_blend_begin(NULL, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy),
+    assert_int_equal(cn_nerve_cnn_blend_begin(NULL, CN_NERVE_CNN_LIVE, im->px, w, h, sx, sy, fd),
                      CN_EINVAL);
     free(m1);
     free(m2);
@@ -562,6 +562,82 @@ static void test_mask_centre(void **st)
     assert_true(conf == 0);
     assert_int_equal(cn_nerve_cnn_mask_centre(c, &x, &y), CN_ENOENT);
     free(m);
+    cn_nerve_cnn_free(c);
+    cn_image_free(im);
+}
+
+/* Where the pixel size is known the crop follows the finder's change of scale.
+ * The defect: the finder rescaled its grid for a known pixel size (a fine probe
+ * showing the nerve 1.6x larger), but the crop stayed a fixed share of the frame,
+ * so the CNN saw the nerve at a size it was not trained on (fold 4 of nerve-us
+ * zoomed x1.6 with its pixel size: seeded 0.653; with the crop following, 0.696;
+ * docs/validation.md). */
+static void test_crop_follows_finder_scale(void **st)
+{
+    (void)st;
+    char p1[2048], err[512];
+    snprintf(p1, sizeof p1, "%s/nerve-us/images/0010.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL;
+    assert_int_equal(cn_png_read_gray(p1, &im, err, sizeof err), CN_OK);
+    const int w = im->w, h = im->h;
+    cn_nerve_cnn *c = cn_nerve_cnn_new(w, h);
+    cn_nerve_find *fd = cn_nerve_find_new(w, h);
+    assert_non_null(c);
+    assert_non_null(fd);
+    double cx, cy, side, frac;
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_ENOENT);
+    cn_nerve_cnn_geometry(c, NULL, &frac);
+    const double base = frac * (w < h ? w : h);
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int np = 0;
+    float conf = 0;
+    /* pixel size unknown: the height-filling grid, the weights' crop */
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, im->px, w, h, NULL, 3.0), CN_OK);
+    assert_true(cn_nerve_find_scale(fd) == 1.0);
+    assert_int_equal(cn_nerve_cnn_run_blend(c, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, fd,
+                                            cn_nerve_find_seeded_weight(fd), NULL, pts, &np, &conf),
+                     CN_OK);
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_OK);
+    assert_true(fabs(side - base) < 1e-3 && fabs(cx - 196) < 1e-3 && fabs(cy - 116) < 1e-3);
+    /* a pixel size at which a 3 mm nerve's radius is a quarter of the height:
+     * far larger than the training's median nerve (about a tenth), so the finder
+     * coarsens its cells (about x1.4; x1.5 here, the rows rounded to a whole
+     * unit) and the crop grows by the same factor */
+    const double big[2] = {3.0 / (0.25 * h), 3.0 / (0.25 * h)};
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, im->px, w, h, big, 3.0), CN_OK);
+    const double s_big = cn_nerve_find_scale(fd);
+    assert_int_equal(cn_nerve_cnn_run_blend(c, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, fd,
+                                            cn_nerve_find_seeded_weight(fd), NULL, pts, &np, &conf),
+                     CN_OK);
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_OK);
+    print_message("large nerve: finder scale %.3f, crop %.1f px (weights' share %.1f px)\n", s_big,
+                  side, base);
+    assert_true(s_big > 1.2 && s_big <= 1.6); /* x1.4, the grid rounded to whole units of rows */
+    assert_true(fabs(side - base * s_big) < 1e-2);
+    /* the staged run crops the same square */
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, fd),
+                     CN_OK);
+    double side2;
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side2), CN_OK);
+    assert_true(side2 == side);
+    /* the other way: a radius of 3 % of the height, far smaller than the median:
+     * a finer grid, a smaller crop */
+    const double small[2] = {3.0 / (0.03 * h), 3.0 / (0.03 * h)};
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, im->px, w, h, small, 3.0), CN_OK);
+    const double s_small = cn_nerve_find_scale(fd);
+    assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, NULL, pts, &np,
+                                      &conf), CN_OK);
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_OK);
+    assert_true(fabs(side - base) < 1e-3); /* no finder given: the weights' crop */
+    assert_int_equal(cn_nerve_cnn_run_blend(c, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, fd,
+                                            cn_nerve_find_seeded_weight(fd), NULL, pts, &np, &conf),
+                     CN_OK);
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_OK);
+    print_message("small nerve: finder scale %.3f, crop %.1f px\n", s_small, side);
+    assert_true(s_small < 0.85 && s_small >= 0.69);
+    assert_true(fabs(side - base * s_small) < 1e-2);
+    assert_true(cn_nerve_find_scale(NULL) == 1.0);
+    cn_nerve_find_free(fd);
     cn_nerve_cnn_free(c);
     cn_image_free(im);
 }
@@ -652,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_channels_from_header),
         cmocka_unit_test(test_steps_equal_whole_run),
         cmocka_unit_test(test_mask_centre),
+        cmocka_unit_test(test_crop_follows_finder_scale),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
