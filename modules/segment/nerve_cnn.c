@@ -157,6 +157,7 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
 {
     c->st_next = -1;
     c->out_n = 0;
+    c->st_w = 0; /* no square cropped until this one is (cn_nerve_cnn_last_crop) */
     if (cn_image_check(px, w, h) || w < 16 || h < 16 || model < 0 || model >= CN_NERVE_CNN_NMODELS)
         return CN_EINVAL;
     if (w > c->max_w || h > c->max_h)

@@ -135,7 +135,7 @@ int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
  * pixels. The side is the weights' share of the frame's smaller side, times the
  * finder's change of scale (cn_nerve_find_scale) when a finder was given: where
  * the pixel size is known the crop follows it as the finder's grid does.
- * CN_ENOENT before any crop. */
+ * CN_ENOENT before any crop or after a run that failed before cropping. */
 int cn_nerve_cnn_last_crop(const cn_nerve_cnn *c, double *cx_px, double *cy_px, double *side_px);
 /* Automatic mode's refine: the crop CNN at the chosen part's centre, then this
  * many more runs, each at the centroid of the mask the run before pasted (the

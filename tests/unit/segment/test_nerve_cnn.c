@@ -637,6 +637,10 @@ static void test_crop_follows_finder_scale(void **st)
     assert_true(s_small < 0.85 && s_small >= 0.69);
     assert_true(fabs(side - base * s_small) < 1e-2);
     assert_true(cn_nerve_find_scale(NULL) == 1.0);
+    /* a run refused before cropping (point outside) leaves no stale square */
+    assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, im->px, w, h, -4, 116, NULL, pts, &np,
+                                      &conf), CN_ERANGE);
+    assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_ENOENT);
     cn_nerve_find_free(fd);
     cn_nerve_cnn_free(c);
     cn_image_free(im);
