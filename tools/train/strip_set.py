@@ -47,6 +47,9 @@ ensure_deps()
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nerve_strips  # noqa: E402
+
 
 def natural_key(name):
     """`eval nerve`'s order: digit runs compare as numbers."""
@@ -54,18 +57,9 @@ def natural_key(name):
 
 
 def strip_of(grey, nerve):
-    """The widest full-height strip beside the nerve, or None (train_nerve_net.py's
-    negative_crop on the full-resolution image)."""
-    h, w = grey.shape
-    xs = np.nonzero(nerve.any(axis=0))[0]
-    if xs.size == 0:
-        return None
-    m = int(0.1 * w)
-    left, right = max(0, xs.min() - m), min(w, xs.max() + 1 + m)
-    x0, x1 = (0, left) if left >= w - right else (right, w)
-    if x1 - x0 < 0.4 * w or x1 - x0 < 16:
-        return None
-    return grey[:, x0:x1]
+    """The strip of nerve_strips.strip_cols (train_nerve_net.py's negatives), or None."""
+    x01 = nerve_strips.strip_cols(nerve)
+    return None if x01 is None else grey[:, x01[0]:x01[1]]
 
 
 def main():

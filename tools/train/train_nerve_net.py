@@ -91,6 +91,9 @@ def ensure_deps():
 ensure_deps()
 
 import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nerve_strips  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -526,19 +529,8 @@ POST = dict(cluster=0, found_p=0.5, seed_dist=16, seed_blend=0.3, auto_blend=0.5
 
 
 def strip_cols(it):
-    """Columns [x0, x1) of the widest full-height strip of the image beside the
-    nerve (its mask's columns plus a 10 % margin kept out); None when narrower
-    than 40 % of the image (tools/train/strip_set.py cuts the same strips)."""
-    xs = np.nonzero(it["nerve"].any(axis=0))[0]
-    w = it["w"]
-    if xs.size == 0:
-        return None
-    m = int(0.1 * w)
-    left, right = max(0, xs.min() - m), min(w, xs.max() + 1 + m)
-    x0, x1 = (0, left) if left >= w - right else (right, w)
-    if x1 - x0 < 0.4 * w or x1 - x0 < 16:
-        return None
-    return x0, x1
+    """The nerve-free strip of an item (nerve_strips.py, the rule strip_set.py uses too)."""
+    return nerve_strips.strip_cols(it["nerve"])
 
 
 def negative_crop(it):

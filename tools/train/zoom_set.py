@@ -59,11 +59,21 @@ def main():
                     "header's grid rows and median nerve radius in cells")
     a = ap.parse_args()
     rows = r_cells = None
+    if a.radius_mm < 0 or a.radius_mm > 50:
+        sys.exit(f"zoom_set: --radius-mm {a.radius_mm} out of range (0: none, up to 50 mm)")
     if a.radius_mm > 0:
         import struct
-        with open(a.finder_weights, "rb") as f:
-            head = f.read(64)
+        try:
+            with open(a.finder_weights, "rb") as f:
+                head = f.read(64)
+        except OSError as e:
+            sys.exit(f"zoom_set: {a.finder_weights}: cannot read the finder's weights ({e.strerror})")
+        if len(head) < 64:
+            sys.exit(f"zoom_set: {a.finder_weights}: too short for a finder weights header")
         rows, r_cells = struct.unpack("<I", head[16:20])[0], struct.unpack("<f", head[60:64])[0]
+        if not (16 <= rows <= 512 and 0 < r_cells < rows):
+            sys.exit(f"zoom_set: {a.finder_weights}: not a finder weights file (rows {rows}, "
+                     f"median nerve radius {r_cells} cells)")
     if not 0.2 <= a.zoom <= 5:
         sys.exit(f"zoom_set: zoom {a.zoom} out of range (0.2..5)")
     names = sorted(os.listdir(os.path.join(a.data, "images")))
