@@ -107,6 +107,20 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
 /* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
 /* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
  * finder's pick alone when seeded). */
+/* One automatic refine run, as the live stage makes it: the staged crop CNN
+ * (cn_nerve_cnn_blend_begin / _step, every network of the model in turn), which
+ * has no size-normalised second pass (segment.h). */
+static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
+                      uint8_t *mask, cn_pt2 *pts, int *np, float *conf)
+{
+    int rc = cn_nerve_cnn_blend_begin(r->cnn, cnn_model, im->px, im->w, im->h, at[0], at[1],
+                                      r->find);
+    for (bool done = false; rc == CN_OK && !done;)
+        rc = cn_nerve_cnn_blend_step(r->cnn, r->find, cn_nerve_find_auto_weight(r->find), mask,
+                                     pts, np, conf, &done);
+    return rc;
+}
+
 static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
                      const cn_image *im, const double *seed, uint8_t *mask, float *conf,
                      bool *found)
@@ -143,15 +157,11 @@ static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_mod
             for (int pass = 0; pass <= CN_NERVE_AUTO_RECENTRE; pass++) {
                 if (pass > 0 && cn_nerve_cnn_mask_centre(r->cnn, &c[0], &c[1]) != CN_OK)
                     break;
-                rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, c[0], c[1], r->find,
-                                            cn_nerve_find_auto_weight(r->find), mask, pts, &np,
-                                            conf);
+                rc = refine_run(r, cnn_model, im, c, mask, pts, &np, conf);
                 *found = rc == CN_OK && np > 0 && *conf > 0;
                 if (!*found && pass > 0) {
                     /* the re-centred run lost it: the outline before stands (as live) */
-                    rc = cn_nerve_cnn_run_blend(r->cnn, cnn_model, im->px, w, h, prev[0], prev[1],
-                                                r->find, cn_nerve_find_auto_weight(r->find), mask,
-                                                pts, &np, conf);
+                    rc = refine_run(r, cnn_model, im, prev, mask, pts, &np, conf);
                     *found = rc == CN_OK && np > 0 && *conf > 0;
                 }
                 if (!*found)

@@ -150,6 +150,8 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
                                   confidence);
 }
 
+static void crop_half(cn_nerve_cnn *c, float cx, float cy, float side);
+
 /* The crop around the seed, standardised, and the seed channel into c->xin; the
  * crop's geometry into c->st_*. */
 static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
@@ -166,18 +168,30 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
         return CN_EINVAL;
     if (seed_x < 0 || seed_y < 0 || seed_x > w - 1 || seed_y > h - 1)
         return CN_ERANGE;
-    const int N = c->grid_n, w2 = w / 2, h2 = h / 2;
     int rc = cn_img_downsample2(px, w, h, c->half);
     if (rc)
         return rc;
-    /* crop grid: N x N samples centred on the seed, step = side / N input pixels;
-     * half-resolution coordinate of input x is (x - 0.5) / 2 */
     /* the crop follows the finder's change of scale (a known pixel size that
      * shows the nerve larger or smaller than the training frames did) */
     if (!(scale >= 0.5 && scale <= 2.0))
         scale = 1.0;
-    const float side = c->crop_frac * (float)(w < h ? w : h) * (float)scale;
-    const float step = side / (float)N, cx = (float)seed_x, cy = (float)seed_y;
+    c->st_w = w;
+    c->st_h = h;
+    c->st_model = model;
+    c->st_pass = 0;
+    crop_half(c, (float)seed_x, (float)seed_y, c->crop_frac * (float)(w < h ? w : h) * (float)scale);
+    return CN_OK;
+}
+
+/* The N x N crop of side `side` input pixels centred on (cx, cy), sampled from
+ * the half-resolution frame c->half (of c->st_w x c->st_h), standardised, with the
+ * seed channel, into c->xin; its geometry into c->st_*. */
+static void crop_half(cn_nerve_cnn *c, float cx, float cy, float side)
+{
+    /* crop grid: N x N samples centred on (cx, cy), step = side / N input pixels;
+     * half-resolution coordinate of input x is (x - 0.5) / 2 */
+    const int N = c->grid_n, w2 = c->st_w / 2, h2 = c->st_h / 2;
+    const float step = side / (float)N;
     float *g = c->xin, *sd = c->xin + N * N;
     double sum = 0, sum2 = 0;
     for (int j = 0; j < N; j++) {
@@ -205,13 +219,28 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
             float dx = (float)i - c0, dy = (float)j - c0;
             sd[j * N + i] = expf(-(dx * dx + dy * dy) / (2.0f * c->seed_sigma * c->seed_sigma));
         }
-    c->st_w = w;
-    c->st_h = h;
-    c->st_model = model;
     c->st_cx = cx;
     c->st_cy = cy;
     c->st_side = side;
-    return CN_OK;
+}
+
+/* After a first pass that outlined something, a size-normalised file wants a
+ * second crop: side = size_norm x the equivalent radius of the pasted mask,
+ * clamped to CNN_SN_SIDE_MIN..MAX of the smaller side, about the same seed. Sets
+ * it up in c->xin and returns true; false when there is nothing to redo. */
+static bool second_crop(cn_nerve_cnn *c)
+{
+    if (!(c->size_norm > 0) || c->st_pass != 0 || c->out_n <= 0)
+        return false;
+    const float m = (float)(c->st_w < c->st_h ? c->st_w : c->st_h);
+    float side = c->size_norm * sqrtf((float)c->out_n / (float)M_PI);
+    if (side < CNN_SN_SIDE_MIN * m)
+        side = CNN_SN_SIDE_MIN * m;
+    if (side > CNN_SN_SIDE_MAX * m)
+        side = CNN_SN_SIDE_MAX * m;
+    c->st_pass = 1;
+    crop_half(c, c->st_cx, c->st_cy, side);
+    return true;
 }
 
 /* From the crop's logits (c->logit, geometry c->st_*): the finder blended in, the
@@ -356,6 +385,12 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
     if (rc)
         return rc;
     finish(c, find, weight, mask, pts_px, n_out, confidence);
+    if (second_crop(c)) {
+        rc = cn_nerve_cnn_forward(c, model, c->xin, c->grid_n, c->logit);
+        if (rc)
+            return rc;
+        finish(c, find, weight, mask, pts_px, n_out, confidence);
+    }
     return CN_OK;
 }
 

@@ -34,9 +34,23 @@
  *  24  f32 seed Gaussian sigma (grid cells)
  *  28  f32 grey standard-deviation floor of the standardisation
  *  32  u32[4] channels per level (levels 2 and 3 equal)
- *  48  f32 weights: per network, per layer [out][in][ky][kx] then bias [out]. */
+ *  48  f32 weights: per network, per layer [out][in][ky][kx] then bias [out].
+ * "CNNERVE2" (since the sixth session: the size-normalised crop) is the same
+ * header followed by
+ *  48  f32 size_norm K: a second pass re-crops with side K x the first pass's
+ *      nerve radius (the equivalent radius of its mask), so the network sees every
+ *      nerve at about one size (4..32; the recipe's K in train_nerve_cnn.py)
+ *  52  u32[3] reserved, 0
+ *  64  f32 weights, as above. */
 #define CNN_FILE_MAGIC "CNNERVE1"
+#define CNN_FILE_MAGIC2 "CNNERVE2"
 #define CNN_FILE_HEADER 48
+#define CNN_FILE_HEADER2 64
+/* The second pass's crop side, as a share of the smaller image side: a nerve whose
+ * first outline is a speck or fills the frame keeps a crop the network can use
+ * (the training script's sn_side() clamps alike). */
+#define CNN_SN_SIDE_MIN 0.2f
+#define CNN_SN_SIDE_MAX 1.0f
 extern const unsigned char cn_nerve_cnn_blob[];
 extern const size_t cn_nerve_cnn_blob_size;
 
@@ -50,6 +64,7 @@ struct cn_nerve_cnn {
     float crop_frac;        /* crop side / smaller image side */
     float seed_sigma;       /* seed channel Gaussian, grid cells */
     float std_floor;        /* grey std floor of the standardisation */
+    float size_norm;        /* 0, or the second pass's crop side in nerve radii */
     size_t per_model;       /* weights per network */
     int replicas;           /* networks per model (an ensemble when > 1) */
     float *weights;         /* while loading only: models x replicas x per_model */
@@ -73,6 +88,7 @@ struct cn_nerve_cnn {
     double out_cx, out_cy;
     long out_n;
     int st_next;            /* staged: the next replica to run, -1 when no steps are pending */
+    int st_pass;            /* staged: 0 the first crop, 1 the size-normalised one */
 };
 
 /* nerve_cnn_net.c: checks a CNNERVE1 image (its header gives the channels and the

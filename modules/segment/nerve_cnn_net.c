@@ -50,8 +50,10 @@ static float lef32(const unsigned char *b)
 int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
                          size_t err_len)
 {
-    if (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0)
-        return FAIL(CN_EPARSE, "not a CNNERVE1 weights file (%zu bytes)", size);
+    const bool v2 = size >= CNN_FILE_HEADER2 && memcmp(b, CNN_FILE_MAGIC2, 8) == 0;
+    if (!v2 && (size < CNN_FILE_HEADER || memcmp(b, CNN_FILE_MAGIC, 8) != 0))
+        return FAIL(CN_EPARSE, "not a CNNERVE1/CNNERVE2 weights file (%zu bytes)", size);
+    const size_t head = v2 ? CNN_FILE_HEADER2 : CNN_FILE_HEADER;
     const uint32_t models = le32(b + 8), count = le32(b + 12), n = le32(b + 16);
     const uint32_t ch[4] = {le32(b + 32), le32(b + 36), le32(b + 40), le32(b + 44)};
     for (int k = 0; k < 4; k++)
@@ -88,9 +90,19 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
                     "weights file does not hold its network: %u networks of %u weights "
                     "(channels %u/%u/%u/%u need %zu per network, %d x 1..16 networks)",
                     models, count, ch[0], ch[1], ch[2], ch[3], per, CN_NERVE_CNN_NMODELS);
-    if (size != CNN_FILE_HEADER + (size_t)models * per * 4)
+    if (size != head + (size_t)models * per * 4)
         return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
-                    CNN_FILE_HEADER + (size_t)models * per * 4);
+                    head + (size_t)models * per * 4);
+    c->size_norm = 0;
+    if (v2) {
+        c->size_norm = lef32(b + 48);
+        if (!(c->size_norm >= 4.0f && c->size_norm <= 32.0f) || le32(b + 52) || le32(b + 56) ||
+            le32(b + 60))
+            return FAIL(CN_EPARSE,
+                        "weights file: size normalisation %g out of range (4..32 nerve radii) "
+                        "or reserved header bytes not zero",
+                        (double)c->size_norm);
+    }
     c->crop_frac = lef32(b + 20);
     c->seed_sigma = lef32(b + 24);
     c->std_floor = lef32(b + 28);
@@ -106,7 +118,7 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
     c->weights = malloc(sizeof(float) * per * models);
     if (!c->weights)
         return FAIL(CN_ENOMEM, "out of memory for the CNN weights");
-    const unsigned char *p = b + CNN_FILE_HEADER;
+    const unsigned char *p = b + head;
     for (size_t i = 0; i < per * models; i++, p += 4) {
         c->weights[i] = lef32(p);
         if (!isfinite(c->weights[i]))

@@ -123,6 +123,17 @@ CLICK_JITTER = 0.0  # the seed moved to a random point of the nerve up to this m
                     # radii from its centre pixel (an operator's click is rarely the centre;
                     # `eval nerve --click-off`), on top of the shift below; 0: off (draws no
                     # random numbers, so 0 stays bit-for-bit the shipped recipe)
+SIZE_NORM = 0.0   # --size-norm K: the size-normalised crop (recipe "sn8", sixth session). A
+                  # second pass re-crops with side K x the nerve's equivalent radius, as
+                  # measured on the first pass's mask, so every nerve reaches the network
+                  # at about one size (a small nerve is no longer a few cells across, a
+                  # zoomed one is undone). Training: 1 - SN_FIXED_P of the samples use
+                  # K x the true radius x exp(U(-SN_JIT, SN_JIT)) (the first pass's error),
+                  # the rest the fixed share (the first pass). 0: off (draws no random
+                  # numbers, so 0 stays bit-for-bit the earlier recipes)
+SN_JIT = 0.3
+SN_FIXED_P = 0.3
+SN_SIDE_MIN, SN_SIDE_MAX = 0.2, 1.0  # nerve_cnn.c CNN_SN_SIDE_MIN/MAX x the smaller side
 AUG = "base"      # "strong": wider scale/gamma/seed shift plus blur, speckle and a depth
                   # ramp (other scanners' looks); draws extra random numbers, so it is a
                   # different stream from "base", which stays bit-for-bit the shipped recipe
@@ -230,7 +241,7 @@ SEEDCH = seed_channel()
 def crop_grid(it, cx, cy, scale=1.0, flip=False, rot=0.0):
     """Full-resolution sample positions of the N x N grid centred on (cx, cy),
     turned by rot radians (augmentation only)."""
-    side = CROP_FRAC * min(it["w"], it["h"]) * scale
+    side = it.get("side_px", CROP_FRAC * min(it["w"], it["h"])) * scale
     step = side / N
     j = (np.arange(N, dtype=np.float32) - (N - 1) / 2.0) * step
     ju = j[None, :] + 0 * j[:, None]
@@ -378,6 +389,12 @@ def click_point(it, rng):
     return it["cx"], it["cy"]
 
 
+def sn_side(it, r):
+    """The second pass's crop side (nerve_cnn.c second_crop): K x the radius, clamped."""
+    m = min(it["w"], it["h"])
+    return float(np.clip(SIZE_NORM * r, SN_SIDE_MIN * m, SN_SIDE_MAX * m))
+
+
 def batch(items, idx, rng, augment):
     xs, ts = [], []
     for i in idx:
@@ -395,7 +412,11 @@ def batch(items, idx, rng, augment):
                                       float(rng.uniform(0, 0.3)) if rng.random() < 0.5 else 0.0,
                                       float(rng.uniform(0, 1.2)) if rng.random() < 0.5 else 0.0))
         elif augment:
-            side = CROP_FRAC * min(it["w"], it["h"])
+            it = dict(it)
+            if SIZE_NORM and rng.random() >= SN_FIXED_P:
+                r_eq = float(np.sqrt((it["mask"] > 0.5).sum() / np.pi))
+                it["side_px"] = sn_side(it, r_eq * float(np.exp(rng.uniform(-SN_JIT, SN_JIT))))
+            side = it.get("side_px", CROP_FRAC * min(it["w"], it["h"]))
             cx, cy = click_point(it, rng) if CLICK_JITTER > 0 else (it["cx"], it["cy"])
             cx = cx + rng.uniform(-0.04, 0.04) * side
             cy = cy + rng.uniform(-0.04, 0.04) * side
@@ -532,7 +553,7 @@ def paste_mask(it, logit):
     """Full-image mask: the logit map sampled bilinearly at every pixel of the crop
     (clamped at its border), > 0, then connected parts kept by keep_parts()."""
     h, w = it["h"], it["w"]
-    side = CROP_FRAC * min(w, h)
+    side = it.get("side_px", CROP_FRAC * min(w, h))
     step = side / N
     half = side / 2
     x0, x1 = max(0, int(np.floor(it["cx"] - half))), min(w - 1, int(np.ceil(it["cx"] + half)))
@@ -546,6 +567,34 @@ def paste_mask(it, logit):
     m = np.zeros((h, w), np.uint8)
     m[y0:y1 + 1, x0:x1 + 1] = ((val > 0) & inside).astype(np.uint8)
     return m
+
+
+def second_pass(items, te, nets, logits, ds, sname, log):
+    """Held-out scores of the size-normalised recipe: the first pass (fixed share,
+    as given), an oracle second pass (the true radius) and the real one (the first
+    mask's radius: what nerve_cnn.c does; a first pass that found nothing stays).
+    Returns the real second pass's per-item Dice."""
+    log(f"  first pass (fixed share) {sname}: {np.mean(ds):.3f}")
+    out = ds
+    for mode in ("oracle", "two-pass"):
+        sub = []
+        for k, i in enumerate(te):
+            it = dict(items[i])
+            if mode == "oracle":
+                r = float(np.sqrt((it["mask"] > 0.5).sum() / np.pi))
+            else:
+                a = paste_mask(it, logits[k]).sum()
+                r = float(np.sqrt(a / np.pi)) if a > 0 else None
+            if r is not None:
+                it["side_px"] = sn_side(it, r)
+            sub.append(it)
+        with torch.no_grad():
+            x2, _ = batch(sub, range(len(sub)), None, False)
+            lg2 = (sum(net(x2) for net in nets) / len(nets)).numpy()
+        d2 = [dice(paste_mask(sub[k], lg2[k]), sub[k]["mask"]) for k in range(len(sub))]
+        log(f"  {mode} {sname}: {np.mean(d2):.3f}")
+        out = d2
+    return out
 
 
 def dice(a, b):
@@ -562,9 +611,12 @@ def export_weights(models, path):
              .numpy().astype("<f4") for _, nets in models for net in nets]
     assert all(f.size == flats[0].size for f in flats)
     assert len({len(nets) for _, nets in models}) == 1, "same replica count for every model"
-    head = b"CNNERVE1" + np.array([len(flats), flats[0].size, N], "<u4").tobytes() + \
+    head = (b"CNNERVE2" if SIZE_NORM else b"CNNERVE1") + \
+        np.array([len(flats), flats[0].size, N], "<u4").tobytes() + \
         np.array([CROP_FRAC, SEED_SIGMA, STD_FLOOR], "<f4").tobytes() + np.array(CH, "<u4").tobytes()
-    assert len(head) == 48
+    if SIZE_NORM:  # CNNERVE2: the second pass's K, then three reserved words
+        head += np.array([SIZE_NORM], "<f4").tobytes() + np.zeros(3, "<u4").tobytes()
+    assert len(head) == (64 if SIZE_NORM else 48)
     with open(path, "wb") as f:
         f.write(head)
         for fl in flats:
@@ -595,6 +647,7 @@ def write_vector(nets, path, seed):
 
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
+    global SIZE_NORM, SN_JIT, SN_FIXED_P
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -636,6 +689,12 @@ def main():
     ap.add_argument("--per-nerve", action="store_true", help="one sample per nerve of a "
                     "multi-nerve mask, seeded on it, the target that nerve alone (eval nerve "
                     "--seed-at nerve); default: the whole mask at its centroid")
+    ap.add_argument("--size-norm", type=float, default=SIZE_NORM, help="K: a second pass crops "
+                    "K x the first mask's equivalent radius (0: off; the shipped recipe: 8)")
+    ap.add_argument("--sn-jit", type=float, default=SN_JIT, help="training: the radius's "
+                    "error, log-uniform +-this")
+    ap.add_argument("--sn-fixed-p", type=float, default=SN_FIXED_P, help="training: share of "
+                    "samples at the fixed share (the first pass)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
     ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
                     "model trained on every image (all, in --folds), or the fold-4 model again "
@@ -648,6 +707,8 @@ def main():
     SEED_SIGMA = args.seed_sigma
     AUG = args.aug
     CLICK_JITTER = args.click_jitter
+    SIZE_NORM, SN_JIT, SN_FIXED_P = args.size_norm, args.sn_jit, args.sn_fixed_p
+    assert SIZE_NORM == 0 or 4 <= SIZE_NORM <= 32, "--size-norm: 0, or 4..32 nerve radii"
     CROP_FRAC = args.crop_frac
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
@@ -702,6 +763,8 @@ def main():
                     logits = (sum(net(x) for net in nets) / len(nets)).numpy()
                 ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"])
                       for k, i in enumerate(te)]
+                if SIZE_NORM:
+                    ds = second_pass(items, te, nets, logits, ds, sname, log)
                 for k, i in enumerate(te):
                     held[i] = ds[k]
                 log(f"fold {f} {sname}: held-out crop CNN alone, "

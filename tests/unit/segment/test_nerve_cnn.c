@@ -268,6 +268,27 @@ static uint32_t get_le32(const unsigned char *b)
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
 }
 
+/* The built-in file's header size: 64 for a size-normalised file (CNNERVE2),
+ * 48 for one without the second pass (CNNERVE1). */
+static size_t blob_header(void)
+{
+    return memcmp(cn_nerve_cnn_blob, "CNNERVE2", 8) == 0 ? 64 : 48;
+}
+
+/* The built-in networks as a CNNERVE1 file (no size-normalised second pass):
+ * the first pass alone, what the staged refine runs. *size gets its length. */
+static unsigned char *blob_first_pass(size_t *size)
+{
+    const size_t hd = blob_header(), body = cn_nerve_cnn_blob_size - hd;
+    unsigned char *b = malloc(48 + body);
+    assert_non_null(b);
+    memcpy(b, cn_nerve_cnn_blob, 48);
+    memcpy(b, "CNNERVE1", 8);
+    memcpy(b + 48, cn_nerve_cnn_blob + hd, body);
+    *size = 48 + body;
+    return b;
+}
+
 /* A weights file from elsewhere: a good copy works like the built-in one; a
  * broken one is refused with a message naming the problem, never a crash. */
 static void test_weights_file(void **st)
@@ -309,9 +330,17 @@ static void test_weights_file(void **st)
         {16, 12, n, "grid 12"},
         {16, 1024, n, "grid 1024"},
         {20, 0x7fc00000u, n, "crop nan"},       /* NaN crop fraction */
-        {48 + 4 * 100, 0x7f800000u, n, "weight 100 is not finite"},
+        {blob_header() + 4 * 100, 0x7f800000u, n, "weight 100 is not finite"},
+        /* CNNERVE2's own fields (checked when the built-in file is one) */
+        {blob_header() == 64 ? 48 : SIZE_MAX, 0x7fc00000u, n, "size normalisation nan"},
+        {blob_header() == 64 ? 48 : SIZE_MAX, 0x40000000u, n, "size normalisation 2 "},
+        {blob_header() == 64 ? 48 : SIZE_MAX, 0x42800000u, n, "size normalisation 64 "},
+        {blob_header() == 64 ? 56 : SIZE_MAX, 1, n, "reserved header bytes"},
+        {SIZE_MAX, 0, blob_header() == 64 ? 63 : 47, "not a CNNERVE1/CNNERVE2"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        if (cases[k].off == SIZE_MAX && cases[k].size == n)
+            continue; /* a CNNERVE2 case, and the built-in file is a CNNERVE1 */
         memcpy(b, cn_nerve_cnn_blob, n);
         if (cases[k].off != SIZE_MAX)
             put_le32(b + cases[k].off, cases[k].value);
@@ -441,7 +470,11 @@ static void test_steps_equal_whole_run(void **st)
      * has one network per model (its steps are one), so each of its networks is
      * taken twice, the second copy's weights halved (a different network whose
      * logits still average to something real) */
-    const unsigned char *blob = cn_nerve_cnn_blob;
+    /* the staged steps are the refine's single pass: a size-normalised file's
+     * whole run adds a second crop, so the comparison is on the first pass alone */
+    size_t first_size;
+    unsigned char *first = blob_first_pass(&first_size);
+    const unsigned char *blob = first;
     const uint32_t nets = get_le32(blob + 8), per = get_le32(blob + 12);
     const size_t psize = 48 + (size_t)2 * nets * per * 4;
     unsigned char *pairf = malloc(psize);
@@ -466,6 +499,7 @@ static void test_steps_equal_whole_run(void **st)
     if (!c)
         print_message("pair file refused: %s\n", cerr);
     free(pairf);
+    free(first);
     cn_nerve_find *fd = cn_nerve_find_new(w, h);
     assert_non_null(c);
     assert_non_null(fd);
@@ -580,7 +614,12 @@ static void test_crop_follows_finder_scale(void **st)
     cn_image *im = NULL;
     assert_int_equal(cn_png_read_gray(p1, &im, err, sizeof err), CN_OK);
     const int w = im->w, h = im->h;
-    cn_nerve_cnn *c = cn_nerve_cnn_new(w, h);
+    /* the first pass's crop (a size-normalised file's second crop is its own:
+     * test_size_normalised_pass) */
+    size_t first_size;
+    unsigned char *first = blob_first_pass(&first_size);
+    cn_nerve_cnn *c = cn_nerve_cnn_new_with(w, h, first, first_size, err, sizeof err);
+    free(first);
     cn_nerve_find *fd = cn_nerve_find_new(w, h);
     assert_non_null(c);
     assert_non_null(fd);
@@ -643,6 +682,113 @@ static void test_crop_follows_finder_scale(void **st)
     assert_int_equal(cn_nerve_cnn_last_crop(c, &cx, &cy, &side), CN_ENOENT);
     cn_nerve_find_free(fd);
     cn_nerve_cnn_free(c);
+    cn_image_free(im);
+}
+
+/* The built-in networks as a CNNERVE2 file with size normalisation k. */
+static unsigned char *blob_size_norm(float k, size_t *size)
+{
+    size_t first_size;
+    unsigned char *first = blob_first_pass(&first_size);
+    unsigned char *b = malloc(first_size + 16);
+    assert_non_null(b);
+    memcpy(b, first, 48);
+    memcpy(b, "CNNERVE2", 8);
+    uint32_t u;
+    memcpy(&u, &k, 4);
+    put_le32(b + 48, u);
+    memset(b + 52, 0, 12);
+    memcpy(b + 64, first + 48, first_size - 48);
+    free(first);
+    *size = first_size + 16;
+    return b;
+}
+
+/* The size-normalised crop (CNNERVE2, sixth session): after a first pass at the
+ * weights' share of the frame, run / run_blend crop again about the same point
+ * with side K x the equivalent radius of the first pass's mask (clamped to 0.2..1
+ * of the smaller side), so the network sees every nerve at about one size; the
+ * staged refine (_begin / _step, automatic mode) keeps the first pass only; a
+ * first pass that found nothing (black frame) is not redone. Fails before: a
+ * CNNERVE2 file was refused, and no run re-cropped. */
+static void test_size_normalised_pass(void **st)
+{
+    (void)st;
+    char p1[2048], err[512];
+    snprintf(p1, sizeof p1, "%s/nerve-us/images/0010.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL;
+    assert_int_equal(cn_png_read_gray(p1, &im, err, sizeof err), CN_OK);
+    const int w = im->w, h = im->h, m = w < h ? w : h;
+    size_t s1, s5, s6;
+    unsigned char *f1 = blob_first_pass(&s1), *f5 = blob_size_norm(5.0f, &s5),
+                  *f6 = blob_size_norm(6.0f, &s6);
+    cn_nerve_cnn *c1 = cn_nerve_cnn_new_with(w, h, f1, s1, err, sizeof err);
+    assert_non_null(c1);
+    cn_nerve_cnn *c5 = cn_nerve_cnn_new_with(w, h, f5, s5, err, sizeof err);
+    if (!c5)
+        print_message("CNNERVE2 refused: %s\n", err);
+    assert_non_null(c5);
+    cn_nerve_cnn *c6 = cn_nerve_cnn_new_with(w, h, f6, s6, err, sizeof err);
+    assert_non_null(c6);
+    free(f1);
+    free(f5);
+    free(f6);
+    uint8_t *mask = malloc((size_t)w * h);
+    assert_non_null(mask);
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int np = 0;
+    float conf = 0;
+    double cx, cy, side1, side, frac;
+    cn_nerve_cnn_geometry(c1, NULL, &frac);
+    /* the first pass alone: its mask's size gives the second crop's */
+    assert_int_equal(cn_nerve_cnn_run(c1, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, mask, pts,
+                                      &np, &conf), CN_OK);
+    assert_true(conf > 0);
+    long n1 = 0;
+    for (size_t i = 0; i < (size_t)w * h; i++)
+        n1 += mask[i];
+    assert_int_equal(cn_nerve_cnn_last_crop(c1, &cx, &cy, &side1), CN_OK);
+    assert_true(fabs(side1 - frac * m) < 1e-3);
+    const double r1 = sqrt((double)n1 / M_PI);
+    const float ks[2] = {5.0f, 6.0f};
+    cn_nerve_cnn *cs[2] = {c5, c6};
+    for (int k = 0; k < 2; k++) {
+        double want = ks[k] * r1;
+        want = want < 0.2 * m ? 0.2 * m : (want > 1.0 * m ? 1.0 * m : want);
+        assert_int_equal(cn_nerve_cnn_run(cs[k], CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, mask,
+                                          pts, &np, &conf), CN_OK);
+        assert_true(conf > 0 && np >= 3);
+        assert_int_equal(cn_nerve_cnn_last_crop(cs[k], &cx, &cy, &side), CN_OK);
+        print_message("K %.0f: first mask %ld px (radius %.1f px), crop %.1f -> %.1f px (want %.1f)\n",
+                      (double)ks[k], n1, r1, side1, side, want);
+        assert_true(fabs(side - want) < 0.05 && fabs(cx - 196) < 1e-3 && fabs(cy - 116) < 1e-3);
+        /* the staged refine: the first pass only */
+        assert_int_equal(cn_nerve_cnn_blend_begin(cs[k], CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116,
+                                                  NULL), CN_OK);
+        bool done = false;
+        int steps = 0;
+        while (!done && steps < 8) {
+            assert_int_equal(cn_nerve_cnn_blend_step(cs[k], NULL, 0, mask, pts, &np, &conf, &done),
+                             CN_OK);
+            steps++;
+        }
+        assert_true(done);
+        assert_int_equal(cn_nerve_cnn_last_crop(cs[k], &cx, &cy, &side), CN_OK);
+        assert_true(fabs(side - side1) < 1e-3);
+    }
+    /* on 0010 (a large nerve) both K stay inside the clamp: two different crops */
+    assert_true(5.0 * r1 > 1.1 * side1 && 6.0 * r1 < 1.0 * m);
+    /* a black frame: the first pass finds nothing, nothing is redone */
+    memset(im->px, 0, (size_t)w * h);
+    assert_int_equal(cn_nerve_cnn_run(c5, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, mask, pts,
+                                      &np, &conf), CN_OK);
+    assert_true(conf == 0);
+    assert_int_equal(cn_nerve_cnn_last_crop(c5, &cx, &cy, &side), CN_OK);
+    assert_true(fabs(side - side1) < 1e-3);
+    free(mask);
+    cn_nerve_cnn_free(c1);
+    cn_nerve_cnn_free(c5);
+    cn_nerve_cnn_free(c6);
     cn_image_free(im);
 }
 
@@ -733,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_steps_equal_whole_run),
         cmocka_unit_test(test_mask_centre),
         cmocka_unit_test(test_crop_follows_finder_scale),
+        cmocka_unit_test(test_size_normalised_pass),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
