@@ -429,6 +429,16 @@ int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int 
     return CN_OK;
 }
 
+int cn_nerve_cnn_size_begin(cn_nerve_cnn *c)
+{
+    if (!c)
+        return CN_EINVAL;
+    if (c->st_w <= 0 || c->st_next >= 0 || !second_crop(c))
+        return CN_ENOENT;
+    c->st_next = 0;
+    return CN_OK;
+}
+
 int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float weight,
                             uint8_t *mask, cn_pt2 *pts_px, int *n_out, float *confidence, bool *done)
 {

@@ -66,6 +66,7 @@ struct nerve_live {
     bool refine_pending;
     bool refine_begun;     /* its crop is taken, networks remain */
     int refine_left;       /* re-centred runs still to come (CN_NERVE_AUTO_RECENTRE) */
+    float refine_weight;   /* the finder's share in the refined outline (automatic or seeded) */
     cn_nerve_found refine_part;
     /* the last outline reported found, and for how many frames it was not */
     cn_contour held;
@@ -256,6 +257,7 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 {
     memset(r, 0, sizeof *r);
     n->pass = false;
+    n->refine_pending = n->refine_begun = false; /* a new click replaces any refine */
     double p[2];
     track_px(n, f, p);
     if (p[0] < 0 || p[1] < 0 || p[0] > f->width - 1 || p[1] > f->height - 1)
@@ -269,16 +271,31 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         if (cn_nerve_find_select(n->find, p, NULL, r) != CN_OK || !r->found)
             return false;
     } else {
-        if (cn_nerve_cnn_run_blend(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, p[0],
-                                   p[1], n->find, cn_nerve_find_seeded_weight(n->find), NULL,
-                                   r->pts_px, &np, &conf) != CN_OK || conf <= 0 || np < 3)
+        /* the first pass now, every network of the model (cn_nerve_cnn_run_blend's
+         * first crop); a size-normalised file's second crop runs on the next frame
+         * (by_finder's refine), so this frame carries the finder and one pass */
+        const float wt = cn_nerve_find_seeded_weight(n->find);
+        bool done = false;
+        int rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width,
+                                          f->height, p[0], p[1], n->find);
+        while (rc == CN_OK && !done)
+            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, wt, NULL, r->pts_px, &np, &conf, &done);
+        if (rc != CN_OK || conf <= 0 || np < 3)
             return false;
         r->n = np;
         r->confidence = conf;
         r->found = true;
     }
     n->seed_fresh = false;
-    return cn_nerve_find_follow(n->find, r) == CN_OK;
+    if (cn_nerve_find_follow(n->find, r) != CN_OK)
+        return false;
+    if (n->cnn && cn_nerve_cnn_size_begin(n->cnn) == CN_OK) {
+        n->refine_pending = n->refine_begun = true;
+        n->refine_left = 0;
+        n->refine_weight = cn_nerve_find_seeded_weight(n->find);
+        n->refine_part = *r;
+    }
+    return true;
 }
 
 /* One frame of the finder's pass (1 / nerve_period of its work) and, when the
@@ -307,8 +324,8 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
             n->refine_begun = rc == CN_OK;
         }
         if (rc == CN_OK)
-            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, cn_nerve_find_auto_weight(n->find), NULL,
-                                         o.pts_px, &np, &conf, &done);
+            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, n->refine_weight, NULL, o.pts_px, &np,
+                                         &conf, &done);
         if (rc != CN_OK || done)
             n->refine_pending = n->refine_begun = false;
         if (rc == CN_OK && done && np >= 3 && conf > 0 &&
@@ -372,6 +389,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
                 n->refine_pending = true;
                 n->refine_begun = false;
                 n->refine_left = CN_NERVE_AUTO_RECENTRE;
+                n->refine_weight = cn_nerve_find_auto_weight(n->find);
                 n->refine_part = s;
             }
         }

@@ -154,6 +154,15 @@ int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int 
                              double seed_x, double seed_y, const cn_nerve_find *find);
 int cn_nerve_cnn_blend_step(cn_nerve_cnn *c, const cn_nerve_find *find, float weight,
                             uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence, bool *done);
+/* A size-normalised weights file (CNNERVE2) crops the seeded outline twice:
+ * cn_nerve_cnn_run / _run_blend do both passes, the staged calls above only the
+ * first. After a finished first pass (whole or staged) this sets up the second
+ * crop (side K x the equivalent radius of that pass's mask, about the same point,
+ * from the same frame) for _blend_step, so the live stage can run it on the next
+ * frame; the result equals _run_blend's. CN_ENOENT when there is nothing to do
+ * (no size normalisation in the file, the pass found nothing, it was already the
+ * second, or steps are pending), CN_EINVAL for NULL. */
+int cn_nerve_cnn_size_begin(cn_nerve_cnn *c);
 
 /* ------------------------------------------------------------------ nerve finder */
 

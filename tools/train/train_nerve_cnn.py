@@ -15,7 +15,17 @@ channel, a Gaussian at the centre (where the operator pointed). A tiny U-Net
 skips) outputs a nerve logit per crop pixel; nerve_cnn.c pastes it back
 bilinearly and keeps every connected part near the seed.
 
-Recipe ("pn1", shipped since 2026-12-03, third session): with --per-nerve every
+Recipe ("sn8", shipped since the sixth session, 2026-12-03): "pn1" below plus
+the size-normalised crop (--size-norm 8): nerve_cnn.c crops a second time about
+the same point with side 8 x the equivalent radius of the first pass's mask, so
+the network sees every nerve at about one size (a nerve-us nerve's radius spans
+4.7-13.5 cells of the fixed crop, 10th-90th percentile; a zoom of +-25 % without a
+pixel size cost the fixed crop ~0.04 Dice). Training: 70 % of the samples at 8 x
+the true radius x exp(U(-0.3, 0.3)) (the first pass's error), 30 % at the fixed
+share (so the same network makes the first pass). The weights file is then a
+CNNERVE2 (K in its header).
+
+Recipe "pn1" (third session): with --per-nerve every
 nerve of a mask that holds several (40 of the 204 nerve-us masks: separate nerves
 120-430 px apart, e.g. at the axilla) is its own sample, seeded on that nerve,
 its target that nerve alone (the other nerves are background: the click
@@ -49,16 +59,16 @@ model k uses seed 1000 + 100 r + k (k = 5 for "all"; 6 / 7 for the cross-site
 "us" / "fem" models of --folds us / fem); every run is deterministic (fixed
 seeds, one torch thread).
 
-The shipped file (recipe "pn1" in docs/validation.md) is rebuilt by ONE command
+The shipped file (recipe "sn8" in docs/validation.md, "Sixth session") is rebuilt by ONE command
 (5 networks, ~6-20 min each on one shared core; with --ckpt DIR each network is
 checkpointed and an interrupted run resumes); its live slot is the fold-4 model
 (trained on folds 0-3 of both sets, as the finder's live network is):
 
     nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
-        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 \
+        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 \
         --out modules/segment/nerve_cnn.weights \
-        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _pn
+        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8
 
 A recipe candidate is judged on fold 4 only: `--folds 4 --candidate-out F`
 writes a file with the fold-4 model in every slot, which `cryonav eval nerve

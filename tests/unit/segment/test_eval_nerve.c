@@ -171,7 +171,7 @@ static void test_real_sets_and_formats(void **st)
     /* the crop CNN's file: damaged, or a header whose channels make no network */
     snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --cnn-weights %s", CRYONAV, idir, mdir, p);
     assert_int_equal(run(cmd, out, sizeof out), 2);
-    assert_non_null(strstr(out, "not a CNNERVE1 weights file"));
+    assert_non_null(strstr(out, "not a CNNERVE1/CNNERVE2 weights file"));
     snprintf(p, sizeof p, "%s/zero.weights", base);
     f = fopen(p, "wb");
     fputs("CNNERVE1", f);
@@ -329,12 +329,12 @@ static void test_seeded_per_nerve(void **st)
 static const struct {
     double dice, det_pct;
 } guide_expect[] = {
-    {0.708, 100.0}, /* nerve-us, held-out, automatic (the refine re-centred once) */
-    {0.813, 100.0}, /* nerve-us, held-out, seeded (a click on each nerve) */
+    {0.702, 100.0}, /* nerve-us, held-out, automatic (the refine re-centred once) */
+    {0.817, 100.0}, /* nerve-us, held-out, seeded (a click on each nerve; the size-normalised crop) */
     {0.747, 98.2}, /* nerve-femoral, held-out (blocks), automatic */
     {0.523, 90.1}, /* cross-site: nerve-us finder on femoral (its own outline, no crop CNN) */
     {0.239, 65.4}, /* cross-site: femoral finder on nerve-us (its own outline) */
-    {0.695, 96.2}, /* the live networks on nerve-us, overlays (NOT held-out) */
+    {0.683, 96.2}, /* the live networks on nerve-us, overlays (NOT held-out) */
 };
 
 static void test_guide_commands(void **st)

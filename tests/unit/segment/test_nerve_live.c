@@ -242,6 +242,45 @@ static void test_seeded_picks_and_falls_back(void **st)
     double d = outline_dice(&x, c, sp);
     print_message("seeded at the mask centroid: dice %.3f confidence %.2f\n", d, c->confidence);
     assert_true(d > 0.4);
+    /* the next frame: a size-normalised crop CNN (the shipped CNNERVE2) draws its
+     * second crop on the click's frame there, one network per frame, and that
+     * outline is followed: the library's whole seeded run on the same frame (both
+     * crops), up to block matching's sub-cell shift. Before, the click's frame
+     * ran both crops on top of the finder. */
+    const cn_contour first = *c;
+    process(seg, &x, x.im->px, sp);
+    c = &x.f->analysis.nerve;
+    assert_true(c->found);
+    {
+        const int w = x.im->w, h = x.im->h;
+        cn_nerve_find *fd = cn_nerve_find_new(w, h);
+        cn_nerve_cnn *cnn = cn_nerve_cnn_new(w, h);
+        assert_non_null(fd);
+        assert_non_null(cnn);
+        const double spv[2] = {sp, sp};
+        assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, x.im->px, w, h, spv,
+                                               sc.nerve_radius_mm), CN_OK);
+        cn_pt2 pts[CN_CONTOUR_MAX];
+        int np = 0;
+        float conf = 0;
+        assert_int_equal(cn_nerve_cnn_run_blend(cnn, CN_NERVE_CNN_LIVE, x.im->px, w, h, cx, cy, fd,
+                                                cn_nerve_find_seeded_weight(fd), NULL, pts, &np,
+                                                &conf), CN_OK);
+        assert_int_equal(np, c->n);
+        double off = 0, moved = 0;
+        for (int i = 0; i < np; i++) {
+            off = fmax(off, hypot(c->pts_mm[i].x - (pts[i].x + 0.5) * sp,
+                                  c->pts_mm[i].y - (pts[i].y + 0.5) * sp));
+            moved = fmax(moved, hypot(c->pts_mm[i].x - first.pts_mm[i].x,
+                                      c->pts_mm[i].y - first.pts_mm[i].y));
+        }
+        print_message("next frame: dice %.3f, %.3f mm from the library's seeded run, %.2f mm from "
+                      "the click frame's outline\n", outline_dice(&x, c, sp), off, moved);
+        assert_true(off < 0.05);
+        assert_true(moved > 0.2); /* the second crop did run */
+        cn_nerve_cnn_free(cnn);
+        cn_nerve_find_free(fd);
+    }
     /* a click far from every found nerve (the top left corner, above the skin
      * line): the seeded fallback outlines what is there, around the click */
     cn_segment_free(seg);
