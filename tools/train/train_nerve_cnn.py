@@ -143,6 +143,10 @@ SIZE_NORM = 0.0   # --size-norm K: the size-normalised crop (recipe "sn8", sixth
                   # numbers, so 0 stays bit-for-bit the earlier recipes)
 SN_JIT = 0.3
 SN_FIXED_P = 0.3
+INFER_K = None    # --infer-k: the K written to the header, which nerve_cnn.c crops with (default:
+                  # SIZE_NORM, as shipped). Running the K = 8 network at 7 outlined a centred
+                  # click better and a click half a radius off worse (docs/validation.md,
+                  # "Sixth session"); the option stays for such trials
 SN_SIDE_MIN, SN_SIDE_MAX = 0.2, 1.0  # nerve_cnn.c CNN_SN_SIDE_MIN/MAX x the smaller side
 AUG = "base"      # "strong": wider scale/gamma/seed shift plus blur, speckle and a depth
                   # ramp (other scanners' looks); draws extra random numbers, so it is a
@@ -399,10 +403,11 @@ def click_point(it, rng):
     return it["cx"], it["cy"]
 
 
-def sn_side(it, r):
-    """The second pass's crop side (nerve_cnn.c second_crop): K x the radius, clamped."""
+def sn_side(it, r, k=None):
+    """The second pass's crop side (nerve_cnn.c second_crop): K x the radius, clamped
+    (K: the training's SIZE_NORM, or k, the header's)."""
     m = min(it["w"], it["h"])
-    return float(np.clip(SIZE_NORM * r, SN_SIDE_MIN * m, SN_SIDE_MAX * m))
+    return float(np.clip((k or SIZE_NORM) * r, SN_SIDE_MIN * m, SN_SIDE_MAX * m))
 
 
 def batch(items, idx, rng, augment):
@@ -596,7 +601,7 @@ def second_pass(items, te, nets, logits, ds, sname, log):
                 a = paste_mask(it, logits[k]).sum()
                 r = float(np.sqrt(a / np.pi)) if a > 0 else None
             if r is not None:
-                it["side_px"] = sn_side(it, r)
+                it["side_px"] = sn_side(it, r, INFER_K if mode == "two-pass" else None)
             sub.append(it)
         with torch.no_grad():
             x2, _ = batch(sub, range(len(sub)), None, False)
@@ -625,7 +630,7 @@ def export_weights(models, path):
         np.array([len(flats), flats[0].size, N], "<u4").tobytes() + \
         np.array([CROP_FRAC, SEED_SIGMA, STD_FLOOR], "<f4").tobytes() + np.array(CH, "<u4").tobytes()
     if SIZE_NORM:  # CNNERVE2: the second pass's K, then three reserved words
-        head += np.array([SIZE_NORM], "<f4").tobytes() + np.zeros(3, "<u4").tobytes()
+        head += np.array([INFER_K or SIZE_NORM], "<f4").tobytes() + np.zeros(3, "<u4").tobytes()
     assert len(head) == (64 if SIZE_NORM else 48)
     with open(path, "wb") as f:
         f.write(head)
@@ -657,7 +662,7 @@ def write_vector(nets, path, seed):
 
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
-    global SIZE_NORM, SN_JIT, SN_FIXED_P
+    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -701,6 +706,8 @@ def main():
                     "--seed-at nerve); default: the whole mask at its centroid")
     ap.add_argument("--size-norm", type=float, default=SIZE_NORM, help="K: a second pass crops "
                     "K x the first mask's equivalent radius (0: off; the shipped recipe: 8)")
+    ap.add_argument("--infer-k", type=float, default=None, help="the K the weights file's "
+                    "header gives nerve_cnn.c (default: --size-norm, as shipped)")
     ap.add_argument("--sn-jit", type=float, default=SN_JIT, help="training: the radius's "
                     "error, log-uniform +-this")
     ap.add_argument("--sn-fixed-p", type=float, default=SN_FIXED_P, help="training: share of "
@@ -719,6 +726,9 @@ def main():
     CLICK_JITTER = args.click_jitter
     SIZE_NORM, SN_JIT, SN_FIXED_P = args.size_norm, args.sn_jit, args.sn_fixed_p
     assert SIZE_NORM == 0 or 4 <= SIZE_NORM <= 32, "--size-norm: 0, or 4..32 nerve radii"
+    INFER_K = args.infer_k
+    assert INFER_K is None or (SIZE_NORM and 4 <= INFER_K <= 32), \
+        "--infer-k: 4..32 nerve radii, with --size-norm"
     CROP_FRAC = args.crop_frac
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
