@@ -104,12 +104,9 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
     return r->seg && (r->cnn || o->method != M_FIND) ? CN_OK : CN_ENOMEM;
 }
 
-/* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
-/* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
- * finder's pick alone when seeded). */
 /* One automatic refine run, as the live stage makes it: the staged crop CNN
  * (cn_nerve_cnn_blend_begin / _step, every network of the model in turn), which
- * has no size-normalised second pass (segment.h). */
+ * has no size-normalised second crop (segment.h). */
 static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
                       uint8_t *mask, cn_pt2 *pts, int *np, float *conf)
 {
@@ -121,6 +118,9 @@ static int refine_run(runners *r, int cnn_model, const cn_image *im, const doubl
     return rc;
 }
 
+/* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
+/* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
+ * finder's pick alone when seeded). */
 static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
                      const cn_image *im, const double *seed, uint8_t *mask, float *conf,
                      bool *found)

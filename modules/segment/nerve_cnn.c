@@ -12,6 +12,14 @@
  * crops, pastes back and outlines; nerve_cnn_net.c holds the network (the
  * weights file and the forward pass).
  *
+ * A size-normalised weights file (CNNERVE2) makes the seeded outline in two
+ * crops: the first a fixed share of the frame, the second about the same point
+ * with its side K x the first outline's equivalent radius, so the network sees
+ * every nerve at about one size, whatever the probe's zoom (on nerve-us the fixed
+ * crop showed a nerve's radius anywhere from 4.7 to 13.5 of its 64 cells; fold 4,
+ * seeded, +0.011, and zoomed x0.6..x1.6 without a pixel size +0.030 on average,
+ * docs/validation.md "Sixth session").
+ *
  * Every buffer lives in the handle: no allocation per call. An ensemble (several
  * replicas per model) can also be run one network per call (cn_nerve_cnn_blend_begin
  * / _step), so the live stage spreads the ~3 ms of a pair over two frames (the shipped file has one network per model since the

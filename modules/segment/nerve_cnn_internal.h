@@ -91,7 +91,7 @@ struct cn_nerve_cnn {
     int st_pass;            /* staged: 0 the first crop, 1 the size-normalised one */
 };
 
-/* nerve_cnn_net.c: checks a CNNERVE1 image (its header gives the channels and the
+/* nerve_cnn_net.c: checks a CNNERVE1 or CNNERVE2 image (its header gives the channels and the
  * crop geometry; the activation bound is checked before anything is reserved),
  * decodes its weights and builds c->net from them. */
 int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,

@@ -44,8 +44,9 @@ static float lef32(const unsigned char *b)
     return f;
 }
 
-/* Checks a CNNERVE1 image (its header gives the network's channels and crop
- * geometry; nothing about the network is assumed but its layer pattern) and
+/* Checks a CNNERVE1 or CNNERVE2 image (its header gives the network's channels,
+ * crop geometry and, for CNNERVE2, the size normalisation; nothing about the
+ * network is assumed but its layer pattern) and
  * decodes its weights into c (any host byte order). */
 int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, char *err,
                          size_t err_len)
