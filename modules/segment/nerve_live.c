@@ -212,10 +212,19 @@ static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *
     double sx = n->track_mm.x / spx - 0.5, sy = n->track_mm.y / spy - 0.5;
     bool by_cnn = n->cnn && (n->seed_fresh || n->nerve_lost);
     int rc;
-    if (by_cnn) {
+    if (by_cnn && n->seed_fresh) { /* the click: both crops of a size-normalised file */
         rc = cn_nerve_cnn_run(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, sx, sy,
                               NULL, pts, np, conf);
         n->seed_fresh = false;
+    } else if (by_cnn) {
+        /* the DP lost the nerve: the first crop only (the staged calls, every
+         * network now). The DP's preparation is on this frame too, and this can
+         * recur through a session, so it does not take a second network. */
+        bool done = false;
+        rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height,
+                                      sx, sy, NULL);
+        while (rc == CN_OK && !done)
+            rc = cn_nerve_cnn_blend_step(n->cnn, NULL, 0, NULL, pts, np, conf, &done);
     } else {
         rc = cn_nerve_seg_run(n->dp, sx, sy, &p, pts, np, conf);
     }
