@@ -21,7 +21,8 @@
  *    another run on the handle between the steps cancels them.
  *  - The seeded fallback of the live stage (no found nerve near the click; here
  *    with the finder off): the CNN outlines the seed frame and the DP tracks
- *    after it (and only the DP with segment.nerve_cnn false).
+ *    after it (and only the DP with segment.nerve_cnn false); when the DP loses
+ *    the nerve the CNN is asked again for its first crop only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -877,6 +878,66 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
                 assert_true(dmax > 1.0);  /* the DP's, not the CNN's */
         }
         cn_segment_free(seg);
+    }
+    /* The DP loses the nerve (a frame with no nerve), and the next frame asks the CNN
+     * again: its first crop only (the staged calls), not the click's two crops of
+     * a size-normalised file. That re-ask can recur through a session on a frame
+     * that also prepares the DP; it had run both crops. */
+    {
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_find = false;
+        cn_segment *seg = cn_segment_new(&sc, im->w, im->h);
+        assert_non_null(seg);
+        cn_segment_set_nerve_seed(seg, (cn_pt2){(float)((cx + 0.5) * sp), (float)((cy + 0.5) * sp)});
+        uint8_t *noise = malloc((size_t)im->w * im->h);
+        assert_non_null(noise);
+        /* a smooth ramp: tissue-grey with no edge the DP could take for a rim */
+        for (int y = 0; y < im->h; y++)
+            for (int xx = 0; xx < im->w; xx++)
+                noise[(size_t)y * im->w + xx] = (uint8_t)(60 + (40 * y) / im->h);
+        const uint8_t *frames[3] = {im->px, noise, im->px};
+        bool found[3];
+        cn_contour got[3];
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(cn_frame_set_size(f, im->w, im->h), CN_OK);
+            memcpy(f->pixels, frames[k], (size_t)im->w * im->h);
+            f->spacing_mm[0] = f->spacing_mm[1] = sp;
+            f->t_acq_ns = (int64_t)(k + 10) * 50000000;
+            assert_int_equal(cn_segment_process(seg, f), CN_OK);
+            found[k] = f->analysis.nerve.found && !f->analysis.nerve.held;
+            got[k] = f->analysis.nerve;
+        }
+        free(noise);
+        cn_segment_free(seg);
+        print_message("seed frame found %d, noise frame found %d, next frame found %d\n", found[0],
+                      found[1], found[2]);
+        assert_true(found[0] && !found[1] && found[2]);
+        /* the library's first crop alone at the point, and its whole (two-crop) run */
+        cn_nerve_cnn *c1 = cn_nerve_cnn_new(im->w, im->h);
+        assert_non_null(c1);
+        cn_pt2 first[CN_CONTOUR_MAX];
+        int nfirst = 0;
+        float cf = 0;
+        bool done = false;
+        assert_int_equal(cn_nerve_cnn_blend_begin(c1, CN_NERVE_CNN_LIVE, im->px, im->w, im->h, cx,
+                                                  cy, NULL), CN_OK);
+        while (!done)
+            assert_int_equal(cn_nerve_cnn_blend_step(c1, NULL, 0, NULL, first, &nfirst, &cf, &done),
+                             CN_OK);
+        cn_nerve_cnn_free(c1);
+        double d_first = 0, d_whole = 0;
+        for (int a = 0; a < got[2].n; a++) {
+            d_first = fmax(d_first, hypot(got[2].pts_mm[a].x / sp - 0.5 - first[a].x,
+                                          got[2].pts_mm[a].y / sp - 0.5 - first[a].y));
+            d_whole = fmax(d_whole, hypot(got[2].pts_mm[a].x / sp - 0.5 - ref[a].x,
+                                          got[2].pts_mm[a].y / sp - 0.5 - ref[a].y));
+        }
+        print_message("re-ask after the DP lost it: %.3f px from the first crop, %.3f px from the "
+                      "whole run\n", d_first, d_whole);
+        assert_true(d_first < 0.01);
+        if (memcmp(cn_nerve_cnn_blob, "CNNERVE2", 8) == 0)
+            assert_true(d_whole > 1.0); /* the two crops differ on this nerve */
     }
     cn_frame_unref(f);
     cn_frame_pool_free(pool);
