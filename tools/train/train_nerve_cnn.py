@@ -725,10 +725,11 @@ def main():
     AUG = args.aug
     CLICK_JITTER = args.click_jitter
     SIZE_NORM, SN_JIT, SN_FIXED_P = args.size_norm, args.sn_jit, args.sn_fixed_p
-    assert SIZE_NORM == 0 or 4 <= SIZE_NORM <= 32, "--size-norm: 0, or 4..32 nerve radii"
+    if not (SIZE_NORM == 0 or 4 <= SIZE_NORM <= 32):
+        ap.error(f"--size-norm {SIZE_NORM:g}: 0 (off), or 4..32 nerve radii")
     INFER_K = args.infer_k
-    assert INFER_K is None or (SIZE_NORM and 4 <= INFER_K <= 32), \
-        "--infer-k: 4..32 nerve radii, with --size-norm"
+    if not (INFER_K is None or (SIZE_NORM and 4 <= INFER_K <= 32)):
+        ap.error(f"--infer-k {INFER_K:g}: 4..32 nerve radii, and only with --size-norm")
     CROP_FRAC = args.crop_frac
     N = args.grid
     CH = tuple(int(v) for v in args.channels.split(","))
