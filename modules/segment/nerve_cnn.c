@@ -76,14 +76,16 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->logit = calloc(G * G, sizeof(float));
     c->xin = calloc(2 * G * G, sizeof(float));
     c->acc = calloc(G * G, sizeof(float));
+    c->xin_m = calloc(2 * G * G, sizeof(float));
+    c->acc_m = calloc(G * G, sizeof(float));
     c->half = malloc((size_t)(max_w / 2) * (size_t)(max_h / 2) + 1);
     c->mask_own = malloc((size_t)max_w * max_h);
     c->lab = malloc(sizeof(int) * G * G);
     c->stack = malloc(sizeof(int) * G * G);
     c->col_i = malloc(sizeof(int) * (size_t)max_w);
     c->col_f = malloc(sizeof(float) * (size_t)max_w);
-    if (!c->col_i || !c->col_f || !c->logit || !c->xin || !c->acc || !c->half || !c->mask_own ||
-        !c->lab || !c->stack) {
+    if (!c->col_i || !c->col_f || !c->logit || !c->xin || !c->acc || !c->xin_m || !c->acc_m ||
+        !c->half || !c->mask_own || !c->lab || !c->stack) {
         cn_nerve_cnn_free(c);
         return NULL;
     }
@@ -98,6 +100,8 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
     free(c->logit);
     free(c->xin);
     free(c->acc);
+    free(c->xin_m);
+    free(c->acc_m);
     free(c->half);
     free(c->mask_own);
     free(c->lab);

@@ -40,12 +40,16 @@
  *  48  f32 size_norm K: a second pass re-crops with side K x the first pass's
  *      nerve radius (the equivalent radius of its mask), so the network sees every
  *      nerve at about one size (4..32; the recipe's K in train_nerve_cnn.py)
- *  52  u32[3] reserved, 0
+ *  52  u32 flags: bit 0 CNN_FLAG_MIRROR, every network also runs on the crop
+ *      mirrored left-right, its logits mirrored back and averaged with the
+ *      plain ones (seventh session); other bits 0
+ *  56  u32[2] reserved, 0
  *  64  f32 weights, as above. */
 #define CNN_FILE_MAGIC "CNNERVE1"
 #define CNN_FILE_MAGIC2 "CNNERVE2"
 #define CNN_FILE_HEADER 48
 #define CNN_FILE_HEADER2 64
+#define CNN_FLAG_MIRROR 1u
 /* The second pass's crop side, as a share of the smaller image side: a nerve whose
  * first outline is a speck or fills the frame keeps a crop the network can use
  * (the training script's sn_side() clamps alike). */
@@ -67,9 +71,12 @@ struct cn_nerve_cnn {
     float size_norm;        /* 0, or the second pass's crop side in nerve radii */
     size_t per_model;       /* weights per network */
     int replicas;           /* networks per model (an ensemble when > 1) */
+    bool mirror;            /* CNNERVE2 flag: each network also on the mirrored crop, averaged */
     float *weights;         /* while loading only: models x replicas x per_model */
     nerve_net *net;         /* the networks, through oneDNN (nerve_net.c) */
     float *acc;             /* n x n: a further replica's logits */
+    float *xin_m;           /* 2 x n x n: the input mirrored left-right (mirror) */
+    float *acc_m;           /* n x n: the mirrored input's logits (mirror) */
     float *logit;           /* n x n, unpadded */
     float *xin;             /* 2 x n x n network input, unpadded */
     uint8_t *half;          /* the frame at half resolution */

@@ -11,7 +11,10 @@
  *
  * This is the finder's layer pattern (nerve_net.c) with four levels and two input
  * planes, so the finder's oneDNN network runs it (nerve_net_new_layers); this
- * file only reads the CNNERVE1 file and averages an ensemble's replicas. Why not
+ * file only reads the CNNERVE1/2 file and averages an ensemble's replicas (and,
+ * when the header's mirror flag asks, each network with itself on the crop
+ * mirrored left-right: tried in the seventh session, +0.0045 on fold 4's four
+ * seeded measures, not shipped; docs/validation.md). Why not
  * the plain-C loops it used to have: measured on the shipped network, 64x64 grid,
  * one pinned core, same minutes (2026-12-03, load 0.4): oneDNN p50 0.46-0.53 ms,
  * the loops 1.27-1.29 ms (modules/segment/tools/cnn_onednn_dev.c at commit
@@ -95,14 +98,19 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
         return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
                     head + (size_t)models * per * 4);
     c->size_norm = 0;
+    c->mirror = false;
     if (v2) {
         c->size_norm = lef32(b + 48);
-        if (!(c->size_norm >= 4.0f && c->size_norm <= 32.0f) || le32(b + 52) || le32(b + 56) ||
-            le32(b + 60))
+        const uint32_t flags = le32(b + 52);
+        if (!(c->size_norm >= 4.0f && c->size_norm <= 32.0f) || le32(b + 56) || le32(b + 60))
             return FAIL(CN_EPARSE,
                         "weights file: size normalisation %g out of range (4..32 nerve radii) "
                         "or reserved header bytes not zero",
                         (double)c->size_norm);
+        if (flags & ~CNN_FLAG_MIRROR)
+            return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x, mirror)",
+                        (unsigned)flags, (unsigned)CNN_FLAG_MIRROR);
+        c->mirror = (flags & CNN_FLAG_MIRROR) != 0;
     }
     c->crop_frac = lef32(b + 20);
     c->seed_sigma = lef32(b + 24);
@@ -144,9 +152,26 @@ int cn__cnn_run_replica(cn_nerve_cnn *c, int model, int r, const float *in, int 
 {
     const size_t nn = (size_t)n * (size_t)n;
     const int net = model * c->replicas + r;
-    int rc = nerve_net_forward(c->net, net, in, n, n, r == 0 ? out : c->acc);
+    float *dst = r == 0 ? out : c->acc;
+    int rc = nerve_net_forward(c->net, net, in, n, n, dst);
     if (rc != CN_OK)
         return rc;
+    if (c->mirror) { /* the same network on the crop mirrored left-right, mirrored back */
+        for (int p = 0; p < 2; p++)
+            for (int y = 0; y < n; y++) {
+                const float *src = in + (size_t)p * nn + (size_t)y * n;
+                float *row = c->xin_m + (size_t)p * nn + (size_t)y * n;
+                for (int x = 0; x < n; x++)
+                    row[x] = src[n - 1 - x];
+            }
+        rc = nerve_net_forward(c->net, net, c->xin_m, n, n, c->acc_m);
+        if (rc != CN_OK)
+            return rc;
+        for (int y = 0; y < n; y++)
+            for (int x = 0; x < n; x++)
+                dst[(size_t)y * n + x] =
+                    (dst[(size_t)y * n + x] + c->acc_m[(size_t)y * n + (n - 1 - x)]) / 2.0f;
+    }
     if (r > 0)
         for (size_t i = 0; i < nn; i++)
             out[i] += c->acc[i];
