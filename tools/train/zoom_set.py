@@ -11,6 +11,16 @@ network that did not see that fold can score them (`--model 4` for fold 4):
     /usr/bin/python3 tools/train/zoom_set.py ../shared/data/nerve-us /tmp/zoom0.6 0.6
     cryonav eval nerve /tmp/zoom0.6/images /tmp/zoom0.6/masks --model 4 --seeded
 
+With --look KIND the image also takes another scanner's look (seventh session; the
+masks are unchanged but for --look aspect): gamma:G (grey levels to the power G),
+gain:F, blur:SIGMA (Gaussian, pixels), speckle:S (multiplicative gamma noise of
+relative spread S, seed 7), ramp:A (depth gain from 1 + A at the top to 1 - A at
+the bottom), jpeg:Q (JPEG quality Q), aspect:F (width x F, the mask too:
+non-square pixels the reader does not know about). Zoom 1 with a look changes the
+look alone:
+
+    /usr/bin/python3 tools/train/zoom_set.py ../shared/data/nerve-us /tmp/g16 1 --look gamma:1.6
+
 With --radius-mm R the images are MetaImage files carrying a pixel size (the probe's
 known pixel size, as live: the unzoomed image's nerve of radius R at the finder's median
 size, divided by the zoom), so the finder and the crop CNN can undo the zoom.
@@ -41,7 +51,52 @@ def ensure_deps():
 
 ensure_deps()
 
-from PIL import Image  # noqa: E402
+from PIL import Image, ImageFilter  # noqa: E402
+
+LOOKS = {"gamma": (0.3, 3.0), "gain": (0.1, 3.0), "blur": (0.1, 10.0), "speckle": (0.01, 1.0),
+         "ramp": (0.0, 0.9), "jpeg": (5, 95), "aspect": (0.5, 2.0)}
+
+
+def parse_look(text):
+    """KIND:VALUE of LOOKS, or exit naming the problem."""
+    kind, _, val = (text or "").partition(":")
+    if kind not in LOOKS:
+        sys.exit(f"zoom_set: --look {text}: unknown kind (one of {', '.join(LOOKS)}, as KIND:VALUE)")
+    try:
+        v = float(val)
+    except ValueError:
+        sys.exit(f"zoom_set: --look {text}: the value is not a number")
+    lo, hi = LOOKS[kind]
+    if not lo <= v <= hi:
+        sys.exit(f"zoom_set: --look {text}: {kind} out of range ({lo:g}..{hi:g})")
+    return kind, v
+
+
+def apply_look(look, im, m):
+    """The grey image (and, for aspect, the mask) as the look shows them."""
+    import numpy as np
+    kind, v = look
+    if kind == "aspect":
+        w, h = im.size
+        W = max(1, int(round(w * v)))
+        return im.resize((W, h), Image.BILINEAR), m.resize((W, h), Image.NEAREST)
+    if kind == "blur":
+        return im.filter(ImageFilter.GaussianBlur(v)), m
+    if kind == "jpeg":
+        import io
+        b = io.BytesIO()
+        im.save(b, "JPEG", quality=int(v))
+        return Image.open(io.BytesIO(b.getvalue())).convert("L"), m
+    a = np.asarray(im, dtype=np.float32)
+    if kind == "gamma":
+        a = 255.0 * (a / 255.0) ** v
+    elif kind == "gain":
+        a = a * v
+    elif kind == "speckle":
+        a = a * np.random.default_rng(7).gamma(1 / v ** 2, v ** 2, a.shape)
+    elif kind == "ramp":
+        a = a * np.linspace(1 + v, 1 - v, a.shape[0], dtype=np.float32)[:, None]
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)), m
 
 
 def main():
@@ -50,6 +105,8 @@ def main():
     ap.add_argument("out", help="folder to write images/ and masks/ into")
     ap.add_argument("zoom", type=float, help="scale factor (0.2..5)")
     ap.add_argument("--fold", type=int, default=4, help="fold written (index mod 5)")
+    ap.add_argument("--look", help="another scanner's look too: gamma:G, gain:F, blur:SIGMA, "
+                    "speckle:S, ramp:A, jpeg:Q or aspect:F (the module's docstring)")
     ap.add_argument("--radius-mm", type=float, default=0.0, help="write the images as MetaImage "
                     "with a pixel size: the one at which a nerve of this radius shows at the "
                     "finder's median nerve size on the unzoomed image, divided by the zoom (the "
@@ -74,6 +131,7 @@ def main():
         if not (16 <= rows <= 512 and 0 < r_cells < rows):
             sys.exit(f"zoom_set: {a.finder_weights}: not a finder weights file (rows {rows}, "
                      f"median nerve radius {r_cells} cells)")
+    look = parse_look(a.look) if a.look is not None else None
     if not 0.2 <= a.zoom <= 5:
         sys.exit(f"zoom_set: zoom {a.zoom} out of range (0.2..5)")
     names = sorted(os.listdir(os.path.join(a.data, "images")))
@@ -85,6 +143,8 @@ def main():
             continue
         im = Image.open(os.path.join(a.data, "images", n)).convert("L")
         m = Image.open(os.path.join(a.data, "masks", os.path.splitext(n)[0] + ".png"))
+        if look:
+            im, m = apply_look(look, im, m)
         w, h = im.size
         W, H = int(round(w * a.zoom)), int(round(h * a.zoom))
         ci, cm = Image.new("L", (w, h), 0), Image.new(m.mode, (w, h), 0)
@@ -104,7 +164,8 @@ def main():
             ci.save(os.path.join(a.out, "images", n))
         cm.save(os.path.join(a.out, "masks", os.path.splitext(n)[0] + ".png"))
         written += 1
-    print(f"{written} images of fold {a.fold} zoomed x{a.zoom} into {a.out}")
+    print(f"{written} images of fold {a.fold} zoomed x{a.zoom}{' with look ' + a.look if look else ''} "
+          f"into {a.out}")
 
 
 if __name__ == "__main__":
