@@ -111,6 +111,9 @@ NEG_SHARE = 0.0        # share of training samples that are a training image's n
                        # strip (negative_crop) with an empty target: a femoral frame is
                        # narrower than the training window, so without them the finder never
                        # sees that site without its nerve (0: off, draws no random numbers)
+GAMMA_RANGE = (0.65, 1.5)   # training grey-level gamma, drawn log-uniform; ASPECT_RANGE the
+ASPECT_RANGE = (0.8, 1.25)  # pixel aspect (width stretch). Wider (0.5-2.0, 0.7-1.43) was tried
+                            # in the seventh session and lost on every count (docs/validation.md)
 MIN_PART = 3           # grid cells: smaller parts are specks (nerve_find.c)
 MODEL_NAMES = ["fold0", "fold1", "fold2", "fold3", "fold4", "us", "fem", "live"]
 # The recipe as shipped (docs/validation.md says why): the fold networks train 60 epochs;
@@ -223,7 +226,7 @@ def make_batch(items, idx, rng, views=None):
     for it in views:
         # the image's height spans H cells at scale 1; s > 1 zooms in
         s = float(np.exp(rng.uniform(np.log(0.7), np.log(1.45))))
-        asp = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))
+        asp = float(np.exp(rng.uniform(np.log(ASPECT_RANGE[0]), np.log(ASPECT_RANGE[1]))))
         rot = float(np.radians(rng.uniform(-12, 12)))
         flip = bool(rng.integers(2))
         # image extent in grid cells at this scale
@@ -253,7 +256,7 @@ def make_batch(items, idx, rng, views=None):
         return torch.tensor(rng.uniform(lo, hi, B), dtype=torch.float32).view(B, 1, 1, 1)
     gen = torch.Generator().manual_seed(int(rng.integers(1 << 31)))
     gain = torch.exp(u(np.log(0.6), np.log(1.6)))
-    gamma = torch.exp(u(np.log(0.65), np.log(1.5)))
+    gamma = torch.exp(u(np.log(GAMMA_RANGE[0]), np.log(GAMMA_RANGE[1])))
     depth = torch.linspace(-1.0, 1.0, H).view(1, 1, H, 1)
     x = g.clamp(0, 1) ** gamma * gain * (1.0 + u(-0.35, 0.35) * depth)
     # multiplicative speckle (half the samples), strength 0.05-0.35
@@ -717,7 +720,7 @@ def us_subset(items, tr, share):
 
 
 def main():
-    global H, CH, WIN_W, LIVE_FROM
+    global H, CH, WIN_W, LIVE_FROM, GAMMA_RANGE, ASPECT_RANGE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder holding nerve-us and nerve-femoral")
     ap.add_argument("--out", help="weights file to write (modules/segment/nerve_find.weights)")
@@ -742,6 +745,10 @@ def main():
                     "one the rule picks")
     ap.add_argument("--evaluate", action="store_true", help="evaluate networks loaded from "
                     "checkpoints too (a trained one always is)")
+    ap.add_argument("--gamma-range", default=",".join(map(str, GAMMA_RANGE)), help="training "
+                    "gamma LO,HI (log-uniform; another scanner's mid-grey rendering)")
+    ap.add_argument("--aspect-range", default=",".join(map(str, ASPECT_RANGE)), help="training "
+                    "pixel aspect LO,HI (log-uniform; pixels of unknown shape)")
     ap.add_argument("--live-from", default=LIVE_FROM, choices=("fold4", "all"), help="the live "
                     "slot: the fold4 network, or one trained on every image of both sets")
     ap.add_argument("--us-subset", type=float, default=1.0, help="learning curve: train on "
@@ -752,6 +759,17 @@ def main():
     if not 0 < args.us_subset <= 1:
         ap.error(f"--us-subset {args.us_subset:g}: a share in (0, 1]")
     LIVE_FROM = None if args.live_from == "all" else args.live_from
+    for name in ("gamma_range", "aspect_range"):
+        try:
+            lo, hi = (float(v) for v in getattr(args, name).split(","))
+        except ValueError:
+            ap.error(f"--{name.replace('_', '-')} {getattr(args, name)}: LO,HI expected")
+        if not 0.2 <= lo <= 1.0 <= hi <= 5.0:
+            ap.error(f"--{name.replace('_', '-')} {lo:g},{hi:g}: LO in 0.2..1, HI in 1..5")
+        if name == "gamma_range":
+            GAMMA_RANGE = (lo, hi)
+        else:
+            ASPECT_RANGE = (lo, hi)
     H = args.grid_rows
     CH = tuple(int(c) for c in args.channels.split(","))
     assert H % (1 << (len(CH) - 1)) == 0, "grid rows must be a multiple of 2^(levels-1)"
