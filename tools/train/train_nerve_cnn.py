@@ -118,6 +118,7 @@ def ensure_deps():
 ensure_deps()
 
 import numpy as np  # noqa: E402
+from us_subset import us_subset  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -678,19 +679,6 @@ def write_vector(nets, path, seed):
             for k in range(0, arr.size, 6):
                 f.write("    " + ", ".join(f"{float(v):.9g}f" for v in arr[k:k + 6]) + ",\n")
             f.write("};\n")
-
-
-
-def us_subset(items, tr, share):
-    """A learning-curve subset: of the nerve-us images in tr, a fixed random share
-    (by image name, seed 4242, so every nerve of an image goes together and a
-    smaller share is a subset of a larger one); femoral images all kept."""
-    if share >= 1.0:
-        return tr
-    names = sorted({items[i]["name"] for i in tr if items[i]["set"] == "us"})
-    order = np.random.default_rng(4242).permutation(len(names))
-    keep = {names[j] for j in order[:int(round(share * len(names)))]}
-    return [i for i in tr if items[i]["set"] != "us" or items[i]["name"] in keep]
 
 
 def main():

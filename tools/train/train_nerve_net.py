@@ -91,6 +91,7 @@ def ensure_deps():
 ensure_deps()
 
 import numpy as np  # noqa: E402
+from us_subset import us_subset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nerve_strips  # noqa: E402
@@ -704,19 +705,6 @@ def test_idx(items, name):
     if name == "fem":
         return [i for i, it in enumerate(items) if it["set"] == "us"]
     return []
-
-
-
-def us_subset(items, tr, share):
-    """A learning-curve subset: of the nerve-us images in tr, a fixed random share
-    (by image name, seed 4242, so every nerve of an image goes together and a
-    smaller share is a subset of a larger one); femoral images all kept."""
-    if share >= 1.0:
-        return tr
-    names = sorted({items[i]["name"] for i in tr if items[i]["set"] == "us"})
-    order = np.random.default_rng(4242).permutation(len(names))
-    keep = {names[j] for j in order[:int(round(share * len(names)))]}
-    return [i for i in tr if items[i]["set"] != "us" or items[i]["name"] in keep]
 
 
 def main():
