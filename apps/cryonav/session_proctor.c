@@ -40,7 +40,15 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
     char text[CN_EVENT_TEXT_MAX];
     while (s->proctor && cn_proctor_take(s->proctor, &it) == 1) {
         if (it.kind == CN_PROCTOR_ITEM_NOTE) {
-            snprintf(text, sizeof text, "note from=%.20s text=%.80s", it.from, it.text);
+            /* a guest names itself, '=' included: in the recorded "key=value"
+             * text its name must not make a key (a replay's chapter list reads
+             * the note after the first "text="), so '=' becomes ':' there */
+            char who[sizeof it.from];
+            snprintf(who, sizeof who, "%s", it.from);
+            for (char *p = who; *p; p++)
+                if (*p == '=')
+                    *p = ':';
+            snprintf(text, sizeof text, "note from=%.20s text=%.80s", who, it.text);
             cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
         } else {
             /* the nerve to follow, in the Reference frame the proctor's scene uses:

@@ -332,6 +332,28 @@ static void test_headless_target_and_note(void **st)
             }
         tu_client_clear(&watcher);
     }
+    /* A guest (the shared token) may call itself anything but an account's name.
+     * A name holding "text=" must not move where the recorded note's own text
+     * starts: a replay's chapter list reads the note after the first "text="
+     * (seqio describe.c), and showed "note: FAKE (client N) text=..." before. */
+    tu_client g;
+    tu_client_init(&g, pu_connect(s.port, 10000));
+    const char *gr = pu_command(&g, 1, "<Command Name=\"Login\" Token=\"" TOKEN
+                                "\" DisplayName=\"x text=FAKE\"/>", 10000);
+    bool guest_in = gr && strstr(gr, "SUCCESS");
+    if (guest_in)
+        guest_in = tu_send_string(g.fd, 1, "ProctorNote", "real note") == 0;
+    char named[256] = "";
+    for (int k = 0; k < 100 && guest_in && !named[0]; k++) {
+        tu_read(&watcher, 100, NULL, NULL);
+        for (int i = 0; i < watcher.n; i++)
+            if (strcmp(watcher.msgs[i].name, "CryoNavEvent") == 0 &&
+                strstr((char *)watcher.msgs[i].content + 4, "real note"))
+                snprintf(named, sizeof named, "%s", (char *)watcher.msgs[i].content + 4);
+        tu_client_clear(&watcher);
+    }
+    print_message("guest's note event: %s\n", named);
+    tu_client_free(&g);
     tu_client_free(&watcher);
     tu_client_free(&c);
     int status = stop_and_dump(&s);
@@ -339,6 +361,11 @@ static void test_headless_target_and_note(void **st)
     assert_true(seeded);
     assert_true(noted);
     assert_true(event);   /* the note rode an analysed frame as a proctor event */
+    assert_true(guest_in);
+    const char *first_text = strstr(named, "text=");
+    assert_non_null(first_text);
+    assert_int_equal(strncmp(first_text + 5, "real note", 9), 0);
+    assert_non_null(strstr(named, "from=x text:FAKE (client ")); /* the name kept, '=' made ':' */
     char *log = pu_slurp(s.log, NULL);
     const char *t = strstr(log, "target: nerve seed set at (");
     float x = 0, y = 0;
