@@ -8,6 +8,10 @@ under `cryonav eval nerve --folds mod` (index in sorted name order, mod 5).
 
     /usr/bin/python3 tools/train/find_duplicates.py ../shared/data/nerve-us/images
 
+With --masks DIR each listed pair of one size also gets the Dice of its two nerve masks
+(DIR/<name>.png; index/value 1 or > 127 = nerve, as `cryonav eval nerve`): where the
+examiner drew one view twice, how far the two drawings agree.
+
 Needs Debian's python3-numpy and python3-pil, installed with apt-get when missing,
 under Debian's interpreter (/usr/bin/python3).
 """
@@ -42,6 +46,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("images", help="a folder of images")
     ap.add_argument("--min", type=float, default=0.95, help="correlation to list a pair")
+    ap.add_argument("--masks", help="folder of the nerve masks: print each pair's mask Dice")
     a = ap.parse_args()
     names = sorted(f for f in os.listdir(a.images)
                    if f.lower().endswith((".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")))
@@ -58,7 +63,21 @@ def main():
              if c[i, j] > a.min]
     pairs.sort(reverse=True)
     for r, i, j in pairs:
-        print(f"{r:.4f} {names[i]} {names[j]} folds {i % 5} {j % 5}")
+        extra = ""
+        if a.masks:
+            m = []
+            for k in (i, j):
+                path = os.path.join(a.masks, os.path.splitext(names[k])[0] + ".png")
+                try:
+                    v = np.asarray(Image.open(path))
+                except OSError as e:
+                    sys.exit(f"find_duplicates: {path}: cannot read the mask ({e})")
+                m.append((v == 1) | (v > 127))
+            if m[0].shape == m[1].shape and m[0].any() and m[1].any():
+                extra = f" masks dice {2 * (m[0] & m[1]).sum() / (m[0].sum() + m[1].sum()):.3f}"
+            else:
+                extra = " masks of other sizes or empty"
+        print(f"{r:.4f} {names[i]} {names[j]} folds {i % 5} {j % 5}{extra}")
     cross = sum(1 for _, i, j in pairs if i % 5 != j % 5)
     print(f"{len(pairs)} pairs above {a.min} among {len(names)} images ({len(names) * (len(names) - 1) // 2} "
           f"pairs); {cross} across folds")
