@@ -18,8 +18,10 @@ double cn_eval_median(double *v, int n);
 
 /* An image and its mask (eval_pairs.c). */
 typedef struct {
-    char *image, *mask; /* paths */
-    const char *name;   /* base name (inside image) */
+    char *image, *mask; /* paths (mask NULL: a view without a nerve) */
+    const char *name;   /* base name (inside image, or label) */
+    char *label;        /* "file[k]" for a sequence file's frame, else NULL */
+    int frame;          /* >= 0: frame k of the sequence file image; -1: an image file */
 } nerve_pair;
 /* Appends the images of idir with their masks in mdir (same file name, else the
  * same stem) to *pairs; a missing mask is reported and the image skipped

@@ -6,7 +6,7 @@
  *              [--method find|dp|cnn]
  *              [--model live|fold|us|fem|0..7] [--folds mod|block] [--only-folds LIST]
  *              [--every N] [--weights FILE] [--cnn-weights FILE] [--overlays DIR]
- *              [--quiet]
+ *              [--nerve-free SEQFILE ...] [--quiet]
  *
  * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
  * TIFF, MetaImage, NRRD) are paired with the mask of the same base name in the
@@ -28,6 +28,10 @@
  * each nerve of the mask is clicked in turn and scored against itself, the
  * image scoring the mean (eval_nerve_run.c). A progress bar goes to stderr when
  * it is a terminal.
+ *
+ * --nerve-free FILE adds every frame of a sequence file as a view without a
+ * nerve (eval_nerve_free.c), after the image set; the k-th such frame is in fold
+ * k mod 5 (no network saw any of them, so each is held-out for every model).
  */
 #include "commands.h"
 #include "eval.h"
@@ -68,7 +72,14 @@ static void write_overlay(const char *dir, const char *name, const cn_image *im,
                 scratch[i] = 255;
         }
     char path[4096], err[512];
-    snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)cn_eval_stem_len(name), name);
+    const size_t nl = strlen(name);
+    if (nl > 2 && name[nl - 1] == ']' && strchr(name, '[')) { /* a sequence frame: file[k] */
+        const char *br = strrchr(name, '[');
+        snprintf(path, sizeof path, "%s/%.*s_frame%.*s.png", dir, (int)(br - name), name,
+                 (int)(nl - 2 - (size_t)(br - name)), br + 1);
+    } else {
+        snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)cn_eval_stem_len(name), name);
+    }
     if (cn_png_write_gray(path, scratch, w, h, err, sizeof err) != CN_OK)
         fprintf(stderr, "cryonav eval: %s\n", err);
     free(scratch);
@@ -124,12 +135,15 @@ int cn_eval_nerve(int argc, char **argv)
 {
     eval_opts o = {.per_nerve = true, .method = M_FIND, .model = CN_NERVE_FIND_LIVE, .folds_block = -1, .every = 1};
     bool model_given = false;
+    const char *nerve_free[MAX_DIRS];
+    int n_free = 0;
     static const struct option longs[] = {
         {"seeded", no_argument, NULL, 's'},      {"seed-at", required_argument, NULL, 'S'},      {"method", required_argument, NULL, 'M'},
         {"model", required_argument, NULL, 'm'}, {"folds", required_argument, NULL, 'f'},
         {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
         {"cnn-weights", required_argument, NULL, 'C'}, {"click-off", required_argument, NULL, 'K'},
+        {"nerve-free", required_argument, NULL, 'N'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -184,6 +198,11 @@ int cn_eval_nerve(int argc, char **argv)
         case 'w': o.weights = optarg; break;
         case 'C': o.cnn_weights = optarg; break;
         case 'O': o.overlays = optarg; break;
+        case 'N':
+            if (n_free == MAX_DIRS)
+                return usage("--nerve-free takes up to 16 files; one more was", optarg);
+            nerve_free[n_free++] = optarg;
+            break;
         case 'h':
             printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [options]\n"
                    "Measures the nerve finding on real images against their masks: images and\n"
@@ -210,6 +229,10 @@ int cn_eval_nerve(int argc, char **argv)
                    "  --weights FILE       another weights file for the method's network\n"
                    "  --cnn-weights FILE   another crop CNN for --method find's outlines\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
+                   "  --nerve-free FILE    every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
+                   "                       .seq.nrrd, a recording) is a view without a nerve:\n"
+                   "                       a find there is a false find (repeatable; IMAGES\n"
+                   "                       MASKS may then be left out)\n"
                    "  -q, --quiet          no line per image\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
@@ -222,8 +245,9 @@ int cn_eval_nerve(int argc, char **argv)
         }
     }
     int nd = argc - optind;
-    if (nd < 2 || nd % 2 || nd / 2 > MAX_DIRS)
-        return usage("needs IMAGES MASKS folder pairs (up to 16 pairs)", NULL);
+    if ((nd < 2 && n_free == 0) || nd % 2 || nd / 2 > MAX_DIRS)
+        return usage("needs IMAGES MASKS folder pairs (up to 16 pairs) or --nerve-free FILE",
+                     NULL);
     if (o.model < 0 && o.folds_block < 0)
         return usage("--model fold needs --folds mod or --folds block", NULL);
     if (o.only_folds && o.folds_block < 0)
@@ -251,19 +275,29 @@ int cn_eval_nerve(int argc, char **argv)
             rc = 2;
             goto out;
         }
-    if (n == 0) {
+    if (n == 0 && nd > 0) {
         fprintf(stderr, "cryonav eval: no image/mask pairs in the folders given\n");
         rc = 2;
         goto out;
     }
-    qsort(pairs, (size_t)n, sizeof *pairs, cn_eval_pair_cmp);
+    if (n > 1)
+        qsort(pairs, (size_t)n, sizeof *pairs, cn_eval_pair_cmp);
+    const int n_pairs = n; /* the views without a nerve come after the set, unsorted */
+    for (int k = 0; k < n_free; k++)
+        if (cn_evn_free_add(nerve_free[k], &pairs, &n, &cap) != CN_OK) {
+            rc = 2;
+            goto out;
+        }
     printf("method %s, model %s, %d images%s\n",
            o.method == M_FIND ? "find" : o.method == M_DP ? "dp" : "cnn",
            o.method == M_DP ? "-" : o.model < 0 ? "by fold (held-out)" : o.model ==
            CN_NERVE_FIND_LIVE && o.method == M_FIND ? "live (trained on folds 0-3 of both sets: NOT held-out there)"
                                                   :
-           "fixed", n, !o.seeded ? ", automatic" : o.per_nerve ? ", seeded: a click on each nerve, scored per nerve"
+           "fixed", n_pairs, !o.seeded ? ", automatic" : o.per_nerve ? ", seeded: a click on each nerve, scored per nerve"
                                                   : ", seeded at the whole mask's centroid");
+    if (n > n_pairs)
+        printf("and %d frames of %d sequence file%s as views without a nerve\n", n - n_pairs,
+               n_free, n_free == 1 ? "" : "s");
     if (o.click_off > 0)
         printf("each click %.2f x its nerve's equivalent radius off the nerve's centre pixel, "
                "on the nerve\n", o.click_off);
@@ -285,9 +319,11 @@ int cn_eval_nerve(int argc, char **argv)
     for (int i = 0; i < n; i += o.every)
         todo++;
     int done = 0;
+    evn_seq *seq = NULL;
     for (int i = 0; i < n && rc == 0; i += o.every) {
-        const int fold = o.folds_block == 1 ? (int)((long)i * CN_NERVE_FIND_KFOLD / n)
-                                            : i % CN_NERVE_FIND_KFOLD;
+        const int fold = i >= n_pairs ? (i - n_pairs) % CN_NERVE_FIND_KFOLD
+                         : o.folds_block == 1 ? (int)((long)i * CN_NERVE_FIND_KFOLD / n_pairs)
+                                              : i % CN_NERVE_FIND_KFOLD;
         if (bar)
             cn_eval_progress(done, todo);
         done++;
@@ -295,9 +331,13 @@ int cn_eval_nerve(int argc, char **argv)
             continue;
         char err[4400];
         cn_image *im = NULL, *mk = NULL;
-        if (cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK ||
+        if (pairs[i].frame >= 0 ? cn_evn_free_read(&seq, &pairs[i], &im, err, sizeof err) != CN_OK ||
+                                      !(mk = cn_image_new(im->w, im->h))
+                                : cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK ||
             cn_mask_read(pairs[i].mask, pairs[i].image, im->w, im->h, &mk, err, sizeof err) !=
                 CN_OK) {
+            if (im && !mk && pairs[i].frame >= 0)
+                snprintf(err, sizeof err, "%s: out of memory", pairs[i].name);
             fprintf(stderr, "%scryonav eval: %s (skipped)\n", bar ? "\n" : "", err);
             cn_image_free(im);
             bad++;
@@ -387,12 +427,14 @@ int cn_eval_nerve(int argc, char **argv)
     }
     free(dices);
     free(hds);
+    cn_evn_free_close(seq);
     cn_evn_bufs_free(&bufs);
     cn_evn_runners_free(&r);
 out:
     for (int i = 0; i < n; i++) {
         free(pairs[i].image);
         free(pairs[i].mask);
+        free(pairs[i].label);
     }
     free(pairs);
     return rc;

@@ -6,6 +6,7 @@
 #ifndef CN_APP_EVAL_NERVE_H
 #define CN_APP_EVAL_NERVE_H
 
+#include "eval.h"
 #include "imaging/imaging.h"
 #include "segment/segment.h"
 
@@ -60,5 +61,16 @@ int cn_evn_bufs_fit(score_bufs *b, int w, int h);
 int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image *im,
                        const uint8_t *truth, double cx, double cy, bool has_nerve,
                        score_bufs *b, image_score *s);
+
+/* Views without a nerve (eval_nerve_free.c): every frame of the sequence file path
+ * appended to *pairs (mask NULL, frame k, label "file[k]"); CN_EPARSE (said on
+ * stderr) for a file that cannot be read or holds no 8-bit / colour images. */
+typedef struct evn_seq evn_seq;
+int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap);
+/* Frame p->frame of p->image as a grey image with the file's pixel size when it
+ * has one; *cache keeps the file open between frames (cn_evn_free_close). */
+int cn_evn_free_read(evn_seq **cache, const nerve_pair *p, cn_image **out, char *err,
+                     size_t err_len);
+void cn_evn_free_close(evn_seq *s);
 
 #endif

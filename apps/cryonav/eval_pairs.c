@@ -201,6 +201,8 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
             *pairs = np;
         }
         nerve_pair *p = &(*pairs)[(*n)++];
+        p->label = NULL;
+        p->frame = -1;
         size_t li = strlen(idir) + strlen(e->d_name) + 2, lm = strlen(mdir) + strlen(mask) + 2;
         p->image = malloc(li);
         p->mask = malloc(lm);

@@ -5,7 +5,9 @@
  * grey mask written here; the summary lines and the last line "mean dice <x>";
  * and bad input: a mask of another size (skipped, named, exit 1), a damaged
  * weights file (exit 2), an empty folder, unknown options; and the user guide's
- * nerve commands with their documented figures on fixed subsets.
+ * nerve commands with their documented figures on fixed subsets; --nerve-free:
+ * real PLUS recordings of other anatomy as views without a nerve, mixed with an
+ * annotated set (whose lines and folds must not change), and files it refuses.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -402,6 +404,88 @@ static void test_guide_commands(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* --nerve-free: every frame of a real PLUS recording is a view without a nerve. */
+static void test_nerve_free_views(void **st)
+{
+    (void)st;
+    static char out[1 << 17], base[1 << 17];
+    char cmd[2048];
+    const char *P = DATA "/plus";
+    /* alone: 21 + 10 frames (the second with its 0.3 mm pixel size), all counted */
+    snprintf(cmd, sizeof cmd, "%s eval nerve --model live --nerve-free %s/BoneUltrasound_L14.igs.mha "
+             "--nerve-free %s/Prostate10_video.igs.mhd", CRYONAV, P, P);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    print_message("%s", strstr(out, "images "));
+    assert_non_null(strstr(out, "and 31 frames of 2 sequence files as views without a nerve"));
+    assert_non_null(strstr(out, "with a nerve 0, without 31;"));
+    int ff = -1, of = -1;
+    const char *l = strstr(out, "false finds ");
+    assert_non_null(l);
+    assert_int_equal(sscanf(l, "false finds %d of %d", &ff, &of), 2);
+    assert_int_equal(of, 31);
+    /* each frame has its own line, named by file and frame */
+    assert_non_null(strstr(out, "BoneUltrasound_L14.igs.mha[0] fold 0 "));
+    assert_non_null(strstr(out, "BoneUltrasound_L14.igs.mha[20] fold 0 "));
+    assert_non_null(strstr(out, "Prostate10_video.igs.mhd[9] fold 0 "));
+    /* the count of FALSE-FIND lines is the summary's */
+    int lines = 0;
+    for (const char *q = out; (q = strstr(q, "FALSE-FIND")); q++)
+        lines++;
+    assert_int_equal(lines, ff);
+
+    /* mixed with an annotated set: its lines (and folds) are unchanged, the frames added */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/nerve-us/images %s/nerve-us/masks --every 20 "
+             "--model fold --folds mod", CRYONAV, DATA, DATA);
+    assert_int_equal(run(cmd, base, sizeof base), 0);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/nerve-us/images %s/nerve-us/masks --every 20 "
+             "--model fold --folds mod --nerve-free %s/SyntheticVideoBuffer20.igs.mha", CRYONAV,
+             DATA, DATA, P);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    for (const char *q = strstr(base, "\n") + 1; *q && strncmp(q, "images ", 7); q = strchr(q, '\n') + 1) {
+        const char *e = strchr(q, '\n');
+        char one[512];
+        snprintf(one, sizeof one, "%.*s", (int)(e - q), q);
+        char *ms = strstr(one, " ms "); /* timing differs between runs */
+        if (ms)
+            *ms = 0;
+        if (!strstr(out, one))
+            fail_msg("line of the annotated set changed: %s", one);
+    }
+    /* 204 images then 20 frames, every 20th of the 224: images 0..200, frame 16 */
+    assert_non_null(strstr(out, "with a nerve 11, without 1;"));
+    assert_non_null(strstr(out, "SyntheticVideoBuffer20.igs.mha[16] fold 1 "));
+    assert_string_equal(last_line(out), last_line(base)); /* mean dice: the annotated set's */
+
+    /* files it refuses, each named with its problem, exit 2 */
+    snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/Prostate10_tracker.igs.mha", CRYONAV, P);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "Prostate10_tracker.igs.mha holds no images"));
+    snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/NrrdSample.igs.nrrd", CRYONAV, P);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "NrrdSample.igs.nrrd has frames of a pixel type"));
+    assert_non_null(strstr(out, "int16"));
+    snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free /nonexistent/x.igs.mha", CRYONAV);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "/nonexistent/x.igs.mha"));
+    /* seeded: a view without a nerve gives no point to click */
+    snprintf(cmd, sizeof cmd, "%s eval nerve --seeded --nerve-free %s/BoneUltrasound_L14.igs.mha",
+             CRYONAV, P);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--seeded needs a nerve to click"));
+    /* overlays: one picture per frame */
+    char ovdir[] = "/tmp/cn_test_free_ov_XXXXXX";
+    assert_non_null(mkdtemp(ovdir));
+    snprintf(cmd, sizeof cmd, "%s eval nerve -q --every 5 --overlays %s --nerve-free "
+             "%s/Prostate10_video.igs.mhd", CRYONAV, ovdir, P);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    char path[512];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/Prostate10_video.igs.mhd_frame5.png", ovdir);
+    assert_int_equal(stat(path, &sb), 0);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", ovdir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_seeded_per_nerve),
         cmocka_unit_test(test_mask_suffix_layouts),
         cmocka_unit_test(test_guide_commands),
+        cmocka_unit_test(test_nerve_free_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,153 @@
+/*
+ * eval_nerve_free.c - views without a nerve for `cryonav eval nerve --nerve-free
+ * FILE`: every frame of a sequence file (PLUS .igs.mha / .igs.mhd / .igs.nrrd,
+ * Slicer .seq.nrrd, a CryoNav recording) read through seqio, with the file's pixel
+ * size when it carries one, and scored as an image whose mask is empty: a find
+ * there is a false find.
+ *
+ * Why: neither annotated nerve set holds a view without a nerve, and strips cut
+ * beside a nerve come from the same scans. Recordings of other anatomy from other
+ * scanners (a spine phantom, bone, a prostate: ../shared/data/plus) are real
+ * nerve-free views nobody trained on, and a site can check its own the same way.
+ */
+#include "eval.h"
+#include "eval_nerve.h"
+
+#include "core/core.h"
+#include "seqio/seqio.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct evn_seq {
+    char *path;             /* the open file */
+    cn_seq_reader *r;
+    cn_frame_pool *pool;    /* one frame of the file's size */
+    bool has_spacing;
+};
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* Opens path and checks it holds 8-bit (or colour) frames the analysis can read. */
+static cn_seq_reader *open_checked(const char *path, char *err, size_t err_len)
+{
+    cn_seq_reader *r = cn_seq_reader_open(path, err, err_len);
+    if (!r)
+        return NULL;
+    const cn_seq_info *in = cn_seq_reader_info(r);
+    const char *why = NULL;
+    if (in->pixel == CN_PIX_NONE || in->width < 8 || in->height < 8 || in->n_frames < 1)
+        why = "holds no images (a tracking-only file?)";
+    else if (in->pixel != CN_PIX_UINT8)
+        why = "has frames of a pixel type that is not a B-mode image (8-bit grey or colour)";
+    if (why) {
+        snprintf(err, err_len, "%s %s: pixel %s, %d x %d, %d frames", path, why,
+                 in->pixel_name, in->width, in->height, in->n_frames);
+        cn_seq_reader_close(r);
+        return NULL;
+    }
+    return r;
+}
+
+int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
+{
+    char err[1200];
+    cn_seq_reader *r = open_checked(path, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "cryonav eval: --nerve-free %s\n", err);
+        return CN_EPARSE;
+    }
+    const int frames = cn_seq_reader_info(r)->n_frames;
+    cn_seq_reader_close(r);
+    for (int k = 0; k < frames; k++) {
+        if (*n == *cap) {
+            *cap = *cap ? 2 * *cap : 256;
+            nerve_pair *np = realloc(*pairs, sizeof(nerve_pair) * (size_t)*cap);
+            if (!np)
+                return CN_ENOMEM;
+            *pairs = np;
+        }
+        nerve_pair *p = &(*pairs)[*n];
+        memset(p, 0, sizeof *p);
+        const size_t ll = strlen(base_name(path)) + 16;
+        p->image = strdup(path);
+        p->label = malloc(ll);
+        if (!p->image || !p->label) {
+            free(p->image);
+            free(p->label);
+            return CN_ENOMEM;
+        }
+        snprintf(p->label, ll, "%s[%d]", base_name(path), k);
+        p->name = p->label;
+        p->frame = k;
+        (*n)++;
+    }
+    return CN_OK;
+}
+
+void cn_evn_free_close(evn_seq *s)
+{
+    if (!s)
+        return;
+    cn_seq_reader_close(s->r);
+    if (s->pool)
+        cn_frame_pool_free(s->pool);
+    free(s->path);
+    free(s);
+}
+
+int cn_evn_free_read(evn_seq **cache, const nerve_pair *p, cn_image **out, char *err,
+                     size_t err_len)
+{
+    *out = NULL;
+    evn_seq *s = *cache;
+    if (s && strcmp(s->path, p->image) != 0) {
+        cn_evn_free_close(s);
+        s = *cache = NULL;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || !(s->path = strdup(p->image))) {
+            free(s);
+            snprintf(err, err_len, "%s: out of memory", p->image);
+            return CN_ENOMEM;
+        }
+        *cache = s;
+        if (!(s->r = open_checked(p->image, err, err_len)))
+            return CN_EPARSE;
+        const cn_seq_info *in = cn_seq_reader_info(s->r);
+        /* the pixel size only where the file gives one: 1 mm/px assumed is no size */
+        s->has_spacing = strcmp(in->spacing_source, "none") != 0;
+        if (!(s->pool = cn_frame_pool_new(1, in->width, in->height))) {
+            snprintf(err, err_len, "%s: out of memory for a %d x %d frame", p->image,
+                     in->width, in->height);
+            return CN_ENOMEM;
+        }
+    }
+    cn_frame *f = cn_frame_pool_acquire(s->pool);
+    if (!f) {
+        snprintf(err, err_len, "%s: no frame buffer", p->image);
+        return CN_ENOMEM;
+    }
+    int rc = cn_seq_reader_read_frame(s->r, p->frame, f, err, err_len);
+    if (rc == CN_OK) {
+        cn_image *im = cn_image_new(f->width, f->height);
+        if (!im) {
+            snprintf(err, err_len, "%s frame %d: out of memory", p->image, p->frame);
+            rc = CN_ENOMEM;
+        } else {
+            memcpy(im->px, f->pixels, (size_t)f->width * (size_t)f->height);
+            im->has_spacing = s->has_spacing && f->spacing_mm[0] > 0 && f->spacing_mm[1] > 0;
+            im->spacing_mm[0] = im->has_spacing ? f->spacing_mm[0] : 1;
+            im->spacing_mm[1] = im->has_spacing ? f->spacing_mm[1] : 1;
+            *out = im;
+        }
+    }
+    cn_frame_unref(f);
+    return rc;
+}
