@@ -30,6 +30,9 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
                       int *missing);
 /* qsort comparator: natural order of the image names. */
 int cn_eval_pair_cmp(const void *x, const void *y);
+/* True for a name the image reader takes (.png .jpg .jpeg .bmp .tif .tiff .mha .mhd
+ * .nrrd, any case). */
+bool cn_eval_is_image_name(const char *n);
 /* Length of a file name without its last suffix. */
 size_t cn_eval_stem_len(const char *n);
 

@@ -29,8 +29,8 @@
  * image scoring the mean (eval_nerve_run.c). A progress bar goes to stderr when
  * it is a terminal.
  *
- * --nerve-free FILE adds every frame of a sequence file as a view without a
- * nerve (eval_nerve_free.c), after the image set; the k-th such frame is in fold
+ * --nerve-free FILE|DIR adds every frame of a sequence file (or every image of a
+ * folder) as a view without a nerve (eval_nerve_free.c), after the image set; the k-th such frame is in fold
  * k mod 5 (no network saw any of them, so each is held-out for every model).
  */
 #include "commands.h"
@@ -229,10 +229,10 @@ int cn_eval_nerve(int argc, char **argv)
                    "  --weights FILE       another weights file for the method's network\n"
                    "  --cnn-weights FILE   another crop CNN for --method find's outlines\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
-                   "  --nerve-free FILE    every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
-                   "                       .seq.nrrd, a recording) is a view without a nerve:\n"
-                   "                       a find there is a false find (repeatable; IMAGES\n"
-                   "                       MASKS may then be left out)\n"
+                   "  --nerve-free FILE|DIR every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
+                   "                       .seq.nrrd, a recording), or every image of a folder,\n"
+                   "                       is a view without a nerve: a find there is a false\n"
+                   "                       find (repeatable; IMAGES MASKS may then be left out)\n"
                    "  -q, --quiet          no line per image\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
@@ -296,8 +296,8 @@ int cn_eval_nerve(int argc, char **argv)
            "fixed", n_pairs, !o.seeded ? ", automatic" : o.per_nerve ? ", seeded: a click on each nerve, scored per nerve"
                                                   : ", seeded at the whole mask's centroid");
     if (n > n_pairs)
-        printf("and %d frames of %d sequence file%s as views without a nerve\n", n - n_pairs,
-               n_free, n_free == 1 ? "" : "s");
+        printf("and %d views without a nerve from %d file%s or folder%s\n", n - n_pairs,
+               n_free, n_free == 1 ? "" : "s", n_free == 1 ? "" : "s");
     if (o.click_off > 0)
         printf("each click %.2f x its nerve's equivalent radius off the nerve's centre pixel, "
                "on the nerve\n", o.click_off);
@@ -331,12 +331,15 @@ int cn_eval_nerve(int argc, char **argv)
             continue;
         char err[4400];
         cn_image *im = NULL, *mk = NULL;
-        if (pairs[i].frame >= 0 ? cn_evn_free_read(&seq, &pairs[i], &im, err, sizeof err) != CN_OK ||
-                                      !(mk = cn_image_new(im->w, im->h))
-                                : cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK ||
-            cn_mask_read(pairs[i].mask, pairs[i].image, im->w, im->h, &mk, err, sizeof err) !=
-                CN_OK) {
-            if (im && !mk && pairs[i].frame >= 0)
+        int rrd = pairs[i].frame >= 0
+                      ? cn_evn_free_read(&seq, &pairs[i], &im, err, sizeof err)
+                      : cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err);
+        if (rrd == CN_OK) /* a view without a nerve (--nerve-free): an empty mask */
+            rrd = !pairs[i].mask ? ((mk = cn_image_new(im->w, im->h)) ? CN_OK : CN_ENOMEM)
+                                 : cn_mask_read(pairs[i].mask, pairs[i].image, im->w, im->h,
+                                                &mk, err, sizeof err);
+        if (rrd != CN_OK) {
+            if (im && !mk && !pairs[i].mask)
                 snprintf(err, sizeof err, "%s: out of memory", pairs[i].name);
             fprintf(stderr, "%scryonav eval: %s (skipped)\n", bar ? "\n" : "", err);
             cn_image_free(im);

@@ -1,9 +1,9 @@
 /*
  * eval_nerve_free.c - views without a nerve for `cryonav eval nerve --nerve-free
- * FILE`: every frame of a sequence file (PLUS .igs.mha / .igs.mhd / .igs.nrrd,
+ * FILE|DIR`: every frame of a sequence file (PLUS .igs.mha / .igs.mhd / .igs.nrrd,
  * Slicer .seq.nrrd, a CryoNav recording) read through seqio, with the file's pixel
- * size when it carries one, and scored as an image whose mask is empty: a find
- * there is a false find.
+ * size when it carries one, or every image of a folder (natural name order), each
+ * scored as an image whose mask is empty: a find there is a false find.
  *
  * Why: neither annotated nerve set holds a view without a nerve, and strips cut
  * beside a nerve come from the same scans. Recordings of other anatomy from other
@@ -16,9 +16,11 @@
 #include "core/core.h"
 #include "seqio/seqio.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct evn_seq {
     char *path;             /* the open file */
@@ -54,8 +56,61 @@ static cn_seq_reader *open_checked(const char *path, char *err, size_t err_len)
     return r;
 }
 
+static int grow(nerve_pair **pairs, int *n, int *cap)
+{
+    if (*n < *cap)
+        return CN_OK;
+    *cap = *cap ? 2 * *cap : 256;
+    nerve_pair *np = realloc(*pairs, sizeof(nerve_pair) * (size_t)*cap);
+    if (!np)
+        return CN_ENOMEM;
+    *pairs = np;
+    return CN_OK;
+}
+
+/* Every image of folder dir, in natural name order, as views without a nerve. */
+static int add_folder(const char *dir, nerve_pair **pairs, int *n, int *cap)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cryonav eval: --nerve-free %s: cannot open the folder\n", dir);
+        return CN_ENOENT;
+    }
+    const int first = *n;
+    int rc = CN_OK;
+    struct dirent *e;
+    while (rc == CN_OK && (e = readdir(d))) {
+        if (!cn_eval_is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
+            continue;
+        if ((rc = grow(pairs, n, cap)) != CN_OK)
+            break;
+        nerve_pair *p = &(*pairs)[*n];
+        memset(p, 0, sizeof *p);
+        const size_t l = strlen(dir) + strlen(e->d_name) + 2;
+        if (!(p->image = malloc(l))) {
+            rc = CN_ENOMEM;
+            break;
+        }
+        snprintf(p->image, l, "%s/%s", dir, e->d_name);
+        p->name = p->image + strlen(dir) + 1;
+        p->frame = -1;
+        (*n)++;
+    }
+    closedir(d);
+    if (rc == CN_OK && *n == first) {
+        fprintf(stderr, "cryonav eval: --nerve-free %s: no image files in the folder\n", dir);
+        return CN_ENOENT;
+    }
+    if (*n - first > 1)
+        qsort(*pairs + first, (size_t)(*n - first), sizeof **pairs, cn_eval_pair_cmp);
+    return rc;
+}
+
 int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return add_folder(path, pairs, n, cap);
     char err[1200];
     cn_seq_reader *r = open_checked(path, err, sizeof err);
     if (!r) {
@@ -65,13 +120,8 @@ int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
     const int frames = cn_seq_reader_info(r)->n_frames;
     cn_seq_reader_close(r);
     for (int k = 0; k < frames; k++) {
-        if (*n == *cap) {
-            *cap = *cap ? 2 * *cap : 256;
-            nerve_pair *np = realloc(*pairs, sizeof(nerve_pair) * (size_t)*cap);
-            if (!np)
-                return CN_ENOMEM;
-            *pairs = np;
-        }
+        if (grow(pairs, n, cap) != CN_OK)
+            return CN_ENOMEM;
         nerve_pair *p = &(*pairs)[*n];
         memset(p, 0, sizeof *p);
         const size_t ll = strlen(base_name(path)) + 16;

@@ -63,7 +63,7 @@ int cn_eval_pair_cmp(const void *x, const void *y)
     return c ? c : strcmp(a->image, b->image);
 }
 
-static bool is_image_name(const char *n)
+bool cn_eval_is_image_name(const char *n)
 {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
                                       ".mha", ".mhd", ".nrrd"};
@@ -147,7 +147,7 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
     int nm = 0, cm = 0;
     struct dirent *e;
     while ((e = readdir(dm))) {
-        if (!is_image_name(e->d_name))
+        if (!cn_eval_is_image_name(e->d_name))
             continue;
         if (nm == cm) {
             cm = cm ? 2 * cm : 64;
@@ -164,7 +164,7 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
     const bool one_folder = same_folder(idir, mdir);
     int rc = CN_OK;
     while ((e = readdir(d))) {
-        if (!is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
+        if (!cn_eval_is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
             continue;
         const size_t sl = cn_eval_stem_len(e->d_name);
         const size_t sfx = mask_suffix_len(e->d_name, sl);

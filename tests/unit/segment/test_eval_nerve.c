@@ -416,7 +416,7 @@ static void test_nerve_free_views(void **st)
              "--nerve-free %s/Prostate10_video.igs.mhd", CRYONAV, P, P);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     print_message("%s", strstr(out, "images "));
-    assert_non_null(strstr(out, "and 31 frames of 2 sequence files as views without a nerve"));
+    assert_non_null(strstr(out, "and 31 views without a nerve from 2 files or folders"));
     assert_non_null(strstr(out, "with a nerve 0, without 31;"));
     int ff = -1, of = -1;
     const char *l = strstr(out, "false finds ");
@@ -455,6 +455,19 @@ static void test_nerve_free_views(void **st)
     assert_non_null(strstr(out, "with a nerve 11, without 1;"));
     assert_non_null(strstr(out, "SyntheticVideoBuffer20.igs.mha[16] fold 1 "));
     assert_string_equal(last_line(out), last_line(base)); /* mean dice: the annotated set's */
+
+    /* a folder of images (real needle frames in a gel block: no nerve) */
+    snprintf(cmd, sizeof cmd, "%s eval nerve -q --every 5 --nerve-free %s/needle-us/xgts/sample/needle_14/image",
+             CRYONAV, DATA);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "and 25 views without a nerve from 1 file or folder"));
+    assert_non_null(strstr(out, "with a nerve 0, without 5;"));
+    char emptydir[] = "/tmp/cn_test_free_empty_XXXXXX";
+    assert_non_null(mkdtemp(emptydir));
+    snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s", CRYONAV, emptydir);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "no image files in the folder"));
+    rmdir(emptydir);
 
     /* files it refuses, each named with its problem, exit 2 */
     snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/Prostate10_tracker.igs.mha", CRYONAV, P);
