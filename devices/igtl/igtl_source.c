@@ -117,6 +117,9 @@ static void check_images(cn_igtl_source *s, int64_t t_connected, uint64_t images
 
 static void session(cn_igtl_source *s, int fd)
 {
+    /* The stream requests first: a server on OpenIGTLink 1.x cannot read the
+     * v2 header of the STATUS below and loses step after it. */
+    send_requests(s, fd, true); /* STT_TDATA / STT_QTDATA, if asked for */
     if (s->o.request_v2) {
         /* A v2 STATUS with metadata: PlusServer then answers this client in v2. */
         cn_igtl_buf b;
@@ -130,7 +133,6 @@ static void session(cn_igtl_source *s, int fd)
             send_all(fd, b.data, b.len);
         cn_igtl_buf_free(&b);
     }
-    send_requests(s, fd, true); /* STT_TDATA / STT_QTDATA, if asked for */
     cn_igtl_parser *p = cn_igtl_parser_new(&s->o.limits);
     if (!p)
         return;
