@@ -80,6 +80,16 @@ static void send_all(int fd, const uint8_t *d, size_t n)
     }
 }
 
+/* STT_ (start) or STP_ (stop) for the streams the options request. */
+static void send_requests(cn_igtl_source *s, int fd, bool start)
+{
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    if (cn__igtl_src_stream_requests(s, start, &b) == CN_OK && b.len > 0)
+        send_all(fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+}
+
 /* An image source connected for a while without one IMAGE: say what arrives
  * instead (once per connection), since the session shows nothing meanwhile. */
 static void check_images(cn_igtl_source *s, int64_t t_connected, uint64_t images_at_connect,
@@ -89,7 +99,8 @@ static void check_images(cn_igtl_source *s, int64_t t_connected, uint64_t images
         cn_clock_mono_ns() - t_connected < s->o.no_image_warn_ns)
         return;
     pthread_mutex_lock(&s->mu);
-    uint64_t images = s->st.images - images_at_connect, tr = s->st.transforms,
+    uint64_t images = s->st.images - images_at_connect,
+             tr = s->st.transforms + s->st.positions + s->st.tdata + s->st.qtdata,
              ign = s->st.ignored;
     pthread_mutex_unlock(&s->mu);
     if (images > 0)
@@ -106,6 +117,9 @@ static void check_images(cn_igtl_source *s, int64_t t_connected, uint64_t images
 
 static void session(cn_igtl_source *s, int fd)
 {
+    /* The stream requests first: a server on OpenIGTLink 1.x cannot read the
+     * v2 header of the STATUS below and loses step after it. */
+    send_requests(s, fd, true); /* STT_TDATA / STT_QTDATA, if asked for */
     if (s->o.request_v2) {
         /* A v2 STATUS with metadata: PlusServer then answers this client in v2. */
         cn_igtl_buf b;
@@ -158,6 +172,10 @@ static void session(cn_igtl_source *s, int fd)
                 break;
             if (strcmp(m.h.type, "TRANSFORM") == 0)
                 cn__igtl_src_on_transform(s, &m);
+            else if (strcmp(m.h.type, "POSITION") == 0)
+                cn__igtl_src_on_position(s, &m);
+            else if (strcmp(m.h.type, "TDATA") == 0 || strcmp(m.h.type, "QTDATA") == 0)
+                cn__igtl_src_on_tracking_data(s, &m, m.h.type[0] == 'Q');
             else if (strcmp(m.h.type, "IMAGE") == 0)
                 cn__igtl_src_on_image(s, &m);
             else
@@ -178,6 +196,8 @@ static void session(cn_igtl_source *s, int fd)
     }
     cn__igtl_src_publish_image(s);
     cn_igtl_parser_free(p);
+    if (atomic_load(&s->stop))
+        send_requests(s, fd, false); /* we close: STP_TDATA / STP_QTDATA */
 }
 
 static void *source_main(void *arg)

@@ -9,7 +9,13 @@
  *     map (device name -> graph name, e.g. "StylusToReference" ->
  *     "CryoprobeToReference"); names not in the map pass through when they are
  *     of the AToB form; others are ignored with one warning per name that says
- *     how to map them. The registry merges the graph into each image frame.
+ *     how to map them. POSITION (named by its device name) and every element
+ *     of TDATA and QTDATA (named by the element's name, e.g. "Stylus") are
+ *     poses too, through the same map and rules; a malformed one is refused
+ *     with one log line and the link and the other elements stay. Servers that
+ *     stream TDATA / QTDATA only on request get STT_TDATA / STT_QTDATA after
+ *     each connect (request_tdata / request_qtdata) and STP_ on close. The
+ *     registry merges the graph into each image frame.
  *   - image device (want_image true): IMAGE messages become frames; the image's
  *     own placement (PLUS's Image_<Frame> -> ImageTo<Frame>) is attached to the
  *     frame and, with the transforms, put into the graph, so ImageToProbe can be
@@ -42,6 +48,10 @@ typedef struct {
     bool request_v2;            /* send a v2 STATUS on connect so a PlusServer answers
                                    with metadata (TransformStatus), as Slicer does */
     bool pass_unmapped;         /* AToB names not in the map go into the graph as is */
+    bool request_tdata;         /* send STT_TDATA on connect, STP_TDATA on close */
+    bool request_qtdata;        /* send STT_QTDATA on connect, STP_QTDATA on close */
+    int resolution_ms;          /* the STT_ resolution: ms between two messages the
+                                   server may send (20; 0 = as fast as it can) */
     int64_t hold_ns;            /* how long a pose stays usable after its last sample
                                    (the graph's hold, 200 ms); 0 = until the link
                                    drops: Slicer sends a transform only when it
@@ -60,7 +70,8 @@ typedef struct {
 
 void cn_igtl_source_opts_default(cn_igtl_source_opts *o);
 /* Reads the object "igtl.source" of a session config: {"host", "port",
- * "image", "request_v2", "pass_unmapped", "hold_ms", "map": {"DeviceName": "AToB", ...}}. */
+ * "image", "request_v2", "pass_unmapped", "hold_ms", "request_tdata", "request_qtdata",
+ * "resolution_ms", "map": {"DeviceName": "AToB", ...}}. */
 int cn_igtl_source_opts_from_json(cn_igtl_source_opts *o, const cn_json *doc, char *err,
                                   size_t err_len);
 
@@ -95,8 +106,13 @@ typedef struct {
     bool connected;
     uint64_t connects, disconnects;
     uint64_t transforms, images;
+    uint64_t positions, tdata, qtdata; /* messages of which at least one pose was used */
     uint64_t ignored;           /* messages skipped: unused types, unmapped names,
-                                   images not wanted or not 8-bit 2-D */
+                                   images not wanted or not 8-bit 2-D, tracking
+                                   messages of which no pose could be used */
+    uint64_t refused;           /* malformed poses: POSITION bodies, TDATA / QTDATA
+                                   bodies or single elements (logged once per
+                                   type, name and reason) */
     char last_error[192];
 } cn_igtl_source_stats;
 void cn_igtl_source_get_stats(cn_igtl_source *s, cn_igtl_source_stats *out);

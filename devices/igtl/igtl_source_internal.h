@@ -31,6 +31,7 @@ typedef struct {
 /* Device names already reported (new or unusable): bounded so that a server
  * inventing names cannot grow the log or the memory. */
 #define NAMES_NOTED_MAX 32
+#define REFUSAL_KEY_MAX 160
 
 struct cn_igtl_source {
     cn_igtl_source_opts o;
@@ -52,20 +53,41 @@ struct cn_igtl_source {
     uint64_t img_seq, img_seq_read;
     cn_igtl_source_stats st;
 
+    bool poses_full;            /* more names than POSES_MAX were sent (warned) */
+
     /* connection thread only */
-    char noted[NAMES_NOTED_MAX][CN_XFORM_NAME_MAX];
+    char noted[NAMES_NOTED_MAX][CN_IGTL_TYPE_SIZE + 1 + CN_XFORM_NAME_MAX]; /* "TYPE name" */
     int n_noted;
     bool noted_full;
+    char refused[NAMES_NOTED_MAX][REFUSAL_KEY_MAX];  /* "TYPE name reason" logged */
+    int n_refused;
+    bool refused_full;
 };
 
 /* igtl_source_recv.c: what arrives (connection thread), and the link's end. */
 void cn__igtl_src_set_error(cn_igtl_source *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cn__igtl_src_count_ignored(cn_igtl_source *s);
+void cn__igtl_src_count(cn_igtl_source *s, uint64_t *counter);
+/* Header timestamp -> our monotonic clock (now, unless it is 0..1 s old). */
+int64_t cn__igtl_src_to_mono(uint64_t ts);
+/* One pose of a `type` message from device (or element) name `dev`: mapped or
+ * passed through as AToB (else one warning with the map entry to add), logged
+ * once, put into the graph and its slot. false when it was not used. */
+bool cn__igtl_src_put_pose(cn_igtl_source *s, const char *type, const char *dev,
+                           const cn_mat4 *mat, bool valid, int64_t t);
 void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m);
 void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m);
 void cn__igtl_src_publish_image(cn_igtl_source *s);
 void cn__igtl_src_invalidate_poses(cn_igtl_source *s);
+
+/* igtl_source_track.c: POSITION, TDATA, QTDATA, and the stream requests. */
+void cn__igtl_src_on_position(cn_igtl_source *s, const cn_igtl_message *m);
+void cn__igtl_src_on_tracking_data(cn_igtl_source *s, const cn_igtl_message *m,
+                                   bool quaternion);
+/* Appends STT_TDATA / STT_QTDATA (start) or STP_ (stop) for what the options
+ * request; nothing when they request nothing. */
+int cn__igtl_src_stream_requests(const cn_igtl_source *s, bool start, cn_igtl_buf *b);
 
 /* host (dotted quad or name) -> IPv4 address: CN_OK, CN_ENOENT, CN_EINVAL. */
 int cn_igtl_resolve_ipv4(const char *host, struct in_addr *out);

@@ -35,6 +35,7 @@ void cn_igtl_source_opts_default(cn_igtl_source_opts *o)
     o->request_v2 = true;
     o->pass_unmapped = true;
     o->hold_ns = 200000000;
+    o->resolution_ms = 20;
     o->backoff_min_ns = 100000000;
     o->backoff_max_ns = 5000000000;
     o->no_image_warn_ns = 3000000000;
@@ -89,7 +90,8 @@ int cn_igtl_source_opts_from_json(cn_igtl_source_opts *o, const cn_json *doc, ch
     if (!doc || !cn_json_has(doc, "igtl.source"))
         return CN_OK;
     static const char *const keys[] = {"host", "port", "image", "request_v2", "pass_unmapped",
-                                       "hold_ms", "map", NULL};
+                                       "hold_ms", "request_tdata", "request_qtdata",
+                                       "resolution_ms", "map", NULL};
     int r = cn_json_check_keys(doc, "igtl.source", keys, err, err_len);
     if (r != CN_OK)
         return r;
@@ -115,6 +117,18 @@ int cn_igtl_source_opts_from_json(cn_igtl_source_opts *o, const cn_json *doc, ch
         return r;
     if ((r = cn_json_get_bool(doc, "igtl.source.pass_unmapped", &o->pass_unmapped, err,
                               err_len)) != CN_OK && r != CN_ENOENT)
+        return r;
+    if ((r = cn_json_get_bool(doc, "igtl.source.request_tdata", &o->request_tdata, err,
+                              err_len)) != CN_OK && r != CN_ENOENT)
+        return r;
+    if ((r = cn_json_get_bool(doc, "igtl.source.request_qtdata", &o->request_qtdata, err,
+                              err_len)) != CN_OK && r != CN_ENOENT)
+        return r;
+    long resolution_ms;
+    if ((r = cn_json_get_int(doc, "igtl.source.resolution_ms", 0, 60000, &resolution_ms, err,
+                             err_len)) == CN_OK)
+        o->resolution_ms = (int)resolution_ms;
+    else if (r != CN_ENOENT)
         return r;
     long hold_ms;
     if ((r = cn_json_get_int(doc, "igtl.source.hold_ms", 0, 3600000, &hold_ms, err, err_len)) ==

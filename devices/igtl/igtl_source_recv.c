@@ -1,9 +1,11 @@
 /*
  * igtl_source_recv.c - what the OpenIGTLink client does with what arrives (see
- * igtl_source.h): TRANSFORMs into the graph under their mapped names, IMAGEs
- * held until their burst is read, and, when the link drops, every delivered
- * pose marked invalid. Runs on the connection thread; shared state is behind
- * the source's mutex. Split from igtl_source.c (connection and device).
+ * igtl_source.h): poses into the graph under their mapped names (TRANSFORMs
+ * here; POSITION, TDATA and QTDATA in igtl_source_track.c go through the same
+ * cn__igtl_src_put_pose), IMAGEs held until their burst is read, and, when the
+ * link drops, every delivered pose marked invalid. Runs on the connection
+ * thread; shared state is behind the source's mutex. Split from igtl_source.c
+ * (connection and device).
  */
 #include "igtl_source_internal.h"
 
@@ -29,7 +31,7 @@ static const char *map_name(const cn_igtl_source *s, const char *device)
  * only when it says the message is between 0 and 1 s old: the upstream example
  * servers send no real time, and a server whose clock is off by more than the
  * transform graph's 200 ms hold would otherwise make every pose look stale. */
-static int64_t to_mono(uint64_t ts)
+int64_t cn__igtl_src_to_mono(uint64_t ts)
 {
     int64_t now_m = cn_clock_mono_ns(), now_w = cn_clock_wall_ns();
     if (ts == 0)
@@ -59,11 +61,20 @@ void cn__igtl_src_count_ignored(cn_igtl_source *s)
     pthread_mutex_unlock(&s->mu);
 }
 
-/* true the first time a device name is seen (bounded list). */
-static bool first_time(cn_igtl_source *s, const char *dev)
+void cn__igtl_src_count(cn_igtl_source *s, uint64_t *counter)
 {
+    pthread_mutex_lock(&s->mu);
+    (*counter)++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* true the first time `type` and `dev` are seen together (bounded list). */
+static bool first_time(cn_igtl_source *s, const char *type, const char *dev)
+{
+    char key[sizeof s->noted[0]];
+    snprintf(key, sizeof key, "%s %s", type, dev);
     for (int i = 0; i < s->n_noted; i++)
-        if (strcmp(s->noted[i], dev) == 0)
+        if (strcmp(s->noted[i], key) == 0)
             return false;
     if (s->n_noted == NAMES_NOTED_MAX) {
         if (!s->noted_full)
@@ -72,7 +83,51 @@ static bool first_time(cn_igtl_source *s, const char *dev)
         s->noted_full = true;
         return false;
     }
-    cn_strlcpy(s->noted[s->n_noted++], dev, sizeof s->noted[0]);
+    cn_strlcpy(s->noted[s->n_noted++], key, sizeof s->noted[0]);
+    return true;
+}
+
+bool cn__igtl_src_put_pose(cn_igtl_source *s, const char *type, const char *dev,
+                           const cn_mat4 *mat, bool valid, int64_t t)
+{
+    const char *name = map_name(s, dev);
+    if (!name) {
+        if (first_time(s, type, dev))
+            cn_log_warn(s->o.log, MOD,
+                        "%s \"%s\" from %s:%d ignored: not a transform name of the form "
+                        "AToB%s; map it in the config, e.g. \"igtl\": {\"source\": {\"map\": "
+                        "{\"%s\": \"CryoprobeToTracker\"}}}",
+                        type, dev, s->o.host, s->o.port, s->o.pass_unmapped ? "" : " in the map",
+                        dev);
+        return false;
+    }
+    /* Only a pose with a slot goes into the graph: the slot is what marks it
+     * invalid when the link drops. */
+    pthread_mutex_lock(&s->mu);
+    int i = 0;
+    while (i < s->n_poses && strcmp(s->poses[i].name, name) != 0)
+        i++;
+    if (i == POSES_MAX) {
+        bool warn = !s->poses_full;
+        s->poses_full = true;
+        pthread_mutex_unlock(&s->mu);
+        if (warn)
+            cn_log_warn(s->o.log, MOD, "%s:%d sends more than %d poses: %s \"%s\" (%s) and "
+                        "further new names are ignored", s->o.host, s->o.port, POSES_MAX, type,
+                        dev, name);
+        return false;
+    }
+    if (s->graph) /* graph first: a reader that sees the slot finds the graph set */
+        cn_xform_graph_set(s->graph, name, mat, t, valid);
+    if (i == s->n_poses)
+        s->n_poses++;
+    cn_strlcpy(s->poses[i].name, name, sizeof s->poses[i].name);
+    s->poses[i].m = *mat;
+    s->poses[i].valid = valid;
+    s->poses[i].t_ns = t;
+    pthread_mutex_unlock(&s->mu);
+    if (first_time(s, type, dev))
+        cn_log_info(s->o.log, MOD, "receiving %s \"%s\" as %s", type, dev, name);
     return true;
 }
 
@@ -80,45 +135,17 @@ void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m)
 {
     char dev[CN_XFORM_NAME_MAX], status[16];
     cn_igtl_message_name(m, dev, sizeof dev);
-    const char *name = map_name(s, dev);
-    if (!name) {
-        if (first_time(s, dev))
-            cn_log_warn(s->o.log, MOD,
-                        "TRANSFORM \"%s\" from %s:%d ignored: not a transform name of the form "
-                        "AToB%s; map it in the config, e.g. \"igtl\": {\"source\": {\"map\": "
-                        "{\"%s\": \"CryoprobeToTracker\"}}}",
-                        dev, s->o.host, s->o.port, s->o.pass_unmapped ? "" : " in the map",
-                        dev);
-        cn__igtl_src_count_ignored(s);
-        return;
-    }
     cn_mat4 mat;
-    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK) {
-        cn__igtl_src_count_ignored(s);
-        return;
-    }
-    if (first_time(s, dev))
-        cn_log_info(s->o.log, MOD, "receiving TRANSFORM \"%s\" as %s", dev, name);
     bool valid = true;
     if (cn_igtl_message_meta(m, "TransformStatus", status, sizeof status) == CN_OK)
         valid = strcmp(status, "OK") == 0;
-    int64_t t = to_mono(m->h.timestamp);
-    if (s->graph)
-        cn_xform_graph_set(s->graph, name, &mat, t, valid);
-    pthread_mutex_lock(&s->mu);
-    int i = 0;
-    while (i < s->n_poses && strcmp(s->poses[i].name, name) != 0)
-        i++;
-    if (i == s->n_poses && s->n_poses < POSES_MAX)
-        s->n_poses++;
-    if (i < POSES_MAX) {
-        cn_strlcpy(s->poses[i].name, name, sizeof s->poses[i].name);
-        s->poses[i].m = mat;
-        s->poses[i].valid = valid;
-        s->poses[i].t_ns = t;
+    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK ||
+        !cn__igtl_src_put_pose(s, "TRANSFORM", dev, &mat, valid,
+                               cn__igtl_src_to_mono(m->h.timestamp))) {
+        cn__igtl_src_count_ignored(s);
+        return;
     }
-    s->st.transforms++;
-    pthread_mutex_unlock(&s->mu);
+    cn__igtl_src_count(s, &s->st.transforms);
 }
 
 void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m)
@@ -136,7 +163,7 @@ void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m)
     char frame[CN_FRAME_NAME_MAX];
     cn_strlcpy(frame, us && us[1] ? us + 1 : "Reference", sizeof frame);
     cn_mat4 ijk = cn_igtl_image_ijk_to_ref(&v);
-    int64_t t = to_mono(m->h.timestamp);
+    int64_t t = cn__igtl_src_to_mono(m->h.timestamp);
     /* The image's own placement joins the tracking in the graph, so that
      * ImageToProbe follows from ImageToReference and ProbeToReference. */
     char xname[CN_XFORM_NAME_MAX];

@@ -5,8 +5,9 @@
  * and a PlusServer may feed tracking; both speak OpenIGTLink. This module holds
  *   1. the wire layer: the 58-byte header, CRC-64, the v2 header (protocol v3:
  *      extended header + metadata) that Debian's 1.11 library lacks, message
- *      packers (IMAGE, TRANSFORM, POLYDATA, STRING, STATUS) and decoders
- *      (TRANSFORM, IMAGE, STRING, POINT, STATUS);
+ *      packers (IMAGE, TRANSFORM, POLYDATA, STRING, STATUS, STT_TDATA) and
+ *      decoders (TRANSFORM, POSITION, TDATA, QTDATA, IMAGE, STRING, POINT,
+ *      STATUS);
  *   2. an incremental inbound parser with per-type size limits and CRC checks,
  *      the only code that reads bytes from untrusted peers (fuzzed);
  *   3. the server: a pipeline sink that streams every analysed frame to many
@@ -166,6 +167,37 @@ typedef struct {
 /* Decodes up to max elements; returns the count or CN_EPARSE. */
 int cn_igtl_decode_points(const uint8_t *c, size_t len, cn_igtl_point *out, int max);
 
+/* Tracking types other than TRANSFORM (igtl_track.c). Every decoder allocates
+ * nothing and, on CN_EPARSE, says why in `why` (may be NULL). */
+#define CN_IGTL_POSITION_ONLY_SIZE 12   /* position only: identity rotation */
+#define CN_IGTL_POSITION_QUAT3_SIZE 24  /* + quaternion x y z, w recovered */
+#define CN_IGTL_POSITION_SIZE 28        /* + quaternion x y z w */
+#define CN_IGTL_TDATA_ELEMENT_SIZE 70
+#define CN_IGTL_QTDATA_ELEMENT_SIZE 50
+#define CN_IGTL_STT_SIZE 36             /* STT_TDATA / STT_QTDATA body */
+/* POSITION -> pose (position in mm, rotation from the normalised quaternion).
+ * Refused: another size, a non-finite number, a zero quaternion, a 3-element
+ * quaternion longer than 1. */
+int cn_igtl_decode_position(const uint8_t *c, size_t len, cn_mat4 *out, char *why,
+                            size_t why_len);
+typedef struct {
+    char name[CN_IGTL_NAME_SIZE + 1];  /* as far as printable ('?' otherwise),
+                                          filled even when the element is refused */
+    uint8_t type;                      /* 1 tracker, 2 6D, 3 3D, 4 5D instrument */
+    cn_mat4 m;
+} cn_igtl_track_element;
+/* TDATA (quaternion false) or QTDATA: the element count, or CN_EPARSE when the
+ * content is empty or not a whole number of elements. */
+int cn_igtl_track_count(size_t len, bool quaternion);
+/* Element i of a TDATA / QTDATA content. Refused: a name with no NUL in its 20
+ * bytes, empty or not printable ASCII; a non-finite number; a zero quaternion. */
+int cn_igtl_decode_track_element(const uint8_t *c, size_t len, int i, bool quaternion,
+                                 cn_igtl_track_element *out, char *why, size_t why_len);
+/* STT_TDATA / STT_QTDATA content: resolution (ms between two messages, 0 = as
+ * fast as the server can) and a coordinate name (<= 31 bytes, may be NULL).
+ * STP_TDATA / STP_QTDATA have no content. */
+int cn_igtl_put_stt(cn_igtl_buf *b, int resolution_ms, const char *coord_name);
+
 /* COMMAND and RTS_COMMAND (protocol v3; the same layout): uint32 command id,
  * char[128] command name, uint16 encoding (MIBenum, 3 = US-ASCII), uint32
  * length, then the command text (PLUS: `<Command Name="..." .../>`). */
@@ -195,7 +227,8 @@ void cn_igtl_isotherm_name(char *out, size_t len, double temp_c, bool surface);
 typedef struct {
     size_t max_body_image;       /* IMAGE */
     size_t max_body_polydata;    /* POLYDATA */
-    size_t max_body_small;       /* TRANSFORM, STRING, STATUS, POINT, GET_*, CMD */
+    size_t max_body_small;       /* TRANSFORM, POSITION, TDATA, QTDATA, STRING, STATUS,
+                                    POINT, GET_*, CMD */
     size_t max_body_unknown;     /* any other type: read, CRC-checked, ignored */
 } cn_igtl_limits;
 

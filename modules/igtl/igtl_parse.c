@@ -82,7 +82,7 @@ static size_t limit_for(const cn_igtl_limits *l, const char *type)
     if (strcmp(type, "POLYDATA") == 0)
         return l->max_body_polydata;
     static const char *const small[] = {"TRANSFORM", "STRING", "STATUS", "POINT", "TDATA",
-                                        "POSITION", "COMMAND", "CAPABILITY", NULL};
+                                        "QTDATA", "POSITION", "COMMAND", "CAPABILITY", NULL};
     for (int i = 0; small[i]; i++)
         if (strcmp(type, small[i]) == 0)
             return l->max_body_small;

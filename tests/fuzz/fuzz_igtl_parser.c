@@ -5,7 +5,8 @@
  * at positions taken from its first byte (so fragmentation is explored too),
  * fed to the incremental parser with small limits, and every complete message
  * goes through the decoders the server and the client use (STRING, POINT,
- * TRANSFORM, IMAGE, STATUS, COMMAND, metadata lookup, command XML) and, for
+ * TRANSFORM, POSITION, TDATA, QTDATA, IMAGE, STATUS, COMMAND, metadata lookup,
+ * command XML) and, for
  * commands and notes, through the proctor hub exactly as the server calls it
  * (roles, rate limits, Login with its Token attribute, replies). Any crash,
  * leak or sanitizer report is a bug; errors are the expected outcome for garbage.
@@ -81,6 +82,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (strcmp(m.h.type, "TRANSFORM") == 0) {
             cn_mat4 mm;
             cn_igtl_decode_transform(m.content, m.content_len, &mm);
+        } else if (strcmp(m.h.type, "POSITION") == 0) {
+            cn_mat4 mm;
+            cn_igtl_decode_position(m.content, m.content_len, &mm, text, sizeof text);
+        } else if (strcmp(m.h.type, "TDATA") == 0 || strcmp(m.h.type, "QTDATA") == 0) {
+            bool q = m.h.type[0] == 'Q';
+            int n = cn_igtl_track_count(m.content_len, q);
+            for (int i = 0; i < n; i++) {
+                cn_igtl_track_element el;
+                cn_igtl_decode_track_element(m.content, m.content_len, i, q, &el, text,
+                                             sizeof text);
+            }
         } else if (strcmp(m.h.type, "IMAGE") == 0) {
             cn_igtl_image_view v;
             if (cn_igtl_decode_image(m.content, m.content_len, &v) == 0)

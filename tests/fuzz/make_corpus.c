@@ -49,6 +49,31 @@ int main(int argc, char **argv)
         cn_igtl_msg_begin(&b, &m, v, "COMMAND", "command", 0, 5);
         cn_igtl_put_command(&b, 5, "RequestDeviceIds", "<Command Name=\"RequestDeviceIds\" DeviceType=\"VirtualCapture\"/>");
         cn_igtl_msg_end(&b, &m, NULL, 0);
+        /* tracking: POSITION (position + quaternion), TDATA and QTDATA of two
+         * elements each (names, then identity poses; floats 1.0 / 0.0) */
+        static const uint8_t one[4] = {0x3f, 0x80, 0, 0};
+        cn_igtl_msg_begin(&b, &m, v, "POSITION", "StylusToTracker", 0, 6);
+        uint8_t *c = cn_igtl_buf_append(&b, 28);
+        memset(c, 0, 28);
+        memcpy(c + 24, one, 4);
+        cn_igtl_msg_end(&b, &m, NULL, 0);
+        for (int q = 0; q < 2; q++) {
+            size_t es = q ? CN_IGTL_QTDATA_ELEMENT_SIZE : CN_IGTL_TDATA_ELEMENT_SIZE;
+            cn_igtl_msg_begin(&b, &m, v, q ? "QTDATA" : "TDATA", "Tracker", 0, 7);
+            c = cn_igtl_buf_append(&b, 2 * es);
+            memset(c, 0, 2 * es);
+            for (int e = 0; e < 2; e++) {
+                uint8_t *el = c + es * (size_t)e;
+                memcpy(el, e ? "ProbeToTracker" : "Stylus", e ? 14 : 6);
+                el[20] = 2;
+                if (q)
+                    memcpy(el + 46, one, 4);   /* w */
+                else
+                    for (int k = 0; k < 3; k++)
+                        memcpy(el + 22 + 16 * k, one, 4);   /* R11, R22, R33 */
+            }
+            cn_igtl_msg_end(&b, &m, NULL, 0);
+        }
         snprintf(name, sizeof name, "mixed_v%d", v);
         save(argv[1], name, &b);
         b.len = 0;

@@ -14,7 +14,10 @@
  *     Image_Reference): each frame is placed where the server's own IMAGE
  *     matrix puts it;
  *   - a source aimed at our own server is refused at once, loopback names
- *     included; the shipped config does not do it.
+ *     included; the shipped config does not do it;
+ *   - the user guide's stream-demo block run as written (ports substituted):
+ *     each upstream server that sends TDATA, QTDATA or POSITION drives the
+ *     cryoprobe through the guide's config, and the recording shows it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -359,6 +362,124 @@ static void test_source_aimed_at_our_own_server_is_refused(void **st)
     expect_exit(2, "own OpenIGTLink server");
 }
 
+/* ------------------------------------------------------------------ the guide's stream demo */
+
+/* The user guide's stream-demo block: the server lines (the ones ending in
+ * '&', comments cut), the cryonav line and the JSON config. */
+static int doc_stream_demo(char servers[][300], int max, char *run_line, size_t run_len,
+                           char *json, size_t json_len)
+{
+    size_t n;
+    char *doc = cn_file_read_all(CN_SOURCE_DIR "/docs/user-guide.md", &n);
+    assert_non_null(doc);
+    char *b = strstr(doc, "<!-- stream-demo:begin");
+    assert_non_null(b);
+    char *end = strstr(b, "<!-- stream-demo:end");
+    assert_non_null(end);
+    *end = 0;
+    char *sh = strstr(b, "```sh\n"), *js = strstr(b, "```json\n");
+    assert_non_null(sh);
+    assert_non_null(js);
+    char *js_end = strstr(js + 8, "```");
+    assert_non_null(js_end);
+    *js_end = 0;
+    cn_strlcpy(json, js + 8, json_len);
+    sh += 6;
+    *strstr(sh, "```") = 0;
+    int k = 0;
+    run_line[0] = 0;
+    for (char *l = strtok(sh, "\n"); l; l = strtok(NULL, "\n")) {
+        char *hash = strchr(l, '#');
+        if (hash)
+            *hash = 0;
+        size_t len = strlen(l);
+        while (len && l[len - 1] == ' ')
+            l[--len] = 0;
+        if (len && l[len - 1] == '&') {
+            l[--len] = 0;
+            while (len && l[len - 1] == ' ')
+                l[--len] = 0;
+            if (k < max)
+                cn_strlcpy(servers[k++], l, sizeof servers[0]);
+        } else if (len) {
+            cn_strlcpy(run_line, l, run_len);
+        }
+    }
+    free(doc);
+    return k;
+}
+
+/* Replaces the first `from` in s by `to` (s has room for cap bytes). */
+static void subst(char *s, size_t cap, const char *from, const char *to)
+{
+    char *p = strstr(s, from);
+    if (!p)
+        fail_msg("'%s' not in '%s'", from, s);
+    char out[1024];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+    cn_strlcpy(s, out, cap);
+}
+
+/* Splits a command line at spaces into argv (the guide's lines have no quotes). */
+static int split(char *line, char **argv, int max)
+{
+    int n = 0;
+    for (char *t = strtok(line, " "); t && n < max - 1; t = strtok(NULL, " "))
+        argv[n++] = t;
+    argv[n] = NULL;
+    return n;
+}
+
+static void test_stream_demo_from_the_guide(void **st)
+{
+    (void)st;
+    char servers[4][300], run_line[300], json[1024];
+    int n = doc_stream_demo(servers, 4, run_line, sizeof run_line, json, sizeof json);
+    assert_int_equal(n, 3);
+    const char *want[] = {"receiving TDATA \"Channel 0\" as CryoprobeToTracker",
+                          "receiving QTDATA \"Channel 0\" as CryoprobeToTracker",
+                          "receiving POSITION \"Tracker\" as CryoprobeToTracker"};
+    for (int i = 0; i < n; i++) {
+        int port = free_port();
+        char ps[16], cfg[300], rec[300], snaps[300], name[32], line[300], cmd[1024];
+        snprintf(ps, sizeof ps, "%d", port);
+        /* the config as the guide gives it, on this port */
+        char text[1024];
+        cn_strlcpy(text, json, sizeof text);
+        subst(text, sizeof text, "18945", ps);
+        snprintf(name, sizeof name, "stream-demo-%d", i);
+        path(cfg, sizeof cfg, "stream-demo.json");
+        write_file(cfg, text);
+        /* the server line: the build tree's upstream directory, this port */
+        cn_strlcpy(line, servers[i], sizeof line);
+        subst(line, sizeof line, "build/tests/interop/upstream", CN_IGTL_UPSTREAM_DIR);
+        subst(line, sizeof line, "18945", ps);
+        print_message("$ %s &\n", line);
+        char *sargv[8];
+        split(line, sargv, 8);
+        pid_t srv = spawn_bg(sargv, name);
+        cn_clock_sleep_ns(200000000);
+        /* the cryonav line, plus where to put snapshots and the recording */
+        snprintf(cmd, sizeof cmd, "%s", run_line);
+        subst(cmd, sizeof cmd, "cryonav ", CN_CRYONAV_BIN " ");
+        subst(cmd, sizeof cmd, "stream-demo.json", cfg);
+        snprintf(rec, sizeof rec, "%s/%s.igs.mha", g_dir, name);
+        snprintf(snaps, sizeof snaps, "%s/snaps-%s", g_dir, name);
+        size_t rl = strlen(cmd);
+        snprintf(cmd + rl, sizeof cmd - rl, " --snapshot %s --record %s", snaps, rec);
+        print_message("$ %s\n", cmd);
+        char *argv[24];
+        split(cmd, argv, 24);
+        run((const char *const *)argv, 60);
+        stop_bg(srv);
+        expect_exit(0, "images from sim, tracking from igtl");
+        if (!strstr(R.err, want[i]))
+            fail_msg("no '%s' in the log:\n%s", want[i], R.err);
+        int w;
+        check_recording(rec, 60, 20, &w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_trackerserver_with_usb_probe_images),
         cmocka_unit_test(test_tracking_server_as_image_source_says_why),
         cmocka_unit_test(test_x_to_reference_places_the_image),
+        cmocka_unit_test(test_stream_demo_from_the_guide),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -5,6 +5,8 @@
 #include <igtlImageMessage.h>
 #include <igtlPointMessage.h>
 #include <igtlPolyDataMessage.h>
+#include <igtlQuaternionTrackingDataMessage.h>
+#include <igtlTrackingDataMessage.h>
 #include <igtlStatusMessage.h>
 #include <igtlStringMessage.h>
 #include <igtlTransformMessage.h>
@@ -139,5 +141,41 @@ uint8_t *ref_pack_point(const char *name, uint32_t sec, uint32_t frac, const cha
     e->SetRadius(2.0f);
     e->SetOwner("");
     msg->AddPointElement(e);
+    return copy_out(msg, len);
+}
+
+uint8_t *ref_pack_qtdata(const char *name, uint32_t sec, uint32_t frac, int n,
+                         const char *const *names, const float (*pos)[3], const float (*quat)[4],
+                         size_t *len)
+{
+    igtl::QuaternionTrackingDataMessage::Pointer msg = igtl::QuaternionTrackingDataMessage::New();
+    msg->SetDeviceName(name);
+    msg->SetTimeStamp(sec, frac);
+    for (int i = 0; i < n; i++) {
+        igtl::QuaternionTrackingDataElement::Pointer e = igtl::QuaternionTrackingDataElement::New();
+        e->SetName(names[i]);
+        e->SetType(igtl::QuaternionTrackingDataElement::TYPE_6D);
+        e->SetPosition(pos[i][0], pos[i][1], pos[i][2]);
+        e->SetQuaternion(quat[i][0], quat[i][1], quat[i][2], quat[i][3]);
+        msg->AddQuaternionTrackingDataElement(e);
+    }
+    return copy_out(msg, len);
+}
+
+uint8_t *ref_pack_stt(const char *name, uint32_t sec, uint32_t frac, int quaternion,
+                      int resolution_ms, size_t *len)
+{
+    if (quaternion) {
+        igtl::StartQuaternionTrackingDataMessage::Pointer msg =
+            igtl::StartQuaternionTrackingDataMessage::New();
+        msg->SetDeviceName(name);
+        msg->SetTimeStamp(sec, frac);
+        msg->SetResolution(resolution_ms);
+        return copy_out(msg, len);
+    }
+    igtl::StartTrackingDataMessage::Pointer msg = igtl::StartTrackingDataMessage::New();
+    msg->SetDeviceName(name);
+    msg->SetTimeStamp(sec, frac);
+    msg->SetResolution(resolution_ms);
     return copy_out(msg, len);
 }

@@ -27,6 +27,13 @@ uint8_t *ref_pack_triangles(const char *name, uint32_t sec, uint32_t frac, const
                             int n, const int *tri, int n_tri, size_t *len);
 uint8_t *ref_pack_point(const char *name, uint32_t sec, uint32_t frac, const char *pname,
                         const float pos[3], size_t *len);
+/* QTDATA of n elements: names, positions (mm), quaternions (x, y, z, w) */
+uint8_t *ref_pack_qtdata(const char *name, uint32_t sec, uint32_t frac, int n,
+                         const char *const *names, const float (*pos)[3], const float (*quat)[4],
+                         size_t *len);
+/* STT_TDATA (quaternion 0) or STT_QTDATA (1) with a resolution in ms */
+uint8_t *ref_pack_stt(const char *name, uint32_t sec, uint32_t frac, int quaternion,
+                      int resolution_ms, size_t *len);
 #ifdef __cplusplus
 }
 #endif

@@ -166,7 +166,7 @@ static int hexval(char c)
 
 /* The 24 wire-exact messages of the upstream library's own tests (every type,
  * v1 and v2 headers): all sent on one link, each must be used or skipped and
- * the link must stay up. */
+ * the link must stay up; the POSITION and TDATA ones are used as poses. */
 static void corpus_through_source(bool want_image)
 {
     char err[256];
@@ -189,9 +189,11 @@ static void corpus_through_source(bool want_image)
     cn_igtl_source_opts_default(&o);
     o.port = ntohs(a.sin_port);
     o.want_image = want_image;
-    o.n_map = 1;
+    o.n_map = 2;
     cn_strlcpy(o.map[0].device, "DeviceName", sizeof o.map[0].device);
     cn_strlcpy(o.map[0].name, "CryoprobeToTracker", sizeof o.map[0].name);
+    cn_strlcpy(o.map[1].device, "Tracker1", sizeof o.map[1].device); /* a TDATA element */
+    cn_strlcpy(o.map[1].name, "StylusToTracker", sizeof o.map[1].name);
     cn_xform_graph *g = cn_xform_graph_new();
     cn_igtl_source *src = cn_igtl_source_new(&o, g);
     assert_int_equal(cn_igtl_source_start(src), 0);
@@ -234,12 +236,17 @@ static void corpus_through_source(bool want_image)
                  sst.connected, (unsigned long long)sst.connects,
                  (unsigned long long)sst.disconnects, sst.last_error);
     assert_int_equal(sst.transforms, (uint64_t)n_transform + 1);
+    assert_int_equal(sst.positions, 2); /* POSITION v1 and v2 */
+    assert_int_equal(sst.tdata, 2);     /* TDATA v1 and v2 (element Tracker1) */
+    assert_int_equal(sst.refused, 0);
     /* every message is accounted for: used or skipped */
-    assert_int_equal(sst.transforms + sst.images + sst.ignored, 24 + 1);
+    assert_int_equal(sst.transforms + sst.positions + sst.tdata + sst.qtdata + sst.images +
+                     sst.ignored, 24 + 1);
     cn_mat4 m;
     assert_int_equal(cn_xform_graph_get_named(g, "MarkerToTracker", cn_clock_mono_ns(), &m), 0);
     assert_true(fabs(m.m[3] - 7) < 1e-6);
     assert_int_equal(cn_igtl_source_get_pose(src, "CryoprobeToTracker", NULL, NULL, NULL), 0);
+    assert_int_equal(cn_igtl_source_get_pose(src, "StylusToTracker", NULL, NULL, NULL), 0);
     close(fd);
     close(lfd);
     cn_igtl_source_free(src);
