@@ -189,8 +189,9 @@ typedef struct {
 /* TDATA (quaternion false) or QTDATA: the element count, or CN_EPARSE when the
  * content is empty or not a whole number of elements. */
 int cn_igtl_track_count(size_t len, bool quaternion);
-/* Element i of a TDATA / QTDATA content. Refused: a name with no NUL in its 20
- * bytes, empty or not printable ASCII; a non-finite number; a zero quaternion. */
+/* Element i of a TDATA / QTDATA content (a name may fill all 20 bytes with no
+ * NUL, as upstream sends a 20-character name). Refused: a name empty or not
+ * printable ASCII; a non-finite number; a zero quaternion. */
 int cn_igtl_decode_track_element(const uint8_t *c, size_t len, int i, bool quaternion,
                                  cn_igtl_track_element *out, char *why, size_t why_len);
 /* STT_TDATA / STT_QTDATA content: resolution (ms between two messages, 0 = as

@@ -130,8 +130,8 @@ int cn_igtl_decode_track_element(const uint8_t *c, size_t len, int i, bool quate
     }
     out->name[nl] = 0;
     out->type = e[20];
-    if (nl == CN_IGTL_NAME_SIZE)
-        return reject(why, why_len, "element name not NUL-terminated within its 20 bytes");
+    /* A name of exactly 20 characters fills its field with no NUL: upstream's
+     * strncpy into char[20] sends it that way, and it is a valid name. */
     if (nl == 0)
         return reject(why, why_len, "empty element name");
     if (!printable)
