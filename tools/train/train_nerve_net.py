@@ -391,8 +391,28 @@ def loss_fn(out, t, vw):
     return loss
 
 
+def load_neg_views(paths, log):
+    """Real views without a nerve (nerve_free_views.py), one list of training views per
+    source, each frame area-resampled like an image of the sets, target empty."""
+    from nerve_free_views import read_source
+    sh = 2 * H
+    sources = []
+    for p in paths:
+        name, frames = read_source(p)
+        views = []
+        for g in frames:
+            h, w = g.shape
+            sw = max(16, int(round(w * sh / h)))
+            views.append(dict(w=w, h=h, has_vessel=False, src_t=torch.from_numpy(np.stack([
+                area_resample(g, sh, sw) / 255.0, np.zeros((sh, sw), np.float32),
+                np.zeros((sh, sw), np.float32)]))[None]))
+        sources.append(views)
+        log(f"views without a nerve: {p}: {len(views)} frames")
+    return sources
+
+
 def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_share=0.5,
-          neg_share=0.0, neg_sets=("us", "fem")):
+          neg_share=0.0, neg_sets=("us", "fem"), neg_views=None, neg_view_share=0.0):
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = Net()
@@ -425,6 +445,10 @@ def train(items, tr, seed, epochs, log, steps_per_epoch=32, bs=16, lr=3e-3, us_s
                     if negs:
                         j = negs[int(rng.integers(len(negs)))]
                         idx[-1], views[-1] = j, items[j]["neg"]
+                elif neg_views and rng.random() < neg_view_share:
+                    # a whole frame of a real view without a nerve: source, then frame
+                    src = neg_views[int(rng.integers(len(neg_views)))]
+                    views[-1] = src[int(rng.integers(len(src)))]
             x, t, vw = make_batch(items, idx, rng, views)
             out = net(x, both=True)
             loss = loss_fn(out, t, vw)
@@ -727,6 +751,11 @@ def main():
     ap.add_argument("--neg-sets", default="us,fem", help="sets whose samples --neg-share "
                     "applies to (fem: only nerve-femoral, whose frames are narrower than the "
                     "training window; nerve-us's wide frames already give nerve-free windows)")
+    ap.add_argument("--neg-views", default="", help="comma-separated sources of real views "
+                    "without a nerve (MetaImage sequence files or image folders, "
+                    "nerve_free_views.py) whose frames become empty-target samples")
+    ap.add_argument("--neg-view-share", type=float, default=0.1, help="share of the training "
+                    "samples drawn from --neg-views (source uniform, then frame)")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
     ap.add_argument("--choose-post", action="store_true", help="print the post-processing "
                     "candidates on the validation split (fold 4, with the fold4 network) and the "
@@ -765,6 +794,9 @@ def main():
     log = lambda s: (print(s), sys.stdout.flush())
     t0 = time.time()
     items = load_sets(args.data)
+    neg_views = load_neg_views([p for p in args.neg_views.split(",") if p], log)
+    if neg_views and not 0 < args.neg_view_share < 1:
+        ap.error(f"--neg-view-share {args.neg_view_share:g}: a share in (0, 1)")
     log(f"{len(items)} images ({sum(it['set'] == 'us' for it in items)} nerve-us, "
         f"{sum(it['set'] == 'fem' for it in items)} nerve-femoral) loaded in {time.time() - t0:.0f} s; "
         f"grid {H} rows, channels {CH}, {sum(p.numel() for p in Net().parameters())} parameters")
@@ -791,7 +823,8 @@ def main():
             tr = us_subset(items, train_idx(items, name), args.us_subset)
             log(f"{name}: training on {len(tr)} images, seed {seed}")
             net = train(items, tr, seed, epochs, log, us_share=args.us_share,
-                        neg_share=args.neg_share, neg_sets=tuple(args.neg_sets.split(",")))
+                        neg_share=args.neg_share, neg_sets=tuple(args.neg_sets.split(",")),
+                        neg_views=neg_views, neg_view_share=args.neg_view_share)
             torch.save(net.state_dict(), ck)
         nets[name] = net
         if name == LIVE_FROM and "live" in args.models.split(","):
