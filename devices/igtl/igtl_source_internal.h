@@ -76,6 +76,10 @@ int64_t cn__igtl_src_to_mono(uint64_t ts);
  * once, put into the graph and its slot. false when it was not used. */
 bool cn__igtl_src_put_pose(cn_igtl_source *s, const char *type, const char *dev,
                            const cn_mat4 *mat, bool valid, int64_t t);
+/* A malformed or unusable message (or one element of it): counted in st.refused,
+ * one warning per type, device, element and reason (igtl_source_recv.c). */
+void cn__igtl_src_refuse(cn_igtl_source *s, const char *type, const char *dev,
+                         const char *element, const char *why);
 void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m);
 void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m);
 void cn__igtl_src_publish_image(cn_igtl_source *s);

@@ -87,6 +87,35 @@ static bool first_time(cn_igtl_source *s, const char *type, const char *dev)
     return true;
 }
 
+/* One refused message or element: counted always, logged once per type, names and
+ * reason, so that a peer repeating it at 50 Hz cannot flood the log. */
+void cn__igtl_src_refuse(cn_igtl_source *s, const char *type, const char *dev,
+                         const char *element, const char *why)
+{
+    cn__igtl_src_count(s, &s->st.refused);
+    char key[REFUSAL_KEY_MAX];
+    snprintf(key, sizeof key, "%s|%s|%s|%s", type, dev, element ? element : "", why);
+    for (int i = 0; i < s->n_refused; i++)
+        if (strcmp(s->refused[i], key) == 0)
+            return;
+    if (s->n_refused == NAMES_NOTED_MAX) {
+        if (!s->refused_full)
+            cn_log_warn(s->o.log, MOD, "%s:%d sends more than %d kinds of malformed poses; "
+                        "further ones are refused without a message", s->o.host, s->o.port,
+                        NAMES_NOTED_MAX);
+        s->refused_full = true;
+        return;
+    }
+    cn_strlcpy(s->refused[s->n_refused++], key, sizeof s->refused[0]);
+    char el[48] = "";
+    if (element)
+        snprintf(el, sizeof el, " element \"%s\"", element);
+    const bool image = strcmp(type, "IMAGE") == 0;
+    cn_log_warn(s->o.log, MOD, "%s \"%s\"%s from %s:%d refused: %s (%s)", type, dev, el,
+                s->o.host, s->o.port, why,
+                image ? "the link stays; no frame from it" : "the link and the other poses stay");
+}
+
 bool cn__igtl_src_put_pose(cn_igtl_source *s, const char *type, const char *dev,
                            const cn_mat4 *mat, bool valid, int64_t t)
 {
@@ -139,8 +168,17 @@ void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m)
     bool valid = true;
     if (cn_igtl_message_meta(m, "TransformStatus", status, sizeof status) == CN_OK)
         valid = strcmp(status, "OK") == 0;
-    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK ||
-        !cn__igtl_src_put_pose(s, "TRANSFORM", dev, &mat, valid,
+    if (cn_igtl_decode_transform(m->content, m->content_len, &mat) != CN_OK) {
+        char why[64];
+        if (m->content_len != 48)
+            snprintf(why, sizeof why, "body of %zu bytes (expected 48)", m->content_len);
+        else
+            snprintf(why, sizeof why, "non-finite number in the matrix");
+        cn__igtl_src_refuse(s, "TRANSFORM", dev, NULL, why);
+        cn__igtl_src_count_ignored(s);
+        return;
+    }
+    if (!cn__igtl_src_put_pose(s, "TRANSFORM", dev, &mat, valid,
                                cn__igtl_src_to_mono(m->h.timestamp))) {
         cn__igtl_src_count_ignored(s);
         return;
@@ -151,13 +189,28 @@ void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m)
 void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m)
 {
     cn_igtl_image_view v;
-    if (!s->o.want_image || cn_igtl_decode_image(m->content, m->content_len, &v) != CN_OK ||
-        v.scalar_type != 3 || v.components != 1 || v.size[2] != 1) {
+    if (!s->o.want_image) {
         cn__igtl_src_count_ignored(s);
         return;
     }
-    char dev[CN_XFORM_NAME_MAX];
+    char dev[CN_XFORM_NAME_MAX], why[96] = "";
     cn_igtl_message_name(m, dev, sizeof dev);
+    const int dr = cn_igtl_decode_image(m->content, m->content_len, &v);
+    if (dr == CN_EUNSUPPORTED)
+        snprintf(why, sizeof why, "a sub-volume of the image (only whole images are used)");
+    else if (dr != CN_OK)
+        snprintf(why, sizeof why, "malformed image body of %zu bytes", m->content_len);
+    else if (v.scalar_type != 3 || v.components != 1)
+        snprintf(why, sizeof why, "scalar type %d with %d component%s (only 8-bit unsigned "
+                 "grey, type 3 x 1, is a B-mode frame)", v.scalar_type, v.components,
+                 v.components == 1 ? "" : "s");
+    else if (v.size[2] != 1)
+        snprintf(why, sizeof why, "a volume of %d slices (only 2-D frames)", v.size[2]);
+    if (why[0]) {
+        cn__igtl_src_refuse(s, "IMAGE", dev, NULL, why);
+        cn__igtl_src_count_ignored(s);
+        return;
+    }
     /* PLUS names images <Name>_<Frame>: the part after the last '_' is the frame. */
     const char *us = strrchr(dev, '_');
     char frame[CN_FRAME_NAME_MAX];

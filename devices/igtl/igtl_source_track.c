@@ -18,39 +18,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* One refused pose: counted always, logged once per type, names and reason. */
-static void refuse(cn_igtl_source *s, const char *type, const char *dev, const char *element,
-                   const char *why)
-{
-    cn__igtl_src_count(s, &s->st.refused);
-    char key[REFUSAL_KEY_MAX];
-    snprintf(key, sizeof key, "%s|%s|%s|%s", type, dev, element ? element : "", why);
-    for (int i = 0; i < s->n_refused; i++)
-        if (strcmp(s->refused[i], key) == 0)
-            return;
-    if (s->n_refused == NAMES_NOTED_MAX) {
-        if (!s->refused_full)
-            cn_log_warn(s->o.log, MOD, "%s:%d sends more than %d kinds of malformed poses; "
-                        "further ones are refused without a message", s->o.host, s->o.port,
-                        NAMES_NOTED_MAX);
-        s->refused_full = true;
-        return;
-    }
-    cn_strlcpy(s->refused[s->n_refused++], key, sizeof s->refused[0]);
-    char el[48] = "";
-    if (element)
-        snprintf(el, sizeof el, " element \"%s\"", element);
-    cn_log_warn(s->o.log, MOD, "%s \"%s\"%s from %s:%d refused: %s (the link and the other "
-                "poses stay)", type, dev, el, s->o.host, s->o.port, why);
-}
-
 void cn__igtl_src_on_position(cn_igtl_source *s, const cn_igtl_message *m)
 {
     char dev[CN_XFORM_NAME_MAX], why[96], status[16];
     cn_igtl_message_name(m, dev, sizeof dev);
     cn_mat4 mat;
     if (cn_igtl_decode_position(m->content, m->content_len, &mat, why, sizeof why) != CN_OK) {
-        refuse(s, "POSITION", dev, NULL, why);
+        cn__igtl_src_refuse(s, "POSITION", dev, NULL, why);
         cn__igtl_src_count_ignored(s);
         return;
     }
@@ -75,7 +49,7 @@ void cn__igtl_src_on_tracking_data(cn_igtl_source *s, const cn_igtl_message *m, 
         snprintf(why, sizeof why, "body of %zu bytes is not a whole number of %d-byte elements",
                  m->content_len,
                  quaternion ? CN_IGTL_QTDATA_ELEMENT_SIZE : CN_IGTL_TDATA_ELEMENT_SIZE);
-        refuse(s, type, dev, NULL, why);
+        cn__igtl_src_refuse(s, type, dev, NULL, why);
         cn__igtl_src_count_ignored(s);
         return;
     }
@@ -85,7 +59,7 @@ void cn__igtl_src_on_tracking_data(cn_igtl_source *s, const cn_igtl_message *m, 
         cn_igtl_track_element e;
         if (cn_igtl_decode_track_element(m->content, m->content_len, i, quaternion, &e, why,
                                          sizeof why) != CN_OK) {
-            refuse(s, type, dev, e.name, why);
+            cn__igtl_src_refuse(s, type, dev, e.name, why);
             continue;
         }
         used += cn__igtl_src_put_pose(s, type, e.name, &e.m, true, t);

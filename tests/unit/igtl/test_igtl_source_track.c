@@ -33,8 +33,8 @@ typedef struct {
     FILE *log_file;
 } rig;
 
-static void rig_open(rig *r, const char *map_device, const char *map_name, bool tdata_req,
-                     bool qtdata_req)
+static void rig_open_as(rig *r, const char *map_device, const char *map_name, bool tdata_req,
+                        bool qtdata_req, bool want_image)
 {
     memset(r, 0, sizeof *r);
     r->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -54,6 +54,7 @@ static void rig_open(rig *r, const char *map_device, const char *map_name, bool 
     o.request_tdata = tdata_req;
     o.request_qtdata = qtdata_req;
     o.resolution_ms = 40;
+    o.want_image = want_image;
     if (map_device) {
         o.n_map = 1;
         cn_strlcpy(o.map[0].device, map_device, sizeof o.map[0].device);
@@ -64,6 +65,12 @@ static void rig_open(rig *r, const char *map_device, const char *map_name, bool 
     assert_int_equal(cn_igtl_source_start(r->src), 0);
     r->fd = accept(r->lfd, NULL, NULL);
     assert_true(r->fd >= 0);
+}
+
+static void rig_open(rig *r, const char *map_device, const char *map_name, bool tdata_req,
+                     bool qtdata_req)
+{
+    rig_open_as(r, map_device, map_name, tdata_req, qtdata_req, false);
 }
 
 /* The log so far (caller frees). */
@@ -375,6 +382,61 @@ static void test_config_keys(void **st)
     cn_json_free(d);
 }
 
+/* TRANSFORM and IMAGE messages we cannot use are said too (they were dropped
+ * without a word, so an integrator sending a 16-bit image or a short transform
+ * saw nothing happen): once per kind, the link up, the good ones kept. */
+static void test_device_says_unusable_transform_and_image(void **st)
+{
+    (void)st;
+    rig r;
+    rig_open_as(&r, NULL, NULL, false, false, true);
+    uint8_t x[48] = {0};
+    put_be_float(x + 4 * 5, NAN);
+    for (int rep = 0; rep < 3; rep++) {
+        send_msg(r.fd, 1, "TRANSFORM", "ShortToTracker", x, 47);
+        send_msg(r.fd, 1, "TRANSFORM", "NanToTracker", x, 48);
+    }
+    /* an IMAGE of 16-bit pixels, packed as a uint8 one and then retyped */
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    uint8_t px[8 * 4] = {0};
+    const cn_mat4 ijk = cn_mat4_identity();
+    assert_int_equal(cn_igtl_put_image_u8(&b, 4, 4, px, &ijk), CN_OK);
+    uint8_t *body = malloc(b.len);
+    memcpy(body, b.data, b.len);
+    body[3] = 5; /* scalar type (byte 3 of the IMAGE header): uint16 */
+    uint8_t *body16 = malloc(72 + 32);
+    memcpy(body16, body, 72);
+    memset(body16 + 72, 0, 32);
+    for (int rep = 0; rep < 2; rep++)
+        send_msg(r.fd, 1, "IMAGE", "Image_Reference", body16, 72 + 32);
+    free(body);
+    free(body16);
+    cn_igtl_buf_free(&b);
+    sync_marker(&r, 5);
+    expect_link_up(&r);
+    cn_igtl_source_stats sst;
+    cn_igtl_source_get_stats(r.src, &sst);
+    assert_int_equal(sst.refused, 3 * 2 + 2);
+    assert_int_equal(sst.images, 0);
+    char *log = rig_log(&r);
+    const char *lines[] = {
+        "TRANSFORM \"ShortToTracker\" from 127.0.0.1:",
+        "refused: body of 47 bytes (expected 48) (the link and the other poses stay)",
+        "TRANSFORM \"NanToTracker\" from 127.0.0.1:",
+        "refused: non-finite number in the matrix",
+        "IMAGE \"Image_Reference\" from 127.0.0.1:",
+        "refused: scalar type 5 with 1 component (only 8-bit unsigned grey",
+        "(the link stays; no frame from it)",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!strstr(log, lines[i]))
+            fail_msg("no log line with '%s' in:\n%s", lines[i], log);
+    assert_int_equal(count_of(log, " refused: "), 3);
+    free(log);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_device_refuses_hostile_bodies),
         cmocka_unit_test(test_device_requests_streams),
         cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_device_says_unusable_transform_and_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
