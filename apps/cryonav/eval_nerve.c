@@ -414,8 +414,11 @@ int cn_eval_nerve(int argc, char **argv)
     } else if (rc == 0) {
         printf("images %d (skipped %d), with a nerve %d, without %d; found %d\n", used, bad,
                with_nerve, empty, found_n);
-        printf("detection %.1f%% (%d of %d found and overlapping the mask)\n",
-               with_nerve ? 100.0 * detected / with_nerve : NAN, detected, with_nerve);
+        if (with_nerve)
+            printf("detection %.1f%% (%d of %d found and overlapping the mask)\n",
+                   100.0 * detected / with_nerve, detected, with_nerve);
+        else
+            printf("detection - (no image with a nerve)\n");
         if (empty)
             printf("false finds %d of %d images without a nerve\n", false_finds, empty);
         printf("mean hd95_px %.1f median hd95_px %.1f (over %d images with a find)\n",

@@ -499,6 +499,52 @@ static void test_nerve_free_views(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The user guide's views-without-a-nerve command: run as written (every frame),
+ * its false finds within GUIDE_FREE_MARGIN of the documented count. */
+#define GUIDE_FREE_FINDS 118
+#define GUIDE_FREE_FRAMES 199
+#define GUIDE_FREE_MARGIN 6
+static void test_guide_nerve_free(void **st)
+{
+    (void)st;
+    FILE *f = fopen(CN_SOURCE_DIR "/docs/user-guide.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 20];
+    size_t len = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[len] = 0;
+    char *b = strstr(doc, "<!-- nerve-free-commands -->");
+    assert_non_null(b);
+    b = strstr(b, "\ncryonav eval nerve ");
+    assert_non_null(b);
+    b += 1;
+    char *e = strchr(b, '\n');
+    assert_non_null(e);
+    *e = 0;
+    char cmd[4096] = "", *o = cmd;
+    o += snprintf(o, sizeof cmd, "%s", CRYONAV);
+    for (const char *c = b + 7; *c && o < cmd + sizeof cmd - 600;) {
+        if (strncmp(c, "$D", 2) == 0) {
+            o += sprintf(o, "%s", DATA);
+            c += 2;
+        } else {
+            *o++ = *c++;
+        }
+    }
+    snprintf(o, (size_t)(cmd + sizeof cmd - o), " --quiet");
+    static char out[1 << 16];
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    int ff = -1, n = -1;
+    const char *l = strstr(out, "false finds ");
+    assert_non_null(l);
+    assert_int_equal(sscanf(l, "false finds %d of %d", &ff, &n), 2);
+    print_message("guide nerve-free command: %d of %d false finds (documented %d)\n", ff, n,
+                  GUIDE_FREE_FINDS);
+    assert_int_equal(n, GUIDE_FREE_FRAMES);
+    assert_true(ff <= GUIDE_FREE_FINDS + GUIDE_FREE_MARGIN);
+    assert_non_null(strstr(out, "detection - (no image with a nerve)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_mask_suffix_layouts),
         cmocka_unit_test(test_guide_commands),
         cmocka_unit_test(test_nerve_free_views),
+        cmocka_unit_test(test_guide_nerve_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
