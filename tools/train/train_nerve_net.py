@@ -756,6 +756,8 @@ def main():
                     "nerve_free_views.py) whose frames become empty-target samples")
     ap.add_argument("--neg-view-share", type=float, default=0.1, help="share of the training "
                     "samples drawn from --neg-views (source uniform, then frame)")
+    ap.add_argument("--seed-base", type=int, default=1000, help="network k's seed is this + k "
+                    "(1000: the shipped networks; another base measures seed-to-seed spread)")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
     ap.add_argument("--choose-post", action="store_true", help="print the post-processing "
                     "candidates on the validation split (fold 4, with the fold4 network) and the "
@@ -808,7 +810,7 @@ def main():
         if LIVE_FROM not in names:
             names.append(LIVE_FROM)
     for k, name in enumerate(names):
-        seed = 1000 + MODEL_NAMES.index(name)
+        seed = args.seed_base + MODEL_NAMES.index(name)
         epochs = args.epochs or MODEL_EPOCHS.get(name, DEFAULT_EPOCHS)
         ck = os.path.join(args.ckpt, f"find_{name}_h{H}_c{'-'.join(map(str, CH))}_e{epochs}{args.tag}.pt")
         net = Net()
