@@ -62,6 +62,12 @@ void cn__igtl_src_on_tracking_data(cn_igtl_source *s, const cn_igtl_message *m, 
             cn__igtl_src_refuse(s, type, dev, e.name, why);
             continue;
         }
+        if (e.type == 3) { /* TYPE_3D: the tip's position only; the rotation is not measured */
+            cn__igtl_src_refuse(s, type, dev, e.name,
+                                "instrument type 3D: the tip's position only, no orientation "
+                                "(a probe's axis cannot be placed from it; send 5D or 6D)");
+            continue;
+        }
         used += cn__igtl_src_put_pose(s, type, e.name, &e.m, true, t);
     }
     if (used > 0)

@@ -437,6 +437,34 @@ static void test_device_says_unusable_transform_and_image(void **st)
     rig_close(&r);
 }
 
+/* A TDATA element of type 3D carries the tip's position only: its rotation is
+ * whatever the sender left there, and a cryoprobe drawn with it would point the
+ * wrong way. It is refused with a reason; a 6D element beside it is used. */
+static void test_device_refuses_tip_only_tools(void **st)
+{
+    (void)st;
+    rig r;
+    rig_open(&r, NULL, NULL, false, false);
+    uint8_t t[2 * 70];
+    const float tr[3] = {4, 5, 6};
+    t_element(t, "TipToTracker", tr);
+    t[20] = 3; /* TYPE_3D */
+    t_element(t + 70, "ProbeToTracker", tr);
+    t[70 + 20] = 4; /* TYPE_5D: an axis without roll, enough for a probe */
+    send_msg(r.fd, 1, "TDATA", "Tracker", t, sizeof t);
+    sync_marker(&r, 2);
+    expect_link_up(&r);
+    cn_mat4 want = cn_mat4_translation(4, 5, 6);
+    expect_graph_pose(&r, "ProbeToTracker", &want);
+    assert_int_equal(cn_igtl_source_get_pose(r.src, "TipToTracker", NULL, NULL, NULL), CN_ENOENT);
+    char *log = rig_log(&r);
+    if (!strstr(log, "TDATA \"Tracker\" element \"TipToTracker\" from 127.0.0.1:") ||
+        !strstr(log, "refused: instrument type 3D: the tip's position only, no orientation"))
+        fail_msg("no refusal of the 3D element in:\n%s", log);
+    free(log);
+    rig_close(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -445,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_device_requests_streams),
         cmocka_unit_test(test_config_keys),
         cmocka_unit_test(test_device_says_unusable_transform_and_image),
+        cmocka_unit_test(test_device_refuses_tip_only_tools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
