@@ -204,7 +204,7 @@ int cn_eval_nerve(int argc, char **argv)
             nerve_free[n_free++] = optarg;
             break;
         case 'h':
-            printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [options]\n"
+            printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [--nerve-free FILE|DIR ...] [options]\n"
                    "Measures the nerve finding on real images against their masks: images and\n"
                    "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD), paired by name:\n"
                    "the same name or stem in MASKS, or the stem with _mask, -mask, _seg, _label\n"
@@ -232,7 +232,8 @@ int cn_eval_nerve(int argc, char **argv)
                    "  --nerve-free FILE|DIR every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
                    "                       .seq.nrrd, a recording), or every image of a folder,\n"
                    "                       is a view without a nerve: a find there is a false\n"
-                   "                       find (repeatable; IMAGES MASKS may then be left out)\n"
+                   "                       find (repeatable; IMAGES MASKS may then be left out;\n"
+                   "                       with --model fold the k-th such view is in fold k mod 5)\n"
                    "  -q, --quiet          no line per image\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
