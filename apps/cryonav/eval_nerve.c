@@ -6,7 +6,7 @@
  *              [--method find|dp|cnn]
  *              [--model live|fold|us|fem|0..7] [--folds mod|block] [--only-folds LIST]
  *              [--every N] [--weights FILE] [--cnn-weights FILE] [--overlays DIR]
- *              [--nerve-free SEQFILE ...] [--quiet]
+ *              [--nerve-free FILE|DIR ...] [--quiet]
  *
  * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
  * TIFF, MetaImage, NRRD) are paired with the mask of the same base name in the
@@ -30,8 +30,9 @@
  * it is a terminal.
  *
  * --nerve-free FILE|DIR adds every frame of a sequence file (or every image of a
- * folder) as a view without a nerve (eval_nerve_free.c), after the image set; the k-th such frame is in fold
- * k mod 5 (no network saw any of them, so each is held-out for every model).
+ * folder) as a view without a nerve (eval_nerve_free.c), after the image set;
+ * the k-th such view is in fold k mod 5 (no network saw any of them, so each is
+ * held-out for every model).
  */
 #include "commands.h"
 #include "eval.h"
