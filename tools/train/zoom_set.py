@@ -16,7 +16,10 @@ masks are unchanged but for --look aspect): gamma:G (grey levels to the power G)
 gain:F, blur:SIGMA (Gaussian, pixels), speckle:S (multiplicative gamma noise of
 relative spread S, seed 7), ramp:A (depth gain from 1 + A at the top to 1 - A at
 the bottom), jpeg:Q (JPEG quality Q), aspect:F (width x F, the mask too:
-non-square pixels the reader does not know about). Zoom 1 with a look changes the
+non-square pixels the reader does not know about), canvas:F (the image pasted a third of
+the way across a black canvas F times its width and height, the mask with it: a screen
+capture's margins) and screen:F (the same canvas with a scanner's white text at the top left
+and a depth scale beside the image; eighth session). Zoom 1 with a look changes the
 look alone:
 
     /usr/bin/python3 tools/train/zoom_set.py ../shared/data/nerve-us /tmp/g16 1 --look gamma:1.6
@@ -54,7 +57,8 @@ ensure_deps()
 from PIL import Image, ImageFilter  # noqa: E402
 
 LOOKS = {"gamma": (0.3, 3.0), "gain": (0.1, 3.0), "blur": (0.1, 10.0), "speckle": (0.01, 1.0),
-         "ramp": (0.0, 0.9), "jpeg": (5, 95), "aspect": (0.5, 2.0)}
+         "ramp": (0.0, 0.9), "jpeg": (5, 95), "aspect": (0.5, 2.0), "canvas": (1.0, 3.0),
+         "screen": (1.0, 3.0)}
 
 
 def parse_look(text):
@@ -80,6 +84,23 @@ def apply_look(look, im, m):
         w, h = im.size
         W = max(1, int(round(w * v)))
         return im.resize((W, h), Image.BILINEAR), m.resize((W, h), Image.NEAREST)
+    if kind in ("canvas", "screen"):
+        from PIL import ImageDraw
+        w, h = im.size
+        W, H = int(round(w * v)), int(round(h * v))
+        ox, oy = (W - w) // 3, (H - h) // 2
+        ci, cm = Image.new("L", (W, H), 0), Image.new(m.mode, (W, H), 0)
+        if m.mode == "P":
+            cm.putpalette(m.getpalette())
+        ci.paste(im, (ox, oy))
+        cm.paste(m, (ox, oy))
+        if kind == "screen":
+            d = ImageDraw.Draw(ci)
+            d.text((10, 10), "L12-5  12MHz  DR 60  G 52  D 4.0cm", fill=255)
+            d.text((10, 30), "MI 0.8  TIs 0.2  FPS 28", fill=230)
+            for t in range(0, h, max(1, h // 10)):
+                d.line([(ox + w + 8, oy + t), (ox + w + 18, oy + t)], fill=255, width=2)
+        return ci, cm
     if kind == "blur":
         return im.filter(ImageFilter.GaussianBlur(v)), m
     if kind == "jpeg":
