@@ -95,6 +95,7 @@ from us_subset import us_subset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nerve_strips  # noqa: E402
+from fov import fov_box  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -156,6 +157,9 @@ def luma(path):
     return np.asarray(Image.open(path).convert("L"), dtype=np.uint8)
 
 
+FOV_CROP = False  # --fov-crop
+
+
 def load_sets(root):
     items = []
     d = os.path.join(root, "nerve-us")
@@ -181,6 +185,10 @@ def load_sets(root):
     for it in items:
         g = luma(it["img"])
         assert g.shape == it["nerve"].shape, it["img"]
+        if FOV_CROP:  # trial (--fov-crop): the frame cut to the scanner's field of view
+            y0, y1, x0, x1 = fov_box(g)
+            g = g[y0:y1, x0:x1]
+            it["nerve"], it["vessel"] = it["nerve"][y0:y1, x0:x1], it["vessel"][y0:y1, x0:x1]
         it["grey"] = g
         h, w = g.shape
         it["h"], it["w"] = h, w
@@ -732,7 +740,7 @@ def test_idx(items, name):
 
 
 def main():
-    global H, CH, WIN_W, LIVE_FROM, GAMMA_RANGE, ASPECT_RANGE
+    global H, CH, WIN_W, LIVE_FROM, GAMMA_RANGE, ASPECT_RANGE, FOV_CROP
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder holding nerve-us and nerve-femoral")
     ap.add_argument("--out", help="weights file to write (modules/segment/nerve_find.weights)")
@@ -756,6 +764,9 @@ def main():
                     "nerve_free_views.py) whose frames become empty-target samples")
     ap.add_argument("--neg-view-share", type=float, default=0.1, help="share of the training "
                     "samples drawn from --neg-views (source uniform, then frame)")
+    ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
+                    "scanner's field of view (fov.py) before anything else, in training and "
+                    "in this script's evaluation (the C code does not do it yet)")
     ap.add_argument("--seed-base", type=int, default=1000, help="network k's seed is this + k "
                     "(1000: the shipped networks; another base measures seed-to-seed spread)")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
@@ -790,6 +801,7 @@ def main():
         else:
             ASPECT_RANGE = (lo, hi)
     H = args.grid_rows
+    FOV_CROP = args.fov_crop
     CH = tuple(int(c) for c in args.channels.split(","))
     assert H % (1 << (len(CH) - 1)) == 0, "grid rows must be a multiple of 2^(levels-1)"
     torch.set_num_threads(args.threads)
