@@ -23,9 +23,12 @@ import torch  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder holding nerve-us and nerve-femoral")
+    ap.add_argument("--fov-crop", action="store_true", help="cut frames to the field of view "
+                    "first (networks trained with train_nerve_net.py --fov-crop)")
     ap.add_argument("checkpoints", nargs="+", help="fold-4 finder checkpoints (.pt)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    T.FOV_CROP = args.fov_crop
     items = T.load_sets(args.data)
     te = T.test_idx(items, "fold4")
     logits = []
