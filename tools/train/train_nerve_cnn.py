@@ -119,6 +119,7 @@ ensure_deps()
 
 import numpy as np  # noqa: E402
 from us_subset import us_subset  # noqa: E402
+from fov import fov_box  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -139,6 +140,7 @@ CLICK_JITTER = 0.0  # the seed moved to a random point of the nerve up to this m
                     # radii from its centre pixel (an operator's click is rarely the centre;
                     # `eval nerve --click-off`), on top of the shift below; 0: off (draws no
                     # random numbers, so 0 stays bit-for-bit the shipped recipe)
+FOV_CROP = False  # --fov-crop (trial): frames cut to the field of view, as the finder's option
 SIZE_NORM = 0.0   # --size-norm K: the size-normalised crop (recipe "sn8", sixth session). A
                   # second pass re-crops with side K x the nerve's equivalent radius, as
                   # measured on the first pass's mask, so every nerve reaches the network
@@ -168,6 +170,9 @@ def load_one(img_path, mask_path, name, set_name, fold):
     g = np.asarray(Image.open(img_path).convert("L"), dtype=np.uint8)
     m = np.asarray(Image.open(mask_path))
     assert m.shape == g.shape, name
+    if FOV_CROP:  # trial (--fov-crop): the frame cut to the scanner's field of view (fov.py)
+        y0, y1, x0, x1 = fov_box(g)
+        g, m = g[y0:y1, x0:x1], m[y0:y1, x0:x1]
     ves = (m == 2).astype(np.float32)
     m = (m == 1).astype(np.float32)
     ys, xs = np.nonzero(m)
@@ -683,7 +688,7 @@ def write_vector(nets, path, seed):
 
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
-    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR
+    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -735,6 +740,9 @@ def main():
                     "samples at the fixed share (the first pass)")
     ap.add_argument("--us-subset", type=float, default=1.0, help="learning curve: train on "
                     "this share of the nerve-us training images only (femoral all; default 1)")
+    ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
+                    "scanner's field of view (fov.py) first, in training and in this script's "
+                    "evaluation, as train_nerve_net.py --fov-crop (the C code does not yet)")
     ap.add_argument("--mirror", action="store_true", help="inference: each network also runs "
                     "on the mirrored crop and the logits are averaged (a header flag; training "
                     "is unchanged)")
@@ -755,6 +763,7 @@ def main():
         ap.error(f"--size-norm {SIZE_NORM:g}: 0 (off), or 4..32 nerve radii")
     INFER_K = args.infer_k
     MIRROR = args.mirror
+    FOV_CROP = args.fov_crop
     if not 0 < args.us_subset <= 1:
         ap.error(f"--us-subset {args.us_subset:g}: a share in (0, 1]")
     if MIRROR and not SIZE_NORM:
