@@ -102,3 +102,48 @@ float cn_img_sample(const uint8_t *px, int w, int h, float x, float y)
     float b = r1[x0] + fx * (float)(r1[x1] - r1[x0]);
     return a + fy * (b - a);
 }
+
+int cn_img_fov_box(const uint8_t *px, int w, int h, uint32_t *col_lit, cn_img_box *out)
+{
+    if (cn_image_check(px, w, h) || !col_lit || !out)
+        return CN_EINVAL;
+    *out = (cn_img_box){0, 0, w, h};
+    memset(col_lit, 0, sizeof(uint32_t) * (size_t)w);
+    int y0 = -1, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *r = px + (size_t)y * w;
+        int lit = 0;
+        for (int x = 0; x < w; x++) {
+            const int on = r[x] > CN_FOV_GREY;
+            lit += on;
+            col_lit[x] += (uint32_t)on;
+        }
+        /* the share as numpy's mean computes it: count / n in double */
+        if ((double)lit / (double)w >= CN_FOV_SHARE) {
+            if (y0 < 0)
+                y0 = y;
+            y1 = y + 1;
+        }
+    }
+    int x0 = -1, x1 = -1;
+    for (int x = 0; x < w; x++)
+        if ((double)col_lit[x] / (double)h >= CN_FOV_SHARE) {
+            if (x0 < 0)
+                x0 = x;
+            x1 = x + 1;
+        }
+    if (y0 < 0 || x0 < 0 || (y1 - y0) * 4 < h || (x1 - x0) * 4 < w)
+        return CN_OK; /* none, or too small to trust: the whole frame */
+    *out = (cn_img_box){x0, y0, x1 - x0, y1 - y0};
+    return CN_OK;
+}
+
+int cn_img_crop(const uint8_t *src, int w, int h, cn_img_box b, uint8_t *dst)
+{
+    if (cn_image_check(src, w, h) || !dst || b.x0 < 0 || b.y0 < 0 || b.w < 1 || b.h < 1 ||
+        b.x0 + b.w > w || b.y0 + b.h > h)
+        return CN_EINVAL;
+    for (int y = 0; y < b.h; y++)
+        memcpy(dst + (size_t)y * b.w, src + (size_t)(b.y0 + y) * w + b.x0, (size_t)b.w);
+    return CN_OK;
+}

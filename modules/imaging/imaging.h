@@ -100,6 +100,24 @@ uint32_t cn_img_integral_sum(const uint32_t *ii, int w, int h, int x0, int y0, i
 /* Bilinear sample at (x, y) in pixels (pixel centres at integers), clamped. */
 float cn_img_sample(const uint8_t *px, int w, int h, float x, float y);
 
+/* A rectangle of pixels: columns [x0, x0 + w), rows [y0, y0 + h). */
+typedef struct {
+    int x0, y0, w, h;
+} cn_img_box;
+
+#define CN_FOV_GREY 3        /* a pixel above this grey is lit (black margins are not) */
+#define CN_FOV_SHARE 0.02    /* a row or column with this share lit is in the view */
+/* The scanner's field of view in a frame (a screen capture's black margins, a
+ * letterbox's bands cut away): the box of rows and columns in which at least
+ * CN_FOV_SHARE of the pixels are brighter than CN_FOV_GREY. A box under a quarter
+ * of the frame's width or height, or none, is not trusted: the whole frame. Exactly
+ * tools/train/fov.py's fov_box, which the networks flagged "field of view" were
+ * trained on. col_lit is w counters of scratch. */
+int cn_img_fov_box(const uint8_t *px, int w, int h, uint32_t *col_lit, cn_img_box *out);
+/* Copies box b of the w x h image src into dst (b.w x b.h, stride b.w); b must lie
+ * inside the image. */
+int cn_img_crop(const uint8_t *src, int w, int h, cn_img_box b, uint8_t *dst);
+
 typedef struct {
     double mean, stddev;
     double frac_dark;        /* fraction of pixels <= 5 */

@@ -25,3 +25,13 @@ def fov_box(g):
     if (y1 - y0) * 4 < h or (x1 - x0) * 4 < w:
         return 0, h, 0, w
     return y0, y1, x0, x1
+
+
+if __name__ == "__main__":
+    # python3 tools/train/fov.py IMAGE...: each image's box as x0 y0 w h (the C test's vector,
+    # tests/unit/imaging/test_image_read.c test_fov_box_matches_training)
+    import sys
+    from PIL import Image
+    for path in sys.argv[1:]:
+        y0, y1, x0, x1 = fov_box(np.asarray(Image.open(path).convert("L"), dtype=np.uint8))
+        print(f"{path} {x0} {y0} {x1 - x0} {y1 - y0}")

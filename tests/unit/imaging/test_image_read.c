@@ -297,6 +297,62 @@ static void test_real_data(void **st)
     cn_image_free(m);
 }
 
+/* cn_img_fov_box gives the box tools/train/fov.py gave the networks flagged "field of
+ * view" in training, on real images of both sets (PNG and JPEG through the same
+ * readers): the vector below was printed by
+ * `python3 tools/train/fov.py ../shared/data/nerve-us/images/0000.png ...`. */
+static void test_fov_box_matches_training(void **st)
+{
+    (void)st;
+    const char *d = getenv("CN_SHARED_DATA_DIR");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/nerve-us/images/0000.png", d ? d : "");
+    if (!d || access(p, R_OK) != 0) {
+        print_message("shared data not found (%s): real-data checks skipped\n", p);
+        skip();
+    }
+    static const struct {
+        const char *file;
+        int x0, y0, w, h;
+    } want[] = {
+        {"nerve-us/images/0000.png", 0, 68, 512, 334},
+        {"nerve-us/images/0034.png", 0, 110, 512, 250},
+        {"nerve-us/images/0051.png", 28, 0, 456, 478},
+        {"nerve-us/images/0085.png", 0, 0, 534, 478},
+        {"nerve-us/images/0102.png", 0, 0, 516, 478},
+        {"nerve-us/images/0119.png", 0, 30, 534, 418},
+        {"nerve-us/images/0136.png", 0, 0, 517, 478},
+        {"nerve-us/images/0153.png", 0, 0, 534, 478},
+        {"nerve-us/images/0170.png", 0, 0, 534, 478},
+        {"nerve-us/images/0187.png", 0, 30, 534, 418},
+        {"nerve-femoral/trainset/images/sample_1.jpg", 0, 0, 513, 268},
+        {"nerve-femoral/trainset/images/sample_10.jpg", 0, 0, 511, 326},
+        {"nerve-femoral/trainset/images/sample_101.jpg", 0, 1, 800, 309},
+        {"nerve-femoral/trainset/images/sample_200.jpg", 0, 2, 514, 273},
+        {"nerve-femoral/trainset/images/sample_333.jpg", 0, 0, 515, 270},
+    };
+    int cut = 0;
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+        snprintf(p, sizeof p, "%s/%s", d, want[k].file);
+        cn_image *im = NULL;
+        char err[512];
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+        uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
+        assert_non_null(cols);
+        cn_img_box b;
+        assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &b), CN_OK);
+        print_message("%s: %d %d %d %d\n", want[k].file, b.x0, b.y0, b.w, b.h);
+        assert_int_equal(b.x0, want[k].x0);
+        assert_int_equal(b.y0, want[k].y0);
+        assert_int_equal(b.w, want[k].w);
+        assert_int_equal(b.h, want[k].h);
+        cut += b.w < im->w || b.h < im->h;
+        free(cols);
+        cn_image_free(im);
+    }
+    assert_true(cut >= 8); /* most of these frames have black bands to cut */
+}
+
 static int setup(void **st)
 {
     (void)st;
@@ -320,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_metaimage_spacing_and_16bit),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_real_data),
+        cmocka_unit_test(test_fov_box_matches_training),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -274,6 +274,50 @@ static void test_image_bounds(void **st)
     cn_image_free(NULL);
 }
 
+/* cn_img_fov_box: the box of rows and columns with >= 2 % of pixels above grey 3;
+ * a black frame, or a box under a quarter of a side, is the whole frame. */
+static void test_fov_box(void **st)
+{
+    (void)st;
+    enum { W = 100, H = 80 };
+    static uint8_t px[W * H], cut[W * H];
+    uint32_t cols[W];
+    cn_img_box b;
+    memset(px, 0, sizeof px);
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 0 && b.y0 == 0 && b.w == W && b.h == H); /* black: all */
+    for (int y = 15; y < 65; y++) /* a 60 x 50 view at (20, 15) */
+        for (int x = 20; x < 80; x++)
+            px[y * W + x] = (uint8_t)(4 + (x * 7 + y * 13) % 200);
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 50);
+    /* a row with 2 of 100 pixels lit is in the view; one with 1 is not; grey 3 is dark */
+    px[70 * W + 30] = px[70 * W + 31] = 255;
+    px[5 * W + 30] = 255;
+    px[3 * W + 30] = px[3 * W + 31] = 3;
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 56);
+    assert_int_equal(cn_img_crop(px, W, H, b, cut), CN_OK);
+    for (int y = 0; y < b.h; y++)
+        assert_memory_equal(cut + y * b.w, px + (y + b.y0) * W + b.x0, (size_t)b.w);
+    /* a view under a quarter of the height is not trusted */
+    memset(px, 0, sizeof px);
+    for (int y = 30; y < 49; y++)
+        for (int x = 0; x < W; x++)
+            px[y * W + x] = 100;
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 0 && b.y0 == 0 && b.w == W && b.h == H);
+    for (int x = 0; x < W; x++)
+        px[49 * W + x] = 100; /* 20 rows: a quarter, trusted */
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 0 && b.y0 == 30 && b.w == W && b.h == 20);
+    /* bad input */
+    assert_int_equal(cn_img_fov_box(NULL, W, H, cols, &b), CN_EINVAL);
+    assert_int_equal(cn_img_fov_box(px, W, H, NULL, &b), CN_EINVAL);
+    assert_int_equal(cn_img_crop(px, W, H, (cn_img_box){90, 0, 20, 10}, cut), CN_EINVAL);
+    assert_int_equal(cn_img_crop(px, W, H, (cn_img_box){0, 0, 0, 10}, cut), CN_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_png_roundtrip_and_errors),
         cmocka_unit_test(test_real_mask_palette_indices),
         cmocka_unit_test(test_image_bounds),
+        cmocka_unit_test(test_fov_box),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
