@@ -51,6 +51,11 @@ void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac
         *crop_frac = c ? c->crop_frac : 0;
 }
 
+bool cn_nerve_cnn_fov_crop(const cn_nerve_cnn *c)
+{
+    return c && c->fov_crop;
+}
+
 cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, size_t size,
                                     char *err, size_t err_len)
 {

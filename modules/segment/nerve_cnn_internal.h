@@ -42,7 +42,10 @@
  *      nerve at about one size (4..32; the recipe's K in train_nerve_cnn.py)
  *  52  u32 flags: bit 0 CNN_FLAG_MIRROR, every network also runs on the crop
  *      mirrored left-right, its logits mirrored back and averaged with the
- *      plain ones (seventh session); other bits 0
+ *      plain ones (seventh session); bit 1 CNN_FLAG_FOV, trained on frames cut
+ *      to the scanner's field of view (train_nerve_cnn.py --fov-crop): the
+ *      caller cuts every frame to cn_img_fov_box first (ninth session); other
+ *      bits 0
  *  56  u32[2] reserved, 0
  *  64  f32 weights, as above. */
 #define CNN_FILE_MAGIC "CNNERVE1"
@@ -50,6 +53,7 @@
 #define CNN_FILE_HEADER 48
 #define CNN_FILE_HEADER2 64
 #define CNN_FLAG_MIRROR 1u
+#define CNN_FLAG_FOV 2u
 /* The second pass's crop side, as a share of the smaller image side: a nerve whose
  * first outline is a speck or fills the frame keeps a crop the network can use
  * (the training script's sn_side() clamps alike). */
@@ -71,6 +75,7 @@ struct cn_nerve_cnn {
     float size_norm;        /* 0, or the second pass's crop side in nerve radii */
     size_t per_model;       /* weights per network */
     int replicas;           /* networks per model (an ensemble when > 1) */
+    bool fov_crop;          /* CNNERVE2 flag: trained on frames cut to the field of view */
     bool mirror;            /* CNNERVE2 flag: each network also on the mirrored crop, averaged */
     float *weights;         /* while loading only: models x replicas x per_model */
     nerve_net *net;         /* the networks, through oneDNN (nerve_net.c) */

@@ -98,7 +98,7 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
         return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
                     head + (size_t)models * per * 4);
     c->size_norm = 0;
-    c->mirror = false;
+    c->mirror = c->fov_crop = false;
     if (v2) {
         c->size_norm = lef32(b + 48);
         const uint32_t flags = le32(b + 52);
@@ -107,10 +107,12 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
                         "weights file: size normalisation %g out of range (4..32 nerve radii) "
                         "or reserved header bytes not zero",
                         (double)c->size_norm);
-        if (flags & ~CNN_FLAG_MIRROR)
-            return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x, mirror)",
-                        (unsigned)flags, (unsigned)CNN_FLAG_MIRROR);
+        if (flags & ~(CNN_FLAG_MIRROR | CNN_FLAG_FOV))
+            return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x mirror, "
+                        "0x%x field of view)", (unsigned)flags, (unsigned)CNN_FLAG_MIRROR,
+                        (unsigned)CNN_FLAG_FOV);
         c->mirror = (flags & CNN_FLAG_MIRROR) != 0;
+        c->fov_crop = (flags & CNN_FLAG_FOV) != 0;
     }
     c->crop_frac = lef32(b + 20);
     c->seed_sigma = lef32(b + 24);

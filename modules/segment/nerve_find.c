@@ -420,6 +420,11 @@ float cn_nerve_find_auto_weight(const cn_nerve_find *f)
     return f ? f->info.auto_blend : -1.0f;
 }
 
+bool cn_nerve_find_fov_crop(const cn_nerve_find *f)
+{
+    return f && f->info.fov_crop;
+}
+
 double cn_nerve_find_scale(const cn_nerve_find *f)
 {
     return f && f->analysed && f->gh > 0 ? (double)f->info.rows / (double)f->gh : 1.0;

@@ -179,6 +179,12 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
     in.seed_cells = lef32(b + 72);
     in.seed_blend = lef32(b + 76);
     in.auto_blend = lef32(b + 80);
+    const uint32_t flags = le32(b + 84);
+    if ((flags & ~NET_FLAG_FOV) || le32(b + 88) || le32(b + 92))
+        return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x, field of "
+                    "view) or reserved header bytes not zero", (unsigned)flags,
+                    (unsigned)NET_FLAG_FOV);
+    in.fov_crop = (flags & NET_FLAG_FOV) != 0;
     const int unit = 1 << (in.levels - 1);
     if (in.rows < unit || in.rows > 512 || in.rows % unit || !(in.std_floor > 0 && in.std_floor < 256) ||
         !(in.r_cells > 0.5f && in.r_cells < 1000) || !(in.found_p >= 0 && in.found_p <= 1) ||

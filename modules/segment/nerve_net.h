@@ -19,7 +19,11 @@
  *   76 f32 weight of the finder's logits in the seeded outline (nerve_cnn.c blend)
  *   80 f32 automatic outline: < 0 the finder's part; else the crop CNN at the part's
  *      centre with the finder's logits blended in at this weight
- *   84 u32[3] reserved (0)
+ *   84 u32 flags: bit 0 NET_FLAG_FOV, the networks were trained on frames cut to
+ *      the scanner's field of view (train_nerve_net.py --fov-crop), so every frame
+ *      is cut to cn_img_fov_box before the finder sees it (ninth session); other
+ *      bits 0
+ *   88 u32[2] reserved (0)
  *   96 f32 weights: per network, per 3x3 layer (layer table order) then the 1x1
  *      head, [out][in][ky][kx] then bias[out].
  */
@@ -31,6 +35,7 @@
 #define NET_MAGIC "CNNFIND1"
 #define NET_HEADER 96
 #define NET_MAX_LEVELS 8
+#define NET_FLAG_FOV 1u
 #define NET_MAX_LAYERS (3 * NET_MAX_LEVELS)
 
 extern const unsigned char cn_nerve_find_blob[];
@@ -42,6 +47,7 @@ typedef struct {
     int ch[NET_MAX_LEVELS];
     float std_floor, r_cells, found_p, cluster_cells, seed_cells, seed_blend;
     float auto_blend;
+    bool fov_crop;               /* NET_FLAG_FOV */
 } nerve_net_info;
 
 typedef struct nerve_net nerve_net;

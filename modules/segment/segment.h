@@ -108,6 +108,10 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
 void cn_nerve_cnn_free(cn_nerve_cnn *c);
 /* The crop geometry the weights were trained for. */
 void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac);
+/* True when the weights were trained on frames cut to the scanner's field of view
+ * (cn_img_fov_box): the caller then gives every call here that cut frame (pixels
+ * and points in its coordinates), as it does for the finder of such weights. */
+bool cn_nerve_cnn_fov_crop(const cn_nerve_cnn *c);
 /* The bare network: in is 2 x n x n floats (standardised grey, seed channel),
  * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_NMAX. */
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
@@ -225,6 +229,10 @@ float cn_nerve_find_seeded_weight(const cn_nerve_find *f);
  * crop CNN at the part's centre with the finder's logits blended in at this weight
  * (chosen on the validation split; travels with the weights). */
 float cn_nerve_find_auto_weight(const cn_nerve_find *f);
+/* True when the weights were trained on frames cut to the scanner's field of view
+ * (cn_img_fov_box, a screen capture's black margins away): the caller gives every
+ * call here the cut frame, and points in its coordinates (nerve_live.c, eval). */
+bool cn_nerve_find_fov_crop(const cn_nerve_find *f);
 /* How much larger than the height-filling one the last analysis's grid cell is
  * (rows of the weights file / grid rows): 1 when the pixel size was unknown or
  * showed the nerve at a size the network knows; else the finder's change of scale

@@ -651,9 +651,11 @@ def export_weights(models, path):
     head = (b"CNNERVE2" if SIZE_NORM else b"CNNERVE1") + \
         np.array([len(flats), flats[0].size, N], "<u4").tobytes() + \
         np.array([CROP_FRAC, SEED_SIGMA, STD_FLOOR], "<f4").tobytes() + np.array(CH, "<u4").tobytes()
-    if SIZE_NORM:  # CNNERVE2: the second pass's K, the flags (bit 0: mirror), two reserved words
+    assert SIZE_NORM or not FOV_CROP, "the field-of-view flag needs the CNNERVE2 header (--size-norm)"
+    if SIZE_NORM:  # CNNERVE2: the second pass's K, the flags (bit 0: mirror, bit 1: field of
+        # view), two reserved words
         head += np.array([INFER_K or SIZE_NORM], "<f4").tobytes() + \
-            np.array([1 if MIRROR else 0, 0, 0], "<u4").tobytes()
+            np.array([(1 if MIRROR else 0) | (2 if FOV_CROP else 0), 0, 0], "<u4").tobytes()
     assert len(head) == (64 if SIZE_NORM else 48)
     with open(path, "wb") as f:
         f.write(head)

@@ -677,7 +677,8 @@ def export(nets, path, r_cells, post):
      76 f32 weight of the finder's logits in the seeded outline (nerve_cnn.c blend)
      80 f32 automatic outline: < 0 the finder's part; else the crop CNN at its centre with the
         finder's logits blended at this weight
-     84 u32[3] reserved (0)
+     84 u32 flags: bit 0 the frames were cut to the field of view (--fov-crop)
+     88 u32[2] reserved (0)
      96 f32 weights: per network, per layer (layer_table order, then the 1x1 head)
         [out][in][3][3] then bias[out]."""
     flats = []
@@ -689,7 +690,7 @@ def export(nets, path, r_cells, post):
     head = MAGIC + np.array([len(flats), flats[0].size, H, len(CH)] + ch, "<u4").tobytes() + \
         np.array([STD_FLOOR, r_cells, post["found_p"], post["cluster"], post["seed_dist"],
                   post["seed_blend"], post["auto_blend"]], "<f4").tobytes() + \
-        np.array([0, 0, 0], "<u4").tobytes()
+        np.array([1 if FOV_CROP else 0, 0, 0], "<u4").tobytes()
     assert len(head) == 96
     with open(path, "wb") as f:
         f.write(head)

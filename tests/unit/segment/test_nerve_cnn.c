@@ -337,7 +337,7 @@ static void test_weights_file(void **st)
         {blob_header() == 64 ? 48 : SIZE_MAX, 0x40000000u, n, "size normalisation 2 "},
         {blob_header() == 64 ? 48 : SIZE_MAX, 0x42800000u, n, "size normalisation 64 "},
         {blob_header() == 64 ? 56 : SIZE_MAX, 1, n, "reserved header bytes"},
-        {blob_header() == 64 ? 52 : SIZE_MAX, 2, n, "unknown header flags 0x2"},
+        {blob_header() == 64 ? 52 : SIZE_MAX, 4, n, "unknown header flags 0x4"},
         {SIZE_MAX, 0, blob_header() == 64 ? 63 : 47, "not a CNNERVE1/CNNERVE2"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -750,6 +750,30 @@ static void test_mirror_flag(void **st)
     cn_nerve_cnn_free(mir);
 }
 
+/* The field-of-view flag (CNNERVE2 header word 52, bit 1; ninth session): read and
+ * reported, the networks unchanged (the caller cuts the frame). Fails before: the
+ * bit was unknown and the file refused. */
+static void test_fov_flag(void **st)
+{
+    (void)st;
+    char err[256] = "";
+    size_t sz;
+    unsigned char *b = blob_size_norm(8.0f, &sz);
+    cn_nerve_cnn *plain = cn_nerve_cnn_new_with(64, 64, b, sz, err, sizeof err);
+    assert_non_null(plain);
+    assert_false(cn_nerve_cnn_fov_crop(plain));
+    put_le32(b + 52, 3); /* mirror and field of view */
+    cn_nerve_cnn *cut = cn_nerve_cnn_new_with(64, 64, b, sz, err, sizeof err);
+    if (!cut)
+        print_message("field-of-view file refused: %s\n", err);
+    assert_non_null(cut);
+    assert_true(cn_nerve_cnn_fov_crop(cut));
+    assert_false(cn_nerve_cnn_fov_crop(NULL));
+    free(b);
+    cn_nerve_cnn_free(plain);
+    cn_nerve_cnn_free(cut);
+}
+
 /* The size-normalised crop (CNNERVE2, sixth session): after a first pass at the
  * weights' share of the frame, run / run_blend crop again about the same point
  * with side K x the equivalent radius of the first pass's mask (clamped to 0.2..1
@@ -1016,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_crop_follows_finder_scale),
         cmocka_unit_test(test_size_normalised_pass),
         cmocka_unit_test(test_mirror_flag),
+        cmocka_unit_test(test_fov_flag),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -383,6 +383,17 @@ static void test_weights_file(void **st)
                                            FIND_VEC_W, out), CN_OK);
     assert_true(fabs((double)out[0] - (double)find_vec_out[0]) <= 1e-4);
     cn_nerve_find_free(f);
+    /* header word 84, bit 0: trained on frames cut to the field of view (ninth
+     * session); read and reported, the network unchanged */
+    put_le32(b + 84, 1);
+    f = cn_nerve_find_new_with(64, 64, b, n, err, sizeof err);
+    assert_non_null(f);
+    assert_true(cn_nerve_find_fov_crop(f));
+    assert_int_equal(cn_nerve_find_forward(f, CN_NERVE_FIND_LIVE, find_vec_in, FIND_VEC_H,
+                                           FIND_VEC_W, out), CN_OK);
+    assert_true(fabs((double)out[0] - (double)find_vec_out[0]) <= 1e-4);
+    cn_nerve_find_free(f);
+    assert_false(cn_nerve_find_fov_crop(NULL));
     struct {
         size_t off;      /* byte to change (SIZE_MAX: cut the file instead) */
         uint32_t value;  /* new little-endian u32 at off */
@@ -403,6 +414,9 @@ static void test_weights_file(void **st)
         {56, 0x7fc00000u, n, "std floor nan"},
         {64, 0x40000000u, n, "found 2"},
         {80, 0x40000000u, n, "blend 0.3 / 2"},
+        {84, 2, n, "unknown header flags 0x2"},
+        {88, 1, n, "reserved header bytes"},
+        {92, 7, n, "reserved header bytes"},
         {96 + 4 * 100, 0x7f800000u, n, "weight 100 is not finite"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
