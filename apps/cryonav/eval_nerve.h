@@ -35,6 +35,9 @@ typedef struct {
     cn_nerve_seg *seg;
     cn_nerve_cnn *cnn;
     int w, h;
+    /* the frame cut to the field of view, when the weights ask (cn_img_fov_box) */
+    uint8_t *view_px, *view_mask;
+    uint32_t *col_lit;
 } runners;
 
 /* Per-image buffers, grown to the largest image. */

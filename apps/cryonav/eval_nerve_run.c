@@ -41,6 +41,9 @@ void cn_evn_runners_free(runners *r)
     cn_nerve_find_free(r->find);
     cn_nerve_seg_free(r->seg);
     cn_nerve_cnn_free(r->cnn);
+    free(r->view_px);
+    free(r->view_mask);
+    free(r->col_lit);
     memset(r, 0, sizeof *r);
 }
 
@@ -101,7 +104,17 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
         }
     }
     r->seg = cn_nerve_seg_new(nw, nh);
-    return r->seg && (r->cnn || o->method != M_FIND) ? CN_OK : CN_ENOMEM;
+    r->view_px = malloc((size_t)nw * nh);
+    r->view_mask = malloc((size_t)nw * nh);
+    r->col_lit = malloc(sizeof(uint32_t) * (size_t)nw);
+    if (r->find && r->cnn && cn_nerve_find_fov_crop(r->find) != cn_nerve_cnn_fov_crop(r->cnn))
+        fprintf(stderr, "cryonav eval: note: the finder's weights %s frames cut to the field of "
+                "view and the crop CNN's %s; the CNN is given what the finder is\n",
+                cn_nerve_find_fov_crop(r->find) ? "want" : "do not want",
+                cn_nerve_cnn_fov_crop(r->cnn) ? "do" : "do not");
+    return r->seg && (r->cnn || o->method != M_FIND) && r->view_px && r->view_mask && r->col_lit
+               ? CN_OK
+               : CN_ENOMEM;
 }
 
 /* One automatic refine run, as the live stage makes it: the staged crop CNN
@@ -121,7 +134,7 @@ static int refine_run(runners *r, int cnn_model, const cn_image *im, const doubl
 /* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
 /* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
  * finder's pick alone when seeded). */
-static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
+static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_model,
                      const cn_image *im, const double *seed, uint8_t *mask, float *conf,
                      bool *found)
 {
@@ -197,6 +210,45 @@ static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_mod
     }
     return rc;
 }
+
+/* One image as the weights want it: networks trained on frames cut to the
+ * scanner's field of view (cn_nerve_find_fov_crop, or the crop CNN's own flag for
+ * --method cnn) get the image cut to cn_img_fov_box, the click moved into the cut
+ * (and kept inside it), and their mask pasted back (nothing outside the view). */
+static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
+                     const cn_image *im, const double *seed, uint8_t *mask, float *conf,
+                     bool *found)
+{
+    const bool cut = o->method == M_FIND ? cn_nerve_find_fov_crop(r->find)
+                     : o->method == M_CNN ? cn_nerve_cnn_fov_crop(r->cnn)
+                                          : false;
+    cn_img_box b = {0, 0, im->w, im->h};
+    if (cut && cn_img_fov_box(im->px, im->w, im->h, r->col_lit, &b) != CN_OK)
+        return CN_EINVAL;
+    if (b.w == im->w && b.h == im->h)
+        return run_frame(r, o, find_model, cnn_model, im, seed, mask, conf, found);
+    if (cn_img_crop(im->px, im->w, im->h, b, r->view_px) != CN_OK)
+        return CN_EINVAL;
+    cn_image v = *im;
+    v.px = r->view_px;
+    v.w = b.w;
+    v.h = b.h;
+    double vs[2];
+    if (seed) {
+        vs[0] = seed[0] - b.x0;
+        vs[1] = seed[1] - b.y0;
+        vs[0] = vs[0] < 0 ? 0 : vs[0] > b.w - 1 ? b.w - 1 : vs[0];
+        vs[1] = vs[1] < 0 ? 0 : vs[1] > b.h - 1 ? b.h - 1 : vs[1];
+    }
+    int rc = run_frame(r, o, find_model, cnn_model, &v, seed ? vs : NULL, r->view_mask, conf,
+                       found);
+    memset(mask, 0, (size_t)im->w * im->h);
+    for (int y = 0; y < b.h; y++)
+        memcpy(mask + (size_t)(b.y0 + y) * im->w + b.x0, r->view_mask + (size_t)y * b.w,
+               (size_t)b.w);
+    return rc;
+}
+
 
 
 void cn_evn_bufs_free(score_bufs *b)

@@ -545,6 +545,128 @@ static void test_guide_nerve_free(void **st)
     assert_non_null(strstr(out, "detection - (no image with a nerve)"));
 }
 
+/* A copy of weights file src (the source tree's) with flag bits or'ed into the
+ * little-endian u32 at off. */
+static void write_flagged(const char *src, const char *dst, size_t off, uint32_t bits)
+{
+    FILE *f = fopen(src, "rb");
+    assert_non_null(f);
+    static unsigned char b[8 << 20];
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    assert_true(n > off + 4 && n < sizeof b);
+    uint32_t v = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
+                 (uint32_t)b[off + 3] << 24;
+    v |= bits;
+    for (int k = 0; k < 4; k++)
+        b[off + k] = (uint8_t)(v >> (8 * k));
+    f = fopen(dst, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* Weights flagged "field of view" (ninth session) make `eval nerve` cut every
+ * image to cn_img_fov_box before the networks: an image inside a screen capture's
+ * black margins (a canvas 1.4 x its size, no pixel size) then scores exactly what
+ * the image alone scores, automatic and seeded, and the masks are pasted back in
+ * place (the Dice is against the canvas's own mask). Real nerve-us images, cut to
+ * their own view first so that the canvas's box is exactly the pasted image (checked
+ * here). Fails before: the flag was refused, and nothing cut the frame. */
+static void test_fov_cut(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_fov_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char p[1024], q[1024], cmd[4096];
+    static char out[1 << 15], out2[1 << 15];
+    snprintf(cmd, sizeof cmd, "mkdir %s/plain %s/canvas", base, base);
+    assert_int_equal(system(cmd), 0);
+    static const char *names[] = {"0000", "0034", "0051", "0119", "0136"};
+    int used = 0;
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        cn_image *im = NULL, *m = NULL;
+        char err[512];
+        snprintf(p, sizeof p, "%s/nerve-us/images/%s.png", DATA, names[k]);
+        snprintf(q, sizeof q, "%s/nerve-us/masks/%s.png", DATA, names[k]);
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+        assert_int_equal(cn_mask_read(q, p, im->w, im->h, &m, err, sizeof err), CN_OK);
+        uint32_t *cols = malloc(sizeof(uint32_t) * 4 * (size_t)im->w);
+        assert_non_null(cols);
+        cn_img_box b, bb;
+        assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &b), CN_OK);
+        const int W = b.w * 14 / 10, H = b.h * 14 / 10, ox = (W - b.w) / 3, oy = (H - b.h) / 3;
+        uint8_t *v = malloc((size_t)b.w * b.h), *vm = malloc((size_t)b.w * b.h);
+        uint8_t *c = calloc((size_t)W * H, 1), *cm = calloc((size_t)W * H, 1);
+        assert_true(v && vm && c && cm);
+        assert_int_equal(cn_img_crop(im->px, im->w, im->h, b, v), CN_OK);
+        assert_int_equal(cn_img_crop(m->px, im->w, im->h, b, vm), CN_OK);
+        for (int y = 0; y < b.h; y++) {
+            memcpy(c + (size_t)(y + oy) * W + ox, v + (size_t)y * b.w, (size_t)b.w);
+            memcpy(cm + (size_t)(y + oy) * W + ox, vm + (size_t)y * b.w, (size_t)b.w);
+        }
+        for (size_t i = 0; i < (size_t)b.w * b.h; i++)
+            vm[i] = vm[i] ? 255 : 0;
+        for (size_t i = 0; i < (size_t)W * H; i++)
+            cm[i] = cm[i] ? 255 : 0;
+        /* the preconditions of "exactly": the cut image is its own view, and the
+         * canvas's view is the pasted image */
+        bool own = cn_img_fov_box(v, b.w, b.h, cols, &bb) == CN_OK && bb.w == b.w && bb.h == b.h;
+        bool pasted = cn_img_fov_box(c, W, H, cols, &bb) == CN_OK && bb.x0 == ox && bb.y0 == oy &&
+                      bb.w == b.w && bb.h == b.h;
+        print_message("%s: view %d %d %d %d, own %d, pasted %d\n", names[k], b.x0, b.y0, b.w, b.h,
+                      own, pasted);
+        if (own && pasted) {
+            snprintf(p, sizeof p, "%s/plain/%s.png", base, names[k]);
+            assert_int_equal(cn_png_write_gray(p, v, b.w, b.h, err, sizeof err), CN_OK);
+            snprintf(p, sizeof p, "%s/plain/%s_mask.png", base, names[k]);
+            assert_int_equal(cn_png_write_gray(p, vm, b.w, b.h, err, sizeof err), CN_OK);
+            snprintf(p, sizeof p, "%s/canvas/%s.png", base, names[k]);
+            assert_int_equal(cn_png_write_gray(p, c, W, H, err, sizeof err), CN_OK);
+            snprintf(p, sizeof p, "%s/canvas/%s_mask.png", base, names[k]);
+            assert_int_equal(cn_png_write_gray(p, cm, W, H, err, sizeof err), CN_OK);
+            used++;
+        }
+        free(v);
+        free(vm);
+        free(c);
+        free(cm);
+        free(cols);
+        cn_image_free(im);
+        cn_image_free(m);
+    }
+    assert_true(used >= 3);
+    /* the shipped files with the flag set: the networks are the same */
+    char fw[1100], cw[1100];
+    snprintf(fw, sizeof fw, "%s/find_fov.weights", base);
+    snprintf(cw, sizeof cw, "%s/cnn_fov.weights", base);
+    write_flagged(CN_SOURCE_DIR "/modules/segment/nerve_find.weights", fw, 84, 1);
+    write_flagged(CN_SOURCE_DIR "/modules/segment/nerve_cnn.weights", cw, 52, 2);
+    double d_plain = -1, d_canvas = -1, d_uncut = -1;
+    for (int seeded = 0; seeded < 2; seeded++) {
+        const char *sd = seeded ? "--seeded" : "";
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/plain %s/plain --model 4 --weights %s "
+                 "--cnn-weights %s -q %s", CRYONAV, base, base, fw, cw, sd);
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d_plain), 1);
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/canvas %s/canvas --model 4 --weights %s "
+                 "--cnn-weights %s -q %s", CRYONAV, base, base, fw, cw, sd);
+        assert_int_equal(run(cmd, out2, sizeof out2), 0);
+        assert_int_equal(sscanf(last_line(out2), "mean dice %lf", &d_canvas), 1);
+        /* the canvas with the networks as shipped (not cut): what the cut is for */
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/canvas %s/canvas --model 4 -q %s", CRYONAV,
+                 base, base, sd);
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d_uncut), 1);
+        print_message("%s: plain %.4f, canvas cut %.4f, canvas uncut %.4f\n",
+                      seeded ? "seeded" : "automatic", d_plain, d_canvas, d_uncut);
+        assert_true(d_plain > 0.3);
+        assert_true(fabs(d_plain - d_canvas) < 1e-9);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_guide_commands),
         cmocka_unit_test(test_nerve_free_views),
         cmocka_unit_test(test_guide_nerve_free),
+        cmocka_unit_test(test_fov_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
