@@ -38,12 +38,25 @@
 #define NERVE_HOLD_FRAMES 10  /* a lost nerve's outline is held this many frames (0.5 s at 20 fps) */
 #define NERVE_UNDER_ICE 0.25  /* this much of the outline under the rim: hidden */
 #define NERVE_DARK 0.6        /* inside this much darker than in the open: still hidden */
+#define VIEW_TOL 0.02         /* a field-of-view box whose edges all moved less than this
+                               * share of the frame's side (or 2 px) is kept: a box that
+                               * jitters by a pixel would change the grid and stop tracking */
 
 struct nerve_live {
     cn_segment_config c;
     cn_nerve_seg *dp;
     cn_nerve_cnn *cnn;     /* seeded fallback, NULL unless c.nerve_cnn */
     cn_nerve_find *find;   /* NULL unless c.nerve_find */
+    /* networks trained on frames cut to the scanner's field of view: every frame is
+     * cut to the box (held while it stays put) and the finder, its tracker and the
+     * crop CNN work in the cut frame's pixels (vx = input x - vb.x0) */
+    bool cut;
+    cn_img_box vb;         /* the box, in the input frame */
+    int vb_fw, vb_fh;      /* the frame size it was found on (0: none yet) */
+    uint8_t *view_px;      /* this frame, cut */
+    uint32_t *col_lit;
+    const uint8_t *vpx;    /* this frame as the networks see it: view_px, or the frame */
+    int vw, vh;
     bool nerve_lost;       /* the DP tracker lost the nerve: next frame asks the CNN */
     /* the operator's point */
     bool has_seed, seed_fresh; /* seed_fresh: the crop CNN outlines the click's frame */
@@ -94,7 +107,13 @@ nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
         n->find = cn_nerve_find_new(max_w, max_h);
         n->pass_px = malloc((size_t)max_w * max_h);
     }
-    if (!n->dp || (c->nerve_cnn && !n->cnn) || (c->nerve_find && (!n->find || !n->pass_px))) {
+    n->cut = n->find ? cn_nerve_find_fov_crop(n->find) : cn_nerve_cnn_fov_crop(n->cnn);
+    if (n->cut) {
+        n->view_px = malloc((size_t)max_w * max_h);
+        n->col_lit = malloc(sizeof(uint32_t) * (size_t)max_w);
+    }
+    if (!n->dp || (c->nerve_cnn && !n->cnn) || (c->nerve_find && (!n->find || !n->pass_px)) ||
+        (n->cut && (!n->view_px || !n->col_lit))) {
         nerve_live_free(n);
         return NULL;
     }
@@ -109,6 +128,8 @@ void nerve_live_free(nerve_live *n)
     cn_nerve_cnn_free(n->cnn);
     cn_nerve_find_free(n->find);
     free(n->pass_px);
+    free(n->view_px);
+    free(n->col_lit);
     free(n);
 }
 
@@ -211,18 +232,23 @@ static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *
     p.r0_px = dp_radius_px(n, f);
     double sx = n->track_mm.x / spx - 0.5, sy = n->track_mm.y / spy - 0.5;
     bool by_cnn = n->cnn && (n->seed_fresh || n->nerve_lost);
+    /* the crop CNN sees what it was trained on: the cut frame when the weights say */
+    const int ox = n->cut ? n->vb.x0 : 0, oy = n->cut ? n->vb.y0 : 0;
+    const double csx = sx - ox, csy = sy - oy;
+    if (by_cnn && (csx < 0 || csy < 0 || csx > n->vw - 1 || csy > n->vh - 1))
+        by_cnn = false; /* a point in the margins: the DP alone */
     int rc;
     if (by_cnn && n->seed_fresh) { /* the click: both crops of a size-normalised file */
-        rc = cn_nerve_cnn_run(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height, sx, sy,
-                              NULL, pts, np, conf);
+        rc = cn_nerve_cnn_run(n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh, csx, csy, NULL,
+                              pts, np, conf);
         n->seed_fresh = false;
     } else if (by_cnn) {
         /* the DP lost the nerve: the first crop only (the staged calls, every
          * network now). The DP's preparation is on this frame too, and this can
          * recur through a session, so it does not take a second network. */
         bool done = false;
-        rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width, f->height,
-                                      sx, sy, NULL);
+        rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh, csx, csy,
+                                      NULL);
         while (rc == CN_OK && !done)
             rc = cn_nerve_cnn_blend_step(n->cnn, NULL, 0, NULL, pts, np, conf, &done);
     } else {
@@ -230,6 +256,11 @@ static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *
     }
     if (rc != CN_OK || *np < 3)
         return false;
+    if (by_cnn)
+        for (int i = 0; i < *np; i++) { /* back to input pixels */
+            pts[i].x += (float)ox;
+            pts[i].y += (float)oy;
+        }
     /* a CNN frame hands over to the DP for the next frame whatever it found (so a
      * nerve the CNN cannot see never stops the tracker); a DP frame that loses
      * the nerve asks the CNN once */
@@ -252,11 +283,62 @@ static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *
 
 #define SEEDED_MISSES 2 /* passes without a found nerve near the point before it is lost */
 
-/* The operator's point in input pixels. */
+/* The operator's point in the pixels the finder sees (the cut frame's when cut). */
 static void track_px(const nerve_live *n, const cn_frame *f, double *p)
 {
-    p[0] = n->track_mm.x / f->spacing_mm[0] - 0.5;
-    p[1] = n->track_mm.y / f->spacing_mm[1] - 0.5;
+    p[0] = n->track_mm.x / f->spacing_mm[0] - 0.5 - (n->cut ? n->vb.x0 : 0);
+    p[1] = n->track_mm.y / f->spacing_mm[1] - 0.5 - (n->cut ? n->vb.y0 : 0);
+}
+
+static void shift_found(cn_nerve_found *r, double dx, double dy)
+{
+    for (int i = 0; i < r->n; i++) {
+        r->pts_px[i].x += (float)dx;
+        r->pts_px[i].y += (float)dy;
+    }
+    r->cx_px += dx;
+    r->cy_px += dy;
+}
+
+/* This frame as the networks see it (n->vpx, vw, vh): the frame itself, or cut to
+ * the field of view. The box is found on every frame and kept while its edges stay
+ * within VIEW_TOL; when it moves (a depth change on a screen capture) the pass in
+ * progress is dropped and the followed outline moved into the new box's pixels
+ * (the tracker, whose grid no longer fits, then waits for the next pass). */
+static bool view_update(nerve_live *n, const cn_frame *f)
+{
+    n->vpx = f->pixels;
+    n->vw = f->width;
+    n->vh = f->height;
+    if (!n->cut)
+        return true;
+    cn_img_box b;
+    if (cn_img_fov_box(f->pixels, f->width, f->height, n->col_lit, &b) != CN_OK)
+        return false;
+    const bool same_frame = n->vb_fw == f->width && n->vb_fh == f->height;
+    const int tx = (int)fmax(2.0, VIEW_TOL * f->width), ty = (int)fmax(2.0, VIEW_TOL * f->height);
+    const bool keep = same_frame && abs(b.x0 - n->vb.x0) <= tx && abs(b.y0 - n->vb.y0) <= ty &&
+                      abs(b.x0 + b.w - n->vb.x0 - n->vb.w) <= tx &&
+                      abs(b.y0 + b.h - n->vb.y0 - n->vb.h) <= ty;
+    if (!keep) {
+        if (same_frame) {
+            const double dx = n->vb.x0 - b.x0, dy = n->vb.y0 - b.y0;
+            shift_found(&n->cur, dx, dy);
+            shift_found(&n->at_start, dx, dy);
+            n->pass = n->refine_pending = n->refine_begun = false;
+        } else {
+            n->have_cur = n->pass = n->refine_pending = n->refine_begun = false;
+        }
+        n->vb = b;
+        n->vb_fw = f->width;
+        n->vb_fh = f->height;
+    }
+    if (cn_img_crop(f->pixels, f->width, f->height, n->vb, n->view_px) != CN_OK)
+        return false;
+    n->vpx = n->view_px;
+    n->vw = n->vb.w;
+    n->vh = n->vb.h;
+    return true;
 }
 
 /* The click's frame: the finder on the whole frame at once, then the crop CNN at
@@ -269,10 +351,10 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     n->refine_pending = n->refine_begun = false; /* a new click replaces any refine */
     double p[2];
     track_px(n, f, p);
-    if (p[0] < 0 || p[1] < 0 || p[0] > f->width - 1 || p[1] > f->height - 1)
-        return false; /* a point outside the image picks nothing */
-    if (cn_nerve_find_analyse(n->find, CN_NERVE_FIND_LIVE, f->pixels, f->width, f->height,
-                              f->spacing_mm, n->c.nerve_radius_mm) != CN_OK)
+    if (p[0] < 0 || p[1] < 0 || p[0] > n->vw - 1 || p[1] > n->vh - 1)
+        return false; /* a point outside the image (or its view) picks nothing */
+    if (cn_nerve_find_analyse(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
+                              n->c.nerve_radius_mm) != CN_OK)
         return false;
     int np = 0;
     float conf = 0;
@@ -285,8 +367,8 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
          * (by_finder's refine), so this frame carries the finder and one pass */
         const float wt = cn_nerve_find_seeded_weight(n->find);
         bool done = false;
-        int rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, f->pixels, f->width,
-                                          f->height, p[0], p[1], n->find);
+        int rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh, p[0],
+                                          p[1], n->find);
         while (rc == CN_OK && !done)
             rc = cn_nerve_cnn_blend_step(n->cnn, n->find, wt, NULL, r->pts_px, &np, &conf, &done);
         if (rc != CN_OK || conf <= 0 || np < 3)
@@ -352,14 +434,14 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         /* (when the CNN finds nothing the outline before stays followed: the
          * part's own, or the first refine's) */
     } else if (!n->pass) {
-        if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, f->pixels, f->width, f->height,
-                                f->spacing_mm, n->c.nerve_radius_mm) != CN_OK)
+        if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
+                                n->c.nerve_radius_mm) != CN_OK)
             return false;
         n->pass = n->pass_now = true;
         n->pass_frames = 0;
-        memcpy(n->pass_px, f->pixels, (size_t)f->width * f->height);
-        n->pass_w = f->width;
-        n->pass_h = f->height;
+        memcpy(n->pass_px, n->vpx, (size_t)n->vw * n->vh);
+        n->pass_w = n->vw;
+        n->pass_h = n->vh;
         n->at_start = n->cur;
         n->at_start_ok = n->have_cur;
     } else {
@@ -410,13 +492,15 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 track:
     if (!n->have_cur)
         return false;
-    if (cn_nerve_find_track(n->find, f->pixels, f->width, f->height, r) != CN_OK || !r->found)
+    if (cn_nerve_find_track(n->find, n->vpx, n->vw, n->vh, r) != CN_OK || !r->found)
         return false; /* lost between passes: held until the next pass says */
     n->cur = *r;
     return true;
 }
 
-static void report(cn_contour *nc, const cn_frame *f, const cn_pt2 *pts_px, int np, float conf)
+/* pts_px: input pixels less (ox, oy) (the cut frame's origin for the finder's outlines) */
+static void report(cn_contour *nc, const cn_frame *f, const cn_pt2 *pts_px, int np, float conf,
+                   int ox, int oy)
 {
     const double spx = f->spacing_mm[0], spy = f->spacing_mm[1];
     nc->found = true;
@@ -424,7 +508,8 @@ static void report(cn_contour *nc, const cn_frame *f, const cn_pt2 *pts_px, int 
     nc->confidence = conf;
     nc->n = np;
     for (int i = 0; i < np; i++)
-        nc->pts_mm[i] = (cn_pt2){(float)((pts_px[i].x + 0.5) * spx), (float)((pts_px[i].y + 0.5) * spy)};
+        nc->pts_mm[i] = (cn_pt2){(float)((pts_px[i].x + ox + 0.5) * spx),
+                                 (float)((pts_px[i].y + oy + 0.5) * spy)};
 }
 
 void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
@@ -448,6 +533,9 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         }
     }
     bool found = false;
+    if (!view_update(n, f))
+        return;
+    const int ox = n->cut ? n->vb.x0 : 0, oy = n->cut ? n->vb.y0 : 0;
     if (n->find) {
         cn_nerve_found r;
         if (n->find_fresh && n->has_seed) {
@@ -460,14 +548,14 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
             found = by_finder(n, f, &r);
         }
         if (found) {
-            report(nc, f, r.pts_px, r.n, r.confidence);
+            report(nc, f, r.pts_px, r.n, r.confidence, ox, oy);
             if (n->has_seed) { /* the point follows the nerve */
                 double cx = 0, cy = 0;
                 for (int i = 0; i < r.n; i++) {
                     cx += r.pts_px[i].x / r.n;
                     cy += r.pts_px[i].y / r.n;
                 }
-                n->track_mm = (cn_pt2){(float)((cx + 0.5) * spx), (float)((cy + 0.5) * spy)};
+                n->track_mm = (cn_pt2){(float)((cx + ox + 0.5) * spx), (float)((cy + oy + 0.5) * spy)};
             }
         }
     }
@@ -477,7 +565,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         float conf = 0;
         found = seeded_fallback(n, f, pts, &np, &conf);
         if (found)
-            report(nc, f, pts, np, conf);
+            report(nc, f, pts, np, conf, 0, 0);
     }
     if (found) {
         n->held = *nc;
