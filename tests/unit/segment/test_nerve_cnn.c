@@ -905,13 +905,28 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
     double cx, cy;
     assert_int_equal(cn_mask_centroid(mk->px, mk->w, mk->h, &cx, &cy, NULL), CN_OK);
     const double sp = 0.1;
-    /* what the CNN alone gives from that point */
+    /* what the CNN alone gives from that point (on the frame cut to its field of
+     * view when the weights were trained so, as the live stage gives it) */
     cn_nerve_cnn *c = cn_nerve_cnn_new(im->w, im->h);
+    cn_img_box vb = {0, 0, im->w, im->h};
+    uint8_t *vbuf = malloc((size_t)im->w * im->h);
+    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
+    assert_true(vbuf && cols);
+    const uint8_t *vpx = im->px;
+    if (cn_nerve_cnn_fov_crop(c)) {
+        assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &vb), CN_OK);
+        assert_int_equal(cn_img_crop(im->px, im->w, im->h, vb, vbuf), CN_OK);
+        vpx = vbuf;
+    }
     cn_pt2 ref[CN_CONTOUR_MAX];
     int nref;
     float conf;
-    assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, im->px, im->w, im->h, cx, cy, NULL, ref,
-                                      &nref, &conf), CN_OK);
+    assert_int_equal(cn_nerve_cnn_run(c, CN_NERVE_CNN_LIVE, vpx, vb.w, vb.h, cx - vb.x0,
+                                      cy - vb.y0, NULL, ref, &nref, &conf), CN_OK);
+    for (int a = 0; a < nref; a++) {
+        ref[a].x += (float)vb.x0;
+        ref[a].y += (float)vb.y0;
+    }
     cn_nerve_cnn_free(c);
     cn_frame_pool *pool = cn_frame_pool_new(2, im->w, im->h);
     assert_non_null(pool);
@@ -989,12 +1004,16 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
         int nfirst = 0;
         float cf = 0;
         bool done = false;
-        assert_int_equal(cn_nerve_cnn_blend_begin(c1, CN_NERVE_CNN_LIVE, im->px, im->w, im->h, cx,
-                                                  cy, NULL), CN_OK);
+        assert_int_equal(cn_nerve_cnn_blend_begin(c1, CN_NERVE_CNN_LIVE, vpx, vb.w, vb.h,
+                                                  cx - vb.x0, cy - vb.y0, NULL), CN_OK);
         while (!done)
             assert_int_equal(cn_nerve_cnn_blend_step(c1, NULL, 0, NULL, first, &nfirst, &cf, &done),
                              CN_OK);
         cn_nerve_cnn_free(c1);
+        for (int a = 0; a < nfirst; a++) {
+            first[a].x += (float)vb.x0;
+            first[a].y += (float)vb.y0;
+        }
         double d_first = 0, d_whole = 0;
         for (int a = 0; a < got[2].n; a++) {
             d_first = fmax(d_first, hypot(got[2].pts_mm[a].x / sp - 0.5 - first[a].x,
@@ -1010,6 +1029,8 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
     }
     cn_frame_unref(f);
     cn_frame_pool_free(pool);
+    free(vbuf);
+    free(cols);
     /* the config key */
     cn_segment_config sc;
     cn_segment_config_default(&sc);

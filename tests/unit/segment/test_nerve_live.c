@@ -52,6 +52,22 @@ static void fx_close(fixture *x)
     cn_image_free(x->mask);
 }
 
+/* The frame as the live stage gives it to the networks: cut to the field of view
+ * when the weights were trained so (buf gets the cut, *b its box in the frame). */
+static const uint8_t *lib_view(const fixture *x, const cn_nerve_find *fd, uint8_t *buf,
+                               cn_img_box *b)
+{
+    *b = (cn_img_box){0, 0, x->im->w, x->im->h};
+    if (!cn_nerve_find_fov_crop(fd))
+        return x->im->px;
+    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)x->im->w);
+    assert_non_null(cols);
+    assert_int_equal(cn_img_fov_box(x->im->px, x->im->w, x->im->h, cols, b), CN_OK);
+    free(cols);
+    assert_int_equal(cn_img_crop(x->im->px, x->im->w, x->im->h, *b, buf), CN_OK);
+    return buf;
+}
+
 static int64_t t_ns;
 
 /* Puts px (the fixture's size) into the frame at spacing sp and analyses it. */
@@ -130,13 +146,17 @@ static void test_automatic_states(void **st)
         assert_true(step[k].found);
         assert_false(step[k].held);
     }
-    const int w = x.im->w, h = x.im->h;
-    cn_nerve_find *fd = cn_nerve_find_new(w, h);
-    cn_nerve_cnn *cnn = cn_nerve_cnn_new(w, h);
+    cn_nerve_find *fd = cn_nerve_find_new(x.im->w, x.im->h);
+    cn_nerve_cnn *cnn = cn_nerve_cnn_new(x.im->w, x.im->h);
     assert_non_null(fd);
     assert_non_null(cnn);
+    uint8_t *vbuf = malloc((size_t)x.im->w * x.im->h);
+    assert_non_null(vbuf);
+    cn_img_box vb;
+    const uint8_t *vpx = lib_view(&x, fd, vbuf, &vb);
+    const int w = vb.w, h = vb.h;
     const double spv[2] = {sp, sp};
-    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, x.im->px, w, h, spv,
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, vpx, w, h, spv,
                                            sc.nerve_radius_mm), CN_OK);
     cn_nerve_found fo;
     assert_int_equal(cn_nerve_find_select(fd, NULL, NULL, &fo), CN_OK);
@@ -150,8 +170,8 @@ static void test_automatic_states(void **st)
         float conf = 0;
         /* the library's refine run: the staged crop CNN (every network in turn;
          * a size-normalised file's second crop is the click's, not the refine's) */
-        assert_int_equal(cn_nerve_cnn_blend_begin(cnn, CN_NERVE_CNN_LIVE, x.im->px, w, h, cx, cy,
-                                                  fd), CN_OK);
+        assert_int_equal(cn_nerve_cnn_blend_begin(cnn, CN_NERVE_CNN_LIVE, vpx, w, h, cx, cy, fd),
+                         CN_OK);
         bool done = false;
         while (!done)
             assert_int_equal(cn_nerve_cnn_blend_step(cnn, fd, cn_nerve_find_auto_weight(fd), NULL,
@@ -161,8 +181,8 @@ static void test_automatic_states(void **st)
         /* the same outline, up to block matching's sub-cell shift on this frame */
         double off = 0, moved = 0;
         for (int i = 0; i < np; i++) {
-            off = fmax(off, hypot(step[k].pts_mm[i].x - (pts[i].x + 0.5) * sp,
-                                  step[k].pts_mm[i].y - (pts[i].y + 0.5) * sp));
+            off = fmax(off, hypot(step[k].pts_mm[i].x - (pts[i].x + vb.x0 + 0.5) * sp,
+                                  step[k].pts_mm[i].y - (pts[i].y + vb.y0 + 0.5) * sp));
             if (k > 0)
                 moved = fmax(moved, hypot(step[k].pts_mm[i].x - step[k - 1].pts_mm[i].x,
                                           step[k].pts_mm[i].y - step[k - 1].pts_mm[i].y));
@@ -175,6 +195,7 @@ static void test_automatic_states(void **st)
     }
     cn_nerve_cnn_free(cnn);
     cn_nerve_find_free(fd);
+    free(vbuf);
     const cn_contour refined = step[CN_NERVE_AUTO_RECENTRE];
     process(seg, &x, x.im->px, sp);
     const cn_contour *b = &x.f->analysis.nerve;
@@ -252,25 +273,29 @@ static void test_seeded_picks_and_falls_back(void **st)
     c = &x.f->analysis.nerve;
     assert_true(c->found);
     {
-        const int w = x.im->w, h = x.im->h;
-        cn_nerve_find *fd = cn_nerve_find_new(w, h);
-        cn_nerve_cnn *cnn = cn_nerve_cnn_new(w, h);
+        cn_nerve_find *fd = cn_nerve_find_new(x.im->w, x.im->h);
+        cn_nerve_cnn *cnn = cn_nerve_cnn_new(x.im->w, x.im->h);
         assert_non_null(fd);
         assert_non_null(cnn);
+        uint8_t *vbuf = malloc((size_t)x.im->w * x.im->h);
+        assert_non_null(vbuf);
+        cn_img_box vb;
+        const uint8_t *vpx = lib_view(&x, fd, vbuf, &vb);
+        const int w = vb.w, h = vb.h;
         const double spv[2] = {sp, sp};
-        assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, x.im->px, w, h, spv,
+        assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, vpx, w, h, spv,
                                                sc.nerve_radius_mm), CN_OK);
         cn_pt2 pts[CN_CONTOUR_MAX];
         int np = 0;
         float conf = 0;
-        assert_int_equal(cn_nerve_cnn_run_blend(cnn, CN_NERVE_CNN_LIVE, x.im->px, w, h, cx, cy, fd,
+        assert_int_equal(cn_nerve_cnn_run_blend(cnn, CN_NERVE_CNN_LIVE, vpx, w, h, cx - vb.x0, cy - vb.y0, fd,
                                                 cn_nerve_find_seeded_weight(fd), NULL, pts, &np,
                                                 &conf), CN_OK);
         assert_int_equal(np, c->n);
         double off = 0, moved = 0;
         for (int i = 0; i < np; i++) {
-            off = fmax(off, hypot(c->pts_mm[i].x - (pts[i].x + 0.5) * sp,
-                                  c->pts_mm[i].y - (pts[i].y + 0.5) * sp));
+            off = fmax(off, hypot(c->pts_mm[i].x - (pts[i].x + vb.x0 + 0.5) * sp,
+                                  c->pts_mm[i].y - (pts[i].y + vb.y0 + 0.5) * sp));
             moved = fmax(moved, hypot(c->pts_mm[i].x - first.pts_mm[i].x,
                                       c->pts_mm[i].y - first.pts_mm[i].y));
         }
@@ -280,6 +305,7 @@ static void test_seeded_picks_and_falls_back(void **st)
         assert_true(moved > 0.2); /* the second crop did run */
         cn_nerve_cnn_free(cnn);
         cn_nerve_find_free(fd);
+        free(vbuf);
     }
     /* a click far from every found nerve (the top left corner, above the skin
      * line): the seeded fallback outlines what is there, around the click */
@@ -399,6 +425,107 @@ static void test_config_keys(void **st)
     }
 }
 
+/* Puts a w x h frame into f at spacing sp and analyses it. */
+static void process_px(cn_segment *seg, cn_frame *f, const uint8_t *px, int w, int h, double sp)
+{
+    assert_int_equal(cn_frame_set_size(f, w, h), CN_OK);
+    memcpy(f->pixels, px, (size_t)w * h);
+    f->spacing_mm[0] = f->spacing_mm[1] = sp;
+    f->t_acq_ns = t_ns += 50000000;
+    assert_int_equal(cn_segment_process(seg, f), CN_OK);
+}
+
+/* Networks trained on frames cut to the field of view (the built-in weights since
+ * the ninth session): the live stage cuts every frame to cn_img_fov_box, so a
+ * screen capture's black margins change nothing. The same nerve-us image, alone
+ * and pasted into a black canvas 1.4 x its size, gives the same outline in the
+ * image's own millimetres, automatic and seeded, on the network frame and on the
+ * tracked and refined frames after it; a box that jitters by a pixel (the paste
+ * moved one column) is held, so tracking goes on. */
+static void test_fov_cut_live(void **st)
+{
+    (void)st;
+    cn_nerve_find *probe = cn_nerve_find_new(64, 64);
+    assert_non_null(probe);
+    const bool cut_weights = cn_nerve_find_fov_crop(probe);
+    cn_nerve_find_free(probe);
+    if (!cut_weights) {
+        print_message("the built-in finder was not trained on cut frames: nothing to cut\n");
+        skip();
+    }
+    fixture x;
+    fx_open(&x, "nerve-us/images/0034.png", "nerve-us/masks/0034.png");
+    uint32_t *cols = malloc(sizeof(uint32_t) * 2048);
+    assert_non_null(cols);
+    cn_img_box b;
+    assert_int_equal(cn_img_fov_box(x.im->px, x.im->w, x.im->h, cols, &b), CN_OK);
+    assert_true(b.h < x.im->h); /* this image has black bands of its own */
+    const int W = b.w * 14 / 10, H = b.h * 14 / 10, ox = (W - b.w) / 3, oy = (H - b.h) / 3;
+    uint8_t *v = malloc((size_t)b.w * b.h), *c = calloc((size_t)W * H, 1),
+            *c1 = calloc((size_t)W * H, 1);
+    assert_true(v && c && c1);
+    assert_int_equal(cn_img_crop(x.im->px, x.im->w, x.im->h, b, v), CN_OK);
+    for (int y = 0; y < b.h; y++) {
+        memcpy(c + (size_t)(y + oy) * W + ox, v + (size_t)y * b.w, (size_t)b.w);
+        memcpy(c1 + (size_t)(y + oy) * W + ox + 1, v + (size_t)y * b.w, (size_t)b.w);
+    }
+    cn_img_box bb;
+    assert_int_equal(cn_img_fov_box(c, W, H, cols, &bb), CN_OK);
+    assert_true(bb.x0 == ox && bb.y0 == oy && bb.w == b.w && bb.h == b.h);
+    const double sp = 0.08, dx_mm = ox * sp, dy_mm = oy * sp;
+    double cx, cy;
+    assert_int_equal(cn_mask_centroid(x.mask->px, x.im->w, x.im->h, &cx, &cy, NULL), CN_OK);
+    cy -= b.y0;
+    cx -= b.x0;
+    for (int seeded = 0; seeded < 2; seeded++) {
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = !seeded;
+        cn_segment *alone = cn_segment_new(&sc, 1024, 1024), *canvas = cn_segment_new(&sc, 1024, 1024);
+        assert_true(alone && canvas);
+        if (seeded) {
+            cn_segment_set_nerve_seed(alone, (cn_pt2){(float)((cx + 0.5) * sp), (float)((cy + 0.5) * sp)});
+            cn_segment_set_nerve_seed(canvas, (cn_pt2){(float)((cx + ox + 0.5) * sp),
+                                                       (float)((cy + oy + 0.5) * sp)});
+        }
+        int found = 0;
+        for (int k = 0; k < 8; k++) {
+            process_px(alone, x.f, v, b.w, b.h, sp);
+            const cn_contour a = x.f->analysis.nerve;
+            process_px(canvas, x.f, c, W, H, sp);
+            const cn_contour *m = &x.f->analysis.nerve;
+            assert_int_equal(a.found, m->found);
+            assert_int_equal(a.held, m->held);
+            if (!a.found)
+                continue;
+            found++;
+            assert_int_equal(a.n, m->n);
+            assert_true(fabsf(a.confidence - m->confidence) < 1e-6f);
+            double worst = 0;
+            for (int i = 0; i < a.n; i++)
+                worst = fmax(worst, hypot(m->pts_mm[i].x - dx_mm - a.pts_mm[i].x,
+                                          m->pts_mm[i].y - dy_mm - a.pts_mm[i].y));
+            assert_true(worst < 1e-3);
+        }
+        print_message("%s: %d of 8 frames found, the same outline alone and in the canvas\n",
+                      seeded ? "seeded" : "automatic", found);
+        assert_true(found >= 6);
+        /* the paste moved by one column: the box is held and the nerve still followed */
+        for (int k = 0; k < 4; k++) {
+            process_px(canvas, x.f, (k & 1) ? c : c1, W, H, sp);
+            assert_true(x.f->analysis.nerve.found);
+            assert_false(x.f->analysis.nerve.held);
+        }
+        cn_segment_free(alone);
+        cn_segment_free(canvas);
+    }
+    free(v);
+    free(c);
+    free(c1);
+    free(cols);
+    fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_seeded_picks_and_falls_back),
         cmocka_unit_test(test_dp_prior_on_small_frames),
         cmocka_unit_test(test_config_keys),
+        cmocka_unit_test(test_fov_cut_live),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
