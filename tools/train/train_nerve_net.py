@@ -746,6 +746,9 @@ def main():
     ap.add_argument("--data", required=True, help="folder holding nerve-us and nerve-femoral")
     ap.add_argument("--out", help="weights file to write (modules/segment/nerve_find.weights)")
     ap.add_argument("--vector", help="C header with a test vector of the live network")
+    ap.add_argument("--candidate-out", help="a weights file with the first of --models in every "
+                    "slot (a recipe candidate for `cryonav eval nerve --weights`; not a product "
+                    "file)")
     ap.add_argument("--models", default=",".join(MODEL_NAMES), help="which networks to train")
     ap.add_argument("--epochs", type=int, default=None, help="epochs of 32 batches of 16 for "
                     "every network (default: the shipped recipe, MODEL_EPOCHS)")
@@ -854,6 +857,10 @@ def main():
             sys.exit("--choose-post needs the fold4 network (--models ...,fold4)")
         log("post-processing on the validation split (fold 4):")
         log(f"chosen: {choose_post(nets['fold4'], items, test_idx(items, 'fold4'), log)}")
+    if args.candidate_out:
+        net = nets[names[0]]
+        export([net] * len(MODEL_NAMES), args.candidate_out, nerve_radius_cells(items), POST)
+        log(f"wrote {args.candidate_out} (the {names[0]} network in every slot)")
     if args.out:
         missing = [m for m in MODEL_NAMES if m not in nets]
         if missing:
