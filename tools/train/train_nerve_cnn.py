@@ -744,7 +744,8 @@ def main():
                     "this share of the nerve-us training images only (femoral all; default 1)")
     ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
                     "scanner's field of view (fov.py) first, in training and in this script's "
-                    "evaluation, as train_nerve_net.py --fov-crop (the C code does not yet)")
+                    "evaluation, as train_nerve_net.py --fov-crop; sets the weights file's "
+                    "field-of-view flag, so the C code cuts the frames alike")
     ap.add_argument("--mirror", action="store_true", help="inference: each network also runs "
                     "on the mirrored crop and the logits are averaged (a header flag; training "
                     "is unchanged)")

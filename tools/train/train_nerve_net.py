@@ -770,7 +770,8 @@ def main():
                     "samples drawn from --neg-views (source uniform, then frame)")
     ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
                     "scanner's field of view (fov.py) before anything else, in training and "
-                    "in this script's evaluation (the C code does not do it yet)")
+                    "in this script's evaluation; sets the weights file's field-of-view flag, so "
+                    "the C code cuts the frames alike")
     ap.add_argument("--seed-base", type=int, default=1000, help="network k's seed is this + k "
                     "(1000: the shipped networks; another base measures seed-to-seed spread)")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
