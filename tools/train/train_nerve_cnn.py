@@ -59,16 +59,17 @@ model k uses seed 1000 + 100 r + k (k = 5 for "all"; 6 / 7 for the cross-site
 "us" / "fem" models of --folds us / fem); every run is deterministic (fixed
 seeds, one torch thread).
 
-The shipped file (recipe "sn8" in docs/validation.md, "Sixth session") is rebuilt by ONE command
+The shipped file (recipe "sn8" in docs/validation.md, "Sixth session", on frames cut to
+the field of view since the ninth session: --fov-crop) is rebuilt by ONE command
 (5 networks, ~6-20 min each on one shared core; with --ckpt DIR each network is
 checkpointed and an interrupted run resumes); its live slot is the fold-4 model
 (trained on folds 0-3 of both sets, as the finder's live network is):
 
     nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
-        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 \
+        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 --fov-crop \
         --out modules/segment/nerve_cnn.weights \
-        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8
+        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8fov
 
 Trial options (seventh session, none shipped; docs/validation.md): --mirror sets the
 weights header's flag that makes nerve_cnn.c average each network with itself on
@@ -742,7 +743,7 @@ def main():
                     "samples at the fixed share (the first pass)")
     ap.add_argument("--us-subset", type=float, default=1.0, help="learning curve: train on "
                     "this share of the nerve-us training images only (femoral all; default 1)")
-    ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
+    ap.add_argument("--fov-crop", action="store_true", help="the shipped recipe (ninth session): cut every frame to the "
                     "scanner's field of view (fov.py) first, in training and in this script's "
                     "evaluation, as train_nerve_net.py --fov-crop; sets the weights file's "
                     "field-of-view flag, so the C code cuts the frames alike")

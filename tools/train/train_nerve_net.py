@@ -7,9 +7,11 @@ code loads (modules/segment/nerve_find.weights, embedded at build time).
 One command rebuilds the shipped file (seven trainings: five fold networks of 60
 epochs, ~17 min each on one shared core, and two cross-site networks of 30; the
 live slot is the fold4 network, see MODEL_EPOCHS / LIVE_FROM; checkpoints in
-build-train/, so an interrupted run resumes):
+build-train/, so an interrupted run resumes). Since the ninth session every frame is
+cut to the scanner's field of view first (--fov-crop, fov.py; the file's flag makes
+the C code cut alike), and the checkpoints carry the tag _fov:
 
-    tools/train/train_nerve_net.py --data ../shared/data \
+    tools/train/train_nerve_net.py --data ../shared/data --fov-crop --tag _fov \
         --out modules/segment/nerve_find.weights \
         --vector tests/unit/segment/nerve_find_vector.h
 
@@ -768,7 +770,7 @@ def main():
                     "nerve_free_views.py) whose frames become empty-target samples")
     ap.add_argument("--neg-view-share", type=float, default=0.1, help="share of the training "
                     "samples drawn from --neg-views (source uniform, then frame)")
-    ap.add_argument("--fov-crop", action="store_true", help="trial: cut every frame to the "
+    ap.add_argument("--fov-crop", action="store_true", help="the shipped recipe (ninth session): cut every frame to the "
                     "scanner's field of view (fov.py) before anything else, in training and "
                     "in this script's evaluation; sets the weights file's field-of-view flag, so "
                     "the C code cuts the frames alike")
