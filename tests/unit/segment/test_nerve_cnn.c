@@ -41,8 +41,8 @@
 #include "nerve_cnn_vector.h"
 
 /* documented held-out mean Dice of the subsets (fold-0 model; docs/validation.md, "Tests") */
-#define US_SUBSET_DICE_DOC 0.822
-#define FEM_SUBSET_DICE_DOC 0.827
+#define US_SUBSET_DICE_DOC 0.807
+#define FEM_SUBSET_DICE_DOC 0.823
 #define MARGIN 0.05
 
 static void test_forward_matches_pytorch(void **st)
