@@ -24,6 +24,7 @@
 #include "commands.h"
 
 #include "guidance/guidance.h"
+#include "imaging/imaging.h"
 #include "segment/segment.h"
 #include "sim/sim.h"
 #include "thermal/thermal.h"
@@ -119,7 +120,7 @@ int cn_bench_analysis(int argc, char **argv)
     cn_guidance *gd = NULL;
     cn_procedure *proc = cn_procedure_new(NULL, NULL);
     double *ms_needle = malloc(sizeof(double) * NEEDLE_RUNS);
-    double ms_cnn[N_FRAMES], ms_find[N_FRAMES], ms_track[N_FRAMES];
+    double ms_cnn[N_FRAMES], ms_find[N_FRAMES], ms_track[N_FRAMES], ms_fov[N_FRAMES];
     cn_nerve_cnn *cnn = cn_nerve_cnn_new(c.width_px, c.height_px);
     cn_nerve_find *find = cn_nerve_find_new(c.width_px, c.height_px);
     cn_frame *frames[N_FRAMES] = {0};
@@ -224,6 +225,23 @@ int cn_bench_analysis(int argc, char **argv)
         ms_find[i] = (double)(t1 - t0) / 1e6;
         ms_track[i] = (double)(thread_cpu_ns() - t1) / 1e6;
     }
+    /* the field-of-view cut the live stage makes on every frame when the weights were
+     * trained on cut frames (the built-in ones since the ninth session): box + copy */
+    cn_img_box fov_box = {0, 0, 0, 0};
+    {
+        const cn_frame *fr0 = frames[0];
+        uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)fr0->width);
+        uint8_t *cut = malloc((size_t)fr0->width * fr0->height);
+        for (int i = 0; i < N_FRAMES && cols && cut; i++) {
+            const cn_frame *fr = frames[i];
+            int64_t t0 = thread_cpu_ns();
+            cn_img_fov_box(fr->pixels, fr->width, fr->height, cols, &fov_box);
+            cn_img_crop(fr->pixels, fr->width, fr->height, fov_box, cut);
+            ms_fov[i] = (double)(thread_cpu_ns() - t0) / 1e6;
+        }
+        free(cols);
+        free(cut);
+    }
     printf("frames %dx%d, %ld analyses (%d distinct frames: approach + freeze), nerve %s, "
            "finder every %d frames, %s\n", c.width_px, c.height_px, iters, N_FRAMES,
            seeded ? "seeded" : "automatic", sc.nerve_period,
@@ -246,6 +264,11 @@ int cn_bench_analysis(int argc, char **argv)
            pct(ms_find, N_FRAMES, 99), found_frames, N_FRAMES);
     printf("nerve tracker alone (block matching between network frames, cpu): p50 %.2f ms p99 "
            "%.2f ms\n", pct(ms_track, N_FRAMES, 50), pct(ms_track, N_FRAMES, 99));
+    printf("nerve field-of-view cut (box + copy, %s; last box %dx%d at %d,%d), cpu: p50 %.3f ms "
+           "p99 %.3f ms\n", cn_nerve_find_fov_crop(find) ? "made live: the weights want it"
+                                                        : "not made live: the weights do not want it",
+           fov_box.w, fov_box.h, fov_box.x0, fov_box.y0, pct(ms_fov, N_FRAMES, 50),
+           pct(ms_fov, N_FRAMES, 99));
     int grid_n;
     cn_nerve_cnn_geometry(cnn, &grid_n, NULL);
     printf("nerve CNN alone (seeded, %dx%d crop): p50 %.2f ms p99 %.2f ms\n", grid_n, grid_n,
