@@ -235,8 +235,8 @@ static bool seeded_fallback(nerve_live *n, const cn_frame *f, cn_pt2 *pts, int *
     /* the crop CNN sees what it was trained on: the cut frame when the weights say */
     const int ox = n->cut ? n->vb.x0 : 0, oy = n->cut ? n->vb.y0 : 0;
     const double csx = sx - ox, csy = sy - oy;
-    if (by_cnn && (csx < 0 || csy < 0 || csx > n->vw - 1 || csy > n->vh - 1))
-        by_cnn = false; /* a point in the margins: the DP alone */
+    if (by_cnn && n->cut && (csx < 0 || csy < 0 || csx > n->vw - 1 || csy > n->vh - 1))
+        by_cnn = false; /* a point in the margins cut away: the DP alone */
     int rc;
     if (by_cnn && n->seed_fresh) { /* the click: both crops of a size-normalised file */
         rc = cn_nerve_cnn_run(n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh, csx, csy, NULL,
@@ -333,6 +333,8 @@ static bool view_update(nerve_live *n, const cn_frame *f)
         n->vb_fw = f->width;
         n->vb_fh = f->height;
     }
+    if (n->vb.w == f->width && n->vb.h == f->height)
+        return true; /* the whole frame is the view (a probe's frames): no copy */
     if (cn_img_crop(f->pixels, f->width, f->height, n->vb, n->view_px) != CN_OK)
         return false;
     n->vpx = n->view_px;

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "imaging/imaging.h"
+#include "view_util.h"
 #include "segment/segment.h"
 
 #include <dirent.h>
@@ -121,23 +122,8 @@ static double subset_dice(cn_nerve_cnn *c, int model, const pair *p, int end, in
         assert_int_equal(cn_image_read(p[i].img, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
         assert_int_equal(cn_mask_read(p[i].mask, p[i].img, im->w, im->h, &mk, err, sizeof err),
                          CN_OK);
-        if (cn_nerve_cnn_fov_crop(c)) {
-            /* a network trained on frames cut to the field of view gets them so (as
-             * eval nerve and the live stage give them); the mask is cut alike */
-            uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
-            assert_non_null(cols);
-            cn_img_box b;
-            assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &b), CN_OK);
-            free(cols);
-            cn_image *ci = cn_image_new(b.w, b.h), *cm = cn_image_new(b.w, b.h);
-            assert_true(ci && cm);
-            assert_int_equal(cn_img_crop(im->px, im->w, im->h, b, ci->px), CN_OK);
-            assert_int_equal(cn_img_crop(mk->px, im->w, im->h, b, cm->px), CN_OK);
-            cn_image_free(im);
-            cn_image_free(mk);
-            im = ci;
-            mk = cm;
-        }
+        if (cn_nerve_cnn_fov_crop(c)) /* networks trained on cut frames get them so, as the product gives them */
+            cut_to_view(&im, &mk);
         const size_t n = (size_t)im->w * im->h;
         uint8_t *mask = malloc(n), *part = malloc(n);
         int32_t *lab = malloc(n * sizeof *lab);

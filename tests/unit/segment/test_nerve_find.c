@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "imaging/imaging.h"
+#include "view_util.h"
 #include "segment/segment.h"
 
 #include <ctype.h>
@@ -133,23 +134,8 @@ static figures score(cn_nerve_find *f, int model, const pair *p, const int *idx,
         assert_int_equal(cn_image_read(p[idx[k]].img, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
         assert_int_equal(cn_mask_read(p[idx[k]].mask, p[idx[k]].img, im->w, im->h, &mk, err,
                                       sizeof err), CN_OK);
-        if (cn_nerve_find_fov_crop(f)) {
-            /* networks trained on frames cut to the field of view get them so (as
-             * eval nerve and the live stage give them); the mask is cut alike */
-            uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
-            assert_non_null(cols);
-            cn_img_box b;
-            assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &b), CN_OK);
-            free(cols);
-            cn_image *ci = cn_image_new(b.w, b.h), *cm = cn_image_new(b.w, b.h);
-            assert_true(ci && cm);
-            assert_int_equal(cn_img_crop(im->px, im->w, im->h, b, ci->px), CN_OK);
-            assert_int_equal(cn_img_crop(mk->px, im->w, im->h, b, cm->px), CN_OK);
-            cn_image_free(im);
-            cn_image_free(mk);
-            im = ci;
-            mk = cm;
-        }
+        if (cn_nerve_find_fov_crop(f)) /* networks trained on cut frames get them so, as the product gives them */
+            cut_to_view(&im, &mk);
         const size_t np = (size_t)im->w * im->h;
         uint8_t *m = malloc(np);
         double cx, cy;
