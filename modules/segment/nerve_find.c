@@ -425,6 +425,11 @@ bool cn_nerve_find_fov_crop(const cn_nerve_find *f)
     return f && f->info.fov_crop;
 }
 
+int cn_nerve_find_members(const cn_nerve_find *f)
+{
+    return f ? f->info.members : 1;
+}
+
 double cn_nerve_find_scale(const cn_nerve_find *f)
 {
     return f && f->analysed && f->gh > 0 ? (double)f->info.rows / (double)f->gh : 1.0;

@@ -3,8 +3,10 @@
  * click, or the one the operator's click picks, kept steady between network
  * frames, held briefly when lost, reported hidden under the ice.
  *
- * The idea: the finder (nerve_find.c) costs ~3-4 ms, so one pass is spread over
- * `nerve_period` frames (and runs at once when the operator clicks); automatic
+ * The idea: the finder (nerve_find.c) costs ~3-4 ms per network, so one pass is
+ * spread over `nerve_period` frames per network of its ensemble (the weights
+ * file's members: three since the tenth session, so six frames) and runs at once
+ * when the operator clicks; automatic
  * mode then refines the chosen part with the crop CNN on the pass's pixels, one
  * network of its ensemble per frame (a frame never carries a finder share and a
  * network, which kept the chain's p99 over its 8 ms budget when the ensemble
@@ -391,7 +393,7 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     return true;
 }
 
-/* One frame of the finder's pass (1 / nerve_period of its work) and, when the
+/* One frame of the finder's pass (1 / (nerve_period x members) of its work) and, when the
  * pass completes, what it says: automatic, the part with the most mass becomes
  * the followed outline; seeded, a found part near the point keeps the followed
  * outline (re-anchored on the pass's frame), none for SEEDED_MISSES passes
@@ -452,8 +454,11 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     bool done = false;
     if (!n->pass)
         goto track; /* this frame refined (part of) the last pass's outline */
-    /* an even share per frame; the pass's last frame runs whatever is left */
-    const double share = ++n->pass_frames >= n->c.nerve_period ? INFINITY : 1.0 / n->c.nerve_period;
+    /* an even share per frame, nerve_period frames per network of the finder's
+     * ensemble (each frame carries the work of half a network, as with one); the
+     * pass's last frame runs whatever is left */
+    const int frames = n->c.nerve_period * cn_nerve_find_members(n->find);
+    const double share = ++n->pass_frames >= frames ? INFINITY : 1.0 / frames;
     if (cn_nerve_find_continue(n->find, share, &done) != CN_OK)
         n->pass = done = false;
     if (done) {

@@ -24,6 +24,12 @@
  * last few sizes (a live session has one; an evaluation a handful). A plan
  * holds its primitives, activations and the weights reordered for its
  * convolutions; switching the model re-runs only the weight reorders.
+ *
+ * An ensemble (the finder file's "members", tenth session): a slot may hold
+ * several networks of one recipe trained from different seeds; a pass runs them
+ * one after the other on the same input (the slices spread over all of them) and
+ * gives the mean of their logits, which everything downstream takes as one
+ * network's. Each member's turn re-runs the weight reorders (see plan_load_model).
  */
 #include "nerve_net.h"
 
@@ -80,6 +86,10 @@ struct nerve_net {
     /* a pass in progress (nerve_net_start / nerve_net_continue) */
     net_plan *run;
     int next_op;
+    int slot, member;  /* the pass's slot and the member now running */
+    int summed;        /* members whose logits are in acc */
+    float *acc;        /* members > 1: the sum of the members' logits so far */
+    size_t acc_cap;
 };
 
 #define FAIL(rc, ...) (cn_errf(err, err_len, "nerve finder", __VA_ARGS__), (rc))
@@ -138,7 +148,7 @@ size_t nerve_net_weights_per_net(int levels, const int *ch, int in_ch)
 static int net_finish(nerve_net *n, char *err, size_t err_len)
 {
     const size_t per = (size_t)n->info.per_net, c0 = (size_t)n->info.ch[0], hs = 8 * c0 + 8;
-    for (int k = 0; k < n->info.networks; k++) {
+    for (int k = 0; k < n->info.networks * n->info.members; k++) {
         const float *src = n->weights + (size_t)k * per + per - (c0 + 1);
         float *dst = n->head + (size_t)k * hs;
         memcpy(dst, src, sizeof(float) * c0);
@@ -179,11 +189,15 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
     in.seed_cells = lef32(b + 72);
     in.seed_blend = lef32(b + 76);
     in.auto_blend = lef32(b + 80);
-    const uint32_t flags = le32(b + 84);
-    if ((flags & ~NET_FLAG_FOV) || le32(b + 88) || le32(b + 92))
+    const uint32_t flags = le32(b + 84), members = le32(b + 88);
+    if ((flags & ~NET_FLAG_FOV) || le32(b + 92))
         return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x, field of "
                     "view) or reserved header bytes not zero", (unsigned)flags,
                     (unsigned)NET_FLAG_FOV);
+    if (members > NET_MAX_MEMBERS)
+        return FAIL(CN_EPARSE, "weights file: %u networks per slot (an ensemble of 1..%d)",
+                    (unsigned)members, NET_MAX_MEMBERS);
+    in.members = members ? (int)members : 1;
     in.fov_crop = (flags & NET_FLAG_FOV) != 0;
     const int unit = 1 << (in.levels - 1);
     if (in.rows < unit || in.rows > 512 || in.rows % unit || !(in.std_floor > 0 && in.std_floor < 256) ||
@@ -208,20 +222,22 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
                     "(channels %d/%d/.., this layout needs %d of %zu)", in.networks, in.per_net,
                     in.ch[0], in.ch[1], CN_NERVE_FIND_NMODELS, per);
     }
-    if (size != NET_HEADER + (size_t)in.networks * per * 4) {
+    const size_t total = (size_t)in.networks * (size_t)in.members;
+    if (size != NET_HEADER + total * per * 4) {
         nerve_net_free(n);
-        return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
-                    NET_HEADER + (size_t)in.networks * per * 4);
+        return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu (%d slots x %d "
+                    "networks of %zu weights)", size, NET_HEADER + total * per * 4, in.networks,
+                    in.members, per);
     }
     n->info = in;
-    n->weights = malloc(sizeof(float) * per * (size_t)in.networks);
-    n->head = calloc((size_t)in.networks * (8 * (size_t)in.ch[0] + 8), sizeof(float));
+    n->weights = malloc(sizeof(float) * per * total);
+    n->head = calloc(total * (8 * (size_t)in.ch[0] + 8), sizeof(float));
     if (!n->weights || !n->head) {
         nerve_net_free(n);
         return FAIL(CN_ENOMEM, "out of memory for the weights");
     }
     const unsigned char *p = b + NET_HEADER;
-    for (size_t i = 0; i < per * (size_t)in.networks; i++, p += 4) {
+    for (size_t i = 0; i < per * total; i++, p += 4) {
         n->weights[i] = lef32(p);
         if (!isfinite(n->weights[i])) {
             nerve_net_free(n);
@@ -249,6 +265,7 @@ int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, con
                     "networks", levels, in_ch, networks);
     nerve_net_info in = {0};
     in.networks = networks;
+    in.members = 1;
     in.levels = levels;
     in.in_ch = in_ch;
     for (int l = 0; l < levels; l++) {
@@ -309,6 +326,7 @@ void nerve_net_free(nerve_net *n)
         dnnl_engine_destroy(n->eng);
     free(n->weights);
     free(n->head);
+    free(n->acc);
     free(n);
 }
 
@@ -560,17 +578,29 @@ int nerve_net_start(nerve_net *n, int model, const float *in, int gh, int gw, do
         n->plans[slot] = p;
     }
     p->used = ++n->clock;
-    if (p->model != model && !plan_load_model(n, p, model)) {
+    const int members = n->info.members, first = model * members;
+    if (members > 1 && n->acc_cap < (size_t)gh * gw) {
+        float *a = realloc(n->acc, sizeof(float) * (size_t)gh * gw);
+        if (!a)
+            return CN_ENOMEM;
+        n->acc = a;
+        n->acc_cap = (size_t)gh * gw;
+    }
+    if (p->model != first && !plan_load_model(n, p, first)) {
         p->model = -1;
         return CN_EIO;
     }
+    /* the input stays in place for every member: no operation writes to it */
     float *buf = NULL;
     dnnl_memory_get_data_handle(p->in, (void **)&buf);
     memcpy(buf, in, sizeof(float) * (size_t)gh * gw * (size_t)n->info.in_ch);
     n->run = p;
     n->next_op = 0;
+    n->slot = model;
+    n->member = 0;
+    n->summed = 0;
     if (macs)
-        *macs = p->total_macs;
+        *macs = p->total_macs * members;
     return CN_OK;
 }
 
@@ -581,11 +611,39 @@ int nerve_net_continue(nerve_net *n, double max_macs, bool *done)
         return CN_EINVAL;
     omp_set_num_threads(1); /* (see nerve_net_start) */
     net_plan *p = n->run;
+    const int members = n->info.members;
     double spent = 0;
-    while (n->next_op < p->nops) {
+    for (;;) {
+        if (n->next_op == p->nops) {
+            /* a member finished: its logits into the sum, then the next member */
+            if (members == 1)
+                break;
+            if (n->summed == n->member) {
+                if (dnnl_stream_wait(n->strm) != dnnl_success) {
+                    n->run = NULL;
+                    return CN_EIO;
+                }
+                const float *buf = NULL;
+                dnnl_memory_get_data_handle(p->out, (void **)&buf);
+                const size_t cells = (size_t)p->gh * p->gw;
+                for (size_t i = 0; i < cells; i++)
+                    n->acc[i] = (n->member ? n->acc[i] : 0.0f) + buf[i * 8];
+                n->summed++;
+            }
+            if (n->member + 1 == members)
+                break;
+            n->member++;
+            n->next_op = 0;
+        }
         const net_op *op = &p->ops[n->next_op];
         if (spent > 0 && spent + op->macs > max_macs)
             break; /* the rest on the next call (at least one operation per call) */
+        const int want = n->slot * members + n->member;
+        if (p->model != want && !plan_load_model(n, p, want)) {
+            p->model = -1;
+            n->run = NULL;
+            return CN_EIO;
+        }
         if (op->kind == OP_UPADD)
             run_upadd(op);
         else if (dnnl_primitive_execute(op->prim, n->strm, op->nargs, op->args) != dnnl_success) {
@@ -599,15 +657,22 @@ int nerve_net_continue(nerve_net *n, double max_macs, bool *done)
         n->run = NULL;
         return CN_EIO;
     }
-    *done = n->next_op == p->nops;
+    *done = n->next_op == p->nops && n->member + 1 == members;
     return CN_OK;
 }
 
 int nerve_net_output(nerve_net *n, float *out)
 {
-    if (!n || !n->run || n->next_op != n->run->nops || !out)
+    if (!n || !n->run || n->next_op != n->run->nops || n->member + 1 != n->info.members || !out)
         return CN_EINVAL;
     const net_plan *p = n->run;
+    if (n->info.members > 1) {
+        /* the members' mean (summed in member order: the same bits every run) */
+        const float inv = 1.0f / (float)n->info.members;
+        for (size_t i = 0; i < (size_t)p->gh * p->gw; i++)
+            out[i] = n->acc[i] * inv;
+        return CN_OK;
+    }
     float *buf = NULL;
     dnnl_memory_get_data_handle(p->out, (void **)&buf);
     for (size_t i = 0; i < (size_t)p->gh * p->gw; i++)

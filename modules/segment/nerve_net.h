@@ -23,9 +23,11 @@
  *      the scanner's field of view (train_nerve_net.py --fov-crop), so every frame
  *      is cut to cn_img_fov_box before the finder sees it (ninth session); other
  *      bits 0
- *   88 u32[2] reserved (0)
- *   96 f32 weights: per network, per 3x3 layer (layer table order) then the 1x1
- *      head, [out][in][ky][kx] then bias[out].
+ *   88 u32 members: networks per slot, an ensemble whose logits are averaged
+ *      (1..NET_MAX_MEMBERS; 0, as in files before the tenth session, means 1)
+ *   92 u32 reserved (0)
+ *   96 f32 weights: per slot, per member, per 3x3 layer (layer table order) then
+ *      the 1x1 head, [out][in][ky][kx] then bias[out].
  */
 #ifndef CN_NERVE_NET_H
 #define CN_NERVE_NET_H
@@ -37,12 +39,14 @@
 #define NET_MAX_LEVELS 8
 #define NET_FLAG_FOV 1u
 #define NET_MAX_LAYERS (3 * NET_MAX_LEVELS)
+#define NET_MAX_MEMBERS 8
 
 extern const unsigned char cn_nerve_find_blob[];
 extern const size_t cn_nerve_find_blob_size;
 
 typedef struct {
     int networks, per_net, rows, levels;
+    int members;                 /* networks per slot, logits averaged (1: no ensemble) */
     int in_ch;                   /* input channels: 1 (the finder), 2 (the crop CNN) */
     int ch[NET_MAX_LEVELS];
     float std_floor, r_cells, found_p, cluster_cells, seed_cells, seed_blend;
@@ -67,12 +71,13 @@ void nerve_net_free(nerve_net *n);
  * the one definition of the pattern, which the crop CNN's file is checked by. */
 size_t nerve_net_weights_per_net(int levels, const int *ch, int in_ch);
 /* Logits (gh x gw, row-major) of network `model` for the standardised input
- * (in_ch planes of gh x gw). gh, gw multiples of 2^(levels-1). One thread. */
+ * (in_ch planes of gh x gw). gh, gw multiples of 2^(levels-1). One thread.
+ * With members > 1, `model` is a slot and the logits are its members' mean. */
 int nerve_net_forward(nerve_net *n, int model, const float *in, int gh, int gw, float *out);
 /* The same pass in slices (so a frame never pays for all of it): start copies
- * the input (its multiply-adds in *macs), each continue runs operations worth up
- * to max_macs (at least one), done when the last ran; then output. A new start
- * abandons a pass in progress. */
+ * the input (its multiply-adds in *macs, every member's), each continue runs
+ * operations worth up to max_macs (at least one), done when the last member's
+ * last ran; then output. A new start abandons a pass in progress. */
 int nerve_net_start(nerve_net *n, int model, const float *in, int gh, int gw, double *macs);
 int nerve_net_continue(nerve_net *n, double max_macs, bool *done);
 int nerve_net_output(nerve_net *n, float *out);

@@ -233,6 +233,9 @@ float cn_nerve_find_auto_weight(const cn_nerve_find *f);
  * (cn_img_fov_box, a screen capture's black margins away): the caller gives every
  * call here the cut frame, and points in its coordinates (nerve_live.c, eval). */
 bool cn_nerve_find_fov_crop(const cn_nerve_find *f);
+/* Networks per model whose logits are averaged (the weights file's ensemble;
+ * 1 for a single network or NULL): a pass costs this many networks' work. */
+int cn_nerve_find_members(const cn_nerve_find *f);
 /* How much larger than the height-filling one the last analysis's grid cell is
  * (rows of the weights file / grid rows): 1 when the pixel size was unknown or
  * showed the nerve at a size the network knows; else the finder's change of scale

@@ -16,6 +16,8 @@
  *  - Bad input: empty, tiny, odd-sized, all-black, saturated and uniform frames,
  *    out-of-range points, a damaged weights file: an error or "no nerve".
  *  - Tracking: a real frame shifted by a few pixels moves the outline with it.
+ *  - An ensemble (several networks per slot, the tenth session's file) gives the
+ *    mean of its networks' logits, whole or in slices.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -369,6 +371,104 @@ static void test_bad_input(void **st)
     cn_nerve_find_free(f);
 }
 
+/* Networks per slot of the built-in file (word 88; 0 in files before the tenth
+ * session means 1). */
+static int blob_members(void)
+{
+    const unsigned char *b = cn_nerve_find_blob;
+    const uint32_t m = (uint32_t)b[88] | (uint32_t)b[89] << 8 | (uint32_t)b[90] << 16 |
+                       (uint32_t)b[91] << 24;
+    return m ? (int)m : 1;
+}
+
+/* A CNNFIND1 file of `members` networks per slot, member j of slot s being the
+ * built-in file's raw network pick(s, j) (raw index = slot x its members +
+ * member). Caller frees. */
+static unsigned char *ensemble_file(int members, int (*pick)(int s, int j), size_t *size)
+{
+    const unsigned char *b = cn_nerve_find_blob;
+    const size_t per = (size_t)((uint32_t)b[12] | (uint32_t)b[13] << 8 | (uint32_t)b[14] << 16 |
+                                (uint32_t)b[15] << 24);
+    *size = 96 + (size_t)CN_NERVE_FIND_NMODELS * members * per * 4;
+    unsigned char *f = malloc(*size);
+    assert_non_null(f);
+    memcpy(f, b, 96);
+    put_le32(f + 88, (uint32_t)members);
+    for (int s = 0; s < CN_NERVE_FIND_NMODELS; s++)
+        for (int j = 0; j < members; j++)
+            memcpy(f + 96 + ((size_t)s * members + j) * per * 4, b + 96 + (size_t)pick(s, j) * per * 4,
+                   per * 4);
+    return f;
+}
+
+static int pick_a(int s, int j) { (void)j; return s * blob_members(); }
+static int pick_b(int s, int j) { (void)j; return (s * blob_members() + 1) % (CN_NERVE_FIND_NMODELS * blob_members()); }
+static int pick_ab(int s, int j) { return j ? pick_b(s, j) : pick_a(s, j); }
+
+/* An ensemble (tenth session): a slot of several networks gives the mean of their
+ * logits, whole or in slices; its header's member count is checked. Fails before
+ * the tenth session: word 88 was a reserved word, a file with it set refused. */
+static void test_ensemble_is_the_mean(void **st)
+{
+    (void)st;
+    char err[256];
+    size_t na, nb, nab;
+    unsigned char *fa = ensemble_file(1, pick_a, &na), *fb = ensemble_file(1, pick_b, &nb),
+                  *fab = ensemble_file(2, pick_ab, &nab);
+    cn_nerve_find *a = cn_nerve_find_new_with(1024, 1024, fa, na, err, sizeof err);
+    cn_nerve_find *b = cn_nerve_find_new_with(1024, 1024, fb, nb, err, sizeof err);
+    cn_nerve_find *ab = cn_nerve_find_new_with(1024, 1024, fab, nab, err, sizeof err);
+    assert_true(a && b && ab);
+    assert_int_equal(cn_nerve_find_members(a), 1);
+    assert_int_equal(cn_nerve_find_members(ab), 2);
+    assert_int_equal(cn_nerve_find_members(NULL), 1);
+    static float oa[FIND_VEC_H * FIND_VEC_W], ob[FIND_VEC_H * FIND_VEC_W], oab[FIND_VEC_H * FIND_VEC_W];
+    double worst = 0, apart = 0;
+    for (int slot = 0; slot < CN_NERVE_FIND_NMODELS; slot += 3) {
+        assert_int_equal(cn_nerve_find_forward(a, slot, find_vec_in, FIND_VEC_H, FIND_VEC_W, oa), CN_OK);
+        assert_int_equal(cn_nerve_find_forward(b, slot, find_vec_in, FIND_VEC_H, FIND_VEC_W, ob), CN_OK);
+        assert_int_equal(cn_nerve_find_forward(ab, slot, find_vec_in, FIND_VEC_H, FIND_VEC_W, oab), CN_OK);
+        for (int i = 0; i < FIND_VEC_H * FIND_VEC_W; i++) {
+            worst = fmax(worst, fabs((double)oab[i] - 0.5 * ((double)oa[i] + (double)ob[i])));
+            apart = fmax(apart, fabs((double)oa[i] - (double)ob[i]));
+        }
+    }
+    print_message("ensemble of two: worst difference from the mean %.2g (the two differ by up to %.2f)\n",
+                  worst, apart);
+    assert_true(apart > 0.1); /* two different networks, so the mean is not either one */
+    assert_true(worst <= 1e-4);
+    /* on a real frame, a pass in small slices (the live stage's way) gives what the
+     * whole pass gives: the same parts, the same choice */
+    char p[1024];
+    snprintf(p, sizeof p, "%s/nerve-us/images/0005.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL;
+    assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    cn_nerve_found whole, sliced;
+    assert_int_equal(cn_nerve_find_analyse(ab, CN_NERVE_FIND_LIVE, im->px, im->w, im->h, NULL, 3.0), CN_OK);
+    assert_int_equal(cn_nerve_find_select(ab, NULL, NULL, &whole), CN_OK);
+    assert_int_equal(cn_nerve_find_start(ab, CN_NERVE_FIND_LIVE, im->px, im->w, im->h, NULL, 3.0), CN_OK);
+    bool done = false;
+    int calls = 0;
+    while (!done && calls < 1000) {
+        assert_int_equal(cn_nerve_find_continue(ab, 0.1, &done), CN_OK);
+        calls++;
+    }
+    assert_int_equal(cn_nerve_find_select(ab, NULL, NULL, &sliced), CN_OK);
+    print_message("sliced in %d calls of a tenth: found %d/%d, confidence %.4f/%.4f\n", calls,
+                  whole.found, sliced.found, (double)whole.confidence, (double)sliced.confidence);
+    assert_true(calls >= 9); /* a tenth of both networks' work per call: about ten calls */
+    assert_int_equal(whole.found, sliced.found);
+    assert_true(whole.confidence == sliced.confidence);
+    assert_true(whole.cx_px == sliced.cx_px && whole.cy_px == sliced.cy_px);
+    cn_image_free(im);
+    cn_nerve_find_free(a);
+    cn_nerve_find_free(b);
+    cn_nerve_find_free(ab);
+    free(fa);
+    free(fb);
+    free(fab);
+}
+
 /* A damaged or foreign weights file is refused with a message naming the
  * problem, never a crash; a good copy works like the built-in one. */
 static void test_weights_file(void **st)
@@ -418,7 +518,8 @@ static void test_weights_file(void **st)
         {64, 0x40000000u, n, "found 2"},
         {80, 0x40000000u, n, "blend 0.3 / 2"},
         {84, 2, n, "unknown header flags 0x2"},
-        {88, 1, n, "reserved header bytes"},
+        {88, 9, n, "9 networks per slot"},
+        {88, (uint32_t)(blob_members() + 1), n, "expected"}, /* members say more than the bytes hold */
         {92, 7, n, "reserved header bytes"},
         {96 + 4 * 100, 0x7f800000u, n, "weight 100 is not finite"},
     };
@@ -572,7 +673,7 @@ int main(void)
         cmocka_unit_test(test_forward_matches_pytorch), cmocka_unit_test(test_heldout_subsets),
         cmocka_unit_test(test_grid_scale),              cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_weights_file),            cmocka_unit_test(test_track_follows_a_shift),
-        cmocka_unit_test(test_point_picks_the_nerve),
+        cmocka_unit_test(test_point_picks_the_nerve),  cmocka_unit_test(test_ensemble_is_the_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
