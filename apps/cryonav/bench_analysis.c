@@ -14,8 +14,9 @@
  * Frames are rendered by the simulator beforehand (an approach, then a freeze
  * with the flag set), so only the analysis is timed; the process is pinned to
  * one CPU so "one core" is what is measured. The nerve is in automatic mode
- * (no operator point, as the product starts): the finder's network runs every
- * segment.nerve_period frames and block matching follows in between, so both
+ * (no operator point, as the product starts): a pass of the finder's networks is
+ * spread over segment.nerve_period frames per network of its ensemble and block
+ * matching follows in between, so both
  * kinds of frame are in the percentiles. --seeded marks the nerve on the first
  * frame of every pass instead (the seeded path, with its fallbacks). The finder
  * (network + parts + outline), its tracker and the seeded crop CNN are also
@@ -243,8 +244,10 @@ int cn_bench_analysis(int argc, char **argv)
         free(cut);
     }
     printf("frames %dx%d, %ld analyses (%d distinct frames: approach + freeze), nerve %s, "
-           "finder every %d frames, %s\n", c.width_px, c.height_px, iters, N_FRAMES,
-           seeded ? "seeded" : "automatic", sc.nerve_period,
+           "finder pass over %d frames (%d per network, %d network%s), %s\n", c.width_px,
+           c.height_px, iters, N_FRAMES, seeded ? "seeded" : "automatic",
+           sc.nerve_period * cn_nerve_find_members(find), sc.nerve_period,
+           cn_nerve_find_members(find), cn_nerve_find_members(find) > 1 ? "s, logits averaged" : "",
            pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
     printf("segment stage (needle + nerve + ice), cpu: p50 %.2f ms p99 %.2f ms\n", pct(ms_seg, (int)iters, 50),
            pct(ms_seg, (int)iters, 99));
@@ -259,8 +262,9 @@ int cn_bench_analysis(int argc, char **argv)
            pct(ms_needle, NEEDLE_RUNS, 50), pct(ms_needle, NEEDLE_RUNS, 99));
     int gh, gw;
     cn_nerve_find_info(find, NULL, &gh, &gw);
-    printf("nerve finder alone (network on a %dx%d grid + parts + outline, cpu): p50 %.2f ms p99 "
-           "%.2f ms; found in %d of %d frames\n", gw, gh, pct(ms_find, N_FRAMES, 50),
+    printf("nerve finder alone (%d network%s on a %dx%d grid + parts + outline, cpu): p50 %.2f ms p99 "
+           "%.2f ms; found in %d of %d frames\n", cn_nerve_find_members(find),
+           cn_nerve_find_members(find) > 1 ? "s" : "", gw, gh, pct(ms_find, N_FRAMES, 50),
            pct(ms_find, N_FRAMES, 99), found_frames, N_FRAMES);
     printf("nerve tracker alone (block matching between network frames, cpu): p50 %.2f ms p99 "
            "%.2f ms\n", pct(ms_track, N_FRAMES, 50), pct(ms_track, N_FRAMES, 99));

@@ -344,8 +344,9 @@ typedef struct {
                                   * seed is set and when the DP tracker loses it (default true) */
     bool nerve_find;             /* the automatic finder (default true): finds the nerve without
                                   * a seed (nerve_auto) and picks the one nearest the seed */
-    int nerve_period;            /* the finder runs every this many frames (default 2), block
-                                  * matching follows its outline in between */
+    int nerve_period;            /* frames per network of a finder pass (default 2; an
+                                  * ensemble of three: six), block matching follows its
+                                  * outline in between */
 } cn_segment_config;
 
 void cn_segment_config_default(cn_segment_config *c);

@@ -551,10 +551,15 @@ static void write_flagged(const char *src, const char *dst, size_t off, uint32_t
 {
     FILE *f = fopen(src, "rb");
     assert_non_null(f);
-    static unsigned char b[8 << 20];
-    size_t n = fread(b, 1, sizeof b, f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    const long size = ftell(f);
+    assert_true(size > (long)off + 4 && size < (256L << 20));
+    rewind(f);
+    unsigned char *b = malloc((size_t)size);
+    assert_non_null(b);
+    size_t n = fread(b, 1, (size_t)size, f);
     fclose(f);
-    assert_true(n > off + 4 && n < sizeof b);
+    assert_int_equal(n, (size_t)size);
     uint32_t v = (uint32_t)b[off] | (uint32_t)b[off + 1] << 8 | (uint32_t)b[off + 2] << 16 |
                  (uint32_t)b[off + 3] << 24;
     v = on ? v | bits : v & ~bits;
@@ -564,6 +569,7 @@ static void write_flagged(const char *src, const char *dst, size_t off, uint32_t
     assert_non_null(f);
     assert_int_equal(fwrite(b, 1, n, f), n);
     fclose(f);
+    free(b);
 }
 
 /* Weights flagged "field of view" (ninth session) make `eval nerve` cut every
