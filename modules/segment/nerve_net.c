@@ -94,19 +94,6 @@ struct nerve_net {
 
 #define FAIL(rc, ...) (cn_errf(err, err_len, "nerve finder", __VA_ARGS__), (rc))
 
-static uint32_t le32(const unsigned char *b)
-{
-    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static float lef32(const unsigned char *b)
-{
-    uint32_t u = le32(b);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
 /* The 3x3 layers of L levels (train_nerve_net.py layer_table). */
 static int layer_table(const int *ch, int L, int in_ch, int *cin, int *cout)
 {
@@ -160,89 +147,28 @@ static int net_finish(nerve_net *n, char *err, size_t err_len)
     return CN_OK;
 }
 
-int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info *info, char *err,
-                  size_t err_len)
+int nerve_net_adopt(const nerve_net_info *info, float *weights, nerve_net **out, char *err,
+                    size_t err_len)
 {
     *out = NULL;
-    const unsigned char *b = blob;
-    if (!b || size < NET_HEADER || memcmp(b, NET_MAGIC, 8) != 0)
-        return FAIL(CN_EPARSE, "not a CNNFIND1 weights file (%zu bytes)", size);
-    nerve_net_info in = {0};
-    in.networks = (int)le32(b + 8);
-    in.per_net = (int)le32(b + 12);
-    in.rows = (int)le32(b + 16);
-    in.levels = (int)le32(b + 20);
-    if (in.levels < 3 || in.levels > NET_MAX_LEVELS)
-        return FAIL(CN_EPARSE, "weights file geometry out of range: %d levels (3..%d)", in.levels,
-                    NET_MAX_LEVELS);
-    for (int l = 0; l < in.levels; l++) {
-        uint32_t c = le32(b + 24 + 4 * l);
-        if (c < 8 || c > 256 || c % 8)
-            return FAIL(CN_EPARSE, "weights file geometry out of range: level %d has %u channels "
-                        "(8..256, a multiple of 8)", l, c);
-        in.ch[l] = (int)c;
-    }
-    in.std_floor = lef32(b + 56);
-    in.r_cells = lef32(b + 60);
-    in.found_p = lef32(b + 64);
-    in.cluster_cells = lef32(b + 68);
-    in.seed_cells = lef32(b + 72);
-    in.seed_blend = lef32(b + 76);
-    in.auto_blend = lef32(b + 80);
-    const uint32_t flags = le32(b + 84), members = le32(b + 88);
-    if ((flags & ~NET_FLAG_FOV) || le32(b + 92))
-        return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x, field of "
-                    "view) or reserved header bytes not zero", (unsigned)flags,
-                    (unsigned)NET_FLAG_FOV);
-    if (members > NET_MAX_MEMBERS)
-        return FAIL(CN_EPARSE, "weights file: %u networks per slot (an ensemble of 1..%d)",
-                    (unsigned)members, NET_MAX_MEMBERS);
-    in.members = members ? (int)members : 1;
-    in.fov_crop = (flags & NET_FLAG_FOV) != 0;
-    const int unit = 1 << (in.levels - 1);
-    if (in.rows < unit || in.rows > 512 || in.rows % unit || !(in.std_floor > 0 && in.std_floor < 256) ||
-        !(in.r_cells > 0.5f && in.r_cells < 1000) || !(in.found_p >= 0 && in.found_p <= 1) ||
-        !(in.cluster_cells >= 0 && in.cluster_cells < 1000) ||
-        !(in.seed_cells >= 0 && in.seed_cells < 1000) || !(in.seed_blend >= 0 && in.seed_blend <= 1) ||
-        !(in.auto_blend >= -1 && in.auto_blend <= 1))
-        return FAIL(CN_EPARSE, "weights file geometry out of range: grid rows %d (multiple of %d, "
-                    "<= 512), std floor %g, nerve radius %g cells, found %g, cluster %g, seed %g, "
-                    "blend %g / %g", in.rows, unit, (double)in.std_floor, (double)in.r_cells,
-                    (double)in.found_p, (double)in.cluster_cells, (double)in.seed_cells,
-                    (double)in.seed_blend, (double)in.auto_blend);
     nerve_net *n = calloc(1, sizeof *n);
-    if (!n)
+    if (!n) {
+        free(weights);
         return FAIL(CN_ENOMEM, "out of memory");
-    in.in_ch = 1;
-    n->nlayers = layer_table(in.ch, in.levels, 1, n->cin, n->cout);
-    const size_t per = per_net_of(n->cin, n->cout, n->nlayers, in.ch[0]);
-    if (in.networks != CN_NERVE_FIND_NMODELS || (size_t)in.per_net != per) {
-        nerve_net_free(n);
-        return FAIL(CN_EPARSE, "weights file is for another network: %d networks of %d weights "
-                    "(channels %d/%d/.., this layout needs %d of %zu)", in.networks, in.per_net,
-                    in.ch[0], in.ch[1], CN_NERVE_FIND_NMODELS, per);
     }
-    const size_t total = (size_t)in.networks * (size_t)in.members;
-    if (size != NET_HEADER + total * per * 4) {
+    n->info = *info;
+    n->weights = weights;
+    n->nlayers = layer_table(info->ch, info->levels, info->in_ch, n->cin, n->cout);
+    const size_t total = (size_t)info->networks * (size_t)info->members;
+    if ((size_t)info->per_net != per_net_of(n->cin, n->cout, n->nlayers, info->ch[0])) {
         nerve_net_free(n);
-        return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu (%d slots x %d "
-                    "networks of %zu weights)", size, NET_HEADER + total * per * 4, in.networks,
-                    in.members, per);
+        return FAIL(CN_EINVAL, "%d weights per network do not fit the layer pattern",
+                    info->per_net);
     }
-    n->info = in;
-    n->weights = malloc(sizeof(float) * per * total);
-    n->head = calloc(total * (8 * (size_t)in.ch[0] + 8), sizeof(float));
-    if (!n->weights || !n->head) {
+    n->head = calloc(total * (8 * (size_t)info->ch[0] + 8), sizeof(float));
+    if (!n->head) {
         nerve_net_free(n);
         return FAIL(CN_ENOMEM, "out of memory for the weights");
-    }
-    const unsigned char *p = b + NET_HEADER;
-    for (size_t i = 0; i < per * total; i++, p += 4) {
-        n->weights[i] = lef32(p);
-        if (!isfinite(n->weights[i])) {
-            nerve_net_free(n);
-            return FAIL(CN_EPARSE, "weights file: weight %zu is not finite", i);
-        }
     }
     int rc = net_finish(n, err, err_len);
     if (rc != CN_OK) {
@@ -250,8 +176,6 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
         return rc;
     }
     *out = n;
-    if (info)
-        *info = in;
     return CN_OK;
 }
 
@@ -273,27 +197,13 @@ int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, con
             return FAIL(CN_EINVAL, "level %d has %d channels (8..256, a multiple of 8)", l, ch[l]);
         in.ch[l] = ch[l];
     }
-    nerve_net *n = calloc(1, sizeof *n);
-    if (!n)
-        return FAIL(CN_ENOMEM, "out of memory");
-    n->nlayers = layer_table(in.ch, levels, in_ch, n->cin, n->cout);
-    const size_t per = per_net_of(n->cin, n->cout, n->nlayers, in.ch[0]);
+    const size_t per = nerve_net_weights_per_net(levels, in.ch, in_ch);
     in.per_net = (int)per;
-    n->info = in;
-    n->weights = malloc(sizeof(float) * per * (size_t)networks);
-    n->head = calloc((size_t)networks * (8 * (size_t)in.ch[0] + 8), sizeof(float));
-    if (!n->weights || !n->head) {
-        nerve_net_free(n);
+    float *w = malloc(sizeof(float) * per * (size_t)networks);
+    if (!w)
         return FAIL(CN_ENOMEM, "out of memory for the weights");
-    }
-    memcpy(n->weights, weights, sizeof(float) * per * (size_t)networks);
-    int rc = net_finish(n, err, err_len);
-    if (rc != CN_OK) {
-        nerve_net_free(n);
-        return rc;
-    }
-    *out = n;
-    return CN_OK;
+    memcpy(w, weights, sizeof(float) * per * (size_t)networks);
+    return nerve_net_adopt(&in, w, out, err, err_len);
 }
 
 static void plan_free(net_plan *p)

@@ -1,6 +1,6 @@
 /*
- * nerve_net.h - the nerve finder's network (nerve_net.c): its weights file and
- * its forward pass through oneDNN. Private to modules/segment; the layer order
+ * nerve_net.h - the nerve finder's network: its weights file (nerve_net_file.c)
+ * and its forward pass through oneDNN (nerve_net.c). Private to modules/segment; the layer order
  * must match layer_table() and Net in tools/train/train_nerve_net.py.
  *
  * Weights file ("CNNFIND1", modules/segment/nerve_find.weights, embedded at
@@ -66,6 +66,11 @@ int nerve_net_new(const void *blob, size_t size, nerve_net **out, nerve_net_info
  * are copied. */
 int nerve_net_new_layers(int levels, const int *ch, int in_ch, int networks, const float *weights,
                          nerve_net **out, char *err, size_t err_len);
+/* The common end of both constructors (nerve_net_file.c reads the file): a network
+ * of info's shape (networks x members networks of per_net weights each, checked
+ * against the layer pattern) owning `weights`, which is freed on failure too. */
+int nerve_net_adopt(const nerve_net_info *info, float *weights, nerve_net **out, char *err,
+                    size_t err_len);
 void nerve_net_free(nerve_net *n);
 /* Weights per network of that layer pattern (0 when the shape is out of range):
  * the one definition of the pattern, which the crop CNN's file is checked by. */
