@@ -4,15 +4,18 @@ train_nerve_net.py - trains the full-frame nerve finder of modules/segment
 (nerve_find.c) on nerve-us and nerve-femoral and writes the weights file the C
 code loads (modules/segment/nerve_find.weights, embedded at build time).
 
-One command rebuilds the shipped file (seven trainings: five fold networks of 60
-epochs, ~17 min each on one shared core, and two cross-site networks of 30; the
-live slot is the fold4 network, see MODEL_EPOCHS / LIVE_FROM; checkpoints in
-build-train/, so an interrupted run resumes). Since the ninth session every frame is
-cut to the scanner's field of view first (--fov-crop, fov.py; the file's flag makes
-the C code cut alike), and the checkpoints carry the tag _fov:
+One command rebuilds the shipped file (since the tenth session every slot is an
+ensemble of three networks, seed bases 1000 / 2000 / 3000, whose logits the C code
+averages: 21 trainings, five fold networks of 60 epochs, ~17-24 min each on one
+shared core, and two cross-site networks of 30, per seed; the live slot is the
+fold4 ensemble, see MODEL_EPOCHS / LIVE_FROM; checkpoints in build-train/, so an
+interrupted run resumes, and separate invocations with --models may run side by
+side). Since the ninth session every frame is cut to the scanner's field of view
+first (--fov-crop, fov.py; the file's flag makes the C code cut alike), and the
+checkpoints carry the tag _fov (_fov_s2000, _fov_s3000 for the other seeds):
 
     tools/train/train_nerve_net.py --data ../shared/data --fov-crop --tag _fov \
-        --out modules/segment/nerve_find.weights \
+        --seeds 1000,2000,3000 --out modules/segment/nerve_find.weights \
         --vector tests/unit/segment/nerve_find_vector.h
 
 Data (../shared/data, read only): nerve-us, "usgra-seg dataset by T. M. K., CC-BY 4.0", and
@@ -51,8 +54,9 @@ Models (networks in the weights file, in this order):
   fem             trained on all of nerve-femoral (cross-site: tested on nerve-us);
   live            the slot the product runs: the fold4 network (LIVE_FROM), trained on
                   every image outside the recipe-choice split.
-Seeds: network k uses seed 1000 + k (k in the order above); data order and
-augmentation come from numpy's default_rng(seed). One torch thread: on the
+Seeds: network k uses seed BASE + k (k in the order above) for each seed base of
+--seeds (default: --seed-base, 1000); data order and augmentation come from numpy's
+default_rng(seed). One torch thread: on the
 shared 2-core machine (load ~10) a training step took 0.25 s of CPU with one
 thread and 1.8 s with two (OpenMP threads spinning at barriers), 3x the wall
 time too. Run under `nice -n 10`.
