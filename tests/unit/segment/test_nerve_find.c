@@ -437,6 +437,15 @@ static void test_ensemble_is_the_mean(void **st)
                   worst, apart);
     assert_true(apart > 0.1); /* two different networks, so the mean is not either one */
     assert_true(worst <= 1e-4);
+    /* a file from before the tenth session (word 88 zero) holds one network per slot */
+    put_le32(fa + 88, 0);
+    cn_nerve_find *old = cn_nerve_find_new_with(64, 64, fa, na, err, sizeof err);
+    assert_non_null(old);
+    assert_int_equal(cn_nerve_find_members(old), 1);
+    assert_int_equal(cn_nerve_find_forward(old, 0, find_vec_in, FIND_VEC_H, FIND_VEC_W, oab), CN_OK);
+    assert_int_equal(cn_nerve_find_forward(a, 0, find_vec_in, FIND_VEC_H, FIND_VEC_W, ob), CN_OK);
+    assert_memory_equal(oab, ob, sizeof ob);
+    cn_nerve_find_free(old);
     /* on a real frame, a pass in small slices (the live stage's way) gives what the
      * whole pass gives: the same parts, the same choice */
     char p[1024];
