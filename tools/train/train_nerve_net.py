@@ -797,10 +797,6 @@ def main():
                     "bases, one network each (checkpoint tag TAG for base 1000, TAG_sBASE for "
                     "the others), whose logits are averaged in evaluation and in C (the file's "
                     "members)")
-    ap.add_argument("--cross-site-seeds", type=int, default=0, help="train only the first N "
-                    "seed bases for the cross-site slots (us, fem) and repeat the first network "
-                    "in their other members (their figures are then that one network's; a file "
-                    "needs the same member count in every slot); 0: all of --seeds")
     ap.add_argument("--channels", default=",".join(map(str, CH)))
     ap.add_argument("--choose-post", action="store_true", help="print the post-processing "
                     "candidates on the validation split (fold 4, with the fold4 network) and the "
@@ -859,13 +855,10 @@ def main():
         ap.error(f"--seeds {args.seeds}: comma-separated integers expected")
     if not 1 <= len(bases) <= 8 or len(set(bases)) != len(bases):
         ap.error(f"--seeds {args.seeds}: 1..8 different seed bases")
-    if not 0 <= args.cross_site_seeds <= len(bases):
-        ap.error(f"--cross-site-seeds {args.cross_site_seeds}: 0..{len(bases)}")
     for k, name in enumerate(names):
         epochs = args.epochs or MODEL_EPOCHS.get(name, DEFAULT_EPOCHS)
         members, any_trained = [], False
-        own = bases[:args.cross_site_seeds] if name in ("us", "fem") and args.cross_site_seeds else bases
-        for base in own:
+        for base in bases:
             seed = base + MODEL_NAMES.index(name)
             tag = args.tag + (f"_s{base}" if args.seeds and base != 1000 else "")
             ck = os.path.join(args.ckpt, f"find_{name}_h{H}_c{'-'.join(map(str, CH))}_e{epochs}{tag}.pt")
@@ -889,10 +882,6 @@ def main():
             if te and (trained or args.evaluate):
                 summary(evaluate(net, items, te), items, log,
                         f"{name} held-out" + (f" (seed base {base})" if len(bases) > 1 else ""))
-        if len(own) < len(bases):
-            log(f"{name}: {len(own)} of {len(bases)} seeds trained (--cross-site-seeds); the "
-                "first network repeated in the other members")
-            members += [members[0]] * (len(bases) - len(own))
         nets[name] = members
         if name == LIVE_FROM and "live" in args.models.split(","):
             nets["live"] = members
