@@ -41,14 +41,14 @@
  * the margin a regression must not cross. */
 #define MARGIN_DICE 0.05
 #define MARGIN_DET 0.10
-#define US_AUTO_DICE 0.463
-#define US_AUTO_DET 0.810
-#define US_SEEDED_DICE 0.498
-#define FEM_AUTO_DICE 0.604
+#define US_AUTO_DICE 0.531
+#define US_AUTO_DET 0.857
+#define US_SEEDED_DICE 0.515
+#define FEM_AUTO_DICE 0.618
 #define FEM_AUTO_DET 0.833
-#define FEM_SEEDED_DICE 0.738
-#define X_FEM_BY_US_DICE 0.360 /* cross-site: nerve-us-only network on the femoral subset */
-#define X_US_BY_FEM_DICE 0.166 /* cross-site: femoral-only network on the nerve-us subset */
+#define FEM_SEEDED_DICE 0.754
+#define X_FEM_BY_US_DICE 0.418 /* cross-site: nerve-us-only network on the femoral subset */
+#define X_US_BY_FEM_DICE 0.184 /* cross-site: femoral-only network on the nerve-us subset */
 
 static void test_forward_matches_pytorch(void **st)
 {
@@ -554,6 +554,7 @@ static void test_weights_file(void **st)
         put_le32(h + 12, (uint32_t)per);
         put_le32(h + 16, 512);
         put_le32(h + 20, 3);
+        put_le32(h + 88, 1); /* one network per slot, whatever the built-in file holds */
         for (int l = 0; l < 3; l++)
             put_le32(h + 24 + 4 * l, 8);
         err[0] = 0;
