@@ -63,27 +63,12 @@ static void usage(FILE *out)
         "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>\n");
 }
 
-/* Sorted names of the image files in dir. */
-static bool is_image_name(const char *n)
-{
-    static const char *const ext[] = {".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff",
-                                      ".mha", ".mhd", ".nrrd", ".nhdr", NULL};
-    size_t len = strlen(n);
-    if (n[0] == '.')
-        return false;
-    for (int i = 0; ext[i]; i++) {
-        size_t el = strlen(ext[i]);
-        if (len > el && strcasecmp(n + len - el, ext[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Sorted names of the image files in dir (cn_eval_is_image_name). */
 static int list_images(const char *dir, char ***out, int *n_out, char *err, size_t err_len)
 {
     *out = NULL;
@@ -98,7 +83,7 @@ static int list_images(const char *dir, char ***out, int *n_out, char *err, size
     struct dirent *e;
     bool oom = !v;
     while (!oom && (e = readdir(d))) {
-        if (!is_image_name(e->d_name))
+        if (!cn_eval_is_image_name(e->d_name))
             continue;
         if (n == cap) {
             char **nv = cap < (1 << 20) ? realloc(v, sizeof(char *) * (size_t)cap * 2) : NULL;

@@ -66,7 +66,7 @@ int cn_eval_pair_cmp(const void *x, const void *y)
 bool cn_eval_is_image_name(const char *n)
 {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
-                                      ".mha", ".mhd", ".nrrd"};
+                                      ".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom"};
     const char *dot = strrchr(n, '.');
     if (!dot || dot == n)
         return false;

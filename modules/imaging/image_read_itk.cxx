@@ -3,7 +3,7 @@
  * ImageIO classes, behind the C functions cn_image_read / cn_mask_read.
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
- * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD). ITK already reads all of
+ * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, DICOM). ITK already reads all of
  * them; we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
  * Each ImageIO is asked CanReadFile in turn instead of going through the object
@@ -15,7 +15,7 @@
  * Hostile files: only regular files are handed to ITK (a FIFO would block it
  * forever), and the declared size is checked before the pixel buffer is made.
  */
-#include "imaging/imaging.h"
+#include "imaging/image_read_internal.h"
 
 #include <sys/stat.h>
 
@@ -33,6 +33,7 @@
 
 #include <itkBMPImageIO.h>
 #include <itkJPEGImageIO.h>
+#include <itkMetaDataObject.h>
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
 #include <itkPNGImageIO.h>
@@ -83,14 +84,37 @@ double component(const void *buf, itk::IOComponentEnum t, size_t idx) {
  * dataset), so the header is scanned first: a detached data file must be a plain
  * relative name inside the header's folder and a regular file. CN_OK when the
  * file is not such a header or its data file is acceptable. */
-int check_data_file(const char *path, char *err, size_t err_len) {
+/* The first 64 KiB of a file: a MetaImage or NRRD header is text up front. */
+std::string file_head(const char *path) {
   FILE *f = std::fopen(path, "rb");
-  if (!f) return CN_OK; /* ITK will report it */
-  char head[65536];
-  size_t n = std::fread(head, 1, sizeof head - 1, f);
+  if (!f) return std::string(); /* ITK will report it */
+  std::vector<char> head(65536);
+  size_t n = std::fread(head.data(), 1, head.size(), f);
   std::fclose(f);
-  head[n] = 0;
-  std::string text(head, n);
+  return std::string(head.data(), n);
+}
+
+/* Whether a MetaImage or NRRD header states the pixel size. ITK reports 1 mm
+ * when it does not, and a frame of 512 "1 mm" pixels is half a metre deep: the
+ * nerve finder then sized its grid for a nerve of 3 px (10 nerve-us images
+ * without ElementSpacing, automatic mean Dice 0.607 against 0.686 as PNG). */
+bool header_states_spacing(const std::string &text) {
+  const bool nrrd = text.rfind("NRRD", 0) == 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
+    pos = eol == std::string::npos ? text.size() : eol + 1;
+    if (nrrd && (line.empty() || line == "\r")) break; /* end of a NRRD header */
+    if (nrrd ? line.rfind("spacings:", 0) == 0 || line.rfind("space directions:", 0) == 0
+             : line.rfind("ElementSpacing", 0) == 0 || line.rfind("ElementSize", 0) == 0)
+      return true;
+    if (!nrrd && line.rfind("ElementDataFile", 0) == 0) break; /* the data follows */
+  }
+  return false;
+}
+
+int check_data_file(const char *path, const std::string &text, char *err, size_t err_len) {
   std::string value;
   bool nrrd = text.rfind("NRRD", 0) == 0;
   size_t pos = 0;
@@ -165,16 +189,34 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
     cn_errf(err, err_len, path, "empty file");
     return CN_EPARSE;
   }
-  int drc = check_data_file(path, err, err_len);
+  const std::string head = file_head(path);
+  int drc = check_data_file(path, head, err, err_len);
   if (drc != CN_OK) return drc;
+  bool physical = false;
+  itk::ImageIOBase::Pointer io;
   try {
-    bool physical = false;
-    itk::ImageIOBase::Pointer io = pick_io(path, &physical);
-    if (!io) {
-      cn_errf(err, err_len, path,
-              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD)");
-      return CN_EPARSE;
-    }
+    io = pick_io(path, &physical);
+  } catch (const std::exception &) {
+    io = nullptr;
+  }
+  if (!io && cn__is_dicom(head))
+    return cn__dicom_read(path, mode, out, palette, err, err_len);
+  if (!io) {
+    cn_errf(err, err_len, path,
+            "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM)");
+    return CN_EPARSE;
+  }
+  return cn__image_decode(io.GetPointer(), path,
+                          physical ? (header_states_spacing(head) ? CN__SPACING_HEADER
+                                                                  : CN__SPACING_NONE)
+                                   : CN__SPACING_NONE,
+                          mode, out, palette, err, err_len);
+}
+
+int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
+                     cn_image_mode mode, cn_image **out, bool *palette, char *err,
+                     size_t err_len) {
+  try {
     io->SetFileName(path);
     io->SetExpandRGBPalette(mode == CN_IMAGE_GREY);
     io->ReadImageInformation();
@@ -245,10 +287,23 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
       cn_errf(err, err_len, path, "out of memory");
       return CN_ENOMEM;
     }
-    /* 8-bit data is kept as is (colour: rounded luma); 16-bit unsigned keeps its
-     * top 8 bits for grey levels (as libpng reduces it); any other type is scaled
-     * from its min..max for grey levels. Labels are values: clamped, never scaled. */
+    /* 8-bit data is kept as is (colour: rounded luma). 16-bit unsigned grey levels
+     * keep the top 8 of the bits the data uses: the bit length of its largest
+     * value, at least 8. A 16-bit file often holds a 10- or 12-bit scanner's
+     * samples; keeping the container's top 8 bits made a 12-bit frame 0..15, all
+     * but black (10 nerve-us images stored so: seeded mean Dice 0.771 against 0.827,
+     * automatic 0.581 against 0.686). Data that fills 16 bits is reduced as libpng
+     * reduces it, 8-bit data stored in 16 is kept. Any other type is scaled from
+     * its min..max for grey levels. Labels are values: clamped, never scaled. */
     bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
+    double u16_div = 256.0;
+    if (mode == CN_IMAGE_GREY && u16) {
+      double top = 0;
+      for (double x : v) top = x > top ? x : top;
+      int bits = 8;
+      while (bits < 16 && top >= std::ldexp(1.0, bits)) bits++;
+      u16_div = std::ldexp(1.0, bits - 8);
+    }
     double lo = 0, hi = 255;
     bool scale = mode == CN_IMAGE_GREY && !u8 && !u16;
     if (scale) {
@@ -267,19 +322,26 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
     }
     for (size_t k = 0; k < n; k++) {
       double x = std::isfinite(v[k]) ? v[k] : 0;
-      if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / 256.0);
+      if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / u16_div);
       else if (scale) x = (x - lo) * 255.0 / (hi - lo);
       x = std::floor(x + 0.5);
       im->px[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
     }
     if (palette) *palette = io->GetIsReadAsScalarPlusPalette();
-    if (physical) {
-      double sx = io->GetSpacing(0), sy = nd >= 2 ? io->GetSpacing(1) : sx;
-      if (sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy)) {
-        im->spacing_mm[0] = sx;
-        im->spacing_mm[1] = sy;
-        im->has_spacing = true;
-      }
+    /* the pixel size only where the file states it (ITK says 1 mm otherwise) */
+    double sx = 0, sy = 0;
+    bool stated = false;
+    if (spacing == CN__SPACING_DICOM)
+      stated = cn__dicom_spacing(io, path, &sx, &sy);
+    else if (spacing == CN__SPACING_HEADER) {
+      sx = io->GetSpacing(0);
+      sy = nd >= 2 ? io->GetSpacing(1) : sx;
+      stated = true;
+    }
+    if (stated && sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy)) {
+      im->spacing_mm[0] = sx;
+      im->spacing_mm[1] = sy;
+      im->has_spacing = true;
     }
     *out = im;
     return CN_OK;
@@ -288,6 +350,11 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
     /* ITK's messages start with the source file and line; keep the description */
     size_t d = what.find("Description: ");
     if (d != std::string::npos) what = what.substr(d + 13);
+    else if ((d = what.find("ITK ERROR: ")) != std::string::npos) {
+      what = what.substr(d + 11);
+      size_t c = what.find("): "); /* "GDCMImageIO(0x...): " */
+      if (c != std::string::npos && c < 64) what = what.substr(c + 3);
+    }
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
     cn_errf(err, err_len, path, "cannot read the image: %s", what.c_str());
     return CN_EPARSE;

@@ -55,17 +55,24 @@ int cn_png_read_index(const char *path, cn_image **out, char *err, size_t err_le
 /* ------------------------------------------------------------------ any format */
 
 /* The one reader for evaluation input (frames and masks): PNG, BMP, JPEG, TIFF,
- * MetaImage (.mha/.mhd) and NRRD, 8 or 16 bit, grey, RGB(A) or palette, through
- * ITK's ImageIO classes (image_read_itk.cxx). A 3-D file with one slice counts as
- * 2-D. Only regular files are opened (a FIFO or a directory is an error, never a
- * hang); sides above CN_IMAGE_MAX_SIDE or more than 256 MiB of pixel data are
- * refused before anything is allocated. Errors name the file and the problem:
- * CN_ENOENT missing, CN_EPARSE not an image / damaged, CN_EUNSUPPORTED a valid
- * image of a kind we cannot use (e.g. a 3-D volume), CN_ERANGE too large. */
+ * MetaImage (.mha/.mhd), NRRD and DICOM (Part 10 files), 8 or 16 bit, grey,
+ * RGB(A) or palette, through ITK's ImageIO classes (image_read_itk.cxx; DICOM in a
+ * child process, image_read_dicom.cxx: a damaged file ends that process, not the
+ * caller, so call it from a single-threaded program). A 3-D file with one slice
+ * counts as 2-D (a DICOM cine of several frames is refused as 3-D). The pixel size
+ * (has_spacing) only where the file states it: a MetaImage or NRRD header's
+ * spacing, DICOM Pixel Spacing, Imager Pixel Spacing or an ultrasound region's
+ * physical deltas; never ITK's 1 mm for "none". Only regular files are opened (a
+ * FIFO or a directory is an error, never a hang); sides above CN_IMAGE_MAX_SIDE
+ * or more than 256 MiB of pixel data are refused before anything is allocated.
+ * Errors name the file and the problem: CN_ENOENT missing, CN_EPARSE not an image
+ * / damaged, CN_EUNSUPPORTED a valid image of a kind we cannot use (e.g. a 3-D
+ * volume), CN_ERANGE too large. */
 typedef enum {
     CN_IMAGE_GREY = 0, /* grey levels: colour becomes luma (0.299 R + 0.587 G + 0.114 B),
-                          palettes are expanded through their colours, 16-bit integer
-                          data keeps its top 8 bits, other types are scaled min..max */
+                          palettes are expanded through their colours, 16-bit unsigned
+                          data keeps the top 8 of the bits it uses (a 12-bit scanner's
+                          0..4095 becomes 0..255), other types are scaled min..max */
     CN_IMAGE_LABEL     /* label values: the palette INDEX of a palette image, the value of
                           a grey image (clamped to 255), the brightest channel of a
                           colour image (a red or green mark counts, not its luma) */

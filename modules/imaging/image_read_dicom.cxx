@@ -1,0 +1,333 @@
+/*
+ * image_read_dicom.cxx - DICOM for the one image reader: the pixel size a DICOM
+ * file states, and the read itself in a child process.
+ *
+ * The idea: a scanner's or a PACS's export is DICOM (Part 10: "DICM" after a
+ * 128-byte preamble), and ITK reads it through GDCM. GDCM as Debian builds it
+ * keeps its assert()s and trusts lengths: 240 damaged variants of three DICOM files
+ * (bytes changed, truncated, a length set huge, bytes inserted in the first 2 KB)
+ * aborted the whole program on 35 and hung it for more than 30 s on 2 (GDCM
+ * 3.0.21, ITK 5.2, 2026-12-04). A file may come from anyone, so the read runs in
+ * a forked child with a CPU limit and, outside AddressSanitizer builds, an address
+ * space limit; the parent waits at most CHILD_WAIT_S, takes the pixels through a
+ * pipe, and turns a killed or stopped child into an error naming the file. The
+ * price, measured on ten nerve-us frames in `cryonav eval nerve` (load ~1): about
+ * 80 ms more per file than the same frame as PNG (the fork of a large process, the
+ * decode, and copy-on-write faults in the parent afterwards, which also raise the
+ * analysis time it reports per image from 15 to 34 ms); fine for evaluation, and
+ * the live pipeline never reads DICOM. The evaluation tools that call the reader
+ * are single-threaded, as a fork wants.
+ *
+ * The pixel size: Pixel Spacing, Imager Pixel Spacing, else the largest 2-D
+ * region of an ultrasound image's Sequence of Ultrasound Regions (where scanners
+ * state it, in cm); never ITK's 1 mm for "none".
+ */
+#include "imaging/image_read_internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+
+#include <gdcmAttribute.h>
+#include <gdcmReader.h>
+#include <gdcmSequenceOfItems.h>
+#include <itkGDCMImageIO.h>
+#include <itkMetaDataObject.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CN_ASAN 1
+#endif
+#endif
+
+#define CHILD_CPU_S 20               /* CPU seconds the decoding child may use */
+#define CHILD_WAIT_S 30              /* wall seconds the parent waits for it */
+#define CHILD_EXTRA_AS (1024L << 20) /* address space beyond the parent's: 1 GiB */
+
+namespace {
+
+/* Two values "a\\b" of a DICOM decimal string; false unless both are > 0. */
+bool two_values(const std::string &v, double *a, double *b) {
+  char *end = nullptr;
+  *a = std::strtod(v.c_str(), &end);
+  if (!end || *end != '\\') return false;
+  *b = std::strtod(end + 1, nullptr);
+  return *a > 0 && *b > 0 && std::isfinite(*a) && std::isfinite(*b);
+}
+
+/* An element of a DICOM item as a number, or false when it is absent. */
+template <uint16_t G, uint16_t E>
+bool item_value(const gdcm::DataSet &ds, double *out) {
+  gdcm::Attribute<G, E> a;
+  if (!ds.FindDataElement(a.GetTag()) || ds.GetDataElement(a.GetTag()).IsEmpty()) return false;
+  a.SetFromDataSet(ds);
+  *out = (double)a.GetValue();
+  return true;
+}
+
+/* The pixel size an ultrasound DICOM states in its Sequence of Ultrasound Regions
+ * (0018,6011): of the 2-D tissue regions (spatial format 1) measured in cm (units
+ * 3), the largest; its physical deltas in mm. Scanners state the pixel size there,
+ * not in Pixel Spacing, and ITK's DICOM reader does not look at it. */
+bool us_region_spacing(const char *path, double *sx, double *sy) {
+  gdcm::Reader r;
+  r.SetFileName(path);
+  const gdcm::Tag pixels(0x7fe0, 0x0010);
+  std::set<gdcm::Tag> skip;
+  skip.insert(pixels);
+  if (!r.ReadUpToTag(pixels, skip)) return false;
+  const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+  const gdcm::Tag regions(0x0018, 0x6011);
+  if (!ds.FindDataElement(regions)) return false;
+  gdcm::SmartPointer<gdcm::SequenceOfItems> sq = ds.GetDataElement(regions).GetValueAsSQ();
+  if (!sq) return false;
+  double best = -1;
+  for (gdcm::SequenceOfItems::SizeType i = 1; i <= sq->GetNumberOfItems(); i++) {
+    const gdcm::DataSet &it = sq->GetItem(i).GetNestedDataSet();
+    double fmt, ux, uy, dx, dy, x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    if (!item_value<0x0018, 0x6012>(it, &fmt) || fmt != 1 ||
+        !item_value<0x0018, 0x6024>(it, &ux) || ux != 3 ||
+        !item_value<0x0018, 0x6026>(it, &uy) || uy != 3 ||
+        !item_value<0x0018, 0x602c>(it, &dx) || !item_value<0x0018, 0x602e>(it, &dy))
+      continue;
+    dx = std::fabs(dx) * 10.0; /* cm to mm */
+    dy = std::fabs(dy) * 10.0;
+    if (!(dx > 0 && dy > 0 && std::isfinite(dx) && std::isfinite(dy))) continue;
+    item_value<0x0018, 0x6018>(it, &x0);
+    item_value<0x0018, 0x601a>(it, &y0);
+    item_value<0x0018, 0x601c>(it, &x1);
+    item_value<0x0018, 0x601e>(it, &y1);
+    const double area = (x1 - x0 + 1) * (y1 - y0 + 1);
+    if (area > best) {
+      best = area;
+      *sx = dx;
+      *sy = dy;
+    }
+  }
+  return best >= 0;
+}
+
+/* The pixel size a DICOM file states, x then y in mm: Pixel Spacing or Imager
+ * Pixel Spacing ("row spacing \\ column spacing", so y first), else an ultrasound
+ * region's. ITK's reader reports 1 mm when there is none, and for a secondary
+ * capture (how many screen grabs are stored) it ignores Pixel Spacing; so the
+ * reader decides here. */
+} // namespace
+
+bool cn__dicom_spacing(itk::ImageIOBase *io, const char *path, double *sx, double *sy) {
+  std::string v;
+  const itk::MetaDataDictionary &d = io->GetMetaDataDictionary();
+  double row, col;
+  if ((itk::ExposeMetaData<std::string>(d, "0028|0030", v) && two_values(v, &row, &col)) ||
+      (itk::ExposeMetaData<std::string>(d, "0018|1164", v) && two_values(v, &row, &col))) {
+    *sx = col;
+    *sy = row;
+    return true;
+  }
+  return us_region_spacing(path, sx, sy);
+}
+
+
+bool cn__is_dicom(const std::string &head) {
+  return head.size() >= 132 && head.compare(128, 4, "DICM") == 0;
+}
+
+namespace {
+
+/* What the child sends before the pixels. */
+struct reply {
+  int32_t rc, w, h, has_spacing, palette;
+  double sx, sy;
+  char msg[512];
+};
+
+bool write_all(int fd, const void *p, size_t n) {
+  const char *c = (const char *)p;
+  while (n > 0) {
+    ssize_t k = write(fd, c, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    c += k;
+    n -= (size_t)k;
+  }
+  return true;
+}
+
+double now_s() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Reads n bytes before the deadline; false on EOF, error or time out (*late). */
+bool read_all(int fd, void *p, size_t n, double deadline, bool *late) {
+  char *c = (char *)p;
+  while (n > 0) {
+    const double left = deadline - now_s();
+    if (left <= 0) {
+      *late = true;
+      return false;
+    }
+    struct pollfd pf = {fd, POLLIN, 0};
+    int r = poll(&pf, 1, (int)(left * 1000) + 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue; /* the deadline check above ends it */
+    ssize_t k = read(fd, c, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    c += k;
+    n -= (size_t)k;
+  }
+  return true;
+}
+
+#ifndef CN_ASAN
+/* The parent's address space now (bytes), from /proc/self/statm. */
+long address_space_now() {
+  FILE *f = std::fopen("/proc/self/statm", "r");
+  long pages = 0;
+  if (f) {
+    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+    std::fclose(f);
+  }
+  return pages * sysconf(_SC_PAGESIZE);
+}
+#endif
+
+/* The child: limits, the decode, the reply. Never returns. */
+[[noreturn]] void child(int fd, const char *path, cn_image_mode mode) {
+  struct rlimit cpu = {CHILD_CPU_S, CHILD_CPU_S};
+  setrlimit(RLIMIT_CPU, &cpu);
+#ifndef CN_ASAN
+  const long as = address_space_now();
+  if (as > 0) {
+    struct rlimit lim = {(rlim_t)(as + CHILD_EXTRA_AS), (rlim_t)(as + CHILD_EXTRA_AS)};
+    setrlimit(RLIMIT_AS, &lim);
+  }
+#endif
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull >= 0) dup2(devnull, 2); /* GDCM's warnings and asserts: the parent reports */
+  reply r;
+  std::memset(&r, 0, sizeof r);
+  cn_image *im = nullptr;
+  bool pal = false;
+  itk::GDCMImageIO::Pointer io = itk::GDCMImageIO::New();
+  r.rc = cn__image_decode(io.GetPointer(), path, CN__SPACING_DICOM, mode, &im, &pal, r.msg,
+                          sizeof r.msg);
+  if (r.rc == CN_OK) {
+    /* uncompressed pixel data cut short reads as zeros without a word */
+    struct stat st;
+    gdcm::Reader hr;
+    hr.SetFileName(path);
+    const gdcm::Tag pixels(0x7fe0, 0x0010);
+    std::set<gdcm::Tag> skip;
+    skip.insert(pixels);
+    const bool raw = hr.ReadUpToTag(pixels, skip) &&
+                     !hr.GetFile().GetHeader().GetDataSetTransferSyntax().IsEncapsulated();
+    /* the reader stops after the pixel data element's tag and length (skipping its
+     * value): the declared pixels must fit in the rest of the file */
+    const uint64_t need = (uint64_t)hr.GetStreamCurrentPosition() + io->GetImageSizeInBytes();
+    if (raw && stat(path, &st) == 0 && (uint64_t)st.st_size < need) {
+      cn_errf(r.msg, sizeof r.msg, path,
+              "pixel data cut short (the file ends %llu bytes before its %llu declared bytes do)",
+              (unsigned long long)(need - (uint64_t)st.st_size),
+              (unsigned long long)io->GetImageSizeInBytes());
+      r.rc = CN_EPARSE;
+    }
+  }
+  if (r.rc == CN_OK) {
+    r.w = im->w;
+    r.h = im->h;
+    r.has_spacing = im->has_spacing;
+    r.sx = im->spacing_mm[0];
+    r.sy = im->spacing_mm[1];
+    r.palette = pal;
+  }
+  bool ok = write_all(fd, &r, sizeof r);
+  if (ok && r.rc == CN_OK) ok = write_all(fd, im->px, (size_t)im->w * (size_t)im->h);
+  _exit(ok ? 0 : 1); /* no destructors, no leak report: the parent's state is its own */
+}
+
+} // namespace
+
+int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
+                   char *err, size_t err_len) {
+  *out = nullptr;
+  int fd[2];
+  if (pipe2(fd, O_CLOEXEC) != 0) {
+    cn_errf(err, err_len, path, "cannot read DICOM: pipe: %s", std::strerror(errno));
+    return CN_EIO;
+  }
+  std::fflush(nullptr); /* nothing buffered is written twice */
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(fd[0]);
+    close(fd[1]);
+    cn_errf(err, err_len, path, "cannot read DICOM: fork: %s", std::strerror(e));
+    return CN_EIO;
+  }
+  if (pid == 0) {
+    close(fd[0]);
+    child(fd[1], path, mode);
+  }
+  close(fd[1]);
+  const double deadline = now_s() + CHILD_WAIT_S;
+  bool late = false;
+  reply r;
+  cn_image *im = nullptr;
+  bool got = read_all(fd[0], &r, sizeof r, deadline, &late);
+  if (got && r.rc == CN_OK) {
+    if (r.w < 1 || r.h < 1 || r.w > CN_IMAGE_MAX_SIDE || r.h > CN_IMAGE_MAX_SIDE ||
+        !(im = cn_image_new(r.w, r.h)))
+      got = false;
+    else
+      got = read_all(fd[0], im->px, (size_t)r.w * (size_t)r.h, deadline, &late);
+  }
+  close(fd[0]);
+  if (late) kill(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (late) {
+    cn_image_free(im);
+    cn_errf(err, err_len, path, "the DICOM decoder took longer than %d s: a damaged file?",
+            CHILD_WAIT_S);
+    return CN_EPARSE;
+  }
+  if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    cn_image_free(im);
+    if (WIFSIGNALED(status))
+      cn_errf(err, err_len, path, "the DICOM decoder stopped on this file (signal %d): a damaged file?",
+              WTERMSIG(status));
+    else
+      cn_errf(err, err_len, path, "the DICOM decoder stopped on this file: a damaged file?");
+    return CN_EPARSE;
+  }
+  if (r.rc != CN_OK) {
+    r.msg[sizeof r.msg - 1] = 0;
+    if (err && err_len) std::snprintf(err, err_len, "%s", r.msg);
+    return r.rc;
+  }
+  im->has_spacing = r.has_spacing != 0;
+  im->spacing_mm[0] = r.sx;
+  im->spacing_mm[1] = r.sy;
+  if (palette) *palette = r.palette != 0;
+  *out = im;
+  return CN_OK;
+}

@@ -1,0 +1,33 @@
+/*
+ * image_read_internal.h - what the two halves of the one image reader share
+ * (C++ only): image_read_itk.cxx picks the format and decodes through ITK's
+ * ImageIO; image_read_dicom.cxx reads DICOM, in a child process.
+ */
+#ifndef CN_IMAGE_READ_INTERNAL_H
+#define CN_IMAGE_READ_INTERNAL_H
+
+#include "imaging/imaging.h"
+
+#include <itkImageIOBase.h>
+
+#include <string>
+
+/* Where the pixel size comes from: nowhere (PNG, JPEG, BMP, TIFF), a MetaImage or
+ * NRRD header that states it, or a DICOM file's elements (cn__dicom_spacing). */
+typedef enum { CN__SPACING_NONE, CN__SPACING_HEADER, CN__SPACING_DICOM } cn__spacing_from;
+
+/* Reads the file through io, converted to 8 bits by mode (imaging.h), with every
+ * size check before allocation; errors name the file. */
+int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
+                     cn_image_mode mode, cn_image **out, bool *palette, char *err,
+                     size_t err_len);
+
+/* A DICOM Part 10 file: "DICM" after the 128-byte preamble. */
+bool cn__is_dicom(const std::string &head);
+/* Reads a DICOM file in a child process (image_read_dicom.cxx says why). */
+int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
+                   char *err, size_t err_len);
+/* The pixel size a DICOM file states, x then y in mm; false when none. */
+bool cn__dicom_spacing(itk::ImageIOBase *io, const char *path, double *sx, double *sy);
+
+#endif
