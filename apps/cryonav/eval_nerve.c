@@ -9,7 +9,7 @@
  *              [--nerve-free FILE|DIR ...] [--quiet]
  *
  * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
- * TIFF, MetaImage, NRRD) are paired with the mask of the same base name in the
+ * TIFF, MetaImage, NRRD, DICOM) are paired with the mask of the same base name in the
  * folder after them (any of those formats; palette index 1 or grey > 127 =
  * nerve, cn_mask_read). Several folder pairs form ONE set, ordered naturally by
  * name (digit runs compare as numbers: sample_9 before sample_10), the order the
@@ -207,11 +207,11 @@ int cn_eval_nerve(int argc, char **argv)
         case 'h':
             printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [--nerve-free FILE|DIR ...] [options]\n"
                    "Measures the nerve finding on real images against their masks: images and\n"
-                   "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD), paired by name:\n"
-                   "the same name or stem in MASKS, or the stem with _mask, -mask, _seg, _label\n"
-                   "or _gt (MASKS may be the IMAGES folder: 1_1.tif beside 1_1_mask.tif); mask\n"
-                   "index/value 1 or > 127 = nerve (colour: the brightest channel). Folder pairs\n"
-                   "form one set in natural name order.\n\n"
+                   "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD, DICOM .dcm),\n"
+                   "paired by name: the same name or stem in MASKS, or the stem with _mask,\n"
+                   "-mask, _seg, _label or _gt (MASKS may be the IMAGES folder: 1_1.tif beside\n"
+                   "1_1_mask.tif); mask index/value 1 or > 127 = nerve (colour: the brightest\n"
+                   "channel). Folder pairs form one set in natural name order.\n\n"
                    "options:\n"
                    "  --seeded             the operator clicks the nerve (see --seed-at)\n"
                    "  --seed-at nerve|mask nerve (default): one click on each nerve (8-connected\n"
