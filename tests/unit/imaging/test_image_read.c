@@ -389,7 +389,7 @@ static void test_dicom(void **st)
     write_file(tmp_path("cut.dcm"), b, n - 200); /* 200 of the 777 pixels gone */
     assert_int_equal(cn_image_read(tmp_path("cut.dcm"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EPARSE);
     assert_non_null(strstr(err, "cut short"));
-    for (size_t at = 140; at + 4 < 400 && at + 4 < n; at += 7) { /* every place in the header */
+    for (size_t at = 140; at + 4 < 400 && at + 4 < n; at += 7) { /* every 7th byte of the header */
         uint8_t c[4096];
         memcpy(c, b, n);
         c[at] = c[at + 1] = c[at + 2] = 0xff;
