@@ -33,7 +33,6 @@
 
 #include <itkBMPImageIO.h>
 #include <itkJPEGImageIO.h>
-#include <itkMetaDataObject.h>
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
 #include <itkPNGImageIO.h>
@@ -79,11 +78,6 @@ double component(const void *buf, itk::IOComponentEnum t, size_t idx) {
   }
 }
 
-/* A MetaImage or NRRD header may put the pixels in another file. ITK would open
- * whatever it names (a FIFO blocks forever, "../" or an absolute path escapes the
- * dataset), so the header is scanned first: a detached data file must be a plain
- * relative name inside the header's folder and a regular file. CN_OK when the
- * file is not such a header or its data file is acceptable. */
 /* The first 64 KiB of a file: a MetaImage or NRRD header is text up front. */
 std::string file_head(const char *path) {
   FILE *f = std::fopen(path, "rb");
@@ -114,6 +108,11 @@ bool header_states_spacing(const std::string &text) {
   return false;
 }
 
+/* A MetaImage or NRRD header may put the pixels in another file. ITK would open
+ * whatever it names (a FIFO blocks forever, "../" or an absolute path escapes the
+ * dataset), so the header is scanned first: a detached data file must be a plain
+ * relative name inside the header's folder and a regular file. CN_OK when the
+ * file is not such a header or its data file is acceptable. */
 int check_data_file(const char *path, const std::string &text, char *err, size_t err_len) {
   std::string value;
   bool nrrd = text.rfind("NRRD", 0) == 0;
