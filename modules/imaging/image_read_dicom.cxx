@@ -61,7 +61,7 @@
 
 namespace {
 
-/* Two values "a\\b" of a DICOM decimal string; false unless both are > 0. */
+/* Two values "a\b" of a DICOM decimal string; false unless both are > 0. */
 bool two_values(const std::string &v, double *a, double *b) {
   char *end = nullptr;
   *a = std::strtod(v.c_str(), &end);
@@ -84,14 +84,7 @@ bool item_value(const gdcm::DataSet &ds, double *out) {
  * (0018,6011): of the 2-D tissue regions (spatial format 1) measured in cm (units
  * 3), the largest; its physical deltas in mm. Scanners state the pixel size there,
  * not in Pixel Spacing, and ITK's DICOM reader does not look at it. */
-bool us_region_spacing(const char *path, double *sx, double *sy) {
-  gdcm::Reader r;
-  r.SetFileName(path);
-  const gdcm::Tag pixels(0x7fe0, 0x0010);
-  std::set<gdcm::Tag> skip;
-  skip.insert(pixels);
-  if (!r.ReadUpToTag(pixels, skip)) return false;
-  const gdcm::DataSet &ds = r.GetFile().GetDataSet();
+bool us_region_spacing(const gdcm::DataSet &ds, double *sx, double *sy) {
   const gdcm::Tag regions(0x0018, 0x6011);
   if (!ds.FindDataElement(regions)) return false;
   gdcm::SmartPointer<gdcm::SequenceOfItems> sq = ds.GetDataElement(regions).GetValueAsSQ();
@@ -123,13 +116,11 @@ bool us_region_spacing(const char *path, double *sx, double *sy) {
 }
 
 /* The pixel size a DICOM file states, x then y in mm: Pixel Spacing or Imager
- * Pixel Spacing ("row spacing \\ column spacing", so y first), else an ultrasound
- * region's. ITK's reader reports 1 mm when there is none, and for a secondary
- * capture (how many screen grabs are stored) it ignores Pixel Spacing; so the
- * reader decides here. */
-} // namespace
-
-bool cn__dicom_spacing(itk::ImageIOBase *io, const char *path, double *sx, double *sy) {
+ * Pixel Spacing ("row spacing \ column spacing", so y first), else an ultrasound
+ * region's (ds: the file's header, NULL when it could not be read). ITK's reader
+ * reports 1 mm when there is none, and for a secondary capture (how many screen
+ * grabs are stored) it ignores Pixel Spacing; so the reader decides here. */
+bool dicom_spacing(itk::ImageIOBase *io, const gdcm::DataSet *ds, double *sx, double *sy) {
   std::string v;
   const itk::MetaDataDictionary &d = io->GetMetaDataDictionary();
   double row, col;
@@ -139,9 +130,10 @@ bool cn__dicom_spacing(itk::ImageIOBase *io, const char *path, double *sx, doubl
     *sy = row;
     return true;
   }
-  return us_region_spacing(path, sx, sy);
+  return ds && us_region_spacing(*ds, sx, sy);
 }
 
+} // namespace
 
 bool cn__is_dicom(const std::string &head) {
   return head.size() >= 132 && head.compare(128, 4, "DICM") == 0;
@@ -226,21 +218,31 @@ long address_space_now() {
   std::memset(&r, 0, sizeof r);
   cn_image *im = nullptr;
   bool pal = false;
+  /* the header once, up to the pixel data (its value skipped): the ultrasound
+   * regions, the transfer syntax, and where the pixels start */
+  gdcm::Reader hr;
+  hr.SetFileName(path);
+  const gdcm::Tag pixels(0x7fe0, 0x0010);
+  std::set<gdcm::Tag> skip;
+  skip.insert(pixels);
+  const bool have_header = hr.ReadUpToTag(pixels, skip);
   itk::GDCMImageIO::Pointer io = itk::GDCMImageIO::New();
-  r.rc = cn__image_decode(io.GetPointer(), path, CN__SPACING_DICOM, mode, &im, &pal, r.msg,
+  r.rc = cn__image_decode(io.GetPointer(), path, CN__SPACING_NONE, mode, &im, &pal, r.msg,
                           sizeof r.msg);
   if (r.rc == CN_OK) {
-    /* uncompressed pixel data cut short reads as zeros without a word */
+    double sx = 0, sy = 0;
+    if (dicom_spacing(io.GetPointer(), have_header ? &hr.GetFile().GetDataSet() : nullptr, &sx,
+                      &sy)) {
+      im->spacing_mm[0] = sx;
+      im->spacing_mm[1] = sy;
+      im->has_spacing = true;
+    }
+    /* uncompressed pixel data cut short reads as zeros without a word: the reader
+     * stopped after the pixel data element's tag and length, so the declared
+     * pixels must fit in the rest of the file */
     struct stat st;
-    gdcm::Reader hr;
-    hr.SetFileName(path);
-    const gdcm::Tag pixels(0x7fe0, 0x0010);
-    std::set<gdcm::Tag> skip;
-    skip.insert(pixels);
-    const bool raw = hr.ReadUpToTag(pixels, skip) &&
-                     !hr.GetFile().GetHeader().GetDataSetTransferSyntax().IsEncapsulated();
-    /* the reader stops after the pixel data element's tag and length (skipping its
-     * value): the declared pixels must fit in the rest of the file */
+    const bool raw =
+        have_header && !hr.GetFile().GetHeader().GetDataSetTransferSyntax().IsEncapsulated();
     const uint64_t need = (uint64_t)hr.GetStreamCurrentPosition() + io->GetImageSizeInBytes();
     if (raw && stat(path, &st) == 0 && (uint64_t)st.st_size < need) {
       cn_errf(r.msg, sizeof r.msg, path,

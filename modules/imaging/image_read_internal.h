@@ -12,9 +12,9 @@
 
 #include <string>
 
-/* Where the pixel size comes from: nowhere (PNG, JPEG, BMP, TIFF), a MetaImage or
- * NRRD header that states it, or a DICOM file's elements (cn__dicom_spacing). */
-typedef enum { CN__SPACING_NONE, CN__SPACING_HEADER, CN__SPACING_DICOM } cn__spacing_from;
+/* Where the pixel size comes from: nowhere (PNG, JPEG, BMP, TIFF; DICOM sets its
+ * own afterwards), or a MetaImage or NRRD header that states it. */
+typedef enum { CN__SPACING_NONE, CN__SPACING_HEADER } cn__spacing_from;
 
 /* Reads the file through io, converted to 8 bits by mode (imaging.h), with every
  * size check before allocation; errors name the file. */
@@ -27,7 +27,5 @@ bool cn__is_dicom(const std::string &head);
 /* Reads a DICOM file in a child process (image_read_dicom.cxx says why). */
 int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
                    char *err, size_t err_len);
-/* The pixel size a DICOM file states, x then y in mm; false when none. */
-bool cn__dicom_spacing(itk::ImageIOBase *io, const char *path, double *sx, double *sy);
 
 #endif

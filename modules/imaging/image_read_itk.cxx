@@ -330,9 +330,7 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
     /* the pixel size only where the file states it (ITK says 1 mm otherwise) */
     double sx = 0, sy = 0;
     bool stated = false;
-    if (spacing == CN__SPACING_DICOM)
-      stated = cn__dicom_spacing(io, path, &sx, &sy);
-    else if (spacing == CN__SPACING_HEADER) {
+    if (spacing == CN__SPACING_HEADER) {
       sx = io->GetSpacing(0);
       sy = nd >= 2 ? io->GetSpacing(1) : sx;
       stated = true;
