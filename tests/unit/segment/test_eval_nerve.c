@@ -2,7 +2,7 @@
  * test_eval_nerve.c - `cryonav eval nerve` end to end, the real binary on real
  * images: nerve-us PNGs with palette masks, nerve-femoral JPEGs over two folder
  * pairs (one set, natural order, block folds), a MetaImage frame with a 0/255
- * grey mask written here; the summary lines and the last line "mean dice <x>";
+ * grey mask written here, femoral frames as DICOM (dcmtk's img2dcm); the summary lines and the last line "mean dice <x>";
  * and bad input: a mask of another size (skipped, named, exit 1), a damaged
  * weights file (exit 2), an empty folder, unknown options; and the user guide's
  * nerve commands with their documented figures on fixed subsets; --nerve-free:
@@ -257,6 +257,51 @@ static void test_mask_suffix_layouts(void **st)
     assert_non_null(strstr(out, "images 2 (skipped 0)"));
     assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
     assert_true(d > 0.5);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Frames as a scanner exports them: femoral JPEGs wrapped as DICOM (JPEG Baseline)
+ * by dcmtk's img2dcm, the masks as PNG. The folder listing takes .dcm, the pairing
+ * matches x.dcm to x.png, and every line scores as the JPEG itself. Before, the
+ * .dcm files were not listed ("no image/mask pairs"). */
+static void test_dicom_frames(void **st)
+{
+    (void)st;
+    if (system("command -v img2dcm >/dev/null 2>&1") != 0) {
+        print_message("dcmtk's img2dcm not installed: the DICOM frames check skipped "
+                      "(scripts/deps.sh installs it)\n");
+        skip();
+    }
+    char base[] = "/tmp/cn_test_eval_dcm_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char cmd[8192], out[1 << 15], ref[1 << 15];
+    snprintf(cmd, sizeof cmd, "mkdir %s/dcm %s/jpg %s/msk", base, base, base);
+    assert_int_equal(system(cmd), 0);
+    static const char *const names[] = {"sample_1", "sample_10", "sample_101"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "img2dcm -q %s/nerve-femoral/trainset/images/%s.jpg %s/dcm/%s.dcm && "
+                 "ln -s %s/nerve-femoral/trainset/images/%s.jpg %s/jpg/%s.jpg && "
+                 "ln -s %s/nerve-femoral/trainset/masks/%s.png %s/msk/%s.png",
+                 DATA, names[k], base, names[k], DATA, names[k], base, names[k], DATA, names[k],
+                 base, names[k]);
+        assert_int_equal(system(cmd), 0);
+    }
+    for (int seeded = 0; seeded < 2; seeded++) {
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk%s -q", CRYONAV, base, base,
+                 seeded ? " --seeded" : "");
+        assert_int_equal(run(cmd, ref, sizeof ref), 0);
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/dcm %s/msk%s -q", CRYONAV, base, base,
+                 seeded ? " --seeded" : "");
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        print_message("%s", out);
+        assert_non_null(strstr(out, "images 3 (skipped 0)"));
+        assert_string_equal(last_line(out), last_line(ref));
+        double d = -1;
+        assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
+        assert_true(d > 0.5);
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", base);
     assert_int_equal(system(cmd), 0);
 }
@@ -685,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_real_sets_and_formats),
         cmocka_unit_test(test_seeded_per_nerve),
         cmocka_unit_test(test_mask_suffix_layouts),
+        cmocka_unit_test(test_dicom_frames),
         cmocka_unit_test(test_guide_commands),
         cmocka_unit_test(test_nerve_free_views),
         cmocka_unit_test(test_guide_nerve_free),
