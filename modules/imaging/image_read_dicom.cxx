@@ -30,7 +30,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -160,11 +159,8 @@ bool write_all(int fd, const void *p, size_t n) {
   return true;
 }
 
-double now_s() {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+/* Seconds on the monotonic clock (core's clock). */
+double now_s() { return (double)cn_clock_mono_ns() * 1e-9; }
 
 /* Reads n bytes before the deadline; false on EOF, error or time out (*late). */
 bool read_all(int fd, void *p, size_t n, double deadline, bool *late) {
