@@ -56,6 +56,11 @@ bool cn_nerve_cnn_fov_crop(const cn_nerve_cnn *c)
     return c && c->fov_crop;
 }
 
+bool cn_nerve_cnn_seed_first(const cn_nerve_cnn *c)
+{
+    return c && c->seed_first;
+}
+
 cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, size_t size,
                                     char *err, size_t err_len)
 {
@@ -274,7 +279,13 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
             c->logit[i] = DROP_LOGIT;
         find = NULL;
     }
-    /* the finder's view of the same cells (its whole-frame context), blended in */
+    /* the finder's view of the same cells (its whole-frame context), blended in;
+     * with the seed-first flag only into the first crop, which places the click
+     * (the second is centred on the first outline and sized by it: the finder's
+     * share there cost a click at the middle 0.019 of Dice on fold 4 while an
+     * off-centre click needs it in the first, docs/validation.md "Twelfth session") */
+    if (c->seed_first && c->st_pass == 1)
+        weight = 0;
     if (find && weight > 0 && weight <= 1 && !isnan(cn_nerve_find_logit_at(find, cx, cy)))
         for (int j = 0; j < N; j++)
             for (int i = 0; i < N; i++) {

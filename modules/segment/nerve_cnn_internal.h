@@ -44,8 +44,10 @@
  *      mirrored left-right, its logits mirrored back and averaged with the
  *      plain ones (seventh session); bit 1 CNN_FLAG_FOV, trained on frames cut
  *      to the scanner's field of view (train_nerve_cnn.py --fov-crop): the
- *      caller cuts every frame to cn_img_fov_box first (ninth session); other
- *      bits 0
+ *      caller cuts every frame to cn_img_fov_box first (ninth session); bit 2
+ *      CNN_FLAG_SEED_FIRST, the finder's logits are blended into the first crop
+ *      only: the size-normalised second crop is the network's alone (twelfth
+ *      session, docs/validation.md); other bits 0
  *  56  u32[2] reserved, 0
  *  64  f32 weights, as above. */
 #define CNN_FILE_MAGIC "CNNERVE1"
@@ -54,6 +56,7 @@
 #define CNN_FILE_HEADER2 64
 #define CNN_FLAG_MIRROR 1u
 #define CNN_FLAG_FOV 2u
+#define CNN_FLAG_SEED_FIRST 4u
 /* The second pass's crop side, as a share of the smaller image side: a nerve whose
  * first outline is a speck or fills the frame keeps a crop the network can use
  * (the training script's sn_side() clamps alike). */
@@ -77,6 +80,7 @@ struct cn_nerve_cnn {
     int replicas;           /* networks per model (an ensemble when > 1) */
     bool fov_crop;          /* CNNERVE2 flag: trained on frames cut to the field of view */
     bool mirror;            /* CNNERVE2 flag: each network also on the mirrored crop, averaged */
+    bool seed_first;        /* CNNERVE2 flag: no finder blend in the second crop */
     float *weights;         /* while loading only: models x replicas x per_model */
     nerve_net *net;         /* the networks, through oneDNN (nerve_net.c) */
     float *acc;             /* n x n: a further replica's logits */

@@ -98,7 +98,7 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
         return FAIL(CN_EPARSE, "weights file has %zu bytes, expected %zu", size,
                     head + (size_t)models * per * 4);
     c->size_norm = 0;
-    c->mirror = c->fov_crop = false;
+    c->mirror = c->fov_crop = c->seed_first = false;
     if (v2) {
         c->size_norm = lef32(b + 48);
         const uint32_t flags = le32(b + 52);
@@ -107,12 +107,14 @@ int cn__cnn_load_weights(cn_nerve_cnn *c, const unsigned char *b, size_t size, c
                         "weights file: size normalisation %g out of range (4..32 nerve radii) "
                         "or reserved header bytes not zero",
                         (double)c->size_norm);
-        if (flags & ~(CNN_FLAG_MIRROR | CNN_FLAG_FOV))
+        if (flags & ~(CNN_FLAG_MIRROR | CNN_FLAG_FOV | CNN_FLAG_SEED_FIRST))
             return FAIL(CN_EPARSE, "weights file: unknown header flags 0x%x (known: 0x%x mirror, "
-                        "0x%x field of view)", (unsigned)flags, (unsigned)CNN_FLAG_MIRROR,
-                        (unsigned)CNN_FLAG_FOV);
+                        "0x%x field of view, 0x%x finder blended into the first crop only)",
+                        (unsigned)flags, (unsigned)CNN_FLAG_MIRROR, (unsigned)CNN_FLAG_FOV,
+                        (unsigned)CNN_FLAG_SEED_FIRST);
         c->mirror = (flags & CNN_FLAG_MIRROR) != 0;
         c->fov_crop = (flags & CNN_FLAG_FOV) != 0;
+        c->seed_first = (flags & CNN_FLAG_SEED_FIRST) != 0;
     }
     c->crop_frac = lef32(b + 20);
     c->seed_sigma = lef32(b + 24);

@@ -112,6 +112,9 @@ void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac
  * (cn_img_fov_box): the caller then gives every call here that cut frame (pixels
  * and points in its coordinates), as it does for the finder of such weights. */
 bool cn_nerve_cnn_fov_crop(const cn_nerve_cnn *c);
+/* True when the weights file blends the finder into the first crop only (header
+ * flag; cn_nerve_cnn_run_blend). */
+bool cn_nerve_cnn_seed_first(const cn_nerve_cnn *c);
 /* The bare network: in is 2 x n x n floats (standardised grey, seed channel),
  * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_NMAX. */
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
@@ -127,7 +130,9 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
 /* The same with the finder's logits (its last complete analysis of this frame)
  * blended into the crop's: (1 - weight) x CNN + weight x finder, before the parts
  * are kept. The seeded mode's outline: the crop sees the detail around the
- * point, the finder the whole frame. find NULL or weight 0: cn_nerve_cnn_run. */
+ * point, the finder the whole frame. find NULL or weight 0: cn_nerve_cnn_run.
+ * A weights file with the seed-first flag (cn_nerve_cnn_seed_first) blends into
+ * the first crop only; a size-normalised second crop is then the network's own. */
 int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
                            double seed_x, double seed_y, const cn_nerve_find *find, float weight,
                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);

@@ -159,6 +159,8 @@ INFER_K = None    # --infer-k: the K written to the header, which nerve_cnn.c cr
 MIRROR = False    # --mirror: every network also runs on the crop mirrored left-right, its
                   # logits mirrored back and averaged (CNNERVE2 header flag; inference only,
                   # training is unchanged)
+SEED_FIRST = False  # --seed-first: the seeded outline blends the finder into the first crop only
+                    # (CNNERVE2 header flag; inference only; twelfth session)
 SN_SIDE_MIN, SN_SIDE_MAX = 0.2, 1.0  # nerve_cnn.c CNN_SN_SIDE_MIN/MAX x the smaller side
 AUG = "base"      # "strong": wider scale/gamma/seed shift plus blur, speckle and a depth
                   # ramp (other scanners' looks); draws extra random numbers, so it is a
@@ -654,9 +656,10 @@ def export_weights(models, path):
         np.array([CROP_FRAC, SEED_SIGMA, STD_FLOOR], "<f4").tobytes() + np.array(CH, "<u4").tobytes()
     assert SIZE_NORM or not FOV_CROP, "the field-of-view flag needs the CNNERVE2 header (--size-norm)"
     if SIZE_NORM:  # CNNERVE2: the second pass's K, the flags (bit 0: mirror, bit 1: field of
-        # view), two reserved words
+        # view, bit 2: the finder blended into the first crop only), two reserved words
+        flags = (1 if MIRROR else 0) | (2 if FOV_CROP else 0) | (4 if SEED_FIRST else 0)
         head += np.array([INFER_K or SIZE_NORM], "<f4").tobytes() + \
-            np.array([(1 if MIRROR else 0) | (2 if FOV_CROP else 0), 0, 0], "<u4").tobytes()
+            np.array([flags, 0, 0], "<u4").tobytes()
     assert len(head) == (64 if SIZE_NORM else 48)
     with open(path, "wb") as f:
         f.write(head)
@@ -691,7 +694,7 @@ def write_vector(nets, path, seed):
 
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
-    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP
+    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, SEED_FIRST
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -750,6 +753,9 @@ def main():
     ap.add_argument("--mirror", action="store_true", help="inference: each network also runs "
                     "on the mirrored crop and the logits are averaged (a header flag; training "
                     "is unchanged)")
+    ap.add_argument("--seed-first", action="store_true", help="inference: the seeded outline "
+                    "blends the finder's logits into the first crop only, the size-normalised "
+                    "second crop is the network's alone (a header flag; training unchanged)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
     ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
                     "model trained on every image (all, in --folds), or the fold-4 model again "
@@ -767,9 +773,12 @@ def main():
         ap.error(f"--size-norm {SIZE_NORM:g}: 0 (off), or 4..32 nerve radii")
     INFER_K = args.infer_k
     MIRROR = args.mirror
+    SEED_FIRST = args.seed_first
     FOV_CROP = args.fov_crop
     if not 0 < args.us_subset <= 1:
         ap.error(f"--us-subset {args.us_subset:g}: a share in (0, 1]")
+    if SEED_FIRST and not SIZE_NORM:
+        ap.error("--seed-first needs --size-norm (the flag lives in the CNNERVE2 header)")
     if MIRROR and not SIZE_NORM:
         ap.error("--mirror needs --size-norm (the flag lives in the CNNERVE2 header)")
     if not (INFER_K is None or (SIZE_NORM and 4 <= INFER_K <= 32)):

@@ -340,7 +340,7 @@ static void test_weights_file(void **st)
         {blob_header() == 64 ? 48 : SIZE_MAX, 0x40000000u, n, "size normalisation 2 "},
         {blob_header() == 64 ? 48 : SIZE_MAX, 0x42800000u, n, "size normalisation 64 "},
         {blob_header() == 64 ? 56 : SIZE_MAX, 1, n, "reserved header bytes"},
-        {blob_header() == 64 ? 52 : SIZE_MAX, 4, n, "unknown header flags 0x4"},
+        {blob_header() == 64 ? 52 : SIZE_MAX, 8, n, "unknown header flags 0x8"},
         {SIZE_MAX, 0, blob_header() == 64 ? 63 : 47, "not a CNNERVE1/CNNERVE2"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
@@ -777,6 +777,98 @@ static void test_fov_flag(void **st)
     cn_nerve_cnn_free(cut);
 }
 
+/* Runs the staged outline on c at (x, y): the first crop with the finder blended
+ * at w1, then (size-normalised files) the second crop with w2, into mask. */
+static void staged_two_crops(cn_nerve_cnn *c, const cn_image *im, const cn_nerve_find *fd,
+                             double x, double y, float w1, float w2, uint8_t *mask, uint8_t *first)
+{
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int np = 0;
+    float conf = 0;
+    bool done = false;
+    assert_int_equal(cn_nerve_cnn_blend_begin(c, CN_NERVE_CNN_LIVE, im->px, im->w, im->h, x, y, fd),
+                     CN_OK);
+    for (int s = 0; !done && s < 16; s++)
+        assert_int_equal(cn_nerve_cnn_blend_step(c, fd, w1, first, pts, &np, &conf, &done), CN_OK);
+    assert_true(done);
+    assert_int_equal(cn_nerve_cnn_size_begin(c), CN_OK);
+    done = false;
+    for (int s = 0; !done && s < 16; s++)
+        assert_int_equal(cn_nerve_cnn_blend_step(c, fd, w2, mask, pts, &np, &conf, &done), CN_OK);
+    assert_true(done);
+}
+
+/* The seed-first flag (CNNERVE2 header word 52, bit 2; twelfth session): the
+ * seeded outline blends the finder's logits into the first crop only; the
+ * size-normalised second crop is the network's alone, whatever weight the caller
+ * gives it (the live stage's second crop and eval's whole run agree). On a real
+ * frame: the flagged file's whole run equals the plain file's first crop blended
+ * and second crop unblended, bit for bit; its first crop still carries the blend;
+ * and it differs from the plain file's run (the flag is not ignored). Fails
+ * before: bit 2 was unknown and the file refused. */
+static void test_seed_first_flag(void **st)
+{
+    (void)st;
+    char p1[2048], err[512] = "";
+    snprintf(p1, sizeof p1, "%s/nerve-us/images/0010.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL;
+    assert_int_equal(cn_png_read_gray(p1, &im, err, sizeof err), CN_OK);
+    const int w = im->w, h = im->h;
+    size_t sz;
+    unsigned char *b = blob_size_norm(8.0f, &sz);
+    cn_nerve_cnn *plain = cn_nerve_cnn_new_with(w, h, b, sz, err, sizeof err);
+    assert_non_null(plain);
+    assert_false(cn_nerve_cnn_seed_first(plain));
+    put_le32(b + 52, 4);
+    cn_nerve_cnn *sf = cn_nerve_cnn_new_with(w, h, b, sz, err, sizeof err);
+    if (!sf)
+        print_message("seed-first file refused: %s\n", err);
+    assert_non_null(sf);
+    assert_true(cn_nerve_cnn_seed_first(sf));
+    assert_false(cn_nerve_cnn_seed_first(NULL));
+    free(b);
+    cn_nerve_find *fd = cn_nerve_find_new(w, h);
+    assert_non_null(fd);
+    assert_int_equal(cn_nerve_find_analyse(fd, CN_NERVE_FIND_LIVE, im->px, w, h, NULL, 3.0), CN_OK);
+    const float wt = 0.5f; /* a share that moves this frame's outline in either crop */
+    const size_t n = (size_t)w * h;
+    uint8_t *want = malloc(n), *want1 = malloc(n), *got = malloc(n), *got1 = malloc(n),
+            *both = malloc(n), *both1 = malloc(n);
+    assert_true(want && want1 && got && got1 && both && both1);
+    /* the plain file: blended first crop, unblended second (what the flag means) */
+    staged_two_crops(plain, im, fd, 196, 116, wt, 0, want, want1);
+    /* ...and blended in both (the plain file's seeded outline) */
+    staged_two_crops(plain, im, fd, 196, 116, wt, wt, both, both1);
+    assert_memory_equal(want1, both1, n);
+    long differ = 0;
+    for (size_t i = 0; i < n; i++)
+        differ += want[i] != both[i];
+    print_message("seed-first vs blended second crop: %ld pixels differ\n", differ);
+    assert_true(differ > 0);
+    /* the flagged file, staged as the live stage runs it (the caller's weight in both) */
+    staged_two_crops(sf, im, fd, 196, 116, wt, wt, got, got1);
+    assert_memory_equal(got1, want1, n); /* the first crop keeps the blend */
+    assert_memory_equal(got, want, n);
+    /* ...and whole, as eval runs it */
+    cn_pt2 pts[CN_CONTOUR_MAX];
+    int np = 0;
+    float conf = 0;
+    memset(got, 0, n);
+    assert_int_equal(cn_nerve_cnn_run_blend(sf, CN_NERVE_CNN_LIVE, im->px, w, h, 196, 116, fd, wt,
+                                            got, pts, &np, &conf), CN_OK);
+    assert_memory_equal(got, want, n);
+    free(want);
+    free(want1);
+    free(got);
+    free(got1);
+    free(both);
+    free(both1);
+    cn_nerve_find_free(fd);
+    cn_nerve_cnn_free(plain);
+    cn_nerve_cnn_free(sf);
+    cn_image_free(im);
+}
+
 /* The size-normalised crop (CNNERVE2, sixth session): after a first pass at the
  * weights' share of the frame, run / run_blend crop again about the same point
  * with side K x the equivalent radius of the first pass's mask (clamped to 0.2..1
@@ -1065,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_size_normalised_pass),
         cmocka_unit_test(test_mirror_flag),
         cmocka_unit_test(test_fov_flag),
+        cmocka_unit_test(test_seed_first_flag),
         cmocka_unit_test(test_stage_uses_cnn_on_seed_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
