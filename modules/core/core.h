@@ -305,6 +305,19 @@ typedef struct {
 int cn_analysis_add_event(cn_analysis *a, cn_event_source source, int64_t t_scene_ns,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* The values of an event text ("name key=value key=value ..."). A value that
+ * holds a space, '"', '\\' or '=' (a catalogue's probe name, a protocol's, a
+ * proctor's) is written in double quotes with '"' and '\\' escaped by '\\'. The
+ * key "text" (a note's words) is always the last one and takes the rest of the
+ * line as it stands. cn_event_put appends " key=value" to out (quoting as
+ * needed); CN_ERANGE when it does not fit (out is then unchanged). cn_event_get
+ * copies key's value into out: quoted, or bare up to the next " key=" (so texts
+ * written before quoting, a probe name with spaces among them, still read);
+ * CN_ENOENT when the text has no such key, CN_ERANGE when the value does not fit,
+ * CN_EPARSE for an unterminated quote. */
+int cn_event_put(char *out, size_t len, const char *key, const char *value);
+int cn_event_get(const char *text, const char *key, char *out, size_t len);
+
 /* Ground truth a simulator knows about the frame (for tests and `cryonav eval`). */
 typedef struct {
     bool valid;

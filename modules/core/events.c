@@ -3,11 +3,18 @@
  * An event is recorded once, on the frame where it happened, with who caused it.
  * The list is a fixed array inside cn_analysis so adding one on the analysis
  * thread never allocates. Text is sanitised here, once, so no producer can put a
- * newline or an escape sequence into a recording's header or a log line. */
+ * newline or an escape sequence into a recording's header or a log line.
+ *
+ * A text's values follow one rule (cn_event_put / cn_event_get): a value that
+ * could be read as more than one token is quoted. Before it, a probe named with
+ * spaces in a catalogue was recorded bare and its replay could not read the
+ * probe back (the model then took the configured one), and a name holding
+ * " steps=" gave a replay another plan. */
 #include "core/core.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *cn_event_source_name(cn_event_source s)
 {
@@ -43,4 +50,122 @@ int cn_analysis_add_event(cn_analysis *a, cn_event_source source, int64_t t_scen
             *c = ' ';
     a->n_events++;
     return CN_OK;
+}
+
+static bool key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Length of the key at p when p starts "key=", else 0. */
+static size_t key_at(const char *p)
+{
+    size_t n = 0;
+    while (key_char(p[n]))
+        n++;
+    return n > 0 && p[n] == '=' ? n : 0;
+}
+
+int cn_event_put(char *out, size_t len, const char *key, const char *value)
+{
+    if (!out || !key || !value || len == 0)
+        return CN_EINVAL;
+    size_t kl = 0;
+    while (key_char(key[kl]))
+        kl++;
+    if (kl == 0 || key[kl])
+        return CN_EINVAL; /* a key is letters, digits and '_' */
+    const size_t at = strnlen(out, len);
+    if (at >= len)
+        return CN_EINVAL;
+    const bool quote = value[0] == 0 || value[strcspn(value, " \"\\=")] != 0;
+    size_t n = at;
+#define PUTC(ch)                                                                                  \
+    do {                                                                                          \
+        if (n + 1 >= len) {                                                                       \
+            out[at] = 0;                                                                          \
+            return CN_ERANGE;                                                                     \
+        }                                                                                         \
+        out[n++] = (ch);                                                                          \
+    } while (0)
+    if (at > 0 && out[at - 1] != ' ')
+        PUTC(' ');
+    for (size_t i = 0; i < kl; i++)
+        PUTC(key[i]);
+    PUTC('=');
+    if (quote)
+        PUTC('"');
+    for (const char *v = value; *v; v++) {
+        if (quote && (*v == '"' || *v == '\\'))
+            PUTC('\\');
+        PUTC(*v);
+    }
+    if (quote)
+        PUTC('"');
+#undef PUTC
+    out[n] = 0;
+    return CN_OK;
+}
+
+int cn_event_get(const char *text, const char *key, char *out, size_t len)
+{
+    if (!text || !key || !out || len == 0)
+        return CN_EINVAL;
+    const size_t want = strlen(key);
+    const char *p = text + strcspn(text, " "); /* past the event's name */
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const size_t kl = key_at(p);
+        if (!kl) { /* a word of no key (cannot follow a quoted value; skipped) */
+            p += strcspn(p, " ");
+            continue;
+        }
+        const bool match = kl == want && strncmp(p, key, kl) == 0;
+        const bool rest = kl == 4 && strncmp(p, "text", 4) == 0;
+        p += kl + 1;
+        size_t n = 0;
+        bool fits = true;
+        if (rest) { /* a note's words: the rest of the line */
+            if (!match)
+                return CN_ENOENT;
+            n = strlen(p);
+            if (n >= len)
+                return CN_ERANGE;
+            memcpy(out, p, n + 1);
+            return CN_OK;
+        }
+        if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                if (match && n + 1 < len)
+                    out[n] = *p;
+                fits = fits && n + 1 < len;
+                n++;
+            }
+            if (*p != '"')
+                return CN_EPARSE;
+            p++;
+        } else { /* bare: up to the next " key=" or the end, trailing spaces dropped */
+            const char *e = p;
+            while (*e && !(*e == ' ' && key_at(e + 1 + strspn(e + 1, " "))))
+                e++;
+            const char *v = p;
+            p = e;
+            while (e > v && e[-1] == ' ')
+                e--;
+            n = (size_t)(e - v);
+            fits = n < len;
+            if (match && fits)
+                memcpy(out, v, n);
+        }
+        if (match) {
+            if (!fits)
+                return CN_ERANGE;
+            out[n] = 0;
+            return CN_OK;
+        }
+    }
+    return CN_ENOENT;
 }

@@ -1,4 +1,5 @@
-/* Statistics percentiles, the deterministic PRNG, error names, the log line format and log files. */
+/* Statistics percentiles, the deterministic PRNG, error names, the log line format, log files
+ * and event texts' values. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,10 +106,63 @@ static void test_strerror_and_log(void **st)
     assert_string_equal(small, "abc");
 }
 
+/* An event text's values (core.h): what one writer puts, one reader gets back, for
+ * the names users give (a catalogue's probe, a protocol, a proctor): spaces,
+ * quotes, backslashes, '=' and a key's look inside a value. Texts written before
+ * the rule (bare values with spaces) still read; a note's "text=" takes the rest
+ * of the line. */
+static void test_event_values(void **st)
+{
+    (void)st;
+    const char *names[] = {"17G-argon-2cm", "Iovera Smart Tip 190", "a \"quoted\" \\ name",
+                           "x steps=freeze:999", "eq=sign", "", "  padded  "};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char ev[CN_EVENT_TEXT_MAX] = "probe", got[80];
+        assert_int_equal(cn_event_put(ev, sizeof ev, "name", names[i]), CN_OK);
+        assert_int_equal(cn_event_put(ev, sizeof ev, "outer_mm", "1.20"), CN_OK);
+        assert_int_equal(cn_event_get(ev, "name", got, sizeof got), CN_OK);
+        assert_string_equal(got, names[i]);
+        assert_int_equal(cn_event_get(ev, "outer_mm", got, sizeof got), CN_OK);
+        assert_string_equal(got, "1.20");
+        assert_int_equal(cn_event_get(ev, "steps", got, sizeof got), CN_ENOENT);
+    }
+    char ev[64] = "plan";
+    assert_int_equal(cn_event_put(ev, sizeof ev, "name", "My plan"), CN_OK);
+    assert_string_equal(ev, "plan name=\"My plan\"");
+    assert_int_equal(cn_event_put(ev, sizeof ev, "bad key", "v"), CN_EINVAL);
+    /* does not fit: out unchanged */
+    char small[24] = "plan name=x";
+    assert_int_equal(cn_event_put(small, sizeof small, "steps", "freeze:150,passive_thaw:60"),
+                     CN_ERANGE);
+    assert_string_equal(small, "plan name=x");
+    /* written before the rule: a bare value runs to the next " key=" */
+    char got[64];
+    const char *old = "probe name=Iovera Smart Tip outer_mm=1.20 active_mm=4.0";
+    assert_int_equal(cn_event_get(old, "name", got, sizeof got), CN_OK);
+    assert_string_equal(got, "Iovera Smart Tip");
+    assert_int_equal(cn_event_get(old, "active_mm", got, sizeof got), CN_OK);
+    assert_string_equal(got, "4.0");
+    assert_int_equal(cn_event_get(old, "mm", got, sizeof got), CN_ENOENT); /* whole keys only */
+    assert_int_equal(cn_event_get(old, "probe", got, sizeof got), CN_ENOENT); /* the name is no key */
+    /* a note: "text=" is the rest of the line; a key inside a quoted value is no key */
+    const char *note = "note from=\"Dr A text=x\" text=move 2 mm deeper name=1";
+    assert_int_equal(cn_event_get(note, "from", got, sizeof got), CN_OK);
+    assert_string_equal(got, "Dr A text=x");
+    assert_int_equal(cn_event_get(note, "text", got, sizeof got), CN_OK);
+    assert_string_equal(got, "move 2 mm deeper name=1");
+    assert_int_equal(cn_event_get(note, "name", got, sizeof got), CN_ENOENT);
+    /* too long for out, unterminated quote */
+    char tiny[4];
+    assert_int_equal(cn_event_get(old, "name", tiny, sizeof tiny), CN_ERANGE);
+    assert_int_equal(cn_event_get("probe name=\"open", "name", got, sizeof got), CN_EPARSE);
+    assert_int_equal(cn_event_get(NULL, "name", got, sizeof got), CN_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats),
+        cmocka_unit_test(test_event_values),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_strerror_and_log),
     };
