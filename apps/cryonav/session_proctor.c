@@ -40,16 +40,17 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
     char text[CN_EVENT_TEXT_MAX];
     while (s->proctor && cn_proctor_take(s->proctor, &it) == 1) {
         if (it.kind == CN_PROCTOR_ITEM_NOTE) {
-            /* a guest names itself, '=' included: in the recorded "key=value"
-             * text its name must not make a key (a replay's chapter list reads
-             * the note after the first "text="), so '=' becomes ':' there */
-            char who[sizeof it.from];
-            snprintf(who, sizeof who, "%s", it.from);
-            for (char *p = who; *p; p++)
-                if (*p == '=')
-                    *p = ':';
-            snprintf(text, sizeof text, "note from=%.20s text=%.80s", who, it.text);
-            cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
+            /* a guest names itself, spaces, '=' and quotes included: the name is
+             * a quoted value (core.h), so it never makes a key of its own (a
+             * replay's chapter list reads the note's "text=") */
+            char who[24];
+            snprintf(who, sizeof who, "%.20s", it.from);
+            snprintf(text, sizeof text, "note");
+            if (cn_event_put(text, sizeof text, "from", who) == CN_OK) {
+                size_t at = strlen(text);
+                snprintf(text + at, sizeof text - at, " text=%.80s", it.text);
+                cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
+            }
         } else {
             /* the nerve to follow, in the Reference frame the proctor's scene uses:
              * the console stage (next) maps it into this frame's image and records
@@ -183,12 +184,13 @@ bool cn_session_proctor_key(cn_session *s, int key)
          * event names the account (or the client) last: names may hold spaces. */
         cn_proctor_revoke_result r;
         if (cn_proctor_revoke_selected(s->proctor, &r) == CN_OK) {
-            if (r.account[0])
-                snprintf(ev, sizeof ev, "proctor_revoked count=%d account=%s", r.revoked, r.account);
-            else
-                snprintf(ev, sizeof ev, "proctor_revoked count=%d client=%llu name=%s", r.revoked,
-                         (unsigned long long)r.client_id, r.name);
-            cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
+            snprintf(ev, sizeof ev, "proctor_revoked count=%d", r.revoked);
+            if (!r.account[0])
+                snprintf(ev + strlen(ev), sizeof ev - strlen(ev), " client=%llu",
+                         (unsigned long long)r.client_id);
+            if (cn_event_put(ev, sizeof ev, r.account[0] ? "account" : "name",
+                             r.account[0] ? r.account : r.name) == CN_OK)
+                cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
         }
     } else {
         cn_proctor_unlock(s->proctor);

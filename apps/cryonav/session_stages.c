@@ -327,11 +327,18 @@ static void replay_probe(cn_session *s, cn_cryoprobe *p)
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
     for (int i = 0; i < n; i++) {
-        char name[CN_THERMAL_NAME_MAX];
-        double d, a;
+        char name[CN_THERMAL_NAME_MAX], v[2][32];
+        double d = NAN, a = NAN;
         if (ch[i].source != CN_EVSRC_SYSTEM || strncmp(ch[i].text, "probe ", 6) != 0)
             continue;
-        if (sscanf(ch[i].text, "probe name=%63s outer_mm=%lf active_mm=%lf", name, &d, &a) != 3) {
+        char *e0 = NULL, *e1 = NULL;
+        if (cn_event_get(ch[i].text, "name", name, sizeof name) == CN_OK &&
+            cn_event_get(ch[i].text, "outer_mm", v[0], sizeof v[0]) == CN_OK &&
+            cn_event_get(ch[i].text, "active_mm", v[1], sizeof v[1]) == CN_OK) {
+            d = strtod(v[0], &e0);
+            a = strtod(v[1], &e1);
+        }
+        if (!e0 || !e1 || *e0 || *e1 || e0 == v[0] || e1 == v[1] || !isfinite(d) || !isfinite(a)) {
             cn_log_warn(s->log, "replay", "recorded probe event '%s' not understood: the model "
                         "keeps the configured probe %s", ch[i].text, p->name);
             return;
@@ -409,10 +416,13 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
     if (s->replay)
         replay_probe(s, &to->probe);
     /* Every session names its probe once, first thing, so a replay can model it. */
-    char probe_ev[CN_EVENT_TEXT_MAX];
-    snprintf(probe_ev, sizeof probe_ev, "probe name=%s outer_mm=%.2f active_mm=%.1f", to->probe.name,
-             to->probe.outer_diameter_mm, to->probe.active_length_mm);
-    cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
+    char probe_ev[CN_EVENT_TEXT_MAX] = "probe", num[2][32];
+    snprintf(num[0], sizeof num[0], "%.2f", to->probe.outer_diameter_mm);
+    snprintf(num[1], sizeof num[1], "%.1f", to->probe.active_length_mm);
+    if (cn_event_put(probe_ev, sizeof probe_ev, "name", to->probe.name) == CN_OK &&
+        cn_event_put(probe_ev, sizeof probe_ev, "outer_mm", num[0]) == CN_OK &&
+        cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK)
+        cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
     cn_plan plan;
     memset(&plan, 0, sizeof plan);
     if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */

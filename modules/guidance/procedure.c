@@ -118,20 +118,19 @@ static const char *const kPlanKinds[3] = {"freeze", "passive_thaw", "active_thaw
 int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *err, size_t err_len)
 {
     cn_plan pl = {0};
-    const char *n = text ? strstr(text, "name=") : NULL, *st = text ? strstr(text, " steps=") : NULL;
-    if (!text || strncmp(text, "plan ", 5) != 0 || !n || !st || st < n) {
+    char steps[CN_EVENT_TEXT_MAX];
+    if (!text || strncmp(text, "plan ", 5) != 0 ||
+        cn_event_get(text, "steps", steps, sizeof steps) != CN_OK) {
         snprintf(err, err_len, "'%.60s' is not a plan event (plan name=N steps=K:S,...)",
                  text ? text : "");
         return CN_EPARSE;
     }
-    size_t nl = (size_t)(st - (n + 5));
-    if (nl == 0 || nl >= sizeof pl.name) {
-        snprintf(err, err_len, "plan event: the name is empty or longer than %zu characters",
-                 sizeof pl.name - 1);
+    if (cn_event_get(text, "name", pl.name, sizeof pl.name) != CN_OK || !pl.name[0]) {
+        snprintf(err, err_len, "plan event: the name is missing, empty or longer than %zu "
+                 "characters", sizeof pl.name - 1);
         return CN_EPARSE;
     }
-    memcpy(pl.name, n + 5, nl);
-    for (const char *q = st + 7; *q && *q != ' ';) {
+    for (const char *q = steps; *q && *q != ' ';) {
         size_t kl = strcspn(q, ":");
         int kind = -1;
         for (int k = 0; k < 3; k++)
@@ -544,7 +543,11 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
                     break;
                 used += (size_t)w;
             }
-            emit(p, f, CN_EVSRC_PLAN, "plan name=%s steps=%s", pl->name, steps);
+            /* the name as a catalogue gives it (spaces, "steps=" and all), quoted */
+            char ev[CN_EVENT_TEXT_MAX] = "plan";
+            if (cn_event_put(ev, sizeof ev, "name", pl->name) == CN_OK &&
+                cn_event_put(ev, sizeof ev, "steps", steps) == CN_OK)
+                emit(p, f, CN_EVSRC_PLAN, "%s", ev);
         }
     }
     /* keys scripted for this scene time join the queue as the operator's */

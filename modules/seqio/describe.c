@@ -111,8 +111,13 @@ static void chapter_name(const cn_event *e, char *out, size_t len) {
     else if (strncmp(t, "freeze_end", 10) == 0) snprintf(out, len, "freeze %d end", cyc);
     else if (strncmp(t, "thaw_start", 10) == 0) snprintf(out, len, "thaw %d", cyc);
     else if (strncmp(t, "thaw_end", 8) == 0) snprintf(out, len, "thaw %d end", cyc);
-    else if (strncmp(t, "note ", 5) == 0 && strstr(t, "text=")) /* "note [from=X ]text=..." */
-        snprintf(out, len, "note: %s", strstr(t, "text=") + 5);
+    else if (strncmp(t, "note ", 5) == 0 && strstr(t, "text=")) { /* "note [from=X ]text=..." */
+        char words[CN_EVENT_TEXT_MAX];
+        if (cn_event_get(t, "text", words, sizeof words) == CN_OK)
+            snprintf(out, len, "note: %s", words);
+        else
+            snprintf(out, len, "note");
+    }
     else if (strncmp(t, "alarm set=", 10) == 0) snprintf(out, len, "alarm %s", t + 10);
     else if (strncmp(t, "alarm clear=", 12) == 0) snprintf(out, len, "alarm cleared %s", t + 12);
     else if (strncmp(t, "recording_error", 15) == 0) snprintf(out, len, "recording error");

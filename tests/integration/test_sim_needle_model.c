@@ -21,7 +21,9 @@
  *    --record OUT`) models the needle the recording was made with: the recording
  *    carries it as a "probe name=... outer_mm=... active_mm=..." event, and the
  *    replay took the configured 2 cm probe before (the false alarm came back on
- *    ~340 of ~370 frames).
+ *    ~340 of ~370 frames);
+ *  - a probe named with spaces is read back from the recording, quoted (as written
+ *    now) or bare (as written before).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -225,12 +227,76 @@ static void test_replay_models_recorded_needle(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A probe named with spaces (a catalogue's name, e.g. "Iovera Smart Tip 190"): the
+ * replay reads the recorded probe back, from the quoted form the session writes
+ * now and from the bare form it wrote before. A short real recording has its
+ * probe event rewritten to each form and is replayed by the real program. Failed
+ * before: "recorded probe event ... not understood", and the replay modelled the
+ * configured probe instead of the recorded one. */
+static void test_replay_reads_probe_names(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_probe_name_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[128], edited[128];
+    snprintf(file, sizeof file, "%s/short.igs.mha", dir);
+    snprintf(edited, sizeof edited, "%s/named.igs.mha", dir);
+    const char *rec[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--frames", "8",
+                         "--record", file, NULL};
+    assert_int_equal(run_prog(rec, NULL, NULL, 120, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+    FILE *f = fopen(file, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = 0;
+    fclose(f);
+    char *ev = strstr(b, "system:probe name=");
+    assert_non_null(ev);
+    ev += 7;                               /* the event's text */
+    size_t old_len = strcspn(ev, ";\n");   /* up to the next event or the line's end */
+    const char *forms[][2] = {
+        {"probe name=\"Iovera Smart Tip 190\" outer_mm=1.20 active_mm=4.0", "Iovera Smart Tip 190"},
+        {"probe name=Iovera Smart Tip 190 outer_mm=1.20 active_mm=4.0", "Iovera Smart Tip 190"},
+    };
+    for (size_t k = 0; k < sizeof forms / sizeof forms[0]; k++) {
+        f = fopen(edited, "wb");
+        assert_non_null(f);
+        fwrite(b, 1, (size_t)(ev - b), f);
+        fputs(forms[k][0], f);
+        fwrite(ev + old_len, 1, (size_t)(n - (ev + old_len - b)), f);
+        fclose(f);
+        const char *rp[] = {CN_CRYONAV_BIN, "replay", edited, "--speed", "0", "--headless", "--no-serve",
+                            NULL};
+        assert_int_equal(run_prog(rp, NULL, NULL, 120, &R), 0);
+        if (R.exit_code != 0)
+            fail_msg("exit %d: %s", R.exit_code, R.err);
+        char want[160];
+        snprintf(want, sizeof want, "the model takes the recorded probe %s (1.20 mm, 4.0 mm active)",
+                 forms[k][1]);
+        const char *line = strstr(R.err, "recorded probe");
+        print_message("  %s\n    -> %.*s\n", forms[k][0], line ? (int)strcspn(line, "\n") : 4,
+                      line ? line : "none");
+        assert_non_null(strstr(R.err, want));
+    }
+    free(b);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_false_skin_alarm),
         cmocka_unit_test(test_true_skin_alarm),
         cmocka_unit_test(test_replay_models_recorded_needle),
+        cmocka_unit_test(test_replay_reads_probe_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

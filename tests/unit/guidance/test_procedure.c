@@ -279,6 +279,38 @@ static void test_plan_from_event(void **st)
     cn_procedure_free(p);
 }
 
+/* A protocol named as a catalogue may name it (spaces, quotes, even "steps="):
+ * the plan event the procedure writes reads back to the same name and steps.
+ * Failed before: the name went in bare, and "x steps=freeze:1" gave a replay a
+ * one-second plan named "x". */
+static void test_plan_name_round_trip(void **st)
+{
+    (void)st;
+    const char *names[] = {"Genicular 3 x 2 min", "x steps=freeze:1", "Dr \"K\" \\ plan"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        cn_plan conf = {.n_steps = 2, .steps = {{0, 150}, {1, 60}}, .extra_freeze_s = 90};
+        snprintf(conf.name, sizeof conf.name, "%s", names[i]);
+        cn_procedure *p = cn_procedure_new(&conf, lg);
+        char ev[1024], err[160];
+        cn_frame_unref(step(p, 0.05, ev, sizeof ev));
+        cn_procedure_free(p);
+        print_message("  %s\n", ev);
+        char *src = strstr(ev, "/plan"); /* the first event, "text/source" */
+        assert_non_null(src);
+        *src = 0;
+        cn_plan other = {.name = "morton-150s", .n_steps = 1, .steps = {{0, 150}}, .extra_freeze_s = 90};
+        cn_procedure *q = cn_procedure_new(&other, lg);
+        assert_int_equal(cn_procedure_set_plan_from_event(q, ev, err, sizeof err), CN_OK);
+        cn_procedure_summary s;
+        cn_procedure_get_summary(q, &s);
+        assert_string_equal(s.plan.name, names[i]);
+        assert_int_equal(s.plan.n_steps, 2);
+        assert_true(s.plan.steps[0].kind == 0 && s.plan.steps[0].duration_s == 150);
+        assert_true(s.plan.steps[1].kind == 1 && s.plan.steps[1].duration_s == 60);
+        cn_procedure_free(q);
+    }
+}
+
 static void test_reposition_reminder(void **st)
 {
     (void)st;
@@ -382,6 +414,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_console_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_timer_reminders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_from_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_plan_name_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reposition_reminder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
