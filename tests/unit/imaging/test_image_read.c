@@ -291,7 +291,8 @@ static double mean_abs_diff(const cn_image *a, const cn_image *b)
  * program, not our writer): uncompressed grey with and without Pixel Spacing,
  * an ultrasound image whose regions state the pixel size, the femoral JPEG
  * frame wrapped as JPEG Baseline YBR_FULL_422, the same
- * decompressed by dcmdjpeg, a DICOM mask, a file without an extension, and a
+ * decompressed by dcmdjpeg, the grey file compressed losslessly (JPEG-LS, RLE,
+ * JPEG lossless), a DICOM mask, a file without an extension, and a
  * truncated file. Before, every DICOM file was "not an image CryoNav can read". */
 static void test_dicom(void **st)
 {
@@ -317,6 +318,24 @@ static void test_dicom(void **st)
     assert_memory_equal(im->px, px, sizeof px);
     assert_false(im->has_spacing); /* a secondary capture states no pixel size */
     cn_image_free(im);
+    /* the lossless compressions an archive may store it in (dcmtk: JPEG-LS, RLE,
+     * JPEG lossless): the same pixels */
+    const char *lossless[][2] = {{"dcmcjpls", "gls.dcm"}, {"dcmcrle", "grle.dcm"},
+                                 {"dcmcjpeg", "gjl.dcm"}};
+    for (int k = 0; k < 3; k++) {
+        if (!run("command -v %s >/dev/null", lossless[k][0]))
+            continue;
+        assert_true(run("%s '%s' '%s'", lossless[k][0], tmp_path("g.dcm"), tmp_path2(lossless[k][1])));
+        int rc_k = cn_image_read(tmp_path(lossless[k][1]), CN_IMAGE_GREY, &im, err, sizeof err);
+        if (rc_k != CN_OK)
+            print_message("%s: %s\n", lossless[k][1], err);
+        assert_int_equal(rc_k, CN_OK);
+        print_message("%s (%s): read\n", lossless[k][1], lossless[k][0]);
+        assert_int_equal(im->w, W);
+        assert_int_equal(im->h, H);
+        assert_memory_equal(im->px, px, sizeof px);
+        cn_image_free(im);
+    }
     /* Pixel Spacing is "row spacing \ column spacing": y 0.08 mm, x 0.1 mm */
     assert_int_equal(cn_image_read(tmp_path("gs.dcm"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
     assert_true(im->has_spacing);
