@@ -144,7 +144,7 @@ int cn_eval_nerve(int argc, char **argv)
         {"only-folds", required_argument, NULL, 'o'}, {"every", required_argument, NULL, 'e'},
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
         {"cnn-weights", required_argument, NULL, 'C'}, {"click-off", required_argument, NULL, 'K'},
-        {"nerve-free", required_argument, NULL, 'N'},
+        {"nerve-free", required_argument, NULL, 'N'}, {"refine-weights", required_argument, NULL, 'R'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -198,6 +198,7 @@ int cn_eval_nerve(int argc, char **argv)
         }
         case 'w': o.weights = optarg; break;
         case 'C': o.cnn_weights = optarg; break;
+        case 'R': o.refine_weights = optarg; break;
         case 'O': o.overlays = optarg; break;
         case 'N':
             if (n_free == MAX_DIRS)
@@ -232,6 +233,8 @@ int cn_eval_nerve(int argc, char **argv)
                    "                       (networks trained on frames cut to the scanner's\n"
                    "                       field of view, as the built-in ones, get each\n"
                    "                       image cut so; their masks are pasted back)\n"
+                   "  --refine-weights FILE a crop CNN for automatic mode's refine alone (a\n"
+                   "                       trial; the seeded outline keeps the other one)\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
                    "  --nerve-free FILE|DIR every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
                    "                       .seq.nrrd, a recording), or every image of a folder,\n"
@@ -264,6 +267,9 @@ int cn_eval_nerve(int argc, char **argv)
                      "--seed-at nerve)", NULL);
     if (o.method != M_FIND && o.cnn_weights)
         return usage("--cnn-weights is for --method find (--method cnn takes --weights)", NULL);
+    if (o.refine_weights && (o.method != M_FIND || o.seeded))
+        return usage("--refine-weights is for automatic mode's refine (--method find, not "
+                     "--seeded)", NULL);
     if (o.method == M_DP && (model_given || o.weights))
         return usage("--method dp has no network (--model / --weights)", NULL);
     if (o.method == M_CNN) {

@@ -41,6 +41,7 @@ void cn_evn_runners_free(runners *r)
     cn_nerve_find_free(r->find);
     cn_nerve_seg_free(r->seg);
     cn_nerve_cnn_free(r->cnn);
+    cn_nerve_cnn_free(r->refine);
     free(r->view_px);
     free(r->view_mask);
     free(r->col_lit);
@@ -103,6 +104,25 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
             return CN_EPARSE;
         }
     }
+    if (o->method == M_FIND && o->refine_weights) {
+        size_t len = 0;
+        char *blob = read_file_or_null(o->refine_weights, &len);
+        if (!blob) {
+            fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->refine_weights);
+            return CN_ENOENT;
+        }
+        r->refine = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
+        free(blob);
+        if (!r->refine) {
+            fprintf(stderr, "cryonav eval: %s: %s\n", o->refine_weights,
+                    err[0] ? err : "cannot make the CNN");
+            return CN_EPARSE;
+        }
+        if (cn_nerve_cnn_fov_crop(r->refine) != cn_nerve_cnn_fov_crop(r->cnn))
+            fprintf(stderr, "cryonav eval: note: %s and the outline's crop CNN disagree on the "
+                    "field-of-view cut; the refine is given what the finder is\n",
+                    o->refine_weights);
+    }
     r->seg = cn_nerve_seg_new(nw, nh);
     r->view_px = malloc((size_t)nw * nh);
     r->view_mask = malloc((size_t)nw * nh);
@@ -123,10 +143,10 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
 static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
                       uint8_t *mask, cn_pt2 *pts, int *np, float *conf)
 {
-    int rc = cn_nerve_cnn_blend_begin(r->cnn, cnn_model, im->px, im->w, im->h, at[0], at[1],
-                                      r->find);
+    cn_nerve_cnn *c = r->refine ? r->refine : r->cnn;
+    int rc = cn_nerve_cnn_blend_begin(c, cnn_model, im->px, im->w, im->h, at[0], at[1], r->find);
     for (bool done = false; rc == CN_OK && !done;)
-        rc = cn_nerve_cnn_blend_step(r->cnn, r->find, cn_nerve_find_auto_weight(r->find), mask,
+        rc = cn_nerve_cnn_blend_step(c, r->find, cn_nerve_find_auto_weight(r->find), mask,
                                      pts, np, conf, &done);
     return rc;
 }
@@ -168,7 +188,8 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
              * then again at its own mask's centre (what the live stage does) */
             double c[2] = {fo.cx_px, fo.cy_px}, prev[2] = {fo.cx_px, fo.cy_px};
             for (int pass = 0; pass <= CN_NERVE_AUTO_RECENTRE; pass++) {
-                if (pass > 0 && cn_nerve_cnn_mask_centre(r->cnn, &c[0], &c[1]) != CN_OK)
+                if (pass > 0 && cn_nerve_cnn_mask_centre(r->refine ? r->refine : r->cnn, &c[0],
+                                                         &c[1]) != CN_OK)
                     break;
                 rc = refine_run(r, cnn_model, im, c, mask, pts, &np, conf);
                 *found = rc == CN_OK && np > 0 && *conf > 0;

@@ -724,6 +724,77 @@ static void test_fov_cut(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* --refine-weights (twelfth session): a crop CNN for automatic mode's refine alone,
+ * so a network trained for the finder's points can be judged without touching the
+ * seeded outline. The built-in file given there scores line for line as without
+ * it; a file whose crop is another share of the frame changes the automatic
+ * figures (so the option is used); seeded runs and damaged files are refused. */
+static void test_refine_weights(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_refine_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char cmd[8192], out[1 << 15], ref[1 << 15], w[512], tmp[512];
+    snprintf(cmd, sizeof cmd, "mkdir %s/jpg %s/msk", base, base);
+    assert_int_equal(system(cmd), 0);
+    static const char *const names[] = {"sample_1", "sample_10", "sample_101", "sample_102"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "ln -s %s/nerve-femoral/trainset/images/%s.jpg %s/jpg/%s.jpg && "
+                 "ln -s %s/nerve-femoral/trainset/masks/%s.png %s/msk/%s.png",
+                 DATA, names[k], base, names[k], DATA, names[k], base, names[k]);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk", CRYONAV, base, base);
+    assert_int_equal(run(cmd, ref, sizeof ref), 0);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk --refine-weights %s", CRYONAV, base,
+             base, CN_SOURCE_DIR "/modules/segment/nerve_cnn.weights");
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    /* every per-image line (the times aside) and the last */
+    for (int k = 0; k < 4; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.jpg fold", names[k]);
+        const char *a = strstr(ref, key), *b = strstr(out, key);
+        assert_non_null(a);
+        assert_non_null(b);
+        const size_t la = strstr(a, " ms ") ? (size_t)(strstr(a, " ms ") - a) : 0;
+        assert_true(la > 0 && strncmp(a, b, la) == 0);
+    }
+    assert_string_equal(last_line(out), last_line(ref));
+    /* the crop a third of the frame instead of 0.6: another refine, other outlines */
+    snprintf(tmp, sizeof tmp, "%s/zero.weights", base);
+    snprintf(w, sizeof w, "%s/third.weights", base);
+    write_flagged(CN_SOURCE_DIR "/modules/segment/nerve_cnn.weights", tmp, 20, 0xffffffffu, false);
+    const float third = 0.33f;
+    uint32_t bits;
+    memcpy(&bits, &third, sizeof bits);
+    write_flagged(tmp, w, 20, bits, true);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk --refine-weights %s", CRYONAV, base,
+             base, w);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    print_message("refine with a third of the frame: %s\n", last_line(out));
+    assert_string_not_equal(last_line(out), last_line(ref));
+    /* refused: seeded (the refine is automatic mode's), a damaged file, none */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk --seeded --refine-weights %s", CRYONAV,
+             base, base, w);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "--refine-weights is for automatic mode"));
+    FILE *f = fopen(tmp, "wb");
+    assert_non_null(f);
+    fputs("CNNERVE2 not really", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk --refine-weights %s", CRYONAV, base,
+             base, tmp);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "zero.weights"));
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/jpg %s/msk --refine-weights %s/none", CRYONAV,
+             base, base, base);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "cannot read the weights file"));
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_nerve_free_views),
         cmocka_unit_test(test_guide_nerve_free),
         cmocka_unit_test(test_fov_cut),
+        cmocka_unit_test(test_refine_weights),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
