@@ -188,9 +188,10 @@ bool cn_session_proctor_key(cn_session *s, int key)
             if (!r.account[0])
                 snprintf(ev + strlen(ev), sizeof ev - strlen(ev), " client=%llu",
                          (unsigned long long)r.client_id);
-            if (cn_event_put(ev, sizeof ev, r.account[0] ? "account" : "name",
-                             r.account[0] ? r.account : r.name) == CN_OK)
-                cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
+            /* (a name too long for the event leaves it out: ev is then unchanged) */
+            (void)cn_event_put(ev, sizeof ev, r.account[0] ? "account" : "name",
+                               r.account[0] ? r.account : r.name);
+            cn_session_queue_event(s, CN_EVSRC_OPERATOR, ev);
         }
     } else {
         cn_proctor_unlock(s->proctor);

@@ -423,6 +423,9 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
         cn_event_put(probe_ev, sizeof probe_ev, "outer_mm", num[0]) == CN_OK &&
         cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK)
         cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
+    else
+        cn_log_warn(s->log, "thermal", "probe name %.40s... is too long to record: a replay of "
+                    "this session models its configured probe", to->probe.name);
     cn_plan plan;
     memset(&plan, 0, sizeof plan);
     if (s->sim && !want) { /* a custom simulated scenario: its own cycles are the plan */

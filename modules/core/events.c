@@ -117,7 +117,7 @@ int cn_event_get(const char *text, const char *key, char *out, size_t len)
         while (*p == ' ')
             p++;
         const size_t kl = key_at(p);
-        if (!kl) { /* a word of no key (cannot follow a quoted value; skipped) */
+        if (!kl) { /* a word that is no key=value (e.g. "note" after a source name) */
             p += strcspn(p, " ");
             continue;
         }

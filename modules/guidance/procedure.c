@@ -548,6 +548,10 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
             if (cn_event_put(ev, sizeof ev, "name", pl->name) == CN_OK &&
                 cn_event_put(ev, sizeof ev, "steps", steps) == CN_OK)
                 emit(p, f, CN_EVSRC_PLAN, "%s", ev);
+            else /* (before: recorded cut short, which a replay could not read either) */
+                cn_log_warn(p->log, MOD, "plan %.40s: %d steps are too long for one event: the "
+                            "recording does not carry the plan (a replay uses its configured one)",
+                            pl->name, pl->n_steps);
         }
     }
     /* keys scripted for this scene time join the queue as the operator's */
