@@ -11,6 +11,14 @@
  * 1_1.tif beside 1_1_mask.tif). When images and masks share a folder, a file
  * whose stem is another file's stem plus a mask suffix is that file's mask, not
  * an image, and no file is its own mask.
+ *
+ * Sets kept in subfolders (one per patient or scan, images/p1/a.png with
+ * masks/p1/a.png, or both in p1/) are read through: a subfolder of the image
+ * folder is entered when the mask folder has one of the same name (or is the
+ * same folder), down to MAX_DEPTH levels; only real folders, never a symbolic
+ * link, so no link can loop or lead outside. An image's name is then its path
+ * below the folder given (p1/a.png), which orders the set and names it in every
+ * line.
  */
 #include "eval.h"
 
@@ -18,6 +26,7 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,21 +135,41 @@ static bool same_folder(const char *a, const char *b)
     return same;
 }
 
-/* Appends the images of idir with their masks in mdir to *pairs. A missing mask
- * is reported and the image skipped (counted in *missing). */
-int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
-                      int *missing)
+#define MAX_DEPTH 4 /* subfolder levels read below the folder given */
+
+/* Whether dir/name is a folder itself (not a link to one). */
+static bool real_folder(const char *dir, const char *name)
 {
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return false;
+    char path[4096];
+    struct stat st;
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return false;
+    return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Appends the images of idir with their masks in mdir to *pairs, then those of
+ * its subfolders (see the top); root_len: the length of the folder given, so a
+ * pair's name is its path below it. A missing mask is reported and the image
+ * skipped (counted in *missing). */
+static int add_folder(size_t root_len, const char *idir, const char *mdir, int depth,
+                      nerve_pair **pairs, int *n, int *cap, int *missing)
+{
+    /* a subfolder that cannot be read is reported and left out; the folders
+     * given must open */
     DIR *d = opendir(idir);
     if (!d) {
-        fprintf(stderr, "cryonav eval: %s: cannot open the image folder\n", idir);
-        return CN_ENOENT;
+        fprintf(stderr, "cryonav eval: %s: cannot open the image folder%s\n", idir,
+                depth ? " (skipped)" : "");
+        return depth ? CN_OK : CN_ENOENT;
     }
     DIR *dm = opendir(mdir);
     if (!dm) {
         closedir(d);
-        fprintf(stderr, "cryonav eval: %s: cannot open the mask folder\n", mdir);
-        return CN_ENOENT;
+        fprintf(stderr, "cryonav eval: %s: cannot open the mask folder%s\n", mdir,
+                depth ? " (skipped)" : "");
+        return depth ? CN_OK : CN_ENOENT;
     }
     /* the mask folder's image files, to match by stem */
     char **masks = NULL;
@@ -212,11 +241,27 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
         }
         snprintf(p->image, li, "%s/%s", idir, e->d_name);
         snprintf(p->mask, lm, "%s/%s", mdir, mask);
-        p->name = p->image + strlen(idir) + 1;
+        p->name = p->image + root_len + 1;
+    }
+    /* then the subfolders the mask folder mirrors (or shares) */
+    for (rewinddir(d); rc == CN_OK && depth < MAX_DEPTH && (e = readdir(d));) {
+        if (!real_folder(idir, e->d_name) || (!one_folder && !real_folder(mdir, e->d_name)))
+            continue;
+        char si[4096], sm[4096];
+        if ((size_t)snprintf(si, sizeof si, "%s/%s", idir, e->d_name) >= sizeof si ||
+            (size_t)snprintf(sm, sizeof sm, "%s/%s", mdir, e->d_name) >= sizeof sm)
+            continue;
+        rc = add_folder(root_len, si, sm, depth + 1, pairs, n, cap, missing);
     }
     closedir(d);
     for (int k = 0; k < nm; k++)
         free(masks[k]);
     free(masks);
     return rc;
+}
+
+int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
+                      int *missing)
+{
+    return add_folder(strlen(idir), idir, mdir, 0, pairs, n, cap, missing);
 }

@@ -795,12 +795,79 @@ static void test_refine_weights(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A set kept in subfolders, one per patient (twelfth session): images/p1/a.png with
+ * masks/p1/a.png, or image and mask side by side in p1/, scores as the same files
+ * flat, each named by its path below the folder given; a subfolder the mask folder
+ * does not mirror is not entered, a symbolic link to a folder is never followed
+ * (here one pointing back up, which would loop), and a subfolder that cannot be
+ * read is reported and left out. Failed before: "no image/mask pairs". */
+static void test_subfolder_layouts(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_sub_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char cmd[8192], out[1 << 15], ref[1 << 15];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/flat/i %s/flat/m %s/tree/i/p1 %s/tree/i/p2/s %s/tree/m/p1 %s/tree/m/p2/s "
+             "%s/tree/i/extra %s/side/p1 %s/side/p2 && "
+             "ln -s %s/nerve-us/images/0005.png %s/flat/i/a.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/flat/m/a.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/flat/i/b.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/flat/m/b.png && "
+             "ln -s %s/nerve-us/images/0005.png %s/tree/i/p1/a.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/tree/m/p1/a.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/tree/i/p2/s/b.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/tree/m/p2/s/b.png && "
+             "ln -s %s/nerve-us/images/0016.png %s/tree/i/extra/c.png && "
+             "ln -s %s/tree/i %s/tree/i/p1/loop && ln -s %s/tree/m %s/tree/m/p1/loop && "
+             "ln -s %s/nerve-us/images/0005.png %s/side/p1/a.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/side/p1/a_mask.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/side/p2/b.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/side/p2/b_mask.png",
+             base, base, base, base, base, base, base, base, base, DATA, base, DATA, base, DATA,
+             base, DATA, base, DATA, base, DATA, base, DATA, base, DATA, base, DATA, base, base,
+             base, base, base, DATA, base, DATA, base, DATA, base, DATA, base);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/flat/i %s/flat/m", CRYONAV, base, base);
+    assert_int_equal(run(cmd, ref, sizeof ref), 0);
+    /* mirrored trees, two levels deep */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/tree/i %s/tree/m", CRYONAV, base, base);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    print_message("%s", out);
+    assert_non_null(strstr(out, "images 2 (skipped 0)"));
+    assert_non_null(strstr(out, "p1/a.png fold 0 dice"));
+    assert_non_null(strstr(out, "p2/s/b.png fold 1 dice"));
+    assert_null(strstr(out, "c.png")); /* extra/ has no mirror in the masks: not entered */
+    assert_null(strstr(out, "loop"));
+    assert_string_equal(last_line(out), last_line(ref));
+    /* image and mask side by side in each patient's folder */
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/side %s/side", CRYONAV, base, base);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "p1/a.png fold 0 dice"));
+    assert_non_null(strstr(out, "images 2 (skipped 0)"));
+    assert_string_equal(last_line(out), last_line(ref));
+    /* a patient's folder that cannot be read: named, left out, the rest scored */
+    if (geteuid() != 0) { /* root reads any folder */
+        snprintf(cmd, sizeof cmd, "chmod 000 %s/side/p2", base);
+        assert_int_equal(system(cmd), 0);
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/side %s/side", CRYONAV, base, base);
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        assert_non_null(strstr(out, "side/p2: cannot open the image folder (skipped)"));
+        assert_non_null(strstr(out, "images 1 (skipped 0)"));
+        snprintf(cmd, sizeof cmd, "chmod 755 %s/side/p2", base);
+        assert_int_equal(system(cmd), 0);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_sets_and_formats),
         cmocka_unit_test(test_seeded_per_nerve),
         cmocka_unit_test(test_mask_suffix_layouts),
+        cmocka_unit_test(test_subfolder_layouts),
         cmocka_unit_test(test_dicom_frames),
         cmocka_unit_test(test_guide_commands),
         cmocka_unit_test(test_nerve_free_views),
