@@ -8,9 +8,11 @@
  * another folder (images/0001.png, masks/0001.png), or the stem with a mask
  * suffix (_mask, -mask, _masks, _seg, _label, _labels, _gt, _annotation, any
  * case), in another folder or the same one (the brachial-plexus set's
- * 1_1.tif beside 1_1_mask.tif). When images and masks share a folder, a file
- * whose stem is another file's stem plus a mask suffix is that file's mask, not
- * an image, and no file is its own mask.
+ * 1_1.tif beside 1_1_mask.tif); and where the image's own name carries a word
+ * for "image", that word swapped for the mask's: 001_image / 001_img with
+ * 001_mask (or, in another folder, 001), image_7 / img_7 with mask_7, label_7,
+ * seg_7 or gt_7. When images and masks share a folder, a file that another file
+ * takes as its mask is no image, and no file is its own mask.
  *
  * Sets kept in subfolders (one per patient or scan, images/p1/a.png with
  * masks/p1/a.png, or both in p1/) are read through: a subfolder of the image
@@ -125,6 +127,92 @@ static int find_suffixed(char *const *names, int n, const char *stem, size_t sl)
     return -1;
 }
 
+/* The image files of an open folder (names strdup'ed; on running out of memory the
+ * list so far). */
+static void list_images(DIR *d, char ***out, int *n)
+{
+    int cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!cn_eval_is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nn = realloc(*out, sizeof(char *) * (size_t)cap);
+            if (!nn)
+                break;
+            *out = nn;
+        }
+        if (!((*out)[*n] = strdup(e->d_name)))
+            break;
+        (*n)++;
+    }
+}
+
+/* Index of the file named name in names[], -1 if none. */
+static int find_name(char *const *names, int n, const char *name)
+{
+    for (int k = 0; k < n; k++)
+        if (strcmp(names[k], name) == 0)
+            return k;
+    return -1;
+}
+
+/* Words that name an image, and the words its mask is named by instead, as a
+ * stem's end (001_image -> 001_mask) or start (image_001 -> mask_001). */
+static const char *const image_suffix[] = {"_image", "-image", "_img", "-img"};
+static const char *const image_prefix[] = {"image", "img"};
+static const char *const mask_prefix[] = {"mask", "label", "seg", "gt"};
+
+/* Index in names[] of a file whose stem is a mask prefix (any case) followed by
+ * rest[0, rl), -1 if none. */
+static int find_prefixed(char *const *names, int n, const char *rest, size_t rl)
+{
+    for (int k = 0; k < n; k++) {
+        const size_t ml = cn_eval_stem_len(names[k]);
+        for (size_t i = 0; i < sizeof mask_prefix / sizeof mask_prefix[0]; i++) {
+            const size_t pl = strlen(mask_prefix[i]);
+            if (ml == pl + rl && strncasecmp(names[k], mask_prefix[i], pl) == 0 &&
+                strncmp(names[k] + pl, rest, rl) == 0)
+                return k;
+        }
+    }
+    return -1;
+}
+
+/* The mask of image file name among masks[] (see the top), -1 if none. Two
+ * folders: the same name, then the same stem; then (either layout) the stem with
+ * a mask suffix; a stem ending in an image word with that word swapped for a mask
+ * suffix (or, two folders, dropped); a stem starting with an image word with it
+ * swapped for a mask word. */
+static int match_mask(const char *name, char *const *masks, int nm, bool one_folder)
+{
+    const size_t sl = cn_eval_stem_len(name);
+    int k = -1;
+    if (!one_folder && (k = find_name(masks, nm, name)) >= 0)
+        return k;
+    if (!one_folder && (k = find_stem(masks, nm, name, sl)) >= 0)
+        return k;
+    if ((k = find_suffixed(masks, nm, name, sl)) >= 0)
+        return k;
+    for (size_t i = 0; i < sizeof image_suffix / sizeof image_suffix[0]; i++) {
+        const size_t l = strlen(image_suffix[i]);
+        if (sl <= l || strncasecmp(name + sl - l, image_suffix[i], l) != 0)
+            continue;
+        if ((k = find_suffixed(masks, nm, name, sl - l)) >= 0)
+            return k;
+        if (!one_folder && (k = find_stem(masks, nm, name, sl - l)) >= 0)
+            return k;
+    }
+    for (size_t i = 0; i < sizeof image_prefix / sizeof image_prefix[0]; i++) {
+        const size_t l = strlen(image_prefix[i]);
+        if (sl > l && strncasecmp(name, image_prefix[i], l) == 0 &&
+            (k = find_prefixed(masks, nm, name + l, sl - l)) >= 0)
+            return k;
+    }
+    return -1;
+}
+
 /* Whether two folder paths name the same folder. */
 static bool same_folder(const char *a, const char *b)
 {
@@ -171,52 +259,31 @@ static int add_folder(size_t root_len, const char *idir, const char *mdir, int d
                 depth ? " (skipped)" : "");
         return depth ? CN_OK : CN_ENOENT;
     }
-    /* the mask folder's image files, to match by stem */
-    char **masks = NULL;
-    int nm = 0, cm = 0;
-    struct dirent *e;
-    while ((e = readdir(dm))) {
-        if (!cn_eval_is_image_name(e->d_name))
-            continue;
-        if (nm == cm) {
-            cm = cm ? 2 * cm : 64;
-            char **nn = realloc(masks, sizeof(char *) * (size_t)cm);
-            if (!nn)
-                break;
-            masks = nn;
-        }
-        if (!(masks[nm] = strdup(e->d_name)))
-            break;
-        nm++;
-    }
+    char **masks = NULL, **imgs = NULL;
+    int nm = 0, ni = 0;
+    list_images(dm, &masks, &nm);
     closedir(dm);
+    list_images(d, &imgs, &ni);
     const bool one_folder = same_folder(idir, mdir);
-    int rc = CN_OK;
-    while ((e = readdir(d))) {
-        if (!cn_eval_is_image_name(e->d_name) || strstr(e->d_name, ".raw"))
-            continue;
-        const size_t sl = cn_eval_stem_len(e->d_name);
-        const size_t sfx = mask_suffix_len(e->d_name, sl);
-        if (one_folder && sfx && find_stem(masks, nm, e->d_name, sl - sfx) >= 0)
-            continue; /* X_mask.png beside X.png: X's mask, not an image */
-        const char *mask = NULL;
-        if (!one_folder) { /* the same file name first, then the same stem */
-            for (int k = 0; k < nm && !mask; k++)
-                if (strcmp(masks[k], e->d_name) == 0)
-                    mask = masks[k];
-            int k = mask ? -1 : find_stem(masks, nm, e->d_name, sl);
-            if (k >= 0)
-                mask = masks[k];
-        }
-        if (!mask) { /* the stem with a mask suffix */
-            int k = find_suffixed(masks, nm, e->d_name, sl);
-            if (k >= 0)
-                mask = masks[k];
-        }
+    /* each image's mask; in one folder, a file some other file takes as its mask
+     * (X_mask.png beside X.png, mask_1.png beside image_1.png) is no image */
+    int *mask_of = malloc(sizeof(int) * (size_t)(ni ? ni : 1));
+    bool *taken = calloc((size_t)(nm ? nm : 1), 1);
+    int rc = mask_of && taken ? CN_OK : CN_ENOMEM;
+    for (int i = 0; rc == CN_OK && i < ni; i++) {
+        mask_of[i] = match_mask(imgs[i], masks, nm, one_folder);
+        if (mask_of[i] >= 0)
+            taken[mask_of[i]] = true;
+    }
+    for (int i = 0; rc == CN_OK && i < ni; i++) {
+        const int self = one_folder ? find_name(masks, nm, imgs[i]) : -1;
+        if (self >= 0 && taken[self])
+            continue; /* another image's mask */
+        const char *mask = mask_of[i] >= 0 ? masks[mask_of[i]] : NULL;
         if (!mask) {
             fprintf(stderr, "cryonav eval: %s/%s: no mask of that name (or with _mask, _seg, "
-                    "_label, _gt ...) in %s (skipped)\n", idir,
-                    e->d_name, mdir);
+                    "_label, _gt ..., or mask_ for image_) in %s (skipped)\n", idir,
+                    imgs[i], mdir);
             (*missing)++;
             continue;
         }
@@ -232,18 +299,24 @@ static int add_folder(size_t root_len, const char *idir, const char *mdir, int d
         nerve_pair *p = &(*pairs)[(*n)++];
         p->label = NULL;
         p->frame = -1;
-        size_t li = strlen(idir) + strlen(e->d_name) + 2, lm = strlen(mdir) + strlen(mask) + 2;
+        size_t li = strlen(idir) + strlen(imgs[i]) + 2, lm = strlen(mdir) + strlen(mask) + 2;
         p->image = malloc(li);
         p->mask = malloc(lm);
         if (!p->image || !p->mask) {
             rc = CN_ENOMEM;
             break;
         }
-        snprintf(p->image, li, "%s/%s", idir, e->d_name);
+        snprintf(p->image, li, "%s/%s", idir, imgs[i]);
         snprintf(p->mask, lm, "%s/%s", mdir, mask);
         p->name = p->image + root_len + 1;
     }
+    free(mask_of);
+    free(taken);
+    for (int k = 0; k < ni; k++)
+        free(imgs[k]);
+    free(imgs);
     /* then the subfolders the mask folder mirrors (or shares) */
+    struct dirent *e;
     for (rewinddir(d); rc == CN_OK && depth < MAX_DEPTH && (e = readdir(d));) {
         if (!real_folder(idir, e->d_name) || (!one_folder && !real_folder(mdir, e->d_name)))
             continue;

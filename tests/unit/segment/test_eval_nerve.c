@@ -861,6 +861,53 @@ static void test_subfolder_layouts(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Names that carry a word for "image" (twelfth session): 001_image.png beside
+ * 001_mask.png and image_7.png beside mask_7.png in one folder, 002_img.png with
+ * 002.png and IMG_3.png with label_3.png in two; each scores as the plain layout
+ * (a mask is never taken for an image). Failed before: "no mask of that name" for
+ * each, and the masks themselves listed as images. */
+static void test_image_word_layouts(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_word_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char cmd[8192], out[1 << 15], ref[1 << 15];
+    snprintf(cmd, sizeof cmd,
+             "mkdir %s/plain %s/one %s/img %s/msk && "
+             "ln -s %s/nerve-us/images/0005.png %s/plain/a.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/plain/b.png && "
+             "ln -s %s/nerve-us/images/0005.png %s/one/001_image.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/one/001_mask.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/one/image_7.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/one/mask_7.png && "
+             "ln -s %s/nerve-us/images/0005.png %s/img/002_img.png && "
+             "ln -s %s/nerve-us/masks/0005.png %s/msk/002.png && "
+             "ln -s %s/nerve-us/images/0011.png %s/img/IMG_3.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/msk/label_3.png",
+             base, base, base, base, DATA, base, DATA, base, DATA, base, DATA, base, DATA, base,
+             DATA, base, DATA, base, DATA, base, DATA, base, DATA, base);
+    assert_int_equal(system(cmd), 0);
+    /* the plain layout's figures: a and b against their masks, in another folder */
+    snprintf(cmd, sizeof cmd, "mkdir %s/pm && ln -s %s/nerve-us/masks/0005.png %s/pm/a.png && "
+             "ln -s %s/nerve-us/masks/0011.png %s/pm/b.png", base, DATA, base, DATA, base);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s/plain %s/pm", CRYONAV, base, base);
+    assert_int_equal(run(cmd, ref, sizeof ref), 0);
+    const char *dirs[][2] = {{"one", "one"}, {"img", "msk"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/%s %s/%s", CRYONAV, base, dirs[k][0], base,
+                 dirs[k][1]);
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        print_message("%s", out);
+        assert_non_null(strstr(out, "images 2 (skipped 0)"));
+        assert_null(strstr(out, "mask_7.png fold"));
+        assert_null(strstr(out, "_mask.png fold"));
+        assert_string_equal(last_line(out), last_line(ref));
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +915,7 @@ int main(void)
         cmocka_unit_test(test_seeded_per_nerve),
         cmocka_unit_test(test_mask_suffix_layouts),
         cmocka_unit_test(test_subfolder_layouts),
+        cmocka_unit_test(test_image_word_layouts),
         cmocka_unit_test(test_dicom_frames),
         cmocka_unit_test(test_guide_commands),
         cmocka_unit_test(test_nerve_free_views),
