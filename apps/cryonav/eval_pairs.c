@@ -28,12 +28,12 @@
 
 #include <ctype.h>
 #include <dirent.h>
-#include <sys/stat.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 
 /* Natural order: digit runs compare by value, the rest byte by byte. */
