@@ -53,6 +53,32 @@ static char *read_file_or_null(const char *path, size_t *len)
     return cn_file_read_all(path, len);
 }
 
+/* A crop CNN for nw x nh images from the weights file path (NULL: the built-in
+ * one); the error names the file. */
+static int make_cnn(const char *path, int nw, int nh, cn_nerve_cnn **out)
+{
+    char err[512] = "";
+    *out = NULL;
+    if (path) {
+        size_t len = 0;
+        char *blob = read_file_or_null(path, &len);
+        if (!blob) {
+            fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", path);
+            return CN_ENOENT;
+        }
+        *out = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
+        free(blob);
+    } else {
+        *out = cn_nerve_cnn_new(nw, nh);
+    }
+    if (!*out) {
+        fprintf(stderr, "cryonav eval: %s: %s\n", path ? path : "built-in CNN weights",
+                err[0] ? err : "cannot make the CNN");
+        return CN_EPARSE;
+    }
+    return CN_OK;
+}
+
 /* (Re)creates the handles when an image is larger than the last ones. */
 int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
 {
@@ -85,39 +111,12 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
     /* the crop CNN: --method cnn's own network (--weights), or the one the finder
      * blends into its seeded and refined outlines (--cnn-weights) */
     const char *cw = o->method == M_CNN ? o->weights : o->method == M_FIND ? o->cnn_weights : NULL;
-    if (o->method == M_CNN || o->method == M_FIND) {
-        if (cw) {
-            size_t len = 0;
-            char *blob = read_file_or_null(cw, &len);
-            if (!blob) {
-                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", cw);
-                return CN_ENOENT;
-            }
-            r->cnn = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
-            free(blob);
-        } else {
-            r->cnn = cn_nerve_cnn_new(nw, nh);
-        }
-        if (!r->cnn) {
-            fprintf(stderr, "cryonav eval: %s: %s\n", cw ? cw : "built-in CNN weights",
-                    err[0] ? err : "cannot make the CNN");
-            return CN_EPARSE;
-        }
-    }
+    int rc;
+    if ((o->method == M_CNN || o->method == M_FIND) && (rc = make_cnn(cw, nw, nh, &r->cnn)))
+        return rc;
     if (o->method == M_FIND && o->refine_weights) {
-        size_t len = 0;
-        char *blob = read_file_or_null(o->refine_weights, &len);
-        if (!blob) {
-            fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->refine_weights);
-            return CN_ENOENT;
-        }
-        r->refine = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
-        free(blob);
-        if (!r->refine) {
-            fprintf(stderr, "cryonav eval: %s: %s\n", o->refine_weights,
-                    err[0] ? err : "cannot make the CNN");
-            return CN_EPARSE;
-        }
+        if ((rc = make_cnn(o->refine_weights, nw, nh, &r->refine)))
+            return rc;
         if (cn_nerve_cnn_fov_crop(r->refine) != cn_nerve_cnn_fov_crop(r->cnn))
             fprintf(stderr, "cryonav eval: note: %s and the outline's crop CNN disagree on the "
                     "field-of-view cut; the refine is given what the finder is\n",
@@ -140,10 +139,15 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
 /* One automatic refine run, as the live stage makes it: the staged crop CNN
  * (cn_nerve_cnn_blend_begin / _step, every network of the model in turn), which
  * has no size-normalised second crop (segment.h). */
+static cn_nerve_cnn *refine_cnn(const runners *r)
+{
+    return r->refine ? r->refine : r->cnn; /* --refine-weights, else the outline's */
+}
+
 static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
                       uint8_t *mask, cn_pt2 *pts, int *np, float *conf)
 {
-    cn_nerve_cnn *c = r->refine ? r->refine : r->cnn;
+    cn_nerve_cnn *c = refine_cnn(r);
     int rc = cn_nerve_cnn_blend_begin(c, cnn_model, im->px, im->w, im->h, at[0], at[1], r->find);
     for (bool done = false; rc == CN_OK && !done;)
         rc = cn_nerve_cnn_blend_step(c, r->find, cn_nerve_find_auto_weight(r->find), mask,
@@ -188,8 +192,7 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
              * then again at its own mask's centre (what the live stage does) */
             double c[2] = {fo.cx_px, fo.cy_px}, prev[2] = {fo.cx_px, fo.cy_px};
             for (int pass = 0; pass <= CN_NERVE_AUTO_RECENTRE; pass++) {
-                if (pass > 0 && cn_nerve_cnn_mask_centre(r->refine ? r->refine : r->cnn, &c[0],
-                                                         &c[1]) != CN_OK)
+                if (pass > 0 && cn_nerve_cnn_mask_centre(refine_cnn(r), &c[0], &c[1]) != CN_OK)
                     break;
                 rc = refine_run(r, cnn_model, im, c, mask, pts, &np, conf);
                 *found = rc == CN_OK && np > 0 && *conf > 0;
