@@ -163,6 +163,8 @@ int cn_bench_analysis(int argc, char **argv)
         cn_procedure_process(proc, work);
         th.process(th.self, work);
     }
+    long shown = 0; /* analyses whose nerve is found on the frame (not held): the
+                     * refine network ran and outlined it */
     for (long k = 0; k < iters; k++) {
         int i = (int)(k % N_FRAMES);
         if (i == 0) {
@@ -190,6 +192,7 @@ int cn_bench_analysis(int argc, char **argv)
         ms_seg[k] = (double)(c2 - c1) / 1e6;
         ms_th[k] = (double)(c3 - c2) / 1e6;
         ms_gd[k] = (double)(c4 - c3) / 1e6;
+        shown += work->analysis.nerve.found && !work->analysis.nerve.held;
     }
     /* the needle detector alone, without a pose prior (thread CPU time, 4 passes) */
     for (int i = 0; i < NEEDLE_RUNS; i++) {
@@ -249,8 +252,9 @@ int cn_bench_analysis(int argc, char **argv)
            sc.nerve_period * cn_nerve_find_members(find), sc.nerve_period,
            cn_nerve_find_members(find), cn_nerve_find_members(find) > 1 ? "s, logits averaged" : "",
            pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
-    printf("segment stage (needle + nerve + ice), cpu: p50 %.2f ms p99 %.2f ms\n", pct(ms_seg, (int)iters, 50),
-           pct(ms_seg, (int)iters, 99));
+    printf("segment stage (needle + nerve + ice), cpu: p50 %.2f ms p99 %.2f ms; the nerve found on "
+           "%ld of %ld analyses\n", pct(ms_seg, (int)iters, 50), pct(ms_seg, (int)iters, 99), shown,
+           iters);
     printf("thermal stage (%s, %s, %d-member fit, frames %.0f-%.0f s into the freeze at %.2f s each): "
            "cpu p50 %.2f ms p99 %.2f ms\n",
            to.probe.name, to.tissue.name, to.fit_enabled ? to.fit.n_offsets * to.fit.n_perfusions : 1,

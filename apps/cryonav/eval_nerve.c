@@ -232,12 +232,12 @@ int cn_eval_nerve(int argc, char **argv)
                    "  --only-folds LIST    only images of these folds (e.g. 0,1,2,3)\n"
                    "  --every N            every Nth image of the ordered set\n"
                    "  --weights FILE       another weights file for the method's network\n"
-                   "  --cnn-weights FILE   another crop CNN for --method find's outlines\n"
+                   "  --cnn-weights FILE   another crop CNN for --method find's seeded outlines\n"
                    "                       (networks trained on frames cut to the scanner's\n"
                    "                       field of view, as the built-in ones, get each\n"
                    "                       image cut so; their masks are pasted back)\n"
-                   "  --refine-weights FILE a crop CNN for automatic mode's refine alone (a\n"
-                   "                       trial; the seeded outline keeps the other one)\n"
+                   "  --refine-weights FILE another crop CNN for automatic mode's refine (the\n"
+                   "                       built-in one: nerve_refine.weights)\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
                    "  --nerve-free FILE|DIR every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
                    "                       .seq.nrrd, a recording), or every image of a folder,\n"
@@ -325,7 +325,7 @@ int cn_eval_nerve(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0;
+    int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0, blank = 0;
     int bad = missing, clicks = 0;
     double sum_d = 0, sum_hd = 0, sum_ms = 0;
     const bool bar = isatty(STDERR_FILENO);
@@ -386,6 +386,7 @@ int cn_eval_nerve(int argc, char **argv)
                 const bool found = sc.found, det = sc.detected;
                 const float conf = sc.conf;
                 used++;
+                blank += cn_segment_frame_blank(im->px, w, h);
                 sum_ms += ms * sc.clicks; /* the image: all its clicks */
                 clicks += sc.clicks;
                 found_n += found;
@@ -428,6 +429,9 @@ int cn_eval_nerve(int argc, char **argv)
     } else if (rc == 0) {
         printf("images %d (skipped %d), with a nerve %d, without %d; found %d\n", used, bad,
                with_nerve, empty, found_n);
+        if (blank)
+            printf("blank %d: images the live stage takes for blank (mean grey under 2, "
+                   "saturated or uniform) and shows no nerve on, scored so\n", blank);
         if (with_nerve)
             printf("detection %.1f%% (%d of %d found and overlapping the mask)\n",
                    100.0 * detected / with_nerve, detected, with_nerve);

@@ -27,8 +27,8 @@ typedef struct {
     int every;
     const char *weights, *overlays;
     const char *cnn_weights; /* the crop CNN blended into --method find (NULL: built in) */
-    const char *refine_weights; /* a crop CNN for automatic mode's refine alone (a trial;
-                                 * NULL: the one above refines too) */
+    const char *refine_weights; /* a crop CNN for automatic mode's refine (NULL: the
+                                 * built-in refine network, as live) */
 } eval_opts;
 
 /* Per-method state: one handle each, sized for the largest image. */
@@ -36,7 +36,7 @@ typedef struct {
     cn_nerve_find *find;
     cn_nerve_seg *seg;
     cn_nerve_cnn *cnn;
-    cn_nerve_cnn *refine; /* --refine-weights, else NULL (cnn refines) */
+    cn_nerve_cnn *refine; /* automatic mode's refine (--refine-weights or built in) */
     int w, h;
     /* the frame cut to the field of view, when the weights ask (cn_img_fov_box) */
     uint8_t *view_px, *view_mask;

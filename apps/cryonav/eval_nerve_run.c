@@ -54,8 +54,8 @@ static char *read_file_or_null(const char *path, size_t *len)
 }
 
 /* A crop CNN for nw x nh images from the weights file path (NULL: the built-in
- * one); the error names the file. */
-static int make_cnn(const char *path, int nw, int nh, cn_nerve_cnn **out)
+ * one, automatic mode's refine network when refine); the error names the file. */
+static int make_cnn(const char *path, bool refine, int nw, int nh, cn_nerve_cnn **out)
 {
     char err[512] = "";
     *out = NULL;
@@ -69,10 +69,11 @@ static int make_cnn(const char *path, int nw, int nh, cn_nerve_cnn **out)
         *out = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
         free(blob);
     } else {
-        *out = cn_nerve_cnn_new(nw, nh);
+        *out = refine ? cn_nerve_cnn_new_refine(nw, nh) : cn_nerve_cnn_new(nw, nh);
     }
     if (!*out) {
-        fprintf(stderr, "cryonav eval: %s: %s\n", path ? path : "built-in CNN weights",
+        fprintf(stderr, "cryonav eval: %s: %s\n",
+                path ? path : refine ? "built-in refine weights" : "built-in CNN weights",
                 err[0] ? err : "cannot make the CNN");
         return CN_EPARSE;
     }
@@ -109,18 +110,20 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
         }
     }
     /* the crop CNN: --method cnn's own network (--weights), or the one the finder
-     * blends into its seeded and refined outlines (--cnn-weights) */
+     * blends into its seeded outlines (--cnn-weights) */
     const char *cw = o->method == M_CNN ? o->weights : o->method == M_FIND ? o->cnn_weights : NULL;
     int rc;
-    if ((o->method == M_CNN || o->method == M_FIND) && (rc = make_cnn(cw, nw, nh, &r->cnn)))
+    if ((o->method == M_CNN || o->method == M_FIND) &&
+        (rc = make_cnn(cw, false, nw, nh, &r->cnn)))
         return rc;
-    if (o->method == M_FIND && o->refine_weights) {
-        if ((rc = make_cnn(o->refine_weights, nw, nh, &r->refine)))
+    /* automatic mode's refine: its own network (built in, or --refine-weights), as live */
+    if (o->method == M_FIND && !o->seeded) {
+        if ((rc = make_cnn(o->refine_weights, true, nw, nh, &r->refine)))
             return rc;
         if (cn_nerve_cnn_fov_crop(r->refine) != cn_nerve_cnn_fov_crop(r->cnn))
             fprintf(stderr, "cryonav eval: note: %s and the outline's crop CNN disagree on the "
                     "field-of-view cut; the refine is given what the finder is\n",
-                    o->refine_weights);
+                    o->refine_weights ? o->refine_weights : "the built-in refine network");
     }
     r->seg = cn_nerve_seg_new(nw, nh);
     r->view_px = malloc((size_t)nw * nh);
@@ -131,17 +134,18 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
                 "view and the crop CNN's %s; the CNN is given what the finder is\n",
                 cn_nerve_find_fov_crop(r->find) ? "want" : "do not want",
                 cn_nerve_cnn_fov_crop(r->cnn) ? "do" : "do not");
-    return r->seg && (r->cnn || o->method != M_FIND) && r->view_px && r->view_mask && r->col_lit
+    return r->seg && (r->cnn || o->method != M_FIND) && (r->refine || o->method != M_FIND || o->seeded) && r->view_px && r->view_mask && r->col_lit
                ? CN_OK
                : CN_ENOMEM;
 }
 
 /* One automatic refine run, as the live stage makes it: the staged crop CNN
  * (cn_nerve_cnn_blend_begin / _step, every network of the model in turn), which
- * has no size-normalised second crop (segment.h). */
+ * has no size-normalised second crop (segment.h), of automatic mode's own refine
+ * network (built in, or --refine-weights). */
 static cn_nerve_cnn *refine_cnn(const runners *r)
 {
-    return r->refine ? r->refine : r->cnn; /* --refine-weights, else the outline's */
+    return r->refine;
 }
 
 static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
@@ -238,11 +242,21 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
 /* One image as the weights want it: networks trained on frames cut to the
  * scanner's field of view (cn_nerve_find_fov_crop, or the crop CNN's own flag for
  * --method cnn) get the image cut to cn_img_fov_box, the click moved into the cut
- * (and kept inside it), and their mask pasted back (nothing outside the view). */
+ * (and kept inside it), and their mask pasted back (nothing outside the view). An
+ * image the live stage takes for blank is no find, as on screen (before the
+ * thirteenth session it was analysed: 94 of the N-wire phantom's 97 frames, mean
+ * grey 0.2-2.0, gave up to 82 false finds the screen never showed). */
 static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
                      const cn_image *im, const double *seed, uint8_t *mask, float *conf,
                      bool *found)
 {
+    if (cn_segment_frame_blank(im->px, im->w, im->h)) {
+        /* the live stage does not analyse it (cn_segment_process): no find */
+        memset(mask, 0, (size_t)im->w * im->h);
+        *conf = 0;
+        *found = false;
+        return CN_OK;
+    }
     const bool cut = o->method == M_FIND ? cn_nerve_find_fov_crop(r->find)
                      : o->method == M_CNN ? cn_nerve_cnn_fov_crop(r->cnn)
                                           : false;

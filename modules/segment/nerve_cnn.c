@@ -43,6 +43,12 @@ cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h)
     return cn_nerve_cnn_new_with(max_w, max_h, cn_nerve_cnn_blob, cn_nerve_cnn_blob_size, NULL, 0);
 }
 
+cn_nerve_cnn *cn_nerve_cnn_new_refine(int max_w, int max_h)
+{
+    return cn_nerve_cnn_new_with(max_w, max_h, cn_nerve_refine_blob, cn_nerve_refine_blob_size,
+                                 NULL, 0);
+}
+
 void cn_nerve_cnn_geometry(const cn_nerve_cnn *c, int *grid_n, double *crop_frac)
 {
     if (grid_n)

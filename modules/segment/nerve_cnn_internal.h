@@ -64,6 +64,8 @@
 #define CNN_SN_SIDE_MAX 1.0f
 extern const unsigned char cn_nerve_cnn_blob[];
 extern const size_t cn_nerve_cnn_blob_size;
+extern const unsigned char cn_nerve_refine_blob[]; /* automatic mode's refine network */
+extern const size_t cn_nerve_refine_blob_size;
 
 /* The handle (nerve_cnn.c: crop, paste, outline; nerve_cnn_net.c: weights and
  * the forward pass). */

@@ -13,7 +13,11 @@
  * was a pair), and the frames in between move the last outline by block
  * matching (cn_nerve_find_track, ~0.3 ms). With nerve_period 2 and the shipped
  * single network: a cycle of three frames (four with a pair). Automatic mode
- * follows the part with the most probability mass; seeded
+ * follows the part with the most probability mass, once its refine network (a
+ * crop CNN trained on clicks anywhere near a nerve's middle, cn_nerve_cnn_new_refine)
+ * outlines a nerve there: a part it outlines nothing around is no find, as `eval
+ * nerve` scores it (the finder's own outline used to be shown then: on nerve-free
+ * views a find that every documented false-find figure counted as none); seeded
  * mode the part nearest the tracked point, which then follows that part's
  * centroid. When no found part comes near the operator's point (a nerve the
  * network does not know, a simulator), the older seeded path takes over: the
@@ -47,7 +51,9 @@
 struct nerve_live {
     cn_segment_config c;
     cn_nerve_seg *dp;
-    cn_nerve_cnn *cnn;     /* seeded fallback, NULL unless c.nerve_cnn */
+    cn_nerve_cnn *cnn;     /* the click's outline and the seeded fallback, NULL unless c.nerve_cnn */
+    cn_nerve_cnn *refine_cnn; /* automatic mode's refine network, NULL unless c.nerve_cnn
+                               * and c.nerve_find */
     cn_nerve_find *find;   /* NULL unless c.nerve_find */
     /* networks trained on frames cut to the scanner's field of view: every frame is
      * cut to the box (held while it stays put) and the finder, its tracker and the
@@ -82,6 +88,8 @@ struct nerve_live {
     bool refine_begun;     /* its crop is taken, networks remain */
     int refine_left;       /* re-centred runs still to come (CN_NERVE_AUTO_RECENTRE) */
     float refine_weight;   /* the finder's share in the refined outline (automatic or seeded) */
+    bool refine_auto;      /* automatic mode's refine (refine_cnn), else the click's second crop */
+    bool refine_confirm;   /* a new part's first refine: nothing outlined is no find */
     cn_nerve_found refine_part;
     /* the last outline reported found, and for how many frames it was not */
     cn_contour held;
@@ -107,6 +115,8 @@ nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
         n->cnn = cn_nerve_cnn_new(max_w, max_h);
     if (c->nerve_find) {
         n->find = cn_nerve_find_new(max_w, max_h);
+        if (c->nerve_cnn)
+            n->refine_cnn = cn_nerve_cnn_new_refine(max_w, max_h);
         n->pass_px = malloc((size_t)max_w * max_h);
     }
     n->cut = n->find ? cn_nerve_find_fov_crop(n->find) : cn_nerve_cnn_fov_crop(n->cnn);
@@ -115,6 +125,7 @@ nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
         n->col_lit = malloc(sizeof(uint32_t) * (size_t)max_w);
     }
     if (!n->dp || (c->nerve_cnn && !n->cnn) || (c->nerve_find && (!n->find || !n->pass_px)) ||
+        (c->nerve_cnn && c->nerve_find && !n->refine_cnn) ||
         (n->cut && (!n->view_px || !n->col_lit))) {
         nerve_live_free(n);
         return NULL;
@@ -128,6 +139,7 @@ void nerve_live_free(nerve_live *n)
         return;
     cn_nerve_seg_free(n->dp);
     cn_nerve_cnn_free(n->cnn);
+    cn_nerve_cnn_free(n->refine_cnn);
     cn_nerve_find_free(n->find);
     free(n->pass_px);
     free(n->view_px);
@@ -386,6 +398,7 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         return false;
     if (n->cnn && cn_nerve_cnn_size_begin(n->cnn) == CN_OK) {
         n->refine_pending = n->refine_begun = true;
+        n->refine_auto = n->refine_confirm = false;
         n->refine_left = 0;
         n->refine_weight = cn_nerve_find_seeded_weight(n->find);
         n->refine_part = *r;
@@ -409,34 +422,41 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
          * the last network has run, that outline is followed to this frame. Until
          * then the part's own outline is followed. */
         cn_nerve_found o = n->refine_part;
+        cn_nerve_cnn *net = n->refine_auto ? n->refine_cnn : n->cnn;
         int np = 0;
         float conf = 0;
         bool done = false;
         int rc = CN_OK;
         if (!n->refine_begun) {
-            rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w,
+            rc = cn_nerve_cnn_blend_begin(net, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w,
                                           n->pass_h, o.cx_px, o.cy_px, n->find);
             n->refine_begun = rc == CN_OK;
         }
         if (rc == CN_OK)
-            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, n->refine_weight, NULL, o.pts_px, &np,
+            rc = cn_nerve_cnn_blend_step(net, n->find, n->refine_weight, NULL, o.pts_px, &np,
                                          &conf, &done);
+        const bool confirm = n->refine_confirm && (rc != CN_OK || done);
         if (rc != CN_OK || done)
-            n->refine_pending = n->refine_begun = false;
+            n->refine_pending = n->refine_begun = n->refine_confirm = false;
         if (rc == CN_OK && done && np >= 3 && conf > 0 &&
             (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
             n->cur = o; /* the confidence stays the finder's: how sure it is a nerve */
+            n->have_cur = true;
             /* once more on the pass's frame, the crop centred on this outline's
              * mask (the next frame runs it); this outline is followed meanwhile */
             if (n->refine_left > 0 &&
-                cn_nerve_cnn_mask_centre(n->cnn, &o.cx_px, &o.cy_px) == CN_OK) {
+                cn_nerve_cnn_mask_centre(net, &o.cx_px, &o.cy_px) == CN_OK) {
                 n->refine_left--;
                 n->refine_part = o;
                 n->refine_pending = true;
             }
+        } else if (confirm) {
+            /* the refine network outlines no nerve around the finder's part: no find
+             * (what `eval nerve` scores); the last outline reported is held */
+            n->have_cur = false;
         }
-        /* (when the CNN finds nothing the outline before stays followed: the
-         * part's own, or the first refine's) */
+        /* (when a re-centred run finds nothing the first refine's outline stays
+         * followed; a click's second crop that finds nothing leaves the first's) */
     } else if (!n->pass) {
         if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
                                 n->c.nerve_radius_mm) != CN_OK)
@@ -480,15 +500,21 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
             }
         } else {
             bool got = cn_nerve_find_select(n->find, NULL, NULL, &s) == CN_OK && s.found;
-            n->have_cur = got;
-            if (got)
-                n->cur = s; /* the part's own outline now, refined on the next frame */
-            if (got && n->cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
-                n->refine_pending = true;
+            if (got && n->refine_cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
+                /* refined on the next frame, which decides whether it is a nerve;
+                 * meanwhile the outline followed before (re-anchored on the pass's
+                 * frame, as a click's is) or nothing */
+                n->refine_pending = n->refine_auto = n->refine_confirm = true;
                 n->refine_begun = false;
                 n->refine_left = CN_NERVE_AUTO_RECENTRE;
                 n->refine_weight = cn_nerve_find_auto_weight(n->find);
                 n->refine_part = s;
+                n->have_cur = n->at_start_ok &&
+                              cn_nerve_find_follow(n->find, &n->at_start) == CN_OK;
+            } else {
+                n->have_cur = got;
+                if (got)
+                    n->cur = s; /* the part's own outline */
             }
         }
         if (n->have_cur && n->pass_now) { /* found on this very frame */

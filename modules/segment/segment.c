@@ -345,6 +345,17 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
+static bool stats_blank(const cn_img_stats *st)
+{
+    return st->mean < 2.0 || st->frac_saturated > 0.9 || st->stddev < 1.0;
+}
+
+bool cn_segment_frame_blank(const uint8_t *px, int w, int h)
+{
+    cn_img_stats st;
+    return cn_img_stats_compute(px, w, h, &st) != CN_OK || stats_blank(&st);
+}
+
 int cn_segment_process(cn_segment *s, cn_frame *f)
 {
     if (!s || !f)
@@ -357,7 +368,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
         return CN_OK;
     cn_img_stats st;
     cn_img_stats_compute(f->pixels, f->width, f->height, &st);
-    if (st.mean < 2.0 || st.frac_saturated > 0.9 || st.stddev < 1.0)
+    if (stats_blank(&st))
         return CN_OK; /* blank, saturated or uniform: nothing can be seen */
     cn_needle_result prior, det;
     bool have_prior = false;

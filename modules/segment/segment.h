@@ -101,6 +101,12 @@ typedef struct cn_nerve_find cn_nerve_find; /* the automatic finder, below */
 /* With the built-in weights. All buffers for frames up to max_w x max_h are
  * allocated here: no allocation per call. NULL for bad sizes. */
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h);
+/* Automatic mode's refine network, built in (nerve_refine.weights, the same layout):
+ * the crop CNN of the same recipe trained with its clicks anywhere within 0.6
+ * equivalent radii of the nerve's middle, since the finder's point is near a nerve,
+ * not on its middle (docs/validation.md, "Thirteenth session"). The operator's click
+ * keeps cn_nerve_cnn_new's network. */
+cn_nerve_cnn *cn_nerve_cnn_new_refine(int max_w, int max_h);
 /* With weights from a CNNERVE1 image in memory (e.g. a site's own retrained
  * file, read by the caller). NULL with a message in err for a malformed file. */
 cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, size_t size,
@@ -383,6 +389,10 @@ void cn_segment_reset(cn_segment *s);
  * Bad frames (empty, too big, all black, saturated) give found=false results
  * and CN_OK; only programming errors return an error. */
 int cn_segment_process(cn_segment *s, cn_frame *f);
+/* True for a frame cn_segment_process takes for blank and does not analyse (mean
+ * grey under 2, over 90 % saturated, or spread under 1 grey level): `eval nerve`
+ * scores such an image as the live stage shows it, no find. */
+bool cn_segment_frame_blank(const uint8_t *px, int w, int h);
 /* The bundle as a pipeline stage ("segment"); s must outlive the pipeline. */
 void cn_segment_stage(cn_segment *s, cn_stage *out);
 

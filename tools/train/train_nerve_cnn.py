@@ -69,7 +69,12 @@ checkpointed and an interrupted run resumes); its live slot is the fold-4 model
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
         --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 --fov-crop \
         --out modules/segment/nerve_cnn.weights \
-        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8fov
+        --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8fov \
+        --refine-out modules/segment/nerve_refine.weights
+
+(10 networks: the outline's five, then automatic mode's refine network's five,
+--refine-out: the same recipe and seeds, its training clicks anywhere within 0.6
+equivalent radii of the nerve's middle, thirteenth session's candidate J.)
 
 Trial options (seventh session, none shipped; docs/validation.md): --mirror sets the
 weights header's flag that makes nerve_cnn.c average each network with itself on
@@ -692,6 +697,74 @@ def write_vector(nets, path, seed):
             f.write("};\n")
 
 
+def train_models(args, items, tag_suffix, log):
+    """Trains (or loads from --ckpt) every model of --folds with the recipe's globals as
+    set; logs each fold's held-out crop-CNN figures; returns [(name, nets)]."""
+    n = len(items)
+    models, held = [], {}
+    for f in args.folds.split(","):
+        if f == "all":
+            tr = list(range(n))
+        elif f in ("us", "fem"):  # cross-site: one whole set
+            tr = [i for i in range(n) if items[i]["set"] == f]
+        else:
+            tr = [i for i in range(n) if items[i]["fold"] != int(f)]
+        tr = us_subset(items, tr, args.us_subset)
+        nets = []
+        for r in range(args.replicas):
+            tag = (f"_r{r}" if r else "") + tag_suffix
+            ck = os.path.join(args.ckpt, f"model_{f}_e{args.epochs}{tag}.pt") if args.ckpt else None
+            if ck and os.path.exists(ck):
+                net = Net()
+                net.load_state_dict(torch.load(ck))
+                log(f"fold {f} replica {r}: loaded {ck}")
+            else:
+                log(f"fold {f} replica {r}: training on {len(tr)} images")
+                k = {"all": KFOLD, "us": KFOLD + 1, "fem": KFOLD + 2}.get(f)
+                net = train(items, tr, 1000 + 100 * r + (int(f) if k is None else k),
+                            args.epochs, log, args.us_frac)
+                if ck:
+                    torch.save(net.state_dict(), ck)
+            net.eval()
+            nets.append(net)
+        models.append((f if f in ("all", "us", "fem") else f"fold{f}", nets))
+        if f not in ("all", "us", "fem"):
+            for sname in ("us", "fem"):
+                te = [i for i in range(n) if items[i]["fold"] == int(f) and items[i]["set"] == sname]
+                if not te:
+                    continue
+                with torch.no_grad():
+                    x, _ = batch(items, te, None, False)
+                    logits = ensemble(nets, x).numpy()
+                ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"])
+                      for k, i in enumerate(te)]
+                if SIZE_NORM:
+                    ds = second_pass(items, te, nets, logits, ds, sname, log)
+                for k, i in enumerate(te):
+                    held[i] = ds[k]
+                log(f"fold {f} {sname}: held-out crop CNN alone, "
+                    f"{'each nerve seeded on itself, per click' if args.per_nerve else 'seeded at the mask centroid'}: "
+                    f"mean dice {np.mean(ds):.3f} median {np.median(ds):.3f} ({len(te)} images)")
+    for sname in ("us", "fem"):
+        v = np.array([d for i, d in held.items() if items[i]["set"] == sname])
+        if v.size:
+            log(f"held-out {sname} over {len(v)} images: mean dice {v.mean():.3f} "
+                f"median {np.median(v):.3f}")
+    return models
+
+
+def shipped_slots(args, models):
+    """The six slots nerve_cnn.c expects: folds 0-4 and the live model (--live 4: the
+    fold-4 model again)."""
+    names = [m for m, _ in models]
+    if args.live == "4" and names == [f"fold{k}" for k in range(KFOLD)]:
+        models = models + [("all", models[KFOLD - 1][1])]
+    if [m for m, _ in models] != [f"fold{k}" for k in range(KFOLD)] + ["all"]:
+        sys.exit("export needs --folds 0,1,2,3,4,all, or 0,1,2,3,4 with --live 4 "
+                 "(nerve_cnn.c expects six models)")
+    return models
+
+
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
     global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, SEED_FIRST
@@ -757,6 +830,12 @@ def main():
                     "blends the finder's logits into the first crop only, the size-normalised "
                     "second crop is the network's alone (a header flag; training unchanged)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
+    ap.add_argument("--refine-out", help="also train automatic mode's refine network (the same "
+                    "recipe, clicks within --refine-jitter radii) and write its weights file "
+                    "(modules/segment/nerve_refine.weights)")
+    ap.add_argument("--refine-jitter", type=float, default=0.6, help="the refine network's "
+                    "training clicks: anywhere within this many equivalent radii of the nerve's "
+                    "middle")
     ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
                     "model trained on every image (all, in --folds), or the fold-4 model again "
                     "(4: trained on folds 0-3 of every set given)")
@@ -801,55 +880,7 @@ def main():
     n = len(items)
     log(f"{n} images; crop {CROP_FRAC} x min side -> {N}x{N}; channels {CH}; "
         f"{sum(p.numel() for p in Net().parameters())} parameters")
-    models, held = [], {}
-    for f in args.folds.split(","):
-        if f == "all":
-            tr = list(range(n))
-        elif f in ("us", "fem"):  # cross-site: one whole set
-            tr = [i for i in range(n) if items[i]["set"] == f]
-        else:
-            tr = [i for i in range(n) if items[i]["fold"] != int(f)]
-        tr = us_subset(items, tr, args.us_subset)
-        nets = []
-        for r in range(args.replicas):
-            tag = (f"_r{r}" if r else "") + args.tag
-            ck = os.path.join(args.ckpt, f"model_{f}_e{args.epochs}{tag}.pt") if args.ckpt else None
-            if ck and os.path.exists(ck):
-                net = Net()
-                net.load_state_dict(torch.load(ck))
-                log(f"fold {f} replica {r}: loaded {ck}")
-            else:
-                log(f"fold {f} replica {r}: training on {len(tr)} images")
-                k = {"all": KFOLD, "us": KFOLD + 1, "fem": KFOLD + 2}.get(f)
-                net = train(items, tr, 1000 + 100 * r + (int(f) if k is None else k),
-                            args.epochs, log, args.us_frac)
-                if ck:
-                    torch.save(net.state_dict(), ck)
-            net.eval()
-            nets.append(net)
-        models.append((f if f in ("all", "us", "fem") else f"fold{f}", nets))
-        if f not in ("all", "us", "fem"):
-            for sname in ("us", "fem"):
-                te = [i for i in range(n) if items[i]["fold"] == int(f) and items[i]["set"] == sname]
-                if not te:
-                    continue
-                with torch.no_grad():
-                    x, _ = batch(items, te, None, False)
-                    logits = ensemble(nets, x).numpy()
-                ds = [dice(paste_mask(items[i], logits[k]), items[i]["mask"])
-                      for k, i in enumerate(te)]
-                if SIZE_NORM:
-                    ds = second_pass(items, te, nets, logits, ds, sname, log)
-                for k, i in enumerate(te):
-                    held[i] = ds[k]
-                log(f"fold {f} {sname}: held-out crop CNN alone, "
-                    f"{'each nerve seeded on itself, per click' if args.per_nerve else 'seeded at the mask centroid'}: "
-                    f"mean dice {np.mean(ds):.3f} median {np.median(ds):.3f} ({len(te)} images)")
-    for sname in ("us", "fem"):
-        v = np.array([d for i, d in held.items() if items[i]["set"] == sname])
-        if v.size:
-            log(f"held-out {sname} over {len(v)} images: mean dice {v.mean():.3f} "
-                f"median {np.median(v):.3f}")
+    models = train_models(args, items, args.tag, log)
     if args.candidate_out:
         # fold 4 (recipe choice) or a cross-site model: one model in every slot
         k = 0 if len(models) == 1 else [m for m, _ in models].index("fold4")
@@ -858,16 +889,20 @@ def main():
             f"shipped file)")
     if args.no_export or not args.out:
         return
-    if args.live == "4" and [m for m, _ in models] == [f"fold{k}" for k in range(KFOLD)]:
-        models.append(("all", models[KFOLD - 1][1]))
-    if [m for m, _ in models] != [f"fold{k}" for k in range(KFOLD)] + ["all"]:
-        sys.exit("export needs --folds 0,1,2,3,4,all, or 0,1,2,3,4 with --live 4 "
-                 "(nerve_cnn.c expects six models)")
-    export_weights(models, args.out)
+    export_weights(shipped_slots(args, models), args.out)
     log(f"wrote {args.out}")
     if args.vector:
         write_vector(models[-1][1], args.vector, 7)
         log(f"wrote {args.vector}")
+    if args.refine_out:
+        # automatic mode's refine network (thirteenth session, candidate J): the same recipe,
+        # seeds and folds, its training clicks anywhere within --refine-jitter radii of the
+        # nerve's middle (the finder's points are near a nerve, not on its middle)
+        CLICK_JITTER = args.refine_jitter
+        tag = f"{args.tag}_cj{round(args.refine_jitter * 10)}"
+        log(f"the refine network: clicks within {CLICK_JITTER:g} radii (checkpoint tag {tag})")
+        export_weights(shipped_slots(args, train_models(args, items, tag, log)), args.refine_out)
+        log(f"wrote {args.refine_out}")
 
 
 if __name__ == "__main__":
