@@ -142,6 +142,7 @@ VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while tr
                   # vessels are the nerve's usual look-alike, naming them teaches "not nerve"
 DICE_W = 1.0      # weight of the soft Dice term next to BCE (the metric is Dice)
 LOVASZ_W = 0.0    # weight of a Lovasz hinge term (a convex surrogate of per-image IoU)
+CLICK_OFF_NERVE = False  # --click-off-nerve: jittered clicks may fall beside the nerve
 CLICK_JITTER = 0.0  # the seed moved to a random point of the nerve up to this many equivalent
                     # radii from its centre pixel (an operator's click is rarely the centre;
                     # `eval nerve --click-off`), on top of the shift below; 0: off (draws no
@@ -412,12 +413,18 @@ class Plain(nn.Module):
 def click_point(it, rng):
     """A click on the nerve: uniform in a disc of CLICK_JITTER equivalent radii
     about its seed pixel, stepped back toward it until on the nerve (as `eval
-    nerve --click-off` places its clicks)."""
+    nerve --click-off` places its clicks); with CLICK_OFF_NERVE the point is kept
+    where it falls, on the nerve or beside it (the finder's part centre can lie
+    beside the nerve)."""
     m = it["mask"]
     if "r_eq" not in it:
         it["r_eq"] = float(np.sqrt((m > 0.5).sum() / np.pi))
     r = CLICK_JITTER * it["r_eq"] * np.sqrt(rng.uniform())
     th = rng.uniform(0, 2 * np.pi)
+    if CLICK_OFF_NERVE:
+        x = min(max(it["cx"] + r * np.cos(th), 0.0), it["w"] - 1.0)
+        y = min(max(it["cy"] + r * np.sin(th), 0.0), it["h"] - 1.0)
+        return float(x), float(y)
     for f in np.arange(1.0, 0.0, -0.05):
         x, y = int(round(it["cx"] + f * r * np.cos(th))), int(round(it["cy"] + f * r * np.sin(th)))
         if 0 <= x < it["w"] and 0 <= y < it["h"] and m[y, x] > 0.5:
@@ -767,6 +774,7 @@ def shipped_slots(args, models):
 
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
+    global CLICK_OFF_NERVE
     global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, SEED_FIRST
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
@@ -801,6 +809,9 @@ def main():
                     "Gaussian sigma, grid cells (stored in the weights file)")
     ap.add_argument("--lovasz-w", type=float, default=LOVASZ_W, help="weight of a Lovasz "
                     "hinge term of the loss (0: none)")
+    ap.add_argument("--click-off-nerve", action="store_true", help="trial (thirteenth "
+                    "session): jittered training clicks are kept where they fall, beside the "
+                    "nerve too (else stepped back onto it)")
     ap.add_argument("--click-jitter", type=float, default=CLICK_JITTER, help="training clicks "
                     "anywhere on the nerve up to this many equivalent radii from its centre "
                     "(0: at the centre pixel, the shipped recipe)")
@@ -847,6 +858,7 @@ def main():
     SEED_SIGMA = args.seed_sigma
     AUG = args.aug
     CLICK_JITTER = args.click_jitter
+    CLICK_OFF_NERVE = args.click_off_nerve
     SIZE_NORM, SN_JIT, SN_FIXED_P = args.size_norm, args.sn_jit, args.sn_fixed_p
     if not (SIZE_NORM == 0 or 4 <= SIZE_NORM <= 32):
         ap.error(f"--size-norm {SIZE_NORM:g}: 0 (off), or 4..32 nerve radii")
