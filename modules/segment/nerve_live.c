@@ -420,7 +420,8 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
          * so no frame carries both (the pair alone is ~3 ms, the same as a finder
          * frame plus the slowest refine would otherwise put on one frame); when
          * the last network has run, that outline is followed to this frame. Until
-         * then the part's own outline is followed. */
+         * then the outline followed before the pass is (a new part is not shown
+         * before its first refine outlines it). */
         cn_nerve_found o = n->refine_part;
         cn_nerve_cnn *net = n->refine_auto ? n->refine_cnn : n->cnn;
         int np = 0;
