@@ -102,10 +102,10 @@ typedef struct cn_nerve_find cn_nerve_find; /* the automatic finder, below */
  * allocated here: no allocation per call. NULL for bad sizes. */
 cn_nerve_cnn *cn_nerve_cnn_new(int max_w, int max_h);
 /* Automatic mode's refine network, built in (nerve_refine.weights, the same layout):
- * the crop CNN of the same recipe trained with its clicks anywhere within 0.6
- * equivalent radii of the nerve's middle, since the finder's point is near a nerve,
- * not on its middle (docs/validation.md, "Thirteenth session"). The operator's click
- * keeps cn_nerve_cnn_new's network. */
+ * the crop CNN of the same recipe trained with its clicks anywhere within one
+ * equivalent radius of the nerve's middle, on the nerve or beside it, since the
+ * finder's point is near a nerve, not on its middle (docs/validation.md, "Thirteenth
+ * session"). The operator's click keeps cn_nerve_cnn_new's network. */
 cn_nerve_cnn *cn_nerve_cnn_new_refine(int max_w, int max_h);
 /* With weights from a CNNERVE1 image in memory (e.g. a site's own retrained
  * file, read by the caller). NULL with a message in err for a malformed file. */

@@ -73,8 +73,9 @@ checkpointed and an interrupted run resumes); its live slot is the fold-4 model
         --refine-out modules/segment/nerve_refine.weights
 
 (10 networks: the outline's five, then automatic mode's refine network's five,
---refine-out: the same recipe and seeds, its training clicks anywhere within 0.6
-equivalent radii of the nerve's middle, thirteenth session's candidate J.)
+--refine-out: the same recipe and seeds, its training clicks anywhere within 1.0
+equivalent radius of the nerve's middle, on the nerve or beside it: the thirteenth
+session's candidate O.)
 
 Trial options (seventh session, none shipped; docs/validation.md): --mirror sets the
 weights header's flag that makes nerve_cnn.c average each network with itself on
@@ -842,11 +843,14 @@ def main():
                     "second crop is the network's alone (a header flag; training unchanged)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
     ap.add_argument("--refine-out", help="also train automatic mode's refine network (the same "
-                    "recipe, clicks within --refine-jitter radii) and write its weights file "
-                    "(modules/segment/nerve_refine.weights)")
-    ap.add_argument("--refine-jitter", type=float, default=0.6, help="the refine network's "
+                    "recipe, clicks within --refine-jitter radii, beside the nerve too) and write "
+                    "its weights file (modules/segment/nerve_refine.weights)")
+    ap.add_argument("--refine-jitter", type=float, default=1.0, help="the refine network's "
                     "training clicks: anywhere within this many equivalent radii of the nerve's "
                     "middle")
+    ap.add_argument("--refine-on-nerve", action="store_true", help="the refine network's "
+                    "clicks stepped back onto the nerve (the thirteenth session's candidate J, "
+                    "with --refine-jitter 0.6)")
     ap.add_argument("--live", default="all", choices=("all", "4"), help="the live slot: a "
                     "model trained on every image (all, in --folds), or the fold-4 model again "
                     "(4: trained on folds 0-3 of every set given)")
@@ -907,12 +911,16 @@ def main():
         write_vector(models[-1][1], args.vector, 7)
         log(f"wrote {args.vector}")
     if args.refine_out:
-        # automatic mode's refine network (thirteenth session, candidate J): the same recipe,
+        # automatic mode's refine network (thirteenth session, candidate O): the same recipe,
         # seeds and folds, its training clicks anywhere within --refine-jitter radii of the
-        # nerve's middle (the finder's points are near a nerve, not on its middle)
+        # nerve's middle, on the nerve or beside it (the finder's points are near a nerve,
+        # not on its middle; --refine-on-nerve steps them back onto it: candidate J)
         CLICK_JITTER = args.refine_jitter
-        tag = f"{args.tag}_cj{round(args.refine_jitter * 10)}"
-        log(f"the refine network: clicks within {CLICK_JITTER:g} radii (checkpoint tag {tag})")
+        CLICK_OFF_NERVE = not args.refine_on_nerve
+        tag = f"{args.tag}_{'cj' if args.refine_on_nerve else 'co'}{round(args.refine_jitter * 10)}"
+        log(f"the refine network: clicks within {CLICK_JITTER:g} radii, "
+            f"{'on the nerve' if args.refine_on_nerve else 'on the nerve or beside it'} "
+            f"(checkpoint tag {tag})")
         export_weights(shipped_slots(args, train_models(args, items, tag, log)), args.refine_out)
         log(f"wrote {args.refine_out}")
 

@@ -220,6 +220,15 @@ static void test_automatic_states(void **st)
     centre(&refined, &ax, &ay);
     centre(b, &bx, &by);
     assert_true(fabs(ax - bx) < 0.1 && fabs(ay - by) < 0.1);
+    /* three more passes on the same view: found on every frame, never held (a pass's
+     * last frame follows the outline from before it, re-anchored on the pass's frame,
+     * until the refine confirms the part on the next) */
+    for (int k = 0; k < 3 * (pass_frames + 1 + CN_NERVE_AUTO_RECENTRE); k++) {
+        process(seg, &x, x.im->px, sp);
+        assert_true(x.f->analysis.nerve.found);
+        assert_false(x.f->analysis.nerve.held);
+        assert_true(outline_dice(&x, &x.f->analysis.nerve, sp) > 0.4);
+    }
     /* the nerve leaves the view (speckle-like texture, no nerve): held, then none */
     const size_t np = (size_t)x.im->w * x.im->h;
     uint8_t *noise = malloc(np);
