@@ -145,7 +145,6 @@ int cn_eval_nerve(int argc, char **argv)
         {"weights", required_argument, NULL, 'w'}, {"overlays", required_argument, NULL, 'O'},
         {"cnn-weights", required_argument, NULL, 'C'}, {"click-off", required_argument, NULL, 'K'},
         {"nerve-free", required_argument, NULL, 'N'}, {"refine-weights", required_argument, NULL, 'R'},
-        {"refine-second-crop", no_argument, NULL, 'Z'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     optind = 1;
@@ -200,7 +199,6 @@ int cn_eval_nerve(int argc, char **argv)
         case 'w': o.weights = optarg; break;
         case 'C': o.cnn_weights = optarg; break;
         case 'R': o.refine_weights = optarg; break;
-        case 'Z': o.refine_second_crop = true; break;
         case 'O': o.overlays = optarg; break;
         case 'N':
             if (n_free == MAX_DIRS)
@@ -240,8 +238,6 @@ int cn_eval_nerve(int argc, char **argv)
                    "                       image cut so; their masks are pasted back)\n"
                    "  --refine-weights FILE another crop CNN for automatic mode's refine (the\n"
                    "                       built-in one: nerve_refine.weights)\n"
-                   "  --refine-second-crop  a trial: the refine ends with the size-normalised\n"
-                   "                       second crop, as the seeded outline does\n"
                    "  --overlays DIR       a picture per image (truth black, found white)\n"
                    "  --nerve-free FILE|DIR every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
                    "                       .seq.nrrd, a recording), or every image of a folder,\n"
@@ -276,9 +272,6 @@ int cn_eval_nerve(int argc, char **argv)
         return usage("--cnn-weights is for --method find (--method cnn takes --weights)", NULL);
     if (o.refine_weights && (o.method != M_FIND || o.seeded))
         return usage("--refine-weights is for automatic mode's refine (--method find, not "
-                     "--seeded)", NULL);
-    if (o.refine_second_crop && (o.method != M_FIND || o.seeded))
-        return usage("--refine-second-crop is for automatic mode's refine (--method find, not "
                      "--seeded)", NULL);
     if (o.method == M_DP && (model_given || o.weights))
         return usage("--method dp has no network (--model / --weights)", NULL);

@@ -29,8 +29,6 @@ typedef struct {
     const char *cnn_weights; /* the crop CNN blended into --method find (NULL: built in) */
     const char *refine_weights; /* a crop CNN for automatic mode's refine (NULL: the
                                  * built-in refine network, as live) */
-    bool refine_second_crop; /* trial (thirteenth session, candidate S): the refine ends
-                              * with the size-normalised second crop */
 } eval_opts;
 
 /* Per-method state: one handle each, sized for the largest image. */

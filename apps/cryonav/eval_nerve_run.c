@@ -210,29 +210,6 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
                 prev[0] = c[0];
                 prev[1] = c[1];
             }
-            if (*found && o->refine_second_crop) {
-                /* trial: the size-normalised second crop about the last run's point; its
-                 * outline replaces the refined one when it outlines something */
-                cn_nerve_cnn *rc_net = refine_cnn(r);
-                if (cn_nerve_cnn_size_begin(rc_net) == CN_OK) {
-                    cn_pt2 p2[CN_CONTOUR_MAX];
-                    int n2 = 0;
-                    float c2 = 0;
-                    bool done = false;
-                    uint8_t *keep = malloc((size_t)w * h);
-                    if (!keep)
-                        return CN_ENOMEM;
-                    memcpy(keep, mask, (size_t)w * h);
-                    int r2 = CN_OK;
-                    while (r2 == CN_OK && !done)
-                        r2 = cn_nerve_cnn_blend_step(rc_net, r->find,
-                                                     cn_nerve_find_auto_weight(r->find), mask, p2,
-                                                     &n2, &c2, &done);
-                    if (r2 != CN_OK || n2 < 3 || c2 <= 0)
-                        memcpy(mask, keep, (size_t)w * h); /* the refined outline stands */
-                    free(keep);
-                }
-            }
         }
         return rc;
     }
