@@ -918,7 +918,7 @@ def main():
         CLICK_JITTER = args.refine_jitter
         CLICK_OFF_NERVE = not args.refine_on_nerve
         tag = f"{args.tag}_{'cj' if args.refine_on_nerve else 'co'}{round(args.refine_jitter * 10)}"
-        log(f"the refine network: clicks within {CLICK_JITTER:g} radii, "
+        log(f"the refine network: clicks within {CLICK_JITTER:g} equivalent radii, "
             f"{'on the nerve' if args.refine_on_nerve else 'on the nerve or beside it'} "
             f"(checkpoint tag {tag})")
         export_weights(shipped_slots(args, train_models(args, items, tag, log)), args.refine_out)

@@ -376,12 +376,12 @@ static void test_seeded_per_nerve(void **st)
 static const struct {
     double dice, det_pct;
 } guide_expect[] = {
-    {0.635, 95.2}, /* nerve-us, held-out, automatic (the refine network, re-centred once) */
+    {0.644, 95.2}, /* nerve-us, held-out, automatic (the refine network, re-centred once) */
     {0.794, 100.0}, /* nerve-us, held-out, seeded (a click on each nerve; the size-normalised crop) */
-    {0.734, 96.5}, /* nerve-femoral, held-out (blocks), automatic */
+    {0.732, 96.5}, /* nerve-femoral, held-out (blocks), automatic */
     {0.476, 87.3}, /* cross-site: nerve-us finder on femoral (its own outline, no crop CNN) */
     {0.198, 61.5}, /* cross-site: femoral finder on nerve-us (its own outline) */
-    {0.708, 100.0}, /* the live networks on nerve-us, overlays (NOT held-out) */
+    {0.719, 100.0}, /* the live networks on nerve-us, overlays (NOT held-out) */
 };
 
 static void test_guide_commands(void **st)
@@ -561,7 +561,7 @@ static void test_nerve_free_views(void **st)
 
 /* The user guide's views-without-a-nerve command: run as written (every frame),
  * its false finds within GUIDE_FREE_MARGIN of the documented count. */
-#define GUIDE_FREE_FINDS 70
+#define GUIDE_FREE_FINDS 69
 #define GUIDE_FREE_FRAMES 199
 #define GUIDE_FREE_MARGIN 6
 static void test_guide_nerve_free(void **st)
