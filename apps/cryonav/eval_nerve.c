@@ -325,7 +325,8 @@ int cn_eval_nerve(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0, blank = 0;
+    int used = 0, with_nerve = 0, detected = 0, found_n = 0, n_hd = 0, empty = 0, false_finds = 0;
+    int blank = 0; /* scored images the live stage takes for blank (cn_segment_frame_blank) */
     int bad = missing, clicks = 0;
     double sum_d = 0, sum_hd = 0, sum_ms = 0;
     const bool bar = isatty(STDERR_FILENO);

@@ -134,9 +134,8 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
                 "view and the crop CNN's %s; the CNN is given what the finder is\n",
                 cn_nerve_find_fov_crop(r->find) ? "want" : "do not want",
                 cn_nerve_cnn_fov_crop(r->cnn) ? "do" : "do not");
-    return r->seg && (r->cnn || o->method != M_FIND) && (r->refine || o->method != M_FIND || o->seeded) && r->view_px && r->view_mask && r->col_lit
-               ? CN_OK
-               : CN_ENOMEM;
+    const bool nets = o->method != M_FIND || (r->cnn && (r->refine || o->seeded));
+    return r->seg && nets && r->view_px && r->view_mask && r->col_lit ? CN_OK : CN_ENOMEM;
 }
 
 /* One automatic refine run, as the live stage makes it: the staged crop CNN
