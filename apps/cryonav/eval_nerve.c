@@ -387,7 +387,7 @@ int cn_eval_nerve(int argc, char **argv)
                 const bool found = sc.found, det = sc.detected;
                 const float conf = sc.conf;
                 used++;
-                blank += cn_segment_frame_blank(im->px, w, h);
+                blank += sc.blank;
                 sum_ms += ms * sc.clicks; /* the image: all its clicks */
                 clicks += sc.clicks;
                 found_n += found;

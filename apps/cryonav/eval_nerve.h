@@ -55,6 +55,7 @@ typedef struct {
     bool found, detected;     /* found: anything; detected: every click's outline overlaps */
     float conf;
     int clicks;
+    bool blank;               /* the live stage takes the image for blank: no find */
 } image_score;
 
 void cn_evn_runners_free(runners *r);

@@ -246,10 +246,10 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
  * thirteenth session it was analysed: 94 of the N-wire phantom's 97 frames, mean
  * grey 0.2-2.0, gave up to 82 false finds the screen never showed). */
 static int run_image(runners *r, const eval_opts *o, int find_model, int cnn_model,
-                     const cn_image *im, const double *seed, uint8_t *mask, float *conf,
-                     bool *found)
+                     const cn_image *im, bool blank, const double *seed, uint8_t *mask,
+                     float *conf, bool *found)
 {
-    if (cn_segment_frame_blank(im->px, im->w, im->h)) {
+    if (blank) {
         /* the live stage does not analyse it (cn_segment_process): no find */
         memset(mask, 0, (size_t)im->w * im->h);
         *conf = 0;
@@ -362,12 +362,13 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
     const int w = im->w, h = im->h;
     const size_t n = (size_t)w * h;
     const int cnn_model = seeded_cnn_model(o, model);
-    *s = (image_score){.dice = NAN, .hd95_px = NAN};
+    *s = (image_score){.dice = NAN, .hd95_px = NAN,
+                       .blank = cn_segment_frame_blank(im->px, w, h)};
     if (!o->seeded || !o->per_nerve) {
         const double seed[2] = {cx, cy};
         int64_t t0 = cn_clock_mono_ns();
-        int rc = run_image(r, o, model, cnn_model, im, o->seeded ? seed : NULL, b->found, &s->conf,
-                           &s->found);
+        int rc = run_image(r, o, model, cnn_model, im, s->blank, o->seeded ? seed : NULL,
+                           b->found, &s->conf, &s->found);
         s->ms = (double)(cn_clock_mono_ns() - t0) / 1e6;
         if (rc != CN_OK)
             return rc;
@@ -398,7 +399,7 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
         float conf;
         bool found;
         int64_t t0 = cn_clock_mono_ns();
-        rc = run_image(r, o, model, cnn_model, im, seed, b->one, &conf, &found);
+        rc = run_image(r, o, model, cnn_model, im, s->blank, seed, b->one, &conf, &found);
         sum_ms += (double)(cn_clock_mono_ns() - t0) / 1e6;
         if (rc != CN_OK)
             return rc;
