@@ -98,6 +98,20 @@ static double outline_dice(const fixture *x, const cn_contour *c, double sp)
     return d;
 }
 
+/* The library's automatic refine run at (cx, cy): the staged crop CNN, every network
+ * in turn, the finder's logits blended at its automatic weight (a size-normalised
+ * file's second crop is the click's, not the refine's). */
+static void refine_run(cn_nerve_cnn *cnn, const cn_nerve_find *fd, const uint8_t *px, int w,
+                       int h, double cx, double cy, cn_pt2 *pts, int *np, float *conf)
+{
+    assert_int_equal(cn_nerve_cnn_blend_begin(cnn, CN_NERVE_CNN_LIVE, px, w, h, cx, cy, fd),
+                     CN_OK);
+    bool done = false;
+    while (!done)
+        assert_int_equal(cn_nerve_cnn_blend_step(cnn, fd, cn_nerve_find_auto_weight(fd), NULL,
+                                                 pts, np, conf, &done), CN_OK);
+}
+
 static void centre(const cn_contour *c, double *cx, double *cy)
 {
     *cx = *cy = 0;
@@ -183,14 +197,7 @@ static void test_automatic_states(void **st)
         cn_pt2 pts[CN_CONTOUR_MAX];
         int np = 0;
         float conf = 0;
-        /* the library's refine run: the staged crop CNN (every network in turn;
-         * a size-normalised file's second crop is the click's, not the refine's) */
-        assert_int_equal(cn_nerve_cnn_blend_begin(cnn, CN_NERVE_CNN_LIVE, vpx, w, h, cx, cy, fd),
-                         CN_OK);
-        bool done = false;
-        while (!done)
-            assert_int_equal(cn_nerve_cnn_blend_step(cnn, fd, cn_nerve_find_auto_weight(fd), NULL,
-                                                     pts, &np, &conf, &done), CN_OK);
+        refine_run(cnn, fd, vpx, w, h, cx, cy, pts, &np, &conf);
         assert_true(conf > 0);
         assert_int_equal(step[k].n, np);
         /* the same outline, up to block matching's sub-cell shift on this frame */
@@ -588,19 +595,13 @@ static bool vetoed(veto_libs *L, const uint8_t *px, int w, int h, const double *
     float conf[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
         cn_pt2 pts[CN_CONTOUR_MAX];
-        bool done = false;
-        int rc = cn_nerve_cnn_blend_begin(L->nets[k], CN_NERVE_CNN_LIVE, v, b.w, b.h, fo.cx_px,
-                                          fo.cy_px, L->fd);
-        while (rc == CN_OK && !done)
-            rc = cn_nerve_cnn_blend_step(L->nets[k], L->fd, cn_nerve_find_auto_weight(L->fd), NULL,
-                                         pts, &np[k], &conf[k], &done);
-        assert_int_equal(rc, CN_OK);
+        refine_run(L->nets[k], L->fd, v, b.w, b.h, fo.cx_px, fo.cy_px, pts, &np[k], &conf[k]);
     }
-    const bool v_ = np[0] >= 3 && conf[0] > 0 && (np[1] < 3 || conf[1] <= 0);
-    if (v_)
+    const bool veto = np[0] >= 3 && conf[0] > 0 && (np[1] < 3 || conf[1] <= 0);
+    if (veto)
         print_message("finder part conf %.2f; the click's network outlines %d points (conf "
                       "%.2f), the refine network none\n", fo.confidence, np[0], conf[0]);
-    return v_;
+    return veto;
 }
 
 /* The recorded frames are nearly black (mean grey 0.3: the wires in water), which
