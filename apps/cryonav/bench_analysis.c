@@ -165,8 +165,9 @@ int cn_bench_analysis(int argc, char **argv)
     }
     long shown = 0; /* analyses whose nerve is found on the frame (not held): the
                      * refine network ran and outlined it */
-    double area_mm2 = 0; /* their outlines' summed area: per-frame work (the tracker's
-                          * template, the brightness inside) grows with it */
+    double area_mm2 = 0; /* their outlines' summed area */
+    long hidden = 0; /* of them, reported hidden under the ice: the stage then runs no
+                      * network or tracker on the frame, so the workload depends on it */
     for (long k = 0; k < iters; k++) {
         int i = (int)(k % N_FRAMES);
         if (i == 0) {
@@ -197,6 +198,7 @@ int cn_bench_analysis(int argc, char **argv)
         const cn_contour *nc = &work->analysis.nerve;
         if (nc->found && !nc->held) {
             shown++;
+            hidden += nc->hidden;
             double a = 0; /* shoelace */
             for (int p = 0; p < nc->n; p++) {
                 const cn_pt2 u = nc->pts_mm[p], v = nc->pts_mm[(p + 1) % nc->n];
@@ -264,8 +266,9 @@ int cn_bench_analysis(int argc, char **argv)
            cn_nerve_find_members(find), cn_nerve_find_members(find) > 1 ? "s, logits averaged" : "",
            pinned ? "pinned to one CPU" : "not pinned (sched_setaffinity failed)");
     printf("segment stage (needle + nerve + ice), cpu: p50 %.2f ms p99 %.2f ms; the nerve found on "
-           "%ld of %ld analyses, its outline %.1f mm2 on average\n", pct(ms_seg, (int)iters, 50),
-           pct(ms_seg, (int)iters, 99), shown, iters, shown ? area_mm2 / shown : 0.0);
+           "%ld of %ld analyses (%ld of them hidden under the ice), its outline %.1f mm2 on "
+           "average\n", pct(ms_seg, (int)iters, 50), pct(ms_seg, (int)iters, 99), shown, iters,
+           hidden, shown ? area_mm2 / shown : 0.0);
     printf("thermal stage (%s, %s, %d-member fit, frames %.0f-%.0f s into the freeze at %.2f s each): "
            "cpu p50 %.2f ms p99 %.2f ms\n",
            to.probe.name, to.tissue.name, to.fit_enabled ? to.fit.n_offsets * to.fit.n_perfusions : 1,
