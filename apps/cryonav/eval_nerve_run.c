@@ -138,26 +138,6 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
     return r->seg && nets && r->view_px && r->view_mask && r->col_lit ? CN_OK : CN_ENOMEM;
 }
 
-/* One automatic refine run, as the live stage makes it: the staged crop CNN
- * (cn_nerve_cnn_blend_begin / _step, every network of the model in turn), which
- * has no size-normalised second crop (segment.h), of automatic mode's own refine
- * network (built in, or --refine-weights). */
-static cn_nerve_cnn *refine_cnn(const runners *r)
-{
-    return r->refine;
-}
-
-static int refine_run(runners *r, int cnn_model, const cn_image *im, const double *at,
-                      uint8_t *mask, cn_pt2 *pts, int *np, float *conf)
-{
-    cn_nerve_cnn *c = refine_cnn(r);
-    int rc = cn_nerve_cnn_blend_begin(c, cnn_model, im->px, im->w, im->h, at[0], at[1], r->find);
-    for (bool done = false; rc == CN_OK && !done;)
-        rc = cn_nerve_cnn_blend_step(c, r->find, cn_nerve_find_auto_weight(r->find), mask,
-                                     pts, np, conf, &done);
-    return rc;
-}
-
 /* One image: fills mask (w*h) with what was found; returns CN_OK or an error. */
 /* find_model: the finder's network; cnn_model: the crop CNN's (-1: none, the
  * finder's pick alone when seeded). */
@@ -191,24 +171,14 @@ static int run_frame(runners *r, const eval_opts *o, int find_model, int cnn_mod
         *found = rc == CN_OK && fo.found;
         *conf = fo.confidence;
         if (*found && !seed && cnn_model >= 0 && cn_nerve_find_auto_weight(r->find) >= 0) {
-            /* automatic, refined: the crop CNN at the chosen part's centre, blended,
-             * then again at its own mask's centre (what the live stage does) */
-            double c[2] = {fo.cx_px, fo.cy_px}, prev[2] = {fo.cx_px, fo.cy_px};
-            for (int pass = 0; pass <= CN_NERVE_AUTO_RECENTRE; pass++) {
-                if (pass > 0 && cn_nerve_cnn_mask_centre(refine_cnn(r), &c[0], &c[1]) != CN_OK)
-                    break;
-                rc = refine_run(r, cnn_model, im, c, mask, pts, &np, conf);
-                *found = rc == CN_OK && np > 0 && *conf > 0;
-                if (!*found && pass > 0) {
-                    /* the re-centred run lost it: the outline before stands (as live) */
-                    rc = refine_run(r, cnn_model, im, prev, mask, pts, &np, conf);
-                    *found = rc == CN_OK && np > 0 && *conf > 0;
-                }
-                if (!*found)
-                    break;
-                prev[0] = c[0];
-                prev[1] = c[1];
-            }
+            /* automatic, refined: automatic mode's refine network at the chosen part's
+             * centre, re-centred, the part vetoed when it outlines nothing there: the
+             * library's sequence, the one the live stage steps (cn_nerve_refine) */
+            cn_nerve_refine seq;
+            rc = cn_nerve_refine_run(&seq, r->refine, cnn_model, im->px, w, h, fo.cx_px, fo.cy_px,
+                                     r->find, cn_nerve_find_auto_weight(r->find),
+                                     CN_NERVE_AUTO_RECENTRE, mask, pts, &np, conf);
+            *found = rc == CN_OK && np > 0 && *conf > 0;
         }
         return rc;
     }

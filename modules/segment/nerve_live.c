@@ -7,7 +7,8 @@
  * spread over `nerve_period` frames per network of its ensemble (the weights
  * file's members: three since the tenth session, so six frames) and runs at once
  * when the operator clicks; automatic
- * mode then refines the chosen part with the crop CNN on the pass's pixels, one
+ * mode then refines the chosen part with the crop CNN on the pass's pixels (the
+ * library's refine sequence, cn_nerve_refine, which `eval nerve` runs whole), one
  * network of its ensemble per frame (a frame never carries a finder share and a
  * network, which kept the chain's p99 over its 8 ms budget when the ensemble
  * was a pair), and the frames in between move the last outline by block
@@ -79,18 +80,16 @@ struct nerve_live {
     cn_nerve_found at_start; /* the outline on the frame where the pass started */
     bool at_start_ok;
     int misses;            /* seeded: passes in a row without a found nerve near the point */
-    /* automatic, refined (cn_nerve_find_auto_weight >= 0): the crop CNN outlines the chosen
-     * part on the frames after the pass, one network of its ensemble per frame, on the
-     * pass's own pixels */
+    /* automatic, refined (cn_nerve_find_auto_weight >= 0): the refine sequence
+     * (cn_nerve_refine, the one `eval nerve` runs) outlines the chosen part on the
+     * frames after the pass, one network per frame, on the pass's own pixels; a
+     * click's size-normalised second crop is stepped the same way */
     uint8_t *pass_px;      /* the frame the pass started on */
     int pass_w, pass_h;
-    bool refine_pending;
-    bool refine_begun;     /* its crop is taken, networks remain */
-    int refine_left;       /* re-centred runs still to come (CN_NERVE_AUTO_RECENTRE) */
-    float refine_weight;   /* the finder's share in the refined outline (automatic or seeded) */
-    bool refine_auto;      /* automatic mode's refine (refine_cnn), else the click's second crop */
-    bool refine_confirm;   /* a new part's first refine: nothing outlined is no find */
-    cn_nerve_found refine_part;
+    bool refine_pending;   /* the sequence has networks to run */
+    bool refine_confirm;   /* a new part's refine: no outline at all is no find */
+    cn_nerve_refine refine;
+    cn_nerve_found refine_part; /* the part refined (its confidence is reported) */
     /* the last outline reported found, and for how many frames it was not */
     cn_contour held;
     bool have_held;
@@ -339,9 +338,9 @@ static bool view_update(nerve_live *n, const cn_frame *f)
             const double dx = n->vb.x0 - b.x0, dy = n->vb.y0 - b.y0;
             shift_found(&n->cur, dx, dy);
             shift_found(&n->at_start, dx, dy);
-            n->pass = n->refine_pending = n->refine_begun = false;
+            n->pass = n->refine_pending = false;
         } else {
-            n->have_cur = n->pass = n->refine_pending = n->refine_begun = false;
+            n->have_cur = n->pass = n->refine_pending = false;
         }
         n->vb = b;
         n->vb_fw = f->width;
@@ -364,7 +363,7 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 {
     memset(r, 0, sizeof *r);
     n->pass = false;
-    n->refine_pending = n->refine_begun = false; /* a new click replaces any refine */
+    n->refine_pending = false; /* a new click replaces any refine */
     double p[2];
     track_px(n, f, p);
     if (p[0] < 0 || p[1] < 0 || p[0] > n->vw - 1 || p[1] > n->vh - 1)
@@ -382,11 +381,8 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
          * first crop); a size-normalised file's second crop runs on the next frame
          * (by_finder's refine), so this frame carries the finder and one pass */
         const float wt = cn_nerve_find_seeded_weight(n->find);
-        bool done = false;
-        int rc = cn_nerve_cnn_blend_begin(n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh, p[0],
-                                          p[1], n->find);
-        while (rc == CN_OK && !done)
-            rc = cn_nerve_cnn_blend_step(n->cnn, n->find, wt, NULL, r->pts_px, &np, &conf, &done);
+        int rc = cn_nerve_refine_run(&n->refine, n->cnn, CN_NERVE_CNN_LIVE, n->vpx, n->vw, n->vh,
+                                     p[0], p[1], n->find, wt, 0, NULL, r->pts_px, &np, &conf);
         if (rc != CN_OK || conf <= 0 || np < 3)
             return false;
         r->n = np;
@@ -396,11 +392,10 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     n->seed_fresh = false;
     if (cn_nerve_find_follow(n->find, r) != CN_OK)
         return false;
-    if (n->cnn && cn_nerve_cnn_size_begin(n->cnn) == CN_OK) {
-        n->refine_pending = n->refine_begun = true;
-        n->refine_auto = n->refine_confirm = false;
-        n->refine_left = 0;
-        n->refine_weight = cn_nerve_find_seeded_weight(n->find);
+    if (n->cnn && cn_nerve_refine_begin_second(&n->refine, n->cnn, n->find,
+                                               cn_nerve_find_seeded_weight(n->find)) == CN_OK) {
+        n->refine_pending = true;
+        n->refine_confirm = false;
         n->refine_part = *r;
     }
     return true;
@@ -415,49 +410,28 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 {
     memset(r, 0, sizeof *r);
     if (n->refine_pending) {
-        /* the frames after an automatic pass: the crop CNN outlines the chosen part
-         * on the pass's frame (its pixels kept), one network of its pair per frame
-         * so no frame carries both (the pair alone is ~3 ms, the same as a finder
-         * frame plus the slowest refine would otherwise put on one frame); when
-         * the last network has run, that outline is followed to this frame. Until
-         * then the outline followed before the pass is (a new part is not shown
-         * before its first refine outlines it). */
-        cn_nerve_found o = n->refine_part;
-        cn_nerve_cnn *net = n->refine_auto ? n->refine_cnn : n->cnn;
+        /* the frames after an automatic pass: the refine sequence outlines the chosen
+         * part on the pass's frame (its pixels kept), one network per frame so no
+         * frame carries a finder share and a network (~3 ms together); each outline
+         * it gives is followed to this frame from then on (the first at the part's
+         * centre, then the re-centred one). Until the first, the outline followed
+         * before the pass is: a new part is not shown before the refine outlines it,
+         * and one it outlines nothing around is no find, as `eval nerve` scores it;
+         * the last outline reported is held. A re-centred run (or a click's second
+         * crop) outlining nothing leaves the outline before it followed. */
+        cn_nerve_found o = n->refine_part; /* the confidence stays the finder's */
         int np = 0;
-        float conf = 0;
         bool done = false;
-        int rc = CN_OK;
-        if (!n->refine_begun) {
-            rc = cn_nerve_cnn_blend_begin(net, CN_NERVE_CNN_LIVE, n->pass_px, n->pass_w,
-                                          n->pass_h, o.cx_px, o.cy_px, n->find);
-            n->refine_begun = rc == CN_OK;
-        }
-        if (rc == CN_OK)
-            rc = cn_nerve_cnn_blend_step(net, n->find, n->refine_weight, NULL, o.pts_px, &np,
-                                         &conf, &done);
-        const bool confirm = n->refine_confirm && (rc != CN_OK || done);
-        if (rc != CN_OK || done)
-            n->refine_pending = n->refine_begun = n->refine_confirm = false;
-        if (rc == CN_OK && done && np >= 3 && conf > 0 &&
-            (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
-            n->cur = o; /* the confidence stays the finder's: how sure it is a nerve */
+        int rc = cn_nerve_refine_step(&n->refine, o.pts_px, &np, NULL, &done);
+        if (rc == CN_OK && np >= 3 && (o.n = np, cn_nerve_find_follow(n->find, &o) == CN_OK)) {
+            n->cur = o;
             n->have_cur = true;
-            /* once more on the pass's frame, the crop centred on this outline's
-             * mask (the next frame runs it); this outline is followed meanwhile */
-            if (n->refine_left > 0 &&
-                cn_nerve_cnn_mask_centre(net, &o.cx_px, &o.cy_px) == CN_OK) {
-                n->refine_left--;
-                n->refine_part = o;
-                n->refine_pending = true;
-            }
-        } else if (confirm) {
-            /* the refine network outlines no nerve around the finder's part: no find
-             * (what `eval nerve` scores); the last outline reported is held */
-            n->have_cur = false;
         }
-        /* (when a re-centred run finds nothing the first refine's outline stays
-         * followed; a click's second crop that finds nothing leaves the first's) */
+        if (rc != CN_OK || done) {
+            n->refine_pending = false;
+            if (n->refine_confirm && !cn_nerve_refine_found(&n->refine))
+                n->have_cur = false;
+        }
     } else if (!n->pass) {
         if (cn_nerve_find_start(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
                                 n->c.nerve_radius_mm) != CN_OK)
@@ -502,15 +476,19 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
         } else {
             bool got = cn_nerve_find_select(n->find, NULL, NULL, &s) == CN_OK && s.found;
             if (got && n->refine_cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
-                /* refined on the next frame, which decides whether it is a nerve;
-                 * meanwhile the outline followed before (re-anchored on the pass's
-                 * frame, as a click's is) or nothing */
-                n->refine_pending = n->refine_auto = n->refine_confirm = true;
-                n->refine_begun = false;
-                n->refine_left = CN_NERVE_AUTO_RECENTRE;
-                n->refine_weight = cn_nerve_find_auto_weight(n->find);
+                /* refined from the next frame on, which decides whether it is a nerve
+                 * (the crop is taken now, no network runs); meanwhile the outline
+                 * followed before (re-anchored on the pass's frame, as a click's is)
+                 * or nothing. A refine that cannot start is no find: the part's own
+                 * outline is never what automatic mode draws. */
+                const bool begun =
+                    cn_nerve_refine_begin(&n->refine, n->refine_cnn, CN_NERVE_CNN_LIVE,
+                                          n->pass_px, n->pass_w, n->pass_h, s.cx_px, s.cy_px,
+                                          n->find, cn_nerve_find_auto_weight(n->find),
+                                          CN_NERVE_AUTO_RECENTRE, NULL) == CN_OK;
+                n->refine_pending = n->refine_confirm = begun;
                 n->refine_part = s;
-                n->have_cur = n->at_start_ok &&
+                n->have_cur = begun && n->at_start_ok &&
                               cn_nerve_find_follow(n->find, &n->at_start) == CN_OK;
             } else {
                 n->have_cur = got;

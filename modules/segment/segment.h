@@ -270,6 +270,62 @@ int cn_nerve_find_follow(cn_nerve_find *f, const cn_nerve_found *outline);
  * selected on a frame of this size. */
 int cn_nerve_find_track(cn_nerve_find *f, const uint8_t *px, int w, int h, cn_nerve_found *out);
 
+/* ------------------------------------------------------------------ refine sequence */
+
+/* Automatic mode's refine of the finder's part as one sequence (nerve_refine.c),
+ * the one both the live stage (a network per frame) and `cryonav eval nerve` (all
+ * at once, cn_nerve_refine_run) run, so the screen and the measurement cannot
+ * drift apart: the crop CNN at the part's centre with the finder's logits blended
+ * in, then `recentre` more runs each at the centroid of the mask the run before
+ * pasted. The first run outlining nothing means no nerve there (the part is not
+ * one); a re-centred run outlining nothing ends the sequence with the outline
+ * before it standing. The same object steps a click's size-normalised second crop
+ * (cn_nerve_refine_begin_second), where nothing outlined leaves the first crop's.
+ * Caller-owned, no allocation; the fields are private. */
+typedef struct {
+    cn_nerve_cnn *net;
+    const cn_nerve_find *find;
+    int model;
+    float weight;
+    const uint8_t *px; /* the frame of the sequence: the caller keeps it until done */
+    int w, h;
+    uint8_t *mask;     /* the caller's w*h mask of the standing outline, or NULL */
+    double at[2];      /* where the current run's crop is centred */
+    double prev[2];    /* and the run's before it */
+    int left;          /* re-centred runs still to come */
+    int runs;          /* runs finished */
+    bool stepping, first_confirms, have, done;
+    float confidence;
+    int n;
+    cn_pt2 pts_px[CN_NERVE_ANGLES];
+} cn_nerve_refine;
+
+/* Starts the sequence at (x_px, y_px) of px (w x h, the finder's last complete
+ * analysis's frame; its pixels read now and again at each re-centred run). mask
+ * (w*h, may be NULL) gets the standing outline's mask when done. The crop is
+ * taken here; no network runs. CN_EINVAL / CN_ERANGE as cn_nerve_cnn_blend_begin. */
+int cn_nerve_refine_begin(cn_nerve_refine *r, cn_nerve_cnn *net, int model, const uint8_t *px,
+                          int w, int h, double x_px, double y_px, const cn_nerve_find *find,
+                          float weight, int recentre, uint8_t *mask);
+/* A click's size-normalised second crop (cn_nerve_cnn_size_begin) as a one-run
+ * sequence on net's last finished run; CN_ENOENT when the file has none to do. */
+int cn_nerve_refine_begin_second(cn_nerve_refine *r, cn_nerve_cnn *net,
+                                 const cn_nerve_find *find, float weight);
+/* One network of the current run. When this step finished a run that outlined
+ * the nerve, pts_px/n/confidence (may be NULL) get that outline, the standing one
+ * from now on; else *n = 0. *done when the sequence is over. An error ends it. */
+int cn_nerve_refine_step(cn_nerve_refine *r, cn_pt2 *pts_px, int *n, float *confidence,
+                         bool *done);
+/* The whole sequence at once (eval): the standing outline, or *n = 0 (no nerve). */
+int cn_nerve_refine_run(cn_nerve_refine *r, cn_nerve_cnn *net, int model, const uint8_t *px,
+                        int w, int h, double x_px, double y_px, const cn_nerve_find *find,
+                        float weight, int recentre, uint8_t *mask, cn_pt2 *pts_px, int *n,
+                        float *confidence);
+/* After the sequence: true when an outline stands (false: its first run outlined
+ * nothing, or it failed). runs: how many runs finished (tests, bench). */
+bool cn_nerve_refine_found(const cn_nerve_refine *r);
+int cn_nerve_refine_runs(const cn_nerve_refine *r);
+
 /* ------------------------------------------------------------------ needle (low level) */
 
 typedef enum { CN_ENTRY_AUTO = 0, CN_ENTRY_LEFT, CN_ENTRY_RIGHT } cn_entry_side;
