@@ -24,7 +24,6 @@
 
 static void finish(cn_nerve_refine *r, bool *done)
 {
-    r->stepping = false;
     r->done = true;
     if (done)
         *done = true;
@@ -54,8 +53,6 @@ int cn_nerve_refine_begin(cn_nerve_refine *r, cn_nerve_cnn *net, int model, cons
     r->at[0] = x_px;
     r->at[1] = y_px;
     r->left = recentre;
-    r->first_confirms = true;
-    r->stepping = true;
     r->done = false;
     return CN_OK;
 }
@@ -75,7 +72,6 @@ int cn_nerve_refine_begin_second(cn_nerve_refine *r, cn_nerve_cnn *net,
     r->net = net;
     r->find = find;
     r->weight = weight;
-    r->stepping = true;
     r->done = false;
     return CN_OK;
 }
@@ -107,7 +103,7 @@ int cn_nerve_refine_step(cn_nerve_refine *r, cn_pt2 *pts_px, int *n, float *conf
         *done = false;
     if (!r)
         return CN_EINVAL;
-    if (r->done || !r->stepping) {
+    if (r->done) {
         finish(r, done);
         return CN_OK;
     }

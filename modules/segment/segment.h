@@ -294,7 +294,8 @@ typedef struct {
     double prev[2];    /* and the run's before it */
     int left;          /* re-centred runs still to come */
     int runs;          /* runs finished */
-    bool stepping, first_confirms, have, done;
+    bool have;         /* an outline stands */
+    bool done;         /* no network left to run */
     float confidence;
     int n;
     cn_pt2 pts_px[CN_NERVE_ANGLES];
