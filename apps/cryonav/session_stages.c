@@ -107,16 +107,10 @@ static void replay_inputs(cn_session *s, cn_frame *f)
             continue;
         }
         /* The plan and its reminders are the procedure's to write: the recorded plan
-         * becomes the replay's (its event is then written once, by the procedure),
-         * and the reminders are derived again from it. */
-        if (ev[i].source == CN_EVSRC_PLAN && s->procedure) {
-            if (strncmp(t, "plan ", 5) == 0) {
-                char perr[160];
-                if (cn_procedure_set_plan_from_event(s->procedure, t, perr, sizeof perr) != CN_OK)
-                    cn_log_warn(s->log, "replay", "recorded plan not used: %s", perr);
-            }
+         * became the replay's before its first frame (replay_plan; its event is
+         * written once, by the procedure), and the reminders are derived again. */
+        if (ev[i].source == CN_EVSRC_PLAN && s->procedure)
             continue;
-        }
         bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||
                       ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
         if (!person)
@@ -321,6 +315,32 @@ int cn_session_sim_protocol(cn_session *s, void *sim_config, const char *name, c
     return rc;
 }
 
+/* The recording's plan (its first "plan name=N steps=..." event) becomes the
+ * replay's before the first frame, as the probe does: the event need not ride on
+ * the first frame (live, a frame whose analysis comes late is written without it,
+ * and its events ride on the next frame written), and the plan is fixed once the
+ * first frame is analysed. Before, such a replay wrote and reported its configured
+ * plan. replay_inputs then leaves the recorded event alone: the procedure writes
+ * the plan once, on the replay's first frame. */
+static void replay_plan(cn_session *s)
+{
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    for (int i = 0; i < n; i++) {
+        if (ch[i].source != CN_EVSRC_PLAN || strncmp(ch[i].text, "plan ", 5) != 0)
+            continue;
+        char perr[160];
+        if (cn_procedure_set_plan_from_event(s->procedure, ch[i].text, perr, sizeof perr) != CN_OK)
+            cn_log_warn(s->log, "replay", "recorded plan not used (frame %d): %s; the replay "
+                        "keeps the configured plan", ch[i].frame, perr);
+        else
+            cn_log_info(s->log, "replay", "the replay takes the recorded plan (frame %d): %.80s",
+                        ch[i].frame, ch[i].text);
+        return;
+    }
+    cn_log_info(s->log, "replay", "the recording names no plan: the replay keeps the configured one");
+}
+
 /* The recording's "probe name=N outer_mm=D active_mm=L" event into p's geometry. */
 static void replay_probe(cn_session *s, cn_cryoprobe *p)
 {
@@ -448,5 +468,7 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
         snprintf(err, err_len, "out of memory");
         return CN_ENOMEM;
     }
+    if (s->replay)
+        replay_plan(s);
     return CN_OK;
 }

@@ -12,7 +12,8 @@
  *                 simulator's frame for its time, bit for bit), the error is shown,
  *                 the exit code is not 0 and the file says what was lost
  *   replay        `replay --speed 0 --record` analyses and records every frame and
- *                 restores the operator's target (coverage as live)
+ *                 restores the operator's target (coverage as live); the recorded plan
+ *                 is the replay's even when its event rides on a later frame
  * Each test is its own ctest entry (argv[1] = the test name).
  */
 #include <setjmp.h>
@@ -100,18 +101,20 @@ static void read_events(const char *path, events_t *ev)
         const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
         if (!v)
             continue;
-        /* split on "; " (the separator; ';' inside a text is escaped) */
-        char buf[4096];
-        snprintf(buf, sizeof buf, "%s", v);
-        for (char *save = NULL, *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-            while (*tok == ' ')
-                tok++;
-            if (ev->n < 256) {
-                snprintf(ev->text[ev->n], sizeof ev->text[0], "%s", tok);
-                ev->frame[ev->n] = i;
-                ev->t_s[ev->n] = ts ? atof(ts) : NAN;
-                ev->n++;
-            }
+        /* the library's parser: an event carried to a later frame than its own ends
+         * with "@<scene seconds>", which is its time, not part of its text (this
+         * test split on ';' before and kept the suffix, so a carried plan event
+         * never matched the replay's) */
+        const int64_t t_ns = ts ? llround(atof(ts) * 1e9) : 0;
+        cn_event e[CN_EVENTS_MAX];
+        int ne = cn_seq_events_parse(v, t_ns, e, CN_EVENTS_MAX);
+        assert_true(ne >= 0 && ne <= CN_EVENTS_MAX);
+        for (int k = 0; k < ne && ev->n < 256; k++) {
+            snprintf(ev->text[ev->n], sizeof ev->text[0], "%s:%s",
+                     cn_event_source_name(e[k].source), e[k].text);
+            ev->frame[ev->n] = i;
+            ev->t_s[ev->n] = (double)e[k].t_scene_ns / 1e9;
+            ev->n++;
         }
     }
     cn_seq_reader_close(r);
@@ -728,7 +731,8 @@ static void test_replay_operator(void **st)
     k = find_event(&ev, "operator:freeze_end cycle=1");
     assert_true(k >= 0 && ev.frame[k] == 15);
     assert_int_equal(count_events(&ev, "operator:freeze_end cycle=1"), 1);
-    assert_int_equal(count_events(&ev, "proctor:note text=deeper%3B 2 mm"), 1);
+    /* as parsed: the ";" escaped in the file (%3B) is the text's own */
+    assert_int_equal(count_events(&ev, "proctor:note text=deeper; 2 mm"), 1);
     /* the report sees the 1 s freeze (10 frames at 100 ms) */
     char out[700];
     snprintf(out, sizeof out, "%s/rep", dir);
@@ -741,6 +745,69 @@ static void test_replay_operator(void **st)
     remove_dir(dir);
 }
 
+/* The recorded plan when its event is not on the first frame. Live, the recorder
+ * writes a frame without its analysis when the analysis comes late (the first one
+ * builds the networks' plans), and that analysis's events ride on the next frame
+ * written, with their own scene time ("@t"): the plan event of a simulated session
+ * was on frame 2 of test_replay_batch's recording on a loaded machine. The replay
+ * then wrote its configured plan (morton-150s) on frame 0 and refused the recorded
+ * one ("the plan is fixed once the first frame is analysed"): a teacher's replay
+ * named another plan than the session had (and test_replay_batch failed, now and
+ * then). The recorded plan must be the replay's from its first frame, written once. */
+static void test_replay_late_plan(void **st)
+{
+    (void)st;
+    char dir[600], rec[700], re[700], err[512];
+    make_dir(dir, sizeof dir, "lateplan");
+    snprintf(rec, sizeof rec, "%s/late.igs.mha", dir);
+    snprintf(re, sizeof re, "%s/again.igs.mha", dir);
+    cn_seq_writer *w = cn_seq_writer_open(rec, NULL, err, sizeof err);
+    assert_non_null(w);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 128, 96);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    const int64_t t0 = 100000000000LL;
+    for (int i = 0; i < 20; i++) {
+        cn_frame_set_size(f, 128, 96);
+        for (int p = 0; p < 128 * 96; p++)
+            f->pixels[p] = (uint8_t)(40 + (p * 13 + i) % 50);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.3;
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = f->t_scene_ns = t0 + i * 100000000LL;
+        f->wall_ns = 1700000000000000000LL + i * 100000000LL;
+        f->analysed = true;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        if (i == 2) /* frame 0's events, carried: their own time */
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_PLAN, t0,
+                                  "plan name=custom steps=freeze:60,passive_thaw:30");
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    events_t ev;
+    read_events(rec, &ev);
+    assert_int_equal(ev.n, 1);
+    assert_int_equal(ev.frame[0], 2);
+    const char *a[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record", re,
+                       "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    print_message("%s", R.out);
+    read_events(re, &ev);
+    int plans = 0;
+    for (int i = 0; i < ev.n; i++) {
+        print_message("frame %2d  %s\n", ev.frame[i], ev.text[i]);
+        plans += strncmp(ev.text[i], "plan:", 5) == 0;
+    }
+    assert_int_equal(plans, 1);
+    int k = find_event(&ev, "plan:plan name=custom steps=freeze:60,passive_thaw:30");
+    assert_true(k >= 0);
+    assert_int_equal(ev.frame[k], 0);
+    assert_non_null(strstr(R.out, "plan custom"));
+    assert_null(strstr(R.err, "recorded plan not used"));
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -748,6 +815,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigint),    cmocka_unit_test(test_sighup),
         cmocka_unit_test(test_disk_full), cmocka_unit_test(test_disk_full_close),
         cmocka_unit_test(test_replay_batch),  cmocka_unit_test(test_replay_operator),
+        cmocka_unit_test(test_replay_late_plan),
     };
     if (argc > 1) {
         char f[64];
