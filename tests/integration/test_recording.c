@@ -805,6 +805,21 @@ static void test_replay_late_plan(void **st)
     assert_int_equal(ev.frame[k], 0);
     assert_non_null(strstr(R.out, "plan custom"));
     assert_null(strstr(R.err, "recorded plan not used"));
+    /* a replay started after the plan's frame (a teacher jumps to a chapter): the
+     * session's plan still, written on the replay's first frame (before: the
+     * configured one, the recorded event never came) */
+    snprintf(re, sizeof re, "%s/from10.igs.mha", dir);
+    const char *b[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record", re,
+                       "--start", "#10", "--no-serve", "--snapshot", dir, "--snapshot-every",
+                       "100000", NULL};
+    assert_int_equal(run_prog(b, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    read_events(re, &ev);
+    k = find_event(&ev, "plan:plan name=custom steps=freeze:60,passive_thaw:30");
+    assert_true(k >= 0);
+    assert_int_equal(ev.frame[k], 0);
+    assert_int_equal(frames_of(re), 10);
+    assert_non_null(strstr(R.out, "plan custom"));
     remove_dir(dir);
 }
 
