@@ -279,7 +279,8 @@ int cn_nerve_find_track(cn_nerve_find *f, const uint8_t *px, int w, int h, cn_ne
  * in, then `recentre` more runs each at the centroid of the mask the run before
  * pasted. The first run outlining nothing means no nerve there (the part is not
  * one); a re-centred run outlining nothing ends the sequence with the outline
- * before it standing. The same object steps a click's size-normalised second crop
+ * before it standing. The same object runs a click's first crop (recentre 0, the
+ * click's own network and weight) and steps its size-normalised second crop
  * (cn_nerve_refine_begin_second), where nothing outlined leaves the first crop's.
  * Caller-owned, no allocation; the fields are private. */
 typedef struct {
