@@ -76,6 +76,7 @@ typedef struct cn_session {
     bool seed_announce;         /* the target the session starts with, recorded once */
     cn_pt2 seed_mm;
     cn_event_source seed_source;
+    uint64_t replay_jumps;      /* the replay's jumps already answered (session_stages.c) */
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */

@@ -90,6 +90,48 @@ static void emit_queued(cn_session *s, cn_frame *f)
  * key sets the freeze state (the phase events follow from it below); what the
  * analysis derives (phases, alarms, the plan's reminders) is left out because it
  * is derived again. */
+/* A recorded "target x_mm=X y_mm=Y" event: the nerve seed there. False when t is
+ * not one. */
+static bool recorded_target(cn_session *s, const char *t, const char *why)
+{
+    double x, y;
+    if (strncmp(t, "target ", 7) != 0 || sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) != 2)
+        return false;
+    if (s->segment)
+        cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
+    cn_log_info(s->log, "replay", "recorded target%s: nerve seed set at (%.1f, %.1f) mm", why, x, y);
+    return true;
+}
+
+/* After a jump (a --start after the first frame, a chapter, a seek, a loop) the
+ * events of the frames jumped over never come: the target the session had at the
+ * frame landed on is set again from the chapters (the last target recorded at or
+ * before it). Before the fourteenth session a replay started at "freeze 1" had no
+ * target at all, and its coverage of the nerve was null. A target on the landed
+ * frame itself came with that frame's events (above) and is not put twice. A jump
+ * to before any target leaves the seed as it is. */
+static void replay_restore(cn_session *s, cn_frame *f)
+{
+    int landed = 0;
+    const uint64_t jumps = cn_replay_jumps(s->replay, &landed);
+    if (jumps == s->replay_jumps)
+        return;
+    s->replay_jumps = jumps;
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    int last = -1;
+    for (int i = 0; i < n && ch[i].frame <= landed; i++)
+        if (strncmp(ch[i].text, "target ", 7) == 0)
+            last = i;
+    if (last < 0 || ch[last].frame == landed)
+        return;
+    char why[64];
+    snprintf(why, sizeof why, " (frame %d, before frame %d where the replay went)", ch[last].frame,
+             landed);
+    if (recorded_target(s, ch[last].text, why))
+        put_event(s, f, ch[last].source, f->t_scene_ns, ch[last].text);
+}
+
 static void replay_inputs(cn_session *s, cn_frame *f)
 {
     if (!s->replay)
@@ -98,11 +140,7 @@ static void replay_inputs(cn_session *s, cn_frame *f)
     int n = cn_replay_take_events(s->replay, ev, 32);
     for (int i = 0; i < n; i++) {
         const char *t = ev[i].text;
-        double x, y;
-        if (strncmp(t, "target ", 7) == 0 && sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) == 2) {
-            if (s->segment)
-                cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
-            cn_log_info(s->log, "replay", "recorded target: nerve seed set at (%.1f, %.1f) mm", x, y);
+        if (recorded_target(s, t, "")) {
             put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
             continue;
         }
@@ -136,6 +174,7 @@ static void replay_inputs(cn_session *s, cn_frame *f)
         }
         put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
     }
+    replay_restore(s, f);
 }
 
 

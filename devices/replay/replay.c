@@ -57,6 +57,10 @@ struct cn_replay {
     bool seek_time_pending;
     double seek_time_s;
     double t0_scene_s;  /* scene time of the first frame (NAN until known) */
+    /* frames emitted that do not follow the last one emitted (a start after the
+     * first frame, a seek, a chapter, a skip, a loop), and where the last landed */
+    uint64_t jumps;
+    int landed;
 };
 
 static void timespec_at_mono(int64_t mono_ns, struct timespec *ts) {
@@ -289,6 +293,10 @@ static int rp_read(void *self, cn_frame *f) {
             memset(&f->analysis, 0, sizeof f->analysis);
             f->analysis.guidance.coverage = -1;
         }
+        if (i != rp->pos + 1) {
+            rp->jumps++;
+            rp->landed = i;
+        }
         rp->prev_ts = ts;
         rp->prev_scene = scene;
         rp->pos = i;
@@ -396,6 +404,14 @@ uint64_t cn_replay_loops(cn_replay *rp) {
     uint64_t l = rp->loops;
     pthread_mutex_unlock(&rp->mu);
     return l;
+}
+
+uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame) {
+    pthread_mutex_lock(&rp->mu);
+    uint64_t j = rp->jumps;
+    if (landed_frame) *landed_frame = rp->landed;
+    pthread_mutex_unlock(&rp->mu);
+    return j;
 }
 
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max) {

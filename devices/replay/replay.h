@@ -81,6 +81,12 @@ uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around *
  * their recorded scene times (up to max; the rest wait for the next call). Called
  * by the analysis thread; the device thread queues them as it emits frames. */
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
+/* How many times an emitted frame did not follow the one emitted before it (a
+ * start after the file's first frame, a seek, a chapter, a skip by time, a loop),
+ * and the file index the last such frame had (*landed_frame, may be NULL). The
+ * events of the frames jumped over never come: the session restores the recorded
+ * state they set (the target) from the chapters before that index. */
+uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame);
 /* The recording's chapters (its events in order, cn_seq_chapters), read once at
  * cn_replay_new; *n may be 0. */
 const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n);

@@ -13,7 +13,8 @@
  *                 the exit code is not 0 and the file says what was lost
  *   replay        `replay --speed 0 --record` analyses and records every frame and
  *                 restores the operator's target (coverage as live); the recorded plan
- *                 is the replay's even when its event rides on a later frame
+ *                 is the replay's even when its event rides on a later frame, and the
+ *                 target the session had is set again when a replay starts later
  * Each test is its own ctest entry (argv[1] = the test name).
  */
 #include <setjmp.h>
@@ -823,6 +824,83 @@ static void test_replay_late_plan(void **st)
     remove_dir(dir);
 }
 
+/* A replay started after the operator's target (a teacher starts at "freeze 1",
+ * or jumps there): the events of the frames jumped over never come, so before the
+ * fourteenth session the replay had no target at all (a simulated session started
+ * at "freeze 1": coverage of the nerve null, 0.21 from the whole replay's frame 120
+ * on). The target the session had at the frame landed on is set again and
+ * recorded once on the replay's first frame; a whole replay still has it once, on
+ * its own frame. */
+static void test_replay_start_target(void **st)
+{
+    (void)st;
+    char dir[600], rec[700], re[700], err[512];
+    make_dir(dir, sizeof dir, "starttarget");
+    snprintf(rec, sizeof rec, "%s/t.igs.mha", dir);
+    cn_seq_writer *w = cn_seq_writer_open(rec, NULL, err, sizeof err);
+    assert_non_null(w);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 128, 96);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < 20; i++) {
+        cn_frame_set_size(f, 128, 96);
+        for (int p = 0; p < 128 * 96; p++)
+            f->pixels[p] = (uint8_t)(40 + (p * 13 + i) % 50);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.3;
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = f->t_scene_ns = 100000000000LL + i * 100000000LL;
+        f->wall_ns = 1700000000000000000LL + i * 100000000LL;
+        f->analysed = true;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        if (i == 1)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns,
+                                  "target x_mm=12.00 y_mm=9.00");
+        if (i == 6)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_PROCTOR, f->t_scene_ns,
+                                  "target x_mm=20.00 y_mm=10.00");
+        if (i == 12)
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns,
+                                  "freeze_start cycle=1");
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    struct {
+        const char *start, *name;
+        int frames;
+    } cases[] = {{"#10", "from10", 10}, {"freeze 1", "freeze1", 8}, {"#6", "from6", 14}, {NULL, "all", 20}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        snprintf(re, sizeof re, "%s/%s.igs.mha", dir, cases[c].name);
+        const char *a[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record",
+                           re, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000",
+                           cases[c].start ? "--start" : NULL, cases[c].start, NULL};
+        assert_int_equal(run_prog(a, NULL, NULL, 300, &R), 0);
+        check_run(&R, 0);
+        events_t ev;
+        read_events(re, &ev);
+        int targets = 0;
+        for (int i = 0; i < ev.n; i++) {
+            print_message("%s: frame %2d  %s\n", cases[c].name, ev.frame[i], ev.text[i]);
+            targets += strstr(ev.text[i], ":target ") != NULL;
+        }
+        assert_int_equal(frames_of(re), cases[c].frames);
+        const int k = find_event(&ev, "proctor:target x_mm=20.00 y_mm=10.00");
+        assert_true(k >= 0);
+        if (cases[c].start) {
+            /* the target at the frame landed on, once, on the replay's first frame */
+            assert_int_equal(targets, 1);
+            assert_int_equal(ev.frame[k], 0);
+        } else {
+            /* the whole replay: both, each once, on its own frame */
+            assert_int_equal(targets, 2);
+            assert_int_equal(ev.frame[k], 6);
+            assert_int_equal(ev.frame[find_event(&ev, "operator:target x_mm=12.00 y_mm=9.00")], 1);
+        }
+        assert_non_null(strstr(R.err, "nerve seed set at (20.0, 10.0) mm"));
+    }
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -830,7 +908,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_sigint),    cmocka_unit_test(test_sighup),
         cmocka_unit_test(test_disk_full), cmocka_unit_test(test_disk_full_close),
         cmocka_unit_test(test_replay_batch),  cmocka_unit_test(test_replay_operator),
-        cmocka_unit_test(test_replay_late_plan),
+        cmocka_unit_test(test_replay_late_plan), cmocka_unit_test(test_replay_start_target),
     };
     if (argc > 1) {
         char f[64];

@@ -152,15 +152,26 @@ static void test_pause_seek_loop_interrupt(void **s) {
     assert_true(waited >= 280000000);
     assert_int_equal(frame_index(f), 1);
     int64_t acq1 = f->t_acq_ns;
-    /* seek backwards and forwards: exactly that frame next, time keeps increasing */
+    /* frames 0 and 1 followed on: no jump */
+    int landed = -1;
+    assert_int_equal(cn_replay_jumps(rp, &landed), 0);
+    /* seek backwards and forwards: exactly that frame next, time keeps increasing;
+     * each counts as a jump, landed where it went (the session restores the
+     * recorded target from before it) */
     assert_int_equal(cn_replay_seek(rp, 20), CN_OK);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
     assert_int_equal(frame_index(f), 20);
     assert_true(f->t_acq_ns > acq1);
+    assert_int_equal(cn_replay_jumps(rp, &landed), 1);
+    assert_int_equal(landed, 20);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(cn_replay_jumps(rp, NULL), 1); /* 21 follows on */
     assert_int_equal(cn_replay_seek(rp, 3), CN_OK);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
     assert_int_equal(frame_index(f), 3);
     assert_int_equal(cn_replay_position(rp), 3);
+    assert_int_equal(cn_replay_jumps(rp, &landed), 2);
+    assert_int_equal(landed, 3);
     assert_int_equal(cn_replay_seek(rp, N), CN_ERANGE);
     /* loop at full speed: wraps around, seq and t_acq keep increasing */
     cn_replay_set_speed(rp, 0);
@@ -175,6 +186,8 @@ static void test_pause_seek_loop_interrupt(void **s) {
         last_acq = f->t_acq_ns;
     }
     assert_true(cn_replay_loops(rp) >= 2);
+    /* each wrap is a jump back to frame 0 */
+    assert_true(cn_replay_jumps(rp, NULL) >= 2 + cn_replay_loops(rp));
     /* interrupt wakes a read blocked by pause */
     cn_replay_pause(rp, true);
     ctl_arg c2 = {rp, 100000000, 1, &dev};
