@@ -85,11 +85,6 @@ static void emit_queued(cn_session *s, cn_frame *f)
                   q[i].text);
 }
 
-/* Replay: the recorded events come back. The inputs of people and devices
- * (a target, notes, marks) are applied and recorded again; the operator's freeze
- * key sets the freeze state (the phase events follow from it below); what the
- * analysis derives (phases, alarms, the plan's reminders) is left out because it
- * is derived again. */
 /* A recorded "target x_mm=X y_mm=Y" event: the nerve seed there. False when t is
  * not one. */
 static bool recorded_target(cn_session *s, const char *t, const char *why)
@@ -132,6 +127,11 @@ static void replay_restore(cn_session *s, cn_frame *f)
         put_event(s, f, ch[last].source, f->t_scene_ns, ch[last].text);
 }
 
+/* Replay: the recorded events come back. The inputs of people and devices
+ * (a target, notes, marks) are applied and recorded again; the operator's freeze
+ * key sets the freeze state (the phase events follow from it below); what the
+ * analysis derives (phases, alarms, the plan's reminders) is left out because it
+ * is derived again. */
 static void replay_inputs(cn_session *s, cn_frame *f)
 {
     if (!s->replay)
