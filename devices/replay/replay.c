@@ -61,6 +61,8 @@ struct cn_replay {
      * first frame, a seek, a chapter, a skip, a loop), and where the last landed */
     uint64_t jumps;
     int landed;
+    int jumped_from;      /* the frame emitted before the last jump (-1: none) */
+    uint64_t landed_seq;  /* the seq the landed frame was emitted with */
 };
 
 static void timespec_at_mono(int64_t mono_ns, struct timespec *ts) {
@@ -109,6 +111,7 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
     rp->loop = rp->o.loop;
     rp->next = rp->o.start_frame >= 0 && rp->o.start_frame < in->n_frames ? rp->o.start_frame : 0;
     rp->pos = -1;
+    rp->jumped_from = -1;
     cn_strlcpy(rp->path, path, sizeof rp->path);
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->cv, NULL);
@@ -296,6 +299,8 @@ static int rp_read(void *self, cn_frame *f) {
         if (i != rp->pos + 1) {
             rp->jumps++;
             rp->landed = i;
+            rp->jumped_from = rp->pos;
+            rp->landed_seq = f->seq;
         }
         rp->prev_ts = ts;
         rp->prev_scene = scene;
@@ -406,6 +411,16 @@ uint64_t cn_replay_loops(cn_replay *rp) {
     return l;
 }
 
+uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out) {
+    pthread_mutex_lock(&rp->mu);
+    if (out)
+        *out = (cn_replay_jump){.jumps = rp->jumps, .from = rp->jumped_from,
+                                .landed = rp->landed, .landed_seq = rp->landed_seq};
+    uint64_t j = rp->jumps;
+    pthread_mutex_unlock(&rp->mu);
+    return j;
+}
+
 uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame) {
     pthread_mutex_lock(&rp->mu);
     uint64_t j = rp->jumps;
@@ -474,4 +489,13 @@ void cn_replay_seek_time(cn_replay *rp, double t_s) {
 
 void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm) {
     cn_seq_reader_set_default_spacing(rp->rd, sx_mm, sy_mm);
+    rp->o.spacing_mm[0] = sx_mm;
+    rp->o.spacing_mm[1] = sy_mm;
+}
+
+cn_seq_reader *cn_replay_reader_open(const cn_replay *rp, char *err, size_t err_len) {
+    cn_seq_reader *rd = cn_seq_reader_open(rp->path, err, err_len);
+    if (rd && rp->o.spacing_mm[0] > 0 && rp->o.spacing_mm[1] > 0)
+        cn_seq_reader_set_default_spacing(rd, rp->o.spacing_mm[0], rp->o.spacing_mm[1]);
+    return rd;
 }

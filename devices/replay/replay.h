@@ -87,6 +87,21 @@ int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
  * events of the frames jumped over never come: the session restores the recorded
  * state they set (the target) from the chapters before that index. */
 uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame);
+/* The last jump in full: how many so far, the frame emitted before it (-1: it was
+ * the first frame emitted, a --start), the frame it landed on and the seq that
+ * frame was emitted with (cn_frame.seq: frame landed + k has seq landed_seq + k
+ * until the next jump). A session catching up what a forward jump skipped
+ * (session_catchup.c) reads frames from + 1 .. landed - 1 itself. */
+typedef struct {
+    uint64_t jumps;
+    int from, landed;
+    uint64_t landed_seq;
+} cn_replay_jump;
+uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out);
+/* A reader of its own on the replayed file, with the replay's pixel spacing for
+ * files that state none (the device's reader is its thread's alone); close it with
+ * cn_seq_reader_close. NULL with err filled when the file cannot be opened again. */
+cn_seq_reader *cn_replay_reader_open(const cn_replay *rp, char *err, size_t err_len);
 /* The recording's chapters (its events in order, cn_seq_chapters), read once at
  * cn_replay_new; *n may be 0. */
 const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n);

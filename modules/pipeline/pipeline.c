@@ -310,6 +310,11 @@ bool cn_pipeline_running(cn_pipeline *p)
     return r;
 }
 
+bool cn_pipeline_stopping(cn_pipeline *p)
+{
+    return atomic_load(&p->stopping);
+}
+
 int cn_pipeline_wait(cn_pipeline *p, int64_t timeout_ns)
 {
     struct timespec dl = deadline_after(timeout_ns);

@@ -81,6 +81,9 @@ int cn_pipeline_start(cn_pipeline *p);
 void cn_pipeline_stop(cn_pipeline *p);
 /* true while the device is producing (false after end of stream or error). */
 bool cn_pipeline_running(cn_pipeline *p);
+/* true once cn_pipeline_stop began: a stage doing long work (a replay's catch-up)
+ * checks it and returns early. Any thread. */
+bool cn_pipeline_stopping(cn_pipeline *p);
 /* Waits until the device has ended (CN_OK) or timeout (CN_ETIMEDOUT). */
 int cn_pipeline_wait(cn_pipeline *p, int64_t timeout_ns);
 /* Results are numbered 1, 2, 3 ... in the order the analysis published them; a

@@ -136,7 +136,7 @@ static void test_pause_seek_loop_interrupt(void **s) {
     cn_replay *rp = cn_replay_from_device(&dev);
     assert_non_null(rp);
     assert_int_equal(cn_replay_frame_count(rp), N);
-    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
     cn_frame *f = cn_frame_pool_acquire(pool);
     dev.start(dev.self);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
@@ -164,7 +164,15 @@ static void test_pause_seek_loop_interrupt(void **s) {
     assert_true(f->t_acq_ns > acq1);
     assert_int_equal(cn_replay_jumps(rp, &landed), 1);
     assert_int_equal(landed, 20);
+    /* in full, for the session's catch-up: from frame 1, the seq frame 20 had */
+    cn_replay_jump j;
+    assert_int_equal(cn_replay_last_jump(rp, &j), 1);
+    assert_int_equal(j.jumps, 1);
+    assert_int_equal(j.from, 1);
+    assert_int_equal(j.landed, 20);
+    assert_true(j.landed_seq == f->seq);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_true(f->seq == j.landed_seq + 1); /* frame 21 */
     assert_int_equal(cn_replay_jumps(rp, NULL), 1); /* 21 follows on */
     assert_int_equal(cn_replay_seek(rp, 3), CN_OK);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
@@ -172,6 +180,20 @@ static void test_pause_seek_loop_interrupt(void **s) {
     assert_int_equal(cn_replay_position(rp), 3);
     assert_int_equal(cn_replay_jumps(rp, &landed), 2);
     assert_int_equal(landed, 3);
+    assert_int_equal(cn_replay_last_jump(rp, &j), 2);
+    assert_int_equal(j.from, 21); /* backward: nothing to catch up */
+    assert_int_equal(j.landed, 3);
+    /* a reader of its own on the same file: frame 3's pixels as the device's */
+    char rerr[256];
+    cn_seq_reader *own = cn_replay_reader_open(rp, rerr, sizeof rerr);
+    assert_non_null(own);
+    cn_frame *g = cn_frame_pool_acquire(pool);
+    assert_non_null(g);
+    assert_int_equal(cn_seq_reader_read_frame(own, 3, g, rerr, sizeof rerr), CN_OK);
+    assert_int_equal(g->width, f->width);
+    assert_memory_equal(g->pixels, f->pixels, (size_t)f->width * f->height);
+    cn_frame_unref(g);
+    cn_seq_reader_close(own);
     assert_int_equal(cn_replay_seek(rp, N), CN_ERANGE);
     /* loop at full speed: wraps around, seq and t_acq keep increasing */
     cn_replay_set_speed(rp, 0);
