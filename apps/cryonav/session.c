@@ -171,6 +171,7 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         cn_segment_stage(seg, &st);
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
             return rc;
+        s->catchup_stages[s->n_catchup_stages++] = st;
     }
     /* ---- analysis: thermal (issue 3) ---- */
     {
@@ -185,6 +186,7 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         s->thermal = st.self;
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
             return rc;
+        s->catchup_stages[s->n_catchup_stages++] = st;
     }
     /* ---- the predicted zone as 3-D surfaces for proctors (issues 3 + 5) ---- */
     {
@@ -211,6 +213,7 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
         cn_guidance_stage(g, &st);
         if ((rc = cn_pipeline_add_stage(s->pipe, &st)) != CN_OK)
             return rc;
+        s->catchup_stages[s->n_catchup_stages++] = st;
     }
     return CN_OK;
 }
@@ -359,6 +362,7 @@ void cn_session_close(cn_session *s)
     cn_pipeline_free(s->pipe);
     s->pipe = NULL;
     cn_session_batch_free(s); /* issue 14: the offline wrapper, after the pipeline */
+    cn_session_catchup_close(s); /* its stages ran on the stopped analysis thread */
     cn_igtl_server_free(s->igtl_server);
     s->igtl_server = NULL;
     cn_session_proctor_close(s); /* issue 15: after every transport is gone */

@@ -77,6 +77,14 @@ typedef struct cn_session {
     cn_pt2 seed_mm;
     cn_event_source seed_source;
     uint64_t replay_jumps;      /* the replay's jumps already answered (session_stages.c) */
+    /* A replay's forward jump (a --start, a chapter, a seek) is caught up
+     * (session_catchup.c): the analysis stages after the console run, unseen, on
+     * the frames jumped over, read by a reader of the session's own. */
+    cn_stage catchup_stages[4];
+    int n_catchup_stages;
+    void *catchup_reader;       /* cn_seq_reader, opened at the first catch-up */
+    void *catchup_pool;         /* cn_frame_pool of one frame for it */
+    bool catching_up;           /* the frame being analysed is one jumped over */
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */
@@ -140,6 +148,17 @@ int cn_session_sim_protocol(cn_session *s, void *cn_sim_config_, const char *nam
 int cn_session_plan(cn_session *s, void *cn_thermal_stage_opts_, const char *config_dir, char *err,
                     size_t err_len);
 int cn_session_surfaces_stage(void *self, cn_frame *f);
+/* Replay (session_catchup.c): runs the analysis on every frame [from, to) a forward
+ * jump skipped, before the frame it landed on (landed: its times anchor theirs; the
+ * plan's event the procedure wrote on the first of them is put on it), so the
+ * procedure, the thermal model and the trackers are where the session had them
+ * (recorded inputs applied as they came; nothing shown, sent or recorded). CN_OK,
+ * or an error (logged) when the file cannot be read again. */
+int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed);
+void cn_session_catchup_close(cn_session *s);
+/* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
+ * the procedure step, as the console stage does for a frame it is given. */
+int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n);
 
 /* ---- proctor link (session_proctor.c) ---- */
 /* Makes the proctor hub (token from the command line or the config "proctor"

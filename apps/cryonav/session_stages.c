@@ -57,6 +57,8 @@ int cn_session_add_note(cn_session *s, cn_event_source source, const char *text)
 static void put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t, const char *text)
 {
     if (cn_analysis_add_event(&f->analysis, src, t, "%s", text) != CN_OK) {
+        if (s->catching_up)
+            return; /* a frame jumped over is not recorded: nothing of it may wait */
         pthread_mutex_lock(&s->events_mu);
         if (s->n_queued_events < (int)(sizeof s->queued_events / sizeof s->queued_events[0])) {
             cn_event *e = &s->queued_events[s->n_queued_events++];
@@ -99,19 +101,27 @@ static bool recorded_target(cn_session *s, const char *t, const char *why)
 }
 
 /* After a jump (a --start after the first frame, a chapter, a seek, a loop) the
- * events of the frames jumped over never come: the target the session had at the
- * frame landed on is set again from the chapters (the last target recorded at or
- * before it). Before the fourteenth session a replay started at "freeze 1" had no
- * target at all, and its coverage of the nerve was null. A target on the landed
- * frame itself came with that frame's events (above) and is not put twice. A jump
- * to before any target leaves the seed as it is. */
-static void replay_restore(cn_session *s, cn_frame *f)
+ * events of the frames jumped over never come with the frames. A forward jump is
+ * caught up (session_catchup.c): the analysis runs, unseen, on the frames jumped
+ * over, with their recorded inputs, so the procedure (freeze count and state), the
+ * thermal model (every freeze before, where it was) and the nerve's target are
+ * where the session had them. Before the fifteenth session a replay started at
+ * "freeze 2" knew one freeze; before the fourteenth it had no target at all. A
+ * backward jump or a loop cannot be caught up (the analysis cannot go back): it
+ * keeps what it has, and the target the session had at the frame landed on (the
+ * last one recorded at or before it) is set again. Either way that target is
+ * recorded once on this frame, so a recording of the replay has it; a target on
+ * the landed frame itself comes with that frame's events and is not put twice.
+ * A jump after this frame (the device ran ahead) is answered on its own frame. */
+static void replay_jumped(cn_session *s, cn_frame *f)
 {
-    int landed = 0;
-    const uint64_t jumps = cn_replay_jumps(s->replay, &landed);
-    if (jumps == s->replay_jumps)
+    cn_replay_jump j;
+    if (cn_replay_last_jump(s->replay, &j) == s->replay_jumps || f->seq < j.landed_seq)
         return;
-    s->replay_jumps = jumps;
+    s->replay_jumps = j.jumps;
+    const int landed = j.landed;
+    const bool caught = landed > j.from + 1 &&
+                        cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
     int last = -1;
@@ -120,6 +130,11 @@ static void replay_restore(cn_session *s, cn_frame *f)
             last = i;
     if (last < 0 || ch[last].frame == landed)
         return;
+    if (caught) {
+        /* the catch-up applied it on its own frame; recorded here once */
+        put_event(s, f, ch[last].source, f->t_scene_ns, ch[last].text);
+        return;
+    }
     char why[64];
     snprintf(why, sizeof why, " (frame %d, before frame %d where the replay went)", ch[last].frame,
              landed);
@@ -132,12 +147,8 @@ static void replay_restore(cn_session *s, cn_frame *f)
  * key sets the freeze state (the phase events follow from it below); what the
  * analysis derives (phases, alarms, the plan's reminders) is left out because it
  * is derived again. */
-static void replay_inputs(cn_session *s, cn_frame *f)
+static void replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n)
 {
-    if (!s->replay)
-        return;
-    cn_event ev[32];
-    int n = cn_replay_take_events(s->replay, ev, 32);
     for (int i = 0; i < n; i++) {
         const char *t = ev[i].text;
         if (recorded_target(s, t, "")) {
@@ -174,7 +185,16 @@ static void replay_inputs(cn_session *s, cn_frame *f)
         }
         put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
     }
-    replay_restore(s, f);
+}
+
+static void replay_inputs(cn_session *s, cn_frame *f)
+{
+    if (!s->replay)
+        return;
+    replay_jumped(s, f); /* the frames jumped over come first */
+    cn_event ev[32];
+    int n = cn_replay_take_events(s->replay, ev, 32);
+    replay_apply(s, f, ev, n);
 }
 
 
@@ -241,6 +261,14 @@ static void apply_target(cn_session *s, cn_frame *f)
     put_event(s, f, CN_EVSRC_PROCTOR, f->t_scene_ns, ev);
 }
 
+static int procedure_step(cn_session *s, cn_frame *f)
+{
+    int rc = cn_procedure_process(s->procedure, f);
+    if (s->segment)
+        cn_segment_set_freezing(s->segment, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    return rc;
+}
+
 /* The procedure state comes from events (the cryo console, the operator's keys, a
  * proctor, the simulator's script): guidance/procedure.c keeps it and writes it
  * with its events into the frame. The image analysis needs it to know whether an
@@ -258,10 +286,13 @@ int cn_session_console_stage(void *self, cn_frame *f)
         put_event(s, f, s->seed_source, f->t_scene_ns, ev);
         s->seed_announce = false;
     }
-    int rc = cn_procedure_process(s->procedure, f);
-    if (s->segment)
-        cn_segment_set_freezing(s->segment, f->analysis.guidance.phase == CN_PHASE_FREEZE);
-    return rc;
+    return procedure_step(s, f);
+}
+
+int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n)
+{
+    replay_apply(s, f, ev, n);
+    return procedure_step(s, f);
 }
 
 /* Once a second while there is cold in the tissue (freezing, thawing, after the

@@ -15,6 +15,8 @@
  *                 restores the operator's target (coverage as live); the recorded plan
  *                 is the replay's even when its event rides on a later frame, and the
  *                 target the session had is set again when a replay starts later
+ *   replay_catch_up  a replay started at "freeze 2" analyses the frames before it
+ *                 unseen: every result from there on is the whole replay's
  * Each test is its own ctest entry (argv[1] = the test name).
  */
 #include <setjmp.h>
@@ -901,6 +903,122 @@ static void test_replay_start_target(void **st)
     remove_dir(dir);
 }
 
+/* A recording's analysis, frame by frame: "Timestamp|field=value|..." of every
+ * CryoNav result field (not the events, the wall clock or the frame number), or
+ * "" for a frame the analysis did not reach. out: n strings of 2048. */
+static int read_results(const char *path, char (*out)[2048], int max)
+{
+    static const char *const keys[] = {"CryoNavAnalysed", "CryoNavPhase", "CryoNavCycle",
+                                       "CryoNavPhaseElapsed", "CryoNavCoverage", "CryoNavAlarms",
+                                       "CryoNavNeedle", "CryoNavNerve", "CryoNavIce",
+                                       "CryoNavIsotherms"};
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int n = cn_seq_reader_info(r)->n_frames;
+    assert_true(n <= max);
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        assert_non_null(ts);
+        size_t used = (size_t)snprintf(out[i], 2048, "%s", ts);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            const char *v = cn_seq_field_find(fl, nf, keys[k]);
+            used += (size_t)snprintf(out[i] + used, 2048 - used, "|%s=%s", keys[k], v ? v : "-");
+            assert_true(used < 2048);
+        }
+    }
+    cn_seq_reader_close(r);
+    return n;
+}
+
+/* A replay that starts at "freeze 2" (or jumps there) lands where the session was
+ * (fifteenth session): the frames before are analysed unseen first. Offline, every
+ * result of every frame from there on is the whole replay's, bit for bit: the
+ * freeze is the second, the model holds the first freeze's cold, the nerve and the
+ * needle are tracked as they were. Before, the replay counted that freeze as the
+ * first, its model had never seen the one before (no cold at the start) and every
+ * result differed. The recording of the replay names the plan and the target on its
+ * first frame, once. At the recorded pace the catch-up is the same (every frame
+ * before): the freeze is the second there too. */
+static void test_replay_catch_up(void **st)
+{
+    (void)st;
+    char dir[600], cfg[700], rec[700], whole[700], f2[700], paced[700];
+    make_dir(dir, sizeof dir, "catchup");
+    write_config_sim(dir, "[[8, 3], [8, 0]]", ", \"needle_target_offset_mm\": 0", cfg, sizeof cfg);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(whole, sizeof whole, "%s/whole.igs.mha", dir);
+    snprintf(f2, sizeof f2, "%s/f2.igs.mha", dir);
+    snprintf(paced, sizeof paced, "%s/paced.igs.mha", dir);
+    const char *a1[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--fast", "--record",
+                        rec, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record",
+                        whole, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    const char *a3[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--start",
+                        "freeze 2", "--record", f2, "--no-serve", "--snapshot", dir,
+                        "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a3, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    const bool said = strstr(R.err, "caught up frames 0-") != NULL;
+    static char rw[2000][2048], r2[2000][2048];
+    const int nw = read_results(whole, rw, 2000), n2 = read_results(f2, r2, 2000);
+    assert_true(n2 > 100 && n2 < nw);
+    int same = 0;
+    for (int i = 0; i < n2; i++) {
+        const char *want = rw[nw - n2 + i]; /* the same frame of the whole replay */
+        if (strcmp(r2[i], want) != 0)
+            fail_msg("frame %d of the replay from \"freeze 2\" differs from the whole replay's:\n"
+                     "  from freeze 2: %s\n  whole:         %s", i, r2[i], want);
+        same++;
+    }
+    assert_non_null(strstr(r2[0], "|CryoNavCycle=2|"));
+    assert_true(said);
+    print_message("replay from \"freeze 2\": %d frames, every result the whole replay's\n", same);
+    events_t ev;
+    read_events(f2, &ev);
+    assert_no_twice(&ev, f2);
+    int plans = 0, targets = 0;
+    for (int i = 0; i < ev.n; i++) {
+        plans += strncmp(ev.text[i], "plan:plan ", 10) == 0;
+        targets += strstr(ev.text[i], ":target ") != NULL;
+    }
+    assert_int_equal(plans, 1);
+    assert_int_equal(targets, 1);
+    assert_int_equal(ev.frame[find_event(&ev, "plan:plan name=custom steps=freeze:8,passive_thaw:3,"
+                                               "freeze:8")], 0);
+    /* at the recorded pace (x4) */
+    const char *a4[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "4", "--start",
+                        "freeze 2", "--frames", "60", "--record", paced, "--no-serve", "--snapshot",
+                        dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a4, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    const char *cu = strstr(R.err, "caught up frames 0-");
+    assert_non_null(cu);
+    int from = -1, to = -1, landed = -1, analysed = -1;
+    assert_int_equal(sscanf(cu, "caught up frames %d-%d before frame %d (%d analysed", &from, &to,
+                            &landed, &analysed), 4);
+    print_message("paced: caught up %d of %d frames\n", analysed, to + 1);
+    assert_int_equal(from, 0);
+    assert_int_equal(analysed, to + 1);
+    /* the procedure, after the catch-up, starts the second freeze (the recording at
+     * the recorded pace may hold its first frames without analysis on a slow
+     * machine, so the console says it); every analysed frame recorded agrees */
+    assert_non_null(strstr(cu, "freeze_start cycle=2"));
+    const int np = read_results(paced, r2, 2000);
+    for (int i = 0; i < np; i++)
+        if (strstr(r2[i], "|CryoNavAnalysed=1|") && !strstr(r2[i], "|CryoNavCycle=2|"))
+            fail_msg("paced replay from \"freeze 2\", frame %d: %s", i, r2[i]);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +1027,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_disk_full), cmocka_unit_test(test_disk_full_close),
         cmocka_unit_test(test_replay_batch),  cmocka_unit_test(test_replay_operator),
         cmocka_unit_test(test_replay_late_plan), cmocka_unit_test(test_replay_start_target),
+        cmocka_unit_test(test_replay_catch_up),
     };
     if (argc > 1) {
         char f[64];

@@ -1,0 +1,146 @@
+/* session_catchup.c - a replay's forward jump caught up: the frames jumped over
+ * analysed unseen, so the replay lands where the session was.
+ *
+ * The idea: what the analysis knows at a frame is everything before it: which
+ * freeze this is, where each earlier freeze was and for how long (the thermal
+ * model's cold field), the nerve's target and its tracker, the alarms' hysteresis.
+ * A replay that jumps (`--start "freeze 2"`, a chapter key, a seek) used to analyse
+ * only from where it landed: it counted that freeze as the first, its model had
+ * never seen the freeze before, and a nerve already under that ice was not
+ * outlined. Now the stages after the console (segment, thermal, guidance: the
+ * ones that keep state) run on the frames jumped over first, read by a reader of
+ * the session's own (the device's is its thread's), with their recorded inputs
+ * applied as the console stage applies them (cn_session_console_hidden).
+ *
+ * Nothing of those frames is shown, sent to proctors or recorded: they are not
+ * frames of the replay. Every one is analysed. A frame every 0.2 s of scene time
+ * (and every frame with an event) was tried first: landing at "freeze 2" of a
+ * simulated session it left the -20 C curve up to 0.50 mm and the coverage up to
+ * 0.18 off the whole replay's for the rest of the freeze (the fit follows the rim
+ * of every frame it sees), while every frame gives the whole replay's results bit
+ * for bit (test_recording_replay_catch_up). A frame costs 2-3 ms at 640 x 480
+ * (docs/benchmarks.md), so a jump 10 minutes into a 30 frames/s recording takes
+ * about 45 s; the console says when it starts and ends, and a session that is
+ * stopped meanwhile stops it.
+ *
+ * Times: a jumped-over frame's scene time is its own (the procedure and the model
+ * run on scene time); its acquisition time is the landed frame's minus the scene
+ * time between them, so the trackers see the recorded spacing and the landed frame
+ * follows the last of them.
+ *
+ * A backward jump or a loop cannot be caught up (the analysis has no way back);
+ * session_stages.c then sets the target the session had there, as before.
+ */
+#include "session.h"
+
+#include "replay/replay.h"
+#include "seqio/seqio.h"
+
+#include <math.h>
+#include <string.h>
+
+void cn_session_catchup_close(cn_session *s)
+{
+    cn_seq_reader_close(s->catchup_reader);
+    s->catchup_reader = NULL;
+    if (s->catchup_pool)
+        cn_frame_pool_free(s->catchup_pool);
+    s->catchup_pool = NULL;
+}
+
+/* The reader and the one-frame pool, made at the first catch-up. */
+static int catchup_open(cn_session *s)
+{
+    char err[512] = "";
+    if (!s->catchup_reader) {
+        s->catchup_reader = cn_replay_reader_open(s->replay, err, sizeof err);
+        if (!s->catchup_reader) {
+            cn_log_error(s->log, "replay", "cannot catch up the frames jumped over: %s", err);
+            return CN_EIO;
+        }
+    }
+    if (!s->catchup_pool) {
+        const cn_seq_info *in = cn_seq_reader_info(s->catchup_reader);
+        s->catchup_pool = cn_frame_pool_new(1, in->width, in->height);
+        if (!s->catchup_pool) {
+            cn_log_error(s->log, "replay", "cannot catch up the frames jumped over: out of memory");
+            return CN_ENOMEM;
+        }
+    }
+    return CN_OK;
+}
+
+int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed)
+{
+    if (!s->replay || from < 0 || to <= from || s->catching_up)
+        return CN_EINVAL;
+    int rc = catchup_open(s);
+    if (rc != CN_OK)
+        return rc;
+    cn_seq_reader *rd = s->catchup_reader;
+    if (to > cn_seq_reader_info(rd)->n_frames)
+        return CN_ERANGE;
+    cn_frame *h = cn_frame_pool_acquire(s->catchup_pool);
+    if (!h)
+        return CN_ENOMEM;
+    const double landed_scene_s = (double)landed->t_scene_ns * 1e-9;
+    const int64_t t0 = cn_clock_mono_ns();
+    double prev_scene_s = NAN;
+    int64_t last_acq = INT64_MIN;
+    int analysed = 0;
+    char err[512], plan[CN_EVENT_TEXT_MAX] = "";
+    s->catching_up = true;
+    cn_log_info(s->log, "replay", "catching up frames %d-%d before frame %d: analysed unseen so the "
+                "replay lands where the session was", from, to - 1, to);
+    for (int k = from; k < to; k++) {
+        if ((k - from) % 64 == 0 && s->pipe && cn_pipeline_stopping(s->pipe)) {
+            rc = CN_ECLOSED; /* the session ends: no need to land anywhere */
+            break;
+        }
+        if ((rc = cn_seq_reader_read_frame(rd, k, h, err, sizeof err)) != CN_OK) {
+            cn_log_error(s->log, "replay", "catching up: %s", err);
+            break;
+        }
+        /* the recorded events are the inputs; the rest is analysed again */
+        cn_event ev[CN_EVENTS_MAX];
+        const int n_ev = h->analysis.n_events;
+        memcpy(ev, h->analysis.events, sizeof ev[0] * (size_t)n_ev);
+        h->analysed = false;
+        memset(&h->analysis, 0, sizeof h->analysis);
+        h->analysis.guidance.coverage = -1;
+        if (h->t_scene_ns == CN_SCENE_TIME_UNSET) /* no timestamp: 1/30 s on, as the device */
+            h->t_scene_ns = isfinite(prev_scene_s) ? llround((prev_scene_s + 1.0 / 30) * 1e9) : 0;
+        prev_scene_s = (double)h->t_scene_ns * 1e-9;
+        int64_t acq = landed->t_acq_ns - llround((landed_scene_s - (double)h->t_scene_ns * 1e-9) * 1e9);
+        if (acq >= landed->t_acq_ns)
+            acq = landed->t_acq_ns - 1;
+        if (acq <= last_acq)
+            acq = last_acq + 1;
+        h->t_acq_ns = last_acq = acq;
+        h->seq = 0; /* not a frame of the replay */
+        /* as the pipeline: a stage's error on one frame is logged, the rest run */
+        if (cn_session_console_hidden(s, h, ev, n_ev) != CN_OK)
+            cn_log_warn(s->log, "replay", "catching up: frame %d: the procedure step failed", k);
+        for (int i = 0; i < s->n_catchup_stages; i++)
+            if (s->catchup_stages[i].process(s->catchup_stages[i].self, h) != CN_OK)
+                cn_log_warn(s->log, "replay", "catching up: frame %d: stage %s failed", k,
+                            s->catchup_stages[i].name);
+        analysed++;
+        /* the procedure writes the plan on the first frame it steps: that was one
+         * of these, and a recording of the replay must still name it */
+        for (int i = 0; i < h->analysis.n_events && !plan[0]; i++)
+            if (h->analysis.events[i].source == CN_EVSRC_PLAN &&
+                strncmp(h->analysis.events[i].text, "plan ", 5) == 0)
+                cn_strlcpy(plan, h->analysis.events[i].text, sizeof plan);
+    }
+    if (plan[0] && cn_analysis_add_event(&landed->analysis, CN_EVSRC_PLAN, landed->t_scene_ns,
+                                         "%s", plan) != CN_OK)
+        cn_log_warn(s->log, "replay", "the plan's event does not fit on frame %d: a recording of "
+                    "the replay will not name it", to);
+    s->catching_up = false;
+    cn_frame_unref(h);
+    cn_log_info(s->log, "replay", "caught up frames %d-%d before frame %d (%d analysed, unseen) "
+                "in %.0f ms", from, to - 1, to, analysed,
+                (double)(cn_clock_mono_ns() - t0) / 1e6);
+    return rc;
+}
