@@ -154,6 +154,7 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
             s->seed_announce = true;
             s->seed_mm = (cn_pt2){(float)seed[0], (float)seed[1]};
             s->seed_source = CN_EVSRC_PLAN;
+            s->start_seed = true;
         } else if (s->sim) {
             /* At the table the operator marks the target once; in the simulated
              * scene the simulated operator marks the nerve where the scene put it. */
@@ -163,6 +164,7 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
             s->seed_announce = true;
             s->seed_mm = t.nerve_center_mm;
             s->seed_source = CN_EVSRC_SIMULATOR;
+            s->start_seed = true;
             cn_log_info(s->log, "run", "simulated operator marked the nerve at (%.1f, %.1f) mm",
                         t.nerve_center_mm.x, t.nerve_center_mm.y);
         }

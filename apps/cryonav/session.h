@@ -74,6 +74,7 @@ typedef struct cn_session {
     uint64_t events_dropped;
     void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
     bool seed_announce;         /* the target the session starts with, recorded once */
+    bool start_seed;            /* seed_mm is that target (config, simulated operator) */
     cn_pt2 seed_mm;
     cn_event_source seed_source;
     uint64_t replay_jumps;      /* the replay's jumps already answered (session_stages.c) */
@@ -155,6 +156,11 @@ int cn_session_surfaces_stage(void *self, cn_frame *f);
  * (recorded inputs applied as they came; nothing shown, sent or recorded). CN_OK,
  * or an error (logged) when the file cannot be read again. */
 int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed);
+/* A replay that went back (a seek, a chapter, a skip back, a loop): the procedure,
+ * the trackers, the thermal model and the guidance back to their state before the
+ * first frame (the target the session started with set again), so the frames
+ * before the landed one can be caught up from frame 0. */
+void cn_session_replay_rewind(cn_session *s);
 void cn_session_catchup_close(cn_session *s);
 /* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
  * the procedure step, as the console stage does for a frame it is given. */

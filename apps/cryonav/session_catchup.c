@@ -28,13 +28,19 @@
  * time between them, so the trackers see the recorded spacing and the landed frame
  * follows the last of them.
  *
- * A backward jump or a loop cannot be caught up (the analysis has no way back);
- * session_stages.c then sets the target the session had there, as before.
+ * A jump back (a seek, a chapter, a skip, a loop) rewinds the analysis to before
+ * the first frame (cn_session_replay_rewind) and catches up from frame 0: a looping
+ * replay's second pass used to count freezes 3 and 4 with a model that then failed
+ * on every frame. A frame step back while paused is not rewound for
+ * (session_stages.c).
  */
 #include "session.h"
 
+#include "guidance/guidance.h"
 #include "replay/replay.h"
+#include "segment/segment.h"
 #include "seqio/seqio.h"
+#include "thermal/thermal.h"
 
 #include <math.h>
 #include <string.h>
@@ -68,6 +74,20 @@ static int catchup_open(cn_session *s)
         }
     }
     return CN_OK;
+}
+
+void cn_session_replay_rewind(cn_session *s)
+{
+    cn_procedure_rewind(s->procedure);
+    if (s->segment) {
+        cn_segment_reset(s->segment);
+        cn_segment_clear_nerve_seed(s->segment);
+        if (s->start_seed)
+            cn_segment_set_nerve_seed(s->segment, s->seed_mm);
+    }
+    cn_thermal_stage_rewind(s->thermal);
+    cn_guidance_reset(s->guidance);
+    s->surfaces_sent_ns = 0;
 }
 
 int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed)

@@ -100,19 +100,23 @@ static bool recorded_target(cn_session *s, const char *t, const char *why)
     return true;
 }
 
-/* After a jump (a --start after the first frame, a chapter, a seek, a loop) the
- * events of the frames jumped over never come with the frames. A forward jump is
- * caught up (session_catchup.c): the analysis runs, unseen, on the frames jumped
- * over, with their recorded inputs, so the procedure (freeze count and state), the
- * thermal model (every freeze before, where it was) and the nerve's target are
- * where the session had them. Before the fifteenth session a replay started at
- * "freeze 2" knew one freeze; before the fourteenth it had no target at all. A
- * backward jump or a loop cannot be caught up (the analysis cannot go back): it
- * keeps what it has, and the target the session had at the frame landed on (the
- * last one recorded at or before it) is set again. Either way that target is
- * recorded once on this frame, so a recording of the replay has it; a target on
- * the landed frame itself comes with that frame's events and is not put twice.
- * A jump after this frame (the device ran ahead) is answered on its own frame. */
+/* After a jump (a --start after the first frame, a chapter, a seek, a skip, a loop)
+ * the events of the frames jumped over never come with the frames, and the analysis
+ * holds the state of where it was. A forward jump is caught up (session_catchup.c):
+ * the analysis runs, unseen, on the frames jumped over, with their recorded inputs,
+ * so the procedure (freeze count and state), the thermal model (every freeze
+ * before, where it was) and the nerve's target are where the session had them. A
+ * jump back (or a loop) first rewinds the analysis to before the first frame and
+ * catches up from there. Before the fifteenth session a replay started at "freeze
+ * 2" knew one freeze, and a looping replay's second pass counted freezes 3 and 4
+ * with a model that could not follow; before the fourteenth a start had no target.
+ * A frame step back while paused is not rewound for (a step costs one frame, a
+ * rewind every frame before it): it keeps the state and sets the target the
+ * session had there again, as does a jump whose catch-up failed. The target at the
+ * landed frame (the last recorded at or before it) is recorded once on this frame,
+ * so a recording of the replay has it; one on the landed frame itself comes with
+ * that frame's events and is not put twice. A jump after this frame (the device
+ * ran ahead) is answered on its own frame. */
 static void replay_jumped(cn_session *s, cn_frame *f)
 {
     cn_replay_jump j;
@@ -120,8 +124,16 @@ static void replay_jumped(cn_session *s, cn_frame *f)
         return;
     s->replay_jumps = j.jumps;
     const int landed = j.landed;
-    const bool caught = landed > j.from + 1 &&
-                        cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
+    bool caught = false;
+    if (landed <= j.from && !j.step) {
+        /* back (a seek, a chapter, a skip, a loop): from the recording's start */
+        cn_log_info(s->log, "replay", "back to frame %d from frame %d: the analysis starts "
+                    "again from the recording's first frame", landed, j.from);
+        cn_session_replay_rewind(s);
+        caught = landed == 0 || cn_session_replay_catch_up(s, 0, landed, f) == CN_OK;
+    } else if (landed > j.from + 1) {
+        caught = cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
+    }
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
     int last = -1;

@@ -62,6 +62,8 @@ struct cn_replay {
     uint64_t jumps;
     int landed;
     int jumped_from;      /* the frame emitted before the last jump (-1: none) */
+    bool by_step;         /* the next frame was asked for by cn_replay_step */
+    bool jump_step;       /* and so was the last jump's */
     uint64_t landed_seq;  /* the seq the landed frame was emitted with */
 };
 
@@ -234,6 +236,7 @@ static int rp_read(void *self, cn_frame *f) {
             rp->next = 0;
             rp->loops++;
             rp->reanchor = true;
+            rp->by_step = false;
         }
         int i = rp->next;
         pthread_mutex_unlock(&rp->mu);
@@ -301,11 +304,13 @@ static int rp_read(void *self, cn_frame *f) {
             rp->landed = i;
             rp->jumped_from = rp->pos;
             rp->landed_seq = f->seq;
+            rp->jump_step = rp->by_step;
         }
         rp->prev_ts = ts;
         rp->prev_scene = scene;
         rp->pos = i;
         rp->next = i + 1;
+        rp->by_step = false;
         pthread_mutex_unlock(&rp->mu);
         return CN_OK;
     }
@@ -354,6 +359,7 @@ int cn_replay_seek(cn_replay *rp, int frame) {
     pthread_mutex_lock(&rp->mu);
     rp->next = frame;
     rp->reanchor = true;
+    rp->by_step = false;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
     return CN_OK;
@@ -367,6 +373,7 @@ int cn_replay_step(cn_replay *rp, int frames) {
     to = to < 0 ? 0 : (to >= n ? n - 1 : to);
     rp->next = to;
     rp->reanchor = true;
+    rp->by_step = true;
     rp->show_one = rp->paused;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
@@ -377,6 +384,7 @@ void cn_replay_skip(cn_replay *rp, double dt_s) {
     if (!isfinite(dt_s) || dt_s == 0) return;
     pthread_mutex_lock(&rp->mu);
     rp->skip_s += dt_s;
+    rp->by_step = false;
     rp->show_one = rp->paused;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);
@@ -415,7 +423,8 @@ uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out) {
     pthread_mutex_lock(&rp->mu);
     if (out)
         *out = (cn_replay_jump){.jumps = rp->jumps, .from = rp->jumped_from,
-                                .landed = rp->landed, .landed_seq = rp->landed_seq};
+                                .landed = rp->landed, .landed_seq = rp->landed_seq,
+                                .step = rp->jump_step};
     uint64_t j = rp->jumps;
     pthread_mutex_unlock(&rp->mu);
     return j;
@@ -449,6 +458,7 @@ const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n) {
 static void jump_to(cn_replay *rp, int frame) {
     pthread_mutex_lock(&rp->mu);
     rp->next = frame;
+    rp->by_step = false;
     rp->reanchor = true;
     rp->show_one = rp->paused;
     pthread_cond_broadcast(&rp->cv);
@@ -482,6 +492,7 @@ void cn_replay_seek_time(cn_replay *rp, double t_s) {
     pthread_mutex_lock(&rp->mu);
     rp->seek_time_s = t_s;
     rp->seek_time_pending = true;
+    rp->by_step = false;
     rp->show_one = rp->paused;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);

@@ -88,14 +88,16 @@ int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
  * state they set (the target) from the chapters before that index. */
 uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame);
 /* The last jump in full: how many so far, the frame emitted before it (-1: it was
- * the first frame emitted, a --start), the frame it landed on and the seq that
- * frame was emitted with (cn_frame.seq: frame landed + k has seq landed_seq + k
- * until the next jump). A session catching up what a forward jump skipped
- * (session_catchup.c) reads frames from + 1 .. landed - 1 itself. */
+ * the first frame emitted, a --start), the frame it landed on, the seq that frame
+ * was emitted with (cn_frame.seq: frame landed + k has seq landed_seq + k until
+ * the next jump), and whether cn_replay_step asked for it (a frame step back while
+ * paused, which the session does not rewind for). A session catching up what a
+ * jump skipped (session_catchup.c) reads the frames itself. */
 typedef struct {
     uint64_t jumps;
     int from, landed;
     uint64_t landed_seq;
+    bool step;
 } cn_replay_jump;
 uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out);
 /* A reader of its own on the replayed file, with the replay's pixel spacing for

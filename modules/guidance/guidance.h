@@ -187,6 +187,11 @@ typedef struct cn_procedure cn_procedure;
 /* plan may be NULL (no plan: no timer target, no reminders); log may be NULL. */
 cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log);
 void cn_procedure_free(cn_procedure *p);
+/* Back to before the first frame: idle, no cycle, no summary but the plan (kept,
+ * and written again as an event on the next frame). Inputs other threads queued
+ * stay queued. A replay that goes back analyses again from the recording's start
+ * (apps/cryonav/session_catchup.c). Analysis thread. */
+void cn_procedure_rewind(cn_procedure *p);
 /* Any thread: queues an input for the next analysed frame. CN_ENOMEM when 64
  * inputs are already waiting (the input is lost and logged). */
 int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active);

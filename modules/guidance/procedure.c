@@ -104,6 +104,27 @@ cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
     return p;
 }
 
+void cn_procedure_rewind(cn_procedure *p)
+{
+    if (!p)
+        return;
+    p->phase = CN_PHASE_IDLE;
+    p->cycle = 0;
+    p->active = false;
+    p->phase_start_ns = 0;
+    p->have_time = false;
+    p->started = false;
+    p->truth_seen = false;
+    p->truth_phase = CN_PHASE_IDLE;
+    p->reminded_stop = p->reminded_start = p->reminded_repos = false;
+    pthread_mutex_lock(&p->smu);
+    const cn_plan plan = p->sum.plan;
+    memset(&p->sum, 0, sizeof p->sum);
+    p->sum.plan = plan;
+    p->sum.inserted_s = p->sum.withdrawn_s = NAN;
+    pthread_mutex_unlock(&p->smu);
+}
+
 void cn_procedure_free(cn_procedure *p)
 {
     if (!p)

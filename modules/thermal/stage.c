@@ -215,6 +215,17 @@ void cn_thermal_stage_free(void *self)
     free(s);
 }
 
+void cn_thermal_stage_rewind(void *self)
+{
+    thermal_stage *s = self;
+    if (!s)
+        return;
+    cn__field_free(s->field);
+    const cn_thermal_stage_opts o = s->o;
+    memset(s, 0, sizeof *s); /* as cn_thermal_stage_new left it */
+    s->o = o;
+}
+
 const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self)
 {
     thermal_stage *s = self;

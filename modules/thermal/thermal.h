@@ -640,6 +640,10 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
 int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *err,
                          size_t err_len);
 void cn_thermal_stage_free(void *self);
+/* Back to the state cn_thermal_stage_new gave (no freeze seen, no cold in the
+ * tissue), the options kept: a replay that goes back analyses again from the
+ * recording's start (apps/cryonav/session_catchup.c). Analysis thread. */
+void cn_thermal_stage_rewind(void *self);
 /* For guidance and reports (analysis thread only): the fitted ensemble while all
  * freezes were at one spot (NULL before the first freeze and after a reposition),
  * and whether / when the first freeze started (scene time). */

@@ -17,6 +17,7 @@
  *                 target the session had is set again when a replay starts later
  *   replay_catch_up  a replay started at "freeze 2" analyses the frames before it
  *                 unseen: every result from there on is the whole replay's
+ *   replay_loop_rewind  a looping replay's second pass starts where the session did
  * Each test is its own ctest entry (argv[1] = the test name).
  */
 #include <setjmp.h>
@@ -1019,6 +1020,72 @@ static void test_replay_catch_up(void **st)
     remove_dir(dir);
 }
 
+/* A looping replay (a teaching station showing a case over and over) starts each
+ * pass where the session started (fifteenth session): the analysis is rewound when
+ * the replay goes back. Before, the second pass counted freezes 3 and 4, its model
+ * held the first pass's cold and then failed on every frame ("the model could not
+ * follow the procedure"). Checked on every analysed frame of the second pass: the
+ * same freeze cycle and phase as the first pass at that time, and no cold before
+ * its first freeze. */
+static void test_replay_loop_rewind(void **st)
+{
+    (void)st;
+    char dir[600], cfg[700], rec[700], loop[700];
+    make_dir(dir, sizeof dir, "loop");
+    write_config_sim(dir, "[[8, 3], [8, 0]]", ", \"needle_target_offset_mm\": 0", cfg, sizeof cfg);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(loop, sizeof loop, "%s/loop.igs.mha", dir);
+    const char *a1[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--fast", "--record",
+                        rec, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    const int n = frames_of(rec);
+    char frames[16];
+    snprintf(frames, sizeof frames, "%d", 2 * n);
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--loop", "--frames", frames,
+                        "--record", loop, "--no-serve", "--snapshot", dir, "--snapshot-every",
+                        "100000", NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    assert_null(strstr(R.err, "could not follow"));
+    assert_non_null(strstr(R.err, "back to frame 0 from frame"));
+    static char r[4000][2048];
+    const int nr = read_results(loop, r, 4000);
+    assert_true(nr >= 2 * n - 2);
+    /* the first pass's cycle and phase at each time */
+    int compared = 0, cold_before = 0;
+    bool freeze_seen = false;
+    for (int i = n; i < nr; i++) {
+        if (!strstr(r[i], "|CryoNavAnalysed=1|"))
+            continue;
+        const char *cyc = strstr(r[i], "|CryoNavCycle=");
+        freeze_seen |= strstr(r[i], "|CryoNavPhase=FREEZE|") != NULL;
+        if (!freeze_seen && !strstr(r[i], "|CryoNavIsotherms=0") &&
+            !strstr(r[i], "|CryoNavIsotherms=3 0.00 0.000 "))
+            cold_before++; /* a 0 C curve before the pass's first freeze */
+        /* the same time in the first pass */
+        char ts[64];
+        snprintf(ts, sizeof ts, "%.*s|", (int)strcspn(r[i], "|"), r[i]);
+        for (int k = 0; k < n; k++) {
+            if (strncmp(r[k], ts, strlen(ts)) != 0 || !strstr(r[k], "|CryoNavAnalysed=1|"))
+                continue;
+            const char *cyc1 = strstr(r[k], "|CryoNavCycle=");
+            const char *ph = strstr(r[i], "|CryoNavPhase="), *ph1 = strstr(r[k], "|CryoNavPhase=");
+            if (strncmp(cyc, cyc1, strcspn(cyc1 + 1, "|") + 1) != 0 ||
+                strncmp(ph, ph1, strcspn(ph1 + 1, "|") + 1) != 0)
+                fail_msg("second pass, frame %d:\n  %s\nfirst pass:\n  %s", i, r[i], r[k]);
+            compared++;
+            break;
+        }
+    }
+    print_message("looping replay: %d frames of the later passes compared with the first\n",
+                  compared);
+    assert_true(compared > n / 2);
+    assert_true(freeze_seen);
+    assert_int_equal(cold_before, 0);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1027,7 +1094,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_disk_full), cmocka_unit_test(test_disk_full_close),
         cmocka_unit_test(test_replay_batch),  cmocka_unit_test(test_replay_operator),
         cmocka_unit_test(test_replay_late_plan), cmocka_unit_test(test_replay_start_target),
-        cmocka_unit_test(test_replay_catch_up),
+        cmocka_unit_test(test_replay_catch_up), cmocka_unit_test(test_replay_loop_rewind),
     };
     if (argc > 1) {
         char f[64];

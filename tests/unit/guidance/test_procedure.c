@@ -279,6 +279,42 @@ static void test_plan_from_event(void **st)
     cn_procedure_free(p);
 }
 
+/* cn_procedure_rewind (a replay that went back): idle, no cycle, the summary empty
+ * but for the plan, which is written again on the next frame; the same inputs then
+ * give the same events as the first time (freeze 1, not 3). */
+static void test_rewind(void **st)
+{
+    (void)st;
+    cn_plan conf = {.name = "morton-150s", .n_steps = 1, .steps = {{0, 150}}, .extra_freeze_s = 90};
+    cn_procedure *p = cn_procedure_new(&conf, lg);
+    char ev[1024];
+    for (int pass = 0; pass < 2; pass++) {
+        cn_frame *f = step(p, 0.05, ev, sizeof ev);
+        assert_string_equal(ev, "plan name=morton-150s steps=freeze:150/plan");
+        cn_frame_unref(f);
+        assert_true(cn_procedure_key(p, 'i'));
+        step_expect(p, 0.05, "needle_inserted/operator", CN_PHASE_APPROACH, 0);
+        assert_true(cn_procedure_key(p, 'f'));
+        step_expect(p, 0.05, "freeze_start cycle=1/operator", CN_PHASE_FREEZE, 1);
+        assert_true(cn_procedure_key(p, 'f'));
+        step_expect(p, 0.05, "freeze_end cycle=1/operator; thaw_start cycle=1 mode=passive/operator",
+                    CN_PHASE_THAW, 1);
+        cn_procedure_summary s;
+        cn_procedure_get_summary(p, &s);
+        assert_int_equal(s.n_steps, 2);
+        cn_procedure_rewind(p);
+        cn_procedure_get_summary(p, &s);
+        assert_int_equal(s.phase, CN_PHASE_IDLE);
+        assert_int_equal(s.cycle, 0);
+        assert_int_equal(s.n_steps, 0);
+        assert_true(isnan(s.inserted_s));
+        assert_string_equal(s.plan.name, "morton-150s");
+        assert_int_equal(s.plan.n_steps, 1);
+    }
+    cn_procedure_rewind(NULL);
+    cn_procedure_free(p);
+}
+
 /* A protocol named as a catalogue may name it (spaces, quotes, even "steps="):
  * the plan event the procedure writes reads back to the same name and steps.
  * Failed before: the name went in bare, and "x steps=freeze:1" gave a replay a
@@ -414,6 +450,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_console_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_timer_reminders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_from_event, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_name_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reposition_reminder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),

@@ -145,6 +145,18 @@ static void run_session(bool poses)
     assert_true(fr.n_obs > 100 && fr.residual_mm < 0.5);
     assert_true(fr.surface_offset_c > 10); /* the truth is 40 C warmer */
     assert_true(sd > 0 && sd < 1);
+    /* rewound (a replay gone back): no freeze seen, no cold; the next freeze
+     * frame, earlier in scene time, starts the model again there */
+    cn_thermal_stage_rewind(st.self);
+    assert_false(cn_thermal_stage_started(st.self, NULL));
+    assert_null(cn_thermal_stage_ensemble(st.self));
+    last->t_acq_ns = last->t_scene_ns = t0 - 1000000000LL;
+    memset(&last->analysis.ice, 0, sizeof last->analysis.ice);
+    last->analysis.n_iso = 0;
+    assert_int_equal(st.process(st.self, last), CN_OK);
+    assert_true(cn_thermal_stage_started(st.self, &ts0));
+    assert_true(ts0 == t0 - 1000000000LL);
+    cn_thermal_stage_rewind(NULL);
     cn_frame_unref(last);
     assert_int_equal(cn_frame_pool_free(pool), CN_OK);
     cn_thermal_model_free(truth);
