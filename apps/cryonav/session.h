@@ -86,6 +86,10 @@ typedef struct cn_session {
     void *catchup_reader;       /* cn_seq_reader, opened at the first catch-up */
     void *catchup_pool;         /* cn_frame_pool of one frame for it */
     bool catching_up;           /* the frame being analysed is one jumped over */
+    /* the recorded target the nerve seed was last set to, and the last one written
+     * to a frame of the replay (so a jump neither resets the seed to the same point
+     * nor records the same target twice) */
+    char replay_target_set[CN_EVENT_TEXT_MAX], replay_target_put[CN_EVENT_TEXT_MAX];
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */

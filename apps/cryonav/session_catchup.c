@@ -88,6 +88,7 @@ void cn_session_replay_rewind(cn_session *s)
     cn_thermal_stage_rewind(s->thermal);
     cn_guidance_reset(s->guidance);
     s->surfaces_sent_ns = 0;
+    s->replay_target_set[0] = 0; /* the seed is the start's again */
 }
 
 int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed)

@@ -96,7 +96,10 @@ static bool recorded_target(cn_session *s, const char *t, const char *why)
         return false;
     if (s->segment)
         cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
-    cn_log_info(s->log, "replay", "recorded target%s: nerve seed set at (%.1f, %.1f) mm", why, x, y);
+    cn_strlcpy(s->replay_target_set, t, sizeof s->replay_target_set);
+    if (!s->catching_up)
+        cn_log_info(s->log, "replay", "recorded target%s: nerve seed set at (%.1f, %.1f) mm", why,
+                    x, y);
     return true;
 }
 
@@ -142,16 +145,29 @@ static void replay_jumped(cn_session *s, cn_frame *f)
             last = i;
     if (last < 0 || ch[last].frame == landed)
         return;
+    const char *t = ch[last].text;
+    double x, y;
+    if (caught && sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) == 2)
+        cn_log_info(s->log, "replay", "recorded target (frame %d, before frame %d where the replay "
+                    "went): nerve seed set at (%.1f, %.1f) mm", ch[last].frame, landed, x, y);
     if (caught) {
-        /* the catch-up applied it on its own frame; recorded here once */
-        put_event(s, f, ch[last].source, f->t_scene_ns, ch[last].text);
+        /* the catch-up applied it on its own frame; recorded here, unless this
+         * replay already recorded it (a skip forward while playing on) */
+        if (strcmp(t, s->replay_target_put) != 0) {
+            put_event(s, f, ch[last].source, f->t_scene_ns, t);
+            cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
+        }
         return;
     }
+    if (strcmp(t, s->replay_target_set) == 0)
+        return; /* a step back within the same target: the seed stays, nothing to record */
     char why[64];
     snprintf(why, sizeof why, " (frame %d, before frame %d where the replay went)", ch[last].frame,
              landed);
-    if (recorded_target(s, ch[last].text, why))
-        put_event(s, f, ch[last].source, f->t_scene_ns, ch[last].text);
+    if (recorded_target(s, t, why)) {
+        put_event(s, f, ch[last].source, f->t_scene_ns, t);
+        cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
+    }
 }
 
 /* Replay: the recorded events come back. The inputs of people and devices
@@ -165,6 +181,8 @@ static void replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n)
         const char *t = ev[i].text;
         if (recorded_target(s, t, "")) {
             put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
+            if (!s->catching_up)
+                cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
             continue;
         }
         /* The plan and its reminders are the procedure's to write: the recorded plan

@@ -368,12 +368,16 @@ int cn_replay_seek(cn_replay *rp, int frame) {
 int cn_replay_step(cn_replay *rp, int frames) {
     int n = cn_replay_frame_count(rp);
     pthread_mutex_lock(&rp->mu);
-    int from = rp->pos >= 0 ? rp->pos : rp->next - 1;
+    /* from the frame last shown, or from a seek's frame still to come (before, a
+     * paused `--start "#10"`, a seek then a step of 0, showed frame 9) */
+    const bool pending = !(rp->pos >= 0 && rp->next == rp->pos + 1);
+    int from = pending ? rp->next : rp->pos;
     int to = from + frames;
     to = to < 0 ? 0 : (to >= n ? n - 1 : to);
     rp->next = to;
     rp->reanchor = true;
-    rp->by_step = true;
+    /* a step of 0 onto a seek still to come shows that seek's frame: still a seek */
+    rp->by_step = frames != 0 || !pending;
     rp->show_one = rp->paused;
     pthread_cond_broadcast(&rp->cv);
     pthread_mutex_unlock(&rp->mu);

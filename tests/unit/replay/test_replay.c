@@ -254,6 +254,24 @@ static void test_step_and_skip(void **s) {
     assert_int_equal(cn_replay_step(rp, -5), 0); /* clamped at the start */
     assert_int_equal(dev.read(dev.self, f), CN_OK);
     assert_int_equal(frame_index(f), 0);
+    /* a seek then a step of 0 (a paused `--start "#7"`): that frame, not the one
+     * before it (failed before: frame 6) */
+    assert_int_equal(cn_replay_seek(rp, 7), CN_OK);
+    assert_int_equal(cn_replay_step(rp, 0), 7);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 7);
+    cn_replay_jump j;
+    cn_replay_last_jump(rp, &j);
+    assert_false(j.step); /* the seek asked for it: a jump the session rewinds for */
+    assert_int_equal(cn_replay_step(rp, -1), 6);
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    cn_replay_last_jump(rp, &j);
+    assert_true(j.step); /* a frame step back: not rewound for */
+    assert_int_equal(j.landed, 6);
+    assert_int_equal(cn_replay_seek(rp, 0), CN_OK);
+    assert_int_equal(cn_replay_step(rp, 0), 0); /* paused: shown by the step */
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    assert_int_equal(frame_index(f), 0);
     /* a jump by recorded time while paused: 0.5 s at 20 frames/s = 10 frames */
     cn_replay_skip(rp, 0.5);
     assert_int_equal(dev.read(dev.self, f), CN_OK);
