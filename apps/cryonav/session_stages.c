@@ -114,8 +114,9 @@ static bool recorded_target(cn_session *s, const char *t, const char *why)
  * 2" knew one freeze, and a looping replay's second pass counted freezes 3 and 4
  * with a model that could not follow; before the fourteenth a start had no target.
  * A frame step back while paused is not rewound for (a step costs one frame, a
- * rewind every frame before it): it keeps the state and sets the target the
- * session had there again, as does a jump whose catch-up failed. The target at the
+ * rewind every frame before it): it keeps the state, and sets the target the
+ * session had there when it is not the one set already, as does a jump whose
+ * catch-up failed. The target at the
  * landed frame (the last recorded at or before it) is recorded once on this frame,
  * so a recording of the replay has it; one on the landed frame itself comes with
  * that frame's events and is not put twice. A jump after this frame (the device
