@@ -37,6 +37,7 @@
 #include "session.h"
 
 #include "guidance/guidance.h"
+#include "proctor/proctor.h"
 #include "replay/replay.h"
 #include "segment/segment.h"
 #include "seqio/seqio.h"
@@ -87,6 +88,11 @@ void cn_session_replay_rewind(cn_session *s)
     }
     cn_thermal_stage_rewind(s->thermal);
     cn_guidance_reset(s->guidance);
+    /* the proctors' isotherm surfaces were of the later state: gone until the
+     * surfaces stage has the rewound model's (cn_session_surfaces_stage) */
+    static const double iso_c[] = {0, -20, -40};
+    for (size_t i = 0; s->proctor && i < sizeof iso_c / sizeof iso_c[0]; i++)
+        cn_proctor_set_surface(s->proctor, iso_c[i], NULL, 0, NULL, 0);
     s->surfaces_sent_ns = 0;
     s->replay_target_set[0] = 0; /* the seed is the start's again */
 }

@@ -905,8 +905,9 @@ static void test_replay_start_target(void **st)
 }
 
 /* A recording's analysis, frame by frame: "Timestamp|field=value|..." of every
- * CryoNav result field (not the events, the wall clock or the frame number), or
- * "" for a frame the analysis did not reach. out: n strings of 2048. */
+ * CryoNav result field (not the events, the wall clock or the frame number), "-"
+ * for a field the frame does not have. out: max strings of 2048; returns how many
+ * frames were read (the first max at most). */
 static int read_results(const char *path, char (*out)[2048], int max)
 {
     static const char *const keys[] = {"CryoNavAnalysed", "CryoNavPhase", "CryoNavCycle",
@@ -918,7 +919,8 @@ static int read_results(const char *path, char (*out)[2048], int max)
     if (!r)
         fail_msg("%s", err);
     int n = cn_seq_reader_info(r)->n_frames;
-    assert_true(n <= max);
+    if (n > max)
+        n = max; /* the first max frames (a looping replay records as many as it acquires) */
     for (int i = 0; i < n; i++) {
         const cn_seq_field *fl;
         int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
@@ -971,6 +973,8 @@ static void test_replay_catch_up(void **st)
     const bool said = strstr(R.err, "caught up frames 0-") != NULL;
     static char rw[2000][2048], r2[2000][2048];
     const int nw = read_results(whole, rw, 2000), n2 = read_results(f2, r2, 2000);
+    assert_int_equal(nw, frames_of(whole));
+    assert_int_equal(n2, frames_of(f2));
     assert_true(n2 > 100 && n2 < nw);
     int same = 0;
     for (int i = 0; i < n2; i++) {
