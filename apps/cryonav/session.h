@@ -90,6 +90,12 @@ typedef struct cn_session {
      * to a frame of the replay (so a jump neither resets the seed to the same point
      * nor records the same target twice) */
     char replay_target_set[CN_EVENT_TEXT_MAX], replay_target_put[CN_EVENT_TEXT_MAX];
+    /* where the replay's frames are in the file (the last jump answered: frame
+     * landed + k has seq landed_seq + k), and the furthest frame the analysis has
+     * taken in since its last rewind: a frame at or before it (a step back) is
+     * analysed with the procedure held, its recorded inputs already applied */
+    int replay_landed, replay_high;
+    uint64_t replay_landed_seq;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */

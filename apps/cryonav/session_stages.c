@@ -128,6 +128,8 @@ static void replay_jumped(cn_session *s, cn_frame *f)
         return;
     s->replay_jumps = j.jumps;
     const int landed = j.landed;
+    s->replay_landed = landed;
+    s->replay_landed_seq = j.landed_seq;
     bool caught = false;
     if (landed <= j.from && !j.step) {
         /* back (a seek, a chapter, a skip, a loop): from the recording's start */
@@ -135,8 +137,11 @@ static void replay_jumped(cn_session *s, cn_frame *f)
                     "again from the recording's first frame", landed, j.from);
         cn_session_replay_rewind(s);
         caught = landed == 0 || cn_session_replay_catch_up(s, 0, landed, f) == CN_OK;
+        s->replay_high = landed - 1;
     } else if (landed > j.from + 1) {
         caught = cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
+        if (landed - 1 > s->replay_high)
+            s->replay_high = landed - 1;
     }
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
@@ -218,14 +223,24 @@ static void replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n)
     }
 }
 
-static void replay_inputs(cn_session *s, cn_frame *f)
+/* The replay's inputs on f; true when f is a frame the analysis took in before (a
+ * step back, or forward again after one): its recorded inputs were applied then
+ * and are not again, and the procedure is held (below). Without it a step back
+ * over the simulator's freeze edge started a freeze that never was ("freeze 3"),
+ * and a step forward again over a frame with a console event applied it twice. */
+static bool replay_inputs(cn_session *s, cn_frame *f)
 {
     if (!s->replay)
-        return;
+        return false;
     replay_jumped(s, f); /* the frames jumped over come first */
     cn_event ev[32];
     int n = cn_replay_take_events(s->replay, ev, 32);
+    const int idx = s->replay_landed + (int)(f->seq - s->replay_landed_seq);
+    if (idx <= s->replay_high)
+        return true;
+    s->replay_high = idx;
     replay_apply(s, f, ev, n);
+    return false;
 }
 
 
@@ -307,7 +322,7 @@ static int procedure_step(cn_session *s, cn_frame *f)
 int cn_session_console_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
-    replay_inputs(s, f);
+    const bool revisit = replay_inputs(s, f);
     emit_queued(s, f);
     apply_target(s, f);
     if (s->seed_announce) {
@@ -317,7 +332,14 @@ int cn_session_console_stage(void *self, cn_frame *f)
         put_event(s, f, s->seed_source, f->t_scene_ns, ev);
         s->seed_announce = false;
     }
-    return procedure_step(s, f);
+    if (!revisit)
+        return procedure_step(s, f);
+    /* held: the simulator's truth phase on a frame seen before is no console edge */
+    const bool truth = f->truth.valid;
+    f->truth.valid = false;
+    int rc = procedure_step(s, f);
+    f->truth.valid = truth;
+    return rc;
 }
 
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n)

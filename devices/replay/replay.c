@@ -114,6 +114,7 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
     rp->next = rp->o.start_frame >= 0 && rp->o.start_frame < in->n_frames ? rp->o.start_frame : 0;
     rp->pos = -1;
     rp->jumped_from = -1;
+    rp->landed_seq = 1; /* the first frame emitted (seq 1) is frame `landed` until a jump */
     cn_strlcpy(rp->path, path, sizeof rp->path);
     pthread_mutex_init(&rp->mu, NULL);
     pthread_cond_init(&rp->cv, NULL);

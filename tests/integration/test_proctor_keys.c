@@ -11,52 +11,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <X11/Xlib.h>
-#include <X11/Xutil.h>
-#include <X11/keysym.h>
-
 #include "proctor_util.h"
+#include "x11_keys.h"
 
 #define TOKEN "keys-test-token-0123456789"
-
-/* The top-level window whose name is "CryoNav" (searched depth first). */
-static Window find_window(Display *dpy, Window w)
-{
-    char *name = NULL;
-    if (XFetchName(dpy, w, &name) && name) {
-        bool hit = strcmp(name, "CryoNav") == 0;
-        XFree(name);
-        if (hit)
-            return w;
-    }
-    Window root, parent, *kids = NULL;
-    unsigned n = 0;
-    Window found = 0;
-    if (XQueryTree(dpy, w, &root, &parent, &kids, &n)) {
-        for (unsigned i = 0; i < n && !found; i++)
-            found = find_window(dpy, kids[i]);
-        if (kids)
-            XFree(kids);
-    }
-    return found;
-}
-
-static void send_key(Display *dpy, Window win, KeySym sym, bool shift)
-{
-    XEvent ev;
-    memset(&ev, 0, sizeof ev);
-    ev.xkey.type = KeyPress;
-    ev.xkey.display = dpy;
-    ev.xkey.window = win;
-    ev.xkey.root = DefaultRootWindow(dpy);
-    ev.xkey.same_screen = True;
-    ev.xkey.keycode = XKeysymToKeycode(dpy, sym);
-    ev.xkey.state = shift ? ShiftMask : 0;
-    XSendEvent(dpy, win, True, KeyPressMask, &ev);
-    ev.xkey.type = KeyRelease;
-    XSendEvent(dpy, win, True, KeyReleaseMask, &ev);
-    XFlush(dpy);
-}
 
 static const char *login_with(tu_client *c, const char *token)
 {
@@ -113,17 +71,6 @@ static bool wait_event(tu_client *c, const char *needle, int timeout_ms)
     return false;
 }
 
-static Window wait_window(Display *dpy)
-{
-    Window win = 0;
-    for (int i = 0; i < 100 && !win; i++) {
-        win = find_window(dpy, DefaultRootWindow(dpy));
-        if (!win)
-            usleep(100000);
-    }
-    return win;
-}
-
 static void test_p_revokes_and_P_unlocks(void **st)
 {
     (void)st;
@@ -153,9 +100,9 @@ static void test_p_revokes_and_P_unlocks(void **st)
 
     Display *dpy = XOpenDisplay(NULL);
     assert_non_null(dpy);
-    Window win = wait_window(dpy);
+    Window win = xk_wait_window(dpy);
     assert_true(win != 0);
-    send_key(dpy, win, XK_x, false);
+    xk_send_key(dpy, win, XK_x, false);
     tu_read(&c, 20000, "NONE", NULL);
     assert_true(c.closed);   /* revoked: disconnected */
     assert_true(pu_wait_log(logp, "operator revoked 1 proctor; proctor logins locked", 10000));
@@ -164,7 +111,7 @@ static void test_p_revokes_and_P_unlocks(void **st)
     r = login(&c);
     print_message("after p: %s\n", r);
     assert_non_null(strstr(r, "DENIED: proctor logins are locked by the operator"));
-    send_key(dpy, win, XK_X, true);
+    xk_send_key(dpy, win, XK_X, true);
     assert_true(pu_wait_log(logp, "operator unlocked proctor logins", 20000));
     cn_clock_sleep_ns(1200000000);   /* the login rate: one attempt per 2 s after the burst */
     r = login(&c);
@@ -221,17 +168,17 @@ static void test_tab_selects_k_revokes_one_account(void **st)
 
     Display *dpy = XOpenDisplay(NULL);
     assert_non_null(dpy);
-    Window win = wait_window(dpy);
+    Window win = xk_wait_window(dpy);
     assert_true(win != 0);
     /* k before any selection: nobody is revoked */
-    send_key(dpy, win, XK_k, false);
+    xk_send_key(dpy, win, XK_k, false);
     assert_true(wait_log_n(logp, "no proctor selected", 1, 20000));
     /* Tab steps through the connected proctors in the order they came: Lee, Kim */
-    send_key(dpy, win, XK_Tab, false);
+    xk_send_key(dpy, win, XK_Tab, false);
     assert_true(pu_wait_log(logp, "operator selected proctor Dr Lee (client ", 20000));
-    send_key(dpy, win, XK_Tab, false);
+    xk_send_key(dpy, win, XK_Tab, false);
     assert_true(pu_wait_log(logp, "operator selected proctor kim (client ", 20000));
-    send_key(dpy, win, XK_k, false);
+    xk_send_key(dpy, win, XK_k, false);
     tu_read(&kim, 20000, "NONE", NULL);
     assert_true(kim.closed);   /* Kim's account revoked: disconnected */
     assert_true(pu_wait_log(logp, "operator revoked proctor account \"kim\" for this session (1 client)",
@@ -257,7 +204,7 @@ static void test_tab_selects_k_revokes_one_account(void **st)
     assert_non_null(strstr(r, "DENIED: this proctor account was revoked by the operator"));
     /* k again: the selection went with the revoke, so a second press revokes
      * nobody (not the next proctor) and says so */
-    send_key(dpy, win, XK_k, false);
+    xk_send_key(dpy, win, XK_k, false);
     assert_true(wait_log_n(logp, "no proctor selected", 2, 20000));
     tu_client_clear(&lee);
     r = pu_command(&lee, 43, "<Command Name=\"RequestStatus\"/>", 20000);
