@@ -267,6 +267,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 o.headless ? " (headless)" : "");
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    cn_frame *shown = NULL; /* the last frame shown (a reference) */
+    int64_t cu_shown_ns = 0; /* when it was last shown again during a catch-up */
     /* motion to screen: handing a frame to the viewer until its picture is complete
      * (as `cryonav bench viewer` times it), over the last 4096 frames */
     cn_stats *show_ms = cn_stats_new(4096);
@@ -286,6 +288,16 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         if (!f) {
             if (cn_pipeline_finished(s.pipe))
                 break; /* the source ended and its last result was shown */
+            /* a replay catching up a jump holds the analysis for seconds: the
+             * last picture again, with a line that says so and how far it is */
+            char cu[200];
+            if (v && shown && cn_clock_mono_ns() - cu_shown_ns > 250000000LL &&
+                cn_session_catchup_line(&s, cu, sizeof cu)) {
+                cu_shown_ns = cn_clock_mono_ns();
+                cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
+                                     .source = s.source_name, .status_line = cu, .alarm_line = ""};
+                cn_viewer_show(v, shown, &hud);
+            }
             if (v && !cn_viewer_poll(v))
                 closed = true;
             for (int k; v && (k = cn_viewer_next_key(v)) != 0;)
@@ -341,6 +353,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 cn_stats_add(show_ms, (double)(show_t1 - show_t0) / 1e6);
             cn_pipeline_mark_shown(s.pipe, f, show_t1);
             n_shown++;
+            if (shown)
+                cn_frame_unref(shown);
+            cn_frame_ref(f);
+            shown = f; /* shown again while a replay catches up a jump */
             bool last = o.run.max_frames && n_shown >= o.run.max_frames;
             if (o.snapshot_dir[0] && (n_shown % (uint64_t)o.snapshot_every == 0 || n_shown == 1 || last)) {
                 snprintf(last_snap, sizeof last_snap, "%s/snapshot-%06llu.png", o.snapshot_dir,
@@ -379,6 +395,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_log_error(log, cmd, "snapshot %s: %s", last_snap, err);
     }
     cn_progress_done(progress);
+    if (shown)
+        cn_frame_unref(shown);
     cn_pipeline_stop(s.pipe);
     cn_pipeline_stats st;
     cn_pipeline_get_stats(s.pipe, &st);

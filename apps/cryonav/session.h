@@ -86,6 +86,7 @@ typedef struct cn_session {
     void *catchup_reader;       /* cn_seq_reader, opened at the first catch-up */
     void *catchup_pool;         /* cn_frame_pool of one frame for it */
     bool catching_up;           /* the frame being analysed is one jumped over */
+    atomic_int catchup_done, catchup_total, catchup_to; /* progress, for the HUD */
     /* the recorded target the nerve seed was last set to, and the last one written
      * to a frame of the replay (so a jump neither resets the seed to the same point
      * nor records the same target twice) */
@@ -172,6 +173,9 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
  * before the landed one can be caught up from frame 0. */
 void cn_session_replay_rewind(cn_session *s);
 void cn_session_catchup_close(cn_session *s);
+/* While a catch-up runs (any thread): the HUD's line saying so, with its progress;
+ * false when none runs. */
+bool cn_session_catchup_line(cn_session *s, char *line, size_t len);
 /* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
  * the procedure step, as the console stage does for a frame it is given. */
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n);

@@ -44,7 +44,18 @@
 #include "thermal/thermal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+
+bool cn_session_catchup_line(cn_session *s, char *line, size_t len)
+{
+    const int total = atomic_load(&s->catchup_total);
+    if (total <= 0)
+        return false;
+    snprintf(line, len, "CATCHING UP to frame %d: %d of %d frames", atomic_load(&s->catchup_to),
+             atomic_load(&s->catchup_done), total);
+    return true;
+}
 
 void cn_session_catchup_close(cn_session *s)
 {
@@ -117,6 +128,9 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
     int analysed = 0;
     char err[512], plan[CN_EVENT_TEXT_MAX] = "";
     s->catching_up = true;
+    atomic_store(&s->catchup_done, 0);
+    atomic_store(&s->catchup_to, to);
+    atomic_store(&s->catchup_total, to - from);
     cn_log_info(s->log, "replay", "catching up frames %d-%d before frame %d: analysed unseen so the "
                 "replay lands where the session was", from, to - 1, to);
     for (int k = from; k < to; k++) {
@@ -153,6 +167,7 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
                 cn_log_warn(s->log, "replay", "catching up: frame %d: stage %s failed", k,
                             s->catchup_stages[i].name);
         analysed++;
+        atomic_store(&s->catchup_done, analysed);
         /* the procedure writes the plan on the first frame it steps: that was one
          * of these, and a recording of the replay must still name it */
         for (int i = 0; i < h->analysis.n_events && !plan[0]; i++)
@@ -165,6 +180,7 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
         cn_log_warn(s->log, "replay", "the plan's event does not fit on frame %d: a recording of "
                     "the replay will not name it", to);
     s->catching_up = false;
+    atomic_store(&s->catchup_total, 0);
     cn_frame_unref(h);
     cn_log_info(s->log, "replay", "caught up frames %d-%d before frame %d (%d analysed, unseen) "
                 "in %.0f ms", from, to - 1, to, analysed,
