@@ -179,6 +179,17 @@ bool cn_session_catchup_line(cn_session *s, char *line, size_t len);
 /* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
  * the procedure step, as the console stage does for a frame it is given. */
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n);
+/* session_stages.c: an event on f (one that does not fit waits in the queue for
+ * the next frame, unless f is a frame caught up, which is not recorded). */
+void cn_session_put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t,
+                          const char *text);
+/* session_replay_inputs.c: the replay's recorded inputs on f (a jump answered
+ * first); true when f is a frame the analysis took in before (a step back), whose
+ * inputs are not applied again and whose procedure step the console holds. */
+bool cn_session_replay_inputs(cn_session *s, cn_frame *f);
+/* Recorded events as inputs: targets set and recorded again, a person's or the
+ * console's procedure steps into the procedure, notes and marks recorded again. */
+void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n);
 
 /* ---- proctor link (session_proctor.c) ---- */
 /* Makes the proctor hub (token from the command line or the config "proctor"

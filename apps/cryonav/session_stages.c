@@ -11,7 +11,7 @@
  * proctor notes), the operator's target, and - in a replay - the recorded inputs
  * (target, notes, the operator's and the console's procedure steps) are put on the
  * frame being analysed (f->analysis.events), so the recorder writes each once, on
- * its frame. */
+ * its frame. A replay's recorded inputs and its jumps are session_replay_inputs.c's. */
 #include "session.h"
 
 #include "guidance/guidance.h"
@@ -72,6 +72,12 @@ static void put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t
     }
 }
 
+void cn_session_put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t,
+                          const char *text)
+{
+    put_event(s, f, src, t, text);
+}
+
 /* Events other threads queued: onto this frame, at its scene time unless they
  * already carry one (a replayed input keeps its recorded time). */
 static void emit_queued(cn_session *s, cn_frame *f)
@@ -86,163 +92,6 @@ static void emit_queued(cn_session *s, cn_frame *f)
         put_event(s, f, q[i].source, q[i].t_scene_ns == CN_SCENE_TIME_UNSET ? f->t_scene_ns : q[i].t_scene_ns,
                   q[i].text);
 }
-
-/* A recorded "target x_mm=X y_mm=Y" event: the nerve seed there. False when t is
- * not one. */
-static bool recorded_target(cn_session *s, const char *t, const char *why)
-{
-    double x, y;
-    if (strncmp(t, "target ", 7) != 0 || sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) != 2)
-        return false;
-    if (s->segment)
-        cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
-    cn_strlcpy(s->replay_target_set, t, sizeof s->replay_target_set);
-    if (!s->catching_up)
-        cn_log_info(s->log, "replay", "recorded target%s: nerve seed set at (%.1f, %.1f) mm", why,
-                    x, y);
-    return true;
-}
-
-/* After a jump (a --start after the first frame, a chapter, a seek, a skip, a loop)
- * the events of the frames jumped over never come with the frames, and the analysis
- * holds the state of where it was. A forward jump is caught up (session_catchup.c):
- * the analysis runs, unseen, on the frames jumped over, with their recorded inputs,
- * so the procedure (freeze count and state), the thermal model (every freeze
- * before, where it was) and the nerve's target are where the session had them. A
- * jump back (or a loop) first rewinds the analysis to before the first frame and
- * catches up from there. Before the fifteenth session a replay started at "freeze
- * 2" knew one freeze, and a looping replay's second pass counted freezes 3 and 4
- * with a model that could not follow; before the fourteenth a start had no target.
- * A frame step back while paused is not rewound for (a step costs one frame, a
- * rewind every frame before it): it keeps the state, and sets the target the
- * session had there when it is not the one set already, as does a jump whose
- * catch-up failed. The target at the
- * landed frame (the last recorded at or before it) is recorded once on this frame,
- * so a recording of the replay has it; one on the landed frame itself comes with
- * that frame's events and is not put twice. A jump after this frame (the device
- * ran ahead) is answered on its own frame. */
-static void replay_jumped(cn_session *s, cn_frame *f)
-{
-    cn_replay_jump j;
-    if (cn_replay_last_jump(s->replay, &j) == s->replay_jumps || f->seq < j.landed_seq)
-        return;
-    s->replay_jumps = j.jumps;
-    const int landed = j.landed;
-    s->replay_landed = landed;
-    s->replay_landed_seq = j.landed_seq;
-    bool caught = false;
-    if (landed <= j.from && !j.step) {
-        /* back (a seek, a chapter, a skip, a loop): from the recording's start */
-        cn_log_info(s->log, "replay", "back to frame %d from frame %d: the analysis starts "
-                    "again from the recording's first frame", landed, j.from);
-        cn_session_replay_rewind(s);
-        caught = landed == 0 || cn_session_replay_catch_up(s, 0, landed, f) == CN_OK;
-        s->replay_high = landed - 1;
-    } else if (landed > j.from + 1) {
-        caught = cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
-        if (landed - 1 > s->replay_high)
-            s->replay_high = landed - 1;
-    }
-    int n = 0;
-    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
-    int last = -1;
-    for (int i = 0; i < n && ch[i].frame <= landed; i++)
-        if (strncmp(ch[i].text, "target ", 7) == 0)
-            last = i;
-    if (last < 0 || ch[last].frame == landed)
-        return;
-    const char *t = ch[last].text;
-    double x, y;
-    if (caught && sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) == 2)
-        cn_log_info(s->log, "replay", "recorded target (frame %d, before frame %d where the replay "
-                    "went): nerve seed set at (%.1f, %.1f) mm", ch[last].frame, landed, x, y);
-    if (caught) {
-        /* the catch-up applied it on its own frame; recorded here, unless this
-         * replay already recorded it (a skip forward while playing on) */
-        if (strcmp(t, s->replay_target_put) != 0) {
-            put_event(s, f, ch[last].source, f->t_scene_ns, t);
-            cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
-        }
-        return;
-    }
-    if (strcmp(t, s->replay_target_set) == 0)
-        return; /* a step back within the same target: the seed stays, nothing to record */
-    char why[64];
-    snprintf(why, sizeof why, " (frame %d, before frame %d where the replay went)", ch[last].frame,
-             landed);
-    if (recorded_target(s, t, why)) {
-        put_event(s, f, ch[last].source, f->t_scene_ns, t);
-        cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
-    }
-}
-
-/* Replay: the recorded events come back. The inputs of people and devices
- * (a target, notes, marks) are applied and recorded again; the operator's freeze
- * key sets the freeze state (the phase events follow from it below); what the
- * analysis derives (phases, alarms, the plan's reminders) is left out because it
- * is derived again. */
-static void replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const char *t = ev[i].text;
-        if (recorded_target(s, t, "")) {
-            put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
-            if (!s->catching_up)
-                cn_strlcpy(s->replay_target_put, t, sizeof s->replay_target_put);
-            continue;
-        }
-        /* The plan and its reminders are the procedure's to write: the recorded plan
-         * became the replay's before its first frame (replay_plan; its event is
-         * written once, by the procedure), and the reminders are derived again. */
-        if (ev[i].source == CN_EVSRC_PLAN && s->procedure)
-            continue;
-        bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||
-                      ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
-        if (!person)
-            continue;
-        /* A procedure step a person (or the console) took goes back into the
-         * procedure state, which derives the phase and writes the event again;
-         * the plan's reminders are derived again from the plan. */
-        static const char *const steps[] = {"freeze_start", "freeze_end", "freeze_stop",
-                                            "thaw_start", "thaw_end", "thaw_stop",
-                                            "needle_inserted", "reposition", "needle_withdrawn"};
-        size_t name_len = strcspn(t, " ");
-        bool step = false;
-        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
-            step |= name_len == strlen(steps[k]) && strncmp(t, steps[k], name_len) == 0;
-        if (step) {
-            if (ev[i].source != CN_EVSRC_PLAN && s->procedure) {
-                char msg[48], perr[160];
-                snprintf(msg, sizeof msg, "%.*s%s", (int)name_len, t,
-                         strstr(t, "mode=active") ? " mode=active" : "");
-                cn_procedure_console(s->procedure, ev[i].source, msg, perr, sizeof perr);
-            }
-            continue;
-        }
-        put_event(s, f, ev[i].source, ev[i].t_scene_ns, t);
-    }
-}
-
-/* The replay's inputs on f; true when f is a frame the analysis took in before (a
- * step back, or forward again after one): its recorded inputs were applied then
- * and are not again, and the procedure is held (below). Without it a step back
- * over the simulator's freeze edge started a freeze that never was ("freeze 3"),
- * and a step forward again over a frame with a console event applied it twice. */
-static bool replay_inputs(cn_session *s, cn_frame *f)
-{
-    if (!s->replay)
-        return false;
-    replay_jumped(s, f); /* the frames jumped over come first */
-    cn_event ev[32];
-    int n = cn_replay_take_events(s->replay, ev, 32);
-    const int idx = s->replay_landed + (int)(f->seq - s->replay_landed_seq);
-    if (idx <= s->replay_high)
-        return true;
-    s->replay_high = idx;
-    replay_apply(s, f, ev, n);
-    return false;
-}
-
 
 void cn_session_set_target_ref(cn_session *s, const double p[3])
 {
@@ -322,7 +171,7 @@ static int procedure_step(cn_session *s, cn_frame *f)
 int cn_session_console_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
-    const bool revisit = replay_inputs(s, f);
+    const bool revisit = cn_session_replay_inputs(s, f);
     emit_queued(s, f);
     apply_target(s, f);
     if (s->seed_announce) {
@@ -344,7 +193,7 @@ int cn_session_console_stage(void *self, cn_frame *f)
 
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n)
 {
-    replay_apply(s, f, ev, n);
+    cn_session_replay_apply(s, f, ev, n);
     return procedure_step(s, f);
 }
 
@@ -443,7 +292,7 @@ int cn_session_sim_protocol(cn_session *s, void *sim_config, const char *name, c
  * the first frame (live, a frame whose analysis comes late is written without it,
  * and its events ride on the next frame written), and the plan is fixed once the
  * first frame is analysed. Before, such a replay wrote and reported its configured
- * plan. replay_inputs then leaves the recorded event alone: the procedure writes
+ * plan. cn_session_replay_apply then leaves the recorded event alone: the procedure writes
  * the plan once, on the replay's first frame. */
 static void replay_plan(cn_session *s)
 {
