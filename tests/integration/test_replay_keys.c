@@ -9,7 +9,9 @@
  * fifteenth session the jump back kept the later state and "2" then counted
  * freeze 3), the recording of the replay holds the four frames shown, each
  * analysed one with the freeze cycle and phase of its place in the session, and the
- * target once. The keys go to the window from a second X connection. */
+ * target once. The keys go to the window from a second X connection. And a looping
+ * replay served over OpenIGTLink: the rewind at each pass's end empties the
+ * proctor's isotherm surface until the next freeze. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,20 +33,11 @@ static int log_count(const char *path, const char *needle)
     return n;
 }
 
-static void test_chapter_keys(void **st)
+/* A simulated session with two freezes into rec (config written to cfg): idle 1 s +
+ * approach 5 s at 20 frames/s, so freeze 1 at frame 120, its end (and the thaw) at
+ * 280, freeze 2 at 340. */
+static void record_session(const char *cfg, const char *rec)
 {
-    (void)st;
-    if (!getenv("DISPLAY"))
-        skip();
-    char dir[] = "/tmp/cn_replay_keys_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char cfg[128], rec[128], re[128], logp[128];
-    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
-    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
-    snprintf(re, sizeof re, "%s/keys.igs.mha", dir);
-    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
-    /* idle 1 s + approach 5 s at 20 frames/s: freeze 1 at frame 120, its end (and
-     * the thaw) at 280, freeze 2 at 340 */
     pu_write_file(cfg, 0600,
                   "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
                   " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,\n"
@@ -57,6 +50,21 @@ static void test_chapter_keys(void **st)
     assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
     if (R.exit_code != 0)
         fail_msg("recording the session: exit %d\n%s", R.exit_code, R.err);
+}
+
+static void test_chapter_keys(void **st)
+{
+    (void)st;
+    if (!getenv("DISPLAY"))
+        skip();
+    char dir[] = "/tmp/cn_replay_keys_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[128], rec[128], re[128], logp[128];
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(re, sizeof re, "%s/keys.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    record_session(cfg, rec);
     const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--paused", "--start", "freeze 2",
                           "--record", re, "--no-serve", NULL};
     pid_t pid = pu_spawn(argv, logp, false);
@@ -122,8 +130,76 @@ static void test_chapter_keys(void **st)
     pu_rm_rf(dir);
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A looping replay served to a proctor: at the end of a pass the analysis is
+ * rewound, and the 0 C isotherm surface the proctor holds (the last pass's melting
+ * ice) is replaced by an empty one: 0.4 s after the first rewind, in the next pass's
+ * approach, the proctor's surface is empty. Before, it kept the last pass's ice
+ * (1474 points) until the next freeze sent a new one. */
+static void test_loop_clears_proctor_surfaces(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_replay_surf_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[128], rec[128], logp[128], rcfg[128];
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    snprintf(rcfg, sizeof rcfg, "%s/replay.json", dir); /* the replay's config: its server */
+    record_session(cfg, rec);
+    int port = pu_free_port();
+    pu_write_file(rcfg, 0600, "{\"igtl\": {\"listen\": \"127.0.0.1:%d\"}}\n", port);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--loop", "--speed", "0.25", "--config",
+                          rcfg, NULL};
+    pid_t pid = pu_spawn(argv, logp, true);
+    tu_client c;
+    tu_client_init(&c, pu_connect(port, 60000));
+    assert_true(c.fd >= 0);
+    long cur = -1;       /* points of the 0 C surface the proctor holds (-1: none yet) */
+    long held_full = 0;  /* the most it held in the pass before the rewind */
+    int rewinds_seen = 0, checked = 0;
+    int64_t check_at = 0;
+    for (int k = 0; k < 1800 && checked < 1; k++) { /* up to 90 s: a pass under ASan */
+        tu_read(&c, 50, NULL, NULL);
+        for (int i = 0; i < c.n; i++) {
+            tu_msg *m = &c.msgs[i];
+            if (strcmp(m->h.type, "POLYDATA") == 0 &&
+                strcmp(m->name, "Isotherm0CSurface") == 0 && m->content_len >= 4) {
+                cur = (long)be32(m->content);
+                if (cur > held_full)
+                    held_full = cur;
+            }
+        }
+        tu_client_clear(&c);
+        const int rewinds = log_count(logp, "back to frame 0 from frame");
+        if (rewinds > rewinds_seen) {
+            rewinds_seen = rewinds;
+            check_at = cn_clock_mono_ns() + 400000000LL;
+        }
+        if (check_at && cn_clock_mono_ns() >= check_at) {
+            print_message("0.4 s after rewind %d: the proctor's 0 C surface has %ld points (the "
+                          "pass before: up to %ld)\n", rewinds_seen, cur, held_full);
+            assert_true(held_full > 0);
+            assert_int_equal(cur, 0);
+            check_at = 0;
+            held_full = 0;
+            checked++;
+        }
+    }
+    tu_client_free(&c);
+    int status = pu_stop(pid, 30);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(checked, 1);
+    pu_rm_rf(dir);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
+                                       cmocka_unit_test(test_loop_clears_proctor_surfaces)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
