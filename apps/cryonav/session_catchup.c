@@ -73,7 +73,8 @@ static int catchup_open(cn_session *s)
     if (!s->catchup_reader) {
         s->catchup_reader = cn_replay_reader_open(s->replay, err, sizeof err);
         if (!s->catchup_reader) {
-            cn_log_error(s->log, "replay", "cannot catch up the frames jumped over: %s", err);
+            cn_log_error(s->log, "replay", "cannot catch up the frames jumped over: %s; the "
+                         "replay goes on from where it went, without what happened before", err);
             return CN_EIO;
         }
     }

@@ -197,9 +197,55 @@ static void test_loop_clears_proctor_surfaces(void **st)
     pu_rm_rf(dir);
 }
 
+/* Bad input: the file is taken away during the replay (a USB stick pulled, a
+ * teaching folder cleaned up). A jump cannot be caught up then: the error names
+ * the file and the problem, and the replay goes on with the frames it still reads
+ * from its open file (nothing shown so far is lost, the recording of it is whole). */
+static void test_file_gone_before_a_jump(void **st)
+{
+    (void)st;
+    if (!getenv("DISPLAY"))
+        skip();
+    char dir[] = "/tmp/cn_replay_gone_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[128], rec[128], re[128], logp[128];
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(re, sizeof re, "%s/again.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    record_session(cfg, rec);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--paused", "--record", re, "--no-serve",
+                          NULL};
+    pid_t pid = pu_spawn(argv, logp, false);
+    assert_true(pu_wait_log(logp, "recorded target: nerve seed set at", 60000)); /* frame 0 */
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    Window win = xk_wait_window(dpy);
+    assert_true(win != 0);
+    assert_int_equal(unlink(rec), 0);
+    xk_send_key(dpy, win, XK_2, false);
+    assert_true(pu_wait_log(logp, "cannot catch up the frames jumped over: ", 20000));
+    assert_true(pu_wait_log(logp, "live.igs.mha: cannot open: No such file or directory", 1000));
+    xk_send_key(dpy, win, XK_period, false); /* and it still steps on */
+    cn_clock_sleep_ns(1500000000);
+    XCloseDisplay(dpy);
+    int status = pu_stop(pid, 30);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(re, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    print_message("recorded %d frames after the file was gone\n", cn_seq_reader_info(r)->n_frames);
+    assert_int_equal(cn_seq_reader_info(r)->n_frames, 3); /* frame 0, freeze 2, one step on */
+    cn_seq_reader_close(r);
+    pu_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
-                                       cmocka_unit_test(test_loop_clears_proctor_surfaces)};
+                                       cmocka_unit_test(test_loop_clears_proctor_surfaces),
+                                       cmocka_unit_test(test_file_gone_before_a_jump)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
