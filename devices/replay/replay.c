@@ -290,6 +290,7 @@ static int rp_read(void *self, cn_frame *f) {
         f->t_acq_ns = rp->acq_anchor + scene_delta;
         if (f->t_acq_ns <= rp->last_acq) f->t_acq_ns = rp->last_acq + 1;
         rp->last_acq = f->t_acq_ns;
+        f->t_ready_ns = cn_clock_mono_ns(); /* latencies count from here, at any speed */
         if (f->wall_ns == 0) f->wall_ns = cn_clock_wall_ns();
         f->seq = ++rp->emitted;
         f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;

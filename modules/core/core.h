@@ -369,6 +369,12 @@ typedef struct cn_frame {
     /* time */
     uint64_t seq;              /* sequence number from the source */
     int64_t t_acq_ns;          /* acquisition, monotonic */
+    int64_t t_ready_ns;        /* when the source handed the frame over, monotonic: 0
+                                  for live sources (acquisition is the moment); a
+                                  replay's emission, since its t_acq_ns follows the
+                                  recorded scene, which a --fast or --time-scale
+                                  recording ran ahead of the pace it is replayed at.
+                                  Latencies count from cn_frame_t_ready(). */
     int64_t wall_ns;           /* acquisition, wall clock */
     int64_t t_scene_ns;        /* scene time: the clock the procedure experiences. The
                                   simulator's scenario time (time_scale x faster than
@@ -391,6 +397,13 @@ typedef struct cn_frame {
     cn_frame_pool *pool_;
     int index_;
 } cn_frame;
+
+/* The instant a frame's latencies count from: when its source handed it over
+ * (t_ready_ns), else its acquisition. */
+static inline int64_t cn_frame_t_ready(const cn_frame *f)
+{
+    return f->t_ready_ns ? f->t_ready_ns : f->t_acq_ns;
+}
 
 /* count frames, each with room for max_w x max_h pixels, allocated once. */
 cn_frame_pool *cn_frame_pool_new(int count, int max_w, int max_h);

@@ -227,7 +227,7 @@ static void *analysis_main(void *arg)
         f->analysed = true;
         cn_stats_add(p->analysis_ms, (double)(t1 - t0) / 1e6);
         if (f->t_acq_ns > 0)
-            cn_stats_add(p->lat_analysed_ms, (double)(t1 - f->t_acq_ns) / 1e6);
+            cn_stats_add(p->lat_analysed_ms, (double)(t1 - cn_frame_t_ready(f)) / 1e6);
 
         for (int i = 0; i < p->n_sinks; i++)
             p->sinks[i].consume(p->sinks[i].self, f);
@@ -376,7 +376,7 @@ void cn_pipeline_mark_shown(cn_pipeline *p, cn_frame *f, int64_t t_shown_ns)
 {
     f->t_shown_ns = t_shown_ns;
     if (f->t_acq_ns > 0)
-        cn_stats_add(p->lat_shown_ms, (double)(t_shown_ns - f->t_acq_ns) / 1e6);
+        cn_stats_add(p->lat_shown_ms, (double)(t_shown_ns - cn_frame_t_ready(f)) / 1e6);
     pthread_mutex_lock(&p->mu);
     p->shown++;
     pthread_mutex_unlock(&p->mu);
