@@ -336,10 +336,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
                                  .source = s.source_name, .status_line = line[0] ? line : NULL,
                                  .alarm_line = alarm_line};
-            /* A replay faster or slower than recorded stamps frames on the recorded
-             * clock: acquisition-to-shown then measures nothing, so show none. */
-            if (s.replay && o.run.replay_speed != 1.0)
-                hud.latency_ms_p50 = hud.latency_ms_p99 = NAN;
             /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
             char rec_line[128];
             if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
