@@ -268,6 +268,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
     cn_frame *shown = NULL; /* the last frame shown (a reference) */
+    /* a replay started at a chapter catches up before its first frame: until then
+     * the window shows a dark frame of the recording's size with the progress line
+     * (before, no window at all for the catch-up's tens of seconds) */
+    cn_frame_pool *dark_pool = NULL;
+    cn_frame *dark = NULL;
     int64_t cu_shown_ns = 0; /* when it was last shown again during a catch-up */
     /* motion to screen: handing a frame to the viewer until its picture is complete
      * (as `cryonav bench viewer` times it), over the last 4096 frames */
@@ -291,12 +296,24 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             /* a replay catching up a jump holds the analysis for seconds: the
              * last picture again, with a line that says so and how far it is */
             char cu[200];
-            if (v && shown && cn_clock_mono_ns() - cu_shown_ns > 250000000LL &&
+            if (v && cn_clock_mono_ns() - cu_shown_ns > 250000000LL &&
                 cn_session_catchup_line(&s, cu, sizeof cu)) {
                 cu_shown_ns = cn_clock_mono_ns();
+                if (!shown && !dark && s.replay) {
+                    const cn_seq_info *si = cn_replay_info(s.replay);
+                    if (si && si->width >= 2 && si->height >= 2 &&
+                        (dark_pool = cn_frame_pool_new(1, si->width, si->height)) &&
+                        (dark = cn_frame_pool_acquire(dark_pool))) {
+                        cn_frame_set_size(dark, si->width, si->height);
+                        memset(dark->pixels, 0, (size_t)si->width * (size_t)si->height);
+                        dark->spacing_mm[0] = si->spacing[0] > 0 ? si->spacing[0] : 1;
+                        dark->spacing_mm[1] = si->spacing[1] > 0 ? si->spacing[1] : 1;
+                    }
+                }
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
                                      .source = s.source_name, .status_line = cu, .alarm_line = ""};
-                cn_viewer_show(v, shown, &hud);
+                if (shown || dark)
+                    cn_viewer_show(v, shown ? shown : dark, &hud);
             }
             if (v && !cn_viewer_poll(v))
                 closed = true;
@@ -430,6 +447,9 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     if (o.run.record_path[0])
         printf("recording: %s\n", o.run.record_path);
     cn_viewer_free(v);
+    if (dark)
+        cn_frame_unref(dark);
+    cn_frame_pool_free(dark_pool);
     cn_session_close(&s);
     cn_log_free(log);
     return exit_code;

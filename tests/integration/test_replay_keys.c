@@ -36,20 +36,25 @@ static int log_count(const char *path, const char *needle)
 /* A simulated session with two freezes into rec (config written to cfg): idle 1 s +
  * approach 5 s at 20 frames/s, so freeze 1 at frame 120, its end (and the thaw) at
  * 280, freeze 2 at 340. */
-static void record_session(const char *cfg, const char *rec)
+static void record_session_cycles(const char *cfg, const char *rec, const char *cycles)
 {
     pu_write_file(cfg, 0600,
                   "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
                   " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,\n"
                   "         \"fps\": 20, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,\n"
-                  "         \"protocol\": \"custom\", \"cycles\": [[8, 3], [8, 0]],\n"
-                  "         \"needle_target_offset_mm\": 0}}\n");
+                  "         \"protocol\": \"custom\", \"cycles\": %s,\n"
+                  "         \"needle_target_offset_mm\": 0}}\n", cycles);
     static run_result R;
     const char *a1[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--fast", "--record",
                         rec, "--no-serve", NULL};
     assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
     if (R.exit_code != 0)
         fail_msg("recording the session: exit %d\n%s", R.exit_code, R.err);
+}
+
+static void record_session(const char *cfg, const char *rec)
+{
+    record_session_cycles(cfg, rec, "[[8, 3], [8, 0]]");
 }
 
 static void test_chapter_keys(void **st)
@@ -197,6 +202,79 @@ static void test_loop_clears_proctor_surfaces(void **st)
     pu_rm_rf(dir);
 }
 
+/* Orange pixels (the HUD's status line, 255/168/51) in the bottom 60 rows of the
+ * window, read from the screen; -1 when the window cannot be read. */
+static int status_line_pixels(Display *dpy, Window win)
+{
+    XWindowAttributes wa;
+    if (!XGetWindowAttributes(dpy, win, &wa) || wa.width < 100 || wa.height < 100)
+        return -1;
+    int x = 0, y = 0;
+    Window child;
+    XTranslateCoordinates(dpy, win, DefaultRootWindow(dpy), 0, 0, &x, &y, &child);
+    const int rows = 60, cols = wa.width < 700 ? wa.width : 700;
+    XImage *im = XGetImage(dpy, DefaultRootWindow(dpy), x, y + wa.height - rows, (unsigned)cols,
+                           (unsigned)rows, AllPlanes, ZPixmap);
+    if (!im)
+        return -1;
+    int n = 0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            unsigned long px = XGetPixel(im, c, r);
+            int red = (int)((px >> 16) & 0xff), blue = (int)(px & 0xff);
+            n += red > 150 && blue < 120 && red - blue > 80;
+        }
+    XDestroyImage(im);
+    return n;
+}
+
+/* A replay started at a chapter of a long session catches up for seconds before
+ * its first frame. The window then says so: a dark frame of the recording's size
+ * with "CATCHING UP to frame N: k of M frames" on the status line. Before, the
+ * window showed only its first empty picture ("no image", no status line) until
+ * the catch-up ended; the console alone said what was happening. Read off the
+ * screen: the status line's orange while the log has not yet said "caught up". */
+static void test_window_while_catching_up(void **st)
+{
+    (void)st;
+    if (!getenv("DISPLAY"))
+        skip();
+    char dir[] = "/tmp/cn_replay_cu_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[128], rec[128], logp[128];
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    /* freeze 1 of 60 s: freeze 2 at frame 1380, a catch-up of ~1.8 s (Release) */
+    record_session_cycles(cfg, rec, "[[60, 3], [8, 0]]");
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--start", "freeze 2", "--no-serve", NULL};
+    pid_t pid = pu_spawn(argv, logp, false);
+    assert_true(pu_wait_log(logp, "catching up frames 0-1379 before frame 1380", 60000));
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    Window win = 0;
+    int seen = -1, polls = 0;
+    while (log_count(logp, "caught up frames 0-1379") == 0 && polls < 1200) {
+        if (!win)
+            win = xk_find_window(dpy, DefaultRootWindow(dpy));
+        const int n = win ? status_line_pixels(dpy, win) : -1;
+        /* read before the log is: a picture taken while the catch-up still ran */
+        if (n > 200 && log_count(logp, "caught up frames 0-1379") == 0) {
+            seen = n;
+            break;
+        }
+        polls++;
+        usleep(50000);
+    }
+    print_message("status line pixels during the catch-up: %d (after %d polls)\n", seen, polls);
+    XCloseDisplay(dpy);
+    assert_true(pu_wait_log(logp, "caught up frames 0-1379", 60000));
+    int status = pu_stop(pid, 30);
+    assert_true(WIFEXITED(status));
+    assert_true(seen > 200);
+    pu_rm_rf(dir);
+}
+
 /* Bad input: the file is taken away during the replay (a USB stick pulled, a
  * teaching folder cleaned up). A jump cannot be caught up then: the error names
  * the file and the problem, and the replay goes on with the frames it still reads
@@ -246,6 +324,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
                                        cmocka_unit_test(test_loop_clears_proctor_surfaces),
-                                       cmocka_unit_test(test_file_gone_before_a_jump)};
+                                       cmocka_unit_test(test_file_gone_before_a_jump),
+                                       cmocka_unit_test(test_window_while_catching_up)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
