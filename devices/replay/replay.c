@@ -436,14 +436,6 @@ uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out) {
     return j;
 }
 
-uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame) {
-    pthread_mutex_lock(&rp->mu);
-    uint64_t j = rp->jumps;
-    if (landed_frame) *landed_frame = rp->landed;
-    pthread_mutex_unlock(&rp->mu);
-    return j;
-}
-
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max) {
     pthread_mutex_lock(&rp->mu);
     int n = 0, cap = (int)(sizeof rp->evq / sizeof rp->evq[0]);

@@ -81,18 +81,16 @@ uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around *
  * their recorded scene times (up to max; the rest wait for the next call). Called
  * by the analysis thread; the device thread queues them as it emits frames. */
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
-/* How many times an emitted frame did not follow the one emitted before it (a
- * start after the file's first frame, a seek, a chapter, a skip by time, a loop),
- * and the file index the last such frame had (*landed_frame, may be NULL). The
- * events of the frames jumped over never come: the session restores the recorded
- * state they set (the target) from the chapters before that index. */
-uint64_t cn_replay_jumps(cn_replay *rp, int *landed_frame);
-/* The last jump in full: how many so far, the frame emitted before it (-1: it was
- * the first frame emitted, a --start), the frame it landed on, the seq that frame
- * was emitted with (cn_frame.seq: frame landed + k has seq landed_seq + k until
- * the next jump), and whether cn_replay_step asked for it (a frame step back while
- * paused, which the session does not rewind for). A session catching up what a
- * jump skipped (session_catchup.c) reads the frames itself. */
+/* A jump: an emitted frame that did not follow the one emitted before it (a start
+ * after the file's first frame, a seek, a chapter, a skip by time, a loop). The
+ * events of the frames jumped over never come from the device. The last jump in
+ * full (out may be NULL; returns the number of jumps so far): that number, the
+ * frame emitted before it (-1: it was the first frame emitted, a --start), the
+ * frame it landed on, the seq that frame was emitted with (cn_frame.seq: frame
+ * landed + k has seq landed_seq + k until the next jump), and whether
+ * cn_replay_step asked for it (a frame step back while paused, which the session
+ * does not rewind for). A session catching up what a jump skipped
+ * (session_catchup.c) reads the frames itself. */
 typedef struct {
     uint64_t jumps;
     int from, landed;
