@@ -13,7 +13,12 @@
  * applied as the console stage applies them (cn_session_console_hidden).
  *
  * Nothing of those frames is shown, sent to proctors or recorded: they are not
- * frames of the replay. Every one is analysed. A frame every 0.2 s of scene time
+ * frames of the replay. Meanwhile the replay is held (cn_replay_hold: before, it
+ * played on at the recorded pace, the analysis skipped all it emitted, and the
+ * replay went on from where the pace had got to, seconds after the landing), and
+ * so are the inputs other threads post (cn_procedure_hold_inputs: an operator's
+ * key pressed during the catch-up lands on the first frame shown, not on a frame
+ * of the past that nobody sees and no recording holds). Every one is analysed. A frame every 0.2 s of scene time
  * (and every frame with an event) was tried first: landing at "freeze 2" of a
  * simulated session it left the -20 C curve up to 0.50 mm and the coverage up to
  * 0.18 off the whole replay's for the rest of the freeze (the fit follows the rim
@@ -129,6 +134,8 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
     int analysed = 0;
     char err[512], plan[CN_EVENT_TEXT_MAX] = "";
     s->catching_up = true;
+    cn_procedure_hold_inputs(s->procedure, true); /* live keys wait for the landed frame */
+    cn_replay_hold(s->replay, true); /* and the replay: it goes on from the landed frame */
     atomic_store(&s->catchup_done, 0);
     atomic_store(&s->catchup_to, to);
     atomic_store(&s->catchup_total, to - from);
@@ -181,6 +188,8 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
         cn_log_warn(s->log, "replay", "the plan's event does not fit on frame %d: a recording of "
                     "the replay will not name it", to);
     s->catching_up = false;
+    cn_procedure_hold_inputs(s->procedure, false);
+    cn_replay_hold(s->replay, false);
     atomic_store(&s->catchup_total, 0);
     cn_frame_unref(h);
     cn_log_info(s->log, "replay", "caught up frames %d-%d before frame %d (%d analysed, unseen) "

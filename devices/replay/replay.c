@@ -35,6 +35,7 @@ struct cn_replay {
     pthread_cond_t cv;
     bool paused, interrupted, reanchor;
     bool show_one;    /* emit one frame now even though paused (a step or a skip) */
+    bool held;        /* cn_replay_hold: the analysis is catching up, emit nothing */
     double skip_s;    /* a jump by recorded time the device thread resolves (0: none) */
     int next, pos;
     double speed;
@@ -201,7 +202,8 @@ static int rp_read(void *self, cn_frame *f) {
     char err[512];
     pthread_mutex_lock(&rp->mu);
     for (;;) {
-        while (rp->paused && !rp->show_one && !rp->interrupted) pthread_cond_wait(&rp->cv, &rp->mu);
+        while (((rp->paused && !rp->show_one) || rp->held) && !rp->interrupted)
+            pthread_cond_wait(&rp->cv, &rp->mu);
         if (rp->interrupted) {
             pthread_mutex_unlock(&rp->mu);
             return CN_ECLOSED;
@@ -276,7 +278,7 @@ static int rp_read(void *self, cn_frame *f) {
                 struct timespec tsw;
                 timespec_at_mono(due, &tsw);
                 pthread_cond_timedwait(&rp->cv, &rp->mu, &tsw);
-                if (rp->paused || rp->next != i || rp->reanchor) {
+                if (rp->paused || rp->held || rp->next != i || rp->reanchor) {
                     restart = true;
                     break;
                 }
@@ -338,6 +340,15 @@ void cn_replay_device_release(cn_device *dev) {
 
 cn_replay *cn_replay_from_device(const cn_device *dev) {
     return dev && dev->name && strcmp(dev->name, "replay") == 0 ? dev->self : NULL;
+}
+
+void cn_replay_hold(cn_replay *rp, bool hold) {
+    if (!rp) return;
+    pthread_mutex_lock(&rp->mu);
+    if (rp->held && !hold) rp->reanchor = true; /* the pace starts again from here */
+    rp->held = hold;
+    pthread_cond_broadcast(&rp->cv);
+    pthread_mutex_unlock(&rp->mu);
 }
 
 void cn_replay_pause(cn_replay *rp, bool paused) {

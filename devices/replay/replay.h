@@ -63,6 +63,13 @@ void cn_replay_set_default_spacing(cn_replay *rp, double sx_mm, double sy_mm);
 
 /* Controls, callable from any thread while the pipeline runs. */
 void cn_replay_pause(cn_replay *rp, bool paused);
+/* Held: no frame is emitted (a paused replay's steps wait too) until the hold
+ * ends, and the pace then starts again from the next frame. The session holds the
+ * replay while it catches up a jump (session_catchup.c): before, the device played
+ * on meanwhile, the analysis skipped every frame it emitted, and a replay that
+ * caught up 2 s landed and then went on from 2 s of recorded pace later. A hold
+ * is not a pause: the operator's pause stays as it was. */
+void cn_replay_hold(cn_replay *rp, bool hold);
 bool cn_replay_paused(cn_replay *rp);
 int cn_replay_seek(cn_replay *rp, int frame);       /* next frame to emit */
 /* Moves by whole frames from the last one shown (clamped to the file); when

@@ -199,6 +199,13 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
  * on/off, i needle inserted, p repositioned, w withdrawn. Returns true when key
  * is one of them (and was queued). */
 bool cn_procedure_key(cn_procedure *p, int key);
+/* Held (hold true, on the thread that analyses): inputs other threads post, and
+ * those already waiting, wait until the hold ends; the holding thread's own posts
+ * go through. A replay's catch-up analyses recorded frames with their recorded
+ * inputs under a hold, so an operator's key pressed meanwhile lands on the first
+ * frame shown after it (and in a recording of the replay), not on a frame of the
+ * past that nobody sees. */
+void cn_procedure_hold_inputs(cn_procedure *p, bool hold);
 /* A key scripted for scene time t_scene_s (`cryonav run --keys f@400`): it is the
  * operator's, applied on the first frame whose scene time reaches it, whatever
  * the display does. CN_EINVAL for another key, CN_ENOMEM past 32. */

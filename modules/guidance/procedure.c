@@ -46,6 +46,11 @@ struct cn_procedure {
     pthread_mutex_t qmu;
     cmd q[QUEUE_MAX];
     int q_head, q_n;
+    /* while held (cn_procedure_hold_inputs): what other threads post waits here */
+    bool holding;
+    pthread_t hold_thread;
+    cmd held[QUEUE_MAX];
+    int held_n;
     /* keys scripted at scene times (cn_procedure_schedule_key), oldest first */
     struct {
         int key;
@@ -191,10 +196,17 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
     if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_ACTIVE_THAW_TOGGLE)
         return CN_EINVAL;
     pthread_mutex_lock(&p->qmu);
-    bool full = p->q_n >= QUEUE_MAX;
-    if (!full) {
-        p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active};
-        p->q_n++;
+    bool full;
+    if (p->holding && !pthread_equal(pthread_self(), p->hold_thread)) {
+        full = p->held_n >= QUEUE_MAX;
+        if (!full)
+            p->held[p->held_n++] = (cmd){source, in, active};
+    } else {
+        full = p->q_n >= QUEUE_MAX;
+        if (!full) {
+            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active};
+            p->q_n++;
+        }
     }
     pthread_mutex_unlock(&p->qmu);
     if (full) {
@@ -203,6 +215,31 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
         return CN_ENOMEM;
     }
     return CN_OK;
+}
+
+void cn_procedure_hold_inputs(cn_procedure *p, bool hold)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->qmu);
+    if (hold && !p->holding) {
+        /* what waits now was posted before the hold: it waits on with the rest */
+        while (p->q_n > 0 && p->held_n < QUEUE_MAX) {
+            p->held[p->held_n++] = p->q[p->q_head];
+            p->q_head = (p->q_head + 1) % QUEUE_MAX;
+            p->q_n--;
+        }
+        p->holding = true;
+        p->hold_thread = pthread_self();
+    } else if (!hold && p->holding) {
+        for (int i = 0; i < p->held_n && p->q_n < QUEUE_MAX; i++) {
+            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = p->held[i];
+            p->q_n++;
+        }
+        p->held_n = 0;
+        p->holding = false;
+    }
+    pthread_mutex_unlock(&p->qmu);
 }
 
 bool cn_procedure_key(cn_procedure *p, int key)

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+
 #include "proctor_util.h"
 #include "run_util.h"
 #include "seqio/seqio.h"
@@ -233,21 +235,33 @@ static int status_line_pixels(Display *dpy, Window win)
  * with "CATCHING UP to frame N: k of M frames" on the status line. Before, the
  * window showed only its first empty picture ("no image", no status line) until
  * the catch-up ended; the console alone said what was happening. Read off the
- * screen: the status line's orange while the log has not yet said "caught up". */
-static void test_window_while_catching_up(void **st)
+ * screen: the status line's orange while the log has not yet said "caught up".
+ * And a key the operator presses meanwhile (f, freeze) lands on the first frame
+ * shown, and in the recording of the replay: before, a frame of the past that
+ * nobody saw took it (the procedure refused or applied it there) and the
+ * recording never held it. And the replay goes on from the landed frame: the
+ * first frames recorded after it are the next ones in the file, each analysed.
+ * Before, the device played on at the recorded pace through the catch-up, the
+ * analysis skipped all it emitted (their recorded copies unanalysed), and the
+ * replay showed, after freeze 2's first frame, the frame the pace had reached. The
+ * recording was made with --fast (hundreds of frames per second of wall clock),
+ * so it is replayed at 1/20 of that pace (~18 frames/s here). */
+static void test_catching_up_window_and_keys(void **st)
 {
     (void)st;
     if (!getenv("DISPLAY"))
         skip();
     char dir[] = "/tmp/cn_replay_cu_XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char cfg[128], rec[128], logp[128];
+    char cfg[128], rec[128], re[128], logp[128];
     snprintf(cfg, sizeof cfg, "%s/session.json", dir);
     snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(re, sizeof re, "%s/again.igs.mha", dir);
     snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
     /* freeze 1 of 60 s: freeze 2 at frame 1380, a catch-up of ~1.8 s (Release) */
     record_session_cycles(cfg, rec, "[[60, 3], [8, 0]]");
-    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--start", "freeze 2", "--no-serve", NULL};
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--start", "freeze 2", "--speed", "0.05",
+                          "--record", re, "--no-serve", NULL};
     pid_t pid = pu_spawn(argv, logp, false);
     assert_true(pu_wait_log(logp, "catching up frames 0-1379 before frame 1380", 60000));
     Display *dpy = XOpenDisplay(NULL);
@@ -267,11 +281,56 @@ static void test_window_while_catching_up(void **st)
         usleep(50000);
     }
     print_message("status line pixels during the catch-up: %d (after %d polls)\n", seen, polls);
+    assert_true(seen > 200);
+    xk_send_key(dpy, win, XK_f, false);
     XCloseDisplay(dpy);
+    assert_true(pu_wait_log(logp, "operator: key f", 20000));
     assert_true(pu_wait_log(logp, "caught up frames 0-1379", 60000));
+    /* the key was taken while the catch-up ran (else this test proves nothing) */
+    char *log = pu_slurp(logp, NULL);
+    assert_non_null(log);
+    const char *key_at = strstr(log, "operator: key f"), *landed_at = strstr(log, "caught up frames 0-1379");
+    assert_true(key_at && landed_at && key_at < landed_at);
+    free(log);
+    cn_clock_sleep_ns(2000000000); /* frames shown and recorded after the landing */
     int status = pu_stop(pid, 30);
     assert_true(WIFEXITED(status));
-    assert_true(seen > 200);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(re, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int n_frames = cn_seq_reader_info(r)->n_frames, operator_events = 0, at = -1;
+    int head = 0, head_analysed = 0; /* the first frames recorded: the file's next ones */
+    for (int i = 0; i < n_frames; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        if (i < 6) {
+            const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+            const char *ana = cn_seq_field_find(fl, nf, "CryoNavAnalysed");
+            print_message("recorded frame %d: t %s analysed %s\n", i, ts ? ts : "-", ana ? ana : "-");
+            assert_non_null(ts);
+            assert_true(fabs(atof(ts) - (69.0 + 0.05 * i)) < 0.001);
+            head++;
+            head_analysed += ana && strcmp(ana, "1") == 0;
+        }
+        for (const char *p = ev; p && (p = strstr(p, "operator:freeze")); p++) {
+            print_message("frame %d of the recording: %s\n", i, ev);
+            operator_events++;
+            /* its own time: the frame's, or after an '@' when written on a later
+             * frame (the recorder writes a frame as it arrives, its analysis later) */
+            const char *end = p + strcspn(p, ";"), *atp = memchr(p, '@', (size_t)(end - p));
+            at = atp ? (int)lround((atof(atp + 1) - 69.0) / 0.05) : i;
+        }
+    }
+    cn_seq_reader_close(r);
+    print_message("%d frames recorded; the operator's freeze key on the landed frame + %d\n",
+                  n_frames, at);
+    assert_int_equal(operator_events, 1);
+    assert_int_equal(at, 0); /* the landed frame, the first shown */
+    assert_true(head >= 4);
+    assert_true(head_analysed >= head - 1);
     pu_rm_rf(dir);
 }
 
@@ -325,6 +384,6 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
                                        cmocka_unit_test(test_loop_clears_proctor_surfaces),
                                        cmocka_unit_test(test_file_gone_before_a_jump),
-                                       cmocka_unit_test(test_window_while_catching_up)};
+                                       cmocka_unit_test(test_catching_up_window_and_keys)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

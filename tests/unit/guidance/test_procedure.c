@@ -13,6 +13,7 @@
 #include "guidance/guidance.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,37 @@ static void test_rewind(void **st)
     cn_procedure_free(p);
 }
 
+/* A replay's catch-up holds the inputs: what another thread (the operator's keys)
+ * posts, and what waited already, is applied after the hold, on the next frame;
+ * the holding thread's own posts (the recorded inputs of the frames it analyses)
+ * go through meanwhile. Before the hold existed, a key pressed during a catch-up
+ * was applied on a frame of the past nobody saw. */
+static void *post_freeze_key(void *arg)
+{
+    cn_procedure_key(arg, 'f');
+    return NULL;
+}
+
+static void test_hold_inputs(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    assert_true(cn_procedure_key(p, 'i')); /* waiting before the hold */
+    cn_procedure_hold_inputs(p, true);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, post_freeze_key, p), 0);
+    pthread_join(th, NULL);
+    /* the holding thread's own input goes through; the others wait */
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "needle_inserted", NULL, 0), CN_OK);
+    step_expect(p, 0.05, "needle_inserted/console", CN_PHASE_APPROACH, 0);
+    step_expect(p, 0.05, "", CN_PHASE_APPROACH, 0);
+    cn_procedure_hold_inputs(p, false);
+    /* in the order they came: the 'i' (refused: the needle is in) and the 'f' */
+    step_expect(p, 0.05, "freeze_start cycle=1/operator", CN_PHASE_FREEZE, 1);
+    cn_procedure_hold_inputs(NULL, true);
+    cn_procedure_free(p);
+}
+
 /* A protocol named as a catalogue may name it (spaces, quotes, even "steps="):
  * the plan event the procedure writes reads back to the same name and steps.
  * Failed before: the name went in bare, and "x steps=freeze:1" gave a replay a
@@ -455,6 +487,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reposition_reminder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_inputs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,7 +115,7 @@ static void test_timing(void **s) {
 typedef struct {
     cn_replay *rp;
     int64_t delay_ns;
-    int action; /* 0 resume, 1 interrupt */
+    int action; /* 0 resume, 1 interrupt, 2 end a hold */
     cn_device *dev;
 } ctl_arg;
 
@@ -123,6 +123,7 @@ static void *controller(void *a) {
     ctl_arg *c = a;
     cn_clock_sleep_ns(c->delay_ns);
     if (c->action == 0) cn_replay_pause(c->rp, false);
+    else if (c->action == 2) cn_replay_hold(c->rp, false);
     else c->dev->interrupt(c->dev->self);
     return NULL;
 }
@@ -205,6 +206,19 @@ static void test_pause_seek_loop_interrupt(void **s) {
     assert_true(cn_replay_loops(rp) >= 2);
     /* each wrap is a jump back to frame 0 */
     assert_true(cn_replay_last_jump(rp, NULL) >= 2 + cn_replay_loops(rp));
+    /* a hold (the session catching up a jump): at full speed too, nothing is
+     * emitted until it ends, then the frame after the last one; not a pause */
+    const int before = cn_replay_position(rp);
+    cn_replay_hold(rp, true);
+    ctl_arg c3 = {rp, 200000000, 2, &dev};
+    pthread_create(&th, NULL, controller, &c3);
+    t0 = cn_clock_mono_ns();
+    assert_int_equal(dev.read(dev.self, f), CN_OK);
+    waited = cn_clock_mono_ns() - t0;
+    pthread_join(th, NULL);
+    assert_true(waited >= 180000000);
+    assert_int_equal(frame_index(f), (before + 1) % N);
+    assert_false(cn_replay_paused(rp));
     /* interrupt wakes a read blocked by pause */
     cn_replay_pause(rp, true);
     ctl_arg c2 = {rp, 100000000, 1, &dev};
