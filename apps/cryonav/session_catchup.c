@@ -18,8 +18,10 @@
  * replay went on from where the pace had got to, seconds after the landing), and
  * so are the inputs other threads post (cn_procedure_hold_inputs: an operator's
  * key pressed during the catch-up lands on the first frame shown, not on a frame
- * of the past that nobody sees and no recording holds). Every one is analysed. A frame every 0.2 s of scene time
- * (and every frame with an event) was tried first: landing at "freeze 2" of a
+ * of the past that nobody sees and no recording holds).
+ *
+ * Every frame jumped over is analysed. A frame every 0.2 s of scene time (and
+ * every frame with an event) was tried first: landing at "freeze 2" of a
  * simulated session it left the -20 C curve up to 0.50 mm and the coverage up to
  * 0.18 off the whole replay's for the rest of the freeze (the fit follows the rim
  * of every frame it sees), while every frame gives the whole replay's results bit

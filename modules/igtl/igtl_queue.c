@@ -194,7 +194,7 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
         }
         int64_t t1 = cn_clock_mono_ns();
         cn_stats_add(s->pack_ms, (double)(t1 - t0) / 1e6);
-        if (f->t_acq_ns > 0 && f->t_acq_ns <= t1)
+        if (f->t_acq_ns > 0 && cn_frame_t_ready(f) <= t1)
             cn_stats_add(s->lat_ms, (double)(t1 - cn_frame_t_ready(f)) / 1e6);
         pthread_mutex_lock(&s->mu);
         s->st.frames_packed++;

@@ -166,6 +166,11 @@ static void test_loop_clears_proctor_surfaces(void **st)
     tu_client c;
     tu_client_init(&c, pu_connect(port, 60000));
     assert_true(c.fd >= 0);
+    /* the latency STRING a proctor reads once a second: its p50s (the replay of a
+     * --fast recording stamps frames ahead of the wall clock; the server counted
+     * no frame whose acquisition lay in the future, so the figure stood still) */
+    double lat_p50[64];
+    int n_lat = 0;
     long cur = -1;       /* points of the 0 C surface the proctor holds (-1: none yet) */
     long held_full = 0;  /* the most it held in the pass before the rewind */
     int rewinds_seen = 0, checked = 0;
@@ -174,6 +179,16 @@ static void test_loop_clears_proctor_surfaces(void **st)
         tu_read(&c, 50, NULL, NULL);
         for (int i = 0; i < c.n; i++) {
             tu_msg *m = &c.msgs[i];
+            if (strcmp(m->h.type, "STRING") == 0 && strcmp(m->name, "CryoNavLatency") == 0 &&
+                m->content_len > 4 && n_lat < 64) {
+                char txt[256];
+                size_t tl = m->content_len - 4 < sizeof txt - 1 ? m->content_len - 4 : sizeof txt - 1;
+                memcpy(txt, m->content + 4, tl);
+                txt[tl] = 0;
+                const char *v = strstr(txt, "acq_to_sent_ms_p50=");
+                if (v)
+                    lat_p50[n_lat++] = atof(v + strlen("acq_to_sent_ms_p50="));
+            }
             if (strcmp(m->h.type, "POLYDATA") == 0 &&
                 strcmp(m->name, "Isotherm0CSurface") == 0 && m->content_len >= 4) {
                 cur = (long)be32(m->content);
@@ -201,6 +216,14 @@ static void test_loop_clears_proctor_surfaces(void **st)
     int status = pu_stop(pid, 30);
     assert_true(WIFEXITED(status));
     assert_int_equal(checked, 1);
+    int changed = 0;
+    for (int i = 1; i < n_lat; i++)
+        changed += lat_p50[i] != lat_p50[i - 1];
+    print_message("CryoNavLatency: %d updates, the p50 changed %d times (last %.2f ms)\n", n_lat,
+                  changed, n_lat ? lat_p50[n_lat - 1] : NAN);
+    assert_true(n_lat >= 3);
+    assert_true(changed >= 1);
+    assert_true(lat_p50[n_lat - 1] >= 0 && lat_p50[n_lat - 1] < 2000);
     pu_rm_rf(dir);
 }
 
