@@ -175,7 +175,8 @@ static void test_loop_clears_proctor_surfaces(void **st)
     long held_full = 0;  /* the most it held in the pass before the rewind */
     int rewinds_seen = 0, checked = 0;
     int64_t check_at = 0;
-    for (int k = 0; k < 1800 && checked < 1; k++) { /* up to 90 s: a pass under ASan */
+    /* up to 90 s (a pass under ASan), and 4 latency updates at least */
+    for (int k = 0; k < 2000 && (checked < 1 || n_lat < 4); k++) {
         tu_read(&c, 50, NULL, NULL);
         for (int i = 0; i < c.n; i++) {
             tu_msg *m = &c.msgs[i];
@@ -215,13 +216,13 @@ static void test_loop_clears_proctor_surfaces(void **st)
     tu_client_free(&c);
     int status = pu_stop(pid, 30);
     assert_true(WIFEXITED(status));
-    assert_int_equal(checked, 1);
+    assert_true(checked >= 1);
     int changed = 0;
     for (int i = 1; i < n_lat; i++)
         changed += lat_p50[i] != lat_p50[i - 1];
     print_message("CryoNavLatency: %d updates, the p50 changed %d times (last %.2f ms)\n", n_lat,
                   changed, n_lat ? lat_p50[n_lat - 1] : NAN);
-    assert_true(n_lat >= 3);
+    assert_true(n_lat >= 4);
     assert_true(changed >= 1);
     assert_true(lat_p50[n_lat - 1] >= 0 && lat_p50[n_lat - 1] < 2000);
     pu_rm_rf(dir);
