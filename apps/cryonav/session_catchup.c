@@ -194,6 +194,8 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
     cn_replay_hold(s->replay, false);
     atomic_store(&s->catchup_total, 0);
     cn_frame_unref(h);
+    /* the landed frame's own analysis and latency figures leave the catch-up out */
+    landed->t_preroll_ns += cn_clock_mono_ns() - t0;
     cn_log_info(s->log, "replay", "caught up frames %d-%d before frame %d (%d analysed, unseen) "
                 "in %.0f ms", from, to - 1, to, analysed,
                 (double)(cn_clock_mono_ns() - t0) / 1e6);

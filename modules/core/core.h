@@ -375,6 +375,11 @@ typedef struct cn_frame {
                                   recorded scene, which a --fast or --time-scale
                                   recording ran ahead of the pace it is replayed at.
                                   Latencies count from cn_frame_t_ready(). */
+    int64_t t_preroll_ns;      /* time a stage spent, before this frame's own analysis,
+                                  on work that is not it: a replay's catch-up of the
+                                  frames it jumped over. The pipeline's analysis time
+                                  and latencies leave it out (they measure the
+                                  pipeline, not the jump); 0 for almost every frame. */
     int64_t wall_ns;           /* acquisition, wall clock */
     int64_t t_scene_ns;        /* scene time: the clock the procedure experiences. The
                                   simulator's scenario time (time_scale x faster than
@@ -399,10 +404,10 @@ typedef struct cn_frame {
 } cn_frame;
 
 /* The instant a frame's latencies count from: when its source handed it over
- * (t_ready_ns), else its acquisition. */
+ * (t_ready_ns), else its acquisition; after any pre-roll a stage did first. */
 static inline int64_t cn_frame_t_ready(const cn_frame *f)
 {
-    return f->t_ready_ns ? f->t_ready_ns : f->t_acq_ns;
+    return (f->t_ready_ns ? f->t_ready_ns : f->t_acq_ns) + f->t_preroll_ns;
 }
 
 /* count frames, each with room for max_w x max_h pixels, allocated once. */

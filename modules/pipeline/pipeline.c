@@ -225,7 +225,7 @@ static void *analysis_main(void *arg)
         int64_t t1 = cn_clock_mono_ns();
         f->t_analysed_ns = t1;
         f->analysed = true;
-        cn_stats_add(p->analysis_ms, (double)(t1 - t0) / 1e6);
+        cn_stats_add(p->analysis_ms, (double)(t1 - t0 - f->t_preroll_ns) / 1e6);
         if (f->t_acq_ns > 0)
             cn_stats_add(p->lat_analysed_ms, (double)(t1 - cn_frame_t_ready(f)) / 1e6);
 

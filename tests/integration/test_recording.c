@@ -798,6 +798,43 @@ static void test_replay_latency(void **st)
     remove_dir(dir);
 }
 
+/* A replay that starts at a frame catches up the frames before it on its first
+ * frame's analysis (session_catchup.c). That time is the jump's, not the
+ * pipeline's: the analysis time and the latencies leave it out (t_preroll_ns).
+ * Before, the printed analysis p99 of a replay started late in a file was the
+ * catch-up's duration (70 ms on a real PLUS file, seconds on a long session), and
+ * the HUD's latency p99 stayed there for minutes. */
+static void test_replay_start_figures(void **st)
+{
+    (void)st;
+    char dir[600], cfg[700], rec[700];
+    make_dir(dir, sizeof dir, "startfig");
+    write_config(dir, "[[40, 0]]", cfg, sizeof cfg); /* 960 frames at 20 frames/s */
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    const char *a1[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--fast", "--record",
+                        rec, "--no-serve", NULL};
+    assert_int_equal(run_prog(a1, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--start", "#900", "--speed",
+                        "0.05", "--frames", "20", "--no-serve", NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    const char *c = strstr(R.err, "caught up frames 0-899 before frame 900 (900 analysed, unseen) in ");
+    assert_non_null(c);
+    const double catchup_ms = atof(c + strlen("caught up frames 0-899 before frame 900 (900 analysed, unseen) in "));
+    const char *l = strstr(R.out, "latency_ms acquired->shown p50 ");
+    assert_non_null(l);
+    double p50 = NAN, p99 = NAN, ana99 = NAN;
+    assert_int_equal(sscanf(l, "latency_ms acquired->shown p50 %lf p99 %lf, analysis p99 %lf",
+                            &p50, &p99, &ana99), 3);
+    print_message("catch-up %.0f ms; then acquired->shown p50 %.1f p99 %.1f ms, analysis p99 %.2f ms\n",
+                  catchup_ms, p50, p99, ana99);
+    assert_true(catchup_ms > 100); /* else this test proves nothing */
+    assert_true(ana99 < catchup_ms / 3);
+    assert_true(p99 < catchup_ms / 3);
+    remove_dir(dir);
+}
+
 /* The 0 and -20 C radii (mm) a recording's frame at scene time t_s carries
  * (CryoNavIsotherms: n, then temp radius pairs); false when no frame is at t_s. */
 static bool isotherms_at(const char *path, double t_s, double *r0, double *r20)
@@ -1226,6 +1263,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_late_plan), cmocka_unit_test(test_replay_start_target),
         cmocka_unit_test(test_replay_catch_up), cmocka_unit_test(test_replay_loop_rewind),
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
+        cmocka_unit_test(test_replay_start_figures),
     };
     if (argc > 1) {
         char f[64];
