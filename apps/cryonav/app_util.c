@@ -107,6 +107,27 @@ int cn_app_parse_double(const char *s, double min, double max, double *v)
     return CN_OK;
 }
 
+int cn_app_parse_spacing(const char *s, double min, double max, double out[2])
+{
+    if (!s)
+        return CN_EINVAL;
+    char *end;
+    double sx = strtod(s, &end), sy = sx;
+    if (end == s)
+        return CN_EINVAL;
+    if (*end == ',' || *end == 'x') {
+        const char *p2 = end + 1;
+        sy = strtod(p2, &end);
+        if (end == p2)
+            return CN_EINVAL;
+    }
+    if (*end || !(sx > min && sx < max) || !(sy > min && sy < max)) /* also refuses NaN */
+        return CN_EINVAL;
+    out[0] = sx;
+    out[1] = sy;
+    return CN_OK;
+}
+
 bool cn_app_has_suffix(const char *path, const char *const *suffixes)
 {
     size_t n = strlen(path);

@@ -129,21 +129,11 @@ int cn_cmd_replay(int argc, char **argv)
         case R_CHAPTERS: chapters = true; break;
         case R_START: cn_strlcpy(a.run.replay_start, optarg, sizeof a.run.replay_start); break;
         case R_PAUSED: a.run.replay_paused = true; break;
-        case R_SPACING: {
-            double sx = strtod(optarg, &end), sy = sx;
-            if (end != optarg && (*end == ',' || *end == 'x')) {
-                const char *p2 = end + 1;
-                sy = strtod(p2, &end);
-                if (end == p2)
-                    sy = -1;
-            }
-            if (*end || !(sx > 0 && sx < 100) || !(sy > 0 && sy < 100))
+        case R_SPACING:
+            if (cn_app_parse_spacing(optarg, 0, 100, a.run.spacing_mm) != CN_OK)
                 return cn_app_usage_error("replay", "--spacing-mm needs mm per pixel, e.g. 0.1 or 0.1,0.12, "
                                           "not '%s'", optarg);
-            a.run.spacing_mm[0] = sx;
-            a.run.spacing_mm[1] = sy;
             break;
-        }
         case R_LOOP: a.run.loop = true; break;
         case R_HEADLESS: a.headless = true; break;
         case R_NOFALLBACK: a.no_fallback = true; break;

@@ -80,6 +80,9 @@ int cn_app_parse_size(const char *s, int min, int max, int *w, int *h);
  * option values: "10x" or "" is a usage error, not 10 or 0 as atol would have it). */
 int cn_app_parse_long(const char *s, long min, long max, long *v);
 int cn_app_parse_double(const char *s, double min, double max, double *v);
+/* A pixel spacing "S" (square pixels) or "SX,SY" (also "SXxSY"), each in
+ * (min, max) mm: out[0] across, out[1] down. */
+int cn_app_parse_spacing(const char *s, double min, double max, double out[2]);
 /* True when path ends with one of the suffixes (NULL-terminated list). */
 bool cn_app_has_suffix(const char *path, const char *const *suffixes);
 /* Makes sure an X display exists for VTK rendering: uses $DISPLAY when it opens;

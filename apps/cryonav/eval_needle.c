@@ -42,8 +42,9 @@ static void usage(FILE *out)
         "BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM (.dcm); a mask is 1 where its label is 1 or\n"
         "its value is > 127; an empty mask means the frame has no needle.\n\n"
         "options:\n"
-        "  --spacing-mm S          pixel size for frames whose file carries none (default\n"
-        "                          0.1; only scales mm-based limits and the mm figures)\n"
+        "  --spacing-mm S[,SY]     pixel size for frames whose file carries none (default\n"
+        "                          0.1; SX,SY for pixels that are not square, whose angles\n"
+        "                          the detector then takes in the tissue)\n"
         "  --needle-diameter-mm D  report the axis D/2 behind the front-wall echo (default\n"
         "                          0: the masks mark the visible echo line)\n"
         "  --entry auto|left|right insertion side prior (default auto)\n"
@@ -160,7 +161,7 @@ static bool mask_geometry(const cn_image *m, mask_axis *a)
 }
 
 typedef struct {
-    double spacing_mm, diameter_mm, min_ang, max_ang;
+    double spacing_mm[2], diameter_mm, min_ang, max_ang;
     cn_entry_side entry;
     bool no_track, spacing_given, pose;
     long sim_n, sim_first;
@@ -188,7 +189,7 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
     char *end;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         double v = 0;
-        if (c == O_SPACING || c == O_DIAM || c == O_MINANG || c == O_MAXANG) {
+        if (c == O_DIAM || c == O_MINANG || c == O_MAXANG) {
             v = strtod(optarg, &end);
             if (end == optarg || *end)
                 return cn_app_usage_error("eval", "needle: '%s' is not a number", optarg);
@@ -196,9 +197,9 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
         switch (c) {
         case 'h': usage(stdout); return -1;
         case O_SPACING:
-            if (!(v >= 0.001 && v <= 10))
-                return cn_app_usage_error("eval", "needle: --spacing-mm needs 0.001..10, not '%s'", optarg);
-            o->spacing_mm = v;
+            if (cn_app_parse_spacing(optarg, 0.0009, 10.0001, o->spacing_mm) != CN_OK)
+                return cn_app_usage_error("eval", "needle: --spacing-mm needs 0.001..10 mm (S or SX,SY), "
+                                          "not '%s'", optarg);
             o->spacing_given = true;
             break;
         case O_DIAM:
@@ -295,8 +296,8 @@ static int eval_pair(const char *fpath, const char *mpath, const char *name, con
     cn_frame_set_size(f, im->w, im->h);
     memcpy(f->pixels, im->px, (size_t)im->w * im->h);
     bool mm = im->has_spacing || o->spacing_given;
-    f->spacing_mm[0] = im->has_spacing ? im->spacing_mm[0] : o->spacing_mm;
-    f->spacing_mm[1] = im->has_spacing ? im->spacing_mm[1] : o->spacing_mm;
+    f->spacing_mm[0] = im->has_spacing ? im->spacing_mm[0] : o->spacing_mm[0];
+    f->spacing_mm[1] = im->has_spacing ? im->spacing_mm[1] : o->spacing_mm[1];
     f->t_acq_ns = (int64_t)index * 50000000; /* 20 fps */
     cn_segment_process(*seg, f);
     const cn_needle_result *r = &f->analysis.needle;
@@ -439,7 +440,7 @@ static int eval_sim(const eval_opts *o)
 
 int cn_eval_needle(int argc, char **argv)
 {
-    eval_opts o = {.spacing_mm = 0.1, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
+    eval_opts o = {.spacing_mm = {0.1, 0.1}, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
     {
         cn_needle_params np;
         cn_needle_params_default(&np);

@@ -114,10 +114,32 @@ void cn_needle_det_free(cn_needle_det *d)
 #define ND_Z_TRACKED 1.0f /* the same line as the previous frame's needle */
 #define ND_Z_POSE 2.0f    /* inside the window of the tracked cryoprobe pose */
 
-static float evidence(const nd_cand *c, float work_w)
+/* A candidate's angle to the transducer face in the tissue (degrees, -90..90):
+ * its working-pixel angle unless the pixels are not square (aspect = the pixel's
+ * height / width in mm), where a line keeps straight but not its angle. Every
+ * angle rule (the range, the transducer-face penalty) is about the tissue. */
+static float tissue_angle_deg(const nd_cand *c, double aspect)
+{
+    if (aspect == 1.0)
+        return nd_line_angle_deg(c);
+    nd_cand t = *c;
+    t.uy = (float)(c->uy * aspect);
+    return nd_line_angle_deg(&t);
+}
+
+/* The same for a working-pixel angle a (degrees, -90..90). */
+static double tissue_angle_of(double a_deg, double aspect)
+{
+    if (aspect == 1.0)
+        return a_deg;
+    double r = a_deg * M_PI / 180;
+    return atan2(sin(r) * aspect, cos(r)) * 180 / M_PI;
+}
+
+static float evidence(const nd_cand *c, float work_w, double aspect)
 {
     float len = c->tt - c->te;
-    float a = fabsf(nd_line_angle_deg(c));
+    float a = fabsf(tissue_angle_deg(c, aspect));
     return 2.0f * (c->bright - 2.0f) + 3.0f * (0.7f - fminf(c->resid, 3.0f)) +
            0.5f * logf(fmaxf(c->support, 1.0f) / 60.0f) +
            fminf(logf(fmaxf(len, 1.0f) / (0.15f * work_w)), 1.0f) -
@@ -131,14 +153,14 @@ static float confidence(float z) { return 1.0f / (1.0f + expf(-(z - ND_Z_OPERATI
 /* One candidate on the working image: front-wall fit, the run on the fitted line,
  * angle range, the field-of-view test and the features. */
 static bool evaluate(const nd_work *wk, double amin, double amax, bool left, bool right,
-                     nd_cand *c)
+                     double aspect, nd_cand *c)
 {
     const nd_img im = {wk->g, wk->w, wk->h, 1.0f};
     nd_refine(wk, &im, c);
     if (!nd_rewalk(wk, c, 0))
         return false;
     /* the fitted line must still be in the allowed range (1 degree of slack) */
-    float a = nd_line_angle_deg(c);
+    float a = tissue_angle_deg(c, aspect);
     if (fabsf(a) < amin - 1 || fabsf(a) > amax + 1 || (a > 0 && !left) || (a < 0 && !right))
         return false;
     nd_orient(c);
@@ -153,7 +175,7 @@ static bool evaluate(const nd_work *wk, double amin, double amax, bool left, boo
     c->entry_inset -= margin;
     if (c->inset < fmaxf(3.0f, 0.015f * (float)wk->w))
         return false;
-    c->score = evidence(c, (float)wk->w);
+    c->score = evidence(c, (float)wk->w, aspect);
     c->conf = confidence(c->score);
     return true;
 }
@@ -175,6 +197,9 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
     if (!nd_enhance(wk, px, w, h))
         return CN_OK; /* nothing in view */
     const double spx = spacing_mm[0], spy = spacing_mm[1];
+    /* pixels taller than wide (or wider): angles in the tissue differ from the
+     * image's; exactly 1 for square pixels, where nothing is converted */
+    const double aspect = spy / spx;
     const float F = (float)wk->f;
     /* image mm <-> working px */
 #define MM2W_X(v) (((float)((v) / spx) - 0.5f - 0.5f * (F - 1)) / F)
@@ -188,7 +213,7 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
         isfinite(prior->dir.x) && isfinite(prior->dir.y) &&
         hypot(prior->dir.x, prior->dir.y) > 0.5) {
         double dx = prior->dir.x / spx, dy = prior->dir.y / spy; /* in pixels */
-        double pa = atan2(dy, dx) * 180 / M_PI;
+        double pa = tissue_angle_of(atan2(dy, dx) * 180 / M_PI, aspect);
         if (pa > 90)
             pa -= 180;
         else if (pa < -90)
@@ -208,7 +233,8 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
         double r = a * M_PI / 180;
         vs.cs[b] = (float)cos(r);
         vs.sn[b] = (float)sin(r);
-        bool ok = fabs(a) >= amin && fabs(a) <= amax && ((a > 0 && left) || (a < 0 && right));
+        double at = tissue_angle_of(a, aspect);
+        bool ok = fabs(at) >= amin && fabs(at) <= amax && ((a > 0 && left) || (a < 0 && right));
         vs.allowed[b] = ok;
         n_allowed += ok;
     }
@@ -251,7 +277,7 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
         c->support = r.support;
         c->fill = r.fill;
         c->coarse = r.coarse;
-        c->ok = evaluate(wk, amin, amax, left, right, c);
+        c->ok = evaluate(wk, amin, amax, left, right, aspect, c);
         if (!c->ok)
             continue;
         if (vs.use_pose) {
