@@ -183,7 +183,7 @@ static void crop_half(cn_nerve_cnn *c, float cx, float cy, float side);
 /* The crop around the seed, standardised, and the seed channel into c->xin; the
  * crop's geometry into c->st_*. */
 static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
-                      double seed_y, double scale)
+                      double seed_y, double scale, double aspect)
 {
     c->st_next = -1;
     c->out_n = 0;
@@ -207,7 +207,11 @@ static int crop_input(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int 
     c->st_h = h;
     c->st_model = model;
     c->st_pass = 0;
-    crop_half(c, (float)seed_x, (float)seed_y, c->crop_frac * (float)(w < h ? w : h) * (float)scale);
+    /* pixels that are not square (a known spacing): crops square in the tissue */
+    c->st_aspect = aspect >= 0.25 && aspect <= 4 ? (float)aspect : 1.0f;
+    /* a share of the frame's smaller side in the tissue, in pixels across */
+    const float hx = c->st_aspect == 1.0f ? (float)h : (float)h * c->st_aspect;
+    crop_half(c, (float)seed_x, (float)seed_y, c->crop_frac * ((float)w < hx ? (float)w : hx) * (float)scale);
     return CN_OK;
 }
 
@@ -220,10 +224,11 @@ static void crop_half(cn_nerve_cnn *c, float cx, float cy, float side)
      * half-resolution coordinate of input x is (x - 0.5) / 2 */
     const int N = c->grid_n, w2 = c->st_w / 2, h2 = c->st_h / 2;
     const float step = side / (float)N;
+    const float step_y = c->st_aspect == 1.0f ? step : step / c->st_aspect;
     float *g = c->xin, *sd = c->xin + N * N;
     double sum = 0, sum2 = 0;
     for (int j = 0; j < N; j++) {
-        float yy = cy + ((float)j - (float)(N - 1) / 2.0f) * step;
+        float yy = cy + ((float)j - (float)(N - 1) / 2.0f) * step_y;
         for (int i = 0; i < N; i++) {
             float xx = cx + ((float)i - (float)(N - 1) / 2.0f) * step;
             float v = cn_img_sample(c->half, w2, h2, (xx - 0.5f) / 2.0f, (yy - 0.5f) / 2.0f);
@@ -260,8 +265,12 @@ static bool second_crop(cn_nerve_cnn *c)
 {
     if (!(c->size_norm > 0) || c->st_pass != 0 || c->out_n <= 0)
         return false;
-    const float m = (float)(c->st_w < c->st_h ? c->st_w : c->st_h);
-    float side = c->size_norm * sqrtf((float)c->out_n / (float)M_PI);
+    const float hx = c->st_aspect == 1.0f ? (float)c->st_h : (float)c->st_h * c->st_aspect;
+    const float m = (float)c->st_w < hx ? (float)c->st_w : hx;
+    /* the mask's equivalent radius in pixels across (its area in the tissue) */
+    float side = c->st_aspect == 1.0f
+                     ? c->size_norm * sqrtf((float)c->out_n / (float)M_PI)
+                     : c->size_norm * sqrtf((float)c->out_n * c->st_aspect / (float)M_PI);
     if (side < CNN_SN_SIDE_MIN * m)
         side = CNN_SN_SIDE_MIN * m;
     if (side > CNN_SN_SIDE_MAX * m)
@@ -279,6 +288,7 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     const int N = c->grid_n, w = c->st_w, h = c->st_h;
     const float side = c->st_side;
     const float step = side / (float)N, cx = c->st_cx, cy = c->st_cy;
+    const float step_y = c->st_aspect == 1.0f ? step : step / c->st_aspect;
     const float c0 = (float)(N - 1) / 2.0f;
     if (c->st_blank) { /* nothing to see: nothing kept, whatever the finder says */
         for (int i = 0; i < N * N; i++)
@@ -295,7 +305,7 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     if (find && weight > 0 && weight <= 1 && !isnan(cn_nerve_find_logit_at(find, cx, cy)))
         for (int j = 0; j < N; j++)
             for (int i = 0; i < N; i++) {
-                float xx = cx + ((float)i - c0) * step, yy = cy + ((float)j - c0) * step;
+                float xx = cx + ((float)i - c0) * step, yy = cy + ((float)j - c0) * step_y;
                 float lf = cn_nerve_find_logit_at(find, xx, yy);
                 c->logit[j * N + i] = (1.0f - weight) * c->logit[j * N + i] + weight * lf;
             }
@@ -304,14 +314,14 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     /* paste back: every input pixel of the crop samples the logits bilinearly */
     uint8_t *m = mask ? mask : c->mask_own;
     memset(m, 0, (size_t)w * h);
-    const float hs = side / 2.0f;
+    const float hs = side / 2.0f, hs_y = c->st_aspect == 1.0f ? hs : hs / c->st_aspect;
     int x0 = (int)floorf(cx - hs), x1 = (int)ceilf(cx + hs);
-    int y0 = (int)floorf(cy - hs), y1 = (int)ceilf(cy + hs);
+    int y0 = (int)floorf(cy - hs_y), y1 = (int)ceilf(cy + hs_y);
     if (x0 < 0) x0 = 0;
     if (y0 < 0) y0 = 0;
     if (x1 > w - 1) x1 = w - 1;
     if (y1 > h - 1) y1 = h - 1;
-    const float inv = 1.0f / step, lim = (float)N - 0.5f;
+    const float inv = 1.0f / step, inv_y = 1.0f / step_y, lim = (float)N - 0.5f;
     /* columns of the crop: logit cell and bilinear weight, computed once (the
      * clamp-then-bilinear of cn_img_sample on the float logit grid) */
     int cx0 = x1 + 1, cx1 = x0 - 1;
@@ -331,7 +341,7 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     }
     if (kept > 0)
         for (int y = y0; y <= y1; y++) {
-            float v = ((float)y - cy) * inv + c0;
+            float v = ((float)y - cy) * inv_y + c0;
             if (!(v > -0.5f && v < lim))
                 continue;
             float vv = v < 0 ? 0 : (v > (float)(N - 1) ? (float)(N - 1) : v);
@@ -396,7 +406,7 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
             if (c->lab[i] == target && c->logit[i] > 0)
                 best = r;
         }
-        float x = cx + (ox - c0 + ux * best) * step, y = cy + (oy - c0 + uy * best) * step;
+        float x = cx + (ox - c0 + ux * best) * step, y = cy + (oy - c0 + uy * best) * step_y;
         pts_px[a].x = x < 0 ? 0 : (x > (float)(w - 1) ? (float)(w - 1) : x);
         pts_px[a].y = y < 0 ? 0 : (y > (float)(h - 1) ? (float)(h - 1) : y);
     }
@@ -412,7 +422,8 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
         return CN_EINVAL;
     *n_out = 0;
     *confidence = 0;
-    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find));
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find),
+                        cn_nerve_find_aspect(find));
     if (rc)
         return rc;
     rc = cn_nerve_cnn_forward(c, model, c->xin, c->grid_n, c->logit);
@@ -456,7 +467,8 @@ int cn_nerve_cnn_blend_begin(cn_nerve_cnn *c, int model, const uint8_t *px, int 
 {
     if (!c)
         return CN_EINVAL;
-    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find));
+    int rc = crop_input(c, model, px, w, h, seed_x, seed_y, cn_nerve_find_scale(find),
+                        cn_nerve_find_aspect(find));
     if (rc)
         return rc;
     c->st_next = 0;

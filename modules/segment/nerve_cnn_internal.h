@@ -99,7 +99,9 @@ struct cn_nerve_cnn {
     /* the crop of the last run (cn_nerve_cnn_blend_begin keeps it between frames) */
     int st_w, st_h, st_model;
     float st_cx, st_cy;
-    float st_side;          /* crop side, input pixels */
+    float st_side;          /* crop side, input pixels across */
+    float st_aspect;        /* the pixel's height / width in mm: the crop spans
+                               st_side / st_aspect pixels down (square in the tissue) */
     bool st_blank;          /* the crop is one grey level: nothing to outline */
     /* the pasted mask of the last finished run: its centroid (input pixels) and
      * pixel count (0: nothing found), for cn_nerve_cnn_mask_centre */

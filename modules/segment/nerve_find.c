@@ -362,6 +362,11 @@ int cn_nerve_find_start(cn_nerve_find *f, int model, const uint8_t *px, int w, i
     if (w > f->max_w || h > f->max_h)
         return CN_ERANGE;
     grid_size(f, w, h, spacing_mm, nerve_radius_mm, &f->gh, &f->gw);
+    f->aspect = spacing_mm && spacing_mm[0] > 0 && spacing_mm[1] > 0 && isfinite(spacing_mm[0]) &&
+                        isfinite(spacing_mm[1]) && spacing_mm[1] / spacing_mm[0] >= 0.25 &&
+                        spacing_mm[1] / spacing_mm[0] <= 4
+                    ? spacing_mm[1] / spacing_mm[0]
+                    : 1.0;
     f->w = w;
     f->h = h;
     f->nparts = 0;
@@ -433,6 +438,11 @@ int cn_nerve_find_members(const cn_nerve_find *f)
 double cn_nerve_find_scale(const cn_nerve_find *f)
 {
     return f && f->analysed && f->gh > 0 ? (double)f->info.rows / (double)f->gh : 1.0;
+}
+
+double cn_nerve_find_aspect(const cn_nerve_find *f)
+{
+    return f && f->analysed && f->aspect > 0 ? f->aspect : 1.0;
 }
 
 float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px)

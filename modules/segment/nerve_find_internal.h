@@ -36,6 +36,7 @@ struct cn_nerve_find {
     bool analysed, blank, running;
     double macs;             /* the network's multiply-adds for this grid */
     int w, h, gh, gw;
+    double aspect; /* the last start's pixel height / width in mm (1: unknown or square) */
     float *grid, *logit, *field, *dist;  /* field: logits of the kept parts, others DROP */
     float *edt_d, *edt_z;
     int *edt_v;

@@ -253,6 +253,11 @@ int cn_nerve_find_members(const cn_nerve_find *f);
  * (about x1/1.4..1.4, the grid's rows rounded to whole units: 64 or 128 for 96),
  * which the crop CNN follows with its crop. 1 for NULL or before an analysis. */
 double cn_nerve_find_scale(const cn_nerve_find *f);
+/* The pixel's height / width in mm the last analysis was given (its grid is
+ * square in mm), which the crop CNN follows so that its crops are square in the
+ * tissue too: 1 when the spacing was unknown or square (or out of 1/4..4), for
+ * NULL or before an analysis. */
+double cn_nerve_find_aspect(const cn_nerve_find *f);
 /* The network's logit at input pixel (x, y) of the last complete analysis
  * (bilinear over the whole map), NAN when there is none. */
 float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px);
