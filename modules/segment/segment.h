@@ -147,9 +147,11 @@ int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w,
  * since. Automatic mode re-runs the CNN there (CN_NERVE_AUTO_RECENTRE). */
 int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
 /* The square the last run (or _begin) cropped: its centre and side in input
- * pixels. The side is the weights' share of the frame's smaller side, times the
- * finder's change of scale (cn_nerve_find_scale) when a finder was given: where
- * the pixel size is known the crop follows it as the finder's grid does.
+ * pixels across. The side is the weights' share of the frame's smaller side, times
+ * the finder's change of scale (cn_nerve_find_scale) when a finder was given: where
+ * the pixel size is known the crop follows it as the finder's grid does. The crop
+ * is square in the tissue: with pixels that are not square (cn_nerve_find_aspect
+ * a, height / width) it spans side / a pixels down.
  * CN_ENOENT before any crop or after a run that failed before cropping. */
 int cn_nerve_cnn_last_crop(const cn_nerve_cnn *c, double *cx_px, double *cy_px, double *side_px);
 /* Automatic mode's refine: the crop CNN at the chosen part's centre, then this
