@@ -173,6 +173,9 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
  * before the landed one can be caught up from frame 0. */
 void cn_session_replay_rewind(cn_session *s);
 void cn_session_catchup_close(cn_session *s);
+/* The isotherms the proctors get as surfaces (cn_session_surfaces_stage), C. */
+#define CN_SESSION_SURFACES 3
+extern const double cn_session_surface_temps_c[CN_SESSION_SURFACES];
 /* While a catch-up runs (any thread): the HUD's line saying so, with its progress;
  * false when none runs. */
 bool cn_session_catchup_line(cn_session *s, char *line, size_t len);

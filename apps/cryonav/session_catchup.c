@@ -109,9 +109,8 @@ void cn_session_replay_rewind(cn_session *s)
     cn_guidance_reset(s->guidance);
     /* the proctors' isotherm surfaces were of the later state: gone until the
      * surfaces stage has the rewound model's (cn_session_surfaces_stage) */
-    static const double iso_c[] = {0, -20, -40};
-    for (size_t i = 0; s->proctor && i < sizeof iso_c / sizeof iso_c[0]; i++)
-        cn_proctor_set_surface(s->proctor, iso_c[i], NULL, 0, NULL, 0);
+    for (int i = 0; s->proctor && i < CN_SESSION_SURFACES; i++)
+        cn_proctor_set_surface(s->proctor, cn_session_surface_temps_c[i], NULL, 0, NULL, 0);
     s->surfaces_sent_ns = 0;
     s->replay_target_set[0] = 0; /* the seed is the start's again */
 }

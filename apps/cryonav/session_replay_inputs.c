@@ -15,12 +15,17 @@
 #include <stdio.h>
 #include <string.h>
 
-/* A recorded "target x_mm=X y_mm=Y" event: the nerve seed there. False when t is
- * not one. */
+/* The point of a recorded "target x_mm=X y_mm=Y" event; false when t is not one. */
+static bool target_point(const char *t, double *x, double *y)
+{
+    return strncmp(t, "target ", 7) == 0 && sscanf(t, "target x_mm=%lf y_mm=%lf", x, y) == 2;
+}
+
+/* A recorded target event: the nerve seed there. False when t is not one. */
 static bool recorded_target(cn_session *s, const char *t, const char *why)
 {
     double x, y;
-    if (strncmp(t, "target ", 7) != 0 || sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) != 2)
+    if (!target_point(t, &x, &y))
         return false;
     if (s->segment)
         cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)x, (float)y});
@@ -81,7 +86,7 @@ static void replay_jumped(cn_session *s, cn_frame *f)
         return;
     const char *t = ch[last].text;
     double x, y;
-    if (caught && sscanf(t, "target x_mm=%lf y_mm=%lf", &x, &y) == 2)
+    if (caught && target_point(t, &x, &y))
         cn_log_info(s->log, "replay", "recorded target (frame %d, before frame %d where the replay "
                     "went): nerve seed set at (%.1f, %.1f) mm", ch[last].frame, landed, x, y);
     if (caught) {

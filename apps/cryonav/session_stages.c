@@ -203,6 +203,8 @@ int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, in
  * transports send them to every client (OpenIGTLink: POLYDATA Isotherm-20CSurface
  * ...). Once a second is enough for a ball that changes by a fraction of a
  * millimetre per second, and keeps the mesh work (a few ms) off most frames. */
+const double cn_session_surface_temps_c[CN_SESSION_SURFACES] = {0, -20, -40};
+
 int cn_session_surfaces_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
@@ -210,11 +212,11 @@ int cn_session_surfaces_stage(void *self, cn_frame *f)
         return CN_OK;
     if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
         return CN_OK;
-    static const double iso_c[] = {0, -20, -40};
-    for (size_t i = 0; i < sizeof iso_c / sizeof iso_c[0]; i++) {
+    for (int i = 0; i < CN_SESSION_SURFACES; i++) {
+        const double t_c = cn_session_surface_temps_c[i];
         cn_thermal_mesh mesh = {0};
-        if (cn_thermal_stage_mesh_ref(s->thermal, iso_c[i], 48, 32, &mesh) == CN_OK)
-            cn_proctor_set_surface(s->proctor, iso_c[i], mesh.xyz, mesh.n_vertices, mesh.tri,
+        if (cn_thermal_stage_mesh_ref(s->thermal, t_c, 48, 32, &mesh) == CN_OK)
+            cn_proctor_set_surface(s->proctor, t_c, mesh.xyz, mesh.n_vertices, mesh.tri,
                                    mesh.n_triangles);
         cn_thermal_mesh_free(&mesh);
     }
