@@ -18,7 +18,8 @@ relative spread S, seed 7), ramp:A (depth gain from 1 + A at the top to 1 - A at
 the bottom), jpeg:Q (JPEG quality Q), aspect:F (width x F, the mask too:
 non-square pixels the reader does not know about), canvas:F (the image pasted a third of
 the way across a black canvas F times its width and height, the mask with it: a screen
-capture's margins) and screen:F (the same canvas with a scanner's white text at the top left
+capture's margins), mirror:1 (left-right, the mask too; sixteenth session) and screen:F
+(the same canvas with a scanner's white text at the top left
 and a depth scale beside the image; eighth session). Zoom 1 with a look changes the
 look alone:
 
@@ -26,7 +27,9 @@ look alone:
 
 With --radius-mm R the images are MetaImage files carrying a pixel size (the probe's
 known pixel size, as live: the unzoomed image's nerve of radius R at the finder's median
-size, divided by the zoom), so the finder and the crop CNN can undo the zoom.
+size, divided by the zoom), so the finder and the crop CNN can undo the zoom; with
+--look aspect:F as well, the pixel's width is stated F times smaller (pixels that are not
+square, and the file says so; sixteenth session).
 
 Needs Debian's python3-numpy and python3-pil, installed with apt-get when missing,
 under Debian's interpreter (/usr/bin/python3).
@@ -58,7 +61,7 @@ from PIL import Image, ImageFilter  # noqa: E402
 
 LOOKS = {"gamma": (0.3, 3.0), "gain": (0.1, 3.0), "blur": (0.1, 10.0), "speckle": (0.01, 1.0),
          "ramp": (0.0, 0.9), "jpeg": (5, 95), "aspect": (0.5, 2.0), "canvas": (1.0, 3.0),
-         "screen": (1.0, 3.0)}
+         "screen": (1.0, 3.0), "mirror": (1.0, 1.0)}
 
 
 def parse_look(text):
@@ -80,6 +83,8 @@ def apply_look(look, im, m):
     """The grey image (and, for aspect, the mask) as the look shows them."""
     import numpy as np
     kind, v = look
+    if kind == "mirror":
+        return im.transpose(Image.FLIP_LEFT_RIGHT), m.transpose(Image.FLIP_LEFT_RIGHT)
     if kind == "aspect":
         w, h = im.size
         W = max(1, int(round(w * v)))
@@ -176,10 +181,12 @@ def main():
         cm.paste(m.resize((W, H), Image.NEAREST), (ox, oy))
         if a.radius_mm > 0:
             sp = a.radius_mm / (r_cells * h / rows) / a.zoom
+            # with --look aspect:F the pixels are F times narrower, and the file says so
+            spx = sp / look[1] if look and look[0] == "aspect" else sp
             base = os.path.splitext(n)[0]
             with open(os.path.join(a.out, "images", base + ".mha"), "wb") as f:
                 f.write((f"ObjectType = Image\nNDims = 2\nDimSize = {w} {h}\n"
-                         f"ElementSpacing = {sp:.6f} {sp:.6f}\nElementType = MET_UCHAR\n"
+                         f"ElementSpacing = {spx:.6f} {sp:.6f}\nElementType = MET_UCHAR\n"
                          f"ElementDataFile = LOCAL\n").encode() + ci.tobytes())
         else:
             ci.save(os.path.join(a.out, "images", n))
