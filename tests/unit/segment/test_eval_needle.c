@@ -154,6 +154,19 @@ static void test_eval_needle_on_sim_pngs(void **st)
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --entry up 2>&1",
              CN_BINARY_DIR, fdir, mdir);
     assert_int_equal(run(cmd, last, sizeof last), 2);
+    /* a spacing that is not one (two values since the sixteenth session): usage
+     * error 2, naming the option and the value */
+    static const char *const bad_sp[] = {"0.1,abc", "0,0.1", "0.1,", "nan", "0.1,0.1,0.1", "20"};
+    for (size_t i = 0; i < sizeof bad_sp / sizeof bad_sp[0]; i++) {
+        snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --spacing-mm '%s' 2>&1 "
+                 "| head -1", CN_BINARY_DIR, fdir, mdir, bad_sp[i]);
+        assert_int_equal(run(cmd, last, sizeof last), 0); /* head's status */
+        assert_non_null(strstr(last, "--spacing-mm needs 0.001..10 mm (S or SX,SY)"));
+        assert_non_null(strstr(last, bad_sp[i]));
+        snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s --spacing-mm '%s' "
+                 ">/dev/null 2>&1", CN_BINARY_DIR, fdir, mdir, bad_sp[i]);
+        assert_int_equal(run(cmd, last, sizeof last), 2);
+    }
     /* wrong usage */
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s 2>/dev/null", CN_BINARY_DIR, fdir);
     assert_int_equal(run(cmd, last, sizeof last), 2);
