@@ -139,6 +139,8 @@ STD_FLOOR = 4.0   # grey-level std floor of the standardisation
 KFOLD = 5
 CH = (8, 16, 32, 32)
 ROT_DEG = 15.0    # augmentation: crop grid rotated by up to +-ROT_DEG (probe tilt)
+GAMMA_LOG = 0.25  # augmentation ("base"): grey levels to the power exp(u), u uniform in
+                  # +-GAMMA_LOG (0.78-1.28 as shipped; --gamma-log, a seventeenth-session trial)
 VESSEL_AUX = 0.5  # weight of an auxiliary vessel output (mask index 2) while training:
                   # vessels are the nerve's usual look-alike, naming them teaches "not nerve"
 DICE_W = 1.0      # weight of the soft Dice term next to BCE (the metric is Dice)
@@ -467,7 +469,7 @@ def batch(items, idx, rng, augment):
             cy = cy + rng.uniform(-0.04, 0.04) * side
             x, t = make_input(it, cx, cy, scale=float(np.exp(rng.uniform(-0.2, 0.2))),
                               flip=bool(rng.integers(2)),
-                              gamma=float(np.exp(rng.uniform(-0.25, 0.25))),
+                              gamma=float(np.exp(rng.uniform(-GAMMA_LOG, GAMMA_LOG))),
                               noise=float(rng.uniform(0, 6)), rng=rng,
                               rot=float(np.radians(rng.uniform(-ROT_DEG, ROT_DEG))))
         else:
@@ -774,7 +776,7 @@ def shipped_slots(args, models):
 
 
 def main():
-    global CROP_FRAC, N, SEEDCH, ROT_DEG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
+    global CROP_FRAC, N, SEEDCH, ROT_DEG, GAMMA_LOG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
     global CLICK_OFF_NERVE
     global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, SEED_FIRST
     ap = argparse.ArgumentParser()
@@ -802,6 +804,9 @@ def main():
     ap.add_argument("--channels", default=",".join(map(str, CH)), help="channels per level, "
                     "four numbers, the third equal to the fourth (stored in the weights file)")
     ap.add_argument("--rot-deg", type=float, default=ROT_DEG, help="rotation augmentation, deg")
+    ap.add_argument("--gamma-log", type=float, default=GAMMA_LOG, help="gamma augmentation "
+                    "(base): the power exp(u), u uniform in +-this (0 .. 1; the same random "
+                    "stream at every value)")
     ap.add_argument("--vessel-aux", type=float, default=VESSEL_AUX, help="weight of the "
                     "auxiliary vessel output while training (0: none)")
     ap.add_argument("--dice-w", type=float, default=DICE_W, help="weight of the soft Dice "
@@ -856,6 +861,9 @@ def main():
                     "(4: trained on folds 0-3 of every set given)")
     args = ap.parse_args()
     ROT_DEG = args.rot_deg
+    GAMMA_LOG = args.gamma_log
+    if not 0 <= GAMMA_LOG <= 1:
+        ap.error(f"--gamma-log {GAMMA_LOG:g}: 0 .. 1")
     VESSEL_AUX = args.vessel_aux
     DICE_W = args.dice_w
     LOVASZ_W = args.lovasz_w
