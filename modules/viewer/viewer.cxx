@@ -473,7 +473,9 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         cn_viewer_set_text(v, v->hud[i], &v->hud_slot[i], line ? line : "");
         line = nl ? nl + 1 : nullptr;
     }
-    cn_viewer_set_text(v, v->status, &v->status_slot, status);
+    char wrapped[sizeof status + 64];
+    cn_viewer_text_wrap(status, v->status_cols, CN_VIEWER_STATUS_LINES, wrapped, sizeof wrapped);
+    cn_viewer_set_text(v, v->status, &v->status_slot, wrapped);
     v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);

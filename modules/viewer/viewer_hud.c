@@ -38,7 +38,10 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
     fmt_num(p99, sizeof p99, hud->latency_ms_p99);
     const char *src = hud->source && hud->source[0] ? hud->source : "--";
 
-    char phase[256] = "phase --";
+    /* Lines of at most CN_VIEWER_HUD_COLS characters: the 3-D view is half the
+     * window, and a longer line was cut at its edge (the target's minimum and the
+     * needle's state, at the end of one line of ~100, were never on screen). */
+    char phase[96] = "phase --", cover[96] = "", state[96] = "";
     if (f && f->analysed) {
         const cn_guidance_state *g = &f->analysis.guidance;
         /* Upper case: the phase is the word a glance must catch. */
@@ -63,28 +66,28 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
          * whole target has been (every sink reads the same frame's values) */
         double pl = g->phase_planned_s;
         if (n > 0 && (size_t)n < sizeof phase && isfinite(pl) && pl > 0 && pl < 1e6)
-            n += snprintf(phase + n, sizeof phase - (size_t)n, " / %02d:%02d", (int)(pl / 60),
-                          (int)(pl - 60 * (int)(pl / 60)));
-        if (n > 0 && (size_t)n < sizeof phase && isfinite(g->coverage) && g->coverage >= 0.0 &&
-            g->coverage <= 1.0)
-            n += snprintf(phase + n, sizeof phase - (size_t)n, "  coverage %.0f %%",
-                          100.0 * g->coverage);
-        if (n > 0 && (size_t)n < sizeof phase && f->analysis.thermal.valid && isfinite(g->lethal_band_mm) &&
-            g->lethal_band_mm > 0 && g->lethal_band_mm < 100)
-            n += snprintf(phase + n, sizeof phase - (size_t)n, " (-20 C band +-%.1f mm)",
-                          g->lethal_band_mm);
-        if (n > 0 && (size_t)n < sizeof phase && f->analysis.thermal.valid && isfinite(g->target_min_temp_c) &&
+            snprintf(phase + n, sizeof phase - (size_t)n, " / %02d:%02d", (int)(pl / 60),
+                     (int)(pl - 60 * (int)(pl / 60)));
+        n = 0;
+        if (isfinite(g->coverage) && g->coverage >= 0.0 && g->coverage <= 1.0)
+            n = snprintf(cover, sizeof cover, "coverage %.0f %%", 100.0 * g->coverage);
+        if (n >= 0 && (size_t)n < sizeof cover && f->analysis.thermal.valid &&
+            isfinite(g->lethal_band_mm) && g->lethal_band_mm > 0 && g->lethal_band_mm < 100)
+            snprintf(cover + n, sizeof cover - (size_t)n, "%s-20 C band +-%.1f mm%s",
+                     n ? " (" : "", g->lethal_band_mm, n ? ")" : "");
+        n = 0;
+        if (f->analysis.thermal.valid && isfinite(g->target_min_temp_c) &&
             fabs(g->target_min_temp_c) < 500)
-            n += snprintf(phase + n, sizeof phase - (size_t)n, "  target min %.0f C", g->target_min_temp_c);
+            n = snprintf(state, sizeof state, "target min %.0f C   ", g->target_min_temp_c);
         /* the needle: drawn only when sure enough; otherwise say so */
         const cn_needle_result *nd = &f->analysis.needle;
-        if (n > 0 && (size_t)n < sizeof phase) {
+        if (n >= 0 && (size_t)n < sizeof state) {
             if (!cn_viewer_needle_shown(nd))
-                snprintf(phase + n, sizeof phase - (size_t)n, "  needle not found");
+                snprintf(state + n, sizeof state - (size_t)n, "needle not found");
             else if (nd->tip_hidden)
-                snprintf(phase + n, sizeof phase - (size_t)n, "  needle tip hidden");
+                snprintf(state + n, sizeof state - (size_t)n, "needle tip hidden");
             else
-                snprintf(phase + n, sizeof phase - (size_t)n, "  needle %.0f %%",
+                snprintf(state + n, sizeof state - (size_t)n, "needle %.0f %%",
                          100.0 * nd->confidence);
         }
     }
@@ -97,11 +100,10 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
                  f->height, f->spacing_mm[0], f->height * f->spacing_mm[1]);
 
     snprintf(out, len,
-             "source %s   %s fps\n"
-             "latency p50 %s ms  p99 %s ms   skipped %llu\n"
-             "%s\n"
-             "%s",
-             src, fps, p50, p99, (unsigned long long)hud->skipped, phase, image);
+             "source %.32s   %s fps\n"
+             "latency p50 %s ms  p99 %s ms  skipped %llu\n"
+             "%s\n%s\n%s\n%s",
+             src, fps, p50, p99, (unsigned long long)hud->skipped, phase, cover, state, image);
 }
 
 static void append(char *out, size_t len, const char *text)
@@ -128,6 +130,72 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
     if (f && !cn_viewer_frame_showable(f, why, sizeof why))
         append(out, len, why);
     append(out, len, note);
+}
+
+/* Appends line [p, p + n) to out (a '\n' before all but the first). */
+static void put_line(char *out, size_t len, size_t *o, int *lines, const char *p, size_t n)
+{
+    if (*o + (*lines ? 1 : 0) + n + 1 > len)
+        n = len > *o + 2 ? len - *o - 2 : 0;
+    if (*lines)
+        out[(*o)++] = '\n';
+    memcpy(out + *o, p, n);
+    *o += n;
+    out[*o] = '\0';
+    (*lines)++;
+}
+
+int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size_t len)
+{
+    if (!out || len == 0)
+        return 0;
+    out[0] = '\0';
+    if (!in || cols < 4 || max_lines < 1)
+        return 0;
+    size_t o = 0;
+    int lines = 0;
+    bool cut = false;
+    const char *p = in;
+    while (*p && !cut) {
+        /* one part: up to the next '|', without the spaces around it */
+        while (*p == ' ' || *p == '|')
+            p++;
+        const char *end = strchr(p, '|');
+        if (!end)
+            end = p + strlen(p);
+        const char *e = end;
+        while (e > p && e[-1] == ' ')
+            e--;
+        while (p < e) {
+            if (lines == max_lines) {
+                cut = true;
+                break;
+            }
+            size_t n = (size_t)(e - p);
+            if (n > (size_t)cols) { /* break at the last space that fits */
+                n = (size_t)cols;
+                for (size_t k = (size_t)cols; k > 0; k--)
+                    if (p[k] == ' ') {
+                        n = k;
+                        break;
+                    }
+            }
+            put_line(out, len, &o, &lines, p, n);
+            p += n;
+            while (p < e && *p == ' ')
+                p++;
+        }
+        p = end;
+    }
+    if (cut && o > 0) { /* the last line says that more did not fit */
+        char *last = strrchr(out, '\n');
+        last = last ? last + 1 : out;
+        size_t n = strlen(last);
+        size_t keep = n + 3 <= (size_t)cols ? n : (size_t)cols > 3 ? (size_t)cols - 3 : 0;
+        if ((size_t)(last - out) + keep + 4 <= len)
+            memcpy(last + keep, "...", 4);
+    }
+    return lines;
 }
 
 /* Digits, and a decimal point or sign inside a number, are "numbers"; every run

@@ -102,9 +102,21 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
 
 /* ------------------------------------------------------------ HUD text (viewer_hud.c) */
 
-/* The head-up display: line 1 source + fps, line 2 latency + skipped, line 3
- * phase + cycle + phase timer (+ coverage). Never NULL pointers in the output. */
+/* The head-up display, CN_VIEWER_HUD_LINES lines of at most CN_VIEWER_HUD_COLS
+ * characters (the widest the format makes; the viewer sizes the font so they fit
+ * the 3-D view): source + fps; latency + skipped; phase + cycle + timer / plan;
+ * coverage and the -20 C band; the target's minimum and the needle's state; the
+ * image. Never NULL pointers in the output. */
+#define CN_VIEWER_HUD_LINES 6
+#define CN_VIEWER_HUD_COLS 52
+#define CN_VIEWER_STATUS_LINES 8 /* the status line wrapped: at most this many lines */
 void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out, size_t len);
+/* Lays text out in lines of at most cols characters for a text actor: each part
+ * between '|' separators starts a line of its own, a part longer than a line
+ * breaks at spaces (a word longer than a line is cut). At most max_lines lines;
+ * text that does not fit ends the last one in "...". Returns the number of lines
+ * (0 for empty text). */
+int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size_t len);
 /* The status line: the caller's status, the tracking note and frame problems. */
 void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const char *note,
                              char *out, size_t len);

@@ -35,6 +35,9 @@
 
 namespace {
 
+/* the orientation marker's corner of the window (normalised x0, y0, x1, y1) */
+const double kAxesViewport[4] = {0.0, 0.0, 0.11, 0.22};
+
 void set_matrix(vtkActor *a, const cn_mat4 &m)
 {
     vsp<vtkMatrix4x4> vm = vsp<vtkMatrix4x4>::New();
@@ -167,7 +170,7 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->ren2d->InteractiveOff(); // the in-plane view is fixed: mouse drags go to 3-D
     v->ren2d->GetActiveCamera()->ParallelProjectionOn();
     v->ren_axes = vsp<vtkRenderer>::New();
-    v->ren_axes->SetViewport(0.0, 0.0, 0.11, 0.22);
+    v->ren_axes->SetViewport(kAxesViewport);
     v->ren_axes->SetLayer(1);
     v->ren_axes->InteractiveOff();
     v->win->SetNumberOfLayers(2);
@@ -234,9 +237,15 @@ void cn_viewer_scene_build(cn_viewer *v)
         l->GetTextProperty()->SetFontFamilyToCourier();
         l->GetTextProperty()->BoldOn();
     }
+    /* The status (tracking, the simulator's line, the proctor link and a proctor's
+     * note) grows upward from the bottom of the 3-D view, wrapped to its width in
+     * a fixed-width font (cn_viewer_text_wrap; one line cut at the view's edge hid
+     * a note's end). Right of the orientation marker's viewport, which it would
+     * cross once it has several lines (cn_viewer_scene_layout_text). */
     v->status = text_actor(v->ren3d, 0.02, 0.015, VTK_TEXT_LEFT, VTK_TEXT_BOTTOM, CN_PAL_WARN);
+    v->status->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+    v->status->GetTextProperty()->SetFontFamilyToCourier();
     v->status->GetTextProperty()->BoldOn();
-    v->status->GetPositionCoordinate()->SetValue(0.13, 0.02);
     /* Alarms get a band of their own above the image (never over it, never the tail
      * of a status line that a narrow window cuts off). */
     v->alarm = text_actor(v->ren2d, 0.5, 0.985, VTK_TEXT_CENTERED, VTK_TEXT_TOP, CN_PAL_ALARM);
@@ -298,8 +307,6 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
     int lab = std::max(9, fs - 4);
     if (fs != v->font_px) { /* sizes only change with the window: no per-frame Modified() */
         v->font_px = fs;
-        for (auto &l : v->hud)
-            l->GetTextProperty()->SetFontSize(fs);
         v->status->GetTextProperty()->SetFontSize(fs);
         v->alarm->GetTextProperty()->SetFontSize(fs + 4);
         v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
@@ -331,9 +338,21 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
         x += step;
     }
     int *v3 = v->ren3d->GetSize();
+    double w3 = v3[0] > 0 ? v3[0] : 0.5 * v->opts.width;
     double h3 = v3[1] > 0 ? v3[1] : v->opts.height;
+    /* Courier advances 0.6 of its size per character (measured: 0.57 at 19 px), so
+     * CN_VIEWER_HUD_COLS characters fit the 3-D view at this size or smaller */
+    int hfs = std::max(8, std::min(fs, static_cast<int>((w3 - 3 * pad) / (0.6 * CN_VIEWER_HUD_COLS))));
+    if (hfs != v->hud_font_px) {
+        v->hud_font_px = hfs;
+        for (auto &l : v->hud)
+            l->GetTextProperty()->SetFontSize(hfs);
+    }
     for (int i = 0; i < CN_VIEWER_HUD_LINES; i++)
-        v->hud[i]->GetPositionCoordinate()->SetValue(1.5 * pad, h3 - pad - i * std::lround(1.25 * fs));
+        v->hud[i]->GetPositionCoordinate()->SetValue(1.5 * pad, h3 - pad - i * std::lround(1.25 * hfs));
+    double axes_w = (kAxesViewport[2] - kAxesViewport[0]) * (sz[0] > 0 ? sz[0] : v->opts.width);
+    v->status->GetPositionCoordinate()->SetValue(axes_w + pad, pad);
+    v->status_cols = std::max(8, static_cast<int>((w3 - axes_w - 2 * pad) / (0.6 * fs)));
 }
 
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)

@@ -36,7 +36,6 @@
 
 #define CN_VIEWER_DEPTH_LABELS 16
 #define CN_VIEWER_LAT_LABELS 16
-#define CN_VIEWER_HUD_LINES 4
 
 template <class T> using vsp = vtkSmartPointer<T>;
 
@@ -113,7 +112,9 @@ struct cn_viewer {
     int64_t frame_t_ns = 0;      // the shown frame's acquisition time
     int64_t show_mono_ns = 0;    // when the last frame was shown (monotonic clock)
     bool numbers_budget = false;
-    int font_px = 0;          // HUD font size for the current window height
+    int font_px = 0;          // text size for the current window height
+    int hud_font_px = 0;      // the HUD's: CN_VIEWER_HUD_COLS fit the 3-D view's width
+    int status_cols = 0;      // characters in a status line across the 3-D view
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
     cn_present *present = nullptr; // on screen: the picture goes to X by XShmPutImage

@@ -294,6 +294,88 @@ static void test_hud_text(void **state)
     assert_non_null(strstr(st, "spacing"));
 }
 
+/* Every HUD line, with the widest values each field takes, is at most
+ * CN_VIEWER_HUD_COLS characters: the viewer sizes the font so that many fit the 3-D
+ * view (seventeenth session: one ~100-character line hid its end). */
+static void test_hud_lines_fit(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_guidance_state *g = &f->analysis.guidance;
+    g->phase = CN_PHASE_THAW;
+    g->active_thaw = true;
+    g->cycle = 12;
+    g->phase_elapsed_s = 5999.0;
+    g->phase_planned_s = 5999.0;
+    g->coverage = 1.0;
+    g->lethal_band_mm = 99.9;
+    g->target_min_temp_c = -199.0;
+    f->analysis.thermal.valid = true;
+    f->analysis.needle.found = true;
+    f->analysis.needle.tip_hidden = true;
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.999; /* depth 479.5 mm */
+    /* the widest a session shows: latencies of 10 s, a million frames skipped */
+    cn_viewer_hud hud = {999.9, 9999.9, 9999.9, 999999, "replay", ""};
+    char text[768];
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    int lines = 0;
+    for (char *p = text; p; lines++) {
+        char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        print_message("%2zu  %.*s\n", n, (int)n, p);
+        assert_true(n <= CN_VIEWER_HUD_COLS);
+        p = nl ? nl + 1 : NULL;
+    }
+    assert_int_equal(lines, CN_VIEWER_HUD_LINES);
+    assert_non_null(strstr(text, "ACTIVE THAW  cycle 12  99:59 / 99:59\n"));
+    assert_non_null(strstr(text, "coverage 100 % (-20 C band +-99.9 mm)\n"));
+    assert_non_null(strstr(text, "target min -199 C   needle tip hidden\n"));
+    /* the band alone (coverage unknown), the needle alone (no model yet) */
+    g->coverage = NAN;
+    f->analysis.thermal.valid = false;
+    f->analysis.needle.found = false;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "99:59\n\nneedle not found\n"));
+    f->analysis.thermal.valid = true;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "\n-20 C band +-99.9 mm\ntarget min -199 C   needle not found\n"));
+}
+
+/* The status line wrapped for the 3-D view: parts at '|', then words; at most so
+ * many lines, the cut marked. */
+static void test_text_wrap(void **state)
+{
+    (void)state;
+    char out[256];
+    assert_int_equal(cn_viewer_text_wrap("no tracking", 40, 8, out, sizeof out), 1);
+    assert_string_equal(out, "no tracking");
+    assert_int_equal(cn_viewer_text_wrap("ICE NEAR SKIN   |   no tracking", 40, 8, out, sizeof out), 2);
+    assert_string_equal(out, "ICE NEAR SKIN\nno tracking");
+    assert_int_equal(cn_viewer_text_wrap("simulated scenario t=150 s: freeze, cycle 1, ice 6.1 mm  |  "
+                                         "note from alice: go 2 mm deeper",
+                                         24, 8, out, sizeof out),
+                     5);
+    assert_string_equal(out, "simulated scenario t=150\ns: freeze, cycle 1, ice\n6.1 mm\n"
+                             "note from alice: go 2 mm\ndeeper");
+    /* a word longer than a line is cut; spaces and empty parts leave no empty line */
+    assert_int_equal(cn_viewer_text_wrap("  abcdefghijkl  ||  x ", 5, 8, out, sizeof out), 4);
+    assert_string_equal(out, "abcde\nfghij\nkl\nx");
+    /* too many lines: the last one says so, within its width */
+    assert_int_equal(cn_viewer_text_wrap("aa | bb | cc | dd", 5, 2, out, sizeof out), 2);
+    assert_string_equal(out, "aa\nbb...");
+    assert_int_equal(cn_viewer_text_wrap("aaaa | bbbb | cc", 4, 2, out, sizeof out), 2);
+    assert_string_equal(out, "aaaa\nb...");
+    /* nothing, bad widths, a small buffer: no crash, terminated */
+    assert_int_equal(cn_viewer_text_wrap("", 40, 8, out, sizeof out), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(cn_viewer_text_wrap(NULL, 40, 8, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap("abc", 0, 8, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap("abc", 40, 0, out, sizeof out), 0);
+    char small[6];
+    cn_viewer_text_wrap("abcdef ghijkl | mnop", 10, 8, small, sizeof small);
+    assert_true(strlen(small) < sizeof small);
+}
+
 /* issue 16: numbers that change every frame are laid out again at most 4 times a
  * second; words (a state, a phase) show at once; frames without a clock are never
  * held back. */
@@ -389,6 +471,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_geom_fallbacks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overlay_items, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hud_text, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hud_lines_fit, setup, teardown),
+        cmocka_unit_test(test_text_wrap),
         cmocka_unit_test_setup_teardown(test_needle_threshold, setup, teardown),
         cmocka_unit_test(test_shader_lookup),
         cmocka_unit_test(test_text_update),

@@ -396,6 +396,62 @@ static void test_alarm_line(void **state)
     cn_viewer_free(v);
 }
 
+/* Pixels of the 3-D view (the left half) in rows [y0, y1) that differ between two shots. */
+static int diff_left(const shot *a, const shot *b, int y0, int y1)
+{
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < a->w / 2; x++) {
+            const uint8_t *p = px(a, x, y), *q = px(b, x, y);
+            n += abs(p[0] - q[0]) + abs(p[1] - q[1]) + abs(p[2] - q[2]) > 60;
+        }
+    return n;
+}
+
+/* Every word of the HUD and of the status line reaches the screen. The HUD's
+ * phase line once held phase, timer, coverage, the -20 C band, the target's
+ * minimum and the needle's state: ~100 characters, of which the 3-D view's
+ * width shows ~55, so the target's minimum and the needle's state were never
+ * seen (seventeenth session). The status line, which carries the proctor link
+ * and a proctor's note, was one line cut at the view's edge. Two frames that
+ * differ only in the needle's confidence and the target's minimum, and two status
+ * lines that differ only in a note's last words, must give different pictures. */
+static void test_hud_and_status_fit_the_view(void **state)
+{
+    fixture *fx = *state;
+    cn_frame *f = fx->f;
+    cn_viewer *v = new_offscreen(false);
+    cn_guidance_state *g = &f->analysis.guidance;
+    f->analysis.thermal.valid = true;
+    g->phase_planned_s = 150.0;
+    g->lethal_band_mm = 0.9;
+    g->target_min_temp_c = -12.0;
+    f->analysis.needle.confidence = 0.9f;
+    const char *head = "simulated scenario t=151 s: freeze, cycle 1, ice 6.1 mm  |  link: 1 viewer, "
+                       "proctor 1/1 alice 127.0.0.1:40312 selected (k revokes its account, Tab next, "
+                       "x revokes all) | note from alice: keep the ice off the artery, then ";
+    char st_a[512], st_b[512];
+    snprintf(st_a, sizeof st_a, "%sgo 2 mm deeper", head);
+    snprintf(st_b, sizeof st_b, "%sSTOP THE FREEZE", head);
+    cn_viewer_hud hud = demo_hud;
+    hud.status_line = st_a;
+    assert_int_equal(cn_viewer_show(v, f, &hud), CN_OK);
+    shot a = grab(v);
+    g->target_min_temp_c = -45.0;
+    f->analysis.needle.confidence = 0.6f;
+    hud.status_line = st_b;
+    assert_int_equal(cn_viewer_show(v, f, &hud), CN_OK);
+    shot b = grab(v);
+    int top = diff_left(&a, &b, 0, a.h / 3), bottom = diff_left(&a, &b, 2 * a.h / 3, a.h);
+    print_message("3-D view pixels changed: HUD (top third) %d, status (bottom third) %d\n", top,
+                  bottom);
+    assert_true(top > 40);
+    assert_true(bottom > 40);
+    free(a.rgb);
+    free(b.rgb);
+    cn_viewer_free(v);
+}
+
 static void test_shader_mapping_changes_the_picture(void **state)
 {
     fixture *fx = *state;
@@ -786,6 +842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mirrored_probe_pose_draws_the_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hud_and_status_fit_the_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_frame_reaches_both_planes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
         cmocka_unit_test(test_shader_errors),
