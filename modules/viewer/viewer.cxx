@@ -113,10 +113,15 @@ void warm_up(cn_viewer *v)
         for (int c = 32; c < 127; c++)
             ascii[c - 32] = static_cast<char>(c);
         ascii[95] = 0;
-        hud.source = ascii;
         hud.status_line = ascii;
-        hud.alarm_line = ascii;
-        cn_viewer_show(v, f, &hud);
+        /* the HUD shows 32 characters of a source name; a long alarm is drawn
+         * smaller (cn_viewer_scene_set_alarm), a short one at its own size */
+        const char *alarms[3] = {ascii, "ALARM: ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789 -.:()|", ""};
+        for (int k = 0; k < 3; k++) {
+            hud.source = ascii + 32 * k;
+            hud.alarm_line = alarms[k];
+            cn_viewer_show(v, f, &hud);
+        }
         /* llvmpipe rasterises lazily: without a wait, this frame's rasterising
          * would land in the first real frame (on screen nothing reads it back) */
         vtkOpenGLRenderWindow *glw = vtkOpenGLRenderWindow::SafeDownCast(v->win);
@@ -148,7 +153,7 @@ void warm_up(cn_viewer *v)
     for (auto &l : v->hud)
         l->SetInput("");
     v->status->SetInput("");
-    v->alarm->SetInput("");
+    cn_viewer_scene_set_alarm(v, "");
     v->no_image->VisibilityOn();
     v->have_frame = false;
     v->framed = false;
@@ -418,6 +423,8 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
     v->numbers_budget = true;
     char why[64] = "";
     bool ok = cn_viewer_frame_showable(f, why, sizeof why);
+    /* first: the 2-D camera keeps the image clear of its band */
+    cn_viewer_scene_set_alarm(v, hud ? hud->alarm_line : NULL);
     char status[512];
     if (ok) {
         if (f->width != v->img_w || f->height != v->img_h) {
@@ -474,9 +481,8 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         line = nl ? nl + 1 : nullptr;
     }
     char wrapped[sizeof status + 64];
-    cn_viewer_text_wrap(status, v->status_cols, CN_VIEWER_STATUS_LINES, wrapped, sizeof wrapped);
+    cn_viewer_text_wrap(status, v->status_cols, CN_VIEWER_STATUS_LINES, false, wrapped, sizeof wrapped);
     cn_viewer_set_text(v, v->status, &v->status_slot, wrapped);
-    v->alarm->SetInput(hud && hud->alarm_line ? hud->alarm_line : "");
     cn_viewer_scene_layout_text(v);
     cn_viewer_scene_sync_axes(v);
     v->win->Render();

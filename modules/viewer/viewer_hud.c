@@ -13,6 +13,7 @@
 #include "viewer_priv.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,7 +146,7 @@ static void put_line(char *out, size_t len, size_t *o, int *lines, const char *p
     (*lines)++;
 }
 
-int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size_t len)
+int cn_viewer_text_wrap(const char *in, int cols, int max_lines, bool pack, char *out, size_t len)
 {
     if (!out || len == 0)
         return 0;
@@ -155,6 +156,9 @@ int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size
     size_t o = 0;
     int lines = 0;
     bool cut = false;
+    char cur[512]; /* pack: the line being filled with parts */
+    size_t cur_n = 0;
+    const size_t cap = (size_t)cols < sizeof cur - 1 ? (size_t)cols : sizeof cur - 1;
     const char *p = in;
     while (*p && !cut) {
         /* one part: up to the next '|', without the spaces around it */
@@ -166,26 +170,61 @@ int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size
         const char *e = end;
         while (e > p && e[-1] == ' ')
             e--;
+        size_t n = (size_t)(e - p);
+        if (pack && n > 0 && n <= cap) {
+            if (cur_n && cur_n + 3 + n <= cap) { /* joins the line being filled */
+                memcpy(cur + cur_n, " | ", 3);
+                memcpy(cur + cur_n + 3, p, n);
+                cur_n += 3 + n;
+                p = end;
+                continue;
+            }
+            if (cur_n) {
+                if (lines == max_lines) {
+                    cut = true;
+                    break;
+                }
+                put_line(out, len, &o, &lines, cur, cur_n);
+            }
+            memcpy(cur, p, n);
+            cur_n = n;
+            p = end;
+            continue;
+        }
+        if (cur_n) { /* a part too long to pack starts on a line of its own */
+            if (lines == max_lines) {
+                cut = true;
+                break;
+            }
+            put_line(out, len, &o, &lines, cur, cur_n);
+            cur_n = 0;
+        }
         while (p < e) {
             if (lines == max_lines) {
                 cut = true;
                 break;
             }
-            size_t n = (size_t)(e - p);
-            if (n > (size_t)cols) { /* break at the last space that fits */
-                n = (size_t)cols;
-                for (size_t k = (size_t)cols; k > 0; k--)
-                    if (p[k] == ' ') {
-                        n = k;
+            size_t k = (size_t)(e - p);
+            if (k > (size_t)cols) { /* break at the last space that fits */
+                k = (size_t)cols;
+                for (size_t j = (size_t)cols; j > 0; j--)
+                    if (p[j] == ' ') {
+                        k = j;
                         break;
                     }
             }
-            put_line(out, len, &o, &lines, p, n);
-            p += n;
+            put_line(out, len, &o, &lines, p, k);
+            p += k;
             while (p < e && *p == ' ')
                 p++;
         }
         p = end;
+    }
+    if (cur_n && !cut) {
+        if (lines == max_lines)
+            cut = true;
+        else
+            put_line(out, len, &o, &lines, cur, cur_n);
     }
     if (cut && o > 0) { /* the last line says that more did not fit */
         char *last = strrchr(out, '\n');

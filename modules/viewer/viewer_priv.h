@@ -111,12 +111,13 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
 #define CN_VIEWER_HUD_COLS 52
 #define CN_VIEWER_STATUS_LINES 8 /* the status line wrapped: at most this many lines */
 void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out, size_t len);
-/* Lays text out in lines of at most cols characters for a text actor: each part
- * between '|' separators starts a line of its own, a part longer than a line
- * breaks at spaces (a word longer than a line is cut). At most max_lines lines;
- * text that does not fit ends the last one in "...". Returns the number of lines
- * (0 for empty text). */
-int cn_viewer_text_wrap(const char *in, int cols, int max_lines, char *out, size_t len);
+/* Lays text out in lines of at most cols characters for a text actor. The parts
+ * between '|' separators each start a line of their own (the status: different
+ * subjects), or with pack as many as fit share one, joined by " | " (the alarms).
+ * A part longer than a line breaks at spaces (a word longer than a line is cut).
+ * At most max_lines lines; text that does not fit ends the last one in "...".
+ * Returns the number of lines (0 for empty text). */
+int cn_viewer_text_wrap(const char *in, int cols, int max_lines, bool pack, char *out, size_t len);
 /* The status line: the caller's status, the tracking note and frame problems. */
 void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const char *note,
                              char *out, size_t len);

@@ -250,6 +250,7 @@ void cn_viewer_scene_build(cn_viewer *v)
      * of a status line that a narrow window cuts off). */
     v->alarm = text_actor(v->ren2d, 0.5, 0.985, VTK_TEXT_CENTERED, VTK_TEXT_TOP, CN_PAL_ALARM);
     v->alarm->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+    v->alarm->GetTextProperty()->SetFontFamilyToCourier(); /* its width is known: it must fit */
     v->alarm->GetTextProperty()->BoldOn();
     v->caption3d = text_actor(v->ren3d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, CN_PAL_TEXT_DIM);
     v->caption2d = text_actor(v->ren2d, 0.98, 0.02, VTK_TEXT_RIGHT, VTK_TEXT_BOTTOM, CN_PAL_TEXT_DIM);
@@ -299,6 +300,37 @@ void cn_viewer_scene_build(cn_viewer *v)
  * image for its text (alarm above, scale labels right of and under the image,
  * legend and caption at the bottom), so no caption ever covers image content
  * whatever the image's shape (a wide UP20L frame or a deep simulator frame). */
+/* The alarm line: at fs + 4 when it fits the in-plane view's width, else as much
+ * smaller as it needs down to the HUD's size, else wrapped at its '|' separators
+ * into up to three lines at that size. Several alarms at once made a line wider
+ * than the view, and centred it lost both ends: the first alarm's words and the
+ * last alarm (seventeenth session). Its band's height goes to margin_px[3]
+ * through alarm_px (cn_viewer_scene_camera2d). */
+void cn_viewer_scene_set_alarm(cn_viewer *v, const char *text)
+{
+    if (!text)
+        text = "";
+    const int fs = v->font_px > 0 ? v->font_px : 10, pad = std::max(4, fs / 4);
+    int *vs = v->ren2d->GetSize();
+    const double avail = (vs[0] > 0 ? vs[0] : 0.5 * v->opts.width) - 2 * pad;
+    const size_t n = strlen(text);
+    int size = fs + 4, lines = n ? 1 : 0;
+    char wrapped[1024];
+    const char *shown = text;
+    if (n && n * 0.6 * size > avail) {
+        size = std::max(fs, static_cast<int>(avail / (0.6 * static_cast<double>(n))));
+        if (n * 0.6 * size > avail) {
+            size = fs;
+            lines = cn_viewer_text_wrap(text, static_cast<int>(avail / (0.6 * size)), 3, true, wrapped,
+                                        sizeof wrapped);
+            shown = wrapped;
+        }
+    }
+    v->alarm->GetTextProperty()->SetFontSize(size); /* no Modified() when unchanged */
+    v->alarm->SetInput(shown);
+    v->alarm_px = lines ? lines * static_cast<int>(std::lround(1.2 * size)) + 3 * pad : 0;
+}
+
 void cn_viewer_scene_layout_text(cn_viewer *v)
 {
     int *sz = v->win->GetSize();
@@ -308,7 +340,6 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
     if (fs != v->font_px) { /* sizes only change with the window: no per-frame Modified() */
         v->font_px = fs;
         v->status->GetTextProperty()->SetFontSize(fs);
-        v->alarm->GetTextProperty()->SetFontSize(fs + 4);
         v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
         v->caption2d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
         v->no_image->GetTextProperty()->SetFontSize(fs + 4);
@@ -462,10 +493,17 @@ void cn_viewer_scene_camera2d(cn_viewer *v)
     double w_mm = v->img_w * v->spacing[0], h_mm = v->img_h * v->spacing[1];
     int *sz = v->ren2d->GetSize();
     double vw = sz[0] > 0 ? sz[0] : 0.5 * v->opts.width, vh = sz[1] > 0 ? sz[1] : v->opts.height;
-    const int *m = v->margin_px; /* left, right, bottom, top */
+    int m[4] = {v->margin_px[0], v->margin_px[1], v->margin_px[2], v->margin_px[3]};
     double inner_w = std::max(16.0, vw - m[0] - m[1]), inner_h = std::max(16.0, vh - m[2] - m[3]);
     /* pixels per mm so the image fills the inner rectangle, centred in it */
     double s = std::min(inner_w / w_mm, inner_h / h_mm);
+    /* an alarm of several lines takes the room above the image that it has; only
+     * when that is not enough does the image make room (and move) */
+    if (v->alarm_px > m[3] + 0.5 * (inner_h - h_mm * s)) {
+        m[3] = v->alarm_px;
+        inner_h = std::max(16.0, vh - m[2] - m[3]);
+        s = std::min(inner_w / w_mm, inner_h / h_mm);
+    }
     /* image mm by core's one rule: the image spans [0, w sx] x [0, h sy] */
     double cx = v->img_w * 0.5 * v->spacing[0], cy = v->img_h * 0.5 * v->spacing[1];
     /* the camera looks along +z with view-up -y: screen right = +x, screen up = -y */

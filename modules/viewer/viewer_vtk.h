@@ -116,6 +116,7 @@ struct cn_viewer {
     int hud_font_px = 0;      // the HUD's: CN_VIEWER_HUD_COLS fit the 3-D view's width
     int status_cols = 0;      // characters in a status line across the 3-D view
     int margin_px[4] = {};    // 2-D view bands kept free of the image: left, right, bottom, top
+    int alarm_px = 0;         // the alarm's band (cn_viewer_scene_set_alarm); 0: no alarm
     vsp<vtkCallbackCommand> cb_exit, cb_key, cb_shader, cb_win_exit, cb_click, cb_present;
     cn_present *present = nullptr; // on screen: the picture goes to X by XShmPutImage
 };
@@ -163,6 +164,8 @@ void cn_viewer_scene_camera3d(cn_viewer *v, bool force);
 void cn_viewer_scene_sync_axes(cn_viewer *v);
 /* Legend and font sizes follow the window size. */
 void cn_viewer_scene_layout_text(cn_viewer *v);
+/* viewer_scene.cxx: the alarm line, sized or wrapped to fit the in-plane view. */
+void cn_viewer_scene_set_alarm(cn_viewer *v, const char *text);
 
 /* ------------------------------------------------------------ input (viewer_input.cxx) */
 /* Observers the interactor and window call (client data: the viewer). */

@@ -347,32 +347,43 @@ static void test_text_wrap(void **state)
 {
     (void)state;
     char out[256];
-    assert_int_equal(cn_viewer_text_wrap("no tracking", 40, 8, out, sizeof out), 1);
+    assert_int_equal(cn_viewer_text_wrap("no tracking", 40, 8, false, out, sizeof out), 1);
     assert_string_equal(out, "no tracking");
-    assert_int_equal(cn_viewer_text_wrap("ICE NEAR SKIN   |   no tracking", 40, 8, out, sizeof out), 2);
+    assert_int_equal(cn_viewer_text_wrap("ICE NEAR SKIN   |   no tracking", 40, 8, false, out, sizeof out), 2);
     assert_string_equal(out, "ICE NEAR SKIN\nno tracking");
     assert_int_equal(cn_viewer_text_wrap("simulated scenario t=150 s: freeze, cycle 1, ice 6.1 mm  |  "
                                          "note from alice: go 2 mm deeper",
-                                         24, 8, out, sizeof out),
+                                         24, 8, false, out, sizeof out),
                      5);
     assert_string_equal(out, "simulated scenario t=150\ns: freeze, cycle 1, ice\n6.1 mm\n"
                              "note from alice: go 2 mm\ndeeper");
     /* a word longer than a line is cut; spaces and empty parts leave no empty line */
-    assert_int_equal(cn_viewer_text_wrap("  abcdefghijkl  ||  x ", 5, 8, out, sizeof out), 4);
+    assert_int_equal(cn_viewer_text_wrap("  abcdefghijkl  ||  x ", 5, 8, false, out, sizeof out), 4);
     assert_string_equal(out, "abcde\nfghij\nkl\nx");
     /* too many lines: the last one says so, within its width */
-    assert_int_equal(cn_viewer_text_wrap("aa | bb | cc | dd", 5, 2, out, sizeof out), 2);
+    assert_int_equal(cn_viewer_text_wrap("aa | bb | cc | dd", 5, 2, false, out, sizeof out), 2);
     assert_string_equal(out, "aa\nbb...");
-    assert_int_equal(cn_viewer_text_wrap("aaaa | bbbb | cc", 4, 2, out, sizeof out), 2);
+    assert_int_equal(cn_viewer_text_wrap("aaaa | bbbb | cc", 4, 2, false, out, sizeof out), 2);
     assert_string_equal(out, "aaaa\nb...");
+    /* pack (the alarms): parts share a line while they fit */
+    const char *al = "ALARM: ICE 3.1 mm FROM SKIN | ICE IN PROTECTED STRUCTURE | TRACKING LOST | "
+                     "TIP HIDDEN | NERVE LOST";
+    assert_int_equal(cn_viewer_text_wrap(al, 56, 3, true, out, sizeof out), 2);
+    assert_string_equal(out, "ALARM: ICE 3.1 mm FROM SKIN | ICE IN PROTECTED STRUCTURE\n"
+                             "TRACKING LOST | TIP HIDDEN | NERVE LOST");
+    assert_int_equal(cn_viewer_text_wrap(al, 30, 3, true, out, sizeof out), 3);
+    assert_string_equal(out, "ALARM: ICE 3.1 mm FROM SKIN\nICE IN PROTECTED STRUCTURE\n"
+                             "TRACKING LOST | TIP HIDDEN...");
+    assert_int_equal(cn_viewer_text_wrap("a | bbbbbbbbbbbb | c", 6, 8, true, out, sizeof out), 4);
+    assert_string_equal(out, "a\nbbbbbb\nbbbbbb\nc");
     /* nothing, bad widths, a small buffer: no crash, terminated */
-    assert_int_equal(cn_viewer_text_wrap("", 40, 8, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap("", 40, 8, false, out, sizeof out), 0);
     assert_string_equal(out, "");
-    assert_int_equal(cn_viewer_text_wrap(NULL, 40, 8, out, sizeof out), 0);
-    assert_int_equal(cn_viewer_text_wrap("abc", 0, 8, out, sizeof out), 0);
-    assert_int_equal(cn_viewer_text_wrap("abc", 40, 0, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap(NULL, 40, 8, false, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap("abc", 0, 8, false, out, sizeof out), 0);
+    assert_int_equal(cn_viewer_text_wrap("abc", 40, 0, false, out, sizeof out), 0);
     char small[6];
-    cn_viewer_text_wrap("abcdef ghijkl | mnop", 10, 8, small, sizeof small);
+    cn_viewer_text_wrap("abcdef ghijkl | mnop", 10, 8, false, small, sizeof small);
     assert_true(strlen(small) < sizeof small);
 }
 

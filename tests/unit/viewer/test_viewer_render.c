@@ -452,6 +452,47 @@ static void test_hud_and_status_fit_the_view(void **state)
     cn_viewer_free(v);
 }
 
+/* Several alarms at once make a line wider than the in-plane view: centred, it
+ * lost both ends (the first alarm's words and the last alarm) at the view's
+ * edges (seventeenth session). The alarm's red text must lie inside the in-plane
+ * view, clear of both edges, above the image, and the image must not move for it. */
+static void test_long_alarm_fits(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    cn_viewer_hud hud = demo_hud;
+    hud.alarm_line = "ALARM: ICE 3.1 mm FROM SKIN | ICE IN PROTECTED STRUCTURE | TRACKING LOST | "
+                     "TIP HIDDEN | NERVE LOST";
+    assert_int_equal(cn_viewer_show(v, fx->f, &hud), CN_OK);
+    shot s = grab(v);
+    int x0, y0;
+    to_win(v, 1, 0.0, 0.0, &x0, &y0); /* the image's top left corner */
+    int lo = s.w, hi = -1, n = 0;
+    for (int y = 0; y < y0 - 1; y++)
+        for (int x = 0; x < s.w; x++) {
+            const uint8_t *p = px(&s, x, y);
+            if (p[0] > 200 && p[1] < 100 && p[2] < 100) {
+                n++;
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+            }
+        }
+    print_message("alarm: %d red pixels above the image (top at y %d), x %d..%d of the view's "
+                  "%d..%d\n", n, y0, lo, hi, s.w / 2, s.w - 1);
+    assert_true(n > 400);
+    assert_true(lo >= s.w / 2 + 3);
+    assert_true(hi <= s.w - 4);
+    free(s.rgb);
+    /* the image where it is without an alarm */
+    hud.alarm_line = NULL;
+    assert_int_equal(cn_viewer_show(v, fx->f, &hud), CN_OK);
+    int x1, y1;
+    to_win(v, 1, 0.0, 0.0, &x1, &y1);
+    assert_int_equal(x1, x0);
+    assert_int_equal(y1, y0);
+    cn_viewer_free(v);
+}
+
 static void test_shader_mapping_changes_the_picture(void **state)
 {
     fixture *fx = *state;
@@ -843,6 +884,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hud_and_status_fit_the_view, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_alarm_fits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_each_frame_reaches_both_planes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_frames_do_not_crash, setup, teardown),
         cmocka_unit_test(test_shader_errors),
