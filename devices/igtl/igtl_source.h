@@ -61,7 +61,7 @@ typedef struct {
         char device[CN_XFORM_NAME_MAX];
         char name[CN_XFORM_NAME_MAX];
     } map[CN_IGTL_MAP_MAX];
-    int64_t backoff_min_ns, backoff_max_ns;  /* 100 ms .. 5 s */
+    int64_t backoff_min_ns, backoff_max_ns;  /* 100 ms .. 1 s */
     int64_t no_image_warn_ns;   /* want_image: warn when connected this long without
                                    an IMAGE (3 s; 0 = never) */
     cn_igtl_limits limits;

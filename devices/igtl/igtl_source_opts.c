@@ -37,7 +37,7 @@ void cn_igtl_source_opts_default(cn_igtl_source_opts *o)
     o->hold_ns = 200000000;
     o->resolution_ms = 20;
     o->backoff_min_ns = 100000000;
-    o->backoff_max_ns = 5000000000;
+    o->backoff_max_ns = 1000000000; /* a restarted server is back within a second */
     o->no_image_warn_ns = 3000000000;
     cn_igtl_limits_default(&o->limits);
 }
