@@ -97,6 +97,10 @@ typedef struct cn_session {
      * analysed with the procedure held, its recorded inputs already applied */
     int replay_landed, replay_high;
     uint64_t replay_landed_seq;
+    /* the scene time of the last frame the analysis took in (INT64_MIN: none since
+     * the replay's start): a file whose scene clock goes back (a replay re-recorded
+     * across a loop or a seek back) starts the analysis again there */
+    int64_t replay_scene_ns;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */

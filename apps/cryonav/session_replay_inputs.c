@@ -165,13 +165,31 @@ bool cn_session_replay_inputs(cn_session *s, cn_frame *f)
 {
     if (!s->replay)
         return false;
+    const uint64_t jumps = s->replay_jumps;
     replay_jumped(s, f); /* the frames jumped over come first */
     cn_event ev[32];
     int n = cn_replay_take_events(s->replay, ev, 32);
     const int idx = s->replay_landed + (int)(f->seq - s->replay_landed_seq);
     if (idx <= s->replay_high)
         return true;
+    /* The file's scene clock goes back from one frame to the next, and not because
+     * this replay jumped: the file is a replay re-recorded across a loop or a seek
+     * back, one pass after another. The procedure and the thermal model run on
+     * scene time and cannot go back (before, each later pass counted freezes 2, 3
+     * ... and the model failed on every event: "could not follow the procedure"),
+     * so the analysis starts again here, as at a recording's start. The frames
+     * before belong to another pass: there is nothing to catch up. */
+    if (jumps == s->replay_jumps && idx == s->replay_high + 1 && s->replay_scene_ns != INT64_MIN &&
+        f->t_scene_ns != CN_SCENE_TIME_UNSET && f->t_scene_ns < s->replay_scene_ns - 50000000) {
+        cn_log_info(s->log, "replay", "frame %d: the recording's scene clock goes back from "
+                    "%.1f s to %.1f s (a replay re-recorded across a loop or a seek back): the "
+                    "analysis starts again here, as at a recording's start", idx,
+                    (double)s->replay_scene_ns * 1e-9, (double)f->t_scene_ns * 1e-9);
+        cn_session_replay_rewind(s);
+    }
     s->replay_high = idx;
+    if (f->t_scene_ns != CN_SCENE_TIME_UNSET)
+        s->replay_scene_ns = f->t_scene_ns;
     cn_session_replay_apply(s, f, ev, n);
     return false;
 }

@@ -1187,6 +1187,44 @@ static void test_replay_catch_up(void **st)
     remove_dir(dir);
 }
 
+/* Every analysed frame after the first n of a recorded file (the later passes of a
+ * looping replay) has the freeze cycle and phase that the first pass had at the
+ * same scene time, and no cold before its pass's first freeze; returns how many
+ * were compared. r: scratch rows. */
+static int later_passes_as_first(const char *file, int n, char (*r)[2048], int max)
+{
+    const int nr = read_results(file, r, max);
+    assert_true(nr >= 2 * n - 2);
+    int compared = 0, cold_before = 0;
+    bool freeze_seen = false;
+    for (int i = n; i < nr; i++) {
+        if (!strstr(r[i], "|CryoNavAnalysed=1|"))
+            continue;
+        const char *cyc = strstr(r[i], "|CryoNavCycle=");
+        freeze_seen |= strstr(r[i], "|CryoNavPhase=FREEZE|") != NULL;
+        if (!freeze_seen && !strstr(r[i], "|CryoNavIsotherms=0") &&
+            !strstr(r[i], "|CryoNavIsotherms=3 0.00 0.000 "))
+            cold_before++; /* a 0 C curve before the pass's first freeze */
+        /* the same time in the first pass */
+        char ts[64];
+        snprintf(ts, sizeof ts, "%.*s|", (int)strcspn(r[i], "|"), r[i]);
+        for (int k = 0; k < n; k++) {
+            if (strncmp(r[k], ts, strlen(ts)) != 0 || !strstr(r[k], "|CryoNavAnalysed=1|"))
+                continue;
+            const char *cyc1 = strstr(r[k], "|CryoNavCycle=");
+            const char *ph = strstr(r[i], "|CryoNavPhase="), *ph1 = strstr(r[k], "|CryoNavPhase=");
+            if (strncmp(cyc, cyc1, strcspn(cyc1 + 1, "|") + 1) != 0 ||
+                strncmp(ph, ph1, strcspn(ph1 + 1, "|") + 1) != 0)
+                fail_msg("%s, later pass, frame %d:\n  %s\nfirst pass:\n  %s", file, i, r[i], r[k]);
+            compared++;
+            break;
+        }
+    }
+    assert_true(freeze_seen);
+    assert_int_equal(cold_before, 0);
+    return compared;
+}
+
 /* A looping replay (a teaching station showing a case over and over) starts each
  * pass where the session started (fifteenth session): the analysis is rewound when
  * the replay goes back. Before, the second pass counted freezes 3 and 4, its model
@@ -1217,39 +1255,26 @@ static void test_replay_loop_rewind(void **st)
     assert_null(strstr(R.err, "could not follow"));
     assert_non_null(strstr(R.err, "back to frame 0 from frame"));
     static char r[4000][2048];
-    const int nr = read_results(loop, r, 4000);
-    assert_true(nr >= 2 * n - 2);
-    /* the first pass's cycle and phase at each time */
-    int compared = 0, cold_before = 0;
-    bool freeze_seen = false;
-    for (int i = n; i < nr; i++) {
-        if (!strstr(r[i], "|CryoNavAnalysed=1|"))
-            continue;
-        const char *cyc = strstr(r[i], "|CryoNavCycle=");
-        freeze_seen |= strstr(r[i], "|CryoNavPhase=FREEZE|") != NULL;
-        if (!freeze_seen && !strstr(r[i], "|CryoNavIsotherms=0") &&
-            !strstr(r[i], "|CryoNavIsotherms=3 0.00 0.000 "))
-            cold_before++; /* a 0 C curve before the pass's first freeze */
-        /* the same time in the first pass */
-        char ts[64];
-        snprintf(ts, sizeof ts, "%.*s|", (int)strcspn(r[i], "|"), r[i]);
-        for (int k = 0; k < n; k++) {
-            if (strncmp(r[k], ts, strlen(ts)) != 0 || !strstr(r[k], "|CryoNavAnalysed=1|"))
-                continue;
-            const char *cyc1 = strstr(r[k], "|CryoNavCycle=");
-            const char *ph = strstr(r[i], "|CryoNavPhase="), *ph1 = strstr(r[k], "|CryoNavPhase=");
-            if (strncmp(cyc, cyc1, strcspn(cyc1 + 1, "|") + 1) != 0 ||
-                strncmp(ph, ph1, strcspn(ph1 + 1, "|") + 1) != 0)
-                fail_msg("second pass, frame %d:\n  %s\nfirst pass:\n  %s", i, r[i], r[k]);
-            compared++;
-            break;
-        }
-    }
+    int compared = later_passes_as_first(loop, n, r, 4000);
     print_message("looping replay: %d frames of the later passes compared with the first\n",
                   compared);
     assert_true(compared > n / 2);
-    assert_true(freeze_seen);
-    assert_int_equal(cold_before, 0);
+
+    /* That re-recording holds the passes one after another, its scene clock
+     * starting again at each (seventeenth session). Replayed, each pass is
+     * analysed as the session was: before, the second counted freezes 3 and 4 and
+     * the model failed on every event ("could not follow the procedure"). */
+    char again[700];
+    snprintf(again, sizeof again, "%s/again.igs.mha", dir);
+    const char *a3[] = {CN_CRYONAV_BIN, "replay", loop, "--headless", "--speed", "0", "--record",
+                        again, "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(a3, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    if (strstr(R.err, "could not follow") || !strstr(R.err, "scene clock goes back"))
+        fail_msg("the re-recording replayed:\n%s", R.err);
+    compared = later_passes_as_first(again, n, r, 4000);
+    print_message("its replay: %d frames of the later passes compared with the first\n", compared);
+    assert_true(compared > n / 2);
     remove_dir(dir);
 }
 
