@@ -133,17 +133,22 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
     append(out, len, note);
 }
 
-/* Appends line [p, p + n) to out (a '\n' before all but the first). */
+/* Appends line [p, p + n) to out (a '\n' before all but the first), as much of it
+ * as fits before the terminating NUL; out stays terminated. */
 static void put_line(char *out, size_t len, size_t *o, int *lines, const char *p, size_t n)
 {
-    if (*o + (*lines ? 1 : 0) + n + 1 > len)
-        n = len > *o + 2 ? len - *o - 2 : 0;
-    if (*lines)
+    const size_t sep = *lines ? 1 : 0;
+    (*lines)++;
+    if (*o + sep + 1 >= len)
+        return; /* not one more character fits */
+    const size_t room = len - 1 - *o - sep;
+    if (n > room)
+        n = room;
+    if (sep)
         out[(*o)++] = '\n';
     memcpy(out + *o, p, n);
     *o += n;
     out[*o] = '\0';
-    (*lines)++;
 }
 
 int cn_viewer_text_wrap(const char *in, int cols, int max_lines, bool pack, char *out, size_t len)

@@ -382,9 +382,15 @@ static void test_text_wrap(void **state)
     assert_int_equal(cn_viewer_text_wrap(NULL, 40, 8, false, out, sizeof out), 0);
     assert_int_equal(cn_viewer_text_wrap("abc", 0, 8, false, out, sizeof out), 0);
     assert_int_equal(cn_viewer_text_wrap("abc", 40, 0, false, out, sizeof out), 0);
-    char small[6];
-    cn_viewer_text_wrap("abcdef ghijkl | mnop", 10, 8, false, small, sizeof small);
-    assert_true(strlen(small) < sizeof small);
+    for (size_t cap = 1; cap <= 24; cap++) { /* every size: ASan sees each write */
+        char *small = malloc(cap);
+        assert_non_null(small);
+        cn_viewer_text_wrap("abcdef ghijkl | mnop | qr st", 6, 8, false, small, cap);
+        assert_true(strlen(small) < cap);
+        cn_viewer_text_wrap("abcdef ghijkl | mnop | qr st", 6, 2, true, small, cap);
+        assert_true(strlen(small) < cap);
+        free(small);
+    }
 }
 
 /* issue 16: numbers that change every frame are laid out again at most 4 times a
