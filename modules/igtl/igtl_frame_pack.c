@@ -22,6 +22,7 @@
  * transforms carry TransformStatus OK/INVALID metadata; v1 has no way to say
  * INVALID, so invalid poses are simply not sent there.
  */
+#include "guidance/guidance.h"
 #include "igtl_priv.h"
 
 #include <math.h>
@@ -217,8 +218,14 @@ int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256]
         }
         if (g->cycle != p->cycle && n < max)
             snprintf(out[n++], 256, "Cycle %d", g->cycle);
-        if (g->alarms != p->alarms && n < max)
-            snprintf(out[n++], 256, "Alarms 0x%08x", (unsigned)g->alarms);
+        if (g->alarms != p->alarms && n < max) {
+            /* the bits, then the words the operator's screen shows (without the
+             * skin distance, which changes while the bits do not) */
+            char words[200];
+            cn_guidance_alarm_text(g->alarms, words, sizeof words);
+            snprintf(out[n++], 256, "Alarms 0x%08x%s%s", (unsigned)g->alarms, words[0] ? " " : "",
+                     words);
+        }
     }
     /* the procedure events of this frame (a proctor's note, an operator's mark,
      * ...), as recorded: "<source> <text>" */

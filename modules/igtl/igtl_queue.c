@@ -205,21 +205,28 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
         cn_igtl_server_send_event(s, ev[e]);
 }
 
-/* An event STRING; an alarm change ("Alarms 0x...") also as a STATUS
- * "CryoNavAlarm" (code 1 OK when cleared, 2 with the alarm bits as sub-code),
- * which Slicer shows as a status node. */
+/* An event STRING; an alarm change ("Alarms 0x... WORDS") also as a STATUS
+ * "CryoNavAlarm" (code 1 OK when cleared, 2 with the alarm bits as sub-code), its
+ * message the words ("ICE NEAR SKIN | TIP HIDDEN"; "no alarm"), which Slicer
+ * shows as a status node. */
 static cn_igtl_packet *event_packet(cn_igtl_server *s, int v, const char *text)
 {
     cn_igtl_packet *p = cn__igtl_string_packet(s, v, "CryoNavEvent", text);
     unsigned bits;
-    if (!p || sscanf(text, "Alarms 0x%x", &bits) != 1)
+    int at = 0;
+    if (!p || sscanf(text, "Alarms 0x%x%n", &bits, &at) != 1)
         return p;
+    const char *words = text + at;
+    while (*words == ' ')
+        words++;
+    if (!words[0])
+        words = bits ? text : "no alarm";
     cn_igtl_msg msg;
     size_t keep = p->buf.len;
     int r = cn_igtl_msg_begin(&p->buf, &msg, v, "STATUS", "CryoNavAlarm",
                               cn_igtl_ts_from_wall_ns(cn_clock_wall_ns()), ++s->msg_id);
     if (r == CN_OK)
-        r = cn_igtl_put_status(&p->buf, bits ? 2 : 1, (int64_t)bits, bits ? "Alarm" : "OK", text);
+        r = cn_igtl_put_status(&p->buf, bits ? 2 : 1, (int64_t)bits, bits ? "Alarm" : "OK", words);
     if (r == CN_OK)
         r = cn_igtl_msg_end(&p->buf, &msg, NULL, 0);
     if (r != CN_OK)

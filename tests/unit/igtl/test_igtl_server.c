@@ -385,7 +385,25 @@ static void test_events(void **st)
     assert_int_equal(cn_igtl_decode_status(al->content, al->content_len, &code, en, txt, sizeof txt), 0);
     assert_int_equal(code, 2);
     assert_string_equal(en, "Alarm");
-    assert_string_equal(txt, "Alarms 0x00000005");
+    /* in words, as the operator's screen says them (seventeenth session: a proctor
+     * in Slicer read "Alarms 0x00000005"), the bits kept in the event */
+    assert_string_equal(txt, "ICE NEAR SKIN | TIP HIDDEN");
+    tu_msg *aev = tu_find(&c, "STRING", "CryoNavEvent");
+    assert_non_null(aev);
+    assert_non_null(strstr((char *)aev->content + 4, "Alarms 0x00000005 ICE NEAR SKIN | TIP HIDDEN"));
+    /* cleared */
+    tu_client_clear(&c);
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 4, CN_PHASE_FREEZE);
+    f->analysis.guidance.alarms = 0;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    tu_read(&c, 3000, "STATUS", "CryoNavAlarm");
+    al = tu_find(&c, "STATUS", "CryoNavAlarm");
+    assert_non_null(al);
+    assert_int_equal(cn_igtl_decode_status(al->content, al->content_len, &code, en, txt, sizeof txt), 0);
+    assert_int_equal(code, 1);
+    assert_string_equal(txt, "no alarm");
     assert_int_equal(cn_igtl_server_send_event(s, "RecordingStarted"), 0);
     tu_client_clear(&c);
     tu_read(&c, 3000, "STRING", "CryoNavEvent");
