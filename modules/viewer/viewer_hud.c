@@ -13,8 +13,8 @@
 #include "viewer_priv.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 

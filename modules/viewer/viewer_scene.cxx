@@ -296,10 +296,6 @@ void cn_viewer_scene_build(cn_viewer *v)
     cn_viewer_scene_layout_text(v);
 }
 
-/* Text sizes follow the window height; the in-plane view keeps bands free of the
- * image for its text (alarm above, scale labels right of and under the image,
- * legend and caption at the bottom), so no caption ever covers image content
- * whatever the image's shape (a wide UP20L frame or a deep simulator frame). */
 /* The alarm line: at fs + 4 when it fits the in-plane view's width, else as much
  * smaller as it needs down to the HUD's size, else wrapped at its '|' separators
  * into up to three lines at that size. Several alarms at once made a line wider
@@ -331,6 +327,10 @@ void cn_viewer_scene_set_alarm(cn_viewer *v, const char *text)
     v->alarm_px = lines ? lines * static_cast<int>(std::lround(1.2 * size)) + 3 * pad : 0;
 }
 
+/* Text sizes follow the window height; the in-plane view keeps bands free of the
+ * image for its text (alarm above, scale labels right of and under the image,
+ * legend and caption at the bottom), so no caption ever covers image content
+ * whatever the image's shape (a wide UP20L frame or a deep simulator frame). */
 void cn_viewer_scene_layout_text(cn_viewer *v)
 {
     int *sz = v->win->GetSize();
