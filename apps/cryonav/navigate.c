@@ -311,7 +311,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                     }
                 }
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
-                                     .source = s.source_name, .status_line = cu, .alarm_line = ""};
+                                     .source = s.source_name, .status_line = cu, .alarm_line = "",
+                                     .standin = !shown};
                 if (shown || dark)
                     cn_viewer_show(v, shown ? shown : dark, &hud);
             }

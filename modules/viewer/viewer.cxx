@@ -447,7 +447,8 @@ extern "C" int cn_viewer_show(cn_viewer *v, const cn_frame *f, const cn_viewer_h
         v->have_frame = true;
         cn_viewer_scene_camera2d(v);
         cn_viewer_scene_camera3d(v, false);
-        cn_viewer_status_format(hud, f, v->geom.note, status, sizeof status);
+        cn_viewer_status_format(hud, f, hud && hud->standin ? "" : v->geom.note, status,
+                                sizeof status);
     } else {
         /* Keep the last good image on screen? No: an image that is not the current
          * one must not look live. Hide it and say why. */

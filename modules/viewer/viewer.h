@@ -55,6 +55,9 @@ typedef struct {
     const char *status_line;  /* free text (scenario, proctor notes), may be NULL */
     const char *alarm_line;   /* active alarms, shown large and red over the in-plane
                                * view; NULL or "" when none */
+    bool standin;             /* the frame stands in for one not yet shown (a dark frame
+                               * while a replay catches up): its missing poses are not
+                               * reported ("no tracking") */
 } cn_viewer_hud;
 
 /* Updates the scene from the frame (image, poses, analysis) and renders once.

@@ -339,7 +339,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
     int lab = std::max(9, fs - 4);
     if (fs != v->font_px) { /* sizes only change with the window: no per-frame Modified() */
         v->font_px = fs;
-        v->status->GetTextProperty()->SetFontSize(fs);
+        v->status->GetTextProperty()->SetFontSize(fs - 2); /* ~48 characters across the 3-D view */
         v->caption3d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
         v->caption2d->GetTextProperty()->SetFontSize(std::max(9, fs - 3));
         v->no_image->GetTextProperty()->SetFontSize(fs + 4);
@@ -383,7 +383,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
         v->hud[i]->GetPositionCoordinate()->SetValue(1.5 * pad, h3 - pad - i * std::lround(1.25 * hfs));
     double axes_w = (kAxesViewport[2] - kAxesViewport[0]) * (sz[0] > 0 ? sz[0] : v->opts.width);
     v->status->GetPositionCoordinate()->SetValue(axes_w + pad, pad);
-    v->status_cols = std::max(8, static_cast<int>((w3 - axes_w - 2 * pad) / (0.6 * fs)));
+    v->status_cols = std::max(8, static_cast<int>((w3 - axes_w - 2 * pad) / (0.6 * (fs - 2))));
 }
 
 void cn_viewer_scene_resize_image(cn_viewer *v, int w, int h)

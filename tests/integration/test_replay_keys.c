@@ -230,7 +230,7 @@ static void test_loop_clears_proctor_surfaces(void **st)
 
 /* Orange pixels (the HUD's status line, 255/168/51) in the bottom 60 rows of the
  * window, read from the screen; -1 when the window cannot be read. */
-static int status_line_pixels(Display *dpy, Window win)
+static int status_line_pixels(Display *dpy, Window win, int *span_rows)
 {
     XWindowAttributes wa;
     if (!XGetWindowAttributes(dpy, win, &wa) || wa.width < 100 || wa.height < 100)
@@ -243,14 +243,20 @@ static int status_line_pixels(Display *dpy, Window win)
                            (unsigned)rows, AllPlanes, ZPixmap);
     if (!im)
         return -1;
-    int n = 0;
+    int n = 0, top = -1, bottom = -1;
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
             unsigned long px = XGetPixel(im, c, r);
             int red = (int)((px >> 16) & 0xff), blue = (int)(px & 0xff);
-            n += red > 150 && blue < 120 && red - blue > 80;
+            if (red > 150 && blue < 120 && red - blue > 80) {
+                n++;
+                top = top < 0 ? r : top;
+                bottom = r;
+            }
         }
     XDestroyImage(im);
+    if (span_rows)
+        *span_rows = top < 0 ? 0 : bottom - top + 1;
     return n;
 }
 
@@ -291,11 +297,11 @@ static void test_catching_up_window_and_keys(void **st)
     Display *dpy = XOpenDisplay(NULL);
     assert_non_null(dpy);
     Window win = 0;
-    int seen = -1, polls = 0;
+    int seen = -1, polls = 0, span = 0;
     while (log_count(logp, "caught up frames 0-1379") == 0 && polls < 1200) {
         if (!win)
             win = xk_find_window(dpy, DefaultRootWindow(dpy));
-        const int n = win ? status_line_pixels(dpy, win) : -1;
+        const int n = win ? status_line_pixels(dpy, win, &span) : -1;
         /* read before the log is: a picture taken while the catch-up still ran */
         if (n > 200 && log_count(logp, "caught up frames 0-1379") == 0) {
             seen = n;
@@ -304,8 +310,13 @@ static void test_catching_up_window_and_keys(void **st)
         polls++;
         usleep(50000);
     }
-    print_message("status line pixels during the catch-up: %d (after %d polls)\n", seen, polls);
+    print_message("status line pixels during the catch-up: %d in %d rows (after %d polls)\n", seen,
+                  span, polls);
     assert_true(seen > 200);
+    /* one line, the catch-up's: the dark frame stands in for the recording's and
+     * has no poses, but the recording has tracking; before (seventeenth session) a
+     * second line said "no tracking" under it (the window's text is 19 px high) */
+    assert_true(span > 8 && span < 28);
     xk_send_key(dpy, win, XK_f, false);
     XCloseDisplay(dpy);
     assert_true(pu_wait_log(logp, "operator: key f", 20000));
