@@ -44,6 +44,10 @@
 
 #define NERVE_HOLD_FRAMES 10  /* a lost nerve's outline is held this many frames (0.5 s at 20 fps) */
 #define NERVE_UNDER_ICE 0.25  /* this much of the outline under the rim: hidden */
+#define NERVE_UNDER_ICE_KEEP 0.15 /* and hidden until less than this is: the share hovers
+                                   * about 0.25 while the front's points change from frame
+                                   * to frame, and the outline flipped up to six times in
+                                   * 1.5 s as the ice reached the nerve (seventeenth session) */
 #define NERVE_DARK 0.6        /* inside this much darker than in the open: still hidden */
 #define VIEW_TOL 0.02         /* a field-of-view box whose edges all moved less than this
                                * share of the frame's side (or 2 px) is kept: a box that
@@ -534,7 +538,8 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         /* hidden when the freeze's ice comes over the nerve; stays hidden after the
          * freeze while its inside is still in the dark (the ice melts slowly) */
         const cn_ice_front *ice = &f->analysis.ice;
-        bool covered = ice->found && outline_under_ice(&n->last_nerve, ice) >= NERVE_UNDER_ICE;
+        const double under = ice->found ? outline_under_ice(&n->last_nerve, ice) : 0.0;
+        bool covered = under >= (n->nerve_hidden ? NERVE_UNDER_ICE_KEEP : NERVE_UNDER_ICE);
         n->nerve_hidden = covered || (n->nerve_hidden && outline_inside_mean(f, &n->last_nerve) <
                                                              NERVE_DARK * n->last_inside);
         if (n->nerve_hidden) {
