@@ -247,7 +247,7 @@ int cn_bench_analysis(int argc, char **argv)
     cn_img_box fov_box = {0, 0, 0, 0};
     {
         const cn_frame *fr0 = frames[0];
-        uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)fr0->width);
+        uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(fr0->width, fr0->height));
         uint8_t *cut = malloc((size_t)fr0->width * fr0->height);
         for (int i = 0; i < N_FRAMES && cols && cut; i++) {
             const cn_frame *fr = frames[i];

@@ -128,7 +128,7 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
     r->seg = cn_nerve_seg_new(nw, nh);
     r->view_px = malloc((size_t)nw * nh);
     r->view_mask = malloc((size_t)nw * nh);
-    r->col_lit = malloc(sizeof(uint32_t) * (size_t)nw);
+    r->col_lit = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(nw, nh));
     if (r->find && r->cnn && cn_nerve_find_fov_crop(r->find) != cn_nerve_cnn_fov_crop(r->cnn))
         fprintf(stderr, "cryonav eval: note: the finder's weights %s frames cut to the field of "
                 "view and the crop CNN's %s; the CNN is given what the finder is\n",

@@ -114,13 +114,20 @@ typedef struct {
 
 #define CN_FOV_GREY 3        /* a pixel above this grey is lit (black margins are not) */
 #define CN_FOV_SHARE 0.02    /* a row or column with this share lit is in the view */
+#define CN_FOV_BLOCK 4       /* lit parts are found on blocks this many pixels square */
+#define CN_FOV_PART_RATIO 20 /* a part under 1/20 of the largest part's blocks is small */
+#define CN_FOV_MARK_GREY 96  /* a small part with a pixel this bright is a mark */
 /* The scanner's field of view in a frame (a screen capture's black margins, a
- * letterbox's bands cut away): the box of rows and columns in which at least
- * CN_FOV_SHARE of the pixels are brighter than CN_FOV_GREY. A box under a quarter
- * of the frame's width or height, or none, is not trusted: the whole frame. Exactly
- * tools/train/fov.py's fov_box, which the networks flagged "field of view" were
- * trained on. col_lit is w counters of scratch. */
-int cn_img_fov_box(const uint8_t *px, int w, int h, uint32_t *col_lit, cn_img_box *out);
+ * letterbox's bands, its text and depth scale cut away): the box of rows and columns
+ * in which at least CN_FOV_SHARE of the pixels are brighter than CN_FOV_GREY, once the
+ * frame's marks are taken out: small bright lit parts (8-connected blocks of
+ * CN_FOV_BLOCK pixels; small: under 1 / CN_FOV_PART_RATIO of the largest part; bright:
+ * a pixel of CN_FOV_MARK_GREY or more), a scanner's text, depth scale and markers. A
+ * box under a quarter of the frame's width or height, or none, is not trusted: the
+ * whole frame (the box with the marks, when only that one is trusted). Exactly
+ * tools/train/fov.py's fov_box. scratch holds cn_img_fov_scratch_len(w, h) counters. */
+size_t cn_img_fov_scratch_len(int w, int h);
+int cn_img_fov_box(const uint8_t *px, int w, int h, uint32_t *scratch, cn_img_box *out);
 /* Copies box b of the w x h image src into dst (b.w x b.h, stride b.w); b must lie
  * inside the image. */
 int cn_img_crop(const uint8_t *src, int w, int h, cn_img_box b, uint8_t *dst);

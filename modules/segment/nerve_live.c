@@ -125,7 +125,7 @@ nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
     n->cut = n->find ? cn_nerve_find_fov_crop(n->find) : cn_nerve_cnn_fov_crop(n->cnn);
     if (n->cut) {
         n->view_px = malloc((size_t)max_w * max_h);
-        n->col_lit = malloc(sizeof(uint32_t) * (size_t)max_w);
+        n->col_lit = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(max_w, max_h));
     }
     if (!n->dp || (c->nerve_cnn && !n->cnn) || (c->nerve_find && (!n->find || !n->pass_px)) ||
         (c->nerve_cnn && c->nerve_find && !n->refine_cnn) ||

@@ -552,7 +552,9 @@ static void test_real_data(void **st)
 /* cn_img_fov_box gives the box tools/train/fov.py gave the networks flagged "field of
  * view" in training, on real images of both sets (PNG and JPEG through the same
  * readers): the vector below was printed by
- * `python3 tools/train/fov.py ../shared/data/nerve-us/images/0000.png ...`. */
+ * `python3 tools/train/fov.py ../shared/data/nerve-us/images/0000.png ...`. Since the
+ * eighteenth session the box leaves a scanner's marks out; 13 of the 766 training
+ * frames' boxes changed (`python3 tools/train/fov.py --changed ...`), three are here. */
 static void test_fov_box_matches_training(void **st)
 {
     (void)st;
@@ -582,6 +584,12 @@ static void test_fov_box_matches_training(void **st)
         {"nerve-femoral/trainset/images/sample_101.jpg", 0, 1, 800, 309},
         {"nerve-femoral/trainset/images/sample_200.jpg", 0, 2, 514, 273},
         {"nerve-femoral/trainset/images/sample_333.jpg", 0, 0, 515, 270},
+        /* a scanner's marker left of the image: out of the box since the eighteenth
+         * session (before: x0 11 and 1, w 620 and 438); a bright fleck right of a
+         * JPEG (before: w 801) */
+        {"nerve-us/images/0069.png", 85, 0, 546, 575},
+        {"nerve-us/images/0181.png", 73, 0, 366, 476},
+        {"nerve-femoral/trainset/images/sample_90.jpg", 0, 0, 800, 303},
     };
     int cut = 0;
     for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
@@ -589,7 +597,7 @@ static void test_fov_box_matches_training(void **st)
         cn_image *im = NULL;
         char err[512];
         assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
-        uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
+        uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(im->w, im->h));
         assert_non_null(cols);
         cn_img_box b;
         assert_int_equal(cn_img_fov_box(im->px, im->w, im->h, cols, &b), CN_OK);

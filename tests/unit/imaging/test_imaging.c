@@ -274,14 +274,16 @@ static void test_image_bounds(void **st)
     cn_image_free(NULL);
 }
 
-/* cn_img_fov_box: the box of rows and columns with >= 2 % of pixels above grey 3;
- * a black frame, or a box under a quarter of a side, is the whole frame. */
+/* cn_img_fov_box: the box of rows and columns with >= 2 % of pixels above grey 3, cut
+ * to the large lit parts' box; a black frame, or a box under a quarter of a side, is the
+ * whole frame. */
 static void test_fov_box(void **st)
 {
     (void)st;
     enum { W = 100, H = 80 };
     static uint8_t px[W * H], cut[W * H];
-    uint32_t cols[W];
+    static uint32_t cols[4096];
+    assert_true(cn_img_fov_scratch_len(W, H) <= sizeof cols / sizeof cols[0]);
     cn_img_box b;
     memset(px, 0, sizeof px);
     assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
@@ -291,15 +293,27 @@ static void test_fov_box(void **st)
             px[y * W + x] = (uint8_t)(4 + (x * 7 + y * 13) % 200);
     assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
     assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 50);
-    /* a row with 2 of 100 pixels lit is in the view; one with 1 is not; grey 3 is dark */
-    px[70 * W + 30] = px[70 * W + 31] = 255;
+    /* a row with 2 of 100 pixels lit is in the view when they touch the image; one with
+     * 1 is not; grey 3 is dark */
+    px[65 * W + 30] = px[65 * W + 31] = 255;
     px[5 * W + 30] = 255;
     px[3 * W + 30] = px[3 * W + 31] = 3;
     assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
-    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 56);
+    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 51);
     assert_int_equal(cn_img_crop(px, W, H, b, cut), CN_OK);
     for (int y = 0; y < b.h; y++)
         assert_memory_equal(cut + y * b.w, px + (y + b.y0) * W + b.x0, (size_t)b.w);
+    /* the same two pixels 10 rows below the image are a part of their own (a scanner's
+     * mark): not the view. Before the marks rule the box reached row 74. */
+    px[65 * W + 30] = px[65 * W + 31] = 0;
+    px[74 * W + 30] = px[74 * W + 31] = 255;
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 50);
+    /* dim (grey 60, under CN_FOV_MARK_GREY): the sparse speckle of deep tissue, kept */
+    px[74 * W + 30] = px[74 * W + 31] = 60;
+    assert_int_equal(cn_img_fov_box(px, W, H, cols, &b), CN_OK);
+    assert_true(b.x0 == 20 && b.y0 == 15 && b.w == 60 && b.h == 60);
+    px[74 * W + 30] = px[74 * W + 31] = 0;
     /* a view under a quarter of the height is not trusted */
     memset(px, 0, sizeof px);
     for (int y = 30; y < 49; y++)
@@ -316,6 +330,38 @@ static void test_fov_box(void **st)
     assert_int_equal(cn_img_fov_box(px, W, H, NULL, &b), CN_EINVAL);
     assert_int_equal(cn_img_crop(px, W, H, (cn_img_box){90, 0, 20, 10}, cut), CN_EINVAL);
     assert_int_equal(cn_img_crop(px, W, H, (cn_img_box){0, 0, 0, 10}, cut), CN_EINVAL);
+    assert_int_equal(cn_img_fov_scratch_len(0, H), 0);
+}
+
+/* A screen capture: the image on a black screen with two lines of text above it, a
+ * depth scale's ticks beside it, and a strip of the image cut off by a black band (kept:
+ * large). The box is the image's, as without the text and ticks; before the marks rule
+ * it took in the text's rows and the ticks' columns. Odd sides check the blocks at the
+ * edges. */
+static void test_fov_box_screen_text(void **st)
+{
+    (void)st;
+    enum { W = 641, H = 481 };
+    static uint8_t px[W * H];
+    static uint32_t scratch[100000];
+    assert_true(cn_img_fov_scratch_len(W, H) <= sizeof scratch / sizeof scratch[0]);
+    memset(px, 0, sizeof px);
+    for (int y = 80; y < 440; y++) /* the image: 400 x 360 at (100, 80), a band at 330-349 */
+        for (int x = 100; x < 500; x++)
+            if (y < 330 || y >= 350)
+                px[y * W + x] = (uint8_t)(5 + (x * 31 + y * 17) % 180);
+    for (int line = 0; line < 2; line++) /* "glyphs": 40 blobs of 5 x 9 px per line */
+        for (int c = 0; c < 40; c++)
+            for (int y = 12 + 24 * line; y < 21 + 24 * line; y++)
+                for (int x = 10 + 8 * c; x < 15 + 8 * c; x++)
+                    px[y * W + x] = 240;
+    for (int t = 80; t < 440; t += 36) /* ticks 12 px right of the image */
+        for (int x = 512; x < 524; x++)
+            px[t * W + x] = px[(t + 1) * W + x] = 255;
+    cn_img_box b;
+    assert_int_equal(cn_img_fov_box(px, W, H, scratch, &b), CN_OK);
+    print_message("screen: %d %d %d %d\n", b.x0, b.y0, b.w, b.h);
+    assert_true(b.x0 == 100 && b.y0 == 80 && b.w == 400 && b.h == 360);
 }
 
 int main(void)
@@ -330,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_real_mask_palette_indices),
         cmocka_unit_test(test_image_bounds),
         cmocka_unit_test(test_fov_box),
+        cmocka_unit_test(test_fov_box_screen_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
