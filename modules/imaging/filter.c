@@ -1,7 +1,12 @@
 /*
- * filter.c - smoothing, resampling and integral images for the live path.
+ * filter.c - smoothing, resampling and integral images for the live path, and the
+ * scanner's field of view in a frame.
  * Every filter is O(1) per pixel whatever its radius (running sums), because the
- * whole analysis of a frame has a budget of a few milliseconds on one core.
+ * whole analysis of a frame has a budget of a few milliseconds on one core. The field
+ * of view's marks (cn_img_fov_box) are found by a union-find over runs of 4 x 4 blocks
+ * written here rather than ITK's connected-component filter: the box is found on every
+ * live frame in this C module, and all of it costs 0.11 ms p50 on a 640 x 480 frame
+ * (`cryonav bench analysis`, the field-of-view line; 0.05 ms before the marks).
  */
 #include "imaging/imaging.h"
 
