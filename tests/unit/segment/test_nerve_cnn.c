@@ -1005,7 +1005,7 @@ static void test_stage_uses_cnn_on_seed_frame(void **st)
     cn_nerve_cnn *c = cn_nerve_cnn_new(im->w, im->h);
     cn_img_box vb = {0, 0, im->w, im->h};
     uint8_t *vbuf = malloc((size_t)im->w * im->h);
-    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)im->w);
+    uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(im->w, im->h));
     assert_true(vbuf && cols);
     const uint8_t *vpx = im->px;
     if (cn_nerve_cnn_fov_crop(c)) {

@@ -646,7 +646,7 @@ static void test_point_picks_the_nerve(void **st)
      * were trained so (points and parts then in the cut's pixels) */
     cn_img_box b = {0, 0, w, h};
     uint8_t *cut = malloc((size_t)w * h);
-    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)w);
+    uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(w, h));
     assert_true(cut && cols);
     const uint8_t *vpx = px;
     if (cn_nerve_find_fov_crop(f)) {

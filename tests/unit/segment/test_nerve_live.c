@@ -64,7 +64,7 @@ static const uint8_t *lib_view(const fixture *x, const cn_nerve_find *fd, uint8_
     *b = (cn_img_box){0, 0, x->im->w, x->im->h};
     if (!cn_nerve_find_fov_crop(fd))
         return x->im->px;
-    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)x->im->w);
+    uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(x->im->w, x->im->h));
     assert_non_null(cols);
     assert_int_equal(cn_img_fov_box(x->im->px, x->im->w, x->im->h, cols, b), CN_OK);
     free(cols);
@@ -489,7 +489,7 @@ static void test_fov_cut_live(void **st)
     }
     fixture x;
     fx_open(&x, "nerve-us/images/0034.png", "nerve-us/masks/0034.png");
-    uint32_t *cols = malloc(sizeof(uint32_t) * 2048);
+    uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(2048, 2048));
     assert_non_null(cols);
     cn_img_box b;
     assert_int_equal(cn_img_fov_box(x.im->px, x.im->w, x.im->h, cols, &b), CN_OK);
@@ -630,7 +630,7 @@ static void test_refine_vetoes_part(void **st)
     cn_segment_config_default(&sc);
     veto_libs L = {cn_nerve_find_new(1024, 1024),
                    {cn_nerve_cnn_new(1024, 1024), cn_nerve_cnn_new_refine(1024, 1024)},
-                   malloc(1024 * 1024), malloc(sizeof(uint32_t) * 1024)};
+                   malloc(1024 * 1024), malloc(sizeof(uint32_t) * cn_img_fov_scratch_len(1024, 1024))};
     assert_true(L.fd && L.nets[0] && L.nets[1] && L.vbuf && L.cols);
     const int members = cn_nerve_find_members(L.fd);
     int frame = -1;

@@ -12,7 +12,7 @@
 /* Replaces *im and *mk (same size) by their cuts to *im's field of view. */
 static inline void cut_to_view(cn_image **im, cn_image **mk)
 {
-    uint32_t *cols = malloc(sizeof(uint32_t) * (size_t)(*im)->w);
+    uint32_t *cols = malloc(sizeof(uint32_t) * cn_img_fov_scratch_len((*im)->w, (*im)->h));
     assert_non_null(cols);
     cn_img_box b;
     assert_int_equal(cn_img_fov_box((*im)->px, (*im)->w, (*im)->h, cols, &b), CN_OK);
