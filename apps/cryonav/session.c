@@ -237,7 +237,8 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         if (cn_json_get_bool(s->cfg, "record.compress", &compress, err, err_len) == CN_EINVAL ||
             cn_json_get_string(s->cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL)
             return CN_EINVAL;
-        cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress},
+        cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress,
+                                          .offline = s->opts.batch /* --fast, --speed 0 */},
                                .max_width = 1024, .max_height = 1024, .log = s->log,
                                .lossless = s->opts.batch /* offline: keep every frame */};
         cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);

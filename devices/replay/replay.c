@@ -250,11 +250,16 @@ static int rp_read(void *self, cn_frame *f) {
             return rc;
         }
         /* pace on the recorded wall clock when there is one: scene time may have
-         * run faster than real time when it was recorded */
+         * run faster than real time when it was recorded (--time-scale), and the
+         * replay shows it as the operator saw it. Not for a file made offline
+         * (--fast, --speed 0): its wall clock is the machine's speed, so the scene
+         * time (the procedure's own pace) is kept. */
         const cn_seq_info *info = cn_seq_reader_info(rp->rd);
         double scene = f->t_scene_ns != CN_SCENE_TIME_UNSET ? (double)f->t_scene_ns * 1e-9 : NAN;
         if (!isfinite(scene)) scene = rp->prev_scene + 1.0 / 30; /* frame without a timestamp */
-        double ts = info->wall_clock && f->wall_ns > 0 ? (double)f->wall_ns * 1e-9 : scene;
+        double ts = info->wall_clock && !info->offline_pace && f->wall_ns > 0
+                        ? (double)f->wall_ns * 1e-9
+                        : scene;
         if (f->t_scene_ns == CN_SCENE_TIME_UNSET) f->t_scene_ns = llround(scene * 1e9);
         pthread_mutex_lock(&rp->mu);
         if (rp->next != i) continue; /* seeked meanwhile */
@@ -293,7 +298,9 @@ static int rp_read(void *self, cn_frame *f) {
         if (f->t_acq_ns <= rp->last_acq) f->t_acq_ns = rp->last_acq + 1;
         rp->last_acq = f->t_acq_ns;
         f->t_ready_ns = cn_clock_mono_ns(); /* latencies count from here, at any speed */
-        if (f->wall_ns == 0) f->wall_ns = cn_clock_wall_ns();
+        /* a file made offline keeps no pace in its wall clock: the frame is stamped
+         * now, so a re-recording of this replay paces as it was shown */
+        if (f->wall_ns == 0 || info->offline_pace) f->wall_ns = cn_clock_wall_ns();
         f->seq = ++rp->emitted;
         f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;
         if (!rp->o.keep_analysis) {

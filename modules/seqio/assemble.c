@@ -35,6 +35,7 @@ typedef struct {
     bool nrrd, compress;
     bool slicer;                  /* Slicer volume sequence (.seq.nrrd): 4-D, index values */
     char orientation[16], imagetype[64];
+    bool pace_scene;              /* "pace scene": made offline (CryoNavPace) */
     int width, height;
     double spacing[2], transducer[2];
     int committed, dropped;
@@ -80,6 +81,7 @@ static int scan_journal(const char *path, FILE *fp, uint64_t part_size, journal_
                 ji->slicer = strcmp(s, "seqnrrd") == 0;
             }
             else if (sscanf(line, "compress %d", &i) == 1) ji->compress = i != 0;
+            else if (sscanf(line, "pace %127s", s) == 1) ji->pace_scene = strcmp(s, "scene") == 0;
             else if (sscanf(line, "orientation %15s", ji->orientation) == 1) {
             } else if (sscanf(line, "imagetype %63s", ji->imagetype) == 1) {
             } else if (sscanf(line, "size %d %d", &ji->width, &ji->height) == 2) {
@@ -143,6 +145,11 @@ static int out_printf(FILE *o, const char *fmt, ...) {
     return n < 0 ? CN_EIO : CN_OK;
 }
 
+/* CryoNavPace: the clock a replay paces on (seqio.h, cn_seq_info.offline_pace) */
+static const char *pace_text(const journal_info *ji) {
+    return ji->pace_scene ? CN_SEQIO_PACE_SCENE : CN_SEQIO_PACE_WALL;
+}
+
 static void write_header_mha(FILE *o, const journal_info *ji, uint64_t csize) {
     char v[64];
     out_printf(o, "ObjectType = Image\nNDims = 3\nAnatomicalOrientation = RAI\n"
@@ -162,10 +169,10 @@ static void write_header_mha(FILE *o, const journal_info *ji, uint64_t csize) {
                   "ElementSpacing = 1 1 1\nElementType = MET_UCHAR\nOffset = 0 0 0\n"
                   "TransformMatrix = 1 0 0 0 1 0 0 0 1\nUltrasoundImageOrientation = %s\n"
                   "UltrasoundImageType = %s\nCryoNavTransducerPixel = %.4f %.4f\n"
-                  "CryoNavTimestampClock = %s\nCryoNavWallClock = %s\n",
+                  "CryoNavTimestampClock = %s\nCryoNavWallClock = %s\nCryoNavPace = %s\n",
                ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
-               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK, pace_text(ji));
 }
 
 static void write_header_nrrd(FILE *o, const journal_info *ji) {
@@ -176,11 +183,11 @@ static void write_header_nrrd(FILE *o, const journal_info *ji) {
                   "space directions: (1,0) (0,1) none\nspace origin: (0,0)\ntype: uint8\n"
                   "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
                   "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
-                  "CryoNavWallClock:=%s\n",
+                  "CryoNavWallClock:=%s\nCryoNavPace:=%s\n",
                ji->compress ? "gz" : "raw", ji->width, ji->height, ji->committed,
                ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
-               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK, pace_text(ji));
 }
 
 /* Slicer's volume sequence (.seq.nrrd): a 4-D NRRD (I J K list) whose list axis
@@ -210,10 +217,10 @@ static void write_header_slicer(FILE *o, FILE *jf, const journal_info *ji) {
     out_printf(o, "\nDataNodeClassName:=vtkMRMLScalarVolumeNode\n"
                   "ultrasound image orientation:=%s\nultrasound image type:=%s\n"
                   "CryoNavTransducerPixel:=%.4f %.4f\nCryoNavTimestampClock:=%s\n"
-                  "CryoNavWallClock:=%s\n",
+                  "CryoNavWallClock:=%s\nCryoNavPace:=%s\n",
                ji->orientation[0] ? ji->orientation : "MF",
                ji->imagetype[0] ? ji->imagetype : "BRIGHTNESS", ji->transducer[0],
-               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK);
+               ji->transducer[1], CN_SEQIO_SCENE_CLOCK, CN_SEQIO_WALL_CLOCK, pace_text(ji));
 }
 
 /* Copies the committed blocks' field lines as Seq_FrameNNNN_ fields. */

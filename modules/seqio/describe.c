@@ -48,6 +48,10 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     if (in->orientation[0]) fprintf(out, "orientation %s\n", in->orientation);
     if (in->image_type[0]) fprintf(out, "image_type %s\n", in->image_type);
     fprintf(out, "clock %s\n", in->scene_clock ? "scene time (CryoNavTimestampClock)" : "Timestamp");
+    if (in->wall_clock)
+        fprintf(out, "pace %s\n", in->offline_pace ? "scene time (made offline: a replay keeps the "
+                                                     "procedure's own pace)"
+                                                   : "as recorded (CryoNavWallNs)");
     name_count xf[MAX_NAMES], other[MAX_NAMES];
     int nxf = 0, nother = 0, with_ts = 0, analysed = 0, events = 0;
     double t_first = NAN, t_last = NAN;

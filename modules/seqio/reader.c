@@ -636,6 +636,8 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
         const char *tc = cn_seq_reader_global(r, "CryoNavTimestampClock");
         r->info.scene_clock = tc && strncmp(tc, "scene", 5) == 0;
         r->info.wall_clock = cn_seq_reader_global(r, "CryoNavWallClock") != NULL;
+        const char *pc = cn_seq_reader_global(r, "CryoNavPace");
+        r->info.offline_pace = pc && strncmp(pc, "scene", 5) == 0;
         resolve_spacing(r);
     }
     if (rc != CN_OK) {

@@ -64,6 +64,8 @@ typedef struct {
     char spacing_source[16];
     bool scene_clock;         /* Timestamp is CryoNav's scene time (CryoNavTimestampClock) */
     bool wall_clock;          /* frames carry CryoNavWallNs (UTC ns) */
+    bool offline_pace;        /* CryoNavPace = scene: made offline, so a replay paces on the
+                                 scene time (Timestamp), not on CryoNavWallNs */
     char orientation[8];      /* UltrasoundImageOrientation, "" when absent */
     char image_type[32];      /* UltrasoundImageType, "" when absent */
     int frames_with_fields;   /* frames that have at least one Seq_Frame field */
@@ -157,6 +159,9 @@ typedef struct {
     int level;                /* zlib level 1..9 (default 1: Huffman-only, fastest) */
     const char *orientation;  /* default "MF" */
     const char *image_type;   /* default "BRIGHTNESS" */
+    bool offline;             /* made offline (run --fast, replay --speed 0): the frames'
+                                 wall clock is how fast the machine went, not a pace to
+                                 replay; the file says CryoNavPace = scene */
 } cn_seq_writer_opts;
 
 typedef struct cn_seq_writer cn_seq_writer;

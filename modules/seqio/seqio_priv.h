@@ -60,6 +60,11 @@ int cn_seqio_assemble(cn_seqio_assemble_job *job, char *err, size_t err_len);
 /* The header fields naming the clocks (see frame_fields.c). */
 #define CN_SEQIO_SCENE_CLOCK "scene (Timestamp: seconds of scene time, what the procedure experienced)"
 #define CN_SEQIO_WALL_CLOCK "CryoNavWallNs (UTC, ns since 1970, at acquisition)"
+/* CryoNavPace: "wall" when the frames came at the pace a replay should keep (a probe,
+ * a paced simulation, a replay at some speed), "scene" when the file was made offline
+ * as fast as the machine went (run --fast, replay --speed 0) */
+#define CN_SEQIO_PACE_WALL "wall (CryoNavWallNs: the pace the frames came at)"
+#define CN_SEQIO_PACE_SCENE "scene (Timestamp: made offline, as fast as the machine went)"
 
 /* Journal format (see writer.c). */
 #define CN_JOURNAL_MAGIC "CNSEQJOURNAL 1"

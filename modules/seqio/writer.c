@@ -160,10 +160,12 @@ cn_seq_writer *cn_seq_writer_open(const char *path, const cn_seq_writer_opts *o,
     size_t bl = strlen(w->base);
     bool slicer = w->o.format == CN_SEQ_NRRD && bl > 9 && strcmp(w->base + bl - 9, ".seq.nrrd") == 0;
     char head[512];
-    int hl = snprintf(head, sizeof head, "%s\nformat %s\ncompress %d\norientation %s\nimagetype %s\n",
+    int hl = snprintf(head, sizeof head,
+                      "%s\nformat %s\ncompress %d\norientation %s\nimagetype %s\npace %s\n",
                       CN_JOURNAL_MAGIC,
                       slicer ? "seqnrrd" : w->o.format == CN_SEQ_NRRD ? "nrrd" : "mha",
-                      w->o.compress ? 1 : 0, w->o.orientation, w->o.image_type);
+                      w->o.compress ? 1 : 0, w->o.orientation, w->o.image_type,
+                      w->o.offline ? "scene" : "wall");
     int e = pwrite_all(w->journal_fd, head, (size_t)hl, 0);
     w->journal_bytes = (uint64_t)hl;
     if (e == 0 && w->o.compress) {

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -263,6 +264,32 @@ static double hud_freeze_s(const char *path)
     return best;
 }
 
+/* The scene seconds from frame 0 to frame n - 1 of a recording (its Timestamps). */
+static double scene_span_s(const char *path, int n)
+{
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    assert_non_null(r);
+    assert_true(cn_seq_reader_info(r)->n_frames >= n);
+    double t[2];
+    for (int k = 0; k < 2; k++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, k ? n - 1 : 0, &fl, err, sizeof err);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        assert_non_null(ts);
+        t[k] = atof(ts);
+    }
+    cn_seq_reader_close(r);
+    return t[1] - t[0];
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void check_freeze_150(const char *rec, const char *dir, const char *what, double tol)
 {
     char rep[800];
@@ -304,6 +331,24 @@ static void test_clock(void **st)
     assert_int_equal(run_prog(a2, NULL, NULL, 240, &R), 0);
     check_run(&R, 0);
     check_freeze_150(fast, dir, "fast", 0.51);
+    /* the file made as fast as the machine went says so, and a replay keeps the
+     * procedure's own pace (the scene time), not the machine's: before, 41 frames of
+     * it (20 s of scene) went by at --speed 10 in well under the 2 s they stand for */
+    const char *ia[] = {CN_CRYONAV_BIN, "info", fast, NULL};
+    assert_int_equal(run_prog(ia, NULL, NULL, 60, &R), 0);
+    assert_non_null(strstr(R.out, "pace scene time (made offline"));
+    const char *ib[] = {CN_CRYONAV_BIN, "info", rec, NULL};
+    assert_int_equal(run_prog(ib, NULL, NULL, 60, &R), 0);
+    assert_non_null(strstr(R.out, "pace as recorded"));
+    const double span = scene_span_s(fast, 41), t0 = mono_s();
+    const char *a4[] = {CN_CRYONAV_BIN, "replay", fast, "--headless", "--speed", "10", "--frames",
+                        "41", "--no-serve", "-q", NULL};
+    assert_int_equal(run_prog(a4, NULL, NULL, 120, &R), 0);
+    const double took = mono_s() - t0;
+    print_message("replay of the --fast file: 41 frames, %.2f s of scene, took %.2f s at --speed 10\n",
+                  span, took);
+    assert_true(span > 5);
+    assert_true(took > 0.8 * span / 10);
     /* a replay of the scaled recording analyses on the recorded scene clock */
     snprintf(rep, sizeof rep, "%s/replayed.igs.mha", dir);
     const char *a3[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--record", rep,
@@ -1305,9 +1350,10 @@ static void test_replay_loop_rewind(void **st)
     const int n = frames_of(rec);
     char frames[16];
     snprintf(frames, sizeof frames, "%d", 2 * n);
-    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--loop", "--frames", frames,
-                        "--record", loop, "--no-serve", "--snapshot", dir, "--snapshot-every",
-                        "100000", NULL};
+    /* at 4x its scene pace (a --fast recording replays at the procedure's pace) */
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--loop", "--speed", "4",
+                        "--frames", frames, "--record", loop, "--no-serve", "--snapshot", dir,
+                        "--snapshot-every", "100000", NULL};
     assert_int_equal(run_prog(a2, NULL, NULL, 300, &R), 0);
     check_run(&R, 0);
     assert_null(strstr(R.err, "could not follow"));

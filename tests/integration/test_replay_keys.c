@@ -160,7 +160,8 @@ static void test_loop_clears_proctor_surfaces(void **st)
     record_session(cfg, rec);
     int port = pu_free_port();
     pu_write_file(rcfg, 0600, "{\"igtl\": {\"listen\": \"127.0.0.1:%d\"}}\n", port);
-    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--loop", "--speed", "0.25", "--config",
+    /* a --fast recording replays at its scene pace (27 s a pass): 4x, ~7 s a pass */
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--loop", "--speed", "4", "--config",
                           rcfg, NULL};
     pid_t pid = pu_spawn(argv, logp, true);
     tu_client c;
@@ -290,7 +291,7 @@ static void test_catching_up_window_and_keys(void **st)
     snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
     /* freeze 1 of 60 s: freeze 2 at frame 1380, a catch-up of ~1.8 s (Release) */
     record_session_cycles(cfg, rec, "[[60, 3], [8, 0]]");
-    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--start", "freeze 2", "--speed", "0.05",
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", rec, "--start", "freeze 2", "--speed", "0.5",
                           "--record", re, "--no-serve", NULL};
     pid_t pid = pu_spawn(argv, logp, false);
     assert_true(pu_wait_log(logp, "catching up frames 0-1379 before frame 1380", 60000));
