@@ -957,7 +957,39 @@ static void test_thermal_frame_rate(void **st)
     remove_dir(dir);
 }
 
-static int read_results(const char *path, char (*out)[2048], int max);
+/* A recording's analysis, frame by frame: "Timestamp|field=value|..." of every
+ * CryoNav result field (not the events, the wall clock or the frame number), "-"
+ * for a field the frame does not have. out: max strings of 2048; returns how many
+ * frames were read (the first max at most). */
+static int read_results(const char *path, char (*out)[2048], int max)
+{
+    static const char *const keys[] = {"CryoNavAnalysed", "CryoNavPhase", "CryoNavCycle",
+                                       "CryoNavPhaseElapsed", "CryoNavCoverage", "CryoNavAlarms",
+                                       "CryoNavNeedle", "CryoNavNerve", "CryoNavIce",
+                                       "CryoNavIsotherms"};
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int n = cn_seq_reader_info(r)->n_frames;
+    if (n > max)
+        n = max; /* the first max frames (a looping replay records as many as it acquires) */
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        assert_non_null(ts);
+        size_t used = (size_t)snprintf(out[i], 2048, "%s", ts);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            const char *v = cn_seq_field_find(fl, nf, keys[k]);
+            used += (size_t)snprintf(out[i] + used, 2048 - used, "|%s=%s", keys[k], v ? v : "-");
+            assert_true(used < 2048);
+        }
+    }
+    cn_seq_reader_close(r);
+    return n;
+}
 
 /* The nerve goes under the ice once. When the freeze's ice reaches a nerve beside
  * the probe, the share of its outline under the ice front hovers about the 25 %
@@ -1168,40 +1200,6 @@ static void test_replay_start_target(void **st)
         assert_non_null(strstr(R.err, "nerve seed set at (20.0, 10.0) mm"));
     }
     remove_dir(dir);
-}
-
-/* A recording's analysis, frame by frame: "Timestamp|field=value|..." of every
- * CryoNav result field (not the events, the wall clock or the frame number), "-"
- * for a field the frame does not have. out: max strings of 2048; returns how many
- * frames were read (the first max at most). */
-static int read_results(const char *path, char (*out)[2048], int max)
-{
-    static const char *const keys[] = {"CryoNavAnalysed", "CryoNavPhase", "CryoNavCycle",
-                                       "CryoNavPhaseElapsed", "CryoNavCoverage", "CryoNavAlarms",
-                                       "CryoNavNeedle", "CryoNavNerve", "CryoNavIce",
-                                       "CryoNavIsotherms"};
-    char err[512];
-    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
-    if (!r)
-        fail_msg("%s", err);
-    int n = cn_seq_reader_info(r)->n_frames;
-    if (n > max)
-        n = max; /* the first max frames (a looping replay records as many as it acquires) */
-    for (int i = 0; i < n; i++) {
-        const cn_seq_field *fl;
-        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
-        assert_true(nf >= 0);
-        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
-        assert_non_null(ts);
-        size_t used = (size_t)snprintf(out[i], 2048, "%s", ts);
-        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
-            const char *v = cn_seq_field_find(fl, nf, keys[k]);
-            used += (size_t)snprintf(out[i] + used, 2048 - used, "|%s=%s", keys[k], v ? v : "-");
-            assert_true(used < 2048);
-        }
-    }
-    cn_seq_reader_close(r);
-    return n;
 }
 
 /* A replay that starts at "freeze 2" (or jumps there) lands where the session was
