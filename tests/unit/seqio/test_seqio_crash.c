@@ -44,9 +44,11 @@ static void fill(cn_frame *f, uint64_t seq) {
     cn_frame_set_pose(f, "ProbeToTracker", &m, true);
 }
 
-static void child(const char *path, bool compress, bool with_analysis, shared_log *lg) {
+static void child(const char *path, bool compress, bool with_analysis, bool offline,
+                  shared_log *lg) {
     char err[512];
-    cn_recorder_opts o = {.writer = {.compress = compress}, .max_width = W, .max_height = H};
+    cn_recorder_opts o = {.writer = {.compress = compress, .offline = offline}, .max_width = W,
+                          .max_height = H};
     cn_recorder *rec = cn_recorder_new(path, &o, err, sizeof err);
     if (!rec) _exit(3);
     cn_sink raw, ana;
@@ -99,7 +101,10 @@ static void test_kill_and_recover(void **st) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         bool with_analysis = round >= 2;
-        if (pid == 0) child(path, compress, with_analysis, lg);
+        /* rounds 4 on: a recording made offline (run --fast), whose pace the recovered
+         * file must keep (CryoNavPace = scene, eighteenth session) */
+        bool offline = round >= 4;
+        if (pid == 0) child(path, compress, with_analysis, offline, lg);
         /* a random moment between 1.1 s and 2.6 s into the recording */
         int64_t wait_ns = 1100000000LL + (int64_t)(cn_rng_uniform(&rng) * 1.5e9);
         cn_clock_sleep_ns(wait_ns);
@@ -139,6 +144,7 @@ static void test_kill_and_recover(void **st) {
         cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
         if (!r) fail_msg("%s", err);
         assert_int_equal(cn_seq_reader_info(r)->n_frames, nrec);
+        assert_int_equal(cn_seq_reader_info(r)->offline_pace, offline);
         for (int i = 0; i < nrec; i++) {
             assert_int_equal(cn_seq_reader_read_frame(r, i, g, err, sizeof err), CN_OK);
             assert_int_equal(g->seq, (uint64_t)i); /* contiguous from the first frame */
