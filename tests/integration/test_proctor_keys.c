@@ -1,5 +1,5 @@
 /* The operator revokes a proctor with a key, in the real windowed `cryonav run`
- * (under xvfb-run): `x` disconnects the logged-in proctor and locks proctor
+ * (under an X server of its own): `x` disconnects the logged-in proctor and locks proctor
  * logins (the right token is refused, the log says so), `X` unlocks them. With
  * personal accounts, Tab selects one connected proctor and `k` revokes just that
  * account: its connection closes, the other proctor stays and still commands,

@@ -1,4 +1,4 @@
-/* A teacher's keys in the real windowed `cryonav replay` (under xvfb-run), on a
+/* A teacher's keys in the real windowed `cryonav replay` (under an X server of its own), on a
  * simulated session with two freezes, replayed paused from "freeze 2":
  *   N   the previous chapter (freeze 1's end): a jump back, so the analysis starts
  *       again from the first frame and catches up (the log says "back to frame");
