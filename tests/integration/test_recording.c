@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "../test_cases.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -1381,35 +1383,6 @@ static void test_replay_loop_rewind(void **st)
     remove_dir(dir);
 }
 
-/* `PROGRAM --listed CASE...`: 0 when the cases given (ctest's entries, without the
- * "test_" prefix) are exactly this program's tests, else 1 naming the difference,
- * so a test added here without its ctest entry is never silently left out. */
-static int check_listed(const struct CMUnitTest *tests, size_t n, int argc, char **argv)
-{
-    int bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool in = false;
-        for (int a = 2; a < argc; a++)
-            in = in || (strncmp(tests[i].name, "test_", 5) == 0 &&
-                        strcmp(tests[i].name + 5, argv[a]) == 0);
-        if (!in) {
-            fprintf(stderr, "%s has no ctest entry (CMakeLists.txt)\n", tests[i].name);
-            bad = 1;
-        }
-    }
-    for (int a = 2; a < argc; a++) {
-        bool in = false;
-        for (size_t i = 0; i < n; i++)
-            in = in || (strncmp(tests[i].name, "test_", 5) == 0 &&
-                        strcmp(tests[i].name + 5, argv[a]) == 0);
-        if (!in) {
-            fprintf(stderr, "ctest entry %s names no test here\n", argv[a]);
-            bad = 1;
-        }
-    }
-    return bad;
-}
-
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1422,21 +1395,6 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
         cmocka_unit_test(test_replay_start_figures), cmocka_unit_test(test_nerve_hidden_steady),
     };
-    if (argc > 1 && strcmp(argv[1], "--listed") == 0)
-        return check_listed(tests, sizeof tests / sizeof tests[0], argc, argv);
-    char f[64];
-    if (argc > 1) { /* one case per ctest entry (tests/integration/CMakeLists.txt) */
-        snprintf(f, sizeof f, "test_%s", argv[1]);
-        /* a case that matches nothing would run 0 tests and pass: an entry whose
-         * case was renamed must fail instead */
-        bool known = false;
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
-            known = known || strcmp(tests[i].name, f) == 0;
-        if (!known) {
-            fprintf(stderr, "test_recording: no case named \"%s\"\n", argv[1]);
-            return 1;
-        }
-        cmocka_set_test_filter(f);
-    }
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
+    return cn_test_cases_run("test_recording", tests, sizeof tests / sizeof tests[0], argc, argv);
 }
