@@ -722,6 +722,8 @@ def train_models(args, items, tag_suffix, log):
         tr = us_subset(items, tr, args.us_subset)
         nets = []
         for r in range(args.replicas):
+            if args.only_replica is not None and r != args.only_replica:
+                continue  # another process trains it (two cores: one replica each)
             tag = (f"_r{r}" if r else "") + tag_suffix
             ck = os.path.join(args.ckpt, f"model_{f}_e{args.epochs}{tag}.pt") if args.ckpt else None
             if ck and os.path.exists(ck):
@@ -847,6 +849,9 @@ def main():
                     "blends the finder's logits into the first crop only, the size-normalised "
                     "second crop is the network's alone (a header flag; training unchanged)")
     ap.add_argument("--tag", default="", help="checkpoint name suffix for a recipe variant")
+    ap.add_argument("--only-replica", type=int, default=None, help="train (or load) replica R "
+                    "of each model only, then stop: replicas of one recipe trained side by side "
+                    "in separate processes, each with --ckpt; a later run without it loads them all")
     ap.add_argument("--refine-out", help="also train automatic mode's refine network (the same "
                     "recipe, clicks within --refine-jitter radii, beside the nerve too) and write "
                     "its weights file (modules/segment/nerve_refine.weights)")
@@ -904,7 +909,13 @@ def main():
     n = len(items)
     log(f"{n} images; crop {CROP_FRAC} x min side -> {N}x{N}; channels {CH}; "
         f"{sum(p.numel() for p in Net().parameters())} parameters")
+    if args.only_replica is not None:
+        if not (args.ckpt and 0 <= args.only_replica < args.replicas):
+            ap.error(f"--only-replica {args.only_replica}: needs --ckpt and 0 <= R < --replicas")
     models = train_models(args, items, args.tag, log)
+    if args.only_replica is not None:
+        log(f"replica {args.only_replica} checkpointed in {args.ckpt}; nothing exported")
+        return
     if args.candidate_out:
         # fold 4 (recipe choice) or a cross-site model: one model in every slot
         k = 0 if len(models) == 1 else [m for m, _ in models].index("fold4")
