@@ -10,6 +10,9 @@
  *                            program's tests, else 1 naming the difference, so a
  *                            test added without its entry is never left out
  *
+ * cn_add_test(... CASES ...) in tests/CMakeLists.txt registers the entries, the
+ * --listed check and an unknown name's check for such a program.
+ *
  * Header-only on purpose: the programs using it live in different test folders
  * and link nothing else in common. */
 #ifndef CN_TEST_CASES_H
