@@ -23,7 +23,8 @@
  * rate (found and overlapping the mask), false finds on images whose mask is
  * empty, median Dice, mean/median HD95 in pixels (over images where something
  * was found), time per image (all its clicks) and, seeded with several nerves,
- * per click; last line "mean dice <x>" (over images with a
+ * per click, 95 % intervals of the mean Dice (a percentile bootstrap over the
+ * images, fixed seed) and of the detection rate (Wilson's); last line "mean dice <x>" (over images with a
  * nerve; a miss counts 0). Dice and HD95 are on the kept parts' mask; seeded,
  * each nerve of the mask is clicked in turn and scored against itself, the
  * image scoring the mean (eval_nerve_run.c). A progress bar goes to stderr when
@@ -248,7 +249,8 @@ int cn_eval_nerve(int argc, char **argv)
                    "  -h, --help           this help\n\n"
                    "outputs: stdout: a line per image (unless --quiet), then mean and median\n"
                    "Dice, HD95 (px), detection rate, false finds, ms per image (and per click\n"
-                   "when seeded images have several nerves); a progress bar\n"
+                   "when seeded images have several nerves), 95%% intervals of the mean Dice\n"
+                   "(bootstrap over images) and the detection rate (Wilson); a progress bar\n"
                    "on stderr; DIR/<image>.png with --overlays. Last line: mean dice <x>.\n");
             return 0;
         case ':': return usage("option needs a value:", argv[optind - 1]);
@@ -446,7 +448,16 @@ int cn_eval_nerve(int argc, char **argv)
         if (clicks > used) /* seeded, several nerves in some images */
             printf("mean ms_per_click %.2f (%d clicks on %d image%s)\n", sum_ms / clicks, clicks,
                    used, used == 1 ? "" : "s");
-        printf("median dice %.3f\n", cn_eval_median(dices, with_nerve));
+        const double median = cn_eval_median(dices, with_nerve); /* sorts: the interval
+                                                                  * below then does not
+                                                                  * depend on the order */
+        double dlo, dhi, rlo, rhi;
+        if (with_nerve && cn_stats_mean_interval95(dices, with_nerve, 2000, 1, &dlo, &dhi) == CN_OK &&
+            cn_stats_rate_interval95(detected, with_nerve, &rlo, &rhi) == CN_OK)
+            printf("95%% intervals: mean dice %.3f-%.3f (bootstrap over the %d images), detection "
+                   "%.1f-%.1f%% (Wilson); frames of one video are not independent: for them "
+                   "both are too narrow\n", dlo, dhi, with_nerve, 100 * rlo, 100 * rhi);
+        printf("median dice %.3f\n", median);
         printf("mean dice %.3f\n", with_nerve ? sum_d / with_nerve : NAN);
         rc = bad ? 1 : 0;
     }

@@ -472,6 +472,17 @@ double cn_stats_percentile(cn_stats *s, double p);
 int64_t cn_stats_count(cn_stats *s);   /* all samples ever added */
 double cn_stats_mean(cn_stats *s);     /* over the kept samples */
 void cn_stats_reset(cn_stats *s);
+/* 95 % interval of the mean of v[0..n) by the percentile bootstrap: `resamples`
+ * draws of n values with replacement (cn_rng from `seed`, so a run repeats), the
+ * 2.5th and 97.5th percentiles of their means into *lo, *hi. It treats the values
+ * as independent: for frames of one video it is too narrow. CN_EINVAL when n < 1,
+ * resamples < 100 or a value is not finite; CN_ENOMEM. */
+int cn_stats_mean_interval95(const double *v, int n, int resamples, uint64_t seed, double *lo,
+                             double *hi);
+/* 95 % Wilson score interval of a rate of k successes in n trials (a detection
+ * rate): in [0, 1], never empty at k = 0 or k = n as the normal one is. CN_EINVAL
+ * when n < 1 or k is outside 0..n. */
+int cn_stats_rate_interval95(int k, int n, double *lo, double *hi);
 
 /* ------------------------------------------------------------------ JSON config helpers */
 

@@ -1,6 +1,11 @@
 /* stats.c - a ring of the last N samples with percentiles on demand.
  * Percentiles sort a copy: O(N log N) per query, which is fine for the few queries
- * a second a viewer or a benchmark makes, and keeps add() O(1) on the hot path. */
+ * a second a viewer or a benchmark makes, and keeps add() O(1) on the hot path.
+ * Also the two 95 % intervals `cryonav eval` prints beside its means and rates: a
+ * percentile bootstrap of a mean and Wilson's interval of a rate. Written here
+ * rather than taken from a library: GSL (libgsl-dev) has the quantiles but no
+ * bootstrap, and the two are ~50 lines on cn_rng; 2000 resamples of 164 values
+ * take ~3 ms, nothing beside an evaluation of seconds. */
 #include "core/core.h"
 
 #include <math.h>
@@ -112,4 +117,55 @@ void cn_stats_reset(cn_stats *s)
     s->n = s->head = 0;
     s->total = 0;
     pthread_mutex_unlock(&s->mu);
+}
+
+int cn_stats_mean_interval95(const double *v, int n, int resamples, uint64_t seed, double *lo,
+                             double *hi)
+{
+    if (!v || !lo || !hi || n < 1 || resamples < 100)
+        return CN_EINVAL;
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return CN_EINVAL;
+    double *means = malloc(sizeof(double) * (size_t)resamples);
+    if (!means)
+        return CN_ENOMEM;
+    cn_rng rng;
+    cn_rng_seed(&rng, seed);
+    for (int b = 0; b < resamples; b++) {
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            int k = (int)(cn_rng_uniform(&rng) * n);
+            sum += v[k < n ? k : n - 1];
+        }
+        means[b] = sum / n;
+    }
+    qsort(means, (size_t)resamples, sizeof(double), cmp_double);
+    /* linear interpolation between closest ranks, as cn_stats_percentile */
+    double q[2] = {0.025, 0.975}, r[2];
+    for (int j = 0; j < 2; j++) {
+        double pos = q[j] * (resamples - 1);
+        int i = (int)floor(pos);
+        r[j] = means[i] + (i + 1 < resamples ? (pos - i) * (means[i + 1] - means[i]) : 0);
+    }
+    free(means);
+    *lo = r[0];
+    *hi = r[1];
+    return CN_OK;
+}
+
+int cn_stats_rate_interval95(int k, int n, double *lo, double *hi)
+{
+    if (!lo || !hi || n < 1 || k < 0 || k > n)
+        return CN_EINVAL;
+    const double z = 1.959963984540054, p = (double)k / n, z2n = z * z / n;
+    const double centre = (p + z2n / 2) / (1 + z2n);
+    const double half = z / (1 + z2n) * sqrt(p * (1 - p) / n + z2n / (4.0 * n));
+    *lo = centre - half < 0 ? 0 : centre - half;
+    *hi = centre + half > 1 ? 1 : centre + half;
+    if (k == 0)
+        *lo = 0; /* exact at the ends (round-off left ~1e-17) */
+    if (k == n)
+        *hi = 1;
+    return CN_OK;
 }

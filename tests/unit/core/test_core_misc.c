@@ -1,4 +1,4 @@
-/* Statistics percentiles, the deterministic PRNG, error names, the log line format, log files
+/* Statistics percentiles and 95 % intervals, the deterministic PRNG, error names, the log line format, log files
  * and event texts' values. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +31,53 @@ static void test_stats(void **st)
     cn_stats_reset(s);
     assert_int_equal(cn_stats_count(s), 0);
     cn_stats_free(s);
+}
+
+/* The intervals `cryonav eval` prints: Wilson's against published values, the
+ * bootstrap against the normal approximation it must approach, both on bad input. */
+static void test_intervals(void **st)
+{
+    (void)st;
+    double lo, hi;
+    /* Wilson (1927); e.g. Newcombe 1998's table: 1 of 2 -> 0.0945-0.9055, 0 of 10 -> 0-0.2775 */
+    assert_int_equal(cn_stats_rate_interval95(1, 2, &lo, &hi), CN_OK);
+    assert_true(fabs(lo - 0.0945) < 5e-4 && fabs(hi - 0.9055) < 5e-4);
+    assert_int_equal(cn_stats_rate_interval95(0, 10, &lo, &hi), CN_OK);
+    assert_true(lo == 0 && fabs(hi - 0.2775) < 5e-4);
+    assert_int_equal(cn_stats_rate_interval95(10, 10, &lo, &hi), CN_OK);
+    assert_true(hi == 1 && fabs(lo - 0.7225) < 5e-4);
+    assert_int_equal(cn_stats_rate_interval95(148, 164, &lo, &hi), CN_OK); /* 90.2 % */
+    assert_true(lo < 0.9 && lo > 0.84 && hi > 0.93 && hi < 0.945);
+    assert_int_equal(cn_stats_rate_interval95(3, 2, &lo, &hi), CN_EINVAL);
+    assert_int_equal(cn_stats_rate_interval95(0, 0, &lo, &hi), CN_EINVAL);
+    assert_int_equal(cn_stats_rate_interval95(-1, 4, &lo, &hi), CN_EINVAL);
+
+    /* the bootstrap: 400 values spread evenly over [0, 1): mean 0.49875, sd 0.2887, so
+     * the normal interval is the mean +- 1.96 x 0.01443 = +- 0.0283 */
+    double v[400];
+    for (int i = 0; i < 400; i++)
+        v[i] = i / 400.0;
+    assert_int_equal(cn_stats_mean_interval95(v, 400, 2000, 7, &lo, &hi), CN_OK);
+    assert_true(lo < 0.49875 && hi > 0.49875);
+    assert_true(fabs((0.49875 - lo) - 0.0283) < 0.004 && fabs((hi - 0.49875) - 0.0283) < 0.004);
+    /* the same seed repeats the interval; another moves it a little */
+    double lo2, hi2;
+    assert_int_equal(cn_stats_mean_interval95(v, 400, 2000, 7, &lo2, &hi2), CN_OK);
+    assert_true(lo2 == lo && hi2 == hi);
+    assert_int_equal(cn_stats_mean_interval95(v, 400, 2000, 8, &lo2, &hi2), CN_OK);
+    assert_true(lo2 != lo && fabs(lo2 - lo) < 0.004);
+    /* equal values: no spread; one value: itself */
+    double c[5] = {0.7, 0.7, 0.7, 0.7, 0.7};
+    assert_int_equal(cn_stats_mean_interval95(c, 5, 500, 1, &lo, &hi), CN_OK);
+    assert_true(fabs(lo - 0.7) < 1e-12 && fabs(hi - 0.7) < 1e-12);
+    assert_int_equal(cn_stats_mean_interval95(c, 1, 500, 1, &lo, &hi), CN_OK);
+    assert_true(fabs(lo - 0.7) < 1e-12 && fabs(hi - 0.7) < 1e-12);
+    /* bad input */
+    assert_int_equal(cn_stats_mean_interval95(v, 0, 2000, 7, &lo, &hi), CN_EINVAL);
+    assert_int_equal(cn_stats_mean_interval95(v, 400, 10, 7, &lo, &hi), CN_EINVAL);
+    assert_int_equal(cn_stats_mean_interval95(NULL, 4, 2000, 7, &lo, &hi), CN_EINVAL);
+    c[2] = NAN;
+    assert_int_equal(cn_stats_mean_interval95(c, 5, 500, 1, &lo, &hi), CN_EINVAL);
 }
 
 static void test_rng(void **st)
@@ -163,6 +210,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_event_values),
+        cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_strerror_and_log),
     };

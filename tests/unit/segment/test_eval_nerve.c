@@ -125,6 +125,19 @@ static void test_real_sets_and_formats(void **st)
     double d = -1;
     assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
     assert_true(d >= 0 && d <= 1);
+    /* the 95 % intervals: about the mean and the rate printed, and within 0..1 */
+    const char *iv = strstr(out, "95% intervals: mean dice ");
+    assert_non_null(iv);
+    double dlo = -1, dhi = -1, rlo = -1, rhi = -1, rate = -1;
+    int n_iv = 0;
+    assert_int_equal(sscanf(iv, "95%% intervals: mean dice %lf-%lf (bootstrap over the %d images), "
+                            "detection %lf-%lf%%", &dlo, &dhi, &n_iv, &rlo, &rhi), 5);
+    assert_int_equal(sscanf(strstr(out, "detection "), "detection %lf%%", &rate), 1);
+    print_message("interval %.3f-%.3f about %.3f over %d; detection %.1f-%.1f about %.1f\n", dlo,
+                  dhi, d, n_iv, rlo, rhi, rate);
+    assert_int_equal(n_iv, 6); /* 0000, 0040, ... of the 204: every 40th */
+    assert_true(0 <= dlo && dlo <= d + 5e-4 && d - 5e-4 <= dhi && dhi <= 1 && dlo < dhi);
+    assert_true(0 <= rlo && rlo <= rate + 0.05 && rate - 0.05 <= rhi && rhi <= 100 && rlo < rhi);
     /* nerve-femoral: JPEG images, two folder pairs as one set, block folds, held-out
      * (fold 0 by the fold-0 network), seeded */
     snprintf(cmd, sizeof cmd,
