@@ -67,10 +67,15 @@ checkpointed and an interrupted run resumes); its live slot is the fold-4 model
 
     nice -n 10 /usr/bin/python3 tools/train/train_nerve_cnn.py \
         --data ../shared/data/nerve-us --femoral ../shared/data/nerve-femoral \
-        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 --fov-crop \
+        --per-nerve --replicas 1 --folds 0,1,2,3,4 --live 4 --size-norm 8 --fov-crop --fov-box uncut \
         --out modules/segment/nerve_cnn.weights \
         --vector tests/unit/segment/nerve_cnn_vector.h --ckpt build-train/cnn --tag _sn8fov \
         --refine-out modules/segment/nerve_refine.weights
+
+(--fov-box uncut: the networks were trained on the ninth session's field-of-view box; the C
+code's cut has left a scanner's marks out since the eighteenth session, which changes 13 of
+the 766 boxes, and a run without it trains other networks. check_rebuild.py retrains the
+fold-4 networks and compares them with the shipped files bit for bit.)
 
 (10 networks: the outline's five, then automatic mode's refine network's five,
 --refine-out: the same recipe and seeds, its training clicks anywhere within 1.0
@@ -126,7 +131,7 @@ ensure_deps()
 
 import numpy as np  # noqa: E402
 from us_subset import us_subset  # noqa: E402
-from fov import fov_box  # noqa: E402
+from fov import fov_box, fov_box_uncut  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -151,6 +156,9 @@ CLICK_JITTER = 0.0  # the seed moved to a random point of the nerve up to this m
                     # `eval nerve --click-off`), on top of the shift below; 0: off (draws no
                     # random numbers, so 0 stays bit-for-bit the shipped recipe)
 FOV_CROP = False  # --fov-crop (trial): frames cut to the field of view, as the finder's option
+FOV_BOX = fov_box  # --fov-box: marks (fov_box, the live C cut since the eighteenth session) or
+                   # uncut (fov_box_uncut, the box the shipped networks were trained on, ninth
+                   # session: the shipped files' one command gives it, so it rebuilds them bit for bit)
 SIZE_NORM = 0.0   # --size-norm K: the size-normalised crop (recipe "sn8", sixth session). A
                   # second pass re-crops with side K x the nerve's equivalent radius, as
                   # measured on the first pass's mask, so every nerve reaches the network
@@ -183,7 +191,7 @@ def load_one(img_path, mask_path, name, set_name, fold):
     m = np.asarray(Image.open(mask_path))
     assert m.shape == g.shape, name
     if FOV_CROP:  # trial (--fov-crop): the frame cut to the scanner's field of view (fov.py)
-        y0, y1, x0, x1 = fov_box(g)
+        y0, y1, x0, x1 = FOV_BOX(g)
         g, m = g[y0:y1, x0:x1], m[y0:y1, x0:x1]
     ves = (m == 2).astype(np.float32)
     m = (m == 1).astype(np.float32)
@@ -780,7 +788,7 @@ def shipped_slots(args, models):
 def main():
     global CROP_FRAC, N, SEEDCH, ROT_DEG, GAMMA_LOG, VESSEL_AUX, CH, DICE_W, AUG, LOVASZ_W, SEED_SIGMA, CLICK_JITTER
     global CLICK_OFF_NERVE
-    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, SEED_FIRST
+    global SIZE_NORM, SN_JIT, SN_FIXED_P, INFER_K, MIRROR, FOV_CROP, FOV_BOX, SEED_FIRST
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True, help="nerve-us folder (images/, masks/)")
     ap.add_argument("--femoral", help="nerve-femoral folder: train on both sets (folds by "
@@ -838,6 +846,11 @@ def main():
                     "samples at the fixed share (the first pass)")
     ap.add_argument("--us-subset", type=float, default=1.0, help="learning curve: train on "
                     "this share of the nerve-us training images only (femoral all; default 1)")
+    ap.add_argument("--fov-box", choices=("marks", "uncut"), default="marks", help="with "
+                    "--fov-crop, the field-of-view rule: marks (default) leaves a scanner's text and "
+                    "markers out, as the C code cuts since the eighteenth session; uncut is the rule "
+                    "the shipped networks were trained with (ninth session), which their one command "
+                    "names so that it rebuilds them bit for bit (13 of the 766 frames' boxes differ)")
     ap.add_argument("--fov-crop", action="store_true", help="the shipped recipe (ninth session): cut every frame to the "
                     "scanner's field of view (fov.py) first, in training and in this script's "
                     "evaluation, as train_nerve_net.py --fov-crop; sets the weights file's "
@@ -883,6 +896,7 @@ def main():
     MIRROR = args.mirror
     SEED_FIRST = args.seed_first
     FOV_CROP = args.fov_crop
+    FOV_BOX = fov_box_uncut if args.fov_box == "uncut" else fov_box
     if not 0 < args.us_subset <= 1:
         ap.error(f"--us-subset {args.us_subset:g}: a share in (0, 1]")
     if SEED_FIRST and not SIZE_NORM:

@@ -14,9 +14,13 @@ side). Since the ninth session every frame is cut to the scanner's field of view
 first (--fov-crop, fov.py; the file's flag makes the C code cut alike), and the
 checkpoints carry the tag _fov (_fov_s2000, _fov_s3000 for the other seeds):
 
-    tools/train/train_nerve_net.py --data ../shared/data --fov-crop --tag _fov \
+    tools/train/train_nerve_net.py --data ../shared/data --fov-crop --fov-box uncut --tag _fov \
         --seeds 1000,2000,3000 --out modules/segment/nerve_find.weights \
         --vector tests/unit/segment/nerve_find_vector.h
+
+(--fov-box uncut: the box the shipped networks were trained on, before the eighteenth
+session's rule left a scanner's marks out of it; check_rebuild.py retrains the fold-4
+network of seed base 1000 and compares it with the shipped file bit for bit.)
 
 Data (../shared/data, read only): nerve-us, "usgra-seg dataset by T. M. K., CC-BY 4.0", and
 nerve-femoral, "femoral nerve block dataset by S. Gao et al., MIT licence".
@@ -101,7 +105,7 @@ from us_subset import us_subset  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nerve_strips  # noqa: E402
-from fov import fov_box  # noqa: E402
+from fov import fov_box, fov_box_uncut  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -164,6 +168,9 @@ def luma(path):
 
 
 FOV_CROP = False  # --fov-crop
+FOV_BOX = fov_box  # --fov-box: marks (fov_box, the live C cut since the eighteenth session) or
+                   # uncut (fov_box_uncut, the box the shipped networks were trained on, ninth
+                   # session: the shipped files' one command gives it, so it rebuilds them bit for bit)
 
 
 def load_sets(root):
@@ -192,7 +199,7 @@ def load_sets(root):
         g = luma(it["img"])
         assert g.shape == it["nerve"].shape, it["img"]
         if FOV_CROP:  # trial (--fov-crop): the frame cut to the scanner's field of view
-            y0, y1, x0, x1 = fov_box(g)
+            y0, y1, x0, x1 = FOV_BOX(g)
             g = g[y0:y1, x0:x1]
             it["nerve"], it["vessel"] = it["nerve"][y0:y1, x0:x1], it["vessel"][y0:y1, x0:x1]
         it["grey"] = g
@@ -760,7 +767,7 @@ def test_idx(items, name):
 
 
 def main():
-    global H, CH, WIN_W, LIVE_FROM, GAMMA_RANGE, ASPECT_RANGE, FOV_CROP
+    global H, CH, WIN_W, LIVE_FROM, GAMMA_RANGE, ASPECT_RANGE, FOV_CROP, FOV_BOX
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True, help="folder holding nerve-us and nerve-femoral")
     ap.add_argument("--out", help="weights file to write (modules/segment/nerve_find.weights)")
@@ -787,6 +794,11 @@ def main():
                     "nerve_free_views.py) whose frames become empty-target samples")
     ap.add_argument("--neg-view-share", type=float, default=0.1, help="share of the training "
                     "samples drawn from --neg-views (source uniform, then frame)")
+    ap.add_argument("--fov-box", choices=("marks", "uncut"), default="marks", help="with "
+                    "--fov-crop, the field-of-view rule: marks (default) leaves a scanner's text and "
+                    "markers out, as the C code cuts since the eighteenth session; uncut is the rule "
+                    "the shipped networks were trained with (ninth session), which their one command "
+                    "names so that it rebuilds them bit for bit (13 of the 766 frames' boxes differ)")
     ap.add_argument("--fov-crop", action="store_true", help="the shipped recipe (ninth session): cut every frame to the "
                     "scanner's field of view (fov.py) before anything else, in training and "
                     "in this script's evaluation; sets the weights file's field-of-view flag, so "
@@ -830,6 +842,7 @@ def main():
             ASPECT_RANGE = (lo, hi)
     H = args.grid_rows
     FOV_CROP = args.fov_crop
+    FOV_BOX = fov_box_uncut if args.fov_box == "uncut" else fov_box
     CH = tuple(int(c) for c in args.channels.split(","))
     assert H % (1 << (len(CH) - 1)) == 0, "grid rows must be a multiple of 2^(levels-1)"
     torch.set_num_threads(args.threads)
