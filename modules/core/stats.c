@@ -4,8 +4,9 @@
  * Also the two 95 % intervals `cryonav eval` prints beside its means and rates: a
  * percentile bootstrap of a mean and Wilson's interval of a rate. Written here
  * rather than taken from a library: GSL (libgsl-dev) has the quantiles but no
- * bootstrap, and the two are ~50 lines on cn_rng; 2000 resamples of 164 values
- * take ~3 ms, nothing beside an evaluation of seconds. */
+ * bootstrap, and the two are ~50 lines on cn_rng; 2000 resamples take 1.6 ms for
+ * 164 values and 3.7 ms for 450 (Release, this machine, median of two runs of ten,
+ * load ~1.3), nothing beside an evaluation of seconds. */
 #include "core/core.h"
 
 #include <math.h>
