@@ -1,5 +1,5 @@
-/* Statistics percentiles and 95 % intervals, the deterministic PRNG, error names, the log line format, log files
- * and event texts' values. */
+/* Statistics percentiles and 95 % intervals, the deterministic PRNG, error names, the log
+ * line format, log files and event texts' values. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,7 +39,8 @@ static void test_intervals(void **st)
 {
     (void)st;
     double lo, hi;
-    /* Wilson (1927); e.g. Newcombe 1998's table: 1 of 2 -> 0.0945-0.9055, 0 of 10 -> 0-0.2775 */
+    /* Wilson's (1927) score interval in closed form, worked by hand: 1 of 2 -> 0.0945-0.9055,
+     * 0 of 10 -> 0-0.2775 (the value tables of the interval give), 10 of 10 -> 0.7225-1 */
     assert_int_equal(cn_stats_rate_interval95(1, 2, &lo, &hi), CN_OK);
     assert_true(fabs(lo - 0.0945) < 5e-4 && fabs(hi - 0.9055) < 5e-4);
     assert_int_equal(cn_stats_rate_interval95(0, 10, &lo, &hi), CN_OK);
