@@ -490,6 +490,15 @@ int cn_eval_needle(int argc, char **argv)
         printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
                "lines (> 5 deg or > 10 px) %d\n", nf, t.bad, t.n_truth, t.n_empty, t.false_det,
                t.wrong);
+        /* what "25 of 25" can mean: the rates' 95 % intervals (Wilson's; the frames of one
+         * sequence are not independent, so they are if anything too narrow) */
+        double dlo, dhi, wlo, whi;
+        if (t.n_truth > 0 && t.n_det > 0 &&
+            cn_stats_rate_interval95(t.n_det, t.n_truth, &dlo, &dhi) == CN_OK &&
+            cn_stats_rate_interval95(t.wrong, t.n_det, &wlo, &whi) == CN_OK)
+            printf("95%% intervals (Wilson): detection %.1f-%.1f%%, wrong lines among the %d "
+                   "detections %.1f-%.1f%%; frames of one sequence are not independent: for them "
+                   "both are too narrow\n", 100 * dlo, 100 * dhi, t.n_det, 100 * wlo, 100 * whi);
         printf("tip_err_px mean %.1f", t.n_det ? t.sum_tip_px / t.n_det : NAN);
         if (t.n_tip_mm)
             printf(" tip_err_mm mean %.2f (%d frames with a spacing)", t.sum_tip_mm / t.n_tip_mm,

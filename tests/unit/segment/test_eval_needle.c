@@ -194,6 +194,20 @@ static void test_eval_needle_bmp_masks(void **st)
     assert_int_equal(sscanf(last, "mean angle_err_deg %lf line_dist_px %lf detected %d/%d", &ang,
                             &dist, &k, &n), 4);
     assert_int_equal(n, 25); /* every BMP mask was read and holds a shaft */
+    /* the rates' 95 % intervals: k of 25 detected, and the wrong lines among them */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s/mask 2>/dev/null | "
+             "grep '^95%% intervals'", CN_BINARY_DIR, dir, dir);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    print_message("%s", last);
+    double dlo, dhi, wlo, whi;
+    int nd;
+    assert_int_equal(sscanf(last, "95%% intervals (Wilson): detection %lf-%lf%%, wrong lines among "
+                            "the %d detections %lf-%lf%%", &dlo, &dhi, &nd, &wlo, &whi), 5);
+    assert_int_equal(nd, k);
+    assert_true(dlo <= 100.0 * k / n + 0.05 && 100.0 * k / n - 0.05 <= dhi && dhi <= 100);
+    if (k == n) /* all found: the interval reaches 100 % and starts near 86 % (Wilson, n = 25) */
+        assert_true(dhi == 100 && fabs(dlo - 86.7) < 0.2);
+    assert_true(0 <= wlo && wlo < whi && whi <= 100);
 }
 
 int main(void)
