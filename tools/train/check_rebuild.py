@@ -41,7 +41,7 @@ def crop_nets(path):
     """CNNERVE1/2: networks x weights, float32 after a 48/64-byte header."""
     b = open(path, "rb").read()
     if b[:7] != b"CNNERVE":
-        sys.exit(f"check_rebuild: {path}: not a crop CNN weights file")
+        fail(f"{path}: not a crop CNN weights file")
     n, per = (int(v) for v in np.frombuffer(b[8:16], "<u4"))
     head = 64 if b[:8] == b"CNNERVE2" else 48
     return np.frombuffer(b[head:head + 4 * n * per], "<f4").reshape(n, per)
@@ -51,11 +51,17 @@ def find_nets(path):
     """CNNFIND1: (slots x members) x weights after a 96-byte header (nerve_net.h)."""
     b = open(path, "rb").read()
     if b[:8] != b"CNNFIND1":
-        sys.exit(f"check_rebuild: {path}: not a finder weights file")
+        fail(f"{path}: not a finder weights file")
     slots, per = (int(v) for v in np.frombuffer(b[8:16], "<u4"))
     members = int(np.frombuffer(b[88:92], "<u4")[0]) or 1
     w = np.frombuffer(b[96:96 + 4 * slots * members * per], "<f4")
     return w.reshape(slots, members, per)
+
+
+def fail(msg):
+    """A usage or training error: exit 2 (1 means a network differs)."""
+    print(f"check_rebuild: {msg}", file=sys.stderr)
+    sys.exit(2)
 
 
 def run(cmd, log):
@@ -63,7 +69,7 @@ def run(cmd, log):
     with open(log, "w") as f:
         rc = subprocess.call(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
     if rc:
-        sys.exit(f"check_rebuild: training failed (exit {rc}); its output: {log}")
+        fail(f"training failed (exit {rc}); its output: {log}")
 
 
 def compare(name, shipped, rebuilt):
@@ -87,6 +93,9 @@ def main():
     want = set(args.only.split(","))
     if not want or want - {"cnn", "refine", "find"}:
         ap.error(f"--only {args.only}: a comma-separated subset of cnn,refine,find")
+    for sub in ("nerve-us/images", "nerve-us/masks", "nerve-femoral/trainset/images"):
+        if not os.path.isdir(os.path.join(args.data, sub)):
+            fail(f"--data {args.data}: no {sub} folder (the shared data: ../shared/data)")
     work = args.work or tempfile.mkdtemp(prefix="cn_check_rebuild_")
     os.makedirs(work, exist_ok=True)
     us, fem = os.path.join(args.data, "nerve-us"), os.path.join(args.data, "nerve-femoral")
@@ -112,8 +121,8 @@ def main():
             os.path.join(work, "refine.log"))
     for j in jobs:
         if j.wait():
-            sys.exit(f"check_rebuild: the finder's training failed (exit {j.returncode}); its "
-                     f"output: {os.path.join(work, 'find.log')}")
+            fail(f"the finder's training failed (exit {j.returncode}); its output: "
+                 f"{os.path.join(work, 'find.log')}")
     ok = True
     if "cnn" in want:  # slot 4 = fold 4 (the live slot 5 is the same network)
         ok &= compare("nerve_cnn.weights fold 4", crop_nets(os.path.join(seg, "nerve_cnn.weights"))[4],
