@@ -68,6 +68,19 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* The p-th percentile (0..100) of n sorted values: linear interpolation between the
+ * closest ranks. */
+static double percentile_sorted(const double *v, int n, double p)
+{
+    if (p < 0)
+        p = 0;
+    if (p > 100)
+        p = 100;
+    double pos = p / 100.0 * (n - 1);
+    int i = (int)floor(pos);
+    return v[i] + (i + 1 < n ? (pos - i) * (v[i + 1] - v[i]) : 0.0);
+}
+
 double cn_stats_percentile(cn_stats *s, double p)
 {
     pthread_mutex_lock(&s->mu);
@@ -78,17 +91,7 @@ double cn_stats_percentile(cn_stats *s, double p)
     }
     memcpy(s->scratch, s->v, sizeof(double) * (size_t)n);
     qsort(s->scratch, (size_t)n, sizeof(double), cmp_double);
-    if (p < 0)
-        p = 0;
-    if (p > 100)
-        p = 100;
-    /* Linear interpolation between closest ranks. */
-    double pos = p / 100.0 * (n - 1);
-    int i = (int)floor(pos);
-    double frac = pos - i;
-    double r = s->scratch[i];
-    if (i + 1 < n)
-        r += frac * (s->scratch[i + 1] - s->scratch[i]);
+    double r = percentile_sorted(s->scratch, n, p);
     pthread_mutex_unlock(&s->mu);
     return r;
 }
@@ -142,16 +145,9 @@ int cn_stats_mean_interval95(const double *v, int n, int resamples, uint64_t see
         means[b] = sum / n;
     }
     qsort(means, (size_t)resamples, sizeof(double), cmp_double);
-    /* linear interpolation between closest ranks, as cn_stats_percentile */
-    double q[2] = {0.025, 0.975}, r[2];
-    for (int j = 0; j < 2; j++) {
-        double pos = q[j] * (resamples - 1);
-        int i = (int)floor(pos);
-        r[j] = means[i] + (i + 1 < resamples ? (pos - i) * (means[i + 1] - means[i]) : 0);
-    }
+    *lo = percentile_sorted(means, resamples, 2.5);
+    *hi = percentile_sorted(means, resamples, 97.5);
     free(means);
-    *lo = r[0];
-    *hi = r[1];
     return CN_OK;
 }
 
