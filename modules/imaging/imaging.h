@@ -148,6 +148,18 @@ int cn_img_distance_sq(const uint8_t *mask, int w, int h, float *dist);
 /* Fills a closed polygon (vertices in pixel coordinates) into mask with value
  * (even-odd rule, pixel centres). mask is not cleared first. */
 int cn_img_fill_polygon(uint8_t *mask, int w, int h, const cn_pt2 *pts, int n, uint8_t value);
+/* The outer outline of the 8-connected part of mask's non-zero pixels that holds
+ * pixel (x, y): a closed polygon along the pixels' edges (clockwise on the
+ * screen; within -0.5 .. w - 0.5 and -0.5 .. h - 0.5: a part at the border ends
+ * at the image's edge). Its corners (at half-pixel coordinates), which
+ * cn_img_fill_polygon fills back into exactly the part with its holes filled,
+ * when they are at most
+ * max_pts and even is false; else max_pts points spaced evenly along it (each
+ * standing for an equal length of the outline). No allocation, O(the part's
+ * perimeter). CN_ENOENT when pixel (x, y) is zero, CN_ERANGE when it lies outside
+ * the mask, CN_EINVAL for a bad mask or max_pts < 3. */
+int cn_img_trace_outline(const uint8_t *mask, int w, int h, int x, int y, bool even,
+                         cn_pt2 *pts, int max_pts, int *n);
 /* Dice of the non-zero sets of a and b; 1 when both are empty. */
 double cn_mask_dice(const uint8_t *a, const uint8_t *b, int w, int h);
 /* 95th percentile of the symmetric surface distance (pixels) between the borders

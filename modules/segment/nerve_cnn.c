@@ -96,12 +96,13 @@ cn_nerve_cnn *cn_nerve_cnn_new_with(int max_w, int max_h, const void *weights, s
     c->acc_m = calloc(G * G, sizeof(float));
     c->half = malloc((size_t)(max_w / 2) * (size_t)(max_h / 2) + 1);
     c->mask_own = malloc((size_t)max_w * max_h);
+    c->mask_tgt = malloc((size_t)max_w * max_h);
     c->lab = malloc(sizeof(int) * G * G);
     c->stack = malloc(sizeof(int) * G * G);
     c->col_i = malloc(sizeof(int) * (size_t)max_w);
     c->col_f = malloc(sizeof(float) * (size_t)max_w);
     if (!c->col_i || !c->col_f || !c->logit || !c->xin || !c->acc || !c->xin_m || !c->acc_m ||
-        !c->half || !c->mask_own || !c->lab || !c->stack) {
+        !c->half || !c->mask_own || !c->mask_tgt || !c->lab || !c->stack) {
         cn_nerve_cnn_free(c);
         return NULL;
     }
@@ -120,6 +121,7 @@ void cn_nerve_cnn_free(cn_nerve_cnn *c)
     free(c->acc_m);
     free(c->half);
     free(c->mask_own);
+    free(c->mask_tgt);
     free(c->lab);
     free(c->stack);
     free(c->col_i);
@@ -311,9 +313,32 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
             }
     double psum;
     int kept = keep_parts(c, c->logit, N, &psum);
+    /* outline: the target is one nerve, the kept part nearest the seed (the
+     * operator points at the nerve to freeze). Its pasted pixels' own outline
+     * (cn_img_trace_outline), so the outline holds what the mask holds: a star hull
+     * from the part's centre filled a crescent's hollow and was what the screen
+     * showed while `eval nerve` scored the mask (docs/validation.md, "Twenty-first
+     * session"). The caller's mask becomes that outline's inside. The target's
+     * pixels are pasted apart (mask_tgt: a pixel whose bilinear cells include one
+     * of the target's), so a part the interpolation joins to it stays out. */
+    int target = -1, tcell = -1;
+    if (kept > 0) {
+        float dbest = 1e30f;
+        for (int i = 0; i < N * N; i++)
+            if (c->logit[i] > 0) {
+                float dx = (float)(i % N) - c0, dy = (float)(i / N) - c0;
+                if (dx * dx + dy * dy < dbest) {
+                    dbest = dx * dx + dy * dy;
+                    target = c->lab[i];
+                    tcell = i;
+                }
+            }
+    }
     /* paste back: every input pixel of the crop samples the logits bilinearly */
-    uint8_t *m = mask ? mask : c->mask_own;
+    uint8_t *m = c->mask_own; /* every kept part; the caller's mask gets the outline's inside */
+    uint8_t *mt = c->mask_tgt;
     memset(m, 0, (size_t)w * h);
+    memset(mt, 0, (size_t)w * h);
     const float hs = side / 2.0f, hs_y = c->st_aspect == 1.0f ? hs : hs / c->st_aspect;
     int x0 = (int)floorf(cx - hs), x1 = (int)ceilf(cx + hs);
     int y0 = (int)floorf(cy - hs_y), y1 = (int)ceilf(cy + hs_y);
@@ -349,7 +374,8 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
             if (vi > N - 2) vi = N - 2;
             const float fy = vv - (float)vi;
             const float *r0 = c->logit + vi * N, *r1 = r0 + N;
-            uint8_t *mr = m + (size_t)y * w;
+            const int *l0 = c->lab + vi * N, *l1 = l0 + N;
+            uint8_t *mr = m + (size_t)y * w, *mtr = mt + (size_t)y * w;
             long row_n = 0;
             double row_x = 0;
             for (int x = cx0; x <= cx1; x++) {
@@ -358,6 +384,10 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
                 float a = r0[ui] + fx * (r0[ui + 1] - r0[ui]);
                 float b = r1[ui] + fx * (r1[ui + 1] - r1[ui]);
                 mr[x] = (a + fy * (b - a)) > 0;
+                mtr[x] = mr[x] && ((r0[ui] > 0 && l0[ui] == target) ||
+                                   (r0[ui + 1] > 0 && l0[ui + 1] == target) ||
+                                   (r1[ui] > 0 && l1[ui] == target) ||
+                                   (r1[ui + 1] > 0 && l1[ui + 1] == target));
                 row_n += mr[x];
                 row_x += mr[x] ? (double)x : 0.0;
             }
@@ -368,49 +398,34 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     c->out_n = n_px;
     c->out_cx = n_px ? sum_x / (double)n_px : cx;
     c->out_cy = n_px ? sum_y / (double)n_px : cy;
-    /* outline: the target is one nerve, the kept part nearest the seed (the
-     * operator points at the nerve to freeze; other parts stay in the mask). Per
-     * angle from that part's centre, its farthest cell (star hull; half-cell
-     * steps), in input pixels. */
-    int target = -1;
-    float ox = c0, oy = c0;
-    if (kept > 0) {
-        float dbest = 1e30f;
-        for (int i = 0; i < N * N; i++)
-            if (c->logit[i] > 0) {
-                float dx = (float)(i % N) - c0, dy = (float)(i / N) - c0;
-                if (dx * dx + dy * dy < dbest) {
-                    dbest = dx * dx + dy * dy;
-                    target = c->lab[i];
-                }
-            }
-        double sx = 0, sy = 0;
-        int cnt = 0;
-        for (int i = 0; i < N * N; i++)
-            if (c->lab[i] == target && c->logit[i] > 0) {
-                sx += i % N;
-                sy += i / N;
-                cnt++;
-            }
-        ox = (float)(sx / cnt);
-        oy = (float)(sy / cnt);
-    }
-    for (int a = 0; a < CN_NERVE_ANGLES; a++) {
-        double th = 2.0 * M_PI * a / CN_NERVE_ANGLES;
-        float ux = (float)cos(th), uy = (float)sin(th), best = 0;
-        for (float r = 0.5f; target >= 0 && r <= (float)N * 1.4143f; r += 0.5f) {
-            float gx = ox + ux * r + 0.5f, gy = oy + uy * r + 0.5f;
-            if (gx < 0 || gy < 0 || gx >= (float)N || gy >= (float)N)
+    int np = 0;
+    if (target >= 0 && n_px > 0) {
+        /* a pasted pixel of the target part: its cell nearest the seed, else any
+         * of its cells whose pixel the bilinear paste kept */
+        for (int i = tcell, k = -1; k < N * N; i = ++k) {
+            if (k >= 0 && !(c->lab[i] == target && c->logit[i] > 0))
+                continue;
+            int x = (int)lroundf(cx + ((float)(i % N) - c0) * step);
+            int y = (int)lroundf(cy + ((float)(i / N) - c0) * step_y);
+            if (x >= 0 && y >= 0 && x < w && y < h && mt[(size_t)y * w + x] &&
+                cn_img_trace_outline(mt, w, h, x, y, true, pts_px, CN_NERVE_ANGLES, &np) == CN_OK)
                 break;
-            int i = (int)gy * N + (int)gx;
-            if (c->lab[i] == target && c->logit[i] > 0)
-                best = r;
+            np = 0;
         }
-        float x = cx + (ox - c0 + ux * best) * step, y = cy + (oy - c0 + uy * best) * step_y;
-        pts_px[a].x = x < 0 ? 0 : (x > (float)(w - 1) ? (float)(w - 1) : x);
-        pts_px[a].y = y < 0 ? 0 : (y > (float)(h - 1) ? (float)(h - 1) : y);
     }
-    *n_out = CN_NERVE_ANGLES;
+    if (np < 3) { /* nothing pasted (a part thinner than a pixel): no outline */
+        np = 0;
+        if (mask)
+            memset(mask, 0, (size_t)w * h);
+        *n_out = 0;
+        *confidence = 0.0f;
+        return;
+    }
+    if (mask) {
+        memset(mask, 0, (size_t)w * h);
+        cn_img_fill_polygon(mask, w, h, pts_px, np, 1);
+    }
+    *n_out = np;
     *confidence = kept > 0 ? (float)(psum / kept) : 0.0f;
 }
 
@@ -449,6 +464,11 @@ int cn_nerve_cnn_last_crop(const cn_nerve_cnn *c, double *cx_px, double *cy_px, 
     *cy_px = c->st_cy;
     *side_px = c->st_side;
     return CN_OK;
+}
+
+const uint8_t *cn_nerve_cnn_parts_mask(const cn_nerve_cnn *c)
+{
+    return c && c->out_n > 0 ? c->mask_own : NULL;
 }
 
 int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px)

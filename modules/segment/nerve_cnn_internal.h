@@ -91,7 +91,8 @@ struct cn_nerve_cnn {
     float *logit;           /* n x n, unpadded */
     float *xin;             /* 2 x n x n network input, unpadded */
     uint8_t *half;          /* the frame at half resolution */
-    uint8_t *mask_own;      /* used when the caller passes no mask */
+    uint8_t *mask_own;      /* every kept part, pasted (cn_nerve_cnn_parts_mask) */
+    uint8_t *mask_tgt;      /* the target part's pixels, pasted (its outline is traced) */
     int *lab;               /* grid component labels */
     int *stack;
     int *col_i;             /* paste: per image column, left logit cell and weight */

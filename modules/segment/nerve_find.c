@@ -110,8 +110,9 @@ cn_nerve_find *cn_nerve_find_new_with(int max_w, int max_h, const void *weights,
     f->colsum = malloc(sizeof(double) * (size_t)max_w);
     f->col_i = malloc(sizeof(int) * (size_t)max_w);
     f->col_f = malloc(sizeof(float) * (size_t)max_w);
+    f->px_part = malloc((size_t)max_w * max_h);
     if (!f->grid || !f->logit || !f->field || !f->tmpl || !f->cur || !f->dist || !f->edt_d || !f->edt_z || !f->edt_v || !f->lab ||
-        !f->stack || !f->colsum || !f->col_i || !f->col_f) {
+        !f->stack || !f->colsum || !f->col_i || !f->col_f || !f->px_part) {
         cn_errf(err, err_len, "nerve finder", "out of memory for %dx%d frames", max_w, max_h);
         cn_nerve_find_free(f);
         return NULL;
@@ -138,6 +139,7 @@ void cn_nerve_find_free(cn_nerve_find *f)
     free(f->colsum);
     free(f->col_i);
     free(f->col_f);
+    free(f->px_part);
     free(f);
 }
 
@@ -480,13 +482,12 @@ static float field_at(const cn_nerve_find *f, float u, float v)
     return a + fv * (b - a);
 }
 
-/* The outline of part p: per angle the farthest point on a ray from its centroid
- * where the bilinear field of p alone is > 0 (quarter-cell steps), in pixels. */
-static void outline(cn_nerve_find *f, const part *p, cn_pt2 *pts)
+/* A star hull of part p (f->field holding p alone): per angle the farthest point on
+ * a ray from its centroid where the bilinear field is > 0 (quarter-cell steps), in
+ * pixels. Only where the traced outline has no pixel to start from. */
+static void star_hull(cn_nerve_find *f, const part *p, cn_pt2 *pts)
 {
     const int gw = f->gw, gh = f->gh;
-    for (int i = 0; i < gw * gh; i++)
-        f->field[i] = f->lab[i] == p->label ? f->logit[i] : DROP_LOGIT;
     const double rmax = hypot(p->x1 - p->x0 + 2, p->y1 - p->y0 + 2);
     for (int a = 0; a < CN_NERVE_ANGLES; a++) {
         const double th = 2.0 * M_PI * a / CN_NERVE_ANGLES;
@@ -501,12 +502,13 @@ static void outline(cn_nerve_find *f, const part *p, cn_pt2 *pts)
     }
 }
 
-/* Mask: f->field (the kept cells' logits, DROP elsewhere) sampled bilinearly at
- * every pixel centre, > 0. */
-static void paste_field(cn_nerve_find *f, uint8_t *m)
+/* f->field (the kept cells' logits, DROP elsewhere) sampled bilinearly at every
+ * pixel centre of columns x0..x1 and rows y0..y1, > 0, into m (w*h; the rest of m
+ * untouched). */
+static void paste_box(cn_nerve_find *f, uint8_t *m, int x0, int x1, int y0, int y1)
 {
     const int w = f->w, h = f->h, gw = f->gw, gh = f->gh;
-    for (int x = 0; x < w; x++) {
+    for (int x = x0; x <= x1; x++) {
         float u = (float)cn__nf_to_cell(x, w, gw);
         u = u < 0 ? 0 : u > (float)(gw - 1) ? (float)(gw - 1) : u;
         int ui = (int)u;
@@ -514,7 +516,7 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
         f->col_i[x] = ui;
         f->col_f[x] = u - (float)ui;
     }
-    for (int y = 0; y < h; y++) {
+    for (int y = y0; y <= y1; y++) {
         float v = (float)cn__nf_to_cell(y, h, gh);
         v = v < 0 ? 0 : v > (float)(gh - 1) ? (float)(gh - 1) : v;
         int vi = (int)v;
@@ -522,7 +524,7 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
         const float fy = v - (float)vi;
         const float *r0 = f->field + (size_t)vi * gw, *r1 = r0 + gw;
         uint8_t *mr = m + (size_t)y * w;
-        for (int x = 0; x < w; x++) {
+        for (int x = x0; x <= x1; x++) {
             int ui = f->col_i[x];
             float fx = f->col_f[x];
             float a = r0[ui] + fx * (r0[ui + 1] - r0[ui]);
@@ -530,6 +532,51 @@ static void paste_field(cn_nerve_find *f, uint8_t *m)
             mr[x] = (a + fy * (b - a)) > 0;
         }
     }
+}
+
+/* The outline of part p, in pixels: p alone pasted (its box and a cell around it)
+ * and traced along its pixels' edges (cn_img_trace_outline, CN_NERVE_ANGLES points
+ * evenly along it), so its inside is what the part covers; before the twenty-first
+ * session a star hull from the centroid, which cut a long or bent part short and
+ * filled a crescent (docs/validation.md). Returns the number of points. */
+static int outline(cn_nerve_find *f, const part *p, cn_pt2 *pts)
+{
+    const int gw = f->gw, gh = f->gh, w = f->w, h = f->h;
+    for (int i = 0; i < gw * gh; i++)
+        f->field[i] = f->lab[i] == p->label ? f->logit[i] : DROP_LOGIT;
+    int x0 = (int)floor(cn__nf_to_px(p->x0 - 1, w, gw)), x1 = (int)ceil(cn__nf_to_px(p->x1 + 1, w, gw));
+    int y0 = (int)floor(cn__nf_to_px(p->y0 - 1, h, gh)), y1 = (int)ceil(cn__nf_to_px(p->y1 + 1, h, gh));
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > w - 1 ? w - 1 : x1;
+    y1 = y1 > h - 1 ? h - 1 : y1;
+    memset(f->px_part, 0, (size_t)w * h);
+    paste_box(f, f->px_part, x0, x1, y0, y1);
+    /* a pasted pixel of p: at its cell nearest the centroid, else at any of its cells */
+    int start = -1;
+    double dbest = INFINITY;
+    for (int j = p->y0; j <= p->y1; j++)
+        for (int i = p->x0; i <= p->x1; i++)
+            if (f->lab[j * gw + i] == p->label && f->logit[j * gw + i] > 0) {
+                const double d = (i - p->cx) * (i - p->cx) + (j - p->cy) * (j - p->cy);
+                if (d < dbest) {
+                    dbest = d;
+                    start = j * gw + i;
+                }
+            }
+    for (int k = -1; start >= 0 && k < gw * gh; k++) {
+        const int c = k < 0 ? start : k;
+        if (k >= 0 && !(f->lab[c] == p->label && f->logit[c] > 0))
+            continue;
+        const long x = lround(cn__nf_to_px(c % gw, w, gw)), y = lround(cn__nf_to_px(c / gw, h, gh));
+        int n = 0;
+        if (x >= 0 && y >= 0 && x < w && y < h && f->px_part[(size_t)y * w + x] &&
+            cn_img_trace_outline(f->px_part, w, h, (int)x, (int)y, true, pts, CN_NERVE_ANGLES,
+                                 &n) == CN_OK)
+            return n;
+    }
+    star_hull(f, p, pts);
+    return CN_NERVE_ANGLES;
 }
 
 int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
@@ -597,10 +644,12 @@ int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
                 if (f->lab[j * f->gw + i] == q->label)
                     f->field[j * f->gw + i] = f->logit[j * f->gw + i];
     }
-    if (mask) /* the live stage needs the outline only */
-        paste_field(f, mask);
-    outline(f, p, out->pts_px);
-    out->n = CN_NERVE_ANGLES;
+    /* the outline is the chosen part's (its cluster's other parts are counted in
+     * out->parts); the mask is that outline's inside: what the screen shows, so
+     * what `eval nerve` scores */
+    out->n = outline(f, p, out->pts_px);
+    if (mask)
+        cn_img_fill_polygon(mask, f->w, f->h, out->pts_px, out->n, 1);
     out->parts = kept;
     out->cx_px = cn__nf_to_px(p->cx, f->w, f->gw);
     out->cy_px = cn__nf_to_px(p->cy, f->h, f->gh);

@@ -47,6 +47,7 @@ struct cn_nerve_find {
     /* paste: per image column, left cell and weight */
     int *col_i;
     float *col_f;
+    uint8_t *px_part;  /* the chosen part pasted, its outline traced (max_w x max_h) */
     /* tracking: the grid the last selection was made on */
     bool have_sel;
     int sel_gh, sel_gw, sel_w, sel_h;

@@ -124,13 +124,14 @@ bool cn_nerve_cnn_seed_first(const cn_nerve_cnn *c);
 /* The bare network: in is 2 x n x n floats (standardised grey, seed channel),
  * out gets n x n logits. n a multiple of 8 in 8..CN_NERVE_CNN_NMAX. */
 int cn_nerve_cnn_forward(cn_nerve_cnn *c, int model, const float *in, int n, float *out);
-/* Segments the nerve around the seed (input pixels) of a grey image. mask (w*h,
- * may be NULL) gets 1 on nerve pixels (every part), 0 elsewhere; pts_px/n get a
- * closed outline of CN_NERVE_ANGLES points around the target: the part nearest
- * the seed (the nerve the operator pointed at; at the seed itself when nothing
- * was found); *confidence is the network's mean probability on the kept
- * pixels (0 when nothing was found). CN_ERANGE when the seed is outside the
- * image, CN_EINVAL for bad input. */
+/* Segments the nerve around the seed (input pixels) of a grey image. pts_px/n get
+ * the closed outline of the target, the kept part nearest the seed (the nerve the
+ * operator pointed at), along its pixels' edges (cn_img_trace_outline), at most
+ * CN_NERVE_ANGLES points (pts_px holds that many); n = 0 when nothing was found.
+ * mask (w*h, may be NULL) gets that outline's inside (cn_img_fill_polygon): what
+ * the screen shows, so what `eval nerve` scores. *confidence is the network's
+ * mean probability on the kept pixels of every part (0 when nothing was found).
+ * CN_ERANGE when the seed is outside the image, CN_EINVAL for bad input. */
 int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h, double seed_x,
                      double seed_y, uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
 /* The same with the finder's logits (its last complete analysis of this frame)
@@ -142,9 +143,14 @@ int cn_nerve_cnn_run(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h
 int cn_nerve_cnn_run_blend(cn_nerve_cnn *c, int model, const uint8_t *px, int w, int h,
                            double seed_x, double seed_y, const cn_nerve_find *find, float weight,
                            uint8_t *mask, cn_pt2 *pts_px, int *n, float *confidence);
-/* The centroid (input pixels) of the mask the last finished run pasted, every
- * kept part; CN_ENOENT when that run found nothing or another run has begun
- * since. Automatic mode re-runs the CNN there (CN_NERVE_AUTO_RECENTRE). */
+/* Every kept part the last finished run pasted (w*h of that run, 1 on their
+ * pixels): the target and any other part in the crop. NULL when that run found
+ * nothing or another run has begun since. Valid until the next run. */
+const uint8_t *cn_nerve_cnn_parts_mask(const cn_nerve_cnn *c);
+/* The centroid (input pixels) of cn_nerve_cnn_parts_mask, every kept part;
+ * CN_ENOENT when that run found nothing or another run has begun since.
+ * Automatic mode re-runs the CNN there (CN_NERVE_AUTO_RECENTRE); a size-normalised
+ * second crop is sized by those parts' area. */
 int cn_nerve_cnn_mask_centre(const cn_nerve_cnn *c, double *x_px, double *y_px);
 /* The square the last run (or _begin) cropped: its centre and side in input
  * pixels across. The side is the weights' share of the frame's smaller side, times
@@ -203,8 +209,9 @@ int cn_nerve_cnn_size_begin(cn_nerve_cnn *c);
 typedef struct {
     bool found;          /* a part passed the threshold (near the point, when seeded) */
     float confidence;    /* peak probability of the chosen part, 0..1 */
-    int n;               /* outline points (CN_NERVE_ANGLES when found) */
-    cn_pt2 pts_px[CN_NERVE_ANGLES]; /* the chosen part's outline, input pixels */
+    int n;               /* outline points (3..CN_NERVE_ANGLES when found) */
+    cn_pt2 pts_px[CN_NERVE_ANGLES]; /* the chosen part's outline along its pixels' edges
+                                     * (cn_img_trace_outline), input pixels */
     double cx_px, cy_px; /* its centroid */
     double r_eq_px;      /* its equivalent radius (sqrt(area / pi)) */
     int parts;           /* parts kept: the chosen one and those clustered with it */
@@ -265,8 +272,9 @@ double cn_nerve_find_aspect(const cn_nerve_find *f);
 float cn_nerve_find_logit_at(const cn_nerve_find *f, double x_px, double y_px);
 /* Picks the nerve in the last analysis: seed_px NULL = automatic, else the part
  * nearest that point (input pixels; none when no part comes near). mask (w*h, may
- * be NULL) gets 1 on the kept parts' pixels. found = false when nothing passes.
- * CN_ERANGE for a point outside the image. */
+ * be NULL) gets the outline's inside: what the screen shows (the parts within the
+ * cluster distance are counted in out->parts, not drawn). found = false when
+ * nothing passes. CN_ERANGE for a point outside the image. */
 int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
                          cn_nerve_found *out);
 /* Follows `outline` (input pixels, on the frame of the last complete analysis,

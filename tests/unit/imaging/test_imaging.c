@@ -364,6 +364,165 @@ static void test_fov_box_screen_text(void **st)
     assert_true(b.x0 == 100 && b.y0 == 80 && b.w == 400 && b.h == 360);
 }
 
+/* The part holding (x, y), 8-connected, with its holes filled: the reference the
+ * outline's fill must give back (a flood of the part, then a 4-connected flood of
+ * everything else from the border: what it cannot reach is a hole). */
+static void part_filled(const uint8_t *m, int w, int h, int x, int y, uint8_t *out)
+{
+    int *st = malloc(sizeof(int) * (size_t)w * h * 9);
+    uint8_t *part = calloc((size_t)w * h, 1), *outside = calloc((size_t)w * h, 1);
+    assert_non_null(st);
+    int sp = 0;
+    part[y * w + x] = 1;
+    st[sp++] = y * w + x;
+    while (sp) {
+        int p = st[--sp], px = p % w, py = p / w;
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int qx = px + dx, qy = py + dy;
+                if (qx >= 0 && qy >= 0 && qx < w && qy < h && m[qy * w + qx] &&
+                    !part[qy * w + qx]) {
+                    part[qy * w + qx] = 1;
+                    st[sp++] = qy * w + qx;
+                }
+            }
+    }
+    for (int i = 0; i < w * h; i++) {
+        int px = i % w, py = i / w;
+        if ((px == 0 || py == 0 || px == w - 1 || py == h - 1) && !part[i] && !outside[i]) {
+            outside[i] = 1;
+            st[sp++] = i;
+        }
+    }
+    while (sp) {
+        int p = st[--sp], px = p % w, py = p / w;
+        const int d4[4][2] = {{1, 0}, {-1, 0}, {0, 1}, {0, -1}};
+        for (int k = 0; k < 4; k++) {
+            int qx = px + d4[k][0], qy = py + d4[k][1];
+            if (qx >= 0 && qy >= 0 && qx < w && qy < h && !part[qy * w + qx] &&
+                !outside[qy * w + qx]) {
+                outside[qy * w + qx] = 1;
+                st[sp++] = qy * w + qx;
+            }
+        }
+    }
+    for (int i = 0; i < w * h; i++)
+        out[i] = !outside[i];
+    free(st);
+    free(part);
+    free(outside);
+}
+
+static void disc(uint8_t *m, int w, int h, double cx, double cy, double r, uint8_t v)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if ((x - cx) * (x - cx) + (y - cy) * (y - cy) <= r * r)
+                m[y * w + x] = v;
+}
+
+/* twice the signed area of a polygon (> 0: clockwise on the screen, y down) */
+static double area2(const cn_pt2 *p, int n)
+{
+    double a = 0;
+    for (int i = 0, j = n - 1; i < n; j = i++)
+        a += (double)p[j].x * p[i].y - (double)p[i].x * p[j].y;
+    return a;
+}
+
+/* The outline of one part: a crescent (which a star hull from its centre would
+ * fill), a ring around an island started below the hole, the island alone, parts
+ * touching at a corner, the image's border, many corners spaced along a large
+ * disc, random blobs against a brute-force flood, and bad input. */
+static void test_trace_outline(void **st)
+{
+    (void)st;
+    enum { W = 120, H = 100, CAP = 4096 };
+    uint8_t *m = calloc(W * H, 1), *ref = calloc(W * H, 1), *got = calloc(W * H, 1);
+    cn_pt2 *pts = malloc(sizeof(cn_pt2) * CAP);
+    int n = 0;
+    /* a crescent and, apart, a disc */
+    disc(m, W, H, 40, 40, 20, 1);
+    disc(m, W, H, 50, 40, 17, 0);
+    disc(m, W, H, 95, 70, 8, 1);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 22, 40, false, pts, CAP, &n), CN_OK);
+    assert_true(n >= 3 && area2(pts, n) > 0);
+    part_filled(m, W, H, 22, 40, ref);
+    cn_img_fill_polygon(got, W, H, pts, n, 1);
+    assert_memory_equal(got, ref, W * H);
+    /* a ring with an island in its hole; the start below the hole */
+    memset(m, 0, W * H);
+    disc(m, W, H, 60, 50, 30, 1);
+    disc(m, W, H, 60, 50, 15, 0);
+    disc(m, W, H, 60, 50, 4, 1);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 60, 75, false, pts, CAP, &n), CN_OK);
+    memset(got, 0, W * H);
+    cn_img_fill_polygon(got, W, H, pts, n, 1);
+    part_filled(m, W, H, 60, 75, ref);
+    assert_memory_equal(got, ref, W * H);
+    long area;
+    double cx, cy;
+    cn_mask_centroid(got, W, H, &cx, &cy, &area);
+    assert_true(area > 2700); /* the whole disc: hole and island inside */
+    /* the island alone */
+    assert_int_equal(cn_img_trace_outline(m, W, H, 60, 50, false, pts, CAP, &n), CN_OK);
+    memset(got, 0, W * H);
+    cn_img_fill_polygon(got, W, H, pts, n, 1);
+    cn_mask_centroid(got, W, H, &cx, &cy, &area);
+    assert_true(area < 60);
+    /* two pixels touching at a corner are one part; a pixel at the image's corner */
+    memset(m, 0, W * H);
+    m[5 * W + 5] = m[6 * W + 6] = 1;
+    m[0] = 1;
+    assert_int_equal(cn_img_trace_outline(m, W, H, 6, 6, false, pts, CAP, &n), CN_OK);
+    memset(got, 0, W * H);
+    cn_img_fill_polygon(got, W, H, pts, n, 1);
+    assert_int_equal(got[5 * W + 5] + got[6 * W + 6], 2);
+    cn_mask_centroid(got, W, H, &cx, &cy, &area);
+    assert_int_equal(area, 2);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 0, 0, false, pts, CAP, &n), CN_OK);
+    assert_int_equal(n, 4);
+    /* a large disc: more corners than asked for, 64 points along it */
+    memset(m, 0, W * H);
+    disc(m, W, H, 60, 50, 45, 1);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 60, 50, false, pts, 64, &n), CN_OK);
+    assert_int_equal(n, 64);
+    assert_true(area2(pts, n) > 0);
+    memset(got, 0, W * H);
+    cn_img_fill_polygon(got, W, H, pts, n, 1);
+    assert_true(cn_mask_dice(got, m, W, H) > 0.99);
+    /* random blobs: every start pixel's outline fills back its part */
+    cn_rng r;
+    cn_rng_seed(&r, 7);
+    for (int t = 0; t < 200; t++) {
+        enum { w = 24, h = 20 };
+        uint8_t b[w * h];
+        for (int i = 0; i < w * h; i++)
+            b[i] = (cn_rng_next(&r) % 100) < 55;
+        int x = (int)(cn_rng_next(&r) % w), y = (int)(cn_rng_next(&r) % h);
+        if (!b[y * w + x]) {
+            assert_int_equal(cn_img_trace_outline(b, w, h, x, y, false, pts, CAP, &n), CN_ENOENT);
+            continue;
+        }
+        assert_int_equal(cn_img_trace_outline(b, w, h, x, y, false, pts, CAP, &n), CN_OK);
+        uint8_t rb[w * h], gb[w * h];
+        memset(gb, 0, sizeof gb);
+        cn_img_fill_polygon(gb, w, h, pts, n, 1);
+        part_filled(b, w, h, x, y, rb);
+        assert_memory_equal(gb, rb, sizeof gb);
+    }
+    /* bad input */
+    assert_int_equal(cn_img_trace_outline(m, W, H, W, 0, false, pts, CAP, &n), CN_ERANGE);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 0, 0, false, pts, CAP, &n), CN_ENOENT);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 60, 50, false, pts, 2, &n), CN_EINVAL);
+    assert_int_equal(cn_img_trace_outline(NULL, W, H, 60, 50, false, pts, CAP, &n), CN_EINVAL);
+    assert_int_equal(cn_img_trace_outline(m, W, H, 60, 50, false, NULL, CAP, &n), CN_EINVAL);
+    free(m);
+    free(ref);
+    free(got);
+    free(pts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_image_bounds),
         cmocka_unit_test(test_fov_box),
         cmocka_unit_test(test_fov_box_screen_text),
+        cmocka_unit_test(test_trace_outline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -431,8 +431,8 @@ static const struct {
     {0.794, 100.0}, /* nerve-us, held-out, seeded (a click on each nerve; the size-normalised crop) */
     {0.732, 96.5}, /* nerve-femoral, held-out (blocks), automatic */
     {0.476, 87.3}, /* cross-site: nerve-us finder on femoral (its own outline, no crop CNN) */
-    {0.198, 61.5}, /* cross-site: femoral finder on nerve-us (its own outline) */
-    {0.719, 100.0}, /* the live networks on nerve-us, overlays (NOT held-out) */
+    {0.199, 61.5}, /* cross-site: femoral finder on nerve-us (its own outline) */
+    {0.720, 100.0}, /* the live networks on nerve-us, overlays (NOT held-out) */
 };
 
 static void test_guide_commands(void **st)

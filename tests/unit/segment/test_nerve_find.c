@@ -153,11 +153,17 @@ static figures score(cn_nerve_find *f, int model, const pair *p, const int *idx,
             bool det = false;
             for (size_t i = 0; i < np && fo.found && !det; i++)
                 det = m[i] && mk->px[i];
-            if (fo.found) { /* the outline lies in the image */
+            if (fo.found) { /* the outline lies in the image (to its edge), its inside
+                              * is the mask scored */
                 assert_int_equal(fo.n, CN_NERVE_ANGLES);
                 for (int a = 0; a < fo.n; a++)
-                    assert_true(fo.pts_px[a].x >= 0 && fo.pts_px[a].y >= 0 &&
-                                fo.pts_px[a].x <= im->w - 1 && fo.pts_px[a].y <= im->h - 1);
+                    assert_true(fo.pts_px[a].x >= -0.5f && fo.pts_px[a].y >= -0.5f &&
+                                fo.pts_px[a].x <= im->w - 0.5f && fo.pts_px[a].y <= im->h - 0.5f);
+                uint8_t *fill = calloc(np, 1);
+                assert_non_null(fill);
+                cn_img_fill_polygon(fill, im->w, im->h, fo.pts_px, fo.n, 1);
+                assert_memory_equal(fill, m, np);
+                free(fill);
                 assert_true(fo.confidence > 0 && fo.confidence <= 1);
             }
             if (seeded)
