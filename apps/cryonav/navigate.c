@@ -424,9 +424,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         fprintf(stderr, "cryonav %s: the recording is incomplete (frames lost, see the messages above)\n", cmd);
         exit_code = 1;
     }
-    printf("frames acquired %llu analysed %llu shown %llu skipped %llu\n",
+    printf("frames acquired %llu analysed %llu shown %llu skipped %llu superseded %llu\n",
            (unsigned long long)st.acquired, (unsigned long long)st.analysed,
-           (unsigned long long)n_shown, (unsigned long long)st.skipped);
+           (unsigned long long)n_shown, (unsigned long long)st.skipped,
+           (unsigned long long)st.superseded);
     if (o.run.batch) /* offline: frame times are the recording's, not this run's */
         printf("offline: every frame analysed in turn, no latency figures (analysis p50 %.2f ms, "
                "p99 %.2f ms a frame)\n", st.analysis_ms_p50, st.analysis_ms_p99);

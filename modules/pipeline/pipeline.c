@@ -6,6 +6,9 @@
  *           over an untaken frame drops it and counts it as skipped: analysis
  *           always works on the newest frame and lag can never build up.
  *   result: the newest analysed frame, read (with a reference) by the viewer.
+ *           Writing over a result nobody took counts it as superseded: the viewer
+ *           draws the newest, and the run's summary accounts for every analysed
+ *           frame (a windowed run used to end "analysed 200 shown 199 skipped 0").
  * A slot owns one reference to the frame it holds. Raw sinks (recorders) see every
  * acquired frame on the device thread; analysed sinks (network) see every analysed
  * frame on the analysis thread. Neither may block: they keep their own queues. */
@@ -42,6 +45,8 @@ struct cn_pipeline {
     int last_error;
     uint64_t acquired, analysed, skipped, pool_exhausted, shown;
     uint64_t result_no;       /* number of the frame in the result slot */
+    uint64_t taken_no;        /* the highest result number a reader has taken */
+    uint64_t superseded;      /* results replaced before any reader took them */
     int64_t t_first_analysed_ns, t_last_analysed_ns;
 
     cn_stats *lat_analysed_ms, *lat_shown_ms, *analysis_ms;
@@ -238,6 +243,8 @@ static void *analysis_main(void *arg)
             p->t_first_analysed_ns = t1;
         p->t_last_analysed_ns = t1;
         cn_frame *old = p->result;
+        if (old && p->taken_no < p->result_no)
+            p->superseded++;
         p->result = f; /* the slot takes the reference we got from `latest` */
         p->result_no++;
         pthread_cond_broadcast(&p->result_cv);
@@ -336,6 +343,8 @@ static cn_frame *take_result_locked(cn_pipeline *p, uint64_t *cursor)
     if (f && p->result_no > *cursor) {
         cn_frame_ref(f);
         *cursor = p->result_no;
+        if (p->result_no > p->taken_no)
+            p->taken_no = p->result_no;
         return f;
     }
     return NULL;
@@ -389,6 +398,7 @@ void cn_pipeline_get_stats(cn_pipeline *p, cn_pipeline_stats *o)
     o->acquired = p->acquired;
     o->analysed = p->analysed;
     o->skipped = p->skipped;
+    o->superseded = p->superseded;
     o->pool_exhausted = p->pool_exhausted;
     o->shown = p->shown;
     o->last_error = p->last_error;

@@ -104,6 +104,8 @@ typedef struct {
     uint64_t acquired;        /* frames read from the device */
     uint64_t analysed;        /* frames analysed */
     uint64_t skipped;         /* acquired but never analysed (latest-wins) */
+    uint64_t superseded;      /* analysed, but replaced by a newer result before any
+                               * reader took it (the viewer draws the newest) */
     uint64_t pool_exhausted;  /* times the device found no free frame */
     uint64_t shown;
     double analysed_latency_ms_p50, analysed_latency_ms_p99;
