@@ -502,8 +502,8 @@ static void star_hull(cn_nerve_find *f, const part *p, cn_pt2 *pts)
     }
 }
 
-/* f->field (the kept cells' logits, DROP elsewhere) sampled bilinearly at every
- * pixel centre of columns x0..x1 and rows y0..y1, > 0, into m (w*h; the rest of m
+/* f->field (one part's logits, DROP elsewhere) sampled bilinearly at every pixel
+ * centre of columns x0..x1 and rows y0..y1, > 0, into m (w*h; the rest of m
  * untouched). */
 static void paste_box(cn_nerve_find *f, uint8_t *m, int x0, int x1, int y0, int y1)
 {
@@ -620,9 +620,7 @@ int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
     out->found = p->peak >= f->info.found_p;
     if (!out->found)
         return CN_OK;
-    /* the chosen part and the parts within the cluster distance of it */
-    for (int i = 0; i < f->gw * f->gh; i++)
-        f->field[i] = DROP_LOGIT;
+    /* the chosen part and the parts within the cluster distance of it (counted) */
     const float lim2 = f->info.cluster_cells * f->info.cluster_cells;
     if (f->nparts > 1 && f->info.cluster_cells > 0)
         distance_to(f, p);
@@ -636,13 +634,7 @@ int cn_nerve_find_select(cn_nerve_find *f, const double *seed_px, uint8_t *mask,
                     in = true;
                     break;
                 }
-        if (!in)
-            continue;
-        kept++;
-        for (int j = q->y0; j <= q->y1; j++)
-            for (int i = q->x0; i <= q->x1; i++)
-                if (f->lab[j * f->gw + i] == q->label)
-                    f->field[j * f->gw + i] = f->logit[j * f->gw + i];
+        kept += in;
     }
     /* the outline is the chosen part's (its cluster's other parts are counted in
      * out->parts); the mask is that outline's inside: what the screen shows, so

@@ -37,7 +37,7 @@ struct cn_nerve_find {
     double macs;             /* the network's multiply-adds for this grid */
     int w, h, gh, gw;
     double aspect; /* the last start's pixel height / width in mm (1: unknown or square) */
-    float *grid, *logit, *field, *dist;  /* field: logits of the kept parts, others DROP */
+    float *grid, *logit, *field, *dist;  /* field: the chosen part's logits, others DROP (its outline) */
     float *edt_d, *edt_z;
     int *edt_v;
     double *colsum;
