@@ -402,7 +402,8 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
     if (target >= 0 && n_px > 0) {
         /* a pasted pixel of the target part: its cell nearest the seed, else any
          * of its cells whose pixel the bilinear paste kept */
-        for (int i = tcell, k = -1; k < N * N; i = ++k) {
+        for (int k = -1; k < N * N; k++) {
+            const int i = k < 0 ? tcell : k;
             if (k >= 0 && !(c->lab[i] == target && c->logit[i] > 0))
                 continue;
             int x = (int)lroundf(cx + ((float)(i % N) - c0) * step);
@@ -414,7 +415,6 @@ static void finish(cn_nerve_cnn *c, const cn_nerve_find *find, float weight, uin
         }
     }
     if (np < 3) { /* nothing pasted (a part thinner than a pixel): no outline */
-        np = 0;
         if (mask)
             memset(mask, 0, (size_t)w * h);
         *n_out = 0;
