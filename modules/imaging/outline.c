@@ -33,8 +33,8 @@ static const int DX[4] = {1, 0, -1, 0}, DY[4] = {0, 1, 0, -1};
 
 /* A lattice corner as a polygon vertex: pixel (x, y) spans x - 0.5 .. x + 0.5, so
  * corner (cx, cy) is (cx - 0.5, cy - 0.5); at the image's border that is its edge,
- * -0.5 or w - 0.5 (clamped to the centres' range, the fill's strict rule would drop
- * the last row). */
+ * -0.5 or w - 0.5. Not clamped to the centres' range 0..w - 1: there the fill's
+ * strict row rule would drop the last row. */
 static cn_pt2 vertex(double cx, double cy)
 {
     return (cn_pt2){(float)(cx - 0.5), (float)(cy - 0.5)};
