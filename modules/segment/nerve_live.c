@@ -21,10 +21,16 @@
  * views a find that every documented false-find figure counted as none); seeded
  * mode the part nearest the tracked point, which then follows that part's
  * centroid. When no found part comes near the operator's point (a nerve the
- * network does not know, a simulator), the older seeded path takes over: the
+ * network does not know), the older seeded path takes over: the
  * seeded crop CNN (nerve_cnn.c) on the click's frame and whenever the polar DP
  * (nerve.c) loses the nerve, the DP in between, exactly as before the finder;
- * the finder is asked again on its next frame. The DP's size prior comes from
+ * the finder is asked again on its next frame. Once the finder has found a
+ * nerve near the point, its passes are the evidence: when they lose it (the
+ * probe lifted or moved away), it is held, then none, until a pass finds one
+ * near the point again. The DP outlines whatever lies at a point: taking over
+ * there, it reported a nerve, at confidence ~0.5, on 40-43 % of the frames of
+ * real views without one shown after a click on a real nerve (twenty-second
+ * session, docs/validation.md). The DP's size prior comes from
  * the pixel spacing, clamped to what the frame can hold (a coarse frame used to
  * shrink it below the DP's own smoothing and lose every nerve).
  *
@@ -84,6 +90,10 @@ struct nerve_live {
     cn_nerve_found at_start; /* the outline on the frame where the pass started */
     bool at_start_ok;
     int misses;            /* seeded: passes in a row without a found nerve near the point */
+    bool seed_known;       /* seeded: the finder has found a nerve near the point since the
+                            * click, so its passes are evidence: when they lose it, it is
+                            * gone, and the DP fallback (which outlines whatever lies at
+                            * the point) does not take over */
     /* automatic, refined (cn_nerve_find_auto_weight >= 0): the refine sequence
      * (cn_nerve_refine, the one `eval nerve` runs) outlines the chosen part on the
      * frames after the pass, one network per frame, on the pass's own pixels; a
@@ -161,6 +171,7 @@ void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm)
     n->have_last = n->nerve_hidden = false; /* the operator says where it is now */
     n->have_held = false;
     n->have_cur = n->pass = n->refine_pending = false;
+    n->seed_known = false;
 }
 
 void nerve_live_clear_seed(nerve_live *n)
@@ -183,6 +194,7 @@ void nerve_live_reset(nerve_live *n)
     n->have_last = n->nerve_hidden = false;
     n->have_held = n->have_cur = n->pass = n->refine_pending = false;
     n->missed = n->misses = 0;
+    n->seed_known = false;
 }
 
 /* Mean grey level inside an outline (image mm), sampled at its centre and half and
@@ -375,6 +387,10 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     if (cn_nerve_find_analyse(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
                               n->c.nerve_radius_mm) != CN_OK)
         return false;
+    {
+        cn_nerve_found s;
+        n->seed_known = cn_nerve_find_select(n->find, p, NULL, &s) == CN_OK && s.found;
+    }
     int np = 0;
     float conf = 0;
     if (!n->cnn) { /* no crop CNN: the found part nearest the point */
@@ -463,10 +479,13 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     if (done) {
         n->pass = false;
         cn_nerve_found s;
+        bool hit; /* the pass found a nerve (near the point, when seeded) */
         if (n->has_seed) {
             double p[2];
             track_px(n, f, p);
             bool near = cn_nerve_find_select(n->find, p, NULL, &s) == CN_OK && s.found;
+            n->seed_known |= near;
+            hit = near;
             if (near && n->at_start_ok) {
                 cn_nerve_find_follow(n->find, &n->at_start); /* keep the clicked outline */
                 n->misses = 0;
@@ -479,6 +498,7 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
             }
         } else {
             bool got = cn_nerve_find_select(n->find, NULL, NULL, &s) == CN_OK && s.found;
+            hit = got;
             if (got && n->refine_cnn && cn_nerve_find_auto_weight(n->find) >= 0) {
                 /* refined from the next frame on, which decides whether it is a nerve
                  * (the crop is taken now, no network runs); meanwhile the outline
@@ -500,7 +520,11 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
                     n->cur = s; /* the part's own outline */
             }
         }
-        if (n->have_cur && n->pass_now) { /* found on this very frame */
+        /* found on this very frame. A seeded miss that does not yet lose the nerve
+         * keeps the outline followed, but tracks it to this frame like any other:
+         * a pass that starts and ends on one frame (a blank one: the probe lifted)
+         * used to report the last frame's outline as found on it */
+        if (hit && n->have_cur && n->pass_now) {
             *r = n->cur;
             return true;
         }
@@ -576,7 +600,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
             }
         }
     }
-    if (!found && n->has_seed && !n->have_cur) {
+    if (!found && n->has_seed && !n->have_cur && !n->seed_known) {
         cn_pt2 pts[CN_CONTOUR_MAX];
         int np = 0;
         float conf = 0;
