@@ -20,17 +20,20 @@
  * nerve` scores it (the finder's own outline used to be shown then: on nerve-free
  * views a find that every documented false-find figure counted as none); seeded
  * mode the part nearest the tracked point, which then follows that part's
- * centroid. When no found part comes near the operator's point (a nerve the
- * network does not know), the older seeded path takes over: the
- * seeded crop CNN (nerve_cnn.c) on the click's frame and whenever the polar DP
- * (nerve.c) loses the nerve, the DP in between, exactly as before the finder;
- * the finder is asked again on its next frame. Once the finder has found a
- * nerve near the point, its passes are the evidence: when they lose it (the
- * probe lifted or moved away), it is held, then none, until a pass finds one
- * near the point again. The DP outlines whatever lies at a point: taking over
- * there, it reported a nerve, at confidence ~0.5, on 40-43 % of the frames of
- * real views without one shown after a click on a real nerve (twenty-second
- * session, docs/validation.md). The DP's size prior comes from
+ * centroid. Once the finder has found a nerve near the point, its passes are
+ * the evidence: when they lose it (the probe lifted or moved away), it is held,
+ * then none, until a pass finds one near the point again. A nerve the finder
+ * has not found near the point since the click (one its networks do not know)
+ * keeps the click's outline while block matching holds it, re-anchored on each
+ * pass's frame, and is dropped when it does not (the operator clicks again).
+ * Only a click the networks outline nothing at falls back to the older seeded
+ * path: the seeded crop CNN (nerve_cnn.c) whenever the polar DP (nerve.c)
+ * loses the nerve, the DP in between; the finder is asked again on its next
+ * frame. The DP outlines whatever lies at a point: when it used to take over
+ * from a lost nerve, it reported one, at confidence ~0.5, on 40-43 % of the
+ * frames of real views without a nerve shown after a click on a real nerve,
+ * and on a still image it replaced a better outline (twenty-second session,
+ * docs/validation.md). The DP's size prior comes from
  * the pixel spacing, clamped to what the frame can hold (a coarse frame used to
  * shrink it below the DP's own smoothing and lose every nerve).
  *
@@ -94,6 +97,8 @@ struct nerve_live {
                             * click, so its passes are evidence: when they lose it, it is
                             * gone, and the DP fallback (which outlines whatever lies at
                             * the point) does not take over */
+    bool seed_outlined;    /* seeded: the click's frame was outlined by the networks */
+    bool track_ok;         /* the last frame's block matching held the followed outline */
     /* automatic, refined (cn_nerve_find_auto_weight >= 0): the refine sequence
      * (cn_nerve_refine, the one `eval nerve` runs) outlines the chosen part on the
      * frames after the pass, one network per frame, on the pass's own pixels; a
@@ -171,7 +176,7 @@ void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm)
     n->have_last = n->nerve_hidden = false; /* the operator says where it is now */
     n->have_held = false;
     n->have_cur = n->pass = n->refine_pending = false;
-    n->seed_known = false;
+    n->seed_known = n->seed_outlined = false;
 }
 
 void nerve_live_clear_seed(nerve_live *n)
@@ -194,7 +199,7 @@ void nerve_live_reset(nerve_live *n)
     n->have_last = n->nerve_hidden = false;
     n->have_held = n->have_cur = n->pass = n->refine_pending = false;
     n->missed = n->misses = 0;
-    n->seed_known = false;
+    n->seed_known = n->seed_outlined = false;
 }
 
 /* Mean grey level inside an outline (image mm), sampled at its centre and half and
@@ -493,8 +498,16 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
                 n->cur = s; /* picked up again (or first found) near the point */
                 n->have_cur = true;
                 n->misses = 0;
-            } else if (++n->misses >= SEEDED_MISSES) {
-                n->have_cur = false;
+            } else if (n->seed_known) {
+                if (++n->misses >= SEEDED_MISSES)
+                    n->have_cur = false;
+            } else if (n->have_cur && n->track_ok && n->at_start_ok) {
+                /* a nerve the finder has never found (one its networks do not know):
+                 * its misses say nothing, so the click's outline is followed while
+                 * block matching holds it, re-anchored on each pass's frame */
+                cn_nerve_find_follow(n->find, &n->at_start);
+            } else {
+                n->have_cur = false; /* block matching lost it: gone */
             }
         } else {
             bool got = cn_nerve_find_select(n->find, NULL, NULL, &s) == CN_OK && s.found;
@@ -532,7 +545,8 @@ static bool by_finder(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
 track:
     if (!n->have_cur)
         return false;
-    if (cn_nerve_find_track(n->find, n->vpx, n->vw, n->vh, r) != CN_OK || !r->found)
+    n->track_ok = cn_nerve_find_track(n->find, n->vpx, n->vw, n->vh, r) == CN_OK && r->found;
+    if (!n->track_ok)
         return false; /* lost between passes: held until the next pass says */
     n->cur = *r;
     return true;
@@ -581,7 +595,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         cn_nerve_found r;
         if (n->find_fresh && n->has_seed) {
             n->find_fresh = false;
-            found = n->have_cur = seeded_click(n, f, &r);
+            found = n->have_cur = n->seed_outlined = n->track_ok = seeded_click(n, f, &r);
             if (found)
                 n->cur = r;
         } else {
@@ -600,7 +614,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
             }
         }
     }
-    if (!found && n->has_seed && !n->have_cur && !n->seed_known) {
+    if (!found && n->has_seed && !n->have_cur && !n->seed_known && !n->seed_outlined) {
         cn_pt2 pts[CN_CONTOUR_MAX];
         int np = 0;
         float conf = 0;
