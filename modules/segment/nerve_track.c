@@ -118,9 +118,31 @@ int cn_nerve_find_track(cn_nerve_find *f, const uint8_t *px, int w, int h, cn_ne
         if (den > 1e-12 && isfinite(u) && isfinite(d))
             sy += 0.5 * (u - d) / den;
     }
-    /* standardised grids: an SSD of 2 is uncorrelated texture, 0 identical. The
-     * match quality scales the confidence; a poor match is no longer "found". */
-    const double quality = best < 2.0 ? 1.0 - best / 2.0 : 0.0;
+    /* The match quality, 1 - SSD / (the two windows' energies) at the best shift:
+     * 1 identical, 0 uncorrelated or a flat frame. It scales the confidence; a poor
+     * match is not "found". The grids are standardised over the whole frame, not
+     * the window, so the energies are not 1 each: dividing by 2, as before the
+     * twenty-second session, made a flat frame (a lifted probe's speckle, whose grid
+     * the std floor leaves near 0) a match of quality 1 - E_template / 2, found
+     * whenever the template's window had less energy than the frame's average. */
+    double e_t = 0, e_c = 0;
+    int cells = 0; /* the cells the best shift compared (best is their mean SSD) */
+    for (int j = f->ty0; j <= f->ty1; j++) {
+        const int jj = j + by;
+        if (jj < 0 || jj >= gh)
+            continue;
+        const float *t = f->tmpl + (size_t)j * gw, *c = f->cur + (size_t)jj * gw;
+        for (int i = f->tx0; i <= f->tx1; i++) {
+            const int ii = i + bx;
+            if (ii < 0 || ii >= gw)
+                continue;
+            e_t += (double)t[i] * t[i];
+            e_c += (double)c[ii] * c[ii];
+            cells++;
+        }
+    }
+    const double energy = (e_t + e_c) / cells;
+    const double quality = energy > 0 && best < energy ? 1.0 - best / energy : 0.0;
     const double ox = sx * w / gw, oy = sy * h / gh;
     *out = f->last;
     for (int a = 0; a < out->n; a++) {

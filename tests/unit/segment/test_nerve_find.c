@@ -619,6 +619,55 @@ static void test_track_follows_a_shift(void **st)
     cn_nerve_find_free(f);
 }
 
+/* A lifted probe: the followed nerve (a real femoral frame, the part at the expert
+ * mask's centroid) and then near-black speckle (grey 0-15). Its grid is nearly flat
+ * once standardised, and the match quality, 1 - SSD / 2, assumed windows of unit
+ * energy: against a flat frame it was 1 - (the template window's energy) / 2, and a
+ * window with less energy than the frame's average was "found" on speckle (the live
+ * outline stayed found on 40 of 40 lifted frames). The quality now divides by the two
+ * windows' energies. A small real shift still tracks. */
+static void test_track_loses_a_flat_frame(void **st)
+{
+    (void)st;
+    char p[1024], q[1024], err[512];
+    snprintf(p, sizeof p, "%s/nerve-femoral/trainset/images/sample_277.jpg", CN_SHARED_DATA_DIR);
+    snprintf(q, sizeof q, "%s/nerve-femoral/trainset/masks/sample_277.png", CN_SHARED_DATA_DIR);
+    cn_image *im = NULL, *mk = NULL;
+    assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_int_equal(cn_mask_read(q, p, im->w, im->h, &mk, err, sizeof err), CN_OK);
+    const int w = im->w, h = im->h;
+    double cx, cy;
+    assert_int_equal(cn_mask_centroid(mk->px, w, h, &cx, &cy, NULL), CN_OK);
+    cn_nerve_find *f = cn_nerve_find_new(w, h);
+    assert_non_null(f);
+    const double sp[2] = {0.06, 0.06};
+    assert_int_equal(cn_nerve_find_analyse(f, CN_NERVE_FIND_LIVE, im->px, w, h, sp, 3.0), CN_OK);
+    cn_nerve_found a, b;
+    const double pt[2] = {cx, cy};
+    assert_int_equal(cn_nerve_find_select(f, pt, NULL, &a), CN_OK);
+    assert_true(a.found);
+    uint8_t *sh = malloc((size_t)w * h);
+    assert_non_null(sh);
+    for (int y = 0; y < h; y++) /* the probe slid 6 px right, 4 px down */
+        for (int x = 0; x < w; x++)
+            sh[(size_t)y * w + x] = im->px[(size_t)(y < 4 ? 0 : y - 4) * w + (x < 6 ? 0 : x - 6)];
+    assert_int_equal(cn_nerve_find_track(f, sh, w, h, &b), CN_OK);
+    print_message("shifted: found %d, confidence %.2f of %.2f\n", b.found, b.confidence, a.confidence);
+    assert_true(b.found);
+    uint32_t rs = 12345;
+    for (size_t i = 0; i < (size_t)w * h; i++) {
+        rs = rs * 1664525u + 1013904223u;
+        sh[i] = (uint8_t)(rs >> 28);
+    }
+    assert_int_equal(cn_nerve_find_track(f, sh, w, h, &b), CN_OK);
+    print_message("lifted probe: found %d, confidence %.2f\n", b.found, b.confidence);
+    assert_false(b.found);
+    free(sh);
+    cn_image_free(im);
+    cn_image_free(mk);
+    cn_nerve_find_free(f);
+}
+
 /* Seeded mode's job: with two nerves in view, the operator's point picks which
  * one is followed. Two real nerve-us frames side by side (0000 left, 0001 right,
  * the live network): a point at either expert mask's centroid selects a part
@@ -689,6 +738,7 @@ int main(void)
         cmocka_unit_test(test_forward_matches_pytorch), cmocka_unit_test(test_heldout_subsets),
         cmocka_unit_test(test_grid_scale),              cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_weights_file),            cmocka_unit_test(test_track_follows_a_shift),
+        cmocka_unit_test(test_track_loses_a_flat_frame),
         cmocka_unit_test(test_point_picks_the_nerve),  cmocka_unit_test(test_ensemble_is_the_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
