@@ -290,6 +290,11 @@ typedef struct {
 typedef struct {
     cn_needle_result needle;
     cn_contour nerve;
+    /* The operator's nerve point (a click, a config point or a proctor's POINT) as the
+     * segment stage follows it, image mm: it moves with the followed nerve and stays
+     * where the nerve was last seen while it is lost. Not set in automatic mode. */
+    bool nerve_target_set;
+    cn_pt2 nerve_target_mm;
     cn_ice_front ice;
     int n_iso;
     cn_isotherm iso[CN_ISO_MAX];

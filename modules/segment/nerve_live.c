@@ -202,6 +202,14 @@ void nerve_live_reset(nerve_live *n)
     n->seed_known = n->seed_outlined = false;
 }
 
+bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm)
+{
+    if (!n || !n->has_seed || !target_mm)
+        return false;
+    *target_mm = n->track_mm;
+    return true;
+}
+
 /* Mean grey level inside an outline (image mm), sampled at its centre and half and
  * three quarters of the way to each vertex (nearest pixel). */
 static double outline_inside_mean(const cn_frame *f, const cn_contour *c)

@@ -16,6 +16,8 @@ void nerve_live_free(nerve_live *n);
 void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm);
 void nerve_live_clear_seed(nerve_live *n);
 void nerve_live_reset(nerve_live *n);
+/* The operator's point as followed (image mm); false when none is set. */
+bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm);
 /* Fills f->analysis.nerve for a frame already checked as usable (size, spacing,
  * not blank); reads f->analysis.ice (this frame's, already detected). */
 void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing);

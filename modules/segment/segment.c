@@ -265,6 +265,7 @@ static void clear_results(cn_frame *f)
     f->analysis.ice.n = 0;
     f->analysis.ice.confidence = 0;
     f->analysis.ice.t_ns = f->t_acq_ns;
+    f->analysis.nerve_target_set = false;
 }
 
 /* Whether a detection is a different line from the track (another structure, or
@@ -361,6 +362,8 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     if (!s || !f)
         return CN_EINVAL;
     clear_results(f);
+    /* the operator's point is shown on every frame, a blank one too (a lifted probe) */
+    f->analysis.nerve_target_set = nerve_live_target(s->nerve, &f->analysis.nerve_target_mm);
     /* bad frames are "nothing found", never an error that stops the pipeline */
     if (cn_image_check(f->pixels, f->width, f->height) || f->width > s->max_w ||
         f->height > s->max_h || f->width < 16 || f->height < 16 || !(f->spacing_mm[0] > 0) ||
@@ -411,6 +414,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     update_needle(s, &det, have_prior ? &prior : NULL, f->analysis.ice.found, dt_s,
                   &f->analysis.needle);
     nerve_live_run(s->nerve, f, s->freezing);
+    f->analysis.nerve_target_set = nerve_live_target(s->nerve, &f->analysis.nerve_target_mm);
     return CN_OK;
 }
 

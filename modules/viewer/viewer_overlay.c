@@ -360,6 +360,16 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
                          true);
         }
     }
+    if (a->nerve_target_set && !a->nerve.found && pt_ok(a->nerve_target_mm)) {
+        /* the operator's point while its nerve is not found (the probe lifted or
+         * moved): a small dimmed cross where the stage keeps looking */
+        const float tx = a->nerve_target_mm.x, ty = a->nerve_target_mm.y, r = 1.5f;
+        add_segment(ov, CN_OV_NERVE_HELD, tx - r, ty, tx + r, ty);
+        add_segment(ov, CN_OV_NERVE_HELD, tx, ty - r, tx, ty + r);
+        snprintf(ov->nerve_label, sizeof ov->nerve_label, "nerve not found here");
+        ov->nerve_label_mm = (cn_pt2){tx + r, ty - r};
+        ov->nerve_label_on = true;
+    }
     int n_ice = a->ice.n < 0 ? 0 : a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
     if (n_ice > 0) {
         cn_ov_item *it = item_begin(ov, CN_OV_ICE, true, false);

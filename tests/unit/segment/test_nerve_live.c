@@ -763,6 +763,14 @@ static void test_seeded_nerve_leaves_view(void **st)
             if (i == 0)
                 first = c->found && !c->held;
         }
+        /* the point the stage keeps looking at: set, where the nerve was last followed */
+        assert_false(c->found);
+        assert_true(x.f->analysis.nerve_target_set);
+        print_message("the operator's point kept at %.2f, %.2f mm (clicked %.2f, %.2f)\n",
+                      x.f->analysis.nerve_target_mm.x, x.f->analysis.nerve_target_mm.y,
+                      (cx + 0.5) * sp, (cy + 0.5) * sp);
+        assert_true(hypot(x.f->analysis.nerve_target_mm.x - (cx + 0.5) * sp,
+                          x.f->analysis.nerve_target_mm.y - (cy + 0.5) * sp) < 3.0);
         int back = -1;
         for (int i = 0; i < 20; i++) {
             process(seg, &x, x.im->px, sp);

@@ -218,6 +218,33 @@ static void test_overlay_items(void **state)
     cn_viewer_overlay_build(ov, f, false, true);
     assert_false(ov->nerve_label_on);
     assert_int_equal(count_kind(ov, CN_OV_NERVE) + count_kind(ov, CN_OV_NERVE_HELD), 0);
+    /* none while the operator's point is set (the probe lifted): a dimmed cross at
+     * the point and what it means; nothing more once the nerve is found again, and
+     * a point that is not a number draws nothing */
+    f->analysis.nerve_target_set = true;
+    f->analysis.nerve_target_mm = (cn_pt2){20.0f, 15.0f};
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE), 0);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE_HELD), 2);
+    for (int i = 0; i < ov->n_items; i++)
+        if (ov->items[i].kind == CN_OV_NERVE_HELD) {
+            const cn_pt2 *p = &ov->pts[ov->items[i].first];
+            assert_true(fabsf(0.5f * (p[0].x + p[1].x) - 20.0f) < 1e-4f);
+            assert_true(fabsf(0.5f * (p[0].y + p[1].y) - 15.0f) < 1e-4f);
+        }
+    assert_true(ov->nerve_label_on);
+    assert_string_equal(ov->nerve_label, "nerve not found here");
+    f->analysis.nerve_target_mm.x = NAN;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_false(ov->nerve_label_on);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE_HELD), 0);
+    f->analysis.nerve_target_mm.x = 20.0f;
+    f->analysis.nerve.found = true;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NERVE_HELD), 0);
+    assert_string_equal(ov->nerve_label, "nerve 0 %");
+    f->analysis.nerve_target_set = false;
+    f->analysis.nerve.found = false;
     f->analysis.nerve.found = true;
     f->analysis.nerve.confidence = 0.8f;
     cn_viewer_overlay_build(ov, f, true, true);

@@ -279,6 +279,37 @@ static void test_needle_hidden_without_cryoprobe_pose(void **state)
     cn_viewer_free(v);
 }
 
+/* The operator's point while its nerve is not found (the probe lifted): a dimmed
+ * yellow cross where the stage keeps looking, on the dark disc, and none once the
+ * point is cleared. */
+static void test_nerve_point_while_lost(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer *v = new_offscreen(false);
+    cn_analysis *a = &fx->f->analysis;
+    a->nerve.found = false;
+    a->nerve_target_set = true;
+    a->nerve_target_mm = (cn_pt2){(float)(0.62 * W * SP), (float)(0.6 * H * SP)};
+    assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/viewer_test_nerve_point.png", CN_BINARY_DIR);
+    assert_int_equal(cn_viewer_snapshot(v, path, err, sizeof err), CN_OK);
+    shot s = grab(v);
+    int tx, ty, ax, ay;
+    to_win(v, 1, a->nerve_target_mm.x + 0.9, a->nerve_target_mm.y, &tx, &ty); /* on its arm */
+    const uint8_t held[3] = {170, 140, 30};
+    assert_true(colour_near(&s, tx, ty, 2, held, 45));
+    to_win(v, 1, a->nerve_target_mm.x + 0.9, a->nerve_target_mm.y + 0.9, &ax, &ay); /* between arms */
+    assert_false(colour_near(&s, ax, ay, 0, held, 45));
+    free(s.rgb);
+    a->nerve_target_set = false;
+    assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+    s = grab(v);
+    assert_false(colour_near(&s, tx, ty, 2, held, 45));
+    free(s.rgb);
+    cn_viewer_free(v);
+}
+
 /* Mean absolute RGB difference of two shots over a (2r+1)^2 box at (x, y). */
 static double box_diff(const shot *a, const shot *b, int x, int y, int r)
 {
@@ -880,6 +911,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_two_views_show_the_image, setup, teardown),
         cmocka_unit_test_setup_teardown(test_needle_hidden_without_cryoprobe_pose, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nerve_point_while_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mirrored_probe_pose_draws_the_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shader_mapping_changes_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_line, setup, teardown),
