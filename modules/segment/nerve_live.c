@@ -400,15 +400,16 @@ static bool seeded_click(nerve_live *n, const cn_frame *f, cn_nerve_found *r)
     if (cn_nerve_find_analyse(n->find, CN_NERVE_FIND_LIVE, n->vpx, n->vw, n->vh, f->spacing_mm,
                               n->c.nerve_radius_mm) != CN_OK)
         return false;
-    {
-        cn_nerve_found s;
-        n->seed_known = cn_nerve_find_select(n->find, p, NULL, &s) == CN_OK && s.found;
-    }
+    /* the found part nearest the point, if one is near: it is the outline without a
+     * crop CNN, and it says whether the finder knows this nerve */
+    cn_nerve_found near;
+    n->seed_known = cn_nerve_find_select(n->find, p, NULL, &near) == CN_OK && near.found;
     int np = 0;
     float conf = 0;
-    if (!n->cnn) { /* no crop CNN: the found part nearest the point */
-        if (cn_nerve_find_select(n->find, p, NULL, r) != CN_OK || !r->found)
+    if (!n->cnn) {
+        if (!n->seed_known)
             return false;
+        *r = near;
     } else {
         /* the first pass now, every network of the model (cn_nerve_cnn_run_blend's
          * first crop); a size-normalised file's second crop runs on the next frame
