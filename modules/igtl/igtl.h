@@ -164,6 +164,9 @@ typedef struct {
     float radius;
     char owner[21];
 } cn_igtl_point;
+/* POINT of n elements (n = 0: "no point"): each name <= 64, group <= 32 and owner
+ * <= 20 bytes, finite position (mm) and radius; CN_EINVAL otherwise. */
+int cn_igtl_put_points(cn_igtl_buf *b, const cn_igtl_point *pts, int n);
 /* Decodes up to max elements; returns the count or CN_EPARSE. */
 int cn_igtl_decode_points(const uint8_t *c, size_t len, cn_igtl_point *out, int max);
 

@@ -14,6 +14,8 @@
  *   POLYDATA  NerveContour with the nerve state (found / held / hidden) and its
  *              confidence (NerveConfidence, 0.00-1.00) in v2 metadata, an empty one
  *              when there is no nerve (the model clears),
+ *   POINT  NerveTarget        the operator's nerve point while one is set (none: an
+ *                             empty POINT), with the nerve's state in v2 metadata,
  *   STRING NerveState         found / held / hidden / none, for v1 clients too,
  *   STRING CryoNavLatency     periodically.
  * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
@@ -95,6 +97,42 @@ static const char *nerve_state(const cn_contour *n)
     return n->hidden ? "hidden" : n->held ? "held" : n->found ? "found" : "none";
 }
 
+/* The operator's nerve point (a click, the configuration's seed or a proctor's
+ * POINT), where the nerve stage keeps looking, as it follows the nerve: one element
+ * in the scene frame, or none when no point is set, so a receiver's list empties
+ * when the operator clears it (as NerveContour empties). A Slicer proctor gets a
+ * markups point; with NerveState beside it they see "lost here" as the viewer's
+ * dimmed cross says it. */
+static int put_target(cn_igtl_server *s, cn_igtl_buf *b, int version, const cn_analysis *a,
+                      const cn_mat4 *mm2ref, uint64_t ts, const cn_igtl_meta *meta, int n_meta)
+{
+    cn_igtl_point p;
+    memset(&p, 0, sizeof p);
+    int n = 0;
+    const cn_pt2 t = a->nerve_target_mm;
+    if (a->nerve_target_set && isfinite(t.x) && isfinite(t.y)) {
+        cn_vec3 q = cn_mat4_apply_point(mm2ref, (cn_vec3){t.x, t.y, 0});
+        if (isfinite(q.x) && isfinite(q.y) && isfinite(q.z) && fabs(q.x) < 1e7 &&
+            fabs(q.y) < 1e7 && fabs(q.z) < 1e7) {
+            cn_strlcpy(p.name, "NerveTarget", sizeof p.name);
+            cn_strlcpy(p.group, "CryoNav", sizeof p.group);
+            memcpy(p.rgba, (const uint8_t[4]){255, 210, 0, 255}, 4); /* the nerve's yellow */
+            p.pos[0] = (float)q.x;
+            p.pos[1] = (float)q.y;
+            p.pos[2] = (float)q.z;
+            p.radius = 1.5f; /* the viewer's cross: 1.5 mm arms */
+            n = 1;
+        }
+    }
+    cn_igtl_msg msg;
+    int r = cn_igtl_msg_begin(b, &msg, version, "POINT", "NerveTarget", ts, ++s->msg_id);
+    if (r == CN_OK)
+        r = cn_igtl_put_points(b, &p, n);
+    if (r == CN_OK)
+        r = cn_igtl_msg_end(b, &msg, meta, n_meta);
+    return r;
+}
+
 int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b)
 {
     if (!f->pixels || f->width <= 0 || f->height <= 0)
@@ -172,6 +210,8 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             r = put_curve(s, b, version, "NerveContour", a->nerve.pts_mm,
                           has && a->nerve.n > 0 ? a->nerve.n : 0, true, &mm2ref, ts, nm, has ? 3 : 2,
                           true);
+        if (r == CN_OK)
+            r = put_target(s, b, version, a, &mm2ref, ts, nm, 2);
         cn_igtl_msg msg;
         if (r == CN_OK)
             r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);

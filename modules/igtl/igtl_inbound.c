@@ -210,10 +210,10 @@ static void answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type, c
 static void answer_capability(cn_igtl_server *s, cn_igtl_client *c)
 {
     /* What we send, then what we accept (GET_TRANS and GET_TRANSFOR both work). */
-    static const char *const types[] = {"IMAGE", "TRANSFORM", "POLYDATA", "STRING", "STATUS",
-                                        "RTS_COMMAND", "CAPABILITY", "GET_IMAGE", "GET_TRANS",
-                                        "GET_POLYDATA", "GET_STATUS", "GET_CAPABIL", "POINT",
-                                        "COMMAND"};
+    static const char *const types[] = {"IMAGE", "TRANSFORM", "POLYDATA", "POINT", "STRING",
+                                        "STATUS", "RTS_COMMAND", "CAPABILITY", "GET_IMAGE",
+                                        "GET_TRANS", "GET_POLYDATA", "GET_POINT", "GET_STATUS",
+                                        "GET_CAPABIL", "POINT", "COMMAND"};
     cn_igtl_packet *p = cn__igtl_packet_get(s);
     if (!p)
         return;

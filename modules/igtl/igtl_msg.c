@@ -12,6 +12,7 @@
 #include "igtl/igtl.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static void be16(uint8_t *p, uint32_t v)
@@ -181,6 +182,39 @@ int cn_igtl_put_polylines(cn_igtl_buf *b, const float (*pts)[3], int n_pts,
             be32(q, (uint32_t)lines[i].start);
             q += 4;
         }
+    }
+    return CN_OK;
+}
+
+/* POINT: 136 bytes per element (name 64, group 32, RGBA, x y z, radius, owner 20),
+ * text fields zero-padded as upstream's PointElement writes them. No element is a
+ * valid message: it says "no point" (a receiver's list is emptied). */
+int cn_igtl_put_points(cn_igtl_buf *b, const cn_igtl_point *pts, int n)
+{
+    if (!b || n < 0 || (n > 0 && !pts) || (size_t)n > (SIZE_MAX - 64) / 136)
+        return CN_EINVAL;
+    for (int i = 0; i < n; i++) {
+        const cn_igtl_point *e = &pts[i];
+        if (strnlen(e->name, sizeof e->name) > 64 || strnlen(e->group, sizeof e->group) > 32 ||
+            strnlen(e->owner, sizeof e->owner) > 20 || !isfinite(e->pos[0]) ||
+            !isfinite(e->pos[1]) || !isfinite(e->pos[2]) || !isfinite(e->radius))
+            return CN_EINVAL;
+    }
+    if (n == 0)
+        return CN_OK;
+    uint8_t *p = cn_igtl_buf_append(b, 136 * (size_t)n);
+    if (!p)
+        return CN_ENOMEM;
+    for (int i = 0; i < n; i++, p += 136) {
+        const cn_igtl_point *e = &pts[i];
+        memset(p, 0, 136);
+        memcpy(p, e->name, strnlen(e->name, 64));
+        memcpy(p + 64, e->group, strnlen(e->group, 32));
+        memcpy(p + 96, e->rgba, 4);
+        for (int k = 0; k < 3; k++)
+            bef(p + 100 + 4 * k, e->pos[k]);
+        bef(p + 112, e->radius);
+        memcpy(p + 116, e->owner, strnlen(e->owner, 20));
     }
     return CN_OK;
 }

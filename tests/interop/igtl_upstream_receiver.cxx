@@ -3,11 +3,12 @@
 // as the independent decoder of what our server sends. For each message it
 // prints one line with what the upstream classes decoded (after a CRC-checked
 // Unpack): pixel hash and matrices for IMAGE, the matrix for TRANSFORM, the
-// points for POLYDATA, the text for STRING.
+// points for POLYDATA, the elements for POINT, the text for STRING.
 // Usage: igtl_upstream_receiver HOST PORT N_MESSAGES
 #include <igtlClientSocket.h>
 #include <igtlImageMessage.h>
 #include <igtlMessageHeader.h>
+#include <igtlPointMessage.h>
 #include <igtlPolyDataMessage.h>
 #include <igtlStringMessage.h>
 #include <igtlTransformMessage.h>
@@ -46,6 +47,8 @@ int main(int argc, char **argv)
             msg = igtl::PolyDataMessage::New();
         else if (strcmp(type, "STRING") == 0)
             msg = igtl::StringMessage::New();
+        else if (strcmp(type, "POINT") == 0)
+            msg = igtl::PointMessage::New();
         if (msg.IsNull()) {
             sock->Skip(hdr->GetBodySizeToRead(), 0);
             printf("%s %s skipped\n", type, name);
@@ -91,6 +94,21 @@ int main(int argc, char **argv)
                 igtlFloat32 p[3];
                 pts->GetPoint(0, p);
                 printf(" p0=%.6f,%.6f,%.6f", p[0], p[1], p[2]);
+            }
+        } else if (ok && strcmp(type, "POINT") == 0) {
+            igtl::PointMessage *pm = static_cast<igtl::PointMessage *>(msg.GetPointer());
+            int ne = pm->GetNumberOfPointElement();
+            printf(" elements=%d", ne);
+            for (int k = 0; k < ne; k++) {
+                igtl::PointElement::Pointer e;
+                pm->GetPointElement(k, e);
+                igtlFloat32 p[3];
+                e->GetPosition(p);
+                igtlUint8 rgba[4];
+                e->GetRGBA(rgba);
+                printf(" name=%s group=%s rgba=%d,%d,%d,%d p=%.6f,%.6f,%.6f radius=%.3f", e->GetName(),
+                       e->GetGroupName(), rgba[0], rgba[1], rgba[2], rgba[3], p[0], p[1], p[2],
+                       e->GetRadius());
             }
         } else if (ok && strcmp(type, "STRING") == 0) {
             igtl::StringMessage *sm = static_cast<igtl::StringMessage *>(msg.GetPointer());

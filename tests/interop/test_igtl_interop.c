@@ -135,6 +135,8 @@ static void push(cn_frame_pool *pool, cn_igtl_server *s, uint64_t seq, cn_phase 
 {
     cn_frame *f = cn_frame_pool_acquire(pool);
     tu_fill_frame(f, 160, 120, seq, ph);
+    f->analysis.nerve_target_set = true; /* the operator's nerve point, image mm */
+    f->analysis.nerve_target_mm = (cn_pt2){11.0f, 6.5f};
     cn_igtl_server_consume(s, f);
     cn_frame_unref(f);
 }
@@ -158,8 +160,9 @@ static void test_upstream_receivers_decode_our_stream(void **st)
     path(ue, sizeof ue, "receiver.err");
     char *rc_argv[] = {"ReceiveClient", "127.0.0.1", port, NULL};
     pid_t rc = spawn(CN_IGTL_UPSTREAM_DIR "/ReceiveClient", rc_argv, ro, re);
-    /* one frame = IMAGE + 3 TRANSFORM + 3 POLYDATA (the event STRING is checked with ReceiveClient) */
-    char *ur_argv[] = {"igtl_upstream_receiver", "127.0.0.1", port, "7", NULL};
+    /* one frame = IMAGE + 3 TRANSFORM + 3 POLYDATA + POINT (the event STRING is checked with
+     * ReceiveClient) */
+    char *ur_argv[] = {"igtl_upstream_receiver", "127.0.0.1", port, "8", NULL};
     pid_t ur = spawn(CN_IGTL_RECEIVER, ur_argv, uo, ue);
     assert_true(tu_wait_clients(s, 2, 5000));
     push(pool, s, 1, CN_PHASE_APPROACH);
@@ -210,6 +213,14 @@ static void test_upstream_receivers_decode_our_stream(void **st)
     assert_int_equal(sscanf(pp, "p0=%lf,%lf,%lf", &x, &y, &z), 3);
     assert_true(fabs(x - p0.x) < 1e-3 && fabs(y - p0.y) < 1e-3 && fabs(z - p0.z) < 1e-3);
     assert_non_null(strstr(out, "POLYDATA NerveContour crc=ok points=8 lines=1"));
+    /* the operator's nerve point as upstream's PointMessage reads it, in Reference */
+    line = strstr(out, "POINT NerveTarget crc=ok elements=1 name=NerveTarget group=CryoNav");
+    assert_non_null(line);
+    pp = strstr(line, " p=");
+    assert_non_null(pp);
+    assert_int_equal(sscanf(pp, " p=%lf,%lf,%lf", &x, &y, &z), 3);
+    cn_vec3 tp = cn_mat4_apply_point(&i2r, (cn_vec3){11 / 0.2 - 0.5, 6.5 / 0.2 - 0.5, 0});
+    assert_true(fabs(x - tp.x) < 1e-3 && fabs(y - tp.y) < 1e-3 && fabs(z - tp.z) < 1e-3);
     assert_null(strstr(out, "crc=BAD"));
     free(out);
 

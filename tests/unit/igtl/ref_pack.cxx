@@ -144,6 +144,26 @@ uint8_t *ref_pack_point(const char *name, uint32_t sec, uint32_t frac, const cha
     return copy_out(msg, len);
 }
 
+uint8_t *ref_pack_points(const char *name, uint32_t sec, uint32_t frac, int n,
+                         const char *const *pnames, const char *group, const uint8_t rgba[4],
+                         const float (*pos)[3], float radius, const char *owner, size_t *len)
+{
+    igtl::PointMessage::Pointer msg = igtl::PointMessage::New();
+    msg->SetDeviceName(name);
+    msg->SetTimeStamp(sec, frac);
+    for (int i = 0; i < n; i++) {
+        igtl::PointElement::Pointer e = igtl::PointElement::New();
+        e->SetName(pnames[i]);
+        e->SetGroupName(group);
+        e->SetRGBA(rgba[0], rgba[1], rgba[2], rgba[3]);
+        e->SetPosition(pos[i][0], pos[i][1], pos[i][2]);
+        e->SetRadius(radius);
+        e->SetOwner(owner);
+        msg->AddPointElement(e);
+    }
+    return copy_out(msg, len);
+}
+
 uint8_t *ref_pack_qtdata(const char *name, uint32_t sec, uint32_t frac, int n,
                          const char *const *names, const float (*pos)[3], const float (*quat)[4],
                          size_t *len)

@@ -27,6 +27,10 @@ uint8_t *ref_pack_triangles(const char *name, uint32_t sec, uint32_t frac, const
                             int n, const int *tri, int n_tri, size_t *len);
 uint8_t *ref_pack_point(const char *name, uint32_t sec, uint32_t frac, const char *pname,
                         const float pos[3], size_t *len);
+/* POINT of n elements (0 allowed), every one with the same group, colour, radius, owner */
+uint8_t *ref_pack_points(const char *name, uint32_t sec, uint32_t frac, int n,
+                         const char *const *pnames, const char *group, const uint8_t rgba[4],
+                         const float (*pos)[3], float radius, const char *owner, size_t *len);
 /* QTDATA of n elements: names, positions (mm), quaternions (x, y, z, w) */
 uint8_t *ref_pack_qtdata(const char *name, uint32_t sec, uint32_t frac, int n,
                          const char *const *names, const float (*pos)[3], const float (*quat)[4],

@@ -199,6 +199,110 @@ static void test_v2_negotiation(void **st)
     cn_igtl_server_free(s);
 }
 
+static int count_named(const tu_client *c, const char *type, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < c->n; i++)
+        n += strcmp(c->msgs[i].h.type, type) == 0 && strcmp(c->msgs[i].name, name) == 0;
+    return n;
+}
+
+/* the k-th (0-based) message of that type and name */
+static tu_msg *nth_named(tu_client *c, const char *type, const char *name, int k)
+{
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->msgs[i].h.type, type) == 0 && strcmp(c->msgs[i].name, name) == 0 && k-- == 0)
+            return &c->msgs[i];
+    return NULL;
+}
+
+/* The operator's nerve point reaches a proctor: a POINT NerveTarget in Reference
+ * while it is set (the nerve's state beside it in v2 metadata), an empty POINT once
+ * it is cleared. Before the twenty-third session nothing carried it: a proctor saw
+ * the outline vanish and not where the stage kept looking. */
+static void test_nerve_target_point(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client v1, v2;
+    tu_client_init(&v1, tu_connect(cn_igtl_server_port(s)));
+    tu_client_init(&v2, tu_connect(cn_igtl_server_port(s)));
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta meta = {"Hello", "Slicer"};
+    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "Slicer", 0, 1);
+    cn_igtl_put_status(&b, 1, 0, "OK", "");
+    cn_igtl_msg_end(&b, &m, &meta, 1);
+    assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    assert_true(tu_wait_clients(s, 2, 2000));
+    for (int i = 0; i < 200; i++) {
+        cn_igtl_client_stats cs[2];
+        int n = cn_igtl_server_stats_get(s, NULL, cs, 2);
+        if (n == 2 && (cs[0].header_version == 2 || cs[1].header_version == 2))
+            break;
+        cn_clock_sleep_ns(5000000);
+    }
+    /* frame 1: the point set, its nerve lost (the viewer's dimmed cross) */
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 1, CN_PHASE_APPROACH);
+    f->analysis.nerve.found = false;
+    f->analysis.nerve.n = 0;
+    f->analysis.nerve_target_set = true;
+    f->analysis.nerve_target_mm = (cn_pt2){4.0f, 7.0f};
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    tu_client *cl[2] = {&v1, &v2};
+    for (int k = 0; k < 2; k++) /* read before the next frame: a newer frame replaces a queued one */
+        assert_true(tu_read(cl[k], 3000, "POINT", "NerveTarget") > 0);
+    /* frame 2: the operator cleared it */
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 2, CN_PHASE_APPROACH);
+    f->analysis.nerve_target_set = false;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < 60 && count_named(cl[k], "POINT", "NerveTarget") < 2; i++)
+            tu_read(cl[k], 50, "NONE", NULL);
+
+    cn_mat4 i2p = tu_image_to_probe(), p2t = tu_probe_to_tracker();
+    cn_mat4 i2t = cn_mat4_mul(&p2t, &i2p), i2r = expected_ref(&i2t);
+    /* image mm (4, 7) is pixel (4 / 0.2 - 0.5, 7 / 0.2 - 0.5): core's one rule */
+    cn_vec3 want = cn_mat4_apply_point(&i2r, (cn_vec3){4 / 0.2 - 0.5, 7 / 0.2 - 0.5, 0});
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(count_named(cl[k], "POINT", "NerveTarget"), 2);
+        tu_msg *p = nth_named(cl[k], "POINT", "NerveTarget", 0);
+        assert_int_equal(p->h.version, k == 0 ? 1 : 2);
+        cn_igtl_point pt[2];
+        assert_int_equal(cn_igtl_decode_points(p->content, p->content_len, pt, 2), 1);
+        assert_string_equal(pt[0].name, "NerveTarget");
+        assert_string_equal(pt[0].group, "CryoNav");
+        assert_true(fabs(pt[0].pos[0] - want.x) < 1e-3 && fabs(pt[0].pos[1] - want.y) < 1e-3 &&
+                    fabs(pt[0].pos[2] - want.z) < 1e-3);
+        if (k == 1) {
+            assert_string_equal(p->meta_nerve, "none");
+            assert_string_equal(p->meta_frame, "Reference");
+        }
+        p = nth_named(cl[k], "POINT", "NerveTarget", 1);
+        assert_int_equal(p->content_len, 0);
+        assert_int_equal(cn_igtl_decode_points(p->content, p->content_len, pt, 2), 0);
+    }
+    /* GET_POINT answers from the newest frame: the empty one */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 1, "GET_POINT", "NerveTarget", 0, 0);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    assert_int_equal(tu_send_all(v1.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    for (int i = 0; i < 60 && count_named(&v1, "POINT", "NerveTarget") < 3; i++)
+        tu_read(&v1, 50, "NONE", NULL);
+    assert_int_equal(count_named(&v1, "POINT", "NerveTarget"), 3);
+    assert_int_equal(nth_named(&v1, "POINT", "NerveTarget", 2)->content_len, 0);
+    tu_client_free(&v1);
+    tu_client_free(&v2);
+    cn_igtl_server_free(s);
+}
+
 static int recordings;
 static bool start_rec(void *user, const char *name, const char *xml, char *msg, size_t len)
 {
@@ -799,6 +903,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_frame_on_the_wire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_negotiation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nerve_target_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_and_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),

@@ -181,6 +181,61 @@ static void test_point_from_upstream_decodes(void **st)
     free(ref);
 }
 
+/* Our POINT packer against upstream's PointMessage: two elements, one, and none
+ * (the "no point" message a receiver empties its list on). */
+static void test_points_v1_match_upstream(void **st)
+{
+    (void)st;
+    const char *names[2] = {"NerveTarget", "A name of exactly sixty-four characters, with no terminating NUL"};
+    assert_int_equal(strlen(names[1]), 64);
+    const float pos[2][3] = {{12.5f, -3.25f, 40.0f}, {-1e3f, 0.0f, 7.125f}};
+    const uint8_t rgba[4] = {255, 200, 0, 160};
+    for (int n = 2; n >= 0; n--) {
+        cn_igtl_point pt[2];
+        memset(pt, 0, sizeof pt);
+        for (int i = 0; i < n; i++) {
+            cn_strlcpy(pt[i].name, names[i], sizeof pt[i].name);
+            cn_strlcpy(pt[i].group, "CryoNav", sizeof pt[i].group);
+            memcpy(pt[i].rgba, rgba, 4);
+            memcpy(pt[i].pos, pos[i], sizeof pt[i].pos);
+            pt[i].radius = 1.5f;
+            cn_strlcpy(pt[i].owner, "Image_Reference", sizeof pt[i].owner);
+        }
+        cn_igtl_buf b;
+        cn_igtl_buf_init(&b);
+        cn_igtl_msg msg;
+        assert_int_equal(cn_igtl_msg_begin(&b, &msg, 1, "POINT", "NerveTarget", TS, 0), 0);
+        assert_int_equal(cn_igtl_put_points(&b, pt, n), 0);
+        assert_int_equal(cn_igtl_msg_end(&b, &msg, NULL, 0), 0);
+        size_t rn;
+        uint8_t *ref = ref_pack_points("NerveTarget", SEC, FRAC, n, names, "CryoNav", rgba, pos,
+                                       1.5f, "Image_Reference", &rn);
+        assert_same_bytes(b.data, b.len, ref, rn);
+        free(ref);
+        cn_igtl_buf_free(&b);
+    }
+    /* what cannot be said on the wire is refused, not cut */
+    cn_igtl_point bad;
+    memset(&bad, 0, sizeof bad);
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    bad.pos[1] = NAN;
+    assert_int_equal(cn_igtl_put_points(&b, &bad, 1), CN_EINVAL);
+    bad.pos[1] = 0;
+    bad.radius = INFINITY;
+    assert_int_equal(cn_igtl_put_points(&b, &bad, 1), CN_EINVAL);
+    bad.radius = 0;
+    memset(bad.group, 'g', sizeof bad.group); /* 33 bytes, no NUL: longer than 32 */
+    assert_int_equal(cn_igtl_put_points(&b, &bad, 1), CN_EINVAL);
+    memset(bad.group, 0, sizeof bad.group);
+    memset(bad.owner, 'o', sizeof bad.owner); /* 21 bytes, no NUL */
+    assert_int_equal(cn_igtl_put_points(&b, &bad, 1), CN_EINVAL);
+    assert_int_equal(cn_igtl_put_points(&b, NULL, 1), CN_EINVAL);
+    assert_int_equal(cn_igtl_put_points(&b, &bad, -1), CN_EINVAL);
+    assert_int_equal(b.len, 0);
+    cn_igtl_buf_free(&b);
+}
+
 /* v2 header, laid out by hand from the published description:
  * header (version 2) | ext header 12 | content | meta header | meta body. */
 static void test_v2_framing_published_layout(void **st)
@@ -515,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_image_v1_matches_upstream),
         cmocka_unit_test(test_string_status_polydata_v1_match_upstream),
         cmocka_unit_test(test_point_from_upstream_decodes),
+        cmocka_unit_test(test_points_v1_match_upstream),
         cmocka_unit_test(test_v2_framing_published_layout),
         cmocka_unit_test(test_crc64_known_value),
         cmocka_unit_test(test_crc64_matches_upstream),
