@@ -41,6 +41,12 @@ static void handle_key(cn_session *s, int key, cn_log *log)
                     key == 'f' ? "freeze start/stop" : key == 'a' ? "active thaw on/off"
                     : key == 'i' ? "needle inserted" : key == 'p' ? "repositioned" : "withdrawn");
         return;
+    case 'u':
+        /* forget the nerve point (a click, the configuration's, a proctor's): its
+         * outline and cross go; automatic mode, when on, looks afresh */
+        cn_log_info(log, "keys", "operator: key u (forget the nerve point)");
+        cn_session_clear_target(s, CN_EVSRC_OPERATOR);
+        return;
     case 'm':
         cn_log_info(log, "keys", "operator: mark");
         cn_session_add_event(s, CN_EVSRC_OPERATOR, "mark"); /* recorded on the next frame */

@@ -65,6 +65,8 @@ typedef struct cn_session {
     pthread_mutex_t target_mu;
     bool target_pending;
     bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
+    bool target_clear;          /* the pending "target" is: forget the point */
+    cn_event_source target_clear_by; /* who asked to forget it (operator, proctor) */
     double target_ref_mm[3];
     /* Procedure events from other threads (notes, marks: cn_session_add_event),
      * emitted by the analysis thread onto the next frame (session_stages.c). */
@@ -126,6 +128,11 @@ void cn_session_close(cn_session *s);
 void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
+/* Forgets the nerve to follow (the operator's u key, a proctor's ClearNerveTarget),
+ * any thread: the next frame drops the point and its outline (automatic mode, when
+ * on, looks afresh) and records "target cleared" with the source. */
+void cn_session_clear_target(cn_session *s, cn_event_source by);
+#define CN_SESSION_TARGET_CLEARED "target cleared" /* the event's text (a replay applies it) */
 
 /* A procedure event from any thread (a key, a proctor's note, a console
  * message): queued under a mutex and put on the next analysed frame (its

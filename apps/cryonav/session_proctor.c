@@ -86,6 +86,22 @@ static bool cn_session_procedure_command(void *user, const char *name, const cha
     return rc == CN_OK;
 }
 
+/* A proctor's ClearNerveTarget: the nerve point forgotten, as the operator's u key. */
+static bool cn_session_clear_target_command(void *user, const char *name, const char *xml,
+                                            char *msg, size_t len)
+{
+    (void)name;
+    (void)xml;
+    cn_session *s = user;
+    if (!s->segment) {
+        snprintf(msg, len, "no nerve analysis in this session");
+        return false;
+    }
+    cn_session_clear_target(s, CN_EVSRC_PROCTOR);
+    snprintf(msg, len, "nerve target cleared on the next frame");
+    return true;
+}
+
 static bool cn_session_console_command(void *user, const char *name, const char *text,
                                        char *msg, size_t len)
 {
@@ -148,6 +164,8 @@ int cn_session_proctor_open(cn_session *s, char *err, size_t err_len)
                            cn_session_procedure_command, s);
     cn_proctor_set_command(h, "CryoConsole", CN_PROCTOR_PROCTOR, true,
                            cn_session_console_command, s);
+    cn_proctor_set_command(h, "ClearNerveTarget", CN_PROCTOR_PROCTOR, true,
+                           cn_session_clear_target_command, s);
     char ids[128];
     snprintf(ids, sizeof ids, "%s:Source,Recorder:VirtualCapture",
              s->source_name ? s->source_name : "source");

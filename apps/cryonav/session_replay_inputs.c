@@ -21,10 +21,20 @@ static bool target_point(const char *t, double *x, double *y)
     return strncmp(t, "target ", 7) == 0 && sscanf(t, "target x_mm=%lf y_mm=%lf", x, y) == 2;
 }
 
-/* A recorded target event: the nerve seed there. False when t is not one. */
+/* A recorded target event: the nerve seed there, or none for "target cleared".
+ * False when t is neither. */
 static bool recorded_target(cn_session *s, const char *t, const char *why)
 {
     double x, y;
+    if (strcmp(t, CN_SESSION_TARGET_CLEARED) == 0) {
+        if (s->segment)
+            cn_segment_clear_nerve_seed(s->segment);
+        cn_strlcpy(s->replay_target_set, t, sizeof s->replay_target_set);
+        if (!s->catching_up)
+            cn_log_info(s->log, "replay", "recorded target cleared%s: the nerve is no longer "
+                        "followed", why);
+        return true;
+    }
     if (!target_point(t, &x, &y))
         return false;
     if (s->segment)

@@ -100,6 +100,7 @@ void cn_session_set_target_ref(cn_session *s, const double p[3])
         s->target_ref_mm[i] = p[i];
     s->target_pending = true;
     s->target_in_image = false;
+    s->target_clear = false;
     pthread_mutex_unlock(&s->target_mu);
 }
 
@@ -111,6 +112,16 @@ void cn_session_set_target_image(cn_session *s, cn_pt2 mm)
     s->target_ref_mm[2] = 0;
     s->target_pending = true;
     s->target_in_image = true;
+    s->target_clear = false;
+    pthread_mutex_unlock(&s->target_mu);
+}
+
+void cn_session_clear_target(cn_session *s, cn_event_source by)
+{
+    pthread_mutex_lock(&s->target_mu);
+    s->target_pending = true;
+    s->target_clear = true;
+    s->target_clear_by = by;
     pthread_mutex_unlock(&s->target_mu);
 }
 
@@ -118,12 +129,20 @@ void cn_session_set_target_image(cn_session *s, cn_pt2 mm)
 static void apply_target(cn_session *s, cn_frame *f)
 {
     pthread_mutex_lock(&s->target_mu);
-    bool pending = s->target_pending, in_image = s->target_in_image;
+    bool pending = s->target_pending, in_image = s->target_in_image, clear = s->target_clear;
+    cn_event_source by = s->target_clear_by;
     double p[3] = {s->target_ref_mm[0], s->target_ref_mm[1], s->target_ref_mm[2]};
     s->target_pending = false;
     pthread_mutex_unlock(&s->target_mu);
     if (!pending || !s->segment)
         return;
+    if (clear) {
+        cn_segment_clear_nerve_seed(s->segment);
+        cn_log_info(s->log, "run", "target cleared (%s): the nerve is no longer followed",
+                    cn_event_source_name(by));
+        put_event(s, f, by, f->t_scene_ns, CN_SESSION_TARGET_CLEARED);
+        return;
+    }
     char ev[96];
     if (in_image) {
         cn_segment_set_nerve_seed(s->segment, (cn_pt2){(float)p[0], (float)p[1]});

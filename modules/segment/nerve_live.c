@@ -185,6 +185,11 @@ void nerve_live_clear_seed(nerve_live *n)
         n->has_seed = false;
         n->have_cur = n->pass = n->refine_pending = false;
         n->find_fresh = true; /* the finder looks afresh, for the nerve with the most mass */
+        /* the operator forgot that nerve: its outline is not held, nor kept as the
+         * one under the ice (it was shown "held" over automatic mode's first look) */
+        n->have_held = n->have_last = n->nerve_hidden = false;
+        n->missed = n->misses = 0;
+        n->seed_known = n->seed_outlined = false;
     }
 }
 

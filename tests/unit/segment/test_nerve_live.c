@@ -21,6 +21,7 @@
  *  - a clicked nerve the finder does not find keeps the click's outline on a still
  *    image (the DP used to replace it after two passes) and is dropped, not
  *    redrawn by the DP, when the probe is lifted.
+ *  - a cleared point takes its outline with it (it used to be held half a second).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -877,6 +878,52 @@ static void test_seeded_unknown_nerve(void **st)
     }
 }
 
+/* The operator forgets the point (the viewer's u, a proctor's ClearNerveTarget): the
+ * clicked outline goes at once, the point is no longer reported, and automatic mode,
+ * when on, takes over with its own look. Before, the cleared click's outline was
+ * shown "held" for half a second over the automatic finder's first pass. */
+static void test_clear_point(void **st)
+{
+    (void)st;
+    fixture x;
+    fx_open(&x, "nerve-us/images/0000.png", "nerve-us/masks/0000.png");
+    const double sp = 0.06;
+    double cx, cy;
+    assert_int_equal(cn_mask_centroid(x.mask->px, x.im->w, x.im->h, &cx, &cy, NULL), CN_OK);
+    for (int automatic = 0; automatic <= 1; automatic++) {
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = automatic != 0;
+        cn_segment *seg = cn_segment_new(&sc, 1024, 1024);
+        assert_non_null(seg);
+        cn_segment_set_nerve_seed(seg, (cn_pt2){(float)((cx + 0.5) * sp), (float)((cy + 0.5) * sp)});
+        const cn_contour *c = &x.f->analysis.nerve;
+        for (int i = 0; i < 3; i++)
+            process(seg, &x, x.im->px, sp);
+        assert_true(c->found && !c->held);
+        assert_true(x.f->analysis.nerve_target_set);
+        cn_segment_clear_nerve_seed(seg);
+        process(seg, &x, x.im->px, sp);
+        print_message("automatic %s: the frame after the clear: found %d held %d point %d\n",
+                      automatic ? "on" : "off", c->found, c->held, x.f->analysis.nerve_target_set);
+        assert_false(x.f->analysis.nerve_target_set);
+        assert_false(c->found);
+        assert_false(c->held);
+        int back = 0;
+        for (int i = 1; i <= 12 && !back; i++) {
+            process(seg, &x, x.im->px, sp);
+            back = c->found && !c->held ? i + 1 : 0;
+        }
+        print_message("  automatic mode's own outline from frame %d after the clear\n", back);
+        if (automatic)
+            assert_true(back > 0);
+        else
+            assert_int_equal(back, 0);
+        cn_segment_free(seg);
+    }
+    fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -888,6 +935,7 @@ int main(void)
         cmocka_unit_test(test_fov_cut_live),
         cmocka_unit_test(test_seeded_nerve_leaves_view),
         cmocka_unit_test(test_seeded_unknown_nerve),
+        cmocka_unit_test(test_clear_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
