@@ -66,6 +66,7 @@ typedef struct cn_session {
     bool target_pending;
     bool target_in_image;       /* target_ref_mm holds image mm (x, y) instead */
     bool target_clear;          /* the pending "target" is: forget the point */
+    bool target_ours;           /* the pending point came named as CryoNav's own */
     cn_event_source target_clear_by; /* who asked to forget it (operator, proctor) */
     double target_ref_mm[3];
     /* Procedure events from other threads (notes, marks: cn_session_add_event),
@@ -124,8 +125,12 @@ int cn_session_start(cn_session *s);
 void cn_session_close(cn_session *s);
 /* The operator's target (the nerve to follow) as a point in the Reference frame
  * (mm), e.g. a proctor's POINT; any thread. The analysis maps it into the image of
- * the next frame with that frame's poses and seeds the nerve tracker there. */
-void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3]);
+ * the next frame with that frame's poses and seeds the nerve tracker there. ours:
+ * the point carries the name CryoNav sends its own point under (NerveTarget): at
+ * the point already followed (within 1 mm) it is that point sent back (a Slicer
+ * connector pushing the node it receives) and changes nothing; moved, it is a
+ * new target. */
+void cn_session_set_target_ref(cn_session *s, const double p_ref_mm[3], bool ours);
 /* The same with a point of the image itself (image mm), e.g. a click in the viewer. */
 void cn_session_set_target_image(cn_session *s, cn_pt2 image_mm);
 /* Forgets the nerve to follow (the operator's u key, a proctor's ClearNerveTarget),

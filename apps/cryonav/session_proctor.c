@@ -57,7 +57,7 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
              * it as a "target" event where it lands */
             cn_log_info(s->log, MOD, "target from %.30s (%.30s): (%.1f, %.1f, %.1f) mm", it.from,
                         it.text, it.pos_mm[0], it.pos_mm[1], it.pos_mm[2]);
-            cn_session_set_target_ref(s, it.pos_mm);
+            cn_session_set_target_ref(s, it.pos_mm, strcmp(it.text, "NerveTarget") == 0);
         }
     }
     (void)f; /* the console stage, next, puts the queued events on f */

@@ -93,7 +93,7 @@ static void emit_queued(cn_session *s, cn_frame *f)
                   q[i].text);
 }
 
-void cn_session_set_target_ref(cn_session *s, const double p[3])
+void cn_session_set_target_ref(cn_session *s, const double p[3], bool ours)
 {
     pthread_mutex_lock(&s->target_mu);
     for (int i = 0; i < 3; i++)
@@ -101,6 +101,7 @@ void cn_session_set_target_ref(cn_session *s, const double p[3])
     s->target_pending = true;
     s->target_in_image = false;
     s->target_clear = false;
+    s->target_ours = ours;
     pthread_mutex_unlock(&s->target_mu);
 }
 
@@ -125,11 +126,14 @@ void cn_session_clear_target(cn_session *s, cn_event_source by)
     pthread_mutex_unlock(&s->target_mu);
 }
 
+#define TARGET_ECHO_MM 1.0 /* a NerveTarget this close to the followed point is ours sent back */
+
 /* Applies a pending operator target to the nerve tracker (analysis thread). */
 static void apply_target(cn_session *s, cn_frame *f)
 {
     pthread_mutex_lock(&s->target_mu);
     bool pending = s->target_pending, in_image = s->target_in_image, clear = s->target_clear;
+    const bool ours = !in_image && s->target_ours;
     cn_event_source by = s->target_clear_by;
     double p[3] = {s->target_ref_mm[0], s->target_ref_mm[1], s->target_ref_mm[2]};
     s->target_pending = false;
@@ -167,6 +171,15 @@ static void apply_target(cn_session *s, cn_frame *f)
     if (off_mm > 5.0 || px.x < 0 || px.y < 0 || px.x >= f->width || px.y >= f->height) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm is outside the image "
                     "(%.1f mm out of plane): ignored", p[0], p[1], p[2], off_mm);
+        return;
+    }
+    cn_pt2 now;
+    if (ours && cn_segment_nerve_target(s->segment, &now) &&
+        hypot(now.x - mm.x, now.y - mm.y) <= TARGET_ECHO_MM) {
+        /* our own NerveTarget sent back unmoved: a new click on every frame would
+         * restart the outline each time (and cost a click's time per frame) */
+        cn_log_debug(s->log, "run", "target NerveTarget at the point already followed: the "
+                     "point sent back, nothing to change");
         return;
     }
     cn_segment_set_nerve_seed(s->segment, mm);

@@ -202,6 +202,11 @@ void cn_segment_clear_nerve_seed(cn_segment *s)
         nerve_live_clear_seed(s->nerve);
 }
 
+bool cn_segment_nerve_target(const cn_segment *s, cn_pt2 *target_mm)
+{
+    return s && nerve_live_target(s->nerve, target_mm);
+}
+
 void cn_segment_set_needle_prior(cn_segment *s, cn_pt2 tip_mm, cn_pt2 dir, bool valid)
 {
     if (!s)

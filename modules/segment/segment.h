@@ -453,6 +453,9 @@ void cn_segment_set_freezing(cn_segment *s, bool freezing);
 /* The operator's target point (image mm): the nerve tracker starts from it. */
 void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm);
 void cn_segment_clear_nerve_seed(cn_segment *s);
+/* Where the nerve stage looks now (image mm: the point, moved with the nerve it
+ * follows), as the last frame reported it; false when no point is set. */
+bool cn_segment_nerve_target(const cn_segment *s, cn_pt2 *target_mm);
 /* A needle pose prior in image mm (e.g. the tracked cryoprobe mapped into the
  * image); valid=false drops it. */
 void cn_segment_set_needle_prior(cn_segment *s, cn_pt2 tip_mm, cn_pt2 dir, bool valid);

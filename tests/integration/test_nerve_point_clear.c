@@ -3,6 +3,9 @@
  *
  * The simulator marks its own nerve, so the session starts with a point: every
  * client gets it as POINT NerveTarget (one element, in Reference). Then:
+ *   - a proctor's Slicer sending that NerveTarget back unmoved changes nothing (it
+ *     used to be a new click on every frame: a loop with a connector that pushes
+ *     the node it receives);
  *   - a viewer's ClearNerveTarget is refused (a proctor's right);
  *   - the operator's u key forgets the point: "operator target cleared" is
  *     recorded, NerveTarget empties, and no nerve is drawn (automatic mode is off,
@@ -53,6 +56,21 @@ static int next_target(tu_client *c, const char *after, float pos[3], int timeou
         tu_client_clear(c);
     }
     return -1;
+}
+
+/* Reads for timeout_ms: did a CryoNavEvent holding needle arrive? */
+static bool saw_event(tu_client *c, const char *needle, int timeout_ms)
+{
+    bool seen = false;
+    for (int k = 0; k < timeout_ms / 100; k++) {
+        tu_read(c, 100, "NONE", NULL);
+        for (int i = 0; i < c->n; i++)
+            if (strcmp(c->msgs[i].name, "CryoNavEvent") == 0 && c->msgs[i].content_len > 4 &&
+                strstr((const char *)c->msgs[i].content + 4, needle))
+                seen = true;
+        tu_client_clear(c);
+    }
+    return seen;
 }
 
 /* The frames of a recording between the first frame whose events hold `from` and the
@@ -142,6 +160,16 @@ static void test_forget_the_point(void **st)
     float at[3] = {0, 0, 0};
     assert_int_equal(next_target(&c, NULL, at, 60000), 1);
     print_message("NerveTarget at (%.1f, %.1f, %.1f) mm in Reference\n", at[0], at[1], at[2]);
+
+    /* a proctor's Slicer pushing the NerveTarget node it receives back to us (a
+     * connector with the node among its outgoing ones): our own point at the point
+     * followed is not a new click (it was, on every frame, before) */
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(next_target(&c, NULL, at, 20000), 1); /* the newest */
+        assert_int_equal(pu_send_point(p.fd, 2, "Slicer", "NerveTarget", "NerveTarget", at), 0);
+    }
+    assert_false(saw_event(&c, "proctor target x_mm=", 2000));
+    assert_true(pu_wait_log(logp, "proctor", 1000));
 
     /* a viewer cannot forget it */
     const char *r = pu_command(&c, 51, "<Command Name=\"ClearNerveTarget\"/>", 20000);
