@@ -148,14 +148,12 @@ static void test_frame_on_the_wire(void **st)
     cn_igtl_server_free(s);
 }
 
-static void test_v2_negotiation(void **st)
+/* A v1 client and a v2 one, the v2 one announced the way Slicer does it (a STATUS
+ * with metadata), both connected and the STATUS read by the server. */
+static void v1_v2_clients(cn_igtl_server *s, tu_client *v1, tu_client *v2)
 {
-    fixture *fx = *st;
-    cn_igtl_server *s = tu_server(&fx->o);
-    tu_client v1, v2;
-    tu_client_init(&v1, tu_connect(cn_igtl_server_port(s)));
-    tu_client_init(&v2, tu_connect(cn_igtl_server_port(s)));
-    /* v2 client announces itself the way Slicer does: a STATUS with metadata */
+    tu_client_init(v1, tu_connect(cn_igtl_server_port(s)));
+    tu_client_init(v2, tu_connect(cn_igtl_server_port(s)));
     cn_igtl_buf b;
     cn_igtl_buf_init(&b);
     cn_igtl_msg m;
@@ -163,7 +161,7 @@ static void test_v2_negotiation(void **st)
     cn_igtl_msg_begin(&b, &m, 2, "STATUS", "Slicer", 0, 1);
     cn_igtl_put_status(&b, 1, 0, "OK", "");
     cn_igtl_msg_end(&b, &m, &meta, 1);
-    assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
+    assert_int_equal(tu_send_all(v2->fd, b.data, b.len), 0);
     cn_igtl_buf_free(&b);
     assert_true(tu_wait_clients(s, 2, 2000));
     for (int i = 0; i < 200; i++) {   /* until the server has read the STATUS */
@@ -173,6 +171,14 @@ static void test_v2_negotiation(void **st)
             break;
         cn_clock_sleep_ns(5000000);
     }
+}
+
+static void test_v2_negotiation(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client v1, v2;
+    v1_v2_clients(s, &v1, &v2);
     /* a frame where the cryoprobe is lost */
     cn_frame *f = cn_frame_pool_acquire(fx->pool);
     tu_fill_frame(f, 160, 120, 1, CN_PHASE_IDLE);
@@ -225,25 +231,9 @@ static void test_nerve_target_point(void **st)
     fixture *fx = *st;
     cn_igtl_server *s = tu_server(&fx->o);
     tu_client v1, v2;
-    tu_client_init(&v1, tu_connect(cn_igtl_server_port(s)));
-    tu_client_init(&v2, tu_connect(cn_igtl_server_port(s)));
+    v1_v2_clients(s, &v1, &v2);
     cn_igtl_buf b;
-    cn_igtl_buf_init(&b);
     cn_igtl_msg m;
-    cn_igtl_meta meta = {"Hello", "Slicer"};
-    cn_igtl_msg_begin(&b, &m, 2, "STATUS", "Slicer", 0, 1);
-    cn_igtl_put_status(&b, 1, 0, "OK", "");
-    cn_igtl_msg_end(&b, &m, &meta, 1);
-    assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
-    cn_igtl_buf_free(&b);
-    assert_true(tu_wait_clients(s, 2, 2000));
-    for (int i = 0; i < 200; i++) {
-        cn_igtl_client_stats cs[2];
-        int n = cn_igtl_server_stats_get(s, NULL, cs, 2);
-        if (n == 2 && (cs[0].header_version == 2 || cs[1].header_version == 2))
-            break;
-        cn_clock_sleep_ns(5000000);
-    }
     /* frame 1: the point set, its nerve lost (the viewer's dimmed cross) */
     cn_frame *f = cn_frame_pool_acquire(fx->pool);
     tu_fill_frame(f, 160, 120, 1, CN_PHASE_APPROACH);
