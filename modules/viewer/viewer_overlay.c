@@ -366,7 +366,7 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
         const float tx = a->nerve_target_mm.x, ty = a->nerve_target_mm.y, r = 1.5f;
         add_segment(ov, CN_OV_NERVE_HELD, tx - r, ty, tx + r, ty);
         add_segment(ov, CN_OV_NERVE_HELD, tx, ty - r, tx, ty + r);
-        snprintf(ov->nerve_label, sizeof ov->nerve_label, "nerve not found here");
+        snprintf(ov->nerve_label, sizeof ov->nerve_label, "nerve not found here (u forgets)");
         ov->nerve_label_mm = (cn_pt2){tx + r, ty - r};
         ov->nerve_label_on = true;
     }

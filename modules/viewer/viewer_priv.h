@@ -92,7 +92,7 @@ typedef struct {
     bool nerve_label_on;
     cn_pt2 nerve_label_mm; /* the outline's top right corner */
     char nerve_label[40];  /* "nerve 93 %", "nerve 61 % (held)", "nerve (under ice)",
-                            * "nerve not found here" (at the operator's point) */
+                            * "nerve not found here (u forgets)" (at the operator's point) */
 } cn_viewer_overlay;
 
 /* Builds the overlays of f (analysis when f->analysed and show_analysis, truth when

@@ -233,7 +233,7 @@ static void test_overlay_items(void **state)
             assert_true(fabsf(0.5f * (p[0].y + p[1].y) - 15.0f) < 1e-4f);
         }
     assert_true(ov->nerve_label_on);
-    assert_string_equal(ov->nerve_label, "nerve not found here");
+    assert_string_equal(ov->nerve_label, "nerve not found here (u forgets)");
     f->analysis.nerve_target_mm.x = NAN;
     cn_viewer_overlay_build(ov, f, false, true);
     assert_false(ov->nerve_label_on);
