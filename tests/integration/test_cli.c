@@ -77,6 +77,10 @@ static void test_bad_options(void **st)
     expect_error(2, "unexpected argument 'stray'");
     RUN("bench", "nosuchbench");
     expect_error(2, "unknown benchmark 'nosuchbench'");
+    RUN("bench", "analysis", "--click-at", "48"); /* a pass is 48 frames */
+    expect_error(2, "--click-at needs 0..47");
+    RUN("bench", "analysis", "--click-at", "x");
+    expect_error(2, "--click-at needs 0..47");
 }
 
 static void write_file(const char *path, const char *text)
