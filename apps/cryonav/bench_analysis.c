@@ -67,6 +67,7 @@ int cn_bench_analysis(int argc, char **argv)
     long iters = 960;
     bool seeded = false;
     int click_at = 0; /* the pass frame the operator clicks on (--seeded: 0) */
+    bool manual = false; /* --manual: automatic mode off before the click, as shipped */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
             char *end;
@@ -82,8 +83,10 @@ int cn_bench_analysis(int argc, char **argv)
                 return cn_app_usage_error("bench", "--click-at needs 0..%d", N_FRAMES - 1);
             click_at = (int)v;
             seeded = true;
+        } else if (strcmp(argv[i], "--manual") == 0) {
+            manual = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            printf("usage: cryonav bench analysis [--iterations N] [--seeded] [--click-at F]\n"
+            printf("usage: cryonav bench analysis [--iterations N] [--seeded] [--click-at F [--manual]]\n"
                    "Times the whole analysis chain of simulated 640x480 frames (procedure state,\n"
                    "needle, nerve, ice, thermal model, guidance) on one core, the nerve found\n"
                    "automatically (--seeded: marked on the first frame of every pass of %d).\n\n"
@@ -92,6 +95,8 @@ int cn_bench_analysis(int argc, char **argv)
                    "  --seeded             the operator marks the nerve instead of automatic finding\n"
                    "  --click-at F         found automatically, then marked on frame F (0..%d) of\n"
                    "                       every pass, as a clinician clicks into a running session\n"
+                   "  --manual             with --click-at: automatic mode off (as config/session.json\n"
+                   "                       ships it), so the click is the finder's first use\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout. Last line: analysis_ms p50 <x> p99 <y> (the whole chain)\n",
                    N_FRAMES, N_FRAMES - 1);
@@ -109,9 +114,11 @@ int cn_bench_analysis(int argc, char **argv)
     cn_sim_config_defaults(&c);
     cn_sim *sim = cn_sim_new(&c);
     cn_frame_pool *pool = cn_frame_pool_new(N_FRAMES + 1, c.width_px, c.height_px);
+    if (manual && click_at == 0)
+        return cn_app_usage_error("bench", "--manual needs --click-at F with F > 0");
     cn_segment_config sc;
     cn_segment_config_default(&sc);
-    sc.nerve_auto = true; /* the budget is measured with automatic mode on (issue 12) */
+    sc.nerve_auto = !manual; /* the budget is measured with automatic mode on (issue 12) */
     sc.ice.active_mm = c.needle_active_mm;
     cn_segment *seg = cn_segment_new(&sc, c.width_px, c.height_px);
     cn_needle_det *nd = cn_needle_det_new(c.width_px, c.height_px, &sc.needle);

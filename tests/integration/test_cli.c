@@ -81,6 +81,8 @@ static void test_bad_options(void **st)
     expect_error(2, "--click-at needs 0..47");
     RUN("bench", "analysis", "--click-at", "x");
     expect_error(2, "--click-at needs 0..47");
+    RUN("bench", "analysis", "--manual");
+    expect_error(2, "--manual needs --click-at F with F > 0");
 }
 
 static void write_file(const char *path, const char *text)
