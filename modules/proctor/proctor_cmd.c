@@ -196,9 +196,10 @@ static void status_attrs(cn_proctor_hub *h, const cn__client *c, cn_proctor_repl
         snprintf(cov, sizeof cov, "%.3f", g->coverage);
     snprintf(r->attrs, sizeof r->attrs,
              "Phase=\"%s\" Cycle=\"%d\" Alarms=\"0x%08x\" Coverage=\"%s\" NerveState=\"%s\" "
-             "Clients=\"%d\" Proctors=\"%d\" Role=\"%s\"",
+             "NerveTargetMm=\"%s\" Clients=\"%d\" Proctors=\"%d\" Role=\"%s\"",
              h->have_state ? cn_phase_name(g->phase) : "UNKNOWN", h->have_state ? g->cycle : 0,
-             h->have_state ? (unsigned)g->alarms : 0u, cov, h->nerve_state, h->n_clients,
+             h->have_state ? (unsigned)g->alarms : 0u, cov, h->nerve_state, h->nerve_target,
+             h->n_clients,
              proctors, c && c->info.role == CN_PROCTOR_PROCTOR ? "proctor" : "viewer");
 }
 

@@ -15,6 +15,7 @@
  */
 #include "proctor_priv.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,7 @@ cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
     pthread_mutex_init(&h->tmu, NULL);
     h->next_id = 1;
     cn_strlcpy(h->nerve_state, "none", sizeof h->nerve_state);
+    cn_strlcpy(h->nerve_target, "none", sizeof h->nerve_target);
     return h;
 }
 
@@ -468,10 +470,18 @@ static void sink_consume(void *self, cn_frame *f)
         return;
     const cn_contour *n = &f->analysis.nerve;
     const char *ns = n->hidden ? "hidden" : n->held ? "held" : n->found ? "found" : "none";
+    /* the point as the stage follows it (image mm: lateral, depth from the image's top
+     * left), so that a proctor without Slicer's markups can read it too */
+    char nt[sizeof h->nerve_target] = "none";
+    const cn_pt2 t = f->analysis.nerve_target_mm;
+    if (f->analysis.nerve_target_set && isfinite(t.x) && isfinite(t.y) && fabsf(t.x) < 1e6f &&
+        fabsf(t.y) < 1e6f)
+        snprintf(nt, sizeof nt, "%.1f,%.1f", t.x, t.y);
     pthread_mutex_lock(&h->mu);
     h->state = f->analysis.guidance;
     h->have_state = true;
     cn_strlcpy(h->nerve_state, ns, sizeof h->nerve_state);
+    cn_strlcpy(h->nerve_target, nt, sizeof h->nerve_target);
     pthread_mutex_unlock(&h->mu);
 }
 

@@ -78,6 +78,7 @@ struct cn_proctor_hub {
     bool have_state;
     cn_guidance_state state;
     char nerve_state[8];
+    char nerve_target[40]; /* the operator's point, image mm "x,y", or "none" */
     /* log volume bound */
     cn__bucket log_bucket;
     uint64_t log_suppressed;

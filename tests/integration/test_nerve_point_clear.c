@@ -8,8 +8,9 @@
  *     the node it receives);
  *   - a viewer's ClearNerveTarget is refused (a proctor's right);
  *   - the operator's u key forgets the point: "operator target cleared" is
- *     recorded, NerveTarget empties, and no nerve is drawn (automatic mode is off,
- *     as shipped);
+ *     recorded, NerveTarget empties, RequestStatus's NerveTargetMm says "none" (it
+ *     named the point before), and no nerve is drawn (automatic mode is off, as
+ *     shipped);
  *   - a logged-in proctor's POINT sets it again, and the proctor's
  *     ClearNerveTarget forgets it again ("proctor target cleared");
  *   - the recording holds both clears, no nerve between the operator's clear and
@@ -160,6 +161,13 @@ static void test_forget_the_point(void **st)
     float at[3] = {0, 0, 0};
     assert_int_equal(next_target(&c, NULL, at, 60000), 1);
     print_message("NerveTarget at (%.1f, %.1f, %.1f) mm in Reference\n", at[0], at[1], at[2]);
+    /* and named by RequestStatus, in image mm */
+    const char *st0 = pu_command(&c, 50, "<Command Name=\"RequestStatus\"/>", 20000);
+    assert_non_null(st0);
+    print_message("status: %s\n", st0);
+    assert_non_null(strstr(st0, "NerveTargetMm=\""));
+    assert_null(strstr(st0, "NerveTargetMm=\"none\""));
+    tu_client_clear(&c);
 
     /* a proctor's Slicer pushing the NerveTarget node it receives back to us (a
      * connector with the node among its outgoing ones): our own point at the point
@@ -190,6 +198,10 @@ static void test_forget_the_point(void **st)
     for (int k = 0; k < 5; k++) /* and it stays forgotten */
         assert_int_equal(next_target(&c, NULL, NULL, 5000), 0);
     cn_clock_sleep_ns(1000000000); /* a second of frames without a point, recorded */
+    const char *st1 = pu_command(&c, 53, "<Command Name=\"RequestStatus\"/>", 20000);
+    assert_non_null(st1);
+    assert_non_null(strstr(st1, "NerveTargetMm=\"none\""));
+    tu_client_clear(&c);
 
     /* a proctor's point, then the proctor's ClearNerveTarget */
     assert_int_equal(pu_send_point(p.fd, 1, "Slicer", NULL, "F-1", at), 0);

@@ -15,6 +15,7 @@
 #include "proctor/proctor.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +498,52 @@ static void test_commands(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* RequestStatus from the newest analysed frame: the nerve's state and the operator's
+ * point (image mm), "none" without one. Before the twenty-fourth session the status
+ * did not name the point: a proctor without Slicer's markups could not read it. */
+static void test_status_nerve_target(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    uint64_t a = cn_proctor_client_open(h, "t", "p");
+    cn_proctor_reply r;
+    assert_int_equal(cn_proctor_command(h, a, "RequestStatus", "", &r), CN_PROCTOR_DONE);
+    assert_non_null(strstr(r.attrs, "NerveState=\"none\" NerveTargetMm=\"none\""));
+    cn_sink sk = cn_proctor_sink(h);
+    cn_frame *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->analysed = true;
+    f->analysis.nerve.found = true;
+    f->analysis.nerve_target_set = true;
+    f->analysis.nerve_target_mm = (cn_pt2){12.34f, 27.06f};
+    sk.consume(sk.self, f);
+    cn_proctor_command(h, a, "RequestStatus", "", &r);
+    print_message("%s\n", r.attrs);
+    assert_non_null(strstr(r.attrs, "NerveState=\"found\" NerveTargetMm=\"12.3,27.1\""));
+    /* held while lost, then forgotten (u, ClearNerveTarget) */
+    f->analysis.nerve.found = f->analysis.nerve.held = true;
+    sk.consume(sk.self, f);
+    cn_proctor_command(h, a, "RequestStatus", "", &r);
+    assert_non_null(strstr(r.attrs, "NerveState=\"held\" NerveTargetMm=\"12.3,27.1\""));
+    f->analysis.nerve_target_set = false;
+    sk.consume(sk.self, f);
+    cn_proctor_command(h, a, "RequestStatus", "", &r);
+    assert_non_null(strstr(r.attrs, "NerveTargetMm=\"none\""));
+    /* a frame not analysed changes nothing; a non-finite point is no point */
+    f->analysis.nerve_target_set = true;
+    f->analysed = false;
+    sk.consume(sk.self, f);
+    cn_proctor_command(h, a, "RequestStatus", "", &r);
+    assert_non_null(strstr(r.attrs, "NerveTargetMm=\"none\""));
+    f->analysed = true;
+    f->analysis.nerve_target_mm = (cn_pt2){NAN, 3};
+    sk.consume(sk.self, f);
+    cn_proctor_command(h, a, "RequestStatus", "", &r);
+    assert_non_null(strstr(r.attrs, "NerveTargetMm=\"none\""));
+    free(f);
+    cn_proctor_hub_free(h);
+}
+
 static void test_xml(void **st)
 {
     (void)st;
@@ -574,6 +621,7 @@ int main(void)
         cmocka_unit_test(test_accounts_config),
         cmocka_unit_test(test_accounts_identity_and_revoke),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_status_nerve_target),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_surfaces_and_log),
     };
