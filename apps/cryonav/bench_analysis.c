@@ -105,6 +105,8 @@ int cn_bench_analysis(int argc, char **argv)
             return cn_app_usage_error("bench", "analysis: unknown option '%s'", argv[i]);
         }
     }
+    if (manual && click_at == 0)
+        return cn_app_usage_error("bench", "--manual needs --click-at F with F > 0");
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &set);
@@ -114,8 +116,6 @@ int cn_bench_analysis(int argc, char **argv)
     cn_sim_config_defaults(&c);
     cn_sim *sim = cn_sim_new(&c);
     cn_frame_pool *pool = cn_frame_pool_new(N_FRAMES + 1, c.width_px, c.height_px);
-    if (manual && click_at == 0)
-        return cn_app_usage_error("bench", "--manual needs --click-at F with F > 0");
     cn_segment_config sc;
     cn_segment_config_default(&sc);
     sc.nerve_auto = !manual; /* the budget is measured with automatic mode on (issue 12) */

@@ -22,6 +22,12 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
                      cn_image_mode mode, cn_image **out, bool *palette, char *err,
                      size_t err_len);
 
+/* image_read_guard.c: a PNG or JPEG file's header (by its first n bytes, head) read
+ * with libpng / libjpeg, each error caught, before ITK is shown the file (ITK 5.2
+ * aborts or crashes on some damaged headers); CN_OK for other formats. */
+extern "C" int cn__image_guard(const char *path, const unsigned char *head, size_t n, char *err,
+                               size_t err_len);
+
 /* A DICOM Part 10 file: "DICM" after the 128-byte preamble. */
 bool cn__is_dicom(const std::string &head);
 /* Reads a DICOM file in a child process (image_read_dicom.cxx says why). */
