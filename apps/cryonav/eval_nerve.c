@@ -364,6 +364,17 @@ int cn_eval_nerve(int argc, char **argv)
             continue;
         }
         const int w = im->w, h = im->h;
+        if (w < CN_SEGMENT_MIN_SIDE || h < CN_SEGMENT_MIN_SIDE) {
+            /* before the handles are sized for it: a first image this small made
+             * the finder refuse them, and that ended the run */
+            fprintf(stderr, "%scryonav eval: %s: %d x %d pixels, too small to analyse (at least "
+                    "%d x %d; skipped)\n", bar ? "\n" : "", pairs[i].image, w, h,
+                    CN_SEGMENT_MIN_SIDE, CN_SEGMENT_MIN_SIDE);
+            cn_image_free(im);
+            cn_image_free(mk);
+            bad++;
+            continue;
+        }
         int brc = cn_evn_bufs_fit(&bufs, w, h);
         double cx = 0, cy = 0;
         long area = 0;
@@ -381,8 +392,8 @@ int cn_eval_nerve(int argc, char **argv)
             image_score sc;
             int er = cn_evn_score_image(&r, &o, model, im, mk->px, cx, cy, has_nerve, &bufs, &sc);
             if (er != CN_OK) {
-                fprintf(stderr, "%scryonav eval: %s: the analysis failed (%d; skipped)\n",
-                        bar ? "\n" : "", pairs[i].image, er);
+                fprintf(stderr, "%scryonav eval: %s: the analysis failed (%s; skipped)\n",
+                        bar ? "\n" : "", pairs[i].image, cn_strerror(er));
                 bad++;
             } else {
                 const double d = sc.dice, hd = sc.hd95_px, ms = sc.ms;

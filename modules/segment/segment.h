@@ -33,6 +33,7 @@ extern "C" {
 
 /* ------------------------------------------------------------------ nerve (low level) */
 
+#define CN_SEGMENT_MIN_SIDE 16 /* the smallest frame side the detectors analyse (px) */
 #define CN_NERVE_ANGLES 64 /* contour points produced by the polar DP */
 
 typedef struct {

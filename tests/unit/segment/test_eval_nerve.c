@@ -1062,6 +1062,51 @@ static void test_non_square_pixels(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A frame smaller than the detectors take (a thumbnail, a cut-off file that still
+ * decodes): skipped with its size named, and the images after it scored. Before the
+ * twenty-fourth session, a folder whose first image was 8 x 8 ended the whole run
+ * (exit 2) with "built-in weights: cannot make the nerve finder": the handles were
+ * sized for that first image, and the finder refuses a frame under 16 x 16. */
+static void test_small_frames(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_small_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char idir[300], mdir[300], p[400], q[2048], err[512], cmd[2048], out[1 << 14];
+    snprintf(idir, sizeof idir, "%s/images", base);
+    snprintf(mdir, sizeof mdir, "%s/masks", base);
+    mkdir(idir, 0755);
+    mkdir(mdir, 0755);
+    uint8_t tiny[8 * 8];
+    for (int i = 0; i < 64; i++)
+        tiny[i] = (uint8_t)(i * 3);
+    snprintf(p, sizeof p, "%s/a_tiny.png", idir);
+    assert_int_equal(cn_png_write_gray(p, tiny, 8, 8, err, sizeof err), CN_OK);
+    memset(tiny, 0, sizeof tiny);
+    tiny[27] = tiny[28] = 255;
+    snprintf(p, sizeof p, "%s/a_tiny.png", mdir);
+    assert_int_equal(cn_png_write_gray(p, tiny, 8, 8, err, sizeof err), CN_OK);
+    /* b: a real image after it */
+    snprintf(p, sizeof p, "%s/nerve-us/images/0010.png", DATA);
+    snprintf(q, sizeof q, "cp %s %s/b.png && cp %s/nerve-us/masks/0010.png %s/b.png", p, idir,
+             DATA, mdir);
+    assert_int_equal(system(q), 0);
+    for (int seeded = 0; seeded < 2; seeded++) {
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s %s%s", CRYONAV, idir, mdir,
+                 seeded ? " --seeded" : "");
+        assert_int_equal(run(cmd, out, sizeof out), 1); /* one image skipped */
+        print_message("%s", out);
+        assert_non_null(strstr(out, "a_tiny.png: 8 x 8 pixels, too small to analyse (at least 16 x 16"));
+        assert_non_null(strstr(out, "images 1 (skipped 1)"));
+        assert_non_null(strstr(out, "b.png fold"));
+        double d = -1;
+        assert_int_equal(sscanf(last_line(out), "mean dice %lf", &d), 1);
+        assert_true(d > 0.3);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1077,6 +1122,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fov_cut),
         cmocka_unit_test(test_refine_weights),
         cmocka_unit_test(test_non_square_pixels),
+        cmocka_unit_test(test_small_frames),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_eval_nerve", tests, sizeof tests / sizeof tests[0], argc, argv);
