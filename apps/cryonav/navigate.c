@@ -73,6 +73,24 @@ static void handle_key(cn_session *s, int key, cn_log *log)
     }
 }
 
+/* The app's keys for the list h shows in the viewer (handle_key above,
+ * cn_session_proctor_key, cn_session_replay_key); a replay adds its own. */
+#define LIVE_KEYS                                                                   \
+    "u           forget the nerve point\n"                                          \
+    "f           freeze start / stop\n"                                             \
+    "a           active thaw on / off\n"                                            \
+    "i p w       needle inserted, repositioned, withdrawn\n"                        \
+    "m           a mark in the recording\n"                                         \
+    "x X         revoke every proctor and lock logins / unlock\n"                   \
+    "Tab k       select a proctor / revoke its account\n"
+static const char kLiveKeys[] = LIVE_KEYS;
+static const char kReplayKeys[] = LIVE_KEYS
+    "space       pause / resume\n"
+    "Left Right  5 s back / forward\n"
+    ", .         one frame back / forward (paused)\n"
+    "n N         next / previous chapter\n"
+    "1-9         freeze 1-9\n";
+
 static int mkdir_p(const char *dir)
 {
     char tmp[512];
@@ -255,6 +273,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_log_free(log);
             return 1;
         }
+        cn_viewer_set_key_help(v, s.replay ? kReplayKeys : kLiveKeys);
     }
     /* scripted keys: the operator's, at their scene time, on the analysis thread
      * (exactly where they belong, however far the display lags) */

@@ -76,12 +76,20 @@ bool cn_viewer_poll(cn_viewer *v);
  * CN_EINVAL for non-finite values, contrast outside (0, 20], gamma outside (0, 10]. */
 int cn_viewer_set_display(cn_viewer *v, double brightness, double contrast, double gamma);
 /* The oldest key pressed in the window that the viewer does not handle itself
- * (its own: q Escape r b B c C g G 0 t o), or 0 when none; call after
+ * (its own: q Escape r b B c C g G 0 t o, and h or ? for the list of keys), or 0 when none; call after
  * cn_viewer_poll. The app maps them to procedure controls. Printable keys come
  * as their character, the arrow keys as CN_KEY_LEFT / CN_KEY_RIGHT. */
 #define CN_KEY_LEFT 0x100
 #define CN_KEY_RIGHT 0x101
 int cn_viewer_next_key(cn_viewer *v);
+/* The app's keys for the list that h (or ?) shows over the in-plane view under the
+ * viewer's own: one key per line, e.g. "f         freeze start / stop\n". NULL or
+ * "" leaves the viewer's keys alone; printable ASCII and newlines are kept, the
+ * rest dropped, and at most CN_VIEWER_KEY_HELP_MAX bytes. */
+#define CN_VIEWER_KEY_HELP_MAX 2048
+int cn_viewer_set_key_help(cn_viewer *v, const char *text);
+/* Whether the list of keys is shown (h toggles it). */
+bool cn_viewer_key_help_shown(const cn_viewer *v);
 /* The oldest left click on the image in the in-plane view, in image mm (the
  * operator marking the target); false when none. Call after cn_viewer_poll. */
 bool cn_viewer_next_click(cn_viewer *v, cn_pt2 *mm);

@@ -8,8 +8,14 @@
  */
 #include "viewer_vtk.h"
 
+#include "palette/palette.h"
+
 #include <vtkCamera.h>
 #include <vtkInteractorStyleTrackballCamera.h>
+#include <vtkTextProperty.h>
+
+#include <algorithm>
+#include <string>
 
 #include <cmath>
 #include <cstring>
@@ -34,8 +40,82 @@ bool cn_viewer_display_ok(double b, double c, double g)
            c > 0.0 && c <= 20.0 && g > 0.0 && g <= 10.0;
 }
 
+/* The list of keys, shown over the in-plane view while h is on: the viewer's own
+ * keys, then the app's (cn_viewer_set_key_help). A clinician at the table has no
+ * manual in reach, and the keys that matter (f, u) were named nowhere on screen. */
+static const char kViewerKeys[] =
+    "Keys (h or ? hides this list)\n"
+    "q, Esc      quit\n"
+    "click       mark the nerve (in-plane view)\n"
+    "r           reframe the 3-D view\n"
+    "b B  c C    darker / brighter, less / more contrast\n"
+    "g G  0      gamma down / up; 0 resets the three\n"
+    "o           hide / show the analysis overlays\n"
+    "t           show / hide the simulator's ground truth\n";
+
+static void keys_text(cn_viewer *v)
+{
+    std::string t = kViewerKeys + v->app_keys;
+    while (!t.empty() && t.back() == '\n')
+        t.pop_back();
+    v->keys_panel->SetInput(t.c_str());
+}
+
+void cn_viewer_keys_build(cn_viewer *v)
+{
+    v->keys_panel = vsp<vtkTextActor>::New();
+    v->keys_panel->GetPositionCoordinate()->SetCoordinateSystemToViewport();
+    vtkTextProperty *tp = v->keys_panel->GetTextProperty();
+    tp->SetFontFamilyToCourier(); /* the columns line up */
+    tp->BoldOn();
+    double rgb[3];
+    cn_palette_f(CN_PAL_TEXT, rgb);
+    tp->SetColor(rgb);
+    tp->SetJustification(VTK_TEXT_LEFT);
+    tp->SetVerticalJustification(VTK_TEXT_TOP);
+    tp->SetLineSpacing(1.1);
+    tp->SetBackgroundColor(0.0, 0.0, 0.0); /* readable over any image */
+    tp->SetBackgroundOpacity(0.85);
+    keys_text(v);
+    v->keys_panel->SetVisibility(v->show_keys);
+    v->ren2d->AddActor2D(v->keys_panel);
+}
+
+void cn_viewer_keys_layout(cn_viewer *v, int font_px, int pad)
+{
+    if (!v->keys_panel)
+        return;
+    const int fs = std::max(9, font_px - 3);
+    if (v->keys_panel->GetTextProperty()->GetFontSize() != fs)
+        v->keys_panel->GetTextProperty()->SetFontSize(fs);
+    int *vs = v->ren2d->GetSize();
+    const double h2 = vs[1] > 0 ? vs[1] : v->opts.height;
+    v->keys_panel->GetPositionCoordinate()->SetValue(2 * pad, h2 - v->margin_px[3] - pad);
+}
+
+extern "C" int cn_viewer_set_key_help(cn_viewer *v, const char *text)
+{
+    if (!v)
+        return CN_EINVAL;
+    std::string t;
+    for (const char *p = text ? text : ""; *p && t.size() < CN_VIEWER_KEY_HELP_MAX; p++)
+        if (*p == '\n' || (*p >= 32 && *p < 127))
+            t.push_back(*p);
+    if (!t.empty() && t.back() != '\n')
+        t.push_back('\n');
+    v->app_keys = t;
+    if (v->keys_panel)
+        keys_text(v);
+    return CN_OK;
+}
+
+extern "C" bool cn_viewer_key_help_shown(const cn_viewer *v)
+{
+    return v && v->show_keys;
+}
+
 /* Keys: q / Escape close; r reframes; b/B, c/C, g/G change brightness, contrast,
- * gamma; 0 resets them; t toggles the ground truth. VTK's own single-letter keys
+ * gamma; 0 resets them; t toggles the ground truth; h or ? the list of keys. VTK's own single-letter keys
  * (wireframe, stereo, pick...) make no sense here and are swallowed. */
 void cn_viewer_on_key(vtkObject *caller, unsigned long, void *client, void *)
 {
@@ -63,6 +143,11 @@ void cn_viewer_on_key(vtkObject *caller, unsigned long, void *client, void *)
     case '0': b = 0.0; c = 1.0; g = 1.0; break;
     case 't': v->show_truth = !v->show_truth; break;
     case 'o': v->hide_analysis = !v->hide_analysis; break;
+    case 'h':
+    case '?':
+        v->show_keys = !v->show_keys;
+        v->keys_panel->SetVisibility(v->show_keys);
+        break;
     default:
         /* Keys the viewer does not own (procedure controls: f, m, space ...) are
          * queued for the app; a full queue drops the newest (a key held down). */

@@ -255,7 +255,7 @@ void cn_viewer_scene_build(cn_viewer *v)
     v->caption3d = text_actor(v->ren3d, 0.98, 0.98, VTK_TEXT_RIGHT, VTK_TEXT_TOP, CN_PAL_TEXT_DIM);
     v->caption2d = text_actor(v->ren2d, 0.98, 0.02, VTK_TEXT_RIGHT, VTK_TEXT_BOTTOM, CN_PAL_TEXT_DIM);
     v->caption2d->GetPositionCoordinate()->SetCoordinateSystemToViewport();
-    v->caption2d->SetInput("in-plane, image mm");
+    v->caption2d->SetInput("in-plane, image mm   h: keys");
     v->no_image = text_actor(v->ren2d, 0.5, 0.5, VTK_TEXT_CENTERED, VTK_TEXT_CENTERED, CN_PAL_TEXT_DIM);
     v->no_image->SetInput("no image");
     const char *legend[3] = {"\xe2\x80\x94 0 \xc2\xb0" "C", "\xe2\x80\x94 -20 \xc2\xb0" "C",
@@ -293,6 +293,7 @@ void cn_viewer_scene_build(cn_viewer *v)
         v->nerve_lbl->GetTextProperty()->BoldOn();
         v->nerve_lbl->VisibilityOff();
     }
+    cn_viewer_keys_build(v);
     cn_viewer_scene_layout_text(v);
 }
 
@@ -383,6 +384,7 @@ void cn_viewer_scene_layout_text(cn_viewer *v)
         v->hud[i]->GetPositionCoordinate()->SetValue(1.5 * pad, h3 - pad - i * std::lround(1.25 * hfs));
     double axes_w = (kAxesViewport[2] - kAxesViewport[0]) * (sz[0] > 0 ? sz[0] : v->opts.width);
     v->status->GetPositionCoordinate()->SetValue(axes_w + pad, pad);
+    cn_viewer_keys_layout(v, fs, pad);
     v->status_cols = std::max(8, static_cast<int>((w3 - axes_w - 2 * pad) / (0.6 * (fs - 2))));
 }
 

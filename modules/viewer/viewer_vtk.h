@@ -51,6 +51,8 @@ struct cn_viewer {
     bool gamma_one_block = true; // the planes' shader variant (CN_GAMMA_IS_ONE defined)
     bool show_truth = false;
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
+    bool show_keys = false;     /* 'h' or '?' toggles the list of keys (viewer_input.cxx) */
+    std::string app_keys;       /* the app's lines of that list (cn_viewer_set_key_help) */
     int keys[16] = {};          /* keys for the app (cn_viewer_next_key), oldest first */
     int n_keys = 0;
     cn_pt2 clicks[8] = {};      /* clicks on the image, image mm (cn_viewer_next_click) */
@@ -97,6 +99,7 @@ struct cn_viewer {
     vsp<vtkTextActor> depth_lbl[CN_VIEWER_DEPTH_LABELS]; // mm marks right of the image
     vsp<vtkTextActor> lat_lbl[CN_VIEWER_LAT_LABELS];     // mm marks under the image
     vsp<vtkTextActor> nerve_lbl; // the nerve's confidence beside its outline (2-D view)
+    vsp<vtkTextActor> keys_panel; // the list of keys over the in-plane view (h)
     vsp<vtkCoordinate> nerve_anchor; // where nerve_lbl sits (world, image mm): see viewer_scene.cxx
     /* issue 16: numbers in text change at most 4 times a second (cn_viewer_text_update),
      * and at most one such text is laid out again per frame. A text held back is
@@ -131,6 +134,11 @@ void cn_viewer_present_free(cn_viewer *v);
 /* viewer.cxx: sets the text of a (HUD, status, label) actor by cn_viewer_text_update
  * at v->frame_t_ns, or keeps it in its slot for later. */
 void cn_viewer_set_text(cn_viewer *v, vtkTextActor *a, cn_viewer::text_slot *slot, const char *text);
+
+/* viewer_input.cxx: the list of keys (h): its actor, made hidden; its size and place
+ * for the window (called by cn_viewer_scene_layout_text). */
+void cn_viewer_keys_build(cn_viewer *v);
+void cn_viewer_keys_layout(cn_viewer *v, int font_px, int pad);
 
 /* viewer_scene.cxx */
 void cn_viewer_scene_build(cn_viewer *v);

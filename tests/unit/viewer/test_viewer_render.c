@@ -878,6 +878,48 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             assert_int_equal(cn_viewer_next_key(v), ',');          /* replay: frame steps */
             assert_int_equal(cn_viewer_next_key(v), '.');
             assert_int_equal(cn_viewer_next_key(v), 0);
+            /* h shows the list of keys over the in-plane view (the viewer's and the
+             * app's), h again hides it; neither reaches the app. Before the
+             * twenty-fourth session no key was named on screen. */
+            assert_int_equal(cn_viewer_set_key_help(v, "f           freeze start / stop\n"
+                                                       "u           forget the nerve point"),
+                             CN_OK);
+            assert_int_equal(cn_viewer_set_key_help(NULL, "x"), CN_EINVAL);
+            shot k0 = grab(v);
+            assert_false(cn_viewer_key_help_shown(v));
+            send_key(win, XK_h);
+            for (int k = 0; k < 50; k++) {
+                cn_viewer_poll(v);
+                usleep(10000);
+            }
+            assert_true(cn_viewer_key_help_shown(v));
+            assert_int_equal(cn_viewer_next_key(v), 0);
+            shot k1 = grab(v);
+            char kpath[1024], kerr[256];
+            snprintf(kpath, sizeof kpath, "%s/viewer_test_keys.png", CN_BINARY_DIR);
+            assert_int_equal(cn_viewer_snapshot(v, kpath, kerr, sizeof kerr), CN_OK);
+            send_key(win, XK_h); /* h again hides it */
+            for (int k = 0; k < 50; k++) {
+                cn_viewer_poll(v);
+                usleep(10000);
+            }
+            assert_false(cn_viewer_key_help_shown(v));
+            shot k2 = grab(v);
+            /* the panel's box: the in-plane view's top left quarter */
+            long changed = 0, back = 0, n = 0;
+            for (int y = k0.h / 10; y < k0.h / 2; y++)
+                for (int x = k0.w / 2 + 10; x < k0.w / 2 + k0.w / 5; x++, n++) {
+                    const uint8_t *a = px(&k0, x, y), *b = px(&k1, x, y), *c = px(&k2, x, y);
+                    changed += abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]) > 30;
+                    back += abs(a[0] - c[0]) + abs(a[1] - c[1]) + abs(a[2] - c[2]) > 30;
+                }
+            print_message("key list: %ld of %ld pixels changed when shown, %ld when hidden "
+                          "again (%s)\n", changed, n, back, kpath);
+            assert_true(changed > n / 4);
+            assert_true(back < n / 100);
+            free(k0.rgb);
+            free(k1.rgb);
+            free(k2.rgb);
             /* A click on the image in the in-plane view comes back in image mm; a
              * click in the 3-D view is the camera's, not a target. */
             double wx, wy;
