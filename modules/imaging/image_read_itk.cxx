@@ -131,8 +131,9 @@ int check_meta_header(const char *path, const std::string &text, char *err, size
     line_no++;
     if (len > kMetaLineMax) {
       cn_errf(err, err_len, path,
-              "damaged MetaImage header: line %d is %zu bytes long (at most %zu; is the "
-              "ElementDataFile line missing?)", line_no, len, kMetaLineMax);
+              "MetaImage header: line %d is %zu bytes long, more than ITK's reader takes (%zu; "
+              "a damaged ElementDataFile line makes the pixels read as header)", line_no, len,
+              kMetaLineMax);
       return CN_EPARSE;
     }
     if (text.compare(pos, 15, "ElementDataFile") == 0) return CN_OK;

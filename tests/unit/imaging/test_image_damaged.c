@@ -210,7 +210,15 @@ static void test_damaged_metaimage(void **st)
     for (size_t i = 0; i < 40 * 30; i++)
         b[sizeof hdr - 1 + i] = i < 300 ? 'A' : i == 300 ? '=' : i == 302 ? '\n' : (uint8_t)(33 + i % 90);
     write_file(tmp_path("key.mha"), b, sizeof b);
-    expect_refused("key.mha", "damaged MetaImage header");
+    expect_refused("key.mha", "MetaImage header: line 6 is 302 bytes long");
+    /* an undamaged file whose comment is longer than MetaIO's field (it aborted too) */
+    char longc[600];
+    int lc = snprintf(longc, sizeof longc, "ObjectType = Image\nNDims = 2\nDimSize = 2 2\n"
+                                           "Comment = %0300d\nElementType = MET_UCHAR\n"
+                                           "ElementDataFile = LOCAL\n", 7);
+    memcpy(longc + lc, "\x01\x02\x03\x04", 4);
+    write_file(tmp_path("comment.mha"), longc, (size_t)lc + 4);
+    expect_refused("comment.mha", "line 4 is 310 bytes long");
     /* no ElementDataFile line at all, short lines */
     const char *none = "ObjectType = Image\nNDims = 2\nDimSize = 2 2\nElementType = MET_UCHAR\n";
     write_file(tmp_path("none.mha"), none, strlen(none));
