@@ -1,7 +1,8 @@
 /*
  * image_read_internal.h - what the two halves of the one image reader share
  * (C++ only): image_read_itk.cxx picks the format and decodes through ITK's
- * ImageIO; image_read_dicom.cxx reads DICOM, in a child process.
+ * ImageIO; image_read_dicom.cxx reads DICOM, in a child process; image_read_bmp.c
+ * reads BMP and image_read_guard.c CMYK JPEG, which ITK 5.2 reads wrong or not at all.
  */
 #ifndef CN_IMAGE_READ_INTERNAL_H
 #define CN_IMAGE_READ_INTERNAL_H
@@ -24,9 +25,15 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
 
 /* image_read_guard.c: a PNG or JPEG file's header (by its first n bytes, head) read
  * with libpng / libjpeg, each error caught, before ITK is shown the file (ITK 5.2
- * aborts or crashes on some damaged headers); CN_OK for other formats. */
-extern "C" int cn__image_guard(const char *path, const unsigned char *head, size_t n, char *err,
-                               size_t err_len);
+ * aborts or crashes on some damaged headers); CN_OK for other formats. A CMYK or YCCK
+ * JPEG, which ITK reads wrong, is decoded there in mode into *own (NULL otherwise). */
+extern "C" int cn__image_guard(const char *path, const unsigned char *head, size_t n,
+                               cn_image_mode mode, cn_image **own, char *err, size_t err_len);
+
+/* image_read_bmp.c: a BMP file ("BM"), every kind, decoded in mode (ITK 5.2 reads few
+ * of them, and 32-bit ones wrong: that file says which). */
+extern "C" int cn__bmp_read(const char *path, cn_image_mode mode, cn_image **out, char *err,
+                            size_t err_len);
 
 /* A DICOM Part 10 file: "DICM" after the 128-byte preamble. */
 bool cn__is_dicom(const std::string &head);

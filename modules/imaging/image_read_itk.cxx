@@ -3,8 +3,9 @@
  * ImageIO classes, behind the C functions cn_image_read / cn_mask_read.
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
- * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, DICOM). ITK already reads all of
- * them; we use its ImageIO layer directly (no templated image pipeline, so this
+ * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, DICOM). ITK already reads most of
+ * them (BMP and CMYK JPEG are decoded by image_read_bmp.c and image_read_guard.c,
+ * which say why); we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
  * Each ImageIO is asked CanReadFile in turn instead of going through the object
  * factory, so no factory registration is needed and the formats we accept are
@@ -32,7 +33,6 @@
 #include <string>
 #include <vector>
 
-#include <itkBMPImageIO.h>
 #include <itkJPEGImageIO.h>
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
@@ -46,7 +46,6 @@ const size_t kMaxPixelBytes = 256u << 20; /* 256 MiB of raw pixel data */
 itk::ImageIOBase::Pointer pick_io(const char *path, bool *physical_spacing) {
   std::vector<std::pair<itk::ImageIOBase::Pointer, bool>> ios = {
       {itk::PNGImageIO::New().GetPointer(), false},
-      {itk::BMPImageIO::New().GetPointer(), false},
       {itk::JPEGImageIO::New().GetPointer(), false},
       {itk::TIFFImageIO::New().GetPointer(), false},
       {itk::MetaImageIO::New().GetPointer(), true},
@@ -233,8 +232,20 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
     if (drc != CN_OK) return drc;
   }
   /* ITK 5.2 aborts or crashes on some damaged PNG / JPEG files: read them safely first */
-  drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), err, err_len);
+  cn_image *own = nullptr;
+  drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), mode, &own, err,
+                        err_len);
   if (drc != CN_OK) return drc;
+  if (own) { /* a CMYK JPEG, decoded by the guard */
+    if (palette) *palette = false;
+    *out = own;
+    return CN_OK;
+  }
+  /* every BMP is ours: ITK 5.2 reads few kinds, and 32-bit ones wrong (image_read_bmp.c) */
+  if (head.size() >= 2 && head[0] == 'B' && head[1] == 'M') {
+    if (palette) *palette = false;
+    return cn__bmp_read(path, mode, out, err, err_len);
+  }
   bool physical = false;
   itk::ImageIOBase::Pointer io;
   try {

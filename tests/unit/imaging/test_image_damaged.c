@@ -254,7 +254,7 @@ static void test_random_damage(void **st)
         const char *ext;
         uint8_t *b;
         size_t n;
-    } src[6];
+    } src[6 + 13];
     int ns = 0;
     assert_int_equal(cn_png_write_gray(tmp_path("s.png"), px, 96, 72, err, sizeof err), CN_OK);
     src[ns].ext = "png";
@@ -309,6 +309,21 @@ static void test_random_damage(void **st)
         src[ns].n = n;
         ns++;
     }
+    /* the BMP kinds image_read_bmp.c decodes and the CMYK JPEGs the guard decodes, as
+     * the tools wrote them (tests/unit/imaging/formats) */
+    static const char *const made[] = {
+        "pil_1bit.bmp", "pil_pal8.bmp", "pil_rgba32.bmp", "pil_label8.bmp", "im_v5_24.bmp",
+        "im_v5_32a.bmp", "im_565.bmp", "im_4444.bmp", "im_pal4.bmp", "im_rle8.bmp",
+        "im_v5_rle8.bmp", "im_core24.bmp", "pil_cmyk.jpg",
+    };
+    for (size_t k = 0; k < sizeof made / sizeof made[0]; k++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/%s", CN_SOURCE_DIR, made[k]);
+        src[ns].ext = strrchr(made[k], '.') + 1;
+        src[ns].b = slurp(p, &src[ns].n);
+        assert_non_null(src[ns].b);
+        ns++;
+    }
     uint32_t s = 2024;
 #define RND() lcg(&s)
     int read = 0, refused = 0;
@@ -349,7 +364,10 @@ static void test_random_damage(void **st)
             free(d);
             cn_image *im = NULL;
             err[0] = 0;
-            int rc = cn_image_read(tmp_path(name), CN_IMAGE_GREY, &im, err, sizeof err);
+            /* the first six sources as grey levels (as before); the made ones as grey
+             * levels and labels in turn (a palette's index path) */
+            const cn_image_mode mode = k >= 6 && (v & 1) ? CN_IMAGE_LABEL : CN_IMAGE_GREY;
+            int rc = cn_image_read(tmp_path(name), mode, &im, err, sizeof err);
             if (rc == CN_OK) {
                 assert_non_null(im);
                 assert_true(im->w >= 1 && im->h >= 1);
