@@ -1,12 +1,15 @@
 /*
  * eval.h - helpers shared by the `cryonav eval` files (cmd_eval.c, eval_nerve.c,
- * eval_needle.c, eval_sim.c): file listing, progress bar, median.
+ * eval_needle.c, eval_sim.c): file listing, image / mask pairs and stacks, progress bar,
+ * median.
  */
 #ifndef CN_APP_EVAL_H
 #define CN_APP_EVAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "imaging/imaging.h"
 
 /* Sorted names of the *.png files in dir (caller frees with cn_eval_free_list). */
 int cn_eval_list_png(const char *dir, char ***names, int *n, char *err, size_t err_len);
@@ -22,12 +25,27 @@ typedef struct {
     const char *name;   /* base name (inside image, or label) */
     char *label;        /* "file[k]" for a sequence file's frame, else NULL */
     int frame;          /* >= 0: frame k of the sequence file image; -1: an image file */
+    int page;           /* >= 0: page k of the stack image, its mask page k of the stack
+                           mask (eval_stack.c); -1: a 2-D image */
 } nerve_pair;
 /* Appends the images of idir with their masks in mdir (same file name, else the
  * same stem) to *pairs; a missing mask is reported and the image skipped
  * (counted in *missing). CN_ENOENT for a folder that cannot be opened. */
 int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
                       int *missing);
+/* Every pair whose image is a stack (a multi-page TIFF, a 3-D MetaImage or NRRD) made
+ * one pair per page, "file[1]" .. "file[n]", in place and in page order (a pair with
+ * no mask, a view without a nerve, gives pages with no mask); a stack whose mask holds
+ * another number of pages is said on stderr, dropped and counted in *skipped
+ * (eval_stack.c). Pairs already expanded, and sequence frames, are left as they are. */
+int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int *n, int *cap, int *skipped);
+/* A stack page's image (grey) and mask (0/1); *cache holds the stack last read (each
+ * is read once). A stack that cannot be read gives its error once, then CN_EAGAIN
+ * for its other pages. */
+typedef struct eval_stack eval_stack;
+int cn_eval_stack_read(eval_stack **cache, const nerve_pair *p, cn_image **im, cn_image **mk,
+                       char *err, size_t err_len);
+void cn_eval_stack_close(eval_stack *s);
 /* qsort comparator: natural order of the image names. */
 int cn_eval_pair_cmp(const void *x, const void *y);
 /* True for a name the image reader takes (.png .jpg .jpeg .bmp .tif .tiff .mha .mhd

@@ -11,8 +11,10 @@
  * Images in any format the one reader takes (cn_image_read: PNG, JPEG, BMP,
  * TIFF, MetaImage, NRRD, DICOM) are paired with the mask of the same base name in the
  * folder after them (any of those formats; palette index 1 or grey > 127 =
- * nerve, cn_mask_read). Several folder pairs form ONE set, ordered naturally by
- * name (digit runs compare as numbers: sample_9 before sample_10), the order the
+ * nerve, cn_mask_read); a stack (multi-page TIFF, 3-D MetaImage / NRRD) with a mask
+ * stack is scored page by page, "file[k]" (eval_stack.c). Several folder pairs form
+ * ONE set, ordered naturally by name (digit runs compare as numbers: sample_9 before
+ * sample_10), the order the
  * training script uses, so file index i has the same fold here and there:
  * --folds mod puts image i in fold i mod 5 (nerve-us), --folds block in fold
  * i * 5 / n (nerve-femoral: five blocks of consecutive frames). --model fold then
@@ -216,7 +218,9 @@ int cn_eval_nerve(int argc, char **argv)
                    "001_mask, image_7 or img_7 with mask_7 / label_7); mask index/value 1 or\n"
                    "> 127 = nerve (colour: the brightest channel). Subfolders (one per patient)\n"
                    "are read when MASKS has the same ones (or is IMAGES), four levels down,\n"
-                   "links not followed. Folder pairs form one set in natural name order.\n\n"
+                   "links not followed. Folder pairs form one set in natural name order. A\n"
+                   "stack (multi-page TIFF, 3-D MHA / NRRD: a cine in one file) with a mask\n"
+                   "stack is scored page by page, as FILE[1] .. FILE[n].\n\n"
                    "options:\n"
                    "  --seeded             the operator clicks the nerve (see --seed-at)\n"
                    "  --seed-at nerve|mask nerve (default): one click on each nerve (8-connected\n"
@@ -298,12 +302,27 @@ int cn_eval_nerve(int argc, char **argv)
     }
     if (n > 1)
         qsort(pairs, (size_t)n, sizeof *pairs, cn_eval_pair_cmp);
+    if (cn_eval_pairs_expand_stacks(&pairs, &n, &cap, &missing) != CN_OK) {
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        rc = 2;
+        goto out;
+    }
+    if (n == 0 && nd > 0) {
+        fprintf(stderr, "cryonav eval: no image/mask pairs left in the folders given\n");
+        rc = 2;
+        goto out;
+    }
     const int n_pairs = n; /* the views without a nerve come after the set, unsorted */
     for (int k = 0; k < n_free; k++)
         if (cn_evn_free_add(nerve_free[k], &pairs, &n, &cap) != CN_OK) {
             rc = 2;
             goto out;
         }
+    if (n_free && cn_eval_pairs_expand_stacks(&pairs, &n, &cap, &missing) != CN_OK) {
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        rc = 2; /* a stack in a folder of views without a nerve: a view per page */
+        goto out;
+    }
     printf("method %s, model %s, %d images%s\n",
            o.method == M_FIND ? "find" : o.method == M_DP ? "dp" : "cnn",
            o.method == M_DP ? "-" : o.model < 0 ? "by fold (held-out)" : o.model ==
@@ -337,6 +356,7 @@ int cn_eval_nerve(int argc, char **argv)
         todo++;
     int done = 0;
     evn_seq *seq = NULL;
+    eval_stack *stack = NULL;
     for (int i = 0; i < n && rc == 0; i += o.every) {
         const int fold = i >= n_pairs ? (i - n_pairs) % CN_NERVE_FIND_KFOLD
                          : o.folds_block == 1 ? (int)((long)i * CN_NERVE_FIND_KFOLD / n_pairs)
@@ -350,8 +370,14 @@ int cn_eval_nerve(int argc, char **argv)
         cn_image *im = NULL, *mk = NULL;
         int rrd = pairs[i].frame >= 0
                       ? cn_evn_free_read(&seq, &pairs[i], &im, err, sizeof err)
+                  : pairs[i].page >= 0
+                      ? cn_eval_stack_read(&stack, &pairs[i], &im, &mk, err, sizeof err)
                       : cn_image_read(pairs[i].image, CN_IMAGE_GREY, &im, err, sizeof err);
-        if (rrd == CN_OK) /* a view without a nerve (--nerve-free): an empty mask */
+        if (rrd == CN_EAGAIN) { /* a stack page whose stack's error was said */
+            bad++;
+            continue;
+        }
+        if (rrd == CN_OK && pairs[i].page < 0) /* a view without a nerve (--nerve-free): an empty mask */
             rrd = !pairs[i].mask ? ((mk = cn_image_new(im->w, im->h)) ? CN_OK : CN_ENOMEM)
                                  : cn_mask_read(pairs[i].mask, pairs[i].image, im->w, im->h,
                                                 &mk, err, sizeof err);
@@ -475,6 +501,7 @@ int cn_eval_nerve(int argc, char **argv)
     free(dices);
     free(hds);
     cn_evn_free_close(seq);
+    cn_eval_stack_close(stack);
     cn_evn_bufs_free(&bufs);
     cn_evn_runners_free(&r);
 out:

@@ -94,6 +94,7 @@ static int add_folder(const char *dir, nerve_pair **pairs, int *n, int *cap)
         snprintf(p->image, l, "%s/%s", dir, e->d_name);
         p->name = p->image + strlen(dir) + 1;
         p->frame = -1;
+        p->page = -1;
         (*n)++;
     }
     closedir(d);
@@ -135,6 +136,7 @@ int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
         snprintf(p->label, ll, "%s[%d]", base_name(path), k);
         p->name = p->label;
         p->frame = k;
+        p->page = -1;
         (*n)++;
     }
     return CN_OK;

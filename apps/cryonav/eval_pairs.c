@@ -299,6 +299,7 @@ static int add_folder(size_t root_len, const char *idir, const char *mdir, int d
         nerve_pair *p = &(*pairs)[(*n)++];
         p->label = NULL;
         p->frame = -1;
+        p->page = -1;
         size_t li = strlen(idir) + strlen(imgs[i]) + 2, lm = strlen(mdir) + strlen(mask) + 2;
         p->image = malloc(li);
         p->mask = malloc(lm);

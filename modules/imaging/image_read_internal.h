@@ -12,6 +12,7 @@
 #include <itkImageIOBase.h>
 
 #include <string>
+#include <vector>
 
 /* Where the pixel size comes from: nowhere (PNG, JPEG, BMP, TIFF; DICOM sets its
  * own afterwards), or a MetaImage or NRRD header that states it. */
@@ -22,6 +23,11 @@ typedef enum { CN__SPACING_NONE, CN__SPACING_HEADER } cn__spacing_from;
 int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
                      cn_image_mode mode, cn_image **out, bool *palette, char *err,
                      size_t err_len);
+/* The same for a stack (max_pages given: its third axis, up to *max_pages pages, each
+ * reduced to 8 bits as one range); max_pages NULL: one 2-D page, a stack refused. */
+int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
+                           cn_image_mode mode, int *max_pages, std::vector<cn_image *> *pages,
+                           bool *palette, char *err, size_t err_len);
 
 /* image_read_guard.c: a PNG or JPEG file's header (by its first n bytes, head) read
  * with libpng / libjpeg, each error caught, before ITK is shown the file (ITK 5.2

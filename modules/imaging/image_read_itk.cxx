@@ -204,10 +204,13 @@ private:
 
 } // namespace
 
-static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
-                      char *err, size_t err_len) {
-  if (out) *out = nullptr;
-  if (!path || !out) {
+/* Reads path into pages: one page, or with max_pages a stack's pages (up to that many). */
+static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
+                      std::vector<cn_image *> *pages, bool *palette, char *err, size_t err_len) {
+  pages->clear();
+  cn_image *one = nullptr;
+  cn_image **out = &one;
+  if (!path) {
     cn_errf(err, err_len, "image", "no file given");
     return CN_EINVAL;
   }
@@ -238,13 +241,15 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
   if (drc != CN_OK) return drc;
   if (own) { /* a CMYK JPEG, decoded by the guard */
     if (palette) *palette = false;
-    *out = own;
+    pages->push_back(own);
     return CN_OK;
   }
   /* every BMP is ours: ITK 5.2 reads few kinds, and 32-bit ones wrong (image_read_bmp.c) */
   if (head.size() >= 2 && head[0] == 'B' && head[1] == 'M') {
     if (palette) *palette = false;
-    return cn__bmp_read(path, mode, out, err, err_len);
+    drc = cn__bmp_read(path, mode, out, err, err_len);
+    if (drc == CN_OK) pages->push_back(one);
+    return drc;
   }
   bool physical = false;
   itk::ImageIOBase::Pointer io;
@@ -253,37 +258,75 @@ static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool
   } catch (const std::exception &) {
     io = nullptr;
   }
-  if (!io && cn__is_dicom(head))
-    return cn__dicom_read(path, mode, out, palette, err, err_len);
+  if (!io && cn__is_dicom(head)) {
+    drc = cn__dicom_read(path, mode, out, palette, err, err_len);
+    if (drc == CN_OK) pages->push_back(one);
+    return drc;
+  }
   if (!io) {
     cn_errf(err, err_len, path,
             "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM)");
     return CN_EPARSE;
   }
-  return cn__image_decode(io.GetPointer(), path,
-                          physical ? (header_states_spacing(head) ? CN__SPACING_HEADER
-                                                                  : CN__SPACING_NONE)
-                                   : CN__SPACING_NONE,
-                          mode, out, palette, err, err_len);
+  return cn__image_decode_pages(io.GetPointer(), path,
+                                physical ? (header_states_spacing(head) ? CN__SPACING_HEADER
+                                                                        : CN__SPACING_NONE)
+                                         : CN__SPACING_NONE,
+                                mode, max_pages, pages, palette, err, err_len);
+}
+
+static int read_image(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
+                      char *err, size_t err_len) {
+  if (out) *out = nullptr;
+  if (!path || !out) {
+    cn_errf(err, err_len, "image", "no file given");
+    return CN_EINVAL;
+  }
+  std::vector<cn_image *> pages;
+  int rc = read_pages(path, mode, nullptr, &pages, palette, err, err_len);
+  if (rc == CN_OK) *out = pages[0];
+  return rc;
 }
 
 int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
                      cn_image_mode mode, cn_image **out, bool *palette, char *err,
                      size_t err_len) {
+  std::vector<cn_image *> pages;
+  int rc = cn__image_decode_pages(io, path, spacing, mode, nullptr, &pages, palette, err, err_len);
+  if (rc == CN_OK) *out = pages[0];
+  return rc;
+}
+
+int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_from spacing,
+                           cn_image_mode mode, int *max_pages, std::vector<cn_image *> *pages,
+                           bool *palette, char *err, size_t err_len) {
+  pages->clear();
   try {
     io->SetFileName(path);
     io->SetExpandRGBPalette(mode == CN_IMAGE_GREY);
     io->ReadImageInformation();
     unsigned nd = io->GetNumberOfDimensions();
     size_t w = nd >= 1 ? io->GetDimensions(0) : 0, h = nd >= 2 ? io->GetDimensions(1) : 1;
-    for (unsigned d = 2; d < nd; d++)
+    /* a stack's pages run along its third axis (a multi-page TIFF, a 3-D MetaImage or
+     * NRRD); any further axis must be 1 */
+    size_t np = nd >= 3 ? io->GetDimensions(2) : 1;
+    for (unsigned d = 3; d < nd; d++)
       if (io->GetDimensions(d) != 1) {
-        cn_errf(err, err_len, path, "a %u-D image (dimension %u has %zu samples); expected 2-D",
-                nd, d + 1, (size_t)io->GetDimensions(d));
+        cn_errf(err, err_len, path, "a %u-D image (dimension %u has %zu samples); expected 2-D "
+                "or a stack of 2-D pages", nd, d + 1, (size_t)io->GetDimensions(d));
         return CN_EUNSUPPORTED;
       }
+    if (np != 1 && !max_pages) {
+      cn_errf(err, err_len, path, "a %u-D image (dimension 3 has %zu samples); expected 2-D",
+              nd, np);
+      return CN_EUNSUPPORTED;
+    }
     if (w < 1 || h < 1 || w > CN_IMAGE_MAX_SIDE || h > CN_IMAGE_MAX_SIDE) {
       cn_errf(err, err_len, path, "image size %zu x %zu outside 1..%d", w, h, CN_IMAGE_MAX_SIDE);
+      return CN_ERANGE;
+    }
+    if (max_pages && (np < 1 || np > (size_t)*max_pages)) {
+      cn_errf(err, err_len, path, "a stack of %zu pages: outside 1..%d", np, *max_pages);
       return CN_ERANGE;
     }
     unsigned nc = io->GetNumberOfComponents();
@@ -293,7 +336,7 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
               nc, cs);
       return CN_EUNSUPPORTED;
     }
-    size_t bytes = w * h * nc * cs;
+    size_t bytes = w * h * np * nc * cs;
     if (bytes > kMaxPixelBytes) {
       cn_errf(err, err_len, path, "%zu bytes of pixel data: larger than the %zu MiB allowed",
               bytes, kMaxPixelBytes >> 20);
@@ -321,26 +364,22 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
     }
 
     itk::IOComponentEnum t = io->GetComponentType();
-    size_t n = w * h;
-    std::vector<double> v(n);
-    for (size_t k = 0; k < n; k++) {
+    const unsigned char *raw = buf.data();
+    /* pixel k's value before the reduction to 8 bits */
+    auto value = [&](size_t k) -> double {
       if (nc >= 3 && mode == CN_IMAGE_LABEL) {
         /* a colour mask marks the object in some colour (red, green, white): its
          * brightest channel, so a pure red mark is 255, not its luma of 76 */
-        const double r = component(buf.data(), t, k * nc), g = component(buf.data(), t, k * nc + 1),
-                     b = component(buf.data(), t, k * nc + 2);
-        v[k] = r > g ? (r > b ? r : b) : (g > b ? g : b);
-      } else if (nc >= 3)
-        v[k] = 0.299 * component(buf.data(), t, k * nc) + 0.587 * component(buf.data(), t, k * nc + 1) +
-               0.114 * component(buf.data(), t, k * nc + 2);
-      else
-        v[k] = component(buf.data(), t, k * nc); /* grey, or grey + alpha */
-    }
-    cn_image *im = cn_image_new((int)w, (int)h);
-    if (!im) {
-      cn_errf(err, err_len, path, "out of memory");
-      return CN_ENOMEM;
-    }
+        const double r = component(raw, t, k * nc), g = component(raw, t, k * nc + 1),
+                     b = component(raw, t, k * nc + 2);
+        return r > g ? (r > b ? r : b) : (g > b ? g : b);
+      }
+      if (nc >= 3)
+        return 0.299 * component(raw, t, k * nc) + 0.587 * component(raw, t, k * nc + 1) +
+               0.114 * component(raw, t, k * nc + 2);
+      return component(raw, t, k * nc); /* grey, or grey + alpha */
+    };
+    const size_t n = w * h, total = n * np;
     /* 8-bit data is kept as is (colour: rounded luma). 16-bit unsigned grey levels
      * keep the top 8 of the bits the data uses: the bit length of its largest
      * value, at least 8. A 16-bit file often holds a 10- or 12-bit scanner's
@@ -348,12 +387,16 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
      * but black (10 nerve-us images stored so: seeded mean Dice 0.771 against 0.827,
      * automatic 0.581 against 0.686). Data that fills 16 bits is reduced as libpng
      * reduces it, 8-bit data stored in 16 is kept. Any other type is scaled from
-     * its min..max for grey levels. Labels are values: clamped, never scaled. */
+     * its min..max for grey levels. Labels are values: clamped, never scaled. A
+     * stack's pages share one reduction (one scanner's range), found over them all. */
     bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
     double u16_div = 256.0;
     if (mode == CN_IMAGE_GREY && u16) {
       double top = 0;
-      for (double x : v) top = x > top ? x : top;
+      for (size_t k = 0; k < total; k++) {
+        double x = value(k);
+        top = x > top ? x : top;
+      }
       int bits = 8;
       while (bits < 16 && top >= std::ldexp(1.0, bits)) bits++;
       u16_div = std::ldexp(1.0, bits - 8);
@@ -363,41 +406,55 @@ int cn__image_decode(itk::ImageIOBase *io, const char *path, cn__spacing_from sp
     if (scale) {
       lo = INFINITY;
       hi = -INFINITY;
-      for (double x : v)
+      for (size_t k = 0; k < total; k++) {
+        double x = value(k);
         if (std::isfinite(x)) {
           lo = x < lo ? x : lo;
           hi = x > hi ? x : hi;
         }
+      }
       if (!(hi > lo)) {
         lo = 0;
         hi = 255;
         scale = false;
       }
     }
-    for (size_t k = 0; k < n; k++) {
-      double x = std::isfinite(v[k]) ? v[k] : 0;
-      if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / u16_div);
-      else if (scale) x = (x - lo) * 255.0 / (hi - lo);
-      x = std::floor(x + 0.5);
-      im->px[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
-    }
-    if (palette) *palette = io->GetIsReadAsScalarPlusPalette();
     /* the pixel size only where the file states it (ITK says 1 mm otherwise) */
     double sx = 0, sy = 0;
     bool stated = false;
     if (spacing == CN__SPACING_HEADER) {
       sx = io->GetSpacing(0);
       sy = nd >= 2 ? io->GetSpacing(1) : sx;
-      stated = true;
+      stated = sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy);
     }
-    if (stated && sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy)) {
-      im->spacing_mm[0] = sx;
-      im->spacing_mm[1] = sy;
-      im->has_spacing = true;
+    for (size_t pg = 0; pg < np; pg++) {
+      cn_image *im = cn_image_new((int)w, (int)h);
+      if (!im) {
+        for (cn_image *q : *pages) cn_image_free(q);
+        pages->clear();
+        cn_errf(err, err_len, path, "out of memory");
+        return CN_ENOMEM;
+      }
+      for (size_t k = 0; k < n; k++) {
+        double x = value(pg * n + k);
+        x = std::isfinite(x) ? x : 0;
+        if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / u16_div);
+        else if (scale) x = (x - lo) * 255.0 / (hi - lo);
+        x = std::floor(x + 0.5);
+        im->px[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+      }
+      if (stated) {
+        im->spacing_mm[0] = sx;
+        im->spacing_mm[1] = sy;
+        im->has_spacing = true;
+      }
+      pages->push_back(im);
     }
-    *out = im;
+    if (palette) *palette = io->GetIsReadAsScalarPlusPalette();
     return CN_OK;
   } catch (const std::exception &e) {
+    for (cn_image *q : *pages) cn_image_free(q);
+    pages->clear();
     std::string what = e.what();
     /* ITK's messages start with the source file and line; keep the description */
     size_t d = what.find("Description: ");
@@ -418,6 +475,133 @@ extern "C" int cn_image_read(const char *path, cn_image_mode mode, cn_image **ou
   return read_image(path, mode, out, nullptr, err, err_len);
 }
 
+/* A label image made a 0/1 mask, in place (cn_mask_read's rule). */
+static void mask_from_labels(cn_image *m) {
+  size_t n = (size_t)m->w * (size_t)m->h;
+  uint8_t mx = 0;
+  for (size_t k = 0; k < n; k++) mx = m->px[k] > mx ? m->px[k] : mx;
+  /* A label image (palette indices or values 0, 1, 2: nerve-us has 2 = vessel) marks
+   * the object with 1; anything else is a grey mask (0/255, or noisy 8-bit BMP masks
+   * whose README says to threshold at 127; a palette of greys counts as grey). */
+  bool by_index = mx <= 2;
+  for (size_t k = 0; k < n; k++) m->px[k] = by_index ? m->px[k] == 1 : m->px[k] > 127;
+}
+
+extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t err_len) {
+  if (n) *n = 0;
+  if (!path || !n) {
+    cn_errf(err, err_len, path ? path : "image", "no file given");
+    return CN_EINVAL;
+  }
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    cn_errf(err, err_len, path, "%s", std::strerror(errno));
+    return errno == ENOENT ? CN_ENOENT : CN_EIO;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+    cn_errf(err, err_len, path, st.st_size == 0 ? "empty file" : "not a regular file");
+    return S_ISREG(st.st_mode) ? CN_EPARSE : CN_EINVAL;
+  }
+  const std::string head = file_head(path);
+  /* only a TIFF, a MetaImage or a NRRD can hold pages; the header checks that keep ITK
+   * from dying on a damaged one come first, as for reading */
+  const bool tiff = head.size() >= 4 && (std::memcmp(head.data(), "II*\0", 4) == 0 ||
+                                         std::memcmp(head.data(), "MM\0*", 4) == 0 ||
+                                         std::memcmp(head.data(), "II+\0", 4) == 0 ||
+                                         std::memcmp(head.data(), "MM\0+", 4) == 0);
+  const bool nrrd = head.rfind("NRRD", 0) == 0;
+  if (!tiff && !nrrd && !is_metaimage(path)) {
+    *n = 1;
+    return CN_OK;
+  }
+  int drc = check_data_file(path, head, err, err_len);
+  if (drc != CN_OK) return drc;
+  if (is_metaimage(path)) {
+    drc = check_meta_header(path, head, err, err_len);
+    if (drc != CN_OK) return drc;
+  }
+  try {
+    bool physical = false;
+    itk::ImageIOBase::Pointer io = pick_io(path, &physical);
+    if (!io) {
+      cn_errf(err, err_len, path,
+              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM)");
+      return CN_EPARSE;
+    }
+    io->SetFileName(path);
+    io->ReadImageInformation();
+    const unsigned nd = io->GetNumberOfDimensions();
+    const size_t np = nd >= 3 ? io->GetDimensions(2) : 1;
+    if (np < 1 || np > (size_t)INT32_MAX) {
+      cn_errf(err, err_len, path, "a stack of %zu pages", np);
+      return CN_ERANGE;
+    }
+    *n = (int)np;
+    return CN_OK;
+  } catch (const std::exception &e) {
+    std::string what = e.what();
+    size_t d = what.find("Description: ");
+    if (d != std::string::npos) what = what.substr(d + 13);
+    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+    cn_errf(err, err_len, path, "cannot read the image: %s", what.c_str());
+    return CN_EPARSE;
+  }
+}
+
+extern "C" int cn_image_read_stack(const char *path, cn_image_mode mode, int max_pages,
+                                   cn_image ***pages, int *n, char *err, size_t err_len) {
+  if (pages) *pages = nullptr;
+  if (n) *n = 0;
+  if (!path || !pages || !n || max_pages < 1) {
+    cn_errf(err, err_len, path ? path : "image", "no file or no room for pages given");
+    return CN_EINVAL;
+  }
+  std::vector<cn_image *> v;
+  int rc = read_pages(path, mode, &max_pages, &v, nullptr, err, err_len);
+  if (rc != CN_OK) return rc;
+  cn_image **arr = (cn_image **)std::calloc(v.size(), sizeof *arr);
+  if (!arr) {
+    for (cn_image *q : v) cn_image_free(q);
+    cn_errf(err, err_len, path, "out of memory");
+    return CN_ENOMEM;
+  }
+  for (size_t k = 0; k < v.size(); k++) arr[k] = v[k];
+  *pages = arr;
+  *n = (int)v.size();
+  return CN_OK;
+}
+
+extern "C" int cn_mask_read_stack(const char *path, const char *image_path, int width,
+                                  int height, int n_pages, cn_image ***pages, char *err,
+                                  size_t err_len) {
+  if (pages) *pages = nullptr;
+  cn_image **m = nullptr;
+  int n = 0;
+  int rc = cn_image_read_stack(path, CN_IMAGE_LABEL, n_pages > 0 ? n_pages : 1, &m, &n, err,
+                               err_len);
+  if (rc == CN_ERANGE && n_pages > 0 && std::strstr(err ? err : "", "a stack of")) {
+    cn_errf(err, err_len, path, "mask stack has more pages than its image %s (%d)",
+            image_path ? image_path : "(image)", n_pages);
+    return CN_EINVAL;
+  }
+  if (rc != CN_OK) return rc;
+  if (n != n_pages || m[0]->w != width || m[0]->h != height) {
+    cn_errf(err, err_len, path, "mask is %d x %d x %d pages but its image %s is %d x %d x %d",
+            m[0]->w, m[0]->h, n, image_path ? image_path : "(image)", width, height, n_pages);
+    cn_image_stack_free(m, n);
+    return CN_EINVAL;
+  }
+  for (int k = 0; k < n; k++) mask_from_labels(m[k]);
+  *pages = m;
+  return CN_OK;
+}
+
+extern "C" void cn_image_stack_free(cn_image **pages, int n) {
+  if (!pages) return;
+  for (int k = 0; k < n; k++) cn_image_free(pages[k]);
+  std::free(pages);
+}
+
 extern "C" int cn_mask_read(const char *path, const char *image_path, int width, int height,
                             cn_image **out, char *err, size_t err_len) {
   if (out) *out = nullptr;
@@ -431,15 +615,8 @@ extern "C" int cn_mask_read(const char *path, const char *image_path, int width,
     cn_image_free(m);
     return CN_EINVAL;
   }
-  size_t n = (size_t)m->w * (size_t)m->h;
-  uint8_t mx = 0;
-  for (size_t k = 0; k < n; k++) mx = m->px[k] > mx ? m->px[k] : mx;
-  /* A label image (palette indices or values 0, 1, 2: nerve-us has 2 = vessel) marks
-   * the object with 1; anything else is a grey mask (0/255, or noisy 8-bit BMP masks
-   * whose README says to threshold at 127; a palette of greys counts as grey). */
   (void)palette;
-  bool by_index = mx <= 2;
-  for (size_t k = 0; k < n; k++) m->px[k] = by_index ? m->px[k] == 1 : m->px[k] > 127;
+  mask_from_labels(m);
   *out = m;
   return CN_OK;
 }

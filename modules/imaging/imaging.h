@@ -88,6 +88,24 @@ int cn_image_read(const char *path, cn_image_mode mode, cn_image **out, char *er
 int cn_mask_read(const char *path, const char *image_path, int width, int height,
                  cn_image **out, char *err, size_t err_len);
 
+/* A stack of frames: the pages of a multi-page TIFF (an ImageJ / Fiji stack), or the
+ * slices along the third axis of a 3-D MetaImage or NRRD (a 3D Slicer volume or
+ * labelmap of a cine), each page read as cn_image_read reads an image (a stack's
+ * 16-bit or float grey levels share one reduction to 8 bits). A 2-D file is a stack
+ * of one page. More than max_pages pages is CN_ERANGE, named. *pages (n of them) is
+ * freed with cn_image_stack_free. */
+int cn_image_read_stack(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages,
+                        int *n, char *err, size_t err_len);
+/* The masks of a stack whose image stack has n_pages pages of width x height: each
+ * page made 0/1 by cn_mask_read's rule; another page count or size is CN_EINVAL naming
+ * both files. */
+int cn_mask_read_stack(const char *path, const char *image_path, int width, int height,
+                       int n_pages, cn_image ***pages, char *err, size_t err_len);
+void cn_image_stack_free(cn_image **pages, int n);
+/* How many pages the file holds (1 for a 2-D image or a format without pages), from
+ * its header only. */
+int cn_image_count_pages(const char *path, int *n, char *err, size_t err_len);
+
 /* Writes an 8-bit grey PNG. */
 int cn_png_write_gray(const char *path, const uint8_t *px, int w, int h, char *err,
                       size_t err_len);

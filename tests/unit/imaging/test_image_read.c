@@ -2,7 +2,7 @@
  * test_image_read.c - the one reader of evaluation images and masks (ITK ImageIO):
  * every format the datasets use (palette PNG masks, JPEG frames, noisy 8-bit BMP
  * masks) read from the real data, the BMP kinds and CMYK JPEGs other tools write
- * (formats/, made by formats/make_fixtures.sh), hand-written BMP / MetaImage / 16-bit files with
+ * and stacks (formats/, made by formats/make_fixtures.sh), hand-written BMP / MetaImage / 16-bit files with
  * known pixels, DICOM made by dcmtk's img2dcm, and bad input (missing, empty, text, FIFO, directory, 3-D volume,
  * lying size, a mask of another size) giving an error that names the file.
  */
@@ -338,6 +338,104 @@ static void test_cmyk_jpeg(void **st)
         cn_image_free(a);
         cn_image_free(b);
     }
+}
+
+/* A MetaImage stack (3-D, w x h x n, MET_UCHAR or MET_USHORT), written by hand. */
+static void write_mha3(const char *path, const void *px, int w, int h, int n, bool u16)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 3\nDimSize = %d %d %d\nElementType = %s\n"
+               "ElementDataFile = LOCAL\n", w, h, n, u16 ? "MET_USHORT" : "MET_UCHAR");
+    const size_t bytes = (size_t)w * h * n * (u16 ? 2 : 1);
+    assert_int_equal(fwrite(px, 1, bytes, f), bytes);
+    fclose(f);
+}
+
+/* Stacks: a cine's frames in one file (ImageJ's multi-page TIFF, 3D Slicer's 3-D
+ * volume and labelmap), read page by page. Before, every such file was refused as
+ * "a 3-D image", so a set kept that way could not be scored at all. */
+static void test_stacks(void **st)
+{
+    (void)st;
+    char err[512], p[600], r[600];
+    /* the TIFF stacks PIL and ImageMagick wrote, against their pages as PNG */
+    static const char *const tifs[] = {"pil_stack.tif", "im_stack.tif"};
+    for (int t = 0; t < 2; t++) {
+        snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/%s", CN_SOURCE_DIR, tifs[t]);
+        int n = 0;
+        assert_int_equal(cn_image_count_pages(p, &n, err, sizeof err), CN_OK);
+        assert_int_equal(n, 3);
+        cn_image **pg = NULL;
+        assert_int_equal(cn_image_read_stack(p, CN_IMAGE_GREY, 10, &pg, &n, err, sizeof err), CN_OK);
+        assert_int_equal(n, 3);
+        for (int k = 0; k < 3; k++) {
+            snprintf(r, sizeof r, "%s/tests/unit/imaging/formats/stack_%d.ref.png", CN_SOURCE_DIR,
+                     k + 1);
+            cn_image *ref = NULL;
+            assert_int_equal(cn_image_read(r, CN_IMAGE_GREY, &ref, err, sizeof err), CN_OK);
+            assert_int_equal(pg[k]->w, 40);
+            assert_int_equal(pg[k]->h, 30);
+            assert_memory_equal(pg[k]->px, ref->px, 40 * 30);
+            cn_image_free(ref);
+        }
+        cn_image_stack_free(pg, n);
+        /* read as one image it is still refused, by name */
+        cn_image *one = NULL;
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &one, err, sizeof err), CN_EUNSUPPORTED);
+        assert_non_null(strstr(err, tifs[t]));
+        assert_non_null(strstr(err, "3-D"));
+        /* more pages than asked for: refused, named */
+        assert_int_equal(cn_image_read_stack(p, CN_IMAGE_GREY, 2, &pg, &n, err, sizeof err), CN_ERANGE);
+        assert_non_null(strstr(err, "a stack of 3 pages"));
+        assert_null(pg);
+    }
+    /* a 2-D image is a stack of one */
+    snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/stack_1.ref.png", CN_SOURCE_DIR);
+    int n = 0;
+    assert_int_equal(cn_image_count_pages(p, &n, err, sizeof err), CN_OK);
+    assert_int_equal(n, 1);
+    cn_image **pg = NULL;
+    assert_int_equal(cn_image_read_stack(p, CN_IMAGE_GREY, 1, &pg, &n, err, sizeof err), CN_OK);
+    assert_int_equal(n, 1);
+    cn_image_stack_free(pg, n);
+
+    /* a 12-bit stack in 16 bits: its pages share one reduction (the stack's largest
+     * value uses 12 bits), so page 1's 1000 is 62 as page 2's 4000 is 250 */
+    uint16_t v[4 * 2 * 2];
+    for (int i = 0; i < 8; i++) {
+        v[i] = (uint16_t)(i == 0 ? 1000 : 10);
+        v[8 + i] = (uint16_t)(i == 0 ? 4000 : 10);
+    }
+    write_mha3(tmp_path("s16.mha"), v, 4, 2, 2, true);
+    assert_int_equal(cn_image_read_stack(tmp_path("s16.mha"), CN_IMAGE_GREY, 5, &pg, &n, err,
+                                         sizeof err), CN_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(pg[0]->px[0], 62);
+    assert_int_equal(pg[1]->px[0], 250);
+    cn_image_stack_free(pg, n);
+
+    /* a labelmap stack (Slicer's: 0, 1 nerve, 2 vessel) as masks: page by page; the
+     * wrong number of pages or size names both files */
+    uint8_t lab[3 * 2 * 3] = {0, 1, 2, 1, 0, 0, /**/ 0, 0, 0, 0, 1, 1, /**/ 2, 2, 1, 0, 0, 0};
+    write_mha3(tmp_path("lab.mha"), lab, 3, 2, 3, false);
+    assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 3, 2, 3, &pg, err, sizeof err),
+                     CN_OK);
+    const uint8_t want[3][6] = {{0, 1, 0, 1, 0, 0}, {0, 0, 0, 0, 1, 1}, {0, 0, 1, 0, 0, 0}};
+    for (int k = 0; k < 3; k++)
+        assert_memory_equal(pg[k]->px, want[k], 6);
+    cn_image_stack_free(pg, 3);
+    assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 3, 2, 4, &pg, err, sizeof err),
+                     CN_EINVAL);
+    assert_non_null(strstr(err, "lab.mha"));
+    assert_non_null(strstr(err, "img.mha"));
+    assert_non_null(strstr(err, "3 x 2 x 3 pages"));
+    assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 3, 2, 2, &pg, err, sizeof err),
+                     CN_EINVAL);
+    assert_non_null(strstr(err, "more pages than its image img.mha (2)"));
+    assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 4, 2, 3, &pg, err, sizeof err),
+                     CN_EINVAL);
+    assert_null(pg);
 }
 
 static void test_bmp_and_mask_threshold(void **st)
@@ -851,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_bmp_palette_order_and_top_down),
         cmocka_unit_test(test_bmp_damaged),
         cmocka_unit_test(test_cmyk_jpeg),
+        cmocka_unit_test(test_stacks),
         cmocka_unit_test(test_colour_mask),
         cmocka_unit_test(test_metaimage_spacing_and_16bit),
         cmocka_unit_test(test_16bit_holding_12),

@@ -1,6 +1,6 @@
 #!/bin/sh
-# make_fixtures.sh - rebuilds the BMP and CMYK JPEG files test_image_read.c reads, as
-# the tools in use write them. BMP: python3-pil (1-bit, 8-bit palette, 32-bit RGBA, a label mask) and
+# make_fixtures.sh - rebuilds the BMP, CMYK JPEG and multi-page TIFF files test_image_read.c
+# reads, as the tools in use write them. BMP: python3-pil (1-bit, 8-bit palette, 32-bit RGBA, a label mask) and
 # ImageMagick 6 (its default V4/V5 headers, RGB565, ARGB4444, 4-bit palette, RLE8, OS/2
 # core header). Each BMP's *.ref.png is the same file decoded by gdk-pixbuf, a second
 # decoder, as RGB (alpha dropped), and checked against python3-pil's decoding, a third,
@@ -33,7 +33,17 @@ g = np.clip(g * rng.gamma(4.0, 0.25, g.shape), 0, 255).astype(np.uint8)
 grey = Image.fromarray(g, 'L')
 grey.save('cmyk.ref.png')
 grey.convert('CMYK').save('pil_cmyk.jpg', quality=95)   # an Adobe marker, inks inverted
+# stacks: three pages of a 40 x 30 grey pattern, each brighter, as an ImageJ-like
+# multi-page TIFF (PIL) and, below, ImageMagick's; each page also as stack_N.ref.png
+pages = []
+for k in range(3):
+    a = ((gx[:30, :40] * 3 + gy[:30, :40] * 2 + 40 * k) % 256).astype(np.uint8)
+    a[5 + 5 * k:12 + 5 * k, 10:20] = 255
+    pages.append(Image.fromarray(a, 'L'))
+    pages[-1].save(f'stack_{k + 1}.ref.png')
+pages[0].save('pil_stack.tif', save_all=True, append_images=pages[1:])
 PY
+convert stack_1.ref.png stack_2.ref.png stack_3.ref.png -compress lzw im_stack.tif
 convert cmyk.ref.png -colorspace CMYK -quality 95 im_cmyk.jpg
 convert source.png -type TrueColor im_v5_24.bmp
 convert source.png -alpha set -type TrueColorAlpha im_v5_32a.bmp
@@ -76,4 +86,4 @@ except OSError as e:
 PY
 done
 rm -rf "$tmp"
-file *.bmp *.jpg
+file *.bmp *.jpg *.tif
