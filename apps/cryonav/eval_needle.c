@@ -13,7 +13,8 @@
  *
  * Input is read by the one image reader (cn_image_read / cn_mask_read: PNG, BMP,
  * JPEG, TIFF, MetaImage, NRRD; masks are 1 where a label image holds 1 or the
- * value is > 127). A frame that cannot be read, or a mask of another size than
+ * value is > 127); a stack file (multi-page TIFF, 3-D MetaImage / NRRD) is its pages
+ * in order, against a mask stack as long (cn_image_read_stack). A frame that cannot be read, or a mask of another size than
  * its frame, is reported naming the file(s) and skipped (exit status 1); a blank
  * or saturated frame is simply "no needle".
  */
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 static void usage(FILE *out)
 {
@@ -40,7 +42,9 @@ static void usage(FILE *out)
         "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
         "of the visible shaft (folder MASKS), paired by sorted file name. Images: PNG,\n"
         "BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM (.dcm); a mask is 1 where its label is 1 or\n"
-        "its value is > 127; an empty mask means the frame has no needle.\n\n"
+        "its value is > 127; an empty mask means the frame has no needle. A stack (a\n"
+        "multi-page TIFF, a 3-D MHA / NRRD: a cine in one file; FRAMES and MASKS may be\n"
+        "such files) is its pages in order, FILE[1] .. FILE[n], against a mask stack.\n\n"
         "options:\n"
         "  --spacing-mm S[,SY]     pixel size for frames whose file carries none (default\n"
         "                          0.1; SX,SY for pixels that are not square, whose angles\n"
@@ -70,11 +74,31 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Sorted names of the image files in dir (cn_eval_is_image_name). */
-static int list_images(const char *dir, char ***out, int *n_out, char *err, size_t err_len)
+/* Sorted names of the image files in dir (cn_eval_is_image_name), and the folder they
+ * are in (folder_out, 4096 bytes); dir may also be one image file, e.g. a stack. */
+static int list_images(const char *dir, char ***out, int *n_out, char *folder_out, char *err,
+                       size_t err_len)
 {
     *out = NULL;
     *n_out = 0;
+    snprintf(folder_out, 4096, "%s", dir);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+        const char *slash = strrchr(dir, '/');
+        if (slash)
+            snprintf(folder_out, 4096, "%.*s", (int)(slash - dir), dir);
+        else
+            snprintf(folder_out, 4096, ".");
+        char **v = malloc(sizeof(char *));
+        if (!v || !(v[0] = strdup(slash ? slash + 1 : dir))) {
+            free(v);
+            snprintf(err, err_len, "%s: out of memory", dir);
+            return CN_ENOMEM;
+        }
+        *out = v;
+        *n_out = 1;
+        return CN_OK;
+    }
     DIR *d = opendir(dir);
     if (!d) {
         snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(errno));
@@ -252,22 +276,12 @@ typedef struct {
     int n_truth, n_det, n_empty, false_det, bad, n_tip_mm, wrong;
 } tally;
 
-/* One frame pair: read, analyse, score. Returns 0, or 1 when the pair was skipped. */
-static int eval_pair(const char *fpath, const char *mpath, const char *name, const eval_opts *o,
-                     cn_segment **seg, cn_frame_pool **pool, int *pool_w, int *pool_h, int index,
-                     tally *t)
+/* One frame and its mask (both taken, freed here): analysed, scored. Returns 0, or
+ * -1 out of memory. */
+static int eval_frame(cn_image *im, cn_image *m, const char *name, const eval_opts *o,
+                      cn_segment **seg, cn_frame_pool **pool, int *pool_w, int *pool_h, int index,
+                      tally *t)
 {
-    char err[1024];
-    cn_image *im = NULL, *m = NULL;
-    if (cn_image_read(fpath, CN_IMAGE_GREY, &im, err, sizeof err) != CN_OK) {
-        fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
-        return 1;
-    }
-    if (cn_mask_read(mpath, fpath, im->w, im->h, &m, err, sizeof err) != CN_OK) {
-        fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
-        cn_image_free(im);
-        return 1;
-    }
     if (!*pool || im->w > *pool_w || im->h > *pool_h) {
         /* (re)made for the largest frame so far; the tracker restarts */
         cn_segment_free(*seg);
@@ -457,9 +471,13 @@ int cn_eval_needle(int argc, char **argv)
     char err[1024];
     char **fr = NULL, **mk = NULL;
     int nf = 0, nm = 0;
-    if (list_images(dirs[0], &fr, &nf, err, sizeof err) != CN_OK)
+    char dir_buf[2][4096];
+    if (list_images(dirs[0], &fr, &nf, dir_buf[0], err, sizeof err) != CN_OK)
         return cn_app_usage_error("eval", "%s", err);
-    if (list_images(dirs[1], &mk, &nm, err, sizeof err) != CN_OK) {
+    dirs[0] = dir_buf[0];
+    if (list_images(dirs[1], &mk, &nm, dir_buf[1], err, sizeof err) == CN_OK)
+        dirs[1] = dir_buf[1];
+    else {
         cn_eval_free_list(fr, nf);
         return cn_app_usage_error("eval", "%s", err);
     }
@@ -472,24 +490,55 @@ int cn_eval_needle(int argc, char **argv)
     }
     cn_segment *seg = NULL;
     cn_frame_pool *pool = NULL;
-    int pool_w = 0, pool_h = 0, rc = 0;
+    int pool_w = 0, pool_h = 0, rc = 0, index = 0, frames = 0;
     tally t = {0};
-    for (int i = 0; i < nf; i++) {
-        char p1[4096], p2[4096];
+    for (int i = 0; i < nf && rc == 0; i++) {
+        char p1[8400], p2[8400];
         snprintf(p1, sizeof p1, "%s/%s", dirs[0], fr[i]);
         snprintf(p2, sizeof p2, "%s/%s", dirs[1], mk[i]);
-        int r = eval_pair(p1, p2, fr[i], &o, &seg, &pool, &pool_w, &pool_h, i, &t);
-        if (r < 0) {
-            fprintf(stderr, "cryonav eval: out of memory\n");
-            rc = 1;
-            break;
+        /* a stack (a multi-page TIFF, a 3-D MetaImage or NRRD: a cine in one file) is
+         * its pages in order, FILE[1] .. FILE[n], against a mask stack as long */
+        cn_image **pages = NULL, **masks = NULL;
+        int np = 1;
+        int r = cn_image_count_pages(p1, &np, err, sizeof err) == CN_OK && np > 1
+                    ? cn_image_read_stack(p1, CN_IMAGE_GREY, 100000, &pages, &np, err, sizeof err)
+                    : (np = 1, pages = calloc(1, sizeof *pages))
+                          ? cn_image_read(p1, CN_IMAGE_GREY, &pages[0], err, sizeof err)
+                          : CN_ENOMEM;
+        if (r == CN_OK)
+            r = np > 1 ? cn_mask_read_stack(p2, p1, pages[0]->w, pages[0]->h, np, &masks, err,
+                                            sizeof err)
+                : (masks = calloc(1, sizeof *masks))
+                    ? cn_mask_read(p2, p1, pages[0]->w, pages[0]->h, &masks[0], err, sizeof err)
+                    : CN_ENOMEM;
+        if (r != CN_OK) {
+            fprintf(stderr, "\ncryonav eval: %s (skipped)\n", r == CN_ENOMEM ? "out of memory" : err);
+            t.bad += np;
+            frames += np;
         }
-        t.bad += r;
+        for (int k = 0; r == CN_OK && k < np; k++) {
+            char name[300];
+            if (np > 1)
+                snprintf(name, sizeof name, "%.280s[%d]", fr[i], k + 1);
+            else
+                snprintf(name, sizeof name, "%.290s", fr[i]);
+            int e = eval_frame(pages[k], masks[k], name, &o, &seg, &pool, &pool_w, &pool_h,
+                               index++, &t);
+            pages[k] = masks[k] = NULL; /* eval_frame took them */
+            frames++;
+            if (e < 0) {
+                fprintf(stderr, "cryonav eval: out of memory\n");
+                rc = 1;
+                break;
+            }
+        }
+        cn_image_stack_free(pages, np);
+        cn_image_stack_free(masks, np);
         cn_eval_progress(i + 1, nf);
     }
     if (rc == 0) {
         printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
-               "lines (> 5 deg or > 10 px) %d\n", nf, t.bad, t.n_truth, t.n_empty, t.false_det,
+               "lines (> 5 deg or > 10 px) %d\n", frames, t.bad, t.n_truth, t.n_empty, t.false_det,
                t.wrong);
         /* what "25 of 25" can mean: the rates' 95 % intervals (Wilson's; the frames of one
          * sequence are not independent, so they are if anything too narrow) */

@@ -6,7 +6,8 @@
  * clear error naming the file (a mask of the wrong size names both files; an
  * empty or unreadable file, a folder without images, a bad option) or "no needle"
  * (an all-black, a saturated frame), never a crash. Also the BMP masks of the
- * in-vitro sequence are read as they are (skipped when ../shared is absent).
+ * in-vitro sequence are read as they are, and the same sequence kept as one 3-D file
+ * scores as the folder does (skipped when ../shared is absent).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,9 @@
 #include "imaging/imaging.h"
 #include "sim/sim.h"
 
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -210,11 +213,121 @@ static void test_eval_needle_bmp_masks(void **st)
     assert_true(0 <= wlo && wlo < whi && whi <= 100);
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The angle errors of the per-frame lines of cmd's output, in order. */
+static int angles(const char *cmd, double *a, int max, char *last, size_t len)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, p)) {
+        const char *k = strstr(line, " angle_err_deg ");
+        if (k && strncmp(line, "mean", 4) && n < max)
+            a[n++] = atof(k + 15);
+        snprintf(last, len, "%s", line);
+    }
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+/* The in-vitro sequence kept as one file (a 3-D MetaImage of its 25 frames, and one
+ * of its masks, as 3D Slicer keeps a cine and its labelmap): scored page by page, in
+ * order, through the tracker, exactly as the folder of frames. Before, the stack was
+ * "a 3-D image" and every frame was skipped. */
+static void test_eval_needle_stack(void **st)
+{
+    (void)st;
+    char dir[600], cmd[2400], last[1024], last2[1024], p[1200], err[512];
+    snprintf(dir, sizeof dir, "%s/needle-us/xgts/sample/needle_14", CN_SHARED_DATA_DIR);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        print_message("skipped: %s is absent\n", dir);
+        skip();
+    }
+    char base[] = "/tmp/cn_test_needle_stack_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char *names[2][64];
+    int n[2] = {0, 0};
+    for (int m = 0; m < 2; m++) {
+        snprintf(p, sizeof p, "%s/%s", dir, m ? "mask" : "image");
+        DIR *d = opendir(p);
+        assert_non_null(d);
+        struct dirent *e;
+        while ((e = readdir(d)))
+            if (e->d_name[0] != '.' && n[m] < 64)
+                names[m][n[m]++] = strdup(e->d_name);
+        closedir(d);
+        qsort(names[m], (size_t)n[m], sizeof(char *), cmp_names);
+    }
+    assert_int_equal(n[0], 25);
+    assert_int_equal(n[1], 25);
+    FILE *fi = NULL, *fm = NULL;
+    int w = 0, h = 0;
+    for (int k = 0; k < 25; k++) {
+        cn_image *im = NULL, *mk = NULL;
+        char ip[1400], mp[1400];
+        snprintf(ip, sizeof ip, "%s/image/%s", dir, names[0][k]);
+        snprintf(mp, sizeof mp, "%s/mask/%s", dir, names[1][k]);
+        assert_int_equal(cn_image_read(ip, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+        assert_int_equal(cn_mask_read(mp, ip, im->w, im->h, &mk, err, sizeof err), CN_OK);
+        if (k == 0) {
+            w = im->w;
+            h = im->h;
+            snprintf(p, sizeof p, "%s/frames.mha", base);
+            fi = fopen(p, "wb");
+            snprintf(p, sizeof p, "%s/masks.mha", base);
+            fm = fopen(p, "wb");
+            assert_non_null(fi);
+            assert_non_null(fm);
+            fprintf(fi, "ObjectType = Image\nNDims = 3\nDimSize = %d %d 25\nElementType = MET_UCHAR\n"
+                        "ElementDataFile = LOCAL\n", w, h);
+            fprintf(fm, "ObjectType = Image\nNDims = 3\nDimSize = %d %d 25\nElementType = MET_UCHAR\n"
+                        "ElementDataFile = LOCAL\n", w, h);
+        }
+        assert_int_equal(im->w, w);
+        assert_int_equal(im->h, h);
+        assert_int_equal(fwrite(im->px, 1, (size_t)w * h, fi), (size_t)w * h);
+        assert_int_equal(fwrite(mk->px, 1, (size_t)w * h, fm), (size_t)w * h); /* 0/1 labels */
+        cn_image_free(im);
+        cn_image_free(mk);
+    }
+    fclose(fi);
+    fclose(fm);
+    double a[32], b[32];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s/mask 2>/dev/null",
+             CN_BINARY_DIR, dir, dir);
+    int na = angles(cmd, a, 32, last, sizeof last);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/frames.mha %s/masks.mha "
+             "2>/dev/null", CN_BINARY_DIR, base, base);
+    int nb = angles(cmd, b, 32, last2, sizeof last2);
+    print_message("folder: %sstack:  %s", last, last2);
+    assert_int_equal(na, nb);
+    assert_true(na >= 20);
+    for (int k = 0; k < na; k++)
+        assert_true(fabs(a[k] - b[k]) < 1e-9);
+    assert_string_equal(last, last2);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/frames.mha %s/masks.mha "
+             "2>/dev/null | grep -c 'frames.mha\\[25\\]'", CN_BINARY_DIR, base, base);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    assert_int_equal(atoi(last), 1);
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < n[m]; k++)
+            free(names[m][k]);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_needle_on_sim_pngs),
         cmocka_unit_test(test_eval_needle_bmp_masks),
+        cmocka_unit_test(test_eval_needle_stack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
