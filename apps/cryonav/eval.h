@@ -34,7 +34,7 @@ typedef struct {
 int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
                       int *missing);
 /* Every pair whose image is a stack (a multi-page TIFF, a 3-D MetaImage or NRRD) made
- * one pair per page, "file[1]" .. "file[n]", in place and in page order (a pair with
+ * one pair per page, "file[0]" .. "file[n-1]", in place and in page order (a pair with
  * no mask, a view without a nerve, gives pages with no mask); a stack whose mask holds
  * another number of pages is said on stderr, dropped and counted in *skipped
  * (eval_stack.c). Pairs already expanded, and sequence frames, are left as they are. */

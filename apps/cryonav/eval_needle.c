@@ -44,7 +44,7 @@ static void usage(FILE *out)
         "BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM (.dcm); a mask is 1 where its label is 1 or\n"
         "its value is > 127; an empty mask means the frame has no needle. A stack (a\n"
         "multi-page TIFF, a 3-D MHA / NRRD: a cine in one file; FRAMES and MASKS may be\n"
-        "such files) is its pages in order, FILE[1] .. FILE[n], against a mask stack.\n\n"
+        "such files) is its pages in order, FILE[0] .. FILE[n-1], against a mask stack.\n\n"
         "options:\n"
         "  --spacing-mm S[,SY]     pixel size for frames whose file carries none (default\n"
         "                          0.1; SX,SY for pixels that are not square, whose angles\n"
@@ -497,7 +497,7 @@ int cn_eval_needle(int argc, char **argv)
         snprintf(p1, sizeof p1, "%s/%s", dirs[0], fr[i]);
         snprintf(p2, sizeof p2, "%s/%s", dirs[1], mk[i]);
         /* a stack (a multi-page TIFF, a 3-D MetaImage or NRRD: a cine in one file) is
-         * its pages in order, FILE[1] .. FILE[n], against a mask stack as long */
+         * its pages in order, FILE[0] .. FILE[n-1], against a mask stack as long */
         cn_image **pages = NULL, **masks = NULL;
         int np = 1;
         int r = cn_image_count_pages(p1, &np, err, sizeof err) == CN_OK && np > 1
@@ -519,7 +519,7 @@ int cn_eval_needle(int argc, char **argv)
         for (int k = 0; r == CN_OK && k < np; k++) {
             char name[300];
             if (np > 1)
-                snprintf(name, sizeof name, "%.280s[%d]", fr[i], k + 1);
+                snprintf(name, sizeof name, "%.280s[%d]", fr[i], k);
             else
                 snprintf(name, sizeof name, "%.290s", fr[i]);
             int e = eval_frame(pages[k], masks[k], name, &o, &seg, &pool, &pool_w, &pool_h,

@@ -220,7 +220,7 @@ int cn_eval_nerve(int argc, char **argv)
                    "are read when MASKS has the same ones (or is IMAGES), four levels down,\n"
                    "links not followed. Folder pairs form one set in natural name order. A\n"
                    "stack (multi-page TIFF, 3-D MHA / NRRD: a cine in one file) with a mask\n"
-                   "stack is scored page by page, as FILE[1] .. FILE[n].\n\n"
+                   "stack is scored page by page, as FILE[0] .. FILE[n-1].\n\n"
                    "options:\n"
                    "  --seeded             the operator clicks the nerve (see --seed-at)\n"
                    "  --seed-at nerve|mask nerve (default): one click on each nerve (8-connected\n"

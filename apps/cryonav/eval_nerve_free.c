@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 struct evn_seq {
@@ -114,6 +115,28 @@ int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
         return add_folder(path, pairs, n, cap);
     char err[1200];
     cn_seq_reader *r = open_checked(path, err, sizeof err);
+    int pages = 0;
+    char ierr[1200];
+    const char *dot = strrchr(path, '.');
+    const bool seq_kind = dot && (!strcasecmp(dot, ".mha") || !strcasecmp(dot, ".mhd") ||
+                                  !strcasecmp(dot, ".nrrd") || !strcasecmp(dot, ".nhdr"));
+    if (!r && !seq_kind && cn_eval_is_image_name(path) &&
+        cn_image_count_pages(path, &pages, ierr, sizeof ierr) == CN_OK) {
+        /* not a sequence file but an image: a stack (a multi-page TIFF, a DICOM cine) or
+         * one frame; cn_eval_pairs_expand_stacks makes its pages views. A MetaImage or
+         * NRRD is read as a sequence file, and its error stands. */
+        if (grow(pairs, n, cap) != CN_OK)
+            return CN_ENOMEM;
+        nerve_pair *p = &(*pairs)[*n];
+        memset(p, 0, sizeof *p);
+        if (!(p->image = strdup(path)))
+            return CN_ENOMEM;
+        p->name = base_name(p->image);
+        p->frame = -1;
+        p->page = -1;
+        (*n)++;
+        return CN_OK;
+    }
     if (!r) {
         fprintf(stderr, "cryonav eval: --nerve-free %s\n", err);
         return CN_EPARSE;

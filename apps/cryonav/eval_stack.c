@@ -6,7 +6,8 @@
  * `--nerve-free` folder gives a view without a nerve per page.
  *
  * The pairs are expanded after they are ordered: a stack of n pages becomes n pairs
- * named "file[1]" .. "file[n]" (the page numbers ImageJ shows), in page order, so a
+ * named "file[0]" .. "file[n-1]" (from 0, as a sequence file's frames are named), in
+ * page order, so a
  * stack's frames keep their order in the set and `--folds block` keeps neighbouring
  * frames together. Only the header is read to count pages. Scoring reads each stack
  * once, when its first page comes, and keeps it (image and masks) until the next
@@ -91,7 +92,7 @@ int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int *n, int *cap, int *skipp
             if (!q->image || (stack.mask && !q->mask) || !q->label) {
                 rc = CN_ENOMEM;
             } else {
-                snprintf(q->label, ll, "%s[%d]", base, k + 1);
+                snprintf(q->label, ll, "%s[%d]", base, k);
                 q->name = q->label;
             }
         }

@@ -39,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <vector>
 
 #include <gdcmAttribute.h>
 #include <gdcmReader.h>
@@ -140,12 +141,16 @@ bool cn__is_dicom(const std::string &head) {
 
 namespace {
 
-/* What the child sends before the pixels. */
+/* What the child sends before the pixels (n pages of w x h bytes). */
 struct reply {
-  int32_t rc, w, h, has_spacing, palette;
+  int32_t rc, w, h, n, has_spacing, palette;
   double sx, sy;
   char msg[512];
 };
+
+/* What the child is asked: the pixels of a 2-D file, a stack's pages (up to
+ * max_pages), or only how many pages the file holds. */
+enum class ask { one, pages, count };
 
 bool write_all(int fd, const void *p, size_t n) {
   const char *c = (const char *)p;
@@ -198,7 +203,7 @@ long address_space_now() {
 #endif
 
 /* The child: limits, the decode, the reply. Never returns. */
-[[noreturn]] void child(int fd, const char *path, cn_image_mode mode) {
+[[noreturn]] void child(int fd, const char *path, cn_image_mode mode, ask what, int max_pages) {
   struct rlimit cpu = {CHILD_CPU_S, CHILD_CPU_S};
   setrlimit(RLIMIT_CPU, &cpu);
 #ifndef CN_ASAN
@@ -212,8 +217,21 @@ long address_space_now() {
   if (devnull >= 0) dup2(devnull, 2); /* GDCM's warnings and asserts: the parent reports */
   reply r;
   std::memset(&r, 0, sizeof r);
-  cn_image *im = nullptr;
+  std::vector<cn_image *> pages;
   bool pal = false;
+  itk::GDCMImageIO::Pointer io = itk::GDCMImageIO::New();
+  if (what == ask::count) {
+    try {
+      io->SetFileName(path);
+      io->ReadImageInformation();
+      r.n = io->GetNumberOfDimensions() >= 3 ? (int32_t)io->GetDimensions(2) : 1;
+      r.rc = CN_OK;
+    } catch (const std::exception &e) {
+      cn_errf(r.msg, sizeof r.msg, path, "cannot read the image: %s", e.what());
+      r.rc = CN_EPARSE;
+    }
+    _exit(write_all(fd, &r, sizeof r) ? 0 : 1);
+  }
   /* the header once, up to the pixel data (its value skipped): the ultrasound
    * regions, the transfer syntax, and where the pixels start */
   gdcm::Reader hr;
@@ -222,16 +240,16 @@ long address_space_now() {
   std::set<gdcm::Tag> skip;
   skip.insert(pixels);
   const bool have_header = hr.ReadUpToTag(pixels, skip);
-  itk::GDCMImageIO::Pointer io = itk::GDCMImageIO::New();
-  r.rc = cn__image_decode(io.GetPointer(), path, CN__SPACING_NONE, mode, &im, &pal, r.msg,
-                          sizeof r.msg);
+  r.rc = cn__image_decode_pages(io.GetPointer(), path, CN__SPACING_NONE, mode,
+                                what == ask::pages ? &max_pages : nullptr, &pages, &pal, r.msg,
+                                sizeof r.msg);
   if (r.rc == CN_OK) {
     double sx = 0, sy = 0;
     if (dicom_spacing(io.GetPointer(), have_header ? &hr.GetFile().GetDataSet() : nullptr, &sx,
                       &sy)) {
-      im->spacing_mm[0] = sx;
-      im->spacing_mm[1] = sy;
-      im->has_spacing = true;
+      r.has_spacing = 1;
+      r.sx = sx;
+      r.sy = sy;
     }
     /* uncompressed pixel data cut short reads as zeros without a word: the reader
      * stopped after the pixel data element's tag and length, so the declared
@@ -249,23 +267,21 @@ long address_space_now() {
     }
   }
   if (r.rc == CN_OK) {
-    r.w = im->w;
-    r.h = im->h;
-    r.has_spacing = im->has_spacing;
-    r.sx = im->spacing_mm[0];
-    r.sy = im->spacing_mm[1];
+    r.w = pages[0]->w;
+    r.h = pages[0]->h;
+    r.n = (int32_t)pages.size();
     r.palette = pal;
   }
   bool ok = write_all(fd, &r, sizeof r);
-  if (ok && r.rc == CN_OK) ok = write_all(fd, im->px, (size_t)im->w * (size_t)im->h);
+  for (size_t k = 0; ok && r.rc == CN_OK && k < pages.size(); k++)
+    ok = write_all(fd, pages[k]->px, (size_t)r.w * (size_t)r.h);
   _exit(ok ? 0 : 1); /* no destructors, no leak report: the parent's state is its own */
 }
 
-} // namespace
-
-int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
-                   char *err, size_t err_len) {
-  *out = nullptr;
+/* Runs the child and takes its reply: pages (ask::one / ask::pages) or *count. */
+int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
+              std::vector<cn_image *> *pages, int *count, bool *palette, char *err,
+              size_t err_len) {
   int fd[2];
   if (pipe2(fd, O_CLOEXEC) != 0) {
     cn_errf(err, err_len, path, "cannot read DICOM: pipe: %s", std::strerror(errno));
@@ -282,34 +298,45 @@ int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *p
   }
   if (pid == 0) {
     close(fd[0]);
-    child(fd[1], path, mode);
+    child(fd[1], path, mode, what, max_pages);
   }
   close(fd[1]);
   const double deadline = now_s() + CHILD_WAIT_S;
   bool late = false;
   reply r;
-  cn_image *im = nullptr;
   bool got = read_all(fd[0], &r, sizeof r, deadline, &late);
-  if (got && r.rc == CN_OK) {
-    if (r.w < 1 || r.h < 1 || r.w > CN_IMAGE_MAX_SIDE || r.h > CN_IMAGE_MAX_SIDE ||
-        !(im = cn_image_new(r.w, r.h)))
+  if (got && r.rc == CN_OK && what != ask::count) {
+    const int most = what == ask::pages ? max_pages : 1;
+    if (r.w < 1 || r.h < 1 || r.w > CN_IMAGE_MAX_SIDE || r.h > CN_IMAGE_MAX_SIDE || r.n < 1 ||
+        r.n > most)
       got = false;
-    else
+    for (int k = 0; got && k < r.n; k++) {
+      cn_image *im = cn_image_new(r.w, r.h);
+      if (!im) {
+        got = false;
+        break;
+      }
+      pages->push_back(im);
       got = read_all(fd[0], im->px, (size_t)r.w * (size_t)r.h, deadline, &late);
+    }
   }
   close(fd[0]);
   if (late) kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  auto drop = [&]() {
+    for (cn_image *q : *pages) cn_image_free(q);
+    pages->clear();
+  };
   if (late) {
-    cn_image_free(im);
+    drop();
     cn_errf(err, err_len, path, "the DICOM decoder took longer than %d s: a damaged file?",
             CHILD_WAIT_S);
     return CN_EPARSE;
   }
   if (!got || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    cn_image_free(im);
+    drop();
     if (WIFSIGNALED(status))
       cn_errf(err, err_len, path, "the DICOM decoder stopped on this file (signal %d): a damaged file?",
               WTERMSIG(status));
@@ -318,14 +345,43 @@ int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *p
     return CN_EPARSE;
   }
   if (r.rc != CN_OK) {
+    drop();
     r.msg[sizeof r.msg - 1] = 0;
     if (err && err_len) std::snprintf(err, err_len, "%s", r.msg);
     return r.rc;
   }
-  im->has_spacing = r.has_spacing != 0;
-  im->spacing_mm[0] = r.sx;
-  im->spacing_mm[1] = r.sy;
+  if (what == ask::count) {
+    *count = r.n;
+    return CN_OK;
+  }
+  for (cn_image *im : *pages) {
+    im->has_spacing = r.has_spacing != 0;
+    im->spacing_mm[0] = r.has_spacing ? r.sx : 1;
+    im->spacing_mm[1] = r.has_spacing ? r.sy : 1;
+  }
   if (palette) *palette = r.palette != 0;
-  *out = im;
   return CN_OK;
+}
+
+} // namespace
+
+int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
+                   char *err, size_t err_len) {
+  *out = nullptr;
+  std::vector<cn_image *> pages;
+  int rc = dicom_run(path, mode, ask::one, 1, &pages, nullptr, palette, err, err_len);
+  if (rc == CN_OK) *out = pages[0];
+  return rc;
+}
+
+int cn__dicom_read_pages(const char *path, cn_image_mode mode, int max_pages,
+                         std::vector<cn_image *> *pages, bool *palette, char *err,
+                         size_t err_len) {
+  pages->clear();
+  return dicom_run(path, mode, ask::pages, max_pages, pages, nullptr, palette, err, err_len);
+}
+
+int cn__dicom_count_pages(const char *path, int *n, char *err, size_t err_len) {
+  *n = 0;
+  return dicom_run(path, CN_IMAGE_GREY, ask::count, 0, nullptr, n, nullptr, err, err_len);
 }

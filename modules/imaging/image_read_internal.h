@@ -46,5 +46,11 @@ bool cn__is_dicom(const std::string &head);
 /* Reads a DICOM file in a child process (image_read_dicom.cxx says why). */
 int cn__dicom_read(const char *path, cn_image_mode mode, cn_image **out, bool *palette,
                    char *err, size_t err_len);
+/* The same for a multi-frame DICOM (a cine): its frames as pages, up to max_pages. */
+int cn__dicom_read_pages(const char *path, cn_image_mode mode, int max_pages,
+                         std::vector<cn_image *> *pages, bool *palette, char *err,
+                         size_t err_len);
+/* How many frames a DICOM file holds (its header, in the child too). */
+int cn__dicom_count_pages(const char *path, int *n, char *err, size_t err_len);
 
 #endif

@@ -259,6 +259,7 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     io = nullptr;
   }
   if (!io && cn__is_dicom(head)) {
+    if (max_pages) return cn__dicom_read_pages(path, mode, *max_pages, pages, palette, err, err_len);
     drc = cn__dicom_read(path, mode, out, palette, err, err_len);
     if (drc == CN_OK) pages->push_back(one);
     return drc;
@@ -510,6 +511,7 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
                                          std::memcmp(head.data(), "II+\0", 4) == 0 ||
                                          std::memcmp(head.data(), "MM\0+", 4) == 0);
   const bool nrrd = head.rfind("NRRD", 0) == 0;
+  if (cn__is_dicom(head)) return cn__dicom_count_pages(path, n, err, err_len); /* a cine? */
   if (!tiff && !nrrd && !is_metaimage(path)) {
     *n = 1;
     return CN_OK;

@@ -59,7 +59,8 @@ int cn_png_read_index(const char *path, cn_image **out, char *err, size_t err_le
  * RGB(A) or palette, through ITK's ImageIO classes (image_read_itk.cxx; DICOM in a
  * child process, image_read_dicom.cxx: a damaged file ends that process, not the
  * caller, so call it from a single-threaded program). A 3-D file with one slice
- * counts as 2-D (a DICOM cine of several frames is refused as 3-D). The pixel size
+ * counts as 2-D (a stack of several, a DICOM cine, is refused as 3-D here: read it
+ * with cn_image_read_stack). The pixel size
  * (has_spacing) only where the file states it: a MetaImage or NRRD header's
  * spacing, DICOM Pixel Spacing, Imager Pixel Spacing or an ultrasound region's
  * physical deltas; never ITK's 1 mm for "none". Only regular files are opened (a
@@ -88,9 +89,10 @@ int cn_image_read(const char *path, cn_image_mode mode, cn_image **out, char *er
 int cn_mask_read(const char *path, const char *image_path, int width, int height,
                  cn_image **out, char *err, size_t err_len);
 
-/* A stack of frames: the pages of a multi-page TIFF (an ImageJ / Fiji stack), or the
- * slices along the third axis of a 3-D MetaImage or NRRD (a 3D Slicer volume or
- * labelmap of a cine), each page read as cn_image_read reads an image (a stack's
+/* A stack of frames: the pages of a multi-page TIFF (an ImageJ / Fiji stack), the
+ * frames of a multi-frame DICOM (a scanner's cine; read in the child process, as any
+ * DICOM), or the slices along the third axis of a 3-D MetaImage or NRRD (a 3D Slicer
+ * volume or labelmap of a cine), each page read as cn_image_read reads an image (a stack's
  * 16-bit or float grey levels share one reduction to 8 bits). A 2-D file is a stack
  * of one page. More than max_pages pages is CN_ERANGE, named. *pages (n of them) is
  * freed with cn_image_stack_free. */

@@ -312,7 +312,7 @@ static void test_eval_needle_stack(void **st)
         assert_true(fabs(a[k] - b[k]) < 1e-9);
     assert_string_equal(last, last2);
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/frames.mha %s/masks.mha "
-             "2>/dev/null | grep -c 'frames.mha\\[25\\]'", CN_BINARY_DIR, base, base);
+             "2>/dev/null | grep -c 'frames.mha\\[24\\]'", CN_BINARY_DIR, base, base);
     assert_int_equal(run(cmd, last, sizeof last), 0);
     assert_int_equal(atoi(last), 1);
     for (int m = 0; m < 2; m++)

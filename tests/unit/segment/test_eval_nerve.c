@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "../../test_bmp.h"
 #include "../../test_cases.h"
 
 #include "imaging/imaging.h"
@@ -1195,16 +1196,57 @@ static void test_stacks(void **st)
         assert_int_equal(dice_lines(out2, b, N + 2), N);
         for (int k = 0; k < N; k++)
             assert_true(fabs(a[k] - b[k]) < 1e-9);
-        assert_non_null(strstr(out2, "cine.mha[1] fold"));
-        assert_non_null(strstr(out2, "cine.mha[5] fold"));
+        assert_non_null(strstr(out2, "cine.mha[0] fold"));
+        assert_non_null(strstr(out2, "cine.mha[4] fold"));
         assert_string_equal(last_line(out), last_line(out2));
     }
     /* the same stack as views without a nerve: one view per page */
     snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/stack/images", CRYONAV, base);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "and 5 views without a nerve"));
-    assert_non_null(strstr(out, "cine.mha[5] fold 4"));
+    assert_non_null(strstr(out, "cine.mha[4] fold 4"));
     assert_non_null(strstr(out, "images 5 (skipped 0), with a nerve 0, without 5"));
+    /* a scanner's DICOM cine (dcmtk: img2dcm, then dcmodify sets three frames), given to
+     * --nerve-free as the user guide says: a view per frame */
+    if (system("command -v img2dcm >/dev/null 2>&1 && command -v dcmodify >/dev/null 2>&1") == 0) {
+        snprintf(p, sizeof p, "%s/f0.bmp", base);
+        assert_true(cn_test_write_bmp8(p, img[0], w, h));
+        snprintf(p, sizeof p, "%s/frames.raw", base);
+        FILE *raw = fopen(p, "wb");
+        assert_non_null(raw);
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(fwrite(img[k], 1, (size_t)w * h, raw), (size_t)w * h);
+        fclose(raw);
+        snprintf(q, sizeof q, "cd %s && img2dcm -q -i BMP f0.bmp cine.dcm && dcmodify -nb -i "
+                 "'(0028,0008)=3' -mf '(7fe0,0010)=frames.raw' cine.dcm", base);
+        assert_int_equal(system(q), 0);
+        snprintf(cmd, sizeof cmd, "cd %s && %s eval nerve --nerve-free cine.dcm", base, CRYONAV);
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        print_message("%s", out);
+        assert_non_null(strstr(out, "and 3 views without a nerve"));
+        assert_non_null(strstr(out, "cine.dcm[2] fold 2"));
+        /* the frames as the stack's first three: the same finds */
+        snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/stack/images/cine.mha", CRYONAV, base);
+        assert_int_equal(run(cmd, out2, sizeof out2), 0);
+        for (int k = 0; k < 3; k++) {
+            char tag[64];
+            snprintf(tag, sizeof tag, "cine.dcm[%d] fold %d", k, k);
+            const char *x = strstr(out, tag);
+            snprintf(tag, sizeof tag, "cine.mha[%d] fold %d", k, k);
+            const char *y = strstr(out2, tag);
+            assert_non_null(x);
+            assert_non_null(y);
+            assert_true(strncmp(strstr(x, " conf "), strstr(y, " conf "), 10) == 0);
+        }
+    } else {
+        print_message("dcmtk not installed: the DICOM cine check skipped\n");
+    }
+    /* a stack file given to --nerve-free directly (not a sequence file): a view per page */
+    snprintf(cmd, sizeof cmd, "%s eval nerve --nerve-free %s/tests/unit/imaging/formats/pil_stack.tif",
+             CRYONAV, CN_SOURCE_DIR);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "and 3 views without a nerve"));
+    assert_non_null(strstr(out, "pil_stack.tif[2] fold 2"));
     snprintf(cmd, sizeof cmd, "%s eval nerve %s/short/images %s/short/masks", CRYONAV, base, base);
     assert_int_equal(run(cmd, out, sizeof out), 2);
     print_message("%s", out);
