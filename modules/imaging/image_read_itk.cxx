@@ -387,8 +387,9 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
      * samples; keeping the container's top 8 bits made a 12-bit frame 0..15, all
      * but black (10 nerve-us images stored so: seeded mean Dice 0.771 against 0.827,
      * automatic 0.581 against 0.686). Data that fills 16 bits is reduced as libpng
-     * reduces it, 8-bit data stored in 16 is kept. Any other type is scaled from
-     * its min..max for grey levels. Labels are values: clamped, never scaled. A
+     * reduces it, 8-bit data stored in 16 is kept. Other types: floats within 0..1
+     * are scaled by 255, values within 0..255 kept, anything else scaled from its
+     * min..max (a frame of 0..1 floats stretched min..max read up to 15 levels off). Labels are values: clamped, never scaled. A
      * stack's pages share one reduction (one scanner's range), found over them all. */
     bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
     double u16_div = 256.0;
@@ -414,7 +415,15 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
           hi = x > hi ? x : hi;
         }
       }
-      if (!(hi > lo)) {
+      const bool real = t == itk::IOComponentEnum::FLOAT || t == itk::IOComponentEnum::DOUBLE;
+      if (real && lo >= 0 && hi <= 1) {
+        lo = 0; /* intensities normalised to 0..1 (ImageMagick's, scikit-image's floats) */
+        hi = 1;
+      } else if (lo >= 0 && hi <= 255) {
+        lo = 0; /* 8-bit grey levels kept in a wider type (ImageJ's 32-bit) */
+        hi = 255;
+        scale = false;
+      } else if (!(hi > lo)) {
         lo = 0;
         hi = 255;
         scale = false;

@@ -73,7 +73,9 @@ typedef enum {
     CN_IMAGE_GREY = 0, /* grey levels: colour becomes luma (0.299 R + 0.587 G + 0.114 B),
                           palettes are expanded through their colours, 16-bit unsigned
                           data keeps the top 8 of the bits it uses (a 12-bit scanner's
-                          0..4095 becomes 0..255), other types are scaled min..max */
+                          0..4095 becomes 0..255), floats within 0..1 are scaled by
+                          255, other data within 0..255 is kept, the rest is scaled
+                          min..max */
     CN_IMAGE_LABEL     /* label values: the palette INDEX of a palette image, the value of
                           a grey image (clamped to 255), the brightest channel of a
                           colour image (a red or green mark counts, not its luma) */

@@ -420,6 +420,51 @@ static void test_stacks(void **st)
     assert_null(pg);
 }
 
+/* Grey levels of other pixel types: floats normalised to 0..1 (ImageMagick's and
+ * scikit-image's) are scaled by 255, 8-bit levels kept in a wider type (ImageJ's 32-bit)
+ * are kept, anything else (signed 16-bit) is stretched min..max. Before, every one was
+ * stretched min..max: a frame of 0..1 floats whose brightest pixel was 0.94 read up to
+ * 15 levels off, and one whose levels were 10..200 read as 0..255. */
+static void test_float_and_wide_grey(void **st)
+{
+    (void)st;
+    char err[512];
+    cn_image *im = NULL;
+    const float f01[4] = {0.0f, 0.2f, 0.5f, 0.94f};
+    FILE *f = fopen(tmp_path("f01.mha"), "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 2\nDimSize = 4 1\nElementType = MET_FLOAT\n"
+               "ElementDataFile = LOCAL\n");
+    fwrite(f01, sizeof f01, 1, f);
+    fclose(f);
+    assert_int_equal(cn_image_read(tmp_path("f01.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    const uint8_t w01[4] = {0, 51, 128, 240};
+    assert_memory_equal(im->px, w01, 4);
+    cn_image_free(im);
+    const float f8[4] = {10.0f, 20.0f, 120.0f, 200.0f};
+    f = fopen(tmp_path("f8.mha"), "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 2\nDimSize = 4 1\nElementType = MET_FLOAT\n"
+               "ElementDataFile = LOCAL\n");
+    fwrite(f8, sizeof f8, 1, f);
+    fclose(f);
+    assert_int_equal(cn_image_read(tmp_path("f8.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    const uint8_t w8[4] = {10, 20, 120, 200};
+    assert_memory_equal(im->px, w8, 4);
+    cn_image_free(im);
+    const int16_t s16[4] = {-100, 0, 100, 300};
+    f = fopen(tmp_path("s16.mha"), "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 2\nDimSize = 4 1\nElementType = MET_SHORT\n"
+               "ElementDataFile = LOCAL\n");
+    fwrite(s16, sizeof s16, 1, f);
+    fclose(f);
+    assert_int_equal(cn_image_read(tmp_path("s16.mha"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    const uint8_t ws[4] = {0, 64, 128, 255}; /* (x + 100) x 255 / 400, rounded */
+    assert_memory_equal(im->px, ws, 4);
+    cn_image_free(im);
+}
+
 static void test_bmp_and_mask_threshold(void **st)
 {
     (void)st;
@@ -988,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_bmp_damaged),
         cmocka_unit_test(test_cmyk_jpeg),
         cmocka_unit_test(test_stacks),
+        cmocka_unit_test(test_float_and_wide_grey),
         cmocka_unit_test(test_colour_mask),
         cmocka_unit_test(test_metaimage_spacing_and_16bit),
         cmocka_unit_test(test_16bit_holding_12),
