@@ -1,6 +1,7 @@
 /*
- * image_read_guard.c - a PNG's header, and a JPEG's whole stream, read with libpng /
- * libjpeg, each error caught, before ITK is shown the file (image_read_itk.cxx).
+ * image_read_guard.c - a PNG's header, a JPEG's whole stream and a TIFF's pages read
+ * with libpng / libjpeg / libtiff, each error caught, before ITK is shown the file
+ * (image_read_itk.cxx); the TIFF check is at its section below.
  *
  * Why by hand, beside ITK: ITK 5.2 (Debian 12) does not survive some damaged files.
  * Its PNGImageIO::ReadImageInformation calls png_read_info with no setjmp, so libpng
@@ -29,6 +30,8 @@
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdarg.h>
+#include <tiffio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,133 @@ static int jpeg_check(const char *path, cn_image_mode mode, cn_image **own, char
     return rc;
 }
 
+/* ------------------------------------------------------------------ TIFF */
+
+/* A multi-page TIFF (a stack) is read by ITK 5.2 as a volume: it sizes every page by
+ * the first page's width and copies that many samples out of each page's own scanline
+ * buffer, so a page narrower, or of fewer or smaller samples, than the first overflowed
+ * the heap (AddressSanitizer, the twenty-fifth session's damaged stacks: a 5-byte
+ * buffer written 40 bytes). So every page of a TIFF is checked against the first with
+ * libtiff (ITK's own dependency) before ITK is shown it; a TIFF of one page passes. */
+#define TIFF_MAX_PAGES 100000
+
+typedef struct {
+    char msg[160];
+} tiff_guard;
+
+static int tiff_guard_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
+{
+    (void)t;
+    (void)module;
+    tiff_guard *g = user;
+    if (g && !g->msg[0])
+        vsnprintf(g->msg, sizeof g->msg, fmt, ap);
+    return 1; /* handled: nothing printed, libtiff's global handlers not called */
+}
+
+static int tiff_guard_warning(TIFF *t, void *user, const char *module, const char *fmt,
+                              va_list ap)
+{
+    (void)t;
+    (void)user;
+    (void)module;
+    (void)fmt;
+    (void)ap;
+    return 1; /* an unknown tag is no reason to refuse */
+}
+
+typedef struct {
+    uint32_t w, h;
+    uint16_t bits, spp, format, photometric, planar;
+} tiff_layout;
+
+static void tiff_layout_get(TIFF *t, tiff_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &l->w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &l->h);
+    TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &l->bits);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &l->format);
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &l->photometric);
+    TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &l->planar);
+}
+
+/* ITK 5.2 copies every fixed-length text tag (DateTime: 20 bytes) into its metadata
+ * for that length whatever the file held, so a damaged, shorter one was read past its
+ * end (AddressSanitizer: a 20-byte read of a shorter string, in ReadImageInformation,
+ * for a frame of one page too). Such a tag is refused by name. */
+static int tiff_tags_check(TIFF *t, int page, const char *path, char *err, size_t err_len)
+{
+    const int n = TIFFGetTagListCount(t);
+    for (int i = 0; i < n; i++) {
+        const uint32_t tag = TIFFGetTagListEntry(t, i);
+        const TIFFField *f = TIFFFieldWithTag(t, tag);
+        if (!f || TIFFFieldPassCount(f) || TIFFFieldDataType(f) != TIFF_ASCII)
+            continue;
+        const int due = TIFFFieldReadCount(f);
+        char *text = NULL;
+        if (due <= 1 || TIFFGetField(t, tag, &text) != 1 || !text)
+            continue;
+        const size_t len = strnlen(text, (size_t)due);
+        if (len + 1 < (size_t)due) {
+            cn_errf(err, err_len, path, "damaged TIFF: page %d: its %s tag holds %zu characters "
+                    "where %d are due", page, TIFFFieldName(f), len, due - 1);
+            return CN_EPARSE;
+        }
+    }
+    return CN_OK;
+}
+
+static int tiff_check(const char *path, char *err, size_t err_len)
+{
+    tiff_guard g = {""};
+    TIFFOpenOptions *opt = TIFFOpenOptionsAlloc();
+    if (!opt) {
+        cn_errf(err, err_len, path, "out of memory checking the TIFF");
+        return CN_ENOMEM;
+    }
+    TIFFOpenOptionsSetErrorHandlerExtR(opt, tiff_guard_error, &g);
+    TIFFOpenOptionsSetWarningHandlerExtR(opt, tiff_guard_warning, NULL);
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opt, (tmsize_t)PIXEL_MAX_BYTES);
+    TIFF *t = TIFFOpenExt(path, "r", opt);
+    TIFFOpenOptionsFree(opt);
+    if (!t) {
+        cn_errf(err, err_len, path, "damaged TIFF: %s", g.msg[0] ? g.msg : "cannot be opened");
+        return CN_EPARSE;
+    }
+    tiff_layout first, l;
+    tiff_layout_get(t, &first);
+    int rc = tiff_tags_check(t, 1, path, err, err_len);
+    for (int page = 1; rc == CN_OK; page++) {
+        g.msg[0] = 0;
+        if (!TIFFReadDirectory(t)) {
+            if (g.msg[0]) {
+                cn_errf(err, err_len, path, "damaged TIFF: page %d: %s", page + 1, g.msg);
+                rc = CN_EPARSE;
+            }
+            break; /* no more pages */
+        }
+        if (page >= TIFF_MAX_PAGES) {
+            cn_errf(err, err_len, path, "a TIFF of more than %d pages", TIFF_MAX_PAGES);
+            rc = CN_ERANGE;
+            break;
+        }
+        tiff_layout_get(t, &l);
+        rc = tiff_tags_check(t, page + 1, path, err, err_len);
+        if (rc == CN_OK && memcmp(&l, &first, sizeof l) != 0) {
+            cn_errf(err, err_len, path, "a TIFF stack whose page %d is not laid out as page 1 "
+                    "(%u x %u, %u x %u bits, photometric %u, against %u x %u, %u x %u bits, "
+                    "photometric %u): its pages must be frames of one kind",
+                    page + 1, l.w, l.h, l.spp, l.bits, l.photometric, first.w, first.h,
+                    first.spp, first.bits, first.photometric);
+            rc = CN_EUNSUPPORTED;
+        }
+    }
+    TIFFClose(t);
+    return rc;
+}
+
 int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_image_mode mode,
                     cn_image **own, char *err, size_t err_len)
 {
@@ -238,5 +368,8 @@ int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_im
         return png_check(path, err, err_len);
     if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff)
         return jpeg_check(path, mode, own, err, err_len);
+    if (n >= 4 && (memcmp(head, "II*\0", 4) == 0 || memcmp(head, "MM\0*", 4) == 0 ||
+                   memcmp(head, "II+\0", 4) == 0 || memcmp(head, "MM\0+", 4) == 0))
+        return tiff_check(path, err, err_len);
     return CN_OK;
 }

@@ -531,6 +531,10 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
     drc = check_meta_header(path, head, err, err_len);
     if (drc != CN_OK) return drc;
   }
+  /* a TIFF's pages and tags are checked before ITK reads its header, as for reading */
+  drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), CN_IMAGE_GREY,
+                        nullptr, err, err_len);
+  if (drc != CN_OK) return drc;
   try {
     bool physical = false;
     itk::ImageIOBase::Pointer io = pick_io(path, &physical);

@@ -198,6 +198,48 @@ static void test_damaged_jpeg(void **st)
     free(b);
 }
 
+/* Damaged TIFFs ITK 5.2 read past its buffers (AddressSanitizer, twenty-fifth session;
+ * formats/make_fixtures.sh made them): a stack whose third page claims a width of 5
+ * (ITK reads every page as wide as the first, out of that page's own 5-byte scanline
+ * buffer: heap overflow), and a frame whose DateTime tag holds 5 bytes (ITK copies the
+ * 20 the tag should hold). Each is refused by name, as a stack and as one image; the
+ * same file undamaged reads. */
+static void test_damaged_tiff(void **st)
+{
+    (void)st;
+    char p[600], err[512];
+    static const struct {
+        const char *file, *says;
+    } cases[] = {
+        {"bad_narrow_page.tif", "page 3 is not laid out as page 1 (5 x 30"},
+        {"bad_short_datetime.tif", "its DateTime tag holds 4 characters where 19 are due"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/%s", CN_SOURCE_DIR, cases[k].file);
+        cn_image *im = (cn_image *)1;
+        int rc = cn_image_read(p, CN_IMAGE_GREY, &im, err, sizeof err);
+        print_message("%s: %s\n", cases[k].file, err);
+        assert_int_not_equal(rc, CN_OK);
+        assert_null(im);
+        assert_non_null(strstr(err, cases[k].file));
+        if (!strstr(err, cases[k].says))
+            fail_msg("%s: expected '%s' in: %s", cases[k].file, cases[k].says, err);
+        cn_image **pg = (cn_image **)1;
+        int n = 0;
+        assert_int_not_equal(cn_image_read_stack(p, CN_IMAGE_GREY, 10, &pg, &n, err, sizeof err), CN_OK);
+        assert_null(pg);
+        assert_non_null(strstr(err, cases[k].says));
+        assert_int_not_equal(cn_image_count_pages(p, &n, err, sizeof err), CN_OK);
+        assert_non_null(strstr(err, cases[k].says));
+    }
+    snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/pil_stack.tif", CN_SOURCE_DIR);
+    cn_image **pg = NULL;
+    int n = 0;
+    assert_int_equal(cn_image_read_stack(p, CN_IMAGE_GREY, 10, &pg, &n, err, sizeof err), CN_OK);
+    assert_int_equal(n, 3);
+    cn_image_stack_free(pg, n);
+}
+
 static void test_damaged_metaimage(void **st)
 {
     (void)st;
@@ -254,7 +296,7 @@ static void test_random_damage(void **st)
         const char *ext;
         uint8_t *b;
         size_t n;
-    } src[6 + 13];
+    } src[6 + 15];
     int ns = 0;
     assert_int_equal(cn_png_write_gray(tmp_path("s.png"), px, 96, 72, err, sizeof err), CN_OK);
     src[ns].ext = "png";
@@ -314,7 +356,7 @@ static void test_random_damage(void **st)
     static const char *const made[] = {
         "pil_1bit.bmp", "pil_pal8.bmp", "pil_rgba32.bmp", "pil_label8.bmp", "im_v5_24.bmp",
         "im_v5_32a.bmp", "im_565.bmp", "im_4444.bmp", "im_pal4.bmp", "im_rle8.bmp",
-        "im_v5_rle8.bmp", "im_core24.bmp", "pil_cmyk.jpg",
+        "im_v5_rle8.bmp", "im_core24.bmp", "pil_cmyk.jpg", "pil_stack.tif", "im_stack.tif",
     };
     for (size_t k = 0; k < sizeof made / sizeof made[0]; k++) {
         char p[600];
@@ -368,6 +410,17 @@ static void test_random_damage(void **st)
              * levels and labels in turn (a palette's index path) */
             const cn_image_mode mode = k >= 6 && (v & 1) ? CN_IMAGE_LABEL : CN_IMAGE_GREY;
             int rc = cn_image_read(tmp_path(name), mode, &im, err, sizeof err);
+            if (!strcmp(src[k].ext, "tif")) {
+                /* a stack: its pages, and its page count, as eval reads them */
+                cn_image **pg = NULL;
+                int np = 0;
+                char serr[512] = "";
+                if (cn_image_read_stack(tmp_path(name), mode, 50, &pg, &np, serr, sizeof serr) == CN_OK)
+                    cn_image_stack_free(pg, np);
+                else if (!strstr(serr, name))
+                    fail_msg("%s refused as a stack without its name: %s", name, serr);
+                (void)cn_image_count_pages(tmp_path(name), &np, serr, sizeof serr);
+            }
             if (rc == CN_OK) {
                 assert_non_null(im);
                 assert_true(im->w >= 1 && im->h >= 1);
@@ -410,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_damaged_png),
         cmocka_unit_test(test_damaged_jpeg),
         cmocka_unit_test(test_damaged_metaimage),
+        cmocka_unit_test(test_damaged_tiff),
         cmocka_unit_test(test_random_damage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

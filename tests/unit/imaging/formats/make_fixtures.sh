@@ -42,6 +42,25 @@ for k in range(3):
     pages.append(Image.fromarray(a, 'L'))
     pages[-1].save(f'stack_{k + 1}.ref.png')
 pages[0].save('pil_stack.tif', save_all=True, append_images=pages[1:])
+# damaged TIFFs ITK 5.2 reads past its buffers (test_image_damaged): a stack whose third
+# page claims a width of 5 (ITK copies page 1's 40 samples a row out of a 5-byte
+# buffer), and a frame whose DateTime tag is 5 bytes, not 20 (ITK copies 20)
+import struct
+from PIL import TiffImagePlugin
+d = bytearray(open('pil_stack.tif', 'rb').read())
+off, page = struct.unpack('<I', d[4:8])[0], 0
+while off:
+    n = struct.unpack('<H', d[off:off + 2])[0]
+    for i in range(n):
+        e = off + 2 + 12 * i
+        tag, typ = struct.unpack('<HH', d[e:e + 4])
+        if page == 2 and tag == 256:
+            d[e + 8:e + 12] = struct.pack('<I', 5) if typ == 4 else struct.pack('<HH', 5, 0)
+    off, page = struct.unpack('<I', d[off + 2 + 12 * n:off + 6 + 12 * n])[0], page + 1
+open('bad_narrow_page.tif', 'wb').write(bytes(d))
+ifd = TiffImagePlugin.ImageFileDirectory_v2()
+ifd[306] = '2026'
+pages[0].save('bad_short_datetime.tif', tiffinfo=ifd)
 PY
 convert stack_1.ref.png stack_2.ref.png stack_3.ref.png -compress lzw im_stack.tif
 convert cmyk.ref.png -colorspace CMYK -quality 95 im_cmyk.jpg
