@@ -33,12 +33,12 @@ typedef struct {
  * (counted in *missing). CN_ENOENT for a folder that cannot be opened. */
 int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, int *n, int *cap,
                       int *missing);
-/* Every pair whose image is a stack (a multi-page TIFF, a 3-D MetaImage or NRRD) made
+/* Every pair from index from on whose image is a stack (a multi-page TIFF, a 3-D MetaImage or NRRD) made
  * one pair per page, "file[0]" .. "file[n-1]", in place and in page order (a pair with
  * no mask, a view without a nerve, gives pages with no mask); a stack whose mask holds
  * another number of pages is said on stderr, dropped and counted in *skipped
  * (eval_stack.c). Pairs already expanded, and sequence frames, are left as they are. */
-int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int *n, int *cap, int *skipped);
+int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int from, int *n, int *cap, int *skipped);
 /* A stack page's image (grey) and mask (0/1); *cache holds the stack last read (each
  * is read once). A stack that cannot be read gives its error once, then CN_EAGAIN
  * for its other pages. */

@@ -302,7 +302,7 @@ int cn_eval_nerve(int argc, char **argv)
     }
     if (n > 1)
         qsort(pairs, (size_t)n, sizeof *pairs, cn_eval_pair_cmp);
-    if (cn_eval_pairs_expand_stacks(&pairs, &n, &cap, &missing) != CN_OK) {
+    if (cn_eval_pairs_expand_stacks(&pairs, 0, &n, &cap, &missing) != CN_OK) {
         fprintf(stderr, "cryonav eval: out of memory\n");
         rc = 2;
         goto out;
@@ -318,7 +318,7 @@ int cn_eval_nerve(int argc, char **argv)
             rc = 2;
             goto out;
         }
-    if (n_free && cn_eval_pairs_expand_stacks(&pairs, &n, &cap, &missing) != CN_OK) {
+    if (n_free && cn_eval_pairs_expand_stacks(&pairs, n_pairs, &n, &cap, &missing) != CN_OK) {
         fprintf(stderr, "cryonav eval: out of memory\n");
         rc = 2; /* a stack in a folder of views without a nerve: a view per page */
         goto out;

@@ -31,10 +31,10 @@ struct eval_stack {
     int failed;       /* its reading failed, and that was said once */
 };
 
-int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int *n, int *cap, int *skipped)
+int cn_eval_pairs_expand_stacks(nerve_pair **pairs, int from, int *n, int *cap, int *skipped)
 {
     int rc = CN_OK;
-    for (int i = 0; i < *n && rc == CN_OK; i++) {
+    for (int i = from; i < *n && rc == CN_OK; i++) {
         nerve_pair *p = &(*pairs)[i];
         if (p->frame >= 0 || p->page >= 0)
             continue;
