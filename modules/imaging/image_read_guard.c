@@ -284,7 +284,9 @@ static void tiff_layout_get(TIFF *t, tiff_layout *l)
 /* ITK 5.2 copies every fixed-length text tag (DateTime: 20 bytes) into its metadata
  * for that length whatever the file held, so a damaged, shorter one was read past its
  * end (AddressSanitizer: a 20-byte read of a shorter string, in ReadImageInformation,
- * for a frame of one page too). Such a tag is refused by name. */
+ * for a frame of one page too). Such a tag is said in err and CN_EAGAIN returned:
+ * tiff_check then keeps ITK away from the file (a frame of one page is decoded here
+ * instead, a stack refused). */
 static int tiff_tags_check(TIFF *t, int page, const char *path, char *err, size_t err_len)
 {
     const int n = TIFFGetTagListCount(t);
@@ -301,13 +303,53 @@ static int tiff_tags_check(TIFF *t, int page, const char *path, char *err, size_
         if (len + 1 < (size_t)due) {
             cn_errf(err, err_len, path, "damaged TIFF: page %d: its %s tag holds %zu characters "
                     "where %d are due", page, TIFFFieldName(f), len, due - 1);
-            return CN_EPARSE;
+            return CN_EAGAIN;
         }
     }
     return CN_OK;
 }
 
-static int tiff_check(const char *path, char *err, size_t err_len)
+/* A TIFF frame of one page, decoded by libtiff's RGBA interface into grey levels (or,
+ * for labels, the brightest channel): for the frames ITK must not be shown. */
+static int tiff_decode_rgba(TIFF *t, const char *path, cn_image_mode mode, cn_image **own,
+                            char *err, size_t err_len)
+{
+    uint32_t w = 0, h = 0;
+    TIFFSetDirectory(t, 0);
+    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
+    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
+    if (w < 1 || h < 1 || w > CN_IMAGE_MAX_SIDE || h > CN_IMAGE_MAX_SIDE) {
+        cn_errf(err, err_len, path, "image size %u x %u outside 1..%d", w, h, CN_IMAGE_MAX_SIDE);
+        return CN_ERANGE;
+    }
+    uint32_t *rgba = malloc((size_t)w * h * sizeof *rgba);
+    cn_image *im = cn_image_new((int)w, (int)h);
+    if (!rgba || !im) {
+        free(rgba);
+        cn_image_free(im);
+        cn_errf(err, err_len, path, "out of memory");
+        return CN_ENOMEM;
+    }
+    if (!TIFFReadRGBAImageOriented(t, w, h, rgba, ORIENTATION_TOPLEFT, 0)) {
+        free(rgba);
+        cn_image_free(im);
+        cn_errf(err, err_len, path, "damaged TIFF: its pixels cannot be decoded");
+        return CN_EPARSE;
+    }
+    for (size_t k = 0; k < (size_t)w * h; k++) {
+        const unsigned r = TIFFGetR(rgba[k]), g = TIFFGetG(rgba[k]), b = TIFFGetB(rgba[k]);
+        double v = mode == CN_IMAGE_LABEL ? (r > g ? (r > b ? r : b) : (g > b ? g : b))
+                                          : 0.299 * r + 0.587 * g + 0.114 * b;
+        v += 0.5;
+        im->px[k] = (uint8_t)(v > 255 ? 255 : (unsigned)v);
+    }
+    free(rgba);
+    *own = im;
+    return CN_OK;
+}
+
+static int tiff_check(const char *path, cn_image_mode mode, cn_image **own, char *err,
+                      size_t err_len)
 {
     tiff_guard g = {""};
     TIFFOpenOptions *opt = TIFFOpenOptionsAlloc();
@@ -327,6 +369,7 @@ static int tiff_check(const char *path, char *err, size_t err_len)
     tiff_layout first, l;
     tiff_layout_get(t, &first);
     int rc = tiff_tags_check(t, 1, path, err, err_len);
+    int pages = 1;
     for (int page = 1; rc == CN_OK; page++) {
         g.msg[0] = 0;
         if (!TIFFReadDirectory(t)) {
@@ -336,6 +379,7 @@ static int tiff_check(const char *path, char *err, size_t err_len)
             }
             break; /* no more pages */
         }
+        pages++;
         if (page >= TIFF_MAX_PAGES) {
             cn_errf(err, err_len, path, "a TIFF of more than %d pages", TIFF_MAX_PAGES);
             rc = CN_ERANGE;
@@ -350,6 +394,18 @@ static int tiff_check(const char *path, char *err, size_t err_len)
                     page + 1, l.w, l.h, l.spp, l.bits, l.photometric, first.w, first.h,
                     first.spp, first.bits, first.photometric);
             rc = CN_EUNSUPPORTED;
+        }
+    }
+    if (rc == CN_EAGAIN) {
+        /* a short text tag: ITK must not read this file. A frame of one page loses
+         * nothing (ITK read it before, past the tag): libtiff decodes it here. A later
+         * page's tag, or a first page's in a stack, refuses the file, named. */
+        if (pages == 1 && !TIFFReadDirectory(t) && own) {
+            if (err && err_len)
+                err[0] = 0;
+            rc = tiff_decode_rgba(t, path, mode, own, err, err_len);
+        } else {
+            rc = CN_EPARSE;
         }
     }
     TIFFClose(t);
@@ -370,6 +426,6 @@ int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_im
         return jpeg_check(path, mode, own, err, err_len);
     if (n >= 4 && (memcmp(head, "II*\0", 4) == 0 || memcmp(head, "MM\0*", 4) == 0 ||
                    memcmp(head, "II+\0", 4) == 0 || memcmp(head, "MM\0+", 4) == 0))
-        return tiff_check(path, err, err_len);
+        return tiff_check(path, mode, own, err, err_len);
     return CN_OK;
 }

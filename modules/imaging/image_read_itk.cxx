@@ -531,10 +531,17 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
     drc = check_meta_header(path, head, err, err_len);
     if (drc != CN_OK) return drc;
   }
-  /* a TIFF's pages and tags are checked before ITK reads its header, as for reading */
+  /* a TIFF's pages and tags are checked before ITK reads its header, as for reading; a
+   * frame the guard decodes itself (ITK must not read it) is one page */
+  cn_image *own = nullptr;
   drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), CN_IMAGE_GREY,
-                        nullptr, err, err_len);
+                        &own, err, err_len);
   if (drc != CN_OK) return drc;
+  if (own) {
+    cn_image_free(own);
+    *n = 1;
+    return CN_OK;
+  }
   try {
     bool physical = false;
     itk::ImageIOBase::Pointer io = pick_io(path, &physical);
