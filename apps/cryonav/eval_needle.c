@@ -499,22 +499,16 @@ int cn_eval_needle(int argc, char **argv)
         /* a stack (a multi-page TIFF, a 3-D MetaImage or NRRD: a cine in one file) is
          * its pages in order, FILE[0] .. FILE[n-1], against a mask stack as long */
         cn_image **pages = NULL, **masks = NULL;
-        int np = 1;
-        int r = cn_image_count_pages(p1, &np, err, sizeof err) == CN_OK && np > 1
-                    ? cn_image_read_stack(p1, CN_IMAGE_GREY, 100000, &pages, &np, err, sizeof err)
-                    : (np = 1, pages = calloc(1, sizeof *pages))
-                          ? cn_image_read(p1, CN_IMAGE_GREY, &pages[0], err, sizeof err)
-                          : CN_ENOMEM;
+        int np = 0;
+        int r = cn_image_read_stack(p1, CN_IMAGE_GREY, 100000, &pages, &np, err, sizeof err);
         if (r == CN_OK)
-            r = np > 1 ? cn_mask_read_stack(p2, p1, pages[0]->w, pages[0]->h, np, &masks, err,
-                                            sizeof err)
-                : (masks = calloc(1, sizeof *masks))
-                    ? cn_mask_read(p2, p1, pages[0]->w, pages[0]->h, &masks[0], err, sizeof err)
-                    : CN_ENOMEM;
+            r = cn_mask_read_stack(p2, p1, pages[0]->w, pages[0]->h, np, &masks, err, sizeof err);
         if (r != CN_OK) {
-            fprintf(stderr, "\ncryonav eval: %s (skipped)\n", r == CN_ENOMEM ? "out of memory" : err);
-            t.bad += np;
-            frames += np;
+            fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
+            /* the frames it held, or the one file it was */
+            const int held = np > 0 ? np : 1;
+            t.bad += held;
+            frames += held;
         }
         for (int k = 0; r == CN_OK && k < np; k++) {
             char name[300];

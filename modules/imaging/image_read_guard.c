@@ -412,6 +412,12 @@ static int tiff_check(const char *path, cn_image_mode mode, cn_image **own, char
     return rc;
 }
 
+bool cn__is_tiff(const unsigned char *head, size_t n)
+{
+    return n >= 4 && (memcmp(head, "II*\0", 4) == 0 || memcmp(head, "MM\0*", 4) == 0 ||
+                      memcmp(head, "II+\0", 4) == 0 || memcmp(head, "MM\0+", 4) == 0);
+}
+
 int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_image_mode mode,
                     cn_image **own, char *err, size_t err_len)
 {
@@ -424,8 +430,7 @@ int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_im
         return png_check(path, err, err_len);
     if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff)
         return jpeg_check(path, mode, own, err, err_len);
-    if (n >= 4 && (memcmp(head, "II*\0", 4) == 0 || memcmp(head, "MM\0*", 4) == 0 ||
-                   memcmp(head, "II+\0", 4) == 0 || memcmp(head, "MM\0+", 4) == 0))
+    if (cn__is_tiff(head, n))
         return tiff_check(path, mode, own, err, err_len);
     return CN_OK;
 }

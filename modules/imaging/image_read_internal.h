@@ -36,6 +36,9 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
 extern "C" int cn__image_guard(const char *path, const unsigned char *head, size_t n,
                                cn_image_mode mode, cn_image **own, char *err, size_t err_len);
 
+/* A TIFF (classic or big, either byte order) by its first n bytes (image_read_guard.c). */
+extern "C" bool cn__is_tiff(const unsigned char *head, size_t n);
+
 /* image_read_bmp.c: a BMP file ("BM"), every kind, decoded in mode (ITK 5.2 reads few
  * of them, and 32-bit ones wrong: that file says which). */
 extern "C" int cn__bmp_read(const char *path, cn_image_mode mode, cn_image **out, char *err,

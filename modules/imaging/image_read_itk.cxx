@@ -204,12 +204,8 @@ private:
 
 } // namespace
 
-/* Reads path into pages: one page, or with max_pages a stack's pages (up to that many). */
-static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
-                      std::vector<cn_image *> *pages, bool *palette, char *err, size_t err_len) {
-  pages->clear();
-  cn_image *one = nullptr;
-  cn_image **out = &one;
+/* The file at path is a regular, non-empty file: its first 64 KiB into *head. */
+static int file_checks(const char *path, std::string *head, char *err, size_t err_len) {
   if (!path) {
     cn_errf(err, err_len, "image", "no file given");
     return CN_EINVAL;
@@ -227,19 +223,53 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     cn_errf(err, err_len, path, "empty file");
     return CN_EPARSE;
   }
-  const std::string head = file_head(path);
+  *head = file_head(path);
+  return CN_OK;
+}
+
+/* What must hold before ITK is shown the file (it aborts, crashes or reads past its
+ * buffers on some damaged ones): a detached data file inside the header's folder, a
+ * MetaImage header MetaIO can hold, and the guard's PNG / JPEG / TIFF checks. A file
+ * the guard decodes itself (a CMYK JPEG, a TIFF frame ITK must not read) is *own. */
+static int header_checks(const char *path, const std::string &head, cn_image_mode mode,
+                         cn_image **own, char *err, size_t err_len) {
   int drc = check_data_file(path, head, err, err_len);
   if (drc != CN_OK) return drc;
   if (is_metaimage(path)) {
     drc = check_meta_header(path, head, err, err_len);
     if (drc != CN_OK) return drc;
   }
-  /* ITK 5.2 aborts or crashes on some damaged PNG / JPEG files: read them safely first */
-  cn_image *own = nullptr;
-  drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), mode, &own, err,
-                        err_len);
+  return cn__image_guard(path, (const unsigned char *)head.data(), head.size(), mode, own, err,
+                         err_len);
+}
+
+/* An ITK exception's description, without its source file and line. */
+static std::string itk_message(const std::exception &e) {
+  std::string what = e.what();
+  size_t d = what.find("Description: ");
+  if (d != std::string::npos) what = what.substr(d + 13);
+  else if ((d = what.find("ITK ERROR: ")) != std::string::npos) {
+    what = what.substr(d + 11);
+    size_t c = what.find("): "); /* "GDCMImageIO(0x...): " */
+    if (c != std::string::npos && c < 64) what = what.substr(c + 3);
+  }
+  while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+  return what;
+}
+
+/* Reads path into pages: one page, or with max_pages a stack's pages (up to that many). */
+static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
+                      std::vector<cn_image *> *pages, bool *palette, char *err, size_t err_len) {
+  pages->clear();
+  cn_image *one = nullptr;
+  cn_image **out = &one;
+  std::string head;
+  int drc = file_checks(path, &head, err, err_len);
   if (drc != CN_OK) return drc;
-  if (own) { /* a CMYK JPEG, decoded by the guard */
+  cn_image *own = nullptr;
+  drc = header_checks(path, head, mode, &own, err, err_len);
+  if (drc != CN_OK) return drc;
+  if (own) { /* a CMYK JPEG or a TIFF frame ITK must not read, decoded by the guard */
     if (palette) *palette = false;
     pages->push_back(own);
     return CN_OK;
@@ -389,8 +419,9 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
      * automatic 0.581 against 0.686). Data that fills 16 bits is reduced as libpng
      * reduces it, 8-bit data stored in 16 is kept. Other types: floats within 0..1
      * are scaled by 255, values within 0..255 kept, anything else scaled from its
-     * min..max (a frame of 0..1 floats stretched min..max read up to 15 levels off). Labels are values: clamped, never scaled. A
-     * stack's pages share one reduction (one scanner's range), found over them all. */
+     * min..max (a frame of 0..1 floats stretched min..max read up to 15 levels off).
+     * Labels are values: clamped, never scaled. A stack's pages share one reduction
+     * (one scanner's range), found over them all. */
     bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
     double u16_div = 256.0;
     if (mode == CN_IMAGE_GREY && u16) {
@@ -465,17 +496,7 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
   } catch (const std::exception &e) {
     for (cn_image *q : *pages) cn_image_free(q);
     pages->clear();
-    std::string what = e.what();
-    /* ITK's messages start with the source file and line; keep the description */
-    size_t d = what.find("Description: ");
-    if (d != std::string::npos) what = what.substr(d + 13);
-    else if ((d = what.find("ITK ERROR: ")) != std::string::npos) {
-      what = what.substr(d + 11);
-      size_t c = what.find("): "); /* "GDCMImageIO(0x...): " */
-      if (c != std::string::npos && c < 64) what = what.substr(c + 3);
-    }
-    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
-    cn_errf(err, err_len, path, "cannot read the image: %s", what.c_str());
+    cn_errf(err, err_len, path, "cannot read the image: %s", itk_message(e).c_str());
     return CN_EPARSE;
   }
 }
@@ -499,45 +520,24 @@ static void mask_from_labels(cn_image *m) {
 
 extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t err_len) {
   if (n) *n = 0;
-  if (!path || !n) {
-    cn_errf(err, err_len, path ? path : "image", "no file given");
+  if (!n) {
+    cn_errf(err, err_len, path ? path : "image", "no room for the count given");
     return CN_EINVAL;
   }
-  struct stat st;
-  if (stat(path, &st) != 0) {
-    cn_errf(err, err_len, path, "%s", std::strerror(errno));
-    return errno == ENOENT ? CN_ENOENT : CN_EIO;
-  }
-  if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-    cn_errf(err, err_len, path, st.st_size == 0 ? "empty file" : "not a regular file");
-    return S_ISREG(st.st_mode) ? CN_EPARSE : CN_EINVAL;
-  }
-  const std::string head = file_head(path);
-  /* only a TIFF, a MetaImage or a NRRD can hold pages; the header checks that keep ITK
-   * from dying on a damaged one come first, as for reading */
-  const bool tiff = head.size() >= 4 && (std::memcmp(head.data(), "II*\0", 4) == 0 ||
-                                         std::memcmp(head.data(), "MM\0*", 4) == 0 ||
-                                         std::memcmp(head.data(), "II+\0", 4) == 0 ||
-                                         std::memcmp(head.data(), "MM\0+", 4) == 0);
-  const bool nrrd = head.rfind("NRRD", 0) == 0;
+  std::string head;
+  int drc = file_checks(path, &head, err, err_len);
+  if (drc != CN_OK) return drc;
   if (cn__is_dicom(head)) return cn__dicom_count_pages(path, n, err, err_len); /* a cine? */
-  if (!tiff && !nrrd && !is_metaimage(path)) {
+  /* only a TIFF, a MetaImage or a NRRD can hold pages (nothing else is opened here) */
+  if (!cn__is_tiff((const unsigned char *)head.data(), head.size()) &&
+      head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
     *n = 1;
     return CN_OK;
   }
-  int drc = check_data_file(path, head, err, err_len);
-  if (drc != CN_OK) return drc;
-  if (is_metaimage(path)) {
-    drc = check_meta_header(path, head, err, err_len);
-    if (drc != CN_OK) return drc;
-  }
-  /* a TIFF's pages and tags are checked before ITK reads its header, as for reading; a
-   * frame the guard decodes itself (ITK must not read it) is one page */
   cn_image *own = nullptr;
-  drc = cn__image_guard(path, (const unsigned char *)head.data(), head.size(), CN_IMAGE_GREY,
-                        &own, err, err_len);
+  drc = header_checks(path, head, CN_IMAGE_GREY, &own, err, err_len);
   if (drc != CN_OK) return drc;
-  if (own) {
+  if (own) { /* a frame the guard decodes itself: one page */
     cn_image_free(own);
     *n = 1;
     return CN_OK;
@@ -561,11 +561,7 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
     *n = (int)np;
     return CN_OK;
   } catch (const std::exception &e) {
-    std::string what = e.what();
-    size_t d = what.find("Description: ");
-    if (d != std::string::npos) what = what.substr(d + 13);
-    while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
-    cn_errf(err, err_len, path, "cannot read the image: %s", what.c_str());
+    cn_errf(err, err_len, path, "cannot read the image: %s", itk_message(e).c_str());
     return CN_EPARSE;
   }
 }
@@ -599,17 +595,23 @@ extern "C" int cn_mask_read_stack(const char *path, const char *image_path, int 
   if (pages) *pages = nullptr;
   cn_image **m = nullptr;
   int n = 0;
-  int rc = cn_image_read_stack(path, CN_IMAGE_LABEL, n_pages > 0 ? n_pages : 1, &m, &n, err,
-                               err_len);
-  if (rc == CN_ERANGE && n_pages > 0 && std::strstr(err ? err : "", "a stack of")) {
-    cn_errf(err, err_len, path, "mask stack has more pages than its image %s (%d)",
+  /* up to one page more than the image has, so a longer mask stack is told apart */
+  const int most = n_pages > 0 && n_pages < INT32_MAX ? n_pages + 1 : 1;
+  int rc = cn_image_read_stack(path, CN_IMAGE_LABEL, most, &m, &n, err, err_len);
+  if (rc == CN_ERANGE && n_pages > 0 && cn_image_count_pages(path, &n, nullptr, 0) == CN_OK &&
+      n > n_pages) {
+    cn_errf(err, err_len, path, "mask stack has more pages (%d) than its image %s (%d)", n,
             image_path ? image_path : "(image)", n_pages);
     return CN_EINVAL;
   }
   if (rc != CN_OK) return rc;
   if (n != n_pages || m[0]->w != width || m[0]->h != height) {
-    cn_errf(err, err_len, path, "mask is %d x %d x %d pages but its image %s is %d x %d x %d",
-            m[0]->w, m[0]->h, n, image_path ? image_path : "(image)", width, height, n_pages);
+    if (n == 1 && n_pages == 1) /* two frames, as cn_mask_read says it */
+      cn_errf(err, err_len, path, "mask is %d x %d but its image %s is %d x %d", m[0]->w,
+              m[0]->h, image_path ? image_path : "(image)", width, height);
+    else
+      cn_errf(err, err_len, path, "mask is %d x %d x %d pages but its image %s is %d x %d x %d",
+              m[0]->w, m[0]->h, n, image_path ? image_path : "(image)", width, height, n_pages);
     cn_image_stack_free(m, n);
     return CN_EINVAL;
   }

@@ -414,7 +414,11 @@ static void test_stacks(void **st)
     assert_non_null(strstr(err, "3 x 2 x 3 pages"));
     assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 3, 2, 2, &pg, err, sizeof err),
                      CN_EINVAL);
-    assert_non_null(strstr(err, "more pages than its image img.mha (2)"));
+    assert_non_null(strstr(err, "3 x 2 x 3 pages but its image img.mha is 3 x 2 x 2"));
+    /* far more pages than the image: refused before they are all read */
+    assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 3, 2, 1, &pg, err, sizeof err),
+                     CN_EINVAL);
+    assert_non_null(strstr(err, "more pages (3) than its image img.mha (1)"));
     assert_int_equal(cn_mask_read_stack(tmp_path("lab.mha"), "img.mha", 4, 2, 3, &pg, err, sizeof err),
                      CN_EINVAL);
     assert_null(pg);
