@@ -1,7 +1,7 @@
 /*
- * image_read_guard.c - a PNG's header, a JPEG's whole stream and a TIFF's pages read
- * with libpng / libjpeg / libtiff, each error caught, before ITK is shown the file
- * (image_read_itk.cxx); the TIFF check is at its section below.
+ * image_read_guard.c - a PNG's header and a JPEG's whole stream read with libpng /
+ * libjpeg, each error caught, before ITK is shown the file (image_read_itk.cxx). TIFF
+ * never reaches ITK: image_read_tiff.c decodes it.
  *
  * Why by hand, beside ITK: ITK 5.2 (Debian 12) does not survive some damaged files.
  * Its PNGImageIO::ReadImageInformation calls png_read_info with no setjmp, so libpng
@@ -24,20 +24,17 @@
  * CryoNav reads and how much memory a chunk or its tables may take, so a hostile
  * header cannot make them allocate much either.
  */
-#include "imaging/imaging.h"
+#include "imaging/image_read_raw.h"
 
 #include <errno.h>
 #include <jpeglib.h>
 #include <png.h>
 #include <setjmp.h>
-#include <stdarg.h>
-#include <tiffio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CHUNK_MAX_BYTES (8u << 20)  /* a PNG's ancillary chunk (text, ICC profile) */
-#define PIXEL_MAX_BYTES ((size_t)256 << 20) /* as image_read_itk.cxx's kMaxPixelBytes */
 /* libjpeg's working memory: a progressive file's coefficients take two bytes per
  * sample of the image, so the largest image the reader takes needs twice its size */
 #define JPEG_MAX_BYTES (2L * (256L << 20) + (16L << 20))
@@ -177,10 +174,10 @@ static int jpeg_check(const char *path, cn_image_mode mode, cn_image **own, char
                 ci.image_height, CN_IMAGE_MAX_SIDE);
         rc = CN_ERANGE;
     } else if ((size_t)ci.image_width * ci.image_height * (size_t)ci.num_components >
-               PIXEL_MAX_BYTES) {
+               CN__PIXEL_MAX_BYTES) {
         cn_errf(err, err_len, path, "%u x %u x %d bytes of pixel data: larger than the %zu MiB "
                 "allowed", ci.image_width, ci.image_height, ci.num_components,
-                PIXEL_MAX_BYTES >> 20);
+                CN__PIXEL_MAX_BYTES >> 20);
         rc = CN_ERANGE;
     } else {
         /* every scan decoded, into one row: libjpeg stops with an error on data ITK's
@@ -229,195 +226,6 @@ static int jpeg_check(const char *path, cn_image_mode mode, cn_image **own, char
     return rc;
 }
 
-/* ------------------------------------------------------------------ TIFF */
-
-/* A multi-page TIFF (a stack) is read by ITK 5.2 as a volume: it sizes every page by
- * the first page's width and copies that many samples out of each page's own scanline
- * buffer, so a page narrower, or of fewer or smaller samples, than the first overflowed
- * the heap (AddressSanitizer, the twenty-fifth session's damaged stacks: a 5-byte
- * buffer written 40 bytes). So every page of a TIFF is checked against the first with
- * libtiff (ITK's own dependency) before ITK is shown it; a TIFF of one page passes. */
-#define TIFF_MAX_PAGES 100000
-
-typedef struct {
-    char msg[160];
-} tiff_guard;
-
-static int tiff_guard_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
-{
-    (void)t;
-    (void)module;
-    tiff_guard *g = user;
-    if (g && !g->msg[0])
-        vsnprintf(g->msg, sizeof g->msg, fmt, ap);
-    return 1; /* handled: nothing printed, libtiff's global handlers not called */
-}
-
-static int tiff_guard_warning(TIFF *t, void *user, const char *module, const char *fmt,
-                              va_list ap)
-{
-    (void)t;
-    (void)user;
-    (void)module;
-    (void)fmt;
-    (void)ap;
-    return 1; /* an unknown tag is no reason to refuse */
-}
-
-typedef struct {
-    uint32_t w, h;
-    uint16_t bits, spp, format, photometric, planar;
-} tiff_layout;
-
-static void tiff_layout_get(TIFF *t, tiff_layout *l)
-{
-    memset(l, 0, sizeof *l);
-    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &l->w);
-    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &l->h);
-    TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &l->bits);
-    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &l->spp);
-    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &l->format);
-    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &l->photometric);
-    TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &l->planar);
-}
-
-/* ITK 5.2 copies every fixed-length text tag (DateTime: 20 bytes) into its metadata
- * for that length whatever the file held, so a damaged, shorter one was read past its
- * end (AddressSanitizer: a 20-byte read of a shorter string, in ReadImageInformation,
- * for a frame of one page too). Such a tag is said in err and CN_EAGAIN returned:
- * tiff_check then keeps ITK away from the file (a frame of one page is decoded here
- * instead, a stack refused). */
-static int tiff_tags_check(TIFF *t, int page, const char *path, char *err, size_t err_len)
-{
-    const int n = TIFFGetTagListCount(t);
-    for (int i = 0; i < n; i++) {
-        const uint32_t tag = TIFFGetTagListEntry(t, i);
-        const TIFFField *f = TIFFFieldWithTag(t, tag);
-        if (!f || TIFFFieldPassCount(f) || TIFFFieldDataType(f) != TIFF_ASCII)
-            continue;
-        const int due = TIFFFieldReadCount(f);
-        char *text = NULL;
-        if (due <= 1 || TIFFGetField(t, tag, &text) != 1 || !text)
-            continue;
-        const size_t len = strnlen(text, (size_t)due);
-        if (len + 1 < (size_t)due) {
-            cn_errf(err, err_len, path, "damaged TIFF: page %d: its %s tag holds %zu characters "
-                    "where %d are due", page, TIFFFieldName(f), len, due - 1);
-            return CN_EAGAIN;
-        }
-    }
-    return CN_OK;
-}
-
-/* A TIFF frame of one page, decoded by libtiff's RGBA interface into grey levels (or,
- * for labels, the brightest channel): for the frames ITK must not be shown. */
-static int tiff_decode_rgba(TIFF *t, const char *path, cn_image_mode mode, cn_image **own,
-                            char *err, size_t err_len)
-{
-    uint32_t w = 0, h = 0;
-    TIFFSetDirectory(t, 0);
-    TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w);
-    TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h);
-    if (w < 1 || h < 1 || w > CN_IMAGE_MAX_SIDE || h > CN_IMAGE_MAX_SIDE) {
-        cn_errf(err, err_len, path, "image size %u x %u outside 1..%d", w, h, CN_IMAGE_MAX_SIDE);
-        return CN_ERANGE;
-    }
-    uint32_t *rgba = malloc((size_t)w * h * sizeof *rgba);
-    cn_image *im = cn_image_new((int)w, (int)h);
-    if (!rgba || !im) {
-        free(rgba);
-        cn_image_free(im);
-        cn_errf(err, err_len, path, "out of memory");
-        return CN_ENOMEM;
-    }
-    if (!TIFFReadRGBAImageOriented(t, w, h, rgba, ORIENTATION_TOPLEFT, 0)) {
-        free(rgba);
-        cn_image_free(im);
-        cn_errf(err, err_len, path, "damaged TIFF: its pixels cannot be decoded");
-        return CN_EPARSE;
-    }
-    for (size_t k = 0; k < (size_t)w * h; k++) {
-        const unsigned r = TIFFGetR(rgba[k]), g = TIFFGetG(rgba[k]), b = TIFFGetB(rgba[k]);
-        double v = mode == CN_IMAGE_LABEL ? (r > g ? (r > b ? r : b) : (g > b ? g : b))
-                                          : 0.299 * r + 0.587 * g + 0.114 * b;
-        v += 0.5;
-        im->px[k] = (uint8_t)(v > 255 ? 255 : (unsigned)v);
-    }
-    free(rgba);
-    *own = im;
-    return CN_OK;
-}
-
-static int tiff_check(const char *path, cn_image_mode mode, cn_image **own, char *err,
-                      size_t err_len)
-{
-    tiff_guard g = {""};
-    TIFFOpenOptions *opt = TIFFOpenOptionsAlloc();
-    if (!opt) {
-        cn_errf(err, err_len, path, "out of memory checking the TIFF");
-        return CN_ENOMEM;
-    }
-    TIFFOpenOptionsSetErrorHandlerExtR(opt, tiff_guard_error, &g);
-    TIFFOpenOptionsSetWarningHandlerExtR(opt, tiff_guard_warning, NULL);
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opt, (tmsize_t)PIXEL_MAX_BYTES);
-    TIFF *t = TIFFOpenExt(path, "r", opt);
-    TIFFOpenOptionsFree(opt);
-    if (!t) {
-        cn_errf(err, err_len, path, "damaged TIFF: %s", g.msg[0] ? g.msg : "cannot be opened");
-        return CN_EPARSE;
-    }
-    tiff_layout first, l;
-    tiff_layout_get(t, &first);
-    int rc = tiff_tags_check(t, 1, path, err, err_len);
-    int pages = 1;
-    for (int page = 1; rc == CN_OK; page++) {
-        g.msg[0] = 0;
-        if (!TIFFReadDirectory(t)) {
-            if (g.msg[0]) {
-                cn_errf(err, err_len, path, "damaged TIFF: page %d: %s", page + 1, g.msg);
-                rc = CN_EPARSE;
-            }
-            break; /* no more pages */
-        }
-        pages++;
-        if (page >= TIFF_MAX_PAGES) {
-            cn_errf(err, err_len, path, "a TIFF of more than %d pages", TIFF_MAX_PAGES);
-            rc = CN_ERANGE;
-            break;
-        }
-        tiff_layout_get(t, &l);
-        rc = tiff_tags_check(t, page + 1, path, err, err_len);
-        if (rc == CN_OK && memcmp(&l, &first, sizeof l) != 0) {
-            cn_errf(err, err_len, path, "a TIFF stack whose page %d is not laid out as page 1 "
-                    "(%u x %u, %u x %u bits, photometric %u, against %u x %u, %u x %u bits, "
-                    "photometric %u): its pages must be frames of one kind",
-                    page + 1, l.w, l.h, l.spp, l.bits, l.photometric, first.w, first.h,
-                    first.spp, first.bits, first.photometric);
-            rc = CN_EUNSUPPORTED;
-        }
-    }
-    if (rc == CN_EAGAIN) {
-        /* a short text tag: ITK must not read this file. A frame of one page loses
-         * nothing (ITK read it before, past the tag): libtiff decodes it here. A later
-         * page's tag, or a first page's in a stack, refuses the file, named. */
-        if (pages == 1 && !TIFFReadDirectory(t) && own) {
-            if (err && err_len)
-                err[0] = 0;
-            rc = tiff_decode_rgba(t, path, mode, own, err, err_len);
-        } else {
-            rc = CN_EPARSE;
-        }
-    }
-    TIFFClose(t);
-    return rc;
-}
-
-bool cn__is_tiff(const unsigned char *head, size_t n)
-{
-    return n >= 4 && (memcmp(head, "II*\0", 4) == 0 || memcmp(head, "MM\0*", 4) == 0 ||
-                      memcmp(head, "II+\0", 4) == 0 || memcmp(head, "MM\0+", 4) == 0);
-}
-
 int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_image_mode mode,
                     cn_image **own, char *err, size_t err_len)
 {
@@ -430,7 +238,5 @@ int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_im
         return png_check(path, err, err_len);
     if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff)
         return jpeg_check(path, mode, own, err, err_len);
-    if (cn__is_tiff(head, n))
-        return tiff_check(path, mode, own, err, err_len);
     return CN_OK;
 }

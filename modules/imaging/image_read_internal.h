@@ -2,11 +2,13 @@
  * image_read_internal.h - what the two halves of the one image reader share
  * (C++ only): image_read_itk.cxx picks the format and decodes through ITK's
  * ImageIO; image_read_dicom.cxx reads DICOM, in a child process; image_read_bmp.c
- * reads BMP and image_read_guard.c CMYK JPEG, which ITK 5.2 reads wrong or not at all.
+ * reads BMP, image_read_tiff.c TIFF and image_read_guard.c CMYK JPEG, which ITK 5.2
+ * reads wrong or not at all; image_read_raw.h is what they share in C.
  */
 #ifndef CN_IMAGE_READ_INTERNAL_H
 #define CN_IMAGE_READ_INTERNAL_H
 
+#include "imaging/image_read_raw.h"
 #include "imaging/imaging.h"
 
 #include <itkImageIOBase.h>
@@ -35,9 +37,6 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
  * JPEG, which ITK reads wrong, is decoded there in mode into *own (NULL otherwise). */
 extern "C" int cn__image_guard(const char *path, const unsigned char *head, size_t n,
                                cn_image_mode mode, cn_image **own, char *err, size_t err_len);
-
-/* A TIFF (classic or big, either byte order) by its first n bytes (image_read_guard.c). */
-extern "C" bool cn__is_tiff(const unsigned char *head, size_t n);
 
 /* image_read_bmp.c: a BMP file ("BM"), every kind, decoded in mode (ITK 5.2 reads few
  * of them, and 32-bit ones wrong: that file says which). */

@@ -4,14 +4,15 @@
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
  * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, DICOM). ITK already reads most of
- * them (BMP and CMYK JPEG are decoded by image_read_bmp.c and image_read_guard.c,
- * which say why); we use its ImageIO layer directly (no templated image pipeline, so this
+ * them (BMP, TIFF and CMYK JPEG are decoded by image_read_bmp.c, image_read_tiff.c and
+ * image_read_guard.c, which say why); we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
  * Each ImageIO is asked CanReadFile in turn instead of going through the object
  * factory, so no factory registration is needed and the formats we accept are
  * the ones listed below. Palettes: ITK expands them to RGB by default; for
  * labels we set ExpandRGBPalette(false) to get the palette index, which is what
- * a label mask means.
+ * a label mask means. The samples ITK returns go to the reader's one reduction to
+ * 8 bits (image_read_reduce.c), which libtiff's samples go to as well.
  *
  * Hostile files: only regular files are handed to ITK (a FIFO would block it
  * forever), and the declared size is checked before the pixel buffer is made.
@@ -37,17 +38,15 @@
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
 #include <itkPNGImageIO.h>
-#include <itkTIFFImageIO.h>
 
 namespace {
 
-const size_t kMaxPixelBytes = 256u << 20; /* 256 MiB of raw pixel data */
+const size_t kMaxPixelBytes = CN__PIXEL_MAX_BYTES;
 
 itk::ImageIOBase::Pointer pick_io(const char *path, bool *physical_spacing) {
   std::vector<std::pair<itk::ImageIOBase::Pointer, bool>> ios = {
       {itk::PNGImageIO::New().GetPointer(), false},
       {itk::JPEGImageIO::New().GetPointer(), false},
-      {itk::TIFFImageIO::New().GetPointer(), false},
       {itk::MetaImageIO::New().GetPointer(), true},
       {itk::NrrdImageIO::New().GetPointer(), true},
   };
@@ -59,23 +58,24 @@ itk::ImageIOBase::Pointer pick_io(const char *path, bool *physical_spacing) {
   return nullptr;
 }
 
-/* Component i of pixel k as a double, whatever the component type. */
-double component(const void *buf, itk::IOComponentEnum t, size_t idx) {
-  switch (t) {
-  case itk::IOComponentEnum::UCHAR: return ((const uint8_t *)buf)[idx];
-  case itk::IOComponentEnum::CHAR: return ((const int8_t *)buf)[idx];
-  case itk::IOComponentEnum::USHORT: return ((const uint16_t *)buf)[idx];
-  case itk::IOComponentEnum::SHORT: return ((const int16_t *)buf)[idx];
-  case itk::IOComponentEnum::UINT: return ((const uint32_t *)buf)[idx];
-  case itk::IOComponentEnum::INT: return ((const int32_t *)buf)[idx];
+/* The reader's sample type of an ITK component type of cs bytes; false when none. */
+bool sample_type(itk::IOComponentEnum c, size_t cs, cn__sample *t) {
+  switch (c) {
+  case itk::IOComponentEnum::UCHAR: *t = CN__SAMPLE_U8; break;
+  case itk::IOComponentEnum::CHAR: *t = CN__SAMPLE_I8; break;
+  case itk::IOComponentEnum::USHORT: *t = CN__SAMPLE_U16; break;
+  case itk::IOComponentEnum::SHORT: *t = CN__SAMPLE_I16; break;
+  case itk::IOComponentEnum::UINT: *t = CN__SAMPLE_U32; break;
+  case itk::IOComponentEnum::INT: *t = CN__SAMPLE_I32; break;
   case itk::IOComponentEnum::ULONG:
-  case itk::IOComponentEnum::ULONGLONG: return (double)((const uint64_t *)buf)[idx];
+  case itk::IOComponentEnum::ULONGLONG: *t = cs == 4 ? CN__SAMPLE_U32 : CN__SAMPLE_U64; break;
   case itk::IOComponentEnum::LONG:
-  case itk::IOComponentEnum::LONGLONG: return (double)((const int64_t *)buf)[idx];
-  case itk::IOComponentEnum::FLOAT: return ((const float *)buf)[idx];
-  case itk::IOComponentEnum::DOUBLE: return ((const double *)buf)[idx];
-  default: return 0;
+  case itk::IOComponentEnum::LONGLONG: *t = cs == 4 ? CN__SAMPLE_I32 : CN__SAMPLE_I64; break;
+  case itk::IOComponentEnum::FLOAT: *t = CN__SAMPLE_F32; break;
+  case itk::IOComponentEnum::DOUBLE: *t = CN__SAMPLE_F64; break;
+  default: return false;
   }
+  return cn__sample_size(*t) == cs;
 }
 
 /* The first 64 KiB of a file: a MetaImage or NRRD header is text up front. */
@@ -274,6 +274,17 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     pages->push_back(own);
     return CN_OK;
   }
+  /* every TIFF is libtiff's: ITK 5.2 overran its buffers on damaged ones, and read white-
+   * is-zero grey inverted (image_read_tiff.c) */
+  if (cn__is_tiff((const unsigned char *)head.data(), head.size())) {
+    cn_image **arr = nullptr;
+    int n = 0;
+    drc = cn__tiff_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, palette, err, err_len);
+    if (drc != CN_OK) return drc;
+    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
+    std::free(arr);
+    return CN_OK;
+  }
   /* every BMP is ours: ITK 5.2 reads few kinds, and 32-bit ones wrong (image_read_bmp.c) */
   if (head.size() >= 2 && head[0] == 'B' && head[1] == 'M') {
     if (palette) *palette = false;
@@ -394,103 +405,24 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
       }
     }
 
-    itk::IOComponentEnum t = io->GetComponentType();
-    const unsigned char *raw = buf.data();
-    /* pixel k's value before the reduction to 8 bits */
-    auto value = [&](size_t k) -> double {
-      if (nc >= 3 && mode == CN_IMAGE_LABEL) {
-        /* a colour mask marks the object in some colour (red, green, white): its
-         * brightest channel, so a pure red mark is 255, not its luma of 76 */
-        const double r = component(raw, t, k * nc), g = component(raw, t, k * nc + 1),
-                     b = component(raw, t, k * nc + 2);
-        return r > g ? (r > b ? r : b) : (g > b ? g : b);
-      }
-      if (nc >= 3)
-        return 0.299 * component(raw, t, k * nc) + 0.587 * component(raw, t, k * nc + 1) +
-               0.114 * component(raw, t, k * nc + 2);
-      return component(raw, t, k * nc); /* grey, or grey + alpha */
-    };
-    const size_t n = w * h, total = n * np;
-    /* 8-bit data is kept as is (colour: rounded luma). 16-bit unsigned grey levels
-     * keep the top 8 of the bits the data uses: the bit length of its largest
-     * value, at least 8. A 16-bit file often holds a 10- or 12-bit scanner's
-     * samples; keeping the container's top 8 bits made a 12-bit frame 0..15, all
-     * but black (10 nerve-us images stored so: seeded mean Dice 0.771 against 0.827,
-     * automatic 0.581 against 0.686). Data that fills 16 bits is reduced as libpng
-     * reduces it, 8-bit data stored in 16 is kept. Other types: floats within 0..1
-     * are scaled by 255, values within 0..255 kept, anything else scaled from its
-     * min..max (a frame of 0..1 floats stretched min..max read up to 15 levels off).
-     * Labels are values: clamped, never scaled. A stack's pages share one reduction
-     * (one scanner's range), found over them all. */
-    bool u8 = t == itk::IOComponentEnum::UCHAR, u16 = t == itk::IOComponentEnum::USHORT;
-    double u16_div = 256.0;
-    if (mode == CN_IMAGE_GREY && u16) {
-      double top = 0;
-      for (size_t k = 0; k < total; k++) {
-        double x = value(k);
-        top = x > top ? x : top;
-      }
-      int bits = 8;
-      while (bits < 16 && top >= std::ldexp(1.0, bits)) bits++;
-      u16_div = std::ldexp(1.0, bits - 8);
-    }
-    double lo = 0, hi = 255;
-    bool scale = mode == CN_IMAGE_GREY && !u8 && !u16;
-    if (scale) {
-      lo = INFINITY;
-      hi = -INFINITY;
-      for (size_t k = 0; k < total; k++) {
-        double x = value(k);
-        if (std::isfinite(x)) {
-          lo = x < lo ? x : lo;
-          hi = x > hi ? x : hi;
-        }
-      }
-      const bool real = t == itk::IOComponentEnum::FLOAT || t == itk::IOComponentEnum::DOUBLE;
-      if (real && lo >= 0 && hi <= 1) {
-        lo = 0; /* intensities normalised to 0..1 (ImageMagick's, scikit-image's floats) */
-        hi = 1;
-      } else if (lo >= 0 && hi <= 255) {
-        lo = 0; /* 8-bit grey levels kept in a wider type (ImageJ's 32-bit) */
-        hi = 255;
-        scale = false;
-      } else if (!(hi > lo)) {
-        lo = 0;
-        hi = 255;
-        scale = false;
-      }
+    cn__sample t;
+    if (!sample_type(io->GetComponentType(), cs, &t)) {
+      cn_errf(err, err_len, path, "samples of type %s (%zu bytes): not an image we can use",
+              itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType()).c_str(), cs);
+      return CN_EUNSUPPORTED;
     }
     /* the pixel size only where the file states it (ITK says 1 mm otherwise) */
-    double sx = 0, sy = 0;
-    bool stated = false;
-    if (spacing == CN__SPACING_HEADER) {
-      sx = io->GetSpacing(0);
-      sy = nd >= 2 ? io->GetSpacing(1) : sx;
-      stated = sx > 0 && sy > 0 && std::isfinite(sx) && std::isfinite(sy);
+    double sp[2] = {0, 0};
+    const bool stated = spacing == CN__SPACING_HEADER;
+    if (stated) {
+      sp[0] = io->GetSpacing(0);
+      sp[1] = nd >= 2 ? io->GetSpacing(1) : sp[0];
     }
-    for (size_t pg = 0; pg < np; pg++) {
-      cn_image *im = cn_image_new((int)w, (int)h);
-      if (!im) {
-        for (cn_image *q : *pages) cn_image_free(q);
-        pages->clear();
-        cn_errf(err, err_len, path, "out of memory");
-        return CN_ENOMEM;
-      }
-      for (size_t k = 0; k < n; k++) {
-        double x = value(pg * n + k);
-        x = std::isfinite(x) ? x : 0;
-        if (mode == CN_IMAGE_GREY && u16) x = std::floor(x / u16_div);
-        else if (scale) x = (x - lo) * 255.0 / (hi - lo);
-        x = std::floor(x + 0.5);
-        im->px[k] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
-      }
-      if (stated) {
-        im->spacing_mm[0] = sx;
-        im->spacing_mm[1] = sy;
-        im->has_spacing = true;
-      }
-      pages->push_back(im);
-    }
+    std::vector<cn_image *> out(np, nullptr);
+    int rc = cn__raw_reduce(buf.data(), t, (int)nc, w, h, np, mode, stated ? sp : nullptr,
+                            out.data(), path, err, err_len);
+    if (rc != CN_OK) return rc;
+    *pages = out;
     if (palette) *palette = io->GetIsReadAsScalarPlusPalette();
     return CN_OK;
   } catch (const std::exception &e) {
@@ -528,9 +460,10 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
   int drc = file_checks(path, &head, err, err_len);
   if (drc != CN_OK) return drc;
   if (cn__is_dicom(head)) return cn__dicom_count_pages(path, n, err, err_len); /* a cine? */
+  if (cn__is_tiff((const unsigned char *)head.data(), head.size()))
+    return cn__tiff_count_pages(path, n, err, err_len);
   /* only a TIFF, a MetaImage or a NRRD can hold pages (nothing else is opened here) */
-  if (!cn__is_tiff((const unsigned char *)head.data(), head.size()) &&
-      head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
+  if (head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
     *n = 1;
     return CN_OK;
   }

@@ -200,11 +200,12 @@ static void test_damaged_jpeg(void **st)
 
 /* Damaged TIFFs ITK 5.2 read past its buffers (AddressSanitizer, twenty-fifth session;
  * formats/make_fixtures.sh made them). A stack whose third page claims a width of 5:
- * ITK reads every page as wide as the first, out of that page's own 5-byte scanline
+ * ITK read every page as wide as the first, out of that page's own 5-byte scanline
  * buffer (heap overflow); it is refused by name, as a stack and as one image. A frame
  * whose DateTime tag holds 5 bytes: ITK copied the 20 the tag should hold (a read past
- * the string); the frame is now decoded without ITK, and reads as its undamaged twin,
- * so nothing that read before is lost. Under ASan both failed before the guard. */
+ * the string); it reads as its undamaged twin, so nothing that read before is lost.
+ * Under ASan both failed before the twenty-fifth session's guard; since the twenty-
+ * sixth, every TIFF is decoded with libtiff (image_read_tiff.c), ITK never sees one. */
 static void test_damaged_tiff(void **st)
 {
     (void)st;

@@ -1,0 +1,61 @@
+/*
+ * image_read_raw.h - what the reader's decoders share, in C and C++: the samples of
+ * a frame or a stack as the file stored them, and the one rule that reduces them to
+ * 8 bits (image_read_reduce.c). ITK's ImageIO (image_read_itk.cxx) and libtiff
+ * (image_read_tiff.c) both hand their samples to it, so a 16-bit frame, a float frame
+ * or a palette mask comes out the same whichever decoder read it.
+ */
+#ifndef CN_IMAGE_READ_RAW_H
+#define CN_IMAGE_READ_RAW_H
+
+#include "imaging/imaging.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CN__PIXEL_MAX_BYTES ((size_t)256 << 20) /* raw pixel data the reader allocates */
+
+typedef enum {
+    CN__SAMPLE_U8,
+    CN__SAMPLE_I8,
+    CN__SAMPLE_U16,
+    CN__SAMPLE_I16,
+    CN__SAMPLE_U32,
+    CN__SAMPLE_I32,
+    CN__SAMPLE_U64,
+    CN__SAMPLE_I64,
+    CN__SAMPLE_F32,
+    CN__SAMPLE_F64
+} cn__sample;
+
+/* Bytes per sample of type t. */
+size_t cn__sample_size(cn__sample t);
+
+/* np pages of w x h pixels of nc (1..4) interleaved samples of type t, page after page
+ * (data), reduced to 8 bits by mode (imaging.h says the rule; a stack's pages share
+ * one reduction). spacing_mm, when not NULL, is the pixel size the file states.
+ * pages[0..np-1] receive the images; on failure none is left allocated and err names
+ * path. */
+int cn__raw_reduce(const void *data, cn__sample t, int nc, size_t w, size_t h, size_t np,
+                   cn_image_mode mode, const double *spacing_mm, cn_image **pages,
+                   const char *path, char *err, size_t err_len);
+
+/* image_read_tiff.c: every TIFF. A TIFF (classic or big, either byte order) by its
+ * first n bytes; its pages read (max_pages 0: one 2-D page, a stack refused as 3-D;
+ * else up to max_pages pages) into *pages (malloc'd array of *n images, free with
+ * cn_image_stack_free); *palette: read as palette indices. */
+bool cn__is_tiff(const unsigned char *head, size_t n);
+int cn__tiff_read(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages,
+                  int *n, bool *palette, char *err, size_t err_len);
+/* How many pages the TIFF holds (every page checked to be laid out as the first). */
+int cn__tiff_count_pages(const char *path, int *n, char *err, size_t err_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
