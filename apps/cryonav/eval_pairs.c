@@ -11,8 +11,9 @@
  * 1_1.tif beside 1_1_mask.tif); and where the image's own name carries a word
  * for "image", that word swapped for the mask's: 001_image / 001_img with
  * 001_mask (or, in another folder, 001), image_7 / img_7 with mask_7, label_7,
- * seg_7 or gt_7. When images and masks share a folder, a file that another file
- * takes as its mask is no image, and no file is its own mask.
+ * seg_7 or gt_7; and nnU-Net's CASE_0000 (its first channel) with CASE.
+ * NIfTI's .nii.gz counts as one extension. When images and masks share a folder, a
+ * file that another file takes as its mask is no image, and no file is its own mask.
  *
  * Sets kept in subfolders (one per patient or scan, images/p1/a.png with
  * masks/p1/a.png, or both in p1/) are read through: a subfolder of the image
@@ -74,10 +75,19 @@ int cn_eval_pair_cmp(const void *x, const void *y)
     return c ? c : strcmp(a->image, b->image);
 }
 
+/* Whether n ends in NIfTI's compressed extension (.nii.gz: two dots, one extension). */
+static bool is_nii_gz(const char *n)
+{
+    const size_t l = strlen(n);
+    return l > 7 && strcasecmp(n + l - 7, ".nii.gz") == 0;
+}
+
 bool cn_eval_is_image_name(const char *n)
 {
     static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
-                                      ".mha", ".mhd", ".nrrd", ".nhdr", ".dcm", ".dicom"};
+                                      ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".dcm", ".dicom"};
+    if (is_nii_gz(n))
+        return true;
     const char *dot = strrchr(n, '.');
     if (!dot || dot == n)
         return false;
@@ -89,6 +99,8 @@ bool cn_eval_is_image_name(const char *n)
 
 size_t cn_eval_stem_len(const char *n)
 {
+    if (is_nii_gz(n))
+        return strlen(n) - 7;
     const char *dot = strrchr(n, '.');
     return dot ? (size_t)(dot - n) : strlen(n);
 }
@@ -208,6 +220,14 @@ static int match_mask(const char *name, char *const *masks, int nm, bool one_fol
         const size_t l = strlen(image_prefix[i]);
         if (sl > l && strncasecmp(name, image_prefix[i], l) == 0 &&
             (k = find_prefixed(masks, nm, name + l, sl - l)) >= 0)
+            return k;
+    }
+    /* nnU-Net's layout: imagesTr/CASE_0000.png (.nii.gz) with labelsTr/CASE.png: the
+     * first channel's suffix dropped (a frame of more channels is not a case here) */
+    if (sl > 5 && strncmp(name + sl - 5, "_0000", 5) == 0) {
+        if (!one_folder && (k = find_stem(masks, nm, name, sl - 5)) >= 0)
+            return k;
+        if ((k = find_suffixed(masks, nm, name, sl - 5)) >= 0)
             return k;
     }
     return -1;

@@ -3,9 +3,9 @@
  * ImageIO classes, behind the C functions cn_image_read / cn_mask_read.
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
- * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, DICOM). ITK already reads most of
- * them (BMP, TIFF and CMYK JPEG are decoded by image_read_bmp.c, image_read_tiff.c and
- * image_read_guard.c, which say why); we use its ImageIO layer directly (no templated image pipeline, so this
+ * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, NIfTI, DICOM). ITK already reads most of
+ * them (BMP, TIFF, NIfTI and CMYK JPEG are decoded by image_read_bmp.c, image_read_tiff.c,
+ * image_read_nifti.c and image_read_guard.c, which say why); we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
  * Each ImageIO is asked CanReadFile in turn instead of going through the object
  * factory, so no factory registration is needed and the formats we accept are
@@ -239,6 +239,7 @@ static int header_checks(const char *path, const std::string &head, cn_image_mod
     drc = check_meta_header(path, head, err, err_len);
     if (drc != CN_OK) return drc;
   }
+
   return cn__image_guard(path, (const unsigned char *)head.data(), head.size(), mode, own, err,
                          err_len);
 }
@@ -285,6 +286,17 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     std::free(arr);
     return CN_OK;
   }
+  /* every NIfTI is ours: ITK 5.2 overran its buffers on a damaged one (image_read_nifti.c) */
+  if (cn__is_nifti_name(path)) {
+    if (palette) *palette = false;
+    cn_image **arr = nullptr;
+    int n = 0;
+    drc = cn__nifti_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, err, err_len);
+    if (drc != CN_OK) return drc;
+    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
+    std::free(arr);
+    return CN_OK;
+  }
   /* every BMP is ours: ITK 5.2 reads few kinds, and 32-bit ones wrong (image_read_bmp.c) */
   if (head.size() >= 2 && head[0] == 'B' && head[1] == 'M') {
     if (palette) *palette = false;
@@ -307,13 +319,12 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
   }
   if (!io) {
     cn_errf(err, err_len, path,
-            "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM)");
+            "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
     return CN_EPARSE;
   }
   return cn__image_decode_pages(io.GetPointer(), path,
-                                physical ? (header_states_spacing(head) ? CN__SPACING_HEADER
-                                                                        : CN__SPACING_NONE)
-                                         : CN__SPACING_NONE,
+                                physical && header_states_spacing(head) ? CN__SPACING_HEADER
+                                                                        : CN__SPACING_NONE,
                                 mode, max_pages, pages, palette, err, err_len);
 }
 
@@ -462,7 +473,8 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
   if (cn__is_dicom(head)) return cn__dicom_count_pages(path, n, err, err_len); /* a cine? */
   if (cn__is_tiff((const unsigned char *)head.data(), head.size()))
     return cn__tiff_count_pages(path, n, err, err_len);
-  /* only a TIFF, a MetaImage or a NRRD can hold pages (nothing else is opened here) */
+  if (cn__is_nifti_name(path)) return cn__nifti_count_pages(path, n, err, err_len);
+  /* only a TIFF, a NIfTI, a MetaImage or a NRRD can hold pages (nothing else is opened) */
   if (head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
     *n = 1;
     return CN_OK;
@@ -480,7 +492,7 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
     itk::ImageIOBase::Pointer io = pick_io(path, &physical);
     if (!io) {
       cn_errf(err, err_len, path,
-              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, DICOM)");
+              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
       return CN_EPARSE;
     }
     io->SetFileName(path);

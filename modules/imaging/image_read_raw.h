@@ -54,6 +54,14 @@ int cn__tiff_read(const char *path, cn_image_mode mode, int max_pages, cn_image 
 /* How many pages the TIFF holds (every page checked to be laid out as the first). */
 int cn__tiff_count_pages(const char *path, int *n, char *err, size_t err_len);
 
+/* image_read_nifti.c: NIfTI-1 / -2 single files by name (.nii, .nii.gz), read as
+ * cn__tiff_read reads a TIFF (pages along the third and fourth axes), with the pixel
+ * size where the header states one; and their page count, from the header. */
+bool cn__is_nifti_name(const char *path);
+int cn__nifti_read(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages,
+                   int *n, char *err, size_t err_len);
+int cn__nifti_count_pages(const char *path, int *n, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 
 #include "../../test_bmp.h"
 #include "../../test_cases.h"
+#include "../../test_nifti.h"
 
 #include "imaging/imaging.h"
 
@@ -1260,6 +1261,60 @@ static void test_stacks(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A set kept as nnU-Net keeps it (imagesTr/CASE_0000.nii.gz, labelsTr/CASE.nii.gz: a
+ * frame as x, y and a third axis of 1, 1 x 1 mm, labels 0 / 1 / 2 as nerve-us's). The
+ * defect: NIfTI was not read ("not an image CryoNav can read"), and no mask was found
+ * for CASE_0000, so such a set scored nothing. Now each frame scores exactly as its PNG. */
+static void test_nnunet_nifti(void **st)
+{
+    (void)st;
+    char base[] = "/tmp/cn_test_eval_nifti_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    static const char *const names[] = {"0000", "0001", "0002", "0003", "0005"};
+    enum { N = 5 };
+    char p[600], q[2048], err[512], cmd[2048], out[1 << 15], out2[1 << 15];
+    snprintf(q, sizeof q, "mkdir -p %s/files/images %s/files/masks %s/nn/imagesTr %s/nn/labelsTr",
+             base, base, base, base);
+    assert_int_equal(system(q), 0);
+    for (int k = 0; k < N; k++) {
+        cn_image *a = NULL, *b = NULL;
+        snprintf(p, sizeof p, "%s/nerve-us/images/%s.png", DATA, names[k]);
+        assert_int_equal(cn_image_read(p, CN_IMAGE_GREY, &a, err, sizeof err), CN_OK);
+        snprintf(q, sizeof q, "cp %s %s/files/images/ && cp %s/nerve-us/masks/%s.png %s/files/masks/",
+                 p, base, DATA, names[k], base);
+        assert_int_equal(system(q), 0);
+        snprintf(p, sizeof p, "%s/nerve-us/masks/%s.png", DATA, names[k]);
+        assert_int_equal(cn_image_read(p, CN_IMAGE_LABEL, &b, err, sizeof err), CN_OK);
+        const cn_test_nii h = {.dims = 3, .w = a->w, .h = a->h, .n = 1,
+                               .datatype = CN_TEST_NII_UINT8, .bitpix = 8,
+                               .pixdim = {1, 1, 999}, .units = 2};
+        snprintf(p, sizeof p, "%s/nn/imagesTr/us_%s_0000.nii.gz", base, names[k]);
+        assert_true(cn_test_write_nifti(p, &h, a->px, (size_t)a->w * a->h, true));
+        snprintf(p, sizeof p, "%s/nn/labelsTr/us_%s.nii.gz", base, names[k]);
+        assert_true(cn_test_write_nifti(p, &h, b->px, (size_t)b->w * b->h, true));
+        cn_image_free(a);
+        cn_image_free(b);
+    }
+    for (int seeded = 0; seeded < 2; seeded++) {
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/files/images %s/files/masks%s", CRYONAV, base,
+                 base, seeded ? " --seeded" : "");
+        assert_int_equal(run(cmd, out, sizeof out), 0);
+        snprintf(cmd, sizeof cmd, "%s eval nerve %s/nn/imagesTr %s/nn/labelsTr%s", CRYONAV, base,
+                 base, seeded ? " --seeded" : "");
+        assert_int_equal(run(cmd, out2, sizeof out2), 0);
+        print_message("%s", out2);
+        double a[N + 2], b[N + 2];
+        assert_int_equal(dice_lines(out, a, N + 2), N);
+        assert_int_equal(dice_lines(out2, b, N + 2), N);
+        for (int k = 0; k < N; k++)
+            assert_true(fabs(a[k] - b[k]) < 1e-9);
+        assert_non_null(strstr(out2, "us_0000_0000.nii.gz"));
+        assert_string_equal(last_line(out), last_line(out2));
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1277,6 +1332,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_non_square_pixels),
         cmocka_unit_test(test_small_frames),
         cmocka_unit_test(test_stacks),
+        cmocka_unit_test(test_nnunet_nifti),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_eval_nerve", tests, sizeof tests / sizeof tests[0], argc, argv);
