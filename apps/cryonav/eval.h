@@ -53,6 +53,10 @@ int cn_eval_pair_cmp(const void *x, const void *y);
 bool cn_eval_is_image_name(const char *n);
 /* Length of a file name without its last suffix. */
 size_t cn_eval_stem_len(const char *n);
+/* The index in masks[] of image file name's mask by the pairing rules above (the same
+ * name or stem, a mask suffix, an image word swapped, nnU-Net's _0000); one_folder:
+ * images and masks share a folder. -1 when none. */
+int cn_eval_match_mask(const char *name, char *const *masks, int nm, bool one_folder);
 
 int cn_eval_nerve(int argc, char **argv);
 int cn_eval_needle(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
  * eval_needle.c - `cryonav eval needle FRAMES MASKS`: the needle detector and
  * tracker (cn_segment, as the live stage runs it) on a real frame sequence whose
- * masks mark the visible shaft, frames and masks paired by sorted name.
+ * masks mark the visible shaft, frames and masks paired by name (or, as many of each,
+ * by sorted name); a frame without a mask is tracked through and not scored.
  *
  * Per frame with a needle in its mask: the angle between the reported axis and
  * the mask's principal axis, the distance (px) of the mask's centroid from the
@@ -40,7 +41,8 @@ static void usage(FILE *out)
         "usage: cryonav eval needle FRAMES MASKS [options]\n"
         "       cryonav eval needle --sim N [--first K] [--pose] [--no-track]\n"
         "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
-        "of the visible shaft (folder MASKS), paired by sorted file name. Images: PNG,\n"
+        "of the visible shaft (folder MASKS), paired by name (as many of each: by sorted\n"
+        "name; a frame without a mask is tracked through, not scored). Images: PNG,\n"
         "BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI (.nii, .nii.gz), DICOM (.dcm); a mask is 1\n"
         "where its label is 1 or its value is > 127; an empty mask means the frame has no\n"
         "needle. A stack (a multi-page TIFF, a 3-D MHA / NRRD / NIfTI: a cine in one file;\n"
@@ -275,10 +277,12 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
 typedef struct {
     double sum_ang, sum_dist, sum_tip_px, sum_tip_mm;
     int n_truth, n_det, n_empty, false_det, bad, n_tip_mm, wrong;
+    int unscored; /* frames without a mask: tracked through, not scored */
 } tally;
 
-/* One frame and its mask (both taken, freed here): analysed, scored. Returns 0, or
- * -1 out of memory. */
+/* One frame and its mask (both taken, freed here): analysed, scored; without a mask (m
+ * NULL: a frame nobody annotated) analysed only, so the tracker sees every frame of the
+ * sequence. Returns 0, or -1 out of memory. */
 static int eval_frame(cn_image *im, cn_image *m, const char *name, const eval_opts *o,
                       cn_segment **seg, cn_frame_pool **pool, int *pool_w, int *pool_h, int index,
                       tally *t)
@@ -318,7 +322,10 @@ static int eval_frame(cn_image *im, cn_image *m, const char *name, const eval_op
     cn_segment_process(*seg, f);
     const cn_needle_result *r = &f->analysis.needle;
     mask_axis a;
-    if (mask_geometry(m, &a)) {
+    if (!m) {
+        t->unscored++;
+        printf("%s no mask: tracked, not scored\n", name);
+    } else if (mask_geometry(m, &a)) {
         t->n_truth++;
         if (r->found) {
             t->n_det++;
@@ -482,13 +489,40 @@ int cn_eval_needle(int argc, char **argv)
         cn_eval_free_list(fr, nf);
         return cn_app_usage_error("eval", "%s", err);
     }
-    if (nf != nm) {
-        fprintf(stderr, "cryonav eval: %s has %d frames but %s has %d masks (paired by sorted "
-                        "name)\n", dirs[0], nf, dirs[1], nm);
+    /* Each frame's mask: by name (frame_0007.png with mask folder's frame_0007.bmp, or
+     * the nerve set's other rules); when names do not pair every frame and both folders
+     * hold as many files, by sorted position. A frame without a mask (a sequence
+     * annotated every few frames) is tracked through and not scored. */
+    int *mask_of = malloc(sizeof(int) * (size_t)(nf ? nf : 1));
+    if (!mask_of) {
+        cn_eval_free_list(fr, nf);
+        cn_eval_free_list(mk, nm);
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        return 1;
+    }
+    int by_name = 0;
+    for (int i = 0; i < nf; i++)
+        by_name += (mask_of[i] = cn_eval_match_mask(fr[i], mk, nm, false)) >= 0;
+    if (by_name < nf && nf == nm) {
+        for (int i = 0; i < nf; i++)
+            mask_of[i] = i; /* paired by sorted name */
+        by_name = nf;
+    }
+    if (by_name == 0) {
+        fprintf(stderr, "cryonav eval: no frame of %s (%d) has a mask of its name in %s (%d "
+                        "masks); with as many of each they pair by sorted name\n",
+                dirs[0], nf, dirs[1], nm);
+        free(mask_of);
         cn_eval_free_list(fr, nf);
         cn_eval_free_list(mk, nm);
         return 2;
     }
+    if (by_name < nf)
+        fprintf(stderr, "cryonav eval: %d of %d frames have a mask; the other %d are tracked "
+                        "through, not scored\n", by_name, nf, nf - by_name);
+    if (by_name < nm)
+        fprintf(stderr, "cryonav eval: %d masks in %s belong to no frame (not used)\n",
+                nm - by_name, dirs[1]);
     cn_segment *seg = NULL;
     cn_frame_pool *pool = NULL;
     int pool_w = 0, pool_h = 0, rc = 0, index = 0, frames = 0;
@@ -496,13 +530,14 @@ int cn_eval_needle(int argc, char **argv)
     for (int i = 0; i < nf && rc == 0; i++) {
         char p1[8400], p2[8400];
         snprintf(p1, sizeof p1, "%s/%s", dirs[0], fr[i]);
-        snprintf(p2, sizeof p2, "%s/%s", dirs[1], mk[i]);
+        if (mask_of[i] >= 0)
+            snprintf(p2, sizeof p2, "%s/%s", dirs[1], mk[mask_of[i]]);
         /* a stack (a multi-page TIFF, a 3-D MetaImage or NRRD: a cine in one file) is
          * its pages in order, FILE[0] .. FILE[n-1], against a mask stack as long */
         cn_image **pages = NULL, **masks = NULL;
         int np = 0;
         int r = cn_image_read_stack(p1, CN_IMAGE_GREY, 100000, &pages, &np, err, sizeof err);
-        if (r == CN_OK)
+        if (r == CN_OK && mask_of[i] >= 0)
             r = cn_mask_read_stack(p2, p1, pages[0]->w, pages[0]->h, np, &masks, err, sizeof err);
         if (r != CN_OK) {
             fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
@@ -517,9 +552,11 @@ int cn_eval_needle(int argc, char **argv)
                 snprintf(name, sizeof name, "%.280s[%d]", fr[i], k);
             else
                 snprintf(name, sizeof name, "%.290s", fr[i]);
-            int e = eval_frame(pages[k], masks[k], name, &o, &seg, &pool, &pool_w, &pool_h,
-                               index++, &t);
-            pages[k] = masks[k] = NULL; /* eval_frame took them */
+            int e = eval_frame(pages[k], masks ? masks[k] : NULL, name, &o, &seg, &pool, &pool_w,
+                               &pool_h, index++, &t);
+            pages[k] = NULL; /* eval_frame took them */
+            if (masks)
+                masks[k] = NULL;
             frames++;
             if (e < 0) {
                 fprintf(stderr, "cryonav eval: out of memory\n");
@@ -528,13 +565,17 @@ int cn_eval_needle(int argc, char **argv)
             }
         }
         cn_image_stack_free(pages, np);
-        cn_image_stack_free(masks, np);
+        if (masks)
+            cn_image_stack_free(masks, np);
         cn_eval_progress(i + 1, nf);
     }
+    free(mask_of);
     if (rc == 0) {
         printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
                "lines (> 5 deg or > 10 px) %d\n", frames, t.bad, t.n_truth, t.n_empty, t.false_det,
                t.wrong);
+        if (t.unscored)
+            printf("frames without a mask %d (tracked through, not scored)\n", t.unscored);
         /* what "25 of 25" can mean: the rates' 95 % intervals (Wilson's; the frames of one
          * sequence are not independent, so they are if anything too narrow) */
         double dlo, dhi, wlo, whi;

@@ -233,6 +233,11 @@ static int match_mask(const char *name, char *const *masks, int nm, bool one_fol
     return -1;
 }
 
+int cn_eval_match_mask(const char *name, char *const *masks, int nm, bool one_folder)
+{
+    return match_mask(name, masks, nm, one_folder);
+}
+
 /* Whether two folder paths name the same folder. */
 static bool same_folder(const char *a, const char *b)
 {

@@ -322,12 +322,88 @@ static void test_eval_needle_stack(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The per-frame lines of cmd's output (those naming a frame file), in order. */
+static int frame_lines(const char *cmd, char lines[][256], int max)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, p))
+        if (strstr(line, ".png ") && n < max)
+            snprintf(lines[n++], 256, "%.255s", line);
+    assert_int_equal(pclose(p), 0);
+    return n;
+}
+
+/* A sequence annotated every fifth frame (as video sets often are): the mask folder
+ * holds 5 masks for 25 frames. Every frame goes through the tracker, the five with a
+ * mask are scored, each exactly as in the fully annotated run (the tracker saw the same
+ * frames), and the others are named as tracked, not scored. Before, the counts
+ * differed and nothing was scored ("has 25 frames but ... 5 masks", exit 2). */
+static void test_eval_needle_sparse_masks(void **st)
+{
+    (void)st;
+    char dir[600], cmd[2400], p[1400];
+    snprintf(dir, sizeof dir, "%s/needle-us/xgts/sample/needle_14", CN_SHARED_DATA_DIR);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        print_message("skipped: %s is absent\n", dir);
+        skip();
+    }
+    char base[] = "/tmp/cn_test_needle_sparse_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    char *names[64];
+    int n = 0;
+    snprintf(p, sizeof p, "%s/mask", dir);
+    DIR *d = opendir(p);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.' && n < 64)
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof(char *), cmp_names);
+    assert_int_equal(n, 25);
+    for (int k = 0; k < n; k += 5) {
+        snprintf(cmd, sizeof cmd, "cp '%s/mask/%s' %s/", dir, names[k], base);
+        assert_int_equal(system(cmd), 0);
+    }
+    static char all[32][256], sparse[32][256];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s/mask 2>/dev/null",
+             CN_BINARY_DIR, dir, dir);
+    assert_int_equal(frame_lines(cmd, all, 32), 25);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s 2>/dev/null",
+             CN_BINARY_DIR, dir, base);
+    assert_int_equal(frame_lines(cmd, sparse, 32), 25);
+    int scored = 0;
+    for (int k = 0; k < 25; k++) {
+        if (k % 5 == 0) {
+            assert_string_equal(sparse[k], all[k]);
+            scored += strstr(sparse[k], "angle_err_deg") != NULL;
+        } else {
+            assert_non_null(strstr(sparse[k], "no mask: tracked, not scored"));
+        }
+    }
+    assert_int_equal(scored, 5);
+    char last[1024];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s 2>/dev/null | "
+             "grep 'frames without a mask'", CN_BINARY_DIR, dir, base);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    assert_non_null(strstr(last, "frames without a mask 20"));
+    for (int k = 0; k < n; k++)
+        free(names[k]);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_eval_needle_on_sim_pngs),
         cmocka_unit_test(test_eval_needle_bmp_masks),
         cmocka_unit_test(test_eval_needle_stack),
+        cmocka_unit_test(test_eval_needle_sparse_masks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
