@@ -4,8 +4,8 @@
 
 CN_BUILD_PKGS="cmake ninja-build pkg-config gcc g++ make"
 CN_LIB_PKGS="libvtk9-dev libinsighttoolkit5-dev libopenigtlink-dev libusb-1.0-0-dev libdnnl-dev \
-libjansson-dev zlib1g-dev libpng-dev libjpeg-dev libtiff-dev libx11-dev libisal-dev"  # libisal-dev: OpenIGTLink CRC (modules/igtl);
-# libpng-dev, libjpeg-dev, libtiff-dev: the image reader's header checks (modules/imaging/image_read_guard.c)
+libjansson-dev zlib1g-dev libpng-dev libjpeg-dev libtiff-dev libgif-dev libx11-dev libisal-dev"  # libisal-dev: OpenIGTLink CRC (modules/igtl);
+# libpng-dev, libjpeg-dev, libtiff-dev, libgif-dev: the image reader's own decoders and checks (modules/imaging/image_read_*.c)
 CN_RUN_PKGS="xvfb xauth"
 # libasio-dev: the openigtlink-ng interop peer (tests/interop); socat: the TLS
 # tunnel the user guide describes, run by a test.

@@ -43,7 +43,7 @@ static void usage(FILE *out)
         "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
         "of the visible shaft (folder MASKS), paired by name (as many of each: by sorted\n"
         "name; a frame without a mask is tracked through, not scored). Images: PNG,\n"
-        "BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI (.nii, .nii.gz), DICOM (.dcm); a mask is 1\n"
+        "BMP, JPEG, GIF, TIFF, MHA/MHD, NRRD, NIfTI (.nii, .nii.gz), DICOM (.dcm); a mask is 1\n"
         "where its label is 1 or its value is > 127; an empty mask means the frame has no\n"
         "needle. A stack (a multi-page TIFF, a 3-D MHA / NRRD / NIfTI: a cine in one file;\n"
         "FRAMES and MASKS may be such files) is its pages in order, FILE[0] .. FILE[n-1],\n"

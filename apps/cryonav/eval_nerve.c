@@ -211,8 +211,8 @@ int cn_eval_nerve(int argc, char **argv)
         case 'h':
             printf("usage: cryonav eval nerve IMAGES MASKS [IMAGES MASKS ...] [--nerve-free FILE|DIR ...] [options]\n"
                    "Measures the nerve finding on real images against their masks: images and\n"
-                   "masks in any common format (PNG, JPEG, BMP, TIFF, MHA, NRRD, NIfTI .nii /\n"
-                   ".nii.gz, DICOM .dcm), paired by name: the same name or stem in MASKS, or the\n"
+                   "masks in any common format (PNG, JPEG, GIF, BMP, TIFF, MHA, NRRD, NIfTI .nii\n"
+                   "/ .nii.gz, DICOM .dcm), paired by name: the same name or stem in MASKS, or the\n"
                    "stem with _mask, -mask, _seg, _label or _gt (MASKS may be the IMAGES folder:\n"
                    "1_1.tif beside 1_1_mask.tif), an image word swapped for a mask word\n"
                    "(001_image with 001_mask, image_7 or img_7 with mask_7 / label_7), or\n"

@@ -84,7 +84,7 @@ static bool is_nii_gz(const char *n)
 
 bool cn_eval_is_image_name(const char *n)
 {
-    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff",
+    static const char *const ext[] = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff",
                                       ".mha", ".mhd", ".nrrd", ".nhdr", ".nii", ".dcm", ".dicom"};
     if (is_nii_gz(n))
         return true;

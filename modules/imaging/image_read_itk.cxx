@@ -4,8 +4,9 @@
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
  * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, NIfTI, DICOM). ITK already reads most of
- * them (BMP, TIFF, NIfTI and CMYK JPEG are decoded by image_read_bmp.c, image_read_tiff.c,
- * image_read_nifti.c and image_read_guard.c, which say why); we use its ImageIO layer directly (no templated image pipeline, so this
+ * them (BMP, TIFF, NIfTI, GIF and CMYK JPEG are decoded by image_read_bmp.c,
+ * image_read_tiff.c, image_read_nifti.c, image_read_gif.c and image_read_guard.c, which say
+ * why); we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
  * Each ImageIO is asked CanReadFile in turn instead of going through the object
  * factory, so no factory registration is needed and the formats we accept are
@@ -286,6 +287,17 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     std::free(arr);
     return CN_OK;
   }
+  /* GIF: ITK 5.2 reads none (image_read_gif.c) */
+  if (cn__is_gif((const unsigned char *)head.data(), head.size())) {
+    if (palette) *palette = false;
+    cn_image **arr = nullptr;
+    int n = 0;
+    drc = cn__gif_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, err, err_len);
+    if (drc != CN_OK) return drc;
+    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
+    std::free(arr);
+    return CN_OK;
+  }
   /* every NIfTI is ours: ITK 5.2 overran its buffers on a damaged one (image_read_nifti.c) */
   if (cn__is_nifti_name(path)) {
     if (palette) *palette = false;
@@ -319,7 +331,7 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
   }
   if (!io) {
     cn_errf(err, err_len, path,
-            "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
+            "not an image CryoNav can read (PNG, BMP, JPEG, GIF, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
     return CN_EPARSE;
   }
   return cn__image_decode_pages(io.GetPointer(), path,
@@ -474,6 +486,8 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
   if (cn__is_tiff((const unsigned char *)head.data(), head.size()))
     return cn__tiff_count_pages(path, n, err, err_len);
   if (cn__is_nifti_name(path)) return cn__nifti_count_pages(path, n, err, err_len);
+  if (cn__is_gif((const unsigned char *)head.data(), head.size()))
+    return cn__gif_count_pages(path, n, err, err_len);
   /* only a TIFF, a NIfTI, a MetaImage or a NRRD can hold pages (nothing else is opened) */
   if (head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
     *n = 1;
@@ -492,7 +506,7 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
     itk::ImageIOBase::Pointer io = pick_io(path, &physical);
     if (!io) {
       cn_errf(err, err_len, path,
-              "not an image CryoNav can read (PNG, BMP, JPEG, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
+              "not an image CryoNav can read (PNG, BMP, JPEG, GIF, TIFF, MHA/MHD, NRRD, NIfTI, DICOM)");
       return CN_EPARSE;
     }
     io->SetFileName(path);

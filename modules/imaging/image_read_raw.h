@@ -62,6 +62,13 @@ int cn__nifti_read(const char *path, cn_image_mode mode, int max_pages, cn_image
                    int *n, char *err, size_t err_len);
 int cn__nifti_count_pages(const char *path, int *n, char *err, size_t err_len);
 
+/* image_read_gif.c: a GIF (87a / 89a) by its first n bytes; its frames read as
+ * cn__tiff_read reads pages (an animation is a stack), and counted. */
+bool cn__is_gif(const unsigned char *head, size_t n);
+int cn__gif_read(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages, int *n,
+                 char *err, size_t err_len);
+int cn__gif_count_pages(const char *path, int *n, char *err, size_t err_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -310,7 +310,7 @@ static void test_random_damage(void **st)
         const char *ext;
         uint8_t *b;
         size_t n;
-    } src[6 + 15];
+    } src[6 + 21];
     int ns = 0;
     assert_int_equal(cn_png_write_gray(tmp_path("s.png"), px, 96, 72, err, sizeof err), CN_OK);
     src[ns].ext = "png";
@@ -365,17 +365,21 @@ static void test_random_damage(void **st)
         src[ns].n = n;
         ns++;
     }
-    /* the BMP kinds image_read_bmp.c decodes and the CMYK JPEGs the guard decodes, as
+    /* the BMP kinds image_read_bmp.c decodes, the CMYK JPEGs the guard decodes, and TIFF,
+     * GIF and NIfTI kinds for image_read_tiff.c, _gif.c and _nifti.c, as
      * the tools wrote them (tests/unit/imaging/formats) */
     static const char *const made[] = {
         "pil_1bit.bmp", "pil_pal8.bmp", "pil_rgba32.bmp", "pil_label8.bmp", "im_v5_24.bmp",
         "im_v5_32a.bmp", "im_565.bmp", "im_4444.bmp", "im_pal4.bmp", "im_rle8.bmp",
         "im_v5_rle8.bmp", "im_core24.bmp", "pil_cmyk.jpg", "pil_stack.tif", "im_stack.tif",
+        "im_tiled.tif", "im_planar.tif", "im_cine.gif", "im_interlaced.gif", "py_cine.nii.gz",
+        "py_be16.nii",
     };
     for (size_t k = 0; k < sizeof made / sizeof made[0]; k++) {
         char p[600];
         snprintf(p, sizeof p, "%s/tests/unit/imaging/formats/%s", CN_SOURCE_DIR, made[k]);
-        src[ns].ext = strrchr(made[k], '.') + 1;
+        /* NIfTI is told by its name: .nii.gz is one extension */
+        src[ns].ext = strstr(made[k], ".nii.gz") ? "nii.gz" : strrchr(made[k], '.') + 1;
         src[ns].b = slurp(p, &src[ns].n);
         assert_non_null(src[ns].b);
         ns++;
@@ -424,7 +428,8 @@ static void test_random_damage(void **st)
              * levels and labels in turn (a palette's index path) */
             const cn_image_mode mode = k >= 6 && (v & 1) ? CN_IMAGE_LABEL : CN_IMAGE_GREY;
             int rc = cn_image_read(tmp_path(name), mode, &im, err, sizeof err);
-            if (!strcmp(src[k].ext, "tif")) {
+            if (!strcmp(src[k].ext, "tif") || !strcmp(src[k].ext, "gif") ||
+                !strncmp(src[k].ext, "nii", 3)) {
                 /* a stack: its pages, and its page count, as eval reads them */
                 cn_image **pg = NULL;
                 int np = 0;

@@ -1,6 +1,6 @@
 #!/bin/sh
-# make_fixtures.sh - rebuilds the BMP, CMYK JPEG and multi-page TIFF files test_image_read.c
-# reads, as the tools in use write them. BMP: python3-pil (1-bit, 8-bit palette, 32-bit RGBA, a label mask) and
+# make_fixtures.sh - rebuilds the BMP, CMYK JPEG, multi-page TIFF, GIF and NIfTI files
+# test_image_read.c and test_image_damaged.c read, as the tools in use write them. BMP: python3-pil (1-bit, 8-bit palette, 32-bit RGBA, a label mask) and
 # ImageMagick 6 (its default V4/V5 headers, RGB565, ARGB4444, 4-bit palette, RLE8, OS/2
 # core header). Each BMP's *.ref.png is the same file decoded by gdk-pixbuf, a second
 # decoder, as RGB (alpha dropped), and checked against python3-pil's decoding, a third,
@@ -61,6 +61,26 @@ open('bad_narrow_page.tif', 'wb').write(bytes(d))
 ifd = TiffImagePlugin.ImageFileDirectory_v2()
 ifd[306] = '2026'
 pages[0].save('bad_short_datetime.tif', tiffinfo=ifd)
+# NIfTI (the reader's own decoder; no tool here writes it, so by its header's layout):
+# the three pages as a 12-bit stack in 16 bits, gzip-compressed, and page 1 as
+# big-endian signed 16 with a scale (scl_slope 0.5)
+import gzip, struct
+def nifti(path, arr, dtype_code, bitpix, fmt, slope=0.0, big=False):
+    e = '>' if big else '<'
+    hdr = bytearray(352)
+    struct.pack_into(e + 'i', hdr, 0, 348)
+    dims = [arr.ndim] + list(arr.shape[::-1]) + [1] * (7 - arr.ndim)
+    struct.pack_into(e + '8h', hdr, 40, *dims)
+    struct.pack_into(e + 'hh', hdr, 70, dtype_code, bitpix)
+    struct.pack_into(e + '8f', hdr, 76, 1, 1, 1, 1, 1, 1, 1, 1)
+    struct.pack_into(e + 'fff', hdr, 108, 352, slope, 0)
+    hdr[123] = 2
+    hdr[344:348] = b'n+1\0'
+    data = arr.astype(e + fmt).tobytes()
+    (gzip.open if path.endswith('.gz') else open)(path, 'wb').write(bytes(hdr) + data)
+cine = np.stack([np.array(p_, np.uint16) * 16 for p_ in pages])
+nifti('py_cine.nii.gz', cine, 512, 16, 'u2')
+nifti('py_be16.nii', np.array(pages[0], np.int16) * 2, 4, 16, 'i2', slope=0.5, big=True)
 PY
 convert stack_1.ref.png stack_2.ref.png stack_3.ref.png -compress lzw im_stack.tif
 convert cmyk.ref.png -colorspace CMYK -quality 95 im_cmyk.jpg
@@ -72,6 +92,12 @@ convert source.png -colors 16 -type Palette BMP3:im_pal4.bmp
 convert source.png -colors 200 -type Palette -compress RLE BMP3:im_rle8.bmp
 convert source.png -colors 200 -type Palette im_v5_rle8.bmp
 convert source.png -type TrueColor BMP2:im_core24.bmp
+# GIF (image_read_gif.c): a three-frame animation and an interlaced colour frame; TIFF
+# kinds for image_read_tiff.c's damage screen: tiles, planes
+convert stack_1.ref.png stack_2.ref.png stack_3.ref.png -delay 5 -loop 0 im_cine.gif
+convert source.png -interlace GIF im_interlaced.gif
+convert stack_1.ref.png -define tiff:tile-geometry=16x16 -compress zip im_tiled.tif
+convert source.png -interlace plane im_planar.tif
 rm source.png
 tmp=$(mktemp -d)
 cat > "$tmp/ref.c" <<'C'
