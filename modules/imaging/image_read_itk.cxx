@@ -259,6 +259,15 @@ static std::string itk_message(const std::exception &e) {
   return what;
 }
 
+/* The pages one of CryoNav's own decoders returned (arr, n of them) moved into pages;
+ * rc passed on. */
+static int keep_pages(int rc, cn_image **arr, int n, std::vector<cn_image *> *pages) {
+  if (rc != CN_OK) return rc;
+  for (int k = 0; k < n; k++) pages->push_back(arr[k]);
+  std::free(arr);
+  return CN_OK;
+}
+
 /* Reads path into pages: one page, or with max_pages a stack's pages (up to that many). */
 static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
                       std::vector<cn_image *> *pages, bool *palette, char *err, size_t err_len) {
@@ -271,47 +280,32 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
   cn_image *own = nullptr;
   drc = header_checks(path, head, mode, &own, err, err_len);
   if (drc != CN_OK) return drc;
-  if (own) { /* a CMYK JPEG or a TIFF frame ITK must not read, decoded by the guard */
+  if (own) { /* a CMYK JPEG, which ITK reads wrong, decoded by the guard */
     if (palette) *palette = false;
     pages->push_back(own);
     return CN_OK;
   }
-  /* every TIFF is libtiff's: ITK 5.2 overran its buffers on damaged ones, and read white-
-   * is-zero grey inverted (image_read_tiff.c) */
-  if (cn__is_tiff((const unsigned char *)head.data(), head.size())) {
-    cn_image **arr = nullptr;
-    int n = 0;
-    drc = cn__tiff_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, palette, err, err_len);
-    if (drc != CN_OK) return drc;
-    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
-    std::free(arr);
-    return CN_OK;
+  const unsigned char *h = (const unsigned char *)head.data();
+  const int most = max_pages ? *max_pages : 0;
+  cn_image **arr = nullptr;
+  int n = 0;
+  /* TIFF, GIF and NIfTI are decoded by CryoNav (image_read_tiff.c, _gif.c, _nifti.c say
+   * why: ITK 5.2 overran its buffers on damaged TIFF and NIfTI files and reads no GIF) */
+  if (palette) *palette = false;
+  if (cn__is_tiff(h, head.size())) {
+    drc = cn__tiff_read(path, mode, most, &arr, &n, palette, err, err_len);
+    return keep_pages(drc, arr, n, pages); /* (arr, n: read after the call, not beside it) */
   }
-  /* GIF: ITK 5.2 reads none (image_read_gif.c) */
-  if (cn__is_gif((const unsigned char *)head.data(), head.size())) {
-    if (palette) *palette = false;
-    cn_image **arr = nullptr;
-    int n = 0;
-    drc = cn__gif_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, err, err_len);
-    if (drc != CN_OK) return drc;
-    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
-    std::free(arr);
-    return CN_OK;
+  if (cn__is_gif(h, head.size())) {
+    drc = cn__gif_read(path, mode, most, &arr, &n, err, err_len);
+    return keep_pages(drc, arr, n, pages);
   }
-  /* every NIfTI is ours: ITK 5.2 overran its buffers on a damaged one (image_read_nifti.c) */
   if (cn__is_nifti_name(path)) {
-    if (palette) *palette = false;
-    cn_image **arr = nullptr;
-    int n = 0;
-    drc = cn__nifti_read(path, mode, max_pages ? *max_pages : 0, &arr, &n, err, err_len);
-    if (drc != CN_OK) return drc;
-    for (int k = 0; k < n; k++) pages->push_back(arr[k]);
-    std::free(arr);
-    return CN_OK;
+    drc = cn__nifti_read(path, mode, most, &arr, &n, err, err_len);
+    return keep_pages(drc, arr, n, pages);
   }
   /* every BMP is ours: ITK 5.2 reads few kinds, and 32-bit ones wrong (image_read_bmp.c) */
   if (head.size() >= 2 && head[0] == 'B' && head[1] == 'M') {
-    if (palette) *palette = false;
     drc = cn__bmp_read(path, mode, out, err, err_len);
     if (drc == CN_OK) pages->push_back(one);
     return drc;
