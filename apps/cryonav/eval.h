@@ -53,6 +53,9 @@ int cn_eval_pair_cmp(const void *x, const void *y);
 bool cn_eval_is_image_name(const char *n);
 /* Length of a file name without its last suffix. */
 size_t cn_eval_stem_len(const char *n);
+/* qsort comparator of two char * in natural order (digit runs by value: frame_9 before
+ * frame_10), the order `eval` sets and `convert` folders are read in. */
+int cn_eval_natural_cmp_str(const void *x, const void *y);
 /* The index in masks[] of image file name's mask by the pairing rules above (the same
  * name or stem, a mask suffix, an image word swapped, nnU-Net's _0000); one_folder:
  * images and masks share a folder. -1 when none. */

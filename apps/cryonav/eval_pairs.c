@@ -68,6 +68,11 @@ static int natural_cmp(const char *a, const char *b)
     return (unsigned char)*a - (unsigned char)*b;
 }
 
+int cn_eval_natural_cmp_str(const void *x, const void *y)
+{
+    return natural_cmp(*(char *const *)x, *(char *const *)y);
+}
+
 int cn_eval_pair_cmp(const void *x, const void *y)
 {
     const nerve_pair *a = x, *b = y;

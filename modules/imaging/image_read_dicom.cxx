@@ -145,8 +145,25 @@ namespace {
 struct reply {
   int32_t rc, w, h, n, has_spacing, palette;
   double sx, sy;
+  double frame_ms; /* the time between frames the header states (count only), 0: none */
   char msg[512];
 };
+
+/* A cine's time between frames in ms, as its header states it: Frame Time (0018,1063),
+ * else Cine Rate (0018,0040) or Recommended Display Frame Rate (0008,2144), both in
+ * frames per second; 0 when none is stated or the value is not a plausible one. */
+double frame_time_ms(const itk::MetaDataDictionary &d) {
+  std::string v;
+  double x = 0;
+  if (itk::ExposeMetaData<std::string>(d, "0018|1063", v) && (x = std::atof(v.c_str())) > 0 &&
+      x < 60000)
+    return x;
+  for (const char *tag : {"0018|0040", "0008|2144"})
+    if (itk::ExposeMetaData<std::string>(d, tag, v) && (x = std::atof(v.c_str())) > 0 &&
+        x <= 10000)
+      return 1000.0 / x;
+  return 0;
+}
 
 /* What the child is asked: the pixels of a 2-D file, a stack's pages (up to
  * max_pages), or only how many pages the file holds. */
@@ -225,6 +242,7 @@ long address_space_now() {
       io->SetFileName(path);
       io->ReadImageInformation();
       r.n = io->GetNumberOfDimensions() >= 3 ? (int32_t)io->GetDimensions(2) : 1;
+      r.frame_ms = frame_time_ms(io->GetMetaDataDictionary());
       r.rc = CN_OK;
     } catch (const std::exception &e) {
       cn_errf(r.msg, sizeof r.msg, path, "cannot read the image: %s", e.what());
@@ -281,7 +299,7 @@ long address_space_now() {
 /* Runs the child and takes its reply: pages (ask::one / ask::pages) or *count. */
 int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
               std::vector<cn_image *> *pages, int *count, bool *palette, char *err,
-              size_t err_len) {
+              size_t err_len, double *frame_ms = nullptr) {
   int fd[2];
   if (pipe2(fd, O_CLOEXEC) != 0) {
     cn_errf(err, err_len, path, "cannot read DICOM: pipe: %s", std::strerror(errno));
@@ -352,6 +370,7 @@ int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
   }
   if (what == ask::count) {
     *count = r.n;
+    if (frame_ms) *frame_ms = std::isfinite(r.frame_ms) && r.frame_ms > 0 ? r.frame_ms : 0;
     return CN_OK;
   }
   for (cn_image *im : *pages) {
@@ -384,4 +403,10 @@ int cn__dicom_read_pages(const char *path, cn_image_mode mode, int max_pages,
 int cn__dicom_count_pages(const char *path, int *n, char *err, size_t err_len) {
   *n = 0;
   return dicom_run(path, CN_IMAGE_GREY, ask::count, 0, nullptr, n, nullptr, err, err_len);
+}
+
+int cn__dicom_frame_ms(const char *path, double *ms, char *err, size_t err_len) {
+  *ms = 0;
+  int n = 0;
+  return dicom_run(path, CN_IMAGE_GREY, ask::count, 0, nullptr, &n, nullptr, err, err_len, ms);
 }

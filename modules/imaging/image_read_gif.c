@@ -326,3 +326,34 @@ bool cn__is_gif(const unsigned char *head, size_t n)
 {
     return n >= 6 && (memcmp(head, "GIF87a", 6) == 0 || memcmp(head, "GIF89a", 6) == 0);
 }
+
+int cn__gif_frame_ms(const char *path, double *ms, char *err, size_t err_len)
+{
+    *ms = 0;
+    gif_file f;
+    int rc = gif_open(path, &f, err, err_len);
+    if (rc != CN_OK)
+        return rc;
+    /* the first graphics control block before the first frame: its delay (1/100 s) */
+    for (;;) {
+        GifRecordType type;
+        if (DGifGetRecordType(f.g, &type) == GIF_ERROR || type != EXTENSION_RECORD_TYPE)
+            break;
+        int code = 0;
+        GifByteType *ext = NULL;
+        if (DGifGetExtension(f.g, &code, &ext) == GIF_ERROR)
+            break;
+        if (code == GRAPHICS_EXT_FUNC_CODE && ext && ext[0] >= 4) {
+            GraphicsControlBlock gcb;
+            if (DGifExtensionToGCB((size_t)ext[0], ext + 1, &gcb) == GIF_OK && gcb.DelayTime > 0)
+                *ms = 10.0 * gcb.DelayTime;
+            break;
+        }
+        while (ext)
+            if (DGifGetExtensionNext(f.g, &ext) == GIF_ERROR)
+                break;
+    }
+    int e = 0;
+    DGifCloseFile(f.g, &e);
+    return CN_OK;
+}

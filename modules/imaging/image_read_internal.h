@@ -54,5 +54,7 @@ int cn__dicom_read_pages(const char *path, cn_image_mode mode, int max_pages,
                          size_t err_len);
 /* How many frames a DICOM file holds (its header, in the child too). */
 int cn__dicom_count_pages(const char *path, int *n, char *err, size_t err_len);
+/* A DICOM cine's time between frames in ms as its header states it (0: none). */
+int cn__dicom_frame_ms(const char *path, double *ms, char *err, size_t err_len);
 
 #endif

@@ -519,6 +519,22 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
   }
 }
 
+extern "C" int cn_image_frame_ms(const char *path, double *ms, char *err, size_t err_len) {
+  if (ms) *ms = 0;
+  if (!ms) {
+    cn_errf(err, err_len, path ? path : "image", "no room for the time given");
+    return CN_EINVAL;
+  }
+  std::string head;
+  int drc = file_checks(path, &head, err, err_len);
+  if (drc != CN_OK) return drc;
+  const unsigned char *h = (const unsigned char *)head.data();
+  if (cn__is_dicom(head)) return cn__dicom_frame_ms(path, ms, err, err_len);
+  if (cn__is_gif(h, head.size())) return cn__gif_frame_ms(path, ms, err, err_len);
+  if (cn__is_nifti_name(path)) return cn__nifti_frame_ms(path, ms, err, err_len);
+  return CN_OK;
+}
+
 extern "C" int cn_image_read_stack(const char *path, cn_image_mode mode, int max_pages,
                                    cn_image ***pages, int *n, char *err, size_t err_len) {
   if (pages) *pages = nullptr;

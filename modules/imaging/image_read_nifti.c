@@ -39,7 +39,7 @@ typedef struct {
     int64_t dim[8];
     double pixdim[8];
     double vox_offset, slope, inter;
-    int datatype, bitpix, units;
+    int datatype, bitpix, units, time_units;
     bool swap; /* the file's byte order is not the host's: samples are swapped too */
 } nii_header;
 
@@ -119,6 +119,7 @@ static gzFile read_header(const char *path, nii_header *h, char *err, size_t err
         h->slope = getf(b + 112, swap);
         h->inter = getf(b + 116, swap);
         h->units = b[123] & 7;
+        h->time_units = b[123] & 0x38;
     } else if (size == 540) {
         got = gzread(f, b + 348, 540 - 348);
         if (got != 540 - 348 || memcmp(b + 4, "n+2\0\r\n\032\n", 8) != 0) {
@@ -137,6 +138,7 @@ static gzFile read_header(const char *path, nii_header *h, char *err, size_t err
         h->slope = getd(b + 176, swap);
         h->inter = getd(b + 184, swap);
         h->units = (int)(get32(b + 500, swap) & 7);
+        h->time_units = (int)(get32(b + 500, swap) & 0x38);
     } else {
         gzclose(f);
         cn_errf(err, err_len, path, "damaged NIfTI: its header says it is %u bytes, not 348 "
@@ -415,6 +417,23 @@ done:
     free(data);
     gzclose(f);
     return rc;
+}
+
+int cn__nifti_frame_ms(const char *path, double *ms, char *err, size_t err_len)
+{
+    *ms = 0;
+    nii_header h;
+    gzFile f = read_header(path, &h, err, err_len);
+    if (!f)
+        return CN_EPARSE;
+    gzclose(f);
+    /* a cine along the fourth (time) axis with its step in a known unit */
+    static const double per_unit[8] = {0, 1000.0, 1.0, 0.001}; /* s, ms, us (codes 8, 16, 24) */
+    const int u = h.time_units >> 3;
+    if (h.dim[0] >= 4 && h.dim[4] > 1 && u >= 1 && u <= 3 && isfinite(h.pixdim[4]) &&
+        h.pixdim[4] > 0)
+        *ms = h.pixdim[4] * per_unit[u];
+    return CN_OK;
 }
 
 bool cn__is_nifti_name(const char *path)

@@ -61,6 +61,8 @@ bool cn__is_nifti_name(const char *path);
 int cn__nifti_read(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages,
                    int *n, char *err, size_t err_len);
 int cn__nifti_count_pages(const char *path, int *n, char *err, size_t err_len);
+/* A NIfTI cine's time step (its fourth axis, in a known unit) in ms; 0: none. */
+int cn__nifti_frame_ms(const char *path, double *ms, char *err, size_t err_len);
 
 /* image_read_gif.c: a GIF (87a / 89a) by its first n bytes; its frames read as
  * cn__tiff_read reads pages (an animation is a stack), and counted. */
@@ -68,6 +70,8 @@ bool cn__is_gif(const unsigned char *head, size_t n);
 int cn__gif_read(const char *path, cn_image_mode mode, int max_pages, cn_image ***pages, int *n,
                  char *err, size_t err_len);
 int cn__gif_count_pages(const char *path, int *n, char *err, size_t err_len);
+/* An animation's first frame delay in ms; 0: none. */
+int cn__gif_frame_ms(const char *path, double *ms, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -106,6 +106,10 @@ int cn_image_read_stack(const char *path, cn_image_mode mode, int max_pages, cn_
 int cn_mask_read_stack(const char *path, const char *image_path, int width, int height,
                        int n_pages, cn_image ***pages, char *err, size_t err_len);
 void cn_image_stack_free(cn_image **pages, int n);
+/* The time between a stack's frames in ms, as the file states it: a DICOM cine's Frame
+ * Time (or Cine Rate), a GIF animation's frame delay, a NIfTI's time step; *ms = 0
+ * when the file states none (TIFF, MetaImage, NRRD, a single frame). */
+int cn_image_frame_ms(const char *path, double *ms, char *err, size_t err_len);
 /* How many pages the file holds (1 for a 2-D image or a format without pages), from
  * its header only. */
 int cn_image_count_pages(const char *path, int *n, char *err, size_t err_len);

@@ -94,7 +94,7 @@ convert source.png -colors 200 -type Palette im_v5_rle8.bmp
 convert source.png -type TrueColor BMP2:im_core24.bmp
 # GIF (image_read_gif.c): a three-frame animation and an interlaced colour frame; TIFF
 # kinds for image_read_tiff.c's damage screen: tiles, planes
-convert stack_1.ref.png stack_2.ref.png stack_3.ref.png -delay 5 -loop 0 im_cine.gif
+convert -delay 5 -loop 0 stack_1.ref.png stack_2.ref.png stack_3.ref.png im_cine.gif
 convert source.png -interlace GIF im_interlaced.gif
 convert stack_1.ref.png -define tiff:tile-geometry=16x16 -compress zip im_tiled.tif
 convert source.png -interlace plane im_planar.tif
