@@ -20,11 +20,14 @@ enum {
 };
 
 typedef struct {
-    int dims;            /* 2 (x, y) or 3 (x, y, z) */
+    int dims;            /* 2 (x, y), 3 (x, y, z) or 4 (x, y, z, t) */
     int w, h, n;         /* n: the third axis (1 for nnU-Net's 2-D cases) */
     int datatype, bitpix;
     float pixdim[3];     /* mm per pixel along x, y, z as the file states it */
     int units;           /* xyzt_units' space code: 0 unknown, 2 mm */
+    int t;               /* dims 4: frames along time */
+    float dt;            /* dims 4: time step, in time_units */
+    int time_units;      /* xyzt_units' time code: 8 s, 16 ms, 24 us */
     float slope, inter;  /* scl_slope, scl_inter (0, 0: none) */
     bool big_endian;     /* header and samples in the other byte order (a SPARC, Java's) */
 } cn_test_nii;
@@ -63,15 +66,18 @@ static inline bool cn_test_write_nifti(const char *path, const cn_test_nii *h, c
     cn_test_nii_i16(hdr + 46, h->dims >= 3 ? h->n : 1);
     for (int k = 4; k < 8; k++)
         cn_test_nii_i16(hdr + 40 + 2 * k, 1);
+    if (h->dims >= 4)
+        cn_test_nii_i16(hdr + 48, h->t);
     cn_test_nii_i16(hdr + 70, h->datatype);
     cn_test_nii_i16(hdr + 72, h->bitpix);
     cn_test_nii_f32(hdr + 76, 1.0f); /* qfac */
     for (int k = 0; k < 3; k++)
         cn_test_nii_f32(hdr + 80 + 4 * k, h->pixdim[k]);
+    cn_test_nii_f32(hdr + 92, h->dims >= 4 ? h->dt : 1.0f);
     cn_test_nii_f32(hdr + 108, 352.0f);
     cn_test_nii_f32(hdr + 112, h->slope);
     cn_test_nii_f32(hdr + 116, h->inter);
-    hdr[123] = (uint8_t)h->units;
+    hdr[123] = (uint8_t)(h->units | h->time_units);
     memcpy(hdr + 344, "n+1", 4);
     uint8_t *swapped = NULL;
     if (h->big_endian) {

@@ -215,6 +215,24 @@ static void test_nifti_mask_and_stack(void **st)
     for (int p = 0; p < 3; p++)
         assert_memory_equal(pg[p]->px, cine + p * W * H, W * H);
     cn_image_stack_free(pg, n);
+    double ms = -1;
+    assert_int_equal(cn_image_frame_ms(tmp_path("cine.nii.gz"), &ms, err, sizeof err), CN_OK);
+    assert_true(ms == 0); /* along z: no time step */
+    /* the same frames along time (x, y, 1, 3), 40 ms a step: pages, and their time */
+    cn_test_nii ht = h;
+    ht.dims = 4;
+    ht.n = 1;
+    ht.t = 3;
+    ht.dt = 0.04f;
+    ht.time_units = 8; /* seconds */
+    assert_true(cn_test_write_nifti(tmp_path("cine_t.nii.gz"), &ht, cine, sizeof cine, true));
+    assert_int_equal(cn_image_read_stack(tmp_path("cine_t.nii.gz"), CN_IMAGE_GREY, 5, &pg, &n, err,
+                                         sizeof err), CN_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(pg[2]->px, cine + 2 * W * H, W * H);
+    cn_image_stack_free(pg, n);
+    assert_int_equal(cn_image_frame_ms(tmp_path("cine_t.nii.gz"), &ms, err, sizeof err), CN_OK);
+    assert_true(fabs(ms - 40) < 1e-3);
     m = (cn_image *)1;
     assert_int_equal(cn_image_read(tmp_path("cine.nii.gz"), CN_IMAGE_GREY, &m, err, sizeof err),
                      CN_EUNSUPPORTED);
