@@ -15,6 +15,8 @@
  * until we are done with it, and PR_SET_PDEATHSIG still ends it with us. */
 #include "commands.h"
 
+#include "imaging/imaging.h"
+
 #include <X11/Xlib.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -260,4 +262,16 @@ int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_le
         return CN_EIO;
     }
     return CN_OK;
+}
+
+const char *cn_app_convert_hint(const char *path, char *buf, size_t len)
+{
+    int pages = 0;
+    if (len)
+        buf[0] = 0;
+    if (path && cn_image_count_pages(path, &pages, NULL, 0) == CN_OK && pages >= 1)
+        snprintf(buf, len, "; it is an image%s (%d frame%s): `cryonav convert %s OUT.igs.mha` "
+                 "makes it a sequence file", pages > 1 ? " stack" : "", pages,
+                 pages == 1 ? "" : "s", path);
+    return buf;
 }

@@ -52,7 +52,8 @@ int cn_cmd_info(int argc, char **argv)
     char err[1024];
     cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
     if (!r) {
-        fprintf(stderr, "cryonav info: %s\n", err);
+        char hint[1200];
+        fprintf(stderr, "cryonav info: %s%s\n", err, cn_app_convert_hint(path, hint, sizeof hint));
         return 2;
     }
     if (sp > 0)

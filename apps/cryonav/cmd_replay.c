@@ -172,5 +172,16 @@ int cn_cmd_replay(int argc, char **argv)
         return cn_app_usage_error("replay", "--record must name a new file, not the one replayed");
     cn_strlcpy(a.run.replay_path, argv[optind], sizeof a.run.replay_path);
     cn_strlcpy(a.run.source, "replay", sizeof a.run.source);
+    {
+        /* an image or a stack (a scanner's cine) is not a sequence file: say how to make one */
+        char err[1024], hint[1200];
+        cn_seq_reader *r = cn_seq_reader_open(argv[optind], err, sizeof err);
+        if (r)
+            cn_seq_reader_close(r);
+        else if (cn_app_convert_hint(argv[optind], hint, sizeof hint)[0]) {
+            fprintf(stderr, "cryonav replay: %s%s\n", err, hint);
+            return 2;
+        }
+    }
     return cn_app_navigate("replay", &a);
 }

@@ -83,6 +83,9 @@ int cn_app_parse_double(const char *s, double min, double max, double *v);
 /* A pixel spacing "S" (square pixels) or "SX,SY" (also "SXxSY"), each in
  * (min, max) mm: out[0] across, out[1] down. */
 int cn_app_parse_spacing(const char *s, double min, double max, double out[2]);
+/* When path is an image or a stack the image reader takes (not a sequence file): a hint
+ * that `cryonav convert` makes it one, to append to the reader's error; else "". */
+const char *cn_app_convert_hint(const char *path, char *buf, size_t len);
 /* True when path ends with one of the suffixes (NULL-terminated list). */
 bool cn_app_has_suffix(const char *path, const char *const *suffixes);
 /* Makes sure an X display exists for VTK rendering: uses $DISPLAY when it opens;

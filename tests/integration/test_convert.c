@@ -5,7 +5,8 @@
  * converted, read back with seqio's reader frame by frame (pixels exactly the frames',
  * the pixel size and the frame times as stated or given), and the folder's file
  * replayed through the navigator. Refusals: no pixel size anywhere, frames of two
- * sizes, an OUT that exists; nothing is left under OUT's name by a refusal.
+ * sizes, an OUT that exists; nothing is left under OUT's name by a refusal. `replay`
+ * and `info` given the GIF itself name the command that converts it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -210,6 +211,15 @@ static void test_convert_gif_and_refusals(void **st)
     assert_int_equal(R.exit_code, 2);
     assert_non_null(strstr(R.err, "a2.png: frame of 64 x 48 where the first is 40 x 30"));
     assert_false(exists(out3));
+    /* replay and info on the GIF itself: refused, with the command that converts it */
+    const char *r1[] = {CN_CRYONAV_BIN, "replay", gif, "--headless", "--no-serve", "-q", NULL};
+    assert_int_equal(run_prog(r1, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "it is an image stack (3 frames): `cryonav convert"));
+    const char *r2[] = {CN_CRYONAV_BIN, "info", gif, NULL};
+    assert_int_equal(run_prog(r2, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "makes it a sequence file"));
     /* OUT of another kind */
     const char *d[] = {CN_CRYONAV_BIN, "convert", gif, path_in("x.png"), NULL};
     assert_int_equal(run_prog(d, NULL, NULL, 60, &R), 0);
