@@ -10,8 +10,9 @@ CN_RUN_PKGS="xvfb xauth"
 # libasio-dev: the openigtlink-ng interop peer (tests/interop); socat: the TLS
 # tunnel the user guide describes, run by a test.
 CN_TEST_PKGS="libcmocka-dev openigtlink-examples umockdev libumockdev-dev x11-apps clang \
-libclang-rt-14-dev libasio-dev socat dpkg-dev man-db dcmtk"  # dpkg-dev: dpkg-shlibdeps for the .deb; man-db: man -l;
-# dcmtk: img2dcm / dcmdjpeg make the DICOM files the image reader is tested on
+libclang-rt-14-dev libasio-dev socat dpkg-dev man-db dcmtk libgdcm-tools"  # dpkg-dev: dpkg-shlibdeps for the .deb; man-db: man -l;
+# dcmtk: img2dcm / dcmdjpeg make the DICOM files the image reader is tested on;
+# libgdcm-tools: gdcmconv makes its JPEG 2000 and JPEG-LS cines
 
 cn_install_missing() {
     missing=""

@@ -203,6 +203,32 @@ private:
   std::streambuf *old_;
 };
 
+/* What a reader said on std::cerr while it read the pixels that means they are not
+ * whole: MetaIO's "not read completely" or an error (the first line of the first such
+ * message), or "" when nothing did. GDCM's notes about a header value it looked for and
+ * did not find (gdcmImageHelper.cxx: Image Orientation (Patient), origin, spacing:
+ * ultrasound cines carry none of them) say "Error" too, but the pixels are whole: a
+ * JPEG 2000 or JPEG-LS cine that gdcmconv writes (Multi-frame Secondary Capture) was
+ * refused as damaged over that note while ITK had decoded it exactly. */
+std::string read_failure(const std::string &said) {
+  size_t pos = 0;
+  while (pos < said.size()) {
+    size_t end = said.find("\n\n", pos); /* GDCM ends each message with a blank line */
+    std::string block = said.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    pos = end == std::string::npos ? said.size() : end + 2;
+    while (!block.empty() && (block[0] == '\n' || block[0] == ' ')) block.erase(0, 1);
+    if (block.empty() || block.find("gdcmImageHelper.cxx") != std::string::npos ||
+        block.rfind("Warning", 0) == 0 || block.rfind("Could not find", 0) == 0)
+      continue;
+    if (block.find("not read completely") != std::string::npos ||
+        block.find("rror") != std::string::npos) {
+      const size_t nl = block.find('\n');
+      return block.substr(0, nl);
+    }
+  }
+  return std::string();
+}
+
 } // namespace
 
 /* The file at path is a regular, non-empty file: its first 64 KiB into *head. */
@@ -411,13 +437,9 @@ int cn__image_decode_pages(itk::ImageIOBase *io, const char *path, cn__spacing_f
     {
       CerrCapture capture;
       io->Read(buf.data());
-      std::string said = capture.text();
-      if (said.find("not read completely") != std::string::npos ||
-          said.find("rror") != std::string::npos) {
-        while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
-        size_t nl = said.find('\n');
-        cn_errf(err, err_len, path, "damaged or truncated pixel data (%s)",
-                said.substr(0, nl).c_str());
+      const std::string said = read_failure(capture.text());
+      if (!said.empty()) {
+        cn_errf(err, err_len, path, "damaged or truncated pixel data (%s)", said.c_str());
         return CN_EPARSE;
       }
     }
