@@ -167,6 +167,11 @@ int cn_cmd_convert(int argc, char **argv)
     for (int i = 0; i < nfiles && status == 0; i++) {
         cn_image **pages = NULL;
         int np = 0;
+        if (n >= CONVERT_MAX_FRAMES) {
+            fprintf(stderr, "cryonav convert: %s: more than %d frames\n", in, CONVERT_MAX_FRAMES);
+            status = 2;
+            break;
+        }
         rc = cn_image_read_stack(files[i], CN_IMAGE_GREY, CONVERT_MAX_FRAMES - n, &pages, &np, err,
                                  sizeof err);
         if (rc != CN_OK) {
