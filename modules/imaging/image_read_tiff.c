@@ -13,7 +13,7 @@
  *     ITK, but then a short-tagged frame went through libtiff's 8-bit RGBA interface
  *     (a 12-bit frame read all but black, a palette mask lost its indices) and a
  *     short-tagged stack was refused;
- *   - of the 22 kinds test_tiff_read writes (grey 1 / 4 / 8 / 16 / signed / float,
+ *   - of the 22 kinds test_tiff_read first wrote (grey 1 / 4 / 8 / 16 / signed / float,
  *     palette, RGB contiguous and planar, alpha, 16-bit RGB, CMYK, JPEG YCbCr, tiles,
  *     LZW / deflate, bottom-up rows, masks), ITK read 17 exactly: white-is-zero grey
  *     (MINISWHITE) came out inverted, a palette frame's grey levels were off by one on
@@ -198,7 +198,8 @@ static int plan_page(TIFF *t, const layout *l, cn_image_mode mode, plan *p, cons
         cn_errf(err, err_len, path, "%u samples per pixel: not an image CryoNav can use", l->spp);
         return CN_EUNSUPPORTED;
     }
-    const unsigned b = l->bits, f = l->format;
+    /* "void" samples (format 4: untyped data) are read as unsigned, as libtiff and ITK do */
+    const unsigned b = l->bits, f = l->format == SAMPLEFORMAT_VOID ? SAMPLEFORMAT_UINT : l->format;
     const bool sub_byte = b == 1 || b == 2 || b == 4;
     const bool ok = f == SAMPLEFORMAT_IEEEFP ? b == 32 || b == 64
                   : (f == SAMPLEFORMAT_UINT || f == SAMPLEFORMAT_INT)

@@ -4,7 +4,7 @@
  * with libtiff from one 37 x 23 pattern (odd sides, so no row or tile comes out even),
  * and each reading is compared with the pattern exactly, or within a JPEG's loss.
  *
- * Kinds: 8-bit grey in strips, LZW with a predictor, deflate in 16 x 16 tiles, white
+ * Kinds: 8-bit grey in strips (typed unsigned, and untyped: "void"), LZW with a predictor, deflate in 16 x 16 tiles, white
  * is zero (MINISWHITE), 12-bit data in 16 bits, full 16 bits, signed 16, 32-bit
  * float 0..1, 1- and 4-bit grey, an 8-bit palette (colour for a frame, its index for
  * a mask), RGB contiguous and in separate planes, RGB with alpha, 16-bit RGB, JPEG
@@ -297,6 +297,9 @@ static void test_tiff_frames(void **st)
     const kind tiled = {.photometric = PHOTOMETRIC_MINISBLACK, .bits = 8, .tile = 16,
                         .compression = COMPRESSION_ADOBE_DEFLATE};
     check_kind("grey8_tiled.tif", &tiled, CN_IMAGE_GREY, 0);
+    const kind untyped = {.photometric = PHOTOMETRIC_MINISBLACK, .bits = 8,
+                          .format = SAMPLEFORMAT_VOID};
+    check_kind("grey8_void.tif", &untyped, CN_IMAGE_GREY, 0);
     const kind white = {.photometric = PHOTOMETRIC_MINISWHITE, .bits = 8};
     check_kind("grey8_white.tif", &white, CN_IMAGE_GREY, 0);
     const kind g12 = {.photometric = PHOTOMETRIC_MINISBLACK, .bits = 16, .rows_per_strip = 3,
