@@ -43,6 +43,17 @@ extern "C" int cn__image_guard(const char *path, const unsigned char *head, size
 extern "C" int cn__bmp_read(const char *path, cn_image_mode mode, cn_image **out, char *err,
                             size_t err_len);
 
+/* image_read_meta.cxx: the first 64 KiB of a file (a text header is up front); whether
+ * a MetaImage or NRRD header states the pixel size; a MetaImage by name; its header's
+ * lines within MetaIO's field up to ElementDataFile; a detached data file a plain name
+ * inside the header's folder and a regular file. The checks return CN_OK or an error
+ * naming path. */
+std::string cn__file_head(const char *path);
+bool cn__header_states_spacing(const std::string &text);
+bool cn__is_metaimage(const char *path);
+int cn__check_meta_header(const char *path, const std::string &text, char *err, size_t err_len);
+int cn__check_data_file(const char *path, const std::string &text, char *err, size_t err_len);
+
 /* A DICOM Part 10 file: "DICM" after the 128-byte preamble. */
 bool cn__is_dicom(const std::string &head);
 /* Reads a DICOM file in a child process (image_read_dicom.cxx says why). */

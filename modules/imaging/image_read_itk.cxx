@@ -79,116 +79,6 @@ bool sample_type(itk::IOComponentEnum c, size_t cs, cn__sample *t) {
   return cn__sample_size(*t) == cs;
 }
 
-/* The first 64 KiB of a file: a MetaImage or NRRD header is text up front. */
-std::string file_head(const char *path) {
-  FILE *f = std::fopen(path, "rb");
-  if (!f) return std::string(); /* ITK will report it */
-  std::vector<char> head(65536);
-  size_t n = std::fread(head.data(), 1, head.size(), f);
-  std::fclose(f);
-  return std::string(head.data(), n);
-}
-
-/* Whether a MetaImage or NRRD header states the pixel size. ITK reports 1 mm
- * when it does not, and a frame of 512 "1 mm" pixels is half a metre deep: the
- * nerve finder then sized its grid for a nerve of 3 px (10 nerve-us images
- * without ElementSpacing, automatic mean Dice 0.607 against 0.686 as PNG). */
-bool header_states_spacing(const std::string &text) {
-  const bool nrrd = text.rfind("NRRD", 0) == 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-    pos = eol == std::string::npos ? text.size() : eol + 1;
-    if (nrrd && (line.empty() || line == "\r")) break; /* end of a NRRD header */
-    if (nrrd ? line.rfind("spacings:", 0) == 0 || line.rfind("space directions:", 0) == 0
-             : line.rfind("ElementSpacing", 0) == 0 || line.rfind("ElementSize", 0) == 0)
-      return true;
-    if (!nrrd && line.rfind("ElementDataFile", 0) == 0) break; /* the data follows */
-  }
-  return false;
-}
-
-/* MetaIO (ITK 5.2) copies each header value into a 255-byte field with strcpy: a
- * line longer than that (pixel data read as header after a damaged ElementDataFile
- * key) overflowed it, and the C library's check aborted the process (5 of 60
- * damaged MetaImage files in the twenty-fourth session's screen). So a MetaImage's
- * header is scanned first: up to its ElementDataFile line, each line shorter than
- * MetaIO's field, and that line present. */
-const size_t kMetaLineMax = 250;
-
-bool is_metaimage(const char *path) {
-  const char *dot = std::strrchr(path, '.');
-  return dot && (strcasecmp(dot, ".mha") == 0 || strcasecmp(dot, ".mhd") == 0);
-}
-
-int check_meta_header(const char *path, const std::string &text, char *err, size_t err_len) {
-  size_t pos = 0;
-  int line_no = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    size_t len = (eol == std::string::npos ? text.size() : eol) - pos;
-    line_no++;
-    if (len > kMetaLineMax) {
-      cn_errf(err, err_len, path,
-              "MetaImage header: line %d is %zu bytes long, more than ITK's reader takes (%zu; "
-              "a damaged ElementDataFile line makes the pixels read as header)", line_no, len,
-              kMetaLineMax);
-      return CN_EPARSE;
-    }
-    if (text.compare(pos, 15, "ElementDataFile") == 0) return CN_OK;
-    if (eol == std::string::npos) break;
-    pos = eol + 1;
-  }
-  cn_errf(err, err_len, path, "damaged MetaImage header: no ElementDataFile line%s",
-          text.size() >= 65536 ? " in its first 64 KiB" : "");
-  return CN_EPARSE;
-}
-
-/* A MetaImage or NRRD header may put the pixels in another file. ITK would open
- * whatever it names (a FIFO blocks forever, "../" or an absolute path escapes the
- * dataset), so the header is scanned first: a detached data file must be a plain
- * relative name inside the header's folder and a regular file. CN_OK when the
- * file is not such a header or its data file is acceptable. */
-int check_data_file(const char *path, const std::string &text, char *err, size_t err_len) {
-  std::string value;
-  bool nrrd = text.rfind("NRRD", 0) == 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
-    pos = eol == std::string::npos ? text.size() : eol + 1;
-    if (nrrd && line.empty()) break; /* end of a NRRD header */
-    std::string key = nrrd ? "data file:" : "ElementDataFile";
-    if (line.compare(0, key.size(), key) != 0) continue;
-    size_t v = key.size();
-    while (v < line.size() && (line[v] == ' ' || line[v] == '=' || line[v] == '\t')) v++;
-    value = line.substr(v);
-    while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();
-    if (!nrrd) break; /* ElementDataFile comes last: the data follows */
-  }
-  if (value.empty() || value == "LOCAL") return CN_OK;
-  if (value.find(' ') != std::string::npos || value.rfind("LIST", 0) == 0) {
-    cn_errf(err, err_len, path, "data split over several files (%s) is not supported",
-            value.c_str());
-    return CN_EUNSUPPORTED;
-  }
-  if (value[0] == '/' || value.find('/') != std::string::npos || value == ".." || value == ".") {
-    cn_errf(err, err_len, path, "data file '%s' is not a file name inside the header's folder",
-            value.c_str());
-    return CN_EINVAL;
-  }
-  std::string dir(path);
-  size_t slash = dir.rfind('/');
-  std::string data = slash == std::string::npos ? value : dir.substr(0, slash + 1) + value;
-  struct stat st;
-  if (lstat(data.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    cn_errf(err, err_len, path, "data file '%s' is missing or not a regular file", value.c_str());
-    return CN_EINVAL;
-  }
-  return CN_OK;
-}
-
 /* MetaIO reports a short or damaged data block on std::cerr and leaves the buffer
  * unfilled instead of throwing; this catches those lines while it reads (the
  * evaluation tools that use this reader are single-threaded). */
@@ -250,7 +140,7 @@ static int file_checks(const char *path, std::string *head, char *err, size_t er
     cn_errf(err, err_len, path, "empty file");
     return CN_EPARSE;
   }
-  *head = file_head(path);
+  *head = cn__file_head(path);
   return CN_OK;
 }
 
@@ -260,10 +150,10 @@ static int file_checks(const char *path, std::string *head, char *err, size_t er
  * the guard decodes itself (a CMYK JPEG, a TIFF frame ITK must not read) is *own. */
 static int header_checks(const char *path, const std::string &head, cn_image_mode mode,
                          cn_image **own, char *err, size_t err_len) {
-  int drc = check_data_file(path, head, err, err_len);
+  int drc = cn__check_data_file(path, head, err, err_len);
   if (drc != CN_OK) return drc;
-  if (is_metaimage(path)) {
-    drc = check_meta_header(path, head, err, err_len);
+  if (cn__is_metaimage(path)) {
+    drc = cn__check_meta_header(path, head, err, err_len);
     if (drc != CN_OK) return drc;
   }
 
@@ -355,7 +245,7 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
     return CN_EPARSE;
   }
   return cn__image_decode_pages(io.GetPointer(), path,
-                                physical && header_states_spacing(head) ? CN__SPACING_HEADER
+                                physical && cn__header_states_spacing(head) ? CN__SPACING_HEADER
                                                                         : CN__SPACING_NONE,
                                 mode, max_pages, pages, palette, err, err_len);
 }
@@ -505,7 +395,7 @@ extern "C" int cn_image_count_pages(const char *path, int *n, char *err, size_t 
   if (cn__is_gif((const unsigned char *)head.data(), head.size()))
     return cn__gif_count_pages(path, n, err, err_len);
   /* only a TIFF, a NIfTI, a MetaImage or a NRRD can hold pages (nothing else is opened) */
-  if (head.rfind("NRRD", 0) != 0 && !is_metaimage(path)) {
+  if (head.rfind("NRRD", 0) != 0 && !cn__is_metaimage(path)) {
     *n = 1;
     return CN_OK;
   }
