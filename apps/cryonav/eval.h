@@ -60,6 +60,8 @@ int cn_eval_natural_cmp_str(const void *x, const void *y);
  * name or stem, a mask suffix, an image word swapped, nnU-Net's _0000); one_folder:
  * images and masks share a folder. -1 when none. */
 int cn_eval_match_mask(const char *name, char *const *masks, int nm, bool one_folder);
+/* Whether two folder paths name the same folder (after resolving links). */
+bool cn_eval_same_folder(const char *a, const char *b);
 
 int cn_eval_nerve(int argc, char **argv);
 int cn_eval_needle(int argc, char **argv);

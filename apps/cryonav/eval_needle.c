@@ -2,7 +2,8 @@
  * eval_needle.c - `cryonav eval needle FRAMES MASKS`: the needle detector and
  * tracker (cn_segment, as the live stage runs it) on a real frame sequence whose
  * masks mark the visible shaft, frames and masks paired by name (or, as many of each,
- * by sorted name); a frame without a mask is tracked through and not scored.
+ * by sorted name; or in one folder, X_mask beside X); a frame without a mask is tracked
+ * through and not scored.
  *
  * Per frame with a needle in its mask: the angle between the reported axis and
  * the mask's principal axis, the distance (px) of the mask's centroid from the
@@ -480,6 +481,11 @@ int cn_eval_needle(int argc, char **argv)
     char **fr = NULL, **mk = NULL;
     int nf = 0, nm = 0;
     char dir_buf[2][4096];
+    /* FRAMES and MASKS as the user gave them: one folder for both is a layout of its own */
+    struct stat st0, st1;
+    const bool given_one_folder = stat(dirs[0], &st0) == 0 && S_ISDIR(st0.st_mode) &&
+                                  stat(dirs[1], &st1) == 0 && S_ISDIR(st1.st_mode) &&
+                                  cn_eval_same_folder(dirs[0], dirs[1]);
     if (list_images(dirs[0], &fr, &nf, dir_buf[0], err, sizeof err) != CN_OK)
         return cn_app_usage_error("eval", "%s", err);
     dirs[0] = dir_buf[0];
@@ -500,10 +506,33 @@ int cn_eval_needle(int argc, char **argv)
         fprintf(stderr, "cryonav eval: out of memory\n");
         return 1;
     }
+    /* frames and masks in one folder (a_0007.png beside a_0007_mask.png): a file another
+     * takes as its mask is no frame, and no file is its own mask */
+    const bool one = given_one_folder;
+    bool *is_mask = calloc((size_t)(nm ? nm : 1), 1);
+    if (!is_mask) {
+        free(mask_of);
+        cn_eval_free_list(fr, nf);
+        cn_eval_free_list(mk, nm);
+        fprintf(stderr, "cryonav eval: out of memory\n");
+        return 1;
+    }
     int by_name = 0;
     for (int i = 0; i < nf; i++)
-        by_name += (mask_of[i] = cn_eval_match_mask(fr[i], mk, nm, false)) >= 0;
-    if (by_name < nf && nf == nm) {
+        if ((mask_of[i] = cn_eval_match_mask(fr[i], mk, nm, one)) >= 0)
+            is_mask[mask_of[i]] = true;
+    if (one) /* the same listing: file j of the masks is file j of the frames */
+        for (int i = 0; i < nf; i++)
+            if (is_mask[i])
+                mask_of[i] = -2; /* a mask, not a frame */
+    int n_frames = 0;
+    for (int i = 0; i < nf; i++) {
+        by_name += mask_of[i] >= 0;
+        n_frames += mask_of[i] != -2;
+    }
+    free(is_mask);
+    const int n_masks = one ? nf - n_frames : nm;
+    if (!one && by_name < nf && nf == nm) {
         for (int i = 0; i < nf; i++)
             mask_of[i] = i; /* paired by sorted name */
         by_name = nf;
@@ -517,17 +546,19 @@ int cn_eval_needle(int argc, char **argv)
         cn_eval_free_list(mk, nm);
         return 2;
     }
-    if (by_name < nf)
+    if (by_name < n_frames)
         fprintf(stderr, "cryonav eval: %d of %d frames have a mask; the other %d are tracked "
-                        "through, not scored\n", by_name, nf, nf - by_name);
-    if (by_name < nm)
+                        "through, not scored\n", by_name, n_frames, n_frames - by_name);
+    if (by_name < n_masks)
         fprintf(stderr, "cryonav eval: %d masks in %s belong to no frame (not used)\n",
-                nm - by_name, dirs[1]);
+                n_masks - by_name, dirs[1]);
     cn_segment *seg = NULL;
     cn_frame_pool *pool = NULL;
     int pool_w = 0, pool_h = 0, rc = 0, index = 0, frames = 0;
     tally t = {0};
     for (int i = 0; i < nf && rc == 0; i++) {
+        if (mask_of[i] == -2)
+            continue; /* another frame's mask */
         char p1[8400], p2[8400];
         snprintf(p1, sizeof p1, "%s/%s", dirs[0], fr[i]);
         if (mask_of[i] >= 0)

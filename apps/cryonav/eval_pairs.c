@@ -244,7 +244,7 @@ int cn_eval_match_mask(const char *name, char *const *masks, int nm, bool one_fo
 }
 
 /* Whether two folder paths name the same folder. */
-static bool same_folder(const char *a, const char *b)
+bool cn_eval_same_folder(const char *a, const char *b)
 {
     char *ra = realpath(a, NULL), *rb = realpath(b, NULL);
     bool same = ra && rb && strcmp(ra, rb) == 0;
@@ -294,7 +294,7 @@ static int add_folder(size_t root_len, const char *idir, const char *mdir, int d
     list_images(dm, &masks, &nm);
     closedir(dm);
     list_images(d, &imgs, &ni);
-    const bool one_folder = same_folder(idir, mdir);
+    const bool one_folder = cn_eval_same_folder(idir, mdir);
     /* each image's mask; in one folder, a file some other file takes as its mask
      * (X_mask.png beside X.png, mask_1.png beside image_1.png) is no image */
     int *mask_of = malloc(sizeof(int) * (size_t)(ni ? ni : 1));

@@ -386,6 +386,20 @@ static void test_eval_needle_sparse_masks(void **st)
         }
     }
     assert_int_equal(scored, 5);
+    /* frames and masks in one folder, X_mask.bmp beside X.png: the masks are no frames,
+     * and each frame scores as in two folders (before, each file was its own mask) */
+    char one[700], mk[8192];
+    snprintf(one, sizeof one, "%s/one", base);
+    snprintf(mk, sizeof mk, "mkdir '%s' && cp '%s'/image/*.png '%s'/ && for f in '%s'/mask/*.bmp; "
+             "do b=$(basename \"$f\" .bmp); cp \"$f\" '%s'/\"${b}_mask.bmp\"; done", one, dir, one,
+             dir, one);
+    assert_int_equal(system(mk), 0);
+    static char together[32][256];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s %s 2>/dev/null",
+             CN_BINARY_DIR, one, one);
+    assert_int_equal(frame_lines(cmd, together, 32), 25);
+    for (int k = 0; k < 25; k++)
+        assert_string_equal(together[k], all[k]);
     char last[1024];
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s 2>/dev/null | "
              "grep 'frames without a mask'", CN_BINARY_DIR, dir, base);
