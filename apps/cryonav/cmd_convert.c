@@ -13,13 +13,11 @@
 #include "imaging/imaging.h"
 #include "seqio/seqio.h"
 
-#include <dirent.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define CONVERT_MAX_FRAMES 100000
 
@@ -46,56 +44,32 @@ static int usage_text(void)
     return 0;
 }
 
-/* The image files of a folder (or the one file), in natural name order. */
-static int list_inputs(const char *in, char ***names, int *n, char *err, size_t err_len)
+/* The image files of a folder (or the one file), in natural name order, as paths. */
+static int list_inputs(const char *in, char ***paths, int *n, char *err, size_t err_len)
 {
-    *names = NULL;
+    char folder[4096], **names = NULL;
+    int k = 0;
+    *paths = NULL;
     *n = 0;
-    struct stat st;
-    if (stat(in, &st) != 0) {
-        snprintf(err, err_len, "%s: no such file or folder", in);
-        return CN_ENOENT;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        char **v = malloc(sizeof *v);
-        if (!v || !(v[0] = strdup(in))) {
-            free(v);
-            return CN_ENOMEM;
-        }
-        *names = v;
-        *n = 1;
-        return CN_OK;
-    }
-    struct dirent **ents = NULL;
-    const int m = scandir(in, &ents, NULL, NULL);
-    if (m < 0) {
-        snprintf(err, err_len, "%s: cannot read the folder", in);
-        return CN_EIO;
-    }
-    char **v = calloc((size_t)(m ? m : 1), sizeof *v);
-    int k = 0, rc = v ? CN_OK : CN_ENOMEM;
-    for (int i = 0; i < m; i++) {
-        if (rc == CN_OK && cn_eval_is_image_name(ents[i]->d_name)) {
-            const size_t len = strlen(in) + strlen(ents[i]->d_name) + 2;
-            if (!(v[k] = malloc(len)))
-                rc = CN_ENOMEM;
-            else
-                snprintf(v[k++], len, "%s/%s", in, ents[i]->d_name);
-        }
-        free(ents[i]);
-    }
-    free(ents);
-    if (rc != CN_OK) {
-        cn_eval_free_list(v, k);
+    int rc = cn_eval_list_images(in, &names, &k, folder, err, err_len);
+    if (rc != CN_OK)
         return rc;
+    char **v = calloc((size_t)k, sizeof *v);
+    for (int i = 0; v && i < k; i++) {
+        const size_t len = strlen(folder) + strlen(names[i]) + 2;
+        if (!(v[i] = malloc(len))) {
+            cn_eval_free_list(v, i);
+            v = NULL;
+            break;
+        }
+        snprintf(v[i], len, "%s/%s", folder, names[i]);
     }
-    qsort(v, (size_t)k, sizeof *v, cn_eval_natural_cmp_str);
-    if (k == 0) {
-        free(v);
-        snprintf(err, err_len, "%s: no image files", in);
-        return CN_ENOENT;
+    cn_eval_free_list(names, k);
+    if (!v) {
+        snprintf(err, err_len, "%s: out of memory", in);
+        return CN_ENOMEM;
     }
-    *names = v;
+    *paths = v;
     *n = k;
     return CN_OK;
 }
@@ -144,7 +118,7 @@ int cn_cmd_convert(int argc, char **argv)
     int nfiles = 0;
     int rc = list_inputs(in, &files, &nfiles, err, sizeof err);
     if (rc != CN_OK) {
-        fprintf(stderr, "cryonav convert: %s\n", rc == CN_ENOMEM ? "out of memory" : err);
+        fprintf(stderr, "cryonav convert: %s\n", err);
         return 2;
     }
     const char *fps_from = "--fps";

@@ -56,6 +56,11 @@ size_t cn_eval_stem_len(const char *n);
 /* qsort comparator of two char * in natural order (digit runs by value: frame_9 before
  * frame_10), the order `eval` sets and `convert` folders are read in. */
 int cn_eval_natural_cmp_str(const void *x, const void *y);
+/* The image files of folder dir in natural order, and their folder (folder_out: 4096
+ * bytes); dir may be one image file (a stack), then it alone. Free with
+ * cn_eval_free_list. */
+int cn_eval_list_images(const char *dir, char ***names, int *n, char *folder_out, char *err,
+                        size_t err_len);
 /* The index in masks[] of image file name's mask by the pairing rules above (the same
  * name or stem, a mask suffix, an image word swapped, nnU-Net's _0000); one_folder:
  * images and masks share a folder. -1 when none. */

@@ -73,79 +73,6 @@ static void usage(FILE *out)
         "mean angle_err_deg <x> line_dist_px <y> detected <k>/<n>\n");
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted names of the image files in dir (cn_eval_is_image_name), and the folder they
- * are in (folder_out, 4096 bytes); dir may also be one image file, e.g. a stack. */
-static int list_images(const char *dir, char ***out, int *n_out, char *folder_out, char *err,
-                       size_t err_len)
-{
-    *out = NULL;
-    *n_out = 0;
-    snprintf(folder_out, 4096, "%s", dir);
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
-        const char *slash = strrchr(dir, '/');
-        if (slash)
-            snprintf(folder_out, 4096, "%.*s", (int)(slash - dir), dir);
-        else
-            snprintf(folder_out, 4096, ".");
-        char **v = malloc(sizeof(char *));
-        if (!v || !(v[0] = strdup(slash ? slash + 1 : dir))) {
-            free(v);
-            snprintf(err, err_len, "%s: out of memory", dir);
-            return CN_ENOMEM;
-        }
-        *out = v;
-        *n_out = 1;
-        return CN_OK;
-    }
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(errno));
-        return CN_ENOENT;
-    }
-    int cap = 64, n = 0;
-    char **v = malloc(sizeof(char *) * (size_t)cap);
-    struct dirent *e;
-    bool oom = !v;
-    while (!oom && (e = readdir(d))) {
-        if (!cn_eval_is_image_name(e->d_name))
-            continue;
-        if (n == cap) {
-            char **nv = cap < (1 << 20) ? realloc(v, sizeof(char *) * (size_t)cap * 2) : NULL;
-            if (!nv) {
-                oom = true;
-                break;
-            }
-            v = nv;
-            cap *= 2;
-        }
-        if (!(v[n] = strdup(e->d_name))) {
-            oom = true;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (oom) {
-        cn_eval_free_list(v, n);
-        snprintf(err, err_len, "%s: out of memory listing the folder", dir);
-        return CN_ENOMEM;
-    }
-    if (n == 0) {
-        free(v);
-        snprintf(err, err_len, "%s: no image files (png, bmp, jpg, tif, mha, mhd, nrrd)", dir);
-        return CN_ENOENT;
-    }
-    qsort(v, (size_t)n, sizeof(char *), cmp_str);
-    *out = v;
-    *n_out = n;
-    return CN_OK;
-}
 
 typedef struct {
     double cx, cy;       /* centroid (px) */
@@ -486,10 +413,10 @@ int cn_eval_needle(int argc, char **argv)
     const bool given_one_folder = stat(dirs[0], &st0) == 0 && S_ISDIR(st0.st_mode) &&
                                   stat(dirs[1], &st1) == 0 && S_ISDIR(st1.st_mode) &&
                                   cn_eval_same_folder(dirs[0], dirs[1]);
-    if (list_images(dirs[0], &fr, &nf, dir_buf[0], err, sizeof err) != CN_OK)
+    if (cn_eval_list_images(dirs[0], &fr, &nf, dir_buf[0], err, sizeof err) != CN_OK)
         return cn_app_usage_error("eval", "%s", err);
     dirs[0] = dir_buf[0];
-    if (list_images(dirs[1], &mk, &nm, dir_buf[1], err, sizeof err) == CN_OK)
+    if (cn_eval_list_images(dirs[1], &mk, &nm, dir_buf[1], err, sizeof err) == CN_OK)
         dirs[1] = dir_buf[1];
     else {
         cn_eval_free_list(fr, nf);

@@ -28,6 +28,7 @@
 #include "core/core.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -368,4 +369,74 @@ int cn_eval_pairs_add(const char *idir, const char *mdir, nerve_pair **pairs, in
                       int *missing)
 {
     return add_folder(strlen(idir), idir, mdir, 0, pairs, n, cap, missing);
+}
+
+/* The names of the image files in dir (cn_eval_is_image_name) in natural order (a
+ * sequence's frame_9 before frame_10: the order its frames were taken), and the folder
+ * they are in (folder_out, 4096 bytes); dir may also be one image file, e.g. a stack. */
+int cn_eval_list_images(const char *dir, char ***out, int *n_out, char *folder_out, char *err,
+                        size_t err_len)
+{
+    *out = NULL;
+    *n_out = 0;
+    snprintf(folder_out, 4096, "%s", dir);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISREG(st.st_mode)) {
+        const char *slash = strrchr(dir, '/');
+        if (slash)
+            snprintf(folder_out, 4096, "%.*s", (int)(slash - dir), dir);
+        else
+            snprintf(folder_out, 4096, ".");
+        char **v = malloc(sizeof(char *));
+        if (!v || !(v[0] = strdup(slash ? slash + 1 : dir))) {
+            free(v);
+            snprintf(err, err_len, "%s: out of memory", dir);
+            return CN_ENOMEM;
+        }
+        *out = v;
+        *n_out = 1;
+        return CN_OK;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(errno));
+        return CN_ENOENT;
+    }
+    int cap = 64, n = 0;
+    char **v = malloc(sizeof(char *) * (size_t)cap);
+    struct dirent *e;
+    bool oom = !v;
+    while (!oom && (e = readdir(d))) {
+        if (!cn_eval_is_image_name(e->d_name))
+            continue;
+        if (n == cap) {
+            char **nv = cap < (1 << 20) ? realloc(v, sizeof(char *) * (size_t)cap * 2) : NULL;
+            if (!nv) {
+                oom = true;
+                break;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        if (!(v[n] = strdup(e->d_name))) {
+            oom = true;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (oom) {
+        cn_eval_free_list(v, n);
+        snprintf(err, err_len, "%s: out of memory listing the folder", dir);
+        return CN_ENOMEM;
+    }
+    if (n == 0) {
+        free(v);
+        snprintf(err, err_len, "%s: no image files (png, jpg, bmp, gif, tif, mha, mhd, nrrd, nii, dcm)", dir);
+        return CN_ENOENT;
+    }
+    qsort(v, (size_t)n, sizeof(char *), cn_eval_natural_cmp_str);
+    *out = v;
+    *n_out = n;
+    return CN_OK;
 }

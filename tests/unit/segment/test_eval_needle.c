@@ -400,6 +400,32 @@ static void test_eval_needle_sparse_masks(void **st)
     assert_int_equal(frame_lines(cmd, together, 32), 25);
     for (int k = 0; k < 25; k++)
         assert_string_equal(together[k], all[k]);
+    /* frames numbered without leading zeros (f_1 .. f_25): taken in their order, f_9
+     * before f_10, so the tracker sees the sequence as it was filmed and every line is
+     * the padded run's (before, f_10 came second and the tracker saw a jumbled film) */
+    char plain[700];
+    snprintf(plain, sizeof plain, "%s/plain", base);
+    snprintf(mk, sizeof mk, "mkdir -p '%s/i' '%s/m'", plain, plain);
+    assert_int_equal(system(mk), 0);
+    for (int k = 0; k < 25; k++) {
+        char stem[256];
+        snprintf(stem, sizeof stem, "%.*s", (int)(strlen(names[k]) - 4), names[k]);
+        snprintf(mk, sizeof mk, "cp '%s/image/%s.png' '%s/i/f_%d.png' && cp '%s/mask/%s' "
+                 "'%s/m/f_%d.bmp'", dir, stem, plain, k + 1, dir, names[k], plain, k + 1);
+        assert_int_equal(system(mk), 0);
+    }
+    static char numbered[32][256];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/i %s/m 2>/dev/null",
+             CN_BINARY_DIR, plain, plain);
+    assert_int_equal(frame_lines(cmd, numbered, 32), 25);
+    for (int k = 0; k < 25; k++) {
+        char want[32];
+        snprintf(want, sizeof want, "f_%d.png ", k + 1);
+        if (strncmp(numbered[k], want, strlen(want)) != 0)
+            fail_msg("line %d is '%s', not frame f_%d", k, numbered[k], k + 1);
+        /* the same figures as the padded name's line */
+        assert_string_equal(strchr(numbered[k], ' '), strchr(all[k], ' '));
+    }
     char last[1024];
     snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/image %s 2>/dev/null | "
              "grep 'frames without a mask'", CN_BINARY_DIR, dir, base);
