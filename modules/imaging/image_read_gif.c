@@ -291,19 +291,10 @@ int cn__gif_read(const char *path, cn_image_mode mode, int max_pages, cn_image *
     DGifCloseFile(f.g, &e);
     int all = 0; /* more frames than allowed: how many, for the message */
     if (rc == CN_ERANGE && np >= (max_pages > 0 ? max_pages : 2) &&
-        cn__gif_count_pages(path, &all, NULL, 0) == CN_OK) {
-        if (max_pages == 0) {
-            cn_errf(err, err_len, path, "an animation of %d frames (a 3-D image); expected one "
-                    "2-D frame", all);
-            rc = CN_EUNSUPPORTED;
-        } else {
-            cn_errf(err, err_len, path, "a stack of %d pages: outside 1..%d", all, max_pages);
-        }
-    } else if (rc == CN_OK && max_pages == 0 && np > 1) {
-        cn_errf(err, err_len, path, "an animation of %d frames (a 3-D image); expected one 2-D "
-                "frame", np);
-        rc = CN_EUNSUPPORTED;
-    }
+        cn__gif_count_pages(path, &all, NULL, 0) == CN_OK)
+        rc = cn__stack_fits(path, all, max_pages, err, err_len);
+    else if (rc == CN_OK)
+        rc = cn__stack_fits(path, np, max_pages, err, err_len);
     cn_image **out = rc == CN_OK ? calloc((size_t)np, sizeof *out) : NULL;
     if (rc == CN_OK && !out) {
         cn_errf(err, err_len, path, "out of memory");

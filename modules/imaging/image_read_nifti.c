@@ -313,18 +313,8 @@ int cn__nifti_read(const char *path, cn_image_mode mode, int max_pages, cn_image
     cn_image **out = NULL;
     if (rc != CN_OK)
         goto done;
-    if (max_pages == 0 && s.pages != 1) {
-        cn_errf(err, err_len, path, "a stack of %lld pages (a 3-D image); expected one 2-D frame",
-                (long long)s.pages);
-        rc = CN_EUNSUPPORTED;
+    if ((rc = cn__stack_fits(path, (long long)s.pages, max_pages, err, err_len)) != CN_OK)
         goto done;
-    }
-    if (max_pages > 0 && s.pages > max_pages) {
-        cn_errf(err, err_len, path, "a stack of %lld pages: outside 1..%d", (long long)s.pages,
-                max_pages);
-        rc = CN_ERANGE;
-        goto done;
-    }
     const size_t header = (size_t)gztell(f);
     if ((size_t)h.vox_offset > header &&
         (rc = read_exact(f, NULL, (size_t)h.vox_offset - header, "before its pixels", path, err,

@@ -44,6 +44,11 @@ int cn__raw_reduce(const void *data, cn__sample t, int nc, size_t w, size_t h, s
                    cn_image_mode mode, const double *spacing_mm, cn_image **pages,
                    const char *path, char *err, size_t err_len);
 
+/* Whether a file of `pages` pages may be read with max_pages (0: one 2-D frame wanted,
+ * a stack refused as 3-D, CN_EUNSUPPORTED; else at most that many, CN_ERANGE), said in
+ * err naming path. */
+int cn__stack_fits(const char *path, long long pages, int max_pages, char *err, size_t err_len);
+
 /* image_read_tiff.c: every TIFF. A TIFF (classic or big, either byte order) by its
  * first n bytes; its pages read (max_pages 0: one 2-D page, a stack refused as 3-D;
  * else up to max_pages pages) into *pages (malloc'd array of *n images, free with

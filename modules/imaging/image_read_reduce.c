@@ -144,3 +144,17 @@ int cn__raw_reduce(const void *data, cn__sample t, int nc, size_t w, size_t h, s
     }
     return CN_OK;
 }
+
+int cn__stack_fits(const char *path, long long pages, int max_pages, char *err, size_t err_len)
+{
+    if (max_pages == 0 && pages != 1) {
+        cn_errf(err, err_len, path, "a stack of %lld pages (a 3-D image); expected one 2-D frame",
+                pages);
+        return CN_EUNSUPPORTED;
+    }
+    if (max_pages > 0 && pages > max_pages) {
+        cn_errf(err, err_len, path, "a stack of %lld pages: outside 1..%d", pages, max_pages);
+        return CN_ERANGE;
+    }
+    return CN_OK;
+}

@@ -485,17 +485,8 @@ int cn__tiff_read(const char *path, cn_image_mode mode, int max_pages, cn_image 
     plan p;
     if (rc != CN_OK)
         goto done;
-    if (max_pages == 0 && np != 1) {
-        cn_errf(err, err_len, path, "a stack of %d pages (a 3-D image); expected one 2-D frame",
-                np);
-        rc = CN_EUNSUPPORTED;
+    if ((rc = cn__stack_fits(path, np, max_pages, err, err_len)) != CN_OK)
         goto done;
-    }
-    if (max_pages > 0 && np > max_pages) {
-        cn_errf(err, err_len, path, "a stack of %d pages: outside 1..%d", np, max_pages);
-        rc = CN_ERANGE;
-        goto done;
-    }
     if (!TIFFSetDirectory(t, 0)) {
         cn_errf(err, err_len, path, "damaged TIFF: page 1 cannot be read again");
         rc = CN_EPARSE;
