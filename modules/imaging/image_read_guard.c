@@ -1,7 +1,7 @@
 /*
- * image_read_guard.c - a PNG's header and a JPEG's whole stream read with libpng /
- * libjpeg, each error caught, before ITK is shown the file (image_read_itk.cxx). TIFF
- * never reaches ITK: image_read_tiff.c decodes it.
+ * image_read_guard.c - a PNG's header read with libpng before ITK is shown the file
+ * (image_read_itk.cxx), and every JPEG decoded with libjpeg, each error caught (ITK
+ * never reads a JPEG, nor a TIFF: image_read_tiff.c decodes those).
  *
  * Why by hand, beside ITK: ITK 5.2 (Debian 12) does not survive some damaged files.
  * Its PNGImageIO::ReadImageInformation calls png_read_info with no setjmp, so libpng
@@ -16,10 +16,13 @@
  * MetaImage: see check_meta_header), on none after.
  *
  * The PNG check reads only the header: ITK's own pixel reading catches libpng's
- * errors. The JPEG check decodes every scan into one row, since libjpeg's errors
- * there kill ITK's Read too; ITK then decodes again, so the pixels are ITK's, as
- * before. That costs 0.47-0.59 ms per 640 x 480 femoral frame (562 frames, three
- * runs; `eval nerve` spends ~13 ms per frame). libpng and libjpeg are ITK's own
+ * errors. The JPEG check decodes the whole stream, and since the twenty-sixth session
+ * it keeps what it decodes: ITK never reads a JPEG. Until then ITK decoded the file a
+ * second time, and on one damaged JPEG that libjpeg decoded here without an error
+ * (extraneous bytes before a table marker; test_image_damaged with 2,000 variants a
+ * source found it) ITK's Read died with SIGSEGV inside jpeg_read_scanlines. The
+ * pixels are the same libjpeg decoding ITK made (the 562 femoral JPEGs read identical),
+ * reduced to 8 bits by image_read_reduce.c. libpng and libjpeg are ITK's own
  * dependencies (nothing new is installed), and each is told the largest side
  * CryoNav reads and how much memory a chunk or its tables may take, so a hostile
  * header cannot make them allocate much either.
@@ -151,12 +154,13 @@ static int jpeg_check(const char *path, cn_image_mode mode, cn_image **own, char
     ci.err = jpeg_std_error(&g.pub);
     g.pub.error_exit = jpeg_guard_exit;
     g.pub.output_message = jpeg_guard_message;
-    JSAMPLE *volatile row = NULL;
+    JSAMPLE *volatile row = NULL, *volatile pix = NULL;
     cn_image *volatile im = NULL;
     if (setjmp(g.jump)) {
         jpeg_destroy_decompress(&ci);
         fclose(fp);
         free(row);
+        free(pix);
         cn_image_free(im);
         cn_errf(err, err_len, path, "damaged JPEG: %s", g.msg);
         return CN_EPARSE;
@@ -180,48 +184,62 @@ static int jpeg_check(const char *path, cn_image_mode mode, cn_image **own, char
                 CN__PIXEL_MAX_BYTES >> 20);
         rc = CN_ERANGE;
     } else {
-        /* every scan decoded, into one row: libjpeg stops with an error on data ITK's
-         * reader would die on (it has no handler for errors while it reads the rows).
-         * A CMYK or YCCK file is decoded here, into the image: ITK 5.2 hands over its
-         * four stored channels as if they were R G B A, so a grey frame saved as CMYK
-         * read as a white, saturated one (nerve-us, ten frames: Dice 0 against 0.656) */
+        /* every scan decoded, here, into the image: libjpeg stops with an error on data
+         * ITK's reader would die on (it has no handler for errors while it reads the
+         * rows), and ITK was not safe even on what decoded here (below). A CMYK or YCCK
+         * file: ITK 5.2 hands over its four stored channels as if they were R G B A, so a
+         * grey frame saved as CMYK read as a white, saturated one (nerve-us, ten frames:
+         * Dice 0 against 0.656); it is converted here, its inks as they are stored */
         bool cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
         if (cmyk)
             ci.out_color_space = JCS_CMYK;
+        else if (ci.jpeg_color_space != JCS_GRAYSCALE)
+            ci.out_color_space = JCS_RGB; /* YCbCr, RGB: libjpeg converts */
         jpeg_start_decompress(&ci);
-        row = malloc((size_t)ci.output_width * (size_t)ci.output_components);
-        if (!row) {
-            cn_errf(err, err_len, path, "out of memory checking the JPEG");
-            rc = CN_ENOMEM;
-        }
-        if (row && cmyk) {
-            im = cn_image_new((int)ci.output_width, (int)ci.output_height);
-            if (!im) {
+        const int oc = ci.output_components;
+        if (oc != (cmyk ? 4 : ci.out_color_space == JCS_GRAYSCALE ? 1 : 3)) {
+            cn_errf(err, err_len, path, "a JPEG of %d components in colour space %d: not an "
+                    "image CryoNav can use", oc, (int)ci.jpeg_color_space);
+            rc = CN_EUNSUPPORTED;
+        } else {
+            row = malloc((size_t)ci.output_width * (size_t)oc);
+            /* grey and RGB: the samples, reduced below; CMYK: grey levels directly */
+            pix = cmyk ? NULL : malloc((size_t)ci.output_width * ci.output_height * (size_t)oc);
+            im = cmyk ? cn_image_new((int)ci.output_width, (int)ci.output_height) : NULL;
+            if (!row || (cmyk ? !im : !pix)) {
                 cn_errf(err, err_len, path, "out of memory");
                 rc = CN_ENOMEM;
             }
         }
-        while (row && rc == CN_OK && ci.output_scanline < ci.output_height) {
-            JSAMPROW r = row;
-            size_t y = ci.output_scanline;
-            if (jpeg_read_scanlines(&ci, &r, 1) != 1)
+        while (rc == CN_OK && ci.output_scanline < ci.output_height) {
+            const size_t y = ci.output_scanline;
+            JSAMPROW r = cmyk ? row : pix + y * (size_t)ci.output_width * (size_t)oc;
+            if (jpeg_read_scanlines(&ci, &r, 1) != 1) {
+                cn_errf(err, err_len, path, "damaged JPEG: its rows end at row %zu of %u", y,
+                        ci.output_height);
+                rc = CN_EPARSE;
                 break;
-            if (im)
+            }
+            if (cmyk)
                 cmyk_row(row, ci.output_width, ci.saw_Adobe_marker, mode,
                          im->px + y * (size_t)ci.output_width);
         }
-        if (row && rc == CN_OK)
+        if (rc == CN_OK)
             jpeg_finish_decompress(&ci);
+        if (rc == CN_OK && !cmyk) {
+            cn_image *one = NULL;
+            rc = cn__raw_reduce(pix, CN__SAMPLE_U8, oc, ci.output_width, ci.output_height, 1, mode,
+                                NULL, &one, path, err, err_len);
+            im = one;
+        }
     }
     free(row);
+    free(pix);
     jpeg_destroy_decompress(&ci);
     fclose(fp);
-    if (rc == CN_OK && im) {
-        if (own)
-            *own = im;
-        else
-            cn_image_free(im);
-    } else
+    if (rc == CN_OK && im && own)
+        *own = im;
+    else
         cn_image_free(im);
     return rc;
 }
@@ -236,7 +254,7 @@ int cn__image_guard(const char *path, const unsigned char *head, size_t n, cn_im
         return CN_EINVAL;
     if (n >= 8 && memcmp(head, png_sig, 8) == 0)
         return png_check(path, err, err_len);
-    if (n >= 3 && head[0] == 0xff && head[1] == 0xd8 && head[2] == 0xff)
+    if (n >= 2 && head[0] == 0xff && head[1] == 0xd8) /* SOI; libjpeg skips bytes before a marker */
         return jpeg_check(path, mode, own, err, err_len);
     return CN_OK;
 }

@@ -4,7 +4,7 @@
  *
  * The idea: datasets come from many scanners and tools (PNG, palette PNG masks,
  * noisy 8-bit BMP masks, JPEG, TIFF, MetaImage, NRRD, NIfTI, DICOM). ITK already reads most of
- * them (BMP, TIFF, NIfTI, GIF and CMYK JPEG are decoded by image_read_bmp.c,
+ * them (BMP, TIFF, NIfTI, GIF and JPEG are decoded by image_read_bmp.c,
  * image_read_tiff.c, image_read_nifti.c, image_read_gif.c and image_read_guard.c, which say
  * why); we use its ImageIO layer directly (no templated image pipeline, so this
  * file compiles in a few seconds) and convert the raw buffer to 8 bits here.
@@ -35,7 +35,6 @@
 #include <string>
 #include <vector>
 
-#include <itkJPEGImageIO.h>
 #include <itkMetaImageIO.h>
 #include <itkNrrdImageIO.h>
 #include <itkPNGImageIO.h>
@@ -47,7 +46,6 @@ const size_t kMaxPixelBytes = CN__PIXEL_MAX_BYTES;
 itk::ImageIOBase::Pointer pick_io(const char *path, bool *physical_spacing) {
   std::vector<std::pair<itk::ImageIOBase::Pointer, bool>> ios = {
       {itk::PNGImageIO::New().GetPointer(), false},
-      {itk::JPEGImageIO::New().GetPointer(), false},
       {itk::MetaImageIO::New().GetPointer(), true},
       {itk::NrrdImageIO::New().GetPointer(), true},
   };
@@ -196,7 +194,7 @@ static int read_pages(const char *path, cn_image_mode mode, int *max_pages,
   cn_image *own = nullptr;
   drc = header_checks(path, head, mode, &own, err, err_len);
   if (drc != CN_OK) return drc;
-  if (own) { /* a CMYK JPEG, which ITK reads wrong, decoded by the guard */
+  if (own) { /* a JPEG, decoded by the guard as it checks it (image_read_guard.c) */
     if (palette) *palette = false;
     pages->push_back(own);
     return CN_OK;
