@@ -286,6 +286,12 @@ static void test_damaged_metaimage(void **st)
         b[sizeof hdr - 1 + i] = i < 300 ? 'A' : i == 300 ? '=' : i == 302 ? '\n' : (uint8_t)(33 + i % 90);
     write_file(tmp_path("key.mha"), b, sizeof b);
     expect_refused("key.mha", "MetaImage header: line 6 is 302 bytes long");
+    /* NDims made negative (CN_DAMAGE_VARIANTS=10000 found it): MetaIO read array fields
+     * of that many values for good, and the reader never returned */
+    const char neg[] = "ObjectType = Image\nNDims =-2\nDimSize = 2 2\nElementSpacing = 0.Y 0.1\n"
+                       "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n\x01\x02\x03\x04";
+    write_file(tmp_path("ndims.mha"), neg, sizeof neg - 1);
+    expect_refused("ndims.mha", "NDims '-2' is not 1..10");
     /* an undamaged file whose comment is longer than MetaIO's field (it aborted too) */
     char longc[600];
     int lc = snprintf(longc, sizeof longc, "ObjectType = Image\nNDims = 2\nDimSize = 2 2\n"
