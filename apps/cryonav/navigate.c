@@ -215,9 +215,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         }
     }
     /* A windowed simulator session loops; a headless one ends with the scenario
-     * (an offline replay always ends: it is a batch job). */
+     * (an offline replay always ends: it is a batch job). A windowed replay stops at
+     * its end on the last frame (a teacher's picture; --loop to go round): before,
+     * it looped too, and `replay --record` wrote pass after pass until closed. */
     if (!o.headless && o.run.max_frames == 0 && !o.run.batch)
-        o.run.loop = true;
+        o.run.windowed = true;
     if (o.snapshot_dir[0] && can_render && mkdir_p(o.snapshot_dir) != 0) {
         fprintf(stderr, "cryonav %s: cannot create snapshot folder %s: %s\n", cmd, o.snapshot_dir,
                 strerror(errno));
@@ -308,6 +310,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
+    bool end_shown = false; /* the "END of the recording" picture, once per arrival */
     /* issue 14: a long offline replay shows its progress on a terminal */
     cn_progress *progress =
         o.run.batch && s.replay ? cn_progress_new(stderr, "replay", "frames") : NULL;
@@ -341,12 +344,26 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 if (shown || dark)
                     cn_viewer_show(v, shown ? shown : dark, &hud);
             }
+            /* a replay held at its end: the last picture once more, saying so */
+            if (v && shown && !end_shown && s.replay && cn_replay_at_end(s.replay)) {
+                end_shown = true;
+                char line[512];
+                scenario_line(shown, line, sizeof line);
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used,
+                         "%sEND of the recording: Left / N / 1-9 go back, closing the window ends",
+                         used ? "  |  " : "");
+                cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
+                                     .source = s.source_name, .status_line = line, .alarm_line = ""};
+                cn_viewer_show(v, shown, &hud);
+            }
             if (v && !cn_viewer_poll(v))
                 closed = true;
             for (int k; v && (k = cn_viewer_next_key(v)) != 0;)
                 handle_key(&s, k, log); /* a paused replay still takes keys */
             continue;
         }
+        end_shown = false;
         if (v) {
             /* Percentiles sort the stats windows: four refreshes a second are
              * plenty for a HUD and keep that work off every rendered frame. */

@@ -84,6 +84,7 @@ static int open_source(cn_session *s, char *err, size_t err_len)
     cn_app_data_path("config", env.config_dir, sizeof env.config_dir);
     env.realtime = s->opts.realtime;
     env.loop = s->opts.loop;
+    env.windowed = s->opts.windowed;
     env.max_frames = s->opts.max_frames;
     env.time_scale = s->opts.time_scale;
     env.seed = s->opts.seed;

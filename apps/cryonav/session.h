@@ -22,6 +22,8 @@ typedef struct {
     char tracking[32];          /* "" = from config ("none": the source's own poses) */
     bool realtime;              /* pace the simulator / replay at their own clock */
     bool loop;                  /* restart the scenario / recording at its end */
+    /* a window with no frame limit: the simulator loops, a replay holds its end */
+    bool windowed;
     uint64_t max_frames;        /* 0 = until the source ends */
     double time_scale;          /* <= 0: from config */
     long seed;                  /* < 0: from config */

@@ -125,7 +125,7 @@ static int open_sim(const cn_device_env *env, cn_device_role role, cn_xform_grap
     cn_device d;
     int rc;
     if (role == CN_DEVICE_IMAGES) {
-        cn_sim_device_opts o = {.realtime = env->realtime, .loop = env->loop,
+        cn_sim_device_opts o = {.realtime = env->realtime, .loop = env->loop || env->windowed,
                                 .max_frames = env->max_frames};
         rc = cn_sim_device_make(s, &o, &d);
     } else {
@@ -210,7 +210,7 @@ static int open_replay(const cn_device_env *env, cn_device_role role, cn_xform_g
         return CN_EINVAL;
     }
     cn_replay_opts ro = {.speed = env->realtime ? env->replay_speed : 0, .loop = env->loop,
-                         .log = env->log};
+                         .hold_at_end = env->windowed && !env->loop, .log = env->log};
     cn_device d;
     int rc = cn_replay_device_make(rpath, &ro, &d, err, err_len);
     if (rc != CN_OK)

@@ -42,6 +42,9 @@ typedef struct {
     char config_dir[512];       /* folder of the catalogues (probes/up20l.json) */
     bool realtime;              /* pace the simulator / replay at their own clock */
     bool loop;
+    /* a window shows the session (no frame limit, not offline): the simulator's
+     * scenario loops (a demo), a replay holds its last frame at the end */
+    bool windowed;
     uint64_t max_frames;        /* simulator: 0 = until the scenario ends */
     double time_scale;          /* simulator: > 0 overrides sim.time_scale */
     long seed;                  /* simulator: >= 0 overrides sim.seed */

@@ -40,6 +40,7 @@ struct cn_replay {
     int next, pos;
     double speed;
     bool loop;
+    bool at_end;      /* hold_at_end: paused after the last frame (cn_replay_at_end) */
     uint64_t loops, emitted;
     /* anchor */
     bool anchored;
@@ -232,6 +233,19 @@ static int rp_read(void *self, cn_frame *f) {
         bool one = rp->paused && rp->show_one; /* shown at once, without pacing */
         rp->show_one = false;
         if (rp->next >= n) {
+            if (!rp->loop && rp->o.hold_at_end) {
+                /* a player at its end: the last picture stays, paused; a key that
+                 * goes back (a skip, a step, a chapter, a seek) plays from there,
+                 * space alone comes back here */
+                if (!rp->at_end)
+                    cn_log_info(rp->o.log, "replay",
+                                "end of the recording (frame %d of %d): paused on it; the keys "
+                                "go back (Left, N, 1-9), closing the window ends the replay",
+                                rp->pos + 1, n);
+                rp->at_end = true;
+                rp->paused = true;
+                continue;
+            }
             if (!rp->loop) {
                 pthread_mutex_unlock(&rp->mu);
                 return CN_ECLOSED;
@@ -322,6 +336,7 @@ static int rp_read(void *self, cn_frame *f) {
         rp->pos = i;
         rp->next = i + 1;
         rp->by_step = false;
+        rp->at_end = false;
         pthread_mutex_unlock(&rp->mu);
         return CN_OK;
     }
@@ -434,6 +449,13 @@ int cn_replay_position(cn_replay *rp) {
     int p = rp->pos;
     pthread_mutex_unlock(&rp->mu);
     return p;
+}
+
+bool cn_replay_at_end(cn_replay *rp) {
+    pthread_mutex_lock(&rp->mu);
+    bool e = rp->at_end;
+    pthread_mutex_unlock(&rp->mu);
+    return e;
 }
 
 uint64_t cn_replay_loops(cn_replay *rp) {

@@ -35,6 +35,9 @@ extern "C" {
 typedef struct {
     double speed;        /* 1 = as recorded (default), 2 = twice as fast, 0 = no pacing */
     bool loop;           /* start again at the end */
+    /* without loop: at the end, pause on the last frame shown instead of ending
+     * (a windowed replay: the teacher's picture stays, the keys can go back) */
+    bool hold_at_end;
     int start_frame;
     bool keep_analysis;  /* deliver the recorded analysis (f->analysed) instead of clearing it */
     double spacing_mm[2];/* for files whose transforms give none (PLUS without ImageToProbe) */
@@ -82,6 +85,9 @@ void cn_replay_skip(cn_replay *rp, double dt_s);
 void cn_replay_set_speed(cn_replay *rp, double speed);
 void cn_replay_set_loop(cn_replay *rp, bool loop);
 int cn_replay_position(cn_replay *rp);              /* index of the last emitted frame */
+/* Held at the recording's end (hold_at_end): every frame was shown and the replay
+ * waits, paused, for a key that goes back or for the session to close. */
+bool cn_replay_at_end(cn_replay *rp);
 int cn_replay_frame_count(const cn_replay *rp);
 uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around */
 /* The recorded events of the frames emitted since the last call, in order, with

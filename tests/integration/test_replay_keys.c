@@ -415,11 +415,71 @@ static void test_file_gone_before_a_jump(void **st)
     pu_rm_rf(dir);
 }
 
+/* A windowed replay without --loop stops at the recording's end: it holds the last
+ * frame on screen, paused, until the window is closed or a key goes back; it does not
+ * start again from the first frame. Before (found in the twenty-seventh session), a
+ * windowed replay looped by itself like the simulator's demo: the analysis restarted
+ * ("back to frame 0") every pass, and `--record` wrote every pass into the file, for
+ * as long as the window stayed open. Here a real PLUS recording (21 frames, 1.7 s) is
+ * replayed with --record; after its end, the left arrow goes back 5 s (to frame 0,
+ * shown paused), space plays it once more to the end, and the recording holds the
+ * two passes the teacher asked for, nothing else. */
+static void test_window_replay_holds_its_end(void **st)
+{
+    (void)st;
+    if (!getenv("DISPLAY"))
+        skip();
+    char dir[] = "/tmp/cn_replay_end_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char src[600], re[128], logp[128];
+    snprintf(src, sizeof src, "%s/plus/BoneUltrasound_L14.igs.mha", CN_SHARED_DATA_DIR);
+    snprintf(re, sizeof re, "%s/again.igs.mha", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", src, "--record", re, "--no-serve", NULL};
+    pid_t pid = pu_spawn(argv, logp, false);
+    assert_true(pu_wait_log(logp, "replay: source: replay", 60000));
+    /* the file's 21 frames take 1.7 s; a looping replay says "back to frame 0" then */
+    for (int i = 0; i < 100 && log_count(logp, "end of the recording") == 0 &&
+                    log_count(logp, "back to frame 0") == 0; i++)
+        usleep(100000);
+    cn_clock_sleep_ns(3000000000LL); /* more than a pass: nothing more may come */
+    assert_int_equal(log_count(logp, "back to frame 0"), 0);
+    assert_int_equal(log_count(logp, "end of the recording"), 1);
+    Display *dpy = XOpenDisplay(NULL);
+    assert_non_null(dpy);
+    Window win = xk_wait_window(dpy);
+    assert_true(win != 0);
+    xk_send_key(dpy, win, XK_Left, false); /* 5 s back: frame 0, shown paused */
+    assert_true(pu_wait_log(logp, "back to frame 0", 20000));
+    xk_send_key(dpy, win, XK_space, false);
+    assert_true(pu_wait_log(logp, "replay resumed", 20000));
+    for (int i = 0; i < 100 && log_count(logp, "end of the recording") < 2; i++)
+        usleep(100000);
+    cn_clock_sleep_ns(3000000000LL);
+    assert_int_equal(log_count(logp, "end of the recording"), 2);
+    assert_int_equal(log_count(logp, "back to frame 0"), 1);
+    XCloseDisplay(dpy);
+    int status = pu_stop(pid, 30);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(re, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const int n_frames = cn_seq_reader_info(r)->n_frames;
+    cn_seq_reader_close(r);
+    print_message("recorded %d frames: two passes of the file's 21\n", n_frames);
+    /* the first pass, frame 0 shown by the jump, then the second pass's 20 after it */
+    assert_int_equal(n_frames, 21 + 21);
+    pu_rm_rf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
                                        cmocka_unit_test(test_loop_clears_proctor_surfaces),
                                        cmocka_unit_test(test_file_gone_before_a_jump),
-                                       cmocka_unit_test(test_catching_up_window_and_keys)};
+                                       cmocka_unit_test(test_catching_up_window_and_keys),
+                                       cmocka_unit_test(test_window_replay_holds_its_end)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
