@@ -68,6 +68,20 @@ int cn_eval_match_mask(const char *name, char *const *masks, int nm, bool one_fo
 /* Whether two folder paths name the same folder (after resolving links). */
 bool cn_eval_same_folder(const char *a, const char *b);
 
+/* Views without a nerve or a needle (eval_nerve_free.c; `eval nerve --nerve-free`,
+ * `eval needle --needle-free`): every frame of the sequence file path
+ * appended to *pairs (mask NULL, frame k, label "file[k]"), or, when path is a
+ * folder, every image in it (mask NULL, frame -1); CN_EPARSE / CN_ENOENT (said on
+ * stderr after opt, the option that named it) for a file that cannot be read or holds no 8-bit / colour images, a
+ * folder that cannot be opened or holds no image. */
+typedef struct evn_seq evn_seq;
+int cn_evn_free_add(const char *path, const char *opt, nerve_pair **pairs, int *n, int *cap);
+/* Frame p->frame of p->image as a grey image with the file's pixel size when it
+ * has one; *cache keeps the file open between frames (cn_evn_free_close). */
+int cn_evn_free_read(evn_seq **cache, const nerve_pair *p, cn_image **out, char *err,
+                     size_t err_len);
+void cn_evn_free_close(evn_seq *s);
+
 int cn_eval_nerve(int argc, char **argv);
 int cn_eval_needle(int argc, char **argv);
 int cn_eval_sim(int argc, char **argv);

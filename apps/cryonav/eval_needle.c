@@ -19,13 +19,20 @@
  * in order, against a mask stack as long (cn_image_read_stack). A frame that cannot be read, or a mask of another size than
  * its frame, is reported naming the file(s) and skipped (exit status 1); a blank
  * or saturated frame is simply "no needle".
+ *
+ * `--needle-free SRC` adds views without a needle: every frame of a sequence file or
+ * every image of a folder, each a frame with an empty mask; a detection there is printed
+ * with where it was seen (tip, angle). Why: the two annotated needle sequences hold 4
+ * empty frames between them, and the detector's rate of lines on views with no needle
+ * had been measured only on the simulator; on real tissue it draws lines on fascia
+ * (docs/validation.md, "Needle lines on real views without a needle").
  */
 #include "commands.h"
 #include "eval.h"
+#include "eval_needle.h"
 
 #include "imaging/imaging.h"
 #include "segment/segment.h"
-#include "sim/sim.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -39,7 +46,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-        "usage: cryonav eval needle FRAMES MASKS [options]\n"
+        "usage: cryonav eval needle [FRAMES MASKS] [--needle-free SRC ...] [options]\n"
         "       cryonav eval needle --sim N [--first K] [--pose] [--no-track]\n"
         "The needle detector and tracker on a frame sequence (folder FRAMES) against masks\n"
         "of the visible shaft (folder MASKS), paired by name (as many of each: by sorted\n"
@@ -65,6 +72,12 @@ static void usage(FILE *out)
         "  --first K               the first scene number (default 1001: the reported\n"
         "                          split; 1-150 is the split the detector was tuned on)\n"
         "  --pose                  keep the simulator's tracked cryoprobe pose (a prior)\n"
+        "  --needle-free SRC       every frame of a sequence file (.igs.mha, .igs.nrrd,\n"
+        "                          .seq.nrrd, a recording) or every image of a folder is a\n"
+        "                          view without a needle: a detection there is a false\n"
+        "                          one, printed with where it was seen (repeatable; FRAMES\n"
+        "                          MASKS may then be left out). Each source is a film, its\n"
+        "                          frames tracked in order: --no-track for unrelated stills\n"
         "  -h, --help              this help\n\n"
         "outputs: stdout (a progress bar on stderr); no files. Per frame: angle error,\n"
         "line distance (mask centroid to the line), tip error, confidence. Then: frames,\n"
@@ -116,14 +129,9 @@ static bool mask_geometry(const cn_image *m, mask_axis *a)
     return true;
 }
 
-typedef struct {
-    double spacing_mm[2], diameter_mm, min_ang, max_ang;
-    cn_entry_side entry;
-    bool no_track, spacing_given, pose;
-    long sim_n, sim_first;
-} eval_opts;
 
-enum { O_SPACING = 256, O_DIAM, O_ENTRY, O_MINANG, O_MAXANG, O_NOTRACK, O_SIM, O_FIRST, O_POSE };
+enum { O_SPACING = 256, O_DIAM, O_ENTRY, O_MINANG, O_MAXANG, O_NOTRACK, O_SIM, O_FIRST, O_POSE,
+       O_FREE };
 
 static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
 {
@@ -137,6 +145,7 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
         {"sim", required_argument, 0, O_SIM},
         {"first", required_argument, 0, O_FIRST},
         {"pose", no_argument, 0, O_POSE},
+        {"needle-free", required_argument, 0, O_FREE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
@@ -177,6 +186,12 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
             break;
         case O_NOTRACK: o->no_track = true; break;
         case O_POSE: o->pose = true; break;
+        case O_FREE:
+            if (o->n_free == (int)(sizeof o->free_src / sizeof o->free_src[0]))
+                return cn_app_usage_error("eval", "needle: at most %d --needle-free sources",
+                                          (int)(sizeof o->free_src / sizeof o->free_src[0]));
+            o->free_src[o->n_free++] = optarg;
+            break;
         case O_SIM:
         case O_FIRST: {
             long k = strtol(optarg, &end, 10);
@@ -190,12 +205,14 @@ static int parse(int argc, char **argv, eval_opts *o, const char **dirs)
         default: return cn_app_usage_error("eval", "needle: unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (o->sim_n > 0 ? argc - optind != 0 : argc - optind != 2)
-        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [options] or "
+    const int left = argc - optind;
+    if (o->sim_n > 0 ? left != 0 || o->n_free > 0 : !(left == 2 || (left == 0 && o->n_free > 0)))
+        return cn_app_usage_error("eval", "usage: eval needle FRAMES MASKS [--needle-free SRC] "
+                                          "[options], eval needle --needle-free SRC [options] or "
                                           "eval needle --sim N (see --help)");
     if (!(o->max_ang > o->min_ang))
         return cn_app_usage_error("eval", "needle: --max-angle-deg must be above --min-angle-deg");
-    if (o->sim_n == 0) {
+    if (o->sim_n == 0 && left == 2) {
         dirs[0] = argv[optind];
         dirs[1] = argv[optind + 1];
     }
@@ -286,7 +303,12 @@ static int eval_frame(cn_image *im, cn_image *m, const char *name, const eval_op
         t->n_empty++;
         if (r->found) {
             t->false_det++;
-            printf("%s no needle in mask: detected one (false, conf %.2f)\n", name, r->confidence);
+            /* where it saw one: the tip (px) and the shaft's angle to the transducer
+             * face, so a reader can look at what was taken for a needle */
+            double dx = r->dir.x / f->spacing_mm[0], dy = r->dir.y / f->spacing_mm[1];
+            printf("%s no needle in mask: detected one (false, conf %.2f, tip %.0f,%.0f px, "
+                   "angle %.1f deg)\n", name, r->confidence, r->tip_mm.x / f->spacing_mm[0] - 0.5,
+                   r->tip_mm.y / f->spacing_mm[1] - 0.5, atan2(fabs(dy), fabs(dx)) * 180 / M_PI);
         } else {
             printf("%s no needle in mask, none reported\n", name);
         }
@@ -297,113 +319,19 @@ static int eval_frame(cn_image *im, cn_image *m, const char *name, const eval_op
     return 0;
 }
 
-/* The hard simulator scenes: per scene an empty frame, then three frames of the
- * approach (the tip at 45, 70 and 95 % of its path) through one cn_segment. Angle
- * error, distance (px) of the true tip from the reported line, tip error (mm). */
-static int eval_sim(const eval_opts *o)
-{
-    cn_frame_pool *pool = cn_frame_pool_new(1, 640, 480);
-    cn_frame *f = pool ? cn_frame_pool_acquire(pool) : NULL;
-    if (!f) {
-        fprintf(stderr, "cryonav eval: out of memory\n");
-        if (pool)
-            cn_frame_pool_free(pool);
-        return 1;
-    }
-    double sum_ang = 0, sum_dist = 0, sum_tip = 0;
-    int n_truth = 0, n_det = 0, n_empty = 0, false_det = 0, wrong = 0, rc = 0;
-    for (long k = o->sim_first; k < o->sim_first + o->sim_n && rc == 0; k++) {
-        cn_sim_config c;
-        if (cn_sim_config_hard_scene((uint64_t)k, &c) != CN_OK)
-            continue;
-        cn_sim *sim = cn_sim_new(&c);
-        cn_segment_config sc;
-        cn_segment_config_default(&sc);
-        sc.nerve_auto = false;
-        sc.nerve_cnn = false;
-        sc.needle.entry = o->entry;
-        sc.needle.min_angle_deg = o->min_ang;
-        sc.needle.max_angle_deg = o->max_ang;
-        sc.needle.needle_diameter_mm = c.needle_diameter_mm;
-        cn_segment *seg = sim ? cn_segment_new(&sc, c.width_px, c.height_px) : NULL;
-        if (!seg) {
-            fprintf(stderr, "cryonav eval: out of memory\n");
-            cn_sim_free(sim);
-            rc = 1;
-            break;
-        }
-        static const double when[4] = {-1, 0.45, 0.70, 0.95};
-        for (int i = 0; i < 4; i++) {
-            double t = when[i] < 0 ? 0.5 * c.idle_s : c.idle_s + when[i] * c.approach_s;
-            cn_sim_render(sim, t, f);
-            f->t_acq_ns = (int64_t)(t * 1e9);
-            if (!o->pose)
-                f->n_poses = 0; /* no tracked pose: the image alone */
-            if (o->no_track)
-                cn_segment_reset(seg);
-            cn_segment_process(seg, f);
-            const cn_truth *T = &f->truth;
-            const cn_needle_result *r = &f->analysis.needle;
-            const double sp = f->spacing_mm[0];
-            if (i == 0) {
-                n_empty++;
-                false_det += r->found;
-                if (r->found)
-                    printf("scene %ld empty: detected a needle (false, conf %.2f)\n", k,
-                           r->confidence);
-                else
-                    printf("scene %ld empty\n", k);
-                continue;
-            }
-            n_truth++;
-            if (!r->found) {
-                printf("scene %ld t %.1f not detected\n", k, t);
-                continue;
-            }
-            double dot = fabs(r->dir.x * T->needle_dir.x + r->dir.y * T->needle_dir.y);
-            double e = acos(fmin(1.0, dot)) * 180 / M_PI;
-            double ex = T->needle_tip_mm.x - r->tip_mm.x, ey = T->needle_tip_mm.y - r->tip_mm.y;
-            double dist = fabs(-ex * r->dir.y + ey * r->dir.x) / sp;
-            double tip = hypot(ex, ey);
-            printf("scene %ld t %.1f angle_err_deg %.2f line_dist_px %.1f tip_err_mm %.2f conf %.2f\n",
-                   k, t, e, dist, tip, r->confidence);
-            n_det++;
-            sum_ang += e;
-            sum_dist += dist;
-            sum_tip += tip;
-            wrong += e > 5 || dist > 10;
-        }
-        cn_segment_free(seg);
-        cn_sim_free(sim);
-        cn_eval_progress((int)(k - o->sim_first + 1), (int)o->sim_n);
-    }
-    cn_frame_unref(f);
-    cn_frame_pool_free(pool);
-    if (rc == 0) {
-        printf("frames %d, with a needle %d, without %d, false detections %d, wrong lines "
-               "(> 5 deg or > 10 px) %d\n", n_truth + n_empty, n_truth, n_empty, false_det, wrong);
-        printf("tip_err_mm mean %.2f\n", n_det ? sum_tip / n_det : NAN);
-        printf("mean angle_err_deg %.2f line_dist_px %.1f detected %d/%d\n",
-               n_det ? sum_ang / n_det : NAN, n_det ? sum_dist / n_det : NAN, n_det, n_truth);
-    }
-    return rc;
-}
+/* What the frames of one run share: the analysis (its tracker), the frame pool, the
+ * frame count and the tally. */
+typedef struct {
+    cn_segment *seg;
+    cn_frame_pool *pool;
+    int pool_w, pool_h, index, frames;
+    tally t;
+} run_state;
 
-int cn_eval_needle(int argc, char **argv)
+/* FRAMES MASKS: each frame against its mask (by name, else by sorted position). 0, 1
+ * out of memory, 2 nothing to pair (said on stderr). */
+static int eval_pairs(const eval_opts *o, const char **dirs, run_state *rs)
 {
-    eval_opts o = {.spacing_mm = {0.1, 0.1}, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
-    {
-        cn_needle_params np;
-        cn_needle_params_default(&np);
-        o.min_ang = np.min_angle_deg;
-        o.max_ang = np.max_angle_deg;
-    }
-    const char *dirs[2] = {NULL, NULL};
-    int prc = parse(argc, argv, &o, dirs);
-    if (prc)
-        return prc < 0 ? 0 : prc;
-    if (o.sim_n > 0)
-        return eval_sim(&o);
     char err[1024];
     char **fr = NULL, **mk = NULL;
     int nf = 0, nm = 0;
@@ -479,10 +407,7 @@ int cn_eval_needle(int argc, char **argv)
     if (by_name < n_masks)
         fprintf(stderr, "cryonav eval: %d masks in %s belong to no frame (not used)\n",
                 n_masks - by_name, dirs[1]);
-    cn_segment *seg = NULL;
-    cn_frame_pool *pool = NULL;
-    int pool_w = 0, pool_h = 0, rc = 0, index = 0, frames = 0;
-    tally t = {0};
+    int rc = 0;
     for (int i = 0; i < nf && rc == 0; i++) {
         if (mask_of[i] == -2)
             continue; /* another frame's mask */
@@ -501,8 +426,8 @@ int cn_eval_needle(int argc, char **argv)
             fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
             /* the frames it held, or the one file it was */
             const int held = np > 0 ? np : 1;
-            t.bad += held;
-            frames += held;
+            rs->t.bad += held;
+            rs->frames += held;
         }
         for (int k = 0; r == CN_OK && k < np; k++) {
             char name[300];
@@ -510,12 +435,12 @@ int cn_eval_needle(int argc, char **argv)
                 snprintf(name, sizeof name, "%.280s[%d]", fr[i], k);
             else
                 snprintf(name, sizeof name, "%.290s", fr[i]);
-            int e = eval_frame(pages[k], masks ? masks[k] : NULL, name, &o, &seg, &pool, &pool_w,
-                               &pool_h, index++, &t);
+            int e = eval_frame(pages[k], masks ? masks[k] : NULL, name, o, &rs->seg, &rs->pool, &rs->pool_w,
+                               &rs->pool_h, rs->index++, &rs->t);
             pages[k] = NULL; /* eval_frame took them */
             if (masks)
                 masks[k] = NULL;
-            frames++;
+            rs->frames++;
             if (e < 0) {
                 fprintf(stderr, "cryonav eval: out of memory\n");
                 rc = 1;
@@ -528,36 +453,138 @@ int cn_eval_needle(int argc, char **argv)
         cn_eval_progress(i + 1, nf);
     }
     free(mask_of);
+    cn_eval_free_list(fr, nf);
+    cn_eval_free_list(mk, nm);
+    return rc;
+}
+
+/* --needle-free: every frame of each source is a view without a needle (an empty
+ * mask); each source starts the tracker afresh and is tracked in order (a film) unless
+ * --no-track. Views come from the same listing `eval nerve --nerve-free` uses. A source
+ * or frame that cannot be read is said on stderr and counted in t.bad (the others are
+ * still scored; exit status 1). 0, or 1 out of memory. */
+static int eval_free_views(const eval_opts *o, run_state *rs)
+{
+    int rc = 0;
+    for (int s = 0; s < o->n_free && rc == 0; s++) {
+        nerve_pair *pairs = NULL;
+        int n = 0, cap = 0;
+        int ar = cn_evn_free_add(o->free_src[s], "--needle-free", &pairs, &n, &cap);
+        if (ar == CN_ENOMEM) {
+            fprintf(stderr, "cryonav eval: out of memory\n");
+            rc = 1;
+        } else if (ar != CN_OK) {
+            rs->t.bad++; /* said on stderr; the other sources still count (exit status 1) */
+            rs->frames++;
+        }
+        if (rs->seg)
+            cn_segment_reset(rs->seg); /* another film */
+        evn_seq *cache = NULL;
+        for (int i = 0; i < n && rc == 0; i++) {
+            char err[1200];
+            cn_image **pages = NULL;
+            int np = 0, r;
+            if (pairs[i].frame >= 0) { /* a sequence file's frame */
+                pages = calloc(1, sizeof *pages);
+                r = pages ? cn_evn_free_read(&cache, &pairs[i], &pages[0], err, sizeof err) : CN_ENOMEM;
+                np = r == CN_OK ? 1 : 0;
+            } else { /* an image file of a folder: a stack is its pages */
+                r = cn_image_read_stack(pairs[i].image, CN_IMAGE_GREY, 100000, &pages, &np, err,
+                                        sizeof err);
+            }
+            if (r != CN_OK) {
+                fprintf(stderr, "\ncryonav eval: %s (skipped)\n", err);
+                rs->t.bad++;
+                rs->frames++;
+            }
+            for (int k = 0; r == CN_OK && k < np; k++) {
+                char name[300];
+                if (np > 1)
+                    snprintf(name, sizeof name, "%.280s[%d]", pairs[i].name, k);
+                else
+                    snprintf(name, sizeof name, "%.290s", pairs[i].name);
+                cn_image *none = cn_image_new(pages[k]->w, pages[k]->h); /* no needle */
+                int e = none ? eval_frame(pages[k], none, name, o, &rs->seg, &rs->pool,
+                                          &rs->pool_w, &rs->pool_h, rs->index++, &rs->t)
+                             : -1;
+                if (!none)
+                    cn_image_free(pages[k]);
+                pages[k] = NULL; /* eval_frame took them */
+                rs->frames++;
+                if (e < 0) {
+                    fprintf(stderr, "cryonav eval: out of memory\n");
+                    rc = 1;
+                }
+            }
+            if (pairs[i].frame >= 0) {
+                if (pages)
+                    cn_image_free(pages[0]);
+                free(pages);
+            } else {
+                cn_image_stack_free(pages, np);
+            }
+            cn_eval_progress(i + 1, n);
+        }
+        cn_evn_free_close(cache);
+        for (int i = 0; i < n; i++) {
+            free(pairs[i].image);
+            free(pairs[i].mask);
+            free(pairs[i].label);
+        }
+        free(pairs);
+    }
+    return rc;
+}
+
+int cn_eval_needle(int argc, char **argv)
+{
+    eval_opts o = {.spacing_mm = {0.1, 0.1}, .diameter_mm = 0, .entry = CN_ENTRY_AUTO, .sim_first = 1001};
+    {
+        cn_needle_params np;
+        cn_needle_params_default(&np);
+        o.min_ang = np.min_angle_deg;
+        o.max_ang = np.max_angle_deg;
+    }
+    const char *dirs[2] = {NULL, NULL};
+    int prc = parse(argc, argv, &o, dirs);
+    if (prc)
+        return prc < 0 ? 0 : prc;
+    if (o.sim_n > 0)
+        return cn_evd_sim(&o);
+    run_state rs = {0};
+    int rc = 0;
+    if (dirs[0])
+        rc = eval_pairs(&o, dirs, &rs);
+    if (rc == 0 && o.n_free > 0)
+        rc = eval_free_views(&o, &rs);
     if (rc == 0) {
         printf("frames %d (skipped %d), with a needle %d, without %d, false detections %d, wrong "
-               "lines (> 5 deg or > 10 px) %d\n", frames, t.bad, t.n_truth, t.n_empty, t.false_det,
-               t.wrong);
-        if (t.unscored)
-            printf("frames without a mask %d (tracked through, not scored)\n", t.unscored);
+               "lines (> 5 deg or > 10 px) %d\n", rs.frames, rs.t.bad, rs.t.n_truth, rs.t.n_empty, rs.t.false_det,
+               rs.t.wrong);
+        if (rs.t.unscored)
+            printf("frames without a mask %d (tracked through, not scored)\n", rs.t.unscored);
         /* what "25 of 25" can mean: the rates' 95 % intervals (Wilson's; the frames of one
          * sequence are not independent, so they are if anything too narrow) */
         double dlo, dhi, wlo, whi;
-        if (t.n_truth > 0 && t.n_det > 0 &&
-            cn_stats_rate_interval95(t.n_det, t.n_truth, &dlo, &dhi) == CN_OK &&
-            cn_stats_rate_interval95(t.wrong, t.n_det, &wlo, &whi) == CN_OK)
+        if (rs.t.n_truth > 0 && rs.t.n_det > 0 &&
+            cn_stats_rate_interval95(rs.t.n_det, rs.t.n_truth, &dlo, &dhi) == CN_OK &&
+            cn_stats_rate_interval95(rs.t.wrong, rs.t.n_det, &wlo, &whi) == CN_OK)
             printf("95%% intervals (Wilson): detection %.1f-%.1f%%, wrong lines among the %d "
                    "detections %.1f-%.1f%%; frames of one sequence are not independent: for them "
-                   "both are too narrow\n", 100 * dlo, 100 * dhi, t.n_det, 100 * wlo, 100 * whi);
-        printf("tip_err_px mean %.1f", t.n_det ? t.sum_tip_px / t.n_det : NAN);
-        if (t.n_tip_mm)
-            printf(" tip_err_mm mean %.2f (%d frames with a spacing)", t.sum_tip_mm / t.n_tip_mm,
-                   t.n_tip_mm);
+                   "both are too narrow\n", 100 * dlo, 100 * dhi, rs.t.n_det, 100 * wlo, 100 * whi);
+        printf("tip_err_px mean %.1f", rs.t.n_det ? rs.t.sum_tip_px / rs.t.n_det : NAN);
+        if (rs.t.n_tip_mm)
+            printf(" tip_err_mm mean %.2f (%d frames with a spacing)", rs.t.sum_tip_mm / rs.t.n_tip_mm,
+                   rs.t.n_tip_mm);
         printf("\n");
         printf("mean angle_err_deg %.2f line_dist_px %.1f detected %d/%d\n",
-               t.n_det ? t.sum_ang / t.n_det : NAN, t.n_det ? t.sum_dist / t.n_det : NAN, t.n_det,
-               t.n_truth);
-        if (t.bad)
+               rs.t.n_det ? rs.t.sum_ang / rs.t.n_det : NAN, rs.t.n_det ? rs.t.sum_dist / rs.t.n_det : NAN, rs.t.n_det,
+               rs.t.n_truth);
+        if (rs.t.bad)
             rc = 1;
     }
-    cn_segment_free(seg);
-    if (pool)
-        cn_frame_pool_free(pool);
-    cn_eval_free_list(fr, nf);
-    cn_eval_free_list(mk, nm);
+    cn_segment_free(rs.seg);
+    if (rs.pool)
+        cn_frame_pool_free(rs.pool);
     return rc;
 }

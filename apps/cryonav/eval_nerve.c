@@ -315,7 +315,7 @@ int cn_eval_nerve(int argc, char **argv)
     }
     const int n_pairs = n; /* the views without a nerve come after the set, unsorted */
     for (int k = 0; k < n_free; k++)
-        if (cn_evn_free_add(nerve_free[k], &pairs, &n, &cap) != CN_OK) {
+        if (cn_evn_free_add(nerve_free[k], "--nerve-free", &pairs, &n, &cap) != CN_OK) {
             rc = 2;
             goto out;
         }

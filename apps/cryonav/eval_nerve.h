@@ -69,17 +69,5 @@ int cn_evn_score_image(runners *r, const eval_opts *o, int model, const cn_image
                        const uint8_t *truth, double cx, double cy, bool has_nerve,
                        score_bufs *b, image_score *s);
 
-/* Views without a nerve (eval_nerve_free.c): every frame of the sequence file path
- * appended to *pairs (mask NULL, frame k, label "file[k]"), or, when path is a
- * folder, every image in it (mask NULL, frame -1); CN_EPARSE / CN_ENOENT (said on
- * stderr) for a file that cannot be read or holds no 8-bit / colour images, a
- * folder that cannot be opened or holds no image. */
-typedef struct evn_seq evn_seq;
-int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap);
-/* Frame p->frame of p->image as a grey image with the file's pixel size when it
- * has one; *cache keeps the file open between frames (cn_evn_free_close). */
-int cn_evn_free_read(evn_seq **cache, const nerve_pair *p, cn_image **out, char *err,
-                     size_t err_len);
-void cn_evn_free_close(evn_seq *s);
 
 #endif

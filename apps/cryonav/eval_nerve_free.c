@@ -1,6 +1,6 @@
 /*
  * eval_nerve_free.c - views without a nerve for `cryonav eval nerve --nerve-free
- * FILE|DIR`: every frame of a sequence file (PLUS .igs.mha / .igs.mhd / .igs.nrrd,
+ * FILE|DIR` (and without a needle for `eval needle --needle-free`): every frame of a sequence file (PLUS .igs.mha / .igs.mhd / .igs.nrrd,
  * Slicer .seq.nrrd, a CryoNav recording) read through seqio, with the file's pixel
  * size when it carries one, or every image of a folder (natural name order), each
  * scored as an image whose mask is empty: a find there is a false find.
@@ -70,11 +70,11 @@ static int grow(nerve_pair **pairs, int *n, int *cap)
 }
 
 /* Every image of folder dir, in natural name order, as views without a nerve. */
-static int add_folder(const char *dir, nerve_pair **pairs, int *n, int *cap)
+static int add_folder(const char *dir, const char *opt, nerve_pair **pairs, int *n, int *cap)
 {
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, "cryonav eval: --nerve-free %s: cannot open the folder\n", dir);
+        fprintf(stderr, "cryonav eval: %s %s: cannot open the folder\n", opt, dir);
         return CN_ENOENT;
     }
     const int first = *n;
@@ -100,7 +100,7 @@ static int add_folder(const char *dir, nerve_pair **pairs, int *n, int *cap)
     }
     closedir(d);
     if (rc == CN_OK && *n == first) {
-        fprintf(stderr, "cryonav eval: --nerve-free %s: no image files in the folder\n", dir);
+        fprintf(stderr, "cryonav eval: %s %s: no image files in the folder\n", opt, dir);
         return CN_ENOENT;
     }
     if (*n - first > 1)
@@ -108,11 +108,11 @@ static int add_folder(const char *dir, nerve_pair **pairs, int *n, int *cap)
     return rc;
 }
 
-int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
+int cn_evn_free_add(const char *path, const char *opt, nerve_pair **pairs, int *n, int *cap)
 {
     struct stat sb;
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return add_folder(path, pairs, n, cap);
+        return add_folder(path, opt, pairs, n, cap);
     char err[1200];
     cn_seq_reader *r = open_checked(path, err, sizeof err);
     int pages = 0;
@@ -138,7 +138,7 @@ int cn_evn_free_add(const char *path, nerve_pair **pairs, int *n, int *cap)
         return CN_OK;
     }
     if (!r) {
-        fprintf(stderr, "cryonav eval: --nerve-free %s\n", err);
+        fprintf(stderr, "cryonav eval: %s %s\n", opt, err);
         return CN_EPARSE;
     }
     const int frames = cn_seq_reader_info(r)->n_frames;

@@ -322,7 +322,8 @@ static void test_eval_needle_stack(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
-/* The per-frame lines of cmd's output (those naming a frame file), in order. */
+/* The per-frame lines of cmd's output (those naming a frame file, or a frame of a
+ * stack / sequence file: "file[k] "), in order. */
 static int frame_lines(const char *cmd, char lines[][256], int max)
 {
     FILE *p = popen(cmd, "r");
@@ -330,7 +331,7 @@ static int frame_lines(const char *cmd, char lines[][256], int max)
     char line[1024];
     int n = 0;
     while (fgets(line, sizeof line, p))
-        if (strstr(line, ".png ") && n < max)
+        if ((strstr(line, ".png ") || strstr(line, "] ")) && n < max)
             snprintf(lines[n++], 256, "%.255s", line);
     assert_int_equal(pclose(p), 0);
     return n;
@@ -437,6 +438,178 @@ static void test_eval_needle_sparse_masks(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Views without a needle (--needle-free, twenty-seventh session): every frame of a real
+ * PLUS sequence file, or every image of a folder, scored as a frame whose mask is empty.
+ * The per-frame lines are those of the same frames given as FRAMES with an empty mask
+ * stack; a detection is printed with where it was seen; a source that holds no images is
+ * named and skipped while the others still count (exit status 1); and the documented
+ * figures hold: no line on the prostate phantom's 10 frames nor the spine phantom's 21
+ * (a margin of 1 each). */
+static int count_lines(const char *cmd, const char *needle)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, p))
+        n += strstr(line, needle) != NULL;
+    pclose(p);
+    return n;
+}
+
+static void test_eval_needle_free_views(void **st)
+{
+    (void)st;
+    char plus[600], cmd[4096], last[1024];
+    snprintf(plus, sizeof plus, "%s/plus", CN_SHARED_DATA_DIR);
+    struct stat sb;
+    if (stat(plus, &sb) != 0) {
+        print_message("skipped: %s is absent\n", plus);
+        skip();
+    }
+    char base[] = "/tmp/cn_test_needle_free_XXXXXX";
+    assert_non_null(mkdtemp(base));
+    /* the prostate phantom's 10 frames (640 x 480, a detached .raw) with an empty mask stack */
+    char mask[700];
+    snprintf(mask, sizeof mask, "%s/none.mha", base);
+    FILE *f = fopen(mask, "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 3\nDimSize = 640 480 10\nElementType = MET_UCHAR\n"
+               "ElementDataFile = LOCAL\n");
+    for (long i = 0; i < 640L * 480 * 10; i++)
+        fputc(0, f);
+    fclose(f);
+    static char by_mask[16][256], free_view[16][256];
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle %s/Prostate10_video.igs.mhd %s "
+             "2>/dev/null", CN_BINARY_DIR, plus, mask);
+    assert_int_equal(frame_lines(cmd, by_mask, 16), 10);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free "
+             "%s/Prostate10_video.igs.mhd 2>/dev/null", CN_BINARY_DIR, plus);
+    assert_int_equal(frame_lines(cmd, free_view, 16), 10);
+    for (int k = 0; k < 10; k++)
+        assert_string_equal(free_view[k], by_mask[k]);
+    /* two sequence files: the summary, and each detection with its place in the frame */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free "
+             "%s/BoneUltrasound_L14.igs.mha --needle-free %s/Prostate10_video.igs.mhd "
+             "--needle-free %s/SpinePhantomFreehand.igs.mha 2>/dev/null | grep '^frames'",
+             CN_BINARY_DIR, plus, plus, plus);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    print_message("%s", last);
+    assert_non_null(strstr(last, "frames 52 (skipped 0), with a needle 0, without 52"));
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free "
+             "%s/BoneUltrasound_L14.igs.mha 2>/dev/null", CN_BINARY_DIR, plus);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[1024];
+    int seen = 0, placed = 0;
+    while (fgets(line, sizeof line, p)) {
+        const char *q = strstr(line, "detected one (false, conf ");
+        if (!q)
+            continue;
+        seen++;
+        double conf, x, y, ang;
+        if (sscanf(q, "detected one (false, conf %lf, tip %lf,%lf px, angle %lf deg)", &conf, &x,
+                   &y, &ang) == 4 && conf >= 0.5 && x >= 0 && x < 820 && y >= 0 && y < 616 &&
+            ang >= 0 && ang <= 90)
+            placed++;
+    }
+    pclose(p);
+    print_message("bone: %d false lines, %d with a place in the frame\n", seen, placed);
+    assert_true(seen > 0);
+    assert_int_equal(placed, seen);
+    /* the documented figures (docs/validation.md): none on the prostate or spine phantoms */
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free %s/%s "
+                 "2>/dev/null", CN_BINARY_DIR, plus,
+                 k ? "SpinePhantomFreehand.igs.mha" : "Prostate10_video.igs.mhd");
+        int n = count_lines(cmd, "detected one (false");
+        print_message("%s: %d false lines\n", k ? "spine" : "prostate", n);
+        assert_true(n <= 1);
+    }
+    /* a folder of images is a source too (each image a view) */
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/imgs", base);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    write_session(dir, base); /* 8 simulator frames f00..f07 (their masks land in base) */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free %s --no-track "
+             "2>/dev/null | grep '^frames'", CN_BINARY_DIR, dir);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    assert_non_null(strstr(last, "frames 8 (skipped 0), with a needle 0, without 8"));
+    /* a file without images is named and skipped; the other source still counts */
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free "
+             "%s/Prostate10_tracker.igs.mha --needle-free %s/Prostate10_video.igs.mhd 2>&1 | "
+             "grep -c -e 'Prostate10_tracker.igs.mha holds no images' -e '^frames 11 (skipped 1)'",
+             CN_BINARY_DIR, plus, plus);
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    assert_int_equal(atoi(last), 2);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --needle-free "
+             "%s/Prostate10_tracker.igs.mha --needle-free %s/Prostate10_video.igs.mhd "
+             ">/dev/null 2>&1", CN_BINARY_DIR, plus, plus);
+    assert_int_equal(run(cmd, last, sizeof last), 1);
+    snprintf(cmd, sizeof cmd, "%s/apps/cryonav/cryonav eval needle --sim 2 --needle-free %s "
+             ">/dev/null 2>&1", CN_BINARY_DIR, dir);
+    assert_int_equal(run(cmd, last, sizeof last), 2);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", base);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The user guide's needle-free command (docs/user-guide.md, after the
+ * needle-free-commands marker), run as written with $D and the binary substituted: its
+ * false detections within GUIDE_FREE_MARGIN of the documented count
+ * (docs/validation.md, "Needle lines on real views without a needle"). The count is a
+ * known weakness, not a target: this keeps it from growing unseen, and a detector that
+ * draws fewer lines there lowers the documented figure with it. */
+#define GUIDE_FREE_FRAMES 915
+#define GUIDE_FREE_FALSE 304
+#define GUIDE_FREE_MARGIN 15
+static void test_guide_needle_free(void **st)
+{
+    (void)st;
+    char plus[600];
+    snprintf(plus, sizeof plus, "%s/nerve-femoral", CN_SHARED_DATA_DIR);
+    struct stat sb;
+    if (stat(plus, &sb) != 0) {
+        print_message("skipped: %s is absent\n", plus);
+        skip();
+    }
+    FILE *f = fopen(CN_SOURCE_DIR "/docs/user-guide.md", "r");
+    assert_non_null(f);
+    static char doc[1 << 20];
+    size_t len = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[len] = 0;
+    char *b = strstr(doc, "<!-- needle-free-commands -->");
+    assert_non_null(b);
+    b = strstr(b, "\ncryonav eval needle ");
+    assert_non_null(b);
+    b += 1;
+    char *e = strchr(b, '\n');
+    assert_non_null(e);
+    *e = 0;
+    char cmd[8192], *o = cmd;
+    o += snprintf(o, sizeof cmd, "%s/apps/cryonav/cryonav", CN_BINARY_DIR);
+    for (const char *c = b + 7; *c && o < cmd + sizeof cmd - 700;) {
+        if (strncmp(c, "$D", 2) == 0) {
+            o += sprintf(o, "%s", CN_SHARED_DATA_DIR);
+            c += 2;
+        } else {
+            *o++ = *c++;
+        }
+    }
+    snprintf(o, (size_t)(cmd + sizeof cmd - o), " 2>/dev/null | grep '^frames'");
+    char last[1024];
+    assert_int_equal(run(cmd, last, sizeof last), 0);
+    print_message("%s", last);
+    int frames = 0, skipped = -1, falses = -1;
+    assert_int_equal(sscanf(last, "frames %d (skipped %d), with a needle 0, without %*d, false "
+                                  "detections %d", &frames, &skipped, &falses), 3);
+    assert_int_equal(frames, GUIDE_FREE_FRAMES);
+    assert_int_equal(skipped, 0);
+    if (falses > GUIDE_FREE_FALSE + GUIDE_FREE_MARGIN)
+        fail_msg("%d false needle lines on %d views without a needle, documented %d (+%d)", falses,
+                 frames, GUIDE_FREE_FALSE, GUIDE_FREE_MARGIN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +617,8 @@ int main(void)
         cmocka_unit_test(test_eval_needle_bmp_masks),
         cmocka_unit_test(test_eval_needle_stack),
         cmocka_unit_test(test_eval_needle_sparse_masks),
+        cmocka_unit_test(test_eval_needle_free_views),
+        cmocka_unit_test(test_guide_needle_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
