@@ -16,14 +16,38 @@
 #include <string>
 #include <vector>
 
-/* The first 64 KiB of a file: a MetaImage or NRRD header is text up front. */
+/* Whether text holds the end of a MetaImage header (its ElementDataFile line, whole) or
+ * of a NRRD header (its blank line). */
+static bool header_ends(const std::string &text, bool nrrd) {
+  if (nrrd) return text.find("\n\n") != std::string::npos || text.find("\r\n\r\n") != std::string::npos;
+  size_t k = text.find("ElementDataFile");
+  return k != std::string::npos && text.find('\n', k) != std::string::npos;
+}
+
+/* The first 64 KiB of a file (the image formats' signatures, a MetaImage or NRRD header);
+ * for a MetaImage or NRRD whose header runs on (a PLUS sequence file carries a few lines
+ * per frame: its N-wire recording's header is 67 KiB, a Slicer tracking file's 1.6 MB),
+ * up to the header's end, at most kHeadMax. Before, such a header was "damaged: no
+ * ElementDataFile line in its first 64 KiB", and `eval` could not read a real PLUS file
+ * of 97 frames as a stack. */
+static const size_t kHeadChunk = 65536;
+static const size_t kHeadMax = (size_t)16 << 20;
+
 std::string cn__file_head(const char *path) {
   FILE *f = std::fopen(path, "rb");
   if (!f) return std::string(); /* ITK will report it */
-  std::vector<char> head(65536);
-  size_t n = std::fread(head.data(), 1, head.size(), f);
+  std::vector<char> buf(kHeadChunk);
+  size_t n = std::fread(buf.data(), 1, buf.size(), f);
+  std::string head(buf.data(), n);
+  const bool nrrd = head.rfind("NRRD", 0) == 0;
+  if (nrrd || cn__is_metaimage(path)) {
+    while (n == kHeadChunk && head.size() < kHeadMax && !header_ends(head, nrrd)) {
+      n = std::fread(buf.data(), 1, buf.size(), f);
+      head.append(buf.data(), n);
+    }
+  }
   std::fclose(f);
-  return std::string(head.data(), n);
+  return head;
 }
 
 /* Whether a MetaImage or NRRD header states the pixel size. ITK reports 1 mm
@@ -94,7 +118,7 @@ int cn__check_meta_header(const char *path, const std::string &text, char *err, 
     pos = eol + 1;
   }
   cn_errf(err, err_len, path, "damaged MetaImage header: no ElementDataFile line%s",
-          text.size() >= 65536 ? " in its first 64 KiB" : "");
+          text.size() >= kHeadMax ? " in its first 16 MiB" : "");
   return CN_EPARSE;
 }
 

@@ -1070,6 +1070,64 @@ static int teardown(void **st)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* A MetaImage whose header runs past 64 KiB: a PLUS sequence file carries a few lines per
+ * frame (its N-wire recording's header is 67 KiB). Before (twenty-seventh session) the
+ * reader looked for ElementDataFile in the first 64 KiB only and refused such a file as
+ * damaged, so `eval` could not read a real 97-frame PLUS recording as a stack. A written
+ * 3-page stack with 3,000 per-frame lines reads page for page; the real file reads as 97
+ * pages; a header that never ends is still refused by name. */
+static void test_metaimage_long_header(void **st)
+{
+    (void)st;
+    const char *top = "ObjectType = Image\nNDims = 3\nDimSize = 4 2 3\nElementType = MET_UCHAR\n";
+    static char hdr[400000];
+    size_t hl = 0;
+    hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl, "%s", top);
+    for (int k = 0; k < 3000 && hl < sizeof hdr - 200; k++)
+        hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl,
+                               "Seq_Frame%04d_ProbeToTrackerTransform = 1 0 0 %d 0 1 0 0 0 0 1 0 0 0 0 1\n",
+                               k % 3, k);
+    hl += (size_t)snprintf(hdr + hl, sizeof hdr - hl, "ElementDataFile = LOCAL\n");
+    assert_true(hl > 65536 * 2 && hl < sizeof hdr - 100);
+    static uint8_t buf[410000];
+    memcpy(buf, hdr, hl);
+    for (int i = 0; i < 24; i++)
+        buf[hl + (size_t)i] = (uint8_t)(10 * i);
+    write_file(tmp_path("long.mha"), buf, hl + 24);
+    cn_image **pages = NULL;
+    int np = 0;
+    char err[512];
+    int rc = cn_image_read_stack(tmp_path("long.mha"), CN_IMAGE_GREY, 100, &pages, &np, err,
+                                 sizeof err);
+    if (rc != CN_OK)
+        fail_msg("%s", err);
+    assert_int_equal(np, 3);
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 8; i++)
+            assert_int_equal(pages[k]->px[i], 10 * (8 * k + i));
+    cn_image_stack_free(pages, np);
+    /* a header of 3,000 lines and no ElementDataFile: damaged, named */
+    write_file(tmp_path("endless.mha"), hdr, hl - strlen("ElementDataFile = LOCAL\n"));
+    assert_int_equal(cn_image_read_stack(tmp_path("endless.mha"), CN_IMAGE_GREY, 100, &pages, &np,
+                                         err, sizeof err), CN_EPARSE);
+    assert_non_null(strstr(err, "endless.mha"));
+    assert_non_null(strstr(err, "no ElementDataFile"));
+    const char *d = getenv("CN_SHARED_DATA_DIR");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/plus/NwirePhantomFreehand.igs.mha", d ? d : "");
+    if (!d || access(p, R_OK) != 0) {
+        print_message("shared data not found (%s): the real PLUS file skipped\n", p);
+        return;
+    }
+    rc = cn_image_read_stack(p, CN_IMAGE_GREY, 1000, &pages, &np, err, sizeof err);
+    if (rc != CN_OK)
+        fail_msg("%s", err);
+    assert_int_equal(np, 97);
+    assert_int_equal(pages[0]->w, 820);
+    assert_int_equal(pages[0]->h, 616);
+    cn_image_stack_free(pages, np);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1082,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_float_and_wide_grey),
         cmocka_unit_test(test_colour_mask),
         cmocka_unit_test(test_metaimage_spacing_and_16bit),
+        cmocka_unit_test(test_metaimage_long_header),
         cmocka_unit_test(test_16bit_holding_12),
         cmocka_unit_test(test_dicom),
         cmocka_unit_test(test_dicom_cine),
