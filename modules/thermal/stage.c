@@ -275,15 +275,18 @@ static bool image_to_ref(const thermal_stage *s, const cn_frame *f, int mode, cn
 }
 
 /* CryoprobeToImageMm: the tracked cryoprobe (the one rule), else the detected
- * in-plane needle (its axis in the image plane). */
-static bool cryo_to_image_mm(const cn_frame *f, bool allow_tracked, cn_mat4 *out)
+ * in-plane needle (its axis in the image plane). *detected: whether it is the
+ * detected needle's. */
+static bool cryo_to_image_mm(const cn_frame *f, bool allow_tracked, cn_mat4 *out, bool *detected)
 {
+    *detected = false;
     if (allow_tracked && cn_frame_tool_to_image_mm(f, "Cryoprobe", out) == CN_OK &&
         cn_mat4_is_finite(out))
         return true;
     const cn_needle_result *n = &f->analysis.needle;
     if (!n->found || !isfinite(n->tip_mm.x) || !isfinite(n->tip_mm.y))
         return false;
+    *detected = true;
     cn_thermal_plane pl;
     cn_thermal_plane_from_needle(n->tip_mm, n->dir, &pl);
     return cn_mat4_invert(&pl.image_mm_to_probe, out) == CN_OK;
@@ -413,7 +416,8 @@ static bool has_event(const cn_frame *f, const char *name)
     return false;
 }
 
-static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_ns)
+static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_ns,
+                       const cn_needle_result *detected)
 {
     cn__field_opts fo;
     memset(&fo, 0, sizeof fo);
@@ -433,6 +437,15 @@ static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_
     s->t0_ns = t0_ns;
     cn_log_info(s->o.log, "thermal", "freeze: model anchored where the probe is (%s reference): %s, %s",
                 s->ref_mode == REF_TRACKED ? "tracked" : "image", s->o.probe.name, s->o.tissue.name);
+    /* No tracked cryoprobe: the zone sits on the needle the image analysis found. On
+     * real tissue it also takes fascia planes for a shaft (a third of nerve-block views
+     * without a needle, docs/validation.md), so the operator is told where it was. */
+    if (detected)
+        cn_log_warn(s->o.log, "thermal",
+                    "freeze: no tracked cryoprobe: the zone is anchored on the needle found in the "
+                    "image (tip %.1f, %.1f mm, confidence %.2f): check that the needle line on the "
+                    "screen is the shaft", detected->tip_mm.x, detected->tip_mm.y,
+                    detected->confidence);
     int rc = cn__field_set_mode(s->field, CN_PROBE_FREEZE, 0);
     cn__field_refine_anchor(s->field, pose_to_ref);
     return rc;
@@ -455,7 +468,9 @@ static int process(void *self, cn_frame *f)
         mode = cn_frame_usable_pose(f, "ProbeToTracker") ? REF_TRACKED : REF_IMAGE;
     cn_mat4 img_to_ref, c2mm, cryo_to_ref;
     bool img_ok = image_to_ref(s, f, mode, &img_to_ref);
-    bool cryo_ok = img_ok && cryo_to_image_mm(f, mode == REF_TRACKED, &c2mm);
+    bool cryo_det = false;
+    bool cryo_ok = img_ok && cryo_to_image_mm(f, mode == REF_TRACKED, &c2mm, &cryo_det);
+    const cn_needle_result *det = cryo_ok && cryo_det ? &f->analysis.needle : NULL;
     if (cryo_ok)
         cryo_to_ref = cn_mat4_mul(&img_to_ref, &c2mm);
 
@@ -467,7 +482,7 @@ static int process(void *self, cn_frame *f)
         if (!s->field) {
             if (cryo_ok) {
                 s->ref_mode = mode;
-                rc = start_field(s, &cryo_to_ref, t_ns);
+                rc = start_field(s, &cryo_to_ref, t_ns, det);
             } else {
                 s->pending = true;
                 s->pending_ns = t_ns;
@@ -484,7 +499,7 @@ static int process(void *self, cn_frame *f)
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
         s->pending = false;
         s->ref_mode = mode;
-        rc = start_field(s, &cryo_to_ref, s->pending_ns);
+        rc = start_field(s, &cryo_to_ref, s->pending_ns, det);
     } else if (s->field && s->seen) {
         bool thaw_change = g->phase == CN_PHASE_THAW &&
                            (s->last_phase != CN_PHASE_THAW || g->active_thaw != s->last_active);

@@ -57,6 +57,11 @@ static void run_session(bool poses)
     assert_int_equal(cn_thermal_stage_opts_from_catalog(&so, &cat, "17G-argon-2cm", "morton-150s",
                                                         "standard", err, sizeof err),
                      CN_OK);
+    /* the stage's log, read at the end: where the zone was anchored */
+    FILE *lf = tmpfile();
+    assert_non_null(lf);
+    so.log = cn_log_new(lf, CN_LOG_INFO);
+    assert_non_null(so.log);
     cn_stage st;
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
     /* truth: 40 C warmer probe than the catalogue says */
@@ -102,6 +107,7 @@ static void run_session(bool poses)
             f->analysis.needle.found = true;
             f->analysis.needle.tip_mm = kTip;
             f->analysis.needle.dir = kDir;
+            f->analysis.needle.confidence = 0.8f;
         }
         if (ts >= 8)
             rim_from_truth(truth, &pl, &f->analysis.ice, f->t_acq_ns);
@@ -162,6 +168,32 @@ static void run_session(bool poses)
     cn_thermal_model_free(truth);
     cn_thermal_model_free(nominal);
     cn_thermal_stage_free(st.self);
+    /* Without a tracked cryoprobe the zone sits on the detected needle, which on real
+     * tissue may be a fascia plane (docs/validation.md): the operator is told each time
+     * the model is anchored (here twice: the session, then again after the rewind),
+     * with the place and the confidence; with one, nothing of the kind. */
+    cn_log_free(so.log);
+    static char text[1 << 16];
+    rewind(lf);
+    size_t n = fread(text, 1, sizeof text - 1, lf);
+    text[n] = 0;
+    fclose(lf);
+    const char *w = strstr(text, "the zone is anchored on the needle found in the image");
+    if (poses) {
+        assert_null(w);
+    } else {
+        assert_non_null(w);
+        char want[128];
+        snprintf(want, sizeof want, "(tip %.1f, %.1f mm, confidence 0.80)", kTip.x, kTip.y);
+        assert_non_null(strstr(w, want));
+        int warned = 0, anchored = 0;
+        for (const char *q = text; (q = strstr(q, "the zone is anchored on the needle")); q++)
+            warned++;
+        for (const char *q = text; (q = strstr(q, "model anchored where the probe is")); q++)
+            anchored++;
+        assert_int_equal(anchored, 2);
+        assert_int_equal(warned, anchored);
+    }
 }
 
 static void test_needle_plane(void **state)
