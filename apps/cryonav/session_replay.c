@@ -64,6 +64,17 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     s->replay_scene_ns = INT64_MIN;
     if (s->opts.spacing_mm[0] > 0) /* PLUS files whose transforms give no spacing */
         cn_replay_set_default_spacing(rp, s->opts.spacing_mm[0], s->opts.spacing_mm[1]);
+    /* A file that states no pixel size is replayed at 1 mm per pixel: PLUS's bone scan
+     * then reads 616 mm deep on the screen, and every distance, the needle's angle rules
+     * and the ablation zone are off scale. `cryonav info` said so; the replay did not. */
+    const cn_seq_info *in = cn_replay_info(rp);
+    if (in && in->frame_bytes > 0 && strcmp(in->spacing_source, "none") == 0) {
+        const char *slash = strrchr(s->opts.replay_path, '/');
+        cn_log_warn(s->log, "replay", "%s states no pixel size (no ImageToProbe transform, no "
+                    "ElementSpacing): 1 mm per pixel is assumed, so the image reads %d mm deep and "
+                    "every distance and the ablation zone are off scale; give --spacing-mm SX[,SY]",
+                    slash ? slash + 1 : s->opts.replay_path, in->height);
+    }
     int nch = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);
     if (nch > 0)

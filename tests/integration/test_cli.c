@@ -164,6 +164,36 @@ static void test_no_display(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A replayed file that states no pixel size (PLUS's bone scan: no ImageToProbe, no
+ * ElementSpacing) is shown at 1 mm per pixel, 616 mm deep: the replay now says so and
+ * how to give one (twenty-seventh session; before, only `cryonav info` did). With
+ * --spacing-mm, or a file that states one (the prostate phantom's ElementSpacing), it
+ * says nothing of the kind. */
+static void test_replay_without_pixel_size(void **st)
+{
+    (void)st;
+    char bone[600], prostate[600];
+    snprintf(bone, sizeof bone, "%s/plus/BoneUltrasound_L14.igs.mha", CN_SHARED_DATA_DIR);
+    snprintf(prostate, sizeof prostate, "%s/plus/Prostate10_video.igs.mhd", CN_SHARED_DATA_DIR);
+    if (access(bone, R_OK) != 0 || access(prostate, R_OK) != 0) {
+        print_message("skipped: %s is absent\n", bone);
+        skip();
+    }
+    RUN("replay", bone, "--headless", "--frames", "2", "--no-serve");
+    assert_int_equal(R.exit_code, 0);
+    const char *w = strstr(R.err, "BoneUltrasound_L14.igs.mha states no pixel size");
+    if (!w)
+        fail_msg("no warning about the pixel size:\n%s", R.err);
+    assert_non_null(strstr(w, "616 mm deep"));
+    assert_non_null(strstr(w, "--spacing-mm"));
+    RUN("replay", bone, "--headless", "--frames", "2", "--no-serve", "--spacing-mm", "0.1");
+    assert_int_equal(R.exit_code, 0);
+    assert_null(strstr(R.err, "states no pixel size"));
+    RUN("replay", prostate, "--headless", "--frames", "2", "--no-serve");
+    assert_int_equal(R.exit_code, 0);
+    assert_null(strstr(R.err, "states no pixel size"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +201,7 @@ int main(void)
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_no_display),
+        cmocka_unit_test(test_replay_without_pixel_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
