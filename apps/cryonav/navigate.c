@@ -54,6 +54,10 @@ static void handle_key(cn_session *s, int key, cn_log *log)
     case ' ':
         if (!s->replay)
             return;
+        if (cn_replay_at_end(s->replay)) { /* nothing left to play */
+            cn_log_info(log, "keys", "replay at the end of the recording: Left, N or 1-9 go back");
+            return;
+        }
         cn_replay_pause(s->replay, !cn_replay_paused(s->replay));
         cn_log_info(log, "keys", "replay %s", cn_replay_paused(s->replay) ? "paused" : "resumed");
         return;

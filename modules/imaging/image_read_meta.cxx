@@ -16,11 +16,14 @@
 #include <string>
 #include <vector>
 
-/* Whether text holds the end of a MetaImage header (its ElementDataFile line, whole) or
- * of a NRRD header (its blank line). */
-static bool header_ends(const std::string &text, bool nrrd) {
-  if (nrrd) return text.find("\n\n") != std::string::npos || text.find("\r\n\r\n") != std::string::npos;
-  size_t k = text.find("ElementDataFile");
+/* Whether text, from byte `from` on, holds the end of a MetaImage header (its
+ * ElementDataFile line, whole) or of a NRRD header (its blank line). Each chunk is
+ * searched once (from = where the last chunk began, less a marker's length). */
+static bool header_ends(const std::string &text, size_t from, bool nrrd) {
+  if (nrrd)
+    return text.find("\n\n", from) != std::string::npos ||
+           text.find("\r\n\r\n", from) != std::string::npos;
+  size_t k = text.find("ElementDataFile", from);
   return k != std::string::npos && text.find('\n', k) != std::string::npos;
 }
 
@@ -41,7 +44,9 @@ std::string cn__file_head(const char *path) {
   std::string head(buf.data(), n);
   const bool nrrd = head.rfind("NRRD", 0) == 0;
   if (nrrd || cn__is_metaimage(path)) {
-    while (n == kHeadChunk && head.size() < kHeadMax && !header_ends(head, nrrd)) {
+    size_t from = 0;
+    while (n == kHeadChunk && head.size() < kHeadMax && !header_ends(head, from, nrrd)) {
+      from = head.size() > 64 ? head.size() - 64 : 0; /* a marker across the chunks' seam */
       n = std::fread(buf.data(), 1, buf.size(), f);
       head.append(buf.data(), n);
     }

@@ -421,8 +421,8 @@ static void test_file_gone_before_a_jump(void **st)
  * windowed replay looped by itself like the simulator's demo: the analysis restarted
  * ("back to frame 0") every pass, and `--record` wrote every pass into the file, for
  * as long as the window stayed open. Here a real PLUS recording (21 frames, 1.7 s) is
- * replayed with --record; after its end, the left arrow goes back 5 s (to frame 0,
- * shown paused), space plays it once more to the end, and the recording holds the
+ * replayed with --record; at its end space says there is nothing left to play; the
+ * left arrow goes back 5 s (to frame 0, shown paused), space plays it once more to the end, and the recording holds the
  * two passes the teacher asked for, nothing else. */
 static void test_window_replay_holds_its_end(void **st)
 {
@@ -439,24 +439,28 @@ static void test_window_replay_holds_its_end(void **st)
     pid_t pid = pu_spawn(argv, logp, false);
     assert_true(pu_wait_log(logp, "replay: source: replay", 60000));
     /* the file's 21 frames take 1.7 s; a looping replay says "back to frame 0" then */
-    for (int i = 0; i < 100 && log_count(logp, "end of the recording") == 0 &&
+    for (int i = 0; i < 100 && log_count(logp, "end of the recording (frame") == 0 &&
                     log_count(logp, "back to frame 0") == 0; i++)
         usleep(100000);
     cn_clock_sleep_ns(3000000000LL); /* more than a pass: nothing more may come */
     assert_int_equal(log_count(logp, "back to frame 0"), 0);
-    assert_int_equal(log_count(logp, "end of the recording"), 1);
+    assert_int_equal(log_count(logp, "end of the recording (frame"), 1);
     Display *dpy = XOpenDisplay(NULL);
     assert_non_null(dpy);
     Window win = xk_wait_window(dpy);
     assert_true(win != 0);
+    /* space at the end: nothing left to play, and it says where to go */
+    xk_send_key(dpy, win, XK_space, false);
+    assert_true(pu_wait_log(logp, "replay at the end of the recording: Left, N or 1-9 go back", 20000));
+    assert_int_equal(log_count(logp, "replay resumed"), 0);
     xk_send_key(dpy, win, XK_Left, false); /* 5 s back: frame 0, shown paused */
     assert_true(pu_wait_log(logp, "back to frame 0", 20000));
     xk_send_key(dpy, win, XK_space, false);
     assert_true(pu_wait_log(logp, "replay resumed", 20000));
-    for (int i = 0; i < 100 && log_count(logp, "end of the recording") < 2; i++)
+    for (int i = 0; i < 100 && log_count(logp, "end of the recording (frame") < 2; i++)
         usleep(100000);
     cn_clock_sleep_ns(3000000000LL);
-    assert_int_equal(log_count(logp, "end of the recording"), 2);
+    assert_int_equal(log_count(logp, "end of the recording (frame"), 2);
     assert_int_equal(log_count(logp, "back to frame 0"), 1);
     XCloseDisplay(dpy);
     int status = pu_stop(pid, 30);
