@@ -563,6 +563,12 @@ int cn_eval_needle(int argc, char **argv)
                rs.t.wrong);
         if (rs.t.unscored)
             printf("frames without a mask %d (tracked through, not scored)\n", rs.t.unscored);
+        double flo, fhi; /* the share of views without a needle that got a line */
+        if (rs.t.n_empty > 0 &&
+            cn_stats_rate_interval95(rs.t.false_det, rs.t.n_empty, &flo, &fhi) == CN_OK)
+            printf("false detections %.1f%% of the %d frames without a needle (95%% interval "
+                   "%.1f-%.1f%%, Wilson)\n", 100.0 * rs.t.false_det / rs.t.n_empty, rs.t.n_empty,
+                   100 * flo, 100 * fhi);
         /* what "25 of 25" can mean: the rates' 95 % intervals (Wilson's; the frames of one
          * sequence are not independent, so they are if anything too narrow) */
         double dlo, dhi, wlo, whi;
