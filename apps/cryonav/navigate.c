@@ -344,6 +344,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 }
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
                                      .source = s.source_name, .status_line = cu, .alarm_line = "",
+                                     .spacing_assumed = s.spacing_assumed,
                                      .standin = !shown};
                 if (shown || dark)
                     cn_viewer_show(v, shown ? shown : dark, &hud);
@@ -358,7 +359,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                          "%sEND of the recording: Left / N / 1-9 go back, closing the window ends",
                          used ? "  |  " : "");
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
-                                     .source = s.source_name, .status_line = line, .alarm_line = ""};
+                                     .source = s.source_name, .status_line = line, .alarm_line = "",
+                                     .spacing_assumed = s.spacing_assumed};
                 cn_viewer_show(v, shown, &hud);
             }
             if (v && !cn_viewer_poll(v))
@@ -399,6 +401,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_viewer_hud hud = {.fps = st.fps, .latency_ms_p50 = st.shown_latency_ms_p50,
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
                                  .source = s.source_name, .status_line = line[0] ? line : NULL,
+                                 .spacing_assumed = s.spacing_assumed,
                                  .alarm_line = alarm_line};
             /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
             char rec_line[128];

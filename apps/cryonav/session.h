@@ -102,6 +102,8 @@ typedef struct cn_session {
      * analysed with the procedure held, its recorded inputs already applied */
     int replay_landed, replay_high;
     uint64_t replay_landed_seq;
+    bool spacing_assumed;       /* the replayed file states no pixel size and none was
+                                   given: 1 mm/px stands in (the HUD says so) */
     /* the scene time of the last frame the analysis took in (INT64_MIN: none since
      * the replay's start): a file whose scene clock goes back (a replay re-recorded
      * across a loop or a seek back) starts the analysis again there */

@@ -69,6 +69,7 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
      * and the ablation zone are off scale. `cryonav info` said so; the replay did not. */
     const cn_seq_info *in = cn_replay_info(rp);
     if (in && in->frame_bytes > 0 && strcmp(in->spacing_source, "none") == 0) {
+        s->spacing_assumed = true;
         const char *slash = strrchr(s->opts.replay_path, '/');
         cn_log_warn(s->log, "replay", "%s states no pixel size (no ImageToProbe transform, no "
                     "ElementSpacing): 1 mm per pixel is assumed, so the image reads %d mm deep and "

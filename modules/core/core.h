@@ -258,7 +258,20 @@ typedef struct {
     float band_mm;           /* half-width of the -20 C band (1.64 sigma) */
     float probe_temp_c;      /* the probe boundary temperature now (NAN: no gas) */
     int n_sources;           /* freezes at distinct spots in the one cold field */
+    int anchor;              /* cn_zone_anchor: what the zone was placed on when its
+                                first freeze began (NONE while there is no model) */
+    float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
 } cn_thermal_result;
+
+/* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked
+ * cryoprobe) on the needle line the image analysis found when the freeze began,
+ * which on real tissue may be a fascia plane (docs/validation.md): the screen and
+ * the proctor say which. */
+typedef enum {
+    CN_ZONE_ANCHOR_NONE = 0,
+    CN_ZONE_ON_TRACKED_PROBE,
+    CN_ZONE_ON_NEEDLE_LINE
+} cn_zone_anchor;
 
 /* Something that happened during the procedure, recorded once on the frame where
  * it happened (the recorder writes it; replays and reports read it back). Events

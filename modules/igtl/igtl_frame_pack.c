@@ -10,7 +10,8 @@
  *   POLYDATA  Isotherm<T>COutline: one polyline per isotherm, placed in 3-D in
  *              Ref through the image plane (the closed surfaces are another
  *              message, Isotherm<T>CSurface, also in Reference where the ice is: distinct
- *              names, so a Slicer model node never flips between the two),
+ *              names, so a Slicer model node never flips between the two), with
+ *              ZoneAnchor (tracked-probe / needle-line) in v2 metadata,
  *   POLYDATA  NerveContour with the nerve state (found / held / hidden) and its
  *              confidence (NerveConfidence, 0.00-1.00) in v2 metadata, an empty one
  *              when there is no nerve (the model clears),
@@ -191,12 +192,26 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
         cn_mat4_invert(&i2mm, &mm2i);
         cn_mat4 mm2ref = cn_mat4_mul(&img2ref, &mm2i);
         int n_iso = a->n_iso < 0 ? 0 : (a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso);
+        /* what the zone stands on: a proctor must know a zone placed on a needle line
+         * the image analysis found (no tracked cryoprobe) from one on the tracked probe */
+        char aconf[16] = "";
+        const cn_thermal_result *th = &a->thermal;
+        bool on_line = th->valid && th->anchor == CN_ZONE_ON_NEEDLE_LINE;
+        if (on_line && isfinite(th->anchor_confidence))
+            snprintf(aconf, sizeof aconf, "%.2f",
+                     fmin(1.0, fmax(0.0, (double)th->anchor_confidence)));
+        cn_igtl_meta im[3] = {fm,
+                              {"ZoneAnchor", on_line ? "needle-line"
+                                             : th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE
+                                                 ? "tracked-probe"
+                                                 : "unknown"},
+                              {"ZoneAnchorConfidence", aconf}};
         for (int i = 0; i < n_iso && r == CN_OK; i++) {
             char name[32];
             cn_igtl_isotherm_name(name, sizeof name, a->iso[i].temp_c, false);
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
-            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, &fm, 1,
-                          false);
+            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, im,
+                          aconf[0] ? 3 : 2, false);
         }
         const char *ns = nerve_state(&a->nerve);
         bool has = strcmp(ns, "none") != 0;

@@ -53,6 +53,10 @@ typedef struct {
      * (probe and reference, ~0.4 mm), which would make a still zone jitter */
     bool have_img;
     cn_mat4 img_to_field_s;
+    /* what the latest freeze's spot was placed on (cn_zone_anchor), and the
+     * needle line's confidence then */
+    int anchor;
+    float anchor_conf;
 } thermal_stage;
 
 static const float TEMPS[3] = {0, -20, -40};
@@ -478,6 +482,10 @@ static int process(void *self, cn_frame *f)
     bool entering_freeze = g->phase == CN_PHASE_FREEZE &&
                            (!s->seen || s->last_phase != CN_PHASE_FREEZE || g->cycle != s->last_cycle);
     int rc = CN_OK;
+    if (entering_freeze && cryo_ok) {
+        s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
+        s->anchor_conf = det ? det->confidence : NAN;
+    }
     if (entering_freeze) {
         if (!s->field) {
             if (cryo_ok) {
@@ -498,6 +506,8 @@ static int process(void *self, cn_frame *f)
         }
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
         s->pending = false;
+        s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
+        s->anchor_conf = det ? det->confidence : NAN;
         s->ref_mode = mode;
         rc = start_field(s, &cryo_to_ref, s->pending_ns, det);
     } else if (s->field && s->seen) {
@@ -554,6 +564,8 @@ static int process(void *self, cn_frame *f)
         return rc;
     a->thermal.valid = true;
     a->thermal.n_sources = cn__field_sources(s->field);
+    a->thermal.anchor = s->anchor;
+    a->thermal.anchor_confidence = s->anchor_conf;
     a->thermal.probe_temp_c = NAN;
 
     /* 3. the image plane in the field */

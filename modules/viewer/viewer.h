@@ -58,6 +58,9 @@ typedef struct {
     bool standin;             /* the frame stands in for one not yet shown (a dark frame
                                * while a replay catches up): its missing poses are not
                                * reported ("no tracking") */
+    bool spacing_assumed;     /* the source states no pixel size (a replayed file
+                               * without ImageToProbe or ElementSpacing): the HUD says
+                               * the mm/px is assumed instead of giving a depth */
 } cn_viewer_hud;
 
 /* Updates the scene from the frame (image, poses, analysis) and renders once.

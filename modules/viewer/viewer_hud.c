@@ -96,7 +96,12 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
     /* No frame number: it changes on every frame, and text that changes is text
      * FreeType rasterises again (it cost ~9 % of the process at 30 fps). */
     char image[96] = "";
-    if (f && cn_viewer_frame_showable(f, NULL, 0))
+    if (f && cn_viewer_frame_showable(f, NULL, 0) && hud->spacing_assumed)
+        /* a depth computed from an assumed 1 mm/px (PLUS's bone scan: "616 mm") is a
+         * figure nobody should read off the screen */
+        snprintf(image, sizeof image, "image %dx%d  no pixel size: %.3g mm/px assumed",
+                 f->width, f->height, f->spacing_mm[0]);
+    else if (f && cn_viewer_frame_showable(f, NULL, 0))
         snprintf(image, sizeof image, "image %dx%d  %.3f mm/px  depth %.1f mm", f->width,
                  f->height, f->spacing_mm[0], f->height * f->spacing_mm[1]);
 
@@ -127,6 +132,21 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
         append(out, len, hud->status_line);
     if (f && f->status == CN_FRAME_INVALID)
         append(out, len, "frame marked invalid");
+    /* No tracked cryoprobe: the zone stands on the needle line the analysis found
+     * when the freeze began, which on real tissue may be a fascia plane (a third of
+     * nerve-block views without a needle, docs/validation.md). Said while the zone
+     * is on the screen, not only once in the console. */
+    if (f && f->analysed && f->analysis.thermal.valid &&
+        f->analysis.thermal.anchor == CN_ZONE_ON_NEEDLE_LINE) {
+        char on[96];
+        float c = f->analysis.thermal.anchor_confidence;
+        if (isfinite(c) && c >= 0 && c <= 1)
+            snprintf(on, sizeof on, "zone placed on the needle line found in the image (%.0f %%)",
+                     100.0 * c);
+        else
+            snprintf(on, sizeof on, "zone placed on the needle line found in the image");
+        append(out, len, on);
+    }
     char why[64];
     if (f && !cn_viewer_frame_showable(f, why, sizeof why))
         append(out, len, why);

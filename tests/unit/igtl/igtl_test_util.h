@@ -51,6 +51,8 @@ typedef struct {
     char meta_frame[24];    /* Frame metadata, "" when absent */
     char meta_nerve[16];    /* NerveState metadata, "" when absent */
     char meta_nerve_conf[16]; /* NerveConfidence metadata, "" when absent */
+    char meta_anchor[24];     /* ZoneAnchor metadata, "" when absent */
+    char meta_anchor_conf[16]; /* ZoneAnchorConfidence metadata, "" when absent */
     uint32_t msg_id;        /* v2 message id */
     int64_t t_recv_wall_ns;
 } tu_msg;
@@ -145,6 +147,11 @@ static inline int tu_read(tu_client *c, int timeout_ms, const char *type, const 
             if (cn_igtl_message_meta(&m, "NerveConfidence", t->meta_nerve_conf,
                                      sizeof t->meta_nerve_conf) != 0)
                 t->meta_nerve_conf[0] = 0;
+            if (cn_igtl_message_meta(&m, "ZoneAnchor", t->meta_anchor, sizeof t->meta_anchor) != 0)
+                t->meta_anchor[0] = 0;
+            if (cn_igtl_message_meta(&m, "ZoneAnchorConfidence", t->meta_anchor_conf,
+                                     sizeof t->meta_anchor_conf) != 0)
+                t->meta_anchor_conf[0] = 0;
             t->msg_id = m.msg_id;
             t->t_recv_wall_ns = cn_clock_wall_ns();
         }

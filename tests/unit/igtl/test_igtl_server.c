@@ -222,6 +222,38 @@ static tu_msg *nth_named(tu_client *c, const char *type, const char *name, int k
     return NULL;
 }
 
+/* What the predicted zone stands on rides on its outlines (v2 metadata): a proctor
+ * tells a zone placed on a needle line the image analysis found (no tracked
+ * cryoprobe; on real tissue possibly a fascia plane) from one on the tracked probe. */
+static void test_zone_anchor_metadata(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client v1, v2;
+    v1_v2_clients(s, &v1, &v2);
+    const int anchors[3] = {CN_ZONE_ON_NEEDLE_LINE, CN_ZONE_ON_TRACKED_PROBE, CN_ZONE_ANCHOR_NONE};
+    const char *want[3] = {"needle-line", "tracked-probe", "unknown"};
+    for (int k = 0; k < 3; k++) {
+        cn_frame *f = cn_frame_pool_acquire(fx->pool);
+        tu_fill_frame(f, 160, 120, (uint64_t)k + 1, CN_PHASE_FREEZE);
+        f->analysis.thermal.valid = true;
+        f->analysis.thermal.anchor = anchors[k];
+        f->analysis.thermal.anchor_confidence = k == 0 ? 0.64f : NAN;
+        cn_igtl_server_consume(s, f);
+        cn_frame_unref(f);
+        for (int i = 0; i < 60 && count_named(&v2, "POLYDATA", "Isotherm-20COutline") < k + 1; i++)
+            tu_read(&v2, 50, "NONE", NULL);
+        tu_msg *p = nth_named(&v2, "POLYDATA", "Isotherm-20COutline", k);
+        assert_non_null(p);
+        assert_string_equal(p->meta_anchor, want[k]);
+        assert_string_equal(p->meta_anchor_conf, k == 0 ? "0.64" : "");
+        assert_string_equal(p->meta_frame, "Reference");
+    }
+    tu_client_free(&v1);
+    tu_client_free(&v2);
+    cn_igtl_server_free(s);
+}
+
 /* The operator's nerve point reaches a proctor: a POINT NerveTarget in Reference
  * while it is set (the nerve's state beside it in v2 metadata), an empty POINT once
  * it is cleared. Before the twenty-third session nothing carried it: a proctor saw
@@ -892,6 +924,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_frame_on_the_wire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zone_anchor_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_negotiation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nerve_target_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_and_roles, setup, teardown),

@@ -129,6 +129,16 @@ static void run_session(bool poses)
         for (int i = 0; i < iso->n; i++)
             assert_true(isfinite(iso->pts_mm[i].x) && isfinite(iso->pts_mm[i].y));
     }
+    /* what the zone stands on, on every frame the model gives (the viewer's status
+     * line and the proctor's isotherm metadata read it) */
+    assert_true(last->analysis.thermal.valid);
+    if (poses) {
+        assert_int_equal(last->analysis.thermal.anchor, CN_ZONE_ON_TRACKED_PROBE);
+        assert_true(isnan(last->analysis.thermal.anchor_confidence));
+    } else {
+        assert_int_equal(last->analysis.thermal.anchor, CN_ZONE_ON_NEEDLE_LINE);
+        assert_float_equal(last->analysis.thermal.anchor_confidence, 0.8, 1e-6);
+    }
     assert_true(last->analysis.iso[0].radius_mm > last->analysis.iso[1].radius_mm);
     assert_true(last->analysis.iso[1].radius_mm > last->analysis.iso[2].radius_mm);
     cn_thermal_model_advance_to(nominal, 90);

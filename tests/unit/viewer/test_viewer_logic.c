@@ -311,9 +311,38 @@ static void test_hud_text(void **state)
     cn_viewer_hud_format(NULL, NULL, text, 8); /* truncation is safe */
     assert_int_equal(strlen(text), 7);
 
+    /* a file without a pixel size: the assumed mm/px is said, no depth made of it */
+    f->analysed = true;
+    f->spacing_mm[0] = f->spacing_mm[1] = 1.0;
+    hud.spacing_assumed = true;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "image 640x480  no pixel size: 1 mm/px assumed"));
+    assert_null(strstr(text, "depth"));
+    hud.spacing_assumed = false;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "1.000 mm/px  depth 480.0 mm"));
+    f->analysed = false;
+
     char st[256];
     cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
     assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
+    /* a zone placed on the detected needle line says so while it is shown; one on
+     * the tracked probe (or no zone) adds nothing */
+    f->analysed = true;
+    f->analysis.thermal.valid = true;
+    f->analysis.thermal.anchor = CN_ZONE_ON_NEEDLE_LINE;
+    f->analysis.thermal.anchor_confidence = 0.71f;
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   zone placed on the needle line found in the "
+                            "image (71 %)   |   no tracking");
+    f->analysis.thermal.anchor = CN_ZONE_ON_TRACKED_PROBE;
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
+    f->analysis.thermal.anchor = CN_ZONE_ON_NEEDLE_LINE;
+    f->analysis.thermal.valid = false;
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
+    f->analysed = false;
     f->status = CN_FRAME_INVALID;
     f->spacing_mm[1] = -1.0;
     cn_viewer_status_format(NULL, f, "", st, sizeof st);
@@ -354,6 +383,15 @@ static void test_hud_lines_fit(void **state)
         p = nl ? nl + 1 : NULL;
     }
     assert_int_equal(lines, CN_VIEWER_HUD_LINES);
+    hud.spacing_assumed = true; /* the image line's other form */
+    char t2[768];
+    cn_viewer_hud_format(&hud, f, t2, sizeof t2);
+    const char *il = strrchr(t2, '\n');
+    assert_non_null(il);
+    print_message("%2zu  %s\n", strlen(il + 1), il + 1);
+    assert_true(strlen(il + 1) <= CN_VIEWER_HUD_COLS);
+    assert_non_null(strstr(il, "0.999 mm/px assumed"));
+    hud.spacing_assumed = false;
     assert_non_null(strstr(text, "ACTIVE THAW  cycle 12  99:59 / 99:59\n"));
     assert_non_null(strstr(text, "coverage 100 % (-20 C band +-99.9 mm)\n"));
     assert_non_null(strstr(text, "target min -199 C   needle tip hidden\n"));
