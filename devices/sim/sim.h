@@ -57,6 +57,9 @@ typedef struct {
     double wall_depth_mm;      /* > 0: a container wall this deep, with its reverberations */
     /* scenario timing (scene seconds) */
     double approach_s, withdraw_s, idle_s;
+    double release_thaw_s;     /* after a last freeze with no thaw of its own: the
+                                  passive thaw that frees the probe from the ice
+                                  before it is pulled out (0: pulled out frozen) */
     int n_cycles;
     cn_sim_cycle cycles[CN_SIM_MAX_CYCLES];
     char protocol[64];         /* preset name that filled cycles, or "custom" */

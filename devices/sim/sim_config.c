@@ -52,6 +52,7 @@ static const field FIELDS[] = {
     D(wall_depth_mm, 0, 20),
     D(approach_s, 1, 3600),
     D(withdraw_s, 0.5, 3600),
+    D(release_thaw_s, 0, 600),
     D(idle_s, 0, 3600),
     D(ice_k_mm_per_sqrt_s, 0.01, 10),
     D(ice_rmax_mm, 0.5, 40),
@@ -72,7 +73,7 @@ static const char *const KEYS[] = {
     "nerve_depth_mm", "nerve_lateral_mm", "nerve_diameter_mm", "nerve_fascicles",
     "artery_depth_mm", "artery_lateral_mm", "artery_diameter_mm", "needle_angle_deg",
     "needle_diameter_mm", "needle_active_mm", "needle_target_offset_mm", "approach_s",
-    "withdraw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s", "ice_rmax_mm",
+    "withdraw_s", "release_thaw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s", "ice_rmax_mm",
     "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
     "gain_db", "dynamic_range_db", "attenuation_db_per_mm", "needle_side", "needle_gain",
     "needle_visible_mm", "probe", "sector_deg", "probe_radius_mm", "interfaces",
@@ -152,6 +153,12 @@ void cn_sim_config_defaults(cn_sim_config *c)
     c->wall_depth_mm = 0;
     c->approach_s = 20;
     c->withdraw_s = 5;
+    /* A cryoprobe is stuck in the ice it made: consoles defrost it before it comes
+     * out, and pulling a frozen probe tears tissue. The catalogue's protocols end on
+     * their last freeze (their steps are the treatment), so the simulated console
+     * adds this thaw when the last cycle has none: 20 s, the short end of the 20-30 s
+     * thaw a probe is given between freezes (docs/user-guide.md). */
+    c->release_thaw_s = 20;
     c->idle_s = 2;
     cn_sim_config_set_protocol(c, "morton-150s");
     c->ice_k_mm_per_sqrt_s = 0.9;

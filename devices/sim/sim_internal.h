@@ -84,6 +84,13 @@ struct cn_sim {
 
 /* sim_scene.c */
 void sim_geom_init(const cn_sim_config *c, int W, int H, sim_geom *g);
+/* Cycle i's thaw: its own, or for a last cycle without one the console's release
+ * thaw (release_thaw_s) that frees the probe before it is pulled out. */
+static inline double sim_thaw_s(const cn_sim_config *c, int i)
+{
+    double th = c->cycles[i].thaw_s;
+    return i == c->n_cycles - 1 && !(th > 0) ? c->release_thaw_s : th;
+}
 double sim_ice_radius(const cn_sim_config *c, const sim_geom *g, double t, cn_phase *phase,
                       int *cycle);
 double sim_artery_radius(const sim_geom *g, double t);

@@ -100,7 +100,7 @@ void sim_geom_init(const cn_sim_config *c, int W, int H, sim_geom *g)
     g->t_cycles0 = g->t_approach0 + c->approach_s;
     double sum = 0;
     for (int i = 0; i < c->n_cycles; i++)
-        sum += c->cycles[i].freeze_s + c->cycles[i].thaw_s;
+        sum += c->cycles[i].freeze_s + sim_thaw_s(c, i);
     g->t_withdraw0 = g->t_cycles0 + sum;
     g->t_end = g->t_withdraw0 + c->withdraw_s;
 }
@@ -137,7 +137,7 @@ double sim_ice_radius(const cn_sim_config *c, const sim_geom *g, double t, cn_ph
     }
     double tt = g->t_cycles0;
     for (int i = 0; i < c->n_cycles; i++) {
-        double fz = c->cycles[i].freeze_s, th = c->cycles[i].thaw_s;
+        double fz = c->cycles[i].freeze_s, th = sim_thaw_s(c, i);
         *cycle = i + 1;
         if (t < tt + fz) {
             *phase = CN_PHASE_FREEZE;

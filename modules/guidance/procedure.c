@@ -172,13 +172,30 @@ int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *er
         pl.steps[pl.n_steps++] = (cn_plan_step){kind, d};
         q = *end == ',' ? end + 1 : end;
     }
+    /* The extra freeze after an uncovered target (Cazzato's reposition + 90 s) is part
+     * of the plan: the event carries it when there is one. Recordings made before it
+     * did keep the configured one only when they name the configured protocol; before,
+     * every recorded plan took it, so a replay of a custom scenario reminded of a
+     * reposition nobody was reminded of live (an event the recording never had). */
+    char extra[32];
+    bool has_extra = cn_event_get(text, "extra_freeze_s", extra, sizeof extra) == CN_OK;
+    if (has_extra) {
+        char *end = NULL;
+        double x = strtod(extra, &end);
+        if (end == extra || *end || !(x >= 0 && x < 86400)) {
+            snprintf(err, err_len, "plan event: cannot read extra_freeze_s '%.20s'", extra);
+            return CN_EPARSE;
+        }
+        pl.extra_freeze_s = x;
+    }
     pthread_mutex_lock(&p->smu);
     int rc = CN_OK;
     if (p->started) {
         snprintf(err, err_len, "the plan is fixed once the first frame is analysed");
         rc = CN_EINVAL;
     } else {
-        pl.extra_freeze_s = p->sum.plan.extra_freeze_s; /* not in the event: the configured one */
+        if (!has_extra && strcmp(pl.name, p->sum.plan.name) == 0)
+            pl.extra_freeze_s = p->sum.plan.extra_freeze_s;
         p->sum.plan = pl;
     }
     pthread_mutex_unlock(&p->smu);
@@ -603,8 +620,12 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
             }
             /* the name as a catalogue gives it (spaces, "steps=" and all), quoted */
             char ev[CN_EVENT_TEXT_MAX] = "plan";
+            char extra[32];
+            snprintf(extra, sizeof extra, "%.0f", pl->extra_freeze_s);
             if (cn_event_put(ev, sizeof ev, "name", pl->name) == CN_OK &&
-                cn_event_put(ev, sizeof ev, "steps", steps) == CN_OK)
+                cn_event_put(ev, sizeof ev, "steps", steps) == CN_OK &&
+                (!(pl->extra_freeze_s >= 1) ||
+                 cn_event_put(ev, sizeof ev, "extra_freeze_s", extra) == CN_OK))
                 emit(p, f, CN_EVSRC_PLAN, "%s", ev);
             else /* (before: recorded cut short, which a replay could not read either) */
                 cn_log_warn(p->log, MOD, "plan %.40s: %d steps are too long for one event: the "

@@ -186,6 +186,8 @@ static void test_events(void **st)
                           "--snapshot-every", "100000", NULL};
     assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
     check_run(&R, 0);
+    if (strstr(R.err, "withdrawn during freeze"))
+        fail_msg("the simulated probe came out frozen:\n%s", R.err);
     events_t ev;
     read_events(rec, &ev);
     for (int i = 0; i < ev.n; i++)
@@ -195,19 +197,24 @@ static void test_events(void **st)
         "simulator:needle_inserted",       "simulator:freeze_start cycle=1",
         "simulator:freeze_end cycle=1",    "simulator:thaw_start cycle=1 mode=passive",
         "simulator:thaw_end cycle=1",      "simulator:freeze_start cycle=2",
-        "simulator:freeze_end cycle=2",    "simulator:needle_withdrawn"};
+        "simulator:freeze_end cycle=2",    "simulator:thaw_start cycle=2 mode=passive",
+        "simulator:thaw_end cycle=2",      "simulator:needle_withdrawn"};
     for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
         if (count_events(&ev, once[i]) != 1)
             fail_msg("'%s' recorded %d times, wanted once", once[i], count_events(&ev, once[i]));
     /* on the frame where it happened: the scene times of the script (1 s idle, 5 s
-     * approach, 40 s freeze, 10 s thaw, 30 s freeze, 2 s withdrawal); --fast
+     * approach, 40 s freeze, 10 s thaw, 30 s freeze, the console's 20 s release thaw
+     * (the last freeze has none of its own: before, the probe came out frozen, with
+     * "needle withdrawn during freeze 2" in the log), 2 s withdrawal); --fast
      * analyses every frame (0.5 s of scene each at time scale 10 and 20 frames/s) */
     static const struct {
         const char *text;
         double t_s;
     } when[] = {{"simulator:needle_inserted", 1}, {"simulator:freeze_start cycle=1", 6},
                 {"simulator:thaw_start cycle=1 mode=passive", 46},
-                {"simulator:freeze_start cycle=2", 56}, {"simulator:needle_withdrawn", 86}};
+                {"simulator:freeze_start cycle=2", 56},
+                {"simulator:thaw_start cycle=2 mode=passive", 86},
+                {"simulator:needle_withdrawn", 106}};
     for (size_t i = 0; i < sizeof when / sizeof when[0]; i++) {
         int k = find_event(&ev, when[i].text);
         if (!(fabs(ev.t_s[k] - when[i].t_s) <= 0.51))

@@ -263,6 +263,29 @@ static void test_plan_from_event(void **st)
     for (int i = 0; bad[i]; i++)
         if (cn_procedure_set_plan_from_event(p, bad[i], err, sizeof err) != CN_EPARSE)
             fail_msg("'%s' accepted as a plan", bad[i]);
+    /* the extra freeze: carried by the event, else the configured one only for a
+     * recording of the configured protocol (one made before the event carried it) */
+    const struct {
+        const char *text;
+        double extra_s;
+    } extra[] = {{"plan name=morton-150s steps=freeze:150", 90},
+                 {"plan name=custom steps=freeze:150", 0},
+                 {"plan name=custom steps=freeze:150 extra_freeze_s=45", 45},
+                 {"plan name=morton-150s steps=freeze:150 extra_freeze_s=0", 0}};
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        cn_procedure *q = cn_procedure_new(&conf, lg);
+        assert_int_equal(cn_procedure_set_plan_from_event(q, extra[i].text, err, sizeof err), CN_OK);
+        cn_procedure_summary qs;
+        cn_procedure_get_summary(q, &qs);
+        if (qs.plan.extra_freeze_s != extra[i].extra_s)
+            fail_msg("'%s': extra freeze %g s, wanted %g", extra[i].text, qs.plan.extra_freeze_s,
+                     extra[i].extra_s);
+        cn_procedure_free(q);
+    }
+    assert_int_equal(cn_procedure_set_plan_from_event(p, "plan name=a steps=freeze:1 extra_freeze_s=x",
+                                                      err, sizeof err),
+                     CN_EPARSE);
+    assert_non_null(strstr(err, "extra_freeze_s"));
     const char *rec = "plan name=stump-6-4-6 steps=freeze:360,passive_thaw:240,active_thaw:60";
     assert_int_equal(cn_procedure_set_plan_from_event(p, rec, err, sizeof err), CN_OK);
     char ev[1024], want[256];
@@ -273,7 +296,7 @@ static void test_plan_from_event(void **st)
     cn_procedure_summary s;
     cn_procedure_get_summary(p, &s);
     assert_int_equal(s.plan.n_steps, 3);
-    assert_true(s.plan.extra_freeze_s == 90);
+    assert_true(s.plan.extra_freeze_s == 0); /* stump-6-4-6 has none (before: morton's 90) */
     /* once the first frame is analysed the plan is fixed */
     assert_int_equal(cn_procedure_set_plan_from_event(p, "plan name=x steps=freeze:10", err, sizeof err),
                      CN_EINVAL);
@@ -291,7 +314,7 @@ static void test_rewind(void **st)
     char ev[1024];
     for (int pass = 0; pass < 2; pass++) {
         cn_frame *f = step(p, 0.05, ev, sizeof ev);
-        assert_string_equal(ev, "plan name=morton-150s steps=freeze:150/plan");
+        assert_string_equal(ev, "plan name=morton-150s steps=freeze:150 extra_freeze_s=90/plan");
         cn_frame_unref(f);
         assert_true(cn_procedure_key(p, 'i'));
         step_expect(p, 0.05, "needle_inserted/operator", CN_PHASE_APPROACH, 0);

@@ -33,6 +33,7 @@ static cn_sim_config script(void) {
     c.n_cycles = 2;
     c.cycles[0] = (cn_sim_cycle){12, 7};
     c.cycles[1] = (cn_sim_cycle){9, 0};
+    c.release_thaw_s = 0; /* withdrawn straight from the last freeze: its thaw is 0 */
     snprintf(c.protocol, sizeof c.protocol, "custom");
     return c;
 }

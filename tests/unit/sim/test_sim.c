@@ -97,7 +97,7 @@ static void test_defaults(void **state)
     assert_float_equal(c.cycles[0].freeze_s, 150, 1e-12);
     cn_sim *s = cn_sim_new(&c);
     assert_non_null(s);
-    assert_float_equal(cn_sim_duration_s(s), 2 + 20 + 150 + 5, 1e-9);
+    assert_float_equal(cn_sim_duration_s(s), 2 + 20 + 150 + 20 + 5, 1e-9); /* + the release thaw */
     cn_sim_free(s);
 }
 
@@ -145,7 +145,10 @@ static void test_phases_follow_preset(void **state)
     cn_sim *s = cn_sim_new(&c);
     assert_non_null(s);
     double t0 = c.idle_s + c.approach_s; /* first freeze starts */
-    assert_float_equal(cn_sim_duration_s(s), t0 + 360 + 240 + 360 + c.withdraw_s, 1e-9);
+    /* the last freeze has no thaw in the protocol: the console's release thaw frees
+     * the probe before it is pulled out (before, it came out frozen at t0 + 960) */
+    assert_float_equal(c.release_thaw_s, 20, 1e-12);
+    assert_float_equal(cn_sim_duration_s(s), t0 + 360 + 240 + 360 + 20 + c.withdraw_s, 1e-9);
     struct {
         double t;
         cn_phase ph;
@@ -159,7 +162,9 @@ static void test_phases_follow_preset(void **state)
         {t0 + 599, CN_PHASE_THAW, 1},
         {t0 + 601, CN_PHASE_FREEZE, 2},
         {t0 + 959, CN_PHASE_FREEZE, 2},
-        {t0 + 961, CN_PHASE_WITHDRAWN, 2},
+        {t0 + 961, CN_PHASE_THAW, 2},
+        {t0 + 979, CN_PHASE_THAW, 2},
+        {t0 + 981, CN_PHASE_WITHDRAWN, 2},
         {t0 + 2000, CN_PHASE_WITHDRAWN, 2},
     };
     for (size_t i = 0; i < sizeof exp / sizeof exp[0]; i++) {
@@ -169,7 +174,25 @@ static void test_phases_follow_preset(void **state)
         assert_int_equal(t.phase, exp[i].ph);
         assert_int_equal(t.cycle, exp[i].cycle);
         assert_float_equal(t.t_scene_s, exp[i].t, 1e-12);
+        /* the needle stays in, whole, until the withdrawal begins */
+        if (exp[i].ph == CN_PHASE_THAW || exp[i].ph == CN_PHASE_FREEZE)
+            assert_true(t.needle_in);
     }
+    cn_sim_free(s);
+
+    /* release_thaw_s 0: pulled out straight from the freeze, as a user may ask; a
+     * last cycle with a thaw of its own gets no release thaw on top */
+    c.release_thaw_s = 0;
+    s = cn_sim_new(&c);
+    assert_float_equal(cn_sim_duration_s(s), t0 + 960 + c.withdraw_s, 1e-9);
+    cn_truth tw;
+    cn_sim_truth_at(s, t0 + 961, &tw);
+    assert_int_equal(tw.phase, CN_PHASE_WITHDRAWN);
+    cn_sim_free(s);
+    c.release_thaw_s = 20;
+    c.cycles[1].thaw_s = 30;
+    s = cn_sim_new(&c);
+    assert_float_equal(cn_sim_duration_s(s), t0 + 990 + c.withdraw_s, 1e-9);
     cn_sim_free(s);
 
     /* spermatic: 2 x 90 s with the passive thaw between */
@@ -487,7 +510,7 @@ static void test_ice_rim_and_shadow(void **state)
 {
     fixture *fx = *state;
     double tf = fx->c.idle_s + fx->c.approach_s;
-    double times[2] = {tf + 100, fx->c.idle_s + fx->c.approach_s + 150 + 2.5}; /* freeze, withdrawal */
+    double times[2] = {tf + 100, tf + 150 + fx->c.release_thaw_s + 2.5}; /* freeze, withdrawal */
     for (int k = 0; k < 2; k++) {
         cn_sim_render(fx->s, times[k], fx->f);
         const cn_truth *t = &fx->f->truth;
@@ -778,7 +801,8 @@ static void test_json_ok(void **state)
                        "    \"nerve_depth_mm\": 22.5,\n"
                        "    \"protocol\": \"custom\",\n"
                        "    \"cycles\": [[60, 30], [45, 0]],\n"
-                       "    \"tracker_latency_ms\": 50\n"
+                       "    \"tracker_latency_ms\": 50,\n"
+                       "    \"release_thaw_s\": 45\n"
                        "  }\n"
                        "}\n";
     assert_int_equal(parse_sim(text, &c, err, sizeof err), CN_OK);
@@ -792,6 +816,9 @@ static void test_json_ok(void **state)
     assert_float_equal(c.cycles[1].freeze_s, 45, 0);
     assert_float_equal(c.tracker_latency_ms, 50, 0);
     assert_float_equal(c.fps, 20, 0); /* default kept */
+    assert_float_equal(c.release_thaw_s, 45, 0);
+    assert_int_equal(parse_sim("{\"sim\": {\"release_thaw_s\": 601}}", &c, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "release_thaw_s"));
     /* cycles alone also mean custom; a preset by name */
     assert_int_equal(parse_sim("{\"sim\": {\"cycles\": [[10, 5]]}}", &c, err, sizeof err), CN_OK);
     assert_string_equal(c.protocol, "custom");

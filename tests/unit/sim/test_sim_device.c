@@ -25,6 +25,7 @@ static cn_sim *small_sim(double fps, double time_scale)
     c.withdraw_s = 0.5;
     c.n_cycles = 1;
     c.cycles[0] = (cn_sim_cycle){1, 0};
+    c.release_thaw_s = 0; /* withdrawn straight from the freeze */
     cn_strlcpy(c.protocol, "custom", sizeof c.protocol);
     return cn_sim_new(&c); /* 3 s of scenario */
 }
