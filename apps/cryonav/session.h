@@ -108,6 +108,9 @@ typedef struct cn_session {
      * the replay's start): a file whose scene clock goes back (a replay re-recorded
      * across a loop or a seek back) starts the analysis again there */
     int64_t replay_scene_ns;
+    /* the same for every other source (INT64_MIN: no frame yet): the windowed
+     * simulator loops its scenario, and its scene clock starts again at 0 */
+    int64_t live_scene_ns;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */

@@ -203,6 +203,20 @@ static int procedure_step(cn_session *s, cn_frame *f)
 int cn_session_console_stage(void *self, cn_frame *f)
 {
     cn_session *s = self;
+    /* A source whose scene clock goes back without a replay's jump: the windowed
+     * simulator starting its scenario again. The procedure and the thermal model run
+     * on scene time and cannot go back (before, the second pass counted freeze 2 and
+     * the model failed on every event: "could not follow the procedure: value out of
+     * range"), so the analysis starts again, as at the session's start. */
+    if (!s->replay && f->t_scene_ns != CN_SCENE_TIME_UNSET) {
+        if (s->live_scene_ns != INT64_MIN && f->t_scene_ns < s->live_scene_ns - 50000000) {
+            cn_log_info(s->log, "run", "the scene clock goes back from %.1f s to %.1f s (the "
+                        "simulated scenario starts again): the procedure and the model start "
+                        "again", (double)s->live_scene_ns * 1e-9, (double)f->t_scene_ns * 1e-9);
+            cn_session_replay_rewind(s);
+        }
+        s->live_scene_ns = f->t_scene_ns;
+    }
     const bool revisit = cn_session_replay_inputs(s, f);
     emit_queued(s, f);
     apply_target(s, f);

@@ -1390,6 +1390,46 @@ static void test_replay_loop_rewind(void **st)
     remove_dir(dir);
 }
 
+/* The simulator looping its scenario (a window without --frames, or --loop): the
+ * scene clock starts again at 0, and so do the procedure and the model. Before,
+ * the second pass counted "freeze_start cycle=2" and the thermal model failed on
+ * every event ("could not follow the procedure: value out of range"), in the
+ * README's own demo after its first three minutes. */
+static void test_sim_loop(void **st)
+{
+    (void)st;
+    char dir[600], cfg[700], rec[700];
+    make_dir(dir, sizeof dir, "simloop");
+    write_config_sim(dir, "[[4, 0]]", ", \"release_thaw_s\": 2", cfg, sizeof cfg);
+    snprintf(rec, sizeof rec, "%s/loop.igs.mha", dir);
+    /* 14 s of scenario, 0.5 s of scene a frame: 70 frames are 2.5 passes */
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--time-scale", "10",
+                          "--fast", "--loop", "--frames", "70", "--record", rec, "--no-serve",
+                          "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    if (strstr(R.err, "could not follow") || strstr(R.err, "error:"))
+        fail_msg("the second pass:\n%s", R.err);
+    int again = 0;
+    for (const char *p = R.err; (p = strstr(p, "the simulated scenario starts again")); p++)
+        again++;
+    assert_int_equal(again, 2);
+    events_t ev;
+    read_events(rec, &ev);
+    assert_int_equal(count_events(&ev, "simulator:freeze_start cycle=1"), 3);
+    assert_int_equal(count_events(&ev, "simulator:freeze_start cycle=2"), 0);
+    assert_int_equal(count_events(&ev, "simulator:needle_withdrawn"), 2);
+    assert_int_equal(count_events(&ev, "plan:plan name=custom steps=freeze:4"), 3);
+    /* its replay takes the passes one after another, as recorded */
+    const char *ra[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--no-serve",
+                        "--snapshot", dir, "--snapshot-every", "100000", NULL};
+    assert_int_equal(run_prog(ra, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    if (strstr(R.err, "could not follow"))
+        fail_msg("its replay:\n%s", R.err);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1401,6 +1441,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_catch_up), cmocka_unit_test(test_replay_loop_rewind),
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
         cmocka_unit_test(test_replay_start_figures), cmocka_unit_test(test_nerve_hidden_steady),
+        cmocka_unit_test(test_sim_loop),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_recording", tests, sizeof tests / sizeof tests[0], argc, argv);
