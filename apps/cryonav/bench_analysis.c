@@ -203,6 +203,8 @@ int cn_bench_analysis(int argc, char **argv)
         int64_t c0 = thread_cpu_ns(), t0 = cn_clock_mono_ns();
         cn_procedure_process(proc, work);
         cn_segment_set_freezing(seg, frames[i]->truth.phase == CN_PHASE_FREEZE);
+        cn_segment_set_in_ice(seg, frames[i]->truth.phase == CN_PHASE_FREEZE ||
+                                       frames[i]->truth.phase == CN_PHASE_THAW);
         int64_t c1 = thread_cpu_ns();
         cn_segment_process(seg, work);
         int64_t c2 = thread_cpu_ns();

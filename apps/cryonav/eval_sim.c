@@ -207,6 +207,7 @@ int cn_eval_sim(int argc, char **argv)
                 f->t_acq_ns = (int64_t)(t * 1e9);
                 const cn_truth *T = &f->truth;
                 cn_segment_set_freezing(seg, T->phase == CN_PHASE_FREEZE);
+                cn_segment_set_in_ice(seg, T->phase == CN_PHASE_FREEZE || T->phase == CN_PHASE_THAW);
                 if (!seeded && T->phase == CN_PHASE_APPROACH) {
                     cn_segment_set_nerve_seed(seg, T->nerve_center_mm);
                     seeded = true;

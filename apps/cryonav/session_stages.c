@@ -191,8 +191,11 @@ static void apply_target(cn_session *s, cn_frame *f)
 static int procedure_step(cn_session *s, cn_frame *f)
 {
     int rc = cn_procedure_process(s->procedure, f);
-    if (s->segment)
-        cn_segment_set_freezing(s->segment, f->analysis.guidance.phase == CN_PHASE_FREEZE);
+    if (s->segment) {
+        const cn_phase ph = f->analysis.guidance.phase;
+        cn_segment_set_freezing(s->segment, ph == CN_PHASE_FREEZE);
+        cn_segment_set_in_ice(s->segment, ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW);
+    }
     return rc;
 }
 

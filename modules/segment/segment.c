@@ -36,6 +36,7 @@ struct cn_segment {
     cn_ice_det *ice;
     nerve_live *nerve;     /* the nerve's finder, trackers and states (nerve_live.c) */
     bool freezing;
+    bool in_ice; /* a freeze or the thaw after it (cn_segment_set_in_ice) */
     /* needle prior from the API */
     bool prior_valid;
     cn_needle_result prior;
@@ -190,6 +191,12 @@ void cn_segment_set_freezing(cn_segment *s, bool freezing)
         s->freezing = freezing;
 }
 
+void cn_segment_set_in_ice(cn_segment *s, bool in_ice)
+{
+    if (s)
+        s->in_ice = in_ice;
+}
+
 void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm)
 {
     if (s)
@@ -290,10 +297,15 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     /* kalman_q_mm is the tip's random walk per 50 ms frame: scale it to the time
      * that really passed (frames may be skipped, latest-wins) */
     const double q = s->c.needle.kalman_q_mm * sqrt(dt_s / 0.05), r = s->c.needle.kalman_r_mm;
+    /* The ice hides the tip while it is there: in a freeze, and in the thaw after it,
+     * where the probe is still held (before, the thaw took the shaft's end at the
+     * ice's near side for the tip: the simulator's demo drew it ~9 mm short of the
+     * real one for the whole thaw). */
+    const bool icy = s->freezing || s->in_ice || ice_seen;
     memset(out, 0, sizeof *out);
     if (det->found) {
         bool shorter = false;
-        if (s->track && (s->freezing || ice_seen)) {
+        if (s->track && icy) {
             /* A freeze hides the tip in the shadow (and cryo-adhesion holds the probe):
              * a shaft on the same line that ends short of the last reliable tip, or
              * within a millimetre past it, is the same probe with its tip hidden, not
@@ -329,10 +341,10 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
          * track is only remembered for a few frames as the detector's prior. */
         s->missed++;
         s->pvar += q * q;
-        s->hidden = s->freezing || ice_seen;
+        s->hidden = icy;
         if (s->missed > NEEDLE_FORGET_FRAMES && !s->hidden)
             s->track = false;
-    } else if (prior && (s->freezing || ice_seen)) {
+    } else if (prior && icy) {
         /* never saw it, but the tracked probe says where it is: report that, flagged */
         s->kx = prior->tip_mm.x;
         s->ky = prior->tip_mm.y;

@@ -451,6 +451,12 @@ void cn_segment_free(cn_segment *s);
  * simulator). While false no ice front is reported; the detector also records
  * the rim-like structures it sees then (bone) so they are never taken for ice. */
 void cn_segment_set_freezing(cn_segment *s, bool freezing);
+/* Whether the probe sits in its ice: a freeze, or the thaw after it (the app drives
+ * this from the procedure state; guidance takes the same phases as "cycling"). The
+ * ice still hides the tip in a thaw and the probe does not move, so a shorter shaft
+ * on its line is the tip hidden, not the probe pulled back. No ice front is
+ * reported in a thaw (cn_segment_set_freezing decides that). */
+void cn_segment_set_in_ice(cn_segment *s, bool in_ice);
 /* The operator's target point (image mm): the nerve tracker starts from it. */
 void cn_segment_set_nerve_seed(cn_segment *s, cn_pt2 seed_mm);
 void cn_segment_clear_nerve_seed(cn_segment *s);

@@ -184,12 +184,26 @@ static void test_stage_session(void **st)
     print_message("ice: found %d/4, mean edge error %.3f mm\n", found, found ? sum_e / found : NAN);
     assert_true(found >= 3);
     assert_true(sum_e / found <= 0.10);
-    /* the freeze flag drops (thaw): no ice front reported */
-    render(&x, t1 + x.c.cycles[0].freeze_s + 1);
-    cn_segment_set_freezing(seg, false);
-    cn_segment_process(seg, x.f);
-    assert_true(x.f->truth.ice_present);
-    assert_false(x.f->analysis.ice.found);
+    /* the freeze flag drops (thaw): no ice front reported; the probe is still in its
+     * ice, whose near side hides the tip: the tip stays where it was, flagged hidden
+     * (before, the end of the visible shaft at the ice's edge became the tip, ~9 mm
+     * short, for the whole thaw) */
+    for (double dt = 1; dt < x.c.release_thaw_s; dt += 6) {
+        render(&x, t1 + x.c.cycles[0].freeze_s + dt);
+        assert_int_equal(x.f->truth.phase, CN_PHASE_THAW);
+        cn_segment_set_freezing(seg, false);
+        cn_segment_set_in_ice(seg, true);
+        cn_segment_process(seg, x.f);
+        assert_true(x.f->truth.ice_present);
+        assert_false(x.f->analysis.ice.found);
+        const cn_needle_result *nd = &x.f->analysis.needle;
+        print_message("thaw +%.0f s: needle %s, tip error %.2f mm%s\n", dt,
+                      nd->found ? "found" : "not found", tip_error_mm(nd, &x.f->truth),
+                      nd->tip_hidden ? ", hidden" : "");
+        assert_true(nd->found);
+        assert_true(tip_error_mm(nd, &x.f->truth) <= 1.5);
+        assert_true(nd->tip_hidden);
+    }
     /* the ice is still there, so is its shadow: the nerve stays hidden */
     assert_true(x.f->analysis.nerve.hidden);
     assert_true(outline_dice(x.f, &x.f->analysis.nerve, mask, poly) >= 0.85);
