@@ -12,6 +12,8 @@
 #include "guidance/guidance.h" /* coverage, ice-to-skin distance, alarms */
 #include "sim/sim.h"
 #include "seqio/seqio.h"
+#include "replay/replay.h"
+#include "imaging/imaging.h" /* CN_IMAGE_MAX_SIDE */
 #include "igtl/igtl.h"          /* issue 5: OpenIGTLink server sink */
 #include "registry/registry.h"  /* issue 15: image + tracking devices */
 #include "proctor/proctor.h"    /* issue 15: the proctor hub behind the server */
@@ -108,6 +110,23 @@ static int open_source(cn_session *s, char *err, size_t err_len)
     s->usb = cn_device_set_usb(set);
     s->igtl_source = cn_device_set_igtl(set);
     return CN_OK;
+}
+
+/* The largest frame the session's pools hold: 1024 x 1024, or a replayed file's own
+ * frame when it is larger (a Slicer screen capture of 1152 x 648, a frame grabber's
+ * 1920 x 1080). Before, every pool was 1024 x 1024 and such a replay failed on its
+ * first frame ("does not fit the frame pool"). Live sources send frames of sizes
+ * not known before the first one: they keep 1024 x 1024 and name a larger frame. */
+static void frame_max(const cn_session *s, int *w, int *h)
+{
+    *w = 1024;
+    *h = 1024;
+    const cn_seq_info *in = s->replay ? cn_replay_info(s->replay) : NULL;
+    if (in && in->frame_bytes > 0 && in->width <= CN_IMAGE_MAX_SIDE &&
+        in->height <= CN_IMAGE_MAX_SIDE) {
+        *w = in->width > *w ? in->width : *w;
+        *h = in->height > *h ? in->height : *h;
+    }
 }
 
 static int add_analysis(cn_session *s, char *err, size_t err_len)
@@ -238,9 +257,11 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         if (cn_json_get_bool(s->cfg, "record.compress", &compress, err, err_len) == CN_EINVAL ||
             cn_json_get_string(s->cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL)
             return CN_EINVAL;
+        int mw, mh;
+        frame_max(s, &mw, &mh);
         cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress,
                                           .offline = s->opts.batch /* --fast, --speed 0 */},
-                               .max_width = 1024, .max_height = 1024, .log = s->log,
+                               .max_width = mw, .max_height = mh, .log = s->log,
                                .lossless = s->opts.batch /* offline: keep every frame */};
         cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);
         if (!sw) {
@@ -322,7 +343,8 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
         goto fail;
     if ((rc = cn_session_proctor_open(s, err, err_len)) != CN_OK) /* issue 15 */
         goto fail;
-    cn_pipeline_opts po = {.pool_frames = 24, .max_width = 1024, .max_height = 1024, .log = s->log};
+    cn_pipeline_opts po = {.pool_frames = 24, .log = s->log};
+    frame_max(s, &po.max_width, &po.max_height);
     s->pipe = cn_pipeline_new(&po);
     if (!s->pipe) {
         snprintf(err, err_len, "cannot allocate the frame pool");

@@ -96,9 +96,11 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
         free(rp);
         return NULL;
     }
-    if (in->pixel != CN_PIX_UINT8) {
-        snprintf(err, err_len, "%s: pixel type %s cannot be replayed (uint8 only)", path,
-                 in->pixel_name ? in->pixel_name : "?");
+    /* grey of any integer or float type is shown through one window from frame 0
+     * (seqio, cn_seq_reader_read_frame); colour only as uint8 RGB(A) */
+    if (in->pixel == CN_PIX_NONE || (in->pixel != CN_PIX_UINT8 && in->components != 1)) {
+        snprintf(err, err_len, "%s: pixel type %s x %d cannot be replayed (grey of any type, "
+                 "or uint8 RGB)", path, in->pixel_name ? in->pixel_name : "?", in->components);
         cn_seq_reader_close(rp->rd);
         free(rp);
         return NULL;

@@ -316,6 +316,11 @@ static void swap_bytes(uint8_t *p, size_t n, size_t es) {
         }
 }
 
+static bool host_is_big(void) {
+    uint16_t one = 1;
+    return *(uint8_t *)&one == 0;
+}
+
 int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len, char *err,
                          size_t err_len) {
     const cn_seq_info *in = &r->info;
@@ -333,12 +338,7 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
     px_out out = {.direct = buf};
     int rc = frame_bytes_to(r, frame, &out, err, err_len);
     if (rc) return rc;
-    bool host_big = false;
-    {
-        uint16_t one = 1;
-        host_big = *(uint8_t *)&one == 0;
-    }
-    if (in->elem_bytes > 1 && in->big_endian != host_big)
+    if (in->elem_bytes > 1 && in->big_endian != host_is_big())
         swap_bytes(buf, in->frame_bytes, in->elem_bytes);
     return CN_OK;
 }
@@ -358,13 +358,109 @@ static void to_luma(void *ctx, const uint8_t *p, size_t n, size_t off) {
     }
 }
 
+/* ---------------------------------------------- pixels wider than 8 bits as grey */
+
+/* B-mode stored wider than 8 bits (PLUS's NrrdSample: int16 holding 0..183; a 16-bit
+ * export; a float envelope) is shown as 8-bit grey through one window for the whole
+ * file, taken from frame 0: values that all lie in 0..255 stay as they are, else frame
+ * 0's 0.1st..99.9th percentile (integers up to 16 bits; min..max for wider types) maps
+ * onto 0..255. One window, not one per frame: a sequence must not flicker, and what a
+ * frame looks like must not depend on which frame a replay happened to read first. */
+
+static double elem_value(const uint8_t *p, cn_seq_pixel t, size_t es, bool swap) {
+    uint8_t b[8];
+    for (size_t i = 0; i < es; i++) b[i] = swap ? p[es - 1 - i] : p[i];
+    switch (t) {
+    case CN_PIX_INT8: return (double)(int8_t)b[0];
+    case CN_PIX_UINT16: { uint16_t v; memcpy(&v, b, 2); return v; }
+    case CN_PIX_INT16: { int16_t v; memcpy(&v, b, 2); return v; }
+    case CN_PIX_UINT32: { uint32_t v; memcpy(&v, b, 4); return v; }
+    case CN_PIX_INT32: { int32_t v; memcpy(&v, b, 4); return v; }
+    case CN_PIX_FLOAT32: { float v; memcpy(&v, b, 4); return v; }
+    case CN_PIX_FLOAT64: { double v; memcpy(&v, b, 8); return v; }
+    default: return b[0];
+    }
+}
+
+typedef struct {
+    const cn_seq_info *in;
+    bool swap;
+    uint32_t *hist;   /* 65536 bins (value + 32768 for signed types), or NULL */
+    double lo, hi;    /* finite values seen */
+    size_t n;
+} win_ctx;
+
+static void win_chunk(void *ctx, const uint8_t *p, size_t n, size_t off) {
+    (void)off;
+    win_ctx *c = ctx;
+    const size_t es = c->in->elem_bytes;
+    const bool sgn = c->in->pixel == CN_PIX_INT8 || c->in->pixel == CN_PIX_INT16;
+    for (size_t i = 0; i + es <= n; i += es) {
+        double v = elem_value(p + i, c->in->pixel, es, c->swap);
+        if (!isfinite(v)) continue;
+        if (c->n == 0 || v < c->lo) c->lo = v;
+        if (c->n == 0 || v > c->hi) c->hi = v;
+        c->n++;
+        if (c->hist) c->hist[(size_t)((long)v + (sgn ? 32768 : 0))]++;
+    }
+}
+
+static int grey_window(cn_seq_reader *r, char *err, size_t err_len) {
+    if (r->win_set) return CN_OK;
+    const cn_seq_info *in = &r->info;
+    win_ctx c = {in, in->elem_bytes > 1 && in->big_endian != host_is_big(), NULL, 0, 0, 0};
+    if (in->elem_bytes <= 2 && !(c.hist = calloc(65536, sizeof *c.hist))) return CN_ENOMEM;
+    px_out out = {.chunk = win_chunk, .ctx = &c};
+    int rc = frame_bytes_to(r, 0, &out, err, err_len);
+    double lo = c.lo, hi = c.hi;
+    if (rc == CN_OK && c.hist && c.n > 0) {
+        const bool sgn = in->pixel == CN_PIX_INT8 || in->pixel == CN_PIX_INT16;
+        size_t acc = 0, k_lo = (size_t)(0.001 * (double)c.n), k_hi = (size_t)(0.999 * (double)c.n);
+        bool have_lo = false;
+        for (long b = 0; b < 65536; b++) {
+            acc += c.hist[b];
+            if (!have_lo && acc > k_lo) lo = (double)(b - (sgn ? 32768 : 0)), have_lo = true;
+            if (acc > k_hi) { hi = (double)(b - (sgn ? 32768 : 0)); break; }
+        }
+    }
+    free(c.hist);
+    if (rc) return rc;
+    if (c.n == 0 || (c.lo >= 0 && c.hi <= 255)) {
+        r->win_lo = 0, r->win_scale = 1; /* already 8-bit grey, stored wider */
+    } else {
+        r->win_lo = lo;
+        r->win_scale = hi > lo ? 255.0 / (hi - lo) : 1.0;
+    }
+    r->win_set = true;
+    return CN_OK;
+}
+
+typedef struct {
+    uint8_t *dst;
+    const cn_seq_reader *r;
+    bool swap;
+} grey_ctx;
+
+static void to_grey(void *ctx, const uint8_t *p, size_t n, size_t off) {
+    grey_ctx *c = ctx;
+    const cn_seq_info *in = &c->r->info;
+    const size_t es = in->elem_bytes;
+    for (size_t i = 0; i + es <= n; i += es) {
+        double g = (elem_value(p + i, in->pixel, es, c->swap) - c->r->win_lo) * c->r->win_scale;
+        c->dst[(off + i) / es] = !(g > 0) ? 0 : g >= 255 ? 255 : (uint8_t)lrint(g);
+    }
+}
+
 int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err,
                              size_t err_len) {
     const cn_seq_info *in = &r->info;
-    if (in->frame_bytes > 0 && in->pixel != CN_PIX_UINT8) {
+    const bool wide = in->frame_bytes > 0 && in->pixel != CN_PIX_UINT8;
+    if (wide && (in->pixel == CN_PIX_NONE || in->components != 1 || in->elem_bytes < 1 ||
+                 in->elem_bytes > 8)) {
         cn_errf(err, err_len, r->path,
-                     "pixel type %s is not handled as a B-mode frame (uint8 grey or RGB only)",
-                     in->pixel_name ? in->pixel_name : "?");
+                     "pixel type %s x %d is not handled as a B-mode frame (grey of any "
+                     "integer or float type, or uint8 RGB)",
+                     in->pixel_name ? in->pixel_name : "?", in->components);
         return CN_EUNSUPPORTED;
     }
     if (in->components != 1 && in->components != 3 && in->components != 4) {
@@ -386,8 +482,11 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
         /* grey straight into the frame; colour converted chunk by chunk: no
          * frame-sized buffer of our own */
         luma_ctx lc = {f->pixels, in->components};
-        px_out out = in->components == 1 ? (px_out){.direct = f->pixels}
-                                         : (px_out){.chunk = to_luma, .ctx = &lc};
+        grey_ctx gc = {f->pixels, r, in->elem_bytes > 1 && in->big_endian != host_is_big()};
+        if (wide && (rc = grey_window(r, err, err_len)) != CN_OK) return rc;
+        px_out out = wide                 ? (px_out){.chunk = to_grey, .ctx = &gc}
+                     : in->components == 1 ? (px_out){.direct = f->pixels}
+                                           : (px_out){.chunk = to_luma, .ctx = &lc};
         rc = frame_bytes_to(r, frame, &out, err, err_len);
         if (rc) return rc;
     }

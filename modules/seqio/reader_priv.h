@@ -37,6 +37,10 @@ struct cn_seq_reader {
     double header_spacing[3];   /* ElementSpacing / space directions as written */
     bool header_spacing_kept;
     uint8_t *chunk;             /* 48 KB: frames stream through it (never a whole frame) */
+    /* pixels wider than 8 bits as grey: one window for the file, from frame 0
+     * (reader_pixels.c, grey_window) */
+    bool win_set;
+    double win_lo, win_scale;   /* grey = (value - lo) * scale, clipped to 0..255 */
     /* per-frame fields of the last request */
     char *fieldbuf;
     size_t fieldbuf_cap;

@@ -194,6 +194,31 @@ static void test_replay_without_pixel_size(void **st)
     assert_null(strstr(R.err, "states no pixel size"));
 }
 
+/* A real Slicer file whose frame is wider than 1024 px (ColorNrrdSample, 1152 x 648
+ * RGB): the replay analyses it and records it whole. Before, every frame pool was
+ * 1024 x 1024 and the replay failed on its first frame ("does not fit the frame
+ * pool"): a frame grabber's 1280 x 720 or 1920 x 1080 would have failed the same way. */
+static void test_replay_large_frame(void **st)
+{
+    (void)st;
+    char color[600], rec[64];
+    snprintf(color, sizeof color, "%s/plus/ColorNrrdSample.igs.nrrd", CN_SHARED_DATA_DIR);
+    if (access(color, R_OK) != 0) {
+        print_message("skipped: %s is absent\n", color);
+        skip();
+    }
+    snprintf(rec, sizeof rec, "/tmp/cn_cli_large_%d.igs.mha", (int)getpid());
+    RUN("replay", color, "--headless", "--speed", "0", "--no-serve", "--record", rec,
+        "--spacing-mm", "0.1");
+    if (R.exit_code != 0 || strstr(R.err, "does not fit"))
+        fail_msg("exit %d:\n%s%s", R.exit_code, R.out, R.err);
+    assert_non_null(strstr(R.out, "frames acquired 1 analysed 1"));
+    RUN("info", rec);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.out, "size 1152 648"));
+    unlink(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test(test_no_display),
         cmocka_unit_test(test_replay_without_pixel_size),
+        cmocka_unit_test(test_replay_large_frame),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

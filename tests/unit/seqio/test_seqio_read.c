@@ -191,14 +191,25 @@ static void test_gap_and_types(void **s) {
     assert_true(fabs(cn_seq_reader_timestamp(r, 3) - 2.0) < 1e-12);
     assert_int_equal(cn_seq_reader_info(r)->frames_with_fields, 9);
     cn_seq_reader_close(r);
-    /* int16 is read raw but refused as a B-mode frame, naming the type */
+    /* int16 holding 0..183 (PLUS's NrrdSample) is a B-mode frame as it is: each grey
+     * level the stored value (before: refused, "int16 is not handled") */
     path_of(path, sizeof path, "NrrdSample.igs.nrrd");
     r = cn_seq_reader_open(path, err, sizeof err);
     assert_non_null(r);
     cn_frame_pool *pool = cn_frame_pool_new(1, 512, 512);
     cn_frame *f = cn_frame_pool_acquire(pool);
-    assert_int_equal(cn_seq_reader_read_frame(r, 0, f, err, sizeof err), CN_EUNSUPPORTED);
-    assert_non_null(strstr(err, "int16"));
+    if (cn_seq_reader_read_frame(r, 0, f, err, sizeof err) != CN_OK)
+        fail_msg("%s", err);
+    int16_t *raw = malloc(256 * 256 * 2);
+    assert_int_equal(cn_seq_reader_pixels(r, 0, raw, 256 * 256 * 2, err, sizeof err), CN_OK);
+    int hi = 0;
+    for (int i = 0; i < 256 * 256; i++) {
+        assert_true(raw[i] >= 0 && raw[i] <= 255);
+        assert_int_equal(f->pixels[i], raw[i]);
+        hi = raw[i] > hi ? raw[i] : hi;
+    }
+    assert_int_equal(hi, 183);
+    free(raw);
     cn_frame_unref(f);
     cn_frame_pool_free(pool);
     cn_seq_reader_close(r);
@@ -214,6 +225,73 @@ static void test_gap_and_types(void **s) {
     cn_seq_reader_close(r);
 }
 
+
+/* Grey stored wider than 8 bits, written here in every type and both byte orders:
+ * one window for the file from frame 0 (its 0.1..99.9th percentile, min..max for
+ * 32-bit and float types) onto 0..255, the same for every frame, whichever frame is
+ * read first. */
+static void test_wide_grey(void **s) {
+    (void)s;
+    static const struct {
+        const char *type;
+        int bytes;
+        bool sgn, flt;
+    } ty[] = {{"MET_USHORT", 2, false, false}, {"MET_SHORT", 2, true, false},
+              {"MET_UINT", 4, false, false},   {"MET_INT", 4, true, false},
+              {"MET_FLOAT", 4, true, true},    {"MET_DOUBLE", 8, true, true},
+              {"MET_CHAR", 1, true, false}};
+    enum { W = 40, H = 25, N = W * H };
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/wide_grey.igs.mha", CN_BINARY_DIR);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    for (size_t t = 0; t < sizeof ty / sizeof ty[0]; t++) {
+        for (int big = 0; big < 2; big++) {
+            /* frame 0 a ramp over [base, base + span), frame 1 the same ramp doubled */
+            double base = ty[t].sgn ? -100 : 1000, span = ty[t].bytes == 1 ? 200 : 4000;
+            FILE *fp = fopen(path, "wb");
+            fprintf(fp, "ObjectType = Image\nNDims = 3\nBinaryData = True\n"
+                        "BinaryDataByteOrderMSB = %s\nDimSize = %d %d 2\nElementType = %s\n"
+                        "ElementDataFile = LOCAL\n", big ? "True" : "False", W, H, ty[t].type);
+            for (int fr = 0; fr < 2; fr++)
+                for (int i = 0; i < N; i++) {
+                    double v = base + span * i / N * (fr ? 2 : 1);
+                    if (ty[t].bytes == 1 && fr) v = base + span * i / N; /* int8 range */
+                    uint8_t b[8];
+                    if (ty[t].flt && ty[t].bytes == 4) { float x = (float)v; memcpy(b, &x, 4); }
+                    else if (ty[t].flt) memcpy(b, &v, 8);
+                    else if (ty[t].bytes == 1) b[0] = (uint8_t)(int8_t)lrint(v);
+                    else if (ty[t].bytes == 2) { int16_t x = (int16_t)lrint(v); if (!ty[t].sgn) { uint16_t u = (uint16_t)lrint(v); memcpy(b, &u, 2); } else memcpy(b, &x, 2); }
+                    else { int32_t x = (int32_t)lrint(v); memcpy(b, &x, 4); }
+                    for (int k = 0; k < ty[t].bytes; k++)
+                        fputc(b[big ? ty[t].bytes - 1 - k : k], fp); /* the host is little-endian */
+                }
+            fclose(fp);
+            for (int first = 0; first < 2; first++) {
+                cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+                if (!r) fail_msg("%s: %s", ty[t].type, err);
+                uint8_t g[2][N];
+                for (int k = 0; k < 2; k++) {
+                    int fr = first ? 1 - k : k;
+                    cn_frame *f = cn_frame_pool_acquire(pool);
+                    if (cn_seq_reader_read_frame(r, fr, f, err, sizeof err) != CN_OK)
+                        fail_msg("%s %s frame %d: %s", ty[t].type, big ? "MSB" : "LSB", fr, err);
+                    memcpy(g[fr], f->pixels, N);
+                    cn_frame_unref(f);
+                }
+                cn_seq_reader_close(r);
+                /* frame 0's ramp spans 0..255 (within its percentile clip) */
+                assert_true(g[0][0] <= 1 && g[0][N - 1] >= 254);
+                assert_true(abs(g[0][N / 2] - 128) <= 3);
+                for (int i = 1; i < N; i++)
+                    assert_true(g[0][i] >= g[0][i - 1]);
+                if (ty[t].bytes > 1) /* frame 1 through frame 0's window: saturates at half */
+                    assert_true(g[1][N / 2 + 5] == 255 && g[1][N / 4] >= 120 && g[1][N / 4] <= 136);
+            }
+        }
+    }
+    cn_frame_pool_free(pool);
+    unlink(path);
+}
 
 /* Issue 14: tracking-only PLUS files name any ElementType (PLUS writes MET_OTHER,
  * size 0, when there is no image data); they read with their transforms. */
@@ -367,6 +445,7 @@ int main(void) {
         cmocka_unit_test(test_file_6), cmocka_unit_test(test_file_7), cmocka_unit_test(test_file_8),
         cmocka_unit_test(test_file_9), cmocka_unit_test(test_file_10),
         cmocka_unit_test(test_gap_and_types),
+        cmocka_unit_test(test_wide_grey),
         cmocka_unit_test(test_tracking_only_any_type),
         cmocka_unit_test(test_slicer_seq_nrrd),
         cmocka_unit_test(test_slicer_spelling),
