@@ -112,21 +112,26 @@ static int open_source(cn_session *s, char *err, size_t err_len)
     return CN_OK;
 }
 
-/* The largest frame the session's pools hold: 1024 x 1024, or a replayed file's own
- * frame when it is larger (a Slicer screen capture of 1152 x 648, a frame grabber's
- * 1920 x 1080). Before, every pool was 1024 x 1024 and such a replay failed on its
- * first frame ("does not fit the frame pool"). Live sources send frames of sizes
- * not known before the first one: they keep 1024 x 1024 and name a larger frame. */
+/* The largest frame the session's pools hold: at least 1024 x 1024; a replayed file's
+ * own frame or the simulator's configured one when larger (a Slicer screen capture of
+ * 1152 x 648; "width_px": 1280); 2048 x 2048 for an OpenIGTLink image source, whose
+ * frame size is known only when the first IMAGE comes (a PlusServer's HD frame
+ * grabber: 1920 x 1080). Before, every pool was 1024 x 1024: such a replay or
+ * simulator failed on its first frame ("does not fit the frame pool", "value out of
+ * range") and such a server's images were all dropped. Pool pages a smaller frame
+ * never touches cost no memory. */
 static void frame_max(const cn_session *s, int *w, int *h)
 {
-    *w = 1024;
-    *h = 1024;
+    int fw = 0, fh = 0;
     const cn_seq_info *in = s->replay ? cn_replay_info(s->replay) : NULL;
-    if (in && in->frame_bytes > 0 && in->width <= CN_IMAGE_MAX_SIDE &&
-        in->height <= CN_IMAGE_MAX_SIDE) {
-        *w = in->width > *w ? in->width : *w;
-        *h = in->height > *h ? in->height : *h;
-    }
+    if (in && in->frame_bytes > 0)
+        fw = in->width, fh = in->height;
+    else if (s->sim)
+        fw = cn_sim_get_config(s->sim)->width_px, fh = cn_sim_get_config(s->sim)->height_px;
+    else if (s->igtl_source)
+        fw = fh = 2048;
+    *w = fw > 1024 && fw <= CN_IMAGE_MAX_SIDE ? fw : 1024;
+    *h = fh > 1024 && fh <= CN_IMAGE_MAX_SIDE ? fh : 1024;
 }
 
 static int add_analysis(cn_session *s, char *err, size_t err_len)

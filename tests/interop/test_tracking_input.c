@@ -324,6 +324,44 @@ static void test_x_to_reference_places_the_image(void **st)
     assert_non_null(strstr(R.err, "Reference stands in")); /* and the user is told */
 }
 
+/* HD frames from a server (a PlusServer's frame grabber gives 1920 x 1080; here a
+ * second cryonav whose simulator makes 1280 x 720): they arrive, are analysed and
+ * recorded whole. Before, the session's pool was 1024 x 1024: the simulator server
+ * itself failed on its first frame ("value out of range"), and a client dropped
+ * every such IMAGE ("does not fit the frame pool"). */
+static void test_hd_frames_from_a_server(void **st)
+{
+    (void)st;
+    int port = free_port();
+    char listen[64], scfg[300], cfg[300], rec[300];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    path(scfg, sizeof scfg, "hd-server.json");
+    write_file(scfg, "{\"sim\": {\"width_px\": 1280, \"height_px\": 720}}");
+    char *server[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", scfg, "--frames", "400",
+                      "--listen", listen, NULL};
+    pid_t srv = spawn_bg(server, "hd-server");
+    path(cfg, sizeof cfg, "hd-client.json");
+    char text[128];
+    snprintf(text, sizeof text, "{\"igtl\": {\"source\": {\"port\": %d}}}", port);
+    write_file(cfg, text);
+    path(rec, sizeof rec, "hd-client.igs.mha");
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--source", "igtl", "--config", cfg,
+                          "--headless", "--frames", "10", "--no-serve", "--record", rec, NULL};
+    run(argv, 60);
+    stop_bg(srv);
+    expect_exit(0, NULL);
+    if (strstr(R.err, "does not fit"))
+        fail_msg("%s", R.err);
+    char err[256];
+    cn_seq_reader *r = cn_seq_reader_open(rec, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    assert_true(cn_seq_reader_info(r)->n_frames >= 10);
+    assert_int_equal(cn_seq_reader_info(r)->width, 1280);
+    assert_int_equal(cn_seq_reader_info(r)->height, 720);
+    cn_seq_reader_close(r);
+}
+
 static void test_source_aimed_at_our_own_server_is_refused(void **st)
 {
     (void)st;
@@ -488,6 +526,7 @@ int main(void)
         cmocka_unit_test(test_trackerserver_with_usb_probe_images),
         cmocka_unit_test(test_tracking_server_as_image_source_says_why),
         cmocka_unit_test(test_x_to_reference_places_the_image),
+        cmocka_unit_test(test_hd_frames_from_a_server),
         cmocka_unit_test(test_stream_demo_from_the_guide),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
