@@ -200,6 +200,9 @@ typedef struct {
     bool found;        /* a visible rim was seen in this frame */
     float confidence;
     int64_t t_ns;      /* acquisition time of the frame the points came from */
+    float radius_mm;   /* the ball's radial thickness about the probe axis fitted to
+                          the rim (what the model's isotherm radius_mm measures);
+                          0 when not found or not known (older recordings) */
     int n;
     cn_pt2 pts_mm[CN_ICE_PTS_MAX];
 } cn_ice_front;

@@ -424,6 +424,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     cn_ice_det_detect_sd(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
                          probe.found ? &probe : NULL, det.found ? &det : NULL, s->freezing,
                          f->t_acq_ns, st.stddev, &f->analysis.ice, &r_ice);
+    f->analysis.ice.radius_mm = f->analysis.ice.found && isfinite(r_ice) && r_ice > 0 ? (float)r_ice : 0;
     double dt_s = 0.05;
     if (s->last_t_ns != 0 && f->t_acq_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(f->t_acq_ns - s->last_t_ns) * 1e-9);

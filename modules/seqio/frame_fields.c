@@ -22,6 +22,8 @@
  *                         (hidden: under the ice, the outline last seen; files
  *                         without it read as 0)
  *   CryoNavIce            found confidence n min_x max_x min_y max_y (front, mm)
+ *                         radius (the fitted thickness about the probe axis, mm;
+ *                         absent in files written before it)
  *   CryoNavIsotherms      n, then temp_c radius_mm pairs
  *   CryoNavTruth          phase cycle t_scene needle_in ice_present ice_radius
  *                         nerve_cx nerve_cy nerve_rx nerve_ry tip_x tip_y ice_top_y
@@ -183,8 +185,9 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
             if (i == 0 || y < miny) miny = y;
             if (i == 0 || y > maxy) maxy = y;
         }
-        cn_sbuf_printf(b, "CryoNavIce = %d %.3f %d %.3f %.3f %.3f %.3f\n", ic->found ? 1 : 0,
-                       ic->confidence, ni, minx, maxx, miny, maxy);
+        cn_sbuf_printf(b, "CryoNavIce = %d %.3f %d %.3f %.3f %.3f %.3f %.3f\n", ic->found ? 1 : 0,
+                       ic->confidence, ni, minx, maxx, miny, maxy,
+                       ic->found && isfinite(ic->radius_mm) ? ic->radius_mm : 0.0);
         int niso = a->n_iso < 0 ? 0 : (a->n_iso > CN_ISO_MAX ? CN_ISO_MAX : a->n_iso);
         cn_sbuf_printf(b, "CryoNavIsotherms = %d", niso);
         for (int i = 0; i < niso; i++)
@@ -282,9 +285,11 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
                 }
             }
         } else if (strcmp(k, "CryoNavIce") == 0) {
-            if (cn_seqio_parse_doubles(val, v, 7) == 7) {
+            int nv = cn_seqio_parse_doubles(val, v, 8);
+            if (nv >= 7) {
                 cn_ice_front *ic = &f->analysis.ice;
                 ic->found = v[0] != 0;
+                ic->radius_mm = nv == 8 && isfinite(v[7]) && v[7] > 0 && v[7] < 1000 ? (float)v[7] : 0;
                 ic->confidence = (float)v[1];
                 ic->t_ns = f->t_acq_ns;
                 /* the front's extent: its two upper corners and the lowest point */

@@ -111,13 +111,18 @@ static double nerve_temp(const cn_frame *f) {
     return t[n - 1] + s * (37.0 - t[n - 1]);
 }
 
-/* The measured ice radius: the visible front's distance above the needle tip (the
- * rim seen from the transducer), else half its width; 0 when no ice is seen. */
+/* The measured ice radius: the ice detector's radial thickness about the probe axis,
+ * fitted to the rim (the model's isotherm radius measures the same); in recordings
+ * made before the frames carried it, the visible front's distance above the needle
+ * tip, else half its width; 0 when no ice is seen. The old estimate is not the same
+ * measure: at the simulator's 30 deg needle it read ~2 mm more than the ball's true
+ * thickness, so the report showed the model under-predicting ice it matched. */
 static double ice_radius(const cn_frame *f, bool use_truth) {
     if (use_truth) return f->truth.ice_present ? f->truth.ice_radius_mm : 0;
     const cn_analysis *a = &f->analysis;
     const cn_ice_front *ic = &a->ice;
     if (!ic->found || ic->n < 3) return 0;
+    if (ic->radius_mm > 0) return ic->radius_mm;
     double top = ic->pts_mm[1].y; /* frame_fields.c keeps the front's extent as 3 points */
     if (a->needle.found && a->needle.tip_mm.y > top) return a->needle.tip_mm.y - top;
     return (ic->pts_mm[2].x - ic->pts_mm[0].x) / 2;

@@ -293,6 +293,36 @@ static void test_wide_grey(void **s) {
     unlink(path);
 }
 
+/* CryoNavIce carries the ice detector's fitted thickness about the probe axis as its
+ * eighth value; a file written before it (seven values) reads as 0: unknown. */
+static void test_ice_radius_field(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/ice_radius.igs.mha", CN_BINARY_DIR);
+    FILE *fp = fopen(path, "wb");
+    fprintf(fp, "ObjectType = Image\nNDims = 3\nBinaryData = True\nDimSize = 4 4 2\n"
+                "ElementType = MET_UCHAR\n"
+                "Seq_Frame0000_CryoNavIce = 1 0.900 3 10.000 20.000 5.000 8.000\n"
+                "Seq_Frame0001_CryoNavIce = 1 0.900 3 10.000 20.000 5.000 8.000 4.250\n"
+                "ElementDataFile = LOCAL\n");
+    for (int i = 0; i < 32; i++) fputc(i, fp);
+    fclose(fp);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 4, 4);
+    for (int k = 0; k < 2; k++) {
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        assert_int_equal(cn_seq_reader_read_frame(r, k, f, err, sizeof err), CN_OK);
+        assert_true(f->analysis.ice.found);
+        assert_int_equal(f->analysis.ice.n, 3);
+        assert_float_equal(f->analysis.ice.radius_mm, k ? 4.25 : 0, 1e-6);
+        cn_frame_unref(f);
+    }
+    cn_frame_pool_free(pool);
+    cn_seq_reader_close(r);
+    unlink(path);
+}
+
 /* Issue 14: tracking-only PLUS files name any ElementType (PLUS writes MET_OTHER,
  * size 0, when there is no image data); they read with their transforms. */
 static void test_tracking_only_any_type(void **s) {
@@ -446,6 +476,7 @@ int main(void) {
         cmocka_unit_test(test_file_9), cmocka_unit_test(test_file_10),
         cmocka_unit_test(test_gap_and_types),
         cmocka_unit_test(test_wide_grey),
+        cmocka_unit_test(test_ice_radius_field),
         cmocka_unit_test(test_tracking_only_any_type),
         cmocka_unit_test(test_slicer_seq_nrrd),
         cmocka_unit_test(test_slicer_spelling),
