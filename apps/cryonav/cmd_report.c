@@ -168,9 +168,15 @@ int cn_cmd_report(int argc, char **argv)
     if (have_ice)
         fprintf(h, "<h2>Ice radius and predicted isotherms</h2><img src=\"ice.png\" alt=\"ice radius vs time\">\n");
     if (have_temp)
-        fprintf(h, "<h2>Temperature at the nerve</h2><p>Estimated from the nerve centre's distance "
-                   "to the needle tip between the isotherm radii.</p>"
-                   "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n");
+        fprintf(h, "<h2>Temperature at the nerve</h2><p>%s</p>"
+                   "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n",
+                ser.nerve_temp_model
+                    ? "The thermal model's temperature at the nerve's warmest point, as the session "
+                      "computed it (the HUD's \"target min\" is its lowest): a block needs -20 C "
+                      "there, the whole nerve inside the -20 C curve."
+                    : "Estimated from the nerve centre's distance to the needle tip between the "
+                      "isotherm radii (a recording made before the model's temperature was "
+                      "recorded).");
     fprintf(h, "<h2>Events</h2><p>%d events, each once: scene time (s), who, what.</p><pre>",
             sum.n_events);
     html_escape(h, events && events[0] ? events : "(none recorded)\n");

@@ -99,14 +99,18 @@ int cn_report_plots(const char *dir, const cn_session_series *ser, bool truth, b
     for (int i = 0; i < n; i++) {
         double v = ser->nerve_temp_c[i];
         any_t |= isfinite(v);
-        clipped[i] = isfinite(v) && isfinite(coldest) && v <= coldest + 1e-6 ? v : NAN;
+        /* only the older estimate stops at the coldest isotherm */
+        clipped[i] = !ser->nerve_temp_model && isfinite(v) && isfinite(coldest) &&
+                             v <= coldest + 1e-6 ? v : NAN;
         any_clip |= isfinite(clipped[i]);
     }
     if (any_t) {
         char clip_label[64];
         snprintf(clip_label, sizeof clip_label, "estimate clipped at %.0f C (colder)", coldest);
         cn_plot_series t[2] = {
-            {.label = "nerve temperature (estimated)", .x = ser->t_s, .y = ser->nerve_temp_c,
+            {.label = ser->nerve_temp_model ? "nerve's warmest point (model)"
+                                            : "nerve temperature (estimated)",
+             .x = ser->t_s, .y = ser->nerve_temp_c,
              .n = n, .rgb = RGB(CN_PAL_NERVE)},
             {.label = clip_label, .x = ser->t_s, .y = clipped, .n = n, .rgb = RGB(CN_PAL_ALARM),
              .points = true},

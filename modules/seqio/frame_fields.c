@@ -21,6 +21,8 @@
  *   CryoNavNerve          found confidence centre_x centre_y rx ry (contour bbox) hidden
  *                         (hidden: under the ice, the outline last seen; files
  *                         without it read as 0)
+ *   CryoNavTargetTemp     the model's temperature at the target's warmest point now
+ *                         (guidance target_temp_c, C; nan before any model)
  *   CryoNavIce            found confidence n min_x max_x min_y max_y (front, mm)
  *                         radius (the fitted thickness about the probe axis, mm;
  *                         absent in files written before it)
@@ -157,6 +159,10 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
                        g->phase_elapsed_s);
         cn_sbuf_printf(b, "CryoNavCoverage = %.4f\nCryoNavAlarms = %x\n", g->coverage,
                        (unsigned)g->alarms);
+        if (isfinite(g->target_temp_c) && fabs(g->target_temp_c) < 1000)
+            cn_sbuf_printf(b, "CryoNavTargetTemp = %.2f\n", g->target_temp_c);
+        else
+            cn_sbuf_printf(b, "CryoNavTargetTemp = nan\n");
         const cn_needle_result *nd = &a->needle;
         cn_sbuf_printf(b, "CryoNavNeedle = %d %.3f %.3f %.3f %.4f %.4f %d\n", nd->found ? 1 : 0,
                        nd->confidence, nd->tip_mm.x, nd->tip_mm.y, nd->dir.x, nd->dir.y,

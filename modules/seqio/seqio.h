@@ -281,6 +281,9 @@ typedef struct {
     float iso_temp_c[CN_ISO_MAX];
     int n_iso;
     uint8_t *phase;           /* cn_phase of each point (issue 16: freeze/thaw shading) */
+    bool nerve_temp_model;    /* nerve_temp_c is the recorded model temperature at the
+                                 target's warmest point (CryoNavTargetTemp); false: an
+                                 estimate from the isotherm radii (older recordings) */
 } cn_session_series;
 
 /* Reads a recording frame by frame and summarises it; times are scene time (the

@@ -226,8 +226,21 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 iso[j] = ok ? f->analysis.iso[j].radius_mm : NAN;
                 if (ok) ser->iso_temp_c[j] = f->analysis.iso[j].temp_c;
             }
-            if (series_push(ser, &ser_cap, &ser_stride, &ser_skip, t, ir,
-                            f->analysed ? nerve_temp(f) : NAN, iso, ph) != CN_OK) {
+            /* the nerve's temperature: the model's at the target's warmest point as the
+             * session recorded it (what the HUD's "target min" follows), else, in older
+             * recordings, an estimate from the isotherm radii. The estimate took the
+             * distance from the nerve's centre to the needle tip: the demo's report
+             * showed the nerve at -40 C while the HUD said its warmest point stayed at
+             * 21 C (coverage 21 %). */
+            const char *tt = f->analysed ? cn_seq_field_find(fl, nf, "CryoNavTargetTemp") : NULL;
+            double nt = f->analysed ? nerve_temp(f) : NAN;
+            if (tt) {
+                char *end;
+                double v = strtod(tt, &end);
+                nt = end != tt && isfinite(v) ? v : NAN;
+                ser->nerve_temp_model = true;
+            }
+            if (series_push(ser, &ser_cap, &ser_stride, &ser_skip, t, ir, nt, iso, ph) != CN_OK) {
                 cn_session_series_free(ser);
                 cn_sbuf_free(&ev);
                 free(f);

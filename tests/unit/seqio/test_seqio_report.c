@@ -71,6 +71,8 @@ static void record(const char *path, bool with_analysis) {
             a->guidance.phase = tr->phase;
             a->guidance.cycle = tr->cycle;
             a->guidance.coverage = tr->ice_present ? fmin(1, tr->ice_radius_mm / 6) : 0;
+            /* the model's temperature at the target's warmest point, as guidance gives it */
+            a->guidance.target_temp_c = tr->ice_present ? -3.25 : tr->phase == CN_PHASE_IDLE ? NAN : 37;
             a->needle.found = tr->needle_in;
             a->needle.tip_mm = tr->needle_tip_mm;
             a->nerve.found = true;
@@ -133,9 +135,18 @@ static void check_summary(const char *path, const char *source) {
     assert_true(ser.n > 300);
     if (strcmp(source, "analysis") == 0) {
         assert_true(s.coverage_max > 0);
-        bool temp = false;
-        for (int i = 0; i < ser.n; i++) temp |= isfinite(ser.nerve_temp_c[i]);
-        assert_true(temp);
+        /* the nerve's temperature is the recorded model value, not an estimate made
+         * from the isotherm radii (before: other values, down to the coldest curve) */
+        assert_true(ser.nerve_temp_model);
+        int cold = 0, warm = 0, unknown = 0;
+        for (int i = 0; i < ser.n; i++) {
+            double v = ser.nerve_temp_c[i];
+            if (isnan(v)) unknown++;
+            else if (fabs(v + 3.25) < 1e-9) cold++;
+            else if (fabs(v - 37) < 1e-9) warm++;
+            else fail_msg("point %d: nerve temperature %g, recorded -3.25, 37 or nan", i, v);
+        }
+        assert_true(cold > 0 && warm > 0 && unknown > 0);
         assert_int_equal(ser.n_iso, 2);
     }
     char *json = cn_session_summary_json(&s, path);
