@@ -64,6 +64,9 @@ struct cn_procedure {
     int64_t phase_start_ns;
     bool have_time;
     bool started;             /* the plan event was written */
+    int64_t t0_ns;            /* scene time of the first frame: the log counts from it (a
+                                 live probe's scene clock is the monotonic clock, which
+                                 logged "needle_inserted at 4101.2 s") */
     bool truth_seen;
     cn_phase truth_phase;
     bool reminded_stop, reminded_start, reminded_repos;
@@ -329,7 +332,8 @@ static void emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *
     if (cn_analysis_add_event(&f->analysis, src, f->t_scene_ns, "%s", text) != CN_OK)
         cn_log_error(p->log, MOD, "event '%s' lost: %d events already on frame %llu", text,
                      CN_EVENTS_MAX, (unsigned long long)f->seq);
-    cn_log_info(p->log, MOD, "%s (%s) at %.1f s", text, cn_event_source_name(src), now_s(f));
+    cn_log_info(p->log, MOD, "%s (%s) at %.1f s", text, cn_event_source_name(src),
+                (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
 }
 
 static void set_phase(cn_procedure *p, const cn_frame *f, cn_phase ph)
@@ -605,7 +609,7 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         f->t_scene_ns = f->t_acq_ns;
     if (!p->started) {
         p->started = true;
-        p->phase_start_ns = f->t_scene_ns;
+        p->phase_start_ns = p->t0_ns = f->t_scene_ns;
         const cn_plan *pl = &p->sum.plan;
         if (pl->n_steps > 0) {
             char steps[CN_EVENT_TEXT_MAX] = "";
@@ -637,7 +641,8 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
     for (;;) {
         pthread_mutex_lock(&p->qmu);
         int key = 0;
-        if (p->n_sched > 0 && p->sched[0].t_ns <= f->t_scene_ns) {
+        /* a key's time counts from the session's first frame (t0_ns) */
+        if (p->n_sched > 0 && p->sched[0].t_ns <= f->t_scene_ns - p->t0_ns) {
             key = p->sched[0].key;
             memmove(p->sched, p->sched + 1, sizeof p->sched[0] * (size_t)(p->n_sched - 1));
             p->n_sched--;
@@ -645,7 +650,8 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         pthread_mutex_unlock(&p->qmu);
         if (!key)
             break;
-        cn_log_info(p->log, MOD, "scripted key %c at %.1f s", key, now_s(f));
+        cn_log_info(p->log, MOD, "scripted key %c at %.1f s", key,
+                    (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
         cn_procedure_key(p, key);
     }
     /* inputs queued since the last frame, in order, then the simulator's edge */

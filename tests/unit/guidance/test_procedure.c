@@ -76,6 +76,24 @@ static void step_expect(cn_procedure *p, double dt_s, const char *want, cn_phase
     cn_frame_unref(f);
 }
 
+/* --keys f@T: T counts from the session's first frame. A live probe's scene clock is
+ * the monotonic clock (here 100 s at the first frame): before, every scripted key was
+ * due at once and all fired on the first frame. */
+static void test_scripted_keys_from_first_frame(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    assert_non_null(p);
+    assert_int_equal(cn_procedure_schedule_key(p, 'i', 1.0), CN_OK);
+    assert_int_equal(cn_procedure_schedule_key(p, 'f', 2.0), CN_OK);
+    step_expect(p, 0.05, "", CN_PHASE_IDLE, 0);
+    step_expect(p, 0.5, "", CN_PHASE_IDLE, 0);
+    step_expect(p, 0.5, "needle_inserted/operator", CN_PHASE_APPROACH, 0);
+    step_expect(p, 0.5, "", CN_PHASE_APPROACH, 0);
+    step_expect(p, 0.5, "freeze_start cycle=1/operator", CN_PHASE_FREEZE, 1);
+    cn_procedure_free(p);
+}
+
 static void test_operator_session(void **st)
 {
     (void)st;
@@ -501,6 +519,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_operator_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scripted_keys_from_first_frame, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_inputs_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_timer_reminders, setup, teardown),
