@@ -264,6 +264,8 @@ typedef struct {
     int anchor;              /* cn_zone_anchor: what the zone was placed on when its
                                 first freeze began (NONE while there is no model) */
     float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
+    bool waiting;            /* a freeze runs but no model: the cryoprobe's place is not
+                                known yet (no tracked cryoprobe, no needle line found) */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

@@ -532,6 +532,7 @@ static int process(void *self, cn_frame *f)
         s->pending = false;
     else if (s->field && cryo_ok && !entering_freeze)
         cn__field_refine_anchor(s->field, &cryo_to_ref);
+    a->thermal.waiting = s->pending && !s->field;
     s->seen = true;
     s->last_phase = g->phase;
     s->last_cycle = g->cycle;

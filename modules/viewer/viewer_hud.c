@@ -132,6 +132,11 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
         append(out, len, hud->status_line);
     if (f && f->status == CN_FRAME_INVALID)
         append(out, len, "frame marked invalid");
+    /* A freeze with no zone at all: the screen says why (before, only the console did,
+     * once, and the clinician saw a freeze timer run over an image without curves) */
+    if (f && f->analysed && f->analysis.thermal.waiting)
+        append(out, len, "no ablation zone: the cryoprobe is not known (no tracked cryoprobe, "
+                         "no needle line found)");
     /* No tracked cryoprobe: the zone stands on the needle line the analysis found
      * when the freeze began, which on real tissue may be a fascia plane (a third of
      * nerve-block views without a needle, docs/validation.md). Said while the zone

@@ -206,6 +206,56 @@ static void run_session(bool poses)
     }
 }
 
+/* A freeze where the cryoprobe's place is not known (no tracked cryoprobe, no needle
+ * line): no zone, and the frame says the model waits (the viewer's status line shows
+ * it); once a needle line is found the model starts there, from the freeze's start. */
+static void test_freeze_waits_for_the_probe(void **state)
+{
+    (void)state;
+    load();
+    cn_thermal_stage_opts so;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_opts_from_catalog(&so, &cat, "17G-argon-2cm", "morton-150s",
+                                                        "standard", err, sizeof err),
+                     CN_OK);
+    cn_stage st;
+    assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 64, 64);
+    for (int i = 0; i < 8; i++) {
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        cn_frame_set_size(f, 64, 64);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.5;
+        f->t_acq_ns = f->t_scene_ns = 1000000000LL + i * 250000000LL;
+        f->analysis.guidance.phase = CN_PHASE_FREEZE;
+        f->analysis.guidance.cycle = 1;
+        if (i >= 4) { /* the line is found from the fifth frame on */
+            f->analysis.needle.found = true;
+            f->analysis.needle.tip_mm = kTip;
+            f->analysis.needle.dir = kDir;
+            f->analysis.needle.confidence = 0.7f;
+        }
+        assert_int_equal(st.process(st.self, f), CN_OK);
+        assert_int_equal(f->analysis.thermal.waiting, i < 4);
+        assert_int_equal(f->analysis.thermal.valid, i >= 4);
+        cn_frame_unref(f);
+    }
+    int64_t t0 = 0;
+    assert_true(cn_thermal_stage_started(st.self, &t0));
+    assert_true(t0 == 1000000000LL);
+    /* out of the freeze: nothing waits */
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    cn_frame_set_size(f, 64, 64);
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.5;
+    f->t_acq_ns = f->t_scene_ns = 4000000000LL;
+    f->analysis.guidance.phase = CN_PHASE_THAW;
+    f->analysis.guidance.cycle = 1;
+    assert_int_equal(st.process(st.self, f), CN_OK);
+    assert_false(f->analysis.thermal.waiting);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_thermal_stage_free(st.self);
+}
+
 static void test_needle_plane(void **state)
 {
     (void)state;
@@ -376,6 +426,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plane_from_poses_matches_needle),
+        cmocka_unit_test(test_freeze_waits_for_the_probe),
         cmocka_unit_test(test_needle_plane),
         cmocka_unit_test(test_tracked_poses),
         cmocka_unit_test(test_bad_options),

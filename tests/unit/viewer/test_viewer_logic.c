@@ -342,6 +342,12 @@ static void test_hud_text(void **state)
     f->analysis.thermal.valid = false;
     cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
     assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
+    /* a freeze with no zone because the cryoprobe is not known says so */
+    f->analysis.thermal.waiting = true;
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   no ablation zone: the cryoprobe is not known (no "
+                            "tracked cryoprobe, no needle line found)   |   no tracking");
+    f->analysis.thermal.waiting = false;
     f->analysed = false;
     f->status = CN_FRAME_INVALID;
     f->spacing_mm[1] = -1.0;
