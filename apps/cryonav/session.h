@@ -193,7 +193,8 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
 /* A replay that went back (a seek, a chapter, a skip back, a loop): the procedure,
  * the trackers, the thermal model and the guidance back to their state before the
  * first frame (the target the session started with set again), so the frames
- * before the landed one can be caught up from frame 0. */
+ * before the landed one can be caught up from frame 0. The looping simulator's
+ * next pass starts the same way (cn_session_console_stage). */
 void cn_session_replay_rewind(cn_session *s);
 void cn_session_catchup_close(cn_session *s);
 /* The isotherms the proctors get as surfaces (cn_session_surfaces_stage), C. */

@@ -73,8 +73,8 @@ static const char *const KEYS[] = {
     "nerve_depth_mm", "nerve_lateral_mm", "nerve_diameter_mm", "nerve_fascicles",
     "artery_depth_mm", "artery_lateral_mm", "artery_diameter_mm", "needle_angle_deg",
     "needle_diameter_mm", "needle_active_mm", "needle_target_offset_mm", "approach_s",
-    "withdraw_s", "release_thaw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s", "ice_rmax_mm",
-    "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
+    "withdraw_s", "release_thaw_s", "idle_s", "protocol", "cycles", "ice_k_mm_per_sqrt_s",
+    "ice_rmax_mm", "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
     "gain_db", "dynamic_range_db", "attenuation_db_per_mm", "needle_side", "needle_gain",
     "needle_visible_mm", "probe", "sector_deg", "probe_radius_mm", "interfaces",
     "wall_depth_mm", NULL};

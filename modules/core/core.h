@@ -261,8 +261,8 @@ typedef struct {
     float band_mm;           /* half-width of the -20 C band (1.64 sigma) */
     float probe_temp_c;      /* the probe boundary temperature now (NAN: no gas) */
     int n_sources;           /* freezes at distinct spots in the one cold field */
-    int anchor;              /* cn_zone_anchor: what the zone was placed on when its
-                                first freeze began (NONE while there is no model) */
+    int anchor;              /* cn_zone_anchor: what the latest freeze's spot was placed
+                                on when it began (NONE while there is no model) */
     float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
     bool waiting;            /* a freeze runs but no model: the cryoprobe's place is not
                                 known yet (no tracked cryoprobe, no needle line found) */
