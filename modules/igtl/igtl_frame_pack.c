@@ -18,6 +18,9 @@
  *   POINT  NerveTarget        the operator's nerve point while one is set (none: an
  *                             empty POINT), with the nerve's state in v2 metadata,
  *   STRING NerveState         found / held / hidden / none, for v1 clients too,
+ *   STRING ZoneState          what the predicted zone stands on: tracked-probe /
+ *                             needle-line / waiting-for-probe (a freeze, the
+ *                             cryoprobe not known) / none,
  *   STRING CryoNavLatency     periodically.
  * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
  * the scene is in Tracker; no ProbeToTracker -> the image is sent flat in its
@@ -232,6 +235,18 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);
         if (r == CN_OK)
             r = cn_igtl_put_string(b, ns);
+        if (r == CN_OK)
+            r = cn_igtl_msg_end(b, &msg, NULL, 0);
+        /* the zone's state every frame, for v1 clients too: a proctor sees a freeze with
+         * no zone (the cryoprobe not known) as that, not as curves that never come */
+        const char *zs = on_line ? "needle-line"
+                         : th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE ? "tracked-probe"
+                         : th->waiting ? "waiting-for-probe"
+                                       : "none";
+        if (r == CN_OK)
+            r = cn_igtl_msg_begin(b, &msg, version, "STRING", "ZoneState", ts, ++s->msg_id);
+        if (r == CN_OK)
+            r = cn_igtl_put_string(b, zs);
         if (r == CN_OK)
             r = cn_igtl_msg_end(b, &msg, NULL, 0);
     }

@@ -233,6 +233,7 @@ static void test_zone_anchor_metadata(void **st)
     v1_v2_clients(s, &v1, &v2);
     const int anchors[3] = {CN_ZONE_ON_NEEDLE_LINE, CN_ZONE_ON_TRACKED_PROBE, CN_ZONE_ANCHOR_NONE};
     const char *want[3] = {"needle-line", "tracked-probe", "unknown"};
+    const char *state[3] = {"needle-line", "tracked-probe", "none"};
     for (int k = 0; k < 3; k++) {
         cn_frame *f = cn_frame_pool_acquire(fx->pool);
         tu_fill_frame(f, 160, 120, (uint64_t)k + 1, CN_PHASE_FREEZE);
@@ -241,6 +242,15 @@ static void test_zone_anchor_metadata(void **st)
         f->analysis.thermal.anchor_confidence = k == 0 ? 0.64f : NAN;
         cn_igtl_server_consume(s, f);
         cn_frame_unref(f);
+        /* the zone's state as a STRING, v1 clients too */
+        for (int c = 0; c < 2; c++) {
+            tu_client *cl = c ? &v2 : &v1;
+            for (int i = 0; i < 60 && count_named(cl, "STRING", "ZoneState") < k + 1; i++)
+                tu_read(cl, 50, "NONE", NULL);
+            tu_msg *zs = nth_named(cl, "STRING", "ZoneState", k);
+            assert_non_null(zs);
+            assert_non_null(strstr((const char *)zs->content + 4, state[k]));
+        }
         for (int i = 0; i < 60 && count_named(&v2, "POLYDATA", "Isotherm-20COutline") < k + 1; i++)
             tu_read(&v2, 50, "NONE", NULL);
         tu_msg *p = nth_named(&v2, "POLYDATA", "Isotherm-20COutline", k);
@@ -249,6 +259,18 @@ static void test_zone_anchor_metadata(void **st)
         assert_string_equal(p->meta_anchor_conf, k == 0 ? "0.64" : "");
         assert_string_equal(p->meta_frame, "Reference");
     }
+    /* a freeze with no zone: the model waits for the cryoprobe */
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 4, CN_PHASE_FREEZE);
+    f->analysis.thermal.valid = false;
+    f->analysis.thermal.waiting = true;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    for (int i = 0; i < 60 && count_named(&v2, "STRING", "ZoneState") < 4; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    tu_msg *zs = nth_named(&v2, "STRING", "ZoneState", 3);
+    assert_non_null(zs);
+    assert_non_null(strstr((const char *)zs->content + 4, "waiting-for-probe"));
     tu_client_free(&v1);
     tu_client_free(&v2);
     cn_igtl_server_free(s);
