@@ -224,6 +224,12 @@ int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *te
  * CN_EINVAL after it, CN_EPARSE when text is not a plan event (err says why). */
 int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *err,
                                      size_t err_len);
+/* The plan event's text, pure (procedure_text.c): "plan name=N steps=K:S,..." with
+ * extra_freeze_s=X when the plan has an extra freeze (CN_ERANGE when it does not fit
+ * len), and back (CN_EPARSE naming what is wrong; *has_extra: the event said it). */
+int cn_plan_event_text(const cn_plan *pl, char *ev, size_t len);
+int cn_plan_from_event(const char *text, cn_plan *out, bool *has_extra, char *err,
+                       size_t err_len);
 /* The parser alone (no side effect). */
 int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *err,
                        size_t err_len);

@@ -142,55 +142,15 @@ void cn_procedure_free(cn_procedure *p)
     free(p);
 }
 
-static const char *const kPlanKinds[3] = {"freeze", "passive_thaw", "active_thaw"};
-
 int cn_procedure_set_plan_from_event(cn_procedure *p, const char *text, char *err, size_t err_len)
 {
-    cn_plan pl = {0};
-    char steps[CN_EVENT_TEXT_MAX];
-    if (!text || strncmp(text, "plan ", 5) != 0 ||
-        cn_event_get(text, "steps", steps, sizeof steps) != CN_OK) {
-        snprintf(err, err_len, "'%.60s' is not a plan event (plan name=N steps=K:S,...)",
-                 text ? text : "");
-        return CN_EPARSE;
-    }
-    if (cn_event_get(text, "name", pl.name, sizeof pl.name) != CN_OK || !pl.name[0]) {
-        snprintf(err, err_len, "plan event: the name is missing, empty or longer than %zu "
-                 "characters", sizeof pl.name - 1);
-        return CN_EPARSE;
-    }
-    for (const char *q = steps; *q && *q != ' ';) {
-        size_t kl = strcspn(q, ":");
-        int kind = -1;
-        for (int k = 0; k < 3; k++)
-            if (kl == strlen(kPlanKinds[k]) && strncmp(q, kPlanKinds[k], kl) == 0)
-                kind = k;
-        char *end = NULL;
-        double d = q[kl] == ':' ? strtod(q + kl + 1, &end) : NAN;
-        if (kind < 0 || !end || !(d > 0 && d < 86400) || (*end && *end != ',' && *end != ' ') ||
-            pl.n_steps == CN_PLAN_STEPS_MAX) {
-            snprintf(err, err_len, "plan event: cannot read the step '%.40s'", q);
-            return CN_EPARSE;
-        }
-        pl.steps[pl.n_steps++] = (cn_plan_step){kind, d};
-        q = *end == ',' ? end + 1 : end;
-    }
-    /* The extra freeze after an uncovered target (Cazzato's reposition + 90 s) is part
-     * of the plan: the event carries it when there is one. Recordings made before it
-     * did keep the configured one only when they name the configured protocol; before,
-     * every recorded plan took it, so a replay of a custom scenario reminded of a
-     * reposition nobody was reminded of live (an event the recording never had). */
-    char extra[32];
-    bool has_extra = cn_event_get(text, "extra_freeze_s", extra, sizeof extra) == CN_OK;
-    if (has_extra) {
-        char *end = NULL;
-        double x = strtod(extra, &end);
-        if (end == extra || *end || !(x >= 0 && x < 86400)) {
-            snprintf(err, err_len, "plan event: cannot read extra_freeze_s '%.20s'", extra);
-            return CN_EPARSE;
-        }
-        pl.extra_freeze_s = x;
-    }
+    cn_plan pl;
+    bool has_extra = false;
+    int prc = cn_plan_from_event(text, &pl, &has_extra, err, err_len);
+    if (prc != CN_OK)
+        return prc;
+    /* A recording made before the event carried the extra freeze keeps the configured
+     * one only when it names the configured protocol (procedure_text.c says why). */
     pthread_mutex_lock(&p->smu);
     int rc = CN_OK;
     if (p->started) {
@@ -612,24 +572,8 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         p->phase_start_ns = p->t0_ns = f->t_scene_ns;
         const cn_plan *pl = &p->sum.plan;
         if (pl->n_steps > 0) {
-            char steps[CN_EVENT_TEXT_MAX] = "";
-            size_t used = 0;
-            for (int i = 0; i < pl->n_steps && used + 1 < sizeof steps; i++) {
-                int k = pl->steps[i].kind < 0 || pl->steps[i].kind > 2 ? 0 : pl->steps[i].kind;
-                int w = snprintf(steps + used, sizeof steps - used, "%s%s:%.0f", i ? "," : "",
-                                 kPlanKinds[k], pl->steps[i].duration_s);
-                if (w < 0)
-                    break;
-                used += (size_t)w;
-            }
-            /* the name as a catalogue gives it (spaces, "steps=" and all), quoted */
-            char ev[CN_EVENT_TEXT_MAX] = "plan";
-            char extra[32];
-            snprintf(extra, sizeof extra, "%.0f", pl->extra_freeze_s);
-            if (cn_event_put(ev, sizeof ev, "name", pl->name) == CN_OK &&
-                cn_event_put(ev, sizeof ev, "steps", steps) == CN_OK &&
-                (!(pl->extra_freeze_s >= 1) ||
-                 cn_event_put(ev, sizeof ev, "extra_freeze_s", extra) == CN_OK))
+            char ev[CN_EVENT_TEXT_MAX];
+            if (cn_plan_event_text(pl, ev, sizeof ev) == CN_OK)
                 emit(p, f, CN_EVSRC_PLAN, "%s", ev);
             else /* (before: recorded cut short, which a replay could not read either) */
                 cn_log_warn(p->log, MOD, "plan %.40s: %d steps are too long for one event: the "

@@ -1,7 +1,7 @@
 /*
  * procedure_text.c - the procedure's words: the console message grammar (what a
- * cryo console, a proctor or a script may say, docs/user-guide.md) and the
- * plan-vs-actual summary line. Pure text, no state, so each can be tested and
+ * cryo console, a proctor or a script may say, docs/user-guide.md), the plan event
+ * a recording carries and the plan-vs-actual summary line. Pure text, no state, so each can be tested and
  * reused without a procedure.
  */
 #include "guidance/guidance.h"
@@ -9,7 +9,86 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- the plan event: "plan name=N steps=K:S,... [extra_freeze_s=X]" ---- */
+
+static const char *const kPlanKinds[3] = {"freeze", "passive_thaw", "active_thaw"};
+
+int cn_plan_event_text(const cn_plan *pl, char *ev, size_t len)
+{
+    char steps[CN_EVENT_TEXT_MAX] = "";
+    size_t used = 0;
+    for (int i = 0; i < pl->n_steps && used + 1 < sizeof steps; i++) {
+        int k = pl->steps[i].kind < 0 || pl->steps[i].kind > 2 ? 0 : pl->steps[i].kind;
+        int w = snprintf(steps + used, sizeof steps - used, "%s%s:%.0f", i ? "," : "",
+                         kPlanKinds[k], pl->steps[i].duration_s);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    /* the name as a catalogue gives it (spaces, "steps=" and all), quoted */
+    char extra[32];
+    snprintf(extra, sizeof extra, "%.0f", pl->extra_freeze_s);
+    snprintf(ev, len, "plan");
+    if (cn_event_put(ev, len, "name", pl->name) == CN_OK &&
+        cn_event_put(ev, len, "steps", steps) == CN_OK &&
+        (!(pl->extra_freeze_s >= 1) || cn_event_put(ev, len, "extra_freeze_s", extra) == CN_OK))
+        return CN_OK;
+    return CN_ERANGE;
+}
+
+int cn_plan_from_event(const char *text, cn_plan *out, bool *has_extra, char *err, size_t err_len)
+{
+    cn_plan pl = {0};
+    *has_extra = false;
+    char steps[CN_EVENT_TEXT_MAX];
+    if (!text || strncmp(text, "plan ", 5) != 0 ||
+        cn_event_get(text, "steps", steps, sizeof steps) != CN_OK) {
+        snprintf(err, err_len, "'%.60s' is not a plan event (plan name=N steps=K:S,...)",
+                 text ? text : "");
+        return CN_EPARSE;
+    }
+    if (cn_event_get(text, "name", pl.name, sizeof pl.name) != CN_OK || !pl.name[0]) {
+        snprintf(err, err_len, "plan event: the name is missing, empty or longer than %zu "
+                 "characters", sizeof pl.name - 1);
+        return CN_EPARSE;
+    }
+    for (const char *q = steps; *q && *q != ' ';) {
+        size_t kl = strcspn(q, ":");
+        int kind = -1;
+        for (int k = 0; k < 3; k++)
+            if (kl == strlen(kPlanKinds[k]) && strncmp(q, kPlanKinds[k], kl) == 0)
+                kind = k;
+        char *end = NULL;
+        double d = q[kl] == ':' ? strtod(q + kl + 1, &end) : NAN;
+        if (kind < 0 || !end || !(d > 0 && d < 86400) || (*end && *end != ',' && *end != ' ') ||
+            pl.n_steps == CN_PLAN_STEPS_MAX) {
+            snprintf(err, err_len, "plan event: cannot read the step '%.40s'", q);
+            return CN_EPARSE;
+        }
+        pl.steps[pl.n_steps++] = (cn_plan_step){kind, d};
+        q = *end == ',' ? end + 1 : end;
+    }
+    /* The extra freeze after an uncovered target (Cazzato's reposition + 90 s) is part
+     * of the plan: the event carries it when there is one. Before, every recorded plan
+     * took the configured one, so a replay of a custom scenario reminded of a
+     * reposition nobody was reminded of live (an event the recording never had). */
+    char extra[32];
+    if (cn_event_get(text, "extra_freeze_s", extra, sizeof extra) == CN_OK) {
+        char *end = NULL;
+        double x = strtod(extra, &end);
+        if (end == extra || *end || !(x >= 0 && x < 86400)) {
+            snprintf(err, err_len, "plan event: cannot read extra_freeze_s '%.20s'", extra);
+            return CN_EPARSE;
+        }
+        pl.extra_freeze_s = x;
+        *has_extra = true;
+    }
+    *out = pl;
+    return CN_OK;
+}
 
 static const struct {
     const char *word;
