@@ -49,6 +49,19 @@ static int try_read(const char *path, char *err, size_t err_len) {
     }
     if (rc) assert_non_null(strstr(err, path));
     free(buf);
+    /* and as a replay reads them: B-mode frames, grey of any type through the file's
+     * window (a mutated ElementType makes a uint8 file int16, ...), colour as luma */
+    cn_frame_pool *pool = in->width > 0 && in->height > 0 && in->width <= 2048 &&
+                                  in->height <= 2048 && in->frame_bytes > 0
+                              ? cn_frame_pool_new(1, in->width, in->height)
+                              : NULL;
+    for (int i = 0; pool && i < in->n_frames && i < 4; i++) {
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        if (cn_seq_reader_read_frame(r, i, f, err, err_len) != CN_OK)
+            assert_non_null(strstr(err, path));
+        cn_frame_unref(f);
+    }
+    cn_frame_pool_free(pool);
     cn_seq_reader_close(r);
     return rc;
 }
