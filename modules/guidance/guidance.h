@@ -206,9 +206,11 @@ bool cn_procedure_key(cn_procedure *p, int key);
  * frame shown after it (and in a recording of the replay), not on a frame of the
  * past that nobody sees. */
 void cn_procedure_hold_inputs(cn_procedure *p, bool hold);
-/* A key scripted for scene time t_scene_s (`cryonav run --keys f@400`): it is the
- * operator's, applied on the first frame whose scene time reaches it, whatever
- * the display does. CN_EINVAL for another key, CN_ENOMEM past 32. */
+/* A key scripted for t_scene_s seconds of scene time after the session's first
+ * frame (`cryonav run --keys f@400`; a live probe's scene clock is the monotonic
+ * clock, so not its absolute value): it is the operator's, applied on the first frame
+ * that reaches it, whatever the display does. CN_EINVAL for another key, CN_ENOMEM
+ * past 32. */
 int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s);
 /* A console message (over OpenIGTLink: a STRING from the device "CryoConsole"),
  * one line: "freeze_start", "freeze_stop", "thaw_start mode=passive|active",
