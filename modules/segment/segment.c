@@ -291,6 +291,45 @@ static bool needle_jumped(const cn_segment *s, const cn_needle_result *det)
     return dot < cos(8.0 * M_PI / 180) || across > NEEDLE_JUMP_MM;
 }
 
+/* Under ice the image cannot show the tip: the visible shaft ends at the ice's near
+ * side. When the analysis never saw the tip before the ice (a replay sought into a
+ * freeze, a navigator started mid-freeze, frames seconds apart), the shaft's end
+ * would become the tip, several mm short, and the ice front would be searched
+ * about it and never found. A tracked cryoprobe on the same line that reaches
+ * further is where the tip is: the track takes its tip, flagged hidden. A pose on
+ * another line (a bad calibration) or behind the track changes nothing. */
+static void needle_tip_from_pose_under_ice(cn_segment *s, const cn_needle_result *det,
+                                           const cn_needle_result *prior)
+{
+    if (!prior || !(s->freezing || s->in_ice))
+        return;
+    cn_pt2 tip, dir;
+    if (s->track) {
+        tip = (cn_pt2){(float)s->kx, (float)s->ky};
+        dir = s->dir;
+    } else if (det->found) {
+        tip = det->tip_mm;
+        dir = det->dir;
+    } else {
+        return; /* update_needle starts the track at the pose itself */
+    }
+    double dot = prior->dir.x * dir.x + prior->dir.y * dir.y;
+    double ex = prior->tip_mm.x - tip.x, ey = prior->tip_mm.y - tip.y;
+    double along = ex * dir.x + ey * dir.y, across = fabs(-ex * dir.y + ey * dir.x);
+    if (dot < cos(8.0 * M_PI / 180) || across > NEEDLE_JUMP_MM || along <= 1.0)
+        return;
+    if (!s->track) {
+        s->dir = det->dir;
+        s->conf = det->confidence;
+        s->missed = 0;
+        s->track = true;
+    }
+    s->kx = prior->tip_mm.x;
+    s->ky = prior->tip_mm.y;
+    s->pvar = s->c.needle.kalman_r_mm * s->c.needle.kalman_r_mm;
+    s->hidden = true;
+}
+
 static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_needle_result *prior,
                           bool ice_seen, double dt_s, cn_needle_result *out)
 {
@@ -327,6 +366,11 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
             s->ky = det->tip_mm.y;
             s->pvar = r * r;
             s->track = true;
+            s->dir = det->dir;
+            s->conf = det->confidence;
+            /* a track that starts under ice never saw the tip: the shaft's visible
+             * end is the ice's near side, not the tip */
+            shorter = icy;
         }
         if (!shorter) {
             s->dir = det->dir;
@@ -408,6 +452,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     cn_needle_det_detect_prev(s->nd, f->pixels, f->width, f->height, f->spacing_mm,
                               have_prior ? &prior : NULL, s->track ? &prev : NULL, &det);
 
+    needle_tip_from_pose_under_ice(s, &det, have_prior ? &prior : NULL);
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
     if (s->track) {
