@@ -96,6 +96,17 @@ void cn_igtl_isotherm_name(char *out, size_t len, double temp_c, bool surface)
     snprintf(out, len, "Isotherm%ldC%s", lrint(temp_c), surface ? "Surface" : "Outline");
 }
 
+/* What the predicted zone stands on, as ZoneState says it and the isotherm outlines'
+ * ZoneAnchor (there "unknown" for the last two). */
+static const char *zone_state(const cn_thermal_result *th)
+{
+    if (th->valid && th->anchor == CN_ZONE_ON_NEEDLE_LINE)
+        return "needle-line";
+    if (th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE)
+        return "tracked-probe";
+    return th->waiting ? "waiting-for-probe" : "none";
+}
+
 static const char *nerve_state(const cn_contour *n)
 {
     return n->hidden ? "hidden" : n->held ? "held" : n->found ? "found" : "none";
@@ -203,11 +214,10 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
         if (on_line && isfinite(th->anchor_confidence))
             snprintf(aconf, sizeof aconf, "%.2f",
                      fmin(1.0, fmax(0.0, (double)th->anchor_confidence)));
-        cn_igtl_meta im[3] = {fm,
-                              {"ZoneAnchor", on_line ? "needle-line"
-                                             : th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE
-                                                 ? "tracked-probe"
-                                                 : "unknown"},
+        /* one reading of the zone's anchor for the outlines' metadata and ZoneState */
+        const char *zs = zone_state(th);
+        bool anchored = on_line || strcmp(zs, "tracked-probe") == 0;
+        cn_igtl_meta im[3] = {fm, {"ZoneAnchor", anchored ? zs : "unknown"},
                               {"ZoneAnchorConfidence", aconf}};
         for (int i = 0; i < n_iso && r == CN_OK; i++) {
             char name[32];
@@ -239,10 +249,6 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             r = cn_igtl_msg_end(b, &msg, NULL, 0);
         /* the zone's state every frame, for v1 clients too: a proctor sees a freeze with
          * no zone (the cryoprobe not known) as that, not as curves that never come */
-        const char *zs = on_line ? "needle-line"
-                         : th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE ? "tracked-probe"
-                         : th->waiting ? "waiting-for-probe"
-                                       : "none";
         if (r == CN_OK)
             r = cn_igtl_msg_begin(b, &msg, version, "STRING", "ZoneState", ts, ++s->msg_id);
         if (r == CN_OK)
