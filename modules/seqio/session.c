@@ -233,12 +233,14 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
              * showed the nerve at -40 C while the HUD said its warmest point stayed at
              * 21 C (coverage 21 %). */
             const char *tt = f->analysed ? cn_seq_field_find(fl, nf, "CryoNavTargetTemp") : NULL;
-            double nt = f->analysed ? nerve_temp(f) : NAN;
+            double nt = NAN;
             if (tt) {
                 char *end;
                 double v = strtod(tt, &end);
                 nt = end != tt && isfinite(v) ? v : NAN;
                 ser->nerve_temp_model = true;
+            } else if (f->analysed) {
+                nt = nerve_temp(f);
             }
             if (series_push(ser, &ser_cap, &ser_stride, &ser_skip, t, ir, nt, iso, ph) != CN_OK) {
                 cn_session_series_free(ser);
