@@ -24,7 +24,7 @@
 
 #define MOD "proctor"
 
-bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
+bool cn__bucket_peek(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
 {
     if (b->last_ns == 0) {
         b->tokens = r->burst;
@@ -34,7 +34,12 @@ bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
             b->tokens = r->burst;
     }
     b->last_ns = now_ns;
-    if (b->tokens < 1.0)
+    return b->tokens >= 1.0;
+}
+
+bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
+{
+    if (!cn__bucket_peek(b, r, now_ns))
         return false;
     b->tokens -= 1.0;
     return true;
@@ -267,6 +272,49 @@ int cn_proctor_clients(cn_proctor_hub *h, cn_proctor_client_info *out, int max)
 
 /* ------------------------------------------------------------------ login */
 
+/* The address part of a peer "host:port" ("[v6]:port" too). */
+static void peer_addr(const char *peer, char *out, size_t len)
+{
+    cn_strlcpy(out, peer ? peer : "", len);
+    char *colon = strrchr(out, ':');
+    if (colon && strchr(out, ':') == colon)
+        *colon = 0; /* one colon: IPv4 or a name, with its port */
+    else if (out[0] == '[' && (colon = strstr(out, "]:")) != NULL)
+        *colon = 0, memmove(out, out + 1, strlen(out));
+}
+
+/* The wrong-token record of an address, made (or taken over from the least
+ * recently used) when missing. mu held. */
+static cn__peer *peer_for(cn_proctor_hub *h, const char *addr, int64_t now_ns)
+{
+    cn__peer *lru = &h->peers[0];
+    for (int i = 0; i < CN__PEERS_MAX; i++) {
+        cn__peer *p = &h->peers[i];
+        if (p->addr[0] && strcmp(p->addr, addr) == 0) {
+            p->used_ns = now_ns;
+            return p;
+        }
+        if (!p->addr[0] || p->used_ns < lru->used_ns)
+            lru = p;
+        if (!p->addr[0])
+            break;
+    }
+    memset(lru, 0, sizeof *lru);
+    cn_strlcpy(lru->addr, addr, sizeof lru->addr);
+    lru->used_ns = now_ns;
+    return lru;
+}
+
+/* Rates of wrong tokens: an address may miss max_failed_logins times at once, then
+ * one per 1 / logins.per_s seconds; the whole hub six times that, four times as
+ * fast. */
+static cn_proctor_rate wrong_rate(const cn_proctor_hub *h, bool whole_hub)
+{
+    double burst = h->o.max_failed_logins > 0 ? h->o.max_failed_logins : 5;
+    double per_s = h->o.logins.per_s > 0 ? h->o.logins.per_s : 0.5;
+    return whole_hub ? (cn_proctor_rate){4 * per_s, 6 * burst} : (cn_proctor_rate){per_s, burst};
+}
+
 cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *token,
                                     const char *name, char *msg, size_t msg_len)
 {
@@ -285,12 +333,37 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     pthread_mutex_lock(&h->mu);
     cn__client *c = cn__proctor_find(h, id);
     int m = -2;
+    const int64_t now_ns = cn_clock_mono_ns();
+    char addr[48] = "";
+    cn__peer *pe = NULL;
+    const cn_proctor_rate r_peer = wrong_rate(h, false), r_all = wrong_rate(h, true);
+    const char *paused = NULL; /* set when this attempt starts a pause worth a log line */
+    if (c) {
+        peer_addr(c->info.peer, addr, sizeof addr);
+        pe = peer_for(h, addr, now_ns);
+    }
     if (!c) {
         snprintf(msg, msg_len, "unknown client");
-    } else if (!cn__bucket_take(&c->logins, &h->o.logins, cn_clock_mono_ns())) {
+    } else if (!cn__bucket_take(&c->logins, &h->o.logins, now_ns)) {
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
         snprintf(msg, msg_len, "too many login attempts: wait and try again");
+    } else if (!cn__bucket_peek(&pe->wrong, &r_peer, now_ns)) {
+        c->info.refused++;
+        v = CN_PROCTOR_LIMITED;
+        snprintf(msg, msg_len, "too many wrong tokens from %s: logins from it paused, try again later",
+                 addr);
+        if (!pe->paused)
+            paused = msg;
+        pe->paused = true;
+    } else if (!cn__bucket_peek(&h->wrong_all, &r_all, now_ns)) {
+        c->info.refused++;
+        v = CN_PROCTOR_LIMITED;
+        snprintf(msg, msg_len, "too many wrong tokens on this server (latest from %s): logins "
+                 "paused, try again later", addr);
+        if (!h->wrong_all_paused)
+            paused = msg;
+        h->wrong_all_paused = true;
     } else if (!h->o.token[0] && h->o.n_accounts == 0) {
         snprintf(msg, msg_len, "proctor logins are off: the operator set no proctor token");
     } else if (h->locked) {
@@ -298,6 +371,12 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     } else if ((m = token_match(h, token)) == -2 || (m >= 0 && h->account_revoked[m])) {
         c->info.failed_logins++;
         fails = c->info.failed_logins;
+        if (m == -2) { /* a guess: it counts for the address and the hub */
+            cn__bucket_take(&pe->wrong, &r_peer, now_ns);
+            cn__bucket_take(&h->wrong_all, &r_all, now_ns);
+            pe->paused = false;
+            h->wrong_all_paused = false;
+        }
         v = (int)fails >= h->o.max_failed_logins ? CN_PROCTOR_DROP : CN_PROCTOR_DENIED;
         snprintf(msg, msg_len, m == -2 ? "wrong token" : "this proctor account was revoked by the operator");
     } else {
@@ -330,7 +409,13 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         cn__proctor_who(c, who, sizeof who);
         cn_strlcpy(peer, c->info.peer, sizeof peer);
     }
+    char pause_line[200] = "";
+    if (paused)
+        cn_strlcpy(pause_line, paused, sizeof pause_line);
     pthread_mutex_unlock(&h->mu);
+    if (pause_line[0]) /* once per pause, past the log bound: the operator must see it */
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "%s from %s: proctor login refused: %s "
+                        "(someone guessing the token?)", who, peer, pause_line);
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, true, "%s from %s logged in as a proctor (%s%s%s%s)",
                         who, peer, m >= 0 ? "personal account" : "shared token",

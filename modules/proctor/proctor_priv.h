@@ -23,11 +23,26 @@ typedef struct {
 
 /* Takes one token from b (refilled at r since its last use); false when empty. */
 bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns);
+/* Refills b like cn__bucket_take; whether a token is there, taking none. */
+bool cn__bucket_peek(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns);
 
 typedef struct {
     cn_proctor_client_info info;
     cn__bucket commands, control, notes, logins;
 } cn__client;
+
+/* Wrong tokens per peer address, kept across connections: the per-connection
+ * limits reset with every new connection, so a guesser that reconnects was not
+ * bounded (~7,000 guesses/s from one local client). The least recently used
+ * entry gives way when the table is full; the hub-wide bucket bounds a guesser
+ * that rotates addresses. */
+#define CN__PEERS_MAX 32
+typedef struct {
+    char addr[48];
+    cn__bucket wrong;
+    int64_t used_ns;
+    bool paused; /* said once in the log per pause */
+} cn__peer;
 
 #define CN__TRANSPORTS_MAX 4
 #define CN__COMMANDS_MAX 24
@@ -62,6 +77,9 @@ struct cn_proctor_hub {
     int n_clients, cap_clients;
     uint64_t next_id;
     bool locked;                 /* the operator revoked: logins refused */
+    cn__peer peers[CN__PEERS_MAX];
+    cn__bucket wrong_all;        /* wrong tokens, whole hub */
+    bool wrong_all_paused;
     bool account_revoked[CN_PROCTOR_ACCOUNTS_MAX]; /* per account, for the session */
     uint64_t selected;           /* the proctor the operator selected (0: none) */
     char op_msg[160];            /* the outcome of the operator's last action, for */

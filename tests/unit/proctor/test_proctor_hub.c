@@ -206,6 +206,57 @@ static void test_login_limits_and_drop(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* A guesser that opens a new connection for every few guesses: the per-connection
+ * limits reset each time, so before this test ~7,000 wrong tokens a second were
+ * compared from one local client (audit D6). Wrong tokens now count per address
+ * and for the whole server; a proctor from another address still logs in. */
+static void test_guessing_across_connections(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    char msg[160];
+    int compared = 0, limited = 0;
+    for (int conn = 0; conn < 200; conn++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "127.0.0.1:%d", 40000 + conn);
+        uint64_t c = cn_proctor_client_open(h, "t", peer);
+        for (int i = 0; i < 3; i++) {
+            cn_proctor_verdict v = cn_proctor_login(h, c, "wrong-wrong-wrong-wrong", NULL, msg,
+                                                    sizeof msg);
+            compared += v == CN_PROCTOR_DENIED || v == CN_PROCTOR_DROP;
+            limited += v == CN_PROCTOR_LIMITED;
+        }
+        cn_proctor_client_close(h, c);
+    }
+    print_message("one address, 200 connections x 3 wrong tokens: %d compared, %d refused "
+                  "unread (%s)\n", compared, limited, msg);
+    assert_true(compared <= 6);
+    assert_non_null(strstr(msg, "127.0.0.1"));
+    /* the right token from that address waits too; from another it is taken */
+    uint64_t g = cn_proctor_client_open(h, "t", "127.0.0.1:50001");
+    assert_int_equal(cn_proctor_login(h, g, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_LIMITED);
+    uint64_t p = cn_proctor_client_open(h, "t", "10.0.0.7:50002");
+    assert_int_equal(cn_proctor_login(h, p, TOKEN, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
+    cn_proctor_hub_free(h);
+    /* many addresses (a guesser rotating 127.x.y.z): the server's bound holds */
+    h = hub_with(TOKEN, NULL);
+    compared = 0;
+    for (int conn = 0; conn < 300; conn++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "127.0.%d.%d:%d", conn / 200, conn % 200 + 1, 40000 + conn);
+        uint64_t c = cn_proctor_client_open(h, "t", peer);
+        for (int i = 0; i < 3; i++) {
+            cn_proctor_verdict v = cn_proctor_login(h, c, "wrong-wrong-wrong-wrong", NULL, msg,
+                                                    sizeof msg);
+            compared += v == CN_PROCTOR_DENIED || v == CN_PROCTOR_DROP;
+        }
+        cn_proctor_client_close(h, c);
+    }
+    print_message("300 addresses x 3 wrong tokens: %d compared\n", compared);
+    assert_true(compared <= 40);
+    cn_proctor_hub_free(h);
+}
+
 static void test_note_rate(void **st)
 {
     (void)st;
@@ -616,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_roles_by_credential),
         cmocka_unit_test(test_login_limits_and_drop),
+        cmocka_unit_test(test_guessing_across_connections),
         cmocka_unit_test(test_note_rate),
         cmocka_unit_test(test_revoke_and_lock),
         cmocka_unit_test(test_accounts_config),
