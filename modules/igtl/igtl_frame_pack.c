@@ -139,6 +139,11 @@ static int put_target(cn_igtl_server *s, cn_igtl_buf *b, int version, const cn_a
             n = 1;
         }
     }
+    if (n == 1 && s->hub) {
+        /* so a client sending it back is known to echo it (cn_proctor_target_sent) */
+        double sent[3] = {p.pos[0], p.pos[1], p.pos[2]};
+        cn_proctor_target_sent(s->hub, sent);
+    }
     cn_igtl_msg msg;
     int r = cn_igtl_msg_begin(b, &msg, version, "POINT", "NerveTarget", ts, ++s->msg_id);
     if (r == CN_OK)

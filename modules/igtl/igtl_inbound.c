@@ -305,19 +305,30 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
         return;
     }
     if (strcmp(type, "POINT") == 0) {
+        /* A markups list (Slicer sends the whole list, newest last) is one message
+         * and one target: its newest point that is not our own NerveTarget sent
+         * back (else that one, which the hub knows for an echo). Before, each point
+         * took a rate token: the 6th and later, the newest, were dropped unsaid. */
         cn_igtl_point pts[16];
-        int n = cn_igtl_decode_points(m->content, m->content_len, pts, 16);
+        size_t all = m->content_len / 136, skip = all > 16 ? all - 16 : 0;
+        int n = m->content_len % 136 ? CN_EPARSE
+                                     : cn_igtl_decode_points(m->content + 136 * skip,
+                                                             m->content_len - 136 * skip, pts, 16);
         if (n < 0) {
             snprintf(why, sizeof why, "protocol error: POINT %s: malformed content", name);
             cn__igtl_kill(s, c, why);
             return;
         }
-        for (int i = 0; i < n; i++) {
-            double p[3] = {pts[i].pos[0], pts[i].pos[1], pts[i].pos[2]};
-            if (cn_proctor_target(s->hub, c->st.id, pts[i].name, p) != CN_PROCTOR_DONE) {
-                c->st.msgs_rejected++;
-                break;   /* a viewer's or a flood's points: one count per message */
+        int pick = n - 1;
+        for (int i = n - 1; i >= 0; i--)
+            if (strcmp(pts[i].name, "NerveTarget") != 0) {
+                pick = i;
+                break;
             }
+        if (pick >= 0) {
+            double p[3] = {pts[pick].pos[0], pts[pick].pos[1], pts[pick].pos[2]};
+            if (cn_proctor_target(s->hub, c->st.id, pts[pick].name, p) != CN_PROCTOR_DONE)
+                c->st.msgs_rejected++;
         }
         return;
     }

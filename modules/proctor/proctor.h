@@ -158,6 +158,12 @@ void cn_proctor_logout(cn_proctor_hub *h, uint64_t id);
 cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *text);
 cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char *name,
                                      const double pos_mm[3]);
+/* The NerveTarget point a transport has just sent its clients (mm, scene frame).
+ * A proctor's POINT "NerveTarget" within 1 mm of one sent in the last 3 s is that
+ * point sent back (a Slicer connector with the node among its outgoing nodes): it
+ * is taken (DONE) without a rate token and changes nothing. Before, every echo
+ * took a token, so the proctor's own notes and targets were refused. */
+void cn_proctor_target_sent(cn_proctor_hub *h, const double pos_mm[3]);
 
 /* ------------------------------------------------------------------ commands */
 

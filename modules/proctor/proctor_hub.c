@@ -501,6 +501,46 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     return v;
 }
 
+#define ECHO_MM 1.0
+#define ECHO_NS 3000000000LL
+
+void cn_proctor_target_sent(cn_proctor_hub *h, const double pos_mm[3])
+{
+    if (!h || !pos_mm)
+        return;
+    const int64_t now = cn_clock_mono_ns();
+    pthread_mutex_lock(&h->mu);
+    int newest = (h->sent_head + h->sent_n - 1 + CN__SENT_MAX) % CN__SENT_MAX;
+    if (h->sent_n > 0 && fabs(h->sent_pos[newest][0] - pos_mm[0]) < 0.05 &&
+        fabs(h->sent_pos[newest][1] - pos_mm[1]) < 0.05 &&
+        fabs(h->sent_pos[newest][2] - pos_mm[2]) < 0.05) {
+        h->sent_ns[newest] = now; /* the same point again (a still nerve, each version) */
+    } else {
+        if (h->sent_n == CN__SENT_MAX) {
+            h->sent_head = (h->sent_head + 1) % CN__SENT_MAX;
+            h->sent_n--;
+        }
+        int k = (h->sent_head + h->sent_n) % CN__SENT_MAX;
+        memcpy(h->sent_pos[k], pos_mm, sizeof h->sent_pos[k]);
+        h->sent_ns[k] = now;
+        h->sent_n++;
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Whether pos is a NerveTarget sent lately (mu held). */
+static bool target_echo(const cn_proctor_hub *h, const double pos[3], int64_t now)
+{
+    for (int i = 0; i < h->sent_n; i++) {
+        int k = (h->sent_head + i) % CN__SENT_MAX;
+        double dx = h->sent_pos[k][0] - pos[0], dy = h->sent_pos[k][1] - pos[1],
+               dz = h->sent_pos[k][2] - pos[2];
+        if (now - h->sent_ns[k] <= ECHO_NS && dx * dx + dy * dy + dz * dz <= ECHO_MM * ECHO_MM)
+            return true;
+    }
+    return false;
+}
+
 cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char *name,
                                      const double pos_mm[3])
 {
@@ -517,6 +557,11 @@ cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char 
     }
     pthread_mutex_lock(&h->mu);
     cn__client *c = cn__proctor_find(h, id);
+    if (finite && c && c->info.role == CN_PROCTOR_PROCTOR && name &&
+        strcmp(name, "NerveTarget") == 0 && target_echo(h, pos_mm, cn_clock_mono_ns())) {
+        pthread_mutex_unlock(&h->mu);
+        return CN_PROCTOR_DONE; /* our own point sent back: nothing to change */
+    }
     cn_proctor_verdict v = finite ? gate(h, c) : CN_PROCTOR_DENIED;
     if (v == CN_PROCTOR_DONE) {
         c->info.targets++;

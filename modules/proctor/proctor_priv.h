@@ -48,6 +48,7 @@ typedef struct {
 #define CN__COMMANDS_MAX 24
 #define CN__QUEUE_MAX 64
 #define CN__SURFACES_MAX 4
+#define CN__SENT_MAX 64
 #define CN__OP_MSG_NS 15000000000LL
 
 typedef struct {
@@ -80,6 +81,10 @@ struct cn_proctor_hub {
     cn__peer peers[CN__PEERS_MAX];
     cn__bucket wrong_all;        /* wrong tokens, whole hub */
     bool wrong_all_paused;
+    /* NerveTarget points sent to the clients lately, to know an echo of them */
+    double sent_pos[CN__SENT_MAX][3];
+    int64_t sent_ns[CN__SENT_MAX];
+    int sent_head, sent_n;
     bool account_revoked[CN_PROCTOR_ACCOUNTS_MAX]; /* per account, for the session */
     uint64_t selected;           /* the proctor the operator selected (0: none) */
     char op_msg[160];            /* the outcome of the operator's last action, for */

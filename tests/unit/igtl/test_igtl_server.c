@@ -482,6 +482,39 @@ static void test_annotations(void **st)
     }
     assert_int_equal(rejected, 1);
     assert_true(cs[0].proctor != cs[1].proctor);
+    /* A markups list (Slicer sends the whole list, newest last) is one message and
+     * one target: its newest point. Before, each point took a note/target token
+     * (2/s, burst 5): points 6.. were dropped unsaid and the 5th became the target
+     * (audit D2). Twenty points, the newest at x = 20 mm. */
+    cn_clock_sleep_ns(2600000000LL); /* the proctor's note/target bucket refills */
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg_begin(&b, &m, 1, "POINT", "Markups", 0, 0);
+    for (int pt = 1; pt <= 20; pt++) {
+        e = cn_igtl_buf_append(&b, 136);
+        memset(e, 0, 136);
+        snprintf((char *)e, 64, "F-%d", pt);
+        float q[3] = {(float)pt, 0.0f, 0.0f};
+        for (int k = 0; k < 3; k++) {
+            uint32_t u;
+            memcpy(&u, &q[k], 4);
+            for (int j = 0; j < 4; j++)
+                e[100 + 4 * k + j] = (uint8_t)(u >> (24 - 8 * j));
+        }
+    }
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    tu_send_all(proctor.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    int got = 0;
+    for (int i = 0; i < 200; i++) {
+        while (got < 4 && cn_proctor_take(fx->hub, &an[got]) == 1)
+            got++;
+        if (got >= 1 && i > 20)
+            break;
+        cn_clock_sleep_ns(5000000);
+    }
+    assert_int_equal(got, 1);
+    assert_string_equal(an[0].text, "F-20");
+    assert_true(an[0].pos_mm[0] == 20.0);
     /* the operator sees both and revokes the proctor: its connection closes */
     cn_proctor_client_info ci[4];
     assert_int_equal(cn_proctor_clients(fx->hub, ci, 4), 2);

@@ -257,6 +257,46 @@ static void test_guessing_across_connections(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* A Slicer connector with NerveTarget among its outgoing nodes sends every
+ * NerveTarget it receives back. Before, each echo took a note/target token (so the
+ * proctor's own notes and targets were refused for the whole session) and was
+ * queued as a target (audit D1). An echo of a point sent in the last seconds is
+ * now taken without a token and changes nothing; the proctor's own note and a
+ * point elsewhere still go through. */
+static void test_target_echo(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    uint64_t a = cn_proctor_client_open(h, "t", "127.0.0.1:4000");
+    assert_int_equal(cn_proctor_login(h, a, TOKEN, NULL, NULL, 0), CN_PROCTOR_DONE);
+    cn_proctor_item it;
+    int echoes_ok = 0;
+    for (int k = 0; k < 80; k++) {
+        /* the followed point drifts 0.05 mm a frame; the echo is a frame or two old */
+        double sent[3] = {30.0 + 0.05 * k, 18.0, -5.0};
+        cn_proctor_target_sent(h, sent);
+        double back[3] = {30.0 + 0.05 * (k > 2 ? k - 2 : 0), 18.0, -5.0};
+        echoes_ok += cn_proctor_target(h, a, "NerveTarget", back) == CN_PROCTOR_DONE;
+    }
+    assert_int_equal(echoes_ok, 80);
+    assert_int_equal(cn_proctor_take(h, &it), 0); /* nothing queued */
+    assert_int_equal(cn_proctor_note(h, a, "stop, wrong nerve"), CN_PROCTOR_DONE);
+    double moved[3] = {37.0, 18.0, -5.0};
+    assert_int_equal(cn_proctor_target(h, a, "NerveTarget", moved), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_int_equal(it.kind, CN_PROCTOR_ITEM_NOTE);
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_int_equal(it.kind, CN_PROCTOR_ITEM_TARGET);
+    /* another name at the sent point is the proctor's own markup: a target */
+    double at[3] = {33.95, 18.0, -5.0};
+    assert_int_equal(cn_proctor_target(h, a, "F-1", at), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    /* a viewer's echo is still a viewer's */
+    uint64_t v = cn_proctor_client_open(h, "t", "127.0.0.1:4001");
+    assert_int_equal(cn_proctor_target(h, v, "NerveTarget", at), CN_PROCTOR_DENIED);
+    cn_proctor_hub_free(h);
+}
+
 static void test_note_rate(void **st)
 {
     (void)st;
@@ -668,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_roles_by_credential),
         cmocka_unit_test(test_login_limits_and_drop),
         cmocka_unit_test(test_guessing_across_connections),
+        cmocka_unit_test(test_target_echo),
         cmocka_unit_test(test_note_rate),
         cmocka_unit_test(test_revoke_and_lock),
         cmocka_unit_test(test_accounts_config),
