@@ -43,12 +43,12 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
             /* a guest names itself, spaces, '=' and quotes included: the name is
              * a quoted value (core.h), so it never makes a key of its own (a
              * replay's chapter list reads the note's "text=") */
-            char who[24];
-            snprintf(who, sizeof who, "%.20s", it.from);
+            /* whole: the account's name tells two proctors apart, and a note's end
+             * is often its point (before, 20 and 80 characters were kept) */
             snprintf(text, sizeof text, "note");
-            if (cn_event_put(text, sizeof text, "from", who) == CN_OK) {
+            if (cn_event_put(text, sizeof text, "from", it.from) == CN_OK) {
                 size_t at = strlen(text);
-                snprintf(text + at, sizeof text - at, " text=%.80s", it.text);
+                snprintf(text + at, sizeof text - at, " text=%s", it.text);
                 cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
             }
         } else {
@@ -79,6 +79,14 @@ static bool cn_session_procedure_command(void *user, const char *name, const cha
         return false;
     }
     bool start = strcmp(name, "StartFreeze") == 0;
+    if (s->sim) {
+        /* the simulator's scripted console runs this session's freezes: a proctor's
+         * freeze would start a procedure the scene does not show, and the script's
+         * own freeze would then be refused */
+        snprintf(msg, len, "freeze %s refused: the simulator's console runs the freezes in "
+                 "this session", start ? "start" : "stop");
+        return false;
+    }
     int rc = cn_procedure_post(s->procedure, CN_EVSRC_PROCTOR,
                                start ? CN_PROC_FREEZE_START : CN_PROC_FREEZE_STOP, false);
     snprintf(msg, len, rc == CN_OK ? "freeze %s queued" : "freeze %s refused: too many waiting",

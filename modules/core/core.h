@@ -296,7 +296,9 @@ typedef enum {
 
 const char *cn_event_source_name(cn_event_source s); /* "system", "operator", ... */
 
-#define CN_EVENT_TEXT_MAX 120
+/* a proctor's note whole: "note from=\"<a 47-character account> (client N)\" text=" and
+ * its 200 characters (before, 120: the recording cut names to 20 and notes to 80) */
+#define CN_EVENT_TEXT_MAX 320
 #define CN_EVENTS_MAX 8
 
 typedef struct {

@@ -280,7 +280,8 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     return r;
 }
 
-int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256], int max)
+int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f,
+                          char (*out)[CN_IGTL_EVENT_TEXT_MAX], int max)
 {
     int n = 0;
     if (!f->analysed)
@@ -290,29 +291,32 @@ int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256]
         const cn_guidance_state *p = &s->prev;
         if (g->phase != p->phase && n < max) {
             if (g->phase == CN_PHASE_FREEZE)
-                snprintf(out[n++], 256, "FreezeStarted cycle=%d", g->cycle);
+                snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "FreezeStarted cycle=%d", g->cycle);
             else if (p->phase == CN_PHASE_FREEZE)
-                snprintf(out[n++], 256, "FreezeStopped cycle=%d phase=%s", p->cycle,
+                snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "FreezeStopped cycle=%d phase=%s",
+                         p->cycle,
                          cn_phase_name(g->phase));
             else
-                snprintf(out[n++], 256, "Phase %s cycle=%d", cn_phase_name(g->phase), g->cycle);
+                snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "Phase %s cycle=%d",
+                         cn_phase_name(g->phase), g->cycle);
         }
         if (g->cycle != p->cycle && n < max)
-            snprintf(out[n++], 256, "Cycle %d", g->cycle);
+            snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "Cycle %d", g->cycle);
         if (g->alarms != p->alarms && n < max) {
             /* the bits, then the words the operator's screen shows (without the
              * skin distance, which changes while the bits do not) */
             char words[200];
             cn_guidance_alarm_text(g->alarms, words, sizeof words);
-            snprintf(out[n++], 256, "Alarms 0x%08x%s%s", (unsigned)g->alarms, words[0] ? " " : "",
+            snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "Alarms 0x%08x%s%s", (unsigned)g->alarms,
+                     words[0] ? " " : "",
                      words);
         }
     }
     /* the procedure events of this frame (a proctor's note, an operator's mark,
      * ...), as recorded: "<source> <text>" */
     for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX && n < max; i++)
-        snprintf(out[n++], 256, "%s %s", cn_event_source_name(f->analysis.events[i].source),
-                 f->analysis.events[i].text);
+        snprintf(out[n++], CN_IGTL_EVENT_TEXT_MAX, "%s %s",
+                 cn_event_source_name(f->analysis.events[i].source), f->analysis.events[i].text);
     s->prev = *g;
     s->have_prev = true;
     return n;

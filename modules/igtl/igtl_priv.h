@@ -68,6 +68,8 @@ typedef struct {
 } cn_igtl_client;
 
 #define CN_IGTL_EVENTS_MAX 32
+/* one event line as a client gets it: "<source> <the recorded text>" */
+#define CN_IGTL_EVENT_TEXT_MAX (CN_EVENT_TEXT_MAX + 64)
 #define CN_IGTL_KICKS_MAX 64
 
 struct cn_igtl_server {
@@ -84,7 +86,7 @@ struct cn_igtl_server {
     bool holding;              /* the server thread is packing a frame */
     cn_frame *pending;
     int64_t pending_t_ns;
-    char events[CN_IGTL_EVENTS_MAX][256];
+    char events[CN_IGTL_EVENTS_MAX][CN_IGTL_EVENT_TEXT_MAX];
     int ev_head, ev_n;
     uint64_t kicks[CN_IGTL_KICKS_MAX];   /* clients the hub asked to close */
     int n_kicks;
@@ -141,7 +143,8 @@ size_t cn__igtl_pinned_bytes(cn_igtl_client *c);
 /* igtl_frame_pack.c: appends every message for frame f in header version v. */
 int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b);
 /* Guidance changes between frames -> event texts (at most max). */
-int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f, char (*out)[256], int max);
+int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f,
+                          char (*out)[CN_IGTL_EVENT_TEXT_MAX], int max);
 /* A one-message packet (STRING) in the client's header version. */
 cn_igtl_packet *cn__igtl_string_packet(cn_igtl_server *s, int version, const char *device,
                                        const char *text);

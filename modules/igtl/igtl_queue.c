@@ -161,7 +161,7 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
     for (int i = 0; i < s->n_clients; i++)
         need[s->clients[i]->st.header_version == 2 ? 2 : 1] = true;
 
-    char ev[4 + CN_EVENTS_MAX][256];
+    char ev[4 + CN_EVENTS_MAX][CN_IGTL_EVENT_TEXT_MAX];
     int n_ev = cn__igtl_frame_events(s, f, ev, 4 + CN_EVENTS_MAX);
 
     if (need[1] || need[2]) {
@@ -236,11 +236,11 @@ static cn_igtl_packet *event_packet(cn_igtl_server *s, int v, const char *text)
 
 void cn__igtl_broadcast_events(cn_igtl_server *s)
 {
-    char texts[CN_IGTL_EVENTS_MAX][256];
+    char texts[CN_IGTL_EVENTS_MAX][CN_IGTL_EVENT_TEXT_MAX];
     int n = 0;
     pthread_mutex_lock(&s->mu);
     while (s->ev_n > 0) {
-        memcpy(texts[n++], s->events[s->ev_head], 256);
+        memcpy(texts[n++], s->events[s->ev_head], CN_IGTL_EVENT_TEXT_MAX);
         s->ev_head = (s->ev_head + 1) % CN_IGTL_EVENTS_MAX;
         s->ev_n--;
     }

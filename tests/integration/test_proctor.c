@@ -315,6 +315,12 @@ static void test_headless_target_and_note(void **st)
     tu_client watcher;   /* another viewer: sees the note as an event of an analysed frame */
     tu_client_init(&watcher, pu_connect(s.port, 10000));
     login(&c, TOKEN);
+    /* the simulator's console runs the freezes: a proctor's StartFreeze is refused
+     * (before, it was queued and the scene's own freeze was then refused) */
+    const char *fr = pu_command(&c, 1, "<Command Name=\"StartFreeze\"/>", 10000);
+    print_message("StartFreeze with the simulator: %s\n", fr ? fr : "(no reply)");
+    bool freeze_refused = fr && strstr(fr, "FAIL") && strstr(fr, "simulator");
+    tu_client_clear(&c);
     assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
     /* A note with a newline and an ANSI escape that would forge a log line. */
     assert_int_equal(tu_send_string(c.fd, 1, "ProctorNote",
@@ -350,9 +356,13 @@ static void test_headless_target_and_note(void **st)
     const char *gr = pu_command(&g, 1, "<Command Name=\"Login\" Token=\"" TOKEN
                                 "\" DisplayName=\"x text=FAKE\"/>", 10000);
     bool guest_in = gr && strstr(gr, "SUCCESS");
+    /* a note of 190 characters is recorded and streamed whole, with the name whole
+     * (before: names cut to 20 characters and notes to 80 in the event) */
+    char long_note[200];
+    snprintf(long_note, sizeof long_note, "real note %0170d THE END", 0);
     if (guest_in)
-        guest_in = tu_send_string(g.fd, 1, "ProctorNote", "real note") == 0;
-    char named[256] = "";
+        guest_in = tu_send_string(g.fd, 1, "ProctorNote", long_note) == 0;
+    char named[512] = "";
     for (int k = 0; k < 100 && guest_in && !named[0]; k++) {
         tu_read(&watcher, 100, NULL, NULL);
         for (int i = 0; i < watcher.n; i++)
@@ -372,11 +382,14 @@ static void test_headless_target_and_note(void **st)
     assert_true(event);   /* the note rode an analysed frame as a proctor event */
     assert_true(guest_in);
     /* the guest's name, "x text=FAKE", is a quoted value: the note's words are its own */
-    char words[128], from[64];
-    assert_int_equal(cn_event_get(named, "text", words, sizeof words), CN_OK);
-    assert_string_equal(words, "real note");
+    char from[64];
+    char words_all[256];
+    assert_int_equal(cn_event_get(named, "text", words_all, sizeof words_all), CN_OK);
+    assert_string_equal(words_all, long_note);
     assert_int_equal(cn_event_get(named, "from", from, sizeof from), CN_OK);
     assert_int_equal(strncmp(from, "x text=FAKE (client ", 20), 0); /* the name kept as given */
+    assert_non_null(strchr(from, ')'));                             /* and whole */
+    assert_true(freeze_refused);
     char *log = pu_slurp(s.log, NULL);
     const char *t = strstr(log, "target: nerve seed set at (");
     float x = 0, y = 0;
