@@ -19,12 +19,14 @@ static void run_usage(FILE *out)
 {
     fprintf(out,
         "usage: cryonav run [options]\n"
-        "Runs the navigator: frames from the source (the built-in simulator unless told\n"
-        "otherwise) through the analysis into the 3-D viewer and the other sinks.\n\n"
+        "Runs the navigator: frames from the source (a plugged-in UP20L probe, else the\n"
+        "built-in simulator, unless told otherwise) through the analysis into the 3-D\n"
+        "viewer and the other sinks.\n\n"
         "options:\n"
         "  --config FILE        a session file applied on top of the shipped defaults and\n"
         "                       ~/.config/cryonav/session.json (see 'cryonav config')\n"
-        "  --source NAME        sim | usb | replay | igtl (default: from the config)\n"
+        "  --source NAME        auto | sim | usb | replay | igtl (default: from the config:\n"
+        "                       auto = a usable probe when one is plugged in, else sim)\n"
         "  --tracking NAME      none | igtl | sim: where poses come from (default: from the\n"
         "                       config; none = the source's own)\n"
         "  --window WxH         window size in pixels (default: the config's \"viewer\",\n"

@@ -271,6 +271,44 @@ static int open_igtl(const cn_device_env *env, cn_device_role role, cn_xform_gra
     return CN_OK;
 }
 
+/* ------------------------------------------------------------------ auto */
+
+const char *cn_device_auto_source(const cn_device_env *env, char *why, size_t why_len, bool *warn)
+{
+    *warn = false;
+    cn_up20l_config c;
+    cn_up20l_config_default(&c);
+    char ppath[640], err[512];
+    snprintf(ppath, sizeof ppath, "%s/probes/up20l.json", env->config_dir);
+    if (cn_up20l_config_load(ppath, &c, err, sizeof err) != CN_OK ||
+        (env->cfg && cn_up20l_config_apply_session(&c, env->cfg, err, sizeof err) != CN_OK)) {
+        snprintf(why, why_len, "the probe settings cannot be read (%s): the simulator", err);
+        *warn = true;
+        return "sim";
+    }
+    cn_up20l_config_apply_env(&c);
+    cn_usb_probe_info info[8];
+    int n = cn_usb_list_probes(&c, info, 8, err, sizeof err);
+    if (n < 0) {
+        snprintf(why, why_len, "USB cannot be searched here (%s): the simulator", err);
+        return "sim";
+    }
+    for (int i = 0; i < n; i++)
+        if (info[i].status == CN_PROBE_USABLE) {
+            snprintf(why, why_len, "the %s probe on bus %03d address %03d", info[i].model,
+                     info[i].bus, info[i].addr);
+            return "usb";
+        }
+    if (n == 0) {
+        snprintf(why, why_len, "no USB probe plugged in: the simulator");
+        return "sim";
+    }
+    *warn = true;
+    snprintf(why, why_len, "a probe is plugged in but cannot be used (%s; 'cryonav probes' "
+             "says more): the simulator", info[0].message);
+    return "sim";
+}
+
 /* ------------------------------------------------------------------ the table */
 
 static const cn_device_kind kinds[] = {

@@ -40,8 +40,7 @@ void cn_device_env_default(cn_device_env *e)
 static void list_kinds(unsigned role, char *out, size_t n)
 {
     out[0] = 0;
-    if (role == CN_DEVICE_POSES)
-        cn_strlcpy(out, "none", n);
+    cn_strlcpy(out, role == CN_DEVICE_POSES ? "none" : "auto", n);
     for (int i = 0; cn_device_kind_at(i); i++) {
         const cn_device_kind *k = cn_device_kind_at(i);
         if (!(k->roles & role))
@@ -70,6 +69,12 @@ static int choose(const cn_device_env *env, const char *given, const char *key,
     *out = NULL;
     if (role == CN_DEVICE_POSES && strcmp(name, "none") == 0)
         return CN_OK;
+    if (role == CN_DEVICE_IMAGES && strcmp(name, "auto") == 0) {
+        char why[700];
+        bool warn = false;
+        cn_strlcpy(name, cn_device_auto_source(env, why, sizeof why, &warn), sizeof name);
+        cn_log_write(env->log, warn ? CN_LOG_WARN : CN_LOG_INFO, MOD, "source auto: %s", why);
+    }
     const cn_device_kind *k = cn_device_kind_find(name);
     char known[128];
     list_kinds(role, known, sizeof known);

@@ -7,7 +7,8 @@
  * cycle, the cn_device one: open -> start -> (read) -> stop -> release.
  *
  * A session chooses two roles independently:
- *   image device     "source":   sim | usb | replay | igtl     (default sim)
+ *   image device     "source":   auto | sim | usb | replay | igtl  (default auto: usb
+ *                                when a usable probe is plugged in, else sim)
  *   tracking device  "tracking": none | igtl | sim             (default none)
  * and gets back ONE cn_device: the image device's frames with the tracking
  * device's poses merged in. A tracking device writes timed poses into a
@@ -83,6 +84,12 @@ typedef struct {
     int (*open)(const cn_device_env *env, cn_device_role role, cn_xform_graph *graph,
                 cn_device_opened *out, char *err, size_t err_len);
 } cn_device_kind;
+
+/* "auto" as the image source: "usb" when a usable UP20L is plugged in, else "sim"
+ * (the README's first command: the simulator when no probe is plugged in). why
+ * says which and, for a probe that is attached but not usable, why not; *warn is
+ * set then (the user plugged a probe in and gets the simulator). */
+const char *cn_device_auto_source(const cn_device_env *env, char *why, size_t why_len, bool *warn);
 
 /* The registry: kinds in a fixed order; NULL past the end / for unknown names. */
 const cn_device_kind *cn_device_kind_at(int i);

@@ -228,6 +228,40 @@ static void test_trackerserver_with_usb_probe_images(void **st)
 #endif
 }
 
+/* The README's first command runs "the navigator, on the built-in simulator when no
+ * probe is plugged in": with a probe plugged in it must stream from it. The shipped
+ * source is "auto"; before, it was "sim" and a plugged-in probe was ignored (an
+ * outside audit: "served 0 frames"). */
+static void test_auto_source_takes_a_plugged_probe(void **st)
+{
+    (void)st;
+#ifndef CN_PROBE_EMULATOR
+    skip(); /* built without umockdev: no emulated probe */
+#else
+    char rec[300];
+    path(rec, sizeof rec, "auto-usb.igs.mha");
+    const char *argv[] = {CN_PROBE_EMULATOR, "--fps", "20", "--", CN_CRYONAV_BIN, "run",
+                          "--headless", "--frames", "10", "--no-serve", "--record", rec, NULL};
+    run(argv, 90);
+    expect_exit(0, "source auto: the Healson UP20L probe on bus");
+    int w;
+    check_recording(rec, 10, 0, &w);
+    assert_int_not_equal(w, 640); /* the probe's image, not the simulator's */
+    /* no probe: the simulator, and the log says why */
+    path(rec, sizeof rec, "auto-sim.igs.mha");
+    const char *argv2[] = {CN_CRYONAV_BIN, "run", "--headless", "--frames", "3", "--no-serve",
+                           "--record", rec, NULL};
+    run(argv2, 90);
+    expect_exit(0, "source auto: no USB probe plugged in: the simulator");
+    char err[256];
+    cn_seq_reader *r = cn_seq_reader_open(rec, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    assert_int_equal(cn_seq_reader_info(r)->width, 640); /* the simulator's image */
+    cn_seq_reader_close(r);
+#endif
+}
+
 static void test_tracking_server_as_image_source_says_why(void **st)
 {
     (void)st;
@@ -524,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_source_aimed_at_our_own_server_is_refused),
         cmocka_unit_test(test_trackerserver_with_simulator_images),
         cmocka_unit_test(test_trackerserver_with_usb_probe_images),
+        cmocka_unit_test(test_auto_source_takes_a_plugged_probe),
         cmocka_unit_test(test_tracking_server_as_image_source_says_why),
         cmocka_unit_test(test_x_to_reference_places_the_image),
         cmocka_unit_test(test_hd_frames_from_a_server),
