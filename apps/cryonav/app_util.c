@@ -264,11 +264,37 @@ int cn_app_ensure_display(bool allow_xvfb, void **hold, char *err, size_t err_le
     return CN_OK;
 }
 
+bool cn_app_is_sequence_file(const char *path)
+{
+    /* A MetaImage or NRRD header with per-frame fields (Seq_Frame0000_Timestamp,
+     * ..._Transform): PLUS, Slicer and CryoNav keep time, poses and events there.
+     * The header ends at ElementDataFile (MetaImage) or a blank line (NRRD); read
+     * up to 16 MiB of it, as the sequence reader does. */
+    FILE *fp = path ? fopen(path, "rb") : NULL;
+    if (!fp)
+        return false;
+    char line[4096];
+    bool seq = false;
+    long read = 0;
+    while (!seq && read < (16L << 20) && fgets(line, sizeof line, fp)) {
+        read += (long)strlen(line);
+        if (strncmp(line, "Seq_Frame", 9) == 0)
+            seq = true;
+        else if (strncmp(line, "ElementDataFile", 15) == 0 || line[0] == '\n' ||
+                 (line[0] == '\r' && line[1] == '\n'))
+            break;
+    }
+    fclose(fp);
+    return seq;
+}
+
 const char *cn_app_convert_hint(const char *path, char *buf, size_t len)
 {
     int pages = 0;
     if (len)
         buf[0] = 0;
+    if (cn_app_is_sequence_file(path))
+        return buf; /* convert would keep only pixels: no hint to it */
     if (path && cn_image_count_pages(path, &pages, NULL, 0) == CN_OK && pages >= 1)
         snprintf(buf, len, "; it is an image%s (%d frame%s): `cryonav convert %s OUT.igs.mha` "
                  "makes it a sequence file", pages > 1 ? " stack" : "", pages,

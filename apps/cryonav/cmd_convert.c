@@ -113,6 +113,13 @@ int cn_cmd_convert(int argc, char **argv)
     if (!dot || (strcmp(dot, ".mha") != 0 && !nrrd))
         return cn_app_usage_error("convert", "OUT must end in .igs.mha or .igs.nrrd (or .mha, "
                                   ".nrrd, .seq.nrrd), not '%s'", out);
+    if (cn_app_is_sequence_file(in)) {
+        fprintf(stderr, "cryonav convert: %s is a sequence file (PLUS, Slicer or CryoNav): "
+                "`cryonav replay`, `info` and `report` read it as it is; converting would keep "
+                "only its pixels (not its times, pixel size in ImageToProbe, transforms or "
+                "events)\n", in);
+        return 2;
+    }
     char err[1400];
     char **files = NULL;
     int nfiles = 0;

@@ -86,6 +86,8 @@ int cn_app_parse_spacing(const char *s, double min, double max, double out[2]);
 /* When path is an image or a stack the image reader takes (not a sequence file): a hint
  * that `cryonav convert` makes it one, to append to the reader's error; else "". */
 const char *cn_app_convert_hint(const char *path, char *buf, size_t len);
+/* Whether path is a sequence file (a header with Seq_Frame... per-frame fields). */
+bool cn_app_is_sequence_file(const char *path);
 /* True when path ends with one of the suffixes (NULL-terminated list). */
 bool cn_app_has_suffix(const char *path, const char *const *suffixes);
 /* Makes sure an X display exists for VTK rendering: uses $DISPLAY when it opens;

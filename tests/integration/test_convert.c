@@ -220,6 +220,28 @@ static void test_convert_gif_and_refusals(void **st)
     assert_int_equal(run_prog(r2, NULL, NULL, 60, &R), 0);
     assert_int_equal(R.exit_code, 2);
     assert_non_null(strstr(R.err, "makes it a sequence file"));
+    /* A sequence file (PLUS, Slicer, CryoNav) is not a cine: convert would take PLUS's
+     * placeholder ElementSpacing 1 1 1 for 1 mm pixels and drop the times, the
+     * transforms and the events (before: "1 x 1 mm from the file", 20 fps). It is
+     * refused, and info and replay no longer offer convert for a damaged one. */
+    char spine[600];
+    snprintf(spine, sizeof spine, "%s/plus/SpinePhantomFreehand.igs.mha", CN_SHARED_DATA_DIR);
+    const char *sq[] = {CN_CRYONAV_BIN, "convert", spine, path_in("spine.igs.mha"), NULL};
+    assert_int_equal(run_prog(sq, NULL, NULL, 60, &R), 0);
+    print_message("convert a PLUS file: %s", R.err);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "is a sequence file"));
+    assert_false(exists(path_in("spine.igs.mha")));
+    /* a damaged sequence file: a frame field beyond the header's frames */
+    const char *dmg = path_in("damaged.igs.mha");
+    snprintf(cmd, sizeof cmd, "sed 's/^Seq_Frame0003_Timestamp/Seq_Frame0900_Timestamp/' '%s' > '%s'",
+             spine, dmg);
+    assert_int_equal(system(cmd), 0);
+    const char *di[] = {CN_CRYONAV_BIN, "info", dmg, NULL};
+    assert_int_equal(run_prog(di, NULL, NULL, 60, &R), 0);
+    print_message("info of a damaged sequence file: %s", R.err);
+    assert_int_equal(R.exit_code, 2);
+    assert_null(strstr(R.err, "cryonav convert"));
     /* OUT of another kind */
     const char *d[] = {CN_CRYONAV_BIN, "convert", gif, path_in("x.png"), NULL};
     assert_int_equal(run_prog(d, NULL, NULL, 60, &R), 0);
