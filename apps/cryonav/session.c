@@ -16,6 +16,7 @@
 #include "imaging/imaging.h" /* CN_IMAGE_MAX_SIDE */
 #include "igtl/igtl.h"          /* issue 5: OpenIGTLink server sink */
 #include "registry/registry.h"  /* issue 15: image + tracking devices */
+#include "usb/usb.h"            /* the "usb" object, checked whatever the source */
 #include "proctor/proctor.h"    /* issue 15: the proctor hub behind the server */
 
 #include <math.h>
@@ -37,8 +38,8 @@ void cn_run_opts_defaults(cn_run_opts *o)
 
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
 static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "usb", "replay",
-                                           "record", "segment", "thermal", "guidance", "probe",
-                                           "pipeline", "tracking", "proctor", NULL};
+                                           "record", "segment", "thermal", "guidance",
+                                           "tracking", "proctor", NULL};
 
 static int load_config(cn_session *s, char *err, size_t err_len)
 {
@@ -47,7 +48,27 @@ static int load_config(cn_session *s, char *err, size_t err_len)
     if (cn_app_config_load(s->opts.config_path, s->log, &s->cfg, err, err_len) != CN_OK)
         return CN_EINVAL;
     int rc = cn_json_check_keys(s->cfg, "", session_keys, err, err_len);
-    return rc == CN_ENOENT ? CN_OK : rc;
+    if (rc != CN_OK && rc != CN_ENOENT)
+        return rc;
+    /* The objects of the parts this session may not run are checked too: a typo in
+     * "usb" or "igtl" must not wait, silent, for the day that part runs (before,
+     * {"usb": {"bogus": 1}} passed every simulator session). */
+    cn_sim_config sc;
+    cn_sim_config_defaults(&sc);
+    if ((rc = cn_sim_config_from_json(s->cfg, "sim", &sc, err, err_len)) != CN_OK)
+        return rc;
+    cn_igtl_server_opts go;
+    cn_igtl_server_opts_default(&go);
+    if ((rc = cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len)) != CN_OK)
+        return rc;
+    char ppath[1024];
+    cn_up20l_config uc;
+    cn_up20l_config_default(&uc);
+    cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
+    if (cn_up20l_config_load(ppath, &uc, err, err_len) == CN_OK &&
+        (rc = cn_up20l_config_apply_session(&uc, s->cfg, err, err_len)) != CN_OK)
+        return rc;
+    return CN_OK;
 }
 
 /* Where our own OpenIGTLink server will listen (port 0 = no server), so that the

@@ -120,6 +120,26 @@ static void test_bad_config(void **st)
     snprintf(want, sizeof want, "%s:3: viewr: unknown key", path);
     expect_error(2, want);
 
+    /* top-level "probe" and "pipeline" were accepted and read by nothing: a user
+     * choosing the cryoprobe there got the default probe's isotherms, unsaid */
+    write_file(path, "{\n  \"probe\": \"N2O-14G\"\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    snprintf(want, sizeof want, "%s:2: probe: unknown key", path);
+    expect_error(2, want);
+    write_file(path, "{\n  \"pipeline\": {\"queue\": 3}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--config", path);
+    snprintf(want, sizeof want, "%s:2: pipeline: unknown key", path);
+    expect_error(2, want);
+
+    /* the objects of parts this session does not run are checked too (before, a
+     * typo in "usb" or "igtl" passed every simulator session, silent) */
+    write_file(path, "{\n  \"usb\": {\"gain_db\": 10,\n    \"bogus\": 1}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    expect_error(2, "usb.bogus: unknown key");
+    write_file(path, "{\n  \"igtl\": {\"max_clientz\": 4}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    expect_error(2, "igtl.max_clientz: unknown key");
+
     write_file(path, "{\n  \"source\": \"telepathy\"\n}\n");
     RUN("run", "--headless", "--frames", "1", "--config", path);
     expect_error(2, "unknown source 'telepathy'");
