@@ -48,6 +48,8 @@ struct cn_replay {
     double ts_anchor, prev_ts;     /* pace clock (s) */
     double scene_anchor, prev_scene;/* scene clock (s) */
     int64_t last_acq;
+    double mean_dt_s;   /* the file's mean frame interval (s), for glitched times */
+    int glitches_said;  /* out-of-order times and gaps logged (the first few only) */
     char path[1024];
     /* recorded events handed to the analysis thread */
     cn_event evq[256];
@@ -112,6 +114,14 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
         rp->n_chapters = 0;
     }
     rp->t0_scene_s = cn_seq_reader_timestamp(rp->rd, 0);
+    {
+        double t_end = cn_seq_reader_timestamp(rp->rd, in->n_frames - 1);
+        rp->mean_dt_s = in->n_frames > 1 && isfinite(rp->t0_scene_s) && isfinite(t_end) &&
+                                t_end > rp->t0_scene_s
+                            ? (t_end - rp->t0_scene_s) / (in->n_frames - 1)
+                            : 1.0 / 30;
+        if (rp->mean_dt_s > 1.0) rp->mean_dt_s = 1.0;
+    }
     if (rp->o.speed < 0 || !isfinite(rp->o.speed)) rp->o.speed = 1;
     rp->speed = rp->o.speed;
     rp->loop = rp->o.loop;
@@ -277,8 +287,36 @@ static int rp_read(void *self, cn_frame *f) {
                         ? (double)f->wall_ns * 1e-9
                         : scene;
         if (f->t_scene_ns == CN_SCENE_TIME_UNSET) f->t_scene_ns = llround(scene * 1e9);
+        /* A time out of order with both neighbours (a tracker clock glitch, a field
+         * written twice): taken between them, and said. Before, a frame 600 s ahead
+         * held the replay silent for 600 s, and one a second behind made the session
+         * start its analysis again mid-procedure. */
+        const int nf = info->n_frames;
+        if (i > 0 && i + 1 < nf) {
+            double a = cn_seq_reader_timestamp(rp->rd, i - 1), b = cn_seq_reader_timestamp(rp->rd, i + 1);
+            if (isfinite(a) && isfinite(b) && b >= a && (scene < a || scene > b)) {
+                double fixed = 0.5 * (a + b);
+                if (rp->glitches_said++ < 5)
+                    cn_log_warn(rp->o.log, "replay", "%s: frame %d's Timestamp %.6f s is out of "
+                                "order (frame %d: %.6f, frame %d: %.6f): taken as %.6f", rp->path,
+                                i, scene, i - 1, a, i + 1, b, fixed);
+                if (ts == scene) ts = fixed;
+                scene = fixed;
+                f->t_scene_ns = llround(scene * 1e9);
+            }
+        }
         pthread_mutex_lock(&rp->mu);
         if (rp->next != i) continue; /* seeked meanwhile */
+        /* A gap in the recording (frames lost to a full disk, a paused source):
+         * played on after one frame interval, said, instead of a silent wait. The
+         * scene time keeps the gap: the procedure did live through it. */
+        const double gap_s = fmax(10.0, 50 * rp->mean_dt_s);
+        if (rp->anchored && !rp->reanchor && i == rp->pos + 1 && ts - rp->prev_ts > gap_s) {
+            if (rp->glitches_said++ < 5)
+                cn_log_warn(rp->o.log, "replay", "%s: %.1f s without frames before frame %d: "
+                            "played on without waiting", rp->path, ts - rp->prev_ts, i);
+            rp->ts_anchor += ts - rp->prev_ts - rp->mean_dt_s;
+        }
         if (!rp->anchored || rp->reanchor || ts < rp->prev_ts || scene < rp->prev_scene) {
             int64_t now = cn_clock_mono_ns();
             rp->mono_anchor = now;

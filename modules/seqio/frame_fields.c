@@ -230,6 +230,10 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
         const char *k = fl[i].key, *val = fl[i].value;
         size_t base;
         if (strcmp(k, "Timestamp") == 0) {
+            /* a field written twice: the first counts, as for info, report and
+             * cn_seq_reader_timestamp (cn_seq_field_find) */
+            if (cn_seq_field_find(fl, n, "Timestamp") != val)
+                continue;
             if (cn_seqio_parse_doubles(val, v, 1) == 1 && isfinite(v[0]) && fabs(v[0]) < 9e9)
                 f->t_acq_ns = f->t_scene_ns = llround(v[0] * 1e9);
         } else if (strcmp(k, "FrameNumber") == 0) {

@@ -421,6 +421,66 @@ static void test_bad_files(void **s) {
     assert_non_null(strstr(err, "no image frames"));
 }
 
+/* One glitched Timestamp (a frame 600 s ahead, another 0.9 s behind its neighbours,
+ * as a PLUS file with a clock glitch or a hand-edited header may hold): before, the
+ * replay waited the whole 600 s without a word, and the dip made the session restart
+ * its analysis mid-procedure. Now an isolated out-of-order time is taken between its
+ * neighbours, said once, and the replay plays on at the file's pace. */
+static void test_glitched_timestamps(void **s) {
+    (void)s;
+    char err[512], path[1024];
+    snprintf(path, sizeof path, "%s/replay_glitch.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer_opts wo = {.compress = false};
+    cn_seq_writer *w = cn_seq_writer_open(path, &wo, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    for (int i = 0; i < N; i++) {
+        pattern(f, i);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = 1000000000LL + i * PERIOD_NS;
+        if (i == 10) f->t_acq_ns += 600000000000LL; /* 600 s ahead */
+        if (i == 20) f->t_acq_ns -= 900000000LL;    /* 0.9 s behind */
+        cn_mat4 m = cn_mat4_translation(i, 0, 0);
+        f->n_poses = 0;
+        cn_frame_set_pose(f, "ProbeToTracker", &m, true);
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_log *lg = cn_log_new(stderr, CN_LOG_INFO);
+    cn_replay_opts o = {.speed = 1.0, .log = lg};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(path, &o, &dev, err, sizeof err), CN_OK);
+    /* a stall fails the test instead of hanging it */
+    ctl_arg guard = {.delay_ns = 8000000000LL, .action = 1, .dev = &dev};
+    pthread_t th;
+    pthread_create(&th, NULL, controller, &guard);
+    dev.start(dev.self);
+    int64_t t0 = cn_clock_mono_ns(), prev_scene = INT64_MIN;
+    int got = 0;
+    for (int i = 0; i < N; i++) {
+        if (dev.read(dev.self, f) != CN_OK) break;
+        assert_int_equal(frame_index(f), i);
+        assert_true(f->t_scene_ns >= prev_scene); /* no jump ahead, no step back */
+        if (i > 0)
+            assert_true(f->t_scene_ns - prev_scene < 200000000LL);
+        prev_scene = f->t_scene_ns;
+        got++;
+    }
+    double took_s = (double)(cn_clock_mono_ns() - t0) * 1e-9;
+    print_message("glitched timestamps: %d of %d frames in %.1f s\n", got, N, took_s);
+    dev.interrupt(dev.self);
+    pthread_join(th, NULL);
+    assert_int_equal(got, N);
+    assert_true(took_s < 6.0);
+    cn_replay_device_release(&dev);
+    cn_log_free(lg);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    unlink(path);
+}
+
 /* A deterministic analysis stage: mean intensity and a bright-pixel centroid. */
 static int stage_process(void *self, cn_frame *f) {
     (void)self;
@@ -502,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_pause_seek_loop_interrupt),
         cmocka_unit_test(test_step_and_skip),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_glitched_timestamps),
         cmocka_unit_test(test_clocks_events_chapters),
         cmocka_unit_test(test_pipeline_same_analysis),
     };
