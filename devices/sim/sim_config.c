@@ -395,6 +395,22 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
     if (rc != CN_OK && rc != CN_ENOENT)
         return rc;
     bool has_cycles = cn_json_has(doc, cp);
+    if (has_cycles && proto[0] && strcmp(proto, "custom") != 0) {
+        /* "cycles" given in a layer above the one that named the preset (the shipped
+         * session names morton-150s): the user's cycles are meant, i.e. custom */
+        const char *lp = NULL, *lc = NULL;
+        int line, ip = -1, ic = -1;
+        if (cn_json_origin(doc, pp, &lp, &line) == CN_OK &&
+            cn_json_origin(doc, cp, &lc, &line) == CN_OK && lp && lc) {
+            for (int i = 0; i < cn_json_layers(doc); i++) {
+                const char *l = cn_json_layer_label(doc, i);
+                if (l && strcmp(l, lp) == 0) ip = i;
+                if (l && strcmp(l, lc) == 0) ic = i;
+            }
+        }
+        if (ic > ip && ip >= 0)
+            cn_strlcpy(proto, "custom", sizeof proto);
+    }
     if (proto[0] && strcmp(proto, "custom") != 0) {
         if (has_cycles) {
             cn_json_error(doc, cp, err, err_len,

@@ -140,6 +140,12 @@ static void test_bad_config(void **st)
     RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
     expect_error(2, "igtl.max_clientz: unknown key");
 
+    /* "cycles" alone means custom, as the guide says, though the shipped session
+     * names a preset (before: "give either a preset ... not both") */
+    write_file(path, "{\n  \"sim\": {\"cycles\": [[5, 0]]}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    expect_error(0, "plan name=custom steps=freeze:5");
+
     write_file(path, "{\n  \"source\": \"telepathy\"\n}\n");
     RUN("run", "--headless", "--frames", "1", "--config", path);
     expect_error(2, "unknown source 'telepathy'");
