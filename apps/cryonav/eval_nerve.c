@@ -46,10 +46,12 @@
 
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -288,6 +290,19 @@ int cn_eval_nerve(int argc, char **argv)
         else if (o.model >= CN_NERVE_CNN_NMODELS)
             return usage("--method cnn has models 0..4 (folds: nerve-us mod, nerve-femoral "
                          "block) and 5 (live)", NULL);
+    }
+    if (o.overlays) {
+        /* made when missing, as run --snapshot does (before, every picture failed on
+         * its own line and the command still said 0) */
+        struct stat stt;
+        if (mkdir(o.overlays, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "cryonav eval: --overlays %s: %s\n", o.overlays, strerror(errno));
+            return 2;
+        }
+        if (stat(o.overlays, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
+            fprintf(stderr, "cryonav eval: --overlays %s: not a folder\n", o.overlays);
+            return 2;
+        }
     }
     nerve_pair *pairs = NULL;
     int n = 0, cap = 0, missing = 0, rc = 0;
