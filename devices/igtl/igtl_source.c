@@ -232,6 +232,7 @@ static void *source_main(void *arg)
             backoff = s->o.backoff_min_ns;
             streak_logged = 0;
             attempts = 0;
+            s->lag_known = false; /* another server, perhaps another clock */
             session(s, fd);
             close(fd);
             cn__igtl_src_invalidate_poses(s);

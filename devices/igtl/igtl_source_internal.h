@@ -62,6 +62,10 @@ struct cn_igtl_source {
     char refused[NAMES_NOTED_MAX][REFUSAL_KEY_MAX];  /* "TYPE name reason" logged */
     int n_refused;
     bool refused_full;
+    /* the sender's clock against ours: the smallest lag (our wall - its stamp) seen
+     * on this link, and when (cn__igtl_src_to_mono) */
+    bool lag_known;
+    int64_t lag_min_ns, lag_min_at_ns;
 };
 
 /* igtl_source_recv.c: what arrives (connection thread), and the link's end. */
@@ -69,8 +73,9 @@ void cn__igtl_src_set_error(cn_igtl_source *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void cn__igtl_src_count_ignored(cn_igtl_source *s);
 void cn__igtl_src_count(cn_igtl_source *s, uint64_t *counter);
-/* Header timestamp -> our monotonic clock (now, unless it is 0..1 s old). */
-int64_t cn__igtl_src_to_mono(uint64_t ts);
+/* Header timestamp -> our monotonic clock: its age counted from the freshest
+ * message of this link (connection thread; a new link starts afresh). */
+int64_t cn__igtl_src_to_mono(cn_igtl_source *s, uint64_t ts);
 /* One pose of a `type` message from device (or element) name `dev`: mapped or
  * passed through as AToB (else one warning with the map entry to add), logged
  * once, put into the graph and its slot. false when it was not used. */

@@ -27,19 +27,31 @@ static const char *map_name(const cn_igtl_source *s, const char *device)
     return cn_xform_name_split(device, a, b) == CN_OK ? device : NULL;
 }
 
-/* Header timestamp (wall, the sender's clock) -> our monotonic time. Trusted
- * only when it says the message is between 0 and 1 s old: the upstream example
- * servers send no real time, and a server whose clock is off by more than the
- * transform graph's 200 ms hold would otherwise make every pose look stale. */
-int64_t cn__igtl_src_to_mono(uint64_t ts)
+/* Header timestamp (wall, the sender's clock) -> our monotonic time. The sender's
+ * clock is another machine's and may be off ours by any amount, so a stamp's age
+ * against our clock means nothing by itself. The smallest lag seen on this link
+ * (our wall time minus its stamp: the link's delay plus the clocks' offset) is
+ * taken as "fresh", and a message's age is its lag beyond that; the minimum may
+ * rise 1 ms a second, to follow a drifting clock. A steady offset is then fresh,
+ * and stamps that stop advancing (a tool out of view whose last pose is sent
+ * again) age as they should. Before, an absolute age was trusted only between 0
+ * and 1 s: a server 0.5 s behind lost the cryoprobe for the whole session, one 10 s
+ * behind was taken as current. A stamp of 0 (the upstream example servers) is now. */
+int64_t cn__igtl_src_to_mono(cn_igtl_source *s, uint64_t ts)
 {
     int64_t now_m = cn_clock_mono_ns(), now_w = cn_clock_wall_ns();
-    if (ts == 0)
+    if (ts == 0 || !s)
         return now_m;
-    int64_t age = now_w - cn_igtl_ts_to_wall_ns(ts);
-    if (age < 0 || age > 1000000000LL)
+    int64_t lag = now_w - cn_igtl_ts_to_wall_ns(ts);
+    double drift = (double)(now_m - s->lag_min_at_ns) * 1e-3; /* 1 ms per s */
+    if (!s->lag_known || (double)lag < (double)s->lag_min_ns + drift) {
+        s->lag_known = true;
+        s->lag_min_ns = lag;
+        s->lag_min_at_ns = now_m;
         return now_m;
-    return now_m - age;
+    }
+    double age = (double)lag - ((double)s->lag_min_ns + drift);
+    return age > 3.6e12 ? now_m - 3600000000000LL : now_m - (int64_t)age;
 }
 
 void cn__igtl_src_set_error(cn_igtl_source *s, const char *fmt, ...)
@@ -179,7 +191,7 @@ void cn__igtl_src_on_transform(cn_igtl_source *s, const cn_igtl_message *m)
         return;
     }
     if (!cn__igtl_src_put_pose(s, "TRANSFORM", dev, &mat, valid,
-                               cn__igtl_src_to_mono(m->h.timestamp))) {
+                               cn__igtl_src_to_mono(s, m->h.timestamp))) {
         cn__igtl_src_count_ignored(s);
         return;
     }
@@ -216,7 +228,7 @@ void cn__igtl_src_on_image(cn_igtl_source *s, const cn_igtl_message *m)
     char frame[CN_FRAME_NAME_MAX];
     cn_strlcpy(frame, us && us[1] ? us + 1 : "Reference", sizeof frame);
     cn_mat4 ijk = cn_igtl_image_ijk_to_ref(&v);
-    int64_t t = cn__igtl_src_to_mono(m->h.timestamp);
+    int64_t t = cn__igtl_src_to_mono(s, m->h.timestamp);
     /* The image's own placement joins the tracking in the graph, so that
      * ImageToProbe follows from ImageToReference and ProbeToReference. */
     char xname[CN_XFORM_NAME_MAX];

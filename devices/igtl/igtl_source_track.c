@@ -33,7 +33,7 @@ void cn__igtl_src_on_position(cn_igtl_source *s, const cn_igtl_message *m)
     if (cn_igtl_message_meta(m, "TransformStatus", status, sizeof status) == CN_OK)
         valid = strcmp(status, "OK") == 0;
     if (cn__igtl_src_put_pose(s, "POSITION", dev, &mat, valid,
-                              cn__igtl_src_to_mono(m->h.timestamp)))
+                              cn__igtl_src_to_mono(s, m->h.timestamp)))
         cn__igtl_src_count(s, &s->st.positions);
     else
         cn__igtl_src_count_ignored(s);
@@ -53,7 +53,7 @@ void cn__igtl_src_on_tracking_data(cn_igtl_source *s, const cn_igtl_message *m, 
         cn__igtl_src_count_ignored(s);
         return;
     }
-    int64_t t = cn__igtl_src_to_mono(m->h.timestamp);
+    int64_t t = cn__igtl_src_to_mono(s, m->h.timestamp);
     int used = 0;
     for (int i = 0; i < n; i++) {
         cn_igtl_track_element e;

@@ -29,6 +29,8 @@ typedef struct {
     int rate_hz;
     atomic_int sent;
     atomic_bool paused;    /* keep the link, send nothing (Slicer with a still node) */
+    _Atomic int64_t ts_offset_ns; /* the server's clock against ours (another machine) */
+    _Atomic int64_t ts_frozen_ns; /* != 0: every message carries this wall time (stale) */
 } plus_like;
 
 static inline void pl_set(plus_like *p, const char *name, const cn_mat4 *m)
@@ -64,7 +66,9 @@ static inline void *pl_main(void *arg)
                 continue;
             }
             b.len = 0;
-            uint64_t ts = cn_igtl_ts_from_wall_ns(cn_clock_wall_ns());
+            int64_t frozen = atomic_load(&p->ts_frozen_ns);
+            uint64_t ts = cn_igtl_ts_from_wall_ns(
+                frozen ? frozen : cn_clock_wall_ns() + atomic_load(&p->ts_offset_ns));
             pthread_mutex_lock(&p->mu);
             for (int i = 0; i < p->n; i++) {
                 cn_igtl_msg msg;

@@ -159,6 +159,75 @@ static void test_tracking_only_plus_like(void **st)
     cn_json_free(cfg);
 }
 
+/* The tracking server's clock is another machine's: it may be off ours by any
+ * amount. Before, a pose was trusted as stamped only when it said it was 0-1 s old,
+ * so a server 0.5 s behind left the cryoprobe "not tracked" for the whole session,
+ * while poses that said they were 1.5 s or 10 s old were used as current (an
+ * outside audit). Now age counts from the freshest message seen: any steady offset
+ * is fresh, and a server whose timestamps stop (a tool out of view, its last pose
+ * sent again) goes stale after hold_ms. */
+static void test_server_clock_offset(void **st)
+{
+    (void)st;
+    const int64_t offsets_ms[] = {0, -150, -500, -1500, -10000, 500};
+    for (size_t k = 0; k < sizeof offsets_ms / sizeof offsets_ms[0] + 1; k++) {
+        const bool frozen = k == sizeof offsets_ms / sizeof offsets_ms[0];
+        plus_like pl;
+        cn_mat4 s2r = cn_mat4_translation(30, 5, 160);
+        assert_int_equal(pl_start(&pl, 100), 0);
+        if (!frozen)
+            atomic_store(&pl.ts_offset_ns, offsets_ms[k] * 1000000LL);
+        pl_set(&pl, "ProbeToReference", &s2r);
+        pl_set(&pl, "StylusToReference", &s2r);
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"source\": \"sim\", \"tracking\": \"igtl\",\n"
+                 " \"sim\": {\"width_px\": 160, \"height_px\": 120},\n"
+                 " \"igtl\": {\"source\": {\"host\": \"127.0.0.1\", \"port\": %d, \"image\": false,\n"
+                 "   \"map\": {\"StylusToReference\": \"CryoprobeToReference\"}}}}",
+                 pl.port);
+        cn_json *cfg = parse(text);
+        cn_device_env e;
+        cn_device_env_default(&e);
+        e.cfg = cfg;
+        e.realtime = false;
+        e.listen_port = 18944;
+        cn_device_set *set;
+        char err[512];
+        assert_int_equal(cn_device_set_open(&e, NULL, NULL, &set, err, sizeof err), CN_OK);
+        cn_device d = cn_device_set_device(set);
+        cn_frame_pool *pool = cn_frame_pool_new(2, 160, 120);
+        assert_int_equal(d.start(d.self), CN_OK);
+        assert_true(wait_transforms(set, 30, 5000));
+        if (frozen) {
+            /* the server's timestamps stop: its poses age from now on */
+            atomic_store(&pl.ts_frozen_ns, cn_clock_wall_ns());
+            cn_clock_sleep_ns(600000000);
+        }
+        int valid = 0;
+        for (int i = 0; i < 5; i++) {
+            cn_frame *f = cn_frame_pool_acquire(pool);
+            assert_int_equal(d.read(d.self, f), CN_OK);
+            const cn_pose *c = cn_frame_get_pose(f, "CryoprobeToTracker");
+            valid += c && c->valid;
+            cn_frame_unref(f);
+            cn_clock_sleep_ns(20000000);
+        }
+        print_message("server clock %s: cryoprobe tracked in %d of 5 frames\n",
+                      frozen ? "stopped" : "offset", valid);
+        if (frozen)
+            assert_int_equal(valid, 0);
+        else if (valid != 5)
+            fail_msg("a server %lld ms off our clock: tracked in %d of 5 frames",
+                     (long long)offsets_ms[k], valid);
+        d.stop(d.self);
+        cn_device_set_free(set);
+        pl_stop(&pl);
+        assert_int_equal(cn_frame_pool_free(pool), CN_OK);
+        cn_json_free(cfg);
+    }
+}
+
 static void test_images_and_poses_from_one_server(void **st)
 {
     (void)st;
@@ -290,6 +359,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tracking_only_plus_like),
+        cmocka_unit_test(test_server_clock_offset),
         cmocka_unit_test(test_images_and_poses_from_one_server),
         cmocka_unit_test(test_hold_for_push_on_change_senders),
     };
