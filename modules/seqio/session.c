@@ -111,6 +111,31 @@ static double nerve_temp(const cn_frame *f) {
     return t[n - 1] + s * (37.0 - t[n - 1]);
 }
 
+/* The time (s from t0) of the event on this frame that leads into phase `to`,
+ * else t: the frame's own. */
+static double phase_change_time(const cn_event *evl, int nev, cn_phase to, double t, int64_t t0)
+{
+    static const struct {
+        cn_phase to;
+        const char *ev;
+    } leads[] = {{CN_PHASE_FREEZE, "freeze_start"},     {CN_PHASE_THAW, "thaw_start"},
+                 {CN_PHASE_THAW, "freeze_end"},         {CN_PHASE_APPROACH, "thaw_end"},
+                 {CN_PHASE_APPROACH, "reposition"},     {CN_PHASE_APPROACH, "needle_inserted"},
+                 {CN_PHASE_WITHDRAWN, "needle_withdrawn"}};
+    double best = t;
+    for (int k = 0; k < nev; k++)
+        for (size_t j = 0; j < sizeof leads / sizeof leads[0]; j++) {
+            size_t l = strlen(leads[j].ev);
+            if (leads[j].to == to && strncmp(evl[k].text, leads[j].ev, l) == 0 &&
+                (evl[k].text[l] == 0 || evl[k].text[l] == ' ')) {
+                double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
+                if (te < best && te >= 0)
+                    best = te;
+            }
+        }
+    return best;
+}
+
 /* The measured ice radius: the ice detector's radial thickness about the probe axis,
  * fitted to the rim (the model's isotherm radius measures the same); in recordings
  * made before the frames carried it, the visible front's distance above the needle
@@ -278,7 +303,11 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (2 * ir > s->max_ice_depth_mm) s->max_ice_depth_mm = 2 * ir;
         }
         if (ph != prev) {
-            /* close the phase we leave */
+            /* The change happened when its event says: a frame after a recording
+             * gap carries the events of the gap with their own times (@t), and its
+             * own time would lengthen the phase left by the gap (a 10 s freeze read
+             * 13.5 s, its 5 s thaw 1.5 s). */
+            t = phase_change_time(evl, nev, ph, t, t0);
             if (prev == CN_PHASE_FREEZE && cur >= 0) s->cycles[cur].freeze_s = t - phase_start;
             if (prev == CN_PHASE_THAW && cur >= 0) s->cycles[cur].thaw_s = t - phase_start;
             /* a freeze that ends straight into withdrawal had no thaw */

@@ -42,7 +42,7 @@ static cn_sim_config script(void) {
 
 /* Records the scripted session; with_analysis fills the CryoNav analysis fields
  * the way the guidance stage would (from the truth here). */
-static void record(const char *path, bool with_analysis) {
+static void record_gap(const char *path, bool with_analysis, double gap_from_s, double gap_to_s) {
     cn_sim_config c = script();
     char err[512];
     if (cn_sim_config_validate(&c, err, sizeof err) != CN_OK) fail_msg("%s", err);
@@ -57,9 +57,14 @@ static void record(const char *path, bool with_analysis) {
     cn_frame_pool *pool = cn_frame_pool_new(1, 160, 120);
     cn_frame *f = cn_frame_pool_acquire(pool);
     int n = (int)(dur * FPS);
+    cn_phase last_phase = CN_PHASE_IDLE;
     for (int i = 0; i < n; i++) {
         double t = i / FPS;
         assert_int_equal(cn_sim_render(sim, t, f), CN_OK);
+        /* frames lost to a recording gap: the first after it carries the gap's
+         * phase changes as events with their own times, as the recorder does */
+        if (t >= gap_from_s && t < gap_to_s)
+            continue;
         assert_true(f->truth.valid);
         f->seq = (uint64_t)i;
         f->t_acq_ns = 7000000000LL + (int64_t)llround(t * 1e9);
@@ -90,6 +95,16 @@ static void record(const char *path, bool with_analysis) {
             if (a->ice.found && tr->ice_radius_mm > g_max_ice_mm)
                 g_max_ice_mm = tr->ice_radius_mm;
             memcpy(a->ice.pts_mm, tr->rim_mm, sizeof a->ice.pts_mm);
+            if (t >= gap_to_s && t - 1 / FPS < gap_to_s && last_phase == CN_PHASE_FREEZE &&
+                tr->phase == CN_PHASE_THAW) {
+                /* the freeze ended in the gap, when the script says */
+                double at = 1.5 + 6 + 12;
+                int64_t base = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+                int64_t ev_ns = base - (int64_t)llround((t - at) * 1e9);
+                cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns, "freeze_end cycle=1");
+                cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns, "thaw_start cycle=1 mode=passive");
+            }
+            last_phase = tr->phase;
         }
         assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
     }
@@ -97,6 +112,10 @@ static void record(const char *path, bool with_analysis) {
     cn_frame_unref(f);
     cn_frame_pool_free(pool);
     cn_sim_free(sim);
+}
+
+static void record(const char *path, bool with_analysis) {
+    record_gap(path, with_analysis, -1, -1);
 }
 
 static void check_summary(const char *path, const char *source) {
@@ -174,10 +193,29 @@ static void test_analysed_session(void **st) {
     unlink(path);
 }
 
+/* A recording gap (frames lost to a full disk, 15.0-20.5 s, across the end of the
+ * 12 s freeze at 19.5 s): the cycle's durations follow the events' own times, not
+ * the first frame after the gap (before: freeze 13.0 s, thaw 6.0 s). */
+static void test_gap_across_a_phase_change(void **st) {
+    (void)st;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/report_gap.igs.mha", CN_BINARY_DIR);
+    record_gap(path, true, 15.0, 20.5);
+    cn_session_summary s;
+    char err[512];
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("after a gap: freeze 1 %.2f s, thaw 1 %.2f s (script 12, 7)\n",
+                  s.cycles[0].freeze_s, s.cycles[0].thaw_s);
+    assert_float_equal(s.cycles[0].freeze_s, 12, 1 / FPS + 1e-6);
+    assert_float_equal(s.cycles[0].thaw_s, 7, 1 / FPS + 1e-6);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
         cmocka_unit_test(test_analysed_session),
+        cmocka_unit_test(test_gap_across_a_phase_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
