@@ -178,7 +178,7 @@ bool cn_session_replay_inputs(cn_session *s, cn_frame *f)
     const uint64_t jumps = s->replay_jumps;
     replay_jumped(s, f); /* the frames jumped over come first */
     cn_event ev[32];
-    int n = cn_replay_take_events(s->replay, ev, 32);
+    int n = cn_replay_take_events_upto(s->replay, f->seq, ev, 32);
     const int idx = s->replay_landed + (int)(f->seq - s->replay_landed_seq);
     if (idx <= s->replay_high)
         return true;

@@ -53,6 +53,7 @@ struct cn_replay {
     char path[1024];
     /* recorded events handed to the analysis thread */
     cn_event evq[256];
+    uint64_t evq_seq[256]; /* the emitted frame (seq) each came with */
     int evq_head, evq_n;
     uint64_t ev_dropped;
     /* chapters; a jump by scene time the device thread resolves */
@@ -199,13 +200,15 @@ static int time_target(cn_seq_reader *rd, double t0, double t_s, int n) {
     return lo;
 }
 
-static void queue_events(cn_replay *rp, const cn_event *ev, int n) {
+static void queue_events(cn_replay *rp, const cn_event *ev, int n, uint64_t seq) {
     for (int i = 0; i < n; i++) {
         if (rp->evq_n == (int)(sizeof rp->evq / sizeof rp->evq[0])) {
             rp->ev_dropped++;
             continue;
         }
-        rp->evq[(rp->evq_head + rp->evq_n) % (int)(sizeof rp->evq / sizeof rp->evq[0])] = ev[i];
+        int k = (rp->evq_head + rp->evq_n) % (int)(sizeof rp->evq / sizeof rp->evq[0]);
+        rp->evq[k] = ev[i];
+        rp->evq_seq[k] = seq;
         rp->evq_n++;
     }
 }
@@ -359,7 +362,7 @@ static int rp_read(void *self, cn_frame *f) {
         f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;
         if (!rp->o.keep_analysis) {
             /* the events are the session's inputs, not results: hand them over */
-            queue_events(rp, f->analysis.events, f->analysis.n_events);
+            queue_events(rp, f->analysis.events, f->analysis.n_events, f->seq);
             f->analysed = false;
             memset(&f->analysis, 0, sizeof f->analysis);
             f->analysis.guidance.coverage = -1;
@@ -517,9 +520,13 @@ uint64_t cn_replay_last_jump(cn_replay *rp, cn_replay_jump *out) {
 }
 
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max) {
+    return cn_replay_take_events_upto(rp, UINT64_MAX, out, max);
+}
+
+int cn_replay_take_events_upto(cn_replay *rp, uint64_t upto_seq, cn_event *out, int max) {
     pthread_mutex_lock(&rp->mu);
     int n = 0, cap = (int)(sizeof rp->evq / sizeof rp->evq[0]);
-    while (n < max && rp->evq_n > 0) {
+    while (n < max && rp->evq_n > 0 && rp->evq_seq[rp->evq_head] <= upto_seq) {
         out[n++] = rp->evq[rp->evq_head];
         rp->evq_head = (rp->evq_head + 1) % cap;
         rp->evq_n--;

@@ -94,6 +94,11 @@ uint64_t cn_replay_loops(cn_replay *rp);            /* times it wrapped around *
  * their recorded scene times (up to max; the rest wait for the next call). Called
  * by the analysis thread; the device thread queues them as it emits frames. */
 int cn_replay_take_events(cn_replay *rp, cn_event *out, int max);
+/* The same, only those of frames emitted up to upto_seq (cn_frame.seq): the device
+ * reads ahead, and a frame's events must not reach the analysis with an earlier
+ * frame (a looping replay gave pass 2's target to pass 1's last frame, and the
+ * rewind on pass 2's first frame then wiped it: that pass ran without the nerve). */
+int cn_replay_take_events_upto(cn_replay *rp, uint64_t upto_seq, cn_event *out, int max);
 /* A jump: an emitted frame that did not follow the one emitted before it (a start
  * after the file's first frame, a seek, a chapter, a skip by time, a loop). The
  * events of the frames jumped over never come from the device. The last jump in
