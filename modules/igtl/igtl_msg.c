@@ -119,7 +119,12 @@ int cn_igtl_put_string(cn_igtl_buf *b, const char *text)
     uint8_t *p = cn_igtl_buf_append(b, 4 + n);
     if (!p)
         return CN_ENOMEM;
-    be16(p, CN_IGTL_ENC_US_ASCII);
+    /* a proctor's note may hold letters beyond ASCII (UTF-8, proctor_hub.c):
+     * say so, MIBenum 106, as Slicer's STRING converter reads it */
+    bool ascii = true;
+    for (size_t i = 0; i < n && ascii; i++)
+        ascii = (unsigned char)text[i] < 0x80;
+    be16(p, ascii ? CN_IGTL_ENC_US_ASCII : 106);
     be16(p + 2, (uint32_t)n);
     memcpy(p + 4, text, n);
     return CN_OK;

@@ -299,8 +299,12 @@ void cn_proctor_logf(cn_proctor_hub *h, const char *module, cn_log_level level, 
                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Sanitises text in place: control characters (C0, DEL, and the ESC of ANSI
- * sequences) become spaces, bytes >= 0x80 become '?'. */
+ * sequences) become spaces; valid UTF-8 letters stay; broken UTF-8, C1 controls and
+ * the bidirectional overrides and isolates become '?' (each byte). */
 void cn_proctor_sanitise(char *text);
+/* The same for a name, then blanks trimmed and runs of them made one ("  Dr  Lee "
+ * -> "Dr Lee"), so names are compared as they read. */
+void cn_proctor_sanitise_name(char *name);
 
 #ifdef __cplusplus
 }

@@ -45,13 +45,67 @@ bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
     return true;
 }
 
+/* The length of the valid UTF-8 sequence at p (2..4), 0 when it is not one. */
+static int utf8_len(const unsigned char *p)
+{
+    int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    if (p[0] >= 0xf8)
+        n = 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+        return 0; /* overlong, surrogates */
+    if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+        return 0;
+    return n;
+}
+
 void cn_proctor_sanitise(char *text)
 {
-    for (unsigned char *p = (unsigned char *)text; p && *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            *p = ' ';
-        else if (*p >= 0x80)
-            *p = '?';
+    unsigned char *p = (unsigned char *)text;
+    while (p && *p) {
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                *p = ' ';
+            p++;
+            continue;
+        }
+        int n = utf8_len(p);
+        /* C1 controls (U+0080..U+009F) and the bidirectional embeddings, overrides
+         * and isolates (U+202A..U+202E, U+2066..U+2069), which turn text around on
+         * the screen and in a log, are not letters */
+        bool bad = n == 0 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) ||
+                   (n == 3 && p[0] == 0xe2 && p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                   (n == 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
+        if (bad) {
+            for (int i = 0; i < (n ? n : 1); i++)
+                p[i] = '?';
+            p += n ? n : 1;
+        } else {
+            p += n;
+        }
+    }
+}
+
+void cn_proctor_sanitise_name(char *name)
+{
+    cn_proctor_sanitise(name);
+    char *o = name;
+    bool blank = true; /* drops leading blanks and collapses runs */
+    for (const char *i = name; *i; i++) {
+        if (*i == ' ') {
+            if (!blank)
+                *o++ = ' ';
+            blank = true;
+        } else {
+            *o++ = *i;
+            blank = false;
+        }
+    }
+    if (o > name && o[-1] == ' ')
+        o--;
+    *o = 0;
 }
 
 /* ------------------------------------------------------------------ log bound */
@@ -384,7 +438,7 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         c->info.role = CN_PROCTOR_PROCTOR;
         if (name && name[0]) {
             cn_strlcpy(claimed, name, sizeof claimed);
-            cn_proctor_sanitise(claimed);
+            cn_proctor_sanitise_name(claimed);
         }
         if (m >= 0) { /* the credential names the proctor, not the client */
             cn_strlcpy(c->info.account, h->o.accounts[m].name, sizeof c->info.account);
@@ -394,9 +448,13 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         } else {
             /* the shared token: the name typed is all there is, but never an
              * account's name (that would pass a guest off as the account holder) */
-            bool taken = false;
-            for (int k = 0; k < h->o.n_accounts; k++)
-                taken |= strcasecmp(claimed, h->o.accounts[k].name) == 0;
+            bool taken = strstr(claimed, "(client") != NULL; /* "<account> (client 4)" */
+            for (int k = 0; k < h->o.n_accounts; k++) {
+                char acc[CN_PROCTOR_NAME_MAX];
+                cn_strlcpy(acc, h->o.accounts[k].name, sizeof acc);
+                cn_proctor_sanitise_name(acc);
+                taken |= strcasecmp(claimed, acc) == 0;
+            }
             c->info.account[0] = 0;
             if (claimed[0] && !taken)
                 cn_strlcpy(c->info.name, claimed, sizeof c->info.name);

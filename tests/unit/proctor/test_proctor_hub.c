@@ -297,6 +297,58 @@ static void test_target_echo(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* Notes keep the proctor's letters: UTF-8 passes (before, "Grüße" became "Gr????e"),
+ * while control characters, broken bytes and the bidirectional overrides that
+ * would turn a log line around do not. */
+static void test_sanitise_keeps_letters(void **st)
+{
+    (void)st;
+    char a[] = "Nerv tiefer, Gr\xc3\xbc\xc3\x9f" "e \xe2\x86\x92 3 mm, \xe6\xb7\xb1";
+    cn_proctor_sanitise(a);
+    assert_string_equal(a, "Nerv tiefer, Gr\xc3\xbc\xc3\x9f" "e \xe2\x86\x92 3 mm, \xe6\xb7\xb1");
+    char b[] = "x\ny\x1b[31m\xff\xc3(\xc2\x85z\xe2\x80\xae" "evil\xf0\x9f\x98\x80";
+    cn_proctor_sanitise(b);
+    assert_string_equal(b, "x y [31m?" "?(?" "?z?" "?" "?evil\xf0\x9f\x98\x80");
+    /* a guest's name is compared with the accounts' once its blanks are tidied */
+    char c[] = "  Dr \t Lee  ";
+    cn_proctor_sanitise_name(c);
+    assert_string_equal(c, "Dr Lee");
+}
+
+/* A guest (the shared token) may not show as an account holder by a name that
+ * differs from the account's only in blanks or case, nor as "<account> (client N)"
+ * (audit D4: "Dr Lee " passed as "Dr Lee  (client 3)"). */
+static void test_guest_cannot_pose_as_an_account(void **st)
+{
+    (void)st;
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.n_accounts = 1;
+    cn_strlcpy(o.accounts[0].name, "Dr Lee", sizeof o.accounts[0].name);
+    cn_strlcpy(o.accounts[0].token, "another-token-for-dr-lee-0001", sizeof o.accounts[0].token);
+    cn_proctor_hub *h = cn_proctor_hub_new(&o);
+    const char *names[] = {"Dr Lee ", " dr  lee", "Dr Lee (client 4)", "DR LEE\t"};
+    for (int i = 0; i < 4; i++) {
+        char peer[32];
+        snprintf(peer, sizeof peer, "10.0.0.%d:5000", i + 1);
+        uint64_t g = cn_proctor_client_open(h, "t", peer);
+        assert_int_equal(cn_proctor_login(h, g, TOKEN, names[i], NULL, 0), CN_PROCTOR_DONE);
+        cn_proctor_client_info ci[8];
+        int n = cn_proctor_clients(h, ci, 8);
+        const char *shown = NULL;
+        for (int k = 0; k < n; k++)
+            if (ci[k].id == g)
+                shown = ci[k].name;
+        print_message("guest calling itself '%s' shows as '%s'\n", names[i], shown ? shown : "");
+        assert_non_null(shown);
+        assert_null(strstr(shown, "Lee"));
+        assert_null(strstr(shown, "LEE"));
+        assert_null(strstr(shown, "lee"));
+    }
+    cn_proctor_hub_free(h);
+}
+
 static void test_note_rate(void **st)
 {
     (void)st;
@@ -709,6 +761,8 @@ int main(void)
         cmocka_unit_test(test_login_limits_and_drop),
         cmocka_unit_test(test_guessing_across_connections),
         cmocka_unit_test(test_target_echo),
+        cmocka_unit_test(test_sanitise_keeps_letters),
+        cmocka_unit_test(test_guest_cannot_pose_as_an_account),
         cmocka_unit_test(test_note_rate),
         cmocka_unit_test(test_revoke_and_lock),
         cmocka_unit_test(test_accounts_config),
