@@ -24,6 +24,7 @@
 #include "igtl_priv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MOD "igtl"
@@ -261,6 +262,30 @@ static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token
         cn__igtl_kill(s, c, "too many failed proctor logins");
 }
 
+/* A STRING: a PLUS command (CMD_<uid>), a login, the cryo console's state, else a
+ * proctor's note. name: the message's name, the long one of v2 metadata when sent. */
+static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *name,
+                           const char *text)
+{
+    /* The uid of a command: the whole name (a v2 client sends a long one in
+     * metadata, its header holding the first 20 characters); before, the cut
+     * header name won, and the reply ACK_<cut uid> never reached the client
+     * waiting for ACK_<uid>. */
+    const char *uid = strncmp(name, "CMD_", 4) == 0 && name[4] ? name + 4 : NULL;
+    if (uid)
+        string_command(s, c, uid, text);
+    else if (strcmp(name, "ProctorLogin") == 0)
+        login_string(s, c, text);
+    else if (strcmp(name, "CryoConsole") == 0) {
+        /* the cryo console's state message (issue 13): a command of the hub
+         * (proctor role), answered in the log, never as a note */
+        cn_proctor_reply cr;
+        if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
+            c->st.msgs_rejected++;
+    } else if (cn_proctor_note(s->hub, c->st.id, text) != CN_PROCTOR_DONE)
+        c->st.msgs_rejected++;
+}
+
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m)
 {
     char name[CN_XFORM_NAME_MAX], why[192];
@@ -273,31 +298,26 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
     }
     const char *type = m->h.type;
     if (strcmp(type, "STRING") == 0) {
-        char text[4096];
-        int r = cn_igtl_decode_string(m->content, m->content_len, text, sizeof text, NULL);
+        /* any STRING the body limit lets in (max_body_small_bytes): a proctor who
+         * pastes a long text keeps the link (before, over 4095 bytes dropped it as
+         * a protocol error); a note is cut to 200 characters after this */
+        char stack[4096], *text = stack;
+        if (m->content_len + 1 > sizeof stack && !(text = malloc(m->content_len + 1))) {
+            cn__igtl_kill(s, c, "out of memory");
+            return;
+        }
+        int r = cn_igtl_decode_string(m->content, m->content_len, text,
+                                      text == stack ? sizeof stack : m->content_len + 1, NULL);
         if (r != CN_OK) {
-            snprintf(why, sizeof why, "protocol error: STRING %s: %s", name,
-                     r == CN_ERANGE ? "longer than 4095 bytes" : "malformed content");
+            snprintf(why, sizeof why, "protocol error: STRING %s: malformed content", name);
+            if (text != stack)
+                free(text);
             cn__igtl_kill(s, c, why);
             return;
         }
-        /* The uid of a command: the header name, or the long one in metadata. */
-        const char *uid = strncmp(m->h.device, "CMD_", 4) == 0 && m->h.device[4] ? m->h.device + 4
-                          : strncmp(name, "CMD_", 4) == 0 && name[4]               ? name + 4
-                                                                                   : NULL;
-        if (uid)
-            string_command(s, c, uid, text);
-        else if (strcmp(name, "ProctorLogin") == 0)
-            login_string(s, c, text);
-        else if (strcmp(name, "CryoConsole") == 0) {
-            /* the cryo console's state message (issue 13): a command of the hub
-             * (proctor role), answered in the log, never as a note */
-            cn_proctor_reply cr;
-            if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
-                c->st.msgs_rejected++;
-        }
-        else if (cn_proctor_note(s->hub, c->st.id, text) != CN_PROCTOR_DONE)
-            c->st.msgs_rejected++;
+        string_message(s, c, name, text);
+        if (text != stack)
+            free(text);
         return;
     }
     if (strcmp(type, "COMMAND") == 0) {

@@ -515,6 +515,30 @@ static void test_annotations(void **st)
     assert_int_equal(got, 1);
     assert_string_equal(an[0].text, "F-20");
     assert_true(an[0].pos_mm[0] == 20.0);
+    /* A pasted 5000-character text is a note, cut to 200; the link stays (before,
+     * over 4095 bytes was a "protocol error" and the proctor lost the link) */
+    cn_clock_sleep_ns(600000000); /* a note token back */
+    static char longtext[5001];
+    memset(longtext, 'a', 5000);
+    assert_int_equal(tu_send_string(proctor.fd, 1, "Note", longtext), 0);
+    got = 0;
+    for (int i = 0; i < 200 && !got; i++) {
+        got = cn_proctor_take(fx->hub, &an[0]);
+        if (!got)
+            cn_clock_sleep_ns(5000000);
+    }
+    assert_int_equal(got, 1);
+    assert_int_equal(an[0].kind, CN_PROCTOR_ITEM_NOTE);
+    assert_int_equal((int)strlen(an[0].text), CN_PROCTOR_TEXT_MAX);
+    tu_read(&proctor, 200, NULL, NULL);
+    assert_false(proctor.closed);
+    /* a command with a uid longer than the header's 20 characters (v2 metadata):
+     * the answer carries the whole uid (before, ACK_ of the cut one) */
+    tu_client_clear(&proctor);
+    assert_int_equal(tu_send_string(proctor.fd, 2, "CMD_a-very-long-command-uid-0123456789",
+                                    "<Command Name=\"RequestStatus\"/>"), 0);
+    tu_read(&proctor, 3000, "STRING", "ACK_a-very-long-command-uid-0123456789");
+    assert_non_null(tu_find(&proctor, "STRING", "ACK_a-very-long-command-uid-0123456789"));
     /* the operator sees both and revokes the proctor: its connection closes */
     cn_proctor_client_info ci[4];
     assert_int_equal(cn_proctor_clients(fx->hub, ci, 4), 2);
