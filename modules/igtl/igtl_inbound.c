@@ -264,13 +264,17 @@ static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token
 
 /* A STRING: a PLUS command (CMD_<uid>), a login, the cryo console's state, else a
  * proctor's note. name: the message's name, the long one of v2 metadata when sent. */
-static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *name,
-                           const char *text)
+static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *header,
+                           const char *name, const char *text)
 {
-    /* The uid of a command: the whole name (a v2 client sends a long one in
-     * metadata, its header holding the first 20 characters); before, the cut
-     * header name won, and the reply ACK_<cut uid> never reached the client
-     * waiting for ACK_<uid>. */
+    /* The uid of a command: the whole name when the metadata's is the long form of
+     * the header's (a v2 client sends a long one there, its header holding the
+     * first 20 characters; before, the cut header name won, and the reply
+     * ACK_<cut uid> never reached the client waiting for ACK_<uid>); a metadata
+     * name that is not (a header CMD_2 "calling itself" Proctor) leaves the
+     * header's. */
+    if (strncmp(name, header, strlen(header)) != 0)
+        name = header;
     const char *uid = strncmp(name, "CMD_", 4) == 0 && name[4] ? name + 4 : NULL;
     if (uid)
         string_command(s, c, uid, text);
@@ -315,7 +319,7 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
             cn__igtl_kill(s, c, why);
             return;
         }
-        string_message(s, c, name, text);
+        string_message(s, c, m->h.device, name, text);
         if (text != stack)
             free(text);
         return;
