@@ -136,8 +136,13 @@ int cn_session_proctor_open(cn_session *s, char *err, size_t err_len)
     if (rc != CN_OK)
         return rc;
     if (po.token[0] && cn_json_has(s->cfg, "proctor.token")) {
+        /* the file that set it (a layer above the shipped defaults), not the
+         * bottom layer's (before, the warning checked and named config/session.json) */
         struct stat st;
-        const char *cp = cn_json_label(s->cfg);
+        const char *cp = NULL;
+        int line = 0;
+        if (cn_json_origin(s->cfg, "proctor.token", &cp, &line) != CN_OK)
+            cp = NULL;
         if (cp && stat(cp, &st) == 0 && (st.st_mode & 077))
             cn_log_warn(s->log, MOD,
                         "%s holds the proctor token and others can read it: use "

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "run_util.h"
@@ -145,6 +146,17 @@ static void test_bad_config(void **st)
     write_file(path, "{\n  \"sim\": {\"cycles\": [[5, 0]]}\n}\n");
     RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
     expect_error(0, "plan name=custom steps=freeze:5");
+
+    /* an inline token in a file others can read: the warning names that file
+     * (before: the shipped config/session.json, whatever the file's mode) */
+    write_file(path, "{\n  \"proctor\": {\"token\": \"inlineTokenForTheTest-99999999\"}\n}\n");
+    chmod(path, 0644);
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    snprintf(want, sizeof want, "%s holds the proctor token and others can read it", path);
+    expect_error(0, want);
+    chmod(path, 0600);
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    assert_null(strstr(R.err, "holds the proctor token"));
 
     write_file(path, "{\n  \"source\": \"telepathy\"\n}\n");
     RUN("run", "--headless", "--frames", "1", "--config", path);
