@@ -47,7 +47,7 @@ static void run_usage(FILE *out)
         "  --protocol NAME      freeze protocol from the catalogue (config/protocols.json: morton-150s,\n"
         "                       stump-6-4-6, spermatic-2x90s, ...): the plan, and the simulator's script\n"
         "  --keys LIST          press procedure keys at scene times (s from the first frame), e.g.\n"
-        "                       f@400,f@460 (keys: f freeze start/stop, a active thaw on/off,\n"
+        "                       f@175,f@185 (keys: f freeze start/stop, a active thaw on/off,\n"
         "                       i inserted, p repositioned, w withdrawn)\n"
         "  --loop               restart the scenario / recording at its end\n"
         "  --show-truth         draw the simulator's ground truth as dashed outlines\n"

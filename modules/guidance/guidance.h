@@ -212,6 +212,9 @@ void cn_procedure_hold_inputs(cn_procedure *p, bool hold);
  * that reaches it, whatever the display does. CN_EINVAL for another key, CN_ENOMEM
  * past 32. */
 int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s);
+/* The scheduled keys not fired yet, as "f@560,f@600" (buf), and their number: at
+ * the end of a session, keys timed after it ended (said, not dropped silently). */
+int cn_procedure_unfired_keys(cn_procedure *p, char *buf, size_t len);
 /* A console message (over OpenIGTLink: a STRING from the device "CryoConsole"),
  * one line: "freeze_start", "freeze_stop", "thaw_start mode=passive|active",
  * "thaw_stop", "needle_inserted", "reposition", "needle_withdrawn" (case and

@@ -237,6 +237,22 @@ bool cn_procedure_key(cn_procedure *p, int key)
     return true;
 }
 
+int cn_procedure_unfired_keys(cn_procedure *p, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = 0;
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->qmu);
+    int n = p->n_sched;
+    size_t at = 0;
+    for (int i = 0; i < n && at + 16 < len; i++)
+        at += (size_t)snprintf(buf + at, len - at, "%s%c@%g", i ? "," : "", p->sched[i].key,
+                               (double)p->sched[i].t_ns * 1e-9);
+    pthread_mutex_unlock(&p->qmu);
+    return n;
+}
+
 int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s)
 {
     if (!p || !strchr("faipw", key) || key == 0 || !(t_scene_s >= 0 && t_scene_s < 1e7))
