@@ -258,8 +258,10 @@ static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token
         c->st.msgs_rejected++;
     snprintf(out, sizeof out, "%s: %s", v == CN_PROCTOR_DONE ? "OK" : "DENIED", msg);
     reply_string(s, c, "ProctorLoginReply", out);
-    if (v == CN_PROCTOR_DROP)
+    if (v == CN_PROCTOR_DROP) {
+        cn__igtl_flush(s, c); /* the DENIED that says why reaches it before the close */
         cn__igtl_kill(s, c, "too many failed proctor logins");
+    }
 }
 
 /* A STRING: a PLUS command (CMD_<uid>), a login, the cryo console's state, else a

@@ -138,6 +138,10 @@ static void accept_clients(cn_igtl_server *s)
     }
 }
 
+static void write_client(cn_igtl_server *s, cn_igtl_client *c);
+
+void cn__igtl_flush(cn_igtl_server *s, cn_igtl_client *c) { write_client(s, c); }
+
 static void read_client(cn_igtl_server *s, cn_igtl_client *c)
 {
     uint8_t buf[65536];
@@ -171,6 +175,12 @@ static void read_client(cn_igtl_server *s, cn_igtl_client *c)
             c->t_msg_start_ns = 0;
             c->t_active_ns = cn_clock_mono_ns();
             cn__igtl_handle_message(s, c, &m);
+            /* A burst of requests in one read: send the replies as they queue, so
+             * only a client that really does not read overflows its queue (before,
+             * 36 GET_STATUS in one write dropped a client that read everything,
+             * "sends requests but does not read") */
+            if (!c->dead && c->q_n >= c->q_cap / 2)
+                write_client(s, c);
         }
         /* a message begun and not finished starts the slow-sender clock */
         if (cn_igtl_parser_buffered(c->parser) > 0 && c->t_msg_start_ns == 0)
