@@ -319,6 +319,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         go.hub = s->proctor; /* issue 15: roles, notes, targets, commands */
         if (cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len) != CN_OK)
             return CN_EINVAL;
+        cn_strlcpy(s->scene_frame, go.reference_frame, sizeof s->scene_frame);
         bool serve = true;
         if (cn_json_get_bool(s->cfg, "igtl.serve", &serve, err, err_len) == CN_EINVAL)
             return CN_EINVAL;

@@ -71,6 +71,8 @@ typedef struct cn_session {
     bool target_ours;           /* the pending point came named as CryoNav's own */
     cn_event_source target_clear_by; /* who asked to forget it (operator, proctor) */
     double target_ref_mm[3];
+    char scene_frame[32];       /* the frame the OpenIGTLink scene (and a proctor's POINT)
+                                   is in: igtl.reference_frame ("Reference") */
     /* Procedure events from other threads (notes, marks: cn_session_add_event),
      * emitted by the analysis thread onto the next frame (session_stages.c). */
     pthread_mutex_t events_mu;

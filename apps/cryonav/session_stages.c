@@ -155,8 +155,12 @@ static void apply_target(cn_session *s, cn_frame *f)
         put_event(s, f, CN_EVSRC_OPERATOR, f->t_scene_ns, ev);
         return;
     }
+    /* the proctor placed it in the scene the server sends: igtl.reference_frame
+     * (before, always Reference: with "Tracker" every target landed ~77 mm out of
+     * the image plane and was ignored) */
     cn_mat4 i2r, r2i;
-    if (cn_frame_image_to(f, "Reference", &i2r, NULL) != CN_OK ||
+    const char *scene = s->scene_frame[0] ? s->scene_frame : "Reference";
+    if (cn_frame_image_to(f, scene, &i2r, NULL) != CN_OK ||
         cn_mat4_invert(&i2r, &r2i) != CN_OK) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm ignored: the image is not tracked",
                     p[0], p[1], p[2]);

@@ -408,6 +408,50 @@ static void test_headless_target_and_note(void **st)
     pu_rm_rf(s.dir);
 }
 
+/* With "igtl": {"reference_frame": "Tracker"} the scene goes out in Tracker, and a
+ * proctor places a point in the scene as received: it must land where it was put
+ * (before, it was read in Reference and refused ~77 mm out of the image plane). */
+static void test_target_in_another_scene_frame(void **st)
+{
+    (void)st;
+    session s;
+    prepare(&s);
+    char tok[160];
+    snprintf(tok, sizeof tok, "%s/token", s.dir);
+    assert_int_equal(pu_write_file(tok, 0600, "%s\n", TOKEN), 0);
+    assert_int_equal(pu_write_file(s.cfg, 0600, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},"
+                                   " \"igtl\": {\"reference_frame\": \"Tracker\"}}\n", s.recdir), 0);
+    const char *args[] = {"--proctor-token-file", tok, NULL};
+    launch(&s, args);
+    tu_client c;
+    tu_client_init(&c, pu_connect(s.port, 60000));
+    tu_read(&c, 60000, "IMAGE", NULL);
+    tu_msg *img = tu_find(&c, "IMAGE", NULL);
+    assert_non_null(img);
+    char img_name[64];
+    snprintf(img_name, sizeof img_name, "%s", img->name);
+    print_message("image sent as %s\n", img_name);
+    float target[3];
+    double tx, ty;
+    scene_target(img, target, &tx, &ty);
+    login(&c, TOKEN);
+    assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
+    bool seeded = pu_wait_log(s.log, "target: nerve seed set at (", 30000);
+    tu_client_free(&c);
+    int status = stop_and_dump(&s);
+    assert_true(WIFEXITED(status));
+    assert_string_equal(img_name, "Image_Tracker");
+    assert_true(seeded);
+    char *log = pu_slurp(s.log, NULL);
+    const char *t = strstr(log, "target: nerve seed set at (");
+    float x = 0, y = 0;
+    assert_int_equal(sscanf(t, "target: nerve seed set at (%f, %f)", &x, &y), 2);
+    print_message("target landed at (%.2f, %.2f) mm, sent for (%.2f, %.2f)\n", x, y, tx, ty);
+    assert_true(fabs(x - tx) < 2.0 && fabs(y - ty) < 2.0);
+    free(log);
+    pu_rm_rf(s.dir);
+}
+
 /* ------------------------------------------------------------------ 4. shutdown under a storm */
 
 typedef struct {
@@ -498,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_name_is_not_a_credential),
         cmocka_unit_test(test_headless_target_and_note),
         cmocka_unit_test(test_account_names_the_proctor),
+        cmocka_unit_test(test_target_in_another_scene_frame),
         cmocka_unit_test(test_shutdown_under_recording_storm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
