@@ -52,8 +52,9 @@ int cn_session_proctor_stage(void *self, cn_frame *f)
                 cn_session_queue_event(s, CN_EVSRC_PROCTOR, text);
             }
         } else {
-            /* the nerve to follow, in the scene frame the proctor receives (igtl.reference_frame):
-             * the console stage (next) maps it into this frame's image and records
+            /* the nerve to follow, in the scene frame the proctor receives
+             * (igtl.reference_frame): the console stage (next) maps it into this
+             * frame's image and records
              * it as a "target" event where it lands */
             cn_log_info(s->log, MOD, "target from %.30s (%.30s): (%.1f, %.1f, %.1f) mm", it.from,
                         it.text, it.pos_mm[0], it.pos_mm[1], it.pos_mm[2]);

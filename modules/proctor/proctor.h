@@ -154,7 +154,8 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
                                     const char *name, char *msg, size_t msg_len);
 void cn_proctor_logout(cn_proctor_hub *h, uint64_t id);
 /* A proctor's note (sanitised, cut to CN_PROCTOR_TEXT_MAX) and target (mm, in the
- * scene frame the transport streams: igtl.reference_frame, "Reference" by default). Viewers are DENIED. */
+ * scene frame the transport streams: igtl.reference_frame, "Reference" by default).
+ * Viewers are DENIED. */
 cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *text);
 cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char *name,
                                      const double pos_mm[3]);
