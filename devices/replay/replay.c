@@ -296,7 +296,8 @@ static int rp_read(void *self, cn_frame *f) {
          * start its analysis again mid-procedure. */
         const int nf = info->n_frames;
         if (i > 0 && i + 1 < nf) {
-            double a = cn_seq_reader_timestamp(rp->rd, i - 1), b = cn_seq_reader_timestamp(rp->rd, i + 1);
+            double a = cn_seq_reader_timestamp(rp->rd, i - 1);
+            double b = cn_seq_reader_timestamp(rp->rd, i + 1);
             if (isfinite(a) && isfinite(b) && b >= a && (scene < a || scene > b)) {
                 double fixed = 0.5 * (a + b);
                 if (rp->glitches_said++ < 5)

@@ -562,7 +562,8 @@ int cn_igtl_server_send_event(cn_igtl_server *s, const char *text)
     if (s->ev_n == CN_IGTL_EVENTS_MAX)
         r = CN_ENOMEM;
     else {
-        cn_strlcpy(s->events[(s->ev_head + s->ev_n) % CN_IGTL_EVENTS_MAX], text, CN_IGTL_EVENT_TEXT_MAX);
+        cn_strlcpy(s->events[(s->ev_head + s->ev_n) % CN_IGTL_EVENTS_MAX], text,
+                   CN_IGTL_EVENT_TEXT_MAX);
         s->ev_n++;
     }
     pthread_mutex_unlock(&s->mu);

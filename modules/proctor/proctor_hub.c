@@ -48,7 +48,10 @@ bool cn__bucket_take(cn__bucket *b, const cn_proctor_rate *r, int64_t now_ns)
 /* The length of the valid UTF-8 sequence at p (2..4), 0 when it is not one. */
 static int utf8_len(const unsigned char *p)
 {
-    int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : 0;
+    int n = p[0] >= 0xf0 && p[0] <= 0xf4   ? 4
+            : p[0] >= 0xe0                 ? 3
+            : p[0] >= 0xc2 && p[0] < 0xe0  ? 2
+                                           : 0;
     if (p[0] >= 0xf8)
         n = 0;
     for (int i = 1; i < n; i++)
@@ -405,8 +408,8 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     } else if (!cn__bucket_peek(&pe->wrong, &r_peer, now_ns)) {
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
-        snprintf(msg, msg_len, "too many wrong tokens from %s: logins from it paused, try again later",
-                 addr);
+        snprintf(msg, msg_len,
+                 "too many wrong tokens from %s: logins from it paused, try again later", addr);
         if (!pe->paused)
             paused = msg;
         pe->paused = true;

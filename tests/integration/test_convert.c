@@ -234,8 +234,8 @@ static void test_convert_gif_and_refusals(void **st)
     assert_false(exists(path_in("spine.igs.mha")));
     /* a damaged sequence file: a frame field beyond the header's frames */
     const char *dmg = path_in("damaged.igs.mha");
-    snprintf(cmd, sizeof cmd, "sed 's/^Seq_Frame0003_Timestamp/Seq_Frame0900_Timestamp/' '%s' > '%s'",
-             spine, dmg);
+    snprintf(cmd, sizeof cmd,
+             "sed 's/^Seq_Frame0003_Timestamp/Seq_Frame0900_Timestamp/' '%s' > '%s'", spine, dmg);
     assert_int_equal(system(cmd), 0);
     const char *di[] = {CN_CRYONAV_BIN, "info", dmg, NULL};
     assert_int_equal(run_prog(di, NULL, NULL, 60, &R), 0);

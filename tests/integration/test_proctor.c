@@ -419,8 +419,11 @@ static void test_target_in_another_scene_frame(void **st)
     char tok[160];
     snprintf(tok, sizeof tok, "%s/token", s.dir);
     assert_int_equal(pu_write_file(tok, 0600, "%s\n", TOKEN), 0);
-    assert_int_equal(pu_write_file(s.cfg, 0600, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},"
-                                   " \"igtl\": {\"reference_frame\": \"Tracker\"}}\n", s.recdir), 0);
+    assert_int_equal(pu_write_file(s.cfg, 0600,
+                                   "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},"
+                                   " \"igtl\": {\"reference_frame\": \"Tracker\"}}\n",
+                                   s.recdir),
+                     0);
     const char *args[] = {"--proctor-token-file", tok, NULL};
     launch(&s, args);
     tu_client c;

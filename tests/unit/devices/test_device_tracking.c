@@ -183,7 +183,8 @@ static void test_server_clock_offset(void **st)
         snprintf(text, sizeof text,
                  "{\"source\": \"sim\", \"tracking\": \"igtl\",\n"
                  " \"sim\": {\"width_px\": 160, \"height_px\": 120},\n"
-                 " \"igtl\": {\"source\": {\"host\": \"127.0.0.1\", \"port\": %d, \"image\": false,\n"
+                 " \"igtl\": {\"source\": {\"host\": \"127.0.0.1\", \"port\": %d,"
+                 " \"image\": false,\n"
                  "   \"map\": {\"StylusToReference\": \"CryoprobeToReference\"}}}}",
                  pl.port);
         cn_json *cfg = parse(text);

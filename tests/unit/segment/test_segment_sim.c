@@ -222,9 +222,10 @@ static void test_stage_session(void **st)
  * 5 fps recording at time_scale 20 went from the approach straight into the
  * freeze). The visible shaft ends at the ice's near side, several mm short of the
  * tip. With a tracked cryoprobe the tracked tip is where the probe is; without one,
- * a tip first seen under the ice is at least flagged hidden, never shown as seen. Before, the shaft's end became
- * the tip (6.8 mm short in that recording), unflagged on the first frame, and the
- * ice front was searched around it and never found for the whole procedure. */
+ * a tip first seen under the ice is at least flagged hidden, never shown as seen.
+ * Before, the shaft's end became the tip (6.8 mm short in that recording),
+ * unflagged on the first frame, and the ice front was searched around it and never
+ * found for the whole procedure. */
 static void test_first_seen_under_ice(void **st)
 {
     (void)st;

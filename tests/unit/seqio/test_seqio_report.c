@@ -102,7 +102,8 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
                 int64_t base = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
                 int64_t ev_ns = base - (int64_t)llround((t - at) * 1e9);
                 cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns, "freeze_end cycle=1");
-                cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns, "thaw_start cycle=1 mode=passive");
+                cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns,
+                                      "thaw_start cycle=1 mode=passive");
             }
             last_phase = tr->phase;
         }
