@@ -180,7 +180,7 @@ int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
 static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
 {
     cn_nav_opts o = *in;
-    char err[1024];
+    char err[2048]; /* a config error lists the known keys (sim has 40) */
     /* issue 16: --log FILE / -q / -v; the session logs through the same handle */
     cn_log *log = cn_log_open(o.log_path, o.run.log_level, err, sizeof err);
     if (!log) {

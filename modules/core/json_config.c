@@ -359,7 +359,7 @@ int cn_json_origin(const cn_json *d, const char *path, const char **label, int *
 
 void cn_json_error(const cn_json *d, const char *path, char *err, size_t err_len, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[1280]; /* a key list (unknown key) can be long */
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -540,13 +540,16 @@ int cn_json_check_keys(const cn_json *d, const char *path, const char *const *al
             if (strcmp(*a, key) == 0)
                 ok = true;
         if (!ok) {
-            char full[512], known[512] = "";
+            char full[512], known[1024] = "";
             snprintf(full, sizeof full, "%s%s%s", path && *path ? path : "", path && *path ? "." : "",
                      key);
             size_t used = 0;
-            for (const char *const *a = allowed; *a && used < sizeof known - 40; a++)
+            const char *const *a = allowed;
+            for (; *a && used < sizeof known - 48; a++)
                 used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
                                          a == allowed ? "" : ", ", *a);
+            if (*a) /* say the list goes on (before, the sim's last nine keys went unsaid) */
+                snprintf(known + used, sizeof known - used, ", ... (see the guide)");
             cn_json_error(d, full, err, err_len, "unknown key (known keys: %s)", known);
             return CN_EINVAL;
         }

@@ -158,6 +158,11 @@ static void test_bad_config(void **st)
     RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
     assert_null(strstr(R.err, "holds the proctor token"));
 
+    /* an unknown sim key lists every known one (before, the last nine were cut) */
+    write_file(path, "{\n  \"sim\": {\"colour\": 1}\n}\n");
+    RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
+    expect_error(2, "interfaces, wall_depth_mm)");
+
     /* a key timed after the session's end is said (before: dropped without a word;
      * the guide's example f@560 was past the default scenario's end) */
     RUN("run", "--headless", "--frames", "3", "--no-serve", "--keys", "f@5000");
