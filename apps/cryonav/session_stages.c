@@ -265,12 +265,35 @@ int cn_session_surfaces_stage(void *self, cn_frame *f)
         return CN_OK;
     if (s->surfaces_sent_ns && f->t_acq_ns - s->surfaces_sent_ns < 1000000000LL)
         return CN_OK;
+    /* Into the scene frame the proctors receive (igtl.reference_frame): the model
+     * keeps its meshes in its own frame (Reference as these poses resolve it, or
+     * the image without tracking). Before, they went out as they were, labelled
+     * Reference: ~370 mm off in a "Tracker" scene. With no path to the scene frame
+     * on this frame, they go out as they are. */
+    const char *scene = s->scene_frame[0] ? s->scene_frame : "Reference";
+    cn_mat4 r2mm, i2scene, mm2i, i2mm = cn_frame_image_to_image_mm(f), to_scene;
+    bool move = cn_thermal_stage_ref_to_image_mm(s->thermal, f, &r2mm) == CN_OK &&
+                cn_frame_image_to(f, scene, &i2scene, NULL) == CN_OK &&
+                cn_mat4_invert(&i2mm, &mm2i) == CN_OK;
+    if (move) {
+        cn_mat4 mm2scene = cn_mat4_mul(&i2scene, &mm2i);
+        to_scene = cn_mat4_mul(&mm2scene, &r2mm);
+        move = cn_mat4_is_finite(&to_scene);
+    }
     for (int i = 0; i < CN_SESSION_SURFACES; i++) {
         const double t_c = cn_session_surface_temps_c[i];
         cn_thermal_mesh mesh = {0};
-        if (cn_thermal_stage_mesh_ref(s->thermal, t_c, 48, 32, &mesh) == CN_OK)
+        if (cn_thermal_stage_mesh_ref(s->thermal, t_c, 48, 32, &mesh) == CN_OK) {
+            for (int v = 0; move && v < mesh.n_vertices; v++) {
+                float *p = mesh.xyz + 3 * v;
+                cn_vec3 q = cn_mat4_apply_point(&to_scene, (cn_vec3){p[0], p[1], p[2]});
+                p[0] = (float)q.x;
+                p[1] = (float)q.y;
+                p[2] = (float)q.z;
+            }
             cn_proctor_set_surface(s->proctor, t_c, mesh.xyz, mesh.n_vertices, mesh.tri,
                                    mesh.n_triangles);
+        }
         cn_thermal_mesh_free(&mesh);
     }
     s->surfaces_sent_ns = f->t_acq_ns;

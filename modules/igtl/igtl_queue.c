@@ -274,7 +274,9 @@ static void pack_surface(void *user, double temp_c, const float *xyz, int n_pts,
     char name[CN_IGTL_NAME_SIZE + 1];
     cn_igtl_isotherm_name(name, sizeof name, temp_c, true);
     cn_igtl_msg msg;
-    cn_igtl_meta meta = {"Frame", "Reference"}; /* the ice stays where it formed */
+    /* the ice stays where it formed, in the scene frame (the session moves the
+     * meshes there: igtl.reference_frame) */
+    cn_igtl_meta meta = {"Frame", sp->s->o.reference_frame};
     int r = cn_igtl_msg_begin(&sp->p->buf, &msg, sp->version, "POLYDATA", name, sp->ts,
                               ++sp->s->msg_id);
     if (r == CN_OK)

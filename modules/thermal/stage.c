@@ -648,6 +648,19 @@ double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 mm)
     return cn__field_temp(s->field, cn_mat4_apply_point(&m, (cn_vec3){mm.x, mm.y, 0}));
 }
 
+int cn_thermal_stage_ref_to_image_mm(void *self, const cn_frame *f, cn_mat4 *out)
+{
+    thermal_stage *s = self;
+    if (!s || !f || !out)
+        return CN_EINVAL;
+    if (!s->field)
+        return CN_ENOENT;
+    cn_mat4 i2r;
+    if (!image_to_ref(s, f, s->ref_mode == REF_TRACKED ? REF_TRACKED : REF_IMAGE, &i2r))
+        return CN_ENOENT;
+    return cn_mat4_invert(&i2r, out) == CN_OK ? CN_OK : CN_ENOENT;
+}
+
 int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
                               cn_thermal_mesh *out)
 {

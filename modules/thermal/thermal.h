@@ -660,6 +660,11 @@ double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 image_m
  * tracking): empty before the first freeze or when it does not exist. */
 int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
                               cn_thermal_mesh *out);
+/* The model's own frame (where the meshes of cn_thermal_stage_mesh_ref are) to this
+ * frame's image mm: Reference as the frame's poses resolve it when the model is
+ * anchored to tracking, the image itself when it is not. CN_ENOENT when no model
+ * runs or the poses do not resolve. */
+int cn_thermal_stage_ref_to_image_mm(void *self, const cn_frame *f, cn_mat4 *out);
 
 #ifdef __cplusplus
 }

@@ -440,9 +440,50 @@ static void test_target_in_another_scene_frame(void **st)
     login(&c, TOKEN);
     assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
     bool seeded = pu_wait_log(s.log, "target: nerve seed set at (", 30000);
+    /* The simulator's freeze (at 22 s): the 0 C surface comes in the scene frame too,
+     * around the cryoprobe's tip (before, in Reference: ~370 mm away in a Tracker
+     * scene) */
+    double tip[3] = {NAN, NAN, NAN}, cen[3] = {NAN, NAN, NAN};
+    for (int k = 0; k < 1200 && !isfinite(cen[0]); k++) {
+        tu_client_clear(&c);
+        tu_read(&c, 50, NULL, NULL);
+        for (int i = 0; i < c.n; i++) {
+            tu_msg *m = &c.msgs[i];
+            cn_mat4 t2;
+            if (strcmp(m->h.type, "TRANSFORM") == 0 &&
+                strcmp(m->name, "CryoprobeToTracker") == 0 &&
+                cn_igtl_decode_transform(m->content, m->content_len, &t2) == CN_OK) {
+                tip[0] = t2.m[3], tip[1] = t2.m[7], tip[2] = t2.m[11];
+            }
+            if (strcmp(m->h.type, "POLYDATA") == 0 && strcmp(m->name, "Isotherm0CSurface") == 0 &&
+                m->content_len >= 40 && isfinite(tip[0])) {
+                const uint8_t *b = m->content;
+                uint32_t np =
+                    (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+                if (np == 0 || m->content_len < 40 + 12 * (size_t)np)
+                    continue;
+                double sum[3] = {0, 0, 0};
+                for (uint32_t v = 0; v < np; v++)
+                    for (int a = 0; a < 3; a++) {
+                        const uint8_t *q = b + 40 + 12 * v + 4 * a;
+                        uint32_t u = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 |
+                                     (uint32_t)q[2] << 8 | q[3];
+                        float fv;
+                        memcpy(&fv, &u, 4);
+                        sum[a] += fv;
+                    }
+                for (int a = 0; a < 3; a++)
+                    cen[a] = sum[a] / np;
+            }
+        }
+    }
     tu_client_free(&c);
     int status = stop_and_dump(&s);
     assert_true(WIFEXITED(status));
+    double d_tip =
+        sqrt(pow(cen[0] - tip[0], 2) + pow(cen[1] - tip[1], 2) + pow(cen[2] - tip[2], 2));
+    print_message("0 C surface centred %.1f mm from the cryoprobe's tip (Tracker scene)\n", d_tip);
+    assert_true(d_tip < 15.0);
     assert_string_equal(img_name, "Image_Tracker");
     assert_true(seeded);
     char *log = pu_slurp(s.log, NULL);
