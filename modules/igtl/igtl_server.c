@@ -175,12 +175,6 @@ static void read_client(cn_igtl_server *s, cn_igtl_client *c)
             c->t_msg_start_ns = 0;
             c->t_active_ns = cn_clock_mono_ns();
             cn__igtl_handle_message(s, c, &m);
-            /* A burst of requests in one read: send the replies as they queue, so
-             * only a client that really does not read overflows its queue (before,
-             * 36 GET_STATUS in one write dropped a client that read everything,
-             * "sends requests but does not read") */
-            if (!c->dead && c->q_n >= c->q_cap / 2)
-                write_client(s, c);
         }
         /* a message begun and not finished starts the slow-sender clock */
         if (cn_igtl_parser_buffered(c->parser) > 0 && c->t_msg_start_ns == 0)

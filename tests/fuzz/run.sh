@@ -26,7 +26,7 @@ IGTL="$SRC/modules/igtl"
 CORE_SRC="$CORE/errors.c $CORE/mat4.c $CORE/util.c $CORE/clock.c $CORE/log.c $CORE/stats.c"
 IGTL_SRC="$IGTL/igtl_wire.c $IGTL/igtl_v2.c $IGTL/igtl_msg.c $IGTL/igtl_track.c $IGTL/igtl_parse.c $IGTL/igtl_cmd.c $IGTL/igtl_command.c"
 PROCTOR="$SRC/modules/proctor"
-IGTL_SRC="$IGTL_SRC $PROCTOR/proctor_hub.c $PROCTOR/proctor_cmd.c $PROCTOR/proctor_token.c $PROCTOR/proctor_surface.c"
+IGTL_SRC="$IGTL_SRC $PROCTOR/proctor_hub.c $PROCTOR/proctor_login.c $PROCTOR/proctor_cmd.c $PROCTOR/proctor_token.c $PROCTOR/proctor_surface.c"
 FLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -I$SRC/modules -isystem /usr/include/openigtlink"
 # igtl_cmd.c also holds the config reader: its JSON helpers come from core.
 JSON_SRC="$CORE/json_config.c"
