@@ -144,7 +144,7 @@ size_t cn__igtl_pinned_bytes(cn_igtl_client *c);
 int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_igtl_buf *b);
 /* Guidance changes between frames -> event texts (at most max). */
 /* igtl_server.c: writes what the client's socket takes now, without blocking (a
- * reply due before the connection closes, a burst's replies). */
+ * reply due before the connection closes). */
 void cn__igtl_flush(cn_igtl_server *s, cn_igtl_client *c);
 int cn__igtl_frame_events(cn_igtl_server *s, const cn_frame *f,
                           char (*out)[CN_IGTL_EVENT_TEXT_MAX], int max);
