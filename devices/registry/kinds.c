@@ -152,6 +152,21 @@ static void usb_cleanup(cn_device *inner, void *arg)
     cn_usb_device_free(arg);
 }
 
+/* The probe's settings, in the layers `cryonav probes` uses too: the probe file in
+ * <config>/probes/up20l.json, the session's "usb" object, then the environment. */
+static int usb_config(const cn_device_env *env, cn_up20l_config *c, char *err, size_t err_len)
+{
+    char ppath[640];
+    snprintf(ppath, sizeof ppath, "%s/probes/up20l.json", env->config_dir);
+    cn_up20l_config_default(c);
+    int rc;
+    if ((rc = cn_up20l_config_load(ppath, c, err, err_len)) != CN_OK ||
+        (env->cfg && (rc = cn_up20l_config_apply_session(c, env->cfg, err, err_len)) != CN_OK))
+        return rc;
+    cn_up20l_config_apply_env(c);
+    return CN_OK;
+}
+
 static int open_usb(const cn_device_env *env, cn_device_role role, cn_xform_graph *graph,
                     cn_device_opened *out, char *err, size_t err_len)
 {
@@ -163,15 +178,9 @@ static int open_usb(const cn_device_env *env, cn_device_role role, cn_xform_grap
      * (cryonav-probe-emulator sets it to its generated test tables). The device
      * survives unplug/replug on its own: read() returns CN_EAGAIN meanwhile. */
     cn_usb_device_opts uo = {.log = env->log};
-    char ppath[640];
-    snprintf(ppath, sizeof ppath, "%s/probes/up20l.json", env->config_dir);
-    cn_up20l_config_default(&uo.config);
     int rc;
-    if ((rc = cn_up20l_config_load(ppath, &uo.config, err, err_len)) != CN_OK ||
-        (env->cfg &&
-         (rc = cn_up20l_config_apply_session(&uo.config, env->cfg, err, err_len)) != CN_OK))
+    if ((rc = usb_config(env, &uo.config, err, err_len)) != CN_OK)
         return rc;
-    cn_up20l_config_apply_env(&uo.config);
     cn_usb_device *ud = cn_usb_device_new(&uo, err, err_len);
     if (!ud)
         return CN_ENOENT;
@@ -277,16 +286,12 @@ const char *cn_device_auto_source(const cn_device_env *env, char *why, size_t wh
 {
     *warn = false;
     cn_up20l_config c;
-    cn_up20l_config_default(&c);
-    char ppath[640], err[512];
-    snprintf(ppath, sizeof ppath, "%s/probes/up20l.json", env->config_dir);
-    if (cn_up20l_config_load(ppath, &c, err, sizeof err) != CN_OK ||
-        (env->cfg && cn_up20l_config_apply_session(&c, env->cfg, err, sizeof err) != CN_OK)) {
+    char err[512];
+    if (usb_config(env, &c, err, sizeof err) != CN_OK) {
         snprintf(why, why_len, "the probe settings cannot be read (%s): the simulator", err);
         *warn = true;
         return "sim";
     }
-    cn_up20l_config_apply_env(&c);
     cn_usb_probe_info info[8];
     int n = cn_usb_list_probes(&c, info, 8, err, sizeof err);
     if (n < 0) {
