@@ -31,6 +31,13 @@ static void html_escape(FILE *o, const char *s)
     }
 }
 
+/* a time from the first frame: before it in a recording started mid-session */
+static void fmt_t(char *buf, size_t n, double v)
+{
+    if (isfinite(v)) snprintf(buf, n, "%.1f s%s", v, v < 0 ? " (before the recording)" : "");
+    else snprintf(buf, n, "not seen");
+}
+
 static void fmt_s(char *buf, size_t n, double v)
 {
     if (v >= 0 && isfinite(v)) snprintf(buf, n, "%.1f s", v);
@@ -129,8 +136,8 @@ int cn_cmd_report(int argc, char **argv)
         return 1;
     }
     char a[32], b[32], p[32];
-    fmt_s(a, sizeof a, sum.insertion_s);
-    fmt_s(b, sizeof b, sum.withdrawal_s);
+    fmt_t(a, sizeof a, sum.insertion_s);
+    fmt_t(b, sizeof b, sum.withdrawal_s);
     fmt_s(p, sizeof p, sum.procedure_s);
     fprintf(h, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>CryoNav session report</title>\n");
     cn_report_html_style(h); /* the palette's colours (report_plots.c) */
@@ -161,8 +168,10 @@ int cn_cmd_report(int argc, char **argv)
         char fz[32], th[32];
         fmt_s(fz, sizeof fz, cy->freeze_s);
         fmt_s(th, sizeof th, cy->thaw_s);
-        fprintf(h, "<tr><td>%d</td><td>%.1f s</td><td>%s</td><td>%s</td><td>%.1f mm</td></tr>\n",
-                cy->cycle, cy->freeze_start_s, fz, th, cy->max_ice_radius_mm);
+        char at[48];
+        fmt_t(at, sizeof at, cy->freeze_start_s);
+        fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f mm</td></tr>\n",
+                cy->cycle, at, fz, th, cy->max_ice_radius_mm);
     }
     fprintf(h, "</table>\n");
     if (have_ice)

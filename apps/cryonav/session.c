@@ -141,6 +141,11 @@ static int open_source(cn_session *s, char *err, size_t err_len)
  * simulator failed on its first frame ("does not fit the frame pool", "value out of
  * range") and such a server's images were all dropped. Pool pages a smaller frame
  * never touches cost no memory. */
+static int state_events(void *user, cn_event *out, int max)
+{
+    return cn_session_state_events(user, out, max);
+}
+
 static void frame_max(const cn_session *s, int *w, int *h)
 {
     int fw = 0, fh = 0;
@@ -295,6 +300,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
             return CN_ENOMEM;
         }
         s->recorder = sw;
+        cn_rec_switch_set_state(sw, state_events, s);
         if (s->opts.record_path[0] &&
             (rc = cn_rec_switch_start(sw, s->opts.record_path, err, err_len)) != CN_OK)
             return rc;
@@ -360,6 +366,7 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     memset(s, 0, sizeof *s);
     s->opts = *o;
     s->live_scene_ns = INT64_MIN;
+    s->replay_first_ns = INT64_MIN;
     pthread_mutex_init(&s->target_mu, NULL);
     pthread_mutex_init(&s->events_mu, NULL);
     s->log = o->log ? o->log : cn_log_new(stderr, o->log_level); /* borrowed when given */

@@ -79,6 +79,13 @@ typedef struct cn_session {
     int n_queued_events;
     cn_event queued_events[32];
     uint64_t events_dropped;
+    /* under events_mu: the session's state a recording started mid-session begins
+     * with (cn_session_state_events): its probe event and the last target event */
+    cn_event probe_event, target_event;
+    bool have_probe_event, have_target_event;
+    /* a replay: the scene time of the recording's first frame, once seen; events
+     * timed before it are the session's history (cn_session_replay_history) */
+    int64_t replay_first_ns;
     void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
     bool seed_announce;         /* the target the session starts with, recorded once */
     bool start_seed;            /* seed_mm is that target (config, simulated operator) */
@@ -212,10 +219,18 @@ int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, in
  * the next frame, unless f is a frame caught up, which is not recorded). */
 void cn_session_put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t,
                           const char *text);
+/* session_stages.c, any thread: the session's state for a recording that starts
+ * now (cn_recorder_carry): the plan, the probe, the target (timed for the first
+ * frame written) and the procedure's steps so far with their own times; 0 before
+ * the first frame was analysed (that frame carries all of it anyway). */
+int cn_session_state_events(cn_session *s, cn_event *out, int max);
 /* session_replay_inputs.c: the replay's recorded inputs on f (a jump answered
  * first); true when f is a frame the analysis took in before (a step back), whose
  * inputs are not applied again and whose procedure step the console holds. */
 bool cn_session_replay_inputs(cn_session *s, cn_frame *f);
+/* The recording's history (events timed before its first frame: one started
+ * mid-session) into the procedure, at the analysis's first frame. */
+void cn_session_replay_history(cn_session *s, cn_frame *first);
 /* Recorded events as inputs: targets set and recorded again, a person's or the
  * console's procedure steps into the procedure, notes and marks recorded again. */
 void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int n);

@@ -168,6 +168,8 @@ int cn_session_replay_catch_up(cn_session *s, int from, int to, cn_frame *landed
             acq = last_acq + 1;
         h->t_acq_ns = last_acq = acq;
         h->seq = 0; /* not a frame of the replay */
+        if (k == 0) /* a recording started mid-session: the steps before it first */
+            cn_session_replay_history(s, h);
         /* as the pipeline: a stage's error on one frame is logged, the rest run */
         if (cn_session_console_hidden(s, h, ev, n_ev) != CN_OK)
             cn_log_warn(s->log, "replay", "catching up: frame %d: the procedure step failed", k);

@@ -36,7 +36,17 @@ struct cn_rec_switch {
     pthread_t closers[MAX_CLOSERS];
     int n_closers;
     int failures;                /* recordings that lost frames or were not assembled */
+    /* the session's state a recording started while it runs begins with */
+    int (*state)(void *user, cn_event *out, int max);
+    void *state_user;
 };
+
+void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_event *out, int max),
+                             void *user)
+{
+    sw->state = state;
+    sw->state_user = user;
+}
 
 static void sw_raw(void *self, cn_frame *f)
 {
@@ -90,6 +100,18 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
     cn_recorder *rec = cn_recorder_new(path, &ro, err, err_len);
     if (!rec)
         return CN_EIO;
+    /* Started while the session runs (a proctor's StartRecording): the file begins
+     * with the session's state, or its replay knew no plan, target or freeze count
+     * and outlined no nerve. Before the session's first frame there is none: that
+     * frame carries it all. (Taken once the recorder exists and before it is
+     * installed: a step on the frame at that very moment can be in both.) */
+    if (sw->state) {
+        cn_event st[64];
+        int n = sw->state(sw->state_user, st, 64);
+        if (n > 0 && cn_recorder_carry(rec, st, n) == CN_OK)
+            cn_log_info(sw->log, "record", "%s starts mid-session: its first frame carries the "
+                        "session's state (plan, probe, target and %d events)", path, n);
+    }
     pthread_mutex_lock(&sw->mu);
     if (sw->rec) { /* another start won the race */
         pthread_mutex_unlock(&sw->mu);

@@ -20,6 +20,11 @@ void cn_rec_switch_sinks(cn_rec_switch *sw, cn_sink *raw, cn_sink *analysed);
 /* Starts recording to path. CN_EAGAIN when already recording, CN_EIO when the file
  * cannot be created (exists already, folder missing ...), message in err. */
 int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t err_len);
+/* state (any thread; may be NULL) gives the events a recording started while the
+ * session runs begins with (the session's state, cn_session_state_events): 0
+ * before the session's first frame. */
+void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_event *out, int max),
+                             void *user);
 /* Stops the active recording; in_background closes it on a thread of its own.
  * CN_ENOENT when not recording. path_out gets the file name. */
 int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len);

@@ -12,6 +12,7 @@
 #include "replay/replay.h"
 #include "segment/segment.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +71,7 @@ static void replay_jumped(cn_session *s, cn_frame *f)
     if (cn_replay_last_jump(s->replay, &j) == s->replay_jumps || f->seq < j.landed_seq)
         return;
     s->replay_jumps = j.jumps;
+    const bool first_shown = s->replay_high < 0; /* a --start: nothing shown before */
     const int landed = j.landed;
     s->replay_landed = landed;
     s->replay_landed_seq = j.landed_seq;
@@ -85,6 +87,16 @@ static void replay_jumped(cn_session *s, cn_frame *f)
         caught = cn_session_replay_catch_up(s, j.from + 1, landed, f) == CN_OK;
         if (landed - 1 > s->replay_high)
             s->replay_high = landed - 1;
+    }
+    if (caught && first_shown && landed > 0) {
+        /* the replay's first frame shown, and a recording of the replay's first:
+         * it begins with the steps before it, at their times, as a recording
+         * started mid-session does (its plan and target follow) */
+        cn_event hist[64];
+        int nh = cn_procedure_history(s->procedure, hist, 64, NULL);
+        for (int i = 0; i < nh; i++)
+            if (hist[i].t_scene_ns < f->t_scene_ns)
+                cn_session_put_event(s, f, hist[i].source, hist[i].t_scene_ns, hist[i].text);
     }
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
@@ -119,6 +131,49 @@ static void replay_jumped(cn_session *s, cn_frame *f)
     }
 }
 
+/* A recording started while its session ran (a proctor's StartRecording, a
+ * replay's --start with --record) begins with the session's state: its first
+ * frame carries the procedure's steps before it, each at its own time
+ * (cn_session_state_events). They are the session's history: applied when the
+ * analysis takes in the recording's first frame (shown, or caught up after a jump
+ * or a rewind), at their times, so the replay is in the session's freeze (cycle,
+ * start, what came before) from its first frame; and not again where they ride.
+ * Before, a recording started in freeze 2 replayed as "freeze 1" begun at its
+ * first frame. Whatever frame they ride on (8 events a frame), they are found by
+ * their time, before the first frame's. */
+void cn_session_replay_history(cn_session *s, cn_frame *first)
+{
+    s->replay_first_ns = first->t_scene_ns;
+    if (first->t_scene_ns == CN_SCENE_TIME_UNSET || !s->procedure)
+        return;
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    cn_event hist[96];
+    int nh = 0;
+    for (int i = 0; i < n && nh < 96; i++) {
+        if (!(ch[i].t_s < -1e-4) || ch[i].source == CN_EVSRC_PLAN)
+            continue;
+        hist[nh].source = ch[i].source;
+        hist[nh].t_scene_ns = first->t_scene_ns + llround(ch[i].t_s * 1e9);
+        cn_strlcpy(hist[nh].text, ch[i].text, sizeof hist[nh].text);
+        nh++;
+    }
+    if (nh == 0)
+        return;
+    int q = cn_procedure_post_history(s->procedure, hist, nh);
+    if (!s->catching_up)
+        cn_log_info(s->log, "replay", "the recording starts mid-session: %d steps before its first "
+                    "frame (from %.1f s before it) bring the procedure where the session was", q,
+                    (double)(first->t_scene_ns - hist[0].t_scene_ns) * 1e-9);
+}
+
+/* A step event of the history (timed before the recording's first frame). */
+static bool history_event(const cn_session *s, const cn_event *e)
+{
+    return s->replay_first_ns != INT64_MIN && e->t_scene_ns != CN_SCENE_TIME_UNSET &&
+           e->t_scene_ns < s->replay_first_ns - 100000;
+}
+
 /* Replay: the recorded events come back. The inputs of people and devices
  * (a target, notes, marks) are applied and recorded again; the operator's freeze
  * key sets the freeze state (the phase events follow from it below); what the
@@ -139,6 +194,8 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
          * written once, by the procedure), and the reminders are derived again. */
         if (ev[i].source == CN_EVSRC_PLAN && s->procedure)
             continue;
+        if (history_event(s, &ev[i]) && strncmp(t, "note ", 5) != 0 && strcmp(t, "mark") != 0)
+            continue; /* applied at the first frame (cn_session_replay_history) */
         bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||
                       ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
         if (!person)
@@ -198,6 +255,8 @@ bool cn_session_replay_inputs(cn_session *s, cn_frame *f)
         cn_session_replay_rewind(s);
     }
     s->replay_high = idx;
+    if (idx == 0)
+        cn_session_replay_history(s, f);
     if (f->t_scene_ns != CN_SCENE_TIME_UNSET)
         s->replay_scene_ns = f->t_scene_ns;
     cn_session_replay_apply(s, f, ev, n);

@@ -53,9 +53,55 @@ int cn_session_add_note(cn_session *s, cn_event_source source, const char *text)
     return cn_session_add_event(s, source, t);
 }
 
+/* The session's target as a recording started now must begin with it. */
+static void keep_target(cn_session *s, cn_event_source src, const char *text)
+{
+    if (strncmp(text, "target ", 7) != 0 && strcmp(text, CN_SESSION_TARGET_CLEARED) != 0)
+        return;
+    pthread_mutex_lock(&s->events_mu);
+    s->target_event.source = src;
+    s->target_event.t_scene_ns = CN_SCENE_TIME_UNSET;
+    cn_strlcpy(s->target_event.text, text, sizeof s->target_event.text);
+    s->have_target_event = true;
+    pthread_mutex_unlock(&s->events_mu);
+}
+
+int cn_session_state_events(cn_session *s, cn_event *out, int max)
+{
+    if (!s->procedure || max < 3)
+        return 0;
+    bool started = false;
+    cn_event hist[64];
+    int nh = cn_procedure_history(s->procedure, hist, 64, &started);
+    if (!started) /* the session's first frame will carry all of it */
+        return 0;
+    int n = 0;
+    cn_procedure_summary sum;
+    cn_procedure_get_summary(s->procedure, &sum);
+    cn_event *e = &out[n];
+    if (sum.plan.n_steps > 0 && cn_plan_event_text(&sum.plan, e->text, sizeof e->text) == CN_OK) {
+        e->source = CN_EVSRC_PLAN;
+        e->t_scene_ns = CN_SCENE_TIME_UNSET;
+        n++;
+    }
+    pthread_mutex_lock(&s->events_mu);
+    if (s->have_probe_event)
+        out[n++] = s->probe_event;
+    if (s->have_target_event)
+        out[n++] = s->target_event;
+    pthread_mutex_unlock(&s->events_mu);
+    if (nh > max - n) { /* the newest steps: the state is the end of the history */
+        memmove(hist, hist + (nh - (max - n)), sizeof hist[0] * (size_t)(max - n));
+        nh = max - n;
+    }
+    memcpy(out + n, hist, sizeof hist[0] * (size_t)nh);
+    return n + nh;
+}
+
 /* Puts an event on f; one that does not fit (8 a frame) waits in the queue. */
 static void put_event(cn_session *s, cn_frame *f, cn_event_source src, int64_t t, const char *text)
 {
+    keep_target(s, src, text);
     if (cn_analysis_add_event(&f->analysis, src, t, "%s", text) != CN_OK) {
         if (s->catching_up)
             return; /* a frame jumped over is not recorded: nothing of it may wait */
@@ -491,9 +537,15 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
     snprintf(num[1], sizeof num[1], "%.1f", to->probe.active_length_mm);
     if (cn_event_put(probe_ev, sizeof probe_ev, "name", to->probe.name) == CN_OK &&
         cn_event_put(probe_ev, sizeof probe_ev, "outer_mm", num[0]) == CN_OK &&
-        cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK)
+        cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK) {
         cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
-    else
+        pthread_mutex_lock(&s->events_mu);
+        s->probe_event.source = CN_EVSRC_SYSTEM;
+        s->probe_event.t_scene_ns = CN_SCENE_TIME_UNSET;
+        cn_strlcpy(s->probe_event.text, probe_ev, sizeof s->probe_event.text);
+        s->have_probe_event = true;
+        pthread_mutex_unlock(&s->events_mu);
+    } else
         cn_log_warn(s->log, "thermal", "probe name %.40s... is too long to record: a replay of "
                     "this session models its configured probe", to->probe.name);
     cn_plan plan;

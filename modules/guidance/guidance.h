@@ -195,6 +195,22 @@ void cn_procedure_rewind(cn_procedure *p);
 /* Any thread: queues an input for the next analysed frame. CN_ENOMEM when 64
  * inputs are already waiting (the input is lost and logged). */
 int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active);
+/* As cn_procedure_post, for an input that happened at t_scene_ns (a recording's
+ * history): applied on the next frame at its own time, never before the input
+ * applied last nor after the frame; CN_SCENE_TIME_UNSET = on the frame. */
+int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active,
+                         int64_t t_scene_ns);
+/* Any thread: the step events written so far (needle_inserted, freeze_start cycle=N,
+ * freeze_end, thaw_start, thaw_end, reposition, needle_withdrawn; not the plan's),
+ * oldest first, each with its source and scene time: the newest max of the last 96.
+ * *started: a frame was analysed (the plan event is written). A recording started
+ * mid-session puts them on its first frame (apps/cryonav/session_record.c). */
+int cn_procedure_history(cn_procedure *p, cn_event *out, int max, bool *started);
+/* A recording's history (the step events cn_procedure_history gave, in time order)
+ * as timed inputs, from their own sources: the next frame starts where the session
+ * was (phase, cycle, the phase's start, what happened before, for the summary).
+ * Returns the inputs queued, CN_ENOMEM when the queue is full. */
+int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n);
 /* The operator's procedure keys (any thread): f freeze start/stop, a active thaw
  * on/off, i needle inserted, p repositioned, w withdrawn. Returns true when key
  * is one of them (and was queued). */

@@ -32,11 +32,14 @@
 
 #define MOD "procedure"
 #define QUEUE_MAX 64
+#define HISTORY_MAX 96
+#define OVERFLOW_MAX 32
 
 typedef struct {
     cn_event_source source;
     cn_proc_input in;
     bool active;
+    int64_t t_ns;             /* when it happened; CN_SCENE_TIME_UNSET: on the frame applied */
 } cmd;
 
 struct cn_procedure {
@@ -70,9 +73,18 @@ struct cn_procedure {
     bool truth_seen;
     cn_phase truth_phase;
     bool reminded_stop, reminded_start, reminded_repos;
+    int64_t last_input_ns;    /* scene time of the last input applied (timed ones keep order) */
+    /* events that did not fit their frame (8 a frame): on the next one, own time kept */
+    cn_event overflow[OVERFLOW_MAX];
+    int n_overflow;
     /* summary, guarded */
     pthread_mutex_t smu;
     cn_procedure_summary sum;
+    /* every step event written so far, oldest first (guarded by smu): a recording
+     * started mid-session carries it (cn_procedure_history) */
+    cn_event hist[HISTORY_MAX];
+    int n_hist;
+    bool sum_started;         /* started, for other threads */
 };
 
 static const char *input_name(cn_proc_input in)
@@ -100,6 +112,7 @@ cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
     pthread_mutex_init(&p->qmu, NULL);
     pthread_mutex_init(&p->smu, NULL);
     p->phase = CN_PHASE_IDLE;
+    p->last_input_ns = INT64_MIN;
     p->sum.inserted_s = p->sum.withdrawn_s = NAN;
     if (plan) {
         p->sum.plan = *plan;
@@ -125,7 +138,11 @@ void cn_procedure_rewind(cn_procedure *p)
     p->truth_seen = false;
     p->truth_phase = CN_PHASE_IDLE;
     p->reminded_stop = p->reminded_start = p->reminded_repos = false;
+    p->last_input_ns = INT64_MIN;
+    p->n_overflow = 0;
     pthread_mutex_lock(&p->smu);
+    p->n_hist = 0;
+    p->sum_started = false;
     const cn_plan plan = p->sum.plan;
     memset(&p->sum, 0, sizeof p->sum);
     p->sum.plan = plan;
@@ -173,6 +190,12 @@ void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g)
 
 int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active)
 {
+    return cn_procedure_post_at(p, source, in, active, CN_SCENE_TIME_UNSET);
+}
+
+int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active,
+                         int64_t t_scene_ns)
+{
     if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_ACTIVE_THAW_TOGGLE)
         return CN_EINVAL;
     pthread_mutex_lock(&p->qmu);
@@ -180,11 +203,11 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
     if (p->holding && !pthread_equal(pthread_self(), p->hold_thread)) {
         full = p->held_n >= QUEUE_MAX;
         if (!full)
-            p->held[p->held_n++] = (cmd){source, in, active};
+            p->held[p->held_n++] = (cmd){source, in, active, t_scene_ns};
     } else {
         full = p->q_n >= QUEUE_MAX;
         if (!full) {
-            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active};
+            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active, t_scene_ns};
             p->q_n++;
         }
     }
@@ -291,6 +314,67 @@ int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *te
     return cn_procedure_post(p, source, in, active);
 }
 
+int cn_procedure_history(cn_procedure *p, cn_event *out, int max, bool *started)
+{
+    if (started)
+        *started = false;
+    if (!p)
+        return 0;
+    pthread_mutex_lock(&p->smu);
+    int n = p->n_hist < max ? p->n_hist : max;
+    /* the newest when they do not all fit: the state is the end of the history */
+    if (n > 0)
+        memcpy(out, p->hist + (p->n_hist - n), sizeof out[0] * (size_t)n);
+    if (started)
+        *started = p->sum_started;
+    pthread_mutex_unlock(&p->smu);
+    return n;
+}
+
+/* The name of a step event ("freeze_start cycle=2" -> "freeze_start"). */
+static bool step_is(const char *text, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(text, name, n) == 0 && (text[n] == 0 || text[n] == ' ');
+}
+
+int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
+{
+    if (!p)
+        return CN_EINVAL;
+    int queued = 0;
+    for (int i = 0; i < n; i++) {
+        const char *t = ev[i].text;
+        const bool next_same = i + 1 < n && ev[i + 1].t_scene_ns == ev[i].t_scene_ns;
+        cn_proc_input in;
+        bool active = false;
+        if (step_is(t, "needle_inserted")) {
+            in = CN_PROC_NEEDLE_INSERTED;
+        } else if (step_is(t, "freeze_start")) {
+            in = CN_PROC_FREEZE_START;
+        } else if (step_is(t, "thaw_start")) {
+            in = CN_PROC_THAW_START;
+            active = strstr(t, "mode=active") != NULL;
+        } else if (step_is(t, "thaw_end")) {
+            /* alone it is the thaw stopped; with a step at its time, that step's
+             * part (a freeze, a change of thaw, a reposition, a withdrawal) */
+            if (next_same && !step_is(ev[i + 1].text, "needle_inserted"))
+                continue;
+            in = CN_PROC_THAW_STOP;
+        } else if (step_is(t, "reposition")) {
+            in = CN_PROC_REPOSITION;
+        } else if (step_is(t, "needle_withdrawn")) {
+            in = CN_PROC_NEEDLE_WITHDRAWN;
+        } else {
+            continue; /* freeze_end comes with its thaw_start or needle_withdrawn */
+        }
+        if (cn_procedure_post_at(p, ev[i].source, in, active, ev[i].t_scene_ns) != CN_OK)
+            return CN_ENOMEM;
+        queued++;
+    }
+    return queued;
+}
+
 /* ---------------------------------------------------------------- the state machine */
 
 static double now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
@@ -305,9 +389,31 @@ static void emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    if (cn_analysis_add_event(&f->analysis, src, f->t_scene_ns, "%s", text) != CN_OK)
-        cn_log_error(p->log, MOD, "event '%s' lost: %d events already on frame %llu", text,
-                     CN_EVENTS_MAX, (unsigned long long)f->seq);
+    if (cn_analysis_add_event(&f->analysis, src, f->t_scene_ns, "%s", text) != CN_OK) {
+        /* a frame holds 8: the rest rides on the next frame with its own time
+         * (a replay's history puts several steps on its first frame) */
+        if (p->n_overflow < OVERFLOW_MAX) {
+            cn_event *e = &p->overflow[p->n_overflow++];
+            e->source = src;
+            e->t_scene_ns = f->t_scene_ns;
+            cn_strlcpy(e->text, text, sizeof e->text);
+        } else {
+            cn_log_error(p->log, MOD, "event '%s' lost: %d events already on frame %llu and %d "
+                         "wait", text, CN_EVENTS_MAX, (unsigned long long)f->seq, OVERFLOW_MAX);
+        }
+    }
+    if (src != CN_EVSRC_PLAN) { /* a step (the plan's events are the plan and reminders) */
+        pthread_mutex_lock(&p->smu);
+        if (p->n_hist == HISTORY_MAX) { /* keep the newest */
+            memmove(p->hist, p->hist + 1, sizeof p->hist[0] * (HISTORY_MAX - 1));
+            p->n_hist--;
+        }
+        cn_event *h = &p->hist[p->n_hist++];
+        h->source = src;
+        h->t_scene_ns = f->t_scene_ns;
+        cn_strlcpy(h->text, text, sizeof h->text);
+        pthread_mutex_unlock(&p->smu);
+    }
     cn_log_info(p->log, MOD, "%s (%s) at %.1f s", text, cn_event_source_name(src),
                 (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
 }
@@ -522,9 +628,13 @@ static void truth_edges(cn_procedure *p, cn_frame *f)
     if (!f->truth.valid)
         return;
     cn_phase to = f->truth.phase, from = p->truth_seen ? p->truth_phase : CN_PHASE_IDLE;
+    const bool first = !p->truth_seen;
     p->truth_seen = true;
     p->truth_phase = to;
-    if (to == from)
+    /* the first truth seen is the state the procedure is in already: a replay of a
+     * recording started mid-freeze took the freeze from the recorded history
+     * (cn_procedure_post_history); as an edge it was a second freeze_start */
+    if (to == from || (first && to == p->phase))
         return;
     const cn_event_source S = CN_EVSRC_SIMULATOR;
     switch (to) {
@@ -583,8 +693,19 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         return CN_EINVAL;
     if (f->t_scene_ns == CN_SCENE_TIME_UNSET)
         f->t_scene_ns = f->t_acq_ns;
+    /* what did not fit the last frame first: it happened before this one */
+    int put = 0;
+    while (put < p->n_overflow &&
+           cn_analysis_add_event(&f->analysis, p->overflow[put].source, p->overflow[put].t_scene_ns,
+                                 "%s", p->overflow[put].text) == CN_OK)
+        put++;
+    memmove(p->overflow, p->overflow + put, sizeof p->overflow[0] * (size_t)(p->n_overflow - put));
+    p->n_overflow -= put;
     if (!p->started) {
         p->started = true;
+        pthread_mutex_lock(&p->smu);
+        p->sum_started = true;
+        pthread_mutex_unlock(&p->smu);
         p->phase_start_ns = p->t0_ns = f->t_scene_ns;
         const cn_plan *pl = &p->sum.plan;
         if (pl->n_steps > 0) {
@@ -627,7 +748,18 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         pthread_mutex_unlock(&p->qmu);
         if (!have)
             break;
+        /* A timed input (a recording's history) happened before this frame: it is
+         * applied at its own time, never before the last one applied, so the phase,
+         * its start, the cycle count and the events (carried with "@t") are the
+         * session's. */
+        const int64_t t_frame = f->t_scene_ns;
+        int64_t t = c.t_ns == CN_SCENE_TIME_UNSET || c.t_ns > t_frame ? t_frame : c.t_ns;
+        if (p->last_input_ns != INT64_MIN && t < p->last_input_ns)
+            t = p->last_input_ns < t_frame ? p->last_input_ns : t_frame;
+        f->t_scene_ns = t;
         apply(p, f, c.source, c.in, c.active);
+        f->t_scene_ns = t_frame;
+        p->last_input_ns = t;
     }
     truth_edges(p, f);
 

@@ -232,6 +232,12 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
 /* The two sinks: add raw with cn_pipeline_add_raw_sink, analysed with
  * cn_pipeline_add_sink (optional). */
 void cn_recorder_sinks(cn_recorder *rec, cn_sink *raw, cn_sink *analysed);
+/* Events for the next frame written (before its own): a recording started while
+ * the session runs begins with the session's state (plan, probe, target and the
+ * procedure's steps so far, apps/cryonav/session_record.c). An event timed
+ * CN_SCENE_TIME_UNSET takes that frame's time; one with its own keeps it ("@t").
+ * What does not fit that frame rides on the next. CN_ENOMEM past 64 waiting. */
+int cn_recorder_carry(cn_recorder *rec, const cn_event *ev, int n);
 typedef struct {
     uint64_t received, written, analysed_attached;
     uint64_t dropped;         /* frames never written: ring overflow + write errors */
@@ -262,7 +268,8 @@ typedef struct {
 typedef struct {
     int n_frames, n_analysed;
     double duration_s;
-    double insertion_s, withdrawal_s;   /* from the first frame; <0 when not seen */
+    double insertion_s, withdrawal_s;   /* from the first frame (before it: < 0, a recording
+                                           started mid-session); NAN when not seen */
     double procedure_s;                 /* withdrawal - insertion, <0 unknown */
     int n_cycles;
     cn_session_cycle cycles[CN_SESSION_MAX_CYCLES];

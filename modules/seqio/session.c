@@ -113,7 +113,8 @@ static double nerve_temp(const cn_frame *f) {
 
 /* The time (s from t0) of the event on this frame that leads into phase `to`,
  * else t: the frame's own. */
-static double phase_change_time(const cn_event *evl, int nev, cn_phase to, double t, int64_t t0)
+static double phase_change_time(const cn_event *evl, int nev, cn_phase to, double t, int64_t t0,
+                                double after)
 {
     static const struct {
         cn_phase to;
@@ -122,18 +123,30 @@ static double phase_change_time(const cn_event *evl, int nev, cn_phase to, doubl
                  {CN_PHASE_THAW, "freeze_end"},         {CN_PHASE_APPROACH, "thaw_end"},
                  {CN_PHASE_APPROACH, "reposition"},     {CN_PHASE_APPROACH, "needle_inserted"},
                  {CN_PHASE_WITHDRAWN, "needle_withdrawn"}};
-    double best = t;
+    /* the last event into the phase at or before the frame: a recording started
+     * mid-session carries the steps before it on its first frame (negative times:
+     * freeze 2 began 3 s before the recording; freeze 1's start is not its start) */
+    double best = -INFINITY;
     for (int k = 0; k < nev; k++)
         for (size_t j = 0; j < sizeof leads / sizeof leads[0]; j++) {
             size_t l = strlen(leads[j].ev);
             if (leads[j].to == to && strncmp(evl[k].text, leads[j].ev, l) == 0 &&
                 (evl[k].text[l] == 0 || evl[k].text[l] == ' ')) {
                 double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
-                if (te < best && te >= 0)
+                if (te > best && te <= t + 1e-6 && te > after)
                     best = te;
             }
         }
-    return best;
+    return best; /* -INFINITY: none */
+}
+
+/* The time of the frame's needle_inserted event (history included), else t. */
+static double inserted_time(const cn_event *evl, int nev, double t, int64_t t0)
+{
+    for (int k = 0; k < nev; k++)
+        if (strcmp(evl[k].text, "needle_inserted") == 0)
+            return fmin(t, (double)(evl[k].t_scene_ns - t0) * 1e-9);
+    return t;
 }
 
 /* The measured ice radius: the ice detector's radial thickness about the probe axis,
@@ -163,7 +176,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     const cn_seq_info *in = cn_seq_reader_info(r);
     int n = in->n_frames;
     s->n_frames = n;
-    s->insertion_s = s->withdrawal_s = s->procedure_s = -1;
+    s->insertion_s = s->withdrawal_s = s->procedure_s = NAN; /* not seen */
     s->coverage_max = s->ice_skin_min_mm = -1;
     cn_frame *f = calloc(1, sizeof *f);
     cn_sbuf ev;
@@ -191,6 +204,33 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     if (use_truth && have_analysis && !truth_phases) use_truth = false;
     s->phase_source = use_truth ? "truth" : "analysis";
     s->clock = in->scene_clock ? "scene" : "timestamp";
+    /* A recording started mid-session: its first frames carry the steps before it
+     * (times before the first frame's, 8 events a frame), read here first so the
+     * first frame's phase is timed by its own event wherever that rides. */
+    cn_event hist[64];
+    int nhist = 0;
+    int64_t t_first = CN_SCENE_TIME_UNSET;
+    for (int i = 0; i < n && nhist < 64; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, err_len);
+        if (nf < 0) break;
+        memset(f, 0, sizeof *f);
+        f->t_scene_ns = CN_SCENE_TIME_UNSET;
+        cn_seqio_apply_fields(fl, nf, f);
+        if (f->t_scene_ns == CN_SCENE_TIME_UNSET) continue;
+        if (t_first == CN_SCENE_TIME_UNSET) t_first = f->t_scene_ns;
+        const char *evs = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        cn_event evl[64];
+        int nev = evs ? cn_seq_events_parse(evs, f->t_scene_ns, evl, 64) : 0;
+        if (nev > 64) nev = 64;
+        bool any = false;
+        for (int k = 0; k < nev && nhist < 64; k++)
+            if (evl[k].t_scene_ns < t_first) {
+                hist[nhist++] = evl[k];
+                any = true;
+            }
+        if (!any && i > 0) break;
+    }
     int ser_cap = 0, ser_stride = 1, ser_skip = 0;
     int64_t t0 = 0;
     bool have_t0 = false;
@@ -307,13 +347,16 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
              * gap carries the events of the gap with their own times (@t), and its
              * own time would lengthen the phase left by the gap (a 10 s freeze read
              * 13.5 s, its 5 s thaw 1.5 s). */
-            t = phase_change_time(evl, nev, ph, t, t0);
+            const double after = cur < 0 && prev == CN_PHASE_IDLE ? -INFINITY : phase_start;
+            const double te = fmax(phase_change_time(hist, nhist, ph, t, t0, after),
+                                   phase_change_time(evl, nev, ph, t, t0, after));
+            if (isfinite(te)) t = te;
             if (prev == CN_PHASE_FREEZE && cur >= 0) s->cycles[cur].freeze_s = t - phase_start;
             if (prev == CN_PHASE_THAW && cur >= 0) s->cycles[cur].thaw_s = t - phase_start;
             /* a freeze that ends straight into withdrawal had no thaw */
             if (prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && cur >= 0)
                 s->cycles[cur].thaw_s = 0;
-            if (ph != CN_PHASE_IDLE && s->insertion_s < 0) s->insertion_s = t;
+            if (ph != CN_PHASE_IDLE && isnan(s->insertion_s)) s->insertion_s = inserted_time(evl, nev, t, t0);
             if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
                 cur = s->n_cycles++;
                 s->cycles[cur].cycle = cyc > 0 ? cyc : cur + 1;
@@ -321,7 +364,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 s->cycles[cur].freeze_s = -1;
                 s->cycles[cur].thaw_s = -1;
             }
-            if (ph == CN_PHASE_WITHDRAWN && s->withdrawal_s < 0 && s->insertion_s >= 0)
+            if (ph == CN_PHASE_WITHDRAWN && isnan(s->withdrawal_s) && !isnan(s->insertion_s))
                 s->withdrawal_s = t;
             prev = ph;
             phase_start = t;
@@ -331,7 +374,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
     if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
         s->cycles[cur].freeze_s = last_t - phase_start; /* recording ended while freezing */
-    if (s->insertion_s >= 0 && s->withdrawal_s >= 0) s->procedure_s = s->withdrawal_s - s->insertion_s;
+    if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s)) s->procedure_s = s->withdrawal_s - s->insertion_s;
     free(f);
     cn_seq_reader_close(r);
     if (events_out) *events_out = ev.s ? ev.s : strdup("");
@@ -350,6 +393,9 @@ void cn_session_series_free(cn_session_series *s) {
 }
 
 static json_t *num_or_null(double v) { return v >= 0 && isfinite(v) ? json_real(v) : json_null(); }
+/* a time from the recording's first frame: before it (negative) in a recording
+ * started mid-session */
+static json_t *time_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_t *o = json_object();
@@ -359,8 +405,8 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_object_set_new(o, "phase_source", json_string(s->phase_source ? s->phase_source : ""));
     json_object_set_new(o, "clock", json_string(s->clock ? s->clock : ""));
     json_object_set_new(o, "duration_s", json_real(s->duration_s));
-    json_object_set_new(o, "needle_insertion_s", num_or_null(s->insertion_s));
-    json_object_set_new(o, "needle_withdrawal_s", num_or_null(s->withdrawal_s));
+    json_object_set_new(o, "needle_insertion_s", time_or_null(s->insertion_s));
+    json_object_set_new(o, "needle_withdrawal_s", time_or_null(s->withdrawal_s));
     json_object_set_new(o, "procedure_time_s", num_or_null(s->procedure_s));
     json_t *cy = json_array();
     for (int i = 0; i < s->n_cycles; i++) {

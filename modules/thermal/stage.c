@@ -486,14 +486,19 @@ static int process(void *self, cn_frame *f)
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
         s->anchor_conf = det ? det->confidence : NAN;
     }
+    /* when the freeze began: this frame, or before the first frame the model saw
+     * (a replay of a recording started mid-freeze: the procedure took the freeze
+     * from the recorded history, so the phase is not new, only new to the model) */
+    const int64_t t_entered_ns =
+        entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
     if (entering_freeze) {
         if (!s->field) {
             if (cryo_ok) {
                 s->ref_mode = mode;
-                rc = start_field(s, &cryo_to_ref, t_ns, det);
+                rc = start_field(s, &cryo_to_ref, t_entered_ns, det);
             } else {
                 s->pending = true;
-                s->pending_ns = t_ns;
+                s->pending_ns = t_entered_ns;
                 if (!s->warned_pose)
                     cn_log_warn(s->o.log, "thermal", "a freeze began where the cryoprobe is not known "
                                 "(no tracked pose, no detected needle): the model waits for it");
@@ -501,7 +506,8 @@ static int process(void *self, cn_frame *f)
             }
         } else {
             bool moved = false;
-            rc = cn__field_freeze(s->field, cryo_ok ? &cryo_to_ref : NULL, model_t(s, t_ns),
+            rc = cn__field_freeze(s->field, cryo_ok ? &cryo_to_ref : NULL,
+                                  fmax(model_t(s, t_entered_ns), s->have_last_t ? s->last_t : 0),
                                   s->o.spot_tol_mm, s->o.spot_tol_deg, &moved);
         }
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {

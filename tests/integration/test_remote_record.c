@@ -258,8 +258,136 @@ static void test_remote_recording(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* True when the file at path holds needle (a line of it). */
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* Seq D2 (audit of the twenty-ninth session): a recording a proctor starts in the
+ * middle of freeze 2 must replay as freeze 2 with its plan and the nerve's target.
+ * Before, its file began with none of the session's state: its replay called the
+ * freeze "freeze 1" begun at the recording's first frame, kept the configured plan,
+ * followed no nerve (0 of 15 frames), and its report gave the freeze 6.5 s of 10. */
+static void test_recording_started_mid_freeze(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_mid_rec_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[700], listen[64], recdir[600], tok[700], logp[800];
+    snprintf(recdir, sizeof recdir, "%s/recs", dir);
+    snprintf(cfg, sizeof cfg, "%s/session.json", dir);
+    snprintf(tok, sizeof tok, "%s/token", dir);
+    snprintf(logp, sizeof logp, "%s/cryonav.log", dir);
+    int tfd = open(tok, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(tfd >= 0);
+    assert_int_equal(write(tfd, "mid-record-token-4242\n", 22), 22);
+    close(tfd);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    /* a short custom plan: freeze 10 s, thaw 5 s, freeze 10 s; no "protocol" (the
+     * shipped one is a preset: "cycles" alone is custom) */
+    fprintf(f, "{\"source\": \"sim\", \"record\": {\"dir\": \"%s\"},\n"
+               " \"sim\": {\"width_px\": 160, \"height_px\": 120, \"fps\": 10, \"idle_s\": 1,"
+               " \"approach_s\": 2, \"withdraw_s\": 1, \"release_thaw_s\": 2,"
+               " \"cycles\": [[10, 5], [10, 0]]},\n"
+               " \"proctor\": {\"token_file\": \"%s\", \"control_per_s\": 50}}\n", recdir, tok);
+    fclose(f);
+    int port = free_port();
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int logfd = open(logp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        execl(CN_CRYONAV_BIN, CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--listen",
+              listen, "--time-scale", "4", (char *)NULL);
+        _exit(127);
+    }
+    int fd = -1;
+    for (int i = 0; i < 600 && fd < 0; i++) {
+        fd = tu_connect(port);
+        if (fd < 0)
+            usleep(50000);
+    }
+    assert_true(fd >= 0);
+    tu_client proctor;
+    tu_client_init(&proctor, fd);
+    const char *r = command(&proctor, 1, "<Command Name=\"Login\" Token=\"mid-record-token-4242\"/>");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    /* freeze 2 begins 18 s into the scenario (4.5 s of wall time, more under ASan) */
+    bool in_freeze2 = false;
+    for (int i = 0; i < 1200 && !in_freeze2; i++) {
+        in_freeze2 = file_has(logp, "freeze_start cycle=2");
+        if (!in_freeze2)
+            usleep(50000);
+    }
+    assert_true(in_freeze2);
+    usleep(500000); /* 2 s of scene time into it */
+    r = command(&proctor, 2, "<Command Name=\"StartRecording\" OutputFilename=\"mid.igs.mha\"/>");
+    assert_non_null(r);
+    print_message("start: %s\n", r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    usleep(1200000);
+    r = command(&proctor, 3, "<Command Name=\"StopRecording\"/>");
+    assert_non_null(r);
+    assert_non_null(strstr(r, "SUCCESS"));
+    tu_client_free(&proctor);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status));
+
+    char rec[800], rep[800];
+    snprintf(rec, sizeof rec, "%s/mid.igs.mha", recdir);
+    snprintf(rep, sizeof rep, "%s/report", dir);
+    /* the replay: freeze 2, the recorded plan, the nerve followed from the target */
+    const char *rv[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--no-serve", "--speed", "0",
+                        NULL};
+    assert_int_equal(run_prog(rv, NULL, NULL, 120, &R), 0);
+    print_message("%s%s", R.out, R.err);
+    assert_int_equal(R.exit_code, 0);
+    static char all[sizeof R.out + sizeof R.err];
+    cn_strlcpy(all, R.out, sizeof all);
+    cn_strlcpy(all + strlen(all), R.err, sizeof all - strlen(all));
+    assert_non_null(strstr(all, "the replay takes the recorded plan"));
+    assert_non_null(strstr(all, "recorded target"));
+    const char *actual = strstr(all, "actual: freeze 1 10 s (simulator), thaw 1 5 s (simulator), "
+                                       "freeze 2");
+    assert_non_null(actual);
+    /* the report: freeze 2 began before the recording and lasted its 10 s */
+    const char *pv[] = {CN_CRYONAV_BIN, "report", rec, "--out", rep, "--no-plots", NULL};
+    assert_int_equal(run_prog(pv, NULL, NULL, 120, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    const char *c2 = strstr(R.out, "\"cycle\": 2");
+    assert_non_null(c2);
+    double start_s = 0, freeze_s = 0;
+    const char *a = strstr(c2, "\"freeze_start_s\":"), *b = strstr(c2, "\"freeze_s\":");
+    assert_non_null(a);
+    assert_non_null(b);
+    sscanf(a, "\"freeze_start_s\": %lf", &start_s);
+    sscanf(b, "\"freeze_s\": %lf", &freeze_s);
+    print_message("report: freeze 2 starts at %.1f s, lasts %.1f s\n", start_s, freeze_s);
+    assert_true(start_s < -1.0);
+    assert_true(freeze_s > 1.0 - start_s); /* from its start to the recording's end, at least */
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_recording)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_remote_recording),
+                                       cmocka_unit_test(test_recording_started_mid_freeze)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

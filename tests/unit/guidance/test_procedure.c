@@ -515,6 +515,96 @@ static void test_queue_bounded(void **st)
     cn_procedure_free(p);
 }
 
+/* A recording started mid-session carries the steps before it (cn_procedure_history,
+ * with their times); a replay gives them back (cn_procedure_post_history) and its
+ * first frame is in the session's freeze: cycle 2, begun 3.5 s before, every step
+ * written with its own time (what does not fit the frame's 8 rides on the next,
+ * its time kept), and the summary is the session's. The simulator's truth on that
+ * frame (freeze) is no second freeze_start. */
+static void test_history_round_trip(void **st)
+{
+    (void)st;
+    cn_procedure *live = cn_procedure_new(NULL, lg);
+    const int64_t t0 = t_ns;
+    cn_frame_unref(step(live, 0, NULL, 0));
+    cn_procedure_key(live, 'i');
+    cn_frame_unref(step(live, 1, NULL, 0));  /* inserted at +1 s */
+    cn_procedure_key(live, 'f');
+    cn_frame_unref(step(live, 2, NULL, 0));  /* freeze 1 at +3 s */
+    cn_procedure_console(live, CN_EVSRC_CONSOLE, "freeze_stop", NULL, 0);
+    cn_frame_unref(step(live, 10, NULL, 0)); /* thaw at +13 s */
+    cn_procedure_console(live, CN_EVSRC_CONSOLE, "freeze_start", NULL, 0);
+    cn_frame_unref(step(live, 5, NULL, 0));  /* freeze 2 at +18 s */
+    cn_event hist[64];
+    bool started = false;
+    int nh = cn_procedure_history(live, hist, 64, &started);
+    assert_true(started);
+    assert_int_equal(nh, 6); /* inserted, freeze_start, freeze_end, thaw_start, thaw_end, freeze_start */
+    assert_string_equal(hist[5].text, "freeze_start cycle=2");
+    assert_int_equal(hist[5].source, CN_EVSRC_CONSOLE);
+    assert_true(hist[5].t_scene_ns == t0 + 18000000000LL);
+
+    cn_procedure *rp = cn_procedure_new(NULL, lg);
+    assert_int_equal(cn_procedure_post_history(rp, hist, nh), 4);
+    t_ns = t0 + 21500000000LL; /* the recording's first frame */
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->t_acq_ns = f->t_scene_ns = t_ns;
+    f->truth.valid = true;
+    f->truth.phase = CN_PHASE_FREEZE;
+    assert_int_equal(cn_procedure_process(rp, f), CN_OK);
+    assert_int_equal(f->analysis.guidance.phase, CN_PHASE_FREEZE);
+    assert_int_equal(f->analysis.guidance.cycle, 2);
+    assert_float_equal(f->analysis.guidance.phase_elapsed_s, 3.5, 1e-6);
+    assert_int_equal(f->analysis.n_events, 6);
+    for (int i = 0; i < 6; i++) {
+        assert_string_equal(f->analysis.events[i].text, hist[i].text);
+        assert_int_equal(f->analysis.events[i].source, hist[i].source);
+        assert_true(f->analysis.events[i].t_scene_ns == hist[i].t_scene_ns);
+    }
+    cn_frame_unref(f);
+    cn_procedure_summary sum;
+    cn_procedure_get_summary(rp, &sum);
+    assert_int_equal(sum.n_steps, 3);
+    assert_float_equal(sum.steps[0].start_s, (double)(t0 + 3000000000LL) * 1e-9, 1e-6);
+    assert_float_equal(sum.steps[0].duration_s, 10, 1e-6);
+    assert_float_equal(sum.steps[1].duration_s, 5, 1e-6);
+    assert_float_equal(sum.inserted_s, (double)(t0 + 1000000000LL) * 1e-9, 1e-6);
+    assert_int_equal(sum.refused, 0);
+    cn_procedure_free(rp);
+    cn_procedure_free(live);
+}
+
+/* A frame holds 8 events: the ninth a frame's steps make is not lost but written
+ * on the next frame with its own time (before, "event lost"). */
+static void test_overflow_rides_on(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    cn_frame_unref(step(p, 0, NULL, 0));
+    const int64_t t1 = t_ns + 1000000000LL;
+    /* 5 freezes and thaws posted for one frame: 1 + 5 x 2 + 4 = 15 events */
+    cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_NEEDLE_INSERTED, false);
+    for (int i = 0; i < 5; i++) {
+        cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_FREEZE_START, false);
+        cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_FREEZE_STOP, false);
+    }
+    cn_frame *f = step(p, 1, NULL, 0);
+    assert_int_equal(f->analysis.n_events, CN_EVENTS_MAX);
+    cn_frame_unref(f);
+    f = step(p, 1, NULL, 0);
+    int total = CN_EVENTS_MAX + f->analysis.n_events;
+    assert_true(f->analysis.n_events > 0);
+    assert_true(f->analysis.events[0].t_scene_ns == t1); /* its own time, not this frame's */
+    cn_frame_unref(f);
+    cn_frame_unref(step(p, 1, NULL, 0));
+    bool started;
+    cn_event h[64];
+    assert_int_equal(cn_procedure_history(p, h, 64, &started), 1 + 5 * 3 + 4);
+    assert_true(total <= 1 + 5 * 3 + 4);
+    assert_null(strstr(logbuf, "lost"));
+    cn_procedure_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -530,6 +620,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_simulator_edges_and_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overflow_rides_on, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
