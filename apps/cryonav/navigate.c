@@ -315,6 +315,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     char last_snap[700] = "";
     bool closed = false;
     bool end_shown = false; /* the "END of the recording" picture, once per arrival */
+    /* a live source that stops sending (a probe unplugged, a stalled link): the
+     * last picture is shown again every 250 ms saying how old it is, so it is never
+     * taken for a live one (before, the window kept it with "6.3 fps" and a stopped
+     * freeze timer, and nothing said the image was old: audit live H1) */
+    int64_t last_result_ns = cn_clock_mono_ns(), stale_shown_ns = 0;
+    bool stale = false, stale_snapped = false;
     /* issue 14: a long offline replay shows its progress on a terminal */
     cn_progress *progress =
         o.run.batch && s.replay ? cn_progress_new(stderr, "replay", "frames") : NULL;
@@ -363,12 +369,55 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                      .spacing_assumed = s.spacing_assumed};
                 cn_viewer_show(v, shown, &hud);
             }
+            const int64_t now_ns = cn_clock_mono_ns(), age_ns = now_ns - last_result_ns;
+            /* 1 s, or 3 frame intervals of a slow source */
+            const int64_t stale_ns = hud_stats.fps > 0 && hud_stats.fps < 3
+                                         ? (int64_t)(3e9 / hud_stats.fps)
+                                         : 1000000000LL;
+            if (!s.replay && shown && age_ns > stale_ns) {
+                if (!stale)
+                    cn_log_warn(log, "run", "no new frame for %.1f s: the window shows the last "
+                                "picture marked NO LIVE IMAGE until frames come again",
+                                (double)age_ns * 1e-9);
+                stale = true;
+                if (v && now_ns - stale_shown_ns > 250000000LL) {
+                    stale_shown_ns = now_ns;
+                    char alarm[300], line[300];
+                    const char *src = !s.source_name                     ? "source"
+                                      : strcmp(s.source_name, "usb") == 0  ? "USB probe"
+                                      : strcmp(s.source_name, "igtl") == 0 ? "OpenIGTLink source"
+                                      : strcmp(s.source_name, "sim") == 0  ? "simulator"
+                                                                           : s.source_name;
+                    snprintf(alarm, sizeof alarm, "NO LIVE IMAGE for %.0f s: the %s sends no frames",
+                             (double)age_ns * 1e-9, src);
+                    snprintf(line, sizeof line, "the picture, the timer and the alarms are those "
+                             "of %.0f s ago", (double)age_ns * 1e-9);
+                    cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN,
+                                         .latency_ms_p99 = NAN, .source = s.source_name,
+                                         .status_line = line, .alarm_line = alarm,
+                                         .spacing_assumed = s.spacing_assumed};
+                    cn_viewer_show(v, shown, &hud);
+                    if (o.snapshot_dir[0] && !stale_snapped) { /* once an outage: what it looked like */
+                        char sp[700];
+                        snprintf(sp, sizeof sp, "%s/stale-%06llu.png", o.snapshot_dir,
+                                 (unsigned long long)n_shown);
+                        if (cn_viewer_snapshot(v, sp, err, sizeof err) != CN_OK)
+                            cn_log_error(log, cmd, "snapshot %s: %s", sp, err);
+                        stale_snapped = true;
+                    }
+                }
+            }
             if (v && !cn_viewer_poll(v))
                 closed = true;
             for (int k; v && (k = cn_viewer_next_key(v)) != 0;)
                 handle_key(&s, k, log); /* a paused replay still takes keys */
             continue;
         }
+        if (stale)
+            cn_log_info(log, "run", "frames again after %.1f s without one",
+                        (double)(cn_clock_mono_ns() - last_result_ns) * 1e-9);
+        stale = stale_snapped = false;
+        last_result_ns = cn_clock_mono_ns();
         end_shown = false;
         if (v) {
             /* Percentiles sort the stats windows: four refreshes a second are

@@ -23,6 +23,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <png.h>
 
 #include "core/core.h"
 #include "seqio/seqio.h"
@@ -259,6 +260,56 @@ static void test_auto_source_takes_a_plugged_probe(void **st)
         fail_msg("%s", err);
     assert_int_equal(cn_seq_reader_info(r)->width, 640); /* the simulator's image */
     cn_seq_reader_close(r);
+#endif
+}
+
+#ifdef CN_PROBE_EMULATOR
+/* Pixels of a PNG that are clearly red (the HUD's alarm colour); -1 when unreadable. */
+static long red_pixels(const char *file)
+{
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&pi, file))
+        return -1;
+    pi.format = PNG_FORMAT_RGB;
+    unsigned char *rgb = malloc(PNG_IMAGE_SIZE(pi));
+    if (!rgb || !png_image_finish_read(&pi, NULL, rgb, 0, NULL)) {
+        free(rgb);
+        return -1;
+    }
+    long n = 0;
+    for (size_t i = 0; i < (size_t)pi.width * pi.height; i++)
+        n += rgb[3 * i] > 180 && rgb[3 * i + 1] < 90 && rgb[3 * i + 2] < 90;
+    free(rgb);
+    return n;
+}
+#endif
+
+/* Audit live H1: a probe unplugged for 4 s left the last picture on screen with the
+ * HUD of a live one ("6.3 fps", a stopped timer, nothing saying it was old); a
+ * radiologist could take a frozen ice ball for the real one. Now the picture is
+ * shown again marked NO LIVE IMAGE (in the alarms' red) while no frame comes. */
+static void test_unplugged_probe_picture_marked_stale(void **st)
+{
+    (void)st;
+#ifndef CN_PROBE_EMULATOR
+    skip();
+#else
+    char snap[300];
+    path(snap, sizeof snap, "stale-snaps");
+    const char *argv[] = {CN_PROBE_EMULATOR, "--fault", "unplug@10:4000", "--", CN_CRYONAV_BIN,
+                          "run", "--source", "usb", "--headless", "--no-serve", "--frames", "20",
+                          "--snapshot", snap, "--snapshot-every", "5", NULL};
+    run(argv, 120);
+    expect_exit(0, "no new frame for");
+    char live[400], stale[400];
+    snprintf(live, sizeof live, "%s/snapshot-000010.png", snap);
+    snprintf(stale, sizeof stale, "%s/stale-000010.png", snap);
+    long red_live = red_pixels(live), red_stale = red_pixels(stale);
+    print_message("red pixels: live %ld, stale %ld\n", red_live, red_stale);
+    assert_true(red_live >= 0);
+    assert_true(red_stale > red_live + 500); /* the NO LIVE IMAGE banner */
 #endif
 }
 
@@ -559,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_trackerserver_with_simulator_images),
         cmocka_unit_test(test_trackerserver_with_usb_probe_images),
         cmocka_unit_test(test_auto_source_takes_a_plugged_probe),
+        cmocka_unit_test(test_unplugged_probe_picture_marked_stale),
         cmocka_unit_test(test_tracking_server_as_image_source_says_why),
         cmocka_unit_test(test_x_to_reference_places_the_image),
         cmocka_unit_test(test_hd_frames_from_a_server),
