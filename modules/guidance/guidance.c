@@ -48,6 +48,9 @@ struct cn_guidance {
     cn_phase last_phase;
     int last_cycle;
     double last_elapsed_s;
+    /* the visible rim of the current freeze, held through its thaw (ice_top_mm) */
+    bool rim_held;
+    double rim_top_mm, rim_lead_mm;
     /* summary, read from other threads */
     pthread_mutex_t mu;
     cn_guidance_summary sum;
@@ -106,6 +109,7 @@ int cn_guidance_config_from_json(const cn_json *doc, const char *path, cn_guidan
 static void clear_history(cn_guidance *g)
 {
     g->skin_alarm = g->had_probe_pose = g->had_nerve = g->have_last = g->last_full = false;
+    g->rim_held = false;
     g->have_target = false;
     g->last_phase = CN_PHASE_IDLE;
     g->last_cycle = 0;
@@ -162,11 +166,10 @@ static const cn_isotherm *find_iso(const cn_analysis *a, float temp_c)
     return NULL;
 }
 
-/* Shallowest ice depth (image mm): the model's 0 C surface (in 3-D, out of the
- * image plane too, when the thermal stage reports it; else its curve in the
- * image) and the measured visible rim, whichever is shallower. INFINITY when
- * neither exists. */
-static double ice_top_mm(const cn_analysis *a)
+/* The model's shallowest ice depth (image mm): its 0 C surface in 3-D (out of the
+ * image plane too) when the thermal stage reports it, else its curve in the image;
+ * INFINITY when it has none. */
+static double model_top_mm(const cn_analysis *a)
 {
     double top = INFINITY;
     if (a->thermal.valid) {
@@ -178,10 +181,44 @@ static double ice_top_mm(const cn_analysis *a)
             if (isfinite(z->pts_mm[i].y))
                 top = fmin(top, z->pts_mm[i].y);
     }
+    return top;
+}
+
+/* The visible rim's shallowest point on this frame; INFINITY when none was found. */
+static double rim_top_mm(const cn_analysis *a)
+{
+    double top = INFINITY;
     int n = a->ice.n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : a->ice.n;
     for (int i = 0; a->ice.found && i < n; i++)
         if (isfinite(a->ice.pts_mm[i].y))
             top = fmin(top, a->ice.pts_mm[i].y);
+    return top;
+}
+
+/* Shallowest ice depth (image mm) for the skin alarm: the model's and the visible
+ * rim's, whichever is shallower; INFINITY when neither exists. The rim is looked
+ * for only while freezing (segment.c): when the gas stops it is no longer seen,
+ * but the ice has not receded. Before, ICE NEAR SKIN cleared on the first thaw
+ * frame with the real ice 4.3 mm under the skin, for 64 frames of that run
+ * (thermal audit F2). So in the thaw the last rim seen in the freeze is held, and
+ * recedes as the model's ice does (the rim's lead over the model is kept) until
+ * the model's ice has melted, through a reposition or a withdrawal too (the ice
+ * stays in the tissue); with no model it is held as seen, through the thaw. */
+static double ice_top_mm(cn_guidance *g, const cn_analysis *a, cn_phase phase)
+{
+    const double model = model_top_mm(a), rim = rim_top_mm(a);
+    if (phase == CN_PHASE_FREEZE && isfinite(rim)) {
+        g->rim_held = true;
+        g->rim_lead_mm = isfinite(model) ? rim - model : NAN;
+        g->rim_top_mm = rim;
+    }
+    double top = fmin(model, rim);
+    if (phase != CN_PHASE_FREEZE && g->rim_held && !isfinite(rim)) {
+        if (!isnan(g->rim_lead_mm))
+            top = fmin(top, model + g->rim_lead_mm); /* INFINITY once the model's ice melted */
+        else if (phase == CN_PHASE_THAW)
+            top = fmin(top, g->rim_top_mm);
+    }
     return top;
 }
 
@@ -307,7 +344,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     gs->target_min_temp_c = g->target_min_temp_c;
 
     /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */
-    double top = ice_top_mm(a);
+    double top = ice_top_mm(g, a, gs->phase);
     double dist = isfinite(top) ? top - g->c.skin_depth_mm : NAN;
     gs->ice_to_skin_mm = dist;
     if (isnan(dist))

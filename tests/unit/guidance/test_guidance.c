@@ -265,6 +265,39 @@ static void test_skin_alarm_hysteresis(void **state)
     cn_guidance_free(g2);
 }
 
+/* Thermal audit F2: the rim is looked for only while freezing, and the alarm used
+ * the rim of the frame: on the first thaw frame ICE NEAR SKIN cleared with the real
+ * ice 4.3 mm under the skin (the model, smaller than the real ice, said 7 mm). In
+ * the thaw the rim of the freeze is held and recedes as the model's ice does. */
+static void test_skin_alarm_held_through_thaw(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    static const struct {
+        cn_phase phase;
+        double rim_top, r20; /* model 0 C circle of radius r20 + 3 about depth 18 */
+        bool on;
+    } seq[] = {
+        {CN_PHASE_FREEZE, 4.3, 8, true},   /* rim 4.3, model top 7: the rim leads by 2.7 */
+        {CN_PHASE_THAW, -1, 7.8, true},    /* gas off: no rim; model top 7.2 -> held 4.5 */
+        {CN_PHASE_THAW, -1, 7.0, true},    /* model top 8.0 -> held 5.3 (hysteresis: on) */
+        {CN_PHASE_THAW, -1, 6.0, false},   /* model top 9.0 -> held 6.3: receded */
+        {CN_PHASE_WITHDRAWN, -1, 7.8, true}, /* the ice stays after the probe left */
+        {CN_PHASE_WITHDRAWN, -1, 0, false}, /* the model's ice melted */
+    };
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        cn_frame *f = make(fx, seq[i].rim_top, 20, seq[i].r20);
+        f->analysis.guidance.phase = seq[i].phase;
+        f->analysis.guidance.cycle = 1;
+        uint32_t al = run(fx, f);
+        if (((al & CN_ALARM_ICE_NEAR_SKIN) != 0) != seq[i].on)
+            fail_msg("step %zu (%s): ice to skin %.2f mm, alarm %s, expected %s", i,
+                     cn_phase_name(seq[i].phase), f->analysis.guidance.ice_to_skin_mm,
+                     al & CN_ALARM_ICE_NEAR_SKIN ? "on" : "off", seq[i].on ? "on" : "off");
+        cn_frame_unref(f);
+    }
+}
+
 static void test_tracking_tip_nerve(void **state)
 {
     fixture *fx = *state;
@@ -538,6 +571,7 @@ int main(void)
         cmocka_unit_test(test_coverage_concave_and_bad),
         cmocka_unit_test(test_stage_coverage),
         cmocka_unit_test(test_skin_alarm_hysteresis),
+        cmocka_unit_test(test_skin_alarm_held_through_thaw),
         cmocka_unit_test(test_tracking_tip_nerve),
         cmocka_unit_test(test_summary_times),
         cmocka_unit_test(test_target_lock),
