@@ -247,6 +247,14 @@ int cn_usb_engine_bulk(cn_usb_engine *e, uint8_t ep, uint8_t *data, int len, int
 int cn_usb_engine_read_chunks(cn_usb_engine *e, uint8_t ep, uint8_t *buf, int chunk, int n,
                               int in_flight, int timeout_ms, int *received, char *err,
                               size_t err_len);
+/* Reads away whatever the device has queued on IN endpoint ep: reads of up to len bytes
+ * into buf (scratch) with timeout_ms each, until one brings nothing. *thrown (may be NULL)
+ * is the byte count read away. CN_OK when a read came back empty; a stall is cleared and
+ * reading goes on (CN_EIO on a second stall in a row); CN_EAGAIN when all max_reads reads
+ * brought data (the device keeps sending); CN_ECLOSED when unplugged or interrupted;
+ * another negative code otherwise. */
+int cn_usb_engine_flush_in(cn_usb_engine *e, uint8_t ep, uint8_t *buf, int len, int timeout_ms,
+                           int max_reads, long *thrown);
 /* Makes a blocked read_chunks return CN_ECLOSED soon; thread-safe. */
 void cn_usb_engine_interrupt(cn_usb_engine *e);
 bool cn_usb_engine_interrupted(const cn_usb_engine *e);
@@ -289,6 +297,7 @@ typedef struct {
     uint64_t frames;            /* delivered */
     uint64_t dropped;           /* incomplete, stalled, late or garbage frames never delivered */
     uint64_t disconnects, reconnects;
+    uint64_t restarts;          /* the driver restarted a probe that was not unplugged */
     int64_t last_reconnect_ns;  /* monotonic time the last replugged probe streamed again */
     int64_t last_disconnect_ns;
     bool connected;

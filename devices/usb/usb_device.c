@@ -15,6 +15,21 @@
  * start-up runs again and streaming resumes. Timeouts, stalls, short chunks and
  * garbage drop the frame, drain whatever the probe still had queued, and after
  * three failures in a row the probe is restarted from scratch.
+ *
+ * Staying in step: the stream has no frame header, so a frame is "the 40 chunks after
+ * a request" only while the IN pipe held nothing else. Two rules enforce it, whatever
+ * put the pipe out of step (a tail later than the drain wait that lands after a
+ * restart, data a real FX2 keeps queued across a re-open without bus reset, a stray
+ * register reply): after every (re)connect and start-up the IN endpoint is read empty
+ * before the first frame request (flush_in, logged with the byte count); and after a
+ * frame's last chunk one 1 ms read checks that nothing more is waiting - if something
+ * is, the frame is dropped as out of step and the pipe read empty again. Frames are
+ * never requested ahead (read_chunks returns only when every transfer is back), so the
+ * check never races the next frame's chunks. Its cost, measured on the emulator
+ * (tests/unit/usb, 300 frames): the check alone 1.95 ms mean (1.75 min; libusb's
+ * 1 ms timeout plus the cancel); unpaced throughput 3.3-3.8 -> 4.3-5.9 ms per frame
+ * with 40 KiB transfers; at a paced 50 fps still exactly 20.0 ms per frame, since the
+ * probe's next frame is not due earlier anyway (the real probe: 6.25 fps, 160 ms).
  */
 #include "usb/usb.h"
 
@@ -26,6 +41,15 @@
 
 #define LOGMOD "usb"
 #define EAGAIN_EVERY_NS 500000000LL
+/* Reading away what is queued on the IN endpoint (flush_in): reads of 64 KiB, each given
+ * 10 ms to bring something (an interrupt() waits no longer); at most 64 of them (4 MiB,
+ * 25 frames): a probe still sending after that streams unasked and is restarted. */
+#define FLUSH_READ_BYTES (16 * CN_UP20L_CHUNK)
+#define FLUSH_TIMEOUT_MS 10
+#define FLUSH_MAX_READS 64
+/* The in-step check after a frame's last chunk: one read given 1 ms (libusb's smallest
+ * timeout; data already queued in the probe's FIFO comes within a microframe). */
+#define STEP_CHECK_TIMEOUT_MS 1
 
 struct cn_usb_device {
     cn_up20l_config cfg;
@@ -36,6 +60,7 @@ struct cn_usb_device {
     cn_up20l_decoder *dec;
     uint8_t *raw;
     size_t raw_len;
+    uint8_t *scratch;             /* FLUSH_READ_BYTES: what flush_in and the step check read away */
     int chunks;
     int raw_rows, raw_cols;
 
@@ -48,6 +73,8 @@ struct cn_usb_device {
 
     atomic_bool stop;
     bool connected, ever_connected, frozen;
+    bool restarting;              /* closed by restart(), not lost: the next connect is a restart */
+    int64_t restart_ns;
     int failures_in_row;
     int64_t next_poll_ns;
     uint64_t seq;
@@ -99,10 +126,11 @@ cn_usb_device *cn_usb_device_new(const cn_usb_device_opts *o, char *err, size_t 
     }
     d->dec = cn_up20l_decoder_new(&d->cfg.decode, err, err_len);
     d->raw = malloc(d->raw_len);
+    d->scratch = malloc(FLUSH_READ_BYTES);
     cn_usb_engine_opts eo = {CN_UP20L_VID, CN_UP20L_PID, 0, d->log};
-    d->eng = d->dec && d->raw ? cn_usb_engine_new(&eo, err, err_len) : NULL;
-    if (!d->dec || !d->raw || !d->eng) {
-        if (!d->raw)
+    d->eng = d->dec && d->raw && d->scratch ? cn_usb_engine_new(&eo, err, err_len) : NULL;
+    if (!d->dec || !d->raw || !d->scratch || !d->eng) {
+        if (!d->raw || !d->scratch)
             snprintf(err, err_len, "usb: out of memory");
         cn_usb_device_free(d);
         return NULL;
@@ -118,6 +146,7 @@ void cn_usb_device_free(cn_usb_device *d)
     cn_up20l_decoder_free(d->dec);
     cn_up20l_tables_free(d->owned);
     free(d->raw);
+    free(d->scratch);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -148,6 +177,43 @@ static void lost(cn_usb_device *d, const char *why)
     d->last_err[0] = 0;
 }
 
+/* The driver closes a probe that was not lost, so that its start-up runs again (a tail
+ * that never came, or too many failed frames). Not an unplug: no "lost", no disconnect. */
+static void restart(cn_usb_device *d, const char *why)
+{
+    cn_log_warn(d->log, LOGMOD, "UP20L: %s; restarting the probe", why);
+    cn_usb_engine_close(d->eng);
+    d->connected = false;
+    d->restarting = true;
+    d->restart_ns = cn_clock_mono_ns();
+    pthread_mutex_lock(&d->mu);
+    d->st.restarts++;
+    d->st.connected = false;
+    pthread_mutex_unlock(&d->mu);
+    d->last_err[0] = 0;
+}
+
+/* Reads away whatever is queued on the IN endpoint: data left from before a restart (a
+ * real FX2 keeps its FIFO across a re-open without bus reset; so does the emulator), a
+ * tail that came after the driver gave up on it, replies displaced by either. The stream
+ * has no frame header, so nothing of it may start a frame. Logs what was thrown away.
+ * CN_OK: the pipe is quiet; CN_ECLOSED: gone or interrupted; CN_EAGAIN: the probe kept
+ * sending through FLUSH_MAX_READS reads. already: bytes the caller read away just before
+ * (counted in the message). */
+static int flush_in(cn_usb_device *d, const char *when, long already)
+{
+    long thrown = 0;
+    int r = cn_usb_engine_flush_in(d->eng, CN_UP20L_EP_IN, d->scratch, FLUSH_READ_BYTES,
+                                   FLUSH_TIMEOUT_MS, FLUSH_MAX_READS, &thrown);
+    thrown += already;
+    if (thrown > 0)
+        cn_log_warn(d->log, LOGMOD,
+                    "UP20L: read away %ld bytes (%.3g frames) queued on endpoint 0x%02x %s%s", thrown,
+                    (double)thrown / (double)d->raw_len, CN_UP20L_EP_IN, when,
+                    r == CN_EAGAIN ? ", and the probe is still sending unasked" : "");
+    return r;
+}
+
 static int try_connect(cn_usb_device *d)
 {
     char err[512];
@@ -164,9 +230,22 @@ static int try_connect(cn_usb_device *d)
         cn_log_info(d->log, LOGMOD, "skipping a device that is not a UP20L: %s", err);
         cn_usb_engine_close(d->eng);
     }
+    /* Before the first frame request the IN pipe must be empty: frame boundaries exist
+     * only in the request/response handshake. */
+    if (r == CN_OK) {
+        r = flush_in(d, "before the first frame request", 0);
+        if (r == CN_EAGAIN) {
+            snprintf(err, sizeof err, "the UP20L keeps sending on endpoint 0x%02x without a "
+                     "frame request; it cannot be streamed in step", CN_UP20L_EP_IN);
+            r = CN_EIO;
+        } else if (r != CN_OK) {
+            snprintf(err, sizeof err, "reading away the UP20L's queued data failed: %s",
+                     r == CN_ECLOSED ? "probe unplugged" : cn_strerror(r));
+        }
+    }
     if (r != CN_OK) {
         cn_usb_engine_close(d->eng);
-        if (r != CN_ENOENT)
+        if (r != CN_ENOENT && !atomic_load(&d->stop))
             note_problem(d, CN_LOG_ERROR, err);
         return r;
     }
@@ -177,8 +256,10 @@ static int try_connect(cn_usb_device *d)
     d->frozen = false; /* a started probe streams */
     d->failures_in_row = 0;
     d->next_poll_ns = cn_clock_mono_ns() + (int64_t)d->cfg.status_poll_ms * 1000000;
+    bool restarted = d->restarting;
+    d->restarting = false;
     pthread_mutex_lock(&d->mu);
-    bool again = d->ever_connected;
+    bool again = d->ever_connected && !restarted;
     if (again)
         d->st.reconnects++;
     d->st.connected = true;
@@ -188,7 +269,12 @@ static int try_connect(cn_usb_device *d)
     pthread_mutex_unlock(&d->mu);
     d->ever_connected = true;
     d->last_err[0] = 0;
-    if (again)
+    if (restarted)
+        cn_log_info(d->log, LOGMOD,
+                    "UP20L restarted at bus %03d address %03d: started, streaming (%.0f ms after "
+                    "the restart began)",
+                    bus, addr, (cn_clock_mono_ns() - d->restart_ns) / 1e6);
+    else if (again)
         cn_log_info(d->log, LOGMOD,
                     "UP20L plugged in again at bus %03d address %03d: started, streaming (%.0f ms "
                     "after it was lost)",
@@ -309,6 +395,28 @@ static int dev_read(void *self, cn_frame *f)
         r = cn_up20l_read_frame(d->eng, &d->cfg, d->raw, d->raw_len, d->chunks, &received, err,
                                 sizeof err);
         int64_t t_acq = cn_clock_mono_ns(), wall = cn_clock_wall_ns();
+        /* In step? The probe sends exactly one frame per request, so after its last chunk
+         * nothing more may be waiting. Anything that is means the chunks were counted from
+         * the wrong place (a late tail after a restart, stale data, a displaced register
+         * reply): this frame is torn, and so would every later one be. */
+        bool out_of_step = false;
+        long extra = 0;
+        if (r == CN_OK) {
+            int cr = cn_usb_engine_flush_in(d->eng, CN_UP20L_EP_IN, d->scratch, CN_UP20L_CHUNK,
+                                            STEP_CHECK_TIMEOUT_MS, 1, &extra);
+            if (extra > 0) {
+                out_of_step = true;
+                r = CN_EPARSE;
+                snprintf(err, sizeof err,
+                         "out of step: data was still waiting on endpoint 0x%02x after the "
+                         "frame's last chunk, so the frame was not one frame; reading the pipe "
+                         "empty to get back in step",
+                         CN_UP20L_EP_IN);
+            } else if (cr == CN_ECLOSED) {
+                r = CN_ECLOSED;
+                snprintf(err, sizeof err, "probe unplugged after the frame's last chunk");
+            }
+        }
         if (r == CN_OK)
             r = cn_up20l_check_raw(d->dec, d->raw, d->raw_len, err, sizeof err);
         if (r == CN_OK) {
@@ -348,21 +456,26 @@ static int dev_read(void *self, cn_frame *f)
         /* chunks the probe answered (a short one counts: it ends its chunk) */
         int answered = (received + CN_UP20L_CHUNK - 1) / CN_UP20L_CHUNK;
         int owed = r == CN_EIO ? 0 : d->chunks - answered; /* garbage: all came, none owed */
-        int dr = drain(d, owed);
+        /* Out of step: nothing is owed, everything queued is debris. */
+        int dr = out_of_step ? flush_in(d, "to get back in step", extra) : drain(d, owed);
         if (dr == CN_ECLOSED) {
+            if (atomic_load(&d->stop) || cn_usb_engine_interrupted(d->eng))
+                return CN_ECLOSED;
             lost(d, "unplugged while recovering");
             return CN_EAGAIN;
         }
         if (dr == CN_ETIMEDOUT) {
-            cn_log_warn(d->log, LOGMOD, "UP20L: the rest of the failed frame never came; restarting "
-                        "the probe so no stale data can start a frame");
-            d->failures_in_row = 3;
-        }
-        if (++d->failures_in_row >= 3) {
-            cn_log_warn(d->log, LOGMOD, "UP20L: %d failed frames in a row, restarting the probe",
-                        d->failures_in_row);
-            cn_usb_engine_close(d->eng);
-            d->connected = false;
+            /* The tail may still come after the restart: try_connect reads the pipe empty,
+             * and the step check catches whatever comes later still. */
+            restart(d, "the rest of the failed frame never came");
+        } else if (dr == CN_EAGAIN) {
+            restart(d, "the probe keeps sending without a frame request");
+        } else if (dr != CN_OK) {
+            char why[96];
+            snprintf(why, sizeof why, "reading the IN pipe empty failed (%s)", cn_strerror(dr));
+            restart(d, why);
+        } else if (++d->failures_in_row >= 3) {
+            restart(d, "3 failed frames in a row");
         }
         return CN_EAGAIN;
     }

@@ -222,6 +222,40 @@ int cn_usb_engine_bulk(cn_usb_engine *e, uint8_t ep, uint8_t *data, int len, int
     return r < 0 ? map_err(e, r) : got;
 }
 
+int cn_usb_engine_flush_in(cn_usb_engine *e, uint8_t ep, uint8_t *buf, int len, int timeout_ms,
+                           int max_reads, long *thrown)
+{
+    if (thrown)
+        *thrown = 0;
+    if (!cn_usb_engine_is_open(e))
+        return CN_ECLOSED;
+    bool stalled = false;
+    for (int i = 0; i < max_reads; i++) {
+        if (atomic_load(&e->interrupted))
+            return CN_ECLOSED;
+        int got = 0;
+        int r = libusb_bulk_transfer(e->h, ep, buf, len, &got, (unsigned)timeout_ms);
+        if (got > 0 && thrown)
+            *thrown += got;
+        if (r == LIBUSB_ERROR_TIMEOUT && got == 0)
+            return CN_OK; /* nothing came: the pipe is quiet */
+        if (r == LIBUSB_ERROR_PIPE) {
+            /* clear it and read on (whether a clear-halt also empties the FIFO is up to
+             * the firmware); a second stall in a row is a failure */
+            libusb_clear_halt(e->h, ep);
+            if (stalled)
+                return CN_EIO;
+            stalled = true;
+            continue;
+        }
+        stalled = false;
+        if (r != 0 && r != LIBUSB_ERROR_TIMEOUT && r != LIBUSB_ERROR_OVERFLOW)
+            return map_err(e, r);
+        /* data (whole, short, or partial before the timeout): there may be more */
+    }
+    return CN_EAGAIN;
+}
+
 void cn_usb_engine_interrupt(cn_usb_engine *e) { atomic_store(&e->interrupted, true); }
 bool cn_usb_engine_interrupted(const cn_usb_engine *e) { return atomic_load(&((cn_usb_engine *)e)->interrupted); }
 void cn_usb_engine_clear_interrupt(cn_usb_engine *e) { atomic_store(&e->interrupted, false); }

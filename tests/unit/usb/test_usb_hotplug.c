@@ -2,8 +2,10 @@
  * test_usb_hotplug.c - unplug/replug and faults with the emulated UP20L on the real
  * libusb path: the session never ends (CN_EAGAIN only), streaming resumes by itself
  * after a replug, no torn frame is ever delivered, and stall / short / late / garbage
- * transfers each drop exactly one frame with a message; interrupt() ends a wait for an
- * absent probe promptly; the ordinary pipeline keeps running through an unplug.
+ * transfers each drop exactly one frame with a message; a tail so late that the probe is
+ * restarted, and IN data left queued before the driver starts, never put a frame out of
+ * step; interrupt() ends a wait for an absent probe promptly; the ordinary pipeline keeps
+ * running through an unplug.
  * Re-executes itself under libumockdev-preload.
  */
 #include <setjmp.h>
@@ -184,6 +186,163 @@ static void test_instant_replug(void **state)
     rig_close(&r);
 }
 
+static void test_late_tail_after_restart(void **state)
+{
+    (void)state;
+    /* Audit H2: the tail of frame 3 comes 2 s late, beyond the drain wait (2 x 300 + 500
+     * ms), so the driver restarts the probe; the tail lands on the IN endpoint after the
+     * restart, where it must not become the head of the next frames. Every frame delivered
+     * after the fault must be one of the real frames, bit for bit. */
+    cn_up20l_emu_opts eo = emu_opts(25);
+    eo.faults[0] = (cn_emu_fault){CN_EMU_FAULT_LATE, 3, 2000};
+    eo.n_faults = 1;
+    rig r;
+    rig_open(&r, &eo, 0, 300);
+    assert_int_equal(r.di.start(r.di.self), CN_OK);
+    int ok = 0, after = 0, torn = 0, torn_after = 0, again = 0;
+    int64_t t_end = cn_clock_mono_ns() + 40000000000LL;
+    while (after < 15 && cn_clock_mono_ns() < t_end) {
+        cn_frame *f = cn_frame_pool_acquire(r.pool);
+        int rc = r.di.read(r.di.self, f);
+        if (rc == CN_OK) {
+            int k = which(&r, f);
+            ok++;
+            torn += k < 0;
+            if (again) {
+                after++;
+                torn_after += k < 0;
+            }
+        } else {
+            assert_int_equal(rc, CN_EAGAIN);
+            again++;
+        }
+        cn_frame_unref(f);
+    }
+    cn_usb_device_stats st;
+    cn_usb_device_get_stats(r.dev, &st);
+    const char *lg = log_text(&r);
+    print_message("%d frames delivered (%d after the fault), %d torn (%d after the fault), "
+                  "%llu dropped, %d EAGAIN\n%s",
+                  ok, after, torn, torn_after, (unsigned long long)st.dropped, again, lg);
+    assert_true(again >= 1);          /* the fault did drop a frame */
+    assert_int_equal(after, 15);      /* and streaming went on after it */
+    assert_int_equal(torn, 0);        /* never a torn or wrapped frame */
+    assert_true(st.dropped >= 1 && st.dropped <= 4);
+    assert_int_equal(st.disconnects, 0);
+    assert_int_equal(st.reconnects, 0); /* a restart is no replug */
+    assert_int_equal(st.restarts, 1);
+    assert_non_null(strstr(lg, "restarting the probe"));
+    assert_non_null(strstr(lg, "UP20L restarted at bus"));
+    assert_null(strstr(lg, "plugged in again"));   /* audit L1: it was never unplugged */
+    assert_null(strstr(lg, "failed frames in a row"));
+    rig_close(&r);
+}
+
+static void test_stale_in_data_at_start(void **state)
+{
+    (void)state;
+    /* A real FX2 keeps what it queued on the IN endpoint across a re-open without a bus
+     * reset. Another program (here: a bare engine) requests a frame, reads only 10 of its
+     * 40 chunks and closes: the driver started next must read the 30 left chunks away
+     * before its first frame request, so its very first frame is whole. */
+    cn_up20l_emu_opts eo = emu_opts(50);
+    rig r;
+    rig_open(&r, &eo, 0, 500);
+    char err[512];
+    cn_usb_engine_opts o = {CN_UP20L_VID, CN_UP20L_PID, 0, r.log};
+    cn_usb_engine *e = cn_usb_engine_new(&o, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(cn_usb_engine_open(e, err, sizeof err), CN_OK);
+    cn_up20l_config c;
+    cn_up20l_config_default(&c);
+    assert_int_equal(cn_up20l_startup(e, &c, r.tables, err, sizeof err), CN_OK);
+    uint8_t zeros[16] = {0};
+    assert_int_equal(cn_usb_engine_control(e, 0x40, 0xB3, 0, 0, zeros, sizeof zeros, 1000), 16);
+    uint8_t *buf = malloc(10 * CN_UP20L_CHUNK);
+    int got = 0;
+    assert_int_equal(cn_usb_engine_read_chunks(e, CN_UP20L_EP_IN, buf, CN_UP20L_CHUNK, 10, 4, 500,
+                                               &got, err, sizeof err),
+                     CN_OK);
+    assert_int_equal(got, 10 * CN_UP20L_CHUNK);
+    free(buf);
+    cn_usb_engine_free(e); /* 30 chunks of frame 0 stay queued on 0x86 */
+
+    assert_int_equal(r.di.start(r.di.self), CN_OK);
+    int seen[6], n = 0;
+    for (int i = 0; i < 6; i++) {
+        cn_frame *f = cn_frame_pool_acquire(r.pool);
+        int rc = r.di.read(r.di.self, f);
+        seen[n++] = rc == CN_OK ? which(&r, f) : -2;
+        cn_frame_unref(f);
+    }
+    cn_usb_device_stats st;
+    cn_usb_device_get_stats(r.dev, &st);
+    const char *lg = log_text(&r);
+    print_message("frames %d %d %d %d %d %d (-1 torn, -2 dropped), %llu dropped\n%s", seen[0],
+                  seen[1], seen[2], seen[3], seen[4], seen[5], (unsigned long long)st.dropped, lg);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(seen[i], (i + 1) % 5); /* frame 0 was the other program's */
+    assert_int_equal(st.dropped, 0);
+    assert_non_null(strstr(lg, "122880 bytes"));
+    rig_close(&r);
+}
+
+static void test_out_of_step_resync(void **state)
+{
+    (void)state;
+    /* Misalignment whatever its cause: while the driver streams, someone else on the probe
+     * (a second engine) asks for a register and never reads the 512-byte answer. The next
+     * frame then begins with that answer and ends 512 bytes short of its own end; the
+     * driver must see the data still waiting after the last chunk, drop that frame once,
+     * read the pipe empty and stream on in step. */
+    cn_up20l_emu_opts eo = emu_opts(50);
+    rig r;
+    rig_open(&r, &eo, 0, 500);
+    assert_int_equal(r.di.start(r.di.self), CN_OK);
+    for (int i = 0; i < 3; i++) {
+        cn_frame *f = cn_frame_pool_acquire(r.pool);
+        assert_int_equal(r.di.read(r.di.self, f), CN_OK);
+        assert_int_equal(which(&r, f), i);
+        cn_frame_unref(f);
+    }
+    char err[512];
+    cn_usb_engine_opts o = {CN_UP20L_VID, CN_UP20L_PID, 0, r.log};
+    cn_usb_engine *e = cn_usb_engine_new(&o, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(cn_usb_engine_open(e, err, sizeof err), CN_OK);
+    uint8_t zeros[16] = {0}, sel[2] = {0xFF, 0x16};
+    assert_int_equal(cn_usb_engine_control(e, 0x40, 0xB2, 1, 0, zeros, sizeof zeros, 1000), 16);
+    assert_int_equal(cn_usb_engine_bulk(e, CN_UP20L_EP_OUT, sel, 2, 1000), 2);
+    assert_int_equal(cn_usb_engine_control(e, 0x40, 0xB3, 1, 0, zeros, sizeof zeros, 1000), 16);
+    cn_usb_engine_free(e); /* the 512-byte answer stays queued on 0x86 */
+
+    int ok = 0, torn = 0, again = 0;
+    int64_t t_end = cn_clock_mono_ns() + 20000000000LL;
+    while (ok < 10 && cn_clock_mono_ns() < t_end) {
+        cn_frame *f = cn_frame_pool_acquire(r.pool);
+        int rc = r.di.read(r.di.self, f);
+        if (rc == CN_OK) {
+            ok++;
+            torn += which(&r, f) < 0;
+        } else {
+            assert_int_equal(rc, CN_EAGAIN);
+            again++;
+        }
+        cn_frame_unref(f);
+    }
+    cn_usb_device_stats st;
+    cn_usb_device_get_stats(r.dev, &st);
+    const char *lg = log_text(&r);
+    print_message("%d frames after the stray answer, %d torn, %llu dropped, %d EAGAIN\n%s", ok,
+                  torn, (unsigned long long)st.dropped, again, lg);
+    assert_int_equal(ok, 10);
+    assert_int_equal(torn, 0);
+    assert_int_equal(st.dropped, 1); /* exactly the frame that was out of step */
+    assert_int_equal(st.restarts, 0);
+    assert_non_null(strstr(lg, "out of step"));
+    rig_close(&r);
+}
+
 static void *interrupter(void *arg)
 {
     rig *r = arg;
@@ -300,6 +459,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_faults_vendor_chunks),
         cmocka_unit_test(test_late_within_timeout),
+        cmocka_unit_test(test_late_tail_after_restart),
+        cmocka_unit_test(test_stale_in_data_at_start),
+        cmocka_unit_test(test_out_of_step_resync),
         cmocka_unit_test(test_instant_replug),
         cmocka_unit_test(test_interrupt_while_unplugged),
         cmocka_unit_test(test_pipeline_survives_unplug),
