@@ -266,6 +266,10 @@ typedef struct {
     float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
     bool waiting;            /* a freeze runs but no model: the cryoprobe's place is not
                                 known yet (no tracked cryoprobe, no needle line found) */
+    bool no_ice_seen;        /* a freeze whose model ice is well visible in size has shown
+                                no rim in the image yet: the zone is the model's alone,
+                                unverified (a gas fault, a probe out of the plane, a rim the
+                                analysis cannot find) */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

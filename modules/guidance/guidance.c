@@ -23,7 +23,8 @@
 #include <string.h>
 
 #define OWN_ALARMS \
-    (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST)
+    (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
+     CN_ALARM_NO_ICE_SEEN)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
@@ -325,7 +326,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
      * edge of its uncertainty band */
     double cov = -1;
     const cn_isotherm *lethal = find_iso(a, CN_GUIDANCE_LETHAL_TEMP_C);
-    if (target && lethal) {
+    /* a zone no ice in the image confirms is no coverage (thermal audit F1: a
+     * freeze that made no ice showed 79 %) */
+    if (target && lethal && !a->thermal.no_ice_seen) {
         cn_pt2 inner[CN_CONTOUR_MAX];
         cn_guidance_conservative_edge(lethal, inner);
         cov = cn_guidance_coverage(target->pts_mm, target->n, inner, lethal->n, g->c.grid_mm);
@@ -370,6 +373,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         g->had_nerve = true;
 
     uint32_t mine = 0;
+    if (a->thermal.no_ice_seen)
+        mine |= CN_ALARM_NO_ICE_SEEN;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)

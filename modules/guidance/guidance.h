@@ -34,6 +34,8 @@ extern "C" {
 #define CN_ALARM_TIP_HIDDEN (1u << 2)           /* the needle tip is in the ice shadow */
 #define CN_ALARM_NERVE_LOST (1u << 3)           /* the nerve was tracked and is not found now */
 #define CN_ALARM_PROTECTED_STRUCTURE (1u << 4)  /* reserved: ice reaches a no-freeze structure */
+#define CN_ALARM_NO_ICE_SEEN (1u << 5)          /* freezing, the model's ice is large, no rim seen:
+                                                   the zone is unverified, coverage withheld */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

@@ -57,7 +57,16 @@ typedef struct {
      * needle line's confidence then */
     int anchor;
     float anchor_conf;
+    /* the current freeze: has the image shown its rim yet (no_ice_seen) */
+    bool rim_seen, warned_no_ice, unverified;
 } thermal_stage;
+
+/* A freeze whose model ice reaches this far beyond the probe's wall and whose rim
+ * the image has not shown yet is unverified (until the next freeze that shows it):
+ * 2 mm is 19 pixels on the UP20L, and the model's ice is that large some 20-30 s
+ * into a freeze, when the simulator's rim has been found for seconds (ice found in
+ * 2671 of 2691 freeze frames of `cryonav eval sim`). */
+#define NO_ICE_BEYOND_WALL_MM 2.0
 
 static const float TEMPS[3] = {0, -20, -40};
 
@@ -491,6 +500,10 @@ static int process(void *self, cn_frame *f)
      * from the recorded history, so the phase is not new, only new to the model) */
     const int64_t t_entered_ns =
         entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
+    if (entering_freeze)
+        s->rim_seen = s->unverified = false;
+    if (g->phase == CN_PHASE_FREEZE && a->ice.found && a->ice.n > 0)
+        s->rim_seen = true;
     if (entering_freeze) {
         if (!s->field) {
             if (cryo_ok) {
@@ -629,6 +642,17 @@ static int process(void *self, cn_frame *f)
     }
     a->n_iso = 3;
     a->thermal.band_mm = (float)band[1];
+    /* latched for the cycle: the thaw after an unseen freeze is no more verified */
+    if (g->phase == CN_PHASE_FREEZE)
+        s->unverified = !s->rim_seen && isfinite(r[0]) &&
+                        r[0] > 0.5 * s->o.probe.outer_diameter_mm + NO_ICE_BEYOND_WALL_MM;
+    a->thermal.no_ice_seen = s->unverified;
+    if (a->thermal.no_ice_seen && !s->warned_no_ice)
+        cn_log_warn(s->o.log, "thermal", "freeze %d: the model's ice reaches %.1f mm from the "
+                    "probe axis and the image shows no rim: the zone is unverified and the coverage "
+                    "withheld until the ice is seen (gas flowing? probe in the image plane?)",
+                    g->cycle, r[0]);
+    s->warned_no_ice = a->thermal.no_ice_seen || (s->warned_no_ice && !entering_freeze);
     /* the skin plane: the image's y = 0 line swept along the elevation axis */
     cn_vec3 p0 = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});
     cn_vec3 ny = cn_vec3_normalize(cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 1, 0}));

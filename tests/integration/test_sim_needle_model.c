@@ -66,7 +66,7 @@ static int alarms_and_probe(const char *file, char *probe, size_t len)
         assert_true(nf >= 0);
         const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
         const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
-        if (al && (strtoul(al, NULL, 0) & 1u))
+        if (al && (strtoul(al, NULL, 16) & 1u)) /* hex */
             alarmed++;
         const char *p = ev ? strstr(ev, "probe name=") : NULL;
         if (p && !probe[0]) {
@@ -144,7 +144,7 @@ static void tally_file(const char *file, tally *t)
         assert_int_equal(k, 13);
         bool ice = v[4] != 0;
         double top = ice ? v[12] : INFINITY; /* the true rim's shallowest point = distance to skin */
-        bool alarm = (strtoul(al, NULL, 0) & 1u) != 0; /* CN_ALARM_ICE_NEAR_SKIN */
+        bool alarm = (strtoul(al, NULL, 16) & 1u) != 0; /* CN_ALARM_ICE_NEAR_SKIN */
         t->frames++;
         if ((int)v[0] == 4) { /* CN_PHASE_WITHDRAWN */
             t->withdrawn++;
@@ -290,6 +290,69 @@ static void test_replay_reads_probe_names(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Freeze frames a minute or more into the freeze (fps 2, freeze from 6 s): how many,
+ * how many carry a coverage, how many the NO ICE SEEN alarm (0x20). */
+static void unverified_tally(const char *file, int *frames, int *covered, int *flagged)
+{
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    *frames = *covered = *flagged = 0;
+    int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = (6 + 60) * 2; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ph = cn_seq_field_find(fl, nf, "CryoNavPhase");
+        const char *cov = cn_seq_field_find(fl, nf, "CryoNavCoverage");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        if (!ph || strncmp(ph, "FREEZE", 6) != 0)
+            continue;
+        (*frames)++;
+        *covered += cov && atof(cov) >= 0;
+        *flagged += al && (strtoul(al, NULL, 16) & 0x20u) != 0; /* hex */
+    }
+    cn_seq_reader_close(r);
+}
+
+/* Thermal audit F1: a freeze that made practically no ice (0.16 mm after 6 min,
+ * inside the needle) showed a 6.7 mm zone, a -20 C zone over the nerve and 79 %
+ * coverage, and nothing warned. The rim is the 0 C edge (thermal.md): a model ice
+ * ball 2 mm beyond the wall with no rim seen is unverified, its coverage withheld,
+ * NO ICE SEEN raised. With ice there (the default scene) it never is. */
+static void test_no_ice_zone_unverified(void **st)
+{
+    (void)st;
+    char dir[64];
+    tally t;
+    run_scene_in(", \"ice_k_mm_per_sqrt_s\": 0.01, \"ice_rmax_mm\": 0.5, "
+                 "\"needle_target_offset_mm\": 0, \"nerve_diameter_mm\": 3",
+                 &t, dir);
+    char file[128];
+    snprintf(file, sizeof file, "%s/small.igs.mha", dir);
+    int frames, covered, flagged;
+    unverified_tally(file, &frames, &covered, &flagged);
+    print_message("no ice: %d freeze frames after 60 s, %d with a coverage, %d flagged\n", frames,
+                  covered, flagged);
+    assert_true(frames > 100);
+    assert_int_equal(covered, 0);
+    assert_int_equal(flagged, frames);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    run_scene_in(", \"needle_target_offset_mm\": 0, \"nerve_diameter_mm\": 3", &t, dir);
+    snprintf(file, sizeof file, "%s/small.igs.mha", dir);
+    unverified_tally(file, &frames, &covered, &flagged);
+    print_message("ice: %d freeze frames after 60 s, %d with a coverage, %d flagged\n", frames,
+                  covered, flagged);
+    assert_true(frames > 100);
+    assert_true(covered > frames / 2);
+    assert_int_equal(flagged, 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_true_skin_alarm),
         cmocka_unit_test(test_replay_models_recorded_needle),
         cmocka_unit_test(test_replay_reads_probe_names),
+        cmocka_unit_test(test_no_ice_zone_unverified),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
