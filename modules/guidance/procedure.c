@@ -40,6 +40,7 @@ typedef struct {
     cn_proc_input in;
     bool active;
     int64_t t_ns;             /* when it happened; CN_SCENE_TIME_UNSET: on the frame applied */
+    int64_t posted_ns;        /* monotonic clock when it was posted */
 } cmd;
 
 struct cn_procedure {
@@ -74,6 +75,7 @@ struct cn_procedure {
     cn_phase truth_phase;
     bool reminded_stop, reminded_start, reminded_repos;
     int64_t last_input_ns;    /* scene time of the last input applied (timed ones keep order) */
+    int64_t last_acq_ns;      /* the previous frame's acquisition time */
     /* events that did not fit their frame (8 a frame): on the next one, own time kept */
     cn_event overflow[OVERFLOW_MAX];
     int n_overflow;
@@ -113,6 +115,7 @@ cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
     pthread_mutex_init(&p->smu, NULL);
     p->phase = CN_PHASE_IDLE;
     p->last_input_ns = INT64_MIN;
+    p->last_acq_ns = INT64_MAX; /* no frame yet */
     p->sum.inserted_s = p->sum.withdrawn_s = NAN;
     if (plan) {
         p->sum.plan = *plan;
@@ -139,6 +142,7 @@ void cn_procedure_rewind(cn_procedure *p)
     p->truth_phase = CN_PHASE_IDLE;
     p->reminded_stop = p->reminded_start = p->reminded_repos = false;
     p->last_input_ns = INT64_MIN;
+    p->last_acq_ns = INT64_MAX; /* no frame yet */
     p->n_overflow = 0;
     pthread_mutex_lock(&p->smu);
     p->n_hist = 0;
@@ -203,11 +207,11 @@ int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input 
     if (p->holding && !pthread_equal(pthread_self(), p->hold_thread)) {
         full = p->held_n >= QUEUE_MAX;
         if (!full)
-            p->held[p->held_n++] = (cmd){source, in, active, t_scene_ns};
+            p->held[p->held_n++] = (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
     } else {
         full = p->q_n >= QUEUE_MAX;
         if (!full) {
-            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active, t_scene_ns};
+            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
             p->q_n++;
         }
     }
@@ -753,6 +757,13 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
          * its start, the cycle count and the events (carried with "@t") are the
          * session's. */
         const int64_t t_frame = f->t_scene_ns;
+        /* A live source's scene clock is the monotonic clock: an input given while no
+         * frame came (a probe unplugged for seconds) happened when it was given, not
+         * when the next frame arrived (a freeze stopped at 8.2 s was recorded at
+         * 14.2 s, 12 s long instead of 6: live audit M1). */
+        if (c.t_ns == CN_SCENE_TIME_UNSET && f->t_scene_ns == f->t_acq_ns &&
+            c.posted_ns > p->last_acq_ns && c.posted_ns < f->t_acq_ns - 250000000LL)
+            c.t_ns = c.posted_ns;
         int64_t t = c.t_ns == CN_SCENE_TIME_UNSET || c.t_ns > t_frame ? t_frame : c.t_ns;
         if (p->last_input_ns != INT64_MIN && t < p->last_input_ns)
             t = p->last_input_ns < t_frame ? p->last_input_ns : t_frame;
@@ -762,6 +773,7 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         p->last_input_ns = t;
     }
     truth_edges(p, f);
+    p->last_acq_ns = f->t_acq_ns;
 
     cn_guidance_state *g = &f->analysis.guidance;
     double el = (double)(f->t_scene_ns - p->phase_start_ns) * 1e-9;

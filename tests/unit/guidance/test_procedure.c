@@ -605,6 +605,42 @@ static void test_overflow_rides_on(void **st)
     cn_procedure_free(p);
 }
 
+/* Live audit M1: a live probe's scene clock is the monotonic clock. A key pressed
+ * while no frame came (the probe unplugged) was applied at the next frame's time:
+ * a freeze stopped at 8.2 s was recorded at 14.2 s. Now it keeps the time it was
+ * pressed. A key pressed between two frames that come on time still lands on the
+ * next frame (within 250 ms). */
+static void test_key_during_outage_keeps_its_time(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    int64_t now = cn_clock_mono_ns();
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->t_acq_ns = f->t_scene_ns = now - 3000000000LL; /* the last frame before the outage */
+    assert_int_equal(cn_procedure_process(p, f), CN_OK);
+    cn_frame_unref(f);
+    cn_procedure_key(p, 'f');
+    const int64_t pressed = cn_clock_mono_ns();
+    f = cn_frame_pool_acquire(pool);
+    f->t_acq_ns = f->t_scene_ns = pressed + 2000000000LL; /* the probe is back 2 s later */
+    assert_int_equal(cn_procedure_process(p, f), CN_OK);
+    assert_int_equal(f->analysis.guidance.phase, CN_PHASE_FREEZE);
+    assert_true(f->analysis.n_events >= 1);
+    const cn_event *e = &f->analysis.events[f->analysis.n_events - 1];
+    assert_string_equal(e->text, "freeze_start cycle=1");
+    assert_true(llabs(e->t_scene_ns - pressed) < 50000000LL);
+    assert_float_equal(f->analysis.guidance.phase_elapsed_s, 2.0, 0.06);
+    cn_frame_unref(f);
+    /* a key between frames on time: the next frame's time */
+    cn_procedure_key(p, 'f');
+    f = cn_frame_pool_acquire(pool);
+    f->t_acq_ns = f->t_scene_ns = cn_clock_mono_ns() + 100000000LL;
+    assert_int_equal(cn_procedure_process(p, f), CN_OK);
+    assert_true(f->analysis.events[f->analysis.n_events - 1].t_scene_ns == f->t_scene_ns);
+    cn_frame_unref(f);
+    cn_procedure_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +658,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hold_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_history_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_rides_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_during_outage_keeps_its_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
