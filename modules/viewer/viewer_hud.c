@@ -132,6 +132,25 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
         append(out, len, hud->status_line);
     if (f && f->status == CN_FRAME_INVALID)
         append(out, len, "frame marked invalid");
+    /* The plan's reminders on the screen, not only in the log (live audit M3: an
+     * over-long freeze was "00:06 / 00:04" in the usual white): said while the step
+     * runs past its planned time. */
+    if (f && f->analysed) {
+        const cn_guidance_state *g = &f->analysis.guidance;
+        double pl = g->phase_planned_s, el = g->phase_elapsed_s;
+        if (isfinite(pl) && pl > 0 && pl < 1e6 && isfinite(el) && el >= pl && el < 1e6) {
+            char r[96];
+            if (g->phase == CN_PHASE_FREEZE)
+                snprintf(r, sizeof r, "PLAN: stop freeze %d (planned %02d:%02d)", g->cycle,
+                         (int)(pl / 60), (int)(pl - 60 * (int)(pl / 60)));
+            else if (g->phase == CN_PHASE_THAW)
+                snprintf(r, sizeof r, "PLAN: thaw %d done (planned %02d:%02d)", g->cycle,
+                         (int)(pl / 60), (int)(pl - 60 * (int)(pl / 60)));
+            else
+                r[0] = 0;
+            append(out, len, r);
+        }
+    }
     /* A freeze with no zone at all: the screen says why (before, only the console did,
      * once, and the clinician saw a freeze timer run over an image without curves) */
     if (f && f->analysed && f->analysis.thermal.waiting)

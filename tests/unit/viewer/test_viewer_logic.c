@@ -348,6 +348,24 @@ static void test_hud_text(void **state)
     assert_string_equal(st, "ICE NEAR SKIN   |   no ablation zone: the cryoprobe is not known (no "
                             "tracked cryoprobe, no needle line found)   |   no tracking");
     f->analysis.thermal.waiting = false;
+    /* live audit M3: a step past its planned time says so on the screen */
+    f->analysis.guidance.phase = CN_PHASE_FREEZE;
+    f->analysis.guidance.cycle = 2;
+    f->analysis.guidance.phase_planned_s = 150;
+    f->analysis.guidance.phase_elapsed_s = 149.5;
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_null(strstr(st, "PLAN"));
+    f->analysis.guidance.phase_elapsed_s = 151;
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   PLAN: stop freeze 2 (planned 02:30)");
+    f->analysis.guidance.phase = CN_PHASE_THAW;
+    f->analysis.guidance.phase_planned_s = 240;
+    f->analysis.guidance.phase_elapsed_s = 250;
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   PLAN: thaw 2 done (planned 04:00)");
+    f->analysis.guidance.phase_planned_s = NAN; /* no plan: nothing */
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN");
     f->analysed = false;
     f->status = CN_FRAME_INVALID;
     f->spacing_mm[1] = -1.0;
