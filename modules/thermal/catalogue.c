@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <strings.h>
 
 void cn_tissue_standard(cn_tissue *t)
 {
@@ -107,6 +108,18 @@ int cn_cryoprobe_in_tissue(cn_cryoprobe *p, const char *tissue)
             return 1;
         }
     return 0;
+}
+
+double cn_cryoprobe_gas_floor_c(const char *gas)
+{
+    static const struct {
+        const char *gas;
+        double boil_c;
+    } g[] = {{"N2O", -88.5}, {"CO2", -78.5}, {"argon", -185.8}};
+    for (size_t i = 0; gas && i < sizeof g / sizeof g[0]; i++)
+        if (strcasecmp(gas, g[i].gas) == 0)
+            return g[i].boil_c;
+    return -INFINITY;
 }
 
 int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm)

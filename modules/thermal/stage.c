@@ -98,6 +98,14 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
         o->fit.offset_min_c = -2 * o->probe.surface_temp_sd_c;
         o->fit.offset_max_c = 2 * o->probe.surface_temp_sd_c;
         o->fit.prior_sd_c = o->probe.surface_temp_sd_c;
+        /* No member colder than the gas can make the probe: a Joule-Thomson tip is
+         * no colder than its gas's boiling point (thermal.md: N2O about -88 C, firm,
+         * gas physics). An N2O ensemble spanned walls to -148 C: a rim larger than
+         * nominal was fitted there and the -20 C radius overstated by up to 1.8 mm
+         * (+39 %, thermal audit F7), the unsafe direction for coverage. */
+        const double floor_c = cn_cryoprobe_gas_floor_c(o->probe.gas);
+        if (o->probe.surface_temp_c + o->fit.offset_min_c < floor_c)
+            o->fit.offset_min_c = fmin(0, floor_c - o->probe.surface_temp_c);
     }
     o->fit.min_freeze_s = 1200;
     o->fit.live_split = true; /* a frame pays half a step of the members it advances */

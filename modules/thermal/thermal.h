@@ -122,6 +122,9 @@ int cn_cryoprobe_validate(const cn_cryoprobe *p, char *err, size_t err_len);
  * geometry changed (by more than 0.01 mm), 0 when it already was that needle, CN_EINVAL
  * for a geometry cn_cryoprobe_validate refuses (p unchanged). */
 int cn_cryoprobe_set_geometry(cn_cryoprobe *p, double outer_diameter_mm, double active_length_mm);
+/* The coldest a probe of this gas can be: its normal boiling point (N2O -88.5 C,
+ * CO2 -78.5 C, argon -185.8 C; -INFINITY for another gas). */
+double cn_cryoprobe_gas_floor_c(const char *gas);
 /* The probe as it works in tissue `tissue` (a tissue name): its surface temperature
  * and uncertainty replaced by the probe's override for that tissue when it has one
  * ("surface_by_tissue" in cryoprobes.json). 1 when an override was applied, 0 when

@@ -218,10 +218,37 @@ static void test_surface_by_tissue(void **state)
                  "film", "dirichlet");
 }
 
+/* Thermal audit F7: the live ensemble spans the calibration's +-2 sigma, and for
+ * the N2O probes (-88 C +- 30) that reached walls of -148 C, colder than boiling N2O
+ * can make a tip: a large rim was fitted there and the -20 C radius overstated by
+ * 1.8 mm. No member is colder than the gas's boiling point now; argon keeps its span. */
+static void test_ensemble_within_gas_physics(void **state)
+{
+    (void)state;
+    load_shipped();
+    for (int i = 0; i < cat.n_probes; i++) {
+        const cn_cryoprobe *p = &cat.probes[i];
+        cn_thermal_stage_opts o;
+        char err[256];
+        assert_int_equal(cn_thermal_stage_opts_from_catalog(&o, &cat, p->name, NULL, NULL, err,
+                                                            sizeof err),
+                         CN_OK);
+        const double coldest = o.probe.surface_temp_c + o.fit.offset_min_c;
+        print_message("  %-20s %-6s members %.1f .. %.1f C\n", p->name, p->gas, coldest,
+                      o.probe.surface_temp_c + o.fit.offset_max_c);
+        assert_true(coldest >= cn_cryoprobe_gas_floor_c(p->gas) - 1e-9);
+        if (strcmp(p->gas, "argon") == 0) /* far from its floor: the span is the calibration's */
+            assert_true(fabs(o.fit.offset_min_c + 2 * o.probe.surface_temp_sd_c) < 1e-9);
+    }
+    assert_true(cn_cryoprobe_gas_floor_c("n2o") == -88.5);
+    assert_true(isinf(cn_cryoprobe_gas_floor_c("helium")));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
+        cmocka_unit_test(test_ensemble_within_gas_physics),
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_user_file_extends),
         cmocka_unit_test(test_surface_by_tissue),
