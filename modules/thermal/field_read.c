@@ -65,6 +65,7 @@ void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], dou
 {
     cn_thermal_probe_geom g = cn__field_src_geom(fl, fl->cur);
     cn_vec3 c = cn_vec3_sub(g.tip_mm, cn_vec3_scale(g.axis, 0.5 * g.active_mm));
+    const double core = cn__field_warm_core_mm(fl);
     if (fl->grid) {
         /* the mean over four directions across the current probe */
         cn_vec3 u = fabs(g.axis.x) < 0.9 ? (cn_vec3){1, 0, 0} : (cn_vec3){0, 1, 0};
@@ -78,7 +79,7 @@ void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], dou
                     double t = cn_thermal_grid_temp_at(fl->grid, cn_vec3_add(c, cn_vec3_scale(d, s)));
                     if (t <= CN__FIELD_TEMPS[k])
                         last = s;
-                    else if (s > last + 3)
+                    else if (s > last + 3 && s > core)
                         break;
                 }
                 sum += last;
@@ -132,6 +133,7 @@ double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n)
 
 int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out)
 {
+    const double core = cn__field_warm_core_mm(fl);
     memset(out, 0, sizeof *out);
     if (!fl->grid) {
         int idx[TOP];
@@ -170,7 +172,7 @@ int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, c
         for (double s = 0; s < 100; s += 0.25) {
             if (cn_thermal_grid_temp_at(fl->grid, cn_vec3_add(c, cn_vec3_scale(dir[v], s))) <= temp_c)
                 last = s;
-            else if (s > last + 3)
+            else if (s > last + 3 && s > core)
                 break;
         }
         d[v] = last;
@@ -225,4 +227,10 @@ int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, c
     free(d);
     free(dir);
     return CN_OK;
+}
+
+double cn__field_warm_core_mm(const cn__field *fl)
+{
+    /* the largest measured balls are ~17 mm in radius (thermal.md): a ring is within 25 */
+    return fl && fl->mode == CN_PROBE_HEAT ? 25.0 : 0.0;
 }

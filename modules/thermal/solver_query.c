@@ -204,6 +204,18 @@ void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *t
     double dr = sin(theta_rad), dzz = cos(theta_rad), step = 0.5 * s->o.h_mm;
     int ns = (int)(max_mm / step);
     double tprev = NAN, last_cold = -1;
+    /* The march stops 3 mm past the last cold it saw (or 3 mm out, none seen): past
+     * the ice nothing is cold again. Not so around a heated probe (active thaw): it
+     * melts the ice from inside, and the frozen ring lies beyond a warm core that
+     * grows past 3 mm (3.4-5.7 mm for the 2.4 mm probe: the HUD lost a ring out to
+     * 11.6 mm for 260 s, thermal audit F6). With the probe warmer than the warmest
+     * isotherm, the first cold is looked for up to the disturbed region's edge. */
+    double first_cold_within = 3.0;
+    if (s->probe_in && s->bc.kind == CN_BC_TEMP && s->bc.temp_c > warm) {
+        double rx, z0, z1;
+        cn_thermal_solver_extent(s, &rx, &z0, &z1);
+        first_cold_within = fmax(3.0, hypot(rx + fabs(r_c_mm), fmax(fabs(z0 - z_c_mm), fabs(z1 - z_c_mm))));
+    }
     for (int i = 0; i <= ns; i++) {
         double d = i * step;
         double t = cn_thermal_solver_temp_at(s, r_c_mm + d * dr, z_c_mm + d * dzz);
@@ -214,7 +226,7 @@ void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *t
                 out[k] = d;
         if (t <= warm)
             last_cold = d;
-        else if (last_cold >= 0 ? d > last_cold + 3.0 : d > 3.0)
+        else if (last_cold >= 0 ? d > last_cold + 3.0 : d > first_cold_within)
             break;
         tprev = t;
     }

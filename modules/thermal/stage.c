@@ -369,7 +369,7 @@ static void curves(const thermal_stage *s, const cn_frame *f, const cn_mat4 *img
     cn_vec3 ci = cn_mat4_apply_point(&field_to_img, cf);
     double sx = f->spacing_mm[0] > 0 ? f->spacing_mm[0] : 1, sy = f->spacing_mm[1] > 0 ? f->spacing_mm[1] : 1;
     const double rect[4] = {0, fmax(0, s->o.skin_depth_mm), f->width * sx, f->height * sy};
-    const double step = 0.25, max_mm = 80;
+    const double step = 0.25, max_mm = 80, core = cn__field_warm_core_mm(s->field);
     for (int k = 0; k < 3; k++) {
         memset(&iso[k], 0, sizeof iso[k]);
         iso[k].temp_c = TEMPS[k];
@@ -404,7 +404,7 @@ static void curves(const thermal_stage *s, const cn_frame *f, const cn_mat4 *img
             dprev = d;
             if (any_cold)
                 last_cold = d;
-            if (at_end || d > (last_cold >= 0 ? last_cold : t_in) + 3.0)
+            if (at_end || (d > (last_cold >= 0 ? last_cold : t_in) + 3.0 && d > t_in + core))
                 break;
         }
         for (int k = 0; k < 3; k++) {

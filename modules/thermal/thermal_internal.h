@@ -63,6 +63,11 @@ int cn__field_observe(cn__field *fl, const cn_thermal_obs *obs, int n);
 /* The heaviest members (at most 2): indices and weights; 0 in 3-D. */
 int cn__field_top(const cn__field *fl, int *idx, double *w);
 /* The models that carry the curves, weights summing to 1. */
+/* How far out a march must look for the first cold before it may stop: 0 (the
+ * usual 3 mm) unless the probe is heated (active thaw), whose warm core hides a
+ * frozen ring beyond it (thermal audit F6). */
+double cn__field_warm_core_mm(const cn__field *fl);
+
 int cn__field_members(const cn__field *fl, cn__member *mem, int max);
 double cn__member_temp(const cn__member *m, cn_vec3 p_field);
 double cn__field_temp(const cn__field *fl, cn_vec3 p_field);

@@ -244,11 +244,53 @@ static void test_ensemble_within_gas_physics(void **state)
     assert_true(isinf(cn_cryoprobe_gas_floor_c("helium")));
 }
 
+/* Thermal audit F6: in an active thaw the heated probe melts the ice from inside;
+ * the ray the live HUD radii and band use stopped 3 mm out without finding cold,
+ * so a frozen ring from ~3.4 to 11.6 mm (2.4 mm probe, 600 s freeze + heat) read
+ * as no ice for 260 s while the single-isotherm ray (CLI, 3-D surfaces) had it. */
+static void test_active_thaw_ring_found(void **state)
+{
+    (void)state;
+    load_shipped();
+    const cn_cryoprobe *p = cn_thermal_catalog_probe(&cat, "2.4mm-argon");
+    const cn_tissue *t = cn_thermal_catalog_tissue(&cat, "standard");
+    assert_non_null(p);
+    assert_non_null(t);
+    cn_protocol q;
+    memset(&q, 0, sizeof q);
+    strcpy(q.name, "ring");
+    q.n_steps = 2;
+    q.steps[0].kind = CN_STEP_FREEZE;
+    q.steps[0].duration_s = 600;
+    q.steps[1].kind = CN_STEP_ACTIVE_THAW;
+    q.steps[1].duration_s = 600;
+    cn_thermal_model_opts mo;
+    cn_thermal_model_opts_default(&mo);
+    mo.h_mm = 0.5; /* as the live ensemble */
+    char err[256];
+    cn_thermal_model *m = cn_thermal_model_new(p, &q, t, &mo, err, sizeof err);
+    if (!m)
+        fail_msg("%s", err);
+    const double zc = -p->active_length_mm / 2, temps[3] = {0, -20, -40};
+    assert_int_equal(cn_thermal_model_advance_to(m, 900), CN_OK);
+    const cn_thermal_solver *s = cn_thermal_model_solver(m);
+    double single = cn_thermal_model_radius_at(m, 0, zc), multi[3];
+    cn_thermal_solver_ray_isotherms(s, temps, 3, 0, zc, M_PI / 2, 120, multi);
+    print_message("  300 s into the active thaw: 0 C at %.2f mm (single ray), %.2f mm (live ray); "
+                  "the probe wall at %.1f C\n", single, multi[0],
+                  cn_thermal_solver_temp_at(s, p->outer_diameter_mm / 2 + 0.3, zc));
+    assert_true(cn_thermal_solver_temp_at(s, p->outer_diameter_mm / 2 + 0.3, zc) > 0); /* warm core */
+    assert_true(single > 5);
+    assert_true(fabs(multi[0] - single) < 1.0);
+    cn_thermal_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped),
         cmocka_unit_test(test_ensemble_within_gas_physics),
+        cmocka_unit_test(test_active_thaw_ring_found),
         cmocka_unit_test(test_bad_entries),
         cmocka_unit_test(test_user_file_extends),
         cmocka_unit_test(test_surface_by_tissue),
