@@ -270,6 +270,9 @@ typedef struct {
                                 no rim in the image yet: the zone is the model's alone,
                                 unverified (a gas fault, a probe out of the plane, a rim the
                                 analysis cannot find) */
+    float disagree_mm;       /* > 0: no model of the ensemble follows the rim seen in this
+                                freeze: its best member is this far (RMS) from it; the zone
+                                is the closest the model can do, not the ice (0: it follows) */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

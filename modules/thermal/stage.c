@@ -59,7 +59,14 @@ typedef struct {
     float anchor_conf;
     /* the current freeze: has the image shown its rim yet (no_ice_seen) */
     bool rim_seen, warned_no_ice, unverified;
+    double disagree_mm;
+    bool warned_disagree;
 } thermal_stage;
+
+/* The model contradicts the image (cn_thermal_result.disagree_mm): its best member's
+ * RMS distance to the rim points of the last minute, after this many points. */
+#define DISAGREE_MM 1.5
+#define DISAGREE_MIN_OBS 400
 
 /* A freeze whose model ice reaches this far beyond the probe's wall and whose rim
  * the image has not shown yet is unverified (until the next freeze that shows it):
@@ -642,6 +649,23 @@ static int process(void *self, cn_frame *f)
         cn_thermal_fit_result fr;
         cn_thermal_ensemble_result(e, &fr);
         res = fr.residual_mm;
+        /* The ensemble spans the calibration's uncertainty; ice outside it (a rim
+         * 5.9 mm beyond the 0 C curve, or 2.2 mm inside it: thermal audit F3) leaves
+         * the best member far from the rim, and the curves contradicted the image
+         * without a word. Said while the fit has seen the rim for a while (memory:
+         * the last minute) and its best member stays farther than DISAGREE_MM. */
+        if (g->phase == CN_PHASE_FREEZE && s->rim_seen && fr.n_obs >= DISAGREE_MIN_OBS &&
+            isfinite(fr.best_residual_mm))
+            s->disagree_mm = fr.best_residual_mm > DISAGREE_MM ? fr.best_residual_mm : 0;
+        else if (entering_freeze)
+            s->disagree_mm = 0;
+        a->thermal.disagree_mm = (float)s->disagree_mm;
+        if (s->disagree_mm > 0 && !s->warned_disagree)
+            cn_log_warn(s->o.log, "thermal", "freeze %d: the ice seen is %.1f mm (RMS) from the "
+                        "nearest the model can make of it: the zone is uncertain (a probe or "
+                        "tissue unlike the catalogue's, or a rim that is not the ice)", g->cycle,
+                        s->disagree_mm);
+        s->warned_disagree = s->disagree_mm > 0 || (s->warned_disagree && !entering_freeze);
     }
     cn__field_radii(s->field, t, r, band, res);
     for (int k = 0; k < 3; k++) {

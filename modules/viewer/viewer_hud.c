@@ -156,6 +156,14 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
     if (f && f->analysed && f->analysis.thermal.waiting)
         append(out, len, "no ablation zone: the cryoprobe is not known (no tracked cryoprobe, "
                          "no needle line found)");
+    /* the model cannot follow the ice seen (thermal audit F3): said while it lasts */
+    if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.disagree_mm > 0 &&
+        f->analysis.thermal.disagree_mm < 1000) {
+        char d[96];
+        snprintf(d, sizeof d, "zone uncertain: the ice seen is %.1f mm from the model's best fit",
+                 f->analysis.thermal.disagree_mm);
+        append(out, len, d);
+    }
     /* No tracked cryoprobe: the zone stands on the needle line the analysis found
      * when the freeze began, which on real tissue may be a fascia plane (a third of
      * nerve-block views without a needle, docs/validation.md). Said while the zone

@@ -349,8 +349,28 @@ static void test_no_ice_zone_unverified(void **st)
     assert_true(frames > 100);
     assert_true(covered > frames / 2);
     assert_int_equal(flagged, 0);
+    assert_null(strstr(R.err, "the zone is uncertain")); /* this ice the model follows */
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
+}
+
+/* Thermal audit F3: ice well outside what the calibrated ensemble spans (a rim
+ * 5.9 mm beyond the model's 0 C curve) left the curves contradicting the image,
+ * without a word. The log and the screen now say the zone is uncertain. */
+static void test_zone_uncertain_when_ice_unlike_model(void **st)
+{
+    (void)st;
+    tally t;
+    run_scene(", \"ice_k_mm_per_sqrt_s\": 2.0, \"ice_rmax_mm\": 15", &t);
+    const char *w = strstr(R.err, "the zone is uncertain");
+    if (!w)
+        fail_msg("no warning:\n%s", R.err);
+    double mm = 0;
+    const char *p = strstr(R.err, "the ice seen is ");
+    assert_non_null(p);
+    sscanf(p, "the ice seen is %lf", &mm);
+    print_message("ice 2x the model's: %.1f mm from its best fit\n", mm);
+    assert_true(mm > 1.5);
 }
 
 int main(void)
@@ -361,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_replay_models_recorded_needle),
         cmocka_unit_test(test_replay_reads_probe_names),
         cmocka_unit_test(test_no_ice_zone_unverified),
+        cmocka_unit_test(test_zone_uncertain_when_ice_unlike_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,6 +348,15 @@ static void test_hud_text(void **state)
     assert_string_equal(st, "ICE NEAR SKIN   |   no ablation zone: the cryoprobe is not known (no "
                             "tracked cryoprobe, no needle line found)   |   no tracking");
     f->analysis.thermal.waiting = false;
+    /* thermal audit F3: the model cannot follow the ice seen */
+    f->analysis.thermal.disagree_mm = 2.34f;
+    f->analysis.thermal.valid = true;
+    f->analysis.thermal.anchor = CN_ZONE_ON_TRACKED_PROBE;
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   zone uncertain: the ice seen is 2.3 mm from the "
+                            "model's best fit");
+    f->analysis.thermal.disagree_mm = 0;
+    f->analysis.thermal.valid = false;
     /* live audit M3: a step past its planned time says so on the screen */
     f->analysis.guidance.phase = CN_PHASE_FREEZE;
     f->analysis.guidance.cycle = 2;
