@@ -61,6 +61,10 @@ typedef struct {
     bool rim_seen, warned_no_ice, unverified;
     double disagree_mm;
     bool warned_disagree;
+    /* the probe's tracked tip through the current thaw, where it is frozen in place
+     * (cryo-adhesion): a re-freeze is judged against their mean */
+    cn_vec3 thaw_tip_sum;
+    int thaw_tips;
 } thermal_stage;
 
 /* The model contradicts the image (cn_thermal_result.disagree_mm): its best member's
@@ -534,7 +538,20 @@ static int process(void *self, cn_frame *f)
             }
         } else {
             bool moved = false;
-            rc = cn__field_freeze(s->field, cryo_ok ? &cryo_to_ref : NULL,
+            /* A re-freeze after a thaw: the probe was frozen in place all through it,
+             * so its place is the mean of the thaw's tracked tips, not one frame's
+             * pose. One frame carries the noise of two tracked poses: at 0.5 mm per
+             * axis it read 1.8 mm off, a "new spot" 3-D model with a cold source where
+             * the probe never was, coverage doubled (thermal audit F5). */
+            cn_mat4 at = cryo_to_ref;
+            if (cryo_ok && s->last_phase == CN_PHASE_THAW && s->thaw_tips >= 3) {
+                cn_vec3 now = cn_mat4_apply_point(&cryo_to_ref, (cn_vec3){0, 0, 0});
+                cn_vec3 mean = cn_vec3_scale(cn_vec3_add(s->thaw_tip_sum, now), 1.0 / (s->thaw_tips + 1));
+                at.m[3] += mean.x - now.x;
+                at.m[7] += mean.y - now.y;
+                at.m[11] += mean.z - now.z;
+            }
+            rc = cn__field_freeze(s->field, cryo_ok ? &at : NULL,
                                   fmax(model_t(s, t_entered_ns), s->have_last_t ? s->last_t : 0),
                                   s->o.spot_tol_mm, s->o.spot_tol_deg, &moved);
         }
@@ -561,6 +578,15 @@ static int process(void *self, cn_frame *f)
                                         ? CN_PROBE_OFF
                                         : CN_PROBE_OUT,
                                     model_t(s, t_ns));
+    }
+    if (g->phase == CN_PHASE_THAW && (s->last_phase != CN_PHASE_THAW || !s->seen)) {
+        s->thaw_tip_sum = (cn_vec3){0, 0, 0};
+        s->thaw_tips = 0;
+    }
+    if (g->phase == CN_PHASE_THAW && cryo_ok && s->ref_mode == REF_TRACKED) {
+        s->thaw_tip_sum = cn_vec3_add(s->thaw_tip_sum,
+                                      cn_mat4_apply_point(&cryo_to_ref, (cn_vec3){0, 0, 0}));
+        s->thaw_tips++;
     }
     if (g->phase != CN_PHASE_FREEZE)
         s->pending = false;

@@ -373,6 +373,37 @@ static void test_zone_uncertain_when_ice_unlike_model(void **st)
     assert_true(mm > 1.5);
 }
 
+/* Thermal audit F5: the probe frozen in place through a thaw and frozen again
+ * (stump-6-4-6) was judged by one frame's tracked pose: with 1 mm of tracker noise
+ * it read 4.2 mm off, "a new spot", a 3-D model with a cold source where the probe
+ * never was. The re-freeze is judged by the thaw's mean tip now. */
+static void test_refreeze_in_place_is_same_spot(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_refreeze_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/n.json", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 2, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
+               " \"protocol\": \"stump-6-4-6\", \"tracker_noise_mm\": 1.0}}\n");
+    fclose(f);
+    /* to 24 s into freeze 2 (it begins at 606 s) */
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--frames", "1260", NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.err, "freeze_start cycle=2"));
+    if (strstr(R.err, "new spot"))
+        fail_msg("a phantom new spot:\n%s", R.err);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_replay_reads_probe_names),
         cmocka_unit_test(test_no_ice_zone_unverified),
         cmocka_unit_test(test_zone_uncertain_when_ice_unlike_model),
+        cmocka_unit_test(test_refreeze_in_place_is_same_spot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
