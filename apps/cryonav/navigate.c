@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 /* Procedure keys in the viewer window (issue 13). When the cryo console is not
@@ -551,13 +552,21 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_log_warn(log, cmd, "%d scripted key%s never reached: %s (the session ended "
                         "before; times count from its first frame)", nl, nl == 1 ? "" : "s", left);
     }
-    if (o.run.record_path[0])
-        printf("recording: %s\n", o.run.record_path);
     cn_viewer_free(v);
     if (dark)
         cn_frame_unref(dark);
     cn_frame_pool_free(dark_pool);
     cn_session_close(&s);
+    /* the file exists only once the recorder has closed it: a recording that failed
+     * (a full disk) left its .part and .journal, and the last line named a file that
+     * was not there (live audit L3) */
+    if (o.run.record_path[0]) {
+        if (access(o.run.record_path, F_OK) == 0)
+            printf("recording: %s\n", o.run.record_path);
+        else
+            printf("recording: %s was not written (the log says why; `cryonav recover %s` "
+                   "rebuilds what reached the disk)\n", o.run.record_path, o.run.record_path);
+    }
     cn_log_free(log);
     return exit_code;
 }

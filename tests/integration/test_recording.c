@@ -594,6 +594,12 @@ static void test_disk_full_close(void **st)
     assert_int_not_equal(WEXITSTATUS(status), 0);
     assert_non_null(strstr(log, "recover"));
     assert_non_null(strstr(log, "--out"));
+    /* live audit L3: the last line named the file as the recording, and it was not there */
+    char claim[900];
+    snprintf(claim, sizeof claim, "recording: %s\n", rec);
+    assert_int_not_equal(access(rec, F_OK), 0);
+    assert_null(strstr(log, claim));
+    assert_non_null(strstr(log, "was not written"));
     free(log);
     assert_int_equal(access(part, F_OK), 0); /* kept: nothing lost */
     int n_part = 0;
