@@ -109,6 +109,19 @@ int cn_app_config_layers(const char *explicit_path, char paths[][1024], int max,
         return CN_EINVAL;
     }
     cn_app_data_path("config/session.json", paths[n++], 1024);
+    struct stat shipped;
+    if (stat(paths[0], &shipped) != 0 && errno == ENOENT) {
+        /* a binary copied without its data (live audit L4): say where it looked */
+        char exe[PATH_MAX];
+        exe_dir(exe, sizeof exe);
+        cn_errf(err, err_len, paths[0],
+                "the shipped configuration is missing: CryoNav's data (config/, shaders/) is "
+                "looked for in $CRYONAV_DATA_DIR, then %s/../share/cryonav, then %s; install it "
+                "with the program (cmake --install) or set CRYONAV_DATA_DIR to the folder that "
+                "holds config/",
+                exe[0] ? exe : "<the program's folder>", CN_INSTALL_DATA_DIR);
+        return CN_ENOENT;
+    }
     char user[900];
     if (cn_app_user_config_dir(user, sizeof user)[0]) {
         snprintf(paths[n], 1024, "%s/session.json", user);

@@ -97,6 +97,17 @@ static void write_file(const char *path, const char *text)
 static void test_bad_config(void **st)
 {
     (void)st;
+    /* live audit L4: a program without its data said only "cannot read" the shipped
+     * file; it now says where the data is looked for and how to point at it */
+    char empty[] = "/tmp/cn_cli_nodata_XXXXXX";
+    assert_non_null(mkdtemp(empty));
+    setenv("CRYONAV_DATA_DIR", empty, 1);
+    RUN("run", "--headless", "--frames", "1");
+    unsetenv("CRYONAV_DATA_DIR");
+    rmdir(empty);
+    expect_error(2, "the shipped configuration is missing");
+    expect_error(2, "set CRYONAV_DATA_DIR");
+
     RUN("run", "--headless", "--frames", "1", "--config", "/nonexistent/session.json");
     expect_error(2, "/nonexistent/session.json: cannot read configuration file");
 
