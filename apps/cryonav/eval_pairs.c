@@ -399,7 +399,15 @@ int cn_eval_list_images(const char *dir, char ***out, int *n_out, char *folder_o
     }
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(errno));
+        /* a missing image file is not a folder (seq audit D11d: "nosuch.gif: cannot
+         * open folder") */
+        const int e = errno;
+        if (e == ENOENT)
+            snprintf(err, err_len, "%s: no such file or folder", dir);
+        else if (e == ENOTDIR)
+            snprintf(err, err_len, "%s: not a folder of images nor an image file", dir);
+        else
+            snprintf(err, err_len, "%s: cannot open folder (%s)", dir, strerror(e));
         return CN_ENOENT;
     }
     int cap = 64, n = 0;

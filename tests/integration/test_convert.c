@@ -211,6 +211,11 @@ static void test_convert_gif_and_refusals(void **st)
     assert_int_equal(R.exit_code, 2);
     assert_non_null(strstr(R.err, "a2.png: frame of 64 x 48 where the first is 40 x 30"));
     assert_false(exists(out3));
+    /* seq audit D11d: a missing file was "cannot open folder" */
+    const char *c2[] = {CN_CRYONAV_BIN, "convert", "/nonexistent/nosuch.gif", out3, NULL};
+    assert_int_equal(run_prog(c2, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "/nonexistent/nosuch.gif: no such file or folder"));
     /* replay and info on the GIF itself: refused, with the command that converts it */
     const char *r1[] = {CN_CRYONAV_BIN, "replay", gif, "--headless", "--no-serve", "-q", NULL};
     assert_int_equal(run_prog(r1, NULL, NULL, 60, &R), 0);
