@@ -273,6 +273,8 @@ typedef struct {
     float disagree_mm;       /* > 0: no model of the ensemble follows the rim seen in this
                                 freeze: its best member is this far (RMS) from it; the zone
                                 is the closest the model can do, not the ice (0: it follows) */
+    bool fit_behind;         /* the fit to the ice is suspended: most of the ensemble lags
+                                the scene clock (a simulator time scale of 50 or more) */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

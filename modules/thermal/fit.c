@@ -35,6 +35,7 @@ struct cn_thermal_ensemble {
     member *mem;
     double *w;
     int n_obs;
+    int behind;              /* members that sat out the last observation (lagging) */
 };
 
 void cn_thermal_fit_opts_default(cn_thermal_fit_opts *o)
@@ -303,12 +304,15 @@ int cn_thermal_ensemble_observe(cn_thermal_ensemble *e, const cn_thermal_obs *ob
             continue;
         double dz = ob->z_mm - e->zc, r = fabs(ob->r_mm);
         double dist = hypot(r, dz), th = atan2(r, dz);
+        e->behind = 0;
         for (int i = 0; i < e->n; i++) {
             member *mb = &e->mem[i];
             /* a member lagging the observation (live catch-up at a high time
              * scale) would be judged on its past: it sits this one out */
-            if (fabs(cn_thermal_model_time_s(mb->m) - ob->t_s) > 1.5)
+            if (fabs(cn_thermal_model_time_s(mb->m) - ob->t_s) > 1.5) {
+                e->behind++;
                 continue;
+            }
             if (e->o.memory_s > 0 && mb->wsum > 0 && ob->t_s > mb->last_t) {
                 double f = exp(-(ob->t_s - mb->last_t) / e->o.memory_s);
                 mb->sse *= f;
@@ -343,6 +347,8 @@ void cn_thermal_ensemble_result(const cn_thermal_ensemble *e, cn_thermal_fit_res
     out->residual_mm = e->n_obs ? sqrt(r2) : NAN;
     out->best_residual_mm = isfinite(best) ? sqrt(best) : NAN;
     out->n_obs = e->n_obs;
+    out->n_members = e->n;
+    out->n_behind = e->behind;
 }
 
 double cn_thermal_ensemble_ray(const cn_thermal_ensemble *e, double temp_c, double theta_rad,

@@ -504,6 +504,9 @@ typedef struct {
     double residual_mm;       /* RMS distance of the observations to the fitted 0 C front */
     double best_residual_mm;  /* of the single best member */
     int n_obs;
+    int n_members, n_behind;  /* members, and those too far behind the last observation's
+                                 time to be judged on it (a live session whose frames stand
+                                 for more scene time than the members can step) */
 } cn_thermal_fit_result;
 
 typedef struct cn_thermal_ensemble cn_thermal_ensemble;

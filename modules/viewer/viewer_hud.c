@@ -164,6 +164,8 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
                  f->analysis.thermal.disagree_mm);
         append(out, len, d);
     }
+    if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.fit_behind)
+        append(out, len, "zone not fitted to the ice: the model lags this pace");
     /* No tracked cryoprobe: the zone stands on the needle line the analysis found
      * when the freeze began, which on real tissue may be a fascia plane (a third of
      * nerve-block views without a needle, docs/validation.md). Said while the zone
