@@ -83,7 +83,9 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
         /* the needle: drawn only when sure enough; otherwise say so */
         const cn_needle_result *nd = &f->analysis.needle;
         if (n >= 0 && (size_t)n < sizeof state) {
-            if (!cn_viewer_needle_shown(nd))
+            if (g->phase == CN_PHASE_WITHDRAWN)
+                snprintf(state + n, sizeof state - (size_t)n, "needle withdrawn");
+            else if (!cn_viewer_needle_shown(&f->analysis))
                 snprintf(state + n, sizeof state - (size_t)n, "needle not found");
             else if (nd->tip_hidden)
                 snprintf(state + n, sizeof state - (size_t)n, "needle tip hidden");

@@ -153,8 +153,14 @@ static double back_length(cn_pt2 tip, double dx, double dy, double x0, double y0
     return t > 0.0 ? t : 0.0;
 }
 
-bool cn_viewer_needle_shown(const cn_needle_result *nd)
+bool cn_viewer_needle_shown(const cn_analysis *a)
 {
+    const cn_needle_result *nd = &a->needle;
+    /* After the needle was withdrawn (the operator's w, the console) a line the
+     * detector finds is fascia or the ice rim, not the cryoprobe: the live audit saw
+     * "needle 68-86 %" drawn there in every run it checked (M2). */
+    if (a->guidance.phase == CN_PHASE_WITHDRAWN)
+        return false;
     return nd->found && (nd->tip_hidden || nd->confidence >= CN_NEEDLE_SHOW_CONFIDENCE);
 }
 
@@ -380,6 +386,6 @@ void cn_viewer_overlay_build(cn_viewer_overlay *ov, const cn_frame *f, bool show
     /* The needle only when the analysis is sure enough (docs/validation.md gives the
      * precision at this threshold): a line in the wrong place is worse than none.
      * A tip hidden under ice is the last reliable one and is drawn open. */
-    if (cn_viewer_needle_shown(&a->needle))
+    if (cn_viewer_needle_shown(a))
         add_needle(ov, &a->needle, x0, y0, x1, y1);
 }

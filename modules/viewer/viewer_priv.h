@@ -45,7 +45,7 @@ bool cn_viewer_frame_showable(const cn_frame *f, char *why, size_t why_len);
 
 /* Whether the needle of an analysis is drawn: found with a confidence at or above
  * CN_NEEDLE_SHOW_CONFIDENCE, or its tip hidden under ice (the last reliable one). */
-bool cn_viewer_needle_shown(const cn_needle_result *nd);
+bool cn_viewer_needle_shown(const cn_analysis *a);
 
 typedef enum {
     CN_OV_NEEDLE = 0,  /* detected needle line and tip marker */

@@ -200,6 +200,18 @@ static void test_overlay_items(void **state)
         ymin = fminf(ymin, f->analysis.nerve.pts_mm[i].y);
     }
     assert_true(ov->nerve_label_mm.x == xmax && ov->nerve_label_mm.y == ymin);
+    /* live audit M2: after the withdrawal a line the detector finds is not the probe */
+    const cn_phase ph0 = f->analysis.guidance.phase;
+    f->analysis.guidance.phase = CN_PHASE_WITHDRAWN;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_int_equal(count_kind(ov, CN_OV_NEEDLE), 0);
+    char hudt[768];
+    f->analysed = true;
+    cn_viewer_hud_format(NULL, f, hudt, sizeof hudt);
+    assert_non_null(strstr(hudt, "needle withdrawn"));
+    f->analysis.guidance.phase = ph0;
+    cn_viewer_overlay_build(ov, f, false, true);
+    assert_true(count_kind(ov, CN_OV_NEEDLE) >= 2);
     f->analysis.nerve.held = true;
     f->analysis.nerve.confidence = 0.456f;
     cn_viewer_overlay_build(ov, f, false, true);
