@@ -327,6 +327,14 @@ static void queue_push(cn_proctor_hub *h, const cn_proctor_item *it)
     h->have_last = true;
 }
 
+/* A refusal said in the log: the first of a client's, then every 10th, 100th...
+ * (a viewer's notes and POINTs were refused without a line: igtl audit D16). */
+static bool refusal_logged(uint64_t refused)
+{
+    return refused == 1 || refused == 10 || refused == 100 || refused == 1000 ||
+           (refused > 0 && refused % 10000 == 0);
+}
+
 /* Common gate for notes and targets: role, then rate. mu held. */
 static cn_proctor_verdict gate(cn_proctor_hub *h, cn__client *c)
 {
@@ -354,6 +362,7 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     pthread_mutex_lock(&h->mu);
     cn__client *c = cn__proctor_find(h, id);
     cn_proctor_verdict v = gate(h, c);
+    const uint64_t refused = c ? c->info.refused : 0;
     if (v == CN_PROCTOR_DONE) {
         c->info.notes++;
         cn__proctor_who(c, it.from, sizeof it.from);
@@ -362,6 +371,10 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
+    else if (v == CN_PROCTOR_DENIED && c && refusal_logged(refused))
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused: not a proctor "
+                        "(%llu refused so far; proctors log in with the token)",
+                        (unsigned long long)id, (unsigned long long)refused);
     else if (v == CN_PROCTOR_LIMITED)
         cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused (over %.1f/s)",
                         (unsigned long long)id, h->o.notes.per_s);
@@ -430,6 +443,10 @@ cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char 
         return CN_PROCTOR_DONE; /* our own point sent back: nothing to change */
     }
     cn_proctor_verdict v = finite ? gate(h, c) : CN_PROCTOR_DENIED;
+    if (!finite && c)
+        c->info.refused++;
+    const uint64_t refused = c ? c->info.refused : 0;
+    const bool viewer = c && c->info.role != CN_PROCTOR_PROCTOR;
     if (v == CN_PROCTOR_DONE) {
         c->info.targets++;
         cn__proctor_who(c, it.from, sizeof it.from);
@@ -439,6 +456,15 @@ cn_proctor_verdict cn_proctor_target(cn_proctor_hub *h, uint64_t id, const char 
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: target %s (%.1f, %.1f, %.1f) mm",
                         it.from, it.text, pos_mm[0], pos_mm[1], pos_mm[2]);
+    else if (v == CN_PROCTOR_DENIED && c && refusal_logged(refused))
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: target %s refused: %s (%llu "
+                        "refused so far)", (unsigned long long)id, it.text,
+                        viewer ? "not a proctor (proctors log in with the token)"
+                               : "its position is not a number",
+                        (unsigned long long)refused);
+    else if (v == CN_PROCTOR_LIMITED && refusal_logged(refused))
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: target refused (over %.1f/s)",
+                        (unsigned long long)id, h->o.notes.per_s);
     return v;
 }
 

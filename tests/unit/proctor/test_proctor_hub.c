@@ -751,6 +751,38 @@ static void test_surfaces_and_log(void **st)
     free(text);
 }
 
+/* igtl audit D16: a viewer's notes and POINTs were refused without a log line
+ * (the guide: every note and target in the log). The first refusal of a client is
+ * logged, then the 10th, 100th...: 300 refusals, 3 lines. */
+static void test_viewer_refusals_logged(void **st)
+{
+    (void)st;
+    FILE *lf = tmpfile();
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_proctor_hub *h = hub_with(TOKEN, lg);
+    uint64_t v = cn_proctor_client_open(h, "t", "1.2.3.4:5");
+    double p[3] = {1, 2, 3};
+    for (int i = 0; i < 150; i++) {
+        assert_int_equal(cn_proctor_note(h, v, "let me in"), CN_PROCTOR_DENIED);
+        assert_int_equal(cn_proctor_target(h, v, "NerveTarget", p), CN_PROCTOR_DENIED);
+    }
+    cn_proctor_hub_free(h);
+    cn_log_free(lg);
+    long size = ftell(lf);
+    rewind(lf);
+    char *text = calloc(1, (size_t)size + 1);
+    assert_true(fread(text, 1, (size_t)size, lf) == (size_t)size);
+    fclose(lf);
+    int lines = 0;
+    for (const char *c = text; (c = strstr(c, "refused: not a proctor")); c++)
+        lines++;
+    print_message("%s", text);
+    assert_int_equal(lines, 3); /* refusals 1, 10 and 100 */
+    assert_non_null(strstr(text, "note refused: not a proctor"));
+    assert_non_null(strstr(text, "target NerveTarget refused: not a proctor"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -758,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_token_file),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_roles_by_credential),
+        cmocka_unit_test(test_viewer_refusals_logged),
         cmocka_unit_test(test_login_limits_and_drop),
         cmocka_unit_test(test_guessing_across_connections),
         cmocka_unit_test(test_target_echo),
