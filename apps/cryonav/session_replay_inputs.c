@@ -148,11 +148,20 @@ void cn_session_replay_history(cn_session *s, cn_frame *first)
         return;
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
-    cn_event hist[96];
+    /* the newest 48 (the procedure's queue holds 64 inputs; a file may carry any
+     * number): the state is the end of the history */
+    enum { HIST_MAX = 48 };
+    cn_event hist[HIST_MAX];
     int nh = 0;
-    for (int i = 0; i < n && nh < 96; i++) {
-        if (!(ch[i].t_s < -1e-4) || ch[i].source == CN_EVSRC_PLAN)
+    for (int i = 0; i < n; i++) {
+        /* before the first frame, and within a day of it (a file's times are its own:
+         * no overflow of the scene clock from a crafted one) */
+        if (!(ch[i].t_s < -1e-4 && ch[i].t_s > -86400) || ch[i].source == CN_EVSRC_PLAN)
             continue;
+        if (nh == HIST_MAX) {
+            memmove(hist, hist + 1, sizeof hist[0] * (HIST_MAX - 1));
+            nh--;
+        }
         hist[nh].source = ch[i].source;
         hist[nh].t_scene_ns = first->t_scene_ns + llround(ch[i].t_s * 1e9);
         cn_strlcpy(hist[nh].text, ch[i].text, sizeof hist[nh].text);
@@ -161,7 +170,10 @@ void cn_session_replay_history(cn_session *s, cn_frame *first)
     if (nh == 0)
         return;
     int q = cn_procedure_post_history(s->procedure, hist, nh);
-    if (!s->catching_up)
+    if (q < 0)
+        cn_log_warn(s->log, "replay", "the recording's history before its first frame could not "
+                    "all be applied (%s): the replay's freeze count may differ", cn_strerror(q));
+    else if (!s->catching_up)
         cn_log_info(s->log, "replay", "the recording starts mid-session: %d steps before its first "
                     "frame (from %.1f s before it) bring the procedure where the session was", q,
                     (double)(first->t_scene_ns - hist[0].t_scene_ns) * 1e-9);
