@@ -303,7 +303,8 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
         else
             cn_errf(err, err_len, p,
                          "truncated or lying header: %lld frames of %zu bytes need %llu bytes "
-                         "of pixel data, the file has %llu",
+                         "of pixel data, the file has %llu (a copy cut short? `cryonav recover "
+                         "FILE` keeps its whole frames in another file)",
                          n, in->frame_bytes, (unsigned long long)((uint64_t)n * in->frame_bytes),
                          (unsigned long long)in->data_bytes);
         return CN_EPARSE;

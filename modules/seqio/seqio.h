@@ -201,6 +201,15 @@ typedef struct {
 int cn_seq_recover(const char *path, const cn_seq_recover_opts *opts, int *n_recovered,
                    int *n_dropped, char *err, size_t err_len);
 
+/* A truncated sequence file (a copy cut short): its whole frames, with every field
+ * they had, into out_path (created; never overwritten), by a byte copy of the
+ * header (frame count set to what the data holds, the fields of the frames beyond
+ * dropped) and of those frames' pixels (salvage.c). Uncompressed MetaImage with
+ * its data in the file only (CN_EUNSUPPORTED otherwise, err says why); CN_EINVAL
+ * when the file is not truncated. *n_kept, *n_claimed may be NULL. */
+int cn_seq_salvage(const char *path, const char *out_path, int *n_kept, int *n_claimed, char *err,
+                   size_t err_len);
+
 /* ------------------------------------------------------------------ recorder */
 
 /* The recorder is the pipeline's raw sink (every acquired frame: copied into a

@@ -104,6 +104,23 @@ static void test_recover(void **s) {
     assert_int_equal(run(cmd, &out), 2);
     assert_non_null(strstr(out, "no recording to recover"));
     free(out);
+    /* a copy cut short (seq audit D12): its whole frames are salvaged beside it */
+    {
+        struct stat sb;
+        assert_int_equal(stat(path, &sb), 0);
+        assert_int_equal(truncate(path, sb.st_size - 64 * 48 * 3 - 100), 0); /* 3+ frames lost */
+        snprintf(cmd, sizeof cmd, "%s recover %s 2>&1", app(), path);
+        assert_int_equal(run(cmd, &out), 0);
+        assert_non_null(strstr(out, "salvaged 6 of 10 frames into "));
+        free(out);
+        char salv[1100];
+        snprintf(salv, sizeof salv, "%.*s-salvaged.igs.mha", (int)(strlen(path) - 8), path);
+        snprintf(cmd, sizeof cmd, "%s info %s", app(), salv);
+        assert_int_equal(run(cmd, &out), 0);
+        assert_non_null(strstr(out, "\nframes 6\n"));
+        free(out);
+        unlink(salv);
+    }
     unlink(path);
 }
 

@@ -506,6 +506,89 @@ static void test_slicer_write(void **s) {
 
 /* Issue 14: a symbolic link planted as NAME.part or NAME.tmp in the recordings
  * folder is never followed: the file it points to is not touched. */
+/* Seq audit D12: a recording copied incompletely was refused by every command, and
+ * `recover` needs a journal a finished file no longer has. cn_seq_salvage keeps its
+ * whole frames, every field of them as it was (byte copy), in another file. */
+static void test_salvage_truncated(void **s) {
+    (void)s;
+    cn_frame_pool *pool = cn_frame_pool_new(1, W, H);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    char path[1024], cut[1100], out[1100], err[512];
+    snprintf(path, sizeof path, "%s/salv.igs.mha", CN_BINARY_DIR);
+    snprintf(cut, sizeof cut, "%s/salv_cut.igs.mha", CN_BINARY_DIR);
+    snprintf(out, sizeof out, "%s/salv_out.igs.mha", CN_BINARY_DIR);
+    write_file(path, CN_SEQ_MHA, false, f);
+    size_t len;
+    char *b = cn_file_read_all(path, &len);
+    assert_non_null(b);
+    const char *local = strstr(b, "ElementDataFile = LOCAL\n");
+    assert_non_null(local);
+    const size_t off = (size_t)(local - b) + strlen("ElementDataFile = LOCAL\n");
+    const size_t fb = (size_t)W * H;
+    FILE *o = fopen(cut, "wb");
+    fwrite(b, 1, off + 5 * fb + fb / 2, o); /* 5.5 frames of 25 */
+    fclose(o);
+    assert_null(cn_seq_reader_open(cut, err, sizeof err));
+    assert_non_null(strstr(err, "cryonav recover"));
+    unlink(out);
+    int kept = -1, claimed = -1;
+    assert_int_equal(cn_seq_salvage(cut, out, &kept, &claimed, err, sizeof err), CN_OK);
+    assert_int_equal(kept, 5);
+    assert_int_equal(claimed, N);
+    cn_seq_reader *a = cn_seq_reader_open(path, err, sizeof err), *c = cn_seq_reader_open(out, err, sizeof err);
+    if (!c) fail_msg("%s", err);
+    assert_non_null(a);
+    assert_int_equal(cn_seq_reader_info(c)->n_frames, 5);
+    static uint8_t pa[W * H], pc[W * H];
+    for (int i = 0; i < 5; i++) {
+        const cn_seq_field *fa, *fc;
+        int na = cn_seq_reader_fields(a, i, &fa, err, sizeof err);
+        char keep[64][2][256];
+        assert_true(na > 0 && na <= 64);
+        for (int k = 0; k < na; k++) {
+            snprintf(keep[k][0], sizeof keep[k][0], "%s", fa[k].key);
+            snprintf(keep[k][1], sizeof keep[k][1], "%s", fa[k].value);
+        }
+        int nc = cn_seq_reader_fields(c, i, &fc, err, sizeof err);
+        assert_int_equal(nc, na);
+        for (int k = 0; k < nc; k++) {
+            assert_string_equal(fc[k].key, keep[k][0]);
+            assert_string_equal(fc[k].value, keep[k][1]);
+        }
+        assert_int_equal(cn_seq_reader_pixels(a, i, pa, sizeof pa, err, sizeof err), CN_OK);
+        assert_int_equal(cn_seq_reader_pixels(c, i, pc, sizeof pc, err, sizeof err), CN_OK);
+        assert_memory_equal(pa, pc, sizeof pa);
+    }
+    cn_seq_reader_close(a);
+    cn_seq_reader_close(c);
+    /* never over a file; not truncated; cut in its header; compressed: each refused */
+    assert_int_equal(cn_seq_salvage(cut, out, NULL, NULL, err, sizeof err), CN_EIO);
+    unlink(out);
+    assert_int_equal(cn_seq_salvage(path, out, NULL, NULL, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "not truncated"));
+    for (size_t at = 0; at < off; at += off / 7 + 1) {
+        o = fopen(cut, "wb");
+        fwrite(b, 1, at, o);
+        fclose(o);
+        assert_int_not_equal(cn_seq_salvage(cut, out, NULL, NULL, err, sizeof err), CN_OK);
+        assert_int_not_equal(access(out, F_OK), 0);
+    }
+    free(b);
+    unlink(path);
+    write_file(path, CN_SEQ_MHA, true, f);
+    b = cn_file_read_all(path, &len);
+    o = fopen(cut, "wb");
+    fwrite(b, 1, len / 2, o);
+    fclose(o);
+    assert_int_equal(cn_seq_salvage(cut, out, NULL, NULL, err, sizeof err), CN_EUNSUPPORTED);
+    assert_non_null(strstr(err, "compressed"));
+    free(b);
+    unlink(path);
+    unlink(cut);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+}
+
 static void test_no_symlink_follow(void **s) {
     (void)s;
     char path[1024], part[1100], tmp[1100], victim[1024], err[512];
@@ -566,6 +649,7 @@ int main(void) {
         cmocka_unit_test(test_plus_conventions),
         cmocka_unit_test(test_recorder),
         cmocka_unit_test(test_no_symlink_follow),
+        cmocka_unit_test(test_salvage_truncated),
         cmocka_unit_test(test_slicer_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
