@@ -159,6 +159,11 @@ static void read_client(cn_igtl_server *s, cn_igtl_client *c)
         }
         size_t off = 0;
         while (!c->dead) {
+            /* Stopping: what is left of a burst is not handled (before, a storm of
+             * commands could hold the server thread, and the navigator's exit, for
+             * tens of seconds under AddressSanitizer) */
+            if (atomic_load(&s->stop))
+                return;
             size_t used = 0;
             cn_igtl_message m;
             int r = cn_igtl_parser_feed(c->parser, buf + off, (size_t)n - off, &used, &m);
@@ -175,6 +180,12 @@ static void read_client(cn_igtl_server *s, cn_igtl_client *c)
             c->t_msg_start_ns = 0;
             c->t_active_ns = cn_clock_mono_ns();
             cn__igtl_handle_message(s, c, &m);
+            /* A burst of requests in one read: send the replies as they queue, so only
+             * a client that really does not read overflows its queue (before, 36
+             * GET_STATUS in one write dropped a client that read everything, "sends
+             * requests but does not read": igtl audit D10) */
+            if (!c->dead && c->q_n >= c->q_cap / 2)
+                write_client(s, c);
         }
         /* a message begun and not finished starts the slow-sender clock */
         if (cn_igtl_parser_buffered(c->parser) > 0 && c->t_msg_start_ns == 0)

@@ -422,6 +422,27 @@ static void test_commands_and_roles(void **st)
     assert_int_equal(cn_igtl_decode_status(sm->content, sm->content_len, &code, en, text, sizeof text), 0);
     assert_int_equal(code, 1);
     assert_non_null(strstr(text, "Phase=\"freeze\""));
+    /* 60 GET_STATUS in one write from a client that reads: all answered, the link
+     * kept (before, 36 or more dropped it: "sends requests but does not read") */
+    tu_client_clear(&c);
+    cn_igtl_buf_init(&b);
+    for (int k = 0; k < 60; k++) {
+        cn_igtl_msg_begin(&b, &m, 1, "GET_STATUS", "", 0, 0);
+        cn_igtl_msg_end(&b, &m, NULL, 0);
+    }
+    tu_send_all(c.fd, b.data, b.len);
+    cn_igtl_buf_free(&b);
+    int statuses = 0;
+    for (int k = 0; k < 100 && statuses < 60 && !c.closed; k++) {
+        tu_read(&c, 50, NULL, NULL);
+        statuses = 0;
+        for (int i = 0; i < c.n; i++)
+            statuses += strcmp(c.msgs[i].h.type, "STATUS") == 0;
+    }
+    print_message("a burst of 60 GET_STATUS: %d answered%s\n", statuses,
+                  c.closed ? ", link closed" : "");
+    assert_false(c.closed);
+    assert_int_equal(statuses, 60);
     tu_client_free(&c);
     cn_igtl_server_free(s);
 }
