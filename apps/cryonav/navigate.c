@@ -442,6 +442,13 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             }
             /* ---- proctor link (issue 15): who is connected and the newest note or
              * target, from the hub (the analysis thread applies targets itself) ---- */
+            /* a key (or a console message) the procedure refused: said for 4 s on the
+             * screen, not only in the log (live audit L5: f after w did nothing, silently) */
+            char refused[192];
+            if (cn_procedure_last_refusal(s.procedure, 4000000000LL, refused, sizeof refused)) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", refused);
+            }
             char plink[384]; /* link, operator's last action, newest note */
             cn_session_proctor_hud(&s, plink, sizeof plink);
             if (plink[0]) {

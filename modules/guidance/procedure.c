@@ -87,6 +87,8 @@ struct cn_procedure {
     cn_event hist[HISTORY_MAX];
     int n_hist;
     bool sum_started;         /* started, for other threads */
+    char last_refusal[192];   /* the last input refused, and when (monotonic): the HUD */
+    int64_t last_refusal_ns;
 };
 
 static const char *input_name(cn_proc_input in)
@@ -455,7 +457,21 @@ static void refuse(cn_procedure *p, cn_event_source src, cn_proc_input in, const
                 cn_event_source_name(src), why, cn_phase_name(p->phase), p->cycle);
     pthread_mutex_lock(&p->smu);
     p->sum.refused++;
+    snprintf(p->last_refusal, sizeof p->last_refusal, "%s refused: %s", input_name(in), why);
+    p->last_refusal_ns = cn_clock_mono_ns();
     pthread_mutex_unlock(&p->smu);
+}
+
+bool cn_procedure_last_refusal(cn_procedure *p, int64_t within_ns, char *buf, size_t len)
+{
+    if (!p || !buf || len == 0)
+        return false;
+    pthread_mutex_lock(&p->smu);
+    bool recent = p->last_refusal[0] && cn_clock_mono_ns() - p->last_refusal_ns <= within_ns;
+    if (recent)
+        cn_strlcpy(buf, p->last_refusal, len);
+    pthread_mutex_unlock(&p->smu);
+    return recent;
 }
 
 static void end_thaw(cn_procedure *p, cn_frame *f, cn_event_source src)

@@ -641,6 +641,26 @@ static void test_key_during_outage_keeps_its_time(void **st)
     cn_procedure_free(p);
 }
 
+/* Live audit L5: a refused key was one log line; the viewer now shows the last
+ * refusal for 4 s (navigate.c asks cn_procedure_last_refusal). */
+static void test_last_refusal_for_the_screen(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    char why[192];
+    assert_false(cn_procedure_last_refusal(p, 4000000000LL, why, sizeof why));
+    cn_procedure_key(p, 'i');
+    cn_frame_unref(step(p, 1, NULL, 0));
+    cn_procedure_key(p, 'w');
+    cn_frame_unref(step(p, 1, NULL, 0));
+    cn_procedure_key(p, 'f'); /* a freeze with the needle out */
+    cn_frame_unref(step(p, 1, NULL, 0));
+    assert_true(cn_procedure_last_refusal(p, 4000000000LL, why, sizeof why));
+    assert_string_equal(why, "freeze_start refused: the needle is out (withdrawn); insert it first");
+    assert_false(cn_procedure_last_refusal(p, -1, why, sizeof why)); /* older than asked */
+    cn_procedure_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -659,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_history_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overflow_rides_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_during_outage_keeps_its_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_last_refusal_for_the_screen, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
