@@ -174,7 +174,10 @@ static int add_analysis(cn_session *s, char *err, size_t err_len)
     cn_thermal_stage_opts to;
     char cfgdir[1024];
     cn_app_data_path("config", cfgdir, sizeof cfgdir);
-    if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal", cfgdir, err, err_len)) != CN_OK)
+    char userdir[1024];
+    cn_app_user_config_dir(userdir, sizeof userdir);
+    if ((rc = cn_thermal_stage_opts_from_json(&to, s->cfg, "thermal", cfgdir, userdir, err,
+                                              err_len)) != CN_OK)
         return rc;
     if ((rc = cn_session_plan(s, &to, cfgdir, err, err_len)) != CN_OK)
         return rc;

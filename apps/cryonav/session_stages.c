@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 
@@ -356,6 +357,15 @@ static int load_protocols(cn_session *s, cn_thermal_catalog *cat, const char *co
     char p[1100], extra[512] = "";
     snprintf(p, sizeof p, "%s/protocols.json", config_dir);
     int rc = cn_thermal_catalog_load(cat, NULL, p, NULL, err, err_len);
+    /* the user's protocols (~/.config/cryonav/protocols.json), as the thermal stage
+     * and `cryonav thermal --list` read them */
+    char user[900], up[1100];
+    struct stat st;
+    if (rc == CN_OK && cn_app_user_config_dir(user, sizeof user)[0]) {
+        snprintf(up, sizeof up, "%s/protocols.json", user);
+        if (stat(up, &st) == 0)
+            rc = cn_thermal_catalog_load(cat, NULL, up, NULL, err, err_len);
+    }
     if (rc == CN_OK &&
         cn_json_get_string(s->cfg, "thermal.protocols_file", extra, sizeof extra, err, err_len) == CN_OK &&
         extra[0])

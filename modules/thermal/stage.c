@@ -26,6 +26,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
 
@@ -132,9 +133,19 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
     return CN_OK;
 }
 
+/* The user's catalogue file name in user_dir, when it exists (NULL otherwise). */
+static const char *user_catalogue(const char *user_dir, const char *name, char *buf, size_t len)
+{
+    if (!user_dir || !user_dir[0])
+        return NULL;
+    snprintf(buf, len, "%s/%s", user_dir, name);
+    struct stat st;
+    return stat(buf, &st) == 0 ? buf : NULL;
+}
+
 int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg,
-                                    const char *path, const char *config_dir, char *err,
-                                    size_t err_len)
+                                    const char *path, const char *config_dir,
+                                    const char *user_dir, char *err, size_t err_len)
 {
     static const char *const keys[] = {"probe", "protocol", "tissue", "fit", "members_per_frame",
                                        "grid3d_mm", "probes_file", "protocols_file",
@@ -169,6 +180,14 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
     snprintf(p2, sizeof p2, "%s/protocols.json", config_dir ? config_dir : "config");
     snprintf(p3, sizeof p3, "%s/tissues.json", config_dir ? config_dir : "config");
     int rc = cn_thermal_catalog_load(cat, p1, p2, p3, err, err_len);
+    /* the user's catalogue (~/.config/cryonav), as `cryonav thermal --list` shows it:
+     * before, a protocol listed there was unknown to `run` */
+    char u1[1100], u2[1100], u3[1100];
+    if (!rc)
+        rc = cn_thermal_catalog_load(cat, user_catalogue(user_dir, "cryoprobes.json", u1, sizeof u1),
+                                     user_catalogue(user_dir, "protocols.json", u2, sizeof u2),
+                                     user_catalogue(user_dir, "tissues.json", u3, sizeof u3), err,
+                                     err_len);
     if (!rc)
         rc = cn_thermal_catalog_load(cat, files[0][0] ? files[0] : NULL, files[1][0] ? files[1] : NULL,
                                      files[2][0] ? files[2] : NULL, err, err_len);

@@ -635,8 +635,8 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
  * "grid3d_mm": 1.0, "probes_file": extra catalogue ...}), with the catalogue read
  * from config_dir. A missing object means the defaults. */
 int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg,
-                                    const char *path, const char *config_dir, char *err,
-                                    size_t err_len);
+                                    const char *path, const char *config_dir,
+                                    const char *user_dir, char *err, size_t err_len);
 /* The stage (see stage.c): per analysed frame it follows the procedure state on
  * the frame (f->analysis.guidance: freeze, thaw passive/active, reposition,
  * withdrawal) at the frame's scene time (t_scene_ns), keeps the cold anchored in

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "run_util.h"
 
@@ -125,11 +126,55 @@ static void test_run_input_errors(void **state)
     assert_non_null(strstr(R.err, "stump-6-4-6")); /* the catalogue's names */
 }
 
+/* Guide audit: `cryonav thermal --list` shows the user's protocols
+ * (~/.config/cryonav/protocols.json) and `run --protocol` refused them as unknown.
+ * Both read the same layers now: shipped, the user's, the config's files. */
+static void test_user_protocol_runs(void **state)
+{
+    (void)state;
+    char home[] = "/tmp/cn_user_proto_XXXXXX";
+    assert_non_null(mkdtemp(home));
+    char dir[300], file[400];
+    snprintf(dir, sizeof dir, "%s/.config", home);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof dir, "%s/.config/cryonav", home);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(file, sizeof file, "%s/protocols.json", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"protocols\": [{\"name\": \"clinic-2x90\", \"steps\": ["
+               "{\"phase\": \"freeze\", \"duration_s\": 90}, "
+               "{\"phase\": \"passive_thaw\", \"duration_s\": 60}, "
+               "{\"phase\": \"freeze\", \"duration_s\": 90}]}]}\n");
+    fclose(f);
+    const char *old = getenv("HOME");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("HOME", home, 1);
+    unsetenv("XDG_CONFIG_HOME");
+    const char *list[] = {CN_CRYONAV_BIN, "thermal", "--list", NULL};
+    assert_int_equal(run_prog(list, NULL, NULL, 60, &R), 0);
+    assert_non_null(strstr(R.out, "clinic-2x90"));
+    const char *run[] = {CN_CRYONAV_BIN, "run", "--headless", "--no-serve", "--frames", "3",
+                         "--protocol", "clinic-2x90", NULL};
+    assert_int_equal(run_prog(run, NULL, NULL, 120, &R), 0);
+    if (saved) {
+        setenv("HOME", saved, 1);
+        free(saved);
+    }
+    if (R.exit_code != 0)
+        fail_msg("exit %d: %s", R.exit_code, R.err);
+    assert_non_null(strstr(R.out, "plan clinic-2x90: freeze 90 s, thaw 60 s, freeze 90 s"));
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_calibrate),
         cmocka_unit_test(test_run_input_errors),
+        cmocka_unit_test(test_user_protocol_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,7 +227,7 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     cn_segment_set_nerve_seed(c->seg, tr.nerve_center_mm);
 
     cn_thermal_stage_opts to;
-    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config",
+    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config", NULL,
                                                      err, sizeof err),
                      CN_OK);
     to.skin_depth_mm = 0;
