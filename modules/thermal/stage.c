@@ -121,6 +121,12 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
         const double floor_c = cn_cryoprobe_gas_floor_c(o->probe.gas);
         if (o->probe.surface_temp_c + o->fit.offset_min_c < floor_c)
             o->fit.offset_min_c = fmin(0, floor_c - o->probe.surface_temp_c);
+        /* and within what a model takes (|offset| <= 150 C) with a wall that still
+         * freezes (-10 C at the warmest): a user's catalogue with an uncertainty of 100
+         * made the session fail at start with "surface_offset_c (|x| <= 150)", naming
+         * neither file nor probe (thermal audit F10) */
+        o->fit.offset_min_c = fmax(o->fit.offset_min_c, -150);
+        o->fit.offset_max_c = fmin(o->fit.offset_max_c, fmax(0, fmin(150, -10 - o->probe.surface_temp_c)));
     }
     o->fit.min_freeze_s = 1200;
     o->fit.live_split = true; /* a frame pays half a step of the members it advances */

@@ -241,6 +241,22 @@ static void test_ensemble_within_gas_physics(void **state)
             assert_true(fabs(o.fit.offset_min_c + 2 * o.probe.surface_temp_sd_c) < 1e-9);
     }
     assert_true(cn_cryoprobe_gas_floor_c("n2o") == -88.5);
+    /* thermal audit F10: a user's probe with an uncertainty of 100 C (the catalogue takes
+     * up to 100) failed the session at start ("surface_offset_c (|x| <= 150)"): its
+     * ensemble now stays within what a model takes, with a wall that freezes */
+    cn_cryoprobe *wide = &cat.probes[0];
+    wide->surface_temp_sd_c = 100;
+    cn_thermal_stage_opts o;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_opts_from_catalog(&o, &cat, wide->name, NULL, NULL, err,
+                                                        sizeof err),
+                     CN_OK);
+    assert_true(o.fit.offset_min_c >= -150 && o.fit.offset_max_c <= 150);
+    assert_true(o.probe.surface_temp_c + o.fit.offset_max_c <= -10 + 1e-9);
+    cn_stage st;
+    if (cn_thermal_stage_new(&o, &st, err, sizeof err) != CN_OK)
+        fail_msg("%s", err);
+    cn_thermal_stage_free(st.self);
     assert_true(isinf(cn_cryoprobe_gas_floor_c("helium")));
 }
 
