@@ -807,6 +807,26 @@ static void test_replay_operator(void **st)
     double fz = report_value(R.out, "freeze_s");
     print_message("freeze %.2f s\n", fz);
     assert_true(fabs(fz - 1.0) < 0.01);
+    /* seq audit D5: a replay at speed skips frames, and the operator's steps of a
+     * skipped frame reached the analysis with a later one: its re-recording moved
+     * them there without their time. Three runs at 100x (a frame every ms): the
+     * freeze keeps its start (0.5 s) and its 1 s. */
+    for (int run = 0; run < 3; run++) {
+        char re2[800], out2[800];
+        snprintf(re2, sizeof re2, "%s/fast%d.igs.mha", dir, run);
+        snprintf(out2, sizeof out2, "%s/rep%d", dir, run);
+        const char *b[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "100",
+                           "--record", re2, "--no-serve", NULL};
+        assert_int_equal(run_prog(b, NULL, NULL, 300, &R), 0);
+        check_run(&R, 0);
+        const char *r2[] = {CN_CRYONAV_BIN, "report", re2, "--out", out2, "--no-plots", NULL};
+        assert_int_equal(run_prog(r2, NULL, NULL, 60, &R), 0);
+        check_run(&R, 0);
+        double start = report_value(R.out, "freeze_start_s"), dur = report_value(R.out, "freeze_s");
+        print_message("--speed 100, run %d: freeze from %.2f s for %.2f s\n", run, start, dur);
+        assert_true(fabs(start - 0.5) < 0.01);
+        assert_true(fabs(dur - 1.0) < 0.01);
+    }
     remove_dir(dir);
 }
 
