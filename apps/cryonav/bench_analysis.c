@@ -150,7 +150,8 @@ int cn_bench_analysis(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (!cfg || cn_thermal_stage_opts_from_json(&to, cfg, "thermal", cfgdir, NULL, err, sizeof err) ||
+    if (!cfg ||
+        cn_thermal_stage_opts_from_json(&to, cfg, "thermal", cfgdir, NULL, err, sizeof err) ||
         cn_thermal_stage_new(&to, &th, err, sizeof err) ||
         cn_guidance_config_from_json(cfg, "guidance", &gc, err, sizeof err) ||
         !(gd = cn_guidance_new(&gc))) {

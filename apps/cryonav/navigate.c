@@ -389,7 +389,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                       : strcmp(s.source_name, "igtl") == 0 ? "OpenIGTLink source"
                                       : strcmp(s.source_name, "sim") == 0  ? "simulator"
                                                                            : s.source_name;
-                    snprintf(alarm, sizeof alarm, "NO LIVE IMAGE for %.0f s: the %s sends no frames",
+                    snprintf(alarm, sizeof alarm,
+                             "NO LIVE IMAGE for %.0f s: the %s sends no frames",
                              (double)age_ns * 1e-9, src);
                     snprintf(line, sizeof line, "the picture, the timer and the alarms are those "
                              "of %.0f s ago", (double)age_ns * 1e-9);
@@ -398,7 +399,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                          .status_line = line, .alarm_line = alarm,
                                          .spacing_assumed = s.spacing_assumed};
                     cn_viewer_show(v, shown, &hud);
-                    if (o.snapshot_dir[0] && !stale_snapped) { /* once an outage: what it looked like */
+                    /* once an outage: what it looked like */
+                    if (o.snapshot_dir[0] && !stale_snapped) {
                         char sp[700];
                         snprintf(sp, sizeof sp, "%s/stale-%06llu.png", o.snapshot_dir,
                                  (unsigned long long)n_shown);

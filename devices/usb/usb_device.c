@@ -208,8 +208,8 @@ static int flush_in(cn_usb_device *d, const char *when, long already)
     thrown += already;
     if (thrown > 0)
         cn_log_warn(d->log, LOGMOD,
-                    "UP20L: read away %ld bytes (%.3g frames) queued on endpoint 0x%02x %s%s", thrown,
-                    (double)thrown / (double)d->raw_len, CN_UP20L_EP_IN, when,
+                    "UP20L: read away %ld bytes (%.3g frames) queued on endpoint 0x%02x %s%s",
+                    thrown, (double)thrown / (double)d->raw_len, CN_UP20L_EP_IN, when,
                     r == CN_EAGAIN ? ", and the probe is still sending unasked" : "");
     return r;
 }

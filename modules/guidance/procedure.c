@@ -213,7 +213,8 @@ int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input 
     } else {
         full = p->q_n >= QUEUE_MAX;
         if (!full) {
-            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
+            p->q[(p->q_head + p->q_n) % QUEUE_MAX] =
+                (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
             p->q_n++;
         }
     }

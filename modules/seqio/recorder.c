@@ -91,7 +91,8 @@ static void carry_events(cn_recorder *r, const cn_event *ev, int n) {
 int cn_recorder_carry(cn_recorder *rec, const cn_event *ev, int n) {
     pthread_mutex_lock(&rec->mu);
     int rc = rec->n_pending + n > PENDING_MAX ? CN_ENOMEM : CN_OK;
-    for (int i = 0; i < n && rec->n_pending < PENDING_MAX; i++) rec->pending[rec->n_pending++] = ev[i];
+    for (int i = 0; i < n && rec->n_pending < PENDING_MAX; i++)
+        rec->pending[rec->n_pending++] = ev[i];
     pthread_mutex_unlock(&rec->mu);
     return rc;
 }
@@ -189,7 +190,8 @@ static void compose_events(cn_recorder *r, cn_frame *f, const cn_event *own, int
     for (int i = 0; i < n_own; i++) all[n++] = own[i];
     int k = n < CN_EVENTS_MAX ? n : CN_EVENTS_MAX;
     for (int i = 0; i < k; i++) /* a state carried in (cn_recorder_carry): this frame's */
-        if (all[i].t_scene_ns == CN_SCENE_TIME_UNSET) all[i].t_scene_ns = cn_seqio_frame_scene_ns(f);
+        if (all[i].t_scene_ns == CN_SCENE_TIME_UNSET)
+            all[i].t_scene_ns = cn_seqio_frame_scene_ns(f);
     memcpy(f->analysis.events, all, (size_t)k * sizeof all[0]);
     f->analysis.n_events = k;
     for (int i = k; i < n && r->n_pending < PENDING_MAX; i++) r->pending[r->n_pending++] = all[i];

@@ -356,7 +356,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             /* a freeze that ends straight into withdrawal had no thaw */
             if (prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && cur >= 0)
                 s->cycles[cur].thaw_s = 0;
-            if (ph != CN_PHASE_IDLE && isnan(s->insertion_s)) s->insertion_s = inserted_time(evl, nev, t, t0);
+            if (ph != CN_PHASE_IDLE && isnan(s->insertion_s))
+                s->insertion_s = inserted_time(evl, nev, t, t0);
             if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
                 cur = s->n_cycles++;
                 s->cycles[cur].cycle = cyc > 0 ? cyc : cur + 1;
@@ -374,7 +375,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
     if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
         s->cycles[cur].freeze_s = last_t - phase_start; /* recording ended while freezing */
-    if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s)) s->procedure_s = s->withdrawal_s - s->insertion_s;
+    if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s))
+        s->procedure_s = s->withdrawal_s - s->insertion_s;
     free(f);
     cn_seq_reader_close(r);
     if (events_out) *events_out = ev.s ? ev.s : strdup("");

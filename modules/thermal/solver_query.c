@@ -214,7 +214,8 @@ void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *t
     if (s->probe_in && s->bc.kind == CN_BC_TEMP && s->bc.temp_c > warm) {
         double rx, z0, z1;
         cn_thermal_solver_extent(s, &rx, &z0, &z1);
-        first_cold_within = fmax(3.0, hypot(rx + fabs(r_c_mm), fmax(fabs(z0 - z_c_mm), fabs(z1 - z_c_mm))));
+        first_cold_within =
+            fmax(3.0, hypot(rx + fabs(r_c_mm), fmax(fabs(z0 - z_c_mm), fabs(z1 - z_c_mm))));
     }
     for (int i = 0; i <= ns; i++) {
         double d = i * step;

@@ -126,7 +126,8 @@ int cn_thermal_stage_opts_from_catalog(cn_thermal_stage_opts *o, const cn_therma
          * made the session fail at start with "surface_offset_c (|x| <= 150)", naming
          * neither file nor probe (thermal audit F10) */
         o->fit.offset_min_c = fmax(o->fit.offset_min_c, -150);
-        o->fit.offset_max_c = fmin(o->fit.offset_max_c, fmax(0, fmin(150, -10 - o->probe.surface_temp_c)));
+        o->fit.offset_max_c =
+            fmin(o->fit.offset_max_c, fmax(0, fmin(150, -10 - o->probe.surface_temp_c)));
     }
     o->fit.min_freeze_s = 1200;
     o->fit.live_split = true; /* a frame pays half a step of the members it advances */
@@ -190,10 +191,10 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
      * before, a protocol listed there was unknown to `run` */
     char u1[1100], u2[1100], u3[1100];
     if (!rc)
-        rc = cn_thermal_catalog_load(cat, user_catalogue(user_dir, "cryoprobes.json", u1, sizeof u1),
-                                     user_catalogue(user_dir, "protocols.json", u2, sizeof u2),
-                                     user_catalogue(user_dir, "tissues.json", u3, sizeof u3), err,
-                                     err_len);
+        rc = cn_thermal_catalog_load(
+            cat, user_catalogue(user_dir, "cryoprobes.json", u1, sizeof u1),
+            user_catalogue(user_dir, "protocols.json", u2, sizeof u2),
+            user_catalogue(user_dir, "tissues.json", u3, sizeof u3), err, err_len);
     if (!rc)
         rc = cn_thermal_catalog_load(cat, files[0][0] ? files[0] : NULL, files[1][0] ? files[1] : NULL,
                                      files[2][0] ? files[2] : NULL, err, err_len);
@@ -574,7 +575,8 @@ static int process(void *self, cn_frame *f)
             cn_mat4 at = cryo_to_ref;
             if (cryo_ok && s->last_phase == CN_PHASE_THAW && s->thaw_tips >= 3) {
                 cn_vec3 now = cn_mat4_apply_point(&cryo_to_ref, (cn_vec3){0, 0, 0});
-                cn_vec3 mean = cn_vec3_scale(cn_vec3_add(s->thaw_tip_sum, now), 1.0 / (s->thaw_tips + 1));
+                cn_vec3 mean =
+                    cn_vec3_scale(cn_vec3_add(s->thaw_tip_sum, now), 1.0 / (s->thaw_tips + 1));
                 at.m[3] += mean.x - now.x;
                 at.m[7] += mean.y - now.y;
                 at.m[11] += mean.z - now.z;
@@ -749,10 +751,12 @@ static int process(void *self, cn_frame *f)
                         r[0] > 0.5 * s->o.probe.outer_diameter_mm + NO_ICE_BEYOND_WALL_MM;
     a->thermal.no_ice_seen = s->unverified;
     if (a->thermal.no_ice_seen && !s->warned_no_ice)
-        cn_log_warn(s->o.log, "thermal", "freeze %d: the model's ice reaches %.1f mm from the "
-                    "probe axis and the image shows no rim: the zone is unverified and the coverage "
-                    "withheld until the ice is seen (gas flowing? probe in the image plane?)",
-                    g->cycle, r[0]);
+        cn_log_warn(
+            s->o.log, "thermal",
+            "freeze %d: the model's ice reaches %.1f mm from the "
+            "probe axis and the image shows no rim: the zone is unverified and the coverage "
+            "withheld until the ice is seen (gas flowing? probe in the image plane?)",
+            g->cycle, r[0]);
     s->warned_no_ice = a->thermal.no_ice_seen || (s->warned_no_ice && !entering_freeze);
     /* the skin plane: the image's y = 0 line swept along the elevation axis */
     cn_vec3 p0 = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});

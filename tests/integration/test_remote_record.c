@@ -322,7 +322,8 @@ static void test_recording_started_mid_freeze(void **st)
     assert_true(fd >= 0);
     tu_client proctor;
     tu_client_init(&proctor, fd);
-    const char *r = command(&proctor, 1, "<Command Name=\"Login\" Token=\"mid-record-token-4242\"/>");
+    const char *r =
+        command(&proctor, 1, "<Command Name=\"Login\" Token=\"mid-record-token-4242\"/>");
     assert_non_null(r);
     assert_non_null(strstr(r, "SUCCESS"));
     /* freeze 2 begins 18 s into the scenario (4.5 s of wall time, more under ASan) */

@@ -229,8 +229,8 @@ static void run(double nerve_depth_mm, double tip_offset_mm, outcome *out)
     cn_segment_set_nerve_seed(c.seg, tr.nerve_center_mm); /* the operator points at the nerve */
 
     cn_thermal_stage_opts to;
-    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                     err, sizeof err),
+    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config",
+                                                     NULL, err, sizeof err),
                      CN_OK);
     to.skin_depth_mm = 0;
     cn_stage thermal;

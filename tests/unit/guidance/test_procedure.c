@@ -539,7 +539,8 @@ static void test_history_round_trip(void **st)
     bool started = false;
     int nh = cn_procedure_history(live, hist, 64, &started);
     assert_true(started);
-    assert_int_equal(nh, 6); /* inserted, freeze_start, freeze_end, thaw_start, thaw_end, freeze_start */
+    assert_int_equal(
+        nh, 6); /* inserted, freeze_start, freeze_end, thaw_start, thaw_end, freeze_start */
     assert_string_equal(hist[5].text, "freeze_start cycle=2");
     assert_int_equal(hist[5].source, CN_EVSRC_CONSOLE);
     assert_true(hist[5].t_scene_ns == t0 + 18000000000LL);
@@ -656,7 +657,8 @@ static void test_last_refusal_for_the_screen(void **st)
     cn_procedure_key(p, 'f'); /* a freeze with the needle out */
     cn_frame_unref(step(p, 1, NULL, 0));
     assert_true(cn_procedure_last_refusal(p, 4000000000LL, why, sizeof why));
-    assert_string_equal(why, "freeze_start refused: the needle is out (withdrawn); insert it first");
+    assert_string_equal(why,
+                        "freeze_start refused: the needle is out (withdrawn); insert it first");
     assert_false(cn_procedure_last_refusal(p, -1, why, sizeof why)); /* older than asked */
     cn_procedure_free(p);
 }

@@ -227,8 +227,8 @@ static uint64_t run(ctx *c, const char *protocol, double withdraw_s, double fps)
     cn_segment_set_nerve_seed(c->seg, tr.nerve_center_mm);
 
     cn_thermal_stage_opts to;
-    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                     err, sizeof err),
+    assert_int_equal(cn_thermal_stage_opts_from_json(&to, cfg, "thermal", CN_SOURCE_DIR "/config",
+                                                     NULL, err, sizeof err),
                      CN_OK);
     to.skin_depth_mm = 0;
     to.fit_enabled = false; /* one model, not the 15-member fit: this is about the procedure */

@@ -535,7 +535,8 @@ static void test_salvage_truncated(void **s) {
     assert_int_equal(cn_seq_salvage(cut, out, &kept, &claimed, err, sizeof err), CN_OK);
     assert_int_equal(kept, 5);
     assert_int_equal(claimed, N);
-    cn_seq_reader *a = cn_seq_reader_open(path, err, sizeof err), *c = cn_seq_reader_open(out, err, sizeof err);
+    cn_seq_reader *a = cn_seq_reader_open(path, err, sizeof err),
+                  *c = cn_seq_reader_open(out, err, sizeof err);
     if (!c) fail_msg("%s", err);
     assert_non_null(a);
     assert_int_equal(cn_seq_reader_info(c)->n_frames, 5);

@@ -295,7 +295,8 @@ static void test_active_thaw_ring_found(void **state)
     print_message("  300 s into the active thaw: 0 C at %.2f mm (single ray), %.2f mm (live ray); "
                   "the probe wall at %.1f C\n", single, multi[0],
                   cn_thermal_solver_temp_at(s, p->outer_diameter_mm / 2 + 0.3, zc));
-    assert_true(cn_thermal_solver_temp_at(s, p->outer_diameter_mm / 2 + 0.3, zc) > 0); /* warm core */
+    assert_true(cn_thermal_solver_temp_at(s, p->outer_diameter_mm / 2 + 0.3, zc) >
+                0); /* warm core */
     assert_true(single > 5);
     assert_true(fabs(multi[0] - single) < 1.0);
     cn_thermal_model_free(m);

@@ -334,8 +334,8 @@ static void test_opts_from_json(void **state)
                                  "session.json", err, sizeof err);
     assert_non_null(doc);
     cn_thermal_stage_opts so;
-    assert_int_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                     err, sizeof err),
+    assert_int_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config",
+                                                     NULL, err, sizeof err),
                      CN_OK);
     assert_string_equal(so.probe.name, "1.7mm-argon");
     assert_string_equal(so.protocol.name, "spermatic-2x90s");
@@ -345,26 +345,26 @@ static void test_opts_from_json(void **state)
     cn_json_free(doc);
     /* the old scene-clock hack is gone: time_scale is an unknown key now */
     doc = cn_json_parse("{\"thermal\": {\"time_scale\": 4}}", "session.json", err, sizeof err);
-    assert_int_not_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                         err, sizeof err),
+    assert_int_not_equal(cn_thermal_stage_opts_from_json(
+                             &so, doc, "thermal", CN_SOURCE_DIR "/config", NULL, err, sizeof err),
                          CN_OK);
     assert_non_null(strstr(err, "time_scale"));
     cn_json_free(doc);
     /* no object: the defaults */
-    assert_int_equal(cn_thermal_stage_opts_from_json(&so, NULL, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                     err, sizeof err),
+    assert_int_equal(cn_thermal_stage_opts_from_json(&so, NULL, "thermal", CN_SOURCE_DIR "/config",
+                                                     NULL, err, sizeof err),
                      CN_OK);
     assert_string_equal(so.probe.name, "17G-argon-2cm");
     /* a typo and an unknown probe are errors naming them */
     doc = cn_json_parse("{\"thermal\": {\"prob\": \"x\"}}", "session.json", err, sizeof err);
-    assert_int_not_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                         err, sizeof err),
+    assert_int_not_equal(cn_thermal_stage_opts_from_json(
+                             &so, doc, "thermal", CN_SOURCE_DIR "/config", NULL, err, sizeof err),
                          CN_OK);
     assert_non_null(strstr(err, "prob"));
     cn_json_free(doc);
     doc = cn_json_parse("{\"thermal\": {\"probe\": \"x9\"}}", "session.json", err, sizeof err);
-    assert_int_not_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                         err, sizeof err),
+    assert_int_not_equal(cn_thermal_stage_opts_from_json(
+                             &so, doc, "thermal", CN_SOURCE_DIR "/config", NULL, err, sizeof err),
                          CN_OK);
     assert_non_null(strstr(err, "x9"));
     cn_json_free(doc);
@@ -402,8 +402,8 @@ static void test_session_in_lung_uses_its_fit(void **state)
                                  "session.json", err, sizeof err);
     assert_non_null(doc);
     cn_thermal_stage_opts so;
-    assert_int_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config", NULL,
-                                                     err, sizeof err),
+    assert_int_equal(cn_thermal_stage_opts_from_json(&so, doc, "thermal", CN_SOURCE_DIR "/config",
+                                                     NULL, err, sizeof err),
                      CN_OK);
     cn_json_free(doc);
     print_message("  lung session: surface %.1f C +- %.1f (file: %.1f +- %.1f), ensemble %+.0f..%+.0f C\n",

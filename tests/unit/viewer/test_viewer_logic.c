@@ -370,7 +370,8 @@ static void test_hud_text(void **state)
     f->analysis.thermal.disagree_mm = 0;
     f->analysis.thermal.fit_behind = true; /* thermal audit F4 */
     cn_viewer_status_format(&hud, f, "", st, sizeof st);
-    assert_string_equal(st, "ICE NEAR SKIN   |   zone not fitted to the ice: the model lags this pace");
+    assert_string_equal(st,
+                        "ICE NEAR SKIN   |   zone not fitted to the ice: the model lags this pace");
     f->analysis.thermal.fit_behind = false;
     f->analysis.thermal.valid = false;
     /* live audit M3: a step past its planned time says so on the screen */
