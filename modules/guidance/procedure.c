@@ -19,93 +19,18 @@
  * tissue. The simulator's truth phase is used as a console: only its edges are
  * inputs, so an operator's extra freeze and the script can interleave.
  *
+ * What other threads post, and the history a recording carries: procedure_inputs.c.
+ *
  * The plan (the freeze protocol) is only a plan: it gives the timer its target
  * (phase_planned_s), the reminders, and the plan-vs-actual summary. The thermal
  * model runs on what happened, which it reads from the frame.
  */
-#include "guidance/guidance.h"
+#include "procedure_priv.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MOD "procedure"
-#define QUEUE_MAX 64
-#define HISTORY_MAX 96
-#define OVERFLOW_MAX 32
-
-typedef struct {
-    cn_event_source source;
-    cn_proc_input in;
-    bool active;
-    int64_t t_ns;             /* when it happened; CN_SCENE_TIME_UNSET: on the frame applied */
-    int64_t posted_ns;        /* monotonic clock when it was posted */
-} cmd;
-
-struct cn_procedure {
-    cn_log *log;
-    cn_guidance *guidance;
-    /* queue, any thread */
-    pthread_mutex_t qmu;
-    cmd q[QUEUE_MAX];
-    int q_head, q_n;
-    /* while held (cn_procedure_hold_inputs): what other threads post waits here */
-    bool holding;
-    pthread_t hold_thread;
-    cmd held[QUEUE_MAX];
-    int held_n;
-    /* keys scripted at scene times (cn_procedure_schedule_key), oldest first */
-    struct {
-        int key;
-        int64_t t_ns;
-    } sched[32];
-    int n_sched;
-    /* state, analysis thread */
-    cn_phase phase;
-    int cycle;
-    bool active;
-    int64_t phase_start_ns;
-    bool have_time;
-    bool started;             /* the plan event was written */
-    int64_t t0_ns;            /* scene time of the first frame: the log counts from it (a
-                                 live probe's scene clock is the monotonic clock, which
-                                 logged "needle_inserted at 4101.2 s") */
-    bool truth_seen;
-    cn_phase truth_phase;
-    bool reminded_stop, reminded_start, reminded_repos;
-    int64_t last_input_ns;    /* scene time of the last input applied (timed ones keep order) */
-    int64_t last_acq_ns;      /* the previous frame's acquisition time */
-    /* events that did not fit their frame (8 a frame): on the next one, own time kept */
-    cn_event overflow[OVERFLOW_MAX];
-    int n_overflow;
-    /* summary, guarded */
-    pthread_mutex_t smu;
-    cn_procedure_summary sum;
-    /* every step event written so far, oldest first (guarded by smu): a recording
-     * started mid-session carries it (cn_procedure_history) */
-    cn_event hist[HISTORY_MAX];
-    int n_hist;
-    bool sum_started;         /* started, for other threads */
-    char last_refusal[192];   /* the last input refused, and when (monotonic): the HUD */
-    int64_t last_refusal_ns;
-};
-
-static const char *input_name(cn_proc_input in)
-{
-    switch (in) {
-    case CN_PROC_NEEDLE_INSERTED: return "needle_inserted";
-    case CN_PROC_FREEZE_START: return "freeze_start";
-    case CN_PROC_FREEZE_STOP: return "freeze_stop";
-    case CN_PROC_THAW_START: return "thaw_start";
-    case CN_PROC_THAW_STOP: return "thaw_stop";
-    case CN_PROC_REPOSITION: return "reposition";
-    case CN_PROC_NEEDLE_WITHDRAWN: return "needle_withdrawn";
-    case CN_PROC_FREEZE_TOGGLE: return "freeze toggle";
-    case CN_PROC_ACTIVE_THAW_TOGGLE: return "active thaw toggle";
-    }
-    return "?";
-}
 
 cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
 {
@@ -194,194 +119,6 @@ void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g)
         p->guidance = g;
 }
 
-int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active)
-{
-    return cn_procedure_post_at(p, source, in, active, CN_SCENE_TIME_UNSET);
-}
-
-int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active,
-                         int64_t t_scene_ns)
-{
-    if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_ACTIVE_THAW_TOGGLE)
-        return CN_EINVAL;
-    pthread_mutex_lock(&p->qmu);
-    bool full;
-    if (p->holding && !pthread_equal(pthread_self(), p->hold_thread)) {
-        full = p->held_n >= QUEUE_MAX;
-        if (!full)
-            p->held[p->held_n++] = (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
-    } else {
-        full = p->q_n >= QUEUE_MAX;
-        if (!full) {
-            p->q[(p->q_head + p->q_n) % QUEUE_MAX] =
-                (cmd){source, in, active, t_scene_ns, cn_clock_mono_ns()};
-            p->q_n++;
-        }
-    }
-    pthread_mutex_unlock(&p->qmu);
-    if (full) {
-        cn_log_error(p->log, MOD, "%s from the %s lost: %d inputs already wait for the analysis",
-                     input_name(in), cn_event_source_name(source), QUEUE_MAX);
-        return CN_ENOMEM;
-    }
-    return CN_OK;
-}
-
-void cn_procedure_hold_inputs(cn_procedure *p, bool hold)
-{
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->qmu);
-    if (hold && !p->holding) {
-        /* what waits now was posted before the hold: it waits on with the rest */
-        while (p->q_n > 0 && p->held_n < QUEUE_MAX) {
-            p->held[p->held_n++] = p->q[p->q_head];
-            p->q_head = (p->q_head + 1) % QUEUE_MAX;
-            p->q_n--;
-        }
-        p->holding = true;
-        p->hold_thread = pthread_self();
-    } else if (!hold && p->holding) {
-        for (int i = 0; i < p->held_n && p->q_n < QUEUE_MAX; i++) {
-            p->q[(p->q_head + p->q_n) % QUEUE_MAX] = p->held[i];
-            p->q_n++;
-        }
-        p->held_n = 0;
-        p->holding = false;
-    }
-    pthread_mutex_unlock(&p->qmu);
-}
-
-bool cn_procedure_key(cn_procedure *p, int key)
-{
-    cn_proc_input in;
-    switch (key) {
-    case 'f': in = CN_PROC_FREEZE_TOGGLE; break;
-    case 'a': in = CN_PROC_ACTIVE_THAW_TOGGLE; break;
-    case 'i': in = CN_PROC_NEEDLE_INSERTED; break;
-    case 'p': in = CN_PROC_REPOSITION; break;
-    case 'w': in = CN_PROC_NEEDLE_WITHDRAWN; break;
-    default: return false;
-    }
-    cn_procedure_post(p, CN_EVSRC_OPERATOR, in, false);
-    return true;
-}
-
-int cn_procedure_unfired_keys(cn_procedure *p, char *buf, size_t len)
-{
-    if (len)
-        buf[0] = 0;
-    if (!p)
-        return 0;
-    pthread_mutex_lock(&p->qmu);
-    int n = p->n_sched;
-    size_t at = 0;
-    for (int i = 0; i < n && at + 16 < len; i++)
-        at += (size_t)snprintf(buf + at, len - at, "%s%c@%g", i ? "," : "", p->sched[i].key,
-                               (double)p->sched[i].t_ns * 1e-9);
-    pthread_mutex_unlock(&p->qmu);
-    return n;
-}
-
-int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s)
-{
-    if (!p || !strchr("faipw", key) || key == 0 || !(t_scene_s >= 0 && t_scene_s < 1e7))
-        return CN_EINVAL;
-    pthread_mutex_lock(&p->qmu);
-    int rc = CN_OK;
-    if (p->n_sched == (int)(sizeof p->sched / sizeof p->sched[0])) {
-        rc = CN_ENOMEM;
-    } else {
-        int64_t t = (int64_t)llround(t_scene_s * 1e9);
-        int i = p->n_sched++;
-        while (i > 0 && p->sched[i - 1].t_ns > t) { /* keep them in time order */
-            p->sched[i] = p->sched[i - 1];
-            i--;
-        }
-        p->sched[i].key = key;
-        p->sched[i].t_ns = t;
-    }
-    pthread_mutex_unlock(&p->qmu);
-    return rc;
-}
-
-int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
-                         size_t err_len)
-{
-    cn_proc_input in;
-    bool active = false;
-    char e[256];
-    int rc = cn_procedure_parse(text, &in, &active, e, sizeof e);
-    if (rc != CN_OK) {
-        if (p)
-            cn_log_warn(p->log, MOD, "%s (from the %s): ignored", e, cn_event_source_name(source));
-        cn_strlcpy(err ? err : e, e, err ? err_len : sizeof e);
-        return rc;
-    }
-    return cn_procedure_post(p, source, in, active);
-}
-
-int cn_procedure_history(cn_procedure *p, cn_event *out, int max, bool *started)
-{
-    if (started)
-        *started = false;
-    if (!p)
-        return 0;
-    pthread_mutex_lock(&p->smu);
-    int n = p->n_hist < max ? p->n_hist : max;
-    /* the newest when they do not all fit: the state is the end of the history */
-    if (n > 0)
-        memcpy(out, p->hist + (p->n_hist - n), sizeof out[0] * (size_t)n);
-    if (started)
-        *started = p->sum_started;
-    pthread_mutex_unlock(&p->smu);
-    return n;
-}
-
-/* The name of a step event ("freeze_start cycle=2" -> "freeze_start"). */
-static bool step_is(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(text, name, n) == 0 && (text[n] == 0 || text[n] == ' ');
-}
-
-int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
-{
-    if (!p)
-        return CN_EINVAL;
-    int queued = 0;
-    for (int i = 0; i < n; i++) {
-        const char *t = ev[i].text;
-        const bool next_same = i + 1 < n && ev[i + 1].t_scene_ns == ev[i].t_scene_ns;
-        cn_proc_input in;
-        bool active = false;
-        if (step_is(t, "needle_inserted")) {
-            in = CN_PROC_NEEDLE_INSERTED;
-        } else if (step_is(t, "freeze_start")) {
-            in = CN_PROC_FREEZE_START;
-        } else if (step_is(t, "thaw_start")) {
-            in = CN_PROC_THAW_START;
-            active = strstr(t, "mode=active") != NULL;
-        } else if (step_is(t, "thaw_end")) {
-            /* alone it is the thaw stopped; with a step at its time, that step's
-             * part (a freeze, a change of thaw, a reposition, a withdrawal) */
-            if (next_same && !step_is(ev[i + 1].text, "needle_inserted"))
-                continue;
-            in = CN_PROC_THAW_STOP;
-        } else if (step_is(t, "reposition")) {
-            in = CN_PROC_REPOSITION;
-        } else if (step_is(t, "needle_withdrawn")) {
-            in = CN_PROC_NEEDLE_WITHDRAWN;
-        } else {
-            continue; /* freeze_end comes with its thaw_start or needle_withdrawn */
-        }
-        if (cn_procedure_post_at(p, ev[i].source, in, active, ev[i].t_scene_ns) != CN_OK)
-            return CN_ENOMEM;
-        queued++;
-    }
-    return queued;
-}
-
 /* ---------------------------------------------------------------- the state machine */
 
 static double now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
@@ -454,26 +191,15 @@ static void step_open(cn_procedure *p, const cn_frame *f, int kind, cn_event_sou
 
 static void refuse(cn_procedure *p, cn_event_source src, cn_proc_input in, const char *why)
 {
-    cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)", input_name(in),
+    cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)", cn__proc_input_name(in),
                 cn_event_source_name(src), why, cn_phase_name(p->phase), p->cycle);
     pthread_mutex_lock(&p->smu);
     p->sum.refused++;
-    snprintf(p->last_refusal, sizeof p->last_refusal, "%s refused: %s", input_name(in), why);
+    snprintf(p->last_refusal, sizeof p->last_refusal, "%s refused: %s", cn__proc_input_name(in), why);
     p->last_refusal_ns = cn_clock_mono_ns();
     pthread_mutex_unlock(&p->smu);
 }
 
-bool cn_procedure_last_refusal(cn_procedure *p, int64_t within_ns, char *buf, size_t len)
-{
-    if (!p || !buf || len == 0)
-        return false;
-    pthread_mutex_lock(&p->smu);
-    bool recent = p->last_refusal[0] && cn_clock_mono_ns() - p->last_refusal_ns <= within_ns;
-    if (recent)
-        cn_strlcpy(buf, p->last_refusal, len);
-    pthread_mutex_unlock(&p->smu);
-    return recent;
-}
 
 static void end_thaw(cn_procedure *p, cn_frame *f, cn_event_source src)
 {
