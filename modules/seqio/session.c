@@ -133,7 +133,7 @@ static double phase_change_time(const cn_event *evl, int nev, cn_phase to, doubl
             if (leads[j].to == to && strncmp(evl[k].text, leads[j].ev, l) == 0 &&
                 (evl[k].text[l] == 0 || evl[k].text[l] == ' ')) {
                 double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
-                if (te > best && te <= t + 1e-6 && te > after)
+                if (te > best && te <= t + 1e-6 && te >= after)
                     best = te;
             }
         }
@@ -147,6 +147,58 @@ static double inserted_time(const cn_event *evl, int nev, double t, int64_t t0)
         if (strcmp(evl[k].text, "needle_inserted") == 0)
             return fmin(t, (double)(evl[k].t_scene_ns - t0) * 1e-9);
     return t;
+}
+
+/* The phase a step event leads into (freeze_end says nothing by itself: the thaw
+ * or withdrawal beside it does; a thaw_end beside a step at its time is that step's
+ * part); false for another event. */
+static bool event_phase(const cn_event *evl, int nev, int k, cn_phase *to, int *cycle) {
+    const char *t = evl[k].text;
+    size_t n = strcspn(t, " ");
+#define IS(w) (n == strlen(w) && strncmp(t, w, n) == 0)
+    *cycle = 0;
+    if (IS("freeze_start")) {
+        const char *c = strstr(t, "cycle=");
+        *cycle = c ? atoi(c + 6) : 0;
+        *to = CN_PHASE_FREEZE;
+    } else if (IS("thaw_start")) {
+        *to = CN_PHASE_THAW;
+    } else if (IS("thaw_end")) {
+        if (k + 1 < nev && evl[k + 1].t_scene_ns == evl[k].t_scene_ns) return false;
+        *to = CN_PHASE_APPROACH;
+    } else if (IS("reposition") || IS("needle_inserted")) {
+        *to = CN_PHASE_APPROACH;
+    } else if (IS("needle_withdrawn")) {
+        *to = CN_PHASE_WITHDRAWN;
+    } else {
+        return false;
+    }
+#undef IS
+    return true;
+}
+
+/* The report's timeline moves to phase ph at time t (seconds from the first frame). */
+static void change_phase(cn_session_summary *s, cn_phase *prev, double *phase_start, int *cur,
+                         cn_phase ph, int cyc, double t, const cn_event *evl, int nev,
+                         int64_t t0) {
+    if (*prev == CN_PHASE_FREEZE && *cur >= 0) s->cycles[*cur].freeze_s = t - *phase_start;
+    if (*prev == CN_PHASE_THAW && *cur >= 0) s->cycles[*cur].thaw_s = t - *phase_start;
+    /* a freeze that ends straight into withdrawal had no thaw */
+    if (*prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && *cur >= 0)
+        s->cycles[*cur].thaw_s = 0;
+    if (ph != CN_PHASE_IDLE && isnan(s->insertion_s))
+        s->insertion_s = inserted_time(evl, nev, t, t0);
+    if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
+        *cur = s->n_cycles++;
+        s->cycles[*cur].cycle = cyc > 0 ? cyc : *cur + 1;
+        s->cycles[*cur].freeze_start_s = t;
+        s->cycles[*cur].freeze_s = -1;
+        s->cycles[*cur].thaw_s = -1;
+    }
+    if (ph == CN_PHASE_WITHDRAWN && isnan(s->withdrawal_s) && !isnan(s->insertion_s))
+        s->withdrawal_s = t;
+    *prev = ph;
+    *phase_start = t;
 }
 
 /* The measured ice radius: the ice detector's radial thickness about the probe axis,
@@ -342,6 +394,19 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (2 * ir > s->max_ice_width_mm) s->max_ice_width_mm = 2 * ir;
             if (2 * ir > s->max_ice_depth_mm) s->max_ice_depth_mm = 2 * ir;
         }
+        /* The steps of frames the analysis skipped (a replay at speed, a recording
+         * gap) ride on this one with their own times: their phases come first, in
+         * order, so a freeze no analysed frame showed is still a cycle (before, a
+         * 1 s freeze replayed at 100x on a loaded machine left the report with none).
+         * Steps older than the phase already reached are stale and skipped. */
+        for (int k = 0; k < nev; k++) {
+            cn_phase to;
+            int ecyc = 0;
+            if (!event_phase(evl, nev, k, &to, &ecyc)) continue;
+            double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
+            if (to == prev || te > t + 1e-6 || (cur >= 0 && te < phase_start - 1e-6)) continue;
+            change_phase(s, &prev, &phase_start, &cur, to, ecyc, te, evl, nev, t0);
+        }
         if (ph != prev) {
             /* The change happened when its event says: a frame after a recording
              * gap carries the events of the gap with their own times (@t), and its
@@ -351,24 +416,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             const double te = fmax(phase_change_time(hist, nhist, ph, t, t0, after),
                                    phase_change_time(evl, nev, ph, t, t0, after));
             if (isfinite(te)) t = te;
-            if (prev == CN_PHASE_FREEZE && cur >= 0) s->cycles[cur].freeze_s = t - phase_start;
-            if (prev == CN_PHASE_THAW && cur >= 0) s->cycles[cur].thaw_s = t - phase_start;
-            /* a freeze that ends straight into withdrawal had no thaw */
-            if (prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && cur >= 0)
-                s->cycles[cur].thaw_s = 0;
-            if (ph != CN_PHASE_IDLE && isnan(s->insertion_s))
-                s->insertion_s = inserted_time(evl, nev, t, t0);
-            if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
-                cur = s->n_cycles++;
-                s->cycles[cur].cycle = cyc > 0 ? cyc : cur + 1;
-                s->cycles[cur].freeze_start_s = t;
-                s->cycles[cur].freeze_s = -1;
-                s->cycles[cur].thaw_s = -1;
-            }
-            if (ph == CN_PHASE_WITHDRAWN && isnan(s->withdrawal_s) && !isnan(s->insertion_s))
-                s->withdrawal_s = t;
-            prev = ph;
-            phase_start = t;
+            change_phase(s, &prev, &phase_start, &cur, ph, cyc, t, evl, nev, t0);
         }
     }
     s->duration_s = last_t;

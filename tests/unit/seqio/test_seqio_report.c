@@ -95,12 +95,18 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
             if (a->ice.found && tr->ice_radius_mm > g_max_ice_mm)
                 g_max_ice_mm = tr->ice_radius_mm;
             memcpy(a->ice.pts_mm, tr->rim_mm, sizeof a->ice.pts_mm);
-            if (t >= gap_to_s && t - 1 / FPS < gap_to_s && last_phase == CN_PHASE_FREEZE &&
+            if (t >= gap_to_s && t - 1 / FPS < gap_to_s &&
+                (last_phase == CN_PHASE_FREEZE || last_phase == CN_PHASE_APPROACH) &&
                 tr->phase == CN_PHASE_THAW) {
-                /* the freeze ended in the gap, when the script says */
+                /* the freeze ended in the gap (or began and ended in it), when the
+                 * script says */
                 double at = 1.5 + 6 + 12;
                 int64_t base = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
                 int64_t ev_ns = base - (int64_t)llround((t - at) * 1e9);
+                if (last_phase == CN_PHASE_APPROACH)
+                    cn_analysis_add_event(a, CN_EVSRC_SIMULATOR,
+                                          base - (int64_t)llround((t - (1.5 + 6)) * 1e9),
+                                          "freeze_start cycle=1");
                 cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns, "freeze_end cycle=1");
                 cn_analysis_add_event(a, CN_EVSRC_SIMULATOR, ev_ns,
                                       "thaw_start cycle=1 mode=passive");
@@ -212,11 +218,35 @@ static void test_gap_across_a_phase_change(void **st) {
     unlink(path);
 }
 
+/* A freeze no kept frame showed (a gap over all of it; likewise a replay at speed
+ * whose analysis skipped its frames): its steps ride on the next frame with their
+ * own times, and the report took phases from frames only: freeze 1 was missing
+ * and freeze 2 was called the first. */
+static void test_gap_over_a_whole_freeze(void **st) {
+    (void)st;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/report_gap_freeze.igs.mha", CN_BINARY_DIR);
+    record_gap(path, true, 7.0, 20.0); /* freeze 1 runs 7.5 - 19.5 s */
+    cn_session_summary s;
+    char err[512];
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("a gap over freeze 1: %d cycles; freeze 1 from %.2f s for %.2f s, thaw %.2f s\n",
+                  s.n_cycles, s.cycles[0].freeze_start_s, s.cycles[0].freeze_s, s.cycles[0].thaw_s);
+    assert_int_equal(s.n_cycles, 2);
+    assert_int_equal(s.cycles[0].cycle, 1);
+    assert_float_equal(s.cycles[0].freeze_start_s, 7.5, 1 / FPS + 1e-6);
+    assert_float_equal(s.cycles[0].freeze_s, 12, 1 / FPS + 1e-6);
+    assert_float_equal(s.cycles[0].thaw_s, 7, 1 / FPS + 1e-6);
+    assert_int_equal(s.cycles[1].cycle, 2);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
         cmocka_unit_test(test_analysed_session),
         cmocka_unit_test(test_gap_across_a_phase_change),
+        cmocka_unit_test(test_gap_over_a_whole_freeze),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
