@@ -231,12 +231,8 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
                  * of a skipped frame reach the analysis with a later one (before, a
                  * re-recording moved them there, 0.2-0.9 s late, without their time:
                  * seq audit D5) */
-                cn_proc_input in;
-                bool act = false;
-                if (cn_procedure_parse(msg, &in, &act, perr, sizeof perr) == CN_OK)
-                    cn_procedure_post_at(s->procedure, ev[i].source, in, act, ev[i].t_scene_ns);
-                else
-                    cn_procedure_console(s->procedure, ev[i].source, msg, perr, sizeof perr);
+                cn_procedure_console_at(s->procedure, ev[i].source, msg, ev[i].t_scene_ns, perr,
+                                        sizeof perr);
             }
             continue;
         }

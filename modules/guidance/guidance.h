@@ -241,6 +241,11 @@ int cn_procedure_unfired_keys(cn_procedure *p, char *buf, size_t len);
  * err naming it and the known ones, and a log line. */
 int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
                          size_t err_len);
+/* As cn_procedure_console, for a message that was given at t_scene_ns (a replay's
+ * recorded step whose frame the analysis skipped): applied at that time (see
+ * cn_procedure_post_at). */
+int cn_procedure_console_at(cn_procedure *p, cn_event_source source, const char *text,
+                            int64_t t_scene_ns, char *err, size_t err_len);
 /* Replay: the plan a recording carries (its "plan name=N steps=K:S,..." event)
  * instead of the configured one, so the plan event is written once and the
  * reminders follow the plan the session had. Only before the first frame:

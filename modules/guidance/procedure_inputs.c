@@ -140,8 +140,8 @@ int cn_procedure_schedule_key(cn_procedure *p, int key, double t_scene_s)
     return rc;
 }
 
-int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
-                         size_t err_len)
+int cn_procedure_console_at(cn_procedure *p, cn_event_source source, const char *text,
+                            int64_t t_scene_ns, char *err, size_t err_len)
 {
     cn_proc_input in;
     bool active = false;
@@ -153,7 +153,13 @@ int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *te
         cn_strlcpy(err ? err : e, e, err ? err_len : sizeof e);
         return rc;
     }
-    return cn_procedure_post(p, source, in, active);
+    return cn_procedure_post_at(p, source, in, active, t_scene_ns);
+}
+
+int cn_procedure_console(cn_procedure *p, cn_event_source source, const char *text, char *err,
+                         size_t err_len)
+{
+    return cn_procedure_console_at(p, source, text, CN_SCENE_TIME_UNSET, err, err_len);
 }
 
 int cn_procedure_history(cn_procedure *p, cn_event *out, int max, bool *started)
