@@ -215,13 +215,8 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
         /* A procedure step a person (or the console) took goes back into the
          * procedure state, which derives the phase and writes the event again;
          * the plan's reminders are derived again from the plan. */
-        static const char *const steps[] = {"freeze_start", "freeze_end", "freeze_stop",
-                                            "thaw_start", "thaw_end", "thaw_stop",
-                                            "needle_inserted", "reposition", "needle_withdrawn"};
         size_t name_len = strcspn(t, " ");
-        bool step = false;
-        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++)
-            step |= name_len == strlen(steps[k]) && strncmp(t, steps[k], name_len) == 0;
+        bool step = cn_step_of(t) != CN_STEP_NONE;
         if (step) {
             if (ev[i].source != CN_EVSRC_PLAN && s->procedure) {
                 char msg[48], perr[160];

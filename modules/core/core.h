@@ -352,6 +352,32 @@ int cn_analysis_add_event(cn_analysis *a, cn_event_source source, int64_t t_scen
 int cn_event_put(char *out, size_t len, const char *key, const char *value);
 int cn_event_get(const char *text, const char *key, char *out, size_t len);
 
+/* Procedure steps in event texts. The procedure writes each step it takes as an
+ * event ("freeze_start cycle=2", "thaw_start mode=active", "thaw_end", ...); the
+ * procedure (a recording's history), the report and the replay read them back with
+ * these two, so the three agree on which step an event is and where it leads.
+ * cn_step_of reads an event text's first word ("freeze_stop" is read as
+ * "freeze_end", "thaw_stop" as "thaw_end": the console's words for them).
+ * cn_step_leads gives the phase ev[k] moves the procedure into, ev being n events in
+ * time order (one frame's, or a history); false when the event does not move it by
+ * itself: it is no step; it is a freeze_end (the thaw_start or needle_withdrawn
+ * written with it does); or it is a thaw_end with another step at its time, other
+ * than needle_inserted (the end of a thaw that a freeze, a change of thaw, a
+ * reposition or a withdrawal ended: that step's part). */
+typedef enum {
+    CN_STEP_NONE = 0,
+    CN_STEP_NEEDLE_INSERTED,
+    CN_STEP_FREEZE_START,
+    CN_STEP_FREEZE_END,
+    CN_STEP_THAW_START,
+    CN_STEP_THAW_END,
+    CN_STEP_REPOSITION,
+    CN_STEP_NEEDLE_WITHDRAWN
+} cn_step;
+
+cn_step cn_step_of(const char *text);
+bool cn_step_leads(const cn_event *ev, int n, int k, cn_phase *to);
+
 /* Ground truth a simulator knows about the frame (for tests and `cryonav eval`). */
 typedef struct {
     bool valid;

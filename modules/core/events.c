@@ -169,3 +169,55 @@ int cn_event_get(const char *text, const char *key, char *out, size_t len)
     }
     return CN_ENOENT;
 }
+
+cn_step cn_step_of(const char *text)
+{
+    static const struct {
+        const char *word;
+        cn_step step;
+    } words[] = {
+        {"needle_inserted", CN_STEP_NEEDLE_INSERTED}, {"freeze_start", CN_STEP_FREEZE_START},
+        {"freeze_end", CN_STEP_FREEZE_END},           {"freeze_stop", CN_STEP_FREEZE_END},
+        {"thaw_start", CN_STEP_THAW_START},           {"thaw_end", CN_STEP_THAW_END},
+        {"thaw_stop", CN_STEP_THAW_END},              {"reposition", CN_STEP_REPOSITION},
+        {"needle_withdrawn", CN_STEP_NEEDLE_WITHDRAWN},
+    };
+    if (!text)
+        return CN_STEP_NONE;
+    const size_t n = strcspn(text, " ");
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (strlen(words[i].word) == n && strncmp(text, words[i].word, n) == 0)
+            return words[i].step;
+    return CN_STEP_NONE;
+}
+
+bool cn_step_leads(const cn_event *ev, int n, int k, cn_phase *to)
+{
+    if (!ev || k < 0 || k >= n)
+        return false;
+    cn_phase ph;
+    switch (cn_step_of(ev[k].text)) {
+    case CN_STEP_FREEZE_START: ph = CN_PHASE_FREEZE; break;
+    case CN_STEP_THAW_START: ph = CN_PHASE_THAW; break;
+    case CN_STEP_NEEDLE_INSERTED:
+    case CN_STEP_REPOSITION: ph = CN_PHASE_APPROACH; break;
+    case CN_STEP_NEEDLE_WITHDRAWN: ph = CN_PHASE_WITHDRAWN; break;
+    case CN_STEP_THAW_END:
+        /* any step at its time, before or after it in the list (not only the next
+         * event: an alarm or a note can sit between them) */
+        for (int j = 0; j < n; j++) {
+            const cn_step o = cn_step_of(ev[j].text);
+            if (j != k && ev[j].t_scene_ns == ev[k].t_scene_ns && o != CN_STEP_NONE &&
+                o != CN_STEP_NEEDLE_INSERTED && o != CN_STEP_THAW_END)
+                return false;
+        }
+        ph = CN_PHASE_APPROACH;
+        break;
+    case CN_STEP_FREEZE_END:
+    case CN_STEP_NONE:
+    default: return false;
+    }
+    if (to)
+        *to = ph;
+    return true;
+}

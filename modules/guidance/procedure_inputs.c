@@ -179,42 +179,31 @@ int cn_procedure_history(cn_procedure *p, cn_event *out, int max, bool *started)
     return n;
 }
 
-/* The name of a step event ("freeze_start cycle=2" -> "freeze_start"). */
-static bool step_is(const char *text, const char *name)
-{
-    size_t n = strlen(name);
-    return strncmp(text, name, n) == 0 && (text[n] == 0 || text[n] == ' ');
-}
-
 int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
 {
     if (!p)
         return CN_EINVAL;
     int queued = 0;
     for (int i = 0; i < n; i++) {
-        const char *t = ev[i].text;
-        const bool next_same = i + 1 < n && ev[i + 1].t_scene_ns == ev[i].t_scene_ns;
+        cn_phase to;
+        /* the steps that move the procedure by themselves (cn_step_leads: a
+         * freeze_end comes with its thaw_start or needle_withdrawn, a thaw_end with a
+         * step at its time is that step's part) */
+        if (!cn_step_leads(ev, n, i, &to))
+            continue;
         cn_proc_input in;
         bool active = false;
-        if (step_is(t, "needle_inserted")) {
-            in = CN_PROC_NEEDLE_INSERTED;
-        } else if (step_is(t, "freeze_start")) {
-            in = CN_PROC_FREEZE_START;
-        } else if (step_is(t, "thaw_start")) {
+        switch (cn_step_of(ev[i].text)) {
+        case CN_STEP_NEEDLE_INSERTED: in = CN_PROC_NEEDLE_INSERTED; break;
+        case CN_STEP_FREEZE_START: in = CN_PROC_FREEZE_START; break;
+        case CN_STEP_THAW_START:
             in = CN_PROC_THAW_START;
-            active = strstr(t, "mode=active") != NULL;
-        } else if (step_is(t, "thaw_end")) {
-            /* alone it is the thaw stopped; with a step at its time, that step's
-             * part (a freeze, a change of thaw, a reposition, a withdrawal) */
-            if (next_same && !step_is(ev[i + 1].text, "needle_inserted"))
-                continue;
-            in = CN_PROC_THAW_STOP;
-        } else if (step_is(t, "reposition")) {
-            in = CN_PROC_REPOSITION;
-        } else if (step_is(t, "needle_withdrawn")) {
-            in = CN_PROC_NEEDLE_WITHDRAWN;
-        } else {
-            continue; /* freeze_end comes with its thaw_start or needle_withdrawn */
+            active = strstr(ev[i].text, "mode=active") != NULL;
+            break;
+        case CN_STEP_THAW_END: in = CN_PROC_THAW_STOP; break;
+        case CN_STEP_REPOSITION: in = CN_PROC_REPOSITION; break;
+        case CN_STEP_NEEDLE_WITHDRAWN: in = CN_PROC_NEEDLE_WITHDRAWN; break;
+        default: continue;
         }
         if (cn_procedure_post_at(p, ev[i].source, in, active, ev[i].t_scene_ns) != CN_OK)
             return CN_ENOMEM;

@@ -90,16 +90,22 @@ int cn_plan_from_event(const char *text, cn_plan *out, bool *has_extra, char *er
     return CN_OK;
 }
 
-static const struct {
-    const char *word;
-    cn_proc_input in;
-} WORDS[] = {
-    {"needle_inserted", CN_PROC_NEEDLE_INSERTED}, {"freeze_start", CN_PROC_FREEZE_START},
-    {"freeze_stop", CN_PROC_FREEZE_STOP},         {"freeze_end", CN_PROC_FREEZE_STOP},
-    {"thaw_start", CN_PROC_THAW_START},           {"thaw_stop", CN_PROC_THAW_STOP},
-    {"thaw_end", CN_PROC_THAW_STOP},              {"reposition", CN_PROC_REPOSITION},
-    {"needle_withdrawn", CN_PROC_NEEDLE_WITHDRAWN},
-};
+/* The console's words are the step events' (cn_step_of: "freeze_end" and
+ * "freeze_stop" are one step, "thaw_end" and "thaw_stop" another). */
+static bool step_input(cn_step st, cn_proc_input *in)
+{
+    switch (st) {
+    case CN_STEP_NEEDLE_INSERTED: *in = CN_PROC_NEEDLE_INSERTED; return true;
+    case CN_STEP_FREEZE_START: *in = CN_PROC_FREEZE_START; return true;
+    case CN_STEP_FREEZE_END: *in = CN_PROC_FREEZE_STOP; return true;
+    case CN_STEP_THAW_START: *in = CN_PROC_THAW_START; return true;
+    case CN_STEP_THAW_END: *in = CN_PROC_THAW_STOP; return true;
+    case CN_STEP_REPOSITION: *in = CN_PROC_REPOSITION; return true;
+    case CN_STEP_NEEDLE_WITHDRAWN: *in = CN_PROC_NEEDLE_WITHDRAWN; return true;
+    case CN_STEP_NONE: break;
+    }
+    return false;
+}
 
 #define KNOWN "freeze_start, freeze_stop, thaw_start mode=passive|active, thaw_stop, " \
               "needle_inserted, reposition, needle_withdrawn"
@@ -139,11 +145,10 @@ int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *
         while (*arg == ' ')
             arg++;
     }
-    for (size_t i = 0; i < sizeof WORDS / sizeof WORDS[0]; i++) {
-        if (strcmp(buf, WORDS[i].word) != 0)
-            continue;
+    cn_proc_input word;
+    if (step_input(cn_step_of(buf), &word)) {
         bool act = false;
-        if (WORDS[i].in == CN_PROC_THAW_START && arg && *arg) {
+        if (word == CN_PROC_THAW_START && arg && *arg) {
             if (strcmp(arg, "mode=active") == 0)
                 act = true;
             else if (strcmp(arg, "mode=passive") != 0) {
@@ -152,12 +157,11 @@ int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *
                 return CN_EPARSE;
             }
         } else if (arg && *arg) {
-            cn_errf(err, err_len, "console message", "'%s': %s takes no argument", shown,
-                    WORDS[i].word);
+            cn_errf(err, err_len, "console message", "'%s': %s takes no argument", shown, buf);
             return CN_EPARSE;
         }
         if (in)
-            *in = WORDS[i].in;
+            *in = word;
         if (active)
             *active = act;
         return CN_OK;

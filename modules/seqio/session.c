@@ -116,27 +116,24 @@ static double nerve_temp(const cn_frame *f) {
 static double phase_change_time(const cn_event *evl, int nev, cn_phase to, double t, int64_t t0,
                                 double after)
 {
-    static const struct {
-        cn_phase to;
-        const char *ev;
-    } leads[] = {{CN_PHASE_FREEZE, "freeze_start"},     {CN_PHASE_THAW, "thaw_start"},
-                 {CN_PHASE_THAW, "freeze_end"},         {CN_PHASE_APPROACH, "thaw_end"},
-                 {CN_PHASE_APPROACH, "reposition"},     {CN_PHASE_APPROACH, "needle_inserted"},
-                 {CN_PHASE_WITHDRAWN, "needle_withdrawn"}};
-    /* the last event into the phase at or before the frame: a recording started
+    /* the event of a step into phase `to` (a freeze_end into the thaw it ends in:
+     * their times are one), the last at or before the frame: a recording started
      * mid-session carries the steps before it on its first frame (negative times:
      * freeze 2 began 3 s before the recording; freeze 1's start is not its start) */
     double best = -INFINITY;
-    for (int k = 0; k < nev; k++)
-        for (size_t j = 0; j < sizeof leads / sizeof leads[0]; j++) {
-            size_t l = strlen(leads[j].ev);
-            if (leads[j].to == to && strncmp(evl[k].text, leads[j].ev, l) == 0 &&
-                (evl[k].text[l] == 0 || evl[k].text[l] == ' ')) {
-                double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
-                if (te > best && te <= t + 1e-6 && te >= after)
-                    best = te;
-            }
-        }
+    for (int k = 0; k < nev; k++) {
+        const cn_step st = cn_step_of(evl[k].text);
+        const bool into = (to == CN_PHASE_FREEZE && st == CN_STEP_FREEZE_START) ||
+                          (to == CN_PHASE_THAW &&
+                           (st == CN_STEP_THAW_START || st == CN_STEP_FREEZE_END)) ||
+                          (to == CN_PHASE_APPROACH &&
+                           (st == CN_STEP_THAW_END || st == CN_STEP_REPOSITION ||
+                            st == CN_STEP_NEEDLE_INSERTED)) ||
+                          (to == CN_PHASE_WITHDRAWN && st == CN_STEP_NEEDLE_WITHDRAWN);
+        double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
+        if (into && te > best && te <= t + 1e-6 && te >= after)
+            best = te;
+    }
     return best; /* -INFINITY: none */
 }
 
@@ -149,31 +146,14 @@ static double inserted_time(const cn_event *evl, int nev, double t, int64_t t0)
     return t;
 }
 
-/* The phase a step event leads into (freeze_end says nothing by itself: the thaw
- * or withdrawal beside it does; a thaw_end beside a step at its time is that step's
- * part); false for another event. */
+/* The phase a step event leads into (cn_step_leads), and a freeze's cycle. */
 static bool event_phase(const cn_event *evl, int nev, int k, cn_phase *to, int *cycle) {
-    const char *t = evl[k].text;
-    size_t n = strcspn(t, " ");
-#define IS(w) (n == strlen(w) && strncmp(t, w, n) == 0)
     *cycle = 0;
-    if (IS("freeze_start")) {
-        const char *c = strstr(t, "cycle=");
+    if (!cn_step_leads(evl, nev, k, to)) return false;
+    if (*to == CN_PHASE_FREEZE) {
+        const char *c = strstr(evl[k].text, "cycle=");
         *cycle = c ? atoi(c + 6) : 0;
-        *to = CN_PHASE_FREEZE;
-    } else if (IS("thaw_start")) {
-        *to = CN_PHASE_THAW;
-    } else if (IS("thaw_end")) {
-        if (k + 1 < nev && evl[k + 1].t_scene_ns == evl[k].t_scene_ns) return false;
-        *to = CN_PHASE_APPROACH;
-    } else if (IS("reposition") || IS("needle_inserted")) {
-        *to = CN_PHASE_APPROACH;
-    } else if (IS("needle_withdrawn")) {
-        *to = CN_PHASE_WITHDRAWN;
-    } else {
-        return false;
     }
-#undef IS
     return true;
 }
 

@@ -206,11 +206,50 @@ static void test_event_values(void **st)
     assert_int_equal(cn_event_get(NULL, "name", got, sizeof got), CN_EINVAL);
 }
 
+/* Which step an event is, and where it leads (the procedure, the report and the
+ * replay read recordings with these). */
+static void test_step_events(void **st)
+{
+    (void)st;
+    assert_int_equal(cn_step_of("freeze_start cycle=2"), CN_STEP_FREEZE_START);
+    assert_int_equal(cn_step_of("freeze_stop"), CN_STEP_FREEZE_END);
+    assert_int_equal(cn_step_of("thaw_stop"), CN_STEP_THAW_END);
+    assert_int_equal(cn_step_of("thaw_start mode=active"), CN_STEP_THAW_START);
+    assert_int_equal(cn_step_of("freeze_starts"), CN_STEP_NONE);
+    assert_int_equal(cn_step_of("note text=freeze_start"), CN_STEP_NONE);
+    assert_int_equal(cn_step_of(""), CN_STEP_NONE);
+    assert_int_equal(cn_step_of(NULL), CN_STEP_NONE);
+    cn_event ev[4] = {{.t_scene_ns = 5, .text = "thaw_end cycle=1"},
+                      {.t_scene_ns = 5, .text = "alarm set=0x0"},
+                      {.t_scene_ns = 5, .text = "freeze_start cycle=2"},
+                      {.t_scene_ns = 9, .text = "freeze_end cycle=2"}};
+    cn_phase to = CN_PHASE_IDLE;
+    /* a freeze started from a thaw: the thaw's end is the freeze's part, whatever
+     * sits between them */
+    assert_false(cn_step_leads(ev, 4, 0, &to));
+    assert_false(cn_step_leads(ev, 4, 1, &to));
+    assert_true(cn_step_leads(ev, 4, 2, &to));
+    assert_int_equal(to, CN_PHASE_FREEZE);
+    assert_false(cn_step_leads(ev, 4, 3, &to)); /* its thaw or withdrawal leads */
+    /* a thaw stopped by itself, an alarm on its frame: into the approach */
+    assert_true(cn_step_leads(ev, 2, 0, &to));
+    assert_int_equal(to, CN_PHASE_APPROACH);
+    snprintf(ev[2].text, sizeof ev[2].text, "needle_inserted");
+    assert_true(cn_step_leads(ev, 3, 0, &to));
+    snprintf(ev[2].text, sizeof ev[2].text, "needle_withdrawn");
+    assert_false(cn_step_leads(ev, 3, 0, &to));
+    assert_true(cn_step_leads(ev, 3, 2, &to));
+    assert_int_equal(to, CN_PHASE_WITHDRAWN);
+    assert_false(cn_step_leads(ev, 3, 3, &to)); /* out of the list */
+    assert_false(cn_step_leads(ev, 3, -1, &to));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_event_values),
+        cmocka_unit_test(test_step_events),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_strerror_and_log),

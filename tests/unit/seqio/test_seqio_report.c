@@ -241,12 +241,78 @@ static void test_gap_over_a_whole_freeze(void **st) {
     unlink(path);
 }
 
+/* A thaw stopped, then freeze 2 started, both in a recording gap; the frame after
+ * the gap carries the thaw's end with an alarm written on the same frame (the same
+ * time) and the freeze's start. Before, a thaw_end followed by any event at its time
+ * was read as part of that event, so the thaw ran on to freeze 2's start. */
+static void test_thaw_end_beside_an_alarm(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_thaw_alarm.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 32, 24);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->width = 32;
+    f->height = 24;
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+    memset(f->pixels, 40, 32 * 24);
+    const int64_t t0 = 9000000000LL;
+    for (int i = 0; i <= 90; i++) {
+        double t = i / FPS;
+        if (t >= 5.0 - 1e-9 && t < 7.0 - 1e-9) continue; /* the gap */
+        memset(&f->analysis, 0, sizeof f->analysis);
+        memset(&f->truth, 0, sizeof f->truth);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = t0 + (int64_t)llround(t * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysed = true;
+        cn_analysis *a = &f->analysis;
+        a->guidance.target_temp_c = NAN;
+        a->guidance.coverage = -1;
+        a->guidance.phase = t < 1 ? CN_PHASE_APPROACH : t < 3 ? CN_PHASE_FREEZE
+                          : t < 5 ? CN_PHASE_THAW : CN_PHASE_FREEZE;
+        a->guidance.cycle = t < 5 ? 1 : 2;
+        const int64_t at = t0 + (int64_t)llround((i == 0 ? 0 : i == 10 ? 1 : 3) * 1e9);
+        if (i == 0)
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, at, "needle_inserted");
+        if (i == 10)
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, at, "freeze_start cycle=1");
+        if (i == 30) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, at, "freeze_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, at, "thaw_start cycle=1 mode=passive");
+        }
+        if (i == 70) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 5000000000LL, "thaw_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_SYSTEM, t0 + 5000000000LL, "alarm set=0x0");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 6000000000LL,
+                                  "freeze_start cycle=2");
+        }
+        if (cn_seq_writer_append(w, f, NULL, err, sizeof err) != CN_OK) fail_msg("%s", err);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("thaw_end beside an alarm: %d cycles; thaw 1 %.2f s, freeze 2 from %.2f s\n",
+                  s.n_cycles, s.cycles[0].thaw_s, s.n_cycles > 1 ? s.cycles[1].freeze_start_s : -1);
+    assert_int_equal(s.n_cycles, 2);
+    assert_float_equal(s.cycles[0].freeze_s, 2.0, 1e-6);
+    assert_float_equal(s.cycles[0].thaw_s, 2.0, 1e-6);
+    assert_float_equal(s.cycles[1].freeze_start_s, 6.0, 1e-6);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
         cmocka_unit_test(test_analysed_session),
         cmocka_unit_test(test_gap_across_a_phase_change),
         cmocka_unit_test(test_gap_over_a_whole_freeze),
+        cmocka_unit_test(test_thaw_end_beside_an_alarm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
