@@ -28,6 +28,8 @@ static void run_usage(FILE *out)
         "  --source NAME        auto | sim | usb | igtl (default: from the config: auto = a\n"
         "                       usable probe when one is plugged in, else sim; a recording:\n"
         "                       cryonav replay FILE)\n"
+        "  --probe-wait S       usb: give up when no probe is plugged in within S seconds\n"
+        "                       (default: wait for it, the window saying NO LIVE IMAGE)\n"
         "  --tracking NAME      none | igtl | sim: where poses come from (default: from the\n"
         "                       config; none = the source's own)\n"
         "  --window WxH         window size in pixels (default: the config's \"viewer\",\n"
@@ -69,7 +71,7 @@ static void run_usage(FILE *out)
 
 enum { O_CONFIG = 256, O_SOURCE, O_HEADLESS, O_NOFALLBACK, O_FRAMES, O_SNAPSHOT, O_SNAPEVERY,
        O_TIMESCALE, O_FAST, O_SEED, O_PROTOCOL, O_LOOP, O_TRUTH, O_RECORD, O_LISTEN, O_NOSERVE,
-       O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN, O_KEYS, O_WINDOW };
+       O_NOOVERLAYS, O_TRACKING, O_PTOKENFILE, O_PTOKEN, O_KEYS, O_WINDOW, O_PROBEWAIT };
 
 static const struct option run_options[] = {
     {"config", required_argument, 0, O_CONFIG},      {"source", required_argument, 0, O_SOURCE},
@@ -86,6 +88,7 @@ static const struct option run_options[] = {
     {"proctor-token", required_argument, 0, O_PTOKEN},
     {"keys", required_argument, 0, O_KEYS},
     {"window", required_argument, 0, O_WINDOW},      CN_APP_LOG_LONGOPTS,
+    {"probe-wait", required_argument, 0, O_PROBEWAIT},
     {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -146,6 +149,15 @@ static int parse_run_args(int argc, char **argv, cn_nav_opts *a)
             if (end == optarg || *end || !(x > 0 && x <= 1000))
                 return cn_app_usage_error("run", "--time-scale needs a number in (0, 1000], not '%s'", optarg);
             a->run.time_scale = x;
+            break;
+        }
+        case O_PROBEWAIT: {
+            char *end;
+            double x = strtod(optarg, &end);
+            if (end == optarg || *end || !(x >= 0 && x <= 86400))
+                return cn_app_usage_error("run", "--probe-wait needs seconds in [0, 86400], not "
+                                          "'%s'", optarg);
+            a->run.probe_wait_s = x;
             break;
         }
         case O_FAST: /* offline (issue 14): every frame analysed in turn, none skipped */

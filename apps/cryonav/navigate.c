@@ -375,6 +375,41 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             const int64_t stale_ns = hud_stats.fps > 0 && hud_stats.fps < 3
                                          ? (int64_t)(3e9 / hud_stats.fps)
                                          : 1000000000LL;
+            /* a live source that has sent nothing yet (a USB probe not plugged in: the
+             * session waits for it): a dark picture that says so, so a window opened
+             * before the probe is not taken for a frozen or a broken one */
+            if (v && !s.replay && !shown && age_ns > 1000000000LL &&
+                now_ns - stale_shown_ns > 250000000LL) {
+                stale_shown_ns = now_ns;
+                if (!dark && (dark_pool = cn_frame_pool_new(1, 320, 400)) &&
+                    (dark = cn_frame_pool_acquire(dark_pool))) {
+                    cn_frame_set_size(dark, 320, 400);
+                    memset(dark->pixels, 0, 320 * 400);
+                    dark->spacing_mm[0] = dark->spacing_mm[1] = 0.125;
+                }
+                char alarm[300], line[300];
+                const bool usb = s.source_name && strcmp(s.source_name, "usb") == 0;
+                snprintf(alarm, sizeof alarm, "NO LIVE IMAGE: %s",
+                         usb ? "waiting for the USB probe to be plugged in"
+                             : "waiting for the source's first frame");
+                snprintf(line, sizeof line, "no frame for %.0f s since the start%s",
+                         (double)age_ns * 1e-9,
+                         usb ? ": plug the probe in (close the window to stop)" : "");
+                cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
+                                     .source = s.source_name, .status_line = line,
+                                     .alarm_line = alarm, .standin = true,
+                                     .no_image_yet = true};
+                if (dark) {
+                    cn_viewer_show(v, dark, &hud);
+                    if (o.snapshot_dir[0] && !stale_snapped) {
+                        char sp[700];
+                        snprintf(sp, sizeof sp, "%s/waiting.png", o.snapshot_dir);
+                        if (cn_viewer_snapshot(v, sp, err, sizeof err) != CN_OK)
+                            cn_log_error(log, cmd, "snapshot %s: %s", sp, err);
+                        stale_snapped = true;
+                    }
+                }
+            }
             if (!s.replay && shown && age_ns > stale_ns) {
                 if (!stale)
                     cn_log_warn(log, "run", "no new frame for %.1f s: the window shows the last "

@@ -34,6 +34,7 @@ void cn_run_opts_defaults(cn_run_opts *o)
     o->seed = -1;
     o->log_level = CN_LOG_INFO;
     o->replay_speed = 1.0;
+    o->probe_wait_s = -1;
 }
 
 /* Top-level keys of config/session.json; an unknown one is a typo to report. */
@@ -116,6 +117,7 @@ static int open_source(cn_session *s, char *err, size_t err_len)
     env.sim_protocol_user = s;
     cn_strlcpy(env.replay_path, s->opts.replay_path, sizeof env.replay_path);
     env.replay_speed = s->opts.replay_speed;
+    env.usb_wait_s = s->opts.probe_wait_s;
     own_server_address(s, env.listen_addr, sizeof env.listen_addr, &env.listen_port);
     cn_device_set *set;
     int rc = cn_device_set_open(&env, s->opts.source, s->opts.tracking, &set, err, err_len);

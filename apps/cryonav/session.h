@@ -33,6 +33,7 @@ typedef struct {
     /* replay */
     char replay_path[512];
     double replay_speed;        /* 1 = recorded timing */
+    double probe_wait_s;        /* usb: >= 0 overrides usb.wait_s; < 0: the config's */
     /* Offline (replay --speed 0, run --fast; issue 14): every frame analysed in
      * turn (lockstep, no latest-wins skip) and recorded (the recorder waits instead
      * of dropping); no latency figures. */

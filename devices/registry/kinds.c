@@ -181,6 +181,8 @@ static int open_usb(const cn_device_env *env, cn_device_role role, cn_xform_grap
     int rc;
     if ((rc = usb_config(env, &uo.config, err, err_len)) != CN_OK)
         return rc;
+    if (env->usb_wait_s >= 0)
+        uo.config.wait_s = env->usb_wait_s;
     cn_usb_device *ud = cn_usb_device_new(&uo, err, err_len);
     if (!ud)
         return CN_ENOENT;

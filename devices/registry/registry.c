@@ -33,6 +33,7 @@ void cn_device_env_default(cn_device_env *e)
     e->realtime = true;
     e->seed = -1;
     e->replay_speed = 1.0;
+    e->usb_wait_s = -1;
 }
 
 /* ------------------------------------------------------------------ choosing kinds */

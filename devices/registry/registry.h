@@ -58,6 +58,8 @@ typedef struct {
     void *sim_protocol_user;
     char replay_path[512];      /* replay: "" = config replay.file */
     double replay_speed;        /* replay: 1 = recorded timing */
+    double usb_wait_s;          /* usb: >= 0 overrides usb.wait_s (how long the start waits
+                                   for a probe); < 0: the config's */
     char listen_addr[64];       /* our own server (the OpenIGTLink client must not */
     int listen_port;            /* connect to it); port <= 0: no server */
 } cn_device_env;

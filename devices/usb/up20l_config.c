@@ -32,6 +32,7 @@ void cn_up20l_config_default(cn_up20l_config *c)
     c->transfer_timeout_ms = 500;
     c->reconnect_poll_ms = 100;
     c->status_poll_ms = 250;
+    c->wait_s = -1; /* a navigator started before its probe waits for it */
 }
 
 /* "~/x" -> "$HOME/x". */
@@ -183,7 +184,7 @@ int cn_up20l_config_apply_session(cn_up20l_config *c, const cn_json *s, char *er
     if (!cn_json_has(s, "usb"))
         return CN_OK;
     static const char *const keys[] = {"probe_config", "tables_dir", "gain_db", "dynamic_range_db",
-                                       "depth_mm", "focus_zone", NULL};
+                                       "depth_mm", "focus_zone", "wait_s", NULL};
     int r = cn_json_check_keys(s, "usb", keys, err, err_len);
     if (r != CN_OK)
         return r;
@@ -207,6 +208,9 @@ int cn_up20l_config_apply_session(cn_up20l_config *c, const cn_json *s, char *er
     r = get_num(s, "usb.gain_db", -40, 40, &c->decode.gain_db, err, err_len);
     if (r == CN_OK) r = get_num(s, "usb.dynamic_range_db", 20, 100, &c->decode.dynamic_range_db, err, err_len);
     if (r == CN_OK) r = get_int(s, "usb.focus_zone", 0, 4, &c->focus_zone, err, err_len);
+    if (r == CN_OK) r = get_num(s, "usb.wait_s", -1, 86400, &c->wait_s, err, err_len);
+    if (r == CN_OK && c->wait_s < 0)
+        c->wait_s = -1;
     double depth;
     if (r == CN_OK) {
         int d = cn_json_get_number(s, "usb.depth_mm", 2, 120, &depth, err, err_len);

@@ -117,13 +117,17 @@ typedef struct {
     int transfer_timeout_ms;       /* one bulk read */
     int reconnect_poll_ms;         /* how often to look for a replugged probe */
     int status_poll_ms;            /* register 0x16 poll while streaming (vendor: ~250 ms) */
+    double wait_s;                 /* how long start() waits for a probe to be plugged in;
+                                      < 0: until the session stops (start() then returns after
+                                      2 s without one and read() keeps looking) */
 } cn_up20l_config;
 
 void cn_up20l_config_default(cn_up20l_config *c);
 /* Loads config/probes/up20l.json (every key optional; unknown keys are errors). */
 int cn_up20l_config_load(const char *path, cn_up20l_config *c, char *err, size_t err_len);
 /* Applies the "usb" object of a session file (keys: probe_config, tables_dir, gain_db,
- * dynamic_range_db, depth_mm, focus_zone). Absent object: CN_OK, nothing changed. */
+ * dynamic_range_db, depth_mm, focus_zone, wait_s: seconds to wait for the probe at the
+ * start, -1 = until stopped). Absent object: CN_OK, nothing changed. */
 int cn_up20l_config_apply_session(cn_up20l_config *c, const cn_json *session, char *err,
                                   size_t err_len);
 

@@ -75,6 +75,8 @@ struct cn_usb_device {
     bool connected, ever_connected, frozen;
     bool restarting;              /* closed by restart(), not lost: the next connect is a restart */
     int64_t restart_ns;
+    int64_t waiting_since_ns;     /* start() returned without a probe (wait_s < 0); 0 = not */
+    int64_t next_wait_note_ns;    /* the next "still waiting" line */
     int failures_in_row;
     int64_t next_poll_ns;
     uint64_t seq;
@@ -279,6 +281,11 @@ static int try_connect(cn_usb_device *d)
                     "UP20L plugged in again at bus %03d address %03d: started, streaming (%.0f ms "
                     "after it was lost)",
                     bus, addr, (cn_clock_mono_ns() - d->st.last_disconnect_ns) / 1e6);
+    else if (d->waiting_since_ns)
+        cn_log_info(d->log, LOGMOD,
+                    "UP20L plugged in at bus %03d address %03d: started, streaming (after waiting "
+                    "%.1f s for it)",
+                    bus, addr, (cn_clock_mono_ns() - d->waiting_since_ns) * 1e-9);
     else
         cn_log_info(d->log, LOGMOD, "UP20L found at bus %03d address %03d: started, streaming", bus,
                     addr);
@@ -342,20 +349,35 @@ static int apply_settings(cn_usb_device *d)
     return r;
 }
 
+/* A probe not plugged in at the start: with wait_s >= 0 the start fails after that
+ * long; by default (wait_s < 0) it looks for 2 s, says it waits, and returns, so the
+ * session runs and its window says NO LIVE IMAGE while read() keeps looking (before,
+ * `--source usb` gave up after 2 s whatever the clinician expected: audit live L2). */
 static int dev_start(void *self)
 {
     cn_usb_device *d = self;
     atomic_store(&d->stop, false);
     cn_usb_engine_clear_interrupt(d->eng);
-    int64_t until = cn_clock_mono_ns() + 2000000000LL;
+    const double look_s = d->cfg.wait_s >= 0 ? d->cfg.wait_s : 2.0;
+    const int64_t t0 = cn_clock_mono_ns(), until = t0 + (int64_t)(look_s * 1e9);
     int r;
     while ((r = try_connect(d)) == CN_ENOENT && cn_clock_mono_ns() < until && !atomic_load(&d->stop))
         sleep_ms_interruptible(d, d->cfg.reconnect_poll_ms);
+    if (r == CN_ENOENT && d->cfg.wait_s < 0 && !atomic_load(&d->stop)) {
+        d->waiting_since_ns = t0;
+        d->next_wait_note_ns = cn_clock_mono_ns() + 30000000000LL;
+        cn_log_warn(d->log, LOGMOD,
+                    "no UP20L probe plugged in yet (USB id %04x:%04x): waiting for one; plug it "
+                    "in, or stop (Ctrl-C, or close the window). 'cryonav probes' says what is "
+                    "attached; \"usb\": {\"wait_s\": S} or --probe-wait S gives up after S s",
+                    CN_UP20L_VID, CN_UP20L_PID);
+        return CN_OK;
+    }
     if (r == CN_ENOENT)
         cn_log_error(d->log, LOGMOD,
-                     "no UP20L probe attached (looked for USB id %04x:%04x for 2 s); 'cryonav "
+                     "no UP20L probe attached (looked for USB id %04x:%04x for %g s); 'cryonav "
                      "probes' says what is attached and why it is not usable",
-                     CN_UP20L_VID, CN_UP20L_PID);
+                     CN_UP20L_VID, CN_UP20L_PID, look_s);
     return r;
 }
 
@@ -368,6 +390,12 @@ static int dev_read(void *self, cn_frame *f)
         if (atomic_load(&d->stop))
             return CN_ECLOSED;
         if (!d->connected) {
+            if (!d->ever_connected && d->waiting_since_ns &&
+                cn_clock_mono_ns() >= d->next_wait_note_ns) {
+                d->next_wait_note_ns = cn_clock_mono_ns() + 30000000000LL;
+                cn_log_warn(d->log, LOGMOD, "still no UP20L probe plugged in (waiting %.0f s)",
+                            (cn_clock_mono_ns() - d->waiting_since_ns) * 1e-9);
+            }
             if (try_connect(d) != CN_OK) {
                 sleep_ms_interruptible(d, d->cfg.reconnect_poll_ms);
                 if (cn_clock_mono_ns() - t_enter > EAGAIN_EVERY_NS)

@@ -58,6 +58,8 @@ typedef struct {
     bool standin;             /* the frame stands in for one not yet shown (a dark frame
                                * while a replay catches up): its missing poses are not
                                * reported ("no tracking") */
+    bool no_image_yet;        /* the stand-in is no source's picture (a live source that
+                               * has sent nothing yet): the HUD gives it no size or depth */
     bool spacing_assumed;     /* the source states no pixel size (a replayed file
                                * without ImageToProbe or ElementSpacing): the HUD says
                                * the mm/px is assumed instead of giving a depth */

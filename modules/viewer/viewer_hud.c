@@ -98,7 +98,9 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
     /* No frame number: it changes on every frame, and text that changes is text
      * FreeType rasterises again (it cost ~9 % of the process at 30 fps). */
     char image[96] = "";
-    if (f && cn_viewer_frame_showable(f, NULL, 0) && hud->spacing_assumed)
+    if (hud->no_image_yet)
+        snprintf(image, sizeof image, "no image yet");
+    else if (f && cn_viewer_frame_showable(f, NULL, 0) && hud->spacing_assumed)
         /* a depth computed from an assumed 1 mm/px (PLUS's bone scan: "616 mm") is a
          * figure nobody should read off the screen */
         snprintf(image, sizeof image, "image %dx%d  no pixel size: %.3g mm/px assumed",

@@ -325,6 +325,39 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
 #endif
 }
 
+/* Audit live L2: `--source usb` started before the probe was plugged in gave up after
+ * 2 s (rc 1), though a clinician starts the navigator and then plugs the probe. Now
+ * the session waits, its window says NO LIVE IMAGE (waiting for the probe), and the
+ * probe plugged in 8 s later streams; --probe-wait S gives up after S s. */
+static void test_probe_plugged_in_after_the_start(void **st)
+{
+    (void)st;
+#ifndef CN_PROBE_EMULATOR
+    skip();
+#else
+    char snap[300], wait_png[700];
+    path(snap, sizeof snap, "waiting-snaps");
+    const char *argv[] = {CN_PROBE_EMULATOR, "--plug-after", "8000", "--", CN_CRYONAV_BIN,
+                          "run", "--source", "usb", "--headless", "--no-serve", "--frames", "8",
+                          "--snapshot", snap, NULL};
+    run(argv, 120);
+    expect_exit(0, "waiting for one");
+    const char *fa = strstr(R.out, "frames acquired ");
+    if (!strstr(R.err, "after waiting") || !fa || atoi(fa + 16) < 8)
+        fail_msg("the probe plugged in later did not stream:\n%s\n%s", R.out, R.err);
+    snprintf(wait_png, sizeof wait_png, "%s/waiting.png", snap);
+    long red = red_pixels(wait_png);
+    print_message("waiting picture: %ld red pixels\n", red);
+    assert_true(red > 500); /* the NO LIVE IMAGE banner */
+    /* a bounded wait gives up, naming how long it looked */
+    const char *argv2[] = {CN_PROBE_EMULATOR, "--plug-after", "30000", "--", CN_CRYONAV_BIN,
+                           "run", "--source", "usb", "--headless", "--no-serve", "--frames", "8",
+                           "--probe-wait", "1", NULL};
+    run(argv2, 120);
+    expect_exit(1, "for 1 s");
+#endif
+}
+
 static void test_tracking_server_as_image_source_says_why(void **st)
 {
     (void)st;
@@ -623,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_trackerserver_with_usb_probe_images),
         cmocka_unit_test(test_auto_source_takes_a_plugged_probe),
         cmocka_unit_test(test_unplugged_probe_picture_marked_stale),
+        cmocka_unit_test(test_probe_plugged_in_after_the_start),
         cmocka_unit_test(test_tracking_server_as_image_source_says_why),
         cmocka_unit_test(test_x_to_reference_places_the_image),
         cmocka_unit_test(test_hd_frames_from_a_server),

@@ -33,6 +33,7 @@ static void usage(FILE *out)
             "  --payload RxC       serve R x C samples per frame (tiles the frames; default 512x160)\n"
             "  --fault SPEC        unplug@N[:REPLUG_MS], stall@N, short@N, late@N[:MS], garbage@N\n"
             "                      (N = 0-based frame index; up to 4 faults)\n"
+            "  --plug-after MS     plug the probe in MS ms after the start (default: at once)\n"
             "  --not-healson       answer identify as another FX2 board\n"
             "  --no-tables         do not provide generated test tables\n",
             CN_EMU_DEFAULT_DATA);
@@ -70,6 +71,15 @@ int main(int argc, char **argv)
                 fprintf(stderr, "cryonav-probe-emulator: --payload %s is not ROWSxCOLS\n", v);
                 return 2;
             }
+            i++;
+        } else if (!strcmp(a, "--plug-after") && v) {
+            char *end;
+            long ms = strtol(v, &end, 10);
+            if (end == v || *end || ms < 0 || ms > 3600000) {
+                fprintf(stderr, "cryonav-probe-emulator: --plug-after %s is not 0..3600000 ms\n", v);
+                return 2;
+            }
+            o.plug_after_ms = (int)ms;
             i++;
         } else if (!strcmp(a, "--fault") && v) {
             if (o.n_faults >= 4) {

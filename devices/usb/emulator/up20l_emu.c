@@ -492,7 +492,15 @@ static gpointer worker(gpointer data)
     g_signal_connect(e->handler, "handle-ioctl", G_CALLBACK(on_ioctl), e);
     /* The emulator's own process need not be preloaded (cryonav-probe-emulator runs the
      * command as a preloaded child); in-process users call cn_up20l_emu_reexec_preloaded. */
-    int r = do_replug(e);
+    int r = CN_OK;
+    if (e->o.plug_after_ms > 0) { /* not plugged in yet: the testbed alone, the probe later */
+        GSource *s = g_timeout_source_new((guint)e->o.plug_after_ms);
+        g_source_set_callback(s, replug_cb, e, NULL);
+        g_source_attach(s, e->ctx);
+        g_source_unref(s);
+    } else {
+        r = do_replug(e);
+    }
     g_mutex_lock(&e->ready_mu);
     e->ready = r == CN_OK ? 1 : -1;
     g_cond_signal(&e->ready_cond);

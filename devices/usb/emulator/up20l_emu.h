@@ -47,6 +47,8 @@ typedef struct {
     bool no_permission;      /* the device node refuses to open (EACCES) */
     cn_emu_fault faults[4];  /* up to four, each fires once */
     int n_faults;
+    int plug_after_ms;       /* > 0: the probe is plugged in this long after the start
+                                (a navigator started before the probe) */
 } cn_up20l_emu_opts;
 
 typedef struct cn_up20l_emu cn_up20l_emu;
