@@ -129,7 +129,29 @@ int cn_cmd_convert(int argc, char **argv)
         return 2;
     }
     const char *fps_from = "--fps";
-    if (fps == 0) {
+    /* a file that times its frames one by one (a GIF's own delays, a DICOM Frame Time
+     * Vector): each frame keeps its time (before, the first delay was every frame's:
+     * seq audit D8); --fps overrides it */
+    double *times_ms = NULL;
+    int n_times = 0;
+    if (fps == 0 && nfiles == 1 && (times_ms = malloc(CONVERT_MAX_FRAMES * sizeof *times_ms)) &&
+        (cn_image_frame_times_ms(files[0], times_ms, CONVERT_MAX_FRAMES, &n_times, err,
+                                 sizeof err) != CN_OK ||
+         n_times < 2))
+        n_times = 0;
+    bool uniform = true;
+    for (int k = 1; k < n_times; k++) {
+        if (!(times_ms[k] > times_ms[k - 1])) /* two frames at one time: no frame times */
+            n_times = 0;
+        else
+            uniform = uniform && fabs(times_ms[k] - times_ms[k - 1] - times_ms[1]) < 0.5;
+    }
+    if (uniform)
+        n_times = 0; /* one interval: the file's frame rate says it */
+    if (fps == 0 && n_times >= 2) {
+        fps = (n_times - 1) * 1000.0 / times_ms[n_times - 1];
+        fps_from = "the file";
+    } else if (fps == 0) {
         double ms = 0;
         if (cn_image_frame_ms(files[0], &ms, err, sizeof err) == CN_OK && ms > 0) {
             fps = 1000.0 / ms;
@@ -203,7 +225,8 @@ int cn_cmd_convert(int argc, char **argv)
             f->transducer_px[0] = fw / 2.0; /* the top centre: a linear probe's face */
             f->transducer_px[1] = 0;
             f->seq = (uint64_t)n;
-            f->t_acq_ns = f->t_scene_ns = (int64_t)n * frame_ns;
+            f->t_acq_ns = f->t_scene_ns = n < n_times ? llround(times_ms[n] * 1e6)
+                                                      : (int64_t)n * frame_ns;
             f->status = CN_FRAME_OK;
             rc = cn_seq_writer_append(w, f, NULL, err, sizeof err);
             cn_frame_unref(f);
@@ -228,9 +251,15 @@ int cn_cmd_convert(int argc, char **argv)
     if (pool)
         cn_frame_pool_free(pool);
     cn_eval_free_list(files, nfiles);
+    free(times_ms);
     if (status != 0)
         return status;
-    printf("converted %d frames (%d x %d, %.3g fps from %s, %.4g x %.4g mm from %s) into %s\n", n,
-           fw, fh, fps, fps_from, sp[0], sp[1], sp_from, out);
+    if (n_times >= 2)
+        printf("converted %d frames (%d x %d, each at its own time from the file: %.3g fps on "
+               "average, %.4g x %.4g mm from %s) into %s\n",
+               n, fw, fh, fps, sp[0], sp[1], sp_from, out);
+    else
+        printf("converted %d frames (%d x %d, %.3g fps from %s, %.4g x %.4g mm from %s) into %s\n",
+               n, fw, fh, fps, fps_from, sp[0], sp[1], sp_from, out);
     return 0;
 }

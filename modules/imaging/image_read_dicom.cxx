@@ -146,8 +146,34 @@ struct reply {
   int32_t rc, w, h, n, has_spacing, palette;
   double sx, sy;
   double frame_ms; /* the time between frames the header states (count only), 0: none */
+  int32_t n_times; /* count only: each frame's time follows the reply (Frame Time Vector) */
   char msg[512];
 };
+
+/* Each frame's start in ms from the first, from the Frame Time Vector (0018,1065): the
+ * time since the frame before, one value a frame (the first 0). Empty when the file has
+ * none, its count is not the frames', or a value is not a plausible one. */
+std::vector<double> frame_times_ms(const itk::MetaDataDictionary &d, int frames) {
+  std::vector<double> t;
+  std::string v;
+  if (frames < 2 || !itk::ExposeMetaData<std::string>(d, "0018|1065", v)) return t;
+  double at = 0;
+  for (size_t p = 0; p <= v.size();) {
+    size_t e = v.find('\\', p);
+    if (e == std::string::npos) e = v.size();
+    const std::string item = v.substr(p, e - p);
+    char *end = nullptr;
+    const double x = std::strtod(item.c_str(), &end);
+    if (end == item.c_str() || !std::isfinite(x) || x < 0 || x >= 60000) return {};
+    while (end && (*end == ' ' || *end == 0) && *end) end++;
+    if (end && *end) return {};
+    if (!t.empty()) at += x;
+    t.push_back(at);
+    p = e + 1;
+  }
+  if ((int)t.size() != frames) return {};
+  return t;
+}
 
 /* A cine's time between frames in ms, as its header states it: Frame Time (0018,1063),
  * else Cine Rate (0018,0040) or Recommended Display Frame Rate (0008,2144), both in
@@ -237,18 +263,24 @@ long address_space_now() {
   std::vector<cn_image *> pages;
   bool pal = false;
   itk::GDCMImageIO::Pointer io = itk::GDCMImageIO::New();
+  std::vector<double> times;
   if (what == ask::count) {
     try {
       io->SetFileName(path);
       io->ReadImageInformation();
       r.n = io->GetNumberOfDimensions() >= 3 ? (int32_t)io->GetDimensions(2) : 1;
       r.frame_ms = frame_time_ms(io->GetMetaDataDictionary());
+      times = frame_times_ms(io->GetMetaDataDictionary(), r.n);
+      r.n_times = (int32_t)times.size();
       r.rc = CN_OK;
     } catch (const std::exception &e) {
       cn_errf(r.msg, sizeof r.msg, path, "cannot read the image: %s", e.what());
       r.rc = CN_EPARSE;
     }
-    _exit(write_all(fd, &r, sizeof r) ? 0 : 1);
+    _exit(write_all(fd, &r, sizeof r) &&
+                  (times.empty() || write_all(fd, times.data(), times.size() * sizeof(double)))
+              ? 0
+              : 1);
   }
   /* the header once, up to the pixel data (its value skipped): the ultrasound
    * regions, the transfer syntax, and where the pixels start */
@@ -299,7 +331,8 @@ long address_space_now() {
 /* Runs the child and takes its reply: pages (ask::one / ask::pages) or *count. */
 int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
               std::vector<cn_image *> *pages, int *count, bool *palette, char *err,
-              size_t err_len, double *frame_ms = nullptr) {
+              size_t err_len, double *frame_ms = nullptr,
+              std::vector<double> *times = nullptr) {
   int fd[2];
   if (pipe2(fd, O_CLOEXEC) != 0) {
     cn_errf(err, err_len, path, "cannot read DICOM: pipe: %s", std::strerror(errno));
@@ -323,6 +356,15 @@ int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
   bool late = false;
   reply r;
   bool got = read_all(fd[0], &r, sizeof r, deadline, &late);
+  std::vector<double> tv;
+  if (got && r.rc == CN_OK && what == ask::count && r.n_times > 0) {
+    if (r.n_times != r.n || r.n_times > 1000000) {
+      got = false;
+    } else {
+      tv.resize((size_t)r.n_times);
+      got = read_all(fd[0], tv.data(), tv.size() * sizeof(double), deadline, &late);
+    }
+  }
   if (got && r.rc == CN_OK && what != ask::count) {
     const int most = what == ask::pages ? max_pages : 1;
     if (r.w < 1 || r.h < 1 || r.w > CN_IMAGE_MAX_SIDE || r.h > CN_IMAGE_MAX_SIDE || r.n < 1 ||
@@ -371,6 +413,7 @@ int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
   if (what == ask::count) {
     *count = r.n;
     if (frame_ms) *frame_ms = std::isfinite(r.frame_ms) && r.frame_ms > 0 ? r.frame_ms : 0;
+    if (times) *times = tv;
     return CN_OK;
   }
   for (cn_image *im : *pages) {
@@ -409,4 +452,17 @@ int cn__dicom_frame_ms(const char *path, double *ms, char *err, size_t err_len) 
   *ms = 0;
   int n = 0;
   return dicom_run(path, CN_IMAGE_GREY, ask::count, 0, nullptr, &n, nullptr, err, err_len, ms);
+}
+
+int cn__dicom_frame_times(const char *path, double *t_ms, int max, int *n, char *err,
+                          size_t err_len) {
+  *n = 0;
+  int count = 0;
+  std::vector<double> tv;
+  const int rc = dicom_run(path, CN_IMAGE_GREY, ask::count, 0, nullptr, &count, nullptr, err,
+                           err_len, nullptr, &tv);
+  if (rc != CN_OK || tv.empty() || (int)tv.size() > max) return rc;
+  for (size_t k = 0; k < tv.size(); k++) t_ms[k] = tv[k];
+  *n = (int)tv.size();
+  return CN_OK;
 }

@@ -61,9 +61,9 @@ static int gif_fail(gif_file *f, const char *path, const char *what, char *err, 
 }
 
 /* The graphics control of the next frame, from an extension block (transparent index
- * or -1, disposal), and the extension's data blocks skipped. */
-static int read_extension(gif_file *f, int *transparent, int *disposal, const char *path,
-                          char *err, size_t err_len)
+ * or -1, disposal, delay in 1/100 s), and the extension's data blocks skipped. */
+static int read_extension(gif_file *f, int *transparent, int *disposal, int *delay_cs,
+                          const char *path, char *err, size_t err_len)
 {
     int code = 0;
     GifByteType *ext = NULL;
@@ -74,6 +74,7 @@ static int read_extension(gif_file *f, int *transparent, int *disposal, const ch
         if (DGifExtensionToGCB((size_t)ext[0], ext + 1, &gcb) == GIF_OK) {
             *transparent = gcb.TransparentColor;
             *disposal = gcb.DisposalMode;
+            *delay_cs = gcb.DelayTime;
         }
     }
     while (ext) {
@@ -93,10 +94,12 @@ static bool greys(const ColorMapObject *m)
 }
 
 /* Walks every frame; with pages non-NULL composes each into pages (nc samples a pixel:
- * 3, R G B, for grey levels; 1 for labels), at most max_frames. *n: the frames. */
+ * 3, R G B, for grey levels; 1 for labels), at most max_frames. *n: the frames. With
+ * delays non-NULL (max_frames of them), each frame's delay in 1/100 s (0: none). */
 static int walk(gif_file *f, cn_image_mode mode, int max_frames, uint8_t **pages, int *n,
-                const char *path, char *err, size_t err_len)
+                int *delays, const char *path, char *err, size_t err_len)
 {
+    int delay_cs = 0;
     const int nc = mode == CN_IMAGE_GREY ? 3 : 1;
     const size_t page = (size_t)f->w * (size_t)f->h * (size_t)nc;
     uint8_t *canvas = NULL, *line = NULL, *buf = NULL;
@@ -137,7 +140,8 @@ static int walk(gif_file *f, cn_image_mode mode, int max_frames, uint8_t **pages
         if (type == TERMINATE_RECORD_TYPE)
             break;
         if (type == EXTENSION_RECORD_TYPE) {
-            if ((rc = read_extension(f, &transparent, &disposal, path, err, err_len)) != CN_OK)
+            if ((rc = read_extension(f, &transparent, &disposal, &delay_cs, path, err,
+                                     err_len)) != CN_OK)
                 break;
             continue;
         }
@@ -181,8 +185,11 @@ static int walk(gif_file *f, cn_image_mode mode, int max_frames, uint8_t **pages
                 }
             if (rc != CN_OK)
                 break;
+            if (delays)
+                delays[*n] = delay_cs;
             ++*n;
             transparent = -1;
+            delay_cs = 0;
             continue;
         }
         if (page > CN__PIXEL_MAX_BYTES / (size_t)(*n + 1)) {
@@ -268,7 +275,7 @@ int cn__gif_count_pages(const char *path, int *n, char *err, size_t err_len)
     int rc = gif_open(path, &f, err, err_len);
     if (rc != CN_OK)
         return rc;
-    rc = walk(&f, CN_IMAGE_LABEL, GIF_MAX_PAGES, NULL, n, path, err, err_len);
+    rc = walk(&f, CN_IMAGE_LABEL, GIF_MAX_PAGES, NULL, n, NULL, path, err, err_len);
     int e = 0;
     DGifCloseFile(f.g, &e);
     return rc;
@@ -286,7 +293,7 @@ int cn__gif_read(const char *path, cn_image_mode mode, int max_pages, cn_image *
     uint8_t *buf = NULL;
     int np = 0;
     /* one more frame than allowed is read, so a stack is told from a frame */
-    rc = walk(&f, mode, max_pages > 0 ? max_pages : 2, &buf, &np, path, err, err_len);
+    rc = walk(&f, mode, max_pages > 0 ? max_pages : 2, &buf, &np, NULL, path, err, err_len);
     int e = 0;
     DGifCloseFile(f.g, &e);
     int all = 0; /* more frames than allowed: how many, for the message */
@@ -347,4 +354,41 @@ int cn__gif_frame_ms(const char *path, double *ms, char *err, size_t err_len)
     int e = 0;
     DGifCloseFile(f.g, &e);
     return CN_OK;
+}
+
+int cn__gif_frame_times(const char *path, double *t_ms, int max, int *n, char *err,
+                        size_t err_len)
+{
+    *n = 0;
+    if (max < 1)
+        return CN_OK;
+    gif_file f;
+    int rc = gif_open(path, &f, err, err_len);
+    if (rc != CN_OK)
+        return rc;
+    int *delays = calloc((size_t)max, sizeof *delays), np = 0;
+    if (!delays) {
+        int e = 0;
+        DGifCloseFile(f.g, &e);
+        cn_errf(err, err_len, path, "out of memory");
+        return CN_ENOMEM;
+    }
+    rc = walk(&f, CN_IMAGE_LABEL, max, NULL, &np, delays, path, err, err_len);
+    int e = 0;
+    DGifCloseFile(f.g, &e);
+    /* frame k is shown delays[k] after it starts; a frame without a delay leaves the
+     * times unstated (a viewer's own default is no recorded time) */
+    bool all = rc == CN_OK && np >= 2;
+    for (int k = 0; all && k + 1 < np; k++)
+        all = delays[k] > 0;
+    if (all) {
+        double t = 0;
+        for (int k = 0; k < np; k++) {
+            t_ms[k] = t;
+            t += 10.0 * delays[k];
+        }
+        *n = np;
+    }
+    free(delays);
+    return rc == CN_ERANGE ? CN_OK : rc; /* more frames than asked: none given */
 }

@@ -67,5 +67,9 @@ int cn__dicom_read_pages(const char *path, cn_image_mode mode, int max_pages,
 int cn__dicom_count_pages(const char *path, int *n, char *err, size_t err_len);
 /* A DICOM cine's time between frames in ms as its header states it (0: none). */
 int cn__dicom_frame_ms(const char *path, double *ms, char *err, size_t err_len);
+/* Each frame's start in ms from the first, from a Frame Time Vector; *n = 0 without one
+ * (or with more than max frames). */
+int cn__dicom_frame_times(const char *path, double *t_ms, int max, int *n, char *err,
+                          size_t err_len);
 
 #endif

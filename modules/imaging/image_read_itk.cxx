@@ -445,6 +445,22 @@ extern "C" int cn_image_frame_ms(const char *path, double *ms, char *err, size_t
   return CN_OK;
 }
 
+extern "C" int cn_image_frame_times_ms(const char *path, double *t_ms, int max, int *n,
+                                       char *err, size_t err_len) {
+  if (n) *n = 0;
+  if (!n || !t_ms || max < 1) {
+    cn_errf(err, err_len, path ? path : "image", "no room for the times given");
+    return CN_EINVAL;
+  }
+  std::string head;
+  int drc = file_checks(path, &head, err, err_len);
+  if (drc != CN_OK) return drc;
+  const unsigned char *h = (const unsigned char *)head.data();
+  if (cn__is_dicom(head)) return cn__dicom_frame_times(path, t_ms, max, n, err, err_len);
+  if (cn__is_gif(h, head.size())) return cn__gif_frame_times(path, t_ms, max, n, err, err_len);
+  return CN_OK;
+}
+
 extern "C" int cn_image_read_stack(const char *path, cn_image_mode mode, int max_pages,
                                    cn_image ***pages, int *n, char *err, size_t err_len) {
   if (pages) *pages = nullptr;

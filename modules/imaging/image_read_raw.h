@@ -77,6 +77,11 @@ int cn__gif_read(const char *path, cn_image_mode mode, int max_pages, cn_image *
 int cn__gif_count_pages(const char *path, int *n, char *err, size_t err_len);
 /* An animation's first frame delay in ms; 0: none. */
 int cn__gif_frame_ms(const char *path, double *ms, char *err, size_t err_len);
+/* Each frame's start in ms from the first, from the frames' own delays (at most max);
+ * *n = 0 when a frame but the last has none, or the file has one frame or more than
+ * max. */
+int cn__gif_frame_times(const char *path, double *t_ms, int max, int *n, char *err,
+                        size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -110,6 +110,11 @@ void cn_image_stack_free(cn_image **pages, int n);
  * Time (or Cine Rate), a GIF animation's frame delay, a NIfTI's time step; *ms = 0
  * when the file states none (TIFF, MetaImage, NRRD, a single frame). */
 int cn_image_frame_ms(const char *path, double *ms, char *err, size_t err_len);
+/* Each frame's start in ms from the first (at most max), where the file states the
+ * frames' times one by one: a GIF animation's own frame delays, a DICOM cine's Frame
+ * Time Vector. *n = 0 when it does not (then cn_image_frame_ms's interval is the one). */
+int cn_image_frame_times_ms(const char *path, double *t_ms, int max, int *n, char *err,
+                            size_t err_len);
 /* How many pages the file holds (1 for a 2-D image or a format without pages), from
  * its header only. */
 int cn_image_count_pages(const char *path, int *n, char *err, size_t err_len);

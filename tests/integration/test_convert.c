@@ -170,6 +170,28 @@ static void test_convert_dicom_cine(void **st)
     check_sequence(out, img, N, 0.1, 0.08, 0.04);
     for (int k = 0; k < N; k++)
         cn_image_free(img[k]);
+    /* a Frame Time Vector (0, 40, 200 ms: the time since the frame before), the cine's
+     * Frame Increment Pointer naming it: each frame at its own time (seq audit D8:
+     * before, 20 fps from the default, 0 / 0.05 / 0.1 s) */
+    snprintf(cmd, sizeof cmd, "dcmodify -nb -e '(0018,1063)' -i '(0018,1065)=0\\40\\200' "
+             "-i '(0028,0009)=(0018,1065)' '%s'", path_in("cine.dcm"));
+    assert_int_equal(system(cmd), 0);
+    const char *out2 = path_in("cine-ftv.igs.mha");
+    const char *a2[] = {CN_CRYONAV_BIN, "convert", path_in("cine.dcm"), out2, NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 120, &R), 0);
+    print_message("%s%s", R.out, R.err);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.out, "each at its own time from the file"));
+    char err[512];
+    cn_seq_reader *rd = cn_seq_reader_open(out2, err, sizeof err);
+    if (!rd) fail_msg("%s", err);
+    const double want[N] = {0, 0.04, 0.24};
+    for (int k = 0; k < N; k++) {
+        const double got = cn_seq_reader_timestamp(rd, k) - cn_seq_reader_timestamp(rd, 0);
+        print_message("frame %d at %.3f s (file: %.3f s)\n", k, got, want[k]);
+        assert_true(fabs(got - want[k]) < 1e-6);
+    }
+    cn_seq_reader_close(rd);
 }
 
 /* ImageMagick's GIF animation (tests/unit/imaging/formats: 5 / 100 s a frame): 20 fps

@@ -45,6 +45,7 @@ typedef struct {
     int transparent;     /* -1: none */
     int disposal;
     bool interlace;
+    int delay_cs;        /* 0: 5 (1/100 s) */
 } gif_frame;
 
 /* A GIF of the screen W x H with one global map and the given frames. */
@@ -60,7 +61,8 @@ static void write_gif(const char *path, const GifColorType *colours, int n_colou
     for (int k = 0; k < n; k++) {
         if (n > 1 || fr[k].transparent >= 0) {
             GraphicsControlBlock gcb = {.DisposalMode = fr[k].disposal, .UserInputFlag = false,
-                                        .DelayTime = 5, .TransparentColor = fr[k].transparent};
+                                        .DelayTime = fr[k].delay_cs ? fr[k].delay_cs : 5,
+                                        .TransparentColor = fr[k].transparent};
             GifByteType ext[4];
             const size_t len = EGifGCBToExtension(&gcb, ext);
             assert_int_equal(EGifPutExtension(g, GRAPHICS_EXT_FUNC_CODE, (int)len, ext), GIF_OK);
@@ -258,12 +260,55 @@ static int teardown(void **st)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* An animation whose frames have their own delays (10, 20, 50 and 10 / 100 s): each
+ * frame's time from them (seq audit D8: before, only the first frame's delay was read,
+ * and every frame took it). One interval: times at that interval. A frame without a
+ * delay: no frame times (the file does not state them). */
+static void test_gif_frame_times(void **st)
+{
+    (void)st;
+    GifColorType grey[256];
+    for (int i = 0; i < 256; i++)
+        grey[i] = (GifColorType){(GifByteType)i, (GifByteType)i, (GifByteType)i};
+    uint8_t idx[W * H];
+    memset(idx, 9, sizeof idx);
+    gif_frame fr[4];
+    const int delays[4] = {10, 20, 50, 10};
+    for (int k = 0; k < 4; k++)
+        fr[k] = (gif_frame){0, 0, W, H, idx, -1, DISPOSE_DO_NOT, false, delays[k]};
+    write_gif(tmp_path("times.gif"), grey, 256, fr, 4);
+    double t[8];
+    int n = -1;
+    char err[512];
+    assert_int_equal(cn_image_frame_times_ms(tmp_path("times.gif"), t, 8, &n, err, sizeof err),
+                     CN_OK);
+    assert_int_equal(n, 4);
+    assert_true(t[0] == 0 && t[1] == 100 && t[2] == 300 && t[3] == 800);
+    /* more frames than room: none given */
+    assert_int_equal(cn_image_frame_times_ms(tmp_path("times.gif"), t, 3, &n, err, sizeof err),
+                     CN_OK);
+    assert_int_equal(n, 0);
+    for (int k = 0; k < 3; k++)
+        fr[k].delay_cs = 4;
+    write_gif(tmp_path("even.gif"), grey, 256, fr, 3);
+    assert_int_equal(cn_image_frame_times_ms(tmp_path("even.gif"), t, 8, &n, err, sizeof err),
+                     CN_OK);
+    assert_int_equal(n, 3);
+    assert_true(t[1] == 40 && t[2] == 80);
+    /* a single frame: no times */
+    write_gif(tmp_path("one.gif"), grey, 256, fr, 1);
+    assert_int_equal(cn_image_frame_times_ms(tmp_path("one.gif"), t, 8, &n, err, sizeof err),
+                     CN_OK);
+    assert_int_equal(n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gif_frames),
         cmocka_unit_test(test_gif_masks),
         cmocka_unit_test(test_gif_animation),
+        cmocka_unit_test(test_gif_frame_times),
         cmocka_unit_test(test_gif_bad),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
