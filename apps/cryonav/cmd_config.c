@@ -8,6 +8,7 @@
  * value: the shared proctor token, the accounts' tokens) print as their length
  * only, so the output can be pasted into a bug report. */
 #include "commands.h"
+#include "session.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -139,10 +140,21 @@ int cn_cmd_config(int argc, char **argv)
     printf("\n");
     print_ctx p = {doc};
     rc = cn_json_leaves(doc, print_leaf, &p);
-    cn_json_free(doc);
     if (rc != CN_OK) {
+        cn_json_free(doc);
         fprintf(stderr, "cryonav config: cannot list the configuration: %s\n", cn_strerror(rc));
         return 1;
     }
+    /* every value read as `run` reads it: a typo or a value out of range is said here,
+     * not at the table (before, {"usb": {"bogus": 1}} printed as a value, status 0) */
+    rc = cn_session_config_check(doc, err, sizeof err);
+    cn_json_free(doc);
+    if (rc != CN_OK) {
+        printf("# check: refused (see stderr)\n");
+        fprintf(stderr, "cryonav config: `cryonav run` would refuse this configuration: %s\n",
+                err);
+        return 2;
+    }
+    printf("# check: every value is one `cryonav run` takes\n");
     return 0;
 }

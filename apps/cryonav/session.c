@@ -42,13 +42,10 @@ static const char *const session_keys[] = {"source", "sim", "viewer", "igtl", "u
                                            "record", "segment", "thermal", "guidance",
                                            "tracking", "proctor", NULL};
 
-static int load_config(cn_session *s, char *err, size_t err_len)
+/* The config's top-level keys and the objects of the parts a session may not run. */
+static int check_parts(const cn_json *cfg, char *err, size_t err_len)
 {
-    /* Layers (issue 16, app_config.c): the shipped defaults, the user's
-     * ~/.config/cryonav/session.json, then --config FILE. */
-    if (cn_app_config_load(s->opts.config_path, s->log, &s->cfg, err, err_len) != CN_OK)
-        return CN_EINVAL;
-    int rc = cn_json_check_keys(s->cfg, "", session_keys, err, err_len);
+    int rc = cn_json_check_keys(cfg, "", session_keys, err, err_len);
     if (rc != CN_OK && rc != CN_ENOENT)
         return rc;
     /* The objects of the parts this session may not run are checked too: a typo in
@@ -56,19 +53,65 @@ static int load_config(cn_session *s, char *err, size_t err_len)
      * {"usb": {"bogus": 1}} passed every simulator session). */
     cn_sim_config sc;
     cn_sim_config_defaults(&sc);
-    if ((rc = cn_sim_config_from_json(s->cfg, "sim", &sc, err, err_len)) != CN_OK)
+    if ((rc = cn_sim_config_from_json(cfg, "sim", &sc, err, err_len)) != CN_OK)
         return rc;
     cn_igtl_server_opts go;
     cn_igtl_server_opts_default(&go);
-    if ((rc = cn_igtl_server_opts_from_json(&go, s->cfg, err, err_len)) != CN_OK)
+    if ((rc = cn_igtl_server_opts_from_json(&go, cfg, err, err_len)) != CN_OK)
         return rc;
     char ppath[1024];
     cn_up20l_config uc;
     cn_up20l_config_default(&uc);
     cn_app_data_path("config/probes/up20l.json", ppath, sizeof ppath);
     if (cn_up20l_config_load(ppath, &uc, err, err_len) == CN_OK &&
-        (rc = cn_up20l_config_apply_session(&uc, s->cfg, err, err_len)) != CN_OK)
+        (rc = cn_up20l_config_apply_session(&uc, cfg, err, err_len)) != CN_OK)
         return rc;
+    return CN_OK;
+}
+
+static int load_config(cn_session *s, char *err, size_t err_len)
+{
+    /* Layers (issue 16, app_config.c): the shipped defaults, the user's
+     * ~/.config/cryonav/session.json, then --config FILE. */
+    if (cn_app_config_load(s->opts.config_path, s->log, &s->cfg, err, err_len) != CN_OK)
+        return CN_EINVAL;
+    return check_parts(s->cfg, err, err_len);
+}
+
+int cn_session_config_check(const cn_json *cfg, char *err, size_t err_len)
+{
+    int rc = check_parts(cfg, err, err_len);
+    if (rc != CN_OK)
+        return rc;
+    /* what a session reads when it builds its analysis and its sinks, read the same way */
+    char cfgdir[1024], userdir[1024];
+    cn_app_data_path("config", cfgdir, sizeof cfgdir);
+    cn_app_user_config_dir(userdir, sizeof userdir);
+    cn_thermal_stage_opts to;
+    if ((rc = cn_thermal_stage_opts_from_json(&to, cfg, "thermal", cfgdir, userdir, err,
+                                              err_len)) != CN_OK)
+        return rc;
+    cn_guidance_config gc;
+    cn_guidance_config_default(&gc);
+    if ((rc = cn_guidance_config_from_json(cfg, "guidance", &gc, err, err_len)) != CN_OK)
+        return rc;
+    cn_segment_config sg;
+    cn_segment_config_default(&sg);
+    double seed[2];
+    bool has_seed = false;
+    if ((rc = cn_segment_config_from_json(cfg, "segment", &sg, seed, &has_seed, err, err_len)) !=
+        CN_OK)
+        return rc;
+    cn_proctor_opts po;
+    cn_proctor_opts_default(&po);
+    if ((rc = cn_proctor_opts_from_json(&po, cfg, err, err_len)) != CN_OK)
+        return rc;
+    bool b;
+    char dir[1024];
+    if (cn_json_get_bool(cfg, "record.compress", &b, err, err_len) == CN_EINVAL ||
+        cn_json_get_string(cfg, "record.dir", dir, sizeof dir, err, err_len) == CN_EINVAL ||
+        cn_json_get_bool(cfg, "igtl.serve", &b, err, err_len) == CN_EINVAL)
+        return CN_EINVAL;
     return CN_OK;
 }
 

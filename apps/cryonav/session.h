@@ -137,6 +137,10 @@ typedef struct cn_session {
  * stage and sink. On failure fills err (one line naming the input and problem),
  * releases what it made and returns a negative code. */
 int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_len);
+/* Reads every object of a session config as a session would (without opening a
+ * device, a port or a file to write): CN_OK, or the first value `run` would refuse,
+ * named in err. `cryonav config` prints it. */
+int cn_session_config_check(const cn_json *cfg, char *err, size_t err_len);
 int cn_session_start(cn_session *s);
 /* Stops the pipeline and frees everything; safe on a failed open. */
 void cn_session_close(cn_session *s);

@@ -392,7 +392,8 @@ static int leaves_rec(json_t *v, char *path, size_t cap, size_t used,
         }
         return CN_OK;
     }
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* 15 significant digits: 3.3 prints as 3.3, not 3.2999999999999998 */
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     if (!text)
         return CN_ENOMEM;
     fn(ctx, path, text);

@@ -247,6 +247,16 @@ static void test_config_layers(void **st)
     write_file(user, "{\"sim\": {\"fps\": 5}}\n");
     RUN_IN(wd, "config", "--print");
     expect(0, "sim.fps = 20", "./config/session.json is not read");
+    assert_non_null(strstr(R.out, "# check: every value is one `cryonav run` takes"));
+    /* a value `run` refuses is said by `config` too, by file, line and key (before: printed
+     * as a value, status 0), and a decimal prints as written (before: 3.2999999999999998) */
+    write_file(cli, "{\"sim\": {\"fps\": 3.3},\n \"usb\": {\"bogus\": 1}}\n");
+    RUN_IN(NULL, "config", "--print", "--config", cli);
+    snprintf(want, sizeof want, "%s:2: usb.bogus: unknown key", cli);
+    expect(2, "sim.fps = 3.3 ", want);
+    write_file(cli, "{\"thermal\": {\"protocol\": \"nosuch\"}}\n");
+    RUN_IN(NULL, "config", "--config", cli);
+    expect(2, "# check: refused", "unknown protocol \"nosuch\"");
 }
 
 static int setup(void **st)
