@@ -386,6 +386,7 @@ int dicom_run(const char *path, cn_image_mode mode, ask what, int max_pages,
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   auto drop = [&]() {
+    if (!pages) return; /* counting (pages, frame times): nothing was read */
     for (cn_image *q : *pages) cn_image_free(q);
     pages->clear();
   };

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -141,9 +142,17 @@ int cn__check_data_file(const char *path, const std::string &text, char *err, si
     std::string line = text.substr(pos, eol == std::string::npos ? std::string::npos : eol - pos);
     pos = eol == std::string::npos ? text.size() : eol + 1;
     if (nrrd && line.empty()) break; /* end of a NRRD header */
-    std::string key = nrrd ? "data file:" : "ElementDataFile";
-    if (line.compare(0, key.size(), key) != 0) continue;
-    size_t v = key.size();
+    /* the field's name as the readers match it: Teem ignores case and takes "datafile"
+     * for "data file" (before, "datafile:" and "DATA FILE:" passed this check and any
+     * file, a FIFO too, became the pixels: input audit I2); MetaIO's key before '=' */
+    const size_t sep = line.find(nrrd ? ':' : '=');
+    if (sep == std::string::npos || (nrrd && sep + 1 < line.size() && line[sep + 1] == '='))
+      continue; /* no field, or a NRRD key/value pair ("key:=value") */
+    std::string name;
+    for (size_t k = 0; k < sep; k++)
+      if (line[k] != ' ' && line[k] != '\t') name += (char)std::tolower((unsigned char)line[k]);
+    if (name != (nrrd ? "datafile" : "elementdatafile")) continue;
+    size_t v = sep + 1;
     while (v < line.size() && (line[v] == ' ' || line[v] == '=' || line[v] == '\t')) v++;
     value = line.substr(v);
     while (!value.empty() && (value.back() == '\r' || value.back() == ' ')) value.pop_back();

@@ -921,6 +921,40 @@ static void test_bad_files(void **st)
     assert_int_equal(cn_image_read(tmp_path("ff.mhd"), CN_IMAGE_GREY, &im, err, sizeof err), CN_EINVAL);
     assert_non_null(strstr(err, "not a regular file"));
     unlink(tmp_path("data.raw"));
+    /* the other spellings the readers take for the data file's field (input audit I2:
+     * "datafile:" and "DATA FILE:" passed, and /etc/passwd became pixels) */
+    const char *nrrd_alt[] = {"datafile: /etc/passwd", "DATA FILE: /etc/passwd",
+                              "Data File : ../x.raw", "data  file:/etc/passwd"};
+    for (size_t k = 0; k < sizeof nrrd_alt / sizeof nrrd_alt[0]; k++) {
+        char hdr[300];
+        snprintf(hdr, sizeof hdr, "NRRD0004\ntype: uchar\ndimension: 2\nsizes: 2 2\n"
+                 "encoding: raw\n%s\n\n", nrrd_alt[k]);
+        write_file(tmp_path("alt.nrrd"), hdr, strlen(hdr));
+        int rc = cn_image_read(tmp_path("alt.nrrd"), CN_IMAGE_GREY, &im, err, sizeof err);
+        print_message("'%s': %d %s\n", nrrd_alt[k], rc, err);
+        assert_int_equal(rc, CN_EINVAL);
+        assert_non_null(strstr(err, "inside the header's folder"));
+    }
+    const char *mh_alt = "ObjectType = Image\nNDims = 2\nDimSize = 2 2\nElementType = MET_UCHAR\n"
+                         "elementdatafile = /etc/passwd\n";
+    write_file(tmp_path("alt.mhd"), mh_alt, strlen(mh_alt));
+    assert_int_not_equal(cn_image_read(tmp_path("alt.mhd"), CN_IMAGE_GREY, &im, err, sizeof err),
+                         CN_OK);
+    /* a file with DICOM's marker that GDCM refuses: counted, timed and read, an error
+     * naming it (input audit I1: counting its pages crashed the process) */
+    uint8_t dcm[256] = {0};
+    memcpy(dcm + 128, "DICMgarbagegarbagegarbage", 25);
+    write_file(tmp_path("bad.dcm"), dcm, sizeof dcm);
+    int pages = -1;
+    double ms = -1, times[4];
+    assert_int_equal(cn_image_count_pages(tmp_path("bad.dcm"), &pages, err, sizeof err),
+                     CN_EPARSE);
+    assert_non_null(strstr(err, "bad.dcm"));
+    assert_int_not_equal(cn_image_frame_ms(tmp_path("bad.dcm"), &ms, err, sizeof err), CN_OK);
+    assert_int_not_equal(cn_image_frame_times_ms(tmp_path("bad.dcm"), times, 4, &pages, err,
+                                                 sizeof err), CN_OK);
+    assert_int_not_equal(cn_image_read(tmp_path("bad.dcm"), CN_IMAGE_GREY, &im, err, sizeof err),
+                         CN_OK);
     write_file(tmp_path("data.raw"), "\x01\x02\x03\x04", 4);
     assert_int_equal(cn_image_read(tmp_path("ff.mhd"), CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
     assert_int_equal(im->px[3], 4);
