@@ -270,7 +270,8 @@ bool cn_app_is_sequence_file(const char *path)
      * ..._Transform): PLUS, Slicer and CryoNav keep time, poses and events there.
      * The header ends at ElementDataFile (MetaImage) or a blank line (NRRD); read
      * up to 16 MiB of it, as the sequence reader does. */
-    FILE *fp = path ? fopen(path, "rb") : NULL;
+    struct stat st; /* a FIFO or a device is no sequence file, and is not waited on */
+    FILE *fp = path && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? fopen(path, "rb") : NULL;
     if (!fp)
         return false;
     char line[4096];

@@ -48,9 +48,17 @@ void cn_evn_runners_free(runners *r)
     memset(r, 0, sizeof *r);
 }
 
+/* A weights file (the shipped one is 24 MiB): at most 256 MiB, a regular file; the
+ * reason printed when it cannot be read (before: "cannot read the weights file" for a
+ * missing file, a folder and /dev/zero alike: input audit I3, I6). */
 static char *read_file_or_null(const char *path, size_t *len)
 {
-    return cn_file_read_all(path, len);
+    char why[600] = "";
+    char *b = cn_file_read(path, (size_t)256 << 20, len, why, sizeof why);
+    if (!b)
+        fprintf(stderr, "cryonav eval: %s: cannot read the weights file: %s\n", path,
+                strncmp(why, path, strlen(path)) == 0 ? why + strlen(path) + 2 : why);
+    return b;
 }
 
 /* A crop CNN for nw x nh images from the weights file path (NULL: the built-in
@@ -62,10 +70,8 @@ static int make_cnn(const char *path, bool refine, int nw, int nh, cn_nerve_cnn 
     if (path) {
         size_t len = 0;
         char *blob = read_file_or_null(path, &len);
-        if (!blob) {
-            fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", path);
+        if (!blob)
             return CN_ENOENT;
-        }
         *out = cn_nerve_cnn_new_with(nw, nh, blob, len, err, sizeof err);
         free(blob);
     } else {
@@ -94,10 +100,8 @@ int cn_evn_runners_fit(runners *r, const eval_opts *o, int w, int h)
         if (o->weights) {
             size_t len = 0;
             char *blob = read_file_or_null(o->weights, &len);
-            if (!blob) {
-                fprintf(stderr, "cryonav eval: %s: cannot read the weights file\n", o->weights);
+            if (!blob)
                 return CN_ENOENT;
-            }
             r->find = cn_nerve_find_new_with(nw, nh, blob, len, err, sizeof err);
             free(blob);
         } else {

@@ -24,9 +24,10 @@ int cn_usbrec_load(const char *path, cn_usb_req **out, size_t *n_out, char *err,
     *out = NULL;
     *n_out = 0;
     size_t len = 0;
-    uint8_t *b = (uint8_t *)cn_file_read_all(path, &len);
+    char why[600] = "";
+    uint8_t *b = (uint8_t *)cn_file_read(path, CN_FILE_READ_MAX, &len, why, sizeof why);
     if (!b) {
-        snprintf(err, err_len, "%s: cannot read: %s", path, strerror(errno));
+        snprintf(err, err_len, "%s", why);
         return CN_EIO;
     }
     int rc = CN_OK;

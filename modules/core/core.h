@@ -620,7 +620,13 @@ bool cn_progress_active(const cn_progress *p);
 
 /* Copies at most dst_len-1 bytes and always terminates. Returns strlen(src). */
 size_t cn_strlcpy(char *dst, const char *src, size_t dst_len);
-/* Reads a whole (small) file; caller frees. NULL + errno on failure. */
+/* Reads a whole regular file of at most max_bytes; caller frees; '\0'-terminated.
+ * NULL on failure, with errno and err naming the file and why (a folder, a pipe or a
+ * device, too large, a read error). cn_file_read_all: at most CN_FILE_READ_MAX,
+ * no message. */
+#define CN_FILE_READ_MAX ((size_t)1 << 30)
+char *cn_file_read(const char *path, size_t max_bytes, size_t *len_out, char *err,
+                   size_t err_len);
 char *cn_file_read_all(const char *path, size_t *len_out);
 /* Deterministic PRNG (xoshiro256**) for simulators and tests. */
 typedef struct {

@@ -77,9 +77,13 @@ cn_json *cn_json_parse(const char *text, const char *label, char *err, size_t er
 cn_json *cn_json_load(const char *path, char *err, size_t err_len)
 {
     size_t len = 0;
-    char *text = cn_file_read_all(path, &len);
+    char why[600] = "";
+    /* a session, a catalogue: kilobytes; 16 MiB is far beyond any real one */
+    char *text = cn_file_read(path, (size_t)16 << 20, &len, why, sizeof why);
     if (!text) {
-        snprintf(err, err_len, "%s: cannot read configuration file: %s", path, strerror(errno));
+        const size_t pl = strlen(path);
+        snprintf(err, err_len, "%s: cannot read configuration file: %s", path,
+                 strncmp(why, path, pl) == 0 && why[pl] == ':' ? why + pl + 2 : why);
         return NULL;
     }
     if (strlen(text) != len) {

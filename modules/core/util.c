@@ -3,7 +3,11 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,40 +22,96 @@ size_t cn_strlcpy(char *dst, const char *src, size_t dst_len)
     return n;
 }
 
-char *cn_file_read_all(const char *path, size_t *len_out)
+/* Only a regular file, and no more than max_bytes of it: a FIFO named as a weights
+ * file or a config blocked forever, and /dev/zero grew memory until the machine ran
+ * out (input audit I3). Opened without blocking, so a FIFO is refused, not waited on. */
+char *cn_file_read(const char *path, size_t max_bytes, size_t *len_out, char *err,
+                   size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    if (len_out)
+        *len_out = 0;
+    if (!path) {
+        cn_errf(err, err_len, "file", "no file named");
+        errno = EINVAL;
         return NULL;
-    size_t cap = 4096, len = 0;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        const int e = errno;
+        cn_errf(err, err_len, path, "%s", strerror(e));
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cn_errf(err, err_len, path, "%s", S_ISDIR(st.st_mode) ? "a folder, not a file"
+                                          : "not a regular file (a pipe, a device or a socket)");
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        cn_errf(err, err_len, path, "%.1f MiB: larger than the %.1f MiB such a file can be",
+                (double)st.st_size / 1048576.0, (double)max_bytes / 1048576.0);
+        close(fd);
+        errno = EFBIG;
+        return NULL;
+    }
+    /* the size it has now; a file that grows meanwhile is read to max_bytes at most */
+    size_t cap = (size_t)st.st_size + 1, len = 0;
     char *buf = malloc(cap + 1);
+    bool said = false;
     while (buf) {
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (len < cap) {
-            if (ferror(f)) {
-                free(buf);
-                buf = NULL;
-                errno = EIO;
-            }
-            break;
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) {
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            const int e = errno;
+            cn_errf(err, err_len, path, "%s", strerror(e));
             free(buf);
             buf = NULL;
-            errno = ENOMEM;
+            errno = e;
+            said = true;
+            break;
         }
-        buf = nb;
+        if (got == 0)
+            break;
+        len += (size_t)got;
+        if (len == cap) {
+            if (cap > max_bytes) {
+                cn_errf(err, err_len, path, "grew past the %.1f MiB such a file can be",
+                        (double)max_bytes / 1048576.0);
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                said = true;
+                break;
+            }
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb)
+                free(buf);
+            buf = nb;
+        }
     }
-    fclose(f);
+    if (!buf && !said) {
+        cn_errf(err, err_len, path, "out of memory");
+        errno = ENOMEM;
+    }
+    close(fd);
     if (!buf)
         return NULL;
     buf[len] = 0;
     if (len_out)
         *len_out = len;
     return buf;
+}
+
+char *cn_file_read_all(const char *path, size_t *len_out)
+{
+    return cn_file_read(path, CN_FILE_READ_MAX, len_out, NULL, 0);
 }
 
 static uint64_t splitmix64(uint64_t *x)

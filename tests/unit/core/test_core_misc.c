@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -206,6 +207,46 @@ static void test_event_values(void **st)
     assert_int_equal(cn_event_get(NULL, "name", got, sizeof got), CN_EINVAL);
 }
 
+/* A whole file: a regular one, at most max bytes; a FIFO is refused at once (input
+ * audit I3: a FIFO named as a weights file or a config blocked forever, /dev/zero grew
+ * memory until the machine ran out), each refusal naming the file and why. */
+static void test_file_read_bounds(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_read_XXXXXX", p[128], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p, sizeof p, "%s/ok.txt", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("0123456789", f);
+    fclose(f);
+    size_t n = 0;
+    char *b = cn_file_read(p, 10, &n, err, sizeof err);
+    assert_non_null(b);
+    assert_int_equal(n, 10);
+    assert_string_equal(b, "0123456789");
+    free(b);
+    assert_null(cn_file_read(p, 9, &n, err, sizeof err)); /* one byte too many */
+    assert_non_null(strstr(err, "larger than"));
+    assert_null(cn_file_read(dir, 100, &n, err, sizeof err));
+    assert_non_null(strstr(err, "a folder, not a file"));
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    assert_int_equal(mkfifo(p, 0600), 0);
+    assert_null(cn_file_read(p, 100, &n, err, sizeof err)); /* at once, not blocked */
+    assert_non_null(strstr(err, "not a regular file"));
+    assert_non_null(strstr(err, p));
+    assert_null(cn_file_read_all(p, &n));
+    unlink(p);
+    assert_null(cn_file_read("/dev/zero", (size_t)1 << 30, &n, err, sizeof err));
+    assert_non_null(strstr(err, "not a regular file"));
+    snprintf(p, sizeof p, "%s/missing", dir);
+    assert_null(cn_file_read(p, 100, &n, err, sizeof err));
+    assert_non_null(strstr(err, "No such file"));
+    snprintf(p, sizeof p, "%s/ok.txt", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 /* Which step an event is, and where it leads (the procedure, the report and the
  * replay read recordings with these). */
 static void test_step_events(void **st)
@@ -250,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_event_values),
         cmocka_unit_test(test_step_events),
+        cmocka_unit_test(test_file_read_bounds),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_strerror_and_log),
