@@ -102,9 +102,10 @@ int cn_cmd_report(int argc, char **argv)
     char *json = cn_session_summary_json(&sum, file);
     char path[1200];
     snprintf(path, sizeof path, "%s/summary.json", out);
-    FILE *jf = fopen(path, "w");
+    char why[1400] = "";
+    FILE *jf = cn_file_create(path, why, sizeof why); /* not through a planted link */
     if (!jf || !json) {
-        fprintf(stderr, "cryonav report: cannot write %s\n", path);
+        fprintf(stderr, "cryonav report: cannot write %s\n", jf ? path : why);
         if (jf) fclose(jf);
         free(json);
         cn_session_series_free(&ser);
@@ -128,9 +129,9 @@ int cn_cmd_report(int argc, char **argv)
         cn_app_display_release(xhold);
     }
     snprintf(path, sizeof path, "%s/report.html", out);
-    FILE *h = fopen(path, "w");
+    FILE *h = cn_file_create(path, why, sizeof why);
     if (!h) {
-        fprintf(stderr, "cryonav report: cannot write %s\n", path);
+        fprintf(stderr, "cryonav report: cannot write %s\n", why);
         cn_session_series_free(&ser);
         free(events);
         return 1;

@@ -86,6 +86,11 @@ static void write_overlay(const char *dir, const char *name, const cn_image *im,
     } else {
         snprintf(path, sizeof path, "%s/%.*s.png", dir, (int)cn_eval_stem_len(name), name);
     }
+    /* an image in a patient's subfolder ("p1/0002.png"): "p1_0002.png" in DIR, never a
+     * path out of it (before, nothing was written: input audit I5) */
+    for (char *c = path + strlen(dir) + 1; *c; c++)
+        if (*c == '/')
+            *c = '_';
     if (cn_png_write_gray(path, scratch, w, h, err, sizeof err) != CN_OK)
         fprintf(stderr, "cryonav eval: %s\n", err);
     free(scratch);
@@ -302,6 +307,17 @@ int cn_eval_nerve(int argc, char **argv)
         if (stat(o.overlays, &stt) != 0 || !S_ISDIR(stt.st_mode)) {
             fprintf(stderr, "cryonav eval: --overlays %s: not a folder\n", o.overlays);
             return 2;
+        }
+        /* the pictures are PNGs named as the images: in an IMAGES or MASKS folder they
+         * would replace the data (input audit I4: every input PNG was overwritten) */
+        for (int k = optind; k < argc; k++) {
+            struct stat sd;
+            if (stat(argv[k], &sd) == 0 && sd.st_dev == stt.st_dev && sd.st_ino == stt.st_ino) {
+                fprintf(stderr, "cryonav eval: --overlays %s is the folder %s: its pictures "
+                        "would replace the images or masks; give another folder\n",
+                        o.overlays, argv[k]);
+                return 2;
+            }
         }
     }
     nerve_pair *pairs = NULL;

@@ -628,6 +628,10 @@ size_t cn_strlcpy(char *dst, const char *src, size_t dst_len);
 char *cn_file_read(const char *path, size_t max_bytes, size_t *len_out, char *err,
                    size_t err_len);
 char *cn_file_read_all(const char *path, size_t *len_out);
+/* Opens path for writing ("wb"), created or emptied, never through a symbolic link (a
+ * link planted in an output folder would have the file written elsewhere); NULL with
+ * err naming the file and why. */
+FILE *cn_file_create(const char *path, char *err, size_t err_len);
 /* Deterministic PRNG (xoshiro256**) for simulators and tests. */
 typedef struct {
     uint64_t s[4];

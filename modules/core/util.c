@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
@@ -112,6 +113,21 @@ char *cn_file_read(const char *path, size_t max_bytes, size_t *len_out, char *er
 char *cn_file_read_all(const char *path, size_t *len_out)
 {
     return cn_file_read(path, CN_FILE_READ_MAX, len_out, NULL, 0);
+}
+
+FILE *cn_file_create(const char *path, char *err, size_t err_len)
+{
+    int fd = path ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        const int e = path ? errno : EINVAL;
+        if (fd >= 0)
+            close(fd);
+        cn_errf(err, err_len, path ? path : "file", "%s",
+                e == ELOOP ? "a symbolic link: not written through it" : strerror(e));
+        errno = e;
+    }
+    return f;
 }
 
 static uint64_t splitmix64(uint64_t *x)

@@ -176,9 +176,11 @@ int cn_png_write_gray(const char *path, const uint8_t *px, int w, int h, char *e
         seterr(err, err_len, path, "invalid image to write");
         return CN_EINVAL;
     }
-    FILE *fp = fopen(path, "wb");
+    char why[600];
+    FILE *fp = cn_file_create(path, why, sizeof why); /* never through a planted link */
     if (!fp) {
-        seterr(err, err_len, path, strerror(errno));
+        if (err && err_len)
+            snprintf(err, err_len, "%s", why);
         return CN_EIO;
     }
     png_err_ctx ctx = {{0}};

@@ -35,6 +35,7 @@
 #include <vtkRenderer.h>
 #include <vtkTable.h>
 #include <vtkTextProperty.h>
+#include <vtkUnsignedCharArray.h>
 #include <vtkWindowToImageFilter.h>
 
 #include <X11/Xlib.h>
@@ -344,13 +345,24 @@ extern "C" int cn_plot_lines_png(const char *png_path, const cn_plot_opts *o,
     grab->SetInput(view->GetRenderWindow());
     grab->ReadFrontBufferOff();
     grab->Update();
+    /* encoded in memory, written by cn_file_create: never through a symbolic link
+     * planted where the plot goes (input audit I4) */
     vtkNew<vtkPNGWriter> writer;
-    writer->SetFileName(png_path);
+    writer->WriteToMemoryOn();
     writer->SetInputConnection(grab->GetOutputPort());
     writer->Write();
-    if (writer->GetErrorCode() != 0) {
-        std::snprintf(err, err_len, "plot: writing %s failed (VTK error %lu)", png_path,
+    vtkUnsignedCharArray *png = writer->GetResult();
+    if (writer->GetErrorCode() != 0 || !png || png->GetNumberOfValues() == 0) {
+        std::snprintf(err, err_len, "plot: encoding %s failed (VTK error %lu)", png_path,
                       writer->GetErrorCode());
+        return CN_EIO;
+    }
+    char why[700];
+    FILE *out = cn_file_create(png_path, why, sizeof why);
+    const size_t n = (size_t)png->GetNumberOfValues();
+    const bool ok = out && std::fwrite(png->GetPointer(0), 1, n, out) == n;
+    if ((out && std::fclose(out) != 0) || !ok) {
+        std::snprintf(err, err_len, "plot: %s", out ? png_path : why);
         return CN_EIO;
     }
     return CN_OK;

@@ -194,6 +194,27 @@ static void test_real_sets_and_formats(void **st)
     }
     assert_true(black > 50 && white > 50);
     cn_image_free(ov);
+    /* input audit I4: a link planted in the overlay folder is not written through (before,
+     * the file outside was replaced by a picture), and the images' own folder is refused
+     * as the overlay folder (before, every input PNG was replaced by its overlay) */
+    char victim[400], link_p[400];
+    snprintf(victim, sizeof victim, "%s/victim.txt", base);
+    FILE *vf = fopen(victim, "w");
+    assert_non_null(vf);
+    fputs("precious\n", vf);
+    fclose(vf);
+    snprintf(link_p, sizeof link_p, "%s/a.png", odir);
+    unlink(link_p);
+    assert_int_equal(symlink(victim, link_p), 0);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "a symbolic link: not written through it"));
+    char *vt = cn_file_read_all(victim, NULL);
+    assert_non_null(vt);
+    assert_string_equal(vt, "precious\n");
+    free(vt);
+    snprintf(cmd, sizeof cmd, "%s eval nerve %s %s --overlays %s", CRYONAV, idir, mdir, mdir);
+    assert_int_equal(run(cmd, out, sizeof out), 2);
+    assert_non_null(strstr(out, "would replace the images or masks"));
     snprintf(cmd, sizeof cmd, "%s eval nerve %s %s", CRYONAV, idir, mdir);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_non_null(strstr(out, "false finds "));
