@@ -78,6 +78,9 @@ struct cn_usb_device {
     int64_t waiting_since_ns;     /* start() returned without a probe (wait_s < 0); 0 = not */
     int64_t next_wait_note_ns;    /* the next "still waiting" line */
     int failures_in_row;
+    int restarts_in_row;          /* restarts without one good frame between them */
+    int64_t next_connect_ns;      /* a probe that never sends a usable image: the next
+                                     restart waits until then (backing off) */
     int64_t next_poll_ns;
     uint64_t seq;
     char last_err[512];
@@ -181,9 +184,27 @@ static void lost(cn_usb_device *d, const char *why)
 
 /* The driver closes a probe that was not lost, so that its start-up runs again (a tail
  * that never came, or too many failed frames). Not an unplug: no "lost", no disconnect. */
+/* After this many restarts without one usable frame the probe is said to send no
+ * usable image, and the restarts back off (1, 2, 4, 8, then every 10 s): before, a
+ * probe sending only garbage was restarted about twice a second for ever, and the log
+ * never said more than each restart (input audit I10). */
+#define RESTARTS_BEFORE_BACKOFF 5
+
 static void restart(cn_usb_device *d, const char *why)
 {
     cn_log_warn(d->log, LOGMOD, "UP20L: %s; restarting the probe", why);
+    const int k = ++d->restarts_in_row;
+    if (k == RESTARTS_BEFORE_BACKOFF)
+        cn_log_error(d->log, LOGMOD,
+                     "UP20L: %d restarts in a row without one usable frame: the probe sends no "
+                     "usable image (its cable, its tables or the probe itself); restarting it "
+                     "less often, up to every 10 s, until an image comes",
+                     k);
+    if (k >= RESTARTS_BEFORE_BACKOFF) {
+        const int shift = k - RESTARTS_BEFORE_BACKOFF;
+        const int64_t wait_ns = shift >= 4 ? 10000000000LL : 1000000000LL << shift;
+        d->next_connect_ns = cn_clock_mono_ns() + wait_ns;
+    }
     cn_usb_engine_close(d->eng);
     d->connected = false;
     d->restarting = true;
@@ -389,6 +410,13 @@ static int dev_read(void *self, cn_frame *f)
     for (;;) {
         if (atomic_load(&d->stop))
             return CN_ECLOSED;
+        if (!d->connected && d->next_connect_ns &&
+            cn_clock_mono_ns() < d->next_connect_ns) { /* backing off (restart()) */
+            sleep_ms_interruptible(d, 50);
+            if (cn_clock_mono_ns() - t_enter > EAGAIN_EVERY_NS)
+                return CN_EAGAIN;
+            continue;
+        }
         if (!d->connected) {
             if (!d->ever_connected && d->waiting_since_ns &&
                 cn_clock_mono_ns() >= d->next_wait_note_ns) {
@@ -462,6 +490,11 @@ static int dev_read(void *self, cn_frame *f)
             f->t_acq_ns = t_acq;
             f->wall_ns = wall;
             d->failures_in_row = 0;
+            if (d->restarts_in_row >= RESTARTS_BEFORE_BACKOFF)
+                cn_log_info(d->log, LOGMOD, "UP20L: a usable image again after %d restarts",
+                            d->restarts_in_row);
+            d->restarts_in_row = 0;
+            d->next_connect_ns = 0;
             pthread_mutex_lock(&d->mu);
             d->st.frames++;
             if (d->st.reconnects > 0 && d->st.last_reconnect_ns < d->st.last_disconnect_ns)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void test_unplug_replug(void **state)
 {
@@ -451,11 +452,57 @@ static void test_pipeline_survives_unplug(void **state)
     rig_close(&r);
 }
 
+/* A probe that sends only garbage (every sample above the plausible maximum): each frame
+ * is dropped and the probe restarted, as before; after 5 restarts without one usable
+ * frame the log says the probe sends no usable image, once, and the restarts back off
+ * (input audit I10: before, about two restarts a second for ever, 91 in 45 s). */
+static void test_garbage_only_backs_off(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cn_usb_garbage_XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/a.raw", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    for (int i = 0; i < CN_UP20L_ROWS * CN_UP20L_COLS; i++) {
+        fputc(0xff, f);
+        fputc(0xff, f);
+    }
+    fclose(f);
+    cn_up20l_emu_opts eo = emu_opts(0);
+    eo.frames_dir = dir;
+    rig r;
+    rig_open(&r, &eo, 0, 300);
+    assert_int_equal(r.di.start(r.di.self), CN_OK);
+    int ok = 0;
+    const int64_t t_end = cn_clock_mono_ns() + 15000000000LL;
+    while (cn_clock_mono_ns() < t_end) {
+        cn_frame *fr = cn_frame_pool_acquire(r.pool);
+        ok += r.di.read(r.di.self, fr) == CN_OK;
+        cn_frame_unref(fr);
+    }
+    cn_usb_device_stats st;
+    cn_usb_device_get_stats(r.dev, &st);
+    const char *lg = log_text(&r);
+    const char *said = strstr(lg, "sends no usable image");
+    print_message("15 s of garbage: %d frames delivered, %llu dropped, %llu restarts\n", ok,
+                  (unsigned long long)st.dropped, (unsigned long long)st.restarts);
+    assert_int_equal(ok, 0);
+    assert_non_null(said);
+    assert_null(strstr(said + 1, "sends no usable image")); /* once */
+    /* 5, then one after 1, 2, 4 and 8 s: at most 9 in 15 s */
+    assert_true(st.restarts >= 5 && st.restarts <= 9);
+    rig_close(&r);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(int argc, char **argv)
 {
     cn_up20l_emu_reexec_preloaded(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unplug_replug),
+        cmocka_unit_test(test_garbage_only_backs_off),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_faults_vendor_chunks),
         cmocka_unit_test(test_late_within_timeout),
