@@ -142,7 +142,13 @@ int cn_cmd_config(int argc, char **argv)
     rc = cn_json_leaves(doc, print_leaf, &p);
     if (rc != CN_OK) {
         cn_json_free(doc);
-        fprintf(stderr, "cryonav config: cannot list the configuration: %s\n", cn_strerror(rc));
+        if (rc == CN_ERANGE) /* before, "value out of range", naming nothing (audit I9) */
+            fprintf(stderr, "cryonav config: cannot list the configuration: a key path is longer "
+                    "than 1023 characters (objects nested too deep, or a key too long) in %s\n",
+                    cn_json_layer_label(doc, cn_json_layers(doc) - 1));
+        else
+            fprintf(stderr, "cryonav config: cannot list the configuration: %s\n",
+                    cn_strerror(rc));
         return 1;
     }
     /* every value read as `run` reads it: a typo or a value out of range is said here,

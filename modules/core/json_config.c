@@ -195,8 +195,22 @@ static json_t *lookup_in(json_t *cur, const char *path)
     if (!path || !*path)
         return cur;
     const char *p = path;
-    char seg[128];
+    char seg[1024]; /* before 128: a longer key was blamed on the shipped file (audit I7) */
     while (*p && cur) {
+        /* the rest of the path as one key first: a key may hold '.' (a transform name
+         * in igtl.source.map, a typo like "fps.x"), which the dotted path cannot split */
+        size_t whole = strcspn(p, "[");
+        if (json_is_object(cur) && whole > 0 && whole < sizeof seg &&
+            memchr(p, '.', whole) != NULL) {
+            memcpy(seg, p, whole);
+            seg[whole] = 0;
+            json_t *v = json_object_get(cur, seg);
+            if (v) {
+                cur = v;
+                p += whole;
+                continue;
+            }
+        }
         size_t n = strcspn(p, ".[");
         if (n >= sizeof seg)
             return NULL;
@@ -333,18 +347,29 @@ static int line_of(const char *text, const char *path)
     return 0;
 }
 
-/* The layer that gave the value at path: the top-most one that has it. */
+/* The layer that gave the value at path: the top-most one that has it; for a path no
+ * layer has as such (a key holding '.', which the dotted path cannot name), the top-most
+ * one that has its longest prefix (before, the shipped defaults were blamed for a typo
+ * in the user's file: input audit I7). */
 static void origin_of(const cn_json *d, const char *path, const char **text, const char **label)
 {
     *text = d->text;
     *label = d->label;
-    for (int i = d->n_layers - 1; i >= 0; i--) {
-        json_t *v = lookup_in(d->layers[i].root, path);
-        if (v && !json_is_null(v)) {
-            *text = d->layers[i].text;
-            *label = d->layers[i].label;
-            return;
+    char pre[1024];
+    cn_strlcpy(pre, path ? path : "", sizeof pre);
+    for (;;) {
+        for (int i = d->n_layers - 1; i >= 0; i--) {
+            json_t *v = lookup_in(d->layers[i].root, pre);
+            if (v && !json_is_null(v)) {
+                *text = d->layers[i].text;
+                *label = d->layers[i].label;
+                return;
+            }
         }
+        char *dot = strrchr(pre, '.');
+        if (!dot || !pre[0])
+            return;
+        *dot = 0; /* a key the layers do not hold (a path too long): its object's layer */
     }
 }
 

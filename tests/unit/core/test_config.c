@@ -188,6 +188,30 @@ static void test_layers(void **st)
     cn_json_free(c);
     cn_json_free(u);
     cn_json_free(d);
+    /* a key holding '.' (a transform name in a map, a typo) and a key of 300 characters:
+     * named in the layer that wrote them, with their line (input audit I7: the shipped
+     * defaults were blamed, with no line, and config --print showed '?') */
+    d = cn_json_parse("{\"sim\": {\"fps\": 20},\n \"igtl\": {\"map\": {}}}", "defaults.json", err,
+                      sizeof err);
+    char ktext[600];
+    snprintf(ktext, sizeof ktext, "{\"sim\": {\n \"fps.x\": 3,\n \"%0300d\": 1},\n"
+             " \"igtl\": {\"map\": {\"Probe.ToTracker\": \"P\"}}}", 0);
+    u = cn_json_parse(ktext, "user.json", err, sizeof err);
+    assert_non_null(d);
+    assert_non_null(u);
+    assert_int_equal(cn_json_merge(d, u, err, sizeof err), CN_OK);
+    assert_int_equal(cn_json_origin(d, "igtl.map.Probe.ToTracker", &label, &line), CN_OK);
+    assert_string_equal(label, "user.json");
+    assert_int_equal(line, 4);
+    assert_int_equal(cn_json_origin(d, "sim.fps.x", &label, &line), CN_OK);
+    assert_string_equal(label, "user.json");
+    assert_int_equal(line, 2);
+    static const char *const sim_keys[] = {"fps", NULL};
+    assert_int_equal(cn_json_check_keys(d, "sim", sim_keys, err, sizeof err), CN_EINVAL);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "user.json:"));
+    cn_json_free(u);
+    cn_json_free(d);
 }
 
 int main(void)
