@@ -59,6 +59,10 @@ typedef struct {
     float anchor_conf;
     /* the current freeze: has the image shown its rim yet (no_ice_seen) */
     bool rim_seen, warned_no_ice, unverified;
+    /* a re-freeze after a freeze whose rim was seen: the model's ice radius when it
+     * began (that ice was verified; only what it adds must be seen), 0 otherwise, NAN
+     * until the first frame of the freeze gives it */
+    double verified_r0_mm;
     double disagree_mm;
     bool warned_disagree;
     int behind_frames;
@@ -408,8 +412,14 @@ static int process(void *self, cn_frame *f)
      * from the recorded history, so the phase is not new, only new to the model) */
     const int64_t t_entered_ns =
         entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
-    if (entering_freeze)
+    if (entering_freeze) {
+        /* the ice left by an earlier freeze whose rim was seen is not unverified ice
+         * (before, every re-freeze opened with NO ICE SEEN for ~12 s while its rim was
+         * on the image: the ice detector's baseline holds the old rim, and the model's
+         * ice was already 3.7 mm: teaching audit T11) */
+        s->verified_r0_mm = s->field && s->rim_seen && !s->unverified ? NAN : 0;
         s->rim_seen = s->unverified = false;
+    }
     if (g->phase == CN_PHASE_FREEZE && a->ice.found && a->ice.n > 0)
         s->rim_seen = true;
     if (entering_freeze) {
@@ -606,9 +616,13 @@ static int process(void *self, cn_frame *f)
     a->n_iso = 3;
     a->thermal.band_mm = (float)band[1];
     /* latched for the cycle: the thaw after an unseen freeze is no more verified */
+    if (g->phase == CN_PHASE_FREEZE && isnan(s->verified_r0_mm))
+        s->verified_r0_mm = isfinite(r[0]) ? r[0] : 0;
     if (g->phase == CN_PHASE_FREEZE)
         s->unverified = !s->rim_seen && isfinite(r[0]) &&
-                        r[0] > 0.5 * s->o.probe.outer_diameter_mm + NO_ICE_BEYOND_WALL_MM;
+                        r[0] > fmax(0.5 * s->o.probe.outer_diameter_mm,
+                                    isfinite(s->verified_r0_mm) ? s->verified_r0_mm : 0) +
+                                   NO_ICE_BEYOND_WALL_MM;
     a->thermal.no_ice_seen = s->unverified;
     if (a->thermal.no_ice_seen && !s->warned_no_ice)
         cn_log_warn(

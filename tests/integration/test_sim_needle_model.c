@@ -405,6 +405,63 @@ static void test_refreeze_in_place_is_same_spot(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Teaching audit T11: a re-freeze opened with NO ICE SEEN (11.7 s of a 20 s freeze 2, the
+ * coverage withheld) while the ice was plainly on the image: the model's ice left by
+ * freeze 1 was already 3.7 mm, and no rim had been seen "in this freeze" yet. Ice a
+ * seen freeze left is verified; only what a re-freeze adds must be seen. */
+static void test_refreeze_not_unverified(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_refreeze2_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/r.json", dir);
+    snprintf(file, sizeof file, "%s/r.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 6, \"withdraw_s\": 2,"
+               " \"release_thaw_s\": 5, \"protocol\": \"custom\", \"cycles\": [[30, 15], [20, 0]]}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--record", file, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int frames[3] = {0}, flagged[3] = {0}, covered[3] = {0};
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ph = cn_seq_field_find(fl, nf, "CryoNavPhase");
+        const char *cy = cn_seq_field_find(fl, nf, "CryoNavCycle");
+        const char *cov = cn_seq_field_find(fl, nf, "CryoNavCoverage");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const int c = cy ? atoi(cy) : 0;
+        if (!ph || strncmp(ph, "FREEZE", 6) != 0 || c < 1 || c > 2)
+            continue;
+        frames[c]++;
+        flagged[c] += al && (strtoul(al, NULL, 16) & 0x20u) != 0;
+        covered[c] += cov && atof(cov) >= 0;
+    }
+    cn_seq_reader_close(r);
+    print_message("freeze 1: %d frames, %d flagged NO ICE SEEN, %d with a coverage; freeze 2: "
+                  "%d, %d, %d\n", frames[1], flagged[1], covered[1], frames[2], flagged[2],
+                  covered[2]);
+    assert_true(frames[1] > 100 && frames[2] > 60);
+    assert_int_equal(flagged[1], 0);
+    assert_int_equal(flagged[2], 0);
+    assert_true(covered[2] > frames[2] * 3 / 4);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Thermal audit F4: at a simulator time scale of 50 each frame stands for 2.5 s of
  * scene time, more than the members can step in a frame's budget; they sat out
  * every observation and the zone was the calibration's (coverage 0.10 against 0.76
@@ -443,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_no_ice_zone_unverified),
         cmocka_unit_test(test_zone_uncertain_when_ice_unlike_model),
         cmocka_unit_test(test_refreeze_in_place_is_same_spot),
+        cmocka_unit_test(test_refreeze_not_unverified),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
