@@ -119,7 +119,32 @@ struct nerve_live {
     bool have_last, nerve_hidden;
     cn_contour last_nerve;
     double last_inside;
+    /* the operator's nerve: its size when first outlined at the point (bounding box,
+     * mm^2), so a speck or a whole shadow is not taken for it (below) */
+    double ref_area_mm2;
+    bool reclicked;        /* one new look at the point since the last plausible outline */
 };
+
+/* An outline an eighth of the nerve's first outlined area, or eight times it, is not the
+ * nerve: a tracked outline drifted in the shadow of a thawing ice ball, to 0.75 x 0.42 mm
+ * for a 4 x 2.5 mm nerve after a reposition (then to a 31 x 18 mm region), and was
+ * followed into freeze 2, which it scored 0 % (teaching audit T12). The bound is a
+ * sanity limit (a nerve's section does not change eight-fold in a session), not fitted. */
+#define NERVE_AREA_RATIO 8.0
+
+static double bbox_area_mm2(const cn_contour *c)
+{
+    if (c->n < 3)
+        return 0;
+    float x0 = c->pts_mm[0].x, x1 = x0, y0 = c->pts_mm[0].y, y1 = y0;
+    for (int i = 1; i < c->n; i++) {
+        x0 = fminf(x0, c->pts_mm[i].x);
+        x1 = fmaxf(x1, c->pts_mm[i].x);
+        y0 = fminf(y0, c->pts_mm[i].y);
+        y1 = fmaxf(y1, c->pts_mm[i].y);
+    }
+    return (double)(x1 - x0) * (double)(y1 - y0);
+}
 
 nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
 {
@@ -177,6 +202,8 @@ void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm)
     n->have_held = false;
     n->have_cur = n->pass = n->refine_pending = false;
     n->seed_known = n->seed_outlined = false;
+    n->ref_area_mm2 = 0; /* another nerve, perhaps of another size */
+    n->reclicked = false;
 }
 
 void nerve_live_clear_seed(nerve_live *n)
@@ -190,6 +217,8 @@ void nerve_live_clear_seed(nerve_live *n)
         n->have_held = n->have_last = n->nerve_hidden = false;
         n->missed = n->misses = 0;
         n->seed_known = n->seed_outlined = false;
+        n->ref_area_mm2 = 0;
+        n->reclicked = false;
     }
 }
 
@@ -205,6 +234,8 @@ void nerve_live_reset(nerve_live *n)
     n->have_held = n->have_cur = n->pass = n->refine_pending = false;
     n->missed = n->misses = 0;
     n->seed_known = n->seed_outlined = false;
+    n->ref_area_mm2 = 0;
+    n->reclicked = false;
 }
 
 bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm)
@@ -635,6 +666,26 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         found = seeded_fallback(n, f, pts, &np, &conf);
         if (found)
             report(nc, f, pts, np, conf, 0, 0);
+    }
+    if (found && n->has_seed) {
+        const double area = bbox_area_mm2(nc);
+        if (n->ref_area_mm2 > 0 && (area * NERVE_AREA_RATIO < n->ref_area_mm2 ||
+                                    area > NERVE_AREA_RATIO * n->ref_area_mm2)) {
+            /* not the nerve: the last outline is held while the point is looked at
+             * afresh once (a click's outline, on the next frame) */
+            found = false;
+            nc->found = false;
+            nc->n = 0;
+            n->have_cur = n->track_ok = false;
+            if (!n->reclicked) {
+                n->reclicked = true;
+                n->find_fresh = true;
+            }
+        } else if (area > 0) {
+            if (!(n->ref_area_mm2 > 0))
+                n->ref_area_mm2 = area;
+            n->reclicked = false;
+        }
     }
     if (found) {
         n->held = *nc;

@@ -462,6 +462,63 @@ static void test_refreeze_not_unverified(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Teaching audit T12: after a reposition in a thaw, the followed nerve outline drifted in
+ * the thawing ice's shadow to a speck (0.33 x 0.08 mm half-sizes for a 4 x 2.5 mm nerve),
+ * was locked for freeze 2 and scored it. Every outline reported after the reposition is
+ * now within 8 times the area of the nerve's first outline, either way. */
+static void test_nerve_not_a_speck_after_reposition(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_repos_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/p.json", dir);
+    snprintf(file, sizeof file, "%s/p.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 1, \"width_px\": 320, \"height_px\": 240, \"fps\": 4,"
+               " \"protocol\": \"custom\", \"cycles\": [[150, 120], [60, 0]]}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--keys", "p@240", "--record", file, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const int n = cn_seq_reader_info(r)->n_frames;
+    double ref = 0, lo = INFINITY, hi = 0;
+    int after = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *nv = cn_seq_field_find(fl, nf, "CryoNavNerve");
+        double v[7];
+        if (!nv || sscanf(nv, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2], &v[3], &v[4],
+                          &v[5], &v[6]) != 7 || v[0] < 0.5)
+            continue;
+        const double area = v[4] * v[5];
+        if (ref == 0)
+            ref = area; /* the simulated operator's click */
+        if (i >= 240 * 4) {
+            after++;
+            lo = fmin(lo, area / ref);
+            hi = fmax(hi, area / ref);
+        }
+    }
+    cn_seq_reader_close(r);
+    print_message("after the reposition: %d outlines, area %.3f to %.3f of the first\n", after,
+                  lo, hi);
+    assert_true(after > 100);
+    assert_true(lo >= 1 / 8.0 && hi <= 8.0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Thermal audit F4: at a simulator time scale of 50 each frame stands for 2.5 s of
  * scene time, more than the members can step in a frame's budget; they sat out
  * every observation and the zone was the calibration's (coverage 0.10 against 0.76
@@ -501,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_zone_uncertain_when_ice_unlike_model),
         cmocka_unit_test(test_refreeze_in_place_is_same_spot),
         cmocka_unit_test(test_refreeze_not_unverified),
+        cmocka_unit_test(test_nerve_not_a_speck_after_reposition),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
