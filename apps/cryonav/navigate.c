@@ -486,6 +486,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", refused);
             }
+            char rnote[CN_EVENT_TEXT_MAX]; /* a replay: the recorded note or mark near here */
+            if (cn_session_replay_note(&s, f->t_scene_ns, rnote, sizeof rnote)) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", rnote);
+            }
             char plink[384]; /* link, operator's last action, newest note */
             cn_session_proctor_hud(&s, plink, sizeof plink);
             if (plink[0]) {

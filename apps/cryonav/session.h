@@ -106,6 +106,11 @@ typedef struct cn_session {
      * to a frame of the replay (so a jump neither resets the seed to the same point
      * nor records the same target twice) */
     char replay_target_set[CN_EVENT_TEXT_MAX], replay_target_put[CN_EVENT_TEXT_MAX];
+    /* the newest recorded note or mark a replay reached, for its status line while the
+     * frames shown are within 8 s after it (under target_mu: the analysis thread writes,
+     * the window's reads) */
+    char replay_note[CN_EVENT_TEXT_MAX];
+    int64_t replay_note_t_ns;
     /* where the replay's frames are in the file (the last jump answered: frame
      * landed + k has seq landed_seq + k), and the furthest frame the analysis has
      * taken in since its last rewind: a frame at or before it (a step back) is
@@ -229,6 +234,9 @@ void cn_session_put_event(cn_session *s, cn_frame *f, cn_event_source src, int64
  * frame written) and the procedure's steps so far with their own times; 0 before
  * the first frame was analysed (that frame carries all of it anyway). */
 int cn_session_state_events(cn_session *s, cn_event *out, int max);
+/* A replay: the recorded note or mark to show with a frame at scene time t_scene_ns (8 s
+ * from the note on); false when none. */
+bool cn_session_replay_note(cn_session *s, int64_t t_scene_ns, char *out, size_t len);
 /* session_replay_inputs.c: the replay's recorded inputs on f (a jump answered
  * first); true when f is a frame the analysis took in before (a step back), whose
  * inputs are not applied again and whose procedure step the console holds. */

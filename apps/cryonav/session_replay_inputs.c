@@ -186,6 +186,37 @@ static bool history_event(const cn_session *s, const cn_event *e)
            e->t_scene_ns < s->replay_first_ns - 100000;
 }
 
+/* A recorded note or mark: said in the log, and kept for the status line. */
+static void show_note(cn_session *s, const cn_event *e)
+{
+    char from[CN_EVENT_TEXT_MAX] = "", text[CN_EVENT_TEXT_MAX] = "", line[CN_EVENT_TEXT_MAX];
+    const bool note = strncmp(e->text, "note ", 5) == 0;
+    if (cn_event_get(e->text, "from", from, sizeof from) != CN_OK)
+        cn_strlcpy(from, cn_event_source_name(e->source), sizeof from);
+    if (cn_event_get(e->text, "text", text, sizeof text) != CN_OK)
+        text[0] = 0;
+    snprintf(line, sizeof line, "recorded %s from %s%s%s", note ? "note" : "mark", from,
+             text[0] ? ": " : "", text);
+    cn_log_info(s->log, "replay", "%s", line);
+    pthread_mutex_lock(&s->target_mu);
+    cn_strlcpy(s->replay_note, line, sizeof s->replay_note);
+    s->replay_note_t_ns = e->t_scene_ns;
+    pthread_mutex_unlock(&s->target_mu);
+}
+
+bool cn_session_replay_note(cn_session *s, int64_t t_scene_ns, char *out, size_t len)
+{
+    if (!s || !s->replay || !out || len == 0)
+        return false;
+    pthread_mutex_lock(&s->target_mu);
+    const int64_t dt = t_scene_ns - s->replay_note_t_ns;
+    const bool show = s->replay_note[0] && dt >= -500000000LL && dt <= 8000000000LL;
+    if (show)
+        cn_strlcpy(out, s->replay_note, len);
+    pthread_mutex_unlock(&s->target_mu);
+    return show;
+}
+
 /* Replay: the recorded events come back. The inputs of people and devices
  * (a target, notes, marks) are applied and recorded again; the operator's freeze
  * key sets the freeze state (the phase events follow from it below); what the
@@ -208,6 +239,12 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
             continue;
         if (history_event(s, &ev[i]) && strncmp(t, "note ", 5) != 0 && strcmp(t, "mark") != 0)
             continue; /* applied at the first frame (cn_session_replay_history) */
+        /* a recorded note or mark is shown and logged as it happened (before, it was
+         * only written again: the class never saw what the proctor said: teaching
+         * audit T1) */
+        if (!s->catching_up && (strncmp(t, "note ", 5) == 0 || strcmp(t, "mark") == 0 ||
+                                strncmp(t, "mark ", 5) == 0))
+            show_note(s, &ev[i]);
         bool person = ev[i].source == CN_EVSRC_OPERATOR || ev[i].source == CN_EVSRC_PROCTOR ||
                       ev[i].source == CN_EVSRC_CONSOLE || ev[i].source == CN_EVSRC_PLAN;
         if (!person)
@@ -218,7 +255,10 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
         size_t name_len = strcspn(t, " ");
         bool step = cn_step_of(t) != CN_STEP_NONE;
         if (step) {
-            if (ev[i].source != CN_EVSRC_PLAN && s->procedure) {
+            /* only a step that moves the procedure by itself: the freeze_end written with
+             * a thaw_start is that thaw's part (before, both were posted and the second
+             * refused, "the thaw is already passive", on the class's screen: T3) */
+            if (ev[i].source != CN_EVSRC_PLAN && s->procedure && cn_step_leads(ev, n, i, NULL)) {
                 char msg[48], perr[160];
                 snprintf(msg, sizeof msg, "%.*s%s", (int)name_len, t,
                          strstr(t, "mode=active") ? " mode=active" : "");

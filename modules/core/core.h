@@ -360,10 +360,11 @@ int cn_event_get(const char *text, const char *key, char *out, size_t len);
  * "freeze_end", "thaw_stop" as "thaw_end": the console's words for them).
  * cn_step_leads gives the phase ev[k] moves the procedure into, ev being n events in
  * time order (one frame's, or a history); false when the event does not move it by
- * itself: it is no step; it is a freeze_end (the thaw_start or needle_withdrawn
- * written with it does); or it is a thaw_end with another step at its time, other
- * than needle_inserted (the end of a thaw that a freeze, a change of thaw, a
- * reposition or a withdrawal ended: that step's part). */
+ * itself: it is no step; it is a freeze_end with another step at its time (the
+ * thaw_start or needle_withdrawn written with it moves it; alone, from a console or
+ * an older file, it is the freeze stopped, into a passive thaw); or it is a thaw_end
+ * with another step at its time, other than needle_inserted (the end of a thaw that a
+ * freeze, a change of thaw, a reposition or a withdrawal ended: that step's part). */
 typedef enum {
     CN_STEP_NONE = 0,
     CN_STEP_NEEDLE_INSERTED,

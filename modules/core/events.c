@@ -203,17 +203,21 @@ bool cn_step_leads(const cn_event *ev, int n, int k, cn_phase *to)
     case CN_STEP_REPOSITION: ph = CN_PHASE_APPROACH; break;
     case CN_STEP_NEEDLE_WITHDRAWN: ph = CN_PHASE_WITHDRAWN; break;
     case CN_STEP_THAW_END:
-        /* any step at its time, before or after it in the list (not only the next
-         * event: an alarm or a note can sit between them) */
+    case CN_STEP_FREEZE_END: {
+        /* another step at its time, before or after it in the list (not only the next
+         * event: an alarm or a note can sit between them), makes it that step's part;
+         * alone, a freeze_end is the freeze stopped (a passive thaw follows), a
+         * thaw_end the thaw stopped */
+        const cn_step me = cn_step_of(ev[k].text);
         for (int j = 0; j < n; j++) {
             const cn_step o = cn_step_of(ev[j].text);
-            if (j != k && ev[j].t_scene_ns == ev[k].t_scene_ns && o != CN_STEP_NONE &&
-                o != CN_STEP_NEEDLE_INSERTED && o != CN_STEP_THAW_END)
+            if (j != k && ev[j].t_scene_ns == ev[k].t_scene_ns && o != CN_STEP_NONE && o != me &&
+                !(me == CN_STEP_THAW_END && o == CN_STEP_NEEDLE_INSERTED))
                 return false;
         }
-        ph = CN_PHASE_APPROACH;
+        ph = me == CN_STEP_FREEZE_END ? CN_PHASE_THAW : CN_PHASE_APPROACH;
         break;
-    case CN_STEP_FREEZE_END:
+    }
     case CN_STEP_NONE:
     default: return false;
     }

@@ -186,9 +186,8 @@ int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
     int queued = 0;
     for (int i = 0; i < n; i++) {
         cn_phase to;
-        /* the steps that move the procedure by themselves (cn_step_leads: a
-         * freeze_end comes with its thaw_start or needle_withdrawn, a thaw_end with a
-         * step at its time is that step's part) */
+        /* the steps that move the procedure by themselves (cn_step_leads: a freeze_end
+         * or a thaw_end with another step at its time is that step's part) */
         if (!cn_step_leads(ev, n, i, &to))
             continue;
         cn_proc_input in;
@@ -196,6 +195,7 @@ int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
         switch (cn_step_of(ev[i].text)) {
         case CN_STEP_NEEDLE_INSERTED: in = CN_PROC_NEEDLE_INSERTED; break;
         case CN_STEP_FREEZE_START: in = CN_PROC_FREEZE_START; break;
+        case CN_STEP_FREEZE_END: in = CN_PROC_FREEZE_STOP; break;
         case CN_STEP_THAW_START:
             in = CN_PROC_THAW_START;
             active = strstr(ev[i].text, "mode=active") != NULL;

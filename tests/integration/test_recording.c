@@ -775,8 +775,11 @@ static void test_replay_operator(void **st)
             cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
         if (i == 8)
             cn_analysis_add_event(&f->analysis, CN_EVSRC_PROCTOR, f->t_scene_ns, "note text=deeper; 2 mm");
-        if (i == 15)
+        if (i == 15) { /* an operator's freeze stop, as the procedure writes it */
             cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_end cycle=1");
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, f->t_scene_ns,
+                                  "thaw_start cycle=1 mode=passive");
+        }
         assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
     }
     assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
@@ -786,6 +789,12 @@ static void test_replay_operator(void **st)
                        "--no-serve", "--snapshot", dir, "--snapshot-every", "100000", NULL};
     assert_int_equal(run_prog(a, NULL, NULL, 300, &R), 0);
     check_run(&R, 0);
+    /* teaching audit T3: the recording's own steps are not refused (before: the thaw_start
+     * written with the freeze stop was posted again, "refused: the thaw is already
+     * passive", on the class's screen); T1: its note is said (before: never) */
+    if (strstr(R.err, "refused"))
+        fail_msg("a recorded step refused:\n%s", R.err);
+    assert_non_null(strstr(R.err, "recorded note from proctor: deeper; 2 mm"));
     events_t ev;
     read_events(re, &ev);
     for (int i = 0; i < ev.n; i++)

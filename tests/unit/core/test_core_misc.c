@@ -271,7 +271,8 @@ static void test_step_events(void **st)
     assert_false(cn_step_leads(ev, 4, 1, &to));
     assert_true(cn_step_leads(ev, 4, 2, &to));
     assert_int_equal(to, CN_PHASE_FREEZE);
-    assert_false(cn_step_leads(ev, 4, 3, &to)); /* its thaw or withdrawal leads */
+    assert_true(cn_step_leads(ev, 4, 3, &to)); /* alone: the freeze stopped */
+    assert_int_equal(to, CN_PHASE_THAW);
     /* a thaw stopped by itself, an alarm on its frame: into the approach */
     assert_true(cn_step_leads(ev, 2, 0, &to));
     assert_int_equal(to, CN_PHASE_APPROACH);
