@@ -36,6 +36,17 @@ static void handle_key(cn_session *s, int key, cn_log *log)
     case 'i':
     case 'p':
     case 'w':
+        if (s->replay) {
+            /* a replay shows the session as it was: a key must not rewrite its freezes
+             * (before, f in a replay ended the recorded freeze and nothing said the
+             * screen no longer showed the session: teaching audit T9) */
+            snprintf(s->key_msg, sizeof s->key_msg,
+                     "key %c: a replay follows the recording's steps, keys do not change them",
+                     key);
+            s->key_msg_ns = cn_clock_mono_ns();
+            cn_log_info(log, "keys", "%s", s->key_msg);
+            return;
+        }
         /* the procedure state records the step as an operator's event */
         cn_procedure_key(s->procedure, key);
         cn_log_info(log, "keys", "operator: key %c (%s)", key,
@@ -80,16 +91,18 @@ static void handle_key(cn_session *s, int key, cn_log *log)
 
 /* The app's keys for the list h shows in the viewer (handle_key above,
  * cn_session_proctor_key, cn_session_replay_key); a replay adds its own. */
-#define LIVE_KEYS                                                                   \
-    "u           forget the nerve point\n"                                          \
+#define NERVE_KEYS "u           forget the nerve point\n"
+#define PROCEDURE_KEYS                                                              \
     "f           freeze start / stop\n"                                             \
     "a           active thaw on / off\n"                                            \
-    "i p w       needle inserted, repositioned, withdrawn\n"                        \
+    "i p w       needle inserted, repositioned, withdrawn\n"
+#define OTHER_KEYS                                                                  \
     "m           a mark in the recording\n"                                         \
     "x X         revoke every proctor and lock logins / unlock\n"                   \
     "Tab k       select a proctor / revoke its account\n"
-static const char kLiveKeys[] = LIVE_KEYS;
-static const char kReplayKeys[] = LIVE_KEYS
+static const char kLiveKeys[] = NERVE_KEYS PROCEDURE_KEYS OTHER_KEYS;
+/* a replay's procedure is the recording's: f a i p w are refused (handle_key) */
+static const char kReplayKeys[] = NERVE_KEYS OTHER_KEYS
     "space       pause / resume\n"
     "Left Right  5 s back / forward\n"
     ", .         one frame back / forward (paused)\n"
@@ -485,6 +498,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             if (cn_procedure_last_refusal(s.procedure, 4000000000LL, refused, sizeof refused)) {
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", refused);
+            }
+            if (s.key_msg[0] && cn_clock_mono_ns() - s.key_msg_ns < 4000000000LL) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", s.key_msg);
             }
             char rnote[CN_EVENT_TEXT_MAX]; /* a replay: the recorded note or mark near here */
             if (cn_session_replay_note(&s, f->t_scene_ns, rnote, sizeof rnote)) {

@@ -111,6 +111,10 @@ typedef struct cn_session {
      * the window's reads) */
     char replay_note[CN_EVENT_TEXT_MAX];
     int64_t replay_note_t_ns;
+    /* a key the window refused (a procedure key in a replay), for its status line for 4 s
+     * (the window's thread only) */
+    char key_msg[160];
+    int64_t key_msg_ns;
     /* where the replay's frames are in the file (the last jump answered: frame
      * landed + k has seq landed_seq + k), and the furthest frame the analysis has
      * taken in since its last rewind: a frame at or before it (a step back) is

@@ -318,14 +318,19 @@ static void test_catching_up_window_and_keys(void **st)
      * has no poses, but the recording has tracking; before (seventeenth session) a
      * second line said "no tracking" under it (the window's text is 19 px high) */
     assert_true(span > 8 && span < 28);
+    /* a mark (m) taken during the catch-up lands on the landed frame; a procedure key
+     * (f) is refused: a replay follows the recording's steps (teaching audit T9:
+     * before, f ended the recorded freeze) */
+    xk_send_key(dpy, win, XK_m, false);
     xk_send_key(dpy, win, XK_f, false);
     XCloseDisplay(dpy);
-    assert_true(pu_wait_log(logp, "operator: key f", 20000));
+    assert_true(pu_wait_log(logp, "operator: mark", 20000));
+    assert_true(pu_wait_log(logp, "key f: a replay follows the recording's steps", 20000));
     assert_true(pu_wait_log(logp, "caught up frames 0-1379", 60000));
     /* the key was taken while the catch-up ran (else this test proves nothing) */
     char *log = pu_slurp(logp, NULL);
     assert_non_null(log);
-    const char *key_at = strstr(log, "operator: key f"), *landed_at = strstr(log, "caught up frames 0-1379");
+    const char *key_at = strstr(log, "operator: mark"), *landed_at = strstr(log, "caught up frames 0-1379");
     assert_true(key_at && landed_at && key_at < landed_at);
     free(log);
     cn_clock_sleep_ns(2000000000); /* frames shown and recorded after the landing */
@@ -351,7 +356,9 @@ static void test_catching_up_window_and_keys(void **st)
             head++;
             head_analysed += ana && strcmp(ana, "1") == 0;
         }
-        for (const char *p = ev; p && (p = strstr(p, "operator:freeze")); p++) {
+        for (const char *p = ev; p && (p = strstr(p, "operator:freeze")); p++)
+            fail_msg("frame %d: a procedure key changed the replay: %s", i, ev);
+        for (const char *p = ev; p && (p = strstr(p, "operator:mark")); p++) {
             print_message("frame %d of the recording: %s\n", i, ev);
             operator_events++;
             /* its own time: the frame's, or after an '@' when written on a later
@@ -361,8 +368,8 @@ static void test_catching_up_window_and_keys(void **st)
         }
     }
     cn_seq_reader_close(r);
-    print_message("%d frames recorded; the operator's freeze key on the landed frame + %d\n",
-                  n_frames, at);
+    print_message("%d frames recorded; the operator's mark on the landed frame + %d\n", n_frames,
+                  at);
     assert_int_equal(operator_events, 1);
     assert_int_equal(at, 0); /* the landed frame, the first shown */
     assert_true(head >= 4);
