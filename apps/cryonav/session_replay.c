@@ -102,9 +102,44 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
         if (s->opts.replay_paused)
             cn_replay_step(rp, 0);
     } else if (parse_time(w, &t)) {
+        /* a time past the end landed on the last frame without a word (teaching audit
+         * T2); times count from the first frame, whatever clock the file keeps */
+        char rerr[256];
+        cn_seq_reader *rd = cn_replay_reader_open(rp, rerr, sizeof rerr);
+        const int nf = cn_replay_frame_count(rp);
+        const double span = rd && nf > 0 ? cn_seq_reader_timestamp(rd, nf - 1) -
+                                               cn_seq_reader_timestamp(rd, 0)
+                                         : NAN;
+        cn_seq_reader_close(rd);
+        if (isfinite(span) && t > span + 0.5) {
+            snprintf(err, err_len, "--start %s: the recording lasts %.1f s (times count from its "
+                     "first frame; `--chapters` lists its chapters, `chapter N` starts at one)",
+                     w, span);
+            return CN_EINVAL;
+        }
+        cn_log_info(s->log, "replay", "starting at %.1f s from the first frame", t);
         cn_replay_seek_time(rp, t);
     } else {
-        int k = cn_replay_seek_chapter(rp, w);
+        /* "chapter 9" (or "c9"): the chapter `--chapters` numbers 9 (a bare number is a
+         * time: "9" is 9 s) */
+        char num[32] = "";
+        const char *d = strncasecmp(w, "chapter", 7) == 0 ? w + 7
+                        : (w[0] == 'c' || w[0] == 'C') ? w + 1
+                                                       : NULL;
+        if (d) {
+            while (*d == ' ')
+                d++;
+            char *e;
+            long c = strtol(d, &e, 10);
+            if (e != d && !*e && c >= 1 && c <= nch)
+                snprintf(num, sizeof num, "%ld", c);
+            else if (e != d && !*e) {
+                snprintf(err, err_len, "--start %s: no such chapter (the recording has %d; "
+                         "`--chapters` lists them)", w, nch);
+                return CN_EINVAL;
+            }
+        }
+        int k = cn_replay_seek_chapter(rp, num[0] ? num : w);
         if (k < 0) {
             char list[600];
             chapter_list(ch, nch, list, sizeof list);

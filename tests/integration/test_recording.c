@@ -706,11 +706,12 @@ static void test_replay_batch(void **st)
     print_message("%s", R.out);
     const char *fl1 = strstr(R.out, "freeze 1 ");
     assert_non_null(fl1);
-    int chapter_frame = -1;
+    int chapter_frame = -1, chapter_no = 0;
     for (const char *l = R.out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
         if (strstr(l, "freeze 1 ") && strstr(l, "freeze 1 ") < strchr(l, '\n')) {
             const char *fr = strstr(l, "frame ");
             chapter_frame = atoi(fr + 6);
+            chapter_no = atoi(l); /* the list's number */
             break;
         }
     assert_true(chapter_frame > 0);
@@ -722,6 +723,23 @@ static void test_replay_batch(void **st)
     assert_int_equal(run_prog(a4, NULL, NULL, 300, &R), 0);
     check_run(&R, 0);
     assert_int_equal(frames_of(part), n - chapter_frame);
+    /* teaching audit T2: the number --chapters prints starts there ("chapter N"; before,
+     * every number was a time), and a time past the end is refused with the span
+     * (before: the last frame, without a word) */
+    assert_true(chapter_no > 0);
+    char by_no[32];
+    snprintf(by_no, sizeof by_no, "chapter %d", chapter_no);
+    const char *a7[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--start",
+                        by_no, "--frames", "1", "--no-serve", NULL};
+    assert_int_equal(run_prog(a7, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    assert_non_null(strstr(R.err, "starting at chapter"));
+    assert_non_null(strstr(R.err, ": freeze 1 (frame"));
+    const char *a8[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--start",
+                        "100000", "--no-serve", NULL};
+    assert_int_equal(run_prog(a8, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "the recording lasts"));
     /* paused at a chapter: one frame shown (and recorded), then it waits for keys */
     char paused[700], logp[800];
     snprintf(paused, sizeof paused, "%s/paused.igs.mha", dir);
