@@ -389,11 +389,17 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     gs->alarms = (gs->alarms & ~(uint32_t)OWN_ALARMS) | mine;
     /* alarms are states; their changes are events, once, on this frame */
     uint32_t set = gs->alarms & ~g->prev_alarms, cleared = g->prev_alarms & ~gs->alarms;
+    /* with the words the screen showed (text=, the rest of the line), so chapters and
+     * reports name an alarm as the clinician saw it, not by its bits (teaching audit T5:
+     * "alarm 0x20" for NO ICE SEEN) */
+    char words[160];
     if (set)
-        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm set=0x%x", (unsigned)set);
+        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm set=0x%x text=%s",
+                              (unsigned)set, cn_guidance_alarm_text(set, words, sizeof words));
     if (cleared)
-        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm clear=0x%x",
-                              (unsigned)cleared);
+        cn_analysis_add_event(a, CN_EVSRC_SYSTEM, f->t_scene_ns, "alarm clear=0x%x text=%s",
+                              (unsigned)cleared,
+                              cn_guidance_alarm_text(cleared, words, sizeof words));
     g->prev_alarms = gs->alarms;
 
     bool same_phase;

@@ -122,8 +122,17 @@ static void chapter_name(const cn_event *e, char *out, size_t len) {
         else
             snprintf(out, len, "note");
     }
-    else if (strncmp(t, "alarm set=", 10) == 0) snprintf(out, len, "alarm %s", t + 10);
-    else if (strncmp(t, "alarm clear=", 12) == 0) snprintf(out, len, "alarm cleared %s", t + 12);
+    else if (strncmp(t, "alarm set=", 10) == 0 || strncmp(t, "alarm clear=", 12) == 0) {
+        /* the words the screen showed when the file has them, else the bits */
+        const bool set = t[6] == 's';
+        char words[200], bits[32];
+        if (cn_event_get(t, "text", words, sizeof words) == CN_OK && words[0])
+            snprintf(out, len, "alarm%s: %s", set ? "" : " cleared", words);
+        else if (cn_event_get(t, set ? "set" : "clear", bits, sizeof bits) == CN_OK)
+            snprintf(out, len, "alarm%s %s", set ? "" : " cleared", bits);
+        else
+            snprintf(out, len, "alarm%s %s", set ? "" : " cleared", t + (set ? 10 : 12));
+    }
     else if (strncmp(t, "recording_error", 15) == 0) snprintf(out, len, "recording error");
     else {
         size_t n = strcspn(t, " ");
