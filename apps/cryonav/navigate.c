@@ -109,6 +109,31 @@ static const char kReplayKeys[] = NERVE_KEYS OTHER_KEYS
     "n N         next / previous chapter\n"
     "1-9         freeze 1-9\n";
 
+/* "REPLAY 03:02 / 03:17  freeze 2  PAUSED": the frame's time from the recording's first
+ * frame, its length, the chapter the frame is in. */
+static void replay_where(cn_session *s, const cn_frame *f, double t0_s, double span_s, char *out,
+                         size_t len)
+{
+    const double t = f->t_scene_ns != CN_SCENE_TIME_UNSET && isfinite(t0_s)
+                         ? (double)f->t_scene_ns * 1e-9 - t0_s
+                         : NAN;
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    const int pos = cn_replay_position(s->replay);
+    const char *chapter = NULL;
+    for (int i = 0; i < n; i++)
+        if (ch[i].frame <= pos && strncmp(ch[i].name, "alarm", 5) != 0 &&
+            strncmp(ch[i].name, "note", 4) != 0 && strcmp(ch[i].name, "mark") != 0)
+            chapter = ch[i].name;
+    char tt[32] = "--:--", st[32] = "--:--";
+    if (isfinite(t) && t >= 0)
+        snprintf(tt, sizeof tt, "%02d:%02d", (int)(t / 60), (int)fmod(t, 60));
+    if (isfinite(span_s) && span_s >= 0)
+        snprintf(st, sizeof st, "%02d:%02d", (int)(span_s / 60), (int)fmod(span_s, 60));
+    snprintf(out, len, "REPLAY %s / %s%s%.60s%s", tt, st, chapter ? "  " : "", chapter ? chapter : "",
+             cn_replay_paused(s->replay) ? "  PAUSED" : "");
+}
+
 static int mkdir_p(const char *dir)
 {
     char tmp[512];
@@ -328,6 +353,18 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     int n_snap = 0;
     char last_snap[700] = "";
     bool closed = false;
+    /* a replay: its first frame's time and its length, for the status line's clock */
+    double replay_t0_s = NAN, replay_span_s = NAN;
+    if (s.replay) {
+        char rerr[256];
+        cn_seq_reader *rd = cn_replay_reader_open(s.replay, rerr, sizeof rerr);
+        const int nf = cn_replay_frame_count(s.replay);
+        if (rd && nf > 0) {
+            replay_t0_s = cn_seq_reader_timestamp(rd, 0);
+            replay_span_s = cn_seq_reader_timestamp(rd, nf - 1) - replay_t0_s;
+        }
+        cn_seq_reader_close(rd);
+    }
     bool end_shown = false; /* the "END of the recording" picture, once per arrival */
     /* a live source that stops sending (a probe unplugged, a stalled link): the
      * last picture is shown again every 250 ms saying how old it is, so it is never
@@ -498,6 +535,15 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             if (cn_procedure_last_refusal(s.procedure, 4000000000LL, refused, sizeof refused)) {
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", refused);
+            }
+            /* a replay says where it is: its time from the first frame, the chapter,
+             * PAUSED (before, nothing on screen did: teaching audit T4); whole seconds,
+             * so the text changes once a second, not every frame */
+            if (s.replay) {
+                char where[200];
+                replay_where(&s, f, replay_t0_s, replay_span_s, where, sizeof where);
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", where);
             }
             if (s.key_msg[0] && cn_clock_mono_ns() - s.key_msg_ns < 4000000000LL) {
                 size_t used = strlen(line);

@@ -168,10 +168,14 @@ bool cn_session_replay_key(cn_session *s, int key)
     } else {
         return false;
     }
+    /* said on the window's status line too (before, in the log only: teaching audit T4) */
     if (k >= 0)
-        cn_log_info(s->log, "keys", "chapter %d of %d: %s (%.1f s)", k + 1, n, ch[k].name, ch[k].t_s);
+        snprintf(s->key_msg, sizeof s->key_msg, "chapter %d of %d: %.100s (%.1f s)", k + 1, n,
+                 ch[k].name, ch[k].t_s);
     else
-        cn_log_info(s->log, "keys", "no such chapter");
+        snprintf(s->key_msg, sizeof s->key_msg, "key %c: no such chapter (%d chapters)", key, n);
+    s->key_msg_ns = cn_clock_mono_ns();
+    cn_log_info(s->log, "keys", "%s", s->key_msg);
     return true;
 }
 
