@@ -162,8 +162,14 @@ int cn_cmd_report(int argc, char **argv)
         fprintf(h, "<tr><th>closest approach of ice to skin</th><td>%.1f mm</td></tr>\n",
                 sum.ice_skin_min_mm);
     fprintf(h, "<tr><th>alarms</th><td>%d</td></tr></table>\n", sum.n_alarms);
+    if (sum.plan[0]) {
+        fprintf(h, "<p>plan: ");
+        html_escape(h, sum.plan);
+        fprintf(h, "</p>\n");
+    }
     fprintf(h, "<h2>Freeze cycles</h2><table><tr><th>cycle</th><th>starts at</th><th>freeze</th>"
-               "<th>thaw</th><th>max ice radius</th></tr>\n");
+               "<th>thaw</th><th>max ice radius</th><th>coverage at freeze end</th>"
+               "<th>coldest at the target</th></tr>\n");
     for (int i = 0; i < sum.n_cycles; i++) {
         const cn_session_cycle *cy = &sum.cycles[i];
         char fz[32], th[32];
@@ -171,10 +177,27 @@ int cn_cmd_report(int argc, char **argv)
         fmt_s(th, sizeof th, cy->thaw_s);
         char at[48];
         fmt_t(at, sizeof at, cy->freeze_start_s);
-        fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f mm</td></tr>\n",
-                cy->cycle, at, fz, th, cy->max_ice_radius_mm);
+        char cov[32] = "--", tmin[32] = "--";
+        if (cy->coverage_end >= 0)
+            snprintf(cov, sizeof cov, "%.0f %%", 100 * cy->coverage_end);
+        if (isfinite(cy->target_temp_min_c))
+            snprintf(tmin, sizeof tmin, "%.0f C", cy->target_temp_min_c);
+        fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f mm</td><td>%s</td>"
+                   "<td>%s</td></tr>\n",
+                cy->cycle, at, fz, th, cy->max_ice_radius_mm, cov, tmin);
     }
     fprintf(h, "</table>\n");
+    if (sum.n_note_texts > 0) {
+        fprintf(h, "<h2>Notes and marks</h2><table>\n");
+        for (int i = 0; i < sum.n_note_texts; i++) {
+            char at[48];
+            fmt_t(at, sizeof at, sum.note_texts[i].t_s);
+            fprintf(h, "<tr><td>%s</td><td>", at);
+            html_escape(h, sum.note_texts[i].text);
+            fprintf(h, "</td></tr>\n");
+        }
+        fprintf(h, "</table>\n");
+    }
     if (have_ice)
         fprintf(h, "<h2>Ice radius and predicted isotherms</h2><img src=\"ice.png\" alt=\"ice radius vs time\">\n");
     if (have_temp)

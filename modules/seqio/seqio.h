@@ -272,6 +272,11 @@ typedef struct {
     double freeze_start_s, freeze_s; /* from the session start */
     double thaw_s;                   /* until the next freeze or withdrawal, <0 unknown */
     double max_ice_radius_mm;        /* largest -0 C isotherm / ice radius during it */
+    double coverage_end;             /* the nerve's coverage on the freeze's last analysed
+                                        frame (what the session's end-of-freeze reminder
+                                        says), <0 unknown or withheld */
+    double target_temp_min_c;        /* the coldest model temperature at the target's
+                                        warmest point in its freeze and thaw, NAN unknown */
 } cn_session_cycle;
 
 typedef struct {
@@ -286,6 +291,13 @@ typedef struct {
     double coverage_max;                /* <0 unknown */
     double ice_skin_min_mm;             /* closest approach of ice to skin, <0 unknown */
     int n_events, n_alarms, n_notes;    /* events each counted once */
+    /* the notes and marks, with their times (s from the first frame), for a debrief */
+    int n_note_texts;
+    struct {
+        double t_s;
+        char text[240];
+    } note_texts[32];
+    char plan[160];                     /* the plan event's text ("" none) */
     const char *phase_source;           /* "analysis", "truth" or "none" */
     const char *clock;                  /* "scene" (CryoNav files) or "timestamp" */
 } cn_session_summary;

@@ -174,6 +174,8 @@ static void change_phase(cn_session_summary *s, cn_phase *prev, double *phase_st
         s->cycles[*cur].freeze_start_s = t;
         s->cycles[*cur].freeze_s = -1;
         s->cycles[*cur].thaw_s = -1;
+        s->cycles[*cur].coverage_end = -1;
+        s->cycles[*cur].target_temp_min_c = NAN;
     }
     if (ph == CN_PHASE_WITHDRAWN && isnan(s->withdrawal_s) && !isnan(s->insertion_s))
         s->withdrawal_s = t;
@@ -306,6 +308,22 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (strncmp(evl[k].text, "alarm set=", 10) == 0 || strncmp(evl[k].text, "alarm 0x", 8) == 0)
                 s->n_alarms++;
             if (strncmp(evl[k].text, "note", 4) == 0) s->n_notes++;
+            /* the debrief's list: what the proctor said (and the marks), when */
+            const bool is_note = strncmp(evl[k].text, "note ", 5) == 0;
+            if ((is_note || strcmp(evl[k].text, "mark") == 0) &&
+                s->n_note_texts < (int)(sizeof s->note_texts / sizeof s->note_texts[0])) {
+                char from[96] = "", words[200] = "";
+                if (cn_event_get(evl[k].text, "from", from, sizeof from) != CN_OK)
+                    cn_strlcpy(from, cn_event_source_name(evl[k].source), sizeof from);
+                if (cn_event_get(evl[k].text, "text", words, sizeof words) != CN_OK) words[0] = 0;
+                s->note_texts[s->n_note_texts].t_s = (double)(evl[k].t_scene_ns - t0) * 1e-9;
+                snprintf(s->note_texts[s->n_note_texts].text,
+                         sizeof s->note_texts[0].text, "%s %s%s%s", is_note ? "note from" : "mark by",
+                         from, words[0] ? ": " : "", words);
+                s->n_note_texts++;
+            }
+            if (strncmp(evl[k].text, "plan ", 5) == 0 && !s->plan[0])
+                cn_strlcpy(s->plan, evl[k].text + 5, sizeof s->plan);
         }
         bool have_phase = use_truth ? f->truth.valid : f->analysed;
         if (!have_phase) continue;
@@ -398,6 +416,20 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (isfinite(te)) t = te;
             change_phase(s, &prev, &phase_start, &cur, ph, cyc, t, evl, nev, t0);
         }
+        /* per cycle, for a debrief: the coverage when the freeze ended, the coldest the
+         * target got (teaching audit T10: the report gave neither, only a best coverage
+         * that could be a one-frame spike) */
+        if (cur >= 0 && f->analysed && !use_truth) {
+            cn_session_cycle *c = &s->cycles[cur];
+            if (ph == CN_PHASE_FREEZE) c->coverage_end = f->analysis.guidance.coverage;
+            /* as recorded (CryoNavTargetTemp: the frame read back does not carry it) */
+            const char *tv = cn_seq_field_find(fl, nf, "CryoNavTargetTemp");
+            char *end = NULL;
+            const double tt = tv ? strtod(tv, &end) : NAN;
+            if ((ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW) && tv && end != tv && isfinite(tt) &&
+                (isnan(c->target_temp_min_c) || tt < c->target_temp_min_c))
+                c->target_temp_min_c = tt;
+        }
     }
     s->duration_s = last_t;
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
@@ -447,9 +479,14 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_object_set_new(e, "freeze_s", num_or_null(c->freeze_s));
         json_object_set_new(e, "thaw_s", num_or_null(c->thaw_s));
         json_object_set_new(e, "max_ice_radius_mm", json_real(c->max_ice_radius_mm));
+        json_object_set_new(e, "coverage_at_freeze_end", num_or_null(c->coverage_end));
+        json_object_set_new(e, "target_temp_min_c",
+                            isfinite(c->target_temp_min_c) ? json_real(c->target_temp_min_c)
+                                                           : json_null());
         json_array_append_new(cy, e);
     }
     json_object_set_new(o, "cycles", cy);
+    json_object_set_new(o, "plan", s->plan[0] ? json_string(s->plan) : json_null());
     json_object_set_new(o, "max_ice_radius_mm", json_real(s->max_ice_radius_mm));
     json_object_set_new(o, "max_ice_width_mm", json_real(s->max_ice_width_mm));
     json_object_set_new(o, "max_ice_depth_mm", json_real(s->max_ice_depth_mm));
@@ -458,6 +495,14 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_object_set_new(o, "events", json_integer(s->n_events));
     json_object_set_new(o, "alarms", json_integer(s->n_alarms));
     json_object_set_new(o, "notes", json_integer(s->n_notes));
+    json_t *nt = json_array();
+    for (int i = 0; i < s->n_note_texts; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "t_s", json_real(s->note_texts[i].t_s));
+        json_object_set_new(e, "text", json_string(s->note_texts[i].text));
+        json_array_append_new(nt, e);
+    }
+    json_object_set_new(o, "notes_and_marks", nt);
     char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(o);
     return txt;

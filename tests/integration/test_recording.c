@@ -834,6 +834,8 @@ static void test_replay_operator(void **st)
     double fz = report_value(R.out, "freeze_s");
     print_message("freeze %.2f s\n", fz);
     assert_true(fabs(fz - 1.0) < 0.01);
+    /* the debrief lists what the proctor said, when (teaching audit T10) */
+    assert_non_null(strstr(R.out, "\"text\": \"note from proctor: deeper; 2 mm\""));
     /* seq audit D5: a replay at speed skips frames, and the operator's steps of a
      * skipped frame reached the analysis with a later one: its re-recording moved
      * them there without their time. A 10 s freeze from 2 s (frames 0.1 s apart),

@@ -174,9 +174,20 @@ static void check_summary(const char *path, const char *source) {
         }
         assert_true(cold > 0 && warm > 0 && unknown > 0);
         assert_int_equal(ser.n_iso, 2);
+        /* teaching audit T10: per cycle, the coverage when the freeze ended (the recorded
+         * min(1, r / 6) at its last frame) and the coldest at the target (-3.25) */
+        print_message("cycle 1: coverage at freeze end %.3f, coldest at the target %.2f C\n",
+                      s.cycles[0].coverage_end, s.cycles[0].target_temp_min_c);
+        assert_true(s.cycles[0].coverage_end > 0.3 && s.cycles[0].coverage_end <= 1);
+        assert_float_equal(s.cycles[0].target_temp_min_c, -3.25, 1e-6);
+        assert_float_equal(s.cycles[1].target_temp_min_c, -3.25, 1e-6);
+    } else {
+        assert_true(s.cycles[0].coverage_end < 0); /* truth carries no coverage */
     }
     char *json = cn_session_summary_json(&s, path);
     assert_non_null(strstr(json, "\"procedure_time_s\""));
+    assert_non_null(strstr(json, "\"coverage_at_freeze_end\""));
+    assert_non_null(strstr(json, "\"notes_and_marks\""));
     free(json);
     free(events);
     cn_session_series_free(&ser);
