@@ -72,6 +72,11 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
         n = 0;
         if (isfinite(g->coverage) && g->coverage >= 0.0 && g->coverage <= 1.0)
             n = snprintf(cover, sizeof cover, "coverage %.0f %%", 100.0 * g->coverage);
+        else if (f->analysis.thermal.valid || g->phase == CN_PHASE_FREEZE ||
+                 g->phase == CN_PHASE_THAW)
+            /* withheld (NO ICE SEEN, no target yet): "--" as the guide says, not a blank
+             * line a glance reads as nothing wrong (teaching audit T14) */
+            n = snprintf(cover, sizeof cover, "coverage --");
         if (n >= 0 && (size_t)n < sizeof cover && f->analysis.thermal.valid &&
             isfinite(g->lethal_band_mm) && g->lethal_band_mm > 0 && g->lethal_band_mm < 100)
             snprintf(cover + n, sizeof cover - (size_t)n, "%s-20 C band +-%.1f mm%s",

@@ -314,6 +314,12 @@ static void test_hud_text(void **state)
     assert_non_null(strstr(text, "cycle 1  01:23"));
     assert_non_null(strstr(text, "coverage 62 %"));
     assert_non_null(strstr(text, "640x480"));
+    /* withheld in a freeze (NO ICE SEEN): "--", not a blank line (teaching audit T14) */
+    const double cov = f->analysis.guidance.coverage;
+    f->analysis.guidance.coverage = -1;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "coverage --"));
+    f->analysis.guidance.coverage = cov;
     hud.fps = NAN;
     hud.source = NULL;
     f->analysed = false;
@@ -450,10 +456,12 @@ static void test_hud_lines_fit(void **state)
     f->analysis.thermal.valid = false;
     f->analysis.needle.found = false;
     cn_viewer_hud_format(&hud, f, text, sizeof text);
-    assert_non_null(strstr(text, "99:59\n\nneedle not found\n"));
+    /* in a thaw (or a freeze) an unknown coverage is "--", as the guide says (before: a
+     * blank line, teaching audit T14) */
+    assert_non_null(strstr(text, "99:59\ncoverage --\nneedle not found\n"));
     f->analysis.thermal.valid = true;
     cn_viewer_hud_format(&hud, f, text, sizeof text);
-    assert_non_null(strstr(text, "\n-20 C band +-99.9 mm\ntarget min -199 C   needle not found\n"));
+    assert_non_null(strstr(text, "\ncoverage -- (-20 C band +-99.9 mm)\ntarget min -199 C   needle not found\n"));
 }
 
 /* The status line wrapped for the 3-D view: parts at '|', then words; at most so
