@@ -296,6 +296,19 @@ const char *cn_app_convert_hint(const char *path, char *buf, size_t len)
         buf[0] = 0;
     if (cn_app_is_sequence_file(path))
         return buf; /* convert would keep only pixels: no hint to it */
+    /* not an image convert reads, though the image library opens it (teaching audit T13:
+     * an STL mesh and a bare .raw were offered `convert`, which refused them) */
+    static const char *const meshes[] = {".stl", ".STL", ".obj", ".ply", ".vtp", ".vtk", NULL};
+    static const char *const raws[] = {".raw", ".RAW", ".zraw", NULL};
+    if (path && cn_app_has_suffix(path, meshes)) {
+        snprintf(buf, len, "; it is a surface mesh, not an image");
+        return buf;
+    }
+    if (path && cn_app_has_suffix(path, raws)) {
+        snprintf(buf, len, "; it is raw pixels without a header: give its .mhd or .nhdr header "
+                 "(beside it) instead");
+        return buf;
+    }
     if (path && cn_image_count_pages(path, &pages, NULL, 0) == CN_OK && pages >= 1)
         snprintf(buf, len, "; it is an image%s (%d frame%s): `cryonav convert %s OUT.igs.mha` "
                  "makes it a sequence file", pages > 1 ? " stack" : "", pages,

@@ -157,7 +157,17 @@ int cn_cmd_replay(int argc, char **argv)
         }
         case R_CONFIG: cn_strlcpy(a.run.config_path, optarg, sizeof a.run.config_path); break;
         case R_NOSERVE: a.run.no_serve = true; break;
-        case R_RECORD: cn_strlcpy(a.run.record_path, optarg, sizeof a.run.record_path); break;
+        case R_RECORD: {
+            /* as run checks it (before, replay wrote a MetaImage named x.mp4: T13) */
+            static const char *const seq[] = {".mha", ".nrrd", NULL};
+            static const char *const slicer[] = {".seq.nrrd", NULL};
+            if (!cn_app_has_suffix(optarg, seq) || cn_app_has_suffix(optarg, slicer))
+                return cn_app_usage_error("replay", "--record writes a PLUS sequence file: the name "
+                                          "must end in .igs.mha (or .mha, .igs.nrrd, .nrrd), not "
+                                          "'%s'", optarg);
+            cn_strlcpy(a.run.record_path, optarg, sizeof a.run.record_path);
+            break;
+        }
         case ':': return cn_app_usage_error("replay", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("replay", "unknown option '%s'", argv[optind - 1]);
         }

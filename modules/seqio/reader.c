@@ -400,6 +400,15 @@ static int open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
                 return CN_EPARSE;
             }
             if (!*cn_rd_trim(line)) continue;
+            /* the file's last bytes, cut mid-line: a copy cut short inside its header
+             * (a CryoNav header is ~1.7 KB a frame, 34 MB for a long session), not a
+             * malformed line (teaching audit T13) */
+            if (lr->off >= file_size) {
+                cn_errf(err, err_len, p, "the file ends inside its header (at byte %llu, "
+                        "before any pixel data): a copy cut short? Copy it again; no frame is "
+                        "in this part", (unsigned long long)file_size);
+                return CN_EPARSE;
+            }
             cn_errf(err, err_len, p, "header line at byte %llu is not 'Key = Value'",
                          (unsigned long long)off);
             return CN_EPARSE;

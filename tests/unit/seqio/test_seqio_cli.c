@@ -63,7 +63,33 @@ static void test_info(void **s) {
     snprintf(cmd, sizeof cmd, "%s info %s/plus/Needle_20cm.stl 2>&1", app(), CN_SHARED_DATA_DIR);
     assert_int_equal(run(cmd, &out), 2);
     assert_non_null(strstr(out, "Needle_20cm.stl"));
+    /* teaching audit T13: hints that point the right way (before, the mesh and the bare
+     * .raw were offered `convert`, which refused them; a copy cut inside its header was
+     * "not 'Key = Value'"; replay --record x.mp4 wrote a MetaImage named .mp4) */
+    assert_non_null(strstr(out, "surface mesh, not an image"));
+    assert_null(strstr(out, "cryonav convert"));
     free(out);
+    snprintf(cmd, sizeof cmd, "%s info %s/plus/Prostate10_video.raw 2>&1", app(), CN_SHARED_DATA_DIR);
+    assert_int_equal(run(cmd, &out), 2);
+    assert_non_null(strstr(out, "its .mhd or .nhdr header"));
+    free(out);
+    char cut[512];
+    snprintf(cut, sizeof cut, "%s/cut-in-header.igs.mha", CN_BINARY_DIR);
+    FILE *f = fopen(cut, "w");
+    assert_non_null(f);
+    fputs("ObjectType = Image\nNDims = 3\nDimSize = 4 4 2\nElementType = MET_UCHAR\n"
+          "Seq_Frame0000_Timestamp = 0\nSeq_Frame0001_Timest", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s info %s 2>&1", app(), cut);
+    assert_int_equal(run(cmd, &out), 2);
+    assert_non_null(strstr(out, "the file ends inside its header"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s replay %s/plus/Prostate10_video.igs.mhd --record x.mp4 2>&1",
+             app(), CN_SHARED_DATA_DIR);
+    assert_int_equal(run(cmd, &out), 2);
+    assert_non_null(strstr(out, "--record writes a PLUS sequence file"));
+    free(out);
+    unlink(cut);
 }
 
 static void test_recover(void **s) {
