@@ -132,20 +132,6 @@ struct nerve_live {
  * sanity limit (a nerve's section does not change eight-fold in a session), not fitted. */
 #define NERVE_AREA_RATIO 8.0
 
-static double bbox_area_mm2(const cn_contour *c)
-{
-    if (c->n < 3)
-        return 0;
-    float x0 = c->pts_mm[0].x, x1 = x0, y0 = c->pts_mm[0].y, y1 = y0;
-    for (int i = 1; i < c->n; i++) {
-        x0 = fminf(x0, c->pts_mm[i].x);
-        x1 = fmaxf(x1, c->pts_mm[i].x);
-        y0 = fminf(y0, c->pts_mm[i].y);
-        y1 = fmaxf(y1, c->pts_mm[i].y);
-    }
-    return (double)(x1 - x0) * (double)(y1 - y0);
-}
-
 nerve_live *nerve_live_new(const cn_segment_config *c, int max_w, int max_h)
 {
     nerve_live *n = calloc(1, sizeof *n);
@@ -244,51 +230,6 @@ bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm)
         return false;
     *target_mm = n->track_mm;
     return true;
-}
-
-/* Mean grey level inside an outline (image mm), sampled at its centre and half and
- * three quarters of the way to each vertex (nearest pixel). */
-static double outline_inside_mean(const cn_frame *f, const cn_contour *c)
-{
-    double cx = 0, cy = 0;
-    for (int i = 0; i < c->n; i++) {
-        cx += c->pts_mm[i].x;
-        cy += c->pts_mm[i].y;
-    }
-    cx /= c->n;
-    cy /= c->n;
-    double sum = 0;
-    int cnt = 0;
-    for (int i = -1; i < c->n; i++)
-        for (double a = 0.5; a < 1.0; a += 0.25) {
-            double x = i < 0 ? cx : cx + a * (c->pts_mm[i].x - cx);
-            double y = i < 0 ? cy : cy + a * (c->pts_mm[i].y - cy);
-            int px = (int)(x / f->spacing_mm[0]), py = (int)(y / f->spacing_mm[1]);
-            if (px < 0 || py < 0 || px >= f->width || py >= f->height)
-                continue;
-            sum += f->pixels[(size_t)py * f->width + px];
-            cnt++;
-            if (i < 0)
-                break; /* the centre once */
-        }
-    return cnt ? sum / cnt : 0;
-}
-
-/* Fraction of the outline's points under the visible ice rim: a rim point within
- * 1 mm to the side that lies no deeper than the outline point (the ice itself or
- * the shadow it casts). */
-static double outline_under_ice(const cn_contour *c, const cn_ice_front *ice)
-{
-    int under = 0;
-    for (int i = 0; i < c->n; i++) {
-        for (int k = 0; k < ice->n; k++)
-            if (fabs(ice->pts_mm[k].x - c->pts_mm[i].x) <= 1.0f &&
-                ice->pts_mm[k].y <= c->pts_mm[i].y) {
-                under++;
-                break;
-            }
-    }
-    return c->n ? (double)under / c->n : 0;
 }
 
 /* The DP's size prior in pixels: the configured radius at the frame's spacing,
@@ -621,9 +562,9 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         /* hidden when the freeze's ice comes over the nerve; stays hidden after the
          * freeze while its inside is still in the dark (the ice melts slowly) */
         const cn_ice_front *ice = &f->analysis.ice;
-        const double under = ice->found ? outline_under_ice(&n->last_nerve, ice) : 0.0;
+        const double under = ice->found ? nerve_outline_under_ice(&n->last_nerve, ice) : 0.0;
         bool covered = under >= (n->nerve_hidden ? NERVE_UNDER_ICE_KEEP : NERVE_UNDER_ICE);
-        n->nerve_hidden = covered || (n->nerve_hidden && outline_inside_mean(f, &n->last_nerve) <
+        n->nerve_hidden = covered || (n->nerve_hidden && nerve_outline_inside_mean(f, &n->last_nerve) <
                                                              NERVE_DARK * n->last_inside);
         if (n->nerve_hidden) {
             *nc = n->last_nerve;
@@ -668,7 +609,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
             report(nc, f, pts, np, conf, 0, 0);
     }
     if (found && n->has_seed) {
-        const double area = bbox_area_mm2(nc);
+        const double area = nerve_outline_bbox_area_mm2(nc);
         if (n->ref_area_mm2 > 0 && (area * NERVE_AREA_RATIO < n->ref_area_mm2 ||
                                     area > NERVE_AREA_RATIO * n->ref_area_mm2)) {
             /* not the nerve: the last outline is held while the point is looked at
@@ -705,7 +646,7 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
      * still too thin to detect already bends the outline */
     if (!freezing) {
         n->last_nerve = *nc;
-        n->last_inside = outline_inside_mean(f, nc);
+        n->last_inside = nerve_outline_inside_mean(f, nc);
         n->have_last = n->last_inside > 0;
     }
 }

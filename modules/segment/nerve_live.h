@@ -22,4 +22,11 @@ bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm);
  * not blank); reads f->analysis.ice (this frame's, already detected). */
 void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing);
 
+/* Outline measures (nerve_live_outline.c): the mean grey level inside an outline
+ * (image mm); the fraction of its points under the visible ice rim; its bounding box's
+ * area, mm^2. */
+double nerve_outline_inside_mean(const cn_frame *f, const cn_contour *c);
+double nerve_outline_under_ice(const cn_contour *c, const cn_ice_front *ice);
+double nerve_outline_bbox_area_mm2(const cn_contour *c);
+
 #endif
