@@ -28,7 +28,8 @@ static void replay_usage(FILE *out)
         "                       every frame analysed in turn as fast as it goes (no frame skipped,\n"
         "                       no latency figures), and recorded with --record\n"
         "  --chapters           list the recording's chapters (its events) and exit\n"
-        "  --start WHERE        start at a chapter (\"freeze 2\", \"needle in\", or \"chapter 9\": its\n"
+        "  --start WHERE        start at a chapter (\"freeze 2\", \"needle in\", or \"chapter 9\":"
+        " its\n"
         "                       number in --chapters), a time from the first frame (\"95\",\n"
         "                       \"1:35\") or a frame (\"#120\")\n"
         "  --paused             start paused: space plays, , and . step, n / N next / previous\n"
@@ -162,9 +163,9 @@ int cn_cmd_replay(int argc, char **argv)
             static const char *const seq[] = {".mha", ".nrrd", NULL};
             static const char *const slicer[] = {".seq.nrrd", NULL};
             if (!cn_app_has_suffix(optarg, seq) || cn_app_has_suffix(optarg, slicer))
-                return cn_app_usage_error("replay", "--record writes a PLUS sequence file: the name "
-                                          "must end in .igs.mha (or .mha, .igs.nrrd, .nrrd), not "
-                                          "'%s'", optarg);
+                return cn_app_usage_error("replay", "--record writes a PLUS sequence file: "
+                                          "the name must end in .igs.mha (or .mha, .igs.nrrd, "
+                                          ".nrrd), not '%s'", optarg);
             cn_strlcpy(a.run.record_path, optarg, sizeof a.run.record_path);
             break;
         }

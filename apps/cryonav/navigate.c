@@ -130,8 +130,8 @@ static void replay_where(cn_session *s, const cn_frame *f, double t0_s, double s
         snprintf(tt, sizeof tt, "%02d:%02d", (int)(t / 60), (int)fmod(t, 60));
     if (isfinite(span_s) && span_s >= 0)
         snprintf(st, sizeof st, "%02d:%02d", (int)(span_s / 60), (int)fmod(span_s, 60));
-    snprintf(out, len, "REPLAY %s / %s%s%.60s%s", tt, st, chapter ? "  " : "", chapter ? chapter : "",
-             cn_replay_paused(s->replay) ? "  PAUSED" : "");
+    snprintf(out, len, "REPLAY %s / %s%s%.60s%s", tt, st, chapter ? "  " : "",
+             chapter ? chapter : "", cn_replay_paused(s->replay) ? "  PAUSED" : "");
 }
 
 static int mkdir_p(const char *dir)

@@ -564,8 +564,9 @@ void nerve_live_run(nerve_live *n, cn_frame *f, bool freezing)
         const cn_ice_front *ice = &f->analysis.ice;
         const double under = ice->found ? nerve_outline_under_ice(&n->last_nerve, ice) : 0.0;
         bool covered = under >= (n->nerve_hidden ? NERVE_UNDER_ICE_KEEP : NERVE_UNDER_ICE);
-        n->nerve_hidden = covered || (n->nerve_hidden && nerve_outline_inside_mean(f, &n->last_nerve) <
-                                                             NERVE_DARK * n->last_inside);
+        n->nerve_hidden =
+            covered || (n->nerve_hidden && nerve_outline_inside_mean(f, &n->last_nerve) <
+                                               NERVE_DARK * n->last_inside);
         if (n->nerve_hidden) {
             *nc = n->last_nerve;
             nc->hidden = true;

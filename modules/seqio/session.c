@@ -317,9 +317,9 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                     cn_strlcpy(from, cn_event_source_name(evl[k].source), sizeof from);
                 if (cn_event_get(evl[k].text, "text", words, sizeof words) != CN_OK) words[0] = 0;
                 s->note_texts[s->n_note_texts].t_s = (double)(evl[k].t_scene_ns - t0) * 1e-9;
-                snprintf(s->note_texts[s->n_note_texts].text,
-                         sizeof s->note_texts[0].text, "%s %s%s%s", is_note ? "note from" : "mark by",
-                         from, words[0] ? ": " : "", words);
+                snprintf(s->note_texts[s->n_note_texts].text, sizeof s->note_texts[0].text,
+                         "%s %s%s%s", is_note ? "note from" : "mark by", from,
+                         words[0] ? ": " : "", words);
                 s->n_note_texts++;
             }
             if (strncmp(evl[k].text, "plan ", 5) == 0 && !s->plan[0])

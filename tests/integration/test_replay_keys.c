@@ -330,7 +330,8 @@ static void test_catching_up_window_and_keys(void **st)
     /* the key was taken while the catch-up ran (else this test proves nothing) */
     char *log = pu_slurp(logp, NULL);
     assert_non_null(log);
-    const char *key_at = strstr(log, "operator: mark"), *landed_at = strstr(log, "caught up frames 0-1379");
+    const char *key_at = strstr(log, "operator: mark"),
+               *landed_at = strstr(log, "caught up frames 0-1379");
     assert_true(key_at && landed_at && key_at < landed_at);
     free(log);
     cn_clock_sleep_ns(2000000000); /* frames shown and recorded after the landing */

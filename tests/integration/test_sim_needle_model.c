@@ -422,7 +422,8 @@ static void test_refreeze_not_unverified(void **st)
     fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
                " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
                " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 6, \"withdraw_s\": 2,"
-               " \"release_thaw_s\": 5, \"protocol\": \"custom\", \"cycles\": [[30, 15], [20, 0]]}}\n");
+               " \"release_thaw_s\": 5, \"protocol\": \"custom\","
+               " \"cycles\": [[30, 15], [20, 0]]}}\n");
     fclose(f);
     const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
                           cfg, "--record", file, NULL};

@@ -76,7 +76,8 @@ int main(int argc, char **argv)
             char *end;
             long ms = strtol(v, &end, 10);
             if (end == v || *end || ms < 0 || ms > 3600000) {
-                fprintf(stderr, "cryonav-probe-emulator: --plug-after %s is not 0..3600000 ms\n", v);
+                fprintf(stderr, "cryonav-probe-emulator: --plug-after %s is not 0..3600000 ms\n",
+                        v);
                 return 2;
             }
             o.plug_after_ms = (int)ms;

@@ -69,7 +69,8 @@ static void test_info(void **s) {
     assert_non_null(strstr(out, "surface mesh, not an image"));
     assert_null(strstr(out, "cryonav convert"));
     free(out);
-    snprintf(cmd, sizeof cmd, "%s info %s/plus/Prostate10_video.raw 2>&1", app(), CN_SHARED_DATA_DIR);
+    snprintf(cmd, sizeof cmd, "%s info %s/plus/Prostate10_video.raw 2>&1", app(),
+             CN_SHARED_DATA_DIR);
     assert_int_equal(run(cmd, &out), 2);
     assert_non_null(strstr(out, "its .mhd or .nhdr header"));
     free(out);

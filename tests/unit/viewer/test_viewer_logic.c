@@ -461,7 +461,8 @@ static void test_hud_lines_fit(void **state)
     assert_non_null(strstr(text, "99:59\ncoverage --\nneedle not found\n"));
     f->analysis.thermal.valid = true;
     cn_viewer_hud_format(&hud, f, text, sizeof text);
-    assert_non_null(strstr(text, "\ncoverage -- (-20 C band +-99.9 mm)\ntarget min -199 C   needle not found\n"));
+    assert_non_null(strstr(text, "\ncoverage -- (-20 C band +-99.9 mm)\n"
+                                 "target min -199 C   needle not found\n"));
 }
 
 /* The status line wrapped for the 3-D view: parts at '|', then words; at most so
