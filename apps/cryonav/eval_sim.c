@@ -155,8 +155,9 @@ int cn_eval_sim(int argc, char **argv)
     }
     if (optind < argc)
         return cn_app_usage_error("eval", "sim: unexpected argument '%s'", argv[optind]);
-    vec tip = {0}, ang = {0}, ice = {0}, dice = {0}, dice_frz = {0}, ms = {0};
+    vec tip = {0}, ang = {0}, ice = {0}, ice_thaw = {0}, dice = {0}, dice_frz = {0}, ms = {0};
     long needle_frames = 0, needle_found = 0, freeze_frames = 0, ice_found = 0;
+    long thaw_frames = 0, thaw_found = 0;
     long false_ice = 0, lying_frames = 0, lying_ice = 0, total = 0;
     long nerve_frz_found = 0, nerve_frz_hidden = 0;
     int sessions = seeds * n_ang, done = 0, rc = 0;
@@ -243,7 +244,20 @@ int cn_eval_sim(int argc, char **argv)
                         vpush(&s_ice, e);
                     }
                 }
-                if (T->phase != CN_PHASE_FREEZE && A->ice.found) {
+                /* the thaw is watched too (thermal audit F9): its rim against the truth */
+                if (T->phase == CN_PHASE_THAW && T->ice_radius_mm >= 0.5) {
+                    thaw_frames++;
+                    double e = cn_eval_ice_edge_error(&A->ice, T);
+                    if (isfinite(e)) {
+                        thaw_found++;
+                        vpush(&ice_thaw, e);
+                    }
+                }
+                /* ice reported where the scene has none: outside a freeze and its thaw,
+                 * or before the ice is 0.5 mm thick */
+                const bool icy = (T->phase == CN_PHASE_FREEZE || T->phase == CN_PHASE_THAW) &&
+                                 T->ice_radius_mm > 0;
+                if (A->ice.found && !icy) {
                     false_ice++;
                     s_false++;
                 }
@@ -301,8 +315,10 @@ int cn_eval_sim(int argc, char **argv)
         double ice_mean = vmean(&ice), ice_p95 = vpct(&ice, 95);
         printf("ice (freezing, r >= 0.5 mm): found %ld/%ld  edge_err_mm mean %.3f p95 %.3f\n",
                ice_found, freeze_frames, ice_mean, ice_p95);
-        printf("ice reported outside a freeze: %ld of %ld frames; with a lying freeze flag: "
-               "%ld of %ld frames\n",
+        printf("ice (thawing, r >= 0.5 mm): found %ld/%ld  edge_err_mm mean %.3f p95 %.3f\n",
+               thaw_found, thaw_frames, vmean(&ice_thaw), vpct(&ice_thaw, 95));
+        printf("ice reported where the scene has none: %ld of %ld frames; with a lying freeze "
+               "flag: %ld of %ld frames\n",
                false_ice, total, lying_ice, lying_frames);
         printf("nerve (seeded, approach): mean dice %.3f over %d frames\n", vmean(&dice), dice.n);
         printf("nerve (seeded, freeze and thaw): mean dice %.3f over %d frames, found %ld, "
@@ -313,7 +329,8 @@ int cn_eval_sim(int argc, char **argv)
         printf("mean tip_err_mm %.2f angle_err_deg %.2f ice_edge_err_mm %.3f false_ice %ld\n",
                tip_mean, ang_mean, ice_mean, false_ice + lying_ice);
     }
-    free(tip.v), free(ang.v), free(ice.v), free(dice.v), free(dice_frz.v), free(ms.v);
+    free(tip.v), free(ang.v), free(ice.v), free(ice_thaw.v), free(dice.v), free(dice_frz.v);
+    free(ms.v);
     free(mask), free(poly);
     if (pool)
         cn_frame_pool_free(pool);

@@ -275,6 +275,9 @@ typedef struct {
                                 is the closest the model can do, not the ice (0: it follows) */
     bool fit_behind;         /* the fit to the ice is suspended: most of the ensemble lags
                                 the scene clock (a simulator time scale of 50 or more) */
+    bool ice_grows_in_thaw;  /* the procedure is in a thaw, and the image has shown the ice
+                                growing past the model's for seconds: the gas is probably
+                                still on, and the zone (which thaws) is behind the ice */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

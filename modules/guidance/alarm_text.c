@@ -36,6 +36,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
     }
     if (alarms & CN_ALARM_NO_ICE_SEEN)
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
+    if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)
+        append(buf, len, "ICE GROWING IN THAW: GAS STILL ON?");
     if (alarms & CN_ALARM_PROTECTED_STRUCTURE)
         append(buf, len, "ICE IN PROTECTED STRUCTURE");
     if (alarms & CN_ALARM_TRACKING_LOST)

@@ -24,7 +24,7 @@
 
 #define OWN_ALARMS \
     (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
-     CN_ALARM_NO_ICE_SEEN)
+     CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
@@ -375,6 +375,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     uint32_t mine = 0;
     if (a->thermal.no_ice_seen)
         mine |= CN_ALARM_NO_ICE_SEEN;
+    if (a->thermal.ice_grows_in_thaw)
+        mine |= CN_ALARM_ICE_GROWS_IN_THAW;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)

@@ -36,6 +36,8 @@ extern "C" {
 #define CN_ALARM_PROTECTED_STRUCTURE (1u << 4)  /* reserved: ice reaches a no-freeze structure */
 #define CN_ALARM_NO_ICE_SEEN (1u << 5)          /* freezing, the model's ice is large, no rim seen:
                                                    the zone is unverified, coverage withheld */
+#define CN_ALARM_ICE_GROWS_IN_THAW (1u << 6)    /* a thaw, and the image shows the ice growing:
+                                                   the gas is still on? the zone is behind */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

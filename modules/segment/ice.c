@@ -13,6 +13,13 @@
  * points that were already there before the freeze (the baseline recorded while
  * no freeze runs) are dropped; too few inliers or too narrow an arc is "not
  * found"; and while one freeze runs the fitted r may not shrink.
+ *
+ * The thaw after a freeze is watched too (CN_ICE_THAW): the baseline from before
+ * the freeze is kept, and the rim may shrink. Before, the detector was blind from
+ * the freeze's end, so ice that went on growing because the console still froze
+ * (a missed or mis-keyed freeze stop) could not contradict the model, which thawed
+ * (thermal audit F9), and it recorded the thawing rim as its "before" baseline,
+ * so a re-freeze's rim was dropped where the old rim had been.
  */
 #include "segment/segment.h"
 
@@ -31,7 +38,6 @@ struct cn_ice_det {
     float *base_y;
     int base_w;
     uint32_t *cum; /* one column's prefix sums */
-    bool was_freezing;
     double r_prev; /* fitted radius so far in this freeze, 0 none */
 };
 
@@ -90,7 +96,6 @@ void cn_ice_det_reset(cn_ice_det *d)
     for (int i = 0; i < d->max_w; i++)
         d->base_y[i] = NAN;
     d->base_w = 0;
-    d->was_freezing = false;
     d->r_prev = 0;
 }
 
@@ -193,14 +198,24 @@ int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const doub
                       const cn_needle_result *needle, const cn_needle_result *shaft,
                       bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm)
 {
-    return cn_ice_det_detect_sd(d, px, w, h, spacing_mm, needle, shaft, freezing, t_ns, NAN, out,
-                                radius_mm);
+    return cn_ice_det_look(d, px, w, h, spacing_mm, needle, shaft,
+                           freezing ? CN_ICE_FREEZE : CN_ICE_BEFORE, t_ns, NAN, out, radius_mm);
 }
 
 int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
                          const double spacing_mm[2], const cn_needle_result *needle,
                          const cn_needle_result *shaft, bool freezing, int64_t t_ns,
                          double grey_sd, cn_ice_front *out, double *radius_mm)
+{
+    return cn_ice_det_look(d, px, w, h, spacing_mm, needle, shaft,
+                           freezing ? CN_ICE_FREEZE : CN_ICE_BEFORE, t_ns, grey_sd, out,
+                           radius_mm);
+}
+
+int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
+                    const cn_needle_result *needle, const cn_needle_result *shaft,
+                    cn_ice_look look, int64_t t_ns, double grey_sd, cn_ice_front *out,
+                    double *radius_mm)
 {
     if (!out)
         return CN_EINVAL;
@@ -215,14 +230,15 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
         return CN_EINVAL;
     if (w > d->max_w || h > d->max_h)
         return CN_ERANGE;
+    if (look != CN_ICE_BEFORE && look != CN_ICE_FREEZE && look != CN_ICE_THAW)
+        return CN_EINVAL;
+    const bool freezing = look == CN_ICE_FREEZE;
     if (!freezing)
-        d->r_prev = 0; /* a new freeze starts a new growth record */
+        d->r_prev = 0; /* a new freeze starts a new growth record; a thaw has none */
     if (!needle || !isfinite(needle->tip_mm.x) || !isfinite(needle->dir.x) ||
         (needle->tip_mm.x == 0 && needle->tip_mm.y == 0 && needle->dir.x == 0 &&
-         needle->dir.y == 0)) {
-        d->was_freezing = freezing;
+         needle->dir.y == 0))
         return CN_OK; /* no probe known: nowhere to look */
-    }
     const cn_ice_params *p = &d->p;
     const double sx = spacing_mm[0], sy = spacing_mm[1];
     double ux = needle->dir.x, uy = needle->dir.y, un = sqrt(ux * ux + uy * uy);
@@ -270,7 +286,7 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
             continue;
         pts[np++] = (rim_pt){(float)x_mm, (float)((yr + 0.5) * sy), cr, col};
     }
-    if (!freezing) {
+    if (look == CN_ICE_BEFORE) {
         /* record what is rim-like before the freeze (bone, fascia) */
         for (int i = 0; i < w && i < d->max_w; i++)
             d->base_y[i] = NAN;
@@ -281,10 +297,8 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
                     d->base_y[c] = pts[i].y;
             }
         d->base_w = w;
-        d->was_freezing = false;
         return CN_OK;
     }
-    d->was_freezing = true;
     /* drop points that were already there before the freeze, and the probe's own
      * front wall (a bright line with a shadow too) behind the tip */
     const double rn = 0.5 * p->probe_diameter_mm;
@@ -390,7 +404,7 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
     out->found = true;
     double cmean = csum / (n > 0 ? n : 1);
     out->confidence = (float)fmin(1.0, frac * fmin(1.0, cmean / (2.0 * p->min_contrast)));
-    if (best_r > d->r_prev)
+    if (freezing && best_r > d->r_prev)
         d->r_prev = best_r;
     if (radius_mm)
         *radius_mm = best_r;

@@ -8,8 +8,9 @@
  * it, and primed by the tracked cryoprobe pose when the frame carries one. The
  * nerve is found without a click, or the operator's point picks which found
  * nerve to follow. The ice front is reported only while the app says a
- * freeze runs, and the ice detector itself rejects rim-like structures that were
- * there before the freeze (bone), so a wrong flag does not create ice.
+ * freeze runs or the thaw after one (cn_segment_set_in_ice), and the ice detector
+ * itself rejects rim-like structures that were there before the freeze (bone), so
+ * a wrong flag does not create ice.
  * The nerve is followed by nerve_live.c: the automatic finder every few frames
  * (or the nerve the operator's point picks), block matching in between, the
  * older seeded CNN + polar DP as the seeded fallback, held briefly when lost.
@@ -466,9 +467,10 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     }
     double r_ice = 0;
     /* the frame's statistics are computed once (above) and shared */
-    cn_ice_det_detect_sd(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
-                         probe.found ? &probe : NULL, det.found ? &det : NULL, s->freezing,
-                         f->t_acq_ns, st.stddev, &f->analysis.ice, &r_ice);
+    const cn_ice_look look = s->freezing ? CN_ICE_FREEZE : s->in_ice ? CN_ICE_THAW : CN_ICE_BEFORE;
+    cn_ice_det_look(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
+                    probe.found ? &probe : NULL, det.found ? &det : NULL, look, f->t_acq_ns,
+                    st.stddev, &f->analysis.ice, &r_ice);
     f->analysis.ice.radius_mm = f->analysis.ice.found && isfinite(r_ice) && r_ice > 0 ? (float)r_ice : 0;
     double dt_s = 0.05;
     if (s->last_t_ns != 0 && f->t_acq_ns > s->last_t_ns)

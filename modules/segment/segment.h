@@ -14,10 +14,10 @@
  *  - nerve: polar dynamic programming from a seed (operator point or the
  *    tracked previous outline), or automatic from the best candidate of a
  *    ring-contrast search.
- *  - ice front: during a freeze only, the bright band with a dark shadow behind
- *    it around the needle's active segment, accepted only when it fits an ice
- *    ball confocal with the active segment, was not there before the freeze
- *    (bone is) and does not shrink while the freeze runs.
+ *  - ice front: during a freeze and the thaw after it, the bright band with a dark
+ *    shadow behind it around the needle's active segment, accepted only when it
+ *    fits an ice ball confocal with the active segment, was not there before the
+ *    freeze (bone is) and does not shrink while the freeze runs.
  *
  * cn_segment bundles the three with their state and is also a pipeline stage.
  */
@@ -414,6 +414,19 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
                          const double spacing_mm[2], const cn_needle_result *needle,
                          const cn_needle_result *shaft, bool freezing, int64_t t_ns,
                          double grey_sd, cn_ice_front *out, double *radius_mm);
+/* What the probe does, for the detector. */
+typedef enum {
+    CN_ICE_BEFORE = 0, /* no freeze (yet): what is rim-like is recorded as the baseline,
+                          nothing is reported */
+    CN_ICE_FREEZE,     /* a freeze runs: the rim is looked for, and may not shrink */
+    CN_ICE_THAW        /* the thaw after a freeze: the rim is looked for and may shrink;
+                          the baseline from before the freeze is kept */
+} cn_ice_look;
+/* The general form: cn_ice_det_detect_sd's freezing is CN_ICE_FREEZE or CN_ICE_BEFORE. */
+int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
+                    const cn_needle_result *needle, const cn_needle_result *shaft,
+                    cn_ice_look look, int64_t t_ns, double grey_sd, cn_ice_front *out,
+                    double *radius_mm);
 
 /* ------------------------------------------------------------------ the bundle + stage */
 

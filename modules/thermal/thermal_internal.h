@@ -75,6 +75,10 @@ double cn__field_temp(const cn__field *fl, cn_vec3 p_field);
 cn_vec3 cn__field_centre(const cn__field *fl);
 /* Radii of 0 / -20 / -40 C across the current probe and their band half-widths. */
 void cn__field_radii(cn__field *fl, double t_s, double r[3], double band[3], double residual_mm);
+/* The 0 / -20 / -40 C curves where the frame's image plane (img_to_field) cuts the
+ * field, clipped to the image below skin_depth_mm (stage_curves.c). */
+void cn__field_curves(const cn__field *field, double skin_depth_mm, const cn_frame *f,
+                      const cn_mat4 *img_to_field, cn_isotherm iso[3]);
 double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n);
 /* An isotherm surface in the field frame. */
 int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out);

@@ -463,6 +463,86 @@ static void test_refreeze_not_unverified(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Thermal audit F9: the operator keys the freeze stop at 60 s while the simulated
+ * console freezes on to 156 s. The model thaws; the ice grows on the image (4.7 to
+ * 6.3 mm). Before, nothing said so: the ice detector was blind in a thaw. Now the
+ * rim is watched in the thaw and ICE GROWING IN THAW (0x40) is raised once the rim
+ * stands 1 mm beyond the thaw's first rim and the model for 5 s, and said in the
+ * log; a thaw keyed when the gas stops raises nothing. */
+static int thaw_run(const char *dir, const char *name, const char *keys, int counts[4])
+{
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
+    snprintf(file, sizeof file, "%s/%s.igs.mha", dir, name);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--record", file, keys ? "--keys" : NULL, keys, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    /* thaw frames, of them flagged; flagged frames outside a thaw; thaw frames
+     * from 115 s to 155 s (the console still freezing, the ice 0.9-1.7 mm beyond) */
+    memset(counts, 0, 4 * sizeof *counts);
+    int late = 0, late_flagged = 0;
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ph = cn_seq_field_find(fl, nf, "CryoNavPhase");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const bool flag = al && (strtoul(al, NULL, 16) & 0x40u) != 0;
+        const bool thaw = ph && strncmp(ph, "THAW", 4) == 0;
+        const double t = ts ? atof(ts) : -1;
+        counts[0] += thaw;
+        counts[1] += thaw && flag;
+        counts[2] += !thaw && flag;
+        if (thaw && t >= 115 && t <= 155) {
+            late++;
+            late_flagged += flag;
+        }
+    }
+    cn_seq_reader_close(r);
+    counts[3] = late > 0 && late_flagged == late;
+    return late;
+}
+
+static void test_ice_growing_in_thaw_said(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_thawgrow_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    int c[4];
+    int late = thaw_run(dir, "early", "f@60", c);
+    print_message("freeze stop keyed at 60 s, the console freezing to 156 s: %d thaw frames, %d "
+                  "flagged ICE GROWING IN THAW, %d flagged outside a thaw; 115-155 s all "
+                  "flagged: %d (%d frames)\n", c[0], c[1], c[2], c[3], late);
+    assert_true(late > 150);
+    assert_int_equal(c[3], 1);
+    assert_int_equal(c[2], 0);
+    assert_non_null(strstr(R.err, "the image shows the ice growing"));
+    assert_non_null(strstr(R.err, "is the gas still on?"));
+    /* the same scene keyed by the simulator's console: its thaw raises nothing */
+    thaw_run(dir, "normal", NULL, c);
+    print_message("the console's own freeze stop: %d thaw frames, %d flagged, %d outside\n", c[0],
+                  c[1], c[2]);
+    assert_true(c[0] > 20);
+    assert_int_equal(c[1] + c[2], 0);
+    assert_null(strstr(R.err, "ice growing"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Teaching audit T12: after a reposition in a thaw, the followed nerve outline drifted in
  * the thawing ice's shadow to a speck (0.33 x 0.08 mm half-sizes for a 4 x 2.5 mm nerve),
  * was locked for freeze 2 and scored it. Every outline reported after the reposition is
@@ -560,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_refreeze_in_place_is_same_spot),
         cmocka_unit_test(test_refreeze_not_unverified),
         cmocka_unit_test(test_nerve_not_a_speck_after_reposition),
+        cmocka_unit_test(test_ice_growing_in_thaw_said),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

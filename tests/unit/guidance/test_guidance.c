@@ -557,6 +557,9 @@ static void test_alarm_text(void **state)
                         "ICE AT SKIN");
     assert_string_equal(cn_guidance_alarm_text_dist(CN_ALARM_TIP_HIDDEN, 3.0, buf, sizeof buf),
                         "TIP HIDDEN"); /* the distance shows only with its alarm */
+    assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_TIP_HIDDEN,
+                                               buf, sizeof buf),
+                        "ICE GROWING IN THAW: GAS STILL ON? | TIP HIDDEN");
     char small[8];
     cn_guidance_alarm_text(0xffffffffu, small, sizeof small);
     assert_true(strlen(small) < sizeof small);
