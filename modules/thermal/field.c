@@ -104,7 +104,8 @@ static int grid_advance(cn__field *fl, double t_s)
                          : fl->mode == CN_PROBE_HEAT ? CN_STEP_ACTIVE_THAW
                                                      : CN_STEP_PASSIVE_THAW;
         cn_thermal_bc bc;
-        cn__probe_bc(&fl->o.probe, fl->offset_c, k, t + 0.5 * dt - fl->mode_t0, fl->t_body, &bc);
+        cn__probe_bc(&fl->o.probe, fl->offset_c, k, t + 0.5 * dt - fl->mode_t0, fl->t_body, NAN,
+                     &bc);
         int rc = cn_thermal_grid_set_bc(g, &bc);
         if (!rc)
             rc = cn_thermal_grid_step(g, dt);

@@ -34,6 +34,9 @@ struct cn_thermal_model {
     } sched[SCHED_MAX];
     cn_probe_mode mode;
     double mode_t0;
+    /* the probe wall's temperature when the current step began (its ramp starts
+     * there); NAN before the first step, t_start_s when it was taken */
+    double step_start_c, step_t0;
 };
 
 void cn_thermal_model_opts_default(cn_thermal_model_opts *o)
@@ -126,6 +129,7 @@ cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_proto
     }
     m->t_body = cn_thermal_solver_temp_at(m->s, 1e6, 0);
     m->probe_temp = m->t_body;
+    m->step_start_c = m->step_t0 = NAN;
     m->mode = CN_PROBE_OFF;
     return m;
 }
@@ -165,11 +169,11 @@ static void bc_at(cn_thermal_model *m, double t, cn_thermal_bc *bc)
     } else {
         k = cn_protocol_kind_at(&m->protocol, t, &el);
     }
-    cn__probe_bc(&m->probe, m->o.surface_offset_c, k, el, m->t_body, bc);
+    cn__probe_bc(&m->probe, m->o.surface_offset_c, k, el, m->t_body, m->step_start_c, bc);
 }
 
 void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double el,
-                  double t_body, cn_thermal_bc *bc)
+                  double t_body, double start_c, cn_thermal_bc *bc)
 {
     memset(bc, 0, sizeof *bc);
     if (k == CN_STEP_PASSIVE_THAW) {
@@ -186,6 +190,12 @@ void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double
         target = p->active_thaw_temp_c;
         start = p->surface_temp_c; /* heating starts from the cold probe */
     }
+    /* A step ramps from where the wall is: a re-freeze from the thawing ice, not from
+     * body temperature (thermal audit F8: +20.4 C 1 s into freeze 2 of a 2 x 90 s
+     * protocol, the 0 C radius falling 18 s into it); heating from the wall's own
+     * temperature, fitted offset included. NAN: the catalogue's start. */
+    if (isfinite(start_c))
+        start = k == CN_STEP_FREEZE ? fmax(fmin(start_c, t_body), target) : start_c;
     double tau = p->ramp_s;
     bc->kind = CN_BC_TEMP;
     bc->temp_c = tau > 0 ? target + (start - target) * exp(-el / tau) : target;
@@ -275,6 +285,13 @@ int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s)
             el = m->t - m->mode_t0;
         else
             cn_protocol_kind_at(&m->protocol, m->t, &el);
+        /* a step begins here: its ramp starts from the wall as it is now (the probe's
+         * own temperature when it had one, else the tissue against it) */
+        if (m->step_t0 != m->t - el) {
+            m->step_t0 = m->t - el;
+            m->step_start_c = isfinite(m->probe_temp) ? m->probe_temp
+                                                      : cn_thermal_solver_wall_temp_c(m->s);
+        }
         double lim = el < fmax(m->probe.ramp_s, 2.0) ? fmin(dtm, 0.25) : dtm;
         if (dt > lim)
             dt = lim;

@@ -32,6 +32,26 @@ static int bracket(const double *c, int n, double x, double *w)
     return lo;
 }
 
+double cn_thermal_solver_wall_temp_c(const cn_thermal_solver *s)
+{
+    if (!s || s->n0 < 1 || s->n0 >= s->nr)
+        return NAN;
+    if (s->o.geometry != CN_GEOM_AXISYMMETRIC)
+        return s->T[s->n0];
+    if (!s->probe_in)
+        return NAN;
+    double sum = 0;
+    int n = 0;
+    for (int j = 0; j < s->nz; j++) {
+        const size_t row = (size_t)j * s->nr;
+        if (s->kind[row] == K_ACTIVE) {
+            sum += s->T[row + s->n0];
+            n++;
+        }
+    }
+    return n > 0 ? sum / n : NAN;
+}
+
 double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm)
 {
     if (!s || !isfinite(r_mm) || !isfinite(z_mm))

@@ -280,6 +280,9 @@ int cn_thermal_solver_set_probe(cn_thermal_solver *s, bool in, double tip_z_mm);
 double cn_thermal_solver_time_s(const cn_thermal_solver *s);
 /* Temperature at (r, z) in mm (1-D: z ignored); body temperature outside the domain. */
 double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm);
+/* The tissue against the probe's active wall: the mean temperature of the first cells
+ * beside it (what a new step of the probe starts from); NAN when the probe is out. */
+double cn_thermal_solver_wall_temp_c(const cn_thermal_solver *s);
 /* 1-D: position (x or r, mm) of isotherm temp_c, scanning outward; NAN when absent. */
 double cn_thermal_solver_isotherm_1d(const cn_thermal_solver *s, double temp_c);
 /* 1-D: freezing front from the frozen volume (exact for an enthalpy scheme). */

@@ -83,9 +83,10 @@ double cn__field_min_dot(const cn__field *fl, double temp_c, cn_vec3 n);
 /* An isotherm surface in the field frame. */
 int cn__field_mesh(const cn__field *fl, double temp_c, int n_theta, int n_phi, cn_thermal_mesh *out);
 
-/* The probe's boundary condition in a step of kind k, el seconds into it (the
- * freeze ramps from body temperature, the active thaw from the cold probe). */
+/* The probe's boundary condition in a step of kind k, el seconds into it: it ramps
+ * from start_c, the wall's temperature when the step began (NAN: a freeze from body
+ * temperature, the active thaw from the cold probe). */
 void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double el,
-                  double t_body, cn_thermal_bc *bc);
+                  double t_body, double start_c, cn_thermal_bc *bc);
 
 #endif

@@ -184,7 +184,8 @@ static void test_stage_session(void **st)
     print_message("ice: found %d/4, mean edge error %.3f mm\n", found, found ? sum_e / found : NAN);
     assert_true(found >= 3);
     assert_true(sum_e / found <= 0.10);
-    /* the freeze flag drops (thaw): no ice front reported; the probe is still in its
+    /* the freeze flag drops (thaw): the ice that is still there is still found (the
+     * thaw is watched: thermal audit F9), on the true rim; the probe is still in its
      * ice, whose near side hides the tip: the tip stays where it was, flagged hidden
      * (before, the end of the visible shaft at the ice's edge became the tip, ~9 mm
      * short, for the whole thaw) */
@@ -195,7 +196,10 @@ static void test_stage_session(void **st)
         cn_segment_set_in_ice(seg, true);
         cn_segment_process(seg, x.f);
         assert_true(x.f->truth.ice_present);
-        assert_false(x.f->analysis.ice.found);
+        const double e = ice_edge_error_mm(&x.f->analysis.ice, &x.f->truth);
+        print_message("thaw +%.0f s: ice %s, edge error %.3f mm\n", dt,
+                      x.f->analysis.ice.found ? "found" : "not found", e);
+        assert_true(isfinite(e) && e <= 0.10);
         const cn_needle_result *nd = &x.f->analysis.needle;
         print_message("thaw +%.0f s: needle %s, tip error %.2f mm%s\n", dt,
                       nd->found ? "found" : "not found", tip_error_mm(nd, &x.f->truth),

@@ -231,6 +231,51 @@ static void test_thaw_shrinks(void **state)
     cn_thermal_model_free(m);
 }
 
+/* Thermal audit F8: a re-freeze ramped the probe wall from body temperature, also when
+ * the probe sat in the ice of the freeze before (+20.4 C 1 s into freeze 2 of a 2 x 90 s
+ * protocol). A step now ramps from the wall as it is: the protocol's and a set_mode
+ * re-freeze alike. The first freeze still ramps from body temperature. */
+static void test_refreeze_ramps_from_the_wall(void **state)
+{
+    (void)state;
+    cn_cryoprobe p = probe17();
+    cn_protocol q = protocol1(90, 60);
+    q.steps[2].kind = CN_STEP_FREEZE;
+    q.steps[2].duration_s = 90;
+    q.n_steps = 3;
+    cn_tissue t;
+    cn_tissue_standard(&t);
+    cn_thermal_model_opts o;
+    cn_thermal_model_opts_default(&o);
+    o.h_mm = 0.5;
+    char err[256];
+    cn_thermal_model *m = cn_thermal_model_new(&p, &q, &t, &o, err, sizeof err);
+    if (!m)
+        fail_msg("%s", err);
+    assert_int_equal(cn_thermal_model_advance_to(m, 1), CN_OK);
+    const double first = cn_thermal_model_probe_temp_c(m);
+    assert_int_equal(cn_thermal_model_advance_to(m, 150), CN_OK);
+    const double wall = cn_thermal_solver_wall_temp_c(cn_thermal_model_solver(m));
+    assert_int_equal(cn_thermal_model_advance_to(m, 151), CN_OK);
+    const double second = cn_thermal_model_probe_temp_c(m);
+    /* the same by events: freeze, thaw, freeze */
+    cn_thermal_model *e = model(0.5, 600, 0);
+    assert_int_equal(cn_thermal_model_set_mode(e, CN_PROBE_FREEZE, 0), CN_OK);
+    assert_int_equal(cn_thermal_model_set_mode(e, CN_PROBE_OFF, 90), CN_OK);
+    assert_int_equal(cn_thermal_model_set_mode(e, CN_PROBE_FREEZE, 150), CN_OK);
+    assert_int_equal(cn_thermal_model_advance_to(e, 151), CN_OK);
+    const double second_ev = cn_thermal_model_probe_temp_c(e);
+    print_message("  probe 1 s into freeze 1 %.1f C; the wall at the thaw's end %.1f C; 1 s into "
+                  "freeze 2 %.1f C (protocol), %.1f C (events)\n", first, wall, second,
+                  second_ev);
+    assert_true(first > 0);          /* from body temperature */
+    assert_true(wall < 0);           /* the probe sits in ice */
+    assert_true(second < wall);      /* from there, colder */
+    assert_true(fabs(second_ev - second) < 1.0);
+    cn_thermal_model_free(e);
+    cn_thermal_model_free(m);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -277,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_incremental_equals_oneshot),
         cmocka_unit_test(test_outline_mesh_plane),
         cmocka_unit_test(test_thaw_shrinks),
+        cmocka_unit_test(test_refreeze_ramps_from_the_wall),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
