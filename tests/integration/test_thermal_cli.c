@@ -126,6 +126,28 @@ static void test_run_input_errors(void **state)
     assert_non_null(strstr(R.err, "stump-6-4-6")); /* the catalogue's names */
 }
 
+/* Thermal audit F10: `cryonav thermal --surface-offset -150` ran an argon wall at -237 C,
+ * below argon's boiling point (a -40 C radius of 6.4 mm for 2.5 mm), and +100 a wall
+ * the model quietly clamped to -5 C. Both are refused, naming the probe and the wall. */
+static void test_surface_offset_in_physics(void **state)
+{
+    (void)state;
+    const char *bad[][2] = {{"-150", "colder than argon can make it (-185.8 C)"},
+                            {"100", "which does not freeze"}};
+    for (int i = 0; i < 2; i++) {
+        const char *argv[] = {CN_CRYONAV_BIN, "thermal", "--probe", "1.7mm-argon",
+                              "--surface-offset", bad[i][0], "--every", "150", NULL};
+        assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
+        assert_int_equal(R.exit_code, 2);
+        if (!strstr(R.err, bad[i][1]) || !strstr(R.err, "1.7mm-argon"))
+            fail_msg("--surface-offset %s: %s", bad[i][0], R.err);
+    }
+    const char *ok[] = {CN_CRYONAV_BIN, "thermal", "--probe", "1.7mm-argon", "--surface-offset",
+                        "-20", "--every", "150", NULL};
+    assert_int_equal(run_prog(ok, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+}
+
 /* Guide audit: `cryonav thermal --list` shows the user's protocols
  * (~/.config/cryonav/protocols.json) and `run --protocol` refused them as unknown.
  * Both read the same layers now: shipped, the user's, the config's files. */
@@ -175,6 +197,7 @@ int main(void)
         cmocka_unit_test(test_calibrate),
         cmocka_unit_test(test_run_input_errors),
         cmocka_unit_test(test_user_protocol_runs),
+        cmocka_unit_test(test_surface_offset_in_physics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
