@@ -349,6 +349,7 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         }
         s->recorder = sw;
         cn_rec_switch_set_state(sw, state_events, s);
+        cn_rec_switch_set_one_pass(sw, !s->replay); /* teaching audit T8 */
         if (s->opts.record_path[0] &&
             (rc = cn_rec_switch_start(sw, s->opts.record_path, err, err_len)) != CN_OK)
             return rc;

@@ -39,7 +39,18 @@ struct cn_rec_switch {
     /* the session's state a recording started while it runs begins with */
     int (*state)(void *user, cn_event *out, int max);
     void *state_user;
+    /* one pass per file (a live source): the scene time of the last frame written,
+     * INT64_MIN before the first */
+    bool one_pass;
+    int64_t last_scene_ns;
 };
+
+void cn_rec_switch_set_one_pass(cn_rec_switch *sw, bool one_pass)
+{
+    pthread_mutex_lock(&sw->mu);
+    sw->one_pass = one_pass;
+    pthread_mutex_unlock(&sw->mu);
+}
 
 void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_event *out, int max),
                              void *user)
@@ -48,13 +59,30 @@ void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_even
     sw->state_user = user;
 }
 
+/* A live source whose scene clock goes back (the windowed simulator starting its
+ * scenario again) ends the recording before the frame: a file holds one pass. Before,
+ * the passes ran on into one file, whose length then read as the last pass's clock
+ * (20.95 s for 100 s of material), its report listed cycles 1, 2, 1 and a replay
+ * counted "freeze 3" (teaching audit T8). The raw sink sees the frame first (the
+ * analysis sees it later), so the test is here. */
 static void sw_raw(void *self, cn_frame *f)
 {
     cn_rec_switch *sw = self;
+    bool pass_ends = false;
     pthread_mutex_lock(&sw->mu);
-    if (sw->rec)
+    if (sw->rec && sw->one_pass && f->t_scene_ns != CN_SCENE_TIME_UNSET &&
+        sw->last_scene_ns != INT64_MIN && f->t_scene_ns < sw->last_scene_ns - 50000000)
+        pass_ends = true;
+    else if (sw->rec) {
         sw->raw.consume(sw->raw.self, f);
+        if (f->t_scene_ns != CN_SCENE_TIME_UNSET)
+            sw->last_scene_ns = f->t_scene_ns;
+    }
     pthread_mutex_unlock(&sw->mu);
+    char path[1024];
+    if (pass_ends && cn_rec_switch_stop(sw, true, path, sizeof path) == CN_OK)
+        cn_log_warn(sw->log, "record", "%s ends with the scenario's pass (the scene clock goes "
+                    "back: the scenario starts again; a recording holds one pass)", path);
 }
 
 static void sw_analysed(void *self, cn_frame *f)
@@ -73,6 +101,7 @@ cn_rec_switch *cn_rec_switch_new(const cn_recorder_opts *o, const char *dir, cn_
         return NULL;
     pthread_mutex_init(&sw->mu, NULL);
     sw->ropts = *o;
+    sw->last_scene_ns = INT64_MIN;
     cn_strlcpy(sw->dir, dir && *dir ? dir : ".", sizeof sw->dir);
     sw->log = log;
     return sw;
@@ -121,6 +150,7 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
         return CN_EAGAIN;
     }
     sw->rec = rec;
+    sw->last_scene_ns = INT64_MIN;
     cn_recorder_sinks(rec, &sw->raw, &sw->analysed);
     cn_strlcpy(sw->path, path, sizeof sw->path);
     pthread_mutex_unlock(&sw->mu);

@@ -25,6 +25,10 @@ int cn_rec_switch_start(cn_rec_switch *sw, const char *path, char *err, size_t e
  * before the session's first frame. */
 void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_event *out, int max),
                              void *user);
+/* A live source's recording holds one pass: a frame whose scene time goes back (the
+ * windowed simulator's scenario starting again) ends it, closed in the background.
+ * Off by default (a replay re-recorded across a seek back keeps its passes). */
+void cn_rec_switch_set_one_pass(cn_rec_switch *sw, bool one_pass);
 /* Stops the active recording; in_background closes it on a thread of its own.
  * CN_ENOENT when not recording. path_out gets the file name. */
 int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len);

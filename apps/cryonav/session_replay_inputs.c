@@ -297,8 +297,10 @@ bool cn_session_replay_inputs(cn_session *s, cn_frame *f)
      * scene time and cannot go back (before, each later pass counted freezes 2, 3
      * ... and the model failed on every event: "could not follow the procedure"),
      * so the analysis starts again here, as at a recording's start. The frames
-     * before belong to another pass: there is nothing to catch up. */
-    if (jumps == s->replay_jumps && idx == s->replay_high + 1 && s->replay_scene_ns != INT64_MIN &&
+     * before belong to another pass: there is nothing to catch up. Any frame past the
+     * highest, not only the next: a paced replay that skipped one frame at the pass's
+     * edge missed it, and counted "freeze 3" (teaching audit T8). */
+    if (jumps == s->replay_jumps && idx > s->replay_high && s->replay_scene_ns != INT64_MIN &&
         f->t_scene_ns != CN_SCENE_TIME_UNSET && f->t_scene_ns < s->replay_scene_ns - 50000000) {
         cn_log_info(s->log, "replay", "frame %d: the recording's scene clock goes back from "
                     "%.1f s to %.1f s (a replay re-recorded across a loop or a seek back): the "
