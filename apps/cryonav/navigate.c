@@ -109,29 +109,15 @@ static const char kReplayKeys[] = NERVE_KEYS OTHER_KEYS
     "n N         next / previous chapter\n"
     "1-9         freeze 1-9\n";
 
-/* "REPLAY 03:02 / 03:17  freeze 2  PAUSED": the frame's time from the recording's first
- * frame, its length, the chapter the frame is in. */
-static void replay_where(cn_session *s, const cn_frame *f, double t0_s, double span_s, char *out,
-                         size_t len)
+/* A snapshot's file name: a replay's names the recording's frame (what `--start '#N'`
+ * takes: "snapshot-f014436.png"), another source's the frame's sequence number. */
+static void snapshot_name(char *out, size_t len, const char *dir, int source_frame,
+                          uint64_t seq)
 {
-    const double t = f->t_scene_ns != CN_SCENE_TIME_UNSET && isfinite(t0_s)
-                         ? (double)f->t_scene_ns * 1e-9 - t0_s
-                         : NAN;
-    int n = 0;
-    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
-    const int pos = cn_replay_position(s->replay);
-    const char *chapter = NULL;
-    for (int i = 0; i < n; i++)
-        if (ch[i].frame <= pos && strncmp(ch[i].name, "alarm", 5) != 0 &&
-            strncmp(ch[i].name, "note", 4) != 0 && strcmp(ch[i].name, "mark") != 0)
-            chapter = ch[i].name;
-    char tt[32] = "--:--", st[32] = "--:--";
-    if (isfinite(t) && t >= 0)
-        snprintf(tt, sizeof tt, "%02d:%02d", (int)(t / 60), (int)fmod(t, 60));
-    if (isfinite(span_s) && span_s >= 0)
-        snprintf(st, sizeof st, "%02d:%02d", (int)(span_s / 60), (int)fmod(span_s, 60));
-    snprintf(out, len, "REPLAY %s / %s%s%.60s%s", tt, st, chapter ? "  " : "",
-             chapter ? chapter : "", cn_replay_paused(s->replay) ? "  PAUSED" : "");
+    if (source_frame >= 0)
+        snprintf(out, len, "%s/snapshot-f%06d.png", dir, source_frame);
+    else
+        snprintf(out, len, "%s/snapshot-%06llu.png", dir, (unsigned long long)seq);
 }
 
 static int mkdir_p(const char *dir)
@@ -319,6 +305,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             return 1;
         }
         cn_viewer_set_key_help(v, s.replay ? kReplayKeys : kLiveKeys);
+        if (s.replay && o.snapshot_dir[0]) /* offline: each due picture is drawn (T7) */
+            cn_session_batch_snapshots(&s, (int)o.snapshot_every);
     }
     /* scripted keys: the operator's, at their scene time, on the analysis thread
      * (exactly where they belong, however far the display lags) */
@@ -337,6 +325,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 o.headless ? " (headless)" : "");
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    int last_shown_src = -1;
+    long snap_bucket = -1; /* a replay: the last snapshot's recording frame / N */
     cn_frame *shown = NULL; /* the last frame shown (a reference) */
     /* a replay started at a chapter catches up before its first frame: until then
      * the window shows a dark frame of the recording's size with the progress line
@@ -354,17 +344,6 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     char last_snap[700] = "";
     bool closed = false;
     /* a replay: its first frame's time and its length, for the status line's clock */
-    double replay_t0_s = NAN, replay_span_s = NAN;
-    if (s.replay) {
-        char rerr[256];
-        cn_seq_reader *rd = cn_replay_reader_open(s.replay, rerr, sizeof rerr);
-        const int nf = cn_replay_frame_count(s.replay);
-        if (rd && nf > 0) {
-            replay_t0_s = cn_seq_reader_timestamp(rd, 0);
-            replay_span_s = cn_seq_reader_timestamp(rd, nf - 1) - replay_t0_s;
-        }
-        cn_seq_reader_close(rd);
-    }
     bool end_shown = false; /* the "END of the recording" picture, once per arrival */
     /* a live source that stops sending (a probe unplugged, a stalled link): the
      * last picture is shown again every 250 ms saying how old it is, so it is never
@@ -541,7 +520,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
              * so the text changes once a second, not every frame */
             if (s.replay) {
                 char where[200];
-                replay_where(&s, f, replay_t0_s, replay_span_s, where, sizeof where);
+                cn_session_replay_where(&s, f, where, sizeof where);
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", where);
             }
@@ -577,15 +556,25 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             if (show_ms)
                 cn_stats_add(show_ms, (double)(show_t1 - show_t0) / 1e6);
             cn_pipeline_mark_shown(s.pipe, f, show_t1);
+            cn_session_batch_shown(&s, f->seq);
             n_shown++;
             if (shown)
                 cn_frame_unref(shown);
             cn_frame_ref(f);
             shown = f; /* shown again while a replay catches up a jump */
             bool last = o.run.max_frames && n_shown >= o.run.max_frames;
-            if (o.snapshot_dir[0] && (n_shown % (uint64_t)o.snapshot_every == 0 || n_shown == 1 || last)) {
-                snprintf(last_snap, sizeof last_snap, "%s/snapshot-%06llu.png", o.snapshot_dir,
-                         (unsigned long long)f->seq);
+            /* A replay takes one every N recording frames (the first drawn past each
+             * multiple): an offline replay draws few of its frames, and counting drawn
+             * ones gave 8 pictures at irregular frames where 17 were due (teaching audit
+             * T7). Other sources: every N frames drawn. */
+            const long bucket = f->source_frame >= 0 ? f->source_frame / o.snapshot_every : -1;
+            const bool due = f->source_frame >= 0
+                                 ? bucket != snap_bucket
+                                 : n_shown % (uint64_t)o.snapshot_every == 0;
+            if (o.snapshot_dir[0] && (due || n_shown == 1 || last)) {
+                snap_bucket = bucket;
+                snapshot_name(last_snap, sizeof last_snap, o.snapshot_dir, f->source_frame,
+                              f->seq);
                 if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
                     n_snap++;
                 else
@@ -595,6 +584,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 last_snapped = false;
             }
             last_shown_seq = f->seq;
+            last_shown_src = f->source_frame;
             if (!cn_viewer_poll(v))
                 closed = true;
             for (int k; (k = cn_viewer_next_key(v)) != 0;)
@@ -612,8 +602,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     /* The source may end before --frames or between two snapshots: the last view
      * is the one a user wants to see, so it is always written. */
     if (v && o.snapshot_dir[0] && n_shown > 0 && !last_snapped) {
-        snprintf(last_snap, sizeof last_snap, "%s/snapshot-%06llu.png", o.snapshot_dir,
-                 (unsigned long long)last_shown_seq);
+        snapshot_name(last_snap, sizeof last_snap, o.snapshot_dir, last_shown_src,
+                      last_shown_seq);
         if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
             n_snap++;
         else

@@ -193,6 +193,10 @@ void cn_session_print_chapters(cn_session *s, FILE *out);
 const cn_device *cn_session_batch_device(cn_session *s);
 void cn_session_batch_done(void *self, cn_frame *f);
 void cn_session_batch_free(cn_session *s);
+/* An offline replay with snapshots every N recording frames (0: none): a frame due
+ * for one is held until cn_session_batch_shown names it drawn. */
+void cn_session_batch_snapshots(cn_session *s, int every);
+void cn_session_batch_shown(cn_session *s, uint64_t seq);
 
 /* The session's own stages (session_stages.c): the procedure state and the
  * operator's target before the analysis, the isotherm surfaces after it. */
@@ -241,6 +245,9 @@ int cn_session_state_events(cn_session *s, cn_event *out, int max);
 /* A replay: the recorded note or mark to show with a frame at scene time t_scene_ns (8 s
  * from the note on); false when none. */
 bool cn_session_replay_note(cn_session *s, int64_t t_scene_ns, char *out, size_t len);
+/* A replay's place for the status line: "REPLAY 03:02 / 03:17  freeze 2  PAUSED" (the
+ * shown frame's time from the recording's first frame, its length, its chapter). */
+void cn_session_replay_where(cn_session *s, const cn_frame *f, char *out, size_t len);
 /* session_replay_inputs.c: the replay's recorded inputs on f (a jump answered
  * first); true when f is a frame the analysis took in before (a step back), whose
  * inputs are not applied again and whose procedure step the console holds. */

@@ -104,13 +104,7 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     } else if (parse_time(w, &t)) {
         /* a time past the end landed on the last frame without a word (teaching audit
          * T2); times count from the first frame, whatever clock the file keeps */
-        char rerr[256];
-        cn_seq_reader *rd = cn_replay_reader_open(rp, rerr, sizeof rerr);
-        const int nf = cn_replay_frame_count(rp);
-        const double span = rd && nf > 0 ? cn_seq_reader_timestamp(rd, nf - 1) -
-                                               cn_seq_reader_timestamp(rd, 0)
-                                         : NAN;
-        cn_seq_reader_close(rd);
+        const double span = cn_replay_span_s(rp, NULL);
         if (isfinite(span) && t > span + 0.5) {
             snprintf(err, err_len, "--start %s: the recording lasts %.1f s (times count from its "
                      "first frame; `--chapters` lists its chapters, `chapter N` starts at one)",
@@ -186,4 +180,32 @@ void cn_session_print_chapters(cn_session *s, FILE *out)
     for (int i = 0; i < n; i++)
         fprintf(out, "%3d  %8.1f s  frame %6d  %-9s  %s\n", i + 1, c[i].t_s, c[i].frame,
                 cn_event_source_name(c[i].source), c[i].name);
+}
+
+/* "REPLAY 03:02 / 03:17  freeze 2  PAUSED": the frame's time from the recording's first
+ * frame, its length, the chapter the frame is in. */
+void cn_session_replay_where(cn_session *s, const cn_frame *f, char *out, size_t len)
+{
+    double t0_s = NAN;
+    const double span_s = cn_replay_span_s(s->replay, &t0_s);
+    const double t = f->t_scene_ns != CN_SCENE_TIME_UNSET && isfinite(t0_s)
+                         ? (double)f->t_scene_ns * 1e-9 - t0_s
+                         : NAN;
+    int n = 0;
+    const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
+    /* the frame shown, not the device's position, which may be a few frames ahead and
+     * named the next chapter early at its edge */
+    const int pos = f->source_frame >= 0 ? f->source_frame : cn_replay_position(s->replay);
+    const char *chapter = NULL;
+    for (int i = 0; i < n; i++)
+        if (ch[i].frame <= pos && strncmp(ch[i].name, "alarm", 5) != 0 &&
+            strncmp(ch[i].name, "note", 4) != 0 && strcmp(ch[i].name, "mark") != 0)
+            chapter = ch[i].name;
+    char tt[32] = "--:--", st[32] = "--:--";
+    if (isfinite(t) && t >= 0)
+        snprintf(tt, sizeof tt, "%02d:%02d", (int)(t / 60), (int)fmod(t, 60));
+    if (isfinite(span_s) && span_s >= 0)
+        snprintf(st, sizeof st, "%02d:%02d", (int)(span_s / 60), (int)fmod(span_s, 60));
+    snprintf(out, len, "REPLAY %s / %s%s%.60s%s", tt, st, chapter ? "  " : "",
+             chapter ? chapter : "", cn_replay_paused(s->replay) ? "  PAUSED" : "");
 }

@@ -62,6 +62,7 @@ struct cn_replay {
     bool seek_time_pending;
     double seek_time_s;
     double t0_scene_s;  /* scene time of the first frame (NAN until known) */
+    double t_first_s, t_last_s; /* the first and last frames' Timestamps (NAN: none) */
     /* frames emitted that do not follow the last one emitted (a start after the
      * first frame, a seek, a chapter, a skip, a loop), and where the last landed */
     uint64_t jumps;
@@ -117,6 +118,8 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
     rp->t0_scene_s = cn_seq_reader_timestamp(rp->rd, 0);
     {
         double t_end = cn_seq_reader_timestamp(rp->rd, in->n_frames - 1);
+        rp->t_first_s = rp->t0_scene_s;
+        rp->t_last_s = t_end;
         rp->mean_dt_s = in->n_frames > 1 && isfinite(rp->t0_scene_s) && isfinite(t_end) &&
                                 t_end > rp->t0_scene_s
                             ? (t_end - rp->t0_scene_s) / (in->n_frames - 1)
@@ -360,6 +363,7 @@ static int rp_read(void *self, cn_frame *f) {
          * now, so a re-recording of this replay paces as it was shown */
         if (f->wall_ns == 0 || info->offline_pace) f->wall_ns = cn_clock_wall_ns();
         f->seq = ++rp->emitted;
+        f->source_frame = i;
         f->t_analysed_ns = f->t_sent_ns = f->t_shown_ns = 0;
         if (!rp->o.keep_analysis) {
             /* the events are the session's inputs, not results: hand them over */
@@ -534,6 +538,14 @@ int cn_replay_take_events_upto(cn_replay *rp, uint64_t upto_seq, cn_event *out, 
     }
     pthread_mutex_unlock(&rp->mu);
     return n;
+}
+
+double cn_replay_span_s(const cn_replay *rp, double *t0_s) {
+    /* read once when the replay opened: before, the status line and --start each
+     * opened the file again for these two numbers */
+    if (t0_s) *t0_s = rp->t_first_s;
+    return isfinite(rp->t_first_s) && isfinite(rp->t_last_s) ? rp->t_last_s - rp->t_first_s
+                                                              : NAN;
 }
 
 const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n) {

@@ -123,6 +123,9 @@ cn_seq_reader *cn_replay_reader_open(const cn_replay *rp, char *err, size_t err_
 /* The recording's chapters (its events in order, cn_seq_chapters), read once at
  * cn_replay_new; *n may be 0. */
 const cn_seq_chapter *cn_replay_chapters(const cn_replay *rp, int *n);
+/* The recording's length: its last frame's Timestamp minus its first's (NAN when the
+ * file keeps none); *t0_s (may be NULL) gets the first. */
+double cn_replay_span_s(const cn_replay *rp, double *t0_s);
 /* Jumps to the chapter `what` names (see cn_seq_chapter_find: "freeze 2",
  * "needle in", a number); shown at once when paused. The chapter index, or
  * CN_ENOENT. */

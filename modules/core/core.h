@@ -432,6 +432,8 @@ typedef struct cn_frame {
     double transducer_px[2];   /* pixel at the centre of the transducer face */
     /* time */
     uint64_t seq;              /* sequence number from the source */
+    int source_frame;          /* a replay: the frame's index in its file (from 0; what
+                                  `--start '#N'` names); -1 from other sources */
     int64_t t_acq_ns;          /* acquisition, monotonic */
     int64_t t_ready_ns;        /* when the source handed the frame over, monotonic: 0
                                   for live sources (acquisition is the moment); a

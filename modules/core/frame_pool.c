@@ -95,6 +95,7 @@ cn_frame *cn_frame_pool_acquire(cn_frame_pool *p)
     f->pool_ = p;
     f->index_ = i;
     f->t_scene_ns = CN_SCENE_TIME_UNSET;
+    f->source_frame = -1;
     atomic_store(&p->refs[i], 1);
     return f;
 }

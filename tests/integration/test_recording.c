@@ -33,6 +33,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1527,6 +1528,63 @@ static void test_sim_loop(void **st)
     remove_dir(dir);
 }
 
+/* Teaching audit T7: an offline replay's --snapshot-every N counted frames drawn (most
+ * are superseded before they are drawn): 8 pictures at irregular frames for 17 due,
+ * named by the replay's emission count, which no `--start '#N'` finds again. A replay's
+ * pictures now come at every N-th recording frame (held until drawn), named by the
+ * recording's frame; the last is the recording's last frame. */
+static void test_replay_snapshots(void **st)
+{
+    (void)st;
+    char dir[600], cfg[700], rec[700], snaps[700];
+    make_dir(dir, sizeof dir, "snaps");
+    write_config_sim(dir, "[[8, 3], [8, 0]]", "", cfg, sizeof cfg);
+    snprintf(rec, sizeof rec, "%s/live.igs.mha", dir);
+    snprintf(snaps, sizeof snaps, "%s/pics", dir);
+    const char *a1[] = {CN_CRYONAV_BIN, "run", "--headless", "--config", cfg, "--fast", "--record",
+                        rec, "--no-serve", NULL};
+    assert_int_equal(run_prog(a1, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    const int n = frames_of(rec);
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--no-serve",
+                        "--snapshot", snaps, "--snapshot-every", "20", NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 300, &R), 0);
+    check_run(&R, 0);
+    DIR *d = opendir(snaps);
+    assert_non_null(d);
+    int got[512], ng = 0, bad = 0;
+    for (struct dirent *e; (e = readdir(d)) && ng < 512;) {
+        int k;
+        char tail[8] = "";
+        if (e->d_name[0] == '.')
+            continue;
+        if (sscanf(e->d_name, "snapshot-f%6d.%3s", &k, tail) == 2 && strcmp(tail, "png") == 0)
+            got[ng++] = k;
+        else
+            bad++;
+    }
+    closedir(d);
+    for (int i = 1; i < ng; i++) /* sorted */
+        for (int j = i; j > 0 && got[j - 1] > got[j]; j--) {
+            int t = got[j];
+            got[j] = got[j - 1];
+            got[j - 1] = t;
+        }
+    print_message("%d frames, every 20: %d pictures (first f%d, last f%d), %d other names\n", n,
+                  ng, ng ? got[0] : -1, ng ? got[ng - 1] : -1, bad);
+    assert_int_equal(bad, 0);
+    assert_true(ng >= 3);
+    assert_int_equal(got[0], 0);
+    assert_int_equal(got[ng - 1], n - 1);
+    /* each multiple of 20, drawn and kept (an offline replay holds a frame due for a
+     * picture until it is drawn), and the last frame */
+    const int due = (n - 1) / 20 + 1 + ((n - 1) % 20 != 0);
+    assert_int_equal(ng, due);
+    for (int i = 0; i + 1 < ng; i++)
+        assert_int_equal(got[i], 20 * i);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1538,7 +1596,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_catch_up), cmocka_unit_test(test_replay_loop_rewind),
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
         cmocka_unit_test(test_replay_start_figures), cmocka_unit_test(test_nerve_hidden_steady),
-        cmocka_unit_test(test_sim_loop),
+        cmocka_unit_test(test_sim_loop),  cmocka_unit_test(test_replay_snapshots),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_recording", tests, sizeof tests / sizeof tests[0], argc, argv);
