@@ -9,6 +9,7 @@
  * time. Output goes to OUT (default FILE.report/): summary.json, report.html,
  * ice.png, nerve_temp.png. */
 #include "commands.h"
+#include "guidance/guidance.h" /* the alarms' words */
 
 #include "report_plots.h"
 #include "seqio/seqio.h"
@@ -195,6 +196,23 @@ int cn_cmd_report(int argc, char **argv)
             fprintf(h, "<tr><td>%s</td><td>", at);
             html_escape(h, sum.note_texts[i].text);
             fprintf(h, "</td></tr>\n");
+        }
+        fprintf(h, "</table>\n");
+    }
+    if (sum.n_alarm_periods > 0) {
+        fprintf(h, "<h2>Alarms</h2><table><tr><th>alarm</th><th>from</th><th>to</th>"
+                   "<th>for</th></tr>\n");
+        for (int i = 0; i < sum.n_alarm_periods; i++) {
+            const cn_session_alarm_period *ap = &sum.alarm_periods[i];
+            char words[160], from[48], to[48], dur[32];
+            cn_guidance_alarm_text(ap->bit, words, sizeof words);
+            fmt_t(from, sizeof from, ap->from_s);
+            fmt_t(to, sizeof to, ap->to_s);
+            fmt_s(dur, sizeof dur, ap->to_s - ap->from_s);
+            fprintf(h, "<tr><td>");
+            html_escape(h, words);
+            fprintf(h, "</td><td>%s</td><td>%s%s</td><td>%s</td></tr>\n", from, to,
+                    ap->to_end ? " (on at the end)" : "", dur);
         }
         fprintf(h, "</table>\n");
     }

@@ -279,6 +279,13 @@ typedef struct {
                                         warmest point in its freeze and thaw, NAN unknown */
 } cn_session_cycle;
 
+/* One alarm on for a while (bit: one CN_ALARM_* bit). */
+typedef struct {
+    uint32_t bit;
+    double from_s, to_s;
+    bool to_end;
+} cn_session_alarm_period;
+
 typedef struct {
     int n_frames, n_analysed;
     double duration_s;
@@ -298,6 +305,10 @@ typedef struct {
         char text[240];
     } note_texts[32];
     char plan[160];                     /* the plan event's text ("" none) */
+    /* each alarm's periods on (from the frames' recorded alarms), s from the first
+     * frame; to_end: still on at the recording's last frame. Capped at 64 periods. */
+    int n_alarm_periods;
+    cn_session_alarm_period alarm_periods[64];
     const char *phase_source;           /* "analysis", "truth" or "none" */
     const char *clock;                  /* "scene" (CryoNav files) or "timestamp" */
 } cn_session_summary;

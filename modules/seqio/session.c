@@ -23,6 +23,8 @@
  */
 #include "seqio_priv.h"
 
+#include "guidance/guidance.h" /* the alarms' words */
+
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
@@ -272,6 +274,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     double phase_start = 0;
     int cur = -1;
     double last_t = 0;
+    uint32_t alarms_prev = 0;
+    double alarm_on_s[32] = {0};
     for (int i = 0; i < n; i++) {
         cn_progress_update(progress, i, n);
         const cn_seq_field *fl;
@@ -416,6 +420,22 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (isfinite(te)) t = te;
             change_phase(s, &prev, &phase_start, &cur, ph, cyc, t, evl, nev, t0);
         }
+        /* each alarm's periods, for a debrief (teaching audit T10: the report counted
+         * alarm events, not which alarm, nor for how long): on from the first frame
+         * that carries it to the first that does not */
+        if (f->analysed && !use_truth) {
+            const double tf = (double)(f->t_scene_ns - t0) * 1e-9;
+            const uint32_t now = f->analysis.guidance.alarms;
+            for (int b = 0; b < 32; b++) {
+                const uint32_t m = 1u << b;
+                if ((now & m) && !(alarms_prev & m))
+                    alarm_on_s[b] = tf;
+                else if (!(now & m) && (alarms_prev & m) && s->n_alarm_periods < 64)
+                    s->alarm_periods[s->n_alarm_periods++] =
+                        (cn_session_alarm_period){m, alarm_on_s[b], tf, false};
+            }
+            alarms_prev = now;
+        }
         /* per cycle, for a debrief: the coverage when the freeze ended, the coldest the
          * target got (teaching audit T10: the report gave neither, only a best coverage
          * that could be a one-frame spike) */
@@ -431,6 +451,11 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 c->target_temp_min_c = tt;
         }
     }
+    /* the alarms still on at the end */
+    for (int b = 0; b < 32; b++)
+        if ((alarms_prev >> b & 1u) && s->n_alarm_periods < 64)
+            s->alarm_periods[s->n_alarm_periods++] =
+                (cn_session_alarm_period){1u << b, alarm_on_s[b], last_t, true};
     s->duration_s = last_t;
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
     if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
@@ -503,6 +528,22 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_array_append_new(nt, e);
     }
     json_object_set_new(o, "notes_and_marks", nt);
+    json_t *ap = json_array();
+    for (int i = 0; i < s->n_alarm_periods; i++) {
+        char words[160], bit[16];
+        json_t *e = json_object();
+        cn_guidance_alarm_text(s->alarm_periods[i].bit, words, sizeof words);
+        snprintf(bit, sizeof bit, "0x%x", (unsigned)s->alarm_periods[i].bit);
+        json_object_set_new(e, "alarm", json_string(words));
+        json_object_set_new(e, "bit", json_string(bit));
+        json_object_set_new(e, "from_s", json_real(s->alarm_periods[i].from_s));
+        json_object_set_new(e, "to_s", json_real(s->alarm_periods[i].to_s));
+        json_object_set_new(e, "duration_s",
+                            json_real(s->alarm_periods[i].to_s - s->alarm_periods[i].from_s));
+        json_object_set_new(e, "on_at_end", json_boolean(s->alarm_periods[i].to_end));
+        json_array_append_new(ap, e);
+    }
+    json_object_set_new(o, "alarm_periods", ap);
     char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(o);
     return txt;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "seqio/seqio.h"
+#include "guidance/guidance.h"
 #include "sim/sim.h"
 
 #define FPS 10.0
@@ -76,6 +77,9 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
             a->guidance.phase = tr->phase;
             a->guidance.cycle = tr->cycle;
             a->guidance.coverage = tr->ice_present ? fmin(1, tr->ice_radius_mm / 6) : 0;
+            /* alarms: tip hidden from 10 s to 14 s, ice near the skin from 36 s on */
+            a->guidance.alarms = (t >= 10 && t < 14 ? CN_ALARM_TIP_HIDDEN : 0u) |
+                                 (t >= 36 ? CN_ALARM_ICE_NEAR_SKIN : 0u);
             /* the model's temperature at the target's warmest point, as guidance gives it */
             a->guidance.target_temp_c = tr->ice_present ? -3.25 : tr->phase == CN_PHASE_IDLE ? NAN : 37;
             a->needle.found = tr->needle_in;
@@ -181,6 +185,20 @@ static void check_summary(const char *path, const char *source) {
         assert_true(s.cycles[0].coverage_end > 0.3 && s.cycles[0].coverage_end <= 1);
         assert_float_equal(s.cycles[0].target_temp_min_c, -3.25, 1e-6);
         assert_float_equal(s.cycles[1].target_temp_min_c, -3.25, 1e-6);
+        /* the rest of T10: each alarm with its period (the report counted alarm events
+         * only, not which alarm, nor for how long) */
+        assert_int_equal(s.n_alarm_periods, 2);
+        assert_int_equal(s.alarm_periods[0].bit, CN_ALARM_TIP_HIDDEN);
+        assert_float_equal(s.alarm_periods[0].from_s, 10, frame);
+        assert_float_equal(s.alarm_periods[0].to_s, 14, frame);
+        assert_false(s.alarm_periods[0].to_end);
+        assert_int_equal(s.alarm_periods[1].bit, CN_ALARM_ICE_NEAR_SKIN);
+        assert_float_equal(s.alarm_periods[1].from_s, 36, frame);
+        assert_true(s.alarm_periods[1].to_end);
+        char *js = cn_session_summary_json(&s, path);
+        assert_non_null(strstr(js, "\"alarm\": \"TIP HIDDEN\""));
+        assert_non_null(strstr(js, "\"alarm\": \"ICE NEAR SKIN\""));
+        free(js);
     } else {
         assert_true(s.cycles[0].coverage_end < 0); /* truth carries no coverage */
     }
