@@ -34,10 +34,6 @@ static void usage(FILE *out)
         "outputs: stdout only.\n");
 }
 
-typedef struct {
-    const cn_json *doc;
-} print_ctx;
-
 /* value (compact JSON) with every string under a "token" key replaced by its
  * length: the leaf itself when path ends in "token", else any "token":"..."
  * member inside it (a list of accounts). */
@@ -74,12 +70,10 @@ static void redact(const char *path, const char *value, char *out, size_t cap)
     out[o < cap ? o : cap - 1] = 0;
 }
 
-static void print_leaf(void *ctx, const char *path, const char *value)
+static void print_leaf(void *ctx, const char *path, const char *value, const char *label,
+                       int line)
 {
-    const print_ctx *p = ctx;
-    const char *label = "?";
-    int line = 0;
-    cn_json_origin(p->doc, path, &label, &line);
+    (void)ctx;
     char shown[1200], lhs[1400];
     redact(path, value, shown, sizeof shown);
     snprintf(lhs, sizeof lhs, "%s = %s", path, shown);
@@ -138,8 +132,7 @@ int cn_cmd_config(int argc, char **argv)
     for (int i = 0; i < cn_json_layers(doc); i++)
         printf(" %s%s", i ? "< " : "", cn_json_layer_label(doc, i));
     printf("\n");
-    print_ctx p = {doc};
-    rc = cn_json_leaves(doc, print_leaf, &p);
+    rc = cn_json_leaves_origin(doc, print_leaf, NULL);
     if (rc != CN_OK) {
         cn_json_free(doc);
         if (rc == CN_ERANGE) /* before, "value out of range", naming nothing (audit I9) */

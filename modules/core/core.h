@@ -608,6 +608,12 @@ int cn_json_origin(const cn_json *doc, const char *path, const char **label, int
  * as compact JSON text. */
 int cn_json_leaves(const cn_json *doc, void (*fn)(void *ctx, const char *path, const char *value),
                    void *ctx);
+/* The same with each leaf's origin (cn_json_origin's label and line), every layer's
+ * text scanned once for all leaves. */
+int cn_json_leaves_origin(const cn_json *doc,
+                          void (*fn)(void *ctx, const char *path, const char *value,
+                                     const char *label, int line),
+                          void *ctx);
 
 /* ------------------------------------------------------------------ progress */
 

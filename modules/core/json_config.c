@@ -14,6 +14,7 @@
  * (and `cryonav config --print`) names the file and line the value came from,
  * not the defaults it overrode. */
 #include "core/core.h"
+#include "json_lines.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -238,115 +239,6 @@ static json_t *lookup_in(json_t *cur, const char *path)
 
 static json_t *lookup(const cn_json *d, const char *path) { return lookup_in(d->root, path); }
 
-/* ---- locating the line of a key: a minimal JSON scanner that tracks the path. */
-
-typedef struct {
-    bool is_obj;
-    long index;          /* arrays: current element index */
-    char key[128];       /* objects: current key */
-} level;
-
-static void build_path(const level *st, int depth, char *out, size_t len)
-{
-    out[0] = 0;
-    size_t used = 0;
-    for (int i = 0; i < depth; i++) {
-        int w;
-        if (st[i].is_obj)
-            w = snprintf(out + used, len - used, "%s%s", used ? "." : "", st[i].key);
-        else
-            w = snprintf(out + used, len - used, "[%ld]", st[i].index);
-        if (w < 0 || (size_t)w >= len - used)
-            return;
-        used += (size_t)w;
-    }
-}
-
-/* Line (1-based) where the key of `path` is written, or where its value starts
- * for array elements; 0 when not found. */
-static int line_of(const char *text, const char *path)
-{
-    level st[64];
-    int depth = 0, line = 1;
-    bool expect_key = false;
-    char cur[1024];
-    for (const char *p = text; *p; p++) {
-        char c = *p;
-        if (c == '\n') {
-            line++;
-            continue;
-        }
-        if (c == '{' || c == '[') {
-            if (depth == 64)
-                return 0;
-            st[depth].is_obj = (c == '{');
-            st[depth].index = 0;
-            st[depth].key[0] = 0;
-            depth++;
-            expect_key = (c == '{');
-            if (c == '[') { /* the first element's value starts here */
-                build_path(st, depth, cur, sizeof cur);
-                const char *q = p + 1;
-                int l2 = line;
-                while (*q && isspace((unsigned char)*q)) {
-                    if (*q == '\n')
-                        l2++;
-                    q++;
-                }
-                if (strcmp(cur, path) == 0 && *q != ']')
-                    return l2;
-            }
-            continue;
-        }
-        if (c == '}' || c == ']') {
-            if (depth > 0)
-                depth--;
-            expect_key = false;
-            continue;
-        }
-        if (c == ',') {
-            if (depth > 0 && st[depth - 1].is_obj)
-                expect_key = true;
-            else if (depth > 0) {
-                st[depth - 1].index++;
-                build_path(st, depth, cur, sizeof cur);
-                if (strcmp(cur, path) == 0) { /* the element starts at the next token */
-                    int l2 = line;
-                    for (const char *q = p + 1; *q && isspace((unsigned char)*q); q++)
-                        l2 += (*q == '\n');
-                    return l2;
-                }
-            }
-            continue;
-        }
-        if (c == '"') {
-            const char *start = p + 1;
-            p++;
-            while (*p && *p != '"') {
-                if (*p == '\\' && p[1])
-                    p++;
-                if (*p == '\n')
-                    line++;
-                p++;
-            }
-            if (!*p)
-                return 0;
-            if (expect_key && depth > 0 && st[depth - 1].is_obj) {
-                size_t n = (size_t)(p - start);
-                if (n >= sizeof st[0].key)
-                    n = sizeof st[0].key - 1;
-                memcpy(st[depth - 1].key, start, n);
-                st[depth - 1].key[n] = 0;
-                expect_key = false;
-                build_path(st, depth, cur, sizeof cur);
-                if (strcmp(cur, path) == 0)
-                    return line;
-            }
-        }
-    }
-    return 0;
-}
-
 /* The layer that gave the value at path: the top-most one that has it; for a path no
  * layer has as such (a key holding '.', which the dotted path cannot name), the top-most
  * one that has its longest prefix (before, the shipped defaults were blamed for a typo
@@ -382,7 +274,7 @@ int cn_json_origin(const cn_json *d, const char *path, const char **label, int *
     if (label)
         *label = lab;
     if (line)
-        *line = line_of(text, path);
+        *line = cn__json_line_of(text, path);
     return CN_OK;
 }
 
@@ -395,7 +287,7 @@ void cn_json_error(const cn_json *d, const char *path, char *err, size_t err_len
     va_end(ap);
     const char *text, *label;
     origin_of(d, path, &text, &label);
-    int line = line_of(text, path);
+    int line = cn__json_line_of(text, path);
     if (line > 0)
         snprintf(err, err_len, "%s:%d: %s: %s", label, line, path, msg);
     else
@@ -435,6 +327,48 @@ int cn_json_leaves(const cn_json *d, void (*fn)(void *ctx, const char *path, con
 {
     char path[1024] = "";
     return d && fn ? leaves_rec(d->root, path, sizeof path, 0, fn, ctx) : CN_EINVAL;
+}
+
+/* cn_json_leaves_origin: each leaf's origin, with one line index per layer text
+ * (built at its first use) instead of a scan of the whole text per leaf */
+typedef struct {
+    const cn_json *d;
+    void (*fn)(void *, const char *, const char *, const char *, int);
+    void *ctx;
+    cn__json_lines **idx; /* [n_layers + 1]: the layers', then the document's own text */
+} origin_walk;
+
+static void origin_leaf(void *c, const char *path, const char *value)
+{
+    origin_walk *w = c;
+    const char *text, *label;
+    origin_of(w->d, path, &text, &label);
+    int slot = w->d->n_layers;
+    for (int i = 0; i < w->d->n_layers; i++)
+        if (w->d->layers[i].text == text)
+            slot = i;
+    if (!w->idx[slot])
+        w->idx[slot] = cn__json_lines_new(text);
+    const int line = w->idx[slot] ? cn__json_lines_find(w->idx[slot], path)
+                                  : cn__json_line_of(text, path); /* out of memory */
+    w->fn(w->ctx, path, value, label, line);
+}
+
+int cn_json_leaves_origin(const cn_json *d,
+                          void (*fn)(void *ctx, const char *path, const char *value,
+                                     const char *label, int line),
+                          void *ctx)
+{
+    if (!d || !fn)
+        return CN_EINVAL;
+    origin_walk w = {d, fn, ctx, calloc((size_t)d->n_layers + 1, sizeof(cn__json_lines *))};
+    if (!w.idx)
+        return CN_ENOMEM;
+    int rc = cn_json_leaves(d, origin_leaf, &w);
+    for (int i = 0; i <= d->n_layers; i++)
+        cn__json_lines_free(w.idx[i]);
+    free(w.idx);
+    return rc;
 }
 
 static const char *type_name(const json_t *v)

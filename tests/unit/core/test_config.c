@@ -214,12 +214,69 @@ static void test_layers(void **st)
     cn_json_free(d);
 }
 
+/* Input audit I8: `config --print` found each value's line by scanning the whole layer
+ * for it (10,000 values: 9.1 s, 30,000: 105 s). cn_json_leaves_origin indexes each
+ * layer once; every leaf gets the label and line cn_json_origin gives it, on layers
+ * with arrays, an empty object, '.' in a key and 5,000 values. */
+typedef struct {
+    const cn_json *d;
+    int n, differ;
+} origin_check;
+
+static void same_origin(void *ctx, const char *path, const char *value, const char *label,
+                        int line)
+{
+    (void)value;
+    origin_check *c = ctx;
+    const char *l2 = NULL;
+    int n2 = -1;
+    c->n++;
+    if (cn_json_origin(c->d, path, &l2, &n2) != CN_OK || strcmp(l2, label) != 0 || n2 != line) {
+        if (c->differ++ < 5)
+            print_message("%s: %s:%d, one by one %s:%d\n", path, label, line, l2 ? l2 : "?", n2);
+    }
+}
+
+static void test_leaves_origin(void **st)
+{
+    (void)st;
+    char err[512] = "";
+    cn_json *d = cn_json_parse("{\n \"a\": 1,\n \"b\": {\"c\": [1,\n 2], \"d\": {}},\n"
+                               " \"n\": 2,\n \"m\": {\"x.y\": 3}\n}\n",
+                               "base.json", err, sizeof err);
+    assert_non_null(d);
+    size_t cap = 5000 * 24 + 64, used = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    used += (size_t)snprintf(big + used, cap - used, "{\"b\": {\"c\": [3], \"e\": 1},\n \"map\": {");
+    for (int i = 0; i < 5000; i++)
+        used += (size_t)snprintf(big + used, cap - used, "%s\"k%d\": %d", i ? ",\n" : "", i, i);
+    snprintf(big + used, cap - used, "}}\n");
+    cn_json *u = cn_json_parse(big, "user.json", err, sizeof err);
+    free(big);
+    assert_non_null(u);
+    assert_int_equal(cn_json_merge(d, u, err, sizeof err), CN_OK);
+    origin_check c = {d, 0, 0};
+    assert_int_equal(cn_json_leaves_origin(d, same_origin, &c), CN_OK);
+    print_message("%d leaves, %d with another origin than one by one\n", c.n, c.differ);
+    assert_true(c.n > 5000);
+    assert_int_equal(c.differ, 0);
+    const char *label = NULL;
+    int line = 0;
+    assert_int_equal(cn_json_origin(d, "map.k4999", &label, &line), CN_OK);
+    assert_string_equal(label, "user.json");
+    assert_int_equal(line, 5001);
+    cn_json_free(u);
+    cn_json_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_typed_reads),   cmocka_unit_test(test_errors_name_line_and_key),
         cmocka_unit_test(test_syntax_errors), cmocka_unit_test(test_files),
         cmocka_unit_test(test_default_config_parses), cmocka_unit_test(test_layers),
+        cmocka_unit_test(test_leaves_origin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
