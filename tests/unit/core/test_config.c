@@ -248,7 +248,8 @@ static void test_leaves_origin(void **st)
     size_t cap = 5000 * 24 + 64, used = 0;
     char *big = malloc(cap);
     assert_non_null(big);
-    used += (size_t)snprintf(big + used, cap - used, "{\"b\": {\"c\": [3], \"e\": 1},\n \"map\": {");
+    used += (size_t)snprintf(big + used, cap - used,
+                             "{\"b\": {\"c\": [3], \"e\": 1},\n \"map\": {");
     for (int i = 0; i < 5000; i++)
         used += (size_t)snprintf(big + used, cap - used, "%s\"k%d\": %d", i ? ",\n" : "", i, i);
     snprintf(big + used, cap - used, "}}\n");
