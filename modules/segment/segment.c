@@ -48,7 +48,7 @@ struct cn_segment {
     float conf;
     int missed;
     bool hidden;
-    int64_t last_t_ns;     /* acquisition time of the last processed frame */
+    int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
 };
 
 void cn_segment_config_default(cn_segment_config *c)
@@ -169,6 +169,7 @@ cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
     s->nd = cn_needle_det_new(max_w, max_h, &s->c.needle);
     s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
     s->nerve = nerve_live_new(&s->c, max_w, max_h);
+    s->last_t_ns = INT64_MIN;
     if (!s->nd || !s->ice || !s->nerve) {
         cn_segment_free(s);
         return NULL;
@@ -234,7 +235,7 @@ void cn_segment_reset(cn_segment *s)
     if (!s)
         return;
     s->track = false;
-    s->last_t_ns = 0;
+    s->last_t_ns = INT64_MIN;
     s->missed = 0;
     s->hidden = false;
     nerve_live_reset(s->nerve);
@@ -472,10 +473,15 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
                     probe.found ? &probe : NULL, det.found ? &det : NULL, look, f->t_acq_ns,
                     st.stddev, &f->analysis.ice, &r_ice);
     f->analysis.ice.radius_mm = f->analysis.ice.found && isfinite(r_ice) && r_ice > 0 ? (float)r_ice : 0;
+    /* The tracker's time step in scene time, the clock the needle moves on: a --fast run
+     * stamps its frames' acquisition by the wall clock, and two runs of one scenario
+     * tracked the needle differently (0.001 mm from frame 12; teaching audit T14), and
+     * unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
+    const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
     double dt_s = 0.05;
-    if (s->last_t_ns != 0 && f->t_acq_ns > s->last_t_ns)
-        dt_s = fmin(5.0, (double)(f->t_acq_ns - s->last_t_ns) * 1e-9);
-    s->last_t_ns = f->t_acq_ns;
+    if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns)
+        dt_s = fmin(5.0, (double)(t_ns - s->last_t_ns) * 1e-9);
+    s->last_t_ns = t_ns;
     update_needle(s, &det, have_prior ? &prior : NULL, f->analysis.ice.found, dt_s,
                   &f->analysis.needle);
     nerve_live_run(s->nerve, f, s->freezing);

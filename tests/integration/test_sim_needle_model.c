@@ -543,6 +543,68 @@ static void test_ice_growing_in_thaw_said(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Teaching audit T14: two `run --fast` of one scenario gave different analyses (the
+ * needle's tracker stepped by the wall clock's acquisition stamps: 23 of 4,991 recorded
+ * values differed, from frame 12 on). It steps by scene time now: every analysis value
+ * recorded is the same, run after run. */
+static void record_fast(const char *dir, const char *name, char *file, size_t len)
+{
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
+    snprintf(file, len, "%s/%s.igs.mha", dir, name);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--record", file, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+}
+
+static void test_fast_runs_repeat(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_repeat_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[300], b[300], err[512];
+    record_fast(dir, "a", a, sizeof a);
+    record_fast(dir, "b", b, sizeof b);
+    cn_seq_reader *ra = cn_seq_reader_open(a, err, sizeof err), *rb = NULL;
+    if (!ra || !(rb = cn_seq_reader_open(b, err, sizeof err)))
+        fail_msg("%s", err);
+    const int n = cn_seq_reader_info(ra)->n_frames;
+    assert_int_equal(cn_seq_reader_info(rb)->n_frames, n);
+    int values = 0, differ = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fa, *fb;
+        int na = cn_seq_reader_fields(ra, i, &fa, err, sizeof err);
+        int nb = cn_seq_reader_fields(rb, i, &fb, err, sizeof err);
+        assert_true(na >= 0 && nb >= 0);
+        for (int k = 0; k < na; k++) {
+            if (strncmp(fa[k].key, "CryoNav", 7) != 0 || strcmp(fa[k].key, "CryoNavWallNs") == 0)
+                continue;
+            const char *v = cn_seq_field_find(fb, nb, fa[k].key);
+            values++;
+            if (!v || strcmp(v, fa[k].value) != 0) {
+                if (differ++ < 3)
+                    print_message("frame %d %s: %s / %s\n", i, fa[k].key, fa[k].value,
+                                  v ? v : "(none)");
+            }
+        }
+    }
+    cn_seq_reader_close(ra);
+    cn_seq_reader_close(rb);
+    print_message("%d frames, %d analysis values compared, %d differ\n", n, values, differ);
+    assert_true(values > 4000);
+    assert_int_equal(differ, 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Teaching audit T12: after a reposition in a thaw, the followed nerve outline drifted in
  * the thawing ice's shadow to a speck (0.33 x 0.08 mm half-sizes for a 4 x 2.5 mm nerve),
  * was locked for freeze 2 and scored it. Every outline reported after the reposition is
@@ -641,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_refreeze_not_unverified),
         cmocka_unit_test(test_nerve_not_a_speck_after_reposition),
         cmocka_unit_test(test_ice_growing_in_thaw_said),
+        cmocka_unit_test(test_fast_runs_repeat),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
