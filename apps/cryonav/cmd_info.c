@@ -29,7 +29,8 @@ int cn_cmd_info(int argc, char **argv)
                    "Prints a short summary of a sequence file: format, 'frames <n>', 'size <w> <h>',\n"
                    "pixel type, spacing (and where it comes from: ImageToProbe, ElementSpacing, or\n"
                    "--spacing-mm for PLUS files that give none), compression, clocks, time span,\n"
-                   "transforms, per-frame fields and recorded events.\n\n"
+                   "transforms, per-frame fields and the recorded events ('event <t> s frame\n"
+                   "<n> <source>: <text>', times from the first frame).\n\n"
                    "options:\n"
                    "  --spacing-mm S       pixel spacing in mm for files that give none (default:\n"
                    "                       the file's own; PLUS files without ImageToProbe)\n"
@@ -63,6 +64,19 @@ int cn_cmd_info(int argc, char **argv)
     if (strcmp(in->data_path, path) != 0)
         printf("data %s\n", in->data_path);
     int rc = cn_seq_describe(r, stdout, err, sizeof err);
+    /* the recorded events themselves, with their times (the guide lists them among
+     * info's outputs; before, only their count: teaching audit T14) */
+    cn_seq_chapter *ch = NULL;
+    int nch = 0;
+    if (rc == CN_OK && cn_seq_chapters(r, &ch, &nch, err, sizeof err) == CN_OK) {
+        for (int i = 0; i < nch && i < 200; i++)
+            printf("event %.3f s frame %d %s: %s\n", ch[i].t_s, ch[i].frame,
+                   cn_event_source_name(ch[i].source), ch[i].text);
+        if (nch > 200)
+            printf("event ... %d more (cryonav replay FILE --chapters lists them all)\n",
+                   nch - 200);
+    }
+    free(ch);
     cn_seq_reader_close(r);
     if (rc != CN_OK) {
         fprintf(stderr, "cryonav info: %s\n", err);

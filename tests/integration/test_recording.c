@@ -1518,6 +1518,9 @@ static void test_sim_loop(void **st)
     assert_int_equal(sscanf(tl, "\ntime %lf .. %lf", &t_a, &t_b), 2);
     print_message("the recording: %.2f .. %.2f s of scene (one pass: 14 s)\n", t_a, t_b);
     assert_true(t_b - t_a > 12 && t_b - t_a < 15);
+    /* and its events themselves, not only their count (teaching audit T14) */
+    assert_non_null(strstr(R.out, "simulator: freeze_start cycle=1\n"));
+    assert_non_null(strstr(R.out, "\nevent "));
     /* its replay */
     const char *ra[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0", "--no-serve",
                         "--snapshot", dir, "--snapshot-every", "100000", NULL};
