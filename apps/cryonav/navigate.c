@@ -391,9 +391,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 char line[512];
                 scenario_line(shown, line, sizeof line);
                 size_t used = strlen(line);
+                int n_ch = 0; /* without chapters only Left goes back (T14) */
+                cn_replay_chapters(s.replay, &n_ch);
                 snprintf(line + used, sizeof line - used,
-                         "%sEND of the recording: Left / N / 1-9 go back, closing the window ends",
-                         used ? "  |  " : "");
+                         "%sEND of the recording: %s, closing the window ends",
+                         used ? "  |  " : "", n_ch ? "Left / N / 1-9 go back" : "Left goes back");
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
                                      .source = s.source_name, .status_line = line, .alarm_line = "",
                                      .spacing_assumed = s.spacing_assumed};
