@@ -201,6 +201,20 @@ void cn__probe_bc(const cn_cryoprobe *p, double offset_c, cn_step_kind k, double
     bc->temp_c = tau > 0 ? target + (start - target) * exp(-el / tau) : target;
 }
 
+/* The start of the protocol step under way at t (after the last: the last's end), summed
+ * as cn_protocol_kind_at sums it. */
+static double step_start(const cn_protocol *p, double t)
+{
+    double t0 = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const double t1 = t0 + p->steps[i].duration_s;
+        if (t < t1)
+            return t0;
+        t0 = t1;
+    }
+    return t0;
+}
+
 /* Time to the next protocol boundary after t (INFINITY after the last). */
 static double next_boundary(const cn_protocol *p, double t)
 {
@@ -286,9 +300,13 @@ int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s)
         else
             cn_protocol_kind_at(&m->protocol, m->t, &el);
         /* a step begins here: its ramp starts from the wall as it is now (the probe's
-         * own temperature when it had one, else the tissue against it) */
-        if (m->step_t0 != m->t - el) {
-            m->step_t0 = m->t - el;
+         * own temperature when it had one, else the tissue against it). The step is
+         * known by its start as stored (mode_t0) or summed (the protocol's), never by
+         * t - el: in floating point that differs from the start once a step has lasted
+         * longer than the time it began at, and the ramp was taken again mid-step */
+        const double step_t0 = m->manual ? m->mode_t0 : step_start(&m->protocol, m->t);
+        if (!(m->step_t0 == step_t0)) {
+            m->step_t0 = step_t0;
             m->step_start_c = isfinite(m->probe_temp) ? m->probe_temp
                                                       : cn_thermal_solver_wall_temp_c(m->s);
         }

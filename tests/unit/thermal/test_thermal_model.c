@@ -276,6 +276,32 @@ static void test_refreeze_ramps_from_the_wall(void **state)
     cn_thermal_model_free(m);
 }
 
+/* A freeze keyed at model time 0.3 s: its step was recognised by t - el, which in floating
+ * point differs from the step's start once the step lasts longer than 0.3 s, and the ramp
+ * was taken again mid-step: -24 C 0.7 s in for +24 C on 1.7mm-argon (found
+ * by the review of the change above). The wall now falls smoothly, never back up. */
+static void test_ramp_keyed_after_zero(void **state)
+{
+    (void)state;
+    cn_thermal_model *m = model(0.5, 600, 0);
+    assert_int_equal(cn_thermal_model_set_mode(m, CN_PROBE_FREEZE, 0.3), CN_OK);
+    double prev = INFINITY, at1 = NAN;
+    int rises = 0;
+    for (int k = 10; k <= 30 * 20; k++) {
+        assert_int_equal(cn_thermal_model_advance_to(m, k / 30.0), CN_OK);
+        const double pt = cn_thermal_model_probe_temp_c(m);
+        rises += pt > prev + 1e-9;
+        prev = pt;
+        if (k == 30)
+            at1 = pt;
+    }
+    print_message("  freeze keyed at 0.3 s: the wall 0.7 s in %.1f C, %d rises in 20 s\n", at1,
+                  rises);
+    assert_true(at1 > 5); /* the ramp from +37 C to -140 C, tau 5 s: ~14 C */
+    assert_int_equal(rises, 0);
+    cn_thermal_model_free(m);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -323,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_outline_mesh_plane),
         cmocka_unit_test(test_thaw_shrinks),
         cmocka_unit_test(test_refreeze_ramps_from_the_wall),
+        cmocka_unit_test(test_ramp_keyed_after_zero),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
