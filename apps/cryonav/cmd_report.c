@@ -200,7 +200,26 @@ int cn_cmd_report(int argc, char **argv)
         fprintf(h, "</table>\n");
     }
     if (sum.n_alarm_periods > 0) {
-        fprintf(h, "<h2>Alarms</h2><table><tr><th>alarm</th><th>from</th><th>to</th>"
+        /* every alarm with all its periods counted, then the periods (the first 64) */
+        fprintf(h, "<h2>Alarms</h2><table><tr><th>alarm</th><th>times on</th><th>first at</th>"
+                   "<th>on in all</th></tr>\n");
+        for (int k = 0; k < 32; k++) {
+            if (!sum.alarm_count[k])
+                continue;
+            char words[160], first[48], tot[32];
+            cn_guidance_alarm_text(1u << k, words, sizeof words);
+            fmt_t(first, sizeof first, sum.alarm_first_s[k]);
+            fmt_s(tot, sizeof tot, sum.alarm_total_s[k]);
+            fprintf(h, "<tr><td>");
+            html_escape(h, words);
+            fprintf(h, "</td><td>%d</td><td>%s</td><td>%s</td></tr>\n", sum.alarm_count[k], first,
+                    tot);
+        }
+        fprintf(h, "</table>\n");
+        if (sum.alarm_periods_dropped > 0)
+            fprintf(h, "<p>The first 64 periods, in the order they began (%d more not listed; "
+                       "counted above):</p>\n", sum.alarm_periods_dropped);
+        fprintf(h, "<table><tr><th>alarm</th><th>from</th><th>to</th>"
                    "<th>for</th></tr>\n");
         for (int i = 0; i < sum.n_alarm_periods; i++) {
             const cn_session_alarm_period *ap = &sum.alarm_periods[i];

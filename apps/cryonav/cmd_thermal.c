@@ -313,16 +313,17 @@ static int run_probe(const args *a, const cn_thermal_catalog *cat)
     int rc = thermal_pick(a, cat, p, &q, &t);
     if (rc)
         return rc;
-    /* the wall the offset gives must be one the gas can make and that freezes: -150
-     * gave an argon wall of -237 C, below argon's boiling point, and a -40 C radius of
-     * 6.4 mm for 2.5 mm (thermal audit F10); the model would clamp a warm one to -5 */
+    /* the wall the offset gives (a robin probe's gas) must be one the gas can make and
+     * that freezes: -150 gave an argon wall of -237 C, below argon's boiling point, and a
+     * -40 C radius of 6.4 mm for 2.5 mm (thermal audit F10); the model would clamp a warm
+     * one to -5 */
     const double wall_c = p->surface_temp_c + a->offset_c;
     const double floor_c = cn_cryoprobe_gas_floor_c(p->gas);
-    if (p->bc == CN_PROBE_BC_DIRICHLET && wall_c > -5)
+    if (wall_c > -5)
         return cn_app_usage_error(kCmd, "--surface-offset %g gives probe %s a wall at %.1f C, "
                                   "which does not freeze (at most -5 C)", a->offset_c, p->name,
                                   wall_c);
-    if (p->bc == CN_PROBE_BC_DIRICHLET && wall_c < floor_c)
+    if (wall_c < floor_c)
         return cn_app_usage_error(kCmd, "--surface-offset %g gives probe %s a wall at %.1f C, "
                                   "colder than %s can make it (%.1f C)", a->offset_c, p->name,
                                   wall_c, p->gas, floor_c);

@@ -308,7 +308,11 @@ typedef struct {
     /* each alarm's periods on (from the frames' recorded alarms), s from the first
      * frame; to_end: still on at the recording's last frame. Capped at 64 periods. */
     int n_alarm_periods;
-    cn_session_alarm_period alarm_periods[64];
+    cn_session_alarm_period alarm_periods[64]; /* sorted by from_s */
+    int alarm_periods_dropped;                 /* periods beyond the 64 (in the totals) */
+    /* per alarm bit, every period counted: how many, the time on in all, the first on */
+    int alarm_count[32];
+    double alarm_total_s[32], alarm_first_s[32];
     const char *phase_source;           /* "analysis", "truth" or "none" */
     const char *clock;                  /* "scene" (CryoNav files) or "timestamp" */
 } cn_session_summary;

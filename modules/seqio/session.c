@@ -202,6 +202,31 @@ static double ice_radius(const cn_frame *f, bool use_truth) {
     return (ic->pts_mm[2].x - ic->pts_mm[0].x) / 2;
 }
 
+/* One alarm period: listed while there is room, counted in its bit's totals always (a
+ * flickering alarm filled the list and a later 54 s ICE GROWING IN THAW vanished: found by
+ * a review of this session's changes). A period the clock runs back over (a replay
+ * re-recorded across a seek) counts no time. */
+static void alarm_period(cn_session_summary *s, uint32_t bit, double from_s, double to_s,
+                         bool to_end)
+{
+    int b = 0;
+    while (b < 31 && !(bit >> b & 1u))
+        b++;
+    if (!(s->alarm_count[b]++) || from_s < s->alarm_first_s[b])
+        s->alarm_first_s[b] = from_s;
+    s->alarm_total_s[b] += to_s > from_s ? to_s - from_s : 0;
+    if (s->n_alarm_periods < 64)
+        s->alarm_periods[s->n_alarm_periods++] = (cn_session_alarm_period){bit, from_s, to_s, to_end};
+    else
+        s->alarm_periods_dropped++;
+}
+
+static int by_from(const void *a, const void *b)
+{
+    const cn_session_alarm_period *x = a, *y = b;
+    return (x->from_s > y->from_s) - (x->from_s < y->from_s);
+}
+
 int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_series *ser,
                          char **events_out, cn_progress *progress, char *err, size_t err_len) {
     memset(s, 0, sizeof *s);
@@ -430,9 +455,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 const uint32_t m = 1u << b;
                 if ((now & m) && !(alarms_prev & m))
                     alarm_on_s[b] = tf;
-                else if (!(now & m) && (alarms_prev & m) && s->n_alarm_periods < 64)
-                    s->alarm_periods[s->n_alarm_periods++] =
-                        (cn_session_alarm_period){m, alarm_on_s[b], tf, false};
+                else if (!(now & m) && (alarms_prev & m))
+                    alarm_period(s, m, alarm_on_s[b], tf, false);
             }
             alarms_prev = now;
         }
@@ -451,11 +475,11 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 c->target_temp_min_c = tt;
         }
     }
-    /* the alarms still on at the end */
+    /* the alarms still on at the end; the periods in the order they began */
     for (int b = 0; b < 32; b++)
-        if ((alarms_prev >> b & 1u) && s->n_alarm_periods < 64)
-            s->alarm_periods[s->n_alarm_periods++] =
-                (cn_session_alarm_period){1u << b, alarm_on_s[b], last_t, true};
+        if (alarms_prev >> b & 1u)
+            alarm_period(s, 1u << b, alarm_on_s[b], last_t, true);
+    qsort(s->alarm_periods, (size_t)s->n_alarm_periods, sizeof s->alarm_periods[0], by_from);
     s->duration_s = last_t;
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
     if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
@@ -544,6 +568,23 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_array_append_new(ap, e);
     }
     json_object_set_new(o, "alarm_periods", ap);
+    json_object_set_new(o, "alarm_periods_not_listed", json_integer(s->alarm_periods_dropped));
+    json_t *ak = json_array(); /* every alarm, all its periods counted */
+    for (int b = 0; b < 32; b++) {
+        if (!s->alarm_count[b])
+            continue;
+        char words[160], bit[16];
+        json_t *e = json_object();
+        cn_guidance_alarm_text(1u << b, words, sizeof words);
+        snprintf(bit, sizeof bit, "0x%x", 1u << b);
+        json_object_set_new(e, "alarm", json_string(words));
+        json_object_set_new(e, "bit", json_string(bit));
+        json_object_set_new(e, "periods", json_integer(s->alarm_count[b]));
+        json_object_set_new(e, "total_s", json_real(s->alarm_total_s[b]));
+        json_object_set_new(e, "first_s", json_real(s->alarm_first_s[b]));
+        json_array_append_new(ak, e);
+    }
+    json_object_set_new(o, "alarms_by_kind", ak);
     char *txt = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
     json_decref(o);
     return txt;

@@ -132,15 +132,17 @@ static void test_run_input_errors(void **state)
 static void test_surface_offset_in_physics(void **state)
 {
     (void)state;
-    const char *bad[][2] = {{"-150", "colder than argon can make it (-185.8 C)"},
-                            {"100", "which does not freeze"}};
-    for (int i = 0; i < 2; i++) {
-        const char *argv[] = {CN_CRYONAV_BIN, "thermal", "--probe", "1.7mm-argon",
-                              "--surface-offset", bad[i][0], "--every", "150", NULL};
+    const char *bad[][3] = {{"1.7mm-argon", "-150", "colder than argon can make it (-185.8 C)"},
+                            {"1.7mm-argon", "100", "which does not freeze"},
+                            /* a robin probe: its gas temperature (the review's F4) */
+                            {"N2O-handheld-22G", "-150", "colder than N2O can make it"}};
+    for (int i = 0; i < 3; i++) {
+        const char *argv[] = {CN_CRYONAV_BIN, "thermal", "--probe", bad[i][0],
+                              "--surface-offset", bad[i][1], "--every", "150", NULL};
         assert_int_equal(run_prog(argv, NULL, NULL, 60, &R), 0);
         assert_int_equal(R.exit_code, 2);
-        if (!strstr(R.err, bad[i][1]) || !strstr(R.err, "1.7mm-argon"))
-            fail_msg("--surface-offset %s: %s", bad[i][0], R.err);
+        if (!strstr(R.err, bad[i][2]) || !strstr(R.err, bad[i][0]))
+            fail_msg("%s --surface-offset %s: %s", bad[i][0], bad[i][1], R.err);
     }
     const char *ok[] = {CN_CRYONAV_BIN, "thermal", "--probe", "1.7mm-argon", "--surface-offset",
                         "-20", "--every", "150", NULL};

@@ -43,6 +43,8 @@ static cn_sim_config script(void) {
 
 /* Records the scripted session; with_analysis fills the CryoNav analysis fields
  * the way the guidance stage would (from the truth here). */
+static bool g_flicker; /* an alarm on every other frame of the first 200 */
+
 static void record_gap(const char *path, bool with_analysis, double gap_from_s, double gap_to_s) {
     cn_sim_config c = script();
     char err[512];
@@ -77,9 +79,11 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
             a->guidance.phase = tr->phase;
             a->guidance.cycle = tr->cycle;
             a->guidance.coverage = tr->ice_present ? fmin(1, tr->ice_radius_mm / 6) : 0;
-            /* alarms: tip hidden from 10 s to 14 s, ice near the skin from 36 s on */
+            /* alarms: tip hidden from 10 s to 14 s, ice near the skin from 36 s on; with
+             * g_flicker, tracking lost on every other frame of the first 200 */
             a->guidance.alarms = (t >= 10 && t < 14 ? CN_ALARM_TIP_HIDDEN : 0u) |
-                                 (t >= 36 ? CN_ALARM_ICE_NEAR_SKIN : 0u);
+                                 (t >= 36 ? CN_ALARM_ICE_NEAR_SKIN : 0u) |
+                                 (g_flicker && i < 200 && i % 2 ? CN_ALARM_TRACKING_LOST : 0u);
             /* the model's temperature at the target's warmest point, as guidance gives it */
             a->guidance.target_temp_c = tr->ice_present ? -3.25 : tr->phase == CN_PHASE_IDLE ? NAN : 37;
             a->needle.found = tr->needle_in;
@@ -209,6 +213,41 @@ static void check_summary(const char *path, const char *source) {
     free(json);
     free(events);
     cn_session_series_free(&ser);
+}
+
+/* A flickering alarm filled the report's 64 listed periods and a later alarm vanished from
+ * it without a word (a review of this session's changes: a 54 s ICE GROWING IN THAW). Every
+ * alarm is now counted by kind, the list is in the order periods began, and says how many
+ * it leaves out. */
+static void test_alarm_flicker(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_flicker.igs.mha", CN_BINARY_DIR);
+    g_flicker = true;
+    record(path, true);
+    g_flicker = false;
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    int lost = 0, skin = 0, tip = 0;
+    for (int b = 0; b < 32; b++) {
+        if (1u << b == CN_ALARM_TRACKING_LOST) lost = s.alarm_count[b];
+        if (1u << b == CN_ALARM_ICE_NEAR_SKIN) skin = s.alarm_count[b];
+        if (1u << b == CN_ALARM_TIP_HIDDEN) tip = s.alarm_count[b];
+    }
+    print_message("%d periods listed, %d not; by kind: tracking lost %d, tip hidden %d, ice near "
+                  "skin %d\n", s.n_alarm_periods, s.alarm_periods_dropped, lost, tip, skin);
+    assert_int_equal(s.n_alarm_periods, 64);
+    assert_int_equal(lost, 100);
+    assert_int_equal(tip, 1);
+    assert_int_equal(skin, 1);
+    assert_int_equal(s.alarm_periods_dropped, 100 + 1 + 1 - 64);
+    for (int i = 1; i < s.n_alarm_periods; i++)
+        assert_true(s.alarm_periods[i].from_s >= s.alarm_periods[i - 1].from_s);
+    char *js = cn_session_summary_json(&s, path);
+    assert_non_null(strstr(js, "\"alarms_by_kind\""));
+    assert_non_null(strstr(js, "\"alarm\": \"ICE NEAR SKIN\""));
+    free(js);
+    unlink(path);
 }
 
 static void test_truth_session(void **st) {
@@ -342,6 +381,7 @@ int main(void) {
         cmocka_unit_test(test_gap_across_a_phase_change),
         cmocka_unit_test(test_gap_over_a_whole_freeze),
         cmocka_unit_test(test_thaw_end_beside_an_alarm),
+        cmocka_unit_test(test_alarm_flicker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
