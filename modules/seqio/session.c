@@ -216,7 +216,8 @@ static void alarm_period(cn_session_summary *s, uint32_t bit, double from_s, dou
         s->alarm_first_s[b] = from_s;
     s->alarm_total_s[b] += to_s > from_s ? to_s - from_s : 0;
     if (s->n_alarm_periods < 64)
-        s->alarm_periods[s->n_alarm_periods++] = (cn_session_alarm_period){bit, from_s, to_s, to_end};
+        s->alarm_periods[s->n_alarm_periods++] =
+            (cn_session_alarm_period){bit, from_s, to_s, to_end};
     else
         s->alarm_periods_dropped++;
 }
