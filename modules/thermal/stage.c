@@ -74,7 +74,9 @@ typedef struct {
     int thaw_tips;
     /* the thaw watched (ice_grows_in_thaw): the smallest rim seen in this thaw, since
      * when the rim has stood beyond it and beyond the model (0: not), the state */
-    double thaw_rim_min_mm;
+    double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
+    double thaw_rims[5];                      /* the last rims seen, for a median */
+    int n_thaw_rims;
     int64_t grows_since_ns;
     bool grows, warned_grows;
 } thermal_stage;
@@ -91,12 +93,15 @@ typedef struct {
  * 2671 of 2691 freeze frames of `cryonav eval sim`). */
 #define NO_ICE_BEYOND_WALL_MM 2.0
 
-/* The ice grows in a thaw (ice_grows_in_thaw): the rim seen stands this far beyond
- * both the smallest rim of this thaw and the model's 0 C radius, for this long.
- * A thaw's ice only shrinks; the model's follows the fit to the freeze's rim
- * (0.016 mm off in `cryonav eval sim`), so 1 mm is 10 UP20L pixels of growth that
- * no thaw makes, and 5 s is 20 frames at the slowest frame rate we run. */
-#define THAW_GROWTH_MM 1.0
+/* The ice grows in a thaw (ice_grows_in_thaw): the rim seen (the median of the last 5
+ * found) stands THAW_GROWTH_MM beyond the smallest such rim of this thaw and
+ * THAW_AHEAD_MM beyond the model's 0 C radius, for THAW_GROWTH_S, and has not shrunk by
+ * THAW_SHRINK_MM from its largest (the gas has stopped after all). A thaw's ice only
+ * shrinks; the model's follows the fit to the freeze's rim (0.016 mm off in `cryonav eval
+ * sim`): 1 mm is 10 UP20L pixels, and 5 s is 20 frames at the slowest frame rate we run. */
+#define THAW_GROWTH_MM 0.5
+#define THAW_AHEAD_MM 1.0
+#define THAW_SHRINK_MM 0.3
 #define THAW_GROWTH_S 5.0
 
 static int process(void *self, cn_frame *f);
@@ -295,16 +300,37 @@ static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_
  * while the ice grew on the image, with nothing said: 2.5 mm of model ice against
  * 6.3 mm of real ice 90 s on (thermal audit F9). The image's rim is watched in the
  * thaw, and ice that grows past the model is said, on the frame and once in the log. */
+static double median5(const double *v, int n)
+{
+    double w[5];
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        for (; j > 0 && w[j - 1] > v[i]; j--)
+            w[j] = w[j - 1];
+        w[j] = v[i];
+    }
+    return w[n / 2];
+}
+
 static void thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm)
 {
     const cn_guidance_state *g = &f->analysis.guidance;
-    const double rim = f->analysis.ice.found ? f->analysis.ice.radius_mm : 0;
+    const double found = f->analysis.ice.found ? f->analysis.ice.radius_mm : 0;
     if (g->phase != CN_PHASE_THAW) {
         s->grows = false;
-    } else if (rim > 0) {
+    } else if (found > 0) {
+        /* one undersized or partial rim must not become the thaw's reference */
+        if (s->n_thaw_rims == 5)
+            memmove(s->thaw_rims, s->thaw_rims + 1, 4 * sizeof s->thaw_rims[0]);
+        else
+            s->n_thaw_rims++;
+        s->thaw_rims[s->n_thaw_rims - 1] = found;
+        const double rim = median5(s->thaw_rims, s->n_thaw_rims);
         s->thaw_rim_min_mm = fmin(s->thaw_rim_min_mm, rim);
+        s->thaw_rim_max_mm = fmax(s->thaw_rim_max_mm, rim);
         const bool beyond = rim > s->thaw_rim_min_mm + THAW_GROWTH_MM &&
-                            !(isfinite(model_r0_mm) && rim <= model_r0_mm + THAW_GROWTH_MM);
+                            rim > s->thaw_rim_max_mm - THAW_SHRINK_MM &&
+                            !(isfinite(model_r0_mm) && rim <= model_r0_mm + THAW_AHEAD_MM);
         if (!beyond)
             s->grows_since_ns = 0;
         else if (s->grows_since_ns == 0)
@@ -313,9 +339,11 @@ static void thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model
         if (s->grows && !s->warned_grows)
             cn_log_warn(s->o.log, "thermal",
                         "thaw %d: the image shows the ice growing (a rim %.1f mm from the probe "
-                        "axis; %.1f mm when the thaw began, the model's 0 C %.1f mm): is the gas "
-                        "still on? The zone thaws because a freeze stop was given; if the console "
-                        "still freezes, press f to start the freeze again",
+                        "axis; %.1f mm at its smallest in this thaw, the model's 0 C %.1f mm): is "
+                        "the gas still on? The zone thaws because a freeze stop was given. If the "
+                        "console still freezes, f starts the model freezing again from now: it "
+                        "cannot take back the thaw it counted (the zone stays behind the ice by "
+                        "that, and the record shows a second freeze)",
                         g->cycle, rim, s->thaw_rim_min_mm, model_r0_mm);
         s->warned_grows = s->warned_grows || s->grows;
     }
@@ -335,6 +363,9 @@ static int process(void *self, cn_frame *f)
     s->cache_seq = f->seq;
     int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
     const cn_guidance_state *g = &a->guidance;
+    /* said on frames that return before the watch too (no model time yet, the image not
+     * tracked), or the alarm would flicker */
+    a->thermal.ice_grows_in_thaw = s->grows && g->phase == CN_PHASE_THAW;
     int mode = s->ref_mode;
     if (mode == REF_UNKNOWN) /* decided when the model is anchored */
         mode = cn_frame_usable_pose(f, "ProbeToTracker") ? REF_TRACKED : REF_IMAGE;
@@ -430,6 +461,8 @@ static int process(void *self, cn_frame *f)
         s->thaw_tip_sum = (cn_vec3){0, 0, 0};
         s->thaw_tips = 0;
         s->thaw_rim_min_mm = INFINITY;
+        s->thaw_rim_max_mm = 0;
+        s->n_thaw_rims = 0;
         s->grows_since_ns = 0;
         s->grows = s->warned_grows = false;
     }
