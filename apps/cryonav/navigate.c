@@ -112,9 +112,12 @@ static const char kReplayKeys[] = NERVE_KEYS OTHER_KEYS
 /* A snapshot's file name: a replay's names the recording's frame (what `--start '#N'`
  * takes: "snapshot-f014436.png"), another source's the frame's sequence number. */
 static void snapshot_name(char *out, size_t len, const char *dir, int source_frame,
-                          uint64_t seq)
+                          uint64_t seq, uint64_t pass)
 {
-    if (source_frame >= 0)
+    if (source_frame >= 0 && pass > 1) /* a looping replay: each pass its own pictures */
+        snprintf(out, len, "%s/snapshot-f%06d-pass%llu.png", dir, source_frame,
+                 (unsigned long long)pass);
+    else if (source_frame >= 0)
         snprintf(out, len, "%s/snapshot-f%06d.png", dir, source_frame);
     else
         snprintf(out, len, "%s/snapshot-%06llu.png", dir, (unsigned long long)seq);
@@ -565,18 +568,19 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_frame_ref(f);
             shown = f; /* shown again while a replay catches up a jump */
             bool last = o.run.max_frames && n_shown >= o.run.max_frames;
-            /* A replay takes one every N recording frames (the first drawn past each
-             * multiple): an offline replay draws few of its frames, and counting drawn
-             * ones gave 8 pictures at irregular frames where 17 were due (teaching audit
-             * T7). Other sources: every N frames drawn. */
-            const long bucket = f->source_frame >= 0 ? f->source_frame / o.snapshot_every : -1;
-            const bool due = f->source_frame >= 0
-                                 ? bucket != snap_bucket
-                                 : n_shown % (uint64_t)o.snapshot_every == 0;
+            /* An offline replay takes one at every N-th recording frame (held until drawn,
+             * session_batch.c): it draws few of its frames, and counting drawn ones gave 8
+             * pictures at irregular frames where 17 were due (teaching audit T7). A paced
+             * replay and other sources: every N frames drawn (a paced replay draws fewer
+             * than one in N at speed: by file frame it took nearly every one drawn). */
+            const bool by_file = f->source_frame >= 0 && s.batch; /* offline: held */
+            const long bucket = by_file ? f->source_frame / o.snapshot_every : -1;
+            const bool due = by_file ? bucket != snap_bucket
+                                     : n_shown % (uint64_t)o.snapshot_every == 0;
             if (o.snapshot_dir[0] && (due || n_shown == 1 || last)) {
                 snap_bucket = bucket;
                 snapshot_name(last_snap, sizeof last_snap, o.snapshot_dir, f->source_frame,
-                              f->seq);
+                              f->seq, s.replay ? cn_replay_loops(s.replay) + 1 : 1);
                 if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
                     n_snap++;
                 else
@@ -605,7 +609,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
      * is the one a user wants to see, so it is always written. */
     if (v && o.snapshot_dir[0] && n_shown > 0 && !last_snapped) {
         snapshot_name(last_snap, sizeof last_snap, o.snapshot_dir, last_shown_src,
-                      last_shown_seq);
+                      last_shown_seq, s.replay ? cn_replay_loops(s.replay) + 1 : 1);
         if (cn_viewer_snapshot(v, last_snap, err, sizeof err) == CN_OK)
             n_snap++;
         else
