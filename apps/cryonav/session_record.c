@@ -59,6 +59,9 @@ void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_even
     sw->state_user = user;
 }
 
+static void close_detached(cn_rec_switch *sw, cn_recorder *rec, const char *path,
+                           bool in_background);
+
 /* A live source whose scene clock goes back (the windowed simulator starting its
  * scenario again) ends the recording before the frame: a file holds one pass. Before,
  * the passes ran on into one file, whose length then read as the last pass's clock
@@ -68,21 +71,26 @@ void cn_rec_switch_set_state(cn_rec_switch *sw, int (*state)(void *user, cn_even
 static void sw_raw(void *self, cn_frame *f)
 {
     cn_rec_switch *sw = self;
-    bool pass_ends = false;
+    cn_recorder *ended = NULL; /* detached here, under the lock: no other recording is hit */
+    char path[1024];
     pthread_mutex_lock(&sw->mu);
     if (sw->rec && sw->one_pass && f->t_scene_ns != CN_SCENE_TIME_UNSET &&
-        sw->last_scene_ns != INT64_MIN && f->t_scene_ns < sw->last_scene_ns - 50000000)
-        pass_ends = true;
-    else if (sw->rec) {
+        sw->last_scene_ns != INT64_MIN && f->t_scene_ns < sw->last_scene_ns - 50000000) {
+        ended = sw->rec;
+        sw->rec = NULL;
+        cn_strlcpy(path, sw->path, sizeof path);
+    } else if (sw->rec) {
         sw->raw.consume(sw->raw.self, f);
         if (f->t_scene_ns != CN_SCENE_TIME_UNSET)
             sw->last_scene_ns = f->t_scene_ns;
     }
     pthread_mutex_unlock(&sw->mu);
-    char path[1024];
-    if (pass_ends && cn_rec_switch_stop(sw, true, path, sizeof path) == CN_OK)
+    if (ended) {
         cn_log_warn(sw->log, "record", "%s ends with the scenario's pass (the scene clock goes "
-                    "back: the scenario starts again; a recording holds one pass)", path);
+                    "back: the scenario starts again; a recording holds one pass, and nothing "
+                    "more is recorded in this session)", path);
+        close_detached(sw, ended, path, true);
+    }
 }
 
 static void sw_analysed(void *self, cn_frame *f)
@@ -206,6 +214,33 @@ static cn_recorder *detach(cn_rec_switch *sw, char *path, size_t len)
     return rec;
 }
 
+/* Closes a detached recorder, on a thread of its own when asked (the slots of the
+ * closers are taken under the mutex: the device thread ends a pass too, sw_raw, besides
+ * the commands' and the main thread), else here. */
+static void close_detached(cn_rec_switch *sw, cn_recorder *rec, const char *path,
+                           bool in_background)
+{
+    if (in_background) {
+        close_job *j = malloc(sizeof *j);
+        if (j) {
+            j->sw = sw;
+            j->rec = rec;
+            cn_strlcpy(j->path, path, sizeof j->path);
+            j->log = sw->log;
+            pthread_mutex_lock(&sw->mu);
+            const bool ok = sw->n_closers < MAX_CLOSERS &&
+                            pthread_create(&sw->closers[sw->n_closers], NULL, closer_main, j) == 0;
+            if (ok)
+                sw->n_closers++;
+            pthread_mutex_unlock(&sw->mu);
+            if (ok)
+                return;
+            free(j);
+        }
+    }
+    close_and_report(sw, rec, path, sw->log);
+}
+
 int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, size_t path_len)
 {
     char path[1024];
@@ -214,21 +249,7 @@ int cn_rec_switch_stop(cn_rec_switch *sw, bool in_background, char *path_out, si
         return CN_ENOENT;
     if (path_out)
         cn_strlcpy(path_out, path, path_len);
-    if (in_background && sw->n_closers < MAX_CLOSERS) {
-        close_job *j = malloc(sizeof *j);
-        if (j) {
-            j->sw = sw;
-            j->rec = rec;
-            cn_strlcpy(j->path, path, sizeof j->path);
-            j->log = sw->log;
-            if (pthread_create(&sw->closers[sw->n_closers], NULL, closer_main, j) == 0) {
-                sw->n_closers++;
-                return CN_OK;
-            }
-            free(j);
-        }
-    }
-    close_and_report(sw, rec, path, sw->log);
+    close_detached(sw, rec, path, in_background);
     return CN_OK;
 }
 
@@ -251,14 +272,28 @@ bool cn_rec_switch_status(cn_rec_switch *sw, char *line, size_t len)
     return true;
 }
 
+/* Joins the background closes (taken from the list under the mutex, joined outside it:
+ * a closer takes the mutex to count a failure). */
+static void join_closers(cn_rec_switch *sw)
+{
+    for (;;) {
+        pthread_mutex_lock(&sw->mu);
+        if (sw->n_closers == 0) {
+            pthread_mutex_unlock(&sw->mu);
+            return;
+        }
+        pthread_t t = sw->closers[--sw->n_closers];
+        pthread_mutex_unlock(&sw->mu);
+        pthread_join(t, NULL);
+    }
+}
+
 int cn_rec_switch_finish(cn_rec_switch *sw)
 {
     if (!sw)
         return CN_OK;
     cn_rec_switch_stop(sw, false, NULL, 0);
-    for (int i = 0; i < sw->n_closers; i++)
-        pthread_join(sw->closers[i], NULL);
-    sw->n_closers = 0;
+    join_closers(sw);
     pthread_mutex_lock(&sw->mu);
     int rc = sw->failures > 0 ? CN_EIO : CN_OK;
     pthread_mutex_unlock(&sw->mu);
@@ -280,8 +315,7 @@ void cn_rec_switch_free(cn_rec_switch *sw)
     if (!sw)
         return;
     cn_rec_switch_stop(sw, false, NULL, 0);
-    for (int i = 0; i < sw->n_closers; i++)
-        pthread_join(sw->closers[i], NULL);
+    join_closers(sw);
     pthread_mutex_destroy(&sw->mu);
     free(sw);
 }
