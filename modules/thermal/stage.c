@@ -72,8 +72,9 @@ typedef struct {
      * (cryo-adhesion): a re-freeze is judged against their mean */
     cn_vec3 thaw_tip_sum;
     int thaw_tips;
-    /* the thaw watched (ice_grows_in_thaw): the smallest rim seen in this thaw, since
-     * when the rim has stood beyond it and beyond the model (0: not), the state */
+    /* the thaw watched (ice_grows_in_thaw): the smallest and largest smoothed rim of this
+     * thaw, the last rims found, since when the rim has stood beyond the margins (0: not),
+     * the state and whether the log said it */
     double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
     double thaw_rims[5];                      /* the last rims seen, for a median */
     int n_thaw_rims;
