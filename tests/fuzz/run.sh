@@ -29,7 +29,7 @@ PROCTOR="$SRC/modules/proctor"
 IGTL_SRC="$IGTL_SRC $PROCTOR/proctor_hub.c $PROCTOR/proctor_login.c $PROCTOR/proctor_cmd.c $PROCTOR/proctor_token.c $PROCTOR/proctor_surface.c"
 FLAGS="-std=c11 -D_GNU_SOURCE -O1 -g -I$SRC/modules -isystem /usr/include/openigtlink"
 # igtl_cmd.c also holds the config reader: its JSON helpers come from core.
-JSON_SRC="$CORE/json_config.c"
+JSON_SRC="$CORE/json_config.c $CORE/json_lines.c"
 set -e
 "$CLANG" $FLAGS -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   "$SRC/tests/fuzz/fuzz_igtl_parser.c" $IGTL_SRC $CORE_SRC $JSON_SRC \
