@@ -82,6 +82,22 @@ void cn__field_free(cn__field *fl)
     free(fl);
 }
 
+cn__field *cn__field_clone(const cn__field *fl)
+{
+    if (!fl || fl->grid || !fl->ens)
+        return NULL;
+    cn__field *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *fl;
+    c->ens = cn_thermal_ensemble_clone(fl->ens);
+    if (!c->ens) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
 bool cn__field_is_3d(const cn__field *fl) { return fl->grid != NULL; }
 int cn__field_sources(const cn__field *fl) { return fl->n_src; }
 const cn_mat4 *cn__field_to_ref(const cn__field *fl) { return &fl->field_to_ref; }

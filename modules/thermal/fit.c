@@ -143,6 +143,33 @@ void cn_thermal_ensemble_free(cn_thermal_ensemble *e)
     free(e);
 }
 
+cn_thermal_ensemble *cn_thermal_ensemble_clone(const cn_thermal_ensemble *e)
+{
+    if (!e)
+        return NULL;
+    cn_thermal_ensemble *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *e;
+    c->n = 0;
+    c->mem = calloc((size_t)e->n, sizeof(member));
+    c->w = malloc(sizeof(double) * (size_t)e->n);
+    if (!c->mem || !c->w) {
+        cn_thermal_ensemble_free(c);
+        return NULL;
+    }
+    memcpy(c->w, e->w, sizeof(double) * (size_t)e->n);
+    for (; c->n < e->n; c->n++) {
+        c->mem[c->n] = e->mem[c->n];
+        c->mem[c->n].m = cn_thermal_model_clone(e->mem[c->n].m);
+        if (!c->mem[c->n].m) {
+            cn_thermal_ensemble_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members)
 {
     if (!e || !isfinite(t_s))

@@ -520,6 +520,9 @@ cn_thermal_ensemble *cn_thermal_ensemble_new(const cn_cryoprobe *probe,
                                              const cn_thermal_fit_opts *o, char *err,
                                              size_t err_len);
 void cn_thermal_ensemble_free(cn_thermal_ensemble *e);
+/* A deep copy (every member's field, time, schedule, residuals and weight): the state
+ * a freeze stop can go back to when the freeze went on after all. NULL: no memory. */
+cn_thermal_ensemble *cn_thermal_ensemble_clone(const cn_thermal_ensemble *e);
 /* Steps every member to t_s. max_members > 0 bounds the work of one call (live use:
  * members are stepped round robin; the lagging ones catch up on later calls). */
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members);

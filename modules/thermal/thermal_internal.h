@@ -42,6 +42,9 @@ typedef struct {
 cn__field *cn__field_new(const cn__field_opts *o, const cn_mat4 *anchor_to_ref, char *err,
                          size_t err_len);
 void cn__field_free(cn__field *fl);
+/* A deep copy of a one-spot field (the state a freeze stop can go back to); NULL in
+ * 3-D (several spots: the grid is not copied) or without memory. */
+cn__field *cn__field_clone(const cn__field *fl);
 bool cn__field_is_3d(const cn__field *fl);
 int cn__field_sources(const cn__field *fl);
 const cn_mat4 *cn__field_to_ref(const cn__field *fl);

@@ -141,12 +141,62 @@ static void test_offline_fit(void **state)
     assert_null(cn_thermal_ensemble_new(&p, &q, &t, &fo, err, sizeof err));
 }
 
+/* The state a freeze stop can go back to (thermal review F1): a clone taken mid-freeze,
+ * stepped on as the original is, gives the same members, weights and radii to the last
+ * digit; the original thawing meanwhile does not touch it. */
+static void test_ensemble_clone(void **st)
+{
+    (void)st;
+    cn_cryoprobe p = probe17();
+    cn_protocol q = freeze(600);
+    cn_tissue t;
+    cn_tissue_standard(&t);
+    cn_thermal_fit_opts fo;
+    cn_thermal_fit_opts_default(&fo);
+    char err[256];
+    cn_thermal_ensemble *e = cn_thermal_ensemble_new(&p, &q, &t, &fo, err, sizeof err);
+    assert_non_null(e);
+    assert_int_equal(cn_thermal_ensemble_advance_to(e, 40, 0), CN_OK);
+    cn_thermal_obs obs[4];
+    for (int i = 0; i < 4; i++)
+        obs[i] = (cn_thermal_obs){.r_mm = 5.5, .z_mm = -16 + 4 * i, .t_s = 40};
+    assert_int_equal(cn_thermal_ensemble_observe(e, obs, 4), CN_OK);
+    cn_thermal_ensemble *c = cn_thermal_ensemble_clone(e);
+    assert_non_null(c);
+    /* the original thaws from 40 s; the clone freezes on, and so does a second copy */
+    cn_thermal_ensemble *d = cn_thermal_ensemble_clone(e);
+    assert_non_null(d);
+    assert_int_equal(cn_thermal_ensemble_set_mode(e, CN_PROBE_OFF, 40), CN_OK);
+    assert_int_equal(cn_thermal_ensemble_advance_to(e, 100, 0), CN_OK);
+    assert_int_equal(cn_thermal_ensemble_advance_to(c, 100, 0), CN_OK);
+    assert_int_equal(cn_thermal_ensemble_advance_to(d, 70, 0), CN_OK);
+    assert_int_equal(cn_thermal_ensemble_advance_to(d, 100, 0), CN_OK);
+    const double rc = cn_thermal_ensemble_radius_at(c, 0, -10, NULL);
+    const double rd = cn_thermal_ensemble_radius_at(d, 0, -10, NULL);
+    const double re = cn_thermal_ensemble_radius_at(e, 0, -10, NULL);
+    print_message("  0 C at 100 s: the clone frozen on %.3f mm (a second clone %.3f), the "
+                  "original thawed from 40 s %.3f mm\n", rc, rd, re);
+    assert_true(fabs(rc - rd) < 1e-9);
+    assert_true(rc > re + 0.5);
+    for (int i = 0; i < cn_thermal_ensemble_size(c); i++) {
+        double wc, wd;
+        cn_thermal_ensemble_member(c, i, &wc, NULL, NULL);
+        cn_thermal_ensemble_member(d, i, &wd, NULL, NULL);
+        assert_true(wc == wd);
+    }
+    cn_thermal_ensemble_free(e);
+    cn_thermal_ensemble_free(c);
+    cn_thermal_ensemble_free(d);
+    assert_null(cn_thermal_ensemble_clone(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fit_beats_defaults_model_truth),
         cmocka_unit_test(test_fit_beats_defaults_sim_law),
         cmocka_unit_test(test_offline_fit),
+        cmocka_unit_test(test_ensemble_clone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
