@@ -376,7 +376,10 @@ typedef enum {
     CN_STEP_THAW_START,
     CN_STEP_THAW_END,
     CN_STEP_REPOSITION,
-    CN_STEP_NEEDLE_WITHDRAWN
+    CN_STEP_NEEDLE_WITHDRAWN,
+    CN_STEP_FREEZE_RESUME    /* "freeze_resume cycle=N": the passive thaw that followed freeze
+                                N was none (the gas stayed on: ICE GROWING IN THAW); freeze N
+                                goes on from its own start */
 } cn_step;
 
 cn_step cn_step_of(const char *text);

@@ -180,7 +180,7 @@ cn_step cn_step_of(const char *text)
         {"freeze_end", CN_STEP_FREEZE_END},           {"freeze_stop", CN_STEP_FREEZE_END},
         {"thaw_start", CN_STEP_THAW_START},           {"thaw_end", CN_STEP_THAW_END},
         {"thaw_stop", CN_STEP_THAW_END},              {"reposition", CN_STEP_REPOSITION},
-        {"needle_withdrawn", CN_STEP_NEEDLE_WITHDRAWN},
+        {"needle_withdrawn", CN_STEP_NEEDLE_WITHDRAWN}, {"freeze_resume", CN_STEP_FREEZE_RESUME},
     };
     if (!text)
         return CN_STEP_NONE;
@@ -197,7 +197,8 @@ bool cn_step_leads(const cn_event *ev, int n, int k, cn_phase *to)
         return false;
     cn_phase ph;
     switch (cn_step_of(ev[k].text)) {
-    case CN_STEP_FREEZE_START: ph = CN_PHASE_FREEZE; break;
+    case CN_STEP_FREEZE_START:
+    case CN_STEP_FREEZE_RESUME: ph = CN_PHASE_FREEZE; break;
     case CN_STEP_THAW_START: ph = CN_PHASE_THAW; break;
     case CN_STEP_NEEDLE_INSERTED:
     case CN_STEP_REPOSITION: ph = CN_PHASE_APPROACH; break;

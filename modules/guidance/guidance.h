@@ -130,7 +130,7 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
  * the frame where they happen:
  *   needle_inserted, freeze_start cycle=N, freeze_end cycle=N,
  *   thaw_start cycle=N mode=passive|active, thaw_end cycle=N, reposition,
- *   needle_withdrawn
+ *   needle_withdrawn, freeze_resume cycle=N
  * and, from the plan (CN_EVSRC_PLAN): "plan name=... steps=freeze:150,...",
  * "reminder what=stop_freeze cycle=N planned_s=S", "reminder what=start_freeze
  * cycle=N planned_thaw_s=S", "reminder what=reposition coverage=C extra_freeze_s=S".
@@ -149,7 +149,11 @@ typedef enum {
     CN_PROC_REPOSITION,        /* the probe was moved to a new spot */
     CN_PROC_NEEDLE_WITHDRAWN,
     CN_PROC_FREEZE_TOGGLE,     /* the operator's f: stop a running freeze, else start one */
-    CN_PROC_ACTIVE_THAW_TOGGLE /* the operator's a: heat (active thaw) on / off */
+    CN_PROC_ACTIVE_THAW_TOGGLE,/* the operator's a: heat (active thaw) on / off */
+    CN_PROC_FREEZE_RESUME      /* the freeze never stopped: the passive thaw that followed
+                                  it is taken back and the freeze goes on from its own
+                                  start (the gas stayed on). The operator's f in a passive
+                                  thaw whose last frame said ICE GROWING IN THAW is this */
 } cn_proc_input;
 
 /* One step of the plan: kind 0 freeze, 1 passive thaw, 2 active thaw. */

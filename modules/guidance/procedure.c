@@ -62,7 +62,7 @@ void cn_procedure_rewind(cn_procedure *p)
     p->phase = CN_PHASE_IDLE;
     p->cycle = 0;
     p->active = false;
-    p->phase_start_ns = 0;
+    p->phase_start_ns = p->freeze_start_ns = 0;
     p->have_time = false;
     p->started = false;
     p->truth_seen = false;
@@ -232,13 +232,52 @@ static int planned_freezes(const cn_plan *pl)
     return k;
 }
 
+/* A passive thaw whose last frame said ICE GROWING IN THAW (the image shows the ice
+ * growing past the model: the gas is still on). The operator's f there means the
+ * freeze never stopped; before, it started a second freeze, and the model, which had
+ * thawed since the stop was keyed, stayed 2.2 mm behind the ice (thermal review F1). */
+static bool grows_in_thaw(cn_procedure *p, cn_phase ph)
+{
+    if (ph != CN_PHASE_THAW || p->active || !p->guidance)
+        return false;
+    cn_guidance_summary gs;
+    cn_guidance_get_summary(p->guidance, &gs);
+    return (gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW) != 0;
+}
+
 static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in, bool active)
 {
     cn_phase ph = p->phase;
     switch (in) {
     case CN_PROC_FREEZE_TOGGLE:
-        apply(p, f, src, ph == CN_PHASE_FREEZE ? CN_PROC_FREEZE_STOP : CN_PROC_FREEZE_START, false);
+        apply(p, f, src,
+              ph == CN_PHASE_FREEZE  ? CN_PROC_FREEZE_STOP
+              : grows_in_thaw(p, ph) ? CN_PROC_FREEZE_RESUME
+                                     : CN_PROC_FREEZE_START,
+              false);
         return;
+    case CN_PROC_FREEZE_RESUME: {
+        pthread_mutex_lock(&p->smu);
+        const cn_procedure_summary *s = &p->sum;
+        const bool after_freeze = s->n_steps >= 2 && s->steps[s->n_steps - 1].kind == 1 &&
+                                  s->steps[s->n_steps - 1].cycle == p->cycle &&
+                                  s->steps[s->n_steps - 2].kind == 0 &&
+                                  s->steps[s->n_steps - 2].cycle == p->cycle;
+        pthread_mutex_unlock(&p->smu);
+        if (ph != CN_PHASE_THAW || p->active || !after_freeze) {
+            refuse(p, src, in, "only a passive thaw straight after its freeze can be taken back");
+            return;
+        }
+        emit(p, f, src, "freeze_resume cycle=%d", p->cycle);
+        set_phase(p, f, CN_PHASE_FREEZE);
+        p->phase_start_ns = p->freeze_start_ns; /* the timer counts the whole freeze */
+        pthread_mutex_lock(&p->smu);
+        p->sum.n_steps--; /* the thaw that was none */
+        p->sum.steps[p->sum.n_steps - 1].duration_s = NAN;
+        p->sum.phase = p->phase;
+        pthread_mutex_unlock(&p->smu);
+        return;
+    }
     case CN_PROC_ACTIVE_THAW_TOGGLE:
         apply(p, f, src, CN_PROC_THAW_START, !(ph == CN_PHASE_THAW && p->active));
         return;
@@ -275,6 +314,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
         p->active = false;
         emit(p, f, src, "freeze_start cycle=%d", p->cycle);
         set_phase(p, f, CN_PHASE_FREEZE);
+        p->freeze_start_ns = p->phase_start_ns;
         step_open(p, f, 0, src);
         return;
     case CN_PROC_FREEZE_STOP:

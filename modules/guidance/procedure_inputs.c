@@ -25,6 +25,7 @@ const char *cn__proc_input_name(cn_proc_input in)
     case CN_PROC_NEEDLE_WITHDRAWN: return "needle_withdrawn";
     case CN_PROC_FREEZE_TOGGLE: return "freeze toggle";
     case CN_PROC_ACTIVE_THAW_TOGGLE: return "active thaw toggle";
+    case CN_PROC_FREEZE_RESUME: return "freeze_resume";
     }
     return "?";
 }
@@ -37,7 +38,7 @@ int cn_procedure_post(cn_procedure *p, cn_event_source source, cn_proc_input in,
 int cn_procedure_post_at(cn_procedure *p, cn_event_source source, cn_proc_input in, bool active,
                          int64_t t_scene_ns)
 {
-    if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_ACTIVE_THAW_TOGGLE)
+    if (!p || in < CN_PROC_NEEDLE_INSERTED || in > CN_PROC_FREEZE_RESUME)
         return CN_EINVAL;
     pthread_mutex_lock(&p->qmu);
     bool full;
@@ -203,6 +204,7 @@ int cn_procedure_post_history(cn_procedure *p, const cn_event *ev, int n)
         case CN_STEP_THAW_END: in = CN_PROC_THAW_STOP; break;
         case CN_STEP_REPOSITION: in = CN_PROC_REPOSITION; break;
         case CN_STEP_NEEDLE_WITHDRAWN: in = CN_PROC_NEEDLE_WITHDRAWN; break;
+        case CN_STEP_FREEZE_RESUME: in = CN_PROC_FREEZE_RESUME; break;
         default: continue;
         }
         if (cn_procedure_post_at(p, ev[i].source, in, active, ev[i].t_scene_ns) != CN_OK)

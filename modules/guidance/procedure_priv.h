@@ -46,6 +46,8 @@ struct cn_procedure {
     int cycle;
     bool active;
     int64_t phase_start_ns;
+    int64_t freeze_start_ns;  /* scene time the current cycle's freeze began (a resume's
+                                 timer counts from it) */
     bool have_time;
     bool started;             /* the plan event was written */
     int64_t t0_ns;            /* scene time of the first frame: the log counts from it (a

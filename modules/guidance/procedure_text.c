@@ -102,13 +102,14 @@ static bool step_input(cn_step st, cn_proc_input *in)
     case CN_STEP_THAW_END: *in = CN_PROC_THAW_STOP; return true;
     case CN_STEP_REPOSITION: *in = CN_PROC_REPOSITION; return true;
     case CN_STEP_NEEDLE_WITHDRAWN: *in = CN_PROC_NEEDLE_WITHDRAWN; return true;
+    case CN_STEP_FREEZE_RESUME: *in = CN_PROC_FREEZE_RESUME; return true;
     case CN_STEP_NONE: break;
     }
     return false;
 }
 
 #define KNOWN "freeze_start, freeze_stop, thaw_start mode=passive|active, thaw_stop, " \
-              "needle_inserted, reposition, needle_withdrawn"
+              "needle_inserted, reposition, needle_withdrawn, freeze_resume"
 
 int cn_procedure_parse(const char *text, cn_proc_input *in, bool *active, char *err,
                        size_t err_len)

@@ -644,6 +644,90 @@ static void test_key_during_outage_keeps_its_time(void **st)
 
 /* Live audit L5: a refused key was one log line; the viewer now shows the last
  * refusal for 4 s (navigate.c asks cn_procedure_last_refusal). */
+/* Thermal review F1: a freeze stop was keyed while the console froze on; the image showed
+ * the ice growing (ICE GROWING IN THAW) and the operator pressed f. Before, that started
+ * freeze 2 (the record showed two freezes for one, and the model, which had thawed since
+ * the stop, stayed 2.2 mm behind the ice). Now f there takes the stop back: one event,
+ * "freeze_resume cycle=1", the freeze's timer from its own start, the thaw gone from the
+ * summary. Without the alarm f starts a new freeze as before; the console's freeze_resume
+ * is refused but right after a passive thaw. */
+static void guided_frame(cn_procedure *p, cn_guidance *g, double dt_s, bool grows)
+{
+    cn_frame *f = step(p, dt_s, NULL, 0);
+    f->analysis.thermal.ice_grows_in_thaw = grows;
+    f->analysis.thermal.ice_depth_mm = INFINITY;
+    assert_int_equal(cn_guidance_process(g, f), CN_OK);
+    cn_frame_unref(f);
+}
+
+static void test_freeze_goes_on(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    cn_guidance_config c;
+    cn_guidance_config_default(&c);
+    cn_guidance *g = cn_guidance_new(&c);
+    assert_non_null(p);
+    assert_non_null(g);
+    cn_procedure_attach_guidance(p, g);
+    cn_procedure_key(p, 'i');
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.05, "needle_inserted/operator; freeze_start cycle=1/operator", CN_PHASE_FREEZE,
+                1);
+    guided_frame(p, g, 30, false);
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.05, "freeze_end cycle=1/operator; thaw_start cycle=1 mode=passive/operator",
+                CN_PHASE_THAW, 1);
+    guided_frame(p, g, 20, true); /* the image: the ice grows */
+    cn_procedure_key(p, 'f');
+    char ev[512];
+    cn_frame *f = step(p, 0.05, ev, sizeof ev);
+    assert_string_equal(ev, "freeze_resume cycle=1/operator");
+    assert_int_equal(f->analysis.guidance.phase, CN_PHASE_FREEZE);
+    assert_int_equal(f->analysis.guidance.cycle, 1);
+    print_message("  f under ICE GROWING IN THAW: '%s', the freeze's timer at %.2f s\n", ev,
+                  f->analysis.guidance.phase_elapsed_s);
+    assert_true(fabs(f->analysis.guidance.phase_elapsed_s - 50.10) < 1e-6);
+    cn_frame_unref(f);
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.n_steps, 1);
+    assert_int_equal(s.steps[0].kind, 0);
+    assert_true(isnan(s.steps[0].duration_s));
+    /* the real stop, then a thaw without the alarm: f is a new freeze */
+    cn_procedure_key(p, 'f');
+    step_expect(p, 10, "freeze_end cycle=1/operator; thaw_start cycle=1 mode=passive/operator",
+                CN_PHASE_THAW, 1);
+    guided_frame(p, g, 5, false);
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.05, "thaw_end cycle=1/operator; freeze_start cycle=2/operator",
+                CN_PHASE_FREEZE, 2);
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.n_steps, 3);
+    assert_true(fabs(s.steps[0].duration_s - 60.10) < 1e-6);
+    /* what cannot be taken back: an active thaw, and a thaw after a reposition */
+    logbuf[0] = 0;
+    rewind(logf_);
+    char err[256];
+    cn_procedure_key(p, 'a');
+    step_expect(p, 5, "freeze_end cycle=2/operator; thaw_start cycle=2 mode=active/operator",
+                CN_PHASE_THAW, 2);
+    assert_int_equal(cn_procedure_console(p, CN_EVSRC_CONSOLE, "freeze_resume", err, sizeof err),
+                     CN_OK);
+    step_expect(p, 0.05, "", CN_PHASE_THAW, 2);
+    assert_non_null(strstr(logbuf, "freeze_resume from the console refused: only a passive thaw "
+                                   "straight after its freeze"));
+    cn_procedure_key(p, 'a'); /* back to passive: the thaw was heated meanwhile */
+    step_expect(p, 0.05, "thaw_end cycle=2/operator; thaw_start cycle=2 mode=passive/operator",
+                CN_PHASE_THAW, 2);
+    cn_procedure_console(p, CN_EVSRC_CONSOLE, "FREEZE_RESUME ", err, sizeof err);
+    step_expect(p, 0.05, "", CN_PHASE_THAW, 2);
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.refused, 2);
+    cn_procedure_free(p);
+    cn_guidance_free(g);
+}
+
 static void test_last_refusal_for_the_screen(void **st)
 {
     (void)st;
@@ -682,6 +766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overflow_rides_on, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_during_outage_keeps_its_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_refusal_for_the_screen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_freeze_goes_on, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
