@@ -266,8 +266,10 @@ void cn_session_replay_apply(cn_session *s, cn_frame *f, const cn_event *ev, int
                  * of a skipped frame reach the analysis with a later one (before, a
                  * re-recording moved them there, 0.2-0.9 s late, without their time:
                  * seq audit D5) */
-                cn_procedure_console_at(s->procedure, ev[i].source, msg, ev[i].t_scene_ns, perr,
-                                        sizeof perr);
+                if (cn_procedure_console_at(s->procedure, ev[i].source, msg, ev[i].t_scene_ns,
+                                            perr, sizeof perr) != CN_OK)
+                    cn_log_warn(s->log, "replay", "recorded step '%s' not replayed: %s", msg,
+                                perr);
             }
             continue;
         }

@@ -113,6 +113,7 @@ static void chapter_name(const cn_event *e, char *out, size_t len) {
     else if (strncmp(t, "needle_withdrawn", 16) == 0) snprintf(out, len, "needle out");
     else if (strncmp(t, "freeze_start", 12) == 0) snprintf(out, len, "freeze %d", cyc);
     else if (strncmp(t, "freeze_end", 10) == 0) snprintf(out, len, "freeze %d end", cyc);
+    else if (strncmp(t, "freeze_resume", 13) == 0) snprintf(out, len, "freeze %d goes on", cyc);
     else if (strncmp(t, "thaw_start", 10) == 0) snprintf(out, len, "thaw %d", cyc);
     else if (strncmp(t, "thaw_end", 8) == 0) snprintf(out, len, "thaw %d end", cyc);
     else if (strncmp(t, "note ", 5) == 0 && strstr(t, "text=")) { /* "note [from=X ]text=..." */

@@ -125,7 +125,8 @@ static double phase_change_time(const cn_event *evl, int nev, cn_phase to, doubl
     double best = -INFINITY;
     for (int k = 0; k < nev; k++) {
         const cn_step st = cn_step_of(evl[k].text);
-        const bool into = (to == CN_PHASE_FREEZE && st == CN_STEP_FREEZE_START) ||
+        const bool into = (to == CN_PHASE_FREEZE &&
+                           (st == CN_STEP_FREEZE_START || st == CN_STEP_FREEZE_RESUME)) ||
                           (to == CN_PHASE_THAW &&
                            (st == CN_STEP_THAW_START || st == CN_STEP_FREEZE_END)) ||
                           (to == CN_PHASE_APPROACH &&
@@ -170,6 +171,15 @@ static void change_phase(cn_session_summary *s, cn_phase *prev, double *phase_st
         s->cycles[*cur].thaw_s = 0;
     if (ph != CN_PHASE_IDLE && isnan(s->insertion_s))
         s->insertion_s = inserted_time(evl, nev, t, t0);
+    /* a freeze that goes on (freeze_resume): its thaw was none, the freeze counts from
+     * its own start */
+    if (ph == CN_PHASE_FREEZE && *prev == CN_PHASE_THAW && *cur >= 0 && cyc > 0 &&
+        s->cycles[*cur].cycle == cyc) {
+        s->cycles[*cur].freeze_s = s->cycles[*cur].thaw_s = -1;
+        *prev = ph;
+        *phase_start = s->cycles[*cur].freeze_start_s;
+        return;
+    }
     if (ph == CN_PHASE_FREEZE && s->n_cycles < CN_SESSION_MAX_CYCLES) {
         *cur = s->n_cycles++;
         s->cycles[*cur].cycle = cyc > 0 ? cyc : *cur + 1;

@@ -21,66 +21,12 @@
  * Without tracking the reference is the image itself and the probe pose comes
  * from the detected in-plane needle.
  */
-#include "thermal_internal.h"
+#include "stage_priv.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
-
-typedef struct {
-    cn_thermal_stage_opts o;
-    cn__field *field;
-    int64_t t0_ns;          /* scene time of the first freeze: model time 0 */
-    bool seen;
-    cn_phase last_phase;
-    int last_cycle;
-    bool last_active;
-    bool pending;           /* a freeze began where the probe's pose was unknown */
-    int64_t pending_ns;
-    int ref_mode;
-    /* the last frame's image -> field mapping (for guidance's temperature reads) */
-    uint64_t cache_seq;
-    bool cache_ok;
-    cn_mat4 cache_img_to_field;
-    cn_thermal_obs obs[CN_ICE_PTS_MAX];
-    bool warned_pose, warned_plane;
-    double last_t;          /* model time of the last frame */
-    bool have_last_t;
-    /* the image's place in the field, smoothed over a few frames while the probe
-     * is held still: every frame's place carries the noise of two tracked poses
-     * (probe and reference, ~0.4 mm), which would make a still zone jitter */
-    bool have_img;
-    cn_mat4 img_to_field_s;
-    /* what the latest freeze's spot was placed on (cn_zone_anchor), and the
-     * needle line's confidence then */
-    int anchor;
-    float anchor_conf;
-    /* the current freeze: has the image shown its rim yet (no_ice_seen) */
-    bool rim_seen, warned_no_ice, unverified;
-    /* a re-freeze after a freeze whose rim was seen: the model's ice radius when it
-     * began (that ice was verified; only what it adds must be seen), 0 otherwise, NAN
-     * until the first frame of the freeze gives it */
-    double verified_r0_mm;
-    double disagree_mm;
-    bool warned_disagree;
-    int behind_frames;
-    bool warned_behind;
-    double frame_dt_s;      /* scene time between the last two frames */
-    /* the probe's tracked tip through the current thaw, where it is frozen in place
-     * (cryo-adhesion): a re-freeze is judged against their mean */
-    cn_vec3 thaw_tip_sum;
-    int thaw_tips;
-    /* the thaw watched (ice_grows_in_thaw): the smallest and largest smoothed rim of this
-     * thaw, the last rims found, since when the rim has stood beyond the margins (0: not),
-     * the state and whether the log said it */
-    double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
-    double thaw_rims[5];                      /* the last rims seen, for a median */
-    int n_thaw_rims;
-    int64_t grows_since_ns;
-    bool grows, warned_grows;
-} thermal_stage;
 
 /* The model contradicts the image (cn_thermal_result.disagree_mm): its best member's
  * RMS distance to the rim points of the last minute, after this many points. */
@@ -94,16 +40,6 @@ typedef struct {
  * 2671 of 2691 freeze frames of `cryonav eval sim`). */
 #define NO_ICE_BEYOND_WALL_MM 2.0
 
-/* The ice grows in a thaw (ice_grows_in_thaw): the rim seen (the median of the last 5
- * found) stands THAW_GROWTH_MM beyond the smallest such rim of this thaw and
- * THAW_AHEAD_MM beyond the model's 0 C radius, for THAW_GROWTH_S, and has not shrunk by
- * THAW_SHRINK_MM from its largest (the gas has stopped after all). A thaw's ice only
- * shrinks; the model's follows the fit to the freeze's rim (0.016 mm off in `cryonav eval
- * sim`): 1 mm is 10 UP20L pixels, and 5 s is 20 frames at the slowest frame rate we run. */
-#define THAW_GROWTH_MM 0.5
-#define THAW_AHEAD_MM 1.0
-#define THAW_SHRINK_MM 0.3
-#define THAW_GROWTH_S 5.0
 
 static int process(void *self, cn_frame *f);
 
@@ -154,6 +90,7 @@ void cn_thermal_stage_free(void *self)
     if (!s)
         return;
     cn__field_free(s->field);
+    cn__field_free(s->thaw_back);
     free(s);
 }
 
@@ -163,6 +100,7 @@ void cn_thermal_stage_rewind(void *self)
     if (!s)
         return;
     cn__field_free(s->field);
+    cn__field_free(s->thaw_back);
     const cn_thermal_stage_opts o = s->o;
     memset(s, 0, sizeof *s); /* as cn_thermal_stage_new left it */
     s->o = o;
@@ -296,62 +234,6 @@ static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_
     return rc;
 }
 
-/* The thaw watched: the zone follows the procedure's steps, and a thaw keyed while
- * the console still froze (a missed or mis-keyed freeze stop) made the model thaw
- * while the ice grew on the image, with nothing said: 2.5 mm of model ice against
- * 6.3 mm of real ice 90 s on (thermal audit F9). The image's rim is watched in the
- * thaw, and ice that grows past the model is said, on the frame and once in the log. */
-static double median5(const double *v, int n)
-{
-    double w[5];
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        for (; j > 0 && w[j - 1] > v[i]; j--)
-            w[j] = w[j - 1];
-        w[j] = v[i];
-    }
-    return w[n / 2];
-}
-
-static void thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm)
-{
-    const cn_guidance_state *g = &f->analysis.guidance;
-    const double found = f->analysis.ice.found ? f->analysis.ice.radius_mm : 0;
-    if (g->phase != CN_PHASE_THAW) {
-        s->grows = false;
-    } else if (found > 0) {
-        /* one undersized or partial rim must not become the thaw's reference */
-        if (s->n_thaw_rims == 5)
-            memmove(s->thaw_rims, s->thaw_rims + 1, 4 * sizeof s->thaw_rims[0]);
-        else
-            s->n_thaw_rims++;
-        s->thaw_rims[s->n_thaw_rims - 1] = found;
-        const double rim = median5(s->thaw_rims, s->n_thaw_rims);
-        s->thaw_rim_min_mm = fmin(s->thaw_rim_min_mm, rim);
-        s->thaw_rim_max_mm = fmax(s->thaw_rim_max_mm, rim);
-        const bool beyond = rim > s->thaw_rim_min_mm + THAW_GROWTH_MM &&
-                            rim > s->thaw_rim_max_mm - THAW_SHRINK_MM &&
-                            !(isfinite(model_r0_mm) && rim <= model_r0_mm + THAW_AHEAD_MM);
-        if (!beyond)
-            s->grows_since_ns = 0;
-        else if (s->grows_since_ns == 0)
-            s->grows_since_ns = t_ns != 0 ? t_ns : 1;
-        s->grows = beyond && (double)(t_ns - s->grows_since_ns) >= THAW_GROWTH_S * 1e9;
-        if (s->grows && !s->warned_grows)
-            cn_log_warn(s->o.log, "thermal",
-                        "thaw %d: the image shows the ice growing (a rim %.1f mm from the probe "
-                        "axis; %.1f mm at its smallest in this thaw, the model's 0 C %.1f mm): is "
-                        "the gas still on? The zone thaws because a freeze stop was given. If the "
-                        "console still freezes, f starts the model freezing again from now: it "
-                        "cannot take back the thaw it counted (the zone stays behind the ice by "
-                        "that, and the record shows a second freeze)",
-                        g->cycle, rim, s->thaw_rim_min_mm, model_r0_mm);
-        s->warned_grows = s->warned_grows || s->grows;
-    }
-    /* a frame without a rim keeps the last judgement: the ice does not go */
-    f->analysis.thermal.ice_grows_in_thaw = s->grows;
-}
-
 static int process(void *self, cn_frame *f)
 {
     thermal_stage *s = self;
@@ -391,7 +273,13 @@ static int process(void *self, cn_frame *f)
      * from the recorded history, so the phase is not new, only new to the model) */
     const int64_t t_entered_ns =
         entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
+    /* the freeze stopped went on (the gas stayed on): the field goes back to the stop */
+    const bool resumed = entering_freeze && s->seen && s->last_phase == CN_PHASE_THAW &&
+                         g->cycle == s->last_cycle && cn__stage_take_back_thaw(s, g->cycle, model_t(s, t_ns));
+    if (resumed)
+        entering_freeze = false;
     if (entering_freeze) {
+        cn__stage_keep_thaw_back(s, false, 0, 0);
         /* the ice left by an earlier freeze whose rim was seen is not unverified ice
          * (before, every re-freeze opened with NO ICE SEEN for ~12 s while its rim was
          * on the image: the ice detector's baseline holds the old rim, and the model's
@@ -446,6 +334,9 @@ static int process(void *self, cn_frame *f)
         bool left = (g->phase == CN_PHASE_APPROACH || g->phase == CN_PHASE_WITHDRAWN ||
                      g->phase == CN_PHASE_IDLE) &&
                     g->phase != s->last_phase;
+        if (thaw_change || left) /* kept from a freeze's stop into a passive thaw only */
+            cn__stage_keep_thaw_back(s, thaw_change && s->last_phase == CN_PHASE_FREEZE && !g->active_thaw,
+                           g->cycle, model_t(s, t_ns));
         if (thaw_change)
             rc = cn__field_set_mode(s->field, g->active_thaw ? CN_PROBE_HEAT : CN_PROBE_OFF,
                                     model_t(s, t_ns));
@@ -616,7 +507,7 @@ static int process(void *self, cn_frame *f)
             "withheld until the ice is seen (gas flowing? probe in the image plane?)",
             g->cycle, r[0]);
     s->warned_no_ice = a->thermal.no_ice_seen || (s->warned_no_ice && !entering_freeze);
-    thaw_watch(s, f, t_ns, r[0]);
+    cn__stage_thaw_watch(s, f, t_ns, r[0]);
     /* the skin plane: the image's y = 0 line swept along the elevation axis */
     cn_vec3 p0 = cn_mat4_apply_point(&img_to_field, (cn_vec3){0, 0, 0});
     cn_vec3 ny = cn_vec3_normalize(cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 1, 0}));

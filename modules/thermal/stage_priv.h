@@ -1,0 +1,91 @@
+/*
+ * stage_priv.h - the thermal stage's state, shared by stage.c (the per-frame flow:
+ * procedure steps, the field, the plane, the fit, the curves) and stage_thaw.c (the
+ * thaw watched, and a freeze stop taken back). Private to the thermal module.
+ */
+#ifndef CN_STAGE_PRIV_H
+#define CN_STAGE_PRIV_H
+
+#include "thermal_internal.h"
+
+enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
+
+typedef struct {
+    cn_thermal_stage_opts o;
+    cn__field *field;
+    int64_t t0_ns;          /* scene time of the first freeze: model time 0 */
+    bool seen;
+    cn_phase last_phase;
+    int last_cycle;
+    bool last_active;
+    bool pending;           /* a freeze began where the probe's pose was unknown */
+    int64_t pending_ns;
+    int ref_mode;
+    /* the last frame's image -> field mapping (for guidance's temperature reads) */
+    uint64_t cache_seq;
+    bool cache_ok;
+    cn_mat4 cache_img_to_field;
+    cn_thermal_obs obs[CN_ICE_PTS_MAX];
+    bool warned_pose, warned_plane;
+    double last_t;          /* model time of the last frame */
+    bool have_last_t;
+    /* the image's place in the field, smoothed over a few frames while the probe
+     * is held still: every frame's place carries the noise of two tracked poses
+     * (probe and reference, ~0.4 mm), which would make a still zone jitter */
+    bool have_img;
+    cn_mat4 img_to_field_s;
+    /* what the latest freeze's spot was placed on (cn_zone_anchor), and the
+     * needle line's confidence then */
+    int anchor;
+    float anchor_conf;
+    /* the current freeze: has the image shown its rim yet (no_ice_seen) */
+    bool rim_seen, warned_no_ice, unverified;
+    /* a re-freeze after a freeze whose rim was seen: the model's ice radius when it
+     * began (that ice was verified; only what it adds must be seen), 0 otherwise, NAN
+     * until the first frame of the freeze gives it */
+    double verified_r0_mm;
+    double disagree_mm;
+    bool warned_disagree;
+    int behind_frames;
+    bool warned_behind;
+    double frame_dt_s;      /* scene time between the last two frames */
+    /* the probe's tracked tip through the current thaw, where it is frozen in place
+     * (cryo-adhesion): a re-freeze is judged against their mean */
+    cn_vec3 thaw_tip_sum;
+    int thaw_tips;
+    /* the thaw watched (ice_grows_in_thaw): the smallest and largest smoothed rim of this
+     * thaw, the last rims found, since when the rim has stood beyond the margins (0: not),
+     * the state and whether the log said it */
+    double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
+    double thaw_rims[5];                      /* the last rims seen, for a median */
+    int n_thaw_rims;
+    int64_t grows_since_ns;
+    bool grows, warned_grows;
+    /* the field as the last freeze stop found it (one spot only), for a resume: the
+     * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
+    cn__field *thaw_back;
+    int thaw_back_cycle;
+    double thaw_back_t_s;   /* model time of that stop */
+} thermal_stage;
+
+/* The ice grows in a thaw (ice_grows_in_thaw): the rim seen (the median of the last 5
+ * found) stands THAW_GROWTH_MM beyond the smallest such rim of this thaw and
+ * THAW_AHEAD_MM beyond the model's 0 C radius, for THAW_GROWTH_S, and has not shrunk by
+ * THAW_SHRINK_MM from its largest (the gas has stopped after all). A thaw's ice only
+ * shrinks; the model's follows the fit to the freeze's rim (0.016 mm off in `cryonav eval
+ * sim`): 1 mm is 10 UP20L pixels, and 5 s is 20 frames at the slowest frame rate we run. */
+#define THAW_GROWTH_MM 0.5
+#define THAW_AHEAD_MM 1.0
+#define THAW_SHRINK_MM 0.3
+#define THAW_GROWTH_S 5.0
+
+/* The thaw watch on f (ice_grows_in_thaw), after the curves gave model_r0_mm. */
+void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm);
+/* Keeps a copy of the field as a freeze's stop into a passive thaw finds it (keep), else
+ * drops the one kept. */
+void cn__stage_keep_thaw_back(thermal_stage *s, bool keep, int cycle, double t_s);
+/* Freeze `cycle` goes on (freeze_resume): the field kept at its stop replaces the thawed
+ * one and is stepped to t_s; false (said in the log) when none was kept. */
+bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
+
+#endif
