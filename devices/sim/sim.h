@@ -47,6 +47,8 @@ typedef struct {
     double needle_gain;        /* 0..1 scale of the needle's echoes: < 1 a faint needle */
     double needle_visible_mm;  /* > 0: only the last this-many mm of the shaft echo (the rest
                                   leaves the beam's plane): a short needle */
+    bool console_silent;       /* the scripted console does not tell CryoNav its steps (a
+                                  console without a link): the operator must key them */
     /* probe geometry: linear (rectangle) or curvilinear (a fan, black outside) */
     bool curvilinear;
     double sector_deg;         /* fan opening angle (curvilinear) */

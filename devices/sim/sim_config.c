@@ -77,7 +77,7 @@ static const char *const KEYS[] = {
     "ice_rmax_mm", "ice_thaw_mm_per_s", "tracker_noise_mm", "tracker_noise_deg", "tracker_latency_ms",
     "gain_db", "dynamic_range_db", "attenuation_db_per_mm", "needle_side", "needle_gain",
     "needle_visible_mm", "probe", "sector_deg", "probe_radius_mm", "interfaces",
-    "wall_depth_mm", NULL};
+    "wall_depth_mm", "console", NULL};
 
 /* ------------------------------------------------------------------ presets */
 
@@ -361,12 +361,14 @@ int cn_sim_config_from_json(const cn_json *doc, const char *path, cn_sim_config 
         if (rc != CN_OK && rc != CN_ENOENT)
             return rc;
     }
-    /* the two words: needle_side "left"|"right", probe "linear"|"curvilinear" */
+    /* the words: needle_side "left"|"right", probe "linear"|"curvilinear", console
+     * "tells"|"silent" */
     static const struct {
         const char *key, *a, *b;
         size_t off;
     } words[] = {{"needle_side", "left", "right", offsetof(cn_sim_config, needle_right)},
-                 {"probe", "linear", "curvilinear", offsetof(cn_sim_config, curvilinear)}};
+                 {"probe", "linear", "curvilinear", offsetof(cn_sim_config, curvilinear)},
+                 {"console", "tells", "silent", offsetof(cn_sim_config, console_silent)}};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         char wv[32];
         snprintf(kp, sizeof kp, "%s%s%s", path, dot, words[i].key);

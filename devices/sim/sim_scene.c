@@ -213,6 +213,7 @@ static void truth_at(const cn_sim_config *c, const sim_geom *g, double t, cn_tru
     memset(o, 0, sizeof *o);
     o->valid = true;
     o->t_scene_s = t;
+    o->console_silent = c->console_silent;
     double r = sim_ice_radius(c, g, t, &o->phase, &o->cycle);
     o->nerve_center_mm = (cn_pt2){(float)g->nerve_c.x, (float)g->nerve_c.y};
     o->nerve_rx_mm = (float)g->nerve_rx;

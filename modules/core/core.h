@@ -205,6 +205,11 @@ typedef struct {
                           0 when not found or not known (older recordings) */
     int n;
     cn_pt2 pts_mm[CN_ICE_PTS_MAX];
+    /* no freeze is keyed, and ice appeared and grew around the resting probe (the ice
+     * detector's unkeyed watch): a freeze nobody keyed; since_ns: the scene time it was
+     * first seen */
+    bool unkeyed;
+    int64_t unkeyed_since_ns;
 } cn_ice_front;
 
 typedef struct {
@@ -406,6 +411,8 @@ typedef struct {
     float ice_a_mm, ice_b_mm; /* semi-axes along / across the shaft */
     int rim_n;
     cn_pt2 rim_mm[CN_ICE_PTS_MAX];
+    bool console_silent;     /* the scripted console does not tell its steps: its phase is
+                                not an input (sim "console": "silent") */
 } cn_truth;
 
 /* ------------------------------------------------------------------ frame + pool */

@@ -38,6 +38,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)
         append(buf, len, "ICE GROWING IN THAW: GAS STILL ON?");
+    if (alarms & CN_ALARM_ICE_UNKEYED)
+        append(buf, len, "ICE SEEN: FREEZE NOT KEYED?");
     if (alarms & CN_ALARM_PROTECTED_STRUCTURE)
         append(buf, len, "ICE IN PROTECTED STRUCTURE");
     if (alarms & CN_ALARM_TRACKING_LOST)

@@ -24,7 +24,7 @@
 
 #define OWN_ALARMS \
     (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
-     CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW)
+     CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_ICE_UNKEYED)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
@@ -377,6 +377,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         mine |= CN_ALARM_NO_ICE_SEEN;
     if (a->thermal.ice_grows_in_thaw)
         mine |= CN_ALARM_ICE_GROWS_IN_THAW;
+    if (a->ice.unkeyed && gs->phase != CN_PHASE_FREEZE && gs->phase != CN_PHASE_THAW)
+        mine |= CN_ALARM_ICE_UNKEYED;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)
@@ -422,6 +424,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S)
         s->lethal_s += dt;
     s->last_alarms = gs->alarms;
+    s->ice_unkeyed_since_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_since_ns : 0;
     s->target_min_temp_c = g->target_min_temp_c;
     s->target_locked = locked && g->have_target;
     s->alarms_seen |= gs->alarms;

@@ -38,6 +38,9 @@ extern "C" {
                                                    the zone is unverified, coverage withheld */
 #define CN_ALARM_ICE_GROWS_IN_THAW (1u << 6)    /* a thaw, and the image shows the ice growing:
                                                    the gas is still on? the zone is behind */
+#define CN_ALARM_ICE_UNKEYED (1u << 7)          /* no freeze keyed, and the image shows ice
+                                                   growing around the resting probe: a freeze
+                                                   started that nobody keyed? no zone shown */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)
@@ -70,6 +73,7 @@ typedef struct {
     double frozen_s;             /* scene time in the FREEZE phase (all cycles) */
     double lethal_s;             /* scene time with the whole target (>= 99 %) lethal */
     uint32_t last_alarms;
+    int64_t ice_unkeyed_since_ns;/* the last frame's unkeyed ice: scene time first seen (0 none) */
     uint32_t alarms_seen;        /* every alarm bit raised in the session */
     bool target_locked;          /* the last frame covered the locked outline */
     double target_min_temp_c;    /* coldest model temperature of the target's warmest

@@ -245,17 +245,44 @@ static bool grows_in_thaw(cn_procedure *p, cn_phase ph)
     return (gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW) != 0;
 }
 
+/* Before a freeze (no freeze, or a thaw's end), the last frame said ICE SEEN: FREEZE NOT
+ * KEYED (the image shows ice growing around the resting probe); since_ns: when it was
+ * first seen. */
+static bool unkeyed_ice(cn_procedure *p, cn_phase ph, int64_t *since_ns)
+{
+    if (ph == CN_PHASE_FREEZE || ph == CN_PHASE_WITHDRAWN || !p->guidance)
+        return false;
+    cn_guidance_summary gs;
+    cn_guidance_get_summary(p->guidance, &gs);
+    *since_ns = gs.ice_unkeyed_since_ns;
+    return (gs.last_alarms & CN_ALARM_ICE_UNKEYED) != 0 && gs.ice_unkeyed_since_ns != 0;
+}
+
 static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in, bool active)
 {
     cn_phase ph = p->phase;
     switch (in) {
-    case CN_PROC_FREEZE_TOGGLE:
+    case CN_PROC_FREEZE_TOGGLE: {
+        int64_t since_ns = 0;
+        if (ph != CN_PHASE_FREEZE && !grows_in_thaw(p, ph) && unkeyed_ice(p, ph, &since_ns) &&
+            since_ns < f->t_scene_ns) {
+            /* the freeze began when its ice was first seen, not at the key: the model
+             * then freezes from there, where the ice is (before, from the key: behind it) */
+            const int64_t t_frame = f->t_scene_ns;
+            f->t_scene_ns = since_ns > p->last_input_ns ? since_ns : p->last_input_ns;
+            cn_log_info(p->log, MOD, "freeze keyed with its ice seen since %.1f s: the freeze "
+                        "starts there", (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
+            apply(p, f, src, CN_PROC_FREEZE_START, false);
+            f->t_scene_ns = t_frame;
+            return;
+        }
         apply(p, f, src,
               ph == CN_PHASE_FREEZE  ? CN_PROC_FREEZE_STOP
               : grows_in_thaw(p, ph) ? CN_PROC_FREEZE_RESUME
                                      : CN_PROC_FREEZE_START,
               false);
         return;
+    }
     case CN_PROC_FREEZE_RESUME: {
         pthread_mutex_lock(&p->smu);
         const cn_procedure_summary *s = &p->sum;
@@ -412,7 +439,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
 /* The simulator's console: an edge of its truth phase is an input. */
 static void truth_edges(cn_procedure *p, cn_frame *f)
 {
-    if (!f->truth.valid)
+    if (!f->truth.valid || f->truth.console_silent) /* a console without a link */
         return;
     cn_phase to = f->truth.phase, from = p->truth_seen ? p->truth_phase : CN_PHASE_IDLE;
     const bool first = !p->truth_seen;

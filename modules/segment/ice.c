@@ -39,7 +39,29 @@ struct cn_ice_det {
     int base_w;
     uint32_t *cum; /* one column's prefix sums */
     double r_prev; /* fitted radius so far in this freeze, 0 none */
+    cn_ice_look last_look;
+    /* ice before a freeze was keyed (unkeyed_watch): the rim-like rows where the probe
+     * came to rest (ref_y; NAN none), the probe then, and the candidate ball since */
+    float *ref_y;
+    int ref_w;
+    bool ref_ok, freeze_on_ref;
+    double ref_tx, ref_ty, ref_ux, ref_uy;
+    int64_t ref_t_ns;
+    int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
+    double cand_rims[5], cand_min_mm;
+    int n_cand_rims;
+    bool unkeyed;
 };
+
+/* Ice seen before a freeze was keyed: a ball against the rows of where the probe came
+ * to rest, seen (gaps under UNKEYED_GAP_S) for UNKEYED_S and grown UNKEYED_GROWTH_MM
+ * (the median of its last 5 radii past the smallest such median): bone, fascia and a
+ * still tissue neither appear nor grow around a resting probe. The rest reference is
+ * renewed when the probe moves (1 mm, 3 deg) and after REF_RENEW_S without a candidate. */
+#define UNKEYED_S 5.0
+#define UNKEYED_GROWTH_MM 0.5
+#define UNKEYED_GAP_S 2.0
+#define REF_RENEW_S 10.0
 
 void cn_ice_params_default(cn_ice_params *p)
 {
@@ -69,9 +91,11 @@ cn_ice_det *cn_ice_det_new(int max_w, int max_h, const cn_ice_params *p)
     d->max_w = max_w;
     d->max_h = max_h;
     d->base_y = malloc(sizeof(float) * (size_t)max_w);
+    d->ref_y = malloc(sizeof(float) * (size_t)max_w);
     d->cum = malloc(sizeof(uint32_t) * (size_t)(max_h + 1));
-    if (!d->base_y || !d->cum) {
+    if (!d->base_y || !d->ref_y || !d->cum) {
         free(d->base_y);
+        free(d->ref_y);
         free(d->cum);
         free(d);
         return NULL;
@@ -85,6 +109,7 @@ void cn_ice_det_free(cn_ice_det *d)
     if (!d)
         return;
     free(d->base_y);
+    free(d->ref_y);
     free(d->cum);
     free(d);
 }
@@ -97,6 +122,20 @@ void cn_ice_det_reset(cn_ice_det *d)
         d->base_y[i] = NAN;
     d->base_w = 0;
     d->r_prev = 0;
+    d->last_look = CN_ICE_BEFORE;
+    d->ref_ok = d->freeze_on_ref = d->unkeyed = false;
+    d->ref_w = 0;
+    d->cand_since_ns = d->cand_last_ns = 0;
+    d->n_cand_rims = 0;
+}
+
+bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns)
+{
+    if (!d || !d->unkeyed)
+        return false;
+    if (since_ns)
+        *since_ns = d->cand_since_ns;
+    return true;
 }
 
 /* Upper (transducer-side) boundary at image x of the ellipse with centre c, unit
@@ -194,6 +233,234 @@ static bool column_rim(const uint32_t *cum, int h, int ya, int yb, int band, int
     return true;
 }
 
+/* One look's geometry: the largest ball's columns, the probe's axis and active segment. */
+typedef struct {
+    double sx, sy, cx, cy, ux, uy, hseg, rn;
+    int c0, c1, step;
+    const cn_needle_result *needle, *shaft;
+} look_geom;
+
+/* The ball (radial thickness >= rmin) the rim points explain best, after dropping the
+ * points on the baseline (base, per column; base_w the image width it was recorded at)
+ * and the probe's own front wall; out gets its inlier points. pts is filtered in place.
+ * False: no ball passes the checks. */
+static bool fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
+                     const float *base, int base_w, int w, double rmin, cn_ice_front *out,
+                     double *r_out)
+{
+    /* drop points that were already there before the freeze, and the probe's own
+     * front wall (a bright line with a shadow too) behind the tip */
+    const cn_ice_params *p = &d->p;
+    const double rn = g->rn, cx = g->cx, cy = g->cy, ux = g->ux, uy = g->uy, hseg = g->hseg;
+    const double sx = g->sx;
+    const int c0 = g->c0, c1 = g->c1, step = g->step;
+    const cn_needle_result *needle = g->needle, *shaft = g->shaft;
+    int m = 0;
+    for (int i = 0; i < np; i++) {
+        float by = base_w == w ? base[pts[i].col] : NAN;
+        if (isfinite(by) && fabsf(by - pts[i].y) < 0.6f)
+            continue;
+        double ex = pts[i].x - needle->tip_mm.x, ey = pts[i].y - needle->tip_mm.y;
+        double along = ex * ux + ey * uy, across = -ex * uy + ey * ux;
+        if (along < 0.5 && fabs(fabs(across) - rn) < 0.5)
+            continue;
+        pts[m++] = pts[i];
+    }
+    np = m;
+    if (np < 8)
+        return false;
+    /* one-parameter fit: the radial thickness with the most inliers */
+    const double tol = 0.5;
+    double best_r = 0;
+    int best_in = 0, best_cols = 1;
+    double best_res = 1e9;
+    /* Two parameters: the thickness r and a shift s of the ball along the axis
+     * (the tracked tip may be off by a millimetre along the shaft). Coarse grid
+     * (0.2 mm x 0.5 mm), then fine (0.04 mm x 0.1 mm) around the best. */
+    double best_s = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        double r_lo = pass == 0 ? rmin : fmax(rmin, best_r - 0.2);
+        double r_hi = pass == 0 ? p->max_radius_mm : best_r + 0.2;
+        double r_step = pass == 0 ? 0.2 : 0.04;
+        double s_lo = pass == 0 ? -p->axial_tol_mm : best_s - 0.5;
+        double s_hi = pass == 0 ? p->axial_tol_mm : best_s + 0.5;
+        double s_step = pass == 0 ? 0.5 : 0.1;
+        if (pass == 1 && best_in == 0)
+            break;
+        for (double sh = s_lo; sh <= s_hi + 1e-9; sh += s_step)
+            for (double r = r_lo; r <= r_hi + 1e-9; r += r_step) {
+                double a, b, ccx = cx + ux * sh, ccy = cy + uy * sh;
+                ice_axes(r, hseg, &a, &b);
+                int in = 0;
+                double res = 0;
+                for (int i = 0; i < np; i++) {
+                    double yy;
+                    if (!ellipse_upper_y(ccx, ccy, ux, uy, a, b, pts[i].x, &yy))
+                        continue;
+                    double e = fabs(yy - pts[i].y);
+                    if (e < tol) {
+                        in++;
+                        res += e;
+                    }
+                }
+                if (in > best_in || (in == best_in && in > 0 && res < best_res)) {
+                    best_in = in;
+                    best_res = res;
+                    best_r = r;
+                    best_s = sh;
+                }
+            }
+    }
+    if (best_in > 0) {
+        /* columns the winning ball covers: the denominator of the inlier fraction */
+        double a, b, yy;
+        ice_axes(best_r, hseg, &a, &b);
+        int cols = 0;
+        for (int col = c0; col <= c1; col += step)
+            if (ellipse_upper_y(cx + ux * best_s, cy + uy * best_s, ux, uy, a, b, (col + 0.5) * sx, &yy) && yy > 0)
+                cols++;
+        best_cols = cols > 0 ? cols : 1;
+    }
+    const double fcx = cx + ux * best_s, fcy = cy + uy * best_s;
+    double frac = (double)best_in / best_cols;
+    if (best_in < 8 || frac < p->min_inlier_frac)
+        return false;
+    /* The probe's shaft must disappear where it enters this ball: its visible
+     * end lies at the ball's near vertex, (h + a) behind the tip. A bone dome
+     * or a fascia near a fully visible probe fails this. */
+    {
+        double a_, b_;
+        ice_axes(best_r, hseg, &a_, &b_);
+        if (!shaft || !shaft->found)
+            return false;
+        /* the ball's near vertex is at centre - a u */
+        double ex = shaft->tip_mm.x - fcx, ey = shaft->tip_mm.y - fcy;
+        double along = ex * ux + ey * uy;
+        if (fabs(along + a_) > p->shaft_tol_mm)
+            return false;
+    }
+    /* keep the inliers as the measured front */
+    double a, b;
+    ice_axes(best_r, hseg, &a, &b);
+    int n = 0;
+    double csum = 0;
+    for (int i = 0; i < np && n < CN_ICE_PTS_MAX; i++) {
+        double yy;
+        if (!ellipse_upper_y(fcx, fcy, ux, uy, a, b, pts[i].x, &yy) || fabs(yy - pts[i].y) >= tol)
+            continue;
+        out->pts_mm[n++] = (cn_pt2){pts[i].x, pts[i].y};
+        csum += pts[i].contrast;
+    }
+    out->n = n;
+    out->found = true;
+    double cmean = csum / (n > 0 ? n : 1);
+    out->confidence = (float)fmin(1.0, frac * fmin(1.0, cmean / (2.0 * p->min_contrast)));
+    *r_out = best_r;
+    return true;
+}
+
+/* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
+static void record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step)
+{
+    for (int i = 0; i < w && i < max_w; i++)
+        rows[i] = NAN;
+    for (int i = 0; i < np; i++)
+        for (int k = -step; k <= step; k++) {
+            int c = pts[i].col + k;
+            if (c >= 0 && c < w && c < max_w)
+                rows[c] = pts[i].y;
+        }
+}
+
+static double median_of(const double *v, int n)
+{
+    double w[5];
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        for (; j > 0 && w[j - 1] > v[i]; j--)
+            w[j] = w[j - 1];
+        w[j] = v[i];
+    }
+    return w[n / 2];
+}
+
+static void drop_candidate(cn_ice_det *d)
+{
+    d->cand_since_ns = d->cand_last_ns = 0;
+    d->n_cand_rims = 0;
+    d->cand_min_mm = INFINITY;
+    d->unkeyed = false;
+}
+
+/* Before a freeze: is there ice nobody keyed (a freeze started at a console without a
+ * link, and the f forgotten)? Before, such ice went into the baseline frame by frame,
+ * no zone was shown and nothing said so; and when the freeze was keyed late, its rim
+ * lay on the baseline and was dropped until it had grown 0.6 mm past it. out gets the
+ * ball once it is confirmed (UNKEYED_S, UNKEYED_GROWTH_MM). */
+static void unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts, int np, int w,
+                          int64_t t_ns, cn_ice_front *out, double *radius_mm)
+{
+    /* The probe is where it came to rest while it has not moved across its line, turned
+     * or advanced: ice hides the shaft from the ball's near vertex on, so a detected tip
+     * (no tracked pose) retreats along the line by the active length and more as the
+     * ball grows; the ball is anchored at the resting tip. */
+    const double tx = g->needle->tip_mm.x, ty = g->needle->tip_mm.y;
+    const double along = (tx - d->ref_tx) * d->ref_ux + (ty - d->ref_ty) * d->ref_uy;
+    const double across = -(tx - d->ref_tx) * d->ref_uy + (ty - d->ref_ty) * d->ref_ux;
+    const bool moved = !d->ref_ok || d->ref_w != w || fabs(across) > 1.5 || along > 1.5 ||
+                       along < -(2 * d->p.active_mm + 4) ||
+                       fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
+                       g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
+    const bool stale = d->cand_since_ns == 0 && (double)(t_ns - d->ref_t_ns) > REF_RENEW_S * 1e9;
+    if (moved || stale) {
+        record_rows(d->ref_y, d->max_w, w, pts, np, g->step);
+        d->ref_w = w;
+        d->ref_ok = true;
+        d->ref_tx = tx;
+        d->ref_ty = ty;
+        d->ref_ux = g->ux;
+        d->ref_uy = g->uy;
+        d->ref_t_ns = t_ns;
+        drop_candidate(d);
+        return;
+    }
+    cn_needle_result rest = *g->needle;
+    rest.tip_mm = (cn_pt2){(float)d->ref_tx, (float)d->ref_ty};
+    look_geom at_rest = *g;
+    at_rest.needle = &rest;
+    at_rest.cx = d->ref_tx - g->ux * g->hseg;
+    at_rest.cy = d->ref_ty - g->uy * g->hseg;
+    rim_pt tmp[MAX_COLS];
+    memcpy(tmp, pts, sizeof tmp[0] * (size_t)np);
+    cn_ice_front cand = *out;
+    double r = 0;
+    if (!fit_ball(d, &at_rest, tmp, np, d->ref_y, d->ref_w, w, g->rn + 0.4, &cand, &r)) {
+        if (d->cand_since_ns != 0 && (double)(t_ns - d->cand_last_ns) > UNKEYED_GAP_S * 1e9)
+            drop_candidate(d);
+        return;
+    }
+    if (d->cand_since_ns == 0) {
+        drop_candidate(d);
+        d->cand_since_ns = t_ns != 0 ? t_ns : 1;
+    }
+    d->cand_last_ns = t_ns;
+    if (d->n_cand_rims == 5)
+        memmove(d->cand_rims, d->cand_rims + 1, 4 * sizeof d->cand_rims[0]);
+    else
+        d->n_cand_rims++;
+    d->cand_rims[d->n_cand_rims - 1] = r;
+    const double med = median_of(d->cand_rims, d->n_cand_rims);
+    d->cand_min_mm = fmin(d->cand_min_mm, med);
+    if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
+        med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
+        d->unkeyed = true;
+    if (d->unkeyed) {
+        *out = cand;
+        if (radius_mm)
+            *radius_mm = r;
+    }
+}
+
 int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
                       const cn_needle_result *needle, const cn_needle_result *shaft,
                       bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm)
@@ -286,124 +553,32 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
             continue;
         pts[np++] = (rim_pt){(float)x_mm, (float)((yr + 0.5) * sy), cr, col};
     }
+    const look_geom g = {sx, sy, cx, cy, ux, uy, hseg, 0.5 * p->probe_diameter_mm, c0, c1, step,
+                         needle, shaft};
     if (look == CN_ICE_BEFORE) {
+        unkeyed_watch(d, &g, pts, np, w, t_ns, out, radius_mm);
         /* record what is rim-like before the freeze (bone, fascia) */
-        for (int i = 0; i < w && i < d->max_w; i++)
-            d->base_y[i] = NAN;
-        for (int i = 0; i < np; i++)
-            for (int k = -step; k <= step; k++) {
-                int c = pts[i].col + k;
-                if (c >= 0 && c < w)
-                    d->base_y[c] = pts[i].y;
-            }
+        record_rows(d->base_y, d->max_w, w, pts, np, step);
         d->base_w = w;
+        d->last_look = look;
         return CN_OK;
     }
-    /* drop points that were already there before the freeze, and the probe's own
-     * front wall (a bright line with a shadow too) behind the tip */
-    const double rn = 0.5 * p->probe_diameter_mm;
-    int m = 0;
-    for (int i = 0; i < np; i++) {
-        float by = d->base_w == w ? d->base_y[pts[i].col] : NAN;
-        if (isfinite(by) && fabsf(by - pts[i].y) < 0.6f)
-            continue;
-        double ex = pts[i].x - needle->tip_mm.x, ey = pts[i].y - needle->tip_mm.y;
-        double along = ex * ux + ey * uy, across = -ex * uy + ey * ux;
-        if (along < 0.5 && fabs(fabs(across) - rn) < 0.5)
-            continue;
-        pts[m++] = pts[i];
+    /* the baseline: the last frame before the freeze; but when the image showed ice
+     * before the freeze was keyed (unkeyed_watch), the frame where the probe came to
+     * rest: the last one holds that ice's rim, and its points would be dropped */
+    if (d->last_look == CN_ICE_BEFORE) {
+        d->freeze_on_ref = d->ref_ok && d->ref_w == w && d->cand_since_ns != 0;
+        drop_candidate(d);
+        d->ref_ok = false; /* the next rest is after this freeze */
     }
-    np = m;
-    if (np < 8)
-        return CN_OK;
-    /* one-parameter fit: the radial thickness with the most inliers */
-    const double tol = 0.5;
-    double best_r = 0;
-    int best_in = 0, best_cols = 1;
-    double best_res = 1e9;
+    d->last_look = look;
+    const float *base = d->freeze_on_ref ? d->ref_y : d->base_y;
+    const int base_w = d->freeze_on_ref ? d->ref_w : d->base_w;
     /* ice thinner than the probe radius + 0.4 mm cannot be told from the probe */
-    double rmin = fmax(rn + 0.4, d->r_prev > 0 ? d->r_prev - p->max_shrink_mm : 0.0);
-    /* Two parameters: the thickness r and a shift s of the ball along the axis
-     * (the tracked tip may be off by a millimetre along the shaft). Coarse grid
-     * (0.2 mm x 0.5 mm), then fine (0.04 mm x 0.1 mm) around the best. */
-    double best_s = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        double r_lo = pass == 0 ? rmin : fmax(rmin, best_r - 0.2);
-        double r_hi = pass == 0 ? p->max_radius_mm : best_r + 0.2;
-        double r_step = pass == 0 ? 0.2 : 0.04;
-        double s_lo = pass == 0 ? -p->axial_tol_mm : best_s - 0.5;
-        double s_hi = pass == 0 ? p->axial_tol_mm : best_s + 0.5;
-        double s_step = pass == 0 ? 0.5 : 0.1;
-        if (pass == 1 && best_in == 0)
-            break;
-        for (double sh = s_lo; sh <= s_hi + 1e-9; sh += s_step)
-            for (double r = r_lo; r <= r_hi + 1e-9; r += r_step) {
-                double a, b, ccx = cx + ux * sh, ccy = cy + uy * sh;
-                ice_axes(r, hseg, &a, &b);
-                int in = 0;
-                double res = 0;
-                for (int i = 0; i < np; i++) {
-                    double yy;
-                    if (!ellipse_upper_y(ccx, ccy, ux, uy, a, b, pts[i].x, &yy))
-                        continue;
-                    double e = fabs(yy - pts[i].y);
-                    if (e < tol) {
-                        in++;
-                        res += e;
-                    }
-                }
-                if (in > best_in || (in == best_in && in > 0 && res < best_res)) {
-                    best_in = in;
-                    best_res = res;
-                    best_r = r;
-                    best_s = sh;
-                }
-            }
-    }
-    if (best_in > 0) {
-        /* columns the winning ball covers: the denominator of the inlier fraction */
-        double a, b, yy;
-        ice_axes(best_r, hseg, &a, &b);
-        int cols = 0;
-        for (int col = c0; col <= c1; col += step)
-            if (ellipse_upper_y(cx + ux * best_s, cy + uy * best_s, ux, uy, a, b, (col + 0.5) * sx, &yy) && yy > 0)
-                cols++;
-        best_cols = cols > 0 ? cols : 1;
-    }
-    const double fcx = cx + ux * best_s, fcy = cy + uy * best_s;
-    double frac = (double)best_in / best_cols;
-    if (best_in < 8 || frac < p->min_inlier_frac)
+    const double rmin = fmax(g.rn + 0.4, d->r_prev > 0 ? d->r_prev - p->max_shrink_mm : 0.0);
+    double best_r = 0;
+    if (!fit_ball(d, &g, pts, np, base, base_w, w, rmin, out, &best_r))
         return CN_OK;
-    /* The probe's shaft must disappear where it enters this ball: its visible
-     * end lies at the ball's near vertex, (h + a) behind the tip. A bone dome
-     * or a fascia near a fully visible probe fails this. */
-    {
-        double a_, b_;
-        ice_axes(best_r, hseg, &a_, &b_);
-        if (!shaft || !shaft->found)
-            return CN_OK;
-        /* the ball's near vertex is at centre - a u */
-        double ex = shaft->tip_mm.x - fcx, ey = shaft->tip_mm.y - fcy;
-        double along = ex * ux + ey * uy;
-        if (fabs(along + a_) > p->shaft_tol_mm)
-            return CN_OK;
-    }
-    /* keep the inliers as the measured front */
-    double a, b;
-    ice_axes(best_r, hseg, &a, &b);
-    int n = 0;
-    double csum = 0;
-    for (int i = 0; i < np && n < CN_ICE_PTS_MAX; i++) {
-        double yy;
-        if (!ellipse_upper_y(fcx, fcy, ux, uy, a, b, pts[i].x, &yy) || fabs(yy - pts[i].y) >= tol)
-            continue;
-        out->pts_mm[n++] = (cn_pt2){pts[i].x, pts[i].y};
-        csum += pts[i].contrast;
-    }
-    out->n = n;
-    out->found = true;
-    double cmean = csum / (n > 0 ? n : 1);
-    out->confidence = (float)fmin(1.0, frac * fmin(1.0, cmean / (2.0 * p->min_contrast)));
     if (freezing && best_r > d->r_prev)
         d->r_prev = best_r;
     if (radius_mm)

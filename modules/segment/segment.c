@@ -49,6 +49,11 @@ struct cn_segment {
     int missed;
     bool hidden;
     int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
+    /* the tracked pose's tip averaged while it stays within 1.5 mm (a pose carries the
+     * tracker's noise: under ice the tip comes from it, and one sample put the ice
+     * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
+    double pose_x, pose_y;
+    int pose_n;
 };
 
 void cn_segment_config_default(cn_segment_config *c)
@@ -236,6 +241,7 @@ void cn_segment_reset(cn_segment *s)
         return;
     s->track = false;
     s->last_t_ns = INT64_MIN;
+    s->pose_n = 0;
     s->missed = 0;
     s->hidden = false;
     nerve_live_reset(s->nerve);
@@ -279,6 +285,8 @@ static void clear_results(cn_frame *f)
     f->analysis.ice.n = 0;
     f->analysis.ice.confidence = 0;
     f->analysis.ice.t_ns = f->t_acq_ns;
+    f->analysis.ice.unkeyed = false;
+    f->analysis.ice.unkeyed_since_ns = 0;
     f->analysis.nerve_target_set = false;
 }
 
@@ -454,7 +462,19 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     cn_needle_det_detect_prev(s->nd, f->pixels, f->width, f->height, f->spacing_mm,
                               have_prior ? &prior : NULL, s->track ? &prev : NULL, &det);
 
-    needle_tip_from_pose_under_ice(s, &det, have_prior ? &prior : NULL);
+    if (have_prior) {
+        const double ex = prior.tip_mm.x - s->pose_x, ey = prior.tip_mm.y - s->pose_y;
+        if (s->pose_n == 0 || ex * ex + ey * ey > 1.5 * 1.5)
+            s->pose_n = 0;
+        const double k = 1.0 / (s->pose_n < 20 ? ++s->pose_n : 20);
+        s->pose_x += k * (prior.tip_mm.x - s->pose_x);
+        s->pose_y += k * (prior.tip_mm.y - s->pose_y);
+    } else {
+        s->pose_n = 0;
+    }
+    cn_needle_result still = prior; /* the pose held still: for the ice */
+    still.tip_mm = (cn_pt2){(float)s->pose_x, (float)s->pose_y};
+    needle_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL);
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
     if (s->track) {
@@ -466,18 +486,27 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     } else if (have_prior) {
         probe = prior;
     }
+    /* before a freeze the tracked pose, where there is one: the unkeyed watch anchors a
+     * ball at the resting tip, and the detected one retreats as ice hides the shaft */
+    if (!s->freezing && !s->in_ice && have_prior)
+        probe = still;
     double r_ice = 0;
+    /* The tracker's and the ice watch's clock is scene time, the clock the needle moves
+     * on: a --fast run stamps its frames' acquisition by the wall clock, and two runs of
+     * one scenario tracked the needle differently (0.001 mm from frame 12; teaching audit
+     * T14), and unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
+    const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
     /* the frame's statistics are computed once (above) and shared */
     const cn_ice_look look = s->freezing ? CN_ICE_FREEZE : s->in_ice ? CN_ICE_THAW : CN_ICE_BEFORE;
     cn_ice_det_look(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
-                    probe.found ? &probe : NULL, det.found ? &det : NULL, look, f->t_acq_ns,
+                    probe.found ? &probe : NULL, det.found ? &det : NULL, look, t_ns,
                     st.stddev, &f->analysis.ice, &r_ice);
+    f->analysis.ice.t_ns = f->t_acq_ns;
     f->analysis.ice.radius_mm = f->analysis.ice.found && isfinite(r_ice) && r_ice > 0 ? (float)r_ice : 0;
-    /* The tracker's time step in scene time, the clock the needle moves on: a --fast run
-     * stamps its frames' acquisition by the wall clock, and two runs of one scenario
-     * tracked the needle differently (0.001 mm from frame 12; teaching audit T14), and
-     * unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
-    const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+    f->analysis.ice.unkeyed = look == CN_ICE_BEFORE &&
+                              cn_ice_det_unkeyed(s->ice, &f->analysis.ice.unkeyed_since_ns);
+    if (!f->analysis.ice.unkeyed)
+        f->analysis.ice.unkeyed_since_ns = 0;
     double dt_s = 0.05;
     if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(t_ns - s->last_t_ns) * 1e-9);

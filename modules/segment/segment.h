@@ -416,8 +416,9 @@ int cn_ice_det_detect_sd(cn_ice_det *d, const uint8_t *px, int w, int h,
                          double grey_sd, cn_ice_front *out, double *radius_mm);
 /* What the probe does, for the detector. */
 typedef enum {
-    CN_ICE_BEFORE = 0, /* no freeze (yet): what is rim-like is recorded as the baseline,
-                          nothing is reported */
+    CN_ICE_BEFORE = 0, /* no freeze (yet): what is rim-like is recorded as the baseline;
+                          ice that appears and grows around the resting probe is reported
+                          once it is sure (cn_ice_det_unkeyed): a freeze nobody keyed */
     CN_ICE_FREEZE,     /* a freeze runs: the rim is looked for, and may not shrink */
     CN_ICE_THAW        /* the thaw after a freeze: the rim is looked for and may shrink;
                           the baseline from before the freeze is kept */
@@ -427,6 +428,11 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
                     const cn_needle_result *needle, const cn_needle_result *shaft,
                     cn_ice_look look, int64_t t_ns, double grey_sd, cn_ice_front *out,
                     double *radius_mm);
+
+/* Whether the last CN_ICE_BEFORE look holds ice nobody keyed: a ball around the resting
+ * probe that appeared and grew 0.5 mm over 5 s (since_ns: the look time it was first
+ * seen). */
+bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns);
 
 /* ------------------------------------------------------------------ the bundle + stage */
 

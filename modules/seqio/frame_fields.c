@@ -29,7 +29,9 @@
  *   CryoNavIsotherms      n, then temp_c radius_mm pairs
  *   CryoNavTruth          phase cycle t_scene needle_in ice_present ice_radius
  *                         nerve_cx nerve_cy nerve_rx nerve_ry tip_x tip_y ice_top_y
- *                         (ice_top_y: shallowest point of the ice rim, for the report)
+ *                         console
+ *                         (ice_top_y: shallowest point of the ice rim, for the report;
+ *                         console: 1 the scripted console told its steps, 0 silent)
  * Summaries instead of full contours keep the header small (about 600 bytes per
  * analysed frame) while holding what the report needs.
  */
@@ -208,11 +210,12 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
         for (int i = 0; i < rn; i++)
             if (i == 0 || t->rim_mm[i].y < top) top = t->rim_mm[i].y;
         cn_sbuf_printf(b,
-                       "CryoNavTruth = %d %d %.4f %d %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f\n",
+                       "CryoNavTruth = %d %d %.4f %d %d %.3f %.3f %.3f %.3f %.3f %.3f %.3f %.3f"
+                       " %d\n",
                        (int)t->phase, t->cycle, t->t_scene_s, t->needle_in ? 1 : 0,
                        t->ice_present ? 1 : 0, t->ice_radius_mm, t->nerve_center_mm.x,
                        t->nerve_center_mm.y, t->nerve_rx_mm, t->nerve_ry_mm, t->needle_tip_mm.x,
-                       t->needle_tip_mm.y, top);
+                       t->needle_tip_mm.y, top, t->console_silent ? 0 : 1);
     }
     return b->s ? CN_OK : CN_ENOMEM;
 }
@@ -324,7 +327,8 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
                 }
             }
         } else if (strcmp(k, "CryoNavTruth") == 0) {
-            if (cn_seqio_parse_doubles(val, v, 12) == 12) {
+            const int nt = cn_seqio_parse_doubles(val, v, 14);
+            if (nt >= 12) {
                 cn_truth *t = &f->truth;
                 t->valid = true;
                 t->phase = (v[0] >= 0 && v[0] <= 4) ? (cn_phase)(int)v[0] : CN_PHASE_IDLE;
@@ -337,6 +341,7 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
                 t->nerve_rx_mm = (float)v[8];
                 t->nerve_ry_mm = (float)v[9];
                 t->needle_tip_mm = (cn_pt2){(float)v[10], (float)v[11]};
+                t->console_silent = nt >= 14 && v[13] == 0; /* older files: it told */
             }
         }
     }

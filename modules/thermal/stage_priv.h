@@ -65,6 +65,7 @@ typedef struct {
      * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
     cn__field *thaw_back;
     int thaw_back_cycle;
+    bool catch_up_all;      /* the field began before this frame: step every member now */
     double thaw_back_t_s;   /* model time of that stop */
 } thermal_stage;
 

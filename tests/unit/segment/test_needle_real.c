@@ -230,12 +230,64 @@ static void test_in_tissue_wide_pixels(void **st)
     assert_true(fg.false_det <= 1);
 }
 
+/* No freeze is keyed on either real sequence: the ice detector's unkeyed watch (ice
+ * that appears and grows around a resting probe) must never report ice there, the
+ * frames a second apart as well as 50 ms (the watch needs 5 s of growth). */
+static void test_no_unkeyed_ice(void **st)
+{
+    (void)st;
+    if (!have_data())
+        skip();
+    static const char *const seqs[] = {"sample/needle_14", "tissue/needle_34"};
+    int frames = 0, ice = 0;
+    for (int q = 0; q < 2; q++)
+        for (int step_ms = 50; step_ms <= 1000; step_ms += 950) {
+            char idir[700], *in[MAX_FILES], err[1024];
+            snprintf(idir, sizeof idir, "%s/needle-us/xgts/%s/image", CN_SHARED_DATA_DIR, seqs[q]);
+            const int ni = list(idir, in);
+            cn_segment_config sc;
+            cn_segment_config_default(&sc);
+            sc.nerve_auto = false;
+            sc.nerve_cnn = false;
+            sc.needle.needle_diameter_mm = 0;
+            cn_segment *seg = cn_segment_new(&sc, 1100, 600);
+            cn_frame_pool *pool = cn_frame_pool_new(1, 1100, 600);
+            assert_non_null(seg);
+            assert_non_null(pool);
+            /* forwards, then back: the probe rests at either end */
+            for (int k = 0; k < 2 * ni; k++) {
+                const int i = k < ni ? k : 2 * ni - 1 - k;
+                char p1[1500];
+                snprintf(p1, sizeof p1, "%s/%s", idir, in[i]);
+                cn_image *im = NULL;
+                assert_int_equal(cn_image_read(p1, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+                cn_frame *f = cn_frame_pool_acquire(pool);
+                cn_frame_set_size(f, im->w, im->h);
+                memcpy(f->pixels, im->px, (size_t)im->w * im->h);
+                f->spacing_mm[0] = f->spacing_mm[1] = 0.1;
+                f->t_acq_ns = (int64_t)k * step_ms * 1000000;
+                assert_int_equal(cn_segment_process(seg, f), CN_OK);
+                frames++;
+                ice += f->analysis.ice.found || f->analysis.ice.unkeyed;
+                cn_frame_unref(f);
+                cn_image_free(im);
+            }
+            for (int i = 0; i < ni; i++)
+                free(in[i]);
+            cn_segment_free(seg);
+            cn_frame_pool_free(pool);
+        }
+    print_message("no freeze keyed: ice reported on %d of %d real frames\n", ice, frames);
+    assert_int_equal(ice, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_in_vitro),
         cmocka_unit_test(test_in_tissue),
         cmocka_unit_test(test_in_tissue_wide_pixels),
+        cmocka_unit_test(test_no_unkeyed_ice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

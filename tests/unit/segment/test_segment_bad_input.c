@@ -258,6 +258,44 @@ static void test_bone_is_not_ice(void **st)
     free(bone);
 }
 
+/* The unkeyed watch (ice before a freeze was keyed) on real bone (the PLUS sample's
+ * dome, 21 frames of a sweep): a probe resting at each of 6 spots under it, shaft
+ * visible, no freeze keyed, the frames a second apart and played forwards then back
+ * (42 s a spot, the watch needs 5 s of growth): no ball around the probe is ever
+ * reported, nor said to be unkeyed ice. */
+static void test_bone_is_not_unkeyed_ice(void **st)
+{
+    (void)st;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/plus/BoneUltrasound_L14.igs.mha", CN_SHARED_DATA_DIR);
+    uint8_t *bone = bone_load(path);
+    assert_non_null(bone);
+    const double sp = 0.1, spacing[2] = {sp, sp};
+    int frames = 0, found = 0, unkeyed = 0;
+    for (int tx = 250; tx <= 450; tx += 100)
+        for (int ty = 280; ty <= 400; ty += 120) {
+            cn_ice_det *d = cn_ice_det_new(BONE_W, BONE_H, NULL);
+            cn_needle_result nd = {.found = true, .tip_mm = {(float)(tx * sp), (float)(ty * sp)},
+                                   .dir = {0.866f, 0.5f}};
+            for (int k = 0; k < 2 * BONE_N; k++) {
+                const int i = k < BONE_N ? k : 2 * BONE_N - 1 - k;
+                cn_ice_front o;
+                assert_int_equal(cn_ice_det_look(d, bone + (size_t)i * BONE_W * BONE_H, BONE_W,
+                                                 BONE_H, spacing, &nd, &nd, CN_ICE_BEFORE,
+                                                 (int64_t)k * 1000000000, NAN, &o, NULL),
+                                 CN_OK);
+                frames++;
+                found += o.found;
+                unkeyed += cn_ice_det_unkeyed(d, NULL);
+            }
+            cn_ice_det_free(d);
+        }
+    print_message("bone, no freeze keyed: %d ice fronts, %d unkeyed, in %d frames\n", found,
+                  unkeyed, frames);
+    assert_int_equal(found + unkeyed, 0);
+    free(bone);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_low_level_errors),
         cmocka_unit_test(test_config_errors),
         cmocka_unit_test(test_bone_is_not_ice),
+        cmocka_unit_test(test_bone_is_not_unkeyed_ice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,239 @@
+/*
+ * test_sim_console.c - what the cryo console did against what CryoNav was told, on
+ * simulated sessions run by the real program (cryonav run --headless --fast --record)
+ * and checked from their recordings, with the simulator's true ice as the judge:
+ *
+ *  - a freeze stop keyed while the console froze on (thermal review F1): f under ICE
+ *    GROWING IN THAW takes the stop back, and the zone follows the one freeze that
+ *    happened (test_freeze_goes_on);
+ *  - a freeze the console ran and nobody keyed (a console without a link, sim
+ *    "console": "silent"): ICE SEEN: FREEZE NOT KEYED? is raised, and f then starts the
+ *    freeze when its ice was first seen, so the zone is where the ice is
+ *    (test_unkeyed_freeze); the console's own steps raise nothing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run_util.h"
+#include "seqio/seqio.h"
+
+static run_result R;
+
+/* The small scene of test_sim_needle_model (256 x 192, 4 frames a second, morton-150s:
+ * one 150 s freeze from 6 s, a 20 s thaw, the withdrawal); console "tells" or
+ * "silent"; keys as --keys takes them (NULL none). Recorded into dir/name.igs.mha. */
+static void run_scene(const char *dir, const char *name, const char *console, const char *keys)
+{
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
+    snprintf(file, sizeof file, "%s/%s.igs.mha", dir, name);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
+               " \"console\": \"%s\"}}\n", console);
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--record", file, keys ? "--keys" : NULL, keys, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("cryonav run: %s", R.err);
+}
+
+static int parse_doubles(const char *s, double *v, int max)
+{
+    int n = 0;
+    for (char *end; n < max; s = end) {
+        v[n] = strtod(s, &end);
+        if (end == s)
+            break;
+        n++;
+    }
+    return n;
+}
+
+/* Thermal review F1: the remedy of ICE GROWING IN THAW. The freeze stop is keyed at 60 s
+ * while the console freezes on to 156 s; the alarm comes at ~102 s and the operator
+ * presses f at 120 s. Before, that started freeze 2 from the model's thawed state: the
+ * zone stayed ~2 mm behind the ice to the end of the freeze, and the record and the report
+ * showed two freezes. Now the stop is taken back (freeze_resume): the model goes back to
+ * the stop and freezes on, one freeze in the record and the report, the model's 0 C
+ * radius on the ice from 130 s to 155 s; a replay of the file does the same. */
+static void goes_on_check(const char *file, const char *what)
+{
+    char err[512];
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    int max_cycle = 0, late = 0, resumes = 0;
+    double worst = 0;
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *cy = cn_seq_field_find(fl, nf, "CryoNavCycle");
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const char *iso = cn_seq_field_find(fl, nf, "CryoNavIsotherms");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        resumes += ev && strstr(ev, "freeze_resume cycle=1") != NULL;
+        if (cy && atoi(cy) > max_cycle)
+            max_cycle = atoi(cy);
+        const double t = ts ? atof(ts) : -1;
+        double iv[3], tv[12];
+        if (t < 130 || t > 155 || !iso || !tr || parse_doubles(iso, iv, 3) < 3 ||
+            parse_doubles(tr, tv, 12) != 12)
+            continue;
+        late++;
+        worst = fmax(worst, fabs(iv[2] - tv[5])); /* the 0 C radius against the true ice */
+    }
+    cn_seq_reader_close(r);
+    print_message("%s: freezes %d, freeze_resume events %d; 130-155 s: %d frames, the model's "
+                  "0 C radius at most %.2f mm from the true ice\n", what, max_cycle, resumes,
+                  late, worst);
+    assert_int_equal(max_cycle, 1);
+    assert_int_equal(resumes, 1);
+    assert_true(late > 90);
+    assert_true(worst < 0.6);
+    cn_session_summary sum;
+    assert_int_equal(cn_session_summarize(file, &sum, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    assert_int_equal(sum.n_cycles, 1);
+    print_message("%s: the report's freeze %.1f s, thaw %.1f s\n", what, sum.cycles[0].freeze_s,
+                  sum.cycles[0].thaw_s);
+    assert_true(fabs(sum.cycles[0].freeze_s - 150) < 0.5);
+}
+
+static void test_freeze_goes_on(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_goeson_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    run_scene(dir, "on", "tells", "f@60,f@120");
+    assert_non_null(strstr(R.err, "freeze_resume cycle=1 (operator) at 120.0 s"));
+    assert_non_null(strstr(R.err, "freeze 1 goes on: the model's thaw from"));
+    char file[300], again[300];
+    snprintf(file, sizeof file, "%s/on.igs.mha", dir);
+    goes_on_check(file, "live");
+    snprintf(again, sizeof again, "%s/again.igs.mha", dir);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", file, "--speed", "0", "--headless",
+                          "--no-serve", "--record", again, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    goes_on_check(again, "replayed");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+
+/* The freeze the console ran from 6 s, nobody keying it (the operator presses i at 2 s,
+ * then f only at 40 s). Before, nothing was said, the ice went into the detector's
+ * baseline frame by frame, and the model froze from the key: at 50 s its 0 C radius was
+ * 1.85 mm for 4.36 mm of true ice (5.97 for 6.29 at 150 s). Now the ice around the
+ * resting probe is seen, ICE SEEN: FREEZE NOT KEYED? (0x80) is raised within 12 s of
+ * the freeze's true start, and the f at 40 s starts the freeze when its ice was first
+ * seen: the zone on the true ice from 45 s on. The same scene with the console telling
+ * raises no 0x80 anywhere. */
+typedef struct {
+    double first_alarm_s, freeze_start_s, worst_mm;
+    int alarm_frames, late, alarm_in_freeze;
+} unkeyed_figures;
+
+static void unkeyed_read(const char *file, unkeyed_figures *u)
+{
+    char err[512];
+    memset(u, 0, sizeof *u);
+    u->first_alarm_s = u->freeze_start_s = -1;
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *ph = cn_seq_field_find(fl, nf, "CryoNavPhase");
+        const char *iso = cn_seq_field_find(fl, nf, "CryoNavIsotherms");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        const double t = ts ? atof(ts) : -1;
+        const bool alarm = al && (strtoul(al, NULL, 16) & 0x80u) != 0;
+        u->alarm_frames += alarm;
+        u->alarm_in_freeze += alarm && ph && strncmp(ph, "FREEZE", 6) == 0;
+        if (alarm && u->first_alarm_s < 0)
+            u->first_alarm_s = t;
+        const char *fs = ev ? strstr(ev, "freeze_start cycle=1@") : NULL;
+        if (fs && u->freeze_start_s < 0)
+            u->freeze_start_s = atof(fs + strlen("freeze_start cycle=1@"));
+        double iv[3], tv[12];
+        if (t < 45 || t > 155 || !ph || strncmp(ph, "FREEZE", 6) != 0 || !iso || !tr ||
+            parse_doubles(iso, iv, 3) < 3 || parse_doubles(tr, tv, 12) != 12)
+            continue;
+        u->late++;
+        u->worst_mm = fmax(u->worst_mm, fabs(iv[2] - tv[5]));
+    }
+    cn_seq_reader_close(r);
+}
+
+static void test_unkeyed_freeze(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_unkeyed_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    run_scene(dir, "silent", "silent", "i@2,f@40");
+    assert_non_null(strstr(R.err, "freeze keyed with its ice seen since"));
+    char file[300], again[300];
+    snprintf(file, sizeof file, "%s/silent.igs.mha", dir);
+    unkeyed_figures u;
+    unkeyed_read(file, &u);
+    print_message("silent console, f at 40 s: ICE SEEN: FREEZE NOT KEYED? from %.2f s (%d "
+                  "frames, %d in the freeze); the freeze starts at %.2f s; 45-155 s: %d frames, "
+                  "the model's 0 C radius at most %.2f mm from the true ice\n", u.first_alarm_s,
+                  u.alarm_frames, u.alarm_in_freeze, u.freeze_start_s, u.late, u.worst_mm);
+    assert_true(u.first_alarm_s > 6 && u.first_alarm_s < 18);
+    assert_int_equal(u.alarm_in_freeze, 0);
+    assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
+    assert_true(u.late > 400);
+    assert_true(u.worst_mm < 0.6);
+    /* a replay of it: the recorded freeze start, at its own time */
+    snprintf(again, sizeof again, "%s/again.igs.mha", dir);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", file, "--speed", "0", "--headless",
+                          "--no-serve", "--record", again, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    unkeyed_read(again, &u);
+    print_message("replayed: the freeze starts at %.2f s; the model at most %.2f mm off\n",
+                  u.freeze_start_s, u.worst_mm);
+    assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
+    assert_true(u.worst_mm < 0.6);
+    /* the console telling: its freeze is keyed at once, nothing unkeyed */
+    run_scene(dir, "tells", "tells", NULL);
+    snprintf(file, sizeof file, "%s/tells.igs.mha", dir);
+    unkeyed_read(file, &u);
+    print_message("console telling: %d frames with 0x80\n", u.alarm_frames);
+    assert_int_equal(u.alarm_frames, 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_freeze_goes_on),
+        cmocka_unit_test(test_unkeyed_freeze),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
