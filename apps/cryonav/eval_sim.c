@@ -10,9 +10,10 @@
  * ice-front edge error (mm, each reported rim point to the true visible arc)
  * during freezes, ice reported outside a freeze (must be 0), the same with the
  * freeze flag wrongly set during the approach ("lying flag", must be 0), a first
- * freeze with the flag never set (ice nobody keyed: when it is said, its rim, and
- * never where the scene has none), nerve Dice against the true ellipse, and the
- * analysis time per frame.
+ * freeze keyed only when the image says so and its stop never (ice nobody keyed:
+ * when it is said, its rim, never where the scene has none; ice shrinking: when it is
+ * said after the gas stopped, never while the ice grows), nerve Dice against the true
+ * ellipse, and the analysis time per frame.
  */
 #include "commands.h"
 #include "eval.h"
@@ -162,8 +163,8 @@ int cn_eval_sim(int argc, char **argv)
     long thaw_frames = 0, thaw_found = 0;
     long false_ice = 0, lying_frames = 0, lying_ice = 0, total = 0;
     long nerve_frz_found = 0, nerve_frz_hidden = 0;
-    vec ice_unkeyed = {0}, unkeyed_delay = {0};
-    long unkeyed_frames = 0, unkeyed_said = 0, unkeyed_false = 0;
+    vec ice_unkeyed = {0}, unkeyed_delay = {0}, shrink_delay = {0};
+    long unkeyed_false = 0, shrink_false = 0;
     int sessions = seeds * n_ang, done = 0, rc = 0;
     cn_frame_pool *pool = NULL;
     uint8_t *mask = NULL, *poly = NULL;
@@ -298,35 +299,56 @@ int cn_eval_sim(int argc, char **argv)
                 lying_frames++;
                 lying_ice += f->analysis.ice.found;
             }
-            /* a freeze nobody keyed (a console without a link): the flag never set through
-             * the first freeze; when the ice is said (ICE SEEN: FREEZE NOT KEYED?), its rim
-             * against the truth, and whether it is said where the scene has no ice */
+            /* A console without a link: nobody keys the first freeze until the image says
+             * ICE SEEN: FREEZE NOT KEYED? (its rim then against the truth, and never said
+             * where the scene has no ice); then the freeze is keyed and its stop is not:
+             * when does ICE SHRINKING IN FREEZE come after the gas stopped, and is it ever
+             * said while the ice grows. */
             cn_segment_reset(seg);
-            double t_frz = NAN, t_said = NAN;
-            for (double t = 0; t < dur; t += step_s) {
-                cn_sim_render(sim, t, f);
+            double t_frz = NAN, t_said = NAN, t_stop = NAN, t_shrink = NAN;
+            bool keyed = false;
+            /* the same scene with a 60 s freeze and a 90 s thaw: the default's 20 s thaw
+             * melts 1 mm, too little to tell from a freeze's rim */
+            cn_sim_config c2 = c;
+            cn_strlcpy(c2.protocol, "custom", sizeof c2.protocol);
+            c2.n_cycles = 1;
+            c2.cycles[0] = (cn_sim_cycle){60, 90};
+            cn_sim *sim2 = cn_sim_new(&c2);
+            const double dur2 = sim2 ? cn_sim_duration_s(sim2) : 0;
+            for (double t = 0; t < dur2; t += step_s) {
+                cn_sim_render(sim2, t, f);
                 f->t_acq_ns = (int64_t)(t * 1e9);
-                cn_segment_set_freezing(seg, false);
-                cn_segment_set_in_ice(seg, false);
+                cn_segment_set_freezing(seg, keyed);
+                cn_segment_set_in_ice(seg, keyed);
                 cn_segment_process(seg, f);
                 const cn_truth *T = &f->truth;
                 if (T->phase == CN_PHASE_FREEZE && isnan(t_frz))
                     t_frz = t;
-                if (T->phase != CN_PHASE_FREEZE && isfinite(t_frz))
+                if (T->phase == CN_PHASE_THAW && isfinite(t_frz) && isnan(t_stop))
+                    t_stop = t;
+                if (isfinite(t_stop) && T->phase != CN_PHASE_THAW)
                     break;
-                unkeyed_frames += T->phase == CN_PHASE_FREEZE;
+                if (keyed) {
+                    shrink_false += f->analysis.ice.shrinking && T->phase == CN_PHASE_FREEZE;
+                    if (f->analysis.ice.shrinking && isnan(t_shrink) && isfinite(t_stop))
+                        t_shrink = t;
+                    continue;
+                }
                 if (!f->analysis.ice.unkeyed)
                     continue;
-                unkeyed_said++;
                 unkeyed_false += !T->ice_present;
                 if (isnan(t_said))
                     t_said = t;
+                keyed = true; /* the operator answers the alarm */
                 double e = cn_eval_ice_edge_error(&f->analysis.ice, T);
                 if (isfinite(e))
                     vpush(&ice_unkeyed, e);
             }
             if (isfinite(t_said) && isfinite(t_frz))
                 vpush(&unkeyed_delay, t_said - t_frz);
+            if (isfinite(t_shrink) && isfinite(t_stop))
+                vpush(&shrink_delay, t_shrink - t_stop);
+            cn_sim_free(sim2);
             printf("session seed %llu angle %.0f: tip_err_mm mean %.2f  ice_edge_err_mm mean %.3f  "
                    "false_ice %ld\n",
                    (unsigned long long)c.seed, c.needle_angle_deg, vmean(&s_tip), vmean(&s_ice),
@@ -353,12 +375,17 @@ int cn_eval_sim(int argc, char **argv)
         printf("ice reported where the scene has none: %ld of %ld frames; with a lying freeze "
                "flag: %ld of %ld frames\n",
                false_ice, total, lying_ice, lying_frames);
-        printf("ice nobody keyed (first freeze, the flag never set): said in %d of %d sessions, "
-               "%.1f s (median; max %.1f) after the freeze began, on %ld of %ld freeze frames; "
-               "edge_err_mm mean %.3f; said where the scene has no ice: %ld\n",
+        printf("ice nobody keyed (first freeze, keyed when said): said in %d of %d sessions, "
+               "%.1f s (median; max %.1f) after the freeze began; edge_err_mm mean %.3f; said "
+               "where the scene has no ice: %ld\n",
                unkeyed_delay.n, sessions, vpct(&unkeyed_delay, 50),
-               unkeyed_delay.n ? unkeyed_delay.v[unkeyed_delay.n - 1] : NAN, unkeyed_said,
-               unkeyed_frames, vmean(&ice_unkeyed), unkeyed_false);
+               unkeyed_delay.n ? unkeyed_delay.v[unkeyed_delay.n - 1] : NAN,
+               vmean(&ice_unkeyed), unkeyed_false);
+        printf("a freeze stop nobody keyed (its thaw with the flag on): ice shrinking said in "
+               "%d of %d sessions, %.1f s (median; max %.1f) after the gas stopped; said while "
+               "the ice grows: %ld frames\n",
+               shrink_delay.n, sessions, vpct(&shrink_delay, 50),
+               shrink_delay.n ? shrink_delay.v[shrink_delay.n - 1] : NAN, shrink_false);
         printf("nerve (seeded, approach): mean dice %.3f over %d frames\n", vmean(&dice), dice.n);
         printf("nerve (seeded, freeze and thaw): mean dice %.3f over %d frames, found %ld, "
                "held as hidden in the ice shadow %ld\n",
@@ -369,7 +396,7 @@ int cn_eval_sim(int argc, char **argv)
                tip_mean, ang_mean, ice_mean, false_ice + lying_ice);
     }
     free(tip.v), free(ang.v), free(ice.v), free(ice_thaw.v), free(dice.v), free(dice_frz.v);
-    free(ice_unkeyed.v), free(unkeyed_delay.v);
+    free(ice_unkeyed.v), free(unkeyed_delay.v), free(shrink_delay.v);
     free(ms.v);
     free(mask), free(poly);
     if (pool)

@@ -93,7 +93,7 @@ static void handle_key(cn_session *s, int key, cn_log *log)
  * cn_session_proctor_key, cn_session_replay_key); a replay adds its own. */
 #define NERVE_KEYS "u           forget the nerve point\n"
 #define PROCEDURE_KEYS                                                              \
-    "f           freeze start / stop (ICE GROWING IN THAW: the freeze goes on)\n"   \
+    "f           freeze start / stop (under an ICE alarm: dated by the ice)\n"      \
     "a           active thaw on / off\n"                                            \
     "i p w       needle inserted, repositioned, withdrawn\n"
 #define OTHER_KEYS                                                                  \

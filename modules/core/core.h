@@ -210,6 +210,11 @@ typedef struct {
      * first seen */
     bool unkeyed;
     int64_t unkeyed_since_ns;
+    /* a freeze is counted, and the ice shrinks 1 mm under its largest (the ice
+     * detector's shrink watch): the gas stopped and nobody keyed it; peak_ns: the scene
+     * time the ice last grew */
+    bool shrinking;
+    int64_t shrink_peak_ns;
 } cn_ice_front;
 
 typedef struct {

@@ -40,6 +40,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
         append(buf, len, "ICE GROWING IN THAW: GAS STILL ON?");
     if (alarms & CN_ALARM_ICE_UNKEYED)
         append(buf, len, "ICE SEEN: FREEZE NOT KEYED?");
+    if (alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE)
+        append(buf, len, "ICE SHRINKING IN FREEZE: GAS OFF?");
     if (alarms & CN_ALARM_PROTECTED_STRUCTURE)
         append(buf, len, "ICE IN PROTECTED STRUCTURE");
     if (alarms & CN_ALARM_TRACKING_LOST)

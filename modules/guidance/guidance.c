@@ -24,7 +24,8 @@
 
 #define OWN_ALARMS \
     (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
-     CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_ICE_UNKEYED)
+     CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_ICE_UNKEYED |              \
+     CN_ALARM_ICE_SHRINKS_IN_FREEZE)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
@@ -328,7 +329,10 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     const cn_isotherm *lethal = find_iso(a, CN_GUIDANCE_LETHAL_TEMP_C);
     /* a zone no ice in the image confirms is no coverage (thermal audit F1: a
      * freeze that made no ice showed 79 %) */
-    if (target && lethal && !a->thermal.no_ice_seen) {
+    /* nor a zone that grows while the ice in the image shrinks (the gas stopped, nobody
+     * keyed it): before, coverage rose on a model that froze on over melting ice */
+    const bool shrinking = a->ice.shrinking && gs->phase == CN_PHASE_FREEZE;
+    if (target && lethal && !a->thermal.no_ice_seen && !shrinking) {
         cn_pt2 inner[CN_CONTOUR_MAX];
         cn_guidance_conservative_edge(lethal, inner);
         cov = cn_guidance_coverage(target->pts_mm, target->n, inner, lethal->n, g->c.grid_mm);
@@ -379,6 +383,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         mine |= CN_ALARM_ICE_GROWS_IN_THAW;
     if (a->ice.unkeyed && gs->phase != CN_PHASE_FREEZE && gs->phase != CN_PHASE_THAW)
         mine |= CN_ALARM_ICE_UNKEYED;
+    if (shrinking)
+        mine |= CN_ALARM_ICE_SHRINKS_IN_FREEZE;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)
@@ -425,6 +431,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         s->lethal_s += dt;
     s->last_alarms = gs->alarms;
     s->ice_unkeyed_since_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_since_ns : 0;
+    s->ice_peak_ns = gs->alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE ? a->ice.shrink_peak_ns : 0;
     s->target_min_temp_c = g->target_min_temp_c;
     s->target_locked = locked && g->have_target;
     s->alarms_seen |= gs->alarms;

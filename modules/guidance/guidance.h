@@ -41,6 +41,10 @@ extern "C" {
 #define CN_ALARM_ICE_UNKEYED (1u << 7)          /* no freeze keyed, and the image shows ice
                                                    growing around the resting probe: a freeze
                                                    started that nobody keyed? no zone shown */
+#define CN_ALARM_ICE_SHRINKS_IN_FREEZE (1u << 8) /* a freeze is counted, and the image shows
+                                                   the ice shrinking: the gas is off? the zone
+                                                   grows on a freeze that is over; coverage
+                                                   withheld */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)
@@ -74,6 +78,7 @@ typedef struct {
     double lethal_s;             /* scene time with the whole target (>= 99 %) lethal */
     uint32_t last_alarms;
     int64_t ice_unkeyed_since_ns;/* the last frame's unkeyed ice: scene time first seen (0 none) */
+    int64_t ice_peak_ns;         /* the last frame's shrinking ice: scene time it last grew (0 none) */
     uint32_t alarms_seen;        /* every alarm bit raised in the session */
     bool target_locked;          /* the last frame covered the locked outline */
     double target_min_temp_c;    /* coldest model temperature of the target's warmest

@@ -248,6 +248,18 @@ static bool grows_in_thaw(cn_procedure *p, cn_phase ph)
 /* Before a freeze (no freeze, or a thaw's end), the last frame said ICE SEEN: FREEZE NOT
  * KEYED (the image shows ice growing around the resting probe); since_ns: when it was
  * first seen. */
+/* In a freeze, the last frame said ICE SHRINKING IN FREEZE (the gas stopped, nobody keyed
+ * it); peak_ns: when its ice last grew. */
+static bool ice_shrinks(cn_procedure *p, int64_t *peak_ns)
+{
+    if (!p->guidance)
+        return false;
+    cn_guidance_summary gs;
+    cn_guidance_get_summary(p->guidance, &gs);
+    *peak_ns = gs.ice_peak_ns;
+    return (gs.last_alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE) != 0 && gs.ice_peak_ns != 0;
+}
+
 static bool unkeyed_ice(cn_procedure *p, cn_phase ph, int64_t *since_ns)
 {
     if (ph == CN_PHASE_FREEZE || ph == CN_PHASE_WITHDRAWN || !p->guidance)
@@ -264,6 +276,18 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
     switch (in) {
     case CN_PROC_FREEZE_TOGGLE: {
         int64_t since_ns = 0;
+        if (ph == CN_PHASE_FREEZE && ice_shrinks(p, &since_ns) && since_ns < f->t_scene_ns) {
+            /* the freeze ended when its ice last grew, not at the key: the model then
+             * thaws from there (the thermal stage goes back to its state then) */
+            const int64_t t_frame = f->t_scene_ns;
+            int64_t t = since_ns > p->last_input_ns ? since_ns : p->last_input_ns;
+            f->t_scene_ns = t > p->freeze_start_ns ? t : p->freeze_start_ns;
+            cn_log_info(p->log, MOD, "freeze stop keyed with its ice shrinking since %.1f s: "
+                        "the freeze ends there", (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
+            apply(p, f, src, CN_PROC_FREEZE_STOP, false);
+            f->t_scene_ns = t_frame;
+            return;
+        }
         if (ph != CN_PHASE_FREEZE && !grows_in_thaw(p, ph) && unkeyed_ice(p, ph, &since_ns) &&
             since_ns < f->t_scene_ns) {
             /* the freeze began when its ice was first seen, not at the key: the model

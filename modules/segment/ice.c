@@ -1,6 +1,7 @@
 /*
  * ice.c - the visible ice front: bright rim with a dark shadow behind it, around
- * the cryoprobe's active segment, during a freeze only.
+ * the cryoprobe's active segment, in a freeze and the thaw after it (and, watched for
+ * across frames in ice_watch.c, before a freeze was keyed and shrinking in one).
  *
  * The idea: frozen tissue reflects strongly at its border and passes almost no
  * sound, so seen from the transducer each image column that crosses the ice ball
@@ -20,48 +21,17 @@
  * (a missed or mis-keyed freeze stop) could not contradict the model, which thawed
  * (thermal audit F9), and it recorded the thawing rim as its "before" baseline,
  * so a re-freeze's rim was dropped where the old rim had been.
+ *
+ * A freeze whose ice was seen before it was keyed takes as its baseline the frame where
+ * the probe came to rest (ice_watch.c), not the last one, which holds that ice's rim.
  */
-#include "segment/segment.h"
+#include "ice_internal.h"
 
 #include "imaging/imaging.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_COLS 512
-
-struct cn_ice_det {
-    cn_ice_params p;
-    int max_w, max_h;
-    /* baseline: per image column, the rim-like depth seen before the freeze (mm, NAN none) */
-    float *base_y;
-    int base_w;
-    uint32_t *cum; /* one column's prefix sums */
-    double r_prev; /* fitted radius so far in this freeze, 0 none */
-    cn_ice_look last_look;
-    /* ice before a freeze was keyed (unkeyed_watch): the rim-like rows where the probe
-     * came to rest (ref_y; NAN none), the probe then, and the candidate ball since */
-    float *ref_y;
-    int ref_w;
-    bool ref_ok, freeze_on_ref;
-    double ref_tx, ref_ty, ref_ux, ref_uy;
-    int64_t ref_t_ns;
-    int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
-    double cand_rims[5], cand_min_mm;
-    int n_cand_rims;
-    bool unkeyed;
-};
-
-/* Ice seen before a freeze was keyed: a ball against the rows of where the probe came
- * to rest, seen (gaps under UNKEYED_GAP_S) for UNKEYED_S and grown UNKEYED_GROWTH_MM
- * (the median of its last 5 radii past the smallest such median): bone, fascia and a
- * still tissue neither appear nor grow around a resting probe. The rest reference is
- * renewed when the probe moves (1 mm, 3 deg) and after REF_RENEW_S without a candidate. */
-#define UNKEYED_S 5.0
-#define UNKEYED_GROWTH_MM 0.5
-#define UNKEYED_GAP_S 2.0
-#define REF_RENEW_S 10.0
 
 void cn_ice_params_default(cn_ice_params *p)
 {
@@ -127,15 +97,8 @@ void cn_ice_det_reset(cn_ice_det *d)
     d->ref_w = 0;
     d->cand_since_ns = d->cand_last_ns = 0;
     d->n_cand_rims = 0;
-}
-
-bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns)
-{
-    if (!d || !d->unkeyed)
-        return false;
-    if (since_ns)
-        *since_ns = d->cand_since_ns;
-    return true;
+    d->peak_ns = 0;
+    cn__ice_drop_shrink(d);
 }
 
 /* Upper (transducer-side) boundary at image x of the ellipse with centre c, unit
@@ -185,12 +148,6 @@ static double cmean(const uint32_t *cum, int h, int y0, int y1)
     return (double)(cum[y1] - cum[y0]) / (3.0 * (y1 - y0));
 }
 
-typedef struct {
-    float x, y;     /* mm */
-    float contrast; /* in image std units */
-    int col;
-} rim_pt;
-
 /* Best band-then-shadow depth in a column (prefix sums cum) between rows ya and yb. */
 static bool column_rim(const uint32_t *cum, int h, int ya, int yb, int band, int gap, int shadow,
                        double min_c, double stdv, float *y_out, float *c_out)
@@ -233,18 +190,11 @@ static bool column_rim(const uint32_t *cum, int h, int ya, int yb, int band, int
     return true;
 }
 
-/* One look's geometry: the largest ball's columns, the probe's axis and active segment. */
-typedef struct {
-    double sx, sy, cx, cy, ux, uy, hseg, rn;
-    int c0, c1, step;
-    const cn_needle_result *needle, *shaft;
-} look_geom;
-
 /* The ball (radial thickness >= rmin) the rim points explain best, after dropping the
  * points on the baseline (base, per column; base_w the image width it was recorded at)
  * and the probe's own front wall; out gets its inlier points. pts is filtered in place.
  * False: no ball passes the checks. */
-static bool fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
+bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
                      const float *base, int base_w, int w, double rmin, cn_ice_front *out,
                      double *r_out)
 {
@@ -359,108 +309,6 @@ static bool fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int n
     return true;
 }
 
-/* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
-static void record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step)
-{
-    for (int i = 0; i < w && i < max_w; i++)
-        rows[i] = NAN;
-    for (int i = 0; i < np; i++)
-        for (int k = -step; k <= step; k++) {
-            int c = pts[i].col + k;
-            if (c >= 0 && c < w && c < max_w)
-                rows[c] = pts[i].y;
-        }
-}
-
-static double median_of(const double *v, int n)
-{
-    double w[5];
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        for (; j > 0 && w[j - 1] > v[i]; j--)
-            w[j] = w[j - 1];
-        w[j] = v[i];
-    }
-    return w[n / 2];
-}
-
-static void drop_candidate(cn_ice_det *d)
-{
-    d->cand_since_ns = d->cand_last_ns = 0;
-    d->n_cand_rims = 0;
-    d->cand_min_mm = INFINITY;
-    d->unkeyed = false;
-}
-
-/* Before a freeze: is there ice nobody keyed (a freeze started at a console without a
- * link, and the f forgotten)? Before, such ice went into the baseline frame by frame,
- * no zone was shown and nothing said so; and when the freeze was keyed late, its rim
- * lay on the baseline and was dropped until it had grown 0.6 mm past it. out gets the
- * ball once it is confirmed (UNKEYED_S, UNKEYED_GROWTH_MM). */
-static void unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts, int np, int w,
-                          int64_t t_ns, cn_ice_front *out, double *radius_mm)
-{
-    /* The probe is where it came to rest while it has not moved across its line, turned
-     * or advanced: ice hides the shaft from the ball's near vertex on, so a detected tip
-     * (no tracked pose) retreats along the line by the active length and more as the
-     * ball grows; the ball is anchored at the resting tip. */
-    const double tx = g->needle->tip_mm.x, ty = g->needle->tip_mm.y;
-    const double along = (tx - d->ref_tx) * d->ref_ux + (ty - d->ref_ty) * d->ref_uy;
-    const double across = -(tx - d->ref_tx) * d->ref_uy + (ty - d->ref_ty) * d->ref_ux;
-    const bool moved = !d->ref_ok || d->ref_w != w || fabs(across) > 1.5 || along > 1.5 ||
-                       along < -(2 * d->p.active_mm + 4) ||
-                       fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
-                       g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
-    const bool stale = d->cand_since_ns == 0 && (double)(t_ns - d->ref_t_ns) > REF_RENEW_S * 1e9;
-    if (moved || stale) {
-        record_rows(d->ref_y, d->max_w, w, pts, np, g->step);
-        d->ref_w = w;
-        d->ref_ok = true;
-        d->ref_tx = tx;
-        d->ref_ty = ty;
-        d->ref_ux = g->ux;
-        d->ref_uy = g->uy;
-        d->ref_t_ns = t_ns;
-        drop_candidate(d);
-        return;
-    }
-    cn_needle_result rest = *g->needle;
-    rest.tip_mm = (cn_pt2){(float)d->ref_tx, (float)d->ref_ty};
-    look_geom at_rest = *g;
-    at_rest.needle = &rest;
-    at_rest.cx = d->ref_tx - g->ux * g->hseg;
-    at_rest.cy = d->ref_ty - g->uy * g->hseg;
-    rim_pt tmp[MAX_COLS];
-    memcpy(tmp, pts, sizeof tmp[0] * (size_t)np);
-    cn_ice_front cand = *out;
-    double r = 0;
-    if (!fit_ball(d, &at_rest, tmp, np, d->ref_y, d->ref_w, w, g->rn + 0.4, &cand, &r)) {
-        if (d->cand_since_ns != 0 && (double)(t_ns - d->cand_last_ns) > UNKEYED_GAP_S * 1e9)
-            drop_candidate(d);
-        return;
-    }
-    if (d->cand_since_ns == 0) {
-        drop_candidate(d);
-        d->cand_since_ns = t_ns != 0 ? t_ns : 1;
-    }
-    d->cand_last_ns = t_ns;
-    if (d->n_cand_rims == 5)
-        memmove(d->cand_rims, d->cand_rims + 1, 4 * sizeof d->cand_rims[0]);
-    else
-        d->n_cand_rims++;
-    d->cand_rims[d->n_cand_rims - 1] = r;
-    const double med = median_of(d->cand_rims, d->n_cand_rims);
-    d->cand_min_mm = fmin(d->cand_min_mm, med);
-    if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
-        med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
-        d->unkeyed = true;
-    if (d->unkeyed) {
-        *out = cand;
-        if (radius_mm)
-            *radius_mm = r;
-    }
-}
-
 int cn_ice_det_detect(cn_ice_det *d, const uint8_t *px, int w, int h, const double spacing_mm[2],
                       const cn_needle_result *needle, const cn_needle_result *shaft,
                       bool freezing, int64_t t_ns, cn_ice_front *out, double *radius_mm)
@@ -500,8 +348,10 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     if (look != CN_ICE_BEFORE && look != CN_ICE_FREEZE && look != CN_ICE_THAW)
         return CN_EINVAL;
     const bool freezing = look == CN_ICE_FREEZE;
-    if (!freezing)
+    if (!freezing) {
         d->r_prev = 0; /* a new freeze starts a new growth record; a thaw has none */
+        cn__ice_drop_shrink(d);
+    }
     if (!needle || !isfinite(needle->tip_mm.x) || !isfinite(needle->dir.x) ||
         (needle->tip_mm.x == 0 && needle->tip_mm.y == 0 && needle->dir.x == 0 &&
          needle->dir.y == 0))
@@ -556,9 +406,9 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     const look_geom g = {sx, sy, cx, cy, ux, uy, hseg, 0.5 * p->probe_diameter_mm, c0, c1, step,
                          needle, shaft};
     if (look == CN_ICE_BEFORE) {
-        unkeyed_watch(d, &g, pts, np, w, t_ns, out, radius_mm);
+        cn__ice_unkeyed_watch(d, &g, pts, np, w, t_ns, out, radius_mm);
         /* record what is rim-like before the freeze (bone, fascia) */
-        record_rows(d->base_y, d->max_w, w, pts, np, step);
+        cn__ice_record_rows(d->base_y, d->max_w, w, pts, np, step);
         d->base_w = w;
         d->last_look = look;
         return CN_OK;
@@ -568,7 +418,7 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
      * rest: the last one holds that ice's rim, and its points would be dropped */
     if (d->last_look == CN_ICE_BEFORE) {
         d->freeze_on_ref = d->ref_ok && d->ref_w == w && d->cand_since_ns != 0;
-        drop_candidate(d);
+        cn__ice_drop_candidate(d);
         d->ref_ok = false; /* the next rest is after this freeze */
     }
     d->last_look = look;
@@ -577,10 +427,21 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     /* ice thinner than the probe radius + 0.4 mm cannot be told from the probe */
     const double rmin = fmax(g.rn + 0.4, d->r_prev > 0 ? d->r_prev - p->max_shrink_mm : 0.0);
     double best_r = 0;
-    if (!fit_ball(d, &g, pts, np, base, base_w, w, rmin, out, &best_r))
+    rim_pt keep[MAX_COLS];
+    const bool watch = freezing && d->r_prev > 0;
+    if (watch)
+        memcpy(keep, pts, sizeof keep[0] * (size_t)np);
+    if (!cn__ice_fit_ball(d, &g, pts, np, base, base_w, w, rmin, out, &best_r)) {
+        if (watch)
+            cn__ice_shrink_watch(d, &g, keep, np, base, base_w, w, t_ns, out, radius_mm);
         return CN_OK;
-    if (freezing && best_r > d->r_prev)
+    }
+    if (freezing)
+        cn__ice_drop_shrink(d); /* the rim stands at its largest again */
+    if (freezing && best_r > d->r_prev) {
         d->r_prev = best_r;
+        d->peak_ns = t_ns;
+    }
     if (radius_mm)
         *radius_mm = best_r;
     return CN_OK;

@@ -287,6 +287,8 @@ static void clear_results(cn_frame *f)
     f->analysis.ice.t_ns = f->t_acq_ns;
     f->analysis.ice.unkeyed = false;
     f->analysis.ice.unkeyed_since_ns = 0;
+    f->analysis.ice.shrinking = false;
+    f->analysis.ice.shrink_peak_ns = 0;
     f->analysis.nerve_target_set = false;
 }
 
@@ -507,6 +509,10 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
                               cn_ice_det_unkeyed(s->ice, &f->analysis.ice.unkeyed_since_ns);
     if (!f->analysis.ice.unkeyed)
         f->analysis.ice.unkeyed_since_ns = 0;
+    f->analysis.ice.shrinking = look == CN_ICE_FREEZE &&
+                                cn_ice_det_shrinking(s->ice, &f->analysis.ice.shrink_peak_ns);
+    if (!f->analysis.ice.shrinking)
+        f->analysis.ice.shrink_peak_ns = 0;
     double dt_s = 0.05;
     if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(t_ns - s->last_t_ns) * 1e-9);

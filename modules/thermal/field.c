@@ -98,6 +98,19 @@ cn__field *cn__field_clone(const cn__field *fl)
     return c;
 }
 
+int cn__field_copy(cn__field *dst, const cn__field *src)
+{
+    if (!dst || !src || dst->grid || src->grid || !dst->ens || !src->ens)
+        return CN_EINVAL;
+    int rc = cn_thermal_ensemble_copy(dst->ens, src->ens);
+    if (rc)
+        return rc;
+    cn_thermal_ensemble *e = dst->ens;
+    *dst = *src;
+    dst->ens = e;
+    return CN_OK;
+}
+
 bool cn__field_is_3d(const cn__field *fl) { return fl->grid != NULL; }
 int cn__field_sources(const cn__field *fl) { return fl->n_src; }
 const cn_mat4 *cn__field_to_ref(const cn__field *fl) { return &fl->field_to_ref; }

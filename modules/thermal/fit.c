@@ -170,6 +170,27 @@ cn_thermal_ensemble *cn_thermal_ensemble_clone(const cn_thermal_ensemble *e)
     return c;
 }
 
+int cn_thermal_ensemble_copy(cn_thermal_ensemble *dst, const cn_thermal_ensemble *src)
+{
+    if (!dst || !src || dst->n != src->n)
+        return CN_EINVAL;
+    for (int i = 0; i < src->n; i++) {
+        int rc = cn_thermal_model_copy(dst->mem[i].m, src->mem[i].m);
+        if (rc)
+            return rc;
+        cn_thermal_model *m = dst->mem[i].m;
+        dst->mem[i] = src->mem[i];
+        dst->mem[i].m = m;
+    }
+    memcpy(dst->w, src->w, sizeof(double) * (size_t)src->n);
+    member *mem = dst->mem;
+    double *w = dst->w;
+    *dst = *src;
+    dst->mem = mem;
+    dst->w = w;
+    return CN_OK;
+}
+
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members)
 {
     if (!e || !isfinite(t_s))

@@ -156,6 +156,19 @@ cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m)
     return c;
 }
 
+int cn_thermal_model_copy(cn_thermal_model *dst, const cn_thermal_model *src)
+{
+    if (!dst || !src)
+        return CN_EINVAL;
+    cn_thermal_solver *keep = dst->s;
+    int rc = cn_thermal_solver_copy(keep, src->s);
+    if (rc)
+        return rc;
+    *dst = *src;
+    dst->s = keep;
+    return CN_OK;
+}
+
 /* Boundary condition at model time t: the protocol's, or what happened. */
 static void bc_at(cn_thermal_model *m, double t, cn_thermal_bc *bc)
 {

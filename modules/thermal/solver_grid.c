@@ -274,6 +274,32 @@ cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s)
     return c;
 }
 
+int cn_thermal_solver_copy(cn_thermal_solver *dst, const cn_thermal_solver *src)
+{
+    if (!dst || !src || dst->nr != src->nr || dst->nz != src->nz || dst->n0 != src->n0 ||
+        dst->o.geometry != src->o.geometry)
+        return CN_EINVAL;
+    size_t ncell = (size_t)src->nr * (size_t)src->nz;
+    dst->o = src->o;
+    dst->mat = src->mat;
+    memcpy(dst->H, src->H, ncell * sizeof(double));
+    memcpy(dst->T, src->T, ncell * sizeof(double));
+    memcpy(dst->kind, src->kind, ncell);
+    dst->bc = src->bc;
+    dst->t = src->t;
+    dst->en = src->en;
+    dst->ihi = src->ihi;
+    dst->jlo = src->jlo;
+    dst->jhi = src->jhi;
+    dst->parity = src->parity;
+    dst->t_r = src->t_r;
+    dst->t_z = src->t_z;
+    dst->probe_in = src->probe_in;
+    dst->tip_z_mm = src->tip_z_mm;
+    dst->jt = src->jt;
+    return CN_OK;
+}
+
 int cn_thermal_solver_set_bc(cn_thermal_solver *s, const cn_thermal_bc *bc)
 {
     if (!s || !bc)

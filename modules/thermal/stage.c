@@ -91,6 +91,8 @@ void cn_thermal_stage_free(void *self)
         return;
     cn__field_free(s->field);
     cn__field_free(s->thaw_back);
+    for (int i = 0; i < SNAP_N; i++)
+        cn__field_free(s->snap[i]);
     free(s);
 }
 
@@ -101,6 +103,8 @@ void cn_thermal_stage_rewind(void *self)
         return;
     cn__field_free(s->field);
     cn__field_free(s->thaw_back);
+    for (int i = 0; i < SNAP_N; i++)
+        cn__field_free(s->snap[i]);
     const cn_thermal_stage_opts o = s->o;
     memset(s, 0, sizeof *s); /* as cn_thermal_stage_new left it */
     s->o = o;
@@ -286,6 +290,7 @@ static int process(void *self, cn_frame *f)
         entering_freeze = false;
     if (entering_freeze) {
         cn__stage_keep_thaw_back(s, false, 0, 0);
+        s->n_snap = 0; /* the snapshots are this freeze's */
         /* the ice left by an earlier freeze whose rim was seen is not unverified ice
          * (before, every re-freeze opened with NO ICE SEEN for ~12 s while its rim was
          * on the image: the ice detector's baseline holds the old rim, and the model's
@@ -340,12 +345,18 @@ static int process(void *self, cn_frame *f)
         bool left = (g->phase == CN_PHASE_APPROACH || g->phase == CN_PHASE_WITHDRAWN ||
                      g->phase == CN_PHASE_IDLE) &&
                     g->phase != s->last_phase;
+        /* when the thaw began: a freeze stop keyed with its ice shrinking since earlier
+         * is given that time (the procedure's phase starts there) */
+        double t_thaw = model_t(s, t_ns);
+        if (thaw_change && s->last_phase == CN_PHASE_FREEZE && g->phase_elapsed_s > 0.5)
+            t_thaw = cn__stage_back_to(s, t_thaw - g->phase_elapsed_s);
         if (thaw_change || left) /* kept from a freeze's stop into a passive thaw only */
-            cn__stage_keep_thaw_back(s, thaw_change && s->last_phase == CN_PHASE_FREEZE && !g->active_thaw,
-                           g->cycle, model_t(s, t_ns));
+            cn__stage_keep_thaw_back(s, thaw_change && s->last_phase == CN_PHASE_FREEZE &&
+                                            !g->active_thaw,
+                                     g->cycle, t_thaw);
         if (thaw_change)
             rc = cn__field_set_mode(s->field, g->active_thaw ? CN_PROBE_HEAT : CN_PROBE_OFF,
-                                    model_t(s, t_ns));
+                                    t_thaw);
         else if (left)
             /* a reposition or a withdrawal takes the probe out of its track; a
              * thaw stopped leaves it in, without gas */
@@ -409,6 +420,8 @@ static int process(void *self, cn_frame *f)
     rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)
         return rc;
+    if (g->phase == CN_PHASE_FREEZE)
+        cn__stage_snapshot(s, t);
     a->thermal.valid = true;
     a->thermal.n_sources = cn__field_sources(s->field);
     a->thermal.anchor = s->anchor;

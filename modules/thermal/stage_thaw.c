@@ -108,3 +108,49 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
                 (double)(cn_clock_mono_ns() - t0) * 1e-6, rc ? ": failed" : "");
     return true;
 }
+
+void cn__stage_snapshot(thermal_stage *s, double t_s)
+{
+    if (!s->field || cn__field_is_3d(s->field))
+        return;
+    const int newest = (s->snap_next + SNAP_N - 1) % SNAP_N;
+    if (s->n_snap > 0 && t_s - s->snap_t[newest] < SNAP_EVERY_S)
+        return;
+    const int k = s->snap_next;
+    if (!s->snap[k] || cn__field_copy(s->snap[k], s->field) != CN_OK) {
+        cn__field_free(s->snap[k]);
+        s->snap[k] = cn__field_clone(s->field);
+        if (!s->snap[k])
+            return;
+    }
+    s->snap_t[k] = t_s;
+    s->snap_next = (k + 1) % SNAP_N;
+    if (s->n_snap < SNAP_N)
+        s->n_snap++;
+}
+
+double cn__stage_back_to(thermal_stage *s, double t_s)
+{
+    const double now = s->last_t;
+    if (!(t_s < now))
+        return now;
+    int best = -1;
+    for (int i = 0; i < s->n_snap; i++) {
+        const int k = (s->snap_next + SNAP_N - 1 - i) % SNAP_N; /* newest first */
+        if (s->snap[k] && s->snap_t[k] <= t_s + 1e-9) {
+            best = k;
+            break;
+        }
+    }
+    if (best < 0 || cn__field_copy(s->field, s->snap[best]) != CN_OK) {
+        cn_log_warn(s->o.log, "thermal", "the freeze stop is dated %.1f s (model time), %.1f s "
+                    "ago, and the model kept no state that old: it thaws from now, its zone "
+                    "larger than the ice by that freeze", t_s, now - t_s);
+        return now;
+    }
+    cn_log_info(s->o.log, "thermal", "the freeze stop is dated %.1f s (model time): the model "
+                "goes back to its state at %.1f s and thaws from %.1f s", t_s, s->snap_t[best],
+                t_s);
+    s->catch_up_all = true;
+    return t_s;
+}

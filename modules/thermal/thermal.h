@@ -269,6 +269,9 @@ cn_thermal_solver *cn_thermal_solver_new(const cn_thermal_solver_opts *o, char *
                                          size_t err_len);
 void cn_thermal_solver_free(cn_thermal_solver *s);
 cn_thermal_solver *cn_thermal_solver_clone(const cn_thermal_solver *s);
+/* src's state into dst, a solver of the same grid (a clone of it, or of one made with
+ * the same options): no allocation. CN_EINVAL when the grids differ. */
+int cn_thermal_solver_copy(cn_thermal_solver *dst, const cn_thermal_solver *src);
 int cn_thermal_solver_set_bc(cn_thermal_solver *s, const cn_thermal_bc *bc);
 /* Advances by dt_s (split into internal steps no longer than dt_max_s). */
 int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s);
@@ -405,6 +408,8 @@ cn_thermal_model *cn_thermal_model_new(const cn_cryoprobe *probe, const cn_proto
                                        char *err, size_t err_len);
 void cn_thermal_model_free(cn_thermal_model *m);
 cn_thermal_model *cn_thermal_model_clone(const cn_thermal_model *m);
+/* src's state into dst (a clone of src or of its like): no allocation. */
+int cn_thermal_model_copy(cn_thermal_model *dst, const cn_thermal_model *src);
 /* Steps forward to protocol time t_s (never backwards: an earlier t is a no-op).
  * Returns CN_OK or CN_EINVAL for a non-finite time. */
 int cn_thermal_model_advance_to(cn_thermal_model *m, double t_s);
@@ -523,6 +528,9 @@ void cn_thermal_ensemble_free(cn_thermal_ensemble *e);
 /* A deep copy (every member's field, time, schedule, residuals and weight): the state
  * a freeze stop can go back to when the freeze went on after all. NULL: no memory. */
 cn_thermal_ensemble *cn_thermal_ensemble_clone(const cn_thermal_ensemble *e);
+/* src's state into dst, a clone of src (or of its like): no allocation, ~1 ms where a
+ * clone costs 9 (docs/benchmarks.md). CN_EINVAL when their members differ. */
+int cn_thermal_ensemble_copy(cn_thermal_ensemble *dst, const cn_thermal_ensemble *src);
 /* Steps every member to t_s. max_members > 0 bounds the work of one call (live use:
  * members are stepped round robin; the lagging ones catch up on later calls). */
 int cn_thermal_ensemble_advance_to(cn_thermal_ensemble *e, double t_s, int max_members);

@@ -45,6 +45,8 @@ void cn__field_free(cn__field *fl);
 /* A deep copy of a one-spot field (the state a freeze stop can go back to); NULL in
  * 3-D (several spots: the grid is not copied) or without memory. */
 cn__field *cn__field_clone(const cn__field *fl);
+/* src's state into dst, a clone of it (one spot both): no allocation. */
+int cn__field_copy(cn__field *dst, const cn__field *src);
 bool cn__field_is_3d(const cn__field *fl);
 int cn__field_sources(const cn__field *fl);
 const cn_mat4 *cn__field_to_ref(const cn__field *fl);

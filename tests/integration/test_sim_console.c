@@ -30,7 +30,17 @@ static run_result R;
 /* The small scene of test_sim_needle_model (256 x 192, 4 frames a second, morton-150s:
  * one 150 s freeze from 6 s, a 20 s thaw, the withdrawal); console "tells" or
  * "silent"; keys as --keys takes them (NULL none). Recorded into dir/name.igs.mha. */
+static void run_scene_cycles(const char *dir, const char *name, const char *console,
+                             const char *cycles, const char *keys);
+
 static void run_scene(const char *dir, const char *name, const char *console, const char *keys)
+{
+    run_scene_cycles(dir, name, console, NULL, keys);
+}
+
+/* cycles: the sim's "cycles" (a custom protocol), or NULL for morton-150s. */
+static void run_scene_cycles(const char *dir, const char *name, const char *console,
+                             const char *cycles, const char *keys)
 {
     char cfg[256], file[256];
     snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
@@ -40,7 +50,8 @@ static void run_scene(const char *dir, const char *name, const char *console, co
     fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
                " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
                " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
-               " \"console\": \"%s\"}}\n", console);
+               " \"console\": \"%s\"%s%s%s}}\n", console,
+            cycles ? ", \"protocol\": \"custom\", \"cycles\": " : "", cycles ? cycles : "", "");
     fclose(f);
     const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
                           cfg, "--record", file, keys ? "--keys" : NULL, keys, NULL};
@@ -169,7 +180,7 @@ static void unkeyed_read(const char *file, unkeyed_figures *u)
         const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
         const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
         const double t = ts ? atof(ts) : -1;
-        const bool alarm = al && (strtoul(al, NULL, 16) & 0x80u) != 0;
+        const bool alarm = al && (strtoul(al, NULL, 16) & 0x180u) != 0;
         u->alarm_frames += alarm;
         u->alarm_in_freeze += alarm && ph && strncmp(ph, "FREEZE", 6) == 0;
         if (alarm && u->first_alarm_s < 0)
@@ -229,11 +240,98 @@ static void test_unkeyed_freeze(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The gas stops at 66 s (a 60 s freeze from 6 s, a 90 s thaw) and nobody keys it: the
+ * console is silent, the operator keyed only the start. Before, the ice melted to 0.65 mm
+ * by 150 s while the model froze on (6.48 mm) and the coverage rose with it, with nothing
+ * said; and a stop keyed late thawed the model from the key (5.25 mm at 110 s, 4.74 at
+ * 150 s, for 4.32 and 3.13 when keyed at 66 s). Now ICE SHRINKING IN FREEZE: GAS OFF?
+ * (0x100) is raised, the coverage withheld, and an f under it at 110 s ends the freeze
+ * when its ice last grew (65.5 s): the model goes back to its state before that and
+ * thaws from there, within 0.2 mm of the stop keyed on time. */
+typedef struct {
+    double first_alarm_s, freeze_end_s;
+    int alarm_frames, alarm_with_coverage;
+    double r0[5]; /* the model's 0 C radius at 110, 120 ... 150 s */
+} stop_figures;
+
+static void stop_read(const char *file, stop_figures *u)
+{
+    char err[512];
+    memset(u, 0, sizeof *u);
+    u->first_alarm_s = u->freeze_end_s = -1;
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *cov = cn_seq_field_find(fl, nf, "CryoNavCoverage");
+        const char *iso = cn_seq_field_find(fl, nf, "CryoNavIsotherms");
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        const double t = ts ? atof(ts) : -1;
+        const bool alarm = al && (strtoul(al, NULL, 16) & 0x100u) != 0;
+        u->alarm_frames += alarm;
+        u->alarm_with_coverage += alarm && cov && atof(cov) >= 0;
+        if (alarm && u->first_alarm_s < 0)
+            u->first_alarm_s = t;
+        const char *fe = ev ? strstr(ev, "freeze_end cycle=1@") : NULL;
+        if (fe && u->freeze_end_s < 0)
+            u->freeze_end_s = atof(fe + strlen("freeze_end cycle=1@"));
+        double iv[3];
+        const int k = (int)lround((t - 110) / 10);
+        if (k >= 0 && k < 5 && fabs(t - (110 + 10 * k)) < 0.01 && iso &&
+            parse_doubles(iso, iv, 3) == 3)
+            u->r0[k] = iv[2];
+    }
+    cn_seq_reader_close(r);
+}
+
+static void test_unkeyed_stop(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_unkeyedstop_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[300];
+    stop_figures late, ontime, none;
+    run_scene_cycles(dir, "late", "silent", "[[60, 90]]", "i@2,f@6,f@110");
+    assert_non_null(strstr(R.err, "freeze stop keyed with its ice shrinking since"));
+    snprintf(file, sizeof file, "%s/late.igs.mha", dir);
+    stop_read(file, &late);
+    run_scene_cycles(dir, "ontime", "silent", "[[60, 90]]", "i@2,f@6,f@66");
+    snprintf(file, sizeof file, "%s/ontime.igs.mha", dir);
+    stop_read(file, &ontime);
+    run_scene_cycles(dir, "none", "silent", "[[60, 90]]", "i@2,f@6");
+    snprintf(file, sizeof file, "%s/none.igs.mha", dir);
+    stop_read(file, &none);
+    print_message("gas off at 66 s, not keyed: ICE SHRINKING IN FREEZE from %.2f s (%d frames, "
+                  "%d with a coverage shown); keyed at 110 s it ends at %.2f s\n",
+                  none.first_alarm_s, none.alarm_frames, none.alarm_with_coverage,
+                  late.freeze_end_s);
+    assert_true(none.first_alarm_s > 66 && none.first_alarm_s < 110);
+    assert_true(none.alarm_frames > 150);
+    assert_int_equal(none.alarm_with_coverage, 0);
+    assert_true(late.freeze_end_s > 60 && late.freeze_end_s < 72);
+    for (int k = 0; k < 5; k++) {
+        print_message("  %d s: the model's 0 C radius %.2f mm, keyed on time %.2f mm\n",
+                      110 + 10 * k, late.r0[k], ontime.r0[k]);
+        assert_true(late.r0[k] > 0 && fabs(late.r0[k] - ontime.r0[k]) < 0.2);
+    }
+    assert_int_equal(ontime.alarm_frames, 0);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_goes_on),
         cmocka_unit_test(test_unkeyed_freeze),
+        cmocka_unit_test(test_unkeyed_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,184 @@
+/*
+ * ice_watch.c - what the ice detector watches for across frames, beside the rim of one
+ * look: ice that appears and grows around a resting probe before any freeze was keyed
+ * (a console without a link, f forgotten), and ice that shrinks while a freeze is
+ * counted (the gas stopped, the stop not keyed). Either way the image contradicts what
+ * CryoNav was told, and the zone follows what it was told: the screen says so, and the
+ * operator's f then dates the step when the ice says it happened.
+ *
+ * Both watches use the one-look fit (cn__ice_fit_ball) against a baseline, and confirm
+ * over several seconds of scene time (a median of 5 radii, its growth or shrinkage), so
+ * one noisy frame does not raise an alarm.
+ */
+#include "ice_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cn__ice_drop_shrink(cn_ice_det *d)
+{
+    d->shr_since_ns = d->shr_last_ns = 0;
+    d->n_shr_rims = 0;
+    d->shrinking = false;
+}
+
+bool cn_ice_det_shrinking(const cn_ice_det *d, int64_t *peak_ns)
+{
+    if (!d || !d->shrinking)
+        return false;
+    if (peak_ns)
+        *peak_ns = d->peak_ns;
+    return true;
+}
+
+bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns)
+{
+    if (!d || !d->unkeyed)
+        return false;
+    if (since_ns)
+        *since_ns = d->cand_since_ns;
+    return true;
+}
+
+/* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
+void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step)
+{
+    for (int i = 0; i < w && i < max_w; i++)
+        rows[i] = NAN;
+    for (int i = 0; i < np; i++)
+        for (int k = -step; k <= step; k++) {
+            int c = pts[i].col + k;
+            if (c >= 0 && c < w && c < max_w)
+                rows[c] = pts[i].y;
+        }
+}
+
+static double median_of(const double *v, int n)
+{
+    double w[5];
+    for (int i = 0; i < n; i++) {
+        int j = i;
+        for (; j > 0 && w[j - 1] > v[i]; j--)
+            w[j] = w[j - 1];
+        w[j] = v[i];
+    }
+    return w[n / 2];
+}
+
+void cn__ice_drop_candidate(cn_ice_det *d)
+{
+    d->cand_since_ns = d->cand_last_ns = 0;
+    d->n_cand_rims = 0;
+    d->cand_min_mm = INFINITY;
+    d->unkeyed = false;
+}
+
+/* Before a freeze: is there ice nobody keyed (a freeze started at a console without a
+ * link, and the f forgotten)? Before, such ice went into the baseline frame by frame,
+ * no zone was shown and nothing said so; and when the freeze was keyed late, its rim
+ * lay on the baseline and was dropped until it had grown 0.6 mm past it. out gets the
+ * ball once it is confirmed (UNKEYED_S, UNKEYED_GROWTH_MM). */
+void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts, int np, int w,
+                          int64_t t_ns, cn_ice_front *out, double *radius_mm)
+{
+    /* The probe is where it came to rest while it has not moved across its line, turned
+     * or advanced: ice hides the shaft from the ball's near vertex on, so a detected tip
+     * (no tracked pose) retreats along the line by the active length and more as the
+     * ball grows; the ball is anchored at the resting tip. */
+    const double tx = g->needle->tip_mm.x, ty = g->needle->tip_mm.y;
+    const double along = (tx - d->ref_tx) * d->ref_ux + (ty - d->ref_ty) * d->ref_uy;
+    const double across = -(tx - d->ref_tx) * d->ref_uy + (ty - d->ref_ty) * d->ref_ux;
+    const bool moved = !d->ref_ok || d->ref_w != w || fabs(across) > 1.5 || along > 1.5 ||
+                       along < -(2 * d->p.active_mm + 4) ||
+                       fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
+                       g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
+    const bool stale = d->cand_since_ns == 0 && (double)(t_ns - d->ref_t_ns) > REF_RENEW_S * 1e9;
+    if (moved || stale) {
+        cn__ice_record_rows(d->ref_y, d->max_w, w, pts, np, g->step);
+        d->ref_w = w;
+        d->ref_ok = true;
+        d->ref_tx = tx;
+        d->ref_ty = ty;
+        d->ref_ux = g->ux;
+        d->ref_uy = g->uy;
+        d->ref_t_ns = t_ns;
+        cn__ice_drop_candidate(d);
+        return;
+    }
+    cn_needle_result rest = *g->needle;
+    rest.tip_mm = (cn_pt2){(float)d->ref_tx, (float)d->ref_ty};
+    look_geom at_rest = *g;
+    at_rest.needle = &rest;
+    at_rest.cx = d->ref_tx - g->ux * g->hseg;
+    at_rest.cy = d->ref_ty - g->uy * g->hseg;
+    rim_pt tmp[MAX_COLS];
+    memcpy(tmp, pts, sizeof tmp[0] * (size_t)np);
+    cn_ice_front cand = *out;
+    double r = 0;
+    if (!cn__ice_fit_ball(d, &at_rest, tmp, np, d->ref_y, d->ref_w, w, g->rn + 0.4, &cand, &r)) {
+        if (d->cand_since_ns != 0 && (double)(t_ns - d->cand_last_ns) > UNKEYED_GAP_S * 1e9)
+            cn__ice_drop_candidate(d);
+        return;
+    }
+    if (d->cand_since_ns == 0) {
+        cn__ice_drop_candidate(d);
+        d->cand_since_ns = t_ns != 0 ? t_ns : 1;
+    }
+    d->cand_last_ns = t_ns;
+    if (d->n_cand_rims == 5)
+        memmove(d->cand_rims, d->cand_rims + 1, 4 * sizeof d->cand_rims[0]);
+    else
+        d->n_cand_rims++;
+    d->cand_rims[d->n_cand_rims - 1] = r;
+    const double med = median_of(d->cand_rims, d->n_cand_rims);
+    d->cand_min_mm = fmin(d->cand_min_mm, med);
+    if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
+        med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
+        d->unkeyed = true;
+    if (d->unkeyed) {
+        *out = cand;
+        if (radius_mm)
+            *radius_mm = r;
+    }
+}
+
+/* In a freeze whose own look found no ball (it may not shrink): is there a smaller one,
+ * shrinking (the gas stopped and the freeze stop was not keyed)? Before, the rim was
+ * simply lost, and the model froze on: 6.5 mm of zone for 0.65 mm of ice 84 s after the
+ * gas stopped, with nothing said. */
+void cn__ice_shrink_watch(cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
+                         const float *base, int base_w, int w, int64_t t_ns, cn_ice_front *out,
+                         double *radius_mm)
+{
+    cn_ice_front tmp = *out;
+    double r = 0;
+    if (!cn__ice_fit_ball(d, g, pts, np, base, base_w, w, g->rn + 0.4, &tmp, &r) ||
+        r > d->r_prev - d->p.max_shrink_mm) {
+        /* once said, it holds until the rim stands at its largest again or the freeze
+         * is over: ice that has melted below what can be told from the probe is no
+         * freeze either */
+        if (!d->shrinking && d->shr_since_ns != 0 &&
+            (double)(t_ns - d->shr_last_ns) > UNKEYED_GAP_S * 1e9)
+            cn__ice_drop_shrink(d);
+        return;
+    }
+    if (d->shr_since_ns == 0) {
+        cn__ice_drop_shrink(d);
+        d->shr_since_ns = t_ns != 0 ? t_ns : 1;
+    }
+    d->shr_last_ns = t_ns;
+    if (d->n_shr_rims == 5)
+        memmove(d->shr_rims, d->shr_rims + 1, 4 * sizeof d->shr_rims[0]);
+    else
+        d->n_shr_rims++;
+    d->shr_rims[d->n_shr_rims - 1] = r;
+    if ((double)(t_ns - d->shr_since_ns) >= SHRINK_S * 1e9 &&
+        median_of(d->shr_rims, d->n_shr_rims) <= d->r_prev - SHRINK_MM)
+        d->shrinking = true;
+    if (d->shrinking) { /* the front shown is the ice that is there */
+        *out = tmp;
+        if (radius_mm)
+            *radius_mm = r;
+    }
+}
