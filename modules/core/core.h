@@ -288,6 +288,9 @@ typedef struct {
     bool ice_grows_in_thaw;  /* the procedure is in a thaw, and the image has shown the ice
                                 growing past the model's for seconds: the gas is probably
                                 still on, and the zone (which thaws) is behind the ice */
+    int64_t ice_regrows_since_ns; /* with it: the thaw's ice had shrunk 0.5 mm first, and
+                                regrows since this scene time (its smallest): a freeze the
+                                console started, not the old one going on; 0 otherwise */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

@@ -392,7 +392,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     /* The ice always hides the tip during a freeze and the thaw after it: that is
      * expected, and an alarm that is always on is one nobody reads. Hidden at any
      * other time (bone, gas, a steep angle) it is worth an alarm. */
-    if (a->needle.tip_hidden && !cycling)
+    if (a->needle.tip_hidden && !cycling && !a->ice.unkeyed)
         mine |= CN_ALARM_TIP_HIDDEN;
     if (nerve_lost)
         mine |= CN_ALARM_NERVE_LOST;
@@ -432,6 +432,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     s->last_alarms = gs->alarms;
     s->ice_unkeyed_since_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_since_ns : 0;
     s->ice_peak_ns = gs->alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE ? a->ice.shrink_peak_ns : 0;
+    s->ice_regrows_since_ns =
+        gs->alarms & CN_ALARM_ICE_GROWS_IN_THAW ? a->thermal.ice_regrows_since_ns : 0;
     s->target_min_temp_c = g->target_min_temp_c;
     s->target_locked = locked && g->have_target;
     s->alarms_seen |= gs->alarms;

@@ -236,13 +236,35 @@ static int planned_freezes(const cn_plan *pl)
  * growing past the model: the gas is still on). The operator's f there means the
  * freeze never stopped; before, it started a second freeze, and the model, which had
  * thawed since the stop was keyed, stayed 2.2 mm behind the ice (thermal review F1). */
-static bool grows_in_thaw(cn_procedure *p, cn_phase ph)
+/* 0: no such alarm; 1: the thaw's ice never shrank (the freeze went on); 2: it shrank and
+ * grows again since *since_ns (the console started a freeze nobody keyed). */
+static int grows_in_thaw(cn_procedure *p, cn_phase ph, int64_t *since_ns)
 {
-    if (ph != CN_PHASE_THAW || p->active || !p->guidance)
-        return false;
+    if (ph != CN_PHASE_THAW || !p->guidance)
+        return 0;
     cn_guidance_summary gs;
     cn_guidance_get_summary(p->guidance, &gs);
-    return (gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW) != 0;
+    if (!(gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW))
+        return 0;
+    *since_ns = gs.ice_regrows_since_ns;
+    return gs.ice_regrows_since_ns != 0 ? 2 : 1;
+}
+
+/* A resume would be taken: a passive thaw straight after its freeze (no heat in it). Else
+ * f under ICE GROWING IN THAW starts a freeze, as before the resume existed (the review:
+ * after `a`, `a` it was refused, the model thawing to 0 under growing ice). */
+static bool resumable(cn_procedure *p, cn_phase ph)
+{
+    if (ph != CN_PHASE_THAW || p->active)
+        return false;
+    pthread_mutex_lock(&p->smu);
+    const cn_procedure_summary *s = &p->sum;
+    const bool ok = s->n_steps >= 2 && s->steps[s->n_steps - 1].kind == 1 &&
+                    s->steps[s->n_steps - 1].cycle == p->cycle &&
+                    s->steps[s->n_steps - 2].kind == 0 &&
+                    s->steps[s->n_steps - 2].cycle == p->cycle;
+    pthread_mutex_unlock(&p->smu);
+    return ok;
 }
 
 /* Before a freeze (no freeze, or a thaw's end), the last frame said ICE SEEN: FREEZE NOT
@@ -288,34 +310,37 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
             f->t_scene_ns = t_frame;
             return;
         }
-        if (ph != CN_PHASE_FREEZE && !grows_in_thaw(p, ph) && unkeyed_ice(p, ph, &since_ns) &&
+        if (ph == CN_PHASE_FREEZE) {
+            apply(p, f, src, CN_PROC_FREEZE_STOP, false);
+            return;
+        }
+        /* ICE GROWING IN THAW: the freeze went on (the thaw's ice never shrank), or the
+         * console started a freeze again after a real thaw (the ice shrank, then grew) */
+        const int grows = grows_in_thaw(p, ph, &since_ns);
+        if (grows == 1 && resumable(p, ph)) {
+            apply(p, f, src, CN_PROC_FREEZE_RESUME, false);
+            return;
+        }
+        if ((grows == 2 || (grows == 0 && unkeyed_ice(p, ph, &since_ns))) &&
             since_ns < f->t_scene_ns) {
-            /* the freeze began when its ice was first seen, not at the key: the model
-             * then freezes from there, where the ice is (before, from the key: behind it) */
+            /* the freeze began when its ice was first seen growing, not at the key: the
+             * model then freezes from there, where the ice is (before, from the key:
+             * behind it) */
             const int64_t t_frame = f->t_scene_ns;
             f->t_scene_ns = since_ns > p->last_input_ns ? since_ns : p->last_input_ns;
-            cn_log_info(p->log, MOD, "freeze keyed with its ice seen since %.1f s: the freeze "
-                        "starts there", (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
+            cn_log_info(p->log, MOD, "freeze keyed with its ice growing since %.1f s%s: the "
+                        "freeze starts %s", (double)(since_ns - p->t0_ns) * 1e-9,
+                        grows == 2 ? " after the thaw" : "",
+                        f->t_scene_ns == since_ns ? "there" : "at the last input before");
             apply(p, f, src, CN_PROC_FREEZE_START, false);
             f->t_scene_ns = t_frame;
             return;
         }
-        apply(p, f, src,
-              ph == CN_PHASE_FREEZE  ? CN_PROC_FREEZE_STOP
-              : grows_in_thaw(p, ph) ? CN_PROC_FREEZE_RESUME
-                                     : CN_PROC_FREEZE_START,
-              false);
+        apply(p, f, src, CN_PROC_FREEZE_START, false);
         return;
     }
     case CN_PROC_FREEZE_RESUME: {
-        pthread_mutex_lock(&p->smu);
-        const cn_procedure_summary *s = &p->sum;
-        const bool after_freeze = s->n_steps >= 2 && s->steps[s->n_steps - 1].kind == 1 &&
-                                  s->steps[s->n_steps - 1].cycle == p->cycle &&
-                                  s->steps[s->n_steps - 2].kind == 0 &&
-                                  s->steps[s->n_steps - 2].cycle == p->cycle;
-        pthread_mutex_unlock(&p->smu);
-        if (ph != CN_PHASE_THAW || p->active || !after_freeze) {
+        if (!resumable(p, ph)) {
             refuse(p, src, in, "only a passive thaw straight after its freeze can be taken back");
             return;
         }

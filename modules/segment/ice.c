@@ -347,6 +347,12 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
         return CN_ERANGE;
     if (look != CN_ICE_BEFORE && look != CN_ICE_FREEZE && look != CN_ICE_THAW)
         return CN_EINVAL;
+    /* a candidate not seen for a while is dropped before any early return: a frame with
+     * no probe known must not keep ICE SEEN up (the review: latched, and a later f dated
+     * to the old sight) */
+    if (look == CN_ICE_BEFORE && d->cand_since_ns != 0 &&
+        (double)(t_ns - d->cand_last_ns) > UNKEYED_GAP_S * 1e9)
+        cn__ice_drop_candidate(d);
     const bool freezing = look == CN_ICE_FREEZE;
     if (!freezing) {
         d->r_prev = 0; /* a new freeze starts a new growth record; a thaw has none */

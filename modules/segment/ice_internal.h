@@ -25,7 +25,6 @@ struct cn_ice_det {
     int ref_w;
     bool ref_ok, freeze_on_ref;
     double ref_tx, ref_ty, ref_ux, ref_uy;
-    int64_t ref_t_ns;
     int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
     double cand_rims[5], cand_min_mm;
     int n_cand_rims;
@@ -42,12 +41,13 @@ struct cn_ice_det {
 /* Ice seen before a freeze was keyed: a ball against the rows of where the probe came
  * to rest, seen (gaps under UNKEYED_GAP_S) for UNKEYED_S and grown UNKEYED_GROWTH_MM
  * (the median of its last 5 radii past the smallest such median): bone, fascia and a
- * still tissue neither appear nor grow around a resting probe. The rest reference is
- * renewed when the probe moves (1 mm, 3 deg) and after REF_RENEW_S without a candidate. */
+ * still tissue neither appear nor grow around a resting probe. The rest rows are renewed
+ * only when the probe moves (1.5 mm across its line or forward, 3 deg; a detected tip may
+ * retreat along it, as ice hides the shaft): renewed on a clock, they took in a slowly
+ * regrowing ball (over the last freeze's ice), which was then never said (the review). */
 #define UNKEYED_S 5.0
 #define UNKEYED_GROWTH_MM 0.5
 #define UNKEYED_GAP_S 2.0
-#define REF_RENEW_S 10.0
 
 /* Ice shrinking while a freeze is counted (the gas stopped, and nobody keyed it): a ball
  * under the freeze's largest by more than max_shrink_mm (the freeze's own look refuses

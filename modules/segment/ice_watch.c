@@ -93,8 +93,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
                        along < -(2 * d->p.active_mm + 4) ||
                        fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
                        g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
-    const bool stale = d->cand_since_ns == 0 && (double)(t_ns - d->ref_t_ns) > REF_RENEW_S * 1e9;
-    if (moved || stale) {
+    if (moved) {
         cn__ice_record_rows(d->ref_y, d->max_w, w, pts, np, g->step);
         d->ref_w = w;
         d->ref_ok = true;
@@ -102,7 +101,6 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
         d->ref_ty = ty;
         d->ref_ux = g->ux;
         d->ref_uy = g->uy;
-        d->ref_t_ns = t_ns;
         cn__ice_drop_candidate(d);
         return;
     }

@@ -313,7 +313,9 @@ static bool needle_jumped(const cn_segment *s, const cn_needle_result *det)
 static void needle_tip_from_pose_under_ice(cn_segment *s, const cn_needle_result *det,
                                            const cn_needle_result *prior)
 {
-    if (!prior || !(s->freezing || s->in_ice))
+    /* ice nobody keyed hides it too (before, the tip was shown 6.4 mm short with TIP
+     * HIDDEN while ICE SEEN: FREEZE NOT KEYED? was up) */
+    if (!prior || !(s->freezing || s->in_ice || cn_ice_det_unkeyed(s->ice, NULL)))
         return;
     cn_pt2 tip, dir;
     if (s->track) {

@@ -259,6 +259,7 @@ static int process(void *self, cn_frame *f)
     /* said on frames that return before the watch too (no model time yet, the image not
      * tracked), or the alarm would flicker */
     a->thermal.ice_grows_in_thaw = s->grows && g->phase == CN_PHASE_THAW;
+    a->thermal.ice_regrows_since_ns = a->thermal.ice_grows_in_thaw ? s->regrows_ns : 0;
     int mode = s->ref_mode;
     if (mode == REF_UNKNOWN) /* decided when the model is anchored */
         mode = cn_frame_usable_pose(f, "ProbeToTracker") ? REF_TRACKED : REF_IMAGE;
@@ -290,7 +291,6 @@ static int process(void *self, cn_frame *f)
         entering_freeze = false;
     if (entering_freeze) {
         cn__stage_keep_thaw_back(s, false, 0, 0);
-        s->n_snap = 0; /* the snapshots are this freeze's */
         /* the ice left by an earlier freeze whose rim was seen is not unverified ice
          * (before, every re-freeze opened with NO ICE SEEN for ~12 s while its rim was
          * on the image: the ice detector's baseline holds the old rim, and the model's
@@ -329,9 +329,14 @@ static int process(void *self, cn_frame *f)
                 at.m[7] += mean.y - now.y;
                 at.m[11] += mean.z - now.z;
             }
-            rc = cn__field_freeze(s->field, cryo_ok ? &at : NULL,
-                                  fmax(model_t(s, t_entered_ns), s->have_last_t ? s->last_t : 0),
-                                  s->o.spot_tol_mm, s->o.spot_tol_deg, &moved);
+            /* a freeze dated before this frame (its ice seen growing before the key) starts
+             * there: the field goes back to a snapshot (before, from the key: 3.5 mm of
+             * ice against none at the key of a second freeze) */
+            double t_f = model_t(s, t_entered_ns);
+            const double last = s->have_last_t ? s->last_t : 0;
+            t_f = t_f < last - 0.5 ? cn__stage_back_to(s, t_f) : fmax(t_f, last);
+            rc = cn__field_freeze(s->field, cryo_ok ? &at : NULL, t_f, s->o.spot_tol_mm,
+                                  s->o.spot_tol_deg, &moved);
         }
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
         s->pending = false;
@@ -371,6 +376,8 @@ static int process(void *self, cn_frame *f)
         s->thaw_tips = 0;
         s->thaw_rim_min_mm = INFINITY;
         s->thaw_rim_max_mm = 0;
+        s->thaw_rim_first_mm = NAN;
+        s->thaw_min_ns = 0;
         s->n_thaw_rims = 0;
         s->grows_since_ns = 0;
         s->grows = s->warned_grows = false;
@@ -420,8 +427,7 @@ static int process(void *self, cn_frame *f)
     rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)
         return rc;
-    if (g->phase == CN_PHASE_FREEZE)
-        cn__stage_snapshot(s, t);
+    cn__stage_snapshot(s, t);
     a->thermal.valid = true;
     a->thermal.n_sources = cn__field_sources(s->field);
     a->thermal.anchor = s->anchor;

@@ -10,9 +10,9 @@
 
 enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
 
-/* 90 s of a freeze kept, 15 s apart: ICE SHRINKING IN FREEZE is said ~35 s after the gas
- * stopped on the simulator, and the operator then has ~55 s to key the stop before the
- * model can only thaw from the key. A snapshot of the simulator's probe's 15 members holds
+/* 90 s kept, 15 s apart: ICE SHRINKING IN FREEZE is said ~25 s after the gas stopped on
+ * the simulator, and the operator then has ~65 s to key the stop before the model can
+ * only thaw from the key. A snapshot of the simulator's probe's 15 members holds
  * ~5 MB (30 MB for 6); a copy into a kept one costs ~0.1 ms, no allocation. */
 #define SNAP_N 6
 #define SNAP_EVERY_S 15.0
@@ -64,17 +64,21 @@ typedef struct {
      * thaw, the last rims found, since when the rim has stood beyond the margins (0: not),
      * the state and whether the log said it */
     double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
+    double thaw_rim_first_mm;                 /* the thaw's first smoothed rim (NAN none) */
+    int64_t thaw_min_ns;                      /* when the smoothed rim was at its smallest */
     double thaw_rims[5];                      /* the last rims seen, for a median */
     int n_thaw_rims;
     int64_t grows_since_ns;
     bool grows, warned_grows;
+    int64_t regrows_ns;     /* with grows: the thaw's ice shrank first, and regrows since */
     /* the field as the last freeze stop found it (one spot only), for a resume: the
      * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
     cn__field *thaw_back;
     int thaw_back_cycle;
     bool catch_up_all;      /* the field began before this frame: step every member now */
-    /* the field every SNAP_EVERY_S of model time through the current freeze (one spot),
-     * the newest SNAP_N: a freeze stop keyed late goes back to the last one before it */
+    /* the field every SNAP_EVERY_S of model time (one spot), the newest SNAP_N: a step
+     * dated before the key (a freeze stop or start the ice showed earlier) goes back to
+     * the last one before it */
     cn__field *snap[SNAP_N];
     double snap_t[SNAP_N];
     int n_snap, snap_next;
@@ -91,6 +95,11 @@ typedef struct {
 #define THAW_AHEAD_MM 1.0
 #define THAW_SHRINK_MM 0.3
 #define THAW_GROWTH_S 5.0
+/* ...and a thaw whose rim first shrank this much below its first is a real thaw: ice that
+ * grows after it is a freeze the console started again (nobody keyed it), not the old one
+ * going on (review of the thirty-third session: taking the stop back skipped a real 30 s
+ * thaw, the zone 1.3 mm over the ice) */
+#define THAW_SHRANK_MM 0.5
 
 /* The thaw watch on f (ice_grows_in_thaw), after the curves gave model_r0_mm. */
 void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm);
@@ -100,12 +109,11 @@ void cn__stage_keep_thaw_back(thermal_stage *s, bool keep, int cycle, double t_s
 /* Freeze `cycle` goes on (freeze_resume): the field kept at its stop replaces the thawed
  * one and is stepped to t_s; false (said in the log) when none was kept. */
 bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
-/* Keeps the field at model time t_s when the last snapshot of this freeze is
- * SNAP_EVERY_S old (a copy into a kept buffer: no allocation after the first SNAP_N). */
+/* Keeps the field at model time t_s when the last snapshot is SNAP_EVERY_S old (a copy into a kept buffer: no allocation after the first SNAP_N). */
 void cn__stage_snapshot(thermal_stage *s, double t_s);
-/* A freeze stop dated t_s, before the field's time: the field goes back to the newest
- * snapshot at or before t_s and is stepped on from there (every member, on this frame).
- * Returns the model time the thaw can begin at: t_s, or the field's own time when no
+/* A step (freeze stop or start) dated t_s, before the field's time: the field goes back to
+ * the newest snapshot at or before t_s and is stepped on from there (every member, on this
+ * frame). Returns the model time the step can take: t_s, or the field's own time when no
  * snapshot is old enough (said in the log). */
 double cn__stage_back_to(thermal_stage *s, double t_s);
 

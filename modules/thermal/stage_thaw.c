@@ -8,8 +8,9 @@
  * then takes the stop back, and the field goes back to a copy kept at the stop and freezes
  * on from there. The copy is exact and costs once per freeze stop (9 ms for the 15 members
  * of the simulator's probe, Release, this machine); the freeze's time since the stop is then
- * stepped at once (120 ms for 60 s): a frame's hitch when the operator presses f, where
- * re-solving the freeze from its start would cost every member's whole history.
+ * stepped at once (120 ms for 60 s, docs/benchmarks.md): a frame's hitch when the
+ * operator presses f, where re-solving the freeze from its start would cost every member's
+ * whole history. The snapshots (every 15 s, the last 90 s) serve the other dated steps.
  */
 #include "stage_priv.h"
 
@@ -40,6 +41,7 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
     const double found = f->analysis.ice.found ? f->analysis.ice.radius_mm : 0;
     if (g->phase != CN_PHASE_THAW) {
         s->grows = false;
+        s->regrows_ns = 0;
     } else if (found > 0) {
         /* one undersized or partial rim must not become the thaw's reference */
         if (s->n_thaw_rims == 5)
@@ -48,6 +50,10 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
             s->n_thaw_rims++;
         s->thaw_rims[s->n_thaw_rims - 1] = found;
         const double rim = median5(s->thaw_rims, s->n_thaw_rims);
+        if (isnan(s->thaw_rim_first_mm))
+            s->thaw_rim_first_mm = rim;
+        if (rim < s->thaw_rim_min_mm)
+            s->thaw_min_ns = t_ns;
         s->thaw_rim_min_mm = fmin(s->thaw_rim_min_mm, rim);
         s->thaw_rim_max_mm = fmax(s->thaw_rim_max_mm, rim);
         const bool beyond = rim > s->thaw_rim_min_mm + THAW_GROWTH_MM &&
@@ -58,19 +64,29 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
         else if (s->grows_since_ns == 0)
             s->grows_since_ns = t_ns != 0 ? t_ns : 1;
         s->grows = beyond && (double)(t_ns - s->grows_since_ns) >= THAW_GROWTH_S * 1e9;
-        if (s->grows && !s->warned_grows)
+        const bool shrank = s->thaw_rim_min_mm < s->thaw_rim_first_mm - THAW_SHRANK_MM;
+        if (s->grows && !s->warned_grows && !shrank)
             cn_log_warn(s->o.log, "thermal",
                         "thaw %d: the image shows the ice growing (a rim %.1f mm from the probe "
                         "axis; %.1f mm at its smallest in this thaw, the model's 0 C %.1f mm): is "
                         "the gas still on? The zone thaws because a freeze stop was given. If the "
-                        "console still freezes, f now says so: the stop is taken back and freeze "
-                        "%d goes on from its start (the zone follows the ice, the record shows "
-                        "one freeze)",
+                        "console still freezes, f says so: the stop is taken back and freeze %d "
+                        "goes on from its start (the zone follows the ice, the record shows one "
+                        "freeze)",
                         g->cycle, rim, s->thaw_rim_min_mm, model_r0_mm, g->cycle);
+        else if (s->grows && !s->warned_grows)
+            cn_log_warn(s->o.log, "thermal",
+                        "thaw %d: the image shows the ice growing again (a rim %.1f mm from the "
+                        "probe axis, %.1f mm at its smallest in this thaw, %.1f mm at its "
+                        "start): did the console start a freeze nobody keyed? f starts it when "
+                        "the ice began to grow again", g->cycle, rim, s->thaw_rim_min_mm,
+                        s->thaw_rim_first_mm);
+        s->regrows_ns = s->grows && shrank ? s->thaw_min_ns : 0;
         s->warned_grows = s->warned_grows || s->grows;
     }
     /* a frame without a rim keeps the last judgement: the ice does not go */
     f->analysis.thermal.ice_grows_in_thaw = s->grows;
+    f->analysis.thermal.ice_regrows_since_ns = s->grows ? s->regrows_ns : 0;
 }
 
 /* The field as a freeze's stop into a passive thaw finds it (keep), else none. */
@@ -90,7 +106,7 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
 {
     if (!s->thaw_back || s->thaw_back_cycle != cycle) {
         cn_log_warn(s->o.log, "thermal", "freeze %d goes on, but the model cannot take back the "
-                    "thaw it counted (%s): it freezes again from now, behind the ice", cycle,
+                    "thaw it counted (%s): it takes the freeze as begun again", cycle,
                     s->field && cn__field_is_3d(s->field) ? "several spots" : "no state kept");
         return false;
     }
@@ -99,8 +115,9 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
     cn__field_free(s->field);
     s->field = s->thaw_back;
     s->thaw_back = NULL;
-    /* every member to now at once: once, a few hundred solver steps (TAKE_BACK_MS in
-     * docs/benchmarks.md); left to the per-frame catch-up, the fit sat out ~8 s and
+    s->n_snap = 0; /* the thaw they hold is taken back */
+    /* every member to now at once: once, a few hundred solver steps (the log says how
+     * long; docs/benchmarks.md); left to the per-frame catch-up, the fit sat out ~8 s and
      * said the time scale was too high */
     const int64_t t0 = cn_clock_mono_ns();
     int rc = cn__field_advance(s->field, t_s, 1 << 20);
@@ -143,14 +160,13 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
         }
     }
     if (best < 0 || cn__field_copy(s->field, s->snap[best]) != CN_OK) {
-        cn_log_warn(s->o.log, "thermal", "the freeze stop is dated %.1f s (model time), %.1f s "
-                    "ago, and the model kept no state that old: it thaws from now, its zone "
-                    "larger than the ice by that freeze", t_s, now - t_s);
+        cn_log_warn(s->o.log, "thermal", "a step dated %.1f s (model time), %.1f s ago: the "
+                    "model kept no state that old, and takes it from now (its zone off the ice "
+                    "by that time)", t_s, now - t_s);
         return now;
     }
-    cn_log_info(s->o.log, "thermal", "the freeze stop is dated %.1f s (model time): the model "
-                "goes back to its state at %.1f s and thaws from %.1f s", t_s, s->snap_t[best],
-                t_s);
+    cn_log_info(s->o.log, "thermal", "a step dated %.1f s (model time): the model goes back "
+                "to its state at %.1f s and takes it from there", t_s, s->snap_t[best]);
     s->catch_up_all = true;
     return t_s;
 }

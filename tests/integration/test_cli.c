@@ -172,7 +172,7 @@ static void test_bad_config(void **st)
     /* an unknown sim key lists every known one (before, the last nine were cut) */
     write_file(path, "{\n  \"sim\": {\"colour\": 1}\n}\n");
     RUN("run", "--headless", "--frames", "1", "--no-serve", "--config", path);
-    expect_error(2, "interfaces, wall_depth_mm)");
+    expect_error(2, "interfaces, wall_depth_mm, console)");
 
     /* a key timed after the session's end is said (before: dropped without a word;
      * the guide's example f@560 was past the default scenario's end) */

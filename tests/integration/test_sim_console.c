@@ -204,7 +204,7 @@ static void test_unkeyed_freeze(void **st)
     char dir[] = "/tmp/cn_unkeyed_XXXXXX";
     assert_non_null(mkdtemp(dir));
     run_scene(dir, "silent", "silent", "i@2,f@40");
-    assert_non_null(strstr(R.err, "freeze keyed with its ice seen since"));
+    assert_non_null(strstr(R.err, "freeze keyed with its ice growing since"));
     char file[300], again[300];
     snprintf(file, sizeof file, "%s/silent.igs.mha", dir);
     unkeyed_figures u;
@@ -251,13 +251,16 @@ static void test_unkeyed_freeze(void **st)
 typedef struct {
     double first_alarm_s, freeze_end_s;
     int alarm_frames, alarm_with_coverage;
-    double r0[5]; /* the model's 0 C radius at 110, 120 ... 150 s */
+    double r0[5];      /* the model's 0 C radius at r0_from_s (110 s), +10 s ... */
+    double r0_from_s;
 } stop_figures;
 
 static void stop_read(const char *file, stop_figures *u)
 {
     char err[512];
+    const double from = u->r0_from_s;
     memset(u, 0, sizeof *u);
+    u->r0_from_s = from;
     u->first_alarm_s = u->freeze_end_s = -1;
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
     if (!r)
@@ -282,8 +285,9 @@ static void stop_read(const char *file, stop_figures *u)
         if (fe && u->freeze_end_s < 0)
             u->freeze_end_s = atof(fe + strlen("freeze_end cycle=1@"));
         double iv[3];
-        const int k = (int)lround((t - 110) / 10);
-        if (k >= 0 && k < 5 && fabs(t - (110 + 10 * k)) < 0.01 && iso &&
+        const double t0 = u->r0_from_s > 0 ? u->r0_from_s : 110;
+        const int k = (int)lround((t - t0) / 10);
+        if (k >= 0 && k < 5 && fabs(t - (t0 + 10 * k)) < 0.01 && iso &&
             parse_doubles(iso, iv, 3) == 3)
             u->r0[k] = iv[2];
     }
@@ -296,7 +300,7 @@ static void test_unkeyed_stop(void **st)
     char dir[] = "/tmp/cn_unkeyedstop_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char file[300];
-    stop_figures late, ontime, none;
+    stop_figures late = {0}, ontime = {0}, none = {0};
     run_scene_cycles(dir, "late", "silent", "[[60, 90]]", "i@2,f@6,f@110");
     assert_non_null(strstr(R.err, "freeze stop keyed with its ice shrinking since"));
     snprintf(file, sizeof file, "%s/late.igs.mha", dir);
@@ -326,12 +330,46 @@ static void test_unkeyed_stop(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The review's case: the console really stops at 46 s (the stop keyed), thaws 30 s, and
+ * starts freeze 2 at 76 s that nobody keys. ICE GROWING IN THAW comes; before, f took the
+ * stop back as if the gas had stayed on: one freeze in the record, the model skipping a
+ * real thaw (5.93 mm for 4.62 mm of true ice at 115 s). The thaw's ice had shrunk first
+ * (4.2 to 2.8 mm), so f now starts freeze 2 when the ice began to grow again, the model
+ * going back to a kept state: two freezes, and the model within 0.15 mm of the freeze 2
+ * keyed on time from 115 s to 135 s. */
+static void test_regrowth_is_a_new_freeze(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_regrow_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[300];
+    stop_figures late = {.r0_from_s = 115}, ontime = {.r0_from_s = 115};
+    run_scene_cycles(dir, "late", "silent", "[[40, 30], [60, 20]]", "i@2,f@7,f@46,f@115");
+    assert_non_null(strstr(R.err, "freeze keyed with its ice growing since"));
+    assert_null(strstr(R.err, "freeze_resume"));
+    assert_non_null(strstr(R.err, "freeze_start cycle=2"));
+    snprintf(file, sizeof file, "%s/late.igs.mha", dir);
+    stop_read(file, &late);
+    run_scene_cycles(dir, "ontime", "silent", "[[40, 30], [60, 20]]", "i@2,f@7,f@46,f@76");
+    snprintf(file, sizeof file, "%s/ontime.igs.mha", dir);
+    stop_read(file, &ontime);
+    for (int k = 0; k < 3; k++) {
+        print_message("  %d s: the model's 0 C radius %.2f mm, freeze 2 keyed on time %.2f mm\n",
+                      115 + 10 * k, late.r0[k], ontime.r0[k]);
+        assert_true(late.r0[k] > 0 && fabs(late.r0[k] - ontime.r0[k]) < 0.15);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_goes_on),
         cmocka_unit_test(test_unkeyed_freeze),
         cmocka_unit_test(test_unkeyed_stop),
+        cmocka_unit_test(test_regrowth_is_a_new_freeze),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
