@@ -416,6 +416,7 @@ int cn_session_open(cn_session *s, const cn_run_opts *o, char *err, size_t err_l
     s->opts = *o;
     s->live_scene_ns = INT64_MIN;
     s->replay_first_ns = INT64_MIN;
+    s->replay_history_last_ns = INT64_MIN;
     pthread_mutex_init(&s->target_mu, NULL);
     pthread_mutex_init(&s->events_mu, NULL);
     s->log = o->log ? o->log : cn_log_new(stderr, o->log_level); /* borrowed when given */

@@ -87,6 +87,7 @@ typedef struct cn_session {
     /* a replay: the scene time of the recording's first frame, once seen; events
      * timed before it are the session's history (cn_session_replay_history) */
     int64_t replay_first_ns;
+    int64_t replay_history_last_ns; /* the newest step taken as history (INT64_MIN none) */
     void *batch;                /* offline lockstep wrapper (session_batch.c), or NULL */
     bool seed_announce;         /* the target the session starts with, recorded once */
     bool start_seed;            /* seed_mm is that target (config, simulated operator) */

@@ -63,6 +63,7 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     s->replay_high = -1;
     s->replay_scene_ns = INT64_MIN;
     s->replay_first_ns = INT64_MIN;
+    s->replay_history_last_ns = INT64_MIN;
     if (s->opts.spacing_mm[0] > 0) /* PLUS files whose transforms give no spacing */
         cn_replay_set_default_spacing(rp, s->opts.spacing_mm[0], s->opts.spacing_mm[1]);
     /* A file that states no pixel size is replayed at 1 mm per pixel: PLUS's bone scan

@@ -150,13 +150,20 @@ void cn_session_replay_history(cn_session *s, cn_frame *first)
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
     /* the newest 48 (the procedure's queue holds 64 inputs; a file may carry any
      * number): the state is the end of the history */
-    enum { HIST_MAX = 48 };
+    enum { HIST_MAX = 48, HISTORY_FRAMES = 16 };
     cn_event hist[HIST_MAX];
     int nh = 0;
     for (int i = 0; i < n; i++) {
         /* before the first frame, and within a day of it (a file's times are its own:
          * no overflow of the scene clock from a crafted one) */
         if (!(ch[i].t_s < -1e-4 && ch[i].t_s > -86400) || ch[i].source == CN_EVSRC_PLAN)
+            continue;
+        /* the recorder writes the history on its first frames (8 events a frame); a step
+         * dated earlier that rides on a later frame (a freeze keyed when its ice had been
+         * seen since before the recording began) happened there, and is applied there
+         * with its own time (before, the replay was in that freeze from its first frame,
+         * and never showed the ICE SEEN alarm the session showed: the review) */
+        if (ch[i].frame >= HISTORY_FRAMES)
             continue;
         if (nh == HIST_MAX) {
             memmove(hist, hist + 1, sizeof hist[0] * (HIST_MAX - 1));
@@ -169,6 +176,7 @@ void cn_session_replay_history(cn_session *s, cn_frame *first)
     }
     if (nh == 0)
         return;
+    s->replay_history_last_ns = hist[nh - 1].t_scene_ns;
     int q = cn_procedure_post_history(s->procedure, hist, nh);
     if (q < 0)
         cn_log_warn(s->log, "replay", "the recording's history before its first frame could not "
@@ -183,7 +191,8 @@ void cn_session_replay_history(cn_session *s, cn_frame *first)
 static bool history_event(const cn_session *s, const cn_event *e)
 {
     return s->replay_first_ns != INT64_MIN && e->t_scene_ns != CN_SCENE_TIME_UNSET &&
-           e->t_scene_ns < s->replay_first_ns - 100000;
+           e->t_scene_ns < s->replay_first_ns - 100000 &&
+           e->t_scene_ns <= s->replay_history_last_ns + 100000;
 }
 
 /* A recorded note or mark: said in the log, and kept for the status line. */

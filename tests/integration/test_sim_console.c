@@ -156,7 +156,7 @@ static void test_freeze_goes_on(void **st)
  * seen: the zone on the true ice from 45 s on. The same scene with the console telling
  * raises no 0x80 anywhere. */
 typedef struct {
-    double first_alarm_s, freeze_start_s, worst_mm;
+    double first_alarm_s, freeze_start_s, worst_mm, first_freeze_frame_s;
     int alarm_frames, late, alarm_in_freeze;
 } unkeyed_figures;
 
@@ -164,7 +164,7 @@ static void unkeyed_read(const char *file, unkeyed_figures *u)
 {
     char err[512];
     memset(u, 0, sizeof *u);
-    u->first_alarm_s = u->freeze_start_s = -1;
+    u->first_alarm_s = u->freeze_start_s = u->first_freeze_frame_s = -1;
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
     if (!r)
         fail_msg("%s", err);
@@ -185,6 +185,8 @@ static void unkeyed_read(const char *file, unkeyed_figures *u)
         u->alarm_in_freeze += alarm && ph && strncmp(ph, "FREEZE", 6) == 0;
         if (alarm && u->first_alarm_s < 0)
             u->first_alarm_s = t;
+        if (ph && strncmp(ph, "FREEZE", 6) == 0 && u->first_freeze_frame_s < 0)
+            u->first_freeze_frame_s = t;
         const char *fs = ev ? strstr(ev, "freeze_start cycle=1@") : NULL;
         if (fs && u->freeze_start_s < 0)
             u->freeze_start_s = atof(fs + strlen("freeze_start cycle=1@"));
@@ -227,6 +229,26 @@ static void test_unkeyed_freeze(void **st)
     unkeyed_read(again, &u);
     print_message("replayed: the freeze starts at %.2f s; the model at most %.2f mm off\n",
                   u.freeze_start_s, u.worst_mm);
+    assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
+    assert_true(u.worst_mm < 0.6);
+    /* a recording of it from 20 s (the ice seen, the freeze not yet keyed), replayed: the
+     * dated freeze start rides on the 40 s frame and is applied there, with its time (before,
+     * it was taken as history: the replay was in the freeze from its first frame) */
+    char mid[300], mid2[300];
+    snprintf(mid, sizeof mid, "%s/mid.igs.mha", dir);
+    snprintf(mid2, sizeof mid2, "%s/mid2.igs.mha", dir);
+    const char *cut[] = {CN_CRYONAV_BIN, "replay", file, "--speed", "0", "--headless",
+                         "--no-serve", "--start", "20", "--record", mid, NULL};
+    assert_int_equal(run_prog(cut, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    const char *again2[] = {CN_CRYONAV_BIN, "replay", mid, "--speed", "0", "--headless",
+                            "--no-serve", "--record", mid2, NULL};
+    assert_int_equal(run_prog(again2, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    unkeyed_read(mid2, &u);
+    print_message("replayed from 20 s: in the freeze from %.2f s, begun at %.2f s; the model at "
+                  "most %.2f mm off\n", u.first_freeze_frame_s, u.freeze_start_s, u.worst_mm);
+    assert_true(u.first_freeze_frame_s > 39.9 && u.first_freeze_frame_s < 40.6);
     assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
     assert_true(u.worst_mm < 0.6);
     /* the console telling: its freeze is keyed at once, nothing unkeyed */
