@@ -17,7 +17,9 @@ struct cn_ice_det {
     float *base_y;
     int base_w;
     uint32_t *cum; /* one column's prefix sums */
-    double r_prev; /* fitted radius so far in this freeze, 0 none */
+    double r_prev; /* fitted radius so far in this freeze (the largest median of 5 fits), 0 none */
+    double frz_rims[5]; /* this freeze's last fits */
+    int n_frz_rims;
     cn_ice_look last_look;
     /* ice before a freeze was keyed (unkeyed_watch): the rim-like rows where the probe
      * came to rest (ref_y; NAN none), the probe then, and the candidate ball since */
@@ -79,6 +81,8 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
 /* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
 void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step);
 void cn__ice_drop_candidate(cn_ice_det *d);
+/* The median of n <= 5 values. */
+double cn__ice_median5(const double *v, int n);
 void cn__ice_drop_shrink(cn_ice_det *d);
 /* Before a freeze: ice nobody keyed (out gets the ball once it is sure). */
 void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts, int np, int w,

@@ -54,7 +54,7 @@ void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int n
         }
 }
 
-static double median_of(const double *v, int n)
+double cn__ice_median5(const double *v, int n)
 {
     double w[5];
     for (int i = 0; i < n; i++) {
@@ -129,7 +129,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
     else
         d->n_cand_rims++;
     d->cand_rims[d->n_cand_rims - 1] = r;
-    const double med = median_of(d->cand_rims, d->n_cand_rims);
+    const double med = cn__ice_median5(d->cand_rims, d->n_cand_rims);
     d->cand_min_mm = fmin(d->cand_min_mm, med);
     if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
         med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
@@ -172,7 +172,7 @@ void cn__ice_shrink_watch(cn_ice_det *d, const look_geom *g, rim_pt *pts, int np
         d->n_shr_rims++;
     d->shr_rims[d->n_shr_rims - 1] = r;
     if ((double)(t_ns - d->shr_since_ns) >= SHRINK_S * 1e9 &&
-        median_of(d->shr_rims, d->n_shr_rims) <= d->r_prev - SHRINK_MM)
+        cn__ice_median5(d->shr_rims, d->n_shr_rims) <= d->r_prev - SHRINK_MM)
         d->shrinking = true;
     if (d->shrinking) { /* the front shown is the ice that is there */
         *out = tmp;

@@ -353,8 +353,10 @@ static int process(void *self, cn_frame *f)
         /* when the thaw began: a freeze stop keyed with its ice shrinking since earlier
          * is given that time (the procedure's phase starts there) */
         double t_thaw = model_t(s, t_ns);
-        if (thaw_change && s->last_phase == CN_PHASE_FREEZE && g->phase_elapsed_s > 0.5)
+        if (thaw_change && s->last_phase == CN_PHASE_FREEZE && g->phase_elapsed_s > 0.5) {
             t_thaw = cn__stage_back_to(s, t_thaw - g->phase_elapsed_s);
+            s->dated_thaw = true;
+        }
         if (thaw_change || left) /* kept from a freeze's stop into a passive thaw only */
             cn__stage_keep_thaw_back(s, thaw_change && s->last_phase == CN_PHASE_FREEZE &&
                                             !g->active_thaw,
@@ -376,7 +378,11 @@ static int process(void *self, cn_frame *f)
         s->thaw_tips = 0;
         s->thaw_rim_min_mm = INFINITY;
         s->thaw_rim_max_mm = 0;
-        s->thaw_rim_first_mm = NAN;
+        /* a thaw dated back to the ice's peak began with the ice larger than the rim seen
+         * now: it has shrunk already (the review: its regrowth read as "gas still on", and
+         * f erased a real 40 s thaw) */
+        s->thaw_rim_first_mm = s->dated_thaw ? INFINITY : NAN;
+        s->dated_thaw = false;
         s->thaw_min_ns = 0;
         s->n_thaw_rims = 0;
         s->grows_since_ns = 0;
@@ -392,6 +398,10 @@ static int process(void *self, cn_frame *f)
     else if (s->field && cryo_ok && !entering_freeze)
         cn__field_refine_anchor(s->field, &cryo_to_ref);
     a->thermal.waiting = s->pending && !s->field;
+    /* what the probe does changed: the next snapshot holds the change */
+    if (!s->seen || g->phase != s->last_phase || g->cycle != s->last_cycle ||
+        g->active_thaw != s->last_active)
+        s->snap_now = true;
     s->seen = true;
     s->last_phase = g->phase;
     s->last_cycle = g->cycle;

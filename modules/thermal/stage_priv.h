@@ -82,6 +82,11 @@ typedef struct {
     cn__field *snap[SNAP_N];
     double snap_t[SNAP_N];
     int n_snap, snap_next;
+    /* a snapshot on this frame, whatever the last one's age: the stage changed what the
+     * probe does (a snapshot holds every change before it, so a dated step never goes
+     * back past one: the review found a stop and a reposition lost that way) */
+    bool snap_now;
+    bool dated_thaw;        /* the thaw begun on this frame was dated back (ice shrinking) */
     double thaw_back_t_s;   /* model time of that stop */
 } thermal_stage;
 

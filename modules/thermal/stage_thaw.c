@@ -77,10 +77,9 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
         else if (s->grows && !s->warned_grows)
             cn_log_warn(s->o.log, "thermal",
                         "thaw %d: the image shows the ice growing again (a rim %.1f mm from the "
-                        "probe axis, %.1f mm at its smallest in this thaw, %.1f mm at its "
-                        "start): did the console start a freeze nobody keyed? f starts it when "
-                        "the ice began to grow again", g->cycle, rim, s->thaw_rim_min_mm,
-                        s->thaw_rim_first_mm);
+                        "probe axis, %.1f mm at its smallest in this thaw, which shrank first): "
+                        "did the console start a freeze nobody keyed? f starts it when the ice "
+                        "began to grow again", g->cycle, rim, s->thaw_rim_min_mm);
         s->regrows_ns = s->grows && shrank ? s->thaw_min_ns : 0;
         s->warned_grows = s->warned_grows || s->grows;
     }
@@ -131,8 +130,9 @@ void cn__stage_snapshot(thermal_stage *s, double t_s)
     if (!s->field || cn__field_is_3d(s->field))
         return;
     const int newest = (s->snap_next + SNAP_N - 1) % SNAP_N;
-    if (s->n_snap > 0 && t_s - s->snap_t[newest] < SNAP_EVERY_S)
+    if (!s->snap_now && s->n_snap > 0 && t_s - s->snap_t[newest] < SNAP_EVERY_S)
         return;
+    s->snap_now = false;
     const int k = s->snap_next;
     if (!s->snap[k] || cn__field_copy(s->snap[k], s->field) != CN_OK) {
         cn__field_free(s->snap[k]);
@@ -151,11 +151,12 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
     const double now = s->last_t;
     if (!(t_s < now))
         return now;
-    int best = -1;
+    int best = -1, newer = 0;
     for (int i = 0; i < s->n_snap; i++) {
         const int k = (s->snap_next + SNAP_N - 1 - i) % SNAP_N; /* newest first */
         if (s->snap[k] && s->snap_t[k] <= t_s + 1e-9) {
             best = k;
+            newer = i;
             break;
         }
     }
@@ -167,6 +168,11 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
     }
     cn_log_info(s->o.log, "thermal", "a step dated %.1f s (model time): the model goes back "
                 "to its state at %.1f s and takes it from there", t_s, s->snap_t[best]);
+    /* the snapshots after it hold the history this step replaces (the review: a second
+     * dated step could restore it) */
+    s->n_snap -= newer;
+    s->snap_next = (s->snap_next + SNAP_N - newer) % SNAP_N;
     s->catch_up_all = true;
+    s->snap_now = true;
     return t_s;
 }

@@ -385,6 +385,39 @@ static void test_regrowth_is_a_new_freeze(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* The second review's case: the gas stops at 36 s unkeyed, the stop keyed at 70 s under
+ * ICE SHRINKING (dated back to the ice's peak), the console freezes again from 76 s
+ * unkeyed, f at 100 s under ICE GROWING IN THAW. Before, the thaw watch took its first
+ * rim at the key, when the ice had melted already, read the regrowth as "the gas stayed
+ * on" and f took the dated stop back: one freeze, a real 40 s thaw erased, the model 5.38
+ * mm at 100 s for 3.75 mm of true ice. Now a dated thaw counts as shrunk: f starts freeze
+ * 2 when the ice began to grow again, the model within 0.3 mm of both steps keyed on time. */
+static void test_dated_stop_then_regrowth(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_datedregrow_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char file[300];
+    stop_figures late = {.r0_from_s = 100}, ontime = {.r0_from_s = 100};
+    run_scene_cycles(dir, "late", "silent", "[[30, 40], [40, 20]]", "i@2,f@7,f@70,f@100");
+    assert_non_null(strstr(R.err, "freeze stop keyed with its ice shrinking since"));
+    assert_null(strstr(R.err, "freeze_resume"));
+    assert_non_null(strstr(R.err, "freeze_start cycle=2"));
+    snprintf(file, sizeof file, "%s/late.igs.mha", dir);
+    stop_read(file, &late);
+    run_scene_cycles(dir, "ontime", "silent", "[[30, 40], [40, 20]]", "i@2,f@7,f@36,f@76");
+    snprintf(file, sizeof file, "%s/ontime.igs.mha", dir);
+    stop_read(file, &ontime);
+    for (int k = 0; k < 2; k++) {
+        print_message("  %d s: the model's 0 C radius %.2f mm, both steps keyed on time %.2f mm\n",
+                      100 + 10 * k, late.r0[k], ontime.r0[k]);
+        assert_true(late.r0[k] > 0 && fabs(late.r0[k] - ontime.r0[k]) < 0.3);
+    }
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_unkeyed_freeze),
         cmocka_unit_test(test_unkeyed_stop),
         cmocka_unit_test(test_regrowth_is_a_new_freeze),
+        cmocka_unit_test(test_dated_stop_then_regrowth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
