@@ -78,7 +78,8 @@ typedef struct {
     double lethal_s;             /* scene time with the whole target (>= 99 %) lethal */
     uint32_t last_alarms;
     int64_t ice_unkeyed_since_ns;/* the last frame's unkeyed ice: scene time first seen (0 none) */
-    int64_t ice_peak_ns;         /* the last frame's shrinking ice: scene time it last grew (0 none) */
+    int64_t ice_peak_ns;         /* the last frame's shrinking ice: scene time it last grew
+                                    (0 none) */
     int64_t ice_regrows_since_ns;/* the last frame's ICE GROWING IN THAW after the thaw's ice had
                                     shrunk: scene time it began to grow again (0 none) */
     uint32_t alarms_seen;        /* every alarm bit raised in the session */

@@ -268,7 +268,9 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
         ice_axes(best_r, hseg, &a, &b);
         int cols = 0;
         for (int col = c0; col <= c1; col += step)
-            if (ellipse_upper_y(cx + ux * best_s, cy + uy * best_s, ux, uy, a, b, (col + 0.5) * sx, &yy) && yy > 0)
+            if (ellipse_upper_y(cx + ux * best_s, cy + uy * best_s, ux, uy, a, b,
+                                (col + 0.5) * sx, &yy) &&
+                yy > 0)
                 cols++;
         best_cols = cols > 0 ? cols : 1;
     }

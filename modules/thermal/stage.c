@@ -286,7 +286,8 @@ static int process(void *self, cn_frame *f)
         entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
     /* the freeze stopped went on (the gas stayed on): the field goes back to the stop */
     const bool resumed = entering_freeze && s->seen && s->last_phase == CN_PHASE_THAW &&
-                         g->cycle == s->last_cycle && cn__stage_take_back_thaw(s, g->cycle, model_t(s, t_ns));
+                         g->cycle == s->last_cycle &&
+                         cn__stage_take_back_thaw(s, g->cycle, model_t(s, t_ns));
     if (resumed)
         entering_freeze = false;
     if (entering_freeze) {

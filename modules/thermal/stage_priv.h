@@ -114,7 +114,9 @@ void cn__stage_keep_thaw_back(thermal_stage *s, bool keep, int cycle, double t_s
 /* Freeze `cycle` goes on (freeze_resume): the field kept at its stop replaces the thawed
  * one and is stepped to t_s; false (said in the log) when none was kept. */
 bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
-/* Keeps the field at model time t_s when the last snapshot is SNAP_EVERY_S old (a copy into a kept buffer: no allocation after the first SNAP_N). */
+/* Keeps the field at model time t_s when the last snapshot is SNAP_EVERY_S old, or the
+ * stage asked for one (snap_now): a copy into a kept buffer, no allocation after the first
+ * SNAP_N. */
 void cn__stage_snapshot(thermal_stage *s, double t_s);
 /* A step (freeze stop or start) dated t_s, before the field's time: the field goes back to
  * the newest snapshot at or before t_s and is stepped on from there (every member, on this
