@@ -545,6 +545,17 @@ int cn_frame_copy(cn_frame *dst, const cn_frame *src);
 
 /* ------------------------------------------------------------------ statistics */
 
+/* The last 5 values of a noisy per-frame measure (an ice rim's radius) and their median:
+ * one undersized or outlier fit does not move it. Reset with n = 0. */
+typedef struct {
+    double v[5];
+    int n;
+} cn_last5;
+/* Adds v (the oldest goes when 5 are kept) and returns the median of those kept. */
+double cn_last5_push(cn_last5 *r, double v);
+/* The median of the kept values; NAN when none. */
+double cn_last5_median(const cn_last5 *r);
+
 /* Keeps the last `capacity` samples (e.g. latencies in ms) and answers percentiles
  * over them. Thread-safe. */
 typedef struct cn_stats cn_stats;

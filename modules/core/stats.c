@@ -166,3 +166,30 @@ int cn_stats_rate_interval95(int k, int n, double *lo, double *hi)
         *hi = 1;
     return CN_OK;
 }
+
+double cn_last5_median(const cn_last5 *r)
+{
+    if (!r || r->n <= 0)
+        return NAN;
+    double w[5];
+    const int n = r->n < 5 ? r->n : 5;
+    for (int i = 0; i < n; i++) { /* insertion sort of at most 5 */
+        int j = i;
+        for (; j > 0 && w[j - 1] > r->v[i]; j--)
+            w[j] = w[j - 1];
+        w[j] = r->v[i];
+    }
+    return w[n / 2];
+}
+
+double cn_last5_push(cn_last5 *r, double v)
+{
+    if (r->n >= 5) {
+        memmove(r->v, r->v + 1, 4 * sizeof r->v[0]);
+        r->n = 4;
+    } else if (r->n < 0) {
+        r->n = 0;
+    }
+    r->v[r->n++] = v;
+    return cn_last5_median(r);
+}

@@ -92,12 +92,12 @@ void cn_ice_det_reset(cn_ice_det *d)
         d->base_y[i] = NAN;
     d->base_w = 0;
     d->r_prev = 0;
-    d->n_frz_rims = 0;
+    d->frz_rims.n = 0;
     d->last_look = CN_ICE_BEFORE;
     d->ref_ok = d->freeze_on_ref = d->unkeyed = false;
     d->ref_w = 0;
     d->cand_since_ns = d->cand_last_ns = 0;
-    d->n_cand_rims = 0;
+    d->cand_rims.n = 0;
     d->peak_ns = 0;
     cn__ice_drop_shrink(d);
 }
@@ -359,7 +359,7 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     const bool freezing = look == CN_ICE_FREEZE;
     if (!freezing) {
         d->r_prev = 0; /* a new freeze starts a new growth record; a thaw has none */
-        d->n_frz_rims = 0;
+        d->frz_rims.n = 0;
         cn__ice_drop_shrink(d);
     }
     if (!needle || !isfinite(needle->tip_mm.x) || !isfinite(needle->dir.x) ||
@@ -451,12 +451,7 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     /* the largest so far is the median of the last 5 fits: one outlier fit would lift it,
      * and every rim after would look shrunk (a false GAS OFF, its stop dated there) */
     if (freezing) {
-        if (d->n_frz_rims == 5)
-            memmove(d->frz_rims, d->frz_rims + 1, 4 * sizeof d->frz_rims[0]);
-        else
-            d->n_frz_rims++;
-        d->frz_rims[d->n_frz_rims - 1] = best_r;
-        const double med = cn__ice_median5(d->frz_rims, d->n_frz_rims);
+        const double med = cn_last5_push(&d->frz_rims, best_r);
         if (med > d->r_prev) {
             d->r_prev = med;
             d->peak_ns = t_ns;

@@ -18,8 +18,7 @@ struct cn_ice_det {
     int base_w;
     uint32_t *cum; /* one column's prefix sums */
     double r_prev; /* fitted radius so far in this freeze (the largest median of 5 fits), 0 none */
-    double frz_rims[5]; /* this freeze's last fits */
-    int n_frz_rims;
+    cn_last5 frz_rims; /* this freeze's last fits */
     cn_ice_look last_look;
     /* ice before a freeze was keyed (unkeyed_watch): the rim-like rows where the probe
      * came to rest (ref_y; NAN none), the probe then, and the candidate ball since */
@@ -28,15 +27,14 @@ struct cn_ice_det {
     bool ref_ok, freeze_on_ref;
     double ref_tx, ref_ty, ref_ux, ref_uy;
     int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
-    double cand_rims[5], cand_min_mm;
-    int n_cand_rims;
+    cn_last5 cand_rims;
+    double cand_min_mm;
     bool unkeyed;
     /* ice shrinking in a freeze (shrink_watch): when the fitted radius last grew, and
      * the smaller ball since */
     int64_t peak_ns;
     int64_t shr_since_ns, shr_last_ns; /* 0: none */
-    double shr_rims[5];
-    int n_shr_rims;
+    cn_last5 shr_rims;
     bool shrinking;
 };
 
@@ -81,8 +79,6 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
 /* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
 void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step);
 void cn__ice_drop_candidate(cn_ice_det *d);
-/* The median of n <= 5 values. */
-double cn__ice_median5(const double *v, int n);
 void cn__ice_drop_shrink(cn_ice_det *d);
 /* Before a freeze: ice nobody keyed (out gets the ball once it is sure). */
 void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts, int np, int w,

@@ -19,7 +19,7 @@
 void cn__ice_drop_shrink(cn_ice_det *d)
 {
     d->shr_since_ns = d->shr_last_ns = 0;
-    d->n_shr_rims = 0;
+    d->shr_rims.n = 0;
     d->shrinking = false;
 }
 
@@ -54,22 +54,10 @@ void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int n
         }
 }
 
-double cn__ice_median5(const double *v, int n)
-{
-    double w[5];
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        for (; j > 0 && w[j - 1] > v[i]; j--)
-            w[j] = w[j - 1];
-        w[j] = v[i];
-    }
-    return w[n / 2];
-}
-
 void cn__ice_drop_candidate(cn_ice_det *d)
 {
     d->cand_since_ns = d->cand_last_ns = 0;
-    d->n_cand_rims = 0;
+    d->cand_rims.n = 0;
     d->cand_min_mm = INFINITY;
     d->unkeyed = false;
 }
@@ -124,12 +112,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
         d->cand_since_ns = t_ns != 0 ? t_ns : 1;
     }
     d->cand_last_ns = t_ns;
-    if (d->n_cand_rims == 5)
-        memmove(d->cand_rims, d->cand_rims + 1, 4 * sizeof d->cand_rims[0]);
-    else
-        d->n_cand_rims++;
-    d->cand_rims[d->n_cand_rims - 1] = r;
-    const double med = cn__ice_median5(d->cand_rims, d->n_cand_rims);
+    const double med = cn_last5_push(&d->cand_rims, r);
     d->cand_min_mm = fmin(d->cand_min_mm, med);
     if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
         med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
@@ -166,13 +149,9 @@ void cn__ice_shrink_watch(cn_ice_det *d, const look_geom *g, rim_pt *pts, int np
         d->shr_since_ns = t_ns != 0 ? t_ns : 1;
     }
     d->shr_last_ns = t_ns;
-    if (d->n_shr_rims == 5)
-        memmove(d->shr_rims, d->shr_rims + 1, 4 * sizeof d->shr_rims[0]);
-    else
-        d->n_shr_rims++;
-    d->shr_rims[d->n_shr_rims - 1] = r;
+    const double med = cn_last5_push(&d->shr_rims, r);
     if ((double)(t_ns - d->shr_since_ns) >= SHRINK_S * 1e9 &&
-        cn__ice_median5(d->shr_rims, d->n_shr_rims) <= d->r_prev - SHRINK_MM)
+        med <= d->r_prev - SHRINK_MM)
         d->shrinking = true;
     if (d->shrinking) { /* the front shown is the ice that is there */
         *out = tmp;

@@ -385,7 +385,7 @@ static int process(void *self, cn_frame *f)
         s->thaw_rim_first_mm = s->dated_thaw ? INFINITY : NAN;
         s->dated_thaw = false;
         s->thaw_min_ns = 0;
-        s->n_thaw_rims = 0;
+        s->thaw_rims.n = 0;
         s->grows_since_ns = 0;
         s->grows = s->warned_grows = false;
     }

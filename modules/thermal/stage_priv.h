@@ -66,8 +66,7 @@ typedef struct {
     double thaw_rim_min_mm, thaw_rim_max_mm; /* of the smoothed rim (below) */
     double thaw_rim_first_mm;                 /* the thaw's first smoothed rim (NAN none) */
     int64_t thaw_min_ns;                      /* when the smoothed rim was at its smallest */
-    double thaw_rims[5];                      /* the last rims seen, for a median */
-    int n_thaw_rims;
+    cn_last5 thaw_rims;                       /* the last rims seen, for a median */
     int64_t grows_since_ns;
     bool grows, warned_grows;
     int64_t regrows_ns;     /* with grows: the thaw's ice shrank first, and regrows since */

@@ -23,18 +23,6 @@
  * while the ice grew on the image, with nothing said: 2.5 mm of model ice against
  * 6.3 mm of real ice 90 s on (thermal audit F9). The image's rim is watched in the
  * thaw, and ice that grows past the model is said, on the frame and once in the log. */
-static double median5(const double *v, int n)
-{
-    double w[5];
-    for (int i = 0; i < n; i++) {
-        int j = i;
-        for (; j > 0 && w[j - 1] > v[i]; j--)
-            w[j] = w[j - 1];
-        w[j] = v[i];
-    }
-    return w[n / 2];
-}
-
 void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm)
 {
     const cn_guidance_state *g = &f->analysis.guidance;
@@ -44,12 +32,7 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
         s->regrows_ns = 0;
     } else if (found > 0) {
         /* one undersized or partial rim must not become the thaw's reference */
-        if (s->n_thaw_rims == 5)
-            memmove(s->thaw_rims, s->thaw_rims + 1, 4 * sizeof s->thaw_rims[0]);
-        else
-            s->n_thaw_rims++;
-        s->thaw_rims[s->n_thaw_rims - 1] = found;
-        const double rim = median5(s->thaw_rims, s->n_thaw_rims);
+        const double rim = cn_last5_push(&s->thaw_rims, found);
         if (isnan(s->thaw_rim_first_mm))
             s->thaw_rim_first_mm = rim;
         if (rim < s->thaw_rim_min_mm)

@@ -286,9 +286,25 @@ static void test_step_events(void **st)
     assert_false(cn_step_leads(ev, 3, -1, &to));
 }
 
+/* The median of the last 5: an outlier does not move it, the oldest goes first. */
+static void test_last5(void **st)
+{
+    (void)st;
+    cn_last5 r = {.n = 0};
+    assert_true(isnan(cn_last5_median(&r)));
+    assert_true(cn_last5_push(&r, 3) == 3);
+    assert_true(cn_last5_push(&r, 1) == 3); /* of {3, 1}: the upper middle */
+    cn_last5_push(&r, 2);
+    cn_last5_push(&r, 4);
+    assert_true(cn_last5_push(&r, 100) == 3); /* {3, 1, 2, 4, 100} */
+    assert_true(cn_last5_push(&r, 5) == 4);   /* the 3 went: {1, 2, 4, 100, 5} */
+    assert_int_equal(r.n, 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_last5),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_event_values),
         cmocka_unit_test(test_step_events),
