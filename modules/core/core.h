@@ -210,6 +210,9 @@ typedef struct {
      * first seen */
     bool unkeyed;
     int64_t unkeyed_since_ns;
+    /* that ice has shrunk 1 mm under its largest since: its freeze is over already;
+     * the scene time it was largest (0: not shrinking) */
+    int64_t unkeyed_peak_ns;
     /* a freeze is counted, and the ice shrinks 1 mm under its largest (the ice
      * detector's shrink watch): the gas stopped and nobody keyed it; peak_ns: the scene
      * time the ice last grew */
@@ -244,6 +247,8 @@ typedef struct {
     cn_phase phase;
     int cycle;               /* 1-based freeze cycle, 0 before the first */
     double phase_elapsed_s;  /* time in the current phase */
+    double freeze_s;         /* the current cycle's freeze: its time so far (FREEZE), its
+                                whole length (THAW after it); 0 otherwise */
     double coverage;         /* fraction of the target at <= -20 C (0..1), <0 unknown;
                                 computed on the conservative edge of the -20 C band */
     uint32_t alarms;         /* bit set of CN_ALARM_* (defined by guidance) */

@@ -431,6 +431,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         s->lethal_s += dt;
     s->last_alarms = gs->alarms;
     s->ice_unkeyed_since_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_since_ns : 0;
+    s->ice_unkeyed_peak_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_peak_ns : 0;
     s->ice_peak_ns = gs->alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE ? a->ice.shrink_peak_ns : 0;
     s->ice_regrows_since_ns =
         gs->alarms & CN_ALARM_ICE_GROWS_IN_THAW ? a->thermal.ice_regrows_since_ns : 0;

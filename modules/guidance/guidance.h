@@ -78,6 +78,8 @@ typedef struct {
     double lethal_s;             /* scene time with the whole target (>= 99 %) lethal */
     uint32_t last_alarms;
     int64_t ice_unkeyed_since_ns;/* the last frame's unkeyed ice: scene time first seen (0 none) */
+    int64_t ice_unkeyed_peak_ns; /* and the scene time it was largest, when it has shrunk since
+                                    (0 none: still growing) */
     int64_t ice_peak_ns;         /* the last frame's shrinking ice: scene time it last grew
                                     (0 none) */
     int64_t ice_regrows_since_ns;/* the last frame's ICE GROWING IN THAW after the thaw's ice had

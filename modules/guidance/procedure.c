@@ -42,6 +42,7 @@ cn_procedure *cn_procedure_new(const cn_plan *plan, cn_log *log)
     pthread_mutex_init(&p->smu, NULL);
     p->phase = CN_PHASE_IDLE;
     p->last_input_ns = INT64_MIN;
+    p->dated_ns = INT64_MIN;
     p->last_acq_ns = INT64_MAX; /* no frame yet */
     p->sum.inserted_s = p->sum.withdrawn_s = NAN;
     if (plan) {
@@ -69,6 +70,7 @@ void cn_procedure_rewind(cn_procedure *p)
     p->truth_phase = CN_PHASE_IDLE;
     p->reminded_stop = p->reminded_start = p->reminded_repos = false;
     p->last_input_ns = INT64_MIN;
+    p->dated_ns = INT64_MIN;
     p->last_acq_ns = INT64_MAX; /* no frame yet */
     p->n_overflow = 0;
     pthread_mutex_lock(&p->smu);
@@ -282,13 +284,14 @@ static bool ice_shrinks(cn_procedure *p, int64_t *peak_ns)
     return (gs.last_alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE) != 0 && gs.ice_peak_ns != 0;
 }
 
-static bool unkeyed_ice(cn_procedure *p, cn_phase ph, int64_t *since_ns)
+static bool unkeyed_ice(cn_procedure *p, cn_phase ph, int64_t *since_ns, int64_t *peak_ns)
 {
     if (ph == CN_PHASE_FREEZE || ph == CN_PHASE_WITHDRAWN || !p->guidance)
         return false;
     cn_guidance_summary gs;
     cn_guidance_get_summary(p->guidance, &gs);
     *since_ns = gs.ice_unkeyed_since_ns;
+    *peak_ns = gs.ice_unkeyed_peak_ns > gs.ice_unkeyed_since_ns ? gs.ice_unkeyed_peak_ns : 0;
     return (gs.last_alarms & CN_ALARM_ICE_UNKEYED) != 0 && gs.ice_unkeyed_since_ns != 0;
 }
 
@@ -307,6 +310,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
             cn_log_info(p->log, MOD, "freeze stop keyed with its ice shrinking since %.1f s: "
                         "the freeze ends there", (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
             apply(p, f, src, CN_PROC_FREEZE_STOP, false);
+            p->dated_ns = f->t_scene_ns;
             f->t_scene_ns = t_frame;
             return;
         }
@@ -321,7 +325,8 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
             apply(p, f, src, CN_PROC_FREEZE_RESUME, false);
             return;
         }
-        if ((grows == 2 || (grows == 0 && unkeyed_ice(p, ph, &since_ns))) &&
+        int64_t peak_ns = 0;
+        if ((grows == 2 || (grows == 0 && unkeyed_ice(p, ph, &since_ns, &peak_ns))) &&
             since_ns < f->t_scene_ns) {
             /* the freeze began when its ice was first seen growing, not at the key: the
              * model then freezes from there, where the ice is (before, from the key:
@@ -333,6 +338,16 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
                         grows == 2 ? " after the thaw" : "",
                         f->t_scene_ns == since_ns ? "there" : "at the last input before");
             apply(p, f, src, CN_PROC_FREEZE_START, false);
+            p->dated_ns = f->t_scene_ns;
+            /* and that ice has shrunk since: the freeze is over, it ended when the ice was
+             * largest (before, it froze on from the key, the zone growing over melting ice) */
+            if (peak_ns > f->t_scene_ns && peak_ns < t_frame && p->phase == CN_PHASE_FREEZE) {
+                cn_log_info(p->log, MOD, "that ice has shrunk since %.1f s: the freeze ends "
+                            "there", (double)(peak_ns - p->t0_ns) * 1e-9);
+                f->t_scene_ns = peak_ns;
+                apply(p, f, src, CN_PROC_FREEZE_STOP, false);
+                p->dated_ns = peak_ns;
+            }
             f->t_scene_ns = t_frame;
             return;
         }
@@ -627,9 +642,12 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
         if (p->last_input_ns != INT64_MIN && t < p->last_input_ns)
             t = p->last_input_ns < t_frame ? p->last_input_ns : t_frame;
         f->t_scene_ns = t;
+        p->dated_ns = INT64_MIN;
         apply(p, f, c.source, c.in, c.active);
         f->t_scene_ns = t_frame;
-        p->last_input_ns = t;
+        /* a step the image dated back happened then, not at its key: a later step may be
+         * dated back to after it (a replay, which posts the step at its date, does so) */
+        p->last_input_ns = p->dated_ns != INT64_MIN && p->dated_ns < t ? p->dated_ns : t;
     }
     truth_edges(p, f);
     p->last_acq_ns = f->t_acq_ns;
@@ -641,6 +659,10 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
     g->phase = p->phase;
     g->cycle = p->cycle;
     g->phase_elapsed_s = el;
+    g->freeze_s = p->phase == CN_PHASE_FREEZE ? el
+                  : p->phase == CN_PHASE_THAW && p->cycle > 0
+                      ? (double)(p->phase_start_ns - p->freeze_start_ns) * 1e-9
+                      : 0;
     g->active_thaw = p->phase == CN_PHASE_THAW && p->active;
     g->coverage = -1; /* unknown until the thermal model and guidance say otherwise */
     plan_reminders(p, f, el, &g->phase_planned_s);

@@ -57,6 +57,8 @@ struct cn_procedure {
     cn_phase truth_phase;
     bool reminded_stop, reminded_start, reminded_repos;
     int64_t last_input_ns;    /* scene time of the last input applied (timed ones keep order) */
+    int64_t dated_ns;         /* the input being applied was dated back to this scene time by
+                                 what the image showed (INT64_MIN: not) */
     int64_t last_acq_ns;      /* the previous frame's acquisition time */
     /* events that did not fit their frame (8 a frame): on the next one, own time kept */
     cn_event overflow[OVERFLOW_MAX];

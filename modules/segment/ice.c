@@ -96,8 +96,7 @@ void cn_ice_det_reset(cn_ice_det *d)
     d->last_look = CN_ICE_BEFORE;
     d->ref_ok = d->freeze_on_ref = d->unkeyed = false;
     d->ref_w = 0;
-    d->cand_since_ns = d->cand_last_ns = 0;
-    d->cand_rims.n = 0;
+    cn__ice_drop_candidate(d);
     d->peak_ns = 0;
     cn__ice_drop_shrink(d);
 }
@@ -428,6 +427,13 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
      * rest: the last one holds that ice's rim, and its points would be dropped */
     if (d->last_look == CN_ICE_BEFORE) {
         d->freeze_on_ref = d->ref_ok && d->ref_w == w && d->cand_since_ns != 0;
+        /* that ice's growth so far is the freeze's: keyed after it began to melt, the
+         * freeze's own fits would start from the melting rim, and the shrink watch would
+         * wait for it to melt 1 mm under that (the review 34, finding 4) */
+        if (d->freeze_on_ref && freezing && d->unkeyed && d->cand_max_mm > d->r_prev) {
+            d->r_prev = d->cand_max_mm;
+            d->peak_ns = d->cand_peak_ns;
+        }
         cn__ice_drop_candidate(d);
         d->ref_ok = false; /* the next rest is after this freeze */
     }

@@ -29,7 +29,12 @@ struct cn_ice_det {
     int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
     cn_last5 cand_rims;
     double cand_min_mm;
-    bool unkeyed;
+    /* the candidate's largest median of 5 and when it was reached: a freeze keyed over
+     * it counts its growth from there, and a candidate SHRINK_MM under it for SHRINK_S
+     * is ice whose freeze has ended already (cand_melting) */
+    double cand_max_mm;
+    int64_t cand_peak_ns;
+    bool unkeyed, cand_melting;
     /* ice shrinking in a freeze (shrink_watch): when the fitted radius last grew, and
      * the smaller ball since */
     int64_t peak_ns;

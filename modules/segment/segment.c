@@ -287,6 +287,7 @@ static void clear_results(cn_frame *f)
     f->analysis.ice.t_ns = f->t_acq_ns;
     f->analysis.ice.unkeyed = false;
     f->analysis.ice.unkeyed_since_ns = 0;
+    f->analysis.ice.unkeyed_peak_ns = 0;
     f->analysis.ice.shrinking = false;
     f->analysis.ice.shrink_peak_ns = 0;
     f->analysis.nerve_target_set = false;
@@ -511,6 +512,9 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
                               cn_ice_det_unkeyed(s->ice, &f->analysis.ice.unkeyed_since_ns);
     if (!f->analysis.ice.unkeyed)
         f->analysis.ice.unkeyed_since_ns = 0;
+    if (!f->analysis.ice.unkeyed ||
+        !cn_ice_det_unkeyed_melting(s->ice, &f->analysis.ice.unkeyed_peak_ns))
+        f->analysis.ice.unkeyed_peak_ns = 0;
     f->analysis.ice.shrinking = look == CN_ICE_FREEZE &&
                                 cn_ice_det_shrinking(s->ice, &f->analysis.ice.shrink_peak_ns);
     if (!f->analysis.ice.shrinking)

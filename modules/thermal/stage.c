@@ -228,6 +228,7 @@ static int start_field(thermal_stage *s, const cn_mat4 *pose_to_ref, int64_t t0_
      * second gained 0.75 steps a frame, and the fit sat out the whole freeze (the zone
      * 0.7 mm inside the ice seen at 150 s). */
     s->catch_up_all = true;
+    s->catch_from_s = 0;
     cn_log_info(s->o.log, "thermal", "freeze: model anchored where the probe is (%s reference): %s, %s",
                 s->ref_mode == REF_TRACKED ? "tracked" : "image", s->o.probe.name, s->o.tissue.name);
     /* No tracked cryoprobe: the zone sits on the needle the image analysis found. On
@@ -274,6 +275,16 @@ static int process(void *self, cn_frame *f)
     /* 1. what the probe does, from the procedure state on this frame */
     bool entering_freeze = g->phase == CN_PHASE_FREEZE &&
                            (!s->seen || s->last_phase != CN_PHASE_FREEZE || g->cycle != s->last_cycle);
+    /* a whole freeze since the last frame: f keyed over ice that had grown and shrunk
+     * again dates both its start and its stop back. Before, the model never saw it (no
+     * zone at all through the thaw) */
+    const bool missed_freeze = g->phase == CN_PHASE_THAW && s->seen && g->cycle != s->last_cycle &&
+                               s->last_phase != CN_PHASE_FREEZE && g->freeze_s > 0;
+    double thaw_began_s = 0; /* model time, missed_freeze only */
+    if (missed_freeze) {
+        entering_freeze = true;
+        thaw_began_s = g->phase_elapsed_s;
+    }
     int rc = CN_OK;
     if (entering_freeze && cryo_ok) {
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
@@ -282,10 +293,12 @@ static int process(void *self, cn_frame *f)
     /* when the freeze began: this frame, or before the first frame the model saw
      * (a replay of a recording started mid-freeze: the procedure took the freeze
      * from the recorded history, so the phase is not new, only new to the model) */
+    const double elapsed_s = missed_freeze ? g->phase_elapsed_s + g->freeze_s : g->phase_elapsed_s;
     const int64_t t_entered_ns =
-        entering_freeze && g->phase_elapsed_s > 0 ? t_ns - llround(g->phase_elapsed_s * 1e9) : t_ns;
+        entering_freeze && elapsed_s > 0 ? t_ns - llround(elapsed_s * 1e9) : t_ns;
     /* the freeze stopped went on (the gas stayed on): the field goes back to the stop */
-    const bool resumed = entering_freeze && s->seen && s->last_phase == CN_PHASE_THAW &&
+    const bool resumed = entering_freeze && !missed_freeze && s->seen &&
+                         s->last_phase == CN_PHASE_THAW &&
                          g->cycle == s->last_cycle &&
                          cn__stage_take_back_thaw(s, g->cycle, model_t(s, t_ns));
     if (resumed)
@@ -338,6 +351,11 @@ static int process(void *self, cn_frame *f)
             t_f = t_f < last - 0.5 ? cn__stage_back_to(s, t_f) : fmax(t_f, last);
             rc = cn__field_freeze(s->field, cryo_ok ? &at : NULL, t_f, s->o.spot_tol_mm,
                                   s->o.spot_tol_deg, &moved);
+        }
+        if (missed_freeze && s->field && !rc) { /* and its thaw, from the stop */
+            rc = cn__field_set_mode(s->field, g->active_thaw ? CN_PROBE_HEAT : CN_PROBE_OFF,
+                                    model_t(s, t_ns - llround(thaw_began_s * 1e9)));
+            s->dated_thaw = true;
         }
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
         s->pending = false;
@@ -432,8 +450,22 @@ static int process(void *self, cn_frame *f)
         s->frame_dt_s = t - s->last_t;
     s->last_t = t;
     s->have_last_t = true;
-    if (s->catch_up_all)
+    if (s->catch_up_all) {
         budget = 1 << 20;
+        /* in steps of SNAP_EVERY_S, a snapshot after each: a stop dated into that time
+         * (the ice keyed late, shrinking since) finds one. Before, a freeze started 47 s
+         * back kept only the state at its key, and such a stop was taken from the key:
+         * the zone 1.6 mm over the ice */
+        if (s->n_snap == 0)
+            cn__stage_snapshot(s, s->catch_from_s);
+        for (double tc = s->catch_from_s + SNAP_EVERY_S; tc < fmin(t, 1e5) - 0.5;
+             tc += SNAP_EVERY_S) {
+            const int rc_c = cn__field_advance(s->field, tc, budget);
+            if (rc_c)
+                return rc_c;
+            cn__stage_snapshot(s, tc);
+        }
+    }
     s->catch_up_all = false;
     rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)

@@ -75,6 +75,7 @@ typedef struct {
     cn__field *thaw_back;
     int thaw_back_cycle;
     bool catch_up_all;      /* the field began before this frame: step every member now */
+    double catch_from_s;    /* from this model time (a snapshot on each SNAP_EVERY_S of it) */
     /* the field every SNAP_EVERY_S of model time (one spot), the newest SNAP_N: a step
      * dated before the key (a freeze stop or start the ice showed earlier) goes back to
      * the last one before it */

@@ -156,6 +156,7 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
     s->n_snap -= newer;
     s->snap_next = (s->snap_next + SNAP_N - newer) % SNAP_N;
     s->catch_up_all = true;
+    s->catch_from_s = s->snap_t[best];
     s->snap_now = true;
     return t_s;
 }

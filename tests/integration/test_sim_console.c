@@ -419,6 +419,112 @@ static void test_dated_stop_then_regrowth(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A freeze nobody keyed, its gas stopped before anyone keyed it (the console silent: a
+ * 40 s freeze from 6 s, the gas off at 46 s). The third review's finding 4: f under ICE
+ * SEEN started the freeze when its ice was first seen and froze on from the key; the
+ * freeze's largest rim was the melting one the key saw, so ICE SHRINKING waited for
+ * that to melt 1 mm more, and a stop keyed then could be dated no earlier than the
+ * first key. The zone grew to 4.4 mm over 2.8 mm of true ice, nothing said. Now
+ *  - f keyed after the ice has shrunk 1 mm under its largest (72 s) starts the freeze at
+ *    the first sight and ends it at the largest ice, both on that key; the model, which
+ *    never saw the freeze before (no zone at all, first), thaws from there;
+ *  - f keyed while it melts less than that (55 s) counts the freeze's growth from the
+ *    largest ice seen: ICE SHRINKING comes before 80 s, and the f then ends the freeze
+ *    at the largest ice, the model going back to a state kept while it caught up.
+ * Either way the record holds one freeze, 6-12 s to 44-50 s, and the model's 0 C radius
+ * stays within 0.8 mm over the true ice from 5 s after the last key (before: 1.6 mm); a
+ * replay of the file does the same. */
+typedef struct {
+    double freeze_start_s, freeze_end_s, first_shrink_alarm_s, worst_over_mm;
+    int max_cycle, judged;
+} over_figures;
+
+static void over_read(const char *file, double judge_from_s, over_figures *u)
+{
+    char err[512];
+    memset(u, 0, sizeof *u);
+    u->freeze_start_s = u->freeze_end_s = u->first_shrink_alarm_s = -1;
+    u->worst_over_mm = -INFINITY;
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *cy = cn_seq_field_find(fl, nf, "CryoNavCycle");
+        const char *iso = cn_seq_field_find(fl, nf, "CryoNavIsotherms");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const char *ev = cn_seq_field_find(fl, nf, "CryoNavEvents");
+        const double t = ts ? atof(ts) : -1;
+        if (al && (strtoul(al, NULL, 16) & 0x100u) && u->first_shrink_alarm_s < 0)
+            u->first_shrink_alarm_s = t;
+        if (cy && atoi(cy) > u->max_cycle)
+            u->max_cycle = atoi(cy);
+        const char *fs = ev ? strstr(ev, "freeze_start cycle=1@") : NULL;
+        if (fs)
+            u->freeze_start_s = atof(fs + strlen("freeze_start cycle=1@"));
+        const char *fe = ev ? strstr(ev, "freeze_end cycle=1@") : NULL;
+        if (fe)
+            u->freeze_end_s = atof(fe + strlen("freeze_end cycle=1@"));
+        double iv[3], tv[12];
+        if (t < judge_from_s || !iso || !tr || parse_doubles(tr, tv, 12) != 12 || !(tv[5] > 1))
+            continue;
+        u->judged++;
+        const double r0 = parse_doubles(iso, iv, 3) == 3 ? iv[2] : 0;
+        u->worst_over_mm = fmax(u->worst_over_mm, r0 > 0 ? r0 - tv[5] : INFINITY);
+    }
+    cn_seq_reader_close(r);
+}
+
+static void over_check(const char *dir, const char *name, const char *keys, double judge_s,
+                       bool shrink_alarm)
+{
+    char file[300], again[300];
+    run_scene_cycles(dir, name, "silent", "[[40, 60]]", keys, 440);
+    snprintf(file, sizeof file, "%s/%s.igs.mha", dir, name);
+    snprintf(again, sizeof again, "%s/%s_replay.igs.mha", dir, name);
+    const char *argv[] = {CN_CRYONAV_BIN, "replay", file, "--headless", "--speed", "0",
+                          "--no-serve", "--record", again, NULL};
+    assert_non_null(strstr(R.err, "freeze keyed with its ice growing since"));
+    assert_true((strstr(R.err, "that ice has shrunk since") != NULL) == !shrink_alarm);
+    for (int k = 0; k < 2; k++) {
+        over_figures u;
+        over_read(k ? again : file, judge_s, &u);
+        print_message("%s%s: freeze %.2f-%.2f s, %d freeze(s), ICE SHRINKING from %.2f s; from "
+                      "%.0f s (%d frames) the model's 0 C radius at most %.2f mm over the true "
+                      "ice\n", name, k ? ", replayed" : "", u.freeze_start_s, u.freeze_end_s,
+                      u.max_cycle, u.first_shrink_alarm_s, judge_s, u.judged, u.worst_over_mm);
+        assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
+        assert_true(u.freeze_end_s > 44 && u.freeze_end_s < 50);
+        assert_int_equal(u.max_cycle, 1);
+        if (shrink_alarm && !k)
+            assert_true(u.first_shrink_alarm_s > 55 && u.first_shrink_alarm_s < 80);
+        assert_true(u.judged > 80);
+        assert_true(u.worst_over_mm < 0.8);
+        if (!k) {
+            assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+            if (R.exit_code != 0)
+                fail_msg("cryonav replay: %s", R.err);
+        }
+    }
+}
+
+static void test_unkeyed_freeze_over(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_unkeyedover_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    over_check(dir, "melted", "i@2,f@72", 77, false);
+    over_check(dir, "melting", "i@2,f@55,f@80", 85, true);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +533,7 @@ int main(void)
         cmocka_unit_test(test_unkeyed_stop),
         cmocka_unit_test(test_regrowth_is_a_new_freeze),
         cmocka_unit_test(test_dated_stop_then_regrowth),
+        cmocka_unit_test(test_unkeyed_freeze_over),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
