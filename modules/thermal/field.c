@@ -84,14 +84,19 @@ void cn__field_free(cn__field *fl)
 
 cn__field *cn__field_clone(const cn__field *fl)
 {
-    if (!fl || fl->grid || !fl->ens)
+    if (!fl || (!fl->grid && !fl->ens))
         return NULL;
     cn__field *c = malloc(sizeof *c);
     if (!c)
         return NULL;
     *c = *fl;
-    c->ens = cn_thermal_ensemble_clone(fl->ens);
-    if (!c->ens) {
+    c->ens = NULL;
+    c->grid = NULL;
+    if (fl->grid)
+        c->grid = cn_thermal_grid_clone(fl->grid);
+    else
+        c->ens = cn_thermal_ensemble_clone(fl->ens);
+    if (!c->grid && !c->ens) {
         free(c);
         return NULL;
     }
@@ -100,18 +105,34 @@ cn__field *cn__field_clone(const cn__field *fl)
 
 int cn__field_copy(cn__field *dst, const cn__field *src)
 {
-    if (!dst || !src || dst->grid || src->grid || !dst->ens || !src->ens)
+    if (!dst || !src)
         return CN_EINVAL;
-    int rc = cn_thermal_ensemble_copy(dst->ens, src->ens);
+    /* into dst's own buffers: a single spot's ensemble, or several spots' 3-D grid of the
+     * same domain; anything else (the field went 3-D, its grid grew) is a new clone */
+    int rc = CN_EINVAL;
+    if (!dst->grid && !src->grid && dst->ens && src->ens)
+        rc = cn_thermal_ensemble_copy(dst->ens, src->ens);
+    else if (dst->grid && src->grid)
+        rc = cn_thermal_grid_copy(dst->grid, src->grid);
     if (rc)
         return rc;
     cn_thermal_ensemble *e = dst->ens;
+    cn_thermal_grid *g = dst->grid;
     *dst = *src;
     dst->ens = e;
+    dst->grid = g;
     return CN_OK;
 }
 
 bool cn__field_is_3d(const cn__field *fl) { return fl->grid != NULL; }
+
+size_t cn__field_grid_cells(const cn__field *fl)
+{
+    if (!fl || !fl->grid)
+        return 0;
+    const cn_thermal_grid_opts *o = cn_thermal_grid_get_opts(fl->grid);
+    return (size_t)o->n[0] * (size_t)o->n[1] * (size_t)o->n[2];
+}
 int cn__field_sources(const cn__field *fl) { return fl->n_src; }
 const cn_mat4 *cn__field_to_ref(const cn__field *fl) { return &fl->field_to_ref; }
 const cn_mat4 *cn__field_from_ref(const cn__field *fl) { return &fl->ref_to_field; }

@@ -132,27 +132,38 @@ cn_thermal_grid *cn_thermal_grid_clone(const cn_thermal_grid *g)
     cn_thermal_grid *c = cn_thermal_grid_new(&g->o, err, sizeof err);
     if (!c)
         return NULL;
-    memcpy(c->kind, g->kind, g->ncell);
-    memcpy(c->H, g->H, g->ncell * sizeof(double));
-    memcpy(c->T, g->T, g->ncell * sizeof(double));
-    c->bc = g->bc;
-    c->has_probe = g->has_probe;
-    c->probe = g->probe;
-    c->dom = g->dom;
-    c->well_mult = g->well_mult;
-    c->cosd = g->cosd;
-    c->rho_b = g->rho_b;
-    c->n_faces = g->n_faces;
-    c->tip_mult = g->tip_mult;
-    c->t = g->t;
-    memcpy(c->tdir, g->tdir, sizeof c->tdir);
-    c->next_dir = g->next_dir;
-    c->parity = g->parity;
-    memcpy(c->lo, g->lo, sizeof c->lo);
-    memcpy(c->hi, g->hi, sizeof c->hi);
-    c->stored0 = g->stored0;
-    c->en = g->en;
+    cn_thermal_grid_copy(c, g);
     return c;
+}
+
+int cn_thermal_grid_copy(cn_thermal_grid *dst, const cn_thermal_grid *src)
+{
+    if (!dst || !src || dst->nx != src->nx || dst->ny != src->ny || dst->nz != src->nz ||
+        memcmp(dst->o.lo, src->o.lo, sizeof dst->o.lo) != 0 || dst->o.h_mm != src->o.h_mm)
+        return CN_EINVAL;
+    memcpy(dst->kind, src->kind, src->ncell);
+    memcpy(dst->H, src->H, src->ncell * sizeof(double));
+    memcpy(dst->T, src->T, src->ncell * sizeof(double));
+    dst->o = src->o;
+    dst->mat = src->mat;
+    dst->bc = src->bc;
+    dst->has_probe = src->has_probe;
+    dst->probe = src->probe;
+    dst->dom = src->dom;
+    dst->well_mult = src->well_mult;
+    dst->cosd = src->cosd;
+    dst->rho_b = src->rho_b;
+    dst->n_faces = src->n_faces;
+    dst->tip_mult = src->tip_mult;
+    dst->t = src->t;
+    memcpy(dst->tdir, src->tdir, sizeof dst->tdir);
+    dst->next_dir = src->next_dir;
+    dst->parity = src->parity;
+    memcpy(dst->lo, src->lo, sizeof dst->lo);
+    memcpy(dst->hi, src->hi, sizeof dst->hi);
+    dst->stored0 = src->stored0;
+    dst->en = src->en;
+    return CN_OK;
 }
 
 static void grow_box(cn_thermal_grid *g, int i, int j, int k)

@@ -16,6 +16,9 @@ enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
  * ~5 MB (30 MB for 6); a copy into a kept one costs ~0.1 ms, no allocation. */
 #define SNAP_N 6
 #define SNAP_EVERY_S 15.0
+/* several spots: a 3-D grid of more cells than this (34 MB a copy) keeps no snapshots;
+ * the handover's domain is ~65 cells a side (4.7 MB) */
+#define SNAP_MAX_CELLS 2000000u
 
 typedef struct {
     cn_thermal_stage_opts o;

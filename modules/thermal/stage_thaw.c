@@ -75,7 +75,9 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
 void cn__stage_keep_thaw_back(thermal_stage *s, bool keep, int cycle, double t_s)
 {
     cn__field_free(s->thaw_back);
-    s->thaw_back = keep ? cn__field_clone(s->field) : NULL;
+    s->thaw_back = keep && cn__field_grid_cells(s->field) <= SNAP_MAX_CELLS
+                       ? cn__field_clone(s->field)
+                       : NULL;
     s->thaw_back_cycle = cycle;
     s->thaw_back_t_s = t_s;
 }
@@ -89,7 +91,9 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
     if (!s->thaw_back || s->thaw_back_cycle != cycle) {
         cn_log_warn(s->o.log, "thermal", "freeze %d goes on, but the model cannot take back the "
                     "thaw it counted (%s): it takes the freeze as begun again", cycle,
-                    s->field && cn__field_is_3d(s->field) ? "several spots" : "no state kept");
+                    s->field && cn__field_grid_cells(s->field) > SNAP_MAX_CELLS
+                        ? "its 3-D field too large to keep"
+                        : "no state kept");
         return false;
     }
     cn_log_info(s->o.log, "thermal", "freeze %d goes on: the model's thaw from %.1f s is taken "
@@ -110,7 +114,7 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
 
 void cn__stage_snapshot(thermal_stage *s, double t_s)
 {
-    if (!s->field || cn__field_is_3d(s->field))
+    if (!s->field || cn__field_grid_cells(s->field) > SNAP_MAX_CELLS)
         return;
     const int newest = (s->snap_next + SNAP_N - 1) % SNAP_N;
     if (!s->snap_now && s->n_snap > 0 && t_s - s->snap_t[newest] < SNAP_EVERY_S)
@@ -143,7 +147,21 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
             break;
         }
     }
-    if (best < 0 || cn__field_copy(s->field, s->snap[best]) != CN_OK) {
+    /* a snapshot of another domain (the 3-D grid grew since) replaces the field whole; one
+     * with fewer spots is never restored (a step is never dated before the last one, so
+     * that means a snapshot was not kept: it would drop the later spot's cold) */
+    if (best >= 0 && cn__field_sources(s->snap[best]) != cn__field_sources(s->field))
+        best = -1;
+    if (best >= 0 && cn__field_copy(s->field, s->snap[best]) != CN_OK) {
+        cn__field *c = cn__field_clone(s->snap[best]);
+        if (c) {
+            cn__field_free(s->field);
+            s->field = c;
+        } else {
+            best = -1;
+        }
+    }
+    if (best < 0) {
         cn_log_warn(s->o.log, "thermal", "a step dated %.1f s (model time), %.1f s ago: the "
                     "model kept no state that old, and takes it from now (its zone off the ice "
                     "by that time)", t_s, now - t_s);

@@ -336,6 +336,9 @@ void cn_thermal_grid_opts_default(cn_thermal_grid_opts *o);
 cn_thermal_grid *cn_thermal_grid_new(const cn_thermal_grid_opts *o, char *err, size_t err_len);
 void cn_thermal_grid_free(cn_thermal_grid *g);
 cn_thermal_grid *cn_thermal_grid_clone(const cn_thermal_grid *g);
+/* dst becomes src (the same domain: cells, origin, size; CN_EINVAL otherwise), in its own
+ * buffers: a kept copy of the field to go back to. */
+int cn_thermal_grid_copy(cn_thermal_grid *dst, const cn_thermal_grid *src);
 /* The (one) cryoprobe: placed at p, or withdrawn (NULL). Its previous cells
  * become tissue. CN_ERANGE when the active segment lies outside the domain. */
 int cn_thermal_grid_set_probe(cn_thermal_grid *g, const cn_thermal_probe_geom *p);

@@ -42,11 +42,14 @@ typedef struct {
 cn__field *cn__field_new(const cn__field_opts *o, const cn_mat4 *anchor_to_ref, char *err,
                          size_t err_len);
 void cn__field_free(cn__field *fl);
-/* A deep copy of a one-spot field (the state a freeze stop can go back to); NULL in
- * 3-D (several spots: the grid is not copied) or without memory. */
+/* A deep copy of a field (the state a dated step can go back to): one spot's ensemble or
+ * several spots' 3-D grid; NULL without memory. */
 cn__field *cn__field_clone(const cn__field *fl);
-/* src's state into dst, a clone of it (one spot both): no allocation. */
+/* src's state into dst, a clone of it of the same kind (and, in 3-D, the same domain): no
+ * allocation. CN_EINVAL otherwise (a field that went 3-D, a grid that grew). */
 int cn__field_copy(cn__field *dst, const cn__field *src);
+/* The 3-D grid's cells (0: one spot): what a copy of it costs (17 bytes a cell). */
+size_t cn__field_grid_cells(const cn__field *fl);
 bool cn__field_is_3d(const cn__field *fl);
 int cn__field_sources(const cn__field *fl);
 const cn_mat4 *cn__field_to_ref(const cn__field *fl);

@@ -377,12 +377,83 @@ static void test_withdrawn_stays(void **state)
     cn_frame_pool_free(pool);
 }
 
+/* The second spot's freeze (3-D) stopped at 130 s, keyed then or only at 150 s with its
+ * stop dated back (the procedure's thaw phase already 20 s old: ICE SHRINKING IN FREEZE,
+ * and f). Before, the 3-D field kept no state to go back to: the dated stop was taken from
+ * the key, 20 s more freezing in the model than in the tissue (6.91 mm for 6.12). Now both
+ * runs' 0 C curves at 165 s agree, as one spot's did. stop_frame_s: the frame the stop
+ * reaches the stage; resume_s: the frame the freeze goes on (its stop taken back). */
+static double second_spot_stop(double stop_frame_s, double resume_s)
+{
+    cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
+    cn_thermal_stage_opts so;
+    memset(&so, 0, sizeof so);
+    so.probe = probe();
+    cn_strlcpy(so.protocol.name, "plan", sizeof so.protocol.name);
+    so.protocol.n_steps = 1;
+    so.protocol.steps[0] = (cn_protocol_step){CN_STEP_FREEZE, 90};
+    cn_tissue_standard(&so.tissue);
+    cn_thermal_fit_opts_default(&so.fit);
+    so.fit_enabled = false;
+    so.max_members_per_frame = 1;
+    so.h3_mm = 1.0;
+    so.spot_tol_mm = 1.5;
+    so.spot_tol_deg = 5;
+    cn_stage st;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
+    const cn_pt2 b = {(float)(A.x - 5 * DIR.y), (float)(A.y + 5 * DIR.x)};
+    const cn_pt2 mid = {(float)(0.5 * (A.x + b.x) - 5 * DIR.x), (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
+    cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR);
+    double r_mean = 0;
+    for (int i = 0; i <= 165; i++) {
+        const double t = i;
+        cn_phase ph = t < 60 ? CN_PHASE_FREEZE : t < 90 ? CN_PHASE_THAW : t < 91 ? CN_PHASE_APPROACH
+                      : t < stop_frame_s || t >= resume_s    ? CN_PHASE_FREEZE
+                                                             : CN_PHASE_THAW;
+        cn_frame *f = frame(pool, 10 + t, t < 90 ? &ca : &cb, ph, t < 91 ? 1 : 2,
+                            t == 90 ? "reposition" : NULL, true);
+        if (t >= stop_frame_s && t < resume_s)
+            f->analysis.guidance.phase_elapsed_s = t - 130; /* the stop happened at 130 s */
+        assert_int_equal(st.process(st.self, f), CN_OK);
+        if (i == 165) { /* the mean 0 C radius about the two spots' middle, 36 rays */
+            assert_int_equal(f->analysis.thermal.n_sources, 2);
+            stage_ctx sc = {st.self, f};
+            for (int r = 0; r < 36; r++)
+                r_mean += ray(stage_temp, &sc, mid, 2 * M_PI * r / 36, 0) / 36;
+        }
+        cn_frame_unref(f);
+    }
+    cn_thermal_stage_free(st.self);
+    cn_frame_pool_free(pool);
+    return r_mean;
+}
+
+static void test_second_spot_dated_stop(void **state)
+{
+    (void)state;
+    const double keyed = second_spot_stop(130, 1000), dated = second_spot_stop(150, 1000);
+    print_message("  second spot's stop at 130 s, at 165 s the mean 0 C radius about the spots' "
+                  "middle: keyed then %.2f mm, keyed at 150 s and dated back %.2f mm\n",
+                  keyed, dated);
+    assert_true(keyed > 2);
+    assert_true(fabs(dated - keyed) < 0.1);
+    /* the stop taken back at 150 s (freeze_resume: the gas stayed on): as a freeze that
+     * never stopped. Before, the 3-D field kept no copy of the stop, and the freeze began
+     * again from the thawed field */
+    const double on = second_spot_stop(1000, 1000), resumed = second_spot_stop(130, 150);
+    print_message("  freezing on to 165 s: %.2f mm; stopped at 130 s and taken back at 150 s: "
+                  "%.2f mm\n", on, resumed);
+    assert_true(fabs(resumed - on) < 0.1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_withdrawn_stays),
         cmocka_unit_test(test_reposition_along),
         cmocka_unit_test(test_reposition_across),
+        cmocka_unit_test(test_second_spot_dated_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
