@@ -38,7 +38,9 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)
         append(buf, len, "ICE GROWING IN THAW: GAS STILL ON?");
-    if (alarms & CN_ALARM_ICE_UNKEYED)
+    if ((alarms & CN_ALARM_ICE_UNKEYED) && (alarms & CN_ALARM_ICE_UNKEYED_OVER))
+        append(buf, len, "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
+    else if (alarms & CN_ALARM_ICE_UNKEYED)
         append(buf, len, "ICE SEEN: FREEZE NOT KEYED?");
     if (alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE)
         append(buf, len, "ICE SHRINKING IN FREEZE: GAS OFF?");

@@ -381,8 +381,13 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         mine |= CN_ALARM_NO_ICE_SEEN;
     if (a->thermal.ice_grows_in_thaw)
         mine |= CN_ALARM_ICE_GROWS_IN_THAW;
-    if (a->ice.unkeyed && gs->phase != CN_PHASE_FREEZE && gs->phase != CN_PHASE_THAW)
+    if (a->ice.unkeyed && gs->phase != CN_PHASE_FREEZE && gs->phase != CN_PHASE_THAW) {
         mine |= CN_ALARM_ICE_UNKEYED;
+        /* said apart: f then ends the freeze too, and the screen shows a thaw (the review:
+         * the same words either way, and a second f started a freeze that never was) */
+        if (a->ice.unkeyed_peak_ns != 0)
+            mine |= CN_ALARM_ICE_UNKEYED_OVER;
+    }
     if (shrinking)
         mine |= CN_ALARM_ICE_SHRINKS_IN_FREEZE;
     if (g->skin_alarm)

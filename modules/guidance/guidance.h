@@ -45,6 +45,10 @@ extern "C" {
                                                    the ice shrinking: the gas is off? the zone
                                                    grows on a freeze that is over; coverage
                                                    withheld */
+#define CN_ALARM_ICE_UNKEYED_OVER (1u << 9)     /* with ICE_UNKEYED: that ice has shrunk since
+                                                   (1 mm under its largest for 5 s): the freeze
+                                                   nobody keyed is over; f dates its start and
+                                                   its end */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

@@ -32,8 +32,8 @@ struct cn_ice_det {
     /* the candidate's largest median of 5 and when it was reached: a freeze keyed over
      * it counts its growth from there, and a candidate SHRINK_MM under it for SHRINK_S
      * is ice whose freeze has ended already (cand_melting) */
-    double cand_max_mm;
-    int64_t cand_peak_ns;
+    double cand_max_mm, cand_trough_mm; /* and the smallest median since that largest */
+    int64_t cand_peak_ns, cand_low_since_ns; /* low: SHRINK_MM under the largest since (0 not) */
     bool unkeyed, cand_melting;
     /* ice shrinking in a freeze (shrink_watch): when the fitted radius last grew, and
      * the smaller ball since */

@@ -68,8 +68,8 @@ void cn__ice_drop_candidate(cn_ice_det *d)
     d->cand_since_ns = d->cand_last_ns = 0;
     d->cand_rims.n = 0;
     d->cand_min_mm = INFINITY;
-    d->cand_max_mm = 0;
-    d->cand_peak_ns = 0;
+    d->cand_max_mm = d->cand_trough_mm = 0;
+    d->cand_peak_ns = d->cand_low_since_ns = 0;
     d->unkeyed = d->cand_melting = false;
 }
 
@@ -125,19 +125,28 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
     d->cand_last_ns = t_ns;
     const double med = cn_last5_push(&d->cand_rims, r);
     d->cand_min_mm = fmin(d->cand_min_mm, med);
-    if (med > d->cand_max_mm) {
-        d->cand_max_mm = med;
+    d->cand_trough_mm = fmin(d->cand_trough_mm, med);
+    /* growing: past its largest, or again by UNKEYED_GROWTH_MM after it shrank (the
+     * console froze again: the review found "melting" kept, and f thawing the model
+     * while the ice grew 4.1 mm past it); its largest is counted from there */
+    if (med > d->cand_max_mm || med >= d->cand_trough_mm + UNKEYED_GROWTH_MM) {
+        d->cand_max_mm = d->cand_trough_mm = med;
         d->cand_peak_ns = t_ns;
+        d->cand_low_since_ns = 0;
         d->cand_melting = false;
     }
     if ((double)(t_ns - d->cand_since_ns) >= UNKEYED_S * 1e9 &&
         med >= d->cand_min_mm + UNKEYED_GROWTH_MM)
         d->unkeyed = true;
-    /* grown, then shrunk: the freeze nobody keyed is over (the gas stopped too). Before, a
-     * freeze keyed then froze on from the largest rim the key saw: 4.4 mm of zone for 2.8
-     * of ice 20 s on, with nothing said */
-    if (d->unkeyed && med <= d->cand_max_mm - SHRINK_MM &&
-        (double)(t_ns - d->cand_peak_ns) >= SHRINK_S * 1e9)
+    /* grown, then SHRINK_MM under its largest for SHRINK_S: the freeze nobody keyed is over
+     * (the gas stopped too). Before, a freeze keyed then froze on from the largest rim the
+     * key saw: 4.4 mm of zone for 2.8 of ice 20 s on, with nothing said */
+    if (med > d->cand_max_mm - SHRINK_MM)
+        d->cand_low_since_ns = 0;
+    else if (d->cand_low_since_ns == 0)
+        d->cand_low_since_ns = t_ns != 0 ? t_ns : 1;
+    if (d->unkeyed && d->cand_low_since_ns != 0 &&
+        (double)(t_ns - d->cand_low_since_ns) >= SHRINK_S * 1e9)
         d->cand_melting = true;
     if (d->unkeyed) {
         *out = cand;

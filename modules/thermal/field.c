@@ -126,6 +126,17 @@ int cn__field_copy(cn__field *dst, const cn__field *src)
 
 bool cn__field_is_3d(const cn__field *fl) { return fl->grid != NULL; }
 
+double cn__field_time_s(const cn__field *fl)
+{
+    if (fl->grid)
+        return cn_thermal_grid_time_s(fl->grid);
+    double t = -INFINITY;
+    for (int i = 0; i < cn_thermal_ensemble_size(fl->ens); i++)
+        t = fmax(t, cn_thermal_model_time_s(cn_thermal_ensemble_member(fl->ens, i, NULL, NULL,
+                                                                       NULL)));
+    return t;
+}
+
 size_t cn__field_grid_cells(const cn__field *fl)
 {
     if (!fl || !fl->grid)

@@ -16,6 +16,8 @@ enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
  * ~5 MB (30 MB for 6); a copy into a kept one costs ~0.1 ms, no allocation. */
 #define SNAP_N 6
 #define SNAP_EVERY_S 15.0
+#define SNAP_CHANGES 3
+#define SNAP_SLOTS (SNAP_N + SNAP_CHANGES)
 /* several spots: a 3-D grid of more cells than this (34 MB a copy) keeps no snapshots;
  * the handover's domain is ~65 cells a side (4.7 MB) */
 #define SNAP_MAX_CELLS 2000000u
@@ -79,12 +81,15 @@ typedef struct {
     int thaw_back_cycle;
     bool catch_up_all;      /* the field began before this frame: step every member now */
     double catch_from_s;    /* from this model time (a snapshot on each SNAP_EVERY_S of it) */
-    /* the field every SNAP_EVERY_S of model time (one spot), the newest SNAP_N: a step
-     * dated before the key (a freeze stop or start the ice showed earlier) goes back to
-     * the last one before it */
-    cn__field *snap[SNAP_N];
-    double snap_t[SNAP_N];
-    int n_snap, snap_next;
+    /* the field every SNAP_EVERY_S of model time, the newest SNAP_N, and on each of the
+     * last SNAP_CHANGES changes of what the probe does: a step dated before the key (a
+     * freeze stop or start the ice showed earlier) goes back to the last one before it.
+     * The changes are kept longer: a freeze seen 90 s before its key was taken from the
+     * key (the review: the model froze through the thaw); since the last change before
+     * the step, the probe did one thing, and the field is stepped on from there. */
+    cn__field *snap[SNAP_SLOTS];
+    double snap_t[SNAP_SLOTS];
+    bool snap_used[SNAP_SLOTS], snap_change[SNAP_SLOTS];
     /* a snapshot on this frame, whatever the last one's age: the stage changed what the
      * probe does (a snapshot holds every change before it, so a dated step never goes
      * back past one: the review found a stop and a reposition lost that way) */
@@ -121,6 +126,10 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
  * stage asked for one (snap_now): a copy into a kept buffer, no allocation after the first
  * SNAP_N. */
 void cn__stage_snapshot(thermal_stage *s, double t_s);
+/* Whether any snapshot is kept; none kept from now on (a resume: the thaw they hold is
+ * taken back). */
+bool cn__stage_has_snapshots(const thermal_stage *s);
+void cn__stage_drop_snapshots(thermal_stage *s);
 /* A step (freeze stop or start) dated t_s, before the field's time: the field goes back to
  * the newest snapshot at or before t_s and is stepped on from there (every member, on this
  * frame). Returns the model time the step can take: t_s, or the field's own time when no

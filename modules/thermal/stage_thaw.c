@@ -101,7 +101,7 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
     cn__field_free(s->field);
     s->field = s->thaw_back;
     s->thaw_back = NULL;
-    s->n_snap = 0; /* the thaw they hold is taken back */
+    cn__stage_drop_snapshots(s); /* the thaw they hold is taken back */
     /* every member to now at once: once, a few hundred solver steps (the log says how
      * long; docs/benchmarks.md); left to the per-frame catch-up, the fit sat out ~8 s and
      * said the time scale was too high */
@@ -112,15 +112,52 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
     return true;
 }
 
+bool cn__stage_has_snapshots(const thermal_stage *s)
+{
+    for (int i = 0; i < SNAP_SLOTS; i++)
+        if (s->snap_used[i])
+            return true;
+    return false;
+}
+
+void cn__stage_drop_snapshots(thermal_stage *s)
+{
+    for (int i = 0; i < SNAP_SLOTS; i++)
+        s->snap_used[i] = false;
+}
+
 void cn__stage_snapshot(thermal_stage *s, double t_s)
 {
     if (!s->field || cn__field_grid_cells(s->field) > SNAP_MAX_CELLS)
         return;
-    const int newest = (s->snap_next + SNAP_N - 1) % SNAP_N;
-    if (!s->snap_now && s->n_snap > 0 && t_s - s->snap_t[newest] < SNAP_EVERY_S)
+    const bool change = s->snap_now;
+    /* the newest, and of this kind the count and the oldest (to be reused when full) */
+    double newest = -INFINITY;
+    int n_kind = 0, oldest = -1, k = -1;
+    for (int i = 0; i < SNAP_SLOTS; i++) {
+        if (!s->snap_used[i])
+            continue;
+        newest = fmax(newest, s->snap_t[i]);
+        if (s->snap_change[i] != change)
+            continue;
+        n_kind++;
+        if (oldest < 0 || s->snap_t[i] < s->snap_t[oldest])
+            oldest = i;
+    }
+    if (!change && t_s - newest < SNAP_EVERY_S)
         return;
     s->snap_now = false;
-    const int k = s->snap_next;
+    if (n_kind >= (change ? SNAP_CHANGES : SNAP_N)) {
+        k = oldest;
+    } else {
+        for (int i = 0; i < SNAP_SLOTS && k < 0; i++) /* a free slot, its buffer first */
+            if (!s->snap_used[i] && s->snap[i])
+                k = i;
+        for (int i = 0; i < SNAP_SLOTS && k < 0; i++)
+            if (!s->snap_used[i])
+                k = i;
+    }
+    s->snap_used[k] = false;
     if (!s->snap[k] || cn__field_copy(s->snap[k], s->field) != CN_OK) {
         cn__field_free(s->snap[k]);
         s->snap[k] = cn__field_clone(s->field);
@@ -128,9 +165,8 @@ void cn__stage_snapshot(thermal_stage *s, double t_s)
             return;
     }
     s->snap_t[k] = t_s;
-    s->snap_next = (k + 1) % SNAP_N;
-    if (s->n_snap < SNAP_N)
-        s->n_snap++;
+    s->snap_used[k] = true;
+    s->snap_change[k] = change;
 }
 
 double cn__stage_back_to(thermal_stage *s, double t_s)
@@ -138,15 +174,11 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
     const double now = s->last_t;
     if (!(t_s < now))
         return now;
-    int best = -1, newer = 0;
-    for (int i = 0; i < s->n_snap; i++) {
-        const int k = (s->snap_next + SNAP_N - 1 - i) % SNAP_N; /* newest first */
-        if (s->snap[k] && s->snap_t[k] <= t_s + 1e-9) {
-            best = k;
-            newer = i;
-            break;
-        }
-    }
+    int best = -1;
+    for (int i = 0; i < SNAP_SLOTS; i++)
+        if (s->snap_used[i] && s->snap_t[i] <= t_s + 1e-9 &&
+            (best < 0 || s->snap_t[i] > s->snap_t[best]))
+            best = i;
     /* a snapshot of another domain (the 3-D grid grew since) replaces the field whole; one
      * with fewer spots is never restored (a step is never dated before the last one, so
      * that means a snapshot was not kept: it would drop the later spot's cold) */
@@ -171,8 +203,9 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
                 "to its state at %.1f s and takes it from there", t_s, s->snap_t[best]);
     /* the snapshots after it hold the history this step replaces (the review: a second
      * dated step could restore it) */
-    s->n_snap -= newer;
-    s->snap_next = (s->snap_next + SNAP_N - newer) % SNAP_N;
+    for (int i = 0; i < SNAP_SLOTS; i++)
+        if (s->snap_used[i] && s->snap_t[i] > s->snap_t[best])
+            s->snap_used[i] = false;
     s->catch_up_all = true;
     s->catch_from_s = s->snap_t[best];
     s->snap_now = true;

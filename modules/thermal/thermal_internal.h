@@ -51,6 +51,8 @@ int cn__field_copy(cn__field *dst, const cn__field *src);
 /* The 3-D grid's cells (0: one spot): what a copy of it costs (17 bytes a cell). */
 size_t cn__field_grid_cells(const cn__field *fl);
 bool cn__field_is_3d(const cn__field *fl);
+/* The model time its latest member stands at (3-D: the grid's). */
+double cn__field_time_s(const cn__field *fl);
 int cn__field_sources(const cn__field *fl);
 const cn_mat4 *cn__field_to_ref(const cn__field *fl);
 const cn_mat4 *cn__field_from_ref(const cn__field *fl);
