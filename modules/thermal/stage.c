@@ -319,6 +319,11 @@ static int process(void *self, cn_frame *f)
             if (cryo_ok) {
                 s->ref_mode = mode;
                 rc = start_field(s, &cryo_to_ref, t_entered_ns, det);
+            } else if (missed_freeze) {
+                /* its thaw has begun: there is no freeze left to wait for */
+                cn_log_warn(s->o.log, "thermal", "a freeze dated %.1f s back, over already, where "
+                            "the cryoprobe is not known (no tracked pose, no detected needle): "
+                            "the model does not show it", elapsed_s);
             } else {
                 s->pending = true;
                 s->pending_ns = t_entered_ns;
@@ -396,21 +401,11 @@ static int process(void *self, cn_frame *f)
                                         : CN_PROBE_OUT,
                                     model_t(s, t_ns));
     }
-    if (g->phase == CN_PHASE_THAW && (s->last_phase != CN_PHASE_THAW || !s->seen)) {
-        s->thaw_tip_sum = (cn_vec3){0, 0, 0};
-        s->thaw_tips = 0;
-        s->thaw_rim_min_mm = INFINITY;
-        s->thaw_rim_max_mm = 0;
-        /* a thaw dated back to the ice's peak began with the ice larger than the rim seen
-         * now: it has shrunk already (the review: its regrowth read as "gas still on", and
-         * f erased a real 40 s thaw) */
-        s->thaw_rim_first_mm = s->dated_thaw ? INFINITY : NAN;
-        s->dated_thaw = false;
-        s->thaw_min_ns = 0;
-        s->thaw_rims.n = 0;
-        s->grows_since_ns = 0;
-        s->grows = s->warned_grows = false;
-    }
+    /* a thaw begins: after a freeze, or a whole freeze since the last frame (a new cycle:
+     * the review found the dated flag kept for a later thaw) */
+    if (g->phase == CN_PHASE_THAW &&
+        (s->last_phase != CN_PHASE_THAW || g->cycle != s->last_cycle || !s->seen))
+        cn__stage_thaw_begins(s);
     if (g->phase == CN_PHASE_THAW && cryo_ok && s->ref_mode == REF_TRACKED) {
         s->thaw_tip_sum = cn_vec3_add(s->thaw_tip_sum,
                                       cn_mat4_apply_point(&cryo_to_ref, (cn_vec3){0, 0, 0}));
@@ -456,20 +451,9 @@ static int process(void *self, cn_frame *f)
     s->have_last_t = true;
     if (s->catch_up_all) {
         budget = 1 << 20;
-        /* in steps of SNAP_EVERY_S, a snapshot after each: a stop dated into that time
-         * (the ice keyed late, shrinking since) finds one. Before, a freeze started 47 s
-         * back kept only the state at its key, and such a stop was taken from the key:
-         * the zone 1.6 mm over the ice */
-        if (!cn__stage_has_snapshots(s))
-            cn__stage_snapshot(s, s->catch_from_s);
-        /* (a 3-D field is stepped to a mode change at once: no snapshot before it) */
-        const double from = fmax(s->catch_from_s, cn__field_time_s(s->field));
-        for (double tc = from + SNAP_EVERY_S; tc < fmin(t, 1e5) - 0.5; tc += SNAP_EVERY_S) {
-            const int rc_c = cn__field_advance(s->field, tc, budget);
-            if (rc_c)
-                return rc_c;
-            cn__stage_snapshot(s, tc);
-        }
+        const int rc_c = cn__stage_catch_up(s, fmin(t, 1e5));
+        if (rc_c)
+            return rc_c;
     }
     s->catch_up_all = false;
     rc = cn__field_advance(s->field, fmin(t, 1e5), budget);

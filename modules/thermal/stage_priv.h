@@ -126,9 +126,17 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
  * stage asked for one (snap_now): a copy into a kept buffer, no allocation after the first
  * SNAP_N. */
 void cn__stage_snapshot(thermal_stage *s, double t_s);
+/* A thaw begins: its watch starts afresh (the tips the probe is frozen at, the rims). */
+void cn__stage_thaw_begins(thermal_stage *s);
 /* Whether any snapshot is kept; none kept from now on (a resume: the thaw they hold is
  * taken back). */
 bool cn__stage_has_snapshots(const thermal_stage *s);
+/* A field begun (or gone back) before this frame, stepped on from catch_from_s towards
+ * t_s in SNAP_EVERY_S pieces, a snapshot after each: a stop dated into that time (the ice
+ * keyed late, shrinking since) finds one. Before, a freeze started 47 s back kept only the
+ * state at its key, and such a stop was taken from the key: the zone 1.6 mm over the ice.
+ * The caller steps the rest, to t_s. */
+int cn__stage_catch_up(thermal_stage *s, double t_s);
 void cn__stage_drop_snapshots(thermal_stage *s);
 /* A step (freeze stop or start) dated t_s, before the field's time: the field goes back to
  * the newest snapshot at or before t_s and is stepped on from there (every member, on this

@@ -71,6 +71,23 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
     f->analysis.thermal.ice_regrows_since_ns = s->grows ? s->regrows_ns : 0;
 }
 
+void cn__stage_thaw_begins(thermal_stage *s)
+{
+    s->thaw_tip_sum = (cn_vec3){0, 0, 0};
+    s->thaw_tips = 0;
+    s->thaw_rim_min_mm = INFINITY;
+    s->thaw_rim_max_mm = 0;
+    /* a thaw dated back to the ice's peak began with the ice larger than the rim seen
+     * now: it has shrunk already (the review: its regrowth read as "gas still on", and
+     * f erased a real 40 s thaw) */
+    s->thaw_rim_first_mm = s->dated_thaw ? INFINITY : NAN;
+    s->dated_thaw = false;
+    s->thaw_min_ns = 0;
+    s->thaw_rims.n = 0;
+    s->grows_since_ns = 0;
+    s->grows = s->warned_grows = false;
+}
+
 /* The field as a freeze's stop into a passive thaw finds it (keep), else none. */
 void cn__stage_keep_thaw_back(thermal_stage *s, bool keep, int cycle, double t_s)
 {
@@ -210,4 +227,21 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
     s->catch_from_s = s->snap_t[best];
     s->snap_now = true;
     return t_s;
+}
+
+int cn__stage_catch_up(thermal_stage *s, double t_s)
+{
+    /* (a 3-D field is stepped to a mode change at once: no snapshot before it) */
+    const double from = fmax(s->catch_from_s, cn__field_time_s(s->field));
+    if (!cn__stage_has_snapshots(s))
+        cn__stage_snapshot(s, from);
+    for (double tc = from + SNAP_EVERY_S; tc < t_s - 0.5; tc += SNAP_EVERY_S) {
+        if (tc < t_s - SNAP_N * SNAP_EVERY_S)
+            continue; /* the ring would not keep it */
+        const int rc = cn__field_advance(s->field, tc, 1 << 20);
+        if (rc)
+            return rc;
+        cn__stage_snapshot(s, tc);
+    }
+    return CN_OK;
 }
