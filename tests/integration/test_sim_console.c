@@ -436,6 +436,7 @@ static void test_dated_stop_then_regrowth(void **st)
  * replay of the file does the same. */
 typedef struct {
     double freeze_start_s, freeze_end_s, first_shrink_alarm_s, worst_over_mm;
+    double first_over_alarm_s; /* ICE SEEN with its MELTING (0x80 | 0x200) */
     int max_cycle, judged;
 } over_figures;
 
@@ -443,7 +444,7 @@ static void over_read(const char *file, double judge_from_s, over_figures *u)
 {
     char err[512];
     memset(u, 0, sizeof *u);
-    u->freeze_start_s = u->freeze_end_s = u->first_shrink_alarm_s = -1;
+    u->freeze_start_s = u->freeze_end_s = u->first_shrink_alarm_s = u->first_over_alarm_s = -1;
     u->worst_over_mm = -INFINITY;
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
     if (!r)
@@ -462,6 +463,8 @@ static void over_read(const char *file, double judge_from_s, over_figures *u)
         const double t = ts ? atof(ts) : -1;
         if (al && (strtoul(al, NULL, 16) & 0x100u) && u->first_shrink_alarm_s < 0)
             u->first_shrink_alarm_s = t;
+        if (al && (strtoul(al, NULL, 16) & 0x280u) == 0x280u && u->first_over_alarm_s < 0)
+            u->first_over_alarm_s = t;
         if (cy && atoi(cy) > u->max_cycle)
             u->max_cycle = atoi(cy);
         const char *fs = ev ? strstr(ev, "freeze_start cycle=1@") : NULL;
@@ -494,15 +497,19 @@ static void over_check(const char *dir, const char *name, const char *keys, doub
     for (int k = 0; k < 2; k++) {
         over_figures u;
         over_read(k ? again : file, judge_s, &u);
-        print_message("%s%s: freeze %.2f-%.2f s, %d freeze(s), ICE SHRINKING from %.2f s; from "
-                      "%.0f s (%d frames) the model's 0 C radius at most %.2f mm over the true "
-                      "ice\n", name, k ? ", replayed" : "", u.freeze_start_s, u.freeze_end_s,
-                      u.max_cycle, u.first_shrink_alarm_s, judge_s, u.judged, u.worst_over_mm);
+        print_message("%s%s: freeze %.2f-%.2f s, %d freeze(s), ICE SEEN MELTING from %.2f s, ICE "
+                      "SHRINKING from %.2f s; from %.0f s (%d frames) the model's 0 C radius at "
+                      "most %.2f mm over the true ice\n", name, k ? ", replayed" : "",
+                      u.freeze_start_s, u.freeze_end_s, u.max_cycle, u.first_over_alarm_s,
+                      u.first_shrink_alarm_s, judge_s, u.judged, u.worst_over_mm);
         assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
         assert_true(u.freeze_end_s > 44 && u.freeze_end_s < 50);
         assert_int_equal(u.max_cycle, 1);
         if (shrink_alarm && !k)
             assert_true(u.first_shrink_alarm_s > 55 && u.first_shrink_alarm_s < 77);
+        /* melted before the key: said so (the console's gas off at 46 s) */
+        if (!shrink_alarm && !k)
+            assert_true(u.first_over_alarm_s > 46 && u.first_over_alarm_s < 72);
         assert_true(u.judged > 80);
         assert_true(u.worst_over_mm < 0.8);
         if (!k) {

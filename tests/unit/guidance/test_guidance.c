@@ -560,6 +560,12 @@ static void test_alarm_text(void **state)
     assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_TIP_HIDDEN,
                                                buf, sizeof buf),
                         "ICE GROWING IN THAW: GAS STILL ON? | TIP HIDDEN");
+    assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_UNKEYED, buf, sizeof buf),
+                        "ICE SEEN: FREEZE NOT KEYED?");
+    /* the same ice, shrunk since: f then ends the freeze too, and the words say so */
+    assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_UNKEYED | CN_ALARM_ICE_UNKEYED_OVER,
+                                               buf, sizeof buf),
+                        "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
     char small[8];
     cn_guidance_alarm_text(0xffffffffu, small, sizeof small);
     assert_true(strlen(small) < sizeof small);
