@@ -42,8 +42,18 @@ static void run_scene(const char *dir, const char *name, const char *console, co
 }
 
 /* cycles: the sim's "cycles" (a custom protocol), or NULL for morton-150s. */
+static void run_scene_fps(const char *dir, const char *name, const char *console,
+                          const char *cycles, const char *keys, int frames, int fps);
+
 static void run_scene_cycles(const char *dir, const char *name, const char *console,
                              const char *cycles, const char *keys, int frames)
+{
+    run_scene_fps(dir, name, console, cycles, keys, frames, 4);
+}
+
+/* fps: the sim's frame rate (4; 2 for long scenes, the suite's time) */
+static void run_scene_fps(const char *dir, const char *name, const char *console,
+                          const char *cycles, const char *keys, int frames, int fps)
 {
     char cfg[256], file[256], nf[16];
     snprintf(nf, sizeof nf, "%d", frames);
@@ -53,8 +63,8 @@ static void run_scene_cycles(const char *dir, const char *name, const char *cons
     assert_non_null(f);
     fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
                " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
-               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
-               " \"console\": \"%s\"%s%s%s}}\n", console,
+               " \"fps\": %d, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
+               " \"console\": \"%s\"%s%s%s}}\n", fps, console,
             cycles ? ", \"protocol\": \"custom\", \"cycles\": " : "", cycles ? cycles : "", "");
     fclose(f);
     const char *argv[9 + 4 + 1] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve",
@@ -576,8 +586,8 @@ static void test_unkeyed_freeze_over(void **st)
      * of the last 90 s reached back, the thaw was refused and the model froze through it
      * (5.3 mm at 357 s for 1.3 mm of ice, no alarm). Now the one kept at the reposition
      * (the last change of what the probe did) is taken, and the model thaws from 253 s. */
-    run_scene_cycles(dir, "old", "silent", "[[40, 60], [150, 100]]", "i@2,f@10,f@48,p@70,f@285",
-                     1430);
+    run_scene_fps(dir, "old", "silent", "[[40, 60], [150, 100]]", "i@2,f@10,f@48,p@70,f@285",
+                  715, 2);
     assert_non_null(strstr(R.err, "that ice has shrunk since"));
     assert_non_null(strstr(R.err, "goes back to its state at 60.0 s"));
     assert_null(strstr(R.err, "could not follow"));
