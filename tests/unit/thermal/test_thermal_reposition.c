@@ -403,7 +403,8 @@ static double second_spot_stop(double stop_frame_s, double resume_s)
     char err[256];
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
     const cn_pt2 b = {(float)(A.x - 5 * DIR.y), (float)(A.y + 5 * DIR.x)};
-    const cn_pt2 mid = {(float)(0.5 * (A.x + b.x) - 5 * DIR.x), (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
+    const cn_pt2 mid = {(float)(0.5 * (A.x + b.x) - 5 * DIR.x),
+                        (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
     cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR);
     double r_mean = 0;
     for (int i = 0; i <= 165; i++) {
