@@ -42,6 +42,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
         append(buf, len, "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
     else if (alarms & CN_ALARM_ICE_UNKEYED)
         append(buf, len, "ICE SEEN: FREEZE NOT KEYED?");
+    else if (alarms & CN_ALARM_ICE_UNKEYED_OVER) /* its own words in an event (set=0x200) */
+        append(buf, len, "ICE MELTING: A FREEZE NOT KEYED, OVER?");
     if (alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE)
         append(buf, len, "ICE SHRINKING IN FREEZE: GAS OFF?");
     if (alarms & CN_ALARM_PROTECTED_STRUCTURE)

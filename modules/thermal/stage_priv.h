@@ -18,9 +18,10 @@ enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
 #define SNAP_EVERY_S 15.0
 #define SNAP_CHANGES 3
 #define SNAP_SLOTS (SNAP_N + SNAP_CHANGES)
-/* several spots: a 3-D grid of more cells than this (34 MB a copy) keeps no snapshots;
- * the handover's domain is ~65 cells a side (4.7 MB) */
-#define SNAP_MAX_CELLS 2000000u
+/* several spots: a 3-D grid of more cells than this (17 MB a copy, ~170 MB for the 9
+ * snapshots and the stop's copy) keeps none; the handover's domain at 1 mm cells is ~70
+ * cells a side (6 MB a copy, ~60 MB in all) */
+#define SNAP_MAX_CELLS 1000000u
 
 typedef struct {
     cn_thermal_stage_opts o;

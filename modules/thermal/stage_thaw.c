@@ -145,8 +145,15 @@ void cn__stage_drop_snapshots(thermal_stage *s)
 
 void cn__stage_snapshot(thermal_stage *s, double t_s)
 {
-    if (!s->field || cn__field_grid_cells(s->field) > SNAP_MAX_CELLS)
+    if (!s->field)
         return;
+    if (cn__field_grid_cells(s->field) > SNAP_MAX_CELLS) {
+        /* none kept from here on, and none older either: restoring one from before the
+         * grid grew would re-step the whole freeze since in one frame (the review: 15 s at
+         * 0.5 mm cells) */
+        cn__stage_drop_snapshots(s);
+        return;
+    }
     const bool change = s->snap_now;
     /* the newest, and of this kind the count and the oldest (to be reused when full) */
     double newest = -INFINITY;

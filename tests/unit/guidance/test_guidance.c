@@ -566,6 +566,8 @@ static void test_alarm_text(void **state)
     assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_UNKEYED | CN_ALARM_ICE_UNKEYED_OVER,
                                                buf, sizeof buf),
                         "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
+    assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_UNKEYED_OVER, buf, sizeof buf),
+                        "ICE MELTING: A FREEZE NOT KEYED, OVER?"); /* an event's own bit */
     char small[8];
     cn_guidance_alarm_text(0xffffffffu, small, sizeof small);
     assert_true(strlen(small) < sizeof small);
