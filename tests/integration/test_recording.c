@@ -1116,7 +1116,7 @@ static void test_nerve_hidden_steady(void **st)
         assert_non_null(f);
         fprintf(f,
                 "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
-                " \"sim\": {\"seed\": %d, \"fps\": 20, \"idle_s\": 1, \"approach_s\": 4,\n"
+                " \"sim\": {\"seed\": %d, \"fps\": 10, \"idle_s\": 1, \"approach_s\": 4,\n"
                 "         \"withdraw_s\": 1, \"protocol\": \"custom\", \"cycles\": [[25, 0]],\n"
                 "         \"needle_target_offset_mm\": %s}}\n",
                 seeds[k], offsets[k]);
@@ -1144,7 +1144,9 @@ static void test_nerve_hidden_steady(void **st)
         }
         print_message("seed %d, nerve %s mm beside: %d changes of hidden during the freeze, %d "
                       "frames hidden\n", seeds[k], offsets[k], flips, hidden_frames);
-        assert_true(hidden_frames > 100); /* the ice does reach it */
+        assert_true(hidden_frames > 50); /* the ice does reach it (10 frames a second: the
+                                            hidden state's hysteresis is in shares of the
+                                            outline, not in frames) */
         assert_int_equal(flips, 1);
     }
     remove_dir(dir);
