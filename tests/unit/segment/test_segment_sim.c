@@ -314,6 +314,69 @@ static void test_lying_freeze_flag(void **st)
     }
 }
 
+/* Ice nobody keyed counts as melted (its freeze over: f then ends it when the ice was
+ * largest) only when it stays 1 mm under its largest for 5 s in a row. The frames are the
+ * simulator's at chosen scene times, so the ball's size is set frame by frame: it grows
+ * (a silent console's 40 s freeze from 6 s) and rests at its largest (the frame of 46 s)
+ * for 6 s; it then dips 1.2 mm (the frame of 70 s, the thaw) for 4 s, comes back for 3 s,
+ * and dips again for 8 s. The first version said "melted" 1 s into the first dip (its
+ * rule: 1 mm under once the largest was 5 s old): an f there would have ended a freeze
+ * still running. */
+static void test_unkeyed_melting_needs_5s(void **st)
+{
+    (void)st;
+    fixture x;
+    cn_sim_config_defaults(&x.c);
+    x.c.seed = 3;
+    x.c.width_px = 256;
+    x.c.height_px = 192;
+    x.c.depth_mm = 40;
+    x.c.idle_s = 1;
+    x.c.approach_s = 5;
+    x.c.withdraw_s = 2;
+    x.c.n_cycles = 1;
+    x.c.cycles[0] = (cn_sim_cycle){40, 60};
+    strcpy(x.c.protocol, "custom");
+    x.c.console_silent = true;
+    x.sim = cn_sim_new(&x.c);
+    assert_non_null(x.sim);
+    x.pool = cn_frame_pool_new(1, x.c.width_px, x.c.height_px);
+    x.f = cn_frame_pool_acquire(x.pool);
+    assert_non_null(x.f);
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.ice.active_mm = x.c.needle_active_mm;
+    cn_segment *seg = cn_segment_new(&sc, x.c.width_px, x.c.height_px);
+    assert_non_null(seg);
+    /* (look time from, to, scene time shown: < 0 the look time itself) */
+    const double plan[][3] = {{0, 46, -1}, {46, 52, 46}, {52, 56, 70}, {56, 59, 46},
+                              {59, 67, 70}};
+    bool melted_early = false, unkeyed_seen = false;
+    double melted_at = -1;
+    for (int k = 0; k < 5; k++)
+        for (double t = plan[k][0]; t < plan[k][1]; t += 0.25) {
+            assert_int_equal(cn_sim_render(x.sim, plan[k][2] < 0 ? t : plan[k][2], x.f), CN_OK);
+            x.f->t_acq_ns = x.f->t_scene_ns = (int64_t)llround(t * 1e9);
+            cn_segment_set_freezing(seg, false);
+            cn_segment_process(seg, x.f);
+            const cn_ice_front *ice = &x.f->analysis.ice;
+            unkeyed_seen = unkeyed_seen || ice->unkeyed;
+            const bool melted = ice->unkeyed && ice->unkeyed_peak_ns != 0;
+            if (melted && t < 59)
+                melted_early = true;
+            if (melted && melted_at < 0 && t >= 59)
+                melted_at = t;
+        }
+    print_message("ICE SEEN: %s; melted before the second dip: %s; in the second dip (from 59 "
+                  "s): melted at %.2f s\n", unkeyed_seen ? "yes" : "no",
+                  melted_early ? "yes" : "no", melted_at);
+    assert_true(unkeyed_seen);
+    assert_false(melted_early);
+    assert_true(melted_at >= 64 && melted_at < 67);
+    cn_segment_free(seg);
+    fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_stage_session),
         cmocka_unit_test(test_first_seen_under_ice),
         cmocka_unit_test(test_lying_freeze_flag),
+        cmocka_unit_test(test_unkeyed_melting_needs_5s),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
