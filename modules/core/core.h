@@ -288,6 +288,9 @@ typedef struct {
     float disagree_mm;       /* > 0: no model of the ensemble follows the rim seen in this
                                 freeze: its best member is this far (RMS) from it; the zone
                                 is the closest the model can do, not the ice (0: it follows) */
+    float catching_up_s;     /* > 0: the 3-D model stands this far (model seconds) behind
+                                the frame, stepping on a step dated back over a few frames:
+                                no zone, no coverage until it is current */
     bool fit_behind;         /* the fit to the ice is suspended: most of the ensemble lags
                                 the scene clock (a simulator time scale of 50 or more) */
     bool ice_grows_in_thaw;  /* the procedure is in a thaw, and the image has shown the ice

@@ -10,6 +10,15 @@
 
 #define SRC_MAX 16
 #define TOP 2
+/* changes of what the probe does that a 3-D field standing before their time holds until
+ * it gets there (a dated step re-stepped over several frames) */
+#define GRID_CHANGES_MAX 8
+
+typedef struct {
+    cn_probe_mode mode;
+    double t_s;
+    cn_thermal_probe_geom pg; /* the spot's probe, as it was when the change was given */
+} cn__grid_change;
 
 struct cn__field {
     cn__field_opts o;
@@ -26,6 +35,9 @@ struct cn__field {
     double offset_c, perf, t_body;
     double band_frac[3];
     double last_edge_check;
+    /* 3-D: the changes given for times the grid has not reached yet, oldest first */
+    cn__grid_change queued[GRID_CHANGES_MAX];
+    int n_queued;
     /* the anchor, refined while the probe is frozen in place (cryo-adhesion):
      * the mean of its tracked poses, so one noisy sample does not move the ice */
     int n_anchor;

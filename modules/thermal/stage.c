@@ -56,9 +56,11 @@ int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *er
         return CN_EINVAL;
     }
     if (!(o->h3_mm >= 0.5 && o->h3_mm <= 3) || !(o->spot_tol_mm > 0) || !(o->spot_tol_deg > 0) ||
-        !(o->skin_depth_mm >= 0 && o->skin_depth_mm <= 50) || o->max_members_per_frame < 0) {
+        !(o->skin_depth_mm >= 0 && o->skin_depth_mm <= 50) || o->max_members_per_frame < 0 ||
+        !(o->grid_catch_up_ms >= 0 && o->grid_catch_up_ms <= 1e6)) {
         snprintf(err, err_len, "thermal stage: h3_mm must be in [0.5, 3], the spot tolerances "
-                               "positive, skin_depth_mm in [0, 50]");
+                               "positive, skin_depth_mm in [0, 50], grid_catch_up_ms in "
+                               "[0, 1e6]");
         return CN_EINVAL;
     }
     thermal_stage *s = calloc(1, sizeof *s);
@@ -449,22 +451,31 @@ static int process(void *self, cn_frame *f)
         s->frame_dt_s = t - s->last_t;
     s->last_t = t;
     s->have_last_t = true;
-    if (s->catch_up_all) {
-        budget = 1 << 20;
-        const int rc_c = cn__stage_catch_up(s, fmin(t, 1e5));
-        if (rc_c)
-            return rc_c;
+    double lag_s = 0;
+    if (cn__field_is_3d(s->field)) {
+        rc = cn__stage_grid_follow(s, fmin(t, 1e5), &lag_s);
+    } else {
+        if (s->catch_up_all) {
+            budget = 1 << 20;
+            rc = cn__stage_catch_up(s, fmin(t, 1e5));
+        }
+        if (!rc)
+            rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
+        if (!rc)
+            cn__stage_snapshot(s, t);
     }
     s->catch_up_all = false;
-    rc = cn__field_advance(s->field, fmin(t, 1e5), budget);
     if (rc)
         return rc;
-    cn__stage_snapshot(s, t);
     a->thermal.valid = true;
     a->thermal.n_sources = cn__field_sources(s->field);
     a->thermal.anchor = s->anchor;
     a->thermal.anchor_confidence = s->anchor_conf;
     a->thermal.probe_temp_c = NAN;
+    if (lag_s > GRID_LAG_SHOWN_S) { /* a zone of the past is not shown */
+        a->thermal.catching_up_s = (float)lag_s;
+        return CN_OK;
+    }
 
     /* 3. the image plane in the field */
     if (!image_to_ref(s, f, s->ref_mode, &img_to_ref)) {
@@ -579,7 +590,7 @@ static int process(void *self, cn_frame *f)
 double cn_thermal_stage_temp_image(void *self, const cn_frame *f, cn_pt2 mm)
 {
     thermal_stage *s = self;
-    if (!s || !s->field || !f)
+    if (!s || !s->field || !f || s->grid_behind) /* a field of the past is not read */
         return NAN;
     cn_mat4 m;
     if (s->cache_ok && s->cache_seq == f->seq) {
@@ -613,7 +624,7 @@ int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
     if (!out)
         return CN_EINVAL;
     memset(out, 0, sizeof *out);
-    if (!s || !s->field)
+    if (!s || !s->field || s->grid_behind)
         return CN_OK;
     int rc = cn__field_mesh(s->field, temp_c, n_theta, n_phi, out);
     if (rc)

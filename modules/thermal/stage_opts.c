@@ -147,6 +147,10 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
         rc = cn_json_get_number(cfg, key, 0.5, 3, &o->h3_mm, err, err_len);
         if (rc && rc != CN_ENOENT)
             return rc;
+        snprintf(key, sizeof key, "%s.grid3d_catch_up_ms", path);
+        rc = cn_json_get_number(cfg, key, 0, 1e6, &o->grid_catch_up_ms, err, err_len);
+        if (rc && rc != CN_ENOENT)
+            return rc;
     }
     return CN_OK;
 }

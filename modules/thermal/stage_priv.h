@@ -22,6 +22,9 @@ enum { REF_UNKNOWN = 0, REF_TRACKED, REF_IMAGE };
  * snapshots and the stop's copy) keeps none; the handover's domain at 1 mm cells is ~70
  * cells a side (6 MB a copy, ~60 MB in all) */
 #define SNAP_MAX_CELLS 1000000u
+/* a 3-D field this far behind a frame (catching up a dated step) shows no zone: one
+ * stepped 1 s behind is a frame's step at the longest; more is a zone of the past */
+#define GRID_LAG_SHOWN_S 1.0
 
 typedef struct {
     cn_thermal_stage_opts o;
@@ -81,6 +84,9 @@ typedef struct {
     cn__field *thaw_back;
     int thaw_back_cycle;
     bool catch_up_all;      /* the field began before this frame: step every member now */
+    bool grid_behind;       /* 3-D: the field stands behind the frames (said once a catch-up) */
+    int64_t grid_behind_ns; /* since when (wall clock), for the log */
+    int grid_behind_frames;
     double catch_from_s;    /* from this model time (a snapshot on each SNAP_EVERY_S of it) */
     /* the field every SNAP_EVERY_S of model time, the newest SNAP_N, and on each of the
      * last SNAP_CHANGES changes of what the probe does: a step dated before the key (a
@@ -144,5 +150,11 @@ void cn__stage_drop_snapshots(thermal_stage *s);
  * frame). Returns the model time the step can take: t_s, or the field's own time when no
  * snapshot is old enough (said in the log). */
 double cn__stage_back_to(thermal_stage *s, double t_s);
+/* A 3-D field toward the frame's model time t_s within the frame's wall-time budget
+ * (grid_catch_up_ms), a snapshot at its own time whenever one is due: a dated step goes
+ * back to a snapshot, and the field is stepped on over as many frames as it needs (before,
+ * inside one: 0.9-2.5 s of analysis stalled at 1 mm cells, 5.7-15.1 s at 0.5 mm, review
+ * 36 N1). *lag_s: how far it still stands behind t_s. */
+int cn__stage_grid_follow(thermal_stage *s, double t_s, double *lag_s);
 
 #endif

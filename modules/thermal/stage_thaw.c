@@ -122,6 +122,8 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s)
     /* every member to now at once: once, a few hundred solver steps (the log says how
      * long; docs/benchmarks.md); left to the per-frame catch-up, the fit sat out ~8 s and
      * said the time scale was too high */
+    if (cn__field_is_3d(s->field))
+        return true; /* stepped on over the next frames (cn__stage_grid_follow) */
     const int64_t t0 = cn_clock_mono_ns();
     int rc = cn__field_advance(s->field, t_s, 1 << 20);
     cn_log_info(s->o.log, "thermal", "the model frozen on to %.1f s in %.0f ms%s", t_s,
@@ -238,7 +240,7 @@ double cn__stage_back_to(thermal_stage *s, double t_s)
 
 int cn__stage_catch_up(thermal_stage *s, double t_s)
 {
-    /* (a 3-D field is stepped to a mode change at once: no snapshot before it) */
+    /* (one spot: a 3-D field follows over frames, cn__stage_grid_follow) */
     const double from = fmax(s->catch_from_s, cn__field_time_s(s->field));
     if (!cn__stage_has_snapshots(s))
         cn__stage_snapshot(s, from);
@@ -251,4 +253,44 @@ int cn__stage_catch_up(thermal_stage *s, double t_s)
         cn__stage_snapshot(s, tc);
     }
     return CN_OK;
+}
+
+int cn__stage_grid_follow(thermal_stage *s, double t_s, double *lag_s)
+{
+    double budget_ms = s->o.grid_catch_up_ms;
+    if (!(budget_ms > 0))
+        budget_ms = fmin(100, fmax(4, 250 * s->frame_dt_s));
+    const int64_t t0 = cn_clock_mono_ns(), deadline = t0 + (int64_t)(budget_ms * 1e6);
+    int rc = CN_OK;
+    /* the frame's own interval whatever it costs (a field current before stays current, as
+     * before: at 0.5 mm cells a budget alone fell behind in the stiff seconds after a freeze
+     * began, with no step dated back), then what the budget allows of a lag */
+    const double must_s = fmin(t_s, cn__field_time_s(s->field) + fmax(0, s->frame_dt_s));
+    do {
+        rc = cn__field_advance_steps(s->field, t_s, 1);
+        if (rc)
+            break;
+        /* a snapshot the ring would not keep is not copied */
+        const double tf = cn__field_time_s(s->field);
+        if (s->snap_now || tf >= t_s - SNAP_N * SNAP_EVERY_S)
+            cn__stage_snapshot(s, tf);
+    } while (cn__field_time_s(s->field) < t_s - 1e-9 &&
+             (cn__field_time_s(s->field) < must_s - 1e-9 || cn_clock_mono_ns() < deadline));
+    *lag_s = t_s - cn__field_time_s(s->field);
+    const bool behind = *lag_s > GRID_LAG_SHOWN_S;
+    if (behind && !s->grid_behind) {
+        s->grid_behind_ns = t0;
+        s->grid_behind_frames = 0;
+        cn_log_info(s->o.log, "thermal", "the 3-D model is %.0f s behind this frame (a step "
+                    "dated back): it steps on over the next frames, %.0f ms a frame; no zone "
+                    "until it is current", *lag_s, budget_ms);
+    }
+    if (behind)
+        s->grid_behind_frames++;
+    else if (s->grid_behind)
+        cn_log_info(s->o.log, "thermal", "the 3-D model is current again: %d frames, %.1f s",
+                    s->grid_behind_frames,
+                    (double)(cn_clock_mono_ns() - s->grid_behind_ns) * 1e-9);
+    s->grid_behind = behind;
+    return rc;
 }

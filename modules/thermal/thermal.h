@@ -635,6 +635,11 @@ typedef struct {
                                  a time scale up to ~2.5; beyond, they lag and sit
                                  out the fit until they catch up) */
     double h3_mm;             /* 3-D cell after a reposition (default 1.0) */
+    double grid_catch_up_ms;  /* 3-D: the wall time a frame gives a field standing before
+                                 the frame's time (a dated step goes back to a snapshot
+                                 and steps on from it): 0 (default) a quarter of the
+                                 frame interval, within [4, 100] ms; the zone is withheld
+                                 until the field is current */
     double spot_tol_mm, spot_tol_deg; /* a freeze this far from the last spot is a new
                                  one (default 1.5 mm, 5 deg) */
     double skin_depth_mm;     /* curves are drawn below this depth (the tissue) */

@@ -66,6 +66,9 @@ int cn__field_set_mode(cn__field *fl, cn_probe_mode mode, double t_s);
 int cn__field_freeze(cn__field *fl, const cn_mat4 *pose_to_ref, double t_s, double tol_mm,
                      double tol_deg, bool *new_spot);
 int cn__field_advance(cn__field *fl, double t_s, int max_members);
+/* 3-D: toward t_s by at most max_steps solver steps (a catch-up spread over frames; the
+ * changes given meanwhile are held until their times); one spot: cn__field_advance. */
+int cn__field_advance_steps(cn__field *fl, double t_s, int max_steps);
 /* While the first spot freezes (the probe frozen in place), its anchor becomes the
  * mean of the tracked poses: one noisy sample does not place the ice. */
 void cn__field_refine_anchor(cn__field *fl, const cn_mat4 *pose_to_ref);

@@ -173,6 +173,14 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
                  f->analysis.thermal.disagree_mm);
         append(out, len, d);
     }
+    /* a step dated back in 3-D: the model steps on over a few frames (the image keeps
+     * moving meanwhile) and shows no zone of the past */
+    if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.catching_up_s > 0) {
+        char c[112];
+        snprintf(c, sizeof c, "no ablation zone for a moment: the model catches up a step keyed "
+                 "late (%.0f s to go)", f->analysis.thermal.catching_up_s);
+        append(out, len, c);
+    }
     if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.fit_behind)
         append(out, len, "zone not fitted to the ice: the model lags this pace");
     /* No tracked cryoprobe: the zone stands on the needle line the analysis found

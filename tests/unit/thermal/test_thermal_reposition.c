@@ -382,8 +382,22 @@ static void test_withdrawn_stays(void **state)
  * and f). Before, the 3-D field kept no state to go back to: the dated stop was taken from
  * the key, 20 s more freezing in the model than in the tissue (6.91 mm for 6.12). Now both
  * runs' 0 C curves at 165 s agree, as one spot's did. stop_frame_s: the frame the stop
- * reaches the stage; resume_s: the frame the freeze goes on (its stop taken back). */
-static double second_spot_stop(double stop_frame_s, double resume_s)
+ * reaches the stage; resume_s: the frame the freeze goes on (its stop taken back);
+ * missed: nobody keyed the second freeze, f keyed at stop_frame_s gives its start and stop
+ * at once (a whole freeze since the last frame). */
+typedef struct {
+    double stop_frame_s, resume_s;
+    bool missed;
+    double fps, catch_up_ms; /* frames a second; the stage's grid_catch_up_ms */
+    double h3_mm;            /* the 3-D cell */
+    double read_s;           /* when the radius is read */
+    /* out: the frames after the stop's key that stood behind (no curves, no temperature),
+     * the largest lag said, the frame the field was current again */
+    int behind_frames;
+    double max_lag_s, current_s;
+} spot_run;
+
+static double second_spot_run(spot_run *r)
 {
     cn_frame_pool *pool = cn_frame_pool_new(2, W, H);
     cn_thermal_stage_opts so;
@@ -396,9 +410,10 @@ static double second_spot_stop(double stop_frame_s, double resume_s)
     cn_thermal_fit_opts_default(&so.fit);
     so.fit_enabled = false;
     so.max_members_per_frame = 1;
-    so.h3_mm = 1.0;
+    so.h3_mm = r->h3_mm;
     so.spot_tol_mm = 1.5;
     so.spot_tol_deg = 5;
+    so.grid_catch_up_ms = r->catch_up_ms;
     cn_stage st;
     char err[256];
     assert_int_equal(cn_thermal_stage_new(&so, &st, err, sizeof err), CN_OK);
@@ -407,27 +422,54 @@ static double second_spot_stop(double stop_frame_s, double resume_s)
                         (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
     cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR);
     double r_mean = 0;
-    for (int i = 0; i <= 165; i++) {
-        const double t = i;
+    r->behind_frames = 0;
+    r->max_lag_s = 0;
+    r->current_s = NAN;
+    const int n = (int)llround(r->read_s * r->fps);
+    for (int i = 0; i <= n; i++) {
+        const double t = i / r->fps;
+        const bool stopped = t >= r->stop_frame_s && t < r->resume_s;
         cn_phase ph = t < 60 ? CN_PHASE_FREEZE : t < 90 ? CN_PHASE_THAW : t < 91 ? CN_PHASE_APPROACH
-                      : t < stop_frame_s || t >= resume_s    ? CN_PHASE_FREEZE
-                                                             : CN_PHASE_THAW;
-        cn_frame *f = frame(pool, 10 + t, t < 90 ? &ca : &cb, ph, t < 91 ? 1 : 2,
+                      : r->missed && !stopped       ? CN_PHASE_APPROACH
+                      : !stopped                    ? CN_PHASE_FREEZE
+                                                    : CN_PHASE_THAW;
+        cn_frame *f = frame(pool, 10 + t, t < 90 ? &ca : &cb, ph,
+                            t < 91 || (r->missed && !stopped) ? 1 : 2,
                             t == 90 ? "reposition" : NULL, true);
-        if (t >= stop_frame_s && t < resume_s)
+        if (stopped) {
             f->analysis.guidance.phase_elapsed_s = t - 130; /* the stop happened at 130 s */
+            f->analysis.guidance.freeze_s = r->missed ? 39 : 0;
+        }
         assert_int_equal(st.process(st.self, f), CN_OK);
-        if (i == 165) { /* the mean 0 C radius about the two spots' middle, 36 rays */
+        const double lag = f->analysis.thermal.catching_up_s;
+        if (t >= r->stop_frame_s && lag > 0) {
+            /* a field of the past shows nothing and reads no temperature */
+            assert_int_equal(f->analysis.n_iso, 0);
+            assert_true(isnan(cn_thermal_stage_temp_image(st.self, f, mid)));
+            r->behind_frames++;
+            r->max_lag_s = fmax(r->max_lag_s, lag);
+        } else if (t >= r->stop_frame_s && isnan(r->current_s)) {
+            r->current_s = t;
+        }
+        if (i == n) { /* the mean 0 C radius about the two spots' middle, 36 rays */
+            assert_true(lag == 0);
             assert_int_equal(f->analysis.thermal.n_sources, 2);
             stage_ctx sc = {st.self, f};
-            for (int r = 0; r < 36; r++)
-                r_mean += ray(stage_temp, &sc, mid, 2 * M_PI * r / 36, 0) / 36;
+            for (int q = 0; q < 36; q++)
+                r_mean += ray(stage_temp, &sc, mid, 2 * M_PI * q / 36, 0) / 36;
         }
         cn_frame_unref(f);
     }
     cn_thermal_stage_free(st.self);
     cn_frame_pool_free(pool);
     return r_mean;
+}
+
+/* at 1 frame a second, the field stepped to each frame at once (1e6 ms a frame) */
+static double second_spot_stop(double stop_frame_s, double resume_s)
+{
+    spot_run r = {stop_frame_s, resume_s, false, 1, 1e6, 1.0, 165, 0, 0, 0};
+    return second_spot_run(&r);
 }
 
 static void test_second_spot_dated_stop(void **state)
@@ -448,6 +490,50 @@ static void test_second_spot_dated_stop(void **state)
     assert_true(fabs(resumed - on) < 0.1);
 }
 
+/* A dated step in 3-D is stepped on over frames, not in one. Before, the grid went back to
+ * a snapshot and was stepped to the frame inside that frame: 0.9-2.5 s of analysis stalled
+ * at 1 mm cells, 5.7-15.1 s at 0.5 mm (review 36 N1; the wall times are in
+ * docs/benchmarks.md). With a budget of a few microseconds a frame does one solver step (1 s
+ * of model time) for 0.5 s of scene: the field stands behind for frames, says so and shows
+ * nothing; once current, its zone is the zone of the stop keyed on time. */
+static void test_dated_step_spread_over_frames(void **state)
+{
+    (void)state;
+    spot_run on_time = {130, 1000, false, 4, 1e6, 2.0, 200, 0, 0, 0};
+    spot_run dated = {150, 1000, false, 4, 1e-3, 2.0, 200, 0, 0, 0};
+    spot_run missed = {160, 1000, true, 4, 1e-3, 2.0, 200, 0, 0, 0};
+    spot_run resumed = {150, 152, false, 4, 1e-3, 2.0, 200, 0, 0, 0};
+    spot_run never = {1000, 1000, false, 4, 1e6, 2.0, 200, 0, 0, 0};
+    const double r_on = second_spot_run(&on_time), r_dated = second_spot_run(&dated);
+    const double r_missed = second_spot_run(&missed), r_resumed = second_spot_run(&resumed);
+    const double r_never = second_spot_run(&never);
+    spot_run missed_at_once = missed;
+    missed_at_once.catch_up_ms = 1e6;
+    const double r_mao = second_spot_run(&missed_at_once);
+    print_message("  at 200 s the mean 0 C radius (2 mm cells): stop keyed on time %.2f mm; keyed "
+                  "at 150 s, dated to 130 s, %.2f mm (%d frames behind, %.1f s at most, current "
+                  "at %.2f s); the freeze keyed whole at 160 s %.2f mm (%d frames, %.1f s, "
+                  "current at %.2f s), stepped at once %.2f mm; the stop taken back at 152 s "
+                  "%.2f mm, as never stopped %.2f mm\n",
+                  r_on, r_dated, dated.behind_frames, dated.max_lag_s, dated.current_s, r_missed,
+                  missed.behind_frames, missed.max_lag_s, missed.current_s, r_mao, r_resumed,
+                  r_never);
+    assert_int_equal(on_time.behind_frames, 0);
+    assert_int_equal(missed_at_once.behind_frames, 0);
+    /* the key's frame went back (to the snapshot at or before 130 s; for the whole freeze,
+     * at the reposition) and stood behind for frames, saying so */
+    assert_true(dated.behind_frames >= 10 && dated.max_lag_s > 15 && dated.current_s < 200);
+    assert_true(missed.behind_frames >= 10 && missed.max_lag_s > 30 && missed.current_s < 200);
+    assert_true(resumed.behind_frames >= 10);
+    /* spread or at once, the same field (the changes held meanwhile applied at their
+     * times); and the zone of the stop keyed on time (its steps 0.25 s, the catch-up's 1 s) */
+    assert_true(r_on > 2);
+    assert_true(fabs(r_missed - r_mao) < 0.02);
+    assert_true(fabs(r_dated - r_on) < 0.1);
+    assert_true(fabs(r_missed - r_on) < 0.1);
+    assert_true(fabs(r_resumed - r_never) < 0.05);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -455,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_reposition_along),
         cmocka_unit_test(test_reposition_across),
         cmocka_unit_test(test_second_spot_dated_stop),
+        cmocka_unit_test(test_dated_step_spread_over_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

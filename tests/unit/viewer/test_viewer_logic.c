@@ -379,6 +379,13 @@ static void test_hud_text(void **state)
     assert_string_equal(st,
                         "ICE NEAR SKIN   |   zone not fitted to the ice: the model lags this pace");
     f->analysis.thermal.fit_behind = false;
+    /* review 36 N1: a 3-D field stepping on a dated step over frames shows no zone, and
+     * the screen says why rather than leaving the curves to vanish */
+    f->analysis.thermal.catching_up_s = 41.6f;
+    cn_viewer_status_format(&hud, f, "", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   no ablation zone for a moment: the model catches "
+                            "up a step keyed late (42 s to go)");
+    f->analysis.thermal.catching_up_s = 0;
     f->analysis.thermal.valid = false;
     /* live audit M3: a step past its planned time says so on the screen */
     f->analysis.guidance.phase = CN_PHASE_FREEZE;
