@@ -173,6 +173,9 @@ typedef struct {
 #define CN_CONTOUR_MAX 256
 #define CN_ICE_PTS_MAX 256
 #define CN_ISO_MAX 4
+/* the isotherms the thermal stage reports, in its order (the 0 C ice edge, the -20 C lethal
+ * line, -40 C) */
+#define CN_ZONE_TEMPS_C {0.0f, -20.0f, -40.0f}
 
 typedef struct {
     bool found;

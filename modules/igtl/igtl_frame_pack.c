@@ -20,7 +20,9 @@
  *   STRING NerveState         found / held / hidden / none, for v1 clients too,
  *   STRING ZoneState          what the predicted zone stands on: tracked-probe /
  *                             needle-line / waiting-for-probe (a freeze, the
- *                             cryoprobe not known) / none,
+ *                             cryoprobe not known) / catching-up (no zone for a
+ *                             moment: a step keyed late, the outlines sent empty) /
+ *                             none,
  *   STRING CryoNavLatency     periodically.
  * The fall-backs mirror the viewer (viewer_geom.c): no ReferenceToTracker ->
  * the scene is in Tracker; no ProbeToTracker -> the image is sent flat in its
@@ -100,6 +102,8 @@ void cn_igtl_isotherm_name(char *out, size_t len, double temp_c, bool surface)
  * ZoneAnchor (there "unknown" for the last two). */
 static const char *zone_state(const cn_thermal_result *th)
 {
+    if (th->valid && th->catching_up_s > 0)
+        return "catching-up";
     if (th->valid && th->anchor == CN_ZONE_ON_NEEDLE_LINE)
         return "needle-line";
     if (th->valid && th->anchor == CN_ZONE_ON_TRACKED_PROBE)
@@ -230,6 +234,15 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
             r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, im,
                           aconf[0] ? 3 : 2, false);
+        }
+        /* the model catches up a step keyed late (3-D): no zone for a moment, and the
+         * outlines a proctor holds are cleared, not left as the zone before the step */
+        static const float zone_temps[3] = CN_ZONE_TEMPS_C;
+        for (int i = 0; i < 3 && n_iso == 0 && th->valid && th->catching_up_s > 0 && r == CN_OK;
+             i++) {
+            char name[32];
+            cn_igtl_isotherm_name(name, sizeof name, zone_temps[i], false);
+            r = put_curve(s, b, version, name, NULL, 0, false, &mm2ref, ts, im, 2, true);
         }
         const char *ns = nerve_state(&a->nerve);
         bool has = strcmp(ns, "none") != 0;

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-static const float TEMPS[3] = {0, -20, -40};
+static const float TEMPS[3] = CN_ZONE_TEMPS_C; /* the same as CN__FIELD_TEMPS */
 
 /* [t_in, t_out] of the ray c + t u inside the rectangle; false when it misses. */
 static bool clip_ray(double cx, double cy, double ux, double uy, const double r[4], double *t_in,

@@ -178,7 +178,7 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
     if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.catching_up_s > 0) {
         char c[112];
         snprintf(c, sizeof c, "no ablation zone for a moment: the model catches up a step keyed "
-                 "late (%.0f s to go)", f->analysis.thermal.catching_up_s);
+                 "late (it stands %.0f s behind)", f->analysis.thermal.catching_up_s);
         append(out, len, c);
     }
     if (f && f->analysed && f->analysis.thermal.valid && f->analysis.thermal.fit_behind)

@@ -214,6 +214,11 @@ static int count_named(const tu_client *c, const char *type, const char *name)
 }
 
 /* the k-th (0-based) message of that type and name */
+static uint32_t be32_at(const uint8_t *q)
+{
+    return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+}
+
 static tu_msg *nth_named(tu_client *c, const char *type, const char *name, int k)
 {
     for (int i = 0; i < c->n; i++)
@@ -271,6 +276,30 @@ static void test_zone_anchor_metadata(void **st)
     tu_msg *zs = nth_named(&v2, "STRING", "ZoneState", 3);
     assert_non_null(zs);
     assert_non_null(strstr((const char *)zs->content + 4, "waiting-for-probe"));
+    /* the 3-D model catching up a step keyed late: no zone for a moment, said, and the
+     * outlines cleared (before: the proctor kept the zone from before the step) */
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 5, CN_PHASE_THAW);
+    f->analysis.thermal.valid = true;
+    f->analysis.thermal.anchor = CN_ZONE_ON_TRACKED_PROBE;
+    f->analysis.thermal.catching_up_s = 30;
+    f->analysis.n_iso = 0;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    for (int i = 0; i < 60 && count_named(&v2, "STRING", "ZoneState") < 5; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    zs = nth_named(&v2, "STRING", "ZoneState", 4);
+    assert_non_null(zs);
+    assert_non_null(strstr((const char *)zs->content + 4, "catching-up"));
+    for (int i = 0; i < 60 && count_named(&v2, "POLYDATA", "Isotherm-40COutline") < 1; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    const char *outlines[3] = {"Isotherm0COutline", "Isotherm-20COutline", "Isotherm-40COutline"};
+    for (int k = 0; k < 3; k++) { /* the newest of each */
+        tu_msg *p = nth_named(&v2, "POLYDATA", outlines[k],
+                              count_named(&v2, "POLYDATA", outlines[k]) - 1);
+        assert_non_null(p);
+        assert_int_equal(be32_at(p->content), 0); /* no points */
+    }
     tu_client_free(&v1);
     tu_client_free(&v2);
     cn_igtl_server_free(s);
@@ -771,11 +800,6 @@ static void test_malformed_drops_only_the_sender(void **st)
     cn_igtl_buf_free(&b);
     tu_client_free(&good);
     cn_igtl_server_free(s);
-}
-
-static uint32_t be32_at(const uint8_t *q)
-{
-    return (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
 }
 
 static void test_surfaces(void **st)

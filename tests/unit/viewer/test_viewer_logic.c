@@ -384,7 +384,7 @@ static void test_hud_text(void **state)
     f->analysis.thermal.catching_up_s = 41.6f;
     cn_viewer_status_format(&hud, f, "", st, sizeof st);
     assert_string_equal(st, "ICE NEAR SKIN   |   no ablation zone for a moment: the model catches "
-                            "up a step keyed late (42 s to go)");
+                            "up a step keyed late (it stands 42 s behind)");
     f->analysis.thermal.catching_up_s = 0;
     f->analysis.thermal.valid = false;
     /* live audit M3: a step past its planned time says so on the screen */
