@@ -232,14 +232,16 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             char name[32];
             cn_igtl_isotherm_name(name, sizeof name, a->iso[i].temp_c, false);
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
+            /* a curve gone (the ice melted, the -40 C line first) is sent empty while
+             * there is a model: before, a proctor kept its last outline */
             r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, im,
-                          aconf[0] ? 3 : 2, false);
+                          aconf[0] ? 3 : 2, th->valid);
         }
-        /* the model catches up a step keyed late (3-D): no zone for a moment, and the
-         * outlines a proctor holds are cleared, not left as the zone before the step */
+        /* a model but no curves on this frame (it catches up a step keyed late in 3-D,
+         * the image is not placed): the outlines a proctor holds are cleared, not left
+         * as the zone before */
         static const float zone_temps[3] = CN_ZONE_TEMPS_C;
-        for (int i = 0; i < 3 && n_iso == 0 && th->valid && th->catching_up_s > 0 && r == CN_OK;
-             i++) {
+        for (int i = 0; i < 3 && n_iso == 0 && th->valid && r == CN_OK; i++) {
             char name[32];
             cn_igtl_isotherm_name(name, sizeof name, zone_temps[i], false);
             r = put_curve(s, b, version, name, NULL, 0, false, &mm2ref, ts, im, 2, true);

@@ -300,6 +300,27 @@ static void test_zone_anchor_metadata(void **st)
         assert_non_null(p);
         assert_int_equal(be32_at(p->content), 0); /* no points */
     }
+    /* a curve that has gone (the ice thaws: -40 C first) is sent empty too, while the
+     * others carry on: before, it was not sent, and a proctor kept its last outline */
+    const int n40 = count_named(&v2, "POLYDATA", "Isotherm-40COutline");
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 6, CN_PHASE_THAW);
+    f->analysis.thermal.valid = true;
+    f->analysis.thermal.anchor = CN_ZONE_ON_TRACKED_PROBE;
+    f->analysis.n_iso = 3;
+    f->analysis.iso[2].temp_c = -40;
+    f->analysis.iso[2].n = 0;
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    for (int i = 0; i < 60 && count_named(&v2, "POLYDATA", "Isotherm-40COutline") < n40 + 1; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    tu_msg *gone = nth_named(&v2, "POLYDATA", "Isotherm-40COutline", n40);
+    assert_non_null(gone);
+    assert_int_equal(be32_at(gone->content), 0);
+    tu_msg *still = nth_named(&v2, "POLYDATA", "Isotherm-20COutline",
+                              count_named(&v2, "POLYDATA", "Isotherm-20COutline") - 1);
+    assert_non_null(still);
+    assert_int_equal(be32_at(still->content), 10);
     tu_client_free(&v1);
     tu_client_free(&v2);
     cn_igtl_server_free(s);
