@@ -233,6 +233,10 @@ static int grid_advance(cn__field *fl, double t_s, int max_steps)
  * 3-D field inside one frame, a 0.9-2.5 s stall at 1 mm cells, review 36 N1). */
 static int grid_mode(cn__field *fl, cn_probe_mode mode, double t_s)
 {
+    /* never before a change already given (the changes stay in order; a missed freeze's
+     * thaw given at the grid's older time came after its freeze: the review's L5) */
+    if (fl->n_queued > 0)
+        t_s = fmax(t_s, fl->queued[fl->n_queued - 1].t_s);
     const cn__grid_change c = {mode, t_s, cn__field_src_geom(fl, fl->cur)};
     if (fl->n_queued == 0 && t_s <= cn_thermal_grid_time_s(fl->grid) + 1e-9)
         return grid_apply(fl, &c);

@@ -69,6 +69,8 @@ int cn_thermal_stage_new(const cn_thermal_stage_opts *o, cn_stage *out, char *er
         return CN_ENOMEM;
     }
     s->o = *o;
+    s->held_ice_depth_mm = INFINITY; /* none yet */
+    s->held_r0_mm = NAN;
     /* the ensemble is checked now, not at the first freeze */
     cn_thermal_fit_opts fo = o->fit;
     fo.n_offsets = fo.n_perfusions = 1;
@@ -110,6 +112,8 @@ void cn_thermal_stage_rewind(void *self)
     const cn_thermal_stage_opts o = s->o;
     memset(s, 0, sizeof *s); /* as cn_thermal_stage_new left it */
     s->o = o;
+    s->held_ice_depth_mm = INFINITY;
+    s->held_r0_mm = NAN;
 }
 
 const cn_thermal_ensemble *cn_thermal_stage_ensemble(void *self)
@@ -283,6 +287,7 @@ static int process(void *self, cn_frame *f)
     const bool missed_freeze = g->phase == CN_PHASE_THAW && s->seen && g->cycle != s->last_cycle &&
                                s->last_phase != CN_PHASE_FREEZE && g->freeze_s > 0;
     double thaw_began_s = 0; /* model time, missed_freeze only */
+    double t_froze_s = 0;    /* model time the freeze was given (0: the field's start) */
     if (missed_freeze) {
         entering_freeze = true;
         thaw_began_s = g->phase_elapsed_s;
@@ -356,6 +361,7 @@ static int process(void *self, cn_frame *f)
             double t_f = model_t(s, t_entered_ns);
             const double last = s->have_last_t ? s->last_t : 0;
             t_f = t_f < last - 0.5 ? cn__stage_back_to(s, t_f) : fmax(t_f, last);
+            t_froze_s = t_f;
             rc = cn__field_freeze(s->field, cryo_ok ? &at : NULL, t_f, s->o.spot_tol_mm,
                                   s->o.spot_tol_deg, &moved);
         }
@@ -365,7 +371,7 @@ static int process(void *self, cn_frame *f)
              * model froze through it, 5.3 mm of zone over 1.3 mm of ice, the review) */
             const double t_thaw = model_t(s, t_ns - llround(thaw_began_s * 1e9));
             rc = cn__field_set_mode(s->field, g->active_thaw ? CN_PROBE_HEAT : CN_PROBE_OFF,
-                                    fmax(t_thaw, cn__field_time_s(s->field)));
+                                    fmax(t_thaw, t_froze_s));
             s->dated_thaw = true;
         }
     } else if (s->pending && g->phase == CN_PHASE_FREEZE && cryo_ok) {
@@ -472,8 +478,15 @@ static int process(void *self, cn_frame *f)
     a->thermal.anchor = s->anchor;
     a->thermal.anchor_confidence = s->anchor_conf;
     a->thermal.probe_temp_c = NAN;
-    if (lag_s > GRID_LAG_SHOWN_S) { /* a zone of the past is not shown */
+    if (lag_s > GRID_LAG_SHOWN_S) {
+        /* a zone of the past is not shown; what the alarms read is held from the last
+         * current frame (the review: ICE NEAR SKIN and NO ICE SEEN cleared for the whole
+         * catch-up, the ice 0.1 mm above the skin line), and the thaw watch goes on
+         * against the last current model */
         a->thermal.catching_up_s = (float)lag_s;
+        a->thermal.ice_depth_mm = s->held_ice_depth_mm;
+        a->thermal.no_ice_seen = s->unverified;
+        cn__stage_thaw_watch(s, f, t_ns, s->held_r0_mm);
         return CN_OK;
     }
 
@@ -584,6 +597,8 @@ static int process(void *self, cn_frame *f)
     cn_vec3 ny = cn_vec3_normalize(cn_mat4_apply_dir(&img_to_field, (cn_vec3){0, 1, 0}));
     double m = cn__field_min_dot(s->field, 0, ny);
     a->thermal.ice_depth_mm = isfinite(m) ? (float)(m - cn_vec3_dot(ny, p0)) : INFINITY;
+    s->held_ice_depth_mm = a->thermal.ice_depth_mm;
+    s->held_r0_mm = r[0];
     return CN_OK;
 }
 

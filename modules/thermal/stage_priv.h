@@ -87,6 +87,8 @@ typedef struct {
     bool grid_behind;       /* 3-D: the field stands behind the frames (said once a catch-up) */
     int64_t grid_behind_ns; /* since when (wall clock), for the log */
     int grid_behind_frames;
+    float held_ice_depth_mm; /* the last current frame's ice depth and 0 C radius, held */
+    double held_r0_mm;       /* while a 3-D field stands behind */
     double catch_from_s;    /* from this model time (a snapshot on each SNAP_EVERY_S of it) */
     /* the field every SNAP_EVERY_S of model time, the newest SNAP_N, and on each of the
      * last SNAP_CHANGES changes of what the probe does: a step dated before the key (a

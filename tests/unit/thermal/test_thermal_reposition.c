@@ -16,6 +16,8 @@
 #include <cmocka.h>
 
 #include "thermal/thermal.h"
+/* the field's queue of changes is checked directly (test_grid_changes_at_their_times) */
+#include "thermal/field_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -422,6 +424,7 @@ static double second_spot_run(spot_run *r)
                         (float)(0.5 * (A.y + b.y) - 5 * DIR.y)};
     cn_mat4 ca = cryo_in_image(A, DIR), cb = cryo_in_image(b, DIR);
     double r_mean = 0;
+    float depth_mm = INFINITY; /* the last current frame's ice depth */
     r->behind_frames = 0;
     r->max_lag_s = 0;
     r->current_s = NAN;
@@ -446,11 +449,17 @@ static double second_spot_run(spot_run *r)
             /* a field of the past shows nothing and reads no temperature */
             assert_int_equal(f->analysis.n_iso, 0);
             assert_true(isnan(cn_thermal_stage_temp_image(st.self, f, mid)));
+            /* what the alarms read is held: the ice stays where it was (the review: ICE
+             * NEAR SKIN cleared for the whole catch-up) */
+            assert_true(isfinite(depth_mm));
+            assert_true(f->analysis.thermal.ice_depth_mm == depth_mm);
             r->behind_frames++;
             r->max_lag_s = fmax(r->max_lag_s, lag);
         } else if (t >= r->stop_frame_s && isnan(r->current_s)) {
             r->current_s = t;
         }
+        if (lag == 0)
+            depth_mm = f->analysis.thermal.ice_depth_mm;
         if (i == n) { /* the mean 0 C radius about the two spots' middle, 36 rays */
             assert_true(lag == 0);
             assert_int_equal(f->analysis.thermal.n_sources, 2);
@@ -507,6 +516,12 @@ static void test_dated_step_spread_over_frames(void **state)
     const double r_on = second_spot_run(&on_time), r_dated = second_spot_run(&dated);
     const double r_missed = second_spot_run(&missed), r_resumed = second_spot_run(&resumed);
     const double r_never = second_spot_run(&never);
+    /* a field current before stays current whatever its budget: at 1 frame a second each
+     * frame needs 4 steps in the stiff seconds after a freeze begins (the review: without
+     * that rule the zone vanished there with no step dated back) */
+    spot_run slow = {130, 1000, false, 1, 1e-3, 2.0, 200, 0, 0, 0};
+    second_spot_run(&slow);
+    assert_int_equal(slow.behind_frames, 0);
     spot_run missed_at_once = missed;
     missed_at_once.catch_up_ms = 1e6;
     const double r_mao = second_spot_run(&missed_at_once);
@@ -534,6 +549,95 @@ static void test_dated_step_spread_over_frames(void **state)
     assert_true(fabs(r_resumed - r_never) < 0.05);
 }
 
+/* The 3-D field's changes given for a time it has not reached wait in it and are applied
+ * at their times, exactly: a step ends there, the probe changes there. Checked on the field
+ * itself (the review of the first version: the stage tests passed with every change applied
+ * 1 s late, steps not stopped at a change, or the queue left out of a snapshot, because the
+ * runs they compare all shifted together). */
+static void test_grid_changes_at_their_times(void **state)
+{
+    (void)state;
+    cn__field_opts fo;
+    memset(&fo, 0, sizeof fo);
+    fo.probe = probe();
+    cn_strlcpy(fo.plan.name, "plan", sizeof fo.plan.name);
+    fo.plan.n_steps = 1;
+    fo.plan.steps[0] = (cn_protocol_step){CN_STEP_FREEZE, 90};
+    cn_tissue_standard(&fo.tissue);
+    cn_thermal_fit_opts_default(&fo.fit);
+    fo.fit_enabled = false;
+    fo.h3_mm = 2.0;
+    char err[256];
+    const cn_mat4 a = cn_mat4_identity(), b = cn_mat4_translation(5, 0, 0);
+    cn__field *fl = cn__field_new(&fo, &a, err, sizeof err);
+    assert_non_null(fl);
+    bool moved = false;
+    assert_int_equal(cn__field_freeze(fl, &a, 0, 1.5, 5, &moved), CN_OK);
+    assert_int_equal(cn__field_advance(fl, 40, 1 << 20), CN_OK);
+    assert_int_equal(cn__field_set_mode(fl, CN_PROBE_OFF, 40), CN_OK);
+    assert_int_equal(cn__field_freeze(fl, &b, 60, 1.5, 5, &moved), CN_OK); /* goes 3-D */
+    assert_true(moved && cn__field_is_3d(fl));
+    assert_int_equal(cn__field_advance(fl, 100, 1 << 20), CN_OK);
+    /* a stop at 130.4 s and heat at 151.7 s, given with the grid at 100 s */
+    assert_int_equal(cn__field_set_mode(fl, CN_PROBE_OFF, 130.4), CN_OK);
+    assert_int_equal(cn__field_set_mode(fl, CN_PROBE_HEAT, 151.7), CN_OK);
+    assert_int_equal(fl->n_queued, 2);
+    assert_int_equal(fl->mode, CN_PROBE_FREEZE);
+    /* a snapshot now holds the changes still to come */
+    cn__field *snap = cn__field_clone(fl);
+    assert_non_null(snap);
+    /* ... and a copy of it into a kept field of the same domain (the stage's snapshots) */
+    cn__field *kept = cn__field_clone(fl);
+    assert_non_null(kept);
+    assert_int_equal(cn__field_advance(kept, 101, 1 << 20), CN_OK);
+    assert_int_equal(cn__field_copy(kept, snap), CN_OK);
+    assert_int_equal(kept->n_queued, 2);
+    assert_true(fabs(kept->queued[0].t_s - 130.4) < 1e-9 && kept->queued[1].mode == CN_PROBE_HEAT);
+    cn__field_free(kept);
+    for (int pass = 0; pass < 2; pass++) {
+        bool hit_stop = false, hit_heat = false;
+        double t = cn__field_time_s(fl);
+        while (t < 170 - 1e-9) {
+            const cn_probe_mode before = fl->mode;
+            assert_int_equal(cn__field_advance_steps(fl, 170, 1), CN_OK);
+            const double tn = cn__field_time_s(fl);
+            assert_true(tn > t);
+            /* no step crosses a change's time */
+            assert_false(t < 130.4 - 1e-9 && tn > 130.4 + 1e-9);
+            assert_false(t < 151.7 - 1e-9 && tn > 151.7 + 1e-9);
+            if (fabs(tn - 130.4) < 1e-9) {
+                hit_stop = true;
+                assert_int_equal(before, CN_PROBE_FREEZE);
+                assert_int_equal(fl->mode, CN_PROBE_OFF);
+                assert_true(fabs(fl->mode_t0 - 130.4) < 1e-9);
+            } else if (fabs(tn - 151.7) < 1e-9) {
+                hit_heat = true;
+                assert_int_equal(fl->mode, CN_PROBE_HEAT);
+                assert_true(fabs(fl->mode_t0 - 151.7) < 1e-9);
+            } else {
+                assert_int_equal(fl->mode, before); /* nothing changes between */
+            }
+            t = tn;
+        }
+        assert_true(hit_stop && hit_heat);
+        assert_int_equal(fl->n_queued, 0);
+        /* back to the snapshot (a step dated back; a grid grown since is cloned, as the
+         * stage does): the changes come again */
+        if (cn__field_copy(fl, snap) != CN_OK) {
+            cn__field_free(fl);
+            fl = cn__field_clone(snap);
+            assert_non_null(fl);
+        }
+        assert_true(fabs(cn__field_time_s(fl) - 100) < 1e-9);
+        assert_int_equal(fl->n_queued, 2);
+    }
+    /* a change given for a time before one already given keeps the order */
+    assert_int_equal(cn__field_set_mode(fl, CN_PROBE_OFF, 140), CN_OK);
+    assert_true(fl->queued[2].t_s >= fl->queued[1].t_s);
+    cn__field_free(snap);
+    cn__field_free(fl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_reposition_across),
         cmocka_unit_test(test_second_spot_dated_stop),
         cmocka_unit_test(test_dated_step_spread_over_frames),
+        cmocka_unit_test(test_grid_changes_at_their_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
