@@ -82,8 +82,8 @@ int cn_thermal_stage_opts_from_json(cn_thermal_stage_opts *o, const cn_json *cfg
                                     const char *user_dir, char *err, size_t err_len)
 {
     static const char *const keys[] = {"probe", "protocol", "tissue", "fit", "members_per_frame",
-                                       "grid3d_mm", "probes_file", "protocols_file",
-                                       "tissues_file", NULL};
+                                       "grid3d_mm", "grid3d_catch_up_ms", "probes_file",
+                                       "protocols_file", "tissues_file", NULL};
     char names[3][CN_THERMAL_NAME_MAX] = {"17G-argon-2cm", "morton-150s", "standard"};
     char files[3][512] = {"", "", ""};
     const char *nk[3] = {"probe", "protocol", "tissue"};

@@ -330,7 +330,7 @@ static void test_opts_from_json(void **state)
     char err[512];
     cn_json *doc = cn_json_parse("{\"thermal\": {\"probe\": \"1.7mm-argon\",\n"
                                  " \"protocol\": \"spermatic-2x90s\", \"fit\": false,\n"
-                                 " \"grid3d_mm\": 1.25}}",
+                                 " \"grid3d_mm\": 1.25, \"grid3d_catch_up_ms\": 12}}",
                                  "session.json", err, sizeof err);
     assert_non_null(doc);
     cn_thermal_stage_opts so;
@@ -342,6 +342,15 @@ static void test_opts_from_json(void **state)
     assert_string_equal(so.tissue.name, "standard");
     assert_false(so.fit_enabled);
     assert_true(so.h3_mm == 1.25);
+    assert_true(so.grid_catch_up_ms == 12);
+    cn_json_free(doc);
+    /* a 3-D catch-up budget out of range names the key */
+    doc = cn_json_parse("{\"thermal\": {\"grid3d_catch_up_ms\": -5}}", "session.json", err,
+                        sizeof err);
+    assert_int_not_equal(cn_thermal_stage_opts_from_json(
+                             &so, doc, "thermal", CN_SOURCE_DIR "/config", NULL, err, sizeof err),
+                         CN_OK);
+    assert_non_null(strstr(err, "grid3d_catch_up_ms"));
     cn_json_free(doc);
     /* the old scene-clock hack is gone: time_scale is an unknown key now */
     doc = cn_json_parse("{\"thermal\": {\"time_scale\": 4}}", "session.json", err, sizeof err);
