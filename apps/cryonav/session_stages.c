@@ -303,7 +303,7 @@ int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, in
  * transports send them to every client (OpenIGTLink: POLYDATA Isotherm-20CSurface
  * ...). Once a second is enough for a ball that changes by a fraction of a
  * millimetre per second, and keeps the mesh work (a few ms) off most frames. */
-const double cn_session_surface_temps_c[CN_SESSION_SURFACES] = {0, -20, -40};
+const double cn_session_surface_temps_c[CN_SESSION_SURFACES] = CN_ZONE_TEMPS_C; /* the curves' */
 
 int cn_session_surfaces_stage(void *self, cn_frame *f)
 {
