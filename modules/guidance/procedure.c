@@ -19,7 +19,8 @@
  * tissue. The simulator's truth phase is used as a console: only its edges are
  * inputs, so an operator's extra freeze and the script can interleave.
  *
- * What other threads post, and the history a recording carries: procedure_inputs.c.
+ * What other threads post, and the history a recording carries: procedure_inputs.c. What
+ * the freeze key means, read against the image (a step dated back): procedure_key.c.
  *
  * The plan (the freeze protocol) is only a plan: it gives the timer its target
  * (phase_planned_s), the reminders, and the plan-vs-actual summary. The thermal
@@ -234,128 +235,16 @@ static int planned_freezes(const cn_plan *pl)
     return k;
 }
 
-/* A passive thaw whose last frame said ICE GROWING IN THAW (the image shows the ice
- * growing past the model: the gas is still on). The operator's f there means the
- * freeze never stopped; before, it started a second freeze, and the model, which had
- * thawed since the stop was keyed, stayed 2.2 mm behind the ice (thermal review F1). */
-/* 0: no such alarm; 1: the thaw's ice never shrank (the freeze went on); 2: it shrank and
- * grows again since *since_ns (the console started a freeze nobody keyed). */
-static int grows_in_thaw(cn_procedure *p, cn_phase ph, int64_t *since_ns)
-{
-    if (ph != CN_PHASE_THAW || !p->guidance)
-        return 0;
-    cn_guidance_summary gs;
-    cn_guidance_get_summary(p->guidance, &gs);
-    if (!(gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW))
-        return 0;
-    *since_ns = gs.ice_regrows_since_ns;
-    return gs.ice_regrows_since_ns != 0 ? 2 : 1;
-}
-
-/* A resume would be taken: a passive thaw straight after its freeze (no heat in it). Else
- * f under ICE GROWING IN THAW starts a freeze, as before the resume existed (the review:
- * after `a`, `a` it was refused, the model thawing to 0 under growing ice). */
-static bool resumable(cn_procedure *p, cn_phase ph)
-{
-    if (ph != CN_PHASE_THAW || p->active)
-        return false;
-    pthread_mutex_lock(&p->smu);
-    const cn_procedure_summary *s = &p->sum;
-    const bool ok = s->n_steps >= 2 && s->steps[s->n_steps - 1].kind == 1 &&
-                    s->steps[s->n_steps - 1].cycle == p->cycle &&
-                    s->steps[s->n_steps - 2].kind == 0 &&
-                    s->steps[s->n_steps - 2].cycle == p->cycle;
-    pthread_mutex_unlock(&p->smu);
-    return ok;
-}
-
-/* Before a freeze (no freeze, or a thaw's end), the last frame said ICE SEEN: FREEZE NOT
- * KEYED (the image shows ice growing around the resting probe); since_ns: when it was
- * first seen. */
-/* In a freeze, the last frame said ICE SHRINKING IN FREEZE (the gas stopped, nobody keyed
- * it); peak_ns: when its ice last grew. */
-static bool ice_shrinks(cn_procedure *p, int64_t *peak_ns)
-{
-    if (!p->guidance)
-        return false;
-    cn_guidance_summary gs;
-    cn_guidance_get_summary(p->guidance, &gs);
-    *peak_ns = gs.ice_peak_ns;
-    return (gs.last_alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE) != 0 && gs.ice_peak_ns != 0;
-}
-
-static bool unkeyed_ice(cn_procedure *p, cn_phase ph, int64_t *since_ns, int64_t *peak_ns)
-{
-    if (ph == CN_PHASE_FREEZE || ph == CN_PHASE_WITHDRAWN || !p->guidance)
-        return false;
-    cn_guidance_summary gs;
-    cn_guidance_get_summary(p->guidance, &gs);
-    *since_ns = gs.ice_unkeyed_since_ns;
-    *peak_ns = gs.ice_unkeyed_peak_ns > gs.ice_unkeyed_since_ns ? gs.ice_unkeyed_peak_ns : 0;
-    return (gs.last_alarms & CN_ALARM_ICE_UNKEYED) != 0 && gs.ice_unkeyed_since_ns != 0;
-}
-
-static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in, bool active)
+void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in,
+                    bool active)
 {
     cn_phase ph = p->phase;
     switch (in) {
-    case CN_PROC_FREEZE_TOGGLE: {
-        int64_t since_ns = 0;
-        if (ph == CN_PHASE_FREEZE && ice_shrinks(p, &since_ns) && since_ns < f->t_scene_ns) {
-            /* the freeze ended when its ice last grew, not at the key: the model then
-             * thaws from there (the thermal stage goes back to its state then) */
-            const int64_t t_frame = f->t_scene_ns;
-            int64_t t = since_ns > p->last_input_ns ? since_ns : p->last_input_ns;
-            f->t_scene_ns = t > p->freeze_start_ns ? t : p->freeze_start_ns;
-            cn_log_info(p->log, MOD, "freeze stop keyed with its ice shrinking since %.1f s: "
-                        "the freeze ends there", (double)(f->t_scene_ns - p->t0_ns) * 1e-9);
-            apply(p, f, src, CN_PROC_FREEZE_STOP, false);
-            p->dated_ns = f->t_scene_ns;
-            f->t_scene_ns = t_frame;
-            return;
-        }
-        if (ph == CN_PHASE_FREEZE) {
-            apply(p, f, src, CN_PROC_FREEZE_STOP, false);
-            return;
-        }
-        /* ICE GROWING IN THAW: the freeze went on (the thaw's ice never shrank), or the
-         * console started a freeze again after a real thaw (the ice shrank, then grew) */
-        const int grows = grows_in_thaw(p, ph, &since_ns);
-        if (grows == 1 && resumable(p, ph)) {
-            apply(p, f, src, CN_PROC_FREEZE_RESUME, false);
-            return;
-        }
-        int64_t peak_ns = 0;
-        if ((grows == 2 || (grows == 0 && unkeyed_ice(p, ph, &since_ns, &peak_ns))) &&
-            since_ns < f->t_scene_ns) {
-            /* the freeze began when its ice was first seen growing, not at the key: the
-             * model then freezes from there, where the ice is (before, from the key:
-             * behind it) */
-            const int64_t t_frame = f->t_scene_ns;
-            f->t_scene_ns = since_ns > p->last_input_ns ? since_ns : p->last_input_ns;
-            cn_log_info(p->log, MOD, "freeze keyed with its ice growing since %.1f s%s: the "
-                        "freeze starts %s", (double)(since_ns - p->t0_ns) * 1e-9,
-                        grows == 2 ? " after the thaw" : "",
-                        f->t_scene_ns == since_ns ? "there" : "at the last input before");
-            apply(p, f, src, CN_PROC_FREEZE_START, false);
-            p->dated_ns = f->t_scene_ns;
-            /* and that ice has shrunk since: the freeze is over, it ended when the ice was
-             * largest (before, it froze on from the key, the zone growing over melting ice) */
-            if (peak_ns > f->t_scene_ns && peak_ns < t_frame && p->phase == CN_PHASE_FREEZE) {
-                cn_log_info(p->log, MOD, "that ice has shrunk since %.1f s: the freeze ends "
-                            "there", (double)(peak_ns - p->t0_ns) * 1e-9);
-                f->t_scene_ns = peak_ns;
-                apply(p, f, src, CN_PROC_FREEZE_STOP, false);
-                p->dated_ns = peak_ns;
-            }
-            f->t_scene_ns = t_frame;
-            return;
-        }
-        apply(p, f, src, CN_PROC_FREEZE_START, false);
+    case CN_PROC_FREEZE_TOGGLE:
+        cn__proc_freeze_toggle(p, f, src); /* what f means: procedure_key.c */
         return;
-    }
     case CN_PROC_FREEZE_RESUME: {
-        if (!resumable(p, ph)) {
+        if (!cn__proc_resumable(p, ph)) {
             refuse(p, src, in, "only a passive thaw straight after its freeze can be taken back");
             return;
         }
@@ -370,7 +259,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
         return;
     }
     case CN_PROC_ACTIVE_THAW_TOGGLE:
-        apply(p, f, src, CN_PROC_THAW_START, !(ph == CN_PHASE_THAW && p->active));
+        cn__proc_apply(p, f, src, CN_PROC_THAW_START, !(ph == CN_PHASE_THAW && p->active));
         return;
     case CN_PROC_NEEDLE_INSERTED:
         if (ph != CN_PHASE_IDLE && ph != CN_PHASE_WITHDRAWN) {
@@ -397,7 +286,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
         }
         if (ph == CN_PHASE_IDLE) { /* a freeze needs a needle in the tissue */
             cn_log_info(p->log, MOD, "freeze started with no needle_inserted before: taken as inserted");
-            apply(p, f, src, CN_PROC_NEEDLE_INSERTED, false);
+            cn__proc_apply(p, f, src, CN_PROC_NEEDLE_INSERTED, false);
         }
         if (p->phase == CN_PHASE_THAW)
             end_thaw(p, f, src);
@@ -413,7 +302,7 @@ static void apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_inp
             refuse(p, src, in, "no freeze is running");
             return;
         }
-        apply(p, f, src, CN_PROC_THAW_START, false);
+        cn__proc_apply(p, f, src, CN_PROC_THAW_START, false);
         return;
     case CN_PROC_THAW_START:
         if (ph == CN_PHASE_IDLE || ph == CN_PHASE_WITHDRAWN || p->cycle == 0) {
@@ -518,20 +407,21 @@ static void truth_edges(cn_procedure *p, cn_frame *f)
     switch (to) {
     case CN_PHASE_APPROACH:
         if (from == CN_PHASE_FREEZE || from == CN_PHASE_THAW)
-            apply(p, f, S, CN_PROC_REPOSITION, false);
+            cn__proc_apply(p, f, S, CN_PROC_REPOSITION, false);
         else
-            apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false);
+            cn__proc_apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false);
         break;
     case CN_PHASE_FREEZE:
-        if (from == CN_PHASE_IDLE)
-            apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false); /* a scenario starting mid-way */
-        apply(p, f, S, CN_PROC_FREEZE_START, false);
+        if (from == CN_PHASE_IDLE) /* a scenario starting mid-way */
+            cn__proc_apply(p, f, S, CN_PROC_NEEDLE_INSERTED, false);
+        cn__proc_apply(p, f, S, CN_PROC_FREEZE_START, false);
         break;
     case CN_PHASE_THAW:
         /* the simulated console stops the gas: a passive thaw */
-        apply(p, f, S, from == CN_PHASE_FREEZE ? CN_PROC_FREEZE_STOP : CN_PROC_THAW_START, false);
+        cn__proc_apply(p, f, S, from == CN_PHASE_FREEZE ? CN_PROC_FREEZE_STOP : CN_PROC_THAW_START,
+                       false);
         break;
-    case CN_PHASE_WITHDRAWN: apply(p, f, S, CN_PROC_NEEDLE_WITHDRAWN, false); break;
+    case CN_PHASE_WITHDRAWN: cn__proc_apply(p, f, S, CN_PROC_NEEDLE_WITHDRAWN, false); break;
     case CN_PHASE_IDLE: break; /* a looping scenario restarts: the state stays */
     }
 }
@@ -643,7 +533,7 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
             t = p->last_input_ns < t_frame ? p->last_input_ns : t_frame;
         f->t_scene_ns = t;
         p->dated_ns = INT64_MIN;
-        apply(p, f, c.source, c.in, c.active);
+        cn__proc_apply(p, f, c.source, c.in, c.active);
         f->t_scene_ns = t_frame;
         /* a step the image dated back happened then, not at its key: a later step may be
          * dated back to after it (a replay, which posts the step at its date, does so) */

@@ -1,7 +1,8 @@
 /*
  * procedure_priv.h - the procedure's state, shared by procedure.c (the state
- * machine, on the analysis thread) and procedure_inputs.c (what other threads
- * post, the history a recording carries). Private to the guidance module.
+ * machine, on the analysis thread), procedure_key.c (what the freeze key means) and
+ * procedure_inputs.c (what other threads post, the history a recording carries). Private
+ * to the guidance module.
  */
 #ifndef CN_PROCEDURE_PRIV_H
 #define CN_PROCEDURE_PRIV_H
@@ -74,6 +75,14 @@ struct cn_procedure {
     char last_refusal[192];   /* the last input refused, and when (monotonic): the HUD */
     int64_t last_refusal_ns;
 };
+
+/* Applies one input to the state machine on frame f (procedure.c). */
+void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in,
+                    bool active);
+/* A resume would be taken: a passive thaw straight after its freeze (procedure_key.c). */
+bool cn__proc_resumable(cn_procedure *p, cn_phase ph);
+/* The freeze key, read against what the image shows (procedure_key.c). */
+void cn__proc_freeze_toggle(cn_procedure *p, cn_frame *f, cn_event_source src);
 
 /* "freeze_start", "needle_withdrawn", ... for the log. */
 const char *cn__proc_input_name(cn_proc_input in);
