@@ -120,6 +120,14 @@ static bool cn_session_console_command(void *user, const char *name, const char 
         snprintf(msg, len, "no procedure state in this session");
         return false;
     }
+    if (s->sim) {
+        /* as StartFreeze above: the simulator's scripted console is this session's console.
+         * Before, a proctor's "CryoConsole needle_withdrawn" ended the simulated freeze on
+         * record while the scene froze on (the thirty-sixth session's review) */
+        snprintf(msg, len, "console message refused: the simulator's console runs the "
+                 "procedure in this session");
+        return false;
+    }
     if (cn_procedure_console(s->procedure, CN_EVSRC_CONSOLE, text ? text : "", msg, len) != CN_OK)
         return false;
     snprintf(msg, len, "console: %.60s", text);

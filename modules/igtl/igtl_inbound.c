@@ -280,7 +280,9 @@ static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *hea
     const char *uid = strncmp(name, "CMD_", 4) == 0 && name[4] ? name + 4 : NULL;
     if (uid)
         string_command(s, c, uid, text);
-    else if (strcmp(name, "ProctorLogin") == 0)
+    else if (strncmp(name, "ProctorLogin", 12) == 0)
+        /* Slicer names a second text node "ProctorLogin_1": still a login, never a
+         * note broadcast to every viewer with the token in it */
         login_string(s, c, text);
     else if (strcmp(name, "CryoConsole") == 0) {
         /* the cryo console's state message (issue 13): a command of the hub

@@ -363,6 +363,14 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     cn__client *c = cn__proctor_find(h, id);
     cn_proctor_verdict v = gate(h, c);
     const uint64_t refused = c ? c->info.refused : 0;
+    /* a note is broadcast to every viewer and recorded: one that holds a token (a login
+     * sent under another name, e.g. Slicer's second "ProctorLogin_1") would hand proctor
+     * rights to everyone watching (the thirty-sixth session's review) */
+    const bool secret = v == CN_PROCTOR_DONE && cn__proctor_holds_token(h, it.text);
+    if (secret) {
+        v = CN_PROCTOR_DENIED;
+        c->info.refused++;
+    }
     if (v == CN_PROCTOR_DONE) {
         c->info.notes++;
         cn__proctor_who(c, it.from, sizeof it.from);
@@ -371,6 +379,10 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     pthread_mutex_unlock(&h->mu);
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
+    else if (secret)
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "client %llu: note refused: it holds a proctor "
+                        "token (not shown, not sent, not recorded; log in with a STRING named "
+                        "ProctorLogin)", (unsigned long long)id);
     else if (v == CN_PROCTOR_DENIED && c && refusal_logged(refused))
         cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused: not a proctor "
                         "(%llu refused so far; proctors log in with the token)",

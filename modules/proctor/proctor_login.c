@@ -13,9 +13,9 @@
  */
 #include "proctor_priv.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #define MOD "proctor"
 
@@ -33,6 +33,46 @@ static int token_match(const cn_proctor_hub *h, const char *token)
         if (cn__proctor_token_equal(token, h->o.accounts[k].token))
             m = k;
     return m;
+}
+
+/* Whether text holds any configured token (a proctor's note must not carry one: a note is
+ * broadcast to every viewer and recorded). Each token is searched, so the time does not say
+ * which. mu held. */
+bool cn__proctor_holds_token(const cn_proctor_hub *h, const char *text)
+{
+    bool held = false;
+    if (!text)
+        return false;
+    if (h->o.token[0] && strstr(text, h->o.token))
+        held = true;
+    for (int k = 0; k < h->o.n_accounts; k++)
+        if (h->o.accounts[k].token[0] && strstr(text, h->o.accounts[k].token))
+            held = true;
+    return held;
+}
+
+/* A guest's name (the shared token: the name typed is all there is) keeps its printable
+ * ASCII only, as an account's name is ASCII: no letter can then pass for another. Before,
+ * a guest "Dr Lee" + U+200B, + U+00A0 or with a Cyrillic e showed as the account holder
+ * "Dr Lee" in the logs, the notes and the recording (the thirty-sixth session's review). */
+static void guest_name(char *name)
+{
+    char *o = name;
+    for (const char *i = name; *i; i++)
+        if ((unsigned char)*i >= 0x20 && (unsigned char)*i < 0x7f)
+            *o++ = *i;
+    *o = 0;
+    cn_proctor_sanitise_name(name); /* blanks collapsed again */
+}
+
+/* A name's skeleton: its letters and digits, lower case ("Dr. Lee" and "dr lee" are one). */
+static void skeleton(const char *name, char *out, size_t len)
+{
+    size_t n = 0;
+    for (const char *i = name; *i && n + 1 < len; i++)
+        if (isalnum((unsigned char)*i))
+            out[n++] = (char)tolower((unsigned char)*i);
+    out[n] = 0;
 }
 
 /* ------------------------------------------------------------------ login */
@@ -158,13 +198,17 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
                 claimed[0] = 0;
         } else {
             /* the shared token: the name typed is all there is, but never an
-             * account's name (that would pass a guest off as the account holder) */
-            bool taken = strstr(claimed, "(client") != NULL; /* "<account> (client 4)" */
+             * account's name, however spelt (that would pass a guest off as the
+             * account holder), nor one that says "client" (the logs' "<name> (client
+             * 4)" is how a connection is told apart) */
+            guest_name(claimed);
+            char sk[CN_PROCTOR_NAME_MAX];
+            skeleton(claimed, sk, sizeof sk);
+            bool taken = strstr(sk, "client") != NULL;
             for (int k = 0; k < h->o.n_accounts; k++) {
                 char acc[CN_PROCTOR_NAME_MAX];
-                cn_strlcpy(acc, h->o.accounts[k].name, sizeof acc);
-                cn_proctor_sanitise_name(acc);
-                taken |= strcasecmp(claimed, acc) == 0;
+                skeleton(h->o.accounts[k].name, acc, sizeof acc);
+                taken |= acc[0] && strcmp(sk, acc) == 0;
             }
             c->info.account[0] = 0;
             if (claimed[0] && !taken)

@@ -112,6 +112,8 @@ struct cn_proctor_hub {
 
 /* proctor_hub.c: the client with that id, or NULL (mu held). */
 cn__client *cn__proctor_find(cn_proctor_hub *h, uint64_t id);
+/* Whether text holds any configured token (proctor_login.c). mu held. */
+bool cn__proctor_holds_token(const cn_proctor_hub *h, const char *text);
 /* "Dr Lee" or "client 3" (mu held). */
 void cn__proctor_who(const cn__client *c, char *out, size_t len);
 /* proctor_token.c: constant-time equality of two NUL-terminated tokens. */

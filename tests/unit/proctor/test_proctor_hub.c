@@ -328,14 +328,20 @@ static void test_guest_cannot_pose_as_an_account(void **st)
     cn_strlcpy(o.accounts[0].name, "Dr Lee", sizeof o.accounts[0].name);
     cn_strlcpy(o.accounts[0].token, "another-token-for-dr-lee-0001", sizeof o.accounts[0].token);
     cn_proctor_hub *h = cn_proctor_hub_new(&o);
-    const char *names[] = {"Dr Lee ", " dr  lee", "Dr Lee (client 4)", "DR LEE\t"};
-    for (int i = 0; i < 4; i++) {
+    /* the last six from the thirty-sixth session's review: a zero-width space, a no-break
+     * space, a Cyrillic e, the "(Client" of another case, punctuation, a word joiner */
+    const char *names[] = {"Dr Lee ",           " dr  lee",           "Dr Lee (client 4)",
+                           "DR LEE\t",          "Dr Lee\xe2\x80\x8b", "Dr\xc2\xa0Lee",
+                           "Dr L\xd0\xb5" "e",   "Dr Lee (Client 2)",  "Dr.Lee",
+                           "Dr Lee\xe2\x81\xa0"};
+    const int n_names = (int)(sizeof names / sizeof names[0]);
+    for (int i = 0; i < n_names; i++) {
         char peer[32];
         snprintf(peer, sizeof peer, "10.0.0.%d:5000", i + 1);
         uint64_t g = cn_proctor_client_open(h, "t", peer);
         assert_int_equal(cn_proctor_login(h, g, TOKEN, names[i], NULL, 0), CN_PROCTOR_DONE);
-        cn_proctor_client_info ci[8];
-        int n = cn_proctor_clients(h, ci, 8);
+        cn_proctor_client_info ci[16];
+        int n = cn_proctor_clients(h, ci, 16);
         const char *shown = NULL;
         for (int k = 0; k < n; k++)
             if (ci[k].id == g)
@@ -345,7 +351,37 @@ static void test_guest_cannot_pose_as_an_account(void **st)
         assert_null(strstr(shown, "Lee"));
         assert_null(strstr(shown, "LEE"));
         assert_null(strstr(shown, "lee"));
+        assert_null(strstr(shown, "lient")); /* never "... (client 2)" inside a name */
+        for (const char *c = shown; *c; c++) /* nothing that looks like another letter */
+            assert_true((unsigned char)*c < 0x80);
     }
+    cn_proctor_hub_free(h);
+}
+
+/* A note is broadcast and recorded: one holding a token (a login under another name) is
+ * refused and never queued (the thirty-sixth session's review: a viewer read the token
+ * in "note text=<token>" and logged in with it). */
+static void test_note_with_a_token_refused(void **st)
+{
+    (void)st;
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    cn_strlcpy(o.token, TOKEN, sizeof o.token);
+    o.n_accounts = 1;
+    cn_strlcpy(o.accounts[0].name, "kim", sizeof o.accounts[0].name);
+    cn_strlcpy(o.accounts[0].token, "another-token-for-kim-000001", sizeof o.accounts[0].token);
+    cn_proctor_hub *h = cn_proctor_hub_new(&o);
+    uint64_t a = cn_proctor_client_open(h, "t", "10.0.0.1:5000");
+    assert_int_equal(cn_proctor_login(h, a, "another-token-for-kim-000001", NULL, NULL, 0),
+                     CN_PROCTOR_DONE);
+    cn_proctor_item it;
+    assert_int_not_equal(cn_proctor_note(h, a, TOKEN), CN_PROCTOR_DONE);
+    assert_int_not_equal(cn_proctor_note(h, a, "my token is another-token-for-kim-000001 ok"),
+                         CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 0);
+    assert_int_equal(cn_proctor_note(h, a, "check the depth"), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 1);
+    assert_string_equal(it.text, "check the depth");
     cn_proctor_hub_free(h);
 }
 
@@ -796,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_target_echo),
         cmocka_unit_test(test_sanitise_keeps_letters),
         cmocka_unit_test(test_guest_cannot_pose_as_an_account),
+        cmocka_unit_test(test_note_with_a_token_refused),
         cmocka_unit_test(test_note_rate),
         cmocka_unit_test(test_revoke_and_lock),
         cmocka_unit_test(test_accounts_config),
