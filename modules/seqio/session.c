@@ -365,6 +365,28 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             if (strncmp(evl[k].text, "plan ", 5) == 0 && !s->plan[0])
                 cn_strlcpy(s->plan, evl[k].text + 5, sizeof s->plan);
         }
+        /* The steps of frames the analysis skipped (a replay at speed, a recording
+         * gap) ride on this one with their own times: their phases come first, in
+         * order, so a freeze no analysed frame showed is still a cycle (before, a
+         * 1 s freeze replayed at 100x on a loaded machine left the report with none).
+         * Steps older than the phase already reached are stale and skipped. A frame
+         * the analysis skipped counts its own steps too (before, they were read only
+         * on analysed frames: a live run at 5x timed freeze 1 from 4.69 s for its
+         * event's 4.02 s, and a thaw on skipped frames merged two freezes into one
+         * of 163 s, the thirty-sixth session's review); and a freeze_start of another
+         * cycle is a new freeze even when the thaw between left no step. */
+        for (int k = 0; k < nev; k++) {
+            cn_phase to;
+            int ecyc = 0;
+            if (!event_phase(evl, nev, k, &to, &ecyc)) continue;
+            double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
+            const bool next_freeze = to == CN_PHASE_FREEZE && prev == CN_PHASE_FREEZE &&
+                                     ecyc > 0 && cur >= 0 && s->cycles[cur].cycle != ecyc;
+            if ((to == prev && !next_freeze) || te > t + 1e-6 ||
+                (cur >= 0 && te < phase_start - 1e-6))
+                continue;
+            change_phase(s, &prev, &phase_start, &cur, to, ecyc, te, evl, nev, t0);
+        }
         bool have_phase = use_truth ? f->truth.valid : f->analysed;
         if (!have_phase) continue;
         s->n_analysed++;
@@ -431,19 +453,6 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 s->ice_skin_min_mm = top;
             if (2 * ir > s->max_ice_width_mm) s->max_ice_width_mm = 2 * ir;
             if (2 * ir > s->max_ice_depth_mm) s->max_ice_depth_mm = 2 * ir;
-        }
-        /* The steps of frames the analysis skipped (a replay at speed, a recording
-         * gap) ride on this one with their own times: their phases come first, in
-         * order, so a freeze no analysed frame showed is still a cycle (before, a
-         * 1 s freeze replayed at 100x on a loaded machine left the report with none).
-         * Steps older than the phase already reached are stale and skipped. */
-        for (int k = 0; k < nev; k++) {
-            cn_phase to;
-            int ecyc = 0;
-            if (!event_phase(evl, nev, k, &to, &ecyc)) continue;
-            double te = (double)(evl[k].t_scene_ns - t0) * 1e-9;
-            if (to == prev || te > t + 1e-6 || (cur >= 0 && te < phase_start - 1e-6)) continue;
-            change_phase(s, &prev, &phase_start, &cur, to, ecyc, te, evl, nev, t0);
         }
         if (ph != prev) {
             /* The change happened when its event says: a frame after a recording

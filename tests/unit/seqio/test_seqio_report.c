@@ -374,6 +374,74 @@ static void test_thaw_end_beside_an_alarm(void **st) {
     unlink(path);
 }
 
+/* Steps on frames the analysis skipped (a live run at 5x, a replay at speed): each frame
+ * carries its own steps, analysed or not. Before, they were read on analysed frames only:
+ * freeze 1 began at the first analysed frame after its step (4.69 s for 4.02 s in a live
+ * run), and a thaw all on skipped frames merged freezes 1 and 2 into one (the thirty-sixth
+ * session's review: 163 s for 150 + 3 + 10). */
+static void test_steps_on_skipped_frames(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_skipped.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 32, 24);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->width = 32;
+    f->height = 24;
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+    memset(f->pixels, 40, 32 * 24);
+    const int64_t t0 = 9000000000LL;
+    for (int i = 0; i <= 90; i++) {
+        double t = i / FPS;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        memset(&f->truth, 0, sizeof f->truth);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = t0 + (int64_t)llround(t * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        /* skipped: around freeze 1's start, and the whole thaw with freeze 2's start */
+        f->analysed = !((i >= 9 && i <= 13) || (i >= 29 && i <= 52));
+        cn_analysis *a = &f->analysis;
+        a->guidance.target_temp_c = NAN;
+        a->guidance.coverage = -1;
+        a->guidance.phase = t < 1 ? CN_PHASE_APPROACH : t < 3 ? CN_PHASE_FREEZE
+                          : t < 5 ? CN_PHASE_THAW : CN_PHASE_FREEZE;
+        a->guidance.cycle = t < 1 ? 0 : t < 5 ? 1 : 2;
+        if (i == 0)
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "needle_inserted");
+        if (i == 10)
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
+        if (i == 30) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns,
+                                  "thaw_start cycle=1 mode=passive");
+        }
+        if (i == 50) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "thaw_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=2");
+        }
+        if (cn_seq_writer_append(w, f, NULL, err, sizeof err) != CN_OK) fail_msg("%s", err);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("steps on skipped frames: %d cycles; freeze 1 from %.2f s for %.2f s, thaw "
+                  "%.2f s, freeze 2 from %.2f s\n", s.n_cycles, s.cycles[0].freeze_start_s,
+                  s.cycles[0].freeze_s, s.cycles[0].thaw_s,
+                  s.n_cycles > 1 ? s.cycles[1].freeze_start_s : -1);
+    assert_int_equal(s.n_cycles, 2);
+    assert_float_equal(s.cycles[0].freeze_start_s, 1.0, 1e-6);
+    assert_float_equal(s.cycles[0].freeze_s, 2.0, 1e-6);
+    assert_float_equal(s.cycles[0].thaw_s, 2.0, 1e-6);
+    assert_int_equal(s.cycles[1].cycle, 2);
+    assert_float_equal(s.cycles[1].freeze_start_s, 5.0, 1e-6);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
@@ -382,6 +450,7 @@ int main(void) {
         cmocka_unit_test(test_gap_over_a_whole_freeze),
         cmocka_unit_test(test_thaw_end_beside_an_alarm),
         cmocka_unit_test(test_alarm_flicker),
+        cmocka_unit_test(test_steps_on_skipped_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
