@@ -205,7 +205,8 @@ static double rim_top_mm(const cn_analysis *a)
  * (thermal audit F2). So in the thaw the last rim seen in the freeze is held, and
  * recedes as the model's ice does (the rim's lead over the model is kept) until
  * the model's ice has melted, through a reposition or a withdrawal too (the ice
- * stays in the tissue); with no model it is held as seen, through the thaw. */
+ * stays in the tissue); with no model it is held as seen, through the thaw. A frame of
+ * the freeze itself that finds no rim holds it the same way. */
 static double ice_top_mm(cn_guidance *g, const cn_analysis *a, cn_phase phase)
 {
     const double model = model_top_mm(a), rim = rim_top_mm(a);
@@ -215,7 +216,13 @@ static double ice_top_mm(cn_guidance *g, const cn_analysis *a, cn_phase phase)
         g->rim_top_mm = rim;
     }
     double top = fmin(model, rim);
-    if (phase != CN_PHASE_FREEZE && g->rim_held && !isfinite(rim)) {
+    if (phase == CN_PHASE_FREEZE && g->rim_held && !isfinite(rim)) {
+        /* a frame of the freeze on which the rim was not found (speckle, a shadow): the
+         * ice has not gone. Before, one such frame cleared ICE NEAR SKIN and the next set
+         * it again, three times in 2.5 s (the thirty-sixth session's review) */
+        top = fmin(top, isfinite(model) && !isnan(g->rim_lead_mm) ? model + g->rim_lead_mm
+                                                                   : g->rim_top_mm);
+    } else if (phase != CN_PHASE_FREEZE && g->rim_held && !isfinite(rim)) {
         if (!isnan(g->rim_lead_mm))
             top = fmin(top, model + g->rim_lead_mm); /* INFINITY once the model's ice melted */
         else if (phase == CN_PHASE_THAW)

@@ -279,6 +279,9 @@ static void test_skin_alarm_held_through_thaw(void **state)
         bool on;
     } seq[] = {
         {CN_PHASE_FREEZE, 4.3, 8, true},   /* rim 4.3, model top 7: the rim leads by 2.7 */
+        {CN_PHASE_FREEZE, -1, 8, true},    /* a freeze frame with no rim found: held (the
+                                              review: it cleared the alarm for a frame) */
+        {CN_PHASE_FREEZE, 4.3, 8, true},
         {CN_PHASE_THAW, -1, 7.8, true},    /* gas off: no rim; model top 7.2 -> held 4.5 */
         {CN_PHASE_THAW, -1, 7.0, true},    /* model top 8.0 -> held 5.3 (hysteresis: on) */
         {CN_PHASE_THAW, -1, 6.0, false},   /* model top 9.0 -> held 6.3: receded */
