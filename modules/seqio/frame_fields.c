@@ -23,6 +23,9 @@
  *                         without it read as 0)
  *   CryoNavTargetTemp     the model's temperature at the target's warmest point now
  *                         (guidance target_temp_c, C; nan before any model)
+ *   CryoNavIceToSkin      the ICE NEAR SKIN alarm's distance (guidance ice_to_skin_mm:
+ *                         the shallower of the model's 0 C surface and the rim, from the
+ *                         skin line, mm; nan when no ice is known; absent before it)
  *   CryoNavIce            found confidence n min_x max_x min_y max_y (front, mm)
  *                         radius (the fitted thickness about the probe axis, mm;
  *                         absent in files written before it)
@@ -165,6 +168,10 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
             cn_sbuf_printf(b, "CryoNavTargetTemp = %.2f\n", g->target_temp_c);
         else
             cn_sbuf_printf(b, "CryoNavTargetTemp = nan\n");
+        if (isfinite(g->ice_to_skin_mm) && fabs(g->ice_to_skin_mm) < 1000)
+            cn_sbuf_printf(b, "CryoNavIceToSkin = %.2f\n", g->ice_to_skin_mm);
+        else
+            cn_sbuf_printf(b, "CryoNavIceToSkin = nan\n");
         const cn_needle_result *nd = &a->needle;
         cn_sbuf_printf(b, "CryoNavNeedle = %d %.3f %.3f %.3f %.4f %.4f %d\n", nd->found ? 1 : 0,
                        nd->confidence, nd->tip_mm.x, nd->tip_mm.y, nd->dir.x, nd->dir.y,

@@ -312,6 +312,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     double last_t = 0;
     uint32_t alarms_prev = 0;
     double alarm_on_s[32] = {0};
+    double rim_skin_min_mm = -1, alarm_skin_min_mm = -1;
+    bool alarm_skin_seen = false;
     for (int i = 0; i < n; i++) {
         cn_progress_update(progress, i, n);
         const cn_seq_field *fl;
@@ -440,7 +442,20 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 if (w > s->max_ice_width_mm) s->max_ice_width_mm = w;
                 if (d > s->max_ice_depth_mm) s->max_ice_depth_mm = d;
                 double top = ic->pts_mm[1].y;
-                if (s->ice_skin_min_mm < 0 || top < s->ice_skin_min_mm) s->ice_skin_min_mm = top;
+                if (rim_skin_min_mm < 0 || top < rim_skin_min_mm) rim_skin_min_mm = top;
+            }
+            /* the closest approach is the ICE NEAR SKIN alarm's own distance where the
+             * recording has it: before, the rim's alone, so a report said 2.0 mm while
+             * the screen said ICE 0.1 mm FROM SKIN from the model's ice (the thirty-sixth
+             * session's review) */
+            const char *its = cn_seq_field_find(fl, nf, "CryoNavIceToSkin");
+            if (its) {
+                char *end;
+                const double v = strtod(its, &end);
+                alarm_skin_seen = true;
+                if (end != its && isfinite(v) && (alarm_skin_min_mm < 0 || fmax(v, 0) <
+                                                  alarm_skin_min_mm))
+                    alarm_skin_min_mm = fmax(v, 0);
             }
             double cov = f->analysis.guidance.coverage;
             if (cov >= 0 && cov > s->coverage_max) s->coverage_max = cov;
@@ -500,6 +515,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
         if (alarms_prev >> b & 1u)
             alarm_period(s, 1u << b, alarm_on_s[b], last_t, true);
     qsort(s->alarm_periods, (size_t)s->n_alarm_periods, sizeof s->alarm_periods[0], by_from);
+    if (!use_truth) /* the alarm's distance where recorded, else (older files) the rim's */
+        s->ice_skin_min_mm = alarm_skin_seen ? alarm_skin_min_mm : rim_skin_min_mm;
     s->duration_s = last_t;
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
     if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
