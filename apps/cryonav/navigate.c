@@ -219,7 +219,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     int exit_code = 0;
 
     /* Decide how to render before anything starts. */
-    bool can_render = true;
+    bool can_render = true, fell_back = false;
     if (!o.headless) {
         if (cn_app_ensure_display(false, xhold, err, sizeof err) != CN_OK) {
             if (o.no_fallback) {
@@ -228,12 +228,23 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 cn_log_free(log);
                 return 1;
             }
-            o.headless = true;
+            o.headless = fell_back = true;
             cn_log_warn(log, cmd, "%s: no window possible, falling back to headless%s%s%s", err,
                         o.snapshot_dir[0] ? "; snapshots go to " : " (nothing is drawn: add ",
                         o.snapshot_dir[0] ? o.snapshot_dir : "--snapshot DIR",
                         o.snapshot_dir[0] ? "/" : " to keep PNG snapshots)");
         }
+    }
+    /* --paused waits for the window's keys (space plays): with no window nothing can
+     * ever play it. Before, the replay then waited for ever, saying nothing (the
+     * thirty-sixth session's review: the guide's teaching command on a machine with no
+     * display). */
+    if (o.headless && o.run.replay_paused) {
+        fprintf(stderr, "cryonav %s: --paused waits for the window's keys (space plays), and "
+                "this replay has no window%s: leave out --paused, or run it where a window "
+                "can open\n", cmd, fell_back ? " (no display could be opened)" : " (--headless)");
+        cn_log_free(log);
+        return 2;
     }
     /* issue 16: outputs only where asked. Headless without --snapshot draws
      * nothing at all: no viewer, no offscreen rendering, no X server. */

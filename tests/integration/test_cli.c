@@ -251,6 +251,10 @@ static void test_replay_without_pixel_size(void **st)
     RUN("replay", prostate, "--headless", "--frames", "2", "--no-serve");
     assert_int_equal(R.exit_code, 0);
     assert_null(strstr(R.err, "states no pixel size"));
+    /* --paused with no window: nothing could ever play it (before, it waited for ever,
+     * saying nothing: the thirty-sixth session's review) */
+    RUN("replay", prostate, "--headless", "--paused", "--no-serve");
+    expect_error(2, "--paused waits for the window's keys");
 }
 
 /* A real Slicer file whose frame is wider than 1024 px (ColorNrrdSample, 1152 x 648
