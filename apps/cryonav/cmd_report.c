@@ -173,9 +173,13 @@ int cn_cmd_report(int argc, char **argv)
                "<th>coldest at the target</th></tr>\n");
     for (int i = 0; i < sum.n_cycles; i++) {
         const cn_session_cycle *cy = &sum.cycles[i];
-        char fz[32], th[32];
+        char fz[64], th[64];
         fmt_s(fz, sizeof fz, cy->freeze_s);
         fmt_s(th, sizeof th, cy->thaw_s);
+        char *run = cy->running_at_end == CN_PHASE_FREEZE ? fz
+                    : cy->running_at_end == CN_PHASE_THAW ? th : NULL;
+        if (run) /* the recording ended in it: a duration so far, not the step's */
+            snprintf(run + strlen(run), sizeof fz - strlen(run), " so far (running at the end)");
         char at[48];
         fmt_t(at, sizeof at, cy->freeze_start_s);
         char cov[32] = "--", tmin[32] = "--";

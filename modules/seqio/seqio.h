@@ -277,6 +277,8 @@ typedef struct {
                                         says), <0 unknown or withheld */
     double target_temp_min_c;        /* the coldest model temperature at the target's
                                         warmest point in its freeze and thaw, NAN unknown */
+    cn_phase running_at_end;         /* FREEZE or THAW: the recording ended in it, so its
+                                        duration is only up to the end; IDLE otherwise */
 } cn_session_cycle;
 
 /* One alarm on for a while (bit: one CN_ALARM_* bit). */

@@ -519,8 +519,18 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
         s->ice_skin_min_mm = alarm_skin_seen ? alarm_skin_min_mm : rim_skin_min_mm;
     s->duration_s = last_t;
     if (s->n_analysed == 0) s->phase_source = "none"; /* neither analysis nor truth */
-    if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0)
-        s->cycles[cur].freeze_s = last_t - phase_start; /* recording ended while freezing */
+    /* the recording ended in a freeze or its thaw: the duration up to the end, and said
+     * (before, a recording killed 54 s into a freeze read "freeze 54.0 s" as if it had
+     * ended then, and a thaw running at the end read null: the thirty-sixth session's
+     * review) */
+    if (cur >= 0 && prev == CN_PHASE_FREEZE && s->cycles[cur].freeze_s < 0) {
+        s->cycles[cur].freeze_s = last_t - phase_start;
+        s->cycles[cur].running_at_end = CN_PHASE_FREEZE;
+    }
+    if (cur >= 0 && prev == CN_PHASE_THAW && s->cycles[cur].thaw_s < 0) {
+        s->cycles[cur].thaw_s = last_t - phase_start;
+        s->cycles[cur].running_at_end = CN_PHASE_THAW;
+    }
     if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s))
         s->procedure_s = s->withdrawal_s - s->insertion_s;
     free(f);
@@ -564,6 +574,10 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_object_set_new(e, "freeze_start_s", json_real(c->freeze_start_s));
         json_object_set_new(e, "freeze_s", num_or_null(c->freeze_s));
         json_object_set_new(e, "thaw_s", num_or_null(c->thaw_s));
+        json_object_set_new(e, "running_at_end",
+                            c->running_at_end == CN_PHASE_FREEZE ? json_string("freeze")
+                            : c->running_at_end == CN_PHASE_THAW ? json_string("thaw")
+                                                                 : json_null());
         json_object_set_new(e, "max_ice_radius_mm", json_real(c->max_ice_radius_mm));
         json_object_set_new(e, "coverage_at_freeze_end", num_or_null(c->coverage_end));
         json_object_set_new(e, "target_temp_min_c",

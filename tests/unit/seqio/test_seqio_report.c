@@ -461,6 +461,35 @@ static void test_steps_on_skipped_frames(void **st) {
     unlink(path);
 }
 
+/* A recording that ends in a freeze or in its thaw (killed, then recovered): the step's
+ * duration is up to the end, and it says so. Before, "freeze 54.0 s" read as a freeze
+ * that had ended then, and a thaw running at the end read null (the thirty-sixth
+ * session's review). */
+static void test_ends_in_a_freeze(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_ends.igs.mha", CN_BINARY_DIR);
+    const double ends[2] = {15.0, 22.0}; /* freeze 1 runs 7.5 - 19.5 s, its thaw to 26.5 s */
+    for (int k = 0; k < 2; k++) {
+        record_gap(path, true, ends[k], 1000);
+        cn_session_summary s;
+        assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err),
+                         CN_OK);
+        print_message("ends at %.1f s: freeze %.2f s, thaw %.2f s, running at the end: %s\n",
+                      ends[k], s.cycles[0].freeze_s, s.cycles[0].thaw_s,
+                      cn_phase_name(s.cycles[0].running_at_end));
+        assert_int_equal(s.n_cycles, 1);
+        assert_int_equal(s.cycles[0].running_at_end, k == 0 ? CN_PHASE_FREEZE : CN_PHASE_THAW);
+        assert_float_equal(s.cycles[0].freeze_s, k == 0 ? 15.0 - 0.1 - 7.5 : 12,
+                           1 / FPS + 1e-6);
+        if (k == 1)
+            assert_float_equal(s.cycles[0].thaw_s, 22.0 - 0.1 - 19.5, 1 / FPS + 1e-6);
+        else
+            assert_true(s.cycles[0].thaw_s < 0);
+        unlink(path);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
@@ -470,6 +499,7 @@ int main(void) {
         cmocka_unit_test(test_thaw_end_beside_an_alarm),
         cmocka_unit_test(test_alarm_flicker),
         cmocka_unit_test(test_steps_on_skipped_frames),
+        cmocka_unit_test(test_ends_in_a_freeze),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
