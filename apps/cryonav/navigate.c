@@ -239,13 +239,17 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
      * ever play it. Before, the replay then waited for ever, saying nothing (the
      * thirty-sixth session's review: the guide's teaching command on a machine with no
      * display). */
-    if (o.headless && o.run.replay_paused) {
+    if (o.headless && o.run.replay_paused && !o.snapshot_dir[0]) {
         fprintf(stderr, "cryonav %s: --paused waits for the window's keys (space plays), and "
-                "this replay has no window%s: leave out --paused, or run it where a window "
-                "can open\n", cmd, fell_back ? " (no display could be opened)" : " (--headless)");
+                "this replay has no window%s: leave out --paused, run it where a window can "
+                "open, or add --snapshot DIR for the paused frame's picture\n", cmd,
+                fell_back ? " (no display could be opened)" : " (--headless)");
         cn_log_free(log);
         return 2;
     }
+    if (o.headless && o.run.replay_paused)
+        cn_log_warn(log, cmd, "paused with no window: the first frame is drawn to %s/, and "
+                    "nothing can play on (Ctrl-C ends)", o.snapshot_dir);
     /* issue 16: outputs only where asked. Headless without --snapshot draws
      * nothing at all: no viewer, no offscreen rendering, no X server. */
     if (o.headless && !o.snapshot_dir[0])
