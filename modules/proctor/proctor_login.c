@@ -132,6 +132,19 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         snprintf(msg, msg_len, "no proctor hub");
         return CN_PROCTOR_DENIED;
     }
+    /* blanks around the token are not part of it, as the token file's reader trims them:
+     * "token\n" (a pasted line) was a wrong guess that fed the lockout (the thirty-sixth
+     * session's review). A token longer than any configured one stays wrong. */
+    char trimmed[CN_PROCTOR_TOKEN_MAX + 2] = "";
+    if (token) {
+        while (*token == ' ' || *token == '\t' || *token == '\r' || *token == '\n')
+            token++;
+        cn_strlcpy(trimmed, token, sizeof trimmed);
+        size_t tl = strlen(trimmed);
+        while (tl > 0 && strchr(" \t\r\n", trimmed[tl - 1]))
+            trimmed[--tl] = 0;
+        token = trimmed;
+    }
     cn_proctor_verdict v = CN_PROCTOR_DENIED;
     char who[CN_PROCTOR_NAME_MAX + 32] = "", peer[64] = "", claimed[CN_PROCTOR_NAME_MAX] = "";
     unsigned long long fails = 0;

@@ -382,6 +382,11 @@ static void test_note_with_a_token_refused(void **st)
     assert_int_equal(cn_proctor_note(h, a, "check the depth"), CN_PROCTOR_DONE);
     assert_int_equal(cn_proctor_take(h, &it), 1);
     assert_string_equal(it.text, "check the depth");
+    /* a token pasted with its line end is the token (before: a wrong guess) */
+    uint64_t b = cn_proctor_client_open(h, "t", "10.0.0.2:5000");
+    assert_int_equal(cn_proctor_login(h, b, " " TOKEN "\r\n", NULL, NULL, 0), CN_PROCTOR_DONE);
+    uint64_t c = cn_proctor_client_open(h, "t", "10.0.0.3:5000");
+    assert_int_not_equal(cn_proctor_login(h, c, TOKEN "x\n", NULL, NULL, 0), CN_PROCTOR_DONE);
     cn_proctor_hub_free(h);
 }
 
