@@ -267,6 +267,13 @@ static uint64_t inflated_bytes(cn_seq_reader *r, uint64_t want) {
     return got;
 }
 
+/* Whether the pixel data is in the header's own file (not a detached .raw). */
+static bool pixels_inside(const cn_seq_reader *r) {
+    struct stat a, b;
+    return r->fd >= 0 && r->data_fd >= 0 && fstat(r->fd, &a) == 0 && fstat(r->data_fd, &b) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n, long long comp,
                          uint64_t file_size, char *err, size_t err_len) {
     cn_seq_info *in = &r->info;
@@ -301,12 +308,18 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
                          "of pixel data exist",
                          n, in->frame_bytes, (unsigned long long)in->data_bytes);
         else
+            /* recover cuts a MetaImage file holding its own pixels (salvage.c); before, a
+             * cut .igs.nrrd or .mhd was sent there, and recover refused it with "not a
+             * MetaImage sequence file" (the thirty-sixth session's review) */
             cn_errf(err, err_len, p,
                          "truncated or lying header: %lld frames of %zu bytes need %llu bytes "
-                         "of pixel data, the file has %llu (a copy cut short? `cryonav recover "
-                         "FILE` keeps its whole frames in another file)",
+                         "of pixel data, the file has %llu (a copy cut short? %s)",
                          n, in->frame_bytes, (unsigned long long)((uint64_t)n * in->frame_bytes),
-                         (unsigned long long)in->data_bytes);
+                         (unsigned long long)in->data_bytes,
+                         in->format == CN_SEQ_MHA && pixels_inside(r)
+                             ? "`cryonav recover FILE` keeps its whole frames in another file"
+                             : "`cryonav recover` cuts only a .igs.mha file that holds its "
+                               "pixels; copy this one again from its source");
         return CN_EPARSE;
     }
     uint64_t claimed = (uint64_t)n * in->frame_bytes;

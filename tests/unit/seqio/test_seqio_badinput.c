@@ -94,6 +94,49 @@ static void test_truncated(void **s) {
     unlink(path);
 }
 
+/* A cut file of CryoNav's own formats: the error sends to `cryonav recover` only a file it
+ * can cut (a .igs.mha holding its pixels). Before, a cut .igs.nrrd was sent there too, and
+ * recover refused it as "not a MetaImage sequence file" (the thirty-sixth session's
+ * review). */
+static void test_cut_recording_hint(void **s) {
+    (void)s;
+    const cn_seq_format fmts[2] = {CN_SEQ_MHA, CN_SEQ_NRRD};
+    for (int k = 0; k < 2; k++) {
+        char path[1024], err[512];
+        snprintf(path, sizeof path, "%s/bad_cut_hint.igs.%s", CN_BINARY_DIR, k ? "nrrd" : "mha");
+        cn_seq_writer_opts o = {.format = fmts[k], .compress = false};
+        cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+        if (!w) fail_msg("%s", err);
+        cn_frame_pool *pool = cn_frame_pool_new(1, 64, 48);
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        f->width = 64;
+        f->height = 48;
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+        for (int i = 0; i < 6; i++) {
+            memset(f->pixels, 10 * i, 64 * 48);
+            f->seq = (uint64_t)i;
+            f->t_acq_ns = f->t_scene_ns = 1000000000LL + i * 100000000LL;
+            if (cn_seq_writer_append(w, f, NULL, err, sizeof err) != CN_OK) fail_msg("%s", err);
+        }
+        assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+        cn_frame_unref(f);
+        cn_frame_pool_free(pool);
+        size_t len;
+        char *b = cn_file_read_all(path, &len);
+        assert_non_null(b);
+        put(path, b, len - 3000); /* a frame and a half short */
+        free(b);
+        assert_int_equal(try_read(path, err, sizeof err), -1);
+        print_message("%s cut: %s\n", k ? "nrrd" : "mha", err);
+        assert_non_null(strstr(err, "truncated"));
+        if (k == 0)
+            assert_non_null(strstr(err, "`cryonav recover FILE`"));
+        else
+            assert_null(strstr(err, "`cryonav recover FILE`"));
+        unlink(path);
+    }
+}
+
 static void test_lying_headers(void **s) {
     (void)s;
     size_t len;
@@ -252,6 +295,7 @@ static void test_fuzz(void **s) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_cut_recording_hint),
         cmocka_unit_test(test_lying_headers),
         cmocka_unit_test(test_missing_data_and_garbage),
         cmocka_unit_test(test_bad_journal),
