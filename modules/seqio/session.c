@@ -555,9 +555,44 @@ static json_t *num_or_null(double v) { return v >= 0 && isfinite(v) ? json_real(
  * started mid-session */
 static json_t *time_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
+/* A JSON string of t, whatever its bytes: jansson refuses text that is not UTF-8, and the
+ * key was then dropped without a word (a Latin-1 file name lost "file", a note its
+ * "text": the thirty-sixth session's review). Bytes that are not UTF-8 become '?'. */
+static json_t *json_text(const char *t) {
+    json_t *j = json_string(t ? t : "");
+    if (j)
+        return j;
+    size_t n = strlen(t);
+    char *c = malloc(n + 1);
+    if (!c)
+        return json_string("?");
+    for (size_t i = 0; i < n;) {
+        const unsigned char b = (unsigned char)t[i];
+        size_t len = b < 0x80 ? 1 : (b >> 5) == 6 ? 2 : (b >> 4) == 14 ? 3 : (b >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)t[i + k] & 0xc0) == 0x80;
+        if (!ok)
+            len = 1;
+        for (size_t k = 0; k < len; k++)
+            c[i + k] = ok ? t[i + k] : '?';
+        i += len;
+    }
+    c[n] = 0;
+    j = json_string(c);
+    if (!j) /* an overlong form or a surrogate: ASCII alone then */
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)c[i] >= 0x80)
+                c[i] = '?';
+    if (!j)
+        j = json_string(c);
+    free(c);
+    return j;
+}
+
 char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_t *o = json_object();
-    json_object_set_new(o, "file", json_string(path ? path : ""));
+    json_object_set_new(o, "file", json_text(path));
     json_object_set_new(o, "frames", json_integer(s->n_frames));
     json_object_set_new(o, "frames_with_phase", json_integer(s->n_analysed));
     json_object_set_new(o, "phase_source", json_string(s->phase_source ? s->phase_source : ""));
@@ -586,7 +621,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_array_append_new(cy, e);
     }
     json_object_set_new(o, "cycles", cy);
-    json_object_set_new(o, "plan", s->plan[0] ? json_string(s->plan) : json_null());
+    json_object_set_new(o, "plan", s->plan[0] ? json_text(s->plan) : json_null());
     json_object_set_new(o, "max_ice_radius_mm", json_real(s->max_ice_radius_mm));
     json_object_set_new(o, "max_ice_width_mm", json_real(s->max_ice_width_mm));
     json_object_set_new(o, "max_ice_depth_mm", json_real(s->max_ice_depth_mm));
@@ -599,7 +634,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     for (int i = 0; i < s->n_note_texts; i++) {
         json_t *e = json_object();
         json_object_set_new(e, "t_s", json_real(s->note_texts[i].t_s));
-        json_object_set_new(e, "text", json_string(s->note_texts[i].text));
+        json_object_set_new(e, "text", json_text(s->note_texts[i].text));
         json_array_append_new(nt, e);
     }
     json_object_set_new(o, "notes_and_marks", nt);
@@ -609,7 +644,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_t *e = json_object();
         cn_guidance_alarm_text(s->alarm_periods[i].bit, words, sizeof words);
         snprintf(bit, sizeof bit, "0x%x", (unsigned)s->alarm_periods[i].bit);
-        json_object_set_new(e, "alarm", json_string(words));
+        json_object_set_new(e, "alarm", json_text(words));
         json_object_set_new(e, "bit", json_string(bit));
         json_object_set_new(e, "from_s", json_real(s->alarm_periods[i].from_s));
         json_object_set_new(e, "to_s", json_real(s->alarm_periods[i].to_s));
@@ -628,7 +663,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_t *e = json_object();
         cn_guidance_alarm_text(1u << b, words, sizeof words);
         snprintf(bit, sizeof bit, "0x%x", 1u << b);
-        json_object_set_new(e, "alarm", json_string(words));
+        json_object_set_new(e, "alarm", json_text(words));
         json_object_set_new(e, "bit", json_string(bit));
         json_object_set_new(e, "periods", json_integer(s->alarm_count[b]));
         json_object_set_new(e, "total_s", json_real(s->alarm_total_s[b]));

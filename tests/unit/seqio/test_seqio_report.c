@@ -458,6 +458,12 @@ static void test_steps_on_skipped_frames(void **st) {
     assert_float_equal(s.cycles[0].thaw_s, 2.0, 1e-6);
     assert_int_equal(s.cycles[1].cycle, 2);
     assert_float_equal(s.cycles[1].freeze_start_s, 5.0, 1e-6);
+    /* a file name that is not UTF-8 (Latin-1 "cafe"): the key stays, its byte a '?'
+     * (before, jansson refused the string and "file" was dropped without a word) */
+    char *js = cn_session_summary_json(&s, "/tmp/caf\xe9.igs.mha");
+    assert_non_null(js);
+    assert_non_null(strstr(js, "\"file\": \"/tmp/caf?.igs.mha\""));
+    free(js);
     unlink(path);
 }
 
