@@ -17,31 +17,32 @@ int cn_cmd_info(int argc, char **argv)
     static const struct option opts[] = {{"spacing-mm", required_argument, 0, 's'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
-    double sp = 0;
+    double sp[2] = {0, 0};
     optind = 1;
     opterr = 0;
     int c;
-    char *end;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case 'h':
-            printf("usage: cryonav info FILE [--spacing-mm S]\n"
+            printf("usage: cryonav info FILE [--spacing-mm SX[,SY]]\n"
                    "Prints a short summary of a sequence file: format, 'frames <n>', 'size <w> <h>',\n"
                    "pixel type, spacing (and where it comes from: ImageToProbe, ElementSpacing, or\n"
                    "--spacing-mm for PLUS files that give none), compression, clocks, time span,\n"
                    "transforms, per-frame fields and the recorded events ('event <t> s frame\n"
                    "<n> <source>: <text>', times from the first frame).\n\n"
                    "options:\n"
-                   "  --spacing-mm S       pixel spacing in mm for files that give none (default:\n"
-                   "                       the file's own; PLUS files without ImageToProbe)\n"
+                   "  --spacing-mm SX[,SY] pixel spacing in mm for files that give none (x, y; one\n"
+                   "                       value for both; default: the file's own)\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout only, one 'key value' line each (file, format, frames,\n"
                    "size, spacing, ...); reads FILE, writes nothing.\n");
             return 0;
         case 's':
-            sp = strtod(optarg, &end);
-            if (end == optarg || *end || !(sp > 0 && sp < 100))
-                return cn_app_usage_error("info", "--spacing-mm needs mm per pixel, not '%s'", optarg);
+            /* x,y as replay takes it (the guide gives both the same way; before, info
+             * refused "0.2,0.25") */
+            if (cn_app_parse_spacing(optarg, 0, 100, sp) != CN_OK)
+                return cn_app_usage_error("info", "--spacing-mm needs mm per pixel, e.g. 0.1 or "
+                                          "0.1,0.12, not '%s'", optarg);
             break;
         case ':': return cn_app_usage_error("info", "option '%s' needs a value", argv[optind - 1]);
         default: return cn_app_usage_error("info", "unknown option '%s'", argv[optind - 1]);
@@ -57,8 +58,8 @@ int cn_cmd_info(int argc, char **argv)
         fprintf(stderr, "cryonav info: %s%s\n", err, cn_app_convert_hint(path, hint, sizeof hint));
         return 2;
     }
-    if (sp > 0)
-        cn_seq_reader_set_default_spacing(r, sp, sp);
+    if (sp[0] > 0)
+        cn_seq_reader_set_default_spacing(r, sp[0], sp[1] > 0 ? sp[1] : sp[0]);
     printf("file %s\n", path);
     const cn_seq_info *in = cn_seq_reader_info(r);
     if (strcmp(in->data_path, path) != 0)

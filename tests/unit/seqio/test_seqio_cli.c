@@ -422,6 +422,11 @@ static void test_plus_spacing(void **s) {
     assert_int_equal(run_measured(a2, 60, &rss, &out), 0);
     assert_non_null(strstr(out, "spacing 0.2 0.2 (from user)"));
     free(out);
+    /* x,y as the guide gives it for info and replay alike (before, info refused it) */
+    const char *a2b[] = {"info", path, "--spacing-mm", "0.2,0.25", NULL};
+    assert_int_equal(run_measured(a2b, 60, &rss, &out), 0);
+    assert_non_null(strstr(out, "spacing 0.2 0.25 (from user)"));
+    free(out);
     snprintf(rec, sizeof rec, "%s/plus_spacing.igs.mha", CN_BINARY_DIR);
     unlink(rec);
     const char *a3[] = {"replay", path, "--speed", "0", "--headless", "--frames", "4", "--no-serve",
