@@ -157,11 +157,20 @@ static void command_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_
  * that type, or only the one named `device` when it exists. No copy: the slice
  * keeps the frame packet alive, and a newer answer to the same question
  * replaces one still queued. */
-static void answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type, const char *device)
+void cn__igtl_answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type,
+                         const char *device)
 {
     cn_igtl_packet *last = s->last[c->st.header_version == 2 ? 2 : 1];
-    if (!last)
+    if (!last || !s->packed_any || last->seq != s->newest_seq) {
+        /* none of this version, or one older than the newest frame (its version had no
+         * client for a while): the next frame answers. Before, a v2 client's first GET
+         * got nothing, and a GET_TRANS was answered with poses 15 s old (the
+         * thirty-sixth session's review) */
+        c->get_pending = true;
+        cn_strlcpy(c->get_type, type, sizeof c->get_type);
+        cn_strlcpy(c->get_device, device, sizeof c->get_device);
         return;
+    }
     size_t tl = strlen(type);
     bool any_named = false;
     for (size_t off = 0; off + CN_IGTL_HEADER_SIZE <= last->buf.len;) {
@@ -366,7 +375,7 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
         else if (strcmp(type, "GET_CAPABIL") == 0)
             answer_capability(s, c);
         else
-            answer_get(s, c, type + 4, m->h.device);
+            cn__igtl_answer_get(s, c, type + 4, m->h.device);
         return;
     }
     /* Read-only for viewers; the content must still be well-formed. */

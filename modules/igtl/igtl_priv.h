@@ -64,6 +64,10 @@ typedef struct {
     int64_t t_progress_ns;  /* last write progress, or when data started waiting */
     int64_t t_msg_start_ns; /* first byte of the inbound message in progress, 0 = none */
     int64_t t_active_ns;    /* last complete inbound message or write progress */
+    /* a GET_<type> asked when no frame of the client's header version was packed since
+     * the newest frame: answered from the next frame packed (cn__igtl_answer_get) */
+    bool get_pending;
+    char get_type[13], get_device[21];
     cn_igtl_client_stats st;   /* st.id is the hub's client id */
 } cn_igtl_client;
 
@@ -101,6 +105,8 @@ struct cn_igtl_server {
     cn_igtl_packet *free_list;
     int n_free;
     cn_igtl_packet *last[3];   /* newest frame packet per header version, for GET_ */
+    uint64_t newest_seq;       /* the newest frame packed, any version */
+    bool packed_any;
     uint32_t msg_id;
     bool have_prev;            /* guidance state of the previous frame, for events */
     cn_guidance_state prev;
@@ -154,5 +160,10 @@ cn_igtl_packet *cn__igtl_string_packet(cn_igtl_server *s, int version, const cha
 
 /* igtl_inbound.c: one complete message from client c. */
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m);
+/* Answers GET_<type> (device: one message of that name, when there is one) from the newest
+ * frame packed for c's header version; when none is (the version had no client, or none
+ * was packed yet) the question waits for the next frame (c->get_pending). */
+void cn__igtl_answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type,
+                         const char *device);
 
 #endif

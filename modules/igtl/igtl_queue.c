@@ -191,6 +191,17 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
             if (s->last[v])
                 cn__igtl_packet_unref(s, s->last[v]);
             s->last[v] = p;   /* keeps the creation reference, for GET_ */
+            s->newest_seq = f->seq;
+            s->packed_any = true;
+        }
+        /* the questions that waited for a frame of their version */
+        for (int i = 0; i < s->n_clients; i++) {
+            cn_igtl_client *c = s->clients[i];
+            if (c->get_pending && s->last[c->st.header_version == 2 ? 2 : 1] &&
+                s->last[c->st.header_version == 2 ? 2 : 1]->seq == s->newest_seq) {
+                c->get_pending = false;
+                cn__igtl_answer_get(s, c, c->get_type, c->get_device);
+            }
         }
         int64_t t1 = cn_clock_mono_ns();
         cn_stats_add(s->pack_ms, (double)(t1 - t0) / 1e6);

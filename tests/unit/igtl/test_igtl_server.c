@@ -227,6 +227,49 @@ static tu_msg *nth_named(tu_client *c, const char *type, const char *name, int k
     return NULL;
 }
 
+/* A GET_ from a client whose header version had no frame packed yet (the first v2 client,
+ * its first message a GET_TRANS): answered from the next frame. Before, it got nothing,
+ * and a GET after a while without clients of its version was answered from the last
+ * frame packed for it, 15 s old (the thirty-sixth session's review). */
+static void test_get_waits_for_its_version(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client v1, v2;
+    tu_client_init(&v1, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_APPROACH);
+    assert_true(tu_read(&v1, 3000, "TRANSFORM", "ProbeToReference") > 0);
+    tu_client_init(&v2, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 2, 2000));
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_meta meta = {"Hello", "Slicer"};
+    cn_igtl_msg_begin(&b, &m, 2, "GET_TRANS", "ProbeToReference", 0, 1);
+    cn_igtl_msg_end(&b, &m, &meta, 1);
+    assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    for (int i = 0; i < 200; i++) { /* until the server has read it */
+        cn_igtl_client_stats cs[2];
+        int n = cn_igtl_server_stats_get(s, NULL, cs, 2);
+        if (n == 2 && (cs[0].header_version == 2 || cs[1].header_version == 2))
+            break;
+        cn_clock_sleep_ns(5000000);
+    }
+    cn_clock_sleep_ns(50000000);
+    push(fx, s, 2, CN_PHASE_APPROACH);
+    for (int i = 0; i < 40 && count_named(&v2, "TRANSFORM", "ProbeToReference") < 2; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    print_message("a v2 client's first GET_TRANS: %d ProbeToReference (the frame's and the "
+                  "answer)\n", count_named(&v2, "TRANSFORM", "ProbeToReference"));
+    assert_int_equal(count_named(&v2, "TRANSFORM", "ProbeToReference"), 2);
+    assert_int_equal(nth_named(&v2, "TRANSFORM", "ProbeToReference", 1)->h.version, 2);
+    tu_client_free(&v1);
+    tu_client_free(&v2);
+    cn_igtl_server_free(s);
+}
+
 /* What the predicted zone stands on rides on its outlines (v2 metadata): a proctor
  * tells a zone placed on a needle line the image analysis found (no tracked
  * cryoprobe; on real tissue possibly a fascia plane) from one on the tracked probe. */
@@ -1071,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_frame_on_the_wire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zone_anchor_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_v2_negotiation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_waits_for_its_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nerve_target_point, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commands_and_roles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_annotations, setup, teardown),
