@@ -175,6 +175,18 @@ void cn_session_clear_target(cn_session *s, cn_event_source by)
 
 #define TARGET_ECHO_MM 1.0 /* a NerveTarget this close to the followed point is ours sent back */
 
+/* A proctor's target that lands nowhere in this image is said on the frame, so the proctor
+ * sees why (CryoNavEvent) and the recording keeps it. Before, only the operator's log said
+ * so, and the proctor waited for a nerve outline that never came (the thirty-sixth
+ * session's review). */
+static void target_refused(cn_session *s, cn_frame *f, const double p[3], const char *why)
+{
+    char ev[CN_EVENT_TEXT_MAX];
+    snprintf(ev, sizeof ev, "target_refused x_mm=%.1f y_mm=%.1f z_mm=%.1f", p[0], p[1], p[2]);
+    if (cn_event_put(ev, sizeof ev, "why", why) == CN_OK)
+        put_event(s, f, CN_EVSRC_SYSTEM, f->t_scene_ns, ev);
+}
+
 /* Applies a pending operator target to the nerve tracker (analysis thread). */
 static void apply_target(cn_session *s, cn_frame *f)
 {
@@ -211,6 +223,7 @@ static void apply_target(cn_session *s, cn_frame *f)
         cn_mat4_invert(&i2r, &r2i) != CN_OK) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm ignored: the image is not tracked",
                     p[0], p[1], p[2]);
+        target_refused(s, f, p, "the image is not tracked");
         return;
     }
     cn_vec3 px = cn_mat4_apply_point(&r2i, (cn_vec3){p[0], p[1], p[2]});
@@ -222,6 +235,10 @@ static void apply_target(cn_session *s, cn_frame *f)
     if (off_mm > 5.0 || px.x < 0 || px.y < 0 || px.x >= f->width || px.y >= f->height) {
         cn_log_warn(s->log, "run", "target (%.1f, %.1f, %.1f) mm is outside the image "
                     "(%.1f mm out of plane): ignored", p[0], p[1], p[2], off_mm);
+        char why[96];
+        snprintf(why, sizeof why, off_mm > 5.0 ? "%.1f mm out of the image plane (5 mm at most)"
+                                               : "outside the image", off_mm);
+        target_refused(s, f, p, why);
         return;
     }
     cn_pt2 now;

@@ -321,6 +321,12 @@ static void test_headless_target_and_note(void **st)
     print_message("StartFreeze with the simulator: %s\n", fr ? fr : "(no reply)");
     bool freeze_refused = fr && strstr(fr, "FAIL") && strstr(fr, "simulator");
     tu_client_clear(&c);
+    /* and so is a console message (before, "CryoConsole needle_withdrawn" ended the
+     * simulated freeze on record, credited to the console: the thirty-sixth session's
+     * review) */
+    assert_int_equal(tu_send_string(c.fd, 1, "CryoConsole", "needle_withdrawn"), 0);
+    bool console_refused =
+        pu_wait_log(s.log, "console message refused: the simulator's console", 10000);
     assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
     /* A note with a newline and an ANSI escape that would forge a log line. */
     assert_int_equal(tu_send_string(c.fd, 1, "ProctorNote",
@@ -390,6 +396,7 @@ static void test_headless_target_and_note(void **st)
     assert_int_equal(strncmp(from, "x text=FAKE (client ", 20), 0); /* the name kept as given */
     assert_non_null(strchr(from, ')'));                             /* and whole */
     assert_true(freeze_refused);
+    assert_true(console_refused);
     char *log = pu_slurp(s.log, NULL);
     const char *t = strstr(log, "target: nerve seed set at (");
     float x = 0, y = 0;
@@ -440,6 +447,11 @@ static void test_target_in_another_scene_frame(void **st)
     login(&c, TOKEN);
     assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", target), 0);
     bool seeded = pu_wait_log(s.log, "target: nerve seed set at (", 30000);
+    /* a target 500 mm away lands in no image: the proctor is told why on the stream
+     * (before, only the operator's log said so: the thirty-sixth session's review) */
+    float far[3] = {target[0] + 500, target[1], target[2]};
+    assert_int_equal(pu_send_point(c.fd, 1, "ProctorTarget", NULL, "nerve", far), 0);
+    bool told = false;
     /* The simulator's freeze (at 22 s): the 0 C surface comes in the scene frame too,
      * around the cryoprobe's tip (before, in Reference: ~370 mm away in a Tracker
      * scene) */
@@ -450,6 +462,10 @@ static void test_target_in_another_scene_frame(void **st)
         for (int i = 0; i < c.n; i++) {
             tu_msg *m = &c.msgs[i];
             cn_mat4 t2;
+            if (strcmp(m->h.type, "STRING") == 0 && strcmp(m->name, "CryoNavEvent") == 0 &&
+                m->content_len > 4 && strstr((const char *)m->content + 4, "target_refused") &&
+                strstr((const char *)m->content + 4, "out of the image plane"))
+                told = true;
             if (strcmp(m->h.type, "TRANSFORM") == 0 &&
                 strcmp(m->name, "CryoprobeToTracker") == 0 &&
                 cn_igtl_decode_transform(m->content, m->content_len, &t2) == CN_OK) {
@@ -486,6 +502,7 @@ static void test_target_in_another_scene_frame(void **st)
     assert_true(d_tip < 15.0);
     assert_string_equal(img_name, "Image_Tracker");
     assert_true(seeded);
+    assert_true(told);
     char *log = pu_slurp(s.log, NULL);
     const char *t = strstr(log, "target: nerve seed set at (");
     float x = 0, y = 0;
