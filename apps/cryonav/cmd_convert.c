@@ -187,7 +187,13 @@ int cn_cmd_convert(int argc, char **argv)
             if (!w) { /* the first frame fixes size, pixel size and the file */
                 fw = im->w;
                 fh = im->h;
-                if (im->has_spacing) {
+                /* 1 x 1 mm is what tools write when they know no size (ITK's default),
+                 * and what the reader takes as none, as `info` and `replay` say: before,
+                 * convert took it as the file's and the replay said nothing (the
+                 * thirty-sixth session's review) */
+                const bool placeholder = im->has_spacing && im->spacing_mm[0] == 1.0 &&
+                                         im->spacing_mm[1] == 1.0;
+                if (im->has_spacing && !placeholder) {
                     sp[0] = im->spacing_mm[0];
                     sp[1] = im->spacing_mm[1];
                     sp_from = "the file";
@@ -195,9 +201,12 @@ int cn_cmd_convert(int argc, char **argv)
                     sp[0] = spacing[0];
                     sp[1] = spacing[1];
                 } else {
-                    fprintf(stderr, "cryonav convert: %s states no pixel size: give --spacing-mm "
+                    fprintf(stderr, "cryonav convert: %s states %s: give --spacing-mm "
                                     "SX[,SY] (the depth in mm over the rows; a replay measures "
-                                    "in mm)\n", files[i]);
+                                    "in mm%s)\n", files[i],
+                            placeholder ? "1 x 1 mm, the size tools write when they know none"
+                                        : "no pixel size",
+                            placeholder ? "; --spacing-mm 1 if 1 mm it really is" : "");
                     status = 2;
                     break;
                 }

@@ -291,12 +291,43 @@ static int teardown(void **st)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* An image whose header states 1 x 1 mm (ITK's default, written by tools that know no
+ * size): taken as none, as info and replay take it, so convert asks for --spacing-mm.
+ * Before, it wrote "1 x 1 mm from the file" and the replay then warned of nothing (the
+ * thirty-sixth session's review). */
+static void test_convert_placeholder_spacing(void **st)
+{
+    (void)st;
+    const char *img = path_in("placeholder.mha");
+    FILE *f = fopen(img, "wb");
+    assert_non_null(f);
+    fprintf(f, "ObjectType = Image\nNDims = 2\nDimSize = 32 24\nElementSpacing = 1 1\n"
+               "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n");
+    for (int i = 0; i < 32 * 24; i++)
+        fputc(i % 251, f);
+    fclose(f);
+    const char *out = path_in("placeholder.igs.mha");
+    const char *a0[] = {CN_CRYONAV_BIN, "convert", img, out, NULL};
+    assert_int_equal(run_prog(a0, NULL, NULL, 60, &R), 0);
+    print_message("%s", R.err);
+    assert_int_equal(R.exit_code, 2);
+    assert_non_null(strstr(R.err, "states 1 x 1 mm, the size tools write when they know none"));
+    assert_false(exists(out));
+    const char *a1[] = {CN_CRYONAV_BIN, "convert", img, out, "--spacing-mm", "0.2", NULL};
+    assert_int_equal(run_prog(a1, NULL, NULL, 60, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    assert_non_null(strstr(R.out, "0.2 x 0.2 mm from --spacing-mm"));
+    unlink(out);
+    unlink(img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_convert_folder_and_replay),
         cmocka_unit_test(test_convert_dicom_cine),
         cmocka_unit_test(test_convert_gif_and_refusals),
+        cmocka_unit_test(test_convert_placeholder_spacing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
