@@ -197,6 +197,18 @@ int cn_app_parse_keys(const char *spec, void *out_, int max, char *err, size_t e
 
 static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold);
 
+/* How many of the source's frames have passed, counted with one more frame at hand: a
+ * replay's frames of the file from the first one seen (a loop starts again at its first
+ * frame: one more), every frame of another source. */
+static uint64_t frames_passed(uint64_t n, long *prev_src, long src)
+{
+    if (src < 0) /* not from a file */
+        return n + 1;
+    const uint64_t step = *prev_src < 0 || src <= *prev_src ? 1 : (uint64_t)(src - *prev_src);
+    *prev_src = src;
+    return n + step;
+}
+
 int cn_app_navigate(const char *cmd, const cn_nav_opts *in)
 {
     void *xhold = NULL; /* a connection to the X server for as long as we render */
@@ -326,6 +338,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         if (s.replay && o.snapshot_dir[0]) /* offline: each due picture is drawn (T7) */
             cn_session_batch_snapshots(&s, (int)o.snapshot_every);
     }
+    if (s.replay && o.run.max_frames) /* offline: exactly --frames of the file */
+        cn_session_batch_limit(&s, o.run.max_frames);
     /* scripted keys: the operator's, at their scene time, on the analysis thread
      * (exactly where they belong, however far the display lags) */
     script_key keys[32];
@@ -343,6 +357,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 o.headless ? " (headless)" : "");
 
     uint64_t cursor = 0, n_shown = 0, last_shown_seq = 0;
+    /* --frames counts the source's frames: a replay's frames of the file passed (an offline
+     * replay with a viewer draws few of them: counting those drawn ran 271 frames for
+     * --frames 60, the thirty-sixth session's review), else the frames that arrived */
+    uint64_t n_passed = 0;
+    long passed_src = -1;
     int last_shown_src = -1;
     long snap_bucket = -1; /* a replay: the last snapshot's recording frame / N */
     cn_frame *shown = NULL; /* the last frame shown (a reference) */
@@ -578,11 +597,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
             cn_pipeline_mark_shown(s.pipe, f, show_t1);
             cn_session_batch_shown(&s, f->seq);
             n_shown++;
+            n_passed = frames_passed(n_passed, &passed_src, f->source_frame);
             if (shown)
                 cn_frame_unref(shown);
             cn_frame_ref(f);
             shown = f; /* shown again while a replay catches up a jump */
-            bool last = o.run.max_frames && n_shown >= o.run.max_frames;
+            bool last = o.run.max_frames && n_passed >= o.run.max_frames;
             /* An offline replay takes one at every N-th recording frame (held until drawn,
              * session_batch.c): it draws few of its frames, and counting drawn ones gave 8
              * pictures at irregular frames where 17 were due (teaching audit T7). A paced
@@ -615,9 +635,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         } else {
             cn_pipeline_mark_shown(s.pipe, f, cn_clock_mono_ns());
             n_shown++;
+            n_passed = frames_passed(n_passed, &passed_src, f->source_frame);
         }
         cn_frame_unref(f);
-        if (o.run.max_frames && n_shown >= o.run.max_frames)
+        if (o.run.max_frames && n_passed >= o.run.max_frames)
             break;
     }
     /* The source may end before --frames or between two snapshots: the last view

@@ -198,6 +198,8 @@ void cn_session_batch_free(cn_session *s);
  * for one is held until cn_session_batch_shown names it drawn. */
 void cn_session_batch_snapshots(cn_session *s, int every);
 void cn_session_batch_shown(cn_session *s, uint64_t seq);
+/* An offline run's --frames: the source ends after that many frames (0: none). */
+void cn_session_batch_limit(cn_session *s, uint64_t max_frames);
 
 /* The session's own stages (session_stages.c): the procedure state and the
  * operator's target before the analysis, the isotherm surfaces after it. */

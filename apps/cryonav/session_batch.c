@@ -25,6 +25,11 @@ typedef struct {
      * N frames came out as 17 of 47 due, at irregular frames (teaching audit T7). */
     int snap_every;
     uint64_t hold_seq, shown_seq;
+    /* --frames N: the source ends after N frames read, the N-th held for the viewer
+     * like a due picture (0: no limit). Counting the frames drawn instead ran an
+     * offline replay with snapshots 271 frames for --frames 60 (the thirty-sixth
+     * session's review) */
+    uint64_t max_read;
 } batch_dev;
 
 static int b_start(void *self)
@@ -44,13 +49,14 @@ static int b_read(void *self, cn_frame *f)
         pthread_cond_wait(&b->cv, &b->mu);
     bool stop = b->interrupted;
     pthread_mutex_unlock(&b->mu);
-    if (stop)
+    if (stop || (b->max_read > 0 && b->read >= b->max_read))
         return CN_ECLOSED;
     int rc = b->inner.read(b->inner.self, f);
     if (rc == CN_OK) {
         pthread_mutex_lock(&b->mu);
         b->read++;
-        if (b->snap_every > 0 && f->source_frame >= 0 && f->source_frame % b->snap_every == 0)
+        if (b->snap_every > 0 && ((f->source_frame >= 0 && f->source_frame % b->snap_every == 0) ||
+                                  b->read == b->max_read))
             b->hold_seq = f->seq;
         pthread_mutex_unlock(&b->mu);
     }
@@ -107,6 +113,16 @@ void cn_session_batch_snapshots(cn_session *s, int every)
         return;
     pthread_mutex_lock(&b->mu);
     b->snap_every = every;
+    pthread_mutex_unlock(&b->mu);
+}
+
+void cn_session_batch_limit(cn_session *s, uint64_t max_frames)
+{
+    batch_dev *b = s->batch;
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->max_read = max_frames;
     pthread_mutex_unlock(&b->mu);
 }
 

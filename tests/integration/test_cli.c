@@ -251,6 +251,17 @@ static void test_replay_without_pixel_size(void **st)
     RUN("replay", prostate, "--headless", "--frames", "2", "--no-serve");
     assert_int_equal(R.exit_code, 0);
     assert_null(strstr(R.err, "states no pixel size"));
+    /* --frames N with snapshots, offline: N frames of the file (before, the frames drawn
+     * were counted, and 271 were replayed for --frames 60: the thirty-sixth session's
+     * review) */
+    char nwire[600], snaps[700];
+    snprintf(nwire, sizeof nwire, "%s/plus/NwirePhantomFreehand.igs.mha", CN_SHARED_DATA_DIR);
+    snprintf(snaps, sizeof snaps, "%s/cli_frames_snaps", CN_BINARY_DIR);
+    RUN("replay", nwire, "--headless", "--speed", "0", "--frames", "20", "--no-serve",
+        "--spacing-mm", "0.2", "--snapshot", snaps, "--snapshot-every", "7");
+    assert_int_equal(R.exit_code, 0);
+    if (!strstr(R.out, "frames acquired 20 ") && !strstr(R.err, "frames acquired 20 "))
+        fail_msg("--frames 20 with snapshots:\n%s\n%s", R.out, R.err);
     /* --paused with no window: nothing could ever play it (before, it waited for ever,
      * saying nothing: the thirty-sixth session's review) */
     RUN("replay", prostate, "--headless", "--paused", "--no-serve");
