@@ -73,10 +73,14 @@ int cn_session_replay_setup(cn_session *s, char *err, size_t err_len)
     if (in && in->frame_bytes > 0 && strcmp(in->spacing_source, "none") == 0) {
         s->spacing_assumed = true;
         const char *slash = strrchr(s->opts.replay_path, '/');
-        cn_log_warn(s->log, "replay", "%s states no pixel size (no ImageToProbe transform, no "
-                    "ElementSpacing): 1 mm per pixel is assumed, so the image reads %d mm deep and "
-                    "every distance and the ablation zone are off scale; give --spacing-mm SX[,SY]",
-                    slash ? slash + 1 : s->opts.replay_path, in->height);
+        char said[96] = "no ImageToProbe transform, no ElementSpacing";
+        if (in->spacing_invalid)
+            snprintf(said, sizeof said, "its ElementSpacing %g %g is none",
+                     in->spacing_stated[0], in->spacing_stated[1]);
+        cn_log_warn(s->log, "replay", "%s states no pixel size (%s): 1 mm per pixel is assumed, "
+                    "so the image reads %d mm deep and every distance and the ablation zone are "
+                    "off scale; give --spacing-mm SX[,SY]",
+                    slash ? slash + 1 : s->opts.replay_path, said, in->height);
     }
     int nch = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(rp, &nch);

@@ -38,6 +38,10 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     fprintf(out, "pixel %s x %d\n", in->pixel_name ? in->pixel_name : "?", in->components);
     if (in->frame_bytes == 0)
         fprintf(out, "spacing - (no image data)\n");
+    else if (strcmp(in->spacing_source, "none") == 0 && in->spacing_invalid)
+        fprintf(out, "spacing %g %g (the file's %g %g is no pixel size: 1 mm/px assumed; give "
+                "--spacing-mm)\n", in->spacing[0], in->spacing[1], in->spacing_stated[0],
+                in->spacing_stated[1]);
     else if (strcmp(in->spacing_source, "none") == 0)
         fprintf(out, "spacing %g %g (none in the file: 1 mm/px assumed; give --spacing-mm)\n",
                 in->spacing[0], in->spacing[1]);

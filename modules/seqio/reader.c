@@ -582,12 +582,15 @@ static void resolve_spacing(cn_seq_reader *r) {
         in->spacing[0] = r->user_spacing[0];
         in->spacing[1] = r->user_spacing[1];
         cn_strlcpy(in->spacing_source, "user", sizeof in->spacing_source);
-    } else if ((es[0] != 1 || es[1] != 1) && es[0] > 0 && es[1] > 0 && isfinite(es[0]) &&
-               isfinite(es[1])) {
+    } else if ((es[0] != 1 || es[1] != 1) && es[0] >= 1e-4 && es[1] >= 1e-4 && es[0] <= 100 &&
+               es[1] <= 100) { /* also false for NaN */
         in->spacing[0] = es[0];
         in->spacing[1] = es[1];
         cn_strlcpy(in->spacing_source, "ElementSpacing", sizeof in->spacing_source);
     } else {
+        in->spacing_invalid = (es[0] != 1 || es[1] != 1) && (es[0] != 0 || es[1] != 0);
+        in->spacing_stated[0] = es[0];
+        in->spacing_stated[1] = es[1];
         in->spacing[0] = in->spacing[1] = 1;
         cn_strlcpy(in->spacing_source, "none", sizeof in->spacing_source);
     }

@@ -62,6 +62,12 @@ typedef struct {
      * scale), "user" (cn_seq_reader_set_default_spacing, e.g. --spacing-mm),
      * "ElementSpacing" (a header value other than 1), or "none" (1 mm/px assumed). */
     char spacing_source[16];
+    /* the header states a spacing that is no pixel size (negative, zero, not a number,
+     * past 100 mm or under 0.1 um: a damaged or hostile header): source "none", and
+     * spacing_stated holds what it said (before, 1e300 was taken as it stood and -0.3 was
+     * described as "none in the file") */
+    bool spacing_invalid;
+    double spacing_stated[2];
     bool scene_clock;         /* Timestamp is CryoNav's scene time (CryoNavTimestampClock) */
     bool wall_clock;          /* frames carry CryoNavWallNs (UTC ns) */
     bool offline_pace;        /* CryoNavPace = scene: made offline, so a replay paces on the

@@ -137,6 +137,41 @@ static void test_cut_recording_hint(void **s) {
     }
 }
 
+/* A header whose ElementSpacing is no pixel size (negative, absurd): 1 mm/px assumed, and
+ * said as what it is. Before, 1e300 mm was taken as it stood (every distance off by as
+ * much) and -0.3 was described as "none in the file" (the thirty-sixth session's review). */
+static void test_spacing_that_is_none(void **s) {
+    (void)s;
+    const char *sp[3] = {"-0.3 0.3 1", "1e300 1e300 1", "0.25 0.25 1"};
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_spacing.igs.mha", CN_BINARY_DIR);
+    for (int k = 0; k < 3; k++) {
+        FILE *fp = fopen(path, "wb");
+        assert_non_null(fp);
+        fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = 8 8 2\nElementSpacing = %s\n"
+                    "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n", sp[k]);
+        for (int i = 0; i < 128; i++)
+            fputc(i, fp);
+        fclose(fp);
+        cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+        if (!r) fail_msg("%s", err);
+        const cn_seq_info *in = cn_seq_reader_info(r);
+        print_message("ElementSpacing %s: %g x %g from %s%s\n", sp[k], in->spacing[0],
+                      in->spacing[1], in->spacing_source, in->spacing_invalid ? " (invalid)" : "");
+        if (k < 2) {
+            assert_string_equal(in->spacing_source, "none");
+            assert_true(in->spacing_invalid);
+            assert_true(in->spacing[0] == 1 && in->spacing[1] == 1);
+        } else {
+            assert_string_equal(in->spacing_source, "ElementSpacing");
+            assert_false(in->spacing_invalid);
+            assert_true(in->spacing[0] == 0.25);
+        }
+        cn_seq_reader_close(r);
+    }
+    unlink(path);
+}
+
 static void test_lying_headers(void **s) {
     (void)s;
     size_t len;
@@ -296,6 +331,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_cut_recording_hint),
+        cmocka_unit_test(test_spacing_that_is_none),
         cmocka_unit_test(test_lying_headers),
         cmocka_unit_test(test_missing_data_and_garbage),
         cmocka_unit_test(test_bad_journal),
