@@ -23,6 +23,7 @@
  */
 #include "igtl_priv.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,14 @@ static void reply_string(cn_igtl_server *s, cn_igtl_client *c, const char *devic
 static void transport_attrs(cn_igtl_server *s, cn_proctor_reply *r)
 {
     size_t n = strlen(r->attrs);
-    snprintf(r->attrs + n, sizeof r->attrs - n, "%sSceneFrame=\"%s\" AcqToSentMsP50=\"%.2f\"",
-             n ? " " : "", s->scene_ref[0] ? s->scene_ref : s->o.reference_frame,
-             cn_stats_percentile(s->lat_ms, 50));
+    /* no frame sent yet: no latency, and the attribute is left out rather than "nan" (a
+     * number parser in a client's script fails on it: the thirty-sixth session's review) */
+    const double p50 = cn_stats_percentile(s->lat_ms, 50);
+    snprintf(r->attrs + n, sizeof r->attrs - n, "%sSceneFrame=\"%s\"", n ? " " : "",
+             s->scene_ref[0] ? s->scene_ref : s->o.reference_frame);
+    n = strlen(r->attrs);
+    if (isfinite(p50))
+        snprintf(r->attrs + n, sizeof r->attrs - n, " AcqToSentMsP50=\"%.2f\"", p50);
 }
 
 /* Runs a command through the hub; false when the client must be dropped. */

@@ -461,6 +461,16 @@ static void test_commands_and_roles(void **st)
     tu_client c;
     tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
     assert_true(tu_wait_clients(s, 1, 2000));
+    /* before any frame: no latency yet, and no "nan" for a client's number parser (the
+     * thirty-sixth session's review) */
+    tu_send_string(c.fd, 1, "CMD_0", "<Command Name=\"RequestStatus\"/>");
+    tu_read(&c, 3000, "STRING", "ACK_0");
+    tu_msg *a0 = tu_find(&c, "STRING", "ACK_0");
+    assert_non_null(a0);
+    print_message("status before a frame: %s\n", (char *)a0->content + 4);
+    assert_non_null(strstr((char *)a0->content + 4, "SceneFrame="));
+    assert_null(strstr((char *)a0->content + 4, "nan"));
+    tu_client_clear(&c);
     push(fx, s, 1, CN_PHASE_FREEZE);
     assert_true(tu_read(&c, 3000, "POLYDATA", "NerveContour") > 0);
 
