@@ -196,7 +196,12 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
             h->wrong_all_paused = false;
         }
         v = (int)fails >= h->o.max_failed_logins ? CN_PROCTOR_DROP : CN_PROCTOR_DENIED;
-        snprintf(msg, msg_len, m == -2 ? "wrong token" : "this proctor account was revoked by the operator");
+        /* a proctor already: the earlier login stands, and the reply says so (before, a bare
+         * "wrong token" read as rights lost: the thirty-sixth session's review) */
+        const bool still = c->info.role == CN_PROCTOR_PROCTOR;
+        snprintf(msg, msg_len, "%s%s",
+                 m == -2 ? "wrong token" : "this proctor account was revoked by the operator",
+                 still ? " (the proctor rights of this connection's earlier login stand)" : "");
     } else {
         v = CN_PROCTOR_DONE;
         c->info.role = CN_PROCTOR_PROCTOR;

@@ -382,6 +382,15 @@ static void test_note_with_a_token_refused(void **st)
     assert_int_equal(cn_proctor_note(h, a, "check the depth"), CN_PROCTOR_DONE);
     assert_int_equal(cn_proctor_take(h, &it), 1);
     assert_string_equal(it.text, "check the depth");
+    /* a proctor that presents a wrong token keeps its rights, and is told so (before, a
+     * bare "wrong token" read as rights lost) */
+    char msg[160];
+    assert_int_not_equal(cn_proctor_login(h, a, "not-a-token-of-this-hub-9", NULL, msg, sizeof msg),
+                         CN_PROCTOR_DONE);
+    assert_non_null(strstr(msg, "wrong token (the proctor rights of this connection's earlier "
+                                "login stand)"));
+    assert_int_equal(cn_proctor_note(h, a, "still a proctor"), CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 1);
     /* a token pasted with its line end is the token (before: a wrong guess) */
     uint64_t b = cn_proctor_client_open(h, "t", "10.0.0.2:5000");
     assert_int_equal(cn_proctor_login(h, b, " " TOKEN "\r\n", NULL, NULL, 0), CN_PROCTOR_DONE);
