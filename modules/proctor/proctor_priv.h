@@ -105,6 +105,7 @@ struct cn_proctor_hub {
     /* log volume bound */
     cn__bucket log_bucket;
     uint64_t log_suppressed;
+    int64_t log_dropped_said_ns;  /* when the count of dropped lines was last written */
     /* surfaces */
     cn__surface surf[CN__SURFACES_MAX];
     uint64_t surf_version;

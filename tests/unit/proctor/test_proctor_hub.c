@@ -765,6 +765,37 @@ static void visit(void *user, double t, const float *xyz, int n, const int *tri,
     assert_int_equal(nt, 1);
 }
 
+/* Lines about clients keep to their rate over time, the count of those dropped included
+ * (before, each line that passed brought its own "N lines were dropped" line: 43 lines/s
+ * for a bound of 20, the thirty-sixth session's review). */
+static void test_log_rate_over_time(void **st)
+{
+    (void)st;
+    FILE *lf = tmpfile();
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_proctor_hub *h = hub_with(TOKEN, lg);
+    cn_proctor_opts o;
+    cn_proctor_opts_default(&o);
+    const int64_t t0 = cn_clock_mono_ns();
+    int calls = 0;
+    while (cn_clock_mono_ns() - t0 < 3000000000LL) {
+        cn_proctor_logf(h, "test", CN_LOG_INFO, false, "client %d said hello", calls++);
+        cn_clock_sleep_ns(2000000);
+    }
+    const double secs = (double)(cn_clock_mono_ns() - t0) * 1e-9;
+    cn_proctor_hub_free(h);
+    cn_log_free(lg);
+    rewind(lf);
+    int lines = 0, c;
+    while ((c = fgetc(lf)) != EOF)
+        lines += c == '\n';
+    fclose(lf);
+    const double bound = o.log.burst + o.log.per_s * secs + secs + 2;
+    print_message("%d calls in %.1f s -> %d lines (bound %.0f: burst %.0f, %.0f/s, a count a "
+                  "second)\n", calls, secs, lines, bound, o.log.burst, o.log.per_s);
+    assert_true(lines <= bound);
+}
+
 static void test_surfaces_and_log(void **st)
 {
     (void)st;
@@ -855,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_status_nerve_target),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_surfaces_and_log),
+        cmocka_unit_test(test_log_rate_over_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
