@@ -187,9 +187,12 @@ int cn_cmd_report(int argc, char **argv)
             snprintf(cov, sizeof cov, "%.0f %%", 100 * cy->coverage_end);
         if (isfinite(cy->target_temp_min_c))
             snprintf(tmin, sizeof tmin, "%.0f C", cy->target_temp_min_c);
-        fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%.1f mm</td><td>%s</td>"
+        char ice[32] = "--";
+        if (cy->max_ice_radius_mm >= 0)
+            snprintf(ice, sizeof ice, "%.1f mm", cy->max_ice_radius_mm);
+        fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
                    "<td>%s</td></tr>\n",
-                cy->cycle, at, fz, th, cy->max_ice_radius_mm, cov, tmin);
+                cy->cycle, at, fz, th, ice, cov, tmin);
     }
     fprintf(h, "</table>\n");
     if (sum.n_note_texts > 0) {

@@ -277,7 +277,8 @@ typedef struct {
     int cycle;
     double freeze_start_s, freeze_s; /* from the session start */
     double thaw_s;                   /* until the next freeze or withdrawal, <0 unknown */
-    double max_ice_radius_mm;        /* largest -0 C isotherm / ice radius during it */
+    double max_ice_radius_mm;        /* largest -0 C isotherm / ice radius during it (<0:
+                                        no frame of it in the recording) */
     double coverage_end;             /* the nerve's coverage on the freeze's last analysed
                                         frame (what the session's end-of-freeze reminder
                                         says), <0 unknown or withheld */

@@ -188,6 +188,9 @@ static void change_phase(cn_session_summary *s, cn_phase *prev, double *phase_st
         s->cycles[*cur].thaw_s = -1;
         s->cycles[*cur].coverage_end = -1;
         s->cycles[*cur].target_temp_min_c = NAN;
+        /* unknown until a frame of the cycle is read: a freeze from before the recording's
+         * first frame read 0.0 mm of ice (the thirty-sixth session's review) */
+        s->cycles[*cur].max_ice_radius_mm = -1;
     }
     if (ph == CN_PHASE_WITHDRAWN && isnan(s->withdrawal_s) && !isnan(s->insertion_s))
         s->withdrawal_s = t;
@@ -431,9 +434,6 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             }
         }
         if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
-        if (cur >= 0 && isfinite(ir) && ir > s->cycles[cur].max_ice_radius_mm &&
-            (ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW))
-            s->cycles[cur].max_ice_radius_mm = ir;
         if (!use_truth) {
             const cn_ice_front *ic = &f->analysis.ice;
             if (ic->found && ic->n >= 3) {
@@ -479,6 +479,15 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                                    phase_change_time(evl, nev, ph, t, t0, after));
             if (isfinite(te)) t = te;
             change_phase(s, &prev, &phase_start, &cur, ph, cyc, t, evl, nev, t0);
+        }
+        /* the cycle's ice, once this frame's phase change is made (before, the first frame
+         * of freeze 2 gave its ice to freeze 1, and a recording started in freeze 2 gave
+         * freeze 1, all before it, the ice of freeze 2) */
+        if (cur >= 0 && (ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW)) {
+            double *m = &s->cycles[cur].max_ice_radius_mm;
+            *m = fmax(*m, 0); /* a frame of it was read */
+            if (isfinite(ir) && ir > *m)
+                *m = ir;
         }
         /* each alarm's periods, for a debrief (teaching audit T10: the report counted
          * alarm events, not which alarm, nor for how long): on from the first frame
@@ -613,7 +622,7 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
                             c->running_at_end == CN_PHASE_FREEZE ? json_string("freeze")
                             : c->running_at_end == CN_PHASE_THAW ? json_string("thaw")
                                                                  : json_null());
-        json_object_set_new(e, "max_ice_radius_mm", json_real(c->max_ice_radius_mm));
+        json_object_set_new(e, "max_ice_radius_mm", num_or_null(c->max_ice_radius_mm));
         json_object_set_new(e, "coverage_at_freeze_end", num_or_null(c->coverage_end));
         json_object_set_new(e, "target_temp_min_c",
                             isfinite(c->target_temp_min_c) ? json_real(c->target_temp_min_c)

@@ -372,6 +372,14 @@ static void test_recording_started_mid_freeze(void **st)
     assert_int_equal(R.exit_code, 0);
     const char *c2 = strstr(R.out, "\"cycle\": 2");
     assert_non_null(c2);
+    /* freeze 1, all before the recording: its ice is unknown, not 0.0 mm (the
+     * thirty-sixth session's review) */
+    const char *c1 = strstr(R.out, "\"cycle\": 1");
+    assert_non_null(c1);
+    const char *ice1 = strstr(c1, "\"max_ice_radius_mm\":");
+    assert_true(ice1 && ice1 < c2);
+    print_message("freeze 1: %.60s\n", ice1);
+    assert_int_equal(strncmp(ice1, "\"max_ice_radius_mm\": null,", 26), 0);
     double start_s = 0, freeze_s = 0;
     const char *a = strstr(c2, "\"freeze_start_s\":"), *b = strstr(c2, "\"freeze_s\":");
     assert_non_null(a);
