@@ -53,6 +53,7 @@ struct cn_guidance {
     /* the visible rim of the current freeze, held through its thaw (ice_top_mm) */
     bool rim_held;
     double rim_top_mm, rim_lead_mm;
+    int rim_cycle;      /* the freeze cycle the held rim was seen in */
     /* summary, read from other threads */
     pthread_mutex_t mu;
     cn_guidance_summary sum;
@@ -207,16 +208,19 @@ static double rim_top_mm(const cn_analysis *a)
  * the model's ice has melted, through a reposition or a withdrawal too (the ice
  * stays in the tissue); with no model it is held as seen, through the thaw. A frame of
  * the freeze itself that finds no rim holds it the same way. */
-static double ice_top_mm(cn_guidance *g, const cn_analysis *a, cn_phase phase)
+static double ice_top_mm(cn_guidance *g, const cn_analysis *a, cn_phase phase, int cycle)
 {
     const double model = model_top_mm(a), rim = rim_top_mm(a);
     if (phase == CN_PHASE_FREEZE && isfinite(rim)) {
         g->rim_held = true;
+        g->rim_cycle = cycle;
         g->rim_lead_mm = isfinite(model) ? rim - model : NAN;
         g->rim_top_mm = rim;
     }
     double top = fmin(model, rim);
-    if (phase == CN_PHASE_FREEZE && g->rim_held && !isfinite(rim)) {
+    /* only the rim of this freeze: freeze 1's rim held into freeze 2 raised ICE NEAR
+     * SKIN there before its own rim was found (the review of the change) */
+    if (phase == CN_PHASE_FREEZE && g->rim_held && g->rim_cycle == cycle && !isfinite(rim)) {
         /* a frame of the freeze on which the rim was not found (speckle, a shadow): the
          * ice has not gone. Before, one such frame cleared ICE NEAR SKIN and the next set
          * it again, three times in 2.5 s (the thirty-sixth session's review) */
@@ -358,7 +362,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     gs->target_min_temp_c = g->target_min_temp_c;
 
     /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */
-    double top = ice_top_mm(g, a, gs->phase);
+    double top = ice_top_mm(g, a, gs->phase, gs->cycle);
     double dist = isfinite(top) ? top - g->c.skin_depth_mm : NAN;
     gs->ice_to_skin_mm = dist;
     if (isnan(dist))

@@ -287,11 +287,14 @@ static void test_skin_alarm_held_through_thaw(void **state)
         {CN_PHASE_THAW, -1, 6.0, false},   /* model top 9.0 -> held 6.3: receded */
         {CN_PHASE_WITHDRAWN, -1, 7.8, true}, /* the ice stays after the probe left */
         {CN_PHASE_WITHDRAWN, -1, 0, false}, /* the model's ice melted */
+        /* freeze 2 elsewhere, its rim not found yet, no model yet: freeze
+         * 1's rim is not held into it (the review of the change: ON at 3.0 mm) */
+        {CN_PHASE_FREEZE, -1, 0, false},
     };
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         cn_frame *f = make(fx, seq[i].rim_top, 20, seq[i].r20);
         f->analysis.guidance.phase = seq[i].phase;
-        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.cycle = i + 1 == sizeof seq / sizeof seq[0] ? 2 : 1;
         uint32_t al = run(fx, f);
         if (((al & CN_ALARM_ICE_NEAR_SKIN) != 0) != seq[i].on)
             fail_msg("step %zu (%s): ice to skin %.2f mm, alarm %s, expected %s", i,
