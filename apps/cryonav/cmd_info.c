@@ -31,7 +31,8 @@ int cn_cmd_info(int argc, char **argv)
                    "transforms, per-frame fields and the recorded events ('event <t> s frame\n"
                    "<n> <source>: <text>', times from the first frame).\n\n"
                    "options:\n"
-                   "  --spacing-mm SX[,SY] pixel spacing in mm for files that give none (x, y; one\n"
+                   "  --spacing-mm SX[,SY] pixel spacing in mm for files that give none "
+                   "(x, y; one\n"
                    "                       value for both; default: the file's own)\n"
                    "  -h, --help           this help\n\n"
                    "outputs: stdout only, one 'key value' line each (file, format, frames,\n"
@@ -40,7 +41,7 @@ int cn_cmd_info(int argc, char **argv)
         case 's':
             /* x,y as replay takes it (the guide gives both the same way; before, info
              * refused "0.2,0.25") */
-            if (cn_app_parse_spacing(optarg, 0, 100, sp) != CN_OK)
+            if (cn_app_parse_spacing(optarg, 1e-4, 100, sp) != CN_OK)
                 return cn_app_usage_error("info", "--spacing-mm needs mm per pixel, e.g. 0.1 or "
                                           "0.1,0.12, not '%s'", optarg);
             break;

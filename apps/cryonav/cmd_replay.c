@@ -133,7 +133,7 @@ int cn_cmd_replay(int argc, char **argv)
         case R_START: cn_strlcpy(a.run.replay_start, optarg, sizeof a.run.replay_start); break;
         case R_PAUSED: a.run.replay_paused = true; break;
         case R_SPACING:
-            if (cn_app_parse_spacing(optarg, 0, 100, a.run.spacing_mm) != CN_OK)
+            if (cn_app_parse_spacing(optarg, 1e-4, 100, a.run.spacing_mm) != CN_OK)
                 return cn_app_usage_error("replay", "--spacing-mm needs mm per pixel, e.g. 0.1 or 0.1,0.12, "
                                           "not '%s'", optarg);
             break;

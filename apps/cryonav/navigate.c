@@ -260,8 +260,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         return 2;
     }
     if (o.headless && o.run.replay_paused)
-        cn_log_warn(log, cmd, "paused with no window: the first frame is drawn to %s/, and "
-                    "nothing can play on (Ctrl-C ends)", o.snapshot_dir);
+        cn_log_info(log, cmd, "paused with no window: the paused frame is drawn to %s/, and "
+                    "the replay ends there (nothing could play it on)", o.snapshot_dir);
     /* issue 16: outputs only where asked. Headless without --snapshot draws
      * nothing at all: no viewer, no offscreen rendering, no X server. */
     if (o.headless && !o.snapshot_dir[0])
@@ -639,6 +639,10 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         }
         cn_frame_unref(f);
         if (o.run.max_frames && n_passed >= o.run.max_frames)
+            break;
+        /* headless and paused: the paused frame's picture is all there is (before, it then
+         * waited for keys no window could give: the review of the change) */
+        if (o.headless && o.run.replay_paused && n_shown >= 1)
             break;
     }
     /* The source may end before --frames or between two snapshots: the last view

@@ -172,9 +172,17 @@ void cn__igtl_answer_get(cn_igtl_server *s, cn_igtl_client *c, const char *type,
          * client for a while): the next frame answers. Before, a v2 client's first GET
          * got nothing, and a GET_TRANS was answered with poses 15 s old (the
          * thirty-sixth session's review) */
-        c->get_pending = true;
-        cn_strlcpy(c->get_type, type, sizeof c->get_type);
-        cn_strlcpy(c->get_device, device, sizeof c->get_device);
+        const int max = (int)(sizeof c->get_pending / sizeof c->get_pending[0]);
+        for (int k = 0; k < c->n_get_pending; k++)
+            if (strcmp(c->get_pending[k].type, type) == 0 &&
+                strcmp(c->get_pending[k].device, device) == 0)
+                return; /* asked already: one answer */
+        if (c->n_get_pending < max) {
+            cn_strlcpy(c->get_pending[c->n_get_pending].type, type, sizeof c->get_pending[0].type);
+            cn_strlcpy(c->get_pending[c->n_get_pending].device, device,
+                       sizeof c->get_pending[0].device);
+            c->n_get_pending++;
+        }
         return;
     }
     size_t tl = strlen(type);
@@ -281,6 +289,24 @@ static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token
 
 /* A STRING: a PLUS command (CMD_<uid>), a login, the cryo console's state, else a
  * proctor's note. name: the message's name, the long one of v2 metadata when sent. */
+/* "ProctorLogin", or Slicer's "ProctorLogin_<n>" for a second node of that name; not the
+ * server's own "ProctorLoginReply" sent back (a prefix match made every echo a wrong
+ * token, pausing logins for everyone: the review of the change). */
+static bool is_login_name(const char *name)
+{
+    if (strncmp(name, "ProctorLogin", 12) != 0)
+        return false;
+    const char *p = name + 12;
+    if (!*p)
+        return true;
+    if (*p++ != '_' || !*p)
+        return false;
+    for (; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    return true;
+}
+
 static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *header,
                            const char *name, const char *text)
 {
@@ -295,7 +321,7 @@ static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *hea
     const char *uid = strncmp(name, "CMD_", 4) == 0 && name[4] ? name + 4 : NULL;
     if (uid)
         string_command(s, c, uid, text);
-    else if (strncmp(name, "ProctorLogin", 12) == 0)
+    else if (is_login_name(name))
         /* Slicer names a second text node "ProctorLogin_1": still a login, never a
          * note broadcast to every viewer with the token in it */
         login_string(s, c, text);

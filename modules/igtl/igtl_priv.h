@@ -64,10 +64,13 @@ typedef struct {
     int64_t t_progress_ns;  /* last write progress, or when data started waiting */
     int64_t t_msg_start_ns; /* first byte of the inbound message in progress, 0 = none */
     int64_t t_active_ns;    /* last complete inbound message or write progress */
-    /* a GET_<type> asked when no frame of the client's header version was packed since
-     * the newest frame: answered from the next frame packed (cn__igtl_answer_get) */
-    bool get_pending;
-    char get_type[13], get_device[21];
+    /* GET_<type> asked when no frame of the client's header version was packed since the
+     * newest frame: answered from the next frame packed (cn__igtl_answer_get); four kinds
+     * wait (before, one: a GET_IMAGE then a GET_TRANS left the image unanswered) */
+    int n_get_pending;    /* at most 4, one per type and device */
+    struct {
+        char type[13], device[21];
+    } get_pending[4];
     cn_igtl_client_stats st;   /* st.id is the hub's client id */
 } cn_igtl_client;
 

@@ -197,10 +197,12 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
         /* the questions that waited for a frame of their version */
         for (int i = 0; i < s->n_clients; i++) {
             cn_igtl_client *c = s->clients[i];
-            if (c->get_pending && s->last[c->st.header_version == 2 ? 2 : 1] &&
-                s->last[c->st.header_version == 2 ? 2 : 1]->seq == s->newest_seq) {
-                c->get_pending = false;
-                cn__igtl_answer_get(s, c, c->get_type, c->get_device);
+            const cn_igtl_packet *mine = s->last[c->st.header_version == 2 ? 2 : 1];
+            if (c->n_get_pending > 0 && mine && mine->seq == s->newest_seq) {
+                const int n = c->n_get_pending;
+                c->n_get_pending = 0;
+                for (int k = 0; k < n; k++)
+                    cn__igtl_answer_get(s, c, c->get_pending[k].type, c->get_pending[k].device);
             }
         }
         int64_t t1 = cn_clock_mono_ns();

@@ -370,10 +370,14 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     /* a note is broadcast to every viewer and recorded: one that holds a token (a login
      * sent under another name, e.g. Slicer's second "ProctorLogin_1") would hand proctor
      * rights to everyone watching (the thirty-sixth session's review) */
-    const bool secret = v == CN_PROCTOR_DONE && cn__proctor_holds_token(h, it.text);
+    /* the whole text, before the cut to the note's size (a token at byte 187 went out as
+     * its first 14 characters); the refusal counts as a failed login, so the check is no
+     * cheaper an oracle for a token than a login is (the review of the change) */
+    const bool secret = v == CN_PROCTOR_DONE && cn__proctor_holds_token(h, text);
     if (secret) {
         v = CN_PROCTOR_DENIED;
         c->info.refused++;
+        c->info.failed_logins++;
     }
     if (v == CN_PROCTOR_DONE) {
         c->info.notes++;
@@ -384,7 +388,7 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
     if (v == CN_PROCTOR_DONE)
         cn_proctor_logf(h, MOD, CN_LOG_INFO, false, "proctor %s: note %s", it.from, it.text);
     else if (secret)
-        cn_proctor_logf(h, MOD, CN_LOG_WARN, true, "client %llu: note refused: it holds a proctor "
+        cn_proctor_logf(h, MOD, CN_LOG_WARN, false, "client %llu: note refused: it holds a proctor "
                         "token (not shown, not sent, not recorded; log in with a STRING named "
                         "ProctorLogin)", (unsigned long long)id);
     else if (v == CN_PROCTOR_DENIED && c && refusal_logged(refused))

@@ -65,13 +65,29 @@ static void guest_name(char *name)
     cn_proctor_sanitise_name(name); /* blanks collapsed again */
 }
 
-/* A name's skeleton: its letters and digits, lower case ("Dr. Lee" and "dr lee" are one). */
+/* A name's skeleton: its letters and digits, lower case, with the ASCII look-alikes made
+ * one ("Dr. Lee", "dr lee" and "Dr LEE" are one; so are I, l, 1 and |, O and 0, rn and m,
+ * vv and w: "Dr AIi" passed for "Dr Ali", "Dr Kirn" for "Dr Kim" and "(cIient 4)" got
+ * past the "client" check, the review of the change). */
 static void skeleton(const char *name, char *out, size_t len)
 {
     size_t n = 0;
-    for (const char *i = name; *i && n + 1 < len; i++)
-        if (isalnum((unsigned char)*i))
-            out[n++] = (char)tolower((unsigned char)*i);
+    for (const char *i = name; *i && n + 1 < len; i++) {
+        char ch = (char)tolower((unsigned char)*i);
+        if (ch == '|')
+            ch = 'l';
+        if (!isalnum((unsigned char)ch))
+            continue;
+        if (ch == 'i' || ch == '1')
+            ch = 'l';
+        else if (ch == '0')
+            ch = 'o';
+        if (n > 0 && ((out[n - 1] == 'r' && ch == 'n') || (out[n - 1] == 'v' && ch == 'v'))) {
+            out[n - 1] = ch == 'n' ? 'm' : 'w';
+            continue;
+        }
+        out[n++] = ch;
+    }
     out[n] = 0;
 }
 
@@ -139,10 +155,11 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     if (token) {
         while (*token == ' ' || *token == '\t' || *token == '\r' || *token == '\n')
             token++;
-        cn_strlcpy(trimmed, token, sizeof trimmed);
-        size_t tl = strlen(trimmed);
-        while (tl > 0 && strchr(" \t\r\n", trimmed[tl - 1]))
-            trimmed[--tl] = 0;
+        size_t tl = strlen(token);
+        while (tl > 0 && strchr(" \t\r\n", token[tl - 1]))
+            tl--;
+        /* trimmed before any cut: one past the longest token stays wrong whatever follows */
+        memcpy(trimmed, token, tl < sizeof trimmed - 1 ? tl : sizeof trimmed - 1);
         token = trimmed;
     }
     cn_proctor_verdict v = CN_PROCTOR_DENIED;
@@ -220,17 +237,19 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
              * account holder), nor one that says "client" (the logs' "<name> (client
              * 4)" is how a connection is told apart) */
             guest_name(claimed);
-            char sk[CN_PROCTOR_NAME_MAX];
+            char sk[CN_PROCTOR_NAME_MAX], cl[16];
             skeleton(claimed, sk, sizeof sk);
-            bool taken = strstr(sk, "client") != NULL;
+            skeleton("client", cl, sizeof cl);
+            bool taken = strstr(sk, cl) != NULL;
             for (int k = 0; k < h->o.n_accounts; k++) {
                 char acc[CN_PROCTOR_NAME_MAX];
                 skeleton(h->o.accounts[k].name, acc, sizeof acc);
                 taken |= acc[0] && strcmp(sk, acc) == 0;
             }
             c->info.account[0] = 0;
-            if (claimed[0] && !taken)
-                cn_strlcpy(c->info.name, claimed, sizeof c->info.name);
+            /* a name refused (or none) leaves none, never the connection's earlier one: an
+             * account's login, a logout and then the shared token kept "Dr Lee" */
+            cn_strlcpy(c->info.name, claimed[0] && !taken ? claimed : "", sizeof c->info.name);
             if (!taken)
                 claimed[0] = 0;
         }

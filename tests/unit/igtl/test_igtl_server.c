@@ -246,7 +246,9 @@ static void test_get_waits_for_its_version(void **st)
     cn_igtl_buf_init(&b);
     cn_igtl_msg m;
     cn_igtl_meta meta = {"Hello", "Slicer"};
-    cn_igtl_msg_begin(&b, &m, 2, "GET_TRANS", "ProbeToReference", 0, 1);
+    cn_igtl_msg_begin(&b, &m, 2, "GET_IMAGE", "", 0, 1);
+    cn_igtl_msg_end(&b, &m, &meta, 1);
+    cn_igtl_msg_begin(&b, &m, 2, "GET_TRANS", "ProbeToReference", 0, 2);
     cn_igtl_msg_end(&b, &m, &meta, 1);
     assert_int_equal(tu_send_all(v2.fd, b.data, b.len), 0);
     cn_igtl_buf_free(&b);
@@ -264,6 +266,9 @@ static void test_get_waits_for_its_version(void **st)
     print_message("a v2 client's first GET_TRANS: %d ProbeToReference (the frame's and the "
                   "answer)\n", count_named(&v2, "TRANSFORM", "ProbeToReference"));
     assert_int_equal(count_named(&v2, "TRANSFORM", "ProbeToReference"), 2);
+    for (int i = 0; i < 40 && count_named(&v2, "IMAGE", "Image_Reference") < 2; i++)
+        tu_read(&v2, 50, "NONE", NULL);
+    assert_int_equal(count_named(&v2, "IMAGE", "Image_Reference"), 2); /* both questions */
     assert_int_equal(nth_named(&v2, "TRANSFORM", "ProbeToReference", 1)->h.version, 2);
     tu_client_free(&v1);
     tu_client_free(&v2);

@@ -333,7 +333,8 @@ static void test_guest_cannot_pose_as_an_account(void **st)
     const char *names[] = {"Dr Lee ",           " dr  lee",           "Dr Lee (client 4)",
                            "DR LEE\t",          "Dr Lee\xe2\x80\x8b", "Dr\xc2\xa0Lee",
                            "Dr L\xd0\xb5" "e",   "Dr Lee (Client 2)",  "Dr.Lee",
-                           "Dr Lee\xe2\x81\xa0"};
+                           "Dr Lee\xe2\x81\xa0",  "Dr Iee",            "Dr 1ee",
+                           "x (cIient 4)"};
     const int n_names = (int)(sizeof names / sizeof names[0]);
     for (int i = 0; i < n_names; i++) {
         char peer[32];
@@ -352,9 +353,26 @@ static void test_guest_cannot_pose_as_an_account(void **st)
         assert_null(strstr(shown, "LEE"));
         assert_null(strstr(shown, "lee"));
         assert_null(strstr(shown, "lient")); /* never "... (client 2)" inside a name */
+        assert_null(strstr(shown, "Iient"));
+        assert_null(strstr(shown, "ee")); /* "Dr Iee", "Dr 1ee": Dr Lee at a glance */
         for (const char *c = shown; *c; c++) /* nothing that looks like another letter */
             assert_true((unsigned char)*c < 0x80);
     }
+    /* the account's own login, a logout, then the shared token with its name: the
+     * connection does not keep "Dr Lee" (the review of the change) */
+    uint64_t k = cn_proctor_client_open(h, "t", "10.0.1.1:5000");
+    assert_int_equal(cn_proctor_login(h, k, "another-token-for-dr-lee-0001", NULL, NULL, 0),
+                     CN_PROCTOR_DONE);
+    cn_proctor_logout(h, k);
+    assert_int_equal(cn_proctor_login(h, k, TOKEN, "Dr Lee", NULL, 0), CN_PROCTOR_DONE);
+    cn_proctor_client_info ci[16];
+    int n = cn_proctor_clients(h, ci, 16);
+    for (int i = 0; i < n; i++)
+        if (ci[i].id == k) {
+            print_message("after a logout, a guest calling itself Dr Lee shows as '%s'\n",
+                          ci[i].name);
+            assert_null(strstr(ci[i].name, "Lee"));
+        }
     cn_proctor_hub_free(h);
 }
 
@@ -378,6 +396,12 @@ static void test_note_with_a_token_refused(void **st)
     assert_int_not_equal(cn_proctor_note(h, a, TOKEN), CN_PROCTOR_DONE);
     assert_int_not_equal(cn_proctor_note(h, a, "my token is another-token-for-kim-000001 ok"),
                          CN_PROCTOR_DONE);
+    assert_int_equal(cn_proctor_take(h, &it), 0);
+    /* a token past the note's 200 characters is found in the whole text (before, the text
+     * was cut first and the token's first characters went out) */
+    char longer[300];
+    snprintf(longer, sizeof longer, "%0187d %s", 0, TOKEN);
+    assert_int_not_equal(cn_proctor_note(h, a, longer), CN_PROCTOR_DONE);
     assert_int_equal(cn_proctor_take(h, &it), 0);
     assert_int_equal(cn_proctor_note(h, a, "check the depth"), CN_PROCTOR_DONE);
     assert_int_equal(cn_proctor_take(h, &it), 1);
