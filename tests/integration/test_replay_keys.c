@@ -374,7 +374,10 @@ static void test_catching_up_window_and_keys(void **st)
     assert_int_equal(operator_events, 1);
     assert_int_equal(at, 0); /* the landed frame, the first shown */
     assert_true(head >= 4);
-    assert_true(head_analysed >= head - 1);
+    /* a paced replay is latest-wins: the landed frame, and under the sanitizers with
+     * another test beside it (CI, 2 cores) the next one too, may pass unanalysed while the
+     * analysis warms up after the catch-up (seen once in 2026-12-07's CI: frames 0 and 1) */
+    assert_true(head_analysed >= head - 2);
     pu_rm_rf(dir);
 }
 
