@@ -165,7 +165,8 @@ typedef struct {
     double ln_h_sd;                   /* Robin: 1-sigma uncertainty of ln(h) */
     int n;
     double rms_rel;                   /* RMS relative diameter error at the fit */
-    double single_c[CN_THERMAL_CAL_MAX]; /* Dirichlet: the temperature each measurement alone asks */
+    double single_c[CN_THERMAL_CAL_MAX]; /* Dirichlet: the temperature each measurement
+                                            alone asks */
     double single_h_w_m2k[CN_THERMAL_CAL_MAX]; /* Robin: the film each alone asks */
 } cn_thermal_calibration;
 

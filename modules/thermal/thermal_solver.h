@@ -103,7 +103,8 @@ void cn_thermal_solver_ray_isotherms(const cn_thermal_solver *s, const double *t
  * INFINITY when there is none. */
 double cn_thermal_solver_min_rz(const cn_thermal_solver *s, double temp_c, double a_r, double a_z);
 /* Axisymmetric: the disturbed region's radial extent and z range (mm). */
-void cn_thermal_solver_extent(const cn_thermal_solver *s, double *r_mm, double *z0_mm, double *z1_mm);
+void cn_thermal_solver_extent(const cn_thermal_solver *s, double *r_mm, double *z0_mm,
+                              double *z1_mm);
 
 /* ------------------------------------------------------------------ 3-D grid (several freezes) */
 
