@@ -302,6 +302,15 @@ typedef struct {
 /* Checks a --keys list ("f@400,f@460": procedure key @ scene second); returns how
  * many keys it holds (out may be NULL) or -1 with a message in err. */
 int cn_app_parse_keys(const char *spec, void *out, int max, char *err, size_t err_len);
+/* One scripted key of a --keys list (out of cn_app_parse_keys): key and scene second. */
+typedef struct {
+    int key;
+    double t_s;
+} cn_app_script_key;
+/* A key pressed in the viewer (navigate_keys.c), and the list `h` shows (a replay's or a
+ * live session's). */
+void cn_app_handle_key(cn_session *s, int key, cn_log *log);
+const char *cn_app_key_help(bool replay);
 
 /* Opens the session, runs the viewer loop until the source ends, the frame limit
  * is reached, the window is closed or SIGINT/SIGTERM arrives; prints a summary.
