@@ -331,8 +331,13 @@ static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *hea
         cn_proctor_reply cr;
         if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
             c->st.msgs_rejected++;
-    } else if (cn_proctor_note(s->hub, c->st.id, text) != CN_PROCTOR_DONE)
-        c->st.msgs_rejected++;
+    } else {
+        const cn_proctor_verdict v = cn_proctor_note(s->hub, c->st.id, text);
+        if (v != CN_PROCTOR_DONE)
+            c->st.msgs_rejected++;
+        if (v == CN_PROCTOR_DROP) /* notes holding tokens, as many as failed logins allow */
+            cn__igtl_kill(s, c, "too many failed proctor logins");
+    }
 }
 
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m)

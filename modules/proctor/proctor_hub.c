@@ -378,6 +378,8 @@ cn_proctor_verdict cn_proctor_note(cn_proctor_hub *h, uint64_t id, const char *t
         v = CN_PROCTOR_DENIED;
         c->info.refused++;
         c->info.failed_logins++;
+        if ((int)c->info.failed_logins >= h->o.max_failed_logins) /* as a login: closed */
+            v = CN_PROCTOR_DROP;
     }
     if (v == CN_PROCTOR_DONE) {
         c->info.notes++;

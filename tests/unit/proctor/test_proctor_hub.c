@@ -420,6 +420,18 @@ static void test_note_with_a_token_refused(void **st)
     assert_int_equal(cn_proctor_login(h, b, " " TOKEN "\r\n", NULL, NULL, 0), CN_PROCTOR_DONE);
     uint64_t c = cn_proctor_client_open(h, "t", "10.0.0.3:5000");
     assert_int_not_equal(cn_proctor_login(h, c, TOKEN "x\n", NULL, NULL, 0), CN_PROCTOR_DONE);
+    /* notes holding tokens count as failed logins: as many as a login may fail, and the
+     * connection is closed (a probe of candidates costs what logins cost) */
+    cn_proctor_verdict last = CN_PROCTOR_DONE;
+    int sent = 0;
+    while (last != CN_PROCTOR_DROP && sent < 10) {
+        last = cn_proctor_note(h, b, TOKEN);
+        sent++;
+        cn_clock_sleep_ns(600000000); /* under the note rate */
+    }
+    print_message("notes holding a token: the connection closed after %d\n", sent);
+    assert_int_equal(last, CN_PROCTOR_DROP);
+    assert_true(sent <= 5);
     cn_proctor_hub_free(h);
 }
 
