@@ -1,6 +1,7 @@
 /*
- * reader_priv.h - the reader's state, shared by reader.c (header, index) and
- * reader_pixels.c (fields, pixels, frame conversion).
+ * reader_priv.h - the reader's state, shared by reader.c (scanning, index, layout),
+ * reader_mha.c and reader_nrrd.c (the two header flavours) and reader_pixels.c
+ * (fields, pixels, frame conversion).
  */
 #ifndef CN_SEQIO_READER_PRIV_H
 #define CN_SEQIO_READER_PRIV_H
@@ -91,6 +92,10 @@ int cn_rd_open_data_file(cn_seq_reader *r, const char *name, uint64_t *size, cha
                          size_t err_len);
 int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char *err,
                     size_t err_len);
+int cn_rd_open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char *err,
+                   size_t err_len);
+/* the most global (non per-frame) header fields a file may have */
+#define CN_RD_MAX_GLOBALS 4096
 void cn_seq_reader_free_checkpoints(cn_seq_reader *r);
 
 #endif
