@@ -34,7 +34,10 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
             : in->format == CN_SEQ_NRRD ? "PLUS sequence (NRRD)"
                                         : "PLUS sequence (MetaImage)");
     fprintf(out, "frames %d\n", in->n_frames);
-    fprintf(out, "size %d %d\n", in->width, in->height);
+    if (in->orient_done & CN_SEQ_ORIENT_TRANSPOSE)
+        fprintf(out, "size %d %d (stored %d %d: turned, see orientation)\n", in->width,
+                in->height, in->height, in->width);
+    else fprintf(out, "size %d %d\n", in->width, in->height);
     fprintf(out, "pixel %s x %d\n", in->pixel_name ? in->pixel_name : "?", in->components);
     if (in->frame_bytes == 0)
         fprintf(out, "spacing - (no image data)\n");
@@ -49,7 +52,21 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     if (in->compressed)
         fprintf(out, "compressed yes (%llu bytes)\n", (unsigned long long)in->data_bytes);
     else fprintf(out, "compressed no\n");
-    if (in->orientation[0]) fprintf(out, "orientation %s\n", in->orientation);
+    if (in->orientation[0] && in->orientation_unknown)
+        fprintf(out, "orientation %s (no PLUS orientation of a 2-D image: the pixels are read "
+                "as stored)\n", in->orientation);
+    else if (in->orient_done) {
+        const unsigned o = in->orient_done;
+        fprintf(out, "orientation %s (frames are read turned to MF, as PLUS reads them:%s%s%s)\n",
+                in->orientation, o & CN_SEQ_ORIENT_TRANSPOSE ? " rows and columns swapped" : "",
+                o & CN_SEQ_ORIENT_FLIP_Y ? " upside down" : "",
+                o & CN_SEQ_ORIENT_FLIP_X ? " mirrored left to right" : "");
+    } else if (in->orientation[0]) fprintf(out, "orientation %s\n", in->orientation);
+    if (in->mirrored)
+        fprintf(out, "directions the header points the %s backwards (a mirrored image); the "
+                "pixels are read as stored%s\n",
+                in->mirrored == 3 ? "columns and the rows" : in->mirrored == 1 ? "columns" : "rows",
+                in->orientation[0] ? "" : " (no UltrasoundImageOrientation says which way they lie)");
     if (in->image_type[0]) fprintf(out, "image_type %s\n", in->image_type);
     fprintf(out, "clock %s\n", in->scene_clock ? "scene time (CryoNavTimestampClock)" : "Timestamp");
     if (in->wall_clock)

@@ -301,6 +301,21 @@ int cn_rd_finish_layout(cn_seq_reader *r, long long w, long long h, long long n,
                                "pixels; copy this one again from its source");
         return CN_EPARSE;
     }
+    /* Compressed data begins with a zlib or gzip header. Raw pixels under
+     * CompressedData = True passed `info` and failed the replay's first frame (the
+     * thirty-sixth session's review). */
+    uint8_t zh[2];
+    if (in->compressed && n > 0 && in->frame_bytes > 0 &&
+        pread(r->data_fd, zh, 2, (off_t)in->data_offset) == 2 &&
+        !(zh[0] == 0x1f && zh[1] == 0x8b) &&
+        !((zh[0] & 0x0f) == 8 && (zh[0] >> 4) <= 7 && ((zh[0] << 8) | zh[1]) % 31 == 0)) {
+        cn_errf(err, err_len, p,
+                "the header says the pixel data is compressed (%s) but it does not begin as "
+                "zlib or gzip data does (bytes %02x %02x): raw pixels under a wrong header?",
+                in->format == CN_SEQ_MHA ? "CompressedData = True" : "encoding gzip", zh[0],
+                zh[1]);
+        return CN_EPARSE;
+    }
     uint64_t claimed = (uint64_t)n * in->frame_bytes;
     if (in->compressed && claimed > 64 * in->data_bytes + 65536) {
         uint64_t real = inflated_bytes(r, claimed);
@@ -491,7 +506,8 @@ cn_seq_reader *cn_seq_reader_open(const char *path, char *err, size_t err_len) {
         r->info.wall_clock = cn_seq_reader_global(r, "CryoNavWallClock") != NULL;
         const char *pc = cn_seq_reader_global(r, "CryoNavPace");
         r->info.offline_pace = pc && strncmp(pc, "scene", 5) == 0;
-        resolve_spacing(r);
+        rc = cn_rd_orientation(r);
+        if (rc == CN_OK) resolve_spacing(r);
     }
     if (rc != CN_OK) {
         if (err && err_len && !err[0])
@@ -520,6 +536,7 @@ void cn_seq_reader_close(cn_seq_reader *r) {
     free(r->fields);
     free(r->index_values);
     free(r->zin);
+    free(r->orient_buf);
     free(r);
 }
 

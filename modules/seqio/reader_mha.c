@@ -7,6 +7,7 @@
  */
 #include "reader_priv.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -135,6 +136,20 @@ int cn_rd_open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char *
         double s[3] = {1, 1, 1};
         cn_seqio_parse_doubles(v, s, 3);
         memcpy(in->spacing, s, sizeof s);
+    }
+    if ((v = cn_seq_reader_global(r, "TransformMatrix"))) {
+        /* an axis pointing backwards (a negative diagonal entry that dominates its row
+         * and column): said by `info`, the pixels read as stored, as in NRRD */
+        double m[9];
+        if (cn_seqio_parse_doubles(v, m, 9) == 9)
+            for (int a = 0; a < 2; a++) {
+                double d = m[a * 4];
+                bool dom = true;
+                for (int k = 0; k < 3; k++)
+                    if (k != a && (fabs(m[a * 3 + k]) >= fabs(d) || fabs(m[k * 3 + a]) >= fabs(d)))
+                        dom = false;
+                if (dom && d < 0) in->mirrored |= 1u << a;
+            }
     }
     if ((v = cn_seq_reader_global(r, "UltrasoundImageOrientation")))
         cn_strlcpy(in->orientation, v, sizeof in->orientation);

@@ -199,6 +199,13 @@ int cn_rd_open_nrrd(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char 
                 if (*s == ',') s++;
                 else break;
             }
+            /* an axis whose largest component is negative runs backwards: said by
+             * `info`, the pixels read as stored (the orientation code is PLUS's word
+             * on which way they lie) */
+            int big = 0;
+            for (int k = 1; k < 3; k++)
+                if (fabs(c[k]) > fabs(c[big])) big = k;
+            if (sp < 2 && c[big] < 0) in->mirrored |= 1u << sp;
             in->spacing[sp++] = sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]);
         }
     }

@@ -480,15 +480,17 @@ int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err
             return CN_ERANGE;
         }
         /* grey straight into the frame; colour converted chunk by chunk: no
-         * frame-sized buffer of our own */
-        luma_ctx lc = {f->pixels, in->components};
-        grey_ctx gc = {f->pixels, r, in->elem_bytes > 1 && in->big_endian != host_is_big()};
+         * frame-sized buffer of our own (but for a transposed orientation code) */
+        uint8_t *dst = cn_rd_orient_target(r, f);
+        luma_ctx lc = {dst, in->components};
+        grey_ctx gc = {dst, r, in->elem_bytes > 1 && in->big_endian != host_is_big()};
         if (wide && (rc = grey_window(r, err, err_len)) != CN_OK) return rc;
         px_out out = wide                 ? (px_out){.chunk = to_grey, .ctx = &gc}
-                     : in->components == 1 ? (px_out){.direct = f->pixels}
+                     : in->components == 1 ? (px_out){.direct = dst}
                                            : (px_out){.chunk = to_luma, .ctx = &lc};
         rc = frame_bytes_to(r, frame, &out, err, err_len);
         if (rc) return rc;
+        cn_rd_orient_frame(r, f);
     }
     f->spacing_mm[0] = in->spacing[0];
     f->spacing_mm[1] = in->spacing[1];

@@ -65,6 +65,10 @@ struct cn_seq_reader {
         z_stream zs;
     } *cps;
     int n_cps, cp_every;
+    /* the image orientation (reader_orient.c): the size as stored, and for a
+     * transposed code the stored frame before it is turned */
+    int stored_w, stored_h;
+    uint8_t *orient_buf;
 };
 
 void cn_seq_reader_zreset(cn_seq_reader *r);
@@ -97,5 +101,11 @@ int cn_rd_open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char *
 /* the most global (non per-frame) header fields a file may have */
 #define CN_RD_MAX_GLOBALS 4096
 void cn_seq_reader_free_checkpoints(cn_seq_reader *r);
+/* reader_orient.c: at open, after the layout (sets orient_done, swaps the size and
+ * the header's spacing of a transposed code); per frame, where the stored grey goes
+ * (the frame, or the reader's buffer when it must be turned), then the turn. */
+int cn_rd_orientation(cn_seq_reader *r);
+uint8_t *cn_rd_orient_target(cn_seq_reader *r, cn_frame *f);
+void cn_rd_orient_frame(const cn_seq_reader *r, cn_frame *f);
 
 #endif

@@ -73,9 +73,20 @@ typedef struct {
     bool offline_pace;        /* CryoNavPace = scene: made offline, so a replay paces on the
                                  scene time (Timestamp), not on CryoNavWallNs */
     char orientation[8];      /* UltrasoundImageOrientation, "" when absent */
+    /* Frames are read turned to PLUS's MF (columns to the probe's marked side, rows into
+     * depth), as PLUS reads them: what was done, CN_SEQ_ORIENT_* bits (0: stored as
+     * MF, or no code). width / height above are the frame as read: a transposed
+     * file's (FM, NU ...) are its stored ones swapped. reader_orient.c. */
+    unsigned orient_done;
+    bool orientation_unknown; /* a code that is no PLUS orientation: pixels as stored */
+    /* the header's directions point an axis backwards (NRRD space directions, MetaImage
+     * TransformMatrix): bit 0 the columns, bit 1 the rows; pixels are read as stored */
+    unsigned mirrored;
     char image_type[32];      /* UltrasoundImageType, "" when absent */
     int frames_with_fields;   /* frames that have at least one Seq_Frame field */
 } cn_seq_info;
+
+enum { CN_SEQ_ORIENT_FLIP_X = 1, CN_SEQ_ORIENT_FLIP_Y = 2, CN_SEQ_ORIENT_TRANSPOSE = 4 };
 
 typedef struct cn_seq_reader cn_seq_reader;
 
@@ -101,13 +112,13 @@ int cn_seq_reader_fields(cn_seq_reader *r, int frame, const cn_seq_field **out, 
 const char *cn_seq_field_find(const cn_seq_field *f, int n, const char *key);
 
 /* Raw pixels of frame i exactly as stored (native element type, converted to host
- * byte order) into buf (at least info.frame_bytes). */
+ * byte order, not turned to MF) into buf (at least info.frame_bytes). */
 int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len, char *err,
                          size_t err_len);
 
 /* Fills a pool frame: size, spacing (from the frame's ImageToProbe when it has
  * one, else as cn_seq_info.spacing_source says), pixels (uint8 grey; RGB/RGBA
- * converted to luma), seq (FrameNumber, else the index), t_acq_ns and t_scene_ns
+ * converted to luma; turned to MF as cn_seq_info.orient_done says), seq (FrameNumber, else the index), t_acq_ns and t_scene_ns
  * (Timestamp), wall_ns (CryoNavWallNs), events (CryoNavEvents), status
  * (ImageStatus / Status), poses (every field "<AToB>Transform", valid when its
  * "...TransformStatus" is OK or absent), and the CryoNav analysis / truth fields

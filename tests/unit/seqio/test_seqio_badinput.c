@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,54 @@ static void test_spacing_that_is_none(void **s) {
             assert_false(in->spacing_invalid);
             assert_true(in->spacing[0] == 0.25);
         }
+        cn_seq_reader_close(r);
+    }
+    unlink(path);
+}
+
+/* CompressedData = True over raw pixels passed `info` and failed the replay's first
+ * frame; now the file is refused at open, saying why. A NRRD whose space directions
+ * point an axis backwards (a mirrored image) was read as plain spacing with nothing
+ * said; now cn_seq_info.mirrored says which axis (the pixels are read as stored). */
+static void test_header_that_lies_about_its_data(void **s) {
+    (void)s;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_comp.igs.mha", CN_BINARY_DIR);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = 8 8 2\nElementType = MET_UCHAR\n"
+                "CompressedData = True\nElementDataFile = LOCAL\n");
+    for (int i = 0; i < 128; i++)
+        fputc(i, fp);
+    fclose(fp);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (r) fail_msg("raw pixels under CompressedData = True were opened");
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "bad_comp.igs.mha"));
+    assert_non_null(strstr(err, "CompressedData = True"));
+    assert_non_null(strstr(err, "zlib"));
+    unlink(path);
+    snprintf(path, sizeof path, "%s/mirrored.igs.nrrd", CN_BINARY_DIR);
+    const char *dirs[3] = {"(-0.2,0) (0,0.3) none", "(0.2,0) (0,-0.3) none", "(0.2,0) (0,0.3) none"};
+    for (int k = 0; k < 3; k++) {
+        fp = fopen(path, "wb");
+        fprintf(fp, "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 8 8 2\nkinds: domain domain "
+                    "list\nspace directions: %s\nencoding: raw\n\n", dirs[k]);
+        for (int i = 0; i < 128; i++)
+            fputc(i, fp);
+        fclose(fp);
+        r = cn_seq_reader_open(path, err, sizeof err);
+        if (!r) fail_msg("%s", err);
+        const cn_seq_info *in = cn_seq_reader_info(r);
+        assert_int_equal(in->mirrored, k == 0 ? 1u : k == 1 ? 2u : 0u);
+        assert_true(fabs(in->spacing[0] - 0.2) < 1e-9 && fabs(in->spacing[1] - 0.3) < 1e-9);
+        char *text = NULL;
+        size_t tl = 0;
+        FILE *mf = open_memstream(&text, &tl);
+        assert_int_equal(cn_seq_describe(r, mf, err, sizeof err), CN_OK);
+        fclose(mf);
+        assert_true((strstr(text, "backwards") != NULL) == (k < 2));
+        free(text);
         cn_seq_reader_close(r);
     }
     unlink(path);
@@ -333,6 +382,7 @@ int main(void) {
         cmocka_unit_test(test_cut_recording_hint),
         cmocka_unit_test(test_spacing_that_is_none),
         cmocka_unit_test(test_lying_headers),
+        cmocka_unit_test(test_header_that_lies_about_its_data),
         cmocka_unit_test(test_missing_data_and_garbage),
         cmocka_unit_test(test_bad_journal),
         cmocka_unit_test(test_fuzz),

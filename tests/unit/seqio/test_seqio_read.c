@@ -293,6 +293,89 @@ static void test_wide_grey(void **s) {
     unlink(path);
 }
 
+/* PLUS's UltrasoundImageOrientation: frames are read as MF (columns towards the probe's
+ * marked side, rows into depth) whatever the file stores, as PLUS reads them. Each
+ * stored image is made here from what the two letters mean (the first letter: where
+ * the stored column index runs, the second: where the row index runs), not from the
+ * reader's steps. Before, the code was ignored: a UN file was read upside down. */
+static void test_orientation_turned_to_mf(void **s) {
+    (void)s;
+    enum { W = 7, H = 5 }; /* the MF image: W lateral positions, H depths */
+    static const char *codes[] = {"MF", "MFA", "UF", "MN", "UN", "FM", "FU", "NM", "NU", "mn"};
+    static const char *types[] = {"MET_UCHAR", "MET_SHORT", "RGB"};
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/orient.igs.mha", CN_BINARY_DIR);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 16, 16);
+    for (size_t t = 0; t < 3; t++)
+        for (size_t c = 0; c < sizeof codes / sizeof codes[0]; c++) {
+            const char a = (char)(codes[c][0] & ~0x20), b = (char)(codes[c][1] & ~0x20);
+            const bool turned = a == 'F' || a == 'N';
+            const int sw = turned ? H : W, sh = turned ? W : H;
+            FILE *fp = fopen(path, "wb");
+            assert_non_null(fp);
+            /* the MF pixel size 0.2 mm across, 0.3 mm deep, stated per stored axis */
+            fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = %d %d 1\n"
+                        "ElementSpacing = %s 1\nElementType = %s\n%s"
+                        "UltrasoundImageOrientation = %s\nElementDataFile = LOCAL\n",
+                    sw, sh, turned ? "0.3 0.2" : "0.2 0.3",
+                    t == 2 ? "MET_UCHAR" : types[t], t == 2 ? "ElementNumberOfChannels = 3\n" : "",
+                    codes[c]);
+            for (int j = 0; j < sh; j++)
+                for (int i = 0; i < sw; i++) {
+                    int m = 0, d = 0; /* lateral position towards the mark, depth */
+                    const char dir[2] = {a, b};
+                    const int idx[2] = {i, j};
+                    for (int k = 0; k < 2; k++) {
+                        if (dir[k] == 'M') m = idx[k];
+                        if (dir[k] == 'U') m = W - 1 - idx[k];
+                        if (dir[k] == 'F') d = idx[k];
+                        if (dir[k] == 'N') d = H - 1 - idx[k];
+                    }
+                    int v = 10 * d + m; /* 0..46: grey as stored in every type */
+                    if (t == 1) fputc(v, fp), fputc(0, fp);
+                    else if (t == 2) fputc(v, fp), fputc(v, fp), fputc(v, fp);
+                    else fputc(v, fp);
+                }
+            fclose(fp);
+            cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+            if (!r) fail_msg("%s: %s", codes[c], err);
+            const cn_seq_info *in = cn_seq_reader_info(r);
+            assert_int_equal(in->width, W);
+            assert_int_equal(in->height, H);
+            cn_frame *f = cn_frame_pool_acquire(pool);
+            if (cn_seq_reader_read_frame(r, 0, f, err, sizeof err) != CN_OK)
+                fail_msg("%s: %s", codes[c], err);
+            assert_int_equal(f->width, W);
+            assert_int_equal(f->height, H);
+            assert_true(fabs(f->spacing_mm[0] - 0.2) < 1e-9 && fabs(f->spacing_mm[1] - 0.3) < 1e-9);
+            for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++) {
+                    int v = f->pixels[y * W + x];
+                    if (v != 10 * y + x)
+                        fail_msg("%s %s: pixel (%d, %d) is %d, MF has %d", types[t], codes[c], x,
+                                 y, v, 10 * y + x);
+                }
+            cn_frame_unref(f);
+            cn_seq_reader_close(r);
+        }
+    /* a code that is no orientation reads as stored */
+    FILE *fp = fopen(path, "wb");
+    fprintf(fp, "ObjectType = Image\nNDims = 3\nDimSize = 2 2 1\nElementType = MET_UCHAR\n"
+                "UltrasoundImageOrientation = XX\nElementDataFile = LOCAL\n");
+    fputc(1, fp), fputc(2, fp), fputc(3, fp), fputc(4, fp);
+    fclose(fp);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    assert_non_null(r);
+    assert_true(cn_seq_reader_info(r)->orientation_unknown);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    assert_int_equal(cn_seq_reader_read_frame(r, 0, f, err, sizeof err), CN_OK);
+    assert_true(f->pixels[0] == 1 && f->pixels[3] == 4);
+    cn_frame_unref(f);
+    cn_seq_reader_close(r);
+    cn_frame_pool_free(pool);
+    unlink(path);
+}
+
 /* CryoNavIce carries the ice detector's fitted thickness about the probe axis as its
  * eighth value; a file written before it (seven values) reads as 0: unknown. */
 static void test_ice_radius_field(void **s) {
@@ -476,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_file_9), cmocka_unit_test(test_file_10),
         cmocka_unit_test(test_gap_and_types),
         cmocka_unit_test(test_wide_grey),
+        cmocka_unit_test(test_orientation_turned_to_mf),
         cmocka_unit_test(test_ice_radius_field),
         cmocka_unit_test(test_tracking_only_any_type),
         cmocka_unit_test(test_slicer_seq_nrrd),
