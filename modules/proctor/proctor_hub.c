@@ -171,6 +171,17 @@ cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
     h->next_id = 1;
     cn_strlcpy(h->nerve_state, "none", sizeof h->nerve_state);
     cn_strlcpy(h->nerve_target, "none", sizeof h->nerve_target);
+    /* a token a person chose waits out the pauses a guesser causes on its address
+     * (proctor_login.c): say so once, with the way to make one that does not */
+    int weak = h->o.token[0] && !cn_proctor_token_strong(h->o.token);
+    for (int k = 0; k < h->o.n_accounts; k++)
+        weak += !h->account_revoked[k] && !cn_proctor_token_strong(h->o.accounts[k].token);
+    if (weak)
+        cn_proctor_logf(h, "proctor", CN_LOG_INFO, true,
+                        "%d proctor token%s not generated (fewer than 24 characters, 16 "
+                        "different, of three kinds): a proctor with it waits while wrong tokens "
+                        "from its address are paused; `head -c 24 /dev/urandom | base64` makes "
+                        "one that does not", weak, weak == 1 ? " is" : "s are");
     return h;
 }
 

@@ -9,7 +9,9 @@
  * peer address and for the whole hub across connections (cn__peer, wrong_all), since
  * a guesser can open a new connection for every few guesses (an outside audit had
  * ~7,000 guesses a second from one local client before the per-address and hub
- * bounds). Split from proctor_hub.c (clients, notes and targets).
+ * bounds). A generated token (cn_proctor_token_strong) passes those pauses: they are
+ * there for weak tokens, and they kept the real proctor out as long as a guesser on
+ * its address went on. Split from proctor_hub.c (clients, notes and targets).
  */
 #include "proctor_priv.h"
 
@@ -173,9 +175,21 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
     cn__peer *pe = NULL;
     const cn_proctor_rate r_peer = wrong_rate(h, false), r_all = wrong_rate(h, true);
     const char *paused = NULL; /* set when this attempt starts a pause worth a log line */
+    bool peer_open = true, hub_open = true, strong = false;
     if (c) {
         peer_addr(c->info.peer, addr, sizeof addr);
         pe = peer_for(h, addr, now_ns);
+        peer_open = cn__bucket_peek(&pe->wrong, &r_peer, now_ns);
+        hub_open = cn__bucket_peek(&h->wrong_all, &r_all, now_ns);
+        /* A pause holds up the guesser and the real proctor on its address alike (every
+         * tunnel arrives from 127.0.0.1: a guesser kept the proctor out for as long as it
+         * went on). A token no one can guess passes it; any other answer in a pause is
+         * the pause's, so a weaker token learns nothing from it either. */
+        if ((!peer_open || !hub_open) && !h->locked) {
+            int k = token_match(h, token);
+            const char *t = k == -1 ? h->o.token : k >= 0 ? h->o.accounts[k].token : NULL;
+            strong = t && cn_proctor_token_strong(t) && !(k >= 0 && h->account_revoked[k]);
+        }
     }
     if (!c) {
         snprintf(msg, msg_len, "unknown client");
@@ -183,7 +197,7 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
         snprintf(msg, msg_len, "too many login attempts: wait and try again");
-    } else if (!cn__bucket_peek(&pe->wrong, &r_peer, now_ns)) {
+    } else if (!peer_open && !strong) {
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
         snprintf(msg, msg_len,
@@ -191,7 +205,7 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
         if (!pe->paused)
             paused = msg;
         pe->paused = true;
-    } else if (!cn__bucket_peek(&h->wrong_all, &r_all, now_ns)) {
+    } else if (!hub_open && !strong) {
         c->info.refused++;
         v = CN_PROCTOR_LIMITED;
         snprintf(msg, msg_len, "too many wrong tokens on this server (latest from %s): logins "

@@ -53,6 +53,22 @@ int cn_proctor_token_check(const char *token, char *err, size_t err_len)
     return CN_OK;
 }
 
+bool cn_proctor_token_strong(const char *token)
+{
+    size_t n = token ? strnlen(token, CN_PROCTOR_TOKEN_MAX + 1) : 0;
+    if (n < 24 || n > CN_PROCTOR_TOKEN_MAX)
+        return false;
+    bool seen[256] = {false};
+    int distinct = 0, kinds[4] = {0, 0, 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)token[i];
+        distinct += !seen[ch];
+        seen[ch] = true;
+        kinds[islower(ch) ? 0 : isupper(ch) ? 1 : isdigit(ch) ? 2 : 3] = 1;
+    }
+    return distinct >= 16 && kinds[0] + kinds[1] + kinds[2] + kinds[3] >= 3;
+}
+
 bool cn__proctor_token_equal(const char *given, const char *expected)
 {
     char a[CN_PROCTOR_TOKEN_MAX + 1] = {0}, b[CN_PROCTOR_TOKEN_MAX + 1] = {0};

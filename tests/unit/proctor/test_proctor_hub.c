@@ -257,6 +257,66 @@ static void test_guessing_across_connections(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* A guesser on the proctor's own address (every SSH tunnel arrives from 127.0.0.1)
+ * paused the real proctor's login for as long as it went on. A generated token now
+ * passes the address's and the server's pauses; a weaker one (TOKEN: 22 characters)
+ * still waits, and every wrong token in a pause gets the pause's answer. */
+static void test_strong_token_passes_a_pause(void **st)
+{
+    (void)st;
+    const char *strong = "q7Vx2LkP9mZ4rT8wYb3NcE6hJ5uA"; /* as `head -c 21 /dev/urandom | base64` */
+    assert_true(cn_proctor_token_strong(strong));
+    assert_false(cn_proctor_token_strong(TOKEN));
+    assert_false(cn_proctor_token_strong("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_false(cn_proctor_token_strong("Password1234Password1234"));
+    for (int acc = 0; acc < 2; acc++) {
+        cn_proctor_opts o;
+        cn_proctor_opts_default(&o);
+        if (acc) {
+            cn_strlcpy(o.token, TOKEN, sizeof o.token);
+            o.n_accounts = 1;
+            cn_strlcpy(o.accounts[0].name, "Dr Lee", sizeof o.accounts[0].name);
+            cn_strlcpy(o.accounts[0].token, strong, sizeof o.accounts[0].token);
+        } else {
+            cn_strlcpy(o.token, strong, sizeof o.token);
+        }
+        cn_proctor_hub *h = cn_proctor_hub_new(&o);
+        char msg[200];
+        int limited = 0;
+        for (int conn = 0; conn < 40; conn++) { /* one guesser, 40 connections */
+            char peer[32];
+            snprintf(peer, sizeof peer, "127.0.0.1:%d", 41000 + conn);
+            uint64_t c = cn_proctor_client_open(h, "t", peer);
+            for (int i = 0; i < 3; i++)
+                limited += cn_proctor_login(h, c, "wrong-wrong-wrong-wrong", NULL, msg,
+                                            sizeof msg) == CN_PROCTOR_LIMITED;
+            cn_proctor_client_close(h, c);
+        }
+        assert_true(limited > 50);
+        assert_non_null(strstr(msg, "paused"));
+        /* the real proctor, from the same address, in the pause */
+        uint64_t p = cn_proctor_client_open(h, "t", "127.0.0.1:50001");
+        assert_int_equal(cn_proctor_login(h, p, strong, NULL, msg, sizeof msg), CN_PROCTOR_DONE);
+        if (acc) {
+            cn_proctor_client_info ci[4];
+            int nc = cn_proctor_clients(h, ci, 4);
+            assert_int_equal(nc, 1);
+            assert_string_equal(ci[0].account, "Dr Lee");
+            /* the weak shared token waits out the pause, with the pause's answer */
+            uint64_t g = cn_proctor_client_open(h, "t", "127.0.0.1:50002");
+            assert_int_equal(cn_proctor_login(h, g, TOKEN, NULL, msg, sizeof msg),
+                             CN_PROCTOR_LIMITED);
+            assert_non_null(strstr(msg, "paused"));
+            /* a revoked strong account does not pass either */
+            assert_int_equal(cn_proctor_revoke_account(h, "Dr Lee", msg, sizeof msg), 1);
+            uint64_t q = cn_proctor_client_open(h, "t", "127.0.0.1:50003");
+            assert_int_equal(cn_proctor_login(h, q, strong, NULL, msg, sizeof msg),
+                             CN_PROCTOR_LIMITED);
+        }
+        cn_proctor_hub_free(h);
+    }
+}
+
 /* A Slicer connector with NerveTarget among its outgoing nodes sends every
  * NerveTarget it receives back. Before, each echo took a note/target token (so the
  * proctor's own notes and targets were refused for the whole session) and was
@@ -910,6 +970,7 @@ int main(void)
         cmocka_unit_test(test_viewer_refusals_logged),
         cmocka_unit_test(test_login_limits_and_drop),
         cmocka_unit_test(test_guessing_across_connections),
+        cmocka_unit_test(test_strong_token_passes_a_pause),
         cmocka_unit_test(test_target_echo),
         cmocka_unit_test(test_sanitise_keeps_letters),
         cmocka_unit_test(test_guest_cannot_pose_as_an_account),
