@@ -48,7 +48,10 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     else if (strcmp(in->spacing_source, "none") == 0)
         fprintf(out, "spacing %g %g (none in the file: 1 mm/px assumed; give --spacing-mm)\n",
                 in->spacing[0], in->spacing[1]);
-    else fprintf(out, "spacing %g %g (from %s)\n", in->spacing[0], in->spacing[1], in->spacing_source);
+    else /* the NRRD's is its space directions, kept under the MetaImage name */
+        fprintf(out, "spacing %g %g (from %s)\n", in->spacing[0], in->spacing[1],
+                in->format == CN_SEQ_NRRD && strcmp(in->spacing_source, "ElementSpacing") == 0
+                    ? "space directions" : in->spacing_source);
     if (in->compressed)
         fprintf(out, "compressed yes (%llu bytes)\n", (unsigned long long)in->data_bytes);
     else fprintf(out, "compressed no\n");

@@ -215,6 +215,7 @@ static void test_header_that_lies_about_its_data(void **s) {
         assert_int_equal(cn_seq_describe(r, mf, err, sizeof err), CN_OK);
         fclose(mf);
         assert_true((strstr(text, "backwards") != NULL) == (k < 2));
+        assert_non_null(strstr(text, "spacing 0.2 0.3 (from space directions)"));
         free(text);
         cn_seq_reader_close(r);
     }
