@@ -10,6 +10,9 @@
  * Translation(-transducer) * Scale(spacing). CryoNav adds its own fields, each
  * one line, prefixed CryoNav so PLUS and Slicer keep them as custom frame fields:
  *   CryoNavWallNs         wall clock of acquisition (ns since 1970, UTC)
+ *   CryoNavSourceFrame    a replay's frame: its index in the file replayed (from 0; the
+ *                         FrameNumber and fields of that file's frame are found by it:
+ *                         FrameNumber here counts this recording's frames)
  *   CryoNavEvents         the frame's procedure events (events.c), on any frame
  *   CryoNavAnalysed       1 when the analysis fields below belong to this frame
  *   CryoNavPhase          IDLE|APPROACH|FREEZE|THAW|WITHDRAWN
@@ -143,6 +146,8 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
     cn_sbuf_printf(b, "FrameNumber = %llu\n", (unsigned long long)f->seq);
     cn_sbuf_printf(b, "ImageStatus = %s\n", f->status == CN_FRAME_OK ? "OK" : "INVALID");
     cn_sbuf_printf(b, "CryoNavWallNs = %lld\n", (long long)f->wall_ns);
+    if (f->source_frame >= 0)
+        cn_sbuf_printf(b, "CryoNavSourceFrame = %d\n", f->source_frame);
     int ne = f->analysis.n_events;
     if (ne > 0) {
         char ev[CN_EVENTS_MAX * (CN_EVENT_TEXT_MAX * 3 + 40) + 32];

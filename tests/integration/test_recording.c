@@ -375,6 +375,22 @@ static void test_clock(void **st)
     assert_int_equal(run_prog(a3, NULL, NULL, 300, &R), 0);
     check_run(&R, 0);
     check_freeze_150(rep, dir, "replay", 0.51); /* offline: every frame analysed again */
+    /* each frame names the frame of the file it came from (its FrameNumber counts the new
+     * recording's frames): offline, frame i is the file's frame i */
+    FILE *fp = fopen(rep, "rb");
+    assert_non_null(fp);
+    static char head[1 << 20];
+    size_t got = fread(head, 1, sizeof head - 1, fp);
+    fclose(fp);
+    head[got] = 0;
+    int named = 0;
+    for (int i = 0; i < 41; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "Seq_Frame%04d_CryoNavSourceFrame = %d\n", i, i);
+        named += strstr(head, key) != NULL;
+    }
+    print_message("frames naming their source frame: %d of 41\n", named);
+    assert_int_equal(named, 41);
     remove_dir(dir);
 }
 
