@@ -310,9 +310,22 @@ const char *cn_device_auto_source(const cn_device_env *env, char *why, size_t wh
         snprintf(why, why_len, "no USB probe plugged in: the simulator");
         return "sim";
     }
-    *warn = true;
-    snprintf(why, why_len, "a probe is plugged in but cannot be used (%s; 'cryonav probes' "
-             "says more): the simulator", info[0].message);
+    /* A UP20L that is plugged in but cannot be used (no permission, its tables missing,
+     * another program has it) is insisted on, so the run stops or waits saying why.
+     * Before, the simulator ran in its place: with a probe on the patient the screen
+     * showed a made-up nerve at 96 % and a cryoprobe, the reason in the log alone (the
+     * thirty-seventh session's review, H1). A board that answers as no UP20L at all
+     * (another FX2 device with the same id) is not a probe: the simulator. */
+    for (int i = 0; i < n; i++)
+        if (info[i].status != CN_PROBE_IDENTIFY_FAILED) {
+            *warn = true;
+            snprintf(why, why_len, "a UP20L is plugged in but cannot be used (%s; 'cryonav "
+                     "probes' says more): the probe is kept as the source, not the simulator "
+                     "(--source sim runs the simulator)", info[i].message);
+            return "usb";
+        }
+    snprintf(why, why_len, "no UP20L plugged in (%d other board%s with its USB id: %s): the "
+             "simulator", n, n == 1 ? "" : "s", info[0].message);
     return "sim";
 }
 

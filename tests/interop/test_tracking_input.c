@@ -261,6 +261,21 @@ static void test_auto_source_takes_a_plugged_probe(void **st)
         fail_msg("%s", err);
     assert_int_equal(cn_seq_reader_info(r)->width, 640); /* the simulator's image */
     cn_seq_reader_close(r);
+    /* a UP20L plugged in but unusable (its tables missing): the probe is insisted on and the
+     * run stops saying why; before, the simulator's made-up patient ran in its place (the
+     * thirty-seventh session's review, H1) */
+    path(rec, sizeof rec, "auto-unusable.igs.mha");
+    const char *argv3[] = {CN_PROBE_EMULATOR, "--no-tables", "--", CN_CRYONAV_BIN, "run",
+                           "--headless", "--frames", "3", "--no-serve", "--record", rec, NULL};
+    run(argv3, 90);
+    expect_exit(2, "a UP20L is plugged in but cannot be used (UP20L tables folder");
+    expect_exit(2, "(--source sim runs the simulator)");
+    assert_int_not_equal(access(rec, F_OK), 0); /* nothing recorded: no simulated frames */
+    /* another board with the same USB id is no probe: the simulator, saying so */
+    const char *argv4[] = {CN_PROBE_EMULATOR, "--not-healson", "--", CN_CRYONAV_BIN, "run",
+                           "--headless", "--frames", "3", "--no-serve", NULL};
+    run(argv4, 90);
+    expect_exit(0, "source auto: no UP20L plugged in (1 other board with its USB id");
 #endif
 }
 
