@@ -262,7 +262,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
      * last picture is shown again every 250 ms saying how old it is, so it is never
      * taken for a live one (before, the window kept it with "6.3 fps" and a stopped
      * freeze timer, and nothing said the image was old: audit live H1) */
-    int64_t last_result_ns = cn_clock_mono_ns(), stale_shown_ns = 0;
+    int64_t last_result_ns = cn_clock_mono_ns(), stale_shown_ns = 0, stale_logged_ns = 0;
+    uint64_t n_results = 0; /* frames that came, drawn or not (headless too) */
     bool stale = false, stale_snapped = false;
     /* issue 14: a long offline replay shows its progress on a terminal */
     cn_progress *progress =
@@ -331,14 +332,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                     memset(dark->pixels, 0, 320 * 400);
                     dark->spacing_mm[0] = dark->spacing_mm[1] = 0.125;
                 }
-                char alarm[300], line[300];
-                const bool usb = s.source_name && strcmp(s.source_name, "usb") == 0;
+                char alarm[300], line[300], why[260];
+                cn_session_outage_text(&s, why, sizeof why);
                 snprintf(alarm, sizeof alarm, "NO LIVE IMAGE: %s",
-                         usb ? "waiting for the USB probe to be plugged in"
-                             : "waiting for the source's first frame");
-                snprintf(line, sizeof line, "no frame for %.0f s since the start%s",
-                         (double)age_ns * 1e-9,
-                         usb ? ": plug the probe in (close the window to stop)" : "");
+                         s.usb ? why : "waiting for the source's first frame");
+                snprintf(line, sizeof line, "no frame for %.0f s since the start (close the "
+                         "window to stop)", (double)age_ns * 1e-9);
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
                                      .source = s.source_name, .status_line = line,
                                      .alarm_line = alarm, .standin = true,
@@ -354,23 +353,23 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                     }
                 }
             }
-            if (!s.replay && shown && age_ns > stale_ns) {
-                if (!stale)
-                    cn_log_warn(log, "run", "no new frame for %.1f s: the window shows the last "
-                                "picture marked NO LIVE IMAGE until frames come again",
-                                (double)age_ns * 1e-9);
+            /* the log says it too, headless as well, and again every 30 s (a headless
+             * run said nothing for the 38 s of an unplug: review 39a L4) */
+            if (!s.replay && n_results > 0 && age_ns > stale_ns) {
+                char why[260];
+                cn_session_outage_text(&s, why, sizeof why);
+                if (!stale || now_ns - stale_logged_ns > 30000000000LL) {
+                    stale_logged_ns = now_ns;
+                    cn_log_warn(log, "run", "no new frame for %.1f s: %s%s", (double)age_ns * 1e-9,
+                                why, v ? "; the window shows the last picture marked NO LIVE "
+                                         "IMAGE until frames come again" : "");
+                }
                 stale = true;
-                if (v && now_ns - stale_shown_ns > 250000000LL) {
+                if (v && shown && now_ns - stale_shown_ns > 250000000LL) {
                     stale_shown_ns = now_ns;
                     char alarm[300], line[300];
-                    const char *src = !s.source_name                     ? "source"
-                                      : strcmp(s.source_name, "usb") == 0  ? "USB probe"
-                                      : strcmp(s.source_name, "igtl") == 0 ? "OpenIGTLink source"
-                                      : strcmp(s.source_name, "sim") == 0  ? "simulator"
-                                                                           : s.source_name;
-                    snprintf(alarm, sizeof alarm,
-                             "NO LIVE IMAGE for %.0f s: the %s sends no frames",
-                             (double)age_ns * 1e-9, src);
+                    snprintf(alarm, sizeof alarm, "NO LIVE IMAGE for %.0f s: %s",
+                             (double)age_ns * 1e-9, why);
                     snprintf(line, sizeof line, "the picture, the timer and the alarms are those "
                              "of %.0f s ago", (double)age_ns * 1e-9);
                     cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN,
@@ -400,6 +399,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                         (double)(cn_clock_mono_ns() - last_result_ns) * 1e-9);
         stale = stale_snapped = false;
         last_result_ns = cn_clock_mono_ns();
+        n_results++;
         end_shown = false;
         if (v) {
             /* Percentiles sort the stats windows: four refreshes a second are

@@ -233,6 +233,10 @@ extern const double cn_session_surface_temps_c[CN_SESSION_SURFACES];
 /* While a catch-up runs (any thread): the HUD's line saying so, with its progress;
  * false when none runs. */
 bool cn_session_catchup_line(cn_session *s, char *line, size_t len);
+/* What the source is doing while no frame comes, for the screen and the log: the USB
+ * probe's state in the driver's words (not plugged in, plugged in but sends no usable
+ * image and why, unplugged N s ago), else "the <source> sends no frames". */
+void cn_session_outage_text(const cn_session *s, char *out, size_t len);
 /* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
  * the procedure step, as the console stage does for a frame it is given. */
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n);

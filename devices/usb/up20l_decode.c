@@ -196,14 +196,27 @@ int cn_up20l_check_raw(const cn_up20l_decoder *d, const uint8_t *raw, size_t len
         return CN_EPARSE;
     }
     size_t bad = 0;
-    unsigned lim = (unsigned)d->o.plausible_max;
-    for (size_t i = 0; i < len; i += 2)
-        bad += (unsigned)(raw[i] | (raw[i + 1] << 8)) > lim;
+    unsigned lim = (unsigned)d->o.plausible_max, lo = 65535, hi = 0;
+    for (size_t i = 0; i < len; i += 2) {
+        unsigned v = (unsigned)(raw[i] | (raw[i + 1] << 8));
+        bad += v > lim;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
     if (bad * 1000 > n * (size_t)d->o.max_bad_permille) {
         snprintf(err, err_len,
                  "garbage frame: %zu of %zu samples above the plausible maximum %d "
                  "(limit %d per mille)",
                  bad, n, d->o.plausible_max, d->o.max_bad_permille);
+        return CN_EPARSE;
+    }
+    /* A frame of one level is no echo: a probe whose transmit did not start, or zeroed
+     * tables. It was shown as a live black image with nothing said (review 39a M2). A
+     * real frame, even with the probe in air, has its ring-down: thousands of levels
+     * (the five phantom frames: 0..8529 and more). */
+    if (hi - lo <= CN_UP20L_EMPTY_SPAN) {
+        snprintf(err, err_len, "empty frame: all samples %u-%u, no echo (transmit off? tables "
+                 "zero?)", lo, hi);
         return CN_EPARSE;
     }
     return CN_OK;

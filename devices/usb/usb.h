@@ -50,6 +50,7 @@ extern "C" {
 #define CN_UP20L_REG_REPLY 512       /* bulk IN bytes answering a register read */
 #define CN_UP20L_N_TABLES 9          /* calibration tables with a file each */
 #define CN_UP20L_TGC4_WRITES 7       /* 4-byte writes after [0x10, 0x04] */
+#define CN_UP20L_EMPTY_SPAN 16       /* a frame whose samples all lie within this: no echo */
 
 /* ------------------------------------------------------------------ raw frames, decoding */
 
@@ -86,8 +87,8 @@ void cn_up20l_decoder_free(cn_up20l_decoder *d);
 void cn_up20l_decoder_size(const cn_up20l_decoder *d, int *width, int *height);
 /* Changes gain and dynamic range (rebuilds the lookup table; not thread-safe with decode). */
 int cn_up20l_decoder_set_levels(cn_up20l_decoder *d, double gain_db, double dynamic_range_db);
-/* Checks a raw frame for garbage (too many implausible samples): CN_OK or CN_EPARSE with
- * a message. */
+/* Checks a raw frame for garbage (too many implausible samples) and for no echo (every
+ * sample within CN_UP20L_EMPTY_SPAN): CN_OK or CN_EPARSE with a message. */
 int cn_up20l_check_raw(const cn_up20l_decoder *d, const uint8_t *raw, size_t len, char *err,
                        size_t err_len);
 /* raw (rows*cols*2 bytes) -> f: size, pixels, spacing_mm, transducer_px. Does not touch
@@ -305,6 +306,10 @@ typedef struct {
     int64_t last_reconnect_ns;  /* monotonic time the last replugged probe streamed again */
     int64_t last_disconnect_ns;
     bool connected;
+    bool ever_connected;        /* a probe was started once in this session */
+    /* why no frame came since the last good one (the last dropped frame's reason, or the
+     * connection's problem): "" while frames come */
+    char problem[200];
 } cn_usb_device_stats;
 
 /* Loads tables (unless opts->tables), prepares the decoder. Does not need a probe yet. */
@@ -316,6 +321,11 @@ void cn_usb_device_free(cn_usb_device *d);
  * was dropped, CN_ECLOSED after interrupt(). */
 cn_device cn_usb_device_iface(cn_usb_device *d);
 void cn_usb_device_get_stats(cn_usb_device *d, cn_usb_device_stats *out);
+/* What the probe is doing while it sends no frame, in words for the screen and the log
+ * ("not plugged in", "plugged in but sends no usable image: <why>", "unplugged 12 s
+ * ago"); now_ns monotonic. Before, the window said "waiting for the USB probe to be
+ * plugged in" whatever the driver knew (review 39a M1). */
+void cn_usb_device_outage_text(cn_usb_device *d, int64_t now_ns, char *out, size_t out_len);
 /* Settings, applied between frames (thread-safe). */
 int cn_usb_device_set_levels(cn_usb_device *d, double gain_db, double dynamic_range_db);
 int cn_usb_device_set_freeze(cn_usb_device *d, bool frozen);

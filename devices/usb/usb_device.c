@@ -174,6 +174,7 @@ static void lost(cn_usb_device *d, const char *why)
     d->st.last_disconnect_ns = cn_clock_mono_ns();
     d->st.connected = false;
     d->st.dropped++;
+    snprintf(d->st.problem, sizeof d->st.problem, "unplugged (%.180s)", why);
     pthread_mutex_unlock(&d->mu);
     cn_log_warn(d->log, LOGMOD,
                 "UP20L probe lost (%s): the frame in progress was discarded; waiting for the probe "
@@ -268,8 +269,12 @@ static int try_connect(cn_usb_device *d)
     }
     if (r != CN_OK) {
         cn_usb_engine_close(d->eng);
-        if (r != CN_ENOENT && !atomic_load(&d->stop))
+        if (r != CN_ENOENT && !atomic_load(&d->stop)) {
             note_problem(d, CN_LOG_ERROR, err);
+            pthread_mutex_lock(&d->mu);
+            cn_strlcpy(d->st.problem, err, sizeof d->st.problem);
+            pthread_mutex_unlock(&d->mu);
+        }
         return r;
     }
     int bus, addr;
@@ -282,6 +287,7 @@ static int try_connect(cn_usb_device *d)
     bool restarted = d->restarting;
     d->restarting = false;
     pthread_mutex_lock(&d->mu);
+    d->st.ever_connected = true;
     bool again = d->ever_connected && !restarted;
     if (again)
         d->st.reconnects++;
@@ -497,6 +503,7 @@ static int dev_read(void *self, cn_frame *f)
             d->next_connect_ns = 0;
             pthread_mutex_lock(&d->mu);
             d->st.frames++;
+            d->st.problem[0] = 0;
             if (d->st.reconnects > 0 && d->st.last_reconnect_ns < d->st.last_disconnect_ns)
                 d->st.last_reconnect_ns = t_acq;
             pthread_mutex_unlock(&d->mu);
@@ -510,6 +517,7 @@ static int dev_read(void *self, cn_frame *f)
         }
         pthread_mutex_lock(&d->mu);
         d->st.dropped++;
+        cn_strlcpy(d->st.problem, err, sizeof d->st.problem);
         pthread_mutex_unlock(&d->mu);
         cn_log_warn(d->log, LOGMOD, "UP20L frame %llu dropped: %s",
                     (unsigned long long)d->seq + 1, err);
@@ -573,6 +581,24 @@ void cn_usb_device_get_stats(cn_usb_device *d, cn_usb_device_stats *out)
     pthread_mutex_lock(&d->mu);
     *out = d->st;
     pthread_mutex_unlock(&d->mu);
+}
+
+void cn_usb_device_outage_text(cn_usb_device *d, int64_t now_ns, char *out, size_t out_len)
+{
+    cn_usb_device_stats st;
+    cn_usb_device_get_stats(d, &st);
+    if (!st.ever_connected && !st.problem[0])
+        snprintf(out, out_len, "not plugged in: plug the probe in");
+    else if (!st.ever_connected)
+        snprintf(out, out_len, "plugged in but not started: %s", st.problem);
+    else if (!st.connected && st.last_disconnect_ns > 0 &&
+             strncmp(st.problem, "unplugged", 9) == 0)
+        snprintf(out, out_len, "unplugged %.0f s ago: plug it in again",
+                 (double)(now_ns - st.last_disconnect_ns) * 1e-9);
+    else if (st.problem[0])
+        snprintf(out, out_len, "plugged in but sends no usable image (%s)", st.problem);
+    else
+        snprintf(out, out_len, "plugged in, its next frame not come yet");
 }
 
 int cn_usb_device_set_levels(cn_usb_device *d, double gain_db, double dynamic_range_db)

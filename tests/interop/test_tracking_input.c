@@ -319,6 +319,17 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
                           "--snapshot", snap, "--snapshot-every", "5", NULL};
     run(argv, 120);
     expect_exit(0, "no new frame for");
+    /* the log names what the driver knows (before: "the USB probe sends no frames", from
+     * the source's name alone: review 39a M1) */
+    expect_exit(0, "the USB probe is unplugged");
+    /* headless, without a window, the log says it as well (review 39a L4: nothing for the
+     * 38 s of an unplug) */
+    const char *argv_h[] = {CN_PROBE_EMULATOR, "--fault", "unplug@10:3000", "--", CN_CRYONAV_BIN,
+                            "run", "--source", "usb", "--headless", "--no-serve", "--frames", "20",
+                            NULL};
+    run(argv_h, 120);
+    expect_exit(0, "no new frame for 1.");
+    expect_exit(0, "s: the USB probe is unplugged");
     /* the files' numbers are the frames shown so far, which a loaded machine changes
      * (a frame superseded): the first snapshot and the stale picture, whatever their
      * numbers (before: 000010 named, missing in a clean-clone CI run) */

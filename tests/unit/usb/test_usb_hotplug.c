@@ -497,12 +497,59 @@ static void test_garbage_only_backs_off(void **state)
     rmdir(dir);
 }
 
+/* A probe whose frames hold one level (its transmit off, its tables zero) sends no echo:
+ * each frame is dropped saying so, and what the screen says while no frame comes names
+ * it. Before, all-zero frames were delivered and shown as a live black image, and the
+ * window said "waiting for the USB probe to be plugged in" for any probe that sent no
+ * usable frame (review 39a M1, M2). A real frame passes (the phantom's, in test_faults). */
+static void test_empty_frames_are_no_image(void **state)
+{
+    (void)state;
+    for (int level = 0; level < 2; level++) {
+        char dir[] = "/tmp/cn_usb_empty_XXXXXX", path[128];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/a.raw", dir);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        for (int i = 0; i < CN_UP20L_ROWS * CN_UP20L_COLS; i++) {
+            int v = level ? 300 + (i % 7) : 0; /* flat, or flat with a little noise */
+            fputc(v & 0xff, f);
+            fputc(v >> 8, f);
+        }
+        fclose(f);
+        cn_up20l_emu_opts eo = emu_opts(0);
+        eo.frames_dir = dir;
+        rig r;
+        rig_open(&r, &eo, 0, 300);
+        assert_int_equal(r.di.start(r.di.self), CN_OK);
+        int ok = 0;
+        const int64_t t_end = cn_clock_mono_ns() + 2000000000LL;
+        while (cn_clock_mono_ns() < t_end) {
+            cn_frame *fr = cn_frame_pool_acquire(r.pool);
+            ok += r.di.read(r.di.self, fr) == CN_OK;
+            cn_frame_unref(fr);
+        }
+        char said[300];
+        cn_usb_device_outage_text(r.dev, cn_clock_mono_ns(), said, sizeof said);
+        print_message("samples %s: %d frames delivered; the screen: %s\n",
+                      level ? "300-306" : "all 0", ok, said);
+        assert_int_equal(ok, 0);
+        assert_non_null(strstr(log_text(&r), level ? "empty frame: all samples 300-306"
+                                                   : "empty frame: all samples 0-0"));
+        assert_non_null(strstr(said, "plugged in but sends no usable image (empty frame"));
+        rig_close(&r);
+        unlink(path);
+        rmdir(dir);
+    }
+}
+
 int main(int argc, char **argv)
 {
     cn_up20l_emu_reexec_preloaded(argc, argv);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unplug_replug),
         cmocka_unit_test(test_garbage_only_backs_off),
+        cmocka_unit_test(test_empty_frames_are_no_image),
         cmocka_unit_test(test_faults),
         cmocka_unit_test(test_faults_vendor_chunks),
         cmocka_unit_test(test_late_within_timeout),
