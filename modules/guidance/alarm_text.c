@@ -37,7 +37,9 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
     if (alarms & CN_ALARM_NO_ICE_SEEN)
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)
-        append(buf, len, "ICE GROWING IN THAW: GAS STILL ON?");
+        /* the gas still on after a stop, or on again (a freeze nobody keyed): the screen
+         * said "STILL ON" for both (review 39b F1); f does the right thing in either */
+        append(buf, len, "ICE GROWING IN THAW: GAS ON?");
     if ((alarms & CN_ALARM_ICE_UNKEYED) && (alarms & CN_ALARM_ICE_UNKEYED_OVER))
         append(buf, len, "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
     else if (alarms & CN_ALARM_ICE_UNKEYED)

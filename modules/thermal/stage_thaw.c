@@ -39,15 +39,22 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
             s->thaw_min_ns = t_ns;
         s->thaw_rim_min_mm = fmin(s->thaw_rim_min_mm, rim);
         s->thaw_rim_max_mm = fmax(s->thaw_rim_max_mm, rim);
+        /* A thaw whose ice shrank first and grows again is a freeze the console started:
+         * growth past its smallest rim says it. The two guards below are for a thaw that
+         * never began (the gas still on): the rim back near its largest, and beyond the
+         * model's 0 C. Applied to a real thaw's regrowth they held the alarm back 88 s of a
+         * 120 s freeze, since the model's passive thaw lags the ice by up to 2.7 mm (review
+         * 39b F1). */
+        const bool shrank = s->thaw_rim_min_mm < s->thaw_rim_first_mm - THAW_SHRANK_MM;
         const bool beyond = rim > s->thaw_rim_min_mm + THAW_GROWTH_MM &&
-                            rim > s->thaw_rim_max_mm - THAW_SHRINK_MM &&
-                            !(isfinite(model_r0_mm) && rim <= model_r0_mm + THAW_AHEAD_MM);
+                            (shrank || (rim > s->thaw_rim_max_mm - THAW_SHRINK_MM &&
+                                        !(isfinite(model_r0_mm) &&
+                                          rim <= model_r0_mm + THAW_AHEAD_MM)));
         if (!beyond)
             s->grows_since_ns = 0;
         else if (s->grows_since_ns == 0)
             s->grows_since_ns = t_ns != 0 ? t_ns : 1;
         s->grows = beyond && (double)(t_ns - s->grows_since_ns) >= THAW_GROWTH_S * 1e9;
-        const bool shrank = s->thaw_rim_min_mm < s->thaw_rim_first_mm - THAW_SHRANK_MM;
         if (s->grows && !s->warned_grows && !shrank)
             cn_log_warn(s->o.log, "thermal",
                         "thaw %d: the image shows the ice growing (a rim %.1f mm from the probe "

@@ -543,6 +543,66 @@ static void test_ice_growing_in_thaw_said(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A second freeze the console started in the thaw, nobody keying it (a silent console):
+ * the thaw's ice shrank, then grew again. ICE GROWING IN THAW came 88 s into a 120 s
+ * freeze, since the guards for "the gas still on" (the rim back near its largest, and
+ * 1 mm beyond the model's lagging 0 C) held it back (review 39b F1). Now it comes within
+ * seconds of the regrowth, and not before the second freeze. */
+static void test_unkeyed_second_freeze_said(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_refreeze_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], file[256], err[512];
+    snprintf(cfg, sizeof cfg, "%s/c.json", dir);
+    snprintf(file, sizeof file, "%s/r.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
+               " \"cycles\": [[120, 60], [120, 0]], \"console\": \"silent\"}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
+                          cfg, "--record", file, "--keys", "f@6,f@126", NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    double t_on = -1, t_said = -1, t_early = -1;
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const bool flag = al && (strtoul(al, NULL, 16) & 0x40u) != 0;
+        int phase = -1, cycle = -1;
+        if (tr)
+            sscanf(tr, "%d %d", &phase, &cycle);
+        const double t = ts ? atof(ts) : -1;
+        if (t_on < 0 && phase == 2 && cycle == 2)
+            t_on = t;
+        if (flag && t_on < 0 && t_early < 0)
+            t_early = t;
+        if (flag && t_on >= 0 && t_said < 0)
+            t_said = t;
+    }
+    cn_seq_reader_close(r);
+    print_message("the console's second freeze from %.1f s, not keyed: ICE GROWING IN THAW from "
+                  "%.1f s (%.1f s later); before it: %.1f\n", t_on, t_said, t_said - t_on, t_early);
+    assert_true(t_on > 150);
+    assert_true(t_early < 0);
+    assert_true(t_said > t_on && t_said - t_on <= 20);
+    assert_non_null(strstr(R.err, "did the console start a freeze nobody keyed?"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* Teaching audit T14: two `run --fast` of one scenario gave different analyses (the
  * needle's tracker stepped by the wall clock's acquisition stamps: 23 of 4,991 recorded
  * values differed, from frame 12 on). It steps by scene time now: every analysis value
@@ -703,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_refreeze_not_unverified),
         cmocka_unit_test(test_nerve_not_a_speck_after_reposition),
         cmocka_unit_test(test_ice_growing_in_thaw_said),
+        cmocka_unit_test(test_unkeyed_second_freeze_said),
         cmocka_unit_test(test_fast_runs_repeat),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };

@@ -565,7 +565,7 @@ static void test_alarm_text(void **state)
                         "TIP HIDDEN"); /* the distance shows only with its alarm */
     assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_TIP_HIDDEN,
                                                buf, sizeof buf),
-                        "ICE GROWING IN THAW: GAS STILL ON? | TIP HIDDEN");
+                        "ICE GROWING IN THAW: GAS ON? | TIP HIDDEN");
     assert_string_equal(cn_guidance_alarm_text(CN_ALARM_ICE_UNKEYED, buf, sizeof buf),
                         "ICE SEEN: FREEZE NOT KEYED?");
     /* the same ice, shrunk since: f then ends the freeze too, and the words say so */
