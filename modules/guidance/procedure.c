@@ -73,6 +73,7 @@ void cn_procedure_rewind(cn_procedure *p)
     p->last_input_ns = INT64_MIN;
     p->dated_ns = INT64_MIN;
     p->last_acq_ns = INT64_MAX; /* no frame yet */
+    p->stop_pending = false;
     p->n_overflow = 0;
     pthread_mutex_lock(&p->smu);
     p->n_hist = 0;
@@ -211,6 +212,16 @@ static void end_thaw(cn_procedure *p, cn_frame *f, cn_event_source src)
 }
 
 /* The planned duration of the n-th (1-based) step of kind (freeze / any thaw). */
+/* Who began the step now running (CN_EVSRC_SYSTEM when none). */
+static cn_event_source last_step_source(cn_procedure *p)
+{
+    pthread_mutex_lock(&p->smu);
+    const cn_event_source src =
+        p->sum.n_steps > 0 ? p->sum.steps[p->sum.n_steps - 1].source : CN_EVSRC_SYSTEM;
+    pthread_mutex_unlock(&p->smu);
+    return src;
+}
+
 static double planned(const cn_plan *pl, bool freeze, int n, int *after)
 {
     int k = 0;
@@ -298,6 +309,24 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         step_open(p, f, 0, src);
         return;
     case CN_PROC_FREEZE_STOP:
+        /* The console knows when the gas stops. Its stop in a passive thaw the operator
+         * began (an f pressed early, or by mistake) says the freeze went on to now: the
+         * operator's stop is taken back and the freeze ends here, on the next frame, so the
+         * model freezes on to now first. Before, the console's stop was refused, the zone
+         * thawed from the operator's stop while the ice grew for 42 s, and the record held
+         * a 78 s freeze for the 120 s that ran (review 39b F2). */
+        if (ph == CN_PHASE_THAW && (src == CN_EVSRC_CONSOLE || src == CN_EVSRC_SIMULATOR) &&
+            last_step_source(p) == CN_EVSRC_OPERATOR && cn__proc_resumable(p, ph)) {
+            cn_log_warn(p->log, MOD, "the console stops freeze %d at %.1f s: the operator's "
+                        "stop %.0f s before was early, the freeze went on to the console's stop",
+                        p->cycle, (double)(f->t_scene_ns - p->t0_ns) * 1e-9,
+                        (double)(f->t_scene_ns - p->phase_start_ns) * 1e-9);
+            cn__proc_apply(p, f, src, CN_PROC_FREEZE_RESUME, false);
+            p->stop_pending = true;
+            p->stop_src = src;
+            p->stop_ns = f->t_scene_ns;
+            return;
+        }
         if (ph != CN_PHASE_FREEZE) {
             refuse(p, src, in, "no freeze is running");
             return;
@@ -485,6 +514,17 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
                             "recording does not carry the plan (a replay uses its configured one)",
                             pl->name, pl->n_steps);
         }
+    }
+    /* the console's stop of a freeze taken back on the last frame (see FREEZE_STOP) */
+    if (p->stop_pending) {
+        p->stop_pending = false;
+        const int64_t t_frame = f->t_scene_ns;
+        f->t_scene_ns = p->stop_ns < t_frame ? p->stop_ns : t_frame;
+        if (p->phase == CN_PHASE_FREEZE)
+            cn__proc_apply(p, f, p->stop_src, CN_PROC_FREEZE_STOP, false);
+        p->dated_ns = f->t_scene_ns;
+        p->last_input_ns = f->t_scene_ns;
+        f->t_scene_ns = t_frame;
     }
     /* keys scripted for this scene time join the queue as the operator's */
     for (;;) {

@@ -61,6 +61,12 @@ struct cn_procedure {
     int64_t dated_ns;         /* the input being applied was dated back to this scene time by
                                  what the image showed (INT64_MIN: not) */
     int64_t last_acq_ns;      /* the previous frame's acquisition time */
+    /* the console stopped a freeze the operator had stopped early: the freeze went on
+     * (resumed on that frame) and stops at the console's time on the next frame, so the
+     * thermal model freezes on, then thaws (CN_EVSRC_SYSTEM: none pending) */
+    cn_event_source stop_src;
+    int64_t stop_ns;
+    bool stop_pending;
     /* events that did not fit their frame (8 a frame): on the next one, own time kept */
     cn_event overflow[OVERFLOW_MAX];
     int n_overflow;

@@ -728,6 +728,49 @@ static void test_freeze_goes_on(void **st)
     cn_guidance_free(g);
 }
 
+/* An f pressed early (at 10 s of a freeze the console runs to 30 s): the console's own stop
+ * was refused ("no freeze is running"), the zone thawed from the key while the ice grew,
+ * and the record held a 10 s freeze for the 30 s that ran (review 39b F2). The console
+ * knows when the gas stops: its stop takes the operator's back, and the freeze ends at the
+ * console's time (resumed on that frame, stopped on the next, dated to the console's). A
+ * stop the console gives in a thaw it began itself is still refused. */
+static void test_console_stop_after_an_early_key(void **st)
+{
+    (void)st;
+    cn_procedure *p = cn_procedure_new(NULL, lg);
+    logbuf[0] = 0;
+    rewind(logf_);
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_START, false);
+    step_expect(p, 0.5, "needle_inserted/console; freeze_start cycle=1/console", CN_PHASE_FREEZE, 1);
+    const int64_t t_start = t_ns;
+    for (int i = 0; i < 20; i++) /* 10 s */
+        step_expect(p, 0.5, "", CN_PHASE_FREEZE, 1);
+    cn_procedure_key(p, 'f');
+    step_expect(p, 0.5, "freeze_end cycle=1/operator; thaw_start cycle=1 mode=passive/operator",
+                CN_PHASE_THAW, 1);
+    for (int i = 0; i < 39; i++) /* to 30 s of the freeze */
+        step_expect(p, 0.5, "", CN_PHASE_THAW, 1);
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_STOP, false);
+    step_expect(p, 0.5, "freeze_resume cycle=1/console", CN_PHASE_FREEZE, 1);
+    const int64_t t_console = t_ns;
+    assert_non_null(strstr(logbuf, "the console stops freeze 1"));
+    step_expect(p, 0.5, "freeze_end cycle=1/console; thaw_start cycle=1 mode=passive/console",
+                CN_PHASE_THAW, 1);
+    cn_procedure_summary s;
+    cn_procedure_get_summary(p, &s);
+    assert_int_equal(s.n_steps, 2);
+    assert_int_equal(s.steps[0].kind, 0);
+    print_message("freeze 1: %.1f s (the console's stop %.1f s after its start)\n",
+                  s.steps[0].duration_s, (double)(t_console - t_start) * 1e-9);
+    assert_true(fabs(s.steps[0].duration_s - (double)(t_console - t_start) * 1e-9) < 1e-6);
+    assert_int_equal(s.refused, 0);
+    /* the console's stop again, in its own thaw: refused, as before */
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_STOP, false);
+    step_expect(p, 0.5, "", CN_PHASE_THAW, 1);
+    assert_non_null(strstr(logbuf, "freeze_stop from the console refused: no freeze is running"));
+    cn_procedure_free(p);
+}
+
 static void test_last_refusal_for_the_screen(void **st)
 {
     (void)st;
@@ -767,6 +810,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_during_outage_keeps_its_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_last_refusal_for_the_screen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_freeze_goes_on, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_stop_after_an_early_key, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
