@@ -84,7 +84,9 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
         n = 0;
         if (f->analysis.thermal.valid && isfinite(g->target_min_temp_c) &&
             fabs(g->target_min_temp_c) < 500)
-            n = snprintf(state, sizeof state, "target min %.0f C   ", g->target_min_temp_c);
+            /* the coldest the WHOLE target has been (its warmest point's minimum): "target
+             * min 25 C" beside "coverage 11 %" read as a contradiction (review 39b F8) */
+            n = snprintf(state, sizeof state, "whole target <= %.0f C   ", g->target_min_temp_c);
         /* the needle: drawn only when sure enough; otherwise say so */
         const cn_needle_result *nd = &f->analysis.needle;
         if (n >= 0 && (size_t)n < sizeof state) {

@@ -457,7 +457,7 @@ static void test_hud_lines_fit(void **state)
     hud.spacing_assumed = false;
     assert_non_null(strstr(text, "ACTIVE THAW  cycle 12  99:59 / 99:59\n"));
     assert_non_null(strstr(text, "coverage 100 % (-20 C band +-99.9 mm)\n"));
-    assert_non_null(strstr(text, "target min -199 C   needle tip hidden\n"));
+    assert_non_null(strstr(text, "whole target <= -199 C   needle tip hidden\n"));
     /* the band alone (coverage unknown), the needle alone (no model yet) */
     g->coverage = NAN;
     f->analysis.thermal.valid = false;
@@ -469,7 +469,7 @@ static void test_hud_lines_fit(void **state)
     f->analysis.thermal.valid = true;
     cn_viewer_hud_format(&hud, f, text, sizeof text);
     assert_non_null(strstr(text, "\ncoverage -- (-20 C band +-99.9 mm)\n"
-                                 "target min -199 C   needle not found\n"));
+                                 "whole target <= -199 C   needle not found\n"));
 }
 
 /* The status line wrapped for the 3-D view: parts at '|', then words; at most so
