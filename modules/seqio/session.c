@@ -234,6 +234,45 @@ static void alarm_period(cn_session_summary *s, uint32_t bit, double from_s, dou
         s->alarm_periods_dropped++;
 }
 
+/* The coverage of a cycle's freeze frames, to read it where the freeze ended: a stop
+ * dated back (ICE SHRINKING IN FREEZE keyed late) ends the freeze before frames whose
+ * coverage was withheld (-1) or counted cold that never came; the last frame's gave
+ * `coverage_at_freeze_end: null` (review 39b F5). The newest COV_KEEP frames are kept. */
+#define COV_KEEP 4096
+typedef struct {
+    int cycle; /* index in s->cycles, -1 none */
+    int n;
+    double t[COV_KEEP], v[COV_KEEP];
+} cov_track;
+
+static void cov_settle(cn_session_summary *s, cov_track *ct)
+{
+    if (ct->cycle < 0 || ct->n == 0) return;
+    cn_session_cycle *c = &s->cycles[ct->cycle];
+    const double end = c->freeze_s >= 0 ? c->freeze_start_s + c->freeze_s + 1e-6 : INFINITY;
+    for (int i = ct->n - 1; i >= 0; i--)
+        if (ct->t[i] <= end) {
+            c->coverage_end = ct->v[i];
+            break;
+        }
+    ct->n = 0;
+}
+
+static void cov_add(cn_session_summary *s, cov_track *ct, int cycle, double t, double cov)
+{
+    if (ct->cycle != cycle) {
+        cov_settle(s, ct);
+        ct->cycle = cycle;
+    }
+    if (ct->n == COV_KEEP) { /* the newest half stays */
+        memmove(ct->t, ct->t + COV_KEEP / 2, sizeof ct->t[0] * (COV_KEEP / 2));
+        memmove(ct->v, ct->v + COV_KEEP / 2, sizeof ct->v[0] * (COV_KEEP / 2));
+        ct->n = COV_KEEP / 2;
+    }
+    ct->t[ct->n] = t;
+    ct->v[ct->n++] = cov;
+}
+
 static int by_from(const void *a, const void *b)
 {
     const cn_session_alarm_period *x = a, *y = b;
@@ -311,6 +350,16 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     cn_phase prev = CN_PHASE_IDLE;
     double phase_start = 0;
     int cur = -1;
+    cov_track *ct = malloc(sizeof *ct);
+    if (!ct) {
+        cn_sbuf_free(&ev);
+        cn_seq_reader_close(r);
+        free(f);
+        cn_errf(err, err_len, path, "out of memory");
+        return CN_ENOMEM;
+    }
+    ct->cycle = -1;
+    ct->n = 0;
     double last_t = 0;
     uint32_t alarms_prev = 0;
     double alarm_on_s[32] = {0};
@@ -427,6 +476,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 cn_session_series_free(ser);
                 cn_sbuf_free(&ev);
                 free(f);
+                free(ct);
                 cn_seq_reader_close(r);
                 cn_errf(err, err_len, path, "out of memory for the report's series");
                 return CN_ENOMEM;
@@ -508,7 +558,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
          * that could be a one-frame spike) */
         if (cur >= 0 && f->analysed && !use_truth) {
             cn_session_cycle *c = &s->cycles[cur];
-            if (ph == CN_PHASE_FREEZE) c->coverage_end = f->analysis.guidance.coverage;
+            if (ph == CN_PHASE_FREEZE && f->analysis.guidance.coverage >= 0)
+                cov_add(s, ct, cur, t, f->analysis.guidance.coverage);
             /* as recorded (CryoNavTargetTemp: the frame read back does not carry it) */
             const char *tv = cn_seq_field_find(fl, nf, "CryoNavTargetTemp");
             char *end = NULL;
@@ -541,6 +592,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     }
     if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s))
         s->procedure_s = s->withdrawal_s - s->insertion_s;
+    cov_settle(s, ct);
+    free(ct);
     free(f);
     cn_seq_reader_close(r);
     if (events_out) *events_out = ev.s ? ev.s : strdup("");

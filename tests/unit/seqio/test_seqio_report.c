@@ -467,6 +467,66 @@ static void test_steps_on_skipped_frames(void **st) {
     unlink(path);
 }
 
+/* A freeze whose stop was keyed late and dated back (ICE SHRINKING IN FREEZE): its frames
+ * after the dated stop have their coverage withheld (-1) or counted on cold that never
+ * came, and the report took the last freeze frame's: `coverage_at_freeze_end: null` (review
+ * 39b F5). Now the coverage of the last frame at or before the freeze's end. */
+static void test_coverage_where_the_freeze_ended(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_covend.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 32, 24);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->width = 32;
+    f->height = 24;
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+    memset(f->pixels, 40, 32 * 24);
+    const int64_t t0 = 9000000000LL;
+    for (int i = 0; i <= 90; i++) {
+        double t = i / FPS;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        memset(&f->truth, 0, sizeof f->truth);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = t0 + (int64_t)llround(t * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysed = true;
+        cn_analysis *a = &f->analysis;
+        a->guidance.target_temp_c = NAN;
+        /* the gas stopped at 4 s; the model froze on (coverage rising) until ICE SHRINKING
+         * withheld it at 4.5 s; the stop keyed at 6 s is dated to 4 s */
+        a->guidance.phase = t < 1 ? CN_PHASE_APPROACH : t < 6 ? CN_PHASE_FREEZE : CN_PHASE_THAW;
+        a->guidance.cycle = t < 1 ? 0 : 1;
+        a->guidance.coverage = a->guidance.phase != CN_PHASE_FREEZE ? -1
+                               : t < 4.5 - 1e-9                  ? 0.1 * t
+                                                                  : -1;
+        if (i == 0)
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "needle_inserted");
+        if (i == (int)llround(FPS))
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
+        if (i == (int)llround(6 * FPS)) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 4000000000LL, "freeze_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 4000000000LL,
+                                  "thaw_start cycle=1 mode=passive");
+        }
+        if (cn_seq_writer_append(w, f, NULL, err, sizeof err) != CN_OK) fail_msg("%s", err);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("freeze 1: %.2f s, coverage at its end %.3f\n", s.cycles[0].freeze_s,
+                  s.cycles[0].coverage_end);
+    assert_int_equal(s.n_cycles, 1);
+    assert_float_equal(s.cycles[0].freeze_s, 3.0, 1e-6);
+    assert_float_equal(s.cycles[0].coverage_end, 0.4, 1e-9);
+    unlink(path);
+}
+
 /* A recording that ends in a freeze or in its thaw (killed, then recovered): the step's
  * duration is up to the end, and it says so. Before, "freeze 54.0 s" read as a freeze
  * that had ended then, and a thaw running at the end read null (the thirty-sixth
@@ -506,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_alarm_flicker),
         cmocka_unit_test(test_steps_on_skipped_frames),
         cmocka_unit_test(test_ends_in_a_freeze),
+        cmocka_unit_test(test_coverage_where_the_freeze_ended),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
