@@ -293,8 +293,10 @@ void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g);
 int cn_procedure_process(cn_procedure *p, cn_frame *f);
 void cn_procedure_stage(cn_procedure *p, cn_stage *out);
 /* Any thread: the last input refused ("freeze_start refused: the needle is out
- * (withdrawn); insert it first") when it was refused within within_ns; false when
- * none was. The viewer says it, so a key that did nothing does not go unnoticed. */
+ * (withdrawn); insert it first"), or the operator's f that took a freeze stop back ("f:
+ * freeze 1 GOES ON ..."), when it happened within within_ns; false when none did. The
+ * viewer says it, so a key that did nothing, or not what it usually does, does not go
+ * unnoticed. */
 bool cn_procedure_last_refusal(cn_procedure *p, int64_t within_ns, char *buf, size_t len);
 /* A copy of what happened, with the plan (thread-safe). */
 void cn_procedure_get_summary(cn_procedure *p, cn_procedure_summary *out);

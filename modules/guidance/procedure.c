@@ -262,6 +262,16 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         emit(p, f, src, "freeze_resume cycle=%d", p->cycle);
         set_phase(p, f, CN_PHASE_FREEZE);
         p->phase_start_ns = p->freeze_start_ns; /* the timer counts the whole freeze */
+        /* f meant "stop" a moment ago and "go on" now: the screen says which (an operator
+         * who pressed f at the freeze's planned end got a resumed freeze, nothing said:
+         * review 39b F7) */
+        if (src == CN_EVSRC_OPERATOR) {
+            pthread_mutex_lock(&p->smu);
+            snprintf(p->last_refusal, sizeof p->last_refusal, "f: freeze %d GOES ON (its stop "
+                     "taken back: ice grew in the thaw); f again stops it", p->cycle);
+            p->last_refusal_ns = cn_clock_mono_ns();
+            pthread_mutex_unlock(&p->smu);
+        }
         pthread_mutex_lock(&p->smu);
         p->sum.n_steps--; /* the thaw that was none */
         p->sum.steps[p->sum.n_steps - 1].duration_s = NAN;

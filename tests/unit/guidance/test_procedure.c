@@ -685,6 +685,10 @@ static void test_freeze_goes_on(void **st)
     assert_string_equal(ev, "freeze_resume cycle=1/operator");
     assert_int_equal(f->analysis.guidance.phase, CN_PHASE_FREEZE);
     assert_int_equal(f->analysis.guidance.cycle, 1);
+    /* the screen says what f did, not what it usually does (review 39b F7) */
+    char said[200];
+    assert_true(cn_procedure_last_refusal(p, 4000000000LL, said, sizeof said));
+    assert_non_null(strstr(said, "f: freeze 1 GOES ON"));
     print_message("  f under ICE GROWING IN THAW: '%s', the freeze's timer at %.2f s\n", ev,
                   f->analysis.guidance.phase_elapsed_s);
     assert_true(fabs(f->analysis.guidance.phase_elapsed_s - 50.10) < 1e-6);
