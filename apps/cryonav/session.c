@@ -499,19 +499,3 @@ void cn_session_close(cn_session *s)
     pthread_mutex_destroy(&s->target_mu);
     pthread_mutex_destroy(&s->events_mu);
 }
-
-void cn_session_outage_text(const cn_session *s, char *out, size_t len)
-{
-    if (s->usb) {
-        char what[300];
-        cn_usb_device_outage_text(s->usb, cn_clock_mono_ns(), what, sizeof what);
-        snprintf(out, len, "the USB probe is %s", what);
-        return;
-    }
-    const char *n = s->source_name;
-    snprintf(out, len, "the %s sends no frames",
-             !n                        ? "source"
-             : strcmp(n, "igtl") == 0 ? "OpenIGTLink source"
-             : strcmp(n, "sim") == 0  ? "simulator"
-                                      : n);
-}

@@ -131,6 +131,10 @@ typedef struct cn_session {
     /* the same for every other source (INT64_MIN: no frame yet): the windowed
      * simulator loops its scenario, and its scene clock starts again at 0 */
     int64_t live_scene_ns;
+    /* session_source.c: the USB probe's interruptions already recorded (its stats'
+     * disconnects + restarts), and the acquisition time of the last frame */
+    uint64_t source_unplugs_seen, source_restarts_seen;
+    int64_t source_last_acq_ns;
     /* Handles owned by the product areas (see their blocks in session.c). */
     void *segment, *thermal, *guidance, *igtl_server, *recorder, *usb, *replay, *igtl_source;
     void *devices;              /* the device set (devices/registry) owning the above */
@@ -237,6 +241,10 @@ bool cn_session_catchup_line(cn_session *s, char *line, size_t len);
  * probe's state in the driver's words (not plugged in, plugged in but sends no usable
  * image and why, unplugged N s ago), else "the <source> sends no frames". */
 void cn_session_outage_text(const cn_session *s, char *out, size_t len);
+/* Analysis thread, on every frame: a frame that follows an interruption of the USB probe
+ * (unplugged, restarted) carries a system event saying how long no frame came and why,
+ * so the recording and the report show the gap (before, neither did: review 39a L2). */
+void cn_session_source_gap_event(cn_session *s, cn_frame *f);
 /* session_stages.c, for the catch-up: a jumped-over frame's recorded events and
  * the procedure step, as the console stage does for a frame it is given. */
 int cn_session_console_hidden(cn_session *s, cn_frame *f, const cn_event *ev, int n);

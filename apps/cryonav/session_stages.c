@@ -290,6 +290,7 @@ int cn_session_console_stage(void *self, cn_frame *f)
     }
     const bool revisit = cn_session_replay_inputs(s, f);
     emit_queued(s, f);
+    cn_session_source_gap_event(s, f);
     apply_target(s, f);
     if (s->seed_announce) {
         /* the target the session started with (config, the simulated operator) */

@@ -324,12 +324,26 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
     expect_exit(0, "the USB probe is unplugged");
     /* headless, without a window, the log says it as well (review 39a L4: nothing for the
      * 38 s of an unplug) */
+    char rec[300];
+    path(rec, sizeof rec, "unplug-gap.igs.mha");
     const char *argv_h[] = {CN_PROBE_EMULATOR, "--fault", "unplug@10:3000", "--", CN_CRYONAV_BIN,
                             "run", "--source", "usb", "--headless", "--no-serve", "--frames", "20",
-                            NULL};
+                            "--record", rec, NULL};
     run(argv_h, 120);
     expect_exit(0, "no new frame for 1.");
     expect_exit(0, "s: the USB probe is unplugged");
+    /* and the recording holds the gap and its cause (review 39a L2: nothing did) */
+    size_t len = 0;
+    char *text = cn_file_read_all(rec, &len);
+    assert_non_null(text);
+    const char *gap = strstr(text, "probe_back gap_s=");
+    if (!gap)
+        fail_msg("no probe_back event in %s", rec);
+    const double gap_s = atof(gap + 17);
+    print_message("recorded: %.60s (gap %.1f s)\n", gap, gap_s);
+    assert_true(gap_s >= 2.5 && gap_s < 20);
+    assert_non_null(strstr(gap, "why=unplugged"));
+    free(text);
     /* the files' numbers are the frames shown so far, which a loaded machine changes
      * (a frame superseded): the first snapshot and the stale picture, whatever their
      * numbers (before: 000010 named, missing in a clean-clone CI run) */
