@@ -156,6 +156,11 @@ int cn_cmd_report(int argc, char **argv)
                "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
                "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
             a, b, p, sum.max_ice_radius_mm, sum.max_ice_width_mm, sum.max_ice_depth_mm);
+    if (sum.max_model_ice_radius_mm >= 0)
+        fprintf(h, "<tr><th>maximum 0 C radius of the model</th><td>%.1f mm%s</td></tr>\n",
+                sum.max_model_ice_radius_mm,
+                sum.rim_lost_frames > 0 ? " (the rim was not found on some freeze frames: the "
+                                          "measured size may be short of the ice)" : "");
     if (sum.coverage_max >= 0)
         fprintf(h, "<tr><th>nerve coverage reached (&le; -20 C)</th><td>%.0f %%</td></tr>\n",
                 100 * sum.coverage_max);

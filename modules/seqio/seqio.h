@@ -314,7 +314,15 @@ typedef struct {
     double procedure_s;                 /* withdrawal - insertion, <0 unknown */
     int n_cycles;
     cn_session_cycle cycles[CN_SESSION_MAX_CYCLES];
+    /* the ice measured in the image: the rim's radius about the probe, its width, and its
+     * depth (analysed files: the near rim's extent from its top to the probe axis; truth:
+     * the ball's diameter) */
     double max_ice_radius_mm, max_ice_width_mm, max_ice_depth_mm;
+    /* the largest 0 C radius of the thermal model (<0 none): the ice the screen's alarms
+     * read when the rim is lost (near the skin, in a shadow); the rim's radius alone read
+     * 3.9 mm where the ball was 6.2 mm and the screen said ICE AT SKIN (review 39b F4) */
+    double max_model_ice_radius_mm;
+    int rim_lost_frames;                /* freeze frames without a rim found (analysed) */
     double coverage_max;                /* <0 unknown */
     double ice_skin_min_mm;             /* closest approach of ice to skin, <0 unknown */
     int n_events, n_alarms, n_notes;    /* events each counted once */

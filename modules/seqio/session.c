@@ -290,7 +290,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     int n = in->n_frames;
     s->n_frames = n;
     s->insertion_s = s->withdrawal_s = s->procedure_s = NAN; /* not seen */
-    s->coverage_max = s->ice_skin_min_mm = -1;
+    s->coverage_max = s->ice_skin_min_mm = s->max_model_ice_radius_mm = -1;
     cn_frame *f = calloc(1, sizeof *f);
     cn_sbuf ev;
     cn_sbuf_init(&ev, 8u << 20);
@@ -483,8 +483,13 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             }
         }
         if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
+        for (int j = 0; f->analysed && j < f->analysis.n_iso; j++)
+            if (fabs(f->analysis.iso[j].temp_c) < 1e-6 && isfinite(f->analysis.iso[j].radius_mm) &&
+                f->analysis.iso[j].radius_mm > s->max_model_ice_radius_mm)
+                s->max_model_ice_radius_mm = f->analysis.iso[j].radius_mm;
         if (!use_truth) {
             const cn_ice_front *ic = &f->analysis.ice;
+            if (ph == CN_PHASE_FREEZE && !ic->found) s->rim_lost_frames++;
             if (ic->found && ic->n >= 3) {
                 double w = ic->pts_mm[2].x - ic->pts_mm[0].x;
                 double d = ic->pts_mm[0].y - ic->pts_mm[1].y;

@@ -87,6 +87,8 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_object_set_new(o, "max_ice_radius_mm", json_real(s->max_ice_radius_mm));
     json_object_set_new(o, "max_ice_width_mm", json_real(s->max_ice_width_mm));
     json_object_set_new(o, "max_ice_depth_mm", json_real(s->max_ice_depth_mm));
+    json_object_set_new(o, "max_ice_radius_model_mm", num_or_null(s->max_model_ice_radius_mm));
+    json_object_set_new(o, "freeze_frames_without_rim", json_integer(s->rim_lost_frames));
     json_object_set_new(o, "coverage_max", num_or_null(s->coverage_max));
     json_object_set_new(o, "ice_to_skin_min_mm", num_or_null(s->ice_skin_min_mm));
     json_object_set_new(o, "events", json_integer(s->n_events));

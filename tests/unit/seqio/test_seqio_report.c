@@ -24,6 +24,7 @@
 #define FPS 10.0
 
 static double g_max_ice_mm; /* the largest true radius recorded with ice found */
+static double g_max_model_mm = -1; /* the largest 0 C radius recorded */
 static double g_min_skin_mm = INFINITY; /* the smallest ICE NEAR SKIN distance recorded */
 
 static cn_sim_config script(void) {
@@ -96,6 +97,8 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
                                               tr->nerve_center_mm.y};
             a->n_iso = 2;
             a->iso[0] = (cn_isotherm){.temp_c = 0, .radius_mm = tr->ice_radius_mm};
+            if (tr->ice_radius_mm > g_max_model_mm)
+                g_max_model_mm = tr->ice_radius_mm;
             a->iso[1] = (cn_isotherm){.temp_c = -20, .radius_mm = 0.6f * tr->ice_radius_mm};
             a->ice.found = tr->ice_present && tr->rim_n > 2;
             a->ice.n = tr->rim_n;
@@ -152,6 +155,12 @@ static void check_summary(const char *path, const char *source) {
         print_message("max ice radius: report %.3f mm, truth %.3f mm\n", s0.max_ice_radius_mm,
                       g_max_ice_mm);
         assert_float_equal(s0.max_ice_radius_mm, g_max_ice_mm, 0.002);
+        /* the model's 0 C beside it: what the alarms read where no rim is found (review
+         * 39b F4: the report's size stopped where the rim was lost) */
+        print_message("max 0 C radius: report %.3f mm, recorded %.3f mm\n",
+                      s0.max_model_ice_radius_mm, g_max_model_mm);
+        assert_true(g_max_model_mm > 0);
+        assert_float_equal(s0.max_model_ice_radius_mm, g_max_model_mm, 0.002);
     }
     char err[512];
     cn_session_summary s;
