@@ -287,7 +287,9 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
             refuse(p, src, in, "the needle is already in");
             return;
         }
-        emit(p, f, src, "needle_inserted");
+        /* taken from a freeze with no i before it: said, so the procedure time it starts
+         * is read as a lower bound (review 39b F9: 321 s for 340 s, nothing said) */
+        emit(p, f, src, "needle_inserted%s", p->inferring ? " inferred=freeze" : "");
         set_phase(p, f, CN_PHASE_APPROACH);
         pthread_mutex_lock(&p->smu);
         if (isnan(p->sum.inserted_s))
@@ -307,7 +309,9 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         }
         if (ph == CN_PHASE_IDLE) { /* a freeze needs a needle in the tissue */
             cn_log_info(p->log, MOD, "freeze started with no needle_inserted before: taken as inserted");
+            p->inferring = true;
             cn__proc_apply(p, f, src, CN_PROC_NEEDLE_INSERTED, false);
+            p->inferring = false;
         }
         if (p->phase == CN_PHASE_THAW)
             end_thaw(p, f, src);

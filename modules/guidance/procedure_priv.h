@@ -64,6 +64,7 @@ struct cn_procedure {
     /* the console stopped a freeze the operator had stopped early: the freeze went on
      * (resumed on that frame) and stops at the console's time on the next frame, so the
      * thermal model freezes on, then thaws (CN_EVSRC_SYSTEM: none pending) */
+    bool inferring;           /* the needle_inserted being applied is a freeze's inference */
     cn_event_source stop_src;
     int64_t stop_ns;
     bool stop_pending;

@@ -312,6 +312,8 @@ typedef struct {
     double insertion_s, withdrawal_s;   /* from the first frame (before it: < 0, a recording
                                            started mid-session); NAN when not seen */
     double procedure_s;                 /* withdrawal - insertion, <0 unknown */
+    bool insertion_inferred;            /* taken from a freeze keyed with no insertion: the
+                                           procedure time is then a lower bound */
     int n_cycles;
     cn_session_cycle cycles[CN_SESSION_MAX_CYCLES];
     /* the ice measured in the image: the rim's radius about the probe, its width, and its

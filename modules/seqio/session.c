@@ -139,12 +139,15 @@ static double phase_change_time(const cn_event *evl, int nev, cn_phase to, doubl
     return best; /* -INFINITY: none */
 }
 
-/* The time of the frame's needle_inserted event (history included), else t. */
-static double inserted_time(const cn_event *evl, int nev, double t, int64_t t0)
+/* The time of the frame's needle_inserted event (history included), else t; *inferred:
+ * the event says it was taken from a freeze keyed with no insertion before it. */
+static double inserted_time(const cn_event *evl, int nev, double t, int64_t t0, bool *inferred)
 {
     for (int k = 0; k < nev; k++)
-        if (strcmp(evl[k].text, "needle_inserted") == 0)
+        if (cn_step_of(evl[k].text) == CN_STEP_NEEDLE_INSERTED) {
+            *inferred = strstr(evl[k].text, "inferred=") != NULL;
             return fmin(t, (double)(evl[k].t_scene_ns - t0) * 1e-9);
+        }
     return t;
 }
 
@@ -169,7 +172,7 @@ static void change_phase(cn_session_summary *s, cn_phase *prev, double *phase_st
     if (*prev == CN_PHASE_FREEZE && ph == CN_PHASE_WITHDRAWN && *cur >= 0)
         s->cycles[*cur].thaw_s = 0;
     if (ph != CN_PHASE_IDLE && isnan(s->insertion_s))
-        s->insertion_s = inserted_time(evl, nev, t, t0);
+        s->insertion_s = inserted_time(evl, nev, t, t0, &s->insertion_inferred);
     /* a freeze that goes on (freeze_resume): its thaw was none, the freeze counts from
      * its own start */
     if (ph == CN_PHASE_FREEZE && *prev == CN_PHASE_THAW && *cur >= 0 && cyc > 0 &&

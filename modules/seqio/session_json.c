@@ -63,6 +63,9 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     json_object_set_new(o, "needle_insertion_s", time_or_null(s->insertion_s));
     json_object_set_new(o, "needle_withdrawal_s", time_or_null(s->withdrawal_s));
     json_object_set_new(o, "procedure_time_s", num_or_null(s->procedure_s));
+    /* the insertion was not keyed: taken from the first freeze, so the procedure time is a
+     * lower bound */
+    json_object_set_new(o, "insertion_inferred", json_boolean(s->insertion_inferred));
     json_t *cy = json_array();
     for (int i = 0; i < s->n_cycles; i++) {
         const cn_session_cycle *c = &s->cycles[i];

@@ -467,6 +467,7 @@ static void test_steps_on_skipped_frames(void **st) {
     assert_float_equal(s.cycles[0].thaw_s, 2.0, 1e-6);
     assert_int_equal(s.cycles[1].cycle, 2);
     assert_float_equal(s.cycles[1].freeze_start_s, 5.0, 1e-6);
+    assert_false(s.insertion_inferred); /* keyed */
     /* a file name that is not UTF-8 (Latin-1 "cafe"): the key stays, its byte a '?'
      * (before, jansson refused the string and "file" was dropped without a word) */
     char *js = cn_session_summary_json(&s, "/tmp/caf\xe9.igs.mha");
@@ -513,7 +514,7 @@ static void test_coverage_where_the_freeze_ended(void **st) {
                                : t < 4.5 - 1e-9                  ? 0.1 * t
                                                                   : -1;
         if (i == 0)
-            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "needle_inserted");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "needle_inserted inferred=freeze");
         if (i == (int)llround(FPS))
             cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
         if (i == (int)llround(6 * FPS)) {
@@ -533,6 +534,11 @@ static void test_coverage_where_the_freeze_ended(void **st) {
     assert_int_equal(s.n_cycles, 1);
     assert_float_equal(s.cycles[0].freeze_s, 3.0, 1e-6);
     assert_float_equal(s.cycles[0].coverage_end, 0.4, 1e-9);
+    /* the insertion taken from the freeze (no i keyed) is said (review 39b F9) */
+    assert_true(s.insertion_inferred);
+    char *js = cn_session_summary_json(&s, path);
+    assert_non_null(strstr(js, "\"insertion_inferred\": true"));
+    free(js);
     unlink(path);
 }
 
