@@ -115,6 +115,8 @@ typedef struct {
     bool active_thaw;        /* THAW with the probe heated (else a passive thaw) */
     double phase_planned_s;  /* the plan's duration of the current step; <= 0 or NAN:
                                 the plan has none (an unplanned freeze, no plan) */
+    double procedure_s;      /* since the needle went in (to its withdrawal once out);
+                                <= 0 or NAN: not in yet */
     /* ... and what every sink shows of this frame (guidance fills them) */
     double ice_to_skin_mm;   /* closest ice (model 0 C surface in 3-D or the seen
                                 rim) to the skin; NAN when there is no ice */

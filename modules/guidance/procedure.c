@@ -608,6 +608,10 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
                       ? (double)(p->phase_start_ns - p->freeze_start_ns) * 1e-9
                       : 0;
     g->active_thaw = p->phase == CN_PHASE_THAW && p->active;
+    /* the whole procedure's clock for the screen (only the phase's was shown: review 39b
+     * F10); this thread is the summary's only writer */
+    const double ins = p->sum.inserted_s, out = p->sum.withdrawn_s;
+    g->procedure_s = isnan(ins) ? NAN : (isnan(out) ? now_s(f) : out) - ins;
     g->coverage = -1; /* unknown until the thermal model and guidance say otherwise */
     plan_reminders(p, f, el, &g->phase_planned_s);
     return CN_OK;

@@ -67,8 +67,13 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
          * whole target has been (every sink reads the same frame's values) */
         double pl = g->phase_planned_s;
         if (n > 0 && (size_t)n < sizeof phase && isfinite(pl) && pl > 0 && pl < 1e6)
-            snprintf(phase + n, sizeof phase - (size_t)n, " / %02d:%02d", (int)(pl / 60),
-                     (int)(pl - 60 * (int)(pl / 60)));
+            n += snprintf(phase + n, sizeof phase - (size_t)n, " / %02d:%02d", (int)(pl / 60),
+                          (int)(pl - 60 * (int)(pl / 60)));
+        /* the procedure's own clock, from the needle's insertion */
+        const double tot = g->procedure_s;
+        if (n > 0 && (size_t)n < sizeof phase && isfinite(tot) && tot > 0 && tot < 1e6)
+            snprintf(phase + n, sizeof phase - (size_t)n, "  total %02d:%02d", (int)(tot / 60),
+                     (int)(tot - 60 * (int)(tot / 60)));
         n = 0;
         if (isfinite(g->coverage) && g->coverage >= 0.0 && g->coverage <= 1.0)
             n = snprintf(cover, sizeof cover, "coverage %.0f %%", 100.0 * g->coverage);

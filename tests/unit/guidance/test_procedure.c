@@ -772,6 +772,11 @@ static void test_console_stop_after_an_early_key(void **st)
     cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_STOP, false);
     step_expect(p, 0.5, "", CN_PHASE_THAW, 1);
     assert_non_null(strstr(logbuf, "freeze_stop from the console refused: no freeze is running"));
+    /* the procedure's clock for the screen: from the insertion (with the freeze's start) */
+    cn_frame *f = step(p, 0.5, NULL, 0);
+    print_message("procedure clock %.1f s\n", f->analysis.guidance.procedure_s);
+    assert_true(fabs(f->analysis.guidance.procedure_s - (double)(t_ns - t_start) * 1e-9) < 1e-6);
+    cn_frame_unref(f);
     cn_procedure_free(p);
 }
 

@@ -426,6 +426,7 @@ static void test_hud_lines_fit(void **state)
     g->cycle = 12;
     g->phase_elapsed_s = 5999.0;
     g->phase_planned_s = 5999.0;
+    g->procedure_s = 5999.0; /* the procedure's clock (review 39b F10) */
     g->coverage = 1.0;
     g->lethal_band_mm = 99.9;
     g->target_min_temp_c = -199.0;
@@ -455,7 +456,7 @@ static void test_hud_lines_fit(void **state)
     assert_true(strlen(il + 1) <= CN_VIEWER_HUD_COLS);
     assert_non_null(strstr(il, "0.999 mm/px assumed"));
     hud.spacing_assumed = false;
-    assert_non_null(strstr(text, "ACTIVE THAW  cycle 12  99:59 / 99:59\n"));
+    assert_non_null(strstr(text, "ACTIVE THAW  cycle 12  99:59 / 99:59  total 99:59\n"));
     assert_non_null(strstr(text, "coverage 100 % (-20 C band +-99.9 mm)\n"));
     assert_non_null(strstr(text, "whole target <= -199 C   needle tip hidden\n"));
     /* the band alone (coverage unknown), the needle alone (no model yet) */
