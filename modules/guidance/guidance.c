@@ -383,7 +383,12 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     }
 
     /* in the ice shadow during a freeze a lost nerve is expected: the locked target stands */
-    bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target);
+    /* Not lost where ice hides it: in a freeze nobody keyed (the ice seen, ICE SEEN: FREEZE
+     * NOT KEYED?) or after the withdrawal, with the ice still there. The freeze's lock only
+     * covers keyed cycles: NERVE LOST flickered 3 s into an unkeyed freeze and came back
+     * after the withdrawal, the ice's shadow its cause (review 39b F11). */
+    const bool iced = a->ice.unkeyed || (gs->phase == CN_PHASE_WITHDRAWN && g->have_target);
+    bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target) && !iced;
     if (a->nerve.found)
         g->had_nerve = true;
 

@@ -376,6 +376,18 @@ static void test_tracking_tip_nerve(void **state)
     f = make(fx, -1, 0, 0);
     assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
     cn_frame_unref(f);
+    /* ...but not where ice hides it: a freeze nobody keyed, or after the withdrawal (review
+     * 39b F11: the ice's shadow raised NERVE LOST there) */
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.found = false;
+    f->analysis.ice.unkeyed = true;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.found = false;
+    f->analysis.guidance.phase = CN_PHASE_WITHDRAWN;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
 
     /* bits guidance does not own (set by another stage) are kept */
     f = make(fx, -1, 0, 0);
