@@ -69,7 +69,8 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
         fprintf(out, "directions the header points the %s backwards (a mirrored image); the "
                 "pixels are read as stored%s\n",
                 in->mirrored == 3 ? "columns and the rows" : in->mirrored == 1 ? "columns" : "rows",
-                in->orientation[0] ? "" : " (no UltrasoundImageOrientation says which way they lie)");
+                in->orientation[0] ? ""
+                                   : " (no UltrasoundImageOrientation says which way they lie)");
     if (in->image_type[0]) fprintf(out, "image_type %s\n", in->image_type);
     fprintf(out, "clock %s\n", in->scene_clock ? "scene time (CryoNavTimestampClock)" : "Timestamp");
     if (in->wall_clock)

@@ -127,7 +127,8 @@ int cn_rd_open_mha(cn_seq_reader *r, line_reader *lr, uint64_t file_size, char *
     }
     long long comp = 1;
     if ((v = cn_seq_reader_global(r, "ElementNumberOfChannels"))) comp = atoll(v);
-    in->compressed = (v = cn_seq_reader_global(r, "CompressedData")) && strncasecmp(v, "True", 4) == 0;
+    in->compressed =
+        (v = cn_seq_reader_global(r, "CompressedData")) && strncasecmp(v, "True", 4) == 0;
     in->big_endian = ((v = cn_seq_reader_global(r, "BinaryDataByteOrderMSB")) &&
                       strncasecmp(v, "True", 4) == 0) ||
                      ((v = cn_seq_reader_global(r, "ElementByteOrderMSB")) &&

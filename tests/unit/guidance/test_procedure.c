@@ -155,7 +155,8 @@ static void test_bad_inputs_refused(void **st)
     assert_non_null(strstr(logbuf, "freeze_stop from the console refused: no freeze is running"));
     /* a freeze with no needle_inserted: taken as inserted */
     cn_procedure_post(p, CN_EVSRC_PROCTOR, CN_PROC_FREEZE_START, false);
-    step_expect(p, 0.05, "needle_inserted inferred=freeze/proctor; freeze_start cycle=1/proctor", CN_PHASE_FREEZE, 1);
+    step_expect(p, 0.05, "needle_inserted inferred=freeze/proctor; freeze_start cycle=1/proctor",
+                CN_PHASE_FREEZE, 1);
     /* a second start while freezing, a reposition of a frozen probe */
     cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_START, false);
     cn_procedure_post(p, CN_EVSRC_OPERATOR, CN_PROC_REPOSITION, false);
@@ -745,7 +746,8 @@ static void test_console_stop_after_an_early_key(void **st)
     logbuf[0] = 0;
     rewind(logf_);
     cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_FREEZE_START, false);
-    step_expect(p, 0.5, "needle_inserted inferred=freeze/console; freeze_start cycle=1/console", CN_PHASE_FREEZE, 1);
+    step_expect(p, 0.5, "needle_inserted inferred=freeze/console; freeze_start cycle=1/console",
+                CN_PHASE_FREEZE, 1);
     const int64_t t_start = t_ns;
     for (int i = 0; i < 20; i++) /* 10 s */
         step_expect(p, 0.5, "", CN_PHASE_FREEZE, 1);

@@ -196,7 +196,8 @@ static void test_header_that_lies_about_its_data(void **s) {
     assert_non_null(strstr(err, "zlib"));
     unlink(path);
     snprintf(path, sizeof path, "%s/mirrored.igs.nrrd", CN_BINARY_DIR);
-    const char *dirs[3] = {"(-0.2,0) (0,0.3) none", "(0.2,0) (0,-0.3) none", "(0.2,0) (0,0.3) none"};
+    const char *dirs[3] = {"(-0.2,0) (0,0.3) none", "(0.2,0) (0,-0.3) none",
+                           "(0.2,0) (0,0.3) none"};
     for (int k = 0; k < 3; k++) {
         fp = fopen(path, "wb");
         fprintf(fp, "NRRD0004\ntype: uint8\ndimension: 3\nsizes: 8 8 2\nkinds: domain domain "

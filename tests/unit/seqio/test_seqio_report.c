@@ -514,7 +514,8 @@ static void test_coverage_where_the_freeze_ended(void **st) {
                                : t < 4.5 - 1e-9                  ? 0.1 * t
                                                                   : -1;
         if (i == 0)
-            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "needle_inserted inferred=freeze");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns,
+                                  "needle_inserted inferred=freeze");
         if (i == (int)llround(FPS))
             cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
         if (i == (int)llround(6 * FPS)) {
