@@ -120,10 +120,11 @@ int cn_seq_reader_pixels(cn_seq_reader *r, int frame, void *buf, size_t buf_len,
  * one, else as cn_seq_info.spacing_source says), pixels (uint8 grey; RGB/RGBA
  * converted to luma; turned to MF as cn_seq_info.orient_done says), seq
  * (FrameNumber, else the index), t_acq_ns and t_scene_ns (Timestamp), wall_ns
- * (CryoNavWallNs), events (CryoNavEvents), status (ImageStatus / Status), poses (every field "<AToB>Transform", valid when its
- * "...TransformStatus" is OK or absent), and the CryoNav analysis / truth fields
- * when the file has them (then f->analysed is true). Other pixel types are
- * CN_EUNSUPPORTED with a message naming the type. */
+ * (CryoNavWallNs), events (CryoNavEvents), status (ImageStatus / Status), poses
+ * (every field "<AToB>Transform", valid when its "...TransformStatus" is OK or
+ * absent), and the CryoNav analysis / truth fields when the file has them (then
+ * f->analysed is true). Other pixel types are CN_EUNSUPPORTED with a message naming
+ * the type. */
 int cn_seq_reader_read_frame(cn_seq_reader *r, int frame, cn_frame *f, char *err, size_t err_len);
 
 /* Timestamp of frame i in seconds (NAN when the frame has none). Reads the
