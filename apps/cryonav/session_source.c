@@ -39,9 +39,11 @@ void cn_session_source_gap_event(cn_session *s, cn_frame *f)
     const bool unplugged = st.disconnects != s->source_unplugs_seen;
     s->source_unplugs_seen = st.disconnects;
     s->source_restarts_seen = st.restarts;
+    if (last <= 0)
+        return; /* restarts before the first frame: the session had no frame to miss */
     char ev[160];
     snprintf(ev, sizeof ev, "probe_back gap_s=%.1f why=%s",
-             last > 0 && f->t_acq_ns > last ? (double)(f->t_acq_ns - last) * 1e-9 : 0.0,
+             f->t_acq_ns > last ? (double)(f->t_acq_ns - last) * 1e-9 : 0.0,
              unplugged ? "unplugged" : "restarted");
     cn_session_put_event(s, f, CN_EVSRC_SYSTEM, f->t_scene_ns, ev);
     cn_log_info(s->log, "run", "the USB probe's frames again: %s", ev);
