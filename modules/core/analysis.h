@@ -69,7 +69,7 @@ typedef struct {
      * first seen */
     bool unkeyed;
     int64_t unkeyed_since_ns;
-    /* that ice has shrunk 1 mm under its largest since: its freeze is over already;
+    /* that ice has shrunk 0.5 mm under its largest since: its freeze is over already;
      * the scene time it was largest (0: not shrinking) */
     int64_t unkeyed_peak_ns;
     /* a freeze is counted, and the ice shrinks 1 mm under its largest (the ice
@@ -160,6 +160,9 @@ typedef struct {
     int64_t ice_regrows_since_ns; /* with it: the thaw's ice had shrunk 0.5 mm first, and
                                 regrows since this scene time (its smallest): a freeze the
                                 console started, not the old one going on; 0 otherwise */
+    int64_t ice_regrows_peak_ns; /* and that regrown ice has shrunk 0.5 mm under its largest
+                                since: the scene time it was largest (that freeze is over);
+                                0 otherwise */
 } cn_thermal_result;
 
 /* Where the predicted zone sits: on the tracked cryoprobe, or (no tracked

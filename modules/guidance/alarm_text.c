@@ -39,8 +39,12 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)
         /* the gas still on after a stop, or on again (a freeze nobody keyed): the screen
          * said "STILL ON" for both (review 39b F1); f does the right thing in either */
-        append(buf, len, "ICE GROWING IN THAW: GAS ON?");
-    if ((alarms & CN_ALARM_ICE_UNKEYED) && (alarms & CN_ALARM_ICE_UNKEYED_OVER))
+        append(buf, len, alarms & CN_ALARM_ICE_UNKEYED_OVER
+                             ? "ICE GREW IN THAW, MELTING: A FREEZE NOT KEYED, OVER?"
+                             : "ICE GROWING IN THAW: GAS ON?");
+    if (alarms & CN_ALARM_ICE_GROWS_IN_THAW) /* 0x200 said with 0x40 above */
+        ;
+    else if ((alarms & CN_ALARM_ICE_UNKEYED) && (alarms & CN_ALARM_ICE_UNKEYED_OVER))
         append(buf, len, "ICE SEEN, MELTING: A FREEZE NOT KEYED, OVER?");
     else if (alarms & CN_ALARM_ICE_UNKEYED)
         append(buf, len, "ICE SEEN: FREEZE NOT KEYED?");

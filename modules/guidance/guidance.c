@@ -397,6 +397,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         mine |= CN_ALARM_NO_ICE_SEEN;
     if (a->thermal.ice_grows_in_thaw)
         mine |= CN_ALARM_ICE_GROWS_IN_THAW;
+    /* the freeze the regrown ice says is over too (its own words with 0x40) */
+    if (a->thermal.ice_grows_in_thaw && a->thermal.ice_regrows_peak_ns != 0)
+        mine |= CN_ALARM_ICE_UNKEYED_OVER;
     if (a->ice.unkeyed && gs->phase != CN_PHASE_FREEZE && gs->phase != CN_PHASE_THAW) {
         mine |= CN_ALARM_ICE_UNKEYED;
         /* said apart: f then ends the freeze too, and the screen shows a thaw (the review:
@@ -456,6 +459,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     s->ice_peak_ns = gs->alarms & CN_ALARM_ICE_SHRINKS_IN_FREEZE ? a->ice.shrink_peak_ns : 0;
     s->ice_regrows_since_ns =
         gs->alarms & CN_ALARM_ICE_GROWS_IN_THAW ? a->thermal.ice_regrows_since_ns : 0;
+    s->ice_regrows_peak_ns =
+        gs->alarms & CN_ALARM_ICE_GROWS_IN_THAW ? a->thermal.ice_regrows_peak_ns : 0;
     s->target_min_temp_c = g->target_min_temp_c;
     s->target_locked = locked && g->have_target;
     s->alarms_seen |= gs->alarms;

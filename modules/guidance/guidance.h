@@ -88,6 +88,8 @@ typedef struct {
                                     (0 none) */
     int64_t ice_regrows_since_ns;/* the last frame's ICE GROWING IN THAW after the thaw's ice had
                                     shrunk: scene time it began to grow again (0 none) */
+    int64_t ice_regrows_peak_ns; /* ...and that ice has shrunk 0.5 mm since: when it was largest
+                                    (0 none) */
     uint32_t alarms_seen;        /* every alarm bit raised in the session */
     bool target_locked;          /* the last frame covered the locked outline */
     double target_min_temp_c;    /* coldest model temperature of the target's warmest

@@ -20,7 +20,7 @@
  * thawed since the stop was keyed, stayed 2.2 mm behind the ice (thermal review F1). */
 /* 0: no such alarm; 1: the thaw's ice never shrank (the freeze went on); 2: it shrank and
  * grows again since *since_ns (the console started a freeze nobody keyed). */
-static int grows_in_thaw(cn_procedure *p, cn_phase ph, int64_t *since_ns)
+static int grows_in_thaw(cn_procedure *p, cn_phase ph, int64_t *since_ns, int64_t *peak_ns)
 {
     if (ph != CN_PHASE_THAW || !p->guidance)
         return 0;
@@ -29,6 +29,7 @@ static int grows_in_thaw(cn_procedure *p, cn_phase ph, int64_t *since_ns)
     if (!(gs.last_alarms & CN_ALARM_ICE_GROWS_IN_THAW))
         return 0;
     *since_ns = gs.ice_regrows_since_ns;
+    *peak_ns = gs.ice_regrows_peak_ns > gs.ice_regrows_since_ns ? gs.ice_regrows_peak_ns : 0;
     return gs.ice_regrows_since_ns != 0 ? 2 : 1;
 }
 
@@ -102,12 +103,12 @@ void cn__proc_freeze_toggle(cn_procedure *p, cn_frame *f, cn_event_source src)
     }
     /* ICE GROWING IN THAW: the freeze went on (the thaw's ice never shrank), or the
      * console started a freeze again after a real thaw (the ice shrank, then grew) */
-    const int grows = grows_in_thaw(p, ph, &since_ns);
+    int64_t peak_ns = 0;
+    const int grows = grows_in_thaw(p, ph, &since_ns, &peak_ns);
     if (grows == 1 && cn__proc_resumable(p, ph)) {
         cn__proc_apply(p, f, src, CN_PROC_FREEZE_RESUME, false);
         return;
     }
-    int64_t peak_ns = 0;
     if ((grows == 2 || (grows == 0 && unkeyed_ice(p, ph, &since_ns, &peak_ns))) &&
         since_ns < f->t_scene_ns) {
         /* the freeze began when its ice was first seen growing, not at the key: the

@@ -267,6 +267,8 @@ static int process(void *self, cn_frame *f)
      * tracked), or the alarm would flicker */
     a->thermal.ice_grows_in_thaw = s->grows && g->phase == CN_PHASE_THAW;
     a->thermal.ice_regrows_since_ns = a->thermal.ice_grows_in_thaw ? s->regrows_ns : 0;
+    a->thermal.ice_regrows_peak_ns =
+        a->thermal.ice_grows_in_thaw && s->regrows_ns ? s->regrow_over_ns : 0;
     int mode = s->ref_mode;
     if (mode == REF_UNKNOWN) /* decided when the model is anchored */
         mode = cn_frame_usable_pose(f, "ProbeToTracker") ? REF_TRACKED : REF_IMAGE;

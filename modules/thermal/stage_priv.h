@@ -79,6 +79,9 @@ typedef struct {
     int64_t grows_since_ns;
     bool grows, warned_grows;
     int64_t regrows_ns;     /* with grows: the thaw's ice shrank first, and regrows since */
+    double regrow_max_mm;   /* the regrown ice's largest smoothed rim, and when */
+    int64_t regrow_max_ns;
+    int64_t regrow_over_ns; /* that ice shrank THAW_REGROW_OVER_MM under it: its peak time */
     /* the field as the last freeze stop found it (one spot only), for a resume: the
      * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
     cn__field *thaw_back;
@@ -122,6 +125,11 @@ typedef struct {
  * going on (review of the thirty-third session: taking the stop back skipped a real 30 s
  * thaw, the zone 1.3 mm over the ice) */
 #define THAW_SHRANK_MM 0.5
+/* ...and ice that regrew, then shrank this much under its largest: that freeze is over too
+ * (the growth it took to say it, THAW_GROWTH_MM): the alarm says OVER?, and f ends the freeze
+ * at the peak (review 39c: the alarm stood through the console's thaw, and f froze the model
+ * on 21 s past the gas) */
+#define THAW_REGROW_OVER_MM 0.5
 
 /* The thaw watch on f (ice_grows_in_thaw), after the curves gave model_r0_mm. */
 void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm);

@@ -30,6 +30,8 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
     if (g->phase != CN_PHASE_THAW) {
         s->grows = false;
         s->regrows_ns = 0;
+        s->regrow_max_mm = 0;
+        s->regrow_max_ns = s->regrow_over_ns = 0;
     } else if (found > 0) {
         /* one undersized or partial rim must not become the thaw's reference */
         const double rim = cn_last5_push(&s->thaw_rims, found);
@@ -72,10 +74,27 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
                         "began to grow again", g->cycle, rim, s->thaw_rim_min_mm);
         s->regrows_ns = s->grows && shrank ? s->thaw_min_ns : 0;
         s->warned_grows = s->warned_grows || s->grows;
+        /* the regrown ice's freeze ends too: its largest rim, and a shrink under it (the
+         * alarm stood through the console's thaw, and f froze on past the gas: review 39c) */
+        if (s->regrows_ns && rim > s->regrow_max_mm) {
+            s->regrow_max_mm = rim;
+            s->regrow_max_ns = t_ns;
+        }
+        if (s->regrows_ns && !s->regrow_over_ns && s->regrow_max_ns &&
+            rim < s->regrow_max_mm - THAW_REGROW_OVER_MM) {
+            s->regrow_over_ns = s->regrow_max_ns;
+            cn_log_warn(s->o.log, "thermal", "thaw %d: the ice that grew again has shrunk %.1f mm "
+                        "under its largest (%.1f mm): that freeze is over; f records it from when "
+                        "the ice began to grow to when it was largest", g->cycle,
+                        s->regrow_max_mm - rim, s->regrow_max_mm);
+        }
+        if (!s->regrows_ns)
+            s->regrow_max_mm = 0, s->regrow_max_ns = s->regrow_over_ns = 0;
     }
     /* a frame without a rim keeps the last judgement: the ice does not go */
     f->analysis.thermal.ice_grows_in_thaw = s->grows;
     f->analysis.thermal.ice_regrows_since_ns = s->grows ? s->regrows_ns : 0;
+    f->analysis.thermal.ice_regrows_peak_ns = s->grows && s->regrows_ns ? s->regrow_over_ns : 0;
 }
 
 void cn__stage_thaw_begins(thermal_stage *s)
@@ -93,6 +112,8 @@ void cn__stage_thaw_begins(thermal_stage *s)
     s->thaw_rims.n = 0;
     s->grows_since_ns = 0;
     s->grows = s->warned_grows = false;
+    s->regrow_max_mm = 0;
+    s->regrow_max_ns = s->regrow_over_ns = 0;
 }
 
 /* The field as a freeze's stop into a passive thaw finds it (keep), else none. */

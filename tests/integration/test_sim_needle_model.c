@@ -563,8 +563,11 @@ static void test_unkeyed_second_freeze_said(void **st)
                " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2,"
                " \"cycles\": [[120, 60], [120, 0]], \"console\": \"silent\"}}\n");
     fclose(f);
+    /* f pressed 16 s after the console stopped the second freeze: it records that freeze
+     * from its regrowth to its peak (review 39c: from the regrowth to the withdrawal, the
+     * model freezing on past the gas; the alarm stood through the console's thaw) */
     const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
-                          cfg, "--record", file, "--keys", "f@6,f@126", NULL};
+                          cfg, "--record", file, "--keys", "f@6,f@126,f@322", NULL};
     assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
     assert_int_equal(R.exit_code, 0);
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
@@ -598,6 +601,14 @@ static void test_unkeyed_second_freeze_said(void **st)
     assert_true(t_early < 0);
     assert_true(t_said > t_on && t_said - t_on <= 20);
     assert_non_null(strstr(R.err, "did the console start a freeze nobody keyed?"));
+    assert_non_null(strstr(R.err, "that freeze is over"));
+    cn_session_summary sum;
+    assert_int_equal(cn_session_summarize(file, &sum, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("freeze 2 recorded from %.1f s for %.1f s (the console's: 120 s)\n",
+                  sum.n_cycles > 1 ? sum.cycles[1].freeze_start_s : -1,
+                  sum.n_cycles > 1 ? sum.cycles[1].freeze_s : -1);
+    assert_int_equal(sum.n_cycles, 2);
+    assert_true(fabs(sum.cycles[1].freeze_s - 120) <= 6);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
