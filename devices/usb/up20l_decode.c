@@ -214,7 +214,7 @@ int cn_up20l_check_raw(const cn_up20l_decoder *d, const uint8_t *raw, size_t len
      * tables. It was shown as a live black image with nothing said (review 39a M2). A
      * real frame, even with the probe in air, has its ring-down: thousands of levels
      * (the five phantom frames: 0..8529 and more). */
-    if (hi - lo <= CN_UP20L_EMPTY_SPAN) {
+    if (hi - lo <= CN_UP20L_EMPTY_SPAN || hi < CN_UP20L_ECHO_MIN) {
         snprintf(err, err_len, "empty frame: all samples %u-%u, no echo (transmit off? tables "
                  "zero?)", lo, hi);
         return CN_EPARSE;

@@ -51,6 +51,10 @@ extern "C" {
 #define CN_UP20L_N_TABLES 9          /* calibration tables with a file each */
 #define CN_UP20L_TGC4_WRITES 7       /* 4-byte writes after [0x10, 0x04] */
 #define CN_UP20L_EMPTY_SPAN 16       /* a frame whose samples all lie within this: no echo */
+/* ...or whose largest sample is under this: ADC noise, no echo (a front end that does not
+ * fire still digitises noise: review 39c); the transducer's ring-down alone reaches
+ * thousands, and the five real phantom frames 8529-9355, of 16383 */
+#define CN_UP20L_ECHO_MIN 512
 
 /* ------------------------------------------------------------------ raw frames, decoding */
 
@@ -88,7 +92,8 @@ void cn_up20l_decoder_size(const cn_up20l_decoder *d, int *width, int *height);
 /* Changes gain and dynamic range (rebuilds the lookup table; not thread-safe with decode). */
 int cn_up20l_decoder_set_levels(cn_up20l_decoder *d, double gain_db, double dynamic_range_db);
 /* Checks a raw frame for garbage (too many implausible samples) and for no echo (every
- * sample within CN_UP20L_EMPTY_SPAN): CN_OK or CN_EPARSE with a message. */
+ * sample within CN_UP20L_EMPTY_SPAN, or none reaching CN_UP20L_ECHO_MIN): CN_OK or
+ * CN_EPARSE with a message. */
 int cn_up20l_check_raw(const cn_up20l_decoder *d, const uint8_t *raw, size_t len, char *err,
                        size_t err_len);
 /* raw (rows*cols*2 bytes) -> f: size, pixels, spacing_mm, transducer_px. Does not touch

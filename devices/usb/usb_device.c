@@ -288,6 +288,7 @@ static int try_connect(cn_usb_device *d)
     d->restarting = false;
     pthread_mutex_lock(&d->mu);
     d->st.ever_connected = true;
+    d->st.problem[0] = 0; /* started: what kept it from streaming is past */
     bool again = d->ever_connected && !restarted;
     if (again)
         d->st.reconnects++;
