@@ -609,6 +609,19 @@ static void test_unkeyed_second_freeze_said(void **st)
                   sum.n_cycles > 1 ? sum.cycles[1].freeze_s : -1);
     assert_int_equal(sum.n_cycles, 2);
     assert_true(fabs(sum.cycles[1].freeze_s - 120) <= 6);
+    assert_true(sum.insertion_inferred); /* f@6 with no i */
+    /* replayed and recorded again, the insertion stays an inference (review 39c: the
+     * replay posted it as a keyed step) */
+    char again[300];
+    snprintf(again, sizeof again, "%s/again.igs.mha", dir);
+    const char *argv2[] = {CN_CRYONAV_BIN, "replay", file, "--headless", "--speed", "0",
+                           "--no-serve", "--record", again, NULL};
+    assert_int_equal(run_prog(argv2, NULL, NULL, 400, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    cn_session_summary sum2;
+    assert_int_equal(cn_session_summarize(again, &sum2, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    assert_true(sum2.insertion_inferred);
+    assert_float_equal(sum2.procedure_s, sum.procedure_s, 1.0);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
