@@ -325,7 +325,8 @@ typedef struct {
      * read when the rim is lost (near the skin, in a shadow); the rim's radius alone read
      * 3.9 mm where the ball was 6.2 mm and the screen said ICE AT SKIN (review 39b F4) */
     double max_model_ice_radius_mm;
-    int rim_lost_frames;                /* freeze frames without a rim found (analysed) */
+    int rim_lost_frames;                /* freeze frames without a rim found after it was
+                                           found in that freeze (analysed) */
     double coverage_max;                /* <0 unknown */
     double ice_skin_min_mm;             /* closest approach of ice to skin, <0 unknown */
     int n_events, n_alarms, n_notes;    /* events each counted once */

@@ -240,7 +240,8 @@ static void alarm_period(cn_session_summary *s, uint32_t bit, double from_s, dou
 /* The coverage of a cycle's freeze frames, to read it where the freeze ended: a stop
  * dated back (ICE SHRINKING IN FREEZE keyed late) ends the freeze before frames whose
  * coverage was withheld (-1) or counted cold that never came; the last frame's gave
- * `coverage_at_freeze_end: null` (review 39b F5). The newest COV_KEEP frames are kept. */
+ * `coverage_at_freeze_end: null` (review 39b F5). The newest COV_KEEP values are kept,
+ * one per 0.05 s. */
 #define COV_KEEP 4096
 typedef struct {
     int cycle; /* index in s->cycles, -1 none */
@@ -267,6 +268,8 @@ static void cov_add(cn_session_summary *s, cov_track *ct, int cycle, double t, d
         cov_settle(s, ct);
         ct->cycle = cycle;
     }
+    if (ct->n > 0 && t - ct->t[ct->n - 1] < 0.05)
+        return; /* one a 0.05 s: 4096 keep 200 s of a freeze at any frame rate */
     if (ct->n == COV_KEEP) { /* the newest half stays */
         memmove(ct->t, ct->t + COV_KEEP / 2, sizeof ct->t[0] * (COV_KEEP / 2));
         memmove(ct->v, ct->v + COV_KEEP / 2, sizeof ct->v[0] * (COV_KEEP / 2));
@@ -352,7 +355,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     bool have_t0 = false;
     cn_phase prev = CN_PHASE_IDLE;
     double phase_start = 0;
-    int cur = -1;
+    int cur = -1, rim_cycle = -1;
     cov_track *ct = malloc(sizeof *ct);
     if (!ct) {
         cn_sbuf_free(&ev);
@@ -492,7 +495,10 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 s->max_model_ice_radius_mm = f->analysis.iso[j].radius_mm;
         if (!use_truth) {
             const cn_ice_front *ic = &f->analysis.ice;
-            if (ph == CN_PHASE_FREEZE && !ic->found) s->rim_lost_frames++;
+            /* a freeze frame without the rim once the rim was found in that freeze (its
+             * first seconds, before ice shows, are not a rim lost: review 39c) */
+            if (ph == CN_PHASE_FREEZE && ic->found) rim_cycle = cur;
+            else if (ph == CN_PHASE_FREEZE && rim_cycle == cur && cur >= 0) s->rim_lost_frames++;
             if (ic->found && ic->n >= 3) {
                 double w = ic->pts_mm[2].x - ic->pts_mm[0].x;
                 double d = ic->pts_mm[0].y - ic->pts_mm[1].y;
