@@ -94,8 +94,8 @@ int cn_proctor_opts_from_json(cn_proctor_opts *o, const cn_json *doc, char *err,
  * spaces. CN_EINVAL with the reason in err. */
 int cn_proctor_token_check(const char *token, char *err, size_t err_len);
 /* A token a generator made (at least 24 characters, 16 of them different, of three of
- * the four kinds: lower case, upper case, digits, others; `head -c 24 /dev/urandom |
- * base64` makes one): guessing it is hopeless, so its holder logs in even while wrong
+ * the four kinds: lower case, upper case, digits, others, or of two from 32 characters:
+ * `head -c 24 /dev/urandom | base64` and `openssl rand -hex 32` make one): guessing it is hopeless, so its holder logs in even while wrong
  * tokens from its address, or the whole server's, are paused. A phrase can pass this
  * too; it is a rule about generated tokens. */
 bool cn_proctor_token_strong(const char *token);

@@ -173,9 +173,12 @@ cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
     cn_strlcpy(h->nerve_target, "none", sizeof h->nerve_target);
     /* a token a person chose waits out the pauses a guesser causes on its address
      * (proctor_login.c): say so once, with the way to make one that does not */
-    int weak = h->o.token[0] && !cn_proctor_token_strong(h->o.token);
-    for (int k = 0; k < h->o.n_accounts; k++)
-        weak += !h->account_revoked[k] && !cn_proctor_token_strong(h->o.accounts[k].token);
+    h->token_strong = h->o.token[0] && cn_proctor_token_strong(h->o.token);
+    int weak = h->o.token[0] && !h->token_strong;
+    for (int k = 0; k < h->o.n_accounts; k++) {
+        h->account_strong[k] = cn_proctor_token_strong(h->o.accounts[k].token);
+        weak += !h->account_revoked[k] && !h->account_strong[k];
+    }
     if (weak)
         cn_proctor_logf(h, "proctor", CN_LOG_INFO, true,
                         "%d proctor token%s not generated (fewer than 24 characters, 16 "

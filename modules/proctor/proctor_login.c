@@ -187,8 +187,9 @@ cn_proctor_verdict cn_proctor_login(cn_proctor_hub *h, uint64_t id, const char *
          * the pause's, so a weaker token learns nothing from it either. */
         if ((!peer_open || !hub_open) && !h->locked) {
             int k = token_match(h, token);
-            const char *t = k == -1 ? h->o.token : k >= 0 ? h->o.accounts[k].token : NULL;
-            strong = t && cn_proctor_token_strong(t) && !(k >= 0 && h->account_revoked[k]);
+            strong = k == -1 ? h->token_strong
+                     : k >= 0 ? h->account_strong[k] && !h->account_revoked[k]
+                              : false;
         }
     }
     if (!c) {

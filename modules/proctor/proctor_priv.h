@@ -86,6 +86,9 @@ struct cn_proctor_hub {
     int64_t sent_ns[CN__SENT_MAX];
     int sent_head, sent_n;
     bool account_revoked[CN_PROCTOR_ACCOUNTS_MAX]; /* per account, for the session */
+    /* cn_proctor_token_strong of each configured token, taken once at the start, so a
+     * login in a pause costs the same whichever token it matches */
+    bool token_strong, account_strong[CN_PROCTOR_ACCOUNTS_MAX];
     uint64_t selected;           /* the proctor the operator selected (0: none) */
     char op_msg[160];            /* the outcome of the operator's last action, for */
     int64_t op_msg_ns;           /* the HUD (shown CN__OP_MSG_NS after op_msg_ns) */

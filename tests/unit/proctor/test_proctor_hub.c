@@ -269,6 +269,12 @@ static void test_strong_token_passes_a_pause(void **st)
     assert_false(cn_proctor_token_strong(TOKEN));
     assert_false(cn_proctor_token_strong("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
     assert_false(cn_proctor_token_strong("Password1234Password1234"));
+    /* two kinds from 32 characters: hex, a UUID, base64 without a digit (review 39c) */
+    assert_true(cn_proctor_token_strong(
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"));
+    assert_true(cn_proctor_token_strong("f47ac10b-58cc-4372-a567-0e02b2c3d479"));
+    assert_true(cn_proctor_token_strong("QWxhZGRpbjpvcGVuIHNlc2FtZXRoZWJl"));
+    assert_false(cn_proctor_token_strong("CorrectHorseBatteryStapleCorrect"));
     for (int acc = 0; acc < 2; acc++) {
         cn_proctor_opts o;
         cn_proctor_opts_default(&o);
