@@ -339,8 +339,8 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
     const char *gap = strstr(text, "probe_back gap_s=");
     if (!gap)
         fail_msg("no probe_back event in %s", rec);
-    const double gap_s = atof(gap + 17);
-    print_message("recorded: %.60s (gap %.1f s)\n", gap, gap_s);
+    const double gap_s = gap ? atof(gap + 17) : -1;
+    print_message("recorded: %.60s (gap %.1f s)\n", gap ? gap : "", gap_s);
     assert_true(gap_s >= 2.5 && gap_s < 20);
     assert_non_null(strstr(gap, "why=unplugged"));
     free(text);
