@@ -31,6 +31,11 @@
 #define FULL_COVERAGE 0.99
 /* A longer gap between frames (pause, clock jump) is not counted as lethal time. */
 #define MAX_LETHAL_STEP_S 10.0
+/* The target's temperatures kept to take the coldest back with a step dated back: one a
+ * TMIN_BIN_NS (the bin's coldest), the newest TMIN_KEEP (8.5 min); older ones folded into
+ * one value. */
+#define TMIN_KEEP 2048
+#define TMIN_BIN_NS 250000000LL
 
 struct cn_guidance {
     cn_guidance_config c;
@@ -39,6 +44,10 @@ struct cn_guidance {
     void *temp_user;
     /* analysis-thread state */
     double target_min_temp_c;
+    double tmin_older;                  /* the coldest of the folded ones (NAN none) */
+    int tmin_n;
+    int64_t tmin_t[TMIN_KEEP];
+    double tmin_v[TMIN_KEEP];
     uint32_t prev_alarms;
     bool skin_alarm;
     bool had_probe_pose;
@@ -118,6 +127,8 @@ static void clear_history(cn_guidance *g)
     g->last_cycle = 0;
     g->last_elapsed_s = 0;
     g->target_min_temp_c = NAN;
+    g->tmin_older = NAN;
+    g->tmin_n = 0;
     g->prev_alarms = 0;
     memset(&g->sum, 0, sizeof g->sum);
     g->sum.target_min_temp_c = NAN;
@@ -307,6 +318,52 @@ static double target_warmest(cn_guidance *g, const cn_frame *f, const cn_contour
     return isfinite(warm) ? warm : NAN;
 }
 
+/* A freeze stop (or start) on this frame dated back to before it (ICE SHRINKING keyed late,
+ * the console's stop after an operator's early one...): the model went back there, and the
+ * target's cold after it never happened. The running coldest kept it: the HUD's "whole
+ * target <=" and the report's target_temp_min_c read the cold of the 25 s the model froze
+ * on past the gas (review 39b F5). The coldest is taken again from the values up to then. */
+static void tmin_step_back(cn_guidance *g, const cn_frame *f)
+{
+    int64_t back = INT64_MAX;
+    for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX; i++) {
+        const cn_event *e = &f->analysis.events[i];
+        const cn_step st = cn_step_of(e->text);
+        if ((st == CN_STEP_FREEZE_END || st == CN_STEP_THAW_START ||
+             st == CN_STEP_FREEZE_START) && e->t_scene_ns != CN_SCENE_TIME_UNSET &&
+            e->t_scene_ns < f->t_scene_ns - TMIN_BIN_NS && e->t_scene_ns < back)
+            back = e->t_scene_ns;
+    }
+    if (back == INT64_MAX)
+        return;
+    while (g->tmin_n > 0 && g->tmin_t[g->tmin_n - 1] > back)
+        g->tmin_n--;
+    double m = g->tmin_older;
+    for (int i = 0; i < g->tmin_n; i++)
+        if (isnan(m) || g->tmin_v[i] < m)
+            m = g->tmin_v[i];
+    g->target_min_temp_c = m;
+}
+
+static void tmin_add(cn_guidance *g, int64_t t_ns, double v)
+{
+    if (g->tmin_n > 0 && t_ns - g->tmin_t[g->tmin_n - 1] < TMIN_BIN_NS) {
+        if (v < g->tmin_v[g->tmin_n - 1])
+            g->tmin_v[g->tmin_n - 1] = v;
+        return;
+    }
+    if (g->tmin_n == TMIN_KEEP) { /* the older half folded into one value */
+        for (int i = 0; i < TMIN_KEEP / 2; i++)
+            if (isnan(g->tmin_older) || g->tmin_v[i] < g->tmin_older)
+                g->tmin_older = g->tmin_v[i];
+        memmove(g->tmin_t, g->tmin_t + TMIN_KEEP / 2, sizeof g->tmin_t[0] * (TMIN_KEEP / 2));
+        memmove(g->tmin_v, g->tmin_v + TMIN_KEEP / 2, sizeof g->tmin_v[0] * (TMIN_KEEP / 2));
+        g->tmin_n = TMIN_KEEP / 2;
+    }
+    g->tmin_t[g->tmin_n] = t_ns;
+    g->tmin_v[g->tmin_n++] = v;
+}
+
 int cn_guidance_process(cn_guidance *g, cn_frame *f)
 {
     if (!g || !f)
@@ -356,9 +413,12 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     gs->target_temp_c = NAN;
     if (target && g->temp_fn)
         gs->target_temp_c = target_warmest(g, f, target);
+    tmin_step_back(g, f);
     if (!isnan(gs->target_temp_c) &&
         (isnan(g->target_min_temp_c) || gs->target_temp_c < g->target_min_temp_c))
         g->target_min_temp_c = gs->target_temp_c;
+    if (!isnan(gs->target_temp_c))
+        tmin_add(g, f->t_scene_ns, gs->target_temp_c);
     gs->target_min_temp_c = g->target_min_temp_c;
 
     /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */

@@ -592,6 +592,53 @@ static void test_alarm_text(void **state)
     assert_null(cn_guidance_alarm_text(1, NULL, 10));
 }
 
+/* The coldest the whole target has been, after a freeze stop dated back: the model froze on
+ * past the gas until ICE SHRINKING, then went back to the stop; the target's cold after the
+ * stop never happened, but the running coldest kept it (review 39b F5). Now it is taken
+ * again from the values up to the stop. */
+static double g_temp_now;
+static double temp_now(void *user, const cn_frame *f, cn_pt2 p)
+{
+    (void)user;
+    (void)f;
+    (void)p;
+    return g_temp_now;
+}
+
+static void test_target_coldest_after_a_dated_stop(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    cn_guidance_set_field(fx->g, temp_now, NULL);
+    cn_frame *f = NULL;
+    /* 0..10 s of a freeze: the warmest point of the target 30 -> 10 C */
+    for (int i = 0; i <= 20; i++) {
+        f = make(fx, -1, 0, 0);
+        f->analysis.guidance.phase = CN_PHASE_FREEZE;
+        f->analysis.guidance.cycle = 1;
+        f->t_scene_ns = f->t_acq_ns = (int64_t)i * 500000000LL;
+        g_temp_now = 30 - i;
+        assert_int_equal(cn_guidance_process(fx->g, f), CN_OK);
+        cn_frame_unref(f);
+    }
+    /* the stop keyed at 10.5 s, dated back to 6 s (the target then at 18 C); the model,
+     * gone back, says 19 C now */
+    f = make(fx, -1, 0, 0);
+    f->analysis.guidance.phase = CN_PHASE_THAW;
+    f->analysis.guidance.cycle = 1;
+    f->t_scene_ns = f->t_acq_ns = 10500000000LL;
+    cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, 6000000000LL, "freeze_end cycle=1");
+    cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, 6000000000LL,
+                          "thaw_start cycle=1 mode=passive");
+    g_temp_now = 19;
+    assert_int_equal(cn_guidance_process(fx->g, f), CN_OK);
+    print_message("whole target <= %.1f C after the stop dated to 6 s (10 C before it)\n",
+                  f->analysis.guidance.target_min_temp_c);
+    assert_float_equal(f->analysis.guidance.target_min_temp_c, 18.0, 1e-9);
+    cn_frame_unref(f);
+    cn_guidance_set_field(fx->g, NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_alarm_text),
+        cmocka_unit_test(test_target_coldest_after_a_dated_stop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
