@@ -193,15 +193,25 @@ static void step_open(cn_procedure *p, const cn_frame *f, int kind, cn_event_sou
     pthread_mutex_unlock(&p->smu);
 }
 
+/* What the status line says of an input for 4 s (cn_procedure_last_refusal). */
+static void screen_note(cn_procedure *p, const char *text)
+{
+    pthread_mutex_lock(&p->smu);
+    cn_strlcpy(p->last_refusal, text, sizeof p->last_refusal);
+    p->last_refusal_ns = cn_clock_mono_ns();
+    pthread_mutex_unlock(&p->smu);
+}
+
 static void refuse(cn_procedure *p, cn_event_source src, cn_proc_input in, const char *why)
 {
     cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)", cn__proc_input_name(in),
                 cn_event_source_name(src), why, cn_phase_name(p->phase), p->cycle);
     pthread_mutex_lock(&p->smu);
     p->sum.refused++;
-    snprintf(p->last_refusal, sizeof p->last_refusal, "%s refused: %s", cn__proc_input_name(in), why);
-    p->last_refusal_ns = cn_clock_mono_ns();
     pthread_mutex_unlock(&p->smu);
+    char said[sizeof p->last_refusal];
+    snprintf(said, sizeof said, "%s refused: %s", cn__proc_input_name(in), why);
+    screen_note(p, said);
 }
 
 
@@ -211,7 +221,6 @@ static void end_thaw(cn_procedure *p, cn_frame *f, cn_event_source src)
     p->active = false;
 }
 
-/* The planned duration of the n-th (1-based) step of kind (freeze / any thaw). */
 /* Who began the step now running (CN_EVSRC_SYSTEM when none). */
 static cn_event_source last_step_source(cn_procedure *p)
 {
@@ -222,6 +231,7 @@ static cn_event_source last_step_source(cn_procedure *p)
     return src;
 }
 
+/* The planned duration of the n-th (1-based) step of kind (freeze / any thaw). */
 static double planned(const cn_plan *pl, bool freeze, int n, int *after)
 {
     int k = 0;
@@ -266,11 +276,10 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
          * who pressed f at the freeze's planned end got a resumed freeze, nothing said:
          * review 39b F7) */
         if (src == CN_EVSRC_OPERATOR) {
-            pthread_mutex_lock(&p->smu);
-            snprintf(p->last_refusal, sizeof p->last_refusal, "f: freeze %d GOES ON (its stop "
-                     "taken back: ice grew in the thaw); f again stops it", p->cycle);
-            p->last_refusal_ns = cn_clock_mono_ns();
-            pthread_mutex_unlock(&p->smu);
+            char said[sizeof p->last_refusal];
+            snprintf(said, sizeof said, "f: freeze %d GOES ON (its stop taken back: ice grew "
+                     "in the thaw); f again stops it", p->cycle);
+            screen_note(p, said);
         }
         pthread_mutex_lock(&p->smu);
         p->sum.n_steps--; /* the thaw that was none */

@@ -181,10 +181,10 @@ cn_proctor_hub *cn_proctor_hub_new(const cn_proctor_opts *o)
     }
     if (weak)
         cn_proctor_logf(h, "proctor", CN_LOG_INFO, true,
-                        "%d proctor token%s not generated (fewer than 24 characters, 16 "
-                        "different, of three kinds): a proctor with it waits while wrong tokens "
-                        "from its address are paused; `head -c 24 /dev/urandom | base64` makes "
-                        "one that does not", weak, weak == 1 ? " is" : "s are");
+                        "%d proctor token%s not generated (24+ characters, 16 different, of "
+                        "three kinds, or of two from 32): a proctor with it waits while wrong "
+                        "tokens from its address are paused; `head -c 24 /dev/urandom | base64` "
+                        "makes one that does not", weak, weak == 1 ? " is" : "s are");
     return h;
 }
 
