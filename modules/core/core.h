@@ -324,6 +324,28 @@ int cn_stats_mean_interval95(const double *v, int n, int resamples, uint64_t see
  * when n < 1 or k is outside 0..n. */
 int cn_stats_rate_interval95(int k, int n, double *lo, double *hi);
 
+/* A value kept by time (a target's temperature, a coverage, a lethal step), so that a step
+ * dated back can take back what the frames after it said (timeline.c). Values within
+ * bin_ns of a bin's first go into that bin (its minimum, maximum, sum, first and last);
+ * the newest keep_bins bins are kept, older ones fold into one. NULL on bad arguments or
+ * no memory. Not thread-safe: one owner. */
+typedef struct cn_timeline cn_timeline;
+cn_timeline *cn_timeline_new(int64_t bin_ns, int keep_bins);
+void cn_timeline_free(cn_timeline *tl);
+void cn_timeline_clear(cn_timeline *tl);
+/* Adds v at t_ns (NAN is ignored; a time before the newest bin's goes into it). */
+void cn_timeline_add(cn_timeline *tl, int64_t t_ns, double v);
+/* Drops the bins that began after t_ns (a bin holding t_ns stays whole: one bin's
+ * precision); folded bins stay. */
+void cn_timeline_rewind(cn_timeline *tl, int64_t t_ns);
+int cn_timeline_count(const cn_timeline *tl); /* bins kept, the folded ones as one */
+double cn_timeline_min(const cn_timeline *tl); /* NAN when empty */
+double cn_timeline_max(const cn_timeline *tl); /* NAN when empty */
+double cn_timeline_sum(const cn_timeline *tl); /* 0 when empty */
+/* The last value at or before t_ns (to one bin: a bin straddling t_ns gives its first);
+ * NAN when none. */
+double cn_timeline_last_at(const cn_timeline *tl, int64_t t_ns);
+
 /* ------------------------------------------------------------------ JSON config helpers */
 
 /* CryoNav's configuration is JSON read with jansson. These helpers read typed

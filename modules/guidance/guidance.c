@@ -31,11 +31,11 @@
 #define FULL_COVERAGE 0.99
 /* A longer gap between frames (pause, clock jump) is not counted as lethal time. */
 #define MAX_LETHAL_STEP_S 10.0
-/* The target's temperatures kept to take the coldest back with a step dated back: one a
- * TMIN_BIN_NS (the bin's coldest), the newest TMIN_KEEP (8.5 min); older ones folded into
- * one value. */
-#define TMIN_KEEP 2048
-#define TMIN_BIN_NS 250000000LL
+/* The target's temperatures, the coverages and the lethal steps, kept by time to take
+ * them back with a step dated back (cn_timeline): a bin of BACK_BIN_NS, the newest
+ * BACK_KEEP (8.5 min); older ones folded into one. */
+#define BACK_KEEP 2048
+#define BACK_BIN_NS 250000000LL
 
 struct cn_guidance {
     cn_guidance_config c;
@@ -44,10 +44,8 @@ struct cn_guidance {
     void *temp_user;
     /* analysis-thread state */
     double target_min_temp_c;
-    double tmin_older;                  /* the coldest of the folded ones (NAN none) */
-    int tmin_n;
-    int64_t tmin_t[TMIN_KEEP];
-    double tmin_v[TMIN_KEEP];
+    cn_timeline *tmin_tl, *cov_tl, *lethal_tl; /* by time, for a step dated back */
+    bool rewound;                       /* this frame took them back: the summary too */
     uint32_t prev_alarms;
     bool skin_alarm;
     bool had_probe_pose;
@@ -127,8 +125,10 @@ static void clear_history(cn_guidance *g)
     g->last_cycle = 0;
     g->last_elapsed_s = 0;
     g->target_min_temp_c = NAN;
-    g->tmin_older = NAN;
-    g->tmin_n = 0;
+    cn_timeline_clear(g->tmin_tl);
+    cn_timeline_clear(g->cov_tl);
+    cn_timeline_clear(g->lethal_tl);
+    g->rewound = false;
     g->prev_alarms = 0;
     memset(&g->sum, 0, sizeof g->sum);
     g->sum.target_min_temp_c = NAN;
@@ -146,7 +146,13 @@ cn_guidance *cn_guidance_new(const cn_guidance_config *c)
     if (!g)
         return NULL;
     g->c = *c;
-    if (pthread_mutex_init(&g->mu, NULL) != 0) {
+    g->tmin_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
+    g->cov_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
+    g->lethal_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
+    if (!g->tmin_tl || !g->cov_tl || !g->lethal_tl || pthread_mutex_init(&g->mu, NULL) != 0) {
+        cn_timeline_free(g->tmin_tl);
+        cn_timeline_free(g->cov_tl);
+        cn_timeline_free(g->lethal_tl);
         free(g);
         return NULL;
     }
@@ -159,6 +165,9 @@ void cn_guidance_free(cn_guidance *g)
     if (!g)
         return;
     pthread_mutex_destroy(&g->mu);
+    cn_timeline_free(g->tmin_tl);
+    cn_timeline_free(g->cov_tl);
+    cn_timeline_free(g->lethal_tl);
     free(g);
 }
 
@@ -320,10 +329,11 @@ static double target_warmest(cn_guidance *g, const cn_frame *f, const cn_contour
 
 /* A freeze stop (or start) on this frame dated back to before it (ICE SHRINKING keyed late,
  * the console's stop after an operator's early one...): the model went back there, and the
- * target's cold after it never happened. The running coldest kept it: the HUD's "whole
- * target <=" and the report's target_temp_min_c read the cold of the 25 s the model froze
- * on past the gas (review 39b F5). The coldest is taken again from the values up to then. */
-static void tmin_step_back(cn_guidance *g, const cn_frame *f)
+ * target's cold, the coverage and the lethal time after it never happened. Running extremes
+ * kept them: the HUD's "whole target <=" read the cold of the 25 s the model froze on past
+ * the gas (review 39b F5), the summary's best coverage and lethal time that freeze's. They
+ * are taken again from the values up to then. */
+static void step_back(cn_guidance *g, const cn_frame *f)
 {
     int64_t back = INT64_MAX;
     for (int i = 0; i < f->analysis.n_events && i < CN_EVENTS_MAX; i++) {
@@ -331,37 +341,16 @@ static void tmin_step_back(cn_guidance *g, const cn_frame *f)
         const cn_step st = cn_step_of(e->text);
         if ((st == CN_STEP_FREEZE_END || st == CN_STEP_THAW_START ||
              st == CN_STEP_FREEZE_START) && e->t_scene_ns != CN_SCENE_TIME_UNSET &&
-            e->t_scene_ns < f->t_scene_ns - TMIN_BIN_NS && e->t_scene_ns < back)
+            e->t_scene_ns < f->t_scene_ns - BACK_BIN_NS && e->t_scene_ns < back)
             back = e->t_scene_ns;
     }
     if (back == INT64_MAX)
         return;
-    while (g->tmin_n > 0 && g->tmin_t[g->tmin_n - 1] > back)
-        g->tmin_n--;
-    double m = g->tmin_older;
-    for (int i = 0; i < g->tmin_n; i++)
-        if (isnan(m) || g->tmin_v[i] < m)
-            m = g->tmin_v[i];
-    g->target_min_temp_c = m;
-}
-
-static void tmin_add(cn_guidance *g, int64_t t_ns, double v)
-{
-    if (g->tmin_n > 0 && t_ns - g->tmin_t[g->tmin_n - 1] < TMIN_BIN_NS) {
-        if (v < g->tmin_v[g->tmin_n - 1])
-            g->tmin_v[g->tmin_n - 1] = v;
-        return;
-    }
-    if (g->tmin_n == TMIN_KEEP) { /* the older half folded into one value */
-        for (int i = 0; i < TMIN_KEEP / 2; i++)
-            if (isnan(g->tmin_older) || g->tmin_v[i] < g->tmin_older)
-                g->tmin_older = g->tmin_v[i];
-        memmove(g->tmin_t, g->tmin_t + TMIN_KEEP / 2, sizeof g->tmin_t[0] * (TMIN_KEEP / 2));
-        memmove(g->tmin_v, g->tmin_v + TMIN_KEEP / 2, sizeof g->tmin_v[0] * (TMIN_KEEP / 2));
-        g->tmin_n = TMIN_KEEP / 2;
-    }
-    g->tmin_t[g->tmin_n] = t_ns;
-    g->tmin_v[g->tmin_n++] = v;
+    cn_timeline_rewind(g->tmin_tl, back);
+    cn_timeline_rewind(g->cov_tl, back);
+    cn_timeline_rewind(g->lethal_tl, back);
+    g->target_min_temp_c = cn_timeline_min(g->tmin_tl);
+    g->rewound = true;
 }
 
 int cn_guidance_process(cn_guidance *g, cn_frame *f)
@@ -413,12 +402,11 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     gs->target_temp_c = NAN;
     if (target && g->temp_fn)
         gs->target_temp_c = target_warmest(g, f, target);
-    tmin_step_back(g, f);
+    step_back(g, f);
     if (!isnan(gs->target_temp_c) &&
         (isnan(g->target_min_temp_c) || gs->target_temp_c < g->target_min_temp_c))
         g->target_min_temp_c = gs->target_temp_c;
-    if (!isnan(gs->target_temp_c))
-        tmin_add(g, f->t_scene_ns, gs->target_temp_c);
+    cn_timeline_add(g->tmin_tl, f->t_scene_ns, gs->target_temp_c);
     gs->target_min_temp_c = g->target_min_temp_c;
 
     /* ice-to-skin distance with hysteresis; no ice known = no ice near the skin */
@@ -501,6 +489,14 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     pthread_mutex_lock(&g->mu);
     cn_guidance_summary *s = &g->sum;
     s->frames++;
+    if (g->rewound) {
+        const double m = cn_timeline_max(g->cov_tl);
+        s->max_coverage = isnan(m) ? -1 : m;
+        s->lethal_s = cn_timeline_sum(g->lethal_tl);
+        g->rewound = false;
+    }
+    if (cov >= 0)
+        cn_timeline_add(g->cov_tl, f->t_scene_ns, cov);
     if (cov > s->max_coverage)
         s->max_coverage = cov;
     s->last_coverage = cov;
@@ -511,8 +507,10 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         s->frozen_s += dt;
     /* lethal time: only steps whose both ends had the whole target lethal */
     bool full = cov >= FULL_COVERAGE;
-    if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S)
+    if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S) {
         s->lethal_s += dt;
+        cn_timeline_add(g->lethal_tl, f->t_scene_ns, dt);
+    }
     s->last_alarms = gs->alarms;
     s->ice_unkeyed_since_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_since_ns : 0;
     s->ice_unkeyed_peak_ns = gs->alarms & CN_ALARM_ICE_UNKEYED ? a->ice.unkeyed_peak_ns : 0;

@@ -69,4 +69,23 @@ int cn_seqio_assemble(cn_seqio_assemble_job *job, char *err, size_t err_len);
 /* Journal format (see writer.c). */
 #define CN_JOURNAL_MAGIC "CNSEQJOURNAL 1"
 
+
+/* A cycle's values by time for the report (session_track.c): its freeze's coverage (to
+ * read where the freeze ended) and its freeze's and thaw's coverage, target temperature
+ * and 0 C radius, taken back to a step dated back. */
+typedef struct {
+    int cycle;                 /* index in s->cycles, -1 none */
+    cn_timeline *cov_freeze;   /* the freeze frames' coverage, a bin a 0.05 s (200 s kept) */
+    cn_timeline *cov, *tt, *r0; /* the freeze's and thaw's: coverage, target's temperature,
+                                * 0 C radius, a bin a 0.25 s (17 min kept) */
+} cn__cyc_track;
+bool cn__track_init(cn__cyc_track *ct);
+void cn__track_free(cn__cyc_track *ct);
+/* the cycle's figures into s->cycles[ct->cycle] and s's best coverage and 0 C radius */
+void cn__track_settle(cn_session_summary *s, cn__cyc_track *ct);
+void cn__track_to(cn_session_summary *s, cn__cyc_track *ct, int cycle); /* settles another */
+/* the values after a step that a frame at t_ns dates back (t0: the times' origin) */
+void cn__track_step_back(cn__cyc_track *ct, const cn_event *evl, int nev, int64_t t_ns,
+                         int64_t t0);
+
 #endif

@@ -237,48 +237,6 @@ static void alarm_period(cn_session_summary *s, uint32_t bit, double from_s, dou
         s->alarm_periods_dropped++;
 }
 
-/* The coverage of a cycle's freeze frames, to read it where the freeze ended: a stop
- * dated back (ICE SHRINKING IN FREEZE keyed late) ends the freeze before frames whose
- * coverage was withheld (-1) or counted cold that never came; the last frame's gave
- * `coverage_at_freeze_end: null` (review 39b F5). The newest COV_KEEP values are kept,
- * one per 0.05 s. */
-#define COV_KEEP 4096
-typedef struct {
-    int cycle; /* index in s->cycles, -1 none */
-    int n;
-    double t[COV_KEEP], v[COV_KEEP];
-} cov_track;
-
-static void cov_settle(cn_session_summary *s, cov_track *ct)
-{
-    if (ct->cycle < 0 || ct->n == 0) return;
-    cn_session_cycle *c = &s->cycles[ct->cycle];
-    const double end = c->freeze_s >= 0 ? c->freeze_start_s + c->freeze_s + 1e-6 : INFINITY;
-    for (int i = ct->n - 1; i >= 0; i--)
-        if (ct->t[i] <= end) {
-            c->coverage_end = ct->v[i];
-            break;
-        }
-    ct->n = 0;
-}
-
-static void cov_add(cn_session_summary *s, cov_track *ct, int cycle, double t, double cov)
-{
-    if (ct->cycle != cycle) {
-        cov_settle(s, ct);
-        ct->cycle = cycle;
-    }
-    if (ct->n > 0 && t - ct->t[ct->n - 1] < 0.05)
-        return; /* one a 0.05 s: 4096 keep 200 s of a freeze at any frame rate */
-    if (ct->n == COV_KEEP) { /* the newest half stays */
-        memmove(ct->t, ct->t + COV_KEEP / 2, sizeof ct->t[0] * (COV_KEEP / 2));
-        memmove(ct->v, ct->v + COV_KEEP / 2, sizeof ct->v[0] * (COV_KEEP / 2));
-        ct->n = COV_KEEP / 2;
-    }
-    ct->t[ct->n] = t;
-    ct->v[ct->n++] = cov;
-}
-
 static int by_from(const void *a, const void *b)
 {
     const cn_session_alarm_period *x = a, *y = b;
@@ -356,16 +314,14 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     cn_phase prev = CN_PHASE_IDLE;
     double phase_start = 0;
     int cur = -1, rim_cycle = -1;
-    cov_track *ct = malloc(sizeof *ct);
-    if (!ct) {
+    cn__cyc_track track, *ct = &track;
+    if (!cn__track_init(ct)) {
         cn_sbuf_free(&ev);
         cn_seq_reader_close(r);
         free(f);
         cn_errf(err, err_len, path, "out of memory");
         return CN_ENOMEM;
     }
-    ct->cycle = -1;
-    ct->n = 0;
     double last_t = 0;
     uint32_t alarms_prev = 0;
     double alarm_on_s[32] = {0};
@@ -446,6 +402,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 continue;
             change_phase(s, &prev, &phase_start, &cur, to, ecyc, te, evl, nev, t0);
         }
+        cn__track_step_back(ct, evl, nev, f->t_scene_ns, t0);
         bool have_phase = use_truth ? f->truth.valid : f->analysed;
         if (!have_phase) continue;
         s->n_analysed++;
@@ -482,17 +439,17 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                 cn_session_series_free(ser);
                 cn_sbuf_free(&ev);
                 free(f);
-                free(ct);
+                cn__track_free(ct);
                 cn_seq_reader_close(r);
                 cn_errf(err, err_len, path, "out of memory for the report's series");
                 return CN_ENOMEM;
             }
         }
         if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
+        double r0 = NAN; /* the model's 0 C radius shown */
         for (int j = 0; f->analysed && j < f->analysis.n_iso; j++)
-            if (fabs(f->analysis.iso[j].temp_c) < 1e-6 && isfinite(f->analysis.iso[j].radius_mm) &&
-                f->analysis.iso[j].radius_mm > s->max_model_ice_radius_mm)
-                s->max_model_ice_radius_mm = f->analysis.iso[j].radius_mm;
+            if (fabs(f->analysis.iso[j].temp_c) < 1e-6 && isfinite(f->analysis.iso[j].radius_mm))
+                r0 = f->analysis.iso[j].radius_mm;
         if (!use_truth) {
             const cn_ice_front *ic = &f->analysis.ice;
             /* a freeze frame without the rim once the rim was found in that freeze (its
@@ -520,8 +477,6 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
                                                   alarm_skin_min_mm))
                     alarm_skin_min_mm = fmax(v, 0);
             }
-            double cov = f->analysis.guidance.coverage;
-            if (cov >= 0 && cov > s->coverage_max) s->coverage_max = cov;
         } else if (f->truth.ice_present) {
             /* the rim's top is the 13th value of CryoNavTruth (frame_fields.c) */
             double tv[13];
@@ -569,18 +524,24 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
         }
         /* per cycle, for a debrief: the coverage when the freeze ended, the coldest the
          * target got (teaching audit T10: the report gave neither, only a best coverage
-         * that could be a one-frame spike) */
-        if (cur >= 0 && f->analysed && !use_truth) {
-            cn_session_cycle *c = &s->cycles[cur];
-            if (ph == CN_PHASE_FREEZE && f->analysis.guidance.coverage >= 0)
-                cov_add(s, ct, cur, t, f->analysis.guidance.coverage);
+         * that could be a one-frame spike); with the best coverage and the largest 0 C
+         * radius, kept by time so a step dated back takes them back (cyc_track) */
+        const double cov = f->analysed && !use_truth ? f->analysis.guidance.coverage : -1;
+        if (cur >= 0 && (ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW)) {
+            cn__track_to(s, ct, cur);
+            const int64_t tn = f->t_scene_ns - t0; /* its own time, not its step's */
+            if (ph == CN_PHASE_FREEZE && cov >= 0) cn_timeline_add(ct->cov_freeze, tn, cov);
+            if (cov >= 0) cn_timeline_add(ct->cov, tn, cov);
+            cn_timeline_add(ct->r0, tn, r0);
             /* as recorded (CryoNavTargetTemp: the frame read back does not carry it) */
-            const char *tv = cn_seq_field_find(fl, nf, "CryoNavTargetTemp");
+            const char *tv =
+                f->analysed && !use_truth ? cn_seq_field_find(fl, nf, "CryoNavTargetTemp") : NULL;
             char *end = NULL;
             const double tt = tv ? strtod(tv, &end) : NAN;
-            if ((ph == CN_PHASE_FREEZE || ph == CN_PHASE_THAW) && tv && end != tv && isfinite(tt) &&
-                (isnan(c->target_temp_min_c) || tt < c->target_temp_min_c))
-                c->target_temp_min_c = tt;
+            if (tv && end != tv && isfinite(tt)) cn_timeline_add(ct->tt, tn, tt);
+        } else {
+            if (cov >= 0 && cov > s->coverage_max) s->coverage_max = cov;
+            if (isfinite(r0) && r0 > s->max_model_ice_radius_mm) s->max_model_ice_radius_mm = r0;
         }
     }
     /* the alarms still on at the end; the periods in the order they began */
@@ -606,8 +567,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
     }
     if (!isnan(s->insertion_s) && !isnan(s->withdrawal_s))
         s->procedure_s = s->withdrawal_s - s->insertion_s;
-    cov_settle(s, ct);
-    free(ct);
+    cn__track_settle(s, ct);
+    cn__track_free(ct);
     free(f);
     cn_seq_reader_close(r);
     if (events_out) *events_out = ev.s ? ev.s : strdup("");

@@ -301,6 +301,53 @@ static void test_last5(void **st)
     assert_int_equal(r.n, 5);
 }
 
+/* A timeline: extremes by time, taken back to a dated step, folded past its keep. */
+static void test_timeline(void **state)
+{
+    (void)state;
+    assert_null(cn_timeline_new(0, 8));
+    assert_null(cn_timeline_new(10, 1));
+    cn_timeline *tl = cn_timeline_new(10, 8);
+    assert_non_null(tl);
+    assert_true(isnan(cn_timeline_min(tl)) && isnan(cn_timeline_max(tl)));
+    assert_true(isnan(cn_timeline_last_at(tl, 100)));
+    assert_float_equal(cn_timeline_sum(tl), 0, 0);
+    for (int i = 0; i < 10; i++) /* t 0, 5, ..., 45: bins [0,5] [10,15] ... */
+        cn_timeline_add(tl, 5 * i, 100 - i);
+    cn_timeline_add(tl, 47, NAN); /* ignored */
+    assert_int_equal(cn_timeline_count(tl), 5);
+    assert_float_equal(cn_timeline_min(tl), 91, 0);
+    assert_float_equal(cn_timeline_max(tl), 100, 0);
+    assert_float_equal(cn_timeline_sum(tl), 955, 1e-9);
+    assert_float_equal(cn_timeline_last_at(tl, 15), 97, 0); /* the value at 15 */
+    assert_float_equal(cn_timeline_last_at(tl, 12), 98, 0); /* its bin's first, at 10 */
+    assert_true(isnan(cn_timeline_last_at(tl, -1)));
+    /* a step dated back to 22: the bins from 30 on go, the one holding 22 stays */
+    cn_timeline_rewind(tl, 22);
+    assert_int_equal(cn_timeline_count(tl), 3);
+    assert_float_equal(cn_timeline_min(tl), 95, 0);
+    assert_float_equal(cn_timeline_last_at(tl, 1000), 95, 0);
+    /* past the keep: the older half folds, its extremes and last stay */
+    for (int i = 0; i < 20; i++)
+        cn_timeline_add(tl, 30 + 10 * i, i == 3 ? -5 : 50 + i);
+    assert_true(cn_timeline_count(tl) <= 8 + 1);
+    assert_float_equal(cn_timeline_min(tl), -5, 0);
+    assert_float_equal(cn_timeline_max(tl), 100, 0);
+    assert_float_equal(cn_timeline_last_at(tl, 1000), 69, 0);
+    cn_timeline_rewind(tl, -100); /* older than all kept: the folded stay */
+    assert_int_equal(cn_timeline_count(tl), 1);
+    assert_float_equal(cn_timeline_max(tl), 100, 0);
+    /* a clock that runs back goes into the newest bin */
+    cn_timeline_clear(tl);
+    cn_timeline_add(tl, 100, 1);
+    cn_timeline_add(tl, 50, 2);
+    assert_int_equal(cn_timeline_count(tl), 1);
+    assert_float_equal(cn_timeline_last_at(tl, 100), 1, 0);
+    assert_float_equal(cn_timeline_max(tl), 2, 0);
+    cn_timeline_free(tl);
+    cn_timeline_free(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_file_read_bounds),
         cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_timeline),
         cmocka_unit_test(test_strerror_and_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

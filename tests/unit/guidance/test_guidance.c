@@ -639,6 +639,48 @@ static void test_target_coldest_after_a_dated_stop(void **state)
     cn_guidance_set_field(fx->g, NULL, NULL);
 }
 
+/* The same stop dated back: the end-of-run summary's best coverage and lethal time were
+ * running totals and kept the over-freeze's (the model froze on past the gas to full
+ * coverage and 3 s of the whole target lethal that never came). */
+static void test_summary_after_a_dated_stop(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    /* 0..10 s of a freeze: the -20 C curve 1 -> 5 mm about the 3.5 mm nerve, the target
+     * whole from 6.5 s */
+    for (int i = 0; i <= 20; i++) {
+        cn_frame *f = make(fx, -1, 20, 1 + 0.2 * i);
+        f->analysis.guidance.phase = CN_PHASE_FREEZE;
+        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.phase_elapsed_s = 0.5 * i;
+        f->t_scene_ns = f->t_acq_ns = (int64_t)i * 500000000LL;
+        run(fx, f);
+        cn_frame_unref(f);
+    }
+    cn_guidance_summary s;
+    cn_guidance_get_summary(fx->g, &s);
+    print_message("before the stop: best coverage %.3f, lethal %.1f s\n", s.max_coverage,
+                  s.lethal_s);
+    assert_true(s.max_coverage > 0.999 && s.lethal_s > 2.9);
+    /* the stop keyed at 10.5 s, dated back to 6 s (the curve then 3.4 mm) */
+    cn_frame *f = make(fx, -1, 20, 3.4);
+    f->analysis.guidance.phase = CN_PHASE_THAW;
+    f->analysis.guidance.cycle = 1;
+    f->analysis.guidance.phase_elapsed_s = 4.5;
+    f->t_scene_ns = f->t_acq_ns = 10500000000LL;
+    cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, 6000000000LL, "freeze_end cycle=1");
+    cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, 6000000000LL,
+                          "thaw_start cycle=1 mode=passive");
+    const double cov_now = (run(fx, f), f->analysis.guidance.coverage);
+    cn_frame_unref(f);
+    cn_guidance_get_summary(fx->g, &s);
+    print_message("after the stop dated to 6 s: best coverage %.3f (now %.3f), lethal %.1f s\n",
+                  s.max_coverage, cov_now, s.lethal_s);
+    assert_true(s.max_coverage < 0.99);
+    assert_true(s.max_coverage >= cov_now - 1e-9);
+    assert_float_equal(s.lethal_s, 0.0, 1e-9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +697,7 @@ int main(void)
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_alarm_text),
         cmocka_unit_test(test_target_coldest_after_a_dated_stop),
+        cmocka_unit_test(test_summary_after_a_dated_stop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -543,6 +543,72 @@ static void test_coverage_where_the_freeze_ended(void **st) {
     unlink(path);
 }
 
+/* The same late stop, where the model froze on past the gas without ICE SHRINKING to
+ * withhold it: the frames after the stop counted coverage, cold and a 0 C radius that never
+ * came, and the cycle's coldest target, the best coverage and the largest 0 C radius kept
+ * them (review 39b F5, the report's side: the HUD's coldest had been taken back). */
+static void test_figures_taken_back_to_a_dated_stop(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_back.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    cn_seq_writer_opts o = {.compress = true};
+    cn_seq_writer *w = cn_seq_writer_open(path, &o, err, sizeof err);
+    if (!w) fail_msg("%s", err);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 32, 24);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    f->width = 32;
+    f->height = 24;
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.2;
+    memset(f->pixels, 40, 32 * 24);
+    const int64_t t0 = 9000000000LL;
+    for (int i = 0; i <= 90; i++) {
+        double t = i / FPS;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        memset(&f->truth, 0, sizeof f->truth);
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = t0 + (int64_t)llround(t * 1e9);
+        f->t_scene_ns = f->t_acq_ns;
+        f->analysed = true;
+        cn_analysis *a = &f->analysis;
+        /* freeze 1-6 s keyed, the gas stopped at 4 s: until 6 s the model froze on, then
+         * (dated back) it thawed from 4 s */
+        a->guidance.phase = t < 1 ? CN_PHASE_APPROACH : t < 6 ? CN_PHASE_FREEZE : CN_PHASE_THAW;
+        a->guidance.cycle = t < 1 ? 0 : 1;
+        const double tf = t < 1 ? 0 : t < 6 ? t - 1 : fmax(0, 3 - 0.5 * (t - 6)); /* cold */
+        a->guidance.coverage = t < 1 ? -1 : 0.15 * tf;
+        a->guidance.target_temp_c = t < 1 ? NAN : 30 - 8 * tf;
+        a->n_iso = 1;
+        a->iso[0].temp_c = 0;
+        a->iso[0].radius_mm = (float)(t < 1 ? 0 : 1 + tf);
+        if (i == (int)llround(FPS))
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, f->t_scene_ns, "freeze_start cycle=1");
+        if (i == (int)llround(6 * FPS)) {
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 4000000000LL, "freeze_end cycle=1");
+            cn_analysis_add_event(a, CN_EVSRC_OPERATOR, t0 + 4000000000LL,
+                                  "thaw_start cycle=1 mode=passive");
+        }
+        if (cn_seq_writer_append(w, f, NULL, err, sizeof err) != CN_OK) fail_msg("%s", err);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    print_message("freeze %.2f s: coverage at its end %.3f, best %.3f, coldest target %.1f C, "
+                  "largest 0 C %.2f mm\n", s.cycles[0].freeze_s, s.cycles[0].coverage_end,
+                  s.coverage_max, s.cycles[0].target_temp_min_c, s.max_model_ice_radius_mm);
+    assert_int_equal(s.n_cycles, 1);
+    assert_float_equal(s.cycles[0].freeze_s, 3.0, 1e-6);
+    /* as at 4 s (to one 0.25 s bin): coverage 0.45, the target 6 C, 0 C at 4 mm; the
+     * over-freeze had 0.75, -10 C and 6 mm */
+    assert_float_equal(s.cycles[0].coverage_end, 0.45, 1e-6);
+    assert_float_equal(s.coverage_max, 0.45, 0.035);
+    assert_float_equal(s.cycles[0].target_temp_min_c, 6.0, 1.7);
+    assert_float_equal(s.max_model_ice_radius_mm, 4.0, 0.21);
+    unlink(path);
+}
+
 /* A recording that ends in a freeze or in its thaw (killed, then recovered): the step's
  * duration is up to the end, and it says so. Before, "freeze 54.0 s" read as a freeze
  * that had ended then, and a thaw running at the end read null (the thirty-sixth
@@ -583,6 +649,7 @@ int main(void) {
         cmocka_unit_test(test_steps_on_skipped_frames),
         cmocka_unit_test(test_ends_in_a_freeze),
         cmocka_unit_test(test_coverage_where_the_freeze_ended),
+        cmocka_unit_test(test_figures_taken_back_to_a_dated_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
