@@ -69,6 +69,9 @@ typedef struct {
      * first seen */
     bool unkeyed;
     int64_t unkeyed_since_ns;
+    /* not yet sure: a ball that may be such ice was fitted around the resting probe in the
+     * last 10 s (the nerve in its shadow is not lost) */
+    bool unkeyed_watch;
     /* that ice has shrunk 0.5 mm under its largest since: its freeze is over already;
      * the scene time it was largest (0: not shrinking) */
     int64_t unkeyed_peak_ns;

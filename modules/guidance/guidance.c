@@ -434,8 +434,12 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     /* Not lost where ice hides it: in a freeze nobody keyed (the ice seen, ICE SEEN: FREEZE
      * NOT KEYED?) or after the withdrawal, with the ice still there. The freeze's lock only
      * covers keyed cycles: NERVE LOST flickered 3 s into an unkeyed freeze and came back
-     * after the withdrawal, the ice's shadow its cause (review 39b F11). */
-    const bool iced = a->ice.unkeyed || (gs->phase == CN_PHASE_WITHDRAWN && g->have_target);
+     * after the withdrawal, the ice's shadow its cause (review 39b F11); and in the seconds
+     * the watch takes to be sure of such ice (review 39c: 3 s of NERVE LOST before ICE
+     * SEEN), while a ball that may be it has been seen about the resting probe. */
+    const bool iced = a->ice.unkeyed || (gs->phase == CN_PHASE_WITHDRAWN && g->have_target) ||
+                      (a->ice.unkeyed_watch && gs->phase != CN_PHASE_FREEZE &&
+                       gs->phase != CN_PHASE_THAW);
     bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target) && !iced;
     if (a->nerve.found)
         g->had_nerve = true;

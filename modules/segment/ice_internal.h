@@ -27,6 +27,11 @@ struct cn_ice_det {
     bool ref_ok, freeze_on_ref;
     double ref_tx, ref_ty, ref_ux, ref_uy;
     int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
+    int64_t tip_t_ns;     /* the last look's time (0 none) and its tip along the line from the
+                           * rest (mm), to tell a creep from an advance */
+    double tip_along_mm;
+    int64_t cand_seen_ns; /* the last look that fitted a candidate at this rest (0 none): kept
+                           * through the watch's gaps, cleared when the probe moves */
     cn_last5 cand_rims;
     double cand_min_mm;
     /* the candidate's largest median of 5 and when it was reached: a freeze keyed over
@@ -53,6 +58,11 @@ struct cn_ice_det {
 #define UNKEYED_S 5.0
 #define UNKEYED_GROWTH_MM 0.5
 #define UNKEYED_GAP_S 2.0
+/* A candidate fitted this recently counts as ice being watched (cn_ice_det_unkeyed_watching):
+ * twice the time the watch takes to be sure. */
+#define UNKEYED_WATCH_S (2 * UNKEYED_S)
+/* A tip that advances slower than this (mm/s) along its line creeps: no move. */
+#define CREEP_MM_S 1.0
 
 /* Ice shrinking while a freeze is counted (the gas stopped, and nobody keyed it): a ball
  * under the freeze's largest by more than max_shrink_mm (the freeze's own look refuses

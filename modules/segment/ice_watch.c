@@ -41,6 +41,11 @@ bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns)
     return true;
 }
 
+bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns)
+{
+    return d && d->cand_seen_ns != 0 && (double)(t_ns - d->cand_seen_ns) <= UNKEYED_WATCH_S * 1e9;
+}
+
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns)
 {
     if (!d || !d->unkeyed || !d->cand_melting)
@@ -88,10 +93,25 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
     const double tx = g->needle->tip_mm.x, ty = g->needle->tip_mm.y;
     const double along = (tx - d->ref_tx) * d->ref_ux + (ty - d->ref_ty) * d->ref_uy;
     const double across = -(tx - d->ref_tx) * d->ref_uy + (ty - d->ref_ty) * d->ref_ux;
-    const bool moved = !d->ref_ok || d->ref_w != w || fabs(across) > 1.5 || along > 1.5 ||
-                       along < -(2 * d->p.active_mm + 4) ||
-                       fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
-                       g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
+    const bool turned_or_off = !d->ref_ok || d->ref_w != w || fabs(across) > 1.5 ||
+                               along < -(2 * d->p.active_mm + 4) ||
+                               fabs(g->ux * d->ref_uy - g->uy * d->ref_ux) > 0.052 /* 3 deg */ ||
+                               g->ux * d->ref_ux + g->uy * d->ref_uy < 0;
+    /* Advanced 1.5 mm: a move, unless it crept there (under CREEP_MM_S since the last
+     * look): the end of a slow advance, or the ice lengthening the tip's echo. Before, such
+     * a creep restarted the watch 3.5 s into a freeze nobody keyed (the rest was taken while
+     * the needle still crept 0.1 mm a frame): ICE SEEN came 5 s later, and NERVE LOST
+     * flickered in between (review 39c). The rest then follows the tip along its line; the
+     * baseline rows and the ball watched stay (its thickness about the axis is the same). */
+    const double dt_s = d->tip_t_ns != 0 ? (double)(t_ns - d->tip_t_ns) * 1e-9 : 0;
+    const bool crept = along > 1.5 && dt_s > 0 && along - d->tip_along_mm < CREEP_MM_S * dt_s;
+    const bool moved = turned_or_off || (along > 1.5 && !crept);
+    d->tip_t_ns = t_ns;
+    d->tip_along_mm = moved ? 0 : crept ? 0 : along;
+    if (crept && !moved) {
+        d->ref_tx = tx;
+        d->ref_ty = ty;
+    }
     if (moved) {
         cn__ice_record_rows(d->ref_y, d->max_w, w, pts, np, g->step);
         d->ref_w = w;
@@ -101,6 +121,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
         d->ref_ux = g->ux;
         d->ref_uy = g->uy;
         cn__ice_drop_candidate(d);
+        d->cand_seen_ns = 0;
         return;
     }
     cn_needle_result rest = *g->needle;
@@ -123,6 +144,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
         d->cand_since_ns = t_ns != 0 ? t_ns : 1;
     }
     d->cand_last_ns = t_ns;
+    d->cand_seen_ns = t_ns != 0 ? t_ns : 1;
     const double med = cn_last5_push(&d->cand_rims, r);
     d->cand_min_mm = fmin(d->cand_min_mm, med);
     d->cand_trough_mm = fmin(d->cand_trough_mm, med);

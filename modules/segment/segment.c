@@ -512,6 +512,9 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
                               cn_ice_det_unkeyed(s->ice, &f->analysis.ice.unkeyed_since_ns);
     if (!f->analysis.ice.unkeyed)
         f->analysis.ice.unkeyed_since_ns = 0;
+    /* ice being watched, not yet sure: the nerve it hides is not lost (guidance) */
+    f->analysis.ice.unkeyed_watch = look == CN_ICE_BEFORE && !f->analysis.ice.unkeyed &&
+                                    cn_ice_det_unkeyed_watching(s->ice, t_ns);
     if (!f->analysis.ice.unkeyed ||
         !cn_ice_det_unkeyed_melting(s->ice, &f->analysis.ice.unkeyed_peak_ns))
         f->analysis.ice.unkeyed_peak_ns = 0;

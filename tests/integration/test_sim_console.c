@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "run_util.h"
+#include "guidance/guidance.h" /* the alarms' bits */
 #include "seqio/seqio.h"
 
 static run_result R;
@@ -272,6 +273,61 @@ static void test_unkeyed_freeze(void **st)
     print_message("console telling: %d frames with 0x80\n", u.alarm_frames);
     assert_int_equal(u.alarm_frames, 0);
     char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* The product's own scene (the simulator's defaults), the console silent: the needle creeps
+ * its last 1.5 mm in 8 s as the approach ends, over the start of the freeze. Before, the
+ * watch for ice nobody keyed took that creep for a move and began again 3.5 s into the
+ * freeze: ICE SEEN came 14 s after the freeze began (6 s in the small scene), and NERVE
+ * LOST flickered 3 s in between, the ice's shadow its cause (review 39c). */
+static void test_unkeyed_freeze_after_a_creep(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/cn_creep_XXXXXX", cfg[300], file[300], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(cfg, sizeof cfg, "%s/creep.json", dir);
+    snprintf(file, sizeof file, "%s/creep.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"sim\": {\"console\": \"silent\"}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run",   "--headless",   "--fast", "--no-serve",
+                          "--config",     cfg,     "--time-scale", "10",     "--record",
+                          file,           "--frames", "90",        NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("cryonav run: %s", R.err);
+    cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
+    if (!r)
+        fail_msg("%s", err);
+    double freeze_s = -1, seen_s = -1;
+    int lost = 0;
+    const int n = cn_seq_reader_info(r)->n_frames;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fl;
+        int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
+        assert_true(nf >= 0);
+        const char *ts = cn_seq_field_find(fl, nf, "Timestamp");
+        const char *al = cn_seq_field_find(fl, nf, "CryoNavAlarms");
+        const char *tr = cn_seq_field_find(fl, nf, "CryoNavTruth");
+        const double t = ts ? atof(ts) : -1;
+        double tv[12];
+        if (freeze_s < 0 && tr && parse_doubles(tr, tv, 12) == 12 && (int)tv[0] == CN_PHASE_FREEZE)
+            freeze_s = t;
+        const unsigned long a = al ? strtoul(al, NULL, 16) : 0;
+        if (seen_s < 0 && (a & CN_ALARM_ICE_UNKEYED))
+            seen_s = t;
+        lost += (a & CN_ALARM_NERVE_LOST) != 0;
+    }
+    cn_seq_reader_close(r);
+    print_message("the product's scene, console silent: the freeze begins at %.1f s, ICE SEEN at "
+                  "%.1f s; %d frames with NERVE LOST\n", freeze_s, seen_s, lost);
+    assert_true(freeze_s > 0 && seen_s > freeze_s);
+    assert_true(seen_s - freeze_s <= 8.0);
+    assert_int_equal(lost, 0);
+    char cmd[320];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);
 }
@@ -606,6 +662,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_goes_on),
         cmocka_unit_test(test_unkeyed_freeze),
+        cmocka_unit_test(test_unkeyed_freeze_after_a_creep),
         cmocka_unit_test(test_unkeyed_stop),
         cmocka_unit_test(test_regrowth_is_a_new_freeze),
         cmocka_unit_test(test_dated_stop_then_regrowth),

@@ -388,6 +388,13 @@ static void test_tracking_tip_nerve(void **state)
     f->analysis.guidance.phase = CN_PHASE_WITHDRAWN;
     assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
     cn_frame_unref(f);
+    /* ...nor while the ice detector watches a ball that may be such ice, not yet sure
+     * (review 39c: 3 s of NERVE LOST before ICE SEEN) */
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.found = false;
+    f->analysis.ice.unkeyed_watch = true;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
 
     /* bits guidance does not own (set by another stage) are kept */
     f = make(fx, -1, 0, 0);
