@@ -76,6 +76,14 @@ int cn_thermal_solver_step(cn_thermal_solver *s, double dt_s);
  * tissue at the temperature of the tissue beside them, which the energy account
  * books as exchanged). CN_EUNSUPPORTED for 1-D, CN_ERANGE for a tip outside. */
 int cn_thermal_solver_set_probe(cn_thermal_solver *s, bool in, double tip_z_mm);
+/* Axisymmetric only: the ice (tissue at or below 0 C) melted beyond the model's own 0 C
+ * front scaled about (0, zc_mm) by k(theta) in (0, 1], theta the direction from there
+ * (from +z towards +r, ascending; k linear between, its end values beyond): a cell at p
+ * takes the temperature above 0 C found at the point the scaling brings to p, and is never
+ * cooled (solver_melt.c). The heat added is booked as a source. *n_cells (may be NULL):
+ * the cells melted. */
+int cn_thermal_solver_melt_beyond(cn_thermal_solver *s, double zc_mm, const double *theta,
+                                  const double *k, int n_k, int *n_cells);
 double cn_thermal_solver_time_s(const cn_thermal_solver *s);
 /* Temperature at (r, z) in mm (1-D: z ignored); body temperature outside the domain. */
 double cn_thermal_solver_temp_at(const cn_thermal_solver *s, double r_mm, double z_mm);
