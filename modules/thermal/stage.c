@@ -516,18 +516,16 @@ static int process(void *self, cn_frame *f)
     s->cache_img_to_field = img_to_field;
     s->cache_ok = true;
 
-    /* 4. the fit to the seen rim (one spot, while freezing) */
-    if (s->o.fit_enabled && g->phase == CN_PHASE_FREEZE && a->ice.found && a->ice.n > 0 &&
-        !cn__field_is_3d(s->field)) {
-        int n = 0;
-        for (int i = 0; i < a->ice.n && i < CN_ICE_PTS_MAX; i++) {
-            cn_vec3 p = cn_mat4_apply_point(&img_to_field,
-                                            (cn_vec3){a->ice.pts_mm[i].x, a->ice.pts_mm[i].y, 0});
-            if (!isfinite(p.x) || !isfinite(p.y) || !isfinite(p.z))
-                continue;
-            s->obs[n++] = (cn_thermal_obs){hypot(p.x, p.y), p.z, t};
-        }
-        cn__field_observe(s->field, s->obs, n);
+    /* 4. the fit to the seen rim (one spot, while freezing); in a passive thaw the rim
+     * bounds the model's ice from outside (stage_thaw.c) */
+    const bool passive = g->phase == CN_PHASE_THAW && !g->active_thaw;
+    if (s->o.fit_enabled && (g->phase == CN_PHASE_FREEZE || passive) && a->ice.found &&
+        a->ice.n > 0 && !cn__field_is_3d(s->field)) {
+        const int n = cn__stage_rim_obs(s, &a->ice, &img_to_field, t);
+        if (passive)
+            cn__stage_thaw_assim(s, f, n, t_ns);
+        else
+            cn__field_observe(s->field, s->obs, n);
     }
 
     /* 5. the curves, their band, the ice depth */

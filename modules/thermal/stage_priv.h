@@ -82,6 +82,12 @@ typedef struct {
     double regrow_max_mm;   /* the regrown ice's largest smoothed rim, and when */
     int64_t regrow_max_ns;
     int64_t regrow_over_ns; /* that ice shrank THAW_REGROW_OVER_MM under it: its peak time */
+    /* the rim bounds the model's ice in a passive thaw (cn__stage_thaw_assim): how far the
+     * model's 0 C stood beyond the last rims found (their median), since when it has stood
+     * beyond them (0: not), the melts of this thaw (the first is said in the log) */
+    cn_last5 assim_ex;
+    int64_t assim_since_ns;
+    int assim_melts;
     /* the field as the last freeze stop found it (one spot only), for a resume: the
      * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
     cn__field *thaw_back;
@@ -131,6 +137,15 @@ typedef struct {
  * on 21 s past the gas) */
 #define THAW_REGROW_OVER_MM 0.5
 
+/* The rim bounds the model's ice in a passive thaw (cn__stage_thaw_assim): the rim's noise
+ * frame to frame (~0.3 mm), which the model is left beyond the rim by, never inside it; a
+ * melt needs the heaviest member's 0 C to stand twice that beyond the rim (the median over
+ * the last 5 rims found of the direction where it stands farthest) for THAW_ASSIM_S of
+ * scene time: one noisy or partial rim does not melt the model. None of these is a thaw
+ * rate: the model thaws as its physics does, the rim only bounds it. */
+#define THAW_RIM_NOISE_MM 0.3
+#define THAW_ASSIM_S 1.0
+
 /* The thaw watch on f (ice_grows_in_thaw), after the curves gave model_r0_mm. */
 void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double model_r0_mm);
 /* Keeps a copy of the field as a freeze's stop into a passive thaw finds it (keep), else
@@ -143,6 +158,14 @@ bool cn__stage_take_back_thaw(thermal_stage *s, int cycle, double t_s);
  * stage asked for one (snap_now): a copy into a kept buffer, no allocation after the first
  * SNAP_N. */
 void cn__stage_snapshot(thermal_stage *s, double t_s);
+/* The rim points of ice in the field frame (image -> field: img_to_field), at model time
+ * t_s, into s->obs: their count. */
+int cn__stage_rim_obs(thermal_stage *s, const cn_ice_front *ice, const cn_mat4 *img_to_field,
+                      double t_s);
+/* In a passive thaw (one spot, the fit enabled), the n rim points s->obs of frame f (field
+ * frame) bound the model's ice from outside: a model whose 0 C stands beyond them is melted
+ * down to them (cn__field_melt_to_rim; never adds ice). */
+void cn__stage_thaw_assim(thermal_stage *s, const cn_frame *f, int n, int64_t t_ns);
 /* A thaw begins: its watch starts afresh (the tips the probe is frozen at, the rims). */
 void cn__stage_thaw_begins(thermal_stage *s);
 /* Whether any snapshot is kept; none kept from now on (a resume: the thaw they hold is

@@ -97,6 +97,64 @@ void cn__stage_thaw_watch(thermal_stage *s, cn_frame *f, int64_t t_ns, double mo
     f->analysis.thermal.ice_regrows_peak_ns = s->grows && s->regrows_ns ? s->regrow_over_ns : 0;
 }
 
+int cn__stage_rim_obs(thermal_stage *s, const cn_ice_front *ice, const cn_mat4 *img_to_field,
+                      double t_s)
+{
+    int n = 0;
+    for (int i = 0; i < ice->n && i < CN_ICE_PTS_MAX; i++) {
+        cn_vec3 p = cn_mat4_apply_point(img_to_field,
+                                        (cn_vec3){ice->pts_mm[i].x, ice->pts_mm[i].y, 0});
+        if (!isfinite(p.x) || !isfinite(p.y) || !isfinite(p.z))
+            continue;
+        s->obs[n++] = (cn_thermal_obs){hypot(p.x, p.y), p.z, t_s};
+    }
+    return n;
+}
+
+/* The rim bounds the model's ice in a passive thaw. The fit runs in a freeze only, and the
+ * model's passive thaw (an insulated probe wall) shrank its ice far slower than the rim
+ * seen: its 0 C 1.6 mm outside the ice across the probe at the end of a 60 s thaw on the
+ * simulator, and the next freeze's fit then pulled the zone in by 0.7 mm while freezing
+ * (review 39b F3). The rim says where the tissue is not frozen, not how fast it thaws: the
+ * model is melted to it when it stands clearly beyond it, and otherwise thaws as it does. */
+void cn__stage_thaw_assim(thermal_stage *s, const cn_frame *f, int n, int64_t t_ns)
+{
+    const double ex1 = cn__field_rim_excess(s->field, s->obs, n);
+    if (isnan(ex1))
+        return;
+    const double ex = cn_last5_push(&s->assim_ex, ex1);
+    if (!(ex > 2 * THAW_RIM_NOISE_MM)) {
+        s->assim_since_ns = 0;
+        return;
+    }
+    if (s->assim_since_ns == 0)
+        s->assim_since_ns = t_ns != 0 ? t_ns : 1;
+    if ((double)(t_ns - s->assim_since_ns) < THAW_ASSIM_S * 1e9)
+        return;
+    /* the next melt needs its own evidence: the rims after this one */
+    s->assim_since_ns = 0;
+    s->assim_ex.n = 0;
+    int members = 0, cells = 0;
+    const int64_t t0 = cn_clock_mono_ns();
+    const int rc = cn__field_melt_to_rim(s->field, s->obs, n, THAW_RIM_NOISE_MM, &members,
+                                         &cells);
+    const double ms = (double)(cn_clock_mono_ns() - t0) * 1e-6;
+    if (rc) {
+        cn_log_error(s->o.log, "thermal", "thaw %d: the model's ice could not be melted to the "
+                     "rim seen: %s", f->analysis.guidance.cycle, cn_strerror(rc));
+        return;
+    }
+    if (members > 0 && s->assim_melts++ == 0)
+        cn_log_info(s->o.log, "thermal", "thaw %d: the rim seen lies %.1f mm inside the model's "
+                    "0 C: the model's ice beyond it is melted (%d models, %d cells, %.1f ms); it "
+                    "is kept %.1f mm beyond the rim while the rim stands inside it",
+                    f->analysis.guidance.cycle, ex, members, cells, ms, THAW_RIM_NOISE_MM);
+    else if (members > 0)
+        cn_log_debug(s->o.log, "thermal", "thaw %d: melted to the rim (%.2f mm inside the model's "
+                     "0 C; %d models, %d cells, %.1f ms)", f->analysis.guidance.cycle, ex,
+                     members, cells, ms);
+}
+
 void cn__stage_thaw_begins(thermal_stage *s)
 {
     s->thaw_tip_sum = (cn_vec3){0, 0, 0};
@@ -114,6 +172,9 @@ void cn__stage_thaw_begins(thermal_stage *s)
     s->grows = s->warned_grows = false;
     s->regrow_max_mm = 0;
     s->regrow_max_ns = s->regrow_over_ns = 0;
+    s->assim_ex.n = 0;
+    s->assim_since_ns = 0;
+    s->assim_melts = 0;
 }
 
 /* The field as a freeze's stop into a passive thaw finds it (keep), else none. */

@@ -73,6 +73,17 @@ int cn__field_advance_steps(cn__field *fl, double t_s, int max_steps);
  * mean of the tracked poses: one noisy sample does not place the ice. */
 void cn__field_refine_anchor(cn__field *fl, const cn_mat4 *pose_to_ref);
 int cn__field_observe(cn__field *fl, const cn_thermal_obs *obs, int n);
+/* One spot (field_assim.c): how far the heaviest member's 0 C front stands beyond the rim
+ * points obs (field frame) along their rays from the active centre, in the direction where
+ * it stands farthest (each direction the median of its neighbours'); NAN in 3-D or without
+ * ice along them. */
+double cn__field_rim_excess(const cn__field *fl, const cn_thermal_obs *obs, int n);
+/* One spot: every member current at the rim's time whose front stands more than margin_mm
+ * beyond the rim is melted to the rim + margin_mm, its own front scaled about the active
+ * centre direction by direction (each the median of its neighbours); never adds ice.
+ * *members, *n_cells: the members and cells melted. */
+int cn__field_melt_to_rim(cn__field *fl, const cn_thermal_obs *obs, int n, double margin_mm,
+                          int *members, int *n_cells);
 /* The heaviest members (at most 2): indices and weights; 0 in 3-D. */
 int cn__field_top(const cn__field *fl, int *idx, double *w);
 /* The models that carry the curves, weights summing to 1. */
