@@ -88,6 +88,8 @@ typedef struct {
     cn_last5 assim_ex;
     int64_t assim_since_ns;
     int assim_melts;
+    bool assim_now; /* the thaw was dated back (its rim seen shrinking for 5 s already, the
+                     * model re-stepped without a rim): the first rim beyond it melts at once */
     /* the field as the last freeze stop found it (one spot only), for a resume: the
      * freeze went on after all (cn_step FREEZE_RESUME); NULL when none can be taken back */
     cn__field *thaw_back;

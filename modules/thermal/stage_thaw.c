@@ -129,8 +129,13 @@ void cn__stage_thaw_assim(thermal_stage *s, const cn_frame *f, int n, int64_t t_
     }
     if (s->assim_since_ns == 0)
         s->assim_since_ns = t_ns != 0 ? t_ns : 1;
-    if ((double)(t_ns - s->assim_since_ns) < THAW_ASSIM_S * 1e9)
+    /* A thaw dated back re-stepped the model over seconds of thaw without a rim: the rim
+     * was seen shrinking for 5 s before (the shrink watch), and waiting THAW_ASSIM_S more
+     * left the zone 0.3 mm outside the one a stop keyed on time showed (test_sim_console
+     * test_unkeyed_stop) */
+    if (!s->assim_now && (double)(t_ns - s->assim_since_ns) < THAW_ASSIM_S * 1e9)
         return;
+    s->assim_now = false;
     /* the next melt needs its own evidence: the rims after this one */
     s->assim_since_ns = 0;
     s->assim_ex.n = 0;
@@ -165,6 +170,7 @@ void cn__stage_thaw_begins(thermal_stage *s)
      * now: it has shrunk already (the review: its regrowth read as "gas still on", and
      * f erased a real 40 s thaw) */
     s->thaw_rim_first_mm = s->dated_thaw ? INFINITY : NAN;
+    s->assim_now = s->dated_thaw;
     s->dated_thaw = false;
     s->thaw_min_ns = 0;
     s->thaw_rims.n = 0;
