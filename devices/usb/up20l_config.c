@@ -96,7 +96,7 @@ int cn_up20l_config_load(const char *path, cn_up20l_config *c, char *err, size_t
                                        "focus_zone", "tables_dir", "transfers_in_flight", "transfer_bytes",
                                        "transfer_timeout_ms", "reconnect_poll_ms",
                                        "status_poll_ms", "plausible_max", "max_bad_permille",
-                                       "comment", NULL};
+                                       "time_offset_ms", "comment", NULL};
     int r = cn_json_check_keys(j, "", keys, err, err_len);
     if (r == CN_ENOENT)
         r = CN_OK;
@@ -121,6 +121,7 @@ int cn_up20l_config_load(const char *path, cn_up20l_config *c, char *err, size_t
     if (r == CN_OK) r = get_int(j, "transfer_timeout_ms", 50, 10000, &c->transfer_timeout_ms, err, err_len);
     if (r == CN_OK) r = get_int(j, "reconnect_poll_ms", 10, 5000, &c->reconnect_poll_ms, err, err_len);
     if (r == CN_OK) r = get_int(j, "status_poll_ms", 0, 10000, &c->status_poll_ms, err, err_len);
+    if (r == CN_OK) r = get_num(j, "time_offset_ms", -1000, 1000, &c->time_offset_ms, err, err_len);
     if (r == CN_OK) {
         int s = cn_json_get_string(j, "tables_dir", c->tables_dir, sizeof c->tables_dir, err, err_len);
         if (s == CN_OK)
@@ -184,7 +185,8 @@ int cn_up20l_config_apply_session(cn_up20l_config *c, const cn_json *s, char *er
     if (!cn_json_has(s, "usb"))
         return CN_OK;
     static const char *const keys[] = {"probe_config", "tables_dir", "gain_db", "dynamic_range_db",
-                                       "depth_mm", "focus_zone", "wait_s", NULL};
+                                       "depth_mm", "focus_zone", "wait_s", "time_offset_ms",
+                                       NULL};
     int r = cn_json_check_keys(s, "usb", keys, err, err_len);
     if (r != CN_OK)
         return r;
@@ -209,6 +211,8 @@ int cn_up20l_config_apply_session(cn_up20l_config *c, const cn_json *s, char *er
     if (r == CN_OK) r = get_num(s, "usb.dynamic_range_db", 20, 100, &c->decode.dynamic_range_db, err, err_len);
     if (r == CN_OK) r = get_int(s, "usb.focus_zone", 0, 4, &c->focus_zone, err, err_len);
     if (r == CN_OK) r = get_num(s, "usb.wait_s", -1, 86400, &c->wait_s, err, err_len);
+    if (r == CN_OK)
+        r = get_num(s, "usb.time_offset_ms", -1000, 1000, &c->time_offset_ms, err, err_len);
     if (r == CN_OK && c->wait_s < 0)
         c->wait_s = -1;
     double depth;

@@ -123,6 +123,9 @@ typedef struct {
     int transfer_timeout_ms;       /* one bulk read */
     int reconnect_poll_ms;         /* how often to look for a replugged probe */
     int status_poll_ms;            /* register 0x16 poll while streaming (vendor: ~250 ms) */
+    double time_offset_ms;         /* added to a frame's time, taken when its last chunk came:
+                                      a temporal calibration's offset (PLUS's
+                                      LocalTimeOffsetSec), -1000..1000 */
     double wait_s;                 /* how long start() waits for a probe to be plugged in;
                                       < 0: until the session stops (start() then returns after
                                       2 s without one and read() keeps looking) */

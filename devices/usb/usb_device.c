@@ -33,6 +33,7 @@
  */
 #include "usb/usb.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -457,7 +458,12 @@ static int dev_read(void *self, cn_frame *f)
         int received = 0;
         r = cn_up20l_read_frame(d->eng, &d->cfg, d->raw, d->raw_len, d->chunks, &received, err,
                                 sizeof err);
-        int64_t t_acq = cn_clock_mono_ns(), wall = cn_clock_wall_ns();
+        /* The frame's time is taken when its last chunk came, after the probe acquired and
+         * sent it: later than the echoes by a latency only a temporal calibration can
+         * measure (a tracked needle moving across the image, PLUS's TemporalCalibration);
+         * its offset is the setting time_offset_ms, as PLUS's LocalTimeOffsetSec. */
+        const int64_t off_ns = llround(d->cfg.time_offset_ms * 1e6);
+        int64_t t_acq = cn_clock_mono_ns() + off_ns, wall = cn_clock_wall_ns() + off_ns;
         /* In step? The probe sends exactly one frame per request, so after its last chunk
          * nothing more may be waiting. Anything that is means the chunks were counted from
          * the wrong place (a late tail after a restart, stale data, a displaced register

@@ -41,6 +41,17 @@ static void expected_hashes(rig *r, const cn_up20l_config *c)
 
 void rig_open_x(rig *r, const cn_up20l_emu_opts *eo, int focus, int timeout_ms, int xfer)
 {
+    cn_up20l_config c;
+    cn_up20l_config_default(&c);
+    c.focus_zone = focus;
+    c.transfer_timeout_ms = timeout_ms;
+    if (xfer)
+        c.transfer_bytes = xfer;
+    rig_open_cfg(r, eo, &c);
+}
+
+void rig_open_cfg(rig *r, const cn_up20l_emu_opts *eo, const cn_up20l_config *cfg)
+{
     memset(r, 0, sizeof *r);
     char err[512];
     r->emu = cn_up20l_emu_new(eo, err, sizeof err);
@@ -51,12 +62,8 @@ void rig_open_x(rig *r, const cn_up20l_emu_opts *eo, int focus, int timeout_ms, 
     r->pool = cn_frame_pool_new(4, 640, 480);
     r->tables = cn_up20l_tables_generate(11);
     cn_usb_device_opts o = {0};
-    cn_up20l_config_default(&o.config);
-    o.config.focus_zone = focus;
-    o.config.transfer_timeout_ms = timeout_ms;
+    o.config = *cfg;
     o.config.reconnect_poll_ms = 50;
-    if (xfer)
-        o.config.transfer_bytes = xfer;
     o.log = r->log;
     o.tables = r->tables;
     expected_hashes(r, &o.config);

@@ -28,6 +28,8 @@ typedef struct {
 /* xfer: bulk transfer bytes (0 = the default). Fails the test when anything is missing. */
 void rig_open_x(rig *r, const cn_up20l_emu_opts *eo, int focus, int timeout_ms, int xfer);
 void rig_open(rig *r, const cn_up20l_emu_opts *eo, int focus, int timeout_ms);
+/* The device on a whole configuration (reconnect_poll_ms is set to 50). */
+void rig_open_cfg(rig *r, const cn_up20l_emu_opts *eo, const cn_up20l_config *cfg);
 void rig_close(rig *r);
 /* Everything the device logged so far. */
 char *log_text(rig *r);

@@ -92,6 +92,15 @@ static void test_probe_config(void **state)
     assert_int_equal(cn_up20l_config_apply_session(&c, s, err, sizeof err), CN_EINVAL);
     assert_non_null(strstr(err, "usb.focus_zone"));
     cn_json_free(s);
+    /* a temporal calibration's offset, in range */
+    s = cn_json_parse("{\"usb\": {\"time_offset_ms\": -62.5}}", "session", err, sizeof err);
+    assert_int_equal(cn_up20l_config_apply_session(&c, s, err, sizeof err), CN_OK);
+    assert_true(c.time_offset_ms == -62.5);
+    cn_json_free(s);
+    s = cn_json_parse("{\"usb\": {\"time_offset_ms\": 5000}}", "session", err, sizeof err);
+    assert_int_equal(cn_up20l_config_apply_session(&c, s, err, sizeof err), CN_EINVAL);
+    assert_non_null(strstr(err, "usb.time_offset_ms"));
+    cn_json_free(s);
     /* how long the start waits for a probe: until stopped by default, else S s */
     assert_true(c.wait_s < 0);
     s = cn_json_parse("{\"usb\": {\"wait_s\": 2.5}}", "session", err, sizeof err);
