@@ -327,13 +327,15 @@ int cn_stats_rate_interval95(int k, int n, double *lo, double *hi);
 /* A value kept by time (a target's temperature, a coverage, a lethal step), so that a step
  * dated back can take back what the frames after it said (timeline.c). Values within
  * bin_ns of a bin's first go into that bin (its minimum, maximum, sum, first and last);
- * the newest keep_bins bins are kept, older ones fold into one. NULL on bad arguments or
- * no memory. Not thread-safe: one owner. */
+ * at least the newest keep_bins / 2 bins are kept, older ones fold into one, as do all
+ * when the clock runs back by more than a bin. NULL on bad arguments or no memory. Not
+ * thread-safe: one owner. */
 typedef struct cn_timeline cn_timeline;
 cn_timeline *cn_timeline_new(int64_t bin_ns, int keep_bins);
 void cn_timeline_free(cn_timeline *tl);
 void cn_timeline_clear(cn_timeline *tl);
-/* Adds v at t_ns (NAN is ignored; a time before the newest bin's goes into it). */
+/* Adds v at t_ns (NAN is ignored; a time less than a bin before the newest bin's last goes
+ * into it; more: every bin is folded first). */
 void cn_timeline_add(cn_timeline *tl, int64_t t_ns, double v);
 /* Drops the bins that began after t_ns (a bin holding t_ns stays whole: one bin's
  * precision); folded bins stay. */

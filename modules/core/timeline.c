@@ -8,8 +8,11 @@
  * extremes and stayed (review 39b F5): the HUD, the end-of-run summary and the report read
  * the over-freeze. A timeline keeps a value's minimum, maximum, sum, first and last per
  * bin of time, so rewinding to the dated step drops the bins after it and the extremes are
- * those of what stands. The newest `keep` bins are kept; older ones fold into one set of
- * extremes (a step dated back further than keep x bin is not taken back: none is).
+ * those of what stands. The newest `keep` bins are kept; when full, the older half folds
+ * into one set of extremes, so keep / 2 bins are always there (a step dated back further
+ * is not taken back: none is). A clock that runs back by more than a bin (a live source
+ * restarted) folds every bin: what came before stays counted, and is no longer taken back
+ * (a rewind would have dropped cold that happened, review 40 F5).
  *
  * Written here: no Debian library keeps rewindable windowed extremes (GSL's moving-window
  * statistics slide forward only). It replaced two copies of the same buffer (the guidance's
@@ -84,10 +87,20 @@ void cn_timeline_add(cn_timeline *tl, int64_t t_ns, double v)
 {
     if (!tl || isnan(v))
         return;
+    if (tl->n > 0 && t_ns < tl->bin[tl->n - 1].t_last_ns - tl->bin_ns) {
+        for (int i = 0; i < tl->n; i++) {
+            if (!tl->older_any)
+                tl->older = tl->bin[i];
+            else
+                bin_merge(&tl->older, &tl->bin[i]);
+            tl->older_any = true;
+        }
+        tl->n = 0;
+    }
     if (tl->n > 0) {
         tl_bin *b = &tl->bin[tl->n - 1];
-        /* within the bin, or a clock that ran back (a replay re-recorded across a seek):
-         * into the newest bin, so the bins stay in order */
+        /* within the bin, or a clock that ran back by less than a bin: into the newest
+         * bin, so the bins stay in order */
         if (t_ns - b->t_first_ns < tl->bin_ns) {
             b->min = fmin(b->min, v);
             b->max = fmax(b->max, v);

@@ -31,10 +31,10 @@
 #define FULL_COVERAGE 0.99
 /* A longer gap between frames (pause, clock jump) is not counted as lethal time. */
 #define MAX_LETHAL_STEP_S 10.0
-/* The target's temperatures, the coverages and the lethal steps, kept by time to take
- * them back with a step dated back (cn_timeline): a bin of BACK_BIN_NS, the newest
- * BACK_KEEP (8.5 min); older ones folded into one. */
-#define BACK_KEEP 2048
+/* The target's temperatures, the coverages, the lethal and frozen steps, kept by time to
+ * take them back with a step dated back (cn_timeline): a bin of BACK_BIN_NS, at least the
+ * newest BACK_KEEP / 2 (8.5 min); older ones folded into one. */
+#define BACK_KEEP 4096
 #define BACK_BIN_NS 250000000LL
 
 struct cn_guidance {
@@ -44,7 +44,7 @@ struct cn_guidance {
     void *temp_user;
     /* analysis-thread state */
     double target_min_temp_c;
-    cn_timeline *tmin_tl, *cov_tl, *lethal_tl; /* by time, for a step dated back */
+    cn_timeline *tmin_tl, *cov_tl, *lethal_tl, *frozen_tl; /* by time, for a step dated back */
     bool rewound;                       /* this frame took them back: the summary too */
     uint32_t prev_alarms;
     bool skin_alarm;
@@ -128,6 +128,7 @@ static void clear_history(cn_guidance *g)
     cn_timeline_clear(g->tmin_tl);
     cn_timeline_clear(g->cov_tl);
     cn_timeline_clear(g->lethal_tl);
+    cn_timeline_clear(g->frozen_tl);
     g->rewound = false;
     g->prev_alarms = 0;
     memset(&g->sum, 0, sizeof g->sum);
@@ -149,10 +150,13 @@ cn_guidance *cn_guidance_new(const cn_guidance_config *c)
     g->tmin_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
     g->cov_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
     g->lethal_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
-    if (!g->tmin_tl || !g->cov_tl || !g->lethal_tl || pthread_mutex_init(&g->mu, NULL) != 0) {
+    g->frozen_tl = cn_timeline_new(BACK_BIN_NS, BACK_KEEP);
+    if (!g->tmin_tl || !g->cov_tl || !g->lethal_tl || !g->frozen_tl ||
+        pthread_mutex_init(&g->mu, NULL) != 0) {
         cn_timeline_free(g->tmin_tl);
         cn_timeline_free(g->cov_tl);
         cn_timeline_free(g->lethal_tl);
+        cn_timeline_free(g->frozen_tl);
         free(g);
         return NULL;
     }
@@ -168,6 +172,7 @@ void cn_guidance_free(cn_guidance *g)
     cn_timeline_free(g->tmin_tl);
     cn_timeline_free(g->cov_tl);
     cn_timeline_free(g->lethal_tl);
+    cn_timeline_free(g->frozen_tl);
     free(g);
 }
 
@@ -349,6 +354,7 @@ static void step_back(cn_guidance *g, const cn_frame *f)
     cn_timeline_rewind(g->tmin_tl, back);
     cn_timeline_rewind(g->cov_tl, back);
     cn_timeline_rewind(g->lethal_tl, back);
+    cn_timeline_rewind(g->frozen_tl, back);
     g->target_min_temp_c = cn_timeline_min(g->tmin_tl);
     g->rewound = true;
 }
@@ -497,6 +503,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         const double m = cn_timeline_max(g->cov_tl);
         s->max_coverage = isnan(m) ? -1 : m;
         s->lethal_s = cn_timeline_sum(g->lethal_tl);
+        s->frozen_s = cn_timeline_sum(g->frozen_tl);
         g->rewound = false;
     }
     if (cov >= 0)
@@ -507,8 +514,10 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     s->last_skin_distance_mm = dist;
     if (!isnan(dist) && (isnan(s->min_skin_distance_mm) || dist < s->min_skin_distance_mm))
         s->min_skin_distance_mm = dist;
-    if (gs->phase == CN_PHASE_FREEZE)
+    if (gs->phase == CN_PHASE_FREEZE) {
         s->frozen_s += dt;
+        cn_timeline_add(g->frozen_tl, f->t_scene_ns, dt);
+    }
     /* lethal time: only steps whose both ends had the whole target lethal */
     bool full = cov >= FULL_COVERAGE;
     if (same_phase && full && g->last_full && dt <= MAX_LETHAL_STEP_S) {

@@ -97,7 +97,7 @@ void cn_ice_det_reset(cn_ice_det *d)
     d->ref_ok = d->freeze_on_ref = d->unkeyed = false;
     d->ref_w = 0;
     cn__ice_drop_candidate(d);
-    d->cand_seen_ns = 0;
+    d->cand_seen_ns = d->cand_first_ns = 0;
     d->tip_t_ns = 0;
     d->tip_along_mm = 0;
     d->peak_ns = 0;

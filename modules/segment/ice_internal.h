@@ -30,8 +30,9 @@ struct cn_ice_det {
     int64_t tip_t_ns;     /* the last look's time (0 none) and its tip along the line from the
                            * rest (mm), to tell a creep from an advance */
     double tip_along_mm;
-    int64_t cand_seen_ns; /* the last look that fitted a candidate at this rest (0 none): kept
-                           * through the watch's gaps, cleared when the probe moves */
+    /* the last look that fitted a candidate at this rest and the first (0 none): kept through
+     * the watch's gaps, cleared when the probe moves */
+    int64_t cand_seen_ns, cand_first_ns;
     cn_last5 cand_rims;
     double cand_min_mm;
     /* the candidate's largest median of 5 and when it was reached: a freeze keyed over
@@ -61,6 +62,8 @@ struct cn_ice_det {
 /* A candidate fitted this recently counts as ice being watched (cn_ice_det_unkeyed_watching):
  * twice the time the watch takes to be sure. */
 #define UNKEYED_WATCH_S (2 * UNKEYED_S)
+/* ...and no longer than this from the first candidate at this rest */
+#define UNKEYED_WATCH_MAX_S (3 * UNKEYED_S)
 /* A tip that advances slower than this (mm/s) along its line creeps: no move. */
 #define CREEP_MM_S 1.0
 

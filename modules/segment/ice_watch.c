@@ -43,7 +43,12 @@ bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns)
 
 bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns)
 {
-    return d && d->cand_seen_ns != 0 && (double)(t_ns - d->cand_seen_ns) <= UNKEYED_WATCH_S * 1e9;
+    /* and no longer than the watch could take to be sure from the first such ball at this
+     * rest: a ball that never grows (an echo beside the tip) held NERVE LOST back for as
+     * long as it was fitted (review 40 F4) */
+    return d && d->cand_seen_ns != 0 &&
+           (double)(t_ns - d->cand_seen_ns) <= UNKEYED_WATCH_S * 1e9 &&
+           (double)(t_ns - d->cand_first_ns) <= UNKEYED_WATCH_MAX_S * 1e9;
 }
 
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns)
@@ -103,8 +108,11 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
      * the needle still crept 0.1 mm a frame): ICE SEEN came 5 s later, and NERVE LOST
      * flickered in between (review 39c). The rest then follows the tip along its line; the
      * baseline rows and the ball watched stay (its thickness about the axis is the same). */
+    /* (the speed over looks that saw the tip: one back after a gap of the watch's own
+     * tolerance or more is no creep, whatever its speed, review 40 F3) */
     const double dt_s = d->tip_t_ns != 0 ? (double)(t_ns - d->tip_t_ns) * 1e-9 : 0;
-    const bool crept = along > 1.5 && dt_s > 0 && along - d->tip_along_mm < CREEP_MM_S * dt_s;
+    const bool crept = along > 1.5 && dt_s > 0 && dt_s <= UNKEYED_GAP_S &&
+                       along - d->tip_along_mm < CREEP_MM_S * dt_s;
     const bool moved = turned_or_off || (along > 1.5 && !crept);
     d->tip_t_ns = t_ns;
     d->tip_along_mm = moved ? 0 : crept ? 0 : along;
@@ -121,7 +129,7 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
         d->ref_ux = g->ux;
         d->ref_uy = g->uy;
         cn__ice_drop_candidate(d);
-        d->cand_seen_ns = 0;
+        d->cand_seen_ns = d->cand_first_ns = 0;
         return;
     }
     cn_needle_result rest = *g->needle;
@@ -145,6 +153,8 @@ void cn__ice_unkeyed_watch(cn_ice_det *d, const look_geom *g, const rim_pt *pts,
     }
     d->cand_last_ns = t_ns;
     d->cand_seen_ns = t_ns != 0 ? t_ns : 1;
+    if (d->cand_first_ns == 0)
+        d->cand_first_ns = d->cand_seen_ns;
     const double med = cn_last5_push(&d->cand_rims, r);
     d->cand_min_mm = fmin(d->cand_min_mm, med);
     d->cand_trough_mm = fmin(d->cand_trough_mm, med);

@@ -434,7 +434,8 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
  * seen). */
 bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns);
 /* Whether a CN_ICE_BEFORE look up to 10 s before t_ns fitted a ball around the probe at
- * rest that may be such ice, not yet sure (the probe has not moved since). */
+ * rest that may be such ice, not yet sure (the probe has not moved since), within 15 s of
+ * the first such ball at this rest. */
 bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns);
 /* Whether that ice has since shrunk 1 mm under its largest for 5 s: the freeze nobody
  * keyed is over (peak_ns: the look time it was largest, the best guess of its stop). */

@@ -75,9 +75,10 @@ int cn_seqio_assemble(cn_seqio_assemble_job *job, char *err, size_t err_len);
  * and 0 C radius, taken back to a step dated back. */
 typedef struct {
     int cycle;                 /* index in s->cycles, -1 none */
-    cn_timeline *cov_freeze;   /* the freeze frames' coverage, a bin a 0.05 s (200 s kept) */
+    cn_timeline *cov_freeze;   /* the freeze frames' coverage, a bin a 0.05 s (204 s kept at
+                                * least) */
     cn_timeline *cov, *tt, *r0; /* the freeze's and thaw's: coverage, target's temperature,
-                                * 0 C radius, a bin a 0.25 s (17 min kept) */
+                                * 0 C radius, a bin a 0.25 s (8.5 min kept at least) */
 } cn__cyc_track;
 bool cn__track_init(cn__cyc_track *ct);
 void cn__track_free(cn__cyc_track *ct);

@@ -27,7 +27,7 @@ void cn__track_free(cn__cyc_track *ct)
 bool cn__track_init(cn__cyc_track *ct)
 {
     ct->cycle = -1;
-    ct->cov_freeze = cn_timeline_new(50000000LL, CN__TRACK_KEEP);
+    ct->cov_freeze = cn_timeline_new(50000000LL, 2 * CN__TRACK_KEEP);
     ct->cov = cn_timeline_new(250000000LL, CN__TRACK_KEEP);
     ct->tt = cn_timeline_new(250000000LL, CN__TRACK_KEEP);
     ct->r0 = cn_timeline_new(250000000LL, CN__TRACK_KEEP);
@@ -69,7 +69,8 @@ void cn__track_step_back(cn__cyc_track *ct, const cn_event *evl, int nev, int64_
     for (int k = 0; k < nev; k++) {
         const cn_step st = cn_step_of(evl[k].text);
         if ((st == CN_STEP_FREEZE_END || st == CN_STEP_THAW_START ||
-             st == CN_STEP_FREEZE_START) && evl[k].t_scene_ns < t_ns - 250000000LL &&
+             st == CN_STEP_FREEZE_START) && evl[k].t_scene_ns != CN_SCENE_TIME_UNSET &&
+            t_ns != CN_SCENE_TIME_UNSET && evl[k].t_scene_ns < t_ns - 250000000LL &&
             evl[k].t_scene_ns - t0 < back)
             back = evl[k].t_scene_ns - t0;
     }

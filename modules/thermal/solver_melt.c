@@ -4,16 +4,17 @@
  *
  * The front is the model's own, scaled about a centre c by k(theta), a scale for each
  * direction from c (the rim's points say how far the front must come in, direction by
- * direction): a tissue cell at p that the model holds at or below 0 C is melted when the
- * model is above 0 C at p' = c + (p - c) / k, the point that the scaling (k < 1) brings
- * to p. It takes the temperature found there: the
- * unfrozen tissue beyond the front, drawn in by the same scale, so the new front lies
- * where the scaled one does and the tissue beyond it is warmer than 0 C (a melted cell set
- * to 0 C itself would still read as the 0 C curve, and refreeze from the cold inside with
- * no latent heat to give). Only tissue at or below 0 C is touched and only ever warmed:
- * the correction never adds ice, and the -20 / -40 C curves move only where the melted
- * shell reaches them. The heat it adds is booked in the energy account's source term (the
- * heat the model's insulated probe wall did not bring), so the account stays closed.
+ * direction): a tissue cell at p that the model holds at or below 0 C takes the
+ * temperature the model has at p' = c + (p - c) / k, the point that the scaling (k < 1)
+ * brings to p: the whole frozen profile is drawn in by the same scale, so the new front lies
+ * where the scaled one does, the tissue beyond it is warmer than 0 C, and the -20 / -40 C
+ * curves come in with it. Only the shell beyond the scaled front, warmed to just above 0 C
+ * against the unchanged cold inside it, refroze within a second (0.2-0.5 mm: the zone
+ * pulsed; review 40 F1); the interior of ice that thaws faster than the model is warmer
+ * than the model's too. Only tissue at or below 0 C is touched and only ever warmed (the
+ * profile rises outward): the correction never adds ice. The heat it adds is booked in the
+ * energy account's source term (the heat the model's insulated probe wall did not bring),
+ * so the account stays closed.
  */
 #include "solver_internal.h"
 
@@ -73,7 +74,7 @@ int cn_thermal_solver_melt_beyond(cn_thermal_solver *s, double zc_mm, const doub
             if (kk >= 1)
                 continue;
             const double tp = cn_thermal_solver_temp_at(s, r / kk, zc_mm + dz / kk);
-            if (tp > 0)
+            if (tp > s->T[row + i])
                 *t = tp;
         }
     }
@@ -82,7 +83,7 @@ int cn_thermal_solver_melt_beyond(cn_thermal_solver *s, double zc_mm, const doub
         const size_t row = (size_t)j * s->nr;
         for (int i = 0; i <= i1; i++) {
             const double t = tn[(size_t)(j - j0) * w + (size_t)i];
-            if (!(t > 0))
+            if (isnan(t))
                 continue;
             const double h = cn__h_of_t(&s->mat, t);
             if (h <= s->H[row + i])

@@ -337,12 +337,20 @@ static void test_timeline(void **state)
     cn_timeline_rewind(tl, -100); /* older than all kept: the folded stay */
     assert_int_equal(cn_timeline_count(tl), 1);
     assert_float_equal(cn_timeline_max(tl), 100, 0);
-    /* a clock that runs back goes into the newest bin */
+    /* a clock that runs back less than a bin goes into the newest bin */
     cn_timeline_clear(tl);
     cn_timeline_add(tl, 100, 1);
-    cn_timeline_add(tl, 50, 2);
+    cn_timeline_add(tl, 95, 2);
     assert_int_equal(cn_timeline_count(tl), 1);
     assert_float_equal(cn_timeline_last_at(tl, 100), 1, 0);
+    assert_float_equal(cn_timeline_max(tl), 2, 0);
+    /* more (a live source restarted): all folded, kept, no longer taken back by a rewind to
+     * the new clock (review 40 F5) */
+    cn_timeline_add(tl, 130, -3);
+    cn_timeline_add(tl, 20, 7);
+    assert_int_equal(cn_timeline_count(tl), 2);
+    cn_timeline_rewind(tl, 10);
+    assert_float_equal(cn_timeline_min(tl), -3, 0);
     assert_float_equal(cn_timeline_max(tl), 2, 0);
     cn_timeline_free(tl);
     cn_timeline_free(NULL);

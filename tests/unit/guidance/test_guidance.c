@@ -686,6 +686,7 @@ static void test_summary_after_a_dated_stop(void **state)
     assert_true(s.max_coverage < 0.99);
     assert_true(s.max_coverage >= cov_now - 1e-9);
     assert_float_equal(s.lethal_s, 0.0, 1e-9);
+    assert_float_equal(s.frozen_s, 6.0, 0.26); /* 0..6 s, to one bin (review 40 F7) */
 }
 
 int main(void)

@@ -377,6 +377,59 @@ static void test_unkeyed_melting_needs_5s(void **st)
     fx_close(&x);
 }
 
+/* A ball about the resting probe that never grows (here the frame of 9 s, 3 s into a silent
+ * console's freeze, shown for 40 s): the watch fits it, never sure of it, and says so with
+ * unkeyed_watch, under which guidance raises no NERVE LOST. Before, that lasted as long as
+ * the ball was fitted (review 40 F4); now 15 s at most from the first such ball. */
+static void test_unkeyed_watch_is_bounded(void **st)
+{
+    (void)st;
+    fixture x;
+    cn_sim_config_defaults(&x.c);
+    x.c.seed = 3;
+    x.c.width_px = 256;
+    x.c.height_px = 192;
+    x.c.depth_mm = 40;
+    x.c.idle_s = 1;
+    x.c.approach_s = 5;
+    x.c.withdraw_s = 2;
+    x.c.n_cycles = 1;
+    x.c.cycles[0] = (cn_sim_cycle){40, 60};
+    strcpy(x.c.protocol, "custom");
+    x.c.console_silent = true;
+    x.sim = cn_sim_new(&x.c);
+    assert_non_null(x.sim);
+    x.pool = cn_frame_pool_new(1, x.c.width_px, x.c.height_px);
+    x.f = cn_frame_pool_acquire(x.pool);
+    assert_non_null(x.f);
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.ice.active_mm = x.c.needle_active_mm;
+    cn_segment *seg = cn_segment_new(&sc, x.c.width_px, x.c.height_px);
+    assert_non_null(seg);
+    double first = -1, last = -1;
+    bool unkeyed = false;
+    for (double t = 0; t < 50; t += 0.25) {
+        assert_int_equal(cn_sim_render(x.sim, t < 9 ? t : 9, x.f), CN_OK);
+        x.f->t_acq_ns = x.f->t_scene_ns = (int64_t)llround(t * 1e9);
+        cn_segment_set_freezing(seg, false);
+        cn_segment_process(seg, x.f);
+        unkeyed = unkeyed || x.f->analysis.ice.unkeyed;
+        if (x.f->analysis.ice.unkeyed_watch) {
+            if (first < 0)
+                first = t;
+            last = t;
+        }
+    }
+    print_message("a ball that never grows: watched from %.2f to %.2f s; ICE SEEN: %s\n", first,
+                  last, unkeyed ? "yes" : "no");
+    assert_false(unkeyed);
+    assert_true(first > 0);
+    assert_true(last - first <= 15.0 + 1e-9);
+    cn_segment_free(seg);
+    fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -385,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_first_seen_under_ice),
         cmocka_unit_test(test_lying_freeze_flag),
         cmocka_unit_test(test_unkeyed_melting_needs_5s),
+        cmocka_unit_test(test_unkeyed_watch_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
