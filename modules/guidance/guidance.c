@@ -346,6 +346,7 @@ static void step_back(cn_guidance *g, const cn_frame *f)
         const cn_step st = cn_step_of(e->text);
         if ((st == CN_STEP_FREEZE_END || st == CN_STEP_THAW_START ||
              st == CN_STEP_FREEZE_START) && e->t_scene_ns != CN_SCENE_TIME_UNSET &&
+            f->t_scene_ns != CN_SCENE_TIME_UNSET &&
             e->t_scene_ns < f->t_scene_ns - BACK_BIN_NS && e->t_scene_ns < back)
             back = e->t_scene_ns;
     }

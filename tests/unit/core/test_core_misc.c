@@ -354,6 +354,26 @@ static void test_timeline(void **state)
     assert_float_equal(cn_timeline_max(tl), 2, 0);
     cn_timeline_free(tl);
     cn_timeline_free(NULL);
+    /* grown as it fills (64, 128, then its keep of 200), folded past that; unset times
+     * (INT64_MIN) do not overflow */
+    tl = cn_timeline_new(10, 200);
+    assert_non_null(tl);
+    for (int i = 0; i < 150; i++)
+        cn_timeline_add(tl, 10 * i, i);
+    assert_int_equal(cn_timeline_count(tl), 150);
+    for (int i = 150; i < 260; i++)
+        cn_timeline_add(tl, 10 * i, i);
+    assert_true(cn_timeline_count(tl) >= 100 && cn_timeline_count(tl) <= 201);
+    assert_float_equal(cn_timeline_min(tl), 0, 0);
+    assert_float_equal(cn_timeline_max(tl), 259, 0);
+    assert_float_equal(cn_timeline_last_at(tl, 10 * 259), 259, 0);
+    cn_timeline_clear(tl);
+    cn_timeline_add(tl, INT64_MIN, 1);
+    cn_timeline_add(tl, INT64_MIN, 2);
+    cn_timeline_add(tl, 5, 3);
+    cn_timeline_add(tl, INT64_MIN, 4);
+    assert_float_equal(cn_timeline_max(tl), 4, 0);
+    cn_timeline_free(tl);
 }
 
 int main(void)
