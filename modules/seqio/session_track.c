@@ -41,7 +41,8 @@ void cn__track_settle(cn_session_summary *s, cn__cyc_track *ct)
     if (ct->cycle < 0) return;
     cn_session_cycle *c = &s->cycles[ct->cycle];
     const double end = c->freeze_s >= 0 ? c->freeze_start_s + c->freeze_s + 1e-6 : INFINITY;
-    const double ce = cn_timeline_last_at(ct->cov_freeze, isfinite(end) ? (int64_t)llround(end * 1e9) : INT64_MAX);
+    const int64_t end_ns = isfinite(end) ? (int64_t)llround(end * 1e9) : INT64_MAX;
+    const double ce = cn_timeline_last_at(ct->cov_freeze, end_ns);
     if (!isnan(ce)) c->coverage_end = ce;
     c->target_temp_min_c = cn_timeline_min(ct->tt);
     const double cm = cn_timeline_max(ct->cov), rm = cn_timeline_max(ct->r0);
