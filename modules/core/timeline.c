@@ -86,21 +86,27 @@ static void bin_merge(tl_bin *into, const tl_bin *b)
     }
 }
 
+/* The oldest n bins folded into the one set of older extremes. */
+static void fold_oldest(cn_timeline *tl, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!tl->older_any)
+            tl->older = tl->bin[i];
+        else
+            bin_merge(&tl->older, &tl->bin[i]);
+        tl->older_any = true;
+    }
+    tl->n -= n;
+    memmove(tl->bin, tl->bin + n, sizeof tl->bin[0] * (size_t)tl->n);
+}
+
 void cn_timeline_add(cn_timeline *tl, int64_t t_ns, double v)
 {
     if (!tl || isnan(v))
         return;
     /* (in double: a time of INT64_MIN, unset, must not overflow) */
-    if (tl->n > 0 && (double)t_ns < (double)tl->bin[tl->n - 1].t_last_ns - (double)tl->bin_ns) {
-        for (int i = 0; i < tl->n; i++) {
-            if (!tl->older_any)
-                tl->older = tl->bin[i];
-            else
-                bin_merge(&tl->older, &tl->bin[i]);
-            tl->older_any = true;
-        }
-        tl->n = 0;
-    }
+    if (tl->n > 0 && (double)t_ns < (double)tl->bin[tl->n - 1].t_last_ns - (double)tl->bin_ns)
+        fold_oldest(tl, tl->n);
     if (tl->n > 0) {
         tl_bin *b = &tl->bin[tl->n - 1];
         /* within the bin, or a clock that ran back by less than a bin: into the newest
@@ -124,17 +130,8 @@ void cn_timeline_add(cn_timeline *tl, int64_t t_ns, double v)
             tl->cap = cap;
         }
     }
-    if (tl->n == tl->cap) { /* the older half folded into one (or no memory to grow) */
-        for (int i = 0; i < tl->cap / 2; i++) {
-            if (!tl->older_any)
-                tl->older = tl->bin[i];
-            else
-                bin_merge(&tl->older, &tl->bin[i]);
-            tl->older_any = true;
-        }
-        tl->n = tl->cap - tl->cap / 2;
-        memmove(tl->bin, tl->bin + tl->cap / 2, sizeof tl->bin[0] * (size_t)tl->n);
-    }
+    if (tl->n == tl->cap) /* the older half folded into one (or no memory to grow) */
+        fold_oldest(tl, tl->cap / 2);
     tl->bin[tl->n++] = (tl_bin){t_ns, t_ns, v, v, v, v, v};
 }
 
