@@ -50,6 +50,10 @@ struct cn_guidance {
     bool skin_alarm;
     bool had_probe_pose;
     bool had_nerve;
+    /* ice nobody keyed left the analysis at once, a ball of unkeyed_r_mm the frame before:
+     * the probe left with it (an unkeyed withdrawal), the ice did not melt in a frame */
+    float unkeyed_r_mm;
+    bool ice_left;
     bool have_target;   /* target holds the nerve outline to cover */
     cn_contour target;
     bool have_last;
@@ -119,7 +123,8 @@ int cn_guidance_config_from_json(const cn_json *doc, const char *path, cn_guidan
 static void clear_history(cn_guidance *g)
 {
     g->skin_alarm = g->had_probe_pose = g->had_nerve = g->have_last = g->last_full = false;
-    g->rim_held = false;
+    g->rim_held = g->ice_left = false;
+    g->unkeyed_r_mm = 0;
     g->have_target = false;
     g->last_phase = CN_PHASE_IDLE;
     g->last_cycle = 0;
@@ -444,9 +449,19 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
      * after the withdrawal, the ice's shadow its cause (review 39b F11); and in the seconds
      * the watch takes to be sure of such ice (review 39c: 3 s of NERVE LOST before ICE
      * SEEN), while a ball that may be it has been seen about the resting probe. */
+    /* And after a withdrawal nobody keyed: the ice detector looks along the needle, so a
+     * ball of 2.9 mm vanished from the analysis the frame the probe left, and NERVE LOST
+     * came over the melting ice (the 38th session's note). Such ice hides the nerve until
+     * the nerve is seen again (not held, not hidden); 1 mm of ice does not melt in a frame. */
+    if (!a->ice.unkeyed && g->unkeyed_r_mm >= 1.0f)
+        g->ice_left = true;
+    if (a->ice.unkeyed || (a->nerve.found && !a->nerve.held && !a->nerve.hidden))
+        g->ice_left = false;
+    g->unkeyed_r_mm = a->ice.unkeyed ? a->ice.radius_mm : 0.0f;
     const bool iced = a->ice.unkeyed || (gs->phase == CN_PHASE_WITHDRAWN && g->have_target) ||
                       (a->ice.unkeyed_watch && gs->phase != CN_PHASE_FREEZE &&
-                       gs->phase != CN_PHASE_THAW);
+                       gs->phase != CN_PHASE_THAW) ||
+                      g->ice_left;
     bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target) && !iced;
     if (a->nerve.found)
         g->had_nerve = true;

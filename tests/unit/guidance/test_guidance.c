@@ -403,6 +403,70 @@ static void test_tracking_tip_nerve(void **state)
     cn_frame_unref(f);
 }
 
+/* A withdrawal nobody keyed, with ice nobody keyed still there (the 38th session's note):
+ * the ice detector looks along the needle, so the ice vanished from the analysis at once
+ * while it still hid the nerve, and NERVE LOST came up over the melting ball. */
+static void test_nerve_under_ice_left_by_the_probe(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    cn_frame *f = make(fx, -1, 0, 0); /* the nerve seen */
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0); /* an unkeyed ball of 2.9 mm, the nerve held in its shadow */
+    f->analysis.ice.unkeyed = true;
+    f->analysis.ice.radius_mm = 2.9f;
+    f->analysis.nerve.hidden = true;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    for (int i = 0; i < 20; i++) { /* the probe left: no ice seen, the nerve not found */
+        f = make(fx, -1, 0, 0);
+        f->analysis.nerve.found = false;
+        assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+        cn_frame_unref(f);
+    }
+    f = make(fx, -1, 0, 0); /* the ice melted: the nerve seen again */
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0); /* lost after that: an alarm */
+    f->analysis.nerve.found = false;
+    assert_true(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+
+    /* ice that melted away where it was watched (0.4 mm, then gone) hides nothing */
+    cn_guidance_reset(fx->g);
+    f = make(fx, -1, 0, 0);
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0);
+    f->analysis.ice.unkeyed = true;
+    f->analysis.ice.radius_mm = 0.4f;
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.found = false;
+    assert_true(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    /* ...and a held outline is not the nerve seen again */
+    cn_guidance_reset(fx->g);
+    f = make(fx, -1, 0, 0);
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0);
+    f->analysis.ice.unkeyed = true;
+    f->analysis.ice.radius_mm = 2.0f;
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.held = true;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0);
+    f->analysis.nerve.found = false;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+}
+
 static void test_summary_times(void **state)
 {
     fixture *fx = *state;
@@ -699,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_skin_alarm_hysteresis),
         cmocka_unit_test(test_skin_alarm_held_through_thaw),
         cmocka_unit_test(test_tracking_tip_nerve),
+        cmocka_unit_test(test_nerve_under_ice_left_by_the_probe),
         cmocka_unit_test(test_summary_times),
         cmocka_unit_test(test_target_lock),
         cmocka_unit_test(test_config),
