@@ -239,6 +239,15 @@ int cn_usb_engine_open_nth(cn_usb_engine *e, int nth, bool *access_denied, char 
                            size_t err_len);
 /* Number of attached devices with the engine's id (fresh enumeration), or a negative code. */
 int cn_usb_engine_count(cn_usb_engine *e);
+/* What the nth device with the engine's id says it is, as the kernel read it when it
+ * enumerated the device (Linux sysfs): nothing is sent to the device and it need not be
+ * opened. An empty string: the device has none. */
+typedef struct {
+    int bus, addr;
+    char manufacturer[64], product[64];
+} cn_usb_strings;
+/* CN_OK; CN_ENOENT: no nth device; CN_EUNSUPPORTED: the system does not say (no sysfs) */
+int cn_usb_engine_strings_nth(cn_usb_engine *e, int nth, cn_usb_strings *out);
 void cn_usb_engine_close(cn_usb_engine *e);
 bool cn_usb_engine_is_open(const cn_usb_engine *e);
 /* Bus/address of the open device. */
@@ -278,6 +287,11 @@ void cn_usb_engine_clear_interrupt(cn_usb_engine *e);
 /* Identify (wValue 0, 12 B): CN_OK when the reply starts b8 00 01 00 "HEALSON\0";
  * CN_EUNSUPPORTED with the bytes seen otherwise. */
 int cn_up20l_identify(cn_usb_engine *e, char *err, size_t err_len);
+/* Before the nth device with the FX2 id is opened: CN_EUNSUPPORTED with the reason when
+ * the strings the kernel read from it name another maker than Healson (another FX2 board:
+ * it is neither opened, nor detached from its driver, nor sent a vendor request); CN_OK
+ * when they say Healson, are empty or cannot be read (identify decides). */
+int cn_up20l_strings_check(cn_usb_engine *e, int nth, char *err, size_t err_len);
 int cn_up20l_reg_write(cn_usb_engine *e, uint8_t reg, uint8_t value);
 int cn_up20l_reg_read(cn_usb_engine *e, uint8_t reg, uint8_t *value);
 /* [0x10, id], 0xB2 wValue 2, then data in bulk OUT chunks of at most 4096 B. */

@@ -426,3 +426,61 @@ int cn_usb_engine_count(cn_usb_engine *e)
     libusb_exit(ctx);
     return n < 0 ? CN_EIO : count;
 }
+
+/* One line of a sysfs attribute, its trailing newline and spaces cut; false when absent. */
+static bool read_attr(const char *dir, const char *name, char *out, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    out[0] = 0;
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return false;
+    if (!fgets(out, (int)n, fp))
+        out[0] = 0;
+    fclose(fp);
+    size_t l = strlen(out);
+    while (l > 0 && (out[l - 1] == '\n' || out[l - 1] == '\r' || out[l - 1] == ' '))
+        out[--l] = 0;
+    return true;
+}
+
+int cn_usb_engine_strings_nth(cn_usb_engine *e, int nth, cn_usb_strings *out)
+{
+    memset(out, 0, sizeof *out);
+    libusb_context *ctx = NULL;
+    if (libusb_init(&ctx) != 0)
+        return CN_EIO;
+    libusb_device **list = NULL;
+    ssize_t n = libusb_get_device_list(ctx, &list);
+    int rc = CN_ENOENT, seen = 0;
+    for (ssize_t i = 0; i < n; i++) {
+        struct libusb_device_descriptor dd;
+        if (libusb_get_device_descriptor(list[i], &dd) != 0 || dd.idVendor != e->o.vid ||
+            dd.idProduct != e->o.pid || seen++ < nth)
+            continue;
+        out->bus = libusb_get_bus_number(list[i]);
+        out->addr = libusb_get_device_address(list[i]);
+        /* the kernel names a device <bus>-<port>.<port>... */
+        uint8_t ports[8];
+        int np = libusb_get_port_numbers(list[i], ports, (int)sizeof ports);
+        char dir[128];
+        int l = snprintf(dir, sizeof dir, "/sys/bus/usb/devices/%d-", out->bus);
+        for (int k = 0; k < np && l > 0 && (size_t)l < sizeof dir; k++)
+            l += snprintf(dir + l, sizeof dir - (size_t)l, k ? ".%u" : "%u", ports[k]);
+        char v[16];
+        /* the directory is this device's when its address is the one libusb listed */
+        if (np <= 0 || !read_attr(dir, "devnum", v, sizeof v) || atoi(v) != out->addr) {
+            rc = CN_EUNSUPPORTED;
+            break;
+        }
+        read_attr(dir, "manufacturer", out->manufacturer, sizeof out->manufacturer);
+        read_attr(dir, "product", out->product, sizeof out->product);
+        rc = CN_OK;
+        break;
+    }
+    if (n >= 0)
+        libusb_free_device_list(list, 1);
+    libusb_exit(ctx);
+    return n < 0 ? CN_EIO : rc;
+}

@@ -5,11 +5,15 @@
  * candidate is opened, claimed and asked to identify itself, and the owner's tables
  * folder is checked, so `cryonav probes` can say precisely what stands between the
  * user and an image (permissions, another device with the same id, missing tables).
+ * A board whose own strings (read by the kernel, no request of ours) name another maker
+ * is left alone: opening it detached its driver and sent it our vendor request, and one
+ * we had no permission for stopped `auto` as "a UP20L that cannot be used".
  */
 #include "usb/usb.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 const char *cn_up20l_udev_rule(void)
 {
@@ -17,6 +21,27 @@ const char *cn_up20l_udev_rule(void)
            "# (04b4:8613 is the generic Cypress FX2 id; CryoNav checks the model itself)\n"
            "SUBSYSTEM==\"usb\", ATTR{idVendor}==\"04b4\", ATTR{idProduct}==\"8613\", "
            "MODE=\"0660\", TAG+=\"uaccess\"\n";
+}
+
+/* case-insensitive: does s hold "healson"? */
+static bool says_healson(const char *s)
+{
+    for (; *s; s++)
+        if (strncasecmp(s, "healson", 7) == 0)
+            return true;
+    return false;
+}
+
+int cn_up20l_strings_check(cn_usb_engine *e, int nth, char *err, size_t err_len)
+{
+    cn_usb_strings st;
+    if (cn_usb_engine_strings_nth(e, nth, &st) != CN_OK || !st.manufacturer[0] ||
+        says_healson(st.manufacturer))
+        return CN_OK;
+    snprintf(err, err_len, "bus %03d address %03d says it is '%s'%s%s%s (a UP20L says "
+             "'HealSon'): another FX2 board, left alone", st.bus, st.addr, st.manufacturer,
+             st.product[0] ? " / '" : "", st.product, st.product[0] ? "'" : "");
+    return CN_EUNSUPPORTED;
 }
 
 int cn_usb_list_probes(const cn_up20l_config *c, cn_usb_probe_info *out, int max, char *err,
@@ -46,6 +71,15 @@ int cn_usb_list_probes(const cn_up20l_config *c, cn_usb_probe_info *out, int max
         cn_strlcpy(p->model, "unknown (FX2 id)", sizeof p->model);
         bool denied = false;
         char msg[512];
+        cn_usb_strings st;
+        if (cn_up20l_strings_check(e, i, msg, sizeof msg) != CN_OK &&
+            cn_usb_engine_strings_nth(e, i, &st) == CN_OK) {
+            p->status = CN_PROBE_IDENTIFY_FAILED;
+            p->bus = st.bus;
+            p->addr = st.addr;
+            cn_strlcpy(p->message, msg, sizeof p->message);
+            continue;
+        }
         int r = cn_usb_engine_open_nth(e, i, &denied, msg, sizeof msg);
         if (r != CN_OK) {
             p->status = denied ? CN_PROBE_NO_PERMISSION : CN_PROBE_OPEN_FAILED;

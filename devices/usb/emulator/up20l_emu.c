@@ -39,6 +39,7 @@ typedef struct {
 
 struct cn_up20l_emu {
     cn_up20l_emu_opts o;
+    char manufacturer[64], product[64]; /* the board's strings, copied from o */
     emu_model *m;
     GMutex mu;
     GMutex tb_mu;
@@ -75,7 +76,7 @@ static void uevent(cn_up20l_emu *e, const char *action)
         umockdev_testbed_uevent(e->tb, SYSPATH, action);
 }
 
-static char *device_record(int devnum)
+static char *device_record(int devnum, const char *manufacturer, const char *product)
 {
     /* Device descriptor (18 B) then one configuration: vendor interface 0 with bulk OUT
      * 0x02 and bulk IN 0x86, 512-byte packets (the UP20L's endpoints). */
@@ -97,10 +98,11 @@ static char *device_record(int devnum)
                            "A: busnum=1\nA: devnum=%d\nA: speed=480\n"
                            "A: idVendor=04b4\nA: idProduct=8613\n"
                            "A: bConfigurationValue=1\nA: bNumConfigurations=1\n"
-                           "A: manufacturer=HealSon\nA: product=V2.03\n"
+                           "A: manufacturer=%s\nA: product=%s\n"
                            "A: dev=189:%d\n"
                            "H: descriptors=%s\n",
-                           devnum, devnum, devnum, devnum, devnum - 1, hex);
+                           devnum, devnum, devnum, devnum, manufacturer, product, devnum - 1,
+                           hex);
 }
 
 static void log_req(cn_up20l_emu *e, const struct usbdevfs_urb *u, const uint8_t *buf)
@@ -228,7 +230,7 @@ static int do_replug(cn_up20l_emu *e)
 
     if (need_remove)
         remove_from_sysfs(e);
-    char *rec = device_record(devnum);
+    char *rec = device_record(devnum, e->manufacturer, e->product);
     GError *gerr = NULL;
     gboolean ok = umockdev_testbed_add_from_string(e->tb, rec, &gerr);
     g_free(rec);
@@ -515,6 +517,10 @@ cn_up20l_emu *cn_up20l_emu_new(const cn_up20l_emu_opts *o, char *err, size_t err
 {
     cn_up20l_emu *e = g_new0(cn_up20l_emu, 1);
     e->o = *o;
+    cn_strlcpy(e->manufacturer, o->manufacturer ? o->manufacturer : "HealSon",
+               sizeof e->manufacturer);
+    cn_strlcpy(e->product, o->product ? o->product : "V2.03", sizeof e->product);
+    e->o.manufacturer = e->o.product = NULL;
     e->m = emu_model_new(o, err, err_len);
     e->log = malloc(sizeof(cn_usb_req) * LOG_MAX);
     if (!e->m || !e->log) {

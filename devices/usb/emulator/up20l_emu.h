@@ -44,6 +44,7 @@ typedef struct {
     double fps;              /* frame rate served; 0 = as fast as requested */
     int rows, cols;          /* payload layout (0 = 512 x 160); bigger payloads tile the frames */
     bool not_healson;        /* identify answers as some other FX2 board */
+    const char *manufacturer, *product; /* the board's strings (NULL: "HealSon", "V2.03") */
     bool no_permission;      /* the device node refuses to open (EACCES) */
     cn_emu_fault faults[4];  /* up to four, each fires once */
     int n_faults;

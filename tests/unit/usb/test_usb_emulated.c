@@ -276,6 +276,42 @@ static void test_refusals_and_listing(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* Another FX2 board with the UP20L's id, whose strings name its maker (the 36th-38th
+ * notes: `auto` opened every 04b4:8613 board, detached its driver and sent it the UP20L's
+ * identify request; one it could not open stopped the run as an unusable probe). */
+static void test_another_fx2_board_left_alone(void **state)
+{
+    (void)state;
+    char err[512];
+    cn_up20l_emu_opts eo = emu_opts(50);
+    eo.manufacturer = "Cypress";
+    eo.product = "FX2 logic analyser";
+    rig r;
+    rig_open(&r, &eo, 0, 500);
+    cn_up20l_config c;
+    cn_up20l_config_default(&c);
+    cn_usb_probe_info info[4];
+    assert_int_equal(cn_usb_list_probes(&c, info, 4, err, sizeof err), 1);
+    print_message("listed: %s\n", info[0].message);
+    assert_int_equal(info[0].status, CN_PROBE_IDENTIFY_FAILED);
+    assert_non_null(strstr(info[0].message, "'Cypress' / 'FX2 logic analyser'"));
+    assert_int_equal(info[0].bus, 1);
+    /* the navigator's start leaves it alone too */
+    assert_int_equal(r.di.start(r.di.self), CN_EUNSUPPORTED);
+    assert_non_null(strstr(log_text(&r), "another FX2 board, left alone"));
+    cn_usb_req req[16];
+    assert_int_equal(cn_up20l_emu_requests(r.emu, req, 16), 0); /* not one request */
+    rig_close(&r);
+
+    /* a board that says Healson (any case) is asked, as before */
+    eo.manufacturer = "HEALSON";
+    rig_open(&r, &eo, 0, 500);
+    assert_int_equal(cn_usb_list_probes(&c, info, 4, err, sizeof err), 1);
+    assert_int_not_equal(info[0].status, CN_PROBE_IDENTIFY_FAILED);
+    assert_true(cn_up20l_emu_requests(r.emu, req, 16) > 0);
+    rig_close(&r);
+}
+
 int main(int argc, char **argv)
 {
     cn_up20l_emu_reexec_preloaded(argc, argv);
@@ -284,6 +320,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_untorn),
         cmocka_unit_test(test_time_offset),
         cmocka_unit_test(test_refusals_and_listing),
+        cmocka_unit_test(test_another_fx2_board_left_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
