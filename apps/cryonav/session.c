@@ -341,7 +341,9 @@ static int add_sinks(cn_session *s, char *err, size_t err_len)
         cn_recorder_opts ro = {.writer = {.format = CN_SEQ_MHA, .compress = compress,
                                           .offline = s->opts.batch /* --fast, --speed 0 */},
                                .max_width = mw, .max_height = mh, .log = s->log,
-                               .lossless = s->opts.batch /* offline: keep every frame */};
+                               .lossless = s->opts.batch /* offline: keep every frame */,
+                               /* a replay's recording keeps the file's own custom fields */
+                               .carry_fields_from = s->replay ? s->opts.replay_path : NULL};
         cn_rec_switch *sw = cn_rec_switch_new(&ro, dir, s->log);
         if (!sw) {
             snprintf(err, err_len, "out of memory");

@@ -18,6 +18,11 @@
  * after the frame went to disk (or the ring of analyses overflows) its events are
  * not lost: they ride on the next written frame with their own scene time.
  *
+ * A replay's recording keeps the replayed file's own per-frame fields that CryoNav
+ * does not write itself (a PLUS device's custom fields, such as TransformInterpolation-
+ * Test's "Stylus"): before, `replay --record` dropped them silently. They are read from
+ * a reader of its own on the writer thread, by the frame's source_frame.
+ *
  * Faults are never silent: a frame that cannot be kept (ring full, write error
  * such as a full disk) is counted; the first failure of a run is logged at once,
  * later ones as a count at most once a second; the stats say so (the HUD shows
@@ -33,6 +38,8 @@
 
 #define ANA_RING 32
 #define PENDING_MAX 64
+/* the carried fields of one frame, at most (a PLUS frame's are a few hundred bytes) */
+#define CARRY_MAX_BYTES (64u << 10)
 
 typedef struct {
     cn_frame f;          /* metadata copy; f.pixels points into the slot buffer */
@@ -74,7 +81,59 @@ struct cn_recorder {
     char lost_reason[128];
     uint64_t fails_since_log;
     int64_t last_fail_log_ns;
+    /* the replayed file, whose own fields each frame keeps (writer thread only) */
+    cn_seq_reader *carry;
+    cn_sbuf carried;
+    bool carry_cut_logged;
 };
+
+/* A field of the replayed file that the writer does not write itself: not CryoNav's,
+ * not a transform (the frame's poses are written), not the PLUS bookkeeping fields. */
+static bool carried_key(const char *k)
+{
+    static const char *const own[] = {"Timestamp", "UnfilteredTimestamp", "FrameNumber",
+                                      "ImageStatus", "Status", NULL};
+    size_t n = strlen(k);
+    if (n == 0 || strncmp(k, "CryoNav", 7) == 0)
+        return false;
+    for (int i = 0; own[i]; i++)
+        if (strcmp(k, own[i]) == 0)
+            return false;
+    if ((n >= 9 && strcmp(k + n - 9, "Transform") == 0) ||
+        (n >= 15 && strcmp(k + n - 15, "TransformStatus") == 0))
+        return false;
+    return true;
+}
+
+/* The "Key = value" lines the frame carries from the replayed file, or NULL. */
+static const char *carried_fields(cn_recorder *r, const cn_frame *f)
+{
+    if (!r->carry || f->source_frame < 0)
+        return NULL;
+    const cn_seq_field *fl;
+    char err[256];
+    int n = cn_seq_reader_fields(r->carry, f->source_frame, &fl, err, sizeof err);
+    if (n <= 0)
+        return NULL;
+    r->carried.len = 0;
+    if (r->carried.s)
+        r->carried.s[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (!carried_key(fl[i].key))
+            continue;
+        size_t before = r->carried.len;
+        if (before + strlen(fl[i].key) + strlen(fl[i].value) + 4 > CARRY_MAX_BYTES) {
+            if (!r->carry_cut_logged)
+                cn_log_warn(r->log, "recorder", "frame %d of the replayed file has more than "
+                            "%u KiB of its own fields: the rest are not kept", f->source_frame,
+                            CARRY_MAX_BYTES >> 10);
+            r->carry_cut_logged = true;
+            break;
+        }
+        cn_sbuf_printf(&r->carried, "%s = %s\n", fl[i].key, fl[i].value);
+    }
+    return r->carried.len ? r->carried.s : NULL;
+}
 
 /* Keeps events whose own frame is gone for the next written frame (lock held). */
 static void carry_events(cn_recorder *r, const cn_event *ev, int n) {
@@ -275,7 +334,7 @@ static void *writer_main(void *arg) {
         int n_ev = s->f.analysis.n_events;
         pthread_mutex_unlock(&r->mu);
         char err[512];
-        int rc = cn_seq_writer_append(r->w, &s->f, NULL, err, sizeof err);
+        int rc = cn_seq_writer_append(r->w, &s->f, carried_fields(r, &s->f), err, sizeof err);
         int e = errno;
         pthread_mutex_lock(&r->mu);
         if (rc) {
@@ -343,6 +402,15 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     pthread_cond_init(&r->space_cv, NULL);
+    cn_sbuf_init(&r->carried, CARRY_MAX_BYTES + 4096);
+    if (r->o.carry_fields_from) {
+        char cerr[512];
+        r->carry = cn_seq_reader_open(r->o.carry_fields_from, cerr, sizeof cerr);
+        if (!r->carry)
+            cn_log_warn(r->log, "recorder", "the replayed file's own fields are not kept: %s",
+                        cerr);
+    }
+    r->o.carry_fields_from = NULL;
     r->w = cn_seq_writer_open(path, &r->o.writer, err, err_len);
     if (!r->w) goto fail_sync;
     if (pthread_create(&r->th, NULL, writer_main, r) != 0) {
@@ -353,6 +421,8 @@ cn_recorder *cn_recorder_new(const char *path, const cn_recorder_opts *o, char *
     r->thread_started = true;
     return r;
 fail_sync:
+    cn_seq_reader_close(r->carry);
+    cn_sbuf_free(&r->carried);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     pthread_cond_destroy(&r->space_cv);
@@ -415,6 +485,8 @@ int cn_recorder_close(cn_recorder *rec, cn_recorder_stats *final, char *err, siz
     pthread_mutex_destroy(&rec->mu);
     pthread_cond_destroy(&rec->cv);
     pthread_cond_destroy(&rec->space_cv);
+    cn_seq_reader_close(rec->carry);
+    cn_sbuf_free(&rec->carried);
     free(rec->slots);
     free(rec->pix);
     free(rec->ana);

@@ -250,6 +250,11 @@ typedef struct {
      * and the writer waits for every frame's analysis (nothing is real time). */
     bool lossless;
     cn_log *log;
+    /* A replay's recording: the file replayed. Each frame with a source_frame keeps that
+     * frame's own fields CryoNav does not write itself (a PLUS device's custom fields);
+     * NULL: none. A file that cannot be read for this is logged, and the recording goes on
+     * without them. */
+    const char *carry_fields_from;
 } cn_recorder_opts;
 
 typedef struct cn_recorder cn_recorder;

@@ -18,6 +18,7 @@
  *   replay_catch_up  a replay started at "freeze 2" analyses the frames before it
  *                 unseen: every result from there on is the whole replay's
  *   replay_loop_rewind  a looping replay's second pass starts where the session did
+ *   replay_keeps_fields  a real PLUS file's own custom frame fields survive replay --record
  * Each test is its own ctest entry (argv[1] = the test name).
  */
 #include <setjmp.h>
@@ -1625,6 +1626,58 @@ static void test_replay_snapshots(void **st)
     remove_dir(dir);
 }
 
+/* A real PLUS file's own per-frame fields survive `replay --record` (the 37th-38th notes:
+ * "replay --record drops custom fields"). TransformInterpolationTest carries a matrix
+ * named "Stylus" on each of its 500 frames, which is neither a transform CryoNav reads
+ * nor one of its fields: before, the new recording had none of them. */
+static void test_replay_keeps_fields(void **st)
+{
+    (void)st;
+    char dir[600], rec[700];
+    const char *src = CN_SHARED_DATA_DIR "/plus/TransformInterpolationTest.igs.mha";
+    make_dir(dir, sizeof dir, "keepfields");
+    snprintf(rec, sizeof rec, "%s/again.igs.mha", dir);
+    const char *a[] = {CN_CRYONAV_BIN, "replay", src, "--headless", "--speed", "0",
+                       "--no-serve", "--record", rec, NULL};
+    assert_int_equal(run_prog(a, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    char err[512];
+    cn_seq_reader *in = cn_seq_reader_open(src, err, sizeof err);
+    cn_seq_reader *out = cn_seq_reader_open(rec, err, sizeof err);
+    assert_non_null(in);
+    assert_non_null(out);
+    const int n = cn_seq_reader_info(out)->n_frames;
+    assert_int_equal(n, cn_seq_reader_info(in)->n_frames);
+    int kept = 0, twice = 0;
+    for (int i = 0; i < n; i++) {
+        const cn_seq_field *fo, *fi;
+        int no = cn_seq_reader_fields(out, i, &fo, err, sizeof err);
+        assert_true(no > 0);
+        const char *src_i = cn_seq_field_find(fo, no, "CryoNavSourceFrame");
+        assert_non_null(src_i);
+        char stylus[512] = "";
+        const char *v = cn_seq_field_find(fo, no, "Stylus");
+        if (v)
+            snprintf(stylus, sizeof stylus, "%s", v);
+        int count = 0;
+        for (int k = 0; k < no; k++)
+            count += strcmp(fo[k].key, "FrameNumber") == 0;
+        twice += count != 1; /* CryoNav's own bookkeeping field is not carried again */
+        int ni = cn_seq_reader_fields(in, atoi(src_i), &fi, err, sizeof err);
+        assert_true(ni > 0);
+        const char *want = cn_seq_field_find(fi, ni, "Stylus");
+        assert_non_null(want);
+        kept += strcmp(stylus, want) == 0;
+    }
+    print_message("%d frames, \"Stylus\" kept on %d, a field written twice on %d\n", n, kept,
+                  twice);
+    assert_int_equal(kept, n);
+    assert_int_equal(twice, 0);
+    cn_seq_reader_close(in);
+    cn_seq_reader_close(out);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1637,6 +1690,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
         cmocka_unit_test(test_replay_start_figures), cmocka_unit_test(test_nerve_hidden_steady),
         cmocka_unit_test(test_sim_loop),  cmocka_unit_test(test_replay_snapshots),
+        cmocka_unit_test(test_replay_keeps_fields),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_recording", tests, sizeof tests / sizeof tests[0], argc, argv);
