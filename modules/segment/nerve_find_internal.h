@@ -1,8 +1,8 @@
 /*
  * nerve_find_internal.h - the nerve finder's state, shared by the finder
- * (nerve_find.c: the network, parts, selection, outline) and its tracker between
- * network frames (nerve_track.c: template and block matching). Private to
- * modules/segment.
+ * (nerve_find.c: the grid and the network; nerve_find_parts.c: parts, selection,
+ * outline) and its tracker between network frames (nerve_track.c: template and
+ * block matching). Private to modules/segment.
  */
 #ifndef CN_NERVE_FIND_INTERNAL_H
 #define CN_NERVE_FIND_INTERNAL_H
@@ -71,6 +71,9 @@ static inline double cn__nf_to_px(double u, int n_px, int n_cells)
  * grid's grey-level spread before the floor (nerve_find.c). */
 double cn__nf_make_grid(cn_nerve_find *f, const uint8_t *px, int w, int h, int gh, int gw,
                         float *out);
+/* Labels the pass's logits (> 0) into parts, specks dropped, into f->parts
+ * (nerve_find_parts.c). */
+void cn__nf_find_parts(cn_nerve_find *f);
 /* Remembers the analysed grid as the template for tracking (nerve_track.c). */
 void cn__nf_set_template(cn_nerve_find *f, int bx0, int by0, int bx1, int by1, double cx,
                          double cy, const cn_nerve_found *outline);

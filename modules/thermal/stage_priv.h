@@ -1,7 +1,8 @@
 /*
  * stage_priv.h - the thermal stage's state, shared by stage.c (the per-frame flow:
- * procedure steps, the field, the plane, the fit, the curves) and stage_thaw.c (the
- * thaw watched, and a freeze stop taken back). Private to the thermal module.
+ * procedure steps, the field, the plane, the fit, the curves), stage_handle.c (the
+ * handle made, freed, rewound and read; the poses) and stage_thaw.c (the thaw watched,
+ * and a freeze stop taken back). Private to the thermal module.
  */
 #ifndef CN_STAGE_PRIV_H
 #define CN_STAGE_PRIV_H
@@ -191,5 +192,16 @@ double cn__stage_back_to(thermal_stage *s, double t_s);
  * inside one: 0.9-2.5 s of analysis stalled at 1 mm cells, 5.7-15.1 s at 0.5 mm, review
  * 36 N1). *lag_s: how far it still stands behind t_s. */
 int cn__stage_grid_follow(thermal_stage *s, double t_s, double *lag_s);
+
+/* The stage's process (stage.c): one analysed frame, the steps of its file comment. */
+int cn__stage_process(void *self, cn_frame *f);
+/* ImageMmToRef of f in the stage's reference: the identity for mode REF_IMAGE (the
+ * image itself), else via f's Reference frame; false when f does not give it
+ * (stage_handle.c). */
+bool cn__stage_image_to_ref(const thermal_stage *s, const cn_frame *f, int mode, cn_mat4 *out);
+/* CryoprobeToImageMm: the tracked cryoprobe when allowed, else the detected in-plane
+ * needle (*detected); false when neither is there (stage_handle.c). */
+bool cn__stage_cryo_to_image_mm(const cn_frame *f, bool allow_tracked, cn_mat4 *out,
+                                 bool *detected);
 
 #endif
