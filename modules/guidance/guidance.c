@@ -457,7 +457,10 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         g->ice_left = true;
     if (a->ice.unkeyed || (a->nerve.found && !a->nerve.held && !a->nerve.hidden))
         g->ice_left = false;
-    g->unkeyed_r_mm = a->ice.unkeyed ? a->ice.radius_mm : 0.0f;
+    if (!a->ice.unkeyed) /* the last ball fitted (the watch holds on a frame without one) */
+        g->unkeyed_r_mm = 0.0f;
+    else if (a->ice.found && a->ice.radius_mm > 0)
+        g->unkeyed_r_mm = a->ice.radius_mm;
     const bool iced = a->ice.unkeyed || (gs->phase == CN_PHASE_WITHDRAWN && g->have_target) ||
                       (a->ice.unkeyed_watch && gs->phase != CN_PHASE_FREEZE &&
                        gs->phase != CN_PHASE_THAW) ||

@@ -419,6 +419,11 @@ static void test_nerve_under_ice_left_by_the_probe(void **state)
     f->analysis.nerve.hidden = true;
     assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
     cn_frame_unref(f);
+    f = make(fx, -1, 0, 0); /* the probe leaving: the watch still holds, no ball fitted */
+    f->analysis.ice.unkeyed = true;
+    f->analysis.nerve.hidden = true;
+    assert_false(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
     for (int i = 0; i < 20; i++) { /* the probe left: no ice seen, the nerve not found */
         f = make(fx, -1, 0, 0);
         f->analysis.nerve.found = false;
