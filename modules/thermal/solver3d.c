@@ -494,7 +494,7 @@ static void step_once(cn_thermal_grid *g, double dt)
         hi[a] = g->hi[a] + mg < n[a] - 1 ? g->hi[a] + mg : n[a] - 1;
     }
     double tn = g->t + dt;
-    if (g->o.live_split && dt < g->o.dt_max_s) {
+    if (g->o.live_split && dt < g->o.dt_max_s && dt <= CN_LIVE_SPLIT_MAX_S) {
         int d = g->next_dir;
         sweep(g, d, tn - g->tdir[d], lo, hi);
         g->tdir[d] = tn;

@@ -48,9 +48,15 @@ typedef struct {
     double r_max_mm;          /* outer radius / planar depth of the domain */
     double active_length_mm;  /* axisymmetric: freezing segment z in [-active, 0] */
     double z_min_mm, z_max_mm;/* axisymmetric domain along the axis */
-    bool live_split;          /* steps shorter than dt_max solve one direction each
-                                 (alternating): half the cost per video frame */
+    bool live_split;          /* steps shorter than dt_max and CN_LIVE_SPLIT_MAX_S solve
+                                 one direction each (alternating): half the cost per video
+                                 frame */
 } cn_thermal_solver_opts;
+/* The longest step the live split takes (a frame interval of 10 frames/s). The lagging
+ * direction makes the isotherms alternate frame to frame by an amount that grows with the
+ * interval: at 0.5 s frames (the simulator at --time-scale 10) -20 C by 0.135 mm and the
+ * coverage by 0.053 every other frame (review 41a); a longer step solves both. */
+#define CN_LIVE_SPLIT_MAX_S 0.1
 
 typedef struct {
     double stored_j;          /* change of the enthalpy content since t = 0 */

@@ -131,6 +131,43 @@ static void test_incremental_equals_oneshot(void **state)
     cn_thermal_model_free(b);
 }
 
+/* Review 41a: with the live split at the simulator's 0.5 s frames (--time-scale 10) the
+ * -20 C radius alternated by 0.135 mm every other frame (the lagging direction a whole
+ * frame behind), the coverage by 0.053, and a replay one frame off reported 14 % where
+ * the session had 21 %. Median |r_i - (r_i-1 + r_i+1) / 2| over 100-140 s of a freeze. */
+static double alternation_mm(double frame_s, double temp_c)
+{
+    cn_thermal_model *m = model_opts(0.5, 150, 0, true);
+    double r[256];
+    int n = 0;
+    for (double t = 100; t < 140 && n < 256; t += frame_s) {
+        assert_int_equal(cn_thermal_model_advance_to(m, t), CN_OK);
+        r[n++] = cn_thermal_model_radius_at(m, temp_c, -10);
+    }
+    cn_thermal_model_free(m);
+    double a[256];
+    int na = 0;
+    for (int i = 1; i + 1 < n; i++)
+        a[na++] = fabs(r[i] - 0.5 * (r[i - 1] + r[i + 1]));
+    for (int i = 1; i < na; i++) /* sorted */
+        for (int j = i; j > 0 && a[j - 1] > a[j]; j--) {
+            double x = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = x;
+        }
+    return na ? a[na / 2] : NAN;
+}
+
+static void test_no_alternation_frame_to_frame(void **state)
+{
+    (void)state;
+    const double slow = alternation_mm(0.5, -20), slow40 = alternation_mm(0.5, -40);
+    const double fast = alternation_mm(1.0 / 6, -20); /* the UP20L's 160 ms frames */
+    print_message("  -20 C alternation: %.4f mm at 0.5 s frames (-40 C %.4f), %.4f at 1/6 s\n",
+                  slow, slow40, fast);
+    assert_true(slow < 0.02 && slow40 < 0.02 && fast < 0.02);
+}
+
 static void test_outline_mesh_plane(void **state)
 {
     (void)state;
@@ -346,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_segment_matches_cylinder),
         cmocka_unit_test(test_incremental_equals_oneshot),
+        cmocka_unit_test(test_no_alternation_frame_to_frame),
         cmocka_unit_test(test_outline_mesh_plane),
         cmocka_unit_test(test_thaw_shrinks),
         cmocka_unit_test(test_refreeze_ramps_from_the_wall),
