@@ -288,7 +288,20 @@ static int rp_read(void *self, cn_frame *f) {
          * time (the procedure's own pace) is kept. */
         const cn_seq_info *info = cn_seq_reader_info(rp->rd);
         double scene = f->t_scene_ns != CN_SCENE_TIME_UNSET ? (double)f->t_scene_ns * 1e-9 : NAN;
-        if (!isfinite(scene)) scene = rp->prev_scene + 1.0 / 30; /* frame without a timestamp */
+        if (!isfinite(scene)) {
+            /* a frame without a readable Timestamp: between its neighbours, as one out of
+             * order, and said (review 41a: it was the last time + 1/30 s, unsaid, and a
+             * re-recording wrote that as the frame's time) */
+            const int nfr = info->n_frames;
+            double a = i > 0 ? cn_seq_reader_timestamp(rp->rd, i - 1) : NAN;
+            double b = i + 1 < nfr ? cn_seq_reader_timestamp(rp->rd, i + 1) : NAN;
+            bool between = isfinite(a) && isfinite(b) && b >= a;
+            scene = between ? 0.5 * (a + b) : rp->prev_scene + rp->mean_dt_s;
+            if (rp->glitches_said++ < 5)
+                cn_log_warn(rp->o.log, "replay", "%s: frame %d has no readable Timestamp: "
+                            "taken as %.6f s (%s)", rp->path, i, scene,
+                            between ? "between its neighbours" : "one frame interval on");
+        }
         double ts = info->wall_clock && !info->offline_pace && f->wall_ns > 0
                         ? (double)f->wall_ns * 1e-9
                         : scene;

@@ -442,6 +442,41 @@ static void test_bad_files(void **s) {
     assert_non_null(strstr(err, "no image frames"));
 }
 
+/* A real PLUS file with a frame that has no fields at all (Prostate10_video: frame 2 of
+ * 10, "frame numbers with a gap"): its time was the last one + 1/30 s, unsaid, and a
+ * re-recording wrote that as the frame's time (review 41a). Now it is taken between its
+ * neighbours (1.5 and 2.0 s) and the log says so, naming the file and the frame. */
+static void test_frame_without_timestamp(void **s) {
+    (void)s;
+    char err[512], p[1024], *logbuf = NULL;
+    size_t loglen = 0;
+    snprintf(p, sizeof p, "%s/plus/Prostate10_video.igs.mhd", CN_SHARED_DATA_DIR);
+    FILE *lf = open_memstream(&logbuf, &loglen);
+    cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+    cn_replay_opts o = {.speed = 0, .log = lg};
+    cn_device dev;
+    assert_int_equal(cn_replay_device_make(p, &o, &dev, err, sizeof err), CN_OK);
+    cn_frame_pool *pool = cn_frame_pool_new(2, 1024, 1024);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    dev.start(dev.self);
+    double t[10];
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(dev.read(dev.self, f), CN_OK);
+        t[i] = (double)f->t_scene_ns * 1e-9;
+    }
+    dev.stop(dev.self);
+    cn_frame_unref(f);
+    cn_replay_device_release(&dev);
+    cn_frame_pool_free(pool);
+    cn_log_free(lg);
+    fclose(lf);
+    print_message("frames 1-3 at %.6f %.6f %.6f s; log: %s", t[1], t[2], t[3], logbuf);
+    assert_true(fabs(t[1] - 1.5) < 1e-6 && fabs(t[3] - 2.0) < 1e-6);
+    assert_true(fabs(t[2] - 1.75) < 1e-6);
+    assert_non_null(strstr(logbuf, "Prostate10_video.igs.mhd: frame 2 has no readable Timestamp"));
+    free(logbuf);
+}
+
 /* One glitched Timestamp (a frame 600 s ahead, another 0.9 s behind its neighbours,
  * as a PLUS file with a clock glitch or a hand-edited header may hold): before, the
  * replay waited the whole 600 s without a word, and the dip made the session restart
@@ -584,6 +619,7 @@ int main(void) {
         cmocka_unit_test(test_step_and_skip),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_glitched_timestamps),
+        cmocka_unit_test(test_frame_without_timestamp),
         cmocka_unit_test(test_clocks_events_chapters),
         cmocka_unit_test(test_pipeline_same_analysis),
     };
