@@ -150,12 +150,20 @@ int cn_cmd_report(int argc, char **argv)
             strcmp(sum.phase_source, "analysis") == 0 ? "phases from CryoNav's analysis"
             : strcmp(sum.phase_source, "truth") == 0  ? "phases from the simulator's ground truth"
                                                       : "no phase information in this file");
+    const bool analysed = strcmp(sum.phase_source, "none") != 0;
+    if (!analysed) /* review 41a: "maximum ice radius 0.0 mm, alarms 0" as if measured */
+        fprintf(h, "<p><b>Not analysed:</b> this file holds no CryoNav analysis, so it says "
+                   "nothing of the ice, the nerve or the alarms. <code>cryonav replay FILE "
+                   "--speed 0 --record NEW</code> analyses every frame; then report NEW.</p>\n");
     fprintf(h, "<h2>Procedure</h2><table>\n<tr><th>needle inserted</th><td>%s</td></tr>\n"
                "<tr><th>needle withdrawn</th><td>%s</td></tr>\n"
-               "<tr><th>procedure time (skin to withdrawal)</th><td>%s</td></tr>\n"
-               "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
-               "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
-            a, b, p, sum.max_ice_radius_mm, sum.max_ice_width_mm, sum.max_ice_depth_mm);
+               "<tr><th>procedure time (skin to withdrawal)</th><td>%s</td></tr>\n", a, b, p);
+    if (analysed)
+        fprintf(h, "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
+                   "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
+                sum.max_ice_radius_mm, sum.max_ice_width_mm, sum.max_ice_depth_mm);
+    else
+        fprintf(h, "<tr><th>ice, nerve, alarms</th><td>not analysed</td></tr>\n");
     if (sum.max_model_ice_radius_mm >= 0)
         fprintf(h, "<tr><th>maximum 0 C radius of the model</th><td>%.1f mm%s</td></tr>\n",
                 sum.max_model_ice_radius_mm,
@@ -167,7 +175,9 @@ int cn_cmd_report(int argc, char **argv)
     if (sum.ice_skin_min_mm >= 0)
         fprintf(h, "<tr><th>closest approach of ice to skin</th><td>%.1f mm</td></tr>\n",
                 sum.ice_skin_min_mm);
-    fprintf(h, "<tr><th>alarms</th><td>%d</td></tr></table>\n", sum.n_alarms);
+    if (analysed)
+        fprintf(h, "<tr><th>alarms</th><td>%d</td></tr>\n", sum.n_alarms);
+    fprintf(h, "</table>\n");
     if (sum.plan[0]) {
         fprintf(h, "<p>plan: ");
         html_escape(h, sum.plan);
@@ -259,13 +269,17 @@ int cn_cmd_report(int argc, char **argv)
                     : "Estimated from the nerve centre's distance to the needle tip between the "
                       "isotherm radii (a recording made before the model's temperature was "
                       "recorded).");
-    fprintf(h, "<h2>Events</h2><p>%d events, each once: scene time (s), who, what.</p><pre>",
-            sum.n_events);
+    fprintf(h, "<h2>Events</h2><p>%d events, each once: %s (s), who, what.</p><pre>",
+            sum.n_events, strcmp(sum.clock, "scene") == 0 ? "scene time" : "recorded time");
     html_escape(h, events && events[0] ? events : "(none recorded)\n");
     fprintf(h, "</pre>\n</body></html>\n");
     fclose(h);
     fprintf(stderr, "cryonav report: wrote %s/summary.json, %s/report.html%s\n", out, out,
             have_ice ? " and plots" : "");
+    if (!analysed)
+        fprintf(stderr, "cryonav report: %s holds no CryoNav analysis (no ice, nerve or alarm "
+                "figures, no plots): 'cryonav replay %s --speed 0 --record NEW' analyses it\n",
+                file, file);
     cn_session_series_free(&ser);
     free(events);
     return exit_code;

@@ -87,15 +87,26 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
     }
     json_object_set_new(o, "cycles", cy);
     json_object_set_new(o, "plan", s->plan[0] ? json_text(s->plan) : json_null());
-    json_object_set_new(o, "max_ice_radius_mm", json_real(s->max_ice_radius_mm));
-    json_object_set_new(o, "max_ice_width_mm", json_real(s->max_ice_width_mm));
-    json_object_set_new(o, "max_ice_depth_mm", json_real(s->max_ice_depth_mm));
+    /* A file CryoNav never analysed (any PLUS or Slicer file) measured no ice and raised
+     * no alarm: null, and said, not 0.0 mm and 0 alarms (review 41a) */
+    const bool analysed = !s->phase_source || strcmp(s->phase_source, "none") != 0;
+    json_object_set_new(o, "analysed", json_boolean(analysed));
+    if (!analysed)
+        json_object_set_new(o, "not_analysed", json_string(
+            "the file holds no CryoNav analysis: `cryonav replay FILE --speed 0 --record NEW` "
+            "analyses every frame, and `cryonav report NEW` reports it"));
+    json_object_set_new(o, "max_ice_radius_mm",
+                        analysed ? json_real(s->max_ice_radius_mm) : json_null());
+    json_object_set_new(o, "max_ice_width_mm",
+                        analysed ? json_real(s->max_ice_width_mm) : json_null());
+    json_object_set_new(o, "max_ice_depth_mm",
+                        analysed ? json_real(s->max_ice_depth_mm) : json_null());
     json_object_set_new(o, "max_ice_radius_model_mm", num_or_null(s->max_model_ice_radius_mm));
     json_object_set_new(o, "freeze_frames_without_rim", json_integer(s->rim_lost_frames));
     json_object_set_new(o, "coverage_max", num_or_null(s->coverage_max));
     json_object_set_new(o, "ice_to_skin_min_mm", num_or_null(s->ice_skin_min_mm));
     json_object_set_new(o, "events", json_integer(s->n_events));
-    json_object_set_new(o, "alarms", json_integer(s->n_alarms));
+    json_object_set_new(o, "alarms", analysed ? json_integer(s->n_alarms) : json_null());
     json_object_set_new(o, "notes", json_integer(s->n_notes));
     json_t *nt = json_array();
     for (int i = 0; i < s->n_note_texts; i++) {

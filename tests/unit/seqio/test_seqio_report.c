@@ -296,6 +296,33 @@ static void test_analysed_session(void **st) {
     unlink(path);
 }
 
+/* A real PLUS file CryoNav never analysed: its summary said "max_ice_radius_mm": 0.0 and
+ * "alarms": 0 as if measured (review 41a). Now null, with "analysed": false and how to
+ * analyse it; an analysed file says "analysed": true. */
+static void test_a_file_never_analysed(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/plus/SpinePhantomFreehand.igs.mha", CN_SHARED_DATA_DIR);
+    cn_session_summary s;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    char *js = cn_session_summary_json(&s, path);
+    assert_non_null(js);
+    print_message("%.*s\n", 400, strstr(js, "\"analysed\"") ? strstr(js, "\"analysed\"") : js);
+    assert_non_null(strstr(js, "\"analysed\": false"));
+    assert_non_null(strstr(js, "\"max_ice_radius_mm\": null"));
+    assert_non_null(strstr(js, "\"alarms\": null"));
+    assert_non_null(strstr(js, "--speed 0 --record"));
+    free(js);
+    snprintf(path, sizeof path, "%s/report_analysed_flag.igs.mha", CN_BINARY_DIR);
+    record(path, true);
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    js = cn_session_summary_json(&s, path);
+    assert_non_null(strstr(js, "\"analysed\": true"));
+    assert_null(strstr(js, "\"max_ice_radius_mm\": null"));
+    free(js);
+    unlink(path);
+}
+
 /* A recording gap (frames lost to a full disk, 15.0-20.5 s, across the end of the
  * 12 s freeze at 19.5 s): the cycle's durations follow the events' own times, not
  * the first frame after the gap (before: freeze 13.0 s, thaw 6.0 s). */
@@ -642,6 +669,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truth_session),
         cmocka_unit_test(test_analysed_session),
+        cmocka_unit_test(test_a_file_never_analysed),
         cmocka_unit_test(test_gap_across_a_phase_change),
         cmocka_unit_test(test_gap_over_a_whole_freeze),
         cmocka_unit_test(test_thaw_end_beside_an_alarm),
