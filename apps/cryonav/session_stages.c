@@ -462,11 +462,21 @@ static void replay_plan(cn_session *s)
                         ch[i].frame, ch[i].text);
         return;
     }
-    cn_log_info(s->log, "replay", "the recording names no plan: the replay keeps the configured one");
+    /* the configured plan, marked as assumed in the events a re-recording writes (review
+     * 41a: a prostate phantom's recording "had" the plan morton-150s) */
+    cn_procedure_summary sum;
+    cn_procedure_get_summary(s->procedure, &sum);
+    sum.plan.assumed = true;
+    char ev[CN_EVENT_TEXT_MAX], perr[160];
+    if (sum.plan.n_steps > 0 && cn_plan_event_text(&sum.plan, ev, sizeof ev) == CN_OK)
+        cn_procedure_set_plan_from_event(s->procedure, ev, perr, sizeof perr);
+    cn_log_info(s->log, "replay", "the recording names no plan: the replay keeps the configured "
+                "one (its events say assumed=config)");
 }
 
-/* The recording's "probe name=N outer_mm=D active_mm=L" event into p's geometry. */
-static void replay_probe(cn_session *s, cn_cryoprobe *p)
+/* The recording's "probe name=N outer_mm=D active_mm=L" event into p's geometry; false
+ * when the recording names no probe (the configured one is assumed). */
+static bool replay_probe(cn_session *s, cn_cryoprobe *p)
 {
     int n = 0;
     const cn_seq_chapter *ch = cn_replay_chapters(s->replay, &n);
@@ -485,7 +495,7 @@ static void replay_probe(cn_session *s, cn_cryoprobe *p)
         if (!e0 || !e1 || *e0 || *e1 || e0 == v[0] || e1 == v[1] || !isfinite(d) || !isfinite(a)) {
             cn_log_warn(s->log, "replay", "recorded probe event '%s' not understood: the model "
                         "keeps the configured probe %s", ch[i].text, p->name);
-            return;
+            return false;
         }
         double d0 = p->outer_diameter_mm, a0 = p->active_length_mm;
         int g = cn_cryoprobe_set_geometry(p, d, a);
@@ -499,10 +509,11 @@ static void replay_probe(cn_session *s, cn_cryoprobe *p)
         else
             cn_log_info(s->log, "replay", "the recorded probe %s is the configured one's geometry "
                         "(%.2f mm, %.1f mm active)", name, d, a);
-        return;
+        return true;
     }
     cn_log_info(s->log, "replay", "the recording names no probe: the model takes the configured "
                 "probe %s (%.2f mm, %.1f mm active)", p->name, p->outer_diameter_mm, p->active_length_mm);
+    return false;
 }
 
 int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, char *err,
@@ -557,15 +568,15 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
      * (test_sim_needle_model). The calibrated surface temperature stays the
      * configured probe class's. Files without the event (older recordings, PLUS
      * files) keep the configured probe, and the log says so. */
-    if (s->replay)
-        replay_probe(s, &to->probe);
+    const bool probe_assumed = s->replay && !replay_probe(s, &to->probe);
     /* Every session names its probe once, first thing, so a replay can model it. */
     char probe_ev[CN_EVENT_TEXT_MAX] = "probe", num[2][32];
     snprintf(num[0], sizeof num[0], "%.2f", to->probe.outer_diameter_mm);
     snprintf(num[1], sizeof num[1], "%.1f", to->probe.active_length_mm);
     if (cn_event_put(probe_ev, sizeof probe_ev, "name", to->probe.name) == CN_OK &&
         cn_event_put(probe_ev, sizeof probe_ev, "outer_mm", num[0]) == CN_OK &&
-        cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK) {
+        cn_event_put(probe_ev, sizeof probe_ev, "active_mm", num[1]) == CN_OK &&
+        (!probe_assumed || cn_event_put(probe_ev, sizeof probe_ev, "assumed", "config") == CN_OK)) {
         cn_session_add_event(s, CN_EVSRC_SYSTEM, probe_ev);
         pthread_mutex_lock(&s->events_mu);
         s->probe_event.source = CN_EVSRC_SYSTEM;

@@ -188,6 +188,8 @@ typedef struct {
     int n_steps;
     cn_plan_step steps[CN_PLAN_STEPS_MAX];
     double extra_freeze_s;     /* suggested freeze after a reposition (Cazzato: 90 s) */
+    bool assumed;              /* not the session's: a replay of a recording that named no
+                                  plan took the configured one (its event says assumed=config) */
 } cn_plan;
 
 typedef struct {

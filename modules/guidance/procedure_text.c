@@ -34,7 +34,8 @@ int cn_plan_event_text(const cn_plan *pl, char *ev, size_t len)
     snprintf(ev, len, "plan");
     if (cn_event_put(ev, len, "name", pl->name) == CN_OK &&
         cn_event_put(ev, len, "steps", steps) == CN_OK &&
-        (!(pl->extra_freeze_s >= 1) || cn_event_put(ev, len, "extra_freeze_s", extra) == CN_OK))
+        (!(pl->extra_freeze_s >= 1) || cn_event_put(ev, len, "extra_freeze_s", extra) == CN_OK) &&
+        (!pl->assumed || cn_event_put(ev, len, "assumed", "config") == CN_OK))
         return CN_OK;
     return CN_ERANGE;
 }
@@ -75,6 +76,8 @@ int cn_plan_from_event(const char *text, cn_plan *out, bool *has_extra, char *er
      * of the plan: the event carries it when there is one. Before, every recorded plan
      * took the configured one, so a replay of a custom scenario reminded of a
      * reposition nobody was reminded of live (an event the recording never had). */
+    char assumed[16];
+    pl.assumed = cn_event_get(text, "assumed", assumed, sizeof assumed) == CN_OK;
     char extra[32];
     if (cn_event_get(text, "extra_freeze_s", extra, sizeof extra) == CN_OK) {
         char *end = NULL;

@@ -1669,6 +1669,23 @@ static void test_replay_keeps_fields(void **st)
         assert_non_null(want);
         kept += strcmp(stylus, want) == 0;
     }
+    /* the file names no probe and no plan: the configured ones the replay took are
+     * marked as assumed, not written as the session's (review 41a) */
+    bool probe_assumed = false, plan_assumed = false;
+    for (int i = 0; i < n && i < 8; i++) {
+        const cn_seq_field *fo;
+        int no = cn_seq_reader_fields(out, i, &fo, err, sizeof err);
+        const char *ev = no > 0 ? cn_seq_field_find(fo, no, "CryoNavEvents") : NULL;
+        for (int k = 0; ev && k < 2; k++) { /* the event alone, up to the next one */
+            const char *at = strstr(ev, k ? "plan name=" : "probe name=");
+            char one[400] = "";
+            if (at)
+                snprintf(one, sizeof one, "%.*s", (int)strcspn(at, ";"), at);
+            if (strstr(one, "assumed=config"))
+                *(k ? &plan_assumed : &probe_assumed) = true;
+        }
+    }
+    assert_true(probe_assumed && plan_assumed);
     print_message("%d frames, \"Stylus\" kept on %d, a field written twice on %d\n", n, kept,
                   twice);
     assert_int_equal(kept, n);
