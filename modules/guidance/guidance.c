@@ -493,7 +493,8 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     /* The ice always hides the tip during a freeze and the thaw after it: that is
      * expected, and an alarm that is always on is one nobody reads. Hidden at any
      * other time (bone, gas, a steep angle) it is worth an alarm. */
-    if (a->needle.tip_hidden && !cycling && !a->ice.unkeyed)
+    /* nor while the ice watch makes sure of ice nobody keyed (ICE SEEN comes next) */
+    if (a->needle.tip_hidden && !cycling && !a->ice.unkeyed && !a->ice.unkeyed_watch)
         mine |= CN_ALARM_TIP_HIDDEN;
     if (nerve_lost)
         mine |= CN_ALARM_NERVE_LOST;

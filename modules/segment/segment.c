@@ -526,8 +526,12 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(t_ns - s->last_t_ns) * 1e-9);
     s->last_t_ns = t_ns;
-    update_needle(s, &det, have_prior ? &prior : NULL, f->analysis.ice.found, dt_s,
-                  &f->analysis.needle);
+    /* ice about the tip: a rim found, or a ball the watch fits about the resting probe
+     * before anyone keyed a freeze (review 41b: for the 5 s before ICE SEEN the shaft's end
+     * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
+    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed ||
+                           f->analysis.ice.unkeyed_watch;
+    update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
     nerve_live_run(s->nerve, f, s->freezing);
     f->analysis.nerve_target_set = nerve_live_target(s->nerve, &f->analysis.nerve_target_mm);
     return CN_OK;

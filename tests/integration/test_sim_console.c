@@ -303,7 +303,7 @@ static void test_unkeyed_freeze_after_a_creep(void **st)
     if (!r)
         fail_msg("%s", err);
     double freeze_s = -1, seen_s = -1;
-    int lost = 0;
+    int lost = 0, short_tip = 0, freeze_frames = 0;
     const int n = cn_seq_reader_info(r)->n_frames;
     for (int i = 0; i < n; i++) {
         const cn_seq_field *fl;
@@ -320,11 +320,24 @@ static void test_unkeyed_freeze_after_a_creep(void **st)
         if (seen_s < 0 && (a & CN_ALARM_ICE_UNKEYED))
             seen_s = t;
         lost += (a & CN_ALARM_NERVE_LOST) != 0;
+        /* the needle shown in the freeze: its tip within 2 mm of the true one, or hidden
+         * (review 41b: before ICE SEEN the shaft's end at the new ice was the tip, 6 mm
+         * short and not hidden, on 10 frames of this scene) */
+        const char *nd = cn_seq_field_find(fl, nf, "CryoNavNeedle");
+        double nv[7];
+        if (freeze_s >= 0 && tr && parse_doubles(tr, tv, 12) == 12 &&
+            (int)tv[0] == CN_PHASE_FREEZE && nd && parse_doubles(nd, nv, 7) == 7 && nv[0] == 1) {
+            freeze_frames++;
+            short_tip += hypot(nv[2] - tv[10], nv[3] - tv[11]) > 2.0 && nv[6] == 0;
+        }
     }
     cn_seq_reader_close(r);
     print_message("the product's scene, console silent: the freeze begins at %.1f s, ICE SEEN at "
-                  "%.1f s; %d frames with NERVE LOST\n", freeze_s, seen_s, lost);
+                  "%.1f s; %d frames with NERVE LOST; the tip shown 2 mm off and not hidden on %d "
+                  "of %d freeze frames\n", freeze_s, seen_s, lost, short_tip, freeze_frames);
     assert_true(freeze_s > 0 && seen_s > freeze_s);
+    assert_true(freeze_frames > 20);
+    assert_true(short_tip <= 2);
     assert_true(seen_s - freeze_s <= 8.0);
     assert_int_equal(lost, 0);
     char cmd[320];
