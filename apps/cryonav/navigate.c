@@ -443,6 +443,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", s.key_msg);
             }
+            if (s.zone_warning[0]) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "",
+                         s.zone_warning);
+            }
             char rnote[CN_EVENT_TEXT_MAX]; /* a replay: the recorded note or mark near here */
             if (cn_session_replay_note(&s, f->t_scene_ns, rnote, sizeof rnote)) {
                 size_t used = strlen(line);

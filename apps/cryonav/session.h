@@ -114,6 +114,9 @@ typedef struct cn_session {
     int64_t replay_note_t_ns;
     /* a key the window refused (a procedure key in a replay), for its status line for 4 s
      * (the window's thread only) */
+    /* a live session whose zone is modelled for the simulator's needle: said on the
+     * status line for as long as it runs (review 41b) */
+    char zone_warning[200];
     char key_msg[160];
     int64_t key_msg_ns;
     /* where the replay's frames are in the file (the last jump answered: frame

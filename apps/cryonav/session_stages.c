@@ -569,6 +569,17 @@ int cn_session_plan(cn_session *s, void *thermal_opts, const char *config_dir, c
      * configured probe class's. Files without the event (older recordings, PLUS
      * files) keep the configured probe, and the log says so. */
     const bool probe_assumed = s->replay && !replay_probe(s, &to->probe);
+    /* A live image (a probe, a PlusServer) with the simulator's needle as the model's
+     * probe, the shipped configuration's: the zone and the coverage are that needle's, not
+     * the patient's cryoprobe's, and nothing said so (review 41b). */
+    s->zone_warning[0] = 0;
+    if (!s->sim && !s->replay && to->probe.simulated) {
+        snprintf(s->zone_warning, sizeof s->zone_warning, "zone modelled for the simulator's "
+                 "needle %.40s: set thermal.probe to your cryoprobe", to->probe.name);
+        cn_log_warn(s->log, "thermal", "the ablation zone is modelled for %s, the simulator's "
+                    "needle, not a product's: set \"thermal\": {\"probe\": ...} to the cryoprobe "
+                    "in use ('cryonav thermal --list' lists them)", to->probe.name);
+    }
     /* Every session names its probe once, first thing, so a replay can model it. */
     char probe_ev[CN_EVENT_TEXT_MAX] = "probe", num[2][32];
     snprintf(num[0], sizeof num[0], "%.2f", to->probe.outer_diameter_mm);

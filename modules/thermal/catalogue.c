@@ -286,12 +286,18 @@ static int parse_probe(const cn_json *d, const char *b, const cn_thermal_catalog
     static const char *const keys[] = {"name", "gas", "outer_diameter_mm", "active_length_mm",
                                        "boundary", "surface_temp_c", "ramp_s", "h_w_m2k",
                                        "active_thaw_temp_c", "surface_temp_sd_c", "calibration",
-                                       "surface_by_tissue", "description", "source", NULL};
+                                       "surface_by_tissue", "description", "source",
+                                       "simulated", NULL};
     TRY(cn_json_check_keys(d, b, keys, err, el));
     memset(p, 0, sizeof *p);
     p->active_thaw_temp_c = 20;
     TRY(str(d, b, "name", true, p->name, sizeof p->name, err, el));
     TRY(str(d, b, "gas", true, p->gas, sizeof p->gas, err, el));
+    char sp[192];
+    snprintf(sp, sizeof sp, "%s.simulated", b);
+    int sr = cn_json_get_bool(d, sp, &p->simulated, err, el);
+    if (sr != CN_OK && sr != CN_ENOENT)
+        return sr;
     TRY(num(d, b, "outer_diameter_mm", 0.1, 10, true, &p->outer_diameter_mm, err, el));
     TRY(num(d, b, "active_length_mm", 0.5, 100, true, &p->active_length_mm, err, el));
     char bc[32] = "dirichlet";

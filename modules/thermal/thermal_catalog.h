@@ -53,6 +53,8 @@ typedef struct {
                                      above (Dirichlet probes only; the rest is the default,
                                      fitted in soft tissue / agar) */
     cn_probe_surface by_tissue[CN_PROBE_TISSUES_MAX];
+    bool simulated;               /* "simulated": true: the simulator's needle, no product's
+                                     (a live session modelling it says so) */
 } cn_cryoprobe;
 
 typedef enum {

@@ -246,6 +246,9 @@ static void test_auto_source_takes_a_plugged_probe(void **st)
                           "--headless", "--frames", "10", "--no-serve", "--record", rec, NULL};
     run(argv, 90);
     expect_exit(0, "source auto: the Healson UP20L probe on bus");
+    /* the shipped configuration models the simulator's needle: a live probe's session says
+     * so (review 41b: the zone and coverage were that needle's, and nothing said it) */
+    expect_exit(0, "the ablation zone is modelled for sim-needle-1.5mm, the simulator's needle");
     int w;
     check_recording(rec, 10, 0, &w);
     assert_int_not_equal(w, 640); /* the probe's image, not the simulator's */
@@ -255,6 +258,7 @@ static void test_auto_source_takes_a_plugged_probe(void **st)
                            "--record", rec, NULL};
     run(argv2, 90);
     expect_exit(0, "source auto: no USB probe plugged in: the simulator");
+    assert_null(strstr(R.err, "the simulator's needle, not a product's")); /* its own needle */
     char err[256];
     cn_seq_reader *r = cn_seq_reader_open(rec, err, sizeof err);
     if (!r)
