@@ -158,10 +158,12 @@ int cn_cmd_report(int argc, char **argv)
     fprintf(h, "<h2>Procedure</h2><table>\n<tr><th>needle inserted</th><td>%s</td></tr>\n"
                "<tr><th>needle withdrawn</th><td>%s</td></tr>\n"
                "<tr><th>procedure time (skin to withdrawal)</th><td>%s</td></tr>\n", a, b, p);
-    if (analysed)
+    if (analysed && sum.ice_frames > 0)
         fprintf(h, "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
                    "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
                 sum.max_ice_radius_mm, sum.max_ice_width_mm, sum.max_ice_depth_mm);
+    else if (analysed) /* review 41b: a freeze with no zone and no rim read "0.0 mm" */
+        fprintf(h, "<tr><th>ice</th><td>no ice seen on any frame</td></tr>\n");
     else
         fprintf(h, "<tr><th>ice, nerve, alarms</th><td>not analysed</td></tr>\n");
     if (sum.max_model_ice_radius_mm >= 0)
@@ -203,8 +205,10 @@ int cn_cmd_report(int argc, char **argv)
         if (isfinite(cy->target_temp_min_c))
             snprintf(tmin, sizeof tmin, "%.0f C", cy->target_temp_min_c);
         char ice[32] = "--";
-        if (cy->max_ice_radius_mm >= 0)
+        if (cy->max_ice_radius_mm >= 0 && cy->ice_frames > 0)
             snprintf(ice, sizeof ice, "%.1f mm", cy->max_ice_radius_mm);
+        else if (cy->max_ice_radius_mm >= 0)
+            snprintf(ice, sizeof ice, "none seen");
         fprintf(h, "<tr><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"
                    "<td>%s</td></tr>\n",
                 cy->cycle, at, fz, th, ice, cov, tmin);

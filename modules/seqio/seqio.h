@@ -296,6 +296,8 @@ typedef struct {
     double thaw_s;                   /* until the next freeze or withdrawal, <0 unknown */
     double max_ice_radius_mm;        /* largest -0 C isotherm / ice radius during it (<0:
                                         no frame of it in the recording) */
+    int ice_frames;                  /* its frames with ice seen (0 with frames read: no
+                                        ice seen, not an ice ball of 0 mm) */
     double coverage_end;             /* the nerve's coverage on the freeze's last analysed
                                         frame (what the session's end-of-freeze reminder
                                         says), <0 unknown or withheld */
@@ -332,6 +334,7 @@ typedef struct {
     double max_model_ice_radius_mm;
     int rim_lost_frames;                /* freeze frames without a rim found after it was
                                            found in that freeze (analysed) */
+    int ice_frames;                     /* frames with ice seen (0: the sizes say nothing) */
     double coverage_max;                /* <0 unknown */
     double ice_skin_min_mm;             /* closest approach of ice to skin, <0 unknown */
     int n_events, n_alarms, n_notes;    /* events each counted once */

@@ -446,6 +446,7 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             }
         }
         if (isfinite(ir) && ir > s->max_ice_radius_mm) s->max_ice_radius_mm = ir;
+        if (isfinite(ir) && ir > 0) s->ice_frames++;
         double r0 = NAN; /* the model's 0 C radius shown */
         for (int j = 0; f->analysed && j < f->analysis.n_iso; j++)
             if (fabs(f->analysis.iso[j].temp_c) < 1e-6 && isfinite(f->analysis.iso[j].radius_mm))
@@ -506,6 +507,8 @@ int cn_session_summarize(const char *path, cn_session_summary *s, cn_session_ser
             *m = fmax(*m, 0); /* a frame of it was read */
             if (isfinite(ir) && ir > *m)
                 *m = ir;
+            if (isfinite(ir) && ir > 0)
+                s->cycles[cur].ice_frames++;
         }
         /* each alarm's periods, for a debrief (teaching audit T10: the report counted
          * alarm events, not which alarm, nor for how long): on from the first frame

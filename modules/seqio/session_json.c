@@ -78,7 +78,10 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
                             c->running_at_end == CN_PHASE_FREEZE ? json_string("freeze")
                             : c->running_at_end == CN_PHASE_THAW ? json_string("thaw")
                                                                  : json_null());
-        json_object_set_new(e, "max_ice_radius_mm", num_or_null(c->max_ice_radius_mm));
+        /* no ice seen in it: null, not a measured 0.0 mm (review 41b) */
+        json_object_set_new(e, "max_ice_radius_mm",
+                            c->ice_frames > 0 ? num_or_null(c->max_ice_radius_mm) : json_null());
+        json_object_set_new(e, "ice_seen_frames", json_integer(c->ice_frames));
         json_object_set_new(e, "coverage_at_freeze_end", num_or_null(c->coverage_end));
         json_object_set_new(e, "target_temp_min_c",
                             isfinite(c->target_temp_min_c) ? json_real(c->target_temp_min_c)
@@ -95,12 +98,12 @@ char *cn_session_summary_json(const cn_session_summary *s, const char *path) {
         json_object_set_new(o, "not_analysed", json_string(
             "the file holds no CryoNav analysis: `cryonav replay FILE --speed 0 --record NEW` "
             "analyses every frame, and `cryonav report NEW` reports it"));
+    const bool ice = analysed && s->ice_frames > 0; /* no ice seen: no size, not 0.0 mm */
     json_object_set_new(o, "max_ice_radius_mm",
-                        analysed ? json_real(s->max_ice_radius_mm) : json_null());
-    json_object_set_new(o, "max_ice_width_mm",
-                        analysed ? json_real(s->max_ice_width_mm) : json_null());
-    json_object_set_new(o, "max_ice_depth_mm",
-                        analysed ? json_real(s->max_ice_depth_mm) : json_null());
+                        ice ? json_real(s->max_ice_radius_mm) : json_null());
+    json_object_set_new(o, "max_ice_width_mm", ice ? json_real(s->max_ice_width_mm) : json_null());
+    json_object_set_new(o, "max_ice_depth_mm", ice ? json_real(s->max_ice_depth_mm) : json_null());
+    json_object_set_new(o, "ice_seen_frames", json_integer(s->ice_frames));
     json_object_set_new(o, "max_ice_radius_model_mm", num_or_null(s->max_model_ice_radius_mm));
     json_object_set_new(o, "freeze_frames_without_rim", json_integer(s->rim_lost_frames));
     json_object_set_new(o, "coverage_max", num_or_null(s->coverage_max));

@@ -46,6 +46,7 @@ static cn_sim_config script(void) {
 /* Records the scripted session; with_analysis fills the CryoNav analysis fields
  * the way the guidance stage would (from the truth here). */
 static bool g_flicker; /* an alarm on every other frame of the first 200 */
+static bool g_no_ice;  /* no rim found on any frame (a freeze with no zone and no ice seen) */
 
 static void record_gap(const char *path, bool with_analysis, double gap_from_s, double gap_to_s) {
     cn_sim_config c = script();
@@ -100,7 +101,7 @@ static void record_gap(const char *path, bool with_analysis, double gap_from_s, 
             if (tr->ice_radius_mm > g_max_model_mm)
                 g_max_model_mm = tr->ice_radius_mm;
             a->iso[1] = (cn_isotherm){.temp_c = -20, .radius_mm = 0.6f * tr->ice_radius_mm};
-            a->ice.found = tr->ice_present && tr->rim_n > 2;
+            a->ice.found = tr->ice_present && tr->rim_n > 2 && !g_no_ice;
             a->ice.n = tr->rim_n;
             /* the detector's fitted thickness about the probe axis: the truth here */
             a->ice.radius_mm = a->ice.found ? tr->ice_radius_mm : 0;
@@ -319,6 +320,25 @@ static void test_a_file_never_analysed(void **st) {
     js = cn_session_summary_json(&s, path);
     assert_non_null(strstr(js, "\"analysed\": true"));
     assert_null(strstr(js, "\"max_ice_radius_mm\": null"));
+    free(js);
+    /* analysed, a freeze, but no rim on any frame (review 41b: a keyed freeze with no zone
+     * on real probe frames read "maximum ice radius 0.0 mm", each cycle "0.0 mm") */
+    g_no_ice = true;
+    unlink(path);
+    record(path, true);
+    g_no_ice = false;
+    assert_int_equal(cn_session_summarize(path, &s, NULL, NULL, NULL, err, sizeof err), CN_OK);
+    js = cn_session_summary_json(&s, path);
+    print_message("no ice seen: %.*s\n", 160, strstr(js, "\"cycles\""));
+    assert_true(s.n_cycles >= 1);
+    assert_int_equal(s.ice_frames, 0);
+    assert_non_null(strstr(js, "\"ice_seen_frames\": 0"));
+    const char *cyc = strstr(js, "\"cycles\"");
+    assert_non_null(cyc);
+    assert_non_null(strstr(cyc, "\"max_ice_radius_mm\": null")); /* the cycle's */
+    const char *top = strstr(js, "\"plan\"");
+    assert_non_null(top);
+    assert_non_null(strstr(top, "\"max_ice_radius_mm\": null")); /* the session's */
     free(js);
     unlink(path);
 }
