@@ -443,6 +443,11 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", s.key_msg);
             }
+            char remind[160]; /* the plan's reposition reminder while it stands */
+            if (cn_procedure_reminder(s.procedure, remind, sizeof remind)) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "", remind);
+            }
             if (s.zone_warning[0]) {
                 size_t used = strlen(line);
                 snprintf(line + used, sizeof line - used, "%s%s", used ? "  |  " : "",

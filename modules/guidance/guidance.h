@@ -302,6 +302,10 @@ void cn_procedure_stage(cn_procedure *p, cn_stage *out);
  * viewer says it, so a key that did nothing, or not what it usually does, does not go
  * unnoticed. */
 bool cn_procedure_last_refusal(cn_procedure *p, int64_t within_ns, char *buf, size_t len);
+/* The plan's reposition reminder while it stands (from the end of the last planned freeze
+ * with the target not covered, to the next freeze, reposition or withdrawal): false when
+ * none. For the status line: the event alone was in the log and the recording only. */
+bool cn_procedure_reminder(cn_procedure *p, char *buf, size_t len);
 /* A copy of what happened, with the plan (thread-safe). */
 void cn_procedure_get_summary(cn_procedure *p, cn_procedure_summary *out);
 /* "plan stump-6-4-6: freeze 360 s, thaw 240 s, freeze 360 s | actual: freeze 1

@@ -70,6 +70,7 @@ void cn_procedure_rewind(cn_procedure *p)
     p->truth_seen = false;
     p->truth_phase = CN_PHASE_IDLE;
     p->reminded_stop = p->reminded_start = p->reminded_repos = false;
+    cn__proc_set_reminder(p, NULL);
     p->last_input_ns = INT64_MIN;
     p->dated_ns = INT64_MIN;
     p->last_acq_ns = INT64_MAX; /* no frame yet */
@@ -171,6 +172,8 @@ static void set_phase(cn_procedure *p, const cn_frame *f, cn_phase ph)
     p->phase = ph;
     p->phase_start_ns = f->t_scene_ns;
     p->reminded_stop = p->reminded_start = false;
+    if (ph != CN_PHASE_THAW) /* a freeze, a reposition or the withdrawal answers it */
+        cn__proc_set_reminder(p, NULL);
 }
 
 /* Opens a step of the summary (the previous one is closed). */
@@ -386,6 +389,10 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
                     emit(p, f, CN_EVSRC_PLAN, "reminder what=reposition coverage=%.2f extra_freeze_s=%.0f",
                          gs.last_coverage, pl->extra_freeze_s);
                     p->reminded_repos = true;
+                    char r[160]; /* on the screen too, while it stands (review 41b) */
+                    snprintf(r, sizeof r, "PLAN: freeze %d ended at coverage %.0f %%: reposition "
+                             "+ %.0f s freeze", p->cycle, 100 * gs.last_coverage, pl->extra_freeze_s);
+                    cn__proc_set_reminder(p, r);
                 }
             }
         }

@@ -225,3 +225,22 @@ bool cn_procedure_last_refusal(cn_procedure *p, int64_t within_ns, char *buf, si
     pthread_mutex_unlock(&p->smu);
     return recent;
 }
+
+void cn__proc_set_reminder(cn_procedure *p, const char *text)
+{
+    pthread_mutex_lock(&p->smu);
+    cn_strlcpy(p->reminder, text ? text : "", sizeof p->reminder);
+    pthread_mutex_unlock(&p->smu);
+}
+
+bool cn_procedure_reminder(cn_procedure *p, char *buf, size_t len)
+{
+    if (!p || !buf || len == 0)
+        return false;
+    pthread_mutex_lock(&p->smu);
+    bool on = p->reminder[0] != 0;
+    if (on)
+        cn_strlcpy(buf, p->reminder, len);
+    pthread_mutex_unlock(&p->smu);
+    return on;
+}

@@ -81,7 +81,12 @@ struct cn_procedure {
     bool sum_started;         /* started, for other threads */
     char last_refusal[192];   /* the last input refused, and when (monotonic): the HUD */
     int64_t last_refusal_ns;
+    char reminder[160];       /* the plan's reposition reminder while it stands: the
+                                 status line ("" none) */
 };
+
+/* Sets (text) or clears (NULL) the standing reminder (procedure_inputs.c). */
+void cn__proc_set_reminder(cn_procedure *p, const char *text);
 
 /* Applies one input to the state machine on frame f (procedure.c). */
 void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in,

@@ -450,6 +450,17 @@ static void test_reposition_reminder(void **st)
     f = step(p, 0.05, ev, sizeof ev);
     cn_frame_unref(f);
     assert_non_null(strstr(ev, "reminder what=reposition coverage=0.50 extra_freeze_s=90/plan"));
+    /* on the status line while it stands (review 41b: only in the log and the recording,
+     * while the HUD's coverage went to "--" with the freeze's end) */
+    char r[160];
+    assert_true(cn_procedure_reminder(p, r, sizeof r));
+    print_message("status line: %s\n", r);
+    assert_non_null(strstr(r, "PLAN: freeze 1 ended at coverage 50 %: reposition + 90 s freeze"));
+    cn_frame_unref(step(p, 10, NULL, 0));
+    assert_true(cn_procedure_reminder(p, r, sizeof r)); /* through the thaw */
+    cn_procedure_key(p, 'p');                            /* answered: repositioned */
+    cn_frame_unref(step(p, 0.05, NULL, 0));
+    assert_false(cn_procedure_reminder(p, r, sizeof r));
     cn_guidance_free(g);
     cn_procedure_free(p);
 }
