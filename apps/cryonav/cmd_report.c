@@ -22,6 +22,50 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* The event lines ("T source: text") in time order: a step dated back (a late key, a
+ * freeze inferred from the ice seen) is written on a later frame with its own time, and
+ * the page listed it after events that came later (review 41b). Stable: same-time lines
+ * keep the recording's order. */
+static int by_line_time(const void *a, const void *b)
+{
+    const char *const *la = a, *const *lb = b;
+    double ta = atof(*la), tb = atof(*lb);
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    return *la < *lb ? -1 : *la > *lb; /* their place in the text */
+}
+
+static void sort_event_lines(char *text)
+{
+    size_t n = 0, len = strlen(text);
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    if (n < 2 || text[len - 1] != '\n') /* whole lines only (the summary's always are) */
+        return;
+    char **lines = malloc(n * sizeof *lines), *copy = malloc(len + 1);
+    if (!lines || !copy) {
+        free(lines);
+        free(copy);
+        return; /* the recording's order */
+    }
+    memcpy(copy, text, len + 1);
+    size_t k = 0;
+    for (char *q = copy; *q && k < n;) {
+        lines[k++] = q;
+        char *nl = strchr(q, '\n');
+        if (!nl)
+            break;
+        *nl = 0;
+        q = nl + 1;
+    }
+    qsort(lines, k, sizeof *lines, by_line_time);
+    size_t at = 0;
+    for (size_t i = 0; i < k; i++)
+        at += (size_t)snprintf(text + at, len + 1 - at, "%s\n", lines[i]);
+    free(lines);
+    free(copy);
+}
+
 static void html_escape(FILE *o, const char *s)
 {
     for (; *s; s++) {
@@ -155,9 +199,14 @@ int cn_cmd_report(int argc, char **argv)
         fprintf(h, "<p><b>Not analysed:</b> this file holds no CryoNav analysis, so it says "
                    "nothing of the ice, the nerve or the alarms. <code>cryonav replay FILE "
                    "--speed 0 --record NEW</code> analyses every frame; then report NEW.</p>\n");
-    fprintf(h, "<h2>Procedure</h2><table>\n<tr><th>needle inserted</th><td>%s</td></tr>\n"
+    /* an insertion nobody keyed, taken from the first freeze: a lower bound, said where it
+     * is read (review 41b: only the JSON's insertion_inferred said so) */
+    const char *inferred = sum.insertion_inferred ? " (inferred from the first freeze: the "
+                                                    "needle went in before)" : "";
+    fprintf(h, "<h2>Procedure</h2><table>\n<tr><th>needle inserted</th><td>%s%s</td></tr>\n"
                "<tr><th>needle withdrawn</th><td>%s</td></tr>\n"
-               "<tr><th>procedure time (skin to withdrawal)</th><td>%s</td></tr>\n", a, b, p);
+               "<tr><th>procedure time (skin to withdrawal)</th><td>%s%s</td></tr>\n", a,
+            inferred, b, sum.insertion_inferred ? "at least " : "", p);
     if (analysed && sum.ice_frames > 0)
         fprintf(h, "<tr><th>maximum ice radius</th><td>%.1f mm</td></tr>\n"
                    "<tr><th>maximum ice width x depth</th><td>%.1f x %.1f mm</td></tr>\n",
@@ -268,13 +317,15 @@ int cn_cmd_report(int argc, char **argv)
                    "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n",
                 ser.nerve_temp_model
                     ? "The thermal model's temperature at the nerve's warmest point, as the session "
-                      "computed it (the HUD's \"target min\" is its lowest): a block needs -20 C "
+                      "computed it (the HUD's \"whole target <=\" is its lowest): a block needs -20 C "
                       "there, the whole nerve inside the -20 C curve."
                     : "Estimated from the nerve centre's distance to the needle tip between the "
                       "isotherm radii (a recording made before the model's temperature was "
                       "recorded).");
     fprintf(h, "<h2>Events</h2><p>%d events, each once: %s (s), who, what.</p><pre>",
             sum.n_events, strcmp(sum.clock, "scene") == 0 ? "scene time" : "recorded time");
+    if (events)
+        sort_event_lines(events);
     html_escape(h, events && events[0] ? events : "(none recorded)\n");
     fprintf(h, "</pre>\n</body></html>\n");
     fclose(h);

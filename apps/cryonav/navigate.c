@@ -253,7 +253,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
     cn_pipeline_stats hud_stats = {0};
     int64_t hud_stats_ns = 0;
     bool last_snapped = false;
-    int n_snap = 0;
+    int n_snap = 0, n_outage_snap = 0; /* the outage's pictures (waiting, stale-N) apart */
+    char outage_snap[160] = "";
     char last_snap[700] = "";
     bool closed = false;
     /* a replay: its first frame's time and its length, for the status line's clock */
@@ -336,8 +337,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                 cn_session_outage_text(&s, why, sizeof why);
                 snprintf(alarm, sizeof alarm, "NO LIVE IMAGE: %s",
                          s.usb ? why : "waiting for the source's first frame");
-                snprintf(line, sizeof line, "no frame for %.0f s since the start (close the "
-                         "window to stop)", (double)age_ns * 1e-9);
+                snprintf(line, sizeof line, "no frame for %.0f s since the start (%s to stop)",
+                         (double)age_ns * 1e-9, v ? "close the window" : "Ctrl-C");
                 cn_viewer_hud hud = {.fps = NAN, .latency_ms_p50 = NAN, .latency_ms_p99 = NAN,
                                      .source = s.source_name, .status_line = line,
                                      .alarm_line = alarm, .standin = true,
@@ -349,6 +350,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                         snprintf(sp, sizeof sp, "%s/waiting.png", o.snapshot_dir);
                         if (cn_viewer_snapshot(v, sp, err, sizeof err) != CN_OK)
                             cn_log_error(log, cmd, "snapshot %s: %s", sp, err);
+                        else if (n_outage_snap++ == 0)
+                            cn_strlcpy(outage_snap, sp, sizeof outage_snap);
                         stale_snapped = true;
                     }
                 }
@@ -384,6 +387,8 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                  (unsigned long long)n_shown);
                         if (cn_viewer_snapshot(v, sp, err, sizeof err) != CN_OK)
                             cn_log_error(log, cmd, "snapshot %s: %s", sp, err);
+                        else if (n_outage_snap++ == 0)
+                            cn_strlcpy(outage_snap, sp, sizeof outage_snap);
                         stale_snapped = true;
                     }
                 }
@@ -571,8 +576,12 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         printf("motion_to_screen_ms p50 %.2f p99 %.2f (the viewer, as bench viewer times it)\n",
                cn_stats_percentile(show_ms, 50.0), cn_stats_percentile(show_ms, 99.0));
     cn_stats_free(show_ms);
+    /* every file written named (review 41b: the outage's pictures were left out) */
     if (o.snapshot_dir[0] && n_snap > 0)
         printf("snapshots: %d PNG files in %s/ (last: %s)\n", n_snap, o.snapshot_dir, last_snap);
+    if (o.snapshot_dir[0] && n_outage_snap > 0)
+        printf("snapshots of a time without frames: %d (first: %s)\n", n_outage_snap,
+               outage_snap);
     if (s.procedure) { /* issue 13: plan vs what happened */
         cn_procedure_summary ps;
         cn_procedure_get_summary(s.procedure, &ps);

@@ -602,7 +602,7 @@ void cn_usb_device_outage_text(cn_usb_device *d, int64_t now_ns, char *out, size
         snprintf(out, out_len, "plugged in but not started: %s", st.problem);
     else if (!st.connected && st.last_disconnect_ns > 0 &&
              strncmp(st.problem, "unplugged", 9) == 0)
-        snprintf(out, out_len, "unplugged %.0f s ago: plug it in again",
+        snprintf(out, out_len, "unplugged, lost %.0f s ago: plug it in again",
                  (double)(now_ns - st.last_disconnect_ns) * 1e-9);
     else if (st.problem[0])
         snprintf(out, out_len, "plugged in but sends no usable image (%s)", st.problem);

@@ -265,6 +265,31 @@ static void test_unkeyed_freeze(void **st)
     assert_true(u.first_freeze_frame_s > 39.9 && u.first_freeze_frame_s < 40.6);
     assert_true(u.freeze_start_s > 6 && u.freeze_start_s < 12);
     assert_true(u.worst_mm < 0.6);
+    /* the report's page (review 41b): the same session without the insertion keyed gives
+     * an insertion inferred from the freeze, said as such with the procedure time a lower
+     * bound; the events in time order (the dated freeze start, written on the 40 s frame,
+     * before the ICE SEEN it answered) */
+    run_scene(dir, "noins", "silent", "f@40", 200);
+    char rep[320], html[400];
+    snprintf(file, sizeof file, "%s/noins.igs.mha", dir);
+    snprintf(rep, sizeof rep, "%s/noins.report", dir);
+    const char *ra[] = {CN_CRYONAV_BIN, "report", file, "--out", rep, "--no-plots", NULL};
+    assert_int_equal(run_prog(ra, NULL, NULL, 200, &R), 0);
+    assert_int_equal(R.exit_code, 0);
+    snprintf(html, sizeof html, "%s/report.html", rep);
+    size_t hl = 0;
+    char *page = cn_file_read_all(html, &hl);
+    assert_non_null(page);
+    assert_non_null(strstr(page, "(inferred from the first freeze: the needle went in before)"));
+    assert_non_null(strstr(page, "<td>at least "));
+    const char *fs = strstr(page, "operator: freeze_start cycle=1");
+    const char *seen = strstr(page, "alarm set=0x80");
+    assert_non_null(fs);
+    assert_non_null(seen);
+    print_message("report page: the dated freeze start %s the ICE SEEN it answered\n",
+                  fs < seen ? "before" : "after");
+    assert_true(fs < seen);
+    free(page);
     /* the console telling: its freeze is keyed at once, nothing unkeyed (its first 50 s;
      * `eval sim` watches whole sessions) */
     run_scene(dir, "tells", "tells", NULL, 200);

@@ -323,6 +323,8 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
                           "--snapshot", snap, "--snapshot-every", "5", NULL};
     run(argv, 120);
     expect_exit(0, "no new frame for");
+    static char R_first_out[sizeof R.out];
+    snprintf(R_first_out, sizeof R_first_out, "%s", R.out);
     /* the log names what the driver knows (before: "the USB probe sends no frames", from
      * the source's name alone: review 39a M1) */
     expect_exit(0, "the USB probe is unplugged");
@@ -362,6 +364,10 @@ static void test_unplugged_probe_picture_marked_stale(void **st)
     }
     closedir(d);
     print_message("live %s, stale %s\n", live, stale);
+    /* the stale picture is named with the others (review 41b: "7 PNG files", 8 written) */
+    const char *named = strstr(R_first_out, "snapshots of a time without frames: 1 (first: ");
+    if (!named || !strstr(named, "/stale-"))
+        fail_msg("the stale picture is not named:\n%s", R_first_out);
     long red_live = red_pixels(live), red_stale = red_pixels(stale);
     print_message("red pixels: live %ld, stale %ld\n", red_live, red_stale);
     assert_true(red_live >= 0);
@@ -390,6 +396,8 @@ static void test_probe_plugged_in_after_the_start(void **st)
     if (!strstr(R.err, "after waiting") || !fa || atoi(fa + 16) < 8)
         fail_msg("the probe plugged in later did not stream:\n%s\n%s", R.out, R.err);
     snprintf(wait_png, sizeof wait_png, "%s/waiting.png", snap);
+    assert_non_null(strstr(R.out, "snapshots of a time without frames: 1 (first: "));
+    assert_non_null(strstr(R.out, "/waiting.png)"));
     long red = red_pixels(wait_png);
     print_message("waiting picture: %ld red pixels\n", red);
     assert_true(red > 500); /* the NO LIVE IMAGE banner */
