@@ -223,6 +223,18 @@ int cn_seq_chapters(cn_seq_reader *r, cn_seq_chapter **out, int *n_out, char *er
             chapter_name(&ev[k], c->name, sizeof c->name);
         }
     }
+    /* Within a frame in time order (stable; frames already are): the steps a recording
+     * started mid-session carries on its first frame came in the order they were kept,
+     * and "needle in" at -20 s was chapter 2, after one at 0 s (review 41a). */
+    for (int i = 1; i < n; i++) {
+        cn_seq_chapter c = v[i];
+        int j = i;
+        while (j > 0 && v[j - 1].frame == c.frame && v[j - 1].t_s > c.t_s) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = c;
+    }
     *out = v;
     *n_out = n;
     return CN_OK;

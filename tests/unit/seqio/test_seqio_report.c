@@ -343,6 +343,64 @@ static void test_a_file_never_analysed(void **st) {
     unlink(path);
 }
 
+/* A recording started mid-session carries the steps before it on its first frame in the
+ * order they were kept: its chapters listed "needle in" at -20 s after a plan at 0 s
+ * (review 41a). Within a frame they are now in time order; frames stay in order. */
+static void test_chapters_in_time_order(void **st) {
+    (void)st;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/report_chapters.igs.mha", CN_BINARY_DIR);
+    unlink(path);
+    char side[1100]; /* a run killed mid-write leaves these: the writer refuses them */
+    snprintf(side, sizeof side, "%s.part", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s.journal", path);
+    unlink(side);
+    cn_seq_writer *w = cn_seq_writer_open(path, NULL, err, sizeof err);
+    assert_non_null(w);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 32, 24);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    const int64_t t0 = 50000000000LL;
+    for (int i = 0; i < 3; i++) {
+        cn_frame_set_size(f, 32, 24);
+        memset(f->pixels, 40, 32 * 24);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.3;
+        f->seq = (uint64_t)i;
+        f->t_acq_ns = f->t_scene_ns = t0 + i * 500000000LL;
+        f->analysed = false;
+        memset(&f->analysis, 0, sizeof f->analysis);
+        if (i == 0) {
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_PLAN, t0, "plan name=p steps=freeze:60");
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_SIMULATOR, t0 - 20000000000LL,
+                                  "needle_inserted");
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, t0, "target x_mm=1 y_mm=2");
+        }
+        if (i == 2) /* a step dated back, on a later frame: stays on its frame */
+            cn_analysis_add_event(&f->analysis, CN_EVSRC_OPERATOR, t0 - 5000000000LL,
+                                  "freeze_start cycle=1");
+        assert_int_equal(cn_seq_writer_append(w, f, NULL, err, sizeof err), CN_OK);
+    }
+    assert_int_equal(cn_seq_writer_close(w, err, sizeof err), CN_OK);
+    cn_frame_unref(f);
+    cn_frame_pool_free(pool);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    assert_non_null(r);
+    cn_seq_chapter *ch = NULL;
+    int n = 0;
+    assert_int_equal(cn_seq_chapters(r, &ch, &n, err, sizeof err), CN_OK);
+    cn_seq_reader_close(r);
+    for (int i = 0; i < n; i++)
+        print_message("  %d  %6.1f s  frame %d  %s\n", i + 1, ch[i].t_s, ch[i].frame, ch[i].name);
+    assert_int_equal(n, 4);
+    assert_string_equal(ch[0].text, "needle_inserted");
+    assert_true(ch[0].t_s < -19.9);
+    assert_true(strncmp(ch[1].text, "plan ", 5) == 0); /* same time: the recorded order */
+    assert_true(strncmp(ch[2].text, "target ", 7) == 0);
+    assert_int_equal(ch[3].frame, 2);
+    free(ch);
+    unlink(path);
+}
+
 /* A recording gap (frames lost to a full disk, 15.0-20.5 s, across the end of the
  * 12 s freeze at 19.5 s): the cycle's durations follow the events' own times, not
  * the first frame after the gap (before: freeze 13.0 s, thaw 6.0 s). */
@@ -690,6 +748,7 @@ int main(void) {
         cmocka_unit_test(test_truth_session),
         cmocka_unit_test(test_analysed_session),
         cmocka_unit_test(test_a_file_never_analysed),
+        cmocka_unit_test(test_chapters_in_time_order),
         cmocka_unit_test(test_gap_across_a_phase_change),
         cmocka_unit_test(test_gap_over_a_whole_freeze),
         cmocka_unit_test(test_thaw_end_beside_an_alarm),
