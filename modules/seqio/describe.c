@@ -16,6 +16,7 @@
 typedef struct {
     char name[96];
     int count, ok;
+    int malformed, first_bad; /* transforms: values that are not 16 finite numbers */
 } name_count;
 
 static name_count *find_or_add(name_count *v, int *n, const char *name) {
@@ -93,8 +94,16 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
                     char st[128];
                     snprintf(st, sizeof st, "%sStatus", key);
                     const char *sv = cn_seq_field_find(fl, nf, st);
+                    /* a value that is no 4 x 4 matrix is not a valid pose, whatever its
+                     * status says (review 41a: "9 valid" with one of 3 numbers) */
+                    double m[17];
+                    bool whole = cn_seqio_parse_doubles(fl[k].value, m, 17) == 16;
+                    for (int q = 0; whole && q < 16; q++)
+                        whole = isfinite(m[q]);
+                    if (!whole && c->malformed++ == 0)
+                        c->first_bad = i;
                     c->count++;
-                    c->ok += !sv || strncmp(sv, "OK", 2) == 0;
+                    c->ok += whole && (!sv || strncmp(sv, "OK", 2) == 0);
                 }
             } else if (!(kl > 15 && strcmp(key + kl - 15, "TransformStatus") == 0)) {
                 name_count *c = find_or_add(other, &nother, key);
@@ -118,9 +127,14 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
         fprintf(out, ")\n");
     }
     fprintf(out, "frames_with_fields %d\n", in->frames_with_fields);
-    for (int i = 0; i < nxf; i++)
-        fprintf(out, "transform %.*s: %d frames, %d valid\n", (int)strlen(xf[i].name) - 9, xf[i].name,
-                xf[i].count, xf[i].ok);
+    for (int i = 0; i < nxf; i++) {
+        fprintf(out, "transform %.*s: %d frames, %d valid", (int)strlen(xf[i].name) - 9,
+                xf[i].name, xf[i].count, xf[i].ok);
+        if (xf[i].malformed)
+            fprintf(out, ", %d not a 4 x 4 matrix (first: frame %d; not used)", xf[i].malformed,
+                    xf[i].first_bad);
+        fprintf(out, "\n");
+    }
     for (int i = 0; i < nother; i++) fprintf(out, "field %s: %d frames\n", other[i].name, other[i].count);
     if (analysed || events) fprintf(out, "cryonav analysed_frames %d, events %d\n", analysed, events);
     return CN_OK;

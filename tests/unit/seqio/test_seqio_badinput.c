@@ -223,6 +223,34 @@ static void test_header_that_lies_about_its_data(void **s) {
     unlink(path);
 }
 
+/* A transform that is no 4 x 4 matrix (3 numbers) was counted "valid" by info, and the
+ * replay dropped it without a word (review 41a): info now says how many and where. */
+static void test_malformed_transform_said(void **s) {
+    (void)s;
+    size_t len;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bad_matrix.igs.mha", CN_BINARY_DIR);
+    char *b = slurp("SyntheticVideoBuffer20.igs.mha", &len);
+    replace(b, len, "Seq_Frame0003_ToolToTrackerTransform = 1 0 0 0 0 1 0 0 0 0 1 0 0 0 0 1",
+            "Seq_Frame0003_ToolToTrackerTransform = 1 0 0");
+    put(path, b, len);
+    free(b);
+    cn_seq_reader *r = cn_seq_reader_open(path, err, sizeof err);
+    if (!r) fail_msg("%s", err);
+    char *text = NULL;
+    size_t tl = 0;
+    FILE *mf = open_memstream(&text, &tl);
+    assert_int_equal(cn_seq_describe(r, mf, err, sizeof err), CN_OK);
+    fclose(mf);
+    cn_seq_reader_close(r);
+    const char *line = strstr(text, "transform ToolToTracker:");
+    assert_non_null(line);
+    print_message("%.*s\n", (int)strcspn(line, "\n"), line);
+    assert_non_null(strstr(line, "20 frames, 19 valid, 1 not a 4 x 4 matrix (first: frame 3"));
+    free(text);
+    unlink(path);
+}
+
 static void test_lying_headers(void **s) {
     (void)s;
     size_t len;
@@ -388,6 +416,7 @@ int main(void) {
         cmocka_unit_test(test_missing_data_and_garbage),
         cmocka_unit_test(test_bad_journal),
         cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_malformed_transform_said),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
