@@ -29,10 +29,23 @@
 static int by_line_time(const void *a, const void *b)
 {
     const char *const *la = a, *const *lb = b;
-    double ta = atof(*la), tb = atof(*lb);
+    double ta = atof(*la), tb = atof(*lb); /* finite: sort_event_lines checked */
     if (ta != tb)
         return ta < tb ? -1 : 1;
     return *la < *lb ? -1 : *la > *lb; /* their place in the text */
+}
+
+/* Does every line start with a finite time? (the summary's lines do; anything else is
+ * left in the recording's order) */
+static bool lines_timed(char *const *lines, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        char *end = NULL;
+        double t = strtod(lines[i], &end);
+        if (end == lines[i] || !isfinite(t))
+            return false;
+    }
+    return true;
 }
 
 static void sort_event_lines(char *text)
@@ -57,6 +70,11 @@ static void sort_event_lines(char *text)
             break;
         *nl = 0;
         q = nl + 1;
+    }
+    if (!lines_timed(lines, k)) {
+        free(lines);
+        free(copy);
+        return;
     }
     qsort(lines, k, sizeof *lines, by_line_time);
     size_t at = 0;
@@ -317,8 +335,8 @@ int cn_cmd_report(int argc, char **argv)
                    "<img src=\"nerve_temp.png\" alt=\"nerve temperature vs time\">\n",
                 ser.nerve_temp_model
                     ? "The thermal model's temperature at the nerve's warmest point, as the session "
-                      "computed it (the HUD's \"whole target <=\" is its lowest): a block needs -20 C "
-                      "there, the whole nerve inside the -20 C curve."
+                      "computed it (the HUD's \"whole target <=\" is its lowest): a block needs "
+                      "-20 C there, the whole nerve inside the -20 C curve."
                     : "Estimated from the nerve centre's distance to the needle tip between the "
                       "isotherm radii (a recording made before the model's temperature was "
                       "recorded).");

@@ -509,7 +509,9 @@ static bool replay_probe(cn_session *s, cn_cryoprobe *p)
         else
             cn_log_info(s->log, "replay", "the recorded probe %s is the configured one's geometry "
                         "(%.2f mm, %.1f mm active)", name, d, a);
-        return true;
+        /* a replay's own assumption, recorded: still one on the next replay (review 42) */
+        char assumed[16];
+        return cn_event_get(ch[i].text, "assumed", assumed, sizeof assumed) != CN_OK;
     }
     cn_log_info(s->log, "replay", "the recording names no probe: the model takes the configured "
                 "probe %s (%.2f mm, %.1f mm active)", p->name, p->outer_diameter_mm, p->active_length_mm);

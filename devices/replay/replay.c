@@ -295,12 +295,18 @@ static int rp_read(void *self, cn_frame *f) {
             const int nfr = info->n_frames;
             double a = i > 0 ? cn_seq_reader_timestamp(rp->rd, i - 1) : NAN;
             double b = i + 1 < nfr ? cn_seq_reader_timestamp(rp->rd, i + 1) : NAN;
-            bool between = isfinite(a) && isfinite(b) && b >= a;
-            scene = between ? 0.5 * (a + b) : rp->prev_scene + rp->mean_dt_s;
+            /* neighbours two frame intervals apart, give or take: a glitched one (review
+             * 42) is no measure; the first frame has only the next one */
+            bool between = isfinite(a) && isfinite(b) && b >= a && b - a <= 4 * rp->mean_dt_s;
+            scene = between ? 0.5 * (a + b)
+                    : i > 0 ? rp->prev_scene + rp->mean_dt_s
+                    : isfinite(b) ? b - rp->mean_dt_s : 0;
             if (rp->glitches_said++ < 5)
                 cn_log_warn(rp->o.log, "replay", "%s: frame %d has no readable Timestamp: "
                             "taken as %.6f s (%s)", rp->path, i, scene,
-                            between ? "between its neighbours" : "one frame interval on");
+                            between ? "between its neighbours"
+                            : i > 0 ? "one frame interval after the last"
+                                    : "one frame interval before the next");
         }
         double ts = info->wall_clock && !info->offline_pace && f->wall_ns > 0
                         ? (double)f->wall_ns * 1e-9

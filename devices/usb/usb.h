@@ -244,7 +244,7 @@ int cn_usb_engine_count(cn_usb_engine *e);
  * opened. An empty string: the device has none. */
 typedef struct {
     int bus, addr;
-    char manufacturer[64], product[64];
+    char manufacturer[128], product[128];
 } cn_usb_strings;
 /* CN_OK; CN_ENOENT: no nth device; CN_EUNSUPPORTED: the system does not say (no sysfs) */
 int cn_usb_engine_strings_nth(cn_usb_engine *e, int nth, cn_usb_strings *out);

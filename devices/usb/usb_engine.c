@@ -442,6 +442,9 @@ static bool read_attr(const char *dir, const char *name, char *out, size_t n)
     size_t l = strlen(out);
     while (l > 0 && (out[l - 1] == '\n' || out[l - 1] == '\r' || out[l - 1] == ' '))
         out[--l] = 0;
+    for (char *c = out; *c; c++) /* a board's own words reach the log: no control bytes */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return true;
 }
 

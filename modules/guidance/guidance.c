@@ -34,6 +34,8 @@
 /* The target's temperatures, the coverages, the lethal and frozen steps, kept by time to
  * take them back with a step dated back (cn_timeline): a bin of BACK_BIN_NS, at least the
  * newest BACK_KEEP / 2 (8.5 min); older ones folded into one. */
+/* How long ice the probe left with may hide the nerve (NERVE LOST held back). */
+#define ICE_LEFT_MAX_S 120.0
 #define BACK_KEEP 4096
 #define BACK_BIN_NS 250000000LL
 
@@ -54,6 +56,7 @@ struct cn_guidance {
      * the probe left with it (an unkeyed withdrawal), the ice did not melt in a frame */
     float unkeyed_r_mm;
     bool ice_left;
+    int64_t ice_left_ns;   /* scene time the probe left with it */
     bool have_target;   /* target holds the nerve outline to cover */
     cn_contour target;
     bool have_last;
@@ -453,9 +456,20 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
      * ball of 2.9 mm vanished from the analysis the frame the probe left, and NERVE LOST
      * came over the melting ice (the 38th session's note). Such ice hides the nerve until
      * the nerve is seen again (not held, not hidden); 1 mm of ice does not melt in a frame. */
-    if (!a->ice.unkeyed && g->unkeyed_r_mm >= 1.0f)
+    const bool keyed_cycle = gs->phase == CN_PHASE_FREEZE || gs->phase == CN_PHASE_THAW;
+    if (!a->ice.unkeyed && g->unkeyed_r_mm >= 1.0f && !keyed_cycle) {
         g->ice_left = true;
-    if (a->ice.unkeyed || (a->nerve.found && !a->nerve.held && !a->nerve.hidden))
+        g->ice_left_ns = f->t_scene_ns;
+    }
+    /* until the nerve is seen, a keyed freeze or thaw (its lock covers it: f under ICE SEEN
+     * ends the unkeyed ice too, and held NERVE LOST off for good: review 42), or 120 s (a
+     * ball of a few mm melts in that; without a bound a nerve lost later went unsaid) */
+    const bool left_long = f->t_scene_ns != CN_SCENE_TIME_UNSET &&
+                           g->ice_left_ns != CN_SCENE_TIME_UNSET &&
+                           (double)f->t_scene_ns * 1e-9 - (double)g->ice_left_ns * 1e-9 >
+                               ICE_LEFT_MAX_S; /* in double: no overflow */
+    if (a->ice.unkeyed || (a->nerve.found && !a->nerve.held && !a->nerve.hidden) ||
+        keyed_cycle || left_long)
         g->ice_left = false;
     if (!a->ice.unkeyed) /* the last ball fitted (the watch holds on a frame without one) */
         g->unkeyed_r_mm = 0.0f;

@@ -172,7 +172,7 @@ static void set_phase(cn_procedure *p, const cn_frame *f, cn_phase ph)
     p->phase = ph;
     p->phase_start_ns = f->t_scene_ns;
     p->reminded_stop = p->reminded_start = false;
-    if (ph != CN_PHASE_THAW) /* a freeze, a reposition or the withdrawal answers it */
+    if (ph == CN_PHASE_FREEZE || ph == CN_PHASE_WITHDRAWN) /* answered (a reposition too) */
         cn__proc_set_reminder(p, NULL);
 }
 
@@ -391,7 +391,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
                     p->reminded_repos = true;
                     char r[160]; /* on the screen too, while it stands (review 41b) */
                     snprintf(r, sizeof r, "PLAN: freeze %d ended at coverage %.0f %%: reposition "
-                             "+ %.0f s freeze", p->cycle, 100 * gs.last_coverage, pl->extra_freeze_s);
+                             "+ %.0f s freeze", p->cycle, 100 * gs.last_coverage,
+                             pl->extra_freeze_s);
                     cn__proc_set_reminder(p, r);
                 }
             }
@@ -423,6 +424,7 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         p->sum.repositions++;
         pthread_mutex_unlock(&p->smu);
         p->reminded_repos = false;
+        cn__proc_set_reminder(p, NULL);
         step_open(p, f, -1, src);
         return;
     case CN_PROC_NEEDLE_WITHDRAWN:

@@ -56,7 +56,7 @@ typedef struct {
  * direction makes the isotherms alternate frame to frame by an amount that grows with the
  * interval: at 0.5 s frames (the simulator at --time-scale 10) -20 C by 0.135 mm and the
  * coverage by 0.053 every other frame (review 41a); a longer step solves both. */
-#define CN_LIVE_SPLIT_MAX_S 0.1
+#define CN_LIVE_SPLIT_MAX_S 0.12
 
 typedef struct {
     double stored_j;          /* change of the enthalpy content since t = 0 */

@@ -1686,6 +1686,23 @@ static void test_replay_keeps_fields(void **st)
         }
     }
     assert_true(probe_assumed && plan_assumed);
+    /* and still assumed when that recording is replayed again (review 42: the probe's mark
+     * was lost there, the plan's kept) */
+    char again2[700];
+    snprintf(again2, sizeof again2, "%s/again2.igs.mha", dir);
+    const char *a2[] = {CN_CRYONAV_BIN, "replay", rec, "--headless", "--speed", "0",
+                        "--no-serve", "--record", again2, NULL};
+    assert_int_equal(run_prog(a2, NULL, NULL, 240, &R), 0);
+    check_run(&R, 0);
+    size_t tl = 0;
+    char *text = cn_file_read_all(again2, &tl);
+    assert_non_null(text);
+    const char *pr = strstr(text, "system:probe name=");
+    assert_non_null(pr);
+    const char *as = strstr(pr, "assumed=config");
+    assert_non_null(as);
+    assert_true((size_t)(as - pr) < strcspn(pr, ";\n")); /* in the probe's own event */
+    free(text);
     print_message("%d frames, \"Stylus\" kept on %d, a field written twice on %d\n", n, kept,
                   twice);
     assert_int_equal(kept, n);

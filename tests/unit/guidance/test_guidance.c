@@ -438,6 +438,50 @@ static void test_nerve_under_ice_left_by_the_probe(void **state)
     assert_true(run(fx, f) & CN_ALARM_NERVE_LOST);
     cn_frame_unref(f);
 
+    /* review 42: f keyed under ICE SEEN ends the unkeyed ice too: that is no probe leaving,
+     * and NERVE LOST must come back after the keyed cycle (it stayed off for good) */
+    cn_guidance_reset(fx->g);
+    f = make(fx, -1, 0, 0);
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0);
+    f->analysis.ice.unkeyed = true;
+    f->analysis.ice.radius_mm = 2.9f;
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0); /* keyed: a freeze */
+    f->analysis.guidance.phase = CN_PHASE_FREEZE;
+    f->analysis.guidance.cycle = 1;
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, -1, 0, 0); /* back in the approach, the nerve not found: said */
+    f->analysis.guidance.phase = CN_PHASE_APPROACH;
+    f->analysis.nerve.found = false;
+    assert_true(run(fx, f) & CN_ALARM_NERVE_LOST);
+    cn_frame_unref(f);
+    /* ...and ice the probe left with hides the nerve for 120 s at most */
+    cn_guidance_reset(fx->g);
+    const int64_t s_ns = 1000000000LL;
+    f = make(fx, -1, 0, 0);
+    f->t_scene_ns = 0;
+    run(fx, f);
+    cn_frame_unref(f);
+    f = make(fx, 9, 0, 0);
+    f->t_scene_ns = 1 * s_ns;
+    f->analysis.ice.unkeyed = true;
+    f->analysis.ice.radius_mm = 2.9f;
+    run(fx, f);
+    cn_frame_unref(f);
+    const int at_s[] = {2, 60, 121, 125};
+    for (int i = 0; i < 4; i++) {
+        f = make(fx, -1, 0, 0);
+        f->t_scene_ns = at_s[i] * s_ns;
+        f->analysis.nerve.found = false;
+        const bool lost = run(fx, f) & CN_ALARM_NERVE_LOST;
+        assert_true(lost == (at_s[i] > 122));
+        cn_frame_unref(f);
+    }
+
     /* ice that melted away where it was watched (0.4 mm, then gone) hides nothing */
     cn_guidance_reset(fx->g);
     f = make(fx, -1, 0, 0);

@@ -458,6 +458,9 @@ static void test_reposition_reminder(void **st)
     assert_non_null(strstr(r, "PLAN: freeze 1 ended at coverage 50 %: reposition + 90 s freeze"));
     cn_frame_unref(step(p, 10, NULL, 0));
     assert_true(cn_procedure_reminder(p, r, sizeof r)); /* through the thaw */
+    cn_procedure_post(p, CN_EVSRC_CONSOLE, CN_PROC_THAW_STOP, false); /* not answered */
+    cn_frame_unref(step(p, 0.05, NULL, 0));
+    assert_true(cn_procedure_reminder(p, r, sizeof r)); /* (review 42: it went with it) */
     cn_procedure_key(p, 'p');                            /* answered: repositioned */
     cn_frame_unref(step(p, 0.05, NULL, 0));
     assert_false(cn_procedure_reminder(p, r, sizeof r));
