@@ -475,6 +475,36 @@ static void test_frame_without_timestamp(void **s) {
     assert_true(fabs(t[2] - 1.75) < 1e-6);
     assert_non_null(strstr(logbuf, "Prostate10_video.igs.mhd: frame 2 has no readable Timestamp"));
     free(logbuf);
+
+    /* the first frame's unreadable: one interval before the next, not "the last + 1/30 s"
+     * from nothing (review 42: about 1000 s off in a copy with later times) */
+    char dir[512], cmd[4096], src[1024];
+    snprintf(dir, sizeof dir, "%s/replay_nots", CN_BINARY_DIR);
+    snprintf(src, sizeof src, "%s", p);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' && cp '%s/plus/Prostate10_video.raw' "
+             "'%s/' && sed 's/Seq_Frame0000_Timestamp = 1.0/Seq_Frame0000_Timestamp = abc/' "
+             "'%s' > '%s/first.igs.mhd'", dir, dir, CN_SHARED_DATA_DIR, dir, src, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(p, sizeof p, "%.500s/first.igs.mhd", dir);
+    lg = cn_log_new(stderr, CN_LOG_INFO);
+    o.log = lg;
+    assert_int_equal(cn_replay_device_make(p, &o, &dev, err, sizeof err), CN_OK);
+    pool = cn_frame_pool_new(2, 1024, 1024);
+    f = cn_frame_pool_acquire(pool);
+    dev.start(dev.self);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(dev.read(dev.self, f), CN_OK);
+        t[i] = (double)f->t_scene_ns * 1e-9;
+    }
+    dev.stop(dev.self);
+    cn_frame_unref(f);
+    cn_replay_device_release(&dev);
+    cn_frame_pool_free(pool);
+    cn_log_free(lg);
+    print_message("first frame without a time: %.4f s, the next %.4f s\n", t[0], t[1]);
+    assert_true(t[0] < t[1] && t[1] - t[0] < 0.2);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* One glitched Timestamp (a frame 600 s ahead, another 0.9 s behind its neighbours,
