@@ -427,6 +427,19 @@ static int dev_read(void *self, cn_frame *f)
                 return CN_EAGAIN;
             continue;
         }
+        if (!d->connected && d->ever_connected && d->cfg.wait_s >= 0) {
+            /* lost while streaming, with a bounded wait (--probe-wait S): given up after S s,
+             * as at the start (review 41b: a script that must not wait waited on forever) */
+            pthread_mutex_lock(&d->mu);
+            const int64_t since = d->st.last_disconnect_ns;
+            pthread_mutex_unlock(&d->mu);
+            const double gone_s = (double)(cn_clock_mono_ns() - since) * 1e-9;
+            if (since > 0 && gone_s > d->cfg.wait_s) {
+                cn_log_error(d->log, LOGMOD, "the UP20L was lost %.0f s ago and is not back: "
+                             "given up (wait_s / --probe-wait %.0f s)", gone_s, d->cfg.wait_s);
+                return CN_EIO;
+            }
+        }
         if (!d->connected) {
             if (!d->ever_connected && d->waiting_since_ns &&
                 cn_clock_mono_ns() >= d->next_wait_note_ns) {

@@ -407,6 +407,18 @@ static void test_probe_plugged_in_after_the_start(void **st)
                            "--probe-wait", "1", NULL};
     run(argv2, 120);
     expect_exit(1, "for 1 s");
+    /* ...and so does one for a probe lost while streaming (review 41b: it waited on past
+     * --probe-wait until killed); back within the wait, it streams on */
+    const char *argv3[] = {CN_PROBE_EMULATOR, "--fault", "unplug@8:-1", "--", CN_CRYONAV_BIN,
+                           "run", "--source", "usb", "--headless", "--no-serve",
+                           "--probe-wait", "2", NULL};
+    run(argv3, 60);
+    expect_exit(1, "is not back: given up (wait_s / --probe-wait 2 s)");
+    const char *argv4[] = {CN_PROBE_EMULATOR, "--fault", "unplug@8:500", "--", CN_CRYONAV_BIN,
+                           "run", "--source", "usb", "--headless", "--no-serve", "--frames", "20",
+                           "--probe-wait", "10", NULL};
+    run(argv4, 60);
+    expect_exit(0, "plugged in again at bus");
 #endif
 }
 
