@@ -290,8 +290,10 @@ int cn_up20l_identify(cn_usb_engine *e, char *err, size_t err_len);
 /* Before the nth device with the FX2 id is opened: CN_EUNSUPPORTED with the reason when
  * the strings the kernel read from it name another maker than Healson (another FX2 board:
  * it is neither opened, nor detached from its driver, nor sent a vendor request); CN_OK
- * when they say Healson, are empty or cannot be read (identify decides). */
-int cn_up20l_strings_check(cn_usb_engine *e, int nth, char *err, size_t err_len);
+ * when they say Healson, are empty or cannot be read (identify decides). st: NULL or the
+ * strings read. */
+int cn_up20l_strings_check(cn_usb_engine *e, int nth, cn_usb_strings *st, char *err,
+                           size_t err_len);
 int cn_up20l_reg_write(cn_usb_engine *e, uint8_t reg, uint8_t value);
 int cn_up20l_reg_read(cn_usb_engine *e, uint8_t reg, uint8_t *value);
 /* [0x10, id], 0xB2 wValue 2, then data in bulk OUT chunks of at most 4096 B. */

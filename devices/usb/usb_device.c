@@ -247,7 +247,7 @@ static int try_connect(cn_usb_device *d)
     int n = cn_usb_engine_count(d->eng), r = CN_ENOENT;
     snprintf(err, sizeof err, "no USB device %04x:%04x attached", CN_UP20L_VID, CN_UP20L_PID);
     for (int k = 0; k < n; k++) {
-        r = cn_up20l_strings_check(d->eng, k, err, sizeof err);
+        r = cn_up20l_strings_check(d->eng, k, NULL, err, sizeof err);
         if (r == CN_OK)
             r = cn_usb_engine_open_nth(d->eng, k, NULL, err, sizeof err);
         if (r == CN_OK)

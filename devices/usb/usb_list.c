@@ -13,7 +13,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 const char *cn_up20l_udev_rule(void)
 {
@@ -23,24 +22,18 @@ const char *cn_up20l_udev_rule(void)
            "MODE=\"0660\", TAG+=\"uaccess\"\n";
 }
 
-/* case-insensitive: does s hold "healson"? */
-static bool says_healson(const char *s)
+int cn_up20l_strings_check(cn_usb_engine *e, int nth, cn_usb_strings *st, char *err,
+                           size_t err_len)
 {
-    for (; *s; s++)
-        if (strncasecmp(s, "healson", 7) == 0)
-            return true;
-    return false;
-}
-
-int cn_up20l_strings_check(cn_usb_engine *e, int nth, char *err, size_t err_len)
-{
-    cn_usb_strings st;
-    if (cn_usb_engine_strings_nth(e, nth, &st) != CN_OK || !st.manufacturer[0] ||
-        says_healson(st.manufacturer))
+    cn_usb_strings own;
+    if (!st)
+        st = &own;
+    if (cn_usb_engine_strings_nth(e, nth, st) != CN_OK || !st->manufacturer[0] ||
+        strcasestr(st->manufacturer, "healson"))
         return CN_OK;
     snprintf(err, err_len, "bus %03d address %03d says it is '%s'%s%s%s (a UP20L says "
-             "'HealSon'): another FX2 board, left alone", st.bus, st.addr, st.manufacturer,
-             st.product[0] ? " / '" : "", st.product, st.product[0] ? "'" : "");
+             "'HealSon'): another FX2 board, left alone", st->bus, st->addr, st->manufacturer,
+             st->product[0] ? " / '" : "", st->product, st->product[0] ? "'" : "");
     return CN_EUNSUPPORTED;
 }
 
@@ -71,9 +64,8 @@ int cn_usb_list_probes(const cn_up20l_config *c, cn_usb_probe_info *out, int max
         cn_strlcpy(p->model, "unknown (FX2 id)", sizeof p->model);
         bool denied = false;
         char msg[512];
-        cn_usb_strings st;
-        if (cn_up20l_strings_check(e, i, msg, sizeof msg) != CN_OK &&
-            cn_usb_engine_strings_nth(e, i, &st) == CN_OK) {
+        cn_usb_strings st; /* one enumeration: the strings the check read */
+        if (cn_up20l_strings_check(e, i, &st, msg, sizeof msg) != CN_OK) {
             p->status = CN_PROBE_IDENTIFY_FAILED;
             p->bus = st.bus;
             p->addr = st.addr;
