@@ -34,6 +34,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
             snprintf(t, sizeof t, "ICE NEAR SKIN");
         append(buf, len, t);
     }
+    if (alarms & CN_ALARM_NO_ZONE)
+        append(buf, len, "FREEZING WITH NO ZONE: CRYOPROBE NOT FOUND");
     if (alarms & CN_ALARM_NO_ICE_SEEN)
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)

@@ -25,10 +25,14 @@
 #define OWN_ALARMS \
     (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
      CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_ICE_UNKEYED |              \
-     CN_ALARM_ICE_SHRINKS_IN_FREEZE)
+     CN_ALARM_ICE_SHRINKS_IN_FREEZE | CN_ALARM_NO_ZONE)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
+/* A freeze's first seconds without a zone are the model starting (the needle line is
+ * looked for on the freeze's first frames); past them, a freeze with no zone is a red
+ * alarm, not only the status line's orange words (review 41b F4). */
+#define NO_ZONE_GRACE_S 3.0
 /* A longer gap between frames (pause, clock jump) is not counted as lethal time. */
 #define MAX_LETHAL_STEP_S 10.0
 /* The target's temperatures, the coverages, the lethal and frozen steps, kept by time to
@@ -500,6 +504,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     }
     if (shrinking)
         mine |= CN_ALARM_ICE_SHRINKS_IN_FREEZE;
+    if (gs->phase == CN_PHASE_FREEZE && a->thermal.waiting &&
+        gs->phase_elapsed_s >= NO_ZONE_GRACE_S)
+        mine |= CN_ALARM_NO_ZONE;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)

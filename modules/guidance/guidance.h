@@ -49,6 +49,11 @@ extern "C" {
                                                    (1 mm under its largest for 5 s): the freeze
                                                    nobody keyed is over; f dates its start and
                                                    its end */
+#define CN_ALARM_NO_ZONE (1u << 10)             /* a freeze is counted, and NO_ZONE_GRACE_S
+                                                   into it no zone is drawn: the cryoprobe's
+                                                   place is not known (no tracked cryoprobe,
+                                                   no needle line found), so nothing shows
+                                                   where the ice reaches */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

@@ -678,6 +678,44 @@ static void test_config_file(void **state)
     cn_json_free(d);
 }
 
+/* A keyed freeze with no zone at all (no tracked cryoprobe, no needle line) had only an
+ * orange status line: no red alarm, none for a proctor, none in the record (review 41b F4).
+ * Now a red alarm after the model's first seconds, with its words in the record. */
+static void test_freeze_without_zone(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    struct {
+        cn_phase ph;
+        double el;
+        bool waiting;
+        bool alarm;
+    } seq[] = {{CN_PHASE_APPROACH, 5, false, false}, {CN_PHASE_FREEZE, 0, true, false},
+               {CN_PHASE_FREEZE, 2.9, true, false}, {CN_PHASE_FREEZE, 3.0, true, true},
+               {CN_PHASE_FREEZE, 20, true, true},   {CN_PHASE_FREEZE, 21, false, false},
+               {CN_PHASE_THAW, 1, true, false}};
+    bool said = false;
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        cn_frame *f = make(fx, -1, 20, 0);
+        f->analysis.guidance.phase = seq[i].ph;
+        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.phase_elapsed_s = seq[i].el;
+        f->analysis.thermal.waiting = seq[i].waiting;
+        uint32_t al = run(fx, f);
+        char buf[256];
+        cn_guidance_alarm_text(al, buf, sizeof buf);
+        print_message("  %s %.1f s waiting=%d: \"%s\"\n", seq[i].ph == CN_PHASE_FREEZE ? "freeze" : "other",
+                      seq[i].el, seq[i].waiting, buf);
+        assert_int_equal(strstr(buf, "FREEZING WITH NO ZONE") != NULL, seq[i].alarm);
+        for (int e = 0; e < f->analysis.n_events; e++)
+            if (strstr(f->analysis.events[e].text, "alarm set=") &&
+                strstr(f->analysis.events[e].text, "FREEZING WITH NO ZONE: CRYOPROBE NOT FOUND"))
+                said = true;
+        cn_frame_unref(f);
+    }
+    assert_true(said);
+}
+
 static void test_alarm_text(void **state)
 {
     (void)state;
@@ -817,6 +855,7 @@ int main(void)
         cmocka_unit_test(test_target_lock),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_config_file),
+        cmocka_unit_test(test_freeze_without_zone),
         cmocka_unit_test(test_alarm_text),
         cmocka_unit_test(test_target_coldest_after_a_dated_stop),
         cmocka_unit_test(test_summary_after_a_dated_stop),
