@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,8 +89,10 @@ struct cn_recorder {
 };
 
 /* A field of the replayed file that the writer does not write itself: not CryoNav's,
- * not a transform (the frame's poses are written), not the PLUS bookkeeping fields. */
-static bool carried_key(const char *k)
+ * not the PLUS bookkeeping fields, not a transform the frame holds as a pose (its poses
+ * are written). A transform it does not hold is carried as it was: a frame holds
+ * CN_POSES_MAX poses, and a PLUS file with more tools lost the rest (review 42 F7). */
+static bool carried_key(const char *k, const cn_frame *f)
 {
     static const char *const own[] = {"Timestamp", "UnfilteredTimestamp", "FrameNumber",
                                       "ImageStatus", "Status", NULL};
@@ -99,9 +102,17 @@ static bool carried_key(const char *k)
     for (int i = 0; own[i]; i++)
         if (strcmp(k, own[i]) == 0)
             return false;
-    if ((n >= 9 && strcmp(k + n - 9, "Transform") == 0) ||
-        (n >= 15 && strcmp(k + n - 15, "TransformStatus") == 0))
+    size_t base = n >= 9 && strcmp(k + n - 9, "Transform") == 0 ? n - 9
+                  : n >= 15 && strcmp(k + n - 15, "TransformStatus") == 0 ? n - 15
+                                                                            : SIZE_MAX;
+    if (base == SIZE_MAX)
+        return true;
+    /* ImageToProbe is always written (from the spacing when the frame has none) */
+    if (base == 12 && strncmp(k, "ImageToProbe", 12) == 0)
         return false;
+    for (int i = 0; i < f->n_poses && i < CN_POSES_MAX; i++)
+        if (strlen(f->poses[i].name) == base && strncmp(f->poses[i].name, k, base) == 0)
+            return false;
     return true;
 }
 
@@ -119,7 +130,7 @@ static const char *carried_fields(cn_recorder *r, const cn_frame *f)
     if (r->carried.s)
         r->carried.s[0] = 0;
     for (int i = 0; i < n; i++) {
-        if (!carried_key(fl[i].key))
+        if (!carried_key(fl[i].key, f))
             continue;
         size_t before = r->carried.len;
         if (before + strlen(fl[i].key) + strlen(fl[i].value) + 4 > CARRY_MAX_BYTES) {

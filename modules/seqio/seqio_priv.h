@@ -21,6 +21,11 @@ void cn_sbuf_free(cn_sbuf *b);
 int cn_sbuf_add(cn_sbuf *b, const char *s, size_t n);
 int cn_sbuf_printf(cn_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The longest "Key = value" line a caller may add to a frame (cn_seq_writer_append's
+ * extra): below the journal's line limit (65536, assemble.c) with room for the
+ * "Seq_FrameNNNN_" prefix. A PLUS field longer than this is not a tracking field. */
+#define CN_SEQ_FIELD_LINE_MAX 60000
+
 /* Writes "Key = value\n" lines (no Seq_Frame prefix) describing frame f. */
 int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *out);
 /* The scene time a frame is recorded at: t_scene_ns, or t_acq_ns when unset. */

@@ -226,12 +226,18 @@ static void add_extra(cn_sbuf *jb, const char *extra) {
         bool key_ok = eq && kl > 0 && ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z');
         for (const char *q = s + kl; key_ok && q < eq; q++)
             if (*q != ' ') key_ok = false;
-        if (l > 0 && l < 4000 && key_ok) {
-            char line[4096];
-            memcpy(line, s, l);
-            line[l] = 0;
-            sanitize_line(line);
-            cn_sbuf_printf(jb, "%s\n", line);
+        if (l > 0 && l < CN_SEQ_FIELD_LINE_MAX && key_ok) {
+            /* the line as it is, then its control characters blanked in place (before,
+             * a copy through a 4 KiB buffer dropped longer lines: review 42 F7) */
+            size_t at = jb->len;
+            if (cn_sbuf_add(jb, s, l) == CN_OK && cn_sbuf_add(jb, "\n", 1) == CN_OK) {
+                jb->s[at + l] = 0;
+                sanitize_line(jb->s + at);
+                jb->s[at + l] = '\n';
+            } else if (jb->s) { /* all of the line or none of it */
+                jb->len = at;
+                jb->s[at] = 0;
+            }
         }
         s += l;
         if (*s == '\n') s++;

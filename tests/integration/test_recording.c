@@ -1712,6 +1712,97 @@ static void test_replay_keeps_fields(void **st)
     remove_dir(dir);
 }
 
+/* 16 numbers of a matrix field; false when it has fewer. */
+static bool cn_test_parse16(const char *s, double *m)
+{
+    for (int i = 0; i < 16; i++) {
+        char *end;
+        m[i] = strtod(s, &end);
+        if (end == s)
+            return false;
+        s = end;
+    }
+    return true;
+}
+
+
+/* A PLUS file with more tools than a frame holds poses (CN_POSES_MAX), and a field longer
+ * than 4 KiB: `replay --record` kept 8 transforms a frame and dropped the rest, and a long
+ * line lost its end and ran into the next field (review 42 F7). Now every transform and
+ * every field comes through as it was. */
+static void test_replay_keeps_many_tools(void **st)
+{
+    (void)st;
+    char dir[600], src[700], rec[700];
+    make_dir(dir, sizeof dir, "manytools");
+    snprintf(src, sizeof src, "%s/tools.igs.mha", dir);
+    snprintf(rec, sizeof rec, "%s/again.igs.mha", dir);
+    enum { NF = 3, NT = 11, W = 16, H = 12, LONG = 5000 };
+    FILE *fp = fopen(src, "wb");
+    assert_non_null(fp);
+    fprintf(fp, "ObjectType = Image\nNDims = 3\nAnatomicalOrientation = RAI\nBinaryData = True\n"
+                "CompressedData = False\nDimSize = %d %d %d\nElementSpacing = 0.2 0.2 1\n"
+                "Offset = 0 0 0\nTransformMatrix = 1 0 0 0 1 0 0 0 1\nElementType = MET_UCHAR\n"
+                "UltrasoundImageOrientation = MF\nUltrasoundImageType = BRIGHTNESS\n",
+            W, H, NF);
+    static char longv[LONG + 1];
+    for (int i = 0; i < LONG; i++)
+        longv[i] = (char)('a' + i % 26);
+    for (int f = 0; f < NF; f++) {
+        for (int t = 0; t < NT; t++)
+            fprintf(fp, "Seq_Frame%04d_Tool%dToTrackerTransform = 1 0 0 %d 0 1 0 %d 0 0 1 %d "
+                        "0 0 0 1\nSeq_Frame%04d_Tool%dToTrackerTransformStatus = OK\n",
+                    f, t, t, f, 10 * t + f, f, t);
+        fprintf(fp, "Seq_Frame%04d_PlusNote = %s\nSeq_Frame%04d_AfterNote = %d\n", f, longv, f,
+                f);
+        fprintf(fp, "Seq_Frame%04d_Timestamp = %.3f\nSeq_Frame%04d_ImageStatus = OK\n", f,
+                10.0 + 0.1 * f, f);
+    }
+    fprintf(fp, "ElementDataFile = LOCAL\n");
+    for (int i = 0; i < NF * W * H; i++)
+        fputc(i % 251, fp);
+    assert_int_equal(fclose(fp), 0);
+    const char *a[] = {CN_CRYONAV_BIN, "replay", src, "--headless", "--speed", "0",
+                       "--no-serve", "--record", rec, NULL};
+    assert_int_equal(run_prog(a, NULL, NULL, 120, &R), 0);
+    check_run(&R, 0);
+    char err[512];
+    cn_seq_reader *out = cn_seq_reader_open(rec, err, sizeof err);
+    assert_non_null(out);
+    assert_int_equal(cn_seq_reader_info(out)->n_frames, NF);
+    int tools = 0, notes = 0, after = 0;
+    for (int f = 0; f < NF; f++) {
+        const cn_seq_field *fo;
+        int no = cn_seq_reader_fields(out, f, &fo, err, sizeof err);
+        assert_true(no > 0);
+        for (int t = 0; t < NT; t++) {
+            char key[64], want[128];
+            snprintf(key, sizeof key, "Tool%dToTrackerTransform", t);
+            snprintf(want, sizeof want, "1 0 0 %d 0 1 0 %d 0 0 1 %d 0 0 0 1", t, f, 10 * t + f);
+            const char *v = cn_seq_field_find(fo, no, key);
+            int seen = 0;
+            for (int k = 0; k < no; k++)
+                seen += strcmp(fo[k].key, key) == 0;
+            double got[16], w[16];
+            bool same = v && seen == 1 && cn_test_parse16(v, got) && cn_test_parse16(want, w);
+            for (int k = 0; same && k < 16; k++)
+                same = fabs(got[k] - w[k]) < 1e-9;
+            tools += same;
+        }
+        const char *v = cn_seq_field_find(fo, no, "PlusNote");
+        notes += v && strlen(v) == LONG && strcmp(v, longv) == 0;
+        v = cn_seq_field_find(fo, no, "AfterNote");
+        after += v && atoi(v) == f;
+    }
+    print_message("%d of %d transforms, %d of %d long fields, %d of %d fields after them kept\n",
+                  tools, NF * NT, notes, NF, after, NF);
+    assert_int_equal(tools, NF * NT);
+    assert_int_equal(notes, NF);
+    assert_int_equal(after, NF);
+    cn_seq_reader_close(out);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1724,7 +1815,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_replay_latency), cmocka_unit_test(test_thermal_frame_rate),
         cmocka_unit_test(test_replay_start_figures), cmocka_unit_test(test_nerve_hidden_steady),
         cmocka_unit_test(test_sim_loop),  cmocka_unit_test(test_replay_snapshots),
-        cmocka_unit_test(test_replay_keeps_fields),
+        cmocka_unit_test(test_replay_keeps_fields), cmocka_unit_test(test_replay_keeps_many_tools),
     };
     /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
     return cn_test_cases_run("test_recording", tests, sizeof tests / sizeof tests[0], argc, argv);
