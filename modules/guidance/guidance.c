@@ -483,7 +483,12 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
                       (a->ice.unkeyed_watch && gs->phase != CN_PHASE_FREEZE &&
                        gs->phase != CN_PHASE_THAW) ||
                       g->ice_left;
-    bool nerve_lost = g->had_nerve && !a->nerve.found && !(locked && g->have_target) && !iced;
+    /* A held outline (the last one, not found on this frame) keeps NERVE LOST from
+     * flickering on for a frame, but does not clear it once on: the nerve is found again
+     * when it is found (review 43b F1: a held outline cleared it over a new view). */
+    const bool unseen = !a->nerve.found ||
+                        (a->nerve.held && (g->prev_alarms & CN_ALARM_NERVE_LOST));
+    bool nerve_lost = g->had_nerve && unseen && !(locked && g->have_target) && !iced;
     if (a->nerve.found)
         g->had_nerve = true;
 

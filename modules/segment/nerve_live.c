@@ -138,6 +138,16 @@ void nerve_live_reset(nerve_live *n)
     n->reclicked = false;
 }
 
+void nerve_live_view_lost(nerve_live *n)
+{
+    if (!n || (!n->have_held && !n->have_cur && !n->pass))
+        return;
+    n->have_held = n->have_cur = n->pass = n->refine_pending = false;
+    n->track_ok = false;
+    n->missed = 0;
+    n->reclicked = false;
+}
+
 bool nerve_live_target(const nerve_live *n, cn_pt2 *target_mm)
 {
     if (!n || !n->has_seed || !target_mm)

@@ -443,12 +443,16 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     /* bad frames are "nothing found", never an error that stops the pipeline */
     if (cn_image_check(f->pixels, f->width, f->height) || f->width > s->max_w ||
         f->height > s->max_h || f->width < 16 || f->height < 16 || !(f->spacing_mm[0] > 0) ||
-        !(f->spacing_mm[1] > 0) || !isfinite(f->spacing_mm[0]) || !isfinite(f->spacing_mm[1]))
+        !(f->spacing_mm[1] > 0) || !isfinite(f->spacing_mm[0]) || !isfinite(f->spacing_mm[1])) {
+        nerve_live_view_lost(s->nerve);
         return CN_OK;
+    }
     cn_img_stats st;
     cn_img_stats_compute(f->pixels, f->width, f->height, &st);
-    if (stats_blank(&st))
-        return CN_OK; /* blank, saturated or uniform: nothing can be seen */
+    if (stats_blank(&st)) { /* blank, saturated or uniform: nothing can be seen */
+        nerve_live_view_lost(s->nerve);
+        return CN_OK;
+    }
     cn_needle_result prior, det;
     bool have_prior = false;
     if (s->prior_valid) {

@@ -716,6 +716,34 @@ static void test_freeze_without_zone(void **state)
     assert_true(said);
 }
 
+/* A held outline (the last one, shown while the nerve is not found) keeps NERVE LOST from
+ * flickering on, but cleared it once on: after a lifted probe the old outline came back
+ * held over a new view, and NERVE LOST went set, clear, set (review 43b F1). */
+static void test_held_outline_does_not_clear_nerve_lost(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    struct {
+        bool found, held, lost;
+    } seq[] = {{true, false, false}, {true, true, false}, /* held at once: no flicker */
+               {false, false, true}, {true, true, true},  /* held after LOST: still lost */
+               {true, true, true},   {true, false, false}}; /* found again: clears */
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        cn_frame *f = make(fx, -1, 20, 0);
+        f->analysis.guidance.phase = CN_PHASE_APPROACH;
+        f->analysis.guidance.phase_elapsed_s = (double)i;
+        f->analysis.nerve.found = seq[i].found;
+        f->analysis.nerve.held = seq[i].held;
+        if (!seq[i].found)
+            f->analysis.nerve.n = 0;
+        uint32_t al = run(fx, f);
+        print_message("  frame %zu found %d held %d: NERVE LOST %d\n", i, seq[i].found,
+                      seq[i].held, (al & CN_ALARM_NERVE_LOST) != 0);
+        assert_int_equal((al & CN_ALARM_NERVE_LOST) != 0, seq[i].lost);
+        cn_frame_unref(f);
+    }
+}
+
 static void test_alarm_text(void **state)
 {
     (void)state;
@@ -856,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_freeze_without_zone),
+        cmocka_unit_test(test_held_outline_does_not_clear_nerve_lost),
         cmocka_unit_test(test_alarm_text),
         cmocka_unit_test(test_target_coldest_after_a_dated_stop),
         cmocka_unit_test(test_summary_after_a_dated_stop),

@@ -924,6 +924,62 @@ static void test_clear_point(void **st)
     fx_close(&x);
 }
 
+/* A lifted probe: blank frames, then the view again. The outline from before the gap came
+ * back "held" on the first frame after it, over whatever the probe then showed (review 43b
+ * F1: on new tissue, and NERVE LOST cleared for it). An outline from before a gap is never
+ * drawn after it; the nerve is found again on the frames that follow. */
+static void test_no_outline_across_a_gap(void **st)
+{
+    (void)st;
+    fixture x;
+    fx_open(&x, "nerve-us/images/0000.png", "nerve-us/masks/0000.png");
+    const double sp = 0.06;
+    double cx, cy;
+    assert_int_equal(cn_mask_centroid(x.mask->px, x.im->w, x.im->h, &cx, &cy, NULL), CN_OK);
+    uint8_t *blank = calloc((size_t)x.im->w * x.im->h, 1);
+    uint8_t *flipped = malloc((size_t)x.im->w * x.im->h);
+    assert_true(blank && flipped);
+    for (int y = 0; y < x.im->h; y++)
+        memcpy(flipped + (size_t)y * x.im->w, x.im->px + (size_t)(x.im->h - 1 - y) * x.im->w,
+               (size_t)x.im->w);
+    for (int automatic = 0; automatic <= 1; automatic++) {
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.nerve_auto = automatic != 0;
+        cn_segment *seg = cn_segment_new(&sc, 1024, 1024);
+        assert_non_null(seg);
+        if (!automatic)
+            cn_segment_set_nerve_seed(seg, (cn_pt2){(float)((cx + 0.5) * sp), (float)((cy + 0.5) * sp)});
+        const cn_contour *c = &x.f->analysis.nerve;
+        for (int i = 0; i < 12; i++)
+            process(seg, &x, x.im->px, sp);
+        assert_true(c->found && !c->held);
+        for (int i = 0; i < 3; i++) {
+            process(seg, &x, blank, sp);
+            assert_false(c->found);
+        }
+        /* the probe put down elsewhere: the frame upside down (other tissue at the old
+         * outline's place) */
+        process(seg, &x, flipped, sp);
+        print_message("automatic %s: the first frame after the gap: found %d held %d\n",
+                      automatic ? "on" : "off", c->found, c->held);
+        assert_false(c->found);
+        int back = 0;
+        for (int i = 1; i <= 12 && !back; i++) {
+            process(seg, &x, x.im->px, sp);
+            back = c->found && !c->held ? i + 1 : 0;
+        }
+        print_message("  found again on frame %d after the gap (Dice %.2f)\n", back,
+                      back ? outline_dice(&x, c, sp) : 0.0);
+        assert_true(back > 0);
+        assert_true(outline_dice(&x, c, sp) > 0.5);
+        cn_segment_free(seg);
+    }
+    free(blank);
+    free(flipped);
+    fx_close(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -936,6 +992,7 @@ int main(void)
         cmocka_unit_test(test_seeded_nerve_leaves_view),
         cmocka_unit_test(test_seeded_unknown_nerve),
         cmocka_unit_test(test_clear_point),
+        cmocka_unit_test(test_no_outline_across_a_gap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
