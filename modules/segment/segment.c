@@ -365,10 +365,14 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
              * within a millimetre past it, is the same probe with its tip hidden, not
              * withdrawn; the ice's near side recedes a little every frame, and taking
              * those small steps would walk the tip back along the shaft. A line
-             * elsewhere (the ice rim, a fascia) does not move the probe either. */
+             * elsewhere (the ice rim, a fascia) does not move the probe either. Nor,
+             * in a freeze, a longer line on the same axis: the ice holds the probe, the
+             * zone stands where the freeze began, and the tip walked 11 mm past it on a
+             * line that grew (review 43b F2). In the thaw after it a longer line is the
+             * tip coming out of the melting ice, and is taken. */
             double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
             double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
-            shorter = (along < 1.0 && across < 1.5) || needle_jumped(s, det);
+            shorter = ((along < 1.0 || s->freezing) && across < 1.5) || needle_jumped(s, det);
         }
         bool jump = s->track && !shorter && needle_jumped(s, det);
         if (s->track && !shorter && !jump) {

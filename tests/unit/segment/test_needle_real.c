@@ -230,6 +230,116 @@ static void test_in_tissue_wide_pixels(void **st)
     assert_true(fg.false_det <= 1);
 }
 
+/* A freeze holds the probe: the tip shown is where it was when the freeze began (the zone
+ * stands there). A shaft seen short at the key and longer later in the freeze moved the
+ * shown tip forward along the line, past the zone (review 43b F2: 11 mm on a line that
+ * grew). needle_34 frame 10, its shaft's deep 5 mm painted over with the tissue below it,
+ * then the whole frame in a freeze. */
+static void test_freeze_holds_the_tip(void **st)
+{
+    (void)st;
+    if (!have_data())
+        skip();
+    char idir[700], mdir[700], *in[MAX_FILES], *mn[MAX_FILES], err[1024], p1[1500], p2[1500];
+    snprintf(idir, sizeof idir, "%s/needle-us/xgts/tissue/needle_34/image", CN_SHARED_DATA_DIR);
+    snprintf(mdir, sizeof mdir, "%s/needle-us/xgts/tissue/needle_34/mask", CN_SHARED_DATA_DIR);
+    const int ni = list(idir, in), nm = list(mdir, mn);
+    assert_true(ni > 10 && nm == ni);
+    snprintf(p1, sizeof p1, "%s/%s", idir, in[10]);
+    snprintf(p2, sizeof p2, "%s/%s", mdir, mn[10]);
+    cn_image *im = NULL, *m = NULL;
+    assert_int_equal(cn_image_read(p1, CN_IMAGE_GREY, &im, err, sizeof err), CN_OK);
+    assert_int_equal(cn_mask_read(p2, p1, im->w, im->h, &m, err, sizeof err), CN_OK);
+    /* the needle comes from the right: its tip is the mask's leftmost pixel */
+    int tip_x = im->w;
+    for (int y = 0; y < m->h; y++)
+        for (int x = 0; x < m->w; x++)
+            if (m->px[(size_t)y * m->w + x] && x < tip_x)
+                tip_x = x;
+    int far_x = 0;
+    for (int y = 0; y < m->h; y++)
+        for (int x = 0; x < m->w; x++)
+            if (m->px[(size_t)y * m->w + x] && x > far_x)
+                far_x = x;
+    print_message("mask x %d..%d of %d\n", tip_x, far_x, im->w);
+    assert_true(tip_x < im->w - 100);
+    const int cut_px = 50; /* 5 mm at 0.1 mm a pixel */
+    uint8_t *shorter = malloc((size_t)im->w * im->h);
+    assert_non_null(shorter);
+    memcpy(shorter, im->px, (size_t)im->w * im->h);
+    for (int y = 0; y < m->h; y++)
+        for (int x = 0; x < tip_x + cut_px; x++) {
+            bool near = false; /* the mask, 4 px wider, 12 px deeper (the echo's halo
+                                * and its reverberation) */
+            for (int dy = -12; dy <= 4 && !near; dy++)
+                for (int dx = -4; dx <= 4 && !near; dx++) {
+                    int yy = y + dy, xx = x + dx;
+                    near = yy >= 0 && yy < m->h && xx >= 0 && xx < m->w &&
+                           m->px[(size_t)yy * m->w + xx];
+                }
+            if (near) {
+                int ys = y + 40 < im->h ? y + 40 : y - 40;
+                shorter[(size_t)y * im->w + x] = im->px[(size_t)ys * im->w + x];
+            }
+        }
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.nerve_auto = false;
+    sc.nerve_cnn = false;
+    sc.needle.needle_diameter_mm = 0;
+    cn_segment *seg = cn_segment_new(&sc, 1100, 600);
+    cn_frame_pool *pool = cn_frame_pool_new(1, 1100, 600);
+    assert_true(seg && pool);
+    double key_x = NAN, key_y = NAN, last_x = NAN, last_y = NAN, full_x = NAN;
+    for (int i = 0; i < 16; i++) {
+        const bool freezing = i >= 6, full = i >= 6;
+        cn_segment_set_freezing(seg, freezing);
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        cn_frame_set_size(f, im->w, im->h);
+        memcpy(f->pixels, full ? im->px : shorter, (size_t)im->w * im->h);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.1;
+        f->t_acq_ns = (int64_t)i * 100000000;
+        assert_int_equal(cn_segment_process(seg, f), CN_OK);
+        const cn_needle_result *r = &f->analysis.needle;
+        assert_true(r->found);
+        if (i == 5) {
+            key_x = r->tip_mm.x;
+            key_y = r->tip_mm.y;
+        }
+        last_x = r->tip_mm.x;
+        last_y = r->tip_mm.y;
+        if (i == 15)
+            assert_true(r->tip_hidden);
+        cn_frame_unref(f);
+    }
+    /* the detector alone on the whole frame: where the longer line ends */
+    cn_segment *fresh = cn_segment_new(&sc, 1100, 600);
+    cn_frame *f = cn_frame_pool_acquire(pool);
+    cn_frame_set_size(f, im->w, im->h);
+    memcpy(f->pixels, im->px, (size_t)im->w * im->h);
+    f->spacing_mm[0] = f->spacing_mm[1] = 0.1;
+    assert_int_equal(cn_segment_process(fresh, f), CN_OK);
+    assert_true(f->analysis.needle.found);
+    full_x = f->analysis.needle.tip_mm.x;
+    cn_frame_unref(f);
+    const double moved = hypot(last_x - key_x, last_y - key_y);
+    print_message("tip at the key %.1f mm, the whole shaft's %.1f mm; shown after 10 frames "
+                  "of freeze %.1f mm (moved %.2f mm)\n",
+                  key_x, full_x, last_x, moved);
+    assert_true(key_x - full_x >= 3.0); /* the longer line does reach 3 mm further */
+    assert_true(moved <= 0.5);
+    cn_segment_free(fresh);
+    cn_segment_free(seg);
+    cn_frame_pool_free(pool);
+    free(shorter);
+    cn_image_free(im);
+    cn_image_free(m);
+    for (int i = 0; i < ni; i++) {
+        free(in[i]);
+        free(mn[i]);
+    }
+}
+
 /* No freeze is keyed on either real sequence: the ice detector's unkeyed watch (ice
  * that appears and grows around a resting probe) must never report ice there, the
  * frames a second apart as well as 50 ms (the watch needs 5 s of growth). */
@@ -287,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_in_vitro),
         cmocka_unit_test(test_in_tissue),
         cmocka_unit_test(test_in_tissue_wide_pixels),
+        cmocka_unit_test(test_freeze_holds_the_tip),
         cmocka_unit_test(test_no_unkeyed_ice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
