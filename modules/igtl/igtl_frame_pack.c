@@ -43,20 +43,75 @@ static bool ends_with(const char *s, const char *suffix)
     return a > b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* The last valid matrix sent under name, or NULL; a valid m (not NULL) becomes it. */
+static const cn_mat4 *last_pose(cn_igtl_server *s, const char *name, const cn_mat4 *m)
+{
+    int i = 0;
+    while (i < s->n_last_pose && strcmp(s->last_pose[i].name, name) != 0)
+        i++;
+    if (m) {
+        const int cap = (int)(sizeof s->last_pose / sizeof s->last_pose[0]);
+        if (i == s->n_last_pose) {
+            if (i == cap) /* full (tools come and go): the oldest entry makes room */
+                memmove(&s->last_pose[0], &s->last_pose[1], sizeof s->last_pose[0] * (size_t)--i);
+            else
+                s->n_last_pose++;
+            cn_strlcpy(s->last_pose[i].name, name, sizeof s->last_pose[i].name);
+        }
+        s->last_pose[i].m = *m;
+    }
+    return i < s->n_last_pose ? &s->last_pose[i].m : NULL;
+}
+
+/* b NULL: only remembers a valid pose. */
 static int put_xform(cn_igtl_server *s, cn_igtl_buf *b, int version, const char *name,
                      const cn_mat4 *m, bool valid, uint64_t ts)
 {
-    if (!valid && version == 1)
+    const cn_mat4 *sent = last_pose(s, name, valid ? m : NULL);
+    if (!b || (!valid && (version == 1 || !sent)))
         return CN_OK;
     cn_igtl_msg msg;
     int r = cn_igtl_msg_begin(b, &msg, version, "TRANSFORM", name, ts, ++s->msg_id);
-    cn_mat4 id = cn_mat4_identity();
     if (r == CN_OK)
-        r = cn_igtl_put_transform(b, valid ? m : &id);
+        r = cn_igtl_put_transform(b, sent);
     cn_igtl_meta meta = {"TransformStatus", valid ? "OK" : "INVALID"};
     if (r == CN_OK)
         r = cn_igtl_msg_end(b, &msg, &meta, 1);
     return r;
+}
+
+/* Every pose of f but the scene frame's own, in the scene frame (ref, trk2ref). */
+static int put_xforms(cn_igtl_server *s, const cn_frame *f, const char *ref,
+                      const cn_mat4 *trk2ref, int version, cn_igtl_buf *b, uint64_t ts)
+{
+    char ref2trk_name[CN_XFORM_NAME_MAX]; /* the configured scene frame's own pose */
+    snprintf(ref2trk_name, sizeof ref2trk_name, "%sToTracker", s->o.reference_frame);
+    int r = CN_OK;
+    for (int i = 0; i < f->n_poses && r == CN_OK; i++) {
+        const cn_pose *p = &f->poses[i];
+        bool valid = p->valid && cn_mat4_is_finite(&p->m);
+        if (strcmp(p->name, ref2trk_name) == 0)
+            continue;   /* the scene frame itself */
+        if (ends_with(p->name, "ToTracker")) {
+            char name[CN_XFORM_NAME_MAX];
+            size_t n = strlen(p->name) - strlen("ToTracker");
+            snprintf(name, sizeof name, "%.*sTo%s", (int)n, p->name, ref);
+            cn_mat4 m = valid ? cn_mat4_mul(trk2ref, &p->m) : cn_mat4_identity();
+            r = put_xform(s, b, version, name, &m, valid, ts);
+        } else {
+            r = put_xform(s, b, version, p->name, &p->m, valid, ts);
+        }
+    }
+    return r;
+}
+
+void cn__igtl_remember_poses(cn_igtl_server *s, const cn_frame *f)
+{
+    const char *ref = s->o.reference_frame;
+    cn_mat4 trk2ref = cn_mat4_identity();
+    if (cn_frame_tracker_to(f, ref, &trk2ref) != CN_OK)
+        ref = "Tracker";
+    put_xforms(s, f, ref, &trk2ref, 2, NULL, 0);
 }
 
 /* Image-mm polyline (x right, y down; pixel centre i at x = (i + 0.5) * sx, core's
@@ -165,9 +220,7 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
 
     /* Scene frame and Tracker -> Ref. */
     const char *ref = s->o.reference_frame;
-    char ref2trk_name[CN_XFORM_NAME_MAX];
-    snprintf(ref2trk_name, sizeof ref2trk_name, "%sToTracker", ref);
-    cn_mat4 trk2ref;
+    cn_mat4 trk2ref = cn_mat4_identity();
     if (cn_frame_tracker_to(f, ref, &trk2ref) != CN_OK)
         ref = "Tracker";
     cn_strlcpy(s->scene_ref, ref, sizeof s->scene_ref);
@@ -191,21 +244,8 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
     }
 
     /* Transforms. */
-    for (int i = 0; i < f->n_poses && r == CN_OK; i++) {
-        const cn_pose *p = &f->poses[i];
-        bool valid = p->valid && cn_mat4_is_finite(&p->m);
-        if (strcmp(p->name, ref2trk_name) == 0)
-            continue;   /* the scene frame itself */
-        if (ends_with(p->name, "ToTracker")) {
-            char name[CN_XFORM_NAME_MAX];
-            size_t n = strlen(p->name) - strlen("ToTracker");
-            snprintf(name, sizeof name, "%.*sTo%s", (int)n, p->name, ref);
-            cn_mat4 m = valid ? cn_mat4_mul(&trk2ref, &p->m) : cn_mat4_identity();
-            r = put_xform(s, b, version, name, &m, valid, ts);
-        } else {
-            r = put_xform(s, b, version, p->name, &p->m, valid, ts);
-        }
-    }
+    if (r == CN_OK)
+        r = put_xforms(s, f, ref, &trk2ref, version, b, ts);
 
     /* Isotherm outlines and the nerve outline, in the scene frame. */
     if (r == CN_OK && s->o.send_polydata && f->analysed) {

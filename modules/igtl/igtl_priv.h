@@ -118,6 +118,15 @@ struct cn_igtl_server {
     int64_t last_latency_report_ns;
     bool report_latency;       /* this frame carries the CryoNavLatency STRING */
     char scene_ref[CN_FRAME_NAME_MAX];
+    /* The last valid matrix of each transform, by the name it is sent under: an INVALID
+     * pose goes out with it and TransformStatus=INVALID (before, an identity, which
+     * Slicer applies: the needle jumped to the reference's origin; review 43a F1); one
+     * never valid is not sent. Kept on every frame, with or without clients. */
+    struct {
+        char name[CN_XFORM_NAME_MAX];
+        cn_mat4 m;
+    } last_pose[CN_POSES_MAX * 2];
+    int n_last_pose;
 };
 
 static inline cn_igtl_packet *cn__igtl_q_at(cn_igtl_client *c, int i)
@@ -133,6 +142,10 @@ void cn__igtl_wake(cn_igtl_server *s);
  * is full, -1 when every client is a proctor. Server thread only. */
 void cn__igtl_enforce(cn_igtl_server *s, int64_t now_ns);
 int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now_ns);
+
+/* igtl_frame_pack.c: keeps the frame's valid transforms as the last valid ones (a frame
+ * not packed: no client). */
+void cn__igtl_remember_poses(cn_igtl_server *s, const cn_frame *f);
 
 /* igtl_queue.c */
 cn_igtl_packet *cn__igtl_packet_get(cn_igtl_server *s);

@@ -164,6 +164,8 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
     char ev[4 + CN_EVENTS_MAX][CN_IGTL_EVENT_TEXT_MAX];
     int n_ev = cn__igtl_frame_events(s, f, ev, 4 + CN_EVENTS_MAX);
 
+    if (!need[1] && !need[2])
+        cn__igtl_remember_poses(s, f); /* the next client's INVALID pose sends the last */
     if (need[1] || need[2]) {
         int64_t t0 = cn_clock_mono_ns();
         s->report_latency = s->o.latency_period_s > 0 &&

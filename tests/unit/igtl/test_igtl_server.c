@@ -179,10 +179,36 @@ static void test_v2_negotiation(void **st)
     cn_igtl_server *s = tu_server(&fx->o);
     tu_client v1, v2;
     v1_v2_clients(s, &v1, &v2);
-    /* a frame where the cryoprobe is lost */
+    /* a frame where the cryoprobe was never seen: not sent at all (an identity would put
+     * Slicer's needle model on the reference's origin) */
     cn_frame *f = cn_frame_pool_acquire(fx->pool);
     tu_fill_frame(f, 160, 120, 1, CN_PHASE_IDLE);
     cn_mat4 d = cn_mat4_identity();
+    cn_frame_set_pose(f, "CryoprobeToTracker", &d, false);
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    assert_true(tu_read(&v2, 3000, "POLYDATA", "NerveContour") > 0);
+    assert_true(tu_read(&v1, 3000, "POLYDATA", "NerveContour") > 0);
+    assert_null(tu_find(&v2, "TRANSFORM", "CryoprobeToReference"));
+    tu_client_clear(&v1);
+    tu_client_clear(&v2);
+    /* seen (frame 2), then lost (frame 3): the lost pose is the last valid one, INVALID
+     * (review 43a F1: it was an identity, which Slicer applies) */
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 2, CN_PHASE_IDLE);
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    assert_true(tu_read(&v2, 3000, "POLYDATA", "NerveContour") > 0);
+    assert_true(tu_read(&v1, 3000, "POLYDATA", "NerveContour") > 0);
+    tu_msg *seen = tu_find(&v2, "TRANSFORM", "CryoprobeToReference");
+    assert_non_null(seen);
+    cn_mat4 m_seen, m_lost;
+    assert_int_equal(cn_igtl_decode_transform(seen->content, seen->content_len, &m_seen), 0);
+    assert_string_equal(seen->status, "OK");
+    tu_client_clear(&v1);
+    tu_client_clear(&v2);
+    f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 3, CN_PHASE_IDLE);
     cn_frame_set_pose(f, "CryoprobeToTracker", &d, false);
     cn_igtl_server_consume(s, f);
     cn_frame_unref(f);
@@ -196,6 +222,11 @@ static void test_v2_negotiation(void **st)
     assert_non_null(t2);
     assert_int_equal(t2->h.version, 2);
     assert_string_equal(t2->status, "INVALID");
+    assert_int_equal(cn_igtl_decode_transform(t2->content, t2->content_len, &m_lost), 0);
+    print_message("lost cryoprobe sent at (%.1f, %.1f, %.1f), last seen at (%.1f, %.1f, %.1f)\n",
+                  m_lost.m[3], m_lost.m[7], m_lost.m[11], m_seen.m[3], m_seen.m[7], m_seen.m[11]);
+    assert_true(cn_mat4_max_abs_diff(&m_lost, &m_seen) < 1e-6);
+    assert_true(fabs(m_seen.m[3]) + fabs(m_seen.m[7]) + fabs(m_seen.m[11]) > 1); /* not identity */
     tu_msg *p2 = tu_find(&v2, "TRANSFORM", "ProbeToReference");
     assert_string_equal(p2->status, "OK");
     assert_int_equal(tu_find(&v1, "TRANSFORM", "ProbeToReference")->h.version, 1);
