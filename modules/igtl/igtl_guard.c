@@ -21,9 +21,12 @@
 /* Which client a new connection replaces when the server is full: never a
  * proctor; first a slow sender (a message begun over a second ago) or a
  * stalled reader (data waiting, nothing taken for a second), the longest
- * stuck first; then the newest-connected of the connections younger than 2 s
- * is kept and the oldest of them goes; established clients last, the longest
- * inactive first. -1 when every client is a proctor. */
+ * stuck first; then connections younger than 2 s that have taken no frame yet,
+ * the oldest of them (a flood of bare connections replaces its own, and the newest
+ * gets its chance); established clients last, the longest inactive first. A viewer
+ * that has taken a frame is established however young: a burst of 40 bare
+ * connections evicted a healthy 1.5 s old viewer (review 43a F3). -1 when every
+ * client is a proctor. */
 int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now)
 {
     int best = -1, best_tier = -1;
@@ -43,7 +46,7 @@ int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now)
         } else if (c->q_n > 0 && now - c->t_progress_ns > 1000000000LL) {
             tier = 3;
             age = now - c->t_progress_ns;
-        } else if (now - c->t_connect_ns < 2000000000LL) {
+        } else if (now - c->t_connect_ns < 2000000000LL && c->st.frames_sent == 0) {
             tier = 2;
             age = now - c->t_connect_ns;
         } else {

@@ -824,6 +824,38 @@ static void test_max_clients(void **st)
     cn_igtl_server_free(s);
 }
 
+/* A viewer that has taken a frame is not evicted for a burst of bare connections, however
+ * young it is: connections under 2 s old went oldest first, so a healthy viewer 1.5 s old
+ * was evicted by 40 connections that had taken nothing (review 43a F3). */
+static void test_burst_keeps_a_reading_viewer(void **st)
+{
+    fixture *fx = *st;
+    fx->o.max_clients = 2;
+    cn_igtl_server *s = tu_server(&fx->o);
+    int port = cn_igtl_server_port(s);
+    tu_client viewer;
+    tu_client_init(&viewer, tu_connect(port));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_APPROACH);
+    assert_true(tu_read(&viewer, 3000, "POLYDATA", "NerveContour") > 0);
+    int bare[8];
+    for (int i = 0; i < 8; i++)
+        bare[i] = tu_connect(port);
+    cn_clock_sleep_ns(300000000);
+    bool viewer_closed = closed_within(viewer.fd, 300);
+    int bare_closed = 0;
+    for (int i = 0; i < 8; i++)
+        bare_closed += closed_within(bare[i], 100);
+    print_message("after 8 bare connections: the viewer %s, %d of 8 bare ones closed\n",
+                  viewer_closed ? "EVICTED" : "kept", bare_closed);
+    assert_false(viewer_closed);
+    assert_int_equal(bare_closed, 7);
+    for (int i = 0; i < 8; i++)
+        close(bare[i]);
+    tu_client_free(&viewer);
+    cn_igtl_server_free(s);
+}
+
 /* A client sending `bad` must be disconnected; returns true when it was. */
 static bool dropped_after(int port, const uint8_t *bad, size_t n)
 {
@@ -1166,6 +1198,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_annotations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_burst_keeps_a_reading_viewer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_messages, setup, teardown),
