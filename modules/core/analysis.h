@@ -95,6 +95,11 @@ typedef struct {
     float band_mm;
 } cn_isotherm;
 
+/* Whether a curve's points close on themselves (its ends within 3 mean segment lengths):
+ * an isotherm about its probe is a loop, drawn by the viewer and sent to a proctor as
+ * one (before, OpenIGTLink sent it open, a segment missing by the tip: review 43a F4). */
+bool cn_curve_closes(const cn_pt2 *p, int n);
+
 typedef enum {
     CN_PHASE_IDLE = 0,
     CN_PHASE_APPROACH,

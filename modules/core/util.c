@@ -170,3 +170,14 @@ double cn_rng_normal(cn_rng *r)
         u1 = 1e-300;
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
+
+bool cn_curve_closes(const cn_pt2 *p, int n)
+{
+    if (!p || n < 3)
+        return false;
+    double len = 0.0;
+    for (int i = 1; i < n; i++)
+        len += hypot(p[i].x - p[i - 1].x, p[i].y - p[i - 1].y);
+    double gap = hypot(p[n - 1].x - p[0].x, p[n - 1].y - p[0].y);
+    return isfinite(len) && gap <= 3.0 * len / (n - 1);
+}

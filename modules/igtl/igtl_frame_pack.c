@@ -274,7 +274,8 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             int n = a->iso[i].n < 0 ? 0 : a->iso[i].n;
             /* a curve gone (the ice melted, the -40 C line first) is sent empty while
              * there is a model: before, a proctor kept its last outline */
-            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n, false, &mm2ref, ts, im,
+            r = put_curve(s, b, version, name, a->iso[i].pts_mm, n,
+                          cn_curve_closes(a->iso[i].pts_mm, n), &mm2ref, ts, im,
                           aconf[0] ? 3 : 2, th->valid);
         }
         /* a model but no curves on this frame (it catches up a step keyed late in 3-D,

@@ -191,18 +191,6 @@ static void add_needle(cn_viewer_overlay *ov, const cn_needle_result *nd, double
     }
 }
 
-/* An isotherm is drawn closed when its ends meet (within 3 mean segment lengths). */
-static bool curve_closes(const cn_pt2 *p, int n)
-{
-    if (n < 3)
-        return false;
-    double len = 0.0;
-    for (int i = 1; i < n; i++)
-        len += hypot(p[i].x - p[i - 1].x, p[i].y - p[i - 1].y);
-    double gap = hypot(p[n - 1].x - p[0].x, p[n - 1].y - p[0].y);
-    return isfinite(len) && gap <= 3.0 * len / (n - 1);
-}
-
 /* An isotherm, only inside the image (the ice is in the tissue: a curve from
  * elsewhere, e.g. an old recording, is clamped to the image's edge), with its
  * uncertainty band as two dashed curves moved band_mm along the rays from its
@@ -218,7 +206,7 @@ static void add_isotherm(cn_viewer_overlay *ov, cn_ov_kind k, const cn_isotherm 
         if (!isfinite(x) || !isfinite(y))
             pts[i] = iso->pts_mm[i]; /* dropped by item_add */
     }
-    add_polyline(ov, k, pts, n, curve_closes(pts, n));
+    add_polyline(ov, k, pts, n, cn_curve_closes(pts, n));
     double band = iso->band_mm, cx = iso->centre_mm.x, cy = iso->centre_mm.y;
     if (!(band > 0.05 && band < 100) || !isfinite(cx) || !isfinite(cy))
         return;
@@ -231,7 +219,7 @@ static void add_isotherm(cn_viewer_overlay *ov, cn_ov_kind k, const cn_isotherm 
             e[i].x = (float)(x < r[0] ? r[0] : x > r[2] ? r[2] : x);
             e[i].y = (float)(y < r[1] ? r[1] : y > r[3] ? r[3] : y);
         }
-        bool closed = curve_closes(pts, n);
+        bool closed = cn_curve_closes(pts, n);
         for (int i = 0; i + 1 < n || (closed && i < n); i += 2) /* dashed */
             add_segment(ov, k, e[i].x, e[i].y, e[(i + 1) % n].x, e[(i + 1) % n].y);
     }

@@ -824,6 +824,55 @@ static void test_max_clients(void **st)
     cn_igtl_server_free(s);
 }
 
+/* The first line of a POLYDATA: its index count and whether it ends on its first point. */
+static void first_line(const tu_msg *m, int *count, bool *closed)
+{
+    const uint8_t *c = m->content;
+    assert_true(m->content_len >= 40);
+    const uint32_t npts = be32_at(c), size_vert = be32_at(c + 8), nlines = be32_at(c + 12);
+    assert_true(nlines >= 1);
+    const uint8_t *l = c + 40 + 12 * (size_t)npts + size_vert;
+    assert_true(l + 8 <= c + m->content_len);
+    *count = (int)be32_at(l);
+    assert_true(l + 4 + 4 * (size_t)*count <= c + m->content_len);
+    *closed = *count > 2 && be32_at(l + 4) == be32_at(l + 4 * (size_t)*count);
+}
+
+/* An isotherm about its probe is a loop: sent closed, as the viewer draws it (before, open:
+ * Slicer left out the segment by the tip; review 43a F4). An open curve stays open. */
+static void test_isotherm_outline_closed(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    cn_frame *f = cn_frame_pool_acquire(fx->pool);
+    tu_fill_frame(f, 160, 120, 1, CN_PHASE_FREEZE);
+    f->analysis.thermal.valid = true;
+    cn_isotherm *iso = &f->analysis.iso[0]; /* the 0 C curve a loop, the -20 C a line */
+    iso->n = 36;
+    for (int i = 0; i < 36; i++)
+        iso->pts_mm[i] = (cn_pt2){(float)(16 + 5 * cos(i * M_PI / 18)),
+                                  (float)(12 + 5 * sin(i * M_PI / 18))};
+    cn_igtl_server_consume(s, f);
+    cn_frame_unref(f);
+    assert_true(tu_read(&c, 3000, "POLYDATA", "NerveContour") > 0);
+    tu_msg *o0 = tu_find(&c, "POLYDATA", "Isotherm0COutline");
+    tu_msg *o20 = tu_find(&c, "POLYDATA", "Isotherm-20COutline");
+    assert_true(o0 && o20);
+    int n0, n20;
+    bool c0, c20;
+    first_line(o0, &n0, &c0);
+    first_line(o20, &n20, &c20);
+    print_message("0 C loop: %d indices, closed %d; -20 C line: %d indices, closed %d\n", n0, c0,
+                  n20, c20);
+    assert_true(c0 && n0 == 37);
+    assert_true(!c20 && n20 == 10);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
 /* A viewer that has taken a frame is not evicted for a burst of bare connections, however
  * young it is: connections under 2 s old went oldest first, so a healthy viewer 1.5 s old
  * was evicted by 40 connections that had taken nothing (review 43a F3). */
@@ -1199,6 +1248,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_keeps_a_reading_viewer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_isotherm_outline_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_messages, setup, teardown),
