@@ -411,8 +411,10 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
             answer_status(s, c);
         else if (strcmp(type, "GET_CAPABIL") == 0)
             answer_capability(s, c);
-        else
+        else if (type[4]) /* "GET_" alone names no type: it matched every message (43a F9) */
             cn__igtl_answer_get(s, c, type + 4, m->h.device);
+        else
+            c->st.msgs_rejected++;
         return;
     }
     /* Read-only for viewers; the content must still be well-formed. */
@@ -423,8 +425,14 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
     } else if (strcmp(type, "IMAGE") == 0) {
         cn_igtl_image_view v;
         r = cn_igtl_decode_image(m->content, m->content_len, &v);
-        if (r == CN_EUNSUPPORTED)
+        if (r == CN_EUNSUPPORTED) { /* a well-formed sub-volume update: not used, said once */
+            if (!c->said_subvolume)
+                cn_log_info(s->o.log, MOD, "client %llu (%s): an IMAGE sub-volume update (%s) "
+                            "is ignored: only whole images are read",
+                            (unsigned long long)c->st.id, c->st.peer, name);
+            c->said_subvolume = true;
             r = CN_OK;
+        }
     } else if (strcmp(type, "STATUS") == 0) {
         r = cn_igtl_decode_status(m->content, m->content_len, NULL, NULL, NULL, 0);
     }

@@ -305,13 +305,15 @@ int cn_igtl_decode_image(const uint8_t *c, size_t len, cn_igtl_image_view *v)
     for (int i = 0; i < 3; i++)
         if (v->size[i] < 1 || sub[i] < 1 || off[i] + sub[i] > v->size[i])
             return CN_EPARSE;
-    /* Only whole images are accepted (no sub-volume updates). */
-    if (sub[0] != v->size[0] || sub[1] != v->size[1] || sub[2] != v->size[2])
-        return CN_EUNSUPPORTED;
+    /* the body holds the sub-volume's pixels: checked first, so a sub-volume whose
+     * size fields lie is malformed, not merely unsupported (review 43a F5) */
     uint64_t need = (uint64_t)sub[0] * (uint64_t)sub[1] * (uint64_t)sub[2] *
                     (uint64_t)v->components * ss;
     if (need != len - 72)
         return CN_EPARSE;
+    /* Only whole images are accepted (no sub-volume updates). */
+    if (sub[0] != v->size[0] || sub[1] != v->size[1] || sub[2] != v->size[2])
+        return CN_EUNSUPPORTED;
     v->pixels = c + 72;
     v->pixel_bytes = (size_t)need;
     return CN_OK;

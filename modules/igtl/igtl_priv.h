@@ -67,6 +67,7 @@ typedef struct {
     /* GET_<type> asked when no frame of the client's header version was packed since the
      * newest frame: answered from the next frame packed (cn__igtl_answer_get); four kinds
      * wait (before, one: a GET_IMAGE then a GET_TRANS left the image unanswered) */
+    bool said_subvolume;  /* "an IMAGE sub-volume update is ignored" logged */
     int n_get_pending;    /* at most 4, one per type and device */
     struct {
         char type[13], device[21];

@@ -306,6 +306,38 @@ static void test_get_waits_for_its_version(void **st)
     cn_igtl_server_free(s);
 }
 
+/* "GET_" with no type names no message: it was answered with every message of the newest
+ * frame (review 43a F9). A GET_TRANS after it is answered as ever. */
+static void test_get_without_type(void **st)
+{
+    fixture *fx = *st;
+    cn_igtl_server *s = tu_server(&fx->o);
+    tu_client c;
+    tu_client_init(&c, tu_connect(cn_igtl_server_port(s)));
+    assert_true(tu_wait_clients(s, 1, 2000));
+    push(fx, s, 1, CN_PHASE_APPROACH);
+    assert_true(tu_read(&c, 3000, "POLYDATA", "NerveContour") > 0);
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg m;
+    cn_igtl_msg_begin(&b, &m, 1, "GET_", "", 0, 0);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    cn_igtl_msg_begin(&b, &m, 1, "GET_TRANS", "ProbeToReference", 0, 0);
+    cn_igtl_msg_end(&b, &m, NULL, 0);
+    assert_int_equal(tu_send_all(c.fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    for (int i = 0; i < 40 && count_named(&c, "TRANSFORM", "ProbeToReference") < 2; i++)
+        tu_read(&c, 50, "NONE", NULL);
+    tu_read(&c, 200, "NONE", NULL);
+    print_message("after GET_ and GET_TRANS: %d ProbeToReference, %d NerveContour\n",
+                  count_named(&c, "TRANSFORM", "ProbeToReference"),
+                  count_named(&c, "POLYDATA", "NerveContour"));
+    assert_int_equal(count_named(&c, "TRANSFORM", "ProbeToReference"), 2);
+    assert_int_equal(count_named(&c, "POLYDATA", "NerveContour"), 1);
+    tu_client_free(&c);
+    cn_igtl_server_free(s);
+}
+
 /* What the predicted zone stands on rides on its outlines (v2 metadata): a proctor
  * tells a zone placed on a needle line the image analysis found (no tracked
  * cryoprobe; on real tissue possibly a fascia plane) from one on the tracked probe. */
@@ -1249,6 +1281,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_burst_keeps_a_reading_viewer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_isotherm_outline_closed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_without_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed_drops_only_the_sender, setup, teardown),
         cmocka_unit_test_setup_teardown(test_surfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_messages, setup, teardown),

@@ -64,6 +64,34 @@ static void test_transform_v1_matches_upstream(void **st)
     cn_igtl_buf_free(&b);
 }
 
+/* A sub-volume IMAGE is not used, but its body must still hold the sub-volume's pixels: one
+ * whose size fields disagree with its body was taken as a well-formed update and kept
+ * silently (review 43a F5). Now malformed (the client is dropped, as for a whole image). */
+static void test_image_subvolume_checked(void **st)
+{
+    (void)st;
+    const int w = 64, h = 48;
+    uint8_t *px = calloc((size_t)w * h, 1);
+    cn_mat4 ijk = cn_mat4_identity();
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg msg;
+    assert_int_equal(cn_igtl_msg_begin(&b, &msg, 1, "IMAGE", "Image_Reference", TS, 0), 0);
+    assert_int_equal(cn_igtl_put_image_u8(&b, w, h, px, &ijk), 0);
+    assert_int_equal(cn_igtl_msg_end(&b, &msg, NULL, 0), 0);
+    uint8_t *c = b.data + 58;
+    const size_t len = b.len - 58;
+    cn_igtl_image_view v;
+    assert_int_equal(cn_igtl_decode_image(c, len, &v), 0);
+    c[66] = 0; /* sub-volume 32 columns wide (big endian 16 bits), the body the whole image */
+    c[67] = 32;
+    assert_int_equal(cn_igtl_decode_image(c, len, &v), CN_EPARSE);
+    /* the same with a body of the sub-volume's size: well formed, not used */
+    assert_int_equal(cn_igtl_decode_image(c, 72 + 32 * 48, &v), CN_EUNSUPPORTED);
+    cn_igtl_buf_free(&b);
+    free(px);
+}
+
 static void test_image_v1_matches_upstream(void **st)
 {
     (void)st;
@@ -568,6 +596,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transform_v1_matches_upstream),
         cmocka_unit_test(test_image_v1_matches_upstream),
+        cmocka_unit_test(test_image_subvolume_checked),
         cmocka_unit_test(test_string_status_polydata_v1_match_upstream),
         cmocka_unit_test(test_point_from_upstream_decodes),
         cmocka_unit_test(test_points_v1_match_upstream),
