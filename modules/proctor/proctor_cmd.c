@@ -290,6 +290,15 @@ cn_proctor_verdict cn_proctor_command(cn_proctor_hub *h, uint64_t id, const char
         int trc = cn_proctor_xml_attr(xml, "Token", token, sizeof token);
         if (trc != CN_OK && trc != CN_ERANGE)
             token[0] = 0;
+        /* no Token attribute (or an empty one) is no guess: a typo in a script (`token`)
+         * counted against the address's pause, which over a tunnel is everyone's
+         * (review 43a F6) */
+        if (trc != CN_ERANGE && !token[0]) {
+            reply_set(r, false, "Login refused.",
+                      "the Login command needs a Token attribute (Token=\"...\"): none "
+                      "was given; not counted as a wrong token");
+            return CN_PROCTOR_DONE;
+        }
         /* the display name is DisplayName: Name is the command's own attribute (a
          * second Name is malformed XML, and Slicer's SetCommandAttribute("Name")
          * renames the command) */

@@ -793,6 +793,31 @@ static void test_commands(void **st)
     cn_proctor_hub_free(h);
 }
 
+/* A Login without a Token attribute (a script's typo, `token`) is no guess: it counted
+ * against the connection's five and the address's pause, which over a tunnel is every
+ * proctor's (review 43a F6). Seven of them (the connection closed at five), then the
+ * right token gets in at once. */
+static void test_login_without_token(void **st)
+{
+    (void)st;
+    cn_proctor_hub *h = hub_with(TOKEN, NULL);
+    uint64_t a = cn_proctor_client_open(h, "t", "127.0.0.1");
+    cn_proctor_reply r;
+    for (int i = 0; i < 7; i++) {
+        const char *xml = i % 2 ? "<Command Name=\"Login\" token=\"" TOKEN "\"/>"
+                                : "<Command Name=\"Login\" Token=\"\"/>";
+        assert_int_equal(cn_proctor_command(h, a, "Login", xml, &r), CN_PROCTOR_DONE);
+        assert_false(r.ok);
+        if (i == 0)
+            print_message("a Login without a Token: \"%s\"\n", r.error[0] ? r.error : r.message);
+        assert_non_null(strstr(r.error[0] ? r.error : r.message, "needs a Token attribute"));
+    }
+    cn_proctor_command(h, a, "Login", "<Command Name=\"Login\" Token=\"" TOKEN "\"/>", &r);
+    print_message("then the token: %s %s\n", r.ok ? "granted" : "refused", r.error);
+    assert_true(r.ok);
+    cn_proctor_hub_free(h);
+}
+
 /* RequestStatus from the newest analysed frame: the nerve's state and the operator's
  * point (image mm), "none" without one. Before the twenty-fourth session the status
  * did not name the point: a proctor without Slicer's markups could not read it. */
@@ -986,6 +1011,7 @@ int main(void)
         cmocka_unit_test(test_accounts_config),
         cmocka_unit_test(test_accounts_identity_and_revoke),
         cmocka_unit_test(test_commands),
+        cmocka_unit_test(test_login_without_token),
         cmocka_unit_test(test_status_nerve_target),
         cmocka_unit_test(test_xml),
         cmocka_unit_test(test_surfaces_and_log),
