@@ -307,6 +307,27 @@ static bool is_login_name(const char *name)
     return true;
 }
 
+/* The STRINGs the server itself sends: a Slicer connector with such a text node among
+ * its outgoing nodes sends it back, and the echo was broadcast as a proctor's note
+ * ("OK: proctor rights granted"; review 43a F7). */
+static bool own_string_name(const char *name)
+{
+    static const char *const own[] = {"ProctorLoginReply", "CryoNavEvent", "CryoNavLatency",
+                                      "NerveState", "ZoneState", NULL};
+    for (int i = 0; own[i]; i++)
+        if (strcmp(name, own[i]) == 0)
+            return true;
+    return false;
+}
+
+static bool blank_text(const char *t)
+{
+    for (; *t; t++)
+        if (*t != ' ' && *t != '\t' && *t != '\r' && *t != '\n')
+            return false;
+    return true;
+}
+
 static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *header,
                            const char *name, const char *text)
 {
@@ -331,6 +352,9 @@ static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *hea
         cn_proctor_reply cr;
         if (cn_proctor_command(s->hub, c->st.id, "CryoConsole", text, &cr) != CN_PROCTOR_DONE)
             c->st.msgs_rejected++;
+    } else if (own_string_name(name) || blank_text(text)) {
+        /* an echo of the server's own, or an empty note: nothing to say to anyone */
+        c->st.msgs_rejected++;
     } else {
         const cn_proctor_verdict v = cn_proctor_note(s->hub, c->st.id, text);
         if (v != CN_PROCTOR_DONE)
