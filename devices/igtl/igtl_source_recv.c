@@ -133,13 +133,28 @@ bool cn__igtl_src_put_pose(cn_igtl_source *s, const char *type, const char *dev,
 {
     const char *name = map_name(s, dev);
     if (!name) {
-        if (first_time(s, type, dev))
+        if (first_time(s, type, dev)) {
+            /* the example names a pose nothing feeds yet: CryoprobeToTracker, or, when a
+             * device is mapped there already, one named after this device (before, the
+             * advice put a second tool on the cryoprobe's pose: review 43a F10) */
+            char sug[CN_FRAME_NAME_MAX + 16] = "CryoprobeToTracker";
+            for (int i = 0; i < s->o.n_map; i++)
+                if (strcmp(s->o.map[i].name, "CryoprobeToTracker") == 0) {
+                    size_t k = 0;
+                    for (const char *q = dev; *q && k + 10 < CN_FRAME_NAME_MAX; q++)
+                        if ((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                            (*q >= '0' && *q <= '9'))
+                            sug[k++] = *q;
+                    snprintf(sug + k, sizeof sug - k, "%sToTracker", k ? "" : "Tool");
+                    break;
+                }
             cn_log_warn(s->o.log, MOD,
                         "%s \"%s\" from %s:%d ignored: not a transform name of the form "
                         "AToB%s; map it in the config, e.g. \"igtl\": {\"source\": {\"map\": "
-                        "{\"%s\": \"CryoprobeToTracker\"}}}",
+                        "{\"%s\": \"%s\"}}}",
                         type, dev, s->o.host, s->o.port, s->o.pass_unmapped ? "" : " in the map",
-                        dev);
+                        dev, sug);
+        }
         return false;
     }
     /* Only a pose with a slot goes into the graph: the slot is what marks it

@@ -261,6 +261,64 @@ static void test_upstream_corpus(void **st)
     corpus_through_source(true);  /* image device */
 }
 
+/* The advice for a tool that is not mapped names a pose nothing feeds yet: with "Channel 0"
+ * mapped to CryoprobeToTracker, it said to map "Channel 1" there too, which puts two tools
+ * on one pose (review 43a F10). */
+static void test_unmapped_advice(void **st)
+{
+    (void)st;
+    FILE *lf = tmpfile();
+    cn_log *log = cn_log_new(lf, CN_LOG_INFO);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t al = sizeof a;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    getsockname(lfd, (struct sockaddr *)&a, &al);
+    cn_igtl_source_opts o;
+    cn_igtl_source_opts_default(&o);
+    o.port = ntohs(a.sin_port);
+    o.log = log;
+    o.n_map = 1;
+    cn_strlcpy(o.map[0].device, "Channel 0", sizeof o.map[0].device);
+    cn_strlcpy(o.map[0].name, "CryoprobeToTracker", sizeof o.map[0].name);
+    cn_igtl_source *src = cn_igtl_source_new(&o, NULL);
+    assert_int_equal(cn_igtl_source_start(src), 0);
+    int fd = accept(lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    cn_igtl_buf b;
+    cn_igtl_buf_init(&b);
+    cn_igtl_msg msg;
+    cn_mat4 m = cn_mat4_translation(1, 2, 3);
+    for (int k = 0; k < 2; k++) {
+        cn_igtl_msg_begin(&b, &msg, 1, "TRANSFORM", k ? "Channel 1" : "Channel 0", 0, 0);
+        cn_igtl_put_transform(&b, &m);
+        cn_igtl_msg_end(&b, &msg, NULL, 0);
+    }
+    assert_int_equal(tu_send_all(fd, b.data, b.len), 0);
+    cn_igtl_buf_free(&b);
+    cn_igtl_source_stats sst = {0};
+    for (int i = 0; i < 300 && sst.transforms + sst.ignored < 2; i++) {
+        cn_clock_sleep_ns(10000000);
+        cn_igtl_source_get_stats(src, &sst);
+    }
+    close(fd);
+    close(lfd);
+    cn_igtl_source_free(src);
+    cn_log_free(log);
+    long n = ftell(lf);
+    char *text = calloc(1, (size_t)n + 1);
+    rewind(lf);
+    assert_int_equal(fread(text, 1, (size_t)n, lf), (size_t)n);
+    fclose(lf);
+    const char *p = strstr(text, "TRANSFORM \"Channel 1\"");
+    assert_non_null(p);
+    print_message("%.*s\n", (int)strcspn(p, "\n"), p);
+    assert_non_null(strstr(p, "{\"Channel 1\": \"Channel1ToTracker\"}"));
+    free(text);
+}
+
 /* What a user is told: a server that is not there, once per failure streak. */
 static void test_connect_failures_are_said(void **st)
 {
@@ -330,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_source_config_errors),
         cmocka_unit_test(test_upstream_corpus),
         cmocka_unit_test(test_connect_failures_are_said),
+        cmocka_unit_test(test_unmapped_advice),
         cmocka_unit_test(test_restarted_server_rejoined_promptly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
