@@ -148,6 +148,11 @@ typedef struct {
     int anchor;              /* cn_zone_anchor: what the latest freeze's spot was placed
                                 on when it began (NONE while there is no model) */
     float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
+    float anchor_spread_mm;  /* CN_ZONE_ON_NEEDLE_LINE: how far the line's tip moved over
+                                the second before (the largest distance of a tip from the
+                                anchor's); INFINITY: the line was not seen on most of that
+                                second's frames. Over CN_ANCHOR_STEADY_MM the anchor is
+                                unsure (guidance's ZONE ANCHOR UNSURE) */
     bool waiting;            /* a freeze runs but no model: the cryoprobe's place is not
                                 known yet (no tracked cryoprobe, no needle line found) */
     bool no_ice_seen;        /* a freeze whose model ice is well visible in size has shown
@@ -177,6 +182,10 @@ typedef struct {
  * cryoprobe) on the needle line the image analysis found when the freeze began,
  * which on real tissue may be a fascia plane (docs/validation.md): the screen and
  * the proctor say which. */
+/* A needle line whose tip moved more than this over the second before the freeze (or
+ * was not seen on most of its frames) is no steady shaft to place the zone on. */
+#define CN_ANCHOR_STEADY_MM 3.0f
+
 typedef enum {
     CN_ZONE_ANCHOR_NONE = 0,
     CN_ZONE_ON_TRACKED_PROBE,

@@ -36,6 +36,8 @@ const char *cn_guidance_alarm_text_dist(uint32_t alarms, double skin_distance_mm
     }
     if (alarms & CN_ALARM_NO_ZONE)
         append(buf, len, "FREEZING WITH NO ZONE: CRYOPROBE NOT FOUND");
+    if (alarms & CN_ALARM_ANCHOR_UNSURE)
+        append(buf, len, "ZONE ON AN UNSTEADY NEEDLE LINE: CHECK THE SHAFT");
     if (alarms & CN_ALARM_NO_ICE_SEEN)
         append(buf, len, "NO ICE SEEN: ZONE UNVERIFIED");
     if (alarms & CN_ALARM_ICE_GROWS_IN_THAW)

@@ -25,7 +25,7 @@
 #define OWN_ALARMS \
     (CN_ALARM_ICE_NEAR_SKIN | CN_ALARM_TRACKING_LOST | CN_ALARM_TIP_HIDDEN | CN_ALARM_NERVE_LOST | \
      CN_ALARM_NO_ICE_SEEN | CN_ALARM_ICE_GROWS_IN_THAW | CN_ALARM_ICE_UNKEYED |              \
-     CN_ALARM_ICE_SHRINKS_IN_FREEZE | CN_ALARM_NO_ZONE)
+     CN_ALARM_ICE_SHRINKS_IN_FREEZE | CN_ALARM_NO_ZONE | CN_ALARM_ANCHOR_UNSURE)
 /* Coverage counted as "the whole target lethal" for lethal_s (the grid's own error
  * is well below 1 %). */
 #define FULL_COVERAGE 0.99
@@ -512,6 +512,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     if (gs->phase == CN_PHASE_FREEZE && a->thermal.waiting &&
         gs->phase_elapsed_s >= NO_ZONE_GRACE_S)
         mine |= CN_ALARM_NO_ZONE;
+    if (cycling && a->thermal.valid && a->thermal.anchor == CN_ZONE_ON_NEEDLE_LINE &&
+        !(a->thermal.anchor_spread_mm <= CN_ANCHOR_STEADY_MM))
+        mine |= CN_ALARM_ANCHOR_UNSURE;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;
     if (track_lost)

@@ -54,6 +54,12 @@ extern "C" {
                                                    place is not known (no tracked cryoprobe,
                                                    no needle line found), so nothing shows
                                                    where the ice reaches */
+#define CN_ALARM_ANCHOR_UNSURE (1u << 11)       /* in a freeze or its thaw, the zone stands on
+                                                   a needle line the image did not show
+                                                   steady over the second before the freeze
+                                                   (its tip moved > CN_ANCHOR_STEADY_MM, or
+                                                   it was missing on most frames): a fascia
+                                                   plane's end, perhaps, not the shaft's */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

@@ -144,9 +144,11 @@ int cn__stage_process(void *self, cn_frame *f)
         thaw_began_s = g->phase_elapsed_s;
     }
     int rc = CN_OK;
+    cn__stage_note_line(s, f, t_ns);
     if (entering_freeze && cryo_ok) {
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
         s->anchor_conf = det ? det->confidence : NAN;
+        s->anchor_spread_mm = det ? cn__stage_line_spread(s, det, t_ns) : 0.0f;
     }
     /* when the freeze began: this frame, or before the first frame the model saw
      * (a replay of a recording started mid-freeze: the procedure took the freeze
@@ -229,6 +231,7 @@ int cn__stage_process(void *self, cn_frame *f)
         s->pending = false;
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
         s->anchor_conf = det ? det->confidence : NAN;
+        s->anchor_spread_mm = det ? cn__stage_line_spread(s, det, t_ns) : 0.0f;
         s->ref_mode = mode;
         rc = start_field(s, &cryo_to_ref, s->pending_ns, det);
     } else if (s->field && s->seen) {
@@ -328,6 +331,7 @@ int cn__stage_process(void *self, cn_frame *f)
     a->thermal.n_sources = cn__field_sources(s->field);
     a->thermal.anchor = s->anchor;
     a->thermal.anchor_confidence = s->anchor_conf;
+    a->thermal.anchor_spread_mm = s->anchor_spread_mm;
     a->thermal.probe_temp_c = NAN;
     if (lag_s > GRID_LAG_SHOWN_S) {
         /* a zone of the past is not shown; what the alarms read is held from the last

@@ -219,3 +219,48 @@ int cn_thermal_stage_mesh_ref(void *self, double temp_c, int n_theta, int n_phi,
     }
     return CN_OK;
 }
+
+/* A steady needle line over the last second before a freeze is the shaft at rest; a line
+ * that jumps (a fascia plane's end, taken for a tip) is not an anchor to trust. */
+#define LINE_SPAN_NS 1000000000LL
+
+void cn__stage_note_line(thermal_stage *s, const cn_frame *f, int64_t t_ns)
+{
+    const int cap = (int)(sizeof s->lines / sizeof s->lines[0]);
+    const cn_needle_result *n = &f->analysis.needle;
+    const int i = (s->line_head + s->n_lines) % cap;
+    s->lines[i].t_ns = t_ns;
+    s->lines[i].found = n->found && isfinite(n->tip_mm.x) && isfinite(n->tip_mm.y);
+    s->lines[i].tip_mm = n->tip_mm;
+    s->lines[i].dir = n->dir;
+    if (s->n_lines < cap)
+        s->n_lines++;
+    else
+        s->line_head = (s->line_head + 1) % cap;
+}
+
+float cn__stage_line_spread(const thermal_stage *s, const cn_needle_result *det, int64_t t_ns)
+{
+    const int cap = (int)(sizeof s->lines / sizeof s->lines[0]);
+    int frames = 0, same = 0;
+    double spread = 0;
+    for (int k = 0; k < s->n_lines; k++) {
+        const int i = (s->line_head + k) % cap;
+        if (s->lines[i].t_ns > t_ns || t_ns - s->lines[i].t_ns > LINE_SPAN_NS)
+            continue;
+        frames++;
+        if (!s->lines[i].found)
+            continue;
+        const cn_pt2 d = s->lines[i].dir;
+        const double cosang = fabs(d.x * det->dir.x + d.y * det->dir.y);
+        if (!(cosang >= cos(15.0 * M_PI / 180.0)))
+            continue;
+        same++;
+        const double dx = s->lines[i].tip_mm.x - det->tip_mm.x;
+        const double dy = s->lines[i].tip_mm.y - det->tip_mm.y;
+        spread = fmax(spread, hypot(dx, dy));
+    }
+    if (frames == 0 || 2 * same < frames || same < 3)
+        return INFINITY;
+    return (float)spread;
+}

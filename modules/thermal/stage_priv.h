@@ -55,6 +55,17 @@ typedef struct {
      * needle line's confidence then */
     int anchor;
     float anchor_conf;
+    /* the needle lines the image showed over the last LINE_SPAN_S, for how steady the
+     * one a freeze is anchored on was (review 43b F3: a fascia line's tip jumped 9 mm
+     * between frames, and the zone stood wherever the key happened to land); the
+     * anchor's spread, mm (INFINITY: the line was not seen for most of that span) */
+    struct {
+        int64_t t_ns;
+        bool found;
+        cn_pt2 tip_mm, dir;
+    } lines[64];
+    int n_lines, line_head;
+    float anchor_spread_mm;
     /* the current freeze: has the image shown its rim yet (no_ice_seen) */
     bool rim_seen, warned_no_ice, unverified;
     /* a re-freeze after a freeze whose rim was seen: the model's ice radius when it
@@ -201,6 +212,12 @@ int cn__stage_process(void *self, cn_frame *f);
 bool cn__stage_image_to_ref(const thermal_stage *s, const cn_frame *f, int mode, cn_mat4 *out);
 /* CryoprobeToImageMm: the tracked cryoprobe when allowed, else the detected in-plane
  * needle (*detected); false when neither is there (stage_handle.c). */
+/* stage_handle.c: keeps this frame's needle line (found or not) in s->lines; the
+ * spread of the last second's lines about det (the largest distance of a tip from
+ * det's, and of det's tip from a line's axis), INFINITY when under half of the
+ * second's frames had a line within 15 degrees of det's. */
+void cn__stage_note_line(thermal_stage *s, const cn_frame *f, int64_t t_ns);
+float cn__stage_line_spread(const thermal_stage *s, const cn_needle_result *det, int64_t t_ns);
 bool cn__stage_cryo_to_image_mm(const cn_frame *f, bool allow_tracked, cn_mat4 *out,
                                  bool *detected);
 

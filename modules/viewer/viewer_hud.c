@@ -196,11 +196,20 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
      * is on the screen, not only once in the console. */
     if (f && f->analysed && f->analysis.thermal.valid &&
         f->analysis.thermal.anchor == CN_ZONE_ON_NEEDLE_LINE) {
-        char on[96];
+        char on[128];
         float c = f->analysis.thermal.anchor_confidence;
-        if (isfinite(c) && c >= 0 && c <= 1)
-            snprintf(on, sizeof on, "zone placed on the needle line found in the image (%.0f %%)",
-                     100.0 * c);
+        float sp = f->analysis.thermal.anchor_spread_mm;
+        /* how steady the line was, not only the detector's confidence in a line: a fascia
+         * line read 89 %, the shaft 92 % (review 43b F3) */
+        if (!isfinite(sp))
+            snprintf(on, sizeof on, "zone placed on a needle line seen on few frames before "
+                     "the freeze: check the shaft");
+        else if (sp > CN_ANCHOR_STEADY_MM)
+            snprintf(on, sizeof on, "zone placed on a needle line that moved %.0f mm in the "
+                     "second before the freeze: check the shaft", (double)sp);
+        else if (isfinite(c) && c >= 0 && c <= 1)
+            snprintf(on, sizeof on, "zone placed on the needle line found in the image (steady; "
+                     "line %.0f %%)", 100.0 * c);
         else
             snprintf(on, sizeof on, "zone placed on the needle line found in the image");
         append(out, len, on);

@@ -744,6 +744,39 @@ static void test_held_outline_does_not_clear_nerve_lost(void **state)
     }
 }
 
+/* A zone on a needle line that was not steady before the freeze (a fascia line's end jumps
+ * between frames) is a red alarm through the freeze and its thaw (review 43b F3). */
+static void test_unsteady_anchor(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    struct {
+        cn_phase ph;
+        int anchor;
+        float spread;
+        bool alarm;
+    } seq[] = {{CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, 0.4f, false},
+               {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, 8.6f, true},
+               {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, INFINITY, true},
+               {CN_PHASE_THAW, CN_ZONE_ON_NEEDLE_LINE, 8.6f, true},
+               {CN_PHASE_FREEZE, CN_ZONE_ON_TRACKED_PROBE, 0.0f, false},
+               {CN_PHASE_APPROACH, CN_ZONE_ON_NEEDLE_LINE, 8.6f, false}};
+    for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+        cn_frame *f = make(fx, -1, 20, 5);
+        f->analysis.guidance.phase = seq[i].ph;
+        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.phase_elapsed_s = 10;
+        f->analysis.thermal.valid = true;
+        f->analysis.thermal.anchor = seq[i].anchor;
+        f->analysis.thermal.anchor_spread_mm = seq[i].spread;
+        char buf[256];
+        cn_guidance_alarm_text(run(fx, f), buf, sizeof buf);
+        print_message("  %zu: \"%s\"\n", i, buf);
+        assert_int_equal(strstr(buf, "ZONE ON AN UNSTEADY NEEDLE LINE") != NULL, seq[i].alarm);
+        cn_frame_unref(f);
+    }
+}
+
 static void test_alarm_text(void **state)
 {
     (void)state;
@@ -884,6 +917,7 @@ int main(void)
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_freeze_without_zone),
+        cmocka_unit_test(test_unsteady_anchor),
         cmocka_unit_test(test_held_outline_does_not_clear_nerve_lost),
         cmocka_unit_test(test_alarm_text),
         cmocka_unit_test(test_target_coldest_after_a_dated_stop),

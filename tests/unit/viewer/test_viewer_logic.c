@@ -350,9 +350,16 @@ static void test_hud_text(void **state)
     f->analysis.thermal.valid = true;
     f->analysis.thermal.anchor = CN_ZONE_ON_NEEDLE_LINE;
     f->analysis.thermal.anchor_confidence = 0.71f;
+    f->analysis.thermal.anchor_spread_mm = 0.4f;
     cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
     assert_string_equal(st, "ICE NEAR SKIN   |   zone placed on the needle line found in the "
-                            "image (71 %)   |   no tracking");
+                            "image (steady; line 71 %)   |   no tracking");
+    /* a line that jumped before the freeze is not shown as sure (review 43b F3) */
+    f->analysis.thermal.anchor_spread_mm = 8.6f;
+    cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
+    assert_string_equal(st, "ICE NEAR SKIN   |   zone placed on a needle line that moved 9 mm "
+                            "in the second before the freeze: check the shaft   |   no tracking");
+    f->analysis.thermal.anchor_spread_mm = 0.4f;
     f->analysis.thermal.anchor = CN_ZONE_ON_TRACKED_PROBE;
     cn_viewer_status_format(&hud, f, "no tracking", st, sizeof st);
     assert_string_equal(st, "ICE NEAR SKIN   |   no tracking");
