@@ -473,7 +473,7 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
                                  .latency_ms_p99 = st.shown_latency_ms_p99, .skipped = st.skipped,
                                  .source = s.source_name, .status_line = line[0] ? line : NULL,
                                  .spacing_assumed = s.spacing_assumed,
-                                 .alarm_line = alarm_line};
+                                 .offline = s.opts.batch, .alarm_line = alarm_line};
             /* ---- a recording losing frames (disk full ...) is never silent (issue 14) ---- */
             char rec_line[128];
             if (s.recorder && cn_rec_switch_status(s.recorder, rec_line, sizeof rec_line)) {
@@ -562,10 +562,18 @@ static int navigate(const char *cmd, const cn_nav_opts *in, void **xhold)
         fprintf(stderr, "cryonav %s: the recording is incomplete (frames lost, see the messages above)\n", cmd);
         exit_code = 1;
     }
-    printf("frames acquired %llu analysed %llu shown %llu skipped %llu superseded %llu\n",
+    /* frames analysed, neither drawn nor superseded: in the pipeline when --frames N was
+     * reached (a live source reads on meanwhile); named, or the figures did not add up
+     * (review 43b F8: 72 analysed, 70 shown, 1 superseded) */
+    const uint64_t drawn_or_not = n_shown + st.superseded;
+    const uint64_t in_flight = st.analysed > drawn_or_not ? st.analysed - drawn_or_not : 0;
+    printf("frames acquired %llu analysed %llu shown %llu skipped %llu superseded %llu",
            (unsigned long long)st.acquired, (unsigned long long)st.analysed,
            (unsigned long long)n_shown, (unsigned long long)st.skipped,
            (unsigned long long)st.superseded);
+    if (in_flight)
+        printf(" in flight at the stop %llu", (unsigned long long)in_flight);
+    printf("\n");
     if (o.run.batch) /* offline: frame times are the recording's, not this run's */
         printf("offline: every frame analysed in turn, no latency figures (analysis p50 %.2f ms, "
                "p99 %.2f ms a frame)\n", st.analysis_ms_p50, st.analysis_ms_p99);

@@ -493,7 +493,9 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
         g->had_nerve = true;
 
     uint32_t mine = 0;
-    if (a->thermal.no_ice_seen)
+    /* not after the withdrawal: "gas flowing? probe in the plane?" asked of a probe that is
+     * out is noise at the table (review 43b F5); the report keeps its period */
+    if (a->thermal.no_ice_seen && gs->phase != CN_PHASE_WITHDRAWN)
         mine |= CN_ALARM_NO_ICE_SEEN;
     if (a->thermal.ice_grows_in_thaw)
         mine |= CN_ALARM_ICE_GROWS_IN_THAW;

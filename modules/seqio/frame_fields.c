@@ -21,7 +21,7 @@
  *   CryoNavCoverage       fraction of the nerve at <= -20 C (-1 unknown)
  *   CryoNavAlarms         alarm bit set, hex
  *   CryoNavNeedle         found confidence tip_x tip_y dir_x dir_y tip_hidden
- *   CryoNavNerve          found confidence centre_x centre_y rx ry (contour bbox) hidden
+ *   CryoNavNerve          found confidence centre_x centre_y rx ry (contour bbox) hidden held
  *                         (hidden: under the ice, the outline last seen; files
  *                         without it read as 0)
  *   CryoNavTargetTemp     the model's temperature at the target's warmest point now
@@ -207,10 +207,13 @@ int cn_seqio_format_fields(const cn_frame *f, cn_sbuf *b) {
             if (i == 0 || y < miny) miny = y;
             if (i == 0 || y > maxy) maxy = y;
         }
-        cn_sbuf_printf(b, "CryoNavNerve = %d %.3f %.3f %.3f %.3f %.3f %d\n",
+        /* the 8th value: held (the last outline, the nerve not found on this frame), as
+         * the screen says "(held)"; before, a held outline read back as found (43b F6) */
+        cn_sbuf_printf(b, "CryoNavNerve = %d %.3f %.3f %.3f %.3f %.3f %d %d\n",
                        nv->found && nn > 0 ? 1 : 0, nv->confidence, (minx + maxx) / 2,
                        (miny + maxy) / 2, (maxx - minx) / 2, (maxy - miny) / 2,
-                       nv->found && nn > 0 && nv->hidden ? 1 : 0);
+                       nv->found && nn > 0 && nv->hidden ? 1 : 0,
+                       nv->found && nn > 0 && nv->held ? 1 : 0);
         const cn_ice_front *ic = &a->ice;
         int ni = ic->n < 0 ? 0 : (ic->n > CN_ICE_PTS_MAX ? CN_ICE_PTS_MAX : ic->n);
         minx = maxx = miny = maxy = 0;
@@ -312,11 +315,13 @@ void cn_seqio_apply_fields(const cn_seq_field *fl, int n, cn_frame *f) {
             }
         } else if (strcmp(k, "CryoNavNerve") == 0) {
             /* The contour is kept as its bounding ellipse: 32 points around it. */
-            int got = cn_seqio_parse_doubles(val, v, 7);
-            if (got >= 6) { /* the 7th value (hidden) came later: older files have 6 */
+            int got = cn_seqio_parse_doubles(val, v, 8);
+            if (got >= 6) { /* the 7th value (hidden) and the 8th (held) came later: older
+                             * files have 6 or 7 */
                 cn_contour *c = &f->analysis.nerve;
                 c->found = v[0] != 0;
-                c->hidden = c->found && got == 7 && v[6] != 0;
+                c->hidden = c->found && got >= 7 && v[6] != 0;
+                c->held = c->found && got >= 8 && v[7] != 0;
                 c->confidence = (float)v[1];
                 c->n = c->found ? 32 : 0;
                 for (int j = 0; j < c->n; j++) {

@@ -63,6 +63,9 @@ typedef struct {
     bool spacing_assumed;     /* the source states no pixel size (a replayed file
                                * without ImageToProbe or ElementSpacing): the HUD says
                                * the mm/px is assumed instead of giving a depth */
+    bool offline;             /* frames are read as fast as they are analysed (replay
+                               * --speed 0, run --fast): the HUD gives no frame rate and no
+                               * latency, which mean nothing then (review 43b F7) */
 } cn_viewer_hud;
 
 /* Updates the scene from the frame (image, poses, analysis) and renders once.

@@ -121,11 +121,18 @@ void cn_viewer_hud_format(const cn_viewer_hud *hud, const cn_frame *f, char *out
         snprintf(image, sizeof image, "image %dx%d  %.3f mm/px  depth %.1f mm", f->width,
                  f->height, f->spacing_mm[0], f->height * f->spacing_mm[1]);
 
-    snprintf(out, len,
-             "source %.32s   %s fps\n"
-             "latency p50 %s ms  p99 %s ms  skipped %llu\n"
-             "%s\n%s\n%s\n%s",
-             src, fps, p50, p99, (unsigned long long)hud->skipped, phase, cover, state, image);
+    if (hud->offline)
+        snprintf(out, len,
+                 "source %.32s   offline\n"
+                 "every frame analysed, no live timing\n"
+                 "%s\n%s\n%s\n%s",
+                 src, phase, cover, state, image);
+    else
+        snprintf(out, len,
+                 "source %.32s   %s fps\n"
+                 "latency p50 %s ms  p99 %s ms  skipped %llu\n"
+                 "%s\n%s\n%s\n%s",
+                 src, fps, p50, p99, (unsigned long long)hud->skipped, phase, cover, state, image);
 }
 
 static void append(char *out, size_t len, const char *text)

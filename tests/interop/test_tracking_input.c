@@ -395,6 +395,19 @@ static void test_probe_plugged_in_after_the_start(void **st)
     const char *fa = strstr(R.out, "frames acquired ");
     if (!strstr(R.err, "after waiting") || !fa || atoi(fa + 16) < 8)
         fail_msg("the probe plugged in later did not stream:\n%s\n%s", R.out, R.err);
+    /* the summary adds up: analysed = shown + superseded + in flight at the stop (a live
+     * source reads on while the N-th frame is drawn; review 43b F8: 72 = 70 + 1 before) */
+    {
+        unsigned long long acq = 0, ana = 0, shown = 0, skip = 0, sup = 0, fly = 0;
+        assert_int_equal(sscanf(fa, "frames acquired %llu analysed %llu shown %llu skipped %llu "
+                                    "superseded %llu", &acq, &ana, &shown, &skip, &sup), 5);
+        const char *fl = strstr(fa, "in flight at the stop ");
+        if (fl && fl < strchr(fa, '\n'))
+            fly = strtoull(fl + 22, NULL, 10);
+        print_message("summary: analysed %llu shown %llu superseded %llu in flight %llu\n", ana,
+                      shown, sup, fly);
+        assert_int_equal(ana, shown + sup + fly);
+    }
     snprintf(wait_png, sizeof wait_png, "%s/waiting.png", snap);
     assert_non_null(strstr(R.out, "snapshots of a time without frames: 1 (first: "));
     assert_non_null(strstr(R.out, "/waiting.png)"));

@@ -777,6 +777,27 @@ static void test_unsteady_anchor(void **state)
     }
 }
 
+/* NO ICE SEEN asks "gas flowing? probe in the image plane?": after the withdrawal the probe
+ * is out, and the red alarm stood on until the next freeze (review 43b F5). */
+static void test_no_ice_seen_ends_at_withdrawal(void **state)
+{
+    fixture *fx = *state;
+    cn_guidance_reset(fx->g);
+    const cn_phase ph[3] = {CN_PHASE_FREEZE, CN_PHASE_THAW, CN_PHASE_WITHDRAWN};
+    const bool want[3] = {true, true, false};
+    for (int i = 0; i < 3; i++) {
+        cn_frame *f = make(fx, -1, 20, 5);
+        f->analysis.guidance.phase = ph[i];
+        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.phase_elapsed_s = 5;
+        f->analysis.thermal.valid = true;
+        f->analysis.thermal.no_ice_seen = true;
+        const uint32_t al = run(fx, f);
+        assert_int_equal((al & CN_ALARM_NO_ICE_SEEN) != 0, want[i]);
+        cn_frame_unref(f);
+    }
+}
+
 static void test_alarm_text(void **state)
 {
     (void)state;
@@ -918,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_config_file),
         cmocka_unit_test(test_freeze_without_zone),
         cmocka_unit_test(test_unsteady_anchor),
+        cmocka_unit_test(test_no_ice_seen_ends_at_withdrawal),
         cmocka_unit_test(test_held_outline_does_not_clear_nerve_lost),
         cmocka_unit_test(test_alarm_text),
         cmocka_unit_test(test_target_coldest_after_a_dated_stop),

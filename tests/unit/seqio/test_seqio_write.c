@@ -57,6 +57,7 @@ static void make_frame(cn_frame *f, int i) {
         /* a nerve outline, held under the ice in the freeze frames */
         f->analysis.nerve.found = true;
         f->analysis.nerve.hidden = i >= 10;
+        f->analysis.nerve.held = i == 5 || i == 6; /* held read back as found (review 43b F6) */
         f->analysis.nerve.confidence = 0.5f;
         f->analysis.nerve.n = 4;
         f->analysis.nerve.pts_mm[0] = (cn_pt2){20, 18};
@@ -157,6 +158,7 @@ static void check_file(const char *path, cn_frame *f, cn_frame *g) {
             assert_float_equal(g->analysis.needle.tip_mm.y, 20.25, 1e-3);
             assert_true(g->analysis.nerve.found);
             assert_int_equal(g->analysis.nerve.hidden, f->analysis.nerve.hidden);
+            assert_int_equal(g->analysis.nerve.held, f->analysis.nerve.held);
             assert_int_equal(g->analysis.n_iso, 2);
             assert_float_equal(g->analysis.iso[0].radius_mm, f->analysis.iso[0].radius_mm, 1e-3);
             assert_float_equal(g->analysis.iso[1].temp_c, -20, 1e-3);

@@ -320,6 +320,15 @@ static void test_hud_text(void **state)
     cn_viewer_hud_format(&hud, f, text, sizeof text);
     assert_non_null(strstr(text, "coverage --"));
     f->analysis.guidance.coverage = cov;
+    /* offline (replay --speed 0): no frame rate, no latency, which mean nothing there; a
+     * teaching snapshot showed "latency p50 79.0 ms" (review 43b F7) */
+    hud.offline = true;
+    cn_viewer_hud_format(&hud, f, text, sizeof text);
+    assert_non_null(strstr(text, "source sim   offline"));
+    assert_null(strstr(text, "fps"));
+    assert_null(strstr(text, "latency"));
+    assert_non_null(strstr(text, "coverage 62 %"));
+    hud.offline = false;
     hud.fps = NAN;
     hud.source = NULL;
     f->analysed = false;
