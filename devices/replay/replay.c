@@ -100,6 +100,14 @@ cn_replay *cn_replay_new(const char *path, const cn_replay_opts *o, char *err, s
         free(rp);
         return NULL;
     }
+    /* PLUS writes a 1 x 1 image into each frame of a tracker's buffer: no ultrasound. It is
+     * replayed (its transforms and fields, e.g. into a new recording), and said (before,
+     * 10 "frames" with nothing to see, 1 mm/px assumed, and no word of it) */
+    if (in->width <= 1 || in->height <= 1)
+        cn_log_warn(rp->o.log, "replay", "%s: its images are %d x %d placeholders, a tracking "
+                    "recording (PLUS writes one pixel a frame for a tracker): no ultrasound to "
+                    "analyse or show, only its transforms and fields", path, in->width,
+                    in->height);
     /* grey of any integer or float type is shown through one window from frame 0
      * (seqio, cn_seq_reader_read_frame); colour only as uint8 RGB(A) */
     if (in->pixel == CN_PIX_NONE || (in->pixel != CN_PIX_UINT8 && in->components != 1)) {

@@ -38,6 +38,9 @@ int cn_seq_describe(cn_seq_reader *r, FILE *out, char *err, size_t err_len) {
     if (in->orient_done & CN_SEQ_ORIENT_TRANSPOSE)
         fprintf(out, "size %d %d (stored %d %d: turned, see orientation)\n", in->width,
                 in->height, in->height, in->width);
+    else if (in->frame_bytes > 0 && (in->width <= 1 || in->height <= 1))
+        fprintf(out, "size %d %d (placeholders: a tracking recording, no ultrasound image)\n",
+                in->width, in->height);
     else fprintf(out, "size %d %d\n", in->width, in->height);
     fprintf(out, "pixel %s x %d\n", in->pixel_name ? in->pixel_name : "?", in->components);
     if (in->frame_bytes == 0)

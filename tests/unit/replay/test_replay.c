@@ -432,8 +432,24 @@ static void test_bad_files(void **s) {
     assert_non_null(strstr(err, "/nonexistent.igs.mha"));
     char p[1024];
     snprintf(p, sizeof p, "%s/plus/Prostate10_tracker.igs.mha", CN_SHARED_DATA_DIR);
-    /* a 1x1 tracker file opens (it is an image of 1 pixel); so does int16 grey (shown
-     * through a window, seqio); a file with no image frames does not */
+    /* a tracker's buffer, 1 x 1 placeholder images: it opens (its transforms and fields
+     * replay, e.g. into a new recording) and says it holds no ultrasound (before, it was
+     * replayed as 10 frames of one pixel, 1 mm/px assumed, unsaid); int16 grey opens
+     * (shown through a window, seqio); a file with no image frames does not */
+    {
+        char *logbuf = NULL;
+        size_t loglen = 0;
+        FILE *lf = open_memstream(&logbuf, &loglen);
+        cn_log *lg = cn_log_new(lf, CN_LOG_INFO);
+        cn_replay_opts ro = {.speed = 1, .log = lg};
+        assert_int_equal(cn_replay_device_make(p, &ro, &dev, err, sizeof err), CN_OK);
+        cn_replay_device_release(&dev);
+        cn_log_free(lg);
+        fclose(lf);
+        assert_non_null(strstr(logbuf, "Prostate10_tracker.igs.mha: its images are 1 x 1 "
+                                       "placeholders, a tracking recording"));
+        free(logbuf);
+    }
     snprintf(p, sizeof p, "%s/plus/NrrdSample.igs.nrrd", CN_SHARED_DATA_DIR);
     assert_int_equal(cn_replay_device_make(p, NULL, &dev, err, sizeof err), CN_OK);
     cn_replay_device_release(&dev);
