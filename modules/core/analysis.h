@@ -149,10 +149,13 @@ typedef struct {
                                 on when it began (NONE while there is no model) */
     float anchor_confidence; /* CN_ZONE_ON_NEEDLE_LINE: the line's confidence then */
     float anchor_spread_mm;  /* CN_ZONE_ON_NEEDLE_LINE: how far the line's tip moved over
-                                the second before (the largest distance of a tip from the
-                                anchor's); INFINITY: the line was not seen on most of that
-                                second's frames. Over CN_ANCHOR_STEADY_MM the anchor is
-                                unsure (guidance's ZONE ANCHOR UNSURE) */
+                                the second before the freeze (the largest distance of a tip
+                                from the anchor's); over CN_ANCHOR_STEADY_MM the anchor is
+                                unsteady (guidance's red ZONE ON AN UNSTEADY NEEDLE LINE).
+                                INFINITY: the line was not seen on most of that second's
+                                frames (a freeze keyed on a recording's first frames, a
+                                source under 3 frames/s); NAN: the line was first found in
+                                the freeze. Both unknown: said on the status line only */
     bool waiting;            /* a freeze runs but no model: the cryoprobe's place is not
                                 known yet (no tracked cryoprobe, no needle line found) */
     bool no_ice_seen;        /* a freeze whose model ice is well visible in size has shown

@@ -514,8 +514,11 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     if (gs->phase == CN_PHASE_FREEZE && a->thermal.waiting &&
         gs->phase_elapsed_s >= NO_ZONE_GRACE_S)
         mine |= CN_ALARM_NO_ZONE;
+    /* measured unsteady only: an unknown steadiness (no history, a line found in the
+     * freeze) is the status line's, not a red alarm for the whole freeze (review 44 F4) */
     if (cycling && a->thermal.valid && a->thermal.anchor == CN_ZONE_ON_NEEDLE_LINE &&
-        !(a->thermal.anchor_spread_mm <= CN_ANCHOR_STEADY_MM))
+        isfinite(a->thermal.anchor_spread_mm) &&
+        a->thermal.anchor_spread_mm > CN_ANCHOR_STEADY_MM)
         mine |= CN_ALARM_ANCHOR_UNSURE;
     if (g->skin_alarm)
         mine |= CN_ALARM_ICE_NEAR_SKIN;

@@ -57,9 +57,9 @@ extern "C" {
 #define CN_ALARM_ANCHOR_UNSURE (1u << 11)       /* in a freeze or its thaw, the zone stands on
                                                    a needle line the image did not show
                                                    steady over the second before the freeze
-                                                   (its tip moved > CN_ANCHOR_STEADY_MM, or
-                                                   it was missing on most frames): a fascia
-                                                   plane's end, perhaps, not the shaft's */
+                                                   (its tip moved > CN_ANCHOR_STEADY_MM): a
+                                                   fascia plane's end, perhaps, not the
+                                                   shaft's */
 
 /* The isotherm taken as lethal for a nerve (thermal.md). */
 #define CN_GUIDANCE_LETHAL_TEMP_C (-20.0f)

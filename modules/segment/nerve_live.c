@@ -140,7 +140,7 @@ void nerve_live_reset(nerve_live *n)
 
 void nerve_live_view_lost(nerve_live *n)
 {
-    if (!n || (!n->have_held && !n->have_cur && !n->pass))
+    if (!n || (!n->have_held && !n->have_cur && !n->pass && !n->refine_pending))
         return;
     n->have_held = n->have_cur = n->pass = n->refine_pending = false;
     n->track_ok = false;

@@ -21,9 +21,10 @@ void nerve_live_free(nerve_live *n);
 void nerve_live_set_seed(nerve_live *n, cn_pt2 seed_mm);
 void nerve_live_clear_seed(nerve_live *n);
 void nerve_live_reset(nerve_live *n);
-/* A frame with nothing to see (a lifted probe, a blank or unusable frame): the outline
- * held or followed from before it is dropped, so it is never drawn on the view after the
- * gap (review 43b F1: the old outline came back "held" on new tissue); the finder's next
+/* A gap in the view (a lifted probe's blank frames for 0.5 s, no frame for 2 s: segment.c):
+ * the outline held, followed or being refined from before it is dropped, so it is never
+ * drawn on the view after the gap (review 43b F1: the old outline came back "held" on new
+ * tissue); the finder's next
  * pass starts on the next frame with an image (seeded: it looks near the followed point,
  * as after any pass that lost it). The ice's hidden outline is kept. */
 void nerve_live_view_lost(nerve_live *n);

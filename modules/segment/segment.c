@@ -27,6 +27,9 @@
 
 /* A needle not seen for this many frames (outside a freeze) is forgotten: it no
  * longer steers the detector as the previous frame's line (~0.5 s at 20 fps). */
+/* a gap in the view that drops the nerve outline: blank frames this long, or no frame */
+#define VIEW_GAP_BLANK_NS 500000000LL
+#define VIEW_GAP_NS 2000000000LL
 #define NEEDLE_FORGET_FRAMES 10
 #define NEEDLE_JUMP_MM 2.0  /* a detection this far across the track's line restarts it */
 
@@ -49,6 +52,7 @@ struct cn_segment {
     int missed;
     bool hidden;
     int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
+    bool blank_since;      /* blank or unusable frames came since it (a lifted probe?) */
     /* the tracked pose's tip averaged while it stays within 1.5 mm (a pose carries the
      * tracker's noise: under ice the tip comes from it, and one sample put the ice
      * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
@@ -241,6 +245,7 @@ void cn_segment_reset(cn_segment *s)
         return;
     s->track = false;
     s->last_t_ns = INT64_MIN;
+    s->blank_since = false;
     s->pose_n = 0;
     s->missed = 0;
     s->hidden = false;
@@ -368,11 +373,12 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
              * elsewhere (the ice rim, a fascia) does not move the probe either. Nor,
              * in a freeze, a longer line on the same axis: the ice holds the probe, the
              * zone stands where the freeze began, and the tip walked 11 mm past it on a
-             * line that grew (review 43b F2). In the thaw after it a longer line is the
-             * tip coming out of the melting ice, and is taken. */
+             * line that grew (review 43b F2); nor in the thaw after it, where the probe is
+             * still held (review 44 F3: there it moved 6.6 mm off the zone at once). */
             double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
             double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
-            shorter = ((along < 1.0 || s->freezing) && across < 1.5) || needle_jumped(s, det);
+            shorter = ((along < 1.0 || s->freezing || s->in_ice) && across < 1.5) ||
+                      needle_jumped(s, det);
         }
         bool jump = s->track && !shorter && needle_jumped(s, det);
         if (s->track && !shorter && !jump) {
@@ -448,13 +454,13 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     if (cn_image_check(f->pixels, f->width, f->height) || f->width > s->max_w ||
         f->height > s->max_h || f->width < 16 || f->height < 16 || !(f->spacing_mm[0] > 0) ||
         !(f->spacing_mm[1] > 0) || !isfinite(f->spacing_mm[0]) || !isfinite(f->spacing_mm[1])) {
-        nerve_live_view_lost(s->nerve);
+        s->blank_since = true;
         return CN_OK;
     }
     cn_img_stats st;
     cn_img_stats_compute(f->pixels, f->width, f->height, &st);
     if (stats_blank(&st)) { /* blank, saturated or uniform: nothing can be seen */
-        nerve_live_view_lost(s->nerve);
+        s->blank_since = true;
         return CN_OK;
     }
     cn_needle_result prior, det;
@@ -533,6 +539,16 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     double dt_s = 0.05;
     if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns)
         dt_s = fmin(5.0, (double)(t_ns - s->last_t_ns) * 1e-9);
+    /* A gap in the view: blank frames over VIEW_GAP_BLANK_NS (a lifted probe), or no frame
+     * at all for VIEW_GAP_NS (an unplug, a stalled source). The nerve outline from before
+     * it is not drawn after it: the probe may be elsewhere (review 43b F1: the old outline
+     * came back "held" on new tissue). A shorter gap (a glitch, one bad frame) loses
+     * nothing: the outline is followed on as before (review 44 F1: one blank frame lost a
+     * clicked nerve the finder does not know, for good). */
+    if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns &&
+        t_ns - s->last_t_ns >= (s->blank_since ? VIEW_GAP_BLANK_NS : VIEW_GAP_NS))
+        nerve_live_view_lost(s->nerve);
+    s->blank_since = false;
     s->last_t_ns = t_ns;
     /* ice about the tip: a rim found, or a ball the watch fits about the resting probe
      * before anyone keyed a freeze (review 41b: for the 5 s before ICE SEEN the shaft's end

@@ -145,6 +145,10 @@ int cn__stage_process(void *self, cn_frame *f)
     }
     int rc = CN_OK;
     cn__stage_note_line(s, f, t_ns);
+    /* the probe is out: an unseen freeze's NO ICE SEEN asks nothing of it any more, nor
+     * of the next insertion (review 44 F2: it came back red at the re-insertion) */
+    if (g->phase == CN_PHASE_WITHDRAWN)
+        s->unverified = false;
     if (entering_freeze && cryo_ok) {
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
         s->anchor_conf = det ? det->confidence : NAN;
@@ -231,7 +235,7 @@ int cn__stage_process(void *self, cn_frame *f)
         s->pending = false;
         s->anchor = det ? CN_ZONE_ON_NEEDLE_LINE : CN_ZONE_ON_TRACKED_PROBE;
         s->anchor_conf = det ? det->confidence : NAN;
-        s->anchor_spread_mm = det ? cn__stage_line_spread(s, det, t_ns) : 0.0f;
+        s->anchor_spread_mm = det ? NAN : 0.0f; /* a line first found in the freeze */
         s->ref_mode = mode;
         rc = start_field(s, &cryo_to_ref, s->pending_ns, det);
     } else if (s->field && s->seen) {

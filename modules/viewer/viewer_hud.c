@@ -208,7 +208,10 @@ void cn_viewer_status_format(const cn_viewer_hud *hud, const cn_frame *f, const 
         float sp = f->analysis.thermal.anchor_spread_mm;
         /* how steady the line was, not only the detector's confidence in a line: a fascia
          * line read 89 %, the shaft 92 % (review 43b F3) */
-        if (!isfinite(sp))
+        if (isnan(sp))
+            snprintf(on, sizeof on, "zone placed on a needle line first found in the freeze: "
+                     "check the shaft");
+        else if (!isfinite(sp))
             snprintf(on, sizeof on, "zone placed on a needle line seen on few frames before "
                      "the freeze: check the shaft");
         else if (sp > CN_ANCHOR_STEADY_MM)

@@ -1160,11 +1160,11 @@ static void test_nerve_hidden_steady(void **st)
                 continue;
             const char *nv = strstr(r[i], "|CryoNavNerve=");
             assert_non_null(nv);
-            const char *end = strchr(nv + 1, '|');
-            const char *sp = end - 1;
-            while (sp > nv && *sp != ' ')
-                sp--;
-            const int hidden = atoi(sp + 1);
+            /* found confidence cx cy rx ry hidden [held]: the 7th value */
+            double v[7];
+            assert_int_equal(sscanf(nv + 14, "%lf %lf %lf %lf %lf %lf %lf", &v[0], &v[1], &v[2],
+                                    &v[3], &v[4], &v[5], &v[6]), 7);
+            const int hidden = (int)v[6];
             hidden_frames += hidden;
             flips += last >= 0 && hidden != last;
             last = hidden;

@@ -757,7 +757,8 @@ static void test_unsteady_anchor(void **state)
         bool alarm;
     } seq[] = {{CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, 0.4f, false},
                {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, 8.6f, true},
-               {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, INFINITY, true},
+               {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, INFINITY, false}, /* unknown: the */
+               {CN_PHASE_FREEZE, CN_ZONE_ON_NEEDLE_LINE, NAN, false}, /* status line's only */
                {CN_PHASE_THAW, CN_ZONE_ON_NEEDLE_LINE, 8.6f, true},
                {CN_PHASE_FREEZE, CN_ZONE_ON_TRACKED_PROBE, 0.0f, false},
                {CN_PHASE_APPROACH, CN_ZONE_ON_NEEDLE_LINE, 8.6f, false}};

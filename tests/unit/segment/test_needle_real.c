@@ -291,9 +291,10 @@ static void test_freeze_holds_the_tip(void **st)
     cn_frame_pool *pool = cn_frame_pool_new(1, 1100, 600);
     assert_true(seg && pool);
     double key_x = NAN, key_y = NAN, last_x = NAN, last_y = NAN, full_x = NAN;
-    for (int i = 0; i < 16; i++) {
-        const bool freezing = i >= 6, full = i >= 6;
+    for (int i = 0; i < 22; i++) { /* 6 frames before, 10 of freeze, 6 of its thaw */
+        const bool freezing = i >= 6 && i < 16, full = i >= 6;
         cn_segment_set_freezing(seg, freezing);
+        cn_segment_set_in_ice(seg, i >= 6); /* the thaw holds the probe too (review 44 F3) */
         cn_frame *f = cn_frame_pool_acquire(pool);
         cn_frame_set_size(f, im->w, im->h);
         memcpy(f->pixels, full ? im->px : shorter, (size_t)im->w * im->h);
@@ -308,7 +309,7 @@ static void test_freeze_holds_the_tip(void **st)
         }
         last_x = r->tip_mm.x;
         last_y = r->tip_mm.y;
-        if (i == 15)
+        if (i == 15 || i == 21)
             assert_true(r->tip_hidden);
         cn_frame_unref(f);
     }
@@ -324,7 +325,7 @@ static void test_freeze_holds_the_tip(void **st)
     cn_frame_unref(f);
     const double moved = hypot(last_x - key_x, last_y - key_y);
     print_message("tip at the key %.1f mm, the whole shaft's %.1f mm; shown after 10 frames "
-                  "of freeze %.1f mm (moved %.2f mm)\n",
+                  "of freeze and 6 of thaw %.1f mm (moved %.2f mm)\n",
                   key_x, full_x, last_x, moved);
     assert_true(key_x - full_x >= 3.0); /* the longer line does reach 3 mm further */
     assert_true(moved <= 0.5);

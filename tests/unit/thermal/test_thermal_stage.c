@@ -431,12 +431,61 @@ static void test_session_in_lung_uses_its_fit(void **state)
     assert_true(fabs(so.probe.surface_temp_c - def_c) < 1e-9);
 }
 
+/* A freeze whose ice the image never showed is unverified (NO ICE SEEN) through its thaw;
+ * the withdrawal ends that: the red alarm came back at the next insertion, over a new
+ * approach (review 44 F2). The needle line, no rim ever, 60 s of freeze at 4 frames/s. */
+static void test_unseen_freeze_ends_at_withdrawal(void **st)
+{
+    (void)st;
+    load();
+    cn_thermal_stage_opts so;
+    char err[256];
+    assert_int_equal(cn_thermal_stage_opts_from_catalog(&so, &cat, "17G-argon-2cm", "morton-150s",
+                                                        "standard", err, sizeof err),
+                     CN_OK);
+    cn_stage stg;
+    assert_int_equal(cn_thermal_stage_new(&so, &stg, err, sizeof err), CN_OK);
+    cn_frame_pool *pool = cn_frame_pool_new(2, 64, 64);
+    assert_non_null(pool);
+    bool unseen_in_freeze = false;
+    int unseen_after = 0;
+    for (int i = 0; i < 4 * 80; i++) {
+        const double ts = i * 0.25;
+        cn_phase ph = ts < 60 ? CN_PHASE_FREEZE : ts < 65 ? CN_PHASE_THAW
+                             : ts < 70 ? CN_PHASE_WITHDRAWN : CN_PHASE_APPROACH;
+        cn_frame *f = cn_frame_pool_acquire(pool);
+        cn_frame_set_size(f, 64, 64);
+        f->spacing_mm[0] = f->spacing_mm[1] = 0.5;
+        f->t_acq_ns = f->t_scene_ns = 5000000000LL + (int64_t)i * 250000000LL;
+        f->analysis.guidance.phase = ph;
+        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.phase_elapsed_s = ts < 60 ? ts : ts - 60;
+        f->analysis.needle.found = true;
+        f->analysis.needle.tip_mm = kTip;
+        f->analysis.needle.dir = kDir;
+        f->analysis.needle.confidence = 0.8f;
+        assert_int_equal(stg.process(stg.self, f), CN_OK);
+        if (ph == CN_PHASE_FREEZE)
+            unseen_in_freeze |= f->analysis.thermal.no_ice_seen;
+        if (ph == CN_PHASE_WITHDRAWN || ph == CN_PHASE_APPROACH)
+            unseen_after += f->analysis.thermal.no_ice_seen;
+        cn_frame_unref(f);
+    }
+    print_message("  unverified in the freeze %d; frames unverified after the withdrawal %d\n",
+                  unseen_in_freeze, unseen_after);
+    assert_true(unseen_in_freeze);
+    assert_int_equal(unseen_after, 0);
+    cn_thermal_stage_free(stg.self);
+    cn_frame_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plane_from_poses_matches_needle),
         cmocka_unit_test(test_freeze_waits_for_the_probe),
         cmocka_unit_test(test_needle_plane),
+        cmocka_unit_test(test_unseen_freeze_ends_at_withdrawal),
         cmocka_unit_test(test_tracked_poses),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_opts_from_json),
