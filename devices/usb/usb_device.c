@@ -125,6 +125,20 @@ cn_usb_device *cn_usb_device_new(const cn_usb_device_opts *o, char *err, size_t 
         d->tables = o->tables;
     } else {
         if (cn_up20l_tables_load(d->cfg.tables_dir, &d->owned, err, err_len) != CN_OK) {
+            /* whether a probe is there at all, said with it: a first-time user without
+             * tables learnt nothing of the probe (review 41b F9); counting enumerates the
+             * bus only, no request goes to a board */
+            cn_usb_engine_opts eo = {CN_UP20L_VID, CN_UP20L_PID, 0, NULL};
+            char e2[128];
+            cn_usb_engine *eng = cn_usb_engine_new(&eo, e2, sizeof e2);
+            const int n = eng ? cn_usb_engine_count(eng) : -1;
+            cn_usb_engine_free(eng);
+            size_t used = strlen(err);
+            if (used + 1 < err_len && n >= 0)
+                snprintf(err + used, err_len - used,
+                         n == 0 ? "; and no UP20L (USB %04x:%04x) is plugged in either"
+                                : "; a board with the UP20L's USB id (%04x:%04x) is plugged in",
+                         CN_UP20L_VID, CN_UP20L_PID);
             cn_usb_device_free(d);
             return NULL;
         }

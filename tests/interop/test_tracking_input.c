@@ -275,6 +275,29 @@ static void test_auto_source_takes_a_plugged_probe(void **st)
     expect_exit(2, "a UP20L is plugged in but cannot be used (UP20L tables folder");
     expect_exit(2, "(--source sim runs the simulator)");
     assert_int_not_equal(access(rec, F_OK), 0); /* nothing recorded: no simulated frames */
+    /* --source usb without tables says whether a probe is there at all: a first-time user
+     * learnt only of the tables (review 41b F9); with one plugged in, and with none */
+    const char *argv5[] = {CN_PROBE_EMULATOR, "--no-tables", "--", CN_CRYONAV_BIN, "run",
+                           "--source", "usb", "--headless", "--frames", "3", "--no-serve", NULL};
+    run(argv5, 90);
+    expect_exit(2, "is plugged in");
+    assert_null(strstr(R.err, "plugged in either"));
+    const char *tables_env = getenv("CRYONAV_UP20L_TABLES");
+    char saved[1024] = "";
+    if (tables_env)
+        snprintf(saved, sizeof saved, "%s", tables_env);
+    char none[700];
+    path(none, sizeof none, "no-such-tables");
+    setenv("CRYONAV_UP20L_TABLES", none, 1);
+    const char *argv6[] = {CN_CRYONAV_BIN, "run", "--source", "usb", "--headless", "--frames",
+                           "3", "--no-serve", "--probe-wait", "1", NULL};
+    run(argv6, 90);
+    if (saved[0])
+        setenv("CRYONAV_UP20L_TABLES", saved, 1);
+    else
+        unsetenv("CRYONAV_UP20L_TABLES");
+    print_message("no tables, no probe: %s", R.err);
+    expect_exit(2, "and no UP20L (USB 04b4:8613) is plugged in either");
     /* another board with the same USB id is no probe: the simulator, saying so */
     const char *argv4[] = {CN_PROBE_EMULATOR, "--not-healson", "--", CN_CRYONAV_BIN, "run",
                            "--headless", "--frames", "3", "--no-serve", NULL};
