@@ -58,6 +58,12 @@ static void keys_text(cn_viewer *v)
     std::string t = kViewerKeys + v->app_keys;
     while (!t.empty() && t.back() == '\n')
         t.pop_back();
+    int cols = 0, run = 0;
+    for (char c : t) {
+        run = c == '\n' ? 0 : run + 1;
+        cols = std::max(cols, run);
+    }
+    v->keys_cols = cols;
     v->keys_panel->SetInput(t.c_str());
 }
 
@@ -85,10 +91,18 @@ void cn_viewer_keys_layout(cn_viewer *v, int font_px, int pad)
 {
     if (!v->keys_panel)
         return;
-    const int fs = std::max(9, font_px - 3);
+    v->keys_font_px = font_px;
+    v->keys_pad = pad;
+    int *vs = v->ren2d->GetSize();
+    /* the longest line fits the in-plane view (Courier advances 0.6 of its size a
+     * character): the f key's line ran off its right edge at 1280 x 800 (review 41b F8) */
+    const double w2 = vs[0] > 0 ? vs[0] : 0.5 * v->opts.width;
+    const int fit = v->keys_cols > 0
+                        ? static_cast<int>((w2 - 4 * pad) / (0.6 * v->keys_cols))
+                        : font_px;
+    const int fs = std::max(7, std::min(std::max(9, font_px - 3), fit));
     if (v->keys_panel->GetTextProperty()->GetFontSize() != fs)
         v->keys_panel->GetTextProperty()->SetFontSize(fs);
-    int *vs = v->ren2d->GetSize();
     const double h2 = vs[1] > 0 ? vs[1] : v->opts.height;
     v->keys_panel->GetPositionCoordinate()->SetValue(2 * pad, h2 - v->margin_px[3] - pad);
 }
@@ -104,8 +118,11 @@ extern "C" int cn_viewer_set_key_help(cn_viewer *v, const char *text)
     if (!t.empty() && t.back() != '\n')
         t.push_back('\n');
     v->app_keys = t;
-    if (v->keys_panel)
+    if (v->keys_panel) {
         keys_text(v);
+        if (v->keys_font_px > 0) /* laid out already: sized for the new list */
+            cn_viewer_keys_layout(v, v->keys_font_px, v->keys_pad);
+    }
     return CN_OK;
 }
 

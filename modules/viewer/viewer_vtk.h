@@ -53,6 +53,8 @@ struct cn_viewer {
     bool hide_analysis = false; /* 'o' toggles: look at the raw image under the lines */
     bool show_keys = false;     /* 'h' or '?' toggles the list of keys (viewer_input.cxx) */
     std::string app_keys;       /* the app's lines of that list (cn_viewer_set_key_help) */
+    int keys_cols = 0;          /* its longest line, characters (the font is sized to fit) */
+    int keys_font_px = 0, keys_pad = 0; /* the last layout's, to size a new list again */
     int keys[16] = {};          /* keys for the app (cn_viewer_next_key), oldest first */
     int n_keys = 0;
     cn_pt2 clicks[8] = {};      /* clicks on the image, image mm (cn_viewer_next_click) */

@@ -81,14 +81,16 @@ typedef struct {
     int w, h;
 } shot;
 
-static shot grab(cn_viewer *v)
+static shot grab_sized(cn_viewer *v, int w, int h)
 {
     shot s = {0};
     assert_int_equal(cn_viewer_grab_rgb(v, &s.rgb, &s.w, &s.h), CN_OK);
-    assert_int_equal(s.w, 1280);
-    assert_int_equal(s.h, 640);
+    assert_int_equal(s.w, w);
+    assert_int_equal(s.h, h);
     return s;
 }
+
+static shot grab(cn_viewer *v) { return grab_sized(v, 1280, 640); }
 
 static const uint8_t *px(const shot *s, int x, int y)
 {
@@ -818,6 +820,64 @@ static void test_window_shows_the_picture(void **state)
     cn_viewer_free(v);
 }
 
+/* The list of keys in the shipped window (config/session.json: 1280 x 800): its longest
+ * line (the f key's, 70 characters) ran off the in-plane view's right edge (review 41b F8).
+ * The panel's font is now sized so the longest line fits: nothing of it in the window's
+ * last 4 columns. */
+static void test_key_list_fits_the_view(void **state)
+{
+    fixture *fx = *state;
+    cn_viewer_opts o;
+    cn_viewer_opts_default(&o);
+    o.shader_dir = CN_SOURCE_DIR "/shaders";
+    o.width = 1280;
+    o.height = 800;
+    char err[512] = "";
+    cn_viewer *v = cn_viewer_new(&o, err, sizeof err);
+    if (!v)
+        fail_msg("cn_viewer_new (window): %s", err);
+    assert_int_equal(cn_viewer_show(v, fx->f, &demo_hud), CN_OK);
+    assert_int_equal(cn_viewer_set_key_help(v, "u           forget the nerve point\n"
+                                               "f           freeze start / stop (under an ICE "
+                                               "alarm: dated by the ice)\n"
+                                               "x X         revoke every proctor and lock logins "
+                                               "/ unlock"),
+                     CN_OK);
+    for (int i = 0; i < 5; i++)
+        assert_true(cn_viewer_poll(v));
+    Window win = (Window)cn_viewer_x_window(v);
+    assert_true(win != 0);
+    shot k0 = grab_sized(v, 1280, 800);
+    send_key(win, XK_h);
+    for (int k = 0; k < 50; k++) {
+        cn_viewer_poll(v);
+        usleep(10000);
+    }
+    assert_true(cn_viewer_key_help_shown(v));
+    shot k1 = grab_sized(v, 1280, 800);
+    long edge = 0, en = 0, changed = 0;
+    for (int y = k0.h / 10; y < k0.h / 2; y++) {
+        for (int x = k0.w - 4; x < k0.w; x++, en++) {
+            const uint8_t *a = px(&k0, x, y), *b = px(&k1, x, y);
+            edge += abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]) > 30;
+        }
+        for (int x = k0.w / 2 + 10; x < k0.w / 2 + 60; x++) {
+            const uint8_t *a = px(&k0, x, y), *b = px(&k1, x, y);
+            changed += abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]) > 30;
+        }
+    }
+    char kpath[1024];
+    snprintf(kpath, sizeof kpath, "%s/viewer_test_keys_800.png", CN_BINARY_DIR);
+    cn_viewer_snapshot(v, kpath, err, sizeof err);
+    print_message("1280 x 800: the key list changed %ld pixels at its left, %ld of %ld at the "
+                  "view's right edge (%s)\n", changed, edge, en, kpath);
+    assert_true(changed > 100); /* it is shown */
+    assert_true(edge <= 2); /* the same picture under it: nothing else changes (17 before) */
+    free(k0.rgb);
+    free(k1.rgb);
+    cn_viewer_free(v);
+}
+
 static void test_window_closes_on_q_escape_and_wm_delete(void **state)
 {
     fixture *fx = *state;
@@ -881,8 +941,13 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
             /* h shows the list of keys over the in-plane view (the viewer's and the
              * app's), h again hides it; neither reaches the app. Before the
              * twenty-fourth session no key was named on screen. */
-            assert_int_equal(cn_viewer_set_key_help(v, "f           freeze start / stop\n"
-                                                       "u           forget the nerve point"),
+            /* the app's real list: its longest line (f, 70 characters) ran off the in-plane
+             * view's right edge (review 41b F8); the font is now sized to fit */
+            assert_int_equal(cn_viewer_set_key_help(v, "u           forget the nerve point\n"
+                                                       "f           freeze start / stop (under "
+                                                       "an ICE alarm: dated by the ice)\n"
+                                                       "x X         revoke every proctor and lock "
+                                                       "logins / unlock"),
                              CN_OK);
             assert_int_equal(cn_viewer_set_key_help(NULL, "x"), CN_EINVAL);
             shot k0 = grab(v);
@@ -917,6 +982,17 @@ static void test_window_closes_on_q_escape_and_wm_delete(void **state)
                           "again (%s)\n", changed, n, back, kpath);
             assert_true(changed > n / 4);
             assert_true(back < n / 100);
+            /* nothing of the panel in the window's last 4 columns (the in-plane view's
+             * right edge), over the panel's rows */
+            long edge = 0, en = 0;
+            for (int y = k0.h / 10; y < k0.h / 2; y++)
+                for (int x = k0.w - 4; x < k0.w; x++, en++) {
+                    const uint8_t *a = px(&k0, x, y), *b = px(&k1, x, y);
+                    edge += abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]) > 30;
+                }
+            print_message("key list at the view's right edge: %ld of %ld pixels changed\n", edge,
+                          en);
+            assert_true(edge < en / 50);
             free(k0.rgb);
             free(k1.rgb);
             free(k2.rgb);
@@ -965,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_no_display_is_an_error),
         cmocka_unit_test_setup_teardown(test_window_shows_the_picture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_closes_on_q_escape_and_wm_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_list_fits_the_view, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
