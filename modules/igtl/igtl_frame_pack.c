@@ -303,7 +303,7 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
             r = put_target(s, b, version, a, &mm2ref, ts, nm, 2);
         cn_igtl_msg msg;
         if (r == CN_OK)
-            r = cn_igtl_msg_begin(b, &msg, version, "STRING", "NerveState", ts, ++s->msg_id);
+            r = cn_igtl_msg_begin(b, &msg, version, "STRING", CN_IGTL_STR_NERVE_STATE, ts, ++s->msg_id);
         if (r == CN_OK)
             r = cn_igtl_put_string(b, ns);
         if (r == CN_OK)
@@ -311,7 +311,7 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
         /* the zone's state every frame, for v1 clients too: a proctor sees a freeze with
          * no zone (the cryoprobe not known) as that, not as curves that never come */
         if (r == CN_OK)
-            r = cn_igtl_msg_begin(b, &msg, version, "STRING", "ZoneState", ts, ++s->msg_id);
+            r = cn_igtl_msg_begin(b, &msg, version, "STRING", CN_IGTL_STR_ZONE_STATE, ts, ++s->msg_id);
         if (r == CN_OK)
             r = cn_igtl_put_string(b, zs);
         if (r == CN_OK)
@@ -327,7 +327,7 @@ int cn__igtl_pack_frame(cn_igtl_server *s, const cn_frame *f, int version, cn_ig
                  cn_stats_percentile(s->lat_ms, 50), cn_stats_percentile(s->lat_ms, 99),
                  cn_stats_percentile(s->pack_ms, 50), s->n_clients);
         cn_igtl_msg msg;
-        r = cn_igtl_msg_begin(b, &msg, version, "STRING", "CryoNavLatency", ts, ++s->msg_id);
+        r = cn_igtl_msg_begin(b, &msg, version, "STRING", CN_IGTL_STR_LATENCY, ts, ++s->msg_id);
         if (r == CN_OK)
             r = cn_igtl_put_string(b, text);
         if (r == CN_OK)

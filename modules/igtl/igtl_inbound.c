@@ -280,7 +280,7 @@ static void login_string(cn_igtl_server *s, cn_igtl_client *c, const char *token
     if (v != CN_PROCTOR_DONE)
         c->st.msgs_rejected++;
     snprintf(out, sizeof out, "%s: %s", v == CN_PROCTOR_DONE ? "OK" : "DENIED", msg);
-    reply_string(s, c, "ProctorLoginReply", out);
+    reply_string(s, c, CN_IGTL_STR_LOGIN_REPLY, out);
     if (v == CN_PROCTOR_DROP) {
         cn__igtl_flush(s, c); /* the DENIED that says why reaches it before the close */
         cn__igtl_kill(s, c, "too many failed proctor logins");
@@ -312,8 +312,7 @@ static bool is_login_name(const char *name)
  * ("OK: proctor rights granted"; review 43a F7). */
 static bool own_string_name(const char *name)
 {
-    static const char *const own[] = {"ProctorLoginReply", "CryoNavEvent", "CryoNavLatency",
-                                      "NerveState", "ZoneState", NULL};
+    static const char *const own[] = CN_IGTL_OWN_STRINGS;
     for (int i = 0; own[i]; i++)
         if (strcmp(name, own[i]) == 0)
             return true;

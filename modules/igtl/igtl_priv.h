@@ -144,6 +144,18 @@ void cn__igtl_wake(cn_igtl_server *s);
 void cn__igtl_enforce(cn_igtl_server *s, int64_t now_ns);
 int cn__igtl_pick_victim(cn_igtl_server *s, int64_t now_ns);
 
+/* The STRINGs the server itself sends, by device name: one list, so an echo of any of them
+ * (a Slicer connector with the text node among its outgoing nodes) is known as one
+ * (igtl_inbound.c) wherever the server sends it. */
+#define CN_IGTL_STR_LOGIN_REPLY "ProctorLoginReply"
+#define CN_IGTL_STR_EVENT "CryoNavEvent"
+#define CN_IGTL_STR_LATENCY "CryoNavLatency"
+#define CN_IGTL_STR_NERVE_STATE "NerveState"
+#define CN_IGTL_STR_ZONE_STATE "ZoneState"
+#define CN_IGTL_OWN_STRINGS                                                                  \
+    {CN_IGTL_STR_LOGIN_REPLY, CN_IGTL_STR_EVENT, CN_IGTL_STR_LATENCY, CN_IGTL_STR_NERVE_STATE, \
+     CN_IGTL_STR_ZONE_STATE, NULL}
+
 /* igtl_frame_pack.c: keeps the frame's valid transforms as the last valid ones (a frame
  * not packed: no client). */
 void cn__igtl_remember_poses(cn_igtl_server *s, const cn_frame *f);

@@ -226,7 +226,7 @@ void cn__igtl_process_frame(cn_igtl_server *s, cn_frame *f, int64_t t_handoff)
  * shows as a status node. */
 static cn_igtl_packet *event_packet(cn_igtl_server *s, int v, const char *text)
 {
-    cn_igtl_packet *p = cn__igtl_string_packet(s, v, "CryoNavEvent", text);
+    cn_igtl_packet *p = cn__igtl_string_packet(s, v, CN_IGTL_STR_EVENT, text);
     unsigned bits;
     int at = 0;
     if (!p || sscanf(text, "Alarms 0x%x%n", &bits, &at) != 1)
