@@ -72,6 +72,9 @@ struct cn_guidance {
     bool rim_held;
     double rim_top_mm, rim_lead_mm;
     int rim_cycle;      /* the freeze cycle the held rim was seen in */
+    /* the phase time of this freeze's first frame with no zone (NO ZONE's grace), -1: none */
+    double no_zone_from_s;
+    int no_zone_cycle;
     /* summary, read from other threads */
     pthread_mutex_t mu;
     cn_guidance_summary sum;
@@ -136,6 +139,8 @@ static void clear_history(cn_guidance *g)
     g->last_phase = CN_PHASE_IDLE;
     g->last_cycle = 0;
     g->last_elapsed_s = 0;
+    g->no_zone_from_s = -1;
+    g->no_zone_cycle = 0;
     g->target_min_temp_c = NAN;
     cn_timeline_clear(g->tmin_tl);
     cn_timeline_clear(g->cov_tl);
@@ -350,6 +355,26 @@ static double target_warmest(cn_guidance *g, const cn_frame *f, const cn_contour
  * kept them: the HUD's "whole target <=" read the cold of the 25 s the model froze on past
  * the gas (review 39b F5), the summary's best coverage and lethal time that freeze's. They
  * are taken again from the values up to then. */
+/* FREEZING WITH NO ZONE once the freeze has gone NO_ZONE_GRACE_S without one, counted from
+ * its first frame without a zone: a freeze dated back (f keyed under ICE SEEN, a console's
+ * start) is seconds old on its key frame, and the alarm came on that frame, before the
+ * needle line was looked for at all (review 44 F8). */
+static bool no_zone(cn_guidance *g, const cn_guidance_state *gs, bool waiting)
+{
+    if (gs->phase != CN_PHASE_FREEZE || !waiting) {
+        if (gs->phase != CN_PHASE_FREEZE)
+            g->no_zone_from_s = -1;
+        return false;
+    }
+    /* a new freeze, or its start dated back further than this count's first frame */
+    if (g->no_zone_from_s < 0 || g->no_zone_cycle != gs->cycle ||
+        gs->phase_elapsed_s < g->no_zone_from_s) {
+        g->no_zone_from_s = gs->phase_elapsed_s;
+        g->no_zone_cycle = gs->cycle;
+    }
+    return gs->phase_elapsed_s - g->no_zone_from_s >= NO_ZONE_GRACE_S;
+}
+
 static void step_back(cn_guidance *g, const cn_frame *f)
 {
     int64_t back = INT64_MAX;
@@ -511,8 +536,7 @@ int cn_guidance_process(cn_guidance *g, cn_frame *f)
     }
     if (shrinking)
         mine |= CN_ALARM_ICE_SHRINKS_IN_FREEZE;
-    if (gs->phase == CN_PHASE_FREEZE && a->thermal.waiting &&
-        gs->phase_elapsed_s >= NO_ZONE_GRACE_S)
+    if (no_zone(g, gs, a->thermal.waiting))
         mine |= CN_ALARM_NO_ZONE;
     /* measured unsteady only: an unknown steadiness (no history, a line found in the
      * freeze) is the status line's, not a red alarm for the whole freeze (review 44 F4) */

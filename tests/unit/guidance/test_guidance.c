@@ -690,15 +690,21 @@ static void test_freeze_without_zone(void **state)
         double el;
         bool waiting;
         bool alarm;
-    } seq[] = {{CN_PHASE_APPROACH, 5, false, false}, {CN_PHASE_FREEZE, 0, true, false},
-               {CN_PHASE_FREEZE, 2.9, true, false}, {CN_PHASE_FREEZE, 3.0, true, true},
-               {CN_PHASE_FREEZE, 20, true, true},   {CN_PHASE_FREEZE, 21, false, false},
-               {CN_PHASE_THAW, 1, true, false}};
+        int cycle;
+    } seq[] = {{CN_PHASE_APPROACH, 5, false, false, 1}, {CN_PHASE_FREEZE, 0, true, false, 1},
+               {CN_PHASE_FREEZE, 2.9, true, false, 1},  {CN_PHASE_FREEZE, 3.0, true, true, 1},
+               {CN_PHASE_FREEZE, 20, true, true, 1},    {CN_PHASE_FREEZE, 21, false, false, 1},
+               {CN_PHASE_THAW, 1, true, false, 1},
+               /* a second freeze dated back 10 s (f keyed under ICE SEEN): the grace counts
+                * from its first frame, not from its start (review 44 F8: the alarm came on
+                * the key frame, before the needle line was looked for) */
+               {CN_PHASE_FREEZE, 10, true, false, 2},   {CN_PHASE_FREEZE, 12.9, true, false, 2},
+               {CN_PHASE_FREEZE, 13.0, true, true, 2}};
     bool said = false;
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         cn_frame *f = make(fx, -1, 20, 0);
         f->analysis.guidance.phase = seq[i].ph;
-        f->analysis.guidance.cycle = 1;
+        f->analysis.guidance.cycle = seq[i].cycle;
         f->analysis.guidance.phase_elapsed_s = seq[i].el;
         f->analysis.thermal.waiting = seq[i].waiting;
         uint32_t al = run(fx, f);
