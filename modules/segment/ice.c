@@ -123,7 +123,7 @@ static bool ellipse_upper_y(double cx, double cy, double ux, double uy, double a
 }
 
 /* Semi-axes of the ice ball of radial thickness r around a segment of half-length h. */
-static void ice_axes(double r, double h, double *a, double *b)
+void cn__ice_axes(double r, double h, double *a, double *b)
 {
     double b2 = r * r * (1 + sqrt(1 + 4 * h * h / (r * r))) / 2;
     *b = sqrt(b2);
@@ -243,7 +243,7 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
         for (double sh = s_lo; sh <= s_hi + 1e-9; sh += s_step)
             for (double r = r_lo; r <= r_hi + 1e-9; r += r_step) {
                 double a, b, ccx = cx + ux * sh, ccy = cy + uy * sh;
-                ice_axes(r, hseg, &a, &b);
+                cn__ice_axes(r, hseg, &a, &b);
                 int in = 0;
                 double res = 0;
                 for (int i = 0; i < np; i++) {
@@ -267,7 +267,7 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
     if (best_in > 0) {
         /* columns the winning ball covers: the denominator of the inlier fraction */
         double a, b, yy;
-        ice_axes(best_r, hseg, &a, &b);
+        cn__ice_axes(best_r, hseg, &a, &b);
         int cols = 0;
         for (int col = c0; col <= c1; col += step)
             if (ellipse_upper_y(cx + ux * best_s, cy + uy * best_s, ux, uy, a, b,
@@ -285,7 +285,7 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
      * or a fascia near a fully visible probe fails this. */
     {
         double a_, b_;
-        ice_axes(best_r, hseg, &a_, &b_);
+        cn__ice_axes(best_r, hseg, &a_, &b_);
         if (!shaft || !shaft->found)
             return false;
         /* the ball's near vertex is at centre - a u */
@@ -296,7 +296,7 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
     }
     /* keep the inliers as the measured front */
     double a, b;
-    ice_axes(best_r, hseg, &a, &b);
+    cn__ice_axes(best_r, hseg, &a, &b);
     int n = 0;
     double csum = 0;
     for (int i = 0; i < np && n < CN_ICE_PTS_MAX; i++) {
@@ -378,7 +378,7 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     const double hseg = 0.5 * p->active_mm;
     const double cx = needle->tip_mm.x - ux * hseg, cy = needle->tip_mm.y - uy * hseg;
     double amax, bmax;
-    ice_axes(p->max_radius_mm, hseg, &amax, &bmax);
+    cn__ice_axes(p->max_radius_mm, hseg, &amax, &bmax);
     if (!(grey_sd >= 0)) {
         /* not given by the caller (the segment stage computes it once per frame) */
         cn_img_stats st;

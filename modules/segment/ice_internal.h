@@ -96,6 +96,9 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
                       double *r_out);
 /* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
 void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step);
+/* The semi-axes of the ice ellipse about the active segment (half length h) whose
+ * thickness about the axis is r: a along the axis, b across it. */
+void cn__ice_axes(double r, double h, double *a, double *b);
 void cn__ice_drop_candidate(cn_ice_det *d);
 void cn__ice_drop_shrink(cn_ice_det *d);
 /* Before a freeze: ice nobody keyed (out gets the ball once it is sure). */

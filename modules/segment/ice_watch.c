@@ -51,6 +51,22 @@ bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns)
            (double)(t_ns - d->cand_first_ns) <= UNKEYED_WATCH_MAX_S * 1e9;
 }
 
+bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm)
+{
+    if (!d || d->cand_seen_ns == 0 || !d->ref_ok)
+        return false;
+    /* the largest ball seen at this rest: the near end recedes as it grows */
+    const double r = fmax(d->cand_max_mm, d->cand_rims.n ? cn_last5_median(&d->cand_rims) : 0);
+    const double h = 0.5 * d->p.active_mm;
+    double a = h, b = 0;
+    if (r > 0)
+        cn__ice_axes(r, h, &a, &b);
+    *tip_mm = (cn_pt2){(float)d->ref_tx, (float)d->ref_ty};
+    *dir = (cn_pt2){(float)d->ref_ux, (float)d->ref_uy};
+    *back_mm = h + a;
+    return true;
+}
+
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns)
 {
     if (!d || !d->unkeyed || !d->cand_melting)

@@ -32,6 +32,9 @@
 #define VIEW_GAP_NS 2000000000LL
 #define NEEDLE_FORGET_FRAMES 10
 #define NEEDLE_JUMP_MM 2.0  /* a detection this far across the track's line restarts it */
+#define WATCH_MARGIN_MM 3.0 /* a shaft ending this far back of a watched ball's near end: drawn
+                             * back, not hidden (the end wavers ~1 mm with the rim's speckle) */
+#define WATCH_MISS_NS 2000000000LL /* a probe not found under a watched ball: hidden this long */
 
 struct cn_segment {
     cn_segment_config c;
@@ -53,6 +56,7 @@ struct cn_segment {
     bool hidden;
     int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
     bool blank_since;      /* blank or unusable frames came since it (a lifted probe?) */
+    int64_t watch_fit_ns;  /* the last frame whose shaft ended where a watched ball hides it */
     /* the tracked pose's tip averaged while it stays within 1.5 mm (a pose carries the
      * tracker's noise: under ice the tip comes from it, and one sample put the ice
      * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
@@ -179,6 +183,7 @@ cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
     s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
     s->nerve = nerve_live_new(&s->c, max_w, max_h);
     s->last_t_ns = INT64_MIN;
+    s->watch_fit_ns = INT64_MIN;
     if (!s->nd || !s->ice || !s->nerve) {
         cn_segment_free(s);
         return NULL;
@@ -245,6 +250,7 @@ void cn_segment_reset(cn_segment *s)
         return;
     s->track = false;
     s->last_t_ns = INT64_MIN;
+    s->watch_fit_ns = INT64_MIN;
     s->blank_since = false;
     s->pose_n = 0;
     s->missed = 0;
@@ -432,6 +438,43 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
+/* Whether ice being watched (before ICE SEEN: a ball about the resting probe, not yet sure)
+ * may hide this frame's tip. Only where its ball can: a shaft that ends further back than
+ * the ball's near end is a probe drawn back, and one not found at all is taken as hidden
+ * for WATCH_MISS_NS after the last shaft that ended inside the ball's reach. Before, the
+ * watch counted as ice about the tip wherever the shaft ended: a probe pulled out under it
+ * stayed drawn at its old tip, hidden, until its line had retreated 2 x the active length
+ * + 4 mm, and up to 15 s once it was no longer found (review 42 F3). */
+static bool watch_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns)
+{
+    cn_pt2 tip, u;
+    double back_mm;
+    if (!cn_ice_det_watch_reach(s->ice, &tip, &u, &back_mm))
+        return false;
+    bool hides;
+    if (!det->found) {
+        hides = s->watch_fit_ns != INT64_MIN && t_ns - s->watch_fit_ns <= WATCH_MISS_NS;
+    } else {
+        const double along = (det->tip_mm.x - tip.x) * u.x + (det->tip_mm.y - tip.y) * u.y;
+        hides = along >= -(back_mm + WATCH_MARGIN_MM);
+        s->watch_fit_ns = hides ? t_ns : INT64_MIN;
+    }
+    /* The tip it hides is where the probe came to rest, which the watch keeps: the frames
+     * between the freeze's start and the watch's first ball took the shaft's end at the new
+     * ice for the tip, frame by frame, and the tip was then held there. A freeze keyed late
+     * (f under ICE SEEN) without a tracked probe anchored its zone on it: 4.9 mm short
+     * along the shaft on the simulator, and the zone, off the ice, was "unverified". */
+    if (hides && s->track) {
+        const double ex = s->kx - tip.x, ey = s->ky - tip.y;
+        const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
+        if (along < 0 && along >= -(back_mm + WATCH_MARGIN_MM) && across < 1.5) {
+            s->kx = tip.x;
+            s->ky = tip.y;
+        }
+    }
+    return hides;
+}
+
 static bool stats_blank(const cn_img_stats *st)
 {
     return st->mean < 2.0 || st->frac_saturated > 0.9 || st->stddev < 1.0;
@@ -554,7 +597,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * before anyone keyed a freeze (review 41b: for the 5 s before ICE SEEN the shaft's end
      * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
     const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed ||
-                           f->analysis.ice.unkeyed_watch;
+                           (f->analysis.ice.unkeyed_watch && watch_hides(s, &det, t_ns));
     update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
     nerve_live_run(s->nerve, f, s->freezing);
     f->analysis.nerve_target_set = nerve_live_target(s->nerve, &f->analysis.nerve_target_mm);

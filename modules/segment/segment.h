@@ -437,6 +437,10 @@ bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns);
  * rest that may be such ice, not yet sure (the probe has not moved since), within 15 s of
  * the first such ball at this rest. */
 bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns);
+/* Where that watched ball hides the shaft: the probe's tip at rest (tip_mm), its axis
+ * towards the tip (dir), and how far back from the tip along it the ball's near end lies
+ * (back_mm), the shaft's visible end when the ice hides it. False when no ball is watched. */
+bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm);
 /* Whether that ice has since shrunk 1 mm under its largest for 5 s: the freeze nobody
  * keyed is over (peak_ns: the look time it was largest, the best guess of its stop). */
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns);
