@@ -181,7 +181,7 @@ static void test_whole_images_keep_the_link(void **st)
     assert_int_equal(cs.msgs_rejected, 5);
     assert_int_equal(cs.header_version, 2); /* the v2 IMAGE was read as one */
     assert_false(closed_by_server(c.fd, 300));
-    assert_true(peak - base < 16 * 1024);
+    assert_true(peak - base < 4 * 1024); /* buffered, the parser kept 16 MiB after them */
     tu_client_free(&c);
     cn_igtl_buf_free(&b);
     cn_igtl_server_stats sst;
