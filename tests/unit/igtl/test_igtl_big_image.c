@@ -18,6 +18,7 @@
 
 #include "igtl_test_util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 
 static long rss_kb(void)
@@ -165,6 +166,12 @@ static void test_whole_images_keep_the_link(void **st)
             b.data[at - CN_IGTL_HEADER_SIZE + 42 + 7 - i] = (uint8_t)(bs >> (8 * i));
         fix_crc(b.data + at - CN_IGTL_HEADER_SIZE, CN_IGTL_HEADER_SIZE + bs);
     }
+    /* Under AddressSanitizer send() checks the shadow of the bytes it sends: 1/8 of
+     * b (36 MiB), 4.2 MB of this process, not of the server. Paid before the
+     * baseline by passing b to another call it checks the same way. */
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    assert_int_equal(write(null_fd, b.data, b.len), (ssize_t)b.len);
+    close(null_fd);
     cn_clock_sleep_ns(200000000);
     long base = rss_kb();
     tu_client c;
