@@ -148,6 +148,12 @@ typedef struct {
  * does not match, never a read past the end. */
 int cn_igtl_decode_transform(const uint8_t *c, size_t len, cn_mat4 *out);
 int cn_igtl_decode_image(const uint8_t *c, size_t len, cn_igtl_image_view *out);
+#define CN_IGTL_IMAGE_HEADER_SIZE 72
+/* The same checks from the content's first `have` bytes (>= 72, or all of it)
+ * when the whole content is `size` bytes (a streamed IMAGE): pixels is NULL
+ * unless have == size. CN_EUNSUPPORTED for a well-formed sub-volume update. */
+int cn_igtl_decode_image_header(const uint8_t *c, size_t have, size_t size,
+                                cn_igtl_image_view *out);
 /* ijk (pixel-centre index) -> frame mm, the inverse of the centre convention. */
 cn_mat4 cn_igtl_image_ijk_to_ref(const cn_igtl_image_view *v);
 int cn_igtl_decode_string(const uint8_t *c, size_t len, char *out, size_t out_len,
@@ -239,13 +245,18 @@ typedef struct {
 void cn_igtl_limits_default(cn_igtl_limits *l);   /* 16 MiB, 4 MiB, 64 KiB, 64 KiB */
 
 /* One complete, CRC-checked message. Pointers stay valid until the next call
- * into the parser. */
+ * into the parser. A streamed message (a type given to
+ * cn_igtl_parser_stream_type) holds only the start of its body and content:
+ * body_len and content_len are the bytes held, content_size what the wire
+ * carried; its metadata is there unless the values were over max_body_small. */
 typedef struct {
     cn_igtl_header h;
     const uint8_t *body;
     size_t body_len;
     const uint8_t *content;   /* body without the v2 extras */
     size_t content_len;
+    size_t content_size;      /* the whole content's size (content_len unless streamed) */
+    bool streamed;
     uint32_t msg_id;          /* v2 only */
     int n_meta;
     const uint8_t *meta_hdr;  /* v2: entry table (after the count) */
@@ -268,6 +279,12 @@ void cn_igtl_parser_free(cn_igtl_parser *p);
 int cn_igtl_parser_feed(cn_igtl_parser *p, const uint8_t *data, size_t len, size_t *used,
                         cn_igtl_message *out);
 const char *cn_igtl_parser_error(const cn_igtl_parser *p);
+/* Opt-in, for a receiver that only checks a type and drops it (the server and a
+ * viewer's IMAGE / POLYDATA): messages of `type` are streamed, not buffered. The
+ * parser keeps the first `prefix` bytes of their content (and a v2 body's
+ * extended header and metadata), CRC-checks the whole body as it passes, and
+ * delivers the message with `streamed` set; at most 4 types (CN_ENOMEM). */
+int cn_igtl_parser_stream_type(cn_igtl_parser *p, const char *type, size_t prefix);
 /* Bytes the parser holds (bounded by the largest limit + header). */
 size_t cn_igtl_parser_buffered(const cn_igtl_parser *p);
 /* Bytes the parser has allocated for bodies: grows with what actually arrived,

@@ -363,6 +363,20 @@ static void string_message(cn_igtl_server *s, cn_igtl_client *c, const char *hea
     }
 }
 
+/* A viewer's IMAGE and POLYDATA are never used: a Slicer connector with a volume
+ * or model node among its outgoing nodes pushes it back, and that must keep its
+ * link, so they are checked and counted as rejected. Buffering a 16 MiB body for
+ * that let any local viewer make the process hold 16 MiB per connection, for
+ * data thrown away (review 43a F8): the parser keeps what the checks below read
+ * (an IMAGE's 72-byte header, which with the content size says whether the size
+ * fields lie; nothing of a POLYDATA, which is not decoded) and CRC-checks the
+ * rest as it passes. */
+int cn__igtl_stream_unused(cn_igtl_parser *p)
+{
+    int r = cn_igtl_parser_stream_type(p, "IMAGE", CN_IGTL_IMAGE_HEADER_SIZE);
+    return r == CN_OK ? cn_igtl_parser_stream_type(p, "POLYDATA", 0) : r;
+}
+
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m)
 {
     char name[CN_XFORM_NAME_MAX], why[192];
@@ -447,7 +461,9 @@ void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl
         r = cn_igtl_decode_transform(m->content, m->content_len, &mm);
     } else if (strcmp(type, "IMAGE") == 0) {
         cn_igtl_image_view v;
-        r = cn_igtl_decode_image(m->content, m->content_len, &v);
+        /* streamed (cn__igtl_stream_unused): the header only, against the size sent */
+        r = cn_igtl_decode_image_header(m->content, m->content_len,
+                                        m->streamed ? m->content_size : m->content_len, &v);
         if (r == CN_EUNSUPPORTED) { /* a well-formed sub-volume update: not used, said once */
             if (!c->said_subvolume)
                 cn_log_info(s->o.log, MOD, "client %llu (%s): an IMAGE sub-volume update (%s) "

@@ -281,8 +281,18 @@ static size_t scalar_size(int t)
 
 int cn_igtl_decode_image(const uint8_t *c, size_t len, cn_igtl_image_view *v)
 {
-    if (!c || !v || len < 72)
+    return cn_igtl_decode_image_header(c, len, len, v);
+}
+
+/* Reads only c[0..72): the header says everything the checks need, the body
+ * size (len) says the rest. */
+int cn_igtl_decode_image_header(const uint8_t *c, size_t have, size_t len,
+                                cn_igtl_image_view *v)
+{
+    if (!c || !v || len < CN_IGTL_IMAGE_HEADER_SIZE)
         return CN_EPARSE;
+    if (have < CN_IGTL_IMAGE_HEADER_SIZE || have > len)
+        return CN_EINVAL;
     memset(v, 0, sizeof *v);
     v->components = c[2];
     v->scalar_type = c[3];
@@ -314,7 +324,7 @@ int cn_igtl_decode_image(const uint8_t *c, size_t len, cn_igtl_image_view *v)
     /* Only whole images are accepted (no sub-volume updates). */
     if (sub[0] != v->size[0] || sub[1] != v->size[1] || sub[2] != v->size[2])
         return CN_EUNSUPPORTED;
-    v->pixels = c + 72;
+    v->pixels = have == len ? c + 72 : NULL;
     v->pixel_bytes = (size_t)need;
     return CN_OK;
 }

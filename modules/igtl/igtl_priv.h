@@ -189,6 +189,9 @@ cn_igtl_packet *cn__igtl_string_packet(cn_igtl_server *s, int version, const cha
 
 /* igtl_inbound.c: one complete message from client c. */
 void cn__igtl_handle_message(cn_igtl_server *s, cn_igtl_client *c, const cn_igtl_message *m);
+/* Tells a client's parser to stream the types handle_message only checks (IMAGE,
+ * POLYDATA) instead of buffering their bodies. */
+int cn__igtl_stream_unused(cn_igtl_parser *p);
 /* Answers GET_<type> (device: one message of that name, when there is one) from the newest
  * frame packed for c's header version; when none is (the version had no client, or none
  * was packed yet) the question waits for the next frame (c->get_pending). */

@@ -126,7 +126,8 @@ static void accept_clients(cn_igtl_server *s)
             c->lag = cn_stats_new(512);
             c->st.id = cn_proctor_client_open(s->hub, "igtl", peer);
         }
-        if (!c || !c->q || !c->parser || !c->lag || !c->st.id) {
+        if (!c || !c->q || !c->parser || cn__igtl_stream_unused(c->parser) != CN_OK || !c->lag ||
+            !c->st.id) {
             cn_log_error(s->o.log, MOD, "out of memory accepting %s", peer);
             if (c)
                 client_free(s, c);

@@ -10,14 +10,93 @@
  * commands and notes, through the proctor hub exactly as the server calls it
  * (roles, rate limits, Login with its Token attribute, replies). Any crash,
  * leak or sanitizer report is a bug; errors are the expected outcome for garbage.
+ *
+ * The same stream also goes through a parser that streams IMAGE and POLYDATA
+ * (the server's mode, cn_igtl_parser_stream_type) in other pieces, and the two
+ * must agree message for message: same headers, content sizes, message ids,
+ * content prefix and IMAGE verdict; where they part, the streamed one has
+ * failed (it may refuse a bad v2 extended header before the body ends). A
+ * disagreement aborts.
  */
 #include "igtl/igtl.h"
 #include "proctor/proctor.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define SEEN_MAX 64
+
+/* What one delivered message says, comparable between the two parser modes. */
+typedef struct {
+    cn_igtl_header h;
+    size_t content_size;
+    uint32_t msg_id;
+    int image;
+    uint8_t head[72];
+    size_t head_len;
+} seen;
+
+static void note(seen *v, const cn_igtl_message *m)
+{
+    memset(v, 0, sizeof *v);
+    v->h = m->h;
+    v->content_size = m->streamed ? m->content_size : m->content_len;
+    v->msg_id = m->msg_id;
+    v->head_len = m->content_len < 72 ? m->content_len : 72;
+    if (v->head_len) /* an empty body has no buffer */
+        memcpy(v->head, m->content, v->head_len);
+    cn_igtl_image_view iv;
+    v->image = strcmp(m->h.type, "IMAGE") == 0
+                   ? cn_igtl_decode_image_header(m->content, m->content_len, v->content_size, &iv)
+                   : 0;
+}
+
+/* The streamed parser over the stream in pieces of `chunk`: what it delivered
+ * (at most SEEN_MAX), and whether it failed. */
+static int run_streamed(const cn_igtl_limits *lim, const uint8_t *data, size_t size, size_t chunk,
+                        seen *out, bool *failed)
+{
+    cn_igtl_parser *p = cn_igtl_parser_new(lim);
+    int n = 0;
+    *failed = false;
+    if (!p)
+        return 0;
+    cn_igtl_parser_stream_type(p, "IMAGE", CN_IGTL_IMAGE_HEADER_SIZE);
+    cn_igtl_parser_stream_type(p, "POLYDATA", 0);
+    for (size_t off = 0; off < size && n < SEEN_MAX;) {
+        size_t len = size - off < chunk ? size - off : chunk, used = 0;
+        cn_igtl_message m;
+        int r = cn_igtl_parser_feed(p, data + off, len, &used, &m);
+        off += used;
+        if (r < 0) {
+            *failed = true;
+            break;
+        }
+        if (r == 1) {
+            if (!m.streamed && m.content_len != m.content_size)
+                abort();
+            note(&out[n++], &m);
+        } else if (used == 0) {
+            off += len;
+        }
+    }
+    cn_igtl_parser_free(p);
+    return n;
+}
+
+static bool same(const seen *a, const seen *b)
+{
+    return a->h.version == b->h.version && strcmp(a->h.type, b->h.type) == 0 &&
+           strcmp(a->h.device, b->h.device) == 0 && a->h.timestamp == b->h.timestamp &&
+           a->h.body_size == b->h.body_size && a->h.crc == b->h.crc &&
+           a->content_size == b->content_size &&
+           a->msg_id == b->msg_id && a->image == b->image &&
+           /* what both hold (a POLYDATA streamed keeps none) */
+           memcmp(a->head, b->head, a->head_len < b->head_len ? a->head_len : b->head_len) == 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -39,6 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t id = cn_proctor_client_open(hub, "fuzz", "peer");
     cn_proctor_reply reply;
     char out[1600];
+    seen ref[SEEN_MAX], got[SEEN_MAX];
+    int n_ref = 0;
+    bool ref_failed = false;
     size_t off = 0;
     while (off < size) {
         size_t n = size - off < chunk ? size - off : chunk;
@@ -46,13 +128,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cn_igtl_message m;
         int r = cn_igtl_parser_feed(p, data + off, n, &used, &m);
         off += used;
-        if (r < 0)
+        if (r < 0) {
+            ref_failed = true;
             break;
+        }
         if (r == 0) {
             if (used == 0)
                 off += n;   /* cannot happen: the parser consumes all when it needs more */
             continue;
         }
+        if (n_ref < SEEN_MAX)
+            note(&ref[n_ref++], &m);
         char text[1024], name[64], val[64];
         cn_igtl_message_name(&m, name, sizeof name);
         cn_igtl_message_meta(&m, "TransformStatus", val, sizeof val);
@@ -105,5 +191,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     cn_igtl_parser_free(p);
     cn_proctor_hub_free(hub);
+    /* the streamed mode, in other pieces: the same messages, or it failed first */
+    bool st_failed;
+    int n_got = run_streamed(&lim, data, size, 1 + (chunk * 7) % 61, got, &st_failed);
+    int common = n_got < n_ref ? n_got : n_ref;
+    for (int i = 0; i < common; i++)
+        if (!same(&ref[i], &got[i]))
+            abort();
+    if (n_ref < SEEN_MAX && n_got < SEEN_MAX) {
+        if (n_got < n_ref && !st_failed)
+            abort(); /* stopped short without a reason */
+        if (n_got > n_ref && !ref_failed)
+            abort();
+    }
     return 0;
 }
