@@ -72,9 +72,9 @@ struct cn_guidance {
     bool rim_held;
     double rim_top_mm, rim_lead_mm;
     int rim_cycle;      /* the freeze cycle the held rim was seen in */
-    /* the phase time of this freeze's first frame with no zone (NO ZONE's grace), -1: none */
+    /* the phase time of the first frame of this stretch of freeze with no zone (NO ZONE's
+     * grace), -1: none */
     double no_zone_from_s;
-    int no_zone_cycle;
     /* summary, read from other threads */
     pthread_mutex_t mu;
     cn_guidance_summary sum;
@@ -140,7 +140,6 @@ static void clear_history(cn_guidance *g)
     g->last_cycle = 0;
     g->last_elapsed_s = 0;
     g->no_zone_from_s = -1;
-    g->no_zone_cycle = 0;
     g->target_min_temp_c = NAN;
     cn_timeline_clear(g->tmin_tl);
     cn_timeline_clear(g->cov_tl);
@@ -349,32 +348,31 @@ static double target_warmest(cn_guidance *g, const cn_frame *f, const cn_contour
     return isfinite(warm) ? warm : NAN;
 }
 
+/* FREEZING WITH NO ZONE once the freeze has gone NO_ZONE_GRACE_S without one, counted from
+ * the first frame of that stretch without a zone: a freeze dated back (f keyed under ICE
+ * SEEN, a console's start) is seconds old on its key frame, and the alarm came on that
+ * frame, before the needle line was looked for at all (review 44 F8). */
+static bool no_zone(cn_guidance *g, const cn_guidance_state *gs, bool waiting)
+{
+    /* each stretch without a zone gets the grace: one lost in the freeze (the model reset)
+     * as one that never was (the review of the change: a freeze that began with a zone
+     * alarmed 3 s after losing it, one that began without alarmed at once) */
+    if (gs->phase != CN_PHASE_FREEZE || !waiting) {
+        g->no_zone_from_s = -1;
+        return false;
+    }
+    /* the stretch's first frame, or its start dated back further than that */
+    if (g->no_zone_from_s < 0 || gs->phase_elapsed_s < g->no_zone_from_s)
+        g->no_zone_from_s = gs->phase_elapsed_s;
+    return gs->phase_elapsed_s - g->no_zone_from_s >= NO_ZONE_GRACE_S;
+}
+
 /* A freeze stop (or start) on this frame dated back to before it (ICE SHRINKING keyed late,
  * the console's stop after an operator's early one...): the model went back there, and the
  * target's cold, the coverage and the lethal time after it never happened. Running extremes
  * kept them: the HUD's "whole target <=" read the cold of the 25 s the model froze on past
  * the gas (review 39b F5), the summary's best coverage and lethal time that freeze's. They
  * are taken again from the values up to then. */
-/* FREEZING WITH NO ZONE once the freeze has gone NO_ZONE_GRACE_S without one, counted from
- * its first frame without a zone: a freeze dated back (f keyed under ICE SEEN, a console's
- * start) is seconds old on its key frame, and the alarm came on that frame, before the
- * needle line was looked for at all (review 44 F8). */
-static bool no_zone(cn_guidance *g, const cn_guidance_state *gs, bool waiting)
-{
-    if (gs->phase != CN_PHASE_FREEZE || !waiting) {
-        if (gs->phase != CN_PHASE_FREEZE)
-            g->no_zone_from_s = -1;
-        return false;
-    }
-    /* a new freeze, or its start dated back further than this count's first frame */
-    if (g->no_zone_from_s < 0 || g->no_zone_cycle != gs->cycle ||
-        gs->phase_elapsed_s < g->no_zone_from_s) {
-        g->no_zone_from_s = gs->phase_elapsed_s;
-        g->no_zone_cycle = gs->cycle;
-    }
-    return gs->phase_elapsed_s - g->no_zone_from_s >= NO_ZONE_GRACE_S;
-}
-
 static void step_back(cn_guidance *g, const cn_frame *f)
 {
     int64_t back = INT64_MAX;

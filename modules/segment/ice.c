@@ -94,7 +94,7 @@ void cn_ice_det_reset(cn_ice_det *d)
     d->r_prev = 0;
     d->frz_rims.n = 0;
     d->last_look = CN_ICE_BEFORE;
-    d->ref_ok = d->freeze_on_ref = d->unkeyed = false;
+    d->ref_ok = d->freeze_on_ref = d->unkeyed = d->rest_ok = false;
     d->ref_w = 0;
     cn__ice_drop_candidate(d);
     d->cand_seen_ns = d->cand_first_ns = 0;
@@ -438,6 +438,11 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
             d->peak_ns = d->cand_peak_ns;
         }
         cn__ice_drop_candidate(d);
+        d->rest_ok = d->ref_ok;
+        d->rest_tx = d->ref_tx;
+        d->rest_ty = d->ref_ty;
+        d->rest_ux = d->ref_ux;
+        d->rest_uy = d->ref_uy;
         d->ref_ok = false; /* the next rest is after this freeze */
     }
     d->last_look = look;

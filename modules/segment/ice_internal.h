@@ -26,6 +26,9 @@ struct cn_ice_det {
     int ref_w;
     bool ref_ok, freeze_on_ref;
     double ref_tx, ref_ty, ref_ux, ref_uy;
+    /* that rest as the freeze after it began (ref_ok is cleared then), for cn_ice_det_rest */
+    bool rest_ok;
+    double rest_tx, rest_ty, rest_ux, rest_uy;
     int64_t cand_since_ns, cand_last_ns; /* 0: no candidate */
     int64_t tip_t_ns;     /* the last look's time (0 none) and its tip along the line from the
                            * rest (mm), to tell a creep from an advance */

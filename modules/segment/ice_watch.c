@@ -51,20 +51,31 @@ bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns)
            (double)(t_ns - d->cand_first_ns) <= UNKEYED_WATCH_MAX_S * 1e9;
 }
 
+bool cn_ice_det_rest(const cn_ice_det *d, double radius_mm, cn_pt2 *tip_mm, cn_pt2 *dir,
+                     double *back_mm)
+{
+    const bool before = d && d->last_look == CN_ICE_BEFORE;
+    if (!d || !(before ? d->ref_ok : d->rest_ok))
+        return false;
+    const double h = 0.5 * d->p.active_mm;
+    double a = h, b = 0;
+    if (radius_mm > 0)
+        cn__ice_axes(radius_mm, h, &a, &b);
+    *tip_mm = before ? (cn_pt2){(float)d->ref_tx, (float)d->ref_ty}
+                     : (cn_pt2){(float)d->rest_tx, (float)d->rest_ty};
+    *dir = before ? (cn_pt2){(float)d->ref_ux, (float)d->ref_uy}
+                  : (cn_pt2){(float)d->rest_ux, (float)d->rest_uy};
+    *back_mm = h + a;
+    return true;
+}
+
 bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm)
 {
-    if (!d || d->cand_seen_ns == 0 || !d->ref_ok)
+    if (!d || d->cand_seen_ns == 0)
         return false;
     /* the largest ball seen at this rest: the near end recedes as it grows */
     const double r = fmax(d->cand_max_mm, d->cand_rims.n ? cn_last5_median(&d->cand_rims) : 0);
-    const double h = 0.5 * d->p.active_mm;
-    double a = h, b = 0;
-    if (r > 0)
-        cn__ice_axes(r, h, &a, &b);
-    *tip_mm = (cn_pt2){(float)d->ref_tx, (float)d->ref_ty};
-    *dir = (cn_pt2){(float)d->ref_ux, (float)d->ref_uy};
-    *back_mm = h + a;
-    return true;
+    return cn_ice_det_rest(d, r, tip_mm, dir, back_mm);
 }
 
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns)

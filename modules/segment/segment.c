@@ -34,7 +34,12 @@
 #define NEEDLE_JUMP_MM 2.0  /* a detection this far across the track's line restarts it */
 #define WATCH_MARGIN_MM 3.0 /* a shaft ending this far back of a watched ball's near end: drawn
                              * back, not hidden (the end wavers ~1 mm with the rim's speckle) */
-#define WATCH_MISS_NS 2000000000LL /* a probe not found under a watched ball: hidden this long */
+#define WATCH_MISS_NS 5000000000LL /* a probe not found under a watched ball: hidden this long
+                                     * (the watch's own 5 s to be sure of its ice: the ice
+                                     * detector looks about the probe, and a shaft lost
+                                     * longer than the watch needs left ICE SEEN unsaid) */
+#define REST_NOISE_MM 1.0   /* a tip this far behind the probe's rest is the tracker's noise */
+#define REST_RECENT_NS 2000000000LL /* a freeze keyed this soon after the tip was at rest */
 
 struct cn_segment {
     cn_segment_config c;
@@ -57,6 +62,9 @@ struct cn_segment {
     int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
     bool blank_since;      /* blank or unusable frames came since it (a lifted probe?) */
     int64_t watch_fit_ns;  /* the last frame whose shaft ended where a watched ball hides it */
+    int64_t at_rest_ns;    /* the last frame before a freeze whose tip was at the probe's rest */
+    bool was_freezing;
+    bool rest_recent;      /* this freeze began within REST_RECENT_NS of at_rest_ns */
     /* the tracked pose's tip averaged while it stays within 1.5 mm (a pose carries the
      * tracker's noise: under ice the tip comes from it, and one sample put the ice
      * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
@@ -183,7 +191,7 @@ cn_segment *cn_segment_new(const cn_segment_config *c, int max_w, int max_h)
     s->ice = cn_ice_det_new(max_w, max_h, &s->c.ice);
     s->nerve = nerve_live_new(&s->c, max_w, max_h);
     s->last_t_ns = INT64_MIN;
-    s->watch_fit_ns = INT64_MIN;
+    s->watch_fit_ns = s->at_rest_ns = INT64_MIN;
     if (!s->nd || !s->ice || !s->nerve) {
         cn_segment_free(s);
         return NULL;
@@ -250,7 +258,8 @@ void cn_segment_reset(cn_segment *s)
         return;
     s->track = false;
     s->last_t_ns = INT64_MIN;
-    s->watch_fit_ns = INT64_MIN;
+    s->watch_fit_ns = s->at_rest_ns = INT64_MIN;
+    s->was_freezing = s->rest_recent = false;
     s->blank_since = false;
     s->pose_n = 0;
     s->missed = 0;
@@ -438,6 +447,27 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
     }
 }
 
+/* The tip ice hides is where the probe came to rest, which the ice detector keeps: the
+ * frames between a freeze's start and the first ball fitted about the probe took the
+ * shaft's end at the new ice for the tip, frame by frame, and the tip was then held there.
+ * A freeze keyed late without a tracked probe anchored its zone on it: 4.9 mm short along
+ * the shaft on the simulator when f came under ICE SEEN (the zone, off the ice, was then
+ * "unverified"), 3.2 mm when f came a second after the console's start. A tip behind the
+ * rest along its axis, within the ball's reach (back_mm) and by more than the tracker's
+ * noise, is put back there. */
+static void hold_at_rest(cn_segment *s, bool tracked, cn_pt2 rest, cn_pt2 u, double back_mm)
+{
+    /* a tracked cryoprobe says where its tip is (needle_tip_from_pose_under_ice) */
+    if (!s->track || tracked)
+        return;
+    const double ex = s->kx - rest.x, ey = s->ky - rest.y;
+    const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
+    if (along < -REST_NOISE_MM && along >= -(back_mm + WATCH_MARGIN_MM) && across < 1.5) {
+        s->kx = rest.x;
+        s->ky = rest.y;
+    }
+}
+
 /* Whether ice being watched (before ICE SEEN: a ball about the resting probe, not yet sure)
  * may hide this frame's tip. Only where its ball can: a shaft that ends further back than
  * the ball's near end is a probe drawn back, and one not found at all is taken as hidden
@@ -445,7 +475,7 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
  * watch counted as ice about the tip wherever the shaft ended: a probe pulled out under it
  * stayed drawn at its old tip, hidden, until its line had retreated 2 x the active length
  * + 4 mm, and up to 15 s once it was no longer found (review 42 F3). */
-static bool watch_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns)
+static bool watch_hides(cn_segment *s, const cn_needle_result *det, bool tracked, int64_t t_ns)
 {
     cn_pt2 tip, u;
     double back_mm;
@@ -453,25 +483,21 @@ static bool watch_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns
         return false;
     bool hides;
     if (!det->found) {
-        hides = s->watch_fit_ns != INT64_MIN && t_ns - s->watch_fit_ns <= WATCH_MISS_NS;
+        hides = s->watch_fit_ns != INT64_MIN && t_ns >= s->watch_fit_ns &&
+                t_ns - s->watch_fit_ns <= WATCH_MISS_NS;
     } else {
-        const double along = (det->tip_mm.x - tip.x) * u.x + (det->tip_mm.y - tip.y) * u.y;
+        const double ex = det->tip_mm.x - tip.x, ey = det->tip_mm.y - tip.y;
+        const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
+        /* only a shaft on the probe's line tells it drew back: a line elsewhere (a fascia,
+         * the new ice's rim) is no news of the probe, which stays hidden (the review of
+         * the change: it took such a line for the probe drawn back, and dropped the watch) */
+        if (across >= 1.5)
+            return true;
         hides = along >= -(back_mm + WATCH_MARGIN_MM);
         s->watch_fit_ns = hides ? t_ns : INT64_MIN;
     }
-    /* The tip it hides is where the probe came to rest, which the watch keeps: the frames
-     * between the freeze's start and the watch's first ball took the shaft's end at the new
-     * ice for the tip, frame by frame, and the tip was then held there. A freeze keyed late
-     * (f under ICE SEEN) without a tracked probe anchored its zone on it: 4.9 mm short
-     * along the shaft on the simulator, and the zone, off the ice, was "unverified". */
-    if (hides && s->track) {
-        const double ex = s->kx - tip.x, ey = s->ky - tip.y;
-        const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
-        if (along < 0 && along >= -(back_mm + WATCH_MARGIN_MM) && across < 1.5) {
-            s->kx = tip.x;
-            s->ky = tip.y;
-        }
-    }
+    if (hides)
+        hold_at_rest(s, tracked, tip, u, back_mm);
     return hides;
 }
 
@@ -596,9 +622,29 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     /* ice about the tip: a rim found, or a ball the watch fits about the resting probe
      * before anyone keyed a freeze (review 41b: for the 5 s before ICE SEEN the shaft's end
      * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
-    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed ||
-                           (f->analysis.ice.unkeyed_watch && watch_hides(s, &det, t_ns));
+    const bool watched =
+        f->analysis.ice.unkeyed_watch && watch_hides(s, &det, have_prior, t_ns);
+    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched;
+    if (!f->analysis.ice.unkeyed_watch)
+        s->watch_fit_ns = INT64_MIN; /* a later watch starts afresh */
+    /* A freeze's tip is held where the probe came to rest (hold_at_rest): once its ice is
+     * found about it, and from its first frame when the tip was at the rest within
+     * REST_RECENT_NS before it. A console started without a link, and f keyed a second
+     * later, is a freeze whose first ice had walked the tip back already: its zone was
+     * anchored 3.2 mm short, and the ice, looked for about that tip, was never found.
+     * A tip drawn back on purpose long before the key is not put back. */
+    if (s->freezing && !s->was_freezing)
+        s->rest_recent = s->at_rest_ns != INT64_MIN && t_ns - s->at_rest_ns <= REST_RECENT_NS;
+    s->was_freezing = s->freezing;
+    cn_pt2 rest, u;
+    double back_mm;
+    if (s->freezing && ((f->analysis.ice.found && r_ice > 0) || s->rest_recent) &&
+        cn_ice_det_rest(s->ice, f->analysis.ice.found ? r_ice : 0, &rest, &u, &back_mm))
+        hold_at_rest(s, have_prior, rest, u, back_mm);
     update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
+    if (!s->freezing && s->track && cn_ice_det_rest(s->ice, 0, &rest, &u, &back_mm) &&
+        hypot(s->kx - rest.x, s->ky - rest.y) <= REST_NOISE_MM)
+        s->at_rest_ns = t_ns;
     nerve_live_run(s->nerve, f, s->freezing);
     f->analysis.nerve_target_set = nerve_live_target(s->nerve, &f->analysis.nerve_target_mm);
     return CN_OK;

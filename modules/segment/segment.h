@@ -441,6 +441,10 @@ bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns);
  * towards the tip (dir), and how far back from the tip along it the ball's near end lies
  * (back_mm), the shaft's visible end when the ice hides it. False when no ball is watched. */
 bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm);
+/* The same for the probe's last rest before a freeze (kept into the freeze) and a ball of
+ * radius_mm about it; false when no rest is known. */
+bool cn_ice_det_rest(const cn_ice_det *d, double radius_mm, cn_pt2 *tip_mm, cn_pt2 *dir,
+                     double *back_mm);
 /* Whether that ice has since shrunk 1 mm under its largest for 5 s: the freeze nobody
  * keyed is over (peak_ns: the look time it was largest, the best guess of its stop). */
 bool cn_ice_det_unkeyed_melting(const cn_ice_det *d, int64_t *peak_ns);

@@ -699,7 +699,12 @@ static void test_freeze_without_zone(void **state)
                 * from its first frame, not from its start (review 44 F8: the alarm came on
                 * the key frame, before the needle line was looked for) */
                {CN_PHASE_FREEZE, 10, true, false, 2},   {CN_PHASE_FREEZE, 12.9, true, false, 2},
-               {CN_PHASE_FREEZE, 13.0, true, true, 2}};
+               {CN_PHASE_FREEZE, 13.0, true, true, 2},
+               /* a zone, then lost in the same freeze (the model reset): the same grace from
+                * the loss (the review of the change: at once when the freeze had begun
+                * without one, 3 s late when it had begun with one) */
+               {CN_PHASE_FREEZE, 14, false, false, 2},  {CN_PHASE_FREEZE, 20, true, false, 2},
+               {CN_PHASE_FREEZE, 22.9, true, false, 2}, {CN_PHASE_FREEZE, 23, true, true, 2}};
     bool said = false;
     for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
         cn_frame *f = make(fx, -1, 20, 0);
