@@ -62,6 +62,7 @@ struct cn_segment {
     int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
     bool blank_since;      /* blank or unusable frames came since it (a lifted probe?) */
     int64_t watch_fit_ns;  /* the last frame whose shaft ended where a watched ball hides it */
+    bool drawn;            /* this watch saw the probe drawn back past its ball */
     int64_t at_rest_ns;    /* the last frame before a freeze whose tip was at the probe's rest */
     bool was_freezing;
     bool rest_recent;      /* this freeze began within REST_RECENT_NS of at_rest_ns */
@@ -259,7 +260,7 @@ void cn_segment_reset(cn_segment *s)
     s->track = false;
     s->last_t_ns = INT64_MIN;
     s->watch_fit_ns = s->at_rest_ns = INT64_MIN;
-    s->was_freezing = s->rest_recent = false;
+    s->was_freezing = s->rest_recent = s->drawn = false;
     s->blank_since = false;
     s->pose_n = 0;
     s->missed = 0;
@@ -332,11 +333,12 @@ static bool needle_jumped(const cn_segment *s, const cn_needle_result *det)
  * further is where the tip is: the track takes its tip, flagged hidden. A pose on
  * another line (a bad calibration) or behind the track changes nothing. */
 static void needle_tip_from_pose_under_ice(cn_segment *s, const cn_needle_result *det,
-                                           const cn_needle_result *prior)
+                                           const cn_needle_result *prior, int64_t t_ns)
 {
     /* ice nobody keyed hides it too (before, the tip was shown 6.4 mm short with TIP
      * HIDDEN while ICE SEEN: FREEZE NOT KEYED? was up) */
-    if (!prior || !(s->freezing || s->in_ice || cn_ice_det_unkeyed(s->ice, NULL)))
+    if (!prior || !(s->freezing || s->in_ice || cn_ice_det_unkeyed(s->ice, NULL) ||
+                    (cn_ice_det_unkeyed_watching(s->ice, t_ns) && !s->drawn)))
         return;
     cn_pt2 tip, dir;
     if (s->track) {
@@ -493,7 +495,16 @@ static bool watch_hides(cn_segment *s, const cn_needle_result *det, bool tracked
          * the change: it took such a line for the probe drawn back, and dropped the watch) */
         if (across >= 1.5)
             return true;
-        hides = along >= -(back_mm + WATCH_MARGIN_MM);
+        /* past the ball's near end (the model's) by WATCH_MARGIN_MM: drawn back. Until then
+         * the probe is taken for hidden, at its rest: on the simulator up to 7.6 mm deeper
+         * than it was while its tip went 4-9 mm back (review 45 F1, left: the model's near
+         * end lies ~2 mm past the one seen, and a retreat's speed is no sign of its own, as
+         * the near end of young ice recedes as fast: 6.7 mm in 2.5 s in review 39c's creep,
+         * where a rule of speed drew the tip 6 mm short). Once drawn back the tip is not put
+         * back at the rest in this watch: a probe pulled back and left is there. */
+        if (along < -(back_mm + WATCH_MARGIN_MM))
+            s->drawn = true;
+        hides = !s->drawn;
         s->watch_fit_ns = hides ? t_ns : INT64_MIN;
     }
     if (hides)
@@ -562,7 +573,12 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     }
     cn_needle_result still = prior; /* the pose held still: for the ice */
     still.tip_mm = (cn_pt2){(float)s->pose_x, (float)s->pose_y};
-    needle_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL);
+    /* The tracker's and the ice watch's clock is scene time, the clock the needle moves
+     * on: a --fast run stamps its frames' acquisition by the wall clock, and two runs of
+     * one scenario tracked the needle differently (0.001 mm from frame 12; teaching audit
+     * T14), and unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
+    const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
+    needle_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL, t_ns);
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
     if (s->track) {
@@ -579,11 +595,6 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     if (!s->freezing && !s->in_ice && have_prior)
         probe = still;
     double r_ice = 0;
-    /* The tracker's and the ice watch's clock is scene time, the clock the needle moves
-     * on: a --fast run stamps its frames' acquisition by the wall clock, and two runs of
-     * one scenario tracked the needle differently (0.001 mm from frame 12; teaching audit
-     * T14), and unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
-    const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
     /* the frame's statistics are computed once (above) and shared */
     const cn_ice_look look = s->freezing ? CN_ICE_FREEZE : s->in_ice ? CN_ICE_THAW : CN_ICE_BEFORE;
     cn_ice_det_look(s->ice, f->pixels, f->width, f->height, f->spacing_mm,
@@ -625,8 +636,10 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     const bool watched =
         f->analysis.ice.unkeyed_watch && watch_hides(s, &det, have_prior, t_ns);
     const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched;
-    if (!f->analysis.ice.unkeyed_watch)
-        s->watch_fit_ns = INT64_MIN; /* a later watch starts afresh */
+    if (!f->analysis.ice.unkeyed_watch) { /* a later watch starts afresh */
+        s->watch_fit_ns = INT64_MIN;
+        s->drawn = false;
+    }
     /* A freeze's tip is held where the probe came to rest (hold_at_rest): once its ice is
      * found about it, and from its first frame when the tip was at the rest within
      * REST_RECENT_NS before it. A console started without a link, and f keyed a second
