@@ -121,12 +121,26 @@ static void test_tracking_only_plus_like(void **st)
         cn_frame_unref(f);
         cn_clock_sleep_ns(20000000);
     }
-    /* the stylus moves: the next frames follow within a few tracker samples */
+    /* the stylus moves: the next frames follow within a few tracker samples (100 ms was
+     * waited once; a loaded machine took longer, so frames are read until they follow,
+     * within 2 s) */
     cn_mat4 s2r_b = cn_mat4_translation(-20, 8, 140);
     pl_set(&pl, "StylusToReference", &s2r_b);
-    cn_clock_sleep_ns(100000000);
-    cn_frame *f = cn_frame_pool_acquire(pool);
-    assert_int_equal(d.read(d.self, f), CN_OK);
+    cn_frame *f = NULL;
+    for (int i = 0; i < 40; i++) {
+        cn_clock_sleep_ns(50000000);
+        f = cn_frame_pool_acquire(pool);
+        assert_int_equal(d.read(d.self, f), CN_OK);
+        const cn_pose *q = cn_frame_get_pose(f, "CryoprobeToTracker");
+        if (q && q->valid && cn_mat4_max_abs_diff(&q->m, &s2r_b) <= 1e-3)
+            break;
+        cn_frame_unref(f);
+        f = NULL;
+    }
+    if (!f) { /* never followed: say how it differs */
+        f = cn_frame_pool_acquire(pool);
+        assert_int_equal(d.read(d.self, f), CN_OK);
+    }
     near(f, "CryoprobeToTracker", &s2r_b);
     cn_frame_unref(f);
     /* the tracker goes away: the poses are kept 200 ms, then reported lost */
