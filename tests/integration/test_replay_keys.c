@@ -24,6 +24,7 @@
 #include "run_util.h"
 #include "seqio/seqio.h"
 #include "x11_keys.h"
+#include "../test_cases.h"
 
 static int log_count(const char *path, const char *needle)
 {
@@ -54,9 +55,33 @@ static void record_session_cycles(const char *cfg, const char *rec, const char *
         fail_msg("recording the session: exit %d\n%s", R.exit_code, R.err);
 }
 
+/* The two-freeze session ([[8, 3], [8, 0]]), recorded once per process and copied to
+ * rec (cfg: where its config is written, as record_session_cycles does): the chapter
+ * keys, the loop and the file gone are replays of one session (one ctest entry runs the
+ * three; a recording costs ~15 s under the sanitizers). Each test replays its own copy:
+ * one takes it away. */
+static char session_dir[64];
+
+static void remove_session_dir(void)
+{
+    pu_rm_rf(session_dir);
+}
+
 static void record_session(const char *cfg, const char *rec)
 {
-    record_session_cycles(cfg, rec, "[[8, 3], [8, 0]]");
+    char kept[128], cmd[512];
+    if (!session_dir[0]) {
+        char dir[] = "/tmp/cn_replay_session_XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        strcpy(session_dir, dir);
+        atexit(remove_session_dir);
+        snprintf(cmd, sizeof cmd, "%s/session.json", dir);
+        snprintf(kept, sizeof kept, "%s/live.igs.mha", dir);
+        record_session_cycles(cmd, kept, "[[8, 3], [8, 0]]");
+    }
+    snprintf(cmd, sizeof cmd, "cp '%s/session.json' '%s' && cp '%s/live.igs.mha' '%s'",
+             session_dir, cfg, session_dir, rec);
+    assert_int_equal(system(cmd), 0);
 }
 
 static void test_chapter_keys(void **st)
@@ -489,12 +514,14 @@ static void test_window_replay_holds_its_end(void **st)
     pu_rm_rf(dir);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_chapter_keys),
                                        cmocka_unit_test(test_loop_clears_proctor_surfaces),
                                        cmocka_unit_test(test_file_gone_before_a_jump),
                                        cmocka_unit_test(test_catching_up_window_and_keys),
                                        cmocka_unit_test(test_window_replay_holds_its_end)};
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* one ctest entry per test, or per tests sharing a session (CMakeLists.txt);
+     * test_cases.h says why */
+    return cn_test_cases_run("test_replay_keys", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -25,6 +25,7 @@
 #include "run_util.h"
 #include "guidance/guidance.h" /* the alarms' bits */
 #include "seqio/seqio.h"
+#include "../test_cases.h"
 
 static run_result R;
 
@@ -695,7 +696,7 @@ static void test_unkeyed_freeze_over(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_freeze_goes_on),
@@ -706,5 +707,6 @@ int main(void)
         cmocka_unit_test(test_dated_stop_then_regrowth),
         cmocka_unit_test(test_unkeyed_freeze_over),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* one test per ctest entry (CMakeLists.txt); test_cases.h says why */
+    return cn_test_cases_run("test_sim_console", tests, sizeof tests / sizeof tests[0], argc, argv);
 }

@@ -38,6 +38,7 @@
 
 #include "run_util.h"
 #include "seqio/seqio.h"
+#include "../test_cases.h"
 
 static run_result R;
 
@@ -116,6 +117,38 @@ static void run_scene(const char *extra, tally *t)
     run_scene_in(extra, t, NULL);
 }
 
+/* The default scene, run once per process and kept to its end: the alarm's tally and
+ * the replay of its recording are checks of one session (one ctest entry runs both
+ * tests; a run of this scene is ~30 s under the sanitizers). dir: its folder. */
+static char default_dir[64];
+static tally default_tally;
+
+static void remove_at_exit(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static void remove_default_dir(void)
+{
+    remove_at_exit(default_dir);
+}
+
+static void default_scene(tally *t, char *dir)
+{
+    if (!default_dir[0]) {
+        char kept[64];
+        run_scene_in("", &default_tally, kept);
+        strcpy(default_dir, kept);
+        atexit(remove_default_dir);
+    }
+    *t = default_tally;
+    if (dir)
+        strcpy(dir, default_dir);
+}
+
 static void tally_file(const char *file, tally *t)
 {
     char err[512];
@@ -168,7 +201,7 @@ static void test_no_false_skin_alarm(void **st)
 {
     (void)st;
     tally t;
-    run_scene("", &t);
+    default_scene(&t, NULL);
     print_message("  %d analysed frames (%d withdrawn): true ice >= %.1f mm from the skin; "
                   "%d frames alarmed while it was > 5.5 mm, %d alarmed after the withdrawal\n",
                   t.frames, t.withdrawn, t.true_top_min, t.false_alarms, t.alarms_after);
@@ -200,7 +233,7 @@ static void test_replay_models_recorded_needle(void **st)
     (void)st;
     tally t;
     char dir[64];
-    run_scene_in("", &t, dir);
+    default_scene(&t, dir); /* the session test_no_false_skin_alarm checks */
     assert_int_equal(t.false_alarms, 0);
     char cfg[128], file[128], out[128], probe[160], probe2[160];
     snprintf(cfg, sizeof cfg, "%s/small.json", dir);
@@ -222,9 +255,7 @@ static void test_replay_models_recorded_needle(void **st)
     assert_non_null(strstr(probe, "outer_mm=1.50"));
     assert_non_null(strstr(probe, "active_mm=6.0"));
     assert_string_equal(probe, probe2); /* written once again, by the replay's session */
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(remove(out), 0); /* the scene's folder goes at the end (default_scene) */
 }
 
 /* A probe named with spaces (a catalogue's name, e.g. "Iovera Smart Tip 190"): the
@@ -469,11 +500,14 @@ static void test_refreeze_not_unverified(void **st)
  * rim is watched in the thaw and ICE GROWING IN THAW (0x40) is raised once the rim
  * stands 1 mm beyond the thaw's first rim and the model for 5 s, and said in the
  * log; a thaw keyed when the gas stops raises nothing. */
-static int thaw_run(const char *dir, const char *name, const char *keys, int counts[4])
+/* The small scene at 4 frames a second (the default protocol) into dir/name.igs.mha
+ * (file), keyed by keys (NULL: by the console alone). */
+static void record_small4(const char *dir, const char *name, const char *keys, char *file,
+                          size_t len)
 {
-    char cfg[256], file[256];
+    char cfg[256];
     snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
-    snprintf(file, sizeof file, "%s/%s.igs.mha", dir, name);
+    snprintf(file, len, "%s/%s.igs.mha", dir, name);
     FILE *f = fopen(cfg, "w");
     assert_non_null(f);
     fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
@@ -484,6 +518,43 @@ static int thaw_run(const char *dir, const char *name, const char *keys, int cou
                           cfg, "--record", file, keys ? "--keys" : NULL, keys, NULL};
     assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
     assert_int_equal(R.exit_code, 0);
+}
+
+/* That scene with nobody keying, run once per process and kept to its end (R as that
+ * run left it): the console's own thaw of test_ice_growing_in_thaw_said is the first
+ * of test_fast_runs_repeat's two runs (one ctest entry runs both; ~40 s a run under
+ * the sanitizers). */
+static char unkeyed_dir[64], unkeyed_file[300];
+static run_result unkeyed_R;
+
+static void remove_unkeyed_dir(void)
+{
+    remove_at_exit(unkeyed_dir);
+}
+
+static void small4_unkeyed(char *file, size_t len)
+{
+    if (!unkeyed_file[0]) {
+        char dir[] = "/tmp/cn_unkeyed4_XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        strcpy(unkeyed_dir, dir);
+        atexit(remove_unkeyed_dir);
+        char rec[300];
+        record_small4(dir, "normal", NULL, rec, sizeof rec);
+        unkeyed_R = R;
+        strcpy(unkeyed_file, rec);
+    }
+    R = unkeyed_R;
+    snprintf(file, len, "%s", unkeyed_file);
+}
+
+static int thaw_run(const char *dir, const char *name, const char *keys, int counts[4])
+{
+    char file[300];
+    if (keys)
+        record_small4(dir, name, keys, file, sizeof file);
+    else
+        small4_unkeyed(file, sizeof file);
     char err[512];
     cn_seq_reader *r = cn_seq_reader_open(file, err, sizeof err);
     if (!r)
@@ -531,7 +602,8 @@ static void test_ice_growing_in_thaw_said(void **st)
     assert_int_equal(c[2], 0);
     assert_non_null(strstr(R.err, "the image shows the ice growing"));
     assert_non_null(strstr(R.err, "is the gas still on?"));
-    /* the same scene keyed by the simulator's console: its thaw raises nothing */
+    /* the same scene keyed by the simulator's console: its thaw raises nothing (the run
+     * is kept for test_fast_runs_repeat) */
     thaw_run(dir, "normal", NULL, c);
     print_message("the console's own freeze stop: %d thaw frames, %d flagged, %d outside\n", c[0],
                   c[1], c[2]);
@@ -631,31 +703,14 @@ static void test_unkeyed_second_freeze_said(void **st)
  * needle's tracker stepped by the wall clock's acquisition stamps: 23 of 4,991 recorded
  * values differed, from frame 12 on). It steps by scene time now: every analysis value
  * recorded is the same, run after run. */
-static void record_fast(const char *dir, const char *name, char *file, size_t len)
-{
-    char cfg[256];
-    snprintf(cfg, sizeof cfg, "%s/%s.json", dir, name);
-    snprintf(file, len, "%s/%s.igs.mha", dir, name);
-    FILE *f = fopen(cfg, "w");
-    assert_non_null(f);
-    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
-               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
-               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 2}}\n");
-    fclose(f);
-    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve", "--config",
-                          cfg, "--record", file, NULL};
-    assert_int_equal(run_prog(argv, NULL, NULL, 400, &R), 0);
-    assert_int_equal(R.exit_code, 0);
-}
-
 static void test_fast_runs_repeat(void **st)
 {
     (void)st;
     char dir[] = "/tmp/cn_repeat_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char a[300], b[300], err[512];
-    record_fast(dir, "a", a, sizeof a);
-    record_fast(dir, "b", b, sizeof b);
+    small4_unkeyed(a, sizeof a); /* test_ice_growing_in_thaw_said's unkeyed run */
+    record_small4(dir, "b", NULL, b, sizeof b);
     cn_seq_reader *ra = cn_seq_reader_open(a, err, sizeof err), *rb = NULL;
     if (!ra || !(rb = cn_seq_reader_open(b, err, sizeof err)))
         fail_msg("%s", err);
@@ -774,7 +829,7 @@ static void test_fit_suspended_at_high_time_scale(void **st)
     assert_int_equal(system(cmd), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_false_skin_alarm),
@@ -791,5 +846,8 @@ int main(void)
         cmocka_unit_test(test_fast_runs_repeat),
         cmocka_unit_test(test_fit_suspended_at_high_time_scale),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* one ctest entry per test, or per tests sharing a session (CMakeLists.txt);
+     * test_cases.h says why */
+    return cn_test_cases_run("test_sim_needle_model", tests, sizeof tests / sizeof tests[0], argc,
+                             argv);
 }

@@ -28,6 +28,7 @@
 #include "core/core.h"
 #include "seqio/seqio.h"
 #include "../integration/run_util.h"
+#include "../test_cases.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -748,19 +749,21 @@ static void test_stream_demo_from_the_guide(void **st)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* each test its own folder (setup): one ctest entry per test (CMakeLists.txt) */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_source_aimed_at_our_own_server_is_refused),
-        cmocka_unit_test(test_trackerserver_with_simulator_images),
-        cmocka_unit_test(test_trackerserver_with_usb_probe_images),
-        cmocka_unit_test(test_auto_source_takes_a_plugged_probe),
-        cmocka_unit_test(test_unplugged_probe_picture_marked_stale),
-        cmocka_unit_test(test_probe_plugged_in_after_the_start),
-        cmocka_unit_test(test_tracking_server_as_image_source_says_why),
-        cmocka_unit_test(test_x_to_reference_places_the_image),
-        cmocka_unit_test(test_hd_frames_from_a_server),
-        cmocka_unit_test(test_stream_demo_from_the_guide),
+        cmocka_unit_test_setup(test_source_aimed_at_our_own_server_is_refused, setup),
+        cmocka_unit_test_setup(test_trackerserver_with_simulator_images, setup),
+        cmocka_unit_test_setup(test_trackerserver_with_usb_probe_images, setup),
+        cmocka_unit_test_setup(test_auto_source_takes_a_plugged_probe, setup),
+        cmocka_unit_test_setup(test_unplugged_probe_picture_marked_stale, setup),
+        cmocka_unit_test_setup(test_probe_plugged_in_after_the_start, setup),
+        cmocka_unit_test_setup(test_tracking_server_as_image_source_says_why, setup),
+        cmocka_unit_test_setup(test_x_to_reference_places_the_image, setup),
+        cmocka_unit_test_setup(test_hd_frames_from_a_server, setup),
+        cmocka_unit_test_setup(test_stream_demo_from_the_guide, setup),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    return cn_test_cases_run("test_tracking_input", tests, sizeof tests / sizeof tests[0], argc,
+                             argv);
 }
