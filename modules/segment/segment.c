@@ -454,7 +454,7 @@ static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_n
  * shaft's end at the new ice for the tip, frame by frame, and the tip was then held there.
  * A freeze keyed late without a tracked probe anchored its zone on it: 4.9 mm short along
  * the shaft on the simulator when f came under ICE SEEN (the zone, off the ice, was then
- * "unverified"), 3.2 mm when f came a second after the console's start. A tip behind the
+ * "unverified"), 3.3 mm when f came a second after the console's start. A tip behind the
  * rest along its axis, within the ball's reach (back_mm) and by more than the tracker's
  * noise, is put back there. */
 static void hold_at_rest(cn_segment *s, bool tracked, cn_pt2 rest, cn_pt2 u, double back_mm)
@@ -640,18 +640,20 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
         s->watch_fit_ns = INT64_MIN;
         s->drawn = false;
     }
-    /* A freeze's tip is held where the probe came to rest (hold_at_rest): once its ice is
-     * found about it, and from its first frame when the tip was at the rest within
-     * REST_RECENT_NS before it. A console started without a link, and f keyed a second
-     * later, is a freeze whose first ice had walked the tip back already: its zone was
-     * anchored 3.2 mm short, and the ice, looked for about that tip, was never found.
-     * A tip drawn back on purpose long before the key is not put back. */
+    /* A freeze's tip is held where the probe came to rest (hold_at_rest) when the tip was
+     * there within REST_RECENT_NS before the freeze. A console started without a link, and
+     * f keyed a second later, is a freeze whose first ice had walked the tip back already:
+     * its zone was anchored 3.3 mm short, and the ice, looked for about that tip, was never
+     * found. A tip drawn back on purpose long before the key is not put back (the rest is
+     * not renewed by a retreat, so the ice found later says nothing of which it was); one
+     * drawn back within 2 s of the key is (ZONE ON AN UNSTEADY NEEDLE LINE says so when the
+     * line's tip moved 3 mm in the second before the key). */
     if (s->freezing && !s->was_freezing)
         s->rest_recent = s->at_rest_ns != INT64_MIN && t_ns - s->at_rest_ns <= REST_RECENT_NS;
     s->was_freezing = s->freezing;
     cn_pt2 rest, u;
     double back_mm;
-    if (s->freezing && ((f->analysis.ice.found && r_ice > 0) || s->rest_recent) &&
+    if (s->freezing && s->rest_recent &&
         cn_ice_det_rest(s->ice, f->analysis.ice.found ? r_ice : 0, &rest, &u, &back_mm))
         hold_at_rest(s, have_prior, rest, u, back_mm);
     update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
