@@ -5,7 +5,8 @@
  * The idea: each detector alone is per-frame; what a clinician needs is a stable
  * answer that says how sure it is. The needle tip is smoothed by a
  * constant-position Kalman filter, kept (and flagged tip_hidden) while ice hides
- * it, and primed by the tracked cryoprobe pose when the frame carries one. The
+ * it, and primed by the tracked cryoprobe pose when the frame carries one
+ * (tip_track.c). The
  * nerve is found without a click, or the operator's point picks which found
  * nerve to follow. The ice front is reported only while the app says a
  * freeze runs or the thaw after one (cn_segment_set_in_ice), and the ice detector
@@ -16,62 +17,17 @@
  * older seeded CNN + polar DP as the seeded fallback, held briefly when lost.
  * Everything is allocated in cn_segment_new; process() never allocates.
  */
-#include "segment/segment.h"
+#include "segment_internal.h"
 
 #include "imaging/imaging.h"
-#include "nerve_live.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A needle not seen for this many frames (outside a freeze) is forgotten: it no
- * longer steers the detector as the previous frame's line (~0.5 s at 20 fps). */
 /* a gap in the view that drops the nerve outline: blank frames this long, or no frame */
 #define VIEW_GAP_BLANK_NS 500000000LL
 #define VIEW_GAP_NS 2000000000LL
-#define NEEDLE_FORGET_FRAMES 10
-#define NEEDLE_JUMP_MM 2.0  /* a detection this far across the track's line restarts it */
-#define WATCH_MARGIN_MM 3.0 /* a shaft ending this far back of a watched ball's near end: drawn
-                             * back, not hidden (the end wavers ~1 mm with the rim's speckle) */
-#define WATCH_MISS_NS 5000000000LL /* a probe not found under a watched ball: hidden this long
-                                     * (the watch's own 5 s to be sure of its ice: the ice
-                                     * detector looks about the probe, and a shaft lost
-                                     * longer than the watch needs left ICE SEEN unsaid) */
-#define REST_NOISE_MM 1.0   /* a tip this far behind the probe's rest is the tracker's noise */
-#define REST_RECENT_NS 2000000000LL /* a freeze keyed this soon after the tip was at rest */
-
-struct cn_segment {
-    cn_segment_config c;
-    int max_w, max_h;
-    cn_needle_det *nd;
-    cn_ice_det *ice;
-    nerve_live *nerve;     /* the nerve's finder, trackers and states (nerve_live.c) */
-    bool freezing;
-    bool in_ice; /* a freeze or the thaw after it (cn_segment_set_in_ice) */
-    /* needle prior from the API */
-    bool prior_valid;
-    cn_needle_result prior;
-    /* needle track */
-    bool track;
-    double kx, ky, pvar;   /* Kalman state (tip, mm) and variance */
-    cn_pt2 dir;
-    float conf;
-    int missed;
-    bool hidden;
-    int64_t last_t_ns;     /* scene time of the last processed frame (INT64_MIN: none) */
-    bool blank_since;      /* blank or unusable frames came since it (a lifted probe?) */
-    int64_t watch_fit_ns;  /* the last frame whose shaft ended where a watched ball hides it */
-    bool drawn;            /* this watch saw the probe drawn back past its ball */
-    int64_t at_rest_ns;    /* the last frame before a freeze whose tip was at the probe's rest */
-    bool was_freezing;
-    bool rest_recent;      /* this freeze began within REST_RECENT_NS of at_rest_ns */
-    /* the tracked pose's tip averaged while it stays within 1.5 mm (a pose carries the
-     * tracker's noise: under ice the tip comes from it, and one sample put the ice
-     * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
-    double pose_x, pose_y;
-    int pose_n;
-};
 
 void cn_segment_config_default(cn_segment_config *c)
 {
@@ -314,204 +270,6 @@ static void clear_results(cn_frame *f)
     f->analysis.nerve_target_set = false;
 }
 
-/* Whether a detection is a different line from the track (another structure, or
- * the needle re-inserted elsewhere): then the track restarts instead of blending
- * two lines into one that matches neither. */
-static bool needle_jumped(const cn_segment *s, const cn_needle_result *det)
-{
-    double dot = det->dir.x * s->dir.x + det->dir.y * s->dir.y;
-    double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
-    double across = fabs(-ex * s->dir.y + ey * s->dir.x);
-    return dot < cos(8.0 * M_PI / 180) || across > NEEDLE_JUMP_MM;
-}
-
-/* Under ice the image cannot show the tip: the visible shaft ends at the ice's near
- * side. When the analysis never saw the tip before the ice (a replay sought into a
- * freeze, a navigator started mid-freeze, frames seconds apart), the shaft's end
- * would become the tip, several mm short, and the ice front would be searched
- * about it and never found. A tracked cryoprobe on the same line that reaches
- * further is where the tip is: the track takes its tip, flagged hidden. A pose on
- * another line (a bad calibration) or behind the track changes nothing. */
-static void needle_tip_from_pose_under_ice(cn_segment *s, const cn_needle_result *det,
-                                           const cn_needle_result *prior, int64_t t_ns)
-{
-    /* ice nobody keyed hides it too (before, the tip was shown 6.4 mm short with TIP
-     * HIDDEN while ICE SEEN: FREEZE NOT KEYED? was up) */
-    if (!prior || !(s->freezing || s->in_ice || cn_ice_det_unkeyed(s->ice, NULL) ||
-                    (cn_ice_det_unkeyed_watching(s->ice, t_ns) && !s->drawn)))
-        return;
-    cn_pt2 tip, dir;
-    if (s->track) {
-        tip = (cn_pt2){(float)s->kx, (float)s->ky};
-        dir = s->dir;
-    } else if (det->found) {
-        tip = det->tip_mm;
-        dir = det->dir;
-    } else {
-        return; /* update_needle starts the track at the pose itself */
-    }
-    double dot = prior->dir.x * dir.x + prior->dir.y * dir.y;
-    double ex = prior->tip_mm.x - tip.x, ey = prior->tip_mm.y - tip.y;
-    double along = ex * dir.x + ey * dir.y, across = fabs(-ex * dir.y + ey * dir.x);
-    if (dot < cos(8.0 * M_PI / 180) || across > NEEDLE_JUMP_MM || along <= 1.0)
-        return;
-    if (!s->track) {
-        s->dir = det->dir;
-        s->conf = det->confidence;
-        s->missed = 0;
-        s->track = true;
-    }
-    s->kx = prior->tip_mm.x;
-    s->ky = prior->tip_mm.y;
-    s->pvar = s->c.needle.kalman_r_mm * s->c.needle.kalman_r_mm;
-    s->hidden = true;
-}
-
-static void update_needle(cn_segment *s, const cn_needle_result *det, const cn_needle_result *prior,
-                          bool ice_seen, double dt_s, cn_needle_result *out)
-{
-    /* kalman_q_mm is the tip's random walk per 50 ms frame: scale it to the time
-     * that really passed (frames may be skipped, latest-wins) */
-    const double q = s->c.needle.kalman_q_mm * sqrt(dt_s / 0.05), r = s->c.needle.kalman_r_mm;
-    /* The ice hides the tip while it is there: in a freeze, and in the thaw after it,
-     * where the probe is still held (before, the thaw took the shaft's end at the
-     * ice's near side for the tip: the simulator's demo drew it ~9 mm short of the
-     * real one for the whole thaw). */
-    const bool icy = s->freezing || s->in_ice || ice_seen;
-    memset(out, 0, sizeof *out);
-    if (det->found) {
-        bool shorter = false;
-        if (s->track && icy) {
-            /* A freeze hides the tip in the shadow (and cryo-adhesion holds the probe):
-             * a shaft on the same line that ends short of the last reliable tip, or
-             * within a millimetre past it, is the same probe with its tip hidden, not
-             * withdrawn; the ice's near side recedes a little every frame, and taking
-             * those small steps would walk the tip back along the shaft. A line
-             * elsewhere (the ice rim, a fascia) does not move the probe either. Nor,
-             * in a freeze, a longer line on the same axis: the ice holds the probe, the
-             * zone stands where the freeze began, and the tip walked 11 mm past it on a
-             * line that grew (review 43b F2); nor in the thaw after it, where the probe is
-             * still held (review 44 F3: there it moved 6.6 mm off the zone at once). */
-            double ex = det->tip_mm.x - s->kx, ey = det->tip_mm.y - s->ky;
-            double along = ex * s->dir.x + ey * s->dir.y, across = fabs(-ex * s->dir.y + ey * s->dir.x);
-            shorter = ((along < 1.0 || s->freezing || s->in_ice) && across < 1.5) ||
-                      needle_jumped(s, det);
-        }
-        bool jump = s->track && !shorter && needle_jumped(s, det);
-        if (s->track && !shorter && !jump) {
-            double pp = s->pvar + q * q, k = pp / (pp + r * r);
-            s->kx += k * (det->tip_mm.x - s->kx);
-            s->ky += k * (det->tip_mm.y - s->ky);
-            s->pvar = (1 - k) * pp;
-        } else if (!s->track || jump) {
-            s->kx = det->tip_mm.x;
-            s->ky = det->tip_mm.y;
-            s->pvar = r * r;
-            s->track = true;
-            s->dir = det->dir;
-            s->conf = det->confidence;
-            /* a track that starts under ice never saw the tip: the shaft's visible
-             * end is the ice's near side, not the tip */
-            shorter = icy;
-        }
-        if (!shorter) {
-            s->dir = det->dir;
-            s->conf = det->confidence;
-        }
-        s->missed = 0;
-        s->hidden = shorter;
-    } else if (s->track) {
-        /* Not seen in this frame. Under ice the last reliable tip is kept (hidden,
-         * with the confidence it was found with); otherwise "not found" is the
-         * answer at once (a withdrawn needle must not stay on screen), and the
-         * track is only remembered for a few frames as the detector's prior. */
-        s->missed++;
-        s->pvar += q * q;
-        s->hidden = icy;
-        if (s->missed > NEEDLE_FORGET_FRAMES && !s->hidden)
-            s->track = false;
-    } else if (prior && icy) {
-        /* never saw it, but the tracked probe says where it is: report that, flagged */
-        s->kx = prior->tip_mm.x;
-        s->ky = prior->tip_mm.y;
-        s->dir = prior->dir;
-        s->pvar = r * r;
-        s->conf = 0.3f;
-        s->track = true;
-        s->hidden = true;
-    }
-    if (s->track && (s->missed == 0 || s->hidden)) {
-        out->found = true;
-        out->tip_mm = (cn_pt2){(float)s->kx, (float)s->ky};
-        out->dir = s->dir;
-        out->confidence = s->conf;
-        out->tip_hidden = s->hidden || ice_seen;
-    }
-}
-
-/* The tip ice hides is where the probe came to rest, which the ice detector keeps: the
- * frames between a freeze's start and the first ball fitted about the probe took the
- * shaft's end at the new ice for the tip, frame by frame, and the tip was then held there.
- * A freeze keyed late without a tracked probe anchored its zone on it: 4.9 mm short along
- * the shaft on the simulator when f came under ICE SEEN (the zone, off the ice, was then
- * "unverified"), 3.3 mm when f came a second after the console's start. A tip behind the
- * rest along its axis, within the ball's reach (back_mm) and by more than the tracker's
- * noise, is put back there. */
-static void hold_at_rest(cn_segment *s, bool tracked, cn_pt2 rest, cn_pt2 u, double back_mm)
-{
-    /* a tracked cryoprobe says where its tip is (needle_tip_from_pose_under_ice) */
-    if (!s->track || tracked)
-        return;
-    const double ex = s->kx - rest.x, ey = s->ky - rest.y;
-    const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
-    if (along < -REST_NOISE_MM && along >= -(back_mm + WATCH_MARGIN_MM) && across < 1.5) {
-        s->kx = rest.x;
-        s->ky = rest.y;
-    }
-}
-
-/* Whether ice being watched (before ICE SEEN: a ball about the resting probe, not yet sure)
- * may hide this frame's tip. Only where its ball can: a shaft that ends further back than
- * the ball's near end is a probe drawn back, and one not found at all is taken as hidden
- * for WATCH_MISS_NS after the last shaft that ended inside the ball's reach. Before, the
- * watch counted as ice about the tip wherever the shaft ended: a probe pulled out under it
- * stayed drawn at its old tip, hidden, until its line had retreated 2 x the active length
- * + 4 mm, and up to 15 s once it was no longer found (review 42 F3). */
-static bool watch_hides(cn_segment *s, const cn_needle_result *det, bool tracked, int64_t t_ns)
-{
-    cn_pt2 tip, u;
-    double back_mm;
-    if (!cn_ice_det_watch_reach(s->ice, &tip, &u, &back_mm))
-        return false;
-    bool hides;
-    if (!det->found) {
-        hides = s->watch_fit_ns != INT64_MIN && t_ns >= s->watch_fit_ns &&
-                t_ns - s->watch_fit_ns <= WATCH_MISS_NS;
-    } else {
-        const double ex = det->tip_mm.x - tip.x, ey = det->tip_mm.y - tip.y;
-        const double along = ex * u.x + ey * u.y, across = fabs(-ex * u.y + ey * u.x);
-        /* only a shaft on the probe's line tells it drew back: a line elsewhere (a fascia,
-         * the new ice's rim) is no news of the probe, which stays hidden (the review of
-         * the change: it took such a line for the probe drawn back, and dropped the watch) */
-        if (across >= 1.5)
-            return true;
-        /* past the ball's near end (the model's) by WATCH_MARGIN_MM: drawn back. Until then
-         * the probe is taken for hidden, at its rest: on the simulator up to 7.6 mm deeper
-         * than it was while its tip went 4-9 mm back (review 45 F1, left: the model's near
-         * end lies ~2 mm past the one seen, and a retreat's speed is no sign of its own, as
-         * the near end of young ice recedes as fast: 6.7 mm in 2.5 s in review 39c's creep,
-         * where a rule of speed drew the tip 6 mm short). Once drawn back the tip is not put
-         * back at the rest in this watch: a probe pulled back and left is there. */
-        if (along < -(back_mm + WATCH_MARGIN_MM))
-            s->drawn = true;
-        hides = !s->drawn;
-        s->watch_fit_ns = hides ? t_ns : INT64_MIN;
-    }
-    if (hides)
-        hold_at_rest(s, tracked, tip, u, back_mm);
-    return hides;
-}
-
 static bool stats_blank(const cn_img_stats *st)
 {
     return st->mean < 2.0 || st->frac_saturated > 0.9 || st->stddev < 1.0;
@@ -578,7 +336,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * one scenario tracked the needle differently (0.001 mm from frame 12; teaching audit
      * T14), and unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
     const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
-    needle_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL, t_ns);
+    cn__seg_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL, t_ns);
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
     if (s->track) {
@@ -634,7 +392,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * before anyone keyed a freeze (review 41b: for the 5 s before ICE SEEN the shaft's end
      * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
     const bool watched =
-        f->analysis.ice.unkeyed_watch && watch_hides(s, &det, have_prior, t_ns);
+        f->analysis.ice.unkeyed_watch && cn__seg_watch_hides(s, &det, have_prior, t_ns);
     const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched;
     if (!f->analysis.ice.unkeyed_watch) { /* a later watch starts afresh */
         s->watch_fit_ns = INT64_MIN;
@@ -655,8 +413,8 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     double back_mm;
     if (s->freezing && s->rest_recent &&
         cn_ice_det_rest(s->ice, f->analysis.ice.found ? r_ice : 0, &rest, &u, &back_mm))
-        hold_at_rest(s, have_prior, rest, u, back_mm);
-    update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
+        cn__seg_hold_at_rest(s, have_prior, rest, u, back_mm);
+    cn__seg_update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
     if (!s->freezing && s->track && cn_ice_det_rest(s->ice, 0, &rest, &u, &back_mm) &&
         hypot(s->kx - rest.x, s->ky - rest.y) <= REST_NOISE_MM)
         s->at_rest_ns = t_ns;
