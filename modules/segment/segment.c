@@ -412,7 +412,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
     cn_pt2 rest, u;
     double back_mm;
     if (s->freezing && s->rest_recent &&
-        cn_ice_det_rest(s->ice, f->analysis.ice.found ? r_ice : 0, &rest, &u, &back_mm))
+        cn_ice_det_rest(s->ice, f->analysis.ice.radius_mm, &rest, &u, &back_mm))
         cn__seg_hold_at_rest(s, have_prior, rest, u, back_mm);
     cn__seg_update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
     if (!s->freezing && s->track && cn_ice_det_rest(s->ice, 0, &rest, &u, &back_mm) &&
