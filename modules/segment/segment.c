@@ -399,7 +399,8 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
     const bool watched =
         f->analysis.ice.unkeyed_watch && cn__seg_watch_hides(s, &det, have_prior, t_ns);
-    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched;
+    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched ||
+                           cn__seg_ball_hides(s, &det, t_ns);
     if (!f->analysis.ice.unkeyed_watch) { /* a later watch starts afresh */
         s->watch_fit_ns = INT64_MIN;
         s->drawn = false;

@@ -61,6 +61,7 @@ struct cn_segment {
     bool ball_ok;
     double ball_tx, ball_ty, ball_ux, ball_uy, ball_r_mm;
     int64_t ball_ns;
+    int64_t ball_fit_ns; /* the last frame whose shaft ended where that ball hides the tip */
 };
 
 /* Under ice, a tracked cryoprobe on the track's line that reaches further is the tip. */
@@ -80,6 +81,9 @@ bool cn__seg_watch_hides(cn_segment *s, const cn_needle_result *det, bool tracke
 /* Remembers the ice ball (radial thickness radius_mm about the tip) that hid this frame's
  * tip. */
 void cn__seg_remember_ball(cn_segment *s, double radius_mm, int64_t t_ns);
+/* Whether that ball still hides the tip once no freeze or thaw is counted (a withdrawal
+ * told before the probe moves). */
+bool cn__seg_ball_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns);
 /* Whether a detection is the rim of that ball once the probe has left it: a line that
  * begins inside the ball. */
 bool cn__seg_ice_rim_line(const cn_segment *s, const cn_needle_result *det, int64_t t_ns);

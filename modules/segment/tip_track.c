@@ -221,7 +221,35 @@ void cn__seg_remember_ball(cn_segment *s, double radius_mm, int64_t t_ns)
     s->ball_ux = s->dir.x;
     s->ball_uy = s->dir.y;
     s->ball_r_mm = radius_mm;
-    s->ball_ns = t_ns;
+    s->ball_ns = s->ball_fit_ns = t_ns;
+}
+
+/* The probe stays in its ice after the console says it is withdrawn until it is pulled:
+ * before, from the told withdrawal on, the shaft's end at the ice's near side was the tip,
+ * drawn seen, 4.8-6.0 mm short of the probe that had not moved yet, for 5 frames (1.2 s)
+ * on the simulator. The ball that hid the last frame's tip goes on hiding it, as the
+ * watch's ball does (watch_hides, the same margin): while a shaft on its axis ends at most
+ * WATCH_MARGIN_MM behind the ball's near end, or none is found for WATCH_MISS_NS after one
+ * did. A shaft further back is the probe drawn back: the tip is seen again, and the ball
+ * no longer hides it. Only while no freeze or thaw is counted: those hide the tip anyway. */
+bool cn__seg_ball_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns)
+{
+    if (!s->ball_ok || !s->track || !s->hidden || s->freezing || s->in_ice ||
+        t_ns < s->ball_ns || t_ns - s->ball_ns > REMNANT_NS)
+        return false;
+    if (!det->found)
+        return t_ns >= s->ball_fit_ns && t_ns - s->ball_fit_ns <= WATCH_MISS_NS;
+    double a, b;
+    cn_ice_ball_axes(s->ball_r_mm, s->c.ice.active_mm, &a, &b);
+    const double back_mm = 0.5 * s->c.ice.active_mm + a;
+    const double ex = det->tip_mm.x - s->ball_tx, ey = det->tip_mm.y - s->ball_ty;
+    const double along = ex * s->ball_ux + ey * s->ball_uy;
+    const double across = fabs(-ex * s->ball_uy + ey * s->ball_ux);
+    const double dot = det->dir.x * s->ball_ux + det->dir.y * s->ball_uy;
+    if (across >= 1.5 || dot < cos(8.0 * M_PI / 180) || along < -(back_mm + WATCH_MARGIN_MM))
+        return false;
+    s->ball_fit_ns = t_ns;
+    return true;
 }
 
 /* Once the probe has been drawn out of its ice, the ball stays in the tissue until it melts,

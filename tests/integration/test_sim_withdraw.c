@@ -94,6 +94,7 @@ static void withdraw_check(const char *file, const char *what)
     double worst_back = 0, worst_rest = 0;
     int short_rest = 0; /* hidden at rest more than 1.5 mm from the true tip */
     int seen_far = 0, shown_out = 0; /* seen > 5 mm off the true tip; shown with none in view */
+    int seen_short = 0; /* withdrawing, the probe not moved yet: seen > 3 mm off */
     for (int i = 0; i < n; i++) {
         const cn_seq_field *fl;
         int nf = cn_seq_reader_fields(r, i, &fl, err, sizeof err);
@@ -119,6 +120,9 @@ static void withdraw_check(const char *file, const char *what)
         if (isnan(rest[0]) || tv[3] != 1)
             continue;
         const double back = hypot(tv[10] - rest[0], tv[11] - rest[1]);
+        if (back < 1.0 && tv[0] == 4 && shown && !hidden &&
+            hypot(nv[2] - tv[10], nv[3] - tv[11]) > 3.0)
+            seen_short++;
         if (back < 1.0 && hidden) { /* the freeze's ice hides the tip at rest */
             hidden_while_held++;
             const double e = hypot(nv[2] - tv[10], nv[3] - tv[11]);
@@ -142,9 +146,10 @@ static void withdraw_check(const char *file, const char *what)
     cn_seq_reader_close(r);
     print_message("%s: frames with the tip hidden at rest: %d, %d over 1.5 mm off (worst %.1f); "
                   ">= 10 mm drawn back: %d frames, %d shown, %d of them hidden (worst %.1f mm "
-                  "off), %d seen over 5 mm off; %d shown with no probe in view\n", what,
-                  hidden_while_held, short_rest, worst_rest, back_frames, shown_back,
-                  hidden_back, worst_back, seen_far, shown_out);
+                  "off), %d seen over 5 mm off; %d shown with no probe in view; withdrawing "
+                  "from rest, %d seen over 3 mm off\n", what, hidden_while_held, short_rest,
+                  worst_rest, back_frames, shown_back, hidden_back, worst_back, seen_far,
+                  shown_out, seen_short);
     /* the scene is what the check needs: the watch hid the resting tip, and the probe
      * went back past its ball while in view */
     assert_true(hidden_while_held >= 4);
@@ -155,6 +160,9 @@ static void withdraw_check(const char *file, const char *what)
      * probe out of view (review 45 F2) */
     assert_int_equal(seen_far, 0);
     assert_int_equal(shown_out, 0);
+    /* a withdrawal told before the probe moves: the probe is still in its ice, not at the
+     * shaft's end at the ice's near side (4.8-6.0 mm short, seen, on 5 frames before) */
+    assert_int_equal(seen_short, 0);
     /* held where the probe came to rest, not at the new ice's near side (4.9 mm short on
      * all 15 frames before); tracked, the pose is taken from the watch's second frame */
     assert_true(short_rest <= 1);
@@ -193,6 +201,45 @@ static void test_withdrawn_under_the_watch(void **state)
     if (R.exit_code != 0)
         fail_msg("cryonav replay: %s", R.err);
     withdraw_check(out, "image only");
+    char rm[300];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    assert_int_equal(system(rm), 0);
+}
+
+/* The same scene with a console that tells CryoNav its freeze and the withdrawal: from the
+ * told withdrawal the ice was no longer counted about the tip, and the shaft's end at the
+ * ice's near side was the tip, seen, 4.8-6.0 mm short of the probe that had not moved. */
+static void test_withdrawal_told(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cn_withdraw_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char cfg[256], file[256];
+    snprintf(cfg, sizeof cfg, "%s/wd.json", dir);
+    snprintf(file, sizeof file, "%s/wd.igs.mha", dir);
+    FILE *f = fopen(cfg, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"source\": \"sim\", \"segment\": {\"nerve_auto\": false},\n"
+               " \"sim\": {\"seed\": 3, \"width_px\": 256, \"height_px\": 192, \"depth_mm\": 40,"
+               " \"fps\": 4, \"idle_s\": 1, \"approach_s\": 5, \"withdraw_s\": 6,"
+               " \"release_thaw_s\": 0, \"cycles\": [[4, 0]]}}\n");
+    fclose(f);
+    const char *argv[] = {CN_CRYONAV_BIN, "run", "--headless", "--fast", "--no-serve",
+                          "--config", cfg, "--record", file, NULL};
+    assert_int_equal(run_prog(argv, NULL, NULL, 300, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("cryonav run: %s", R.err);
+    withdraw_check(file, "told, tracked");
+    char img[256], out[256];
+    snprintf(img, sizeof img, "%s/wd_image_only.igs.mha", dir);
+    snprintf(out, sizeof out, "%s/wd_replayed.igs.mha", dir);
+    strip_cryoprobe(file, img);
+    const char *rep[] = {CN_CRYONAV_BIN, "replay", img, "--speed", "0", "--headless",
+                         "--no-serve", "--record", out, NULL};
+    assert_int_equal(run_prog(rep, NULL, NULL, 300, &R), 0);
+    if (R.exit_code != 0)
+        fail_msg("cryonav replay: %s", R.err);
+    withdraw_check(out, "told, image only");
     char rm[300];
     snprintf(rm, sizeof rm, "rm -rf %s", dir);
     assert_int_equal(system(rm), 0);
@@ -305,6 +352,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_withdrawn_under_the_watch),
+        cmocka_unit_test(test_withdrawal_told),
         cmocka_unit_test(test_late_key_without_tracker),
         cmocka_unit_test(test_key_a_second_late_without_tracker),
     };
