@@ -1,8 +1,8 @@
 /*
- * procedure_priv.h - the procedure's state, shared by procedure.c (the state
- * machine, on the analysis thread), procedure_key.c (what the freeze key means) and
- * procedure_inputs.c (what other threads post, the history a recording carries). Private
- * to the guidance module.
+ * procedure_priv.h - the procedure's state, shared by procedure.c (the stage, on the
+ * analysis thread), procedure_apply.c (the state machine), procedure_key.c (what the
+ * freeze key means) and procedure_inputs.c (what other threads post, the history a
+ * recording carries). Private to the guidance module.
  */
 #ifndef CN_PROCEDURE_PRIV_H
 #define CN_PROCEDURE_PRIV_H
@@ -89,6 +89,9 @@ struct cn_procedure {
 void cn__proc_set_reminder(cn_procedure *p, const char *text);
 
 /* Applies one input to the state machine on frame f (procedure.c). */
+/* Puts an event on the frame (and the step history, the log): procedure_apply.c. */
+void cn__proc_emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_input in,
                     bool active);
 /* A resume would be taken: a passive thaw straight after its freeze (procedure_key.c). */
