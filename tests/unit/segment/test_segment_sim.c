@@ -294,6 +294,69 @@ static void test_first_seen_under_ice(void **st)
     }
 }
 
+/* The stage refuses a line that begins inside ice the probe has left (its rim, review 45
+ * F2). A probe put back along its old track is no rim: its shaft is seen from the view's
+ * edge. One simulator session freezes (the ball remembered); then the frames of the same
+ * scene's approach, with no ice, follow on the same clock: the probe going in again along
+ * the same line, to the same tip, must be seen there, tracked or from the image alone. */
+static void test_put_back_along_its_track(void **st)
+{
+    (void)st;
+    for (int tracked = 1; tracked >= 0; tracked--) {
+        fixture x, y;
+        fx_open(&x, 30, 7);
+        fx_open(&y, 30, 7);
+        cn_segment_config sc;
+        cn_segment_config_default(&sc);
+        sc.ice.active_mm = x.c.needle_active_mm;
+        cn_segment *seg = cn_segment_new(&sc, x.c.width_px, x.c.height_px);
+        assert_non_null(seg);
+        const double t1 = x.c.idle_s + x.c.approach_s;
+        int ice = 0;
+        for (double t = x.c.idle_s + 0.6 * x.c.approach_s; t <= t1 + 40; t += 1) {
+            render(&x, t);
+            if (!tracked)
+                x.f->n_poses = 0;
+            cn_segment_set_freezing(seg, x.f->truth.phase == CN_PHASE_FREEZE);
+            cn_segment_set_in_ice(seg, x.f->truth.phase == CN_PHASE_FREEZE);
+            assert_int_equal(cn_segment_process(seg, x.f), CN_OK);
+            ice += x.f->analysis.ice.found;
+        }
+        assert_true(ice >= 10); /* the freeze's ball was seen, and hid the tip */
+        cn_segment_set_freezing(seg, false);
+        cn_segment_set_in_ice(seg, false);
+        int seen = 0, n = 0, i = 0;
+        double worst = 0;
+        for (double k = 0.3; k <= 1.0001; k += 0.05, i++) {
+            const double t_old = y.c.idle_s + k * y.c.approach_s;
+            render(&y, t_old);
+            /* on after the freeze, a frame a second (a gap of 2 s is a view lost, and forgets
+             * the ball) */
+            y.f->t_acq_ns = (int64_t)((t1 + 41 + i) * 1e9);
+            if (!tracked)
+                y.f->n_poses = 0;
+            assert_int_equal(cn_segment_process(seg, y.f), CN_OK);
+            const cn_needle_result *r = &y.f->analysis.needle;
+            if (k < 0.5)
+                continue;
+            n++;
+            const double e = tip_error_mm(r, &y.f->truth);
+            print_message("%s: %.0f %% in, tip %s %.2f mm%s\n", tracked ? "tracked" : "image",
+                          100 * k, r->found ? "found" : "not found", e,
+                          r->tip_hidden ? " (hidden)" : "");
+            if (r->found && !r->tip_hidden) {
+                seen++;
+                worst = fmax(worst, e);
+            }
+        }
+        assert_int_equal(seen, n);
+        assert_true(worst <= 1.5);
+        cn_segment_free(seg);
+        fx_close(&x);
+        fx_close(&y);
+    }
+}
+
 static void test_lying_freeze_flag(void **st)
 {
     (void)st;
@@ -436,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_needle_detector_alone),
         cmocka_unit_test(test_stage_session),
         cmocka_unit_test(test_first_seen_under_ice),
+        cmocka_unit_test(test_put_back_along_its_track),
         cmocka_unit_test(test_lying_freeze_flag),
         cmocka_unit_test(test_unkeyed_melting_needs_5s),
         cmocka_unit_test(test_unkeyed_watch_is_bounded),
