@@ -81,7 +81,10 @@ int main(int argc, char **argv)
         memset(px, 7, sizeof px);
         cn_igtl_msg_begin(&b, &m, v, "IMAGE", "Image_Reference", 0, 4);
         cn_igtl_put_image_u8(&b, 8, 8, px, &id);
-        cn_igtl_msg_end(&b, &m, NULL, 0);
+        /* v2 metadata on a streamed type: the streamed mode keeps it (the fuzz target
+         * compares it with the buffered mode's) */
+        cn_igtl_meta im_meta[2] = {{"IGTL_DEVICE_NAME", "Image_Reference"}, {"Sender", "fuzz"}};
+        cn_igtl_msg_end(&b, &m, im_meta, 2);
         cn_igtl_msg_begin(&b, &m, v, "POINT", "Proctor", 0, 5);
         memset(cn_igtl_buf_append(&b, 136), 0, 136);
         cn_igtl_msg_end(&b, &m, NULL, 0);
