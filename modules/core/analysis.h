@@ -39,8 +39,6 @@ typedef struct {
     float confidence;  /* 0..1 */
     cn_pt2 tip_mm;
     cn_pt2 dir;        /* unit vector, from entry towards tip */
-    float shaft_mm;    /* the shaft seen behind the tip, from its entry side end (the
-                          detector's line; 0: not known, as for a tracked tip) */
 } cn_needle_result;
 /* Operating threshold of the needle confidence: segment reports a needle found only
  * at or above it (or with its tip hidden under ice), the viewer draws one only

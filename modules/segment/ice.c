@@ -130,11 +130,6 @@ void cn__ice_axes(double r, double h, double *a, double *b)
     *a = b2 / r;
 }
 
-void cn_ice_ball_axes(double radius_mm, double active_mm, double *a_mm, double *b_mm)
-{
-    cn__ice_axes(radius_mm, 0.5 * active_mm, a_mm, b_mm);
-}
-
 /* Prefix sums down one image column, averaged over 3 neighbouring columns:
  * every band/shadow mean is then O(1). */
 static void column_prefix(const uint8_t *px, int w, int h, int x, uint32_t *cum)

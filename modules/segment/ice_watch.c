@@ -69,15 +69,12 @@ bool cn_ice_det_rest(const cn_ice_det *d, double radius_mm, cn_pt2 *tip_mm, cn_p
     return true;
 }
 
-bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm,
-                            double *radius_mm)
+bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm)
 {
     if (!d || d->cand_seen_ns == 0)
         return false;
     /* the largest ball seen at this rest: the near end recedes as it grows */
     const double r = fmax(d->cand_max_mm, d->cand_rims.n ? cn_last5_median(&d->cand_rims) : 0);
-    if (radius_mm)
-        *radius_mm = r;
     return cn_ice_det_rest(d, r, tip_mm, dir, back_mm);
 }
 

@@ -362,10 +362,6 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
     /* full-resolution px of the tip; the axis lies one probe radius behind the front
      * wall (away from the transducer) */
     double tipx = nd_to_img(&full, c.px + c.ux * c.tt), tipy = nd_to_img(&full, c.py + c.uy * c.tt);
-    /* the line's far end: where the shaft is first seen (an ice ball's rim is no shaft
-     * that begins inside the ball: the stage refuses such lines) */
-    const double shaft_mm = hypot((double)(full.f * c.ux * (c.tt - c.te)) * spx,
-                                  (double)(full.f * c.uy * (c.tt - c.te)) * spy);
     float dnx = -c.uy, dny = c.ux;
     if (dny < 0)
         dnx = -dnx, dny = -dny;
@@ -375,7 +371,6 @@ int cn_needle_det_detect_prev(cn_needle_det *d, const uint8_t *px, int w, int h,
     out->tip_mm = (cn_pt2){(float)((tipx + 0.5) * spx), (float)((tipy + 0.5) * spy)};
     out->dir = (cn_pt2){(float)(dx / dn), (float)(dy / dn)};
     out->confidence = cand[best].conf;
-    out->shaft_mm = (float)shaft_mm;
     out->found = out->confidence >= p->min_confidence;
     return CN_OK;
 }

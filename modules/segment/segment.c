@@ -221,7 +221,6 @@ void cn_segment_reset(cn_segment *s)
     s->pose_n = 0;
     s->missed = 0;
     s->hidden = false;
-    s->ball_ok = false;
     nerve_live_reset(s->nerve);
     cn_ice_det_reset(s->ice);
 }
@@ -337,9 +336,6 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * one scenario tracked the needle differently (0.001 mm from frame 12; teaching audit
      * T14), and unlike a replay or a paced run of it. t_acq_ns where no scene time is set. */
     const int64_t t_ns = f->t_scene_ns != CN_SCENE_TIME_UNSET ? f->t_scene_ns : f->t_acq_ns;
-    /* the rim of ice the probe has left is no shaft (review 45 F2) */
-    if (cn__seg_ice_rim_line(s, &det, t_ns))
-        det.found = false;
     cn__seg_tip_from_pose_under_ice(s, &det, have_prior ? &still : NULL, t_ns);
     /* ice first needs the probe: the last reliable tip (or the tracked pose) */
     cn_needle_result probe = {0};
@@ -388,10 +384,8 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * nothing: the outline is followed on as before (review 44 F1: one blank frame lost a
      * clicked nerve the finder does not know, for good). */
     if (s->last_t_ns != INT64_MIN && t_ns > s->last_t_ns &&
-        t_ns - s->last_t_ns >= (s->blank_since ? VIEW_GAP_BLANK_NS : VIEW_GAP_NS)) {
+        t_ns - s->last_t_ns >= (s->blank_since ? VIEW_GAP_BLANK_NS : VIEW_GAP_NS))
         nerve_live_view_lost(s->nerve);
-        s->ball_ok = false; /* the probe may be elsewhere: the ball's place is not known */
-    }
     s->blank_since = false;
     s->last_t_ns = t_ns;
     /* ice about the tip: a rim found, or a ball the watch fits about the resting probe
@@ -399,8 +393,7 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * at the new ice was drawn as the tip, 6 mm short, "needle 99 %", not hidden) */
     const bool watched =
         f->analysis.ice.unkeyed_watch && cn__seg_watch_hides(s, &det, have_prior, t_ns);
-    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched ||
-                           cn__seg_ball_hides(s, &det, t_ns);
+    const bool ice_about = f->analysis.ice.found || f->analysis.ice.unkeyed || watched;
     if (!f->analysis.ice.unkeyed_watch) { /* a later watch starts afresh */
         s->watch_fit_ns = INT64_MIN;
         s->drawn = false;
@@ -422,12 +415,6 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
         cn_ice_det_rest(s->ice, f->analysis.ice.radius_mm, &rest, &u, &back_mm))
         cn__seg_hold_at_rest(s, have_prior, rest, u, back_mm);
     cn__seg_update_needle(s, &det, have_prior ? &prior : NULL, ice_about, dt_s, &f->analysis.needle);
-    /* the ball that hides the tip, as fitted or as watched */
-    double r_watch = 0;
-    if (watched)
-        cn_ice_det_watch_reach(s->ice, &rest, &u, &back_mm, &r_watch);
-    cn__seg_remember_ball(s, f->analysis.ice.radius_mm > 0 ? f->analysis.ice.radius_mm : r_watch,
-                          t_ns);
     if (!s->freezing && s->track && cn_ice_det_rest(s->ice, 0, &rest, &u, &back_mm) &&
         hypot(s->kx - rest.x, s->ky - rest.y) <= REST_NOISE_MM)
         s->at_rest_ns = t_ns;

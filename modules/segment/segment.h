@@ -439,14 +439,8 @@ bool cn_ice_det_unkeyed(const cn_ice_det *d, int64_t *since_ns);
 bool cn_ice_det_unkeyed_watching(const cn_ice_det *d, int64_t t_ns);
 /* Where that watched ball hides the shaft: the probe's tip at rest (tip_mm), its axis
  * towards the tip (dir), and how far back from the tip along it the ball's near end lies
- * (back_mm), the shaft's visible end when the ice hides it; radius_mm (may be NULL) the
- * largest radial thickness watched at this rest. False when no ball is watched. */
-bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm,
-                            double *radius_mm);
-/* The semi-axes of the ice ball of radial thickness radius_mm about a probe whose active
- * length is active_mm (the detector's model): a_mm along the axis, b_mm across it; the ball's
- * centre lies active_mm / 2 behind the tip. */
-void cn_ice_ball_axes(double radius_mm, double active_mm, double *a_mm, double *b_mm);
+ * (back_mm), the shaft's visible end when the ice hides it. False when no ball is watched. */
+bool cn_ice_det_watch_reach(const cn_ice_det *d, cn_pt2 *tip_mm, cn_pt2 *dir, double *back_mm);
 /* The same for the probe's last rest before a freeze (kept into the freeze) and a ball of
  * radius_mm about it; false when no rest is known. */
 bool cn_ice_det_rest(const cn_ice_det *d, double radius_mm, cn_pt2 *tip_mm, cn_pt2 *dir,

@@ -21,10 +21,6 @@
                                      * longer than the watch needs left ICE SEEN unsaid) */
 #define REST_NOISE_MM 1.0   /* a tip this far behind the probe's rest is the tracker's noise */
 #define REST_RECENT_NS 2000000000LL /* a freeze keyed this soon after the tip was at rest */
-/* The ice ball that hid the tip is remembered this long after it last did (a ball of a
- * few mm melts in a minute or two, a large one in minutes), or until the view is lost. */
-#define REMNANT_NS 300000000000LL
-#define REMNANT_MARGIN_MM 1.0 /* about that ball: the rim's thickness and the fit's noise */
 
 struct cn_segment {
     cn_segment_config c;
@@ -56,12 +52,6 @@ struct cn_segment {
      * detector's ball 0.6 mm across the probe, its radius 0.4 mm too large) */
     double pose_x, pose_y;
     int pose_n;
-    /* the ice ball that last hid the tip: the tip and axis it formed about, its radial
-     * thickness then, and the scene time (cn__seg_remember_ball) */
-    bool ball_ok;
-    double ball_tx, ball_ty, ball_ux, ball_uy, ball_r_mm;
-    int64_t ball_ns;
-    int64_t ball_fit_ns; /* the last frame whose shaft ended where that ball hides the tip */
 };
 
 /* Under ice, a tracked cryoprobe on the track's line that reaches further is the tip. */
@@ -77,15 +67,5 @@ void cn__seg_hold_at_rest(cn_segment *s, bool tracked, cn_pt2 rest, cn_pt2 u, do
 /* Whether ice being watched before ICE SEEN may hide this frame's tip. */
 bool cn__seg_watch_hides(cn_segment *s, const cn_needle_result *det, bool tracked,
                          int64_t t_ns);
-
-/* Remembers the ice ball (radial thickness radius_mm about the tip) that hid this frame's
- * tip. */
-void cn__seg_remember_ball(cn_segment *s, double radius_mm, int64_t t_ns);
-/* Whether that ball still hides the tip once no freeze or thaw is counted (a withdrawal
- * told before the probe moves). */
-bool cn__seg_ball_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns);
-/* Whether a detection is the rim of that ball once the probe has left it: a line that
- * begins inside the ball. */
-bool cn__seg_ice_rim_line(const cn_segment *s, const cn_needle_result *det, int64_t t_ns);
 
 #endif

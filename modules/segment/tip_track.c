@@ -180,7 +180,7 @@ bool cn__seg_watch_hides(cn_segment *s, const cn_needle_result *det, bool tracke
 {
     cn_pt2 tip, u;
     double back_mm;
-    if (!cn_ice_det_watch_reach(s->ice, &tip, &u, &back_mm, NULL))
+    if (!cn_ice_det_watch_reach(s->ice, &tip, &u, &back_mm))
         return false;
     bool hides;
     if (!det->found) {
@@ -209,76 +209,4 @@ bool cn__seg_watch_hides(cn_segment *s, const cn_needle_result *det, bool tracke
     if (hides)
         cn__seg_hold_at_rest(s, tracked, tip, u, back_mm);
     return hides;
-}
-
-void cn__seg_remember_ball(cn_segment *s, double radius_mm, int64_t t_ns)
-{
-    if (!s->track || !s->hidden || !(radius_mm > 0) || !isfinite(radius_mm))
-        return;
-    s->ball_ok = true;
-    s->ball_tx = s->kx;
-    s->ball_ty = s->ky;
-    s->ball_ux = s->dir.x;
-    s->ball_uy = s->dir.y;
-    s->ball_r_mm = radius_mm;
-    s->ball_ns = s->ball_fit_ns = t_ns;
-}
-
-/* The probe stays in its ice after the console says it is withdrawn until it is pulled:
- * before, from the told withdrawal on, the shaft's end at the ice's near side was the tip,
- * drawn seen, 4.8-6.0 mm short of the probe that had not moved yet, for 5 frames (1.2 s)
- * on the simulator. The ball that hid the last frame's tip goes on hiding it, as the
- * watch's ball does (watch_hides, the same margin): while a shaft on its axis ends at most
- * WATCH_MARGIN_MM behind the ball's near end, or none is found for WATCH_MISS_NS after one
- * did. A shaft further back is the probe drawn back: the tip is seen again, and the ball
- * no longer hides it. Only while no freeze or thaw is counted: those hide the tip anyway. */
-bool cn__seg_ball_hides(cn_segment *s, const cn_needle_result *det, int64_t t_ns)
-{
-    if (!s->ball_ok || !s->track || !s->hidden || s->freezing || s->in_ice ||
-        t_ns < s->ball_ns || t_ns - s->ball_ns > REMNANT_NS)
-        return false;
-    if (!det->found)
-        return t_ns >= s->ball_fit_ns && t_ns - s->ball_fit_ns <= WATCH_MISS_NS;
-    double a, b;
-    cn_ice_ball_axes(s->ball_r_mm, s->c.ice.active_mm, &a, &b);
-    const double back_mm = 0.5 * s->c.ice.active_mm + a;
-    const double ex = det->tip_mm.x - s->ball_tx, ey = det->tip_mm.y - s->ball_ty;
-    const double along = ex * s->ball_ux + ey * s->ball_uy;
-    const double across = fabs(-ex * s->ball_uy + ey * s->ball_ux);
-    const double dot = det->dir.x * s->ball_ux + det->dir.y * s->ball_uy;
-    if (across >= 1.5 || dot < cos(8.0 * M_PI / 180) || along < -(back_mm + WATCH_MARGIN_MM))
-        return false;
-    s->ball_fit_ns = t_ns;
-    return true;
-}
-
-/* Once the probe has been drawn out of its ice, the ball stays in the tissue until it melts,
- * and stretches of its bright rim are lines the needle detector can take: on the simulator,
- * after a withdrawal, a line from the rim over the ball was drawn as the needle, "seen" at up
- * to 0.98 confidence, 23-35 mm from the true tip, until the session ended (review 45 F2).
- * A shaft is seen from where it enters the view to the ice's near side: it never begins
- * inside an ice ball (the ice hides what lies in and behind it). So a line whose far end lies
- * inside the remembered ball, grown by REMNANT_MARGIN_MM, is refused while the probe is not
- * taken to be in its ice (no freeze or thaw is counted, and the last frame's tip was not
- * hidden). A probe put back along its old track has its shaft's far end at the skin, outside
- * the ball; one whose shaft is seen only from inside the old ball's place (tilted out of the
- * plane) goes unseen until the ball is forgotten: a needle missing from the screen, not one
- * drawn where there is none. The rim's lines run along the old axis and up to 15 degrees off
- * it (the ellipse's top), so no angle is asked. */
-bool cn__seg_ice_rim_line(const cn_segment *s, const cn_needle_result *det, int64_t t_ns)
-{
-    if (!s->ball_ok || !det->found || !(det->shaft_mm > 0) || s->freezing || s->in_ice ||
-        (s->track && s->hidden) || t_ns < s->ball_ns || t_ns - s->ball_ns > REMNANT_NS)
-        return false;
-    double a, b;
-    cn_ice_ball_axes(s->ball_r_mm, s->c.ice.active_mm, &a, &b);
-    a += REMNANT_MARGIN_MM;
-    b += REMNANT_MARGIN_MM;
-    const double h = 0.5 * s->c.ice.active_mm;
-    const double cx = s->ball_tx - s->ball_ux * h, cy = s->ball_ty - s->ball_uy * h;
-    const double ex = det->tip_mm.x - det->dir.x * det->shaft_mm - cx;
-    const double ey = det->tip_mm.y - det->dir.y * det->shaft_mm - cy;
-    const double along = ex * s->ball_ux + ey * s->ball_uy;
-    const double across = -ex * s->ball_uy + ey * s->ball_ux;
-    return (along / a) * (along / a) + (across / b) * (across / b) <= 1.0;
 }

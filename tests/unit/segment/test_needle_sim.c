@@ -14,7 +14,6 @@
 
 #include "sim_util.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,55 +114,6 @@ static void test_faint_short_shallow(void **st)
     assert_false(o.empty_found);
 }
 
-/* The detector says how much of the shaft it saw behind the tip (the stage refuses a line
- * that begins inside ice the probe has left): the short needle's 12 mm, and a whole shaft
- * from the view's edge (the default scene), within 2.5 mm. */
-static void shaft_seen(double visible_mm, double *shaft_mm, double *expect_mm)
-{
-    cn_sim_config c;
-    cn_sim_config_defaults(&c);
-    c.seed = 12;
-    c.needle_angle_deg = 20;
-    c.needle_visible_mm = visible_mm;
-    assert_int_equal(cn_sim_config_validate(&c, NULL, 0), CN_OK);
-    cn_sim *sim = cn_sim_new(&c);
-    assert_non_null(sim);
-    cn_frame_pool *pool = cn_frame_pool_new(1, c.width_px, c.height_px);
-    cn_frame *f = cn_frame_pool_acquire(pool);
-    assert_int_equal(cn_sim_render(sim, c.idle_s + 0.9 * c.approach_s, f), CN_OK);
-    cn_needle_det *d = cn_needle_det_new(c.width_px, c.height_px, NULL);
-    assert_non_null(d);
-    cn_needle_result r;
-    assert_int_equal(cn_needle_det_detect(d, f->pixels, f->width, f->height, f->spacing_mm,
-                                          NULL, &r), CN_OK);
-    assert_true(r.found);
-    *shaft_mm = r.shaft_mm;
-    /* the whole shaft: from the tip back along it to the view's edge (x = 0 or y = 0) */
-    const double tx = f->truth.needle_tip_mm.x, ty = f->truth.needle_tip_mm.y;
-    const double ux = f->truth.needle_dir.x, uy = f->truth.needle_dir.y;
-    double to_edge = INFINITY;
-    if (ux > 0)
-        to_edge = fmin(to_edge, tx / ux);
-    if (uy > 0)
-        to_edge = fmin(to_edge, ty / uy);
-    *expect_mm = visible_mm > 0 ? fmin(visible_mm, to_edge) : to_edge;
-    print_message("shaft seen %.1f mm, %.1f mm in view\n", *shaft_mm, *expect_mm);
-    cn_needle_det_free(d);
-    cn_frame_unref(f);
-    cn_frame_pool_free(pool);
-    cn_sim_free(sim);
-}
-
-static void test_shaft_length(void **st)
-{
-    (void)st;
-    double got, expect;
-    shaft_seen(12, &got, &expect);
-    assert_true(fabs(got - expect) <= 2.5);
-    shaft_seen(0, &got, &expect);
-    assert_true(fabs(got - expect) <= 2.5);
-}
-
 /* A container wall 2.5 mm deep with its reverberations (the classic false
  * positive: a long bright straight line) over a needle from the right at 25 deg. */
 static void test_wall_right(void **st)
@@ -215,7 +165,6 @@ int main(void)
         cmocka_unit_test(test_curvilinear_right),
         cmocka_unit_test(test_faint_short_shallow),
         cmocka_unit_test(test_wall_right),
-        cmocka_unit_test(test_shaft_length),
         cmocka_unit_test(test_hard_scene_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
