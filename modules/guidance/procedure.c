@@ -194,7 +194,8 @@ static void plan_reminders(cn_procedure *p, cn_frame *f, double elapsed, double 
         double d = planned(pl, true, p->cycle, NULL);
         *planned_s = d;
         if (isfinite(d) && elapsed >= d && !p->reminded_stop) {
-            cn__proc_emit(p, f, CN_EVSRC_PLAN, "reminder what=stop_freeze cycle=%d planned_s=%.0f", p->cycle, d);
+            cn__proc_emit(p, f, CN_EVSRC_PLAN, "reminder what=stop_freeze cycle=%d planned_s=%.0f",
+                          p->cycle, d);
             p->reminded_stop = true;
         }
     } else if (p->phase == CN_PHASE_THAW) {
@@ -205,8 +206,9 @@ static void plan_reminders(cn_procedure *p, cn_frame *f, double elapsed, double 
             *planned_s = d;
             bool next_freeze = at + 2 < pl->n_steps && pl->steps[at + 2].kind == 0;
             if (next_freeze && elapsed >= d && !p->reminded_start) {
-                cn__proc_emit(p, f, CN_EVSRC_PLAN, "reminder what=start_freeze cycle=%d planned_thaw_s=%.0f",
-                     p->cycle + 1, d);
+                cn__proc_emit(p, f, CN_EVSRC_PLAN,
+                              "reminder what=start_freeze cycle=%d planned_thaw_s=%.0f",
+                              p->cycle + 1, d);
                 p->reminded_start = true;
             }
         }

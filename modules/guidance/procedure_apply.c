@@ -90,8 +90,9 @@ static void screen_note(cn_procedure *p, const char *text)
 
 static void refuse(cn_procedure *p, cn_event_source src, cn_proc_input in, const char *why)
 {
-    cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)", cn__proc_input_name(in),
-                cn_event_source_name(src), why, cn_phase_name(p->phase), p->cycle);
+    cn_log_warn(p->log, MOD, "%s from the %s refused: %s (phase %s, cycle %d)",
+                cn__proc_input_name(in), cn_event_source_name(src), why, cn_phase_name(p->phase),
+                p->cycle);
     pthread_mutex_lock(&p->smu);
     p->sum.refused++;
     pthread_mutex_unlock(&p->smu);
@@ -187,7 +188,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
             return;
         }
         if (ph == CN_PHASE_IDLE) { /* a freeze needs a needle in the tissue */
-            cn_log_info(p->log, MOD, "freeze started with no needle_inserted before: taken as inserted");
+            cn_log_info(p->log, MOD,
+                        "freeze started with no needle_inserted before: taken as inserted");
             p->inferring = true;
             cn__proc_apply(p, f, src, CN_PROC_NEEDLE_INSERTED, false);
             p->inferring = false;
@@ -232,7 +234,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
             return;
         }
         if (ph == CN_PHASE_THAW && p->active == active) {
-            refuse(p, src, in, active ? "the active thaw is already on" : "the thaw is already passive");
+            refuse(p, src, in,
+                   active ? "the active thaw is already on" : "the thaw is already passive");
             return;
         }
         if (ph == CN_PHASE_FREEZE)
@@ -240,7 +243,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         else if (ph == CN_PHASE_THAW)
             end_thaw(p, f, src);
         p->active = active;
-        cn__proc_emit(p, f, src, "thaw_start cycle=%d mode=%s", p->cycle, active ? "active" : "passive");
+        cn__proc_emit(p, f, src, "thaw_start cycle=%d mode=%s", p->cycle,
+                      active ? "active" : "passive");
         {
             bool was_freeze = ph == CN_PHASE_FREEZE;
             set_phase(p, f, CN_PHASE_THAW);
@@ -253,8 +257,9 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
                 cn_guidance_summary gs;
                 cn_guidance_get_summary(p->guidance, &gs);
                 if (gs.last_coverage >= 0 && gs.last_coverage < 0.99) {
-                    cn__proc_emit(p, f, CN_EVSRC_PLAN, "reminder what=reposition coverage=%.2f extra_freeze_s=%.0f",
-                         gs.last_coverage, pl->extra_freeze_s);
+                    cn__proc_emit(p, f, CN_EVSRC_PLAN,
+                                  "reminder what=reposition coverage=%.2f extra_freeze_s=%.0f",
+                                  gs.last_coverage, pl->extra_freeze_s);
                     p->reminded_repos = true;
                     char r[160]; /* on the screen too, while it stands (review 41b) */
                     snprintf(r, sizeof r, "PLAN: freeze %d ended at coverage %.0f %%: reposition "
@@ -276,7 +281,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         return;
     case CN_PROC_REPOSITION:
         if (ph == CN_PHASE_FREEZE) {
-            refuse(p, src, in, "the probe is frozen into the tissue; stop the freeze and thaw first");
+            refuse(p, src, in,
+                   "the probe is frozen into the tissue; stop the freeze and thaw first");
             return;
         }
         if (ph == CN_PHASE_IDLE || ph == CN_PHASE_WITHDRAWN) {
@@ -300,7 +306,8 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
             return;
         }
         if (ph == CN_PHASE_FREEZE) {
-            cn_log_warn(p->log, MOD, "needle withdrawn during freeze %d: the freeze is taken as ended",
+            cn_log_warn(p->log, MOD,
+                        "needle withdrawn during freeze %d: the freeze is taken as ended",
                         p->cycle);
             cn__proc_emit(p, f, src, "freeze_end cycle=%d", p->cycle);
         } else if (ph == CN_PHASE_THAW) {
