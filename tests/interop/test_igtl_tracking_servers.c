@@ -72,13 +72,30 @@ static void stop_server(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* The server's output, without its receiving loop's "Receiving : " lines: the examples print
+ * from two threads, and CI once read "Interval = Receiving : \nReceiving : \n40 (ms)", a
+ * line the check then missed. */
 static char *server_log(const char *name)
 {
     char p[300];
     snprintf(p, sizeof p, "%s/%s.err", g_dir, name);
     size_t n;
     char *s = cn_file_read_all(p, &n);
-    return s ? s : calloc(1, 1);
+    if (!s)
+        return calloc(1, 1);
+    static const char noise[] = "Receiving : ";
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (strncmp(r, noise, sizeof noise - 1) == 0) {
+            r += sizeof noise - 1;
+            if (*r == '\n')
+                r++;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    return s;
 }
 
 static int free_port(void)
