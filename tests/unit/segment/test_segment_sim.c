@@ -332,8 +332,7 @@ static void test_put_back_along_its_track(void **st)
         for (double k = 0.3; k <= 1.0001; k += 0.05, i++) {
             const double t_old = y.c.idle_s + k * y.c.approach_s;
             render(&y, t_old);
-            /* on after the freeze, a frame a second (a gap of 2 s is a view lost, and forgets
-             * the ball) */
+            /* on after the freeze, a frame a second: one stream, no gap of 2 s (a view lost) */
             y.f->t_acq_ns = (int64_t)((t1 + 41 + i) * 1e9);
             if (!tracked)
                 y.f->n_poses = 0;
