@@ -127,8 +127,6 @@ void cn_procedure_attach_guidance(cn_procedure *p, cn_guidance *g)
 
 /* ---------------------------------------------------------------- the stage */
 
-static double now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
-
 /* The planned duration of the n-th (1-based) step of kind (freeze / any thaw). */
 static double planned(const cn_plan *pl, bool freeze, int n, int *after)
 {
@@ -328,7 +326,7 @@ int cn_procedure_process(cn_procedure *p, cn_frame *f)
     /* the whole procedure's clock for the screen (only the phase's was shown: review 39b
      * F10); this thread is the summary's only writer */
     const double ins = p->sum.inserted_s, out = p->sum.withdrawn_s;
-    g->procedure_s = isnan(ins) ? NAN : (isnan(out) ? now_s(f) : out) - ins;
+    g->procedure_s = isnan(ins) ? NAN : (isnan(out) ? cn__proc_now_s(f) : out) - ins;
     g->coverage = -1; /* unknown until the thermal model and guidance say otherwise */
     plan_reminders(p, f, el, &g->phase_planned_s);
     return CN_OK;

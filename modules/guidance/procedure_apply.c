@@ -12,8 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static double now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
-
 void cn__proc_emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *fmt, ...)
 {
     char text[CN_EVENT_TEXT_MAX];
@@ -65,13 +63,13 @@ static void step_open(cn_procedure *p, const cn_frame *f, int kind, cn_event_sou
     pthread_mutex_lock(&p->smu);
     cn_procedure_summary *s = &p->sum;
     if (s->n_steps > 0 && isnan(s->steps[s->n_steps - 1].duration_s))
-        s->steps[s->n_steps - 1].duration_s = now_s(f) - s->steps[s->n_steps - 1].start_s;
+        s->steps[s->n_steps - 1].duration_s = cn__proc_now_s(f) - s->steps[s->n_steps - 1].start_s;
     if (kind >= 0) {
         if (s->n_steps == CN_PROC_STEPS_MAX) { /* keep the newest */
             memmove(s->steps, s->steps + 1, sizeof s->steps[0] * (CN_PROC_STEPS_MAX - 1));
             s->n_steps--;
         }
-        s->steps[s->n_steps++] = (cn_proc_step){kind, p->cycle, now_s(f), NAN, src};
+        s->steps[s->n_steps++] = (cn_proc_step){kind, p->cycle, cn__proc_now_s(f), NAN, src};
     }
     s->phase = p->phase;
     s->cycle = p->cycle;
@@ -173,7 +171,7 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         set_phase(p, f, CN_PHASE_APPROACH);
         pthread_mutex_lock(&p->smu);
         if (isnan(p->sum.inserted_s))
-            p->sum.inserted_s = now_s(f);
+            p->sum.inserted_s = cn__proc_now_s(f);
         p->sum.withdrawn_s = NAN;
         pthread_mutex_unlock(&p->smu);
         step_open(p, f, -1, src);
@@ -317,7 +315,7 @@ void cn__proc_apply(cn_procedure *p, cn_frame *f, cn_event_source src, cn_proc_i
         cn__proc_emit(p, f, src, "needle_withdrawn");
         set_phase(p, f, CN_PHASE_WITHDRAWN);
         pthread_mutex_lock(&p->smu);
-        p->sum.withdrawn_s = now_s(f);
+        p->sum.withdrawn_s = cn__proc_now_s(f);
         pthread_mutex_unlock(&p->smu);
         step_open(p, f, -1, src);
         return;

@@ -89,6 +89,8 @@ struct cn_procedure {
 void cn__proc_set_reminder(cn_procedure *p, const char *text);
 
 /* Applies one input to the state machine on frame f (procedure.c). */
+/* The frame's scene time in seconds: the clock every step and summary time is on. */
+static inline double cn__proc_now_s(const cn_frame *f) { return (double)f->t_scene_ns * 1e-9; }
 /* Puts an event on the frame (and the step history, the log): procedure_apply.c. */
 void cn__proc_emit(cn_procedure *p, cn_frame *f, cn_event_source src, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
