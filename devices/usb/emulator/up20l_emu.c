@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <glib.h>
+#include <libusb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct cn_up20l_emu {
     GMutex tb_mu;
     UMockdevTestbed *tb;
     UMockdevIoctlBase *handler;
+    libusb_context *listener;   /* keeps the process's uevent listener open (see worker) */
     GThread *thread;
     GMainContext *ctx;
     GMainLoop *loop;
@@ -492,6 +494,17 @@ static gpointer worker(gpointer data)
     e->root = umockdev_testbed_get_root_dir(e->tb);
     e->handler = umockdev_ioctl_base_new();
     g_signal_connect(e->handler, "handle-ioctl", G_CALLBACK(on_ioctl), e);
+    /* libusb opens one uevent listener per process while any of its contexts lives, and a
+     * device looking for an unplugged probe starts and ends a context every poll. Debian
+     * 12's libumockdev (0.17.16) aborts the process when a listener closes while it sends
+     * a uevent to it (ENOENT at connect, ECONNREFUSED at send; the second is fixed
+     * upstream, umockdev pull request 254). A context of our own, opened after the test
+     * bed, keeps that listener open for as long as the emulator sends uevents. The device
+     * still starts and ends its contexts as before; only the listener stays.
+     * test_usb_hotplug's test_replug_while_listeners_come_and_go aborted within 4 s of
+     * replugs without it (3 runs of 3). */
+    if (umockdev_in_mock_environment() && libusb_init(&e->listener) != 0)
+        e->listener = NULL; /* uevents then race as before; nothing else depends on it */
     /* The emulator's own process need not be preloaded (cryonav-probe-emulator runs the
      * command as a preloaded child); in-process users call cn_up20l_emu_reexec_preloaded. */
     int r = CN_OK;
@@ -574,6 +587,8 @@ void cn_up20l_emu_free(cn_up20l_emu *e)
     }
     if (e->handler)
         g_object_unref(e->handler);
+    if (e->listener) /* no uevent is sent after the worker ended */
+        libusb_exit(e->listener);
     if (e->tb)
         g_object_unref(e->tb);
     g_free(e->root);
