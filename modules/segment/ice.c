@@ -84,6 +84,12 @@ void cn_ice_det_free(cn_ice_det *d)
     free(d);
 }
 
+void cn_ice_det_set_probe_tracked(cn_ice_det *d, bool tracked)
+{
+    if (d)
+        d->probe_tracked = tracked;
+}
+
 void cn_ice_det_reset(cn_ice_det *d)
 {
     if (!d)
@@ -94,7 +100,8 @@ void cn_ice_det_reset(cn_ice_det *d)
     d->r_prev = 0;
     d->frz_rims.n = 0;
     d->last_look = CN_ICE_BEFORE;
-    d->ref_ok = d->freeze_on_ref = d->unkeyed = d->rest_ok = false;
+    d->ref_ok = d->freeze_on_ref = d->unkeyed = d->rest_ok = d->probe_tracked = false;
+    d->ref_tracked = false;
     d->ref_w = 0;
     cn__ice_drop_candidate(d);
     d->cand_seen_ns = d->cand_first_ns = 0;
@@ -199,8 +206,11 @@ static bool column_rim(const uint32_t *cum, int h, int ya, int yb, int band, int
  * False: no ball passes the checks. */
 bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
                      const float *base, int base_w, int w, double rmin, cn_ice_front *out,
-                     double *r_out)
+                     double *r_out, bool *shaftless)
 {
+    const bool allow_shaftless = shaftless && *shaftless;
+    if (shaftless)
+        *shaftless = false;
     /* drop points that were already there before the freeze, and the probe's own
      * front wall (a bright line with a shadow too) behind the tip */
     const cn_ice_params *p = &d->p;
@@ -286,13 +296,17 @@ bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int 
     {
         double a_, b_;
         cn__ice_axes(best_r, hseg, &a_, &b_);
-        if (!shaft || !shaft->found)
-            return false;
-        /* the ball's near vertex is at centre - a u */
-        double ex = shaft->tip_mm.x - fcx, ey = shaft->tip_mm.y - fcy;
-        double along = ex * ux + ey * uy;
-        if (fabs(along + a_) > p->shaft_tol_mm)
-            return false;
+        if (!shaft || !shaft->found) {
+            if (!allow_shaftless)
+                return false;
+            *shaftless = true;
+        } else {
+            /* the ball's near vertex is at centre - a u */
+            double ex = shaft->tip_mm.x - fcx, ey = shaft->tip_mm.y - fcy;
+            double along = ex * ux + ey * uy;
+            if (fabs(along + a_) > p->shaft_tol_mm)
+                return false;
+        }
     }
     /* keep the inliers as the measured front */
     double a, b;
@@ -455,7 +469,7 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
     const bool watch = freezing && d->r_prev > 0;
     if (watch)
         memcpy(keep, pts, sizeof keep[0] * (size_t)np);
-    if (!cn__ice_fit_ball(d, &g, pts, np, base, base_w, w, rmin, out, &best_r)) {
+    if (!cn__ice_fit_ball(d, &g, pts, np, base, base_w, w, rmin, out, &best_r, NULL)) {
         if (watch)
             cn__ice_shrink_watch(d, &g, keep, np, base, base_w, w, t_ns, out, radius_mm);
         return CN_OK;

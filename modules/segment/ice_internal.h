@@ -20,6 +20,9 @@ struct cn_ice_det {
     double r_prev; /* fitted radius so far in this freeze (the largest median of 5 fits), 0 none */
     cn_last5 frz_rims; /* this freeze's last fits */
     cn_ice_look last_look;
+    bool probe_tracked; /* the probe given is a tracked pose (cn_ice_det_set_probe_tracked) */
+    bool ref_tracked;   /* the rest (ref_tx, ref_ty) was a tracked pose's */
+    int64_t shaftless_since_ns; /* confirmed ice seen with no shaft since (0 none) */
     /* ice before a freeze was keyed (unkeyed_watch): the rim-like rows where the probe
      * came to rest (ref_y; NAN none), the probe then, and the candidate ball since */
     float *ref_y;
@@ -93,10 +96,12 @@ typedef struct {
 /* The ball (radial thickness >= rmin) the rim points explain best, after dropping the
  * points on the baseline (base, per column; base_w the image width it was recorded at)
  * and the probe's own front wall; out gets its inlier points. pts is filtered in place.
- * False: no ball passes the checks. */
+ * False: no ball passes the checks. shaftless (may be NULL): true on entry accepts a
+ * ball with no shaft found at all (the shaft must otherwise end at its near vertex), and on
+ * return says whether the ball found is such a one. */
 bool cn__ice_fit_ball(const cn_ice_det *d, const look_geom *g, rim_pt *pts, int np,
                       const float *base, int base_w, int w, double rmin, cn_ice_front *out,
-                      double *r_out);
+                      double *r_out, bool *shaftless);
 /* The rim-like rows of a frame, per image column (NAN none), as a baseline. */
 void cn__ice_record_rows(float *rows, int max_w, int w, const rim_pt *pts, int np, int step);
 /* The semi-axes of the ice ellipse about the active segment (half length h) whose

@@ -352,6 +352,9 @@ int cn_segment_process(cn_segment *s, cn_frame *f)
      * ball at the resting tip, and the detected one retreats as ice hides the shaft */
     if (!s->freezing && !s->in_ice && have_prior)
         probe = still;
+    /* a pose from the tracker (not a line set by hand): the probe the look is given */
+    cn_ice_det_set_probe_tracked(s->ice,
+                                 !s->freezing && !s->in_ice && have_prior && !s->prior_valid);
     double r_ice = 0;
     /* the frame's statistics are computed once (above) and shared */
     const cn_ice_look look = s->freezing ? CN_ICE_FREEZE : s->in_ice ? CN_ICE_THAW : CN_ICE_BEFORE;

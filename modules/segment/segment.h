@@ -429,6 +429,9 @@ int cn_ice_det_look(cn_ice_det *d, const uint8_t *px, int w, int h, const double
                     cn_ice_look look, int64_t t_ns, double grey_sd, cn_ice_front *out,
                     double *radius_mm);
 
+/* Whether the probe given to the next looks is a tracked cryoprobe's pose, not a tip the
+ * image showed: only a pose says the probe is still there when no shaft is seen. */
+void cn_ice_det_set_probe_tracked(cn_ice_det *d, bool tracked);
 /* Whether the last CN_ICE_BEFORE look holds ice nobody keyed: a ball around the resting
  * probe that appeared and grew 0.5 mm over 5 s (since_ns: the look time it was first
  * seen). */

@@ -494,6 +494,114 @@ static void test_unkeyed_watch_is_bounded(void **st)
     fx_close(&x);
 }
 
+/* A silent console's session on a hard scene (1 s idle, 5 s approach, a 20 s freeze, a
+ * 10 s thaw, a 6 s withdrawal, 4 frames/s; nothing keyed), tracked or from the image
+ * alone, counted: in the freeze and the thaw, frames with the tip in view drawn seen more
+ * than 5 mm off, hidden within 2 mm, and with ICE SEEN; in the withdrawal, frames with
+ * the tip drawn hidden more than 5 mm off (the probe has left it). */
+typedef struct {
+    int frames, wrong, hidden_near, ice_seen, held_after;
+    double worst;
+} silent_run;
+
+static silent_run run_silent_hard_scene(uint64_t k, bool tracked)
+{
+    fixture x;
+    assert_int_equal(cn_sim_config_hard_scene(k, &x.c), CN_OK);
+    x.c.fps = 4;
+    x.c.idle_s = 1;
+    x.c.approach_s = 5;
+    x.c.withdraw_s = 6;
+    x.c.release_thaw_s = 0;
+    cn_sim_config_set_protocol(&x.c, "custom");
+    x.c.n_cycles = 1;
+    x.c.cycles[0] = (cn_sim_cycle){20, 10};
+    x.sim = cn_sim_new(&x.c);
+    assert_non_null(x.sim);
+    x.pool = cn_frame_pool_new(1, x.c.width_px, x.c.height_px);
+    x.f = cn_frame_pool_acquire(x.pool);
+    assert_non_null(x.f);
+    cn_segment_config sc;
+    cn_segment_config_default(&sc);
+    sc.ice.active_mm = x.c.needle_active_mm;
+    sc.nerve_auto = false;
+    cn_segment *seg = cn_segment_new(&sc, x.c.width_px, x.c.height_px);
+    assert_non_null(seg);
+    silent_run o = {0};
+    const double dur = cn_sim_duration_s(x.sim);
+    for (double t = 0; t < dur; t += 0.25) {
+        assert_int_equal(cn_sim_render(x.sim, t, x.f), CN_OK);
+        x.f->t_acq_ns = x.f->t_scene_ns = (int64_t)llround(t * 1e9);
+        if (!tracked)
+            x.f->n_poses = 0;
+        assert_int_equal(cn_segment_process(seg, x.f), CN_OK); /* nothing keyed */
+        const cn_truth *T = &x.f->truth;
+        const cn_needle_result *r = &x.f->analysis.needle;
+        const double e = tip_error_mm(r, T);
+        if (T->phase == CN_PHASE_WITHDRAWN) {
+            o.held_after += r->found && r->tip_hidden && e > 5;
+            continue;
+        }
+        if (T->phase != CN_PHASE_FREEZE && T->phase != CN_PHASE_THAW)
+            continue;
+        o.frames++;
+        o.ice_seen += x.f->analysis.ice.unkeyed;
+        if (r->found && !r->tip_hidden && e > 5) {
+            o.wrong++;
+            o.worst = fmax(o.worst, e);
+        }
+        o.hidden_near += r->found && r->tip_hidden && e <= 2;
+    }
+    print_message("silent, hard scene %d, %s: freeze and thaw: %d of %d frames seen > 5 mm off "
+                  "(worst %.1f mm), %d hidden within 2 mm, ICE SEEN on %d; withdrawal: %d "
+                  "held hidden > 5 mm off\n",
+                  (int)k, tracked ? "tracked" : "image only", o.wrong, o.frames, o.worst,
+                  o.hidden_near, o.ice_seen, o.held_after);
+    cn_segment_free(seg);
+    fx_close(&x);
+    return o;
+}
+
+/* A freeze nobody keyed (a console without a link), tracked, on a hard scene where the
+ * detector loses the whole shaft under the young ice for about 9 s: the ice, once seen
+ * there (ICE SEEN), stays while its ball is still in the image and the tracked probe at its
+ * rest, and the tip stays hidden there. Before, 2 s without a shaft dropped the ice, the
+ * watch lapsed, and the shaft's end at the ice was drawn as the tip, seen, 7.4 mm short,
+ * on 51 frames of the freeze and thaw. */
+static void test_unkeyed_ice_outlives_a_lost_shaft(void **st)
+{
+    (void)st;
+    const silent_run o = run_silent_hard_scene(12, true);
+    assert_true(o.ice_seen >= o.frames / 2);
+    assert_true(o.wrong <= 2);
+    assert_true(o.hidden_near >= o.frames / 2);
+    assert_true(o.held_after <= 1); /* and let go once the probe is drawn back */
+}
+
+/* A tracked probe pulled out of ice nobody keyed: a pose is not hidden by the ice, so one
+ * drawn back 1.5 mm from its rest is a probe drawn back. Before, it had to go back as far
+ * as a tip seen in the image may seem to under the ice (2 x the active length + 4 mm), and
+ * the tip stayed drawn hidden at its rest while the probe left: 9 frames of this scene's
+ * withdrawal, 5-15 mm off. */
+static void test_tracked_probe_drawn_back_leaves_the_ice(void **st)
+{
+    (void)st;
+    const silent_run o = run_silent_hard_scene(65, true);
+    assert_true(o.ice_seen >= o.frames / 2); /* the ice was seen: its hold was the question */
+    assert_true(o.held_after <= 1);
+    assert_true(o.wrong <= 2);
+}
+
+/* Only a tracked pose keeps that ice: from the image alone a shaft lost under the ice and
+ * a probe pulled out look alike. Kept without a pose, the tip stayed drawn hidden at its
+ * rest while the probe left, on 18 frames of this scene's withdrawal (9 before and now). */
+static void test_no_pose_keeps_no_ice(void **st)
+{
+    (void)st;
+    const silent_run o = run_silent_hard_scene(64, false);
+    assert_true(o.held_after <= 13);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +612,9 @@ int main(void)
         cmocka_unit_test(test_lying_freeze_flag),
         cmocka_unit_test(test_unkeyed_melting_needs_5s),
         cmocka_unit_test(test_unkeyed_watch_is_bounded),
+        cmocka_unit_test(test_unkeyed_ice_outlives_a_lost_shaft),
+        cmocka_unit_test(test_no_pose_keeps_no_ice),
+        cmocka_unit_test(test_tracked_probe_drawn_back_leaves_the_ice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
